@@ -1,0 +1,153 @@
+"""The one cost interface every hardware kind implements, and its registry.
+
+Composition rules (one place, used by every model and by the mapper):
+- Time of one op on one chip = max over the resources it uses of (work / rate), plus fixed
+  latencies that cannot overlap (kernel launch, pipeline fill, link latency). `bound` names
+  the resource with the largest term.
+- Energy of an op = dynamic energy (FLOPs × J/FLOP + bits moved × J/bit at each level +
+  wire bits × link J/bit + conversions × J/conversion) + static power × op time.
+- Totals over ops: times add along a serial chain; energies always add; throughput of a
+  pipeline is limited by its slowest stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from hwmodels.spec import Chip, Hardware, HardwareKind
+from workloads.ops import Op
+
+
+class Bound(str, Enum):
+    COMPUTE = "compute"
+    MEMORY = "memory"
+    INTERCONNECT = "interconnect"
+    LATENCY = "latency"  # fixed overheads dominate (launch, pipeline, hop latency)
+    HOST = "host"  # host launch overhead dominates (eager runtime)
+    CONVERSION = "conversion"  # ADC/DAC conversions dominate (analog CIM)
+
+
+class Runtime(str, Enum):
+    """The software stack running the model (see docs and design §2)."""
+
+    EAGER = "eager"
+    GRAPH = "graph"
+    FUSED = "fused"
+
+
+@dataclass(frozen=True, slots=True)
+class OpCost:
+    """Cost of ONE execution of an op on the hardware (multiply by op.count for totals)."""
+
+    time_s: float
+    energy_j: float
+    bound: Bound
+    compute_s: float = 0.0  # time the compute units alone would need
+    memory_s: float = 0.0  # time the memory system alone would need
+    comm_s: float = 0.0  # time on chip-to-chip links
+    overhead_s: float = 0.0  # fixed latencies (launch, hops, pipeline fill)
+    detail: tuple[tuple[str, float], ...] = ()  # model-specific figures, e.g. ("waves", 3)
+
+    def __post_init__(self) -> None:
+        for name in ("time_s", "energy_j"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"OpCost.{name} must be finite and ≥ 0, got {v}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bound"] = self.bound.value
+        d["detail"] = dict(self.detail)
+        return d
+
+
+@dataclass(frozen=True)
+class Infeasibility:
+    """A structured 'does not fit': what was demanded, what exists, the gap, and levers."""
+
+    resource: str  # e.g. "hbm capacity per chip"
+    demand: float
+    capacity: float
+    unit: str  # e.g. "B"
+    levers: tuple[str, ...] = ()
+    detail: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return self.demand - self.capacity
+
+    def __str__(self) -> str:
+        def fmt(x: float) -> str:
+            return f"{x / 1e9:.2f} G{self.unit}" if self.unit == "B" else f"{x:g} {self.unit}"
+
+        levers = "; ".join(self.levers)
+        return (f"does not fit: {self.resource} needs {fmt(self.demand)}, has "
+                f"{fmt(self.capacity)} (short by {fmt(self.gap)})"
+                + (f". Levers: {levers}" if levers else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"resource": self.resource, "demand": self.demand, "capacity": self.capacity,
+                "gap": self.gap, "unit": self.unit, "levers": list(self.levers),
+                **{f"detail_{k}": v for k, v in self.detail.items()}}
+
+
+@dataclass(frozen=True)
+class CostContext:
+    """What a cost model needs to know beyond the op: the runtime and the placement."""
+
+    runtime: Runtime = Runtime.GRAPH
+    # Fraction of the op's weight bytes that are resident in on-chip SRAM (wafer/LPU/CIM);
+    # the rest stream from the farthest memory level.
+    weights_on_chip: float = 1.0
+
+
+class CostModel(Protocol):
+    """One per hardware kind. `claims` says whether it models a chip; `op_cost` prices one
+    execution of an op on ONE chip (collectives: this chip's share of the collective, with
+    `hw` giving the group's fabric)."""
+
+    kind: HardwareKind
+
+    def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost: ...
+
+
+_REGISTRY: dict[HardwareKind, Callable[[], CostModel]] = {}
+
+
+def register(kind: HardwareKind) -> Callable[[Callable[[], CostModel]], Callable[[], CostModel]]:
+    """Register a cost-model factory for a kind. Registering a kind twice is an error."""
+
+    def deco(factory: Callable[[], CostModel]) -> Callable[[], CostModel]:
+        if kind in _REGISTRY:
+            raise RuntimeError(f"cost model for kind {kind.value!r} registered twice")
+        _REGISTRY[kind] = factory
+        return factory
+
+    return deco
+
+
+_INSTANCES: dict[HardwareKind, CostModel] = {}
+
+
+def cost_model(chip: Chip | Hardware) -> CostModel:
+    kind = chip.kind
+    if kind not in _INSTANCES:
+        _load_builtin_models()
+        if kind not in _REGISTRY:
+            raise KeyError(f"no cost model registered for hardware kind {kind.value!r}")
+        _INSTANCES[kind] = _REGISTRY[kind]()
+    return _INSTANCES[kind]
+
+
+def registered_kinds() -> list[HardwareKind]:
+    _load_builtin_models()
+    return list(_REGISTRY)
+
+
+def _load_builtin_models() -> None:
+    # Importing the kind modules runs their @register decorators.
+    import hwmodels.models  # noqa: F401

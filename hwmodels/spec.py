@@ -1,0 +1,336 @@
+"""Typed, frozen hardware objects. Nothing downstream of the loader reads raw dicts.
+
+All fields are in SI base units (s, B, B/s, FLOP/s, J, W, Hz); see `infersim.units`. The YAML
+spec language (see `hwmodels/loader.py` and docs/hardware-spec.md) uses unit-suffixed field
+names and is converted to these objects by the loader's factory step.
+
+A `Hardware` is always a system: `num_chips` copies of one `Chip` joined by a scale-up
+`Interconnect`. A single chip loads as a 1-chip system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+from workloads.dtypes import DType
+
+
+class HardwareKind(str, Enum):
+    GPU = "gpu"  # HBM GPU (A100, H100, H200, B200, MI300X)
+    WAFER = "wafer"  # wafer-scale SRAM engine (Cerebras WSE)
+    LPU = "lpu"  # statically scheduled dataflow chip, SRAM only (Groq)
+    CIM = "cim"  # compute-in-memory (digital d-Matrix, analog Mythic / RRAM)
+    CPU = "cpu"  # a host CPU, used for calibration against Numba kernels
+
+
+class UnitType(str, Enum):
+    MATRIX = "matrix"  # tensor cores / systolic arrays / MXM / CIM arrays
+    VECTOR = "vector"  # SIMD / CUDA cores / VXM / digital periphery
+
+
+class Topology(str, Enum):
+    ALL_TO_ALL = "all_to_all"
+    RING = "ring"
+    MESH_2D = "mesh_2d"
+    TORUS_2D = "torus_2d"
+    SWITCH = "switch"
+    DRAGONFLY = "dragonfly"
+
+
+class TensorClass(str, Enum):
+    WEIGHTS = "weights"
+    KV = "kv"
+    ACTIVATIONS = "activations"
+
+
+def _frozen_map(d: Mapping | None) -> Mapping:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class ComputeUnit:
+    """A class of compute engines on the chip with dense peak throughput per dtype."""
+
+    name: str
+    unit_type: UnitType
+    peak_flops: Mapping[DType, float]  # FLOP/s (or OP/s for int) per dtype, dense
+    count: int = 1  # parallel engines (SMs, cores, tiles) for wave quantization
+
+    def peak(self, dtype: DType) -> float:
+        """Peak FLOP/s for dtype; 0.0 when the unit does not support it."""
+        return self.peak_flops.get(dtype, 0.0)
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One level of the memory hierarchy (per chip)."""
+
+    name: str
+    capacity_bytes: float
+    bandwidth_Bps: float
+    latency_s: float = 0.0
+    energy_j_per_bit: float = 0.0
+    holds: frozenset[TensorClass] = frozenset()  # tensor classes that may live here
+    # A backing store outside the chip's working memory (Cerebras MemoryX, a CIM card's
+    # LPDDR): weights may be streamed or reloaded from it, but it is never `main_memory`.
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """Chip-to-chip links. Bandwidth is per link, per direction."""
+
+    topology: Topology
+    links_per_chip: int
+    link_bandwidth_Bps: float
+    latency_s: float  # per hop
+    energy_j_per_bit: float = 0.0
+
+    @property
+    def chip_bandwidth_Bps(self) -> float:
+        """Injection bandwidth of one chip, one direction (all links together)."""
+        return self.links_per_chip * self.link_bandwidth_Bps
+
+
+@dataclass(frozen=True)
+class Power:
+    tdp_w: float
+    idle_w: float  # static power drawn whenever the chip is on
+
+
+@dataclass(frozen=True)
+class Chip:
+    name: str
+    kind: HardwareKind
+    clock_hz: float
+    compute: tuple[ComputeUnit, ...]
+    memory: tuple[MemoryLevel, ...]  # ordered from the level nearest compute to the farthest
+    interconnect: Interconnect | None
+    power: Power
+    mac_energy_j: Mapping[DType, float] = field(default_factory=dict)  # J per FLOP (dynamic)
+    area_mm2: float = 0.0
+    process_nm: float = 0.0
+    price_usd: float = 0.0
+    description: str = ""
+    # Kind-specific parameters, typed per kind (GpuParams, WaferParams, LpuParams, CimParams,
+    # CpuParams); None when the kind has none.
+    params: object | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def unit(self, unit_type: UnitType) -> ComputeUnit | None:
+        for u in self.compute:
+            if u.unit_type == unit_type:
+                return u
+        return None
+
+    def peak_flops(self, dtype: DType, unit_type: UnitType | None = None) -> float:
+        """Best peak FLOP/s for `dtype` over the chip's units (or one unit type)."""
+        best = 0.0
+        for u in self.compute:
+            if unit_type is None or u.unit_type == unit_type:
+                best = max(best, u.peak(dtype))
+        return best
+
+    def level(self, name: str) -> MemoryLevel:
+        for m in self.memory:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def main_memory(self) -> MemoryLevel:
+        """The farthest (largest) level: HBM on a GPU, SRAM on an LPU, DRAM on a CPU.
+
+        Levels marked `external` (weight-streaming / reload stores such as MemoryX) are
+        skipped: on a wafer the main memory is the on-wafer SRAM."""
+        for m in reversed(self.memory):
+            if not m.external:
+                return m
+        return self.memory[-1]
+
+    @property
+    def external_memory(self) -> MemoryLevel | None:
+        """The farthest `external` level (weights streamed / reloaded from it), or None."""
+        for m in reversed(self.memory):
+            if m.external:
+                return m
+        return None
+
+
+@dataclass(frozen=True)
+class GpuParams:
+    """Parameters of the GPU cost model (see hwmodels/gpu.py)."""
+
+    sm_count: int
+    l2_bytes: float
+    kernel_launch_s: float  # fixed device-side cost of a kernel (launch + tail), graph mode
+    host_launch_s: float  # host-side cost per kernel launch in eager mode (framework + driver)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A system of `num_chips` identical chips joined by `interconnect` (scale-up fabric)."""
+
+    name: str
+    chip: Chip
+    num_chips: int = 1
+    interconnect: Interconnect | None = None  # system fabric; falls back to chip's links
+    price_usd: float = 0.0  # whole system; 0 means num_chips × chip price
+    extra_power_w: float = 0.0  # switches, hosts, cooling overhead of the system
+    description: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    origin: str = ""  # file or library name it was loaded from
+
+    @property
+    def kind(self) -> HardwareKind:
+        return self.chip.kind
+
+    @property
+    def fabric(self) -> Interconnect | None:
+        return self.interconnect or self.chip.interconnect
+
+    @property
+    def total_price_usd(self) -> float:
+        return self.price_usd or self.num_chips * self.chip.price_usd
+
+    @property
+    def total_power_w(self) -> float:
+        return self.num_chips * self.chip.power.tdp_w + self.extra_power_w
+
+    def capacity_bytes(self, level: str | None = None) -> float:
+        m = self.chip.main_memory if level is None else self.chip.level(level)
+        return m.capacity_bytes * self.num_chips
+
+
+# --------------------------------------------------------------------------------------------
+# Kind parameters. Each field carries its YAML spelling and unit in `metadata`, which the
+# loader reads to parse, validate (range, type) and convert kind blocks generically:
+#   metadata={"yaml": "<key with unit suffix>", "scale": <factor to SI>, "help": "...",
+#             "range": (lo, hi)}   # plausible range in the YAML unit, inclusive
+# optional: "ref": "memory" (a str naming a memory level of the same chip).
+# Adding a field = adding one `kind_param(...)` line (give it a default so existing specs
+# still load); no loader change is needed. See docs/hardware-spec.md.
+# --------------------------------------------------------------------------------------------
+
+
+def kind_param(yaml_key: str, help: str, range: tuple[float, float] = (0.0, float("inf")), *,
+               scale: float = 1.0, default: Any = MISSING, ref: str | None = None) -> Any:
+    """A dataclass field for a kind-params class, with the metadata the loader reads."""
+    md: dict[str, Any] = {"yaml": yaml_key, "scale": scale, "help": help, "range": range}
+    if ref is not None:
+        md["ref"] = ref
+    if default is MISSING:
+        return field(metadata=md)
+    return field(default=default, metadata=md)
+
+
+@dataclass(frozen=True)
+class WaferParams:
+    """Parameters of the wafer-scale cost model (hwmodels/models/wafer.py).
+
+    The on-wafer SRAM is the chip's main memory level; the level named by
+    `weight_stream_level` (marked `external: true`) feeds weights when they do not fit."""
+
+    cores: int = kind_param("cores", "processing elements on the wafer", (1, 1e8))
+    layer_latency_s: float = kind_param(
+        "layer_latency_us", "fixed pipeline latency per decoder layer across the fabric "
+        "(activation hand-off between layer regions, fill/drain), charged once per layer",
+        (0.0, 1e4), scale=1e-6)
+    fabric_bandwidth_Bps: float = kind_param(
+        "fabric_bandwidth_pb_per_s", "aggregate on-wafer fabric bandwidth", (0.01, 1e4),
+        scale=1e15)
+    fabric_hop_latency_s: float = kind_param(
+        "fabric_hop_latency_ns", "latency of one core-to-core fabric hop", (0.0, 1e3),
+        scale=1e-9)
+    weight_stream_level: str = kind_param(
+        "weight_stream_level", "memory level (external) weights stream from when they do not "
+        "fit in SRAM", ref="memory")
+    inter_wafer_latency_s: float = kind_param(
+        "inter_wafer_latency_us", "latency of one wafer-to-wafer hand-off (link + switch + I/O), "
+        "per hop of a collective or pipeline send", (0.0, 1e4), scale=1e-6)
+
+
+@dataclass(frozen=True)
+class LpuParams:
+    """Parameters of the LPU (statically scheduled dataflow, SRAM only) cost model.
+
+    SRAM per chip is the chip's single memory level (`memory.sram`): weights, KV and
+    activations must fit in the aggregate SRAM of the chips used; there is no DRAM."""
+
+    hop_latency_s: float = kind_param(
+        "hop_latency_us", "chip-to-chip latency per hop (deterministic, scheduled)", (0.0, 1e3),
+        scale=1e-6)
+    op_overhead_s: float = kind_param(
+        "op_overhead_us", "deterministic fixed time per operator (pipeline fill/drain of the "
+        "functional units the compiler chains it through)", (0.0, 1e3), scale=1e-6)
+
+
+@dataclass(frozen=True)
+class CimParams:
+    """Parameters of the compute-in-memory cost model (hwmodels/models/cim.py).
+
+    Weight-stationary arrays of `array_rows` × `array_cols` cells, `bits_per_cell` bits per
+    cell. A w-bit weight occupies ceil(w / bits_per_cell) columns (weight bit slicing); an
+    a-bit input is applied in ceil(a / input_bits_per_cycle) cycles (input bit slicing, one
+    DAC conversion per row per cycle). Each column read is one ADC conversion (none when
+    `adc_bits` is 0: a digital adder tree). The chip's vector unit is the digital periphery
+    that runs non-GEMM ops and dynamic (activation × activation) matmuls."""
+
+    array_rows: int = kind_param("array_rows", "rows (inputs) per array", (1, 1e5))
+    array_cols: int = kind_param("array_cols", "columns (bit lines) per array", (1, 1e5))
+    num_arrays: int = kind_param("num_arrays", "arrays on the chip", (1, 1e9))
+    bits_per_cell: int = kind_param("bits_per_cell", "weight bits stored per cell", (1, 8))
+    weight_bits: int = kind_param(
+        "weight_bits", "native weight precision the arrays are built for", (1, 16))
+    input_bits_per_cycle: int = kind_param(
+        "input_bits_per_cycle", "input bits applied per array cycle (DAC resolution)", (1, 16))
+    adc_bits: int = kind_param("adc_bits", "ADC resolution; 0 = digital CIM (no ADC)", (0, 16))
+    adcs_per_array: int = kind_param(
+        "adcs_per_array", "ADCs (or digital column readouts) shared by one array's columns",
+        (1, 1e5))
+    adc_energy_j: float = kind_param(
+        "adc_energy_pj", "energy per ADC conversion (0 for digital CIM)", (0.0, 1e3),
+        scale=1e-12)
+    adc_time_s: float = kind_param(
+        "adc_time_ns", "time per ADC conversion (digital CIM: one readout cycle)", (0.0, 1e4),
+        scale=1e-9)
+    dac_energy_j: float = kind_param(
+        "dac_energy_pj", "energy per DAC conversion (one row driven for one cycle)",
+        (0.0, 1e3), scale=1e-12)
+    array_utilization: float = kind_param(
+        "array_utilization", "fraction of the arrays usable for weights (spares, mapping "
+        "fragmentation)", (0.01, 1.0))
+    reload_bandwidth_Bps: float = kind_param(
+        "reload_bandwidth_gb_per_s", "rate at which arrays are (re)written with weights when a "
+        "layer does not fit", (1e-6, 1e6), scale=1e9)
+    reload_energy_j_per_bit: float = kind_param(
+        "reload_energy_pj_per_bit", "energy per weight bit written into the arrays "
+        "(excluding the read from the source memory)", (0.0, 1e6), scale=1e-12)
+
+    @property
+    def array_cells(self) -> int:
+        return self.array_rows * self.array_cols * self.num_arrays
+
+    def weight_capacity_bytes(self, weight_bits: int | None = None) -> float:
+        """Bytes of `weight_bits`-bit weights (default: native) the usable arrays hold."""
+        wb = weight_bits or self.weight_bits
+        slices = -(-wb // self.bits_per_cell)
+        weights_per_array = self.array_rows * (self.array_cols // slices)
+        usable = int(self.num_arrays * self.array_utilization)
+        return usable * weights_per_array * wb / 8.0
+
+
+@dataclass(frozen=True)
+class CpuParams:
+    """Parameters of a host CPU (calibrated by `infersim calibrate`); caches are memory
+    levels of the chip, DRAM is its main memory."""
+
+    cores: int = kind_param("cores", "physical cores used", (1, 4096))
+    simd_width_bits: int = kind_param("simd_width_bits", "SIMD register width (AVX2 = 256)",
+                                      (64, 4096))
+    fma_units_per_core: int = kind_param("fma_units_per_core", "SIMD FMA pipes per core",
+                                         (1, 8), default=2)

@@ -1,0 +1,5 @@
+import sys
+
+from infersim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""Argument groups and output helpers shared by every `infersim` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from infersim.errors import InputError
+
+
+def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
+    """`--set a.b.c=value` pairs → {"a.b.c": value}, value parsed as YAML scalar."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise InputError(f"--set {item!r}: expected FIELD.PATH=VALUE, e.g. "
+                             "--set memory.hbm.bandwidth_tb_per_s=4.8")
+        key, _, val = item.partition("=")
+        out[key.strip()] = yaml.safe_load(val)
+    return out
+
+
+def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:
+    p.add_argument("--hw", default=default, help="hardware library name or YAML path "
+                   f"(default: {default})")
+    p.add_argument("--set", action="append", metavar="FIELD.PATH=VALUE", dest="set",
+                   help="override a hardware spec field (repeatable)")
+
+
+def add_scenario_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scenario")
+    g.add_argument("--phase", default="decode",
+                   help="prefill | decode | chunked_prefill | spec_decode (default decode)")
+    g.add_argument("--batch", type=_int, default=1, help="sequences per step (default 1)")
+    g.add_argument("--prompt", type=_int, default=0, help="prompt tokens (prefill)")
+    g.add_argument("--context", type=_int, default=0, help="tokens already in the KV cache")
+    g.add_argument("--chunk", type=_int, default=0, help="new tokens (chunked prefill)")
+    g.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
+    g.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
+    g.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
+    g.add_argument("--tp", type=_int, default=1, help="tensor-parallel degree")
+    g.add_argument("--pp", type=_int, default=1, help="pipeline-parallel degree")
+    g.add_argument("--ep", type=_int, default=1, help="expert-parallel degree")
+    g.add_argument("--moe-imbalance", type=float, default=1.0,
+                   help="max/mean tokens per expert (default 1.0)")
+    g.add_argument("--draft-model", default=None, help="spec_decode: draft model name")
+    g.add_argument("--draft-len", type=_int, default=4, help="spec_decode: drafted tokens")
+    g.add_argument("--acceptance", type=float, default=0.7,
+                   help="spec_decode: per-token acceptance probability")
+
+
+def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
+                chunk=args.chunk, weights=args.weights, activations=args.activations,
+                kv=args.kv, tp=args.tp, pp=args.pp, ep=args.ep,
+                moe_imbalance=args.moe_imbalance, draft_model=args.draft_model,
+                draft_len=args.draft_len, acceptance=args.acceptance)
+
+
+def _int(text: str) -> int:
+    """argparse type for integers that turns '1.5' or 'x' into a clean error."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def print_json(obj: Any) -> None:
+    json.dump(_jsonable(obj), sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "value") and isinstance(getattr(obj, "value", None), str):  # enums
+        return obj.value
+    return obj
+
+
+def fmt_si(x: float, unit: str = "", digits: int = 3) -> str:
+    """Human formatting with SI prefixes: 1.23e-5 s → '12.3 µs'."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g} {unit}".strip()
+    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""),
+                (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")]
+    ax = abs(x)
+    for scale, p in prefixes:
+        if ax >= scale:
+            return f"{x / scale:.{digits}g} {p}{unit}".strip()
+    return f"{x:.{digits}g} {unit}".strip()
+
+
+def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+    rows = list(rows)
+    if not rows:
+        print("(no rows)")
+        return
+    cols = list(columns or rows[0].keys())
+    cells = [[_cell(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w)
+                        for v, w in zip(row, widths, strict=True)))
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _numeric(s: str) -> bool:
+    try:
+        float(s.split()[0])
+        return True
+    except (ValueError, IndexError):
+        return False

@@ -1,0 +1,658 @@
+"""A design study as a typed, frozen object, strictly loaded from YAML.
+
+Study file format (every field documented in docs/studies.md):
+
+    name: hbm-sweep                      # [a-z0-9_-]+
+    description: HBM bandwidth vs batch on an H100-like chip
+    evaluate: simulate                   # simulate (one model step) | serve (request-level)
+    fixed:                               # base parameters of every point
+      model: llama-3.1-8b
+      hardware: h100-sxm
+      runtime: graph                     # eager | graph | fused
+      hw: {memory.hbm.capacity_gb: 96}   # hardware overrides, as `--set` paths
+      scenario: {phase: decode, batch: 1, context: 1024, weights: bf16}
+      traffic: {rate: 5, requests: 200}  # serve only: keyword arguments of infersim.api.serve
+      economics: {lifetime_years: 4, usd_per_kwh: 0.10}
+    sweep:                               # the dimensions varied: a list, or a range
+      hw.memory.hbm.bandwidth_tb_per_s: [2, 4, 8]
+      scenario.batch: {min: 1, max: 256, log: true, int: true, num: 9}
+      model: [llama-3.1-8b, mistral-7b]
+    search: {method: grid}               # grid | random (n, seed) | optimize (n_trials, seed,
+                                         #   population, objectives)
+    metrics: [latency_s, tokens_per_s_per_user, cost_per_mtok_usd]
+    plots:
+      - {kind: pareto, x: cost_per_mtok_usd, y: tokens_per_s_per_user}
+
+A point is a flat mapping from parameter name to value: `model`, `hardware`, `runtime`,
+`hw.<spec field path>`, `scenario.<knob>`, `traffic.<knob>`, `economics.<knob>`. Loading
+collects EVERY problem of the file (field path, line, fix) into one `SpecError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from infersim.errors import InfersimError, InputError, Problem, SpecError
+from studies._yaml import load_strict
+
+
+class Evaluate(str, Enum):
+    SIMULATE = "simulate"  # one model step: infersim.api.simulate
+    SERVE = "serve"  # request-level serving: infersim.api.serve
+
+
+class Method(str, Enum):
+    GRID = "grid"
+    RANDOM = "random"
+    OPTIMIZE = "optimize"
+
+
+class Goal(str, Enum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class PlotKind(str, Enum):
+    PARETO = "pareto"  # metric vs metric, non-dominated front highlighted
+    LINE = "line"  # metric vs parameter, one line per group
+    SCATTER = "scatter"  # metric vs metric, coloured by a parameter
+    BAR = "bar"  # metric per parameter value, grouped bars
+    ROOFLINE = "roofline"  # every operator of one point under the hardware's roofline
+    BREAKDOWN = "breakdown"  # operator time by kind, one stacked bar per point
+
+
+# Scenario knobs: name -> (type, minimum). Mirrors infersim.api.make_scenario's keywords.
+SCENARIO_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
+    "phase": (str, None), "batch": (int, 1), "prompt": (int, 0), "context": (int, 0),
+    "chunk": (int, 0), "weights": (str, None), "activations": (str, None), "kv": (str, None),
+    "tp": (int, 1), "pp": (int, 1), "ep": (int, 1), "moe_imbalance": (float, 1.0),
+    "draft_model": (str, None), "draft_len": (int, 1), "acceptance": (float, 0.0),
+})
+
+# Economics knobs (see studies/economics.py for meaning and defaults).
+ECONOMICS_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
+    "lifetime_years": (float, 0.0), "usd_per_kwh": (float, 0.0), "utilization": (float, 0.0),
+    "pue": (float, 1.0),
+})
+
+_TOP_PARAMS = ("model", "hardware", "runtime")
+_GROUPS = ("hw", "scenario", "traffic", "economics")
+_RUNTIMES = ("eager", "graph", "fused")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_RANGE_KEYS = {"min", "max", "log", "int", "num"}
+_TOP_KEYS = ("name", "description", "evaluate", "fixed", "sweep", "search", "metrics", "plots")
+_SEARCH_KEYS = ("method", "n", "seed", "n_trials", "population", "objectives")
+_PLOT_KEYS = ("kind", "x", "y", "group", "color", "logx", "logy", "where", "title", "goals",
+              "points")
+
+DEFAULT_FIXED: Mapping[str, Any] = MappingProxyType({
+    "model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": "graph",
+})
+
+
+@dataclass(frozen=True)
+class Range:
+    """A continuous or integer interval. Grid search takes `num` points (log-spaced if log)."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+    num: int = 0
+
+    def grid(self) -> tuple[float | int, ...]:
+        if self.num <= 1:
+            vals: list[float] = [self.low]
+        elif self.log:
+            a, b = math.log(self.low), math.log(self.high)
+            vals = [math.exp(a + (b - a) * i / (self.num - 1)) for i in range(self.num)]
+        else:
+            vals = [self.low + (self.high - self.low) * i / (self.num - 1)
+                    for i in range(self.num)]
+        if self.integer:
+            out: list[float | int] = []
+            for v in vals:
+                iv = round(v)
+                if iv not in out:
+                    out.append(iv)
+            return tuple(out)
+        return tuple(vals)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One swept parameter: an explicit list of values, or a range."""
+
+    name: str
+    values: tuple[Any, ...] = ()
+    range: Range | None = None
+
+    def grid_values(self) -> tuple[Any, ...]:
+        return self.values if self.range is None else self.range.grid()
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    goal: Goal
+
+
+@dataclass(frozen=True)
+class Search:
+    method: Method = Method.GRID
+    n: int = 0  # random: number of points
+    seed: int = 0  # random / optimize
+    n_trials: int = 0  # optimize: number of evaluated trials
+    population: int = 16  # optimize: NSGA-II population (and batch) size
+    objectives: tuple[Objective, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    kind: PlotKind
+    x: str = ""
+    y: tuple[str, ...] = ()
+    group: str = ""  # line/bar: one series per value; scatter/pareto: colour
+    logx: bool = False
+    logy: bool = False
+    where: Mapping[str, Any] = field(default_factory=dict)  # roofline/breakdown: point filter
+    title: str = ""
+    goals: tuple[Goal, Goal] = (Goal.MINIMIZE, Goal.MAXIMIZE)  # pareto: goals for (x, y)
+    points: int = 8  # breakdown: at most this many points
+
+
+@dataclass(frozen=True)
+class Study:
+    """A resolved study. `fixed` and dimension names are flat parameter paths."""
+
+    name: str
+    description: str
+    evaluate: Evaluate
+    fixed: Mapping[str, Any]
+    sweep: tuple[Dimension, ...]
+    search: Search
+    metrics: tuple[str, ...]
+    plots: tuple[PlotSpec, ...]
+    source: str = ""
+    config: Mapping[str, Any] = field(default_factory=dict)  # the YAML document as loaded
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """All parameter names of a point: fixed ones, then swept ones."""
+        names = list(self.fixed)
+        names += [d.name for d in self.sweep if d.name not in self.fixed]
+        return tuple(names)
+
+    def resolved_config(self) -> dict[str, Any]:
+        """A plain dict that reproduces this study (written next to its outputs)."""
+        d: dict[str, Any] = {"name": self.name, "description": self.description,
+                             "evaluate": self.evaluate.value, "fixed": dict(self.fixed)}
+        sw: dict[str, Any] = {}
+        for dim in self.sweep:
+            if dim.range is None:
+                sw[dim.name] = list(dim.values)
+            else:
+                r = dim.range
+                sw[dim.name] = {"min": r.low, "max": r.high, "log": r.log, "int": r.integer,
+                                "num": r.num}
+        d["sweep"] = sw
+        s = self.search
+        d["search"] = {"method": s.method.value, "n": s.n, "seed": s.seed,
+                       "n_trials": s.n_trials, "population": s.population,
+                       "objectives": {o.metric: o.goal.value for o in s.objectives}}
+        d["metrics"] = list(self.metrics)
+        d["plots"] = [_plot_dict(p) for p in self.plots]
+        return d
+
+
+def _plot_dict(p: PlotSpec) -> dict[str, Any]:
+    d: dict[str, Any] = {"kind": p.kind.value}
+    if p.x:
+        d["x"] = p.x
+    if p.y:
+        d["y"] = list(p.y) if len(p.y) > 1 else p.y[0]
+    for k in ("group", "title"):
+        if getattr(p, k):
+            d[k] = getattr(p, k)
+    if p.logx:
+        d["logx"] = True
+    if p.logy:
+        d["logy"] = True
+    if p.where:
+        d["where"] = dict(p.where)
+    return d
+
+
+# --------------------------------------------------------------------------------------------
+# Loading: strict YAML → collect every problem → frozen Study.
+# --------------------------------------------------------------------------------------------
+
+
+def load_study(path: str | Path, *, check_refs: bool = True) -> Study:
+    """Load and validate a study YAML file. Raises one `SpecError` listing every problem.
+
+    With `check_refs`, model and hardware names, and one value of each `hw.*` override, are
+    resolved through the model and hardware loaders so that typos surface before any point
+    runs."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such study file")
+    data, lines = load_strict(p.read_text(encoding="utf-8"), str(p))
+    return parse_study(data, str(p), lines, check_refs=check_refs)
+
+
+def parse_study(data: Any, source: str = "<study>", lines: Mapping[str, int] | None = None,
+                *, check_refs: bool = True) -> Study:
+    v = _Validator(source, lines or {})
+    study = v.study(data)
+    if study is not None and check_refs and not v.problems:
+        v.check_refs(study)
+    if v.problems or study is None:
+        raise SpecError(source, v.problems)
+    return study
+
+
+class _Validator:
+    def __init__(self, source: str, lines: Mapping[str, int]):
+        self.source = source
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str, fix: str = "") -> None:
+        line = self.lines.get(path)
+        if line is None:  # fall back to the nearest parent that has a line
+            parent = path
+            while line is None and "." in parent:
+                parent = parent.rsplit(".", 1)[0]
+                line = self.lines.get(parent)
+        self.problems.append(Problem(path, message, fix, line))
+
+    def unknown_keys(self, d: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+        for k in d:
+            if k not in allowed:
+                close = difflib.get_close_matches(str(k), allowed, n=1)
+                fix = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+                self.add(f"{prefix}{k}", "unknown field", fix)
+
+    # ---- top level -----------------------------------------------------------------------
+    def study(self, data: Any) -> Study | None:
+        if not isinstance(data, dict):
+            self.add("(file)", "a study file must be a YAML mapping",
+                     "start with `name:`, `sweep:` ... (see docs/studies.md)")
+            return None
+        self.unknown_keys(data, _TOP_KEYS, "")
+        name = data.get("name")
+        if name is None:
+            self.add("name", "missing required field", "add `name: my-study`")
+            name = ""
+        elif not isinstance(name, str) or not _NAME_RE.match(name):
+            self.add("name", f"must be lower-case letters, digits, '-' or '_', got {name!r}",
+                     "e.g. `name: hbm-sweep`")
+            name = str(name)
+        desc = data.get("description", "")
+        if not isinstance(desc, str):
+            self.add("description", "must be text")
+            desc = str(desc)
+        ev_raw = data.get("evaluate", "simulate")
+        try:
+            evaluate = Evaluate(ev_raw)
+        except ValueError:
+            self.add("evaluate", f"unknown value {ev_raw!r}", "use simulate or serve")
+            evaluate = Evaluate.SIMULATE
+        fixed = self.fixed(data.get("fixed", {}), evaluate)
+        sweep = self.sweep(data.get("sweep", {}), evaluate)
+        search = self.search(data.get("search", {}), sweep)
+        metrics = self.metrics(data.get("metrics", []), evaluate)
+        plots = self.plots(data.get("plots", []), evaluate)
+        for o in search.objectives:
+            self.check_metric(o.metric, evaluate, f"search.objectives.{o.metric}")
+        return Study(name, desc, evaluate, MappingProxyType(fixed), sweep, search, metrics,
+                     plots, self.source, MappingProxyType(dict(data)))
+
+    # ---- parameters ----------------------------------------------------------------------
+    def param_name(self, name: str, path: str, evaluate: Evaluate) -> bool:
+        if name in _TOP_PARAMS:
+            return True
+        group, _, rest = name.partition(".")
+        if group not in _GROUPS or not rest:
+            allowed = [*_TOP_PARAMS, *(f"{g}.<field>" for g in _GROUPS)]
+            close = difflib.get_close_matches(name, [*_TOP_PARAMS,
+                                                     *(f"scenario.{k}" for k in SCENARIO_KNOBS)], n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(allowed)}"
+            self.add(path, f"unknown parameter {name!r}", fix)
+            return False
+        if group == "scenario" and rest not in SCENARIO_KNOBS:
+            close = difflib.get_close_matches(rest, list(SCENARIO_KNOBS), n=1)
+            fix = (f"did you mean 'scenario.{close[0]}'?" if close
+                   else f"scenario knobs: {', '.join(SCENARIO_KNOBS)}")
+            self.add(path, f"unknown scenario knob {rest!r}", fix)
+            return False
+        if group == "economics" and rest not in ECONOMICS_KNOBS:
+            close = difflib.get_close_matches(rest, list(ECONOMICS_KNOBS), n=1)
+            fix = (f"did you mean 'economics.{close[0]}'?" if close
+                   else f"economics knobs: {', '.join(ECONOMICS_KNOBS)}")
+            self.add(path, f"unknown economics knob {rest!r}", fix)
+            return False
+        if group == "traffic" and evaluate is not Evaluate.SERVE:
+            self.add(path, "traffic parameters only apply to `evaluate: serve`",
+                     "set `evaluate: serve` or remove the traffic parameter")
+            return False
+        return True
+
+    def param_value(self, name: str, value: Any, path: str) -> None:
+        """Type/range check of one value of a known parameter (hw/traffic: checked later)."""
+        if name == "runtime":
+            if value not in _RUNTIMES:
+                self.add(path, f"unknown runtime {value!r}", f"use one of {', '.join(_RUNTIMES)}")
+            return
+        if name in ("model", "hardware"):
+            if not isinstance(value, str) or not value:
+                self.add(path, f"{name} must be a library name or a file path, got {value!r}")
+            return
+        group, _, rest = name.partition(".")
+        knobs = SCENARIO_KNOBS if group == "scenario" else (
+            ECONOMICS_KNOBS if group == "economics" else None)
+        if knobs is None:
+            if value is None or isinstance(value, (dict, list)):
+                self.add(path, f"a value must be a number, text or boolean, got {value!r}")
+            return
+        typ, lo = knobs[rest]
+        if typ is str:
+            if value is not None and not isinstance(value, str):
+                self.add(path, f"{rest} must be text, got {value!r}")
+            elif rest in ("weights", "activations", "kv") and value is not None:
+                from workloads.dtypes import DType
+
+                try:
+                    DType.parse(value, rest)
+                except InputError as e:
+                    self.add(path, str(e).split(": ", 1)[-1])
+            elif rest == "phase":
+                from workloads.scenario import Phase
+
+                if value not in {p.value for p in Phase}:
+                    self.add(path, f"unknown phase {value!r}",
+                             f"use one of {', '.join(p.value for p in Phase)}")
+            return
+        ok_type = isinstance(value, int) if typ is int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type:
+            kind = "an integer" if typ is int else "a number"
+            self.add(path, f"{rest} must be {kind}, got {value!r}")
+            return
+        if lo is not None and value < lo:
+            self.add(path, f"{rest} must be ≥ {lo:g}, got {value!r}")
+        if name in ("scenario.acceptance", "economics.utilization") and value > 1:
+            self.add(path, f"{rest} is a fraction and must be ≤ 1, got {value!r}")
+        if name in ("economics.lifetime_years", "economics.utilization") and value <= 0:
+            self.add(path, f"{rest} must be > 0, got {value!r}")
+
+    def fixed(self, raw: Any, evaluate: Evaluate) -> dict[str, Any]:
+        out = dict(DEFAULT_FIXED)
+        if not isinstance(raw, dict):
+            self.add("fixed", "must be a mapping of parameters",
+                     "e.g. `fixed: {model: llama-3.1-8b, hardware: h100-sxm}`")
+            return out
+        flat: dict[str, tuple[Any, str]] = {}
+        for k, val in raw.items():
+            k = str(k)
+            if k in _GROUPS:
+                if not isinstance(val, dict):
+                    self.add(f"fixed.{k}", f"must be a mapping of {k} fields")
+                    continue
+                for sub, sv, path in _flatten(val, k, f"fixed.{k}"):
+                    flat[sub] = (sv, path)
+            else:
+                flat[k] = (val, f"fixed.{k}")
+        for name, (val, path) in flat.items():
+            if self.param_name(name, path, evaluate):
+                self.param_value(name, val, path)
+                out[name] = val
+        return out
+
+    def sweep(self, raw: Any, evaluate: Evaluate) -> tuple[Dimension, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict):
+            self.add("sweep", "must be a mapping of parameter → list of values or range")
+            return ()
+        dims: list[Dimension] = []
+        for name, val, path in _flatten(raw, "", "sweep", stop=_is_range):
+            if not self.param_name(name, path, evaluate):
+                continue
+            if isinstance(val, list):
+                if not val:
+                    self.add(path, "empty list of values", "give at least one value")
+                    continue
+                for i, item in enumerate(val):
+                    self.param_value(name, item, f"{path}[{i}]")
+                if len(set(map(repr, val))) != len(val):
+                    self.add(path, "repeated values", "list each value once")
+                dims.append(Dimension(name, tuple(val)))
+            elif isinstance(val, dict):
+                r = self.range(val, path, name)
+                if r is not None:
+                    dims.append(Dimension(name, (), r))
+            else:
+                self.add(path, f"expected a list of values or a range, got {val!r}",
+                         "e.g. `[1, 8, 64]` or `{min: 1, max: 64, log: true, int: true}`")
+        return tuple(dims)
+
+    def range(self, d: dict[str, Any], path: str, name: str) -> Range | None:
+        self.unknown_keys(d, tuple(sorted(_RANGE_KEYS)), f"{path}.")
+        ok = True
+        for k in ("min", "max"):
+            if k not in d:
+                self.add(f"{path}.{k}", "missing range bound", f"add `{k}: <number>`")
+                ok = False
+            elif isinstance(d[k], bool) or not isinstance(d[k], (int, float)):
+                self.add(f"{path}.{k}", f"must be a number, got {d[k]!r}")
+                ok = False
+        num = d.get("num", 0)
+        if isinstance(num, bool) or not isinstance(num, int) or num < 0:
+            self.add(f"{path}.num", f"must be a non-negative integer, got {num!r}")
+            ok = False
+        log, integer = d.get("log", False), d.get("int", False)
+        for k, flag in (("log", log), ("int", integer)):
+            if not isinstance(flag, bool):
+                self.add(f"{path}.{k}", f"must be true or false, got {flag!r}")
+                ok = False
+        if not ok:
+            return None
+        lo, hi = float(d["min"]), float(d["max"])
+        if hi < lo:
+            self.add(path, f"max ({hi:g}) is below min ({lo:g})", "swap the bounds")
+            return None
+        if log and lo <= 0:
+            self.add(f"{path}.min", "a log range needs min > 0")
+            return None
+        if integer:
+            lo_i, hi_i = int(math.ceil(lo)), int(math.floor(hi))
+            self.param_value(name, lo_i, f"{path}.min")
+            return Range(lo_i, hi_i, log, True, num)
+        self.param_value(name, lo, f"{path}.min")
+        return Range(lo, hi, log, False, num)
+
+    def search(self, raw: Any, sweep: tuple[Dimension, ...]) -> Search:
+        if not isinstance(raw, dict):
+            self.add("search", "must be a mapping", "e.g. `search: {method: grid}`")
+            return Search()
+        self.unknown_keys(raw, _SEARCH_KEYS, "search.")
+        m_raw = raw.get("method", "grid")
+        try:
+            method = Method(m_raw)
+        except ValueError:
+            self.add("search.method", f"unknown method {m_raw!r}",
+                     "use grid, random or optimize")
+            return Search()
+        ints: dict[str, int] = {}
+        for k, default, lo in (("n", 0, 1), ("seed", 0, 0), ("n_trials", 0, 1),
+                               ("population", 16, 2)):
+            val = raw.get(k, default)
+            if isinstance(val, bool) or not isinstance(val, int) or (k in raw and val < lo):
+                self.add(f"search.{k}", f"must be an integer ≥ {lo}, got {val!r}")
+                val = default
+            ints[k] = val
+        objectives: list[Objective] = []
+        obj_raw = raw.get("objectives", {})
+        if not isinstance(obj_raw, dict):
+            self.add("search.objectives", "must map metric → minimize | maximize",
+                     "e.g. `objectives: {latency_s: minimize, tokens_per_s: maximize}`")
+        else:
+            for metric, goal in obj_raw.items():
+                try:
+                    objectives.append(Objective(str(metric), Goal(goal)))
+                except ValueError:
+                    self.add(f"search.objectives.{metric}", f"unknown goal {goal!r}",
+                             "use minimize or maximize")
+        if method is Method.RANDOM and "n" not in raw:
+            self.add("search.n", "random search needs the number of points",
+                     "add `n: 100` under search")
+        if method is Method.OPTIMIZE:
+            if "n_trials" not in raw:
+                self.add("search.n_trials", "optimize needs a number of trials",
+                         "add `n_trials: 200` under search")
+            if not objectives and isinstance(obj_raw, dict):
+                self.add("search.objectives", "optimize needs at least one objective",
+                         "e.g. `objectives: {tokens_per_s_per_user: maximize}`")
+        if method is Method.GRID:
+            for d in sweep:
+                if d.range is not None and d.range.num < 1 and not d.range.integer:
+                    self.add(f"sweep.{d.name}.num", "a continuous range in a grid search "
+                             "needs the number of points", "add `num: 5` to the range")
+        if not sweep:
+            self.add("sweep", "nothing to sweep", "add at least one parameter under `sweep:`")
+        return Search(method, ints["n"], ints["seed"], ints["n_trials"], ints["population"],
+                      tuple(objectives))
+
+    # ---- metrics and plots -----------------------------------------------------------------
+    def check_metric(self, metric: str, evaluate: Evaluate, path: str) -> bool:
+        if evaluate is Evaluate.SERVE:  # serving metric names come from ServingResult
+            return True
+        from studies.evaluate import SIMULATE_METRICS
+
+        if metric not in SIMULATE_METRICS:
+            close = difflib.get_close_matches(metric, SIMULATE_METRICS, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else "see `infersim sweep --metrics`"
+            self.add(path, f"unknown metric {metric!r}", fix)
+            return False
+        return True
+
+    def metrics(self, raw: Any, evaluate: Evaluate) -> tuple[str, ...]:
+        if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
+            self.add("metrics", "must be a list of metric names",
+                     "e.g. `metrics: [latency_s, tokens_per_s]`")
+            return ()
+        for i, m in enumerate(raw):
+            self.check_metric(m, evaluate, f"metrics[{i}]")
+        return tuple(raw)
+
+    def plots(self, raw: Any, evaluate: Evaluate) -> tuple[PlotSpec, ...]:
+        if not isinstance(raw, list):
+            self.add("plots", "must be a list of plot specifications",
+                     "e.g. `- {kind: line, x: scenario.batch, y: latency_s}`")
+            return ()
+        out = []
+        for i, p in enumerate(raw):
+            path = f"plots[{i}]"
+            if not isinstance(p, dict):
+                self.add(path, "a plot is a mapping with at least `kind`")
+                continue
+            self.unknown_keys(p, _PLOT_KEYS, f"{path}.")
+            try:
+                kind = PlotKind(p.get("kind"))
+            except ValueError:
+                self.add(f"{path}.kind", f"unknown plot kind {p.get('kind')!r}",
+                         f"use one of {', '.join(k.value for k in PlotKind)}")
+                continue
+            y_raw = p.get("y", [])
+            y = tuple(y_raw) if isinstance(y_raw, list) else (y_raw,) if y_raw else ()
+            x = str(p.get("x", ""))
+            need_xy = kind in (PlotKind.PARETO, PlotKind.LINE, PlotKind.SCATTER, PlotKind.BAR)
+            if need_xy and (not x or not y):
+                self.add(path, f"a {kind.value} plot needs `x` and `y`")
+            metric_axes = list(y) + ([x] if kind in (PlotKind.PARETO, PlotKind.SCATTER) else [])
+            for m in metric_axes:
+                self.check_metric(str(m), evaluate, f"{path}.y")
+            where = p.get("where", {})
+            if not isinstance(where, dict):
+                self.add(f"{path}.where", "must map parameter → value")
+                where = {}
+            if kind in (PlotKind.ROOFLINE, PlotKind.BREAKDOWN) and evaluate is Evaluate.SERVE:
+                self.add(f"{path}.kind", f"{kind.value} plots need `evaluate: simulate`")
+            goals_raw = p.get("goals", ["minimize", "maximize"])
+            try:
+                g = tuple(Goal(s) for s in goals_raw)
+                if len(g) != 2:
+                    raise ValueError
+                goals: tuple[Goal, Goal] = (g[0], g[1])
+            except (ValueError, TypeError):
+                self.add(f"{path}.goals", "must be two goals for (x, y)",
+                         "e.g. `goals: [minimize, maximize]`")
+                goals = (Goal.MINIMIZE, Goal.MAXIMIZE)
+            out.append(PlotSpec(kind, x, tuple(str(v) for v in y), str(p.get("group", p.get("color", ""))),
+                                bool(p.get("logx", False)), bool(p.get("logy", False)),
+                                MappingProxyType(dict(where)), str(p.get("title", "")), goals,
+                                int(p.get("points", 8))))
+        return tuple(out)
+
+    # ---- references to the model and hardware libraries ----------------------------------
+    def check_refs(self, study: Study) -> None:
+        from infersim.api import load_hardware, load_model
+
+        def values(name: str) -> list[tuple[Any, str]]:
+            for d in study.sweep:
+                if d.name == name:
+                    return [(v, f"sweep.{name}[{i}]") for i, v in enumerate(d.grid_values())]
+            return [(study.fixed[name], f"fixed.{name}")] if name in study.fixed else []
+
+        for val, path in values("model"):
+            self._try(path, lambda v=val: load_model(v))
+        for val, path in values("scenario.draft_model"):
+            if val is not None:
+                self._try(path, lambda v=val: load_model(v))
+        hw_vals = values("hardware")
+        for val, path in hw_vals:
+            self._try(path, lambda v=val: load_hardware(v))
+        first_hw = hw_vals[0][0] if hw_vals else "h100-sxm"
+        for name in study.parameters:
+            if name.startswith("hw."):
+                vals = values(name)
+                if vals:
+                    val, path = vals[0]
+                    self._try(path, lambda n=name, v=val: load_hardware(first_hw, {n[3:]: v}))
+
+    def _try(self, path: str, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except SpecError as e:
+            for p in e.problems:
+                self.add(path, f"{p.path}: {p.message}", p.fix)
+        except InfersimError as e:
+            self.add(path, str(e))
+
+
+def _is_range(v: Any) -> bool:
+    """A sweep value that is a mapping with a bound is a range (its other keys are checked)."""
+    return isinstance(v, dict) and ("min" in v or "max" in v)
+
+
+def _flatten(d: dict[str, Any], prefix: str, path: str,
+             stop: Callable[[Any], bool] | None = None) -> list[tuple[str, Any, str]]:
+    """Nested mappings → [(dotted name, value, field path)]; `stop` marks leaf mappings."""
+    out: list[tuple[str, Any, str]] = []
+    for k, v in d.items():
+        name = f"{prefix}.{k}" if prefix else str(k)
+        p = f"{path}.{k}"
+        if isinstance(v, dict) and not (stop and stop(v)) and v:
+            out += _flatten(v, name, p, stop)
+        else:
+            out.append((name, v, p))
+    return out

@@ -1,0 +1,459 @@
+"""Trace builder: the operators of one step of a model under a Scenario, for ONE chip.
+
+Every FLOP and byte comes from the constructors in `workloads/ops.py`; this module only decides
+which operators run, with which shapes and how often. Ops of identical layers are emitted once
+with `count` = number of such layers (all pipeline stages together), so totals are exact.
+
+Modelling decisions (each is a choice real serving engines make; see vLLM's model files):
+- Tensor parallelism (Megatron style): q/k/v, gate/up column-parallel, o/down row-parallel, so
+  an all-reduce of tokens·hidden activations follows o_proj and down_proj (and the MoE block).
+  KV heads are split across TP chips; when tp > kv_heads each chip keeps one KV head,
+  replicated tp/kv_heads times, as vLLM does (tp must then be a multiple of kv_heads).
+  Embedding and lm_head are vocab-parallel: the embedding gather is followed by an all-reduce,
+  the logits by an all-gather. MLA (DeepSeek): q_a/kv_a projections are replicated, q_b/kv_b
+  column-parallel, o_proj row-parallel; the latent KV cache is replicated on every TP chip.
+- Expert parallelism runs inside the TP group (ep must divide tp and the expert count): each
+  chip holds E/ep experts, each split tp/ep ways. Tokens are dispatched to experts and combined
+  with two all-to-alls; a chip processes ceil(tokens·top_k/ep) token-expert pairs (the even
+  share, rounded up: the busiest chip under balanced routing).
+- MoE routing is uniform: a token picks top_k distinct experts, so T tokens touch
+  E·(1 - (1 - top_k/E)^T) distinct experts in expectation (exact for uniform routing; one
+  token touches exactly top_k). The expectation is rounded to an integer number of weight
+  matrices read; the P token-expert pairs are split over them as evenly as integers allow
+  (two grouped matmuls when P is not a multiple), so FLOPs are exact.
+  `Scenario.moe_imbalance` (max/mean tokens per expert) is passed to the hardware model.
+- Pipeline parallelism: pp-1 activation transfers (send/recv of tokens·hidden) per step.
+- lm_head runs on the LAST token of each sequence in prefill and chunked prefill (serving
+  engines compute logits only where a token is sampled); on every token in decode and in the
+  speculative verify pass. The final norm runs over all tokens.
+- MLA attention: prefill and chunked prefill decompress K/V with kv_b (naive form, MHA over
+  qk_nope+qk_rope dims; chunked prefill decompresses the cached context too); decode and
+  speculative decoding use the weight-absorbed form (MQA over the cached latent of
+  kv_lora_rank + qk_rope_head_dim values, read once: `shared_kv`).
+- Speculative decoding: a draft model (library name) runs draft_len decode steps (its attention
+  over context+1 … context+draft_len keys), same TP, then the target verifies draft_len+1
+  tokens in one pass. Without a draft model, Medusa-style heads (Cai et al. 2024,
+  arXiv:2401.10774): per drafted token one hidden×hidden residual block and one hidden×vocab
+  head, run as two grouped matmuls over the draft_len heads. Draft ops carry block="draft".
+  The draft's catch-up on accepted tokens is not modelled.
+- All parameters (norm gains and biases too) are stored at the weight dtype; activations and
+  logits at the activation dtype; the KV cache at the KV dtype.
+- Elementwise FLOPs count elementary operations (exp, tanh, rsqrt = 1): RMSNorm 4/elem,
+  LayerNorm 7, SiLU·mul 5, GELU(tanh)·mul 10, GELU 9, RoPE 3 per rotated value, residual 1.
+  Gemma-2 soft-capping and embedding scaling are left out (negligible, FLOP-irrelevant).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infersim.errors import InputError
+from workloads import ops as O
+from workloads.dtypes import DType
+from workloads.model import MLPKind, ModelConfig, NormKind, PositionKind, load_model
+from workloads.ops import Collective, Op, OpKind
+from workloads.scenario import Parallelism, Phase, Scenario
+from workloads.trace import Trace
+
+_NORM_FLOPS = {NormKind.RMS: 4.0, NormKind.LAYER: 7.0}
+_ACT_FLOPS = {MLPKind.SILU_GATED: 5.0, MLPKind.GELU_GATED: 10.0, MLPKind.GELU: 9.0}
+_ROPE_FLOPS = 3.0
+_ROUTER_FLOPS = 5.0  # softmax/sigmoid + top-k selection per (token, expert) score
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One forward pass of one model: sizes and dtypes the op emitters need."""
+
+    batch: int
+    q_len: int  # new tokens per sequence
+    kv_len: int  # keys attended by the last query (cache incl. this step's tokens)
+    head_rows: int  # rows that get logits
+    absorbed_mla: bool  # use MLA's weight-absorbed form
+    act: DType
+    w: DType
+    kv: DType
+    tp: int
+    pp: int
+    ep: int
+    imbalance: float
+    block: str = ""  # "" = normal blocks; "draft" overrides every block
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.q_len
+
+
+def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scenario) -> Trace:
+    """The ops one chip runs for one step of `model` under `scenario` (see module docstring)."""
+    m = load_model(model)
+    sc = scenario
+    prec, par = sc.precision, sc.parallel
+    validate_parallelism(m, par)
+    new = sc.new_tokens
+    kv_len = sc.kv_len
+    m.check_context(kv_len, "prompt" if sc.phase is Phase.PREFILL else "context + new tokens")
+    absorbed = sc.phase in (Phase.DECODE, Phase.SPEC_DECODE)
+    head_rows = sc.batch * new if sc.phase in (Phase.DECODE, Phase.SPEC_DECODE) else sc.batch
+    step = _Step(sc.batch, new, kv_len, head_rows, absorbed, prec.activations, prec.weights,
+                 prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance)
+    ops = _forward(m, step)
+    if sc.phase is Phase.SPEC_DECODE:
+        assert sc.spec is not None
+        ops += _draft_ops(m, sc)
+    return Trace(model=m.name, scenario=sc, ops=tuple(ops))
+
+
+def validate_parallelism(m: ModelConfig, par: Parallelism) -> None:
+    """InputError (naming the model and the numbers) if `par` cannot shard `m`."""
+    tp, pp, ep = par.tp, par.pp, par.ep
+    who = m.name
+    if m.num_heads % tp:
+        raise InputError(f"tp={tp} must divide num_attention_heads ({m.num_heads}) of {who}")
+    if m.mla is None and m.num_kv_heads % tp and tp % m.num_kv_heads:
+        raise InputError(f"tp={tp} must divide num_key_value_heads ({m.num_kv_heads}) of {who}, "
+                         "or be a multiple of it (KV heads are then replicated)")
+    if m.num_dense_layers and m.intermediate_size % tp:
+        raise InputError(f"tp={tp} must divide intermediate_size ({m.intermediate_size}) of "
+                         f"{who}")
+    if pp > m.num_layers:
+        raise InputError(f"pp={pp} exceeds the {m.num_layers} layers of {who}")
+    if ep > 1 and m.moe is None:
+        raise InputError(f"ep={ep} but {who} has no experts (use ep=1)")
+    if m.moe is not None:
+        if m.moe.num_experts % ep:
+            raise InputError(f"ep={ep} must divide the {m.moe.num_experts} experts of {who}")
+        if tp % ep:
+            raise InputError(f"ep={ep} must divide tp={tp}: expert parallelism runs inside the "
+                             "tensor-parallel group in this model")
+        shard = tp // ep
+        if m.moe.expert_intermediate_size % shard:
+            raise InputError(f"tp/ep={shard} must divide the expert width "
+                             f"({m.moe.expert_intermediate_size}) of {who}")
+        if m.moe.num_shared_experts and (
+                m.moe.num_shared_experts * m.moe.expert_intermediate_size) % tp:
+            raise InputError(f"tp={tp} must divide the shared-expert width of {who}")
+
+
+# ------------------------------------------------------------------------------------------------
+# One forward pass
+# ------------------------------------------------------------------------------------------------
+
+
+def _forward(m: ModelConfig, s: _Step) -> list[Op]:
+    ops: list[Op] = []
+    ops += _embedding(m, s)
+    ops += _attention_block(m, s)
+    ops += _mlp_block(m, s)
+    if s.pp > 1:
+        ops.append(O.collective(Collective.SEND_RECV, s.tokens * m.hidden_size * s.act.bytes, 2,
+                                s.act, name="pp_send_recv", count=s.pp - 1, block=_b(s, "pp")))
+    ops += _head(m, s)
+    return ops
+
+
+def _b(s: _Step, block: str) -> str:
+    return s.block or block
+
+
+def _norm(m: ModelConfig, s: _Step, name: str, rows: int, width: int, count: int,
+          block: str) -> Op:
+    gains = width * (2 if m.norm is NormKind.LAYER else 1)
+    return O.vector(OpKind.NORM, rows * width, s.act, flops_per_elem=_NORM_FLOPS[m.norm],
+                    weight_bytes=gains * s.w.bytes, name=name, count=count, block=_b(s, block))
+
+
+def _bias(s: _Step, name: str, rows: int, width: int, count: int, block: str) -> Op:
+    return O.vector(OpKind.ELEMENTWISE, rows * width, s.act, weight_bytes=width * s.w.bytes,
+                    name=name, count=count, block=_b(s, block))
+
+
+def _allreduce(m: ModelConfig, s: _Step, name: str, count: int, block: str,
+               group: int | None = None) -> list[Op]:
+    g = s.tp if group is None else group
+    if g <= 1:
+        return []
+    return [O.collective(Collective.ALL_REDUCE, s.tokens * m.hidden_size * s.act.bytes, g, s.act,
+                         name=name, count=count, block=_b(s, block))]
+
+
+def _embedding(m: ModelConfig, s: _Step) -> list[Op]:
+    t, h = s.tokens, m.hidden_size
+    ops = [O.vector(OpKind.EMBEDDING, t * h, s.act, inputs=0.0, flops_per_elem=0.0,
+                    weight_bytes=t * h * s.w.bytes / s.tp, name="embed_tokens",
+                    block=_b(s, "embed"))]
+    ops += _allreduce(m, s, "embed_allreduce", 1, "embed")
+    if m.position is PositionKind.LEARNED:
+        ops.append(O.vector(OpKind.EMBEDDING, t * h, s.act, inputs=0.0, flops_per_elem=0.0,
+                            weight_bytes=t * h * s.w.bytes, name="embed_positions",
+                            block=_b(s, "embed")))
+        ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.act, inputs=2.0, name="embed_add",
+                            block=_b(s, "embed")))
+    return ops
+
+
+def _attention_block(m: ModelConfig, s: _Step) -> list[Op]:
+    L, t, h = m.num_layers, s.tokens, m.hidden_size
+    blk = "layer"
+    ops = [_norm(m, s, "input_norm", t, h, L, blk)]
+    if m.mla is not None:
+        ops += _mla(m, s)
+    else:
+        ops += _mha(m, s)
+    if m.norms_per_layer == 4:  # Gemma-2: norm on the attention output before the residual
+        ops.append(_norm(m, s, "post_attn_norm", t, h, L, blk))
+    ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.act, inputs=2.0, name="attn_residual",
+                        count=L, block=_b(s, blk)))
+    return ops
+
+
+def _windows(m: ModelConfig) -> list[tuple[int, int]]:
+    """(window, layers) groups, global attention (0) first."""
+    counts: dict[int, int] = {}
+    for w in m.layer_windows or (0,) * m.num_layers:
+        counts[w] = counts.get(w, 0) + 1
+    return sorted(counts.items())
+
+
+def _mha(m: ModelConfig, s: _Step) -> list[Op]:
+    L, t, h, hd = m.num_layers, s.tokens, m.hidden_size, m.head_dim
+    blk = _b(s, "layer")
+    heads = m.num_heads // s.tp
+    kvh = max(1, m.num_kv_heads // s.tp)
+    qkv_n = (heads + 2 * kvh) * hd
+    ops = [O.matmul(t, h, qkv_n, s.act, weight_dtype=s.w, name="qkv_proj", count=L, block=blk)]
+    if m.qkv_bias:
+        ops.append(_bias(s, "qkv_bias", t, qkv_n, L, "layer"))
+    if m.position is PositionKind.ROPE and m.rope_dim:
+        ops.append(O.vector(OpKind.ROPE, t * (heads + kvh) * m.rope_dim, s.act,
+                            flops_per_elem=_ROPE_FLOPS, name="rope", count=L, block=blk))
+    kv_numel = t * kvh * 2 * hd
+    ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
+                        kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
+                        block=blk))
+    for window, n in _windows(m):
+        ops.append(O.attention(s.batch, heads, kvh, hd, s.q_len, s.kv_len, True, s.act,
+                               kv_dtype=s.kv, window=window, count=n, block=blk,
+                               name="attention" if not window else "attention_sliding"))
+    ops.append(O.matmul(t, heads * hd, h, s.act, weight_dtype=s.w, name="o_proj", count=L,
+                        block=blk))
+    if m.o_bias:
+        ops.append(_bias(s, "o_bias", t, h, L, "layer"))
+    ops += _allreduce(m, s, "attn_allreduce", L, "layer")
+    return ops
+
+
+def _mla(m: ModelConfig, s: _Step) -> list[Op]:
+    assert m.mla is not None
+    a = m.mla
+    L, t, h = m.num_layers, s.tokens, m.hidden_size
+    blk = _b(s, "layer")
+    heads = m.num_heads // s.tp
+
+    def mm(name: str, mm_m: int, k: int, n: int, groups: int = 1) -> Op:
+        return O.matmul(mm_m, k, n, s.act, weight_dtype=s.w, groups=groups, name=name, count=L,
+                        block=blk)
+
+    ops: list[Op] = []
+    if a.q_lora_rank:
+        ops.append(mm("q_a_proj", t, h, a.q_lora_rank))
+        ops.append(_norm(m, s, "q_a_norm", t, a.q_lora_rank, L, "layer"))
+        ops.append(mm("q_b_proj", t, a.q_lora_rank, heads * a.qk_head_dim))
+    else:
+        ops.append(mm("q_proj", t, h, heads * a.qk_head_dim))
+    ops.append(mm("kv_a_proj", t, h, a.latent_dim))
+    ops.append(_norm(m, s, "kv_a_norm", t, a.kv_lora_rank, L, "layer"))
+    ops.append(O.vector(OpKind.ROPE, t * (heads + 1) * a.qk_rope_head_dim, s.act,
+                        flops_per_elem=_ROPE_FLOPS, name="rope", count=L, block=blk))
+    kv_numel = t * a.latent_dim
+    ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
+                        kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
+                        block=blk))
+    windows = _windows(m)
+    if s.absorbed_mla:
+        ops.append(mm("q_absorb", t, a.qk_nope_head_dim, a.kv_lora_rank, groups=heads))
+        for window, n in windows:
+            ops.append(O.attention(s.batch, heads, 1, a.latent_dim, s.q_len, s.kv_len, True,
+                                   s.act, kv_dtype=s.kv, v_head_dim=a.kv_lora_rank,
+                                   shared_kv=True, window=window, count=n, block=blk,
+                                   name="attention_latent"))
+        ops.append(mm("v_absorb", t, a.kv_lora_rank, a.v_head_dim, groups=heads))
+    else:
+        rows = s.batch * (s.kv_len if s.kv_len > s.q_len else s.q_len)
+        ops.append(mm("kv_b_proj", rows, a.kv_lora_rank,
+                      heads * (a.qk_nope_head_dim + a.v_head_dim)))
+        for window, n in windows:
+            ops.append(O.attention(s.batch, heads, heads, a.qk_head_dim, s.q_len, s.kv_len, True,
+                                   s.act, kv_dtype=s.act, v_head_dim=a.v_head_dim,
+                                   window=window, count=n, block=blk, name="attention"))
+    ops.append(mm("o_proj", t, heads * a.v_head_dim, h))
+    ops += _allreduce(m, s, "attn_allreduce", L, "layer")
+    return ops
+
+
+def _mlp_block(m: ModelConfig, s: _Step) -> list[Op]:
+    L, t, h = m.num_layers, s.tokens, m.hidden_size
+    ops: list[Op] = []
+    pre = "pre_ffn_norm" if m.norms_per_layer == 4 else "post_attn_norm"
+    ops.append(_norm(m, s, pre, t, h, L, "layer"))
+    dense = m.num_dense_layers
+    if dense:
+        ops += _dense_mlp(m, s, "", m.intermediate_size // s.tp, dense, "layer")
+        ops += _allreduce(m, s, "mlp_allreduce", dense, "layer")
+    if m.num_moe_layers:
+        ops += _moe(m, s)
+    if m.norms_per_layer == 4:
+        ops.append(_norm(m, s, "post_ffn_norm", t, h, L, "layer"))
+    ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.act, inputs=2.0, name="mlp_residual",
+                        count=L, block=_b(s, "layer")))
+    return ops
+
+
+def _dense_mlp(m: ModelConfig, s: _Step, prefix: str, width: int, count: int,
+               block: str) -> list[Op]:
+    """gate/up (fused), activation, down for `s.tokens` rows with a per-chip width."""
+    t, h = s.tokens, m.hidden_size
+    blk = _b(s, block)
+    gated = m.mlp.gated
+    up_n = 2 * width if gated else width
+    ops = [O.matmul(t, h, up_n, s.act, weight_dtype=s.w, count=count, block=blk,
+                    name=f"{prefix}gate_up_proj" if gated else f"{prefix}up_proj")]
+    if m.mlp_bias:
+        ops.append(_bias(s, f"{prefix}up_bias", t, up_n, count, block))
+    ops.append(O.vector(OpKind.ELEMENTWISE, t * width, s.act, inputs=2.0 if gated else 1.0,
+                        flops_per_elem=_ACT_FLOPS[m.mlp], name=f"{prefix}act", count=count,
+                        block=blk))
+    ops.append(O.matmul(t, width, h, s.act, weight_dtype=s.w, count=count, block=blk,
+                        name=f"{prefix}down_proj"))
+    if m.mlp_bias:
+        ops.append(_bias(s, f"{prefix}down_bias", t, h, count, block))
+    return ops
+
+
+def experts_touched(num_experts: int, top_k: int, tokens: int) -> float:
+    """Expected distinct experts hit when `tokens` tokens each pick `top_k` distinct experts
+    uniformly at random: E·(1 - (1 - k/E)^T). Exact for uniform routing; T=1 gives k."""
+    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
+
+
+def _moe(m: ModelConfig, s: _Step) -> list[Op]:
+    assert m.moe is not None
+    moe = m.moe
+    n_layers, t, h = m.num_moe_layers, s.tokens, m.hidden_size
+    blk = _b(s, "moe_layer")
+    E, k = moe.num_experts, moe.top_k
+    ops = [O.matmul(t, h, E, s.act, weight_dtype=s.w, name="router", count=n_layers, block=blk,
+                    kind=OpKind.MOE_ROUTER)]
+    ops.append(O.vector(OpKind.ELEMENTWISE, t * E, s.act, outputs=k / E,
+                        flops_per_elem=_ROUTER_FLOPS,
+                        weight_bytes=E * s.w.bytes if moe.router_bias else 0.0,
+                        name="router_topk", count=n_layers, block=blk))
+    e_local = E // s.ep
+    width = moe.expert_intermediate_size // (s.tp // s.ep)
+    pairs = math.ceil(t * k / s.ep)
+    if s.ep > 1:
+        msg = math.ceil(t / s.ep) * k * h * s.act.bytes
+        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.act, name="moe_dispatch",
+                                count=n_layers, block=blk))
+    touched = experts_touched(E, k, t) / s.ep
+    groups = max(1, min(e_local, pairs, round(touched)))
+    q, r = divmod(pairs, groups)
+    up_n = 2 * width if m.mlp.gated else width
+    for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
+        if g:
+            ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.w, groups=g,
+                                imbalance=s.imbalance, name=f"experts_gate_up{suffix}",
+                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+    ops.append(O.vector(OpKind.ELEMENTWISE, pairs * width, s.act,
+                        inputs=2.0 if m.mlp.gated else 1.0, flops_per_elem=_ACT_FLOPS[m.mlp],
+                        name="experts_act", count=n_layers, block=blk))
+    for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
+        if g:
+            ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.w, groups=g,
+                                imbalance=s.imbalance, name=f"experts_down{suffix}",
+                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+    owned = math.ceil(t / s.ep)  # tokens whose expert outputs this chip sums
+    ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
+                        flops_per_elem=2.0 * k, name="experts_weighted_sum", count=n_layers,
+                        block=blk))
+    if s.ep > 1:
+        msg = math.ceil(t / s.ep) * k * h * s.act.bytes
+        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.act, name="moe_combine",
+                                count=n_layers, block=blk))
+    if moe.num_shared_experts:
+        shared_w = moe.num_shared_experts * moe.expert_intermediate_size // s.tp
+        ops += _dense_mlp(m, s, "shared_", shared_w, n_layers, "moe_layer")
+    needs_reduce = s.ep == 1 or moe.num_shared_experts > 0 or s.tp // s.ep > 1
+    if needs_reduce:
+        ops += _allreduce(m, s, "moe_allreduce", n_layers, "moe_layer")
+    return ops
+
+
+def _head(m: ModelConfig, s: _Step) -> list[Op]:
+    h = m.hidden_size
+    blk = _b(s, "head")
+    vocab = math.ceil(m.vocab_size / s.tp)
+    ops = [_norm(m, s, "final_norm", s.tokens, h, 1, "head"),
+           O.matmul(s.head_rows, h, vocab, s.act, weight_dtype=s.w, name="lm_head", block=blk)]
+    if s.tp > 1:
+        ops.append(O.collective(Collective.ALL_GATHER, s.head_rows * vocab * s.act.bytes, s.tp,
+                                s.act, name="logits_allgather", block=blk))
+    return ops
+
+
+# ------------------------------------------------------------------------------------------------
+# Speculative decoding: draft work
+# ------------------------------------------------------------------------------------------------
+
+
+def _draft_ops(m: ModelConfig, sc: Scenario) -> list[Op]:
+    assert sc.spec is not None
+    spec, prec, par = sc.spec, sc.precision, sc.parallel
+    L = spec.draft_len
+    if L < 1:
+        raise InputError(f"draft_len must be ≥ 1, got {L}")
+    if spec.draft_model is None:
+        return _medusa_heads(m, sc)
+    d = load_model(spec.draft_model)
+    dpar = Parallelism(tp=par.tp)
+    try:
+        validate_parallelism(d, dpar)
+    except InputError as e:
+        raise InputError(f"draft model: {e}") from None
+    d.check_context(sc.context + L, "draft context")
+    steps: list[Op] = []
+    for i in range(L):
+        st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
+                   prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft")
+        steps += _forward(d, st)
+    return _merge(steps)
+
+
+def _medusa_heads(m: ModelConfig, sc: Scenario) -> list[Op]:
+    assert sc.spec is not None
+    prec, tp, L = sc.precision, sc.parallel.tp, sc.spec.draft_len
+    h, b = m.hidden_size, sc.batch
+    vocab = math.ceil(m.vocab_size / tp)
+    a, w = prec.activations, prec.weights
+    ops = [O.matmul(b, h, h, a, weight_dtype=w, groups=L, name="draft_heads", block="draft"),
+           O.vector(OpKind.ELEMENTWISE, L * b * h, a, inputs=2.0, flops_per_elem=5.0,
+                    name="draft_heads_act", block="draft"),
+           O.matmul(b, h, vocab, a, weight_dtype=w, groups=L, name="draft_heads_lm",
+                    block="draft")]
+    if tp > 1:
+        ops.append(O.collective(Collective.ALL_GATHER, L * b * vocab * a.bytes, tp, a,
+                                name="draft_logits_allgather", block="draft"))
+    return ops
+
+
+def _merge(ops: Iterable[Op]) -> list[Op]:
+    """Fold ops that differ only in `count` into one (order of first appearance kept)."""
+    merged: dict[Op, int] = {}
+    for op in ops:
+        key = op.with_count(1)
+        merged[key] = merged.get(key, 0) + op.count
+    return [op.with_count(c) for op, c in merged.items()]
