@@ -161,14 +161,6 @@ class Chip:
         return None
 
 
-@dataclass(frozen=True)
-class GpuParams:
-    """Parameters of the GPU cost model (see hwmodels/gpu.py)."""
-
-    sm_count: int
-    l2_bytes: float
-    kernel_launch_s: float  # fixed device-side cost of a kernel (launch + tail), graph mode
-    host_launch_s: float  # host-side cost per kernel launch in eager mode (framework + driver)
 
 
 @dataclass(frozen=True)
@@ -226,6 +218,64 @@ def kind_param(yaml_key: str, help: str, range: tuple[float, float] = (0.0, floa
     if default is MISSING:
         return field(metadata=md)
     return field(default=default, metadata=md)
+
+
+@dataclass(frozen=True)
+class GpuParams:
+    """Parameters of the GPU cost model (hwmodels/models/gpu.py) and of the runtime model in
+    the mapper (host launch overheads). Each field carries its YAML key (with unit suffix),
+    the factor to SI, a description and a plausible range in the YAML unit; the loader
+    builds this class generically from that metadata (see `kind_param`).
+
+    To add a field: append one `kind_param(...)` line WITH a default (so older specs load),
+    then add the value and its `sources:` entry to the `gpu:` block of each GPU spec."""
+
+    sm_count: int = kind_param("sm_count", "streaming multiprocessors (compute units) that "
+                               "thread blocks are scheduled on; sets wave quantization", (1, 4096))
+    l2_bytes: float = kind_param("l2_mib", "last-level on-chip cache shared by all SMs; decides "
+                                 "whether GEMM operands are re-read from HBM", (0.0, 4096.0),
+                                 scale=1024.0**2)
+    kernel_launch_s: float = kind_param(
+        "kernel_launch_us", "device-side fixed cost of one kernel back-to-back in a stream or "
+        "graph: launch latency + ramp-up + tail drain", (0.0, 100.0), scale=1e-6)
+    host_launch_s: float = kind_param(
+        "host_launch_us", "host CPU time per kernel launched by a plain eager framework "
+        "(Python + dispatcher + driver), amortizing the host-only ops (views, reshapes) of an "
+        "eager model forward", (0.0, 1000.0), scale=1e-6)
+    hbm_read_efficiency: float = kind_param(
+        "hbm_read_efficiency", "sustained fraction of peak main-memory bandwidth for a read "
+        "stream with enough parallelism (refresh, bank conflicts, page misses)", (0.05, 1.0),
+        default=0.9)
+    hbm_write_efficiency: float = kind_param(
+        "hbm_write_efficiency", "sustained fraction of peak main-memory bandwidth for the "
+        "write part of a stream (read/write bus turnaround)", (0.05, 1.0), default=0.8)
+    sm_inflight_bytes: float = kind_param(
+        "sm_inflight_kib", "bytes one SM keeps in flight to memory; with the memory latency "
+        "it caps the bandwidth a kernel using few SMs can draw (Little's law)", (0.5, 4096.0),
+        scale=1024.0, default=32.0 * 1024.0)
+    mma_efficiency: float = kind_param(
+        "mma_efficiency", "sustained fraction of the dense matrix-unit peak inside a large "
+        "GEMM tile loop (clock throttling under load, issue overhead)", (0.05, 1.0),
+        default=0.85)
+    attention_efficiency: float = kind_param(
+        "attention_efficiency", "throughput of fused (flash) attention relative to a dense "
+        "GEMM tile loop (softmax on the special-function units, rescaling, masking)",
+        (0.05, 1.0), default=0.6)
+    link_efficiency: float = kind_param(
+        "link_efficiency", "sustained fraction of the scale-up link bandwidth a collective "
+        "library reaches on large messages (protocol headers, flow control)", (0.05, 1.0),
+        default=0.8)
+    collective_latency_s: float = kind_param(
+        "collective_latency_us", "fixed cost of one collective call beyond link hops "
+        "(kernel launch, handshakes/flags between peers)", (0.0, 1000.0), scale=1e-6,
+        default=5e-6)
+    in_switch_reduction: int = kind_param(
+        "in_switch_reduction", "1 if the switch fabric reduces in the network (NVLink SHARP / "
+        "NVLS on NVSwitch gen3+), else 0", (0, 1), default=0)
+    step_sync_s: float = kind_param(
+        "step_sync_us", "per-step host/device round trip: launching the step (or its graph) "
+        "and synchronizing to read the sampled token back", (0.0, 10000.0), scale=1e-6,
+        default=20e-6)
 
 
 @dataclass(frozen=True)
@@ -334,3 +384,9 @@ class CpuParams:
                                       (64, 4096))
     fma_units_per_core: int = kind_param("fma_units_per_core", "SIMD FMA pipes per core",
                                          (1, 8), default=2)
+    # Added by the validation layer (hwmodels/models/cpu.py reads it; `infersim calibrate`
+    # fits it): the fixed cost of one kernel call, charged once per op execution.
+    call_overhead_s: float = kind_param(
+        "call_overhead_us", "fixed cost of one kernel call (Python dispatch + waking the "
+        "worker threads + the join barrier), charged once per op", (0.0, 1e4), scale=1e-6,
+        default=0.0)

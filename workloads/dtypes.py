@@ -17,6 +17,7 @@ class DType(str, Enum):
     INT8 = "int8"
     INT4 = "int4"
     FP4 = "fp4"
+    FP64 = "fp64"  # host CPUs (calibration kernels); no accelerator spec uses it
 
     @property
     def bytes(self) -> float:
@@ -52,10 +53,13 @@ _BYTES: dict[DType, float] = {
     DType.INT8: 1.0,
     DType.INT4: 0.5,
     DType.FP4: 0.5,
+    DType.FP64: 8.0,
 }
 
 _ALIASES = {
     "float32": "fp32",
+    "float64": "fp64",
+    "double": "fp64",
     "float": "fp32",
     "bfloat16": "bf16",
     "float16": "fp16",

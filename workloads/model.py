@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 LIBRARY_DIR = Path(__file__).parent / "models"
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     LLAMA = "llama"
     MISTRAL = "mistral"
     MIXTRAL = "mixtral"
@@ -51,7 +51,7 @@ class Family(str, Enum):
     GPT2 = "gpt2"
 
 
-class MLPKind(str, Enum):
+class MLPKind(StrEnum):
     """Feed-forward form. Gated: down(act(gate(x)) * up(x)); plain: down(act(up(x)))."""
 
     SILU_GATED = "silu_gated"  # SwiGLU (Llama, Mistral, Qwen, Phi-3, DeepSeek)
@@ -63,12 +63,12 @@ class MLPKind(str, Enum):
         return self is not MLPKind.GELU
 
 
-class NormKind(str, Enum):
+class NormKind(StrEnum):
     RMS = "rmsnorm"  # gain only
     LAYER = "layernorm"  # gain and bias
 
 
-class PositionKind(str, Enum):
+class PositionKind(StrEnum):
     ROPE = "rope"  # rotary, applied to q and k in every layer
     LEARNED = "learned"  # a learned position-embedding table added once at the input
 
@@ -184,18 +184,33 @@ def list_models() -> list[str]:
 
 
 def load_model(x: str | Path | dict[str, Any] | ModelConfig) -> ModelConfig:
-    """A model from the library (name, case-insensitive), a path to a config.json (or to a
-    folder holding one), or a dict with the contents of a config.json."""
+    """A model from the library (name, case-insensitive, or the HF repo id it was taken from),
+    a path to a config.json (or to a folder holding one), or a dict with the contents of a
+    config.json. Library and file loads are cached (files: by path, mtime and size)."""
     if isinstance(x, ModelConfig):
         return x
     if isinstance(x, dict):
         name = str(x.get("_name") or x.get("_name_or_path") or x.get("model_type") or "custom")
         return parse_config(x, name=name, source="dict")
+    if isinstance(x, str) and x.strip().lower() in _hf_repo_index() and not Path(x).exists():
+        return _load_library(_hf_repo_index()[x.strip().lower()])  # e.g. "Qwen/Qwen2.5-7B"
     if isinstance(x, Path) or (isinstance(x, str) and _looks_like_path(x)):
         return _load_path(str(x))
     if not isinstance(x, str):
         raise InputError(f"model: expected a name, a path or a dict, got {type(x).__name__}")
     return _load_library(x.strip().lower())
+
+
+@lru_cache(maxsize=1)
+def _hf_repo_index() -> dict[str, str]:
+    """Lower-cased HF repo id (from each library file's `_infersim.hf_repo`) → library name."""
+    index: dict[str, str] = {}
+    for path in sorted(LIBRARY_DIR.glob("*.json")):
+        meta = json.loads(path.read_text(encoding="utf-8")).get("_infersim") or {}
+        repo = meta.get("hf_repo")
+        if isinstance(repo, str):
+            index.setdefault(repo.lower(), path.stem)
+    return index
 
 
 def _looks_like_path(s: str) -> bool:
@@ -335,7 +350,8 @@ def parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelConfig:
     src = "config.json" if source == "dict" else source
     if source.startswith("library:"):
         src = str(LIBRARY_DIR / f"{name}.json")
-    meta = cfg.get("_infersim") if isinstance(cfg.get("_infersim"), dict) else {}
+    raw_meta = cfg.get("_infersim")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     cfg = {k: v for k, v in cfg.items() if not str(k).startswith("_")}
     family = detect_family(cfg, src)
     r = _Reader(cfg, src)

@@ -5,10 +5,11 @@ refined model has not landed use the shared roofline floor.
 """
 
 from hwmodels.cost import register
+from hwmodels.models.gpu import GpuModel
 from hwmodels.models.roofline import RooflineModel
 from hwmodels.spec import HardwareKind
 
-register(HardwareKind.GPU)(lambda: RooflineModel(HardwareKind.GPU))
+register(HardwareKind.GPU)(GpuModel)
 register(HardwareKind.WAFER)(lambda: RooflineModel(HardwareKind.WAFER))
 register(HardwareKind.LPU)(lambda: RooflineModel(HardwareKind.LPU))
 register(HardwareKind.CIM)(lambda: RooflineModel(HardwareKind.CIM))

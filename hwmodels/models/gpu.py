@@ -1,0 +1,517 @@
+"""GPU (HBM) cost model: device time and energy of one kernel on one GPU.
+
+What it models (design §5), each with a physical parameter of the spec (`GpuParams`, memory
+levels, interconnect):
+
+- Memory: a Little's-law ramp. A stream of R bytes read and W bytes written takes
+  `t = t_lat + max(R/(e_r·BW) + W/(e_w·BW), (R+W)/(n_sm·B_inflight/t_lat))`: the HBM latency
+  once, then the sustained read/write bandwidth (efficiencies e_r, e_w of the peak BW), unless
+  the kernel runs on so few SMs that the bytes they keep in flight cannot cover the latency.
+  Small transfers therefore cannot saturate HBM.
+- Fixed kernel cost: `kernel_launch_s` (launch latency + ramp-up + tail) on every kernel.
+  Host-side launch overhead (eager runtime) is the mapper's business: it lays kernels on a
+  host/device timeline.
+- GEMMs (matmul, MoE experts, router): a tile search over CUTLASS-like thread-block tiles
+  (`TILES`) and split-K factors (`SPLITS`), keeping the fastest. A tile's main loop runs
+  ceil(K/split/tk) iterations, each max(tile FLOPs on one SM's share of the matrix peak ×
+  `mma_efficiency`, tile operand bytes over one SM's share of the L2 bandwidth); tiles run in
+  waves of `sm_count` (wave quantization). Operands are re-read from HBM when they do not fit
+  in (half of) the L2: A once per wave-column of tiles, B once per wave-row. Split-K writes and
+  re-reads fp32 partials. The kernel takes the max of the tile-wave time and the HBM stream
+  time, so a small-M GEMV is memory-bound and a large GEMM compute-bound at the tile's
+  efficiency. Matrix pipes serve every dtype the chip's matrix unit lists.
+- Attention: flash-attention prefill (one thread block per (batch, head, 128-query block),
+  causal blocks skip masked key blocks, compute at `attention_efficiency` of the GEMM rate,
+  waves over SMs, K/V re-read when a wave's heads do not fit in L2) and flash-decoding
+  (one block per (batch, kv-head, KV split); the split count is searched so that few heads
+  still spread the KV read over many SMs; a combine kernel when split > 1). The faster of
+  the applicable algorithms is kept.
+- Vector ops (norms, elementwise, RoPE, KV writes, embedding gathers): CUDA-core FLOPs vs
+  the memory stream, with thread blocks of 4096 elements.
+- Collectives over NVLink/NVSwitch: ring (2(g−1) link hops, 2(g−1)/g·B on the wire),
+  two-shot and one-shot direct algorithms on a switch, and in-switch reduction (NVLS) where
+  the fabric has it; time = call latency + hops × link latency + wire bytes / (link
+  bandwidth × `link_efficiency`); the fastest algorithm is kept.
+- Energy: FLOPs × J/FLOP(dtype) + HBM bits (incl. re-reads) × J/bit + L2 bits × J/bit + link
+  bits × J/bit + idle power × time.
+
+Every result is at least the shared roofline floor (`roofline_times`) plus the fixed kernel
+cost: efficiencies are ≤ 1, tiles cover the whole problem, HBM bytes include every compulsory
+byte. Valid for dense GEMM/attention shapes of LLM inference; grouped (MoE) GEMMs are priced
+as one grouped kernel whose busiest group scales the tile work by `imbalance`.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+
+from hwmodels.cost import Bound, CostContext, OpCost
+from hwmodels.models.roofline import roofline_times
+from hwmodels.spec import GpuParams, Hardware, HardwareKind, Topology, UnitType
+from workloads.dtypes import DType
+from workloads.ops import (
+    AttentionShape, Collective, CollectiveShape, MatmulShape, Op, OpKind, VectorShape,
+)
+
+# CUTLASS-like thread-block tiles (rows of A × columns of B). Larger tiles re-use operands
+# more (fewer L2 bytes per FLOP); smaller ones waste less on ragged edges and fill more SMs.
+TILES: tuple[tuple[int, int], ...] = (
+    (256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64),
+)
+SPLITS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
+KV_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+_TILE_K_BYTES = 128  # bytes of K per main-loop iteration per operand row (64 bf16, 128 fp8)
+_MIN_SPLIT_K = 256  # split-K keeps at least this many K elements per split
+_VEC_ELEMS_PER_BLOCK = 4096  # elements one thread block of a vector kernel handles
+_L2_REUSE_FRACTION = 0.5  # share of L2 an operand may occupy and still be re-used
+_FLASH_BLOCK_Q = 128  # query rows per flash-attention thread block (64 if head_dim > 128)
+_FLASH_BLOCK_K = 64  # keys per flash-attention inner iteration
+_DECODE_MIN_ROWS = 16  # MMA minimum rows: decode attention pads query rows up to this
+_MIN_KV_CHUNK = 64  # flash-decoding keeps at least this many keys per split
+
+ALGORITHMS = ("ring", "two_shot", "one_shot", "nvls", "p2p", "direct")  # collective codes
+
+
+@dataclass(frozen=True, slots=True)
+class _Consts:
+    """Per-hardware figures derived once (hot paths never walk the spec)."""
+
+    sms: int
+    l2_bytes: float
+    l2_bw: float
+    l2_j_bit: float
+    hbm_bw: float
+    hbm_lat: float
+    hbm_j_bit: float
+    eff_r: float
+    eff_w: float
+    inflight: float
+    mma_eff: float
+    attn_eff: float
+    launch: float
+    link_eff: float
+    coll_lat: float
+    nvls: bool
+    idle_w: float
+    peak: dict[DType, float]
+    vec_peak: dict[DType, float]
+    mac_j: dict[DType, float]
+
+
+_CONSTS: dict[int, tuple[weakref.ref[Hardware], _Consts]] = {}
+
+
+def default_params(hw: Hardware) -> GpuParams:
+    """GpuParams for a GPU spec without a `gpu:` block: SM count from the matrix unit count,
+    L2 from a memory level named l2, and the class defaults for everything else."""
+    chip = hw.chip
+    mx = chip.unit(UnitType.MATRIX)
+    sms = mx.count if mx is not None else 1
+    l2 = next((m.capacity_bytes for m in chip.memory if m.name == "l2"), 0.0)
+    return GpuParams(sm_count=sms, l2_bytes=l2, kernel_launch_s=3e-6, host_launch_s=10e-6)
+
+
+def _consts(hw: Hardware) -> _Consts:
+    key = id(hw)
+    hit = _CONSTS.get(key)
+    if hit is not None and hit[0]() is hw:
+        return hit[1]
+    c = _build_consts(hw)
+    _CONSTS[key] = (weakref.ref(hw, lambda _r, k=key: _CONSTS.pop(k, None)), c)
+    return c
+
+
+def _build_consts(hw: Hardware) -> _Consts:
+    chip = hw.chip
+    p = chip.params if isinstance(chip.params, GpuParams) else default_params(hw)
+    main = chip.main_memory
+    l2 = next((m for m in chip.memory if m.name == "l2"), None)
+    l2_bytes = p.l2_bytes or (l2.capacity_bytes if l2 is not None else 0.0)
+    # L2 -> SM bandwidth; without an L2 level, operands come at main-memory speed.
+    l2_bw = l2.bandwidth_Bps if l2 is not None and l2.bandwidth_Bps > 0 else main.bandwidth_Bps
+    peaks: dict[DType, float] = {}
+    vec: dict[DType, float] = {}
+    for d in DType:
+        peaks[d] = chip.peak_flops(d)
+        vec[d] = chip.peak_flops(d, UnitType.VECTOR)
+    return _Consts(
+        sms=max(1, int(p.sm_count)), l2_bytes=l2_bytes, l2_bw=l2_bw,
+        l2_j_bit=l2.energy_j_per_bit if l2 is not None else 0.0,
+        hbm_bw=main.bandwidth_Bps, hbm_lat=main.latency_s, hbm_j_bit=main.energy_j_per_bit,
+        eff_r=p.hbm_read_efficiency, eff_w=p.hbm_write_efficiency,
+        inflight=p.sm_inflight_bytes, mma_eff=p.mma_efficiency,
+        attn_eff=p.attention_efficiency, launch=p.kernel_launch_s,
+        link_eff=p.link_efficiency, coll_lat=p.collective_latency_s,
+        nvls=bool(p.in_switch_reduction), idle_w=chip.power.idle_w,
+        peak=peaks, vec_peak=vec, mac_j=dict(chip.mac_energy_j),
+    )
+
+
+def params(hw: Hardware) -> GpuParams:
+    """The GPU parameters of `hw` (the spec's `gpu:` block, or defaults)."""
+    p = hw.chip.params
+    return p if isinstance(p, GpuParams) else default_params(hw)
+
+
+# ------------------------------------------------------------------------------------------
+# Memory stream (Little's law ramp)
+# ------------------------------------------------------------------------------------------
+
+
+def stream_time(c: _Consts, read: float, write: float, active_sms: float) -> float:
+    """Seconds to read `read` and write `write` bytes of main memory from `active_sms` SMs."""
+    t_bw = read / (c.hbm_bw * c.eff_r) + write / (c.hbm_bw * c.eff_w)
+    if c.hbm_lat > 0.0:
+        cap = max(1.0, active_sms) * c.inflight / c.hbm_lat
+        t_bw = max(t_bw, (read + write) / cap)
+    return c.hbm_lat + t_bw
+
+
+def _peak(c: _Consts, dtype: DType) -> float:
+    p = c.peak.get(dtype, 0.0)
+    if p > 0.0:
+        return p
+    # A dtype the chip cannot compute in (e.g. int4 activations): it is up-converted.
+    return c.peak.get(DType.FP16, 0.0) or c.peak.get(DType.BF16, 0.0) or max(c.peak.values())
+
+
+def _vec_peak(c: _Consts, dtype: DType) -> float:
+    # Elementwise kernels compute in fp32 registers whatever the storage dtype.
+    return (c.vec_peak.get(dtype, 0.0) or c.vec_peak.get(DType.FP32, 0.0)
+            or max(c.vec_peak.values(), default=0.0) or _peak(c, DType.FP32))
+
+
+def _mac_j(c: _Consts, dtype: DType) -> float:
+    if dtype in c.mac_j:
+        return c.mac_j[dtype]
+    return min(c.mac_j.values(), default=0.0)
+
+
+# ------------------------------------------------------------------------------------------
+# GEMM
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GemmChoice:
+    """One evaluated GEMM mapping: tile, split-K, and the times and bytes it implies."""
+
+    tile_m: int
+    tile_n: int
+    split_k: int
+    ctas: int
+    waves: int
+    tile_s: float  # tile-wave (compute/L2-feed) time
+    memory_s: float  # HBM stream time incl. re-reads
+    compute_s: float  # pure MMA time of the tiles (≤ tile_s)
+    read_bytes: float
+    write_bytes: float
+    l2_bytes: float
+    reads_a: int
+    reads_b: int
+    time_s: float  # kernel body: max(tile_s, memory_s) (+ split-K handshake)
+
+
+def gemm_candidate(c: _Consts, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
+                   o_b: float, peak: float, tm: int, tn: int, split: int,
+                   imbalance: float = 1.0) -> GemmChoice:
+    """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K."""
+    tiles_m = -(-m // tm)
+    tiles_n = -(-n // tn)
+    tiles = groups * tiles_m * tiles_n
+    ctas = tiles * split
+    sms = c.sms
+    waves = -(-ctas // sms)
+    tk = max(16, int(_TILE_K_BYTES / min(a_b, w_b)))
+    k_split = -(-k // split)
+    k_iters = -(-k_split // tk)
+    peak_sm = peak * c.mma_eff / sms
+    t_mma = 2.0 * tm * tn * tk / peak_sm
+    t_feed = (tm * a_b + tn * w_b) * tk / (c.l2_bw / sms)
+    t_iter = max(t_mma, t_feed)
+    out_b = 4.0 if split > 1 else o_b  # split-K partials are fp32
+    t_cta = c.hbm_lat + k_iters * t_iter + tm * tn * out_b / (c.l2_bw / sms)
+    tile_s = waves * t_cta * imbalance
+    compute_s = waves * k_iters * t_mma * imbalance
+    # HBM traffic with L2 re-use: a wave covers ~wm × wn tiles of the output.
+    a_tot = float(m) * k * groups * a_b
+    b_tot = float(k) * n * groups * w_b
+    c_tot = float(m) * n * groups * o_b
+    l2u = c.l2_bytes * _L2_REUSE_FRACTION
+    in_flight = max(1, min(tiles, sms // split if split <= sms else 1))
+    wm = max(1, min(tiles_m, math.isqrt(in_flight)))
+    wn = max(1, min(tiles_n, in_flight // wm))
+    ra = 1 if a_tot / groups <= l2u else -(-tiles_n // wn)
+    rb = 1 if b_tot / groups <= l2u else -(-tiles_m // wm)
+    read = a_tot * ra + b_tot * rb
+    write = c_tot
+    if split > 1:
+        partial = float(split) * m * n * groups * 4.0
+        write += partial
+        read += partial
+    memory_s = stream_time(c, read, write, min(ctas, sms))
+    l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
+    t = max(tile_s, memory_s) + (c.hbm_lat if split > 1 else 0.0)
+    return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, read, write,
+                      l2_traffic, ra, rb, t)
+
+
+def gemm_search(c: _Consts, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
+                o_b: float, peak: float, imbalance: float = 1.0) -> GemmChoice:
+    """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search."""
+    best: GemmChoice | None = None
+    for tm, tn in TILES:
+        tiles = groups * (-(-m // tm)) * (-(-n // tn))
+        for split in SPLITS:
+            # split-K only when the tiles alone leave SMs idle and K is long enough
+            if split > 1 and (k // split < _MIN_SPLIT_K or tiles >= c.sms):
+                break
+            ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
+                                imbalance)
+            if best is None or ch.time_s < best.time_s:
+                best = ch
+    assert best is not None
+    return best
+
+
+# ------------------------------------------------------------------------------------------
+# Attention
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttnChoice:
+    algorithm: int  # 0 = flash prefill, 1 = flash-decoding (split-KV)
+    blocks: int  # thread blocks
+    waves: int
+    split_kv: int
+    compute_s: float
+    memory_s: float
+    time_s: float
+    read_bytes: float
+    write_bytes: float
+    kv_reads: int
+
+
+def _flash_prefill(c: _Consts, op: Op, sh: AttentionShape, peak: float) -> AttnChoice:
+    b, h, kvh, hd, dv = sh.batch, sh.heads, sh.kv_heads, sh.head_dim, sh.dv
+    q, kv = sh.q_len, sh.kv_tokens
+    br = _FLASH_BLOCK_Q if hd <= 128 else 64
+    bc = _FLASH_BLOCK_K
+    qb = -(-q // br)
+    blocks = b * h * qb
+    waves = -(-blocks // c.sms)
+    # Key blocks each query block visits (masked key blocks are skipped; padding to bc).
+    prefix = sh.kv_len - q
+    if sh.causal:
+        # block j sees prefix + (j+1)·br keys (capped by q): arithmetic series, rounded to bc
+        total_keys = qb * prefix + br * qb * (qb + 1) / 2.0
+        total_keys = min(total_keys, float(qb) * sh.kv_len)
+        if sh.window:
+            total_keys = min(total_keys, float(qb) * (sh.window + br))
+        total_keys += qb * bc / 2.0  # ragged last key block of each query block
+    else:
+        total_keys = float(qb) * (-(-kv // bc) * bc)
+    pairs_padded = br * total_keys  # per (batch, head)
+    flops_mm = 2.0 * b * h * pairs_padded * (hd + dv)
+    peak_sm = peak * c.mma_eff * c.attn_eff / c.sms
+    kvb = sh.kv_dtype.bytes
+    per_tok = hd if sh.shared_kv else hd + dv
+    # L2 feed of K/V tiles into each block
+    feed = b * h * total_keys * per_tok * kvb / (c.l2_bw / c.sms)
+    t_cta = c.hbm_lat + max(flops_mm / blocks / peak_sm, feed / blocks)
+    compute_s = waves * t_cta
+    # K/V of the heads in flight must fit in L2 to be read once from HBM
+    kv_head_bytes = float(kv) * per_tok * kvb
+    heads_in_flight = max(1, min(b * kvh, -(-min(blocks, c.sms) // max(1, qb * (h // kvh)))))
+    l2u = c.l2_bytes * _L2_REUSE_FRACTION
+    working = kv_head_bytes * heads_in_flight
+    reads = 1 if working <= l2u else min(qb * (h // kvh), -(-int(working) // max(1, int(l2u))))
+    read = op.bytes.act_in + op.bytes.kv_read * reads
+    write = op.bytes.act_out
+    memory_s = stream_time(c, read, write, min(blocks, c.sms))
+    return AttnChoice(0, blocks, waves, 1, compute_s, memory_s, max(compute_s, memory_s),
+                      read, write, reads)
+
+
+def _flash_decode(c: _Consts, op: Op, sh: AttentionShape, peak: float) -> AttnChoice:
+    b, h, kvh, hd, dv = sh.batch, sh.heads, sh.kv_heads, sh.head_dim, sh.dv
+    kv = sh.kv_tokens
+    rows = sh.q_len * (h // kvh)
+    rows_p = max(_DECODE_MIN_ROWS, -(-rows // _DECODE_MIN_ROWS) * _DECODE_MIN_ROWS)
+    per_tok = hd if sh.shared_kv else hd + dv
+    flops_pad = 2.0 * b * kvh * rows_p * kv * (hd + dv)
+    peak_sm = peak * c.mma_eff * c.attn_eff / c.sms
+    best: AttnChoice | None = None
+    for split in KV_SPLITS:
+        if split > 1 and kv / split < _MIN_KV_CHUNK:
+            break
+        blocks = b * kvh * split
+        waves = -(-blocks // c.sms)
+        feed = b * kvh * kv * per_tok * sh.kv_dtype.bytes / (c.l2_bw / c.sms)
+        t_cta = c.hbm_lat + max(flops_pad / blocks / peak_sm, feed / blocks)
+        compute_s = waves * t_cta
+        read = op.bytes.act_in + op.bytes.kv_read
+        write = op.bytes.act_out
+        extra = 0.0
+        if split > 1:  # fp32 partial outputs + log-sum-exp, then a combine kernel reads them
+            partial = float(b) * h * sh.q_len * split * (dv + 1) * 4.0
+            write += partial
+            read += partial
+            extra = c.launch
+        memory_s = stream_time(c, read, write, min(blocks, c.sms))
+        t = max(compute_s, memory_s) + extra
+        ch = AttnChoice(1, blocks, waves, split, compute_s, memory_s, t, read, write, 1)
+        if best is None or ch.time_s < best.time_s:
+            best = ch
+    assert best is not None
+    return best
+
+
+def attention_search(c: _Consts, op: Op, sh: AttentionShape) -> AttnChoice:
+    """Fastest applicable fused-attention algorithm (flash prefill / flash-decoding)."""
+    peak = _peak(c, op.dtype)
+    best = _flash_prefill(c, op, sh, peak)
+    if sh.q_len * (sh.heads // sh.kv_heads) <= 128:
+        dec = _flash_decode(c, op, sh, peak)
+        if dec.time_s < best.time_s:
+            best = dec
+    return best
+
+
+# ------------------------------------------------------------------------------------------
+# Collectives
+# ------------------------------------------------------------------------------------------
+
+
+def collective_time(c: _Consts, hw: Hardware, sh: CollectiveShape) -> tuple[float, float, int]:
+    """(seconds, wire bytes per chip, algorithm code) of this chip's part of a collective."""
+    g = sh.group_size
+    fabric = hw.fabric
+    if g <= 1 or fabric is None:
+        return 0.0, 0.0, 0
+    bw = fabric.chip_bandwidth_Bps * c.link_eff
+    hop = fabric.latency_s
+    B = sh.bytes
+    switch = fabric.topology in (Topology.SWITCH, Topology.ALL_TO_ALL)
+    cands: list[tuple[float, float, int]] = []
+    coll = sh.collective
+    if coll is Collective.ALL_REDUCE:
+        ring_wire = 2.0 * (g - 1) / g * B
+        cands.append((2 * (g - 1) * hop + ring_wire / bw, ring_wire, 0))
+        if switch:
+            cands.append((2 * hop + ring_wire / bw, ring_wire, 1))  # reduce-scatter+all-gather
+            cands.append((hop + (g - 1) * B / bw, (g - 1) * B, 2))  # one-shot: pull all peers
+            if c.nvls and fabric.topology is Topology.SWITCH:
+                cands.append((2 * hop + B / bw, B, 3))  # in-switch reduction
+    elif coll is Collective.ALL_GATHER:
+        wire = (g - 1) * B
+        cands.append(((g - 1) * hop + wire / bw, wire, 0))
+        if switch:
+            cands.append((hop + wire / bw, wire, 5))
+    elif coll is Collective.REDUCE_SCATTER:
+        wire = (g - 1) / g * B
+        cands.append(((g - 1) * hop + wire / bw, wire, 0))
+        if switch:
+            cands.append((hop + wire / bw, wire, 5))
+    elif coll is Collective.ALL_TO_ALL:
+        wire = (g - 1) / g * B
+        steps = 1 if switch else g - 1
+        cands.append((steps * hop + wire / bw, wire, 5 if switch else 0))
+    else:  # SEND_RECV: one peer; on a switch all links carry it
+        cands.append((hop + B / bw, B, 4))
+    t, wire, algo = min(cands)
+    return c.coll_lat + t, wire, algo
+
+
+# ------------------------------------------------------------------------------------------
+# The cost model
+# ------------------------------------------------------------------------------------------
+
+
+class GpuModel:
+    """Cost model for `HardwareKind.GPU` (see the module docstring)."""
+
+    kind = HardwareKind.GPU
+
+    def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
+        c = _consts(hw)
+        sh = op.shape
+        if isinstance(sh, CollectiveShape):
+            return self._collective(c, op, hw, sh)
+        if isinstance(sh, MatmulShape):
+            return self._matmul(c, op, hw, sh)
+        if isinstance(sh, AttentionShape):
+            return self._attention(c, op, hw, sh)
+        return self._vector(c, op, hw, sh)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _finish(c: _Consts, op: Op, hw: Hardware, body_s: float, compute_s: float,
+                memory_s: float, comm_s: float, hbm_bytes: float, l2_bytes: float,
+                wire_bytes: float, detail: tuple[tuple[str, float], ...]) -> OpCost:
+        floor_c, floor_m, floor_x = roofline_times(op, hw)
+        # never below the shared floor (guards the few places a fabric can beat ring traffic)
+        body_s = max(body_s, floor_c, floor_m, floor_x)
+        t = body_s + c.launch
+        fabric = hw.fabric
+        energy = (op.flops * _mac_j(c, op.dtype) + hbm_bytes * 8.0 * c.hbm_j_bit
+                  + l2_bytes * 8.0 * c.l2_j_bit
+                  + wire_bytes * 8.0 * (fabric.energy_j_per_bit if fabric else 0.0)
+                  + c.idle_w * t)
+        if comm_s > 0.0 and comm_s >= max(compute_s, memory_s):
+            bound = Bound.INTERCONNECT
+        elif c.launch > body_s:
+            bound = Bound.LATENCY
+        elif compute_s >= memory_s:
+            bound = Bound.COMPUTE
+        else:
+            bound = Bound.MEMORY
+        return OpCost(t, energy, bound, compute_s, memory_s, comm_s, c.launch, detail)
+
+    def _matmul(self, c: _Consts, op: Op, hw: Hardware, sh: MatmulShape) -> OpCost:
+        a_b = op.dtype.bytes
+        w_b = sh.weight_dtype.bytes if sh.weight_dtype is not None else a_b
+        ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, _peak(c, op.dtype),
+                         max(1.0, sh.imbalance))
+        detail = (("tile_m", float(ch.tile_m)), ("tile_n", float(ch.tile_n)),
+                  ("split_k", float(ch.split_k)), ("ctas", float(ch.ctas)),
+                  ("waves", float(ch.waves)), ("hbm_reads_a", float(ch.reads_a)),
+                  ("hbm_reads_b", float(ch.reads_b)))
+        return self._finish(c, op, hw, ch.time_s, ch.tile_s, ch.memory_s, 0.0,
+                            ch.read_bytes + ch.write_bytes, ch.l2_bytes, 0.0, detail)
+
+    def _attention(self, c: _Consts, op: Op, hw: Hardware, sh: AttentionShape) -> OpCost:
+        ch = attention_search(c, op, sh)
+        detail = (("algorithm", float(ch.algorithm)), ("blocks", float(ch.blocks)),
+                  ("waves", float(ch.waves)), ("split_kv", float(ch.split_kv)),
+                  ("hbm_reads_kv", float(ch.kv_reads)))
+        hbm = ch.read_bytes + ch.write_bytes
+        return self._finish(c, op, hw, ch.time_s, ch.compute_s, ch.memory_s, 0.0, hbm,
+                            hbm, 0.0, detail)
+
+    def _vector(self, c: _Consts, op: Op, hw: Hardware, sh: object) -> OpCost:
+        b = op.bytes
+        read = b.act_in + b.weight + b.kv_read
+        write = b.act_out + b.kv_write
+        numel = sh.numel if isinstance(sh, VectorShape) else 1
+        blocks = max(1, -(-numel // _VEC_ELEMS_PER_BLOCK))
+        peak = _vec_peak(c, op.dtype)
+        compute_s = op.flops / peak if peak > 0 else 0.0
+        memory_s = stream_time(c, read, write, min(blocks, c.sms))
+        detail = (("blocks", float(blocks)),)
+        if op.kind is OpKind.EMBEDDING:
+            detail += (("gather", 1.0),)
+        return self._finish(c, op, hw, max(compute_s, memory_s), compute_s, memory_s, 0.0,
+                            read + write, read + write, 0.0, detail)
+
+    def _collective(self, c: _Consts, op: Op, hw: Hardware, sh: CollectiveShape) -> OpCost:
+        comm_s, wire, algo = collective_time(c, hw, sh)
+        # the local read of the input and write of the result overlap with the transfer
+        memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
+        detail = (("algorithm", float(algo)), ("wire_bytes", wire))
+        return self._finish(c, op, hw, max(comm_s, memory_s), 0.0, memory_s, comm_s,
+                            op.bytes.total, 0.0, wire, detail)

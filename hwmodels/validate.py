@@ -1,0 +1,599 @@
+"""Step 2 of spec parsing: check a parsed document against the schema, collecting EVERY problem.
+
+Checks, each reported as an `infersim.errors.Problem` with field path, line and fix:
+- unknown fields, with "did you mean" suggestions; unit typos (`capacity_gbyte`) and
+  ambiguous units (`bandwidth_gbps`: bits or bytes?) are named as such;
+- missing required fields, wrong types, non-finite / negative / zero values;
+- implausible magnitudes that suggest a unit slip (HBM at 3350 TB/s → "off by 1000×? did you
+  mean bandwidth_gb_per_s: 3350"), using per-field plausible ranges from `hwmodels.schema`;
+- cross-field rules (idle ≤ TDP, memory order, kind-block consistency, references);
+- provenance: every `sources:` key must name a field of the document, and every number must be
+  covered by a `sources` entry for its path or a parent path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hwmodels.schema import (
+    CHIP, DTYPE_NAMES, FAMILIES, KIND_BLOCKS, SYSTEM, KindField, Leaf, MapOf, Quantity,
+    Struct, kind_fields, spell, split_suffix,
+)
+from hwmodels.spec import GpuParams, HardwareKind
+from hwmodels.strict_yaml import ParsedDoc, join
+from infersim.errors import Problem
+from workloads.dtypes import DType
+
+SOURCE_HINT = ("a URL, a paper, a measurement file validation/data/<file>, or "
+               "'assumed: <reason>'")
+
+
+@dataclass
+class Validation:
+    """Outcome of validating one document."""
+
+    doc_type: str  # "chip" | "system" | "unknown"
+    problems: list[Problem] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)  # paths of every numeric value
+
+
+def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    cands = list(dict.fromkeys(candidates))
+    low = {c.lower(): c for c in cands}
+    hits = difflib.get_close_matches(word.lower(), list(low), n=n, cutoff=0.6)
+    return [low[h] for h in hits]
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    hits = suggest(word, candidates)
+    return f"did you mean {' or '.join(repr(h) for h in hits)}?" if hits else ""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class _Validator:
+    def __init__(self, doc: ParsedDoc, overridden: frozenset[str]):
+        self.doc = doc
+        self.overridden = overridden
+        self.result = Validation("unknown")
+
+    # ---- reporting -------------------------------------------------------------------------
+    def add(self, path: str, message: str, fix: str = "") -> None:
+        if any(path == o or path.startswith(o + ".") or path.startswith(o + "[")
+               for o in self.overridden):
+            message += " (value given by --set)"
+        self.result.problems.append(Problem(path, message, fix, self.doc.line(path)))
+
+    def is_overridden(self, path: str) -> bool:
+        return any(path == o or path.startswith(o + ".") for o in self.overridden)
+
+    # ---- generic walkers -------------------------------------------------------------------
+    def struct(self, schema: Struct, data: Any, path: str,
+               extra_ok: frozenset[str] = frozenset()) -> None:
+        if not isinstance(data, dict):
+            self.add(path or "<document>", f"expected a mapping of fields ({schema.name}), "
+                     f"got {type(data).__name__}", "write `key: value` lines under it")
+            return
+        consumed: set[str] = set(extra_ok)
+        for fld in schema.fields:
+            if isinstance(fld, Quantity):
+                fam = fld.unit_family
+                keys = [k for k in data if split_suffix(k, fld.base, fam) is not None]
+                consumed.update(keys)
+                if len(keys) > 1:
+                    self.add(join(path, keys[1]), f"{fld.base or fam.name} is given twice "
+                             f"({', '.join(keys)})", "keep one of them")
+                    continue
+                if not keys:
+                    if fld.required:
+                        self.add(join(path, spell(fld.base, _default_suffix(fld))),
+                                 f"missing required field {fld.base or fam.name} "
+                                 f"({fld.help})",
+                                 f"add `{spell(fld.base, _default_suffix(fld))}: <value>` "
+                                 f"(any of {', '.join(fld.spellings())})")
+                    continue
+                self.quantity(fld, keys[0], data[keys[0]], join(path, keys[0]), data)
+            else:
+                name = fld.name
+                consumed.add(name)
+                if name not in data:
+                    if fld.required:
+                        self.add(join(path, name), f"missing required field {name!r}"
+                                 + (f" ({fld.help})" if fld.help else ""),
+                                 f"add `{name}:`")
+                    continue
+                if isinstance(fld, Leaf):
+                    self.leaf(fld, data[name], join(path, name))
+                elif isinstance(fld, Struct):
+                    self.struct(fld, data[name], join(path, name))
+                elif isinstance(fld, MapOf):
+                    self.map_of(fld, data[name], join(path, name))
+        for key in data:
+            if key not in consumed:
+                self.unknown(key, path, schema.fields, extra_ok)
+
+    def map_of(self, schema: MapOf, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            self.add(path, f"expected a mapping of named {schema.value.name}s, got "
+                     f"{type(data).__name__}", f"write `{schema.name}: {{<name>: {{...}}}}`")
+            return
+        if len(data) < schema.min_items:
+            self.add(path, f"needs at least {schema.min_items} {schema.value.name}",
+                     f"add a {schema.value.name} under {schema.name}:")
+        for key, value in data.items():
+            p = join(path, key)
+            if not re.fullmatch(schema.key_pattern, key):
+                self.add(p, f"name {key!r} must be lower-case letters, digits and _",
+                         f"rename it, e.g. {re.sub(r'[^a-z0-9_]', '_', key.lower())!r}")
+            if isinstance(value, dict):
+                self.struct(schema.value, value, p)
+            else:
+                self.add(p, f"expected the fields of a {schema.value.name}, got "
+                         f"{type(value).__name__}", "write its fields as a mapping")
+
+    def unknown(self, key: str, path: str, fields: tuple[Any, ...],
+                extra_ok: frozenset[str]) -> None:
+        p = join(path, key)
+        quantities = sorted((f for f in fields if isinstance(f, Quantity)),
+                            key=lambda q: -len(q.base))
+        for q in quantities:
+            fam = q.unit_family
+            if q.base and key.startswith(q.base + "_"):
+                suffix = key[len(q.base) + 1:]
+            elif not q.base and "_per_" in key:
+                suffix = key
+            else:
+                continue
+            allowed = ", ".join(q.spellings())
+            if suffix in fam.ambiguous:
+                self.add(p, f"unit suffix {suffix!r} is not allowed: "
+                         + fam.ambiguous[suffix].format(base=q.base),
+                         f"use one of {allowed}")
+                return
+            if suffix.lower() in fam.suffixes:
+                self.add(p, "keys are lower-case", f"write {spell(q.base, suffix.lower())!r}")
+                return
+            hint = did_you_mean(key, q.spellings())
+            self.add(p, f"unknown unit {suffix!r} for {q.base or fam.name} ({fam.name} "
+                     f"in {fam.si_unit}); {hint or 'allowed: ' + allowed}",
+                     f"use one of {allowed}")
+            return
+        names: list[str] = list(extra_ok)
+        for f in fields:
+            names += f.spellings() if isinstance(f, Quantity) else [f.name]
+        if key.lower() in names:
+            self.add(p, "keys are lower-case", f"write {key.lower()!r}")
+            return
+        hint = did_you_mean(key, names)
+        self.add(p, f"unknown field {key!r}" + (f"; {hint}" if hint else ""),
+                 f"remove it, or use one of: {', '.join(sorted(names))}")
+
+    # ---- values ----------------------------------------------------------------------------
+    def leaf(self, fld: Leaf, value: Any, path: str) -> None:
+        t = fld.type
+        if t == "str":
+            if not isinstance(value, str) or not value.strip():
+                self.add(path, f"expected a non-empty string, got {value!r}",
+                         "quote the text")
+            elif fld.pattern and not re.fullmatch(fld.pattern, value):
+                self.add(path, f"{value!r} has characters that are not allowed",
+                         "use letters, digits, '.', '_' and '-'")
+        elif t == "bool":
+            if not isinstance(value, bool):
+                self.add(path, f"expected true or false, got {value!r}", "write true or false")
+        elif t == "enum":
+            if not isinstance(value, str) or value not in fld.choices:
+                hint = did_you_mean(str(value), fld.choices)
+                self.add(path, f"{value!r} is not one of {', '.join(fld.choices)}"
+                         + (f"; {hint}" if hint else ""),
+                         f"use one of {', '.join(fld.choices)}")
+        elif t == "enum_list":
+            if not isinstance(value, list):
+                self.add(path, f"expected a list, got {value!r}",
+                         f"write e.g. [{', '.join(fld.choices)}]")
+                return
+            seen: set[str] = set()
+            for i, item in enumerate(value):
+                ip = f"{path}[{i}]"
+                if not isinstance(item, str) or item not in fld.choices:
+                    hint = did_you_mean(str(item), fld.choices)
+                    self.add(ip, f"{item!r} is not one of {', '.join(fld.choices)}"
+                             + (f"; {hint}" if hint else ""),
+                             f"use {', '.join(fld.choices)}")
+                elif item in seen:
+                    self.add(ip, f"{item!r} is listed twice", "remove the repeat")
+                seen.add(str(item))
+        elif t in ("int", "float"):
+            self.number(path, value, integer=(t == "int"), lo=fld.range[0], hi=fld.range[1],
+                        scale=1.0, unit="", positive=fld.range[0] > 0)
+
+    def quantity(self, q: Quantity, key: str, value: Any, path: str,
+                 siblings: Mapping[str, Any]) -> None:
+        fam = q.unit_family
+        suffix = split_suffix(key, q.base, fam)
+        assert suffix is not None
+        scale = fam.suffixes[suffix]
+        if q.range_fn is not None:
+            lo, hi, what = q.range_fn(siblings)
+        else:
+            (lo, hi), what = q.range, q.help or q.base
+        if q.per_dtype:
+            if not isinstance(value, dict) or not value:
+                self.add(path, f"expected a mapping {{dtype: value}}, got {value!r}",
+                         f"write e.g. `{key}: {{bf16: ..., fp8: ...}}` with dtypes among "
+                         f"{', '.join(DTYPE_NAMES)}")
+                return
+            canon: dict[DType, str] = {}
+            for dt, v in value.items():
+                p = join(path, str(dt))
+                try:
+                    d = DType.parse(str(dt))
+                except Exception:
+                    hint = did_you_mean(str(dt), DTYPE_NAMES)
+                    self.add(p, f"unknown dtype {dt!r}" + (f"; {hint}" if hint else ""),
+                             f"use one of {', '.join(DTYPE_NAMES)}")
+                    continue
+                if d in canon:
+                    self.add(p, f"dtype {d.value} given twice ({canon[d]!r} and {dt!r})",
+                             "keep one")
+                    continue
+                canon[d] = str(dt)
+                self.number(p, v, integer=False, lo=lo, hi=hi, scale=scale,
+                            unit=fam.labels[suffix], positive=q.positive, what=what,
+                            base=q.base, family=fam.name, suffix=suffix)
+            return
+        self.number(path, value, integer=False, lo=lo, hi=hi, scale=scale,
+                    unit=fam.labels[suffix], positive=q.positive, what=what, base=q.base,
+                    family=fam.name, suffix=suffix)
+
+    def number(self, path: str, value: Any, *, integer: bool, lo: float, hi: float,
+               scale: float, unit: str, positive: bool, what: str = "",
+               base: str | None = None, family: str | None = None,
+               suffix: str | None = None) -> None:
+        if not _is_number(value):
+            fix = "write a plain number"
+            if isinstance(value, str):
+                m = re.match(r"\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)", value)
+                if m:
+                    fix = (f"write the number only ({m.group(1)}); the unit belongs in the "
+                           "key name")
+            self.add(path, f"expected a number, got {value!r}", fix)
+            return
+        if integer and not float(value).is_integer():
+            self.add(path, f"expected a whole number, got {value!r}", "write an integer")
+            return
+        if not math.isfinite(value):
+            self.add(path, f"must be finite, got {value!r}", "write a finite number")
+            return
+        self.result.numbers.append(path)
+        if value < 0:
+            self.add(path, f"must not be negative, got {_fmt(value)}",
+                     "write a positive value (sizes, rates and energies are magnitudes)")
+            return
+        if value == 0:
+            if positive:
+                self.add(path, "must be greater than 0", "write a positive value")
+            return
+        si = value * scale
+        if lo <= si <= hi:
+            return
+        u = f" {unit}" if unit else ""
+        rng = f"{_fmt(lo / scale)}{u} to {_fmt(hi / scale)}{u}"
+        if base is None or family is None or suffix is None:
+            self.add(path, f"{_fmt(value)}{u} is out of range (allowed {rng})",
+                     f"write a value from {rng}")
+            return
+        hint, fix = _slip_hint(value, base, family, suffix, lo, hi)
+        self.add(path, f"{_fmt(value)}{u} is implausible for {what} (plausible {rng})"
+                 + (f"; {hint}" if hint else ""), fix or f"check the value and its unit")
+
+    # ---- kind blocks -----------------------------------------------------------------------
+    def kind_block(self, cls: type, data: Any, path: str, memory: Mapping[str, Any]) -> None:
+        fields = kind_fields(cls)
+        if not isinstance(data, dict):
+            self.add(path, f"expected a mapping of {path} parameters, got "
+                     f"{type(data).__name__}", "write `key: value` lines under it")
+            return
+        consumed: set[str] = set()
+        spellings: list[str] = []
+        for kf in fields:
+            fam = FAMILIES[kf.family] if kf.family else None
+            if fam is not None:
+                keys = [k for k in data if split_suffix(k, kf.base, fam) is not None]
+                spellings += [spell(kf.base, s) for s in fam.suffixes]
+            else:
+                keys = [kf.key] if kf.key in data else []
+                spellings.append(kf.key)
+            consumed.update(keys)
+            if len(keys) > 1:
+                self.add(join(path, keys[1]), f"{kf.base} is given twice ({', '.join(keys)})",
+                         "keep one of them")
+                continue
+            if not keys:
+                if kf.required:
+                    self.add(join(path, kf.key), f"missing required field {kf.key!r}"
+                             + (f" ({kf.help})" if kf.help else ""),
+                             f"add `{kf.key}: <value>`")
+                continue
+            self.kind_value(kf, keys[0], data[keys[0]], join(path, keys[0]), memory)
+        for key in data:
+            if key in consumed:
+                continue
+            p = join(path, key)
+            bad_unit = next((kf for kf in fields if kf.family and key.startswith(kf.base + "_")),
+                            None)
+            if bad_unit is not None and bad_unit.family is not None:
+                fam = FAMILIES[bad_unit.family]
+                suffix = key[len(bad_unit.base) + 1:]
+                allowed = ", ".join(spell(bad_unit.base, s) for s in fam.suffixes)
+                msg = (f"unit suffix {suffix!r} is not allowed: "
+                       + fam.ambiguous[suffix].format(base=bad_unit.base)
+                       if suffix in fam.ambiguous else
+                       f"unknown unit {suffix!r} for {bad_unit.base} ({fam.name})")
+                self.add(p, msg, f"use one of {allowed}")
+                continue
+            hint = did_you_mean(key, spellings)
+            self.add(p, f"unknown field {key!r}" + (f"; {hint}" if hint else ""),
+                     f"remove it, or use one of: {', '.join(kf.key for kf in fields)}")
+
+    def kind_value(self, kf: KindField, key: str, value: Any, path: str,
+                   memory: Mapping[str, Any]) -> None:
+        if value is None and kf.optional_none:
+            return
+        if kf.type == "str":
+            if not isinstance(value, str) or not value:
+                self.add(path, f"expected a name, got {value!r}", "write a name")
+            elif kf.ref == "memory" and value not in memory:
+                hint = did_you_mean(value, memory)
+                self.add(path, f"{value!r} is not a memory level of this chip"
+                         + (f"; {hint}" if hint else ""),
+                         f"use one of {', '.join(memory) or '(no levels)'}")
+            return
+        if kf.type == "bool":
+            if not isinstance(value, bool):
+                self.add(path, f"expected true or false, got {value!r}", "write true or false")
+            return
+        if kf.family is not None:
+            fam = FAMILIES[kf.family]
+            suffix = split_suffix(key, kf.base, fam)
+            assert suffix is not None
+            scale = fam.suffixes[suffix]
+            self.number(path, value, integer=kf.type == "int", lo=kf.range_si[0],
+                        hi=kf.range_si[1], scale=scale, unit=fam.labels[suffix],
+                        positive=kf.range_si[0] > 0, what=kf.help or kf.attr, base=kf.base,
+                        family=kf.family, suffix=suffix)
+        else:
+            self.number(path, value, integer=kf.type == "int", lo=kf.range_si[0] / kf.scale,
+                        hi=kf.range_si[1] / kf.scale, scale=1.0, unit="",
+                        positive=kf.range_si[0] > 0)
+
+    # ---- provenance ------------------------------------------------------------------------
+    def sources(self, data: Mapping[str, Any]) -> None:
+        src = data.get("sources")
+        if src is None:
+            src = {}
+        if not isinstance(src, dict):
+            self.add("sources", "expected a mapping {field.path: provenance}",
+                     f"write `sources:` with one `field.path: <source>` line per number "
+                     f"({SOURCE_HINT})")
+            src = {}
+        paths = [p for p in self.doc.lines if p and not p.startswith("sources")
+                 and "[" not in p]
+        known = set(paths)
+        for key, text in src.items():
+            p = join("sources", key)
+            if key not in known:
+                hint = did_you_mean(key, paths)
+                self.add(p, f"{key!r} does not name a field of this spec"
+                         + (f"; {hint}" if hint else ""),
+                         "point it at an existing field path (e.g. memory.hbm.capacity_gb)")
+            if not isinstance(text, str) or not text.strip():
+                self.add(p, "provenance must be a non-empty text", f"write {SOURCE_HINT}")
+            elif re.match(r"\s*assumed\b", text, re.I) and not re.match(
+                    r"\s*assumed\s*:\s*\S.{3,}", text, re.I):
+                self.add(p, "an assumption needs a reason", "write 'assumed: <reason>'")
+        covered = set(src) if isinstance(src, dict) else set()
+        for num in self.result.numbers:
+            if self.is_overridden(num) or _covered(num, covered):
+                continue
+            self.add(num, "this number has no provenance",
+                     f"add `sources: {{{num}: ...}}` (or a parent path) with {SOURCE_HINT}")
+
+
+def _covered(path: str, covered: set[str]) -> bool:
+    p = path
+    while p:
+        if p in covered:
+            return True
+        cut = p.rfind(".")
+        if cut < 0:
+            return False
+        p = p[:cut]
+    return False
+
+
+def _default_suffix(q: Quantity) -> str:
+    preferred = {"capacity": "gb", "bandwidth": "gb_per_s", "time": "ns", "frequency": "ghz",
+                 "throughput": "tflops", "energy_per_bit": "pj_per_bit",
+                 "energy_per_flop": "pj_per_flop", "power": "w", "energy": "pj"}
+    fam = q.unit_family
+    s = preferred.get(fam.name)
+    return s if s in fam.suffixes else next(iter(fam.suffixes))
+
+
+def _slip_hint(value: float, base: str, family: str, suffix: str, lo: float,
+               hi: float) -> tuple[str, str]:
+    """A "did you mean" for a value outside [lo, hi] (SI): the same number in another unit,
+    or the number rescaled by 1000^k in the same unit."""
+    fam = FAMILIES[family]
+    scale = fam.suffixes[suffix]
+    mid = math.sqrt(max(lo, 1e-300) * hi) if math.isfinite(hi) else lo * 10
+
+    def fits(si: float) -> bool:
+        return lo <= si <= hi
+
+    other = sorted((s for s, f in fam.suffixes.items() if s != suffix and fits(value * f)),
+                   key=lambda s: abs(math.log(value * fam.suffixes[s] / mid)))
+    for k in (1, 2, 3):
+        for sign in (-1, 1):
+            f = 1000.0 ** (sign * k)
+            if fits(value * f * scale):
+                key = spell(base, suffix)
+                alt = f"`{key}: {_fmt(value * f)}`"
+                if other:
+                    alt = f"`{spell(base, other[0])}: {_fmt(value)}` or " + alt
+                factor = f"{_fmt(1000.0 ** k)}×"
+                return f"off by {factor}? did you mean {alt}", f"write {alt}"
+    if other:
+        alt = f"`{spell(base, other[0])}: {_fmt(value)}`"
+        return f"wrong unit? did you mean {alt}", f"write {alt}"
+    return "", ""
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def validate_document(doc: ParsedDoc, overridden: Iterable[str] = ()) -> Validation:
+    """Validate a parsed chip or system document; never raises on bad input."""
+    v = _Validator(doc, frozenset(overridden))
+    v.result.problems.extend(doc.problems)
+    data = doc.data
+    if doc.problems and data is None:
+        return v.result
+    if not isinstance(data, dict):
+        v.add("<document>", f"expected a mapping at the top level, got {type(data).__name__}",
+              "start the file with `name:` and `kind:` (chip) or `system:` (system)")
+        return v.result
+    if "system" in data:
+        v.result.doc_type = "system"
+        if "kind" in data:
+            v.add("kind", "a system spec has no `kind:` (it takes its chip's kind)",
+                  "remove `kind:`, or remove `system:` to make this a chip spec")
+        v.struct(SYSTEM, data, "", extra_ok=frozenset({"sources"}))
+    else:
+        v.result.doc_type = "chip"
+        blocks = frozenset(k.value for k in KIND_BLOCKS)
+        v.struct(CHIP, data, "", extra_ok=blocks | {"sources"})
+        _chip_rules(v, data)
+    v.sources(data)
+    return v.result
+
+
+def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
+    kind_txt = data.get("kind")
+    kind = HardwareKind(kind_txt) if kind_txt in {k.value for k in HardwareKind} else None
+    memory = data.get("memory") if isinstance(data.get("memory"), dict) else {}
+    for k, cls in KIND_BLOCKS.items():
+        if k.value in data and kind is not None and k != kind:
+            v.add(k.value, f"a {kind.value} spec cannot have a `{k.value}:` block",
+                  f"rename it to `{kind.value}:` or set `kind: {k.value}`")
+    if kind is not None:
+        cls = KIND_BLOCKS[kind]
+        if kind.value in data:
+            v.kind_block(cls, data[kind.value], kind.value, memory)
+        elif any(kf.required for kf in kind_fields(cls)):
+            need = ", ".join(kf.key for kf in kind_fields(cls) if kf.required)
+            v.add(kind.value, f"missing the `{kind.value}:` block of a {kind.value} spec",
+                  f"add `{kind.value}:` with {need}")
+    # power: idle ≤ TDP
+    power = data.get("power")
+    if isinstance(power, dict):
+        tdp = _si(power, "tdp", "power")
+        idle = _si(power, "idle", "power")
+        if tdp is not None and idle is not None and idle > tdp:
+            v.add("power", f"idle power ({_fmt(idle)} W) exceeds TDP ({_fmt(tdp)} W)",
+                  "idle power is the static draw; it must be ≤ TDP")
+    # memory order and roles
+    levels = [(n, lv) for n, lv in memory.items() if isinstance(lv, dict)]
+    if levels:
+        ext = [lv.get("external") is True for _, lv in levels]
+        if all(ext):
+            v.add("memory", "every level is external", "mark the chip's own memory "
+                  "(HBM, SRAM...) without `external: true`")
+        first_ext = ext.index(True) if True in ext else len(ext)
+        for (n, _), e in zip(levels[first_ext:], ext[first_ext:], strict=True):
+            if not e:
+                v.add(f"memory.{n}", "a chip-local level is listed after an external level",
+                      "order levels nearest to farthest: external stores come last")
+        prev: tuple[str, float] | None = None
+        for (n, lv), e in zip(levels, ext, strict=True):
+            cap = _si(lv, "capacity", "capacity")
+            if e or cap is None:
+                continue
+            if prev is not None and cap < prev[1]:
+                v.add(f"memory.{n}", f"capacity is smaller than the nearer level {prev[0]!r}",
+                      "list levels nearest (smallest) to farthest (largest)")
+            prev = (n, cap)
+        if not any(isinstance(lv.get("holds"), list) and "weights" in lv["holds"]
+                   for _, lv in levels):
+            v.add("memory", "no memory level holds weights",
+                  "add `holds: [weights, kv, activations]` to the main memory level")
+    if kind == HardwareKind.LPU:
+        for n, lv in levels:
+            if lv.get("external") is True:
+                v.add(f"memory.{n}.external", "an LPU is SRAM-only; it has no external memory",
+                      "remove the level (weights must fit the chips' aggregate SRAM)")
+    block = data.get(kind.value) if kind is not None else None
+    if not isinstance(block, dict):
+        return
+    if kind == HardwareKind.WAFER:
+        name = block.get("weight_stream_level")
+        if isinstance(name, str) and isinstance(memory.get(name), dict) \
+                and memory[name].get("external") is not True:
+            v.add("wafer.weight_stream_level", f"level {name!r} is not marked external",
+                  f"add `external: true` to memory.{name} (weights stream from off-wafer)")
+    if kind == HardwareKind.GPU and any(f.attr == "l2_bytes" for f in kind_fields(GpuParams)):
+        l2 = _kind_si(block, GpuParams, "l2_bytes")
+        lv = memory.get("l2")
+        cap = _si(lv, "capacity", "capacity") if isinstance(lv, dict) else None
+        if l2 is not None and cap is not None and abs(l2 - cap) > 0.01 * cap:
+            v.add("gpu", f"gpu L2 ({_fmt(l2)} B) disagrees with memory.l2 capacity "
+                  f"({_fmt(cap)} B)", "give both the same value (mind MB vs MiB)")
+    if kind == HardwareKind.CIM:
+        from hwmodels.spec import CimParams
+
+        vals = {a: _kind_si(block, CimParams, a)
+                for a in ("array_rows", "array_cols", "num_arrays", "bits_per_cell")}
+        if all(isinstance(x, (int, float)) and x > 0 for x in vals.values()):
+            cells_bytes = (vals["array_rows"] * vals["array_cols"] * vals["num_arrays"]  # type: ignore[operator]
+                           * vals["bits_per_cell"] / 8.0)
+            on_chip = sum(_si(lv, "capacity", "capacity") or 0.0 for _, lv in levels
+                          if lv.get("external") is not True)
+            if on_chip and cells_bytes > 1.05 * on_chip:
+                v.add("cim", f"the arrays store {_fmt(cells_bytes)} B but the chip's own memory "
+                      f"levels total {_fmt(on_chip)} B",
+                      "the array level's capacity must include the arrays' cells: check "
+                      "array_rows/array_cols/num_arrays/bits_per_cell and memory capacities")
+
+
+def _si(block: Mapping[str, Any], base: str, family: str) -> float | None:
+    fam = FAMILIES[family]
+    for k, val in block.items():
+        s = split_suffix(k, base, fam)
+        if s is not None and _is_number(val):
+            return float(val) * fam.suffixes[s]
+    return None
+
+
+def _kind_si(block: Mapping[str, Any], cls: type, attr: str) -> float | None:
+    for kf in kind_fields(cls):
+        if kf.attr != attr:
+            continue
+        if kf.family is not None:
+            return _si(block, kf.base, kf.family)
+        val = block.get(kf.key)
+        return float(val) * kf.scale if _is_number(val) else None
+    return None

@@ -1,0 +1,102 @@
+"""Capacity planning: the highest request rate whose TTFT and TPOT percentiles meet the SLOs.
+
+Search: start at a guess; double while the SLOs hold (or halve until they do), then bisect
+between the last passing and the first failing rate until they are within `rel_tol`. Every
+evaluation uses the same seed, so the arrival pattern is the same draws rescaled in time
+(inter-arrival = standard draw / rate): the search is deterministic, and a higher rate is the
+same trace compressed, which keeps the pass/fail boundary well defined in practice (queueing
+delays are not guaranteed monotone in the rate, so the answer is one boundary the bisection
+finds, not a proof that every lower rate passes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from infersim.errors import InputError
+from simulator.serving.config import Slo
+from simulator.serving.metrics import ServingResult
+
+
+@dataclass(frozen=True)
+class CapacityResult:
+    max_rate_rps: float  # 0.0 when even the lowest rate tried misses the SLOs
+    percentile: float
+    result: ServingResult | None  # the simulation at max_rate_rps
+    evaluations: tuple[tuple[float, bool, float, float], ...]  # (rate, ok, ttft_pX, tpot_pX)
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"max_rate_rps": self.max_rate_rps,
+                                "slo_percentile": self.percentile,
+                                "evaluations": len(self.evaluations)}
+        if self.result is not None:
+            d.update({f"at_max_{k}": v for k, v in self.result.to_dict().items()
+                      if isinstance(v, int | float)})
+        return d
+
+
+def slo_percentiles(r: ServingResult, q: float) -> tuple[float, float]:
+    """(TTFT, TPOT) at percentile q over completed requests (NaN if none)."""
+    pr = r.per_request
+    if not pr:
+        return math.nan, math.nan
+    fin, first, arr, out = pr["finish_s"], pr["first_token_s"], pr["arrival_s"], \
+        pr["output_tokens"]
+    ok = ~np.isnan(fin)
+    ttft = (first - arr)[ok]
+    multi = ok & (out > 1)
+    tpot = (fin - first)[multi] / (out[multi] - 1)
+    tt = float(np.percentile(ttft, q)) if len(ttft) else math.nan
+    tp = float(np.percentile(tpot, q)) if len(tpot) else 0.0
+    return tt, tp
+
+
+def find_max_rate(run: Callable[[float], ServingResult], slo: Slo, *, guess_rps: float = 1.0,
+                  rel_tol: float = 0.02, max_evals: int = 40) -> CapacityResult:
+    """Largest rate (req/s) for which `run(rate)` meets `slo` at `slo.percentile`."""
+    if slo.ttft_s is None and slo.tpot_s is None:
+        raise InputError("capacity search needs at least one SLO (--slo-ttft and/or --slo-tpot)")
+    if not (0 < rel_tol < 1) or guess_rps <= 0:
+        raise InputError("find_max_rate needs guess_rps > 0 and 0 < rel_tol < 1")
+    evals: list[tuple[float, bool, float, float]] = []
+    results: dict[float, ServingResult] = {}
+
+    def ok(rate: float) -> bool:
+        r = run(rate)
+        tt, tp = slo_percentiles(r, slo.percentile)
+        good = r.feasible and r.completed > 0 and not math.isnan(tt)
+        if slo.ttft_s is not None:
+            good = good and tt <= slo.ttft_s
+        if slo.tpot_s is not None:
+            good = good and tp <= slo.tpot_s
+        evals.append((rate, good, tt, tp))
+        results[rate] = r
+        return good
+
+    lo, hi = 0.0, guess_rps
+    if ok(hi):
+        lo = hi
+        while len(evals) < max_evals:
+            hi = lo * 2
+            if not ok(hi):
+                break
+            lo = hi
+    else:
+        while len(evals) < max_evals and hi > 1e-6:
+            lo = hi / 2
+            if ok(lo):
+                break
+            hi, lo = lo, 0.0
+        if lo == 0.0:
+            return CapacityResult(0.0, slo.percentile, None, tuple(evals))
+    while len(evals) < max_evals and (hi - lo) > rel_tol * hi:
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return CapacityResult(lo, slo.percentile, results.get(lo), tuple(evals))

@@ -1,0 +1,148 @@
+"""Typed configuration of a serving simulation: policy, deployment, SLOs and economics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from infersim.errors import InputError
+
+
+class Policy(StrEnum):
+    """How a replica forms its iterations."""
+
+    STATIC = "static"  # fixed batches run to completion (padded to the longest request)
+    CONTINUOUS = "continuous"  # vLLM-style iteration-level scheduling, prefill-prioritized
+    CHUNKED = "chunked"  # Sarathi-style token budget: all decodes + prefill chunks per step
+    DISAGGREGATED = "disaggregated"  # separate prefill and decode replicas, KV moved between
+
+
+class Preemption(StrEnum):
+    RECOMPUTE = "recompute"  # drop the KV; the request re-runs prefill over prompt + output
+    SWAP = "swap"  # move the KV to host memory over the host link, bring it back later
+
+
+class Router(StrEnum):
+    ROUND_ROBIN = "round_robin"
+    LEAST_OUTSTANDING = "least_outstanding"  # fewest requests queued + running
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """Scheduler knobs (names follow vLLM where one exists).
+
+    - max_batch: most sequences in one iteration (vLLM max_num_seqs; default 256, vLLM's).
+    - max_tokens: most tokens in one iteration (vLLM max_num_batched_tokens); for `chunked`
+      it is the token budget per iteration. Default 8192 (assumed: a common production value;
+      Sarathi-Serve uses budgets of 512-2048 for tight TPOT SLOs).
+    - block_size: KV-cache block in tokens (vLLM default 16).
+    - prefill_replicas / decode_replicas: pool sizes under `disaggregated`.
+    """
+
+    kind: Policy = Policy.CONTINUOUS
+    max_batch: int = 256
+    max_tokens: int = 8192
+    block_size: int = 16
+    preemption: Preemption = Preemption.RECOMPUTE
+    router: Router = Router.ROUND_ROBIN
+    prefill_replicas: int = 1
+    decode_replicas: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_tokens", "block_size", "prefill_replicas",
+                     "decode_replicas"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InputError(f"policy.{name} must be a positive integer, got {v!r}")
+        for name, enum in (("kind", Policy), ("preemption", Preemption), ("router", Router)):
+            v = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum(v))
+            except ValueError:
+                raise InputError(f"policy.{name}: unknown value {v!r}; use one of "
+                                 f"{', '.join(e.value for e in enum)}") from None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the model is placed: parallelism per replica, replicas, runtime, precision, memory.
+
+    - gpu_memory_utilization: fraction of each chip's KV-holding memory the engine may use
+      (vLLM's knob, default 0.9 as in vLLM).
+    - activation_reserve_bytes: per chip, kept free for activations; None = estimated as twice
+      the largest single-op activation footprint of an iteration of `max_tokens` tokens.
+    - host_link_Bps: per chip, one direction, for KV swapping. Default 64e9 (PCIe Gen5 x16,
+      128 GB/s bidirectional; reference table 1.1 [H4], Hopper whitepaper).
+    - kv_transfer_Bps: per chip, for disaggregated KV hand-off; None = the system fabric's
+      per-chip injection bandwidth (`Interconnect.chip_bandwidth_Bps`).
+    """
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    replicas: int = 1
+    runtime: str = "fused"
+    weights: str = "bf16"
+    kv: str | None = None
+    gpu_memory_utilization: float = 0.9
+    activation_reserve_bytes: float | None = None
+    host_link_Bps: float = 64e9
+    kv_transfer_Bps: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "ep", "replicas"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InputError(f"{name} must be a positive integer, got {v!r}")
+        u = self.gpu_memory_utilization
+        if not (0 < u <= 1):
+            raise InputError(f"gpu_memory_utilization must be in (0, 1], got {u}")
+        for name in ("host_link_Bps", "kv_transfer_Bps", "activation_reserve_bytes"):
+            v = getattr(self, name)
+            if v is not None and (not math.isfinite(v) or v < 0 or
+                                  (v == 0 and name != "activation_reserve_bytes")):
+                raise InputError(f"{name} must be a positive number, got {v}")
+
+    @property
+    def chips_per_replica(self) -> int:
+        return self.tp * self.pp
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Service-level objectives a request must meet to count toward goodput. Defaults are
+    the MLPerf Inference Llama-3.1-8B Server constraints (TTFT ≤ 2 s, TPOT ≤ 100 ms; reference
+    serving-published-results.md §5)."""
+
+    ttft_s: float | None = 2.0
+    tpot_s: float | None = 0.1
+    percentile: float = 99.0  # used by capacity planning (find_max_rate)
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_s", "tpot_s"):
+            v = getattr(self, name)
+            if v is not None and (not math.isfinite(v) or v <= 0):
+                raise InputError(f"slo {name} must be a positive number of seconds, got {v}")
+        if not (0 < self.percentile <= 100):
+            raise InputError(f"slo percentile must be in (0, 100], got {self.percentile}")
+
+
+@dataclass(frozen=True)
+class Economics:
+    """Cost per 1M output tokens = (capex + energy cost) over the run / output tokens × 1e6.
+
+    capex = system price share of the chips used × run time / (lifetime_years · 365.25 · 86400 s)
+    (straight-line amortization, the hardware is assumed busy only for this run's duration);
+    energy cost = energy (J) / 3.6e6 × usd_per_kwh × pue.
+    Defaults (assumed, state them in any report): 4-year life; 0.10 USD/kWh; PUE 1.0."""
+
+    lifetime_years: float = 4.0
+    usd_per_kwh: float = 0.10
+    pue: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("lifetime_years", "usd_per_kwh", "pue"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0 or (v == 0 and name != "usd_per_kwh"):
+                raise InputError(f"economics {name} must be a positive number, got {v}")

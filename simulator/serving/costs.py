@@ -1,0 +1,266 @@
+"""Per-iteration cost of a serving replica, from the mapper's step estimates, tabulated lazily.
+
+The mapper prices whole steps of one kind (a prefill, a chunked prefill, a decode batch at one
+context). A serving iteration mixes them: P prefill tokens spread over some sequences (each
+chunk with its own cached prefix) plus D decoding sequences at various contexts. We split a step
+into a part that depends only on the number of tokens (projections, MLP, norms, collectives:
+weights are read once per step) and per-sequence parts that depend on context (attention):
+
+    N_pf(T)      = non-attention time of a prefill of T tokens (batch 1; logits for 1 row)
+    N_dec(B)     = non-attention time of a decode step of B sequences (logits for B rows)
+    S_pf(q, c)   = step(chunked prefill of q tokens over c cached) − N_pf(q)
+    S_dec(B, x)  = step(decode of B sequences attending x keys each) − N_dec(B)
+
+    iteration(P, D, k, C, chunks) = N_pf(P + D) + [N_dec(D + k) − N_pf(D + k)]
+                                    + S_dec(D, C / D) + Σ_chunks S_pf(q_i, c_i)
+
+with k the prefilling sequences that emit a token (their logits rows) and C the total keys
+attended by the decoders. The bracket is the extra logits rows of a decode-style step. The
+formula reproduces the mapper exactly for pure steps at grid points: a decode batch
+(N_dec + S_dec) and a single (chunked) prefill (N_pf + S_pf). Known approximations: in a mixed
+step every token is priced as in a prefill of the same total; decoders' contexts are replaced
+by their mean (exact when attention time is linear in keys, as for memory-bound decode);
+a batch of b prefills is priced as b single-sequence attentions (b fixed launch costs
+instead of one); prefills longer than the model's max context are priced as several shorter
+sequences; energy uses the same decomposition. Pipeline stages are not overlapped across
+iterations (an iteration costs the full step latency).
+
+Tables are lazy: a node is computed (one `build_trace` + `map_trace`) the first time an
+iteration needs it and cached. Integer axes are exact up to a threshold, then geometric with
+16-32 nodes per octave; values between nodes are linearly (bilinearly in 2-D) interpolated.
+For a function with a kink (roofline max) the worst-case interpolation error with ratio r
+between nodes is (√r − 1)/(√r + 1): 1.1% at 32/octave, 2.2% at 16/octave; bilinear
+interpolation is exact for products such as attention's keys × sequences.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hwmodels.cost import Infeasibility, Runtime
+from hwmodels.spec import Hardware
+from mapper import Schedule, map_trace
+from workloads import ModelConfig, build_trace
+from workloads.dtypes import DType
+from workloads.ops import OpKind
+from workloads.scenario import Parallelism, Phase, Precision, Scenario
+
+
+class Axis:
+    """Sorted integer nodes: every integer from `first` to `exact_upto`, then geometric."""
+
+    def __init__(self, exact_upto: int, per_octave: int, *, first: int = 1,
+                 limit: int = 1 << 30) -> None:
+        nodes = list(range(first, exact_upto + 1))
+        k = 1
+        while nodes[-1] < limit:
+            v = round(exact_upto * 2.0 ** (k / per_octave))
+            if v > nodes[-1]:
+                nodes.append(v)
+            k += 1
+        self.nodes = nodes
+
+    def bracket(self, x: float) -> tuple[int, int, float]:
+        """(lower node, upper node, weight of the upper node) around x."""
+        nodes = self.nodes
+        i = bisect_left(nodes, x)
+        if i >= len(nodes) or (i == 0 and nodes[0] != x):
+            raise ValueError(f"{x} outside the table axis [{nodes[0]}, {nodes[-1]}]")
+        hi = nodes[i]
+        if hi == x:
+            return hi, hi, 0.0
+        lo = nodes[i - 1]
+        return lo, hi, (x - lo) / (hi - lo)
+
+
+TE = tuple[float, float]  # (time_s, energy_j)
+
+
+@dataclass(frozen=True)
+class ReplicaFacts:
+    """Memory facts of one replica, per chip, from a decode trace (see `MapperIterationCost`)."""
+
+    weight_bytes_per_chip: float
+    kv_bytes_per_token_per_chip: float
+    max_activation_bytes_per_chip: float  # largest single-op in+out activation, max_tokens step
+    infeasible: Infeasibility | None  # the mapper's verdict for a 1-sequence decode step
+
+
+class MapperIterationCost:
+    """`IterationCost` backed by `mapper.map_trace` (see the module docstring for the model)."""
+
+    def __init__(self, model: ModelConfig, hw: Hardware, *, tp: int = 1, pp: int = 1,
+                 ep: int = 1, runtime: Runtime | str = Runtime.FUSED,
+                 weights: str | DType = DType.BF16, kv: str | DType | None = None) -> None:
+        self.model = model
+        self.hw = hw
+        self.runtime = Runtime(runtime)
+        w = DType.parse(weights, "weights")
+        act = w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16
+        self.precision = Precision(w, act, DType.parse(kv, "kv") if kv else act)
+        self.parallel = Parallelism(tp, pp, ep)
+        self.max_pos = model.max_position_embeddings
+        self.calls = 0  # map_trace calls made (for benchmarks)
+        self.tok = Axis(512, 32)
+        self.seq = Axis(32, 16)
+        self.ctx = Axis(16, 16)
+        self.cached = Axis(16, 16, first=0)
+        self._npf: dict[int, TE] = {}
+        self._apf0: dict[int, TE] = {}  # attention part of a plain prefill (S_pf(q, 0))
+        self._ndec: dict[int, TE] = {}
+        self._sdec: dict[tuple[int, int], TE] = {}
+        self._spf: dict[tuple[int, int], TE] = {}
+
+    # ---- direct mapper calls ---------------------------------------------------------------
+    def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
+                 chunk: int = 0) -> Scenario:
+        return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel)
+
+    def schedule(self, sc: Scenario) -> Schedule:
+        self.calls += 1
+        return map_trace(build_trace(self.model, sc), self.hw, self.runtime)
+
+    @staticmethod
+    def _split(s: Schedule) -> tuple[TE, TE]:
+        """(whole step, attention-kind ops) as (time, energy) pairs."""
+        at = ae = 0.0
+        for mo in s.ops:
+            if mo.op.kind == OpKind.ATTENTION:
+                at += mo.time_s
+                ae += mo.energy_j
+        return (s.latency_s, s.energy_j), (at, ae)
+
+    def facts(self, max_tokens: int) -> ReplicaFacts:
+        pp = self.parallel.pp
+        dec = self.schedule(self.scenario(Phase.DECODE, 1, context=1))
+        kv_tok = dec.trace.bytes.kv_write / pp  # one new token per sequence in a decode step
+        big = self.scenario(Phase.PREFILL, 1, prompt=min(max_tokens, self.max_pos))
+        act = max((o.bytes.act_in + o.bytes.act_out for o in build_trace(self.model, big).ops),
+                  default=0.0)
+        return ReplicaFacts(dec.trace.bytes.weight / pp, kv_tok, act, dec.infeasible)
+
+    # ---- table nodes -----------------------------------------------------------------------
+    def _prefill_node(self, t: int) -> TE:
+        """N_pf(t); also stores S_pf(t, 0). Beyond the max context: several equal sequences,
+        scaled to t tokens."""
+        b = -(-t // self.max_pos)
+        q = t // b
+        (lt, le), (at, ae) = self._split(self.schedule(self.scenario(Phase.PREFILL, b,
+                                                                     prompt=q)))
+        f = t / (b * q)
+        self._apf0[t] = (at * f / b, ae * f / b)
+        v = self._npf[t] = ((lt - at) * f, (le - ae) * f)
+        return v
+
+    def _decode_node(self, b: int) -> TE:
+        (lt, le), (at, ae) = self._split(self.schedule(self.scenario(Phase.DECODE, b,
+                                                                     context=1)))
+        v = self._ndec[b] = (lt - at, le - ae)
+        return v
+
+    def _sdec_node(self, b: int, x: int) -> TE:
+        """x = keys attended per sequence (context + the new token)."""
+        (lt, le), _ = self._split(self.schedule(self.scenario(Phase.DECODE, b, context=x - 1)))
+        nt, ne = self._ndec.get(b) or self._decode_node(b)
+        v = self._sdec[(b, x)] = (lt - nt, le - ne)
+        return v
+
+    def _spf_node(self, q: int, c: int) -> TE:
+        if c == 0:
+            if q not in self._apf0:
+                self._prefill_node(q)
+            return self._apf0[q]
+        (lt, le), _ = self._split(self.schedule(self.scenario(Phase.CHUNKED_PREFILL, 1,
+                                                              context=c, chunk=q)))
+        nt, ne = self._npf.get(q) or self._prefill_node(q)
+        v = self._spf[(q, c)] = (lt - nt, le - ne)
+        return v
+
+    # ---- interpolation ---------------------------------------------------------------------
+    def _lerp1(self, table: dict[int, TE], node: Callable[[int], TE], axis: Axis,
+               x: int) -> TE:
+        v = table.get(x)
+        if v is not None:
+            return v
+        lo, hi, w = axis.bracket(x)
+        a = table.get(lo) or node(lo)
+        if w == 0.0:
+            return a
+        b = table.get(hi) or node(hi)
+        return a[0] + (b[0] - a[0]) * w, a[1] + (b[1] - a[1]) * w
+
+    def _lerp2(self, table: dict[tuple[int, int], TE], node: Callable[[int, int], TE],
+               ax: Axis, ay: Axis, x: float, y: float) -> TE:
+        x0, x1, wx = ax.bracket(x)
+        y0, y1, wy = ay.bracket(y)
+        t = e = 0.0
+        for xi, fx in ((x0, 1.0 - wx), (x1, wx)):
+            if fx == 0.0:
+                continue
+            for yi, fy in ((y0, 1.0 - wy), (y1, wy)):
+                if fy == 0.0:
+                    continue
+                v = table.get((xi, yi)) or node(xi, yi)
+                t += fx * fy * v[0]
+                e += fx * fy * v[1]
+        return t, e
+
+    def n_pf(self, t: int) -> TE:
+        if t <= 0:
+            return 0.0, 0.0
+        return self._lerp1(self._npf, self._prefill_node, self.tok, t)
+
+    def n_dec(self, b: int) -> TE:
+        if b <= 0:
+            return 0.0, 0.0
+        return self._lerp1(self._ndec, self._decode_node, self.tok, b)
+
+    def s_dec(self, b: int, keys_per_seq: float) -> TE:
+        return self._lerp2(self._sdec, self._sdec_node, self.seq, self.ctx, b, keys_per_seq)
+
+    def s_pf(self, q: int, c: int) -> TE:
+        if c == 0:
+            return self._lerp1(self._apf0, lambda n: self._spf_node(n, 0), self.tok, q)
+        return self._lerp2(self._spf, self._spf_node, self.tok, self.cached, q, c)
+
+    def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
+                 decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+        p = 0
+        t = e = 0.0
+        last: tuple[int, int] | None = None
+        sv: TE = (0.0, 0.0)
+        for q, c in prefill:
+            p += q
+            if (q, c) != last:
+                sv = self.s_pf(q, c)
+                last = (q, c)
+            t += sv[0]
+            e += sv[1]
+        d = decode_seqs
+        nt, ne = self.n_pf(p + d)
+        t += nt
+        e += ne
+        if d + prefill_emits:
+            dt, de = self.n_dec(d + prefill_emits)
+            pt, pe = self.n_pf(d + prefill_emits)
+            t += dt - pt
+            e += de - pe
+        if d:
+            st, se = self.s_dec(d, decode_ctx_tokens / d)
+            t += st
+            e += se
+        return max(t, 0.0), max(e, 0.0)
+
+    # ---- direct evaluation (validation of the tables) --------------------------------------
+    def direct_decode(self, batch: int, keys_per_seq: int) -> TE:
+        s = self.schedule(self.scenario(Phase.DECODE, batch, context=keys_per_seq - 1))
+        return s.latency_s, s.energy_j
+
+    def direct_prefill(self, batch: int, prompt: int, cached: int = 0) -> TE:
+        sc = (self.scenario(Phase.PREFILL, batch, prompt=prompt) if cached == 0 else
+              self.scenario(Phase.CHUNKED_PREFILL, batch, context=cached, chunk=prompt))
+        s = self.schedule(sc)
+        return s.latency_s, s.energy_j
+

@@ -1,0 +1,69 @@
+"""Sizing the paged KV cache of a replica from the hardware and the model's memory facts.
+
+Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shards):
+1. Weights are placed first, nearest memory level first, in the levels that may hold weights
+   (a level whose `holds` is empty may hold anything). If they do not fit: infeasible.
+2. The KV pool is the capacity of the levels that may hold KV × `gpu_memory_utilization`, minus
+   the weights placed in those levels, minus the activation reserve
+   (`Deployment.activation_reserve_bytes`, or twice the largest single-op activation
+   footprint of a `max_tokens` iteration — an estimate of what vLLM's profiling run finds).
+3. blocks = floor(pool / (block_size × KV bytes per token per chip)); fewer than one block is
+   an `Infeasibility` naming the gap and the levers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwmodels.cost import Infeasibility
+from hwmodels.spec import Hardware, MemoryLevel, TensorClass
+from simulator.serving.config import Deployment
+from simulator.serving.costs import ReplicaFacts
+
+
+@dataclass(frozen=True)
+class KvPlan:
+    blocks: int
+    pool_bytes_per_chip: float  # after weights and the activation reserve
+    weights_bytes_per_chip: float
+    reserve_bytes_per_chip: float
+    block_bytes_per_chip: float
+
+
+def _may_hold(m: MemoryLevel, cls: TensorClass) -> bool:
+    return not m.holds or cls in m.holds
+
+
+def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
+            ) -> KvPlan | Infeasibility:
+    mem = [m for m in hw.chip.memory if m.capacity_bytes > 0]
+    placed: dict[str, float] = {}
+    left = facts.weight_bytes_per_chip
+    for m in mem:
+        if left <= 0:
+            break
+        if _may_hold(m, TensorClass.WEIGHTS):
+            put = min(left, m.capacity_bytes * dep.gpu_memory_utilization)
+            placed[m.name] = put
+            left -= put
+    levers = ("raise tp/pp (more chips per replica)", "quantize weights (--weights fp8/int4)",
+              "quantize the KV cache (--kv fp8)", "use hardware with more memory per chip")
+    if left > 0:
+        cap = sum(m.capacity_bytes for m in mem if _may_hold(m, TensorClass.WEIGHTS))
+        return Infeasibility("weight memory per chip", facts.weight_bytes_per_chip,
+                             cap * dep.gpu_memory_utilization, "B", levers)
+    kv_levels = [m for m in mem if _may_hold(m, TensorClass.KV)]
+    pool = sum(m.capacity_bytes * dep.gpu_memory_utilization - placed.get(m.name, 0.0)
+               for m in kv_levels)
+    reserve = (dep.activation_reserve_bytes if dep.activation_reserve_bytes is not None
+               else 2.0 * facts.max_activation_bytes_per_chip)
+    block = block_size * facts.kv_bytes_per_token_per_chip
+    free = pool - reserve
+    blocks = math.floor(free / block) if block > 0 else 0
+    if blocks < 1:
+        cap = sum(m.capacity_bytes for m in kv_levels) * dep.gpu_memory_utilization
+        return Infeasibility("KV-cache memory per chip", cap - pool + reserve + block, cap, "B",
+                             levers, {"weights_bytes": facts.weight_bytes_per_chip,
+                                      "reserve_bytes": reserve, "block_bytes": block})
+    return KvPlan(blocks, free, facts.weight_bytes_per_chip, reserve, block)

@@ -1,0 +1,234 @@
+"""Streaming serving metrics with bounded memory, and the frozen `ServingResult`.
+
+Per request the collector keeps one summary record (arrival, first token, finish, lengths,
+first-scheduled time, preemptions, replica) in preallocated numpy arrays — O(requests) memory,
+never O(tokens). KV-cache occupancy is sampled into a bounded buffer that halves its
+resolution when full. A full event log is kept only when asked for (`event_log=True`).
+
+Definitions (as vLLM's benchmark_serving and MLPerf use them):
+- TTFT = first token time − arrival; E2E = finish − arrival.
+- TPOT = (finish − first token) / (output tokens − 1), per request with ≥ 2 output tokens.
+- queue delay = first time the request was scheduled − arrival.
+- duration = last finish − first arrival; throughput = completed output tokens / duration.
+- goodput = requests meeting every SLO (TTFT ≤ slo.ttft_s and TPOT ≤ slo.tpot_s) / duration.
+- utilization = busy time / duration, averaged over replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simulator.serving.config import Slo
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hwmodels.cost import Infeasibility
+
+
+class BoundedSampler:
+    """Keeps at most `capacity` (t, value) samples: when full it drops every other sample and
+    doubles its stride, so memory stays bounded and the samples stay evenly spread."""
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self.capacity = capacity
+        self.stride = 1
+        self._n = 0
+        self.t: list[float] = []
+        self.v: list[float] = []
+
+    def add(self, t: float, v: float) -> None:
+        self._n += 1
+        if (self._n - 1) % self.stride:
+            return
+        self.t.append(t)
+        self.v.append(v)
+        if len(self.t) >= self.capacity:
+            self.t = self.t[::2]
+            self.v = self.v[::2]
+            self.stride *= 2
+
+
+class Collector:
+    """Per-request records plus run-wide counters, filled by the replicas as events happen."""
+
+    def __init__(self, n: int, event_log: bool = False) -> None:
+        self.arrival_s = np.full(n, np.nan)
+        self.scheduled_s = np.full(n, np.nan)
+        self.first_token_s = np.full(n, np.nan)
+        self.finish_s = np.full(n, np.nan)
+        self.prompt_tokens = np.zeros(n, dtype=np.int64)
+        self.output_tokens = np.zeros(n, dtype=np.int64)
+        self.preemptions = np.zeros(n, dtype=np.int64)
+        self.replica = np.full(n, -1, dtype=np.int64)
+        self.rejected = np.zeros(n, dtype=bool)
+        self.events: list[tuple[float, str, int, int]] | None = [] if event_log else None
+        self.kv = BoundedSampler()
+
+    def log(self, t: float, what: str, replica: int, rid: int) -> None:
+        if self.events is not None:
+            self.events.append((t, what, replica, rid))
+
+
+@dataclass(frozen=True)
+class ReplicaStats:
+    busy_s: float
+    energy_j: float  # iterations (dynamic + static while busy), all chips of the replica
+    idle_power_w: float
+    price_usd: float
+    chips: int
+
+
+def _pct(x: np.ndarray, q: float) -> float:
+    return float(np.percentile(x, q)) if len(x) else math.nan
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x)) if len(x) else math.nan
+
+
+@dataclass(frozen=True)
+class ServingResult:
+    """Summary of a serving simulation. Times in s, energy in J, money in USD."""
+
+    model: str
+    hardware: str
+    policy: str
+    replicas: int
+    chips: int
+    requests: int
+    completed: int
+    rejected: int
+    duration_s: float
+    output_tokens: int
+    ttft: dict[str, float]  # mean, p50, p90, p99
+    tpot: dict[str, float]
+    e2e: dict[str, float]
+    queue_delay: dict[str, float]
+    throughput_tok_s: float
+    throughput_req_s: float
+    goodput_req_s: float
+    slo_attainment: float
+    preemptions: int
+    kv_blocks: int
+    kv_peak_occupancy: float
+    kv_mean_occupancy: float
+    utilization: float
+    energy_j: float
+    energy_per_token_j: float
+    cost_per_1m_tokens_usd: float
+    slo: Slo
+    infeasible: Infeasibility | None = None
+    per_request: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    kv_samples: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
+    events: tuple[tuple[float, str, int, int], ...] | None = field(default=None, compare=False,
+                                                                   repr=False)
+
+    @property
+    def feasible(self) -> bool:
+        return self.infeasible is None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "model": self.model, "hardware": self.hardware, "policy": self.policy,
+            "replicas": self.replicas, "chips": self.chips, "feasible": self.feasible,
+            "requests": self.requests, "completed": self.completed, "rejected": self.rejected,
+            "duration_s": self.duration_s, "output_tokens": self.output_tokens,
+        }
+        for name in ("ttft", "tpot", "e2e", "queue_delay"):
+            for k, v in getattr(self, name).items():
+                d[f"{name}_{k}_s"] = v
+        d.update(
+            throughput_tok_s=self.throughput_tok_s,
+            throughput_tok_s_per_chip=self.throughput_tok_s / self.chips if self.chips else 0.0,
+            throughput_req_s=self.throughput_req_s, goodput_req_s=self.goodput_req_s,
+            slo_ttft_s=self.slo.ttft_s, slo_tpot_s=self.slo.tpot_s,
+            slo_attainment=self.slo_attainment, preemptions=self.preemptions,
+            kv_blocks=self.kv_blocks, kv_peak_occupancy=self.kv_peak_occupancy,
+            kv_mean_occupancy=self.kv_mean_occupancy, utilization=self.utilization,
+            energy_j=self.energy_j, energy_per_token_j=self.energy_per_token_j,
+            cost_per_1m_tokens_usd=self.cost_per_1m_tokens_usd,
+        )
+        if self.infeasible is not None:
+            d["infeasible"] = self.infeasible.to_dict()
+            d["reason"] = str(self.infeasible)
+        return d
+
+    def requests_frame(self) -> pd.DataFrame:
+        """One row per request: arrival, first token, finish, lengths, TTFT, TPOT, E2E..."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.per_request)
+        if len(df):
+            df["ttft_s"] = df["first_token_s"] - df["arrival_s"]
+            df["e2e_s"] = df["finish_s"] - df["arrival_s"]
+            n = df["output_tokens"].where(df["output_tokens"] > 1)
+            df["tpot_s"] = (df["finish_s"] - df["first_token_s"]) / (n - 1)
+        return df
+
+
+def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: str,
+              policy: str, kv_blocks: int, slo: Slo, lifetime_years: float,
+              usd_per_kwh: float, pue: float) -> ServingResult:
+    """Turn the collector's records into a `ServingResult` (formulas in the module doc)."""
+    done = ~np.isnan(c.finish_s)
+    arr = c.arrival_s[done]
+    first = c.first_token_s[done]
+    fin = c.finish_s[done]
+    out = c.output_tokens[done]
+    ttft = first - arr
+    e2e = fin - arr
+    multi = out > 1
+    tpot = (fin[multi] - first[multi]) / (out[multi] - 1)
+    qd = c.scheduled_s[done] - arr
+    start = float(np.nanmin(c.arrival_s)) if np.any(~np.isnan(c.arrival_s)) else 0.0
+    duration = float(fin.max() - start) if len(fin) else 0.0
+    ok = np.ones(len(fin), dtype=bool)
+    if slo.ttft_s is not None:
+        ok &= ttft <= slo.ttft_s
+    if slo.tpot_s is not None:
+        tp_all = np.where(multi, (fin - first) / np.maximum(out - 1, 1), 0.0)
+        ok &= tp_all <= slo.tpot_s
+    tokens = int(out.sum())
+
+    def stats_of(x: np.ndarray) -> dict[str, float]:
+        return {"mean": _mean(x), "p50": _pct(x, 50), "p90": _pct(x, 90), "p99": _pct(x, 99)}
+
+    busy_energy = sum(s.energy_j for s in stats)
+    idle_energy = sum(s.idle_power_w * max(duration - s.busy_s, 0.0) for s in stats)
+    energy = busy_energy + idle_energy
+    chips = sum(s.chips for s in stats)
+    price = sum(s.price_usd for s in stats)
+    capex = price * duration / (lifetime_years * 365.25 * 86400.0)
+    opex = energy / 3.6e6 * usd_per_kwh * pue
+    util = _mean(np.array([s.busy_s / duration for s in stats])) if duration > 0 else 0.0
+    occ = np.asarray(c.kv.v)
+    per_request = {
+        "arrival_s": c.arrival_s, "scheduled_s": c.scheduled_s,
+        "first_token_s": c.first_token_s, "finish_s": c.finish_s,
+        "prompt_tokens": c.prompt_tokens, "output_tokens": c.output_tokens,
+        "preemptions": c.preemptions, "replica": c.replica, "rejected": c.rejected,
+    }
+    return ServingResult(
+        model=model, hardware=hardware, policy=policy, replicas=len(stats), chips=chips,
+        requests=len(c.finish_s), completed=int(done.sum()), rejected=int(c.rejected.sum()),
+        duration_s=duration, output_tokens=tokens, ttft=stats_of(ttft), tpot=stats_of(tpot),
+        e2e=stats_of(e2e), queue_delay=stats_of(qd),
+        throughput_tok_s=tokens / duration if duration > 0 else 0.0,
+        throughput_req_s=len(fin) / duration if duration > 0 else 0.0,
+        goodput_req_s=int(ok.sum()) / duration if duration > 0 else 0.0,
+        slo_attainment=float(ok.mean()) if len(ok) else 0.0,
+        preemptions=int(c.preemptions.sum()), kv_blocks=kv_blocks,
+        kv_peak_occupancy=float(occ.max()) if len(occ) else 0.0,
+        kv_mean_occupancy=float(occ.mean()) if len(occ) else 0.0,
+        utilization=util, energy_j=energy,
+        energy_per_token_j=energy / tokens if tokens else math.nan,
+        cost_per_1m_tokens_usd=(capex + opex) / tokens * 1e6 if tokens else math.nan,
+        slo=slo, per_request=per_request,
+        kv_samples=tuple(zip(c.kv.t, c.kv.v, strict=True)),
+        events=tuple(c.events) if c.events is not None else None,
+    )

@@ -1,0 +1,245 @@
+"""Request-level serving simulation: arrivals → router → replicas (→ KV hand-off) → metrics.
+
+`serve(model, hw, traffic, policy, ...)` builds the per-iteration cost from the mapper
+(`MapperIterationCost`), sizes the paged KV cache from the hardware (`plan_kv`) and runs
+`simulate_serving`, which is also usable with any injected `IterationCost` (tests use
+hand-checkable fakes).
+
+Replicas: each replica runs on tp × pp chips. Several replicas may exceed one system's chip
+count (they are then several systems); price and idle power are charged per chip:
+system price / num_chips and chip idle power + system extra power / num_chips.
+Router: each arrival goes to a replica chosen round-robin or by fewest outstanding requests
+(ties: lowest index). Disaggregation: arrivals go to the prefill pool; after its prefill (the
+first token is emitted there) a request's KV is sent over the prefill replica's link (one
+transfer at a time per replica; tokens × KV bytes/token/chip ÷ per-chip link bandwidth, all
+chips in parallel), its prefill blocks are freed, and a decode replica picked by the router
+admits it when it has blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+from hwmodels.cost import Infeasibility, Runtime
+from hwmodels.spec import Hardware
+from infersim.errors import InputError
+from simulator.serving.config import Deployment, Economics, Policy, Router, ServingPolicy, Slo
+from simulator.serving.costs import MapperIterationCost
+from simulator.serving.kvcache import plan_kv
+from simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
+from simulator.serving.replica import IterationCost, Replica, Seq
+from simulator.serving.traffic import ClosedLoop, Traffic, generate
+from workloads import ModelConfig
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """What the serving DES needs to know about one replica besides its iteration cost."""
+
+    chips: int = 1
+    kv_blocks: int = 1 << 30
+    kv_bytes_per_token_per_chip: float = 0.0  # for swap and hand-off times
+    host_link_Bps: float = 64e9  # per chip, one direction
+    kv_transfer_Bps: float = 0.0  # per chip, disaggregated hand-off (0 = instantaneous)
+    idle_power_w: float = 0.0  # whole replica
+    price_usd: float = 0.0  # whole replica
+
+
+class _Pool:
+    def __init__(self, replicas: list[Replica], router: Router) -> None:
+        self.replicas = replicas
+        self.router = router
+        self._next = 0
+
+    def pick(self) -> Replica:
+        if self.router == Router.ROUND_ROBIN:
+            r = self.replicas[self._next % len(self.replicas)]
+            self._next += 1
+            return r
+        return min(self.replicas, key=lambda r: (r.outstanding, r.index))
+
+
+def simulate_serving(
+    spec: ReplicaSpec,
+    cost: IterationCost,
+    traffic: Traffic,
+    policy: ServingPolicy = ServingPolicy(),  # noqa: B008 (frozen dataclass: safe default)
+    *,
+    replicas: int = 1,
+    slo: Slo = Slo(),  # noqa: B008
+    economics: Economics = Economics(),  # noqa: B008
+    seed: int = 0,
+    event_log: bool = False,
+    max_context: int | None = None,
+    labels: tuple[str, str] = ("", ""),
+) -> ServingResult:
+    """Run the serving DES with an explicit cost function (see module docstring)."""
+    rng = np.random.default_rng(seed)
+    table = generate(traffic, rng)
+    n = len(table)
+    col = Collector(n, event_log)
+    col.prompt_tokens[:] = table.prompt_tokens
+    col.output_tokens[:] = table.output_tokens
+    env = simpy.Environment()
+    closed = isinstance(traffic.arrival, ClosedLoop)
+    done: dict[int, simpy.Event] = {}
+
+    def on_finish(rid: int) -> None:
+        ev = done.pop(rid, None)
+        if ev is not None:
+            ev.succeed()
+
+    finish_cb = on_finish if closed else None
+    swap_bw = spec.host_link_Bps
+    kvpt = spec.kv_bytes_per_token_per_chip
+
+    def make(i: int, **kw: Any) -> Replica:
+        return Replica(env, i, policy, spec.kv_blocks, kvpt, swap_bw, cost, col,
+                       on_finish=finish_cb, **kw)
+
+    if policy.kind == Policy.DISAGGREGATED:
+        decode_policy = ServingPolicy(Policy.CONTINUOUS, policy.max_batch, policy.max_tokens,
+                                      policy.block_size, policy.preemption, policy.router)
+        dec = [Replica(env, policy.prefill_replicas + j, decode_policy, spec.kv_blocks, kvpt,
+                       swap_bw, cost, col, on_finish=finish_cb)
+               for j in range(policy.decode_replicas)]
+        dec_pool = _Pool(dec, policy.router)
+        links: dict[int, simpy.Resource] = {}
+
+        def transfer(src: Replica, s: Seq):  # type: ignore[no-untyped-def]
+            link = links.setdefault(src.index, simpy.Resource(env, capacity=1))
+            with link.request() as req:
+                yield req
+                if spec.kv_transfer_Bps > 0:
+                    yield env.timeout(s.cache * kvpt / spec.kv_transfer_Bps)
+            src.release(s.blocks)
+            s.kv_ready = True
+            dec_pool.pick().submit(s)
+
+        def hand_off(src: Replica, s: Seq) -> None:
+            env.process(transfer(src, s))
+
+        front = [make(i, on_prefilled=hand_off) for i in range(policy.prefill_replicas)]
+        everyone = front + dec
+    else:
+        front = [make(i) for i in range(replicas)]
+        everyone = front
+    pool = _Pool(front, policy.router)
+
+    def submit(i: int) -> None:
+        col.arrival_s[i] = env.now
+        p, o = int(table.prompt_tokens[i]), int(table.output_tokens[i])
+        col.log(env.now, "arrive", -1, i)
+        if max_context is not None and p + o > max_context:
+            col.rejected[i] = True
+            on_finish(i)
+            return
+        r = pool.pick()
+        col.replica[i] = r.index
+        r.submit(Seq(i, p, o))
+
+    if closed:
+        assert isinstance(traffic.arrival, ClosedLoop)
+        think = traffic.arrival.think_s
+        counter = iter(range(n))
+
+        def user():  # type: ignore[no-untyped-def]
+            for i in counter:
+                ev = done[i] = env.event()
+                submit(i)
+                yield ev
+                if think > 0:
+                    yield env.timeout(think)
+
+        for _ in range(traffic.arrival.users):
+            env.process(user())
+    else:
+        arrivals = table.arrival_s
+
+        def open_loop():  # type: ignore[no-untyped-def]
+            for i in range(n):
+                t = float(arrivals[i])
+                if t > env.now:
+                    yield env.timeout(t - env.now)
+                submit(i)
+
+        env.process(open_loop())
+    env.run()
+    stats = [ReplicaStats(r.busy_s, r.energy_j, spec.idle_power_w, spec.price_usd, spec.chips)
+             for r in everyone]
+    return summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
+                     kv_blocks=spec.kv_blocks, slo=slo, lifetime_years=economics.lifetime_years,
+                     usd_per_kwh=economics.usd_per_kwh, pue=economics.pue)
+
+
+def infeasible_result(model: str, hardware: str, policy: ServingPolicy, why: Infeasibility,
+                      slo: Slo, requests: int, chips: int) -> ServingResult:
+    """A result that says 'does not fit' (every metric NaN, nothing completed)."""
+    nan = math.nan
+    q = {"mean": nan, "p50": nan, "p90": nan, "p99": nan}
+    return ServingResult(model, hardware, policy.kind.value, 0, chips, requests, 0, 0, nan, 0,
+                         q, q, q, q, nan, nan, nan, 0.0, 0, 0, nan, nan, nan, nan, nan, nan,
+                         slo, infeasible=why)
+
+
+def serve(
+    model: str | Path | dict[str, Any] | ModelConfig,
+    hw: str | Path | Hardware,
+    traffic: Traffic,
+    policy: ServingPolicy = ServingPolicy(),  # noqa: B008
+    *,
+    deployment: Deployment = Deployment(),  # noqa: B008
+    slo: Slo = Slo(),  # noqa: B008
+    economics: Economics = Economics(),  # noqa: B008
+    seed: int = 0,
+    event_log: bool = False,
+) -> ServingResult:
+    """Simulate serving `traffic` with `model` on `hw` (see the module docstring).
+
+    Returns a `ServingResult`; "does not fit" (weights or not even one KV block) is a result
+    with `infeasible` set, not an exception."""
+    from hwmodels import load_hardware
+    from workloads import load_model
+
+    m = load_model(model)
+    h = hw if isinstance(hw, Hardware) else load_hardware(hw)
+    dep = deployment
+    try:
+        runtime = Runtime(dep.runtime)
+    except ValueError:
+        raise InputError(f"runtime: unknown runtime {dep.runtime!r}; use one of "
+                         f"{', '.join(r.value for r in Runtime)}") from None
+    if policy.kind == Policy.DISAGGREGATED and dep.replicas != 1:
+        raise InputError("with the disaggregated policy set pool sizes with "
+                         "prefill_replicas/decode_replicas (--prefill-replicas, "
+                         "--decode-replicas), not replicas")
+    n_rep = (policy.prefill_replicas + policy.decode_replicas
+             if policy.kind == Policy.DISAGGREGATED else dep.replicas)
+    chips = dep.chips_per_replica
+    cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, runtime=runtime,
+                               weights=dep.weights, kv=dep.kv)
+    facts = cost.facts(policy.max_tokens)
+    n_req = traffic.num_requests or 0
+    if facts.infeasible is not None:
+        return infeasible_result(m.name, h.name, policy, facts.infeasible, slo, n_req,
+                                 chips * n_rep)
+    plan = plan_kv(h, facts, dep, policy.block_size)
+    if isinstance(plan, Infeasibility):
+        return infeasible_result(m.name, h.name, policy, plan, slo, n_req, chips * n_rep)
+    fabric = h.fabric
+    transfer = dep.kv_transfer_Bps or (fabric.chip_bandwidth_Bps if fabric else 0.0)
+    per_chip_w = h.chip.power.idle_w + h.extra_power_w / h.num_chips
+    spec = ReplicaSpec(chips=chips, kv_blocks=plan.blocks,
+                       kv_bytes_per_token_per_chip=facts.kv_bytes_per_token_per_chip,
+                       host_link_Bps=dep.host_link_Bps, kv_transfer_Bps=transfer,
+                       idle_power_w=chips * per_chip_w,
+                       price_usd=chips * h.total_price_usd / h.num_chips)
+    return simulate_serving(spec, cost, traffic, policy, replicas=dep.replicas, slo=slo,
+                            economics=economics, seed=seed, event_log=event_log,
+                            max_context=m.max_position_embeddings, labels=(m.name, h.name))

@@ -1,0 +1,245 @@
+"""Traffic: arrival processes and request-length distributions, and CSV trace replay.
+
+Typed arrival processes (no string switches):
+- `Poisson(rate_rps)`: exponential inter-arrival times, mean 1/rate.
+- `Gamma(rate_rps, cv)`: gamma inter-arrival times with mean 1/rate and coefficient of variation
+  `cv` (shape k = 1/cv², scale = 1/(rate·k)); cv > 1 is bursty, cv = 1 is Poisson.
+- `TraceReplay(path)`: arrival times and lengths from a CSV with columns
+  `arrival_s,prompt_tokens,output_tokens` (header required; extra columns are ignored).
+- `ClosedLoop(users, think_s)`: N users, each sending its next request `think_s` after the
+  previous one finishes (arrival times are decided during the simulation).
+
+Lengths: `FixedLengths(prompt, output)` or `LengthSamples` (an empirical distribution sampled
+uniformly with replacement, e.g. loaded from a CSV with `LengthSamples.from_csv`).
+All randomness comes from the `numpy.random.Generator` passed in (seeded by the caller).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from infersim.errors import InputError
+
+CSV_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+
+
+@dataclass(frozen=True)
+class Poisson:
+    rate_rps: float  # mean requests per second
+
+
+@dataclass(frozen=True)
+class Gamma:
+    rate_rps: float  # mean requests per second
+    cv: float = 2.0  # coefficient of variation of inter-arrival times (1 = Poisson)
+
+
+@dataclass(frozen=True)
+class TraceReplay:
+    path: str  # CSV with columns arrival_s,prompt_tokens,output_tokens
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    users: int  # concurrent users, each with at most one request in flight
+    think_s: float = 0.0  # pause between a response and the user's next request
+
+
+Arrival = Poisson | Gamma | TraceReplay | ClosedLoop
+
+
+@dataclass(frozen=True)
+class FixedLengths:
+    prompt_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class LengthSamples:
+    """Empirical (prompt, output) pairs; each request draws one pair uniformly at random."""
+
+    prompt_tokens: tuple[int, ...]
+    output_tokens: tuple[int, ...]
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> LengthSamples:
+        rows = read_trace_csv(path, need_arrivals=False)
+        return cls(tuple(int(x) for x in rows.prompt_tokens),
+                   tuple(int(x) for x in rows.output_tokens))
+
+
+Lengths = FixedLengths | LengthSamples
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What the users send. `lengths` is required except with `TraceReplay` (the CSV has them);
+    with `TraceReplay`, `num_requests` caps the rows replayed (None = all)."""
+
+    arrival: Arrival
+    lengths: Lengths | None = None
+    num_requests: int | None = 1000
+
+    def __post_init__(self) -> None:
+        a = self.arrival
+        if isinstance(a, Poisson | Gamma):
+            _positive_float("rate_rps", a.rate_rps)
+        if isinstance(a, Gamma):
+            _positive_float("cv", a.cv)
+        if isinstance(a, ClosedLoop):
+            _positive_int("users", a.users)
+            if not math.isfinite(a.think_s) or a.think_s < 0:
+                raise InputError(f"think_s must be ≥ 0, got {a.think_s}")
+        if not isinstance(a, TraceReplay) and self.lengths is None:
+            raise InputError("traffic needs request lengths (e.g. FixedLengths(1024, 256)) "
+                             "unless it replays a CSV trace")
+        if self.num_requests is not None:
+            _positive_int("num_requests", self.num_requests)
+        elif not isinstance(a, TraceReplay):
+            raise InputError("num_requests is required for generated traffic")
+        ln = self.lengths
+        if isinstance(ln, FixedLengths):
+            _positive_int("prompt_tokens", ln.prompt_tokens)
+            _positive_int("output_tokens", ln.output_tokens)
+        elif isinstance(ln, LengthSamples) and (
+                not ln.prompt_tokens or len(ln.prompt_tokens) != len(ln.output_tokens)):
+            raise InputError("LengthSamples needs equally many (≥ 1) prompt and output "
+                                 "lengths")
+
+
+@dataclass(frozen=True)
+class RequestTable:
+    """Requests known before the run: arrival times (NaN under closed loop) and lengths."""
+
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.prompt_tokens)
+
+
+def _positive_int(name: str, v: object) -> None:
+    if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
+        raise InputError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _positive_float(name: str, v: object) -> None:
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+        raise InputError(f"{name} must be a positive number, got {v!r}")
+
+
+def sample_lengths(lengths: Lengths, n: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """n (prompt, output) pairs from the distribution."""
+    if isinstance(lengths, FixedLengths):
+        return (np.full(n, lengths.prompt_tokens, dtype=np.int64),
+                np.full(n, lengths.output_tokens, dtype=np.int64))
+    idx = rng.integers(0, len(lengths.prompt_tokens), size=n)
+    return (np.asarray(lengths.prompt_tokens, dtype=np.int64)[idx],
+            np.asarray(lengths.output_tokens, dtype=np.int64)[idx])
+
+
+def generate(traffic: Traffic, rng: np.random.Generator) -> RequestTable:
+    """The request table of an open-loop traffic (closed loop: lengths only, arrivals NaN).
+
+    Arrival times start at the first inter-arrival gap after t = 0."""
+    a = traffic.arrival
+    if isinstance(a, TraceReplay):
+        t = read_trace_csv(a.path)
+        n = len(t) if traffic.num_requests is None else min(len(t), traffic.num_requests)
+        if traffic.lengths is not None:  # lengths override the CSV's
+            p, o = sample_lengths(traffic.lengths, n, rng)
+            return RequestTable(t.arrival_s[:n], p, o)
+        return RequestTable(t.arrival_s[:n], t.prompt_tokens[:n], t.output_tokens[:n])
+    n = int(traffic.num_requests or 0)
+    assert traffic.lengths is not None
+    if isinstance(a, Poisson):
+        gaps = rng.exponential(1.0 / a.rate_rps, size=n)
+        arrivals = np.cumsum(gaps)
+    elif isinstance(a, Gamma):
+        k = 1.0 / (a.cv * a.cv)
+        gaps = rng.gamma(k, 1.0 / (a.rate_rps * k), size=n)
+        arrivals = np.cumsum(gaps)
+    else:
+        arrivals = np.full(n, np.nan)
+    p, o = sample_lengths(traffic.lengths, n, rng)
+    return RequestTable(arrivals, p, o)
+
+
+def read_trace_csv(path: str | Path, *, need_arrivals: bool = True) -> RequestTable:
+    """Read and validate a request CSV. Errors name the file, line and column.
+
+    Rules: a header naming `arrival_s,prompt_tokens,output_tokens` (any order, extra columns
+    ignored; `arrival_s` may be omitted when only lengths are needed); arrival_s a finite number
+    ≥ 0, non-decreasing; token counts positive integers; at least one row."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such trace file (expected a CSV with columns "
+                         f"{','.join(CSV_COLUMNS)})")
+    needed = CSV_COLUMNS if need_arrivals else CSV_COLUMNS[1:]
+    arr: list[float] = []
+    pr: list[int] = []
+    out: list[int] = []
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise InputError(f"{p}: empty file; expected a header line "
+                                 f"'{','.join(CSV_COLUMNS)}'")
+            names = [h.strip() for h in header]
+            missing = [c for c in needed if c not in names]
+            if missing:
+                raise InputError(f"{p}:1: missing column(s) {', '.join(missing)} in the header "
+                                 f"{header!r}; expected '{','.join(CSV_COLUMNS)}'")
+            col = {c: names.index(c) for c in CSV_COLUMNS if c in names}
+            last = 0.0
+            for line, row in enumerate(reader, start=2):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) < len(names):
+                    raise InputError(f"{p}:{line}: expected {len(names)} columns, got "
+                                     f"{len(row)}: {','.join(row)!r}")
+                if "arrival_s" in col:
+                    t = _cell_float(p, line, "arrival_s", row[col["arrival_s"]])
+                    if t < last:
+                        raise InputError(f"{p}:{line}: column 'arrival_s': {t} is earlier than "
+                                         f"the previous row's {last}; sort the trace by arrival")
+                    last = t
+                    arr.append(t)
+                pr.append(_cell_int(p, line, "prompt_tokens", row[col["prompt_tokens"]]))
+                out.append(_cell_int(p, line, "output_tokens", row[col["output_tokens"]]))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{p}: not a UTF-8 text CSV file ({e.reason})") from None
+    if not pr:
+        raise InputError(f"{p}: no data rows after the header")
+    arrivals = np.asarray(arr, dtype=float) if arr else np.full(len(pr), np.nan)
+    return RequestTable(arrivals, np.asarray(pr, dtype=np.int64), np.asarray(out, dtype=np.int64))
+
+
+def _cell_float(p: Path, line: int, column: str, text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or v < 0:
+        raise InputError(f"{p}:{line}: column {column!r}: expected a number ≥ 0 (seconds), "
+                         f"got {text!r}")
+    return v
+
+
+def _cell_int(p: Path, line: int, column: str, text: str) -> int:
+    try:
+        v = int(text.strip())
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise InputError(f"{p}:{line}: column {column!r}: expected a positive integer (tokens), "
+                         f"got {text!r}")
+    return v

@@ -1,0 +1,152 @@
+"""Commands: `infersim sweep`, `infersim study list|run`, `infersim roofline`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from infersim.cli_common import (
+    add_hw_args, add_scenario_args, parse_set, print_json, print_table, scenario_kwargs,
+)
+from infersim.errors import InputError
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "sweep", help="run a design study (YAML): grid, random or multi-objective search",
+        description="Evaluate every point of a study file in parallel, streaming results to a "
+        "crash-safe store (a killed sweep resumes where it stopped), then write results.csv, "
+        "plots and report.html into the output directory. See docs/studies.md.")
+    p.add_argument("study", help="study YAML file")
+    p.add_argument("-o", "--out", metavar="DIR",
+                   help="output directory (default: runs/<study name>)")
+    p.add_argument("--executor", default="local", choices=["local", "dask"],
+                   help="local processes (default) or a Dask distributed cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: start a "
+                   "local cluster)")
+    p.add_argument("--workers", type=_int, default=None,
+                   help="worker processes (default: all cores; 1 runs in this process)")
+    p.add_argument("--chunk-size", type=_int, default=None,
+                   help="points per task (default: automatic)")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard stored results in DIR and start over")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-report", action="store_true", help="skip plots and report.html")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("study", help="list or run the shipped studies",
+                       description="Shipped design studies (data, plots and an HTML report).")
+    ssub = s.add_subparsers(dest="study_command", metavar="ACTION")
+    ls = ssub.add_parser("list", help="list the shipped studies")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_study_list)
+    rn = ssub.add_parser("run", help="run a shipped study into a directory")
+    rn.add_argument("name", help="study name (see `infersim study list`)")
+    rn.add_argument("-o", "--out", metavar="DIR", help="output directory (default: runs/NAME)")
+    rn.add_argument("--quick", action="store_true",
+                    help="reduced size (for CI and a first look)")
+    rn.add_argument("--workers", type=_int, default=None, help="worker processes")
+    rn.add_argument("--executor", default="local", choices=["local", "dask"])
+    rn.add_argument("--scheduler", metavar="ADDRESS")
+    rn.set_defaults(func=cmd_study_run)
+    s.set_defaults(func=lambda a: _usage(s))
+
+    r = sub.add_parser("roofline", help="roofline plot of one model step (each op as a point)",
+                       description="Draw the hardware's compute and memory roofs and each "
+                       "operator of one simulated step at (arithmetic intensity, achieved FLOP/s).")
+    r.add_argument("--model", default="llama-3.1-8b", help="model name or config.json path")
+    add_hw_args(r)
+    add_scenario_args(r)
+    r.set_defaults(context=1024)
+    r.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
+    r.add_argument("-o", "--out", metavar="FILE", default="roofline.png",
+                   help="output image: .png, .svg or .pdf (default roofline.png)")
+    r.add_argument("--title", default="", help="plot title")
+    r.set_defaults(func=cmd_roofline)
+
+
+def _usage(p: argparse.ArgumentParser) -> int:
+    p.print_help()
+    return 2
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from studies.outputs import finish
+    from studies.runner import run_sweep
+    from studies.spec import load_study
+
+    study = load_study(args.study)
+    out = Path(args.out) if args.out else Path("runs") / study.name
+    res = run_sweep(study, out, executor=args.executor, workers=args.workers,
+                    scheduler=args.scheduler, chunk_size=args.chunk_size,
+                    progress=not args.no_progress, fresh=args.fresh)
+    files = [str(f) for f in res.files]
+    if not args.no_report:
+        report, plots = finish(study, res)
+        files += [str(p) for p in plots] + [str(report)]
+    print(res.summary(), file=sys.stderr)
+    if args.json:
+        print_json({"study": study.name, "out": str(out), "points": res.n_points,
+                    "evaluated": res.n_evaluated, "reused": res.n_reused,
+                    "invalid": res.n_invalid, "errors": res.n_errors, "wall_s": res.wall_s,
+                    "points_per_minute": res.points_per_minute, "files": files})
+    else:
+        print(f"results: {out / 'results.csv'}")
+        if not args.no_report:
+            print(f"report:  {out / 'report.html'}")
+    return 1 if res.n_errors else 0
+
+
+def cmd_study_list(args: argparse.Namespace) -> int:
+    from studies.registry import list_studies
+
+    rows = [{"name": s.name, "kind": s.kind, "description": s.description}
+            for s in list_studies()]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows)
+    return 0
+
+
+def cmd_study_run(args: argparse.Namespace) -> int:
+    from studies.registry import run_study
+
+    out = Path(args.out) if args.out else Path("runs") / args.name
+    res = run_study(args.name, out, quick=args.quick, workers=args.workers,
+                    executor=args.executor, scheduler=args.scheduler)
+    print(f"{args.name}: {res.wall_s:.1f} s; report: {res.report}")
+    for f in res.files:
+        print(f"  {f}")
+    return 0
+
+
+def cmd_roofline(args: argparse.Namespace) -> int:
+    from infersim.api import load_hardware, simulate
+    from studies import plots
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(f"-o {out}: use a .png, .svg or .pdf file name")
+    hw = load_hardware(args.hw, parse_set(args.set) or None)
+    kw = scenario_kwargs(args)
+    if kw["phase"] == "prefill" and not kw["prompt"]:
+        kw["prompt"], kw["context"] = kw["context"], 0
+    r = simulate(args.model, hw, runtime=args.runtime, **kw)
+    fig = plots.roofline(r.schedule, title=args.title)
+    plots.save_figure(fig, out)
+    print(f"wrote {out}")
+    if not r.feasible:
+        print(f"note: {r.infeasible}", file=sys.stderr)
+    return 0
