@@ -1,107 +1,210 @@
-"""Load hardware specs from YAML (library name or path) into frozen `Hardware` objects.
+"""Load hardware specs (library name or YAML path) into frozen `Hardware` objects.
 
-FIRST VERSION: a permissive loader for the spec format documented in docs/hardware-spec.md.
-The strict three-step parser (load strictly → validate collecting all errors → factory) is
-built on top of this format by the hardware-spec issue.
+Three steps (docs/hardware-spec.md): (1) strict YAML load with line numbers
+(`hwmodels.strict_yaml`), (2) validation against the schema collecting every problem
+(`hwmodels.validate`), with `--set` overrides applied to the raw document first
+(`hwmodels.overrides`), (3) a factory building frozen objects (`hwmodels.factory`). Any problem
+raises ONE `infersim.errors.SpecError` listing file, line, field path and fix for each.
+
+Parsed files are cached by (path, mtime); built `Hardware` objects by (path, overrides) and
+revalidated against the mtimes of the files they came from (a system and its chip), because
+sweeps load the same spec thousands of times. The objects are frozen, so sharing is safe.
 """
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hwmodels.spec import (
-    Chip, ComputeUnit, GpuParams, Hardware, HardwareKind, Interconnect, MemoryLevel, Power,
-    TensorClass, Topology, UnitType,
-)
-from infersim.errors import InputError
-from workloads.dtypes import DType
+from hwmodels.factory import build_chip_hardware, build_system
+from hwmodels.overrides import apply_overrides, split_system_overrides
+from hwmodels.spec import Hardware
+from hwmodels.strict_yaml import ParsedDoc, parse_document
+from hwmodels.validate import Validation, did_you_mean, validate_document
+from infersim.errors import InputError, Problem, SpecError
 
 SPEC_DIR = Path(__file__).parent / "specs"
 
-_SCALE = {
-    "bytes": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-    "kib": 1024.0, "mib": 1024.0**2, "gib": 1024.0**3,
-    "gb_per_s": 1e9, "tb_per_s": 1e12, "pb_per_s": 1e15,
-    "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0,
-    "ghz": 1e9, "mhz": 1e6,
-    "tflops": 1e12, "pflops": 1e15, "gflops": 1e9,
-    "pj_per_bit": 1e-12, "pj_per_flop": 1e-12, "pj": 1e-12,
-}
-
-
-def _unit(d: dict[str, Any], base: str) -> float | None:
-    for key, v in d.items():
-        if key.startswith(base + "_") and key[len(base) + 1:] in _SCALE:
-            return float(v) * _SCALE[key[len(base) + 1:]]
-    return None
+_Deps = tuple[tuple[str, int], ...]
+_PARSED: dict[str, tuple[int, ParsedDoc]] = {}
+_BUILT: OrderedDict[tuple[str, Any], tuple[_Deps, Hardware]] = OrderedDict()
+_MAX_BUILT = 1024
 
 
 def list_hardware() -> list[str]:
+    """Names of the specs in the library (hwmodels/specs/*.yaml)."""
     return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
 
 
-def _resolve(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise InputError(f"{p}: no such hardware spec file")
-        return p
-    cand = SPEC_DIR / f"{name_or_path}.yaml"
-    if not cand.exists():
-        import difflib
-
-        close = difflib.get_close_matches(str(name_or_path), list_hardware(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise InputError(f"unknown hardware {name_or_path!r}{hint} (see `infersim hw list`)")
-    return cand
-
-
-def load_hardware(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Hardware:
-    path = _resolve(name_or_path)
-    raw = yaml.safe_load(path.read_text())
-    if "system" in raw:
-        sysd = raw["system"]
-        chip_hw = load_hardware(sysd["chip"])
-        ic = _interconnect(sysd.get("interconnect")) or chip_hw.chip.interconnect
-        return Hardware(raw["name"], chip_hw.chip, int(sysd["num_chips"]), ic,
-                        float(sysd.get("price_usd", 0.0)), float(sysd.get("extra_power_w", 0.0)),
-                        raw.get("description", ""), raw.get("sources", {}), str(path))
-    chip = _chip(raw)
-    return Hardware(chip.name, chip, 1, None, origin=str(path), sources=chip.sources)
+def resolve_spec(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """The spec file for a library name (case-insensitive) or a path (absolute, relative to
+    the working directory, or relative to `relative_to`, the folder of a system spec)."""
+    text = str(name_or_path).strip()
+    looks_like_path = isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) \
+        or os.sep in text or "/" in text
+    if looks_like_path:
+        candidates = [Path(text)]
+        if relative_to is not None and not Path(text).is_absolute():
+            candidates.insert(0, relative_to / text)
+        for c in candidates:
+            if c.is_file():
+                return c.resolve()
+        raise InputError(f"{text}: no such hardware spec file")
+    lib = SPEC_DIR / f"{text.lower()}.yaml"
+    if lib.is_file():
+        return lib
+    if Path(text).is_file():
+        return Path(text).resolve()
+    hint = did_you_mean(text.lower(), list_hardware())
+    raise InputError(f"unknown hardware {text!r}" + (f"; {hint}" if hint else "")
+                     + " (see `infersim hw list`, or give a path to a YAML spec)")
 
 
-def _interconnect(d: dict[str, Any] | None) -> Interconnect | None:
-    if not d:
-        return None
-    return Interconnect(Topology(d["topology"]), int(d["links_per_chip"]),
-                        _unit(d, "link_bandwidth") or 0.0, _unit(d, "latency") or 0.0,
-                        _unit(d, "energy") or 0.0)
+def load_hardware(name_or_path: str | Path,
+                  overrides: Mapping[str, Any] | None = None) -> Hardware:
+    """A `Hardware` (a system of N chips; a chip spec loads as a 1-chip system).
+
+    `overrides` maps dotted field paths of the YAML to values, e.g.
+    {"memory.hbm.bandwidth_tb_per_s": 4.8} or, for a system, {"system.num_chips": 16,
+    "chip.memory.hbm.capacity_gb": 96}; see `hwmodels.overrides`. Raises `SpecError` listing
+    every problem of the file, or `InputError` for an unknown name / missing file."""
+    path = resolve_spec(name_or_path)
+    key = (str(path), _freeze(overrides or {}))
+    hit = _BUILT.get(key)
+    if hit is not None:
+        deps, hw = hit
+        if all(_mtime(p) == m for p, m in deps):
+            _BUILT.move_to_end(key)
+            return hw
+    hw, deps = _load(path, dict(overrides or {}), ())
+    _BUILT[key] = (deps, hw)
+    if len(_BUILT) > _MAX_BUILT:
+        _BUILT.popitem(last=False)
+    return hw
 
 
-def _chip(raw: dict[str, Any]) -> Chip:
-    units = []
-    for name, u in raw["compute"].items():
-        peaks = {DType.parse(k): float(v) * 1e12 for k, v in u["peak_tflops"].items()}
-        units.append(ComputeUnit(name, UnitType(u["type"]), peaks, int(u.get("count", 1))))
-    mems = []
-    for name, m in raw["memory"].items():
-        mems.append(MemoryLevel(name, _unit(m, "capacity") or 0.0, _unit(m, "bandwidth") or 0.0,
-                                _unit(m, "latency") or 0.0, _unit(m, "energy") or 0.0,
-                                frozenset(TensorClass(h) for h in m.get("holds", []))))
-    energy = raw.get("energy", {})
-    mac = {DType.parse(k): float(v) * 1e-12 for k, v in energy.get("pj_per_flop", {}).items()}
-    params = None
-    if "gpu" in raw:
-        g = raw["gpu"]
-        params = GpuParams(int(g["sm_count"]), _unit(g, "l2") or 0.0,
-                           _unit(g, "kernel_launch") or 0.0, _unit(g, "host_launch") or 0.0)
-    pw = raw["power"]
-    return Chip(raw["name"], HardwareKind(raw["kind"]), _unit(raw, "clock") or 0.0,
-                tuple(units), tuple(mems), _interconnect(raw.get("interconnect")),
-                Power(float(pw["tdp_w"]), float(pw["idle_w"])), mac,
-                float(raw.get("area_mm2", 0)), float(raw.get("process_nm", 0)),
-                float(raw.get("price_usd", 0)), raw.get("description", ""), params,
-                raw.get("sources", {}))
+def check_spec(path: str | Path) -> Hardware:
+    """Validate one spec file (and, for a system, its chip); raise `SpecError` on problems."""
+    return load_hardware(Path(path))
+
+
+def clear_cache() -> None:
+    _PARSED.clear()
+    _BUILT.clear()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _parsed(path: Path) -> ParsedDoc:
+    key = str(path)
+    mt = _mtime(key)
+    hit = _PARSED.get(key)
+    if hit is not None and hit[0] == mt:
+        return hit[1]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read hardware spec ({e})") from None
+    doc = parse_document(text)
+    _PARSED[key] = (mt, doc)
+    return doc
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return tuple(sorted((str(k), _freeze(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    try:
+        hash(v)
+    except TypeError:
+        return repr(v)
+    return (type(v).__name__, v)
+
+
+def load_hardware_text(text: str, source: str = "<string>",
+                       overrides: Mapping[str, Any] | None = None,
+                       base_dir: str | Path | None = None) -> Hardware:
+    """Like `load_hardware` for a spec held in memory (generated specs, tests). A system's
+    `chip:` path is resolved relative to `base_dir` (default: the working directory).
+    Not cached."""
+    parsed = parse_document(text)
+    hw, _ = _build(parsed, Path(source), Path(base_dir or "."), dict(overrides or {}), ())
+    return hw
+
+
+def _load(path: Path, overrides: dict[str, Any], stack: tuple[Path, ...]
+          ) -> tuple[Hardware, _Deps]:
+    return _build(_parsed(path), path, path.parent, overrides, stack)
+
+
+def _build(parsed: ParsedDoc, path: Path, base_dir: Path, overrides: dict[str, Any],
+           stack: tuple[Path, ...]) -> tuple[Hardware, _Deps]:
+    deps: _Deps = ((str(path), _mtime(str(path))),)
+    is_system = isinstance(parsed.data, dict) and "system" in parsed.data
+    if is_system:
+        own, chip_overrides = split_system_overrides(overrides)
+    else:
+        own = {(k[len("chip."):] if k.startswith("chip.") else k): v
+               for k, v in overrides.items()}
+        chip_overrides = {}
+    problems: list[Problem] = []
+    if not is_system:
+        for k in [k for k in own if k.startswith("system.")]:
+            problems.append(Problem(k, f"{path.stem} is a chip spec; system.* fields exist only "
+                                    "in system specs", "load a system spec (e.g. dgx-h100) or "
+                                    "write a system file with `system: {chip: ..., num_chips: N}`"))
+            del own[k]
+    data, override_problems, overridden = apply_overrides(parsed.data, own)
+    problems += override_problems
+    view = ParsedDoc(data, parsed.lines, parsed.problems)
+    val: Validation = validate_document(view, overridden)
+    problems += val.problems
+    chip_path: Path | None = None
+    if is_system and not problems:
+        ref = data["system"]["chip"]
+        try:
+            chip_path = resolve_spec(ref, relative_to=base_dir)
+        except InputError as e:
+            problems.append(Problem("system.chip", str(e), "name a library chip (see "
+                                    "`infersim hw list`) or a path relative to this file",
+                                    parsed.line("system.chip")))
+        else:
+            if chip_path in stack or chip_path == path:
+                problems.append(Problem("system.chip", "the chip spec refers back to this "
+                                        "system", "point system.chip at a chip spec",
+                                        parsed.line("system.chip")))
+            elif isinstance(_parsed(chip_path).data, dict) and "system" in _parsed(chip_path).data:
+                problems.append(Problem("system.chip", f"{ref!r} is a system spec, not a chip",
+                                        "point system.chip at a chip spec",
+                                        parsed.line("system.chip")))
+    if problems:
+        raise SpecError(str(path), problems)
+    if not is_system:
+        return build_chip_hardware(data, str(path), overridden), deps
+    assert chip_path is not None
+    chip_hw, chip_deps = _load_chip(chip_path, chip_overrides, path)
+    return build_system(data, chip_hw.chip, str(path), overridden), deps + chip_deps
+
+
+def _load_chip(chip_path: Path, overrides: dict[str, Any], system_path: Path
+               ) -> tuple[Hardware, _Deps]:
+    try:
+        return _load(chip_path, overrides, (system_path,))
+    except SpecError as e:
+        raise SpecError(f"{e.source} (chip of {system_path.name})", e.problems) from None
+
+
+__all__ = ["SPEC_DIR", "check_spec", "clear_cache", "list_hardware", "load_hardware",
+           "load_hardware_text", "resolve_spec"]

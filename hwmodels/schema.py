@@ -36,7 +36,14 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from hwmodels.spec import (
-    CimParams, CpuParams, GpuParams, HardwareKind, LpuParams, TensorClass, Topology, UnitType,
+    CimParams,
+    CpuParams,
+    GpuParams,
+    HardwareKind,
+    LpuParams,
+    TensorClass,
+    Topology,
+    UnitType,
     WaferParams,
 )
 
@@ -64,8 +71,9 @@ def _family(name: str, si: str, table: list[tuple[str, float, str]],
                       types.MappingProxyType(dict(ambiguous or {})))
 
 
-_BITS_OR_BYTES = ("ambiguous: bits or bytes? write {base}_gb_per_s for gigabytes per second "
-                  "or {base}_gbit_per_s for gigabits per second")
+_BITS_OR_BYTES = ("bits or bytes? write {base}_gb_per_s for gigabytes per second or "
+                  "{base}_gbit_per_s for gigabits per second (binary prefixes are for "
+                  "capacities only)")
 
 FAMILIES: dict[str, UnitFamily] = {
     f.name: f for f in (
@@ -73,7 +81,7 @@ FAMILIES: dict[str, UnitFamily] = {
             ("bytes", 1.0, "B"), ("kb", 1e3, "kB"), ("mb", 1e6, "MB"), ("gb", 1e9, "GB"),
             ("tb", 1e12, "TB"), ("pb", 1e15, "PB"), ("kib", 2.0**10, "KiB"),
             ("mib", 2.0**20, "MiB"), ("gib", 2.0**30, "GiB"), ("tib", 2.0**40, "TiB")],
-            {"b": "ambiguous: bits or bytes? write {base}_bytes",
+            {"b": "bits or bytes? write {base}_bytes",
              "gbit": "capacities are in bytes: write {base}_gb (1 GB = 8 Gbit)",
              "mbit": "capacities are in bytes: write {base}_mb (1 MB = 8 Mbit)"}),
         _family("bandwidth", "B/s", [
@@ -219,12 +227,12 @@ def _tech(level: Mapping[str, Any]) -> tuple[str, Range, Range]:
 
 def _capacity_range(level: Mapping[str, Any]) -> tuple[float, float, str]:
     label, cap, _ = _tech(level)
-    return cap[0], cap[1], f"a {label} level"
+    return cap[0], cap[1], f"{label} level {level.get('__name__', '')!r}"
 
 
 def _bandwidth_range(level: Mapping[str, Any]) -> tuple[float, float, str]:
     label, _, bw = _tech(level)
-    return bw[0], bw[1], f"a {label} level"
+    return bw[0], bw[1], f"{label} level {level.get('__name__', '')!r}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,6 +248,9 @@ COMPUTE_UNIT = Struct("compute unit", (
     Leaf("count", "int", False, "parallel engines (SMs, cores, tiles, arrays)", range=(1, 1e8)),
     Quantity("peak", "throughput", True, "dense peak per dtype, {dtype: value}",
              (1e8, 3e17), per_dtype=True),
+    Quantity("", "energy_per_flop", False, "dynamic energy per FLOP on this unit, "
+             "{dtype: value} (overrides the chip-level energy block)", (0.0, 1e-9),
+             positive=False, per_dtype=True),
 ))
 
 MEMORY_LEVEL = Struct("memory level", (
@@ -266,8 +277,8 @@ INTERCONNECT = Struct("interconnect", (
 ), help="chip-to-chip links")
 
 POWER = Struct("power", (
-    Quantity("tdp", "power", True, "thermal design power of one chip", (0.01, 1e6)),
-    Quantity("idle", "power", True, "static power whenever the chip is on", (0.0, 1e6),
+    Quantity("tdp", "power", True, "thermal design power of one chip", (0.01, 1e5)),
+    Quantity("idle", "power", True, "static power whenever the chip is on", (0.0, 1e5),
              positive=False),
 ), required=True)
 

@@ -59,6 +59,10 @@ class ComputeUnit:
     unit_type: UnitType
     peak_flops: Mapping[DType, float]  # FLOP/s (or OP/s for int) per dtype, dense
     count: int = 1  # parallel engines (SMs, cores, tiles) for wave quantization
+    # Dynamic J per FLOP of THIS unit per dtype (YAML `compute.<unit>.pj_per_flop`); empty:
+    # the chip-level `Chip.mac_energy_j` applies. Lets a CIM periphery or CUDA cores cost
+    # more per FLOP than the arrays / tensor cores running the same dtype.
+    energy_j_per_flop: Mapping[DType, float] = field(default_factory=lambda: _frozen_map(None))
 
     def peak(self, dtype: DType) -> float:
         """Peak FLOP/s for dtype; 0.0 when the unit does not support it."""
@@ -269,9 +273,10 @@ class GpuParams:
         "collective_latency_us", "fixed cost of one collective call beyond link hops "
         "(kernel launch, handshakes/flags between peers)", (0.0, 1000.0), scale=1e-6,
         default=5e-6)
-    in_switch_reduction: int = kind_param(
-        "in_switch_reduction", "1 if the switch fabric reduces in the network (NVLink SHARP / "
-        "NVLS on NVSwitch gen3+), else 0", (0, 1), default=0)
+    nvls_efficiency: float = kind_param(
+        "nvls_efficiency", "all-reduce with reduction in the switch (NVLink SHARP / NVLS): "
+        "algorithm bandwidth as a fraction of the per-direction link bandwidth; 0 when the "
+        "fabric cannot reduce in-network", (0.0, 1.0), default=0.0)
     step_sync_s: float = kind_param(
         "step_sync_us", "per-step host/device round trip: launching the step (or its graph) "
         "and synchronizing to read the sampled token back", (0.0, 10000.0), scale=1e-6,
@@ -283,7 +288,9 @@ class WaferParams:
     """Parameters of the wafer-scale cost model (hwmodels/models/wafer.py).
 
     The on-wafer SRAM is the chip's main memory level; the level named by
-    `weight_stream_level` (marked `external: true`) feeds weights when they do not fit."""
+    `weight_stream_level` (marked `external: true`) feeds weights when they do not fit.
+    The inter-wafer link latency is NOT repeated here: it is the per-hop `latency` of the
+    interconnect (the chip's, or the system's for a multi-wafer system), one source of truth."""
 
     cores: int = kind_param("cores", "processing elements on the wafer", (1, 1e8))
     layer_latency_s: float = kind_param(
@@ -299,9 +306,6 @@ class WaferParams:
     weight_stream_level: str = kind_param(
         "weight_stream_level", "memory level (external) weights stream from when they do not "
         "fit in SRAM", ref="memory")
-    inter_wafer_latency_s: float = kind_param(
-        "inter_wafer_latency_us", "latency of one wafer-to-wafer hand-off (link + switch + I/O), "
-        "per hop of a collective or pipeline send", (0.0, 1e4), scale=1e-6)
 
 
 @dataclass(frozen=True)
@@ -309,14 +313,17 @@ class LpuParams:
     """Parameters of the LPU (statically scheduled dataflow, SRAM only) cost model.
 
     SRAM per chip is the chip's single memory level (`memory.sram`): weights, KV and
-    activations must fit in the aggregate SRAM of the chips used; there is no DRAM."""
+    activations must fit in the aggregate SRAM of the chips used; there is no DRAM. The
+    per-hop chip-to-chip latency is the interconnect's `latency` (one source of truth)."""
 
-    hop_latency_s: float = kind_param(
-        "hop_latency_us", "chip-to-chip latency per hop (deterministic, scheduled)", (0.0, 1e3),
-        scale=1e-6)
     op_overhead_s: float = kind_param(
-        "op_overhead_us", "deterministic fixed time per operator (pipeline fill/drain of the "
-        "functional units the compiler chains it through)", (0.0, 1e3), scale=1e-6)
+        "op_overhead_us", "deterministic fixed time per operator: the stream's fill/drain "
+        "through the chain of functional units the compiler schedules it on", (0.0, 1e3),
+        scale=1e-6)
+    layer_overhead_s: float = kind_param(
+        "layer_overhead_us", "deterministic fixed time per decoder layer (synchronisation of "
+        "the layer's chips in the static schedule), charged once per layer", (0.0, 1e4),
+        scale=1e-6)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ _install_resolvers()
 
 def strict_load(text: str) -> Any:
     """Load one YAML document with `StrictLoader` (raises on duplicate keys)."""
-    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+    return yaml.load(text, Loader=StrictLoader)
 
 
 @dataclass

@@ -21,8 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwmodels.schema import (
-    CHIP, DTYPE_NAMES, FAMILIES, KIND_BLOCKS, SYSTEM, KindField, Leaf, MapOf, Quantity,
-    Struct, kind_fields, spell, split_suffix,
+    CHIP,
+    DTYPE_NAMES,
+    FAMILIES,
+    KIND_BLOCKS,
+    SYSTEM,
+    KindField,
+    Leaf,
+    MapOf,
+    Quantity,
+    Struct,
+    kind_fields,
+    spell,
+    split_suffix,
 )
 from hwmodels.spec import GpuParams, HardwareKind
 from hwmodels.strict_yaml import ParsedDoc, join
@@ -80,7 +91,7 @@ class _Validator:
 
     # ---- generic walkers -------------------------------------------------------------------
     def struct(self, schema: Struct, data: Any, path: str,
-               extra_ok: frozenset[str] = frozenset()) -> None:
+               extra_ok: frozenset[str] = frozenset(), name: str | None = None) -> None:
         if not isinstance(data, dict):
             self.add(path or "<document>", f"expected a mapping of fields ({schema.name}), "
                      f"got {type(data).__name__}", "write `key: value` lines under it")
@@ -96,14 +107,17 @@ class _Validator:
                              f"({', '.join(keys)})", "keep one of them")
                     continue
                 if not keys:
-                    if fld.required:
+                    misspelt = any(k.startswith(fld.base + "_") for k in data) if fld.base \
+                        else any("_per_" in k for k in data)
+                    if fld.required and not misspelt:
                         self.add(join(path, spell(fld.base, _default_suffix(fld))),
                                  f"missing required field {fld.base or fam.name} "
                                  f"({fld.help})",
                                  f"add `{spell(fld.base, _default_suffix(fld))}: <value>` "
                                  f"(any of {', '.join(fld.spellings())})")
                     continue
-                self.quantity(fld, keys[0], data[keys[0]], join(path, keys[0]), data)
+                ctx = data if name is None else {**data, "__name__": name}
+                self.quantity(fld, keys[0], data[keys[0]], join(path, keys[0]), ctx)
             else:
                 name = fld.name
                 consumed.add(name)
@@ -137,7 +151,7 @@ class _Validator:
                 self.add(p, f"name {key!r} must be lower-case letters, digits and _",
                          f"rename it, e.g. {re.sub(r'[^a-z0-9_]', '_', key.lower())!r}")
             if isinstance(value, dict):
-                self.struct(schema.value, value, p)
+                self.struct(schema.value, value, p, name=key)
             else:
                 self.add(p, f"expected the fields of a {schema.value.name}, got "
                          f"{type(value).__name__}", "write its fields as a mapping")
@@ -157,9 +171,8 @@ class _Validator:
                 continue
             allowed = ", ".join(q.spellings())
             if suffix in fam.ambiguous:
-                self.add(p, f"unit suffix {suffix!r} is not allowed: "
-                         + fam.ambiguous[suffix].format(base=q.base),
-                         f"use one of {allowed}")
+                self.add(p, f"unit {suffix!r} is not allowed for {q.base or fam.name}",
+                         fam.ambiguous[suffix].format(base=q.base))
                 return
             if suffix.lower() in fam.suffixes:
                 self.add(p, "keys are lower-case", f"write {spell(q.base, suffix.lower())!r}")
@@ -227,7 +240,7 @@ class _Validator:
         if q.range_fn is not None:
             lo, hi, what = q.range_fn(siblings)
         else:
-            (lo, hi), what = q.range, q.help or q.base
+            (lo, hi), what = q.range, (q.base or fam.name).replace("_", " ")
         if q.per_dtype:
             if not isinstance(value, dict) or not value:
                 self.add(path, f"expected a mapping {{dtype: value}}, got {value!r}",
@@ -296,7 +309,7 @@ class _Validator:
             return
         hint, fix = _slip_hint(value, base, family, suffix, lo, hi)
         self.add(path, f"{_fmt(value)}{u} is implausible for {what} (plausible {rng})"
-                 + (f"; {hint}" if hint else ""), fix or f"check the value and its unit")
+                 + (f"; {hint}" if hint else ""), fix or "check the value and its unit")
 
     # ---- kind blocks -----------------------------------------------------------------------
     def kind_block(self, cls: type, data: Any, path: str, memory: Mapping[str, Any]) -> None:
@@ -337,11 +350,13 @@ class _Validator:
                 fam = FAMILIES[bad_unit.family]
                 suffix = key[len(bad_unit.base) + 1:]
                 allowed = ", ".join(spell(bad_unit.base, s) for s in fam.suffixes)
-                msg = (f"unit suffix {suffix!r} is not allowed: "
-                       + fam.ambiguous[suffix].format(base=bad_unit.base)
-                       if suffix in fam.ambiguous else
-                       f"unknown unit {suffix!r} for {bad_unit.base} ({fam.name})")
-                self.add(p, msg, f"use one of {allowed}")
+                if suffix in fam.ambiguous:
+                    self.add(p, f"unit {suffix!r} is not allowed for {bad_unit.base}",
+                             fam.ambiguous[suffix].format(base=bad_unit.base))
+                else:
+                    self.add(p, f"unknown unit {suffix!r} for {bad_unit.base} ({fam.name}); "
+                             + (did_you_mean(key, spellings) or f"allowed: {allowed}"),
+                             f"use one of {allowed}")
                 continue
             hint = did_you_mean(key, spellings)
             self.add(p, f"unknown field {key!r}" + (f"; {hint}" if hint else ""),
@@ -443,8 +458,14 @@ def _slip_hint(value: float, base: str, family: str, suffix: str, lo: float,
     def fits(si: float) -> bool:
         return lo <= si <= hi
 
+    def rank(s: str) -> tuple[int, float]:
+        # Prefer units a power of 1000 away (GB vs TB, not Gbit vs TB), then the closest fit.
+        k = math.log(fam.suffixes[s] / scale, 1000)
+        return (0 if abs(k - round(k)) < 1e-9 else 1,
+                abs(math.log(value * fam.suffixes[s] / mid)))
+
     other = sorted((s for s, f in fam.suffixes.items() if s != suffix and fits(value * f)),
-                   key=lambda s: abs(math.log(value * fam.suffixes[s] / mid)))
+                   key=rank)
     for k in (1, 2, 3):
         for sign in (-1, 1):
             f = 1000.0 ** (sign * k)
@@ -496,7 +517,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
     kind_txt = data.get("kind")
     kind = HardwareKind(kind_txt) if kind_txt in {k.value for k in HardwareKind} else None
     memory = data.get("memory") if isinstance(data.get("memory"), dict) else {}
-    for k, cls in KIND_BLOCKS.items():
+    for k in KIND_BLOCKS:
         if k.value in data and kind is not None and k != kind:
             v.add(k.value, f"a {kind.value} spec cannot have a `{k.value}:` block",
                   f"rename it to `{kind.value}:` or set `kind: {k.value}`")
@@ -513,7 +534,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
     if isinstance(power, dict):
         tdp = _si(power, "tdp", "power")
         idle = _si(power, "idle", "power")
-        if tdp is not None and idle is not None and idle > tdp:
+        if tdp is not None and idle is not None and 0 < tdp < idle:
             v.add("power", f"idle power ({_fmt(idle)} W) exceeds TDP ({_fmt(tdp)} W)",
                   "idle power is the static draw; it must be ≤ TDP")
     # memory order and roles

@@ -19,13 +19,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InfersimError", "SimResult", "load_hardware", "load_model", "make_scenario", "ops",
-    "predict_op", "simulate",
+    "predict_op", "serve", "simulate",
 ]
 
 if TYPE_CHECKING:
     from infersim import ops
     from infersim.api import (
-        SimResult, load_hardware, load_model, make_scenario, predict_op, simulate,
+        SimResult,
+        load_hardware,
+        load_model,
+        make_scenario,
+        predict_op,
+        serve,
+        simulate,
     )
     from infersim.errors import InfersimError
 

@@ -169,3 +169,27 @@ def predict_op(op: Op, hardware: str | Path | Hardware, runtime: str | Runtime =
     """Predicted seconds for one execution of `op` on one chip of `hardware`."""
     hw = load_hardware(hardware)
     return cost_model(hw).op_cost(op, hw, CostContext(runtime=_runtime(runtime))).time_s
+
+
+def serve(
+    model: str | Path | dict[str, Any] | ModelConfig,
+    hardware: str | Path | Hardware,
+    traffic: Any,
+    policy: Any = None,
+    **options: Any,
+) -> Any:
+    """Simulate request-level serving of `traffic` (a `simulator.Traffic`) and return a
+    `simulator.ServingResult` (`.to_dict()`: ttft_p50_s, tpot_p99_s, throughput_tok_s, ...).
+
+        from simulator import Deployment, FixedLengths, Poisson, Traffic
+        r = isim.serve("llama-3.1-70b", "dgx-h100",
+                       Traffic(Poisson(20), FixedLengths(1024, 256), 10000),
+                       deployment=Deployment(tp=8))
+
+    `policy` is a `simulator.ServingPolicy` (default: continuous batching); `options` are
+    passed to `simulator.serve` (deployment, slo, economics, seed, event_log)."""
+    from simulator.serving import ServingPolicy
+    from simulator.serving import serve as _serve
+
+    m = model if isinstance(model, ModelConfig) else load_model(model)
+    return _serve(m, load_hardware(hardware), traffic, policy or ServingPolicy(), **options)

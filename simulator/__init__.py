@@ -7,9 +7,24 @@
 """
 
 from simulator.serving import (
-    ClosedLoop, Deployment, Economics, FixedLengths, Gamma, LengthSamples, Poisson, Policy,
-    Preemption, Router, ServingPolicy, ServingResult, Slo, TraceReplay, Traffic, find_max_rate,
-    serve, simulate_serving,
+    ClosedLoop,
+    Deployment,
+    Economics,
+    FixedLengths,
+    Gamma,
+    LengthSamples,
+    Poisson,
+    Policy,
+    Preemption,
+    Router,
+    ServingPolicy,
+    ServingResult,
+    Slo,
+    TraceReplay,
+    Traffic,
+    find_max_rate,
+    serve,
+    simulate_serving,
 )
 from simulator.timeline import Lane, Timeline, simulate_timeline
 

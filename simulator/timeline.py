@@ -31,7 +31,8 @@ Determinism: simpy orders events by (time, priority, insertion id); no randomnes
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,7 @@ class Kernel:
     layer: int
     duration_s: float
     lanes: tuple[Lane, ...]
-    launches: bool = True  # False for 2nd+ members of a fusion group (launched together)
+    host_s: float = -1.0  # host time to launch it (0: rides the previous launch; <0: default)
 
 
 @dataclass(frozen=True)
@@ -143,22 +144,22 @@ class Timeline:
         atomic_write_text(path, json.dumps(self.chrome_trace()))
 
     def plot(self, path: str | Path, *, title: str = "") -> None:
-        """Gantt chart, one row per (stage, lane), colored by op kind; written atomically."""
+        """Gantt chart, one row per (stage, lane), colored by op kind; written atomically
+        (matplotlib object API: no pyplot state, no backend switch)."""
         import io
 
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib import colormaps
+        from matplotlib.figure import Figure
 
         from infersim._io import atomic_write_bytes
 
         rows = sorted({(s.stage, _TID[s.lane]) for s in self.spans})
         index = {r: i for i, r in enumerate(rows)}
         kinds = sorted({s.kind for s in self.spans})
-        cmap = plt.get_cmap("tab10")
+        cmap = colormaps["tab10"]
         color = {k: cmap(i % 10) for i, k in enumerate(kinds)}
-        fig, ax = plt.subplots(figsize=(12, 0.45 * len(rows) + 1.5))
+        fig = Figure(figsize=(12, 0.45 * len(rows) + 1.5))
+        ax = fig.add_subplot(111)
         by_row: dict[tuple[tuple[int, int], str], list[tuple[float, float]]] = {}
         for s in self.spans:
             key = ((s.stage, _TID[s.lane]), s.kind)
@@ -176,7 +177,6 @@ class Timeline:
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=120)
-        plt.close(fig)
         atomic_write_bytes(path, buf.getvalue())
 
 
@@ -204,43 +204,82 @@ def _is_send_recv(mo: MappedOp) -> bool:
     return isinstance(s, CollectiveShape) and s.collective == Collective.SEND_RECV
 
 
-def expand(schedule: Schedule, stages: int | None = None) -> list[Kernel]:
-    """The program of one micro-batch: every execution of every op, in order, with its stage.
-
-    A run of consecutive ops of the same `block` whose smallest count is r > 1 is a repeated
-    block (e.g. the decoder layers): it is emitted r times, op by op, each op executing
-    count/r times per repetition (remainders go to the first repetitions)."""
-    pp = stages or schedule.trace.scenario.parallel.pp
-    ops = [mo for mo in schedule.ops if not _is_send_recv(mo)]
-    send = next((mo for mo in schedule.ops if _is_send_recv(mo)), None)
+def _runs(ops: list[MappedOp]) -> list[tuple[list[MappedOp], int]]:
+    """Consecutive ops of one block, with the repetition count r = gcd of their counts: the
+    block runs r times, each op count/r times per repetition (e.g. the decoder layers)."""
     runs: list[list[MappedOp]] = []
     for mo in ops:
         if runs and runs[-1][0].op.block == mo.op.block:
             runs[-1].append(mo)
         else:
             runs.append([mo])
-    reps = [min(mo.op.count for mo in run) for run in runs]
-    layer_run = max(range(len(runs)), key=lambda i: reps[i]) if runs else -1
+    out = []
+    for run in runs:
+        r = 0
+        for mo in run:
+            r = math.gcd(r, mo.op.count)
+        out.append((run, max(r, 1)))
+    return out
+
+
+def _kernels_of(mo: MappedOp, stage: int, layer: int, host_s: float | None,
+                group: list[str]) -> list[Kernel]:
+    """The kernels of one execution of a mapped op. Fused members after the first carry no
+    kernel (`kernels == 0`); an op the mapper split into several kernels launches each."""
+    if mo.kernels == 0:
+        return []
+    times = mo.kernel_times_s or (mo.cost.time_s,)
+    # host per kernel: explicit, else the mapper's per-op host time, else -1 (the default)
+    each = host_s if host_s is not None else (mo.host_s / len(times) if mo.host_s > 0 else -1.0)
+    fused = bool(mo.fusion_group) and mo.fusion_group == group[0]
+    group[0] = mo.fusion_group
+    lanes = _lanes(mo)
+    return [Kernel(mo.op.name, mo.op.kind.value, stage, layer, t, lanes,
+                   host_s=0.0 if (fused and i == 0) else each)
+            for i, t in enumerate(times)]
+
+
+def expand(schedule: Schedule, stages: int | None = None,
+           host_launch_s: float | None = None) -> list[Kernel]:
+    """The program of one micro-batch: every kernel of every op execution, in order.
+
+    If the mapper assigned stages (`MappedOp.stage`, one MappedOp per op and stage), each
+    stage's ops run in order, its pipeline send (block "pp") last. Otherwise the repeated
+    layer block is split evenly over the stages here (ops before it on the first stage, after
+    it on the last) and one send_recv execution is inserted at every stage boundary."""
+    pp = stages or schedule.trace.scenario.parallel.pp
     out: list[Kernel] = []
+    group = [""]
+    if pp > 1 and any(mo.stage for mo in schedule.ops):
+        for st in range(pp):
+            mine = [mo for mo in schedule.ops if mo.stage == st]
+            body = [mo for mo in mine if not _is_send_recv(mo)]
+            for run, r in _runs(body):
+                for rep in range(r):
+                    for mo in run:
+                        for _ in range(mo.op.count // r):
+                            out += _kernels_of(mo, st, rep if r > 1 else -1, host_launch_s,
+                                               group)
+            for mo in mine:
+                if _is_send_recv(mo):
+                    for _ in range(mo.op.count):
+                        out += _kernels_of(mo, st, -1, host_launch_s, group)
+        return out
+    ops = [mo for mo in schedule.ops if not _is_send_recv(mo)]
+    send = next((mo for mo in schedule.ops if _is_send_recv(mo)), None)
+    runs = _runs(ops)
+    layer_run = max(range(len(runs)), key=lambda i: runs[i][1]) if runs else -1
     prev_stage = 0
-    for i, run in enumerate(runs):
-        r = reps[i]
+    for i, (run, r) in enumerate(runs):
         for rep in range(r):
             # layers split evenly over stages; ops before them on stage 0, after on the last
             stage = rep * pp // r if i == layer_run else (0 if i < layer_run else pp - 1)
             if stage != prev_stage and send is not None:
-                out.append(Kernel(send.op.name, send.op.kind.value, prev_stage, -1,
-                                  send.cost.time_s, (Lane.LINK,)))
+                out += _kernels_of(send, prev_stage, -1, host_launch_s, group)
             prev_stage = stage
-            layer = rep if r > 1 else -1
-            group = ""
             for mo in run:
-                n = mo.op.count // r + (1 if rep < mo.op.count % r else 0)
-                for _ in range(n):
-                    fused = bool(mo.fusion_group) and mo.fusion_group == group
-                    group = mo.fusion_group
-                    out.append(Kernel(mo.op.name, mo.op.kind.value, stage, layer,
-                                      mo.cost.time_s, _lanes(mo), launches=not fused))
+                for _ in range(mo.op.count // r):
+                    out += _kernels_of(mo, stage, rep if r > 1 else -1, host_launch_s, group)
     return out
 
 
@@ -250,16 +289,22 @@ def simulate_timeline(
     micro_batches: int = 1,
     host_launch_s: float | None = None,
 ) -> Timeline:
-    """Simulate one step of `schedule` (the work of ONE micro-batch) as an op-level timeline."""
+    """Simulate one step of `schedule` (the work of ONE micro-batch) as an op-level timeline.
+
+    Host cost per launch: `host_launch_s` if given, else the mapper's per-op `host_s` (split
+    over the op's kernels), else the chip's `host_launch_s` under `eager` (0 otherwise). The
+    schedule's per-step host synchronization (`step_overhead_s`) runs once at the end."""
     if not isinstance(micro_batches, int) or micro_batches < 1:
         raise InputError(f"micro_batches must be a positive integer, got {micro_batches!r}")
-    host = default_host_launch_s(schedule) if host_launch_s is None else float(host_launch_s)
-    if host < 0:
-        raise InputError(f"host_launch_s must be ≥ 0, got {host}")
+    if host_launch_s is not None and host_launch_s < 0:
+        raise InputError(f"host_launch_s must be ≥ 0, got {host_launch_s}")
     par = schedule.trace.scenario.parallel
-    kernels = expand(schedule, par.pp)
+    default = default_host_launch_s(schedule) if host_launch_s is None else host_launch_s
+    kernels = [k if k.host_s >= 0 else replace(k, host_s=default)
+               for k in expand(schedule, par.pp, host_launch_s)]
     return run_kernels(kernels, stages=par.pp, chips_per_stage=par.tp,
-                       micro_batches=micro_batches, host_launch_s=host)
+                       micro_batches=micro_batches, host_launch_s=default,
+                       step_overhead_s=float(getattr(schedule, "step_overhead_s", 0.0)))
 
 
 def run_kernels(
@@ -269,15 +314,20 @@ def run_kernels(
     chips_per_stage: int = 1,
     micro_batches: int = 1,
     host_launch_s: float = 0.0,
+    step_overhead_s: float = 0.0,
 ) -> Timeline:
-    """The DES core: run `micro_batches` copies of the kernel chain on per-stage lanes."""
+    """The DES core: run `micro_batches` copies of the kernel chain on per-stage lanes.
+
+    Each kernel's host launch costs `Kernel.host_s` (0: launched together with the previous
+    one); `host_launch_s` is only recorded in the result. `step_overhead_s` (per-step host
+    synchronization) is a final host span after all device work."""
     env = simpy.Environment()
     lanes = {(st, ln): simpy.PriorityResource(env, capacity=1)
              for st in range(stages) for ln in _LANE_ORDER}
     spans: list[Span] = []
     # launch[mb][i] fires when the host has launched kernel i of micro-batch mb (eager only)
     launch = ([[env.event() for _ in kernels] for _ in range(micro_batches)]
-              if host_launch_s > 0 else None)
+              if any(k.host_s > 0 for k in kernels) else None)
 
     def host(stage: int):  # type: ignore[no-untyped-def]
         assert launch is not None
@@ -285,9 +335,9 @@ def run_kernels(
             for i, k in enumerate(kernels):
                 if k.stage != stage:
                     continue
-                if k.launches:
+                if k.host_s > 0:
                     start = env.now
-                    yield env.timeout(host_launch_s)
+                    yield env.timeout(k.host_s)
                     spans.append(Span(k.name, k.kind, Lane.HOST, stage, stage * chips_per_stage,
                                       mb, k.layer, start, env.now))
                 launch[mb][i].succeed()
@@ -311,8 +361,17 @@ def run_kernels(
     if launch is not None:
         for st in range(stages):
             env.process(host(st))
-    for mb in range(micro_batches):
-        env.process(device(mb))
+    devices = [env.process(device(mb)) for mb in range(micro_batches)]
+
+    def sync():  # type: ignore[no-untyped-def]
+        yield env.all_of(devices)
+        start = env.now
+        yield env.timeout(step_overhead_s)
+        spans.append(Span("step_sync", "host", Lane.HOST, stages - 1,
+                          (stages - 1) * chips_per_stage, -1, -1, start, env.now))
+
+    if step_overhead_s > 0:
+        env.process(sync())
     env.run()
     spans.sort(key=lambda s: (s.start_s, s.stage, _TID[s.lane], s.micro_batch))
     makespan = max((s.end_s for s in spans), default=0.0)

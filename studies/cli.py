@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from infersim.cli_common import (
-    add_hw_args, add_scenario_args, parse_set, print_json, print_table, scenario_kwargs,
+    add_hw_args,
+    add_scenario_args,
+    parse_set,
+    print_json,
+    print_table,
+    scenario_kwargs,
 )
 from infersim.errors import InputError
 
@@ -38,6 +43,9 @@ def register(sub: Any) -> None:
                    help="worker processes (default: all cores; 1 runs in this process)")
     p.add_argument("--chunk-size", type=_int, default=None,
                    help="points per task (default: automatic)")
+    p.add_argument("--commit-every", type=float, default=0.5, metavar="SECONDS",
+                   help="commit results to the store at least this often (default 0.5; "
+                   "0 = after every chunk)")
     p.add_argument("--fresh", action="store_true",
                    help="discard stored results in DIR and start over")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -90,7 +98,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / study.name
     res = run_sweep(study, out, executor=args.executor, workers=args.workers,
                     scheduler=args.scheduler, chunk_size=args.chunk_size,
-                    progress=not args.no_progress, fresh=args.fresh)
+                    progress=not args.no_progress, fresh=args.fresh,
+                    commit_every_s=args.commit_every)
     files = [str(f) for f in res.files]
     if not args.no_report:
         report, plots = finish(study, res)

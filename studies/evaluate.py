@@ -12,7 +12,6 @@ message is in `reason`), or "error" (an unexpected exception: a bug to report).
 
 from __future__ import annotations
 
-import inspect
 import math
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -141,36 +140,67 @@ def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# traffic.<knob> of `evaluate: serve` studies (all optional; defaults as `infersim serve`).
+TRAFFIC_KNOBS: tuple[str, ...] = (
+    "arrival", "rate", "cv", "users", "think_s", "requests", "prompt", "output", "seed",
+    "policy", "max_batch", "max_tokens", "block_size", "replicas", "slo_ttft_s", "slo_tpot_s",
+)
+_SERVE_SCENARIO = ("tp", "pp", "ep", "weights", "kv")
+
+
 def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Serving metrics through `infersim.api.serve` (keyword arguments: scenario + traffic)."""
-    import infersim.api as api
+    """Serving metrics through `infersim.api.serve`: traffic.* builds the arrival process,
+    lengths, policy and SLOs; scenario.tp/pp/ep/weights/kv and runtime the deployment."""
+    from infersim.api import serve
+    from infersim.errors import InputError
+    from simulator import (
+        ClosedLoop,
+        Deployment,
+        Economics,
+        FixedLengths,
+        Gamma,
+        Poisson,
+        ServingPolicy,
+        Slo,
+        Traffic,
+    )
 
-    serve = getattr(api, "serve", None)
-    if serve is None:
-        raise RuntimeError("infersim.api.serve is not available in this version")
     p = split_params(params)
+    t = dict(p["traffic"])
+    unknown = sorted(set(t) - set(TRAFFIC_KNOBS))
+    bad_sc = sorted(set(p["scenario"]) - set(_SERVE_SCENARIO))
+    if unknown or bad_sc:
+        raise InputError(f"serve studies take traffic.{{{', '.join(TRAFFIC_KNOBS)}}} and "
+                         f"scenario.{{{', '.join(_SERVE_SCENARIO)}}}; got "
+                         f"{', '.join(unknown + ['scenario.' + b for b in bad_sc])}")
+    arrival = t.get("arrival", "poisson")
+    n = int(t.get("requests", 1000))
+    rate = float(t.get("rate", 1.0))
+    if arrival == "poisson":
+        arr: Any = Poisson(rate)
+    elif arrival == "gamma":
+        arr = Gamma(rate, float(t.get("cv", 2.0)))
+    elif arrival == "closed":
+        arr = ClosedLoop(int(t.get("users", 1)), float(t.get("think_s", 0.0)))
+    else:
+        raise InputError(f"traffic.arrival {arrival!r}: use poisson, gamma or closed")
+    traffic = Traffic(arr, FixedLengths(int(t.get("prompt", 1024)), int(t.get("output", 256))), n)
+    pol = ServingPolicy()
+    policy = ServingPolicy(t.get("policy", pol.kind), int(t.get("max_batch", pol.max_batch)),
+                           int(t.get("max_tokens", pol.max_tokens)),
+                           int(t.get("block_size", pol.block_size)))
+    sc = p["scenario"]
+    dep = Deployment(int(sc.get("tp", 1)), int(sc.get("pp", 1)), int(sc.get("ep", 1)),
+                     int(t.get("replicas", 1)), p["runtime"], sc.get("weights", "bf16"),
+                     sc.get("kv"))
+    slo = Slo(t.get("slo_ttft_s", 2.0), t.get("slo_tpot_s", 0.1))
+    eco = Economics(**p["economics"]) if p["economics"] else Economics()
     hw = _hardware(p["hardware"], p["hw"])
-    kwargs = {**p["scenario"], **p["traffic"], "runtime": p["runtime"]}
-    accepted = _accepted_kwargs(serve)
-    if accepted is not None:
-        unknown = sorted(set(kwargs) - accepted)
-        if unknown:
-            from infersim.errors import InputError
-
-            raise InputError(f"serve does not take {', '.join(unknown)}; it takes "
-                             f"{', '.join(sorted(accepted))}")
-    res = serve(_model(p["model"]), hw, **kwargs)
-    d = dict(res.to_dict())
-    d.setdefault("feasible", True)
+    res = serve(_model(p["model"]), hw, traffic, policy, deployment=dep, slo=slo,
+                economics=eco, seed=int(t.get("seed", 0)))
+    d = {k: v for k, v in res.to_dict().items() if not isinstance(v, (dict, list))}
+    d.setdefault("feasible", getattr(res, "infeasible", None) is None)
     return d
-
-
-@lru_cache(maxsize=8)
-def _accepted_kwargs(fn: Callable[..., Any]) -> frozenset[str] | None:
-    sig = inspect.signature(fn)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
-        return None
-    return frozenset(list(sig.parameters)[2:])
 
 
 _EVALUATORS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {

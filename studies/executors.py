@@ -91,7 +91,7 @@ class DaskExecutor:
         self._cluster = None
         if scheduler:
             try:
-                self.client = Client(scheduler, timeout="20s")
+                self.client = Client(scheduler, timeout="5s")
             except OSError as e:
                 raise InputError(f"--scheduler {scheduler}: cannot connect ({e})") from None
         else:

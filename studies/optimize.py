@@ -13,7 +13,9 @@ from studies.spec import Study
 
 def distributions(study: Study) -> dict[str, Any]:
     from optuna.distributions import (
-        CategoricalDistribution, FloatDistribution, IntDistribution,
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
     )
 
     out: dict[str, Any] = {}

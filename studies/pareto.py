@@ -30,8 +30,10 @@ def _as_min(values: np.ndarray, goals: Sequence[Goal | str]) -> np.ndarray:
 
 def non_dominated(values: np.ndarray, goals: Sequence[Goal | str]) -> np.ndarray:
     """Boolean mask of the non-dominated rows of an (n, k) array."""
-    v = _as_min(np.asarray(values, dtype=float).reshape(len(values), -1), goals)
-    n = len(v)
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    v = _as_min(np.asarray(values, dtype=float).reshape(n, len(goals)), goals)
     mask = np.zeros(n, dtype=bool)
     finite = np.all(np.isfinite(v), axis=1)
     idx = np.flatnonzero(finite)

@@ -54,6 +54,12 @@ def _doc_first_line(path: Path) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    head = text.split(". ")[0].rstrip(".")
+    return head if len(head) <= 110 else head[:107] + "..."
+
+
 def list_studies() -> list[ShippedStudy]:
     out = []
     for d in sorted(STUDIES_DIR.iterdir()):
@@ -66,8 +72,7 @@ def list_studies() -> list[ShippedStudy]:
             import yaml
 
             desc = (yaml.safe_load((d / "study.yaml").read_text()) or {}).get("description", "")
-            out.append(ShippedStudy(name, d, "yaml", str(desc).strip().splitlines()[0]
-                                    if desc else ""))
+            out.append(ShippedStudy(name, d, "yaml", _first_sentence(str(desc))))
     return out
 
 
@@ -146,11 +151,8 @@ def _run_python(s: ShippedStudy, out: Path, quick: bool,
     pkg = f"studies.{s.folder.name}"
     run_mod = importlib.import_module(f"{pkg}.run")
     _call(run_mod.run, out, quick=quick, workers=workers)
-    plot_files: list[Path] = []
     if (s.folder / "plot.py").exists():
-        plot_mod = importlib.import_module(f"{pkg}.plot")
-        made = plot_mod.plot(out)
-        plot_files = [Path(p) for p in made] if made else []
+        importlib.import_module(f"{pkg}.plot").plot(out)
     report = build_python_report(s, out, quick)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     return report, files

@@ -10,7 +10,6 @@ installed) and `study.resolved.yaml` (the study as run, for reproducibility).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -73,8 +72,10 @@ def auto_chunk(n_todo: int, workers: int) -> int:
 def run_sweep(study: Study, out_dir: str | Path, *, executor: str | Executor = "local",
               workers: int | None = None, scheduler: str | None = None,
               chunk_size: int | None = None, progress: bool = True, fresh: bool = False,
-              write_outputs: bool = True) -> SweepResult:
-    """Evaluate every point of `study` not yet in `out_dir`'s store; return the tidy table."""
+              write_outputs: bool = True, commit_every_s: float = COMMIT_EVERY_S) -> SweepResult:
+    """Evaluate every point of `study` not yet in `out_dir`'s store; return the tidy table.
+
+    Results are committed at least every `commit_every_s` seconds (0: after every chunk)."""
     import yaml
 
     out = Path(out_dir)
@@ -97,9 +98,11 @@ def run_sweep(study: Study, out_dir: str | Path, *, executor: str | Executor = "
 
     try:
         if study.search.method is Method.OPTIMIZE:
-            keys, stats = _run_optimize(study, store, get_exec, chunk_size, progress)
+            keys, stats = _run_optimize(study, store, get_exec, chunk_size, progress,
+                                        commit_every_s)
         else:
-            keys, stats = _run_design(study, design(study), store, get_exec, chunk_size, progress)
+            keys, stats = _run_design(study, design(study), store, get_exec, chunk_size, progress,
+                                     commit_every_s)
         frame = _tidy(study, store.frame(keys))
     finally:
         if own_exec and ex is not None:
@@ -147,16 +150,17 @@ def _tidy(study: Study, df: pd.DataFrame) -> pd.DataFrame:
 class _Writer:
     """Buffers results and commits them in batches (rows or time, whichever first)."""
 
-    def __init__(self, store: ResultStore, prog: Progress):
+    def __init__(self, store: ResultStore, prog: Progress, every_s: float = COMMIT_EVERY_S):
         self.store = store
         self.prog = prog
+        self.every_s = every_s
         self.buf: list[tuple[str, str, str, dict[str, Any]]] = []
         self.last = time.perf_counter()
 
     def add(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> None:
         self.buf += rows
         now = time.perf_counter()
-        if len(self.buf) >= COMMIT_ROWS or now - self.last >= COMMIT_EVERY_S:
+        if len(self.buf) >= COMMIT_ROWS or now - self.last >= self.every_s:
             self.flush()
         self.prog.update(len(rows))
 
@@ -195,13 +199,13 @@ def _evaluate(study: Study, names: tuple[str, ...], rows: Sequence[tuple[Any, ..
 
 def _run_design(study: Study, pts: Points, store: ResultStore,
                 get_exec: Callable[[], Executor], chunk_size: int | None,
-                progress: bool) -> tuple[list[str], dict[str, int]]:
+                progress: bool, commit_every_s: float) -> tuple[list[str], dict[str, int]]:
     keys = pts.keys()
     done = store.done_keys()
     todo = [i for i, k in enumerate(keys) if k not in done]
     reused = len(keys) - len(todo)
     prog = Progress(len(keys), done=reused, enabled=progress)
-    writer = _Writer(store, prog)
+    writer = _Writer(store, prog, commit_every_s)
     _evaluate(study, pts.names, [pts.rows[i] for i in todo], [keys[i] for i in todo], writer,
               get_exec, chunk_size)
     prog.close()
@@ -209,7 +213,8 @@ def _run_design(study: Study, pts: Points, store: ResultStore,
 
 
 def _run_optimize(study: Study, store: ResultStore, get_exec: Callable[[], Executor],
-                  chunk_size: int | None, progress: bool) -> tuple[list[str], dict[str, int]]:
+                  chunk_size: int | None, progress: bool,
+                  commit_every_s: float) -> tuple[list[str], dict[str, int]]:
     """NSGA-II (optuna) in generations of `population` trials, evaluated in parallel.
 
     Deterministic for a seed: each generation is asked in full, evaluated, then told in trial
@@ -231,7 +236,7 @@ def _run_optimize(study: Study, store: ResultStore, get_exec: Callable[[], Execu
     seen: set[str] = set()
     evaluated = reused = 0
     prog = Progress(s.n_trials, enabled=progress, label="trials")
-    writer = _Writer(store, prog)
+    writer = _Writer(store, prog, commit_every_s)
     while len(ost.trials) < s.n_trials:
         batch = min(s.population, s.n_trials - len(ost.trials))
         trials = [ost.ask(dists) for _ in range(batch)]
@@ -267,7 +272,3 @@ def _run_optimize(study: Study, store: ResultStore, get_exec: Callable[[], Execu
                 keys_in_order.append(k)
     prog.close()
     return keys_in_order, {"points": s.n_trials, "evaluated": evaluated, "reused": reused}
-
-
-def frame_json(frame: pd.DataFrame) -> str:
-    return json.dumps(json.loads(frame.to_json(orient="records")))

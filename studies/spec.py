@@ -205,9 +205,14 @@ class Study:
                                 "num": r.num}
         d["sweep"] = sw
         s = self.search
-        d["search"] = {"method": s.method.value, "n": s.n, "seed": s.seed,
-                       "n_trials": s.n_trials, "population": s.population,
-                       "objectives": {o.metric: o.goal.value for o in s.objectives}}
+        srch: dict[str, Any] = {"method": s.method.value}
+        if s.method is Method.RANDOM:
+            srch.update(n=s.n, seed=s.seed)
+        elif s.method is Method.OPTIMIZE:
+            srch.update(n_trials=s.n_trials, population=s.population, seed=s.seed)
+        if s.objectives:
+            srch["objectives"] = {o.metric: o.goal.value for o in s.objectives}
+        d["search"] = srch
         d["metrics"] = list(self.metrics)
         d["plots"] = [_plot_dict(p) for p in self.plots]
         return d
@@ -246,7 +251,32 @@ def load_study(path: str | Path, *, check_refs: bool = True) -> Study:
     if not p.exists():
         raise InputError(f"{p}: no such study file")
     data, lines = load_strict(p.read_text(encoding="utf-8"), str(p))
-    return parse_study(data, str(p), lines, check_refs=check_refs)
+    return parse_study(_resolve_paths(data, p.parent), str(p), lines, check_refs=check_refs)
+
+
+def _resolve_paths(data: Any, base: Path) -> Any:
+    """Model/hardware values that are files relative to the study's folder become absolute
+    paths (so the study runs from any working directory)."""
+    if not isinstance(data, dict):
+        return data
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, str) and v.endswith((".yaml", ".yml", ".json")):
+            cand = base / v
+            if not Path(v).is_absolute() and cand.exists():
+                return str(cand.resolve())
+        return v
+
+    out = dict(data)
+    fixed = out.get("fixed")
+    if isinstance(fixed, dict):
+        out["fixed"] = {k: (fix(v) if k in ("model", "hardware") else v)
+                        for k, v in fixed.items()}
+    sweep = out.get("sweep")
+    if isinstance(sweep, dict):
+        out["sweep"] = {k: ([fix(x) for x in v] if k in ("model", "hardware") and
+                            isinstance(v, list) else v) for k, v in sweep.items()}
+    return out
 
 
 def parse_study(data: Any, source: str = "<study>", lines: Mapping[str, int] | None = None,
@@ -345,6 +375,15 @@ class _Validator:
             self.add(path, "traffic parameters only apply to `evaluate: serve`",
                      "set `evaluate: serve` or remove the traffic parameter")
             return False
+        if group == "traffic":
+            from studies.evaluate import TRAFFIC_KNOBS
+
+            if rest not in TRAFFIC_KNOBS:
+                close = difflib.get_close_matches(rest, TRAFFIC_KNOBS, n=1)
+                fix = (f"did you mean 'traffic.{close[0]}'?" if close
+                       else f"traffic knobs: {', '.join(TRAFFIC_KNOBS)}")
+                self.add(path, f"unknown traffic knob {rest!r}", fix)
+                return False
         return True
 
     def param_value(self, name: str, value: Any, path: str) -> None:
@@ -474,7 +513,7 @@ class _Validator:
             self.add(f"{path}.min", "a log range needs min > 0")
             return None
         if integer:
-            lo_i, hi_i = int(math.ceil(lo)), int(math.floor(hi))
+            lo_i, hi_i = math.ceil(lo), math.floor(hi)
             self.param_value(name, lo_i, f"{path}.min")
             return Range(lo_i, hi_i, log, True, num)
         self.param_value(name, lo, f"{path}.min")

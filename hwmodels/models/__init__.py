@@ -5,12 +5,15 @@ refined model has not landed use the shared roofline floor.
 """
 
 from hwmodels.cost import register
+from hwmodels.models.cim import CimModel
+from hwmodels.models.cpu import CpuModel
 from hwmodels.models.gpu import GpuModel
-from hwmodels.models.roofline import RooflineModel
+from hwmodels.models.lpu import LpuModel
+from hwmodels.models.wafer import WaferModel
 from hwmodels.spec import HardwareKind
 
 register(HardwareKind.GPU)(GpuModel)
-register(HardwareKind.WAFER)(lambda: RooflineModel(HardwareKind.WAFER))
-register(HardwareKind.LPU)(lambda: RooflineModel(HardwareKind.LPU))
-register(HardwareKind.CIM)(lambda: RooflineModel(HardwareKind.CIM))
-register(HardwareKind.CPU)(lambda: RooflineModel(HardwareKind.CPU))
+register(HardwareKind.WAFER)(WaferModel)
+register(HardwareKind.LPU)(LpuModel)
+register(HardwareKind.CIM)(CimModel)
+register(HardwareKind.CPU)(CpuModel)

@@ -29,9 +29,11 @@ levels, interconnect):
 - Vector ops (norms, elementwise, RoPE, KV writes, embedding gathers): CUDA-core FLOPs vs
   the memory stream, with thread blocks of 4096 elements.
 - Collectives over NVLink/NVSwitch: ring (2(g−1) link hops, 2(g−1)/g·B on the wire),
-  two-shot and one-shot direct algorithms on a switch, and in-switch reduction (NVLS) where
-  the fabric has it; time = call latency + hops × link latency + wire bytes / (link
-  bandwidth × `link_efficiency`); the fastest algorithm is kept.
+  two-shot and one-shot direct algorithms on a switch, and in-switch reduction (NVLS, at
+  `nvls_efficiency` of the link bandwidth) where the fabric has it; time = call latency +
+  hops × link latency + wire bytes / (link bandwidth × `link_efficiency`); the fastest
+  algorithm is kept. The shared floor assumes ring traffic, which NVLS can undercut by a
+  few percent on large messages; the result is clamped to the floor.
 - Energy: FLOPs × J/FLOP(dtype) + HBM bits (incl. re-reads) × J/bit + L2 bits × J/bit + link
   bits × J/bit + idle power × time.
 
@@ -52,7 +54,13 @@ from hwmodels.models.roofline import roofline_times
 from hwmodels.spec import GpuParams, Hardware, HardwareKind, Topology, UnitType
 from workloads.dtypes import DType
 from workloads.ops import (
-    AttentionShape, Collective, CollectiveShape, MatmulShape, Op, OpKind, VectorShape,
+    AttentionShape,
+    Collective,
+    CollectiveShape,
+    MatmulShape,
+    Op,
+    OpKind,
+    VectorShape,
 )
 
 # CUTLASS-like thread-block tiles (rows of A × columns of B). Larger tiles re-use operands
@@ -93,7 +101,7 @@ class _Consts:
     launch: float
     link_eff: float
     coll_lat: float
-    nvls: bool
+    nvls_eff: float
     idle_w: float
     peak: dict[DType, float]
     vec_peak: dict[DType, float]
@@ -144,7 +152,7 @@ def _build_consts(hw: Hardware) -> _Consts:
         inflight=p.sm_inflight_bytes, mma_eff=p.mma_efficiency,
         attn_eff=p.attention_efficiency, launch=p.kernel_launch_s,
         link_eff=p.link_efficiency, coll_lat=p.collective_latency_s,
-        nvls=bool(p.in_switch_reduction), idle_w=chip.power.idle_w,
+        nvls_eff=p.nvls_efficiency, idle_w=chip.power.idle_w,
         peak=peaks, vec_peak=vec, mac_j=dict(chip.mac_energy_j),
     )
 
@@ -206,6 +214,7 @@ class GemmChoice:
     tile_s: float  # tile-wave (compute/L2-feed) time
     memory_s: float  # HBM stream time incl. re-reads
     compute_s: float  # pure MMA time of the tiles (≤ tile_s)
+    feed_bound: bool  # the tile loop waits on L2 operand feed rather than on the MMA pipe
     read_bytes: float
     write_bytes: float
     l2_bytes: float
@@ -254,8 +263,8 @@ def gemm_candidate(c: _Consts, m: int, k: int, n: int, groups: int, a_b: float, 
     memory_s = stream_time(c, read, write, min(ctas, sms))
     l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
     t = max(tile_s, memory_s) + (c.hbm_lat if split > 1 else 0.0)
-    return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, read, write,
-                      l2_traffic, ra, rb, t)
+    return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, t_feed > t_mma,
+                      read, write, l2_traffic, ra, rb, t)
 
 
 def gemm_search(c: _Consts, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
@@ -404,8 +413,9 @@ def collective_time(c: _Consts, hw: Hardware, sh: CollectiveShape) -> tuple[floa
         if switch:
             cands.append((2 * hop + ring_wire / bw, ring_wire, 1))  # reduce-scatter+all-gather
             cands.append((hop + (g - 1) * B / bw, (g - 1) * B, 2))  # one-shot: pull all peers
-            if c.nvls and fabric.topology is Topology.SWITCH:
-                cands.append((2 * hop + B / bw, B, 3))  # in-switch reduction
+            if c.nvls_eff > 0.0 and fabric.topology is Topology.SWITCH:
+                # in-switch reduction: send B up, receive the reduced B back
+                cands.append((2 * hop + B / (fabric.chip_bandwidth_Bps * c.nvls_eff), B, 3))
     elif coll is Collective.ALL_GATHER:
         wire = (g - 1) * B
         cands.append(((g - 1) * hop + wire / bw, wire, 0))
@@ -481,7 +491,10 @@ class GpuModel:
                   ("split_k", float(ch.split_k)), ("ctas", float(ch.ctas)),
                   ("waves", float(ch.waves)), ("hbm_reads_a", float(ch.reads_a)),
                   ("hbm_reads_b", float(ch.reads_b)))
-        return self._finish(c, op, hw, ch.time_s, ch.tile_s, ch.memory_s, 0.0,
+        # a tile loop starved by L2 operand feed is memory-side, not compute
+        mem_side = max(ch.memory_s, ch.tile_s) if ch.feed_bound else ch.memory_s
+        comp_side = ch.compute_s if ch.feed_bound else ch.tile_s
+        return self._finish(c, op, hw, ch.time_s, comp_side, mem_side, 0.0,
                             ch.read_bytes + ch.write_bytes, ch.l2_bytes, 0.0, detail)
 
     def _attention(self, c: _Consts, op: Op, hw: Hardware, sh: AttentionShape) -> OpCost:

@@ -2,14 +2,26 @@
 
 from simulator.serving.capacity import CapacityResult, find_max_rate
 from simulator.serving.config import (
-    Deployment, Economics, Policy, Preemption, Router, ServingPolicy, Slo,
+    Deployment,
+    Economics,
+    Policy,
+    Preemption,
+    Router,
+    ServingPolicy,
+    Slo,
 )
 from simulator.serving.costs import MapperIterationCost
 from simulator.serving.metrics import ServingResult
 from simulator.serving.replica import IterationCost
 from simulator.serving.serve import ReplicaSpec, serve, simulate_serving
 from simulator.serving.traffic import (
-    ClosedLoop, FixedLengths, Gamma, LengthSamples, Poisson, TraceReplay, Traffic,
+    ClosedLoop,
+    FixedLengths,
+    Gamma,
+    LengthSamples,
+    Poisson,
+    TraceReplay,
+    Traffic,
     read_trace_csv,
 )
 

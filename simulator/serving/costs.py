@@ -35,6 +35,7 @@ interpolation is exact for products such as attention's keys × sequences.
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -108,10 +109,9 @@ class MapperIterationCost:
         self.ctx = Axis(16, 16)
         self.cached = Axis(16, 16, first=0)
         self._npf: dict[int, TE] = {}
-        self._apf0: dict[int, TE] = {}  # attention part of a plain prefill (S_pf(q, 0))
         self._ndec: dict[int, TE] = {}
         self._sdec: dict[tuple[int, int], TE] = {}
-        self._spf: dict[tuple[int, int], TE] = {}
+        self._spf: dict[tuple[int, int, int], TE] = {}
 
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
@@ -133,24 +133,26 @@ class MapperIterationCost:
         return (s.latency_s, s.energy_j), (at, ae)
 
     def facts(self, max_tokens: int) -> ReplicaFacts:
-        pp = self.parallel.pp
+        """Resident weights per chip = all parameters at the weight dtype / (tp × pp) (a step's
+        trace reads only the touched experts and embedding rows, so it cannot tell); KV bytes
+        per token per chip = KV written by one decode step of one sequence / pp."""
+        par = self.parallel
         dec = self.schedule(self.scenario(Phase.DECODE, 1, context=1))
-        kv_tok = dec.trace.bytes.kv_write / pp  # one new token per sequence in a decode step
+        kv_tok = dec.trace.bytes.kv_write / par.pp
+        weights = self.model.summary().weight_bytes(self.precision.weights) / (par.tp * par.pp)
         big = self.scenario(Phase.PREFILL, 1, prompt=min(max_tokens, self.max_pos))
         act = max((o.bytes.act_in + o.bytes.act_out for o in build_trace(self.model, big).ops),
                   default=0.0)
-        return ReplicaFacts(dec.trace.bytes.weight / pp, kv_tok, act, dec.infeasible)
+        return ReplicaFacts(weights, kv_tok, act, dec.infeasible)
 
     # ---- table nodes -----------------------------------------------------------------------
     def _prefill_node(self, t: int) -> TE:
-        """N_pf(t); also stores S_pf(t, 0). Beyond the max context: several equal sequences,
-        scaled to t tokens."""
+        """N_pf(t). Beyond the max context: several equal sequences, scaled to t tokens."""
         b = -(-t // self.max_pos)
         q = t // b
         (lt, le), (at, ae) = self._split(self.schedule(self.scenario(Phase.PREFILL, b,
                                                                      prompt=q)))
         f = t / (b * q)
-        self._apf0[t] = (at * f / b, ae * f / b)
         v = self._npf[t] = ((lt - at) * f, (le - ae) * f)
         return v
 
@@ -167,15 +169,15 @@ class MapperIterationCost:
         v = self._sdec[(b, x)] = (lt - nt, le - ne)
         return v
 
-    def _spf_node(self, q: int, c: int) -> TE:
-        if c == 0:
-            if q not in self._apf0:
-                self._prefill_node(q)
-            return self._apf0[q]
-        (lt, le), _ = self._split(self.schedule(self.scenario(Phase.CHUNKED_PREFILL, 1,
-                                                              context=c, chunk=q)))
-        nt, ne = self._npf.get(q) or self._prefill_node(q)
-        v = self._spf[(q, c)] = (lt - nt, le - ne)
+    def _spf_node(self, b: int, q: int, c: int) -> TE:
+        """S_pf for b identical chunks of q tokens over c cached tokens (one batched step)."""
+        sc = (self.scenario(Phase.PREFILL, b, prompt=q) if c == 0 else
+              self.scenario(Phase.CHUNKED_PREFILL, b, context=c, chunk=q))
+        lt, le = self._split(self.schedule(sc))[0]
+        nt, ne = self.n_pf(b * q)
+        dt, de = self.n_dec(b)
+        pt, pe = self.n_pf(b)
+        v = self._spf[(b, q, c)] = (lt - nt - (dt - pt), le - ne - (de - pe))
         return v
 
     # ---- interpolation ---------------------------------------------------------------------
@@ -191,8 +193,9 @@ class MapperIterationCost:
         b = table.get(hi) or node(hi)
         return a[0] + (b[0] - a[0]) * w, a[1] + (b[1] - a[1]) * w
 
-    def _lerp2(self, table: dict[tuple[int, int], TE], node: Callable[[int, int], TE],
-               ax: Axis, ay: Axis, x: float, y: float) -> TE:
+    def _lerp2(self, table: dict, node: Callable[[int, int], TE], ax: Axis, ay: Axis,
+               x: float, y: float, key: int | None = None) -> TE:
+        """Bilinear interpolation; `key` prefixes table keys (a third, exact coordinate)."""
         x0, x1, wx = ax.bracket(x)
         y0, y1, wy = ay.bracket(y)
         t = e = 0.0
@@ -202,7 +205,8 @@ class MapperIterationCost:
             for yi, fy in ((y0, 1.0 - wy), (y1, wy)):
                 if fy == 0.0:
                     continue
-                v = table.get((xi, yi)) or node(xi, yi)
+                k = (xi, yi) if key is None else (key, xi, yi)
+                v = table.get(k) or node(xi, yi)
                 t += fx * fy * v[0]
                 e += fx * fy * v[1]
         return t, e
@@ -220,24 +224,31 @@ class MapperIterationCost:
     def s_dec(self, b: int, keys_per_seq: float) -> TE:
         return self._lerp2(self._sdec, self._sdec_node, self.seq, self.ctx, b, keys_per_seq)
 
-    def s_pf(self, q: int, c: int) -> TE:
-        if c == 0:
-            return self._lerp1(self._apf0, lambda n: self._spf_node(n, 0), self.tok, q)
-        return self._lerp2(self._spf, self._spf_node, self.tok, self.cached, q, c)
+    def s_pf(self, b: int, q: int, c: int) -> TE:
+        """Context-dependent time of b identical prefill chunks (q new over c cached)."""
+        tx0, tx1, wb = self.seq.bracket(b)
+        t = e = 0.0
+        for bi, fb in ((tx0, 1.0 - wb), (tx1, wb)):
+            if fb == 0.0:
+                continue
+            vt, ve = self._lerp2(self._spf, functools.partial(self._spf_node, bi),
+                                 self.tok, self.cached, q, c, key=bi)
+            t += fb * vt
+            e += fb * ve
+        return t, e
 
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
         p = 0
         t = e = 0.0
-        last: tuple[int, int] | None = None
-        sv: TE = (0.0, 0.0)
-        for q, c in prefill:
+        groups: dict[tuple[int, int], int] = {}
+        for q, c in prefill:  # identical chunks are priced as one batched prefill
             p += q
-            if (q, c) != last:
-                sv = self.s_pf(q, c)
-                last = (q, c)
-            t += sv[0]
-            e += sv[1]
+            groups[(q, c)] = groups.get((q, c), 0) + 1
+        for (q, c), b in groups.items():
+            st, se = self.s_pf(b, q, c)
+            t += st
+            e += se
         d = decode_seqs
         nt, ne = self.n_pf(p + d)
         t += nt

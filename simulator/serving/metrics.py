@@ -12,6 +12,10 @@ Definitions (as vLLM's benchmark_serving and MLPerf use them):
 - duration = last finish − first arrival; throughput = completed output tokens / duration.
 - goodput = requests meeting every SLO (TTFT ≤ slo.ttft_s and TPOT ≤ slo.tpot_s) / duration.
 - utilization = busy time / duration, averaged over replicas.
+- energy = Σ iteration energies (the mapper's op energies, static power while busy included)
+  + idle power × idle time of every replica.
+- cost per 1M output tokens = (price × duration / lifetime + energy / 3.6e6 × USD/kWh × PUE)
+  / output tokens × 1e6; NaN when the price is unknown (0), never a misleadingly low number.
 """
 
 from __future__ import annotations
@@ -227,7 +231,8 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
         kv_mean_occupancy=float(occ.mean()) if len(occ) else 0.0,
         utilization=util, energy_j=energy,
         energy_per_token_j=energy / tokens if tokens else math.nan,
-        cost_per_1m_tokens_usd=(capex + opex) / tokens * 1e6 if tokens else math.nan,
+        cost_per_1m_tokens_usd=(capex + opex) / tokens * 1e6 if tokens and price > 0
+        else math.nan,
         slo=slo, per_request=per_request,
         kv_samples=tuple(zip(c.kv.t, c.kv.v, strict=True)),
         events=tuple(c.events) if c.events is not None else None,

@@ -103,7 +103,8 @@ def gemm_tiled(A: np.ndarray, B: np.ndarray, C: np.ndarray, bm: int, bn: int,
                bk: int) -> None:  # pragma: no cover
     """C = A @ B (row-major), cache-blocked: one parallel task per bm × bn tile of C, with the
     tile accumulated in a private buffer over k-slabs of bk; 4 rows of A share each loaded
-    row segment of B."""
+    row segment of B (a single row
+    reads 4 rows of B per pass over its accumulator)."""
     M, K = A.shape
     N = B.shape[1]
     nbm = (M + bm - 1) // bm
@@ -136,13 +137,27 @@ def gemm_tiled(A: np.ndarray, B: np.ndarray, C: np.ndarray, bm: int, bn: int,
                         r2[j] += a2 * b
                         r3[j] += a3 * b
                 i += 4
-            while i < i1:
+            while i < i1:  # leftover rows (all rows when m < 4): 4 rows of B per pass
                 r0 = acc[i - i0]
-                for k in range(k0, k1):
+                k = k0
+                while k + 4 <= k1:
                     a0 = A[i, k]
-                    brow = B[k, j0:j1]
+                    a1 = A[i, k + 1]
+                    a2 = A[i, k + 2]
+                    a3 = A[i, k + 3]
+                    b0 = B[k, j0:j1]
+                    b1 = B[k + 1, j0:j1]
+                    b2 = B[k + 2, j0:j1]
+                    b3 = B[k + 3, j0:j1]
                     for j in range(w):
-                        r0[j] += a0 * brow[j]
+                        r0[j] += (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j])
+                    k += 4
+                while k < k1:
+                    a0 = A[i, k]
+                    b0 = B[k, j0:j1]
+                    for j in range(w):
+                        r0[j] += a0 * b0[j]
+                    k += 1
                 i += 1
         for i in range(i0, i1):
             C[i, j0:j1] = acc[i - i0]

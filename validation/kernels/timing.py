@@ -1,13 +1,16 @@
 """Wall-clock timing of CPU kernels: warm-up, batched repeats, medians, contention check.
 
 A sample runs the kernel `inner` times back to back (enough calls to last `target_sample_s`,
-so timer resolution and Python overhead between samples do not matter) and records seconds
+so timer resolution and the Python loop between samples do not matter) and records seconds
 per call. The first calls compile (Numba JIT) and are excluded by the warm-up.
 
-Contention: this machine may be shared. During each sample the process CPU time is compared
-with wall time × worker threads; a sample whose ratio falls below `min_cpu_share` ran while
-something else held a core and is retried (up to `max_retries` extra samples per case). The
-median share is reported, so a contaminated case is visible in the measurement file.
+Contention: the machine may be shared. Linux pressure-stall information
+(`/proc/pressure/cpu`, "some" total: µs during which a runnable task waited for a CPU) tells
+whether anything competed with the kernel's threads during a sample; a kernel that uses every
+core and runs alone causes no stall. A sample with a stall fraction above `max_stall` is
+dropped and retried after a short back-off (the competing job may finish), up to
+`max_retries` times; after that it is kept and counted as contended, so a contaminated case is
+visible in the measurement file. Without PSI (non-Linux, old kernels) no sample is judged.
 """
 
 from __future__ import annotations
@@ -16,8 +19,20 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+_PSI = Path("/proc/pressure/cpu")
+
+
+def _psi_us() -> int | None:
+    """Cumulative µs some task waited for a CPU, or None when PSI is unavailable."""
+    try:
+        with _PSI.open() as f:
+            return int(f.readline().split("total=")[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -27,10 +42,11 @@ class Timing:
     median_s: float
     p10_s: float
     p90_s: float
-    repeats: int  # accepted samples
+    repeats: int  # samples kept
     inner: int  # calls per sample
-    cpu_share: float  # median of process CPU time / (wall × threads) over accepted samples
+    stall: float  # median CPU-pressure stall fraction of the kept samples (NaN: no PSI)
     rejected: int  # samples dropped for contention
+    contended: int  # kept samples that were still contended after the retries
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.median_s) and self.median_s > 0):
@@ -45,44 +61,47 @@ class TimingPolicy:
     repeats: int = 7
     target_sample_s: float = 2e-3
     max_inner: int = 100_000
-    min_cpu_share: float = 0.8
-    max_retries: int = 4
+    max_stall: float = 0.02
+    max_retries: int = 6
+    backoff_s: float = 0.05  # first back-off; doubles per retry
 
 
-def _cpu_s() -> float:
-    # CLOCK_PROCESS_CPUTIME_ID: all threads of this process, scheduler-accurate (ns).
-    return time.process_time()
+def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
+               clock: Callable[[], int] = time.perf_counter_ns) -> Timing:
+    """Time `fn()` (one kernel call with its arguments bound) per `policy`.
 
-
-def time_calls(fn: Callable[[], object], threads: int,
-               policy: TimingPolicy = TimingPolicy()) -> Timing:
-    """Time `fn()` (one kernel call with its arguments bound) per `policy`."""
+    `clock` returns nanoseconds; it is a parameter so a device timer can replace it."""
     for _ in range(max(1, policy.warmup)):
         fn()
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
-    one = max(time.perf_counter() - t0, 1e-9)
+    one = max((clock() - t0) * 1e-9, 1e-9)
     inner = int(min(policy.max_inner, max(1, math.ceil(policy.target_sample_s / one))))
     per_call: list[float] = []
-    shares: list[float] = []
-    rejected = 0
+    stalls: list[float] = []
+    rejected = contended = 0
+    wait = policy.backoff_s
     while len(per_call) < policy.repeats:
-        c0 = _cpu_s()
-        w0 = time.perf_counter_ns()
+        p0 = _psi_us()
+        w0 = clock()
         for _ in range(inner):
             fn()
-        w1 = time.perf_counter_ns()
-        c1 = _cpu_s()
-        wall = (w1 - w0) * 1e-9
-        share = (c1 - c0) / (wall * threads) if wall > 0 else 1.0
-        judged = wall >= 5e-4
-        if judged and share < policy.min_cpu_share and rejected < policy.max_retries:
-            rejected += 1
-            continue
-        per_call.append(max(wall / inner, 1e-12))
-        if judged:
-            shares.append(share)
+        w1 = clock()
+        p1 = _psi_us()
+        wall_us = max((w1 - w0) * 1e-3, 1e-3)
+        stall = (p1 - p0) / wall_us if p0 is not None and p1 is not None else math.nan
+        if stall > policy.max_stall:
+            if rejected < policy.max_retries:
+                rejected += 1
+                time.sleep(wait)
+                wait *= 2
+                continue
+            contended += 1
+        per_call.append(max(wall_us * 1e-6 / inner, 1e-12))
+        stalls.append(stall)
     arr = np.asarray(per_call)
+    st = np.asarray(stalls)
     return Timing(float(np.median(arr)), float(np.percentile(arr, 10)),
                   float(np.percentile(arr, 90)), len(per_call), inner,
-                  float(np.median(shares)) if shares else float("nan"), rejected)
+                  float(np.median(st)) if np.isfinite(st).any() else math.nan,
+                  rejected, contended)

@@ -1,0 +1,67 @@
+"""Benchmark: serving simulation speed and memory.
+
+    python benchmarks/bench_serve.py [--requests 10000] [--rate 20] [--runs 5]
+
+Llama-3.1-70B on dgx-h100 (TP 8), continuous batching, Poisson arrivals, prompt 1024 /
+output 256. Prints the wall time of each whole `serve()` call (cost tables built from scratch
+each time, since the table cache lives in the call), the median, the peak Python heap
+(tracemalloc, one separate run) and the process max RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+import tracemalloc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="llama-3.1-70b")
+    ap.add_argument("--hw", default="dgx-h100")
+    ap.add_argument("--tp", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--rate", type=float, default=20.0)
+    ap.add_argument("--policy", default="continuous")
+    ap.add_argument("--runs", type=int, default=5)
+    a = ap.parse_args()
+
+    from hwmodels import load_hardware
+    from simulator.serving import Deployment, FixedLengths, Poisson, ServingPolicy, Traffic, serve
+    from workloads import load_model
+
+    model, hw = load_model(a.model), load_hardware(a.hw)
+    traffic = Traffic(Poisson(a.rate), FixedLengths(1024, 256), a.requests)
+    policy = ServingPolicy(kind=a.policy)
+    dep = Deployment(tp=a.tp)
+
+    def once():  # type: ignore[no-untyped-def]
+        return serve(model, hw, traffic, policy, deployment=dep, seed=0)
+
+    times = []
+    r = None
+    for _ in range(a.runs):
+        t0 = time.perf_counter()
+        r = once()
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    once()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert r is not None
+    d = r.to_dict()
+    print(f"{a.requests} requests, {a.model} on {a.hw} tp={a.tp}, {a.policy}, "
+          f"Poisson {a.rate} req/s, 1024/256 tokens")
+    print("wall s per run: " + ", ".join(f"{t:.3f}" for t in times))
+    print(f"median wall: {statistics.median(times):.3f} s")
+    print(f"peak traced heap: {peak / 1e6:.1f} MB; max RSS: {rss_mb:.0f} MB")
+    print(f"simulated: {d['duration_s']:.1f} s, {d['output_tokens']} tokens, "
+          f"throughput {d['throughput_tok_s']:.0f} tok/s, TTFT p50 {d['ttft_p50_s']:.3f} s, "
+          f"TPOT p50 {d['tpot_p50_s'] * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Step 3 of spec parsing: build the frozen objects of `hwmodels/spec.py` from a VALIDATED
+document. Values are converted to SI with the unit table of `hwmodels/schema.py`; every
+mapping in the result is read-only (`MappingProxyType`), so cached objects can be shared."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, split_suffix
+from hwmodels.spec import (
+    Chip,
+    ComputeUnit,
+    Hardware,
+    HardwareKind,
+    Interconnect,
+    MemoryLevel,
+    Power,
+    TensorClass,
+    Topology,
+    UnitType,
+)
+from workloads.dtypes import DType
+
+OVERRIDE_SOURCE = "override (--set)"
+
+
+def si(block: Mapping[str, Any], base: str, family: str, default: float = 0.0) -> float:
+    """Value of the quantity `base` (any unit suffix of `family`) in SI units."""
+    fam = FAMILIES[family]
+    for key, value in block.items():
+        s = split_suffix(key, base, fam)
+        if s is not None:
+            return float(value) * fam.suffixes[s]
+    return default
+
+
+def si_per_dtype(block: Mapping[str, Any], base: str, family: str) -> Mapping[DType, float]:
+    fam = FAMILIES[family]
+    for key, value in block.items():
+        s = split_suffix(key, base, fam)
+        if s is not None:
+            return MappingProxyType({DType.parse(str(d)): float(v) * fam.suffixes[s]
+                                     for d, v in value.items()})
+    return MappingProxyType({})
+
+
+def build_interconnect(d: Mapping[str, Any] | None) -> Interconnect | None:
+    if not d:
+        return None
+    return Interconnect(Topology(d["topology"]), int(d["links_per_chip"]),
+                        si(d, "link_bandwidth", "bandwidth"), si(d, "latency", "time"),
+                        si(d, "energy", "energy_per_bit"))
+
+
+def build_params(cls: type, block: Mapping[str, Any]) -> Any:
+    """An instance of a kind-params dataclass from its YAML block, driven by field metadata."""
+    kwargs: dict[str, Any] = {}
+    for kf in kind_fields(cls):
+        if kf.family is not None:
+            fam = FAMILIES[kf.family]
+            keys = [k for k in block if split_suffix(k, kf.base, fam) is not None]
+            if not keys:
+                continue
+            raw = block[keys[0]]
+            scale = fam.suffixes[split_suffix(keys[0], kf.base, fam) or ""]
+        else:
+            if kf.key not in block:
+                continue
+            raw = block[kf.key]
+            scale = kf.scale
+        if raw is None:
+            kwargs[kf.attr] = None
+        elif kf.type == "int":
+            kwargs[kf.attr] = int(raw)
+        elif kf.type == "float":
+            kwargs[kf.attr] = float(raw) * scale
+        else:
+            kwargs[kf.attr] = raw
+    return cls(**kwargs)
+
+
+def _sources(data: Mapping[str, Any], overridden: set[str]) -> Mapping[str, str]:
+    src = {str(k): str(v) for k, v in (data.get("sources") or {}).items()}
+    for p in sorted(overridden):
+        if not p.startswith("sources."):
+            src[p] = OVERRIDE_SOURCE
+    return MappingProxyType(src)
+
+
+def build_chip(data: Mapping[str, Any], overridden: set[str] | None = None) -> Chip:
+    kind = HardwareKind(data["kind"])
+    units = []
+    for name, u in data["compute"].items():
+        units.append(ComputeUnit(name, UnitType(u["type"]),
+                                 si_per_dtype(u, "peak", "throughput"), int(u.get("count", 1)),
+                                 si_per_dtype(u, "", "energy_per_flop")))
+    levels = []
+    for name, m in data["memory"].items():
+        levels.append(MemoryLevel(
+            name, si(m, "capacity", "capacity"), si(m, "bandwidth", "bandwidth"),
+            si(m, "latency", "time"), si(m, "energy", "energy_per_bit"),
+            frozenset(TensorClass(h) for h in m.get("holds", [])),
+            bool(m.get("external", False))))
+    pw = data["power"]
+    cls = KIND_BLOCKS[kind]
+    block = data.get(kind.value)
+    params = build_params(cls, block) if isinstance(block, dict) else (
+        cls() if not any(kf.required for kf in kind_fields(cls)) else None)
+    return Chip(
+        name=str(data["name"]), kind=kind, clock_hz=si(data, "clock", "frequency"),
+        compute=tuple(units), memory=tuple(levels),
+        interconnect=build_interconnect(data.get("interconnect")),
+        power=Power(si(pw, "tdp", "power"), si(pw, "idle", "power")),
+        mac_energy_j=si_per_dtype(data.get("energy") or {}, "", "energy_per_flop"),
+        area_mm2=si(data, "area", "area"), process_nm=si(data, "process", "length"),
+        price_usd=si(data, "price", "money"), description=str(data.get("description", "")),
+        params=params, sources=_sources(data, overridden or set()))
+
+
+def build_chip_hardware(data: Mapping[str, Any], origin: str,
+                        overridden: set[str] | None = None) -> Hardware:
+    """A chip spec loads as a one-chip system."""
+    chip = build_chip(data, overridden)
+    return Hardware(chip.name, chip, 1, None, 0.0, 0.0, chip.description, chip.sources, origin)
+
+
+def build_system(data: Mapping[str, Any], chip: Chip, origin: str,
+                 overridden: set[str] | None = None) -> Hardware:
+    s = data["system"]
+    return Hardware(
+        name=str(data["name"]), chip=chip, num_chips=int(s["num_chips"]),
+        interconnect=build_interconnect(s.get("interconnect")),
+        price_usd=si(s, "price", "money"), extra_power_w=si(s, "extra_power", "power"),
+        description=str(data.get("description", "")),
+        sources=_sources(data, overridden or set()), origin=origin)

@@ -1,0 +1,320 @@
+"""`map_trace`: a Trace on a Hardware system under a Runtime → Schedule.
+
+Stages (each a small function; the data between them are plain tuples of frozen records):
+1. placement — per-chip footprint (weights, KV, activation workspace), the fit check
+   (`Infeasibility`), and the on-chip fraction of weights for SRAM machines;
+2. kernels — per runtime, trace ops become launch units: eager/graph split ops into the
+   kernels plain PyTorch launches, fused merges neighbours into fusion groups, and a bias
+   always rides in its GEMM epilogue (`mapper.kernels`);
+3. pricing — every kernel priced by the hardware kind's cost model (the GPU model searches
+   tiles / split-K / split-KV / collective algorithms itself); results cached by (op shape,
+   hardware fingerprint, runtime, placement) (`mapper.cache`);
+4. partition — ops spread over pipeline stages (layers evenly, embedding on the first, head
+   on the last, one activation send per stage boundary); TP/EP shards are already in the
+   trace, so every op runs on the `tp` chips of its stage;
+5. timeline — per stage, the host/device recurrence over its kernels (host launch costs only
+   under `eager`), in closed form over repeated layers (`mapper.timeline`); step latency =
+   Σ stages + per-step host synchronization.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hwmodels.capacity import check_capacity
+from hwmodels.cost import (
+    Bound,
+    CostContext,
+    CostModel,
+    Infeasibility,
+    OpCost,
+    Runtime,
+    cost_model,
+)
+from hwmodels.spec import GpuParams, Hardware, HardwareKind
+from mapper import cache
+from mapper import kernels as K
+from mapper import placement as P
+from mapper import timeline as T
+from mapper.schedule import MappedOp, Schedule
+from workloads.ops import Op
+from workloads.trace import Trace
+
+_ALGOS = {0.0: "ring", 1.0: "two_shot", 2.0: "one_shot", 3.0: "nvls", 4.0: "p2p", 5.0: "direct"}
+_ATTN = {0.0: "flash_prefill", 1.0: "flash_decode"}
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """Ops that launch together: one op (maybe split into several kernels) or a fusion
+    group of ops run as one kernel."""
+
+    members: tuple[Op, ...]
+    kernels: tuple[K.Kernel, ...]
+    label: str  # fusion label ("" for a single op)
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A unit priced on one chip: per-kernel device times and the aggregate cost."""
+
+    kernel_times_s: tuple[float, ...]
+    cost: OpCost
+    mapping: tuple[tuple[str, Any], ...]
+
+
+# ------------------------------------------------------------------------------------------
+# 2. kernels
+# ------------------------------------------------------------------------------------------
+
+
+def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool) -> list[Unit]:
+    """Launch units in execution order (see `mapper.kernels` for the rules)."""
+    roles = [K.role(op) for op in ops]
+    units: list[Unit] = []
+    i = 0
+    n = len(ops)
+    while i < n:
+        op, r = ops[i], roles[i]
+        if i + 1 < n:
+            label = K.fusion_label(op, r, ops[i + 1], roles[i + 1], runtime)
+            if label is not None:
+                nxt = ops[i + 1]
+                fused = (K.fuse_bias(op, nxt) if label == "gemm_bias"
+                         else K.fuse_vector(op, nxt, label))
+                units.append(Unit((op, nxt), (K.Kernel(label, fused),), label))
+                i += 2
+                continue
+        if split_kernels and runtime is not Runtime.FUSED:
+            ks = tuple(K.eager_kernels(op, r))
+        else:
+            ks = (K.Kernel(op.name, op),)
+        units.append(Unit((op,), ks, ""))
+        i += 1
+    if runtime is Runtime.FUSED:
+        units = _fuse_layer_wrap(units)
+    return units
+
+
+def _fuse_layer_wrap(units: list[Unit]) -> list[Unit]:
+    """Fused engines add the residual of layer i in the input norm of layer i+1: fuse the last
+    residual of a repeated block with the norm that opens the block (same count)."""
+    out = list(units)
+    start = 0
+    while start < len(out):
+        blk = out[start].members[0].block
+        end = start
+        while end + 1 < len(out) and out[end + 1].members[0].block == blk:
+            end += 1
+        first, last = out[start], out[end]
+        if (end > start and len(first.members) == 1 and len(last.members) == 1
+                and not first.label and not last.label):
+            a, b = last.members[0], first.members[0]
+            ra, rb = K.role(a), K.role(b)
+            label = K._FUSED_PAIRS.get((ra, rb))
+            if label is not None and a.count == b.count and a.count > 1:
+                fused = K.fuse_vector(a, b, label)
+                out[end] = Unit((a, b), (K.Kernel(label, fused),), label)
+                del out[start]
+                end -= 1
+        start = end + 1
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# 3. pricing
+# ------------------------------------------------------------------------------------------
+
+
+def _mapping_of(c: OpCost, kern: K.Kernel) -> list[tuple[str, Any]]:
+    d = dict(c.detail)
+    out: list[tuple[str, Any]] = []
+    if "tile_m" in d:
+        out += [("kernel", "gemm"), ("tile", f"{int(d['tile_m'])}x{int(d['tile_n'])}"),
+                ("split_k", int(d["split_k"])), ("waves", int(d["waves"])),
+                ("ctas", int(d["ctas"])),
+                ("hbm_reads", f"A×{int(d['hbm_reads_a'])} B×{int(d['hbm_reads_b'])}")]
+    elif "split_kv" in d:
+        out += [("kernel", _ATTN.get(d["algorithm"], "attention")),
+                ("split_kv", int(d["split_kv"])), ("blocks", int(d["blocks"])),
+                ("waves", int(d["waves"])), ("kv_reads", int(d["hbm_reads_kv"]))]
+    elif "wire_bytes" in d:
+        out += [("kernel", "collective"), ("algorithm", _ALGOS.get(d["algorithm"], "?")),
+                ("wire_bytes", d["wire_bytes"])]
+    else:
+        out += [("kernel", kern.label)]
+        out += [(k, v) for k, v in d.items()]
+    return out
+
+
+def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
+               hw_fp: int) -> Priced:
+    key = (tuple(cache.op_key(k.op) for k in unit.kernels),
+           tuple(k.label for k in unit.kernels), hw_fp, ctx.runtime,
+           round(ctx.weights_on_chip, 6))
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    costs = [model.op_cost(k.op, hw, ctx) for k in unit.kernels]
+    if len(costs) == 1:
+        agg = costs[0]
+        mapping = _mapping_of(agg, unit.kernels[0])
+    else:
+        main = max(range(len(costs)), key=lambda j: costs[j].time_s)
+        agg = OpCost(
+            sum(c.time_s for c in costs), sum(c.energy_j for c in costs), costs[main].bound,
+            sum(c.compute_s for c in costs), sum(c.memory_s for c in costs),
+            sum(c.comm_s for c in costs), sum(c.overhead_s for c in costs),
+            costs[main].detail)
+        if agg.overhead_s > agg.time_s - agg.overhead_s:
+            agg = OpCost(agg.time_s, agg.energy_j, Bound.LATENCY, agg.compute_s, agg.memory_s,
+                         agg.comm_s, agg.overhead_s, agg.detail)
+        mapping = _mapping_of(costs[main], unit.kernels[main])
+        mapping.append(("kernel_names", "+".join(k.label for k in unit.kernels)))
+    if unit.label:
+        mapping.append(("fused", unit.label))
+    mapping.append(("kernels", len(unit.kernels)))
+    pr = Priced(tuple(c.time_s for c in costs), agg, tuple(mapping))
+    cache.put(key, pr)
+    return pr
+
+
+# ------------------------------------------------------------------------------------------
+# 4. partition
+# ------------------------------------------------------------------------------------------
+
+
+def _stage_counts(op: Op, pp: int) -> list[int]:
+    """Executions of `op` on each pipeline stage."""
+    if pp == 1:
+        return [op.count]
+    blk = op.block
+    if blk == "embed" or blk == "draft":
+        return [op.count] + [0] * (pp - 1)
+    if blk == "head":
+        return [0] * (pp - 1) + [op.count]
+    if blk == "pp":  # one activation send at the end of every stage but the last
+        per = [1 if s < pp - 1 else 0 for s in range(pp)]
+        return per if op.count == pp - 1 else _even(op.count, pp)
+    return _even(op.count, pp)
+
+
+def _even(count: int, pp: int) -> list[int]:
+    q, r = divmod(count, pp)
+    return [q + (1 if s < r else 0) for s in range(pp)]
+
+
+# ------------------------------------------------------------------------------------------
+# 5. timeline
+# ------------------------------------------------------------------------------------------
+
+
+def _stage_blocks(items: list[tuple[Unit, Priced, int]], host_per_kernel: float) -> list[T.Block]:
+    """Group consecutive units of the same block into repeated kernel blocks."""
+    blocks: list[T.Block] = []
+    i = 0
+    n = len(items)
+    while i < n:
+        blk = items[i][0].members[0].block
+        j = i
+        while j + 1 < n and items[j + 1][0].members[0].block == blk:
+            j += 1
+        seg = items[i:j + 1]
+        counts = [c for _, _, c in seg if c > 0]
+        rep = 0
+        for c in counts:
+            rep = math.gcd(rep, c)
+        if rep:
+            host: list[float] = []
+            dev: list[float] = []
+            for _unit, pr, c in seg:
+                mult = c // rep
+                for _ in range(mult):
+                    dev.extend(pr.kernel_times_s)
+                    host.extend([host_per_kernel] * len(pr.kernel_times_s))
+            blocks.append(T.Block(tuple(host), tuple(dev), rep))
+        i = j + 1
+    return blocks
+
+
+# ------------------------------------------------------------------------------------------
+# map_trace
+# ------------------------------------------------------------------------------------------
+
+
+def _fit(trace: Trace, hw: Hardware, fp: P.Footprint) -> Infeasibility | None:
+    """The hardware layer's capacity check (`hwmodels.capacity.check_capacity`) on the
+    per-chip footprint; weights may stream from an external level where the chip has one."""
+    par = trace.scenario.parallel
+    stream = hw.chip.external_memory is not None
+    return check_capacity(hw, fp.weight_bytes, fp.kv_bytes, fp.activation_bytes, par.chips,
+                          stream_weights=stream,
+                          weight_bits=trace.scenario.precision.weights.bits)
+
+
+def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH) -> Schedule:
+    """Map one model step onto `hw` under `runtime` (see the module docstring)."""
+    rt = Runtime(runtime)
+    par = trace.scenario.parallel
+    tp, pp = par.tp, max(1, par.pp)
+    fp = P.footprint(trace)
+    infeasible = _fit(trace, hw, fp)
+    woc = P.weights_on_chip(hw, fp)
+    model = cost_model(hw)
+    ctx = CostContext(runtime=rt, weights_on_chip=woc)
+    hw_fp = cache.hw_fingerprint(hw)
+    gpu_params = hw.chip.params if isinstance(hw.chip.params, GpuParams) else None
+    is_gpu = hw.kind is HardwareKind.GPU
+    if is_gpu and gpu_params is None:
+        from hwmodels.models.gpu import default_params
+
+        gpu_params = default_params(hw)
+    host_k = gpu_params.host_launch_s if (gpu_params is not None and rt is Runtime.EAGER) else 0.0
+    step_s = gpu_params.step_sync_s if gpu_params is not None else 0.0
+
+    units = build_units(trace.ops, rt, split_kernels=is_gpu)
+    priced = [price_unit(u, model, hw, ctx, hw_fp) for u in units]
+
+    per_stage: list[list[tuple[Unit, Priced, int]]] = [[] for _ in range(pp)]
+    tail: list[list[tuple[Unit, Priced, int]]] = [[] for _ in range(pp)]
+    mapped: list[MappedOp] = []
+    zero = OpCost(0.0, 0.0, Bound.LATENCY)
+    device_total = 0.0
+    op_energy = 0.0
+    busy_chip_s = 0.0
+    for u, pr in zip(units, priced, strict=True):
+        lead = u.members[0]
+        counts = _stage_counts(lead, pp)
+        group = "+".join(m.name for m in u.members) if len(u.members) > 1 else ""
+        nk = len(pr.kernel_times_s)
+        for s, c in enumerate(counts):
+            if c <= 0:
+                continue
+            (tail if lead.block == "pp" else per_stage)[s].append((u, pr, c))
+            for j, m in enumerate(u.members):
+                first = j == 0
+                mo = MappedOp(m.with_count(c) if m.count != c else m, pr.cost if first else zero,
+                              tp, s, group, pr.mapping if first else (("fused", u.label),),
+                              nk if first else 0, host_k * nk if first else 0.0,
+                              pr.kernel_times_s if first else ())
+                mapped.append(mo)
+                if first:
+                    device_total += mo.time_s
+                    op_energy += mo.energy_j
+                    busy_chip_s += mo.time_s * tp
+    stage_times = []
+    host_total = 0.0
+    for s in range(pp):
+        blocks = _stage_blocks(per_stage[s] + tail[s], host_k)
+        st = T.run(blocks)
+        stage_times.append(st.device_free_s)
+        host_total += st.host_s
+    latency = sum(stage_times) + step_s
+    chips = tp * pp
+    idle_w = hw.chip.power.idle_w
+    energy = op_energy + idle_w * max(0.0, latency * chips - busy_chip_s)
+    return Schedule(trace, hw, rt, tuple(mapped), latency, energy, infeasible,
+                    tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes)

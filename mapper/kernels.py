@@ -1,0 +1,275 @@
+"""How a logical trace op becomes kernels under each runtime (design §2 `runtime`).
+
+The trace is logical (one `norm`, one `rope` …). What actually launches depends on the
+software stack, and that belongs to the mapper:
+
+- `eager` (plain PyTorch, Hugging Face Llama style) and `graph` (the same kernels captured
+  in a CUDA graph) split ops into the kernels eager PyTorch launches:
+  * RMSNorm (`LlamaRMSNorm`): to(fp32), pow(2), mean(-1), add(eps), rsqrt, mul, to(bf16),
+    mul(weight) — 8 kernels (the two casts vanish when activations are already fp32);
+    LayerNorm is one `F.layer_norm` kernel.
+  * RoPE (`apply_rotary_pos_emb`, for q and for k): mul(cos), neg (half of rotate_half),
+    cat, mul(sin), add — 5 kernels per tensor, 10 in all (each on half the op's elements).
+    The per-step cos/sin table (computed once per forward) is left out.
+  * KV-cache write: a static cache updated with two index copies (K and V). (Hugging Face's
+    DynamicCache `torch.cat`s the whole cache every step instead; not modelled.)
+  * Gated activation `act(gate) * up`: act, mul — 2 kernels; plain GELU: 1.
+  * Residual add, embedding gather, attention (SDPA, one fused kernel), matmuls (cuBLAS),
+    collectives (NCCL): 1 kernel each. Bias adds ride in the GEMM epilogue (addmm).
+  * MoE experts: one GEMM per touched expert plus a token gather (up) or index-add (down)
+    per expert; router top-k: softmax, topk, sum, div — 4 kernels.
+- `fused` (vLLM / TensorRT-LLM class): residual add + RMSNorm is one kernel, RoPE + KV write
+  one kernel, SiLU·mul one kernel, bias in the GEMM epilogue, router top-k one kernel,
+  grouped-GEMM experts, paged flash attention; graphs on.
+
+Sub-kernels are built with the `workloads.ops` constructors, so their bytes and FLOPs come
+from the one formula home; a sub-kernel's traffic is what that eager kernel really moves
+(e.g. the fp32 intermediates of RMSNorm), which is why eager moves more bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from hwmodels.cost import Runtime
+from workloads import ops as O
+from workloads.dtypes import DType
+from workloads.ops import MatmulShape, Op, OpKind, VectorShape
+
+
+class Role(str, Enum):
+    """What a trace op does, as far as kernel splitting and fusion care."""
+
+    MATMUL = "matmul"
+    EXPERTS = "experts"
+    ATTENTION = "attention"
+    RMS_NORM = "rms_norm"
+    LAYER_NORM = "layer_norm"
+    ROPE = "rope"
+    KV_WRITE = "kv_write"
+    RESIDUAL = "residual"
+    ACTIVATION = "activation"
+    BIAS = "bias"
+    ROUTER_TOPK = "router_topk"
+    WEIGHTED_SUM = "weighted_sum"
+    EMBEDDING = "embedding"
+    COLLECTIVE = "collective"
+    OTHER = "other"
+
+
+_LAYERNORM_FLOPS = 7.0  # workloads.builder: LayerNorm 7 FLOP/elem, RMSNorm 4
+
+
+def role(op: Op) -> Role:
+    """Classify a trace op by kind, then by name (the workloads builder's op names)."""
+    k = op.kind
+    if k in (OpKind.MATMUL, OpKind.MOE_ROUTER):
+        return Role.MATMUL
+    if k is OpKind.MOE_EXPERTS:
+        return Role.EXPERTS
+    if k is OpKind.ATTENTION:
+        return Role.ATTENTION
+    if k is OpKind.COLLECTIVE:
+        return Role.COLLECTIVE
+    if k is OpKind.ROPE:
+        return Role.ROPE
+    if k is OpKind.KV_WRITE:
+        return Role.KV_WRITE
+    if k is OpKind.EMBEDDING:
+        return Role.EMBEDDING
+    if k is OpKind.NORM:
+        sh = op.shape
+        fpe = sh.flops_per_elem if isinstance(sh, VectorShape) else 0.0
+        if fpe >= _LAYERNORM_FLOPS or "layer_norm" in op.name or "layernorm" in op.name:
+            return Role.LAYER_NORM
+        return Role.RMS_NORM
+    name = op.name
+    if "bias" in name:
+        return Role.BIAS
+    if "residual" in name or name == "embed_add":
+        return Role.RESIDUAL
+    if "topk" in name:
+        return Role.ROUTER_TOPK
+    if "weighted_sum" in name:
+        return Role.WEIGHTED_SUM
+    if name.endswith("act") or "act_" in name or "silu" in name or "gelu" in name:
+        return Role.ACTIVATION
+    return Role.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """One kernel launch: a label and the op that prices it on the hardware."""
+
+    label: str
+    op: Op
+
+
+def _numel(op: Op) -> int:
+    sh = op.shape
+    return sh.numel if isinstance(sh, VectorShape) else 1
+
+
+def _vec(label: str, numel: int, dtype: DType, inputs: float = 1.0, outputs: float = 1.0,
+         flops: float = 1.0, weight_bytes: float = 0.0, kv_write: float = 0.0,
+         kind: OpKind = OpKind.ELEMENTWISE) -> Kernel:
+    return Kernel(label, O.vector(kind, max(1, int(numel)), dtype, inputs=inputs,
+                                  outputs=outputs, flops_per_elem=flops,
+                                  weight_bytes=weight_bytes, kv_write_bytes=kv_write,
+                                  name=label))
+
+
+def _rms_norm_eager(op: Op) -> list[Kernel]:
+    n = _numel(op)
+    act = op.dtype
+    width = op.bytes.weight / act.bytes if op.bytes.weight > 0 else float(n)
+    rows = max(1, round(n / max(1.0, width)))
+    f32 = DType.FP32
+    ks: list[Kernel] = []
+    up = act is not f32
+    if up:  # hidden_states.to(torch.float32)
+        ks.append(_vec("to_fp32", n, f32, inputs=act.bytes / f32.bytes, flops=0.0))
+    ks.append(_vec("pow", n, f32))
+    ks.append(_vec("mean", rows, f32, inputs=n / rows))
+    ks.append(_vec("add_eps", rows, f32))
+    ks.append(_vec("rsqrt", rows, f32))
+    ks.append(_vec("mul_rstd", n, f32, inputs=1.0 + rows / n))
+    if up:  # .to(input_dtype)
+        ks.append(_vec("to_act", n, act, inputs=f32.bytes / act.bytes, flops=0.0))
+    ks.append(_vec("mul_weight", n, act, weight_bytes=op.bytes.weight))
+    return ks
+
+
+def _rope_eager(op: Op) -> list[Kernel]:
+    half = max(1, _numel(op) // 2)  # q and k, each rotated separately
+    act = op.dtype
+    ks: list[Kernel] = []
+    for t in ("q", "k"):
+        ks.append(_vec(f"{t}_mul_cos", half, act, inputs=1.0))
+        ks.append(_vec(f"{t}_neg", half // 2, act))
+        ks.append(_vec(f"{t}_cat", half, act, flops=0.0))
+        ks.append(_vec(f"{t}_mul_sin", half, act, inputs=1.0))
+        ks.append(_vec(f"{t}_add", half, act, inputs=2.0))
+    return ks
+
+
+def _kv_write_eager(op: Op) -> list[Kernel]:
+    half = max(1, _numel(op) // 2)
+    kvw = op.bytes.kv_write / 2.0
+    return [_vec(f"{t}_cache_copy", half, op.dtype, outputs=0.0, flops=0.0, kv_write=kvw,
+                 kind=OpKind.KV_WRITE) for t in ("k", "v")]
+
+
+def _activation_eager(op: Op) -> list[Kernel]:
+    sh = op.shape
+    n = _numel(op)
+    inputs = op.bytes.act_in / (n * op.dtype.bytes) if n else 1.0
+    fpe = sh.flops_per_elem if isinstance(sh, VectorShape) else 1.0
+    if inputs >= 2.0:  # gated: act(gate) * up
+        return [_vec("act", n, op.dtype, flops=fpe - 1.0), _vec("mul", n, op.dtype, inputs=2.0)]
+    return [Kernel("act", op)]
+
+
+def _experts_eager(op: Op) -> list[Kernel]:
+    sh = op.shape
+    assert isinstance(sh, MatmulShape)
+    ks: list[Kernel] = []
+    down = "down" in op.name
+    w = sh.weight_dtype
+    for i in range(sh.groups):
+        if not down:  # gather the tokens routed to this expert
+            ks.append(_vec(f"gather{i}", sh.m * sh.k, op.dtype, flops=0.0))
+        ks.append(Kernel(f"expert{i}", O.matmul(sh.m, sh.k, sh.n, op.dtype,
+                                                weight_dtype=w if w is not None else None,
+                                                name=f"expert{i}")))
+        if down:  # index_add the expert output back
+            ks.append(_vec(f"index_add{i}", sh.m * sh.n, op.dtype, inputs=2.0))
+    return ks
+
+
+def _router_topk_eager(op: Op) -> list[Kernel]:
+    n = _numel(op)
+    act = op.dtype
+    return [_vec("softmax", n, DType.FP32, inputs=act.bytes / 4.0, flops=3.0),
+            _vec("topk", max(1, int(op.bytes.act_out / act.bytes)), act,
+                 inputs=n / max(1.0, op.bytes.act_out / act.bytes), flops=1.0),
+            _vec("sum", 1 + n // 64, DType.FP32),
+            _vec("div", max(1, int(op.bytes.act_out / act.bytes)), DType.FP32)]
+
+
+def eager_kernels(op: Op, r: Role) -> list[Kernel]:
+    """The kernels plain eager PyTorch launches for `op` (also `graph`, captured)."""
+    if r is Role.RMS_NORM:
+        return _rms_norm_eager(op)
+    if r is Role.ROPE:
+        return _rope_eager(op)
+    if r is Role.KV_WRITE:
+        return _kv_write_eager(op)
+    if r is Role.ACTIVATION:
+        return _activation_eager(op)
+    if r is Role.EXPERTS:
+        return _experts_eager(op)
+    if r is Role.ROUTER_TOPK:
+        return _router_topk_eager(op)
+    return [Kernel(op.name, op)]
+
+
+# ------------------------------------------------------------------------------------------
+# Fusion (fused runtime, and bias-in-epilogue everywhere)
+# ------------------------------------------------------------------------------------------
+
+# (first role, second role) pairs a production engine runs as one kernel.
+_FUSED_PAIRS: dict[tuple[Role, Role], str] = {
+    (Role.RESIDUAL, Role.RMS_NORM): "add_rmsnorm",
+    (Role.RESIDUAL, Role.LAYER_NORM): "add_layernorm",
+    (Role.ROPE, Role.KV_WRITE): "rope_kv_write",
+}
+
+
+def fusion_label(a: Op, ra: Role, b: Op, rb: Role, runtime: Runtime) -> str | None:
+    """Label of the kernel that fuses `a` then `b` under `runtime`, or None."""
+    if a.count != b.count or a.block != b.block:
+        return None
+    if rb is Role.BIAS and ra in (Role.MATMUL, Role.EXPERTS):
+        return "gemm_bias"  # cuBLAS(Lt) epilogue / addmm, in every runtime
+    if runtime is not Runtime.FUSED:
+        return None
+    label = _FUSED_PAIRS.get((ra, rb))
+    if label is None:
+        return None
+    if not (isinstance(a.shape, VectorShape) and isinstance(b.shape, VectorShape)):
+        return None
+    return label
+
+
+def fuse_vector(a: Op, b: Op, label: str) -> Op:
+    """One kernel doing `a` then `b`: it reads every input of both except the tensor `a`
+    hands to `b`, writes every output of both (the residual stream stays live), and adds
+    weight and KV bytes and FLOPs."""
+    sa, sb = a.shape, b.shape
+    assert isinstance(sa, VectorShape) and isinstance(sb, VectorShape)
+    n = max(sa.numel, sb.numel)
+    per = n * a.dtype.bytes
+    inputs = max(0.0, (a.bytes.act_in + b.bytes.act_in) / per - 1.0)
+    outputs = (a.bytes.act_out + b.bytes.act_out) / per
+    flops = (a.flops + b.flops) / n
+    return O.vector(b.kind, n, a.dtype, inputs=inputs, outputs=outputs, flops_per_elem=flops,
+                    weight_bytes=a.bytes.weight + b.bytes.weight,
+                    kv_write_bytes=a.bytes.kv_write + b.bytes.kv_write, name=label)
+
+
+def fuse_bias(gemm: Op, bias: Op) -> Op:
+    """A GEMM with its bias added in the epilogue: the GEMM plus the bias vector read."""
+    sh = gemm.shape
+    assert isinstance(sh, MatmulShape)
+    w = sh.weight_dtype
+    extra = bias.bytes.weight
+    fused = O.matmul(sh.m, sh.k, sh.n, gemm.dtype, weight_dtype=w if w is not None else None,
+                     groups=sh.groups, imbalance=sh.imbalance, name=gemm.name,
+                     kind=gemm.kind)
+    # the bias vector is one more weight read; FLOPs of the add ride on the epilogue
+    return O.Op(fused.name, fused.kind, fused.dtype, fused.flops + bias.flops,
+                O.TensorBytes(fused.bytes.weight + extra, fused.bytes.act_in,
+                              fused.bytes.act_out, 0.0, 0.0), fused.shape, gemm.count,
+                gemm.block)

@@ -1,0 +1,183 @@
+"""`infersim serve`: request-level serving simulation and capacity planning from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from infersim.cli_common import _int, add_hw_args, fmt_si, parse_set, print_json, print_table
+from infersim.errors import InputError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve", help="simulate serving a request stream (TTFT, TPOT, throughput, cost)",
+        description="Simulate request-level serving: arrivals, batching policy, paged KV cache, "
+        "replicas; report latency percentiles, throughput, goodput, energy and cost. With "
+        "--find-max-rate, find the highest request rate meeting the SLOs.")
+    p.add_argument("--model", default="llama-3.1-8b", help="library model or HF config.json")
+    add_hw_args(p)
+    d = p.add_argument_group("deployment")
+    d.add_argument("--tp", type=_int, default=1, help="tensor-parallel chips per replica")
+    d.add_argument("--pp", type=_int, default=1, help="pipeline stages per replica")
+    d.add_argument("--ep", type=_int, default=1, help="expert-parallel degree")
+    d.add_argument("--replicas", type=_int, default=1, help="replicas behind the router")
+    d.add_argument("--runtime", default="fused", help="eager | graph | fused (default fused)")
+    d.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
+    d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
+    d.add_argument("--gpu-memory-utilization", type=float, default=0.9,
+                   help="fraction of memory the engine may use (default 0.9)")
+    t = p.add_argument_group("traffic")
+    t.add_argument("--arrival", default="poisson", choices=["poisson", "gamma", "trace",
+                                                            "closed"],
+                   help="arrival process (closed: --users each send after a response)")
+    t.add_argument("--rate", type=float, default=1.0, help="requests per second (default 1)")
+    t.add_argument("--cv", type=float, default=2.0, help="gamma: inter-arrival CV (default 2)")
+    t.add_argument("--trace", metavar="FILE",
+                   help="CSV with arrival_s,prompt_tokens,output_tokens (--arrival trace)")
+    t.add_argument("--users", type=_int, default=10, help="closed loop: concurrent users")
+    t.add_argument("--think", type=float, default=0.0, help="closed loop: think time (s)")
+    t.add_argument("--requests", type=_int, default=None,
+                   help="requests to simulate (default 1000; trace: all rows)")
+    t.add_argument("--prompt", type=_int, default=None, help="prompt tokens (default 1024)")
+    t.add_argument("--output", type=_int, default=None, help="output tokens (default 256)")
+    s = p.add_argument_group("scheduler")
+    s.add_argument("--policy", default="continuous",
+                   choices=["static", "continuous", "chunked", "disaggregated"])
+    s.add_argument("--max-batch", type=_int, default=256, help="max sequences per step")
+    s.add_argument("--max-tokens", type=_int, default=8192,
+                   help="max tokens per step (chunked: the token budget)")
+    s.add_argument("--block-size", type=_int, default=16, help="KV block size in tokens")
+    s.add_argument("--preemption", default="recompute", choices=["recompute", "swap"])
+    s.add_argument("--router", default="round_robin",
+                   choices=["round_robin", "least_outstanding"])
+    s.add_argument("--prefill-replicas", type=_int, default=1, help="disaggregated: prefill pool")
+    s.add_argument("--decode-replicas", type=_int, default=1, help="disaggregated: decode pool")
+    o = p.add_argument_group("objectives and economics")
+    o.add_argument("--slo-ttft", type=float, default=2.0, help="TTFT SLO in s (default 2)")
+    o.add_argument("--slo-tpot", type=float, default=0.1, help="TPOT SLO in s (default 0.1)")
+    o.add_argument("--slo-percentile", type=float, default=99.0,
+                   help="percentile the SLOs apply to in --find-max-rate (default 99)")
+    o.add_argument("--lifetime-years", type=float, default=4.0,
+                   help="hardware amortization period (default 4)")
+    o.add_argument("--usd-per-kwh", type=float, default=0.10, help="electricity price")
+    p.add_argument("--find-max-rate", action="store_true",
+                   help="bisect the highest --rate meeting --slo-ttft/--slo-tpot")
+    p.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
+    p.add_argument("--requests-csv", metavar="FILE", help="write per-request records to CSV")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_serve)
+
+
+def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
+    from simulator.serving import (
+        ClosedLoop,
+        FixedLengths,
+        Gamma,
+        Poisson,
+        TraceReplay,
+        Traffic,
+    )
+
+    lengths = None
+    if a.arrival != "trace" or a.prompt is not None or a.output is not None:
+        lengths = FixedLengths(a.prompt or 1024, a.output or 256)
+    r = a.rate if rate is None else rate
+    if a.arrival == "trace":
+        if not a.trace:
+            raise InputError("--arrival trace needs --trace FILE (CSV with columns "
+                             "arrival_s,prompt_tokens,output_tokens)")
+        return Traffic(TraceReplay(a.trace), lengths, a.requests)
+    if a.trace:
+        raise InputError("--trace FILE is only used with --arrival trace")
+    n = a.requests or 1000
+    if a.arrival == "gamma":
+        return Traffic(Gamma(r, a.cv), lengths, n)
+    if a.arrival == "closed":
+        return Traffic(ClosedLoop(a.users, a.think), lengths, n)
+    return Traffic(Poisson(r), lengths, n)
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from hwmodels import load_hardware
+    from simulator.serving import (
+        Deployment,
+        Economics,
+        ServingPolicy,
+        Slo,
+        find_max_rate,
+        serve,
+    )
+    from workloads import load_model
+
+    model = load_model(a.model)
+    hw = load_hardware(a.hw, parse_set(a.set) or None)
+    policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
+                           a.router, a.prefill_replicas, a.decode_replicas)
+    dep = Deployment(a.tp, a.pp, a.ep, a.replicas, a.runtime, a.weights, a.kv,
+                     a.gpu_memory_utilization)
+    slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
+    eco = Economics(a.lifetime_years, a.usd_per_kwh)
+    traffic = _traffic(a)
+
+    def run(rate: float | None = None) -> Any:
+        tr = traffic if rate is None else _traffic(a, rate)
+        return serve(model, hw, tr, policy, deployment=dep, slo=slo, economics=eco, seed=a.seed)
+
+    if a.find_max_rate:
+        if a.arrival not in ("poisson", "gamma"):
+            raise InputError("--find-max-rate varies the rate of --arrival poisson or gamma")
+        cap = find_max_rate(run, slo, guess_rps=a.rate)
+        d = cap.to_dict()
+        if a.json:
+            print_json(d)
+            return 0
+        print(f"{model.name} on {hw.name}: highest rate meeting TTFT p{slo.percentile:g} ≤ "
+              f"{a.slo_ttft} s and TPOT p{slo.percentile:g} ≤ {a.slo_tpot} s: "
+              f"{cap.max_rate_rps:.3g} req/s ({len(cap.evaluations)} simulations)")
+        print_table([{"rate_rps": f"{r:.4g}", "meets": ok, "ttft_s": tt, "tpot_s": tp}
+                     for r, ok, tt, tp in cap.evaluations])
+        return 0
+    r = run()
+    if a.requests_csv:
+        from infersim._io import atomic_write_text
+
+        atomic_write_text(a.requests_csv, r.requests_frame().to_csv(index=False))
+    d = r.to_dict()
+    if a.json:
+        print_json(d)
+        return 0
+    _print_result(d, dataclasses.asdict(dep))
+    return 0
+
+
+def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
+    print(f"{d['model']} on {d['hardware']} — policy {d['policy']}, {d['replicas']} replica(s) "
+          f"× tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, runtime {dep['runtime']}")
+    if not d["feasible"]:
+        print(f"  {d['reason']}")
+        return
+    rows = []
+    for name in ("ttft", "tpot", "e2e", "queue_delay"):
+        rows.append({"metric": name, **{q: fmt_si(d[f"{name}_{q}_s"], "s")
+                                        for q in ("mean", "p50", "p90", "p99")}})
+    print_table(rows)
+    print()
+    print_table([
+        {"metric": "requests completed", "value": f"{d['completed']} / {d['requests']}"
+         + (f" ({d['rejected']} rejected)" if d["rejected"] else "")},
+        {"metric": "duration", "value": fmt_si(d["duration_s"], "s")},
+        {"metric": "throughput", "value": f"{d['throughput_tok_s']:,.1f} tok/s, "
+         f"{d['throughput_req_s']:.3g} req/s"},
+        {"metric": "throughput per chip", "value": f"{d['throughput_tok_s_per_chip']:,.1f} "
+         "tok/s"},
+        {"metric": f"goodput (TTFT ≤ {d['slo_ttft_s']} s, TPOT ≤ {d['slo_tpot_s']} s)",
+         "value": f"{d['goodput_req_s']:.3g} req/s ({100 * d['slo_attainment']:.1f}%)"},
+        {"metric": "utilization", "value": f"{100 * d['utilization']:.1f}%"},
+        {"metric": "KV cache", "value": f"{d['kv_blocks']} blocks, peak "
+         f"{100 * d['kv_peak_occupancy']:.1f}%, mean {100 * d['kv_mean_occupancy']:.1f}%, "
+         f"{d['preemptions']} preemptions"},
+        {"metric": "energy per output token", "value": fmt_si(d["energy_per_token_j"], "J")},
+        {"metric": "cost per 1M output tokens", "value": f"${d['cost_per_1m_tokens_usd']:.4g}"},
+    ])

@@ -1,0 +1,36 @@
+"""Design studies: sweeps that scale out, Pareto fronts, plots, HTML reports, teaching labs.
+
+    from studies import load_study, run_sweep, pareto_front
+    study = load_study("study.yaml")
+    result = run_sweep(study, "out/", executor="local", workers=2)
+    result.frame                      # one row per point: parameters, status, metrics
+
+Shipped studies: `studies.registry.list_studies()` / `run_study(name, out_dir)`
+(CLI: `infersim study list|run`). Labs: `studies/labs/`.
+Names are imported lazily so that worker processes import only what they use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Study", "SweepResult", "list_studies", "load_study", "pareto_front", "run_study",
+           "run_sweep"]
+
+if TYPE_CHECKING:
+    from studies.pareto import pareto_front
+    from studies.registry import list_studies, run_study
+    from studies.runner import SweepResult, run_sweep
+    from studies.spec import Study, load_study
+
+_WHERE = {"Study": "studies.spec", "load_study": "studies.spec", "SweepResult": "studies.runner",
+          "run_sweep": "studies.runner", "pareto_front": "studies.pareto",
+          "list_studies": "studies.registry", "run_study": "studies.registry"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'studies' has no attribute {name!r}")

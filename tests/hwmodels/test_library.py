@@ -1,0 +1,123 @@
+"""The shipped spec library: every file loads strictly, and derived figures match datasheet
+arithmetic done by hand here (reference: /work/shared/reference/hardware-and-published-results.md)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from tests.hwmodels.helpers import ROOT, SPECS
+
+from hwmodels import load_hardware
+from hwmodels.capacity import check_capacity
+from hwmodels.loader import list_hardware
+from hwmodels.strict_yaml import DuplicateKeyError, strict_load
+from hwmodels.summary import derived
+from workloads.dtypes import DType
+
+REQUIRED = {"a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200", "mi300x", "cs-3", "groq-lpu",
+            "corsair", "mythic-m1076", "sram-cim", "rram-cim", "cpu-host", "dgx-h100",
+            "dgx-h200", "cs-3x4", "groq-576", "corsair-8"}
+
+
+def test_library_has_the_required_specs():
+    names = set(list_hardware())
+    assert REQUIRED <= names, REQUIRED - names
+    assert len(names) >= 14
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_every_shipped_spec_loads_and_is_named_after_its_file(path):
+    hw = load_hardware(path)
+    assert hw.name == path.stem
+    assert path.stem == path.stem.lower() and " " not in path.stem
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_every_spec_opens_with_a_comment_block(path):
+    lines = path.read_text().splitlines()
+    head = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        head.append(line)
+    assert len(head) >= 3, f"{path.name}: start with a comment block (decisions, omissions)"
+    assert any("Omitted" in h or "omitted" in h for h in head), path.name
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_dynamic_energy_per_flop_is_below_the_tdp_ceiling(path):
+    """Reference §4.1: energy/op above TDP/peak at full utilization means a wrong model."""
+    chip = load_hardware(path).chip
+    for dtype, e in chip.mac_energy_j.items():
+        peak = chip.peak_flops(dtype)
+        if peak > 0:
+            assert e <= chip.power.tdp_w / peak, (path.stem, dtype)
+
+
+def test_every_yaml_file_in_the_repo_loads_with_the_strict_loader():
+    files = [p for p in ROOT.rglob("*.y*ml")
+             if p.suffix in (".yaml", ".yml")
+             and not any(part.startswith(".") for part in p.relative_to(ROOT).parts)]
+    assert len(files) >= len(SPECS)
+    for p in files:
+        strict_load(p.read_text(encoding="utf-8"))  # raises on duplicate keys
+
+
+def test_strict_loader_rejects_duplicate_keys_and_reads_exponent_floats():
+    with pytest.raises(DuplicateKeyError):
+        strict_load("a: 1\nb:\n  c: 2\n  c: 3\n")
+    assert strict_load("x: 1e9\ny: 2.5e-6\nz: yes") == {"x": 1e9, "y": 2.5e-6, "z": "yes"}
+
+
+# ---- derived figures vs datasheet arithmetic ------------------------------------------------
+
+def test_h100_ridge_point_bf16():
+    # 989.4 TFLOPS dense bf16 / 3.35 TB/s HBM3 (NVIDIA H100 page and Hopper whitepaper)
+    expected = 989.4e12 / 3.35e12  # = 295.3 FLOP/B
+    assert derived(load_hardware("h100-sxm"))["ridge.bf16.hbm"][0] == pytest.approx(expected)
+    assert expected == pytest.approx(295.3, abs=0.05)
+
+
+def test_h200_ridge_point_bf16():
+    # same compute as H100, 4.8 TB/s HBM3e (NVIDIA H200 page)
+    expected = 989.4e12 / 4.8e12  # = 206.1 FLOP/B
+    assert derived(load_hardware("h200-sxm"))["ridge.bf16.hbm"][0] == pytest.approx(expected)
+
+
+def test_groq_chips_needed_for_llama_3_1_70b_at_8_bits():
+    # 70.6 B parameters x 1 byte; Groq SRAM is 220 MiB = 230.7 MB per chip (ISCA'22)
+    need = 70.6e9
+    sram = 220 * 2**20
+    expected = math.ceil(need / sram)
+    assert expected == 307  # also ceil(70.6e9 / 230e6) = 307
+    inf = check_capacity(load_hardware("groq-lpu"), need, 0.0, weight_bits=8)
+    assert inf is not None
+    assert inf.detail["chips_needed"] == expected
+    assert any("≥ 307 chips" in lever for lever in inf.levers)
+    assert inf.capacity == sram
+
+
+def test_dgx_h100_total_hbm_is_640_gb():
+    hw = load_hardware("dgx-h100")
+    assert hw.num_chips == 8
+    assert hw.capacity_bytes() == 8 * 80e9 == 640e9
+
+
+def test_groq_576_aggregate_sram_holds_llama2_70b_at_8_bits():
+    # reference §1.3: 576 x 230 MB = 132 GB of SRAM
+    hw = load_hardware("groq-576")
+    assert hw.capacity_bytes() == pytest.approx(576 * 220 * 2**20)
+    assert hw.capacity_bytes() > 70e9
+
+
+def test_cs3_dense_peak_matches_62_h100s():
+    # Tom's Hardware: "theoretically equivalent to about 62 NVIDIA H100 GPUs"
+    cs3 = load_hardware("cs-3").chip.peak_flops(DType.BF16)
+    h100 = load_hardware("h100-sxm").chip.peak_flops(DType.BF16)
+    assert cs3 / h100 == pytest.approx(62, rel=0.03)
+
+
+def test_system_totals_use_chip_prices_unless_given():
+    assert load_hardware("dgx-h100").total_price_usd == 8 * load_hardware("h100-sxm").chip.price_usd
+    assert load_hardware("hgx-b200").total_price_usd == 500_000

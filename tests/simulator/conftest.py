@@ -1,0 +1,82 @@
+"""Fixtures for simulator tests: a hand-built H100-like system (independent of the YAML
+library, which other tests cover) and tiny schedules with hand-set op costs."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwmodels.cost import Bound, OpCost, Runtime
+from hwmodels.spec import (
+    Chip,
+    ComputeUnit,
+    GpuParams,
+    Hardware,
+    HardwareKind,
+    Interconnect,
+    MemoryLevel,
+    Power,
+    TensorClass,
+    Topology,
+    UnitType,
+)
+from mapper.schedule import MappedOp, Schedule
+from workloads import ops
+from workloads.dtypes import DType
+from workloads.ops import Op, OpKind
+from workloads.scenario import Parallelism, Phase, Scenario
+from workloads.trace import Trace
+
+
+def h100_like(num_chips: int = 1) -> Hardware:
+    """H100 SXM figures from the reference table 1.1 (989.4 TFLOP/s bf16, 80 GB HBM3 at
+    3.35 TB/s, NVLink4 18 × 25 GB/s per direction, 700 W TDP); idle power, energies and launch
+    costs are assumed round numbers (only their role in formulas matters to these tests)."""
+    chip = Chip(
+        "h100-test", HardwareKind.GPU, 1.83e9,
+        (ComputeUnit("tensor", UnitType.MATRIX, {DType.BF16: 989.4e12, DType.FP8: 1978.9e12},
+                     132),
+         ComputeUnit("cuda", UnitType.VECTOR, {DType.BF16: 133.8e12, DType.FP32: 66.9e12}, 132)),
+        (MemoryLevel("l2", 50 * 2**20, 12e12, 2e-7, 0.5e-12,
+                     frozenset({TensorClass.ACTIVATIONS})),
+         MemoryLevel("hbm", 80e9, 3.35e12, 6e-7, 3.9e-12, frozenset(TensorClass))),
+        Interconnect(Topology.SWITCH, 18, 25e9, 2e-6, 5e-12), Power(700.0, 90.0),
+        {DType.BF16: 0.35e-12, DType.FP8: 0.18e-12}, 814.0, 4.0, 30000.0, "",
+        GpuParams(132, 50 * 2**20, 3e-6, 8e-6))
+    return Hardware(f"h100-test-x{num_chips}", chip, num_chips)
+
+
+@pytest.fixture
+def hw1() -> Hardware:
+    return h100_like(1)
+
+
+@pytest.fixture
+def hw8() -> Hardware:
+    return h100_like(8)
+
+
+def timed(op: Op, time_s: float, *, compute_s: float | None = None, memory_s: float = 0.0,
+          comm_s: float = 0.0, fusion_group: str = "") -> MappedOp:
+    """A mapped op with a hand-set per-execution time."""
+    c = OpCost(time_s, 0.0, Bound.COMPUTE, time_s if compute_s is None else compute_s,
+               memory_s, comm_s)
+    return MappedOp(op, c, fusion_group=fusion_group)
+
+
+def mm(name: str, count: int = 1, block: str = "") -> Op:
+    return ops.matmul(8, 64, 64, name=name, count=count, block=block)
+
+
+def allreduce(name: str = "allreduce", count: int = 1, block: str = "") -> Op:
+    return ops.collective("all_reduce", 1024.0, 2, name=name, count=count, block=block)
+
+
+def schedule_of(mapped: list[MappedOp], hw: Hardware, *, runtime: Runtime = Runtime.GRAPH,
+                tp: int = 1, pp: int = 1) -> Schedule:
+    sc = Scenario(Phase.DECODE, 1, context=1, parallel=Parallelism(tp, pp))
+    trace = Trace("hand", sc, tuple(m.op for m in mapped))
+    lat = sum(m.time_s for m in mapped)
+    return Schedule(trace, hw, runtime, tuple(mapped), lat, 0.0)
+
+
+__all__ = ["OpKind", "allreduce", "h100_like", "mm", "schedule_of", "timed"]

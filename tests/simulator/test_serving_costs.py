@@ -1,0 +1,98 @@
+"""The tabulated iteration cost against direct mapper calls, KV sizing, and serve() end to end."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from simulator.serving import (
+    Deployment,
+    FixedLengths,
+    MapperIterationCost,
+    Poisson,
+    Policy,
+    ServingPolicy,
+    Traffic,
+    serve,
+)
+from simulator.serving.kvcache import plan_kv
+from tests.simulator.conftest import h100_like
+from workloads import load_model
+
+OFF_GRID_DECODE = [(7, 3001), (45, 1537), (183, 5003), (250, 2222)]  # (batch, keys per seq)
+OFF_GRID_PREFILL = [(1, 777, 0), (1, 3001, 0), (1, 13001, 0), (3, 1000, 0), (5, 777, 0),
+                    (1, 512, 3001), (1, 1000, 7000)]  # (sequences, new tokens, cached)
+
+
+@pytest.mark.parametrize(("model", "tp"), [("llama-3.1-8b", 1), ("llama-3.1-70b", 8),
+                                           ("mixtral-8x7b", 8)])
+def test_table_matches_direct_mapper_calls_off_grid(model, tp):
+    c = MapperIterationCost(load_model(model), h100_like(tp), tp=tp)
+    for b, keys in OFF_GRID_DECODE:
+        t, e = c([], 0, b, b * keys)
+        dt, de = c.direct_decode(b, keys)
+        assert t == pytest.approx(dt, rel=0.03), (b, keys)
+        assert e == pytest.approx(de, rel=0.03), (b, keys)
+    for b, q, cached in OFF_GRID_PREFILL:
+        t, e = c([(q, cached)] * b, b, 0, 0)
+        dt, de = c.direct_prefill(b, q, cached)
+        assert t == pytest.approx(dt, rel=0.03), (b, q, cached)
+        assert e == pytest.approx(de, rel=0.03), (b, q, cached)
+
+
+def test_table_is_exact_at_small_integer_batches():
+    c = MapperIterationCost(load_model("llama-3.1-8b"), h100_like(1))
+    for b in (1, 2, 17, 32):  # exact nodes: batches ≤ 32, contexts ≤ 16 keys
+        assert c([], 0, b, b * 16)[0] == pytest.approx(c.direct_decode(b, 16)[0], rel=1e-12)
+
+
+def test_kv_blocks_from_capacity_by_hand():
+    # Llama-3.1-8B on one 80 GB chip, bf16: weights ≈ 8.03e9 params × 2 B (published count,
+    # Meta model card); KV per token = 2 (K,V) × 8 kv heads × 128 × 32 layers × 2 B = 131072 B.
+    # With 90% utilization and no activation reserve: blocks = (72e9 − 16.06e9) / (16 × 131072)
+    c = MapperIterationCost(load_model("llama-3.1-8b"), h100_like(1))
+    facts = c.facts(8192)
+    assert facts.kv_bytes_per_token_per_chip == 131072
+    plan = plan_kv(h100_like(1), facts, Deployment(activation_reserve_bytes=0.0), 16)
+    expected = (0.9 * 80e9 - 8.03e9 * 2) / (16 * 131072)
+    assert plan.blocks == pytest.approx(expected, rel=0.01)
+
+
+def test_weights_that_do_not_fit_are_an_infeasibility_not_a_crash():
+    # Llama-3.1-70B bf16 is ~141 GB of weights: never fits one 80 GB chip
+    r = serve("llama-3.1-70b", h100_like(1),
+              Traffic(Poisson(1.0), FixedLengths(128, 16), 10))
+    assert not r.feasible
+    assert r.infeasible is not None and r.infeasible.demand > r.infeasible.capacity
+    d = r.to_dict()
+    assert d["feasible"] is False and "does not fit" in d["reason"]
+    assert math.isnan(d["ttft_p50_s"])
+
+
+def test_serve_end_to_end_flow_conservation_and_bounds():
+    # Light load (2 req/s × 64 output tokens): the system keeps up, so output throughput over
+    # the run ≈ offered tokens / run time; TTFT can never beat a lone prefill step.
+    tr = Traffic(Poisson(2.0), FixedLengths(512, 64), 300)
+    r = serve("llama-3.1-8b", h100_like(1), tr, ServingPolicy(kind=Policy.CONTINUOUS), seed=3)
+    assert r.feasible and r.completed == 300 and r.rejected == 0
+    assert r.output_tokens == 300 * 64
+    assert r.throughput_req_s == pytest.approx(300 / r.duration_s)
+    c = MapperIterationCost(load_model("llama-3.1-8b"), h100_like(1))
+    lone_prefill = c.direct_prefill(1, 512)[0]
+    assert r.ttft["p50"] >= lone_prefill * (1 - 1e-9)
+    assert r.tpot["p50"] >= c.direct_decode(1, 513)[0] * (1 - 1e-9)
+    assert 0 < r.utilization < 1
+    assert r.energy_per_token_j > 0 and r.cost_per_1m_tokens_usd > 0
+    for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "throughput_tok_s",
+              "e2e_p50_s", "goodput_req_s"):
+        assert k in r.to_dict()
+
+
+@pytest.mark.parametrize("kind", list(Policy))
+def test_every_policy_completes_all_requests(kind):
+    tr = Traffic(Poisson(4.0), FixedLengths(256, 32), 120)
+    pol = ServingPolicy(kind=kind, max_tokens=2048)
+    r = serve("llama-3.1-8b", h100_like(2), tr, pol, seed=1)
+    assert r.completed == 120, kind
+    assert r.output_tokens == 120 * 32

@@ -1,0 +1,195 @@
+"""Serving DES on hand-checkable cases: every event time below is derived by hand in comments.
+
+The injected cost: an iteration that contains any prefill work costs 1.0 s, a decode-only
+iteration costs 0.1 s (energy 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.serving import (
+    FixedLengths,
+    Policy,
+    Preemption,
+    Router,
+    ServingPolicy,
+    TraceReplay,
+    Traffic,
+    simulate_serving,
+)
+from simulator.serving.serve import ReplicaSpec
+
+
+def fixed_cost(prefill, emits, decode_seqs, decode_ctx):
+    return (1.0 if prefill else 0.1), 0.0
+
+
+def trace(tmp_path, rows):
+    p = tmp_path / "trace.csv"
+    p.write_text("arrival_s,prompt_tokens,output_tokens\n"
+                 + "".join(f"{a},{pr},{o}\n" for a, pr, o in rows))
+    return Traffic(TraceReplay(str(p)), None, None)
+
+
+def run(traffic, spec=None, **policy):
+    r = simulate_serving(spec or ReplicaSpec(), fixed_cost, traffic, ServingPolicy(**policy))
+    pr = r.per_request
+    return r, pr["first_token_s"], pr["finish_s"]
+
+
+def test_static_batching_two_requests(tmp_path):
+    # A arrives at 0 and is batched alone (B not there yet): prefill [0, 1] → first token 1.0,
+    # two decode steps [1.0, 1.1], [1.1, 1.2] → A done 1.2. B (arrived 0.5) starts at 1.2:
+    # prefill [1.2, 2.2], decodes to 2.4.
+    r, first, fin = run(trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)]), kind=Policy.STATIC,
+                        max_batch=2)
+    assert first == pytest.approx([1.0, 2.2])
+    assert fin == pytest.approx([1.2, 2.4])
+    assert r.ttft["mean"] == pytest.approx((1.0 + 1.7) / 2)
+    assert r.tpot["p50"] == pytest.approx(0.1)
+    assert r.duration_s == pytest.approx(2.4)
+    assert r.throughput_tok_s == pytest.approx(6 / 2.4)
+
+
+def test_continuous_batching_two_requests(tmp_path):
+    # A prefill [0, 1]. At 1.0 B waits, and prefills are prioritized: B prefill [1, 2] (A's
+    # decoding stalls). Then both decode [2.0, 2.1], [2.1, 2.2]: both done at 2.2.
+    r, first, fin = run(trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)]), kind=Policy.CONTINUOUS,
+                        max_batch=2)
+    assert first == pytest.approx([1.0, 2.0])
+    assert fin == pytest.approx([2.2, 2.2])
+    # TPOT: A (2.2 - 1.0) / 2 = 0.6; B 0.1. Queue delay: A 0, B 0.5 (scheduled at 1.0)
+    tpot = np.sort((fin - first) / 2)
+    assert tpot == pytest.approx([0.1, 0.6])
+    assert r.queue_delay["mean"] == pytest.approx(0.25)
+
+
+def test_chunked_prefill_mixes_decode_and_prefill(tmp_path):
+    # A prefill [0, 1]. At 1.0: A decodes and B's whole prompt is one chunk: [1, 2] (1.0 s,
+    # it has prefill work) → A token 2 and B token 1 at 2.0. Decode-only [2.0, 2.1] → A done;
+    # [2.1, 2.2] → B done.
+    _, first, fin = run(trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)]), kind=Policy.CHUNKED,
+                        max_batch=2)
+    assert first == pytest.approx([1.0, 2.0])
+    assert fin == pytest.approx([2.1, 2.2])
+
+
+def test_chunk_budget_splits_a_long_prompt(tmp_path):
+    # budget 4 tokens: a 10-token prompt needs chunks 4, 4, 2 → three 1.0 s steps; the token
+    # is out at 3.0, then one decode step → 3.1.
+    _, first, fin = run(trace(tmp_path, [(0, 10, 2)]), kind=Policy.CHUNKED, max_tokens=4,
+                        max_batch=2)
+    assert first == pytest.approx([3.0]) and fin == pytest.approx([3.1])
+
+
+def test_kv_cache_too_small_forces_recompute_preemption(tmp_path):
+    # 4 blocks of 4 tokens. A, B at 0 (prompt 4, output 6). Prefill both [0, 1] (1 block
+    # each, 2 free); first tokens at 1.0; caches hold 4 tokens each.
+    # Decode 1 writes token 5 of each cache → both need a 2nd block (0 free) [1.0, 1.1];
+    # decodes 2-4 fit in the 2nd blocks: [1.1, 1.2], [1.2, 1.3], [1.3, 1.4].
+    # Decode 5 needs 2 blocks, 0 free → preempt the latest arrival (B), freeing 2 blocks; A
+    # gets one: [1.4, 1.5] → A has 6 tokens, done at 1.5, frees 3 blocks.
+    # B (5 tokens generated) recomputes a 4+5 = 9-token prefill [1.5, 2.5], emitting its 6th
+    # and last token at 2.5.
+    spec = ReplicaSpec(kv_blocks=4)
+    r, first, fin = run(trace(tmp_path, [(0, 4, 6), (0, 4, 6)]), spec, block_size=4)
+    assert first == pytest.approx([1.0, 1.0])
+    assert fin == pytest.approx([1.5, 2.5])
+    assert list(r.per_request["preemptions"]) == [0, 1]
+    assert r.preemptions == 1
+    assert r.kv_peak_occupancy == pytest.approx(1.0)
+
+
+def test_swap_preemption_charges_host_link_time(tmp_path):
+    # Same as above but B's 2 blocks are swapped out: block = 4 tokens × 1e6 B / 40e6 B/s
+    # = 0.1 s per block. Decode 5 (A only) costs 0.1 + 0.2 (swap-out) → A done at 1.7.
+    # Next step swaps B back in (0.2 s) and decodes its 6th token: 0.1 + 0.2 → done at 2.0.
+    spec = ReplicaSpec(kv_blocks=4, kv_bytes_per_token_per_chip=1e6, host_link_Bps=40e6)
+    r, _, fin = run(trace(tmp_path, [(0, 4, 6), (0, 4, 6)]), spec, block_size=4,
+                    preemption=Preemption.SWAP)
+    assert fin == pytest.approx([1.7, 2.0])
+    assert r.preemptions == 1
+
+
+def test_plenty_of_kv_means_no_preemption(tmp_path):
+    r, _, fin = run(trace(tmp_path, [(0, 4, 6), (0, 4, 6)]), ReplicaSpec(kv_blocks=1000),
+                    block_size=4)
+    # prefill [0,1], five decode steps of both → 1.5
+    assert fin == pytest.approx([1.5, 1.5]) and r.preemptions == 0
+
+
+def test_request_that_can_never_fit_is_rejected(tmp_path):
+    # 2 blocks of 4 tokens = 8 tokens < 4 + 6
+    r, _, fin = run(trace(tmp_path, [(0, 4, 6)]), ReplicaSpec(kv_blocks=2), block_size=4)
+    assert r.rejected == 1 and r.completed == 0 and np.isnan(fin[0])
+
+
+def test_disaggregated_prefill_then_kv_transfer_then_decode(tmp_path):
+    # A, B at 0 (prompt 4, output 3). Prefill replica: both prefilled [0, 1] (first tokens
+    # 1.0). KV transfer: 4 tokens × 1000 B / 4000 B/s = 1.0 s each, one at a time on the
+    # prefill replica's link: A [1, 2], B [2, 3]. Decode replica: A decodes [2.0, 2.1],
+    # [2.1, 2.2] → done 2.2; B arrives at 3.0: [3.0, 3.1], [3.1, 3.2] → done 3.2.
+    spec = ReplicaSpec(kv_bytes_per_token_per_chip=1000.0, kv_transfer_Bps=4000.0)
+    r, first, fin = run(trace(tmp_path, [(0, 4, 3), (0, 4, 3)]), spec,
+                        kind=Policy.DISAGGREGATED)
+    assert first == pytest.approx([1.0, 1.0])
+    assert fin == pytest.approx([2.2, 3.2])
+    assert r.replicas == 2
+
+
+@pytest.mark.parametrize(("router", "ttft_c"), [(Router.ROUND_ROBIN, 1.05),
+                                                 (Router.LEAST_OUTSTANDING, 1.0)])
+def test_router_policies(tmp_path, router, ttft_c):
+    # Two replicas. A (output 100) → replica 0 decodes until 1 + 99 × 0.1 = 10.9;
+    # B (output 1) → replica 1, done at 1.0. C arrives at 5.05:
+    # round robin sends it to replica 0, which admits it at the next step boundary 5.1
+    # (TTFT 0.05 + 1.0); least-outstanding sends it to idle replica 1 (TTFT 1.0).
+    tr = trace(tmp_path, [(0, 8, 100), (0, 8, 1), (5.05, 8, 2)])
+    r = simulate_serving(ReplicaSpec(), fixed_cost, tr, ServingPolicy(router=router),
+                         replicas=2)
+    pr = r.per_request
+    assert list(pr["replica"]) == ([0, 1, 0] if router == Router.ROUND_ROBIN else [0, 1, 1])
+    assert pr["first_token_s"][2] - pr["arrival_s"][2] == pytest.approx(ttft_c)
+
+
+def test_closed_loop_users_send_after_each_response():
+    # 1 user, 3 requests of prompt 8 / output 2: each takes prefill 1.0 + decode 0.1; the next
+    # is sent when the previous finishes (think 0.5 s): finishes at 1.1, 2.7, 4.3.
+    from simulator.serving import ClosedLoop
+
+    r = simulate_serving(ReplicaSpec(), fixed_cost,
+                         Traffic(ClosedLoop(1, think_s=0.5), FixedLengths(8, 2), 3))
+    assert r.per_request["arrival_s"] == pytest.approx([0.0, 1.6, 3.2])
+    assert r.per_request["finish_s"] == pytest.approx([1.1, 2.7, 4.3])
+
+
+def test_energy_idle_power_and_cost_formula(tmp_path):
+    # One request: busy 1.0 s prefill + 0.1 s decode, each step 10 J → 20 J dynamic.
+    # Duration 1.1 s from arrival 0: no idle time. Idle power matters when arrivals are apart:
+    # second request at 5.0 → idle 5.0 - 1.1 = 3.9 s at 100 W = 390 J.
+    def cost(prefill, emits, d, ctx):
+        return (1.0 if prefill else 0.1), 10.0
+
+    spec = ReplicaSpec(idle_power_w=100.0, price_usd=1e6)
+    r = simulate_serving(spec, cost, trace(tmp_path, [(0, 8, 2), (5.0, 8, 2)]))
+    assert r.duration_s == pytest.approx(6.1)
+    assert r.energy_j == pytest.approx(40.0 + 390.0)
+    assert r.energy_per_token_j == pytest.approx(430.0 / 4)
+    assert r.utilization == pytest.approx(2.2 / 6.1)
+    # cost per 1M tokens: capex 1e6 USD × 6.1 s / (4 y × 365.25 d × 86400 s) + energy
+    # 430 J / 3.6e6 × 0.10 USD/kWh, over 4 output tokens, × 1e6
+    capex = 1e6 * 6.1 / (4 * 365.25 * 86400)
+    opex = 430 / 3.6e6 * 0.10
+    assert r.cost_per_1m_tokens_usd == pytest.approx((capex + opex) / 4 * 1e6)
+
+
+def test_goodput_counts_requests_meeting_both_slos(tmp_path):
+    from simulator.serving import Slo
+
+    # continuous two-request case: A TTFT 1.0 TPOT 0.6; B TTFT 1.5 TPOT 0.1; duration 2.2
+    tr = trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)])
+    r = simulate_serving(ReplicaSpec(), fixed_cost, tr, ServingPolicy(max_batch=2),
+                         slo=Slo(ttft_s=2.0, tpot_s=0.2))
+    assert r.slo_attainment == pytest.approx(0.5)  # only B meets TPOT ≤ 0.2
+    assert r.goodput_req_s == pytest.approx(1 / 2.2)

@@ -1,0 +1,207 @@
+"""`infersim calibrate`: measure this machine, fit its model, write a measurement file and a
+calibrated hardware spec.
+
+Steps: check the output path is writable (before measuring anything) → run the kernel plan
+(check each kernel against NumPy, then time it) with a progress line per step on stderr →
+time the small transformer (CPU; validation rows, never fitted) → fit the machine model on
+the `fit` rows → write the spec YAML, load it back with the strict hardware loader → predict
+the held-out rows with it → only then write the measurement file and the spec, each
+atomically. An interruption or error at any point before the end leaves no output file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from infersim._io import atomic_write_text
+from infersim.errors import InputError
+from validation import measure
+from validation.fit import Calibration, fit_all
+from validation.hostinfo import host_info
+from validation.plan import PROFILES, Profile, kernel_cases
+from validation.progress import Progress
+from validation.stats import ErrorStats, error_stats
+
+DATA_DIR = Path(__file__).parent / "data"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class CalibrateOptions:
+    device: str = "cpu"
+    out: Path | None = None  # spec YAML; None → validation/data/<host>-<date>.yaml
+    profile: str = "full"
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class CalibrateResult:
+    spec_path: Path
+    data_path: Path
+    spec_name: str
+    calibration: Calibration
+    holdout: ErrorStats  # held-out kernel cases, predicted by the written spec
+    transformer: ErrorStats | None
+    elapsed_s: float
+    summary: tuple[Mapping[str, str], ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": str(self.spec_path), "measurements": str(self.data_path),
+                "name": self.spec_name, "elapsed_s": self.elapsed_s,
+                "call_overhead_s": self.calibration.overhead_s,
+                "levels": [{"name": lv.name, "capacity_bytes": lv.capacity_bytes,
+                            "bandwidth_Bps": lv.bandwidth_Bps}
+                           for lv in self.calibration.levels],
+                "matrix_flops": dict(self.calibration.matrix_flops),
+                "vector_flops": dict(self.calibration.vector_flops),
+                "holdout": self.holdout.to_dict(),
+                "transformer": self.transformer.to_dict() if self.transformer else None,
+                "warnings": list(self.warnings)}
+
+
+def check_device(device: str) -> None:
+    """Reject an unknown device, or `cuda` where no GPU is present (one-line InputError)."""
+    if device not in DEVICES:
+        raise InputError(f"--device: unknown device {device!r}; use one of "
+                         f"{', '.join(DEVICES)}")
+    if device == "cuda":
+        from validation.kernels.cuda import cuda_available
+
+        if not cuda_available():
+            raise InputError("--device cuda: no CUDA GPU is available here "
+                             "(numba.cuda.is_available() is False); run on a machine with an "
+                             "NVIDIA GPU and driver, or use --device cpu")
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, before minutes of measuring, if `path` cannot be written."""
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise InputError(f"-o {path}: the calibrated spec is a YAML file; give a path ending "
+                         "in .yaml")
+    if path.is_dir():
+        raise InputError(f"-o {path}: is a directory; give a file path ending in .yaml")
+    probe = path.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"-o {path}: no permission to write in {probe}; choose a writable "
+                         "location")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"-o {path}: the existing file is not writable; choose another path")
+
+
+def _ref(path: Path) -> str:
+    """How the spec cites its measurement file: repo-relative when inside the repo."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def _load_spec_text(text: str, name: str):
+    """Load YAML text with the strict hardware loader (through a private temp file)."""
+    from hwmodels.loader import load_hardware
+
+    with tempfile.TemporaryDirectory(prefix="infersim-cal-") as d:
+        p = Path(d) / f"{name}.yaml"
+        p.write_text(text, encoding="utf-8")
+        return load_hardware(p)
+
+
+def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> CalibrateResult:
+    """Run a calibration (see module docstring). Raises InputError for bad options."""
+    stream = stream if stream is not None else sys.stderr
+    check_device(opts.device)
+    if opts.profile not in PROFILES:
+        raise InputError(f"--profile: unknown profile {opts.profile!r}; use one of "
+                         f"{', '.join(PROFILES)}")
+    profile = PROFILES[opts.profile]
+    start = time.monotonic()
+    if opts.device == "cuda":
+        from validation.cuda_calibrate import calibrate_cuda
+
+        return calibrate_cuda(opts, profile, stream)
+    host = host_info()
+    from validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
+
+    spec_path = Path(opts.out) if opts.out is not None else DATA_DIR / f"{host.slug}.yaml"
+    check_writable(spec_path)
+    data_path = spec_path.with_suffix(".csv")
+    plan = level_plan(host)
+    cases = kernel_cases(profile)
+    tcases = profile.transformer
+    from validation.kernels.cpu_bench import CpuBench
+
+    weight = (sum(measure.case_weight(c) for c in cases)
+              + sum(measure.transformer_weight(t) for t in tcases))
+    progress = Progress(weight, len(cases) + len(tcases), stream, enabled=opts.progress)
+    progress.note(f"calibrating {host.cpu_model} with {host.threads} thread(s), "
+                  f"{profile.name} profile: {len(cases)} kernel cases, {len(tcases)} "
+                  "transformer steps")
+    bench = CpuBench(cases, opts.seed)
+    rows = measure.measure_kernels(bench, cases, profile.policy, progress)
+    bench.release()
+    rows += measure.measure_transformer(tcases, profile, host.threads, progress, opts.seed)
+    df = measure.to_frame(rows)
+    progress.note("fitting the machine model")
+    kern = df[df.phase == ""]
+    cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9))
+    text = cpu_spec_yaml(cal, host, plan, _ref(data_path), profile.name)
+    hw = _load_spec_text(text, spec_name(host))
+    holdout, tstats = grade(df, hw)
+    meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": _ref(spec_path),
+            **{k: v for k, v in host.to_dict().items()},
+            "elapsed_s": f"{time.monotonic() - start:.1f}"}
+    warn = measure.contention_summary(df)
+    _write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
+    return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
+                           time.monotonic() - start, tuple(fitted_summary(cal, plan)),
+                           (warn,) if warn else ())
+
+
+def grade(df: pd.DataFrame, hw) -> tuple[ErrorStats, ErrorStats | None]:
+    """Error stats of the held-out kernel rows and of the transformer rows under `hw`."""
+    from validation.closed_loop import predict_kernel_rows, predict_transformer_rows
+
+    held = df[(df.role == "holdout") & (df.phase == "")]
+    hstats = error_stats(predict_kernel_rows(held, hw), held.median_s)
+    tr = df[df.phase != ""]
+    tstats = (error_stats(predict_transformer_rows(tr, hw), tr.median_s)
+              if not tr.empty else None)
+    return hstats, tstats
+
+
+def _write_pair(data_path: Path, data_text: str, spec_path: Path, spec_text: str) -> None:
+    """Write the measurement file, then the spec; never leave one without the other."""
+    existed = data_path.exists()
+    atomic_write_text(data_path, data_text)
+    try:
+        atomic_write_text(spec_path, spec_text)
+    except BaseException:
+        if not existed:
+            data_path.unlink(missing_ok=True)
+        raise
+
+
+def profile_of(quick: bool, profile: str | None) -> str:
+    if profile:
+        return profile
+    return "quick" if quick else "full"
+
+
+def describe_profile(p: Profile) -> str:
+    return (f"{p.name}: working sets {p.ws_min_bytes / 1024:.0f} KiB–"
+            f"{p.ws_max_bytes / 1024**2:.0f} MiB, {len(p.gemm_shapes)} GEMM shapes × "
+            f"{len(p.gemm_dtypes)} dtypes, {len(p.transformer)} transformer steps")

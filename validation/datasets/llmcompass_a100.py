@@ -1,0 +1,348 @@
+"""LLMCompass's published A100 operator measurements, re-predicted with the a100-sxm-80gb spec.
+
+Data: `validation/data/llmcompass/` (see its README for source, commit and how LLMCompass
+measured: median wall-clock of one Python call + `torch.cuda.synchronize()`).
+
+What is compared: the measurement is host dispatch + device time + synchronization, so the
+prediction is `harness overhead + device time`, with one harness constant per call style
+(eager `torch.matmul`/`bmm`, an eager elementwise op such as `torch.softmax`, a
+`torch.compile`d function). The device time is the GPU cost model's (`hwmodels/models/
+gpu.py`); nothing else is fitted per row.
+
+Split: every other shape of each operator sweep is CALIBRATION, the rest HELD-OUT (also
+held out: streaming-kernel shapes whose 1-80 MB working set stays warm in L2 between the
+harness's repeated calls, see `_split`); the GPT-3 layer breakdowns (prefill and decode,
+TP=4) are all held out. `--fit` refits, on the
+calibration rows only, the A100 GPU constants (HBM read/write efficiency, MMA efficiency)
+and the three harness constants, by robust least squares (Huber) on log(pred/meas)
+(two stages, see `fit`); it writes `validation/data/llmcompass/calibration.json`. The fitted GPU constants are then
+copied into the `gpu:` block of `hwmodels/specs/a100-sxm-80gb.yaml` (with this file as
+their provenance); `load()` always predicts with the spec as shipped plus the harness
+constants from `calibration.json`.
+
+    python -m validation.datasets.llmcompass_a100          # error tables
+    python -m validation.datasets.llmcompass_a100 --fit    # refit on the calibration half
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hwmodels import CostContext, Hardware, cost_model, load_hardware
+from hwmodels.spec import GpuParams
+from workloads import ops as O
+from workloads.dtypes import DType
+from workloads.ops import Op, OpKind
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NAME = "llmcompass_a100"
+DESCRIPTION = ("LLMCompass (ISCA'24) real A100-80GB operator timings: matmul, softmax, "
+               "layernorm, gelu sweeps and a GPT-3 layer (TP=4) prefill/decode breakdown")
+DATA = Path(__file__).resolve().parents[1] / "data" / "llmcompass"
+CALIBRATION = DATA / "calibration.json"
+SPEC = "a100-sxm-80gb"
+HARNESS = ("eager_matmul_s", "eager_op_s", "compiled_s")
+FIT_GPU = ("hbm_read_efficiency", "hbm_write_efficiency", "mma_efficiency")
+HUBER = 0.05  # residuals in log space beyond ±5 % count linearly (robust to odd kernels)
+_FP16 = DType.FP16
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured row: the ops of the measured call(s) and how the harness wrapped them."""
+
+    group: str  # "operators" or "layer"
+    case: str
+    measured_s: float
+    ops: tuple[Op, ...]  # each op is one call (its count = number of calls)
+    harness: str  # key of HARNESS, or "" (harness overhead subtracted at the source)
+    split: str  # "calibration" or "held-out"
+    system: int = 1  # GPUs in the system (4 for the layer's all-reduce)
+    notes: str = ""
+
+
+def _rows(name: str) -> list[list[str]]:
+    text = (DATA / name).read_text()
+    return [[c.strip() for c in line.split(",")] for line in text.splitlines() if line.strip()]
+
+
+L2_BYTES = 40e6  # A100 L2 (Ampere whitepaper); a working set below 2x this stays warm in L2
+HARNESS_MAX_BYTES = 1e6  # rows this small measure the call overhead, not the memory system
+
+
+def _split(i: int, working_set_bytes: float | None = None) -> str:
+    """Every other shape is calibration — except, for streaming kernels, shapes whose working
+    set stays resident in the warm L2 between the harness's repeated calls (1 MB to 80 MB):
+    there the measurement sees L2, not HBM, and the cost model (which never beats the HBM
+    roofline floor) deliberately ignores cross-call L2 residency, so they are held out."""
+    if i % 2:
+        return "held-out"
+    if working_set_bytes is not None and HARNESS_MAX_BYTES < working_set_bytes < 2 * L2_BYTES:
+        return "held-out"
+    return "calibration"
+
+
+def _vec(kind: OpKind, numel: int, flops: float, name: str) -> Op:
+    return O.vector(kind, numel, _FP16, flops_per_elem=flops, name=name)
+
+
+def cases() -> list[Case]:
+    out: list[Case] = []
+    for i, r in enumerate(_rows("matmul_A100.csv")):
+        m, n, k = int(r[0]), int(r[1]), int(r[2])
+        t = float(r[3].removesuffix("ms")) * 1e-3
+        out.append(Case("operators", f"matmul M={m} N={n} K={k}", t,
+                        (O.matmul(m, k, n, "bf16", name="matmul"),), "eager_matmul_s",
+                        _split(i), notes="torch.matmul bf16"))
+    for name, kind, flops, harness, label in (
+            ("softmax_A100.csv", OpKind.ELEMENTWISE, 5.0, "eager_op_s", "softmax"),
+            ("layernorm_A100.csv", OpKind.NORM, 7.0, "compiled_s", "layernorm")):
+        for i, r in enumerate(_rows(name)):
+            m, n = int(r[0]), int(r[1])
+            t = m * n / (float(r[2]) * 1e9)
+            ws = None if label == "softmax" else 4.0 * m * n
+            out.append(Case("operators", f"{label} M={m} N={n}", t,
+                            (_vec(kind, m * n, flops, label),), harness, _split(i, ws),
+                            notes="torch.compile" if harness == "compiled_s" else "eager"))
+    for i, r in enumerate(_rows("gelu_A100.csv")):
+        n = int(r[0])
+        t = n / (float(r[1]) * 1e9)
+        out.append(Case("operators", f"gelu N={n}", t, (_vec(OpKind.ELEMENTWISE, n, 10.0,
+                                                              "gelu"),),
+                        "compiled_s", _split(i, 4.0 * n), notes="torch.compile, tanh GELU"))
+    out += _layer_cases("transformer_A100.csv", prefill=True)
+    out += _layer_cases("transformerAR_A100.csv", prefill=False)
+    return out
+
+
+def _layer_cases(name: str, prefill: bool) -> list[Case]:
+    """GPT-3 layer (d=12288, 96 heads) at TP=4, batch 8: prefill of 2048 or one decode
+    token over 3072 cached (+1). Shapes follow LLMCompass's TransformerBlock*TP classes."""
+    vals = [float(r[0]) for r in _rows(name)]
+    d, heads, tp, b = 12288, 96, 4, 8
+    hd = d // heads
+    h = heads // tp
+    s = 2048 if prefill else 1
+    kv = 2048 if prefill else 3073
+    t = b * s
+    phase = "prefill" if prefill else "decode"
+    mm = "eager_matmul_s"
+    # The script subtracts the compiled-call overhead of a 1x1x1 input from LayerNorm. In the
+    # decode file the LayerNorm value equals the (not subtracted) GeLU call to 0.3% on 0.2 MB
+    # of data, i.e. the subtraction evidently did not happen there: priced with the harness.
+    ln_h = "" if prefill else "compiled_s"
+    ln_note = ("compiled-call overhead subtracted at the source" if prefill else
+               "value equals the compiled GeLU call: overhead evidently not subtracted")
+    specs: list[tuple[str, tuple[Op, ...], str, str]] = [
+        ("Q_K_V", (O.matmul(t, d, d // tp, name="q/k/v_proj", count=3),), mm,
+         "three separate d x d/4 projections"),
+        ("Q_mul_K", (O.matmul(s, hd, kv, groups=b * h, weight_dtype=None, name="q_mul_k"),),
+         mm, "torch.bmm over batch x heads (unfused attention)"),
+        ("A_mul_V", (O.matmul(s, kv, hd, groups=b * h, weight_dtype=None, name="a_mul_v"),),
+         mm, "torch.bmm"),
+        ("Wo_proj", (O.matmul(t, d // tp, d, name="wo"),), mm, ""),
+        ("W1_proj", (O.matmul(t, d, 4 * d // tp, name="w1"),), mm, ""),
+        ("W2_proj", (O.matmul(t, 4 * d // tp, d, name="w2"),), mm, ""),
+        ("Softmax", (_vec(OpKind.ELEMENTWISE, b * h * s * kv, 5.0, "softmax"),), "eager_op_s",
+         "torch.softmax over the score matrix"),
+        ("LayerNorm_MHA", (_vec(OpKind.NORM, t * d, 7.0, "layernorm"),), ln_h, ln_note),
+        ("LayerNorm_FFN", (_vec(OpKind.NORM, t * d, 7.0, "layernorm"),), ln_h, ln_note),
+        ("GeLU", (_vec(OpKind.ELEMENTWISE, t * 4 * d // tp, 10.0, "gelu"),), "compiled_s",
+         "torch.compile"),
+        ("AllReduce_MHA", (O.collective("all_reduce", t * d * 2.0, tp, "fp16"),), "",
+         "value typed into the artifact file, no measurement script"),
+        ("AllReduce_FFN", (O.collective("all_reduce", t * d * 2.0, tp, "fp16"),), "",
+         "value typed into the artifact file, no measurement script"),
+    ]
+    out = []
+    for (cat, ops, harness, note), v in zip(specs, vals, strict=True):
+        system = tp if cat.startswith("AllReduce") else 1
+        out.append(Case("layer", f"gpt3-layer {phase} {cat}", v, ops, harness, "held-out",
+                        system, note))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# prediction
+# ------------------------------------------------------------------------------------------
+
+
+def load_harness() -> dict[str, float]:
+    """Harness constants from the last fit (zeros if never fitted)."""
+    if CALIBRATION.exists():
+        data = json.loads(CALIBRATION.read_text())
+        return {k: float(data["harness"][k]) for k in HARNESS}
+    return dict.fromkeys(HARNESS, 0.0)
+
+
+def system(hw: Hardware, n: int) -> Hardware:
+    return hw if n == 1 else replace(hw, name=f"{hw.name}x{n}", num_chips=n)
+
+
+def predict(case: Case, hw: Hardware, harness: dict[str, float]) -> float:
+    """Predicted wall time of the measured call(s) of `case` on `hw`."""
+    h = system(hw, case.system)
+    model = cost_model(h)
+    ctx = CostContext()
+    total = 0.0
+    for op in case.ops:
+        dev = model.op_cost(op, h, ctx).time_s
+        total += op.count * (dev + (harness[case.harness] if case.harness else 0.0))
+    return total
+
+
+def _frame(hw: Hardware, harness: dict[str, float]) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = []
+    for c in cases():
+        p = predict(c, hw, harness)
+        rows.append({"dataset": NAME, "group": f"{c.group} ({c.split})", "case": c.case,
+                     "predicted": p, "measured": c.measured_s, "unit": "s",
+                     "notes": c.notes, "split": c.split})
+    return pd.DataFrame(rows)
+
+
+def load() -> pd.DataFrame:
+    """Rows: dataset, group, case, predicted, measured, unit, notes (+ split)."""
+    return _frame(load_hardware(SPEC), load_harness())
+
+
+# ------------------------------------------------------------------------------------------
+# fit (calibration half only)
+# ------------------------------------------------------------------------------------------
+
+
+def with_gpu(hw: Hardware, **values: float) -> Hardware:
+    p = hw.chip.params
+    assert isinstance(p, GpuParams)
+    return replace(hw, chip=replace(hw.chip, params=replace(p, **values)))
+
+
+def _huber(r: Any) -> float:
+    import numpy as np
+
+    a = np.abs(r)
+    return float(np.mean(np.where(a <= HUBER, 0.5 * a * a, HUBER * (a - 0.5 * HUBER))))
+
+
+def fit(maxiter: int = 6000) -> dict[str, Any]:
+    """Two-stage least squares on log(pred/meas), calibration rows only.
+
+    Stage 1 fits the A100 GPU constants and the matmul / compiled-call harness constants on
+    the matmul, layernorm and gelu rows: the kernel classes infersim traces are made of
+    (GEMMs and streaming elementwise kernels). Stage 2 fits the eager-op harness constant on
+    the softmax rows with the GPU constants fixed. PyTorch's standalone softmax kernel runs
+    well below a plain stream (~1.1 of ~1.6 TB/s at large sizes); it is not part of any
+    infersim trace (attention is fused), so it must not pull the HBM efficiencies down —
+    its rows stay in the report and show that gap."""
+    import numpy as np
+    from scipy.optimize import minimize, minimize_scalar
+
+    base = load_hardware(SPEC)
+    cal = [c for c in cases() if c.split == "calibration"]
+    stage1 = [c for c in cal if not c.case.startswith("softmax")]
+    stage2 = [c for c in cal if c.case.startswith("softmax")]
+    p0 = base.chip.params
+    assert isinstance(p0, GpuParams)
+    lo_hi = {"hbm_read_efficiency": (0.3, 1.0), "hbm_write_efficiency": (0.3, 1.0),
+             "mma_efficiency": (0.3, 1.0)}
+    h1 = ("eager_matmul_s", "compiled_s")
+
+    def unpack(x: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+        gpu = {}
+        for j, k in enumerate(FIT_GPU):
+            lo, hi = lo_hi[k]
+            gpu[k] = lo + (hi - lo) / (1.0 + math.exp(-x[j]))
+        harness = {k: 1e-6 * math.exp(x[len(FIT_GPU) + j]) for j, k in enumerate(h1)}
+        harness["eager_op_s"] = 0.0
+        return gpu, harness
+
+    def residuals(rows: list[Case], hw: Hardware, harness: dict[str, float]) -> np.ndarray:
+        pred = np.array([predict(c, hw, harness) for c in rows])
+        return np.log(pred / np.array([c.measured_s for c in rows]))
+
+    def loss1(x: np.ndarray) -> float:
+        gpu, harness = unpack(x)
+        r = residuals(stage1, with_gpu(base, **gpu), harness)
+        return _huber(r)
+
+    x0 = np.zeros(len(FIT_GPU) + len(h1))
+    for j, k in enumerate(FIT_GPU):
+        lo, hi = lo_hi[k]
+        v = min(max(getattr(p0, k), lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo))
+        x0[j] = math.log((v - lo) / (hi - v))
+    x0[len(FIT_GPU):] = math.log(20.0)
+    best = None
+    for _restart in range(3):  # Nelder-Mead restarts from its own optimum
+        res = minimize(loss1, x0 if best is None else best.x, method="Nelder-Mead",
+                       options={"maxiter": maxiter, "xatol": 1e-5, "fatol": 1e-9})
+        if best is None or res.fun < best.fun - 1e-12:
+            best = res
+        else:
+            break
+    assert best is not None
+    gpu, harness = unpack(best.x)
+    hw = with_gpu(base, **gpu)
+
+    def loss2(log_us: float) -> float:
+        r = residuals(stage2, hw, {**harness, "eager_op_s": 1e-6 * math.exp(log_us)})
+        return _huber(r)
+
+    r2 = minimize_scalar(loss2, bounds=(math.log(0.1), math.log(200.0)), method="bounded")
+    harness["eager_op_s"] = 1e-6 * math.exp(float(r2.x))
+    return {"gpu": gpu, "harness": harness, "loss_stage1": float(best.fun),
+            "loss_stage2": float(r2.fun), "rows_stage1": len(stage1),
+            "rows_stage2": len(stage2), "spec": SPEC,
+            "method": "stage 1: Nelder-Mead on the mean Huber loss (delta 0.05) of "
+                      "log(pred/meas) over the "
+                      "calibration matmul/layernorm/gelu rows (GPU constants + matmul and "
+                      "compiled-call harness); stage 2: eager-op harness on the calibration "
+                      "softmax rows"}
+
+
+def _stats(df: pd.DataFrame) -> pd.DataFrame:
+    ape = (df["predicted"] - df["measured"]).abs() / df["measured"] * 100.0
+    g = df.assign(ape=ape).groupby("group")["ape"]
+    return g.agg(n="count", median_ape="median",
+                 p90_ape=lambda s: float(s.quantile(0.9))).reset_index()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m validation.datasets.llmcompass_a100")
+    ap.add_argument("--fit", action="store_true", help="refit on the calibration half and "
+                    f"write {CALIBRATION}")
+    ap.add_argument("--rows", action="store_true", help="print every row")
+    args = ap.parse_args(argv)
+    if args.fit:
+        from infersim._io import atomic_write_text
+
+        res = fit()
+        atomic_write_text(CALIBRATION, json.dumps(res, indent=2) + "\n")
+        print(json.dumps(res, indent=2))
+        hw = with_gpu(load_hardware(SPEC), **res["gpu"])
+        df = _frame(hw, res["harness"])
+        print("\nwith the fitted constants (copy the gpu values into the spec):")
+    else:
+        df = load()
+    if args.rows:
+        import pandas as pd
+
+        with pd.option_context("display.width", 160, "display.max_rows", 500):
+            print(df.assign(ratio=df.predicted / df.measured)[
+                ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
+    print(_stats(df).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Fit the calibrated machine model to kernel measurements.
+
+The model is the CPU cost model's (hwmodels/models/cpu.py), with physical parameters:
+
+    t(call) = t0 + max(FLOPs / P_unit(dtype), bytes × s(W; C_1..C_{L−1}, B_1..B_L))
+
+- t0: fixed cost of one kernel call — measured directly with an empty parallel kernel.
+- P_vector(dtype): FLOP/s of the compute-bound elementwise FMA kernel.
+- B_i, C_i: bandwidth plateau and effective capacity of each memory level (caches, then
+  DRAM), fitted jointly to the STREAM sweep by robust least squares on log time
+  (scipy.optimize.least_squares, soft-L1 loss, so one disturbed sample cannot drag a plateau).
+  Capacities are bounded around the sizes the OS reports (× the threads sharing nothing),
+  with bounds that keep the levels ordered.
+- P_matrix(dtype): FLOP/s of the blocked GEMM kernel, a 1-parameter robust fit per dtype
+  over the GEMM shapes, with the memory model above held fixed.
+
+Only rows with role "fit" are used. Everything here is deterministic (no random starts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares, minimize_scalar
+
+from hwmodels.models.cpu import seconds_per_byte
+from validation.kernels.cases import STREAM_KERNELS, Kernel
+
+_SOFT_L1_SCALE = 0.05  # residuals (log time) beyond ~5% count linearly, not quadratically
+
+
+@dataclass(frozen=True)
+class LevelFit:
+    """One fitted memory level. The last level's capacity is the machine's memory."""
+
+    name: str
+    capacity_bytes: float
+    bandwidth_Bps: float
+    nominal_capacity_bytes: float  # what the OS reports (× instances the threads use)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted machine model (see module docstring)."""
+
+    overhead_s: float
+    levels: tuple[LevelFit, ...]
+    vector_flops: Mapping[str, float]  # dtype → FLOP/s of the vector FMA kernel
+    matrix_flops: Mapping[str, float]  # dtype → FLOP/s of the GEMM kernel
+    fit_points: int
+    stream_rms_log_error: float  # RMS of log(pred/meas) over the STREAM fit rows
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def capacities(self) -> tuple[float, ...]:
+        return tuple(lv.capacity_bytes for lv in self.levels[:-1])
+
+    @property
+    def bandwidths(self) -> tuple[float, ...]:
+        return tuple(lv.bandwidth_Bps for lv in self.levels)
+
+    def predict(self, kernel: str, dtype: str, flops: float, nbytes: float) -> float:
+        """Model seconds of one call (the same composition as the CPU cost model)."""
+        unit = self.matrix_flops if kernel == Kernel.GEMM.value else self.vector_flops
+        peak = unit.get(dtype, 0.0)
+        compute = flops / peak if peak > 0 else 0.0
+        memory = nbytes * seconds_per_byte(nbytes, self.capacities, self.bandwidths)
+        return self.overhead_s + max(compute, memory)
+
+
+def _bounds(nominal: Sequence[float]) -> list[tuple[float, float]]:
+    """Ordered, disjoint capacity bounds around nominal sizes: [n/4, 2n], clipped at the
+    geometric means between neighbours."""
+    out = []
+    for i, c in enumerate(nominal):
+        lo, hi = c / 4.0, c * 2.0
+        if i > 0:
+            lo = max(lo, math.sqrt(nominal[i - 1] * c))
+        if i + 1 < len(nominal):
+            hi = min(hi, math.sqrt(c * nominal[i + 1]))
+        if hi <= lo:
+            lo, hi = c * 0.99, c * 1.01
+        out.append((lo, hi))
+    return out
+
+
+def fit_overhead(df: pd.DataFrame) -> float:
+    """Median seconds of the empty kernel (fit rows)."""
+    rows = df[(df.kernel == Kernel.EMPTY.value) & (df.role == "fit")]
+    if rows.empty:
+        raise ValueError("no empty-kernel measurement: cannot fit the call overhead")
+    return float(rows.median_s.median())
+
+
+def fit_vector_flops(df: pd.DataFrame, overhead_s: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    rows = df[(df.kernel == Kernel.VFMA.value) & (df.role == "fit")]
+    for dt, g in rows.groupby("dtype"):
+        work = np.maximum(g.median_s.to_numpy() - overhead_s, 0.05 * g.median_s.to_numpy())
+        out[str(dt)] = float(np.median(g.flops.to_numpy() / work))
+    return out
+
+
+def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str, float],
+                  level_names: Sequence[str], nominal_capacities: Sequence[float],
+                  memory_bytes: float) -> tuple[tuple[LevelFit, ...], float, int]:
+    """Fit bandwidth plateaus and capacities of `level_names` (caches..., then main memory;
+    `nominal_capacities` has one entry per cache) to the STREAM fit rows. Returns the levels,
+    the RMS log error and the number of rows used."""
+    kernels = {k.value for k in STREAM_KERNELS}
+    rows = df[df.kernel.isin(kernels) & (df.role == "fit")]
+    if len(rows) < 2:
+        raise ValueError("too few STREAM measurements to fit the memory hierarchy")
+    ws = rows.working_set_bytes.to_numpy(float)
+    nbytes = rows.bytes.to_numpy(float)
+    flops = rows.flops.to_numpy(float)
+    peaks = np.array([vector_flops.get(d, math.inf) for d in rows.dtype])
+    compute = np.where(np.isfinite(peaks), flops / peaks, 0.0)
+    meas = rows.median_s.to_numpy(float)
+    n_cache = len(nominal_capacities)
+    nlev = n_cache + 1
+    if len(level_names) != nlev:
+        raise ValueError("level_names must name every cache and main memory")
+    cap_bounds = _bounds(list(nominal_capacities))
+
+    # initial guesses: bandwidth observed near the middle of each level's size range
+    bw_obs = nbytes / np.maximum(meas - overhead_s, 1e-9)
+    edges = [0.0, *nominal_capacities, math.inf]
+    b0 = []
+    for i in range(nlev):
+        sel = (ws > edges[i]) & (ws <= edges[i + 1] / 2 if i < n_cache else ws > 2 * edges[i])
+        b0.append(float(np.median(bw_obs[sel])) if sel.any() else float(np.median(bw_obs)))
+    x0 = np.log(np.r_[b0, [math.sqrt(lo * hi) for lo, hi in cap_bounds]])
+    lo = np.log(np.r_[[1e7] * nlev, [b[0] for b in cap_bounds]])
+    hi = np.log(np.r_[[1e14] * nlev, [b[1] for b in cap_bounds]])
+    x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        bws = np.exp(x[:nlev])
+        caps = np.exp(x[nlev:])
+        mem = np.array([b * seconds_per_byte(w, caps, bws) for b, w in zip(nbytes, ws, strict=True)])
+        return np.log(overhead_s + np.maximum(compute, mem)) - np.log(meas)
+
+    sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=_SOFT_L1_SCALE,
+                        method="trf", x_scale="jac", max_nfev=2000)
+    bws = np.exp(sol.x[:nlev])
+    caps = np.exp(sol.x[nlev:])
+    rms = float(np.sqrt(np.mean(residuals(sol.x) ** 2)))
+    levels = tuple(
+        LevelFit(level_names[i], float(caps[i]) if i < n_cache else float(memory_bytes),
+                 float(bws[i]), float(nominal_capacities[i]) if i < n_cache else float(memory_bytes))
+        for i in range(nlev))
+    return levels, rms, len(rows)
+
+
+def fit_matrix_flops(df: pd.DataFrame, overhead_s: float,
+                     levels: Sequence[LevelFit]) -> dict[str, float]:
+    """Per-dtype GEMM FLOP/s that best explains the GEMM fit rows, memory model fixed."""
+    caps = [lv.capacity_bytes for lv in levels[:-1]]
+    bws = [lv.bandwidth_Bps for lv in levels]
+    out: dict[str, float] = {}
+    rows = df[(df.kernel == Kernel.GEMM.value) & (df.role == "fit")]
+    for dt, g in rows.groupby("dtype"):
+        flops = g.flops.to_numpy(float)
+        meas = g.median_s.to_numpy(float)
+        mem = np.array([b * seconds_per_byte(b, caps, bws) for b in g.bytes.to_numpy(float)])
+
+        def loss(logp: float, flops: np.ndarray = flops, mem: np.ndarray = mem,
+                 meas: np.ndarray = meas) -> float:
+            r = np.log(overhead_s + np.maximum(flops / math.exp(logp), mem)) - np.log(meas)
+            z = (r / _SOFT_L1_SCALE) ** 2
+            return float(np.sum(2.0 * (np.sqrt(1.0 + z) - 1.0)))
+
+        # coarse grid then bounded refinement: the loss is flat where every row is
+        # memory-bound, and the grid keeps the choice deterministic there
+        grid = np.linspace(math.log(1e7), math.log(1e14), 141)
+        best = float(grid[int(np.argmin([loss(x) for x in grid]))])
+        res = minimize_scalar(loss, bounds=(best - 0.1, best + 0.1), method="bounded")
+        out[str(dt)] = float(math.exp(res.x if res.fun <= loss(best) else best))
+    return out
+
+
+def fit_all(df: pd.DataFrame, level_names: Sequence[str], nominal_capacities: Sequence[float],
+            memory_bytes: float) -> Calibration:
+    """Fit every parameter of the machine model from a measurement table."""
+    t0 = fit_overhead(df)
+    vec = fit_vector_flops(df, t0)
+    levels, rms, _ = fit_hierarchy(df, t0, vec, level_names, nominal_capacities, memory_bytes)
+    mat = fit_matrix_flops(df, t0, levels)
+    notes = []
+    for lv in levels[:-1]:
+        ratio = lv.capacity_bytes / lv.nominal_capacity_bytes
+        notes.append(f"{lv.name}: fitted capacity {ratio:.2f}x the reported size")
+    return Calibration(t0, levels, vec, mat, int((df.role == "fit").sum()), rms, tuple(notes))

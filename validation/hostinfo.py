@@ -1,0 +1,130 @@
+"""What machine is this: CPU model, caches, memory, threads, software versions.
+
+Read from Linux sysfs/procfs where present; every field falls back to a neutral value on
+other systems, so calibration still runs (the fit does not depend on these; they seed the
+initial guesses and are written next to the measurements for provenance).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """One data/unified cache level as the OS reports it."""
+
+    level: int
+    size_bytes: int
+    shared_by_cpus: int  # logical CPUs sharing one instance
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    hostname: str
+    cpu_model: str
+    logical_cpus: int
+    threads: int  # Numba worker threads the kernels use
+    caches: tuple[CacheInfo, ...]
+    memory_bytes: int
+    tsc_hz: float  # BogoMIPS/2 on x86 Linux (≈ nominal clock), 0 when unknown
+    numba_version: str
+    numpy_version: str
+    threading_layer: str
+    python: str
+    date_utc: str  # ISO date of the run
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["caches"] = ";".join(f"L{c.level}:{c.size_bytes}:{c.shared_by_cpus}" for c in self.caches)
+        return d
+
+    @property
+    def slug(self) -> str:
+        """File-name stem: <host>-<yyyymmdd>."""
+        host = re.sub(r"[^a-z0-9]+", "-", self.hostname.lower()).strip("-") or "host"
+        return f"{host}-{self.date_utc.replace('-', '')}"
+
+
+def _size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)\s*", text)
+    if not m:
+        return 0
+    return int(m.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[m.group(2)]
+
+
+def _cpu_count(cpulist: str) -> int:
+    n = 0
+    for part in cpulist.strip().split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            n += int(b) - int(a) + 1
+        elif part:
+            n += 1
+    return n
+
+
+def read_caches(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> tuple[CacheInfo, ...]:
+    """Data and unified caches of CPU 0, nearest first (instruction caches skipped)."""
+    out: list[CacheInfo] = []
+    for d in sorted(root.glob("index*")):
+        try:
+            if (d / "type").read_text().strip() == "Instruction":
+                continue
+            out.append(CacheInfo(int((d / "level").read_text()),
+                                 _size((d / "size").read_text()),
+                                 _cpu_count((d / "shared_cpu_list").read_text())))
+        except (OSError, ValueError):
+            continue
+    return tuple(sorted(out, key=lambda c: c.level))
+
+
+def _cpuinfo() -> tuple[str, float]:
+    model, bogo = platform.processor() or platform.machine(), 0.0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine()):
+                model = val.strip()
+            elif key.strip().lower() == "bogomips" and not bogo:
+                bogo = float(val)
+    except (OSError, ValueError):
+        pass
+    return model, bogo / 2 * 1e6
+
+
+def _memory_bytes() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def host_info(threads: int | None = None) -> HostInfo:
+    """Describe this host. `threads` defaults to Numba's configured worker count."""
+    import numba
+    import numpy as np
+
+    if threads is None:
+        threads = int(numba.config.NUMBA_NUM_THREADS)
+    model, tsc = _cpuinfo()
+    try:
+        layer = str(numba.config.THREADING_LAYER)
+    except AttributeError:  # pragma: no cover - very old numba
+        layer = "default"
+    return HostInfo(
+        hostname=socket.gethostname(), cpu_model=model, logical_cpus=os.cpu_count() or 1,
+        threads=threads, caches=read_caches(), memory_bytes=_memory_bytes(), tsc_hz=tsc,
+        numba_version=numba.__version__, numpy_version=np.__version__, threading_layer=layer,
+        python=platform.python_version(),
+        date_utc=_dt.datetime.now(_dt.timezone.utc).date().isoformat())

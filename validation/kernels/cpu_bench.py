@@ -1,0 +1,137 @@
+"""Run the CPU kernel cases: check each against NumPy, then time it.
+
+Array pools: elementwise cases of one dtype share three preallocated arrays (two random
+inputs, one output) and take views of the first n elements, so a sweep over sizes allocates
+and fills memory once. GEMM cases get fresh random operands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numba
+import numpy as np
+
+from validation.kernels import check as chk
+from validation.kernels import cpu as k
+from validation.kernels.cases import Case, Kernel
+from validation.kernels.timing import Timing, TimingPolicy, time_calls
+
+_NP = {"fp32": np.float32, "fp64": np.float64}
+SCALAR = 0.75  # the scalar s of scale/triad; any nonzero value
+VFMA_C1, VFMA_C2 = 0.999, 0.001  # a contracting affine map: chains stay bounded
+
+
+def worker_threads() -> int:
+    """Worker threads the kernels use: `numba.config.NUMBA_NUM_THREADS` (env NUMBA_NUM_THREADS),
+    or fewer if `numba.set_num_threads` lowered it."""
+    return int(numba.get_num_threads())
+
+
+class CpuBench:
+    device = "cpu"
+
+    def __init__(self, cases: Sequence[Case], seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.threads = worker_threads()
+        self._pool: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        need: dict[str, int] = {}
+        for c in cases:
+            if c.kernel not in (Kernel.GEMM, Kernel.EMPTY):
+                need[c.dtype] = max(need.get(c.dtype, 0), c.n)
+        for dt, n in need.items():
+            x = chk.random_inputs(self.rng, n, _NP[dt])
+            y = chk.random_inputs(self.rng, n, _NP[dt])
+            self._pool[dt] = (x, y, np.empty(n, dtype=_NP[dt]))
+        self._empty_out = np.zeros(max(1, self.threads), dtype=np.int64)
+
+    # -- one call of a case, with its arrays bound ------------------------------------------
+    def _call(self, case: Case) -> Callable[[], object]:
+        if case.kernel == Kernel.EMPTY:
+            out = self._empty_out
+            return lambda: k.empty_parallel(out)
+        if case.kernel == Kernel.GEMM:
+            a, b, c = self._gemm_arrays(case)
+            bm, bn, bk = k.gemm_tiles(case.m, case.n, self.threads)
+            return lambda: k.gemm_tiled(a, b, c, bm, bn, bk)
+        x, y, z = (arr[: case.n] for arr in self._pool[case.dtype])
+        s = SCALAR
+        return {
+            Kernel.COPY: lambda: k.stream_copy(x, z),
+            Kernel.SCALE: lambda: k.stream_scale(x, z, s),
+            Kernel.ADD: lambda: k.stream_add(x, y, z),
+            Kernel.TRIAD: lambda: k.stream_triad(x, y, z, s),
+            Kernel.SUM: lambda: k.reduce_sum(x),
+            Kernel.VFMA: lambda: k.vector_fma(x, z, VFMA_C1, VFMA_C2),
+        }[case.kernel]
+
+    def _gemm_arrays(self, case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = ("gemm", case.dtype, case.m, case.k, case.n)
+        cached = getattr(self, "_gemm_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        dt = _NP[case.dtype]
+        arrs = (chk.random_inputs(self.rng, (case.m, case.k), dt),
+                chk.random_inputs(self.rng, (case.k, case.n), dt),
+                np.empty((case.m, case.n), dtype=dt))
+        self._gemm_cache = (key, arrs)
+        return arrs
+
+    # -- correctness ----------------------------------------------------------------------
+    def check(self, case: Case) -> None:
+        """Run the case once on poisoned outputs and compare with NumPy."""
+        name = case.label
+        if case.kernel == Kernel.EMPTY:
+            out = self._empty_out
+            out[:] = -1
+            k.empty_parallel(out)
+            if not np.array_equal(out, np.arange(out.size)):
+                raise chk.KernelCheckError(f"{name}: workers did not all run")
+            return
+        if case.kernel == Kernel.GEMM:
+            a, b, c = self._gemm_arrays(case)
+            c[...] = np.nan
+            self._call(case)()
+            rows = np.unique(np.linspace(0, case.m - 1, min(case.m, 16)).astype(int))
+            if not np.all(np.isfinite(c)):
+                raise chk.KernelCheckError(f"{name}: output elements not written (NaN left)")
+            ref, mag = chk.gemm_reference(a, b, rows)
+            chk.expect_within(name, c[rows], ref, chk.gamma(case.k, a.dtype) * mag)
+            return
+        x, y, z = (arr[: case.n] for arr in self._pool[case.dtype])
+        z[:] = np.nan
+        if case.kernel == Kernel.SUM:
+            got = k.reduce_sum(x)
+            x64 = x.astype(np.float64)
+            chk.expect_within(name, got, x64.sum(), chk.gamma(case.n, x.dtype) * np.abs(x64).sum())
+            return
+        self._call(case)()
+        s = x.dtype.type(SCALAR)
+        if case.kernel == Kernel.VFMA:
+            ref, mag = vfma_reference(x)
+            depth = 2 * k.VFMA_DEPTH + 4
+            chk.expect_within(name, z, ref, chk.gamma(depth, x.dtype) * mag)
+            return
+        ref = {Kernel.COPY: x, Kernel.SCALE: s * x, Kernel.ADD: x + y,
+               Kernel.TRIAD: x + s * y}[case.kernel]
+        chk.expect_within(name, z, ref, 2 * np.spacing(np.abs(ref)))
+
+    # -- timing ---------------------------------------------------------------------------
+    def time(self, case: Case, policy: TimingPolicy) -> Timing:
+        return time_calls(self._call(case), policy)
+
+    def release(self) -> None:
+        self._pool.clear()
+        self._gemm_cache = None
+
+
+def vfma_reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 value of `vector_fma` and the sum of |chain values| (for the rounding bound)."""
+    v = x.astype(np.float64)
+    offsets = (0.0, 1.0, 2.0, 3.0, -1.0, -2.0, -3.0, 0.5)
+    ys = [v + o for o in offsets]
+    for _ in range(k.VFMA_DEPTH):
+        ys = [y * VFMA_C1 + VFMA_C2 for y in ys]
+    total = ((ys[0] + ys[1]) + (ys[2] + ys[3])) + ((ys[4] + ys[5]) + (ys[6] + ys[7]))
+    mag = sum(np.abs(y) for y in ys) + sum(np.abs(v + o) for o in offsets)
+    return total, mag
