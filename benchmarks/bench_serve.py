@@ -3,9 +3,9 @@
     python benchmarks/bench_serve.py [--requests 10000] [--rate 20] [--runs 5]
 
 Llama-3.1-70B on dgx-h100 (TP 8), continuous batching, Poisson arrivals, prompt 1024 /
-output 256. Prints the wall time of each whole `serve()` call (cost tables built from scratch
-each time, since the table cache lives in the call), the median, the peak Python heap
-(tracemalloc, one separate run) and the process max RSS.
+output 256. Prints the wall time of each whole `serve()` call (the iteration-cost tables are
+rebuilt in every call; the mapper's per-op price cache is cold only in the first run), the
+median, the peak Python heap (tracemalloc, one separate run) and the process max RSS.
 """
 
 from __future__ import annotations

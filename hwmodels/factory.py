@@ -26,13 +26,26 @@ from workloads.dtypes import DType
 OVERRIDE_SOURCE = "override (--set)"
 
 
+_SCALES: dict[tuple[str, str], dict[str, float]] = {}
+
+
+def _scales(base: str, family: str) -> dict[str, float]:
+    """{key spelling: factor to SI} of a quantity, memoized."""
+    table = _SCALES.get((base, family))
+    if table is None:
+        fam = FAMILIES[family]
+        table = {(f"{base}_{s}" if base else s): f for s, f in fam.suffixes.items()}
+        _SCALES[(base, family)] = table
+    return table
+
+
 def si(block: Mapping[str, Any], base: str, family: str, default: float = 0.0) -> float:
     """Value of the quantity `base` (any unit suffix of `family`) in SI units."""
-    fam = FAMILIES[family]
+    table = _scales(base, family)
     for key, value in block.items():
-        s = split_suffix(key, base, fam)
-        if s is not None:
-            return float(value) * fam.suffixes[s]
+        f = table.get(key)
+        if f is not None:
+            return float(value) * f
     return default
 
 

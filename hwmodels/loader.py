@@ -32,6 +32,7 @@ _Deps = tuple[tuple[str, int], ...]
 _PARSED: dict[str, tuple[int, ParsedDoc]] = {}
 _BUILT: OrderedDict[tuple[str, Any], tuple[_Deps, Hardware]] = OrderedDict()
 _MAX_BUILT = 1024
+_LIB_PATHS: dict[str, Path] = {}  # library name -> file (a deleted file fails the mtime check)
 
 
 def list_hardware() -> list[str]:
@@ -71,8 +72,12 @@ def load_hardware(name_or_path: str | Path,
     {"memory.hbm.bandwidth_tb_per_s": 4.8} or, for a system, {"system.num_chips": 16,
     "chip.memory.hbm.capacity_gb": 96}; see `hwmodels.overrides`. Raises `SpecError` listing
     every problem of the file, or `InputError` for an unknown name / missing file."""
-    path = resolve_spec(name_or_path)
-    key = (str(path), _freeze(overrides or {}))
+    path = _LIB_PATHS.get(name_or_path) if isinstance(name_or_path, str) else None
+    if path is None:
+        path = resolve_spec(name_or_path)
+        if isinstance(name_or_path, str) and path.parent == SPEC_DIR:
+            _LIB_PATHS[name_or_path] = path  # library names only (no cwd dependence)
+    key = (str(path), _freeze(overrides) if overrides else ())
     hit = _BUILT.get(key)
     if hit is not None:
         deps, hw = hit
@@ -94,6 +99,7 @@ def check_spec(path: str | Path) -> Hardware:
 def clear_cache() -> None:
     _PARSED.clear()
     _BUILT.clear()
+    _LIB_PATHS.clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,7 +174,7 @@ def _build(parsed: ParsedDoc, path: Path, base_dir: Path, overrides: dict[str, A
             del own[k]
     data, override_problems, overridden = apply_overrides(parsed.data, own)
     problems += override_problems
-    view = ParsedDoc(data, parsed.lines, parsed.problems)
+    view = parsed if data is parsed.data else ParsedDoc(data, parsed.lines, parsed.problems)
     val: Validation = validate_document(view, overridden)
     problems += val.problems
     chip_path: Path | None = None
@@ -200,10 +206,18 @@ def _build(parsed: ParsedDoc, path: Path, base_dir: Path, overrides: dict[str, A
 
 def _load_chip(chip_path: Path, overrides: dict[str, Any], system_path: Path
                ) -> tuple[Hardware, _Deps]:
+    """The chip of a system, through the same cache as top-level loads (sweeps over system
+    fields then revalidate only the small system document)."""
+    key = (str(chip_path), _freeze(overrides) if overrides else ())
+    hit = _BUILT.get(key)
+    if hit is not None and all(_mtime(p) == m for p, m in hit[0]):
+        return hit[1], hit[0]
     try:
-        return _load(chip_path, overrides, (system_path,))
+        hw, deps = _load(chip_path, overrides, (system_path,))
     except SpecError as e:
         raise SpecError(f"{e.source} (chip of {system_path.name})", e.problems) from None
+    _BUILT[key] = (deps, hw)
+    return hw, deps
 
 
 __all__ = ["SPEC_DIR", "check_spec", "clear_cache", "list_hardware", "load_hardware",

@@ -207,8 +207,9 @@ class MapOf:
 _TECH: tuple[tuple[tuple[str, ...], str, Range, Range], ...] = (
     (("hbm",), "HBM", (1e8, 1.5e12), (1e10, 3e13)),
     (("lpddr", "ddr", "gddr", "dram", "memory"), "DRAM", (1e6, 1e13), (1e8, 5e12)),
-    (("sram", "l1", "l2", "l3", "llc", "cache", "smem", "infinity", "buffer", "dimc",
-      "cim", "array", "flash", "rram", "register", "reg"), "on-chip",
+    (("l1", "l2", "l3", "llc", "cache", "smem", "infinity", "buffer", "register", "reg"),
+     "cache/buffer", (1e3, 4e9), (1e9, 1e17)),
+    (("sram", "dimc", "cim", "array", "flash", "rram"), "on-chip SRAM/array",
      (1e3, 1e11), (1e9, 1e17)),
 )
 _EXTERNAL = ("external store", (1e6, 1e16), (1e7, 1e14))

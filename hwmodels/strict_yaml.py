@@ -87,6 +87,16 @@ class ParsedDoc:
     lines: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
+    def field_paths(self) -> tuple[list[str], frozenset[str]]:
+        """Paths of the document's fields (no list items, no `sources`), memoized."""
+        memo = self.__dict__.get("_paths")
+        if memo is None:
+            paths = [p for p in self.lines if p and not p.startswith("sources")
+                     and "[" not in p]
+            memo = (paths, frozenset(paths))
+            self.__dict__["_paths"] = memo
+        return memo
+
     def line(self, path: str) -> int | None:
         """Line of `path`, or of its nearest ancestor that has one."""
         p = path

@@ -40,6 +40,8 @@ from hwmodels.strict_yaml import ParsedDoc, join
 from infersim.errors import Problem
 from workloads.dtypes import DType
 
+_ASSUMED = re.compile(r"\s*assumed\b", re.I)
+_ASSUMED_WITH_REASON = re.compile(r"\s*assumed\s*:\s*\S.{3,}", re.I)
 SOURCE_HINT = ("a URL, a paper, a measurement file validation/data/<file>, or "
                "'assumed: <reason>'")
 
@@ -97,10 +99,16 @@ class _Validator:
                      f"got {type(data).__name__}", "write `key: value` lines under it")
             return
         consumed: set[str] = set(extra_ok)
+        spellings = _quantity_spellings(schema)
+        qkeys: dict[int, list[str]] = {}
+        for k in data:
+            q = spellings.get(k)
+            if q is not None:
+                qkeys.setdefault(id(q), []).append(k)
         for fld in schema.fields:
             if isinstance(fld, Quantity):
                 fam = fld.unit_family
-                keys = [k for k in data if split_suffix(k, fld.base, fam) is not None]
+                keys = qkeys.get(id(fld), [])
                 consumed.update(keys)
                 if len(keys) > 1:
                     self.add(join(path, keys[1]), f"{fld.base or fam.name} is given twice "
@@ -119,20 +127,20 @@ class _Validator:
                 ctx = data if name is None else {**data, "__name__": name}
                 self.quantity(fld, keys[0], data[keys[0]], join(path, keys[0]), ctx)
             else:
-                name = fld.name
-                consumed.add(name)
-                if name not in data:
+                key = fld.name
+                consumed.add(key)
+                if key not in data:
                     if fld.required:
-                        self.add(join(path, name), f"missing required field {name!r}"
+                        self.add(join(path, key), f"missing required field {key!r}"
                                  + (f" ({fld.help})" if fld.help else ""),
-                                 f"add `{name}:`")
+                                 f"add `{key}:`")
                     continue
                 if isinstance(fld, Leaf):
-                    self.leaf(fld, data[name], join(path, name))
+                    self.leaf(fld, data[key], join(path, key))
                 elif isinstance(fld, Struct):
-                    self.struct(fld, data[name], join(path, name))
+                    self.struct(fld, data[key], join(path, key))
                 elif isinstance(fld, MapOf):
-                    self.map_of(fld, data[name], join(path, name))
+                    self.map_of(fld, data[key], join(path, key))
         for key in data:
             if key not in consumed:
                 self.unknown(key, path, schema.fields, extra_ok)
@@ -319,15 +327,15 @@ class _Validator:
                      f"{type(data).__name__}", "write `key: value` lines under it")
             return
         consumed: set[str] = set()
-        spellings: list[str] = []
+        table = _kind_spellings(cls)
+        spellings = list(table)
+        by_attr: dict[str, list[str]] = {}
+        for k in data:
+            owner = table.get(k)
+            if owner is not None:
+                by_attr.setdefault(owner.attr, []).append(k)
         for kf in fields:
-            fam = FAMILIES[kf.family] if kf.family else None
-            if fam is not None:
-                keys = [k for k in data if split_suffix(k, kf.base, fam) is not None]
-                spellings += [spell(kf.base, s) for s in fam.suffixes]
-            else:
-                keys = [kf.key] if kf.key in data else []
-                spellings.append(kf.key)
+            keys = by_attr.get(kf.attr, [])
             consumed.update(keys)
             if len(keys) > 1:
                 self.add(join(path, keys[1]), f"{kf.base} is given twice ({', '.join(keys)})",
@@ -403,9 +411,7 @@ class _Validator:
                      f"write `sources:` with one `field.path: <source>` line per number "
                      f"({SOURCE_HINT})")
             src = {}
-        paths = [p for p in self.doc.lines if p and not p.startswith("sources")
-                 and "[" not in p]
-        known = set(paths)
+        paths, known = self.doc.field_paths()
         for key, text in src.items():
             p = join("sources", key)
             if key not in known:
@@ -415,8 +421,7 @@ class _Validator:
                          "point it at an existing field path (e.g. memory.hbm.capacity_gb)")
             if not isinstance(text, str) or not text.strip():
                 self.add(p, "provenance must be a non-empty text", f"write {SOURCE_HINT}")
-            elif re.match(r"\s*assumed\b", text, re.I) and not re.match(
-                    r"\s*assumed\s*:\s*\S.{3,}", text, re.I):
+            elif _ASSUMED.match(text) and not _ASSUMED_WITH_REASON.match(text):
                 self.add(p, "an assumption needs a reason", "write 'assumed: <reason>'")
         covered = set(src) if isinstance(src, dict) else set()
         for num in self.result.numbers:
@@ -424,6 +429,37 @@ class _Validator:
                 continue
             self.add(num, "this number has no provenance",
                      f"add `sources: {{{num}: ...}}` (or a parent path) with {SOURCE_HINT}")
+
+
+_KIND_SPELLINGS: dict[type, dict[str, KindField]] = {}
+
+
+def _kind_spellings(cls: type) -> dict[str, KindField]:
+    """{key spelling: field} of a kind-params class (any unit of a field's family)."""
+    table = _KIND_SPELLINGS.get(cls)
+    if table is None:
+        table = {}
+        for kf in kind_fields(cls):
+            if kf.family is not None:
+                for s in FAMILIES[kf.family].suffixes:
+                    table[spell(kf.base, s)] = kf
+            else:
+                table[kf.key] = kf
+        _KIND_SPELLINGS[cls] = table
+    return table
+
+
+_SPELLINGS: dict[int, dict[str, Quantity]] = {}
+
+
+def _quantity_spellings(schema: Struct) -> dict[str, Quantity]:
+    """{key spelling: quantity} of a struct schema (schemas are module constants)."""
+    table = _SPELLINGS.get(id(schema))
+    if table is None:
+        table = {spell(q.base, s): q for q in schema.fields if isinstance(q, Quantity)
+                 for s in q.unit_family.suffixes}
+        _SPELLINGS[id(schema)] = table
+    return table
 
 
 def _covered(path: str, covered: set[str]) -> bool:
@@ -444,7 +480,7 @@ def _default_suffix(q: Quantity) -> str:
                  "energy_per_flop": "pj_per_flop", "power": "w", "energy": "pj"}
     fam = q.unit_family
     s = preferred.get(fam.name)
-    return s if s in fam.suffixes else next(iter(fam.suffixes))
+    return s if s is not None and s in fam.suffixes else next(iter(fam.suffixes))
 
 
 def _slip_hint(value: float, base: str, family: str, suffix: str, lo: float,
@@ -515,8 +551,10 @@ def validate_document(doc: ParsedDoc, overridden: Iterable[str] = ()) -> Validat
 
 def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
     kind_txt = data.get("kind")
-    kind = HardwareKind(kind_txt) if kind_txt in {k.value for k in HardwareKind} else None
-    memory = data.get("memory") if isinstance(data.get("memory"), dict) else {}
+    kinds = {k.value for k in HardwareKind}
+    kind = HardwareKind(kind_txt) if isinstance(kind_txt, str) and kind_txt in kinds else None
+    mem_raw = data.get("memory")
+    memory: dict[str, Any] = mem_raw if isinstance(mem_raw, dict) else {}
     for k in KIND_BLOCKS:
         if k.value in data and kind is not None and k != kind:
             v.add(k.value, f"a {kind.value} spec cannot have a `{k.value}:` block",
@@ -578,8 +616,8 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
                   f"add `external: true` to memory.{name} (weights stream from off-wafer)")
     if kind == HardwareKind.GPU and any(f.attr == "l2_bytes" for f in kind_fields(GpuParams)):
         l2 = _kind_si(block, GpuParams, "l2_bytes")
-        lv = memory.get("l2")
-        cap = _si(lv, "capacity", "capacity") if isinstance(lv, dict) else None
+        l2_level = memory.get("l2")
+        cap = _si(l2_level, "capacity", "capacity") if isinstance(l2_level, dict) else None
         if l2 is not None and cap is not None and abs(l2 - cap) > 0.01 * cap:
             v.add("gpu", f"gpu L2 ({_fmt(l2)} B) disagrees with memory.l2 capacity "
                   f"({_fmt(cap)} B)", "give both the same value (mind MB vs MiB)")
@@ -616,5 +654,5 @@ def _kind_si(block: Mapping[str, Any], cls: type, attr: str) -> float | None:
         if kf.family is not None:
             return _si(block, kf.base, kf.family)
         val = block.get(kf.key)
-        return float(val) * kf.scale if _is_number(val) else None
+        return float(val) * kf.scale if isinstance(val, (int, float)) else None
     return None

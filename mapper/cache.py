@@ -50,7 +50,11 @@ def hw_fingerprint(hw: Hardware) -> int:
     if hit is not None and hit[0]() is hw:
         return hit[1]
     fp = hash(_freeze(hw))
-    _FP[key] = (weakref.ref(hw, lambda _r, k=key: _FP.pop(k, None)), fp)
+
+    def _forget(_ref: weakref.ref[Hardware], k: int = key) -> None:
+        _FP.pop(k, None)
+
+    _FP[key] = (weakref.ref(hw, _forget), fp)
     return fp
 
 

@@ -17,6 +17,9 @@ from infersim.errors import Problem, SpecError
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that records key lines and rejects duplicate mapping keys."""
 
+    key_lines: dict[int, dict[Any, int]]
+    duplicates: list[tuple[Any, int, int]]
+
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     loader.flatten_mapping(node)
@@ -39,8 +42,8 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 def load_strict(text: str, source: str) -> tuple[Any, dict[str, int]]:
     """Parse YAML text strictly. Returns (data, lines) with lines[dotted.path] = line number."""
     loader = _StrictLoader(text)
-    loader.key_lines = {}  # type: ignore[attr-defined]
-    loader.duplicates = []  # type: ignore[attr-defined]
+    loader.key_lines = {}
+    loader.duplicates = []
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as e:
@@ -51,14 +54,14 @@ def load_strict(text: str, source: str) -> tuple[Any, dict[str, int]]:
                                          "fix the YAML syntax at that line", line)]) from None
     finally:
         loader.dispose()
-    dups = loader.duplicates  # type: ignore[attr-defined]
+    dups = loader.duplicates
     if dups:
         raise SpecError(source, [
             Problem(str(k), f"duplicate key (first defined on line {first})",
                     "keep one definition of the key", line)
             for k, first, line in dups])
     lines: dict[str, int] = {}
-    _collect_lines(data, "", loader.key_lines, lines)  # type: ignore[attr-defined]
+    _collect_lines(data, "", loader.key_lines, lines)
     return data, lines
 
 

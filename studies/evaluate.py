@@ -99,16 +99,18 @@ def simulate_point(params: Mapping[str, Any]) -> Any:
 
 
 def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
+    from workloads.ops import totals
+
     r, hw, p = simulate_point(params)
-    d = r.to_dict()
     sched = r.schedule
     sc = sched.trace.scenario
     chips = sc.parallel.chips
-    tb = sched.trace.bytes
+    tot = totals(sched.trace.ops)  # once: FLOPs and bytes by tensor class
+    tb = tot.bytes
     lat = r.latency_s
     chip = hw.chip
     price = hw.total_price_usd * min(chips, hw.num_chips) / hw.num_chips
-    econ = Economics(**p["economics"])
+    econ = Economics(**p["economics"]) if p["economics"] else _ECON
     compute_s = 0.0
     for mo in sched.ops:
         op = mo.op
@@ -116,17 +118,18 @@ def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
         if peak > 0:
             compute_s += op.flops * op.count / peak
     bw = chip.main_memory.bandwidth_Bps
+    inf = r.infeasible
     return {
-        "feasible": r.feasible,
-        "reason": d.get("reason", ""),
+        "feasible": inf is None,
+        "reason": str(inf) if inf is not None else "",
         "latency_s": lat,
         "tokens_per_s": r.tokens_per_s,
-        "tokens_per_s_per_user": d["tokens_per_s_per_user"],
+        "tokens_per_s_per_user": r.tokens_per_s / sc.batch,
         "energy_j": r.energy_j,
         "energy_per_token_j": r.energy_per_token_j,
         "power_w": r.energy_j / lat if lat > 0 else math.nan,
-        "flops": d["flops"],
-        "bytes": d["bytes"],
+        "flops": tot.flops,
+        "bytes": tb.total,
         "weight_bytes": tb.weight,
         "kv_bytes": tb.kv_read + tb.kv_write,
         "chips": chips,
@@ -138,6 +141,9 @@ def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
         "bandwidth_utilization": tb.total / (bw * lat) if lat > 0 and bw > 0 else math.nan,
         "memory_capacity_bytes": hw.capacity_bytes(),
     }
+
+
+_ECON = Economics()
 
 
 # traffic.<knob> of `evaluate: serve` studies (all optional; defaults as `infersim serve`).

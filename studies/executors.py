@@ -111,19 +111,19 @@ class DaskExecutor:
         first = []
         for tid, args in it:
             f = self.client.submit(fn, *args, pure=False)
-            ids[f.key] = tid
+            ids[str(f.key)] = tid
             first.append(f)
             if len(first) >= window:
                 break
         ac = as_completed(first)
         for f in ac:
-            tid = ids.pop(f.key)
+            tid = ids.pop(str(f.key))
             yield tid, f.result()
             f.release()
             nxt = next(it, None)
             if nxt is not None:
                 g = self.client.submit(fn, *nxt[1], pure=False)
-                ids[g.key] = nxt[0]
+                ids[str(g.key)] = nxt[0]
                 ac.add(g)
 
     def close(self) -> None:

@@ -105,8 +105,7 @@ def study_report(study: Study, result: SweepResult,
         feas = feas[(feas["status"] == "ok") & feas["feasible"].astype(bool)]
     for metric, goal in objectives.items():
         if metric in feas.columns and len(feas):
-            col = feas[metric].astype(float)
-            best = feas.loc[col.idxmin() if goal is Goal.MINIMIZE else col.idxmax()]
+            best = feas.sort_values(metric, ascending=goal is Goal.MINIMIZE).iloc[0]
             lines.append(f"- best {metric} ({goal.value}): **{best[metric]:.4g}** at "
                          f"{_label(study, best)}")
     imgs = [Image(spec.title or f"{spec.kind.value}: "

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from mapper.schedule import Schedule
 
-STYLE = {
+STYLE: Any = {  # rc params (typed Any: matplotlib stubs want literal keys)
     "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
     "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.spines.top": False,
     "axes.spines.right": False, "svg.fonttype": "none", "axes.grid": True, "grid.alpha": 0.3,
@@ -310,7 +310,7 @@ def line(frame: pd.DataFrame, x: str, y: str | Sequence[str], *, group: str = ""
     ax.set_xlabel(_label(x))
     ax.set_ylabel(", ".join(_label(c) for c in ys))
     ax.set_title(title or f"{', '.join(_label(c) for c in ys)} vs {_label(x)}")
-    if group or len(ys) > 1:
+    if (group or len(ys) > 1) and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", title=_label(group) if group else None)
     return fig
 
@@ -330,7 +330,7 @@ def scatter(frame: pd.DataFrame, x: str, y: str, *, group: str = "", logx: bool 
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
     ax.set_title(title or f"{_label(y)} vs {_label(x)}")
-    if group:
+    if group and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", title=_label(group))
     return fig
 
@@ -360,7 +360,7 @@ def bar(frame: pd.DataFrame, x: str, y: str, *, group: str = "", logy: bool = Fa
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
     ax.set_title(title or f"{_label(y)} by {_label(x)}")
-    if group:
+    if group and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", title=_label(group))
     return fig
 

@@ -227,7 +227,8 @@ def _run_optimize(study: Study, store: ResultStore, get_exec: Callable[[], Execu
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = study.search
     sampler = optuna.samplers.NSGAIISampler(population_size=s.population, seed=s.seed)
-    directions = ["minimize" if o.goal is Goal.MINIMIZE else "maximize" for o in s.objectives]
+    directions: list[Any] = ["minimize" if o.goal is Goal.MINIMIZE else "maximize"
+                             for o in s.objectives]
     ost = optuna.create_study(directions=directions, sampler=sampler)
     dists = distributions(study)
     names = study.parameters
@@ -264,7 +265,7 @@ def _run_optimize(study: Study, store: ResultStore, get_exec: Callable[[], Execu
             ok = status == "ok" and res.get("feasible", True) and all(
                 isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
             if ok:
-                ost.tell(t, [float(v) for v in vals])
+                ost.tell(t, [float(v) for v in vals if v is not None])
             else:
                 ost.tell(t, state=optuna.trial.TrialState.FAIL)
             if k not in seen:

@@ -652,25 +652,28 @@ class _Validator:
                     return [(v, f"sweep.{name}[{i}]") for i, v in enumerate(d.grid_values())]
             return [(study.fixed[name], f"fixed.{name}")] if name in study.fixed else []
 
+        def model(v: Any) -> Any:
+            return load_model(v)
+
         for val, path in values("model"):
-            self._try(path, lambda v=val: load_model(v))
+            self._try(path, model, val)
         for val, path in values("scenario.draft_model"):
             if val is not None:
-                self._try(path, lambda v=val: load_model(v))
+                self._try(path, model, val)
         hw_vals = values("hardware")
         for val, path in hw_vals:
-            self._try(path, lambda v=val: load_hardware(v))
+            self._try(path, load_hardware, val)
         first_hw = hw_vals[0][0] if hw_vals else "h100-sxm"
         for name in study.parameters:
             if name.startswith("hw."):
                 vals = values(name)
                 if vals:
                     val, path = vals[0]
-                    self._try(path, lambda n=name, v=val: load_hardware(first_hw, {n[3:]: v}))
+                    self._try(path, load_hardware, first_hw, {name[3:]: val})
 
-    def _try(self, path: str, fn: Callable[[], Any]) -> None:
+    def _try(self, path: str, fn: Callable[..., Any], *args: Any) -> None:
         try:
-            fn()
+            fn(*args)
         except SpecError as e:
             for p in e.problems:
                 self.add(path, f"{p.path}: {p.message}", p.fix)

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from infersim._io import atomic_write_text
-from infersim.errors import InputError
+from infersim.errors import InfersimError, InputError, SpecError
 from validation import measure
 from validation.fit import Calibration, fit_all
 from validation.hostinfo import host_info
@@ -34,6 +34,12 @@ from validation.stats import ErrorStats, error_stats
 DATA_DIR = Path(__file__).parent / "data"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVICES = ("cpu", "cuda")
+
+
+class CalibrationError(InfersimError):
+    """The measurements could not be turned into a valid spec (e.g. a busy machine)."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -86,18 +92,25 @@ def check_device(device: str) -> None:
 
 
 def check_writable(path: Path) -> None:
-    """Fail now, before minutes of measuring, if `path` cannot be written."""
+    """Fail now, before minutes of measuring, if `path` cannot be written: probe by creating
+    (and removing) a temporary file in the nearest existing folder."""
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise InputError(f"-o {path}: the calibrated spec is a YAML file; give a path ending "
                          "in .yaml")
     if path.is_dir():
         raise InputError(f"-o {path}: is a directory; give a file path ending in .yaml")
     probe = path.parent
-    while not probe.exists():
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"-o {path}: no permission to write in {probe}; choose a writable "
-                         "location")
+    if not probe.is_dir():
+        raise InputError(f"-o {path}: {probe} is not a folder; choose a writable location")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".infersim-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise InputError(f"-o {path}: no permission to write in {probe} ({e.strerror}); "
+                         "choose a writable location") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"-o {path}: the existing file is not writable; choose another path")
 
@@ -118,6 +131,19 @@ def _load_spec_text(text: str, name: str):
         p = Path(d) / f"{name}.yaml"
         p.write_text(text, encoding="utf-8")
         return load_hardware(p)
+
+
+def load_checked(text: str, name: str, df: pd.DataFrame, hint: str = ""):
+    """Load the generated spec; implausible fitted values become a CalibrationError that
+    says why (usually a machine busy with other work during the measurements)."""
+    try:
+        return _load_spec_text(text, name)
+    except SpecError as e:
+        busy = measure.contention_summary(df)
+        why = "; ".join(str(p) for p in e.problems)
+        raise CalibrationError(
+            "the fitted model is implausible, nothing was written: " + why + ". "
+            + (hint or busy or "Rerun on an idle machine")) from None
 
 
 def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> CalibrateResult:
@@ -159,7 +185,7 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     kern = df[df.phase == ""]
     cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9))
     text = cpu_spec_yaml(cal, host, plan, _ref(data_path), profile.name)
-    hw = _load_spec_text(text, spec_name(host))
+    hw = load_checked(text, spec_name(host), df)
     holdout, tstats = grade(df, hw)
     meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": _ref(spec_path),
             **{k: v for k, v in host.to_dict().items()},

@@ -9,8 +9,10 @@ The model is the CPU cost model's (hwmodels/models/cpu.py), with physical parame
 - B_i, C_i: bandwidth plateau and effective capacity of each memory level (caches, then
   DRAM), fitted jointly to the STREAM sweep by robust least squares on log time
   (scipy.optimize.least_squares, soft-L1 loss, so one disturbed sample cannot drag a plateau).
-  Capacities are bounded around the sizes the OS reports (× the threads sharing nothing),
-  with bounds that keep the levels ordered.
+  Capacities are bounded around the sizes the OS reports (× the instances the threads use),
+  with bounds that keep the levels ordered; beyond L2 a farther level is never faster than
+  the one before it (which also keeps a level the sweep did not reach at its neighbour's
+  value instead of at an arbitrary bound).
 - P_matrix(dtype): FLOP/s of the blocked GEMM kernel, a 1-parameter robust fit per dtype
   over the GEMM shapes, with the memory model above held fixed.
 
@@ -134,21 +136,31 @@ def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str
     for i in range(nlev):
         sel = (ws > edges[i]) & (ws <= edges[i + 1] / 2 if i < n_cache else ws > 2 * edges[i])
         b0.append(float(np.median(bw_obs[sel])) if sel.any() else float(np.median(bw_obs)))
-    x0 = np.log(np.r_[b0, [math.sqrt(lo * hi) for lo, hi in cap_bounds]])
-    lo = np.log(np.r_[[1e7] * nlev, [b[0] for b in cap_bounds]])
-    hi = np.log(np.r_[[1e14] * nlev, [b[1] for b in cap_bounds]])
+    # Parameters: log B_1, then log(B_i / B_{i-1}) for the farther levels (≤ 0 beyond L2: a
+    # farther level is never faster, which also pins a level the sweep did not reach to its
+    # neighbour instead of letting it run off), then log C_i. B_1 stays within the range of
+    # bandwidths actually observed.
+    bw_lo, bw_hi = float(np.min(bw_obs)) / 3.0, float(np.max(bw_obs)) * 3.0
+    logb0 = np.log(np.clip(b0, bw_lo * 1.01, bw_hi * 0.99))
+    step_lo = np.array([-6.0] * (nlev - 1))
+    step_hi = np.array([1.0] + [0.0] * (nlev - 2))
+    steps0 = np.clip(np.diff(logb0), step_lo + 1e-6, step_hi - 1e-6)
+    x0 = np.r_[logb0[0], steps0, np.log([math.sqrt(lo * hi) for lo, hi in cap_bounds])]
+    lo = np.r_[math.log(bw_lo), step_lo, np.log([b[0] for b in cap_bounds])]
+    hi = np.r_[math.log(bw_hi), step_hi, np.log([b[1] for b in cap_bounds])]
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
 
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.exp(np.cumsum(x[:nlev])), np.exp(x[nlev:])
+
     def residuals(x: np.ndarray) -> np.ndarray:
-        bws = np.exp(x[:nlev])
-        caps = np.exp(x[nlev:])
+        bws, caps = unpack(x)
         mem = np.array([b * seconds_per_byte(w, caps, bws) for b, w in zip(nbytes, ws, strict=True)])
         return np.log(overhead_s + np.maximum(compute, mem)) - np.log(meas)
 
     sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=_SOFT_L1_SCALE,
                         method="trf", x_scale="jac", max_nfev=2000)
-    bws = np.exp(sol.x[:nlev])
-    caps = np.exp(sol.x[nlev:])
+    bws, caps = unpack(sol.x)
     rms = float(np.sqrt(np.mean(residuals(sol.x) ** 2)))
     levels = tuple(
         LevelFit(level_names[i], float(caps[i]) if i < n_cache else float(memory_bytes),

@@ -127,4 +127,4 @@ def host_info(threads: int | None = None) -> HostInfo:
         threads=threads, caches=read_caches(), memory_bytes=_memory_bytes(), tsc_hz=tsc,
         numba_version=numba.__version__, numpy_version=np.__version__, threading_layer=layer,
         python=platform.python_version(),
-        date_utc=_dt.datetime.now(_dt.timezone.utc).date().isoformat())
+        date_utc=_dt.datetime.now(_dt.UTC).date().isoformat())

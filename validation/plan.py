@@ -86,7 +86,7 @@ PROFILES = {p.name: p for p in (FULL, QUICK, TINY)}
 def stream_sizes(profile: Profile) -> list[float]:
     """Working-set sizes (bytes) of the sweep, geometric, both ends included."""
     octaves = np.log2(profile.ws_max_bytes / profile.ws_min_bytes)
-    count = int(round(octaves * profile.per_octave)) + 1
+    count = round(octaves * profile.per_octave) + 1
     return [float(x) for x in np.geomspace(profile.ws_min_bytes, profile.ws_max_bytes, count)]
 
 
@@ -104,7 +104,7 @@ def kernel_cases(profile: Profile) -> list[Case]:
         arrays = sum(Case.elementwise_shape(kern)[:2])
         elem = Case(kern, dt).elem_bytes
         for i, ws in enumerate(stream_sizes(profile)):
-            n = max(1, int(round(ws / (arrays * elem))))
+            n = max(1, round(ws / (arrays * elem)))
             cases.append(Case(kern, dt, n, role=_held(i, ki)))
     for di, dt in enumerate(profile.gemm_dtypes):
         for i, (m, k, n) in enumerate(sorted(profile.gemm_shapes, key=lambda s: s[0] * s[1] * s[2])):

@@ -127,7 +127,11 @@ def _consts(hw: Hardware) -> _Consts:
     if hit is not None and hit[0]() is hw:
         return hit[1]
     c = _build_consts(hw)
-    _CONSTS[key] = (weakref.ref(hw, lambda _r, k=key: _CONSTS.pop(k, None)), c)
+
+    def _forget(_ref: weakref.ref[Hardware], k: int = key) -> None:
+        _CONSTS.pop(k, None)
+
+    _CONSTS[key] = (weakref.ref(hw, _forget), c)
     return c
 
 
@@ -515,7 +519,7 @@ class GpuModel:
         peak = _vec_peak(c, op.dtype)
         compute_s = op.flops / peak if peak > 0 else 0.0
         memory_s = stream_time(c, read, write, min(blocks, c.sms))
-        detail = (("blocks", float(blocks)),)
+        detail: tuple[tuple[str, float], ...] = (("blocks", float(blocks)),)
         if op.kind is OpKind.EMBEDDING:
             detail += (("gather", 1.0),)
         return self._finish(c, op, hw, max(compute_s, memory_s), compute_s, memory_s, 0.0,

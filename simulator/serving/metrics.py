@@ -12,8 +12,8 @@ Definitions (as vLLM's benchmark_serving and MLPerf use them):
 - duration = last finish − first arrival; throughput = completed output tokens / duration.
 - goodput = requests meeting every SLO (TTFT ≤ slo.ttft_s and TPOT ≤ slo.tpot_s) / duration.
 - utilization = busy time / duration, averaged over replicas.
-- energy = Σ iteration energies (the mapper's op energies, static power while busy included)
-  + idle power × idle time of every replica.
+- energy = Σ iteration energies (the mapper's step energies: dynamic + the chips' static
+  power while a step runs) + chip idle power × idle time + system overhead power × duration.
 - cost per 1M output tokens = (price × duration / lifetime + energy / 3.6e6 × USD/kWh × PUE)
   / output tokens × 1e6; NaN when the price is unknown (0), never a misleadingly low number.
 """
@@ -85,6 +85,7 @@ class ReplicaStats:
     idle_power_w: float
     price_usd: float
     chips: int
+    extra_power_w: float = 0.0  # system overhead share, drawn for the whole run
 
 
 def _pct(x: np.ndarray, q: float) -> float:
@@ -204,7 +205,8 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
 
     busy_energy = sum(s.energy_j for s in stats)
     idle_energy = sum(s.idle_power_w * max(duration - s.busy_s, 0.0) for s in stats)
-    energy = busy_energy + idle_energy
+    extra_energy = sum(s.extra_power_w * duration for s in stats)
+    energy = busy_energy + idle_energy + extra_energy
     chips = sum(s.chips for s in stats)
     price = sum(s.price_usd for s in stats)
     capex = price * duration / (lifetime_years * 365.25 * 86400.0)

@@ -17,6 +17,9 @@ Policies (see `ServingPolicy`):
 - prefill role (disaggregation): admit and prefill as `continuous`, then hand each sequence
   to `on_prefilled` (KV transfer) instead of decoding it; its blocks are released by the
   hand-off.
+- pipeline parallelism: a replica with pp stages runs pp of these schedulers ("virtual
+  engines", as vLLM does) sharing a `Pipeline` gate, so pp micro-batches are in flight.
+  (Static batching ignores the gate: its batch runs alone.)
 
 Paged KV cache: blocks of `block_size` tokens. A prefill allocates ceil(prompt / block) blocks
 (whole prompt at admission, also under chunking); a decode step needs a new block for each
@@ -58,6 +61,23 @@ class IterationCost(Protocol):
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]: ...
 
 
+class Pipeline:
+    """A pipeline-parallel replica shared by its virtual engines (vLLM-style: one scheduler
+    per stage's worth of micro-batches, each with 1/stages of the KV blocks).
+
+    A step of duration t (the mapper's full step latency, the sum of the stages) holds the
+    shared first-stage `gate` for t/stages (balanced stages assumed), then flows through the
+    rest: up to `stages` steps are in flight, throughput is set by a stage, latency by the
+    sum. Energy: a step's energy includes static power of every chip for all of t; all but
+    t/stages of it is removed (`static_w` × (t − t/stages)) because in a pipeline those chips
+    are working on other micro-batches — the run's idle time is charged separately."""
+
+    def __init__(self, env: simpy.Environment, stages: int, static_w: float) -> None:
+        self.gate = simpy.Resource(env, capacity=1)
+        self.stages = stages
+        self.static_w = static_w
+
+
 class Seq:
     """A request inside a replica (mutable, internal)."""
 
@@ -88,7 +108,8 @@ class Replica:
                  kv_blocks: int, kv_bytes_per_token: float, host_link_Bps: float,
                  cost: IterationCost, metrics: Collector,
                  on_finish: Callable[[int], None] | None = None,
-                 on_prefilled: Callable[[Replica, Seq], None] | None = None) -> None:
+                 on_prefilled: Callable[[Replica, Seq], None] | None = None,
+                 pipeline: Pipeline | None = None) -> None:
         self.env = env
         self.index = index
         self.policy = policy
@@ -100,6 +121,7 @@ class Replica:
         self.watermark = int(0.01 * kv_blocks)  # vLLM watermark_blocks = 1% of the cache
         self.swap_s_per_block = self.bs * kv_bytes_per_token / host_link_Bps
         self.cost = cost
+        self.pipeline = pipeline
         self.m = metrics
         self.on_finish = on_finish
         self.on_prefilled = on_prefilled
@@ -263,9 +285,20 @@ class Replica:
         self.m.kv.add(self.env.now, 1.0 - self.kv_free / self.kv_total)
         if self.m.events is not None:
             self.m.log(self.env.now, f"iter p={sum(c for c, _ in prefill)} d={d}", self.index, -1)
-        self.busy_s += t
-        self.energy_j += e
-        yield self.env.timeout(t)
+        pl = self.pipeline
+        if pl is None:
+            self.busy_s += t
+            self.energy_j += e
+            yield self.env.timeout(t)
+            return
+        # pipelined: hold the first stage for t/stages, then flow through the others
+        share = t / pl.stages
+        self.busy_s += share
+        self.energy_j += e - pl.static_w * (t - share)
+        with pl.gate.request() as req:
+            yield req
+            yield self.env.timeout(share)
+        yield self.env.timeout(t - share)
 
     def _admit(self, s: Seq) -> None:
         self.waiting.popleft()

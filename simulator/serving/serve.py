@@ -5,9 +5,12 @@
 `simulate_serving`, which is also usable with any injected `IterationCost` (tests use
 hand-checkable fakes).
 
-Replicas: each replica runs on tp × pp chips. Several replicas may exceed one system's chip
-count (they are then several systems); price and idle power are charged per chip:
-system price / num_chips and chip idle power + system extra power / num_chips.
+Replicas: each replica runs on tp × pp chips; with pp > 1 it runs pp virtual engines that
+share a pipeline (see `replica.Pipeline`), each with 1/pp of the KV blocks, as vLLM does. Several replicas may exceed one system's chip
+count (they are then several systems); price and power are charged per chip: system
+price / num_chips; chip idle power whenever the replica is idle (a step's energy from the
+mapper already holds the chips' static power while it runs); system extra power (switches,
+hosts) / num_chips for the whole run.
 Router: each arrival goes to a replica chosen round-robin or by fewest outstanding requests
 (ties: lowest index). Disaggregation: arrivals go to the prefill pool; after its prefill (the
 first token is emitted there) a request's KV is sent over the prefill replica's link (one
@@ -33,7 +36,7 @@ from simulator.serving.config import Deployment, Economics, Policy, Router, Serv
 from simulator.serving.costs import MapperIterationCost
 from simulator.serving.kvcache import plan_kv
 from simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
-from simulator.serving.replica import IterationCost, Replica, Seq
+from simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
 from simulator.serving.traffic import ClosedLoop, Traffic, generate
 from workloads import ModelConfig
 
@@ -47,8 +50,10 @@ class ReplicaSpec:
     kv_bytes_per_token_per_chip: float = 0.0  # for swap and hand-off times
     host_link_Bps: float = 64e9  # per chip, one direction
     kv_transfer_Bps: float = 0.0  # per chip, disaggregated hand-off (0 = instantaneous)
-    idle_power_w: float = 0.0  # whole replica
+    idle_power_w: float = 0.0  # static power of the replica's chips (charged when idle)
+    extra_power_w: float = 0.0  # its share of system overhead power (charged all the time)
     price_usd: float = 0.0  # whole replica
+    pipeline_stages: int = 1  # > 1: that many virtual engines share a pipeline (see Pipeline)
 
 
 class _Pool:
@@ -99,21 +104,28 @@ def simulate_serving(
     swap_bw = spec.host_link_Bps
     kvpt = spec.kv_bytes_per_token_per_chip
 
-    def make(i: int, **kw: Any) -> Replica:
-        return Replica(env, i, policy, spec.kv_blocks, kvpt, swap_bw, cost, col,
-                       on_finish=finish_cb, **kw)
+    pp = spec.pipeline_stages
+    blocks = spec.kv_blocks // pp if pp > 1 else spec.kv_blocks
+    groups: list[list[Replica]] = []
+
+    def group(first: int, pol: ServingPolicy, **kw: Any) -> list[Replica]:
+        """One replica: a single engine, or pp virtual engines sharing a pipeline."""
+        pl = Pipeline(env, pp, spec.idle_power_w) if pp > 1 else None
+        engines = [Replica(env, first + v, pol, blocks, kvpt, swap_bw, cost, col,
+                           on_finish=finish_cb, pipeline=pl, **kw) for v in range(pp)]
+        groups.append(engines)
+        return engines
 
     if policy.kind == Policy.DISAGGREGATED:
         decode_policy = ServingPolicy(Policy.CONTINUOUS, policy.max_batch, policy.max_tokens,
                                       policy.block_size, policy.preemption, policy.router)
-        dec = [Replica(env, policy.prefill_replicas + j, decode_policy, spec.kv_blocks, kvpt,
-                       swap_bw, cost, col, on_finish=finish_cb)
-               for j in range(policy.decode_replicas)]
+        dec = [e for j in range(policy.decode_replicas)
+               for e in group((policy.prefill_replicas + j) * pp, decode_policy)]
         dec_pool = _Pool(dec, policy.router)
         links: dict[int, simpy.Resource] = {}
 
         def transfer(src: Replica, s: Seq):  # type: ignore[no-untyped-def]
-            link = links.setdefault(src.index, simpy.Resource(env, capacity=1))
+            link = links.setdefault(src.index // pp, simpy.Resource(env, capacity=1))
             with link.request() as req:
                 yield req
                 if spec.kv_transfer_Bps > 0:
@@ -125,12 +137,12 @@ def simulate_serving(
         def hand_off(src: Replica, s: Seq) -> None:
             env.process(transfer(src, s))
 
-        front = [make(i, on_prefilled=hand_off) for i in range(policy.prefill_replicas)]
-        everyone = front + dec
+        front = [e for i in range(policy.prefill_replicas)
+                 for e in group(i * pp, policy, on_prefilled=hand_off)]
     else:
-        front = [make(i) for i in range(replicas)]
-        everyone = front
-    pool = _Pool(front, policy.router)
+        front = [e for i in range(replicas) for e in group(i * pp, policy)]
+    # interleave virtual engines across replicas so round robin alternates replicas
+    pool = _Pool(sorted(front, key=lambda r: (r.index % pp, r.index)), policy.router)
 
     def submit(i: int) -> None:
         col.arrival_s[i] = env.now
@@ -141,7 +153,7 @@ def simulate_serving(
             on_finish(i)
             return
         r = pool.pick()
-        col.replica[i] = r.index
+        col.replica[i] = r.index // pp
         r.submit(Seq(i, p, o))
 
     if closed:
@@ -171,8 +183,9 @@ def simulate_serving(
 
         env.process(open_loop())
     env.run()
-    stats = [ReplicaStats(r.busy_s, r.energy_j, spec.idle_power_w, spec.price_usd, spec.chips)
-             for r in everyone]
+    stats = [ReplicaStats(sum(e.busy_s for e in g), sum(e.energy_j for e in g),
+                          spec.idle_power_w, spec.price_usd, spec.chips, spec.extra_power_w)
+             for g in groups]
     return summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
                      kv_blocks=spec.kv_blocks, slo=slo, lifetime_years=economics.lifetime_years,
                      usd_per_kwh=economics.usd_per_kwh, pue=economics.pue)
@@ -234,12 +247,13 @@ def serve(
         return infeasible_result(m.name, h.name, policy, plan, slo, n_req, chips * n_rep)
     fabric = h.fabric
     transfer = dep.kv_transfer_Bps or (fabric.chip_bandwidth_Bps if fabric else 0.0)
-    per_chip_w = h.chip.power.idle_w + h.extra_power_w / h.num_chips
     spec = ReplicaSpec(chips=chips, kv_blocks=plan.blocks,
                        kv_bytes_per_token_per_chip=facts.kv_bytes_per_token_per_chip,
                        host_link_Bps=dep.host_link_Bps, kv_transfer_Bps=transfer,
-                       idle_power_w=chips * per_chip_w,
-                       price_usd=chips * h.total_price_usd / h.num_chips)
+                       idle_power_w=chips * h.chip.power.idle_w,
+                       extra_power_w=chips * h.extra_power_w / h.num_chips,
+                       price_usd=chips * h.total_price_usd / h.num_chips,
+                       pipeline_stages=dep.pp)
     return simulate_serving(spec, cost, traffic, policy, replicas=dep.replicas, slo=slo,
                             economics=economics, seed=seed, event_log=event_log,
                             max_context=m.max_position_embeddings, labels=(m.name, h.name))

@@ -37,16 +37,18 @@ BATCHES = (1, 16, 64)
 
 
 def chips_needed(model: str, hw_name: str, weights: str) -> list[dict[str, object]]:
-    """Chips needed to hold the weights (+ one sequence's KV cache at CONTEXT) per memory
-    level that may hold weights: ceil(bytes / capacity per chip)."""
+    """Chips needed to hold the weights (all parameters at the weight dtype) + one sequence's
+    KV cache at CONTEXT, per memory level that may hold weights: ceil(bytes / capacity)."""
     from hwmodels.spec import TensorClass
     from infersim.api import load_hardware, load_model, make_scenario
     from workloads import build_trace
+    from workloads.dtypes import DType
 
     hw = load_hardware(hw_name)
-    tr = build_trace(load_model(model), make_scenario("decode", 1, context=CONTEXT,
-                                                      weights=weights))
-    w = tr.bytes.weight
+    m = load_model(model)
+    tr = build_trace(m, make_scenario("decode", 1, context=CONTEXT, weights=weights))
+    # All weights are stored (embedding table included), whatever one step reads.
+    w = m.summary().params_total * DType.parse(weights).bytes
     kv = float(tr.bytes.kv_read + tr.bytes.kv_write)
     rows = []
     for lvl in hw.chip.memory:

@@ -11,7 +11,6 @@ Draw it all with `infersim roofline --model llama-3.1-8b --hw h100-sxm -o roof.p
 
 from __future__ import annotations
 
-
 from studies.labs._lab import Exercise, main
 
 

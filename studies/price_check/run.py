@@ -143,7 +143,7 @@ def summary(op: pd.DataFrame, env: pd.DataFrame) -> str:
               "on 8×H100 / 8×H200 at fp8 and the batch that reaches it:", ""]
     feas = env[env["feasible"]]
     for mname, g in feas.groupby("size_proxy", sort=False):
-        best = g.loc[g["cost_floor_output_usd_per_mtok"].idxmin()]
+        best = g.sort_values("cost_floor_output_usd_per_mtok").iloc[0]
         lines.append(f"- {mname} ({best['total_params_b']:.0f}B total, "
                      f"{best['active_params_b']:.0f}B active): floor "
                      f"${best['cost_floor_output_usd_per_mtok']:.3f}/1M on {best['system']} at "

@@ -5,6 +5,8 @@ iteration costs 0.1 s (energy 0)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -165,23 +167,27 @@ def test_closed_loop_users_send_after_each_response():
 
 
 def test_energy_idle_power_and_cost_formula(tmp_path):
-    # One request: busy 1.0 s prefill + 0.1 s decode, each step 10 J → 20 J dynamic.
-    # Duration 1.1 s from arrival 0: no idle time. Idle power matters when arrivals are apart:
-    # second request at 5.0 → idle 5.0 - 1.1 = 3.9 s at 100 W = 390 J.
+    # Two requests (0 s and 5.0 s), each busy 1.0 s prefill + 0.1 s decode, each step 10 J →
+    # 40 J of steps. Duration 6.1 s; the replica idles 6.1 − 2.2 = 3.9 s at 100 W = 390 J;
+    # system overhead 10 W for all 6.1 s = 61 J.
     def cost(prefill, emits, d, ctx):
         return (1.0 if prefill else 0.1), 10.0
 
-    spec = ReplicaSpec(idle_power_w=100.0, price_usd=1e6)
+    spec = ReplicaSpec(idle_power_w=100.0, extra_power_w=10.0, price_usd=1e6)
     r = simulate_serving(spec, cost, trace(tmp_path, [(0, 8, 2), (5.0, 8, 2)]))
+    energy = 40.0 + 390.0 + 61.0
     assert r.duration_s == pytest.approx(6.1)
-    assert r.energy_j == pytest.approx(40.0 + 390.0)
-    assert r.energy_per_token_j == pytest.approx(430.0 / 4)
+    assert r.energy_j == pytest.approx(energy)
+    assert r.energy_per_token_j == pytest.approx(energy / 4)
     assert r.utilization == pytest.approx(2.2 / 6.1)
     # cost per 1M tokens: capex 1e6 USD × 6.1 s / (4 y × 365.25 d × 86400 s) + energy
-    # 430 J / 3.6e6 × 0.10 USD/kWh, over 4 output tokens, × 1e6
+    # / 3.6e6 J/kWh × 0.10 USD/kWh, over 4 output tokens, × 1e6
     capex = 1e6 * 6.1 / (4 * 365.25 * 86400)
-    opex = 430 / 3.6e6 * 0.10
+    opex = energy / 3.6e6 * 0.10
     assert r.cost_per_1m_tokens_usd == pytest.approx((capex + opex) / 4 * 1e6)
+    # an unknown price (0) gives NaN, not an energy-only cost
+    free = simulate_serving(ReplicaSpec(), cost, trace(tmp_path, [(0, 8, 2)]))
+    assert math.isnan(free.cost_per_1m_tokens_usd)
 
 
 def test_goodput_counts_requests_meeting_both_slos(tmp_path):
@@ -193,3 +199,31 @@ def test_goodput_counts_requests_meeting_both_slos(tmp_path):
                          slo=Slo(ttft_s=2.0, tpot_s=0.2))
     assert r.slo_attainment == pytest.approx(0.5)  # only B meets TPOT ≤ 0.2
     assert r.goodput_req_s == pytest.approx(1 / 2.2)
+
+
+def test_pipeline_parallel_replica_overlaps_two_micro_batches(tmp_path):
+    # pp = 2: two virtual engines share the first stage; a step of t holds it for t/2.
+    # A → engine 0: prefill holds the stage [0, 0.5], done at 1.0 (first token).
+    # B → engine 1: waits for the stage, holds it [0.5, 1.0], first token at 1.5.
+    # A's decode (0.1) gets the stage at 1.0 for 0.05 → token at 1.1 (done);
+    # B's decode at 1.5 → done at 1.6. Without the pipeline B would wait until A is done.
+    spec = ReplicaSpec(pipeline_stages=2)
+    r, first, fin = run(trace(tmp_path, [(0, 8, 2), (0, 8, 2)]), spec)
+    assert first == pytest.approx([1.0, 1.5])
+    assert fin == pytest.approx([1.1, 1.6])
+    assert r.replicas == 1
+    # the first stage was busy 0.5 + 0.5 + 0.05 + 0.05 = 1.1 s of the 1.6 s run
+    assert r.utilization == pytest.approx(1.1 / 1.6)
+
+
+def test_event_log_only_when_asked(tmp_path):
+    tr = trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)])
+    quiet = simulate_serving(ReplicaSpec(), fixed_cost, tr, ServingPolicy(max_batch=2))
+    assert quiet.events is None
+    r = simulate_serving(ReplicaSpec(), fixed_cost, tr, ServingPolicy(max_batch=2),
+                         event_log=True)
+    assert r.events is not None
+    finishes = [(round(t, 9), rid) for t, what, _, rid in r.events if what == "finish"]
+    arrivals = [(t, rid) for t, what, _, rid in r.events if what == "arrive"]
+    assert arrivals == [(0.0, 0), (0.5, 1)]
+    assert finishes == [(2.2, 0), (2.2, 1)]  # the continuous-batching hand timeline above

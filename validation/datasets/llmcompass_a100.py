@@ -33,16 +33,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
 
 from hwmodels import CostContext, Hardware, cost_model, load_hardware
 from hwmodels.spec import GpuParams
 from workloads import ops as O
 from workloads.dtypes import DType
 from workloads.ops import Op, OpKind
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 NAME = "llmcompass_a100"
 DESCRIPTION = ("LLMCompass (ISCA'24) real A100-80GB operator timings: matmul, softmax, "
@@ -311,10 +310,10 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
 
 
 def _stats(df: pd.DataFrame) -> pd.DataFrame:
-    ape = (df["predicted"] - df["measured"]).abs() / df["measured"] * 100.0
-    g = df.assign(ape=ape).groupby("group")["ape"]
-    return g.agg(n="count", median_ape="median",
-                 p90_ape=lambda s: float(s.quantile(0.9))).reset_index()
+    from validation.stats import summarize
+
+    per_class = df.assign(group=df["group"] + " " + df["case"].str.split().str[0])
+    return pd.concat([summarize(df), summarize(per_class)], ignore_index=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# Independent FMA chains per element in `vector_fma` (enough to cover FMA latency × pipes) and
-# FMAs per chain; 2 FLOP per FMA.
+# Independent multiply-add chains per element in `vector_fma` (enough to cover FMA latency ×
+# pipes) and steps per chain. FLOPs per element: w = v·c1 (1), six chain seeds (6), the
+# chains (2 per step), the final sum of 8 chains (7).
 VFMA_CHAINS = 8
 VFMA_DEPTH = 8
-VFMA_FLOPS_PER_ELEM = 2 * VFMA_CHAINS * VFMA_DEPTH
+VFMA_FLOPS_PER_ELEM = 1 + 6 + 2 * VFMA_CHAINS * VFMA_DEPTH + 7
 
 # Default GEMM tile: rows × columns of C per task, and the k-slab kept hot in L1/L2.
 GEMM_BM = 64
@@ -65,29 +66,35 @@ def reduce_sum(a: np.ndarray) -> float:  # pragma: no cover
     return acc
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, cache=True)
 def vector_fma(x: np.ndarray, out: np.ndarray, c1: float, c2: float) -> None:  # pragma: no cover
-    """out[i] = Σ_chains (VFMA_DEPTH nested FMAs of x[i]): compute-bound elementwise work on a
-    cache-resident array, the vector-unit FLOP ceiling."""
+    """out[i] = Σ of VFMA_CHAINS Horner chains y ← y·w + c2 (VFMA_DEPTH steps) with
+    w = x[i]·c1: compute-bound elementwise work, the vector-unit FLOP ceiling.
+
+    No fastmath, and the chains multiply by the element's own value: with reassociation and
+    loop-invariant multipliers LLVM folds an affine chain into one multiply-add, and the
+    kernel would measure memory traffic instead of arithmetic. Pass c1, c2 as scalars of the
+    array's dtype (a Python float is float64 and would promote fp32 arithmetic to fp64)."""
     for i in prange(x.shape[0]):
         v = x[i]
+        w = v * c1
         y0 = v
-        y1 = v + 1.0
-        y2 = v + 2.0
-        y3 = v + 3.0
-        y4 = v - 1.0
-        y5 = v - 2.0
-        y6 = v - 3.0
-        y7 = v + 0.5
+        y1 = v + c2
+        y2 = v - c2
+        y3 = w
+        y4 = w + c2
+        y5 = w - c2
+        y6 = v + c1
+        y7 = w + c1
         for _ in range(VFMA_DEPTH):
-            y0 = y0 * c1 + c2
-            y1 = y1 * c1 + c2
-            y2 = y2 * c1 + c2
-            y3 = y3 * c1 + c2
-            y4 = y4 * c1 + c2
-            y5 = y5 * c1 + c2
-            y6 = y6 * c1 + c2
-            y7 = y7 * c1 + c2
+            y0 = y0 * w + c2
+            y1 = y1 * w + c2
+            y2 = y2 * w + c2
+            y3 = y3 * w + c2
+            y4 = y4 * w + c2
+            y5 = y5 * w + c2
+            y6 = y6 * w + c2
+            y7 = y7 * w + c2
         out[i] = ((y0 + y1) + (y2 + y3)) + ((y4 + y5) + (y6 + y7))
 
 

@@ -25,13 +25,15 @@ def embed_gather(table: np.ndarray, ids: np.ndarray, out: np.ndarray) -> None:  
 
 @njit(parallel=True, fastmath=True, cache=True)
 def rmsnorm(x: np.ndarray, gain: np.ndarray, eps: float, out: np.ndarray) -> None:  # pragma: no cover
-    """out[t] = x[t] / sqrt(mean(x[t]²) + eps) · gain (Llama RMSNorm, float32)."""
+    """out[t] = x[t] / sqrt(mean(x[t]²) + eps) · gain (Llama RMSNorm), all in float32."""
     n = x.shape[1]
+    inv_n = np.float32(1.0 / n)
+    eps32 = np.float32(eps)
     for t in prange(x.shape[0]):
-        ss = 0.0
+        ss = np.float32(0.0)
         for j in range(n):
             ss += x[t, j] * x[t, j]
-        r = 1.0 / math.sqrt(ss / n + eps)
+        r = np.float32(1.0) / np.sqrt(ss * inv_n + eps32)
         for j in range(n):
             out[t, j] = x[t, j] * r * gain[j]
 
@@ -82,7 +84,7 @@ def attention_gqa(qkv: np.ndarray, heads: int, kv_heads: int, head_dim: int,
     Two passes per (query, head): scores and their max, then exp-weights and the V sum."""
     T = qkv.shape[0]
     group = heads // kv_heads
-    scale = 1.0 / math.sqrt(head_dim)
+    scale = np.float32(1.0 / math.sqrt(head_dim))
     for task in prange(T * heads):
         t = task // heads
         h = task % heads
@@ -90,9 +92,9 @@ def attention_gqa(qkv: np.ndarray, heads: int, kv_heads: int, head_dim: int,
         n = pos0 + t + 1
         q = qkv[t, h * head_dim:(h + 1) * head_dim]
         scores = np.empty(n, dtype=np.float32)
-        m = -np.inf
+        m = np.float32(-np.inf)
         for j in range(n):
-            s = 0.0
+            s = np.float32(0.0)
             for d in range(head_dim):
                 s += q[d] * k_cache[g, j, d]
             s *= scale
@@ -100,13 +102,13 @@ def attention_gqa(qkv: np.ndarray, heads: int, kv_heads: int, head_dim: int,
             if s > m:
                 m = s
         acc = np.zeros(head_dim, dtype=np.float32)
-        total = 0.0
+        total = np.float32(0.0)
         for j in range(n):
-            p = math.exp(scores[j] - m)
+            p = np.exp(scores[j] - m)
             total += p
             for d in range(head_dim):
                 acc[d] += p * v_cache[g, j, d]
-        inv = 1.0 / total
+        inv = np.float32(1.0) / total
         for d in range(head_dim):
             out[t, h * head_dim + d] = acc[d] * inv
 
@@ -125,4 +127,4 @@ def silu_mul(gu: np.ndarray, width: int, out: np.ndarray) -> None:  # pragma: no
     for t in prange(gu.shape[0]):
         for j in range(width):
             g = gu[t, j]
-            out[t, j] = g / (1.0 + math.exp(-g)) * gu[t, width + j]
+            out[t, j] = g / (np.float32(1.0) + np.exp(-g)) * gu[t, width + j]

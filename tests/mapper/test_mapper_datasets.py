@@ -1,0 +1,105 @@
+"""The mapper's validation datasets and the GPU measurement script (CPU code path)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwmodels import load_hardware
+from validation.datasets import gpu_measurements, llmcompass_a100, published_e2e
+from validation.stats import summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+COLUMNS = {"dataset", "group", "case", "predicted", "measured", "unit", "notes"}
+
+
+def test_llmcompass_rows_parse_and_match_published_throughput() -> None:
+    cases = llmcompass_a100.cases()
+    assert len(cases) == 20 + 22 + 22 + 20 + 12 + 12
+    # the CSV's TFLOPS column must equal 2·M·N·K / latency (independent consistency check)
+    for r in llmcompass_a100._rows("matmul_A100.csv"):
+        m, n, k = int(r[0]), int(r[1]), int(r[2])
+        t = float(r[3].removesuffix("ms")) * 1e-3
+        assert 2 * m * n * k / t / 1e12 == pytest.approx(float(r[4].removesuffix("Tflops")),
+                                                         rel=2e-3)
+    assert {c.split for c in cases} == {"calibration", "held-out"}
+    assert all(c.split == "held-out" for c in cases if c.group == "layer")
+
+
+def test_llmcompass_dataset_accuracy_guard() -> None:
+    df = llmcompass_a100.load()
+    assert set(df.columns) >= COLUMNS
+    s = summarize(df.assign(group=df["group"] + " " + df["case"].str.split().str[0]))
+    held = s.set_index("group")
+    # measured A100 GEMMs (LLMCompass) on the held-out half: median within 8 %
+    assert held.loc["operators (held-out) matmul", "median_ape"] < 0.08
+    assert held.loc["operators (held-out) gelu", "median_ape"] < 0.15
+
+
+def test_a100_spec_constants_trace_to_the_calibration_file() -> None:
+    data = json.loads((ROOT / "validation/data/llmcompass/calibration.json").read_text())
+    p = load_hardware("a100-sxm-80gb").chip.params
+    for k, v in data["gpu"].items():
+        assert getattr(p, k) == pytest.approx(v, abs=6e-4), k
+    src = load_hardware("a100-sxm-80gb").chip.sources
+    assert "validation/data/llmcompass/calibration.json" in src["gpu.hbm_read_efficiency"]
+
+
+def test_published_e2e_groups_and_flags() -> None:
+    df = published_e2e.load()
+    assert set(df.columns) >= COLUMNS
+    rows = list(csv.DictReader((published_e2e.DATA / "per_user.csv").open()))
+    specdec = {r["id"] for r in rows if r["spec_decode"] == "yes"}
+    assert specdec and set(df[df["case"].isin(specdec)]["group"]) == {"per-user (excluded)"}
+    calib = df[df["group"].str.contains("calibration")]
+    assert list(calib["case"]) == ["gptfast-7b-eager"]
+    # the eager row reproduces its measurement (it is what host_launch_us was calibrated on)
+    assert calib["predicted"].iloc[0] == pytest.approx(25.5, rel=0.02)
+
+
+def test_measure_gpu_script_cpu_dry_run_feeds_the_dataset(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, str(ROOT / "validation/gpu/measure_gpu.py"), "--device",
+                        "cpu", "--quick", "--out", str(out)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = list(csv.DictReader((out / "gpu_ops.csv").open()))
+    assert {row["kind"] for row in rows} >= {"overhead", "elementwise", "gemm", "attention",
+                                            "e2e"}
+    assert all(float(row["time_s"]) > 0 for row in rows)
+    assert json.loads((out / "environment.json").read_text())["device"] == "cpu"
+    # relabel as an H100 run: the dataset must parse and predict every supported row
+    for row in rows:
+        row["device"] = "NVIDIA H100 80GB HBM3"
+    d = tmp_path / "data" / "h100-test"
+    d.mkdir(parents=True)
+    with (d / "gpu_ops.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    monkeypatch.setattr(gpu_measurements, "DATA", tmp_path / "data")
+    df = gpu_measurements.load()
+    assert set(df.columns) >= COLUMNS and len(df) == len(rows)
+    ops = df[df["group"].str.startswith("operators")]
+    assert ops["predicted"].gt(0).all()
+
+
+def test_gpu_measurements_without_data_is_empty(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gpu_measurements, "DATA", tmp_path)
+    df = gpu_measurements.load()
+    assert df.empty and set(df.columns) >= COLUMNS
+
+
+def test_device_names_select_specs() -> None:
+    assert gpu_measurements.spec_for("NVIDIA H100 80GB HBM3") == "h100-sxm"
+    assert gpu_measurements.spec_for("NVIDIA H200") == "h200-sxm"
+    assert gpu_measurements.spec_for("NVIDIA A100-SXM4-80GB") == "a100-sxm-80gb"
+    assert gpu_measurements.spec_for("NVIDIA H100 PCIe") is None
+    assert gpu_measurements.spec_for("NVIDIA A100-SXM4-40GB") is None

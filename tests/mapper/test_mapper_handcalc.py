@@ -1,0 +1,148 @@
+"""Hand-derived checks: wave quantization, collectives, the eager recurrence, capacity.
+
+Every expected value is computed in the test from the spec's published numbers with the
+arithmetic written out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwmodels import CostContext, cost_model, load_hardware
+from hwmodels.models import gpu as G
+from mapper import timeline as T
+from workloads import ops as O
+
+
+def test_wave_quantization_132_vs_133_tiles_on_h100() -> None:
+    hw = load_hardware("h100-sxm")
+    p = hw.chip.params
+    assert p.sm_count == 132
+    c = G._consts(hw)
+    k = 8192
+    # 128x128 tiles: 12 x 11 = 132 tiles (one wave), 7 x 19 = 133 tiles (two waves)
+    one = G.gemm_candidate(c, 128 * 12, k, 128 * 11, 1, 2.0, 2.0, 2.0, 989.4e12, 128, 128, 1)
+    two = G.gemm_candidate(c, 128 * 7, k, 128 * 19, 1, 2.0, 2.0, 2.0, 989.4e12, 128, 128, 1)
+    assert (one.ctas, one.waves) == (132, 1)
+    assert (two.ctas, two.waves) == (133, 2)
+    # one thread block: HBM latency + K/64 main-loop iterations + epilogue write
+    l2 = hw.chip.level("l2").bandwidth_Bps
+    hbm_lat = hw.chip.main_memory.latency_s
+    per_sm_peak = 989.4e12 * p.mma_efficiency / 132
+    t_mma = 2 * 128 * 128 * 64 / per_sm_peak
+    t_feed = (128 * 2 + 128 * 2) * 64 / (l2 / 132)
+    t_cta = hbm_lat + (k // 64) * max(t_mma, t_feed) + 128 * 128 * 2 / (l2 / 132)
+    assert one.tile_s == pytest.approx(t_cta, rel=1e-12)
+    assert two.tile_s == pytest.approx(2 * t_cta, rel=1e-12)
+    # both are compute(tile)-bound at K=8192, so the kernel time jumps by exactly 2x
+    assert one.time_s == pytest.approx(one.tile_s)
+    assert two.time_s / one.time_s == pytest.approx(2.0, rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 8192), k=st.integers(64, 16384), n=st.integers(64, 16384))
+def test_tile_search_is_the_brute_force_minimum(m: int, k: int, n: int) -> None:
+    c = G._consts(load_hardware("a100-sxm-80gb"))
+    best = G.gemm_search(c, m, k, n, 1, 2.0, 2.0, 2.0, 312e12)
+    brute = min(G.gemm_candidate(c, m, k, n, 1, 2.0, 2.0, 2.0, 312e12, tm, tn, s).time_s
+                for tm, tn in G.TILES for s in G.SPLITS
+                if s == 1 or (k // s >= G._MIN_SPLIT_K and -(-m // tm) * -(-n // tn) < c.sms))
+    assert best.time_s == pytest.approx(brute, rel=1e-12)
+
+
+def test_tp8_allreduce_matches_hand_formula_on_dgx_h100() -> None:
+    hw = load_hardware("dgx-h100")
+    p = hw.chip.params
+    f = hw.fabric
+    B, g = 64e6, 8
+    bw = 18 * 25e9  # 18 NVLink4 links x 25 GB/s per direction
+    assert f.chip_bandwidth_Bps == pytest.approx(bw)
+    eff = bw * p.link_efficiency
+    ring = 2 * (g - 1) * f.latency_s + 2 * (g - 1) / g * B / eff
+    two_shot = 2 * f.latency_s + 2 * (g - 1) / g * B / eff
+    one_shot = f.latency_s + (g - 1) * B / eff
+    nvls = 2 * f.latency_s + B / (bw * p.nvls_efficiency)
+    comm = p.collective_latency_s + min(ring, two_shot, one_shot, nvls)
+    floor = 2 * (g - 1) / g * B / bw + f.latency_s  # shared roofline: ring traffic
+    expected = max(comm, floor) + p.kernel_launch_s
+    got = cost_model(hw).op_cost(O.collective("all_reduce", B, g), hw, CostContext()).time_s
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_tp8_allreduce_small_message_is_latency_bound() -> None:
+    hw = load_hardware("dgx-h100")
+    p = hw.chip.params
+    f = hw.fabric
+    B, g = 16384.0, 8  # one decode token of an 8192-wide bf16 activation
+    eff = f.chip_bandwidth_Bps * p.link_efficiency
+    one_shot = f.latency_s + (g - 1) * B / eff
+    expected = p.collective_latency_s + one_shot + p.kernel_launch_s
+    got = cost_model(hw).op_cost(O.collective("all_reduce", B, g), hw, CostContext()).time_s
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_eager_recurrence_hand_example() -> None:
+    # host launches take 5 us each; device work 1, 10, 1 us
+    # kernel 1: launched at 5, runs 5-6; kernel 2: launched at 10, runs 10-20;
+    # kernel 3: launched at 15, waits for the device, runs 20-21
+    us = 1e-6
+    brute = T.simulate_kernels([5 * us] * 3, [1 * us, 10 * us, 1 * us])
+    flat = [x for pair in brute for x in pair]
+    assert flat == pytest.approx([5 * us, 6 * us, 10 * us, 20 * us, 20 * us, 21 * us])
+    st_ = T.run([T.Block((5 * us,) * 3, (1 * us, 10 * us, 1 * us), 1)])
+    assert st_.device_free_s == pytest.approx(21 * us)
+    assert st_.host_s == pytest.approx(15 * us)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.lists(st.tuples(st.floats(0, 50), st.floats(0, 50)), min_size=1, max_size=8),
+       reps=st.lists(st.integers(1, 6), min_size=1, max_size=3), start=st.floats(0, 100))
+def test_closed_form_matches_brute_force(data: list[tuple[float, float]], reps: list[int],
+                                         start: float) -> None:
+    h = tuple(x for x, _ in data)
+    d = tuple(y for _, y in data)
+    blocks = [T.Block(h, d, r) for r in reps]
+    closed = T.run(blocks, T.TimelineState(start, 0.0))
+    hh: list[float] = []
+    dd: list[float] = []
+    for r in reps:
+        hh += list(h) * r
+        dd += list(d) * r
+    end = start
+    hc = 0.0
+    for hi, di in zip(hh, dd, strict=True):
+        hc += hi
+        end = max(end, hc) + di
+    assert closed.device_free_s == pytest.approx(end, rel=1e-9, abs=1e-9)
+
+
+def test_405b_bf16_on_one_h100_is_infeasible() -> None:
+    import infersim as isim
+
+    r = isim.simulate("llama-3.1-405b", "h100-sxm", phase="decode", batch=1, context=1024)
+    assert not r.feasible
+    inf = r.infeasible
+    # weights: 405.9e9 parameters (published) x 2 bytes = 811.8 GB, plus a tiny KV cache
+    assert inf.demand == pytest.approx(811.8e9, rel=0.01)
+    assert inf.capacity == pytest.approx(80e9 + 50e6, rel=0.01)  # HBM (+ L2 for activations)
+    assert inf.gap == pytest.approx(inf.demand - inf.capacity)
+    assert any("chips" in lv for lv in inf.levers)
+    # ≥ ceil(811.8 / 80) = 11 H100s would be needed
+    assert inf.detail["chips_needed"] == math.ceil(inf.demand / inf.capacity)
+    assert math.ceil(811.8e9 / 80e9) == 11
+
+
+def test_system_with_too_few_chips_is_infeasible() -> None:
+    import infersim as isim
+
+    r = isim.simulate("llama-3.1-8b", "h100-sxm", phase="decode", batch=1, context=128, tp=2)
+    assert not r.feasible and r.infeasible.unit == "chips"
+
+
+def test_a100_system_replace_keeps_chip_links() -> None:
+    hw = replace(load_hardware("a100-sxm-80gb"), num_chips=4)
+    assert hw.fabric is not None and hw.fabric.links_per_chip == 12

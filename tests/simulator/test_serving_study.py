@@ -1,0 +1,34 @@
+"""The serving study runner (quick mode) and its plot script."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from infersim.errors import InputError
+from studies.serving import plot as study_plot
+from studies.serving import run as study_run
+
+
+def test_quick_study_writes_results_and_plot(tmp_path):
+    df = study_run.run(tmp_path, quick=True)
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert len(df) == len(on_disk) == len(study_run.SYSTEMS) * 2
+    assert set(on_disk["system"]) == {s for s, *_ in study_run.SYSTEMS}
+    ok = on_disk[on_disk["feasible"]]
+    assert (ok["completed"] == ok["requests"]).all()
+    # closed loop: with more users, throughput can only rise or stay (same hardware)
+    for _, g in ok.groupby("system"):
+        g = g.sort_values("users")
+        assert g["throughput_tok_s"].is_monotonic_increasing
+    paths = study_plot.plot(tmp_path)
+    assert paths[0].read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "summary.md").exists() and (tmp_path / "config.json").exists()
+
+
+def test_missing_system_spec_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(study_run, "SYSTEMS",
+                        (("no-such-system", "bf16", 1, 1, 8192, "test"),))
+    with pytest.raises(InputError, match="no-such-system"):
+        study_run.run(tmp_path)
+    assert not (tmp_path / "results.csv").exists()

@@ -1,0 +1,120 @@
+"""`infersim calibrate` end to end (tiny profile), its one-line errors and its atomicity."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infersim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _calibrate(args, env_extra=None, timeout=300):
+    # One worker thread: a parallel kernel on a machine shared with other jobs can wait a whole
+    # scheduler tick at its barrier; this test checks the pipeline, not the numbers.
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", **(env_extra or {})}
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    return subprocess.run([sys.executable, "-m", "infersim", "calibrate", *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cal") / "sub" / "host.yaml"
+    r = _calibrate(["--profile", "tiny", "-o", str(out)])
+    return out, r
+
+
+def test_tiny_calibration_writes_a_loadable_spec_and_its_measurements(tiny_run):
+    out, r = tiny_run
+    assert r.returncode == 0, r.stderr[-3000:]
+    data = out.with_suffix(".csv")
+    assert out.is_file() and data.is_file()
+    assert f"measurements: {data}" in r.stdout and f"calibrated spec: {out}" in r.stdout
+    # progress: one line per step on stderr, with an ETA
+    steps = [ln for ln in r.stderr.splitlines() if ln.startswith("[")]
+    assert len(steps) >= 20 and all("ETA" in ln for ln in steps)
+
+    from hwmodels.loader import load_hardware
+    from hwmodels.spec import CpuParams, HardwareKind
+
+    hw = load_hardware(out)  # the strict loader accepts it
+    chip = hw.chip
+    assert chip.kind is HardwareKind.CPU
+    assert isinstance(chip.params, CpuParams) and chip.params.cores == 1  # NUMBA_NUM_THREADS
+    assert chip.params.call_overhead_s > 0
+    assert [m.name for m in chip.memory][-1] == "dram"
+    # every fitted number cites the measurement file
+    doc = yaml.safe_load(out.read_text())
+    src = doc["sources"]
+    assert str(data) in src["cpu.call_overhead_us"]
+    for lvl in doc["memory"]:
+        assert str(data) in src[f"memory.{lvl}.bandwidth_gb_per_s"]
+    assert str(data) in src["compute.matrix.peak_gflops"]
+
+
+def test_measurement_file_has_fit_and_holdout_rows(tiny_run):
+    out, r = tiny_run
+    assert r.returncode == 0, r.stderr[-3000:]
+    from validation.measure import read_measurements
+
+    m = read_measurements(out.with_suffix(".csv"))
+    df = m.frame
+    assert m.meta["device"] == "cpu" and m.meta["profile"] == "tiny"
+    assert {"fit", "holdout"} <= set(df.role)
+    assert {"copy", "scale", "add", "triad", "sum", "gemm", "vfma", "empty"} <= set(df.kernel)
+    assert (df.median_s > 0).all() and df.median_s.notna().all()
+    held = df[df.role == "holdout"]
+    assert len(held) >= 5
+
+
+def test_unknown_device_is_one_line_exit_2(tmp_path, capsys):
+    rc = main(["calibrate", "--device", "tpu", "-o", str(tmp_path / "x.yaml")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "unknown device 'tpu'" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["/proc/infersim-test/x.yaml", "{file}/x.yaml",
+                                    "{dir}/spec.txt"])
+def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys, target):
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    path = target.format(file=f, dir=tmp_path)
+    rc = main(["calibrate", "--no-progress", "-o", path])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith(f"infersim: error: -o {path}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_interrupted_run_leaves_no_files(tmp_path, capsys, monkeypatch):
+    import validation.calibrate as cal
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cal, "fit_all", interrupted)  # Ctrl-C after measuring, before writing
+    out = tmp_path / "spec.yaml"
+    rc = main(["calibrate", "--profile", "tiny", "--no-progress", "-o", str(out)])
+    assert rc == 130
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatch):
+    import validation.calibrate as cal
+
+    real = cal.atomic_write_text
+
+    def fail_on_spec(path, text):
+        if str(path).endswith(".yaml"):
+            raise OSError("disk full")
+        real(path, text)
+
+    monkeypatch.setattr(cal, "atomic_write_text", fail_on_spec)
+    with pytest.raises(OSError):
+        cal._write_pair(tmp_path / "m.csv", "data", tmp_path / "m.yaml", "spec")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,155 @@
+"""GPU measurements from `validation/gpu/measure_gpu.py`, re-predicted by the cost model.
+
+Looks for `validation/data/gpu/**/gpu_ops.csv` (none are committed yet: they come from a
+session with a GPU). Each row's device name selects the spec (H100 → h100-sxm, H200 →
+h200-sxm, A100 80GB → a100-sxm-80gb, B200 → b200, MI300X → mi300x); rows of other devices
+are skipped. What is compared:
+
+- gemm / attention / elementwise rows: the op's device time in a CUDA graph with a cold L2
+  (how measure_gpu.py measures it) vs the GPU cost model's `op_cost(...).time_s`;
+- e2e rows (plain-PyTorch Llama prefill/decode, eager and graph): the wall time per step vs
+  `map_trace(...).latency_s` under that runtime;
+- overhead rows (tiny-kernel cost in a graph, eager launch loop, synchronize) are reported
+  in an `overhead (informative)` group: they measure the constants `kernel_launch_us`,
+  `host_launch_us` (which by definition also amortizes framework work per kernel of a model
+  forward, so a bare launch loop is a lower bound) and `step_sync_us`.
+
+    python -m validation.datasets.gpu_measurements
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hwmodels import CostContext, Hardware, cost_model, load_hardware
+from infersim.errors import InfersimError
+from workloads import ops as O
+from workloads.ops import OpKind
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NAME = "gpu_measurements"
+DESCRIPTION = ("Operator and end-to-end timings measured on a real GPU with "
+               "validation/gpu/measure_gpu.py (none committed yet)")
+DATA = Path(__file__).resolve().parents[1] / "data" / "gpu"
+COLUMNS = ["dataset", "group", "case", "predicted", "measured", "unit", "notes"]
+_SPECS = (("H200", "h200-sxm"), ("H100", "h100-sxm"), ("B200", "b200"), ("MI300X", "mi300x"))
+
+
+def spec_for(device: str) -> str | None:
+    """Library spec for a CUDA/ROCm device name, or None if there is none."""
+    d = device.upper()
+    if "PCIE" in d or "NVL" in d:
+        return None  # different clocks/bandwidth than the SXM specs we ship
+    for key, spec in _SPECS:
+        if key in d:
+            return spec
+    if "A100" in d and "80GB" in d.replace(" ", ""):
+        return "a100-sxm-80gb"
+    return None
+
+
+def _i(r: dict[str, str], k: str) -> int:
+    return int(float(r[k]))
+
+
+def _op(r: dict[str, str]) -> O.Op | None:
+    kind, name, dt = r["kind"], r["name"], r["dtype"] or "bf16"
+    if kind == "gemm":
+        w = "fp8" if dt == "fp8" else "same"
+        return O.matmul(_i(r, "m"), _i(r, "k"), _i(r, "n"), dt, weight_dtype=w)
+    if kind == "attention":
+        return O.attention(_i(r, "batch"), _i(r, "heads"), _i(r, "kv_heads"), _i(r, "head_dim"),
+                           _i(r, "q_len"), _i(r, "kv_len"), r["causal"] == "True", dt)
+    if kind == "elementwise":
+        n = _i(r, "numel")
+        if name == "copy":
+            return O.vector(OpKind.ELEMENTWISE, n, dt, flops_per_elem=0.0, name=name)
+        if name in ("add", "mul"):
+            return O.vector(OpKind.ELEMENTWISE, n, dt, inputs=2.0, name=name)
+        return O.vector(OpKind.ELEMENTWISE, n, dt, flops_per_elem=4.0, name=name)
+    if kind == "overhead" and name == "graph_tiny_kernel":
+        return O.vector(OpKind.ELEMENTWISE, 1, "fp32", name=name)
+    return None
+
+
+def _predict(r: dict[str, str], hw: Hardware) -> tuple[float, str, str]:
+    """(predicted seconds, group, note)."""
+    kind = r["kind"]
+    if kind == "e2e":
+        from infersim.api import make_scenario
+        from mapper import map_trace
+        from workloads import build_trace
+
+        q, kv = _i(r, "q_len"), _i(r, "kv_len")
+        sc = (make_scenario("prefill", _i(r, "batch"), prompt=q) if q > 1 else
+              make_scenario("decode", _i(r, "batch"), context=kv - 1))
+        try:
+            trace = build_trace(r["name"], sc)
+        except InfersimError as e:  # a model outside the library (e.g. the CPU dry run's)
+            return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}"
+        s = map_trace(trace, hw, r["runtime"])
+        return s.latency_s, f"end-to-end ({r['runtime']})", ""
+    if kind == "overhead":
+        p = hw.chip.params
+        op = _op(r)
+        if op is not None:
+            return cost_model(hw).op_cost(op, hw, CostContext()).time_s, \
+                "overhead (informative)", "tiny kernel in a graph vs kernel_launch_us + latency"
+        if r["name"] == "eager_tiny_kernel":
+            return getattr(p, "host_launch_s", math.nan), "overhead (informative)", \
+                "host_launch_us amortizes framework work per kernel; a bare loop is lower"
+        return getattr(p, "step_sync_s", math.nan), "overhead (informative)", \
+            "step_sync_us also covers a graph launch and a token copy"
+    op = _op(r)
+    if op is None:
+        return math.nan, "other", f"no prediction for kind {kind!r}"
+    return cost_model(hw).op_cost(op, hw, CostContext()).time_s, f"operators: {kind}", ""
+
+
+def load() -> pd.DataFrame:
+    """Rows: dataset, group, case, predicted, measured, unit, notes (empty without data)."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for path in sorted(DATA.glob("**/gpu_ops.csv")):
+        with path.open(newline="") as f:
+            for r in csv.DictReader(f):
+                spec = spec_for(r["device"])
+                if spec is None or not r["time_s"] or r["name"] == "section_failed":
+                    continue
+                measured = float(r["time_s"])
+                if not math.isfinite(measured) or measured <= 0:
+                    continue
+                hw = load_hardware(spec)
+                pred, group, note = _predict(r, hw)
+                case = "/".join(str(r[k]) for k in ("kind", "name", "dtype", "m", "k", "n",
+                                                   "batch", "q_len", "kv_len", "numel",
+                                                   "runtime") if r.get(k))
+                rows.append({"dataset": NAME, "group": group, "case": case,
+                             "predicted": pred, "measured": measured, "unit": "s",
+                             "notes": "; ".join(x for x in (f"{r['device']} ({spec})",
+                                                            r["notes"], note,
+                                                            str(path.parent.name)) if x)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def main() -> int:
+    from validation.stats import summarize
+
+    df = load()
+    if df.empty:
+        print(f"no measurements under {DATA} (run validation/gpu/measure_gpu.py on a GPU and "
+              "copy its gpu_ops.csv there)")
+        return 0
+    print(summarize(df).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

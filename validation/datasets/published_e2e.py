@@ -1,0 +1,166 @@
+"""Published end-to-end results re-predicted by the simulator (held-out anchors).
+
+Data: `validation/data/published/per_user.csv` (decode speed of one stream, batch 1 unless
+stated) and `throughput.csv` (TensorRT-LLM max-throughput tables), with source URLs,
+confidence, precision and flags (see that folder's README).
+
+Predictions (all through `infersim.api.make_scenario` + `workloads.build_trace` +
+`mapper.map_trace`, runtime as the row states):
+- per-user rows: tok/s/user = 1 / latency of one decode step at the row's batch and context;
+- throughput rows: a steady-state, inflight-batched generation at the largest batch B the
+  KV cache allows for sequences of ISL+OSL tokens (90 % of memory after weights, capped at
+  2048 sequences, TensorRT-LLM's default `max_batch_size`, assumed): B requests' OSL decode
+  steps at mean context ISL + OSL/2 plus their prefill in iterations of at most 8192 tokens
+  (TensorRT-LLM's default `max_num_tokens`), i.e. `B·OSL / (OSL·t_decode(B) + t_prefill)`. Batch sizes are not published, so these
+  rows test the large-batch regime only roughly.
+
+Groups: `per-user <kind> (held-out)` per hardware kind (gpu, lpu, wafer, ...),
+`per-user gpu (calibration)` (the gpt-fast eager row that `gpu.host_launch_us` is
+calibrated on), `per-user (excluded)` (speculative decoding without a
+published acceptance rate, vendor claims: never in pass/fail statistics; the no-spec
+prediction is shown for reference), `throughput (held-out)`.
+
+    python -m validation.datasets.published_e2e        # error tables + rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hwmodels import Hardware, load_hardware
+from infersim.errors import InfersimError
+from mapper import map_trace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NAME = "published_e2e"
+DESCRIPTION = ("Published end-to-end LLM inference results (gpt-fast, NVIDIA TensorRT-LLM, "
+               "Groq, Cerebras, d-Matrix claims) re-predicted; spec-dec and claims excluded")
+DATA = Path(__file__).resolve().parents[1] / "data" / "published"
+MAX_BATCH = 2048  # TensorRT-LLM default max_batch_size (assumed for the throughput rows)
+KV_MEMORY_FRACTION = 0.9  # share of the memory left after weights given to the KV cache
+MAX_NUM_TOKENS = 8192  # tokens per prefill iteration (TensorRT-LLM default max_num_tokens)
+
+
+def _read(name: str) -> list[dict[str, str]]:
+    with (DATA / name).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def hardware(name: str, chips: int) -> Hardware:
+    """Library spec `name`; a single-chip spec used by `chips` > 1 becomes an N-chip system of
+    that chip on its own scale-up links."""
+    hw = load_hardware(name)
+    if hw.num_chips < chips:
+        hw = replace(hw, name=f"{hw.name}x{chips}", num_chips=chips)
+    return hw
+
+
+def _step(model: str, hw: Hardware, runtime: str, **sc: Any) -> tuple[float, str]:
+    """(latency of one step, note); NaN with the reason when it cannot run."""
+    from infersim.api import make_scenario
+    from workloads import build_trace
+
+    try:
+        trace = build_trace(model, make_scenario(**sc))
+    except InfersimError as e:
+        return math.nan, f"not predictable: {e}"
+    s = map_trace(trace, hw, runtime)
+    if s.infeasible is not None:
+        return math.nan, f"infeasible: {s.infeasible}"
+    return s.latency_s, ""
+
+
+def predict_per_user(r: dict[str, str]) -> tuple[float, str]:
+    hw = hardware(r["hardware"], int(r["chips"]))
+    lat, note = _step(r["model"], hw, r["runtime"], phase="decode", batch=int(r["batch"]),
+                      context=int(r["context"]), weights=r["weights"],
+                      activations=r["activations"], kv=r["kv"],
+                      tp=int(r["tp"]), pp=int(r["pp"]))
+    return (1.0 / lat if lat > 0 else math.nan), note
+
+
+def max_batch(model: str, hw: Hardware, tp: int, weights: str, activations: str, kv: str,
+              seq_len: int) -> int:
+    """Largest batch whose KV cache of `seq_len` tokens fits next to the weights."""
+    from infersim.api import make_scenario
+    from mapper.placement import footprint
+    from workloads import build_trace
+
+    fp = footprint(build_trace(model, make_scenario("decode", 1, context=seq_len - 1,
+                                                    weights=weights, activations=activations,
+                                                    kv=kv, tp=tp)))
+    free = KV_MEMORY_FRACTION * hw.chip.main_memory.capacity_bytes - fp.weight_bytes
+    if free <= 0 or fp.kv_bytes <= 0:
+        return 0
+    return int(min(MAX_BATCH, free // fp.kv_bytes))
+
+
+def predict_throughput(r: dict[str, str]) -> tuple[float, str]:
+    hw = hardware(r["hardware"], int(r["chips"]))
+    tp, isl, osl = int(r["tp"]), int(r["isl"]), int(r["osl"])
+    b = max_batch(r["model"], hw, tp, r["weights"], r["activations"], r["kv"], isl + osl)
+    if b < 1:
+        return math.nan, "weights leave no room for a KV cache"
+    common = dict(weights=r["weights"], activations=r["activations"], kv=r["kv"], tp=tp)
+    t_dec, n1 = _step(r["model"], hw, "fused", phase="decode", batch=b,
+                      context=isl + osl // 2, **common)
+    # prefill in chunks of MAX_NUM_TOKENS tokens (whole prompts per chunk)
+    per_chunk = max(1, min(b, MAX_NUM_TOKENS // isl))
+    t_chunk, n2 = _step(r["model"], hw, "fused", phase="prefill", batch=per_chunk, prompt=isl,
+                        **common)
+    if not (t_dec > 0 and t_chunk > 0):
+        return math.nan, n1 or n2
+    t_pre = math.ceil(b / per_chunk) * t_chunk
+    return b * osl / (osl * t_dec + t_pre), f"assumed batch {b}, prefill chunks of {per_chunk}"
+
+
+def load() -> pd.DataFrame:
+    """Rows: dataset, group, case, predicted, measured, unit, notes (+ source, confidence)."""
+    import pandas as pd
+
+    rows = []
+    for r in _read("per_user.csv"):
+        pred, note = predict_per_user(r)
+        kind = load_hardware(r["hardware"]).kind.value
+        group = ("per-user (excluded)" if r["use"] == "excluded"
+                 else f"per-user {kind} ({r['split']})")
+        flags = f"spec-dec: {r['spec_decode']}; weights {r['weights']}; {r['runtime']}"
+        rows.append({"dataset": NAME, "group": group, "case": r["id"], "predicted": pred,
+                     "measured": float(r["measured"]), "unit": r["unit"],
+                     "notes": "; ".join(x for x in (flags, r["notes"], note) if x),
+                     "source": r["source"], "confidence": r["confidence"]})
+    for r in _read("throughput.csv"):
+        pred, note = predict_throughput(r)
+        rows.append({"dataset": NAME, "group": "throughput (held-out)", "case": r["id"],
+                     "predicted": pred, "measured": float(r["measured"]), "unit": r["unit"],
+                     "notes": "; ".join(x for x in (r["notes"], note) if x),
+                     "source": r["source"], "confidence": r["confidence"]})
+    return pd.DataFrame(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import pandas as pd
+
+    from validation.stats import summarize
+
+    argparse.ArgumentParser(prog="python -m validation.datasets.published_e2e").parse_args(argv)
+    df = load()
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(df.assign(ratio=df.predicted / df.measured)[
+            ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
+        print()
+        print(summarize(df).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
