@@ -262,7 +262,7 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     tp, pp = par.tp, max(1, par.pp)
     fp = P.footprint(trace)
     infeasible = _fit(trace, hw, fp)
-    woc = P.weights_on_chip(hw, fp)
+    woc = P.weights_on_chip(hw, fp, trace.scenario.precision.weights.bits)
     model = cost_model(hw)
     ctx = CostContext(runtime=rt, weights_on_chip=woc)
     hw_fp = cache.hw_fingerprint(hw)

@@ -80,12 +80,13 @@ def _embedding_table(trace: Trace, head: MatmulShape | None, gathered: float) ->
     return max(gathered, float(head.k) * head.n * head.weight_dtype.bytes)
 
 
-def weights_on_chip(hw: Hardware, fp: Footprint) -> float:
-    """Fraction of the weights resident on chip (1.0 on chips without an external level)."""
+def weights_on_chip(hw: Hardware, fp: Footprint, weight_bits: int | None = None) -> float:
+    """Fraction of the weights resident on chip (1.0 on chips without an external level).
+    `weight_bits`: the weights' precision (CIM arrays hold more low-bit weights)."""
     chip = hw.chip
     p = chip.params
     if isinstance(p, CimParams):
-        cap = p.weight_capacity_bytes()
+        cap = p.weight_capacity_bytes(weight_bits)
     elif chip.external_memory is not None:
         cap = chip.main_memory.capacity_bytes - fp.kv_bytes - fp.activation_bytes
     else:

@@ -49,6 +49,13 @@ class CalibrateOptions:
     profile: str = "full"
     seed: int = 0
     progress: bool = True
+    allow_busy: bool = False  # write results even if other processes disturbed the timing
+
+
+# Refuse to write a calibration when more than this share of the cases stayed contended after
+# the retries (or when the call-overhead measurement itself was): the fit would describe the
+# other jobs, not the machine.
+MAX_CONTENDED_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,20 @@ def _load_spec_text(text: str, name: str):
         return load_hardware(p)
 
 
+def refuse_if_busy(df: pd.DataFrame, allow: bool) -> None:
+    """CalibrationError when the measurements were disturbed by other processes."""
+    contended = df.contended > 0
+    empty = df[df.kernel == "empty"]
+    bad_share = float(contended.mean()) if len(df) else 0.0
+    if allow or (bad_share <= MAX_CONTENDED_SHARE and not (empty.contended > 0).any()):
+        return
+    raise CalibrationError(
+        f"other processes competed for the CPU during {int(contended.sum())} of {len(df)} "
+        "measurements (even after retries), so they describe the other jobs, not this "
+        "machine; nothing was written. Rerun on an idle machine, or pass --allow-busy to "
+        "write them anyway")
+
+
 def load_checked(text: str, name: str, df: pd.DataFrame, hint: str = ""):
     """Load the generated spec; implausible fitted values become a CalibrationError that
     says why (usually a machine busy with other work during the measurements)."""
@@ -181,6 +202,7 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     bench.release()
     rows += measure.measure_transformer(tcases, profile, host.threads, progress, opts.seed)
     df = measure.to_frame(rows)
+    refuse_if_busy(df, opts.allow_busy)
     progress.note("fitting the machine model")
     kern = df[df.phase == ""]
     cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9))

@@ -27,6 +27,8 @@ def register(sub: Any) -> None:
                    help="measurement profile (overrides --quick; tiny is for tests)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     c.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    c.add_argument("--allow-busy", action="store_true",
+                   help="write the results even if other processes disturbed the timing")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_calibrate)
 
@@ -49,7 +51,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     opts = CalibrateOptions(device=args.device,
                             out=Path(args.output) if args.output else None,
                             profile=profile_of(args.quick, args.profile), seed=args.seed,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, allow_busy=args.allow_busy)
     res = calibrate(opts)
     for w in res.warnings:
         print(f"infersim: {w}", file=sys.stderr)

@@ -149,7 +149,7 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
     hl = host_launch_s(bench._launch(cases[0]))
     bench.release()
     df = measure.to_frame(rows)
-    progress.note("fitting the machine model")
+    progress.note("fitting the machine model")  # CUDA timing has no contention check
     cal = fit_all(df, ("l2", "hbm"), (info.l2_bytes,), info.memory_bytes or 80e9)
     text = gpu_spec_yaml(cal, info, _ref(data_path), profile.name, date, hl)
     hw = load_checked(text, "gpu", df, "Under the CUDA simulator the timings are host Python "

@@ -33,6 +33,7 @@ from hwmodels.models.cpu import seconds_per_byte
 from validation.kernels.cases import STREAM_KERNELS, Kernel
 
 _SOFT_L1_SCALE = 0.05  # residuals (log time) beyond ~5% count linearly, not quadratically
+_PRIOR_WEIGHT = 0.01  # a factor e change of an unconstrained parameter costs a 1% residual
 
 
 @dataclass(frozen=True)
@@ -153,15 +154,20 @@ def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str
     def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.exp(np.cumsum(x[:nlev])), np.exp(x[nlev:])
 
-    def residuals(x: np.ndarray) -> np.ndarray:
+    def model_residuals(x: np.ndarray) -> np.ndarray:
         bws, caps = unpack(x)
         mem = np.array([b * seconds_per_byte(w, caps, bws) for b, w in zip(nbytes, ws, strict=True)])
         return np.log(overhead_s + np.maximum(compute, mem)) - np.log(meas)
 
+    def residuals(x: np.ndarray) -> np.ndarray:
+        # a weak pull toward the initial guess keeps parameters the data do not constrain
+        # (a level the sweep never reached) where the guess put them
+        return np.r_[model_residuals(x), _PRIOR_WEIGHT * (x - x0)]
+
     sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=_SOFT_L1_SCALE,
-                        method="trf", x_scale="jac", max_nfev=2000)
+                        method="trf", max_nfev=2000)
     bws, caps = unpack(sol.x)
-    rms = float(np.sqrt(np.mean(residuals(sol.x) ** 2)))
+    rms = float(np.sqrt(np.mean(model_residuals(sol.x) ** 2)))
     levels = tuple(
         LevelFit(level_names[i], float(caps[i]) if i < n_cache else float(memory_bytes),
                  float(bws[i]), float(nominal_capacities[i]) if i < n_cache else float(memory_bytes))

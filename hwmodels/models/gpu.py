@@ -27,7 +27,8 @@ levels, interconnect):
   still spread the KV read over many SMs; a combine kernel when split > 1). The faster of
   the applicable algorithms is kept.
 - Vector ops (norms, elementwise, RoPE, KV writes, embedding gathers): CUDA-core FLOPs vs
-  the memory stream, with thread blocks of 4096 elements.
+  the memory stream, with thread blocks of 4096 elements (of the larger of input and
+  output, so row reductions spread over many SMs).
 - Collectives over NVLink/NVSwitch: ring (2(g−1) link hops, 2(g−1)/g·B on the wire),
   two-shot and one-shot direct algorithms on a switch, and in-switch reduction (NVLS, at
   `nvls_efficiency` of the link bandwidth) where the fabric has it; time = call latency +
@@ -515,7 +516,10 @@ class GpuModel:
         read = b.act_in + b.weight + b.kv_read
         write = b.act_out + b.kv_write
         numel = sh.numel if isinstance(sh, VectorShape) else 1
-        blocks = max(1, -(-numel // _VEC_ELEMS_PER_BLOCK))
+        # thread blocks cover the larger of the output and the input (a row reduction has
+        # few outputs but reads many elements, one block per group of rows)
+        elems = max(numel, int(read / max(op.dtype.bytes, 0.5)))
+        blocks = max(1, -(-elems // _VEC_ELEMS_PER_BLOCK))
         peak = _vec_peak(c, op.dtype)
         compute_s = op.flops / peak if peak > 0 else 0.0
         memory_s = stream_time(c, read, write, min(blocks, c.sms))

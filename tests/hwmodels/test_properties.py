@@ -20,6 +20,8 @@ from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
 BASE: dict[str, Any] = yaml.safe_load(H100_TEXT)
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def _leaves(node: Any, path: str = "") -> list[tuple[str, Any]]:
@@ -197,7 +199,7 @@ ANY_VALUE = st.recursive(
     max_leaves=6)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(st.sampled_from(_all_paths(BASE)), ANY_VALUE)
 def test_any_damage_gives_a_spec_error_or_a_valid_spec_never_a_crash(path, value):
     doc = copy.deepcopy(BASE)
@@ -211,7 +213,7 @@ FUZZ_BASES = {n: yaml.safe_load((SPEC_DIR / f"{n}.yaml").read_text())
 FUZZ_CASES = [(n, p) for n, d in FUZZ_BASES.items() for p in _all_paths(d)]
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(st.sampled_from(FUZZ_CASES), ANY_VALUE)
 def test_other_kinds_and_systems_never_crash(case, value):
     name, path = case

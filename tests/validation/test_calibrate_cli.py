@@ -25,7 +25,7 @@ def _calibrate(args, env_extra=None, timeout=300):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "sub" / "host.yaml"
-    r = _calibrate(["--profile", "tiny", "-o", str(out)])
+    r = _calibrate(["--profile", "tiny", "--allow-busy", "-o", str(out)])
     return out, r
 
 
@@ -99,7 +99,7 @@ def test_interrupted_run_leaves_no_files(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(cal, "fit_all", interrupted)  # Ctrl-C after measuring, before writing
     out = tmp_path / "spec.yaml"
-    rc = main(["calibrate", "--profile", "tiny", "--no-progress", "-o", str(out)])
+    rc = main(["calibrate", "--profile", "tiny", "--no-progress", "--allow-busy", "-o", str(out)])
     assert rc == 130
     assert list(tmp_path.iterdir()) == []
 
@@ -118,3 +118,19 @@ def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatc
     with pytest.raises(OSError):
         cal._write_pair(tmp_path / "m.csv", "data", tmp_path / "m.yaml", "spec")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_busy_machine_refuses_to_write():
+    import pandas as pd
+
+    from validation.calibrate import CalibrationError, refuse_if_busy
+
+    ok = pd.DataFrame({"kernel": ["empty"] + ["copy"] * 99, "contended": [0] * 95 + [1] * 5})
+    refuse_if_busy(ok, allow=False)  # 5% contended: accepted
+    busy = ok.assign(contended=[0] * 90 + [1] * 10)
+    with pytest.raises(CalibrationError, match="10 of 100"):
+        refuse_if_busy(busy, allow=False)
+    refuse_if_busy(busy, allow=True)
+    bad_overhead = ok.assign(contended=[1] + [0] * 99)  # the call-overhead case itself
+    with pytest.raises(CalibrationError):
+        refuse_if_busy(bad_overhead, allow=False)
