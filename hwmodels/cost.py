@@ -103,6 +103,12 @@ class CostContext:
     # Fraction of the op's weight bytes that are resident in on-chip SRAM (wafer/LPU/CIM);
     # the rest stream from the farthest memory level.
     weights_on_chip: float = 1.0
+    # Bytes one chip is responsible for in the step: its weights (resident or streamed), KV
+    # cache and activation workspace (`mapper.placement.Footprint.total_bytes`). Spatial
+    # (weight-stationary) models size the region of cores an op occupies by its share of
+    # these bytes (hwmodels/models/wafer.py). 0 = unknown: the op is alone on the chip.
+    # The mapper fills it only for cost models that declare `uses_chip_bytes = True`.
+    chip_bytes: float = 0.0
 
 
 class CostModel(Protocol):

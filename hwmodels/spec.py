@@ -292,20 +292,28 @@ class WaferParams:
     The inter-wafer link latency is NOT repeated here: it is the per-hop `latency` of the
     interconnect (the chip's, or the system's for a multi-wafer system), one source of truth."""
 
-    cores: int = kind_param("cores", "processing elements on the wafer", (1, 1e8))
-    layer_latency_s: float = kind_param(
-        "layer_latency_us", "fixed pipeline latency per decoder layer across the fabric "
-        "(activation hand-off between layer regions, fill/drain), charged once per layer",
-        (0.0, 1e4), scale=1e-6)
+    cores: int = kind_param("cores", "processing elements on the wafer (a 2D mesh); an op's "
+                            "region is its share of them", (1, 1e8))
     fabric_bandwidth_Bps: float = kind_param(
-        "fabric_bandwidth_pb_per_s", "aggregate on-wafer fabric bandwidth", (0.01, 1e4),
-        scale=1e15)
+        "fabric_bandwidth_pb_per_s", "aggregate on-wafer fabric bandwidth over all cores, "
+        "links and directions; one mesh link carries this / (8 x cores) per direction",
+        (0.01, 1e4), scale=1e15)
     fabric_hop_latency_s: float = kind_param(
         "fabric_hop_latency_ns", "latency of one core-to-core fabric hop", (0.0, 1e3),
         scale=1e-9)
     weight_stream_level: str = kind_param(
         "weight_stream_level", "memory level (external) weights stream from when they do not "
         "fit in SRAM", ref="memory")
+    layer_latency_s: float = kind_param(
+        "layer_latency_us", "extra fixed latency per decoder layer on top of the derived "
+        "per-op fabric phases (charged on the layer's attention op); 0 = none",
+        (0.0, 1e4), scale=1e-6, default=0.0)
+    # Added by the wafer/LPU calibration (validation/data/published/wafer_lpu_fit.json).
+    rate_efficiency: float = kind_param(
+        "rate_efficiency", "achieved fraction of the peak per-core SRAM bandwidth, per-core "
+        "compute and fabric link rate inside one op at batch 1 (the software stack's "
+        "kernels); divides the region-local and fabric-phase times; 1 = peak", (0.01, 1.0),
+        default=1.0)
 
 
 @dataclass(frozen=True)
@@ -317,13 +325,19 @@ class LpuParams:
     per-hop chip-to-chip latency is the interconnect's `latency` (one source of truth)."""
 
     op_overhead_s: float = kind_param(
-        "op_overhead_us", "deterministic fixed time per operator: the stream's fill/drain "
-        "through the chain of functional units the compiler schedules it on", (0.0, 1e3),
-        scale=1e-6)
+        "op_overhead_us", "deterministic latency of one dependent compute op (one fused "
+        "kernel) in the static schedule: its operands stream from SRAM through the "
+        "functional-unit chain and its result is usable by the next op; charged on every "
+        "non-collective op", (0.0, 1e3), scale=1e-6)
     layer_overhead_s: float = kind_param(
-        "layer_overhead_us", "deterministic fixed time per decoder layer (synchronisation of "
-        "the layer's chips in the static schedule), charged once per layer", (0.0, 1e4),
-        scale=1e-6)
+        "layer_overhead_us", "extra deterministic time per decoder layer (synchronisation of "
+        "the layer's chips beyond its collectives), charged once per layer; 0 = none",
+        (0.0, 1e4), scale=1e-6, default=0.0)
+    # Added by the wafer/LPU calibration (validation/data/published/wafer_lpu_fit.json).
+    chips_per_node: int = kind_param(
+        "chips_per_node", "chips wired all-to-all (one C2C hop apart, e.g. a GroqNode); a "
+        "collective within one node takes direct one-hop steps, a larger group the "
+        "topology's hops", (1, 1e4), default=1)
 
 
 @dataclass(frozen=True)
@@ -397,3 +411,18 @@ class CpuParams:
         "call_overhead_us", "fixed cost of one kernel call (Python dispatch + waking the "
         "worker threads + the join barrier), charged once per op", (0.0, 1e4), scale=1e-6,
         default=0.0)
+    gemm_half_rows: float = kind_param(
+        "gemm_half_rows", "rows of A (m) at which the GEMM kernel reaches half of its matrix "
+        "ceiling: per-tile fixed costs amortized over the rows of a tile, efficiency "
+        "m / (m + gemm_half_rows); 0 = no row dependence", (0.0, 1e5), default=0.0)
+    attention_efficiency: float = kind_param(
+        "attention_efficiency", "FLOP rate of the attention kernel relative to the matrix "
+        "ceiling (softmax exponentials, two passes over K and V)", (0.001, 1.0), default=1.0)
+    weight_stream_efficiency: float = kind_param(
+        "weight_stream_efficiency", "fraction of the main-memory (STREAM) bandwidth a GEMM "
+        "reaches while streaming its weight operand from main memory (many strided row "
+        "streams instead of one contiguous stream)", (0.01, 1.0), default=1.0)
+    gemm_stream_rows: int = kind_param(
+        "gemm_stream_rows", "GEMMs with fewer rows of A than this run the kernel's streaming "
+        "(GEMV) path, which pays no per-tile row cost (gemm_half_rows does not apply)",
+        (0, 1e4), default=0)

@@ -15,6 +15,11 @@ from infersim.errors import InfersimError
 def build_parser() -> argparse.ArgumentParser:
     from infersim import __version__
     from infersim import commands as front
+    from hwmodels import cli as hwmodels_cli
+    from mapper import cli as mapper_cli
+    from simulator import cli as simulator_cli
+    from studies import cli as studies_cli
+    from validation import cli as validation_cli
     from workloads import cli as workloads_cli
 
     p = argparse.ArgumentParser(
@@ -25,23 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     front.register(sub)
     workloads_cli.register(sub)
-    for mod in _layer_clis():
-        mod.register(sub)
+    hwmodels_cli.register(sub)
+    mapper_cli.register(sub)
+    simulator_cli.register(sub)
+    validation_cli.register(sub)
+    studies_cli.register(sub)
     return p
-
-
-def _layer_clis() -> list:
-    import importlib
-
-    mods = []
-    for name in ("hwmodels.cli", "mapper.cli", "simulator.cli", "validation.cli", "studies.cli"):
-        try:
-            mods.append(importlib.import_module(name))
-        except ModuleNotFoundError as e:  # a layer without commands yet
-            if e.name != name:
-                raise
-    return mods
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from infersim.cli_common import (
-    add_hw_args, add_scenario_args, fmt_si, parse_set, print_json, print_table, scenario_kwargs,
+    add_hw_args,
+    add_scenario_args,
+    fmt_si,
+    parse_set,
+    print_json,
+    print_table,
+    scenario_kwargs,
 )
 from infersim.errors import InputError
 

@@ -9,12 +9,19 @@ Stages (each a small function; the data between them are plain tuples of frozen 
 3. pricing — every kernel priced by the hardware kind's cost model (the GPU model searches
    tiles / split-K / split-KV / collective algorithms itself); results cached by (op shape,
    hardware fingerprint, runtime, placement) (`mapper.cache`);
-4. partition — ops spread over pipeline stages (layers evenly, embedding on the first, head
-   on the last, one activation send per stage boundary); TP/EP shards are already in the
-   trace, so every op runs on the `tp` chips of its stage;
+4. partition — ops spread over pipeline stages by `workloads.trace.stage_counts` (layers
+   evenly, embedding on the first, head on the last, one activation send per stage
+   boundary); TP/EP shards are already in the trace, so every op runs on the `tp` chips of
+   its stage;
 5. timeline — per stage, the host/device recurrence over its kernels (host launch costs only
-   under `eager`), in closed form over repeated layers (`mapper.timeline`); step latency =
-   Σ stages + per-step host synchronization.
+   under `eager`), in closed form over repeated layers (`mapper.timeline`). Every stage has
+   its own host process (one per PP rank) that starts launching at t = 0; a stage's first
+   kernel also waits for the activation from the previous stage (the end of its send), so
+   stage s runs the recurrence from (device free = end of stage s−1, host = 0):
+   start_i = max(end_{i−1}, host_i), with end_{−1} = arrival of the stage input. Step latency
+   = end of the last stage + per-step host synchronization; `stage_times_s[s]` = end of
+   stage s − end of stage s−1 (they sum to the step). The op-level DES
+   (`simulator.timeline`) replays the same rule event by event.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from mapper import placement as P
 from mapper import timeline as T
 from mapper.schedule import MappedOp, Schedule
 from workloads.ops import Op
-from workloads.trace import Trace
+from workloads.trace import Trace, stage_counts
 
 _ALGOS = {0.0: "ring", 1.0: "two_shot", 2.0: "one_shot", 3.0: "nvls", 4.0: "p2p", 5.0: "direct"}
 _ATTN = {0.0: "flash_prefill", 1.0: "flash_decode"}
@@ -154,7 +161,7 @@ def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
                hw_fp: int) -> Priced:
     key = (tuple(cache.op_key(k.op) for k in unit.kernels),
            tuple(k.label for k in unit.kernels), hw_fp, ctx.runtime,
-           round(ctx.weights_on_chip, 6))
+           round(ctx.weights_on_chip, 6), ctx.chip_bytes)
     hit = cache.get(key)
     if hit is not None:
         return hit
@@ -185,26 +192,6 @@ def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
 # ------------------------------------------------------------------------------------------
 # 4. partition
 # ------------------------------------------------------------------------------------------
-
-
-def _stage_counts(op: Op, pp: int) -> list[int]:
-    """Executions of `op` on each pipeline stage."""
-    if pp == 1:
-        return [op.count]
-    blk = op.block
-    if blk == "embed" or blk == "draft":
-        return [op.count] + [0] * (pp - 1)
-    if blk == "head":
-        return [0] * (pp - 1) + [op.count]
-    if blk == "pp":  # one activation send at the end of every stage but the last
-        per = [1 if s < pp - 1 else 0 for s in range(pp)]
-        return per if op.count == pp - 1 else _even(op.count, pp)
-    return _even(op.count, pp)
-
-
-def _even(count: int, pp: int) -> list[int]:
-    q, r = divmod(count, pp)
-    return [q + (1 if s < r else 0) for s in range(pp)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -264,7 +251,8 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     infeasible = _fit(trace, hw, fp)
     woc = P.weights_on_chip(hw, fp, trace.scenario.precision.weights.bits)
     model = cost_model(hw)
-    ctx = CostContext(runtime=rt, weights_on_chip=woc)
+    chip_bytes = fp.total_bytes if getattr(model, "uses_chip_bytes", False) else 0.0
+    ctx = CostContext(runtime=rt, weights_on_chip=woc, chip_bytes=chip_bytes)
     hw_fp = cache.hw_fingerprint(hw)
     gpu_params = hw.chip.params if isinstance(hw.chip.params, GpuParams) else None
     is_gpu = hw.kind is HardwareKind.GPU
@@ -287,7 +275,7 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     busy_chip_s = 0.0
     for u, pr in zip(units, priced, strict=True):
         lead = u.members[0]
-        counts = _stage_counts(lead, pp)
+        counts = stage_counts(lead, pp)
         group = "+".join(m.name for m in u.members) if len(u.members) > 1 else ""
         nk = len(pr.kernel_times_s)
         for s, c in enumerate(counts):
@@ -307,12 +295,16 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
                     busy_chip_s += mo.time_s * tp
     stage_times = []
     host_total = 0.0
+    arrival = 0.0  # when the stage's input activation is there (end of the previous stage)
     for s in range(pp):
         blocks = _stage_blocks(per_stage[s] + tail[s], host_k)
-        st = T.run(blocks)
-        stage_times.append(st.device_free_s)
+        # this stage's host launches from t = 0, its device waits for the input
+        st = T.run(blocks, T.TimelineState(device_free_s=arrival, host_s=0.0))
+        end = max(arrival, st.device_free_s)
+        stage_times.append(end - arrival)
+        arrival = end
         host_total += st.host_s
-    latency = sum(stage_times) + step_s
+    latency = arrival + step_s
     chips = tp * pp
     idle_w = hw.chip.power.idle_w
     energy = op_energy + idle_w * max(0.0, latency * chips - busy_chip_s)

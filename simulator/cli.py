@@ -101,9 +101,9 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
 
 def cmd_serve(a: argparse.Namespace) -> int:
     from hwmodels import load_hardware
+    from hwmodels.economics import Economics
     from simulator.serving import (
         Deployment,
-        Economics,
         ServingPolicy,
         Slo,
         find_max_rate,
@@ -118,7 +118,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, a.runtime, a.weights, a.kv,
                      a.gpu_memory_utilization)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
-    eco = Economics(a.lifetime_years, a.usd_per_kwh)
+    eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)
     traffic = _traffic(a)
 
     def run(rate: float | None = None) -> Any:
@@ -179,5 +179,6 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
          f"{100 * d['kv_peak_occupancy']:.1f}%, mean {100 * d['kv_mean_occupancy']:.1f}%, "
          f"{d['preemptions']} preemptions"},
         {"metric": "energy per output token", "value": fmt_si(d["energy_per_token_j"], "J")},
-        {"metric": "cost per 1M output tokens", "value": f"${d['cost_per_1m_tokens_usd']:.4g}"},
+        {"metric": "cost per 1M output tokens",
+         "value": d.get("cost_note") or f"${d['cost_per_1m_tokens_usd']:.4g}"},
     ])

@@ -19,13 +19,13 @@ from functools import lru_cache
 from typing import Any
 
 from infersim.errors import InfersimError
-from studies.economics import Economics, cost_per_mtok_usd
+from hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 
 # Metrics of `evaluate: simulate`, in table order.
 SIMULATE_METRICS: tuple[str, ...] = (
     "feasible", "reason", "latency_s", "tokens_per_s", "tokens_per_s_per_user", "energy_j",
     "energy_per_token_j", "power_w", "flops", "bytes", "weight_bytes", "kv_bytes",
-    "chips", "system_chips", "price_usd", "cost_per_mtok_usd", "compute_utilization",
+    "chips", "system_chips", "price_usd", "cost_per_mtok_usd", "cost_note", "compute_utilization",
     "bandwidth_utilization", "memory_capacity_bytes",
 )
 
@@ -137,6 +137,7 @@ def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
         "price_usd": price,
         "cost_per_mtok_usd": cost_per_mtok_usd(price, r.tokens_per_s, r.energy_per_token_j,
                                                econ),
+        "cost_note": cost_note(price, hw.name),
         "compute_utilization": compute_s / lat if lat > 0 else math.nan,
         "bandwidth_utilization": tb.total / (bw * lat) if lat > 0 and bw > 0 else math.nan,
         "memory_capacity_bytes": hw.capacity_bytes(),
@@ -162,7 +163,6 @@ def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     from simulator import (
         ClosedLoop,
         Deployment,
-        Economics,
         FixedLengths,
         Gamma,
         Poisson,

@@ -77,7 +77,7 @@ SCENARIO_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
     "draft_model": (str, None), "draft_len": (int, 1), "acceptance": (float, 0.0),
 })
 
-# Economics knobs (see studies/economics.py for meaning and defaults).
+# Economics knobs (see hwmodels/economics.py for meaning and defaults).
 ECONOMICS_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
     "lifetime_years": (float, 0.0), "usd_per_kwh": (float, 0.0), "utilization": (float, 0.0),
     "pue": (float, 1.0),

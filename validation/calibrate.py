@@ -34,6 +34,9 @@ from validation.stats import ErrorStats, error_stats
 DATA_DIR = Path(__file__).parent / "data"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVICES = ("cpu", "cuda")
+# Rows of A the CPU GEMM micro-kernel handles at once (validation/kernels/cpu.py): fewer rows
+# run its streaming GEMV loop.
+GEMM_MICRO_ROWS = 4
 
 
 class CalibrationError(InfersimError):
@@ -205,7 +208,8 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     refuse_if_busy(df, opts.allow_busy)
     progress.note("fitting the machine model")
     kern = df[df.phase == ""]
-    cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9))
+    cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9),
+                  GEMM_MICRO_ROWS)
     text = cpu_spec_yaml(cal, host, plan, _ref(data_path), profile.name)
     hw = load_checked(text, spec_name(host), df)
     holdout, tstats = grade(df, hw)
@@ -217,6 +221,37 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
                            time.monotonic() - start, tuple(fitted_summary(cal, plan)),
                            (warn,) if warn else ())
+
+
+def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
+    """Fit and write a spec again from an existing CPU measurement file (no measuring): the
+    calibration is reproducible from the committed data alone."""
+    from validation.hostinfo import HostInfo
+    from validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
+
+    start = time.monotonic()
+    if not data_path.is_file():
+        raise InputError(f"--refit {data_path}: no such measurement file")
+    try:
+        meas = measure.read_measurements(data_path)
+    except (OSError, ValueError) as e:
+        raise InputError(f"--refit {data_path}: not a measurement file ({e})") from None
+    if meas.meta.get("device") != "cpu":
+        raise InputError(f"--refit {data_path}: only CPU measurement files can be re-fitted "
+                         f"(device is {meas.meta.get('device')!r})")
+    spec_path = out if out is not None else data_path.with_suffix(".yaml")
+    check_writable(spec_path)
+    host = HostInfo.from_meta(dict(meas.meta))
+    plan = level_plan(host)
+    df = meas.frame
+    cal = fit_all(df[df.phase == ""], plan.names, plan.nominal_bytes,
+                  float(host.memory_bytes or 16e9), GEMM_MICRO_ROWS)
+    text = cpu_spec_yaml(cal, host, plan, _ref(data_path), meas.meta.get("profile", "?"))
+    hw = load_checked(text, spec_name(host), df)
+    holdout, tstats = grade(df, hw)
+    atomic_write_text(spec_path, text)
+    return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
+                           time.monotonic() - start, tuple(fitted_summary(cal, plan)))
 
 
 def grade(df: pd.DataFrame, hw) -> tuple[ErrorStats, ErrorStats | None]:

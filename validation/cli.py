@@ -27,6 +27,9 @@ def register(sub: Any) -> None:
                    help="measurement profile (overrides --quick; tiny is for tests)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     c.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    c.add_argument("--refit", metavar="MEASUREMENTS.csv", default=None,
+                   help="do not measure: fit a spec again from an existing CPU measurement "
+                   "file (default output: the same name with .yaml)")
     c.add_argument("--allow-busy", action="store_true",
                    help="write the results even if other processes disturbed the timing")
     c.add_argument("--json", action="store_true", help="print one JSON object")
@@ -46,16 +49,22 @@ def register(sub: Any) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from validation.calibrate import CalibrateOptions, calibrate, profile_of
+    from validation.calibrate import CalibrateOptions, calibrate, profile_of, refit
 
+    if args.refit:
+        res = refit(Path(args.refit), Path(args.output) if args.output else None)
+        return _print_result(res, args.json)
     opts = CalibrateOptions(device=args.device,
                             out=Path(args.output) if args.output else None,
                             profile=profile_of(args.quick, args.profile), seed=args.seed,
                             progress=not args.no_progress, allow_busy=args.allow_busy)
-    res = calibrate(opts)
+    return _print_result(calibrate(opts), args.json)
+
+
+def _print_result(res: Any, as_json: bool) -> int:
     for w in res.warnings:
         print(f"infersim: {w}", file=sys.stderr)
-    if args.json:
+    if as_json:
         print_json(res.to_dict())
         return 0
     print(f"measurements: {res.data_path}")

@@ -21,11 +21,14 @@ from workloads.ops import Op, OpKind
 
 
 def kernel_op(kernel: str, dtype: str, n: int, m: int = 0, k: int = 0) -> Op:
-    """The operator a measured kernel call performs, with bytes by the STREAM convention."""
+    """The operator a measured kernel call performs (bytes by the STREAM convention for the
+    elementwise kernels; GEMM's B and attention's K/V as weights and KV cache)."""
     kern = Kernel(kernel)
     dt = DType.parse(dtype)
-    if kern == Kernel.GEMM:
-        return O.matmul(m, k, n, dt, weight_dtype=None, name="gemm")
+    if kern == Kernel.GEMM:  # B is a weight matrix (cold in the measurement, as in a model)
+        return O.matmul(m, k, n, dt, name="gemm")
+    if kern == Kernel.ATTENTION:
+        return Case(kern, dtype, n=n, m=m).attention_op()
     if kern == Kernel.EMPTY:
         return O.vector(OpKind.ELEMENTWISE, 1, dt, inputs=0.0, outputs=0.0, flops_per_elem=0.0,
                         name="empty")

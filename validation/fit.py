@@ -13,8 +13,12 @@ The model is the CPU cost model's (hwmodels/models/cpu.py), with physical parame
   with bounds that keep the levels ordered; beyond L2 a farther level is never faster than
   the one before it (which also keeps a level the sweep did not reach at its neighbour's
   value instead of at an arbitrary bound).
-- P_matrix(dtype): FLOP/s of the blocked GEMM kernel, a 1-parameter robust fit per dtype
-  over the GEMM shapes, with the memory model above held fixed.
+- P_matrix(dtype), m½: FLOP/s of the blocked GEMM kernel per dtype, reached as
+  m / (m + m½) with m rows of A, fitted robustly over the GEMM shapes with the memory model
+  above held fixed (B, the weights, is cold: main-memory bandwidth).
+- ε: the share of the STREAM DRAM bandwidth the GEMM kernel draws while streaming its cold
+  weight operand (fitted with P and m½).
+- η: the attention kernel's FLOP rate as a share of the fp32 GEMM ceiling (K/V cold).
 
 Only rows with role "fit" are used. Everything here is deterministic (no random starts).
 """
@@ -29,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, minimize_scalar
 
-from hwmodels.models.cpu import seconds_per_byte
+from hwmodels.models.cpu import gemm_row_efficiency, seconds_per_byte
 from validation.kernels.cases import STREAM_KERNELS, Kernel
 
 _SOFT_L1_SCALE = 0.05  # residuals (log time) beyond ~5% count linearly, not quadratically
@@ -54,6 +58,10 @@ class Calibration:
     levels: tuple[LevelFit, ...]
     vector_flops: Mapping[str, float]  # dtype → FLOP/s of the vector FMA kernel
     matrix_flops: Mapping[str, float]  # dtype → FLOP/s of the GEMM kernel
+    gemm_half_rows: float  # rows of A at which the GEMM kernel reaches half its ceiling
+    gemm_stream_rows: int  # fewer rows than this: the GEMV path (no row cost)
+    weight_stream_efficiency: float  # share of DRAM bandwidth a GEMM draws for its weights
+    attention_efficiency: float  # attention kernel FLOP/s / matrix ceiling (fp32)
     fit_points: int
     stream_rms_log_error: float  # RMS of log(pred/meas) over the STREAM fit rows
     notes: tuple[str, ...] = field(default=())
@@ -66,13 +74,32 @@ class Calibration:
     def bandwidths(self) -> tuple[float, ...]:
         return tuple(lv.bandwidth_Bps for lv in self.levels)
 
-    def predict(self, kernel: str, dtype: str, flops: float, nbytes: float) -> float:
-        """Model seconds of one call (the same composition as the CPU cost model)."""
-        unit = self.matrix_flops if kernel == Kernel.GEMM.value else self.vector_flops
-        peak = unit.get(dtype, 0.0)
+    def predict(self, kernel: str, dtype: str, flops: float, nbytes: float, m: int = 0,
+                weight_bytes: float = 0.0, kv_bytes: float = 0.0) -> float:
+        """Model seconds of one call (the composition of the CPU cost model, for a spec whose
+        caches hold activations only)."""
+        if kernel in (Kernel.GEMM.value, Kernel.ATTENTION.value):
+            peak = self.matrix_flops.get(dtype, 0.0)
+            peak *= (self.attention_efficiency if kernel == Kernel.ATTENTION.value
+                     else gemm_row_efficiency(m, self.gemm_half_rows)
+                     if self.gemm_half_rows and m >= self.gemm_stream_rows else 1.0)
+        else:
+            peak = self.vector_flops.get(dtype, 0.0)
         compute = flops / peak if peak > 0 else 0.0
-        memory = nbytes * seconds_per_byte(nbytes, self.capacities, self.bandwidths)
+        memory = row_memory_s(nbytes, nbytes, weight_bytes, kv_bytes, self.capacities,
+                              self.bandwidths, self.weight_stream_efficiency)
         return self.overhead_s + max(compute, memory)
+
+
+def row_memory_s(ws: float, nbytes: float, weight_bytes: float, kv_bytes: float,
+                 caps: Sequence[float], bws: Sequence[float], weight_eff: float = 1.0) -> float:
+    """Memory seconds of one call as the CPU cost model prices it when the caches hold
+    activations only (what `spec_writer` writes): weight bytes at `weight_eff` × and KV
+    bytes at the full main-memory bandwidth, the other bytes served through the hierarchy
+    for a working set `ws`."""
+    act = nbytes - weight_bytes - kv_bytes
+    return (weight_bytes / (bws[-1] * weight_eff) + kv_bytes / bws[-1]
+            + act * seconds_per_byte(ws, caps, bws))
 
 
 def _bounds(nominal: Sequence[float]) -> list[tuple[float, float]]:
@@ -175,42 +202,109 @@ def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str
     return levels, rms, len(rows)
 
 
-def fit_matrix_flops(df: pd.DataFrame, overhead_s: float,
-                     levels: Sequence[LevelFit]) -> dict[str, float]:
-    """Per-dtype GEMM FLOP/s that best explains the GEMM fit rows, memory model fixed."""
+def _soft_l1(r: np.ndarray) -> float:
+    z = (r / _SOFT_L1_SCALE) ** 2
+    return float(np.sum(2.0 * (np.sqrt(1.0 + z) - 1.0)))
+
+
+def _memory_parts(rows: pd.DataFrame, levels: Sequence[LevelFit]) -> tuple[np.ndarray, np.ndarray]:
+    """(weight seconds at full main-memory bandwidth, all other memory seconds) per row."""
     caps = [lv.capacity_bytes for lv in levels[:-1]]
     bws = [lv.bandwidth_Bps for lv in levels]
-    out: dict[str, float] = {}
+    w = rows.weight_bytes.to_numpy(float) / bws[-1]
+    rest = np.array([row_memory_s(r.bytes, r.bytes, 0.0, r.kv_bytes, caps, bws)
+                     - r.weight_bytes * seconds_per_byte(r.bytes, caps, bws)
+                     for r in rows.itertuples(index=False)])
+    return w, rest
+
+
+def _memory_of(rows: pd.DataFrame, levels: Sequence[LevelFit], weight_eff: float = 1.0) -> np.ndarray:
+    w, rest = _memory_parts(rows, levels)
+    return w / weight_eff + rest
+
+
+def fit_gemm(df: pd.DataFrame, overhead_s: float, levels: Sequence[LevelFit],
+             stream_rows: int = 0) -> tuple[dict[str, float], float, float]:
+    """GEMM ceiling per dtype, the rows-for-half-ceiling m½ (shared by the dtypes: it is a
+    property of the kernel's tiling) and the weight-stream efficiency ε (share of the DRAM
+    bandwidth the kernel draws for its cold B), robust fit over the GEMM fit rows with the
+    hierarchy held fixed: t = t0 + max(F / (P_dtype · m / (m + m½)), B/(B_dram·ε) + rest);
+    rows with m < `stream_rows` run the kernel's GEMV path (no m/(m + m½) factor)."""
     rows = df[(df.kernel == Kernel.GEMM.value) & (df.role == "fit")]
-    for dt, g in rows.groupby("dtype"):
-        flops = g.flops.to_numpy(float)
-        meas = g.median_s.to_numpy(float)
-        mem = np.array([b * seconds_per_byte(b, caps, bws) for b in g.bytes.to_numpy(float)])
+    if rows.empty:
+        return {}, 0.0, 1.0
+    dts = sorted(rows.dtype.unique())
+    di = np.array([dts.index(d) for d in rows.dtype])
+    flops = rows.flops.to_numpy(float)
+    m = rows.m.to_numpy(float)
+    meas = rows.median_s.to_numpy(float)
+    w_s, rest_s = _memory_parts(rows, levels)
 
-        def loss(logp: float, flops: np.ndarray = flops, mem: np.ndarray = mem,
-                 meas: np.ndarray = meas) -> float:
-            r = np.log(overhead_s + np.maximum(flops / math.exp(logp), mem)) - np.log(meas)
-            z = (r / _SOFT_L1_SCALE) ** 2
-            return float(np.sum(2.0 * (np.sqrt(1.0 + z) - 1.0)))
+    stream = m < stream_rows  # the GEMV path: no per-tile row cost
 
-        # coarse grid then bounded refinement: the loss is flat where every row is
-        # memory-bound, and the grid keeps the choice deterministic there
-        grid = np.linspace(math.log(1e7), math.log(1e14), 141)
-        best = float(grid[int(np.argmin([loss(x) for x in grid]))])
-        res = minimize_scalar(loss, bounds=(best - 0.1, best + 0.1), method="bounded")
-        out[str(dt)] = float(math.exp(res.x if res.fun <= loss(best) else best))
-    return out
+    def resid(x: np.ndarray) -> np.ndarray:
+        peaks = np.exp(x[:-2])[di]
+        half = math.exp(x[-2])
+        eff = 1.0 / (1.0 + math.exp(-x[-1]))  # logistic: ε in (0, 1)
+        mem = w_s / eff + rest_s
+        rate = np.where(stream, peaks, peaks * m / (m + half))
+        return np.log(overhead_s + np.maximum(flops / rate, mem)) - np.log(meas)
+
+    best = flops / np.maximum(meas - overhead_s, 1e-12)
+    peaks0 = [math.log(float(np.max(best[di == i]))) for i in range(len(dts))]
+    lo = np.r_[[math.log(1e7)] * len(dts), math.log(1e-3), -4.6]  # ε ≥ 1%
+    hi = np.r_[[math.log(1e14)] * len(dts), math.log(1e5), 9.0]
+    # max() makes the cost piecewise: a deterministic grid of starts, keep the best fit
+    sol = None
+    for half0 in (1.0, 4.0, 16.0, 64.0):
+        for eff0 in (0.3, 0.6, 0.9):
+            x0 = np.r_[peaks0, math.log(half0), math.log(eff0 / (1.0 - eff0))]
+            s = least_squares(resid, np.clip(x0, lo + 1e-9, hi - 1e-9), bounds=(lo, hi),
+                              loss="soft_l1", f_scale=_SOFT_L1_SCALE, method="trf",
+                              max_nfev=2000)
+            if sol is None or s.cost < sol.cost - 1e-12:
+                sol = s
+    assert sol is not None
+    return ({d: float(math.exp(sol.x[i])) for i, d in enumerate(dts)},
+            float(math.exp(sol.x[-2])), float(1.0 / (1.0 + math.exp(-sol.x[-1]))))
+
+
+def fit_attention(df: pd.DataFrame, overhead_s: float, levels: Sequence[LevelFit],
+                  matrix_flops: Mapping[str, float]) -> float:
+    """Attention kernel FLOP rate relative to the GEMM ceiling of its dtype (1-parameter
+    robust fit, memory model held fixed; K/V come from main memory). 1.0 without data."""
+    rows = df[(df.kernel == Kernel.ATTENTION.value) & (df.role == "fit")]
+    rows = rows[rows.dtype.isin(list(matrix_flops))]
+    if rows.empty:
+        return 1.0
+    peak = np.array([matrix_flops[d] for d in rows.dtype])
+    flops = rows.flops.to_numpy(float)
+    meas = rows.median_s.to_numpy(float)
+    mem = _memory_of(rows, levels)
+
+    def loss(logeta: float) -> float:
+        eta = math.exp(logeta)
+        return _soft_l1(np.log(overhead_s + np.maximum(flops / (peak * eta), mem))
+                        - np.log(meas))
+
+    grid = np.linspace(math.log(1e-3), 0.0, 121)
+    best = float(grid[int(np.argmin([loss(x) for x in grid]))])
+    res = minimize_scalar(loss, bounds=(max(best - 0.1, math.log(1e-3)), min(best + 0.1, 0.0)),
+                          method="bounded")
+    return float(math.exp(res.x if res.fun <= loss(best) else best))
 
 
 def fit_all(df: pd.DataFrame, level_names: Sequence[str], nominal_capacities: Sequence[float],
-            memory_bytes: float) -> Calibration:
+            memory_bytes: float, gemm_stream_rows: int = 0) -> Calibration:
     """Fit every parameter of the machine model from a measurement table."""
     t0 = fit_overhead(df)
     vec = fit_vector_flops(df, t0)
     levels, rms, _ = fit_hierarchy(df, t0, vec, level_names, nominal_capacities, memory_bytes)
-    mat = fit_matrix_flops(df, t0, levels)
+    mat, half, eff_w = fit_gemm(df, t0, levels, gemm_stream_rows)
+    eta = fit_attention(df, t0, levels, mat)
     notes = []
     for lv in levels[:-1]:
         ratio = lv.capacity_bytes / lv.nominal_capacity_bytes
         notes.append(f"{lv.name}: fitted capacity {ratio:.2f}x the reported size")
-    return Calibration(t0, levels, vec, mat, int((df.role == "fit").sum()), rms, tuple(notes))
+    return Calibration(t0, levels, vec, mat, half, gemm_stream_rows, eff_w, eta,
+                       int((df.role == "fit").sum()), rms, tuple(notes))

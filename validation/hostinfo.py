@@ -46,6 +46,22 @@ class HostInfo:
         d["caches"] = ";".join(f"L{c.level}:{c.size_bytes}:{c.shared_by_cpus}" for c in self.caches)
         return d
 
+    @staticmethod
+    def from_meta(meta: dict[str, str]) -> HostInfo:
+        """Rebuild from the header of a measurement file (see `to_dict`)."""
+        caches = []
+        for part in filter(None, meta.get("caches", "").split(";")):
+            lvl, size, shared = part.removeprefix("L").split(":")
+            caches.append(CacheInfo(int(lvl), int(size), int(shared)))
+        return HostInfo(
+            hostname=meta.get("hostname", "host"), cpu_model=meta.get("cpu_model", "cpu"),
+            logical_cpus=int(meta.get("logical_cpus", 1)), threads=int(meta.get("threads", 1)),
+            caches=tuple(caches), memory_bytes=int(float(meta.get("memory_bytes", 0))),
+            tsc_hz=float(meta.get("tsc_hz", 0.0)), numba_version=meta.get("numba_version", ""),
+            numpy_version=meta.get("numpy_version", ""),
+            threading_layer=meta.get("threading_layer", ""), python=meta.get("python", ""),
+            date_utc=meta.get("date_utc", "1970-01-01"))
+
     @property
     def slug(self) -> str:
         """File-name stem: <host>-<yyyymmdd>."""

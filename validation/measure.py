@@ -23,7 +23,8 @@ from validation.progress import Progress
 FORMAT = "infersim-measurements v1"
 
 COLUMNS = ("device", "kernel", "dtype", "role", "n", "m", "k", "phase", "tokens",
-           "working_set_bytes", "bytes", "read_bytes", "write_bytes", "flops", "median_s",
+           "working_set_bytes", "bytes", "read_bytes", "write_bytes", "weight_bytes",
+           "kv_bytes", "flops", "median_s",
            "p10_s", "p90_s", "repeats", "inner", "stall", "rejected", "contended")
 
 
@@ -39,7 +40,7 @@ class Bench(Protocol):
 
 def case_weight(case: Case) -> float:
     """Rough relative cost of measuring a case, for the ETA."""
-    if case.kernel == Kernel.GEMM:
+    if case.kernel in (Kernel.GEMM, Kernel.ATTENTION):
         return 1.0 + case.flops / 2e9
     return 1.0 + case.bytes / 32e6
 
@@ -48,7 +49,8 @@ def _row(device: str, case: Case, t: Timing) -> dict[str, Any]:
     return {"device": device, "kernel": case.kernel.value, "dtype": case.dtype,
             "role": case.role.value, "n": case.n, "m": case.m, "k": case.k, "phase": "",
             "tokens": 0, "working_set_bytes": case.bytes, "bytes": case.bytes,
-            "read_bytes": case.read_bytes, "write_bytes": case.write_bytes, "flops": case.flops,
+            "read_bytes": case.read_bytes, "write_bytes": case.write_bytes,
+            "weight_bytes": case.weight_bytes, "kv_bytes": case.kv_bytes, "flops": case.flops,
             "median_s": t.median_s, "p10_s": t.p10_s, "p90_s": t.p90_s, "repeats": t.repeats,
             "inner": t.inner, "stall": t.stall, "rejected": t.rejected,
             "contended": t.contended}
@@ -90,7 +92,8 @@ def measure_transformer(cases: Sequence[TransformerCase], profile: Profile, thre
         rows.append({"device": "cpu", "kernel": "llm_" + tc.phase, "dtype": "fp32",
                      "role": "validate", "n": 0, "m": 0, "k": 0, "phase": tc.phase,
                      "tokens": tc.tokens, "working_set_bytes": float(w.nbytes), "bytes": 0.0,
-                     "read_bytes": 0.0, "write_bytes": 0.0, "flops": 0.0,
+                     "read_bytes": 0.0, "write_bytes": 0.0, "weight_bytes": 0.0,
+                     "kv_bytes": 0.0, "flops": 0.0,
                      "median_s": t.median_s, "p10_s": t.p10_s, "p90_s": t.p90_s,
                      "repeats": t.repeats, "inner": t.inner, "stall": t.stall,
                      "rejected": t.rejected, "contended": t.contended})

@@ -42,22 +42,32 @@ class Profile:
     per_octave: int
     stream_dtype: str
     gemm_dtypes: tuple[str, ...]
-    gemm_shapes: tuple[tuple[int, int, int], ...]  # (m, k, n)
+    gemm_shapes: tuple[tuple[int, int, int], ...]  # (m, k, n) of the first dtype
     vfma_elems: int
     policy: TimingPolicy
+    gemm_shapes_other: tuple[tuple[int, int, int], ...] | None = None  # other dtypes (None: same)
+    attention: tuple[tuple[int, int], ...] = ()  # (q_len, kv_len), fp32
     transformer: tuple[TransformerCase, ...] = ()
     transformer_repeats: int = 5
     check_elems_max: int = 4_000_000  # larger outputs: NaN scan in full, values on a sample
 
 
-_LLM_SHAPES = tuple((m, k, n) for m in (1, 8, 32, 128, 512)
-                    for (k, n) in ((512, 512), (512, 1536), (1536, 512), (512, 128), (512, 4096)))
-_SQUARES = tuple((s, s, s) for s in (64, 96, 128, 192, 256, 384, 512, 768, 1024))
+# GEMMs shaped like transformer layers (k × n of q/k/v, o, gate/up, down, lm_head projections
+# of small models) at 1..512 tokens, plus squares
+_LLM_SHAPES = tuple((m, k, n) for m in (1, 4, 16, 32, 64, 128, 256, 512)
+                    for (k, n) in ((512, 768), (512, 512), (512, 3072), (1536, 512), (512, 4096),
+                                   (1024, 2048)))
+_SQUARES = tuple((s, s, s) for s in (128, 192, 256, 384, 512, 768, 1024))
+_FP64_SHAPES = _SQUARES + tuple(s for s in _LLM_SHAPES if s[0] in (1, 32, 128, 512))
+# attention (q_len, kv_len) of the small transformer's heads: decode, prefill, chunked
+_ATTENTION = ((1, 128), (1, 512), (1, 1024), (1, 2048), (1, 4096), (16, 16), (32, 32),
+              (64, 64), (128, 128), (256, 256), (512, 512), (64, 1024), (128, 2048))
 
 FULL = Profile(
     name="full", ws_min_bytes=4 * 1024, ws_max_bytes=512 * 1024**2, per_octave=3,
     stream_dtype="fp64", gemm_dtypes=("fp32", "fp64"), gemm_shapes=_SQUARES + _LLM_SHAPES,
-    vfma_elems=1 << 16, policy=TimingPolicy(),
+    gemm_shapes_other=_FP64_SHAPES,
+    vfma_elems=1 << 16, policy=TimingPolicy(), attention=_ATTENTION,
     transformer=(TransformerCase("prefill", 32), TransformerCase("prefill", 128),
                  TransformerCase("prefill", 512), TransformerCase("decode", 128),
                  TransformerCase("decode", 512), TransformerCase("decode", 2048)),
@@ -67,7 +77,7 @@ QUICK = Profile(
     stream_dtype="fp64", gemm_dtypes=("fp32", "fp64"),
     gemm_shapes=((1, 512, 512), (8, 512, 512), (64, 256, 256), (128, 128, 128), (128, 512, 512),
                  (256, 256, 256)),
-    vfma_elems=1 << 15,
+    vfma_elems=1 << 15, attention=((1, 256), (1, 1024), (32, 32), (128, 128)),
     policy=TimingPolicy(warmup=1, repeats=3, target_sample_s=5e-4, max_retries=2,
                         backoff_s=0.02),
     transformer=(TransformerCase("prefill", 16), TransformerCase("decode", 32)),
@@ -77,7 +87,7 @@ TINY = Profile(  # CI-size smoke run (CUDA simulator included): seconds, not acc
     name="tiny", ws_min_bytes=4 * 1024, ws_max_bytes=64 * 1024, per_octave=1,
     stream_dtype="fp64", gemm_dtypes=("fp32",), gemm_shapes=((4, 16, 16), (8, 16, 32),
                                                             (16, 16, 16)),
-    vfma_elems=256,
+    vfma_elems=256, attention=((1, 16), (4, 8)),
     policy=TimingPolicy(warmup=1, repeats=2, target_sample_s=1e-4, max_retries=0),
 )
 PROFILES = {p.name: p for p in (FULL, QUICK, TINY)}
@@ -95,7 +105,8 @@ def _held(i: int, offset: int) -> Role:
 
 
 def kernel_cases(profile: Profile) -> list[Case]:
-    """All kernel cases of a profile (call overhead, vector FMA, STREAM sweep, GEMMs)."""
+    """All kernel cases of a profile (call overhead, vector FMA, STREAM sweep, GEMMs,
+    attention)."""
     cases: list[Case] = [Case(Kernel.EMPTY, role=Role.FIT)]
     for dt in profile.gemm_dtypes:
         cases.append(Case(Kernel.VFMA, dt, profile.vfma_elems, role=Role.FIT))
@@ -107,8 +118,12 @@ def kernel_cases(profile: Profile) -> list[Case]:
             n = max(1, round(ws / (arrays * elem)))
             cases.append(Case(kern, dt, n, role=_held(i, ki)))
     for di, dt in enumerate(profile.gemm_dtypes):
-        for i, (m, k, n) in enumerate(sorted(profile.gemm_shapes, key=lambda s: s[0] * s[1] * s[2])):
+        shapes = (profile.gemm_shapes if di == 0 or profile.gemm_shapes_other is None
+                  else profile.gemm_shapes_other)
+        for i, (m, k, n) in enumerate(sorted(shapes, key=lambda s: s[0] * s[1] * s[2])):
             cases.append(Case(Kernel.GEMM, dt, n, m, k, role=_held(i, di)))
+    for i, (q, kv) in enumerate(profile.attention):
+        cases.append(Case(Kernel.ATTENTION, "fp32", n=kv, m=q, role=_held(i, 2)))
     # With very few sizes the stagger may leave a kernel without a fit point: fit it all.
     return _ensure_fit_points(cases)
 

@@ -106,7 +106,8 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
         "#   together (hwmodels/models/cpu.py: a working set W is served by each level in",
         "#   proportion to what it holds). Caches hold activations only: weights and KV stream",
         "#   from DRAM in a model step, as the rest of the model evicts them between uses.",
-        "# - cpu.call_overhead_us is the measured cost of calling an empty parallel kernel.",
+        "# - cpu.call_overhead_us is the measured cost of calling an empty parallel kernel;",
+        "#   GEMM B operands (weights) and attention K/V were measured cold, as in a model step.",
         "# Omitted: energy and power (not measurable in this VM: assumed values below), NUMA,",
         "# frequency scaling, SMT, bf16/fp16 arithmetic, price and area.",
         f"name: {spec_name(host)}",
@@ -165,11 +166,24 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
             "fp64 twice that (wider datapath)")
     bits, bits_src = _simd_bits(_cpu_flags())
     lines += ["cpu:", f"  cores: {host.threads}", f"  simd_width_bits: {bits}",
-              "  fma_units_per_core: 2", f"  call_overhead_us: {_g(cal.overhead_s * 1e6)}"]
+              "  fma_units_per_core: 2", f"  call_overhead_us: {_g(cal.overhead_s * 1e6)}",
+              f"  gemm_half_rows: {_g(cal.gemm_half_rows)}",
+              f"  gemm_stream_rows: {cal.gemm_stream_rows}",
+              f"  weight_stream_efficiency: {_g(min(1.0, max(0.01, cal.weight_stream_efficiency)))}",
+              f"  attention_efficiency: {_g(min(1.0, cal.attention_efficiency))}"]
     sources["cpu.cores"] = "host: Numba worker threads (one per core used)"
     sources["cpu.simd_width_bits"] = bits_src
     sources["cpu.fma_units_per_core"] = "assumed: 2 FMA pipes per core (recent x86 cores)"
     sources["cpu.call_overhead_us"] = f"{m} (median time of the empty parallel kernel)"
+    sources["cpu.gemm_half_rows"] = (f"{m} (fitted with the GEMM ceilings over the gemm rows "
+                                     "with role=fit, B cold)")
+    sources["cpu.gemm_stream_rows"] = ("kernel structure: validation/kernels/cpu.py gemm_tiled "
+                                       "runs rows in groups of 4; fewer rows take its GEMV "
+                                       "loop")
+    sources["cpu.weight_stream_efficiency"] = (f"{m} (fitted with the GEMM ceilings: GEMV-"
+                                               "like rows stream their cold B from DRAM)")
+    sources["cpu.attention_efficiency"] = (f"{m} (attention rows with role=fit, K/V cold, "
+                                           "relative to the fp32 GEMM ceiling)")
     lines.append("sources:")
     lines += [f"  {k}: {json.dumps(v)}" for k, v in sources.items()]
     return "\n".join(lines) + "\n"
@@ -186,6 +200,12 @@ def fitted_summary(cal: Calibration, plan: LevelPlan) -> list[Mapping[str, str]]
                      "value": f"{lv.bandwidth_Bps / 1e9:.1f} GB/s, {cap}"})
     for dt, v in sorted(cal.matrix_flops.items()):
         rows.append({"parameter": f"GEMM ceiling {dt}", "value": f"{v / 1e9:.1f} GFLOP/s"})
+    rows.append({"parameter": "GEMM rows for half the ceiling",
+                 "value": f"{cal.gemm_half_rows:.1f}"})
+    rows.append({"parameter": "GEMM weight-stream / DRAM bandwidth",
+                 "value": f"{cal.weight_stream_efficiency:.2f}"})
+    rows.append({"parameter": "attention / GEMM FLOP rate",
+                 "value": f"{cal.attention_efficiency:.2f}"})
     for dt, v in sorted(cal.vector_flops.items()):
         rows.append({"parameter": f"vector FMA ceiling {dt}", "value": f"{v / 1e9:.1f} GFLOP/s"})
     return rows

@@ -134,8 +134,11 @@ class SmallLlama:
         self.w = weights
         self.threads = threads
         d = self.d
-        self.inv_freq = (1.0 / d.theta ** (np.arange(0, d.head_dim, 2, dtype=np.float64)
-                                           / d.head_dim)).astype(np.float32)
+        inv_freq = (1.0 / d.theta ** (np.arange(0, d.head_dim, 2, dtype=np.float32)
+                                      / d.head_dim)).astype(np.float32)
+        angles = np.arange(d.max_len, dtype=np.float32)[:, None] * inv_freq[None, :]
+        self.rope_cos = np.cos(angles).astype(np.float32)  # [max_len, head_dim / 2]
+        self.rope_sin = np.sin(angles).astype(np.float32)
         self.k_cache = [np.zeros((d.kv_heads, d.max_len, d.head_dim), np.float32)
                         for _ in range(d.layers)]
         self.v_cache = [np.zeros_like(k) for k in self.k_cache]
@@ -172,7 +175,8 @@ class SmallLlama:
         for li, lw in enumerate(w.layers):
             llm.rmsnorm(x, lw.in_norm, d.eps, h)
             self._mm(h, lw.wqkv, qkv)
-            llm.rope_inplace(qkv, d.heads + d.kv_heads, d.head_dim, pos0, self.inv_freq)
+            llm.rope_inplace(qkv, d.heads + d.kv_heads, d.head_dim, pos0, self.rope_cos,
+                             self.rope_sin)
             llm.kv_write(qkv, d.q_width, d.q_width + d.kv_width, d.kv_heads, d.head_dim,
                          self.k_cache[li], self.v_cache[li], pos0)
             llm.attention_gqa(qkv, d.heads, d.kv_heads, d.head_dim, self.k_cache[li],

@@ -41,6 +41,21 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
 - Elementwise FLOPs count elementary operations (exp, tanh, rsqrt = 1): RMSNorm 4/elem,
   LayerNorm 7, SiLU·mul 5, GELU(tanh)·mul 10, GELU 9, RoPE 3 per rotated value, residual 1.
   Gemma-2 soft-capping and embedding scaling are left out (negligible, FLOP-irrelevant).
+
+Resident state (`Trace.resident`, what one chip stores, as opposed to what the step reads):
+- weights: every op's weight shard as above, except that the token embedding counts its whole
+  vocab-parallel shard (ceil(vocab/tp) × hidden; with tied embeddings it is lm_head's matrix,
+  counted once, unless pp > 1 puts embedding and head on different stages: then both hold
+  it), learned positions their whole (replicated) table, and MoE layers all E/ep local experts
+  (not only the experts this step touches). Layers are split over pipeline stages by
+  `workloads.trace.stage_counts` (embedding and draft on the first stage, head on the last);
+  the draft model (speculative decoding) is resident on the first stage with its own weights.
+- KV cache: batch × kv_len tokens, per token the KV this chip writes for one token (the
+  sharded KV heads, or the replicated MLA latent) over the stage's layers, at the KV dtype;
+  a draft model's cache is counted at the same number of tokens (an upper bound by one).
+  Sliding-window layers are charged the full context, as a paged cache without per-layer
+  windows allocates it (conservative for Gemma-2 / Mistral windows).
+- activation workspace: the largest op's activation in + out (buffers reused op to op).
 """
 
 from __future__ import annotations
@@ -57,7 +72,7 @@ from workloads.dtypes import DType
 from workloads.model import MLPKind, ModelConfig, NormKind, PositionKind, load_model
 from workloads.ops import Collective, Op, OpKind
 from workloads.scenario import Parallelism, Phase, Scenario
-from workloads.trace import Trace
+from workloads.trace import ResidentBytes, Trace, stage_counts
 
 _NORM_FLOPS = {NormKind.RMS: 4.0, NormKind.LAYER: 7.0}
 _ACT_FLOPS = {MLPKind.SILU_GATED: 5.0, MLPKind.GELU_GATED: 10.0, MLPKind.GELU: 9.0}
@@ -102,10 +117,55 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     step = _Step(sc.batch, new, kv_len, head_rows, absorbed, prec.activations, prec.weights,
                  prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance)
     ops = _forward(m, step)
+    stage_w, stage_kv = _resident_stages(m, step, ops)
     if sc.phase is Phase.SPEC_DECODE:
         assert sc.spec is not None
-        ops += _draft_ops(m, sc)
-    return Trace(model=m.name, scenario=sc, ops=tuple(ops))
+        draft, draft_w, draft_kv = _draft_ops(m, sc)
+        stage_w[0] += draft_w
+        stage_kv[0] += draft_kv
+        ops += draft
+    act = max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
+    resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), sc.batch * kv_len, act)
+    return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident)
+
+
+def _resident_stages(m: ModelConfig, s: _Step, ops: list[Op]) -> tuple[list[float],
+                                                                       list[float]]:
+    """(weight bytes, KV bytes per cached token) one chip of each pipeline stage holds for the
+    forward pass `ops` of `m` (rules in the module docstring)."""
+    pp = s.pp
+    weights = [0.0] * pp
+    kv_per_token = [0.0] * pp
+    seen_experts: set[tuple[str, str]] = set()
+    for op in ops:
+        per_exec = _resident_weight(m, s, op, seen_experts)
+        kv_tok = op.bytes.kv_write / s.tokens if op.kind is OpKind.KV_WRITE else 0.0
+        if per_exec == 0.0 and kv_tok == 0.0:
+            continue
+        for st, c in enumerate(stage_counts(op, pp)):
+            weights[st] += per_exec * c
+            kv_per_token[st] += kv_tok * c
+    return weights, kv_per_token
+
+
+def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[str, str]]
+                     ) -> float:
+    """Weight bytes one execution of `op` keeps resident on one chip (not only those it reads)."""
+    if op.kind is OpKind.EMBEDDING:
+        if op.name == "embed_positions":  # learned positions: whole table, replicated
+            return float(m.max_position_embeddings) * m.hidden_size * s.w.bytes
+        if m.tie_word_embeddings and s.pp == 1:  # the table is lm_head's weight
+            return 0.0
+        return float(math.ceil(m.vocab_size / s.tp)) * m.hidden_size * s.w.bytes
+    if op.kind is OpKind.MOE_EXPERTS and m.moe is not None:
+        # all local experts stay resident; "+1" variants are the same matrices (one split
+        # of the token-expert pairs), counted once
+        key = (op.name.removesuffix("+1"), op.block)
+        if key in seen_experts or not isinstance(op.shape, O.MatmulShape):
+            return 0.0
+        seen_experts.add(key)
+        return op.bytes.weight / op.shape.groups * (m.moe.num_experts // s.ep)
+    return op.bytes.weight
 
 
 def validate_parallelism(m: ModelConfig, par: Parallelism) -> None:
@@ -410,14 +470,16 @@ def _head(m: ModelConfig, s: _Step) -> list[Op]:
 # ------------------------------------------------------------------------------------------------
 
 
-def _draft_ops(m: ModelConfig, sc: Scenario) -> list[Op]:
+def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
+    """(draft ops, resident draft weight bytes, draft KV bytes per cached token), per chip."""
     assert sc.spec is not None
     spec, prec, par = sc.spec, sc.precision, sc.parallel
     L = spec.draft_len
     if L < 1:
         raise InputError(f"draft_len must be ≥ 1, got {L}")
     if spec.draft_model is None:
-        return _medusa_heads(m, sc)
+        heads = _medusa_heads(m, sc)
+        return heads, sum(o.bytes.weight * o.count for o in heads), 0.0
     d = load_model(spec.draft_model)
     dpar = Parallelism(tp=par.tp)
     try:
@@ -426,11 +488,15 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> list[Op]:
         raise InputError(f"draft model: {e}") from None
     d.check_context(sc.context + L, "draft context")
     steps: list[Op] = []
+    resident: tuple[list[float], list[float]] = ([0.0], [0.0])
     for i in range(L):
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
                    prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft")
-        steps += _forward(d, st)
-    return _merge(steps)
+        one = _forward(d, st)
+        if i == 0:
+            resident = _resident_stages(d, st, one)
+        steps += one
+    return _merge(steps), resident[0][0], resident[1][0]
 
 
 def _medusa_heads(m: ModelConfig, sc: Scenario) -> list[Op]:

@@ -9,6 +9,11 @@ What it models (one execution of an op, multi-threaded kernels on all cores):
 - Compute ceiling: the spec's compute units are ACHIEVED ceilings of kernels, not datasheet
   peaks: `matrix` = the blocked GEMM kernel (matmul, attention, MoE, router), `vector` = an
   elementwise FMA kernel (everything else). Each falls back to the other unit if absent.
+  A GEMM with m rows of A reaches m / (m + `gemm_half_rows`) of the matrix ceiling (per-tile
+  fixed costs amortized over the rows), except below `gemm_stream_rows` rows, where the
+  kernel streams B with a GEMV loop that pays no such cost; attention runs at
+  `attention_efficiency` of it
+  (softmax exponentials and two passes over K/V are not GEMM-shaped work).
 - Memory: W = the op's working set = its compulsory bytes (`op.bytes.total`). The bytes of a
   working set that is used again and again are served by the cache levels in proportion to
   what each level holds: level i serves (min(W, C_i) − min(W, C_{i−1})) / W of them, with
@@ -18,7 +23,8 @@ What it models (one execution of an op, multi-threaded kernels on all cores):
   unevenly). A tensor class only uses the levels whose `holds` list contains it, plus main
   memory: the calibrated spec lets caches hold activations only, so weights and KV — reused
   once per model step, after the rest of the model has passed through the caches — stream
-  from DRAM.
+  from DRAM; weights at `weight_stream_efficiency` of its bandwidth (a GEMM reads its weight
+  matrix as many strided row streams, which DRAM serves less well than one stream).
 
 Assumptions and limits: all cores run every op (no overlap of ops); no prefetch-distance or
 TLB effects beyond what the fitted plateaus absorb; writes cost the same as reads (the
@@ -50,7 +56,7 @@ from hwmodels.spec import (
     TensorClass,
     UnitType,
 )
-from workloads.ops import CollectiveShape, Op, OpKind
+from workloads.ops import CollectiveShape, MatmulShape, Op, OpKind
 
 _MATRIX_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.ATTENTION,
                            OpKind.MOE_ROUTER})
@@ -94,10 +100,14 @@ class _Hierarchy:
         usable = tuple(m for m in chip.memory if not m.external)
         self.levels = usable
         self.by_class: dict[str, tuple[tuple[int, ...], tuple[float, ...], tuple[float, ...]]] = {}
+        p = chip.params
+        eff_w = p.weight_stream_efficiency if isinstance(p, CpuParams) else 1.0
         for cls in TensorClass:
             idx = tuple(i for i, m in enumerate(usable) if m is main or cls in m.holds)
             caps = tuple(usable[i].capacity_bytes for i in idx[:-1])
-            bws = tuple(usable[i].bandwidth_Bps for i in idx)
+            bws = tuple(usable[i].bandwidth_Bps
+                        * (eff_w if cls is TensorClass.WEIGHTS and usable[i] is main else 1.0)
+                        for i in idx)
             self.by_class[cls.value] = (idx, caps, bws)
 
 
@@ -130,10 +140,25 @@ def _level_traffic(h: _Hierarchy, cls: str, nbytes: float, w: float,
 
 def compute_ceiling(chip: Chip, op: Op) -> float:
     """FLOP/s ceiling for the op: matrix unit (GEMM kernel) for matmul-like ops, vector unit
-    (elementwise kernel) for the rest, each falling back to the other when absent."""
+    (elementwise kernel) for the rest, each falling back to the other when absent; times the
+    kernel efficiencies of `CpuParams` (GEMM rows, attention)."""
     first, second = ((UnitType.MATRIX, UnitType.VECTOR) if op.kind in _MATRIX_KINDS
                      else (UnitType.VECTOR, UnitType.MATRIX))
-    return chip.peak_flops(op.dtype, first) or chip.peak_flops(op.dtype, second)
+    peak = chip.peak_flops(op.dtype, first) or chip.peak_flops(op.dtype, second)
+    p = chip.params
+    if isinstance(p, CpuParams):
+        if op.kind is OpKind.ATTENTION:
+            peak *= p.attention_efficiency
+        elif (isinstance(op.shape, MatmulShape) and p.gemm_half_rows > 0
+              and op.shape.m >= p.gemm_stream_rows):
+            peak *= gemm_row_efficiency(op.shape.m, p.gemm_half_rows)
+    return peak
+
+
+def gemm_row_efficiency(rows: float, half_rows: float) -> float:
+    """m / (m + m½): the share of the GEMM ceiling reached with m rows of A, when each tile
+    pays a fixed cost worth m½ rows of work (accumulator set-up, B-slab loads)."""
+    return rows / (rows + half_rows) if rows > 0 else 0.0
 
 
 class CpuModel:

@@ -33,8 +33,9 @@ levels, interconnect):
   two-shot and one-shot direct algorithms on a switch, and in-switch reduction (NVLS, at
   `nvls_efficiency` of the link bandwidth) where the fabric has it; time = call latency +
   hops × link latency + wire bytes / (link bandwidth × `link_efficiency`); the fastest
-  algorithm is kept. The shared floor assumes ring traffic, which NVLS can undercut by a
-  few percent on large messages; the result is clamped to the floor.
+  algorithm is kept. Every candidate moves at least the floor's bytes per chip
+  (`collective_floor_bytes`: m for an all-reduce, which NVLS reaches) at efficiencies ≤ 1
+  over at least one hop, so it respects the shared floor without a clamp.
 - Energy: FLOPs × J/FLOP(dtype) + HBM bits (incl. re-reads) × J/bit + L2 bits × J/bit + link
   bits × J/bit + idle power × time.
 
@@ -51,7 +52,6 @@ import weakref
 from dataclasses import dataclass
 
 from hwmodels.cost import Bound, CostContext, OpCost
-from hwmodels.models.roofline import roofline_times
 from hwmodels.spec import GpuParams, Hardware, HardwareKind, Topology, UnitType
 from workloads.dtypes import DType
 from workloads.ops import (
@@ -468,9 +468,6 @@ class GpuModel:
     def _finish(c: _Consts, op: Op, hw: Hardware, body_s: float, compute_s: float,
                 memory_s: float, comm_s: float, hbm_bytes: float, l2_bytes: float,
                 wire_bytes: float, detail: tuple[tuple[str, float], ...]) -> OpCost:
-        floor_c, floor_m, floor_x = roofline_times(op, hw)
-        # never below the shared floor (guards the few places a fabric can beat ring traffic)
-        body_s = max(body_s, floor_c, floor_m, floor_x)
         t = body_s + c.launch
         fabric = hw.fabric
         energy = (op.flops * _mac_j(c, op.dtype) + hbm_bytes * 8.0 * c.hbm_j_bit

@@ -1,8 +1,13 @@
 """Cost model of an LPU (Groq TSP class): statically scheduled dataflow, SRAM only, kind `lpu`.
 
-What it models, for one execution of an op on one chip:
+Execution model: a token's step runs as one compile-time schedule over every chip of the
+system. A layer is split over the tensor-parallel chips of its pipeline stage (the trace's
+ops are one chip's shard), the stages follow each other, and every dependent step is a
+compute op on a chip or a chip-to-chip (C2C) transfer. For one execution of an op on one
+chip:
 
-    time = max(compute, SRAM, links) + op overhead [+ layer overhead] [+ hops × hop latency]
+    compute op:  time = max(compute, SRAM) + t_op (+ `lpu.layer_overhead_us` on attention)
+    collective:  time = wire bytes / link bandwidth + hops × C2C hop latency
 
 - compute: FLOPs / peak of the dtype on the matrix unit (MXM) for matmul-class ops, the vector
   unit (VXM) for the rest; bf16 runs at the fp16 rate (same width), other unlisted dtypes are
@@ -10,28 +15,53 @@ What it models, for one execution of an op on one chip:
 - SRAM: every byte of the op at the SRAM bandwidth (the roofline floor). There is no DRAM:
   weights, KV and activations are SRAM-resident by construction (`ctx.weights_on_chip` is
   ignored); whether they fit is a capacity question (`hwmodels.capacity`), not a cost.
-- links: collectives over the chip-to-chip network: wire bytes / the chip's link bandwidth,
-  plus the topology's latency-bound steps (`common.collective_hops`) × the interconnect's
-  per-hop latency (the C2C hop latency). Pipeline sends are one hop.
-- deterministic overheads (the static schedule has no jitter): `lpu.op_overhead_us` per op
-  (stream fill/drain through the functional-unit chain) and `lpu.layer_overhead_us` once per
-  decoder layer, charged on the layer's attention op.
+- t_op = `lpu.op_overhead_us`: the deterministic latency of one dependent op in the static
+  schedule (operands stream from the MEM slices through the functional units and back before
+  the next op may start). At batch 1 it dominates the op's streaming time, so a layer costs
+  about (its ops) × t_op whatever its width: the one fitted constant
+  (validation/data/published/wafer_lpu_fit.json).
+- hops: a collective among chips of one node (`lpu.chips_per_node`, wired all-to-all: a
+  GroqNode) exchanges directly: 1 hop (all-reduce: reduce-scatter + all-gather, 2); a larger
+  group takes the topology's latency-bound steps (`common.collective_hops`: dragonfly 3, all-
+  reduce 6). A pipeline send is 1 hop (neighbouring stages are placed adjacent). The hop
+  latency is the interconnect's per-hop `latency` (one source of truth).
 
 Energy = FLOPs × J/FLOP + bytes × 8 × SRAM J/bit + wire bytes × 8 × link J/bit + idle × time.
-Never below `roofline_times`. A chip without `LpuParams` is priced with no fixed overheads.
+Never below `roofline_times` (each collective pays at least one hop). A chip without
+`LpuParams` is priced with no fixed overheads and the topology's hops.
 """
 
 from __future__ import annotations
 
 from hwmodels.cost import Bound, CostContext, OpCost
-from hwmodels.models.common import collective_time, finish, mac_energy, op_peak, op_unit
+from hwmodels.models.common import (
+    collective_hops,
+    collective_time,
+    finish,
+    mac_energy,
+    op_peak,
+    op_unit,
+)
 from hwmodels.models.roofline import roofline_times
 from hwmodels.spec import Hardware, HardwareKind, LpuParams
-from workloads.ops import CollectiveShape, Op, OpKind
+from workloads.ops import Collective, CollectiveShape, Op, OpKind
+
+
+def lpu_hops(shape: CollectiveShape, p: LpuParams | None, hw: Hardware) -> int:
+    """Latency-bound C2C steps of a collective (module docstring); 0 for a 1-chip group."""
+    g = shape.group_size
+    if g <= 1:
+        return 0
+    if shape.collective == Collective.SEND_RECV:
+        return 1
+    if p is not None and g <= p.chips_per_node:
+        return 2 if shape.collective == Collective.ALL_REDUCE else 1
+    fabric = hw.fabric
+    return max(1, collective_hops(fabric.topology, shape)) if fabric is not None else 1
 
 
 class LpuModel:
-    """Deterministic SRAM-only dataflow chip with per-hop chip-to-chip latency."""
+    """Deterministic SRAM-only dataflow chip with per-op latency and per-hop C2C latency."""
 
     kind = HardwareKind.LPU
 
@@ -39,19 +69,25 @@ class LpuModel:
         chip = hw.chip
         p = chip.params if isinstance(chip.params, LpuParams) else None
         floor_c, floor_m, floor_comm = roofline_times(op, hw)
-        is_coll = isinstance(op.shape, CollectiveShape)
-        compute_s = floor_c
-        if not is_coll and op.flops > 0:
-            peak = op_peak(chip, op)
-            if peak > 0:
-                compute_s = max(compute_s, op.flops / peak)
-        comm_s, hop_s, wire = collective_time(op, hw.fabric, floor_comm)
-        overhead = hop_s
-        if p is not None:
-            overhead += p.op_overhead_s
-            if op.kind == OpKind.ATTENTION:
-                overhead += p.layer_overhead_s
+        shape = op.shape
         fabric = hw.fabric
+        compute_s = floor_c
+        comm_s, hop_s, wire = 0.0, 0.0, 0.0
+        overhead = 0.0
+        if isinstance(shape, CollectiveShape):
+            comm_s, _, wire = collective_time(op, fabric, floor_comm)
+            if fabric is not None:
+                hop_s = lpu_hops(shape, p, hw) * fabric.latency_s
+            overhead = hop_s
+        else:
+            if op.flops > 0:
+                peak = op_peak(chip, op)
+                if peak > 0:
+                    compute_s = max(compute_s, op.flops / peak)
+            if p is not None:
+                overhead = p.op_overhead_s
+                if op.kind == OpKind.ATTENTION:
+                    overhead += p.layer_overhead_s
         energy = (op.flops * mac_energy(chip, op.dtype, op_unit(op))
                   + op.bytes.total * 8 * chip.main_memory.energy_j_per_bit
                   + (wire * 8 * fabric.energy_j_per_bit if fabric is not None else 0.0))

@@ -1,15 +1,50 @@
 """First-order roofline cost model, shared by every kind until its own model lands.
 
-time = max(FLOPs / peak(dtype), bytes / main-memory bandwidth) + launch latency;
-energy = FLOPs × J/FLOP + bits × J/bit + idle power × time. This is the physics floor the
-refined per-kind models must never beat.
+time = max(FLOPs / peak(dtype), bytes / main-memory bandwidth, link bytes / link bandwidth
++ one hop); energy = FLOPs × J/FLOP + bits × J/bit + idle power × time. This is the physics
+floor the refined per-kind models must never beat.
+
+Collectives: the floor is the fewest bytes one chip must move through its link in its
+busier direction (the fabric's `chip_bandwidth_Bps` is per direction), whatever the algorithm
+— ring, tree, direct, or in-network reduction (NVLS): `collective_floor_bytes`.
 """
 
 from __future__ import annotations
 
 from hwmodels.cost import Bound, CostContext, OpCost
 from hwmodels.spec import Hardware, HardwareKind, UnitType
-from workloads.ops import CollectiveShape, Op, OpKind
+from workloads.ops import Collective, CollectiveShape, Op, OpKind
+
+
+def collective_floor_bytes(shape: CollectiveShape) -> float:
+    """Lower bound on the bytes one chip must send or receive (its busier link direction) in
+    a collective over g = `group_size` chips, for ANY algorithm, in-network reduction
+    included. m = `shape.bytes`, the tensor each participant contributes (`CollectiveShape`);
+    data are taken as incompressible.
+
+    - all_gather: (g−1)·m. Each chip ends with the g−1 other contributions, which only their
+      owners had; a switch may multicast, but every chip still receives them.
+    - reduce_scatter: (g−1)/g·m. Chip i must get its reduced 1/g shard out of the others, but
+      also must SEND its own data for the g−1 other shards (nobody else holds it; it may be
+      pre-added to a partial sum, still one shard-sized message per shard). The send side
+      binds; in-network reduction lowers only the receive side (to m/g).
+    - all_to_all: (g−1)/g·m. The chip's m bytes are split over g destinations (one part stays
+      local); it sends (g−1)/g·m and, balanced, receives as much.
+    - all_reduce: m. Every chip ends with all m reduced values, each of which depends on the
+      other chips' data, so it receives at least one value per element (m); and each of its
+      own values must leave it once (m sent). In-network reduction (NVLS) reaches this: send
+      m up, receive the reduced m; a ring needs 2(g−1)/g·m ≥ m, so the floor is m.
+    - send_recv: m (one peer receives the whole message).
+    """
+    g, m = shape.group_size, shape.bytes
+    if g <= 1:
+        return 0.0
+    c = shape.collective
+    if c == Collective.ALL_GATHER:
+        return (g - 1) * m
+    if c in (Collective.REDUCE_SCATTER, Collective.ALL_TO_ALL):
+        return (g - 1) / g * m
+    return m  # all_reduce, send_recv
 
 
 def roofline_times(op: Op, hw: Hardware) -> tuple[float, float, float]:
@@ -25,9 +60,7 @@ def roofline_times(op: Op, hw: Hardware) -> tuple[float, float, float]:
     if isinstance(op.shape, CollectiveShape) and op.shape.group_size > 1:
         fabric = hw.fabric
         if fabric is not None:
-            g = op.shape.group_size
-            # ring/bus all-reduce moves 2(g-1)/g of the message per chip
-            wire = op.shape.bytes * (2 * (g - 1) / g)
+            wire = collective_floor_bytes(op.shape)
             comm_s = wire / fabric.chip_bandwidth_Bps + fabric.latency_s
         memory_s = 0.0
     return compute_s, memory_s, comm_s

@@ -1,40 +1,65 @@
 """Cost model of a wafer-scale SRAM engine (Cerebras WSE class), kind `wafer`.
 
-What it models, for one execution of an op on one wafer:
+Execution model: weight-stationary, layer-pipelined dataflow on a 2D mesh of N cores
+(`wafer.cores`), each with 1/N of the SRAM capacity and bandwidth and of the peak. At batch 1
+a token visits the ops of the model one after the other, and an op can only use the cores
+that hold its operands (its *region*); the other cores hold other ops' weights.
 
-    time = max(compute, SRAM, weight streaming, fabric, links) + fixed latencies
+For one execution of an op on one wafer (ctx.chip_bytes = B, the bytes this wafer holds for
+the step: weights + KV + activation workspace; ρ = `wafer.rate_efficiency`):
 
-- compute: FLOPs / peak of the dtype (unlisted dtypes emulated, `common.effective_peak`);
-  the wafer's layer-pipelined dataflow keeps the cores busy even at batch 1, so no GEMV
-  penalty is applied (its cost is the per-layer latency below).
-- SRAM: all bytes of the op at the on-wafer SRAM bandwidth (the roofline floor: the SRAM is
-  the chip's main memory; MemoryX is an `external` level).
-- weight streaming: the fraction of the op's weights NOT resident (1 - ctx.weights_on_chip)
+    time = max(local compute / ρ, local SRAM / ρ, weight streaming, links)
+           + Σ fabric phases / ρ + fixed latencies
+
+- region: resident data are spread over all cores in proportion to their bytes (the
+  latency-optimal placement: no SRAM bandwidth is left idle), so an op whose resident operand
+  is b bytes (weights of a matmul, the KV cache of an attention) occupies C = N · b / B cores
+  (1 ≤ C ≤ N; C = N when B is unknown, i.e. the op alone on the wafer), a √C × √C square.
+- local SRAM: b / (C · SRAM bandwidth / N) = B / SRAM bandwidth when spread, never below the
+  whole-wafer floor (all of the op's bytes at the full SRAM bandwidth).
+- local compute: FLOPs / (C · peak / N) (unlisted dtypes emulated, `common.effective_peak`).
+- fabric phases (dependent, so they add): a GEMV needs two, an input broadcast along the rows
+  of its region and a partial-sum reduction along its columns; a decode attention two (query
+  broadcast over the KV region, one flash-decoding reduction of (o, max, sum)); a norm two
+  (reduce the sum of squares, broadcast the scale) over the cores holding its vector at one
+  32-bit word per core. One phase over a side of √C cores costs
+  √C × hop latency + (bytes each core forwards) / (one link's bandwidth), the link's
+  bandwidth being `fabric_bandwidth` / (8 N) (4 mesh links × 2 directions per core).
+  Element-wise ops, RoPE, KV writes and embedding lookups are local: no phase.
+- weight streaming: the fraction of the weights NOT resident (1 - ctx.weights_on_chip)
   streams from `wafer.weight_stream_level` (MemoryX) at that level's bandwidth.
-- fabric: activations (in + out) cross the on-wafer fabric between layer regions.
 - links: collectives / pipeline sends to other wafers: wire bytes / the chip's link
-  bandwidth (`common.collective_wire_bytes`), plus hops × the interconnect's per-hop latency
+  bandwidth (`common.collective_time`), plus hops × the interconnect's per-hop latency
   (the inter-wafer link latency).
-- fixed latency: `wafer.layer_latency_us` once per decoder layer, charged on the layer's
-  attention op (every decoder layer has exactly one), for the activation hand-off between
-  layer regions and the pipeline fill/drain.
+- fixed latency: `wafer.layer_latency_us` once per decoder layer on its attention op (0 in
+  the shipped specs: the per-layer latency is the sum of the derived phases).
+
+ρ is the one fitted constant (validation/data/published/wafer_lpu_fit.json): Cerebras said
+its first inference release "utilized only a fraction of its peak bandwidth, compute, and IO
+capacity". With ρ ≤ 1 the model never beats the roofline floor (`roofline_times`).
 
 Energy = FLOPs × J/FLOP + all bytes × 8 × SRAM J/bit + streamed bytes × 8 × MemoryX J/bit +
 wire bytes × 8 × link J/bit + idle power × time.
 
-Valid for: decoder steps whose layers fit the wafer's cores (one layer region per layer);
-assumes the mapper has decided `weights_on_chip`. Never below `roofline_times`.
-A chip without `WaferParams` (e.g. a GPU in the conformance suite) is priced with no
-layer latency, no fabric term and streaming from its external level if it has one.
+Valid for: a decoder step whose ops each fit the wafer; the mapper decides `weights_on_chip`
+and passes `chip_bytes` (this model declares `uses_chip_bytes`). A chip without
+`WaferParams` (e.g. a GPU in the conformance suite) is priced with no region, no phases and
+streaming from its external level if it has one.
 """
 
 from __future__ import annotations
+
+import math
 
 from hwmodels.cost import Bound, CostContext, OpCost
 from hwmodels.models.common import collective_time, finish, mac_energy, op_peak, op_unit
 from hwmodels.models.roofline import roofline_times
 from hwmodels.spec import Hardware, HardwareKind, MemoryLevel, WaferParams
-from workloads.ops import CollectiveShape, Op, OpKind
+from workloads.ops import AttentionShape, CollectiveShape, MatmulShape, Op, OpKind, VectorShape
+
+MESH_LINK_DIRECTIONS = 8  # a 2D-mesh core: 4 neighbour links x 2 directions
+WORD_BYTES = 4.0  # one fabric word (a 32-bit wavelet); partial sums travel as fp32 words
+_WEIGHT_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_ROUTER, OpKind.MOE_EXPERTS})
 
 
 def _stream_level(hw: Hardware, p: WaferParams | None) -> MemoryLevel | None:
@@ -46,10 +71,56 @@ def _stream_level(hw: Hardware, p: WaferParams | None) -> MemoryLevel | None:
     return chip.external_memory
 
 
+def region_cores(operand_bytes: float, chip_bytes: float, cores: float) -> float:
+    """Cores holding an operand of `operand_bytes` when the wafer's `chip_bytes` are spread
+    over its `cores` in proportion to their size (1 ≤ C ≤ cores; all cores if unknown)."""
+    if chip_bytes <= operand_bytes or chip_bytes <= 0:
+        return float(cores)
+    return min(float(cores), max(1.0, cores * operand_bytes / chip_bytes))
+
+
+def phase_s(side: float, forward_bytes: float, hop_s: float, link_Bps: float) -> float:
+    """One broadcast or reduction along a chain of `side` cores: the head of the data crosses
+    `side` hops, and the `forward_bytes` each core passes on follow at one link's bandwidth
+    (pipelined)."""
+    return side * hop_s + forward_bytes / link_Bps
+
+
+def fabric_phases(op: Op, region: float, n_cores: float) -> tuple[tuple[float, float], ...]:
+    """(side in cores, bytes each core forwards) of each dependent fabric phase of `op` on a
+    region of `region` cores (module docstring); () for a local op."""
+    sh = op.shape
+    side = math.sqrt(region)
+    a = op.dtype.bytes
+    if isinstance(sh, MatmulShape) and sh.weight_dtype is not None:
+        rows = sh.m * max(1, sh.groups)
+        return ((side, rows * sh.k * a / side),                 # broadcast x along rows
+                (side, rows * sh.n * WORD_BYTES / side))        # reduce fp32 partial sums
+    if isinstance(sh, AttentionShape):
+        queries = sh.batch * sh.q_len * sh.heads
+        return ((side, queries * sh.head_dim * a / side),
+                (side, queries * (sh.dv + 2) * WORD_BYTES / side))
+    if op.kind is OpKind.NORM and isinstance(sh, VectorShape):
+        span = min(n_cores, max(1.0, math.ceil(sh.numel * a / WORD_BYTES)))
+        s = math.sqrt(span)
+        return ((s, WORD_BYTES), (s, WORD_BYTES))
+    return ()
+
+
+def _resident_operand_bytes(op: Op) -> float:
+    """Bytes of the operand that stays put on the wafer (weights, or the KV cache)."""
+    if op.kind in _WEIGHT_KINDS:
+        return op.bytes.weight
+    if op.kind is OpKind.ATTENTION:
+        return op.bytes.kv_read
+    return 0.0
+
+
 class WaferModel:
-    """Wafer-scale SRAM engine: resident or streamed weights, per-layer pipeline latency."""
+    """Wafer-scale SRAM engine: ops on regions of a 2D mesh, fabric phases, weight streaming."""
 
     kind = HardwareKind.WAFER
+    uses_chip_bytes = True  # the mapper passes CostContext.chip_bytes (region sizes)
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         chip = hw.chip
@@ -58,21 +129,36 @@ class WaferModel:
         main = chip.main_memory
         is_coll = isinstance(op.shape, CollectiveShape)
         compute_s = floor_c
+        peak = 0.0
         if not is_coll and op.flops > 0:
             peak = op_peak(chip, op)
             if peak > 0:
                 compute_s = max(compute_s, op.flops / peak)
-        streamed = 0.0
-        stream_s = 0.0
-        ext = _stream_level(hw, p)
         resident = min(1.0, max(0.0, ctx.weights_on_chip))
+        ext = _stream_level(hw, p)
+        streamed = stream_s = 0.0
         if op.bytes.weight > 0 and resident < 1.0 and ext is not None:
             streamed = op.bytes.weight * (1.0 - resident)
             stream_s = streamed / ext.bandwidth_Bps
-        fabric_s = 0.0
+        memory_s = floor_m
+        phases = 0.0
+        region = 0.0
+        eff = 1.0
         if p is not None and not is_coll:
-            fabric_s = (op.bytes.act_in + op.bytes.act_out) / p.fabric_bandwidth_Bps
+            eff = p.rate_efficiency
+            n = float(p.cores)
+            operand = _resident_operand_bytes(op)
+            region = region_cores(operand, ctx.chip_bytes, n) if operand > 0 else n
+            share = region / n
+            held = operand * (resident if op.kind in _WEIGHT_KINDS else 1.0)
+            memory_s = max(floor_m, held / (share * main.bandwidth_Bps))
+            if peak > 0:
+                compute_s = max(compute_s, op.flops / (share * peak))
+            link_Bps = p.fabric_bandwidth_Bps / (MESH_LINK_DIRECTIONS * n)
+            phases = sum(phase_s(side, fwd, p.fabric_hop_latency_s, link_Bps)
+                         for side, fwd in fabric_phases(op, region, n)) / eff
         comm_s, overhead, wire = collective_time(op, hw.fabric, floor_comm)
+        overhead += phases
         if p is not None and op.kind == OpKind.ATTENTION:
             overhead += p.layer_latency_s
         fabric_ic = hw.fabric
@@ -80,9 +166,10 @@ class WaferModel:
                   + op.bytes.total * 8 * main.energy_j_per_bit
                   + (streamed * 8 * ext.energy_j_per_bit if ext is not None else 0.0)
                   + (wire * 8 * fabric_ic.energy_j_per_bit if fabric_ic is not None else 0.0))
-        terms = {Bound.COMPUTE: compute_s, Bound.MEMORY: max(floor_m, stream_s),
-                 Bound.INTERCONNECT: max(comm_s, fabric_s)}
-        return finish(terms, overhead, energy, chip.power.idle_w, compute_s=compute_s,
-                      memory_s=max(floor_m, stream_s), comm_s=comm_s,
-                      detail=(("streamed_bytes", streamed), ("stream_s", stream_s),
-                              ("fabric_s", fabric_s)))
+        local_mem = memory_s / eff
+        terms = {Bound.COMPUTE: compute_s / eff, Bound.MEMORY: max(local_mem, stream_s),
+                 Bound.INTERCONNECT: comm_s}
+        return finish(terms, overhead, energy, chip.power.idle_w, compute_s=compute_s / eff,
+                      memory_s=max(local_mem, stream_s), comm_s=comm_s,
+                      detail=(("region_cores", region), ("phases_s", phases),
+                              ("streamed_bytes", streamed), ("stream_s", stream_s)))

@@ -1,9 +1,9 @@
 """Request-level serving simulation (simpy): traffic, policies, paged KV cache, metrics."""
 
+from hwmodels.economics import Economics  # re-exported: the one cost-per-token model
 from simulator.serving.capacity import CapacityResult, find_max_rate
 from simulator.serving.config import (
     Deployment,
-    Economics,
     Policy,
     Preemption,
     Router,

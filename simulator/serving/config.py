@@ -1,4 +1,5 @@
-"""Typed configuration of a serving simulation: policy, deployment, SLOs and economics."""
+"""Typed configuration of a serving simulation: policy, deployment and SLOs (economics:
+`hwmodels.economics.Economics`, shared with the studies)."""
 
 from __future__ import annotations
 
@@ -126,23 +127,3 @@ class Slo:
                 raise InputError(f"slo {name} must be a positive number of seconds, got {v}")
         if not (0 < self.percentile <= 100):
             raise InputError(f"slo percentile must be in (0, 100], got {self.percentile}")
-
-
-@dataclass(frozen=True)
-class Economics:
-    """Cost per 1M output tokens = (capex + energy cost) over the run / output tokens × 1e6.
-
-    capex = system price share of the chips used × run time / (lifetime_years · 365.25 · 86400 s)
-    (straight-line amortization, the hardware is assumed busy only for this run's duration);
-    energy cost = energy (J) / 3.6e6 × usd_per_kwh × pue.
-    Defaults (assumed, state them in any report): 4-year life; 0.10 USD/kWh; PUE 1.0."""
-
-    lifetime_years: float = 4.0
-    usd_per_kwh: float = 0.10
-    pue: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("lifetime_years", "usd_per_kwh", "pue"):
-            v = getattr(self, name)
-            if not math.isfinite(v) or v < 0 or (v == 0 and name != "usd_per_kwh"):
-                raise InputError(f"economics {name} must be a positive number, got {v}")

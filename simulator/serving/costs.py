@@ -133,17 +133,19 @@ class MapperIterationCost:
         return (s.latency_s, s.energy_j), (at, ae)
 
     def facts(self, max_tokens: int) -> ReplicaFacts:
-        """Resident weights per chip = all parameters at the weight dtype / (tp × pp) (a step's
-        trace reads only the touched experts and embedding rows, so it cannot tell); KV bytes
-        per token per chip = KV written by one decode step of one sequence / pp."""
-        par = self.parallel
+        """Memory facts from the trace's resident state (`workloads.trace.ResidentBytes`, the
+        same numbers the mapper's capacity check uses): weights per chip = all parameters one
+        chip holds (every expert, the whole embedding shard) on the stage holding the most;
+        KV bytes per token per chip = the largest over stages; the activation workspace of a
+        `max_tokens` prefill. Taking both maxima is exact for pp = 1 and conservative else."""
         dec = self.schedule(self.scenario(Phase.DECODE, 1, context=1))
-        kv_tok = dec.trace.bytes.kv_write / par.pp
-        weights = self.model.summary().weight_bytes(self.precision.weights) / (par.tp * par.pp)
+        res = dec.trace.resident
+        assert res is not None  # build_trace always fills it
         big = self.scenario(Phase.PREFILL, 1, prompt=min(max_tokens, self.max_pos))
-        act = max((o.bytes.act_in + o.bytes.act_out for o in build_trace(self.model, big).ops),
-                  default=0.0)
-        return ReplicaFacts(weights, kv_tok, act, dec.infeasible)
+        big_res = build_trace(self.model, big).resident
+        assert big_res is not None
+        return ReplicaFacts(max(res.stage_weight_bytes), max(res.stage_kv_bytes_per_token),
+                            big_res.activation_bytes, dec.infeasible)
 
     # ---- table nodes -----------------------------------------------------------------------
     def _prefill_node(self, t: int) -> TE:

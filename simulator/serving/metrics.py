@@ -14,8 +14,10 @@ Definitions (as vLLM's benchmark_serving and MLPerf use them):
 - utilization = busy time / duration, averaged over replicas.
 - energy = Σ iteration energies (the mapper's step energies: dynamic + the chips' static
   power while a step runs) + chip idle power × idle time + system overhead power × duration.
-- cost per 1M output tokens = (price × duration / lifetime + energy / 3.6e6 × USD/kWh × PUE)
-  / output tokens × 1e6; NaN when the price is unknown (0), never a misleadingly low number.
+- cost per 1M output tokens: `hwmodels.economics.cost_per_mtok_usd` at throughput = output
+  tokens / duration and energy per token = energy / output tokens, i.e. (price × duration /
+  (lifetime × utilization) + energy / 3.6e6 × USD/kWh × PUE) / output tokens × 1e6; NaN when
+  the price is unknown (0), never a misleadingly low number, with `cost_note` saying why.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 from simulator.serving.config import Slo
 
 if TYPE_CHECKING:
@@ -128,6 +131,7 @@ class ServingResult:
     cost_per_1m_tokens_usd: float
     slo: Slo
     infeasible: Infeasibility | None = None
+    cost_note: str = ""  # why the cost is NaN (no price in the spec); "" when known
     per_request: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     kv_samples: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
     events: tuple[tuple[float, str, int, int], ...] | None = field(default=None, compare=False,
@@ -156,7 +160,7 @@ class ServingResult:
             kv_blocks=self.kv_blocks, kv_peak_occupancy=self.kv_peak_occupancy,
             kv_mean_occupancy=self.kv_mean_occupancy, utilization=self.utilization,
             energy_j=self.energy_j, energy_per_token_j=self.energy_per_token_j,
-            cost_per_1m_tokens_usd=self.cost_per_1m_tokens_usd,
+            cost_per_1m_tokens_usd=self.cost_per_1m_tokens_usd, cost_note=self.cost_note,
         )
         if self.infeasible is not None:
             d["infeasible"] = self.infeasible.to_dict()
@@ -177,8 +181,8 @@ class ServingResult:
 
 
 def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: str,
-              policy: str, kv_blocks: int, slo: Slo, lifetime_years: float,
-              usd_per_kwh: float, pue: float) -> ServingResult:
+              policy: str, kv_blocks: int, slo: Slo,
+              economics: Economics = Economics()) -> ServingResult:  # noqa: B008 (frozen)
     """Turn the collector's records into a `ServingResult` (formulas in the module doc)."""
     done = ~np.isnan(c.finish_s)
     arr = c.arrival_s[done]
@@ -209,8 +213,6 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
     energy = busy_energy + idle_energy + extra_energy
     chips = sum(s.chips for s in stats)
     price = sum(s.price_usd for s in stats)
-    capex = price * duration / (lifetime_years * 365.25 * 86400.0)
-    opex = energy / 3.6e6 * usd_per_kwh * pue
     util = _mean(np.array([s.busy_s / duration for s in stats])) if duration > 0 else 0.0
     occ = np.asarray(c.kv.v)
     per_request = {
@@ -233,8 +235,10 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
         kv_mean_occupancy=float(occ.mean()) if len(occ) else 0.0,
         utilization=util, energy_j=energy,
         energy_per_token_j=energy / tokens if tokens else math.nan,
-        cost_per_1m_tokens_usd=(capex + opex) / tokens * 1e6 if tokens and price > 0
-        else math.nan,
+        cost_per_1m_tokens_usd=cost_per_mtok_usd(
+            price, tokens / duration if duration > 0 else 0.0,
+            energy / tokens if tokens else 0.0, economics),
+        cost_note=cost_note(price, hardware),
         slo=slo, per_request=per_request,
         kv_samples=tuple(zip(c.kv.t, c.kv.v, strict=True)),
         events=tuple(c.events) if c.events is not None else None,

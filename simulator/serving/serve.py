@@ -32,7 +32,8 @@ import simpy
 from hwmodels.cost import Infeasibility, Runtime
 from hwmodels.spec import Hardware
 from infersim.errors import InputError
-from simulator.serving.config import Deployment, Economics, Policy, Router, ServingPolicy, Slo
+from hwmodels.economics import Economics
+from simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
 from simulator.serving.costs import MapperIterationCost
 from simulator.serving.kvcache import plan_kv
 from simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
@@ -187,8 +188,7 @@ def simulate_serving(
                           spec.idle_power_w, spec.price_usd, spec.chips, spec.extra_power_w)
              for g in groups]
     return summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
-                     kv_blocks=spec.kv_blocks, slo=slo, lifetime_years=economics.lifetime_years,
-                     usd_per_kwh=economics.usd_per_kwh, pue=economics.pue)
+                     kv_blocks=spec.kv_blocks, slo=slo, economics=economics)
 
 
 def infeasible_result(model: str, hardware: str, policy: ServingPolicy, why: Infeasibility,

@@ -3,7 +3,7 @@
 Runs `study.yaml` (a grid over `--set` paths of the hypothetical base spec `inference-chip.yaml`)
 with the sweep engine, prices every design with the component cost model in
 `component_costs.csv` (all entries are stated assumptions), and computes cost per 1M tokens
-(studies.economics: design price amortized over 4 years + energy) and the Pareto front of
+(hwmodels.economics: design price amortized over 4 years + energy) and the Pareto front of
 tokens/s per user (maximize) vs cost per 1M tokens (minimize) over the feasible designs.
 Designs whose KV cache does not fit their SRAM are kept as infeasible rows with the reason.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from infersim._io import atomic_write_text
-from studies.economics import Economics, cost_per_mtok_usd
+from hwmodels.economics import Economics, cost_per_mtok_usd
 from studies.pareto import pareto_front
 
 HERE = Path(__file__).parent
@@ -75,5 +75,5 @@ def run(out_dir: str | Path, *, quick: bool = False, workers: int | None = None,
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "component_costs.csv", costs.to_csv(index=False))
     atomic_write_text(out / "config.json", json.dumps(
-        {"study": study.resolved_config(), "economics": Economics().__dict__}, indent=2))
+        {"study": study.resolved_config(), "economics": Economics().to_dict()}, indent=2))
     return df

@@ -4,7 +4,7 @@ Systems (infersim library): 8×H100 and 8×H200 (GPU + HBM), 4×Cerebras CS-3 (w
 576 Groq LPUs (SRAM-only dataflow), 8 d-Matrix Corsair cards (digital in-memory compute). For each:
 the chips needed to hold the weights (computed from the capacity of every memory level that may
 hold weights), and the simulator's decode latency per token, per-user speed, throughput,
-energy per token and cost per 1M tokens (studies.economics: hardware amortized over 4 years +
+energy per token and cost per 1M tokens (hwmodels.economics: hardware amortized over 4 years +
 energy; NaN where the price is not public) at batch 1 and at a larger batch. Predictions are
 set beside the published per-user speeds of `published.csv` (reference §2.1); rows that used
 speculative decoding are listed but never compared with a plain-decode prediction.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from infersim._io import atomic_write_text
-from studies.economics import Economics, cost_per_mtok_usd
+from hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 
 HERE = Path(__file__).parent
 MODEL = "llama-3.1-70b"
@@ -83,6 +83,7 @@ def predict(batches: tuple[int, ...]) -> pd.DataFrame:
                 "energy_per_token_j": r.energy_per_token_j, "price_usd": price,
                 "cost_per_mtok_usd": cost_per_mtok_usd(price, r.tokens_per_s,
                                                        r.energy_per_token_j, econ),
+                "cost_note": cost_note(price, name),
                 "deployment": why})
     return pd.DataFrame(rows)
 
@@ -157,6 +158,6 @@ def run(out_dir: str | Path, *, quick: bool = False) -> pd.DataFrame:
         "model": MODEL, "context": CONTEXT, "batches": list(batches),
         "systems": [dict(zip(("system", "weights", "tp", "pp", "runtime", "why"), s,
                              strict=True)) for s in SYSTEMS],
-        "economics": Economics().__dict__,
+        "economics": Economics().to_dict(),
         "inputs": ["studies/hardware_classes/published.csv"]}, indent=2))
     return pred

@@ -3,7 +3,7 @@
 Input: `prices.csv` (list prices per 1M input/output tokens, see SOURCE.md).
 - Llama 3 70B offerings (Together, Fireworks, Groq): for candidate systems (8×H100 and 8×H200 at
   fp8, 576 Groq LPUs at int8, 4×CS-3 at bf16) and several batch sizes, the simulator's decode
-  throughput gives the hardware cost floor per 1M output tokens (studies.economics: price
+  throughput gives the hardware cost floor per 1M output tokens (hwmodels.economics: price
   amortized over 4 years + energy, at 100% utilization), the utilization at which the list
   price only just covers that cost (break-even), and the price per chip-hour the list price
   pays when the system is kept busy at that throughput. Prefill (input tokens) is priced the
@@ -23,10 +23,10 @@ from pathlib import Path
 import pandas as pd
 
 from infersim._io import atomic_write_text
-from studies.economics import (
-    SECONDS_PER_YEAR,
+from hwmodels.economics import (
     Economics,
     cost_per_mtok_usd,
+    energy_usd,
     implied_usd_per_chip_hour,
 )
 
@@ -44,13 +44,12 @@ ENVELOPE_CONTEXT = 1024  # assumed: fits every proxy's window (GPT-3: 2048 posit
 
 def break_even_utilization(price_usd_per_mtok: float, hw_price_usd: float, tokens_per_s: float,
                            energy_per_token_j: float, econ: Economics) -> float:
-    """Utilization u at which price = capex/(lifetime·u·tps) + energy cost (studies.economics);
+    """Utilization u at which price = capex/(lifetime·u·tps) + energy cost (hwmodels.economics);
     NaN when the price does not even cover the energy."""
-    energy = energy_per_token_j * econ.pue * econ.usd_per_kwh / 3.6e6 * 1e6
-    margin = price_usd_per_mtok - energy
+    margin = price_usd_per_mtok - 1e6 * energy_usd(energy_per_token_j, econ)
     if margin <= 0 or tokens_per_s <= 0 or hw_price_usd <= 0:
         return math.nan
-    return hw_price_usd * 1e6 / (econ.lifetime_years * SECONDS_PER_YEAR * tokens_per_s * margin)
+    return hw_price_usd * 1e6 / (econ.lifetime_s * tokens_per_s * margin)
 
 
 def _sim(model, hw, phase, batch, weights, tp, pp, context=CONTEXT):
@@ -167,6 +166,6 @@ def run(out_dir: str | Path, *, quick: bool = False) -> pd.DataFrame:
     atomic_write_text(out / "summary.md", summary(op, env))
     atomic_write_text(out / "config.json", json.dumps({
         "context": CONTEXT, "envelope_context": ENVELOPE_CONTEXT, "open_systems": [list(s) for s in OPEN_SYSTEMS],
-        "size_proxies": list(SIZE_PROXIES), "economics": Economics().__dict__,
+        "size_proxies": list(SIZE_PROXIES), "economics": Economics().to_dict(),
         "inputs": ["studies/price_check/prices.csv"]}, indent=2))
     return op

@@ -67,8 +67,11 @@ def test_tp8_allreduce_matches_hand_formula_on_dgx_h100() -> None:
     one_shot = f.latency_s + (g - 1) * B / eff
     nvls = 2 * f.latency_s + B / (bw * p.nvls_efficiency)
     comm = p.collective_latency_s + min(ring, two_shot, one_shot, nvls)
-    floor = 2 * (g - 1) / g * B / bw + f.latency_s  # shared roofline: ring traffic
-    expected = max(comm, floor) + p.kernel_launch_s
+    # shared roofline floor: each chip must receive the m reduced bytes (in-network
+    # reduction reaches it), over one hop; every algorithm above respects it unclamped
+    floor = B / bw + f.latency_s
+    assert comm >= floor
+    expected = comm + p.kernel_launch_s
     got = cost_model(hw).op_cost(O.collective("all_reduce", B, g), hw, CostContext()).time_s
     assert got == pytest.approx(expected, rel=1e-9)
 

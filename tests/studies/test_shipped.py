@@ -88,7 +88,7 @@ def test_hardware_classes_chips_by_hand(runs):
 
 
 def test_price_check_break_even_by_hand(runs):
-    from studies.economics import Economics
+    from hwmodels.economics import Economics
     from studies.price_check.run import break_even_utilization
 
     e = Economics()

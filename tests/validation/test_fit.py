@@ -3,7 +3,8 @@
 The synthetic machine is written here, independently of the model code: a working set of W
 bytes reused call after call is served by each level in proportion to what it holds beyond
 the levels before it ((min(W, C_i) − min(W, C_{i−1})) / W), each level at its own bandwidth,
-plus a fixed call overhead; GEMM calls run at a known FLOP rate. Times get seeded
+plus a fixed call overhead; GEMM calls with m rows run at P·m/(m + m½) with their B operand
+(weights) read from DRAM; attention runs at η·P with K/V from DRAM. Times get seeded
 multiplicative noise of a few percent, as real medians do.
 """
 
@@ -19,6 +20,9 @@ TRUE_BW = np.array([300e9, 150e9, 80e9, 25e9])  # L1, L2, L3, DRAM  (B/s)
 TRUE_CAP = np.array([96 * KiB, 2 * MiB, 24 * MiB])  # effective capacities
 OVERHEAD = 1.5e-6
 GEMM_FLOPS = {"fp32": 90e9, "fp64": 45e9}
+HALF_ROWS = 4.0  # small enough that GEMVs are weight-stream bound (ε identifiable)
+EPS_W = 0.6  # weight-stream efficiency of the GEMM
+ETA = 0.4
 VEC_FLOPS = {"fp32": 350e9, "fp64": 175e9}
 NOMINAL = (96 * KiB, 2 * MiB, 32 * MiB)  # what the "OS" reports; L3 larger than effective
 
@@ -37,11 +41,11 @@ def synthetic_time(ws: float, nbytes: float) -> float:
 def synthetic_table(noise: float, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = [dict(kernel="empty", dtype="fp64", role="fit", working_set_bytes=0.0, bytes=0.0,
-                 flops=0.0, median_s=OVERHEAD)]
+                 flops=0.0, median_s=OVERHEAD, m=0)]
     for dt, peak in VEC_FLOPS.items():
         c = Case(Kernel.VFMA, dt, 1 << 16)
         rows.append(dict(kernel="vfma", dtype=dt, role="fit", working_set_bytes=c.bytes,
-                         bytes=c.bytes, flops=c.flops, median_s=OVERHEAD + c.flops / peak))
+                         bytes=c.bytes, flops=c.flops, median_s=OVERHEAD + c.flops / peak, m=0))
     for kern in STREAM_KERNELS:
         for ws in np.geomspace(4 * KiB, 512 * MiB, 52):
             reads, writes, fpe = Case.elementwise_shape(kern)
@@ -50,15 +54,26 @@ def synthetic_table(noise: float, seed: int = 0) -> pd.DataFrame:
             t = synthetic_time(c.bytes, c.bytes) * float(np.exp(rng.normal(0, noise)))
             rows.append(dict(kernel=kern.value, dtype="fp64", role="fit",
                              working_set_bytes=c.bytes, bytes=c.bytes, flops=c.flops,
-                             median_s=t))
+                             median_s=t, m=0))
     for dt, peak in GEMM_FLOPS.items():
-        for s in (128, 256, 512, 1024):
-            c = Case(Kernel.GEMM, dt, n=s, m=s, k=s, role=Role.FIT)
-            mem = synthetic_time(c.bytes, c.bytes) - OVERHEAD
-            t = (OVERHEAD + max(c.flops / peak, mem)) * float(np.exp(rng.normal(0, noise)))
+        for m, k, n in [(s, s, s) for s in (128, 256, 512, 1024)] + [
+                (m, 512, 3072) for m in (1, 4, 16, 64, 256)]:
+            c = Case(Kernel.GEMM, dt, n=n, m=m, k=k, role=Role.FIT)
+            w = k * n * c.elem_bytes  # weights: from DRAM
+            act = c.bytes - w
+            mem = w / (EPS_W * TRUE_BW[-1]) + (synthetic_time(c.bytes, act) - OVERHEAD)
+            rate = peak * m / (m + HALF_ROWS)
+            t = (OVERHEAD + max(c.flops / rate, mem)) * float(np.exp(rng.normal(0, noise)))
             rows.append(dict(kernel="gemm", dtype=dt, role="fit", working_set_bytes=c.bytes,
-                             bytes=c.bytes, flops=c.flops, median_s=t))
-    return pd.DataFrame(rows)
+                             bytes=c.bytes, weight_bytes=w, flops=c.flops, median_s=t, m=m))
+    for q, kv in ((1, 1024), (1, 4096), (64, 64), (256, 256), (128, 2048)):
+        c = Case(Kernel.ATTENTION, "fp32", n=kv, m=q)
+        mem = c.kv_bytes / TRUE_BW[-1] + (synthetic_time(c.bytes, c.bytes - c.kv_bytes) - OVERHEAD)
+        t = (OVERHEAD + max(c.flops / (ETA * GEMM_FLOPS["fp32"]), mem)) * float(
+            np.exp(rng.normal(0, noise)))
+        rows.append(dict(kernel="attention", dtype="fp32", role="fit", working_set_bytes=c.bytes,
+                         bytes=c.bytes, kv_bytes=c.kv_bytes, flops=c.flops, median_s=t, m=q))
+    return pd.DataFrame(rows).fillna({"weight_bytes": 0.0, "kv_bytes": 0.0})
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.03])
@@ -75,6 +90,9 @@ def test_fit_recovers_known_plateaus_capacities_and_ceilings(noise):
     assert cal.levels[-1].capacity_bytes == 64e9  # the machine's memory, not fitted
     for dt, p in GEMM_FLOPS.items():
         assert cal.matrix_flops[dt] == pytest.approx(p, rel=0.03 if noise == 0 else 0.06)
+    assert cal.gemm_half_rows == pytest.approx(HALF_ROWS, rel=0.05 if noise == 0 else 0.3)
+    assert cal.weight_stream_efficiency == pytest.approx(EPS_W, rel=0.03 if noise == 0 else 0.15)
+    assert cal.attention_efficiency == pytest.approx(ETA, rel=0.02 if noise == 0 else 0.08)
     for dt, p in VEC_FLOPS.items():
         assert cal.vector_flops[dt] == pytest.approx(p, rel=1e-6)
 

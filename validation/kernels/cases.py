@@ -22,7 +22,8 @@ class Kernel(str, Enum):
     TRIAD = "triad"  # a = b + s·c
     SUM = "sum"  # Σ a
     VFMA = "vfma"  # compute-bound elementwise FMA chains (vector-unit ceiling)
-    GEMM = "gemm"  # C = A·B, cache-blocked
+    GEMM = "gemm"  # C = A·B, cache-blocked; B (the weights) cold: fetched from DRAM
+    ATTENTION = "attention"  # causal GQA attention of the small transformer's shape
 
 
 STREAM_KERNELS = (Kernel.COPY, Kernel.SCALE, Kernel.ADD, Kernel.TRIAD, Kernel.SUM)
@@ -39,6 +40,9 @@ _ELEMENTWISE: dict[Kernel, tuple[int, int, float]] = {
 
 _ELEM_BYTES = {"fp32": 4, "fp64": 8}
 
+# Attention cases use the small transformer's head layout (validation/transformer.py).
+ATTN_HEADS, ATTN_KV_HEADS, ATTN_HEAD_DIM = 8, 2, 64
+
 
 class Role(str, Enum):
     FIT = "fit"  # used to fit the calibrated spec
@@ -47,7 +51,8 @@ class Role(str, Enum):
 
 @dataclass(frozen=True)
 class Case:
-    """One kernel at one size. Elementwise kernels use `n` elements; GEMM is m × k × n."""
+    """One kernel at one size. Elementwise kernels use `n` elements; GEMM is m × k × n;
+    attention has m = new queries (q_len) over n = keys (kv_len, cache included)."""
 
     kernel: Kernel
     dtype: str = "fp64"
@@ -59,8 +64,16 @@ class Case:
     def __post_init__(self) -> None:
         if self.dtype not in _ELEM_BYTES:
             raise ValueError(f"dtype {self.dtype!r}: kernels run in fp32 or fp64")
-        if self.n < 1 or (self.kernel == Kernel.GEMM and (self.m < 1 or self.k < 1)):
+        if self.n < 1 or (self.kernel == Kernel.GEMM and (self.m < 1 or self.k < 1)) or (
+                self.kernel == Kernel.ATTENTION and not 1 <= self.m <= self.n):
             raise ValueError(f"bad size for {self.kernel.value}: m={self.m} k={self.k} n={self.n}")
+
+    def attention_op(self):  # -> workloads.ops.Op
+        """The attention operator of this case (one home for its FLOPs and bytes)."""
+        from workloads import ops as O
+
+        return O.attention(1, ATTN_HEADS, ATTN_KV_HEADS, ATTN_HEAD_DIM, self.m, self.n,
+                           causal=True, dtype=self.dtype)
 
     @property
     def elem_bytes(self) -> int:
@@ -68,6 +81,9 @@ class Case:
 
     @property
     def read_bytes(self) -> float:
+        if self.kernel == Kernel.ATTENTION:
+            b = self.attention_op().bytes
+            return b.act_in + b.kv_read
         if self.kernel == Kernel.GEMM:
             return float(self.m * self.k + self.k * self.n) * self.elem_bytes
         if self.kernel == Kernel.EMPTY:
@@ -76,11 +92,23 @@ class Case:
 
     @property
     def write_bytes(self) -> float:
+        if self.kernel == Kernel.ATTENTION:
+            return self.attention_op().bytes.act_out
         if self.kernel == Kernel.GEMM:
             return float(self.m * self.n * self.elem_bytes)
         if self.kernel == Kernel.EMPTY:
             return 0.0
         return float(_ELEMENTWISE[self.kernel][1] * self.n * self.elem_bytes)
+
+    @property
+    def weight_bytes(self) -> float:
+        """Bytes of the GEMM's B operand: the weights when the GEMM is a model layer."""
+        return float(self.k * self.n * self.elem_bytes) if self.kernel == Kernel.GEMM else 0.0
+
+    @property
+    def kv_bytes(self) -> float:
+        """KV-cache bytes an attention case reads."""
+        return self.attention_op().bytes.kv_read if self.kernel == Kernel.ATTENTION else 0.0
 
     @property
     def bytes(self) -> float:
@@ -89,6 +117,8 @@ class Case:
 
     @property
     def flops(self) -> float:
+        if self.kernel == Kernel.ATTENTION:
+            return self.attention_op().flops
         if self.kernel == Kernel.GEMM:
             return 2.0 * self.m * self.k * self.n
         if self.kernel == Kernel.EMPTY:
@@ -97,6 +127,8 @@ class Case:
 
     @property
     def label(self) -> str:
+        if self.kernel == Kernel.ATTENTION:
+            return f"attention {self.dtype} q={self.m} kv={self.n}"
         if self.kernel == Kernel.GEMM:
             return f"gemm {self.dtype} {self.m}x{self.k}x{self.n}"
         return f"{self.kernel.value} {self.dtype} n={self.n}"

@@ -76,3 +76,22 @@ def gemm_reference(A: np.ndarray, B: np.ndarray, rows: np.ndarray) -> tuple[np.n
     b = B.astype(np.float64)
     return (np.einsum("ik,kj->ij", a, b, optimize=False),
             np.einsum("ik,kj->ij", np.abs(a), np.abs(b), optimize=False))
+
+
+def attention_reference(qkv: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, heads: int,
+                        kv_heads: int, head_dim: int, pos0: int) -> np.ndarray:
+    """Causal GQA attention in float64 with NumPy: query row t (position pos0 + t) of head h
+    attends keys 0..pos0+t of KV head h // (heads / kv_heads)."""
+    T = qkv.shape[0]
+    group = heads // kv_heads
+    q = qkv[:, :heads * head_dim].astype(np.float64).reshape(T, heads, head_dim)
+    out = np.empty((T, heads * head_dim))
+    for h in range(heads):
+        kk = k_cache[h // group].astype(np.float64)
+        vv = v_cache[h // group].astype(np.float64)
+        for t in range(T):
+            n = pos0 + t + 1
+            s = kk[:n] @ q[t, h] / np.sqrt(head_dim)
+            p = np.exp(s - s.max())
+            out[t, h * head_dim:(h + 1) * head_dim] = (p / p.sum()) @ vv[:n]
+    return out

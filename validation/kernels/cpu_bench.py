@@ -2,11 +2,18 @@
 
 Array pools: elementwise cases of one dtype share three preallocated arrays (two random
 inputs, one output) and take views of the first n elements, so a sweep over sizes allocates
-and fills memory once. GEMM cases get fresh random operands.
+and fills memory once.
+
+GEMM cases get fresh random operands, and B — the weights in a model — is cold, as in a
+model step where every weight matrix is used once and the rest of the model evicts it before
+the next step: each call takes the next of enough copies of B to exceed the last-level
+cache several times over (`cold_bytes`), while A and C (activations) stay cache-resident.
+Attention cases run the small transformer's kernel on random Q/K/V.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numba
@@ -14,7 +21,8 @@ import numpy as np
 
 from validation.kernels import check as chk
 from validation.kernels import cpu as k
-from validation.kernels.cases import Case, Kernel
+from validation.kernels import llm
+from validation.kernels.cases import ATTN_HEAD_DIM, ATTN_HEADS, ATTN_KV_HEADS, Case, Kernel
 from validation.kernels.timing import Timing, TimingPolicy, time_calls
 
 _NP = {"fp32": np.float32, "fp64": np.float64}
@@ -31,13 +39,14 @@ def worker_threads() -> int:
 class CpuBench:
     device = "cpu"
 
-    def __init__(self, cases: Sequence[Case], seed: int = 0):
+    def __init__(self, cases: Sequence[Case], seed: int = 0, cold_bytes: float = 96e6):
+        self.cold_bytes = cold_bytes
         self.rng = np.random.default_rng(seed)
         self.threads = worker_threads()
         self._pool: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         need: dict[str, int] = {}
         for c in cases:
-            if c.kernel not in (Kernel.GEMM, Kernel.EMPTY):
+            if c.kernel not in (Kernel.GEMM, Kernel.EMPTY, Kernel.ATTENTION):
                 need[c.dtype] = max(need.get(c.dtype, 0), c.n)
         for dt, n in need.items():
             x = chk.random_inputs(self.rng, n, _NP[dt])
@@ -51,9 +60,28 @@ class CpuBench:
             out = self._empty_out
             return lambda: k.empty_parallel(out)
         if case.kernel == Kernel.GEMM:
-            a, b, c = self._gemm_arrays(case)
+            a, bs, c = self._gemm_arrays(case)
             bm, bn, bk = k.gemm_tiles(case.m, case.n, self.threads)
-            return lambda: k.gemm_tiled(a, b, c, bm, bn, bk)
+            turn = [0]
+
+            def call() -> None:
+                i = turn[0]
+                turn[0] = (i + 1) % len(bs)
+                k.gemm_tiled(a, bs[i], c, bm, bn, bk)
+
+            return call
+        if case.kernel == Kernel.ATTENTION:
+            qkv, kcs, vcs, out = self._attention_arrays(case)
+            pos0 = case.n - case.m
+            nxt = [0]
+
+            def attend() -> None:
+                i = nxt[0]
+                nxt[0] = (i + 1) % len(kcs)
+                llm.attention_gqa(qkv, ATTN_HEADS, ATTN_KV_HEADS, ATTN_HEAD_DIM, kcs[i],
+                                  vcs[i], pos0, out)
+
+            return attend
         x, y, z = (arr[: case.n] for arr in self._pool[case.dtype])
         s = x.dtype.type(SCALAR)  # a scalar of the array dtype: no promotion to float64
         c1, c2 = x.dtype.type(VFMA_C1), x.dtype.type(VFMA_C2)
@@ -66,16 +94,37 @@ class CpuBench:
             Kernel.VFMA: lambda: k.vector_fma(x, z, c1, c2),
         }[case.kernel]
 
-    def _gemm_arrays(self, case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _gemm_arrays(self, case: Case) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """A, copies of B (the first is the checked one), C."""
         key = ("gemm", case.dtype, case.m, case.k, case.n)
         cached = getattr(self, "_gemm_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
         dt = _NP[case.dtype]
+        b0 = chk.random_inputs(self.rng, (case.k, case.n), dt)
+        copies = max(1, min(4096, math.ceil(self.cold_bytes / b0.nbytes)))
         arrs = (chk.random_inputs(self.rng, (case.m, case.k), dt),
-                chk.random_inputs(self.rng, (case.k, case.n), dt),
+                [b0] + [b0.copy() for _ in range(copies - 1)],
                 np.empty((case.m, case.n), dtype=dt))
         self._gemm_cache = (key, arrs)
+        return arrs
+
+    def _attention_arrays(self, case: Case) -> tuple[np.ndarray, list, list, np.ndarray]:
+        """Q/K/V rows, copies of the K and V caches (cold, like weights), output."""
+        key = ("attention", case.dtype, case.m, case.n)
+        cached = getattr(self, "_attn_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        dt = _NP[case.dtype]
+        width = (ATTN_HEADS + 2 * ATTN_KV_HEADS) * ATTN_HEAD_DIM
+        qkv = chk.random_inputs(self.rng, (case.m, width), dt)
+        kc = chk.random_inputs(self.rng, (ATTN_KV_HEADS, case.n, ATTN_HEAD_DIM), dt)
+        vc = chk.random_inputs(self.rng, (ATTN_KV_HEADS, case.n, ATTN_HEAD_DIM), dt)
+        copies = max(1, min(4096, math.ceil(self.cold_bytes / (2 * kc.nbytes))))
+        out = np.empty((case.m, ATTN_HEADS * ATTN_HEAD_DIM), dtype=dt)
+        arrs = (qkv, [kc] + [kc.copy() for _ in range(copies - 1)],
+                [vc] + [vc.copy() for _ in range(copies - 1)], out)
+        self._attn_cache = (key, arrs)
         return arrs
 
     # -- correctness ----------------------------------------------------------------------
@@ -90,14 +139,28 @@ class CpuBench:
                 raise chk.KernelCheckError(f"{name}: workers did not all run")
             return
         if case.kernel == Kernel.GEMM:
-            a, b, c = self._gemm_arrays(case)
+            a, bs, c = self._gemm_arrays(case)
+            b = bs[0]
             c[...] = np.nan
-            self._call(case)()
+            bm, bn, bk = k.gemm_tiles(case.m, case.n, self.threads)
+            k.gemm_tiled(a, b, c, bm, bn, bk)
             rows = np.unique(np.linspace(0, case.m - 1, min(case.m, 16)).astype(int))
             if not np.all(np.isfinite(c)):
                 raise chk.KernelCheckError(f"{name}: output elements not written (NaN left)")
             ref, mag = chk.gemm_reference(a, b, rows)
             chk.expect_within(name, c[rows], ref, chk.gamma(case.k, a.dtype) * mag)
+            return
+        if case.kernel == Kernel.ATTENTION:
+            qkv, kcs, vcs, out = self._attention_arrays(case)
+            kc, vc = kcs[0], vcs[0]
+            out[...] = np.nan
+            llm.attention_gqa(qkv, ATTN_HEADS, ATTN_KV_HEADS, ATTN_HEAD_DIM, kc, vc,
+                              case.n - case.m, out)
+            ref = chk.attention_reference(qkv, kc, vc, ATTN_HEADS, ATTN_KV_HEADS,
+                                          ATTN_HEAD_DIM, case.n - case.m)
+            # softmax-weighted means of values in [0.5, 1.5): float32 rounding of a
+            # kv-term sum, relative to the output magnitude
+            chk.expect_within(name, out, ref, chk.gamma(4 * case.n, out.dtype) * np.abs(ref) + 1e-6)
             return
         x, y, z = (arr[: case.n] for arr in self._pool[case.dtype])
         z[:] = np.nan
@@ -123,6 +186,7 @@ class CpuBench:
     def release(self) -> None:
         self._pool.clear()
         self._gemm_cache = None
+        self._attn_cache = None
 
 
 def vfma_reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,11 +39,13 @@ def rmsnorm(x: np.ndarray, gain: np.ndarray, eps: float, out: np.ndarray) -> Non
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def rope_inplace(qkv: np.ndarray, heads: int, head_dim: int, pos0: int,
-                 inv_freq: np.ndarray) -> None:  # pragma: no cover
+def rope_inplace(qkv: np.ndarray, heads: int, head_dim: int, pos0: int, cos: np.ndarray,
+                 sin: np.ndarray) -> None:  # pragma: no cover
     """Rotate the first `heads` heads (q and k heads) of each row of qkv in place, row t at
     position pos0 + t, Llama "rotate_half" convention: (x1, x2) → (x1·cos − x2·sin,
-    x2·cos + x1·sin) over the two halves of each head."""
+    x2·cos + x1·sin) over the two halves of each head. cos/sin[p, i] are precomputed per
+    position at model load (as serving engines keep a cos/sin cache), so the op is the
+    3 FLOP per rotated value the trace counts."""
     half = head_dim // 2
     T = qkv.shape[0]
     for task in prange(T * heads):
@@ -52,9 +54,8 @@ def rope_inplace(qkv: np.ndarray, heads: int, head_dim: int, pos0: int,
         p = pos0 + t
         base = h * head_dim
         for i in range(half):
-            ang = p * inv_freq[i]
-            c = math.cos(ang)
-            s = math.sin(ang)
+            c = cos[p, i]
+            s = sin[p, i]
             x1 = qkv[t, base + i]
             x2 = qkv[t, base + half + i]
             qkv[t, base + i] = x1 * c - x2 * s
