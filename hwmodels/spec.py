@@ -309,11 +309,15 @@ class WaferParams:
         "per-op fabric phases (charged on the layer's attention op); 0 = none",
         (0.0, 1e4), scale=1e-6, default=0.0)
     # Added by the wafer/LPU calibration (validation/data/published/wafer_lpu_fit.json).
+    phase_overhead_s: float = kind_param(
+        "phase_overhead_ns", "fixed time of one dependent fabric phase (a broadcast or a "
+        "reduction across an op's region) beyond its hops and streaming: task activation "
+        "and synchronisation of the region's cores by the software stack", (0.0, 1e5),
+        scale=1e-9, default=0.0)
     rate_efficiency: float = kind_param(
         "rate_efficiency", "achieved fraction of the peak per-core SRAM bandwidth, per-core "
-        "compute and fabric link rate inside one op at batch 1 (the software stack's "
-        "kernels); divides the region-local and fabric-phase times; 1 = peak", (0.01, 1.0),
-        default=1.0)
+        "compute and fabric link rate inside one op at batch 1; divides the region-local "
+        "and fabric-phase times; 1 = peak", (0.01, 1.0), default=1.0)
 
 
 @dataclass(frozen=True)

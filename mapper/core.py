@@ -9,8 +9,9 @@ Stages (each a small function; the data between them are plain tuples of frozen 
 3. pricing — every kernel priced by the hardware kind's cost model (the GPU model searches
    tiles / split-K / split-KV / collective algorithms itself); results cached by (op shape,
    hardware fingerprint, runtime, placement) (`mapper.cache`);
-4. partition — ops spread over pipeline stages by `workloads.trace.stage_counts` (layers
-   evenly, embedding on the first, head on the last, one activation send per stage
+4. partition — ops spread over pipeline stages by `workloads.trace.stage_counts` over the
+   trace's layer partition (`Trace.stage_layers`: layers balanced by resident weights,
+   embedding on the first stage, head on the last, one activation send per stage
    boundary); TP/EP shards are already in the trace, so every op runs on the `tp` chips of
    its stage;
 5. timeline — per stage, the host/device recurrence over its kernels (host launch costs only
@@ -264,6 +265,7 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     step_s = gpu_params.step_sync_s if gpu_params is not None else 0.0
 
     units = build_units(trace.ops, rt, split_kernels=is_gpu)
+    layers = trace.layer_partition()
     priced = [price_unit(u, model, hw, ctx, hw_fp) for u in units]
 
     per_stage: list[list[tuple[Unit, Priced, int]]] = [[] for _ in range(pp)]
@@ -275,7 +277,7 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     busy_chip_s = 0.0
     for u, pr in zip(units, priced, strict=True):
         lead = u.members[0]
-        counts = stage_counts(lead, pp)
+        counts = stage_counts(lead, layers)
         group = "+".join(m.name for m in u.members) if len(u.members) > 1 else ""
         nk = len(pr.kernel_times_s)
         for s, c in enumerate(counts):

@@ -51,9 +51,11 @@ class Schedule:
     """One model step mapped onto a hardware system.
 
     `latency_s` is the wall time of the step for one micro-batch: the sum of the pipeline
-    stages' times (`stage_times_s`, each from the host/device recurrence over its kernels,
-    including the send to the next stage) plus the per-step host synchronization
-    (`step_overhead_s`). The simulator can pipeline micro-batches over `stage_times_s`.
+    stages' times plus the per-step host synchronization (`step_overhead_s`).
+    `stage_times_s[s]` = end of stage s − end of stage s−1: each stage runs the host/device
+    recurrence over its kernels (including the send to the next stage) from the arrival of
+    its input, its own host having launched ahead from t = 0 (eager: one host per PP rank).
+    `memory_per_chip_bytes` is the busiest stage's resident state (`Trace.resident`).
     `energy_j` is all chips: op energies plus static power while chips wait (host gaps, other
     pipeline stages, the step synchronization)."""
 

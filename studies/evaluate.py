@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from infersim.errors import InfersimError
 from hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
+from infersim.errors import InfersimError
 
 # Metrics of `evaluate: simulate`, in table order.
 SIMULATE_METRICS: tuple[str, ...] = (

@@ -143,6 +143,15 @@ def _load_spec_text(text: str, name: str):
         return load_hardware(p)
 
 
+def _start_worker_threads() -> None:
+    """Run one parallel kernel so the threading layer is up (and reported by host_info)."""
+    import numpy as np
+
+    from validation.kernels.cpu import empty_parallel
+
+    empty_parallel(np.zeros(1, dtype=np.int64))
+
+
 def refuse_if_busy(df: pd.DataFrame, allow: bool) -> None:
     """CalibrationError when the measurements were disturbed by other processes."""
     contended = df.contended > 0
@@ -183,6 +192,7 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
         from validation.cuda_calibrate import calibrate_cuda
 
         return calibrate_cuda(opts, profile, stream)
+    _start_worker_threads()
     host = host_info()
     from validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
 

@@ -72,10 +72,15 @@ def host_launch_s(launch, n: int = 200) -> float:
     return dt
 
 
+def _q(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
 def gpu_spec_yaml(cal: Calibration, info, data_ref: str, profile: str, date: str,
                   host_launch: float) -> str:
     """The calibrated GPU spec (kind gpu) as YAML text."""
-    import json
 
     m = f"measured: {data_ref}"
     name = "gpu-" + "".join(ch if ch.isalnum() else "-" for ch in info.name.lower()).strip("-")
@@ -89,7 +94,7 @@ def gpu_spec_yaml(cal: Calibration, info, data_ref: str, profile: str, date: str
         "# datasheet spec for bf16/fp8 tensor-core peaks. Launch costs are numba.cuda's.",
         "# Omitted: power/energy (assumed), interconnect, price, area.",
         f"name: {name}", "kind: gpu",
-        f"description: {json.dumps(info.name + ' calibrated with numba.cuda kernels')}",
+        f"description: {_q(info.name + ' calibrated with numba.cuda kernels')}",
         f"clock_ghz: {info.clock_hz / 1e9 if info.clock_hz > 0 else 1.0:.4g}",
         "compute:",
         "  simt_gemm:", "    type: matrix", f"    count: {info.sm_count}",
@@ -109,18 +114,18 @@ def gpu_spec_yaml(cal: Calibration, info, data_ref: str, profile: str, date: str
         f"  kernel_launch_us: {cal.overhead_s * 1e6:.4g}",
         f"  host_launch_us: {host_launch * 1e6:.4g}",
         "sources:",
-        f"  clock_ghz: {json.dumps('device attribute CLOCK_RATE (not used by the model)')}",
-        f"  compute.simt_gemm: {json.dumps(m + ' (shared-memory tiled GEMM, robust fit)')}",
-        f"  compute.simt: {json.dumps(m + ' (vector FMA kernel)')}",
-        f"  memory.l2.capacity_mib: {json.dumps(f'device attribute L2_CACHE_SIZE (effective capacity fitted to the STREAM sweep: {l2.capacity_bytes / 1024**2:.3g} MiB)')}",
-        f"  memory.l2.bandwidth_gb_per_s: {json.dumps(m + ' (plateau fitted to the STREAM sweep)')}",
-        f"  memory.hbm.capacity_gb: {json.dumps('device: cuMemGetInfo total')}",
-        f"  memory.hbm.bandwidth_gb_per_s: {json.dumps(m + ' (plateau fitted to the STREAM sweep)')}",
-        f"  power: {json.dumps('assumed: H100 SXM class board (700 W TDP, ~13% idle); not measured')}",
-        f"  gpu.sm_count: {json.dumps('device attribute MULTIPROCESSOR_COUNT')}",
-        f"  gpu.l2_mib: {json.dumps('device attribute L2_CACHE_SIZE')}",
-        f"  gpu.kernel_launch_us: {json.dumps(m + ' (CUDA events around back-to-back empty kernels)')}",
-        f"  gpu.host_launch_us: {json.dumps('measured: host time per asynchronous numba.cuda launch')}",
+        f"  clock_ghz: {_q('device attribute CLOCK_RATE (not used by the model)')}",
+        f"  compute.simt_gemm: {_q(m + ' (shared-memory tiled GEMM, robust fit)')}",
+        f"  compute.simt: {_q(m + ' (vector FMA kernel)')}",
+        f"  memory.l2.capacity_mib: {_q(f'device attribute L2_CACHE_SIZE (effective capacity fitted to the STREAM sweep: {l2.capacity_bytes / 1024**2:.3g} MiB)')}",
+        f"  memory.l2.bandwidth_gb_per_s: {_q(m + ' (plateau fitted to the STREAM sweep)')}",
+        f"  memory.hbm.capacity_gb: {_q('device: cuMemGetInfo total')}",
+        f"  memory.hbm.bandwidth_gb_per_s: {_q(m + ' (plateau fitted to the STREAM sweep)')}",
+        f"  power: {_q('assumed: H100 SXM class board (700 W TDP, ~13% idle); not measured')}",
+        f"  gpu.sm_count: {_q('device attribute MULTIPROCESSOR_COUNT')}",
+        f"  gpu.l2_mib: {_q('device attribute L2_CACHE_SIZE')}",
+        f"  gpu.kernel_launch_us: {_q(m + ' (CUDA events around back-to-back empty kernels)')}",
+        f"  gpu.host_launch_us: {_q('measured: host time per asynchronous numba.cuda launch')}",
     ]
     return "\n".join(lines) + "\n"
 

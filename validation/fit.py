@@ -4,7 +4,8 @@ The model is the CPU cost model's (hwmodels/models/cpu.py), with physical parame
 
     t(call) = t0 + max(FLOPs / P_unit(dtype), bytes × s(W; C_1..C_{L−1}, B_1..B_L))
 
-- t0: fixed cost of one kernel call — measured directly with an empty parallel kernel.
+- t0: fixed cost of one kernel call — the intercept of the STREAM sweep, fitted with the
+  levels, starting from (and bounded to [¼, 2] × ) the time of an empty parallel kernel.
 - P_vector(dtype): FLOP/s of the compute-bound elementwise FMA kernel.
 - B_i, C_i: bandwidth plateau and effective capacity of each memory level (caches, then
   DRAM), fitted jointly to the STREAM sweep by robust least squares on log time
@@ -54,7 +55,8 @@ class LevelFit:
 class Calibration:
     """A fitted machine model (see module docstring)."""
 
-    overhead_s: float
+    overhead_s: float  # per-call overhead (intercept of the STREAM sweep)
+    empty_kernel_s: float  # measured time of an empty parallel kernel (cross-check)
     levels: tuple[LevelFit, ...]
     vector_flops: Mapping[str, float]  # dtype → FLOP/s of the vector FMA kernel
     matrix_flops: Mapping[str, float]  # dtype → FLOP/s of the GEMM kernel
@@ -137,10 +139,13 @@ def fit_vector_flops(df: pd.DataFrame, overhead_s: float) -> dict[str, float]:
 
 def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str, float],
                   level_names: Sequence[str], nominal_capacities: Sequence[float],
-                  memory_bytes: float) -> tuple[tuple[LevelFit, ...], float, int]:
+                  memory_bytes: float, fit_overhead: bool = False,
+                  ) -> tuple[tuple[LevelFit, ...], float, int, float]:
     """Fit bandwidth plateaus and capacities of `level_names` (caches..., then main memory;
-    `nominal_capacities` has one entry per cache) to the STREAM fit rows. Returns the levels,
-    the RMS log error and the number of rows used."""
+    `nominal_capacities` has one entry per cache) to the STREAM fit rows. With
+    `fit_overhead`, the per-call overhead is fitted too (the intercept of the sweep), within
+    [¼, 2] × `overhead_s` (the empty kernel's time). Returns the levels, the RMS log error,
+    the number of rows used and the overhead."""
     kernels = {k.value for k in STREAM_KERNELS}
     rows = df[df.kernel.isin(kernels) & (df.role == "fit")]
     if len(rows) < 2:
@@ -158,7 +163,9 @@ def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str
     cap_bounds = _bounds(list(nominal_capacities))
 
     # initial guesses: bandwidth observed near the middle of each level's size range
-    bw_obs = nbytes / np.maximum(meas - overhead_s, 1e-9)
+    # bandwidth seen by each row; rows dominated by the call overhead say little, so never
+    # credit them with more than twice the naive bytes / time
+    bw_obs = nbytes / np.maximum(meas - overhead_s, 0.5 * meas)
     edges = [0.0, *nominal_capacities, math.inf]
     b0 = []
     for i in range(nlev):
@@ -176,15 +183,21 @@ def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str
     x0 = np.r_[logb0[0], steps0, np.log([math.sqrt(lo * hi) for lo, hi in cap_bounds])]
     lo = np.r_[math.log(bw_lo), step_lo, np.log([b[0] for b in cap_bounds])]
     hi = np.r_[math.log(bw_hi), step_hi, np.log([b[1] for b in cap_bounds])]
+    if fit_overhead:
+        x0 = np.r_[x0, math.log(overhead_s)]
+        lo = np.r_[lo, math.log(overhead_s / 4.0)]
+        hi = np.r_[hi, math.log(overhead_s * 2.0)]
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+    ncap = nlev - 1
 
-    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.exp(np.cumsum(x[:nlev])), np.exp(x[nlev:])
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        t0 = math.exp(x[nlev + ncap]) if fit_overhead else overhead_s
+        return np.exp(np.cumsum(x[:nlev])), np.exp(x[nlev:nlev + ncap]), t0
 
     def model_residuals(x: np.ndarray) -> np.ndarray:
-        bws, caps = unpack(x)
+        bws, caps, t0 = unpack(x)
         mem = np.array([b * seconds_per_byte(w, caps, bws) for b, w in zip(nbytes, ws, strict=True)])
-        return np.log(overhead_s + np.maximum(compute, mem)) - np.log(meas)
+        return np.log(t0 + np.maximum(compute, mem)) - np.log(meas)
 
     def residuals(x: np.ndarray) -> np.ndarray:
         # a weak pull toward the initial guess keeps parameters the data do not constrain
@@ -193,13 +206,13 @@ def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str
 
     sol = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=_SOFT_L1_SCALE,
                         method="trf", max_nfev=2000)
-    bws, caps = unpack(sol.x)
+    bws, caps, t0 = unpack(sol.x)
     rms = float(np.sqrt(np.mean(model_residuals(sol.x) ** 2)))
     levels = tuple(
         LevelFit(level_names[i], float(caps[i]) if i < n_cache else float(memory_bytes),
                  float(bws[i]), float(nominal_capacities[i]) if i < n_cache else float(memory_bytes))
         for i in range(nlev))
-    return levels, rms, len(rows)
+    return levels, rms, len(rows), float(t0)
 
 
 def _soft_l1(r: np.ndarray) -> float:
@@ -296,15 +309,19 @@ def fit_attention(df: pd.DataFrame, overhead_s: float, levels: Sequence[LevelFit
 
 def fit_all(df: pd.DataFrame, level_names: Sequence[str], nominal_capacities: Sequence[float],
             memory_bytes: float, gemm_stream_rows: int = 0) -> Calibration:
-    """Fit every parameter of the machine model from a measurement table."""
-    t0 = fit_overhead(df)
+    """Fit every parameter of the machine model from a measurement table. The per-call
+    overhead is the intercept of the STREAM sweep (kernels with array arguments, like the
+    operators of a model), started from and bounded around the empty kernel's time."""
+    empty = fit_overhead(df)
+    vec = fit_vector_flops(df, empty)
+    levels, rms, _, t0 = fit_hierarchy(df, empty, vec, level_names, nominal_capacities,
+                                       memory_bytes, fit_overhead=True)
     vec = fit_vector_flops(df, t0)
-    levels, rms, _ = fit_hierarchy(df, t0, vec, level_names, nominal_capacities, memory_bytes)
     mat, half, eff_w = fit_gemm(df, t0, levels, gemm_stream_rows)
     eta = fit_attention(df, t0, levels, mat)
-    notes = []
+    notes = [f"empty parallel kernel: {empty * 1e6:.2f} us per call"]
     for lv in levels[:-1]:
         ratio = lv.capacity_bytes / lv.nominal_capacity_bytes
         notes.append(f"{lv.name}: fitted capacity {ratio:.2f}x the reported size")
-    return Calibration(t0, levels, vec, mat, half, gemm_stream_rows, eff_w, eta,
+    return Calibration(t0, empty, levels, vec, mat, half, gemm_stream_rows, eff_w, eta,
                        int((df.role == "fit").sum()), rms, tuple(notes))

@@ -134,10 +134,10 @@ def host_info(threads: int | None = None) -> HostInfo:
     if threads is None:
         threads = int(numba.config.NUMBA_NUM_THREADS)
     model, tsc = _cpuinfo()
-    try:
-        layer = str(numba.config.THREADING_LAYER)
-    except AttributeError:  # pragma: no cover - very old numba
-        layer = "default"
+    try:  # the layer actually in use (known once a parallel kernel has run)
+        layer = str(numba.threading_layer())
+    except ValueError:
+        layer = str(getattr(numba.config, "THREADING_LAYER", "default"))
     return HostInfo(
         hostname=socket.gethostname(), cpu_model=model, logical_cpus=os.cpu_count() or 1,
         threads=threads, caches=read_caches(), memory_bytes=_memory_bytes(), tsc_hz=tsc,

@@ -141,14 +141,13 @@ def read_measurements(path: str | Path) -> Measurements:
 
 
 def contention_summary(df: pd.DataFrame) -> str:
-    """One line on how many cases were still contended after retries ('' when none)."""
+    """One line on how many cases kept contended samples after the retries ('' when none)."""
     bad = df[df.contended > 0]
     if bad.empty:
         return ""
-    worst = bad.stall.max()
-    return (f"warning: {len(bad)} of {len(df)} cases were measured while other processes "
-            f"competed for the CPU (stall up to {worst:.0%} after retries); rerun on an idle "
-            "machine for reliable numbers")
+    return (f"warning: {len(bad)} of {len(df)} cases kept samples taken while other processes "
+            "competed for the CPU (after retries); rerun on an idle machine for reliable "
+            "numbers")
 
 
 def finite_positive(x: float) -> bool:

@@ -106,13 +106,14 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
         "#   together (hwmodels/models/cpu.py: a working set W is served by each level in",
         "#   proportion to what it holds). Caches hold activations only: weights and KV stream",
         "#   from DRAM in a model step, as the rest of the model evicts them between uses.",
-        "# - cpu.call_overhead_us is the measured cost of calling an empty parallel kernel;",
+        "# - cpu.call_overhead_us is the fitted fixed cost of one kernel call (STREAM intercept);",
         "#   GEMM B operands (weights) and attention K/V were measured cold, as in a model step.",
         "# Omitted: energy and power (not measurable in this VM: assumed values below), NUMA,",
         "# frequency scaling, SMT, bf16/fp16 arithmetic, price and area.",
         f"name: {spec_name(host)}",
         "kind: cpu",
-        f"description: {json.dumps(f'{host.cpu_model}, {host.threads} threads, calibrated {host.date_utc} by infersim calibrate')}",
+        "description: " + json.dumps(f"{host.cpu_model}, {host.threads} threads, calibrated "
+                                     f"{host.date_utc} by infersim calibrate", ensure_ascii=False),
     ]
     clock = host.tsc_hz / 1e9 if host.tsc_hz > 0 else 2.0
     sources: dict[str, str] = {
@@ -131,7 +132,8 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
         sources[f"compute.{unit}.count"] = "host: Numba worker threads (NUMBA_NUM_THREADS)"
         sources[f"compute.{unit}.peak_gflops"] = (
             f"{m} ({what} rows with role=fit; "
-            + ("robust 1-parameter fit of FLOP/s per dtype, memory model held fixed)"
+            + ("robust fit of FLOP/s per dtype with gemm_half_rows and "
+               "weight_stream_efficiency, memory hierarchy held fixed; B cold)"
                if what == "gemm" else "FLOPs / (median time - call overhead))"))
     lines.append("memory:")
     for i, name in enumerate(plan.names):
@@ -174,7 +176,9 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
     sources["cpu.cores"] = "host: Numba worker threads (one per core used)"
     sources["cpu.simd_width_bits"] = bits_src
     sources["cpu.fma_units_per_core"] = "assumed: 2 FMA pipes per core (recent x86 cores)"
-    sources["cpu.call_overhead_us"] = f"{m} (median time of the empty parallel kernel)"
+    sources["cpu.call_overhead_us"] = (
+        f"{m} (intercept of the STREAM sweep, fitted with the memory levels; an empty parallel "
+        f"kernel took {cal.empty_kernel_s * 1e6:.3g} us)")
     sources["cpu.gemm_half_rows"] = (f"{m} (fitted with the GEMM ceilings over the gemm rows "
                                      "with role=fit, B cold)")
     sources["cpu.gemm_stream_rows"] = ("kernel structure: validation/kernels/cpu.py gemm_tiled "
@@ -185,14 +189,15 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
     sources["cpu.attention_efficiency"] = (f"{m} (attention rows with role=fit, K/V cold, "
                                            "relative to the fp32 GEMM ceiling)")
     lines.append("sources:")
-    lines += [f"  {k}: {json.dumps(v)}" for k, v in sources.items()]
+    lines += [f"  {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in sources.items()]
     return "\n".join(lines) + "\n"
 
 
 def fitted_summary(cal: Calibration, plan: LevelPlan) -> list[Mapping[str, str]]:
     """Rows for a table of the fitted parameters."""
-    rows: list[Mapping[str, str]] = [{"parameter": "call overhead",
-                                      "value": f"{cal.overhead_s * 1e6:.2f} µs"}]
+    rows: list[Mapping[str, str]] = [
+        {"parameter": "call overhead",
+         "value": f"{cal.overhead_s * 1e6:.2f} µs (empty kernel {cal.empty_kernel_s * 1e6:.2f})"}]
     for i, lv in enumerate(cal.levels):
         cap = ("(machine memory)" if i == len(cal.levels) - 1
                else f"{_human(lv.capacity_bytes)} (OS: {_human(plan.nominal_bytes[i])})")

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+Values = Sequence[float] | np.ndarray | pd.Series  # anything np.asarray turns into floats
+
 
 @dataclass(frozen=True)
 class ErrorStats:
@@ -32,7 +34,7 @@ class ErrorStats:
         return asdict(self)
 
 
-def ape(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np.ndarray) -> np.ndarray:
+def ape(predicted: Values, measured: Values) -> np.ndarray:
     """|predicted − measured| / |measured| elementwise (NaN where undefined)."""
     p = np.asarray(predicted, dtype=float)
     m = np.asarray(measured, dtype=float)
@@ -41,8 +43,7 @@ def ape(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np.
                         np.nan)
 
 
-def error_stats(predicted: Sequence[float] | np.ndarray,
-                measured: Sequence[float] | np.ndarray) -> ErrorStats:
+def error_stats(predicted: Values, measured: Values) -> ErrorStats:
     """Median / p90 / max APE and signed median error over the valid pairs."""
     p = np.asarray(predicted, dtype=float)
     m = np.asarray(measured, dtype=float)

@@ -47,9 +47,12 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
   vocab-parallel shard (ceil(vocab/tp) × hidden; with tied embeddings it is lm_head's matrix,
   counted once, unless pp > 1 puts embedding and head on different stages: then both hold
   it), learned positions their whole (replicated) table, and MoE layers all E/ep local experts
-  (not only the experts this step touches). Layers are split over pipeline stages by
-  `workloads.trace.stage_counts` (embedding and draft on the first stage, head on the last);
-  the draft model (speculative decoding) is resident on the first stage with its own weights.
+  (not only the experts this step touches). The embedding and a draft model (speculative
+  decoding, its own weights) sit on the first pipeline stage, final norm and lm_head on the
+  last; layers are split over the stages so as to balance their resident weights
+  (`workloads.trace.balanced_layers`: an end stage holding a large vocabulary table gets
+  fewer layers; even when the ends weigh the same) and recorded in `Trace.stage_layers`,
+  which the mapper follows (`workloads.trace.stage_counts`).
 - KV cache: batch × kv_len tokens, per token the KV this chip writes for one token (the
   sharded KV heads, or the replicated MLA latent) over the stage's layers, at the KV dtype;
   a draft model's cache is counted at the same number of tokens (an upper bound by one).
@@ -72,7 +75,14 @@ from workloads.dtypes import DType
 from workloads.model import MLPKind, ModelConfig, NormKind, PositionKind, load_model
 from workloads.ops import Collective, Op, OpKind
 from workloads.scenario import Parallelism, Phase, Scenario
-from workloads.trace import ResidentBytes, Trace, stage_counts
+from workloads.trace import (
+    ResidentBytes,
+    Trace,
+    balanced_layers,
+    even_layers,
+    repeated,
+    stage_counts,
+)
 
 _NORM_FLOPS = {NormKind.RMS: 4.0, NormKind.LAYER: 7.0}
 _ACT_FLOPS = {MLPKind.SILU_GATED: 5.0, MLPKind.GELU_GATED: 10.0, MLPKind.GELU: 9.0}
@@ -117,33 +127,66 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     step = _Step(sc.batch, new, kv_len, head_rows, absorbed, prec.activations, prec.weights,
                  prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance)
     ops = _forward(m, step)
-    stage_w, stage_kv = _resident_stages(m, step, ops)
+    per_op = _resident_per_exec(m, step, ops)
+    extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
     if sc.phase is Phase.SPEC_DECODE:
         assert sc.spec is not None
-        draft, draft_w, draft_kv = _draft_ops(m, sc)
-        stage_w[0] += draft_w
-        stage_kv[0] += draft_kv
+        draft, extra_w, extra_kv = _draft_ops(m, sc)
         ops += draft
+    layers = _partition(m.num_layers, per_op, step.pp, extra_w)
+    stage_w, stage_kv = _stage_sums(per_op, layers)
+    stage_w[0] += extra_w
+    stage_kv[0] += extra_kv
     act = max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
     resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), sc.batch * kv_len, act)
-    return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident)
+    return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
+                 stage_layers=layers)
 
 
-def _resident_stages(m: ModelConfig, s: _Step, ops: list[Op]) -> tuple[list[float],
-                                                                       list[float]]:
-    """(weight bytes, KV bytes per cached token) one chip of each pipeline stage holds for the
-    forward pass `ops` of `m` (rules in the module docstring)."""
-    pp = s.pp
-    weights = [0.0] * pp
-    kv_per_token = [0.0] * pp
+_PerExec = list[tuple[Op, float, float]]  # (op, resident weight bytes, KV bytes per token)
+
+
+def _resident_per_exec(m: ModelConfig, s: _Step, ops: list[Op]) -> _PerExec:
+    """Per op with resident state: weight bytes one execution keeps resident on one chip and
+    KV bytes per cached token it writes (rules in the module docstring)."""
+    out: _PerExec = []
     seen_experts: set[tuple[str, str]] = set()
     for op in ops:
-        per_exec = _resident_weight(m, s, op, seen_experts)
+        w = _resident_weight(m, s, op, seen_experts)
         kv_tok = op.bytes.kv_write / s.tokens if op.kind is OpKind.KV_WRITE else 0.0
-        if per_exec == 0.0 and kv_tok == 0.0:
-            continue
-        for st, c in enumerate(stage_counts(op, pp)):
-            weights[st] += per_exec * c
+        if w or kv_tok:
+            out.append((op, w, kv_tok))
+    return out
+
+
+def _partition(layers: int, per_op: _PerExec, pp: int, first_extra_bytes: float
+               ) -> tuple[int, ...]:
+    """Layers per pipeline stage balancing resident weight bytes (`balanced_layers`): the
+    embedding (and a draft model) weigh on the first stage, the head on the last."""
+    if pp == 1:
+        return (layers,)
+    fixed = [0.0] * pp
+    fixed[0] += first_extra_bytes
+    per_layer = 0.0
+    ends = even_layers(1, pp)  # a count-1 op of a first/last-stage block
+    for op, w, _ in per_op:
+        if repeated(op):
+            per_layer += w * op.count / layers
+        else:
+            for st, c in enumerate(stage_counts(op, ends)):
+                fixed[st] += w * c
+    return balanced_layers(layers, fixed, per_layer)
+
+
+def _stage_sums(per_op: _PerExec, layers: tuple[int, ...]) -> tuple[list[float], list[float]]:
+    """(weight bytes, KV bytes per cached token) one chip of each stage holds."""
+    pp = len(layers)
+    weights = [0.0] * pp
+    kv_per_token = [0.0] * pp
+    for op, w, kv_tok in per_op:
+        counts = [op.count] if pp == 1 else stage_counts(op, layers)
+        for st, c in enumerate(counts):
+            weights[st] += w * c
             kv_per_token[st] += kv_tok * c
     return weights, kv_per_token
 
@@ -494,7 +537,7 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
                    prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft")
         one = _forward(d, st)
         if i == 0:
-            resident = _resident_stages(d, st, one)
+            resident = _stage_sums(_resident_per_exec(d, st, one), (d.num_layers,))
         steps += one
     return _merge(steps), resident[0][0], resident[1][0]
 

@@ -3,6 +3,8 @@ view."""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,24 +16,76 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def stage_counts(op: Op, pp: int) -> list[int]:
-    """Executions of `op` on each of `pp` pipeline stages (the one partition rule).
+_FIRST_STAGE = ("embed", "draft")  # blocks that run once, on the first pipeline stage
+_LAST_STAGE = ("head",)  # ... on the last stage
+_SEND = "pp"  # the activation send at every stage boundary
 
-    Repeated blocks (layers) are split evenly, the first `count % pp` stages taking one more;
-    the embedding (block "embed") and the draft work (block "draft") run on the first stage,
-    the head (block "head") on the last; the pipeline send (block "pp", count pp-1) runs once
-    at the end of every stage but the last."""
-    if pp == 1:
+
+def even_layers(layers: int, pp: int) -> tuple[int, ...]:
+    """`layers` split over `pp` stages as evenly as integers allow, the first stages taking
+    one more."""
+    q, r = divmod(layers, pp)
+    return tuple(q + (1 if s < r else 0) for s in range(pp))
+
+
+def balanced_layers(layers: int, fixed_bytes: Sequence[float], layer_bytes: float
+                    ) -> tuple[int, ...]:
+    """Layers per pipeline stage that minimize the largest stage footprint
+    max_s(fixed_bytes[s] + n_s × layer_bytes) (water-filling: each layer goes to the stage
+    holding the fewest bytes, the lowest stage on a tie). With equal `fixed_bytes` this is
+    `even_layers`; a stage that also holds the embedding table or the lm_head gets fewer
+    layers (Megatron-LM's "account for embedding in pipeline split", generalized)."""
+    pp = len(fixed_bytes)
+    if pp <= 1:
+        return (layers,)
+    if layer_bytes <= 0:
+        return even_layers(layers, pp)
+    heap = [(float(f), st) for st, f in enumerate(fixed_bytes)]
+    heapq.heapify(heap)
+    n = [0] * pp
+    for _ in range(layers):
+        load, st = heapq.heappop(heap)
+        n[st] += 1
+        heapq.heappush(heap, (load + layer_bytes, st))
+    return tuple(n)
+
+
+def stage_counts(op: Op, stage_layers: Sequence[int]) -> list[int]:
+    """Executions of `op` on each pipeline stage, given the layers each stage runs (the one
+    partition rule, used by the trace builder and the mapper).
+
+    The embedding (block "embed") and the draft work (block "draft") run on the first stage,
+    the head (block "head") on the last; the pipeline send (block "pp", count pp-1) once at
+    the end of every stage but the last. A repeated op (once per layer, or per layer of one
+    kind: MoE layers, sliding-window layers) is spread over the stages in proportion to
+    their layer ranges: stage s gets floor(c·N_{s+1}/L) − floor(c·N_s/L) of its c executions,
+    N_s = layers before stage s (exactly `stage_layers` when c = L)."""
+    pp = len(stage_layers)
+    if pp <= 1:
         return [op.count]
     blk = op.block
-    if blk == "embed" or blk == "draft":
+    if blk in _FIRST_STAGE:
         return [op.count] + [0] * (pp - 1)
-    if blk == "head":
+    if blk in _LAST_STAGE:
         return [0] * (pp - 1) + [op.count]
-    if blk == "pp" and op.count == pp - 1:
+    if blk == _SEND and op.count == pp - 1:
         return [1] * (pp - 1) + [0]
-    q, r = divmod(op.count, pp)
-    return [q + (1 if s < r else 0) for s in range(pp)]
+    total = sum(stage_layers)
+    if total <= 0:
+        return list(even_layers(op.count, pp))
+    out = []
+    cum = prev = 0
+    for n in stage_layers:
+        cum += n
+        cur = op.count * cum // total
+        out.append(cur - prev)
+        prev = cur
+    return out
+
+
+def repeated(op: Op) -> bool:
+    """True for ops of the repeated (layer) blocks, which pipeline stages split."""
+    return op.block not in _FIRST_STAGE and op.block not in _LAST_STAGE and op.block != _SEND
 
 
 @dataclass(frozen=True)
@@ -88,13 +142,24 @@ class ResidentBytes:
 class Trace:
     """The ops one chip runs for one step, and (`resident`) what one chip must store.
 
-    `resident` is filled by `workloads.build_trace`; a trace assembled by hand may leave it
-    None (consumers then fall back to what the ops read, a lower bound)."""
+    `resident` and `stage_layers` are filled by `workloads.build_trace`; a trace assembled
+    by hand may leave them empty (consumers then fall back to what the ops read, a lower
+    bound, and to an even layer split)."""
 
     model: str
     scenario: Scenario
     ops: tuple[Op, ...]
     resident: ResidentBytes | None = None
+    stage_layers: tuple[int, ...] = ()  # layers per pipeline stage; () = an even split
+
+    def layer_partition(self) -> tuple[int, ...]:
+        """Layers each pipeline stage runs: `stage_layers` (set by `build_trace`), else the
+        largest repeated-op count split evenly over the `pp` stages."""
+        pp = max(1, self.scenario.parallel.pp)
+        if len(self.stage_layers) == pp:
+            return self.stage_layers
+        layers = max((o.count for o in self.ops if repeated(o)), default=pp)
+        return even_layers(layers, pp)
 
     @property
     def flops(self) -> float:

@@ -6,10 +6,11 @@ a token visits the ops of the model one after the other, and an op can only use 
 that hold its operands (its *region*); the other cores hold other ops' weights.
 
 For one execution of an op on one wafer (ctx.chip_bytes = B, the bytes this wafer holds for
-the step: weights + KV + activation workspace; ρ = `wafer.rate_efficiency`):
+the step: weights + KV + activation workspace; ρ = `wafer.rate_efficiency`, 1 in the shipped
+specs; t_ph = `wafer.phase_overhead_ns`):
 
     time = max(local compute / ρ, local SRAM / ρ, weight streaming, links)
-           + Σ fabric phases / ρ + fixed latencies
+           + Σ over the op's fabric phases (transit / ρ + t_ph) + fixed latencies
 
 - region: resident data are spread over all cores in proportion to their bytes (the
   latency-optimal placement: no SRAM bandwidth is left idle), so an op whose resident operand
@@ -22,9 +23,10 @@ the step: weights + KV + activation workspace; ρ = `wafer.rate_efficiency`):
   of its region and a partial-sum reduction along its columns; a decode attention two (query
   broadcast over the KV region, one flash-decoding reduction of (o, max, sum)); a norm two
   (reduce the sum of squares, broadcast the scale) over the cores holding its vector at one
-  32-bit word per core. One phase over a side of √C cores costs
+  32-bit word per core. One phase over a side of √C cores has a transit of
   √C × hop latency + (bytes each core forwards) / (one link's bandwidth), the link's
-  bandwidth being `fabric_bandwidth` / (8 N) (4 mesh links × 2 directions per core).
+  bandwidth being `fabric_bandwidth` / (8 N) (4 mesh links × 2 directions per core), plus
+  t_ph, the software's fixed cost of a phase (task activation, synchronising the region).
   Element-wise ops, RoPE, KV writes and embedding lookups are local: no phase.
 - weight streaming: the fraction of the weights NOT resident (1 - ctx.weights_on_chip)
   streams from `wafer.weight_stream_level` (MemoryX) at that level's bandwidth.
@@ -34,9 +36,9 @@ the step: weights + KV + activation workspace; ρ = `wafer.rate_efficiency`):
 - fixed latency: `wafer.layer_latency_us` once per decoder layer on its attention op (0 in
   the shipped specs: the per-layer latency is the sum of the derived phases).
 
-ρ is the one fitted constant (validation/data/published/wafer_lpu_fit.json): Cerebras said
-its first inference release "utilized only a fraction of its peak bandwidth, compute, and IO
-capacity". With ρ ≤ 1 the model never beats the roofline floor (`roofline_times`).
+t_ph is the one fitted constant (validation/data/published/wafer_lpu_fit.json: Llama 3.1 8B
+on one CS-3, Aug 2024 software); the hop latency, link and SRAM rates come from the spec.
+With ρ ≤ 1 and t_ph ≥ 0 the model never beats the roofline floor (`roofline_times`).
 
 Energy = FLOPs × J/FLOP + all bytes × 8 × SRAM J/bit + streamed bytes × 8 × MemoryX J/bit +
 wire bytes × 8 × link J/bit + idle power × time.
@@ -155,8 +157,8 @@ class WaferModel:
             if peak > 0:
                 compute_s = max(compute_s, op.flops / (share * peak))
             link_Bps = p.fabric_bandwidth_Bps / (MESH_LINK_DIRECTIONS * n)
-            phases = sum(phase_s(side, fwd, p.fabric_hop_latency_s, link_Bps)
-                         for side, fwd in fabric_phases(op, region, n)) / eff
+            phases = sum(phase_s(side, fwd, p.fabric_hop_latency_s, link_Bps) / eff
+                         + p.phase_overhead_s for side, fwd in fabric_phases(op, region, n))
         comm_s, overhead, wire = collective_time(op, hw.fabric, floor_comm)
         overhead += phases
         if p is not None and op.kind == OpKind.ATTENTION:

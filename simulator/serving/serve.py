@@ -30,9 +30,9 @@ import numpy as np
 import simpy
 
 from hwmodels.cost import Infeasibility, Runtime
+from hwmodels.economics import Economics
 from hwmodels.spec import Hardware
 from infersim.errors import InputError
-from hwmodels.economics import Economics
 from simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
 from simulator.serving.costs import MapperIterationCost
 from simulator.serving.kvcache import plan_kv

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from infersim._io import atomic_write_text
 from hwmodels.economics import Economics, cost_per_mtok_usd
+from infersim._io import atomic_write_text
 from studies.pareto import pareto_front
 
 HERE = Path(__file__).parent

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from infersim._io import atomic_write_text
 from hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
+from infersim._io import atomic_write_text
 
 HERE = Path(__file__).parent
 MODEL = "llama-3.1-70b"

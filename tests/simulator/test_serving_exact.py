@@ -188,6 +188,8 @@ def test_energy_idle_power_and_cost_formula(tmp_path):
     # an unknown price (0) gives NaN, not an energy-only cost
     free = simulate_serving(ReplicaSpec(), cost, trace(tmp_path, [(0, 8, 2)]))
     assert math.isnan(free.cost_per_1m_tokens_usd)
+    assert "no price" in free.cost_note and free.to_dict()["cost_note"] == free.cost_note
+    assert r.cost_note == ""
 
 
 def test_goodput_counts_requests_meeting_both_slos(tmp_path):

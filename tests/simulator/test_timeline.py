@@ -157,11 +157,13 @@ def test_real_decode_step_serial_makespan_equals_sum_of_op_times(hw1):
 @pytest.mark.parametrize(("runtime", "pp", "model"), [
     (Runtime.EAGER, 1, "llama-3.2-1b"), (Runtime.GRAPH, 1, "llama-3.1-8b"),
     (Runtime.FUSED, 1, "mixtral-8x7b"), (Runtime.GRAPH, 2, "llama-3.1-8b"),
-    (Runtime.FUSED, 4, "llama-3.1-70b")])
+    (Runtime.FUSED, 4, "llama-3.1-70b"), (Runtime.EAGER, 2, "llama-3.1-8b"),
+    (Runtime.EAGER, 4, "llama-3.1-70b"), (Runtime.EAGER, 8, "llama-3.1-70b")])
 def test_des_agrees_with_the_mappers_closed_form(runtime, pp, model):
-    # The mapper solves the host/device recurrence in closed (max-plus) form per stage and sums
-    # the stages; the DES replays it event by event. With one micro-batch they must agree
-    # (pp > 1 only without host gaps: in the DES each stage's host launches ahead on its own).
+    # The mapper solves the host/device recurrence in closed (max-plus) form per stage, each
+    # stage's host launching from t = 0 while its device waits for the previous stage; the
+    # DES replays it event by event (one host process per stage). With one micro-batch they
+    # must agree, eager pipelines included.
     from mapper import map_trace
     from tests.simulator.conftest import h100_like
 

@@ -1,4 +1,4 @@
-"""`infersim calibrate` end to end (tiny profile), its one-line errors and its atomicity."""
+"""`infersim calibrate` end to end (--quick), its one-line errors and its atomicity."""
 
 import os
 import subprocess
@@ -25,7 +25,7 @@ def _calibrate(args, env_extra=None, timeout=300):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "sub" / "host.yaml"
-    r = _calibrate(["--profile", "tiny", "--allow-busy", "-o", str(out)])
+    r = _calibrate(["--quick", "--allow-busy", "-o", str(out)])
     return out, r
 
 
@@ -64,9 +64,10 @@ def test_measurement_file_has_fit_and_holdout_rows(tiny_run):
 
     m = read_measurements(out.with_suffix(".csv"))
     df = m.frame
-    assert m.meta["device"] == "cpu" and m.meta["profile"] == "tiny"
-    assert {"fit", "holdout"} <= set(df.role)
-    assert {"copy", "scale", "add", "triad", "sum", "gemm", "vfma", "empty"} <= set(df.kernel)
+    assert m.meta["device"] == "cpu" and m.meta["profile"] == "quick"
+    assert {"fit", "holdout", "validate"} <= set(df.role)
+    assert {"copy", "scale", "add", "triad", "sum", "gemm", "vfma", "empty", "attention",
+            "llm_prefill", "llm_decode"} <= set(df.kernel)
     assert (df.median_s > 0).all() and df.median_s.notna().all()
     held = df[df.role == "holdout"]
     assert len(held) >= 5

@@ -48,7 +48,7 @@ def synthetic_table(noise: float, seed: int = 0) -> pd.DataFrame:
                          bytes=c.bytes, flops=c.flops, median_s=OVERHEAD + c.flops / peak, m=0))
     for kern in STREAM_KERNELS:
         for ws in np.geomspace(4 * KiB, 512 * MiB, 52):
-            reads, writes, fpe = Case.elementwise_shape(kern)
+            reads, writes, _ = Case.elementwise_shape(kern)
             n = max(1, round(ws / ((reads + writes) * 8)))
             c = Case(kern, "fp64", n)
             t = synthetic_time(c.bytes, c.bytes) * float(np.exp(rng.normal(0, noise)))
@@ -82,7 +82,7 @@ def test_fit_recovers_known_plateaus_capacities_and_ceilings(noise):
     cal = fit_all(df, ("l1", "l2", "l3", "dram"), NOMINAL, 64e9)
     tol_bw = 0.02 if noise == 0 else 0.08
     tol_cap = 0.05 if noise == 0 else 0.25
-    assert cal.overhead_s == pytest.approx(OVERHEAD)
+    assert cal.overhead_s == pytest.approx(OVERHEAD, rel=0.01 if noise == 0 else 0.1)
     for lv, bw in zip(cal.levels, TRUE_BW, strict=True):
         assert lv.bandwidth_Bps == pytest.approx(bw, rel=tol_bw), lv
     for lv, cap in zip(cal.levels[:-1], TRUE_CAP, strict=True):
@@ -94,7 +94,7 @@ def test_fit_recovers_known_plateaus_capacities_and_ceilings(noise):
     assert cal.weight_stream_efficiency == pytest.approx(EPS_W, rel=0.03 if noise == 0 else 0.15)
     assert cal.attention_efficiency == pytest.approx(ETA, rel=0.02 if noise == 0 else 0.08)
     for dt, p in VEC_FLOPS.items():
-        assert cal.vector_flops[dt] == pytest.approx(p, rel=1e-6)
+        assert cal.vector_flops[dt] == pytest.approx(p, rel=1e-3)
 
 
 def test_fit_ignores_held_out_rows():
@@ -110,13 +110,24 @@ def test_fit_ignores_held_out_rows():
 
 def test_fit_keeps_capacities_ordered_and_in_bounds():
     df = synthetic_table(0.05, seed=3)
-    levels, rms, n = fit_hierarchy(df, OVERHEAD, VEC_FLOPS, ("l1", "l2", "l3", "dram"),
-                                   NOMINAL, 64e9)
+    levels, rms, n, t0 = fit_hierarchy(df, OVERHEAD, VEC_FLOPS, ("l1", "l2", "l3", "dram"),
+                                       NOMINAL, 64e9)
+    assert t0 == OVERHEAD  # not fitted unless asked
     caps = [lv.capacity_bytes for lv in levels[:-1]]
     assert caps == sorted(caps)
     for cap, nom in zip(caps, NOMINAL, strict=True):
         assert nom / 4 <= cap <= 2 * nom
     assert rms < 0.1 and n == 5 * 52
+
+
+def test_call_overhead_is_the_intercept_of_the_sweep():
+    # the empty kernel is mis-measured 1.6× slower than real calls; the sweep's intercept
+    # still tells the true per-call overhead
+    df = synthetic_table(0.0)
+    df.loc[df.kernel == "empty", "median_s"] = 1.6 * OVERHEAD
+    cal = fit_all(df, ("l1", "l2", "l3", "dram"), NOMINAL, 64e9)
+    assert cal.empty_kernel_s == pytest.approx(1.6 * OVERHEAD)
+    assert cal.overhead_s == pytest.approx(OVERHEAD, rel=0.02)
 
 
 def test_fit_needs_an_overhead_measurement():

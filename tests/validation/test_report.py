@@ -76,3 +76,20 @@ def test_every_discovered_dataset_follows_the_contract():
         check_frame(df, ds.name)  # raises when a column is missing
         names.add(ds.name)
     assert {"cpu_kernels", "cpu_transformer"} <= names
+
+
+@pytest.mark.slow
+def test_validate_measure_adds_this_machine(tmp_path, monkeypatch):
+    # --measure calibrates now (quick profile, one worker thread here to keep it short on a
+    # shared machine) and reports it as its own data sets next to the committed ones
+    import numba
+
+    monkeypatch.setattr(rep, "discover", lambda: [])
+    numba.set_num_threads(1)
+    try:
+        r = rep.build_report(tmp_path / "m", measure=True)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert {"cpu_kernels (this run)", "cpu_transformer (this run)"} <= set(r.data.dataset)
+    assert (tmp_path / "m" / "measure" / "this-machine.csv").is_file()
+    assert any(p.name.startswith("roofline-") for p in r.plots)

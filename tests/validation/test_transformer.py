@@ -7,7 +7,11 @@ import pytest
 
 from validation.kernels.timing import TimingPolicy
 from validation.transformer import (
-    SMALL_LLAMA, SmallLlama, init_weights, time_step, to_hf_state_dict,
+    SMALL_LLAMA,
+    SmallLlama,
+    init_weights,
+    time_step,
+    to_hf_state_dict,
 )
 
 
