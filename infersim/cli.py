@@ -13,9 +13,9 @@ from infersim.errors import InfersimError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hwmodels import cli as hwmodels_cli
     from infersim import __version__
     from infersim import commands as front
-    from hwmodels import cli as hwmodels_cli
     from mapper import cli as mapper_cli
     from simulator import cli as simulator_cli
     from studies import cli as studies_cli

@@ -196,7 +196,10 @@ def fit_hierarchy(df: pd.DataFrame, overhead_s: float, vector_flops: Mapping[str
 
     def model_residuals(x: np.ndarray) -> np.ndarray:
         bws, caps, t0 = unpack(x)
-        mem = np.array([b * seconds_per_byte(w, caps, bws) for b, w in zip(nbytes, ws, strict=True)])
+        caps_l: list[float] = caps.tolist()
+        bws_l: list[float] = bws.tolist()
+        mem = np.array([b * seconds_per_byte(w, caps_l, bws_l)
+                        for b, w in zip(nbytes, ws, strict=True)])
         return np.log(t0 + np.maximum(compute, mem)) - np.log(meas)
 
     def residuals(x: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,9 @@ def host_info(threads: int | None = None) -> HostInfo:
     import numpy as np
 
     if threads is None:
-        threads = int(numba.config.NUMBA_NUM_THREADS)
+        # numba.config sets its NUMBA_* settings at run time (from the environment), so
+        # mypy cannot see them
+        threads = int(cast(Any, numba.config).NUMBA_NUM_THREADS)
     model, tsc = _cpuinfo()
     try:  # the layer actually in use (known once a parallel kernel has run)
         layer = str(numba.threading_layer())

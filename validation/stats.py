@@ -13,12 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-Values = Sequence[float] | np.ndarray | pd.Series  # anything np.asarray turns into floats
+# anything np.asarray turns into floats (explicit alias: pandas is untyped, so without the
+# annotation mypy takes this union for a plain variable, not a type)
+Values: TypeAlias = Sequence[float] | npt.NDArray[Any] | pd.Series
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class ErrorStats:
         return asdict(self)
 
 
-def ape(predicted: Values, measured: Values) -> np.ndarray:
+def ape(predicted: Values, measured: Values) -> npt.NDArray[np.float64]:
     """|predicted − measured| / |measured| elementwise (NaN where undefined)."""
     p = np.asarray(predicted, dtype=float)
     m = np.asarray(measured, dtype=float)

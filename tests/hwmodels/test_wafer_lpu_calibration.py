@@ -220,11 +220,12 @@ ROWS = [r for r in P._read("per_user.csv")
         if load_hardware(r["hardware"]).kind.value in ("wafer", "lpu")]
 HELD_OUT = [r for r in ROWS if r["use"] == "pass_fail" and r["split"] == "held-out"]
 CALIBRATION = [r for r in ROWS if r["split"] == "calibration"]
-# Tolerance on held-out rows: 20 %. The anchors themselves spread that much: Groq's
-# Llama-2-70B API speed was quoted at 240 tok/s (Sep 2023) and ~300 (Feb 2024) on the same
-# chips, and Artificial Analysis measures these cloud APIs at production load. The fitted
-# model's held-out errors are at most 10 % (wafer_lpu_fit.json: Cerebras 70B +6.0 %; Groq
-# Llama-2-7B +0.3 %, Mixtral +9.6 %, Llama-2-70B -9.2 %, Llama 3.1 70B +10.0 %). The
+# Tolerance on held-out rows: 20 %, the spread of the anchors themselves: the same Groq
+# system was quoted at 240 tok/s (Sep 2023) and ~300 (Feb 2024) for Llama-2-70B, and Groq's
+# Llama 3.1 70B (AA, Sep 2024: 250) differs from its Llama-2-70B (300) by 17 % although the
+# two models cost the same per token up to the vocabulary; these are cloud APIs measured at
+# production load. Recorded held-out errors (wafer_lpu_fit.json): Cerebras 70B +6.5 %; Groq
+# Llama-2-7B +0.3 %, Mixtral +9.5 %, Llama-2-70B -2.6 %, Llama 3.1 70B +16.8 %. The
 # competing one-constant structures recorded there miss by 34 % (wafer: rate efficiency)
 # and 51 % (LPU Mixtral: per-layer instead of per-op latency), so 20 % tells them apart.
 HELD_OUT_TOLERANCE = 0.20
@@ -264,3 +265,13 @@ def test_spec_constants_are_the_recorded_fit_and_the_fit_reproduces():
     again = P.fit_spatial()
     for old, new in zip(doc["fits"], again["fits"], strict=True):
         assert new["value"] == pytest.approx(old["value"], rel=1e-3)
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r["hardware"].startswith("groq")],
+                         ids=lambda r: r["id"])
+def test_groq_rows_use_the_derived_whole_node_mapping(row: dict[str, str]):
+    """Groq does not publish tp/pp: the rows use the narrowest whole-GroqNode tensor
+    parallelism and the fewest stages that fit (576 chips where the size is quoted)."""
+    chips = 576 if row["hardware"] == "groq-576" else None
+    tp, pp = P.lpu_mapping(row["model"], row["weights"], int(row["context"]), chips)
+    assert (int(row["tp"]), int(row["pp"]), int(row["chips"])) == (tp, pp, tp * pp)

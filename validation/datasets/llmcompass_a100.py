@@ -33,7 +33,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -222,9 +222,13 @@ def load() -> pd.DataFrame:
 
 
 def with_gpu(hw: Hardware, **values: float) -> Hardware:
+    """`hw` with the named float fields of its GpuParams (e.g. FIT_GPU) replaced."""
     p = hw.chip.params
     assert isinstance(p, GpuParams)
-    return replace(hw, chip=replace(hw.chip, params=replace(p, **values)))
+    # mypy checks a **dict[str, float] against every field, the int `sm_count` included;
+    # callers pass float fields only
+    fields = cast("dict[str, Any]", values)
+    return replace(hw, chip=replace(hw.chip, params=replace(p, **fields)))
 
 
 def _huber(r: Any) -> float:

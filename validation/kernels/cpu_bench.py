@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from validation.kernels import check as chk
 from validation.kernels import cpu as k
@@ -28,6 +30,10 @@ from validation.kernels.timing import Timing, TimingPolicy, time_calls
 _NP = {"fp32": np.float32, "fp64": np.float64}
 SCALAR = 0.75  # the scalar s of scale/triad; any nonzero value
 VFMA_C1, VFMA_C2 = 0.999, 0.001  # inputs in [0.5, 1.5): chains stay in range
+
+Array = npt.NDArray[Any]
+GemmArrays = tuple[Array, list[Array], Array]  # A, copies of B, C
+AttentionArrays = tuple[Array, list[Array], list[Array], Array]  # QKV, K/V cache copies, out
 
 
 def worker_threads() -> int:
@@ -43,7 +49,7 @@ class CpuBench:
         self.cold_bytes = cold_bytes
         self.rng = np.random.default_rng(seed)
         self.threads = worker_threads()
-        self._pool: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._pool: dict[str, tuple[Array, Array, Array]] = {}
         need: dict[str, int] = {}
         for c in cases:
             if c.kernel not in (Kernel.GEMM, Kernel.EMPTY, Kernel.ATTENTION):
@@ -53,6 +59,9 @@ class CpuBench:
             y = chk.random_inputs(self.rng, n, _NP[dt])
             self._pool[dt] = (x, y, np.empty(n, dtype=_NP[dt]))
         self._empty_out = np.zeros(max(1, self.threads), dtype=np.int64)
+        # the arrays of the last GEMM / attention case, keyed by (kind, dtype, sizes...)
+        self._gemm_cache: tuple[tuple[str, str, int, int, int], GemmArrays] | None = None
+        self._attn_cache: tuple[tuple[str, str, int, int], AttentionArrays] | None = None
 
     # -- one call of a case, with its arrays bound ------------------------------------------
     def _call(self, case: Case) -> Callable[[], object]:
@@ -94,25 +103,25 @@ class CpuBench:
             Kernel.VFMA: lambda: k.vector_fma(x, z, c1, c2),
         }[case.kernel]
 
-    def _gemm_arrays(self, case: Case) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    def _gemm_arrays(self, case: Case) -> GemmArrays:
         """A, copies of B (the first is the checked one), C."""
         key = ("gemm", case.dtype, case.m, case.k, case.n)
-        cached = getattr(self, "_gemm_cache", None)
+        cached = self._gemm_cache
         if cached is not None and cached[0] == key:
             return cached[1]
         dt = _NP[case.dtype]
         b0 = chk.random_inputs(self.rng, (case.k, case.n), dt)
         copies = max(1, min(4096, math.ceil(self.cold_bytes / b0.nbytes)))
-        arrs = (chk.random_inputs(self.rng, (case.m, case.k), dt),
-                [b0] + [b0.copy() for _ in range(copies - 1)],
-                np.empty((case.m, case.n), dtype=dt))
+        arrs: GemmArrays = (chk.random_inputs(self.rng, (case.m, case.k), dt),
+                            [b0] + [b0.copy() for _ in range(copies - 1)],
+                            np.empty((case.m, case.n), dtype=dt))
         self._gemm_cache = (key, arrs)
         return arrs
 
-    def _attention_arrays(self, case: Case) -> tuple[np.ndarray, list, list, np.ndarray]:
+    def _attention_arrays(self, case: Case) -> AttentionArrays:
         """Q/K/V rows, copies of the K and V caches (cold, like weights), output."""
         key = ("attention", case.dtype, case.m, case.n)
-        cached = getattr(self, "_attn_cache", None)
+        cached = self._attn_cache
         if cached is not None and cached[0] == key:
             return cached[1]
         dt = _NP[case.dtype]
@@ -122,8 +131,8 @@ class CpuBench:
         vc = chk.random_inputs(self.rng, (ATTN_KV_HEADS, case.n, ATTN_HEAD_DIM), dt)
         copies = max(1, min(4096, math.ceil(self.cold_bytes / (2 * kc.nbytes))))
         out = np.empty((case.m, ATTN_HEADS * ATTN_HEAD_DIM), dtype=dt)
-        arrs = (qkv, [kc] + [kc.copy() for _ in range(copies - 1)],
-                [vc] + [vc.copy() for _ in range(copies - 1)], out)
+        arrs: AttentionArrays = (qkv, [kc] + [kc.copy() for _ in range(copies - 1)],
+                                 [vc] + [vc.copy() for _ in range(copies - 1)], out)
         self._attn_cache = (key, arrs)
         return arrs
 
@@ -189,15 +198,23 @@ class CpuBench:
         self._attn_cache = None
 
 
-def vfma_reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _abs_sum(ys: Sequence[Array]) -> Array:
+    """|ys[0]| + |ys[1]| + ..., summed left to right (as the builtin sum would)."""
+    total = np.abs(ys[0])
+    for y in ys[1:]:
+        total = total + np.abs(y)
+    return total
+
+
+def vfma_reference(x: Array) -> tuple[Array, Array]:
     """float64 value of `vector_fma` and a magnitude for its rounding bound: the sum of
     |chain values| over every step, each step's earlier errors carried forward by |w|."""
     v = x.astype(np.float64)
     w = v * VFMA_C1
     ys = [v, v + VFMA_C2, v - VFMA_C2, w, w + VFMA_C2, w - VFMA_C2, v + VFMA_C1, w + VFMA_C1]
-    mag = sum(np.abs(y) for y in ys)
+    mag = _abs_sum(ys)
     for _ in range(k.VFMA_DEPTH):
         ys = [y * w + VFMA_C2 for y in ys]
-        mag = mag * np.maximum(np.abs(w), 1.0) + sum(np.abs(y) for y in ys)
+        mag = mag * np.maximum(np.abs(w), 1.0) + _abs_sum(ys)
     total = ((ys[0] + ys[1]) + (ys[2] + ys[3])) + ((ys[4] + ys[5]) + (ys[6] + ys[7]))
     return total, mag
