@@ -109,6 +109,10 @@ class CostContext:
     # these bytes (hwmodels/models/wafer.py). 0 = unknown: the op is alone on the chip.
     # The mapper fills it only for cost models that declare `uses_chip_bytes = True`.
     chip_bytes: float = 0.0
+    # The op's activation operands (act_in + act_out) were touched just before it — by the
+    # previous call of a repeated benchmark, or by the producing kernel in a step — so they sit
+    # in the chip's last-level cache when they fit (GPU L2). Weights and KV are never credited.
+    warm_l2: bool = False
 
 
 class CostModel(Protocol):

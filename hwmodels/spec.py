@@ -281,6 +281,21 @@ class GpuParams:
         "step_sync_us", "per-step host/device round trip: launching the step (or its graph) "
         "and synchronizing to read the sampled token back", (0.0, 10000.0), scale=1e-6,
         default=20e-6)
+    l2_efficiency: float = kind_param(
+        "l2_efficiency", "sustained fraction of the L2 level's peak bandwidth a streaming "
+        "kernel draws when its operands are L2-resident (warm L2)", (0.05, 1.0), default=0.7)
+    reduction_row_bytes: float = kind_param(
+        "reduction_row_kib", "largest row (as fp32 accumulators) one thread block of a row "
+        "reduction (softmax, norm) holds in registers/shared memory; longer rows are looped "
+        "over in several passes through memory", (0.125, 4096.0), scale=1024.0,
+        default=32.0 * 1024.0)
+    reduction_reread_miss: float = kind_param(
+        "reduction_reread_miss", "fraction of the extra passes of a looped row reduction "
+        "(rows longer than reduction_row_kib) that miss L2 and re-read main memory",
+        (0.0, 1.0), default=1.0)
+    vector_blocks_per_sm: float = kind_param(
+        "vector_blocks_per_sm", "thread blocks of a vector / row-reduction kernel resident "
+        "on one SM at a time (occupancy); sets its waves", (1.0, 64.0), default=2.0)
 
 
 @dataclass(frozen=True)

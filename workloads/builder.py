@@ -267,7 +267,8 @@ def _norm(m: ModelConfig, s: _Step, name: str, rows: int, width: int, count: int
           block: str) -> Op:
     gains = width * (2 if m.norm is NormKind.LAYER else 1)
     return O.vector(OpKind.NORM, rows * width, s.act, flops_per_elem=_NORM_FLOPS[m.norm],
-                    weight_bytes=gains * s.w.bytes, name=name, count=count, block=_b(s, block))
+                    weight_bytes=gains * s.w.bytes, name=name, count=count, block=_b(s, block),
+                    row_len=width)
 
 
 def _bias(s: _Step, name: str, rows: int, width: int, count: int, block: str) -> Op:

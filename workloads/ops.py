@@ -147,6 +147,9 @@ class VectorShape:
 
     numel: int
     flops_per_elem: float = 1.0
+    # Elements of one reduced row for row-wise ops (norms, softmax); 0 = elementwise / unknown.
+    # Lets a cost model price the kernel's passes over a row and its one-block-per-row launch.
+    row_len: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,12 +333,14 @@ def vector(
     name: str | None = None,
     count: int = 1,
     block: str = "",
+    row_len: int = 0,
 ) -> Op:
     """Elementwise or row-wise op producing `numel` elements from `inputs` input tensors of the
     same size (norms, activations, residual adds, RoPE, embedding gather, KV-cache writes).
 
     Bytes: inputs·numel read and outputs·numel written at the activation dtype, plus explicit
-    weight bytes (norm gains, embedding rows) and KV-cache bytes written."""
+    weight bytes (norm gains, embedding rows) and KV-cache bytes written. `row_len`: elements
+    of one reduced row of a row-wise op (norm, softmax), 0 for elementwise."""
     _positive(numel=numel)
     act = DType.parse(dtype)
     tb = TensorBytes(
@@ -345,7 +350,7 @@ def vector(
         kv_write=kv_write_bytes,
     )
     return Op(name or kind.value, kind, act, flops_per_elem * numel, tb,
-              VectorShape(numel, flops_per_elem), count, block)
+              VectorShape(numel, flops_per_elem, max(0, int(row_len))), count, block)
 
 
 def collective(
