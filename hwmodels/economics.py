@@ -51,7 +51,8 @@ class Economics:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise InputError(f"economics.{name} must be a finite number, got {v!r}")
             if v < 0 or (v == 0 and name != "usd_per_kwh"):
-                raise InputError(f"economics.{name} must be > 0 (usd_per_kwh ≥ 0), got {v}")
+                bound = "≥ 0" if name == "usd_per_kwh" else "> 0"
+                raise InputError(f"economics.{name} must be {bound}, got {v}")
         if self.utilization > 1:
             raise InputError(f"economics.utilization is a fraction of time and must be ≤ 1, "
                              f"got {self.utilization}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,12 @@ def load_hardware(name_or_path: str | Path | Hardware,
     `overrides` maps field paths to values, as `--set field.path=value` does in the CLI."""
     if isinstance(name_or_path, Hardware):
         return name_or_path
+    if overrides is not None and (not isinstance(overrides, Mapping)
+                                  or not all(isinstance(k, str) for k in overrides)):
+        from infersim.errors import InputError
+
+        raise InputError("overrides: expected a dict of field paths to values, e.g. "
+                         "{'memory.hbm.capacity_gb': 96}, got " + repr(overrides)[:80])
     return _load_hardware(name_or_path, overrides)
 
 
@@ -167,6 +174,11 @@ def _runtime(runtime: str | Runtime) -> Runtime:
 
 def predict_op(op: Op, hardware: str | Path | Hardware, runtime: str | Runtime = "graph") -> float:
     """Predicted seconds for one execution of `op` on one chip of `hardware`."""
+    if not isinstance(op, Op):
+        from infersim.errors import InputError
+
+        raise InputError(f"op: expected an Op (e.g. infersim.ops.matmul(m, k, n)), got "
+                         f"{type(op).__name__}")
     hw = load_hardware(hardware)
     return cost_model(hw).op_cost(op, hw, CostContext(runtime=_runtime(runtime))).time_s
 

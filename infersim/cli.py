@@ -52,11 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InfersimError as e:
         print(f"infersim: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            return 0
+        # A file or folder the user named could not be read or written (the commands check
+        # their paths up front; this catches what only shows at run time, e.g. a full disk).
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"infersim: error: {where}{e.strerror or e}; check the path and its permissions",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("infersim: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     return int(rc or 0)
 
 

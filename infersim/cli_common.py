@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from infersim.errors import InputError
@@ -22,7 +23,13 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
             raise InputError(f"--set {item!r}: expected FIELD.PATH=VALUE, e.g. "
                              "--set memory.hbm.bandwidth_tb_per_s=4.8")
         key, _, val = item.partition("=")
-        out[key.strip()] = yaml.safe_load(val)
+        try:
+            out[key.strip()] = yaml.safe_load(val)
+        except yaml.YAMLError as e:
+            why = getattr(e, "problem", None) or "not a YAML value"
+            raise InputError(f"--set {item!r}: cannot read the value {val!r} ({why}); write a "
+                             "number, a word, or a quoted string, e.g. --set "
+                             "memory.hbm.bandwidth_tb_per_s=4.8") from None
     return out
 
 
@@ -50,17 +57,43 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--moe-imbalance", type=float, default=1.0,
                    help="max/mean tokens per expert (default 1.0)")
     g.add_argument("--draft-model", default=None, help="spec_decode: draft model name")
-    g.add_argument("--draft-len", type=_int, default=4, help="spec_decode: drafted tokens")
-    g.add_argument("--acceptance", type=float, default=0.7,
-                   help="spec_decode: per-token acceptance probability")
+    g.add_argument("--draft-len", type=_int, default=None,
+                   help="spec_decode: drafted tokens (default 4)")
+    g.add_argument("--acceptance", type=float, default=None,
+                   help="spec_decode: per-token acceptance probability (default 0.7)")
+
+
+# Flags that only mean something in one phase: flag -> (attribute, phases that read it).
+_PHASE_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "--prompt": ("prompt", ("prefill",)),
+    "--chunk": ("chunk", ("chunked_prefill",)),
+    "--draft-model": ("draft_model", ("spec_decode",)),
+    "--draft-len": ("draft_len", ("spec_decode",)),
+    "--acceptance": ("acceptance", ("spec_decode",)),
+}
 
 
 def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
-                chunk=args.chunk, weights=args.weights, activations=args.activations,
-                kv=args.kv, tp=args.tp, pp=args.pp, ep=args.ep,
-                moe_imbalance=args.moe_imbalance, draft_model=args.draft_model,
-                draft_len=args.draft_len, acceptance=args.acceptance)
+    """Keyword arguments of `infersim.api.make_scenario` from the scenario flags.
+
+    A flag given for a phase that ignores it (e.g. `--prompt` with `--phase decode`) is an
+    error rather than silently dropped."""
+    from workloads.scenario import Phase
+
+    known = args.phase in {ph.value for ph in Phase}  # else make_scenario names the typo
+    for flag, (attr, phases) in _PHASE_FLAGS.items():
+        if known and getattr(args, attr) not in (None, 0) and args.phase not in phases:
+            raise InputError(f"{flag} is only used with --phase {' or '.join(phases)} (got "
+                             f"--phase {args.phase}); drop {flag} or change --phase")
+    kw: dict[str, Any] = dict(
+        phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
+        chunk=args.chunk, weights=args.weights, activations=args.activations, kv=args.kv,
+        tp=args.tp, pp=args.pp, ep=args.ep, moe_imbalance=args.moe_imbalance,
+        draft_model=args.draft_model)
+    for name in ("draft_len", "acceptance"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
+    return kw
 
 
 def _int(text: str) -> int:
@@ -69,6 +102,72 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    v = _int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: an integer ≥ 0 (seeds, counts that may be zero)."""
+    v = _int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    """argparse type: a finite number ≥ 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
+    return v
+
+
+def check_output_file(flag: str, path: str | Path, example: str = "out.csv") -> Path:
+    """Fail fast, before any work, if `path` cannot be written as a file by
+    `infersim._io.atomic_write_text` (a folder there, or no writable folder to create it in).
+    Nothing is created; a failure at write time is still reported by the CLI."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{flag} {path}: is a folder; give a file name, e.g. {p / example}")
+    _check_writable_ancestor(flag, str(path), p.parent)
+    return p
+
+
+def check_output_dir(flag: str, path: str | Path) -> Path:
+    """Fail fast if `path` cannot be used (or created) as an output folder."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{flag} {path}: is a file, not a folder; give a folder name")
+    _check_writable_ancestor(flag, str(path), p)
+    return p
+
+
+def _check_writable_ancestor(flag: str, shown: str, folder: Path) -> None:
+    """The nearest existing folder at or above `folder` must accept a new file (probed with
+    a temporary file: permission bits alone mislead for root and for /proc-like mounts)."""
+    import tempfile
+
+    anc = folder.absolute()
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise InputError(f"{flag} {shown}: {anc} is a file, so no folder can be made there; "
+                         "choose another location")
+    try:
+        with tempfile.TemporaryFile(dir=anc):
+            pass
+    except OSError as e:
+        raise InputError(f"{flag} {shown}: cannot write in {anc} ({e.strerror or e}); choose a "
+                         "writable location") from None
 
 
 def print_json(obj: Any) -> None:

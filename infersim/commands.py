@@ -10,6 +10,7 @@ from typing import Any
 from infersim.cli_common import (
     add_hw_args,
     add_scenario_args,
+    check_output_file,
     fmt_si,
     parse_set,
     print_json,
@@ -59,6 +60,8 @@ def _load_hw(args: argparse.Namespace):
 def cmd_simulate(args: argparse.Namespace) -> int:
     from infersim.api import simulate
 
+    if args.csv:
+        check_output_file("--csv", args.csv)
     hw = _load_hw(args)
     kw = scenario_kwargs(args)
     if kw["phase"] == "prefill" and not kw["prompt"]:
@@ -111,7 +114,13 @@ def _op_from(kind: str, f: dict[str, Any], dtype: str):
         missing = [n for n in names if f.get(n) in (None, "")]
         if missing:
             raise InputError(f"{kind}: missing {', '.join('--' + n.replace('_', '-') for n in missing)}")
-        return [int(f[n]) for n in names]
+        out = []
+        for n in names:
+            try:
+                out.append(int(str(f[n]).strip()))
+            except ValueError:
+                raise InputError(f"{n}: expected an integer, got {f[n]!r}") from None
+        return out
 
     if kind == "matmul":
         m, k, n = need("m", "k", "n")
@@ -130,18 +139,15 @@ def cmd_op(args: argparse.Namespace) -> int:
     rows = []
     if args.from_csv:
         path = Path(args.from_csv)
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        with path.open(newline="") as fh:
-            for i, rec in enumerate(csv.DictReader(fh), start=2):
-                kind = (rec.get("op") or rec.get("kind") or "").strip()
-                try:
-                    op = _op_from(kind, rec, (rec.get("dtype") or args.dtype).strip())
-                except InputError as e:
-                    raise InputError(f"{path}:{i}: {e}") from None
-                rows.append({**{k: v for k, v in rec.items() if v not in (None, "")},
-                             "time_s": predict_op(op, hw, args.runtime), "flops": op.flops,
-                             "bytes": op.bytes.total})
+        for i, rec in _read_op_csv(path):
+            kind = (rec.get("op") or rec.get("kind") or "").strip()
+            try:
+                op = _op_from(kind, rec, (rec.get("dtype") or args.dtype).strip())
+            except InputError as e:
+                raise InputError(f"{path}:{i}: {e}") from None
+            rows.append({**{k: v for k, v in rec.items() if v not in (None, "")},
+                         "time_s": predict_op(op, hw, args.runtime), "flops": op.flops,
+                         "bytes": op.bytes.total})
     else:
         if not args.kind:
             raise InputError("give an operator kind (matmul | attention) or --from-csv FILE")
@@ -156,3 +162,28 @@ def cmd_op(args: argparse.Namespace) -> int:
     else:
         print_table(rows)
     return 0
+
+
+def _read_op_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of an operator CSV as (line number, record); errors name the file and fix."""
+    cols = "op,m,k,n,batch,heads,kv_heads,head_dim,q_len,kv_len,causal,dtype"
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "no such file"
+        raise InputError(f"--from-csv {path}: {what}; give a CSV file with columns {cols}")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in reader.fieldnames or ()]
+            if not header:
+                raise InputError(f"--from-csv {path}: empty file; expected a header line {cols}")
+            if "op" not in header and "kind" not in header:
+                raise InputError(f"--from-csv {path}:1: no 'op' column in the header "
+                                 f"{','.join(header)!r}; expected columns {cols}")
+            rows = [(i, {(k or "").strip(): v for k, v in rec.items()})
+                    for i, rec in enumerate(reader, start=2)
+                    if any((v or "").strip() for v in rec.values() if isinstance(v, str))]
+    except UnicodeDecodeError as e:
+        raise InputError(f"--from-csv {path}: not a UTF-8 text CSV file ({e.reason})") from None
+    if not rows:
+        raise InputError(f"--from-csv {path}: no data rows after the header")
+    return rows

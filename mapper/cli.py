@@ -16,6 +16,7 @@ from typing import Any
 from infersim.cli_common import (
     add_hw_args,
     add_scenario_args,
+    check_output_file,
     fmt_si,
     parse_set,
     print_json,
@@ -55,6 +56,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     from mapper import map_trace
     from workloads import build_trace, load_model
 
+    if args.csv:
+        check_output_file("--csv", args.csv)
     hw = load_hardware(args.hw, parse_set(args.set) or None)
     rt = _runtime(args.runtime)
     trace = build_trace(load_model(args.model), make_scenario(**scenario_kwargs(args)))

@@ -6,7 +6,16 @@ import argparse
 import dataclasses
 from typing import Any
 
-from infersim.cli_common import _int, add_hw_args, fmt_si, parse_set, print_json, print_table
+from infersim.cli_common import (
+    _int,
+    add_hw_args,
+    check_output_file,
+    fmt_si,
+    nonneg_int,
+    parse_set,
+    print_json,
+    print_table,
+)
 from infersim.errors import InputError
 
 
@@ -33,11 +42,14 @@ def register(sub: Any) -> None:
                                                             "closed"],
                    help="arrival process (closed: --users each send after a response)")
     t.add_argument("--rate", type=float, default=1.0, help="requests per second (default 1)")
-    t.add_argument("--cv", type=float, default=2.0, help="gamma: inter-arrival CV (default 2)")
+    t.add_argument("--cv", type=float, default=None,
+                   help="gamma: inter-arrival CV (default 2)")
     t.add_argument("--trace", metavar="FILE",
                    help="CSV with arrival_s,prompt_tokens,output_tokens (--arrival trace)")
-    t.add_argument("--users", type=_int, default=10, help="closed loop: concurrent users")
-    t.add_argument("--think", type=float, default=0.0, help="closed loop: think time (s)")
+    t.add_argument("--users", type=_int, default=None,
+                   help="closed loop: concurrent users (default 10)")
+    t.add_argument("--think", type=float, default=None,
+                   help="closed loop: think time in s (default 0)")
     t.add_argument("--requests", type=_int, default=None,
                    help="requests to simulate (default 1000; trace: all rows)")
     t.add_argument("--prompt", type=_int, default=None, help="prompt tokens (default 1024)")
@@ -64,7 +76,7 @@ def register(sub: Any) -> None:
     o.add_argument("--usd-per-kwh", type=float, default=0.10, help="electricity price")
     p.add_argument("--find-max-rate", action="store_true",
                    help="bisect the highest --rate meeting --slo-ttft/--slo-tpot")
-    p.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
     p.add_argument("--requests-csv", metavar="FILE", help="write per-request records to CSV")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_serve)
@@ -80,9 +92,15 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
         Traffic,
     )
 
+    for flag, value, arrivals in (("--cv", a.cv, ("gamma",)), ("--users", a.users, ("closed",)),
+                                  ("--think", a.think, ("closed",))):
+        if value is not None and a.arrival not in arrivals:
+            raise InputError(f"{flag} is only used with --arrival {' or '.join(arrivals)} (got "
+                             f"--arrival {a.arrival}); drop {flag} or change --arrival")
     lengths = None
     if a.arrival != "trace" or a.prompt is not None or a.output is not None:
-        lengths = FixedLengths(a.prompt or 1024, a.output or 256)
+        lengths = FixedLengths(1024 if a.prompt is None else a.prompt,
+                               256 if a.output is None else a.output)
     r = a.rate if rate is None else rate
     if a.arrival == "trace":
         if not a.trace:
@@ -91,11 +109,12 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
         return Traffic(TraceReplay(a.trace), lengths, a.requests)
     if a.trace:
         raise InputError("--trace FILE is only used with --arrival trace")
-    n = a.requests or 1000
+    n = 1000 if a.requests is None else a.requests
     if a.arrival == "gamma":
-        return Traffic(Gamma(r, a.cv), lengths, n)
+        return Traffic(Gamma(r, 2.0 if a.cv is None else a.cv), lengths, n)
     if a.arrival == "closed":
-        return Traffic(ClosedLoop(a.users, a.think), lengths, n)
+        return Traffic(ClosedLoop(10 if a.users is None else a.users,
+                                  0.0 if a.think is None else a.think), lengths, n)
     return Traffic(Poisson(r), lengths, n)
 
 
@@ -111,6 +130,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     )
     from workloads import load_model
 
+    if a.requests_csv:
+        check_output_file("--requests-csv", a.requests_csv)
     model = load_model(a.model)
     hw = load_hardware(a.hw, parse_set(a.set) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,

@@ -10,19 +10,16 @@ from typing import Any
 from infersim.cli_common import (
     add_hw_args,
     add_scenario_args,
+    check_output_dir,
+    check_output_file,
+    nonneg_float,
     parse_set,
+    positive_int,
     print_json,
     print_table,
     scenario_kwargs,
 )
 from infersim.errors import InputError
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def register(sub: Any) -> None:
@@ -39,11 +36,11 @@ def register(sub: Any) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: start a "
                    "local cluster)")
-    p.add_argument("--workers", type=_int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all cores; 1 runs in this process)")
-    p.add_argument("--chunk-size", type=_int, default=None,
+    p.add_argument("--chunk-size", type=positive_int, default=None,
                    help="points per task (default: automatic)")
-    p.add_argument("--commit-every", type=float, default=0.5, metavar="SECONDS",
+    p.add_argument("--commit-every", type=nonneg_float, default=0.5, metavar="SECONDS",
                    help="commit results to the store at least this often (default 0.5; "
                    "0 = after every chunk)")
     p.add_argument("--fresh", action="store_true",
@@ -64,7 +61,7 @@ def register(sub: Any) -> None:
     rn.add_argument("-o", "--out", metavar="DIR", help="output directory (default: runs/NAME)")
     rn.add_argument("--quick", action="store_true",
                     help="reduced size (for CI and a first look)")
-    rn.add_argument("--workers", type=_int, default=None, help="worker processes")
+    rn.add_argument("--workers", type=positive_int, default=None, help="worker processes")
     rn.add_argument("--executor", default="local", choices=["local", "dask"])
     rn.add_argument("--scheduler", metavar="ADDRESS")
     rn.set_defaults(func=cmd_study_run)
@@ -95,7 +92,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from studies.spec import load_study
 
     study = load_study(args.study)
-    out = Path(args.out) if args.out else Path("runs") / study.name
+    out = check_output_dir("-o", args.out) if args.out else Path("runs") / study.name
     res = run_sweep(study, out, executor=args.executor, workers=args.workers,
                     scheduler=args.scheduler, chunk_size=args.chunk_size,
                     progress=not args.no_progress, fresh=args.fresh,
@@ -130,9 +127,10 @@ def cmd_study_list(args: argparse.Namespace) -> int:
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
-    from studies.registry import run_study
+    from studies.registry import find_study, run_study
 
-    out = Path(args.out) if args.out else Path("runs") / args.name
+    find_study(args.name)  # an unknown name fails before any folder is checked or made
+    out = check_output_dir("-o", args.out) if args.out else Path("runs") / args.name
     res = run_study(args.name, out, quick=args.quick, workers=args.workers,
                     executor=args.executor, scheduler=args.scheduler)
     print(f"{args.name}: {res.wall_s:.1f} s; report: {res.report}")
@@ -148,6 +146,7 @@ def cmd_roofline(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"-o {out}: use a .png, .svg or .pdf file name")
+    check_output_file("-o", args.out, example="roofline.png")
     hw = load_hardware(args.hw, parse_set(args.set) or None)
     kw = scenario_kwargs(args)
     if kw["phase"] == "prefill" and not kw["prompt"]:

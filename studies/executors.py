@@ -92,8 +92,9 @@ class DaskExecutor:
         if scheduler:
             try:
                 self.client = Client(scheduler, timeout="5s")
-            except OSError as e:
-                raise InputError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+            except (OSError, ValueError) as e:  # ValueError: a malformed address
+                raise InputError(f"--scheduler {scheduler}: cannot connect ({e}); give an "
+                                 "address like tcp://10.0.0.5:8786") from None
         else:
             n = workers or default_workers()
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1,

@@ -248,9 +248,15 @@ def load_study(path: str | Path, *, check_refs: bool = True) -> Study:
     resolved through the model and hardware loaders so that typos surface before any point
     runs."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such study file")
-    data, lines = load_strict(p.read_text(encoding="utf-8"), str(p))
+    if not p.is_file():
+        what = "is a folder, not a study file" if p.is_dir() else "no such study file"
+        raise InputError(f"{p}: {what} (give a study YAML file; see docs/studies.md)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{p}: not a UTF-8 text file ({e.reason}); a study is a YAML file"
+                         ) from None
+    data, lines = load_strict(text, str(p))
     return parse_study(_resolve_paths(data, p.parent), str(p), lines, check_refs=check_refs)
 
 

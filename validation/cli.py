@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infersim.cli_common import print_json, print_table
+from infersim.cli_common import check_output_dir, nonneg_int, print_json, print_table
 
 
 def register(sub: Any) -> None:
@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
                    help="a CI-size run of a few seconds (fewer sizes and repeats)")
     c.add_argument("--profile", default=None, choices=None, metavar="{full,quick,tiny}",
                    help="measurement profile (overrides --quick; tiny is for tests)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    c.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random inputs (default 0)")
     c.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     c.add_argument("--refit", metavar="MEASUREMENTS.csv", default=None,
                    help="do not measure: fit a spec again from an existing CPU measurement "
@@ -84,6 +84,7 @@ def _print_result(res: Any, as_json: bool) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from validation.report import build_report
 
+    check_output_dir("-o", args.output)
     rep = build_report(Path(args.output), measure=args.measure)
     if args.json:
         print_json({"report": str(rep.markdown_path),

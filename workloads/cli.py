@@ -7,7 +7,9 @@ from typing import Any
 
 from infersim.cli_common import (
     add_scenario_args,
+    check_output_file,
     fmt_si,
+    nonneg_int,
     print_json,
     print_table,
     scenario_kwargs,
@@ -24,7 +26,7 @@ def register(sub: Any) -> None:
     lp.set_defaults(func=cmd_models_list)
     sp = msub.add_parser("show", help="summary of one model (name or path to config.json)")
     sp.add_argument("model", help="library name or path to an HF config.json")
-    sp.add_argument("--context", type=int, default=1024,
+    sp.add_argument("--context", type=nonneg_int, default=1024,
                     help="KV-cache length for the decode FLOPs per token (default 1024)")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.set_defaults(func=cmd_models_show)
@@ -105,6 +107,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     kw = scenario_kwargs(args)
     if kw["phase"] == "prefill" and not kw["prompt"]:
         raise InputError("prefill needs --prompt N (tokens in the prompt)")
+    if args.csv:
+        check_output_file("--csv", args.csv)
     sc = make_scenario(**kw)
     trace = build_trace(args.model, sc)
     if args.csv:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
+from numbers import Integral, Real
 
 from infersim.errors import InputError
 from workloads.dtypes import DType
@@ -29,6 +31,10 @@ class Parallelism:
     pp: int = 1  # pipeline parallel degree (stages)
     ep: int = 1  # expert parallel degree (MoE)
 
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "ep"):
+            _set_int(self, name, minimum=1)
+
     @property
     def chips(self) -> int:
         """Chips used: TP×PP; EP shards experts within the TP×PP chips (EP ≤ TP·PP)."""
@@ -44,6 +50,14 @@ class SpecDecode:
     draft_model: str | None = None  # library name; None = a self-drafting head (Medusa/EAGLE)
     draft_len: int = 4
     acceptance: float = 0.7
+
+    def __post_init__(self) -> None:
+        _set_int(self, "draft_len", minimum=1)
+        a = self.acceptance
+        if not _is_real(a) or not 0.0 <= float(a) <= 1.0:
+            raise InputError(f"acceptance is a per-token probability and must be in [0, 1], "
+                             f"got {a!r}")
+        object.__setattr__(self, "acceptance", float(a))
 
     @property
     def expected_tokens(self) -> float:
@@ -66,19 +80,14 @@ class Scenario:
     spec: SpecDecode | None = None
 
     def __post_init__(self) -> None:
-        for name in ("batch", "prompt", "context", "chunk"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise InputError(f"{name} must be a non-negative integer, got {v!r}")
-        if self.batch < 1:
-            raise InputError(f"batch must be ≥ 1, got {self.batch}")
-        for name in ("tp", "pp", "ep"):
-            v = getattr(self.parallel, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if self.moe_imbalance < 1.0:
-            raise InputError(f"moe_imbalance is max/mean tokens per expert and must be ≥ 1, "
-                             f"got {self.moe_imbalance}")
+        _set_int(self, "batch", minimum=1)
+        for name in ("prompt", "context", "chunk"):
+            _set_int(self, name, minimum=0)
+        m = self.moe_imbalance
+        if not _is_real(m) or not 1.0 <= float(m) < math.inf:
+            raise InputError(f"moe_imbalance is max/mean tokens per expert and must be a finite "
+                             f"number ≥ 1, got {m!r}")
+        object.__setattr__(self, "moe_imbalance", float(m))
         if self.phase == Phase.PREFILL and self.prompt < 1:
             raise InputError("prefill needs prompt ≥ 1 (tokens in the prompt)")
         if self.phase == Phase.CHUNKED_PREFILL and self.chunk < 1:
@@ -104,3 +113,17 @@ class Scenario:
         if self.phase == Phase.PREFILL:
             return self.prompt
         return self.context + self.new_tokens
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool) and not math.isnan(float(v))
+
+
+def _set_int(obj: object, name: str, *, minimum: int) -> None:
+    """Validate an integer field of a frozen dataclass (numpy integers are accepted and stored
+    as `int`). The one rule for counts in a scenario: an integer ≥ `minimum`."""
+    v = getattr(obj, name)
+    if not isinstance(v, Integral) or isinstance(v, bool) or v < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+        raise InputError(f"{name} must be {what}, got {v!r}")
+    object.__setattr__(obj, name, int(v))

@@ -9,6 +9,12 @@ from enum import StrEnum
 
 from infersim.errors import InputError
 
+# Most replicas (per pool) one simulation runs. The DES holds one engine per replica and the
+# least-outstanding router scans them all per request (measured: 10^5 replicas × 1000 requests
+# took 42 s with least_outstanding, 10^4 took 5 s, on a 2-core CI machine). Round-robin replicas
+# are independent, so a larger fleet is simulated as one replica at rate / replicas.
+MAX_REPLICAS = 10_000
+
 
 class Policy(StrEnum):
     """How a replica forms its iterations."""
@@ -56,6 +62,8 @@ class ServingPolicy:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"policy.{name} must be a positive integer, got {v!r}")
+        for name in ("prefill_replicas", "decode_replicas"):
+            _check_replicas(f"policy.{name}", getattr(self, name))
         for name, enum in (("kind", Policy), ("preemption", Preemption), ("router", Router)):
             v = getattr(self, name)
             try:
@@ -96,12 +104,13 @@ class Deployment:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
+        _check_replicas("replicas", self.replicas)
         u = self.gpu_memory_utilization
-        if not (0 < u <= 1):
+        if not _is_number(u) or not (0 < u <= 1):
             raise InputError(f"gpu_memory_utilization must be in (0, 1], got {u}")
         for name in ("host_link_Bps", "kv_transfer_Bps", "activation_reserve_bytes"):
             v = getattr(self, name)
-            if v is not None and (not math.isfinite(v) or v < 0 or
+            if v is not None and (not _is_number(v) or not math.isfinite(v) or v < 0 or
                                   (v == 0 and name != "activation_reserve_bytes")):
                 raise InputError(f"{name} must be a positive number, got {v}")
 
@@ -123,7 +132,18 @@ class Slo:
     def __post_init__(self) -> None:
         for name in ("ttft_s", "tpot_s"):
             v = getattr(self, name)
-            if v is not None and (not math.isfinite(v) or v <= 0):
-                raise InputError(f"slo {name} must be a positive number of seconds, got {v}")
-        if not (0 < self.percentile <= 100):
+            if v is not None and (not _is_number(v) or not math.isfinite(v) or v <= 0):
+                raise InputError(f"slo {name} must be a positive number of seconds, got {v!r}")
+        if not _is_number(self.percentile) or not (0 < self.percentile <= 100):
             raise InputError(f"slo percentile must be in (0, 100], got {self.percentile}")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_replicas(name: str, v: int) -> None:
+    if v > MAX_REPLICAS:
+        raise InputError(f"{name} = {v:,} is more than one simulation runs (at most "
+                         f"{MAX_REPLICAS:,}); with round-robin routing, replicas are independent: "
+                         "simulate one replica at rate / replicas")

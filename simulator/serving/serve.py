@@ -38,7 +38,7 @@ from simulator.serving.costs import MapperIterationCost
 from simulator.serving.kvcache import plan_kv
 from simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
 from simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
-from simulator.serving.traffic import ClosedLoop, Traffic, generate
+from simulator.serving.traffic import ClosedLoop, FixedLengths, Traffic, generate
 from workloads import ModelConfig
 
 
@@ -86,6 +86,8 @@ def simulate_serving(
     labels: tuple[str, str] = ("", ""),
 ) -> ServingResult:
     """Run the serving DES with an explicit cost function (see module docstring)."""
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be an integer ≥ 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     table = generate(traffic, rng)
     n = len(table)
@@ -220,7 +222,16 @@ def serve(
     from hwmodels import load_hardware
     from workloads import load_model
 
+    for name, value, kind in (("traffic", traffic, Traffic), ("policy", policy, ServingPolicy),
+                              ("deployment", deployment, Deployment), ("slo", slo, Slo),
+                              ("economics", economics, Economics)):
+        if not isinstance(value, kind):
+            raise InputError(f"{name}: expected a {kind.__name__} (from simulator import "
+                             f"{kind.__name__}), got {type(value).__name__}")
     m = load_model(model)
+    if isinstance(traffic.lengths, FixedLengths):  # every request the same: too long is an error
+        m.check_context(traffic.lengths.prompt_tokens + traffic.lengths.output_tokens,
+                        "prompt_tokens + output_tokens")
     h = hw if isinstance(hw, Hardware) else load_hardware(hw)
     dep = deployment
     try:
