@@ -66,6 +66,49 @@ def roofline_times(op: Op, hw: Hardware) -> tuple[float, float, float]:
     return compute_s, memory_s, comm_s
 
 
+def residence_floor(op: Op, hw: Hardware) -> tuple[float, float]:
+    """(seconds, joules) that NO model of any kind may beat, wherever data may live.
+
+    Weights and KV stream from main memory (`Chip.main_memory`). Activations may be spread
+    over every level declared to hold them, fastest first, each up to its capacity (main
+    memory, unlimited, takes the rest when its turn comes), all levels working in parallel. The time floor is the largest of:
+    compute at peak, weight/KV bytes at main bandwidth, each level's activation share at its
+    bandwidth, and the collective floor. Energy floor: weight/KV bits at main memory's J/bit,
+    activation bits at the cheapest level allowed to hold them (no FLOP energy: some specs
+    leave it at 0); for a collective, the floor bytes on the wire at the fabric's J/bit.
+    This is never above `roofline_times` (everything from main memory), the floor that the GPU,
+    wafer, LPU and CIM models keep; the cache-aware CPU model is held to this one.
+    """
+    from hwmodels.spec import TensorClass
+
+    chip = hw.chip
+    main = chip.main_memory
+    compute_s, _, comm_s = roofline_times(op, hw)
+    if isinstance(op.shape, CollectiveShape):
+        # Only the wire is certain: the message may be read from and written to anywhere.
+        fabric = hw.fabric
+        wire_j = (8 * collective_floor_bytes(op.shape) * fabric.energy_j_per_bit
+                  if fabric is not None else 0.0)
+        return max(compute_s, comm_s), wire_j
+    act = op.bytes.act_in + op.bytes.act_out
+    stream = op.bytes.total - act
+    holders = [m for m in chip.memory
+               if m is not main and TensorClass.ACTIVATIONS in m.holds]
+    main_bytes = stream
+    mem_s = 0.0
+    left = act
+    for level in sorted([*holders, main], key=lambda m: -m.bandwidth_Bps):
+        if level is main:  # unlimited: takes whatever is left
+            main_bytes += left
+            break
+        share = min(left, level.capacity_bytes)
+        mem_s = max(mem_s, share / level.bandwidth_Bps)
+        left -= share
+    mem_s = max(mem_s, main_bytes / main.bandwidth_Bps)
+    act_j = min([m.energy_j_per_bit for m in holders] + [main.energy_j_per_bit])
+    return max(compute_s, mem_s), 8 * (stream * main.energy_j_per_bit + act * act_j)
+
+
 class RooflineModel:
     def __init__(self, kind: HardwareKind):
         self.kind = kind

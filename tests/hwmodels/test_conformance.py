@@ -1,8 +1,10 @@
 """Conformance suite: every registered cost model × every shipped spec × a set of ops.
 
 Properties (hwmodels/cost.py composition rules): finite, non-negative time and energy; a
-`Bound`; never faster than the roofline floor (`roofline_times`); energy at least the bytes
-moved × the main memory's J/bit; doubling main-memory bandwidth never slows a memory-bound op.
+`Bound`; never faster or cheaper than the residence-aware floor (`residence_floor`: weights
+and KV from main memory, activations from the fastest level allowed to hold them); the GPU,
+wafer, LPU and CIM models also never beat the all-main-memory floor (`roofline_times`);
+doubling main-memory bandwidth never slows a memory-bound op.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 
 from hwmodels import CostContext, load_hardware
 from hwmodels.cost import _REGISTRY, Bound, registered_kinds
-from hwmodels.models.roofline import roofline_times
+from hwmodels.models.roofline import residence_floor, roofline_times
 from hwmodels.spec import Hardware, HardwareKind
 from tests.hwmodels.helpers import SPECS
 from workloads import ops
@@ -35,10 +37,8 @@ OPS = [
     ops.collective("send_recv", 1e6, 2, name="send"),
 ]
 # The CPU model prices activations that fit a cache at that cache's measured bandwidth and
-# energy, faster and cheaper than the cold-DRAM roofline floor, by design (see the docstring
-# of hwmodels/models/cpu.py). Its floor properties are reported as skips, not hidden.
-FLOOR_EXEMPT = {HardwareKind.CPU: "CPU model prices cache-resident activations below the "
-                "main-memory floor by design (hwmodels/models/cpu.py)"}
+# energy (hwmodels/models/cpu.py), so it is held to the residence-aware floor only.
+CACHE_AWARE = {HardwareKind.CPU}
 KINDS = registered_kinds()
 
 
@@ -56,7 +56,6 @@ def test_cost_model_conformance(kind, path):
     hw = load_hardware(path)
     hw2 = _double_main_bandwidth(hw)
     main = hw.chip.main_memory
-    exempt = FLOOR_EXEMPT.get(kind)
     for op in OPS:
         for ctx in (CostContext(), CostContext(weights_on_chip=0.5)):
             c = model.op_cost(op, hw, ctx)
@@ -64,14 +63,14 @@ def test_cost_model_conformance(kind, path):
             assert isinstance(c.bound, Bound), where
             for v in (c.time_s, c.energy_j, c.compute_s, c.memory_s, c.comm_s, c.overhead_s):
                 assert math.isfinite(v) and v >= 0, where
-            floor = max(roofline_times(op, hw))
-            e_floor = op.bytes.total * 8 * main.energy_j_per_bit
-            if exempt is None:
+            t_floor, e_floor = residence_floor(op, hw)
+            assert c.time_s >= t_floor * (1 - 1e-9), (where, c.time_s, t_floor)
+            assert c.energy_j >= e_floor * (1 - 1e-9), (where, c.energy_j, e_floor)
+            if kind not in CACHE_AWARE:
+                floor = max(roofline_times(op, hw))
                 assert c.time_s >= floor * (1 - 1e-9), (where, c.time_s, floor)
-                assert c.energy_j >= e_floor * (1 - 1e-9), (where, c.energy_j, e_floor)
+                assert c.energy_j >= op.bytes.total * 8 * main.energy_j_per_bit * (1 - 1e-9)
             fc, fm, fx = roofline_times(op, hw)
             if fm > fc and fm >= fx:  # memory-bound by the roofline
                 c2 = model.op_cost(op, hw2, ctx)
                 assert c2.time_s <= c.time_s * (1 + 1e-9), (where, c2.time_s, c.time_s)
-    if exempt is not None:
-        pytest.skip(f"floor checks: {exempt}")
