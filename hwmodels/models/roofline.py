@@ -1,4 +1,4 @@
-"""First-order roofline cost model, shared by every kind until its own model lands.
+"""First-order roofline model: the physics floors every kind-specific cost model must respect.
 
 time = max(FLOPs / peak(dtype), bytes / main-memory bandwidth, link bytes / link bandwidth
 + one hop); energy = FLOPs × J/FLOP + bits × J/bit + idle power × time. This is the physics
@@ -11,8 +11,7 @@ busier direction (the fabric's `chip_bandwidth_Bps` is per direction), whatever 
 
 from __future__ import annotations
 
-from hwmodels.cost import Bound, CostContext, OpCost
-from hwmodels.spec import Hardware, HardwareKind, UnitType
+from hwmodels.spec import Hardware, UnitType
 from workloads.ops import Collective, CollectiveShape, Op, OpKind
 
 
@@ -107,20 +106,3 @@ def residence_floor(op: Op, hw: Hardware) -> tuple[float, float]:
     mem_s = max(mem_s, main_bytes / main.bandwidth_Bps)
     act_j = min([m.energy_j_per_bit for m in holders] + [main.energy_j_per_bit])
     return max(compute_s, mem_s), 8 * (stream * main.energy_j_per_bit + act * act_j)
-
-
-class RooflineModel:
-    def __init__(self, kind: HardwareKind):
-        self.kind = kind
-
-    def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
-        chip = hw.chip
-        compute_s, memory_s, comm_s = roofline_times(op, hw)
-        t = max(compute_s, memory_s, comm_s)
-        bound = (Bound.COMPUTE if t == compute_s else
-                 Bound.MEMORY if t == memory_s else Bound.INTERCONNECT)
-        energy = (op.flops * chip.mac_energy_j.get(op.dtype, 0.0)
-                  + op.bytes.total * 8 * chip.main_memory.energy_j_per_bit
-                  + chip.power.idle_w * t)
-        return OpCost(t, energy, bound, compute_s, memory_s, comm_s)
-
