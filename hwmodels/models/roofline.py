@@ -1,8 +1,9 @@
-"""First-order roofline model: the physics floors every kind-specific cost model must respect.
+"""Roofline floors: the physics every kind-specific cost model must respect (tests enforce it).
 
-time = max(FLOPs / peak(dtype), bytes / main-memory bandwidth, link bytes / link bandwidth
-+ one hop); energy = FLOPs × J/FLOP + bits × J/bit + idle power × time. This is the physics
-floor the refined per-kind models must never beat.
+`roofline_times`: max(FLOPs / peak(dtype), bytes / main-memory bandwidth, floor link bytes /
+link bandwidth + one hop) — the floor the GPU, wafer, LPU and CIM models never beat.
+`residence_floor`: the same with activations allowed in any faster level declared to hold
+them — the floor for cache-aware models (CPU) and the energy floor for all.
 
 Collectives: the floor is the fewest bytes one chip must move through its link in its
 busier direction (the fabric's `chip_bandwidth_Bps` is per direction), whatever the algorithm
