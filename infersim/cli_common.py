@@ -210,11 +210,17 @@ def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None
     cols = list(columns or rows[0].keys())
     cells = [[_cell(r.get(c, "")) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    # a column is right-aligned (header too) when most of its cells start with a number
+    right = [sum(_numeric(row[i]) for row in cells) * 2 > len(cells) for i in range(len(cols))]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if r else v.ljust(w)
+                         for v, w, r in zip(values, widths, right, strict=True)).rstrip()
+
+    print(line(cols))
     print("  ".join("-" * w for w in widths))
     for row in cells:
-        print("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w)
-                        for v, w in zip(row, widths, strict=True)))
+        print(line(row))
 
 
 def _cell(v: Any) -> str:
