@@ -74,6 +74,8 @@ class SimResult:
             "runtime": self.schedule.runtime.value,
             "phase": sc.phase.value,
             "batch": sc.batch,
+            "chips_used": sc.parallel.chips,
+            "chips_in_system": self.schedule.hardware.num_chips,
             "feasible": self.feasible,
             "latency_s": self.latency_s,
             "tokens_per_s": self.tokens_per_s,

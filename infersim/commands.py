@@ -82,6 +82,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
           f"tp {sc.parallel.tp} pp {sc.parallel.pp}")
     if not r.feasible:
         print(f"  {d['reason']}")
+    if d["chips_used"] < d["chips_in_system"]:
+        print(f"  note: this step uses {d['chips_used']} of the system's "
+              f"{d['chips_in_system']} chips; spread the model with --tp/--pp "
+              f"(e.g. --pp {d['chips_in_system']})")
     rows = [
         {"metric": "step latency", "value": fmt_si(r.latency_s, "s")},
         {"metric": "tokens/s (batch)", "value": f"{r.tokens_per_s:,.1f}"},

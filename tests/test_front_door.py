@@ -90,3 +90,12 @@ def test_cli_op_csv_bad_row_names_line(tmp_path, capsys):
     csv.write_text("op,m,k,n\nmatmul,1,4096,6144\nmatmul,1,,6144\n")
     assert main(["op", "--from-csv", str(csv)]) == 2
     assert ":3:" in capsys.readouterr().err
+
+
+def test_cli_notes_unused_chips_of_a_system(capsys):
+    assert main(["simulate", "--model", "llama-3.1-70b", "--hw", "cs-3x4"]) == 0
+    assert "uses 1 of the system's 4 chips" in capsys.readouterr().out
+    assert main(["simulate", "--model", "llama-3.1-70b", "--hw", "cs-3x4", "--pp", "4",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["chips_used"], d["chips_in_system"]) == (4, 4)
