@@ -8,6 +8,8 @@ numpy_compat()
 
 from numba import cuda, float32, float64
 
+from validation.kernels.cpu import VFMA_DEPTH  # one definition of the FMA chain depth
+
 BLOCK = 256  # threads per block of the 1-D kernels (shared array size of the reduction)
 TILE = 16  # GEMM tile edge (TILE × TILE threads per block)
 
@@ -59,7 +61,7 @@ def vfma(x, out, c1, c2):  # pragma: no cover
         y5 = w - c2
         y6 = v + c1
         y7 = w + c1
-        for _ in range(8):
+        for _ in range(VFMA_DEPTH):
             y0 = y0 * w + c2
             y1 = y1 * w + c2
             y2 = y2 * w + c2
