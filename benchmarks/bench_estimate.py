@@ -21,11 +21,11 @@ import sys
 import time
 from dataclasses import replace
 
-from hwmodels import load_hardware
-from hwmodels.spec import Hardware
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.spec import Hardware
 from infersim.api import make_scenario
-from mapper import clear_cache, map_trace
-from workloads import build_trace, load_model
+from infersim.mapper import clear_cache, map_trace
+from infersim.workloads import build_trace, load_model
 
 
 def _stats(xs: list[float]) -> str:

@@ -10,9 +10,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-from hwmodels import CostContext, cost_model
-from hwmodels.loader import SPEC_DIR, clear_cache, load_hardware, load_hardware_text
-from workloads import ops
+from infersim.hwmodels import CostContext, cost_model
+from infersim.hwmodels.loader import SPEC_DIR, clear_cache, load_hardware, load_hardware_text
+from infersim.workloads import ops
 
 CONTEXT = CostContext()
 

@@ -28,9 +28,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
 
-    from hwmodels import load_hardware
-    from simulator.serving import Deployment, FixedLengths, Poisson, ServingPolicy, Traffic, serve
-    from workloads import load_model
+    from infersim.hwmodels import load_hardware
+    from infersim.simulator.serving import Deployment, FixedLengths, Poisson, ServingPolicy, Traffic, serve
+    from infersim.workloads import load_model
 
     model, hw = load_model(a.model), load_hardware(a.hw)
     traffic = Traffic(Poisson(a.rate), FixedLengths(1024, 256), a.requests)

@@ -51,9 +51,9 @@ def study_dict(size: int) -> dict:
 
 def profile(n: int) -> None:
     """Profile n points evaluated in-process (as one worker does) and print the top costs."""
-    from studies.evaluate import evaluate_chunk
-    from studies.space import grid_points
-    from studies.spec import parse_study
+    from infersim.studies.evaluate import evaluate_chunk
+    from infersim.studies.space import grid_points
+    from infersim.studies.spec import parse_study
 
     pts = grid_points(parse_study(study_dict(10_000)))
     rows = list(pts.rows[:n])
@@ -79,8 +79,8 @@ def main() -> int:
     if args.profile:
         profile(args.profile)
         return 0
-    from studies.runner import run_sweep
-    from studies.spec import parse_study
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import parse_study
 
     study = parse_study(study_dict(args.size))
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as d:

@@ -13,7 +13,7 @@ import statistics
 import time
 
 from infersim.api import make_scenario
-from workloads import build_trace, load_model
+from infersim.workloads import build_trace, load_model
 
 
 def _median_s(fn, repeats: int) -> float:

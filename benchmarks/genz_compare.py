@@ -62,10 +62,10 @@ def main() -> int:
         return 0
     from GenZ import decode_moddeling, prefill_moddeling
 
-    from hwmodels import load_hardware
+    from infersim.hwmodels import load_hardware
     from infersim.api import make_scenario
-    from mapper import map_trace
-    from workloads import build_trace, load_model
+    from infersim.mapper import map_trace
+    from infersim.workloads import build_trace, load_model
 
     warnings.filterwarnings("ignore")
     rows: list[dict[str, Any]] = []
@@ -94,7 +94,7 @@ def main() -> int:
         rows.append({"case": label, "infersim_ms": ours_s * 1e3, "genz_ms": genz_s * 1e3,
                      "ratio": ours_s / genz_s, "infersim_est_ms": ours_t * 1e3,
                      "genz_est_ms": genz_t * 1e3})
-    from infersim.cli_common import print_table
+    from infersim.cli.common import print_table
 
     print_table(rows)
     print("\n*_ms: predicted step latency; *_est_ms: wall time of one estimate (median)")

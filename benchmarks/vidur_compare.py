@@ -31,8 +31,8 @@ VIDUR_NAMES = {
 
 
 def run_infersim(a: argparse.Namespace) -> tuple[float, dict[str, float]]:
-    from hwmodels import load_hardware
-    from simulator.serving import (
+    from infersim.hwmodels import load_hardware
+    from infersim.simulator.serving import (
         Deployment,
         FixedLengths,
         Poisson,

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from hwmodels.spec import Chip, Hardware, HardwareKind
-from workloads.ops import Op
+from infersim.hwmodels.spec import Chip, Hardware, HardwareKind
+from infersim.workloads.ops import Op
 
 
 class Bound(str, Enum):
@@ -160,4 +160,4 @@ def registered_kinds() -> list[HardwareKind]:
 
 def _load_builtin_models() -> None:
     # Importing the kind modules runs their @register decorators.
-    import hwmodels.models  # noqa: F401
+    import infersim.hwmodels.models  # noqa: F401

@@ -25,7 +25,7 @@ import numbers
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600.0
 J_PER_KWH = 3.6e6

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, split_suffix
-from hwmodels.spec import (
+from infersim.hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, split_suffix
+from infersim.hwmodels.spec import (
     Chip,
     ComputeUnit,
     Hardware,
@@ -21,7 +21,7 @@ from hwmodels.spec import (
     Topology,
     UnitType,
 )
-from workloads.dtypes import DType
+from infersim.workloads.dtypes import DType
 
 OVERRIDE_SOURCE = "override (--set)"
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from hwmodels.spec import (
+from infersim.hwmodels.spec import (
     CimParams,
     CpuParams,
     GpuParams,

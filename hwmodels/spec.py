@@ -16,7 +16,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from workloads.dtypes import DType
+from infersim.workloads.dtypes import DType
 
 
 class HardwareKind(str, Enum):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hwmodels.spec import Hardware, Interconnect
+from infersim.hwmodels.spec import Hardware, Interconnect
 
 _SUFFIX_UNITS = (("_Bps", "B/s"), ("_bytes", "B"), ("_j_per_bit", "J/bit"), ("_j", "J"),
                  ("_s", "s"), ("_hz", "Hz"), ("_w", "W"), ("_usd", "USD"), ("_mm2", "mm²"),

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwmodels.schema import (
+from infersim.hwmodels.schema import (
     CHIP,
     DTYPE_NAMES,
     FAMILIES,
@@ -35,10 +35,10 @@ from hwmodels.schema import (
     spell,
     split_suffix,
 )
-from hwmodels.spec import GpuParams, HardwareKind
-from hwmodels.strict_yaml import ParsedDoc, join
-from infersim.errors import Problem
-from workloads.dtypes import DType
+from infersim.hwmodels.spec import GpuParams, HardwareKind
+from infersim.hwmodels.strict_yaml import ParsedDoc, join
+from infersim.foundation.errors import Problem
+from infersim.workloads.dtypes import DType
 
 _ASSUMED = re.compile(r"\s*assumed\b", re.I)
 _ASSUMED_WITH_REASON = re.compile(r"\s*assumed\s*:\s*\S.{3,}", re.I)
@@ -622,7 +622,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
             v.add("gpu", f"gpu L2 ({_fmt(l2)} B) disagrees with memory.l2 capacity "
                   f"({_fmt(cap)} B)", "give both the same value (mind MB vs MiB)")
     if kind == HardwareKind.CIM:
-        from hwmodels.spec import CimParams
+        from infersim.hwmodels.spec import CimParams
 
         vals = {a: _kind_si(block, CimParams, a)
                 for a in ("array_rows", "array_cols", "num_arrays", "bits_per_cell")}

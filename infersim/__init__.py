@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         serve,
         simulate,
     )
-    from infersim.errors import InfersimError
+    from infersim.foundation.errors import InfersimError
 
 
 def __getattr__(name: str) -> Any:
@@ -42,7 +42,7 @@ def __getattr__(name: str) -> Any:
 
         return ops_mod
     if name == "InfersimError":
-        from infersim.errors import InfersimError
+        from infersim.foundation.errors import InfersimError
 
         return InfersimError
     if name in __all__:

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwmodels import CostContext, Hardware, Infeasibility, Runtime, cost_model
-from hwmodels import load_hardware as _load_hardware
-from mapper import Schedule, map_trace
-from workloads import ModelConfig, build_trace
-from workloads import load_model as _load_model
-from workloads.dtypes import DType
-from workloads.ops import Op
-from workloads.scenario import Parallelism, Phase, Precision, Scenario, SpecDecode
+from infersim.hwmodels import CostContext, Hardware, Infeasibility, Runtime, cost_model
+from infersim.hwmodels import load_hardware as _load_hardware
+from infersim.mapper import Schedule, map_trace
+from infersim.workloads import ModelConfig, build_trace
+from infersim.workloads import load_model as _load_model
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import Op
+from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario, SpecDecode
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +33,7 @@ def load_hardware(name_or_path: str | Path | Hardware,
         return name_or_path
     if overrides is not None and (not isinstance(overrides, Mapping)
                                   or not all(isinstance(k, str) for k in overrides)):
-        from infersim.errors import InputError
+        from infersim.foundation.errors import InputError
 
         raise InputError("overrides: expected a dict of field paths to values, e.g. "
                          "{'memory.hbm.capacity_gb': 96}, got " + repr(overrides)[:80])
@@ -109,7 +109,7 @@ def make_scenario(
     draft_len: int = 4,
     acceptance: float = 0.7,
 ) -> Scenario:
-    from infersim.errors import InputError
+    from infersim.foundation.errors import InputError
 
     try:
         ph = Phase(phase)
@@ -156,7 +156,7 @@ def simulate(
                        moe_imbalance=moe_imbalance, draft_model=draft_model,
                        draft_len=draft_len, acceptance=acceptance)
     trace = build_trace(m, sc)
-    sched = map_trace(trace, hw, _runtime(runtime))
+    sched = map_trace(trace, hw, resolve_runtime(runtime))
     tokens = float(sc.batch)
     if sc.phase == Phase.SPEC_DECODE and sc.spec is not None:
         tokens = sc.batch * sc.spec.expected_tokens
@@ -164,8 +164,8 @@ def simulate(
     return SimResult(sched, sched.latency_s, tps, sched.energy_j, tokens)
 
 
-def _runtime(runtime: str | Runtime) -> Runtime:
-    from infersim.errors import InputError
+def resolve_runtime(runtime: str | Runtime) -> Runtime:
+    from infersim.foundation.errors import InputError
 
     try:
         return Runtime(runtime)
@@ -177,12 +177,12 @@ def _runtime(runtime: str | Runtime) -> Runtime:
 def predict_op(op: Op, hardware: str | Path | Hardware, runtime: str | Runtime = "graph") -> float:
     """Predicted seconds for one execution of `op` on one chip of `hardware`."""
     if not isinstance(op, Op):
-        from infersim.errors import InputError
+        from infersim.foundation.errors import InputError
 
         raise InputError(f"op: expected an Op (e.g. infersim.ops.matmul(m, k, n)), got "
                          f"{type(op).__name__}")
     hw = load_hardware(hardware)
-    return cost_model(hw).op_cost(op, hw, CostContext(runtime=_runtime(runtime))).time_s
+    return cost_model(hw).op_cost(op, hw, CostContext(runtime=resolve_runtime(runtime))).time_s
 
 
 def serve(
@@ -195,15 +195,15 @@ def serve(
     """Simulate request-level serving of `traffic` (a `simulator.Traffic`) and return a
     `simulator.ServingResult` (`.to_dict()`: ttft_p50_s, tpot_p99_s, throughput_tok_s, ...).
 
-        from simulator import Deployment, FixedLengths, Poisson, Traffic
+        from infersim.simulator import Deployment, FixedLengths, Poisson, Traffic
         r = isim.serve("llama-3.1-70b", "dgx-h100",
                        Traffic(Poisson(20), FixedLengths(1024, 256), 10000),
                        deployment=Deployment(tp=8))
 
     `policy` is a `simulator.ServingPolicy` (default: continuous batching); `options` are
     passed to `simulator.serve` (deployment, slo, economics, seed, event_log)."""
-    from simulator.serving import ServingPolicy
-    from simulator.serving import serve as _serve
+    from infersim.simulator.serving import ServingPolicy
+    from infersim.simulator.serving import serve as _serve
 
     m = model if isinstance(model, ModelConfig) else load_model(model)
     return _serve(m, load_hardware(hardware), traffic, policy or ServingPolicy(), **options)

@@ -1,5 +1,5 @@
 """Operator constructors for `predict_op` (re-exported from workloads.ops)."""
 
-from workloads.ops import Collective, OpKind, attention, collective, matmul, vector
+from infersim.workloads.ops import Collective, OpKind, attention, collective, matmul, vector
 
 __all__ = ["Collective", "OpKind", "attention", "collective", "matmul", "vector"]

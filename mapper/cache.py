@@ -19,8 +19,8 @@ from dataclasses import fields, is_dataclass
 from enum import Enum
 from typing import Any
 
-from hwmodels.spec import Hardware
-from workloads.ops import Op
+from infersim.hwmodels.spec import Hardware
+from infersim.workloads.ops import Op
 
 MAX_ENTRIES = 200_000
 _SKIP = frozenset({"sources", "description", "origin"})

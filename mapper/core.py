@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hwmodels.capacity import check_capacity
-from hwmodels.cost import (
+from infersim.hwmodels.capacity import check_capacity
+from infersim.hwmodels.cost import (
     Bound,
     CostContext,
     CostModel,
@@ -42,14 +42,14 @@ from hwmodels.cost import (
     Runtime,
     cost_model,
 )
-from hwmodels.spec import GpuParams, Hardware, HardwareKind
-from mapper import cache
-from mapper import kernels as K
-from mapper import placement as P
-from mapper import timeline as T
-from mapper.schedule import MappedOp, Schedule
-from workloads.ops import Op
-from workloads.trace import Trace, stage_counts
+from infersim.hwmodels.spec import GpuParams, Hardware, HardwareKind
+from infersim.mapper import cache
+from infersim.mapper import kernels as K
+from infersim.mapper import placement as P
+from infersim.mapper import timeline as T
+from infersim.mapper.schedule import MappedOp, Schedule
+from infersim.workloads.ops import Op
+from infersim.workloads.trace import Trace, stage_counts
 
 _ALGOS = {0.0: "ring", 1.0: "two_shot", 2.0: "one_shot", 3.0: "nvls", 4.0: "p2p", 5.0: "direct"}
 _ATTN = {0.0: "flash_prefill", 1.0: "flash_decode"}
@@ -258,7 +258,7 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     gpu_params = hw.chip.params if isinstance(hw.chip.params, GpuParams) else None
     is_gpu = hw.kind is HardwareKind.GPU
     if is_gpu and gpu_params is None:
-        from hwmodels.models.gpu import default_params
+        from infersim.hwmodels.models.gpu import default_params
 
         gpu_params = default_params(hw)
     host_k = gpu_params.host_launch_s if (gpu_params is not None and rt is Runtime.EAGER) else 0.0

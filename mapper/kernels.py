@@ -32,10 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from hwmodels.cost import Runtime
-from workloads import ops as O
-from workloads.dtypes import DType
-from workloads.ops import MatmulShape, Op, OpKind, VectorShape
+from infersim.hwmodels.cost import Runtime
+from infersim.workloads import ops as O
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import MatmulShape, Op, OpKind, VectorShape
 
 
 class Role(str, Enum):

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwmodels.spec import CimParams, Hardware
-from workloads.ops import OpKind
-from workloads.trace import Trace
+from infersim.hwmodels.spec import CimParams, Hardware
+from infersim.workloads.ops import OpKind
+from infersim.workloads.trace import Trace
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hwmodels.cost import Infeasibility, OpCost, Runtime
-from hwmodels.spec import Hardware
-from workloads.ops import Op
-from workloads.trace import Trace
+from infersim.hwmodels.cost import Infeasibility, OpCost, Runtime
+from infersim.hwmodels.spec import Hardware
+from infersim.workloads.ops import Op
+from infersim.workloads.trace import Trace
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,12 +1,12 @@
 """Simulator layer: op-level timelines of one step and request-level serving (simpy DES).
 
-    from simulator import simulate_timeline, serve
+    from infersim.simulator import simulate_timeline, serve
     tl = simulate_timeline(schedule, micro_batches=4)     # Timeline: .to_frame(), .plot(path)
     r = serve("llama-3.1-70b", "dgx-h100", Traffic(Poisson(20), FixedLengths(1024, 256), 10000),
               deployment=Deployment(tp=8))                 # ServingResult: .to_dict()
 """
 
-from simulator.serving import (
+from infersim.simulator.serving import (
     ClosedLoop,
     Deployment,
     Economics,
@@ -26,7 +26,7 @@ from simulator.serving import (
     serve,
     simulate_serving,
 )
-from simulator.timeline import Lane, Timeline, simulate_timeline
+from infersim.simulator.timeline import Lane, Timeline, simulate_timeline
 
 __all__ = [
     "ClosedLoop", "Deployment", "Economics", "FixedLengths", "Gamma", "Lane", "LengthSamples",

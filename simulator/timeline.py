@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from hwmodels.cost import Runtime
-from infersim.errors import InputError
-from workloads.ops import Collective, CollectiveShape, OpKind
+from infersim.hwmodels.cost import Runtime
+from infersim.foundation.errors import InputError
+from infersim.workloads.ops import Collective, CollectiveShape, OpKind
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mapper.schedule import MappedOp, Schedule
+    from infersim.mapper.schedule import MappedOp, Schedule
 
 
 class Lane(StrEnum):
@@ -139,7 +139,7 @@ class Timeline:
 
     def to_chrome_trace(self, path: str | Path) -> None:
         """Write the Chrome trace JSON atomically (open it at https://ui.perfetto.dev)."""
-        from infersim._io import atomic_write_text
+        from infersim.foundation.io import atomic_write_text
 
         atomic_write_text(path, json.dumps(self.chrome_trace()))
 
@@ -151,7 +151,7 @@ class Timeline:
         from matplotlib import colormaps
         from matplotlib.figure import Figure
 
-        from infersim._io import atomic_write_bytes
+        from infersim.foundation.io import atomic_write_bytes
 
         rows = sorted({(s.stage, _TID[s.lane]) for s in self.spans})
         index = {r: i for i, r in enumerate(rows)}

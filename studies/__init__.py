@@ -1,6 +1,6 @@
 """Design studies: sweeps that scale out, Pareto fronts, plots, HTML reports, teaching labs.
 
-    from studies import load_study, run_sweep, pareto_front
+    from infersim.studies import load_study, run_sweep, pareto_front
     study = load_study("study.yaml")
     result = run_sweep(study, "out/", executor="local", workers=2)
     result.frame                      # one row per point: parameters, status, metrics
@@ -18,14 +18,14 @@ __all__ = ["Study", "SweepResult", "list_studies", "load_study", "pareto_front",
            "run_sweep"]
 
 if TYPE_CHECKING:
-    from studies.pareto import pareto_front
-    from studies.registry import list_studies, run_study
-    from studies.runner import SweepResult, run_sweep
-    from studies.spec import Study, load_study
+    from infersim.studies.pareto import pareto_front
+    from infersim.studies.registry import list_studies, run_study
+    from infersim.studies.runner import SweepResult, run_sweep
+    from infersim.studies.spec import Study, load_study
 
-_WHERE = {"Study": "studies.spec", "load_study": "studies.spec", "SweepResult": "studies.runner",
-          "run_sweep": "studies.runner", "pareto_front": "studies.pareto",
-          "list_studies": "studies.registry", "run_study": "studies.registry"}
+_WHERE = {"Study": "infersim.studies.spec", "load_study": "infersim.studies.spec", "SweepResult": "infersim.studies.runner",
+          "run_sweep": "infersim.studies.runner", "pareto_front": "infersim.studies.pareto",
+          "list_studies": "infersim.studies.registry", "run_study": "infersim.studies.registry"}
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from infersim.errors import Problem, SpecError
+from infersim.foundation.errors import Problem, SpecError
 
 
 class _StrictLoader(yaml.SafeLoader):

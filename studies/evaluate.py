@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
-from infersim.errors import InfersimError
+from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
+from infersim.foundation.errors import InfersimError
 
 # Metrics of `evaluate: simulate`, in table order.
 SIMULATE_METRICS: tuple[str, ...] = (
@@ -99,7 +99,7 @@ def simulate_point(params: Mapping[str, Any]) -> Any:
 
 
 def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
-    from workloads.ops import totals
+    from infersim.workloads.ops import totals
 
     r, hw, p = simulate_point(params)
     sched = r.schedule
@@ -159,8 +159,8 @@ def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     """Serving metrics through `infersim.api.serve`: traffic.* builds the arrival process,
     lengths, policy and SLOs; scenario.tp/pp/ep/weights/kv and runtime the deployment."""
     from infersim.api import serve
-    from infersim.errors import InputError
-    from simulator import (
+    from infersim.foundation.errors import InputError
+    from infersim.simulator import (
         ClosedLoop,
         Deployment,
         FixedLengths,

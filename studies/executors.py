@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 Task = tuple[int, tuple[Any, ...]]
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studies import plots as P
-from studies.pareto import pareto_front
-from studies.report import Image, Report, Section, Table, write_report
-from studies.spec import Goal, PlotKind, PlotSpec, Study
+from infersim.studies import plots as P
+from infersim.studies.pareto import pareto_front
+from infersim.studies.report import Image, Report, Section, Table, write_report
+from infersim.studies.spec import Goal, PlotKind, PlotSpec, Study
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from studies.runner import SweepResult
+    from infersim.studies.runner import SweepResult
 
 
 def _select(frame: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def _label(study: Study, row: pd.Series) -> str:
 
 
 def make_plots(study: Study, frame: pd.DataFrame, out: Path) -> list[tuple[PlotSpec, list[Path]]]:
-    from studies.evaluate import simulate_point
+    from infersim.studies.evaluate import simulate_point
 
     pdir = out / "plots"
     made: list[tuple[PlotSpec, list[Path]]] = []

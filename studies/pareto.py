@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from studies.spec import Goal
+from infersim.studies.spec import Goal
 
 if TYPE_CHECKING:
     import pandas as pd

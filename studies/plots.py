@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from infersim._io import atomic_write_bytes
-from studies.pareto import non_dominated
-from studies.spec import Goal
+from infersim.foundation.io import atomic_write_bytes
+from infersim.studies.pareto import non_dominated
+from infersim.studies.spec import Goal
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mapper.schedule import Schedule
+    from infersim.mapper.schedule import Schedule
 
 STYLE: Any = {  # rc params (typed Any: matplotlib stubs want literal keys)
     "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
@@ -449,7 +449,7 @@ def latency_load(frame: pd.DataFrame, x: str = "rate",
 
 def timeline(schedule: Schedule, path: str | Path, *, title: str = "") -> Path:
     """Op-level timeline (Gantt by resource) drawn by the simulator's DES."""
-    from simulator.timeline import simulate_timeline
+    from infersim.simulator.timeline import simulate_timeline
 
     tl = simulate_timeline(schedule)
     tl.plot(path, title=title)

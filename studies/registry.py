@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 STUDIES_DIR = Path(__file__).parent
 _NOT_STUDIES = {"labs", "__pycache__"}
@@ -114,7 +114,7 @@ def run_study(name: str, out_dir: str | Path, *, quick: bool = False,
 def quick_study(study: Any) -> Any:
     """A reduced copy for CI: at most 2 values per list dimension (first and last), 3 per
     range; random n ≤ 20; optimize n_trials ≤ 2 generations."""
-    from studies.spec import Dimension, Range
+    from infersim.studies.spec import Dimension, Range
 
     dims = []
     for d in study.sweep:
@@ -133,9 +133,9 @@ def quick_study(study: Any) -> Any:
 
 def _run_yaml(s: ShippedStudy, out: Path, quick: bool, workers: int | None, executor: str,
               scheduler: str | None, progress: bool) -> tuple[Path, list[Path]]:
-    from studies.outputs import finish
-    from studies.runner import run_sweep
-    from studies.spec import load_study
+    from infersim.studies.outputs import finish
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import load_study
 
     study = load_study(s.folder / "study.yaml")
     if quick:
@@ -148,7 +148,7 @@ def _run_yaml(s: ShippedStudy, out: Path, quick: bool, workers: int | None, exec
 
 def _run_python(s: ShippedStudy, out: Path, quick: bool,
                 workers: int | None) -> tuple[Path, list[Path]]:
-    pkg = f"studies.{s.folder.name}"
+    pkg = f"infersim.studies.{s.folder.name}"
     run_mod = importlib.import_module(f"{pkg}.run")
     _call(run_mod.run, out, quick=quick, workers=workers)
     if (s.folder / "plot.py").exists():
@@ -159,7 +159,7 @@ def _run_python(s: ShippedStudy, out: Path, quick: bool,
 
 
 def build_python_report(s: ShippedStudy, out: Path, quick: bool) -> Path:
-    from studies.report import Report, Section, images_in, tables_in, write_report
+    from infersim.studies.report import Report, Section, images_in, tables_in, write_report
 
     doc = ast.get_docstring(ast.parse((s.folder / "run.py").read_text(encoding="utf-8"))) or ""
     title, _, rest = doc.partition("\n")
@@ -169,7 +169,7 @@ def build_python_report(s: ShippedStudy, out: Path, quick: bool) -> Path:
     if (out / "config.json").exists():
         config.update(json.loads((out / "config.json").read_text(encoding="utf-8")))
     if (s.folder / "report.py").exists():
-        sections = importlib.import_module(f"studies.{s.folder.name}.report").sections(out)
+        sections = importlib.import_module(f"infersim.studies.{s.folder.name}.report").sections(out)
     else:
         sections = []
         imgs = images_in(out / "plots")

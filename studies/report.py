@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infersim._io import atomic_write_text
+from infersim.foundation.io import atomic_write_text
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infersim._io import atomic_write_bytes, atomic_write_text
-from studies.evaluate import evaluate_chunk
-from studies.executors import Executor, make_executor
-from studies.progress import Progress
-from studies.space import Points, canonical, design, point_key
-from studies.spec import Goal, Method, Study
-from studies.store import STORE_NAME, ResultStore
+from infersim.foundation.io import atomic_write_bytes, atomic_write_text
+from infersim.studies.evaluate import evaluate_chunk
+from infersim.studies.executors import Executor, make_executor
+from infersim.studies.progress import Progress
+from infersim.studies.space import Points, canonical, design, point_key
+from infersim.studies.spec import Goal, Method, Study
+from infersim.studies.store import STORE_NAME, ResultStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -222,7 +222,7 @@ def _run_optimize(study: Study, store: ResultStore, get_exec: Callable[[], Execu
     so stored points are told without re-evaluation."""
     import optuna
 
-    from studies.optimize import distributions
+    from infersim.studies.optimize import distributions
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = study.search

@@ -40,8 +40,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from infersim.errors import InfersimError, InputError, Problem, SpecError
-from studies._yaml import load_strict
+from infersim.foundation.errors import InfersimError, InputError, Problem, SpecError
+from infersim.studies._yaml import load_strict
 
 
 class Evaluate(str, Enum):
@@ -382,7 +382,7 @@ class _Validator:
                      "set `evaluate: serve` or remove the traffic parameter")
             return False
         if group == "traffic":
-            from studies.evaluate import TRAFFIC_KNOBS
+            from infersim.studies.evaluate import TRAFFIC_KNOBS
 
             if rest not in TRAFFIC_KNOBS:
                 close = difflib.get_close_matches(rest, TRAFFIC_KNOBS, n=1)
@@ -414,14 +414,14 @@ class _Validator:
             if value is not None and not isinstance(value, str):
                 self.add(path, f"{rest} must be text, got {value!r}")
             elif rest in ("weights", "activations", "kv") and value is not None:
-                from workloads.dtypes import DType
+                from infersim.workloads.dtypes import DType
 
                 try:
                     DType.parse(value, rest)
                 except InputError as e:
                     self.add(path, str(e).split(": ", 1)[-1])
             elif rest == "phase":
-                from workloads.scenario import Phase
+                from infersim.workloads.scenario import Phase
 
                 if value not in {p.value for p in Phase}:
                     self.add(path, f"unknown phase {value!r}",
@@ -581,7 +581,7 @@ class _Validator:
     def check_metric(self, metric: str, evaluate: Evaluate, path: str) -> bool:
         if evaluate is Evaluate.SERVE:  # serving metric names come from ServingResult
             return True
-        from studies.evaluate import SIMULATE_METRICS
+        from infersim.studies.evaluate import SIMULATE_METRICS
 
         if metric not in SIMULATE_METRICS:
             close = difflib.get_close_matches(metric, SIMULATE_METRICS, n=1)

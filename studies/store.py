@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -180,7 +180,7 @@ def test_phase_flag_for_its_own_phase_is_accepted(tmp: Path,
 
 def _serve_small(**kw: object) -> object:
     import infersim as isim
-    from simulator.serving import FixedLengths, Poisson, Traffic
+    from infersim.simulator.serving import FixedLengths, Poisson, Traffic
 
     return isim.serve("llama-3.2-1b", "h100-sxm", Traffic(Poisson(1.0), FixedLengths(8, 4), 3),
                       **kw)
@@ -207,7 +207,7 @@ def _api_cases() -> list[tuple[str, object, str]]:
 def test_python_api_bad_input_raises_input_error(i: int) -> None:
     """The front door raises `InputError` naming the argument (was TypeError/AttributeError/
     numpy ValueError, or silently accepted, for most of these)."""
-    from infersim.errors import InputError
+    from infersim.foundation.errors import InputError
 
     name, call, word = _api_cases()[i]
     with pytest.raises(InputError) as e:

@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 
-from infersim.errors import InputError
-from workloads import ops
-from workloads.dtypes import DType
+from infersim.foundation.errors import InputError
+from infersim.workloads import ops
+from infersim.workloads.dtypes import DType
 
 
 def test_matmul_hand_arithmetic():

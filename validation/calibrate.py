@@ -22,14 +22,14 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from infersim._io import atomic_write_text
-from infersim.errors import InfersimError, InputError, SpecError
-from validation import measure
-from validation.fit import Calibration, fit_all
-from validation.hostinfo import host_info
-from validation.plan import PROFILES, Profile, kernel_cases
-from validation.progress import Progress
-from validation.stats import ErrorStats, error_stats
+from infersim.foundation.io import atomic_write_text
+from infersim.foundation.errors import InfersimError, InputError, SpecError
+from infersim.validation import measure
+from infersim.validation.fit import Calibration, fit_all
+from infersim.validation.hostinfo import host_info
+from infersim.validation.plan import PROFILES, Profile, kernel_cases
+from infersim.validation.progress import Progress
+from infersim.validation.stats import ErrorStats, error_stats
 
 DATA_DIR = Path(__file__).parent / "data"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def check_device(device: str) -> None:
         raise InputError(f"--device: unknown device {device!r}; use one of "
                          f"{', '.join(DEVICES)}")
     if device == "cuda":
-        from validation.kernels.cuda import cuda_available
+        from infersim.validation.kernels.cuda import cuda_available
 
         if not cuda_available():
             raise InputError("--device cuda: no CUDA GPU is available here "
@@ -135,7 +135,7 @@ def _ref(path: Path) -> str:
 
 def _load_spec_text(text: str, name: str):
     """Load YAML text with the strict hardware loader (through a private temp file)."""
-    from hwmodels.loader import load_hardware
+    from infersim.hwmodels.loader import load_hardware
 
     with tempfile.TemporaryDirectory(prefix="infersim-cal-") as d:
         p = Path(d) / f"{name}.yaml"
@@ -147,7 +147,7 @@ def _start_worker_threads() -> None:
     """Run one parallel kernel so the threading layer is up (and reported by host_info)."""
     import numpy as np
 
-    from validation.kernels.cpu import empty_parallel
+    from infersim.validation.kernels.cpu import empty_parallel
 
     empty_parallel(np.zeros(1, dtype=np.int64))
 
@@ -189,12 +189,12 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     profile = PROFILES[opts.profile]
     start = time.monotonic()
     if opts.device == "cuda":
-        from validation.cuda_calibrate import calibrate_cuda
+        from infersim.validation.cuda_calibrate import calibrate_cuda
 
         return calibrate_cuda(opts, profile, stream)
     _start_worker_threads()
     host = host_info()
-    from validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
+    from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
 
     spec_path = Path(opts.out) if opts.out is not None else DATA_DIR / f"{host.slug}.yaml"
     check_writable(spec_path)
@@ -202,7 +202,7 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     plan = level_plan(host)
     cases = kernel_cases(profile)
     tcases = profile.transformer
-    from validation.kernels.cpu_bench import CpuBench
+    from infersim.validation.kernels.cpu_bench import CpuBench
 
     weight = (sum(measure.case_weight(c) for c in cases)
               + sum(measure.transformer_weight(t) for t in tcases))
@@ -236,8 +236,8 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
 def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
     """Fit and write a spec again from an existing CPU measurement file (no measuring): the
     calibration is reproducible from the committed data alone."""
-    from validation.hostinfo import HostInfo
-    from validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
+    from infersim.validation.hostinfo import HostInfo
+    from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
 
     start = time.monotonic()
     if not data_path.is_file():
@@ -266,7 +266,7 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
 
 def grade(df: pd.DataFrame, hw) -> tuple[ErrorStats, ErrorStats | None]:
     """Error stats of the held-out kernel rows and of the transformer rows under `hw`."""
-    from validation.closed_loop import predict_kernel_rows, predict_transformer_rows
+    from infersim.validation.closed_loop import predict_kernel_rows, predict_transformer_rows
 
     held = df[(df.role == "holdout") & (df.phase == "")]
     hstats = error_stats(predict_kernel_rows(held, hw), held.median_s)

@@ -13,11 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from hwmodels.spec import Hardware
-from validation.kernels.cases import Case, Kernel
-from workloads import ops as O
-from workloads.dtypes import DType
-from workloads.ops import Op, OpKind
+from infersim.hwmodels.spec import Hardware
+from infersim.validation.kernels.cases import Case, Kernel
+from infersim.workloads import ops as O
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import Op, OpKind
 
 
 def kernel_op(kernel: str, dtype: str, n: int, m: int = 0, k: int = 0) -> Op:
@@ -63,7 +63,7 @@ def transformer_scenario(phase: str, tokens: int) -> dict[str, Any]:
 def predict_transformer_rows(df: pd.DataFrame, hw: Hardware) -> pd.Series:
     """Predicted seconds per step for every transformer row (phase, tokens)."""
     from infersim.api import load_model, simulate
-    from validation.transformer import SMALL_LLAMA
+    from infersim.validation.transformer import SMALL_LLAMA
 
     model = load_model(dict(SMALL_LLAMA))
     out = [simulate(model, hw, **transformer_scenario(str(r.phase), int(r.tokens))).latency_s

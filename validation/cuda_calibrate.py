@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from validation import measure
-from validation.calibrate import (
+from infersim.validation import measure
+from infersim.validation.calibrate import (
     DATA_DIR,
     CalibrateOptions,
     CalibrateResult,
@@ -32,11 +32,11 @@ from validation.calibrate import (
     grade,
     load_checked,
 )
-from validation.fit import Calibration, fit_all
-from validation.hostinfo import host_info
-from validation.kernels.timing import TimingPolicy
-from validation.plan import Profile, kernel_cases
-from validation.progress import Progress
+from infersim.validation.fit import Calibration, fit_all
+from infersim.validation.hostinfo import host_info
+from infersim.validation.kernels.timing import TimingPolicy
+from infersim.validation.plan import Profile, kernel_cases
+from infersim.validation.progress import Progress
 
 GPU_PROFILES = {
     "full": Profile(
@@ -132,7 +132,7 @@ def gpu_spec_yaml(cal: Calibration, info, data_ref: str, profile: str, date: str
 
 def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
                    stream: TextIO) -> CalibrateResult:
-    from validation.kernels.cuda import CudaBench, device_info
+    from infersim.validation.kernels.cuda import CudaBench, device_info
 
     start = time.monotonic()
     profile = GPU_PROFILES[opts.profile]
@@ -164,7 +164,7 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
             "sm_count": info.sm_count, "simulated": info.simulated, "profile": profile.name,
             "seed": opts.seed, "date_utc": date, "spec": _ref(spec_path),
             "elapsed_s": f"{time.monotonic() - start:.1f}"}
-    from validation.calibrate import _write_pair
+    from infersim.validation.calibrate import _write_pair
 
     _write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
     summary = tuple({"parameter": f"{lv.name} bandwidth", "value": f"{lv.bandwidth_Bps / 1e9:.1f} GB/s"}

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, minimize_scalar
 
-from hwmodels.models.cpu import gemm_row_efficiency, seconds_per_byte
-from validation.kernels.cases import STREAM_KERNELS, Kernel
+from infersim.hwmodels.models.cpu import gemm_row_efficiency, seconds_per_byte
+from infersim.validation.kernels.cases import STREAM_KERNELS, Kernel
 
 _SOFT_L1_SCALE = 0.05  # residuals (log time) beyond ~5% count linearly, not quadratically
 _PRIOR_WEIGHT = 0.01  # a factor e change of an unconstrained parameter costs a 1% residual

@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from validation.kernels.cases import Case, Kernel
-from validation.kernels.timing import Timing, TimingPolicy
-from validation.plan import Profile, TransformerCase
-from validation.progress import Progress
+from infersim.validation.kernels.cases import Case, Kernel
+from infersim.validation.kernels.timing import Timing, TimingPolicy
+from infersim.validation.plan import Profile, TransformerCase
+from infersim.validation.progress import Progress
 
 FORMAT = "infersim-measurements v1"
 
@@ -76,7 +76,7 @@ def measure_transformer(cases: Sequence[TransformerCase], profile: Profile, thre
     """Time prefill/decode steps of the small transformer (validation rows, never fitted)."""
     if not cases:
         return []
-    from validation.transformer import SMALL_LLAMA, SmallLlama, init_weights, time_step
+    from infersim.validation.transformer import SMALL_LLAMA, SmallLlama, init_weights, time_step
 
     w = init_weights(SMALL_LLAMA, seed)
     need = max(tc.tokens for tc in cases if tc.phase == "prefill") if any(

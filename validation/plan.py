@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from validation.kernels.cases import STREAM_KERNELS, Case, Kernel, Role
-from validation.kernels.timing import TimingPolicy
+from infersim.validation.kernels.cases import STREAM_KERNELS, Case, Kernel, Role
+from infersim.validation.kernels.timing import TimingPolicy
 
 HOLDOUT_EVERY = 3
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from infersim._io import atomic_write_bytes, atomic_write_text
-from validation.datasets import check_frame, discover
-from validation.stats import summarize, worst_cases
+from infersim.foundation.io import atomic_write_bytes, atomic_write_text
+from infersim.validation.datasets import check_frame, discover
+from infersim.validation.stats import summarize, worst_cases
 
 BAND = 0.10  # ±10% bands in the scatter plots
 
@@ -98,7 +98,7 @@ def build_report(out_dir: Path, measure: bool = False) -> Report:
 
 def _collect_with_kernels(extra: list[pd.DataFrame], kernel_frames: list[pd.DataFrame]):
     """`collect`, also keeping the CPU kernel rows with their FLOPs/bytes for the roofline."""
-    from validation.datasets import cpu_kernels
+    from infersim.validation.datasets import cpu_kernels
 
     data, failed, listing = collect(extra)
     if cpu_kernels.NAME not in failed:
@@ -111,8 +111,8 @@ def _collect_with_kernels(extra: list[pd.DataFrame], kernel_frames: list[pd.Data
 
 def _measure_now(out_dir: Path) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
     """Calibrate this machine now (quick profile) into out_dir/measure/ and return its rows."""
-    from validation.calibrate import CalibrateOptions, calibrate
-    from validation.datasets import cpu_kernels, cpu_transformer
+    from infersim.validation.calibrate import CalibrateOptions, calibrate
+    from infersim.validation.datasets import cpu_kernels, cpu_transformer
 
     # allow_busy: the report shows what this machine does now, busy or not (it is labelled)
     res = calibrate(CalibrateOptions(out=out_dir / "measure" / "this-machine.yaml",
@@ -191,7 +191,7 @@ def roofline_figure(spec_path: str, points: pd.DataFrame) -> Any:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from hwmodels.loader import load_hardware
+    from infersim.hwmodels.loader import load_hardware
 
     chip = load_hardware(spec_path).chip
     pts = points[(points.flops > 0) & (points.bytes > 0) & (points.measured > 0)]

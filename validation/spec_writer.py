@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from validation.fit import Calibration
-from validation.hostinfo import HostInfo
+from infersim.validation.fit import Calibration
+from infersim.validation.hostinfo import HostInfo
 
 # Energies are not measurable here (no RAPL in a VM); these are stated assumptions.
 _ENERGY_PJ_PER_BIT = {1: 0.16, 2: 0.31, 3: 1.6}

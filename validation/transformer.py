@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from validation.kernels import llm
-from validation.kernels.cpu import gemm_tiled, gemm_tiles
-from validation.kernels.timing import Timing, TimingPolicy, time_calls
+from infersim.validation.kernels import llm
+from infersim.validation.kernels.cpu import gemm_tiled, gemm_tiles
+from infersim.validation.kernels.timing import Timing, TimingPolicy, time_calls
 
 SMALL_LLAMA: dict[str, Any] = {
     "architectures": ["LlamaForCausalLM"],

@@ -69,13 +69,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infersim.errors import InputError
-from workloads import ops as O
-from workloads.dtypes import DType
-from workloads.model import MLPKind, ModelConfig, NormKind, PositionKind, load_model
-from workloads.ops import Collective, Op, OpKind
-from workloads.scenario import Parallelism, Phase, Scenario
-from workloads.trace import (
+from infersim.foundation.errors import InputError
+from infersim.workloads import ops as O
+from infersim.workloads.dtypes import DType
+from infersim.workloads.model import MLPKind, ModelConfig, NormKind, PositionKind, load_model
+from infersim.workloads.ops import Collective, Op, OpKind
+from infersim.workloads.scenario import Parallelism, Phase, Scenario
+from infersim.workloads.trace import (
     ResidentBytes,
     Trace,
     balanced_layers,

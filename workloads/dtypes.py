@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 
 class DType(str, Enum):

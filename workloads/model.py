@@ -31,11 +31,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 if TYPE_CHECKING:
-    from workloads.dtypes import DType
-    from workloads.summary import ModelSummary
+    from infersim.workloads.dtypes import DType
+    from infersim.workloads.summary import ModelSummary
 
 LIBRARY_DIR = Path(__file__).parent / "models"
 
@@ -154,13 +154,13 @@ class ModelConfig:
 
     def kv_bytes_per_token(self, dtype: str | DType = "bf16") -> float:
         """KV-cache bytes per token over all layers at `dtype` (whole model, no TP split)."""
-        from workloads.dtypes import DType as _DType
+        from infersim.workloads.dtypes import DType as _DType
 
         return self.kv_dim_per_token_per_layer * self.num_layers * _DType.parse(dtype).bytes
 
     def summary(self, context: int = 1024) -> ModelSummary:
         """Parameters, bytes and FLOPs per token (see `workloads.summary.summarize`)."""
-        from workloads.summary import summarize
+        from infersim.workloads.summary import summarize
 
         return summarize(self, context=context)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from infersim.errors import InputError
-from workloads.dtypes import DType
+from infersim.foundation.errors import InputError
+from infersim.workloads.dtypes import DType
 
 
 class OpKind(str, Enum):

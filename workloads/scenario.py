@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from numbers import Integral, Real
 
-from infersim.errors import InputError
-from workloads.dtypes import DType
+from infersim.foundation.errors import InputError
+from infersim.workloads.dtypes import DType
 
 
 class Phase(str, Enum):

@@ -16,11 +16,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from workloads.dtypes import DType
-from workloads.model import ModelConfig, PositionKind
-from workloads.ops import OpKind
-from workloads.scenario import Phase, Precision, Scenario
-from workloads.trace import Trace
+from infersim.workloads.dtypes import DType
+from infersim.workloads.model import ModelConfig, PositionKind
+from infersim.workloads.ops import OpKind
+from infersim.workloads.scenario import Phase, Precision, Scenario
+from infersim.workloads.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def embedding_elements(m: ModelConfig) -> float:
 
 def param_counts(m: ModelConfig) -> tuple[float, float]:
     """(total, active-per-token) parameters of `m`, read from TP=1 traces (module docstring)."""
-    from workloads.builder import build_trace
+    from infersim.workloads.builder import build_trace
 
     prec = Precision(DType.BF16, DType.BF16, DType.BF16)
     batch = 1
@@ -104,7 +104,7 @@ def param_counts(m: ModelConfig) -> tuple[float, float]:
 
 def summarize(m: ModelConfig, context: int = 1024) -> ModelSummary:
     """Summary of `m`; decode FLOPs per token at `context` tokens of KV cache."""
-    from workloads.builder import build_trace
+    from infersim.workloads.builder import build_trace
 
     total, active = param_counts(m)
     ctx = min(context, m.max_position_embeddings - 1)

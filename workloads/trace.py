@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workloads.ops import Op, OpKind, TensorBytes, totals
-from workloads.scenario import Scenario
+from infersim.workloads.ops import Op, OpKind, TensorBytes, totals
+from infersim.workloads.scenario import Scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -182,6 +182,6 @@ class Trace:
         return pd.DataFrame([o.to_row() for o in self.ops])
 
     def to_csv(self, path: str | Path) -> None:
-        from infersim._io import atomic_write_text
+        from infersim.foundation.io import atomic_write_text
 
         atomic_write_text(path, self.to_frame().to_csv(index=False))

@@ -4,13 +4,13 @@ Each kind registers exactly one factory (a second registration is an error). Kin
 refined model has not landed use the shared roofline floor.
 """
 
-from hwmodels.cost import register
-from hwmodels.models.cim import CimModel
-from hwmodels.models.cpu import CpuModel
-from hwmodels.models.gpu import GpuModel
-from hwmodels.models.lpu import LpuModel
-from hwmodels.models.wafer import WaferModel
-from hwmodels.spec import HardwareKind
+from infersim.hwmodels.cost import register
+from infersim.hwmodels.models.cim import CimModel
+from infersim.hwmodels.models.cpu import CpuModel
+from infersim.hwmodels.models.gpu import GpuModel
+from infersim.hwmodels.models.lpu import LpuModel
+from infersim.hwmodels.models.wafer import WaferModel
+from infersim.hwmodels.spec import HardwareKind
 
 register(HardwareKind.GPU)(GpuModel)
 register(HardwareKind.WAFER)(WaferModel)

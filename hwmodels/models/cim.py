@@ -46,11 +46,11 @@ from __future__ import annotations
 
 import math
 
-from hwmodels.cost import Bound, CostContext, OpCost
-from hwmodels.models.common import collective_time, finish, mac_energy, op_peak
-from hwmodels.models.roofline import roofline_times
-from hwmodels.spec import CimParams, Hardware, HardwareKind, UnitType
-from workloads.ops import CollectiveShape, MatmulShape, Op, OpKind
+from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels.models.common import collective_time, finish, mac_energy, op_peak
+from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.spec import CimParams, Hardware, HardwareKind, UnitType
+from infersim.workloads.ops import CollectiveShape, MatmulShape, Op, OpKind
 
 _STATIONARY_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.MOE_ROUTER})
 

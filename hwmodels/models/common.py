@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from hwmodels.cost import Bound, OpCost
-from hwmodels.spec import Chip, Interconnect, Topology, UnitType
-from workloads.dtypes import DType
-from workloads.ops import Collective, CollectiveShape, Op, OpKind
+from infersim.hwmodels.cost import Bound, OpCost
+from infersim.hwmodels.spec import Chip, Interconnect, Topology, UnitType
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import Collective, CollectiveShape, Op, OpKind
 
 MATRIX_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.ATTENTION,
                           OpKind.MOE_ROUTER})

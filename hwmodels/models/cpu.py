@@ -45,9 +45,9 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
-from hwmodels.cost import Bound, CostContext, OpCost
-from hwmodels.models.roofline import roofline_times
-from hwmodels.spec import (
+from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.spec import (
     Chip,
     CpuParams,
     Hardware,
@@ -56,7 +56,7 @@ from hwmodels.spec import (
     TensorClass,
     UnitType,
 )
-from workloads.ops import CollectiveShape, MatmulShape, Op, OpKind
+from infersim.workloads.ops import CollectiveShape, MatmulShape, Op, OpKind
 
 _MATRIX_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.ATTENTION,
                            OpKind.MOE_ROUTER})

@@ -51,10 +51,10 @@ import math
 import weakref
 from dataclasses import dataclass
 
-from hwmodels.cost import Bound, CostContext, OpCost
-from hwmodels.spec import GpuParams, Hardware, HardwareKind, Topology, UnitType
-from workloads.dtypes import DType
-from workloads.ops import (
+from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels.spec import GpuParams, Hardware, HardwareKind, Topology, UnitType
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import (
     AttentionShape,
     Collective,
     CollectiveShape,

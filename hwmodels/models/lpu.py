@@ -33,8 +33,8 @@ Never below `roofline_times` (each collective pays at least one hop). A chip wit
 
 from __future__ import annotations
 
-from hwmodels.cost import Bound, CostContext, OpCost
-from hwmodels.models.common import (
+from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels.models.common import (
     collective_hops,
     collective_time,
     finish,
@@ -42,9 +42,9 @@ from hwmodels.models.common import (
     op_peak,
     op_unit,
 )
-from hwmodels.models.roofline import roofline_times
-from hwmodels.spec import Hardware, HardwareKind, LpuParams
-from workloads.ops import Collective, CollectiveShape, Op, OpKind
+from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.spec import Hardware, HardwareKind, LpuParams
+from infersim.workloads.ops import Collective, CollectiveShape, Op, OpKind
 
 
 def lpu_hops(shape: CollectiveShape, p: LpuParams | None, hw: Hardware) -> int:

@@ -12,8 +12,8 @@ busier direction (the fabric's `chip_bandwidth_Bps` is per direction), whatever 
 
 from __future__ import annotations
 
-from hwmodels.spec import Hardware, UnitType
-from workloads.ops import Collective, CollectiveShape, Op, OpKind
+from infersim.hwmodels.spec import Hardware, UnitType
+from infersim.workloads.ops import Collective, CollectiveShape, Op, OpKind
 
 
 def collective_floor_bytes(shape: CollectiveShape) -> float:
@@ -79,7 +79,7 @@ def residence_floor(op: Op, hw: Hardware) -> tuple[float, float]:
     This is never above `roofline_times` (everything from main memory), the floor that the GPU,
     wafer, LPU and CIM models keep; the cache-aware CPU model is held to this one.
     """
-    from hwmodels.spec import TensorClass
+    from infersim.hwmodels.spec import TensorClass
 
     chip = hw.chip
     main = chip.main_memory

@@ -1,8 +1,8 @@
 """Request-level serving simulation (simpy): traffic, policies, paged KV cache, metrics."""
 
-from hwmodels.economics import Economics  # re-exported: the one cost-per-token model
-from simulator.serving.capacity import CapacityResult, find_max_rate
-from simulator.serving.config import (
+from infersim.hwmodels.economics import Economics  # re-exported: the one cost-per-token model
+from infersim.simulator.serving.capacity import CapacityResult, find_max_rate
+from infersim.simulator.serving.config import (
     Deployment,
     Policy,
     Preemption,
@@ -10,11 +10,11 @@ from simulator.serving.config import (
     ServingPolicy,
     Slo,
 )
-from simulator.serving.costs import MapperIterationCost
-from simulator.serving.metrics import ServingResult
-from simulator.serving.replica import IterationCost
-from simulator.serving.serve import ReplicaSpec, serve, simulate_serving
-from simulator.serving.traffic import (
+from infersim.simulator.serving.costs import MapperIterationCost
+from infersim.simulator.serving.metrics import ServingResult
+from infersim.simulator.serving.replica import IterationCost
+from infersim.simulator.serving.serve import ReplicaSpec, serve, simulate_serving
+from infersim.simulator.serving.traffic import (
     ClosedLoop,
     FixedLengths,
     Gamma,

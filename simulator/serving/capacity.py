@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infersim.errors import InputError
-from simulator.serving.config import Slo
-from simulator.serving.metrics import ServingResult
+from infersim.foundation.errors import InputError
+from infersim.simulator.serving.config import Slo
+from infersim.simulator.serving.metrics import ServingResult
 
 
 @dataclass(frozen=True)

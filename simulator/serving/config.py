@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 # Most replicas (per pool) one simulation runs. The DES holds one engine per replica and the
 # least-outstanding router scans them all per request (measured: 10^5 replicas × 1000 requests

@@ -40,13 +40,13 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hwmodels.cost import Infeasibility, Runtime
-from hwmodels.spec import Hardware
-from mapper import Schedule, map_trace
-from workloads import ModelConfig, build_trace
-from workloads.dtypes import DType
-from workloads.ops import OpKind
-from workloads.scenario import Parallelism, Phase, Precision, Scenario
+from infersim.hwmodels.cost import Infeasibility, Runtime
+from infersim.hwmodels.spec import Hardware
+from infersim.mapper import Schedule, map_trace
+from infersim.workloads import ModelConfig, build_trace
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import OpKind
+from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario
 
 
 class Axis:

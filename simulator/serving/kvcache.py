@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hwmodels.cost import Infeasibility
-from hwmodels.spec import Hardware, MemoryLevel, TensorClass
-from simulator.serving.config import Deployment
-from simulator.serving.costs import ReplicaFacts
+from infersim.hwmodels.cost import Infeasibility
+from infersim.hwmodels.spec import Hardware, MemoryLevel, TensorClass
+from infersim.simulator.serving.config import Deployment
+from infersim.simulator.serving.costs import ReplicaFacts
 
 
 @dataclass(frozen=True)

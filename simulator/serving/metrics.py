@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
-from simulator.serving.config import Slo
+from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
+from infersim.simulator.serving.config import Slo
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hwmodels.cost import Infeasibility
+    from infersim.hwmodels.cost import Infeasibility
 
 
 class BoundedSampler:

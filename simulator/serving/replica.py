@@ -45,8 +45,8 @@ from typing import Protocol
 
 import simpy
 
-from simulator.serving.config import Policy, Preemption, ServingPolicy
-from simulator.serving.metrics import Collector
+from infersim.simulator.serving.config import Policy, Preemption, ServingPolicy
+from infersim.simulator.serving.metrics import Collector
 
 
 class IterationCost(Protocol):

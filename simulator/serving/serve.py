@@ -29,17 +29,17 @@ from typing import Any
 import numpy as np
 import simpy
 
-from hwmodels.cost import Infeasibility, Runtime
-from hwmodels.economics import Economics
-from hwmodels.spec import Hardware
-from infersim.errors import InputError
-from simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
-from simulator.serving.costs import MapperIterationCost
-from simulator.serving.kvcache import plan_kv
-from simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
-from simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
-from simulator.serving.traffic import ClosedLoop, FixedLengths, Traffic, generate
-from workloads import ModelConfig
+from infersim.hwmodels.cost import Infeasibility, Runtime
+from infersim.hwmodels.economics import Economics
+from infersim.hwmodels.spec import Hardware
+from infersim.foundation.errors import InputError
+from infersim.simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
+from infersim.simulator.serving.costs import MapperIterationCost
+from infersim.simulator.serving.kvcache import plan_kv
+from infersim.simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
+from infersim.simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
+from infersim.simulator.serving.traffic import ClosedLoop, FixedLengths, Traffic, generate
+from infersim.workloads import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -219,8 +219,8 @@ def serve(
 
     Returns a `ServingResult`; "does not fit" (weights or not even one KV block) is a result
     with `infeasible` set, not an exception."""
-    from hwmodels import load_hardware
-    from workloads import load_model
+    from infersim.hwmodels import load_hardware
+    from infersim.workloads import load_model
 
     for name, value, kind in (("traffic", traffic, Traffic), ("policy", policy, ServingPolicy),
                               ("deployment", deployment, Deployment), ("slo", slo, Slo),

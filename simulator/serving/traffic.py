@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 CSV_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 

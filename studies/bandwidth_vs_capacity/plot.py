@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from studies import plots as P
+from infersim.studies import plots as P
 
 SRAM = "hw.memory.sram.capacity_gb"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwmodels.economics import Economics, cost_per_mtok_usd
-from infersim._io import atomic_write_text
-from studies.pareto import pareto_front
+from infersim.hwmodels.economics import Economics, cost_per_mtok_usd
+from infersim.foundation.io import atomic_write_text
+from infersim.studies.pareto import pareto_front
 
 HERE = Path(__file__).parent
 SRAM = "hw.memory.sram.capacity_gb"
@@ -34,9 +34,9 @@ def design_price_usd(frame: pd.DataFrame, costs: pd.DataFrame) -> pd.Series:
 
 def run(out_dir: str | Path, *, quick: bool = False, workers: int | None = None,
         executor: str = "local") -> pd.DataFrame:
-    from studies.registry import quick_study
-    from studies.runner import run_sweep
-    from studies.spec import load_study
+    from infersim.studies.registry import quick_study
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import load_study
 
     out = Path(out_dir)
     study = load_study(HERE / "study.yaml")

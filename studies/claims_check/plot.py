@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from studies import plots as P
+from infersim.studies import plots as P
 
 
 @P._styled

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from infersim._io import atomic_write_text
+from infersim.foundation.io import atomic_write_text
 
 HERE = Path(__file__).parent
 GPU = "a100-sxm-80gb"

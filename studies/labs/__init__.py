@@ -1,12 +1,12 @@
 """Teaching labs: step-by-step exercises with hints and executable solutions.
 
-    python -m studies.labs.lab1_roofline          # print the lab with hints
-    python -m studies.labs.lab1_roofline --solve  # ... and run every solution
+    python -m infersim.studies.labs.lab1_roofline          # print the lab with hints
+    python -m infersim.studies.labs.lab1_roofline --solve  # ... and run every solution
 
 Each lab module has `EXERCISES: tuple[Exercise, ...]`; each solution is a plain function that
 returns its answer, so CI runs them and checks them against independently derived values.
 """
 
-from studies.labs._lab import Exercise, main
+from infersim.studies.labs._lab import Exercise, main
 
 __all__ = ["Exercise", "main"]

@@ -11,13 +11,13 @@ Draw it all with `infersim roofline --model llama-3.1-8b --hw h100-sxm -o roof.p
 
 from __future__ import annotations
 
-from studies.labs._lab import Exercise, main
+from infersim.studies.labs._lab import Exercise, main
 
 
 def ridge_point() -> float:
     """H100 SXM ridge point for bf16 on HBM, in FLOP/byte."""
     from infersim.api import load_hardware
-    from workloads.dtypes import DType
+    from infersim.workloads.dtypes import DType
 
     chip = load_hardware("h100-sxm").chip
     return chip.peak_flops(DType.BF16) / chip.main_memory.bandwidth_Bps
@@ -46,7 +46,7 @@ def simulator_vs_floor() -> dict[str, float]:
     """Predicted time of the decode GEMV on an H100 next to its roofline floor."""
     from infersim import ops
     from infersim.api import load_hardware, predict_op
-    from workloads.dtypes import DType
+    from infersim.workloads.dtypes import DType
 
     hw = load_hardware("h100-sxm")
     op = ops.matmul(1, 4096, 4096, "bf16")

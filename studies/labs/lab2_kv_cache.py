@@ -10,7 +10,7 @@ long context, the batch where KV traffic equals weight traffic, and the effect o
 
 from __future__ import annotations
 
-from studies.labs._lab import Exercise, main
+from infersim.studies.labs._lab import Exercise, main
 
 MODEL = "llama-3.1-8b"
 
@@ -18,7 +18,7 @@ MODEL = "llama-3.1-8b"
 def kv_bytes_per_token(kv: str = "bf16") -> float:
     """KV-cache bytes per token (all layers) of Llama-3.1-8B, from the decode trace."""
     from infersim.api import load_model, make_scenario
-    from workloads import build_trace
+    from infersim.workloads import build_trace
 
     m = load_model(MODEL)
     # One decode step of one sequence writes exactly one token's K and V in every layer.
@@ -29,7 +29,7 @@ def kv_bytes_per_token(kv: str = "bf16") -> float:
 def max_batch(context: int = 8192, kv: str = "bf16", capacity_bytes: float = 80e9) -> int:
     """Sequences of `context` tokens whose KV fits next to the bf16 weights in 80 GB."""
     from infersim.api import load_model
-    from workloads.dtypes import DType
+    from infersim.workloads.dtypes import DType
 
     w = load_model(MODEL).summary().params_total * DType.BF16.bytes  # all weights stored
     return int((capacity_bytes - w) // (kv_bytes_per_token(kv) * context))
@@ -38,7 +38,7 @@ def max_batch(context: int = 8192, kv: str = "bf16", capacity_bytes: float = 80e
 def kv_equals_weights_batch(context: int = 8192) -> float:
     """Batch at which one decode step reads as many KV bytes as weight bytes."""
     from infersim.api import load_model, make_scenario
-    from workloads import build_trace
+    from infersim.workloads import build_trace
 
     tr = build_trace(load_model(MODEL), make_scenario("decode", 1, context=context))
     return tr.bytes.weight / tr.bytes.kv_read

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from studies.labs._lab import Exercise, main
+from infersim.studies.labs._lab import Exercise, main
 
 MODEL = "llama-3.1-70b"
 TARGET_TOK_S = 100.0
@@ -21,7 +21,7 @@ def weight_bytes_read_per_token(weights: str) -> float:
     """Weight bytes one decode step reads: every matrix once, but of the embedding table only
     the rows of the batch's tokens (the table itself is ~1 B parameters of the 70.6 B)."""
     from infersim.api import load_model, make_scenario
-    from workloads import build_trace
+    from infersim.workloads import build_trace
 
     return build_trace(load_model(MODEL), make_scenario("decode", 1, context=16,
                                                         weights=weights)).bytes.weight
@@ -35,7 +35,7 @@ def bandwidth_needed(weights: str = "fp8") -> float:
 def sram_chips_needed(sram_bytes_per_chip: float = 230e6) -> int:
     """Chips of `sram_bytes_per_chip` needed to hold ALL int8 weights (embedding included)."""
     from infersim.api import load_model
-    from workloads.dtypes import DType
+    from infersim.workloads.dtypes import DType
 
     params = load_model(MODEL).summary().params_total
     return math.ceil(params * DType.INT8.bytes / sram_bytes_per_chip)
@@ -46,8 +46,8 @@ def cheapest_bandwidth(tmp_dir: str | None = None) -> dict[str, float]:
     bandwidth per chip whose simulated batch-1 decode reaches TARGET_TOK_S."""
     import tempfile
 
-    from studies.runner import run_sweep
-    from studies.spec import parse_study
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import parse_study
 
     study = parse_study({
         "name": "lab3", "fixed": {"model": MODEL, "hardware": "dgx-h200", "runtime": "fused",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from studies import plots as P
+from infersim.studies import plots as P
 
 
 @P._styled

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from infersim._io import atomic_write_bytes
+from infersim.foundation.io import atomic_write_bytes
 
 PANELS = (
     ("ttft_p50_s", "TTFT p50 (s)", True),

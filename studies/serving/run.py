@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from infersim._io import atomic_write_text
-from infersim.errors import InputError
+from infersim.foundation.io import atomic_write_text
+from infersim.foundation.errors import InputError
 
 MODEL = "llama-3.1-70b"
 PROMPT, OUTPUT = 1024, 256  # assumed: a chat-style request (same as the serve CLI example)
@@ -44,7 +44,7 @@ SYSTEMS: tuple[tuple[str, str, int, int, int, str], ...] = (
 
 
 def _check_specs() -> None:
-    from hwmodels import list_hardware
+    from infersim.hwmodels import list_hardware
 
     have = set(list_hardware())
     missing = [s for s, *_ in SYSTEMS if s not in have]
@@ -56,8 +56,8 @@ def _check_specs() -> None:
 def run_point(system: str, weights: str, tp: int, pp: int, max_tokens: int, users: int,
               requests: int, seed: int = 0) -> dict[str, object]:
     """One (system, users) point: a closed-loop serving simulation."""
-    from hwmodels import load_hardware
-    from simulator.serving import (
+    from infersim.hwmodels import load_hardware
+    from infersim.simulator.serving import (
         ClosedLoop,
         Deployment,
         FixedLengths,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hwmodels.loader import list_hardware
+from infersim.hwmodels.loader import list_hardware
 from infersim.cli import main
 from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
 

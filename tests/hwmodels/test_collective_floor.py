@@ -7,14 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwmodels.cost import CostContext
-from hwmodels.loader import load_hardware
-from hwmodels.models.gpu import GpuModel
-from hwmodels.models.roofline import collective_floor_bytes, roofline_times
-from hwmodels.spec import HardwareKind
+from infersim.hwmodels.cost import CostContext
+from infersim.hwmodels.loader import load_hardware
+from infersim.hwmodels.models.gpu import GpuModel
+from infersim.hwmodels.models.roofline import collective_floor_bytes, roofline_times
+from infersim.hwmodels.spec import HardwareKind
 from tests.hwmodels.helpers import SPECS
-from workloads import ops as O
-from workloads.ops import Collective, CollectiveShape
+from infersim.workloads import ops as O
+from infersim.workloads.ops import Collective, CollectiveShape
 
 M = 6e6  # bytes each participant contributes
 

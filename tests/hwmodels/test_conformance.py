@@ -14,13 +14,13 @@ import math
 
 import pytest
 
-from hwmodels import CostContext, load_hardware
-from hwmodels.cost import _REGISTRY, Bound, registered_kinds
-from hwmodels.models.roofline import residence_floor, roofline_times
-from hwmodels.spec import Hardware, HardwareKind
+from infersim.hwmodels import CostContext, load_hardware
+from infersim.hwmodels.cost import _REGISTRY, Bound, registered_kinds
+from infersim.hwmodels.models.roofline import residence_floor, roofline_times
+from infersim.hwmodels.spec import Hardware, HardwareKind
 from tests.hwmodels.helpers import SPECS
-from workloads import ops
-from workloads.ops import OpKind
+from infersim.workloads import ops
+from infersim.workloads.ops import OpKind
 
 OPS = [
     ops.matmul(1, 4096, 4096, "bf16", name="gemv"),

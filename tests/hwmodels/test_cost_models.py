@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from hwmodels import CostContext, cost_model, load_hardware
-from hwmodels.cost import Bound
-from hwmodels.loader import load_hardware_text
-from hwmodels.models.common import collective_hops
-from hwmodels.spec import Topology
-from workloads import ops
-from workloads.ops import Collective, CollectiveShape
+from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels.cost import Bound
+from infersim.hwmodels.loader import load_hardware_text
+from infersim.hwmodels.models.common import collective_hops
+from infersim.hwmodels.spec import Topology
+from infersim.workloads import ops
+from infersim.workloads.ops import Collective, CollectiveShape
 
 TINY_CIM = """\
 # A made-up CIM chip small enough to price by hand.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hwmodels.schema import FAMILIES, kind_fields
-from hwmodels.spec import CimParams, CpuParams, LpuParams, Topology, WaferParams
+from infersim.hwmodels.schema import FAMILIES, kind_fields
+from infersim.hwmodels.spec import CimParams, CpuParams, LpuParams, Topology, WaferParams
 from tests.hwmodels.helpers import ROOT
 
 DOC = (ROOT / "docs" / "hardware-spec.md").read_text()

@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from hwmodels.economics import (
+from infersim.hwmodels.economics import (
     Economics,
     amortized_capex_usd_per_hour,
     cost_note,
     cost_per_mtok_usd,
     implied_usd_per_chip_hour,
 )
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 LIFE_S = 4 * 365.25 * 86400  # default: 4 years of straight-line depreciation
 
@@ -54,7 +54,7 @@ def test_bad_assumptions_are_input_errors(bad: dict[str, object]) -> None:
 
 
 def test_corsair_has_no_price_so_studies_report_nan_and_a_note() -> None:
-    from studies.evaluate import evaluate_point
+    from infersim.studies.evaluate import evaluate_point
 
     status, row = evaluate_point("simulate", {
         "model": "llama-3.2-1b", "hardware": "corsair-8", "runtime": "fused",

@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from hwmodels import load_hardware
-from hwmodels.capacity import check_capacity
-from hwmodels.loader import list_hardware
-from hwmodels.strict_yaml import DuplicateKeyError, strict_load
-from hwmodels.summary import derived
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.capacity import check_capacity
+from infersim.hwmodels.loader import list_hardware
+from infersim.hwmodels.strict_yaml import DuplicateKeyError, strict_load
+from infersim.hwmodels.summary import derived
 from tests.hwmodels.helpers import ROOT, SPECS
-from workloads.dtypes import DType
+from infersim.workloads.dtypes import DType
 
 REQUIRED = {"a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200", "mi300x", "cs-3", "groq-lpu",
             "corsair", "mythic-m1076", "sram-cim", "rram-cim", "cpu-host", "dgx-h100",

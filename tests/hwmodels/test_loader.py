@@ -9,12 +9,12 @@ import os
 
 import pytest
 
-from hwmodels import load_hardware
-from hwmodels.factory import OVERRIDE_SOURCE
-from hwmodels.loader import load_hardware_text
-from hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, spell
-from hwmodels.spec import GpuParams, HardwareKind
-from infersim.errors import InputError, SpecError
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.factory import OVERRIDE_SOURCE
+from infersim.hwmodels.loader import load_hardware_text
+from infersim.hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, spell
+from infersim.hwmodels.spec import GpuParams, HardwareKind
+from infersim.foundation.errors import InputError, SpecError
 from tests.hwmodels.helpers import H100_TEXT
 
 
@@ -211,7 +211,7 @@ def test_chip_errors_of_a_system_name_the_chip_file():
 @pytest.mark.parametrize("cls", list(KIND_BLOCKS.values()), ids=lambda c: c.__name__)
 def test_every_kind_param_field_round_trips_through_yaml(cls):
     """Write each field in its declared YAML unit, read it back in SI (value × scale)."""
-    from hwmodels.factory import build_params
+    from infersim.hwmodels.factory import build_params
 
     block, expected = {}, {}
     for kf in kind_fields(cls):

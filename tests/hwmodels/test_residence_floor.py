@@ -2,10 +2,10 @@
 
 import pytest
 
-from hwmodels import load_hardware
-from hwmodels.models.roofline import residence_floor, roofline_times
-from workloads import ops
-from workloads.ops import OpKind
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.models.roofline import residence_floor, roofline_times
+from infersim.workloads import ops
+from infersim.workloads.ops import OpKind
 
 
 def test_activation_floor_fills_fastest_levels_first():

@@ -8,7 +8,7 @@ import math
 import pytest
 
 import infersim as isim
-from hwmodels import Infeasibility
+from infersim.hwmodels import Infeasibility
 from tests.hwmodels.helpers import SPECS
 
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]

@@ -2,7 +2,7 @@
 monotonicity, the physical floor, and the published anchors (one fitted, the rest held out).
 
 The fitted constants and the held-out errors are in validation/data/published/
-wafer_lpu_fit.json (`python -m validation.datasets.published_e2e --fit`)."""
+wafer_lpu_fit.json (`python -m infersim.validation.datasets.published_e2e --fit`)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwmodels import CostContext, cost_model, load_hardware
-from hwmodels.cost import Runtime
-from hwmodels.loader import load_hardware_text
-from hwmodels.models.roofline import roofline_times
-from hwmodels.spec import Hardware
+from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels.cost import Runtime
+from infersim.hwmodels.loader import load_hardware_text
+from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.spec import Hardware
 from infersim.api import make_scenario
-from mapper import map_trace
-from validation.datasets import published_e2e as P
-from workloads import build_trace, ops
+from infersim.mapper import map_trace
+from infersim.validation.datasets import published_e2e as P
+from infersim.workloads import build_trace, ops
 
 TINY_WAFER = """\
 # A made-up 100-core wafer small enough to price by hand.

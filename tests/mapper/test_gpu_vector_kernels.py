@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hwmodels import CostContext, cost_model, load_hardware
-from hwmodels.models.gpu import _consts, vector_plan
-from workloads import ops as O
-from workloads.ops import OpKind
+from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels.models.gpu import _consts, vector_plan
+from infersim.workloads import ops as O
+from infersim.workloads.ops import OpKind
 
 HW = load_hardware("a100-sxm-80gb")
 C = _consts(HW)

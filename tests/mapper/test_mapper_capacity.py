@@ -8,13 +8,13 @@ from __future__ import annotations
 import pytest
 
 from infersim.api import load_hardware
-from mapper import map_trace
-from mapper.placement import footprint
-from workloads import build_trace, load_model
-from workloads.dtypes import DType
-from workloads.ops import OpKind
-from workloads.scenario import Parallelism, Phase, Precision, Scenario, SpecDecode
-from workloads.trace import Trace
+from infersim.mapper import map_trace
+from infersim.mapper.placement import footprint
+from infersim.workloads import build_trace, load_model
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import OpKind
+from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario, SpecDecode
+from infersim.workloads.trace import Trace
 
 
 def _decode(model: str, *, batch: int = 1, context: int = 1024, tp: int = 1, pp: int = 1,
@@ -178,7 +178,7 @@ def test_hand_built_trace_falls_back_to_what_its_ops_read() -> None:
 def test_balanced_layers_by_hand_and_against_brute_force() -> None:
     from itertools import product
 
-    from workloads.trace import balanced_layers, even_layers
+    from infersim.workloads.trace import balanced_layers, even_layers
 
     assert balanced_layers(80, [0.0] * 72, 1.0) == even_layers(80, 72)
     # Llama-3-70B int8 on 72 stages of TP8 LPUs: the vocab shard (128256/8 × 8192 B = 131 MB)
@@ -197,8 +197,8 @@ def test_balanced_layers_by_hand_and_against_brute_force() -> None:
 
 
 def test_repeated_ops_follow_the_layer_split() -> None:
-    from workloads import ops as O
-    from workloads.trace import stage_counts
+    from infersim.workloads import ops as O
+    from infersim.workloads.trace import stage_counts
 
     layer_op = O.matmul(1, 8, 8, count=10, block="layer")
     assert stage_counts(layer_op, (2, 3, 5)) == [2, 3, 5]

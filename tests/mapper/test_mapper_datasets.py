@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hwmodels import load_hardware
-from validation.datasets import gpu_measurements, llmcompass_a100, published_e2e
-from validation.stats import summarize
+from infersim.hwmodels import load_hardware
+from infersim.validation.datasets import gpu_measurements, llmcompass_a100, published_e2e
+from infersim.validation.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = {"dataset", "group", "case", "predicted", "measured", "unit", "notes"}

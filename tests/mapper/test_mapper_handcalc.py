@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwmodels import CostContext, cost_model, load_hardware
-from hwmodels.models import gpu as G
-from mapper import timeline as T
-from workloads import ops as O
+from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels.models import gpu as G
+from infersim.mapper import timeline as T
+from infersim.workloads import ops as O
 
 
 def test_wave_quantization_132_vs_133_tiles_on_h100() -> None:

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwmodels import CostContext, HardwareKind, cost_model, load_hardware
-from hwmodels.models.roofline import roofline_times
-from hwmodels.spec import Hardware
-from workloads import ops as O
+from infersim.hwmodels import CostContext, HardwareKind, cost_model, load_hardware
+from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.spec import Hardware
+from infersim.workloads import ops as O
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "hwmodels" / "specs"
 

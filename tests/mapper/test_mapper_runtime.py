@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from hwmodels import load_hardware
+from infersim.hwmodels import load_hardware
 from infersim.api import make_scenario
-from mapper import cache_info, clear_cache, hw_fingerprint, map_trace
-from mapper import kernels as K
-from workloads import build_trace, load_model
+from infersim.mapper import cache_info, clear_cache, hw_fingerprint, map_trace
+from infersim.mapper import kernels as K
+from infersim.workloads import build_trace, load_model
 
 
 def _trace(model: str = "llama-3.1-8b", **kw):
@@ -87,7 +87,7 @@ def test_to_frame_has_mapping_columns() -> None:
         assert col in df.columns, col
     qkv = df.set_index("name").loc["qkv_proj"]
     tm, tn = (int(x) for x in qkv["map_tile"].split("x"))
-    assert (tm, tn) in [(a, b) for a, b in __import__("hwmodels.models.gpu",
+    assert (tm, tn) in [(a, b) for a, b in __import__("infersim.hwmodels.models.gpu",
                                                        fromlist=["TILES"]).TILES]
 
 

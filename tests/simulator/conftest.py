@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from hwmodels.cost import Bound, OpCost, Runtime
-from hwmodels.spec import (
+from infersim.hwmodels.cost import Bound, OpCost, Runtime
+from infersim.hwmodels.spec import (
     Chip,
     ComputeUnit,
     GpuParams,
@@ -19,12 +19,12 @@ from hwmodels.spec import (
     Topology,
     UnitType,
 )
-from mapper.schedule import MappedOp, Schedule
-from workloads import ops
-from workloads.dtypes import DType
-from workloads.ops import Op, OpKind
-from workloads.scenario import Parallelism, Phase, Scenario
-from workloads.trace import Trace
+from infersim.mapper.schedule import MappedOp, Schedule
+from infersim.workloads import ops
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import Op, OpKind
+from infersim.workloads.scenario import Parallelism, Phase, Scenario
+from infersim.workloads.trace import Trace
 
 
 def h100_like(num_chips: int = 1) -> Hardware:

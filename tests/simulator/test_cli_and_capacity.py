@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infersim.cli import main
-from simulator.serving import (
+from infersim.simulator.serving import (
     FixedLengths,
     Poisson,
     ServingPolicy,
@@ -17,8 +17,8 @@ from simulator.serving import (
     find_max_rate,
     simulate_serving,
 )
-from simulator.serving.capacity import slo_percentiles
-from simulator.serving.serve import ReplicaSpec
+from infersim.simulator.serving.capacity import slo_percentiles
+from infersim.simulator.serving.serve import ReplicaSpec
 
 SMALL = ["serve", "--model", "llama-3.2-1b", "--hw", "h100-sxm", "--rate", "4",
          "--requests", "60", "--prompt", "128", "--output", "16"]

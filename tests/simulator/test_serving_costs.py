@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from simulator.serving import (
+from infersim.simulator.serving import (
     Deployment,
     FixedLengths,
     MapperIterationCost,
@@ -16,9 +16,9 @@ from simulator.serving import (
     Traffic,
     serve,
 )
-from simulator.serving.kvcache import plan_kv
+from infersim.simulator.serving.kvcache import plan_kv
 from tests.simulator.conftest import h100_like
-from workloads import load_model
+from infersim.workloads import load_model
 
 OFF_GRID_DECODE = [(7, 3001), (45, 1537), (183, 5003), (250, 2222)]  # (batch, keys per seq)
 OFF_GRID_PREFILL = [(1, 777, 0), (1, 3001, 0), (1, 13001, 0), (3, 1000, 0), (5, 777, 0),

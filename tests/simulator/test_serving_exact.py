@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.serving import (
+from infersim.simulator.serving import (
     FixedLengths,
     Policy,
     Preemption,
@@ -20,7 +20,7 @@ from simulator.serving import (
     Traffic,
     simulate_serving,
 )
-from simulator.serving.serve import ReplicaSpec
+from infersim.simulator.serving.serve import ReplicaSpec
 
 
 def fixed_cost(prefill, emits, decode_seqs, decode_ctx):
@@ -158,7 +158,7 @@ def test_router_policies(tmp_path, router, ttft_c):
 def test_closed_loop_users_send_after_each_response():
     # 1 user, 3 requests of prompt 8 / output 2: each takes prefill 1.0 + decode 0.1; the next
     # is sent when the previous finishes (think 0.5 s): finishes at 1.1, 2.7, 4.3.
-    from simulator.serving import ClosedLoop
+    from infersim.simulator.serving import ClosedLoop
 
     r = simulate_serving(ReplicaSpec(), fixed_cost,
                          Traffic(ClosedLoop(1, think_s=0.5), FixedLengths(8, 2), 3))
@@ -193,7 +193,7 @@ def test_energy_idle_power_and_cost_formula(tmp_path):
 
 
 def test_goodput_counts_requests_meeting_both_slos(tmp_path):
-    from simulator.serving import Slo
+    from infersim.simulator.serving import Slo
 
     # continuous two-request case: A TTFT 1.0 TPOT 0.6; B TTFT 1.5 TPOT 0.1; duration 2.2
     tr = trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.serving import FixedLengths, MapperIterationCost, Poisson, Traffic, serve
+from infersim.simulator.serving import FixedLengths, MapperIterationCost, Poisson, Traffic, serve
 from tests.simulator.conftest import h100_like
-from workloads import load_model
+from infersim.workloads import load_model
 
 # Mixtral-8x7B (config.json: V 32000, h 4096, 32 layers, 32 heads / 8 KV heads of 128,
 # 8 experts of width 14336): parameters counted by hand.

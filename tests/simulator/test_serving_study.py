@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from infersim.errors import InputError
-from studies.serving import plot as study_plot
-from studies.serving import run as study_run
+from infersim.foundation.errors import InputError
+from infersim.studies.serving import plot as study_plot
+from infersim.studies.serving import run as study_run
 
 
 def test_quick_study_writes_results_and_plot(tmp_path):

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from hwmodels.cost import Runtime
-from simulator.timeline import Lane, expand, simulate_timeline
+from infersim.hwmodels.cost import Runtime
+from infersim.simulator.timeline import Lane, expand, simulate_timeline
 from tests.simulator.conftest import allreduce, mm, schedule_of, timed
-from workloads import build_trace, load_model, ops
-from workloads.ops import Collective, OpKind
-from workloads.scenario import Parallelism, Phase, Scenario
+from infersim.workloads import build_trace, load_model, ops
+from infersim.workloads.ops import Collective, OpKind
+from infersim.workloads.scenario import Parallelism, Phase, Scenario
 
 US = 1e-6
 
@@ -136,7 +136,7 @@ def test_frame_and_plot(hw1, tmp_path):
 
 
 def test_real_decode_step_serial_makespan_equals_sum_of_op_times(hw1):
-    from mapper import map_trace
+    from infersim.mapper import map_trace
 
     trace = build_trace(load_model("llama-3.1-8b"),
                         Scenario(Phase.DECODE, 4, context=512, parallel=Parallelism()))
@@ -164,7 +164,7 @@ def test_des_agrees_with_the_mappers_closed_form(runtime, pp, model):
     # stage's host launching from t = 0 while its device waits for the previous stage; the
     # DES replays it event by event (one host process per stage). With one micro-batch they
     # must agree, eager pipelines included.
-    from mapper import map_trace
+    from infersim.mapper import map_trace
     from tests.simulator.conftest import h100_like
 
     tp = 8 // pp if model == "llama-3.1-70b" else 1
@@ -181,7 +181,7 @@ def test_des_agrees_with_the_mappers_closed_form(runtime, pp, model):
 
 
 def test_bad_micro_batches():
-    from infersim.errors import InputError
+    from infersim.foundation.errors import InputError
 
     with pytest.raises(InputError):
         simulate_timeline(None, micro_batches=0)  # type: ignore[arg-type]

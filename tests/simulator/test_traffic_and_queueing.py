@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infersim.errors import InputError
-from simulator.serving import (
+from infersim.foundation.errors import InputError
+from infersim.simulator.serving import (
     ClosedLoop,
     FixedLengths,
     Gamma,
@@ -18,8 +18,8 @@ from simulator.serving import (
     read_trace_csv,
     simulate_serving,
 )
-from simulator.serving.serve import ReplicaSpec
-from simulator.serving.traffic import generate
+from infersim.simulator.serving.serve import ReplicaSpec
+from infersim.simulator.serving.traffic import generate
 
 
 def test_poisson_mean_gap_and_gamma_cv():

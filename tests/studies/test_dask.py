@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from studies.runner import run_sweep
-from studies.spec import load_study
+from infersim.studies.runner import run_sweep
+from infersim.studies.spec import load_study
 from tests.studies.conftest import SMALL_GRID
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from studies.labs import lab1_roofline as l1
-from studies.labs import lab2_kv_cache as l2
-from studies.labs import lab3_design_accelerator as l3
+from infersim.studies.labs import lab1_roofline as l1
+from infersim.studies.labs import lab2_kv_cache as l2
+from infersim.studies.labs import lab3_design_accelerator as l3
 
 # Llama-3.1-8B (HF config): hidden 4096, 32 layers, 32 heads, 8 KV heads, head_dim 128,
 # intermediate 14336, vocab 128256, untied embeddings.

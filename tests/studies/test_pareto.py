@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from studies.pareto import non_dominated, pareto_front
+from infersim.studies.pareto import non_dominated, pareto_front
 
 
 def brute_force(points: list[tuple[float, ...]], goals: list[str]) -> list[bool]:

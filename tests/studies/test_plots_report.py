@@ -13,8 +13,8 @@ import pytest
 
 import infersim as isim
 from infersim.cli import main
-from studies import plots
-from studies.report import Image, Report, Section, Table, write_report
+from infersim.studies import plots
+from infersim.studies.report import Image, Report, Section, Table, write_report
 from tests.studies import cdp
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studies.runner import run_sweep
-from studies.space import grid_points
-from studies.spec import load_study
+from infersim.studies.runner import run_sweep
+from infersim.studies.space import grid_points
+from infersim.studies.spec import load_study
 
 STUDY = """
 name: resume-test

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from infersim.cli import main
-from studies.registry import list_studies, run_study
+from infersim.studies.registry import list_studies, run_study
 from tests.studies.test_plots_report import _Refs
 
 EXPECTED = {"claims-check", "hardware-classes", "bandwidth-vs-capacity",
@@ -88,8 +88,8 @@ def test_hardware_classes_chips_by_hand(runs):
 
 
 def test_price_check_break_even_by_hand(runs):
-    from hwmodels.economics import Economics
-    from studies.price_check.run import break_even_utilization
+    from infersim.hwmodels.economics import Economics
+    from infersim.studies.price_check.run import break_even_utilization
 
     e = Economics()
     # $240k system, 1000 tok/s, 1 J/token, $1 per 1M tokens: energy $0.0278/1M;

@@ -6,9 +6,9 @@ import json
 import subprocess
 import sys
 
-from studies.runner import run_sweep
-from studies.space import grid_points, point_key, random_points
-from studies.spec import Dimension, Range, load_study, parse_study
+from infersim.studies.runner import run_sweep
+from infersim.studies.space import grid_points, point_key, random_points
+from infersim.studies.spec import Dimension, Range, load_study, parse_study
 from tests.studies.conftest import SMALL_GRID
 
 
@@ -68,7 +68,7 @@ def test_point_key_is_order_independent_and_stable_across_processes():
     assert point_key(p1) == point_key(p2)
     assert point_key(p1) != point_key({**p1, "scenario.batch": 5})
     # A fresh interpreter (different hash randomization) computes the same key.
-    code = ("import json,sys; from studies.space import point_key; "
+    code = ("import json,sys; from infersim.studies.space import point_key; "
             "print(point_key(json.loads(sys.argv[1])))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(p1)], capture_output=True,
                          text=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})

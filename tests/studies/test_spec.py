@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from infersim.cli import main
-from infersim.errors import SpecError
-from studies.spec import Goal, Method, load_study, parse_study
+from infersim.foundation.errors import SpecError
+from infersim.studies.spec import Goal, Method, load_study, parse_study
 from tests.studies.conftest import SMALL_GRID
 
 

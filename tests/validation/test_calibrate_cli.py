@@ -39,8 +39,8 @@ def test_tiny_calibration_writes_a_loadable_spec_and_its_measurements(tiny_run):
     steps = [ln for ln in r.stderr.splitlines() if ln.startswith("[")]
     assert len(steps) >= 20 and all("ETA" in ln for ln in steps)
 
-    from hwmodels.loader import load_hardware
-    from hwmodels.spec import CpuParams, HardwareKind
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.hwmodels.spec import CpuParams, HardwareKind
 
     hw = load_hardware(out)  # the strict loader accepts it
     chip = hw.chip
@@ -60,7 +60,7 @@ def test_tiny_calibration_writes_a_loadable_spec_and_its_measurements(tiny_run):
 def test_measurement_file_has_fit_and_holdout_rows(tiny_run):
     out, r = tiny_run
     assert r.returncode == 0, r.stderr[-3000:]
-    from validation.measure import read_measurements
+    from infersim.validation.measure import read_measurements
 
     m = read_measurements(out.with_suffix(".csv"))
     df = m.frame
@@ -93,7 +93,7 @@ def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys, target):
 
 
 def test_interrupted_run_leaves_no_files(tmp_path, capsys, monkeypatch):
-    import validation.calibrate as cal
+    import infersim.validation.calibrate as cal
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -106,7 +106,7 @@ def test_interrupted_run_leaves_no_files(tmp_path, capsys, monkeypatch):
 
 
 def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatch):
-    import validation.calibrate as cal
+    import infersim.validation.calibrate as cal
 
     real = cal.atomic_write_text
 
@@ -124,7 +124,7 @@ def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatc
 def test_busy_machine_refuses_to_write():
     import pandas as pd
 
-    from validation.calibrate import CalibrationError, refuse_if_busy
+    from infersim.validation.calibrate import CalibrationError, refuse_if_busy
 
     ok = pd.DataFrame({"kernel": ["empty"] + ["copy"] * 99, "contended": [0] * 95 + [1] * 5})
     refuse_if_busy(ok, allow=False)  # 5% contended: accepted

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from validation.datasets._calibration_files import calibration_runs
-from validation.stats import error_stats
+from infersim.validation.datasets._calibration_files import calibration_runs
+from infersim.validation.stats import error_stats
 
 RUNS = calibration_runs("cpu")
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +26,8 @@ def test_a_calibration_of_this_machine_is_committed():
 
 @pytest.mark.parametrize("run", RUNS, ids=[r.spec_path.stem for r in RUNS])
 def test_committed_spec_loads_and_cites_its_measurements(run):
-    from hwmodels.loader import load_hardware
-    from hwmodels.spec import HardwareKind
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.hwmodels.spec import HardwareKind
 
     hw = load_hardware(run.spec_path)
     assert hw.kind is HardwareKind.CPU
@@ -42,7 +42,7 @@ def test_committed_spec_loads_and_cites_its_measurements(run):
 
 @pytest.mark.parametrize("run", RUNS, ids=[r.spec_path.stem for r in RUNS])
 def test_refit_reproduces_the_committed_spec(run, tmp_path):
-    from validation.calibrate import refit
+    from infersim.validation.calibrate import refit
 
     out = tmp_path / run.spec_path.name
     refit(run.measurements.path, out)
@@ -55,7 +55,7 @@ def test_refit_reproduces_the_committed_spec(run, tmp_path):
 def test_closed_loop_targets_on_committed_measurements(run):
     """Targets of the validation issue on this 2-core machine: held-out kernel sizes within
     15% median APE; the small transformer's prefill and decode steps within 20%."""
-    from validation.datasets import cpu_kernels, cpu_transformer
+    from infersim.validation.datasets import cpu_kernels, cpu_transformer
 
     k = cpu_kernels.load_from([run.measurements.path])
     held = k[k.group == "operators"]

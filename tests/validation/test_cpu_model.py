@@ -4,12 +4,12 @@ import math
 
 import pytest
 
-from hwmodels import load_hardware
-from hwmodels.cost import Bound, CostContext, cost_model
-from hwmodels.models.cpu import CpuModel, seconds_per_byte, served_fractions
-from hwmodels.models.roofline import roofline_times
-from workloads import ops as O
-from workloads.ops import OpKind
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.cost import Bound, CostContext, cost_model
+from infersim.hwmodels.models.cpu import CpuModel, seconds_per_byte, served_fractions
+from infersim.hwmodels.models.roofline import roofline_times
+from infersim.workloads import ops as O
+from infersim.workloads.ops import OpKind
 
 SPEC = """\
 # unit-test CPU: round numbers so every expected value is hand arithmetic

@@ -24,9 +24,9 @@ def test_cuda_kernels_match_numpy_under_the_simulator():
     r = _run("""
         import json, math
         import numpy as np
-        from validation.kernels.cases import Case, Kernel
-        from validation.kernels.cuda import CudaBench, cuda_available
-        from validation.kernels.timing import TimingPolicy
+        from infersim.validation.kernels.cases import Case, Kernel
+        from infersim.validation.kernels.cuda import CudaBench, cuda_available
+        from infersim.validation.kernels.timing import TimingPolicy
         assert cuda_available()
         cases = [Case(Kernel.EMPTY)] + [Case(kk, "fp64", 40) for kk in
                  (Kernel.COPY, Kernel.SCALE, Kernel.ADD, Kernel.TRIAD, Kernel.SUM, Kernel.VFMA)]
@@ -49,9 +49,9 @@ def test_cuda_checker_catches_a_wrong_kernel_under_the_simulator():
     # Replace the triad by a copy: the values are wrong and the check must say so.
     r = _run("""
         import types
-        from validation.kernels import cuda as kc
-        from validation.kernels.cases import Case, Kernel
-        from validation.kernels.check import KernelCheckError
+        from infersim.validation.kernels import cuda as kc
+        from infersim.validation.kernels.cases import Case, Kernel
+        from infersim.validation.kernels.check import KernelCheckError
         case = Case(Kernel.TRIAD, "fp64", 33)
         b = kc.CudaBench([case], seed=0)
         real = kc.kernels()
@@ -77,7 +77,7 @@ def test_numpy_row_stack_alias_only_when_missing():
         import numpy as np
         had = hasattr(np, "row_stack")
         orig = getattr(np, "row_stack", None)
-        from validation.kernels.cuda_compat import numpy_compat
+        from infersim.validation.kernels.cuda_compat import numpy_compat
         numpy_compat()
         assert hasattr(np, "row_stack")
         if had:
@@ -113,7 +113,7 @@ def test_calibrate_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "infersim", "calibrate", "--device", "cuda",
                         "-o", str(tmp_path / "g.yaml")], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120)
-    probe = subprocess.run([sys.executable, "-c", "from validation.kernels.cuda import "
+    probe = subprocess.run([sys.executable, "-c", "from infersim.validation.kernels.cuda import "
                             "cuda_available; print(cuda_available())"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=120)
     if probe.stdout.strip() == "True":

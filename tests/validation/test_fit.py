@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validation.fit import fit_all, fit_hierarchy
-from validation.kernels.cases import STREAM_KERNELS, Case, Kernel, Role
+from infersim.validation.fit import fit_all, fit_hierarchy
+from infersim.validation.kernels.cases import STREAM_KERNELS, Case, Kernel, Role
 
 KiB, MiB = 1024.0, 1024.0**2
 TRUE_BW = np.array([300e9, 150e9, 80e9, 25e9])  # L1, L2, L3, DRAM  (B/s)

@@ -7,11 +7,11 @@ import numba
 import numpy as np
 import pytest
 
-from validation.kernels import check as chk
-from validation.kernels import cpu as k
-from validation.kernels.cases import Case, Kernel, Role
-from validation.kernels.cpu_bench import CpuBench
-from validation.kernels.timing import TimingPolicy, time_calls
+from infersim.validation.kernels import check as chk
+from infersim.validation.kernels import cpu as k
+from infersim.validation.kernels.cases import Case, Kernel, Role
+from infersim.validation.kernels.cpu_bench import CpuBench
+from infersim.validation.kernels.timing import TimingPolicy, time_calls
 
 RNG_SEED = 1234
 SIZES = (1, 7, 1000, 4099)

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-import validation.report as rep
+import infersim.validation.report as rep
 from infersim.cli import main
-from validation.datasets import COLUMNS, Dataset, check_frame, discover
+from infersim.validation.datasets import COLUMNS, Dataset, check_frame, discover
 
 
 def _good() -> pd.DataFrame:

@@ -6,8 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from validation.progress import Progress
-from validation.stats import ape, error_stats, summarize, worst_cases
+from infersim.validation.progress import Progress
+from infersim.validation.stats import ape, error_stats, summarize, worst_cases
 
 
 def test_error_stats_by_hand():

@@ -5,8 +5,8 @@ import numba
 import numpy as np
 import pytest
 
-from validation.kernels.timing import TimingPolicy
-from validation.transformer import (
+from infersim.validation.kernels.timing import TimingPolicy
+from infersim.validation.transformer import (
     SMALL_LLAMA,
     SmallLlama,
     init_weights,
@@ -44,9 +44,9 @@ def test_logits_match_hf_llama_prefill_and_decode():
 
 
 def test_weights_match_the_trace_weight_bytes():
-    from workloads import build_trace, load_model
-    from workloads.dtypes import DType
-    from workloads.scenario import Phase, Precision, Scenario
+    from infersim.workloads import build_trace, load_model
+    from infersim.workloads.dtypes import DType
+    from infersim.workloads.scenario import Phase, Precision, Scenario
 
     h, inter, q, kv, vocab, layers = 512, 1536, 8 * 64, 2 * 64, 4096, 4
     per_layer = h * (q + 2 * kv) + q * h + h * 2 * inter + inter * h + 2 * h  # + 2 norm gains
@@ -61,9 +61,9 @@ def test_weights_match_the_trace_weight_bytes():
 
 
 def test_trace_op_names_are_the_kernels_the_model_runs():
-    from workloads import build_trace, load_model
-    from workloads.dtypes import DType
-    from workloads.scenario import Phase, Precision, Scenario
+    from infersim.workloads import build_trace, load_model
+    from infersim.workloads.dtypes import DType
+    from infersim.workloads.scenario import Phase, Precision, Scenario
 
     fp32 = Precision(DType.FP32, DType.FP32, DType.FP32)
     trace = build_trace(load_model(dict(SMALL_LLAMA)),

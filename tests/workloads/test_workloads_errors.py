@@ -9,9 +9,9 @@ import pytest
 
 from infersim.api import make_scenario
 from infersim.cli import main
-from infersim.errors import InputError
-from workloads import build_trace, list_models, load_model
-from workloads.model import Family, parse_config
+from infersim.foundation.errors import InputError
+from infersim.workloads import build_trace, list_models, load_model
+from infersim.workloads.model import Family, parse_config
 
 GOOD = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128,

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from infersim.api import make_scenario
-from workloads import build_trace, load_model
-from workloads.model import LIBRARY_DIR, ModelConfig
-from workloads.ops import OpKind
+from infersim.workloads import build_trace, load_model
+from infersim.workloads.model import LIBRARY_DIR, ModelConfig
+from infersim.workloads.ops import OpKind
 
 torch = pytest.importorskip("torch", reason="torch is needed for the independent FLOP count")
 transformers = pytest.importorskip("transformers",

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infersim.api import make_scenario
-from workloads import build_trace, load_model
-from workloads.builder import experts_touched
-from workloads.dtypes import DType
-from workloads.ops import AttentionShape, Collective, CollectiveShape, OpKind
+from infersim.workloads import build_trace, load_model
+from infersim.workloads.builder import experts_touched
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import AttentionShape, Collective, CollectiveShape, OpKind
 
 TINY = {  # a made-up Llama: every number below is computed by hand from these
     "model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,

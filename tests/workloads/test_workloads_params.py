@@ -13,9 +13,9 @@ import math
 import pytest
 
 from infersim.api import make_scenario
-from workloads import build_trace, list_models, load_model
-from workloads.model import ModelConfig, PositionKind
-from workloads.ops import OpKind
+from infersim.workloads import build_trace, list_models, load_model
+from infersim.workloads.model import ModelConfig, PositionKind
+from infersim.workloads.ops import OpKind
 
 # Published totals, written here too so a JSON edit cannot move the oracle (billions).
 PUBLISHED_B = {

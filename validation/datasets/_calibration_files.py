@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from validation.measure import Measurements, read_measurements
+from infersim.validation.measure import Measurements, read_measurements
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 

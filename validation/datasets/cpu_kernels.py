@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from validation.datasets._calibration_files import CalibrationRun, calibration_runs
+from infersim.validation.datasets._calibration_files import CalibrationRun, calibration_runs
 
 NAME = "cpu_kernels"
 DESCRIPTION = ("Numba STREAM copy/scale/add/triad/sum, vector-FMA and tiled-GEMM kernels "
@@ -19,9 +19,9 @@ DESCRIPTION = ("Numba STREAM copy/scale/add/triad/sum, vector-FMA and tiled-GEMM
 
 
 def frame_for(run: CalibrationRun) -> pd.DataFrame:
-    from hwmodels.loader import load_hardware
-    from validation.closed_loop import predict_kernel_rows
-    from validation.kernels.cases import Kernel
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.validation.closed_loop import predict_kernel_rows
+    from infersim.validation.kernels.cases import Kernel
 
     df = run.measurements.frame
     rows = df[(df.phase == "") & (df.kernel != Kernel.EMPTY.value)]
@@ -44,7 +44,7 @@ def frame_for(run: CalibrationRun) -> pd.DataFrame:
 
 def load_from(paths: list[Path] | None = None) -> pd.DataFrame:
     """Rows of the given measurement files (default: every committed CPU run)."""
-    from validation.measure import read_measurements
+    from infersim.validation.measure import read_measurements
 
     runs = (calibration_runs() if paths is None
             else [CalibrationRun(read_measurements(p), p.with_suffix(".yaml")) for p in paths])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from validation.datasets._calibration_files import CalibrationRun, calibration_runs
+from infersim.validation.datasets._calibration_files import CalibrationRun, calibration_runs
 
 NAME = "cpu_transformer"
 DESCRIPTION = ("Prefill and decode steps of a 4-layer GQA Llama (hidden 512, 8/2 heads, vocab "
@@ -17,8 +17,8 @@ DESCRIPTION = ("Prefill and decode steps of a 4-layer GQA Llama (hidden 512, 8/2
 
 
 def frame_for(run: CalibrationRun) -> pd.DataFrame:
-    from hwmodels.loader import load_hardware
-    from validation.closed_loop import predict_transformer_rows
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.validation.closed_loop import predict_transformer_rows
 
     df = run.measurements.frame
     rows = df[df.phase != ""]
@@ -35,7 +35,7 @@ def frame_for(run: CalibrationRun) -> pd.DataFrame:
 
 
 def load_from(paths: list[Path] | None = None) -> pd.DataFrame:
-    from validation.measure import read_measurements
+    from infersim.validation.measure import read_measurements
 
     runs = (calibration_runs() if paths is None
             else [CalibrationRun(read_measurements(p), p.with_suffix(".yaml")) for p in paths])

@@ -14,7 +14,7 @@ are skipped. What is compared:
   `host_launch_us` (which by definition also amortizes framework work per kernel of a model
   forward, so a bare launch loop is a lower bound) and `step_sync_us`.
 
-    python -m validation.datasets.gpu_measurements
+    python -m infersim.validation.datasets.gpu_measurements
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwmodels import CostContext, Hardware, cost_model, load_hardware
-from infersim.errors import InfersimError
-from workloads import ops as O
-from workloads.ops import OpKind
+from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
+from infersim.foundation.errors import InfersimError
+from infersim.workloads import ops as O
+from infersim.workloads.ops import OpKind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,8 +83,8 @@ def _predict(r: dict[str, str], hw: Hardware) -> tuple[float, str, str]:
     kind = r["kind"]
     if kind == "e2e":
         from infersim.api import make_scenario
-        from mapper import map_trace
-        from workloads import build_trace
+        from infersim.mapper import map_trace
+        from infersim.workloads import build_trace
 
         q, kv = _i(r, "q_len"), _i(r, "kv_len")
         sc = (make_scenario("prefill", _i(r, "batch"), prompt=q) if q > 1 else
@@ -140,7 +140,7 @@ def load() -> pd.DataFrame:
 
 
 def main() -> int:
-    from validation.stats import summarize
+    from infersim.validation.stats import summarize
 
     df = load()
     if df.empty:

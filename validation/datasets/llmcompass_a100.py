@@ -20,8 +20,8 @@ copied into the `gpu:` block of `hwmodels/specs/a100-sxm-80gb.yaml` (with this f
 their provenance); `load()` always predicts with the spec as shipped plus the harness
 constants from `calibration.json`.
 
-    python -m validation.datasets.llmcompass_a100          # error tables
-    python -m validation.datasets.llmcompass_a100 --fit    # refit on the calibration half
+    python -m infersim.validation.datasets.llmcompass_a100          # error tables
+    python -m infersim.validation.datasets.llmcompass_a100 --fit    # refit on the calibration half
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from typing import Any, cast
 
 import pandas as pd
 
-from hwmodels import CostContext, Hardware, cost_model, load_hardware
-from hwmodels.spec import GpuParams
-from workloads import ops as O
-from workloads.dtypes import DType
-from workloads.ops import Op, OpKind
+from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
+from infersim.hwmodels.spec import GpuParams
+from infersim.workloads import ops as O
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import Op, OpKind
 
 NAME = "llmcompass_a100"
 DESCRIPTION = ("LLMCompass (ISCA'24) real A100-80GB operator timings: matmul, softmax, "
@@ -321,20 +321,20 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
 
 
 def _stats(df: pd.DataFrame) -> pd.DataFrame:
-    from validation.stats import summarize
+    from infersim.validation.stats import summarize
 
     per_class = df.assign(group=df["group"] + " " + df["case"].str.split().str[0])
     return pd.concat([summarize(df), summarize(per_class)], ignore_index=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m validation.datasets.llmcompass_a100")
+    ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.llmcompass_a100")
     ap.add_argument("--fit", action="store_true", help="refit on the calibration half and "
                     f"write {CALIBRATION}")
     ap.add_argument("--rows", action="store_true", help="print every row")
     args = ap.parse_args(argv)
     if args.fit:
-        from infersim._io import atomic_write_text
+        from infersim.foundation.io import atomic_write_text
 
         res = fit()
         atomic_write_text(CALIBRATION, json.dumps(res, indent=2) + "\n")

@@ -27,8 +27,8 @@ batch-1 decode step (1 / its latency), layer-pipelined over the row's chips. The
 constant per kind is fitted by `fit_spatial` (`--fit`), which writes the fit, its formula,
 data and the held-out errors to `validation/data/published/wafer_lpu_fit.json`.
 
-    python -m validation.datasets.published_e2e        # error tables + rows
-    python -m validation.datasets.published_e2e --fit  # refit the wafer/LPU constants
+    python -m infersim.validation.datasets.published_e2e        # error tables + rows
+    python -m infersim.validation.datasets.published_e2e --fit  # refit the wafer/LPU constants
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwmodels import Hardware, load_hardware
-from infersim.errors import InfersimError, InputError
-from mapper import map_trace
+from infersim.hwmodels import Hardware, load_hardware
+from infersim.foundation.errors import InfersimError, InputError
+from infersim.mapper import map_trace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +75,7 @@ def hardware(name: str, chips: int, overrides: Mapping[str, Any] | None = None) 
 def _step(model: str, hw: Hardware, runtime: str, **sc: Any) -> tuple[float, str]:
     """(latency of one step, note); NaN with the reason when it cannot run."""
     from infersim.api import make_scenario
-    from workloads import build_trace
+    from infersim.workloads import build_trace
 
     try:
         trace = build_trace(model, make_scenario(**sc))
@@ -105,7 +105,7 @@ def lpu_mapping(model: str, weights: str, context: int, chips: int | None = None
     else the fewest stages whose busiest stage fits the chips' SRAM (mapper capacity check).
     Raises InputError when nothing up to 8 nodes wide fits."""
     from infersim.api import make_scenario
-    from workloads import build_trace
+    from infersim.workloads import build_trace
 
     for tp in (node, 2 * node, 4 * node, 8 * node):
         stages = [chips // tp] if chips else range(1, 4097)
@@ -127,8 +127,8 @@ def max_batch(model: str, hw: Hardware, tp: int, weights: str, activations: str,
               seq_len: int) -> int:
     """Largest batch whose KV cache of `seq_len` tokens fits next to the weights."""
     from infersim.api import make_scenario
-    from mapper.placement import footprint
-    from workloads import build_trace
+    from infersim.mapper.placement import footprint
+    from infersim.workloads import build_trace
 
     fp = footprint(build_trace(model, make_scenario("decode", 1, context=seq_len - 1,
                                                     weights=weights, activations=activations,
@@ -187,7 +187,7 @@ def load() -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------
 
 FIT_FILE = DATA / "wafer_lpu_fit.json"
-FIT_COMMAND = "python -m validation.datasets.published_e2e --fit"
+FIT_COMMAND = "python -m infersim.validation.datasets.published_e2e --fit"
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ def _ape(judged: list[dict[str, Any]]) -> dict[str, float]:
 def write_fit(path: Path = FIT_FILE) -> dict[str, Any]:
     import json
 
-    from infersim._io import atomic_write_text
+    from infersim.foundation.io import atomic_write_text
 
     doc = fit_spatial()
     atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
@@ -330,9 +330,9 @@ def write_fit(path: Path = FIT_FILE) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     import pandas as pd
 
-    from validation.stats import summarize
+    from infersim.validation.stats import summarize
 
-    ap = argparse.ArgumentParser(prog="python -m validation.datasets.published_e2e")
+    ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.published_e2e")
     ap.add_argument("--fit", action="store_true",
                     help=f"refit the wafer/LPU constants and write {FIT_FILE.name}")
     args = ap.parse_args(argv)

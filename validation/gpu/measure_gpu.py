@@ -28,7 +28,7 @@ generation loop reads the sampled token).
     python validation/gpu/measure_gpu.py --device cpu --quick --out /tmp/x  # code-path check
 
 Then copy the CSVs to `validation/data/gpu/<device>-<date>/` and run
-`python -m validation.datasets.gpu_measurements` for the predicted-vs-measured tables.
+`python -m infersim.validation.datasets.gpu_measurements` for the predicted-vs-measured tables.
 """
 
 from __future__ import annotations

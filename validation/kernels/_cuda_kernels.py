@@ -2,13 +2,13 @@
 lazily). Module-level so the CUDA simulator can swap `cuda` in the kernels' globals."""
 
 # ruff: noqa: E402  (the NumPy alias must precede the numba.cuda import)
-from validation.kernels.cuda_compat import numpy_compat
+from infersim.validation.kernels.cuda_compat import numpy_compat
 
 numpy_compat()
 
 from numba import cuda, float32, float64
 
-from validation.kernels.cpu import VFMA_DEPTH  # one definition of the FMA chain depth
+from infersim.validation.kernels.cpu import VFMA_DEPTH  # one definition of the FMA chain depth
 
 BLOCK = 256  # threads per block of the 1-D kernels (shared array size of the reduction)
 TILE = 16  # GEMM tile edge (TILE × TILE threads per block)

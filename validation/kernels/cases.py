@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from validation.kernels.cpu import VFMA_FLOPS_PER_ELEM
+from infersim.validation.kernels.cpu import VFMA_FLOPS_PER_ELEM
 
 
 class Kernel(str, Enum):
@@ -70,7 +70,7 @@ class Case:
 
     def attention_op(self):  # -> workloads.ops.Op
         """The attention operator of this case (one home for its FLOPs and bytes)."""
-        from workloads import ops as O
+        from infersim.workloads import ops as O
 
         return O.attention(1, ATTN_HEADS, ATTN_KV_HEADS, ATTN_HEAD_DIM, self.m, self.n,
                            causal=True, dtype=self.dtype)

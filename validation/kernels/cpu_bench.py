@@ -21,11 +21,11 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from validation.kernels import check as chk
-from validation.kernels import cpu as k
-from validation.kernels import llm
-from validation.kernels.cases import ATTN_HEAD_DIM, ATTN_HEADS, ATTN_KV_HEADS, Case, Kernel
-from validation.kernels.timing import Timing, TimingPolicy, time_calls
+from infersim.validation.kernels import check as chk
+from infersim.validation.kernels import cpu as k
+from infersim.validation.kernels import llm
+from infersim.validation.kernels.cases import ATTN_HEAD_DIM, ATTN_HEADS, ATTN_KV_HEADS, Case, Kernel
+from infersim.validation.kernels.timing import Timing, TimingPolicy, time_calls
 
 _NP = {"fp32": np.float32, "fp64": np.float64}
 SCALAR = 0.75  # the scalar s of scale/triad; any nonzero value

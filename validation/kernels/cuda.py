@@ -24,10 +24,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from validation.kernels import check as chk
-from validation.kernels.cases import Case, Kernel
-from validation.kernels.cuda_compat import numpy_compat
-from validation.kernels.timing import Timing, TimingPolicy
+from infersim.validation.kernels import check as chk
+from infersim.validation.kernels.cases import Case, Kernel
+from infersim.validation.kernels.cuda_compat import numpy_compat
+from infersim.validation.kernels.timing import Timing, TimingPolicy
 
 TILE = 16  # GEMM tile edge (TILE × TILE threads per block); as in _cuda_kernels
 BLOCK = 256  # threads per block of the 1-D kernels; as in _cuda_kernels
@@ -89,7 +89,7 @@ def device_info() -> DeviceInfo:
 def kernels() -> SimpleNamespace:
     """Compile (once) and return the CUDA kernels."""
     numpy_compat()
-    from validation.kernels import _cuda_kernels as ck
+    from infersim.validation.kernels import _cuda_kernels as ck
 
     return SimpleNamespace(copy=ck.copy, scale=ck.scale, add=ck.add, triad=ck.triad,
                            vfma=ck.vfma, empty=ck.empty, sum=ck.SUM, gemm=ck.GEMM)
@@ -203,7 +203,7 @@ class CudaBench:
         }[case.kernel]
 
     def check(self, case: Case) -> None:
-        from validation.kernels.cpu_bench import VFMA_C1, VFMA_C2, vfma_reference
+        from infersim.validation.kernels.cpu_bench import VFMA_C1, VFMA_C2, vfma_reference
 
         name = f"cuda {case.label}"
         cuda = self.cuda

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from infersim.cli_common import fmt_si, parse_set, print_json, print_table
-from infersim.errors import InfersimError
+from infersim.cli.common import fmt_si, parse_set, print_json, print_table
+from infersim.foundation.errors import InfersimError
 
 
 def register(sub: Any) -> None:
@@ -41,7 +41,7 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def _peak_total(hw: Any, *names: str) -> float:
-    from workloads.dtypes import DType
+    from infersim.workloads.dtypes import DType
 
     best = 0.0
     for n in names:
@@ -50,7 +50,7 @@ def _peak_total(hw: Any, *names: str) -> float:
 
 
 def list_rows() -> list[dict[str, Any]]:
-    from hwmodels.loader import list_hardware, load_hardware
+    from infersim.hwmodels.loader import list_hardware, load_hardware
 
     rows = []
     for name in list_hardware():
@@ -99,8 +99,8 @@ def _fmt(value: Any, unit: str) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from hwmodels.loader import load_hardware
-    from hwmodels.summary import derived, flatten
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.hwmodels.summary import derived, flatten
 
     hw = load_hardware(args.name, parse_set(args.set) or None)
     fields = flatten(hw)
@@ -120,7 +120,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from hwmodels.loader import check_spec
+    from infersim.hwmodels.loader import check_spec
 
     rc = 0
     for f in args.files:
@@ -135,8 +135,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from hwmodels.loader import load_hardware
-    from hwmodels.summary import flatten
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.hwmodels.summary import flatten
 
     a, b = flatten(load_hardware(args.a)), flatten(load_hardware(args.b))
     rows = []

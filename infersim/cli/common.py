@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
     A flag given for a phase that ignores it (e.g. `--prompt` with `--phase decode`) is an
     error rather than silently dropped."""
-    from workloads.scenario import Phase
+    from infersim.workloads.scenario import Phase
 
     known = args.phase in {ph.value for ph in Phase}  # else make_scenario names the typo
     for flag, (attr, phases) in _PHASE_FLAGS.items():

@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from infersim.cli_common import (
+from infersim.cli.common import (
     add_hw_args,
     add_scenario_args,
     check_output_file,
@@ -17,7 +17,7 @@ from infersim.cli_common import (
     print_table,
     scenario_kwargs,
 )
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 
 def register(sub: Any) -> None:
@@ -70,7 +70,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     r = simulate(args.model, hw, runtime=args.runtime, **kw)
     d = r.to_dict()
     if args.csv:
-        from infersim._io import atomic_write_text
+        from infersim.foundation.io import atomic_write_text
 
         atomic_write_text(args.csv, r.ops.to_csv(index=False))
     if args.json:

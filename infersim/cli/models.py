@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from infersim.cli_common import (
+from infersim.cli.common import (
     add_scenario_args,
     check_output_file,
     fmt_si,
@@ -14,7 +14,7 @@ from infersim.cli_common import (
     print_table,
     scenario_kwargs,
 )
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 
 def register(sub: Any) -> None:
@@ -48,7 +48,7 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from workloads.model import list_models, load_model
+    from infersim.workloads.model import list_models, load_model
 
     rows: list[dict[str, Any]] = []
     for name in list_models():
@@ -67,7 +67,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_show(args: argparse.Namespace) -> int:
-    from workloads.model import load_model
+    from infersim.workloads.model import load_model
 
     m = load_model(args.model)
     s = m.summary(context=args.context)
@@ -102,7 +102,7 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from infersim.api import make_scenario
-    from workloads.builder import build_trace
+    from infersim.workloads.builder import build_trace
 
     kw = scenario_kwargs(args)
     if kw["phase"] == "prefill" and not kw["prompt"]:

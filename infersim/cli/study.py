@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infersim.cli_common import (
+from infersim.cli.common import (
     add_hw_args,
     add_scenario_args,
     check_output_dir,
@@ -19,7 +19,7 @@ from infersim.cli_common import (
     print_table,
     scenario_kwargs,
 )
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 
 def register(sub: Any) -> None:
@@ -87,9 +87,9 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from studies.outputs import finish
-    from studies.runner import run_sweep
-    from studies.spec import load_study
+    from infersim.studies.outputs import finish
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import load_study
 
     study = load_study(args.study)
     out = check_output_dir("-o", args.out) if args.out else Path("runs") / study.name
@@ -115,7 +115,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_study_list(args: argparse.Namespace) -> int:
-    from studies.registry import list_studies
+    from infersim.studies.registry import list_studies
 
     rows = [{"name": s.name, "kind": s.kind, "description": s.description}
             for s in list_studies()]
@@ -127,7 +127,7 @@ def cmd_study_list(args: argparse.Namespace) -> int:
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
-    from studies.registry import find_study, run_study
+    from infersim.studies.registry import find_study, run_study
 
     find_study(args.name)  # an unknown name fails before any folder is checked or made
     out = check_output_dir("-o", args.out) if args.out else Path("runs") / args.name
@@ -141,7 +141,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
 def cmd_roofline(args: argparse.Namespace) -> int:
     from infersim.api import load_hardware, simulate
-    from studies import plots
+    from infersim.studies import plots
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):

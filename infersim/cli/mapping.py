@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from infersim.cli_common import (
+from infersim.cli.common import (
     add_hw_args,
     add_scenario_args,
     check_output_file,
@@ -51,15 +51,15 @@ def _cell(row: Mapping[Any, Any], key: str) -> Any:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from infersim._io import atomic_write_text
-    from infersim.api import _runtime, load_hardware, make_scenario
-    from mapper import map_trace
-    from workloads import build_trace, load_model
+    from infersim.foundation.io import atomic_write_text
+    from infersim.api import resolve_runtime, load_hardware, make_scenario
+    from infersim.mapper import map_trace
+    from infersim.workloads import build_trace, load_model
 
     if args.csv:
         check_output_file("--csv", args.csv)
     hw = load_hardware(args.hw, parse_set(args.set) or None)
-    rt = _runtime(args.runtime)
+    rt = resolve_runtime(args.runtime)
     trace = build_trace(load_model(args.model), make_scenario(**scenario_kwargs(args)))
     s = map_trace(trace, hw, rt)
     df = s.to_frame()

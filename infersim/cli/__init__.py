@@ -1,4 +1,4 @@
-"""The `infersim` command line. Each layer registers its own commands (see docs/architecture.md).
+"""The `infersim` command line: one module per command group, each with `register(sub)`.
 
 Errors caused by input print one line per problem on stderr and exit with code 2.
 """
@@ -9,18 +9,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from infersim.errors import InfersimError
+from infersim.foundation.errors import InfersimError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwmodels import cli as hwmodels_cli
     from infersim import __version__
-    from infersim import commands as front
-    from mapper import cli as mapper_cli
-    from simulator import cli as simulator_cli
-    from studies import cli as studies_cli
-    from validation import cli as validation_cli
-    from workloads import cli as workloads_cli
+    from infersim.cli import hw, mapping, measure, models, serve, simulate, study
 
     p = argparse.ArgumentParser(
         prog="infersim",
@@ -28,13 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"infersim {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    front.register(sub)
-    workloads_cli.register(sub)
-    hwmodels_cli.register(sub)
-    mapper_cli.register(sub)
-    simulator_cli.register(sub)
-    validation_cli.register(sub)
-    studies_cli.register(sub)
+    for command_module in (simulate, models, hw, mapping, serve, measure, study):
+        command_module.register(sub)
     return p
 
 

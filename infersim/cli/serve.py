@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from infersim.cli_common import (
+from infersim.cli.common import (
     _int,
     add_hw_args,
     check_output_file,
@@ -16,7 +16,7 @@ from infersim.cli_common import (
     print_json,
     print_table,
 )
-from infersim.errors import InputError
+from infersim.foundation.errors import InputError
 
 
 def register(sub: Any) -> None:
@@ -83,7 +83,7 @@ def register(sub: Any) -> None:
 
 
 def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
-    from simulator.serving import (
+    from infersim.simulator.serving import (
         ClosedLoop,
         FixedLengths,
         Gamma,
@@ -119,16 +119,16 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from hwmodels import load_hardware
-    from hwmodels.economics import Economics
-    from simulator.serving import (
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.economics import Economics
+    from infersim.simulator.serving import (
         Deployment,
         ServingPolicy,
         Slo,
         find_max_rate,
         serve,
     )
-    from workloads import load_model
+    from infersim.workloads import load_model
 
     if a.requests_csv:
         check_output_file("--requests-csv", a.requests_csv)
@@ -162,7 +162,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         return 0
     r = run()
     if a.requests_csv:
-        from infersim._io import atomic_write_text
+        from infersim.foundation.io import atomic_write_text
 
         atomic_write_text(a.requests_csv, r.requests_frame().to_csv(index=False))
     d = r.to_dict()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infersim.cli_common import check_output_dir, nonneg_int, print_json, print_table
+from infersim.cli.common import check_output_dir, nonneg_int, print_json, print_table
 
 
 def register(sub: Any) -> None:
@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from validation.calibrate import CalibrateOptions, calibrate, profile_of, refit
+    from infersim.validation.calibrate import CalibrateOptions, calibrate, profile_of, refit
 
     if args.refit:
         res = refit(Path(args.refit), Path(args.output) if args.output else None)
@@ -82,7 +82,7 @@ def _print_result(res: Any, as_json: bool) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from validation.report import build_report
+    from infersim.validation.report import build_report
 
     check_output_dir("-o", args.output)
     rep = build_report(Path(args.output), measure=args.measure)
