@@ -21,9 +21,9 @@ import sys
 import time
 from dataclasses import replace
 
+from infersim.api import make_scenario
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.spec import Hardware
-from infersim.api import make_scenario
 from infersim.mapper import clear_cache, map_trace
 from infersim.workloads import build_trace, load_model
 

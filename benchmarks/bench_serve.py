@@ -29,7 +29,14 @@ def main() -> None:
     a = ap.parse_args()
 
     from infersim.hwmodels import load_hardware
-    from infersim.simulator.serving import Deployment, FixedLengths, Poisson, ServingPolicy, Traffic, serve
+    from infersim.simulator.serving import (
+        Deployment,
+        FixedLengths,
+        Poisson,
+        ServingPolicy,
+        Traffic,
+        serve,
+    )
     from infersim.workloads import load_model
 
     model, hw = load_model(a.model), load_hardware(a.hw)

@@ -62,8 +62,8 @@ def main() -> int:
         return 0
     from GenZ import decode_moddeling, prefill_moddeling
 
-    from infersim.hwmodels import load_hardware
     from infersim.api import make_scenario
+    from infersim.hwmodels import load_hardware
     from infersim.mapper import map_trace
     from infersim.workloads import build_trace, load_model
 

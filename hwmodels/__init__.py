@@ -1,6 +1,14 @@
 """Hardware models: YAML specs → frozen `Hardware` objects, and one cost interface per kind."""
 
-from infersim.hwmodels.cost import Bound, CostContext, CostModel, Infeasibility, OpCost, Runtime, cost_model
+from infersim.hwmodels.cost import (
+    Bound,
+    CostContext,
+    CostModel,
+    Infeasibility,
+    OpCost,
+    Runtime,
+    cost_model,
+)
 from infersim.hwmodels.loader import list_hardware, load_hardware
 from infersim.hwmodels.spec import Chip, Hardware, HardwareKind
 

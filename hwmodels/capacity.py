@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 from itertools import combinations
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.spec import Hardware, MemoryLevel, TensorClass
-from infersim.foundation.errors import InputError
 
 _ORDER = (TensorClass.WEIGHTS, TensorClass.KV, TensorClass.ACTIVATIONS)
 _LABEL = {TensorClass.WEIGHTS: "weights", TensorClass.KV: "KV cache",

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from infersim.foundation.errors import Problem
 from infersim.hwmodels.schema import FAMILIES
 from infersim.hwmodels.strict_yaml import strict_load
 from infersim.hwmodels.validate import did_you_mean
-from infersim.foundation.errors import Problem
 
 
 def split_system_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from infersim.hwmodels.cost import Runtime
 from infersim.foundation.errors import InputError
+from infersim.hwmodels.cost import Runtime
 from infersim.workloads.ops import Collective, CollectiveShape, OpKind
 
 if TYPE_CHECKING:

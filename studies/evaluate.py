@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 from infersim.foundation.errors import InfersimError
+from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 
 # Metrics of `evaluate: simulate`, in table order.
 SIMULATE_METRICS: tuple[str, ...] = (

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from infersim.foundation.io import atomic_write_text
 from infersim.foundation.errors import InfersimError, InputError, SpecError
+from infersim.foundation.io import atomic_write_text
 from infersim.validation import measure
 from infersim.validation.fit import Calibration, fit_all
 from infersim.validation.hostinfo import host_info

@@ -57,7 +57,14 @@ from infersim.hwmodels.cost import Bound, CostContext, OpCost
 from infersim.hwmodels.models.common import collective_time, finish, mac_energy, op_peak, op_unit
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware, HardwareKind, MemoryLevel, WaferParams
-from infersim.workloads.ops import AttentionShape, CollectiveShape, MatmulShape, Op, OpKind, VectorShape
+from infersim.workloads.ops import (
+    AttentionShape,
+    CollectiveShape,
+    MatmulShape,
+    Op,
+    OpKind,
+    VectorShape,
+)
 
 MESH_LINK_DIRECTIONS = 8  # a 2D-mesh core: 4 neighbour links x 2 directions
 WORD_BYTES = 4.0  # one fabric word (a 32-bit wavelet); partial sums travel as fp32 words

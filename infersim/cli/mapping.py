@@ -51,8 +51,8 @@ def _cell(row: Mapping[Any, Any], key: str) -> Any:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
+    from infersim.api import load_hardware, make_scenario, resolve_runtime
     from infersim.foundation.io import atomic_write_text
-    from infersim.api import resolve_runtime, load_hardware, make_scenario
     from infersim.mapper import map_trace
     from infersim.workloads import build_trace, load_model
 

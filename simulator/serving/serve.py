@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import simpy
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Infeasibility, Runtime
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
-from infersim.foundation.errors import InputError
 from infersim.simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
 from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.kvcache import plan_kv

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from infersim.hwmodels.economics import Economics, cost_per_mtok_usd
 from infersim.foundation.io import atomic_write_text
+from infersim.hwmodels.economics import Economics, cost_per_mtok_usd
 from infersim.studies.pareto import pareto_front
 
 HERE = Path(__file__).parent

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 from infersim.foundation.io import atomic_write_text
+from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 
 HERE = Path(__file__).parent
 MODEL = "llama-3.1-70b"
@@ -39,8 +39,8 @@ BATCHES = (1, 16, 64)
 def chips_needed(model: str, hw_name: str, weights: str) -> list[dict[str, object]]:
     """Chips needed to hold the weights (all parameters at the weight dtype) + one sequence's
     KV cache at CONTEXT, per memory level that may hold weights: ceil(bytes / capacity)."""
-    from infersim.hwmodels.spec import TensorClass
     from infersim.api import load_hardware, load_model, make_scenario
+    from infersim.hwmodels.spec import TensorClass
     from infersim.workloads import build_trace
     from infersim.workloads.dtypes import DType
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from infersim.foundation.io import atomic_write_text
 from infersim.hwmodels.economics import (
     Economics,
     cost_per_mtok_usd,
     energy_usd,
     implied_usd_per_chip_hour,
 )
-from infersim.foundation.io import atomic_write_text
 
 HERE = Path(__file__).parent
 CONTEXT = 2048  # assumed: decode at a 2k-token context; prefill of a 2k-token prompt

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from infersim.foundation.io import atomic_write_text
 from infersim.foundation.errors import InputError
+from infersim.foundation.io import atomic_write_text
 
 MODEL = "llama-3.1-70b"
 PROMPT, OUTPUT = 1024, 256  # assumed: a chat-style request (same as the serve CLI example)

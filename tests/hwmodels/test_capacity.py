@@ -6,10 +6,10 @@ import math
 
 import pytest
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.capacity import check_capacity
 from infersim.hwmodels.loader import load_hardware_text
-from infersim.foundation.errors import InputError
 
 TWO_LEVEL = """\
 # test chip: 1 GB SRAM for activations only, 10 GB HBM for everything

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from infersim.hwmodels.loader import list_hardware
 from infersim.cli import main
+from infersim.hwmodels.loader import list_hardware
 from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
 
 

@@ -12,9 +12,9 @@ from infersim.hwmodels.loader import load_hardware
 from infersim.hwmodels.models.gpu import GpuModel
 from infersim.hwmodels.models.roofline import collective_floor_bytes, roofline_times
 from infersim.hwmodels.spec import HardwareKind
-from tests.hwmodels.helpers import SPECS
 from infersim.workloads import ops as O
 from infersim.workloads.ops import Collective, CollectiveShape
+from tests.hwmodels.helpers import SPECS
 
 M = 6e6  # bytes each participant contributes
 

@@ -18,9 +18,9 @@ from infersim.hwmodels import CostContext, load_hardware
 from infersim.hwmodels.cost import _REGISTRY, Bound, registered_kinds
 from infersim.hwmodels.models.roofline import residence_floor, roofline_times
 from infersim.hwmodels.spec import Hardware, HardwareKind
-from tests.hwmodels.helpers import SPECS
 from infersim.workloads import ops
 from infersim.workloads.ops import OpKind
+from tests.hwmodels.helpers import SPECS
 
 OPS = [
     ops.matmul(1, 4096, 4096, "bf16", name="gemv"),

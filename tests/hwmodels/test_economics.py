@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.economics import (
     Economics,
     amortized_capex_usd_per_hour,
@@ -13,7 +14,6 @@ from infersim.hwmodels.economics import (
     cost_per_mtok_usd,
     implied_usd_per_chip_hour,
 )
-from infersim.foundation.errors import InputError
 
 LIFE_S = 4 * 365.25 * 86400  # default: 4 years of straight-line depreciation
 

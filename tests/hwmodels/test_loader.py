@@ -9,12 +9,12 @@ import os
 
 import pytest
 
+from infersim.foundation.errors import InputError, SpecError
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.factory import OVERRIDE_SOURCE
 from infersim.hwmodels.loader import load_hardware_text
 from infersim.hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, spell
 from infersim.hwmodels.spec import GpuParams, HardwareKind
-from infersim.foundation.errors import InputError, SpecError
 from tests.hwmodels.helpers import H100_TEXT
 
 

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infersim.foundation.errors import SpecError
 from infersim.hwmodels.loader import load_hardware_text
 from infersim.hwmodels.schema import FAMILIES
-from infersim.foundation.errors import SpecError
 from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
 
 BASE: dict[str, Any] = yaml.safe_load(H100_TEXT)

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infersim.api import make_scenario
 from infersim.hwmodels import CostContext, cost_model, load_hardware
 from infersim.hwmodels.cost import Runtime
 from infersim.hwmodels.loader import load_hardware_text
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware
-from infersim.api import make_scenario
 from infersim.mapper import map_trace
 from infersim.validation.datasets import published_e2e as P
 from infersim.workloads import build_trace, ops

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from infersim.hwmodels import load_hardware
 from infersim.api import make_scenario
+from infersim.hwmodels import load_hardware
 from infersim.mapper import cache_info, clear_cache, hw_fingerprint, map_trace
 from infersim.mapper import kernels as K
 from infersim.workloads import build_trace, load_model

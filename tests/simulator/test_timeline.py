@@ -8,10 +8,10 @@ import pytest
 
 from infersim.hwmodels.cost import Runtime
 from infersim.simulator.timeline import Lane, expand, simulate_timeline
-from tests.simulator.conftest import allreduce, mm, schedule_of, timed
 from infersim.workloads import build_trace, load_model, ops
 from infersim.workloads.ops import Collective, OpKind
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
+from tests.simulator.conftest import allreduce, mm, schedule_of, timed
 
 US = 1e-6
 

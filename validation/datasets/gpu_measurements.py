@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
 from infersim.foundation.errors import InfersimError
+from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
 from infersim.workloads import ops as O
 from infersim.workloads.ops import OpKind
 

@@ -42,8 +42,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infersim.hwmodels import Hardware, load_hardware
 from infersim.foundation.errors import InfersimError, InputError
+from infersim.hwmodels import Hardware, load_hardware
 from infersim.mapper import map_trace
 
 if TYPE_CHECKING:
