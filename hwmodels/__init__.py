@@ -7,9 +7,9 @@ from infersim.hwmodels.cost import (
     Infeasibility,
     OpCost,
     Runtime,
-    cost_model,
 )
 from infersim.hwmodels.loader import list_hardware, load_hardware
+from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Chip, Hardware, HardwareKind
 
 __all__ = [

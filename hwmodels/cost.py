@@ -1,4 +1,4 @@
-"""The one cost interface every hardware kind implements, and its registry.
+"""The one cost interface every hardware kind implements (the table of models: `registry`).
 
 Composition rules (one place, used by every model and by the mapper):
 - Time of one op on one chip = max over the resources it uses of (work / rate), plus fixed
@@ -13,12 +13,11 @@ Composition rules (one place, used by every model and by the mapper):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from infersim.hwmodels.spec import Chip, Hardware, HardwareKind
+from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.workloads.ops import Op
 
 
@@ -50,7 +49,9 @@ class OpCost:
     memory_s: float = 0.0  # time the memory system alone would need
     comm_s: float = 0.0  # time on chip-to-chip links
     overhead_s: float = 0.0  # fixed latencies (launch, hops, pipeline fill)
-    detail: tuple[tuple[str, float], ...] = ()  # model-specific figures, e.g. ("waves", 3)
+    # The mapping the model chose, in readable names and numbers, e.g. (("kernel", "gemm"),
+    # ("tile", "128x128"), ("waves", 3)); shown as is by the mapper and `infersim map`.
+    detail: tuple[tuple[str, float | str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("time_s", "energy_j"):
@@ -107,7 +108,7 @@ class CostContext:
     # cache and activation workspace (`mapper.placement.Footprint.total_bytes`). Spatial
     # (weight-stationary) models size the region of cores an op occupies by its share of
     # these bytes (hwmodels/models/wafer.py). 0 = unknown: the op is alone on the chip.
-    # The mapper fills it only for cost models that declare `uses_chip_bytes = True`.
+    # The mapper fills it only for cost models that declare `needs_chip_bytes = True`.
     chip_bytes: float = 0.0
     # The op's activation operands (act_in + act_out) were touched just before it — by the
     # previous call of a repeated benchmark, or by the producing kernel in a step — so they sit
@@ -115,49 +116,55 @@ class CostContext:
     warm_l2: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class LaunchOverheads:
+    """Host-side costs a runtime adds around the device work of one step."""
+
+    host_per_kernel_s: float = 0.0  # host time to launch one kernel (eager dispatch)
+    step_sync_s: float = 0.0  # per-step host synchronization / scheduling
+
+
 class CostModel(Protocol):
-    """One per hardware kind. `claims` says whether it models a chip; `op_cost` prices one
-    execution of an op on ONE chip (collectives: this chip's share of the collective, with
-    `hw` giving the group's fabric)."""
+    """One per hardware kind: everything the mapper may know about a kind goes through it.
+
+    `op_cost` prices one execution of an op on ONE chip (collectives: this chip's share of
+    the collective, with `hw` giving the group's fabric). The attributes and the other
+    methods answer the mapper's placement and launch questions, so the mapper never reads a
+    kind-specific params class."""
 
     kind: HardwareKind
+    # The mapper passes `CostContext.chip_bytes` (spatial models size an op's region of
+    # cores by its share of the chip's bytes).
+    needs_chip_bytes: bool
+    # Ops run as the separate kernels a framework launches (GPU eager/graph): the mapper
+    # splits them before pricing.
+    splits_kernels: bool
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost: ...
 
+    def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads: ...
 
-_REGISTRY: dict[HardwareKind, Callable[[], CostModel]] = {}
-
-
-def register(kind: HardwareKind) -> Callable[[Callable[[], CostModel]], Callable[[], CostModel]]:
-    """Register a cost-model factory for a kind. Registering a kind twice is an error."""
-
-    def deco(factory: Callable[[], CostModel]) -> Callable[[], CostModel]:
-        if kind in _REGISTRY:
-            raise RuntimeError(f"cost model for kind {kind.value!r} registered twice")
-        _REGISTRY[kind] = factory
-        return factory
-
-    return deco
+    def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
+                                 activation_bytes: float, weight_bits: int | None) -> float: ...
 
 
-_INSTANCES: dict[HardwareKind, CostModel] = {}
+class CostModelBase:
+    """Defaults for kinds without host launches or kernel splitting; subclasses implement
+    `op_cost` and override what differs."""
 
+    kind: HardwareKind
+    needs_chip_bytes = False
+    splits_kernels = False
 
-def cost_model(chip: Chip | Hardware) -> CostModel:
-    kind = chip.kind
-    if kind not in _INSTANCES:
-        _load_builtin_models()
-        if kind not in _REGISTRY:
-            raise KeyError(f"no cost model registered for hardware kind {kind.value!r}")
-        _INSTANCES[kind] = _REGISTRY[kind]()
-    return _INSTANCES[kind]
+    def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads:
+        return LaunchOverheads()
 
-
-def registered_kinds() -> list[HardwareKind]:
-    _load_builtin_models()
-    return list(_REGISTRY)
-
-
-def _load_builtin_models() -> None:
-    # Importing the kind modules runs their @register decorators.
-    import infersim.hwmodels.models  # noqa: F401
+    def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
+                                 activation_bytes: float, weight_bits: int | None) -> float:
+        """Fraction of the weights resident on chip: 1 without an external memory level;
+        with one (wafer + MemoryX), what main memory holds after KV and activations."""
+        chip = hw.chip
+        if chip.external_memory is None or weight_bytes <= 0:
+            return 1.0
+        cap = chip.main_memory.capacity_bytes - kv_bytes - activation_bytes
+        return max(0.0, min(1.0, cap / weight_bytes))

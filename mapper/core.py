@@ -40,9 +40,9 @@ from infersim.hwmodels.cost import (
     Infeasibility,
     OpCost,
     Runtime,
-    cost_model,
 )
-from infersim.hwmodels.spec import GpuParams, Hardware, HardwareKind
+from infersim.hwmodels.registry import cost_model
+from infersim.hwmodels.spec import Hardware
 from infersim.mapper import cache
 from infersim.mapper import kernels as K
 from infersim.mapper import placement as P
@@ -50,9 +50,6 @@ from infersim.mapper import timeline as T
 from infersim.mapper.schedule import MappedOp, Schedule
 from infersim.workloads.ops import Op
 from infersim.workloads.trace import Trace, stage_counts
-
-_ALGOS = {0.0: "ring", 1.0: "two_shot", 2.0: "one_shot", 3.0: "nvls", 4.0: "p2p", 5.0: "direct"}
-_ATTN = {0.0: "flash_prefill", 1.0: "flash_decode"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,24 +135,11 @@ def _fuse_layer_wrap(units: list[Unit]) -> list[Unit]:
 
 
 def _mapping_of(c: OpCost, kern: K.Kernel) -> list[tuple[str, Any]]:
-    d = dict(c.detail)
-    out: list[tuple[str, Any]] = []
-    if "tile_m" in d:
-        out += [("kernel", "gemm"), ("tile", f"{int(d['tile_m'])}x{int(d['tile_n'])}"),
-                ("split_k", int(d["split_k"])), ("waves", int(d["waves"])),
-                ("ctas", int(d["ctas"])),
-                ("hbm_reads", f"A×{int(d['hbm_reads_a'])} B×{int(d['hbm_reads_b'])}")]
-    elif "split_kv" in d:
-        out += [("kernel", _ATTN.get(d["algorithm"], "attention")),
-                ("split_kv", int(d["split_kv"])), ("blocks", int(d["blocks"])),
-                ("waves", int(d["waves"])), ("kv_reads", int(d["hbm_reads_kv"]))]
-    elif "wire_bytes" in d:
-        out += [("kernel", "collective"), ("algorithm", _ALGOS.get(d["algorithm"], "?")),
-                ("wire_bytes", d["wire_bytes"])]
-    else:
-        out += [("kernel", kern.label)]
-        out += [(k, v) for k, v in d.items()]
-    return out
+    """The cost model's readable mapping; kernels it does not name take the mapper's label."""
+    d = list(c.detail)
+    if not any(k == "kernel" for k, _ in d):
+        d.insert(0, ("kernel", kern.label))
+    return d
 
 
 def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
@@ -250,21 +234,18 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     tp, pp = par.tp, max(1, par.pp)
     fp = P.footprint(trace)
     infeasible = _fit(trace, hw, fp)
-    woc = P.weights_on_chip(hw, fp, trace.scenario.precision.weights.bits)
     model = cost_model(hw)
-    chip_bytes = fp.total_bytes if getattr(model, "uses_chip_bytes", False) else 0.0
+    woc = model.resident_weight_fraction(hw, fp.weight_bytes, fp.kv_bytes,
+                                         fp.activation_bytes,
+                                         trace.scenario.precision.weights.bits)
+    chip_bytes = fp.total_bytes if model.needs_chip_bytes else 0.0
     ctx = CostContext(runtime=rt, weights_on_chip=woc, chip_bytes=chip_bytes)
     hw_fp = cache.hw_fingerprint(hw)
-    gpu_params = hw.chip.params if isinstance(hw.chip.params, GpuParams) else None
-    is_gpu = hw.kind is HardwareKind.GPU
-    if is_gpu and gpu_params is None:
-        from infersim.hwmodels.models.gpu import default_params
+    launch = model.launch_overheads(hw, rt)
+    host_k = launch.host_per_kernel_s
+    step_s = launch.step_sync_s
 
-        gpu_params = default_params(hw)
-    host_k = gpu_params.host_launch_s if (gpu_params is not None and rt is Runtime.EAGER) else 0.0
-    step_s = gpu_params.step_sync_s if gpu_params is not None else 0.0
-
-    units = build_units(trace.ops, rt, split_kernels=is_gpu)
+    units = build_units(trace.ops, rt, split_kernels=model.splits_kernels)
     layers = trace.layer_partition()
     priced = [price_unit(u, model, hw, ctx, hw_fp) for u in units]
 

@@ -9,9 +9,9 @@ and KV read × count / pp, the largest op's activations): a lower bound.
 
 Where they go: everything lives in the chip's main memory (HBM on a GPU, SRAM on an LPU).
 A chip with an `external` memory level (wafer + MemoryX, CIM + LPDDR reload store) keeps KV
-and activations on chip and as many weights as fit; the rest streams from the external level
-(`CostContext.weights_on_chip` = the resident fraction). A CIM chip holds weights in its
-arrays (`CimParams.weight_capacity_bytes`).
+and activations on chip and as many weights as fit; the rest streams from the external level.
+The resident fraction (`CostContext.weights_on_chip`) is the cost model's answer
+(`CostModel.resident_weight_fraction`: a CIM chip holds weights in its arrays).
 
 The fit rule itself is `hwmodels.capacity.check_capacity` (called by `mapper.core`), the one
 implementation of "does it fit".
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infersim.hwmodels.spec import CimParams, Hardware
 from infersim.workloads.ops import OpKind
 from infersim.workloads.trace import Trace
 
@@ -53,19 +52,3 @@ def footprint(trace: Trace) -> Footprint:
             kv += b.kv_read * op.count
         act = max(act, b.act_in + b.act_out)
     return Footprint(w / pp, kv / pp, act)
-
-
-def weights_on_chip(hw: Hardware, fp: Footprint, weight_bits: int | None = None) -> float:
-    """Fraction of the weights resident on chip (1.0 on chips without an external level).
-    `weight_bits`: the weights' precision (CIM arrays hold more low-bit weights)."""
-    chip = hw.chip
-    p = chip.params
-    if isinstance(p, CimParams):
-        cap = p.weight_capacity_bytes(weight_bits)
-    elif chip.external_memory is not None:
-        cap = chip.main_memory.capacity_bytes - fp.kv_bytes - fp.activation_bytes
-    else:
-        return 1.0
-    if fp.weight_bytes <= 0:
-        return 1.0
-    return max(0.0, min(1.0, cap / fp.weight_bytes))

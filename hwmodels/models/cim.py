@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 
-from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels.cost import Bound, CostContext, CostModelBase, OpCost
 from infersim.hwmodels.models.common import collective_time, finish, mac_energy, op_peak
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import CimParams, Hardware, HardwareKind, UnitType
@@ -55,10 +55,22 @@ from infersim.workloads.ops import CollectiveShape, MatmulShape, Op, OpKind
 _STATIONARY_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.MOE_ROUTER})
 
 
-class CimModel:
+class CimModel(CostModelBase):
     """Weight-stationary arrays with bit slicing, ADC/DAC conversions and weight reloads."""
 
     kind = HardwareKind.CIM
+
+    def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
+                                 activation_bytes: float, weight_bits: int | None) -> float:
+        """Weights live in the crossbar arrays (more low-bit weights fit); the rest reload
+        from the external store."""
+        p = hw.chip.params
+        if not isinstance(p, CimParams):
+            return super().resident_weight_fraction(hw, weight_bytes, kv_bytes,
+                                                    activation_bytes, weight_bits)
+        if weight_bytes <= 0:
+            return 1.0
+        return max(0.0, min(1.0, p.weight_capacity_bytes(weight_bits) / weight_bytes))
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         chip = hw.chip

@@ -4,22 +4,21 @@
   fp16-only chip runs at the fp16 rate; a wider dtype is emulated on a narrower unit at
   bits_narrow / bits_wide of its rate). The roofline floor (`roofline_times`) counts an
   unlisted dtype as free compute, so these models are never below it.
-- `collective_wire_bytes` / `collective_hops`: bytes one chip puts on its links and the
-  latency-bound steps of a collective, per topology (ring algorithms on rings and meshes,
-  direct exchange on all-to-all and switch fabrics, a 3-hop diameter on a dragonfly).
+- `collective_time`: the fabric's native collective schedule (`hwmodels.collectives`), never
+  below the roofline floor.
 - `finish`: applies the composition rule of `hwmodels.cost` (max of resource times + fixed
   latencies) and names the bound.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
+from infersim.hwmodels import collectives
 from infersim.hwmodels.cost import Bound, OpCost
-from infersim.hwmodels.spec import Chip, Interconnect, Topology, UnitType
+from infersim.hwmodels.spec import Chip, Interconnect, UnitType
 from infersim.workloads.dtypes import DType
-from infersim.workloads.ops import Collective, CollectiveShape, Op, OpKind
+from infersim.workloads.ops import CollectiveShape, Op, OpKind
 
 MATRIX_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.ATTENTION,
                           OpKind.MOE_ROUTER})
@@ -96,49 +95,6 @@ def op_unit(op: Op) -> UnitType:
     return UnitType.MATRIX if op.kind in MATRIX_KINDS else UnitType.VECTOR
 
 
-def collective_wire_bytes(shape: CollectiveShape) -> float:
-    """Bytes one chip sends for a collective whose per-chip message is `shape.bytes`."""
-    g, b = shape.group_size, shape.bytes
-    if g <= 1:
-        return 0.0
-    c = shape.collective
-    if c == Collective.ALL_REDUCE:
-        return 2.0 * (g - 1) / g * b
-    if c == Collective.ALL_GATHER:
-        return (g - 1) * b
-    if c in (Collective.REDUCE_SCATTER, Collective.ALL_TO_ALL):
-        return (g - 1) / g * b
-    return b  # send_recv
-
-
-def collective_hops(topology: Topology, shape: CollectiveShape) -> int:
-    """Latency-bound steps (each one link-hop latency) of a collective over `group_size` chips.
-
-    ring: ring algorithm (all-reduce 2(g-1) steps, gather/scatter/all-to-all g-1);
-    mesh_2d / torus_2d: ring algorithm along each dimension of a √g × √g grid (torus rings are
-    bidirectional: half the steps); all_to_all / switch: direct exchange (all-reduce 2 steps:
-    reduce-scatter + all-gather; others 1); dragonfly: hierarchical, 2 × diameter 3 for
-    reductions, 3 otherwise. A send_recv is one hop (pipeline neighbours are placed adjacent)."""
-    g = shape.group_size
-    if g <= 1:
-        return 0
-    c = shape.collective
-    if c == Collective.SEND_RECV:
-        return 1
-    reduce_twice = c == Collective.ALL_REDUCE
-    if topology == Topology.RING:
-        steps = g - 1
-    elif topology in (Topology.MESH_2D, Topology.TORUS_2D):
-        side = math.ceil(math.sqrt(g))
-        per_dim = side - 1 if topology == Topology.MESH_2D else math.ceil((side - 1) / 2)
-        steps = max(1, 2 * per_dim)
-    elif topology == Topology.DRAGONFLY:
-        steps = 3
-    else:  # all_to_all, switch
-        steps = 1
-    return 2 * steps if reduce_twice else steps
-
-
 def collective_time(op: Op, fabric: Interconnect | None, floor_comm_s: float = 0.0
                     ) -> tuple[float, float, float]:
     """(bandwidth seconds, latency seconds, wire bytes) of a collective op on `fabric`.
@@ -149,11 +105,9 @@ def collective_time(op: Op, fabric: Interconnect | None, floor_comm_s: float = 0
     shape = op.shape
     if not isinstance(shape, CollectiveShape) or shape.group_size <= 1 or fabric is None:
         return floor_comm_s, 0.0, 0.0
-    wire = collective_wire_bytes(shape)
-    bw = fabric.chip_bandwidth_Bps
-    bw_s = max(wire / bw if bw > 0 else 0.0, floor_comm_s - fabric.latency_s)
-    hops = max(1, collective_hops(fabric.topology, shape))
-    return bw_s, hops * fabric.latency_s, wire
+    plan = collectives.native_plan(shape, fabric)
+    return (max(plan.bandwidth_s, floor_comm_s - fabric.latency_s), plan.latency_s,
+            plan.wire_bytes)
 
 
 def finish(terms: dict[Bound, float], overhead_s: float, energy_dynamic_j: float,

@@ -45,7 +45,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
-from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels.cost import Bound, CostContext, CostModelBase, OpCost
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import (
     Chip,
@@ -161,7 +161,7 @@ def gemm_row_efficiency(rows: float, half_rows: float) -> float:
     return rows / (rows + half_rows) if rows > 0 else 0.0
 
 
-class CpuModel:
+class CpuModel(CostModelBase):
     """Cache-hierarchy cost model of a calibrated host CPU (see module docstring)."""
 
     kind = HardwareKind.CPU

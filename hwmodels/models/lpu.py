@@ -22,7 +22,7 @@ chip:
   (validation/data/published/wafer_lpu_fit.json).
 - hops: a collective among chips of one node (`lpu.chips_per_node`, wired all-to-all: a
   GroqNode) exchanges directly: 1 hop (all-reduce: reduce-scatter + all-gather, 2); a larger
-  group takes the topology's latency-bound steps (`common.collective_hops`: dragonfly 3, all-
+  group takes the topology's latency-bound steps (`collectives.topology_hops`: dragonfly 3, all-
   reduce 6). A pipeline send is 1 hop (neighbouring stages are placed adjacent). The hop
   latency is the interconnect's per-hop `latency` (one source of truth).
 
@@ -33,9 +33,9 @@ Never below `roofline_times` (each collective pays at least one hop). A chip wit
 
 from __future__ import annotations
 
-from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels import collectives
+from infersim.hwmodels.cost import Bound, CostContext, CostModelBase, OpCost
 from infersim.hwmodels.models.common import (
-    collective_hops,
     collective_time,
     finish,
     mac_energy,
@@ -57,10 +57,10 @@ def lpu_hops(shape: CollectiveShape, p: LpuParams | None, hw: Hardware) -> int:
     if p is not None and g <= p.chips_per_node:
         return 2 if shape.collective == Collective.ALL_REDUCE else 1
     fabric = hw.fabric
-    return max(1, collective_hops(fabric.topology, shape)) if fabric is not None else 1
+    return max(1, collectives.topology_hops(fabric.topology, shape)) if fabric is not None else 1
 
 
-class LpuModel:
+class LpuModel(CostModelBase):
     """Deterministic SRAM-only dataflow chip with per-op latency and per-hop C2C latency."""
 
     kind = HardwareKind.LPU

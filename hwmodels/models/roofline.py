@@ -7,44 +7,14 @@ them — the floor for cache-aware models (CPU) and the energy floor for all.
 
 Collectives: the floor is the fewest bytes one chip must move through its link in its
 busier direction (the fabric's `chip_bandwidth_Bps` is per direction), whatever the algorithm
-— ring, tree, direct, or in-network reduction (NVLS): `collective_floor_bytes`.
+— ring, tree, direct, or in-network reduction (NVLS): `hwmodels.collectives.floor_bytes`.
 """
 
 from __future__ import annotations
 
+from infersim.hwmodels import collectives
 from infersim.hwmodels.spec import Hardware, UnitType
-from infersim.workloads.ops import Collective, CollectiveShape, Op, OpKind
-
-
-def collective_floor_bytes(shape: CollectiveShape) -> float:
-    """Lower bound on the bytes one chip must send or receive (its busier link direction) in
-    a collective over g = `group_size` chips, for ANY algorithm, in-network reduction
-    included. m = `shape.bytes`, the tensor each participant contributes (`CollectiveShape`);
-    data are taken as incompressible.
-
-    - all_gather: (g−1)·m. Each chip ends with the g−1 other contributions, which only their
-      owners had; a switch may multicast, but every chip still receives them.
-    - reduce_scatter: (g−1)/g·m. Chip i must get its reduced 1/g shard out of the others, but
-      also must SEND its own data for the g−1 other shards (nobody else holds it; it may be
-      pre-added to a partial sum, still one shard-sized message per shard). The send side
-      binds; in-network reduction lowers only the receive side (to m/g).
-    - all_to_all: (g−1)/g·m. The chip's m bytes are split over g destinations (one part stays
-      local); it sends (g−1)/g·m and, balanced, receives as much.
-    - all_reduce: m. Every chip ends with all m reduced values, each of which depends on the
-      other chips' data, so it receives at least one value per element (m); and each of its
-      own values must leave it once (m sent). In-network reduction (NVLS) reaches this: send
-      m up, receive the reduced m; a ring needs 2(g−1)/g·m ≥ m, so the floor is m.
-    - send_recv: m (one peer receives the whole message).
-    """
-    g, m = shape.group_size, shape.bytes
-    if g <= 1:
-        return 0.0
-    c = shape.collective
-    if c == Collective.ALL_GATHER:
-        return (g - 1) * m
-    if c in (Collective.REDUCE_SCATTER, Collective.ALL_TO_ALL):
-        return (g - 1) / g * m
-    return m  # all_reduce, send_recv
+from infersim.workloads.ops import CollectiveShape, Op, OpKind
 
 
 def roofline_times(op: Op, hw: Hardware) -> tuple[float, float, float]:
@@ -60,7 +30,7 @@ def roofline_times(op: Op, hw: Hardware) -> tuple[float, float, float]:
     if isinstance(op.shape, CollectiveShape) and op.shape.group_size > 1:
         fabric = hw.fabric
         if fabric is not None:
-            wire = collective_floor_bytes(op.shape)
+            wire = collectives.floor_bytes(op.shape)
             comm_s = wire / fabric.chip_bandwidth_Bps + fabric.latency_s
         memory_s = 0.0
     return compute_s, memory_s, comm_s
@@ -87,7 +57,7 @@ def residence_floor(op: Op, hw: Hardware) -> tuple[float, float]:
     if isinstance(op.shape, CollectiveShape):
         # Only the wire is certain: the message may be read from and written to anywhere.
         fabric = hw.fabric
-        wire_j = (8 * collective_floor_bytes(op.shape) * fabric.energy_j_per_bit
+        wire_j = (8 * collectives.floor_bytes(op.shape) * fabric.energy_j_per_bit
                   if fabric is not None else 0.0)
         return max(compute_s, comm_s), wire_j
     act = op.bytes.act_in + op.bytes.act_out

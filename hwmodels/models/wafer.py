@@ -44,7 +44,7 @@ Energy = FLOPs × J/FLOP + all bytes × 8 × SRAM J/bit + streamed bytes × 8 ×
 wire bytes × 8 × link J/bit + idle power × time.
 
 Valid for: a decoder step whose ops each fit the wafer; the mapper decides `weights_on_chip`
-and passes `chip_bytes` (this model declares `uses_chip_bytes`). A chip without
+and passes `chip_bytes` (this model declares `needs_chip_bytes`). A chip without
 `WaferParams` (e.g. a GPU in the conformance suite) is priced with no region, no phases and
 streaming from its external level if it has one.
 """
@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 
-from infersim.hwmodels.cost import Bound, CostContext, OpCost
+from infersim.hwmodels.cost import Bound, CostContext, CostModelBase, OpCost
 from infersim.hwmodels.models.common import collective_time, finish, mac_energy, op_peak, op_unit
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware, HardwareKind, MemoryLevel, WaferParams
@@ -125,11 +125,11 @@ def _resident_operand_bytes(op: Op) -> float:
     return 0.0
 
 
-class WaferModel:
+class WaferModel(CostModelBase):
     """Wafer-scale SRAM engine: ops on regions of a 2D mesh, fabric phases, weight streaming."""
 
     kind = HardwareKind.WAFER
-    uses_chip_bytes = True  # the mapper passes CostContext.chip_bytes (region sizes)
+    needs_chip_bytes = True  # the mapper passes CostContext.chip_bytes (region sizes)
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         chip = hw.chip

@@ -7,10 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infersim.hwmodels.collectives import floor_bytes as collective_floor_bytes
 from infersim.hwmodels.cost import CostContext
 from infersim.hwmodels.loader import load_hardware
 from infersim.hwmodels.models.gpu import GpuModel
-from infersim.hwmodels.models.roofline import collective_floor_bytes, roofline_times
+from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import HardwareKind
 from infersim.workloads import ops as O
 from infersim.workloads.ops import Collective, CollectiveShape

@@ -15,8 +15,9 @@ import math
 import pytest
 
 from infersim.hwmodels import CostContext, load_hardware
-from infersim.hwmodels.cost import _REGISTRY, Bound, registered_kinds
+from infersim.hwmodels.cost import Bound
 from infersim.hwmodels.models.roofline import residence_floor, roofline_times
+from infersim.hwmodels.registry import MODELS
 from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.workloads import ops
 from infersim.workloads.ops import OpKind
@@ -39,7 +40,7 @@ OPS = [
 # The CPU model prices activations that fit a cache at that cache's measured bandwidth and
 # energy (hwmodels/models/cpu.py), so it is held to the residence-aware floor only.
 CACHE_AWARE = {HardwareKind.CPU}
-KINDS = registered_kinds()
+KINDS = list(MODELS)
 
 
 def _double_main_bandwidth(hw: Hardware) -> Hardware:
@@ -52,7 +53,7 @@ def _double_main_bandwidth(hw: Hardware) -> Hardware:
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
 def test_cost_model_conformance(kind, path):
-    model = _REGISTRY[kind]()
+    model = MODELS[kind]
     hw = load_hardware(path)
     hw2 = _double_main_bandwidth(hw)
     main = hw.chip.main_memory

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels.collectives import topology_hops as collective_hops
 from infersim.hwmodels.cost import Bound
 from infersim.hwmodels.loader import load_hardware_text
-from infersim.hwmodels.models.common import collective_hops
 from infersim.hwmodels.spec import Topology
 from infersim.workloads import ops
 from infersim.workloads.ops import Collective, CollectiveShape

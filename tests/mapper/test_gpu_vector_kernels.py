@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from infersim.hwmodels import CostContext, cost_model, load_hardware
-from infersim.hwmodels.models.gpu import _consts, vector_plan
+from infersim.hwmodels.models.gpu import figures, vector_plan
 from infersim.workloads import ops as O
 from infersim.workloads.ops import OpKind
 
 HW = load_hardware("a100-sxm-80gb")
-C = _consts(HW)
+C = figures(HW)
 
 
 def test_long_softmax_row_reads_input_three_times() -> None:

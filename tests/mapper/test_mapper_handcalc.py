@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infersim.hwmodels import CostContext, cost_model, load_hardware
-from infersim.hwmodels.models import gpu as G
+from infersim.hwmodels.models.gpu import gemm as G
+from infersim.hwmodels.models.gpu.figures import figures
 from infersim.mapper import timeline as T
 from infersim.workloads import ops as O
 
@@ -22,7 +23,7 @@ def test_wave_quantization_132_vs_133_tiles_on_h100() -> None:
     hw = load_hardware("h100-sxm")
     p = hw.chip.params
     assert p.sm_count == 132
-    c = G._consts(hw)
+    c = figures(hw)
     k = 8192
     # 128x128 tiles: 12 x 11 = 132 tiles (one wave), 7 x 19 = 133 tiles (two waves)
     one = G.gemm_candidate(c, 128 * 12, k, 128 * 11, 1, 2.0, 2.0, 2.0, 989.4e12, 128, 128, 1)
@@ -46,11 +47,11 @@ def test_wave_quantization_132_vs_133_tiles_on_h100() -> None:
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 8192), k=st.integers(64, 16384), n=st.integers(64, 16384))
 def test_tile_search_is_the_brute_force_minimum(m: int, k: int, n: int) -> None:
-    c = G._consts(load_hardware("a100-sxm-80gb"))
+    c = figures(load_hardware("a100-sxm-80gb"))
     best = G.gemm_search(c, m, k, n, 1, 2.0, 2.0, 2.0, 312e12)
     brute = min(G.gemm_candidate(c, m, k, n, 1, 2.0, 2.0, 2.0, 312e12, tm, tn, s).time_s
                 for tm, tn in G.TILES for s in G.SPLITS
-                if s == 1 or (k // s >= G._MIN_SPLIT_K and -(-m // tm) * -(-n // tn) < c.sms))
+                if s == 1 or (k // s >= G.MIN_SPLIT_K and -(-m // tm) * -(-n // tn) < c.sms))
     assert best.time_s == pytest.approx(brute, rel=1e-12)
 
 

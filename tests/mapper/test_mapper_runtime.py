@@ -87,7 +87,7 @@ def test_to_frame_has_mapping_columns() -> None:
         assert col in df.columns, col
     qkv = df.set_index("name").loc["qkv_proj"]
     tm, tn = (int(x) for x in qkv["map_tile"].split("x"))
-    assert (tm, tn) in [(a, b) for a, b in __import__("infersim.hwmodels.models.gpu",
+    assert (tm, tn) in [(a, b) for a, b in __import__("infersim.hwmodels.models.gpu.gemm",
                                                        fromlist=["TILES"]).TILES]
 
 

@@ -5,9 +5,10 @@ import math
 import pytest
 
 from infersim.hwmodels import load_hardware
-from infersim.hwmodels.cost import Bound, CostContext, cost_model
+from infersim.hwmodels.cost import Bound, CostContext
 from infersim.hwmodels.models.cpu import CpuModel, seconds_per_byte, served_fractions
 from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.registry import cost_model
 from infersim.workloads import ops as O
 from infersim.workloads.ops import OpKind
 

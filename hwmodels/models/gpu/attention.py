@@ -1,0 +1,126 @@
+"""Fused attention: flash-attention prefill and flash-decoding (split-KV).
+
+Prefill runs one thread block per (batch, head, 128-query block); causal blocks skip masked
+key blocks; compute at `attention_efficiency` of the GEMM rate; waves over SMs; K/V re-read
+when a wave's heads do not fit in L2. Flash-decoding runs one block per (batch, kv-head, KV
+split); the split count is searched so that few heads still spread the KV read over many SMs,
+with a combine kernel when split > 1. The faster applicable algorithm is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infersim.hwmodels.models.gpu.figures import (
+    L2_REUSE_FRACTION,
+    GpuFigures,
+    matrix_peak,
+    stream_time,
+)
+from infersim.workloads.ops import AttentionShape, Op
+
+KV_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+_FLASH_BLOCK_Q = 128  # query rows per flash-attention thread block (64 if head_dim > 128)
+_FLASH_BLOCK_K = 64  # keys per flash-attention inner iteration
+_DECODE_MIN_ROWS = 16  # MMA minimum rows: decode attention pads query rows up to this
+_MIN_KV_CHUNK = 64  # flash-decoding keeps at least this many keys per split
+
+
+@dataclass(frozen=True, slots=True)
+class AttnChoice:
+    algorithm: str  # "flash_prefill" or "flash_decode" (flash-decoding, split-KV)
+    blocks: int  # thread blocks
+    waves: int
+    split_kv: int
+    compute_s: float
+    memory_s: float
+    time_s: float
+    read_bytes: float
+    write_bytes: float
+    kv_reads: int
+
+
+def _flash_prefill(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> AttnChoice:
+    b, h, kvh, hd, dv = sh.batch, sh.heads, sh.kv_heads, sh.head_dim, sh.dv
+    q, kv = sh.q_len, sh.kv_tokens
+    br = _FLASH_BLOCK_Q if hd <= 128 else 64
+    bc = _FLASH_BLOCK_K
+    qb = -(-q // br)
+    blocks = b * h * qb
+    waves = -(-blocks // c.sms)
+    # Key blocks each query block visits (masked key blocks are skipped; padding to bc).
+    prefix = sh.kv_len - q
+    if sh.causal:
+        # block j sees prefix + (j+1)·br keys (capped by q): arithmetic series, rounded to bc
+        total_keys = qb * prefix + br * qb * (qb + 1) / 2.0
+        total_keys = min(total_keys, float(qb) * sh.kv_len)
+        if sh.window:
+            total_keys = min(total_keys, float(qb) * (sh.window + br))
+        total_keys += qb * bc / 2.0  # ragged last key block of each query block
+    else:
+        total_keys = float(qb) * (-(-kv // bc) * bc)
+    pairs_padded = br * total_keys  # per (batch, head)
+    flops_mm = 2.0 * b * h * pairs_padded * (hd + dv)
+    peak_sm = peak * c.mma_eff * c.attn_eff / c.sms
+    kvb = sh.kv_dtype.bytes
+    per_tok = hd if sh.shared_kv else hd + dv
+    # L2 feed of K/V tiles into each block
+    feed = b * h * total_keys * per_tok * kvb / (c.l2_bw / c.sms)
+    t_cta = c.hbm_lat + max(flops_mm / blocks / peak_sm, feed / blocks)
+    compute_s = waves * t_cta
+    # K/V of the heads in flight must fit in L2 to be read once from HBM
+    kv_head_bytes = float(kv) * per_tok * kvb
+    heads_in_flight = max(1, min(b * kvh, -(-min(blocks, c.sms) // max(1, qb * (h // kvh)))))
+    l2u = c.l2_bytes * L2_REUSE_FRACTION
+    working = kv_head_bytes * heads_in_flight
+    reads = 1 if working <= l2u else min(qb * (h // kvh), -(-int(working) // max(1, int(l2u))))
+    read = op.bytes.act_in + op.bytes.kv_read * reads
+    write = op.bytes.act_out
+    memory_s = stream_time(c, read, write, min(blocks, c.sms))
+    return AttnChoice("flash_prefill", blocks, waves, 1, compute_s, memory_s, max(compute_s, memory_s),
+                      read, write, reads)
+
+
+def _flash_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> AttnChoice:
+    b, h, kvh, hd, dv = sh.batch, sh.heads, sh.kv_heads, sh.head_dim, sh.dv
+    kv = sh.kv_tokens
+    rows = sh.q_len * (h // kvh)
+    rows_p = max(_DECODE_MIN_ROWS, -(-rows // _DECODE_MIN_ROWS) * _DECODE_MIN_ROWS)
+    per_tok = hd if sh.shared_kv else hd + dv
+    flops_pad = 2.0 * b * kvh * rows_p * kv * (hd + dv)
+    peak_sm = peak * c.mma_eff * c.attn_eff / c.sms
+    best: AttnChoice | None = None
+    for split in KV_SPLITS:
+        if split > 1 and kv / split < _MIN_KV_CHUNK:
+            break
+        blocks = b * kvh * split
+        waves = -(-blocks // c.sms)
+        feed = b * kvh * kv * per_tok * sh.kv_dtype.bytes / (c.l2_bw / c.sms)
+        t_cta = c.hbm_lat + max(flops_pad / blocks / peak_sm, feed / blocks)
+        compute_s = waves * t_cta
+        read = op.bytes.act_in + op.bytes.kv_read
+        write = op.bytes.act_out
+        extra = 0.0
+        if split > 1:  # fp32 partial outputs + log-sum-exp, then a combine kernel reads them
+            partial = float(b) * h * sh.q_len * split * (dv + 1) * 4.0
+            write += partial
+            read += partial
+            extra = c.launch
+        memory_s = stream_time(c, read, write, min(blocks, c.sms))
+        t = max(compute_s, memory_s) + extra
+        ch = AttnChoice("flash_decode", blocks, waves, split, compute_s, memory_s, t, read, write, 1)
+        if best is None or ch.time_s < best.time_s:
+            best = ch
+    assert best is not None
+    return best
+
+
+def attention_search(c: GpuFigures, op: Op, sh: AttentionShape) -> AttnChoice:
+    """Fastest applicable fused-attention algorithm (flash prefill / flash-decoding)."""
+    peak = matrix_peak(c, op.dtype)
+    best = _flash_prefill(c, op, sh, peak)
+    if sh.q_len * (sh.heads // sh.kv_heads) <= 128:
+        dec = _flash_decode(c, op, sh, peak)
+        if dec.time_s < best.time_s:
+            best = dec
+    return best

@@ -1,0 +1,146 @@
+"""Per-GPU figures the kernel models share: the spec's parameters, derived once per
+`Hardware`, and the main-memory stream (a Little's-law ramp).
+
+A stream of R bytes read and W bytes written takes
+`t = t_lat + max(R/(e_r·BW) + W/(e_w·BW), (R+W)/(n_sm·B_inflight/t_lat))`: the HBM latency
+once, then the sustained read/write bandwidth (efficiencies e_r, e_w of the peak BW), unless
+the kernel runs on so few SMs that the bytes they keep in flight cannot cover the latency.
+Small transfers therefore cannot saturate HBM.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+from infersim.hwmodels.spec import GpuParams, Hardware, UnitType
+from infersim.workloads.dtypes import DType
+
+L2_REUSE_FRACTION = 0.5  # share of L2 an operand may occupy and still be re-used
+
+
+@dataclass(frozen=True, slots=True)
+class GpuFigures:
+    """Per-hardware figures derived once (hot paths never walk the spec)."""
+
+    sms: int
+    l2_bytes: float
+    l2_bw: float
+    l2_j_bit: float
+    hbm_bw: float
+    hbm_lat: float
+    hbm_j_bit: float
+    eff_r: float
+    eff_w: float
+    inflight: float
+    mma_eff: float
+    attn_eff: float
+    launch: float
+    link_eff: float
+    coll_lat: float
+    nvls_eff: float
+    idle_w: float
+    l2_lat: float
+    l2_eff: float
+    red_row_bytes: float
+    reread_miss: float
+    vec_bps: float
+    peak: dict[DType, float]
+    vec_peak: dict[DType, float]
+    mac_j: dict[DType, float]
+
+
+_FIGURES: dict[int, tuple[weakref.ref[Hardware], GpuFigures]] = {}
+
+
+def default_params(hw: Hardware) -> GpuParams:
+    """GpuParams for a GPU spec without a `gpu:` block: SM count from the matrix unit count,
+    L2 from a memory level named l2, and the class defaults for everything else."""
+    chip = hw.chip
+    mx = chip.unit(UnitType.MATRIX)
+    sms = mx.count if mx is not None else 1
+    l2 = next((m.capacity_bytes for m in chip.memory if m.name == "l2"), 0.0)
+    return GpuParams(sm_count=sms, l2_bytes=l2, kernel_launch_s=3e-6, host_launch_s=10e-6)
+
+
+def figures(hw: Hardware) -> GpuFigures:
+    key = id(hw)
+    hit = _FIGURES.get(key)
+    if hit is not None and hit[0]() is hw:
+        return hit[1]
+    c = _build_figures(hw)
+
+    def _forget(_ref: weakref.ref[Hardware], k: int = key) -> None:
+        _FIGURES.pop(k, None)
+
+    _FIGURES[key] = (weakref.ref(hw, _forget), c)
+    return c
+
+
+def _build_figures(hw: Hardware) -> GpuFigures:
+    chip = hw.chip
+    p = chip.params if isinstance(chip.params, GpuParams) else default_params(hw)
+    main = chip.main_memory
+    l2 = next((m for m in chip.memory if m.name == "l2"), None)
+    l2_bytes = p.l2_bytes or (l2.capacity_bytes if l2 is not None else 0.0)
+    # L2 -> SM bandwidth; without an L2 level, operands come at main-memory speed.
+    l2_bw = l2.bandwidth_Bps if l2 is not None and l2.bandwidth_Bps > 0 else main.bandwidth_Bps
+    peaks: dict[DType, float] = {}
+    vec: dict[DType, float] = {}
+    for d in DType:
+        peaks[d] = chip.peak_flops(d)
+        vec[d] = chip.peak_flops(d, UnitType.VECTOR)
+    return GpuFigures(
+        sms=max(1, int(p.sm_count)), l2_bytes=l2_bytes, l2_bw=l2_bw,
+        l2_j_bit=l2.energy_j_per_bit if l2 is not None else 0.0,
+        hbm_bw=main.bandwidth_Bps, hbm_lat=main.latency_s, hbm_j_bit=main.energy_j_per_bit,
+        eff_r=p.hbm_read_efficiency, eff_w=p.hbm_write_efficiency,
+        inflight=p.sm_inflight_bytes, mma_eff=p.mma_efficiency,
+        attn_eff=p.attention_efficiency, launch=p.kernel_launch_s,
+        link_eff=p.link_efficiency, coll_lat=p.collective_latency_s,
+        nvls_eff=p.nvls_efficiency, idle_w=chip.power.idle_w,
+        l2_lat=(l2.latency_s if l2 is not None and l2.latency_s > 0 else main.latency_s),
+        l2_eff=p.l2_efficiency, red_row_bytes=p.reduction_row_bytes,
+        reread_miss=p.reduction_reread_miss, vec_bps=max(1.0, p.vector_blocks_per_sm),
+        peak=peaks, vec_peak=vec, mac_j=dict(chip.mac_energy_j),
+    )
+
+
+def params(hw: Hardware) -> GpuParams:
+    """The GPU parameters of `hw` (the spec's `gpu:` block, or defaults)."""
+    p = hw.chip.params
+    return p if isinstance(p, GpuParams) else default_params(hw)
+
+
+# ------------------------------------------------------------------------------------------
+# Memory stream (Little's law ramp)
+# ------------------------------------------------------------------------------------------
+
+
+def stream_time(c: GpuFigures, read: float, write: float, active_sms: float) -> float:
+    """Seconds to read `read` and write `write` bytes of main memory from `active_sms` SMs."""
+    t_bw = read / (c.hbm_bw * c.eff_r) + write / (c.hbm_bw * c.eff_w)
+    if c.hbm_lat > 0.0:
+        cap = max(1.0, active_sms) * c.inflight / c.hbm_lat
+        t_bw = max(t_bw, (read + write) / cap)
+    return c.hbm_lat + t_bw
+
+
+def matrix_peak(c: GpuFigures, dtype: DType) -> float:
+    p = c.peak.get(dtype, 0.0)
+    if p > 0.0:
+        return p
+    # A dtype the chip cannot compute in (e.g. int4 activations): it is up-converted.
+    return c.peak.get(DType.FP16, 0.0) or c.peak.get(DType.BF16, 0.0) or max(c.peak.values())
+
+
+def vector_peak(c: GpuFigures, dtype: DType) -> float:
+    # Elementwise kernels compute in fp32 registers whatever the storage dtype.
+    return (c.vec_peak.get(dtype, 0.0) or c.vec_peak.get(DType.FP32, 0.0)
+            or max(c.vec_peak.values(), default=0.0) or matrix_peak(c, DType.FP32))
+
+
+def mac_energy_j(c: GpuFigures, dtype: DType) -> float:
+    if dtype in c.mac_j:
+        return c.mac_j[dtype]
+    return min(c.mac_j.values(), default=0.0)

@@ -1,0 +1,111 @@
+"""GEMMs (matmul, MoE experts, router): a tile search over CUTLASS-like thread-block tiles
+(`TILES`) and split-K factors (`SPLITS`), keeping the fastest.
+
+A tile's main loop runs ceil(K/split/tk) iterations, each max(tile FLOPs on one SM's share of
+the matrix peak × `mma_efficiency`, tile operand bytes over one SM's share of the L2
+bandwidth); tiles run in waves of `sm_count` (wave quantization). Operands are re-read from
+HBM when they do not fit in (half of) the L2: A once per wave-column of tiles, B once per
+wave-row. Split-K writes and re-reads fp32 partials. The kernel takes the max of the tile-wave
+time and the HBM stream time, so a small-M GEMV is memory-bound and a large GEMM
+compute-bound at the tile's efficiency. Grouped (MoE) GEMMs run as one grouped kernel whose
+busiest group scales the tile work by `imbalance`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from infersim.hwmodels.models.gpu.figures import L2_REUSE_FRACTION, GpuFigures, stream_time
+
+# CUTLASS-like thread-block tiles (rows of A × columns of B). Larger tiles re-use operands
+# more (fewer L2 bytes per FLOP); smaller ones waste less on ragged edges and fill more SMs.
+TILES: tuple[tuple[int, int], ...] = (
+    (256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64),
+)
+SPLITS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
+_TILE_K_BYTES = 128  # bytes of K per main-loop iteration per operand row (64 bf16, 128 fp8)
+MIN_SPLIT_K = 256  # split-K keeps at least this many K elements per split
+
+
+@dataclass(frozen=True, slots=True)
+class GemmChoice:
+    """One evaluated GEMM mapping: tile, split-K, and the times and bytes it implies."""
+
+    tile_m: int
+    tile_n: int
+    split_k: int
+    ctas: int
+    waves: int
+    tile_s: float  # tile-wave (compute/L2-feed) time
+    memory_s: float  # HBM stream time incl. re-reads
+    compute_s: float  # pure MMA time of the tiles (≤ tile_s)
+    feed_bound: bool  # the tile loop waits on L2 operand feed rather than on the MMA pipe
+    read_bytes: float
+    write_bytes: float
+    l2_bytes: float
+    reads_a: int
+    reads_b: int
+    time_s: float  # kernel body: max(tile_s, memory_s) (+ split-K handshake)
+
+
+def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
+                   o_b: float, peak: float, tm: int, tn: int, split: int,
+                   imbalance: float = 1.0) -> GemmChoice:
+    """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K."""
+    tiles_m = -(-m // tm)
+    tiles_n = -(-n // tn)
+    tiles = groups * tiles_m * tiles_n
+    ctas = tiles * split
+    sms = c.sms
+    waves = -(-ctas // sms)
+    tk = max(16, int(_TILE_K_BYTES / min(a_b, w_b)))
+    k_split = -(-k // split)
+    k_iters = -(-k_split // tk)
+    peak_sm = peak * c.mma_eff / sms
+    t_mma = 2.0 * tm * tn * tk / peak_sm
+    t_feed = (tm * a_b + tn * w_b) * tk / (c.l2_bw / sms)
+    t_iter = max(t_mma, t_feed)
+    out_b = 4.0 if split > 1 else o_b  # split-K partials are fp32
+    t_cta = c.hbm_lat + k_iters * t_iter + tm * tn * out_b / (c.l2_bw / sms)
+    tile_s = waves * t_cta * imbalance
+    compute_s = waves * k_iters * t_mma * imbalance
+    # HBM traffic with L2 re-use: a wave covers ~wm × wn tiles of the output.
+    a_tot = float(m) * k * groups * a_b
+    b_tot = float(k) * n * groups * w_b
+    c_tot = float(m) * n * groups * o_b
+    l2u = c.l2_bytes * L2_REUSE_FRACTION
+    in_flight = max(1, min(tiles, sms // split if split <= sms else 1))
+    wm = max(1, min(tiles_m, math.isqrt(in_flight)))
+    wn = max(1, min(tiles_n, in_flight // wm))
+    ra = 1 if a_tot / groups <= l2u else -(-tiles_n // wn)
+    rb = 1 if b_tot / groups <= l2u else -(-tiles_m // wm)
+    read = a_tot * ra + b_tot * rb
+    write = c_tot
+    if split > 1:
+        partial = float(split) * m * n * groups * 4.0
+        write += partial
+        read += partial
+    memory_s = stream_time(c, read, write, min(ctas, sms))
+    l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
+    t = max(tile_s, memory_s) + (c.hbm_lat if split > 1 else 0.0)
+    return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, t_feed > t_mma,
+                      read, write, l2_traffic, ra, rb, t)
+
+
+def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
+                o_b: float, peak: float, imbalance: float = 1.0) -> GemmChoice:
+    """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search."""
+    best: GemmChoice | None = None
+    for tm, tn in TILES:
+        tiles = groups * (-(-m // tm)) * (-(-n // tn))
+        for split in SPLITS:
+            # split-K only when the tiles alone leave SMs idle and K is long enough
+            if split > 1 and (k // split < MIN_SPLIT_K or tiles >= c.sms):
+                break
+            ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
+                                imbalance)
+            if best is None or ch.time_s < best.time_s:
+                best = ch
+    assert best is not None
+    return best

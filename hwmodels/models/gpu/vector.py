@@ -1,0 +1,127 @@
+"""Vector and row-reduction kernels (norms, elementwise, RoPE, KV writes, embedding gathers):
+CUDA-core FLOPs vs the memory stream, with the launch geometry and passes of the kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infersim.hwmodels.models.gpu.figures import (
+    L2_REUSE_FRACTION,
+    GpuFigures,
+    stream_time,
+    vector_peak,
+)
+from infersim.workloads.ops import Op, OpKind, VectorShape
+
+_VEC_ELEMS_PER_BLOCK = 4096  # elements one thread block of a vector kernel handles
+# Eager PyTorch softmax keeps a row in registers (one warp per row, "persistent softmax") only
+# up to 1024 elements (aten/src/ATen/native/cuda/SoftMax.cu, dim_size <= 1024); longer rows
+# run one thread block per row that passes over the row in memory: max, sum of exp, normalize.
+_SOFTMAX_ROW_IN_REGISTERS = 1024
+_SOFTMAX_PASSES = 3  # max, sum of exp, normalize (+ the write)
+_LAYERNORM_PASSES = 3  # mean, variance, normalize (+ the write)
+_RMSNORM_PASSES = 2  # sum of squares, normalize (+ the write)
+_LAYERNORM_FPE = 7.0  # FLOP/element at and above which a norm is a LayerNorm (builder)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPlan:
+    """How one elementwise or row-reduction kernel runs: launch geometry, passes over its
+    input, where its bytes come from, and the resulting times."""
+
+    rows: int  # reduced rows (1 per block-row for elementwise kernels)
+    blocks: int  # thread blocks
+    waves: int  # ceil(blocks / (SMs x resident blocks per SM))
+    passes: int  # read passes over the input (1 when the row is held on chip)
+    phases: int  # dependent memory phases per block (barriers between reduction passes)
+    l2_hit: float  # fraction of the activation footprint served from a warm L2
+    hbm_bytes: float  # bytes to/from main memory
+    l2_bytes: float  # bytes served by L2 (warm operands and re-read passes that hit)
+    compute_s: float
+    memory_s: float  # max(main-memory stream, L2 stream)
+    latency_s: float  # (phases + waves - 1) x access latency (short rows, few rows)
+    time_s: float  # kernel body: max of the above
+
+
+def row_passes(op: Op, sh: VectorShape, row_bytes_on_chip: float) -> tuple[int, bool]:
+    """(read passes over the input, row held on chip) of a row reduction.
+
+    A softmax (a non-norm vector op with a row length: eager PyTorch) holds its row in
+    registers up to 1024 elements; a norm (compiled / fused kernel) holds it while the row's
+    fp32 accumulators fit `reduction_row_kib`. A row held on chip is read once; a longer row is
+    looped over: softmax max / sum-exp / normalize = 3 reads, LayerNorm mean / variance /
+    normalize = 3, RMSNorm sum of squares / normalize = 2 (then one write)."""
+    n = sh.row_len
+    if op.kind is OpKind.NORM:
+        if n * 4.0 <= row_bytes_on_chip:
+            return 1, True
+        return (_LAYERNORM_PASSES if sh.flops_per_elem >= _LAYERNORM_FPE
+                else _RMSNORM_PASSES), False
+    if n <= _SOFTMAX_ROW_IN_REGISTERS:
+        return 1, True
+    return _SOFTMAX_PASSES, False
+
+
+def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> VectorPlan:
+    """Time of one elementwise / row-reduction kernel.
+
+    Geometry: a row reduction runs one thread block per row (rows held on chip pack
+    4096 / row_len rows per block); an elementwise kernel one block per 4096 elements (of the
+    larger of input and output). `vector_blocks_per_sm` blocks are resident per SM, so blocks
+    run in waves; each block goes through `phases` dependent memory phases (load, each
+    reduction barrier, write) that cost one access latency each, so a few short rows finish
+    in ~phases x latency whatever their bytes; each further wave adds one latency (its chain
+    overlaps the resident blocks').
+
+    Bytes: the input is read `passes` times (`row_passes`); the re-read passes of a looped row
+    miss L2 at `reduction_reread_miss`. With `warm_l2` (repeated benchmark call, producer ->
+    consumer activation) the activation footprint (act_in + act_out) is served from L2 for
+    the share of it that fits the usable half of L2 (`L2_REUSE_FRACTION`: A100/H100 L2 is two
+    partitions that may each hold a copy); weights and KV always stream from main memory.
+    L2 bytes stream at the L2 level's bandwidth x `l2_efficiency`, main-memory bytes through
+    `stream_time`; the two overlap (max). Never faster than the roofline of the level where
+    the data lives: each level's bytes over that level's peak bandwidth."""
+    b = op.bytes
+    act_in, act_out = b.act_in, b.act_out
+    other_r = b.weight + b.kv_read
+    other_w = b.kv_write
+    passes, phases, rows = 1, 1, 1
+    if isinstance(sh, VectorShape) and sh.row_len > 0:
+        passes, on_chip = row_passes(op, sh, c.red_row_bytes)
+        rows = max(1, sh.numel // sh.row_len)
+        per_block = max(1, _VEC_ELEMS_PER_BLOCK // sh.row_len) if on_chip else 1
+        blocks = -(-rows // per_block)
+        phases = passes + 1 if not on_chip else 2
+    else:
+        numel = sh.numel if isinstance(sh, VectorShape) else 1
+        elems = max(numel, int((act_in + other_r) / max(op.dtype.bytes, 0.5)))
+        blocks = max(1, -(-elems // _VEC_ELEMS_PER_BLOCK))
+        rows = blocks
+    waves = max(1, -(-blocks // max(1, int(c.sms * c.vec_bps))))
+    active = min(blocks, c.sms)
+    foot = act_in + act_out
+    hit = 0.0
+    if warm_l2 and c.l2_bytes > 0.0 and foot > 0.0:
+        hit = min(1.0, c.l2_bytes * L2_REUSE_FRACTION / foot)
+    extra = act_in * (passes - 1)
+    miss_extra = extra * c.reread_miss * (1.0 - hit)
+    hbm_r = (1.0 - hit) * act_in + other_r + miss_extra
+    hbm_w = (1.0 - hit) * act_out + other_w
+    l2_served = hit * foot + (extra - miss_extra)
+    t_hbm = stream_time(c, hbm_r, hbm_w, active) if hbm_r + hbm_w > 0.0 else 0.0
+    t_l2 = 0.0
+    if l2_served > 0.0:
+        t_l2 = l2_served / (c.l2_bw * c.l2_eff)
+        if c.l2_lat > 0.0:  # Little's law: few active SMs cannot cover the L2 latency
+            t_l2 = max(t_l2, l2_served / (max(1.0, active) * c.inflight / c.l2_lat))
+        t_l2 += c.l2_lat
+    lat = c.hbm_lat if hbm_r + hbm_w > 0.0 else c.l2_lat
+    # a block's phases are a dependent chain; later waves overlap their chains with the
+    # blocks still resident, so each extra wave adds one latency
+    latency_s = (phases + waves - 1) * lat
+    peak = vector_peak(c, op.dtype)
+    compute_s = op.flops / peak if peak > 0 else 0.0
+    memory_s = max(t_hbm, t_l2)
+    t = max(compute_s, memory_s, latency_s)
+    return VectorPlan(rows, blocks, waves, passes, phases, hit, hbm_r + hbm_w,
+                      l2_served + hbm_r + hbm_w, compute_s, memory_s, latency_s, t)
