@@ -91,6 +91,16 @@ def load_hardware(name_or_path: str | Path,
     return hw
 
 
+def spec_document(path: str | Path) -> dict[str, Any]:
+    """The spec file as plain values (strict YAML), a fresh copy the caller may change."""
+    import copy
+
+    data = _parsed(Path(path)).data
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a hardware spec is a mapping of fields")
+    return copy.deepcopy(data)
+
+
 def check_spec(path: str | Path) -> Hardware:
     """Validate one spec file (and, for a system, its chip); raise `SpecError` on problems."""
     return load_hardware(Path(path))

@@ -1,0 +1,225 @@
+"""`infersim explore`: the computations (same numbers as the CLI), the server's guards, and the
+page driven in a real headless Chromium (slider → roofline and latency update, hover → source,
+no console errors, no request leaving 127.0.0.1)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import shlex
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from infersim.cli import main
+from infersim.explore import app
+from infersim.explore.server import start_in_thread
+from infersim.foundation.errors import InfersimError
+from infersim.hwmodels.loader import load_hardware_text, resolve_spec
+
+pytest.importorskip("plotly")
+
+REQ = {"model": "llama-3.1-8b", "hw": "h100-sxm",
+       "overrides": {"memory.hbm.bandwidth_tb_per_s": 4.8}, "runtime": "graph",
+       "scenario": {"phase": "decode", "batch": 4, "context": 2048}}
+
+
+def _cli_json(argv: list[str]) -> dict:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(argv) == 0
+    return json.loads(buf.getvalue())
+
+
+def test_same_numbers_as_the_command_line_it_prints():
+    res = app.evaluate(REQ)
+    argv = [*shlex.split(res["command"])[1:], "--json"]
+    cli = _cli_json(argv)
+    assert res["result"]["latency_s"] == pytest.approx(cli["latency_s"], rel=1e-12)
+    assert res["result"]["energy_j"] == pytest.approx(cli["energy_j"], rel=1e-12)
+    # the override took effect: more HBM bandwidth makes this memory-bound decode faster
+    base = app.evaluate({**REQ, "overrides": {}})
+    assert res["result"]["latency_s"] < base["result"]["latency_s"]
+
+
+def test_roofline_points_are_the_ops_flops_and_bytes():
+    res = app.evaluate(REQ)
+    qkv = next(o for o in res["ops"] if o["name"] == "qkv_proj")
+    # Llama-3.1-8B q,k,v projections: 4096 → (32 + 2·8)·128 = 6144, batch 4: 2·4·4096·6144 FLOPs
+    assert qkv["flops"] == 2 * 4 * 4096 * 6144
+    assert qkv["intensity"] == pytest.approx(qkv["flops"] / qkv["bytes"])
+    assert res["roofline"]["bandwidth_Bps"] == 4.8e12
+
+
+def test_spec_fields_carry_their_sources_and_set_paths():
+    fields = {f["path"]: f for f in app.spec_fields("dgx-h100")}
+    bw = fields["chip.memory.hbm.bandwidth_tb_per_s"]
+    assert bw["value"] == 3.35 and "nvidia.com" in bw["source"]
+    assert fields["system.num_chips"]["value"] == 8
+
+
+def test_design_yaml_round_trips_with_the_override():
+    text = app.design_yaml(REQ)
+    hw = load_hardware_text(text, "design.yaml", base_dir=resolve_spec("h100-sxm").parent)
+    assert hw.chip.main_memory.bandwidth_Bps == 4.8e12
+    assert "override (infersim explore)" in text
+
+
+@pytest.mark.parametrize("bad", [
+    {"overrides": {"memory.hbm.bandwidth_tb_per_s": "fast"}},
+    {"overrides": {"memory.hbm.bandwidth_tb_per_s": -1}},
+    {"overrides": {"memory.hbm.no_such_field": 1}},
+    {"scenario": {"batch": 1e30}},
+    {"scenario": {"phase": "prefill", "prompt": 0}},
+    {"scenario": {"colour": 3}},
+    {"runtime": "warp-drive"},
+])
+def test_bad_requests_are_input_errors(bad):
+    with pytest.raises(InfersimError):
+        app.evaluate({**REQ, **bad})
+
+
+def test_serving_curve_latency_grows_with_load():
+    c = app.serving_curve({**REQ, "overrides": {}}, points=3, requests=120)
+    assert c["capacity_req_s"] > 0
+    low, high = c["points"][0], c["points"][-1]
+    assert high["rate"] == pytest.approx(1.2 * c["capacity_req_s"])
+    assert high["ttft_p99_s"] > low["ttft_p99_s"]  # past capacity the queue grows
+    assert high["throughput_tok_s"] > low["throughput_tok_s"]
+
+
+def _get(url: str, host: str | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_server_routes_and_guards():
+    srv, url = start_in_thread(0)
+    try:
+        status, body = _get(url + "api/catalog")
+        assert status == 200 and "h100-sxm" in json.loads(body)["hardware"]
+        assert _get(url)[0] == 200
+        assert _get(url + "static/plotly.min.js")[0] == 200
+        assert _get(url + "static/../app.py")[0] == 404
+        # DNS rebinding: another host name is refused
+        assert _get(url + "api/catalog", host="evil.example:80")[0] == 403
+        req = urllib.request.Request(url + "api/evaluate", data=b'{"runtime": "warp-drive"}',
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 400 and "runtime" in json.loads(e.value.read())["error"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+# ------------------------------------------------------------------------- real browser
+
+
+def _chromium():
+    from tests.studies.cdp import chromium_path
+
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("chromium not installed (CI installs it: apt-get install chromium)")
+    return exe
+
+
+def _eval(b, sess, expr: str):
+    r = b.call("Runtime.evaluate", {"expression": expr, "returnByValue": True,
+                                    "awaitPromise": True}, session=sess)
+    return r["result"].get("value")
+
+
+def _wait(b, sess, expr: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = _eval(b, sess, expr)
+        if v:
+            return v
+        b.drain(0.05)
+    raise TimeoutError(expr)
+
+
+@pytest.mark.slow
+def test_page_in_headless_chromium():
+    from tests.studies.cdp import _Pipe
+
+    exe = _chromium()
+    srv, url = start_in_thread(0)
+    try:
+        with tempfile.TemporaryDirectory(prefix="infersim-explore-") as profile:
+            b = _Pipe(exe, profile)
+            try:
+                target = b.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+                sess = b.call("Target.attachToTarget",
+                              {"targetId": target, "flatten": True})["sessionId"]
+                for dom in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):
+                    b.call(dom, session=sess)
+                b.call("Page.navigate", {"url": url}, session=sess)
+                _wait(b, sess, "window.__explore && window.__explore.renders >= 1")
+                before = _eval(b, sess, "document.getElementById('latency').textContent")
+                npts = _eval(b, sess, "document.getElementById('roofline').data.length")
+                assert npts >= 2  # op kinds + the roofline line
+
+                # move the HBM bandwidth slider to 4x: both figures must update within 200 ms
+                slider = ("document.querySelector('input[data-path="
+                          "\"memory.hbm.bandwidth_tb_per_s\"]')")
+                elapsed = []
+                for pos in (64, 48, 60, 40, 56):
+                    _eval(b, sess, f"""(() => {{ const s = {slider};
+                        window.__t0 = performance.now(); window.__r0 = window.__explore.renders;
+                        window.__roof0 = JSON.stringify(document.getElementById('roofline').layout.shapes || null)
+                          + document.getElementById('roofline').data.slice(-1)[0].y.join();
+                        s.value = {pos}; s.dispatchEvent(new Event('input')); return 1; }})()""")
+                    _wait(b, sess, "window.__explore.renders > window.__r0 && !window.__explore.inflight", 30)
+                    elapsed.append(_eval(b, sess, "window.__explore.lastRender - window.__t0"))
+                    roof_now = _eval(b, sess, "JSON.stringify(document.getElementById('roofline').layout.shapes || null)"
+                                     " + document.getElementById('roofline').data.slice(-1)[0].y.join()")
+                    assert roof_now != _eval(b, sess, "window.__roof0")  # the roofline moved
+                after = _eval(b, sess, "document.getElementById('latency').textContent")
+                assert after != before
+                print(f"slider → figures updated in {', '.join(f'{e:.0f}' for e in elapsed)} ms")
+                assert min(elapsed) < 200, elapsed
+
+                # hover a spec value: the tooltip shows its source
+                box = _eval(b, sess, """(() => { const td = [...document.querySelectorAll('#spec td.v')]
+                    .find(t => t.previousSibling.textContent === 'memory.hbm.bandwidth_tb_per_s');
+                    td.scrollIntoView(); const r = td.getBoundingClientRect();
+                    return {x: r.x + r.width / 2, y: r.y + r.height / 2, src: td.dataset.source}; })()""")
+                for ev in ("mouseMoved",):
+                    b.call("Input.dispatchMouseEvent", {"type": ev, "x": box["x"], "y": box["y"]},
+                           session=sess)
+                tip = _wait(b, sess, "(() => { const t = document.getElementById('tooltip');"
+                                     " return !t.hidden && t.textContent; })()", 10)
+                assert tip == box["src"] and "nvidia.com" in tip
+
+                b.drain(0.3)
+                errors = [e for e in b.events if e["method"] == "Runtime.exceptionThrown"
+                          or (e["method"] == "Runtime.consoleAPICalled"
+                              and e["params"].get("type") == "error")
+                          or (e["method"] == "Log.entryAdded"
+                              and e["params"]["entry"].get("level") == "error")]
+                assert errors == []
+                urls = [e["params"]["request"]["url"] for e in b.events
+                        if e["method"] == "Network.requestWillBeSent"]
+                shot = b.call("Page.captureScreenshot", {"format": "png"}, session=sess)
+                (Path(tempfile.gettempdir()) / "infersim-explore.png").write_bytes(
+                    base64.b64decode(shot["data"]))
+                assert urls and all(u.startswith(("http://127.0.0.1:", "data:", "blob:"))
+                                    for u in urls), urls
+            finally:
+                b.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
