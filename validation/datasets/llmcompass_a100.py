@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from infersim.foundation.units import MS
 from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
 from infersim.workloads import ops as O
 from infersim.workloads.dtypes import DType
@@ -93,7 +94,7 @@ def cases() -> list[Case]:
     out: list[Case] = []
     for i, r in enumerate(_rows("matmul_A100.csv")):
         m, n, k = int(r[0]), int(r[1]), int(r[2])
-        t = float(r[3].removesuffix("ms")) * 1e-3
+        t = float(r[3].removesuffix("ms")) * MS
         out.append(Case("operators", f"matmul M={m} N={n} K={k}", t,
                         (O.matmul(m, k, n, "bf16", name="matmul"),), "eager_matmul_s",
                         _split(i), notes="torch.matmul bf16"))

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
+from infersim.foundation.units import US
 from infersim.hwmodels import Hardware, load_hardware
 from infersim.hwmodels.spec import GpuParams
 from infersim.validation.datasets.llmcompass_a100 import (
@@ -82,7 +83,7 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
         for j, k in enumerate(FIT_GPU):
             lo, hi = lo_hi[k]
             gpu[k] = lo + (hi - lo) / (1.0 + math.exp(-x[j]))
-        harness = {k: 1e-6 * math.exp(x[len(FIT_GPU) + j]) for j, k in enumerate(h1)}
+        harness = {k: US * math.exp(x[len(FIT_GPU) + j]) for j, k in enumerate(h1)}
         return gpu, harness
 
     def residuals(rows: list[Case], hw: Hardware, harness: dict[str, float]) -> np.ndarray:
@@ -113,14 +114,14 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
     hw = with_gpu(base, **gpu)
 
     def loss2(log_us: float) -> float:
-        r = residuals(stage2, hw, {**harness, "eager_op_s": 1e-6 * math.exp(log_us)})
+        r = residuals(stage2, hw, {**harness, "eager_op_s": US * math.exp(log_us)})
         return _huber(r)
 
     loss_2 = 0.0
     if stage2:
         r2 = minimize_scalar(loss2, bounds=(math.log(0.1), math.log(200.0)),
                              method="bounded")
-        harness["eager_op_s"] = 1e-6 * math.exp(float(r2.x))
+        harness["eager_op_s"] = US * math.exp(float(r2.x))
         loss_2 = float(r2.fun)
     return {"gpu": gpu, "harness": harness, "loss_stage1": float(best.fun),
             "loss_stage2": loss_2, "rows_stage1": len(stage1),
