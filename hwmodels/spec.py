@@ -16,6 +16,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
+from infersim.foundation.units import BITS_PER_BYTE, NS, PJ, US, G, KiB, MiB, P
 from infersim.workloads.dtypes import DType
 
 
@@ -238,14 +239,14 @@ class GpuParams:
                                "thread blocks are scheduled on; sets wave quantization", (1, 4096))
     l2_bytes: float = kind_param("l2_mib", "last-level on-chip cache shared by all SMs; decides "
                                  "whether GEMM operands are re-read from HBM", (0.0, 4096.0),
-                                 scale=1024.0**2)
+                                 scale=MiB)
     kernel_launch_s: float = kind_param(
         "kernel_launch_us", "device-side fixed cost of one kernel back-to-back in a stream or "
-        "graph: launch latency + ramp-up + tail drain", (0.0, 100.0), scale=1e-6)
+        "graph: launch latency + ramp-up + tail drain", (0.0, 100.0), scale=US)
     host_launch_s: float = kind_param(
         "host_launch_us", "host CPU time per kernel launched by a plain eager framework "
         "(Python + dispatcher + driver), amortizing the host-only ops (views, reshapes) of an "
-        "eager model forward", (0.0, 1000.0), scale=1e-6)
+        "eager model forward", (0.0, 1000.0), scale=US)
     hbm_read_efficiency: float = kind_param(
         "hbm_read_efficiency", "sustained fraction of peak main-memory bandwidth for a read "
         "stream with enough parallelism (refresh, bank conflicts, page misses)", (0.05, 1.0),
@@ -256,7 +257,7 @@ class GpuParams:
     sm_inflight_bytes: float = kind_param(
         "sm_inflight_kib", "bytes one SM keeps in flight to memory; with the memory latency "
         "it caps the bandwidth a kernel using few SMs can draw (Little's law)", (0.5, 4096.0),
-        scale=1024.0, default=32.0 * 1024.0)
+        scale=KiB, default=32.0 * 1024.0)
     mma_efficiency: float = kind_param(
         "mma_efficiency", "sustained fraction of the dense matrix-unit peak inside a large "
         "GEMM tile loop (clock throttling under load, issue overhead)", (0.05, 1.0),
@@ -271,7 +272,7 @@ class GpuParams:
         default=0.8)
     collective_latency_s: float = kind_param(
         "collective_latency_us", "fixed cost of one collective call beyond link hops "
-        "(kernel launch, handshakes/flags between peers)", (0.0, 1000.0), scale=1e-6,
+        "(kernel launch, handshakes/flags between peers)", (0.0, 1000.0), scale=US,
         default=5e-6)
     nvls_efficiency: float = kind_param(
         "nvls_efficiency", "all-reduce with reduction in the switch (NVLink SHARP / NVLS): "
@@ -279,7 +280,7 @@ class GpuParams:
         "fabric cannot reduce in-network", (0.0, 1.0), default=0.0)
     step_sync_s: float = kind_param(
         "step_sync_us", "per-step host/device round trip: launching the step (or its graph) "
-        "and synchronizing to read the sampled token back", (0.0, 10000.0), scale=1e-6,
+        "and synchronizing to read the sampled token back", (0.0, 10000.0), scale=US,
         default=20e-6)
     l2_efficiency: float = kind_param(
         "l2_efficiency", "sustained fraction of the L2 level's peak bandwidth a streaming "
@@ -287,7 +288,7 @@ class GpuParams:
     reduction_row_bytes: float = kind_param(
         "reduction_row_kib", "largest row (as fp32 accumulators) one thread block of a row "
         "reduction (softmax, norm) holds in registers/shared memory; longer rows are looped "
-        "over in several passes through memory", (0.125, 4096.0), scale=1024.0,
+        "over in several passes through memory", (0.125, 4096.0), scale=KiB,
         default=32.0 * 1024.0)
     reduction_reread_miss: float = kind_param(
         "reduction_reread_miss", "fraction of the extra passes of a looped row reduction "
@@ -312,23 +313,23 @@ class WaferParams:
     fabric_bandwidth_Bps: float = kind_param(
         "fabric_bandwidth_pb_per_s", "aggregate on-wafer fabric bandwidth over all cores, "
         "links and directions; one mesh link carries this / (8 x cores) per direction",
-        (0.01, 1e4), scale=1e15)
+        (0.01, 1e4), scale=P)
     fabric_hop_latency_s: float = kind_param(
         "fabric_hop_latency_ns", "latency of one core-to-core fabric hop", (0.0, 1e3),
-        scale=1e-9)
+        scale=NS)
     weight_stream_level: str = kind_param(
         "weight_stream_level", "memory level (external) weights stream from when they do not "
         "fit in SRAM", ref="memory")
     layer_latency_s: float = kind_param(
         "layer_latency_us", "extra fixed latency per decoder layer on top of the derived "
         "per-op fabric phases (charged on the layer's attention op); 0 = none",
-        (0.0, 1e4), scale=1e-6, default=0.0)
+        (0.0, 1e4), scale=US, default=0.0)
     # Added by the wafer/LPU calibration (validation/data/published/wafer_lpu_fit.json).
     phase_overhead_s: float = kind_param(
         "phase_overhead_ns", "fixed time of one dependent fabric phase (a broadcast or a "
         "reduction across an op's region) beyond its hops and streaming: task activation "
         "and synchronisation of the region's cores by the software stack", (0.0, 1e5),
-        scale=1e-9, default=0.0)
+        scale=NS, default=0.0)
     rate_efficiency: float = kind_param(
         "rate_efficiency", "achieved fraction of the peak per-core SRAM bandwidth, per-core "
         "compute and fabric link rate inside one op at batch 1; divides the region-local "
@@ -347,11 +348,11 @@ class LpuParams:
         "op_overhead_us", "deterministic latency of one dependent compute op (one fused "
         "kernel) in the static schedule: its operands stream from SRAM through the "
         "functional-unit chain and its result is usable by the next op; charged on every "
-        "non-collective op", (0.0, 1e3), scale=1e-6)
+        "non-collective op", (0.0, 1e3), scale=US)
     layer_overhead_s: float = kind_param(
         "layer_overhead_us", "extra deterministic time per decoder layer (synchronisation of "
         "the layer's chips beyond its collectives), charged once per layer; 0 = none",
-        (0.0, 1e4), scale=1e-6, default=0.0)
+        (0.0, 1e4), scale=US, default=0.0)
     # Added by the wafer/LPU calibration (validation/data/published/wafer_lpu_fit.json).
     chips_per_node: int = kind_param(
         "chips_per_node", "chips wired all-to-all (one C2C hop apart, e.g. a GroqNode); a "
@@ -384,22 +385,22 @@ class CimParams:
         (1, 1e5))
     adc_energy_j: float = kind_param(
         "adc_energy_pj", "energy per ADC conversion (0 for digital CIM)", (0.0, 1e3),
-        scale=1e-12)
+        scale=PJ)
     adc_time_s: float = kind_param(
         "adc_time_ns", "time per ADC conversion (digital CIM: one readout cycle)", (0.0, 1e4),
-        scale=1e-9)
+        scale=NS)
     dac_energy_j: float = kind_param(
         "dac_energy_pj", "energy per DAC conversion (one row driven for one cycle)",
-        (0.0, 1e3), scale=1e-12)
+        (0.0, 1e3), scale=PJ)
     array_utilization: float = kind_param(
         "array_utilization", "fraction of the arrays usable for weights (spares, mapping "
         "fragmentation)", (0.01, 1.0))
     reload_bandwidth_Bps: float = kind_param(
         "reload_bandwidth_gb_per_s", "rate at which arrays are (re)written with weights when a "
-        "layer does not fit", (1e-6, 1e6), scale=1e9)
+        "layer does not fit", (1e-6, 1e6), scale=G)
     reload_energy_j_per_bit: float = kind_param(
         "reload_energy_pj_per_bit", "energy per weight bit written into the arrays "
-        "(excluding the read from the source memory)", (0.0, 1e6), scale=1e-12)
+        "(excluding the read from the source memory)", (0.0, 1e6), scale=PJ)
 
     @property
     def array_cells(self) -> int:
@@ -411,7 +412,7 @@ class CimParams:
         slices = -(-wb // self.bits_per_cell)
         weights_per_array = self.array_rows * (self.array_cols // slices)
         usable = int(self.num_arrays * self.array_utilization)
-        return usable * weights_per_array * wb / 8.0
+        return usable * weights_per_array * wb / BITS_PER_BYTE
 
 
 @dataclass(frozen=True)
@@ -428,7 +429,7 @@ class CpuParams:
     # fits it): the fixed cost of one kernel call, charged once per op execution.
     call_overhead_s: float = kind_param(
         "call_overhead_us", "fixed cost of one kernel call (Python dispatch + waking the "
-        "worker threads + the join barrier), charged once per op", (0.0, 1e4), scale=1e-6,
+        "worker threads + the join barrier), charged once per op", (0.0, 1e4), scale=US,
         default=0.0)
     gemm_half_rows: float = kind_param(
         "gemm_half_rows", "rows of A (m) at which the GEMM kernel reaches half of its matrix "

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infersim.foundation.errors import Problem
+from infersim.foundation.units import BITS_PER_BYTE
 from infersim.hwmodels.schema import (
     CHIP,
     DTYPE_NAMES,
@@ -628,7 +629,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
                 for a in ("array_rows", "array_cols", "num_arrays", "bits_per_cell")}
         if all(isinstance(x, (int, float)) and x > 0 for x in vals.values()):
             cells_bytes = (vals["array_rows"] * vals["array_cols"] * vals["num_arrays"]  # type: ignore[operator]
-                           * vals["bits_per_cell"] / 8.0)
+                           * vals["bits_per_cell"] / BITS_PER_BYTE)
             on_chip = sum(_si(lv, "capacity", "capacity") or 0.0 for _, lv in levels
                           if lv.get("external") is not True)
             if on_chip and cells_bytes > 1.05 * on_chip:

@@ -11,80 +11,45 @@ atomically. An interruption or error at any point before the end leaves no outpu
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import pandas as pd
 
-from infersim.foundation.errors import InfersimError, InputError, SpecError
+from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_text
 from infersim.validation import measure
-from infersim.validation.fit import Calibration, fit_all
+from infersim.validation.calibrate_common import (
+    DATA_DIR,
+    CalibrateOptions,
+    CalibrateResult,
+    CalibrationError,
+    check_writable,
+    data_ref,
+    grade,
+    load_checked,
+    write_pair,
+)
+from infersim.validation.fit import fit_all
 from infersim.validation.hostinfo import host_info
-from infersim.validation.plan import PROFILES, Profile, kernel_cases
+from infersim.validation.plan import PROFILES, kernel_cases
 from infersim.validation.progress import Progress
-from infersim.validation.stats import ErrorStats, error_stats
 
-DATA_DIR = Path(__file__).parent / "data"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["CalibrateOptions", "CalibrateResult", "CalibrationError", "calibrate",
+           "check_device", "profile_of", "refit", "refuse_if_busy"]
+
 DEVICES = ("cpu", "cuda")
 # Rows of A the CPU GEMM micro-kernel handles at once (validation/kernels/cpu.py): fewer rows
 # run its streaming GEMV loop.
 GEMM_MICRO_ROWS = 4
 
 
-class CalibrationError(InfersimError):
-    """The measurements could not be turned into a valid spec (e.g. a busy machine)."""
-
-    exit_code = 1
-
-
-@dataclass(frozen=True)
-class CalibrateOptions:
-    device: str = "cpu"
-    out: Path | None = None  # spec YAML; None → validation/data/<host>-<date>.yaml
-    profile: str = "full"
-    seed: int = 0
-    progress: bool = True
-    allow_busy: bool = False  # write results even if other processes disturbed the timing
-
-
 # Refuse to write a calibration when more than this share of the cases stayed contended after
 # the retries (or when the call-overhead measurement itself was): the fit would describe the
 # other jobs, not the machine.
 MAX_CONTENDED_SHARE = 0.05
-
-
-@dataclass(frozen=True)
-class CalibrateResult:
-    spec_path: Path
-    data_path: Path
-    spec_name: str
-    calibration: Calibration
-    holdout: ErrorStats  # held-out kernel cases, predicted by the written spec
-    transformer: ErrorStats | None
-    elapsed_s: float
-    summary: tuple[Mapping[str, str], ...] = ()
-    warnings: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"spec": str(self.spec_path), "measurements": str(self.data_path),
-                "name": self.spec_name, "elapsed_s": self.elapsed_s,
-                "call_overhead_s": self.calibration.overhead_s,
-                "levels": [{"name": lv.name, "capacity_bytes": lv.capacity_bytes,
-                            "bandwidth_Bps": lv.bandwidth_Bps}
-                           for lv in self.calibration.levels],
-                "matrix_flops": dict(self.calibration.matrix_flops),
-                "vector_flops": dict(self.calibration.vector_flops),
-                "holdout": self.holdout.to_dict(),
-                "transformer": self.transformer.to_dict() if self.transformer else None,
-                "warnings": list(self.warnings)}
 
 
 def check_device(device: str) -> None:
@@ -99,48 +64,6 @@ def check_device(device: str) -> None:
             raise InputError("--device cuda: no CUDA GPU is available here "
                              "(numba.cuda.is_available() is False); run on a machine with an "
                              "NVIDIA GPU and driver, or use --device cpu")
-
-
-def check_writable(path: Path) -> None:
-    """Fail now, before minutes of measuring, if `path` cannot be written: probe by creating
-    (and removing) a temporary file in the nearest existing folder."""
-    if path.suffix.lower() not in (".yaml", ".yml"):
-        raise InputError(f"-o {path}: the calibrated spec is a YAML file; give a path ending "
-                         "in .yaml")
-    if path.is_dir():
-        raise InputError(f"-o {path}: is a directory; give a file path ending in .yaml")
-    probe = path.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise InputError(f"-o {path}: {probe} is not a folder; choose a writable location")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".infersim-probe-", dir=probe)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise InputError(f"-o {path}: no permission to write in {probe} ({e.strerror}); "
-                         "choose a writable location") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise InputError(f"-o {path}: the existing file is not writable; choose another path")
-
-
-def _ref(path: Path) -> str:
-    """How the spec cites its measurement file: repo-relative when inside the repo."""
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path.resolve())
-
-
-def _load_spec_text(text: str, name: str):
-    """Load YAML text with the strict hardware loader (through a private temp file)."""
-    from infersim.hwmodels.loader import load_hardware
-
-    with tempfile.TemporaryDirectory(prefix="infersim-cal-") as d:
-        p = Path(d) / f"{name}.yaml"
-        p.write_text(text, encoding="utf-8")
-        return load_hardware(p)
 
 
 def _start_worker_threads() -> None:
@@ -164,19 +87,6 @@ def refuse_if_busy(df: pd.DataFrame, allow: bool) -> None:
         "measurements (even after retries), so they describe the other jobs, not this "
         "machine; nothing was written. Rerun on an idle machine, or pass --allow-busy to "
         "write them anyway")
-
-
-def load_checked(text: str, name: str, df: pd.DataFrame, hint: str = ""):
-    """Load the generated spec; implausible fitted values become a CalibrationError that
-    says why (usually a machine busy with other work during the measurements)."""
-    try:
-        return _load_spec_text(text, name)
-    except SpecError as e:
-        busy = measure.contention_summary(df)
-        why = "; ".join(str(p) for p in e.problems)
-        raise CalibrationError(
-            "the fitted model is implausible, nothing was written: " + why + ". "
-            + (hint or busy or "Rerun on an idle machine")) from None
 
 
 def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> CalibrateResult:
@@ -220,14 +130,14 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     kern = df[df.phase == ""]
     cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9),
                   GEMM_MICRO_ROWS)
-    text = cpu_spec_yaml(cal, host, plan, _ref(data_path), profile.name)
+    text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), profile.name)
     hw = load_checked(text, spec_name(host), df)
     holdout, tstats = grade(df, hw)
-    meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": _ref(spec_path),
+    meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": data_ref(spec_path),
             **{k: v for k, v in host.to_dict().items()},
             "elapsed_s": f"{time.monotonic() - start:.1f}"}
     warn = measure.contention_summary(df)
-    _write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
+    write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
     return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
                            time.monotonic() - start, tuple(fitted_summary(cal, plan)),
                            (warn,) if warn else ())
@@ -256,7 +166,7 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
     df = meas.frame
     cal = fit_all(df[df.phase == ""], plan.names, plan.nominal_bytes,
                   float(host.memory_bytes or 16e9), GEMM_MICRO_ROWS)
-    text = cpu_spec_yaml(cal, host, plan, _ref(data_path), meas.meta.get("profile", "?"))
+    text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), meas.meta.get("profile", "?"))
     hw = load_checked(text, spec_name(host), df)
     holdout, tstats = grade(df, hw)
     atomic_write_text(spec_path, text)
@@ -264,37 +174,7 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
                            time.monotonic() - start, tuple(fitted_summary(cal, plan)))
 
 
-def grade(df: pd.DataFrame, hw) -> tuple[ErrorStats, ErrorStats | None]:
-    """Error stats of the held-out kernel rows and of the transformer rows under `hw`."""
-    from infersim.validation.closed_loop import predict_kernel_rows, predict_transformer_rows
-
-    held = df[(df.role == "holdout") & (df.phase == "")]
-    hstats = error_stats(predict_kernel_rows(held, hw), held.median_s)
-    tr = df[df.phase != ""]
-    tstats = (error_stats(predict_transformer_rows(tr, hw), tr.median_s)
-              if not tr.empty else None)
-    return hstats, tstats
-
-
-def _write_pair(data_path: Path, data_text: str, spec_path: Path, spec_text: str) -> None:
-    """Write the measurement file, then the spec; never leave one without the other."""
-    existed = data_path.exists()
-    atomic_write_text(data_path, data_text)
-    try:
-        atomic_write_text(spec_path, spec_text)
-    except BaseException:
-        if not existed:
-            data_path.unlink(missing_ok=True)
-        raise
-
-
 def profile_of(quick: bool, profile: str | None) -> str:
     if profile:
         return profile
     return "quick" if quick else "full"
-
-
-def describe_profile(p: Profile) -> str:
-    return (f"{p.name}: working sets {p.ws_min_bytes / 1024:.0f} KiB–"
-            f"{p.ws_max_bytes / 1024**2:.0f} MiB, {len(p.gemm_shapes)} GEMM shapes × "
-            f"{len(p.gemm_dtypes)} dtypes, {len(p.transformer)} transformer steps")

@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import TextIO
 
 from infersim.validation import measure
-from infersim.validation.calibrate import (
+from infersim.validation.calibrate_common import (
     DATA_DIR,
     CalibrateOptions,
     CalibrateResult,
-    _ref,
     check_writable,
+    data_ref,
     grade,
     load_checked,
+    write_pair,
 )
 from infersim.validation.fit import Calibration, fit_all
 from infersim.validation.hostinfo import host_info
@@ -156,17 +157,15 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
     df = measure.to_frame(rows)
     progress.note("fitting the machine model")  # CUDA timing has no contention check
     cal = fit_all(df, ("l2", "hbm"), (info.l2_bytes,), info.memory_bytes or 80e9)
-    text = gpu_spec_yaml(cal, info, _ref(data_path), profile.name, date, hl)
+    text = gpu_spec_yaml(cal, info, data_ref(data_path), profile.name, date, hl)
     hw = load_checked(text, "gpu", df, "Under the CUDA simulator the timings are host Python "
                       "times, so no plausible spec can result" if info.simulated else "")
     holdout, _ = grade(df, hw)
     meta = {"device": "cuda", "gpu": info.name, "compute_capability": info.compute_capability,
             "sm_count": info.sm_count, "simulated": info.simulated, "profile": profile.name,
-            "seed": opts.seed, "date_utc": date, "spec": _ref(spec_path),
+            "seed": opts.seed, "date_utc": date, "spec": data_ref(spec_path),
             "elapsed_s": f"{time.monotonic() - start:.1f}"}
-    from infersim.validation.calibrate import _write_pair
-
-    _write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
+    write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
     summary = tuple({"parameter": f"{lv.name} bandwidth", "value": f"{lv.bandwidth_Bps / 1e9:.1f} GB/s"}
                     for lv in cal.levels)
     return CalibrateResult(spec_path, data_path, hw.name, cal, holdout, None,

@@ -72,7 +72,8 @@ from typing import Any
 from infersim.foundation.errors import InputError
 from infersim.workloads import ops as O
 from infersim.workloads.dtypes import DType
-from infersim.workloads.model import MLPKind, ModelConfig, NormKind, PositionKind, load_model
+from infersim.workloads.hf_config import load_model
+from infersim.workloads.model import MLPKind, ModelConfig, NormKind, PositionKind
 from infersim.workloads.ops import Collective, Op, OpKind
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
 from infersim.workloads.trace import (

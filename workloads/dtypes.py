@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.units import BITS_PER_BYTE
 
 
 class DType(str, Enum):
@@ -26,7 +27,7 @@ class DType(str, Enum):
 
     @property
     def bits(self) -> int:
-        return int(_BYTES[self] * 8)
+        return int(_BYTES[self] * BITS_PER_BYTE)
 
     @property
     def is_float(self) -> bool:

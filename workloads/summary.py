@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from infersim.workloads.builder import build_trace
 from infersim.workloads.dtypes import DType
 from infersim.workloads.model import ModelConfig, PositionKind
 from infersim.workloads.ops import OpKind
@@ -84,8 +85,6 @@ def embedding_elements(m: ModelConfig) -> float:
 
 def param_counts(m: ModelConfig) -> tuple[float, float]:
     """(total, active-per-token) parameters of `m`, read from TP=1 traces (module docstring)."""
-    from infersim.workloads.builder import build_trace
-
     prec = Precision(DType.BF16, DType.BF16, DType.BF16)
     batch = 1
     if m.moe is not None:  # enough tokens that E·(1-k/E)^T < 0.01: every expert touched
@@ -104,8 +103,6 @@ def param_counts(m: ModelConfig) -> tuple[float, float]:
 
 def summarize(m: ModelConfig, context: int = 1024) -> ModelSummary:
     """Summary of `m`; decode FLOPs per token at `context` tokens of KV cache."""
-    from infersim.workloads.builder import build_trace
-
     total, active = param_counts(m)
     ctx = min(context, m.max_position_embeddings - 1)
     dec = build_trace(m, Scenario(Phase.DECODE, batch=1, context=ctx))

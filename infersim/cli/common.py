@@ -44,20 +44,20 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scenario")
     g.add_argument("--phase", default="decode",
                    help="prefill | decode | chunked_prefill | spec_decode (default decode)")
-    g.add_argument("--batch", type=_int, default=1, help="sequences per step (default 1)")
-    g.add_argument("--prompt", type=_int, default=0, help="prompt tokens (prefill)")
-    g.add_argument("--context", type=_int, default=0, help="tokens already in the KV cache")
-    g.add_argument("--chunk", type=_int, default=0, help="new tokens (chunked prefill)")
+    g.add_argument("--batch", type=int_arg, default=1, help="sequences per step (default 1)")
+    g.add_argument("--prompt", type=int_arg, default=0, help="prompt tokens (prefill)")
+    g.add_argument("--context", type=int_arg, default=0, help="tokens already in the KV cache")
+    g.add_argument("--chunk", type=int_arg, default=0, help="new tokens (chunked prefill)")
     g.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
     g.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
     g.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
-    g.add_argument("--tp", type=_int, default=1, help="tensor-parallel degree")
-    g.add_argument("--pp", type=_int, default=1, help="pipeline-parallel degree")
-    g.add_argument("--ep", type=_int, default=1, help="expert-parallel degree")
+    g.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel degree")
+    g.add_argument("--pp", type=int_arg, default=1, help="pipeline-parallel degree")
+    g.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
     g.add_argument("--moe-imbalance", type=float, default=1.0,
                    help="max/mean tokens per expert (default 1.0)")
     g.add_argument("--draft-model", default=None, help="spec_decode: draft model name")
-    g.add_argument("--draft-len", type=_int, default=None,
+    g.add_argument("--draft-len", type=int_arg, default=None,
                    help="spec_decode: drafted tokens (default 4)")
     g.add_argument("--acceptance", type=float, default=None,
                    help="spec_decode: per-token acceptance probability (default 0.7)")
@@ -96,7 +96,7 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
-def _int(text: str) -> int:
+def int_arg(text: str) -> int:
     """argparse type for integers that turns '1.5' or 'x' into a clean error."""
     try:
         return int(text)
@@ -106,7 +106,7 @@ def _int(text: str) -> int:
 
 def positive_int(text: str) -> int:
     """argparse type: an integer ≥ 1."""
-    v = _int(text)
+    v = int_arg(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
     return v
@@ -114,7 +114,7 @@ def positive_int(text: str) -> int:
 
 def nonneg_int(text: str) -> int:
     """argparse type: an integer ≥ 0 (seeds, counts that may be zero)."""
-    v = _int(text)
+    v = int_arg(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
     return v

@@ -48,11 +48,11 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from infersim.workloads.model import list_models, load_model
+    from infersim.workloads import list_models, load_model, summarize
 
     rows: list[dict[str, Any]] = []
     for name in list_models():
-        s = load_model(name).summary()
+        s = summarize(load_model(name))
         rows.append({
             "name": name, "family": s.family, "params": s.params_total,
             "active": s.params_active, "layers": s.layers, "hidden": s.hidden_size,
@@ -67,10 +67,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_show(args: argparse.Namespace) -> int:
-    from infersim.workloads.model import load_model
+    from infersim.workloads import load_model, summarize
 
     m = load_model(args.model)
-    s = m.summary(context=args.context)
+    s = summarize(m, context=args.context)
     d = s.to_dict()
     d["source"] = m.source
     d["provenance"] = m.provenance

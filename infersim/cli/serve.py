@@ -7,10 +7,10 @@ import dataclasses
 from typing import Any
 
 from infersim.cli.common import (
-    _int,
     add_hw_args,
     check_output_file,
     fmt_si,
+    int_arg,
     nonneg_int,
     parse_set,
     print_json,
@@ -28,10 +28,10 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default="llama-3.1-8b", help="library model or HF config.json")
     add_hw_args(p)
     d = p.add_argument_group("deployment")
-    d.add_argument("--tp", type=_int, default=1, help="tensor-parallel chips per replica")
-    d.add_argument("--pp", type=_int, default=1, help="pipeline stages per replica")
-    d.add_argument("--ep", type=_int, default=1, help="expert-parallel degree")
-    d.add_argument("--replicas", type=_int, default=1, help="replicas behind the router")
+    d.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel chips per replica")
+    d.add_argument("--pp", type=int_arg, default=1, help="pipeline stages per replica")
+    d.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
+    d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
     d.add_argument("--runtime", default="fused", help="eager | graph | fused (default fused)")
     d.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
     d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
@@ -46,26 +46,26 @@ def register(sub: Any) -> None:
                    help="gamma: inter-arrival CV (default 2)")
     t.add_argument("--trace", metavar="FILE",
                    help="CSV with arrival_s,prompt_tokens,output_tokens (--arrival trace)")
-    t.add_argument("--users", type=_int, default=None,
+    t.add_argument("--users", type=int_arg, default=None,
                    help="closed loop: concurrent users (default 10)")
     t.add_argument("--think", type=float, default=None,
                    help="closed loop: think time in s (default 0)")
-    t.add_argument("--requests", type=_int, default=None,
+    t.add_argument("--requests", type=int_arg, default=None,
                    help="requests to simulate (default 1000; trace: all rows)")
-    t.add_argument("--prompt", type=_int, default=None, help="prompt tokens (default 1024)")
-    t.add_argument("--output", type=_int, default=None, help="output tokens (default 256)")
+    t.add_argument("--prompt", type=int_arg, default=None, help="prompt tokens (default 1024)")
+    t.add_argument("--output", type=int_arg, default=None, help="output tokens (default 256)")
     s = p.add_argument_group("scheduler")
     s.add_argument("--policy", default="continuous",
                    choices=["static", "continuous", "chunked", "disaggregated"])
-    s.add_argument("--max-batch", type=_int, default=256, help="max sequences per step")
-    s.add_argument("--max-tokens", type=_int, default=8192,
+    s.add_argument("--max-batch", type=int_arg, default=256, help="max sequences per step")
+    s.add_argument("--max-tokens", type=int_arg, default=8192,
                    help="max tokens per step (chunked: the token budget)")
-    s.add_argument("--block-size", type=_int, default=16, help="KV block size in tokens")
+    s.add_argument("--block-size", type=int_arg, default=16, help="KV block size in tokens")
     s.add_argument("--preemption", default="recompute", choices=["recompute", "swap"])
     s.add_argument("--router", default="round_robin",
                    choices=["round_robin", "least_outstanding"])
-    s.add_argument("--prefill-replicas", type=_int, default=1, help="disaggregated: prefill pool")
-    s.add_argument("--decode-replicas", type=_int, default=1, help="disaggregated: decode pool")
+    s.add_argument("--prefill-replicas", type=int_arg, default=1, help="disaggregated: prefill pool")
+    s.add_argument("--decode-replicas", type=int_arg, default=1, help="disaggregated: decode pool")
     o = p.add_argument_group("objectives and economics")
     o.add_argument("--slo-ttft", type=float, default=2.0, help="TTFT SLO in s (default 2)")
     o.add_argument("--slo-tpot", type=float, default=0.1, help="TPOT SLO in s (default 0.1)")

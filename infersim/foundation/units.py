@@ -18,10 +18,15 @@ P = 1e15
 KiB = 1024.0
 MiB = 1024.0**2
 GiB = 1024.0**3
+TiB = 1024.0**4
 
+PS = 1e-12
 NS = 1e-9
 US = 1e-6
 MS = 1e-3
+
+FJ = 1e-15
 PJ = 1e-12
+NJ = 1e-9
 
 BITS_PER_BYTE = 8

@@ -38,6 +38,7 @@ from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.kvcache import plan_kv
 from infersim.simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
 from infersim.simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
+from infersim.simulator.serving.schedulers import make_replica
 from infersim.simulator.serving.traffic import ClosedLoop, FixedLengths, Traffic, generate
 from infersim.workloads import ModelConfig
 
@@ -114,8 +115,8 @@ def simulate_serving(
     def group(first: int, pol: ServingPolicy, **kw: Any) -> list[Replica]:
         """One replica: a single engine, or pp virtual engines sharing a pipeline."""
         pl = Pipeline(env, pp, spec.idle_power_w) if pp > 1 else None
-        engines = [Replica(env, first + v, pol, blocks, kvpt, swap_bw, cost, col,
-                           on_finish=finish_cb, pipeline=pl, **kw) for v in range(pp)]
+        engines = [make_replica(env, first + v, pol, blocks, kvpt, swap_bw, cost, col,
+                                on_finish=finish_cb, pipeline=pl, **kw) for v in range(pp)]
         groups.append(engines)
         return engines
 

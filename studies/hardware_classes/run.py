@@ -41,14 +41,14 @@ def chips_needed(model: str, hw_name: str, weights: str) -> list[dict[str, objec
     KV cache at CONTEXT, per memory level that may hold weights: ceil(bytes / capacity)."""
     from infersim.api import load_hardware, load_model, make_scenario
     from infersim.hwmodels.spec import TensorClass
-    from infersim.workloads import build_trace
+    from infersim.workloads import build_trace, summarize
     from infersim.workloads.dtypes import DType
 
     hw = load_hardware(hw_name)
     m = load_model(model)
     tr = build_trace(m, make_scenario("decode", 1, context=CONTEXT, weights=weights))
     # All weights are stored (embedding table included), whatever one step reads.
-    w = m.summary().params_total * DType.parse(weights).bytes
+    w = summarize(m).params_total * DType.parse(weights).bytes
     kv = float(tr.bytes.kv_read + tr.bytes.kv_write)
     rows = []
     for lvl in hw.chip.memory:

@@ -29,9 +29,10 @@ def kv_bytes_per_token(kv: str = "bf16") -> float:
 def max_batch(context: int = 8192, kv: str = "bf16", capacity_bytes: float = 80e9) -> int:
     """Sequences of `context` tokens whose KV fits next to the bf16 weights in 80 GB."""
     from infersim.api import load_model
+    from infersim.workloads import summarize
     from infersim.workloads.dtypes import DType
 
-    w = load_model(MODEL).summary().params_total * DType.BF16.bytes  # all weights stored
+    w = summarize(load_model(MODEL)).params_total * DType.BF16.bytes  # all weights stored
     return int((capacity_bytes - w) // (kv_bytes_per_token(kv) * context))
 
 

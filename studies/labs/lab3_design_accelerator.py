@@ -35,9 +35,10 @@ def bandwidth_needed(weights: str = "fp8") -> float:
 def sram_chips_needed(sram_bytes_per_chip: float = 230e6) -> int:
     """Chips of `sram_bytes_per_chip` needed to hold ALL int8 weights (embedding included)."""
     from infersim.api import load_model
+    from infersim.workloads import summarize
     from infersim.workloads.dtypes import DType
 
-    params = load_model(MODEL).summary().params_total
+    params = summarize(load_model(MODEL)).params_total
     return math.ceil(params * DType.INT8.bytes / sram_bytes_per_chip)
 
 

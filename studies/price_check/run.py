@@ -96,6 +96,7 @@ def open_model(prices: pd.DataFrame, batches: tuple[int, ...]) -> pd.DataFrame:
 
 def envelope(batches: tuple[int, ...]) -> pd.DataFrame:
     from infersim.api import load_hardware, load_model
+    from infersim.workloads import summarize
 
     econ = Economics()
     rows = []
@@ -103,7 +104,7 @@ def envelope(batches: tuple[int, ...]) -> pd.DataFrame:
         hw = load_hardware(sysname)
         for mname in SIZE_PROXIES:
             m = load_model(mname)
-            s = m.summary()
+            s = summarize(m)
             for b in batches:
                 r = _sim(m, hw, "decode", b, "fp8", 8, 1, ENVELOPE_CONTEXT)
                 rows.append({

@@ -2,7 +2,7 @@
 monotonicity, the physical floor, and the published anchors (one fitted, the rest held out).
 
 The fitted constants and the held-out errors are in validation/data/published/
-wafer_lpu_fit.json (`python -m infersim.validation.datasets.published_e2e --fit`)."""
+wafer_lpu_fit.json (`python -m infersim.validation.fitting.wafer_lpu`)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware
 from infersim.mapper import map_trace
 from infersim.validation.datasets import published_e2e as P
+from infersim.validation.fitting import wafer_lpu
 from infersim.workloads import build_trace, ops
 
 TINY_WAFER = """\
@@ -200,7 +201,7 @@ def test_wafer_region_model_never_beats_the_roofline(m: int, k: int, n: int, sha
 def test_anchor_decode_is_latency_bound_not_sram_bandwidth_bound(row_id: str):
     """Reference §2.3: 70B on 4 wafers / 576 LPUs is far from the SRAM roofline; the step
     must still never be faster than it (weights read once at the aggregate SRAM rate)."""
-    r = P._rows_by_id()[row_id]
+    r = wafer_lpu.rows_by_id()[row_id]
     hw = P.hardware(r["hardware"], int(r["chips"]))
     t = step_s(r["model"], hw, tp=int(r["tp"]), pp=int(r["pp"]), context=int(r["context"]),
                weights=r["weights"])
@@ -216,7 +217,7 @@ def test_anchor_decode_is_latency_bound_not_sram_bandwidth_bound(row_id: str):
 # published anchors
 # ------------------------------------------------------------------------------------------
 
-ROWS = [r for r in P._read("per_user.csv")
+ROWS = [r for r in P.read_rows("per_user.csv")
         if load_hardware(r["hardware"]).kind.value in ("wafer", "lpu")]
 HELD_OUT = [r for r in ROWS if r["use"] == "pass_fail" and r["split"] == "held-out"]
 CALIBRATION = [r for r in ROWS if r["split"] == "calibration"]
@@ -254,7 +255,7 @@ def test_excluded_rows_are_flagged_and_the_later_stack_is_not_compared():
 
 
 def test_spec_constants_are_the_recorded_fit_and_the_fit_reproduces():
-    doc = json.loads(P.FIT_FILE.read_text())
+    doc = json.loads(wafer_lpu.FIT_FILE.read_text())
     for f in doc["fits"]:
         hw = load_hardware(f["spec"])
         key = f["field"].split(".")[1]
@@ -262,7 +263,7 @@ def test_spec_constants_are_the_recorded_fit_and_the_fit_reproduces():
         attr = {"phase_overhead_ns": ("phase_overhead_s", 1e-9),
                 "op_overhead_us": ("op_overhead_s", 1e-6)}[key]
         assert getattr(hw.chip.params, attr[0]) == pytest.approx(f["value"] * attr[1])
-    again = P.fit_spatial()
+    again = wafer_lpu.fit_spatial()
     for old, new in zip(doc["fits"], again["fits"], strict=True):
         assert new["value"] == pytest.approx(old["value"], rel=1e-3)
 

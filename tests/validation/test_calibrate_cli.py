@@ -106,7 +106,7 @@ def test_interrupted_run_leaves_no_files(tmp_path, capsys, monkeypatch):
 
 
 def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatch):
-    import infersim.validation.calibrate as cal
+    import infersim.validation.calibrate_common as cal
 
     real = cal.atomic_write_text
 
@@ -117,7 +117,7 @@ def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatc
 
     monkeypatch.setattr(cal, "atomic_write_text", fail_on_spec)
     with pytest.raises(OSError):
-        cal._write_pair(tmp_path / "m.csv", "data", tmp_path / "m.yaml", "spec")
+        cal.write_pair(tmp_path / "m.csv", "data", tmp_path / "m.yaml", "spec")
     assert list(tmp_path.iterdir()) == []
 
 

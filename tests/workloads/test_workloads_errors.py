@@ -11,7 +11,8 @@ from infersim.api import make_scenario
 from infersim.cli import main
 from infersim.foundation.errors import InputError
 from infersim.workloads import build_trace, list_models, load_model
-from infersim.workloads.model import Family, parse_config
+from infersim.workloads.hf_config import parse_config
+from infersim.workloads.model import Family
 
 GOOD = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128,

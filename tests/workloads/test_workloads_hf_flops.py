@@ -22,7 +22,8 @@ import pytest
 
 from infersim.api import make_scenario
 from infersim.workloads import build_trace, load_model
-from infersim.workloads.model import LIBRARY_DIR, ModelConfig
+from infersim.workloads.hf_config import LIBRARY_DIR
+from infersim.workloads.model import ModelConfig
 from infersim.workloads.ops import OpKind
 
 torch = pytest.importorskip("torch", reason="torch is needed for the independent FLOP count")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infersim.api import make_scenario
-from infersim.workloads import build_trace, load_model
+from infersim.workloads import build_trace, load_model, summarize
 from infersim.workloads.builder import experts_touched
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import AttentionShape, Collective, CollectiveShape, OpKind
@@ -57,7 +57,7 @@ def test_tiny_llama_prefill_lm_head_last_token_only() -> None:
 def test_llama_31_8b_kv_bytes_per_token() -> None:
     m = load_model("llama-3.1-8b")
     assert m.kv_bytes_per_token("bf16") == 2 * 8 * 128 * 32 * 2 == 131072
-    assert m.summary().kv_bytes_per_token("fp8") == 65536
+    assert summarize(m).kv_bytes_per_token("fp8") == 65536
     # one decode token writes exactly that
     tr = build_trace(m, make_scenario("decode", 1, context=5))
     assert tr.bytes.kv_write == 131072

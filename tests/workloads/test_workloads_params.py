@@ -13,7 +13,7 @@ import math
 import pytest
 
 from infersim.api import make_scenario
-from infersim.workloads import build_trace, list_models, load_model
+from infersim.workloads import build_trace, list_models, load_model, summarize
 from infersim.workloads.model import ModelConfig, PositionKind
 from infersim.workloads.ops import OpKind
 
@@ -78,7 +78,7 @@ def test_every_library_model_has_provenance_and_loads() -> None:
 def test_summary_agrees_with_trace_count() -> None:
     for name in ("mixtral-8x7b", "gemma-2-9b", "gpt-3-175b", "deepseek-v3"):
         m = load_model(name)
-        s = m.summary()
+        s = summarize(m)
         assert s.params_total == pytest.approx(_trace_params(m, "prefill"), rel=1e-6)
         assert s.params_active == pytest.approx(_trace_params(m, "decode"), rel=1e-9)
         assert s.weight_bytes("int4") == pytest.approx(s.params_total / 2)

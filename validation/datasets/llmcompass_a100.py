@@ -12,33 +12,31 @@ gpu.py`); nothing else is fitted per row.
 Split: every other shape of each operator sweep is CALIBRATION, the rest HELD-OUT (also
 held out: streaming-kernel shapes whose 1-80 MB working set stays warm in L2 between the
 harness's repeated calls, see `_split`); the GPT-3 layer breakdowns (prefill and decode,
-TP=4) are all held out. `--fit` refits, on the
-calibration rows only, the A100 GPU constants (HBM read/write efficiency, MMA efficiency)
-and the three harness constants, by robust least squares (Huber) on log(pred/meas)
-(two stages, see `fit`); it writes `validation/data/llmcompass/calibration.json`. The fitted GPU constants are then
-copied into the `gpu:` block of `hwmodels/specs/a100-sxm-80gb.yaml` (with this file as
-their provenance); `load()` always predicts with the spec as shipped plus the harness
-constants from `calibration.json`.
+TP=4) are all held out. `validation.fitting.llmcompass_a100` refits, on the calibration
+rows only, the A100 GPU constants (HBM read/write efficiency, MMA efficiency) and the three
+harness constants, by robust least squares (Huber) on log(pred/meas), writing
+`validation/data/llmcompass/calibration.json`; the fitted GPU constants are then copied into
+the `gpu:` block of `hwmodels/specs/a100-sxm-80gb.yaml` (with that file as their provenance).
+`load()` always predicts with the spec as shipped plus the harness constants from
+`calibration.json`.
 
-    python -m infersim.validation.datasets.llmcompass_a100          # error tables
-    python -m infersim.validation.datasets.llmcompass_a100 --fit    # refit on the calibration half
+    python -m infersim.validation.datasets.llmcompass_a100 [--rows]   # error tables
+    python -m infersim.validation.fitting.llmcompass_a100 [--rows]    # refit on the calibration half
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
 
 import pandas as pd
 
+from infersim.foundation.units import MS
 from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
-from infersim.hwmodels.spec import GpuParams
 from infersim.workloads import ops as O
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import Op, OpKind
@@ -50,9 +48,6 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "llmcompass"
 CALIBRATION = DATA / "calibration.json"
 SPEC = "a100-sxm-80gb"
 HARNESS = ("eager_matmul_s", "eager_op_s", "compiled_s")
-FIT_GPU = ("hbm_read_efficiency", "hbm_write_efficiency", "mma_efficiency",
-           "reduction_reread_miss")
-HUBER = 0.05  # residuals in log space beyond ±5 % count linearly (robust to odd kernels)
 _FP16 = DType.FP16
 
 
@@ -99,7 +94,7 @@ def cases() -> list[Case]:
     out: list[Case] = []
     for i, r in enumerate(_rows("matmul_A100.csv")):
         m, n, k = int(r[0]), int(r[1]), int(r[2])
-        t = float(r[3].removesuffix("ms")) * 1e-3
+        t = float(r[3].removesuffix("ms")) * MS
         out.append(Case("operators", f"matmul M={m} N={n} K={k}", t,
                         (O.matmul(m, k, n, "bf16", name="matmul"),), "eager_matmul_s",
                         _split(i), notes="torch.matmul bf16"))
@@ -201,7 +196,7 @@ def predict(case: Case, hw: Hardware, harness: dict[str, float]) -> float:
     return total
 
 
-def _frame(hw: Hardware, harness: dict[str, float]) -> pd.DataFrame:
+def frame(hw: Hardware, harness: dict[str, float]) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
@@ -215,143 +210,32 @@ def _frame(hw: Hardware, harness: dict[str, float]) -> pd.DataFrame:
 
 def load() -> pd.DataFrame:
     """Rows: dataset, group, case, predicted, measured, unit, notes (+ split)."""
-    return _frame(load_hardware(SPEC), load_harness())
+    return frame(load_hardware(SPEC), load_harness())
 
 
-# ------------------------------------------------------------------------------------------
-# fit (calibration half only)
-# ------------------------------------------------------------------------------------------
-
-
-def with_gpu(hw: Hardware, **values: float) -> Hardware:
-    """`hw` with the named float fields of its GpuParams (e.g. FIT_GPU) replaced."""
-    p = hw.chip.params
-    assert isinstance(p, GpuParams)
-    # mypy checks a **dict[str, float] against every field, the int `sm_count` included;
-    # callers pass float fields only
-    fields = cast("dict[str, Any]", values)
-    return replace(hw, chip=replace(hw.chip, params=replace(p, **fields)))
-
-
-def _huber(r: Any) -> float:
-    import numpy as np
-
-    a = np.abs(r)
-    return float(np.mean(np.where(a <= HUBER, 0.5 * a * a, HUBER * (a - 0.5 * HUBER))))
-
-
-def fit(maxiter: int = 6000) -> dict[str, Any]:
-    """Two-stage least squares on log(pred/meas), calibration rows only.
-
-    Stage 1 fits the A100 GPU constants and the matmul / compiled-call harness constants on
-    the matmul, layernorm and gelu rows: the kernel classes infersim traces are made of
-    (GEMMs and streaming elementwise kernels). Stage 2 fits the eager-op harness constant on
-    the softmax rows with the GPU constants fixed. PyTorch's standalone softmax kernel runs
-    well below a plain stream (~1.1 of ~1.6 TB/s at large sizes); it is not part of any
-    infersim trace (attention is fused), so it must not pull the HBM efficiencies down —
-    its rows stay in the report and show that gap."""
-    import numpy as np
-    from scipy.optimize import minimize, minimize_scalar
-
-    base = load_hardware(SPEC)
-    cal = [c for c in cases() if c.split == "calibration"]
-    # softmax is now priced physically (row passes, launch geometry), so its rows join the
-    # one-stage fit; stage 2 is kept for the report format and is empty
-    stage1 = list(cal)
-    stage2: list[Case] = []
-    p0 = base.chip.params
-    assert isinstance(p0, GpuParams)
-    lo_hi = {"hbm_read_efficiency": (0.3, 1.0), "hbm_write_efficiency": (0.3, 1.0),
-             "mma_efficiency": (0.3, 1.0), "reduction_reread_miss": (0.0, 1.0)}
-    h1 = ("eager_matmul_s", "compiled_s", "eager_op_s")
-
-    def unpack(x: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
-        gpu = {}
-        for j, k in enumerate(FIT_GPU):
-            lo, hi = lo_hi[k]
-            gpu[k] = lo + (hi - lo) / (1.0 + math.exp(-x[j]))
-        harness = {k: 1e-6 * math.exp(x[len(FIT_GPU) + j]) for j, k in enumerate(h1)}
-        return gpu, harness
-
-    def residuals(rows: list[Case], hw: Hardware, harness: dict[str, float]) -> np.ndarray:
-        pred = np.array([predict(c, hw, harness) for c in rows])
-        return np.log(pred / np.array([c.measured_s for c in rows]))
-
-    def loss1(x: np.ndarray) -> float:
-        gpu, harness = unpack(x)
-        r = residuals(stage1, with_gpu(base, **gpu), harness)
-        return _huber(r)
-
-    x0 = np.zeros(len(FIT_GPU) + len(h1))
-    for j, k in enumerate(FIT_GPU):
-        lo, hi = lo_hi[k]
-        v = min(max(getattr(p0, k), lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo))
-        x0[j] = math.log((v - lo) / (hi - v))
-    x0[len(FIT_GPU):] = math.log(20.0)
-    best = None
-    for _restart in range(3):  # Nelder-Mead restarts from its own optimum
-        res = minimize(loss1, x0 if best is None else best.x, method="Nelder-Mead",
-                       options={"maxiter": maxiter, "xatol": 1e-5, "fatol": 1e-9})
-        if best is None or res.fun < best.fun - 1e-12:
-            best = res
-        else:
-            break
-    assert best is not None
-    gpu, harness = unpack(best.x)
-    hw = with_gpu(base, **gpu)
-
-    def loss2(log_us: float) -> float:
-        r = residuals(stage2, hw, {**harness, "eager_op_s": 1e-6 * math.exp(log_us)})
-        return _huber(r)
-
-    loss_2 = 0.0
-    if stage2:
-        r2 = minimize_scalar(loss2, bounds=(math.log(0.1), math.log(200.0)),
-                             method="bounded")
-        harness["eager_op_s"] = 1e-6 * math.exp(float(r2.x))
-        loss_2 = float(r2.fun)
-    return {"gpu": gpu, "harness": harness, "loss_stage1": float(best.fun),
-            "loss_stage2": loss_2, "rows_stage1": len(stage1),
-            "rows_stage2": len(stage2), "spec": SPEC,
-            "method": "Nelder-Mead on the mean Huber loss (delta 0.05) of log(pred/meas) "
-                      "over all calibration rows (matmul/softmax/layernorm/gelu): GPU "
-                      "constants (HBM read/write efficiency, MMA efficiency, looped-reduction "
-                      "re-read miss fraction, each bounded to [lo, hi] by a logistic map) "
-                      "and the three harness constants"}
-
-
-def _stats(df: pd.DataFrame) -> pd.DataFrame:
+def error_stats(df: pd.DataFrame) -> pd.DataFrame:
     from infersim.validation.stats import summarize
 
     per_class = df.assign(group=df["group"] + " " + df["case"].str.split().str[0])
     return pd.concat([summarize(df), summarize(per_class)], ignore_index=True)
 
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.llmcompass_a100")
-    ap.add_argument("--fit", action="store_true", help="refit on the calibration half and "
-                    f"write {CALIBRATION}")
     ap.add_argument("--rows", action="store_true", help="print every row")
     args = ap.parse_args(argv)
-    if args.fit:
-        from infersim.foundation.io import atomic_write_text
-
-        res = fit()
-        atomic_write_text(CALIBRATION, json.dumps(res, indent=2) + "\n")
-        print(json.dumps(res, indent=2))
-        hw = with_gpu(load_hardware(SPEC), **res["gpu"])
-        df = _frame(hw, res["harness"])
-        print("\nwith the fitted constants (copy the gpu values into the spec):")
-    else:
-        df = load()
+    df = load()
     if args.rows:
-        import pandas as pd
-
-        with pd.option_context("display.width", 160, "display.max_rows", 500):
-            print(df.assign(ratio=df.predicted / df.measured)[
-                ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
-    print(_stats(df).to_string(index=False))
+        print_rows(df)
+    print(error_stats(df).to_string(index=False))
     return 0
+
+
+def print_rows(df: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 160, "display.max_rows", 500):
+        print(df.assign(ratio=df.predicted / df.measured)[
+            ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from infersim.foundation.units import MS
 from infersim.validation.kernels import check as chk
 from infersim.validation.kernels.cases import Case, Kernel
 from infersim.validation.kernels.cuda_compat import numpy_compat
@@ -122,7 +123,7 @@ def time_cuda(launch: Callable[[], object], policy: TimingPolicy) -> Timing:
             launch()
         end.record()
         end.synchronize()
-        return start.elapsed_time(end) * 1e-3 / inner
+        return start.elapsed_time(end) * MS / inner  # CUDA events count milliseconds
 
     one = max(sample(1), 1e-9)
     inner = int(min(policy.max_inner, max(1, math.ceil(policy.target_sample_s / one))))

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from infersim.foundation.units import NS, US
+
 _PSI = Path("/proc/pressure/cpu")
 
 
@@ -75,7 +77,7 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
         fn()
     t0 = clock()
     fn()
-    one = max((clock() - t0) * 1e-9, 1e-9)
+    one = max((clock() - t0) * NS, 1e-9)
     inner = int(min(policy.max_inner, max(1, math.ceil(policy.target_sample_s / one))))
     per_call: list[float] = []
     stalls: list[float] = []
@@ -88,7 +90,7 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
             fn()
         w1 = clock()
         p1 = _psi_us()
-        wall_us = max((w1 - w0) * 1e-3, 1e-3)
+        wall_us = max((w1 - w0) * 1e-3, 1e-3)  # ns → µs
         stall = (p1 - p0) / wall_us if p0 is not None and p1 is not None else math.nan
         if stall > policy.max_stall:
             if rejected < policy.max_retries:
@@ -97,7 +99,7 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
                 wait *= 2
                 continue
             contended += 1
-        per_call.append(max(wall_us * 1e-6 / inner, 1e-12))
+        per_call.append(max(wall_us * US / inner, 1e-12))
         stalls.append(stall)
     arr = np.asarray(per_call)
     st = np.asarray(stalls)
