@@ -14,7 +14,7 @@ from infersim.hwmodels.models.roofline import collective_floor_bytes, roofline_t
 from infersim.hwmodels.spec import HardwareKind
 from infersim.workloads import ops as O
 from infersim.workloads.ops import Collective, CollectiveShape
-from tests.hwmodels.helpers import SPECS
+from tests._support import SPECS
 
 M = 6e6  # bytes each participant contributes
 

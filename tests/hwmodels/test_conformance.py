@@ -20,7 +20,7 @@ from infersim.hwmodels.models.roofline import residence_floor, roofline_times
 from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.workloads import ops
 from infersim.workloads.ops import OpKind
-from tests.hwmodels.helpers import SPECS
+from tests._support import SPECS
 
 OPS = [
     ops.matmul(1, 4096, 4096, "bf16", name="gemv"),

@@ -13,7 +13,7 @@ from infersim.hwmodels.loader import list_hardware
 from infersim.hwmodels.strict_yaml import DuplicateKeyError, strict_load
 from infersim.hwmodels.summary import derived
 from infersim.workloads.dtypes import DType
-from tests.hwmodels.helpers import ROOT, SPECS
+from tests._support import ROOT, SPECS
 
 REQUIRED = {"a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200", "mi300x", "cs-3", "groq-lpu",
             "corsair", "mythic-m1076", "sram-cim", "rram-cim", "cpu-host", "dgx-h100",

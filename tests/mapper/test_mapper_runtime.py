@@ -20,16 +20,16 @@ def _trace(model: str = "llama-3.1-8b", **kw):
     return build_trace(load_model(model), make_scenario(**kw))
 
 
-def test_eager_ge_graph_ge_fused_at_batch_1() -> None:
-    hw = load_hardware("h100-sxm")
+def test_eager_ge_graph_ge_fused_at_batch_1(h100: Hardware) -> None:
+    hw = h100
     t = _trace()
     lat = {rt: map_trace(t, hw, rt).latency_s for rt in ("eager", "graph", "fused")}
     assert lat["eager"] >= lat["graph"] >= lat["fused"]
     assert lat["eager"] > lat["fused"]
 
 
-def test_eager_is_host_bound_for_a_small_model() -> None:
-    hw = load_hardware("h100-sxm")
+def test_eager_is_host_bound_for_a_small_model(h100: Hardware) -> None:
+    hw = h100
     s = map_trace(_trace("llama-3.2-1b"), hw, "eager")
     g = map_trace(_trace("llama-3.2-1b"), hw, "graph")
     # the host launches the same kernels the graph replays; launching them takes longer than
@@ -41,8 +41,8 @@ def test_eager_is_host_bound_for_a_small_model() -> None:
     assert g.host_bound_s == pytest.approx(0.0, abs=1e-12)
 
 
-def test_eager_splits_ops_into_pytorch_kernels() -> None:
-    hw = load_hardware("h100-sxm")
+def test_eager_splits_ops_into_pytorch_kernels(h100: Hardware) -> None:
+    hw = h100
     df = map_trace(_trace(), hw, "eager").to_frame().set_index("name")
     # HF LlamaRMSNorm: to(fp32), pow, mean, add eps, rsqrt, mul, to(bf16), mul weight
     assert df.loc["input_norm", "kernels"] == 8
@@ -53,8 +53,8 @@ def test_eager_splits_ops_into_pytorch_kernels() -> None:
     assert df.loc["qkv_proj", "kernels"] == 1
 
 
-def test_fused_runtime_has_visible_fusion_groups() -> None:
-    hw = load_hardware("h100-sxm")
+def test_fused_runtime_has_visible_fusion_groups(h100: Hardware) -> None:
+    hw = h100
     s = map_trace(_trace(), hw, "fused")
     df = s.to_frame().set_index("name")
     assert df.loc["attn_residual", "fusion_group"] == "attn_residual+post_attn_norm"
@@ -79,8 +79,8 @@ def test_fused_residual_norm_reads_the_handed_over_tensor_once() -> None:
     assert fused.flops == pytest.approx(a.flops + b.flops)
 
 
-def test_to_frame_has_mapping_columns() -> None:
-    hw = load_hardware("h100-sxm")
+def test_to_frame_has_mapping_columns(h100: Hardware) -> None:
+    hw = h100
     df = map_trace(_trace(), hw, "fused").to_frame()
     for col in ("fusion_group", "kernels", "host_s", "stage", "map_kernel", "map_tile",
                 "map_split_k", "map_waves", "map_split_kv"):
@@ -91,8 +91,8 @@ def test_to_frame_has_mapping_columns() -> None:
                                                        fromlist=["TILES"]).TILES]
 
 
-def test_cached_and_uncached_results_are_identical() -> None:
-    hw = load_hardware("dgx-h100")
+def test_cached_and_uncached_results_are_identical(dgx_h100: Hardware) -> None:
+    hw = dgx_h100
     t = _trace("llama-3.1-70b", tp=8)
     clear_cache()
     cold = map_trace(t, hw, "fused")
@@ -104,8 +104,8 @@ def test_cached_and_uncached_results_are_identical() -> None:
     assert warm.to_frame().equals(cold.to_frame())
 
 
-def test_set_variants_do_not_collide_in_the_cache() -> None:
-    hw = load_hardware("h100-sxm")
+def test_set_variants_do_not_collide_in_the_cache(h100: Hardware) -> None:
+    hw = h100
     chip = hw.chip
     mem = tuple(replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is chip.main_memory else m
                 for m in chip.memory)
@@ -120,8 +120,8 @@ def test_set_variants_do_not_collide_in_the_cache() -> None:
     assert b < a and c == a
 
 
-def test_pipeline_stages_sum_to_the_step() -> None:
-    hw = load_hardware("dgx-h100")
+def test_pipeline_stages_sum_to_the_step(dgx_h100: Hardware) -> None:
+    hw = dgx_h100
     s = map_trace(_trace("llama-3.1-70b", tp=4, pp=2), hw, "fused")
     assert len(s.stage_times_s) == 2
     assert s.latency_s == pytest.approx(sum(s.stage_times_s) + s.step_overhead_s)
@@ -134,8 +134,8 @@ def test_pipeline_stages_sum_to_the_step() -> None:
     assert df[df["name"] == "embed_tokens"]["stage"].tolist() == [0]
 
 
-def test_energy_includes_static_power_of_waiting_chips() -> None:
-    hw = load_hardware("h100-sxm")
+def test_energy_includes_static_power_of_waiting_chips(h100: Hardware) -> None:
+    hw = h100
     s = map_trace(_trace("llama-3.2-1b"), hw, "eager")
     dyn = sum(mo.energy_j for mo in s.ops)
     idle = hw.chip.power.idle_w * (s.latency_s - s.device_s)

@@ -18,7 +18,7 @@ from infersim.simulator.serving import (
 )
 from infersim.simulator.serving.kvcache import plan_kv
 from infersim.workloads import load_model
-from tests.simulator.conftest import h100_like
+from tests._support import h100_like
 
 OFF_GRID_DECODE = [(7, 3001), (45, 1537), (183, 5003), (250, 2222)]  # (batch, keys per seq)
 OFF_GRID_PREFILL = [(1, 777, 0), (1, 3001, 0), (1, 13001, 0), (3, 1000, 0), (5, 777, 0),

@@ -7,7 +7,7 @@ import pytest
 
 from infersim.simulator.serving import FixedLengths, MapperIterationCost, Poisson, Traffic, serve
 from infersim.workloads import load_model
-from tests.simulator.conftest import h100_like
+from tests._support import h100_like
 
 # Mixtral-8x7B (config.json: V 32000, h 4096, 32 layers, 32 heads / 8 KV heads of 128,
 # 8 experts of width 14336): parameters counted by hand.

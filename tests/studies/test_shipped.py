@@ -9,7 +9,7 @@ import pytest
 
 from infersim.cli import main
 from infersim.studies.registry import list_studies, run_study
-from tests.studies.test_plots_report import _Refs
+from tests._support import PageRefs
 
 EXPECTED = {"claims-check", "hardware-classes", "bandwidth-vs-capacity",
             "quantization-specdec", "price-check"}
@@ -41,7 +41,7 @@ def test_every_study_writes_report_and_plots(runs):
     for name, r in runs.items():
         html = r.report.read_text()
         assert r.report.name == "report.html" and '<img src="data:image/png;base64,' in html
-        refs = _Refs()
+        refs = PageRefs()
         refs.feed(html)
         assert all(v.startswith(("data:", "#")) for _, _, v in refs.refs), name
         pngs = list(r.out_dir.rglob("*.png"))

@@ -1,9 +1,13 @@
-"""Fixtures for simulator tests: a hand-built H100-like system (independent of the YAML
-library, which other tests cover) and tiny schedules with hand-set op costs."""
+"""Code shared by several test modules (not a test module; fixtures live in conftest.py).
+
+Repository paths, the hand-built H100-like system and hand-timed schedules the simulator tests
+use, a small study text, and an HTML link collector for self-contained reports.
+"""
 
 from __future__ import annotations
 
-import pytest
+import html.parser
+from pathlib import Path
 
 from infersim.hwmodels.cost import Bound, OpCost, Runtime
 from infersim.hwmodels.spec import (
@@ -22,15 +26,25 @@ from infersim.hwmodels.spec import (
 from infersim.mapper.schedule import MappedOp, Schedule
 from infersim.workloads import ops
 from infersim.workloads.dtypes import DType
-from infersim.workloads.ops import Op, OpKind
+from infersim.workloads.ops import Op
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
 from infersim.workloads.trace import Trace
 
+# ---- repository paths -----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC_DIR = ROOT / "hwmodels" / "specs"
+SPECS = sorted(SPEC_DIR.glob("*.yaml"))
+H100_TEXT = (SPEC_DIR / "h100-sxm.yaml").read_text()
+
+
+# ---- a hand-built system and hand-timed schedules (simulator tests) -------------------------
 
 def h100_like(num_chips: int = 1) -> Hardware:
     """H100 SXM figures from the reference table 1.1 (989.4 TFLOP/s bf16, 80 GB HBM3 at
     3.35 TB/s, NVLink4 18 × 25 GB/s per direction, 700 W TDP); idle power, energies and launch
-    costs are assumed round numbers (only their role in formulas matters to these tests)."""
+    costs are assumed round numbers (only their role in formulas matters to these tests).
+    Built by hand so that the simulator tests do not depend on the YAML library."""
     chip = Chip(
         "h100-test", HardwareKind.GPU, 1.83e9,
         (ComputeUnit("tensor", UnitType.MATRIX, {DType.BF16: 989.4e12, DType.FP8: 1978.9e12},
@@ -43,16 +57,6 @@ def h100_like(num_chips: int = 1) -> Hardware:
         {DType.BF16: 0.35e-12, DType.FP8: 0.18e-12}, 814.0, 4.0, 30000.0, "",
         GpuParams(132, 50 * 2**20, 3e-6, 8e-6))
     return Hardware(f"h100-test-x{num_chips}", chip, num_chips)
-
-
-@pytest.fixture
-def hw1() -> Hardware:
-    return h100_like(1)
-
-
-@pytest.fixture
-def hw8() -> Hardware:
-    return h100_like(8)
 
 
 def timed(op: Op, time_s: float, *, compute_s: float | None = None, memory_s: float = 0.0,
@@ -79,4 +83,34 @@ def schedule_of(mapped: list[MappedOp], hw: Hardware, *, runtime: Runtime = Runt
     return Schedule(trace, hw, runtime, tuple(mapped), lat, 0.0)
 
 
-__all__ = ["OpKind", "allreduce", "h100_like", "mm", "schedule_of", "timed"]
+# ---- studies ----------------------------------------------------------------------------------
+
+SMALL_GRID = """
+name: small-grid
+description: batch × context on one chip
+fixed:
+  model: llama-3.1-8b
+  hardware: h100-sxm
+  scenario: {phase: decode}
+sweep:
+  scenario.batch: [1, 4, 16]
+  scenario.context: [512, 2048]
+search: {method: grid}
+metrics: [latency_s, tokens_per_s, cost_per_mtok_usd]
+"""
+
+
+class PageRefs(html.parser.HTMLParser):
+    """Collects every URL-bearing attribute of an HTML page (to check a report is
+    self-contained)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for k, v in attrs:
+            if k in ("src", "href", "srcset", "poster", "data", "action", "xlink:href") and v:
+                self.refs.append((tag, k, v))
+            if tag in ("script", "link", "iframe") and k in ("src", "href"):
+                self.refs.append((tag, k, v or ""))
