@@ -102,13 +102,12 @@ def test_twice_the_bandwidth_is_never_slower(hw: Hardware, op: O.Op) -> None:
     assert t2 <= t1 * (1 + 1e-12)
 
 
-def test_memory_bound_gemv_speeds_up_with_bandwidth() -> None:
+def test_memory_bound_gemv_speeds_up_with_bandwidth(h100: Hardware) -> None:
     """A batch-1 GEMV over 117 MB of weights is memory-bound: doubling HBM bandwidth must cut
     its body time substantially (more than a third)."""
-    hw = load_hardware("h100-sxm")
     op = O.matmul(1, 8192, 7168)
-    t1 = cost_model(hw).op_cost(op, hw, CostContext())
-    fast = _double_bandwidth(hw)
+    t1 = cost_model(h100).op_cost(op, h100, CostContext())
+    fast = _double_bandwidth(h100)
     t2 = cost_model(fast).op_cost(op, fast, CostContext())
     assert t1.bound.value == "memory"
     assert (t2.time_s - t2.overhead_s) < 0.67 * (t1.time_s - t1.overhead_s)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from infersim.api import make_scenario
-from infersim.hwmodels import load_hardware
+from infersim.hwmodels.spec import Hardware
 from infersim.mapper import cache_info, clear_cache, hw_fingerprint, map_trace
 from infersim.mapper import kernels as K
 from infersim.workloads import build_trace, load_model
@@ -21,17 +21,15 @@ def _trace(model: str = "llama-3.1-8b", **kw):
 
 
 def test_eager_ge_graph_ge_fused_at_batch_1(h100: Hardware) -> None:
-    hw = h100
     t = _trace()
-    lat = {rt: map_trace(t, hw, rt).latency_s for rt in ("eager", "graph", "fused")}
+    lat = {rt: map_trace(t, h100, rt).latency_s for rt in ("eager", "graph", "fused")}
     assert lat["eager"] >= lat["graph"] >= lat["fused"]
     assert lat["eager"] > lat["fused"]
 
 
 def test_eager_is_host_bound_for_a_small_model(h100: Hardware) -> None:
-    hw = h100
-    s = map_trace(_trace("llama-3.2-1b"), hw, "eager")
-    g = map_trace(_trace("llama-3.2-1b"), hw, "graph")
+    s = map_trace(_trace("llama-3.2-1b"), h100, "eager")
+    g = map_trace(_trace("llama-3.2-1b"), h100, "graph")
     # the host launches the same kernels the graph replays; launching them takes longer than
     # the device needs to run them, so the step ends when the host is done (+ last kernel)
     assert s.kernels == g.kernels
@@ -42,8 +40,7 @@ def test_eager_is_host_bound_for_a_small_model(h100: Hardware) -> None:
 
 
 def test_eager_splits_ops_into_pytorch_kernels(h100: Hardware) -> None:
-    hw = h100
-    df = map_trace(_trace(), hw, "eager").to_frame().set_index("name")
+    df = map_trace(_trace(), h100, "eager").to_frame().set_index("name")
     # HF LlamaRMSNorm: to(fp32), pow, mean, add eps, rsqrt, mul, to(bf16), mul weight
     assert df.loc["input_norm", "kernels"] == 8
     # apply_rotary_pos_emb on q and k: mul cos, neg, cat, mul sin, add — 5 each
@@ -54,8 +51,7 @@ def test_eager_splits_ops_into_pytorch_kernels(h100: Hardware) -> None:
 
 
 def test_fused_runtime_has_visible_fusion_groups(h100: Hardware) -> None:
-    hw = h100
-    s = map_trace(_trace(), hw, "fused")
+    s = map_trace(_trace(), h100, "fused")
     df = s.to_frame().set_index("name")
     assert df.loc["attn_residual", "fusion_group"] == "attn_residual+post_attn_norm"
     assert df.loc["post_attn_norm", "fusion_group"] == "attn_residual+post_attn_norm"
@@ -64,7 +60,7 @@ def test_fused_runtime_has_visible_fusion_groups(h100: Hardware) -> None:
     # the group's kernel is carried by its first member
     assert df.loc["rope", "kernels"] == 1 and df.loc["kv_write", "kernels"] == 0
     assert df.loc["kv_write", "time_s"] == 0.0
-    eager = map_trace(_trace(), hw, "eager")
+    eager = map_trace(_trace(), h100, "eager")
     assert s.kernels < eager.kernels
 
 
@@ -80,8 +76,7 @@ def test_fused_residual_norm_reads_the_handed_over_tensor_once() -> None:
 
 
 def test_to_frame_has_mapping_columns(h100: Hardware) -> None:
-    hw = h100
-    df = map_trace(_trace(), hw, "fused").to_frame()
+    df = map_trace(_trace(), h100, "fused").to_frame()
     for col in ("fusion_group", "kernels", "host_s", "stage", "map_kernel", "map_tile",
                 "map_split_k", "map_waves", "map_split_kv"):
         assert col in df.columns, col
@@ -92,12 +87,11 @@ def test_to_frame_has_mapping_columns(h100: Hardware) -> None:
 
 
 def test_cached_and_uncached_results_are_identical(dgx_h100: Hardware) -> None:
-    hw = dgx_h100
     t = _trace("llama-3.1-70b", tp=8)
     clear_cache()
-    cold = map_trace(t, hw, "fused")
+    cold = map_trace(t, dgx_h100, "fused")
     assert cache_info()["misses"] > 0
-    warm = map_trace(t, hw, "fused")
+    warm = map_trace(t, dgx_h100, "fused")
     assert cache_info()["hits"] > 0
     assert warm.latency_s == cold.latency_s
     assert warm.energy_j == cold.energy_j
@@ -105,24 +99,22 @@ def test_cached_and_uncached_results_are_identical(dgx_h100: Hardware) -> None:
 
 
 def test_set_variants_do_not_collide_in_the_cache(h100: Hardware) -> None:
-    hw = h100
-    chip = hw.chip
+    chip = h100.chip
     mem = tuple(replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is chip.main_memory else m
                 for m in chip.memory)
-    fast = replace(hw, chip=replace(chip, memory=mem))
-    same = replace(hw, description="another object, same content")
-    assert hw_fingerprint(fast) != hw_fingerprint(hw)
-    assert hw_fingerprint(same) == hw_fingerprint(hw)
+    fast = replace(h100, chip=replace(chip, memory=mem))
+    same = replace(h100, description="another object, same content")
+    assert hw_fingerprint(fast) != hw_fingerprint(h100)
+    assert hw_fingerprint(same) == hw_fingerprint(h100)
     t = _trace()
-    a = map_trace(t, hw, "graph").latency_s
+    a = map_trace(t, h100, "graph").latency_s
     b = map_trace(t, fast, "graph").latency_s
-    c = map_trace(t, hw, "graph").latency_s
+    c = map_trace(t, h100, "graph").latency_s
     assert b < a and c == a
 
 
 def test_pipeline_stages_sum_to_the_step(dgx_h100: Hardware) -> None:
-    hw = dgx_h100
-    s = map_trace(_trace("llama-3.1-70b", tp=4, pp=2), hw, "fused")
+    s = map_trace(_trace("llama-3.1-70b", tp=4, pp=2), dgx_h100, "fused")
     assert len(s.stage_times_s) == 2
     assert s.latency_s == pytest.approx(sum(s.stage_times_s) + s.step_overhead_s)
     df = s.to_frame()
@@ -135,8 +127,7 @@ def test_pipeline_stages_sum_to_the_step(dgx_h100: Hardware) -> None:
 
 
 def test_energy_includes_static_power_of_waiting_chips(h100: Hardware) -> None:
-    hw = h100
-    s = map_trace(_trace("llama-3.2-1b"), hw, "eager")
+    s = map_trace(_trace("llama-3.2-1b"), h100, "eager")
     dyn = sum(mo.energy_j for mo in s.ops)
-    idle = hw.chip.power.idle_w * (s.latency_s - s.device_s)
+    idle = h100.chip.power.idle_w * (s.latency_s - s.device_s)
     assert s.energy_j == pytest.approx(dyn + idle, rel=1e-9)

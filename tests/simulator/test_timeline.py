@@ -135,10 +135,10 @@ def test_frame_and_plot(hw1, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_real_decode_step_serial_makespan_equals_sum_of_op_times(hw1):
+def test_real_decode_step_serial_makespan_equals_sum_of_op_times(hw1, llama8b):
     from infersim.mapper import map_trace
 
-    trace = build_trace(load_model("llama-3.1-8b"),
+    trace = build_trace(llama8b,
                         Scenario(Phase.DECODE, 4, context=512, parallel=Parallelism()))
     sched = map_trace(trace, hw1, Runtime.GRAPH)
     tl = simulate_timeline(sched)
