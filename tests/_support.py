@@ -7,6 +7,7 @@ use, a small study text, and an HTML link collector for self-contained reports.
 from __future__ import annotations
 
 import html.parser
+import math
 from pathlib import Path
 
 from infersim.hwmodels.cost import Bound, OpCost, Runtime
@@ -114,3 +115,31 @@ class PageRefs(html.parser.HTMLParser):
                 self.refs.append((tag, k, v))
             if tag in ("script", "link", "iframe") and k in ("src", "href"):
                 self.refs.append((tag, k, v or ""))
+
+
+def pareto_brute_force(points: list[tuple[float, ...]], goals: list[str]) -> list[bool]:
+    """Which points are on the Pareto front, by the O(n²) definition: a dominates b iff a is
+    no worse in every objective and better in at least one. NaN points are never on it."""
+    sign = [1.0 if g == "minimize" else -1.0 for g in goals]
+
+    def better_eq(a: float, b: float, s: float) -> bool:
+        return s * a <= s * b
+
+    def better(a: float, b: float, s: float) -> bool:
+        return s * a < s * b
+
+    out = []
+    for i, p in enumerate(points):
+        if any(math.isnan(v) for v in p):
+            out.append(False)
+            continue
+        dominated = False
+        for j, q in enumerate(points):
+            if i == j or any(math.isnan(v) for v in q):
+                continue
+            if all(better_eq(q[k], p[k], sign[k]) for k in range(len(p))) and any(
+                    better(q[k], p[k], sign[k]) for k in range(len(p))):
+                dominated = True
+                break
+        out.append(not dominated)
+    return out
