@@ -11,7 +11,7 @@ from infersim.simulator.timeline import Lane, expand, simulate_timeline
 from infersim.workloads import build_trace, load_model, ops
 from infersim.workloads.ops import Collective, OpKind
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
-from tests._support import allreduce, mm, schedule_of, timed
+from tests._support import allreduce, h100_like, mm, schedule_of, timed
 
 US = 1e-6
 
@@ -165,7 +165,6 @@ def test_des_agrees_with_the_mappers_closed_form(runtime, pp, model):
     # DES replays it event by event (one host process per stage). With one micro-batch they
     # must agree, eager pipelines included.
     from infersim.mapper import map_trace
-    from tests._support import h100_like
 
     tp = 8 // pp if model == "llama-3.1-70b" else 1
     hw = h100_like(tp * pp)
