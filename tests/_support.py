@@ -6,6 +6,7 @@ use, a small study text, and an HTML link collector for self-contained reports.
 
 from __future__ import annotations
 
+import dataclasses
 import html.parser
 import math
 from pathlib import Path
@@ -37,6 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC_DIR = ROOT / "hwmodels" / "specs"
 SPECS = sorted(SPEC_DIR.glob("*.yaml"))
 H100_TEXT = (SPEC_DIR / "h100-sxm.yaml").read_text()
+
+
+def double_main_bandwidth(hw: Hardware) -> Hardware:
+    """The same system with twice the bandwidth of the chip's main memory (other levels as
+    they are)."""
+    main = hw.chip.main_memory
+    mem = tuple(dataclasses.replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is main else m
+                for m in hw.chip.memory)
+    return dataclasses.replace(hw, chip=dataclasses.replace(hw.chip, memory=mem))
 
 
 # ---- a hand-built system and hand-timed schedules (simulator tests) -------------------------

@@ -13,8 +13,8 @@ import pytest
 from infersim.hwmodels.spec import Hardware
 from infersim.validation.datasets import gpu_measurements, llmcompass_a100, published_e2e
 from infersim.validation.stats import summarize
+from tests._support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = {"dataset", "group", "case", "predicted", "measured", "unit", "notes"}
 
 

@@ -11,6 +11,7 @@ from infersim.hwmodels.spec import Hardware
 from infersim.mapper import cache_info, clear_cache, hw_fingerprint, map_trace
 from infersim.mapper import kernels as K
 from infersim.workloads import build_trace, load_model
+from tests._support import double_main_bandwidth
 
 
 def _trace(model: str = "llama-3.1-8b", **kw):
@@ -99,10 +100,7 @@ def test_cached_and_uncached_results_are_identical(dgx_h100: Hardware) -> None:
 
 
 def test_set_variants_do_not_collide_in_the_cache(h100: Hardware) -> None:
-    chip = h100.chip
-    mem = tuple(replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is chip.main_memory else m
-                for m in chip.memory)
-    fast = replace(h100, chip=replace(chip, memory=mem))
+    fast = double_main_bandwidth(h100)
     same = replace(h100, description="another object, same content")
     assert hw_fingerprint(fast) != hw_fingerprint(h100)
     assert hw_fingerprint(same) == hw_fingerprint(h100)
