@@ -7,7 +7,6 @@ import math
 import pytest
 
 from infersim.foundation.errors import InputError
-from infersim.hwmodels import load_hardware
 from infersim.hwmodels.capacity import check_capacity
 from infersim.hwmodels.loader import load_hardware_text
 
@@ -27,13 +26,13 @@ sources: {clock_ghz: 'assumed: test', compute: 'assumed: test', memory: 'assumed
 """
 
 
-def test_fits():
+def test_fits(h100):
     # H100: 70 GB of weights + 5 GB of KV <= 80 GB HBM
-    assert check_capacity(load_hardware("h100-sxm"), 70e9, 5e9) is None
+    assert check_capacity(h100, 70e9, 5e9) is None
 
 
-def test_does_not_fit_with_the_numbers_of_the_gap():
-    inf = check_capacity(load_hardware("h100-sxm"), 141e9, 0.0, weight_bits=16)
+def test_does_not_fit_with_the_numbers_of_the_gap(h100):
+    inf = check_capacity(h100, 141e9, 0.0, weight_bits=16)
     assert inf is not None
     assert (inf.demand, inf.capacity, inf.gap, inf.unit) == (141e9, 80e9, 61e9, "B")
     assert inf.detail["chips_needed"] == math.ceil(141 / 80) == 2
@@ -54,22 +53,21 @@ def test_tensor_classes_only_use_levels_that_hold_them():
     assert inf is not None and inf.capacity == 10e9 and "hbm" in inf.resource
 
 
-def test_external_levels_count_only_when_streaming_weights():
-    cs3 = load_hardware("cs-3")
+def test_external_levels_count_only_when_streaming_weights(cs3):
     inf = check_capacity(cs3, 141e9, 1e9)  # 70B bf16 on one wafer: 44 GB SRAM
     assert inf is not None and inf.capacity == 44e9
     assert any("memoryx" in lever for lever in inf.levers)
     assert check_capacity(cs3, 141e9, 1e9, stream_weights=True) is None
 
 
-def test_more_chips_than_the_system_has():
-    inf = check_capacity(load_hardware("dgx-h100"), 1e9, 0.0, chips=16)
+def test_more_chips_than_the_system_has(dgx_h100):
+    inf = check_capacity(dgx_h100, 1e9, 0.0, chips=16)
     assert inf is not None and inf.resource == "chips"
     assert (inf.demand, inf.capacity) == (16, 8)
 
 
-def test_bad_input_is_an_input_error():
+def test_bad_input_is_an_input_error(h100):
     with pytest.raises(InputError):
-        check_capacity(load_hardware("h100-sxm"), -1.0, 0.0)
+        check_capacity(h100, -1.0, 0.0)
     with pytest.raises(InputError):
-        check_capacity(load_hardware("h100-sxm"), 1.0, 0.0, chips=0)
+        check_capacity(h100, 1.0, 0.0, chips=0)

@@ -12,10 +12,10 @@ from infersim.hwmodels.cost import CostContext
 from infersim.hwmodels.loader import load_hardware
 from infersim.hwmodels.models.gpu import GpuModel
 from infersim.hwmodels.models.roofline import roofline_times
-from infersim.hwmodels.spec import HardwareKind
+from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.workloads import ops as O
 from infersim.workloads.ops import Collective, CollectiveShape
-from tests.hwmodels.helpers import SPECS
+from tests._support import SPECS
 
 M = 6e6  # bytes each participant contributes
 
@@ -58,13 +58,13 @@ def test_single_chip_group_moves_nothing() -> None:
     assert collective_floor_bytes(CollectiveShape(Collective.ALL_REDUCE, M, 1)) == 0.0
 
 
-def test_floor_time_on_dgx_h100_by_hand() -> None:
-    hw = load_hardware("dgx-h100")
+def test_floor_time_on_dgx_h100_by_hand(dgx_h100: Hardware) -> None:
     bw = 18 * 25e9  # 18 NVLink4 links × 25 GB/s per direction (reference table 1.1)
     op = O.collective("all_reduce", 64e6, 8)
-    assert roofline_times(op, hw)[2] == pytest.approx(64e6 / bw + hw.fabric.latency_s)
+    assert roofline_times(op, dgx_h100)[2] == pytest.approx(64e6 / bw + dgx_h100.fabric.latency_s)
     ag = O.collective("all_gather", 8e6, 8)
-    assert roofline_times(ag, hw)[2] == pytest.approx(7 * 8e6 / bw + hw.fabric.latency_s)
+    assert roofline_times(ag, dgx_h100)[2] == pytest.approx(7 * 8e6 / bw
+                                                            + dgx_h100.fabric.latency_s)
 
 
 GPU_SPECS = [p for p in SPECS if load_hardware(p).kind is HardwareKind.GPU]

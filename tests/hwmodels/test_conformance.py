@@ -9,7 +9,6 @@ doubling main-memory bandwidth never slows a memory-bound op.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -18,10 +17,10 @@ from infersim.hwmodels import CostContext, load_hardware
 from infersim.hwmodels.cost import Bound
 from infersim.hwmodels.models.roofline import residence_floor, roofline_times
 from infersim.hwmodels.registry import MODELS
-from infersim.hwmodels.spec import Hardware, HardwareKind
+from infersim.hwmodels.spec import HardwareKind
 from infersim.workloads import ops
 from infersim.workloads.ops import OpKind
-from tests.hwmodels.helpers import SPECS
+from tests._support import SPECS, double_main_bandwidth
 
 OPS = [
     ops.matmul(1, 4096, 4096, "bf16", name="gemv"),
@@ -43,19 +42,12 @@ CACHE_AWARE = {HardwareKind.CPU}
 KINDS = list(MODELS)
 
 
-def _double_main_bandwidth(hw: Hardware) -> Hardware:
-    main = hw.chip.main_memory
-    mem = tuple(dataclasses.replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is main else m
-                for m in hw.chip.memory)
-    return dataclasses.replace(hw, chip=dataclasses.replace(hw.chip, memory=mem))
-
-
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
 def test_cost_model_conformance(kind, path):
     model = MODELS[kind]
     hw = load_hardware(path)
-    hw2 = _double_main_bandwidth(hw)
+    hw2 = double_main_bandwidth(hw)
     main = hw.chip.main_memory
     for op in OPS:
         for ctx in (CostContext(), CostContext(weights_on_chip=0.5)):

@@ -105,11 +105,11 @@ def test_cim_spec_timing_is_consistent_with_its_listed_peak(name, dtype):
     assert rate == pytest.approx(hw.chip.peak_flops(op.dtype), rel=0.02)
 
 
-def test_lpu_gemv_is_sram_time_plus_its_deterministic_op_latency():
-    hw = load_hardware("groq-lpu")
-    t_op = hw.chip.params.op_overhead_s  # fitted: validation/data/published/wafer_lpu_fit.json
+def test_lpu_gemv_is_sram_time_plus_its_deterministic_op_latency(groq_lpu):
+    # fitted: validation/data/published/wafer_lpu_fit.json
+    t_op = groq_lpu.chip.params.op_overhead_s
     op = ops.matmul(1, 4096, 4096, "bf16")
-    c = cost_model(hw).op_cost(op, hw, CostContext())
+    c = cost_model(groq_lpu).op_cost(op, groq_lpu, CostContext())
     # bytes = 4096*4096*2 + 2*4096*2 = 33,570,816 B at 80 TB/s = 419.6 ns
     # compute = 2*4096^2 / 188 TFLOPS (bf16 at the fp16 rate) = 178.5 ns < 419.6 ns
     # + the op latency of the static schedule
@@ -117,37 +117,36 @@ def test_lpu_gemv_is_sram_time_plus_its_deterministic_op_latency():
     assert c.bound == (Bound.LATENCY if t_op > 419.6e-9 else Bound.MEMORY)
 
 
-def test_lpu_all_reduce_pays_node_or_dragonfly_hops():
-    hw = load_hardware("groq-576")
+def test_lpu_all_reduce_pays_node_or_dragonfly_hops(groq_576):
     msg = 8192 * 2
-    c8 = cost_model(hw).op_cost(ops.collective("all_reduce", msg, 8), hw, CostContext())
+    c8 = cost_model(groq_576).op_cost(ops.collective("all_reduce", msg, 8), groq_576,
+                                        CostContext())
     # wire = 2 * 7/8 * msg over 16 links x 15 GB/s; 8 chips = one GroqNode wired all-to-all:
     # reduce-scatter + all-gather = 2 hops x 0.5 us; collectives pay no op latency
     assert c8.time_s == pytest.approx(2 * 7 / 8 * msg / (16 * 15e9) + 2 * 0.5e-6)
-    c16 = cost_model(hw).op_cost(ops.collective("all_reduce", msg, 16), hw, CostContext())
+    c16 = cost_model(groq_576).op_cost(ops.collective("all_reduce", msg, 16), groq_576,
+                                        CostContext())
     # 16 chips span two nodes: 2 x dragonfly diameter 3 = 6 hops
     assert c16.time_s == pytest.approx(2 * 15 / 16 * msg / (16 * 15e9) + 6 * 0.5e-6)
 
 
-def test_wafer_streams_non_resident_weights_from_memoryx():
-    hw = load_hardware("cs-3")
+def test_wafer_streams_non_resident_weights_from_memoryx(cs3):
     op = ops.matmul(1, 8192, 8192, "bf16")
-    c = cost_model(hw).op_cost(op, hw, CostContext(weights_on_chip=0.5))
+    c = cost_model(cs3).op_cost(op, cs3, CostContext(weights_on_chip=0.5))
     # half of 8192*8192*2 B = 67,108,864 B at MemoryX's 150 GB/s = 447 us, plus the GEMV's two
     # fabric phases (fixed latencies, a few us: tests/hwmodels/test_wafer_lpu_calibration.py)
     assert c.time_s - c.overhead_s == pytest.approx(67_108_864 / 150e9)
     assert 0 < c.overhead_s < 10e-6
     assert c.bound == Bound.MEMORY
-    resident = cost_model(hw).op_cost(op, hw, CostContext(weights_on_chip=1.0))
+    resident = cost_model(cs3).op_cost(op, cs3, CostContext(weights_on_chip=1.0))
     assert resident.time_s < c.time_s / 100
 
 
-def test_wafer_attention_and_norm_pay_their_fabric_phases():
-    hw = load_hardware("cs-3")
-    t_ph = hw.chip.params.phase_overhead_s  # fitted: validation/data/published/wafer_lpu_fit.json
+def test_wafer_attention_and_norm_pay_their_fabric_phases(cs3):
+    t_ph = cs3.chip.params.phase_overhead_s  # fitted: validation/data/published/wafer_lpu_fit.json
     link = 214e15 / 8 / (8 * 900_000)  # B/s per mesh link and direction
     op = ops.attention(1, 32, 8, 128, 1, 1024, causal=False)
-    c = cost_model(hw).op_cost(op, hw, CostContext())
+    c = cost_model(cs3).op_cost(op, cs3, CostContext())
     # alone on the wafer: the KV region is all 900,000 cores, side 948.7. Body: flops =
     # 2*32*1024*256 + 5*32*1024 = 16,941,056 at 62.5 PFLOPS (0.27 ns) > 4,210,688 B at
     # 21 PB/s (0.2 ns). Phases: broadcast q (32*128*2 B) and reduce (o, max, sum) in fp32
@@ -158,7 +157,7 @@ def test_wafer_attention_and_norm_pay_their_fabric_phases():
     norm = ops.vector(ops.OpKind.NORM, 4096)
     # 4096 bf16 elements at one 4-byte word per core span 2048 cores (side 45.25): 2 phases
     expected = 2 * (2048 ** 0.5 * 1e-9 + 4 / link + t_ph)
-    got = cost_model(hw).op_cost(norm, hw, CostContext()).time_s
+    got = cost_model(cs3).op_cost(norm, cs3, CostContext()).time_s
     assert got == pytest.approx(expected, rel=1e-3)  # + the norm's own body, < 1 ns
 
 

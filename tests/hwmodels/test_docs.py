@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infersim.hwmodels.schema import FAMILIES, kind_fields
 from infersim.hwmodels.spec import CimParams, CpuParams, LpuParams, Topology, WaferParams
-from tests.hwmodels.helpers import ROOT
+from tests._support import ROOT
 
 DOC = (ROOT / "docs" / "hardware-spec.md").read_text()
 

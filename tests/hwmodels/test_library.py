@@ -13,7 +13,7 @@ from infersim.hwmodels.loader import list_hardware
 from infersim.hwmodels.strict_yaml import DuplicateKeyError, strict_load
 from infersim.hwmodels.summary import derived
 from infersim.workloads.dtypes import DType
-from tests.hwmodels.helpers import ROOT, SPECS
+from tests._support import ROOT, SPECS
 
 REQUIRED = {"a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200", "mi300x", "cs-3", "groq-lpu",
             "corsair", "mythic-m1076", "sram-cim", "rram-cim", "cpu-host", "dgx-h100",
@@ -76,10 +76,10 @@ def test_strict_loader_rejects_duplicate_keys_and_reads_exponent_floats():
 
 # ---- derived figures vs datasheet arithmetic ------------------------------------------------
 
-def test_h100_ridge_point_bf16():
+def test_h100_ridge_point_bf16(h100):
     # 989.4 TFLOPS dense bf16 / 3.35 TB/s HBM3 (NVIDIA H100 page and Hopper whitepaper)
     expected = 989.4e12 / 3.35e12  # = 295.3 FLOP/B
-    assert derived(load_hardware("h100-sxm"))["ridge.bf16.hbm"][0] == pytest.approx(expected)
+    assert derived(h100)["ridge.bf16.hbm"][0] == pytest.approx(expected)
     assert expected == pytest.approx(295.3, abs=0.05)
 
 
@@ -89,39 +89,36 @@ def test_h200_ridge_point_bf16():
     assert derived(load_hardware("h200-sxm"))["ridge.bf16.hbm"][0] == pytest.approx(expected)
 
 
-def test_groq_chips_needed_for_llama_3_1_70b_at_8_bits():
+def test_groq_chips_needed_for_llama_3_1_70b_at_8_bits(groq_lpu):
     # 70.6 B parameters x 1 byte; Groq SRAM is 220 MiB = 230.7 MB per chip (ISCA'22)
     need = 70.6e9
     sram = 220 * 2**20
     expected = math.ceil(need / sram)
     assert expected == 307  # also ceil(70.6e9 / 230e6) = 307
-    inf = check_capacity(load_hardware("groq-lpu"), need, 0.0, weight_bits=8)
+    inf = check_capacity(groq_lpu, need, 0.0, weight_bits=8)
     assert inf is not None
     assert inf.detail["chips_needed"] == expected
     assert any("≥ 307 chips" in lever for lever in inf.levers)
     assert inf.capacity == sram
 
 
-def test_dgx_h100_total_hbm_is_640_gb():
-    hw = load_hardware("dgx-h100")
-    assert hw.num_chips == 8
-    assert hw.capacity_bytes() == 8 * 80e9 == 640e9
+def test_dgx_h100_total_hbm_is_640_gb(dgx_h100):
+    assert dgx_h100.num_chips == 8
+    assert dgx_h100.capacity_bytes() == 8 * 80e9 == 640e9
 
 
-def test_groq_576_aggregate_sram_holds_llama2_70b_at_8_bits():
+def test_groq_576_aggregate_sram_holds_llama2_70b_at_8_bits(groq_576):
     # reference §1.3: 576 x 230 MB = 132 GB of SRAM
-    hw = load_hardware("groq-576")
-    assert hw.capacity_bytes() == pytest.approx(576 * 220 * 2**20)
-    assert hw.capacity_bytes() > 70e9
+    assert groq_576.capacity_bytes() == pytest.approx(576 * 220 * 2**20)
+    assert groq_576.capacity_bytes() > 70e9
 
 
-def test_cs3_dense_peak_matches_62_h100s():
+def test_cs3_dense_peak_matches_62_h100s(cs3, h100):
     # Tom's Hardware: "theoretically equivalent to about 62 NVIDIA H100 GPUs"
-    cs3 = load_hardware("cs-3").chip.peak_flops(DType.BF16)
-    h100 = load_hardware("h100-sxm").chip.peak_flops(DType.BF16)
-    assert cs3 / h100 == pytest.approx(62, rel=0.03)
+    ratio = cs3.chip.peak_flops(DType.BF16) / h100.chip.peak_flops(DType.BF16)
+    assert ratio == pytest.approx(62, rel=0.03)
 
 
-def test_system_totals_use_chip_prices_unless_given():
-    assert load_hardware("dgx-h100").total_price_usd == 8 * load_hardware("h100-sxm").chip.price_usd
+def test_system_totals_use_chip_prices_unless_given(h100, dgx_h100):
+    assert dgx_h100.total_price_usd == 8 * h100.chip.price_usd
     assert load_hardware("hgx-b200").total_price_usd == 500_000

@@ -15,7 +15,7 @@ from infersim.hwmodels.factory import OVERRIDE_SOURCE
 from infersim.hwmodels.loader import load_hardware_text
 from infersim.hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, spell
 from infersim.hwmodels.spec import GpuParams, HardwareKind
-from tests.hwmodels.helpers import H100_TEXT
+from tests._support import H100_TEXT
 
 
 def problems(text: str, **kw) -> SpecError:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from infersim.foundation.errors import SpecError
 from infersim.hwmodels.loader import load_hardware_text
 from infersim.hwmodels.schema import FAMILIES
-from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
+from tests._support import H100_TEXT, SPEC_DIR
 
 BASE: dict[str, Any] = yaml.safe_load(H100_TEXT)
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,

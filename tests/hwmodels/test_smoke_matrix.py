@@ -9,7 +9,7 @@ import pytest
 
 import infersim as isim
 from infersim.hwmodels import Infeasibility
-from tests.hwmodels.helpers import SPECS
+from tests._support import SPECS
 
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]
 PHASES = {"prefill512": dict(phase="prefill", prompt=512),

@@ -190,11 +190,11 @@ def test_each_extra_wafer_boundary_adds_one_link_latency():
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 64), k=st.integers(16, 16384), n=st.integers(16, 65536),
        share=st.floats(1e-6, 1.0))
-def test_wafer_region_model_never_beats_the_roofline(m: int, k: int, n: int, share: float):
-    hw = load_hardware("cs-3")
+def test_wafer_region_model_never_beats_the_roofline(m: int, k: int, n: int, share: float,
+                                                     cs3: Hardware):
     op = ops.matmul(m, k, n, "bf16")
-    c = cost_model(hw).op_cost(op, hw, CostContext(chip_bytes=op.bytes.weight / share))
-    assert c.time_s >= max(roofline_times(op, hw)) * (1 - 1e-12)
+    c = cost_model(cs3).op_cost(op, cs3, CostContext(chip_bytes=op.bytes.weight / share))
+    assert c.time_s >= max(roofline_times(op, cs3)) * (1 - 1e-12)
 
 
 @pytest.mark.parametrize("row_id", ["cerebras-l31-70b", "groq-l2-70b"])

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from infersim.api import load_hardware
+from infersim.hwmodels.spec import Hardware
 from infersim.mapper import map_trace
 from infersim.mapper.placement import footprint
 from infersim.workloads import build_trace, load_model
 from infersim.workloads.dtypes import DType
+from infersim.workloads.model import ModelConfig
 from infersim.workloads.ops import OpKind
 from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario, SpecDecode
 from infersim.workloads.trace import Trace
@@ -92,9 +93,9 @@ def test_mla_latent_cache_is_replicated_over_tp() -> None:
         assert r is not None and r.stage_kv_bytes_per_token == (61 * 576 * 2,)
 
 
-def test_draft_model_is_resident_on_the_first_stage() -> None:
+def test_draft_model_is_resident_on_the_first_stage(llama8b: ModelConfig) -> None:
     spec = SpecDecode("llama-3.2-1b", draft_len=3, acceptance=0.7)
-    sd = build_trace(load_model("llama-3.1-8b"),
+    sd = build_trace(llama8b,
                      Scenario(Phase.SPEC_DECODE, 1, context=100, spec=spec)).resident
     target = _decode("llama-3.1-8b").resident
     draft = _decode("llama-3.2-1b").resident
@@ -104,7 +105,8 @@ def test_draft_model_is_resident_on_the_first_stage() -> None:
                                               + draft.stage_kv_bytes_per_token[0])
 
 
-def test_mixtral_decode_does_not_fit_one_h100_though_a_step_reads_two_experts() -> None:
+def test_mixtral_decode_does_not_fit_one_h100_though_a_step_reads_two_experts(
+        h100: Hardware) -> None:
     # 46.7B parameters (Mistral AI) × 2 B = 93.4 GB > 80 GB, although one decode token reads
     # only 2 of the 8 experts per layer (~25 GB of weights).
     expert = 3 * 4096 * 14336
@@ -112,7 +114,7 @@ def test_mixtral_decode_does_not_fit_one_h100_though_a_step_reads_two_experts() 
     assert params == pytest.approx(46.7e9, rel=1e-3)
     tr = _decode("mixtral-8x7b")
     assert tr.weight_bytes() < 80e9 / 2  # what the step reads would "fit"
-    s = map_trace(tr, load_hardware("h100-sxm"), "graph")
+    s = map_trace(tr, h100, "graph")
     assert not s.feasible
     assert s.infeasible is not None
     assert s.infeasible.demand >= 2 * params
@@ -124,32 +126,31 @@ def test_mixtral_decode_does_not_fit_one_h100_though_a_step_reads_two_experts() 
     assert s.memory_per_chip_bytes == s.infeasible.demand + d["activations_bytes"]
 
 
-def test_llama_70b_bf16_fits_dgx_h100_at_tp8() -> None:
-    s = map_trace(_decode("llama-3.1-70b", tp=8), load_hardware("dgx-h100"), "fused")
+def test_llama_70b_bf16_fits_dgx_h100_at_tp8(dgx_h100: Hardware) -> None:
+    s = map_trace(_decode("llama-3.1-70b", tp=8), dgx_h100, "fused")
     assert s.feasible
     # 70.6B parameters (Meta) × 2 B / 8 chips ≈ 17.6 GB per chip (+ small KV/activations)
     assert s.memory_per_chip_bytes == pytest.approx(70.6e9 * 2 / 8, rel=0.01)
 
 
-def test_llama_405b_on_one_h100_reports_the_whole_demand() -> None:
+def test_llama_405b_on_one_h100_reports_the_whole_demand(h100: Hardware) -> None:
     layer = (16384 * (16384 + 2 * 8 * 128) + 16384 * 16384 + 3 * 16384 * 53248 + 2 * 16384)
     params = 126 * layer + 2 * 128256 * 16384 + 16384
     assert params == pytest.approx(405.85e9, rel=1e-3)
     kv = 126 * 2 * 8 * 128 * 2 * 1025  # one sequence, 1024 cached + 1 new token, bf16
-    s = map_trace(_decode("llama-3.1-405b"), load_hardware("h100-sxm"), "graph")
+    s = map_trace(_decode("llama-3.1-405b"), h100, "graph")
     inf = s.infeasible
     assert inf is not None
     assert inf.demand == pytest.approx(2 * params + kv, rel=1e-3)  # ≈ 811.7 GB + 0.53 GB
     assert inf.detail["chips_needed"] == -(-inf.demand // 80e9)  # 11 chips of 80 GB
 
 
-def test_kv_cache_that_outgrows_memory_is_named() -> None:
-    hw = load_hardware("h100-sxm")
-    small = map_trace(_decode("llama-3.1-8b"), hw, "graph")
+def test_kv_cache_that_outgrows_memory_is_named(h100: Hardware) -> None:
+    small = map_trace(_decode("llama-3.1-8b"), h100, "graph")
     assert small.feasible
     # 256 sequences × 131072 tokens × 131072 B/token = 4.40 TB of KV cache
     big = _decode("llama-3.1-8b", batch=256, context=131071)
-    s = map_trace(big, hw, "graph")
+    s = map_trace(big, h100, "graph")
     inf = s.infeasible
     assert inf is not None
     assert "KV cache" in inf.resource
@@ -157,9 +158,9 @@ def test_kv_cache_that_outgrows_memory_is_named() -> None:
     assert any("KV" in lever for lever in inf.levers)
 
 
-def test_fp8_kv_halves_the_cache_and_int4_weights_quarter_them() -> None:
+def test_fp8_kv_halves_the_cache_and_int4_weights_quarter_them(llama8b: ModelConfig) -> None:
     sc = Scenario(Phase.DECODE, 4, context=511, precision=Precision(DType.INT4, DType.BF16, DType.FP8))
-    r = build_trace(load_model("llama-3.1-8b"), sc).resident
+    r = build_trace(llama8b, sc).resident
     ref = _decode("llama-3.1-8b", batch=4, context=511).resident
     assert r is not None and ref is not None
     assert r.kv_bytes == ref.kv_bytes / 2
@@ -208,7 +209,8 @@ def test_repeated_ops_follow_the_layer_split() -> None:
     assert stage_counts(layer_op.with_block("embed").with_count(1), (2, 3, 5)) == [1, 0, 0]
 
 
-def test_llama_3_70b_int8_fits_576_lpus_with_the_embedding_stage_holding_no_layer() -> None:
+def test_llama_3_70b_int8_fits_576_lpus_with_the_embedding_stage_holding_no_layer(
+        groq_576: Hardware) -> None:
     # one Llama-3-70B layer per TP8 chip, int8: (8192·(8192 + 2·1024) + 8192² + 3·8192·28672)
     # / 8 + 2·8192 (norms) = 106,971,136 B; two layers = 213.9 MB ≤ 220 MiB of SRAM
     layer = (8192 * (8192 + 2 * 1024) + 8192 * 8192 + 3 * 8192 * 28672) // 8 + 2 * 8192
@@ -217,4 +219,4 @@ def test_llama_3_70b_int8_fits_576_lpus_with_the_embedding_stage_holding_no_laye
     tr = build_trace(load_model("llama-3-70b"), sc)
     assert tr.stage_layers[0] == 0 and tr.stage_layers[-1] == 0 and max(tr.stage_layers) == 2
     assert tr.resident is not None and tr.resident.weight_bytes == 2 * layer
-    assert map_trace(tr, load_hardware("groq-576"), "fused").feasible
+    assert map_trace(tr, groq_576, "fused").feasible

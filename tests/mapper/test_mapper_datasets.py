@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from infersim.hwmodels import load_hardware
+from infersim.hwmodels.spec import Hardware
 from infersim.validation.datasets import gpu_measurements, llmcompass_a100, published_e2e
 from infersim.validation.stats import summarize
+from tests._support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = {"dataset", "group", "case", "predicted", "measured", "unit", "notes"}
 
 
@@ -41,12 +41,12 @@ def test_llmcompass_dataset_accuracy_guard() -> None:
     assert held.loc["operators (held-out) gelu", "median_ape"] < 0.15
 
 
-def test_a100_spec_constants_trace_to_the_calibration_file() -> None:
+def test_a100_spec_constants_trace_to_the_calibration_file(a100: Hardware) -> None:
     data = json.loads((ROOT / "validation/data/llmcompass/calibration.json").read_text())
-    p = load_hardware("a100-sxm-80gb").chip.params
+    p = a100.chip.params
     for k, v in data["gpu"].items():
         assert getattr(p, k) == pytest.approx(v, abs=6e-4), k
-    src = load_hardware("a100-sxm-80gb").chip.sources
+    src = a100.chip.sources
     assert "validation/data/llmcompass/calibration.json" in src["gpu.hbm_read_efficiency"]
 
 

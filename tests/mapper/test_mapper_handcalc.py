@@ -12,18 +12,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels import CostContext, cost_model
 from infersim.hwmodels.models.gpu import gemm as G
 from infersim.hwmodels.models.gpu.figures import figures
+from infersim.hwmodels.spec import Hardware
 from infersim.mapper import timeline as T
 from infersim.workloads import ops as O
 
 
-def test_wave_quantization_132_vs_133_tiles_on_h100() -> None:
-    hw = load_hardware("h100-sxm")
-    p = hw.chip.params
+def test_wave_quantization_132_vs_133_tiles_on_h100(h100: Hardware) -> None:
+    p = h100.chip.params
     assert p.sm_count == 132
-    c = figures(hw)
+    c = figures(h100)
     k = 8192
     # 128x128 tiles: 12 x 11 = 132 tiles (one wave), 7 x 19 = 133 tiles (two waves)
     one = G.gemm_candidate(c, 128 * 12, k, 128 * 11, 1, 2.0, 2.0, 2.0, 989.4e12, 128, 128, 1)
@@ -31,8 +31,8 @@ def test_wave_quantization_132_vs_133_tiles_on_h100() -> None:
     assert (one.ctas, one.waves) == (132, 1)
     assert (two.ctas, two.waves) == (133, 2)
     # one thread block: HBM latency + K/64 main-loop iterations + epilogue write
-    l2 = hw.chip.level("l2").bandwidth_Bps
-    hbm_lat = hw.chip.main_memory.latency_s
+    l2 = h100.chip.level("l2").bandwidth_Bps
+    hbm_lat = h100.chip.main_memory.latency_s
     per_sm_peak = 989.4e12 * p.mma_efficiency / 132
     t_mma = 2 * 128 * 128 * 64 / per_sm_peak
     t_feed = (128 * 2 + 128 * 2) * 64 / (l2 / 132)
@@ -46,8 +46,8 @@ def test_wave_quantization_132_vs_133_tiles_on_h100() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 8192), k=st.integers(64, 16384), n=st.integers(64, 16384))
-def test_tile_search_is_the_brute_force_minimum(m: int, k: int, n: int) -> None:
-    c = figures(load_hardware("a100-sxm-80gb"))
+def test_tile_search_is_the_brute_force_minimum(m: int, k: int, n: int, a100: Hardware) -> None:
+    c = figures(a100)
     best = G.gemm_search(c, m, k, n, 1, 2.0, 2.0, 2.0, 312e12)
     brute = min(G.gemm_candidate(c, m, k, n, 1, 2.0, 2.0, 2.0, 312e12, tm, tn, s).time_s
                 for tm, tn in G.TILES for s in G.SPLITS
@@ -55,10 +55,9 @@ def test_tile_search_is_the_brute_force_minimum(m: int, k: int, n: int) -> None:
     assert best.time_s == pytest.approx(brute, rel=1e-12)
 
 
-def test_tp8_allreduce_matches_hand_formula_on_dgx_h100() -> None:
-    hw = load_hardware("dgx-h100")
-    p = hw.chip.params
-    f = hw.fabric
+def test_tp8_allreduce_matches_hand_formula_on_dgx_h100(dgx_h100: Hardware) -> None:
+    p = dgx_h100.chip.params
+    f = dgx_h100.fabric
     B, g = 64e6, 8
     bw = 18 * 25e9  # 18 NVLink4 links x 25 GB/s per direction
     assert f.chip_bandwidth_Bps == pytest.approx(bw)
@@ -73,19 +72,20 @@ def test_tp8_allreduce_matches_hand_formula_on_dgx_h100() -> None:
     floor = B / bw + f.latency_s
     assert comm >= floor
     expected = comm + p.kernel_launch_s
-    got = cost_model(hw).op_cost(O.collective("all_reduce", B, g), hw, CostContext()).time_s
+    op = O.collective("all_reduce", B, g)
+    got = cost_model(dgx_h100).op_cost(op, dgx_h100, CostContext()).time_s
     assert got == pytest.approx(expected, rel=1e-9)
 
 
-def test_tp8_allreduce_small_message_is_latency_bound() -> None:
-    hw = load_hardware("dgx-h100")
-    p = hw.chip.params
-    f = hw.fabric
+def test_tp8_allreduce_small_message_is_latency_bound(dgx_h100: Hardware) -> None:
+    p = dgx_h100.chip.params
+    f = dgx_h100.fabric
     B, g = 16384.0, 8  # one decode token of an 8192-wide bf16 activation
     eff = f.chip_bandwidth_Bps * p.link_efficiency
     one_shot = f.latency_s + (g - 1) * B / eff
     expected = p.collective_latency_s + one_shot + p.kernel_launch_s
-    got = cost_model(hw).op_cost(O.collective("all_reduce", B, g), hw, CostContext()).time_s
+    op = O.collective("all_reduce", B, g)
+    got = cost_model(dgx_h100).op_cost(op, dgx_h100, CostContext()).time_s
     assert got == pytest.approx(expected, rel=1e-9)
 
 
@@ -147,6 +147,6 @@ def test_system_with_too_few_chips_is_infeasible() -> None:
     assert not r.feasible and r.infeasible.unit == "chips"
 
 
-def test_a100_system_replace_keeps_chip_links() -> None:
-    hw = replace(load_hardware("a100-sxm-80gb"), num_chips=4)
+def test_a100_system_replace_keeps_chip_links(a100: Hardware) -> None:
+    hw = replace(a100, num_chips=4)
     assert hw.fabric is not None and hw.fabric.links_per_chip == 12

@@ -7,7 +7,6 @@ compulsory bytes × the main memory's J/bit; monotonicity compares two hardware 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,13 +16,12 @@ from infersim.hwmodels import CostContext, HardwareKind, cost_model, load_hardwa
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware
 from infersim.workloads import ops as O
-
-SPEC_DIR = Path(__file__).resolve().parents[2] / "hwmodels" / "specs"
+from tests._support import SPECS, double_main_bandwidth
 
 
 def _gpu_specs() -> list[Hardware]:
     out = []
-    for p in sorted(SPEC_DIR.glob("*.yaml")):
+    for p in SPECS:
         hw = load_hardware(p)
         if hw.kind is HardwareKind.GPU:
             out.append(hw)
@@ -84,31 +82,22 @@ def test_collectives_never_beat_floor(hw: Hardware, g: int, mb: float, coll: str
     _check_floor(O.collective(coll, mb, g), system)
 
 
-def _double_bandwidth(hw: Hardware) -> Hardware:
-    chip = hw.chip
-    main = chip.main_memory
-    mem = tuple(replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is main else m
-                for m in chip.memory)
-    return replace(hw, chip=replace(chip, memory=mem))
-
-
 @pytest.mark.parametrize("hw", GPUS, ids=lambda h: h.name)
 @SETTINGS
 @given(op=any_op)
 def test_twice_the_bandwidth_is_never_slower(hw: Hardware, op: O.Op) -> None:
-    fast = _double_bandwidth(hw)
+    fast = double_main_bandwidth(hw)
     t1 = cost_model(hw).op_cost(op, hw, CostContext()).time_s
     t2 = cost_model(fast).op_cost(op, fast, CostContext()).time_s
     assert t2 <= t1 * (1 + 1e-12)
 
 
-def test_memory_bound_gemv_speeds_up_with_bandwidth() -> None:
+def test_memory_bound_gemv_speeds_up_with_bandwidth(h100: Hardware) -> None:
     """A batch-1 GEMV over 117 MB of weights is memory-bound: doubling HBM bandwidth must cut
     its body time substantially (more than a third)."""
-    hw = load_hardware("h100-sxm")
     op = O.matmul(1, 8192, 7168)
-    t1 = cost_model(hw).op_cost(op, hw, CostContext())
-    fast = _double_bandwidth(hw)
+    t1 = cost_model(h100).op_cost(op, h100, CostContext())
+    fast = double_main_bandwidth(h100)
     t2 = cost_model(fast).op_cost(op, fast, CostContext())
     assert t1.bound.value == "memory"
     assert (t2.time_s - t2.overhead_s) < 0.67 * (t1.time_s - t1.overhead_s)

@@ -7,10 +7,11 @@ from dataclasses import replace
 import pytest
 
 from infersim.api import make_scenario
-from infersim.hwmodels import load_hardware
+from infersim.hwmodels.spec import Hardware
 from infersim.mapper import cache_info, clear_cache, hw_fingerprint, map_trace
 from infersim.mapper import kernels as K
 from infersim.workloads import build_trace, load_model
+from tests._support import double_main_bandwidth
 
 
 def _trace(model: str = "llama-3.1-8b", **kw):
@@ -20,18 +21,16 @@ def _trace(model: str = "llama-3.1-8b", **kw):
     return build_trace(load_model(model), make_scenario(**kw))
 
 
-def test_eager_ge_graph_ge_fused_at_batch_1() -> None:
-    hw = load_hardware("h100-sxm")
+def test_eager_ge_graph_ge_fused_at_batch_1(h100: Hardware) -> None:
     t = _trace()
-    lat = {rt: map_trace(t, hw, rt).latency_s for rt in ("eager", "graph", "fused")}
+    lat = {rt: map_trace(t, h100, rt).latency_s for rt in ("eager", "graph", "fused")}
     assert lat["eager"] >= lat["graph"] >= lat["fused"]
     assert lat["eager"] > lat["fused"]
 
 
-def test_eager_is_host_bound_for_a_small_model() -> None:
-    hw = load_hardware("h100-sxm")
-    s = map_trace(_trace("llama-3.2-1b"), hw, "eager")
-    g = map_trace(_trace("llama-3.2-1b"), hw, "graph")
+def test_eager_is_host_bound_for_a_small_model(h100: Hardware) -> None:
+    s = map_trace(_trace("llama-3.2-1b"), h100, "eager")
+    g = map_trace(_trace("llama-3.2-1b"), h100, "graph")
     # the host launches the same kernels the graph replays; launching them takes longer than
     # the device needs to run them, so the step ends when the host is done (+ last kernel)
     assert s.kernels == g.kernels
@@ -41,9 +40,8 @@ def test_eager_is_host_bound_for_a_small_model() -> None:
     assert g.host_bound_s == pytest.approx(0.0, abs=1e-12)
 
 
-def test_eager_splits_ops_into_pytorch_kernels() -> None:
-    hw = load_hardware("h100-sxm")
-    df = map_trace(_trace(), hw, "eager").to_frame().set_index("name")
+def test_eager_splits_ops_into_pytorch_kernels(h100: Hardware) -> None:
+    df = map_trace(_trace(), h100, "eager").to_frame().set_index("name")
     # HF LlamaRMSNorm: to(fp32), pow, mean, add eps, rsqrt, mul, to(bf16), mul weight
     assert df.loc["input_norm", "kernels"] == 8
     # apply_rotary_pos_emb on q and k: mul cos, neg, cat, mul sin, add — 5 each
@@ -53,9 +51,8 @@ def test_eager_splits_ops_into_pytorch_kernels() -> None:
     assert df.loc["qkv_proj", "kernels"] == 1
 
 
-def test_fused_runtime_has_visible_fusion_groups() -> None:
-    hw = load_hardware("h100-sxm")
-    s = map_trace(_trace(), hw, "fused")
+def test_fused_runtime_has_visible_fusion_groups(h100: Hardware) -> None:
+    s = map_trace(_trace(), h100, "fused")
     df = s.to_frame().set_index("name")
     assert df.loc["attn_residual", "fusion_group"] == "attn_residual+post_attn_norm"
     assert df.loc["post_attn_norm", "fusion_group"] == "attn_residual+post_attn_norm"
@@ -64,7 +61,7 @@ def test_fused_runtime_has_visible_fusion_groups() -> None:
     # the group's kernel is carried by its first member
     assert df.loc["rope", "kernels"] == 1 and df.loc["kv_write", "kernels"] == 0
     assert df.loc["kv_write", "time_s"] == 0.0
-    eager = map_trace(_trace(), hw, "eager")
+    eager = map_trace(_trace(), h100, "eager")
     assert s.kernels < eager.kernels
 
 
@@ -79,9 +76,8 @@ def test_fused_residual_norm_reads_the_handed_over_tensor_once() -> None:
     assert fused.flops == pytest.approx(a.flops + b.flops)
 
 
-def test_to_frame_has_mapping_columns() -> None:
-    hw = load_hardware("h100-sxm")
-    df = map_trace(_trace(), hw, "fused").to_frame()
+def test_to_frame_has_mapping_columns(h100: Hardware) -> None:
+    df = map_trace(_trace(), h100, "fused").to_frame()
     for col in ("fusion_group", "kernels", "host_s", "stage", "map_kernel", "map_tile",
                 "map_split_k", "map_waves", "map_split_kv"):
         assert col in df.columns, col
@@ -91,38 +87,32 @@ def test_to_frame_has_mapping_columns() -> None:
                                                        fromlist=["TILES"]).TILES]
 
 
-def test_cached_and_uncached_results_are_identical() -> None:
-    hw = load_hardware("dgx-h100")
+def test_cached_and_uncached_results_are_identical(dgx_h100: Hardware) -> None:
     t = _trace("llama-3.1-70b", tp=8)
     clear_cache()
-    cold = map_trace(t, hw, "fused")
+    cold = map_trace(t, dgx_h100, "fused")
     assert cache_info()["misses"] > 0
-    warm = map_trace(t, hw, "fused")
+    warm = map_trace(t, dgx_h100, "fused")
     assert cache_info()["hits"] > 0
     assert warm.latency_s == cold.latency_s
     assert warm.energy_j == cold.energy_j
     assert warm.to_frame().equals(cold.to_frame())
 
 
-def test_set_variants_do_not_collide_in_the_cache() -> None:
-    hw = load_hardware("h100-sxm")
-    chip = hw.chip
-    mem = tuple(replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is chip.main_memory else m
-                for m in chip.memory)
-    fast = replace(hw, chip=replace(chip, memory=mem))
-    same = replace(hw, description="another object, same content")
-    assert hw_fingerprint(fast) != hw_fingerprint(hw)
-    assert hw_fingerprint(same) == hw_fingerprint(hw)
+def test_set_variants_do_not_collide_in_the_cache(h100: Hardware) -> None:
+    fast = double_main_bandwidth(h100)
+    same = replace(h100, description="another object, same content")
+    assert hw_fingerprint(fast) != hw_fingerprint(h100)
+    assert hw_fingerprint(same) == hw_fingerprint(h100)
     t = _trace()
-    a = map_trace(t, hw, "graph").latency_s
+    a = map_trace(t, h100, "graph").latency_s
     b = map_trace(t, fast, "graph").latency_s
-    c = map_trace(t, hw, "graph").latency_s
+    c = map_trace(t, h100, "graph").latency_s
     assert b < a and c == a
 
 
-def test_pipeline_stages_sum_to_the_step() -> None:
-    hw = load_hardware("dgx-h100")
-    s = map_trace(_trace("llama-3.1-70b", tp=4, pp=2), hw, "fused")
+def test_pipeline_stages_sum_to_the_step(dgx_h100: Hardware) -> None:
+    s = map_trace(_trace("llama-3.1-70b", tp=4, pp=2), dgx_h100, "fused")
     assert len(s.stage_times_s) == 2
     assert s.latency_s == pytest.approx(sum(s.stage_times_s) + s.step_overhead_s)
     df = s.to_frame()
@@ -134,9 +124,8 @@ def test_pipeline_stages_sum_to_the_step() -> None:
     assert df[df["name"] == "embed_tokens"]["stage"].tolist() == [0]
 
 
-def test_energy_includes_static_power_of_waiting_chips() -> None:
-    hw = load_hardware("h100-sxm")
-    s = map_trace(_trace("llama-3.2-1b"), hw, "eager")
+def test_energy_includes_static_power_of_waiting_chips(h100: Hardware) -> None:
+    s = map_trace(_trace("llama-3.2-1b"), h100, "eager")
     dyn = sum(mo.energy_j for mo in s.ops)
-    idle = hw.chip.power.idle_w * (s.latency_s - s.device_s)
+    idle = h100.chip.power.idle_w * (s.latency_s - s.device_s)
     assert s.energy_j == pytest.approx(dyn + idle, rel=1e-9)

@@ -18,7 +18,7 @@ from infersim.simulator.serving import (
 )
 from infersim.simulator.serving.kvcache import plan_kv
 from infersim.workloads import load_model
-from tests.simulator.conftest import h100_like
+from tests._support import h100_like
 
 OFF_GRID_DECODE = [(7, 3001), (45, 1537), (183, 5003), (250, 2222)]  # (batch, keys per seq)
 OFF_GRID_PREFILL = [(1, 777, 0), (1, 3001, 0), (1, 13001, 0), (3, 1000, 0), (5, 777, 0),
@@ -41,17 +41,17 @@ def test_table_matches_direct_mapper_calls_off_grid(model, tp):
         assert e == pytest.approx(de, rel=0.03), (b, q, cached)
 
 
-def test_table_is_exact_at_small_integer_batches():
-    c = MapperIterationCost(load_model("llama-3.1-8b"), h100_like(1))
+def test_table_is_exact_at_small_integer_batches(llama8b):
+    c = MapperIterationCost(llama8b, h100_like(1))
     for b in (1, 2, 17, 32):  # exact nodes: batches ≤ 32, contexts ≤ 16 keys
         assert c([], 0, b, b * 16)[0] == pytest.approx(c.direct_decode(b, 16)[0], rel=1e-12)
 
 
-def test_kv_blocks_from_capacity_by_hand():
+def test_kv_blocks_from_capacity_by_hand(llama8b):
     # Llama-3.1-8B on one 80 GB chip, bf16: weights ≈ 8.03e9 params × 2 B (published count,
     # Meta model card); KV per token = 2 (K,V) × 8 kv heads × 128 × 32 layers × 2 B = 131072 B.
     # With 90% utilization and no activation reserve: blocks = (72e9 − 16.06e9) / (16 × 131072)
-    c = MapperIterationCost(load_model("llama-3.1-8b"), h100_like(1))
+    c = MapperIterationCost(llama8b, h100_like(1))
     facts = c.facts(8192)
     assert facts.kv_bytes_per_token_per_chip == 131072
     plan = plan_kv(h100_like(1), facts, Deployment(activation_reserve_bytes=0.0), 16)
@@ -70,7 +70,7 @@ def test_weights_that_do_not_fit_are_an_infeasibility_not_a_crash():
     assert math.isnan(d["ttft_p50_s"])
 
 
-def test_serve_end_to_end_flow_conservation_and_bounds():
+def test_serve_end_to_end_flow_conservation_and_bounds(llama8b):
     # Light load (2 req/s × 64 output tokens): the system keeps up, so output throughput over
     # the run ≈ offered tokens / run time; TTFT can never beat a lone prefill step.
     tr = Traffic(Poisson(2.0), FixedLengths(512, 64), 300)
@@ -78,7 +78,7 @@ def test_serve_end_to_end_flow_conservation_and_bounds():
     assert r.feasible and r.completed == 300 and r.rejected == 0
     assert r.output_tokens == 300 * 64
     assert r.throughput_req_s == pytest.approx(300 / r.duration_s)
-    c = MapperIterationCost(load_model("llama-3.1-8b"), h100_like(1))
+    c = MapperIterationCost(llama8b, h100_like(1))
     lone_prefill = c.direct_prefill(1, 512)[0]
     assert r.ttft["p50"] >= lone_prefill * (1 - 1e-9)
     assert r.tpot["p50"] >= c.direct_decode(1, 513)[0] * (1 - 1e-9)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infersim.simulator.serving import FixedLengths, MapperIterationCost, Poisson, Traffic, serve
-from infersim.workloads import load_model
-from tests.simulator.conftest import h100_like
+from tests._support import h100_like
 
 # Mixtral-8x7B (config.json: V 32000, h 4096, 32 layers, 32 heads / 8 KV heads of 128,
 # 8 experts of width 14336): parameters counted by hand.
@@ -17,19 +16,19 @@ ROUTER_NORMS = 4096 * 8 + 2 * 4096
 TABLE = 32000 * 4096
 
 
-def test_facts_hold_every_expert_not_only_the_touched_ones():
+def test_facts_hold_every_expert_not_only_the_touched_ones(mixtral):
     # TP=2, EP=2: per chip, half the attention and vocab shards and 4 whole experts per layer
     per_chip = 32 * (ATTN // 2 + 4 * EXPERT + ROUTER_NORMS) + TABLE + 4096
-    c = MapperIterationCost(load_model("mixtral-8x7b"), h100_like(2), tp=2, ep=2)
+    c = MapperIterationCost(mixtral, h100_like(2), tp=2, ep=2)
     f = c.facts(8192)
     assert f.weight_bytes_per_chip == 2 * per_chip
     assert f.kv_bytes_per_token_per_chip == 32 * 2 * 4 * 128 * 2  # 4 KV heads per chip, bf16
 
 
-def test_facts_take_the_busiest_pipeline_stage():
+def test_facts_take_the_busiest_pipeline_stage(llama8b):
     # Llama-3.1-8B, PP=2: the last stage holds 16 layers + final norm + lm_head
     layer = 4096 * (4096 + 2 * 8 * 128) + 4096 * 4096 + 3 * 4096 * 14336 + 2 * 4096
-    c = MapperIterationCost(load_model("llama-3.1-8b"), h100_like(2), pp=2)
+    c = MapperIterationCost(llama8b, h100_like(2), pp=2)
     f = c.facts(8192)
     assert f.weight_bytes_per_chip == 2 * (16 * layer + 128256 * 4096 + 4096)
     assert f.kv_bytes_per_token_per_chip == 16 * 2 * 8 * 128 * 2

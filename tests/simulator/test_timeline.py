@@ -11,7 +11,7 @@ from infersim.simulator.timeline import Lane, expand, simulate_timeline
 from infersim.workloads import build_trace, load_model, ops
 from infersim.workloads.ops import Collective, OpKind
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
-from tests.simulator.conftest import allreduce, mm, schedule_of, timed
+from tests._support import allreduce, h100_like, mm, schedule_of, timed
 
 US = 1e-6
 
@@ -135,10 +135,10 @@ def test_frame_and_plot(hw1, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_real_decode_step_serial_makespan_equals_sum_of_op_times(hw1):
+def test_real_decode_step_serial_makespan_equals_sum_of_op_times(hw1, llama8b):
     from infersim.mapper import map_trace
 
-    trace = build_trace(load_model("llama-3.1-8b"),
+    trace = build_trace(llama8b,
                         Scenario(Phase.DECODE, 4, context=512, parallel=Parallelism()))
     sched = map_trace(trace, hw1, Runtime.GRAPH)
     tl = simulate_timeline(sched)
@@ -165,7 +165,6 @@ def test_des_agrees_with_the_mappers_closed_form(runtime, pp, model):
     # DES replays it event by event (one host process per stage). With one micro-batch they
     # must agree, eager pipelines included.
     from infersim.mapper import map_trace
-    from tests.simulator.conftest import h100_like
 
     tp = 8 // pp if model == "llama-3.1-70b" else 1
     hw = h100_like(tp * pp)

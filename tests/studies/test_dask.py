@@ -6,7 +6,7 @@ import pytest
 
 from infersim.studies.runner import run_sweep
 from infersim.studies.spec import load_study
-from tests.studies.conftest import SMALL_GRID
+from tests._support import SMALL_GRID
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
 

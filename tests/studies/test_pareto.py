@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infersim.studies.pareto import non_dominated, pareto_front
-
-
-def brute_force(points: list[tuple[float, ...]], goals: list[str]) -> list[bool]:
-    """a dominates b iff a is no worse in every objective and better in at least one."""
-    sign = [1.0 if g == "minimize" else -1.0 for g in goals]
-
-    def better_eq(a: float, b: float, s: float) -> bool:
-        return s * a <= s * b
-
-    def better(a: float, b: float, s: float) -> bool:
-        return s * a < s * b
-
-    out = []
-    for i, p in enumerate(points):
-        if any(math.isnan(v) for v in p):
-            out.append(False)
-            continue
-        dominated = False
-        for j, q in enumerate(points):
-            if i == j or any(math.isnan(v) for v in q):
-                continue
-            if all(better_eq(q[k], p[k], sign[k]) for k in range(len(p))) and any(
-                    better(q[k], p[k], sign[k]) for k in range(len(p))):
-                dominated = True
-                break
-        out.append(not dominated)
-    return out
-
+from tests._support import pareto_brute_force
 
 # Small integer grids force many ties and duplicates; NaN marks failed points.
 value = st.one_of(st.integers(0, 6).map(float), st.just(float("nan")))
@@ -50,7 +21,7 @@ value = st.one_of(st.integers(0, 6).map(float), st.just(float("nan")))
 def test_matches_brute_force(case):
     pts, goals = case
     arr = np.array(pts, dtype=float).reshape(len(pts), len(goals))
-    assert non_dominated(arr, goals).tolist() == brute_force(pts, goals)
+    assert non_dominated(arr, goals).tolist() == pareto_brute_force(pts, goals)
 
 
 def test_hand_example_min_cost_max_speed():
@@ -65,4 +36,5 @@ def test_large_random_set_3d_matches_brute_force():
     rng = np.random.default_rng(0)
     pts = rng.integers(0, 20, size=(300, 3)).astype(float)
     goals = ["minimize", "maximize", "minimize"]
-    assert non_dominated(pts, goals).tolist() == brute_force([tuple(p) for p in pts], goals)
+    want = pareto_brute_force([tuple(p) for p in pts], goals)
+    assert non_dominated(pts, goals).tolist() == want

@@ -3,7 +3,6 @@ render in a real headless Chromium with every image loaded and no console error.
 
 from __future__ import annotations
 
-import html.parser
 import json
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ import infersim as isim
 from infersim.cli import main
 from infersim.studies import plots
 from infersim.studies.report import Image, Report, Section, Table, write_report
+from tests._support import PageRefs
 from tests.studies import cdp
 
 
@@ -84,21 +84,6 @@ def test_other_plot_kinds(tmp_path):
         assert p.stat().st_size > 5_000, name
 
 
-class _Refs(html.parser.HTMLParser):
-    """Collects every URL-bearing attribute of the page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refs: list[tuple[str, str, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for k, v in attrs:
-            if k in ("src", "href", "srcset", "poster", "data", "action", "xlink:href") and v:
-                self.refs.append((tag, k, v))
-            if tag in ("script", "link", "iframe") and k in ("src", "href"):
-                self.refs.append((tag, k, v or ""))
-
-
 def _report(tmp_path: Path) -> Path:
     fig = plots.roofline(_schedule())
     png = plots.save_figure(fig, tmp_path / "roof.png")
@@ -115,7 +100,7 @@ def _report(tmp_path: Path) -> Path:
 
 def test_report_is_self_contained(tmp_path):
     page = _report(tmp_path).read_text()
-    p = _Refs()
+    p = PageRefs()
     p.feed(page)
     assert len([r for r in p.refs if r[0] == "img"]) == 2
     for tag, attr, val in p.refs:

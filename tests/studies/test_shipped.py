@@ -9,7 +9,7 @@ import pytest
 
 from infersim.cli import main
 from infersim.studies.registry import list_studies, run_study
-from tests.studies.test_plots_report import _Refs
+from tests._support import PageRefs, pareto_brute_force
 
 EXPECTED = {"claims-check", "hardware-classes", "bandwidth-vs-capacity",
             "quantization-specdec", "price-check"}
@@ -41,7 +41,7 @@ def test_every_study_writes_report_and_plots(runs):
     for name, r in runs.items():
         html = r.report.read_text()
         assert r.report.name == "report.html" and '<img src="data:image/png;base64,' in html
-        refs = _Refs()
+        refs = PageRefs()
         refs.feed(html)
         assert all(v.startswith(("data:", "#")) for _, _, v in refs.refs), name
         pngs = list(r.out_dir.rglob("*.png"))
@@ -104,12 +104,10 @@ def test_price_check_break_even_by_hand(runs):
 
 
 def test_bandwidth_vs_capacity_front(runs):
-    from tests.studies.test_pareto import brute_force
-
     d = pd.read_csv(runs["bandwidth-vs-capacity"].out_dir / "designs.csv")
     feas = d[d["feasible"].astype(bool) & (d["status"] == "ok")]
-    want = brute_force(list(zip(feas["cost_per_mtok_usd"], feas["tokens_per_s_per_user"],
-                                strict=True)), ["minimize", "maximize"])
+    points = list(zip(feas["cost_per_mtok_usd"], feas["tokens_per_s_per_user"], strict=True))
+    want = pareto_brute_force(points, ["minimize", "maximize"])
     assert feas["pareto"].tolist() == want
     assert len(d) == 2 * 2 * 2 * 2  # quick: first and last of 4 dimensions
 

@@ -9,7 +9,7 @@ import sys
 from infersim.studies.runner import run_sweep
 from infersim.studies.space import grid_points, point_key, random_points
 from infersim.studies.spec import Dimension, Range, load_study, parse_study
-from tests.studies.conftest import SMALL_GRID
+from tests._support import SMALL_GRID
 
 
 def test_grid_is_full_factorial_in_listed_order(write_study):

@@ -8,7 +8,7 @@ import yaml
 from infersim.cli import main
 from infersim.foundation.errors import SpecError
 from infersim.studies.spec import Goal, Method, load_study, parse_study
-from tests.studies.conftest import SMALL_GRID
+from tests._support import SMALL_GRID
 
 
 def _line_of(text: str, needle: str) -> int:

@@ -3,14 +3,12 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from infersim.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests._support import ROOT
 
 
 def _calibrate(args, env_extra=None, timeout=300):

@@ -8,16 +8,14 @@ Re-measure (on an idle machine, ~1 min):
     infersim calibrate
 """
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from infersim.validation.datasets._calibration_files import calibration_runs
 from infersim.validation.stats import error_stats
+from tests._support import ROOT
 
 RUNS = calibration_runs("cpu")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_calibration_of_this_machine_is_committed():

@@ -139,8 +139,7 @@ def test_more_bandwidth_is_never_slower(hw, tmp_path):
         assert b <= a and math.isfinite(b)
 
 
-def test_template_spec_loads_and_prices(hw):
+def test_template_spec_loads_and_prices(hw, cpu_host):
     # the library's cpu-host template works with this model too
-    tmpl = load_hardware("cpu-host")
-    c = cost_model(tmpl).op_cost(O.matmul(8, 512, 512, "fp32"), tmpl, CostContext())
+    c = cost_model(cpu_host).op_cost(O.matmul(8, 512, 512, "fp32"), cpu_host, CostContext())
     assert c.time_s > 0 and math.isfinite(c.energy_j)

@@ -7,11 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests._support import ROOT
 
 
 def _run(code: str, timeout: int = 120, extra_env: dict | None = None):

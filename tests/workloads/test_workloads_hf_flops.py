@@ -117,13 +117,13 @@ def test_decode_matmul_flops_match_hf(name: str) -> None:
     assert ours == pytest.approx(hf_attn, rel=1e-9)
 
 
-def test_deepseek_v3_prefill_matmul_flops_match_hf() -> None:
+def test_deepseek_v3_prefill_matmul_flops_match_hf(deepseek_v3: ModelConfig) -> None:
     """MLA in its naive (decompressing) form plus shared + routed experts: 3 dense layers and
     one MoE layer. HF caches decompressed K/V, so its decode is not our absorbed decode and
     only prefill is compared."""
     batch, prompt, layers = 2, 64, 4
     hf_proj, hf_attn = _hf_counts("deepseek-v3", layers, batch, prompt, 0)
-    m = _cut(load_model("deepseek-v3"), layers)
+    m = _cut(deepseek_v3, layers)
     assert m.num_moe_layers == 1
     tr = build_trace(m, make_scenario("prefill", batch, prompt=prompt))
     assert tr.matmul_flops() == pytest.approx(hf_proj, rel=0.01)

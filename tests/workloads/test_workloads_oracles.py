@@ -12,6 +12,7 @@ from infersim.api import make_scenario
 from infersim.workloads import build_trace, load_model, summarize
 from infersim.workloads.builder import experts_touched
 from infersim.workloads.dtypes import DType
+from infersim.workloads.model import ModelConfig
 from infersim.workloads.ops import AttentionShape, Collective, CollectiveShape, OpKind
 
 TINY = {  # a made-up Llama: every number below is computed by hand from these
@@ -54,27 +55,24 @@ def test_tiny_llama_prefill_lm_head_last_token_only() -> None:
     assert att.shape.attended_pairs == 20 * 21 // 2  # causal
 
 
-def test_llama_31_8b_kv_bytes_per_token() -> None:
-    m = load_model("llama-3.1-8b")
-    assert m.kv_bytes_per_token("bf16") == 2 * 8 * 128 * 32 * 2 == 131072
-    assert summarize(m).kv_bytes_per_token("fp8") == 65536
+def test_llama_31_8b_kv_bytes_per_token(llama8b: ModelConfig) -> None:
+    assert llama8b.kv_bytes_per_token("bf16") == 2 * 8 * 128 * 32 * 2 == 131072
+    assert summarize(llama8b).kv_bytes_per_token("fp8") == 65536
     # one decode token writes exactly that
-    tr = build_trace(m, make_scenario("decode", 1, context=5))
+    tr = build_trace(llama8b, make_scenario("decode", 1, context=5))
     assert tr.bytes.kv_write == 131072
 
 
-def test_deepseek_v3_latent_kv() -> None:
-    m = load_model("deepseek-v3")
+def test_deepseek_v3_latent_kv(deepseek_v3: ModelConfig) -> None:
     # (kv_lora_rank 512 + rope 64) values per token per layer, 61 layers, bf16
-    assert m.kv_bytes_per_token("bf16") == (512 + 64) * 61 * 2
-    tr = build_trace(m, make_scenario("decode", 1, context=999))
+    assert deepseek_v3.kv_bytes_per_token("bf16") == (512 + 64) * 61 * 2
+    tr = build_trace(deepseek_v3, make_scenario("decode", 1, context=999))
     att = _ops(tr, OpKind.ATTENTION)[0]
     assert att.bytes.kv_read == 1000 * 576 * 2  # latent read once (shared K/V)
 
 
-def test_decode_kv_read_linear_in_context() -> None:
-    m = load_model("llama-3.1-8b")
-    reads = [build_trace(m, make_scenario("decode", 2, context=c)).bytes.kv_read
+def test_decode_kv_read_linear_in_context(llama8b: ModelConfig) -> None:
+    reads = [build_trace(llama8b, make_scenario("decode", 2, context=c)).bytes.kv_read
              for c in (100, 1100, 2100)]
     per_token = 2 * 131072  # batch 2
     assert reads[1] - reads[0] == 1000 * per_token
@@ -82,10 +80,9 @@ def test_decode_kv_read_linear_in_context() -> None:
     assert reads[0] == 101 * per_token
 
 
-def test_tp2_halves_matmul_flops_and_adds_two_allreduces_per_layer() -> None:
-    m = load_model("llama-3.1-8b")
-    one = build_trace(m, make_scenario("decode", 4, context=64, tp=1))
-    two = build_trace(m, make_scenario("decode", 4, context=64, tp=2))
+def test_tp2_halves_matmul_flops_and_adds_two_allreduces_per_layer(llama8b: ModelConfig) -> None:
+    one = build_trace(llama8b, make_scenario("decode", 4, context=64, tp=1))
+    two = build_trace(llama8b, make_scenario("decode", 4, context=64, tp=2))
     assert two.matmul_flops() == one.matmul_flops() / 2  # vocab 128256 is even
     layer_ar = [o for o in two.ops if o.kind is OpKind.COLLECTIVE and o.block == "layer"
                 and o.shape.collective is Collective.ALL_REDUCE]
@@ -94,9 +91,9 @@ def test_tp2_halves_matmul_flops_and_adds_two_allreduces_per_layer() -> None:
     assert not [o for o in one.ops if o.kind is OpKind.COLLECTIVE]
 
 
-def test_tp_beyond_kv_heads_replicates_kv_heads() -> None:
-    m = load_model("llama-3.1-70b")  # 64 heads, 8 KV heads
-    tr = build_trace(m, make_scenario("decode", 1, context=10, tp=16))
+def test_tp_beyond_kv_heads_replicates_kv_heads(llama70b: ModelConfig) -> None:
+    # 64 heads, 8 KV heads
+    tr = build_trace(llama70b, make_scenario("decode", 1, context=10, tp=16))
     att = _ops(tr, OpKind.ATTENTION)[0]
     assert (att.shape.heads, att.shape.kv_heads) == (4, 1)
     assert _ops(tr, name="qkv_proj")[0].shape.n == (4 + 2) * 128
@@ -110,10 +107,9 @@ def test_int4_weight_bytes_quarter_of_bf16() -> None:
     assert int4.flops == bf16.flops
 
 
-def test_speculative_decode_tokens_and_draft_steps() -> None:
-    m = load_model("llama-3.1-8b")
-    tr = build_trace(m, make_scenario("spec_decode", 2, context=100, draft_len=4,
-                                      draft_model="llama-3.2-1b"))
+def test_speculative_decode_tokens_and_draft_steps(llama8b: ModelConfig) -> None:
+    tr = build_trace(llama8b, make_scenario("spec_decode", 2, context=100, draft_len=4,
+                                            draft_model="llama-3.2-1b"))
     target_qkv = next(o for o in _ops(tr, name="qkv_proj") if o.block != "draft")
     assert target_qkv.shape.m == 2 * 5  # batch × (draft_len + 1) verified tokens
     assert _ops(tr, name="lm_head")[0].shape.m == 10  # logits for every verified token
@@ -124,9 +120,8 @@ def test_speculative_decode_tokens_and_draft_steps() -> None:
     assert draft_qkv.count == 4 * 16 and draft_qkv.shape.m == 2
 
 
-def test_self_drafting_heads() -> None:
-    m = load_model("llama-3.1-8b")
-    tr = build_trace(m, make_scenario("spec_decode", 1, context=10, draft_len=3))
+def test_self_drafting_heads(llama8b: ModelConfig) -> None:
+    tr = build_trace(llama8b, make_scenario("spec_decode", 1, context=10, draft_len=3))
     heads = [o for o in tr.ops if o.block == "draft"]
     mm = {o.name: o for o in heads if o.kind is OpKind.MATMUL}
     assert mm["draft_heads"].flops == 2 * 4096 * 4096 * 3
@@ -141,9 +136,8 @@ def test_chunked_prefill_attention_pairs() -> None:
     assert _ops(tr, name="lm_head")[0].shape.m == 1
 
 
-def test_pipeline_parallel_send_recv() -> None:
-    m = load_model("llama-3.1-70b")
-    tr = build_trace(m, make_scenario("decode", 8, context=10, pp=4))
+def test_pipeline_parallel_send_recv(llama70b: ModelConfig) -> None:
+    tr = build_trace(llama70b, make_scenario("decode", 8, context=10, pp=4))
     pp = [o for o in tr.ops if isinstance(o.shape, CollectiveShape)
           and o.shape.collective is Collective.SEND_RECV]
     assert len(pp) == 1 and pp[0].count == 3 and pp[0].shape.bytes == 8 * 8192 * 2
@@ -160,11 +154,10 @@ def test_gemma2_sliding_window_layers() -> None:
     assert len(_ops(tr, OpKind.NORM)) == 5  # 4 per layer + final
 
 
-def test_moe_expert_flops_exact_and_touched_experts() -> None:
+def test_moe_expert_flops_exact_and_touched_experts(mixtral: ModelConfig) -> None:
     assert experts_touched(8, 2, 1) == pytest.approx(2.0)  # one token: exactly top_k
     assert experts_touched(8, 2, 2) == pytest.approx(8 * (1 - 0.75 ** 2))  # 3.5
-    m = load_model("mixtral-8x7b")
-    tr = build_trace(m, make_scenario("decode", 3, context=10))
+    tr = build_trace(mixtral, make_scenario("decode", 3, context=10))
     ex = _ops(tr, OpKind.MOE_EXPERTS)
     # 3 tokens × top-2 = 6 (token, expert) pairs through gate_up (4096→2·14336) and down
     assert sum(o.flops for o in ex) == 6 * (2 * 4096 * 28672 + 2 * 14336 * 4096)
@@ -174,9 +167,8 @@ def test_moe_expert_flops_exact_and_touched_experts() -> None:
     assert sum(o.bytes.weight for o in up) == 5 * 4096 * 28672 * 2
 
 
-def test_expert_parallel_all_to_all() -> None:
-    m = load_model("mixtral-8x7b")
-    tr = build_trace(m, make_scenario("prefill", 1, prompt=64, tp=2, ep=2))
+def test_expert_parallel_all_to_all(mixtral: ModelConfig) -> None:
+    tr = build_trace(mixtral, make_scenario("prefill", 1, prompt=64, tp=2, ep=2))
     a2a = [o for o in tr.ops if isinstance(o.shape, CollectiveShape)
            and o.shape.collective is Collective.ALL_TO_ALL]
     assert [o.name for o in a2a] == ["moe_dispatch", "moe_combine"]

@@ -51,17 +51,16 @@ def test_total_params_match_published(name: str) -> None:
     assert _trace_params(m, "prefill") == pytest.approx(PUBLISHED_B[name] * 1e9, rel=0.005)
 
 
-def test_mixtral_active_params() -> None:
+def test_mixtral_active_params(mixtral: ModelConfig) -> None:
     # mistral.ai: "12.9B parameters per token" (embeddings included in Mistral's count)
-    assert _trace_params(load_model("mixtral-8x7b"), "decode") == pytest.approx(12.9e9, rel=0.005)
+    assert _trace_params(mixtral, "decode") == pytest.approx(12.9e9, rel=0.005)
 
 
-def test_deepseek_v3_active_params() -> None:
+def test_deepseek_v3_active_params(deepseek_v3: ModelConfig) -> None:
     """DeepSeek quotes "37B activated" to two significant digits, without the input embedding
     table (the same convention gives 20.85B for DeepSeek-V2's published "21B"). A
     two-digit figure carries ±0.5B of rounding, so we check the rounding, i.e. ±1.35%."""
-    m = load_model("deepseek-v3")
-    active = _trace_params(m, "decode") - m.vocab_size * m.hidden_size
+    active = _trace_params(deepseek_v3, "decode") - deepseek_v3.vocab_size * deepseek_v3.hidden_size
     assert round(active / 1e9) == 37
     assert active == pytest.approx(37e9, abs=0.5e9)
 

@@ -31,12 +31,11 @@ def test_prefill_and_eager_run():
     assert r.latency_s >= 2 * 8.03e9 * 2048 / 989.4e12 * 0.95
 
 
-def test_predict_op_matmul_and_attention_positive():
-    hw = isim.load_hardware("h100-sxm")
-    t = isim.predict_op(isim.ops.matmul(m=1, k=4096, n=6144, dtype="bf16"), hw)
+def test_predict_op_matmul_and_attention_positive(h100):
+    t = isim.predict_op(isim.ops.matmul(m=1, k=4096, n=6144, dtype="bf16"), h100)
     assert t >= 4096 * 6144 * 2 / H100_HBM_BPS
     a = isim.predict_op(isim.ops.attention(batch=1, heads=32, kv_heads=8, head_dim=128,
-                                           q_len=1, kv_len=1024, causal=False, dtype="bf16"), hw)
+                                           q_len=1, kv_len=1024, causal=False, dtype="bf16"), h100)
     assert a >= 2 * 8 * 1024 * 128 * 2 / H100_HBM_BPS
 
 

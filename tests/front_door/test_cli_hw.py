@@ -8,7 +8,7 @@ import pytest
 
 from infersim.cli import main
 from infersim.hwmodels.loader import list_hardware
-from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
+from tests._support import H100_TEXT, SPEC_DIR
 
 
 def test_hw_list_shows_every_library_spec(capsys):

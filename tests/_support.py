@@ -1,0 +1,155 @@
+"""Code shared by several test modules (not a test module; fixtures live in conftest.py).
+
+Repository paths, the hand-built H100-like system and hand-timed schedules the simulator tests
+use, a small study text, and an HTML link collector for self-contained reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html.parser
+import math
+from pathlib import Path
+
+from infersim.hwmodels.cost import Bound, OpCost, Runtime
+from infersim.hwmodels.spec import (
+    Chip,
+    ComputeUnit,
+    GpuParams,
+    Hardware,
+    HardwareKind,
+    Interconnect,
+    MemoryLevel,
+    Power,
+    TensorClass,
+    Topology,
+    UnitType,
+)
+from infersim.mapper.schedule import MappedOp, Schedule
+from infersim.workloads import ops
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import Op
+from infersim.workloads.scenario import Parallelism, Phase, Scenario
+from infersim.workloads.trace import Trace
+
+# ---- repository paths -----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC_DIR = ROOT / "hwmodels" / "specs"
+SPECS = sorted(SPEC_DIR.glob("*.yaml"))
+H100_TEXT = (SPEC_DIR / "h100-sxm.yaml").read_text()
+
+
+def double_main_bandwidth(hw: Hardware) -> Hardware:
+    """The same system with twice the bandwidth of the chip's main memory (other levels as
+    they are)."""
+    main = hw.chip.main_memory
+    mem = tuple(dataclasses.replace(m, bandwidth_Bps=2 * m.bandwidth_Bps) if m is main else m
+                for m in hw.chip.memory)
+    return dataclasses.replace(hw, chip=dataclasses.replace(hw.chip, memory=mem))
+
+
+# ---- a hand-built system and hand-timed schedules (simulator tests) -------------------------
+
+def h100_like(num_chips: int = 1) -> Hardware:
+    """H100 SXM figures from the reference table 1.1 (989.4 TFLOP/s bf16, 80 GB HBM3 at
+    3.35 TB/s, NVLink4 18 × 25 GB/s per direction, 700 W TDP); idle power, energies and launch
+    costs are assumed round numbers (only their role in formulas matters to these tests).
+    Built by hand so that the simulator tests do not depend on the YAML library."""
+    chip = Chip(
+        "h100-test", HardwareKind.GPU, 1.83e9,
+        (ComputeUnit("tensor", UnitType.MATRIX, {DType.BF16: 989.4e12, DType.FP8: 1978.9e12},
+                     132),
+         ComputeUnit("cuda", UnitType.VECTOR, {DType.BF16: 133.8e12, DType.FP32: 66.9e12}, 132)),
+        (MemoryLevel("l2", 50 * 2**20, 12e12, 2e-7, 0.5e-12,
+                     frozenset({TensorClass.ACTIVATIONS})),
+         MemoryLevel("hbm", 80e9, 3.35e12, 6e-7, 3.9e-12, frozenset(TensorClass))),
+        Interconnect(Topology.SWITCH, 18, 25e9, 2e-6, 5e-12), Power(700.0, 90.0),
+        {DType.BF16: 0.35e-12, DType.FP8: 0.18e-12}, 814.0, 4.0, 30000.0, "",
+        GpuParams(132, 50 * 2**20, 3e-6, 8e-6))
+    return Hardware(f"h100-test-x{num_chips}", chip, num_chips)
+
+
+def timed(op: Op, time_s: float, *, compute_s: float | None = None, memory_s: float = 0.0,
+          comm_s: float = 0.0, fusion_group: str = "") -> MappedOp:
+    """A mapped op with a hand-set per-execution time."""
+    c = OpCost(time_s, 0.0, Bound.COMPUTE, time_s if compute_s is None else compute_s,
+               memory_s, comm_s)
+    return MappedOp(op, c, fusion_group=fusion_group)
+
+
+def mm(name: str, count: int = 1, block: str = "") -> Op:
+    return ops.matmul(8, 64, 64, name=name, count=count, block=block)
+
+
+def allreduce(name: str = "allreduce", count: int = 1, block: str = "") -> Op:
+    return ops.collective("all_reduce", 1024.0, 2, name=name, count=count, block=block)
+
+
+def schedule_of(mapped: list[MappedOp], hw: Hardware, *, runtime: Runtime = Runtime.GRAPH,
+                tp: int = 1, pp: int = 1) -> Schedule:
+    sc = Scenario(Phase.DECODE, 1, context=1, parallel=Parallelism(tp, pp))
+    trace = Trace("hand", sc, tuple(m.op for m in mapped))
+    lat = sum(m.time_s for m in mapped)
+    return Schedule(trace, hw, runtime, tuple(mapped), lat, 0.0)
+
+
+# ---- studies ----------------------------------------------------------------------------------
+
+SMALL_GRID = """
+name: small-grid
+description: batch × context on one chip
+fixed:
+  model: llama-3.1-8b
+  hardware: h100-sxm
+  scenario: {phase: decode}
+sweep:
+  scenario.batch: [1, 4, 16]
+  scenario.context: [512, 2048]
+search: {method: grid}
+metrics: [latency_s, tokens_per_s, cost_per_mtok_usd]
+"""
+
+
+class PageRefs(html.parser.HTMLParser):
+    """Collects every URL-bearing attribute of an HTML page (to check a report is
+    self-contained)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for k, v in attrs:
+            if k in ("src", "href", "srcset", "poster", "data", "action", "xlink:href") and v:
+                self.refs.append((tag, k, v))
+            if tag in ("script", "link", "iframe") and k in ("src", "href"):
+                self.refs.append((tag, k, v or ""))
+
+
+def pareto_brute_force(points: list[tuple[float, ...]], goals: list[str]) -> list[bool]:
+    """Which points are on the Pareto front, by the O(n²) definition: a dominates b iff a is
+    no worse in every objective and better in at least one. NaN points are never on it."""
+    sign = [1.0 if g == "minimize" else -1.0 for g in goals]
+
+    def better_eq(a: float, b: float, s: float) -> bool:
+        return s * a <= s * b
+
+    def better(a: float, b: float, s: float) -> bool:
+        return s * a < s * b
+
+    out = []
+    for i, p in enumerate(points):
+        if any(math.isnan(v) for v in p):
+            out.append(False)
+            continue
+        dominated = False
+        for j, q in enumerate(points):
+            if i == j or any(math.isnan(v) for v in q):
+                continue
+            if all(better_eq(q[k], p[k], sign[k]) for k in range(len(p))) and any(
+                    better(q[k], p[k], sign[k]) for k in range(len(p))):
+                dominated = True
+                break
+        out.append(not dominated)
+    return out

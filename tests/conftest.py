@@ -1,0 +1,108 @@
+"""Fixtures shared by the whole suite.
+
+Library hardware and models are loaded once per session: `Hardware` and `ModelConfig` are
+frozen, so every test can share one object. Tests that load with overrides, or whose subject is
+the loading itself, still call the loaders.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.spec import Hardware
+from infersim.workloads import load_model
+from infersim.workloads.model import ModelConfig
+from tests._support import h100_like
+
+# ---- library hardware -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def h100() -> Hardware:
+    return load_hardware("h100-sxm")
+
+
+@pytest.fixture(scope="session")
+def a100() -> Hardware:
+    return load_hardware("a100-sxm-80gb")
+
+
+@pytest.fixture(scope="session")
+def dgx_h100() -> Hardware:
+    return load_hardware("dgx-h100")
+
+
+@pytest.fixture(scope="session")
+def cs3() -> Hardware:
+    return load_hardware("cs-3")
+
+
+@pytest.fixture(scope="session")
+def groq_lpu() -> Hardware:
+    return load_hardware("groq-lpu")
+
+
+@pytest.fixture(scope="session")
+def groq_576() -> Hardware:
+    return load_hardware("groq-576")
+
+
+@pytest.fixture(scope="session")
+def cpu_host() -> Hardware:
+    return load_hardware("cpu-host")
+
+
+# ---- library models ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llama8b() -> ModelConfig:
+    return load_model("llama-3.1-8b")
+
+
+@pytest.fixture(scope="session")
+def llama70b() -> ModelConfig:
+    return load_model("llama-3.1-70b")
+
+
+@pytest.fixture(scope="session")
+def mixtral() -> ModelConfig:
+    return load_model("mixtral-8x7b")
+
+
+@pytest.fixture(scope="session")
+def deepseek_v3() -> ModelConfig:
+    return load_model("deepseek-v3")
+
+
+# ---- hand-built systems (simulator tests; independent of the YAML library) --------------------
+
+
+@pytest.fixture(scope="session")
+def hw1() -> Hardware:
+    return h100_like(1)
+
+
+@pytest.fixture(scope="session")
+def hw8() -> Hardware:
+    return h100_like(8)
+
+
+# ---- studies ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def write_study(tmp_path: Path) -> Callable[..., Path]:
+    """Write a study YAML (dedented) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "study.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return p
+
+    return write
