@@ -28,8 +28,8 @@ import yaml
 from infersim.foundation.errors import InputError
 from infersim.hwmodels import Hardware, Runtime, list_hardware
 from infersim.hwmodels.loader import load_hardware_text, resolve_spec, spec_document
+from infersim.workloads import list_models
 from infersim.workloads.dtypes import DType
-from infersim.workloads.model import list_models
 from infersim.workloads.scenario import Phase
 
 _SCENARIO_KEYS = {"phase": str, "batch": int, "context": int, "prompt": int, "tp": int,

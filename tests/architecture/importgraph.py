@@ -10,8 +10,9 @@ Rules (checked by `tests/architecture/test_imports.py`; docs/architecture.md exp
       infersim.mapper                          Trace x Hardware x Runtime -> Schedule
       infersim.simulator                       timelines, serving
       facade: infersim, infersim.api, infersim.ops
-      infersim.validation | infersim.studies   clients of the facade, as a user's script is;
-                                               neither imports the other
+      infersim.validation | infersim.studies | infersim.explore
+                                               clients of the facade, as a user's script is;
+                                               none imports another
       infersim.cli, infersim.__main__          the command line; nothing else imports it
 
 - No circles between modules.
@@ -46,6 +47,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "facade", ("infersim", "infersim.api", "infersim.ops")),
     (6, "validation", ("infersim.validation",)),
     (6, "studies", ("infersim.studies",)),
+    (6, "explore", ("infersim.explore",)),
     (7, "cli", ("infersim.cli", "infersim.__main__")),
 )
 

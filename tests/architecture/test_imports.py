@@ -14,17 +14,9 @@ from tests.architecture.importgraph import Project, Violation
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Known violations in code that is being refactored right now: the cost-model interface and its
-# registry (hwmodels/cost.py <-> hwmodels/models/*) and the mapper. Each entry must match a
-# violation exactly; one that no longer occurs fails the test, so these lists only shrink.
-# Do not add to them; fix the import instead.
-ALLOWED_CYCLES: set[tuple[str, ...]] = {
-    # cost.cost_model() imports the registry in models/__init__, whose modules import cost.
-    ("infersim.hwmodels.cost", "infersim.hwmodels.models", "infersim.hwmodels.models.cim",
-     "infersim.hwmodels.models.common", "infersim.hwmodels.models.cpu",
-     "infersim.hwmodels.models.gpu", "infersim.hwmodels.models.lpu",
-     "infersim.hwmodels.models.wafer"),
-}
+# Known violations, each matching one exactly; an entry that no longer occurs fails the test,
+# so these sets only shrink. Do not add to them; fix the import instead.
+ALLOWED_CYCLES: set[tuple[str, ...]] = set()
 ALLOWED: set[tuple[str, ...]] = set()  # (importing module, imported module or name)
 
 PROJECT = Project.infersim(ROOT)
