@@ -322,14 +322,40 @@ def design_yaml(req: Mapping[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
-def pareto(store: str | Path) -> dict[str, Any]:
-    """The points of a sweep's results (results.csv of `infersim sweep` / `study run`)."""
+def pareto_front(xs: list[float], ys: list[float]) -> list[int]:
+    """Indices of the points no other point beats on both x and y (both minimized), in
+    increasing x: sort by (x, y) and keep each point whose y is below every y before it."""
+    order = sorted((i for i in range(len(xs)) if math.isfinite(xs[i]) and math.isfinite(ys[i])),
+                   key=lambda i: (xs[i], ys[i]))
+    front: list[int] = []
+    best = math.inf
+    for i in order:
+        if ys[i] < best:
+            front.append(i)
+            best = ys[i]
+    return front
+
+
+def pareto(store: str | Path, x: str | None = None, y: str | None = None) -> dict[str, Any]:
+    """A sweep's points (results.csv of `infersim sweep` / `study run`) and the Pareto front of
+    two result columns, both minimized (default: the first latency-like and the first
+    cost- or energy-like column)."""
     import pandas as pd
 
     p = Path(store)
     csv = p / "results.csv" if p.is_dir() else p
     if not csv.is_file():
         raise InputError(f"{store}: no results.csv here (run `infersim sweep` first)")
-    df = pd.read_csv(csv)
+    df = pd.read_csv(csv).head(20000)
     num = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
-    return {"columns": num, "rows": df.to_dict(orient="records")[:20000]}
+    if not num:
+        raise InputError(f"{csv}: no numeric result columns")
+    x = x or next((c for c in num if "latency" in c or "tpot" in c), num[0])
+    y = y or next((c for c in num if "cost" in c or "energy" in c), num[-1])
+    for name, col in (("x", x), ("y", y)):
+        if col not in num:
+            raise InputError(f"{name}={col!r}: not a numeric column of {csv}; use one of "
+                             f"{', '.join(num)}")
+    front = pareto_front([float(v) for v in df[x]], [float(v) for v in df[y]])
+    return {"columns": num, "x": x, "y": y, "front": front,
+            "rows": df.to_dict(orient="records")}

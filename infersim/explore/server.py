@@ -123,8 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(spec)
         elif path == "/api/pareto":
             store = self.store
-            self._answer(lambda: app.pareto(store) if store else
-                         {"columns": [], "rows": [], "note": "start with --store DIR"})
+            self._answer(lambda: app.pareto(store, q.get("x"), q.get("y")) if store else
+                         {"columns": [], "rows": [], "front": [],
+                          "note": "start with --store DIR"})
         elif path == "/favicon.ico":
             self._send(204, b"", "image/x-icon")
         else:

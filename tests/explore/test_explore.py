@@ -86,6 +86,48 @@ def test_bad_requests_are_input_errors(bad):
         app.evaluate({**REQ, **bad})
 
 
+def test_pareto_front_against_brute_force():
+    import random
+
+    rnd = random.Random(7)
+    xs = [rnd.random() for _ in range(300)]
+    ys = [rnd.random() for _ in range(300)]
+    brute = {i for i in range(300)
+             if not any(xs[j] <= xs[i] and ys[j] <= ys[i] and (xs[j], ys[j]) != (xs[i], ys[i])
+                        for j in range(300))}
+    assert set(app.pareto_front(xs, ys)) == brute
+
+
+def test_pareto_reads_a_sweep_results_file(tmp_path):
+    (tmp_path / "results.csv").write_text("latency_s,cost_usd,hw\n1,5,a\n2,3,b\n3,4,c\n")
+    res = app.pareto(tmp_path)
+    assert (res["x"], res["y"]) == ("latency_s", "cost_usd")
+    assert res["front"] == [0, 1]  # (3, 4) is beaten by (2, 3)
+    with pytest.raises(InfersimError):
+        app.pareto(tmp_path, x="hw")
+
+
+def test_explore_command_starts_in_under_3_s():
+    import subprocess
+    import sys
+
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "infersim", "explore", "--port", "0",
+                             "--no-browser"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = line.split()[2]
+        status, _ = _get(url + "api/catalog")
+        elapsed = time.monotonic() - t0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert status == 200
+    busy = os.getloadavg()[0] / (os.cpu_count() or 1) > 1.5
+    print(f"explore: serving after {elapsed:.2f} s")
+    assert elapsed < (10 if busy else 3), elapsed
+
+
 def test_serving_curve_latency_grows_with_load():
     c = app.serving_curve({**REQ, "overrides": {}}, points=3, requests=120)
     assert c["capacity_req_s"] > 0

@@ -218,12 +218,16 @@ async function pareto() {
   const res = await api("/api/pareto");
   if (!res.rows.length) return;
   $("pareto").hidden = false;
-  const cols = res.columns, x = cols.find((c) => /latency|tpot/.test(c)) || cols[0];
-  const y = cols.find((c) => /cost|energy/.test(c)) || cols[1] || cols[0];
-  Plotly.react("pareto", [{ type: "scatter", mode: "markers", x: res.rows.map((r) => r[x]), y: res.rows.map((r) => r[y]) }],
-    { ...LAYOUT, title: { text: "Sweep results (click a point)" }, xaxis: { title: { text: x } }, yaxis: { title: { text: y } } }, CONFIG);
+  const x = res.x, y = res.y, rows = res.rows, f = res.front;
+  Plotly.react("pareto", [
+    { type: "scatter", mode: "markers", name: "design points", x: rows.map((r) => r[x]), y: rows.map((r) => r[y]),
+      marker: { color: "#9ab" } },
+    { type: "scatter", mode: "lines+markers", name: "Pareto front", x: f.map((i) => rows[i][x]), y: f.map((i) => rows[i][y]),
+      customdata: f, marker: { color: "#c33", size: 9 } },
+  ], { ...LAYOUT, title: { text: "Sweep results: click a point to open it" },
+       xaxis: { title: { text: x } }, yaxis: { title: { text: y } } }, CONFIG);
   $("pareto").on("plotly_click", (ev) => {
-    const row = res.rows[ev.points[0].pointIndex];
+    const p = ev.points[0], row = rows[p.curveNumber === 1 ? p.customdata : p.pointIndex];
     $("pareto-point").innerHTML = `<table class="cmp">${Object.entries(row).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("")}</table>`;
   });
 }
