@@ -23,6 +23,7 @@ from infersim.cli.common import (
     print_table,
     scenario_kwargs,
 )
+from infersim.cli.traces import add_trace_args, check_trace_args, write_step_traces
 
 _COLUMNS = ("name", "count", "stage", "fusion_group", "kernels", "kernel", "tile", "split",
             "waves", "algorithm", "bound", "time", "total")
@@ -40,6 +41,7 @@ def register(sub: Any) -> None:
     p.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
     p.add_argument("--csv", metavar="FILE", help="write the full mapping table to a CSV file")
     p.add_argument("--json", action="store_true", help="print totals and rows as JSON")
+    add_trace_args(p, chakra=True)
     p.set_defaults(func=cmd_map)
 
 
@@ -58,10 +60,13 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     if args.csv:
         check_output_file("--csv", args.csv)
+    check_trace_args(args)
     hw = load_hardware(args.hw, parse_set(args.set) or None)
     rt = resolve_runtime(args.runtime)
     trace = build_trace(load_model(args.model), make_scenario(**scenario_kwargs(args)))
     s = map_trace(trace, hw, rt)
+    if s.infeasible is None:
+        write_step_traces(args, s)
     df = s.to_frame()
     if args.csv:
         atomic_write_text(args.csv, df.to_csv(index=False))

@@ -16,6 +16,7 @@ from infersim.cli.common import (
     print_json,
     print_table,
 )
+from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_trace
 from infersim.foundation.errors import InputError
 
 
@@ -44,7 +45,7 @@ def register(sub: Any) -> None:
     t.add_argument("--rate", type=float, default=1.0, help="requests per second (default 1)")
     t.add_argument("--cv", type=float, default=None,
                    help="gamma: inter-arrival CV (default 2)")
-    t.add_argument("--trace", metavar="FILE",
+    t.add_argument("--arrival-trace", metavar="FILE.csv", dest="arrival_trace",
                    help="CSV with arrival_s,prompt_tokens,output_tokens (--arrival trace)")
     t.add_argument("--users", type=int_arg, default=None,
                    help="closed loop: concurrent users (default 10)")
@@ -79,6 +80,7 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
     p.add_argument("--requests-csv", metavar="FILE", help="write per-request records to CSV")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_trace_args(p, chakra=False)
     p.set_defaults(func=cmd_serve)
 
 
@@ -103,12 +105,12 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
                                256 if a.output is None else a.output)
     r = a.rate if rate is None else rate
     if a.arrival == "trace":
-        if not a.trace:
-            raise InputError("--arrival trace needs --trace FILE (CSV with columns "
+        if not a.arrival_trace:
+            raise InputError("--arrival trace needs --arrival-trace FILE.csv (columns "
                              "arrival_s,prompt_tokens,output_tokens)")
-        return Traffic(TraceReplay(a.trace), lengths, a.requests)
-    if a.trace:
-        raise InputError("--trace FILE is only used with --arrival trace")
+        return Traffic(TraceReplay(a.arrival_trace), lengths, a.requests)
+    if a.arrival_trace:
+        raise InputError("--arrival-trace FILE.csv is only used with --arrival trace")
     n = 1000 if a.requests is None else a.requests
     if a.arrival == "gamma":
         return Traffic(Gamma(r, 2.0 if a.cv is None else a.cv), lengths, n)
@@ -132,6 +134,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     if a.requests_csv:
         check_output_file("--requests-csv", a.requests_csv)
+    check_trace_args(a)
     model = load_model(a.model)
     hw = load_hardware(a.hw, parse_set(a.set) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
@@ -144,7 +147,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     def run(rate: float | None = None) -> Any:
         tr = traffic if rate is None else _traffic(a, rate)
-        return serve(model, hw, tr, policy, deployment=dep, slo=slo, economics=eco, seed=a.seed)
+        return serve(model, hw, tr, policy, deployment=dep, slo=slo, economics=eco, seed=a.seed,
+                     event_log=bool(a.trace) and rate is None)
 
     if a.find_max_rate:
         if a.arrival not in ("poisson", "gamma"):
@@ -161,6 +165,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
                      for r, ok, tt, tp in cap.evaluations])
         return 0
     r = run()
+    if r.feasible:
+        write_serving_trace(a, r)
     if a.requests_csv:
         from infersim.foundation.io import atomic_write_text
 

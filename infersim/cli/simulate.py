@@ -17,6 +17,7 @@ from infersim.cli.common import (
     print_table,
     scenario_kwargs,
 )
+from infersim.cli.traces import add_trace_args, check_trace_args, write_step_traces
 from infersim.foundation.errors import InputError
 
 
@@ -32,6 +33,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ops", action="store_true", help="also print the per-operator table")
     p.add_argument("--csv", metavar="FILE", help="write the per-operator table to a CSV file")
+    add_trace_args(p, chakra=True)
     p.set_defaults(func=cmd_simulate)
 
     q = sub.add_parser("op", help="predict the time of one operator (or a CSV of many)",
@@ -62,6 +64,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.csv:
         check_output_file("--csv", args.csv)
+    check_trace_args(args)
     hw = _load_hw(args)
     kw = scenario_kwargs(args)
     if kw["phase"] == "prefill" and not kw["prompt"]:
@@ -69,6 +72,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         kw["context"] = 0
     r = simulate(args.model, hw, runtime=args.runtime, **kw)
     d = r.to_dict()
+    if r.feasible:
+        write_step_traces(args, r.schedule)
     if args.csv:
         from infersim.foundation.io import atomic_write_text
 

@@ -68,7 +68,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("simulate --phase decode --prompt 100", ["--prompt", "prefill"]),  # fixed (ignored)
     ("simulate --draft-len 3", ["--draft-len", "spec_decode"]),  # fixed (ignored)
     ("serve --cv 0.5", ["--cv", "gamma"]),  # fixed (ignored)
-    ("serve --trace {tmp}/trace_bad.csv", ["--trace", "--arrival trace"]),
+    ("serve --arrival-trace {tmp}/trace_bad.csv", ["--arrival-trace", "--arrival trace"]),
     ("serve --find-max-rate --arrival closed", ["--find-max-rate"]),
     # huge values: a clear error instead of an hour-long run or an out-of-memory kill
     ("serve --requests 1000000000", ["num_requests", "10,000,000"]),  # fixed (hung)

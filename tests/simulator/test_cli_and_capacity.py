@@ -63,7 +63,7 @@ def test_serve_bad_input_exits_2_with_one_line(capsys, extra, needle):
 def test_bad_trace_row_names_the_line(capsys, tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("arrival_s,prompt_tokens,output_tokens\n0,10,2\n0.1,ten,2\n")
-    assert main([*SMALL, "--arrival", "trace", "--trace", str(p)]) == 2
+    assert main([*SMALL, "--arrival", "trace", "--arrival-trace", str(p)]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{p}:3: column 'prompt_tokens'" in err and len(err.splitlines()) == 1
 
