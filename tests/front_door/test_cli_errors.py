@@ -85,9 +85,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("op --from-csv {tmp}/nocols.csv", ["--from-csv", "'op' column"]),  # fixed (unclear)
     ("op --from-csv {tmp}/op_badint.csv", ["op_badint.csv:2", "m", "'x'"]),  # fixed (ValueError)
     ("op --from-csv {tmp}/op_header_only.csv", ["--from-csv", "no data rows"]),  # fixed (rc 0)
-    ("serve --arrival trace --trace {tmp}", ["folder"]),  # fixed (IsADirectoryError)
-    ("serve --arrival trace --trace {tmp}/nocols.csv", ["nocols.csv", "arrival_s"]),
-    ("serve --arrival trace --trace {tmp}/trace_bad.csv", ["trace_bad.csv:2", "output_tokens"]),
+    ("serve --arrival trace --arrival-trace {tmp}", ["folder"]),  # fixed (IsADirectoryError)
+    ("serve --arrival trace --arrival-trace {tmp}/nocols.csv", ["nocols.csv", "arrival_s"]),
+    ("serve --arrival trace --arrival-trace {tmp}/trace_bad.csv", ["trace_bad.csv:2", "output_tokens"]),
     ("sweep {tmp}", ["folder", "study"]),  # fixed (IsADirectoryError)
     ("sweep {tmp}/latin1.yaml", ["latin1.yaml", "UTF-8"]),  # fixed (UnicodeDecodeError)
     ("sweep {tmp}/bad.yaml", ["bad.yaml", "YAML"]),
