@@ -418,6 +418,3 @@ def kind_fields(cls: type) -> tuple[KindField, ...]:
     _KIND_FIELDS_CACHE[cls] = result
     return result
 
-
-def kind_block_name(kind: HardwareKind) -> str:
-    return kind.value

@@ -324,7 +324,7 @@ class WaferParams:
         "layer_latency_us", "extra fixed latency per decoder layer on top of the derived "
         "per-op fabric phases (charged on the layer's attention op); 0 = none",
         (0.0, 1e4), scale=US, default=0.0)
-    # Added by the wafer/LPU calibration (validation/data/published/wafer_lpu_fit.json).
+    # Fitted by validation/fitting/wafer_lpu.py (validation/data/published/wafer_lpu_fit.json).
     phase_overhead_s: float = kind_param(
         "phase_overhead_ns", "fixed time of one dependent fabric phase (a broadcast or a "
         "reduction across an op's region) beyond its hops and streaming: task activation "
@@ -353,7 +353,6 @@ class LpuParams:
         "layer_overhead_us", "extra deterministic time per decoder layer (synchronisation of "
         "the layer's chips beyond its collectives), charged once per layer; 0 = none",
         (0.0, 1e4), scale=US, default=0.0)
-    # Added by the wafer/LPU calibration (validation/data/published/wafer_lpu_fit.json).
     chips_per_node: int = kind_param(
         "chips_per_node", "chips wired all-to-all (one C2C hop apart, e.g. a GroqNode); a "
         "collective within one node takes direct one-hop steps, a larger group the "
@@ -401,10 +400,6 @@ class CimParams:
     reload_energy_j_per_bit: float = kind_param(
         "reload_energy_pj_per_bit", "energy per weight bit written into the arrays "
         "(excluding the read from the source memory)", (0.0, 1e6), scale=PJ)
-
-    @property
-    def array_cells(self) -> int:
-        return self.array_rows * self.array_cols * self.num_arrays
 
     def weight_capacity_bytes(self, weight_bits: int | None = None) -> float:
         """Bytes of `weight_bits`-bit weights (default: native) the usable arrays hold."""

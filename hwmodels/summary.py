@@ -7,7 +7,7 @@ Derived figures (all from the loaded objects, SI units):
 - bytes per FLOP = main-memory bandwidth / peak (the inverse of the ridge);
 - totals of a system: main-memory capacity × chips, price, power (TDP × chips + extra);
 - energy ceiling per dtype = TDP / peak (J/FLOP): a chip cannot spend more per FLOP at full
-  utilization (reference §4.1); the spec's dynamic J/FLOP must stay below it.
+  utilization; the spec's dynamic J/FLOP must stay below it.
 """
 
 from __future__ import annotations

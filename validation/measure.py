@@ -7,8 +7,7 @@ profile) followed by one row per measured case; `read_measurements` returns both
 from __future__ import annotations
 
 import io
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,9 +148,3 @@ def contention_summary(df: pd.DataFrame) -> str:
             "competed for the CPU (after retries); rerun on an idle machine for reliable "
             "numbers")
 
-
-def finite_positive(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
-
-
-ProgressFactory = Callable[[float, int], Progress]

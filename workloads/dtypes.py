@@ -29,10 +29,6 @@ class DType(str, Enum):
     def bits(self) -> int:
         return int(_BYTES[self] * BITS_PER_BYTE)
 
-    @property
-    def is_float(self) -> bool:
-        return self not in (DType.INT8, DType.INT4)
-
     @classmethod
     def parse(cls, value: str | DType, field: str = "dtype") -> DType:
         if isinstance(value, DType):

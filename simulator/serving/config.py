@@ -122,8 +122,8 @@ class Deployment:
 @dataclass(frozen=True)
 class Slo:
     """Service-level objectives a request must meet to count toward goodput. Defaults are
-    the MLPerf Inference Llama-3.1-8B Server constraints (TTFT ≤ 2 s, TPOT ≤ 100 ms; reference
-    serving-published-results.md §5)."""
+    the MLPerf Inference Llama-3.1-8B Server constraints (TTFT ≤ 2 s, TPOT ≤ 100 ms; MLPerf
+    Inference rules, https://github.com/mlcommons/inference_policies)."""
 
     ttft_s: float | None = 2.0
     tpot_s: float | None = 0.1

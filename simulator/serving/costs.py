@@ -103,7 +103,6 @@ class MapperIterationCost:
         self.precision = Precision(w, act, DType.parse(kv, "kv") if kv else act)
         self.parallel = Parallelism(tp, pp, ep)
         self.max_pos = model.max_position_embeddings
-        self.calls = 0  # map_trace calls made (for benchmarks)
         self.tok = Axis(512, 32)
         self.seq = Axis(32, 16)
         self.ctx = Axis(16, 16)
@@ -119,7 +118,6 @@ class MapperIterationCost:
         return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel)
 
     def schedule(self, sc: Scenario) -> Schedule:
-        self.calls += 1
         return map_trace(build_trace(self.model, sc), self.hw, self.runtime)
 
     @staticmethod

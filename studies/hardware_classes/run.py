@@ -6,8 +6,9 @@ the chips needed to hold the weights (computed from the capacity of every memory
 hold weights), and the simulator's decode latency per token, per-user speed, throughput,
 energy per token and cost per 1M tokens (hwmodels.economics: hardware amortized over 4 years +
 energy; NaN where the price is not public) at batch 1 and at a larger batch. Predictions are
-set beside the published per-user speeds of `published.csv` (reference §2.1); rows that used
-speculative decoding are listed but never compared with a plain-decode prediction.
+set beside the published per-user speeds of `published.csv` (each row cites its source);
+rows that used speculative decoding are listed but never compared with a plain-decode
+prediction.
 """
 
 from __future__ import annotations

@@ -7,10 +7,15 @@ green run means the rules were applied, not that the checker saw nothing.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
-from tests.architecture.importgraph import Project, Violation
+import pytest
+
+from tests.architecture.importgraph import LAYERS, Project, Violation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,3 +143,38 @@ def test_checker_finds_circles_and_names_the_imports(tmp_path):
         "  workloads/b.py:3: infersim.workloads.b -> infersim.workloads.c",
         "  workloads/c.py:1: infersim.workloads.c -> infersim.workloads.a",
     ]
+
+
+# --- the same order at run time ---------------------------------------------------------------
+
+_LOADED_ABOVE = """
+import importlib, json, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(json.dumps(sorted(n for n in sys.modules if n == "infersim" or n.startswith("infersim."))))
+"""
+
+
+@pytest.mark.parametrize("layer", ["foundation", "workloads", "hwmodels", "mapper", "simulator",
+                                   "facade", "validation", "studies"])
+def test_importing_a_layer_loads_nothing_above_it(layer):
+    """Every module of the layer imported in a fresh interpreter: the infersim modules Python
+    loaded on the way (package `__init__`s included, which the static check does not follow)
+    are of that layer or below. The top package `infersim` is always loaded (it is the parent
+    of every module); it is lazy, so it brings nothing else."""
+    own = [m for m in PROJECT.files if PROJECT.layer(m) == (_rank(layer), layer)]
+    r = subprocess.run([sys.executable, "-c", _LOADED_ABOVE, *own], capture_output=True,
+                       text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    loaded = json.loads(r.stdout.splitlines()[-1])
+    above = []
+    for m in loaded:
+        where = PROJECT.layer(m)
+        if m != "infersim" and (where is None
+                                or (where[0] >= _rank(layer) and where[1] != layer)):
+            above.append(m)
+    assert not above, f"importing the {layer} layer loads {above}"
+
+
+def _rank(layer: str) -> int:
+    return next(rank for rank, name, _ in LAYERS if name == layer)

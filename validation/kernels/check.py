@@ -35,26 +35,6 @@ def random_inputs(rng: np.random.Generator, shape: int | tuple[int, ...],
     return (rng.random(shape) + 0.5).astype(dtype, copy=False)
 
 
-def poisoned(shape: int | tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
-    return np.full(shape, np.nan, dtype=dtype)
-
-
-def expect_exact(name: str, got: np.ndarray, ref: np.ndarray) -> None:
-    """Elementwise kernels with ≤ 1 rounding: results must match NumPy's bit for bit, up
-    to FMA contraction (one rounding fewer), i.e. within 1 ulp."""
-    if got.shape != ref.shape:
-        raise KernelCheckError(f"{name}: shape {got.shape} != reference {ref.shape}")
-    if not np.all(np.isfinite(got)):
-        bad = int(np.count_nonzero(~np.isfinite(got)))
-        raise KernelCheckError(f"{name}: {bad} output elements not written (NaN poison left)")
-    tol = np.spacing(np.abs(ref).astype(ref.dtype))
-    err = np.abs(got.astype(np.float64) - ref.astype(np.float64))
-    if np.any(err > tol):
-        i = int(np.argmax(err - tol))
-        raise KernelCheckError(f"{name}: element {i} = {got.flat[i]!r}, NumPy gives "
-                               f"{ref.flat[i]!r}")
-
-
 def expect_within(name: str, got: np.ndarray | float, ref: np.ndarray | float,
                   bound: np.ndarray | float) -> None:
     """|got − ref| ≤ bound elementwise, and every element written."""
