@@ -157,9 +157,9 @@ def _recv(schedule: Schedule, stage: int, tp_rank: int, first_id: int) -> Any:
     M = _messages()
     tp = schedule.trace.scenario.parallel.tp
     rank = stage * tp + tp_rank
-    send = next((mo for mo in schedule.ops if isinstance(mo.op.shape, CollectiveShape)
-                 and mo.op.shape.collective == Collective.SEND_RECV), None)
-    size = int(send.op.shape.bytes) if send is not None else 0
+    sends = [mo.op.shape for mo in schedule.ops if isinstance(mo.op.shape, CollectiveShape)
+             and mo.op.shape.collective == Collective.SEND_RECV]
+    size = int(sends[0].bytes) if sends else 0
     node = M["Node"](id=first_id, name="pp_recv", type=COMM_RECV_NODE)
     node.attr.extend(_attr(M, k, v) for k, v in (
         ("is_cpu_op", False), ("comm_src", rank - tp), ("comm_dst", rank),
