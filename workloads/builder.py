@@ -107,6 +107,11 @@ class _Step:
     ep: int
     imbalance: float
     block: str = ""  # "" = normal blocks; "draft" overrides every block
+    w_exp: DType | None = None  # MoE expert weights (None: as `w`)
+
+    @property
+    def we(self) -> DType:
+        return self.w_exp or self.w
 
     @property
     def tokens(self) -> int:
@@ -125,7 +130,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     absorbed = sc.phase in (Phase.DECODE, Phase.SPEC_DECODE)
     head_rows = sc.batch * new if sc.phase in (Phase.DECODE, Phase.SPEC_DECODE) else sc.batch
     step = _Step(sc.batch, new, kv_len, head_rows, absorbed, prec.activations, prec.weights,
-                 prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance)
+                 prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance, w_exp=prec.experts)
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
@@ -208,7 +213,18 @@ def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[s
             return 0.0
         seen_experts.add(key)
         return op.bytes.weight / op.shape.groups * (m.moe.num_experts // s.ep)
+    if op.name in _EXPERT_BIAS and m.moe is not None:  # every local expert's bias is resident
+        key = (op.name, op.block)
+        if key in seen_experts:
+            return 0.0
+        seen_experts.add(key)
+        width = m.moe.expert_intermediate_size // (s.tp // s.ep)
+        per_expert = 2 * width if op.name == "experts_gate_up_bias" else m.hidden_size
+        return float(per_expert) * s.w.bytes * (m.moe.num_experts // s.ep)
     return op.bytes.weight
+
+
+_EXPERT_BIAS = ("experts_gate_up_bias", "experts_down_bias")
 
 
 def validate_parallelism(m: ModelConfig, par: Parallelism) -> None:
@@ -316,10 +332,21 @@ def _attention_block(m: ModelConfig, s: _Step) -> list[Op]:
 
 
 def _windows(m: ModelConfig) -> list[tuple[int, int]]:
-    """(window, layers) groups, global attention (0) first."""
+    """(window, layers) groups, global attention (0) first; chunked layers are left out."""
     counts: dict[int, int] = {}
-    for w in m.layer_windows or (0,) * m.num_layers:
-        counts[w] = counts.get(w, 0) + 1
+    chunks = m.layer_chunks or (0,) * m.num_layers
+    for w, c in zip(m.layer_windows or (0,) * m.num_layers, chunks, strict=True):
+        if not c:
+            counts[w] = counts.get(w, 0) + 1
+    return sorted(counts.items())
+
+
+def _chunks(m: ModelConfig) -> list[tuple[int, int]]:
+    """(chunk, layers) groups of chunked local attention (Llama-4)."""
+    counts: dict[int, int] = {}
+    for c in m.layer_chunks:
+        if c:
+            counts[c] = counts.get(c, 0) + 1
     return sorted(counts.items())
 
 
@@ -332,9 +359,17 @@ def _mha(m: ModelConfig, s: _Step) -> list[Op]:
     ops = [O.matmul(t, h, qkv_n, s.act, weight_dtype=s.w, name="qkv_proj", count=L, block=blk)]
     if m.qkv_bias:
         ops.append(_bias(s, "qkv_bias", t, qkv_n, L, "layer"))
-    if m.position is PositionKind.ROPE and m.rope_dim:
+    if m.qk_norm:  # per-head norm of q and k; Llama-4's (l2, no gains) only on RoPE layers
+        gains = 2 * hd * s.w.bytes if m.qk_norm == "rms" else 0.0
+        n_norm = L if m.qk_norm == "rms" else m.num_rope_layers
+        if n_norm:
+            ops.append(O.vector(OpKind.NORM, t * (heads + kvh) * hd, s.act,
+                                flops_per_elem=_NORM_FLOPS[NormKind.RMS], weight_bytes=gains,
+                                name="qk_norm", count=n_norm, block=blk, row_len=hd))
+    if m.position is PositionKind.ROPE and m.rope_dim and m.num_rope_layers:
         ops.append(O.vector(OpKind.ROPE, t * (heads + kvh) * m.rope_dim, s.act,
-                            flops_per_elem=_ROPE_FLOPS, name="rope", count=L, block=blk))
+                            flops_per_elem=_ROPE_FLOPS, name="rope", count=m.num_rope_layers,
+                            block=blk))
     kv_numel = t * kvh * 2 * hd
     ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
                         kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
@@ -343,6 +378,14 @@ def _mha(m: ModelConfig, s: _Step) -> list[Op]:
         ops.append(O.attention(s.batch, heads, kvh, hd, s.q_len, s.kv_len, True, s.act,
                                kv_dtype=s.kv, window=window, count=n, block=blk,
                                name="attention" if not window else "attention_sliding"))
+    for chunk, n in _chunks(m):
+        ops.append(O.attention(s.batch, heads, kvh, hd, s.q_len, s.kv_len, True, s.act,
+                               kv_dtype=s.kv, chunk=chunk, count=n, block=blk,
+                               name="attention_chunked"))
+    if m.attention_sinks:  # one extra logit per (query, head) in the softmax denominator
+        ops.append(O.vector(OpKind.ELEMENTWISE, t * heads, s.act, inputs=0.0, outputs=0.0,
+                            flops_per_elem=2.0, weight_bytes=heads * s.w.bytes,
+                            name="attention_sinks", count=L, block=blk))
     ops.append(O.matmul(t, heads * hd, h, s.act, weight_dtype=s.w, name="o_proj", count=L,
                         block=blk))
     if m.o_bias:
@@ -469,17 +512,25 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     up_n = 2 * width if m.mlp.gated else width
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
-            ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.w, groups=g,
+            ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=s.imbalance, name=f"experts_gate_up{suffix}",
                                 count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+    if moe.expert_bias:
+        ops.append(O.vector(OpKind.ELEMENTWISE, pairs * up_n, s.act, inputs=1.0,
+                            weight_bytes=groups * up_n * s.w.bytes, name="experts_gate_up_bias",
+                            count=n_layers, block=blk))
     ops.append(O.vector(OpKind.ELEMENTWISE, pairs * width, s.act,
                         inputs=2.0 if m.mlp.gated else 1.0, flops_per_elem=_ACT_FLOPS[m.mlp],
                         name="experts_act", count=n_layers, block=blk))
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
-            ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.w, groups=g,
+            ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=s.imbalance, name=f"experts_down{suffix}",
                                 count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+    if moe.expert_bias:
+        ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,
+                            weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",
+                            count=n_layers, block=blk))
     owned = math.ceil(t / s.ep)  # tokens whose expert outputs this chip sums
     ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
                         flops_per_elem=2.0 * k, name="experts_weighted_sum", count=n_layers,
@@ -535,7 +586,8 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
     resident: tuple[list[float], list[float]] = ([0.0], [0.0])
     for i in range(L):
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
-                   prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft")
+                   prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft",
+                   w_exp=prec.experts)
         one = _forward(d, st)
         if i == 0:
             resident = _stage_sums(_resident_per_exec(d, st, one), (d.num_layers,))

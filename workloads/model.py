@@ -16,9 +16,22 @@ Supported families (detected from `model_type`, else from `architectures`):
 | phi3        | phi3            | fused qkv / gate_up projections: same math as llama           |
 | deepseek_v3 | deepseek_v3/_v2 | MLA attention; dense first layers, then shared+routed experts |
 | gpt2        | gpt2            | LayerNorm, learned positions, 4x GELU MLP, biases everywhere  |
+| qwen3       | qwen3           | as llama with a per-head RMSNorm on q and k (no biases)       |
+| qwen3_moe   | qwen3_moe       | as qwen3 with a top-k MoE MLP (no shared expert)              |
+| gemma3      | gemma3(_text)   | as gemma2 + q/k norm; sliding window on 5 of every 6 layers   |
+| llama4      | llama4(_text)   | MoE + one shared expert (optionally interleaved with dense    |
+|             |                 | layers); chunked local attention with RoPE, every 4th layer   |
+|             |                 | global without RoPE; L2 q/k norm on the RoPE layers           |
+| gpt_oss     | gpt_oss         | MoE with biased experts and router, q/k/v/o biases, attention |
+|             |                 | sinks, sliding window on alternate layers                     |
 
-Soft-capping (Gemma-2), rope scaling, dropout and the DeepSeek MTP module do not change the
-FLOPs or bytes of a forward step of the main model and are not represented.
+Multimodal configs (Llama-4, Gemma-3) are read from their `text_config`; the vision tower is
+not modelled. `quantization_config` (fp8, mxfp4, awq, gptq, bitsandbytes) is read into
+`ModelConfig.quant`: the checkpoint's weight dtype and whether only the experts are quantized.
+DeepSeek-V3's multi-token-prediction module (`num_nextn_predict_layers`) is kept as
+`mtp_layers` and runs only as a speculative-decoding draft (`draft_model="mtp"`).
+Soft-capping (Gemma-2), rope scaling, dropout and Llama-4's attention temperature tuning do not
+change the FLOPs or bytes of a forward step materially and are not represented.
 """
 
 from __future__ import annotations
@@ -32,9 +45,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infersim.foundation.errors import InputError
+from infersim.workloads.dtypes import DType
 
 if TYPE_CHECKING:
-    from infersim.workloads.dtypes import DType
     from infersim.workloads.summary import ModelSummary
 
 LIBRARY_DIR = Path(__file__).parent / "models"
@@ -49,6 +62,11 @@ class Family(StrEnum):
     PHI3 = "phi3"
     DEEPSEEK_V3 = "deepseek_v3"
     GPT2 = "gpt2"
+    QWEN3 = "qwen3"
+    QWEN3_MOE = "qwen3_moe"
+    GEMMA3 = "gemma3"
+    LLAMA4 = "llama4"
+    GPT_OSS = "gpt_oss"
 
 
 class MLPKind(StrEnum):
@@ -81,7 +99,8 @@ class MoEConfig:
     top_k: int  # routed experts per token
     expert_intermediate_size: int
     num_shared_experts: int = 0  # always-on experts (DeepSeek), each expert_intermediate_size wide
-    router_bias: bool = False  # DeepSeek-V3 e_score_correction_bias (one value per expert)
+    router_bias: bool = False  # one value per expert (DeepSeek-V3 correction bias, GPT-OSS)
+    expert_bias: bool = False  # biases on each expert's gate_up and down projections (GPT-OSS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,16 @@ class MLAConfig:
     def latent_dim(self) -> int:
         """Values cached per token per layer."""
         return self.kv_lora_rank + self.qk_rope_head_dim
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """The checkpoint's weight quantization, from HF `quantization_config`."""
+
+    method: str  # quant_method as written: fp8, mxfp4, awq, gptq, bitsandbytes
+    weights: DType  # storage dtype of the quantized weights (block scales not counted)
+    experts_only: bool = False  # only MoE expert weights are quantized (GPT-OSS mxfp4)
+    group_size: int = 0  # elements sharing one scale (0: per-tensor/channel or unknown)
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,12 @@ class ModelConfig:
     moe: MoEConfig | None = None
     moe_layers: tuple[bool, ...] = ()  # per layer: True if the MLP is MoE
     mla: MLAConfig | None = None
+    qk_norm: str = ""  # per-head norm of q and k: "rms" (with gains), "l2" (none), "" (no norm)
+    rope_layers: tuple[bool, ...] = ()  # per layer: applies RoPE (empty: every layer does)
+    layer_chunks: tuple[int, ...] = ()  # per layer: chunked local attention size, 0 = none
+    attention_sinks: bool = False  # one learned softmax-sink logit per head (GPT-OSS)
+    mtp_layers: int = 0  # DeepSeek multi-token-prediction modules (speculative draft only)
+    quant: QuantConfig | None = None
     source: str = ""  # file path or "library:<name>"
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -146,6 +181,10 @@ class ModelConfig:
         return self.num_layers - self.num_moe_layers
 
     @property
+    def num_rope_layers(self) -> int:
+        return sum(self.rope_layers) if self.rope_layers else self.num_layers
+
+    @property
     def kv_dim_per_token_per_layer(self) -> int:
         """Values stored in the KV cache per token per layer (K and V; MLA: the latent)."""
         if self.mla is not None:
@@ -154,9 +193,7 @@ class ModelConfig:
 
     def kv_bytes_per_token(self, dtype: str | DType = "bf16") -> float:
         """KV-cache bytes per token over all layers at `dtype` (whole model, no TP split)."""
-        from infersim.workloads.dtypes import DType as _DType
-
-        return self.kv_dim_per_token_per_layer * self.num_layers * _DType.parse(dtype).bytes
+        return self.kv_dim_per_token_per_layer * self.num_layers * DType.parse(dtype).bytes
 
     def summary(self, context: int = 1024) -> ModelSummary:
         """Parameters, bytes and FLOPs per token (see `workloads.summary.summarize`)."""
@@ -277,6 +314,13 @@ _MODEL_TYPES: dict[str, Family] = {
     "deepseek_v3": Family.DEEPSEEK_V3,
     "deepseek_v2": Family.DEEPSEEK_V3,
     "gpt2": Family.GPT2,
+    "qwen3": Family.QWEN3,
+    "qwen3_moe": Family.QWEN3_MOE,
+    "gemma3": Family.GEMMA3,
+    "gemma3_text": Family.GEMMA3,
+    "llama4": Family.LLAMA4,
+    "llama4_text": Family.LLAMA4,
+    "gpt_oss": Family.GPT_OSS,
 }
 
 _ARCHITECTURES: dict[str, Family] = {
@@ -289,6 +333,13 @@ _ARCHITECTURES: dict[str, Family] = {
     "DeepseekV3ForCausalLM": Family.DEEPSEEK_V3,
     "DeepseekV2ForCausalLM": Family.DEEPSEEK_V3,
     "GPT2LMHeadModel": Family.GPT2,
+    "Qwen3ForCausalLM": Family.QWEN3,
+    "Qwen3MoeForCausalLM": Family.QWEN3_MOE,
+    "Gemma3ForCausalLM": Family.GEMMA3,
+    "Gemma3ForConditionalGeneration": Family.GEMMA3,
+    "Llama4ForCausalLM": Family.LLAMA4,
+    "Llama4ForConditionalGeneration": Family.LLAMA4,
+    "GptOssForCausalLM": Family.GPT_OSS,
 }
 
 
@@ -354,13 +405,15 @@ def parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelConfig:
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     cfg = {k: v for k, v in cfg.items() if not str(k).startswith("_")}
     family = detect_family(cfg, src)
-    r = _Reader(cfg, src)
+    quant = parse_quantization(cfg.get("quantization_config"), src)
+    r = _Reader(_language_config(cfg, family), src)
     if family is Family.GPT2:
         model = _parse_gpt2(r, name, source)
     else:
         model = _parse_decoder(r, family, name, source)
+        model.update(_parse_recent(r, family, model))
     r.raise_if_any()
-    return ModelConfig(**{**model, "provenance": dict(meta)})
+    return ModelConfig(**{**model, "quant": quant, "provenance": dict(meta)})
 
 
 def _parse_gpt2(r: _Reader, name: str, source: str) -> dict[str, Any]:
@@ -396,7 +449,7 @@ def _parse_decoder(r: _Reader, family: Family, name: str, source: str) -> dict[s
                           f"num_key_value_heads ({kv_heads})")
 
     act = r.str("hidden_activation", "") or r.str("hidden_act", "silu")
-    if family is Family.GEMMA2 or act.startswith("gelu"):
+    if family in (Family.GEMMA2, Family.GEMMA3) or act.startswith("gelu"):
         mlp = MLPKind.GELU_GATED
     elif act in ("silu", "swish"):
         mlp = MLPKind.SILU_GATED
@@ -404,7 +457,7 @@ def _parse_decoder(r: _Reader, family: Family, name: str, source: str) -> dict[s
         r.problems.append(f"key 'hidden_act': unsupported activation {act!r} (use silu or gelu)")
         mlp = MLPKind.SILU_GATED
 
-    bias = r.bool("attention_bias", family is Family.QWEN2)
+    bias = r.bool("attention_bias", family in (Family.QWEN2, Family.GPT_OSS))
     qkv_bias = True if family is Family.QWEN2 else bias
     o_bias = bias and family is not Family.QWEN2  # Qwen2: biases on q/k/v only
     mlp_bias = r.bool("mlp_bias", False)
@@ -450,10 +503,11 @@ def _parse_decoder(r: _Reader, family: Family, name: str, source: str) -> dict[s
         hidden_size=hidden, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
         head_dim=head_dim, intermediate_size=intermediate, vocab_size=vocab,
         max_position_embeddings=max_pos, mlp=mlp, norm=NormKind.RMS,
-        norms_per_layer=4 if family is Family.GEMMA2 else 2,
+        norms_per_layer=4 if family in (Family.GEMMA2, Family.GEMMA3) else 2,
         qkv_bias=qkv_bias, o_bias=o_bias, mlp_bias=mlp_bias, position=PositionKind.ROPE,
         rope_dim=rope_dim,
-        tie_word_embeddings=r.bool("tie_word_embeddings", family is Family.GEMMA2),
+        tie_word_embeddings=r.bool("tie_word_embeddings",
+                                   family in (Family.GEMMA2, Family.GEMMA3)),
         layer_windows=windows, moe=moe, moe_layers=moe_layers, mla=mla, source=source,
     )
 
@@ -472,7 +526,12 @@ def _layer_windows(r: _Reader, family: Family, layers: int) -> tuple[int, ...]:
         return tuple(w if t == "sliding_attention" else 0 for t in types)
     if family is Family.GEMMA2:
         return tuple(w if i % 2 == 0 else 0 for i in range(layers))
-    if family is Family.QWEN2:
+    if family is Family.GEMMA3:  # HF Gemma3TextConfig: every `sliding_window_pattern`-th global
+        every = r.int("sliding_window_pattern", 6)
+        return tuple(w if (i + 1) % every else 0 for i in range(layers))
+    if family is Family.GPT_OSS:  # HF GptOssConfig default: even layers sliding
+        return tuple(w if i % 2 == 0 else 0 for i in range(layers))
+    if family in (Family.QWEN2, Family.QWEN3, Family.QWEN3_MOE):
         if not r.bool("use_sliding_window", False):
             return (0,) * layers
         first = r.int("max_window_layers", layers, minimum=0)
@@ -480,3 +539,146 @@ def _layer_windows(r: _Reader, family: Family, layers: int) -> tuple[int, ...]:
     if family in (Family.MISTRAL, Family.MIXTRAL, Family.PHI3):
         return (w,) * layers
     return (0,) * layers
+
+
+# ------------------------------------------------------------------------------------------------
+# Families after 2024 (Qwen3, Qwen3-MoE, Gemma-3, Llama-4, GPT-OSS), quantization_config
+# ------------------------------------------------------------------------------------------------
+
+# Keys a real config.json may omit because HF fills them from the config class defaults
+# (transformers Gemma3TextConfig: the released Gemma-3 configs leave these out).
+_TEXT_DEFAULTS: dict[Family, dict[str, Any]] = {
+    Family.GEMMA3: {"vocab_size": 262208, "max_position_embeddings": 131072,
+                    "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 4096,
+                    "sliding_window_pattern": 6, "num_key_value_heads": 4, "head_dim": 256},
+}
+
+
+def _language_config(cfg: dict[str, Any], family: Family) -> dict[str, Any]:
+    """The keys of the language model: a multimodal config's `text_config` (with top-level keys
+    it does not set, e.g. tie_word_embeddings) and the family's HF class defaults."""
+    text = cfg.get("text_config")
+    out = dict(cfg)
+    if isinstance(text, dict):
+        out = {k: v for k, v in cfg.items() if k not in ("text_config", "vision_config")}
+        out.update(text)
+        out["model_type"] = cfg.get("model_type", out.get("model_type"))
+    for k, v in _TEXT_DEFAULTS.get(family, {}).items():
+        out.setdefault(k, v)
+    return out
+
+
+def _parse_recent(r: _Reader, family: Family, base: dict[str, Any]) -> dict[str, Any]:
+    """Fields of the families added after 2024 (overrides of `_parse_decoder`'s result)."""
+    layers = base["num_layers"]
+    out: dict[str, Any] = {}
+    if family in (Family.QWEN3, Family.QWEN3_MOE, Family.GEMMA3):
+        out["qk_norm"] = "rms"
+    if family is Family.QWEN3_MOE:
+        n = r.int("num_experts", 0, minimum=0)
+        if n:
+            out["moe"] = MoEConfig(num_experts=n, top_k=r.int("num_experts_per_tok"),
+                                   expert_intermediate_size=r.int("moe_intermediate_size"))
+            dense = _int_list(r, "mlp_only_layers")
+            step = r.int("decoder_sparse_step", 1)
+            out["moe_layers"] = tuple(i not in dense and (i + 1) % step == 0
+                                      for i in range(layers))
+    elif family is Family.GPT_OSS:
+        top_k = r.int("num_experts_per_tok", r.int("experts_per_token", 4))
+        out["moe"] = MoEConfig(num_experts=r.int("num_local_experts"), top_k=top_k,
+                               expert_intermediate_size=base["intermediate_size"],
+                               router_bias=True, expert_bias=True)
+        out["moe_layers"] = (True,) * layers
+        out["attention_sinks"] = True
+    elif family is Family.LLAMA4:
+        out.update(_parse_llama4(r, layers, base["intermediate_size"]))
+    elif family is Family.DEEPSEEK_V3:
+        out["mtp_layers"] = r.int("num_nextn_predict_layers", 0, minimum=0)
+    return out
+
+
+def _parse_llama4(r: _Reader, layers: int, expert_width: int) -> dict[str, Any]:
+    """Llama-4 text model, with HF Llama4TextConfig's rules for absent per-layer lists: a NoPE
+    (global, no RoPE) layer every `no_rope_layer_interval`-th layer, MoE layers every
+    `interleave_moe_layer_step`-th; dense layers are `intermediate_size_mlp` wide, experts and
+    the shared expert `intermediate_size`."""
+    out: dict[str, Any] = {}
+    interval = r.int("no_rope_layer_interval", 4)
+    rope_flags = _int_list(r, "no_rope_layers") or [int((i + 1) % interval != 0)
+                                                    for i in range(layers)]
+    if len(rope_flags) != layers:
+        r.problems.append(f"key 'no_rope_layers' must list {layers} layers, got "
+                          f"{len(rope_flags)}")
+        rope_flags = [1] * layers
+    rope = tuple(bool(f) for f in rope_flags)
+    step = r.int("interleave_moe_layer_step", 1)
+    moe_idx = _int_list(r, "moe_layers")
+    moe_set = set(moe_idx) if r.cfg.get("moe_layers") is not None else set(
+        range(step - 1, layers, step))
+    chunk = r.int("attention_chunk_size", 0, minimum=0)
+    types = r.cfg.get("layer_types")
+    if isinstance(types, list) and len(types) == layers:
+        chunks = tuple(chunk if t == "chunked_attention" else 0 for t in types)
+    else:
+        chunks = tuple(chunk if f else 0 for f in rope)
+    out["moe"] = MoEConfig(num_experts=r.int("num_local_experts"),
+                           top_k=r.int("num_experts_per_tok", 1),
+                           expert_intermediate_size=expert_width, num_shared_experts=1)
+    out["moe_layers"] = tuple(i in moe_set for i in range(layers))
+    out["intermediate_size"] = r.int("intermediate_size_mlp", expert_width)
+    out["rope_layers"] = rope
+    out["layer_chunks"] = chunks
+    out["qk_norm"] = "l2" if r.bool("use_qk_norm", True) else ""
+    return out
+
+
+def _int_list(r: _Reader, key: str) -> list[int]:
+    v = r.cfg.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool)
+                                          for x in v):
+        r.problems.append(f"key {key!r} must be a list of integers, got {v!r}")
+        return []
+    return list(v)
+
+
+_QUANT_METHODS = "fp8, mxfp4, awq, gptq, bitsandbytes"
+
+
+def parse_quantization(q: Any, source: str = "config.json") -> QuantConfig | None:
+    """`quantization_config` of an HF config.json → QuantConfig (None when absent).
+
+    fp8 (DeepSeek-V3, `fmt` e4m3) → fp8; mxfp4 (GPT-OSS) → fp4, experts only when attention,
+    router, embeddings and lm_head are in `modules_to_not_convert`; awq / gptq → int{bits};
+    bitsandbytes → int4 (load_in_4bit) or int8 (load_in_8bit)."""
+    if q is None:
+        return None
+    where = f"{source}: quantization_config"
+    if not isinstance(q, dict):
+        raise InputError(f"{where} must be an object, got {type(q).__name__}")
+    method = str(q.get("quant_method", "")).lower()
+    if method == "fp8":
+        block = q.get("weight_block_size")
+        group = block[0] * block[1] if isinstance(block, list) and len(block) == 2 else 0
+        return QuantConfig("fp8", DType.FP8, group_size=int(group))
+    if method == "mxfp4":
+        skip = [str(x) for x in q.get("modules_to_not_convert") or ()]
+        experts_only = any("self_attn" in x for x in skip) or any("router" in x for x in skip)
+        return QuantConfig("mxfp4", DType.FP4, experts_only=experts_only, group_size=32)
+    if method in ("awq", "gptq"):
+        bits = q.get("bits", q.get("w_bit"))
+        if bits not in (4, 8):
+            raise InputError(f"{where}.bits: {method} with {bits!r} bits is not supported "
+                             "(use 4 or 8)")
+        group = q.get("group_size", q.get("q_group_size", 0))
+        return QuantConfig(method, DType.INT4 if bits == 4 else DType.INT8,
+                           group_size=max(0, int(group or 0)))
+    if method == "bitsandbytes":
+        if q.get("load_in_4bit"):
+            return QuantConfig(method, DType.INT4, group_size=64)
+        if q.get("load_in_8bit"):
+            return QuantConfig(method, DType.INT8)
+        raise InputError(f"{where}: bitsandbytes needs load_in_4bit or load_in_8bit true")
+    raise InputError(f"{where}.quant_method: unsupported {method or 'missing'!r}; supported: "
+                     f"{_QUANT_METHODS} (or remove quantization_config to model bf16 weights)")

@@ -23,6 +23,11 @@ class Precision:
     weights: DType = DType.BF16
     activations: DType = DType.BF16
     kv: DType = DType.BF16
+    experts: DType | None = None  # MoE expert weights when they differ (GPT-OSS: mxfp4)
+
+    @property
+    def expert_weights(self) -> DType:
+        return self.experts or self.weights
 
 
 @dataclass(frozen=True)
