@@ -32,7 +32,9 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   kv_lora_rank + qk_rope_head_dim values, read once: `shared_kv`).
 - Speculative decoding: a draft model (library name) runs draft_len decode steps (its attention
   over context+1 … context+draft_len keys), same TP, then the target verifies draft_len+1
-  tokens in one pass. Without a draft model, Medusa-style heads (Cai et al. 2024,
+  tokens in one pass. `draft_model="mtp"` drafts with the target's own multi-token-prediction
+  module (DeepSeek-V3: one decoder layer + eh_proj per drafted token, sharing the embedding
+  and lm_head). Without a draft model, Medusa-style heads (Cai et al. 2024,
   arXiv:2401.10774): per drafted token one hidden×hidden residual block and one hidden×vocab
   head, run as two grouped matmuls over the draft_len heads. Draft ops carry block="draft".
   The draft's catch-up on accepted tokens is not modelled.
@@ -63,6 +65,7 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -575,6 +578,8 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
     if spec.draft_model is None:
         heads = _medusa_heads(m, sc)
         return heads, sum(o.bytes.weight * o.count for o in heads), 0.0
+    if spec.draft_model.strip().lower() == "mtp":
+        return _mtp_draft(m, sc)
     d = load_model(spec.draft_model)
     dpar = Parallelism(tp=par.tp)
     try:
@@ -593,6 +598,45 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
             resident = _stage_sums(_resident_per_exec(d, st, one), (d.num_layers,))
         steps += one
     return _merge(steps), resident[0][0], resident[1][0]
+
+
+def _mtp_draft(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
+    """DeepSeek-V3 multi-token prediction as the draft (arXiv:2412.19437 §2.2; README_WEIGHTS):
+    per drafted token, RMSNorm of the previous hidden state and of the next token's embedding,
+    eh_proj (2·hidden → hidden, replicated on every TP chip), one decoder layer like the main
+    model's MoE layers, then the shared final norm and lm_head. Drafted token i uses module
+    i mod num_nextn_predict_layers. Embedding and lm_head are the main model's (not resident
+    twice); each module keeps its own layer weights and KV cache."""
+    assert sc.spec is not None
+    if not m.mtp_layers:
+        raise InputError(f"draft_model='mtp': {m.name} has no multi-token-prediction module "
+                         "(num_nextn_predict_layers is 0); give a draft model name or omit it "
+                         "for Medusa heads")
+    prec, par = sc.precision, sc.parallel
+    one = dataclasses.replace(
+        m, name=f"{m.name}-mtp", num_layers=1, layer_windows=m.layer_windows[-1:],
+        layer_chunks=m.layer_chunks[-1:], rope_layers=m.rope_layers[-1:],
+        moe_layers=(m.moe is not None,), mtp_layers=0)
+    h = m.hidden_size
+    steps: list[Op] = []
+    resident_w, resident_kv = 0.0, 0.0
+    for i in range(sc.spec.draft_len):
+        st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
+                   prec.weights, prec.kv, par.tp, 1, par.ep, sc.moe_imbalance, block="draft",
+                   w_exp=prec.experts)
+        t = st.tokens
+        ops = [_norm(m, st, "mtp_enorm", t, h, 1, "draft"),
+               _norm(m, st, "mtp_hnorm", t, h, 1, "draft"),
+               O.matmul(t, 2 * h, h, st.act, weight_dtype=st.w, name="mtp_eh_proj",
+                        block="draft")]
+        ops += _forward(one, st)
+        if i == 0:
+            own = [(op, w, kv) for op, w, kv in _resident_per_exec(one, st, ops)
+                   if op.kind is not OpKind.EMBEDDING and op.name != "lm_head"]
+            ws, kvs = _stage_sums(own, (1,))
+            resident_w, resident_kv = ws[0] * m.mtp_layers, kvs[0] * m.mtp_layers
+        steps += ops
+    return _merge(steps), resident_w, resident_kv
 
 
 def _medusa_heads(m: ModelConfig, sc: Scenario) -> list[Op]:
