@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass, field
+import os
+import re
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -231,6 +233,9 @@ def load_model(x: str | Path | dict[str, Any] | ModelConfig) -> ModelConfig:
         return parse_config(x, name=name, source="dict")
     if isinstance(x, str) and x.strip().lower() in _hf_repo_index() and not Path(x).exists():
         return _load_library(_hf_repo_index()[x.strip().lower()])  # e.g. "Qwen/Qwen2.5-7B"
+    if isinstance(x, str) and _looks_like_hub_id(x):
+        found = _load_path(str(resolve_hub_id(x.strip())))  # e.g. "Qwen/Qwen3-8B", cached
+        return replace(found, name=x.strip().split("/")[-1].lower(), source=f"hf:{x.strip()}")
     if isinstance(x, Path) or (isinstance(x, str) and _looks_like_path(x)):
         return _load_path(str(x))
     if not isinstance(x, str):
@@ -248,6 +253,36 @@ def _hf_repo_index() -> dict[str, str]:
         if isinstance(repo, str):
             index.setdefault(repo.lower(), path.stem)
     return index
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _looks_like_hub_id(s: str) -> bool:
+    """"owner/name" that is not a file or folder here and not a .json path."""
+    t = s.strip()
+    return bool(_HUB_ID.match(t)) and not t.endswith(".json") and not Path(t).exists()
+
+
+def resolve_hub_id(repo_id: str) -> Path:
+    """The config.json of a Hugging Face hub id from the LOCAL cache (never the network):
+    `huggingface_hub.try_to_load_from_cache`, honouring HF_HUB_CACHE / HF_HOME. InputError with
+    one line when huggingface_hub is not installed or the id is not cached."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        raise InputError(f"model {repo_id!r} is not a library model or a file, and Hugging Face "
+                         "ids need huggingface_hub: pip install 'infersim[hf]' (or pass the "
+                         "path to its config.json)") from None
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(os.environ["HF_HOME"]) / "hub") if os.environ.get("HF_HOME") else None)
+    found = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache)
+    if not isinstance(found, str):
+        where = cache or "the default Hugging Face cache"
+        raise InputError(f"model {repo_id!r}: no config.json for it in {where} (infersim never "
+                         f"downloads); fetch it with `hf download {repo_id} config.json` or pass "
+                         "the path to a config.json")
+    return Path(found)
 
 
 def _looks_like_path(s: str) -> bool:
