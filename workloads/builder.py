@@ -124,7 +124,7 @@ class _Step:
 def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scenario) -> Trace:
     """The ops one chip runs for one step of `model` under `scenario` (see module docstring)."""
     m = load_model(model)
-    sc = scenario
+    sc = checkpoint_scenario(m, scenario)
     prec, par = sc.precision, sc.parallel
     validate_parallelism(m, par)
     new = sc.new_tokens
@@ -149,6 +149,23 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), sc.batch * kv_len, act)
     return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
                  stage_layers=layers)
+
+
+def checkpoint_scenario(m: ModelConfig, sc: Scenario) -> Scenario:
+    """`sc` with `Precision(checkpoint=True)` resolved from the model's quantization_config:
+    the quantized dtype for all weights, or for the experts only (GPT-OSS mxfp4); bf16 where
+    the checkpoint is not quantized."""
+    prec = sc.precision
+    if not prec.checkpoint:
+        return sc
+    q = m.quant
+    w, experts = prec.weights, None
+    if q is not None and q.experts_only and m.moe is not None:
+        experts = q.weights
+    elif q is not None:
+        w = q.weights
+    return dataclasses.replace(sc, precision=dataclasses.replace(
+        prec, weights=w, experts=experts, checkpoint=False))
 
 
 _PerExec = list[tuple[Op, float, float]]  # (op, resident weight bytes, KV bytes per token)

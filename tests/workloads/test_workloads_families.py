@@ -180,3 +180,19 @@ def test_chunked_attention_pairs_and_keys_brute_force(q_len: int, kv_len: int,
             if j <= first + i and j // chunk == (first + i) // chunk]
     assert op.shape.attended_pairs == len(seen)
     assert op.shape.kv_tokens == len({j for _, j in seen})
+
+
+def test_checkpoint_weights_follow_quantization_config() -> None:
+    """weights="checkpoint": DeepSeek-V3 fp8 everywhere, GPT-OSS mxfp4 experts with bf16 rest,
+    Qwen3 (no quantization_config) bf16; the trace records the resolved precision."""
+    sc = make_scenario("decode", 4, context=64, weights="checkpoint")
+    ds = build_trace(load_model("deepseek-v3"), sc)
+    assert ds.scenario.precision.weights is DType.FP8 and ds.scenario.precision.experts is None
+    assert ds.scenario.precision.activations is DType.BF16
+    oss = build_trace(load_model("gpt-oss-20b"), sc)
+    assert (oss.scenario.precision.weights, oss.scenario.precision.experts) == (DType.BF16,
+                                                                                DType.FP4)
+    up = next(o for o in oss.ops if o.name.startswith("experts_gate_up"))
+    assert up.shape.weight_dtype is DType.FP4
+    qwen = build_trace(load_model("qwen3-8b"), sc)
+    assert qwen.scenario.precision.weights is DType.BF16
