@@ -38,6 +38,12 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   arXiv:2401.10774): per drafted token one hidden×hidden residual block and one hidden×vocab
   head, run as two grouped matmuls over the draft_len heads. Draft ops carry block="draft".
   The draft's catch-up on accepted tokens is not modelled.
+- Families after 2024: Qwen3/Gemma-3 per-head q/k RMSNorm (gains replicated on every TP
+  chip, 4 FLOP per value); Llama-4's gain-free L2 q/k norm and RoPE only on its RoPE layers,
+  chunked local attention there (a query sees the keys of its own chunk: `attention(chunk=)`)
+  and global attention on the NoPE layers; GPT-OSS attention sinks (one logit per head,
+  2 FLOP per query-head row), expert biases (read for the experts touched, all resident).
+  Precision.experts gives the expert matrices their own dtype (MXFP4 GPT-OSS).
 - All parameters (norm gains and biases too) are stored at the weight dtype; activations and
   logits at the activation dtype; the KV cache at the KV dtype.
 - Elementwise FLOPs count elementary operations (exp, tanh, rsqrt = 1): RMSNorm 4/elem,
