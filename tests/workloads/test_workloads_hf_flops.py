@@ -213,3 +213,44 @@ def test_2025_family_decode_flops_match_hf(kind: str) -> None:
     ours, drop = _projection_flops(tr, kind, hf_exp)
     assert ours == pytest.approx(hf_proj - drop, rel=0.01)
     assert _ours_attention_bmm(tr) == pytest.approx(hf_attn, rel=1e-9)
+
+
+def _library_cut(name: str, layers: int) -> dict[str, Any]:
+    """A library config.json cut to `layers` layers (inside text_config when nested), with
+    per-layer lists cut to match: the real file, parsed by both sides."""
+    cfg = json.loads((LIBRARY_DIR / f"{name}.json").read_text())
+    cfg.pop("quantization_config", None)  # FLOPs do not depend on the stored dtype
+    text = cfg["text_config"] if isinstance(cfg.get("text_config"), dict) else cfg
+    text["num_hidden_layers"] = layers
+    for key in ("layer_types", "no_rope_layers"):
+        if key in text:
+            text[key] = text[key][:layers]
+    if "moe_layers" in text:
+        text["moe_layers"] = [i for i in text["moe_layers"] if i < layers]
+    return cfg
+
+
+@pytest.mark.parametrize("name, layers", [("qwen3-8b", 2), ("qwen3-30b-a3b", 2),
+                                          ("gpt-oss-20b", 2), ("gemma-3-27b", 6),
+                                          ("llama-4-maverick", 4)])
+def test_2025_library_configs_prefill_flops_match_hf(name: str, layers: int) -> None:
+    """The released config.json files (nested text_config for Gemma-3 and Llama-4, absent
+    keys left to HF defaults) read the same way by HF and by infersim: prefill projection and
+    attention FLOPs. Layer cuts keep one global layer (Gemma-3: the 6th; Llama-4: the 4th,
+    with a dense and an MoE layer for Maverick)."""
+    batch, prompt = 1, 32
+    cfg = _library_cut(name, layers)
+    experts: list[float] = []
+    hf_proj, hf_attn = _hf_counts(cfg, layers, batch, prompt, 0, experts)
+    m = load_model(cfg)
+    assert m.num_layers == layers
+    tr = build_trace(m, make_scenario("prefill", batch, prompt=prompt))
+    ours = tr.matmul_flops()
+    if m.family.value == "llama4":  # HF runs every token through all experts (see above)
+        assert m.moe is not None
+        routed = sum(o.flops * o.count for o in tr.ops if o.kind is OpKind.MOE_EXPERTS)
+        assert experts[0] == pytest.approx(routed * m.moe.num_experts / m.moe.top_k, rel=1e-9)
+        ours, hf_proj = ours - routed, hf_proj - experts[0]
+    assert ours == pytest.approx(hf_proj, rel=0.01)
+    assert _ours_attention_bmm(tr) == pytest.approx(hf_attn * (prompt + 1) / (2 * prompt),
+                                                    rel=1e-9)
