@@ -10,7 +10,7 @@ import pytest
 from infersim.api import load_model, simulate
 from infersim.cli import main
 from infersim.foundation.errors import InputError
-from infersim.plan import layouts, plan
+from infersim.planner import layouts, plan
 
 PROMPT, OUTPUT, MAX_BATCH = 256, 64, 16
 
@@ -78,3 +78,9 @@ def test_bad_plan_input_is_one_line() -> None:
         plan("llama-3.2-1b", "dgx-h100", prompt=0, output=8, ttft_slo_s=1, tpot_slo_s=1)
     with pytest.raises(InputError, match="plan: tpot_slo_s must be a positive number"):
         plan("llama-3.2-1b", "dgx-h100", prompt=8, output=8, ttft_slo_s=1, tpot_slo_s=-1)
+
+
+def test_plan_is_a_public_name() -> None:
+    import infersim as isim
+
+    assert isim.plan is plan

@@ -1,5 +1,5 @@
 """`infersim plan`: search TP × PP × EP × DP layouts of a model on a system under TTFT/TPOT
-SLOs, ranked by cost per 1M output tokens (`infersim.plan`)."""
+SLOs, ranked by cost per 1M output tokens (`infersim.planner`)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from infersim.api import load_hardware
-    from infersim.plan import plan
+    from infersim.planner import plan
 
     hw = load_hardware(args.hw, parse_set(args.set) or None)
     rows = plan(args.model, hw, prompt=args.prompt, output=args.output,
