@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InfersimError", "SimResult", "load_hardware", "load_model", "make_scenario", "ops",
-    "predict_op", "serve", "simulate",
+    "plan", "predict_op", "serve", "simulate",
 ]
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         simulate,
     )
     from infersim.foundation.errors import InfersimError
+    from infersim.planner import plan
 
 
 def __getattr__(name: str) -> Any:
@@ -45,6 +46,10 @@ def __getattr__(name: str) -> Any:
         from infersim.foundation.errors import InfersimError
 
         return InfersimError
+    if name == "plan":
+        from infersim.planner import plan
+
+        return plan
     if name in __all__:
         import infersim.api as api
 

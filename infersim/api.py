@@ -116,12 +116,14 @@ def make_scenario(
     except ValueError:
         raise InputError(f"phase: unknown phase {phase!r}; use one of "
                          f"{', '.join(p.value for p in Phase)}") from None
-    w = DType.parse(weights, "weights")
+    # "checkpoint": the model's quantization_config decides (resolved in build_trace)
+    checkpoint = isinstance(weights, str) and weights.strip().lower() == "checkpoint"
+    w = DType.BF16 if checkpoint else DType.parse(weights, "weights")
     a = DType.parse(activations, "activations") if activations else (
         w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16)
     k = DType.parse(kv, "kv") if kv else a
     spec = SpecDecode(draft_model, draft_len, acceptance) if ph == Phase.SPEC_DECODE else None
-    return Scenario(ph, batch, prompt, context, chunk, Precision(w, a, k),
+    return Scenario(ph, batch, prompt, context, chunk, Precision(w, a, k, checkpoint=checkpoint),
                     Parallelism(tp, pp, ep), moe_imbalance, spec)
 
 

@@ -32,10 +32,18 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   kv_lora_rank + qk_rope_head_dim values, read once: `shared_kv`).
 - Speculative decoding: a draft model (library name) runs draft_len decode steps (its attention
   over context+1 … context+draft_len keys), same TP, then the target verifies draft_len+1
-  tokens in one pass. Without a draft model, Medusa-style heads (Cai et al. 2024,
+  tokens in one pass. `draft_model="mtp"` drafts with the target's own multi-token-prediction
+  module (DeepSeek-V3: one decoder layer + eh_proj per drafted token, sharing the embedding
+  and lm_head). Without a draft model, Medusa-style heads (Cai et al. 2024,
   arXiv:2401.10774): per drafted token one hidden×hidden residual block and one hidden×vocab
   head, run as two grouped matmuls over the draft_len heads. Draft ops carry block="draft".
   The draft's catch-up on accepted tokens is not modelled.
+- Families after 2024: Qwen3/Gemma-3 per-head q/k RMSNorm (gains replicated on every TP
+  chip, 4 FLOP per value); Llama-4's gain-free L2 q/k norm and RoPE only on its RoPE layers,
+  chunked local attention there (a query sees the keys of its own chunk: `attention(chunk=)`)
+  and global attention on the NoPE layers; GPT-OSS attention sinks (one logit per head,
+  2 FLOP per query-head row), expert biases (read for the experts touched, all resident).
+  Precision.experts gives the expert matrices their own dtype (MXFP4 GPT-OSS).
 - All parameters (norm gains and biases too) are stored at the weight dtype; activations and
   logits at the activation dtype; the KV cache at the KV dtype.
 - Elementwise FLOPs count elementary operations (exp, tanh, rsqrt = 1): RMSNorm 4/elem,
@@ -63,6 +71,7 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,6 +117,11 @@ class _Step:
     ep: int
     imbalance: float
     block: str = ""  # "" = normal blocks; "draft" overrides every block
+    w_exp: DType | None = None  # MoE expert weights (None: as `w`)
+
+    @property
+    def we(self) -> DType:
+        return self.w_exp or self.w
 
     @property
     def tokens(self) -> int:
@@ -117,7 +131,7 @@ class _Step:
 def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scenario) -> Trace:
     """The ops one chip runs for one step of `model` under `scenario` (see module docstring)."""
     m = load_model(model)
-    sc = scenario
+    sc = checkpoint_scenario(m, scenario)
     prec, par = sc.precision, sc.parallel
     validate_parallelism(m, par)
     new = sc.new_tokens
@@ -126,7 +140,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     absorbed = sc.phase in (Phase.DECODE, Phase.SPEC_DECODE)
     head_rows = sc.batch * new if sc.phase in (Phase.DECODE, Phase.SPEC_DECODE) else sc.batch
     step = _Step(sc.batch, new, kv_len, head_rows, absorbed, prec.activations, prec.weights,
-                 prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance)
+                 prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance, w_exp=prec.experts)
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
@@ -142,6 +156,23 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), sc.batch * kv_len, act)
     return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
                  stage_layers=layers)
+
+
+def checkpoint_scenario(m: ModelConfig, sc: Scenario) -> Scenario:
+    """`sc` with `Precision(checkpoint=True)` resolved from the model's quantization_config:
+    the quantized dtype for all weights, or for the experts only (GPT-OSS mxfp4); bf16 where
+    the checkpoint is not quantized."""
+    prec = sc.precision
+    if not prec.checkpoint:
+        return sc
+    q = m.quant
+    w, experts = prec.weights, None
+    if q is not None and q.experts_only and m.moe is not None:
+        experts = q.weights
+    elif q is not None:
+        w = q.weights
+    return dataclasses.replace(sc, precision=dataclasses.replace(
+        prec, weights=w, experts=experts, checkpoint=False))
 
 
 _PerExec = list[tuple[Op, float, float]]  # (op, resident weight bytes, KV bytes per token)
@@ -209,7 +240,18 @@ def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[s
             return 0.0
         seen_experts.add(key)
         return op.bytes.weight / op.shape.groups * (m.moe.num_experts // s.ep)
+    if op.name in _EXPERT_BIAS and m.moe is not None:  # every local expert's bias is resident
+        key = (op.name, op.block)
+        if key in seen_experts:
+            return 0.0
+        seen_experts.add(key)
+        width = m.moe.expert_intermediate_size // (s.tp // s.ep)
+        per_expert = 2 * width if op.name == "experts_gate_up_bias" else m.hidden_size
+        return float(per_expert) * s.w.bytes * (m.moe.num_experts // s.ep)
     return op.bytes.weight
+
+
+_EXPERT_BIAS = ("experts_gate_up_bias", "experts_down_bias")
 
 
 def validate_parallelism(m: ModelConfig, par: Parallelism) -> None:
@@ -317,10 +359,21 @@ def _attention_block(m: ModelConfig, s: _Step) -> list[Op]:
 
 
 def _windows(m: ModelConfig) -> list[tuple[int, int]]:
-    """(window, layers) groups, global attention (0) first."""
+    """(window, layers) groups, global attention (0) first; chunked layers are left out."""
     counts: dict[int, int] = {}
-    for w in m.layer_windows or (0,) * m.num_layers:
-        counts[w] = counts.get(w, 0) + 1
+    chunks = m.layer_chunks or (0,) * m.num_layers
+    for w, c in zip(m.layer_windows or (0,) * m.num_layers, chunks, strict=True):
+        if not c:
+            counts[w] = counts.get(w, 0) + 1
+    return sorted(counts.items())
+
+
+def _chunks(m: ModelConfig) -> list[tuple[int, int]]:
+    """(chunk, layers) groups of chunked local attention (Llama-4)."""
+    counts: dict[int, int] = {}
+    for c in m.layer_chunks:
+        if c:
+            counts[c] = counts.get(c, 0) + 1
     return sorted(counts.items())
 
 
@@ -333,9 +386,17 @@ def _mha(m: ModelConfig, s: _Step) -> list[Op]:
     ops = [O.matmul(t, h, qkv_n, s.act, weight_dtype=s.w, name="qkv_proj", count=L, block=blk)]
     if m.qkv_bias:
         ops.append(_bias(s, "qkv_bias", t, qkv_n, L, "layer"))
-    if m.position is PositionKind.ROPE and m.rope_dim:
+    if m.qk_norm:  # per-head norm of q and k; Llama-4's (l2, no gains) only on RoPE layers
+        gains = 2 * hd * s.w.bytes if m.qk_norm == "rms" else 0.0
+        n_norm = L if m.qk_norm == "rms" else m.num_rope_layers
+        if n_norm:
+            ops.append(O.vector(OpKind.NORM, t * (heads + kvh) * hd, s.act,
+                                flops_per_elem=_NORM_FLOPS[NormKind.RMS], weight_bytes=gains,
+                                name="qk_norm", count=n_norm, block=blk, row_len=hd))
+    if m.position is PositionKind.ROPE and m.rope_dim and m.num_rope_layers:
         ops.append(O.vector(OpKind.ROPE, t * (heads + kvh) * m.rope_dim, s.act,
-                            flops_per_elem=_ROPE_FLOPS, name="rope", count=L, block=blk))
+                            flops_per_elem=_ROPE_FLOPS, name="rope", count=m.num_rope_layers,
+                            block=blk))
     kv_numel = t * kvh * 2 * hd
     ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
                         kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
@@ -344,6 +405,14 @@ def _mha(m: ModelConfig, s: _Step) -> list[Op]:
         ops.append(O.attention(s.batch, heads, kvh, hd, s.q_len, s.kv_len, True, s.act,
                                kv_dtype=s.kv, window=window, count=n, block=blk,
                                name="attention" if not window else "attention_sliding"))
+    for chunk, n in _chunks(m):
+        ops.append(O.attention(s.batch, heads, kvh, hd, s.q_len, s.kv_len, True, s.act,
+                               kv_dtype=s.kv, chunk=chunk, count=n, block=blk,
+                               name="attention_chunked"))
+    if m.attention_sinks:  # one extra logit per (query, head) in the softmax denominator
+        ops.append(O.vector(OpKind.ELEMENTWISE, t * heads, s.act, inputs=0.0, outputs=0.0,
+                            flops_per_elem=2.0, weight_bytes=heads * s.w.bytes,
+                            name="attention_sinks", count=L, block=blk))
     ops.append(O.matmul(t, heads * hd, h, s.act, weight_dtype=s.w, name="o_proj", count=L,
                         block=blk))
     if m.o_bias:
@@ -470,17 +539,25 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     up_n = 2 * width if m.mlp.gated else width
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
-            ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.w, groups=g,
+            ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=s.imbalance, name=f"experts_gate_up{suffix}",
                                 count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+    if moe.expert_bias:
+        ops.append(O.vector(OpKind.ELEMENTWISE, pairs * up_n, s.act, inputs=1.0,
+                            weight_bytes=groups * up_n * s.w.bytes, name="experts_gate_up_bias",
+                            count=n_layers, block=blk))
     ops.append(O.vector(OpKind.ELEMENTWISE, pairs * width, s.act,
                         inputs=2.0 if m.mlp.gated else 1.0, flops_per_elem=_ACT_FLOPS[m.mlp],
                         name="experts_act", count=n_layers, block=blk))
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
-            ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.w, groups=g,
+            ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=s.imbalance, name=f"experts_down{suffix}",
                                 count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+    if moe.expert_bias:
+        ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,
+                            weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",
+                            count=n_layers, block=blk))
     owned = math.ceil(t / s.ep)  # tokens whose expert outputs this chip sums
     ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
                         flops_per_elem=2.0 * k, name="experts_weighted_sum", count=n_layers,
@@ -525,6 +602,8 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
     if spec.draft_model is None:
         heads = _medusa_heads(m, sc)
         return heads, sum(o.bytes.weight * o.count for o in heads), 0.0
+    if spec.draft_model.strip().lower() == "mtp":
+        return _mtp_draft(m, sc)
     d = load_model(spec.draft_model)
     dpar = Parallelism(tp=par.tp)
     try:
@@ -536,12 +615,52 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
     resident: tuple[list[float], list[float]] = ([0.0], [0.0])
     for i in range(L):
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
-                   prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft")
+                   prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft",
+                   w_exp=prec.experts)
         one = _forward(d, st)
         if i == 0:
             resident = _stage_sums(_resident_per_exec(d, st, one), (d.num_layers,))
         steps += one
     return _merge(steps), resident[0][0], resident[1][0]
+
+
+def _mtp_draft(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
+    """DeepSeek-V3 multi-token prediction as the draft (arXiv:2412.19437 §2.2; README_WEIGHTS):
+    per drafted token, RMSNorm of the previous hidden state and of the next token's embedding,
+    eh_proj (2·hidden → hidden, replicated on every TP chip), one decoder layer like the main
+    model's MoE layers, then the shared final norm and lm_head. Drafted token i uses module
+    i mod num_nextn_predict_layers. Embedding and lm_head are the main model's (not resident
+    twice); each module keeps its own layer weights and KV cache."""
+    assert sc.spec is not None
+    if not m.mtp_layers:
+        raise InputError(f"draft_model='mtp': {m.name} has no multi-token-prediction module "
+                         "(num_nextn_predict_layers is 0); give a draft model name or omit it "
+                         "for Medusa heads")
+    prec, par = sc.precision, sc.parallel
+    one = dataclasses.replace(
+        m, name=f"{m.name}-mtp", num_layers=1, layer_windows=m.layer_windows[-1:],
+        layer_chunks=m.layer_chunks[-1:], rope_layers=m.rope_layers[-1:],
+        moe_layers=(m.moe is not None,), mtp_layers=0)
+    h = m.hidden_size
+    steps: list[Op] = []
+    resident_w, resident_kv = 0.0, 0.0
+    for i in range(sc.spec.draft_len):
+        st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
+                   prec.weights, prec.kv, par.tp, 1, par.ep, sc.moe_imbalance, block="draft",
+                   w_exp=prec.experts)
+        t = st.tokens
+        ops = [_norm(m, st, "mtp_enorm", t, h, 1, "draft"),
+               _norm(m, st, "mtp_hnorm", t, h, 1, "draft"),
+               O.matmul(t, 2 * h, h, st.act, weight_dtype=st.w, name="mtp_eh_proj",
+                        block="draft")]
+        ops += _forward(one, st)
+        if i == 0:
+            own = [(op, w, kv) for op, w, kv in _resident_per_exec(one, st, ops)
+                   if op.kind is not OpKind.EMBEDDING and op.name != "lm_head"]
+            ws, kvs = _stage_sums(own, (1,))
+            resident_w, resident_kv = ws[0] * m.mtp_layers, kvs[0] * m.mtp_layers
+        steps += ops
+    return _merge(steps), resident_w, resident_kv
 
 
 def _medusa_heads(m: ModelConfig, sc: Scenario) -> list[Op]:

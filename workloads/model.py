@@ -22,6 +22,11 @@ class Family(StrEnum):
     PHI3 = "phi3"
     DEEPSEEK_V3 = "deepseek_v3"
     GPT2 = "gpt2"
+    QWEN3 = "qwen3"
+    QWEN3_MOE = "qwen3_moe"
+    GEMMA3 = "gemma3"
+    LLAMA4 = "llama4"
+    GPT_OSS = "gpt_oss"
 
 
 class MLPKind(StrEnum):
@@ -54,7 +59,8 @@ class MoEConfig:
     top_k: int  # routed experts per token
     expert_intermediate_size: int
     num_shared_experts: int = 0  # always-on experts (DeepSeek), each expert_intermediate_size wide
-    router_bias: bool = False  # DeepSeek-V3 e_score_correction_bias (one value per expert)
+    router_bias: bool = False  # one value per expert (DeepSeek-V3 correction bias, GPT-OSS)
+    expert_bias: bool = False  # biases on each expert's gate_up and down projections (GPT-OSS)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,16 @@ class MLAConfig:
     def latent_dim(self) -> int:
         """Values cached per token per layer."""
         return self.kv_lora_rank + self.qk_rope_head_dim
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """The checkpoint's weight quantization, from HF `quantization_config`."""
+
+    method: str  # quant_method as written: fp8, mxfp4, awq, gptq, bitsandbytes
+    weights: DType  # storage dtype of the quantized weights (block scales not counted)
+    experts_only: bool = False  # only MoE expert weights are quantized (GPT-OSS mxfp4)
+    group_size: int = 0  # elements sharing one scale (0: per-tensor/channel or unknown)
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,12 @@ class ModelConfig:
     moe: MoEConfig | None = None
     moe_layers: tuple[bool, ...] = ()  # per layer: True if the MLP is MoE
     mla: MLAConfig | None = None
+    qk_norm: str = ""  # per-head norm of q and k: "rms" (with gains), "l2" (none), "" (no norm)
+    rope_layers: tuple[bool, ...] = ()  # per layer: applies RoPE (empty: every layer does)
+    layer_chunks: tuple[int, ...] = ()  # per layer: chunked local attention size, 0 = none
+    attention_sinks: bool = False  # one learned softmax-sink logit per head (GPT-OSS)
+    mtp_layers: int = 0  # DeepSeek multi-token-prediction modules (speculative draft only)
+    quant: QuantConfig | None = None
     source: str = ""  # file path or "library:<name>"
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -117,6 +139,10 @@ class ModelConfig:
     @property
     def num_dense_layers(self) -> int:
         return self.num_layers - self.num_moe_layers
+
+    @property
+    def num_rope_layers(self) -> int:
+        return sum(self.rope_layers) if self.rope_layers else self.num_layers
 
     @property
     def kv_dim_per_token_per_layer(self) -> int:

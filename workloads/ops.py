@@ -106,6 +106,7 @@ class AttentionShape:
     kv_dtype: DType = DType.BF16
     window: int = 0  # sliding-window attention: each query sees at most `window` keys (0: all)
     shared_kv: bool = False  # V is a slice of the cached K vector (MLA latent): read once
+    chunk: int = 0  # chunked local attention (Llama-4): a query sees only keys of its chunk
 
     @property
     def dv(self) -> int:
@@ -117,6 +118,8 @@ class AttentionShape:
         under a sliding window (the keys any of the q_len queries can see)."""
         if self.window and self.causal:
             return min(self.kv_len, self.window + self.q_len - 1)
+        if self.chunk and self.causal:  # from the chunk of the first query to the last key
+            return self.kv_len - (self.kv_len - self.q_len) // self.chunk * self.chunk
         return self.kv_len
 
     @property
@@ -130,6 +133,8 @@ class AttentionShape:
             return self.q_len * self.kv_len
         prefix = self.kv_len - self.q_len
         full = self.q_len * prefix + self.q_len * (self.q_len + 1) // 2
+        if self.chunk:
+            return _chunk_pairs(self.kv_len, self.chunk) - _chunk_pairs(prefix, self.chunk)
         w = self.window
         if not w or w >= self.kv_len:
             return full
@@ -139,6 +144,13 @@ class AttentionShape:
         below = max(0, capped_from - first)  # queries with p+1 in [first, capped_from)
         below_sum = (first + capped_from - 1) * below // 2
         return below_sum + (last - capped_from + 1) * w if last >= capped_from else full
+
+
+def _chunk_pairs(n: int, c: int) -> int:
+    """Keys scored by queries at positions 0..n-1 under causal chunked attention of chunk c:
+    the query at p sees the (p mod c) + 1 keys of its chunk up to itself."""
+    full, r = divmod(n, c)
+    return full * c * (c + 1) // 2 + r * (r + 1) // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,12 +296,14 @@ def attention(
     block: str = "",
     window: int = 0,
     shared_kv: bool = False,
+    chunk: int = 0,
 ) -> Op:
     """Fused attention (QK^T, softmax, ·V) of q_len new queries over kv_len cached keys.
 
     FLOPs = 2·batch·heads·pairs·(head_dim + v_head_dim) + 5·batch·heads·pairs (softmax:
     max, sub, exp, sum, scale), with `pairs` the (query, key) pairs scored (causal masking
-    skips the rest, as flash attention does; a sliding `window` caps the keys per query).
+    skips the rest, as flash attention does; a sliding `window` caps the keys per query; a
+    `chunk` (chunked local attention) limits a query to the keys of its own chunk).
     Bytes: Q in and O out at the activation dtype, K and V read once from the cache at the KV
     dtype (`kv_tokens` of them per kv head; with `shared_kv` — MLA's latent cache, where V is
     the first v_head_dim values of the cached K vector — only head_dim values per token)."""
@@ -304,10 +318,13 @@ def attention(
     kvd = DType.parse(kv_dtype, "kv_dtype") if kv_dtype is not None else act
     if window < 0 or window != int(window):
         raise InputError(f"window must be a non-negative integer, got {window!r}")
+    if chunk < 0 or chunk != int(chunk) or (chunk and window):
+        raise InputError(f"chunk must be a non-negative integer and not combined with a window, "
+                         f"got chunk={chunk!r}, window={window!r}")
     if shared_kv and v_head_dim > head_dim:
         raise InputError(f"shared_kv needs v_head_dim ({v_head_dim}) ≤ head_dim ({head_dim})")
     shape = AttentionShape(batch, heads, kv_heads, head_dim, q_len, kv_len, causal,
-                           v_head_dim, kvd, int(window), bool(shared_kv))
+                           v_head_dim, kvd, int(window), bool(shared_kv), int(chunk))
     dv = shape.dv
     pairs = float(shape.attended_pairs)
     flops = 2.0 * batch * heads * pairs * (head_dim + dv) + 5.0 * batch * heads * pairs

@@ -23,6 +23,14 @@ class Precision:
     weights: DType = DType.BF16
     activations: DType = DType.BF16
     kv: DType = DType.BF16
+    experts: DType | None = None  # MoE expert weights when they differ (GPT-OSS: mxfp4)
+    # weights as the checkpoint stores them (its quantization_config); resolved per model by
+    # `build_trace`, which records the resolved precision in the trace's scenario
+    checkpoint: bool = False
+
+    @property
+    def expert_weights(self) -> DType:
+        return self.experts or self.weights
 
 
 @dataclass(frozen=True)

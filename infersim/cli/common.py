@@ -48,7 +48,9 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prompt", type=int_arg, default=0, help="prompt tokens (prefill)")
     g.add_argument("--context", type=int_arg, default=0, help="tokens already in the KV cache")
     g.add_argument("--chunk", type=int_arg, default=0, help="new tokens (chunked prefill)")
-    g.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
+    g.add_argument("--weights", default="bf16",
+                   help="weight dtype (bf16, fp8, int8, int4...; checkpoint: as the model's "
+                        "quantization_config stores them)")
     g.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
     g.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
     g.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel degree")

@@ -92,6 +92,12 @@ def cmd_models_show(args: argparse.Namespace) -> int:
                                     f"({s.kv_bytes_per_token_per_layer_bf16:,.0f} B per layer)"),
         (f"FLOPs / token (decode @ {s.context})", fmt_si(s.flops_per_token_decode, "FLOP")),
     ]
+    if m.quant is not None:  # what --weights checkpoint uses
+        q = m.quant
+        rows.append(("checkpoint weights", f"{q.weights.value} ({q.method}"
+                     f"{', experts only' if q.experts_only else ''})"))
+    if m.mtp_layers:
+        rows.append(("MTP modules (--draft-model mtp)", str(m.mtp_layers)))
     print_table([{"field": k, "value": v} for k, v in rows])
     pub = m.provenance.get("published_params")
     if pub:

@@ -1,0 +1,86 @@
+"""Deployment search (`infersim plan`): layouts by brute force, SLOs and maximal batches checked
+with direct `simulate` calls, ranking by cost."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from infersim.api import load_model, simulate
+from infersim.cli import main
+from infersim.foundation.errors import InputError
+from infersim.planner import layouts, plan
+
+PROMPT, OUTPUT, MAX_BATCH = 256, 64, 16
+
+
+def test_layouts_brute_force() -> None:
+    """Qwen3-30B-A3B (32 heads, 4 KV heads, 128 experts 768 wide) on 8 chips: every tp | 8,
+    pp | 8/tp, ep | tp shards it, so the count is Σ_tp d(8/tp)·d(tp) = 4+6+6+4 = 20."""
+    got = layouts(load_model("qwen3-30b-a3b"), 8)
+    assert len(got) == len(set(got)) == 20
+    assert all(8 % (tp * pp) == 0 and tp % ep == 0 for tp, pp, ep in got)
+    # a dense model gets ep = 1 only; Llama-3.2-1B has 32 heads, 8 KV heads
+    dense = layouts(load_model("llama-3.2-1b"), 8)
+    assert {ep for _, _, ep in dense} == {1} and len(dense) == 10
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return plan("llama-3.2-1b", "dgx-h100", prompt=PROMPT, output=OUTPUT, ttft_slo_s=0.05,
+                tpot_slo_s=0.004, max_batch=MAX_BATCH)
+
+
+def test_rows_meet_the_slo_with_the_largest_batch(rows) -> None:
+    ok = [r for r in rows if r.meets_slo]
+    assert ok
+    for r in ok[:3]:
+        kw = dict(tp=r.tp, pp=r.pp, ep=r.ep)
+        pre = simulate("llama-3.2-1b", "dgx-h100", "prefill", r.batch, prompt=PROMPT, **kw)
+        dec = simulate("llama-3.2-1b", "dgx-h100", "decode", r.batch,
+                       context=PROMPT + OUTPUT - 1, **kw)
+        assert (pre.latency_s, dec.latency_s) == (r.ttft_s, r.tpot_s)
+        assert r.ttft_s <= 0.05 and r.tpot_s <= 0.004
+        assert r.tokens_per_s == pytest.approx(
+            r.dp * r.pp * r.batch * OUTPUT / (r.ttft_s + OUTPUT * r.tpot_s), rel=1e-12)
+        if 2 * r.batch <= MAX_BATCH:  # the next batch breaks an SLO or does not fit
+            pre2 = simulate("llama-3.2-1b", "dgx-h100", "prefill", 2 * r.batch,
+                            prompt=PROMPT, **kw)
+            dec2 = simulate("llama-3.2-1b", "dgx-h100", "decode", 2 * r.batch,
+                            context=PROMPT + OUTPUT - 1, **kw)
+            assert (pre2.latency_s > 0.05 or dec2.latency_s > 0.004 or not pre2.feasible
+                    or not dec2.feasible)
+
+
+def test_rows_ranked_by_cost(rows) -> None:
+    ok = [r for r in rows if r.meets_slo]
+    costs = [r.usd_per_mtok for r in ok]
+    assert not any(math.isnan(c) for c in costs)  # dgx-h100 has a price
+    assert costs == sorted(costs)
+    assert all(not r.meets_slo for r in rows[len(ok):])
+    # same price for every layout (all 8 chips), so cheaper means more tokens/s
+    assert ok[0].tokens_per_s == max(r.tokens_per_s for r in ok)
+
+
+def test_impossible_slo_reports_why() -> None:
+    out = plan("llama-3.2-1b", "dgx-h100", prompt=PROMPT, output=OUTPUT, ttft_slo_s=1e-6,
+               tpot_slo_s=1e-6, max_batch=2)
+    assert out and not any(r.meets_slo for r in out)
+    assert all("over the SLO" in r.reason and r.batch == 0 for r in out)
+    assert main(["plan", "--model", "llama-3.2-1b", "--hw", "dgx-h100", "--prompt", "64",
+                 "--output", "8", "--ttft-ms", "0.001", "--tpot-ms", "0.001",
+                 "--max-batch", "1"]) == 1
+
+
+def test_bad_plan_input_is_one_line() -> None:
+    with pytest.raises(InputError, match="plan: prompt must be a positive integer"):
+        plan("llama-3.2-1b", "dgx-h100", prompt=0, output=8, ttft_slo_s=1, tpot_slo_s=1)
+    with pytest.raises(InputError, match="plan: tpot_slo_s must be a positive number"):
+        plan("llama-3.2-1b", "dgx-h100", prompt=8, output=8, ttft_slo_s=1, tpot_slo_s=-1)
+
+
+def test_plan_is_a_public_name() -> None:
+    import infersim as isim
+
+    assert isim.plan is plan
