@@ -9,7 +9,7 @@ Rules (checked by `tests/architecture/test_imports.py`; docs/architecture.md exp
       infersim.hwmodels                        YAML specs -> Hardware, cost models
       infersim.mapper                          Trace x Hardware x Runtime -> Schedule
       infersim.simulator                       timelines, serving
-      facade: infersim, infersim.api, infersim.ops
+      facade: infersim, infersim.api, infersim.ops, infersim.planner
       infersim.validation | infersim.studies | infersim.explore
                                                clients of the facade, as a user's script is;
                                                none imports another
@@ -44,7 +44,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (2, "hwmodels", ("infersim.hwmodels",)),
     (3, "mapper", ("infersim.mapper",)),
     (4, "simulator", ("infersim.simulator",)),
-    (5, "facade", ("infersim", "infersim.api", "infersim.ops")),
+    (5, "facade", ("infersim", "infersim.api", "infersim.ops", "infersim.planner")),
     (6, "validation", ("infersim.validation",)),
     (6, "studies", ("infersim.studies",)),
     (6, "explore", ("infersim.explore",)),
