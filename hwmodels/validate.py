@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infersim.foundation.errors import Problem
+from infersim.foundation.yaml import ParsedDoc, join
 from infersim.hwmodels.schema import (
     CHIP,
     DTYPE_NAMES,
@@ -37,7 +38,6 @@ from infersim.hwmodels.schema import (
     split_suffix,
 )
 from infersim.hwmodels.spec import GpuParams, HardwareKind
-from infersim.hwmodels.strict_yaml import ParsedDoc, join
 from infersim.workloads.dtypes import DType
 
 _ASSUMED = re.compile(r"\s*assumed\b", re.I)

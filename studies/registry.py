@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.yaml import parse_document
 
 STUDIES_DIR = Path(__file__).parent
 _NOT_STUDIES = {"labs", "__pycache__"}
@@ -69,9 +70,8 @@ def list_studies() -> list[ShippedStudy]:
         if (d / "run.py").exists():
             out.append(ShippedStudy(name, d, "python", _doc_first_line(d / "run.py")))
         elif (d / "study.yaml").exists():
-            import yaml
-
-            desc = (yaml.safe_load((d / "study.yaml").read_text()) or {}).get("description", "")
+            doc = parse_document((d / "study.yaml").read_text(encoding="utf-8"))
+            desc = doc.data.get("description", "") if isinstance(doc.data, dict) else ""
             out.append(ShippedStudy(name, d, "yaml", _first_sentence(str(desc))))
     return out
 

@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any
 
 from infersim.foundation.errors import InfersimError, InputError, Problem, SpecError
-from infersim.studies._yaml import load_strict
+from infersim.foundation.yaml import load_document
 
 
 class Evaluate(str, Enum):
@@ -256,7 +256,9 @@ def load_study(path: str | Path, *, check_refs: bool = True) -> Study:
     except UnicodeDecodeError as e:
         raise InputError(f"{p}: not a UTF-8 text file ({e.reason}); a study is a YAML file"
                          ) from None
-    data, lines = load_strict(text, str(p))
+    doc = load_document(text, str(p), empty_fix="start with `name:`, `sweep:` ... (see "
+                        "docs/studies.md)")
+    data, lines = doc.data, doc.lines
     return parse_study(_resolve_paths(data, p.parent), str(p), lines, check_refs=check_refs)
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.yaml import parse_value
 
 
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
-    """`--set a.b.c=value` pairs → {"a.b.c": value}, value parsed as YAML scalar."""
-    import yaml
-
+    """`--set a.b.c=value` pairs → {"a.b.c": value}, value read in the one YAML dialect."""
     out: dict[str, Any] = {}
     for item in items or ():
         if "=" not in item:
@@ -24,11 +23,9 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
                              "--set memory.hbm.bandwidth_tb_per_s=4.8")
         key, _, val = item.partition("=")
         try:
-            out[key.strip()] = yaml.safe_load(val)
-        except yaml.YAMLError as e:
-            why = getattr(e, "problem", None) or "not a YAML value"
-            raise InputError(f"--set {item!r}: cannot read the value {val!r} ({why}); write a "
-                             "number, a word, or a quoted string, e.g. --set "
+            out[key.strip()] = parse_value(val, f"--set {key.strip()}")
+        except InputError as e:
+            raise InputError(f"{e}; write a number, a word, or a quoted string, e.g. --set "
                              "memory.hbm.bandwidth_tb_per_s=4.8") from None
     return out
 

@@ -96,7 +96,7 @@ def test_duplicate_keys_rejected_with_both_lines(write_study):
         load_study(path)
     (p,) = ei.value.problems
     src = path.read_text().splitlines()
-    assert p.path == "scenario.batch" and "duplicate key" in p.message
+    assert p.path == "sweep.scenario.batch" and "duplicate key" in p.message
     assert src[p.line - 1].strip() == "scenario.batch: [4, 8]"
     assert "line 3" in p.message  # the first definition
 
