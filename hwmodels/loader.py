@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError, Problem, SpecError
+from infersim.foundation.suggest import did_you_mean
 from infersim.foundation.yaml import ParsedDoc, parse_document
 from infersim.hwmodels.factory import build_chip_hardware, build_system
 from infersim.hwmodels.overrides import apply_overrides, split_system_overrides
 from infersim.hwmodels.spec import Hardware
-from infersim.hwmodels.validate import Validation, did_you_mean, validate_document
+from infersim.hwmodels.validate import Validation, validate_document
 
 SPEC_DIR = Path(__file__).parent / "specs"
 

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from infersim.foundation.errors import InfersimError, Problem
+from infersim.foundation.suggest import did_you_mean
 from infersim.foundation.yaml import parse_value
 from infersim.hwmodels.schema import FAMILIES
-from infersim.hwmodels.validate import did_you_mean
 
 
 def split_system_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -13,7 +13,6 @@ Checks, each reported as an `infersim.errors.Problem` with field path, line and 
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infersim.foundation.errors import Problem
+from infersim.foundation.suggest import did_you_mean
 from infersim.foundation.yaml import ParsedDoc, join
 from infersim.hwmodels.schema import (
     CHIP,
@@ -53,18 +53,6 @@ class Validation:
     doc_type: str  # "chip" | "system" | "unknown"
     problems: list[Problem] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)  # paths of every numeric value
-
-
-def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    cands = list(dict.fromkeys(candidates))
-    low = {c.lower(): c for c in cands}
-    hits = difflib.get_close_matches(word.lower(), list(low), n=n, cutoff=0.6)
-    return [low[h] for h in hits]
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    hits = suggest(word, candidates)
-    return f"did you mean {' or '.join(repr(h) for h in hits)}?" if hits else ""
 
 
 def _fmt(x: float) -> str:

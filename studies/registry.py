@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.suggest import did_you_mean
 from infersim.foundation.yaml import parse_document
 
 STUDIES_DIR = Path(__file__).parent
@@ -80,10 +81,8 @@ def find_study(name: str) -> ShippedStudy:
     studies = {s.name: s for s in list_studies()}
     key = name.strip().lower().replace("_", "-")
     if key not in studies:
-        import difflib
-
-        close = difflib.get_close_matches(key, list(studies), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(key, list(studies))
+        hint = f"; {hint}" if hint else ""
         raise InputError(f"unknown study {name!r}{hint} (see `infersim study list`)")
     return studies[key]
 

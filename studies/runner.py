@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infersim.foundation.io import atomic_write_bytes, atomic_write_text
+from infersim.foundation.progress import Progress
 from infersim.studies.evaluate import evaluate_chunk
 from infersim.studies.executors import Executor, make_executor
-from infersim.studies.progress import Progress
 from infersim.studies.space import Points, canonical, design, point_key
 from infersim.studies.spec import Goal, Method, Study
 from infersim.studies.store import STORE_NAME, ResultStore

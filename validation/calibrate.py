@@ -24,11 +24,11 @@ import pandas as pd
 
 from infersim.foundation.errors import InfersimError, InputError, SpecError
 from infersim.foundation.io import atomic_write_text
+from infersim.foundation.progress import Progress
 from infersim.validation import measure
 from infersim.validation.fit import Calibration, fit_all
 from infersim.validation.hostinfo import host_info
 from infersim.validation.plan import PROFILES, Profile, kernel_cases
-from infersim.validation.progress import Progress
 from infersim.validation.stats import ErrorStats, error_stats
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -206,7 +206,8 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
 
     weight = (sum(measure.case_weight(c) for c in cases)
               + sum(measure.transformer_weight(t) for t in tcases))
-    progress = Progress(weight, len(cases) + len(tcases), stream, enabled=opts.progress)
+    progress = Progress(weight, steps=len(cases) + len(tcases), stream=stream,
+                        enabled=opts.progress, clock=time.monotonic)
     progress.note(f"calibrating {host.cpu_model} with {host.threads} thread(s), "
                   f"{profile.name} profile: {len(cases)} kernel cases, {len(tcases)} "
                   "transformer steps")

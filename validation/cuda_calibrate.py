@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from infersim.foundation.progress import Progress
 from infersim.validation import measure
 from infersim.validation.calibrate import (
     DATA_DIR,
@@ -36,7 +37,6 @@ from infersim.validation.fit import Calibration, fit_all
 from infersim.validation.hostinfo import host_info
 from infersim.validation.kernels.timing import TimingPolicy
 from infersim.validation.plan import Profile, kernel_cases
-from infersim.validation.progress import Progress
 
 GPU_PROFILES = {
     "full": Profile(
@@ -144,8 +144,8 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
     check_writable(spec_path)
     data_path = spec_path.with_suffix(".csv")
     cases = kernel_cases(profile)
-    progress = Progress(sum(measure.case_weight(c) for c in cases), len(cases), stream,
-                        enabled=opts.progress)
+    progress = Progress(sum(measure.case_weight(c) for c in cases), steps=len(cases),
+                        stream=stream, enabled=opts.progress, clock=time.monotonic)
     progress.note(f"calibrating {info.name}" + (" (CUDA SIMULATOR: timings are not real)"
                                                 if info.simulated else "")
                   + f", {profile.name} profile: {len(cases)} kernel cases")

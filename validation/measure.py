@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
+from infersim.foundation.progress import Progress
 from infersim.validation.kernels.cases import Case, Kernel
 from infersim.validation.kernels.timing import Timing, TimingPolicy
 from infersim.validation.plan import Profile, TransformerCase
-from infersim.validation.progress import Progress
 
 FORMAT = "infersim-measurements v1"
 
@@ -153,5 +153,3 @@ def contention_summary(df: pd.DataFrame) -> str:
 def finite_positive(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
-
-ProgressFactory = Callable[[float, int], Progress]

@@ -68,7 +68,7 @@ class _Refused(Exception):
 
 
 class _Node:
-    __slots__ = ("tag", "value", "line", "plain", "size", "done")
+    __slots__ = ("done", "line", "plain", "size", "tag", "value")
 
     def __init__(self, tag: str, value: Any, line: int, plain: bool = False):
         self.tag = tag

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
+from infersim.foundation.errors import SpecError
+from infersim.foundation.yaml import load_document
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.capacity import check_capacity
 from infersim.hwmodels.loader import list_hardware
-from infersim.foundation.errors import SpecError
-from infersim.foundation.yaml import load_document
 from infersim.hwmodels.summary import derived
 from infersim.workloads.dtypes import DType
 from tests.hwmodels.helpers import ROOT, SPECS
@@ -70,7 +70,7 @@ def test_every_yaml_file_in_the_repo_loads_with_the_strict_loader():
 
 
 def test_strict_loader_rejects_duplicate_keys_and_reads_exponent_floats():
-    with pytest.raises(SpecError, match="line 4: b.c: duplicate key 'c'"):
+    with pytest.raises(SpecError, match=r"line 4: b\.c: duplicate key 'c'"):
         load_document("a: 1\nb:\n  c: 2\n  c: 3\n", "x.yaml")
     doc = load_document("x: 1e9\ny: 2.5e-6\nz: yes", "x.yaml")
     assert doc.data == {"x": 1e9, "y": 2.5e-6, "z": "yes"}
