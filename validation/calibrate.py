@@ -11,7 +11,6 @@ atomically. An interruption or error at any point before the end leaves no outpu
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ import pandas as pd
 
 from infersim.foundation.errors import InfersimError, InputError, SpecError
 from infersim.foundation.io import atomic_write_text
+from infersim.foundation.paths import check_output_file
 from infersim.foundation.progress import Progress
 from infersim.validation import measure
 from infersim.validation.fit import Calibration, fit_all
@@ -101,30 +101,6 @@ def check_device(device: str) -> None:
                              "NVIDIA GPU and driver, or use --device cpu")
 
 
-def check_writable(path: Path) -> None:
-    """Fail now, before minutes of measuring, if `path` cannot be written: probe by creating
-    (and removing) a temporary file in the nearest existing folder."""
-    if path.suffix.lower() not in (".yaml", ".yml"):
-        raise InputError(f"-o {path}: the calibrated spec is a YAML file; give a path ending "
-                         "in .yaml")
-    if path.is_dir():
-        raise InputError(f"-o {path}: is a directory; give a file path ending in .yaml")
-    probe = path.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise InputError(f"-o {path}: {probe} is not a folder; choose a writable location")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".infersim-probe-", dir=probe)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise InputError(f"-o {path}: no permission to write in {probe} ({e.strerror}); "
-                         "choose a writable location") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise InputError(f"-o {path}: the existing file is not writable; choose another path")
-
-
 def _ref(path: Path) -> str:
     """How the spec cites its measurement file: repo-relative when inside the repo."""
     try:
@@ -197,7 +173,7 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
 
     spec_path = Path(opts.out) if opts.out is not None else DATA_DIR / f"{host.slug}.yaml"
-    check_writable(spec_path)
+    check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     data_path = spec_path.with_suffix(".csv")
     plan = level_plan(host)
     cases = kernel_cases(profile)
@@ -251,7 +227,7 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
         raise InputError(f"--refit {data_path}: only CPU measurement files can be re-fitted "
                          f"(device is {meas.meta.get('device')!r})")
     spec_path = out if out is not None else data_path.with_suffix(".yaml")
-    check_writable(spec_path)
+    check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     host = HostInfo.from_meta(dict(meas.meta))
     plan = level_plan(host)
     df = meas.frame

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from infersim.foundation.paths import check_output_file
 from infersim.foundation.progress import Progress
 from infersim.validation import measure
 from infersim.validation.calibrate import (
@@ -29,7 +30,6 @@ from infersim.validation.calibrate import (
     CalibrateOptions,
     CalibrateResult,
     _ref,
-    check_writable,
     grade,
     load_checked,
 )
@@ -141,7 +141,7 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
     slug = "".join(ch if ch.isalnum() else "-" for ch in info.name.lower()).strip("-")
     spec_path = (Path(opts.out) if opts.out is not None
                  else DATA_DIR / f"gpu-{slug}-{date.replace('-', '')}.yaml")
-    check_writable(spec_path)
+    check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     data_path = spec_path.with_suffix(".csv")
     cases = kernel_cases(profile)
     progress = Progress(sum(measure.case_weight(c) for c in cases), steps=len(cases),

@@ -16,13 +16,13 @@ from typing import Any
 from infersim.cli.common import (
     add_hw_args,
     add_scenario_args,
-    check_output_file,
     fmt_si,
     parse_set,
     print_json,
     print_table,
     scenario_kwargs,
 )
+from infersim.foundation.paths import check_output_file
 
 _COLUMNS = ("name", "count", "stage", "fusion_group", "kernels", "kernel", "tile", "split",
             "waves", "algorithm", "bound", "time", "total")

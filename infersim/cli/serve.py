@@ -9,7 +9,6 @@ from typing import Any
 from infersim.cli.common import (
     _int,
     add_hw_args,
-    check_output_file,
     fmt_si,
     nonneg_int,
     parse_set,
@@ -17,6 +16,7 @@ from infersim.cli.common import (
     print_table,
 )
 from infersim.foundation.errors import InputError
+from infersim.foundation.paths import check_output_file
 
 
 def register(sub: Any) -> None:
