@@ -113,7 +113,7 @@ def run_study(name: str, out_dir: str | Path, *, quick: bool = False,
 def quick_study(study: Any) -> Any:
     """A reduced copy for CI: at most 2 values per list dimension (first and last), 3 per
     range; random n ≤ 20; optimize n_trials ≤ 2 generations."""
-    from infersim.studies.spec import Dimension, Range
+    from infersim.studies.types import Dimension, Range
 
     dims = []
     for d in study.sweep:

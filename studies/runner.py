@@ -22,8 +22,8 @@ from infersim.foundation.progress import Progress
 from infersim.studies.evaluate import evaluate_chunk
 from infersim.studies.executors import Executor, make_executor
 from infersim.studies.space import Points, canonical, design, point_key
-from infersim.studies.spec import Goal, Method, Study
 from infersim.studies.store import STORE_NAME, ResultStore
+from infersim.studies.types import Goal, Method, Study
 
 if TYPE_CHECKING:
     import pandas as pd

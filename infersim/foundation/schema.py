@@ -163,11 +163,11 @@ class Checker:
         bad = number_problem(value, integer=integer or exact_int, finite=finite,
                              exact_int=exact_int)
         if bad is not None:
-            self.add(path, (f"{what} " if what else "") + bad[0], bad[1])
+            self.add(path, (f"{what}: " if what else "") + bad[0], bad[1])
             return False
         if lo <= value <= hi:
             return True
-        name = f"{what} " if what else ""
+        name = f"{what}: " if what else ""
         if lo == 0 and value < 0:
             self.add(path, f"{name}must not be negative, got {fmt(value)}", "write a value ≥ 0")
         elif math.isinf(hi):

@@ -142,7 +142,7 @@ def _compose(loader: yaml.SafeLoader, max_depth: int, max_nodes: int) -> _Node |
         event = loader.get_event()
         line = event.start_mark.line + 1
         if isinstance(event, ev.AliasEvent):
-            target = anchors.get(event.anchor)
+            target = anchors.get(event.anchor or "")
             if target is None:
                 raise _Refused(f"alias *{event.anchor} refers to no anchor",
                                f"define &{event.anchor} before using *{event.anchor}", line)
@@ -317,7 +317,7 @@ def _to_python(root: _Node, doc: ParsedDoc) -> Any:
     while todo:
         entry = todo.pop()
         if entry[0] == "pair":
-            _, key_node, value_node, path, target, seen = entry
+            _, key_node, value_node, path, target, keys_seen = entry
             line = key_node.line
             if key_node.tag in (SEQ, MAP):
                 doc.problems.append(Problem(path or "<document>", "a key must be a plain name",
@@ -329,12 +329,12 @@ def _to_python(root: _Node, doc: ParsedDoc) -> Any:
                                             "write the fields out literally", line))
                 continue
             p = join(path, key)
-            if key in seen:
+            if key in keys_seen:
                 doc.problems.append(Problem(
-                    p, f"duplicate key {key!r} (first defined on line {seen[key]})",
+                    p, f"duplicate key {key!r} (first defined on line {keys_seen[key]})",
                     "keep one of the two entries", line))
                 continue
-            seen[key] = line
+            keys_seen[key] = line
             doc.lines[p] = line
             target[key] = None
             todo.append(("value", value_node, p, target, key))

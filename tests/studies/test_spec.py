@@ -7,7 +7,8 @@ import yaml
 
 from infersim.cli import main
 from infersim.foundation.errors import SpecError
-from infersim.studies.spec import Goal, Method, load_study, parse_study
+from infersim.studies.spec import load_study, parse_study
+from infersim.studies.types import Goal, Method
 from tests.studies.conftest import SMALL_GRID
 
 
