@@ -235,8 +235,9 @@ def parse_document(text: str, *, empty_fix: str = "write the document") -> Parse
                                     f"{MAX_BYTES // 1024} KiB",
                                     "a spec or study is a few kB; check the file", None))
         return doc
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader checks for unprintable characters here
         root = _compose(loader, MAX_DEPTH, MAX_NODES)
     except _Refused as e:
         doc.problems.append(e.problem)
@@ -249,7 +250,8 @@ def parse_document(text: str, *, empty_fix: str = "write the document") -> Parse
                                     "fix the YAML syntax at this line", line))
         return doc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None or (root.tag == NULL and root.plain and root.value == ""):
         doc.problems.append(Problem("<document>", "the file is empty", empty_fix, 1))
         return doc
