@@ -62,6 +62,18 @@ class _Refused(Exception):
         self.problem = Problem("<document>", message, fix, line)
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's reader, scanner and parser, refusing deep flow nesting (`[[[[...`) as the
+    brackets are scanned: the scanner looks ahead over every open bracket for a possible
+    key, which costs depth² before the composer would see the first level."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", "flatten the structure",
+                           self.get_mark().line + 1)
+        super().fetch_flow_collection_start(TokenClass)  # type: ignore[misc]
+
+
 # --------------------------------------------------------------------------------------------
 # Node tree (a lightweight composer with an explicit stack)
 # --------------------------------------------------------------------------------------------
@@ -235,9 +247,9 @@ def parse_document(text: str, *, empty_fix: str = "write the document") -> Parse
                                     f"{MAX_BYTES // 1024} KiB",
                                     "a spec or study is a few kB; check the file", None))
         return doc
-    loader: yaml.SafeLoader | None = None
+    loader: _Loader | None = None
     try:
-        loader = yaml.SafeLoader(text)  # the reader checks for unprintable characters here
+        loader = _Loader(text)  # the reader checks for unprintable characters here
         root = _compose(loader, MAX_DEPTH, MAX_NODES)
     except _Refused as e:
         doc.problems.append(e.problem)
