@@ -174,8 +174,10 @@ def test_oversized_document_refused_before_parsing():
 def test_many_plain_values_past_the_cap_refused():
     text = "".join(f"k{i}: {i}\n" for i in range(MAX_NODES))
     doc, seconds = timed(parse_document, text)
-    assert "more than 10,000 values" in doc.problems[0].message
-    assert seconds < 2.0, seconds
+    (p,) = doc.problems
+    # the root and 2 values a line: value 10,001 is on line 5,000, where parsing stops
+    assert "more than 10,000 values" in p.message and p.line == 5000
+    assert seconds < 5.0, seconds  # ~0.4 s on an idle core: PyYAML's pure-Python scanner
 
 
 def test_parse_value_names_the_flag():
