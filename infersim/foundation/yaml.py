@@ -375,5 +375,25 @@ def _to_python(root: _Node, doc: ParsedDoc) -> Any:
     return out[0]
 
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "ParsedDoc", "join", "load_document",
-           "parse_document", "parse_value"]
+class _Dumper(yaml.SafeDumper):
+    """Writes plain scalars only where this dialect reads them back as the same value (the
+    string '1e-1' is quoted; YAML 1.1's dumper would leave it plain)."""
+
+
+_Dumper.yaml_implicit_resolvers = {}
+for _tag_name, _rx, _first in (
+        (BOOL, re.compile(r"true|True|TRUE|false|False|FALSE"), "tTfF"),
+        (NULL, re.compile(r"~|null|Null|NULL|"), ["~", "n", "N", ""]),
+        (INT, re.compile(_INT_RE.pattern), "-+0123456789"),
+        (FLOAT, re.compile(_FLOAT_RE.pattern), "-+0123456789.")):
+    _Dumper.add_implicit_resolver(_tag_name, re.compile(f"^(?:{_rx.pattern})$"), list(_first))
+
+
+def dump_document(data: Any) -> str:
+    """YAML text of plain data (mappings, lists, text, numbers, booleans, None) that
+    `parse_document` reads back as the same data; key order is kept."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "ParsedDoc", "dump_document", "join",
+           "load_document", "parse_document", "parse_value"]

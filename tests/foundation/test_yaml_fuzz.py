@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infersim.foundation.errors import InfersimError, InputError, SpecError
-from infersim.foundation.yaml import parse_document, parse_value
+from infersim.foundation.yaml import dump_document, parse_document, parse_value
 from infersim.hwmodels.loader import load_hardware, load_hardware_text
 from infersim.studies.spec import parse_study
 from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
@@ -66,6 +66,17 @@ def _plain(x: Any, depth: int = 0) -> bool:
     return x is None or isinstance(x, (bool, int, float, str))
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with NaN equal to NaN."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
 def _timed(fn: Any, *args: Any, **kwargs: Any) -> float:
     t0 = time.perf_counter()
     try:
@@ -89,6 +100,8 @@ def test_loader_returns_or_reports_problems(text):
         assert all(p.message for p in doc.problems)
     else:
         assert _plain(doc.data)
+        again = parse_document(dump_document(doc.data))
+        assert not again.problems and _same(again.data, doc.data)
     try:
         parse_value(text, "--set x")
     except InputError:
