@@ -1,7 +1,7 @@
 """Load hardware specs (library name or YAML path) into frozen `Hardware` objects.
 
 Three steps (docs/hardware-spec.md): (1) strict YAML load with line numbers
-(`hwmodels.strict_yaml`), (2) validation against the schema collecting every problem
+(`infersim.foundation.yaml`), (2) validation against the schema collecting every problem
 (`hwmodels.validate`), with `--set` overrides applied to the raw document first
 (`hwmodels.overrides`), (3) a factory building frozen objects (`hwmodels.factory`). Any problem
 raises ONE `infersim.errors.SpecError` listing file, line, field path and fix for each.
@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError, Problem, SpecError
+from infersim.foundation.suggest import did_you_mean
+from infersim.foundation.yaml import ParsedDoc, parse_document
 from infersim.hwmodels.factory import build_chip_hardware, build_system
 from infersim.hwmodels.overrides import apply_overrides, split_system_overrides
 from infersim.hwmodels.spec import Hardware
-from infersim.hwmodels.strict_yaml import ParsedDoc, parse_document
-from infersim.hwmodels.validate import Validation, did_you_mean, validate_document
+from infersim.hwmodels.validate import Validation, validate_document
 
 SPEC_DIR = Path(__file__).parent / "specs"
 
@@ -32,6 +33,8 @@ _Deps = tuple[tuple[str, int], ...]
 _PARSED: dict[str, tuple[int, ParsedDoc]] = {}
 _BUILT: OrderedDict[tuple[str, Any], tuple[_Deps, Hardware]] = OrderedDict()
 _MAX_BUILT = 1024
+_EMPTY_FIX = ("write a chip spec (kind: ...) or a system spec (system: ...); see "
+              "docs/hardware-spec.md")
 _LIB_PATHS: dict[str, Path] = {}  # library name -> file (a deleted file fails the mtime check)
 
 
@@ -132,7 +135,7 @@ def _parsed(path: Path) -> ParsedDoc:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read hardware spec ({e})") from None
-    doc = parse_document(text)
+    doc = parse_document(text, empty_fix=_EMPTY_FIX)
     _PARSED[key] = (mt, doc)
     return doc
 
@@ -155,7 +158,7 @@ def load_hardware_text(text: str, source: str = "<string>",
     """Like `load_hardware` for a spec held in memory (generated specs, tests). A system's
     `chip:` path is resolved relative to `base_dir` (default: the working directory).
     Not cached."""
-    parsed = parse_document(text)
+    parsed = parse_document(text, empty_fix=_EMPTY_FIX)
     hw, _ = _build(parsed, Path(source), Path(base_dir or "."), dict(overrides or {}), ())
     return hw
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infersim.foundation.errors import Problem
+from infersim.foundation.errors import InfersimError, Problem
+from infersim.foundation.suggest import did_you_mean
+from infersim.foundation.yaml import parse_value
 from infersim.hwmodels.schema import FAMILIES
-from infersim.hwmodels.strict_yaml import strict_load
-from infersim.hwmodels.validate import did_you_mean
 
 
 def split_system_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -38,12 +38,12 @@ def split_system_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any]
 
 
 def _coerce(value: Any) -> Any:
-    """Strings from the command line are read as YAML scalars with the strict resolver, so
-    `1e9` is a number and `true` a bool."""
+    """Strings given through the API are read as YAML values in the one dialect, so `1e9` is a
+    number and `true` a bool; text that is not a value stays text (the validator names it)."""
     if isinstance(value, str):
         try:
-            return strict_load(value)
-        except Exception:
+            return parse_value(value, "--set")
+        except InfersimError:
             return value
     return value
 

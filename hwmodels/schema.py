@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from infersim.foundation import units as u
+from infersim.foundation.schema import Leaf, MapOf, Range, Struct
 from infersim.hwmodels.spec import (
     CimParams,
     CpuParams,
@@ -132,26 +133,13 @@ def spell(base: str, suffix: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Schema nodes
+# Schema nodes: Leaf, Struct and MapOf come from the foundation toolkit; a Quantity (a number
+# whose unit is the key's suffix) belongs to the spec language.
 # --------------------------------------------------------------------------------------------
 
-Range = tuple[float, float]
 # A function of the sibling fields (the mapping the quantity sits in) returning
 # (lo, hi, what) in SI, for ranges that depend on context (HBM vs SRAM levels).
 RangeFn = Callable[[Mapping[str, Any]], tuple[float, float, str]]
-
-
-@dataclass(frozen=True)
-class Leaf:
-    """A non-unit field: str, int, float, bool, an enum choice or a list of enum choices."""
-
-    name: str
-    type: str  # "str" | "int" | "float" | "bool" | "enum" | "enum_list"
-    required: bool = False
-    help: str = ""
-    choices: tuple[str, ...] = ()
-    range: Range = (-math.inf, math.inf)  # numbers only
-    pattern: str | None = None  # str only (regex, full match)
 
 
 @dataclass(frozen=True)
@@ -177,28 +165,6 @@ class Quantity:
 
     def spellings(self) -> list[str]:
         return [spell(self.base, s) for s in self.unit_family.suffixes]
-
-
-@dataclass(frozen=True)
-class Struct:
-    """A mapping with a fixed set of fields (Leaf, Quantity, Struct, MapOf)."""
-
-    name: str
-    fields: tuple[Any, ...]
-    required: bool = False
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class MapOf:
-    """A mapping from user-chosen names to values of one schema (memory levels, units)."""
-
-    name: str
-    value: Any
-    required: bool = False
-    help: str = ""
-    key_pattern: str = r"[a-z][a-z0-9_]*"
-    min_items: int = 1
 
 
 # --------------------------------------------------------------------------------------------

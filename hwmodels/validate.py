@@ -13,7 +13,6 @@ Checks, each reported as an `infersim.errors.Problem` with field path, line and 
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -21,7 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infersim.foundation.errors import Problem
+from infersim.foundation.schema import (
+    Checker,
+    Leaf,
+    MapOf,
+    Struct,
+    as_float,
+    fmt,
+    number_problem,
+)
+from infersim.foundation.suggest import did_you_mean
 from infersim.foundation.units import BITS_PER_BYTE
+from infersim.foundation.yaml import ParsedDoc, join
 from infersim.hwmodels.schema import (
     CHIP,
     DTYPE_NAMES,
@@ -29,16 +39,12 @@ from infersim.hwmodels.schema import (
     KIND_BLOCKS,
     SYSTEM,
     KindField,
-    Leaf,
-    MapOf,
     Quantity,
-    Struct,
     kind_fields,
     spell,
     split_suffix,
 )
 from infersim.hwmodels.spec import GpuParams, HardwareKind
-from infersim.hwmodels.strict_yaml import ParsedDoc, join
 from infersim.workloads.dtypes import DType
 
 _ASSUMED = re.compile(r"\s*assumed\b", re.I)
@@ -56,38 +62,19 @@ class Validation:
     numbers: list[str] = field(default_factory=list)  # paths of every numeric value
 
 
-def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    cands = list(dict.fromkeys(candidates))
-    low = {c.lower(): c for c in cands}
-    hits = difflib.get_close_matches(word.lower(), list(low), n=n, cutoff=0.6)
-    return [low[h] for h in hits]
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    hits = suggest(word, candidates)
-    return f"did you mean {' or '.join(repr(h) for h in hits)}?" if hits else ""
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-class _Validator:
+class _Validator(Checker):
     def __init__(self, doc: ParsedDoc, overridden: frozenset[str]):
+        super().__init__(doc.line)
         self.doc = doc
         self.overridden = overridden
-        self.result = Validation("unknown")
+        self.result = Validation("unknown", self.problems)
 
     # ---- reporting -------------------------------------------------------------------------
     def add(self, path: str, message: str, fix: str = "") -> None:
         if any(path == o or path.startswith(o + ".") or path.startswith(o + "[")
                for o in self.overridden):
             message += " (value given by --set)"
-        self.result.problems.append(Problem(path, message, fix, self.doc.line(path)))
+        super().add(path, message, fix)
 
     def is_overridden(self, path: str) -> bool:
         return any(path == o or path.startswith(o + ".") for o in self.overridden)
@@ -202,43 +189,13 @@ class _Validator:
                  f"remove it, or use one of: {', '.join(sorted(names))}")
 
     # ---- values ----------------------------------------------------------------------------
-    def leaf(self, fld: Leaf, value: Any, path: str) -> None:
-        t = fld.type
-        if t == "str":
-            if not isinstance(value, str) or not value.strip():
-                self.add(path, f"expected a non-empty string, got {value!r}",
-                         "quote the text")
-            elif fld.pattern and not re.fullmatch(fld.pattern, value):
-                self.add(path, f"{value!r} has characters that are not allowed",
-                         "use letters, digits, '.', '_' and '-'")
-        elif t == "bool":
-            if not isinstance(value, bool):
-                self.add(path, f"expected true or false, got {value!r}", "write true or false")
-        elif t == "enum":
-            if not isinstance(value, str) or value not in fld.choices:
-                hint = did_you_mean(str(value), fld.choices)
-                self.add(path, f"{value!r} is not one of {', '.join(fld.choices)}"
-                         + (f"; {hint}" if hint else ""),
-                         f"use one of {', '.join(fld.choices)}")
-        elif t == "enum_list":
-            if not isinstance(value, list):
-                self.add(path, f"expected a list, got {value!r}",
-                         f"write e.g. [{', '.join(fld.choices)}]")
-                return
-            seen: set[str] = set()
-            for i, item in enumerate(value):
-                ip = f"{path}[{i}]"
-                if not isinstance(item, str) or item not in fld.choices:
-                    hint = did_you_mean(str(item), fld.choices)
-                    self.add(ip, f"{item!r} is not one of {', '.join(fld.choices)}"
-                             + (f"; {hint}" if hint else ""),
-                             f"use {', '.join(fld.choices)}")
-                elif item in seen:
-                    self.add(ip, f"{item!r} is listed twice", "remove the repeat")
-                seen.add(str(item))
-        elif t in ("int", "float"):
-            self.number(path, value, integer=(t == "int"), lo=fld.range[0], hi=fld.range[1],
-                        scale=1.0, unit="", positive=fld.range[0] > 0)
+    def leaf(self, fld: Leaf, value: Any, path: str) -> bool:
+        if fld.type in ("int", "float"):
+            self.quantity_number(path, value, integer=(fld.type == "int"), lo=fld.range[0],
+                                 hi=fld.range[1], scale=1.0, unit="",
+                                 positive=fld.range[0] > 0)
+            return True
+        return super().leaf(fld, value, path)
 
     def quantity(self, q: Quantity, key: str, value: Any, path: str,
                  siblings: Mapping[str, Any]) -> None:
@@ -271,36 +228,25 @@ class _Validator:
                              "keep one")
                     continue
                 canon[d] = str(dt)
-                self.number(p, v, integer=False, lo=lo, hi=hi, scale=scale,
+                self.quantity_number(p, v, integer=False, lo=lo, hi=hi, scale=scale,
                             unit=fam.labels[suffix], positive=q.positive, what=what,
                             base=q.base, family=fam.name, suffix=suffix)
             return
-        self.number(path, value, integer=False, lo=lo, hi=hi, scale=scale,
+        self.quantity_number(path, value, integer=False, lo=lo, hi=hi, scale=scale,
                     unit=fam.labels[suffix], positive=q.positive, what=what, base=q.base,
                     family=fam.name, suffix=suffix)
 
-    def number(self, path: str, value: Any, *, integer: bool, lo: float, hi: float,
+    def quantity_number(self, path: str, value: Any, *, integer: bool, lo: float, hi: float,
                scale: float, unit: str, positive: bool, what: str = "",
                base: str | None = None, family: str | None = None,
                suffix: str | None = None) -> None:
-        if not _is_number(value):
-            fix = "write a plain number"
-            if isinstance(value, str):
-                m = re.match(r"\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)", value)
-                if m:
-                    fix = (f"write the number only ({m.group(1)}); the unit belongs in the "
-                           "key name")
-            self.add(path, f"expected a number, got {value!r}", fix)
-            return
-        if integer and not float(value).is_integer():
-            self.add(path, f"expected a whole number, got {value!r}", "write an integer")
-            return
-        if not math.isfinite(value):
-            self.add(path, f"must be finite, got {value!r}", "write a finite number")
+        bad = number_problem(value, integer=integer)
+        if bad is not None:
+            self.add(path, *bad)
             return
         self.result.numbers.append(path)
         if value < 0:
-            self.add(path, f"must not be negative, got {_fmt(value)}",
+            self.add(path, f"must not be negative, got {fmt(value)}",
                      "write a positive value (sizes, rates and energies are magnitudes)")
             return
         if value == 0:
@@ -311,13 +257,13 @@ class _Validator:
         if lo <= si <= hi:
             return
         u = f" {unit}" if unit else ""
-        rng = f"{_fmt(lo / scale)}{u} to {_fmt(hi / scale)}{u}"
+        rng = f"{fmt(lo / scale)}{u} to {fmt(hi / scale)}{u}"
         if base is None or family is None or suffix is None:
-            self.add(path, f"{_fmt(value)}{u} is out of range (allowed {rng})",
+            self.add(path, f"{fmt(value)}{u} is out of range (allowed {rng})",
                      f"write a value from {rng}")
             return
         hint, fix = _slip_hint(value, base, family, suffix, lo, hi)
-        self.add(path, f"{_fmt(value)}{u} is implausible for {what} (plausible {rng})"
+        self.add(path, f"{fmt(value)}{u} is implausible for {what} (plausible {rng})"
                  + (f"; {hint}" if hint else ""), fix or "check the value and its unit")
 
     # ---- kind blocks -----------------------------------------------------------------------
@@ -393,12 +339,12 @@ class _Validator:
             suffix = split_suffix(key, kf.base, fam)
             assert suffix is not None
             scale = fam.suffixes[suffix]
-            self.number(path, value, integer=kf.type == "int", lo=kf.range_si[0],
+            self.quantity_number(path, value, integer=kf.type == "int", lo=kf.range_si[0],
                         hi=kf.range_si[1], scale=scale, unit=fam.labels[suffix],
                         positive=kf.range_si[0] > 0, what=kf.help or kf.attr, base=kf.base,
                         family=kf.family, suffix=suffix)
         else:
-            self.number(path, value, integer=kf.type == "int", lo=kf.range_si[0] / kf.scale,
+            self.quantity_number(path, value, integer=kf.type == "int", lo=kf.range_si[0] / kf.scale,
                         hi=kf.range_si[1] / kf.scale, scale=1.0, unit="",
                         positive=kf.range_si[0] > 0)
 
@@ -508,13 +454,13 @@ def _slip_hint(value: float, base: str, family: str, suffix: str, lo: float,
             f = 1000.0 ** (sign * k)
             if fits(value * f * scale):
                 key = spell(base, suffix)
-                alt = f"`{key}: {_fmt(value * f)}`"
+                alt = f"`{key}: {fmt(value * f)}`"
                 if other:
-                    alt = f"`{spell(base, other[0])}: {_fmt(value)}` or " + alt
-                factor = f"{_fmt(1000.0 ** k)}×"
+                    alt = f"`{spell(base, other[0])}: {fmt(value)}` or " + alt
+                factor = f"{fmt(1000.0 ** k)}×"
                 return f"off by {factor}? did you mean {alt}", f"write {alt}"
     if other:
-        alt = f"`{spell(base, other[0])}: {_fmt(value)}`"
+        alt = f"`{spell(base, other[0])}: {fmt(value)}`"
         return f"wrong unit? did you mean {alt}", f"write {alt}"
     return "", ""
 
@@ -574,7 +520,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
         tdp = _si(power, "tdp", "power")
         idle = _si(power, "idle", "power")
         if tdp is not None and idle is not None and 0 < tdp < idle:
-            v.add("power", f"idle power ({_fmt(idle)} W) exceeds TDP ({_fmt(tdp)} W)",
+            v.add("power", f"idle power ({fmt(idle)} W) exceeds TDP ({fmt(tdp)} W)",
                   "idle power is the static draw; it must be ≤ TDP")
     # memory order and roles
     levels = [(n, lv) for n, lv in memory.items() if isinstance(lv, dict)]
@@ -620,8 +566,8 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
         l2_level = memory.get("l2")
         cap = _si(l2_level, "capacity", "capacity") if isinstance(l2_level, dict) else None
         if l2 is not None and cap is not None and abs(l2 - cap) > 0.01 * cap:
-            v.add("gpu", f"gpu L2 ({_fmt(l2)} B) disagrees with memory.l2 capacity "
-                  f"({_fmt(cap)} B)", "give both the same value (mind MB vs MiB)")
+            v.add("gpu", f"gpu L2 ({fmt(l2)} B) disagrees with memory.l2 capacity "
+                  f"({fmt(cap)} B)", "give both the same value (mind MB vs MiB)")
     if kind == HardwareKind.CIM:
         from infersim.hwmodels.spec import CimParams
 
@@ -633,8 +579,8 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
             on_chip = sum(_si(lv, "capacity", "capacity") or 0.0 for _, lv in levels
                           if lv.get("external") is not True)
             if on_chip and cells_bytes > 1.05 * on_chip:
-                v.add("cim", f"the arrays store {_fmt(cells_bytes)} B but the chip's own memory "
-                      f"levels total {_fmt(on_chip)} B",
+                v.add("cim", f"the arrays store {fmt(cells_bytes)} B but the chip's own memory "
+                      f"levels total {fmt(on_chip)} B",
                       "the array level's capacity must include the arrays' cells: check "
                       "array_rows/array_cols/num_arrays/bits_per_cell and memory capacities")
 
@@ -643,8 +589,9 @@ def _si(block: Mapping[str, Any], base: str, family: str) -> float | None:
     fam = FAMILIES[family]
     for k, val in block.items():
         s = split_suffix(k, base, fam)
-        if s is not None and _is_number(val):
-            return float(val) * fam.suffixes[s]
+        x = as_float(val) if s is not None else None
+        if x is not None and s is not None:
+            return x * fam.suffixes[s]
     return None
 
 
@@ -655,5 +602,6 @@ def _kind_si(block: Mapping[str, Any], cls: type, attr: str) -> float | None:
         if kf.family is not None:
             return _si(block, kf.base, kf.family)
         val = block.get(kf.key)
-        return float(val) * kf.scale if isinstance(val, (int, float)) else None
+        x = as_float(val)
+        return x * kf.scale if x is not None else None
     return None

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from infersim.studies.pareto import pareto_front
     from infersim.studies.registry import list_studies, run_study
     from infersim.studies.runner import SweepResult, run_sweep
-    from infersim.studies.spec import Study, load_study
+    from infersim.studies.spec import load_study
+    from infersim.studies.types import Study
 
-_WHERE = {"Study": "infersim.studies.spec", "load_study": "infersim.studies.spec", "SweepResult": "infersim.studies.runner",
+_WHERE = {"Study": "infersim.studies.types", "load_study": "infersim.studies.spec", "SweepResult": "infersim.studies.runner",
           "run_sweep": "infersim.studies.runner", "pareto_front": "infersim.studies.pareto",
           "list_studies": "infersim.studies.registry", "run_study": "infersim.studies.registry"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infersim.studies.spec import Study
+from infersim.studies.types import Study
 
 
 def distributions(study: Study) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from infersim.studies import plots as P
 from infersim.studies.pareto import pareto_front
 from infersim.studies.report import Image, Report, Section, Table, write_report
-from infersim.studies.spec import Goal, PlotKind, PlotSpec, Study
+from infersim.studies.types import Goal, PlotKind, PlotSpec, Study
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from infersim.studies.spec import Goal
+from infersim.studies.types import Goal
 
 if TYPE_CHECKING:
     import pandas as pd

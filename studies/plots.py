@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from infersim.foundation.io import atomic_write_bytes
 from infersim.studies.pareto import non_dominated
-from infersim.studies.spec import Goal
+from infersim.studies.types import Goal
 
 if TYPE_CHECKING:
     import pandas as pd

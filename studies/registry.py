@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.suggest import did_you_mean
+from infersim.foundation.yaml import parse_document
 
 STUDIES_DIR = Path(__file__).parent
 _NOT_STUDIES = {"labs", "__pycache__"}
@@ -69,9 +71,8 @@ def list_studies() -> list[ShippedStudy]:
         if (d / "run.py").exists():
             out.append(ShippedStudy(name, d, "python", _doc_first_line(d / "run.py")))
         elif (d / "study.yaml").exists():
-            import yaml
-
-            desc = (yaml.safe_load((d / "study.yaml").read_text()) or {}).get("description", "")
+            doc = parse_document((d / "study.yaml").read_text(encoding="utf-8"))
+            desc = doc.data.get("description", "") if isinstance(doc.data, dict) else ""
             out.append(ShippedStudy(name, d, "yaml", _first_sentence(str(desc))))
     return out
 
@@ -80,10 +81,8 @@ def find_study(name: str) -> ShippedStudy:
     studies = {s.name: s for s in list_studies()}
     key = name.strip().lower().replace("_", "-")
     if key not in studies:
-        import difflib
-
-        close = difflib.get_close_matches(key, list(studies), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(key, list(studies))
+        hint = f"; {hint}" if hint else ""
         raise InputError(f"unknown study {name!r}{hint} (see `infersim study list`)")
     return studies[key]
 
@@ -114,7 +113,7 @@ def run_study(name: str, out_dir: str | Path, *, quick: bool = False,
 def quick_study(study: Any) -> Any:
     """A reduced copy for CI: at most 2 values per list dimension (first and last), 3 per
     range; random n ≤ 20; optimize n_trials ≤ 2 generations."""
-    from infersim.studies.spec import Dimension, Range
+    from infersim.studies.types import Dimension, Range
 
     dims = []
     for d in study.sweep:

@@ -167,7 +167,7 @@ def table_html(t: Table) -> str:
 
 
 def render(report: Report) -> str:
-    import yaml
+    from infersim.foundation.yaml import dump_document
 
     parts = [f"<h1>{html.escape(report.title)}</h1>"]
     meta = {"generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -194,7 +194,7 @@ def render(report: Report) -> str:
         for t in s.tables:
             parts.append(table_html(t))
     if report.config is not None:
-        cfg_yaml = yaml.safe_dump(_plain(report.config), sort_keys=False, allow_unicode=True)
+        cfg_yaml = dump_document(_plain(report.config))
         cfg_json = json.dumps(_plain(report.config)).replace("</", "<\\/")
         parts.append("<h2>Configuration (for reproduction)</h2>"
                      f"<pre>{html.escape(cfg_yaml)}</pre>"

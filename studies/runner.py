@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infersim.foundation.io import atomic_write_bytes, atomic_write_text
+from infersim.foundation.progress import Progress
+from infersim.foundation.yaml import dump_document
 from infersim.studies.evaluate import evaluate_chunk
 from infersim.studies.executors import Executor, make_executor
-from infersim.studies.progress import Progress
 from infersim.studies.space import Points, canonical, design, point_key
-from infersim.studies.spec import Goal, Method, Study
 from infersim.studies.store import STORE_NAME, ResultStore
+from infersim.studies.types import Goal, Method, Study
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,14 +77,12 @@ def run_sweep(study: Study, out_dir: str | Path, *, executor: str | Executor = "
     """Evaluate every point of `study` not yet in `out_dir`'s store; return the tidy table.
 
     Results are committed at least every `commit_every_s` seconds (0: after every chunk)."""
-    import yaml
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if write_outputs:
         atomic_write_text(out / "study.resolved.yaml",
-                          yaml.safe_dump(study.resolved_config(), sort_keys=False))
+                          dump_document(study.resolved_config()))
     store = ResultStore(out / STORE_NAME, study=study.name, evaluate=study.evaluate.value,
                         fresh=fresh)
     own_exec = isinstance(executor, str)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from infersim.studies.spec import Dimension, Method, Study
+from infersim.studies.types import Dimension, Method, Study
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A design study as a typed, frozen object, strictly loaded from YAML.
+"""Loading and validating a design study: YAML → every problem collected → a frozen `Study`
+(the types are in `studies/types.py`).
 
 Study file format (every field documented in docs/studies.md):
 
@@ -30,44 +31,28 @@ collects EVERY problem of the file (field path, line, fix) into one `SpecError`.
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from infersim.foundation.errors import InfersimError, InputError, Problem, SpecError
-from infersim.studies._yaml import load_strict
-
-
-class Evaluate(str, Enum):
-    SIMULATE = "simulate"  # one model step: infersim.api.simulate
-    SERVE = "serve"  # request-level serving: infersim.api.serve
-
-
-class Method(str, Enum):
-    GRID = "grid"
-    RANDOM = "random"
-    OPTIMIZE = "optimize"
-
-
-class Goal(str, Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
-
-
-class PlotKind(str, Enum):
-    PARETO = "pareto"  # metric vs metric, non-dominated front highlighted
-    LINE = "line"  # metric vs parameter, one line per group
-    SCATTER = "scatter"  # metric vs metric, coloured by a parameter
-    BAR = "bar"  # metric per parameter value, grouped bars
-    ROOFLINE = "roofline"  # every operator of one point under the hardware's roofline
-    BREAKDOWN = "breakdown"  # operator time by kind, one stacked bar per point
-
+from infersim.foundation.errors import InfersimError, InputError, SpecError
+from infersim.foundation.schema import Checker
+from infersim.foundation.suggest import did_you_mean
+from infersim.foundation.yaml import ParsedDoc, load_document
+from infersim.studies.types import (
+    Dimension,
+    Evaluate,
+    Goal,
+    Method,
+    Objective,
+    PlotKind,
+    PlotSpec,
+    Range,
+    Search,
+    Study,
+)
 
 # Scenario knobs: name -> (type, minimum). Mirrors infersim.api.make_scenario's keywords.
 SCENARIO_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
@@ -86,7 +71,7 @@ ECONOMICS_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
 _TOP_PARAMS = ("model", "hardware", "runtime")
 _GROUPS = ("hw", "scenario", "traffic", "economics")
 _RUNTIMES = ("eager", "graph", "fused")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_NAME_PATTERN = r"[a-z0-9][a-z0-9_-]*"
 _RANGE_KEYS = {"min", "max", "log", "int", "num"}
 _TOP_KEYS = ("name", "description", "evaluate", "fixed", "sweep", "search", "metrics", "plots")
 _SEARCH_KEYS = ("method", "n", "seed", "n_trials", "population", "objectives")
@@ -96,144 +81,6 @@ _PLOT_KEYS = ("kind", "x", "y", "group", "color", "logx", "logy", "where", "titl
 DEFAULT_FIXED: Mapping[str, Any] = MappingProxyType({
     "model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": "graph",
 })
-
-
-@dataclass(frozen=True)
-class Range:
-    """A continuous or integer interval. Grid search takes `num` points (log-spaced if log)."""
-
-    low: float
-    high: float
-    log: bool = False
-    integer: bool = False
-    num: int = 0
-
-    def grid(self) -> tuple[float | int, ...]:
-        if self.num <= 1:
-            vals: list[float] = [self.low]
-        elif self.log:
-            a, b = math.log(self.low), math.log(self.high)
-            vals = [math.exp(a + (b - a) * i / (self.num - 1)) for i in range(self.num)]
-        else:
-            vals = [self.low + (self.high - self.low) * i / (self.num - 1)
-                    for i in range(self.num)]
-        if self.integer:
-            out: list[float | int] = []
-            for v in vals:
-                iv = round(v)
-                if iv not in out:
-                    out.append(iv)
-            return tuple(out)
-        return tuple(vals)
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One swept parameter: an explicit list of values, or a range."""
-
-    name: str
-    values: tuple[Any, ...] = ()
-    range: Range | None = None
-
-    def grid_values(self) -> tuple[Any, ...]:
-        return self.values if self.range is None else self.range.grid()
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    goal: Goal
-
-
-@dataclass(frozen=True)
-class Search:
-    method: Method = Method.GRID
-    n: int = 0  # random: number of points
-    seed: int = 0  # random / optimize
-    n_trials: int = 0  # optimize: number of evaluated trials
-    population: int = 16  # optimize: NSGA-II population (and batch) size
-    objectives: tuple[Objective, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlotSpec:
-    kind: PlotKind
-    x: str = ""
-    y: tuple[str, ...] = ()
-    group: str = ""  # line/bar: one series per value; scatter/pareto: colour
-    logx: bool = False
-    logy: bool = False
-    where: Mapping[str, Any] = field(default_factory=dict)  # roofline/breakdown: point filter
-    title: str = ""
-    goals: tuple[Goal, Goal] = (Goal.MINIMIZE, Goal.MAXIMIZE)  # pareto: goals for (x, y)
-    points: int = 8  # breakdown: at most this many points
-
-
-@dataclass(frozen=True)
-class Study:
-    """A resolved study. `fixed` and dimension names are flat parameter paths."""
-
-    name: str
-    description: str
-    evaluate: Evaluate
-    fixed: Mapping[str, Any]
-    sweep: tuple[Dimension, ...]
-    search: Search
-    metrics: tuple[str, ...]
-    plots: tuple[PlotSpec, ...]
-    source: str = ""
-    config: Mapping[str, Any] = field(default_factory=dict)  # the YAML document as loaded
-
-    @property
-    def parameters(self) -> tuple[str, ...]:
-        """All parameter names of a point: fixed ones, then swept ones."""
-        names = list(self.fixed)
-        names += [d.name for d in self.sweep if d.name not in self.fixed]
-        return tuple(names)
-
-    def resolved_config(self) -> dict[str, Any]:
-        """A plain dict that reproduces this study (written next to its outputs)."""
-        d: dict[str, Any] = {"name": self.name, "description": self.description,
-                             "evaluate": self.evaluate.value, "fixed": dict(self.fixed)}
-        sw: dict[str, Any] = {}
-        for dim in self.sweep:
-            if dim.range is None:
-                sw[dim.name] = list(dim.values)
-            else:
-                r = dim.range
-                sw[dim.name] = {"min": r.low, "max": r.high, "log": r.log, "int": r.integer,
-                                "num": r.num}
-        d["sweep"] = sw
-        s = self.search
-        srch: dict[str, Any] = {"method": s.method.value}
-        if s.method is Method.RANDOM:
-            srch.update(n=s.n, seed=s.seed)
-        elif s.method is Method.OPTIMIZE:
-            srch.update(n_trials=s.n_trials, population=s.population, seed=s.seed)
-        if s.objectives:
-            srch["objectives"] = {o.metric: o.goal.value for o in s.objectives}
-        d["search"] = srch
-        d["metrics"] = list(self.metrics)
-        d["plots"] = [_plot_dict(p) for p in self.plots]
-        return d
-
-
-def _plot_dict(p: PlotSpec) -> dict[str, Any]:
-    d: dict[str, Any] = {"kind": p.kind.value}
-    if p.x:
-        d["x"] = p.x
-    if p.y:
-        d["y"] = list(p.y) if len(p.y) > 1 else p.y[0]
-    for k in ("group", "title"):
-        if getattr(p, k):
-            d[k] = getattr(p, k)
-    if p.logx:
-        d["logx"] = True
-    if p.logy:
-        d["logy"] = True
-    if p.where:
-        d["where"] = dict(p.where)
-    return d
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +103,9 @@ def load_study(path: str | Path, *, check_refs: bool = True) -> Study:
     except UnicodeDecodeError as e:
         raise InputError(f"{p}: not a UTF-8 text file ({e.reason}); a study is a YAML file"
                          ) from None
-    data, lines = load_strict(text, str(p))
+    doc = load_document(text, str(p), empty_fix="start with `name:`, `sweep:` ... (see "
+                        "docs/studies.md)")
+    data, lines = doc.data, doc.lines
     return parse_study(_resolve_paths(data, p.parent), str(p), lines, check_refs=check_refs)
 
 
@@ -287,7 +136,8 @@ def _resolve_paths(data: Any, base: Path) -> Any:
 
 def parse_study(data: Any, source: str = "<study>", lines: Mapping[str, int] | None = None,
                 *, check_refs: bool = True) -> Study:
-    v = _Validator(source, lines or {})
+    """Validate a study given as plain data (`lines`: field path → line, for messages)."""
+    v = _Validator(source, ParsedDoc(data, dict(lines or {})))
     study = v.study(data)
     if study is not None and check_refs and not v.problems:
         v.check_refs(study)
@@ -296,27 +146,10 @@ def parse_study(data: Any, source: str = "<study>", lines: Mapping[str, int] | N
     return study
 
 
-class _Validator:
-    def __init__(self, source: str, lines: Mapping[str, int]):
+class _Validator(Checker):
+    def __init__(self, source: str, doc: ParsedDoc):
+        super().__init__(doc.line)
         self.source = source
-        self.lines = lines
-        self.problems: list[Problem] = []
-
-    def add(self, path: str, message: str, fix: str = "") -> None:
-        line = self.lines.get(path)
-        if line is None:  # fall back to the nearest parent that has a line
-            parent = path
-            while line is None and "." in parent:
-                parent = parent.rsplit(".", 1)[0]
-                line = self.lines.get(parent)
-        self.problems.append(Problem(path, message, fix, line))
-
-    def unknown_keys(self, d: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-        for k in d:
-            if k not in allowed:
-                close = difflib.get_close_matches(str(k), allowed, n=1)
-                fix = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
-                self.add(f"{prefix}{k}", "unknown field", fix)
 
     # ---- top level -----------------------------------------------------------------------
     def study(self, data: Any) -> Study | None:
@@ -329,20 +162,17 @@ class _Validator:
         if name is None:
             self.add("name", "missing required field", "add `name: my-study`")
             name = ""
-        elif not isinstance(name, str) or not _NAME_RE.match(name):
-            self.add("name", f"must be lower-case letters, digits, '-' or '_', got {name!r}",
-                     "e.g. `name: hbm-sweep`")
+        elif not self.text("name", name, pattern=_NAME_PATTERN,
+                           pattern_fix="lower-case letters, digits, '-' or '_', e.g. "
+                           "`name: hbm-sweep`"):
             name = str(name)
         desc = data.get("description", "")
-        if not isinstance(desc, str):
-            self.add("description", "must be text")
+        if not self.text("description", desc, allow_empty=True):
             desc = str(desc)
         ev_raw = data.get("evaluate", "simulate")
-        try:
+        evaluate = Evaluate.SIMULATE
+        if self.choice("evaluate", ev_raw, [e.value for e in Evaluate]):
             evaluate = Evaluate(ev_raw)
-        except ValueError:
-            self.add("evaluate", f"unknown value {ev_raw!r}", "use simulate or serve")
-            evaluate = Evaluate.SIMULATE
         fixed = self.fixed(data.get("fixed", {}), evaluate)
         sweep = self.sweep(data.get("sweep", {}), evaluate)
         search = self.search(data.get("search", {}), sweep)
@@ -360,22 +190,18 @@ class _Validator:
         group, _, rest = name.partition(".")
         if group not in _GROUPS or not rest:
             allowed = [*_TOP_PARAMS, *(f"{g}.<field>" for g in _GROUPS)]
-            close = difflib.get_close_matches(name, [*_TOP_PARAMS,
-                                                     *(f"scenario.{k}" for k in SCENARIO_KNOBS)], n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(allowed)}"
-            self.add(path, f"unknown parameter {name!r}", fix)
+            hint = did_you_mean(name, [*_TOP_PARAMS, *(f"scenario.{k}" for k in SCENARIO_KNOBS)])
+            self.add(path, f"unknown parameter {name!r}", hint or f"use one of {', '.join(allowed)}")
             return False
         if group == "scenario" and rest not in SCENARIO_KNOBS:
-            close = difflib.get_close_matches(rest, list(SCENARIO_KNOBS), n=1)
-            fix = (f"did you mean 'scenario.{close[0]}'?" if close
-                   else f"scenario knobs: {', '.join(SCENARIO_KNOBS)}")
-            self.add(path, f"unknown scenario knob {rest!r}", fix)
+            hint = did_you_mean(name, [f"scenario.{k}" for k in SCENARIO_KNOBS])
+            self.add(path, f"unknown scenario knob {rest!r}",
+                     hint or f"scenario knobs: {', '.join(SCENARIO_KNOBS)}")
             return False
         if group == "economics" and rest not in ECONOMICS_KNOBS:
-            close = difflib.get_close_matches(rest, list(ECONOMICS_KNOBS), n=1)
-            fix = (f"did you mean 'economics.{close[0]}'?" if close
-                   else f"economics knobs: {', '.join(ECONOMICS_KNOBS)}")
-            self.add(path, f"unknown economics knob {rest!r}", fix)
+            hint = did_you_mean(name, [f"economics.{k}" for k in ECONOMICS_KNOBS])
+            self.add(path, f"unknown economics knob {rest!r}",
+                     hint or f"economics knobs: {', '.join(ECONOMICS_KNOBS)}")
             return False
         if group == "traffic" and evaluate is not Evaluate.SERVE:
             self.add(path, "traffic parameters only apply to `evaluate: serve`",
@@ -385,18 +211,16 @@ class _Validator:
             from infersim.studies.evaluate import TRAFFIC_KNOBS
 
             if rest not in TRAFFIC_KNOBS:
-                close = difflib.get_close_matches(rest, TRAFFIC_KNOBS, n=1)
-                fix = (f"did you mean 'traffic.{close[0]}'?" if close
-                       else f"traffic knobs: {', '.join(TRAFFIC_KNOBS)}")
-                self.add(path, f"unknown traffic knob {rest!r}", fix)
+                hint = did_you_mean(name, [f"traffic.{k}" for k in TRAFFIC_KNOBS])
+                self.add(path, f"unknown traffic knob {rest!r}",
+                         hint or f"traffic knobs: {', '.join(TRAFFIC_KNOBS)}")
                 return False
         return True
 
     def param_value(self, name: str, value: Any, path: str) -> None:
         """Type/range check of one value of a known parameter (hw/traffic: checked later)."""
         if name == "runtime":
-            if value not in _RUNTIMES:
-                self.add(path, f"unknown runtime {value!r}", f"use one of {', '.join(_RUNTIMES)}")
+            self.choice(path, value, _RUNTIMES, "runtime")
             return
         if name in ("model", "hardware"):
             if not isinstance(value, str) or not value:
@@ -427,13 +251,9 @@ class _Validator:
                     self.add(path, f"unknown phase {value!r}",
                              f"use one of {', '.join(p.value for p in Phase)}")
             return
-        ok_type = isinstance(value, int) if typ is int else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok_type:
-            kind = "an integer" if typ is int else "a number"
-            self.add(path, f"{rest} must be {kind}, got {value!r}")
+        if not self.number(path, value, exact_int=typ is int, what=rest,
+                           lo=-math.inf if lo is None else lo):
             return
-        if lo is not None and value < lo:
-            self.add(path, f"{rest} must be ≥ {lo:g}, got {value!r}")
         if name in ("scenario.acceptance", "economics.utilization") and value > 1:
             self.add(path, f"{rest} is a fraction and must be ≤ 1, got {value!r}")
         if name in ("economics.lifetime_years", "economics.utilization") and value <= 0:
@@ -491,24 +311,19 @@ class _Validator:
         return tuple(dims)
 
     def range(self, d: dict[str, Any], path: str, name: str) -> Range | None:
-        self.unknown_keys(d, tuple(sorted(_RANGE_KEYS)), f"{path}.")
+        self.unknown_keys(d, sorted(_RANGE_KEYS), f"{path}.")
         ok = True
         for k in ("min", "max"):
             if k not in d:
                 self.add(f"{path}.{k}", "missing range bound", f"add `{k}: <number>`")
                 ok = False
-            elif isinstance(d[k], bool) or not isinstance(d[k], (int, float)):
-                self.add(f"{path}.{k}", f"must be a number, got {d[k]!r}")
-                ok = False
+            else:
+                ok = self.number(f"{path}.{k}", d[k]) and ok
         num = d.get("num", 0)
-        if isinstance(num, bool) or not isinstance(num, int) or num < 0:
-            self.add(f"{path}.num", f"must be a non-negative integer, got {num!r}")
-            ok = False
+        ok = self.number(f"{path}.num", num, exact_int=True, lo=0) and ok
         log, integer = d.get("log", False), d.get("int", False)
         for k, flag in (("log", log), ("int", integer)):
-            if not isinstance(flag, bool):
-                self.add(f"{path}.{k}", f"must be true or false, got {flag!r}")
-                ok = False
+            ok = self.flag(f"{path}.{k}", flag) and ok
         if not ok:
             return None
         lo, hi = float(d["min"]), float(d["max"])
@@ -531,18 +346,14 @@ class _Validator:
             return Search()
         self.unknown_keys(raw, _SEARCH_KEYS, "search.")
         m_raw = raw.get("method", "grid")
-        try:
-            method = Method(m_raw)
-        except ValueError:
-            self.add("search.method", f"unknown method {m_raw!r}",
-                     "use grid, random or optimize")
+        if not self.choice("search.method", m_raw, [m.value for m in Method], "method"):
             return Search()
+        method = Method(m_raw)
         ints: dict[str, int] = {}
         for k, default, lo in (("n", 0, 1), ("seed", 0, 0), ("n_trials", 0, 1),
                                ("population", 16, 2)):
             val = raw.get(k, default)
-            if isinstance(val, bool) or not isinstance(val, int) or (k in raw and val < lo):
-                self.add(f"search.{k}", f"must be an integer ≥ {lo}, got {val!r}")
+            if k in raw and not self.number(f"search.{k}", val, exact_int=True, lo=lo):
                 val = default
             ints[k] = val
         objectives: list[Objective] = []
@@ -584,9 +395,8 @@ class _Validator:
         from infersim.studies.evaluate import SIMULATE_METRICS
 
         if metric not in SIMULATE_METRICS:
-            close = difflib.get_close_matches(metric, SIMULATE_METRICS, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else "see `infersim sweep --metrics`"
-            self.add(path, f"unknown metric {metric!r}", fix)
+            self.add(path, f"unknown metric {metric!r}",
+                     did_you_mean(metric, SIMULATE_METRICS) or "see `infersim sweep --metrics`")
             return False
         return True
 
@@ -611,11 +421,13 @@ class _Validator:
                 self.add(path, "a plot is a mapping with at least `kind`")
                 continue
             self.unknown_keys(p, _PLOT_KEYS, f"{path}.")
-            try:
-                kind = PlotKind(p.get("kind"))
-            except ValueError:
-                self.add(f"{path}.kind", f"unknown plot kind {p.get('kind')!r}",
-                         f"use one of {', '.join(k.value for k in PlotKind)}")
+            if not self.choice(f"{path}.kind", p.get("kind"), [k.value for k in PlotKind],
+                               "plot kind"):
+                continue
+            kind = PlotKind(p.get("kind"))
+            flags_ok = all([self.flag(f"{path}.{k}", p[k]) for k in ("logx", "logy") if k in p])
+            points = p.get("points", 8)
+            if not self.number(f"{path}.points", points, exact_int=True, lo=1) or not flags_ok:
                 continue
             y_raw = p.get("y", [])
             y = tuple(y_raw) if isinstance(y_raw, list) else (y_raw,) if y_raw else ()
@@ -645,7 +457,7 @@ class _Validator:
             out.append(PlotSpec(kind, x, tuple(str(v) for v in y), str(p.get("group", p.get("color", ""))),
                                 bool(p.get("logx", False)), bool(p.get("logy", False)),
                                 MappingProxyType(dict(where)), str(p.get("title", "")), goals,
-                                int(p.get("points", 8))))
+                                points))
         return tuple(out)
 
     # ---- references to the model and hardware libraries ----------------------------------

@@ -20,13 +20,14 @@ import pandas as pd
 
 from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_text
+from infersim.foundation.paths import check_output_file
+from infersim.foundation.progress import Progress
 from infersim.validation import measure
 from infersim.validation.calibrate_common import (
     DATA_DIR,
     CalibrateOptions,
     CalibrateResult,
     CalibrationError,
-    check_writable,
     data_ref,
     grade,
     load_checked,
@@ -35,7 +36,6 @@ from infersim.validation.calibrate_common import (
 from infersim.validation.fit import fit_all
 from infersim.validation.hostinfo import host_info
 from infersim.validation.plan import PROFILES, kernel_cases
-from infersim.validation.progress import Progress
 
 __all__ = ["CalibrateOptions", "CalibrateResult", "CalibrationError", "calibrate",
            "check_device", "profile_of", "refit", "refuse_if_busy"]
@@ -107,7 +107,7 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
 
     spec_path = Path(opts.out) if opts.out is not None else DATA_DIR / f"{host.slug}.yaml"
-    check_writable(spec_path)
+    check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     data_path = spec_path.with_suffix(".csv")
     plan = level_plan(host)
     cases = kernel_cases(profile)
@@ -116,7 +116,8 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
 
     weight = (sum(measure.case_weight(c) for c in cases)
               + sum(measure.transformer_weight(t) for t in tcases))
-    progress = Progress(weight, len(cases) + len(tcases), stream, enabled=opts.progress)
+    progress = Progress(weight, steps=len(cases) + len(tcases), stream=stream,
+                        enabled=opts.progress, clock=time.monotonic)
     progress.note(f"calibrating {host.cpu_model} with {host.threads} thread(s), "
                   f"{profile.name} profile: {len(cases)} kernel cases, {len(tcases)} "
                   "transformer steps")
@@ -160,7 +161,7 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
         raise InputError(f"--refit {data_path}: only CPU measurement files can be re-fitted "
                          f"(device is {meas.meta.get('device')!r})")
     spec_path = out if out is not None else data_path.with_suffix(".yaml")
-    check_writable(spec_path)
+    check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     host = HostInfo.from_meta(dict(meas.meta))
     plan = level_plan(host)
     df = meas.frame

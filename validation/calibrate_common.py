@@ -4,7 +4,6 @@ a measurement file with its spec."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from infersim.foundation.errors import InfersimError, InputError, SpecError
+from infersim.foundation.errors import InfersimError, SpecError
 from infersim.foundation.io import atomic_write_text
 from infersim.validation import measure
 from infersim.validation.fit import Calibration
@@ -63,30 +62,6 @@ class CalibrateResult:
                 "holdout": self.holdout.to_dict(),
                 "transformer": self.transformer.to_dict() if self.transformer else None,
                 "warnings": list(self.warnings)}
-
-
-def check_writable(path: Path) -> None:
-    """Fail now, before minutes of measuring, if `path` cannot be written: probe by creating
-    (and removing) a temporary file in the nearest existing folder."""
-    if path.suffix.lower() not in (".yaml", ".yml"):
-        raise InputError(f"-o {path}: the calibrated spec is a YAML file; give a path ending "
-                         "in .yaml")
-    if path.is_dir():
-        raise InputError(f"-o {path}: is a directory; give a file path ending in .yaml")
-    probe = path.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise InputError(f"-o {path}: {probe} is not a folder; choose a writable location")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".infersim-probe-", dir=probe)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise InputError(f"-o {path}: no permission to write in {probe} ({e.strerror}); "
-                         "choose a writable location") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise InputError(f"-o {path}: the existing file is not writable; choose another path")
 
 
 def data_ref(path: Path) -> str:

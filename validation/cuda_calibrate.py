@@ -22,12 +22,13 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from infersim.foundation.paths import check_output_file
+from infersim.foundation.progress import Progress
 from infersim.validation import measure
 from infersim.validation.calibrate_common import (
     DATA_DIR,
     CalibrateOptions,
     CalibrateResult,
-    check_writable,
     data_ref,
     grade,
     load_checked,
@@ -37,7 +38,6 @@ from infersim.validation.fit import Calibration, fit_all
 from infersim.validation.hostinfo import host_info
 from infersim.validation.kernels.timing import TimingPolicy
 from infersim.validation.plan import Profile, kernel_cases
-from infersim.validation.progress import Progress
 
 GPU_PROFILES = {
     "full": Profile(
@@ -142,11 +142,11 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
     slug = "".join(ch if ch.isalnum() else "-" for ch in info.name.lower()).strip("-")
     spec_path = (Path(opts.out) if opts.out is not None
                  else DATA_DIR / f"gpu-{slug}-{date.replace('-', '')}.yaml")
-    check_writable(spec_path)
+    check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     data_path = spec_path.with_suffix(".csv")
     cases = kernel_cases(profile)
-    progress = Progress(sum(measure.case_weight(c) for c in cases), len(cases), stream,
-                        enabled=opts.progress)
+    progress = Progress(sum(measure.case_weight(c) for c in cases), steps=len(cases),
+                        stream=stream, enabled=opts.progress, clock=time.monotonic)
     progress.note(f"calibrating {info.name}" + (" (CUDA SIMULATOR: timings are not real)"
                                                 if info.simulated else "")
                   + f", {profile.name} profile: {len(cases)} kernel cases")

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from infersim.foundation.progress import Progress
 from infersim.validation.kernels.cases import Case, Kernel
 from infersim.validation.kernels.timing import Timing, TimingPolicy
 from infersim.validation.plan import Profile, TransformerCase
-from infersim.validation.progress import Progress
 
 FORMAT = "infersim-measurements v1"
 

@@ -36,7 +36,6 @@ change the FLOPs or bytes of a forward step materially and are not represented.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.suggest import did_you_mean
 from infersim.workloads.dtypes import DType
 from infersim.workloads.model import (
     Family,
@@ -143,8 +143,8 @@ def _load_library(name: str) -> ModelConfig:
     path = LIBRARY_DIR / f"{name}.json"
     if not path.is_file():
         names = list_models()
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, names, cutoff=0.5)
+        hint = f"; {hint}" if hint else ""
         raise InputError(f"unknown model {name!r}{hint} (`infersim models list` shows "
                          f"{len(names)} library models; or pass a path to a config.json)")
     return parse_config(_read_json(path), name=name, source=f"library:{name}")

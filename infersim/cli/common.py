@@ -7,16 +7,14 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.yaml import parse_value
 
 
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
-    """`--set a.b.c=value` pairs → {"a.b.c": value}, value parsed as YAML scalar."""
-    import yaml
-
+    """`--set a.b.c=value` pairs → {"a.b.c": value}, value read in the one YAML dialect."""
     out: dict[str, Any] = {}
     for item in items or ():
         if "=" not in item:
@@ -24,11 +22,9 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
                              "--set memory.hbm.bandwidth_tb_per_s=4.8")
         key, _, val = item.partition("=")
         try:
-            out[key.strip()] = yaml.safe_load(val)
-        except yaml.YAMLError as e:
-            why = getattr(e, "problem", None) or "not a YAML value"
-            raise InputError(f"--set {item!r}: cannot read the value {val!r} ({why}); write a "
-                             "number, a word, or a quoted string, e.g. --set "
+            out[key.strip()] = parse_value(val, f"--set {key.strip()}")
+        except InputError as e:
+            raise InputError(f"{e}; write a number, a word, or a quoted string, e.g. --set "
                              "memory.hbm.bandwidth_tb_per_s=4.8") from None
     return out
 
@@ -131,45 +127,6 @@ def nonneg_float(text: str) -> float:
     if not math.isfinite(v) or v < 0:
         raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
     return v
-
-
-def check_output_file(flag: str, path: str | Path, example: str = "out.csv") -> Path:
-    """Fail fast, before any work, if `path` cannot be written as a file by
-    `infersim._io.atomic_write_text` (a folder there, or no writable folder to create it in).
-    Nothing is created; a failure at write time is still reported by the CLI."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{flag} {path}: is a folder; give a file name, e.g. {p / example}")
-    _check_writable_ancestor(flag, str(path), p.parent)
-    return p
-
-
-def check_output_dir(flag: str, path: str | Path) -> Path:
-    """Fail fast if `path` cannot be used (or created) as an output folder."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise InputError(f"{flag} {path}: is a file, not a folder; give a folder name")
-    _check_writable_ancestor(flag, str(path), p)
-    return p
-
-
-def _check_writable_ancestor(flag: str, shown: str, folder: Path) -> None:
-    """The nearest existing folder at or above `folder` must accept a new file (probed with
-    a temporary file: permission bits alone mislead for root and for /proc-like mounts)."""
-    import tempfile
-
-    anc = folder.absolute()
-    while not anc.exists() and anc != anc.parent:
-        anc = anc.parent
-    if not anc.is_dir():
-        raise InputError(f"{flag} {shown}: {anc} is a file, so no folder can be made there; "
-                         "choose another location")
-    try:
-        with tempfile.TemporaryFile(dir=anc):
-            pass
-    except OSError as e:
-        raise InputError(f"{flag} {shown}: cannot write in {anc} ({e.strerror or e}); choose a "
-                         "writable location") from None
 
 
 def print_json(obj: Any) -> None:

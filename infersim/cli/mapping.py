@@ -16,7 +16,6 @@ from typing import Any
 from infersim.cli.common import (
     add_hw_args,
     add_scenario_args,
-    check_output_file,
     fmt_si,
     parse_set,
     print_json,
@@ -24,6 +23,7 @@ from infersim.cli.common import (
     scenario_kwargs,
 )
 from infersim.cli.traces import add_trace_args, check_trace_args, write_step_traces
+from infersim.foundation.paths import check_output_file
 
 _COLUMNS = ("name", "count", "stage", "fusion_group", "kernels", "kernel", "tile", "split",
             "waves", "algorithm", "bound", "time", "total")

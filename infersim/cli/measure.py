@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infersim.cli.common import check_output_dir, nonneg_int, print_json, print_table
+from infersim.cli.common import nonneg_int, print_json, print_table
+from infersim.foundation.paths import check_output_dir
 
 
 def register(sub: Any) -> None:

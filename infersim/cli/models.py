@@ -7,7 +7,6 @@ from typing import Any
 
 from infersim.cli.common import (
     add_scenario_args,
-    check_output_file,
     fmt_si,
     nonneg_int,
     print_json,
@@ -15,6 +14,7 @@ from infersim.cli.common import (
     scenario_kwargs,
 )
 from infersim.foundation.errors import InputError
+from infersim.foundation.paths import check_output_file
 
 
 def register(sub: Any) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
-    check_output_file,
     fmt_si,
     int_arg,
     nonneg_int,
@@ -18,6 +17,7 @@ from infersim.cli.common import (
 )
 from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_trace
 from infersim.foundation.errors import InputError
+from infersim.foundation.paths import check_output_file
 
 
 def register(sub: Any) -> None:

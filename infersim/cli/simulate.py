@@ -10,7 +10,6 @@ from typing import Any
 from infersim.cli.common import (
     add_hw_args,
     add_scenario_args,
-    check_output_file,
     fmt_si,
     parse_set,
     print_json,
@@ -19,6 +18,7 @@ from infersim.cli.common import (
 )
 from infersim.cli.traces import add_trace_args, check_trace_args, write_step_traces
 from infersim.foundation.errors import InputError
+from infersim.foundation.paths import check_output_file
 
 
 def register(sub: Any) -> None:

@@ -10,8 +10,6 @@ from typing import Any
 from infersim.cli.common import (
     add_hw_args,
     add_scenario_args,
-    check_output_dir,
-    check_output_file,
     nonneg_float,
     parse_set,
     positive_int,
@@ -20,6 +18,7 @@ from infersim.cli.common import (
     scenario_kwargs,
 )
 from infersim.foundation.errors import InputError
+from infersim.foundation.paths import check_output_dir, check_output_file
 
 
 def register(sub: Any) -> None:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from infersim.cli.common import check_output_file
+from infersim.foundation.paths import check_output_file
 
 
 def add_trace_args(p: argparse.ArgumentParser, *, chakra: bool) -> None:

@@ -1,5 +1,7 @@
 """The foundation every layer stands on; it imports nothing above it.
 
 errors (user-input errors with file, field path and fix), units (one SI convention),
-io (atomic writes), and the shared infrastructure added beside them.
+io (atomic writes), yaml (the one strict YAML dialect, with limits against hostile input),
+schema (the validation toolkit specs and studies are checked with), suggest (did you mean),
+progress (progress display), paths (output-path checks).
 """

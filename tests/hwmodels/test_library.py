@@ -7,10 +7,11 @@ import math
 
 import pytest
 
+from infersim.foundation.errors import SpecError
+from infersim.foundation.yaml import load_document
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.capacity import check_capacity
 from infersim.hwmodels.loader import list_hardware
-from infersim.hwmodels.strict_yaml import DuplicateKeyError, strict_load
 from infersim.hwmodels.summary import derived
 from infersim.workloads.dtypes import DType
 from tests._support import ROOT, SPECS
@@ -65,13 +66,14 @@ def test_every_yaml_file_in_the_repo_loads_with_the_strict_loader():
              and not any(part.startswith(".") for part in p.relative_to(ROOT).parts)]
     assert len(files) >= len(SPECS)
     for p in files:
-        strict_load(p.read_text(encoding="utf-8"))  # raises on duplicate keys
+        load_document(p.read_text(encoding="utf-8"), str(p))  # raises on any problem
 
 
 def test_strict_loader_rejects_duplicate_keys_and_reads_exponent_floats():
-    with pytest.raises(DuplicateKeyError):
-        strict_load("a: 1\nb:\n  c: 2\n  c: 3\n")
-    assert strict_load("x: 1e9\ny: 2.5e-6\nz: yes") == {"x": 1e9, "y": 2.5e-6, "z": "yes"}
+    with pytest.raises(SpecError, match=r"line 4: b\.c: duplicate key 'c'"):
+        load_document("a: 1\nb:\n  c: 2\n  c: 3\n", "x.yaml")
+    doc = load_document("x: 1e9\ny: 2.5e-6\nz: yes", "x.yaml")
+    assert doc.data == {"x": 1e9, "y": 2.5e-6, "z": "yes"}
 
 
 # ---- derived figures vs datasheet arithmetic ------------------------------------------------

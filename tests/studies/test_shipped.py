@@ -34,7 +34,7 @@ def test_study_list(capsys):
 
 def test_unknown_study_is_clean_error(capsys, tmp_path):
     assert main(["study", "run", "claims-chek", "-o", str(tmp_path)]) == 2
-    assert "did you mean claims-check" in capsys.readouterr().err
+    assert "did you mean 'claims-check'" in capsys.readouterr().err
 
 
 def test_every_study_writes_report_and_plots(runs):

@@ -8,7 +8,8 @@ import sys
 
 from infersim.studies.runner import run_sweep
 from infersim.studies.space import grid_points, point_key, random_points
-from infersim.studies.spec import Dimension, Range, load_study, parse_study
+from infersim.studies.spec import load_study, parse_study
+from infersim.studies.types import Dimension, Range
 from tests._support import SMALL_GRID
 
 

@@ -7,7 +7,8 @@ import yaml
 
 from infersim.cli import main
 from infersim.foundation.errors import SpecError
-from infersim.studies.spec import Goal, Method, load_study, parse_study
+from infersim.studies.spec import load_study, parse_study
+from infersim.studies.types import Goal, Method
 from tests._support import SMALL_GRID
 
 
@@ -96,7 +97,7 @@ def test_duplicate_keys_rejected_with_both_lines(write_study):
         load_study(path)
     (p,) = ei.value.problems
     src = path.read_text().splitlines()
-    assert p.path == "scenario.batch" and "duplicate key" in p.message
+    assert p.path == "sweep.scenario.batch" and "duplicate key" in p.message
     assert src[p.line - 1].strip() == "scenario.batch: [4, 8]"
     assert "line 3" in p.message  # the first definition
 

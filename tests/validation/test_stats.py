@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from infersim.validation.progress import Progress
+from infersim.foundation.progress import Progress
 from infersim.validation.stats import ape, error_stats, summarize, worst_cases
 
 
@@ -46,7 +46,7 @@ def test_progress_eta_weighs_steps():
     # 1 s × (4 − 1) / 1 = 3 s; after the second (t = 2 s): 2 × (4 − 2) / 2 = 2 s
     now = [0.0]
     out = io.StringIO()
-    p = Progress(4.0, 3, out, clock=lambda: now[0])
+    p = Progress(4.0, steps=3, stream=out, clock=lambda: now[0])
     p.step("a", 1.0)
     now[0] = 1.0
     p.step("b", 1.0)

@@ -115,7 +115,7 @@ def test_cli_unknown_model_exit_2_one_line(capsys: pytest.CaptureFixture[str]) -
     rc = main(["trace", "llama-3.1-8", "--context", "10"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.count("\n") == 1 and "did you mean llama-3.1-8b" in err
+    assert err.count("\n") == 1 and "did you mean 'llama-3.1-8b'" in err
 
 
 def test_cli_models_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
