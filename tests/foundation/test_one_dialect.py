@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
+from tests._support import H100_TEXT, SPEC_DIR
 
 from infersim.foundation.errors import SpecError
 from infersim.foundation.yaml import parse_document

@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.hwmodels.helpers import H100_TEXT, SPEC_DIR
+from tests._support import H100_TEXT, SPEC_DIR
 
 from infersim.foundation.errors import InfersimError, InputError, SpecError
 from infersim.foundation.yaml import dump_document, parse_document, parse_value
