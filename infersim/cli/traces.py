@@ -23,9 +23,9 @@ def add_trace_args(p: argparse.ArgumentParser, *, chakra: bool) -> None:
 def check_trace_args(args: argparse.Namespace) -> None:
     """Refuse unwritable outputs before any work is done."""
     if getattr(args, "trace", None):
-        check_output_file("--trace", args.trace, "trace.json")
+        check_output_file("--trace", args.trace, example="trace.json")
     if getattr(args, "chakra", None):
-        check_output_file("--chakra", f"{args.chakra}.0.et", "step")
+        check_output_file("--chakra", f"{args.chakra}.0.et", example="step")
 
 
 def write_step_traces(args: argparse.Namespace, schedule: Any) -> None:
