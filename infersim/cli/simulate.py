@@ -28,7 +28,10 @@ def register(sub: Any) -> None:
     add_hw_args(p)
     add_scenario_args(p)
     p.set_defaults(context=1024)
-    p.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
+    p.add_argument("--runtime", default=None,
+                   help="eager | graph | fused on GPUs (default graph); wafer and LPU run "
+                        "their own compiled profiles (see `infersim hw show`; default: "
+                        "the newest)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ops", action="store_true", help="also print the per-operator table")
     p.add_argument("--csv", metavar="FILE", help="write the per-operator table to a CSV file")
@@ -45,7 +48,7 @@ def register(sub: Any) -> None:
         q.add_argument(f"--{name}", type=int)
     q.add_argument("--causal", action="store_true")
     q.add_argument("--dtype", default="bf16")
-    q.add_argument("--runtime", default="graph")
+    q.add_argument("--runtime", default=None)
     q.add_argument("--from-csv", metavar="FILE", help="predict every row of a CSV file")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_op)

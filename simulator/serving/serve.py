@@ -30,7 +30,7 @@ import numpy as np
 import simpy
 
 from infersim.foundation.errors import InputError
-from infersim.hwmodels.cost import Infeasibility, Runtime
+from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
@@ -234,11 +234,7 @@ def serve(
                         "prompt_tokens + output_tokens")
     h = hw if isinstance(hw, Hardware) else load_hardware(hw)
     dep = deployment
-    try:
-        runtime = Runtime(dep.runtime)
-    except ValueError:
-        raise InputError(f"runtime: unknown runtime {dep.runtime!r}; use one of "
-                         f"{', '.join(r.value for r in Runtime)}") from None
+    runtime = dep.runtime or None  # validated per kind by MapperIterationCost
     if policy.kind == Policy.DISAGGREGATED and dep.replicas != 1:
         raise InputError("with the disaggregated policy set pool sizes with "
                          "prefill_replicas/decode_replicas (--prefill-replicas, "
