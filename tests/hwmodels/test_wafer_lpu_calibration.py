@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from infersim.api import make_scenario
 from infersim.hwmodels import CostContext, cost_model, load_hardware
 from infersim.hwmodels.cost import RuntimeProfile
-from infersim.hwmodels.registry import MODELS
 from infersim.hwmodels.loader import load_hardware_text
 from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.registry import MODELS
 from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.mapper import map_trace
 from infersim.validation.datasets import published_e2e as P
