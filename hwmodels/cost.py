@@ -174,6 +174,10 @@ class CostModel(Protocol):
     # Ops run as the separate kernels a framework launches (GPU eager/graph): the mapper
     # splits them before pricing.
     splits_kernels: bool
+    # Memory is managed by a caching allocator (GPU frameworks): a serving engine may only
+    # use a fraction of it (vLLM's gpu_memory_utilization). Statically allocated SRAM
+    # machines use all of it.
+    caching_allocator: bool
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost: ...
 
@@ -200,6 +204,7 @@ class CostModelBase:
     kind: HardwareKind
     needs_chip_bytes = False
     splits_kernels = False
+    caching_allocator = False
     # Named software profiles of a statically scheduled kind (name -> profile; the first is
     # the newest and the default). Empty: the kind runs the framework runtimes (`Runtime`).
     profiles: Mapping[str, RuntimeProfile] = MappingProxyType({})

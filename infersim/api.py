@@ -86,6 +86,10 @@ class SimResult:
             "bytes": self.schedule.trace.bytes.total,
         }
         if self.infeasible is not None:
+            # a configuration that does not fit has no speed: the result is the gap
+            for k in ("latency_s", "tokens_per_s", "tokens_per_s_per_user", "energy_j",
+                      "energy_per_token_j"):
+                d[k] = None
             d["infeasible"] = self.infeasible.to_dict()
             d["reason"] = str(self.infeasible)
         return d

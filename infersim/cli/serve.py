@@ -138,7 +138,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
     hw = load_hardware(a.hw, parse_set(a.set) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
                            a.router, a.prefill_replicas, a.decode_replicas)
-    dep = Deployment(a.tp, a.pp, a.ep, a.replicas, a.runtime or "", a.weights, a.kv,
+    from infersim.hwmodels.registry import cost_model
+
+    # the kind's default, shown by name: fused on framework kinds, the newest profile else
+    kind_model = cost_model(hw)
+    runtime = a.runtime or ("fused" if not kind_model.profiles else kind_model.runtimes()[0])
+    dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
                      a.gpu_memory_utilization)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)

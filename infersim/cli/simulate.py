@@ -60,6 +60,13 @@ def _load_hw(args: argparse.Namespace):
     return load_hardware(args.hw, parse_set(args.set) or None)
 
 
+EXIT_DOES_NOT_FIT = 3  # the configuration does not fit: a result, not an error (README)
+
+
+def _fmt_amount(x: float, unit: str) -> str:
+    return fmt_si(x, unit) if unit == "B" else f"{x:g} {unit}"
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from infersim.api import simulate
 
@@ -78,13 +85,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         atomic_write_text(args.csv, r.ops.to_csv(index=False))
     if args.json:
         print_json(d)
-        return 0
+        return 0 if r.feasible else EXIT_DOES_NOT_FIT
     sc = r.schedule.trace.scenario
     print(f"{d['model']} on {d['hardware']} — {sc.phase.value}, batch {sc.batch}, "
           f"prompt {sc.prompt}, context {sc.context}, runtime {d['runtime']}, "
           f"tp {sc.parallel.tp} pp {sc.parallel.pp}")
     if not r.feasible:
-        print(f"  {d['reason']}")
+        inf = r.infeasible
+        assert inf is not None
+        print(f"  does not fit: {inf.resource}")
+        print_table([{"": "demand", "value": _fmt_amount(inf.demand, inf.unit)},
+                     {"": "capacity", "value": _fmt_amount(inf.capacity, inf.unit)},
+                     {"": "short by", "value": _fmt_amount(inf.gap, inf.unit)}])
+        for lever in inf.levers:
+            print(f"  lever: {lever}")
+        return EXIT_DOES_NOT_FIT
     if d["chips_used"] < d["chips_in_system"]:
         print(f"  note: this step uses {d['chips_used']} of the system's "
               f"{d['chips_in_system']} chips; spread the model with --tp/--pp "

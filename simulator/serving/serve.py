@@ -244,7 +244,14 @@ def serve(
     chips = dep.chips_per_replica
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, runtime=runtime,
                                weights=dep.weights, kv=dep.kv)
-    facts = cost.facts(policy.max_tokens)
+    from infersim.hwmodels.registry import cost_model
+
+    # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long
+    # prefill through the activation buffers of its largest batch, so its workspace is that
+    # of max_batch tokens; a GPU engine reserves for a whole max_tokens iteration.
+    caching = cost_model(h).caching_allocator
+    facts = cost.facts(policy.max_tokens if caching
+                       else min(policy.max_tokens, policy.max_batch))
     n_req = traffic.num_requests or 0
     if facts.infeasible is not None:
         return infeasible_result(m.name, h.name, policy, facts.infeasible, slo, n_req,
