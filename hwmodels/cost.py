@@ -190,6 +190,10 @@ class CostModel(Protocol):
         """The runtime names this kind accepts (the first is the default)."""
         ...
 
+    def warnings(self, hw: Hardware) -> tuple[str, ...]:
+        """Design warnings about the hardware (e.g. an ADC narrower than a partial sum)."""
+        ...
+
     def resolve_runtime(self, runtime: Runtime | str | RuntimeProfile | None, hw_name: str = ""
                         ) -> tuple[Runtime, RuntimeProfile | None]:
         """(how ops become launch units, the software profile) for `runtime` on this kind;
@@ -250,6 +254,10 @@ class CostModelBase:
 
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads:
         return LaunchOverheads()
+
+    def warnings(self, hw: Hardware) -> tuple[str, ...]:
+        """Design warnings about the hardware (printed by `simulate`); none by default."""
+        return ()
 
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float:

@@ -319,6 +319,10 @@ class WaferParams:
     weight_stream_level: str = kind_param(
         "weight_stream_level", "memory level (external) weights stream from when they do not "
         "fit in SRAM", ref="memory")
+    fabric_hop_cycles: float = kind_param(
+        "fabric_hop_cycles", "cycles of one core-to-core fabric hop; when > 0 the hop latency "
+        "is this / clock (so the clock moves it) instead of fabric_hop_latency_ns",
+        (0.0, 1e4), default=0.0)
     layer_latency_s: float = kind_param(
         "layer_latency_us", "extra fixed latency per decoder layer on top of the derived "
         "per-op fabric phases (charged on the layer's attention op); 0 = none",
@@ -425,6 +429,31 @@ class CimParams:
     reload_energy_j_per_bit: float = kind_param(
         "reload_energy_pj_per_bit", "energy per weight bit written into the arrays "
         "(excluding the read from the source memory)", (0.0, 1e6), scale=1e-12)
+    adc_ref_bits: int = kind_param(
+        "adc_ref_bits", "resolution the adc_energy/adc_time figures are quoted at; another "
+        "adc_bits scales them with the ZigZag AIMC ADC model (energy ∝ 100·B + 0.001·4^B, "
+        "delay ∝ B); 0 = adc_bits (no scaling)", (0, 16), default=0)
+
+    def adc_scale(self) -> tuple[float, float]:
+        """(energy factor, time factor) of one conversion at `adc_bits` relative to the quoted
+        figures at `adc_ref_bits` (ZigZag AIMC ADC fit to 3 macros, reference §4.3 [Z2]:
+        E = (100 fF·B + 0.001 fF·4^B)·VDD², delay ∝ B)."""
+        ref, b = self.adc_ref_bits or self.adc_bits, self.adc_bits
+        if ref <= 0 or b <= 0 or b == ref:
+            return 1.0, 1.0
+
+        def g(x: int) -> float:
+            return 100.0 * x + 0.001 * 4.0 ** x
+
+        return g(b) / g(ref), b / ref
+
+    def partial_sum_bits(self) -> int:
+        """Bits a column's partial sum needs: one row tile of array_rows products of an
+        input slice (input_bits_per_cycle) and a weight slice (bits_per_cell)."""
+        import math
+
+        return (self.input_bits_per_cycle + self.bits_per_cell
+                + math.ceil(math.log2(max(2, self.array_rows))))
 
     @property
     def array_cells(self) -> int:

@@ -221,6 +221,8 @@ class WaferModel(CostModelBase):
             per_core_cap = main.capacity_bytes / n
             need = min(avail, max(1.0, held / per_core_cap)) if per_core_cap > 0 else 1.0
             link_Bps = p.fabric_bandwidth_Bps / (MESH_LINK_DIRECTIONS * n)
+            hop = (p.fabric_hop_cycles / chip.clock_hz
+                   if p.fabric_hop_cycles > 0 and chip.clock_hz > 0 else p.fabric_hop_latency_s)
             # local time x region, per-phase hops and total forwarded bytes (x side)
             local_x = max(op.flops / (peak / n) if peak > 0 else 0.0,
                           held / (main.bandwidth_Bps / n)) / eff
@@ -230,7 +232,7 @@ class WaferModel(CostModelBase):
                 side_plan = plan
             else:
                 fwd_total = sum(fwd * sd for sd, fwd in plan)  # bytes each phase streams
-                b = len(plan) * p.fabric_hop_latency_s / eff
+                b = len(plan) * hop / eff
                 c = fwd_total / (link_Bps * eff)
                 x = best_side(local_x, b, c, math.sqrt(need), math.sqrt(avail))
                 region = x * x
@@ -239,7 +241,7 @@ class WaferModel(CostModelBase):
             memory_s = max(floor_m, held / (share * main.bandwidth_Bps))
             if peak > 0:
                 compute_s = max(compute_s, op.flops / (share * peak))
-            phases = sum(phase_s(side, fwd, p.fabric_hop_latency_s, link_Bps) / eff
+            phases = sum(phase_s(side, fwd, hop, link_Bps) / eff
                          + p.phase_overhead_s for side, fwd in side_plan)
         comm_s, overhead, wire = collective_time(op, hw.fabric, floor_comm)
         overhead += phases

@@ -90,6 +90,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"{d['model']} on {d['hardware']} — {sc.phase.value}, batch {sc.batch}, "
           f"prompt {sc.prompt}, context {sc.context}, runtime {d['runtime']}, "
           f"tp {sc.parallel.tp} pp {sc.parallel.pp}")
+    from infersim.hwmodels.registry import cost_model
+
+    for w in cost_model(hw).warnings(hw):
+        print(f"  warning: {w}")
     if not r.feasible:
         inf = r.infeasible
         assert inf is not None

@@ -53,9 +53,7 @@ def break_even_utilization(price_usd_per_mtok: float, hw_price_usd: float, token
 
 
 def _sim(model, hw, phase, batch, weights, tp, pp, context=CONTEXT):
-    from infersim.api import simulate
-
-    from infersim.api import load_hardware
+    from infersim.api import load_hardware, simulate
     from infersim.hwmodels.registry import cost_model
 
     kw = {"context": context} if phase == "decode" else {"prompt": context}
