@@ -119,7 +119,7 @@ class CimModel(CostModelBase):
             col_tiles = math.ceil(shape.n * slices / p.array_cols)
             needed = row_tiles * col_tiles * shape.groups
             usable = max(1, int(p.num_arrays * p.array_utilization))
-            e_scale, t_scale = p.adc_scale()
+            t_scale = p.adc_scale()[1]
             t_cycle = math.ceil(p.array_cols / p.adcs_per_array) * p.adc_time_s * t_scale
             if t_cycle <= 0:
                 t_cycle = 1.0 / chip.clock_hz
