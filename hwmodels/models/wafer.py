@@ -12,12 +12,18 @@ specs; t_ph = `wafer.phase_overhead_ns`):
     time = max(local compute / ρ, local SRAM / ρ, weight streaming, links)
            + Σ over the op's fabric phases (transit / ρ + t_ph) + fixed latencies
 
-- region: resident data are spread over all cores in proportion to their bytes (the
-  latency-optimal placement: no SRAM bandwidth is left idle), so an op whose resident operand
-  is b bytes (weights of a matmul, the KV cache of an attention) occupies C = N · b / B cores
-  (1 ≤ C ≤ N; C = N when B is unknown, i.e. the op alone on the wafer), a √C × √C square.
-- local SRAM: b / (C · SRAM bandwidth / N) = B / SRAM bandwidth when spread, never below the
-  whole-wafer floor (all of the op's bytes at the full SRAM bandwidth).
+- region: the op runs on a √C × √C square of C cores, C chosen in [C_min, C_max] to
+  minimise its time (a compiler places the op): C_min = the fewest cores whose SRAM holds
+  its resident operand (b bytes: the weights of a matmul, the KV cache of an attention);
+  C_max depends on the placement of the runtime profile (`wafer.layer_regions`):
+  layer regions (1): every op keeps its own region, its share of the wafer's bytes
+  C = N · b / B (attention at least N / layers on the wafer, its layer's share);
+  overlapping regions (0): at batch 1 ops run one after another, any core may hold a slice
+  of any op, C_max = N. With local time a/C and phases b·√C + c/√C the optimum is the root
+  of b·x³ − c·x − 2a = 0 (x = √C) clamped to the range (`best_side`), so more cores with the
+  same per-core resources (a larger C_max) are never slower.
+- local SRAM: b / (C · SRAM bandwidth / N), never below the whole-wafer floor (all of the
+  op's bytes at the full SRAM bandwidth).
 - local compute: FLOPs / (C · peak / N) (unlisted dtypes emulated, `common.effective_peak`).
 - fabric phases (dependent, so they add): a GEMV needs two, an input broadcast along the rows
   of its region and a partial-sum reduction along its columns; a decode attention two (query
@@ -25,8 +31,9 @@ specs; t_ph = `wafer.phase_overhead_ns`):
   (reduce the sum of squares, broadcast the scale) over the cores holding its vector at one
   32-bit word per core. One phase over a side of √C cores has a transit of
   √C × hop latency + (bytes each core forwards) / (one link's bandwidth), the link's
-  bandwidth being `fabric_bandwidth` / (8 N) (4 mesh links × 2 directions per core), plus
-  t_ph, the software's fixed cost of a phase (task activation, synchronising the region).
+  bandwidth being `fabric_bandwidth` / (8 N) (4 mesh links × 2 directions per core), the
+  hop latency `fabric_hop_cycles` / clock (else `fabric_hop_latency_ns`), plus t_ph, the
+  software's fixed cost of a phase (task activation, synchronising the region).
   Element-wise ops, RoPE, KV writes and embedding lookups are local: no phase.
 - weight streaming: the fraction of the weights NOT resident (1 - ctx.weights_on_chip)
   streams from `wafer.weight_stream_level` (MemoryX) at that level's bandwidth.
@@ -36,8 +43,10 @@ specs; t_ph = `wafer.phase_overhead_ns`):
 - fixed latency: `wafer.layer_latency_us` once per decoder layer on its attention op (0 in
   the shipped specs: the per-layer latency is the sum of the derived phases).
 
-t_ph is the one fitted constant (validation/data/published/wafer_lpu_fit.json: Llama 3.1 8B
-on one CS-3, Aug 2024 software); the hop latency, link and SRAM rates come from the spec.
+t_ph and the placement are software: they are the runtime profile's (`PROFILES`:
+cerebras-2024-08, layer regions, t_ph fitted on Llama 3.1 8B on one CS-3; cerebras-2024-10,
+overlapping regions, t_ph fitted on Llama 3.1 70B on four; validation/data/published/
+wafer_lpu_fit.json); the hop latency, link and SRAM rates come from the chip spec.
 With ρ ≤ 1 and t_ph ≥ 0 the model never beats the roofline floor (`roofline_times`).
 
 Energy = FLOPs × J/FLOP + all bytes × 8 × SRAM J/bit + streamed bytes × 8 × MemoryX J/bit +

@@ -4,7 +4,9 @@ Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shard
 1. Weights are placed first, nearest memory level first, in the levels that may hold weights
    (a level whose `holds` is empty may hold anything). If they do not fit: infeasible.
    Levels marked `external` (MemoryX, a CIM card's LPDDR) hold only weights (streamed or
-   reloaded), as in `hwmodels.capacity`; they never hold KV.
+   reloaded), as in `hwmodels.capacity`; they never hold KV. When such a level exists the
+   weights live there and the chip's own memory goes to the KV cache first (what it leaves
+   free caches weights: the step model's resident fraction).
 2. The KV pool is the capacity of the levels that may hold KV × `gpu_memory_utilization`
    (only where the kind has a caching allocator, `CostModel.caching_allocator`: GPUs;
    statically allocated SRAM machines use all of it), minus
@@ -47,9 +49,15 @@ def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
     mem = [m for m in hw.chip.memory if m.capacity_bytes > 0]
     placed: dict[str, float] = {}
     left = facts.weight_bytes_per_chip
+    # With an external weight store (MemoryX, a CIM card's LPDDR) the full copy of the
+    # weights lives there and streams / reloads; on-chip memory caches what the KV cache
+    # leaves free (the step model's resident fraction), so it is not reserved for weights.
+    streamed = any(m.external and _may_hold(m, TensorClass.WEIGHTS) for m in mem)
     for m in mem:
         if left <= 0:
             break
+        if streamed and not m.external:
+            continue
         if _may_hold(m, TensorClass.WEIGHTS):
             put = min(left, m.capacity_bytes * util)
             placed[m.name] = put
