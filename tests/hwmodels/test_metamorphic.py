@@ -166,3 +166,17 @@ def test_energy_is_never_below_its_floor(name: str):
     s = map_trace(trace, hw)
     floor = sum(residence_floor(o, hw)[1] * o.count for o in trace.ops)
     assert s.energy_j >= floor * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("name", CHIPS)
+def test_energy_per_token_moves_with_weight_precision(name: str):
+    """8-bit weights move half the weight bytes of 16-bit ones (and run on narrower
+    units): the step's energy must drop on every kind."""
+    hw = load_hardware(name)
+    e = {}
+    for w in ("bf16", "int8"):
+        trace = build_trace(tiny_llama(), make_scenario("decode", 2, context=256, weights=w,
+                                                        activations="bf16", kv="bf16"))
+        s = map_trace(trace, hw)
+        e[w] = s.energy_j
+    assert e["int8"] < e["bf16"]
