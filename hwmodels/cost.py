@@ -13,8 +13,10 @@ Composition rules (one place, used by every model and by the mapper):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from infersim.hwmodels.spec import Hardware, HardwareKind
@@ -36,6 +38,33 @@ class Runtime(str, Enum):
     EAGER = "eager"
     GRAPH = "graph"
     FUSED = "fused"
+
+
+@dataclass(frozen=True)
+class RuntimeProfile:
+    """A named software generation of a statically scheduled kind (wafer, LPU): the few
+    software constants its compiler/runtime adds, applied over the chip's kind parameters
+    (`values`: kind-param attribute -> SI value). Hardware stays in the chip spec; the
+    profile says what the software of that date made of it (`source`: where the values come
+    from, e.g. a fit in validation/data/published/wafer_lpu_fit.json)."""
+
+    name: str
+    kind: HardwareKind
+    values: tuple[tuple[str, float], ...]
+    source: str = ""
+
+    def apply(self, params: Any) -> Any:
+        """`params` (a kind-params dataclass) with this profile's values."""
+        from dataclasses import replace
+
+        if params is None or not self.values:
+            return params
+        return replace(params, **dict(self.values))
+
+    def with_values(self, **values: float) -> RuntimeProfile:
+        """A copy with some values replaced (what-ifs and fitting)."""
+        return RuntimeProfile(self.name, self.kind, tuple({**dict(self.values),
+                                                           **values}.items()), self.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +130,9 @@ class CostContext:
     """What a cost model needs to know beyond the op: the runtime and the placement."""
 
     runtime: Runtime = Runtime.GRAPH
+    # The software generation of a statically scheduled kind (wafer, LPU); None = the
+    # constants of the chip spec alone.
+    profile: RuntimeProfile | None = None
     # Fraction of the op's weight bytes that are resident in on-chip SRAM (wafer/LPU/CIM);
     # the rest stream from the farthest memory level.
     weights_on_chip: float = 1.0
@@ -110,6 +142,9 @@ class CostContext:
     # these bytes (hwmodels/models/wafer.py). 0 = unknown: the op is alone on the chip.
     # The mapper fills it only for cost models that declare `needs_chip_bytes = True`.
     chip_bytes: float = 0.0
+    # Decoder layers this chip holds (its pipeline stage's share; 0 = unknown). A spatial
+    # model gives each layer at least 1/layers of the chip (its attention included).
+    layers_on_chip: int = 0
     # The op's activation operands (act_in + act_out) were touched just before it — by the
     # previous call of a repeated benchmark, or by the producing kernel in a step — so they sit
     # in the chip's last-level cache when they fit (GPU L2). Weights and KV are never credited.
@@ -139,6 +174,10 @@ class CostModel(Protocol):
     # Ops run as the separate kernels a framework launches (GPU eager/graph): the mapper
     # splits them before pricing.
     splits_kernels: bool
+    # Memory is managed by a caching allocator (GPU frameworks): a serving engine may only
+    # use a fraction of it (vLLM's gpu_memory_utilization). Statically allocated SRAM
+    # machines use all of it.
+    caching_allocator: bool
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost: ...
 
@@ -146,6 +185,20 @@ class CostModel(Protocol):
 
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float: ...
+
+    def runtimes(self) -> tuple[str, ...]:
+        """The runtime names this kind accepts (the first is the default)."""
+        ...
+
+    def warnings(self, hw: Hardware) -> tuple[str, ...]:
+        """Design warnings about the hardware (e.g. an ADC narrower than a partial sum)."""
+        ...
+
+    def resolve_runtime(self, runtime: Runtime | str | RuntimeProfile | None, hw_name: str = ""
+                        ) -> tuple[Runtime, RuntimeProfile | None]:
+        """(how ops become launch units, the software profile) for `runtime` on this kind;
+        InputError naming the accepted names when the kind does not run that software."""
+        ...
 
 
 class CostModelBase:
@@ -155,9 +208,56 @@ class CostModelBase:
     kind: HardwareKind
     needs_chip_bytes = False
     splits_kernels = False
+    caching_allocator = False
+    # Named software profiles of a statically scheduled kind (name -> profile; the first is
+    # the newest and the default). Empty: the kind runs the framework runtimes (`Runtime`).
+    profiles: Mapping[str, RuntimeProfile] = MappingProxyType({})
+
+    def runtimes(self) -> tuple[str, ...]:
+        if self.profiles:
+            return tuple(self.profiles)
+        return tuple(r.value for r in Runtime)
+
+    def resolve_runtime(self, runtime: Runtime | str | RuntimeProfile | None, hw_name: str = ""
+                        ) -> tuple[Runtime, RuntimeProfile | None]:
+        from infersim.foundation.errors import InputError
+
+        on = f"{hw_name} ({self.kind.value})" if hw_name else f"{self.kind.value} hardware"
+        if self.profiles:
+            # A compiler schedules the whole step: ops are fused as the compiler does.
+            if runtime is None:
+                return Runtime.FUSED, next(iter(self.profiles.values()))
+            if isinstance(runtime, RuntimeProfile):
+                if runtime.kind != self.kind:
+                    raise InputError(f"runtime: profile {runtime.name!r} is for "
+                                     f"{runtime.kind.value} hardware, not {on}")
+                return Runtime.FUSED, runtime
+            name = runtime.value if isinstance(runtime, Runtime) else str(runtime)
+            prof = self.profiles.get(name)
+            if prof is None:
+                what = ("a GPU framework runtime" if name in {r.value for r in Runtime}
+                        else "unknown")
+                raise InputError(f"runtime: {name!r} is {what}; {on} runs its own compiled "
+                                 f"software: use one of {', '.join(self.profiles)} (or omit "
+                                 f"--runtime for {next(iter(self.profiles))})")
+            return Runtime.FUSED, prof
+        if runtime is None:
+            return Runtime.GRAPH, None
+        if isinstance(runtime, RuntimeProfile):
+            raise InputError(f"runtime: profile {runtime.name!r} is for "
+                             f"{runtime.kind.value} hardware, not {on}")
+        try:
+            return Runtime(runtime), None
+        except ValueError:
+            raise InputError(f"runtime: unknown runtime {runtime!r} for {on}; use one of "
+                             f"{', '.join(self.runtimes())}") from None
 
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads:
         return LaunchOverheads()
+
+    def warnings(self, hw: Hardware) -> tuple[str, ...]:
+        """Design warnings about the hardware (printed by `simulate`); none by default."""
+        return ()
 
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float:

@@ -102,12 +102,43 @@ def _sources(data: Mapping[str, Any], overridden: set[str]) -> Mapping[str, str]
     return MappingProxyType(src)
 
 
+def unit_peaks(name: str, u: Mapping[str, Any], clock_hz: float,
+               overridden: set[str]) -> Mapping[DType, float]:
+    """Peak FLOP/s per dtype of compute unit `name`: count × flop_per_cycle × clock for the
+    dtypes the unit's microarchitecture is given for (so clock and unit count move it), the
+    declared datasheet `peak` otherwise. A peak the user overrode (`--set
+    compute.<unit>.peak_tflops.bf16=...`) is an explicit what-if and wins for its dtypes."""
+    declared = si_per_dtype(u, "peak", "throughput")
+    per_cycle = si_per_dtype(u, "", "flop_per_cycle")
+    if not per_cycle:
+        return declared
+    prefix = f"compute.{name}.peak_"
+    forced: set[DType] | None = set()
+    for path in overridden:
+        if path.startswith(prefix):
+            tail = path[len(prefix):].split(".")
+            if len(tail) == 1:
+                forced = None  # the whole peak mapping was overridden
+                break
+            assert forced is not None
+            forced.add(DType.parse(tail[1]))
+    count = int(u.get("count", 1))
+    out = dict(declared)
+    for d, n in per_cycle.items():
+        if forced is None or d in forced:
+            continue
+        out[d] = count * n * clock_hz
+    return MappingProxyType(out)
+
+
 def build_chip(data: Mapping[str, Any], overridden: set[str] | None = None) -> Chip:
     kind = HardwareKind(data["kind"])
+    clock_hz = si(data, "clock", "frequency")
     units = []
     for name, u in data["compute"].items():
         units.append(ComputeUnit(name, UnitType(u["type"]),
-                                 si_per_dtype(u, "peak", "throughput"), int(u.get("count", 1)),
+                                 unit_peaks(name, u, clock_hz, overridden or set()),
+                                 int(u.get("count", 1)),
                                  si_per_dtype(u, "", "energy_per_flop")))
     levels = []
     for name, m in data["memory"].items():
@@ -122,7 +153,7 @@ def build_chip(data: Mapping[str, Any], overridden: set[str] | None = None) -> C
     params = build_params(cls, block) if isinstance(block, dict) else (
         cls() if not any(kf.required for kf in kind_fields(cls)) else None)
     return Chip(
-        name=str(data["name"]), kind=kind, clock_hz=si(data, "clock", "frequency"),
+        name=str(data["name"]), kind=kind, clock_hz=clock_hz,
         compute=tuple(units), memory=tuple(levels),
         interconnect=build_interconnect(data.get("interconnect")),
         power=Power(si(pw, "tdp", "power"), si(pw, "idle", "power")),

@@ -108,6 +108,8 @@ FAMILIES: dict[str, UnitFamily] = {
         _family("energy_per_flop", "J/FLOP", [("fj_per_flop", u.FJ, "fJ/FLOP"),
                                               ("pj_per_flop", u.PJ, "pJ/FLOP")],
                 {"pj_per_mac": "write pj_per_flop (1 MAC = 2 FLOP: halve the value)"}),
+        _family("flop_per_cycle", "FLOP/cycle", [("flop_per_cycle", 1.0, "FLOP/cycle")],
+                {"mac_per_cycle": "write flop_per_cycle (1 MAC = 2 FLOP: double the value)"}),
         _family("power", "W", [("w", 1.0, "W"), ("kw", u.K, "kW")]),
         _family("area", "mm²", [("mm2", 1.0, "mm²")]),
         _family("length", "nm", [("nm", 1.0, "nm")]),
@@ -220,6 +222,9 @@ COMPUTE_UNIT = Struct("compute unit", (
     Quantity("", "energy_per_flop", False, "dynamic energy per FLOP on this unit, "
              "{dtype: value} (overrides the chip-level energy block)", (0.0, 1e-9),
              positive=False, per_dtype=True),
+    Quantity("", "flop_per_cycle", False, "dense FLOP (or OP) one engine completes per "
+             "clock cycle, {dtype: value}; the peak is then count × this × clock and the "
+             "declared `peak` is a datasheet cross-check", (1e-3, 1e9), per_dtype=True),
 ))
 
 MEMORY_LEVEL = Struct("memory level", (

@@ -320,6 +320,10 @@ class WaferParams:
     weight_stream_level: str = kind_param(
         "weight_stream_level", "memory level (external) weights stream from when they do not "
         "fit in SRAM", ref="memory")
+    fabric_hop_cycles: float = kind_param(
+        "fabric_hop_cycles", "cycles of one core-to-core fabric hop; when > 0 the hop latency "
+        "is this / clock (so the clock moves it) instead of fabric_hop_latency_ns",
+        (0.0, 1e4), default=0.0)
     layer_latency_s: float = kind_param(
         "layer_latency_us", "extra fixed latency per decoder layer on top of the derived "
         "per-op fabric phases (charged on the layer's attention op); 0 = none",
@@ -330,6 +334,11 @@ class WaferParams:
         "reduction across an op's region) beyond its hops and streaming: task activation "
         "and synchronisation of the region's cores by the software stack", (0.0, 1e5),
         scale=NS, default=0.0)
+    layer_regions: int = kind_param(
+        "layer_regions", "placement: 1 = every op keeps its own region, sized by its share of "
+        "the wafer's bytes (a layer-pipelined placement; attention gets at least its layer's "
+        "share); 0 = regions overlap (at batch 1 any core may hold a slice of any op); "
+        "normally set by the runtime profile", (0, 1), default=1)
     rate_efficiency: float = kind_param(
         "rate_efficiency", "achieved fraction of the peak per-core SRAM bandwidth, per-core "
         "compute and fabric link rate inside one op at batch 1; divides the region-local "
@@ -338,17 +347,34 @@ class WaferParams:
 
 @dataclass(frozen=True)
 class LpuParams:
-    """Parameters of the LPU (statically scheduled dataflow, SRAM only) cost model.
+    """Parameters of the LPU (statically scheduled dataflow, SRAM only) cost model
+    (hwmodels/models/lpu.py).
 
     SRAM per chip is the chip's single memory level (`memory.sram`): weights, KV and
     activations must fit in the aggregate SRAM of the chips used; there is no DRAM. The
-    per-hop chip-to-chip latency is the interconnect's `latency` (one source of truth)."""
+    per-hop chip-to-chip latency is the interconnect's `latency` (one source of truth).
+    Hardware latencies are in cycles (they scale with the clock); `matrix_op_cycles` is the
+    software constant of a runtime profile (`LpuModel.profiles`)."""
 
-    op_overhead_s: float = kind_param(
-        "op_overhead_us", "deterministic latency of one dependent compute op (one fused "
-        "kernel) in the static schedule: its operands stream from SRAM through the "
-        "functional-unit chain and its result is usable by the next op; charged on every "
-        "non-collective op", (0.0, 1e3), scale=US)
+    mxm_dim: int = kind_param(
+        "mxm_dim", "side of one matrix-unit plane (a dim x dim weight-stationary MAC array); "
+        "with the matrix peak it sets how many planes work at once", (1, 1e5), default=320)
+    mxm_install_bytes_per_cycle: float = kind_param(
+        "mxm_install_bytes_per_cycle", "weight bytes written into ONE matrix plane per cycle "
+        "(the streams that feed it); at batch 1 every weight is installed once, so this "
+        "bounds a matrix-vector product", (1.0, 1e7), default=5120.0)
+    matrix_op_cycles: float = kind_param(
+        "matrix_op_cycles", "cycles from the start of a dependent matrix op (MXM: GEMV, "
+        "attention) until its result can feed the next op, beyond streaming its weights: "
+        "pipeline fill/drain and the schedule's slack; normally set by the runtime profile",
+        (0.0, 1e7), default=0.0)
+    vector_op_cycles: float = kind_param(
+        "vector_op_cycles", "cycles of a dependent element-wise op (VXM): operands stream "
+        "from the memory slices through the vector unit and back", (0.0, 1e6), default=100.0)
+    reduction_op_cycles: float = kind_param(
+        "reduction_op_cycles", "cycles of a dependent op that reduces across lanes (norm, "
+        "softmax, router top-k, embedding gather): a vector pass plus a cross-lane reduction "
+        "through the switch unit", (0.0, 1e6), default=250.0)
     layer_overhead_s: float = kind_param(
         "layer_overhead_us", "extra deterministic time per decoder layer (synchronisation of "
         "the layer's chips beyond its collectives), charged once per layer; 0 = none",
@@ -357,6 +383,10 @@ class LpuParams:
         "chips_per_node", "chips wired all-to-all (one C2C hop apart, e.g. a GroqNode); a "
         "collective within one node takes direct one-hop steps, a larger group the "
         "topology's hops", (1, 1e4), default=1)
+    inter_node_hop_latency_s: float = kind_param(
+        "inter_node_hop_latency_us", "latency of one C2C hop between nodes (longer cables, "
+        "a dragonfly global link); 0 = the interconnect's per-hop latency", (0.0, 1e3),
+        scale=1e-6, default=0.0)
 
 
 @dataclass(frozen=True)
@@ -400,6 +430,35 @@ class CimParams:
     reload_energy_j_per_bit: float = kind_param(
         "reload_energy_pj_per_bit", "energy per weight bit written into the arrays "
         "(excluding the read from the source memory)", (0.0, 1e6), scale=PJ)
+    adc_ref_bits: int = kind_param(
+        "adc_ref_bits", "resolution the adc_energy/adc_time figures are quoted at; another "
+        "adc_bits scales them with the ZigZag AIMC ADC model (energy ∝ 100·B + 0.001·4^B, "
+        "delay ∝ B); 0 = adc_bits (no scaling)", (0, 16), default=0)
+
+    def adc_scale(self) -> tuple[float, float]:
+        """(energy factor, time factor) of one conversion at `adc_bits` relative to the quoted
+        figures at `adc_ref_bits` (ZigZag AIMC ADC fit to 3 macros, reference §4.3 [Z2]:
+        E = (100 fF·B + 0.001 fF·4^B)·VDD², delay ∝ B)."""
+        ref, b = self.adc_ref_bits or self.adc_bits, self.adc_bits
+        if ref <= 0 or b <= 0 or b == ref:
+            return 1.0, 1.0
+
+        def g(x: int) -> float:
+            return 100.0 * x + 0.001 * 4.0 ** x
+
+        return g(b) / g(ref), b / ref
+
+    def partial_sum_bits(self) -> int:
+        """Bits a column's partial sum needs: one row tile of array_rows products of an
+        input slice (input_bits_per_cycle) and a weight slice (bits_per_cell)."""
+        import math
+
+        return (self.input_bits_per_cycle + self.bits_per_cell
+                + math.ceil(math.log2(max(2, self.array_rows))))
+
+    @property
+    def array_cells(self) -> int:
+        return self.array_rows * self.array_cols * self.num_arrays
 
     def weight_capacity_bytes(self, weight_bits: int | None = None) -> float:
         """Bytes of `weight_bits`-bit weights (default: native) the usable arrays hold."""

@@ -27,6 +27,7 @@ from infersim.foundation.schema import (
     Struct,
     as_float,
     fmt,
+    is_number,
     number_problem,
 )
 from infersim.foundation.suggest import did_you_mean
@@ -522,6 +523,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
         if tdp is not None and idle is not None and 0 < tdp < idle:
             v.add("power", f"idle power ({fmt(idle)} W) exceeds TDP ({fmt(tdp)} W)",
                   "idle power is the static draw; it must be ≤ TDP")
+    _peak_cross_check(v, data)
     # memory order and roles
     levels = [(n, lv) for n, lv in memory.items() if isinstance(lv, dict)]
     if levels:
@@ -583,6 +585,48 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
                       f"levels total {fmt(on_chip)} B",
                       "the array level's capacity must include the arrays' cells: check "
                       "array_rows/array_cols/num_arrays/bits_per_cell and memory capacities")
+
+
+PEAK_TOLERANCE = 0.15  # datasheets quote units at different clocks (H100 CUDA cores: boost)
+
+
+def _peak_cross_check(v: _Validator, data: dict[str, Any]) -> None:
+    """A unit given as count × flop_per_cycle × clock must agree with its declared datasheet
+    peak within PEAK_TOLERANCE. What-ifs (any override of the clock or the compute block)
+    are not checked: moving the clock away from the datasheet is their point."""
+    if v.is_overridden("clock_ghz") or v.is_overridden("clock_mhz") or any(
+            o.startswith("compute") for o in v.overridden):
+        return
+    clock = _si(data, "clock", "frequency")
+    compute = data.get("compute")
+    if not clock or not isinstance(compute, dict):
+        return
+    for name, u in compute.items():
+        if not isinstance(u, dict):
+            continue
+        count = u.get("count", 1)
+        per_cycle = next((val for k, val in u.items() if k == "flop_per_cycle"), None)
+        fam = FAMILIES["throughput"]
+        declared: dict[str, Any] = {}
+        for k, val in u.items():
+            s = split_suffix(k, "peak", fam)
+            if s is not None and isinstance(val, dict):
+                declared = {str(d): float(x) * fam.suffixes[s] for d, x in val.items()
+                            if is_number(x)}
+        if not isinstance(per_cycle, dict) or not is_number(count):
+            continue
+        for d, n in per_cycle.items():
+            if not is_number(n) or str(d) not in declared or declared[str(d)] <= 0:
+                continue
+            derived = float(count) * float(n) * clock
+            ratio = derived / declared[str(d)]
+            if abs(ratio - 1.0) > PEAK_TOLERANCE:
+                v.add(f"compute.{name}.flop_per_cycle.{d}",
+                      f"count × flop_per_cycle × clock = {fmt(derived / 1e12)} TFLOP/s "
+                      f"disagrees with the declared peak {fmt(declared[str(d)] / 1e12)} "
+                      f"TFLOP/s by {abs(ratio - 1) * 100:.0f}% (tolerance "
+                      f"{PEAK_TOLERANCE * 100:.0f}%)",
+                      "check the unit count, FLOP per cycle and clock against the datasheet")
 
 
 def _si(block: Mapping[str, Any], base: str, family: str) -> float | None:

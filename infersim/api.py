@@ -71,7 +71,7 @@ class SimResult:
         d: dict[str, Any] = {
             "model": self.schedule.trace.model,
             "hardware": self.schedule.hardware.name,
-            "runtime": self.schedule.runtime.value,
+            "runtime": self.schedule.runtime_name,
             "phase": sc.phase.value,
             "batch": sc.batch,
             "chips_used": sc.parallel.chips,
@@ -86,6 +86,10 @@ class SimResult:
             "bytes": self.schedule.trace.bytes.total,
         }
         if self.infeasible is not None:
+            # a configuration that does not fit has no speed: the result is the gap
+            for k in ("latency_s", "tokens_per_s", "tokens_per_s_per_user", "energy_j",
+                      "energy_per_token_j"):
+                d[k] = None
             d["infeasible"] = self.infeasible.to_dict()
             d["reason"] = str(self.infeasible)
         return d
@@ -136,7 +140,7 @@ def simulate(
     context: int = 0,
     prompt: int = 0,
     chunk: int = 0,
-    runtime: str | Runtime = "graph",
+    runtime: str | Runtime | None = None,
     weights: str = "bf16",
     activations: str | None = None,
     kv: str | None = None,
@@ -158,7 +162,8 @@ def simulate(
                        moe_imbalance=moe_imbalance, draft_model=draft_model,
                        draft_len=draft_len, acceptance=acceptance)
     trace = build_trace(m, sc)
-    sched = map_trace(trace, hw, resolve_runtime(runtime))
+    # None: the kind's default; the kind validates the name (CostModel.resolve_runtime)
+    sched = map_trace(trace, hw, runtime)
     tokens = float(sc.batch)
     if sc.phase == Phase.SPEC_DECODE and sc.spec is not None:
         tokens = sc.batch * sc.spec.expected_tokens
@@ -176,7 +181,8 @@ def resolve_runtime(runtime: str | Runtime) -> Runtime:
                          f"{', '.join(r.value for r in Runtime)}") from None
 
 
-def predict_op(op: Op, hardware: str | Path | Hardware, runtime: str | Runtime = "graph") -> float:
+def predict_op(op: Op, hardware: str | Path | Hardware,
+               runtime: str | Runtime | None = None) -> float:
     """Predicted seconds for one execution of `op` on one chip of `hardware`."""
     if not isinstance(op, Op):
         from infersim.foundation.errors import InputError
@@ -184,7 +190,9 @@ def predict_op(op: Op, hardware: str | Path | Hardware, runtime: str | Runtime =
         raise InputError(f"op: expected an Op (e.g. infersim.ops.matmul(m, k, n)), got "
                          f"{type(op).__name__}")
     hw = load_hardware(hardware)
-    return cost_model(hw).op_cost(op, hw, CostContext(runtime=resolve_runtime(runtime))).time_s
+    model = cost_model(hw)
+    rt, profile = model.resolve_runtime(runtime, hw.name)
+    return model.op_cost(op, hw, CostContext(runtime=rt, profile=profile)).time_s
 
 
 def serve(

@@ -40,6 +40,7 @@ from infersim.hwmodels.cost import (
     Infeasibility,
     OpCost,
     Runtime,
+    RuntimeProfile,
 )
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
@@ -145,7 +146,8 @@ def _mapping_of(c: OpCost, kern: K.Kernel) -> list[tuple[str, Any]]:
 def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
                hw_fp: int) -> Priced:
     key = (tuple(cache.op_key(k.op) for k in unit.kernels),
-           tuple(k.label for k in unit.kernels), hw_fp, ctx.runtime,
+           tuple(k.label for k in unit.kernels), hw_fp, ctx.runtime, ctx.profile,
+           ctx.layers_on_chip,
            round(ctx.weights_on_chip, 6), ctx.chip_bytes)
     hit = cache.get(key)
     if hit is not None:
@@ -227,9 +229,13 @@ def _fit(trace: Trace, hw: Hardware, fp: P.Footprint) -> Infeasibility | None:
                           weight_bits=trace.scenario.precision.weights.bits)
 
 
-def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH) -> Schedule:
-    """Map one model step onto `hw` under `runtime` (see the module docstring)."""
-    rt = Runtime(runtime)
+def map_trace(trace: Trace, hw: Hardware,
+              runtime: Runtime | str | RuntimeProfile | None = None) -> Schedule:
+    """Map one model step onto `hw` under `runtime` (see the module docstring); None = the
+    kind's default (graph on framework kinds, the newest profile of a compiled kind). The
+    kind validates the name (`CostModel.resolve_runtime`): a GPU framework runtime on an LPU
+    is an InputError, never a silent change."""
+    rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
     par = trace.scenario.parallel
     tp, pp = par.tp, max(1, par.pp)
     fp = P.footprint(trace)
@@ -239,7 +245,9 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
                                          fp.activation_bytes,
                                          trace.scenario.precision.weights.bits)
     chip_bytes = fp.total_bytes if model.needs_chip_bytes else 0.0
-    ctx = CostContext(runtime=rt, weights_on_chip=woc, chip_bytes=chip_bytes)
+    layers_here = max(trace.layer_partition(), default=0) if model.needs_chip_bytes else 0
+    ctx = CostContext(runtime=rt, profile=profile, weights_on_chip=woc, chip_bytes=chip_bytes,
+                      layers_on_chip=layers_here)
     hw_fp = cache.hw_fingerprint(hw)
     launch = model.launch_overheads(hw, rt)
     host_k = launch.host_per_kernel_s
@@ -292,4 +300,5 @@ def map_trace(trace: Trace, hw: Hardware, runtime: Runtime | str = Runtime.GRAPH
     idle_w = hw.chip.power.idle_w
     energy = op_energy + idle_w * max(0.0, latency * chips - busy_chip_s)
     return Schedule(trace, hw, rt, tuple(mapped), latency, energy, infeasible,
-                    tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes)
+                    tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes,
+                    profile.name if profile is not None else "")

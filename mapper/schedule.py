@@ -72,6 +72,12 @@ class Schedule:
     step_overhead_s: float = 0.0  # per-step host/device synchronization
     weights_on_chip: float = 1.0  # fraction of weights resident on chip (SRAM machines)
     memory_per_chip_bytes: float = 0.0  # weights + KV + activation workspace per chip
+    profile: str = ""  # the runtime profile of a compiled kind (wafer, LPU); "" = none
+
+    @property
+    def runtime_name(self) -> str:
+        """What ran: the profile of a compiled kind, else the framework runtime."""
+        return self.profile or self.runtime.value
 
     @property
     def feasible(self) -> bool:
@@ -107,7 +113,7 @@ class Schedule:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "model": self.trace.model, "hardware": self.hardware.name,
-            "runtime": self.runtime.value, "latency_s": self.latency_s,
+            "runtime": self.runtime_name, "latency_s": self.latency_s,
             "energy_j": self.energy_j, "feasible": self.feasible,
             "stage_times_s": list(self.stage_times_s), "device_s": self.device_s,
             "host_s": self.host_s, "host_bound_s": self.host_bound_s,

@@ -52,7 +52,7 @@ def _hardware(name: str, overrides: tuple[tuple[str, Any], ...]) -> Any:
 def split_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Group a flat point into model, hardware, overrides, runtime, scenario, traffic, econ."""
     out: dict[str, Any] = {"model": params.get("model"), "hardware": params.get("hardware"),
-                           "runtime": params.get("runtime", "graph"), "hw": [],
+                           "runtime": params.get("runtime"), "hw": [],
                            "scenario": {}, "traffic": {}, "economics": {}}
     for k, v in params.items():
         group, _, rest = k.partition(".")
@@ -197,7 +197,7 @@ def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
                            int(t.get("block_size", pol.block_size)))
     sc = p["scenario"]
     dep = Deployment(int(sc.get("tp", 1)), int(sc.get("pp", 1)), int(sc.get("ep", 1)),
-                     int(t.get("replicas", 1)), p["runtime"], sc.get("weights", "bf16"),
+                     int(t.get("replicas", 1)), p["runtime"] or "", sc.get("weights", "bf16"),
                      sc.get("kv"))
     slo = Slo(t.get("slo_ttft_s", 2.0), t.get("slo_tpot_s", 0.1))
     eco = Economics(**p["economics"]) if p["economics"] else Economics()

@@ -191,7 +191,7 @@ def roofline(schedule: Schedule, *, title: str = "", max_labels: int = 8) -> Fig
     tr = schedule.trace
     sc = tr.scenario
     ax.set_title(title or f"{tr.model} on {schedule.hardware.name}: {sc.phase.value}, "
-                 f"batch {sc.batch}, {schedule.runtime.value}")
+                 f"batch {sc.batch}, {schedule.runtime_name}")
     ax.legend(loc="upper left", ncols=2, framealpha=0.9)
     return fig
 

@@ -70,7 +70,19 @@ ECONOMICS_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
 
 _TOP_PARAMS = ("model", "hardware", "runtime")
 _GROUPS = ("hw", "scenario", "traffic", "economics")
-_RUNTIMES = ("eager", "graph", "fused")
+
+
+def _runtimes() -> tuple[str, ...]:
+    """Framework runtimes and every compiled kind's profiles (each point's kind validates
+    its own: a GPU runtime on an LPU is an error there)."""
+    from infersim.hwmodels.registry import MODELS
+
+    names: list[str] = []
+    for m in MODELS.values():
+        names += [n for n in m.runtimes() if n not in names]
+    return tuple(names)
+
+
 _NAME_PATTERN = r"[a-z0-9][a-z0-9_-]*"
 _RANGE_KEYS = {"min", "max", "log", "int", "num"}
 _TOP_KEYS = ("name", "description", "evaluate", "fixed", "sweep", "search", "metrics", "plots")
@@ -79,7 +91,7 @@ _PLOT_KEYS = ("kind", "x", "y", "group", "color", "logx", "logy", "where", "titl
               "points")
 
 DEFAULT_FIXED: Mapping[str, Any] = MappingProxyType({
-    "model": "llama-3.1-8b", "hardware": "h100-sxm", "runtime": "graph",
+    "model": "llama-3.1-8b", "hardware": "h100-sxm",
 })
 
 
@@ -220,7 +232,9 @@ class _Validator(Checker):
     def param_value(self, name: str, value: Any, path: str) -> None:
         """Type/range check of one value of a known parameter (hw/traffic: checked later)."""
         if name == "runtime":
-            self.choice(path, value, _RUNTIMES, "runtime")
+            if value is not None and value not in _runtimes():
+                self.add(path, f"unknown runtime {value!r}",
+                         f"use one of {', '.join(_runtimes())}, or omit it (the kind's default)")
             return
         if name in ("model", "hardware"):
             if not isinstance(value, str) or not value:

@@ -60,6 +60,19 @@ class CimModel(CostModelBase):
 
     kind = HardwareKind.CIM
 
+    def warnings(self, hw: Hardware) -> tuple[str, ...]:
+        """An ADC narrower than a column's partial sum clips it (accuracy, not modelled)."""
+        p = hw.chip.params
+        if not isinstance(p, CimParams) or p.adc_bits <= 0:
+            return ()
+        need = p.partial_sum_bits()
+        if p.adc_bits >= need:
+            return ()
+        return (f"{hw.chip.name}: {p.adc_bits}-bit ADCs cannot represent a column's partial "
+                f"sum ({need} bits: {p.array_rows} rows x {p.input_bits_per_cycle}-bit input "
+                f"x {p.bits_per_cell}-bit cell); outputs are clipped or the analog range is "
+                "coarsened (accuracy loss, not modelled)",)
+
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float:
         """Weights live in the crossbar arrays (more low-bit weights fit); the rest reload
@@ -70,7 +83,23 @@ class CimModel(CostModelBase):
                                                     activation_bytes, weight_bits)
         if weight_bytes <= 0:
             return 1.0
-        return max(0.0, min(1.0, p.weight_capacity_bytes(weight_bits) / weight_bytes))
+        cap = p.weight_capacity_bytes(weight_bits)
+        # One account of every memory: when the level holding the arrays' weights also holds
+        # KV or activations (d-Matrix: one 2 GB SRAM of DIMC arrays), those take their bytes
+        # out of it first.
+        from infersim.hwmodels.spec import TensorClass
+
+        for m in hw.chip.memory:
+            if m.external or TensorClass.WEIGHTS not in m.holds:
+                continue
+            shared = m.holds & {TensorClass.KV, TensorClass.ACTIVATIONS}
+            if shared:
+                left = m.capacity_bytes
+                left -= kv_bytes if TensorClass.KV in shared else 0.0
+                left -= activation_bytes if TensorClass.ACTIVATIONS in shared else 0.0
+                cap = min(cap, max(0.0, left))
+            break
+        return max(0.0, min(1.0, cap / weight_bytes))
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         chip = hw.chip
@@ -90,7 +119,8 @@ class CimModel(CostModelBase):
             col_tiles = math.ceil(shape.n * slices / p.array_cols)
             needed = row_tiles * col_tiles * shape.groups
             usable = max(1, int(p.num_arrays * p.array_utilization))
-            t_cycle = math.ceil(p.array_cols / p.adcs_per_array) * p.adc_time_s
+            t_scale = p.adc_scale()[1]
+            t_cycle = math.ceil(p.array_cols / p.adcs_per_array) * p.adc_time_s * t_scale
             if t_cycle <= 0:
                 t_cycle = 1.0 / chip.clock_hz
             m_max = shape.m * shape.imbalance if shape.groups > 1 else float(shape.m)
@@ -121,7 +151,7 @@ class CimModel(CostModelBase):
         unit = UnitType.MATRIX if array_s > 0 else UnitType.VECTOR
         energy = (op.flops * mac_energy(chip, op.dtype, unit)
                   + op.bytes.total * 8 * chip.main_memory.energy_j_per_bit
-                  + (adc_conv * p.adc_energy_j + dac_conv * p.dac_energy_j
+                  + (adc_conv * p.adc_energy_j * p.adc_scale()[0] + dac_conv * p.dac_energy_j
                      if p is not None else 0.0)
                   + reload_j
                   + (wire * 8 * fabric.energy_j_per_bit if fabric is not None else 0.0))

@@ -12,12 +12,18 @@ specs; t_ph = `wafer.phase_overhead_ns`):
     time = max(local compute / ρ, local SRAM / ρ, weight streaming, links)
            + Σ over the op's fabric phases (transit / ρ + t_ph) + fixed latencies
 
-- region: resident data are spread over all cores in proportion to their bytes (the
-  latency-optimal placement: no SRAM bandwidth is left idle), so an op whose resident operand
-  is b bytes (weights of a matmul, the KV cache of an attention) occupies C = N · b / B cores
-  (1 ≤ C ≤ N; C = N when B is unknown, i.e. the op alone on the wafer), a √C × √C square.
-- local SRAM: b / (C · SRAM bandwidth / N) = B / SRAM bandwidth when spread, never below the
-  whole-wafer floor (all of the op's bytes at the full SRAM bandwidth).
+- region: the op runs on a √C × √C square of C cores, C chosen in [C_min, C_max] to
+  minimise its time (a compiler places the op): C_min = the fewest cores whose SRAM holds
+  its resident operand (b bytes: the weights of a matmul, the KV cache of an attention);
+  C_max depends on the placement of the runtime profile (`wafer.layer_regions`):
+  layer regions (1): every op keeps its own region, its share of the wafer's bytes
+  C = N · b / B (attention at least N / layers on the wafer, its layer's share);
+  overlapping regions (0): at batch 1 ops run one after another, any core may hold a slice
+  of any op, C_max = N. With local time a/C and phases b·√C + c/√C the optimum is the root
+  of b·x³ − c·x − 2a = 0 (x = √C) clamped to the range (`best_side`), so more cores with the
+  same per-core resources (a larger C_max) are never slower.
+- local SRAM: b / (C · SRAM bandwidth / N), never below the whole-wafer floor (all of the
+  op's bytes at the full SRAM bandwidth).
 - local compute: FLOPs / (C · peak / N) (unlisted dtypes emulated, `common.effective_peak`).
 - fabric phases (dependent, so they add): a GEMV needs two, an input broadcast along the rows
   of its region and a partial-sum reduction along its columns; a decode attention two (query
@@ -25,8 +31,9 @@ specs; t_ph = `wafer.phase_overhead_ns`):
   (reduce the sum of squares, broadcast the scale) over the cores holding its vector at one
   32-bit word per core. One phase over a side of √C cores has a transit of
   √C × hop latency + (bytes each core forwards) / (one link's bandwidth), the link's
-  bandwidth being `fabric_bandwidth` / (8 N) (4 mesh links × 2 directions per core), plus
-  t_ph, the software's fixed cost of a phase (task activation, synchronising the region).
+  bandwidth being `fabric_bandwidth` / (8 N) (4 mesh links × 2 directions per core), the
+  hop latency `fabric_hop_cycles` / clock (else `fabric_hop_latency_ns`), plus t_ph, the
+  software's fixed cost of a phase (task activation, synchronising the region).
   Element-wise ops, RoPE, KV writes and embedding lookups are local: no phase.
 - weight streaming: the fraction of the weights NOT resident (1 - ctx.weights_on_chip)
   streams from `wafer.weight_stream_level` (MemoryX) at that level's bandwidth.
@@ -36,8 +43,10 @@ specs; t_ph = `wafer.phase_overhead_ns`):
 - fixed latency: `wafer.layer_latency_us` once per decoder layer on its attention op (0 in
   the shipped specs: the per-layer latency is the sum of the derived phases).
 
-t_ph is the one fitted constant (validation/data/published/wafer_lpu_fit.json: Llama 3.1 8B
-on one CS-3, Aug 2024 software); the hop latency, link and SRAM rates come from the spec.
+t_ph and the placement are software: they are the runtime profile's (`PROFILES`:
+cerebras-2024-08, layer regions, t_ph fitted on Llama 3.1 8B on one CS-3; cerebras-2024-10,
+overlapping regions, t_ph fitted on Llama 3.1 70B on four; validation/data/published/
+wafer_lpu_fit.json); the hop latency, link and SRAM rates come from the chip spec.
 With ρ ≤ 1 and t_ph ≥ 0 the model never beats the roofline floor (`roofline_times`).
 
 Energy = FLOPs × J/FLOP + all bytes × 8 × SRAM J/bit + streamed bytes × 8 × MemoryX J/bit +
@@ -53,7 +62,7 @@ from __future__ import annotations
 
 import math
 
-from infersim.hwmodels.cost import Bound, CostContext, CostModelBase, OpCost
+from infersim.hwmodels.cost import Bound, CostContext, CostModelBase, OpCost, RuntimeProfile
 from infersim.hwmodels.models.common import collective_time, finish, mac_energy, op_peak, op_unit
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware, HardwareKind, MemoryLevel, WaferParams
@@ -125,15 +134,64 @@ def _resident_operand_bytes(op: Op) -> float:
     return 0.0
 
 
+FIT_FILE = "validation/data/published/wafer_lpu_fit.json"
+# Software generations of the Cerebras inference stack: the one constant each (the fixed
+# time of a dependent fabric phase: task activation and synchronisation of a region), fitted
+# on one published row each (`python -m infersim.validation.fitting.wafer_lpu`);
+# the other rows held out.
+PROFILES: dict[str, RuntimeProfile] = {
+    "cerebras-2024-10": RuntimeProfile(
+        "cerebras-2024-10", HardwareKind.WAFER,
+        (("layer_regions", 0), ("phase_overhead_s", 119.4e-9)),
+        "overlapping regions (the release rewrote the matmul and broadcast/reduce kernels); "
+        "phase overhead fitted on Llama 3.1 70B on 4 CS-3, ~2,100 tok/s (Oct 2024, its "
+        f"speculative decoding included); {FIT_FILE}"),
+    "cerebras-2024-08": RuntimeProfile(
+        "cerebras-2024-08", HardwareKind.WAFER,
+        (("layer_regions", 1), ("phase_overhead_s", 874.2e-9)),
+        "layer regions (layers mapped to their own regions of the wafer, Hot Chips 2024); "
+        "phase overhead fitted on Llama 3.1 8B on 1 CS-3, 1,800 tok/s (Aug 2024 launch); "
+        f"{FIT_FILE}"),
+}
+
+
+def best_side(a: float, b: float, c: float, x_min: float, x_max: float) -> float:
+    """argmin over x in [x_min, x_max] of a/x² + b·x + c/x (a, b, c ≥ 0): the side of the
+    square region that balances local work (a/x²) against fabric hops (b·x) and streaming
+    (c/x). Unimodal for x > 0, so a larger x_max never gives a larger minimum."""
+    x_min = max(1.0, min(x_min, x_max))
+    if b <= 0:
+        return x_max
+
+    def g(x: float) -> float:  # derivative × x³
+        return b * x ** 3 - c * x - 2.0 * a
+
+    if g(x_max) <= 0:
+        return x_max
+    if g(x_min) >= 0:
+        return x_min
+    lo, hi = x_min, x_max
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if g(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 class WaferModel(CostModelBase):
     """Wafer-scale SRAM engine: ops on regions of a 2D mesh, fabric phases, weight streaming."""
 
     kind = HardwareKind.WAFER
     needs_chip_bytes = True  # the mapper passes CostContext.chip_bytes (region sizes)
+    profiles = PROFILES
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         chip = hw.chip
         p = chip.params if isinstance(chip.params, WaferParams) else None
+        if p is not None and ctx.profile is not None and ctx.profile.kind == self.kind:
+            p = ctx.profile.apply(p)
         floor_c, floor_m, floor_comm = roofline_times(op, hw)
         main = chip.main_memory
         is_coll = isinstance(op.shape, CollectiveShape)
@@ -157,15 +215,43 @@ class WaferModel(CostModelBase):
             eff = p.rate_efficiency
             n = float(p.cores)
             operand = _resident_operand_bytes(op)
-            region = region_cores(operand, ctx.chip_bytes, n) if operand > 0 else n
-            share = region / n
             held = operand * (resident if op.kind in _WEIGHT_KINDS else 1.0)
+            # Cores the op may use. Layer regions (a layer-pipelined placement): its share of
+            # the wafer's bytes, attention at least its layer's share. Overlapping regions:
+            # at batch 1 ops run one after another, so any core may hold a slice of any op's
+            # operand: up to all cores. Either way at least the fewest cores whose SRAM holds
+            # the operand.
+            if p.layer_regions:
+                avail = region_cores(operand, ctx.chip_bytes, n) if operand > 0 else n
+                if op.kind is OpKind.ATTENTION and ctx.layers_on_chip > 0:
+                    avail = min(n, max(avail, n / ctx.layers_on_chip))
+            else:
+                avail = n
+            per_core_cap = main.capacity_bytes / n
+            need = min(avail, max(1.0, held / per_core_cap)) if per_core_cap > 0 else 1.0
+            link_Bps = p.fabric_bandwidth_Bps / (MESH_LINK_DIRECTIONS * n)
+            hop = (p.fabric_hop_cycles / chip.clock_hz
+                   if p.fabric_hop_cycles > 0 and chip.clock_hz > 0 else p.fabric_hop_latency_s)
+            # local time x region, per-phase hops and total forwarded bytes (x side)
+            local_x = max(op.flops / (peak / n) if peak > 0 else 0.0,
+                          held / (main.bandwidth_Bps / n)) / eff
+            plan = fabric_phases(op, avail, n)
+            if op.kind is OpKind.NORM or not plan:
+                region = avail
+                side_plan = plan
+            else:
+                fwd_total = sum(fwd * sd for sd, fwd in plan)  # bytes each phase streams
+                b = len(plan) * hop / eff
+                c = fwd_total / (link_Bps * eff)
+                x = best_side(local_x, b, c, math.sqrt(need), math.sqrt(avail))
+                region = x * x
+                side_plan = fabric_phases(op, region, n)
+            share = region / n
             memory_s = max(floor_m, held / (share * main.bandwidth_Bps))
             if peak > 0:
                 compute_s = max(compute_s, op.flops / (share * peak))
-            link_Bps = p.fabric_bandwidth_Bps / (MESH_LINK_DIRECTIONS * n)
-            phases = sum(phase_s(side, fwd, p.fabric_hop_latency_s, link_Bps) / eff
-                         + p.phase_overhead_s for side, fwd in fabric_phases(op, region, n))
+            phases = sum(phase_s(side, fwd, hop, link_Bps) / eff
+                         + p.phase_overhead_s for side, fwd in side_plan)
         comm_s, overhead, wire = collective_time(op, hw.fabric, floor_comm)
         overhead += phases
         if p is not None and op.kind == OpKind.ATTENTION:

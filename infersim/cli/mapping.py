@@ -38,7 +38,10 @@ def register(sub: Any) -> None:
     p.add_argument("model", help="library name or path to an HF config.json")
     add_hw_args(p)
     add_scenario_args(p)
-    p.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
+    p.add_argument("--runtime", default=None,
+                   help="eager | graph | fused on GPUs (default graph); wafer and LPU run "
+                        "their own compiled profiles (see `infersim hw show`; default: "
+                        "the newest)")
     p.add_argument("--csv", metavar="FILE", help="write the full mapping table to a CSV file")
     p.add_argument("--json", action="store_true", help="print totals and rows as JSON")
     add_trace_args(p, chakra=True)
@@ -53,7 +56,7 @@ def _cell(row: Mapping[Any, Any], key: str) -> Any:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from infersim.api import load_hardware, make_scenario, resolve_runtime
+    from infersim.api import load_hardware, make_scenario
     from infersim.foundation.io import atomic_write_text
     from infersim.mapper import map_trace
     from infersim.workloads import build_trace, load_model
@@ -62,9 +65,8 @@ def cmd_map(args: argparse.Namespace) -> int:
         check_output_file("--csv", args.csv)
     check_trace_args(args)
     hw = load_hardware(args.hw, parse_set(args.set) or None)
-    rt = resolve_runtime(args.runtime)
     trace = build_trace(load_model(args.model), make_scenario(**scenario_kwargs(args)))
-    s = map_trace(trace, hw, rt)
+    s = map_trace(trace, hw, args.runtime)
     if s.infeasible is None:
         write_step_traces(args, s)
     df = s.to_frame()
@@ -84,7 +86,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             "algorithm": _cell(r, "map_algorithm"), "bound": r["bound"],
             "time": fmt_si(r["time_s"], "s"), "total": fmt_si(r["total_time_s"], "s"),
         })
-    print(f"{trace.model} on {hw.name} ({rt.value}), {trace.scenario.phase.value} "
+    print(f"{trace.model} on {hw.name} ({s.runtime_name}), {trace.scenario.phase.value} "
           f"batch {trace.scenario.batch}")
     print_table(rows, _COLUMNS)
     print()

@@ -33,7 +33,9 @@ def register(sub: Any) -> None:
     d.add_argument("--pp", type=int_arg, default=1, help="pipeline stages per replica")
     d.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
     d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
-    d.add_argument("--runtime", default="fused", help="eager | graph | fused (default fused)")
+    d.add_argument("--runtime", default=None,
+                   help="eager | graph | fused on GPUs (default fused); wafer and LPU run "
+                        "their own compiled profiles (default: the newest)")
     d.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
     d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
     d.add_argument("--gpu-memory-utilization", type=float, default=0.9,
@@ -139,7 +141,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
     hw = load_hardware(a.hw, parse_set(a.set) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
                            a.router, a.prefill_replicas, a.decode_replicas)
-    dep = Deployment(a.tp, a.pp, a.ep, a.replicas, a.runtime, a.weights, a.kv,
+    from infersim.hwmodels.registry import cost_model
+
+    # the kind's default, shown by name: fused on framework kinds, the newest profile else
+    kind_model = cost_model(hw)
+    runtime = a.runtime or ("fused" if not kind_model.profiles else kind_model.runtimes()[0])
+    dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
                      a.gpu_memory_utilization)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)

@@ -29,7 +29,10 @@ def register(sub: Any) -> None:
     add_hw_args(p)
     add_scenario_args(p)
     p.set_defaults(context=1024)
-    p.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
+    p.add_argument("--runtime", default=None,
+                   help="eager | graph | fused on GPUs (default graph); wafer and LPU run "
+                        "their own compiled profiles (see `infersim hw show`; default: "
+                        "the newest)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ops", action="store_true", help="also print the per-operator table")
     p.add_argument("--csv", metavar="FILE", help="write the per-operator table to a CSV file")
@@ -47,7 +50,7 @@ def register(sub: Any) -> None:
         q.add_argument(f"--{name}", type=int)
     q.add_argument("--causal", action="store_true")
     q.add_argument("--dtype", default="bf16")
-    q.add_argument("--runtime", default="graph")
+    q.add_argument("--runtime", default=None)
     q.add_argument("--from-csv", metavar="FILE", help="predict every row of a CSV file")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_op)
@@ -57,6 +60,13 @@ def _load_hw(args: argparse.Namespace):
     from infersim.api import load_hardware
 
     return load_hardware(args.hw, parse_set(args.set) or None)
+
+
+EXIT_DOES_NOT_FIT = 3  # the configuration does not fit: a result, not an error (README)
+
+
+def _fmt_amount(x: float, unit: str) -> str:
+    return fmt_si(x, unit) if unit == "B" else f"{x:g} {unit}"
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -80,13 +90,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         atomic_write_text(args.csv, r.ops.to_csv(index=False))
     if args.json:
         print_json(d)
-        return 0
+        return 0 if r.feasible else EXIT_DOES_NOT_FIT
     sc = r.schedule.trace.scenario
     print(f"{d['model']} on {d['hardware']} — {sc.phase.value}, batch {sc.batch}, "
           f"prompt {sc.prompt}, context {sc.context}, runtime {d['runtime']}, "
           f"tp {sc.parallel.tp} pp {sc.parallel.pp}")
+    from infersim.hwmodels.registry import cost_model
+
+    for w in cost_model(hw).warnings(hw):
+        print(f"  warning: {w}")
     if not r.feasible:
-        print(f"  {d['reason']}")
+        inf = r.infeasible
+        assert inf is not None
+        print(f"  does not fit: {inf.resource}")
+        print_table([{"": "demand", "value": _fmt_amount(inf.demand, inf.unit)},
+                     {"": "capacity", "value": _fmt_amount(inf.capacity, inf.unit)},
+                     {"": "short by", "value": _fmt_amount(inf.gap, inf.unit)}])
+        for lever in inf.levers:
+            print(f"  lever: {lever}")
+        return EXIT_DOES_NOT_FIT
     if d["chips_used"] < d["chips_in_system"]:
         print(f"  note: this step uses {d['chips_used']} of the system's "
               f"{d['chips_in_system']} chips; spread the model with --tp/--pp "

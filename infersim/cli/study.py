@@ -73,7 +73,10 @@ def register(sub: Any) -> None:
     add_hw_args(r)
     add_scenario_args(r)
     r.set_defaults(context=1024)
-    r.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
+    r.add_argument("--runtime", default=None,
+                   help="eager | graph | fused on GPUs (default graph); wafer and LPU run "
+                        "their own compiled profiles (see `infersim hw show`; default: "
+                        "the newest)")
     r.add_argument("-o", "--out", metavar="FILE", default="roofline.png",
                    help="output image: .png, .svg or .pdf (default roofline.png)")
     r.add_argument("--title", default="", help="plot title")

@@ -40,7 +40,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from infersim.hwmodels.cost import Infeasibility, Runtime
+from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
+from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
 from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
@@ -93,11 +94,17 @@ class MapperIterationCost:
     """`IterationCost` backed by `mapper.map_trace` (see the module docstring for the model)."""
 
     def __init__(self, model: ModelConfig, hw: Hardware, *, tp: int = 1, pp: int = 1,
-                 ep: int = 1, runtime: Runtime | str = Runtime.FUSED,
+                 ep: int = 1, runtime: Runtime | str | RuntimeProfile | None = None,
                  weights: str | DType = DType.BF16, kv: str | DType | None = None) -> None:
         self.model = model
         self.hw = hw
-        self.runtime = Runtime(runtime)
+        # Serving runs fused kernels on framework kinds; a compiled kind (wafer, LPU) runs
+        # its profile (None: the newest). The kind validates the name.
+        model_ = cost_model(hw)
+        if runtime is None and not model_.profiles:
+            runtime = Runtime.FUSED
+        rt, profile = model_.resolve_runtime(runtime, hw.name)
+        self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
         w = DType.parse(weights, "weights")
         act = w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16
         self.precision = Precision(w, act, DType.parse(kv, "kv") if kv else act)

@@ -3,7 +3,13 @@
 Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shards):
 1. Weights are placed first, nearest memory level first, in the levels that may hold weights
    (a level whose `holds` is empty may hold anything). If they do not fit: infeasible.
-2. The KV pool is the capacity of the levels that may hold KV × `gpu_memory_utilization`, minus
+   Levels marked `external` (MemoryX, a CIM card's LPDDR) hold only weights (streamed or
+   reloaded), as in `hwmodels.capacity`; they never hold KV. When such a level exists the
+   weights live there and the chip's own memory goes to the KV cache first (what it leaves
+   free caches weights: the step model's resident fraction).
+2. The KV pool is the capacity of the levels that may hold KV × `gpu_memory_utilization`
+   (only where the kind has a caching allocator, `CostModel.caching_allocator`: GPUs;
+   statically allocated SRAM machines use all of it), minus
    the weights placed in those levels, minus the activation reserve
    (`Deployment.activation_reserve_bytes`, or twice the largest single-op activation
    footprint of a `max_tokens` iteration — an estimate of what vLLM's profiling run finds).
@@ -37,14 +43,23 @@ def _may_hold(m: MemoryLevel, cls: TensorClass) -> bool:
 
 def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
             ) -> KvPlan | Infeasibility:
+    from infersim.hwmodels.registry import cost_model
+
+    util = dep.gpu_memory_utilization if cost_model(hw).caching_allocator else 1.0
     mem = [m for m in hw.chip.memory if m.capacity_bytes > 0]
     placed: dict[str, float] = {}
     left = facts.weight_bytes_per_chip
+    # With an external weight store (MemoryX, a CIM card's LPDDR) the full copy of the
+    # weights lives there and streams / reloads; on-chip memory caches what the KV cache
+    # leaves free (the step model's resident fraction), so it is not reserved for weights.
+    streamed = any(m.external and _may_hold(m, TensorClass.WEIGHTS) for m in mem)
     for m in mem:
         if left <= 0:
             break
+        if streamed and not m.external:
+            continue
         if _may_hold(m, TensorClass.WEIGHTS):
-            put = min(left, m.capacity_bytes * dep.gpu_memory_utilization)
+            put = min(left, m.capacity_bytes * util)
             placed[m.name] = put
             left -= put
     levers = ("raise tp/pp (more chips per replica)", "quantize weights (--weights fp8/int4)",
@@ -52,17 +67,20 @@ def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
     if left > 0:
         cap = sum(m.capacity_bytes for m in mem if _may_hold(m, TensorClass.WEIGHTS))
         return Infeasibility("weight memory per chip", facts.weight_bytes_per_chip,
-                             cap * dep.gpu_memory_utilization, "B", levers)
-    kv_levels = [m for m in mem if _may_hold(m, TensorClass.KV)]
-    pool = sum(m.capacity_bytes * dep.gpu_memory_utilization - placed.get(m.name, 0.0)
+                             cap * util, "B", levers)
+    kv_levels = [m for m in mem if _may_hold(m, TensorClass.KV) and not m.external]
+    pool = sum(m.capacity_bytes * util - placed.get(m.name, 0.0)
                for m in kv_levels)
+    # vLLM's profiling run finds about twice the largest op's activations (allocator slack);
+    # a static allocation needs exactly the workspace
     reserve = (dep.activation_reserve_bytes if dep.activation_reserve_bytes is not None
-               else 2.0 * facts.max_activation_bytes_per_chip)
+               else (2.0 if cost_model(hw).caching_allocator else 1.0)
+               * facts.max_activation_bytes_per_chip)
     block = block_size * facts.kv_bytes_per_token_per_chip
     free = pool - reserve
     blocks = math.floor(free / block) if block > 0 else 0
     if blocks < 1:
-        cap = sum(m.capacity_bytes for m in kv_levels) * dep.gpu_memory_utilization
+        cap = sum(m.capacity_bytes for m in kv_levels) * util
         return Infeasibility("KV-cache memory per chip", cap - pool + reserve + block, cap, "B",
                              levers, {"weights_bytes": facts.weight_bytes_per_chip,
                                       "reserve_bytes": reserve, "block_bytes": block})

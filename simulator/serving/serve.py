@@ -30,7 +30,7 @@ import numpy as np
 import simpy
 
 from infersim.foundation.errors import InputError
-from infersim.hwmodels.cost import Infeasibility, Runtime
+from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
@@ -235,11 +235,7 @@ def serve(
                         "prompt_tokens + output_tokens")
     h = hw if isinstance(hw, Hardware) else load_hardware(hw)
     dep = deployment
-    try:
-        runtime = Runtime(dep.runtime)
-    except ValueError:
-        raise InputError(f"runtime: unknown runtime {dep.runtime!r}; use one of "
-                         f"{', '.join(r.value for r in Runtime)}") from None
+    runtime = dep.runtime or None  # validated per kind by MapperIterationCost
     if policy.kind == Policy.DISAGGREGATED and dep.replicas != 1:
         raise InputError("with the disaggregated policy set pool sizes with "
                          "prefill_replicas/decode_replicas (--prefill-replicas, "
@@ -249,7 +245,14 @@ def serve(
     chips = dep.chips_per_replica
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, runtime=runtime,
                                weights=dep.weights, kv=dep.kv)
-    facts = cost.facts(policy.max_tokens)
+    from infersim.hwmodels.registry import cost_model
+
+    # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long
+    # prefill through the activation buffers of its largest batch, so its workspace is that
+    # of max_batch tokens; a GPU engine reserves for a whole max_tokens iteration.
+    caching = cost_model(h).caching_allocator
+    facts = cost.facts(policy.max_tokens if caching
+                       else min(policy.max_tokens, policy.max_batch))
     n_req = traffic.num_requests or 0
     if facts.infeasible is not None:
         return infeasible_result(m.name, h.name, policy, facts.infeasible, slo, n_req,

@@ -30,8 +30,9 @@ CONTEXT = 2048  # assumed: a mid-length chat context (the published rows do not 
 SYSTEMS: tuple[tuple[str, str, int, int, str, str], ...] = (
     ("dgx-h100", "fp8", 8, 1, "fused", "TP8 FP8, TensorRT-LLM class (as NVIDIA's 8-GPU rows)"),
     ("dgx-h200", "fp8", 8, 1, "fused", "TP8 FP8 (reference row 14: 8×H200, FP8)"),
-    ("cs-3x4", "bf16", 1, 4, "fused", "16-bit weights, layers pipelined over 4 wafers (ref. C8, C9)"),
-    ("groq-576", "int8", 8, 72, "fused", "8-bit (ref. row 5), 576 = TP8 × 72 pipeline stages"),
+    ("cs-3x4", "bf16", 1, 4, "cerebras-2024-10",
+     "16-bit weights, layers pipelined over 4 wafers (ref. C8, C9); Oct 2024 software"),
+    ("groq-576", "int8", 8, 72, "groq-2024", "8-bit (ref. row 5), 576 = TP8 × 72 pipeline stages"),
     ("corsair-8", "int8", 8, 1, "fused", "MXINT8 weights, TP over the 8 cards of one server"),
 )
 BATCHES = (1, 16, 64)

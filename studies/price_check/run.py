@@ -53,10 +53,13 @@ def break_even_utilization(price_usd_per_mtok: float, hw_price_usd: float, token
 
 
 def _sim(model, hw, phase, batch, weights, tp, pp, context=CONTEXT):
-    from infersim.api import simulate
+    from infersim.api import load_hardware, simulate
+    from infersim.hwmodels.registry import cost_model
 
     kw = {"context": context} if phase == "decode" else {"prompt": context}
-    return simulate(model, hw, phase=phase, batch=batch, runtime="fused", weights=weights,
+    # fused kernels on framework kinds; a compiled kind runs its newest profile
+    runtime = None if cost_model(load_hardware(hw)).profiles else "fused"
+    return simulate(model, hw, phase=phase, batch=batch, runtime=runtime, weights=weights,
                     tp=tp, pp=pp, **kw)
 
 

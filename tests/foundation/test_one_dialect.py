@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests._support import H100_TEXT, SPEC_DIR
 
 from infersim.foundation.errors import SpecError
 from infersim.foundation.yaml import parse_document
 from infersim.hwmodels.loader import load_hardware, load_hardware_text
 from infersim.studies.spec import load_study
+from tests._support import H100_TEXT, SPEC_DIR
 
 # spelling -> the TDP in watts it means in YAML 1.2, or None when it is not a number
 SPELLINGS: dict[str, float | None] = {

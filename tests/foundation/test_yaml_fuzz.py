@@ -12,12 +12,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests._support import H100_TEXT, SPEC_DIR
 
 from infersim.foundation.errors import InfersimError, InputError, SpecError
 from infersim.foundation.yaml import dump_document, parse_document, parse_value
 from infersim.hwmodels.loader import load_hardware, load_hardware_text
 from infersim.studies.spec import parse_study
+from tests._support import H100_TEXT, SPEC_DIR
 
 TIME_LIMIT_S = 2.0
 

@@ -22,18 +22,19 @@ def test_hw_list_json_has_system_totals(capsys):
     assert main(["hw", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["dgx-h100"]["capacity_bytes"] == 8 * 80e9
-    assert rows["dgx-h100"]["bf16_flops"] == pytest.approx(8 * 989.4e12)
+    assert rows["dgx-h100"]["bf16_flops"] == pytest.approx(8 * 132 * 4096 * 1.83e9)
 
 
 def test_hw_show_json_with_derived_figures_and_overrides(capsys):
     assert main(["hw", "show", "h100-sxm", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["derived"]["ridge.bf16.hbm"]["value"] == pytest.approx(989.4e12 / 3.35e12)
-    assert d["derived"]["energy_ceiling.bf16"]["value"] == pytest.approx(700 / 989.4e12)
+    peak = 132 * 4096 * 1.83e9  # SMs x bf16 FLOP/cycle x clock (= 989.4 TFLOPS datasheet)
+    assert d["derived"]["ridge.bf16.hbm"]["value"] == pytest.approx(peak / 3.35e12)
+    assert d["derived"]["energy_ceiling.bf16"]["value"] == pytest.approx(700 / peak)
     assert main(["hw", "show", "h100-sxm", "--json", "--set",
                  "memory.hbm.bandwidth_tb_per_s=4.8"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["derived"]["ridge.bf16.hbm"]["value"] == pytest.approx(989.4e12 / 4.8e12)
+    assert d["derived"]["ridge.bf16.hbm"]["value"] == pytest.approx(peak / 4.8e12)
     assert d["chip_sources"]["memory.hbm.bandwidth_tb_per_s"].startswith("override")
 
 

@@ -10,7 +10,7 @@ from infersim.hwmodels.cost import Bound
 from infersim.hwmodels.loader import load_hardware_text
 from infersim.hwmodels.spec import Topology
 from infersim.workloads import ops
-from infersim.workloads.ops import Collective, CollectiveShape
+from infersim.workloads.ops import Collective, CollectiveShape, OpKind
 
 TINY_CIM = """\
 # A made-up CIM chip small enough to price by hand.
@@ -105,16 +105,24 @@ def test_cim_spec_timing_is_consistent_with_its_listed_peak(name, dtype):
     assert rate == pytest.approx(hw.chip.peak_flops(op.dtype), rel=0.02)
 
 
-def test_lpu_gemv_is_sram_time_plus_its_deterministic_op_latency(groq_lpu):
-    # fitted: validation/data/published/wafer_lpu_fit.json
-    t_op = groq_lpu.chip.params.op_overhead_s
+def test_lpu_gemv_is_weight_install_plus_matrix_latency_and_an_add_is_cheap():
+    hw = load_hardware("groq-lpu")
+    model = cost_model(hw)
+    rt, prof = model.resolve_runtime("groq-2024")
+    ctx = CostContext(runtime=rt, profile=prof)
+    cycles = dict(prof.values)["matrix_op_cycles"]  # fitted: wafer_lpu_fit.json
     op = ops.matmul(1, 4096, 4096, "bf16")
-    c = cost_model(groq_lpu).op_cost(op, groq_lpu, CostContext())
-    # bytes = 4096*4096*2 + 2*4096*2 = 33,570,816 B at 80 TB/s = 419.6 ns
-    # compute = 2*4096^2 / 188 TFLOPS (bf16 at the fp16 rate) = 178.5 ns < 419.6 ns
-    # + the op latency of the static schedule
-    assert c.time_s == pytest.approx(33_570_816 / 80e12 + t_op)
-    assert c.bound == (Bound.LATENCY if t_op > 419.6e-9 else Bound.MEMORY)
+    c = model.op_cost(op, hw, ctx)
+    # planes x clock = 750-class int8 peak (4 x 204,800 OP/cycle x 0.9 GHz) / (2 x 320^2);
+    # install = 4 planes x 5,120 B/cycle x 0.9 GHz = 18.432 TB/s: 33,554,432 B -> 1.8205 us
+    # (> SRAM 33,570,816 B / 80 TB/s = 419.6 ns, > compute 2*4096^2 / 184.3 TFLOPS = 182 ns)
+    install = 4096 * 4096 * 2 / (4 * 5120 * 0.9e9)
+    assert c.time_s == pytest.approx(install + cycles / 0.9e9)
+    # a residual add of the same activations: one VXM pass of 100 cycles
+    add = model.op_cost(ops.vector(OpKind.ELEMENTWISE, 4096, "bf16", inputs=2.0), hw, ctx)
+    # VXM: 4,096 FLOP / (5,120 ALUs x 2 x 0.9 GHz) = 0.44 ns > SRAM 24,576 B / 80 TB/s
+    assert add.time_s == pytest.approx(100 / 0.9e9 + 4096 / (5120 * 2 * 0.9e9))
+    assert add.time_s < c.time_s / 50
 
 
 def test_lpu_all_reduce_pays_node_or_dragonfly_hops(groq_576):
@@ -142,22 +150,30 @@ def test_wafer_streams_non_resident_weights_from_memoryx(cs3):
     assert resident.time_s < c.time_s / 100
 
 
-def test_wafer_attention_and_norm_pay_their_fabric_phases(cs3):
-    t_ph = cs3.chip.params.phase_overhead_s  # fitted: validation/data/published/wafer_lpu_fit.json
+def test_wafer_attention_and_norm_pay_their_fabric_phases():
+    hw = load_hardware("cs-3")
+    model = cost_model(hw)
+    rt, prof = model.resolve_runtime("cerebras-2024-10")  # overlapping regions
+    t_ph = dict(prof.values)["phase_overhead_s"]  # fitted: wafer_lpu_fit.json
+    ctx = CostContext(runtime=rt, profile=prof)
     link = 214e15 / 8 / (8 * 900_000)  # B/s per mesh link and direction
     op = ops.attention(1, 32, 8, 128, 1, 1024, causal=False)
-    c = cost_model(cs3).op_cost(op, cs3, CostContext())
-    # alone on the wafer: the KV region is all 900,000 cores, side 948.7. Body: flops =
-    # 2*32*1024*256 + 5*32*1024 = 16,941,056 at 62.5 PFLOPS (0.27 ns) > 4,210,688 B at
-    # 21 PB/s (0.2 ns). Phases: broadcast q (32*128*2 B) and reduce (o, max, sum) in fp32
-    # (32*130*4 B) along 948.7 cores at 1 ns per hop, each + t_ph
-    side = 900_000 ** 0.5
-    phases = 2 * side * 1e-9 + (32 * 128 * 2 + 32 * 130 * 4) / side / link + 2 * t_ph
-    assert c.time_s == pytest.approx(16_941_056 / 62.5e15 + phases)
+    c = model.op_cost(op, hw, ctx)
+    # Brute force over the region size C (between the fewest cores whose 48.9 KB of SRAM
+    # hold the KV and all 900,000): local work at per-core rates + 2 phases (broadcast q in
+    # bf16, reduce (o, max, sum) in fp32) of sqrt(C) hops at 1 ns + streaming, + 2 t_ph
+    peak, bw, n = 900_000 * 69.44 * 1e9, 21e15, 900_000
+    kv = op.bytes.kv_read
+    fwd = 32 * 128 * 2 + 32 * 130 * 4
+    need = kv / (44e9 / n)
+    best = min(max(op.flops / (cc / n * peak), kv / (cc / n * bw))
+               + 2 * cc ** 0.5 * 1e-9 + fwd / cc ** 0.5 / link
+               for cc in (need * (n / need) ** (i / 200_000) for i in range(200_001)))
+    assert c.time_s == pytest.approx(best + 2 * t_ph, rel=1e-6)
     norm = ops.vector(ops.OpKind.NORM, 4096)
     # 4096 bf16 elements at one 4-byte word per core span 2048 cores (side 45.25): 2 phases
     expected = 2 * (2048 ** 0.5 * 1e-9 + 4 / link + t_ph)
-    got = cost_model(cs3).op_cost(norm, cs3, CostContext()).time_s
+    got = model.op_cost(norm, hw, ctx).time_s
     assert got == pytest.approx(expected, rel=1e-3)  # + the norm's own body, < 1 ns
 
 

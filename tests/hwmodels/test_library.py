@@ -11,7 +11,7 @@ from infersim.foundation.errors import SpecError
 from infersim.foundation.yaml import load_document
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.capacity import check_capacity
-from infersim.hwmodels.loader import list_hardware
+from infersim.hwmodels.loader import SPEC_DIR, list_hardware, load_hardware_text
 from infersim.hwmodels.summary import derived
 from infersim.workloads.dtypes import DType
 from tests._support import ROOT, SPECS
@@ -78,16 +78,17 @@ def test_strict_loader_rejects_duplicate_keys_and_reads_exponent_floats():
 
 # ---- derived figures vs datasheet arithmetic ------------------------------------------------
 
-def test_h100_ridge_point_bf16(h100):
-    # 989.4 TFLOPS dense bf16 / 3.35 TB/s HBM3 (NVIDIA H100 page and Hopper whitepaper)
-    expected = 989.4e12 / 3.35e12  # = 295.3 FLOP/B
-    assert derived(h100)["ridge.bf16.hbm"][0] == pytest.approx(expected)
-    assert expected == pytest.approx(295.3, abs=0.05)
+def test_h100_ridge_point_bf16():
+    # 132 SM x 4,096 bf16 FLOP/cycle x 1.83 GHz (= the 989.4 TFLOPS datasheet peak) / 3.35 TB/s
+    # HBM3 (NVIDIA H100 page and Hopper whitepaper)
+    expected = 132 * 4096 * 1.83e9 / 3.35e12  # = 295.3 FLOP/B
+    assert derived(load_hardware("h100-sxm"))["ridge.bf16.hbm"][0] == pytest.approx(expected)
+    assert expected == pytest.approx(989.4e12 / 3.35e12, rel=1e-4)
 
 
 def test_h200_ridge_point_bf16():
     # same compute as H100, 4.8 TB/s HBM3e (NVIDIA H200 page)
-    expected = 989.4e12 / 4.8e12  # = 206.1 FLOP/B
+    expected = 132 * 4096 * 1.83e9 / 4.8e12  # = 206.1 FLOP/B
     assert derived(load_hardware("h200-sxm"))["ridge.bf16.hbm"][0] == pytest.approx(expected)
 
 
@@ -124,3 +125,28 @@ def test_cs3_dense_peak_matches_62_h100s(cs3, h100):
 def test_system_totals_use_chip_prices_unless_given(h100, dgx_h100):
     assert dgx_h100.total_price_usd == 8 * h100.chip.price_usd
     assert load_hardware("hgx-b200").total_price_usd == 500_000
+
+
+def test_clock_moves_the_derived_peak_on_every_kind():
+    # peak = count x flop_per_cycle x clock: halving the clock halves it (H100: 132 SM x 4,096
+    # bf16 FLOP/cycle; Groq: 4 MXM planes x 204,800 int8 OP/cycle; CS-3: 900k cores x 69.44)
+    for name, clock, dtype, expected in (("h100-sxm", 1.83, DType.BF16, 132 * 4096 * 1.83e9),
+                                         ("groq-lpu", 0.9, DType.INT8, 4 * 204800 * 0.9e9),
+                                         ("cs-3", 1.0, DType.BF16, 900000 * 69.44 * 1e9)):
+        hw = load_hardware(name)
+        assert hw.chip.peak_flops(dtype) == pytest.approx(expected)
+        half = load_hardware(name, overrides={"clock_ghz": clock / 2})
+        assert half.chip.peak_flops(dtype) == pytest.approx(expected / 2)
+
+
+def test_an_overridden_peak_wins_over_the_derived_one():
+    hw = load_hardware("groq-lpu", overrides={"compute.mxm.peak_tflops.int8": 3000})
+    assert hw.chip.peak_flops(DType.INT8) == pytest.approx(3000e12)
+    assert hw.chip.peak_flops(DType.FP16) == pytest.approx(4 * 51200 * 0.9e9)
+
+
+def test_a_per_cycle_figure_far_from_the_datasheet_is_reported():
+    text = (SPEC_DIR / "groq-lpu.yaml").read_text()
+    bad = text.replace("flop_per_cycle: {int8: 204800", "flop_per_cycle: {int8: 409600")
+    with pytest.raises(SpecError, match=r"compute\.mxm\.flop_per_cycle\.int8.*disagrees"):
+        load_hardware_text(bad)

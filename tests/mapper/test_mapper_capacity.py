@@ -219,4 +219,4 @@ def test_llama_3_70b_int8_fits_576_lpus_with_the_embedding_stage_holding_no_laye
     tr = build_trace(load_model("llama-3-70b"), sc)
     assert tr.stage_layers[0] == 0 and tr.stage_layers[-1] == 0 and max(tr.stage_layers) == 2
     assert tr.resident is not None and tr.resident.weight_bytes == 2 * layer
-    assert map_trace(tr, groq_576, "fused").feasible
+    assert map_trace(tr, groq_576).feasible

@@ -26,7 +26,7 @@ def test_valid_study_loads(write_study):
     assert s.search.method is Method.GRID
     assert [d.name for d in s.sweep] == ["scenario.batch", "scenario.context"]
     assert s.fixed["model"] == "llama-3.1-8b" and s.fixed["scenario.phase"] == "decode"
-    assert s.fixed["runtime"] == "graph"  # default filled in
+    assert "runtime" not in s.fixed  # omitted: each point's kind default
 
 
 def test_resolved_config_reloads_to_same_study(write_study, tmp_path):

@@ -16,19 +16,20 @@ Predictions (all through `infersim.api.make_scenario` + `workloads.build_trace` 
 
 Groups: `per-user <kind> (held-out)` per hardware kind (gpu, lpu, wafer, ...),
 `per-user <kind> (calibration)` (the row a spec constant is fitted on: the gpt-fast eager
-row for `gpu.host_launch_us`, Cerebras Llama 3.1 8B for `wafer.phase_overhead_ns`, Groq
-Llama 3.1 8B for `lpu.op_overhead_us`), `per-user (excluded)` (speculative decoding without a
+row for `gpu.host_launch_us`; one row per wafer/LPU runtime profile for its software constant:
+see `CALIBRATIONS`), `per-user (excluded)` (speculative decoding without a
 published acceptance rate, vendor claims, a later software stack than the calibration: never
 in pass/fail statistics; the no-spec prediction is shown for reference),
 `throughput (held-out)`.
 
 Wafer and LPU rows are cloud-API speeds at production load; the comparable prediction is the
-batch-1 decode step (1 / its latency), layer-pipelined over the row's chips. Their one
-constant per kind is fitted by `validation.fitting.wafer_lpu`, which writes the fit, its
-formula, data and the held-out errors to `validation/data/published/wafer_lpu_fit.json`.
+batch-1 decode step (1 / its latency), layer-pipelined over the row's chips. The one
+software constant of each runtime profile (cerebras-2024-08/-10, groq-2023/-2024; the row's
+`runtime`) is fitted by `validation.fitting.wafer_lpu`, which writes the fit, its formula,
+data and the held-out errors to `validation/data/published/wafer_lpu_fit.json`.
 
-    python -m infersim.validation.datasets.published_e2e   # error tables + rows
-    python -m infersim.validation.fitting.wafer_lpu        # refit the wafer/LPU constants
+    python -m infersim.validation.datasets.published_e2e        # error tables + rows
+    python -m infersim.validation.fitting.wafer_lpu  # refit the wafer/LPU constants
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def hardware(name: str, chips: int, overrides: Mapping[str, Any] | None = None) 
     return hw
 
 
-def _step(model: str, hw: Hardware, runtime: str, **sc: Any) -> tuple[float, str]:
+def _step(model: str, hw: Hardware, runtime: Any, **sc: Any) -> tuple[float, str]:
     """(latency of one step, note); NaN with the reason when it cannot run."""
     from infersim.api import make_scenario
     from infersim.workloads import build_trace
@@ -87,7 +88,7 @@ def _step(model: str, hw: Hardware, runtime: str, **sc: Any) -> tuple[float, str
     return s.latency_s, ""
 
 
-def predict_per_user(r: dict[str, str], overrides: Mapping[str, Any] | None = None
+def predict_per_user(r: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
                      ) -> tuple[float, str]:
     hw = hardware(r["hardware"], int(r["chips"]), overrides)
     lat, note = _step(r["model"], hw, r["runtime"], phase="decode", batch=int(r["batch"]),

@@ -1,10 +1,11 @@
-"""Wafer / LPU calibration: one constant per spatial hardware kind, fitted on one published
-per-user speed and judged on the held-out rows of `validation.datasets.published_e2e`.
+"""Wafer / LPU calibration: one software constant per runtime profile, fitted on one
+published per-user speed and judged on the held-out rows of the same profile
+(`validation.datasets.published_e2e`).
 
     python -m infersim.validation.fitting.wafer_lpu
 
 writes `validation/data/published/wafer_lpu_fit.json` (the fit, its formula, the data and the
-held-out errors); the spec fields named there take the fitted values.
+held-out errors); the runtime profiles named there carry the fitted values.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_text
-from infersim.hwmodels import load_hardware
 from infersim.validation.datasets.published_e2e import DATA, predict_per_user, read_rows
 
 FIT_FILE = DATA / "wafer_lpu_fit.json"
@@ -29,44 +29,44 @@ FIT_COMMAND = "python -m infersim.validation.fitting.wafer_lpu"
 
 @dataclass(frozen=True)
 class Calibration:
-    """One fitted spec constant: `field` (a dotted YAML path of the chip spec, in its YAML
-    unit) is solved so that row `row_id` is reproduced; `bracket` is its plausible range.
-    `alternative` names a competing one-constant structure (another field fitted on the same
-    row with `alt_fixed` set), reported to show how much the held-out error owes to the
-    choice of structure."""
+    """One fitted profile constant: `attr` (a kind-params attribute, SI) of runtime profile
+    `profile` is solved so that row `row_id` is reproduced; `bracket` is its plausible range
+    in `unit` (`scale` = SI per unit). `shared_with`: other profiles that carry the same
+    value (no published row tells them apart); their rows are judged too."""
 
     kind: str
-    spec: str
+    profile: str
     row_id: str
-    field: str
+    attr: str
     unit: str
+    scale: float
     bracket: tuple[float, float]
     formula: str
-    alt_field: str
-    alt_fixed: tuple[tuple[str, float], ...]
-    alt_bracket: tuple[float, float]
-    alt_formula: str
+    shared_with: tuple[str, ...] = ()
 
+
+_WAFER_FORMULA = (
+    "step = sum over ops of [max(local compute, local SRAM) + sum over the op's fabric phases "
+    "(sqrt(C) x hop latency + forwarded bytes / link bandwidth + t_ph)] + inter-wafer sends "
+    "(hops x link latency); C between the fewest cores holding the operand and its share of "
+    "the wafer's bytes (attention: at least its layer's share), chosen to minimise the op's "
+    "time; phases: GEMV 2, decode attention 2, norm 2, element-wise 0 "
+    "(hwmodels/models/wafer.py); t_ph fitted")
+_LPU_FORMULA = (
+    "step = sum over compute ops of [max(MXM install, compute, SRAM) + latency cycles of the "
+    "op class / clock] + sum over collectives of [wire bytes / link bandwidth + hops x C2C hop "
+    "latency]; install = stationary bytes / (planes x 5,120 B/cycle x clock); vector ops 100 "
+    "cycles, reductions 250 (assumed, hardware); matrix ops t_mx cycles (fitted); hops: "
+    "all-reduce within a GroqNode 2, across nodes 6 (dragonfly), pipeline send 1 "
+    "(hwmodels/models/lpu.py)")
 
 CALIBRATIONS = (
-    Calibration(
-        "wafer", "cs-3", "cerebras-l31-8b", "wafer.phase_overhead_ns", "ns", (0.0, 20000.0),
-        "step = sum over ops of [max(local compute, local SRAM) + sum over the op's fabric "
-        "phases (sqrt(C) x hop latency + forwarded bytes / link bandwidth + t_ph)] + "
-        "inter-wafer sends (hops x link latency); C = cores x op's resident bytes / wafer's "
-        "bytes; phases: GEMV 2, decode attention 2, norm 2, element-wise 0 "
-        "(hwmodels/models/wafer.py); t_ph fitted",
-        "wafer.rate_efficiency", (("wafer.phase_overhead_ns", 0.0),), (0.01, 1.0),
-        "same, t_ph = 0, all local and fabric transit times divided by rate_efficiency"),
-    Calibration(
-        "lpu", "groq-lpu", "groq-l31-8b", "lpu.op_overhead_us", "us", (0.0, 100.0),
-        "step = sum over compute ops of [max(compute, SRAM) + t_op] + sum over collectives of "
-        "[wire bytes / link bandwidth + hops x C2C hop latency]; hops: all-reduce within a "
-        "GroqNode 2, across nodes 6 (dragonfly), pipeline send 1 (hwmodels/models/lpu.py); "
-        "t_op fitted",
-        "lpu.layer_overhead_us", (("lpu.op_overhead_us", 0.2),), (0.0, 1000.0),
-        "same with t_op = 0.2 us (the previous assumption: ~180 cycles of stream fill/drain) "
-        "and a fixed per-layer time fitted instead"),
+    Calibration("wafer", "cerebras-2024-08", "cerebras-l31-8b", "phase_overhead_s", "ns",
+                1e-9, (0.0, 20000.0), _WAFER_FORMULA),
+    Calibration("wafer", "cerebras-2024-10", "cerebras-l31-70b-oct24", "phase_overhead_s",
+                "ns", 1e-9, (0.0, 20000.0), _WAFER_FORMULA),
+    Calibration("lpu", "groq-2024", "groq-l31-8b", "matrix_op_cycles", "cycles", 1.0,
+                (0.0, 1e5), _LPU_FORMULA, shared_with=("groq-2023",)),
 )
 
 
@@ -74,39 +74,47 @@ def rows_by_id() -> dict[str, dict[str, str]]:
     return {r["id"]: r for r in read_rows("per_user.csv")}
 
 
-def _chip_overrides(fields: Mapping[str, float]) -> dict[str, float]:
-    # `chip.` reaches the chip of a system spec and is ignored on a chip spec
-    return {f"chip.{k}": v for k, v in fields.items()}
+def profile_of(c: Calibration, name: str | None = None) -> Any:
+    """The runtime profile `c` fits (or one it shares its value with), as shipped."""
+    from infersim.hwmodels.registry import MODELS
+    from infersim.hwmodels.spec import HardwareKind
+
+    return MODELS[HardwareKind(c.kind)].resolve_runtime(name or c.profile)[1]
 
 
-def _solve(row: dict[str, str], field: str, bracket: tuple[float, float],
-           fixed: Mapping[str, float]) -> float:
-    """The value of `field` (YAML unit) at which the row's prediction equals its measurement
-    (the prediction is monotonic in the constant: one root in `bracket`)."""
+def _predict_with(row: dict[str, str], profile: Any) -> tuple[float, str]:
+    return predict_per_user({**row, "runtime": profile})
+
+
+def _solve(row: dict[str, str], c: Calibration) -> float:
+    """The value of the profile constant (in `c.unit`) at which the row's prediction equals
+    its measurement (the prediction is monotonic in the constant: one root in the bracket)."""
     from scipy.optimize import brentq
 
     target = float(row["measured"])
+    base = profile_of(c)
 
     def gap(x: float) -> float:
-        pred, note = predict_per_user(row, _chip_overrides({**fixed, field: x}))
+        pred, note = _predict_with(row, base.with_values(**{c.attr: x * c.scale}))
         if not math.isfinite(pred):
             raise InputError(f"{row['id']}: cannot be predicted for the fit ({note})")
         return pred - target
 
-    lo, hi = bracket
+    lo, hi = c.bracket
     if gap(lo) * gap(hi) > 0:
-        raise InputError(f"{row['id']}: {field} in [{lo}, {hi}] cannot reproduce "
+        raise InputError(f"{row['id']}: {c.attr} in [{lo}, {hi}] {c.unit} cannot reproduce "
                          f"{target} {row['unit']}")
     return float(brentq(gap, lo, hi, xtol=1e-9 * max(1.0, hi), rtol=1e-12))
 
 
-def _judge(kind: str, fields: Mapping[str, float]) -> list[dict[str, Any]]:
-    """Predictions of this kind's rows with the fitted constant(s)."""
+def _judge(c: Calibration, value: float) -> list[dict[str, Any]]:
+    """Predictions of the rows of `c.profile` with the constant at `value` (unit of c)."""
     out = []
     for r in read_rows("per_user.csv"):
-        if load_hardware(r["hardware"]).kind.value != kind:
+        if r["runtime"] not in (c.profile, *c.shared_with):
             continue
-        pred, note = predict_per_user(r, _chip_overrides(fields))
+        prof = profile_of(c, r["runtime"]).with_values(**{c.attr: value * c.scale})
+        pred, note = _predict_with(r, prof)
         meas = float(r["measured"])
         out.append({"id": r["id"], "model": r["model"], "hardware": r["hardware"],
                     "chips": int(r["chips"]), "tp": int(r["tp"]), "pp": int(r["pp"]),
@@ -121,31 +129,31 @@ def _round_sig(x: float, sig: int = 4) -> float:
 
 
 def fit_spatial() -> dict[str, Any]:
-    """Fit each `CALIBRATIONS` constant on its row, then predict every row of its kind with it
-    (and with the alternative structure). Returns the content of `FIT_FILE`."""
+    """Fit each `CALIBRATIONS` constant on its row, then predict every row of its profile
+    with it. Returns the content of `FIT_FILE`."""
     rows = rows_by_id()
     fits = []
     for c in CALIBRATIONS:
-        row = rows[c.row_id]
-        value = _round_sig(_solve(row, c.field, c.bracket, {}))
-        alt_fixed = dict(c.alt_fixed)
-        alt = _round_sig(_solve(row, c.alt_field, c.alt_bracket, alt_fixed))
-        judged = _judge(c.kind, {c.field: value})
-        alt_judged = _judge(c.kind, {**alt_fixed, c.alt_field: alt})
+        value = _round_sig(_solve(rows[c.row_id], c))
+        judged = _judge(c, value)
         fits.append({
-            "kind": c.kind, "spec": c.spec, "field": c.field, "unit": c.unit, "value": value,
-            "plausible_range": list(c.bracket), "formula": c.formula,
-            "calibration_row": c.row_id, "rows": judged,
-            "held_out_ape": _ape(judged),
-            "alternative": {"field": c.alt_field, "fixed": alt_fixed, "value": alt,
-                            "formula": c.alt_formula, "rows": alt_judged,
-                            "held_out_ape": _ape(alt_judged)}})
-    return {"what": ("one constant per spatial hardware kind fitted on one published per-user "
-                     "speed, judged on held-out rows (validation/data/published/per_user.csv)"),
+            "kind": c.kind, "profile": c.profile, "shared_with": list(c.shared_with),
+            "field": c.attr, "unit": c.unit,
+            "value": value, "plausible_range": list(c.bracket), "formula": c.formula,
+            "calibration_row": c.row_id, "rows": judged, "held_out_ape": _ape(judged)})
+    held = sorted(e for f in fits for e in f["held_out_ape"].values())
+    median = held[len(held) // 2] if len(held) % 2 else 0.5 * (held[len(held) // 2 - 1]
+                                                                + held[len(held) // 2])
+    return {"what": ("one software constant per runtime profile of the spatial kinds, fitted "
+                     "on one published per-user speed, judged on the profile's held-out rows "
+                     "(validation/data/published/per_user.csv)"),
             "command": FIT_COMMAND,
             "comparable_quantity": ("cloud-API decode speed at production load vs. 1 / the "
                                     "latency of one batch-1 decode step, layer-pipelined over "
-                                    "the row's chips, runtime 'fused'"),
+                                    "the row's chips"),
+            "fitted_constants": len(fits),
+            "held_out_rows": len(held),
+            "held_out_median_ape": round(median, 4),
             "fits": fits}
 
 
@@ -165,10 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.parse_args(argv)
     doc = write_fit()
     for f in doc["fits"]:
-        print(f"{f['spec']}: {f['field']} = {f['value']} {f['unit']} "
-              f"(fitted on {f['calibration_row']}); held-out APE {f['held_out_ape']}; "
-              f"alternative {f['alternative']['field']} = {f['alternative']['value']}: "
-              f"held-out APE {f['alternative']['held_out_ape']}")
+        print(f"{f['profile']}: {f['field']} = {f['value']} {f['unit']} "
+              f"(fitted on {f['calibration_row']}); held-out APE {f['held_out_ape']}")
+    print(f"held-out median APE {doc['held_out_median_ape']} over "
+          f"{doc['held_out_rows']} rows, {doc['fitted_constants']} constants")
     print(f"wrote {FIT_FILE}")
     return 0
 

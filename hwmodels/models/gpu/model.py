@@ -61,6 +61,7 @@ class GpuModel(CostModelBase):
 
     kind = HardwareKind.GPU
     splits_kernels = True
+    caching_allocator = True  # PyTorch/vLLM: serving caps memory (gpu_memory_utilization)
 
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads:
         """Eager PyTorch pays a host dispatch per kernel; every runtime pays the per-step

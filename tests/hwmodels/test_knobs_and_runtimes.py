@@ -1,0 +1,134 @@
+"""Knobs that must move the answer (ADC resolution, matrix peak), runtimes validated per
+kind, one capacity account, and infeasible-is-a-result (simulate exit 3, serve agreeing)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infersim.api import simulate
+from infersim.cli import main
+from infersim.foundation.errors import InputError
+from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.simulator.serving import (
+    Deployment,
+    FixedLengths,
+    Poisson,
+    ServingPolicy,
+    Traffic,
+    serve,
+)
+from infersim.workloads import ops
+
+
+def _zigzag(bits: int) -> float:
+    # ZigZag AIMC ADC energy (reference §4.3 [Z2]): (100 fF x B + 0.001 fF x 4^B) x VDD^2
+    return 100.0 * bits + 0.001 * 4.0 ** bits
+
+
+def test_adc_bits_move_array_time_and_conversion_energy_on_rram_cim():
+    op = ops.matmul(1, 4096, 4096, "int8")
+    base = load_hardware("rram-cim")
+    hi = load_hardware("rram-cim", {"cim.adc_bits": 12})
+    c8 = cost_model(base).op_cost(op, base, CostContext())
+    c12 = cost_model(hi).op_cost(op, hi, CostContext())
+    p = base.chip.params
+    # one array cycle = 128 columns / 1 ADC x 0.78125 ns at 8 bits; delay ∝ bits (SAR)
+    d8 = dict(c8.detail)
+    conv = d8["adc_conversions"]
+    passes, cycles = d8["array_passes"], d8["input_cycles"]
+    assert c8.compute_s == pytest.approx(passes * cycles * 128 * p.adc_time_s)
+    assert c12.compute_s == pytest.approx(c8.compute_s * 12 / 8)
+    # conversion energy scales by the ZigZag ratio; everything else is unchanged
+    adc8 = conv * p.adc_energy_j
+    adc12 = conv * p.adc_energy_j * _zigzag(12) / _zigzag(8)
+    idle = base.chip.power.idle_w
+    assert c12.energy_j - idle * c12.time_s == pytest.approx(
+        c8.energy_j - idle * c8.time_s + adc12 - adc8, rel=1e-9)
+    assert c12.time_s > c8.time_s and c12.energy_j > c8.energy_j
+
+
+def test_an_adc_narrower_than_a_column_partial_sum_is_warned_about():
+    hw = load_hardware("rram-cim")  # 1-bit inputs x 2-bit cells over 128 rows: 1 + 2 + 7 = 10
+    assert cost_model(hw).warnings(hw)  # 8-bit ADCs < 10 bits
+    wide = load_hardware("rram-cim", {"cim.adc_bits": 10})
+    assert cost_model(wide).warnings(wide) == ()
+    assert cost_model(load_hardware("corsair")).warnings(load_hardware("corsair")) == ()
+
+
+def test_the_cim_array_memory_is_counted_once():
+    # Corsair's 2 GB SRAM holds the DIMC weights AND the KV cache: weights resident on chip
+    # are what is left after the KV, never both at full size
+    hw = load_hardware("corsair")
+    m = cost_model(hw)
+    assert m.resident_weight_fraction(hw, 1.24e9, 0.0, 0.0, 8) == 1.0
+    assert m.resident_weight_fraction(hw, 1.24e9, 1.61e9, 0.0, 8) == pytest.approx(
+        (2e9 - 1.61e9) / 1.24e9)
+
+
+def test_matrix_peak_moves_groq_batch_1_speed():
+    kw = dict(weights="int8", activations="int8", kv="int8", context=2048, tp=8, pp=5)
+    base = simulate("llama-3.1-8b", "groq-576", **kw)
+    fast = simulate("llama-3.1-8b", load_hardware("groq-576", {
+        "chip.compute.mxm.peak_tflops.int8": 3000, "chip.compute.mxm.peak_tflops.fp16": 752}),
+        **kw)
+    assert fast.latency_s < base.latency_s
+
+
+@pytest.mark.parametrize("hw,bad", [("groq-lpu", "fused"), ("cs-3", "graph"),
+                                    ("h100-sxm", "groq-2024"), ("groq-lpu", "cerebras-2024-08")])
+def test_a_runtime_of_another_kind_is_an_error(hw: str, bad: str):
+    with pytest.raises(InputError, match="runtime"):
+        simulate("llama-3.2-1b", hw, runtime=bad, weights="int8")
+
+
+def test_gpu_runtime_on_an_lpu_exits_2_with_one_line(capsys):
+    assert main(["simulate", "--model", "llama-3.1-8b", "--hw", "groq-lpu",
+                 "--runtime", "fused"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "groq-2024" in err[0]
+
+
+def test_each_kind_lists_its_runtimes():
+    assert cost_model(load_hardware("h100-sxm")).runtimes() == ("eager", "graph", "fused")
+    assert cost_model(load_hardware("groq-lpu")).runtimes() == ("groq-2024", "groq-2023")
+    assert cost_model(load_hardware("cs-3")).runtimes() == ("cerebras-2024-10",
+                                                           "cerebras-2024-08")
+
+
+def test_does_not_fit_is_a_result_exit_3_with_null_speed(capsys):
+    argv = ["simulate", "--model", "llama-2-70b", "--hw", "groq-lpu"]
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    assert "does not fit" in out and "demand" in out and "lever" in out
+    assert "tokens/s" not in out
+    assert main([*argv, "--json"]) == 3
+    d = json.loads(capsys.readouterr().out)
+    assert d["feasible"] is False and d["tokens_per_s"] is None
+    assert d["infeasible"]["demand"] > d["infeasible"]["capacity"]
+
+
+@pytest.mark.parametrize("model,tp,pp", [("llama-3.1-8b", 8, 5), ("llama-2-70b", 8, 72)])
+def test_validated_groq_deployments_fit_in_simulate_and_serve(model: str, tp: int, pp: int):
+    kw = dict(weights="int8", kv="int8")
+    r = simulate(model, "groq-576", context=256, activations="int8", tp=tp, pp=pp, **kw)
+    assert r.feasible
+    s = serve(model, "groq-576", Traffic(Poisson(1.0), FixedLengths(32, 8), 4),
+              ServingPolicy(), deployment=Deployment(tp=tp, pp=pp, **kw))
+    assert s.feasible, s.infeasible
+
+
+CHIP_SPECS = sorted(p.stem for p in __import__("pathlib").Path(
+    load_hardware("h100-sxm").origin).parent.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", CHIP_SPECS)
+def test_serve_and_simulate_agree_on_feasibility(name: str):
+    hw = load_hardware(name)
+    r = simulate("llama-3.2-1b", hw, context=64, weights="int8", activations="bf16",
+                 kv="bf16")
+    s = serve("llama-3.2-1b", hw, Traffic(Poisson(1.0), FixedLengths(32, 8), 2),
+              ServingPolicy(max_batch=1, max_tokens=64),
+              deployment=Deployment(weights="int8", kv="bf16"))
+    assert r.feasible == s.feasible, (r.infeasible, s.infeasible)
