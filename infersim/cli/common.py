@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.units import fmt_si as fmt_si  # re-exported for the commands
 
 
 def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
@@ -40,14 +41,26 @@ def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm")
                    help="override a hardware spec field (repeatable)")
 
 
+def add_runtime_arg(p: Any) -> None:
+    """`--runtime`, with the one default every command and the API share."""
+    from infersim.api import DEFAULT_RUNTIME
+
+    p.add_argument("--runtime", default=DEFAULT_RUNTIME,
+                   help=f"eager | graph | fused (default {DEFAULT_RUNTIME})")
+
+
 def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scenario")
     g.add_argument("--phase", default="decode",
                    help="prefill | decode | chunked_prefill | spec_decode (default decode)")
     g.add_argument("--batch", type=_int, default=1, help="sequences per step (default 1)")
-    g.add_argument("--prompt", type=_int, default=0, help="prompt tokens (prefill)")
-    g.add_argument("--context", type=_int, default=0, help="tokens already in the KV cache")
-    g.add_argument("--chunk", type=_int, default=0, help="new tokens (chunked prefill)")
+    g.add_argument("--prompt", type=_int, default=None,
+                   help="prefill: prompt tokens per sequence (default 1024)")
+    g.add_argument("--context", type=_int, default=None,
+                   help="decode / spec_decode / chunked_prefill: tokens already in the KV cache "
+                   "(default 1024; chunked_prefill 0)")
+    g.add_argument("--chunk", type=_int, default=None,
+                   help="chunked_prefill: new prompt tokens this step")
     g.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
     g.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
     g.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
@@ -66,6 +79,7 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
 # Flags that only mean something in one phase: flag -> (attribute, phases that read it).
 _PHASE_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "--prompt": ("prompt", ("prefill",)),
+    "--context": ("context", ("decode", "chunked_prefill", "spec_decode")),
     "--chunk": ("chunk", ("chunked_prefill",)),
     "--draft-model": ("draft_model", ("spec_decode",)),
     "--draft-len": ("draft_len", ("spec_decode",)),
@@ -82,18 +96,34 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
     known = args.phase in {ph.value for ph in Phase}  # else make_scenario names the typo
     for flag, (attr, phases) in _PHASE_FLAGS.items():
-        if known and getattr(args, attr) not in (None, 0) and args.phase not in phases:
+        if known and getattr(args, attr) is not None and args.phase not in phases:
             raise InputError(f"{flag} is only used with --phase {' or '.join(phases)} (got "
                              f"--phase {args.phase}); drop {flag} or change --phase")
     kw: dict[str, Any] = dict(
         phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
-        chunk=args.chunk, weights=args.weights, activations=args.activations, kv=args.kv,
+        chunk=args.chunk or 0, weights=args.weights, activations=args.activations, kv=args.kv,
         tp=args.tp, pp=args.pp, ep=args.ep, moe_imbalance=args.moe_imbalance,
         draft_model=args.draft_model)
     for name in ("draft_len", "acceptance"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     return kw
+
+
+def header(model: str, hw: Any, sc: Any, runtime: Any = None) -> str:
+    """The first line of every table: model, hardware with its `--set` overrides, the
+    scenario knobs the phase uses, and the runtime."""
+    from infersim.api import scenario_label
+
+    where = f" on {hw.label}" if hw is not None else ""
+    rt = f", runtime {getattr(runtime, 'value', runtime)}" if runtime is not None else ""
+    return f"{model}{where} — {scenario_label(sc)}{rt}"
+
+
+def print_diagnostics(diags: Iterable[Mapping[str, str]]) -> None:
+    """One line per finding (see `infersim.diagnostics`)."""
+    for d in diags:
+        print(f"  ! {d['message']}")
 
 
 def _int(text: str) -> int:
@@ -187,19 +217,6 @@ def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "value") and isinstance(getattr(obj, "value", None), str):  # enums
         return obj.value
     return obj
-
-
-def fmt_si(x: float, unit: str = "", digits: int = 3) -> str:
-    """Human formatting with SI prefixes: 1.23e-5 s → '12.3 µs'."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:g} {unit}".strip()
-    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""),
-                (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")]
-    ax = abs(x)
-    for scale, p in prefixes:
-        if ax >= scale:
-            return f"{x / scale:.{digits}g} {p}{unit}".strip()
-    return f"{x:.{digits}g} {unit}".strip()
 
 
 def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:

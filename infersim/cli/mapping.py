@@ -15,9 +15,11 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
+    add_runtime_arg,
     add_scenario_args,
     check_output_file,
     fmt_si,
+    header,
     parse_set,
     print_json,
     print_table,
@@ -37,7 +39,7 @@ def register(sub: Any) -> None:
     p.add_argument("model", help="library name or path to an HF config.json")
     add_hw_args(p)
     add_scenario_args(p)
-    p.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
+    add_runtime_arg(p)
     p.add_argument("--csv", metavar="FILE", help="write the full mapping table to a CSV file")
     p.add_argument("--json", action="store_true", help="print totals and rows as JSON")
     p.set_defaults(func=cmd_map)
@@ -51,7 +53,7 @@ def _cell(row: Mapping[Any, Any], key: str) -> Any:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from infersim.api import load_hardware, make_scenario, resolve_runtime
+    from infersim.api import load_hardware, make_scenario, resolve_runtime, scenario_fields
     from infersim.foundation.io import atomic_write_text
     from infersim.mapper import map_trace
     from infersim.workloads import build_trace, load_model
@@ -66,7 +68,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     if args.csv:
         atomic_write_text(args.csv, df.to_csv(index=False))
     if args.json:
-        print_json({**s.to_dict(), "ops": df.to_dict(orient="records")})
+        print_json({**s.to_dict(), "hardware_overrides": dict(hw.overrides),
+                    "runtime": rt.value, "scenario": {"phase": trace.scenario.phase.value,
+                                                      "batch": trace.scenario.batch,
+                                                      **scenario_fields(trace.scenario)},
+                    "ops": df.to_dict(orient="records")})
         return 0
     rows = []
     for r in df.to_dict(orient="records"):
@@ -79,8 +85,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             "algorithm": _cell(r, "map_algorithm"), "bound": r["bound"],
             "time": fmt_si(r["time_s"], "s"), "total": fmt_si(r["total_time_s"], "s"),
         })
-    print(f"{trace.model} on {hw.name} ({rt.value}), {trace.scenario.phase.value} "
-          f"batch {trace.scenario.batch}")
+    print(header(trace.model, hw, trace.scenario, rt))
     print_table(rows, _COLUMNS)
     print()
     totals = [
@@ -91,7 +96,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         ("per-step sync", fmt_si(s.step_overhead_s, "s")),
         ("kernels per step", str(s.kernels)),
         ("stage times", ", ".join(fmt_si(t, "s") for t in s.stage_times_s)),
-        ("energy (all chips)", fmt_si(s.energy_j, "J")),
+        ("energy per step (chips only)", fmt_si(s.energy_j, "J")),
         ("memory per chip", fmt_si(s.memory_per_chip_bytes, "B")),
         ("fits", "yes" if s.feasible else f"NO — {s.infeasible}"),
     ]

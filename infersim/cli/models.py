@@ -9,12 +9,12 @@ from infersim.cli.common import (
     add_scenario_args,
     check_output_file,
     fmt_si,
+    header,
     nonneg_int,
     print_json,
     print_table,
     scenario_kwargs,
 )
-from infersim.foundation.errors import InputError
 
 
 def register(sub: Any) -> None:
@@ -101,12 +101,10 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from infersim.api import make_scenario
+    from infersim.api import make_scenario, scenario_fields
     from infersim.workloads.builder import build_trace
 
     kw = scenario_kwargs(args)
-    if kw["phase"] == "prefill" and not kw["prompt"]:
-        raise InputError("prefill needs --prompt N (tokens in the prompt)")
     if args.csv:
         check_output_file("--csv", args.csv)
     sc = make_scenario(**kw)
@@ -119,13 +117,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
               "kv_read_bytes": b.kv_read, "kv_write_bytes": b.kv_write, "bytes": b.total}
     if args.json:
         print_json({"model": trace.model, "phase": sc.phase.value, "batch": sc.batch,
-                    "prompt": sc.prompt, "context": sc.context, "tp": sc.parallel.tp,
-                    "pp": sc.parallel.pp, "ep": sc.parallel.ep, "totals": totals,
+                    **scenario_fields(sc), "scope": "per chip of the TP group",
+                    "totals": totals,
                     "ops": [o.to_row() for o in trace.ops]})
         return 0
-    print(f"{trace.model} — {sc.phase.value}, batch {sc.batch}, prompt {sc.prompt}, "
-          f"context {sc.context}, tp {sc.parallel.tp} pp {sc.parallel.pp} ep {sc.parallel.ep} "
-          "(per chip; FLOPs and bytes per execution × count)")
+    print(header(trace.model, None, sc) + " (per chip; FLOPs and bytes per execution × count)")
     print_table([{"op": o.name, "kind": o.kind.value, "block": o.block, "count": o.count,
                   "flops": fmt_si(o.flops), "weight": fmt_si(o.bytes.weight, "B"),
                   "act": fmt_si(o.bytes.act_in + o.bytes.act_out, "B"),

@@ -9,6 +9,7 @@ from typing import Any
 from infersim.cli.common import (
     _int,
     add_hw_args,
+    add_runtime_arg,
     check_output_file,
     fmt_si,
     nonneg_int,
@@ -32,7 +33,7 @@ def register(sub: Any) -> None:
     d.add_argument("--pp", type=_int, default=1, help="pipeline stages per replica")
     d.add_argument("--ep", type=_int, default=1, help="expert-parallel degree")
     d.add_argument("--replicas", type=_int, default=1, help="replicas behind the router")
-    d.add_argument("--runtime", default="fused", help="eager | graph | fused (default fused)")
+    add_runtime_arg(d)
     d.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
     d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
     d.add_argument("--gpu-memory-utilization", type=float, default=0.9,

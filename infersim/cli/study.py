@@ -9,6 +9,7 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
+    add_runtime_arg,
     add_scenario_args,
     check_output_dir,
     check_output_file,
@@ -73,8 +74,7 @@ def register(sub: Any) -> None:
     r.add_argument("--model", default="llama-3.1-8b", help="model name or config.json path")
     add_hw_args(r)
     add_scenario_args(r)
-    r.set_defaults(context=1024)
-    r.add_argument("--runtime", default="graph", help="eager | graph | fused (default graph)")
+    add_runtime_arg(r)
     r.add_argument("-o", "--out", metavar="FILE", default="roofline.png",
                    help="output image: .png, .svg or .pdf (default roofline.png)")
     r.add_argument("--title", default="", help="plot title")

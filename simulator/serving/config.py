@@ -91,7 +91,7 @@ class Deployment:
     pp: int = 1
     ep: int = 1
     replicas: int = 1
-    runtime: str = "fused"
+    runtime: str = "graph"  # the same default as `infersim simulate` and the API
     weights: str = "bf16"
     kv: str | None = None
     gpu_memory_utilization: float = 0.9
