@@ -14,6 +14,7 @@ from infersim.cli.common import (
     fmt_si,
     nonneg_int,
     parse_set,
+    print_diagnostics,
     print_json,
     print_table,
 )
@@ -120,6 +121,7 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    from infersim.diagnostics import diagnose_serving
     from infersim.hwmodels import load_hardware
     from infersim.hwmodels.economics import Economics
     from infersim.simulator.serving import (
@@ -167,19 +169,45 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
         atomic_write_text(a.requests_csv, r.requests_frame().to_csv(index=False))
     d = r.to_dict()
+    offered = a.rate if a.arrival in ("poisson", "gamma") else None
+    d["offered_rate_rps"] = offered
+    d["hardware_overrides"] = dict(hw.overrides)
+    d["runtime"] = dep.runtime
+    d["weights"] = dep.weights
+    d["diagnostics"] = diagnose_serving(d, offered)
     if a.json:
         print_json(d)
         return 0
-    _print_result(d, dataclasses.asdict(dep))
+    _print_result(d, dataclasses.asdict(dep), hw.label, _traffic_label(a))
+    if a.requests_csv:
+        print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")
     return 0
 
 
-def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
-    print(f"{d['model']} on {d['hardware']} — policy {d['policy']}, {d['replicas']} replica(s) "
-          f"× tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, runtime {dep['runtime']}")
+def _traffic_label(a: argparse.Namespace) -> str:
+    prompt = 1024 if a.prompt is None else a.prompt
+    output = 256 if a.output is None else a.output
+    lengths = "" if a.arrival == "trace" and a.prompt is None else \
+        f", prompt {prompt}, output {output}"
+    if a.arrival == "closed":
+        how = (f"closed loop, {10 if a.users is None else a.users} users, think "
+               f"{0.0 if a.think is None else a.think:g} s")
+    elif a.arrival == "trace":
+        how = f"trace {a.trace}"
+    else:
+        how = f"{a.arrival} {a.rate:g} req/s"
+    return how + lengths
+
+
+def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
+                  traffic: str) -> None:
+    print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {d['replicas']} "
+          f"replica(s) × tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, "
+          f"{dep['weights']} weights, runtime {dep['runtime']}")
     if not d["feasible"]:
         print(f"  {d['reason']}")
         return
+    print_diagnostics(d["diagnostics"])
     rows = []
     for name in ("ttft", "tpot", "e2e", "queue_delay"):
         rows.append({"metric": name, **{q: fmt_si(d[f"{name}_{q}_s"], "s")
@@ -190,17 +218,20 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
         {"metric": "requests completed", "value": f"{d['completed']} / {d['requests']}"
          + (f" ({d['rejected']} rejected)" if d["rejected"] else "")},
         {"metric": "duration", "value": fmt_si(d["duration_s"], "s")},
-        {"metric": "throughput", "value": f"{d['throughput_tok_s']:,.1f} tok/s, "
+        {"metric": "throughput", "value": f"{fmt_si(d['throughput_tok_s'], 'tok/s')}, "
          f"{d['throughput_req_s']:.3g} req/s"},
-        {"metric": "throughput per chip", "value": f"{d['throughput_tok_s_per_chip']:,.1f} "
-         "tok/s"},
+        {"metric": "throughput per chip",
+         "value": fmt_si(d["throughput_tok_s_per_chip"], "tok/s")},
         {"metric": f"goodput (TTFT ≤ {d['slo_ttft_s']} s, TPOT ≤ {d['slo_tpot_s']} s)",
          "value": f"{d['goodput_req_s']:.3g} req/s ({100 * d['slo_attainment']:.1f}%)"},
         {"metric": "utilization", "value": f"{100 * d['utilization']:.1f}%"},
         {"metric": "KV cache", "value": f"{d['kv_blocks']} blocks, peak "
          f"{100 * d['kv_peak_occupancy']:.1f}%, mean {100 * d['kv_mean_occupancy']:.1f}%, "
          f"{d['preemptions']} preemptions"},
-        {"metric": "energy per output token", "value": fmt_si(d["energy_per_token_j"], "J")},
+        {"metric": "energy per output token (chips only)",
+         "value": fmt_si(d["energy_per_token_j"], "J")},
+        {"metric": "energy per output token (+ host & network)",
+         "value": fmt_si(d["system_energy_per_token_j"], "J")},
         {"metric": "cost per 1M output tokens",
          "value": d.get("cost_note") or f"${d['cost_per_1m_tokens_usd']:.4g}"},
     ])

@@ -13,6 +13,7 @@ from infersim.cli.common import (
     add_scenario_args,
     check_output_dir,
     check_output_file,
+    header,
     nonneg_float,
     parse_set,
     positive_int,
@@ -77,7 +78,10 @@ def register(sub: Any) -> None:
     add_runtime_arg(r)
     r.add_argument("-o", "--out", metavar="FILE", default="roofline.png",
                    help="output image: .png, .svg or .pdf (default roofline.png)")
-    r.add_argument("--title", default="", help="plot title")
+    r.add_argument("--title", default="",
+                   help="plot title (default: model, hardware, scenario and runtime)")
+    r.add_argument("--json", action="store_true",
+                   help="print the file written and each operator's point as JSON")
     r.set_defaults(func=cmd_roofline)
 
 
@@ -148,13 +152,24 @@ def cmd_roofline(args: argparse.Namespace) -> int:
         raise InputError(f"-o {out}: use a .png, .svg or .pdf file name")
     check_output_file("-o", args.out, example="roofline.png")
     hw = load_hardware(args.hw, parse_set(args.set) or None)
-    kw = scenario_kwargs(args)
-    if kw["phase"] == "prefill" and not kw["prompt"]:
-        kw["prompt"], kw["context"] = kw["context"], 0
-    r = simulate(args.model, hw, runtime=args.runtime, **kw)
-    fig = plots.roofline(r.schedule, title=args.title)
+    r = simulate(args.model, hw, runtime=args.runtime, **scenario_kwargs(args))
+    title = args.title or header(r.schedule.trace.model, hw, r.scenario, args.runtime)
+    fig = plots.roofline(r.schedule, title=title)
     plots.save_figure(fig, out)
-    print(f"wrote {out}")
     if not r.feasible:
         print(f"note: {r.infeasible}", file=sys.stderr)
+    if args.json:
+        points = []
+        for mo in r.schedule.ops:
+            op, t = mo.op, mo.time_s
+            b = op.bytes.total
+            points.append({"name": op.name, "kind": op.kind.value, "flops": op.flops,
+                           "bytes": b, "intensity_flop_per_b": op.flops / b if b else None,
+                           "time_s": t, "achieved_flop_per_s": op.flops / t if t > 0 else None,
+                           "bound": mo.cost.bound.value})
+        print_json({"file": str(out), "title": title, "model": r.schedule.trace.model,
+                    "hardware": hw.name, "hardware_overrides": dict(hw.overrides),
+                    "runtime": args.runtime, "ops": points})
+        return 0
+    print(f"wrote {out} ({title})")
     return 0
