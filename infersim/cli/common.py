@@ -99,6 +99,9 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if known and getattr(args, attr) is not None and args.phase not in phases:
             raise InputError(f"{flag} is only used with --phase {' or '.join(phases)} (got "
                              f"--phase {args.phase}); drop {flag} or change --phase")
+    if args.phase == "prefill" and args.prompt is not None and args.prompt < 1:
+        raise InputError(f"--prompt {args.prompt}: a prefill processes at least 1 prompt token; "
+                         "give --prompt N ≥ 1 (default 1024)")
     kw: dict[str, Any] = dict(
         phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
         chunk=args.chunk or 0, weights=args.weights, activations=args.activations, kv=args.kv,
@@ -201,7 +204,7 @@ def _check_writable_ancestor(flag: str, shown: str, folder: Path) -> None:
 
 
 def print_json(obj: Any) -> None:
-    json.dump(_jsonable(obj), sys.stdout, indent=2, sort_keys=False)
+    json.dump(_jsonable(obj), sys.stdout, indent=2, sort_keys=False, ensure_ascii=False)
     sys.stdout.write("\n")
 
 
