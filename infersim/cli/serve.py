@@ -174,7 +174,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     d["hardware_overrides"] = dict(hw.overrides)
     d["runtime"] = dep.runtime
     d["weights"] = dep.weights
-    d["diagnostics"] = diagnose_serving(d, offered)
+    d["diagnostics"] = diagnose_serving(d, offered, r.per_request)
     if a.json:
         print_json(d)
         return 0

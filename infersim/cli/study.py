@@ -66,6 +66,7 @@ def register(sub: Any) -> None:
     rn.add_argument("--workers", type=positive_int, default=None, help="worker processes")
     rn.add_argument("--executor", default="local", choices=["local", "dask"])
     rn.add_argument("--scheduler", metavar="ADDRESS")
+    rn.add_argument("--json", action="store_true", help="print the files written as JSON")
     rn.set_defaults(func=cmd_study_run)
     s.set_defaults(func=lambda a: _usage(s))
 
@@ -137,6 +138,10 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     out = check_output_dir("-o", args.out) if args.out else Path("runs") / args.name
     res = run_study(args.name, out, quick=args.quick, workers=args.workers,
                     executor=args.executor, scheduler=args.scheduler)
+    if args.json:
+        print_json({"study": args.name, "out": str(out), "wall_s": res.wall_s,
+                    "report": str(res.report), "files": [str(f) for f in res.files]})
+        return 0
     print(f"{args.name}: {res.wall_s:.1f} s; report: {res.report}")
     for f in res.files:
         print(f"  {f}")
