@@ -101,4 +101,6 @@ def cmd_map(args: argparse.Namespace) -> int:
         ("fits", "yes" if s.feasible else f"NO — {s.infeasible}"),
     ]
     print_table([{"quantity": k, "value": v} for k, v in totals])
+    if args.csv:
+        print(f"\nwrote the mapping table ({len(df)} rows, exact values) to {args.csv}")
     return 0

@@ -103,6 +103,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     progress=not args.no_progress, fresh=args.fresh,
                     commit_every_s=args.commit_every)
     files = [str(f) for f in res.files]
+    parquet_note = "" if any(f.endswith("results.parquet") for f in files) else (
+        "results.parquet not written: pyarrow is not installed (pip install "
+        "'infersim[parquet]'); results.csv has every column")
     if not args.no_report:
         report, plots = finish(study, res)
         files += [str(p) for p in plots] + [str(report)]
@@ -111,9 +114,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print_json({"study": study.name, "out": str(out), "points": res.n_points,
                     "evaluated": res.n_evaluated, "reused": res.n_reused,
                     "invalid": res.n_invalid, "errors": res.n_errors, "wall_s": res.wall_s,
-                    "points_per_minute": res.points_per_minute, "files": files})
+                    "points_per_minute": res.points_per_minute, "files": files,
+                    "notes": [parquet_note] if parquet_note else []})
     else:
         print(f"results: {out / 'results.csv'}")
+        if parquet_note:
+            print(f"note: {parquet_note}")
         if not args.no_report:
             print(f"report:  {out / 'report.html'}")
     return 1 if res.n_errors else 0
