@@ -10,7 +10,6 @@ first-principles bound ignores), by bisection so the answer does not depend on a
 from __future__ import annotations
 
 import math
-
 from typing import Any
 
 from infersim.studies.labs._lab import Exercise, figure, main
