@@ -422,7 +422,8 @@ def energy_cost(frame: pd.DataFrame, label: str, *, energy: str = "energy_per_to
         fig = Figure(figsize=(9.0, 3.8), layout="constrained")
         a1, a2 = fig.subplots(1, 2)
     names = frame[label].astype(str).tolist()
-    for ax, col, unit in ((a1, energy, "J / token"), (a2, cost, "US$ / 1M tokens")):
+    e_unit = "J / token (chips only)" if energy == "energy_per_token_j" else "J / token"
+    for ax, col, unit in ((a1, energy, e_unit), (a2, cost, "US$ / 1M tokens")):
         vals = frame[col].astype(float).to_numpy()
         pos = vals[np.isfinite(vals) & (vals > 0)]
         log = (len(pos) > 1 and pos.max() / pos.min() > 20) if logy is None else logy

@@ -247,3 +247,23 @@ def test_short_repr_and_html():
     s = isim.serve("llama-3.1-8b", "h100-sxm", Traffic(Poisson(1), FixedLengths(128, 16), 20))
     assert len(repr(s)) < 300 and "TTFT" in repr(s)
     assert "<table>" in s._repr_html_()
+
+
+def test_a_sweep_gives_the_same_step_as_simulate_and_map(tmp_path, capsys):
+    """The same scenario through a study sweep, `simulate`, `map` and the API: one latency and
+    one chips-only energy (the sweep fills the same defaults: context 1024, runtime graph)."""
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import parse_study
+
+    study = parse_study({"name": "same", "fixed": {"model": "llama-3.1-8b",
+                                                   "hardware": "h100-sxm"},
+                         "sweep": {"scenario.batch": [1, 8]}, "search": {"method": "grid"}})
+    df = run_sweep(study, tmp_path / "s", executor="inline", progress=False,
+                   write_outputs=False).frame.set_index("scenario.batch")
+    for b in (1, 8):
+        sim = run_json(capsys, "simulate", "--batch", str(b))
+        mapped = run_json(capsys, "map", "llama-3.1-8b", "--batch", str(b))
+        assert df.loc[b, "latency_s"] == pytest.approx(sim["latency_s"], rel=1e-12)
+        assert mapped["latency_s"] == pytest.approx(sim["latency_s"], rel=1e-12)
+        assert df.loc[b, "energy_per_token_j"] == pytest.approx(sim["energy_per_token_j"],
+                                                                rel=1e-12)
