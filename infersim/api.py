@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infersim.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT, DEFAULT_RUNTIME
 from infersim.hwmodels import CostContext, Hardware, Infeasibility, Runtime, cost_model
 from infersim.hwmodels import load_hardware as _load_hardware
 from infersim.mapper import Schedule, map_trace
@@ -41,12 +42,6 @@ def load_hardware(name_or_path: str | Path | Hardware,
     return _load_hardware(name_or_path, overrides)
 
 
-# One set of scenario defaults for the API, every CLI command and the studies: a decode-like
-# step attends a KV cache of DEFAULT_CONTEXT tokens; a prefill processes DEFAULT_PROMPT tokens
-# (a prefill starts from an empty cache, so it has no context).
-DEFAULT_CONTEXT = 1024
-DEFAULT_PROMPT = 1024
-DEFAULT_RUNTIME = "graph"
 
 
 def scenario_defaults(phase: str | Phase, prompt: int | None,

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from infersim.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT
 from infersim.foundation.errors import InputError
 from infersim.foundation.units import fmt_si as fmt_si  # re-exported for the commands
 
@@ -43,7 +44,7 @@ def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm")
 
 def add_runtime_arg(p: Any) -> None:
     """`--runtime`, with the one default every command and the API share."""
-    from infersim.api import DEFAULT_RUNTIME
+    from infersim.defaults import DEFAULT_RUNTIME
 
     p.add_argument("--runtime", default=DEFAULT_RUNTIME,
                    help=f"eager | graph | fused (default {DEFAULT_RUNTIME})")
@@ -55,10 +56,10 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
                    help="prefill | decode | chunked_prefill | spec_decode (default decode)")
     g.add_argument("--batch", type=_int, default=1, help="sequences per step (default 1)")
     g.add_argument("--prompt", type=_int, default=None,
-                   help="prefill: prompt tokens per sequence (default 1024)")
+                   help=f"prefill: prompt tokens per sequence (default {DEFAULT_PROMPT})")
     g.add_argument("--context", type=_int, default=None,
                    help="decode / spec_decode / chunked_prefill: tokens already in the KV cache "
-                   "(default 1024; chunked_prefill 0)")
+                   f"(default {DEFAULT_CONTEXT}; chunked_prefill 0)")
     g.add_argument("--chunk", type=_int, default=None,
                    help="chunked_prefill: new prompt tokens this step")
     g.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
@@ -101,7 +102,7 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                              f"--phase {args.phase}); drop {flag} or change --phase")
     if args.phase == "prefill" and args.prompt is not None and args.prompt < 1:
         raise InputError(f"--prompt {args.prompt}: a prefill processes at least 1 prompt token; "
-                         "give --prompt N ≥ 1 (default 1024)")
+                         f"give --prompt N ≥ 1 (default {DEFAULT_PROMPT})")
     kw: dict[str, Any] = dict(
         phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
         chunk=args.chunk or 0, weights=args.weights, activations=args.activations, kv=args.kv,

@@ -114,7 +114,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     "derived": {k: {"value": v, "unit": u} for k, (v, u) in der.items()},
                     "sources": dict(hw.sources), "chip_sources": dict(hw.chip.sources)})
         return 0
-    print(f"{hw.name} ({hw.kind.value}, {hw.num_chips} × {hw.chip.name}) — {hw.description}")
+    print(f"{hw.label} ({hw.kind.value}, {hw.num_chips} × {hw.chip.name}) — {hw.description}")
     print(f"from {hw.origin}\n")
     chip_prefix = "chip." if hw.num_chips > 1 or any(k.startswith("chip.") for k in fields) \
         else ""

@@ -15,6 +15,7 @@ from infersim.cli.common import (
     print_table,
     scenario_kwargs,
 )
+from infersim.defaults import DEFAULT_CONTEXT
 
 
 def register(sub: Any) -> None:
@@ -26,8 +27,9 @@ def register(sub: Any) -> None:
     lp.set_defaults(func=cmd_models_list)
     sp = msub.add_parser("show", help="summary of one model (name or path to config.json)")
     sp.add_argument("model", help="library name or path to an HF config.json")
-    sp.add_argument("--context", type=nonneg_int, default=1024,
-                    help="KV-cache length for the decode FLOPs per token (default 1024)")
+    sp.add_argument("--context", type=nonneg_int, default=DEFAULT_CONTEXT,
+                    help="KV-cache length for the decode FLOPs per token "
+                    f"(default {DEFAULT_CONTEXT})")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.set_defaults(func=cmd_models_show)
     p.set_defaults(func=lambda args: _usage(p))

@@ -18,6 +18,7 @@ from infersim.cli.common import (
     print_json,
     print_table,
 )
+from infersim.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT
 from infersim.foundation.errors import InputError
 
 
@@ -54,8 +55,8 @@ def register(sub: Any) -> None:
                    help="closed loop: think time in s (default 0)")
     t.add_argument("--requests", type=_int, default=None,
                    help="requests to simulate (default 1000; trace: all rows)")
-    t.add_argument("--prompt", type=_int, default=None, help="prompt tokens (default 1024)")
-    t.add_argument("--output", type=_int, default=None, help="output tokens (default 256)")
+    t.add_argument("--prompt", type=_int, default=None, help=f"prompt tokens (default {DEFAULT_PROMPT})")
+    t.add_argument("--output", type=_int, default=None, help=f"output tokens (default {DEFAULT_OUTPUT})")
     s = p.add_argument_group("scheduler")
     s.add_argument("--policy", default="continuous",
                    choices=["static", "continuous", "chunked", "disaggregated"])
@@ -101,8 +102,8 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
                              f"--arrival {a.arrival}); drop {flag} or change --arrival")
     lengths = None
     if a.arrival != "trace" or a.prompt is not None or a.output is not None:
-        lengths = FixedLengths(1024 if a.prompt is None else a.prompt,
-                               256 if a.output is None else a.output)
+        lengths = FixedLengths(DEFAULT_PROMPT if a.prompt is None else a.prompt,
+                               DEFAULT_OUTPUT if a.output is None else a.output)
     r = a.rate if rate is None else rate
     if a.arrival == "trace":
         if not a.trace:
@@ -185,8 +186,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
 
 def _traffic_label(a: argparse.Namespace) -> str:
-    prompt = 1024 if a.prompt is None else a.prompt
-    output = 256 if a.output is None else a.output
+    prompt = DEFAULT_PROMPT if a.prompt is None else a.prompt
+    output = DEFAULT_OUTPUT if a.output is None else a.output
     lengths = "" if a.arrival == "trace" and a.prompt is None else \
         f", prompt {prompt}, output {output}"
     if a.arrival == "closed":
