@@ -322,7 +322,13 @@ def simulate(
                        moe_imbalance=moe_imbalance, draft_model=draft_model,
                        draft_len=draft_len, acceptance=acceptance)
     trace = build_trace(m, sc)
-    sched = map_trace(trace, hw, resolve_runtime(runtime))
+    return result_of(map_trace(trace, hw, resolve_runtime(runtime)))
+
+
+def result_of(sched: Schedule) -> SimResult:
+    """The `SimResult` of a mapped step (what `simulate` returns; `infersim map` uses it too)."""
+    sc = sched.trace.scenario
+    hw = sched.hardware
     tokens = float(sc.batch)
     if sc.phase == Phase.SPEC_DECODE and sc.spec is not None:
         tokens = sc.batch * sc.spec.expected_tokens

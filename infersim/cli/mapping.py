@@ -21,6 +21,7 @@ from infersim.cli.common import (
     fmt_si,
     header,
     parse_set,
+    print_diagnostics,
     print_json,
     print_table,
     scenario_kwargs,
@@ -53,7 +54,13 @@ def _cell(row: Mapping[Any, Any], key: str) -> Any:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from infersim.api import load_hardware, make_scenario, resolve_runtime, scenario_fields
+    from infersim.api import (
+        load_hardware,
+        make_scenario,
+        resolve_runtime,
+        result_of,
+        scenario_fields,
+    )
     from infersim.foundation.io import atomic_write_text
     from infersim.mapper import map_trace
     from infersim.workloads import build_trace, load_model
@@ -64,6 +71,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     rt = resolve_runtime(args.runtime)
     trace = build_trace(load_model(args.model), make_scenario(**scenario_kwargs(args)))
     s = map_trace(trace, hw, rt)
+    diags = result_of(s).diagnostics()
     df = s.to_frame()
     if args.csv:
         atomic_write_text(args.csv, df.to_csv(index=False))
@@ -72,7 +80,7 @@ def cmd_map(args: argparse.Namespace) -> int:
                     "runtime": rt.value, "scenario": {"phase": trace.scenario.phase.value,
                                                       "batch": trace.scenario.batch,
                                                       **scenario_fields(trace.scenario)},
-                    "ops": df.to_dict(orient="records")})
+                    "diagnostics": diags, "ops": df.to_dict(orient="records")})
         return 0
     rows = []
     for r in df.to_dict(orient="records"):
@@ -86,6 +94,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             "time": fmt_si(r["time_s"], "s"), "total": fmt_si(r["total_time_s"], "s"),
         })
     print(header(trace.model, hw, trace.scenario, rt))
+    print_diagnostics(diags)
     print_table(rows, _COLUMNS)
     print()
     totals = [
