@@ -123,8 +123,9 @@ def diagnose_serving(d: dict[str, Any], offered_rps: float | None,
                           "--find-max-rate"))
         else:
             out.append(_d("load",
-                          f"offered {offered_rps:.3g} req/s, served {served:.3g} req/s, "
-                          f"utilization {100 * util:.0f}%"))
+                          f"load: offered {offered_rps:.3g} req/s, below capacity (the queue "
+                          f"did not grow); {served:.3g} req/s served over the run including "
+                          f"its final drain, utilization {100 * util:.0f}%"))
     if d.get("kv_peak_occupancy", 0.0) >= _KV_FULL:
         out.append(_d("kv_full",
                       f"KV cache full at peak ({d.get('kv_blocks', 0)} blocks): admissions "

@@ -176,6 +176,15 @@ def cmd_serve(a: argparse.Namespace) -> int:
     d["runtime"] = dep.runtime
     d["weights"] = dep.weights
     d["diagnostics"] = diagnose_serving(d, offered, r.per_request)
+    if d["feasible"]:
+        # placement findings of one decode step of the deployment (weights streamed from an
+        # external memory, a model that fits on fewer chips), as `infersim simulate` reports
+        from infersim.api import simulate
+
+        step = simulate(model, hw, batch=1, context=DEFAULT_PROMPT if a.prompt is None
+                        else max(a.prompt, 1), runtime=a.runtime, weights=a.weights, kv=a.kv,
+                        tp=a.tp, pp=a.pp, ep=a.ep)
+        d["diagnostics"] += [x for x in step.diagnostics() if x["code"] != "chips_idle"]
     if a.json:
         print_json(d)
         return 0
