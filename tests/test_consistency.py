@@ -222,6 +222,8 @@ def test_cheaper_parallelism_is_diagnosed(capsys):
     assert "fewer_chips_fit" in [x["code"] for x in d["diagnostics"]]
     one = run_json(capsys, "simulate", "--hw", "h100-sxm")
     assert "fewer_chips_fit" not in [x["code"] for x in one["diagnostics"]]
+    srv = run_json(capsys, "serve", "--hw", "dgx-h100", "--tp", "8", "--requests", "20")
+    assert "fewer_chips_fit" in [x["code"] for x in srv["diagnostics"]]
 
 
 # -- 4. human numbers, exact JSON, short repr -------------------------------------------------
