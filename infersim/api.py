@@ -167,9 +167,12 @@ class SimResult:
 
     def __repr__(self) -> str:
         sc = self.scenario
-        return (f"SimResult({self.schedule.trace.model} on {self.schedule.hardware.name}, "
-                f"{scenario_label(sc)}, latency {self.latency_s:.4g} s, "
-                f"{self.tokens_per_s:.4g} tok/s, {self.energy_per_token_j:.4g} J/token (chips)"
+        rate = (f"{self.prompt_tokens_per_s:.4g} prompt tok/s, TTFT {self.latency_s:.4g} s"
+                if sc.phase == Phase.PREFILL and self.prompt_tokens_per_s is not None
+                else f"latency {self.latency_s:.4g} s, {self.tokens_per_s:.4g} tok/s")
+        return (f"SimResult({self.schedule.trace.model} on {self.schedule.hardware.label}, "
+                f"{scenario_label(sc)}, {rate}, "
+                f"{self.energy_per_token_j:.4g} J/token (chips)"
                 + ("" if self.feasible else ", does not fit") + ")")
 
     def _repr_html_(self) -> str:

@@ -14,6 +14,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,15 @@ def run(command: str) -> tuple[int, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(argv)
     return rc, out.getvalue() + err.getvalue()
+
+
+def test_readme_python_api_block_runs():
+    block = README.read_text().split("## Python API", 1)[1].split("```python", 1)[1]
+    code = block.split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md (Python API)", "exec"), scope)
+    r = scope["r"]  # the last result: a 2048-token prefill
+    assert r.prompt_tokens_per_s == pytest.approx(2048 / r.latency_s)
 
 
 def test_readme_lists_the_commands_of_every_group():
