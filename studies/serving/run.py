@@ -71,7 +71,7 @@ def run_point(system: str, weights: str, tp: int, pp: int, max_tokens: int, user
     hw = load_hardware(system)
     r = serve(MODEL, hw, Traffic(ClosedLoop(users), FixedLengths(PROMPT, OUTPUT), requests),
               ServingPolicy(Policy.CHUNKED, max_tokens=max_tokens),
-              deployment=Deployment(tp=tp, pp=pp, weights=weights), seed=seed)
+              deployment=Deployment(tp=tp, pp=pp, runtime="fused", weights=weights), seed=seed)
     d = r.to_dict()
     row: dict[str, object] = {
         "system": system, "kind": hw.kind.value, "weights": weights, "tp": tp, "pp": pp,
