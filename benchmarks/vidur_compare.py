@@ -47,7 +47,7 @@ def run_infersim(a: argparse.Namespace) -> tuple[float, dict[str, float]]:
                                                     FixedLengths(a.prompt, a.output),
                                                     a.requests),
               ServingPolicy(Policy.CONTINUOUS, max_batch=a.max_batch, max_tokens=a.max_tokens),
-              deployment=Deployment(tp=a.tp), seed=a.seed)
+              deployment=Deployment(tp=a.tp, runtime="fused"), seed=a.seed)  # vLLM: fused
     wall = time.perf_counter() - t0
     d = r.to_dict()
     return wall, {k: d[k] for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",

@@ -11,7 +11,7 @@ The one formula (used by the serving simulator and by every study):
 - tokens_per_s: the throughput while the hardware runs (a serving simulation passes its
   output tokens / run duration, which already contains its own idle time).
 - utilization: fraction of the hardware's life it runs at that throughput (1 = always).
-- energy_per_token_j: chip energy per token (the simulator's, idle power included) × PUE
+- energy_per_token_j: system energy per token (chips + host and network, idle power included) × PUE
   for the facility overhead; electricity at `usd_per_kwh`.
 
 A price of 0 means "unknown" (the spec does not state one): the cost is NaN, never a

@@ -13,6 +13,7 @@ sweeps load the same spec thousands of times. The objects are frozen, so sharing
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -88,6 +89,8 @@ def load_hardware(name_or_path: str | Path,
             _BUILT.move_to_end(key)
             return hw
     hw, deps = _load(path, dict(overrides or {}), ())
+    if overrides:
+        hw = dataclasses.replace(hw, overrides=tuple((str(k), v) for k, v in overrides.items()))
     _BUILT[key] = (deps, hw)
     if len(_BUILT) > _MAX_BUILT:
         _BUILT.popitem(last=False)

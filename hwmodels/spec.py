@@ -181,6 +181,14 @@ class Hardware:
     description: str = ""
     sources: Mapping[str, str] = field(default_factory=dict)
     origin: str = ""  # file or library name it was loaded from
+    overrides: tuple[tuple[str, Any], ...] = ()  # `--set` field overrides applied, in order
+
+    @property
+    def label(self) -> str:
+        """Name plus the overrides applied, as headers print it: 'h100-sxm (set hbm...=4.8)'."""
+        if not self.overrides:
+            return self.name
+        return f"{self.name} (set " + ", ".join(f"{k}={v}" for k, v in self.overrides) + ")"
 
     @property
     def kind(self) -> HardwareKind:

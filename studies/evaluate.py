@@ -23,8 +23,9 @@ from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 
 # Metrics of `evaluate: simulate`, in table order.
 SIMULATE_METRICS: tuple[str, ...] = (
-    "feasible", "reason", "latency_s", "tokens_per_s", "tokens_per_s_per_user", "energy_j",
-    "energy_per_token_j", "power_w", "flops", "bytes", "weight_bytes", "kv_bytes",
+    "feasible", "reason", "latency_s", "tokens_per_s", "tokens_per_s_per_user",
+    "prompt_tokens_per_s", "ttft_s", "energy_j", "energy_per_token_j",
+    "system_energy_per_token_j", "power_w", "flops", "bytes", "weight_bytes", "kv_bytes",
     "chips", "system_chips", "price_usd", "cost_per_mtok_usd", "cost_note", "compute_utilization",
     "bandwidth_utilization", "memory_capacity_bytes",
 )
@@ -125,8 +126,12 @@ def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
         "latency_s": lat,
         "tokens_per_s": r.tokens_per_s,
         "tokens_per_s_per_user": r.tokens_per_s / sc.batch,
-        "energy_j": r.energy_j,
+        "prompt_tokens_per_s": math.nan if r.prompt_tokens_per_s is None
+        else r.prompt_tokens_per_s,
+        "ttft_s": math.nan if r.ttft_s is None else r.ttft_s,
+        "energy_j": r.energy_j,  # chips only, as `infersim simulate`
         "energy_per_token_j": r.energy_per_token_j,
+        "system_energy_per_token_j": r.system_energy_per_token_j,  # + host and network
         "power_w": r.energy_j / lat if lat > 0 else math.nan,
         "flops": tot.flops,
         "bytes": tb.total,
@@ -135,8 +140,9 @@ def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
         "chips": chips,
         "system_chips": hw.num_chips,
         "price_usd": price,
-        "cost_per_mtok_usd": cost_per_mtok_usd(price, r.tokens_per_s, r.energy_per_token_j,
-                                               econ),
+        # electricity is paid for the whole system (× PUE inside), as in `infersim serve`
+        "cost_per_mtok_usd": cost_per_mtok_usd(price, r.tokens_per_s,
+                                               r.system_energy_per_token_j, econ),
         "cost_note": cost_note(price, hw.name),
         "compute_utilization": compute_s / lat if lat > 0 else math.nan,
         "bandwidth_utilization": tb.total / (bw * lat) if lat > 0 and bw > 0 else math.nan,

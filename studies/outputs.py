@@ -67,8 +67,17 @@ def make_plots(study: Study, frame: pd.DataFrame, out: Path) -> list[tuple[PlotS
         elif spec.kind is PlotKind.ROOFLINE:
             sel = _select(ok, dict(spec.where))
             if len(sel):
+                # one point is drawn: the title names it (its swept values, the hardware with
+                # its overrides) and how many points `where` matched
                 r, _, _ = simulate_point(_point_params(study, sel.iloc[0]))
-                fig = P.roofline(r.schedule, title=spec.title)
+                note = f"{_label(study, sel.iloc[0])}" + (
+                    f" (1 of {len(sel)} points matching `where`; narrow it to choose)"
+                    if len(sel) > 1 else "")
+                sched = r.schedule
+                base = spec.title or (f"{sched.trace.model} on {sched.hardware.label}: "
+                                      f"{sched.trace.scenario.phase.value}, batch "
+                                      f"{sched.trace.scenario.batch}")
+                fig = P.roofline(sched, title=f"{base}\n{note}")
         elif spec.kind is PlotKind.BREAKDOWN:
             sel = _select(ok, dict(spec.where)).head(spec.points)
             frames = {}

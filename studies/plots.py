@@ -17,6 +17,7 @@ SVG. No pyplot state is touched, so these are safe in worker processes and noteb
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,10 +179,19 @@ def roofline(schedule: Schedule, *, title: str = "", max_labels: int = 8) -> Fig
                    s=[20 + 300 * p["share"] for p in sel], color=KIND_COLORS.get(k, "0.3"),
                    alpha=0.8, edgecolors="white", linewidths=0.5, label=k, zorder=3)
     mid = (x_lo * x_hi) ** 0.5
+    placed: list[tuple[float, float, bool]] = []
     for (x, y), names in _merged_labels(pts, max_labels):
         right = x > mid  # labels of points on the right half go to their left
-        ax.annotate(names, (x, y), xytext=(-6 if right else 6, -10), textcoords="offset points",
-                    fontsize=7, color="0.15", ha="right" if right else "left")
+        # labels anchored near an earlier one (within ~half a decade across, a third of a
+        # decade up/down, same side) stack below it instead of overprinting it
+        lx, ly = math.log10(x), math.log10(y)
+        near = sum(1 for px, py, pr in placed
+                   if pr == right and abs(px - lx) < 0.6 and abs(py - ly) < 0.35)
+        placed.append((lx, ly, right))
+        ax.annotate(names, (x, y), xytext=(-6 if right else 6, -10 - 9 * near),
+                    textcoords="offset points", fontsize=7, color="0.15",
+                    ha="right" if right else "left",
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if near else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(x_lo, x_hi)
@@ -190,8 +200,8 @@ def roofline(schedule: Schedule, *, title: str = "", max_labels: int = 8) -> Fig
     ax.set_ylabel("achieved FLOP/s per chip")
     tr = schedule.trace
     sc = tr.scenario
-    ax.set_title(title or f"{tr.model} on {schedule.hardware.name}: {sc.phase.value}, "
-                 f"batch {sc.batch}, {schedule.runtime_name}")
+    ax.set_title(title or f"{tr.model} on {schedule.hardware.label}: {sc.phase.value}, "
+                 f"batch {sc.batch}, {schedule.runtime_name}", fontsize=9, wrap=True)
     ax.legend(loc="upper left", ncols=2, framealpha=0.9)
     return fig
 
@@ -399,20 +409,34 @@ def breakdown(frames: Mapping[str, pd.DataFrame], *, title: str = "operator time
 
 @_styled
 def energy_cost(frame: pd.DataFrame, label: str, *, energy: str = "energy_per_token_j",
-                cost: str = "cost_per_mtok_usd", title: str = "") -> Figure:
-    """Two panels: energy per token (J) and cost per 1M tokens (US$) per configuration."""
+                cost: str = "cost_per_mtok_usd", title: str = "",
+                logy: bool | None = None) -> Figure:
+    """Two panels: energy per token (J) and cost per 1M tokens (US$) per configuration.
+
+    The value axes are logarithmic when the bars span more than a factor of 20 (`logy=None`),
+    so the small bars (GPUs beside a wafer system, say) stay readable; missing values are
+    labelled "n/a" on a bar-less slot."""
     import matplotlib
 
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(9.0, 3.8), layout="constrained")
         a1, a2 = fig.subplots(1, 2)
     names = frame[label].astype(str).tolist()
-    for ax, col, unit in ((a1, energy, "J / token"), (a2, cost, "US$ / 1M tokens")):
+    e_unit = "J / token (chips only)" if energy == "energy_per_token_j" else "J / token"
+    for ax, col, unit in ((a1, energy, e_unit), (a2, cost, "US$ / 1M tokens")):
         vals = frame[col].astype(float).to_numpy()
-        bars = ax.bar(names, np.nan_to_num(vals, nan=0.0), color=PALETTE[: len(names)])
+        pos = vals[np.isfinite(vals) & (vals > 0)]
+        log = (len(pos) > 1 and pos.max() / pos.min() > 20) if logy is None else logy
+        floor = pos.min() / 3 if log and len(pos) else 0.0
+        shown = np.where(np.isfinite(vals) & (vals > 0), vals, floor if log else 0.0)
+        bars = ax.bar(names, shown - floor if log else shown, bottom=floor if log else 0.0,
+                      color=PALETTE[: len(names)])
         ax.bar_label(bars, labels=[f"{v:.3g}" if np.isfinite(v) else "n/a" for v in vals],
                      fontsize=7, padding=2)
-        ax.set_ylabel(unit)
+        if log:
+            ax.set_yscale("log")
+            ax.set_ylim(floor, pos.max() * 4)
+        ax.set_ylabel(unit + (" (log scale)" if log else ""))
         ax.set_title(_label(col))
         ax.tick_params(axis="x", rotation=25)
     fig.suptitle(title or "energy and cost per token")

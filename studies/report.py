@@ -6,7 +6,8 @@ resolved configuration is embedded twice: readable (YAML in a <pre>) and machine
 (<script type="application/json" id="study-config">, which browsers do not execute).
 
 Text blocks accept a small markdown subset: paragraphs, `- ` bullet lists, `code`, **bold**,
-and `# ` / `## ` headings.
+`# ` / `## ` headings and pipe tables (`| a | b |` rows, an optional `|---|` rule after the
+header row).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def markdown(text: str) -> str:
     out: list[str] = []
     para: list[str] = []
     items: list[str] = []
+    rows: list[list[str]] = []
 
     def inline(s: str) -> str:
         s = html.escape(s)
@@ -110,11 +112,20 @@ def markdown(text: str) -> str:
         if items:
             out.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
             items.clear()
+        if rows:
+            out.append(_pipe_table(rows, inline))
+            rows.clear()
 
     for raw in text.splitlines():
         line_ = raw.rstrip()
         if not line_.strip():
             flush()
+        elif line_.lstrip().startswith("|"):
+            if para or items:
+                flush()
+            cells = [c.strip() for c in line_.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-{3,}:?", c) for c in cells if c):
+                rows.append(cells)
         elif line_.lstrip().startswith(("- ", "* ")):
             if para:
                 flush()
@@ -133,6 +144,23 @@ def markdown(text: str) -> str:
             para.append(line_.strip())
     flush()
     return "\n".join(out)
+
+
+def _pipe_table(rows: list[list[str]], inline: Any) -> str:
+    """A markdown pipe table as HTML: the first row is the header; a row with fewer cells
+    than the header has its last cell spanning the rest (e.g. 'does not fit: reason')."""
+    width = max(len(r) for r in rows)
+    head = "".join(f"<th>{inline(c)}</th>" for c in rows[0])
+    body = []
+    for r in rows[1:]:
+        r = [c for c in r if c] or [""]
+        cells = [f"<td>{inline(c)}</td>" for c in r[:-1]]
+        span = width - len(r) + 1
+        cells.append(f'<td colspan="{span}" class="t">{inline(r[-1])}</td>' if span > 1
+                     else f"<td>{inline(r[-1])}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>'
+            f'{"".join(body)}</tbody></table></div>')
 
 
 def _fmt(v: Any) -> str:

@@ -351,6 +351,11 @@ class _Validator(Checker):
             lo_i, hi_i = math.ceil(lo), math.floor(hi)
             self.param_value(name, lo_i, f"{path}.min")
             return Range(lo_i, hi_i, log, True, num)
+        group, _, rest = name.partition(".")
+        if group == "scenario" and SCENARIO_KNOBS.get(rest, (None,))[0] is int:
+            self.add(path, f"{rest} takes integers but this range is continuous",
+                     f"add `int: true`, e.g. {{min: {lo:g}, max: {hi:g}, int: true}}")
+            return Range(math.ceil(lo), math.floor(hi), log, True, num)  # reported above
         self.param_value(name, lo, f"{path}.min")
         return Range(lo, hi, log, False, num)
 

@@ -162,6 +162,10 @@ def scatter_figure(data: pd.DataFrame) -> Any:
             continue
         lo = float(min(g.measured.min(), g.predicted.min())) / 1.5
         hi = float(max(g.measured.max(), g.predicted.max())) * 1.5
+        if np.floor(np.log10(hi)) == np.floor(np.log10(lo)):
+            # no power of ten inside (one point, or a narrow spread): widen to the enclosing
+            # decades so the log axes get labelled major ticks
+            lo, hi = 10 ** np.floor(np.log10(lo)), 10 ** np.ceil(np.log10(hi))
         xs = np.geomspace(lo, hi, 50)
         ax.fill_between(xs, xs * (1 - BAND), xs * (1 + BAND), color="tab:green", alpha=0.15,
                         label="±10%")
@@ -169,6 +173,8 @@ def scatter_figure(data: pd.DataFrame) -> Any:
         ax.scatter(g.measured, g.predicted, s=14, alpha=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         unit = str(g.unit.iloc[0])

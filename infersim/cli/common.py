@@ -9,7 +9,9 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from infersim.foundation.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT
 from infersim.foundation.errors import InputError
+from infersim.foundation.units import fmt_si as fmt_si  # re-exported for the commands
 from infersim.foundation.yaml import parse_value
 
 
@@ -36,14 +38,28 @@ def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm")
                    help="override a hardware spec field (repeatable)")
 
 
+def add_runtime_arg(p: Any) -> None:
+    """`--runtime`, with the one default every command and the API share: the hardware
+    kind's own (GPUs: DEFAULT_RUNTIME; wafer and LPU: their newest compiled profile)."""
+    from infersim.foundation.defaults import DEFAULT_RUNTIME
+
+    p.add_argument("--runtime", default=None,
+                   help=f"GPUs: eager | graph | fused (default {DEFAULT_RUNTIME}); wafer and "
+                   "LPU: their compiled profiles (default: the newest)")
+
+
 def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scenario")
     g.add_argument("--phase", default="decode",
                    help="prefill | decode | chunked_prefill | spec_decode (default decode)")
     g.add_argument("--batch", type=int_arg, default=1, help="sequences per step (default 1)")
-    g.add_argument("--prompt", type=int_arg, default=0, help="prompt tokens (prefill)")
-    g.add_argument("--context", type=int_arg, default=0, help="tokens already in the KV cache")
-    g.add_argument("--chunk", type=int_arg, default=0, help="new tokens (chunked prefill)")
+    g.add_argument("--prompt", type=int_arg, default=None,
+                   help=f"prefill: prompt tokens per sequence (default {DEFAULT_PROMPT})")
+    g.add_argument("--context", type=int_arg, default=None,
+                   help="decode / spec_decode / chunked_prefill: tokens already in the KV cache "
+                   f"(default {DEFAULT_CONTEXT}; chunked_prefill 0)")
+    g.add_argument("--chunk", type=int_arg, default=None,
+                   help="chunked_prefill: new prompt tokens this step")
     g.add_argument("--weights", default="bf16",
                    help="weight dtype (bf16, fp8, int8, int4...; checkpoint: as the model's "
                         "quantization_config stores them)")
@@ -64,6 +80,7 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
 # Flags that only mean something in one phase: flag -> (attribute, phases that read it).
 _PHASE_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "--prompt": ("prompt", ("prefill",)),
+    "--context": ("context", ("decode", "chunked_prefill", "spec_decode")),
     "--chunk": ("chunk", ("chunked_prefill",)),
     "--draft-model": ("draft_model", ("spec_decode",)),
     "--draft-len": ("draft_len", ("spec_decode",)),
@@ -80,18 +97,37 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
     known = args.phase in {ph.value for ph in Phase}  # else make_scenario names the typo
     for flag, (attr, phases) in _PHASE_FLAGS.items():
-        if known and getattr(args, attr) not in (None, 0) and args.phase not in phases:
+        if known and getattr(args, attr) is not None and args.phase not in phases:
             raise InputError(f"{flag} is only used with --phase {' or '.join(phases)} (got "
                              f"--phase {args.phase}); drop {flag} or change --phase")
+    if args.phase == "prefill" and args.prompt is not None and args.prompt < 1:
+        raise InputError(f"--prompt {args.prompt}: a prefill processes at least 1 prompt token; "
+                         f"give --prompt N ≥ 1 (default {DEFAULT_PROMPT})")
     kw: dict[str, Any] = dict(
         phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
-        chunk=args.chunk, weights=args.weights, activations=args.activations, kv=args.kv,
+        chunk=args.chunk or 0, weights=args.weights, activations=args.activations, kv=args.kv,
         tp=args.tp, pp=args.pp, ep=args.ep, moe_imbalance=args.moe_imbalance,
         draft_model=args.draft_model)
     for name in ("draft_len", "acceptance"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     return kw
+
+
+def header(model: str, hw: Any, sc: Any, runtime: Any = None) -> str:
+    """The first line of every table: model, hardware with its `--set` overrides, the
+    scenario knobs the phase uses, and the runtime."""
+    from infersim.api import scenario_label
+
+    where = f" on {hw.label}" if hw is not None else ""
+    rt = f", runtime {getattr(runtime, 'value', runtime)}" if runtime is not None else ""
+    return f"{model}{where} — {scenario_label(sc)}{rt}"
+
+
+def print_diagnostics(diags: Iterable[Mapping[str, str]]) -> None:
+    """One line per finding (see `infersim.diagnostics`)."""
+    for d in diags:
+        print(f"  ! {d['message']}")
 
 
 def int_arg(text: str) -> int:
@@ -130,7 +166,7 @@ def nonneg_float(text: str) -> float:
 
 
 def print_json(obj: Any) -> None:
-    json.dump(_jsonable(obj), sys.stdout, indent=2, sort_keys=False)
+    json.dump(_jsonable(obj), sys.stdout, indent=2, sort_keys=False, ensure_ascii=False)
     sys.stdout.write("\n")
 
 
@@ -146,19 +182,6 @@ def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "value") and isinstance(getattr(obj, "value", None), str):  # enums
         return obj.value
     return obj
-
-
-def fmt_si(x: float, unit: str = "", digits: int = 3) -> str:
-    """Human formatting with SI prefixes: 1.23e-5 s → '12.3 µs'."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:g} {unit}".strip()
-    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""),
-                (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")]
-    ax = abs(x)
-    for scale, p in prefixes:
-        if ax >= scale:
-            return f"{x / scale:.{digits}g} {p}{unit}".strip()
-    return f"{x:.{digits}g} {unit}".strip()
 
 
 def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:

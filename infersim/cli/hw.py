@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -26,6 +27,8 @@ def register(sub: Any) -> None:
     sp.set_defaults(func=cmd_show)
     vp = hs.add_parser("validate", help="check spec files; exit 2 listing every problem")
     vp.add_argument("files", nargs="+", metavar="FILE", help="YAML spec files")
+    vp.add_argument("--json", action="store_true",
+                    help="print one JSON object per file (ok, problems)")
     vp.set_defaults(func=cmd_validate)
     dp = hs.add_parser("diff", help="fields that differ between two specs")
     dp.add_argument("a", help="library name or YAML path")
@@ -111,26 +114,55 @@ def cmd_show(args: argparse.Namespace) -> int:
                     "derived": {k: {"value": v, "unit": u} for k, (v, u) in der.items()},
                     "sources": dict(hw.sources), "chip_sources": dict(hw.chip.sources)})
         return 0
-    print(f"{hw.name} ({hw.kind.value}, {hw.num_chips} × {hw.chip.name}) — {hw.description}")
+    print(f"{hw.label} ({hw.kind.value}, {hw.num_chips} × {hw.chip.name}) — {hw.description}")
     print(f"from {hw.origin}\n")
-    print_table([{"field": k, "value": _fmt(v, u)} for k, (v, u) in fields.items()])
+    chip_prefix = "chip." if hw.num_chips > 1 or any(k.startswith("chip.") for k in fields) \
+        else ""
+    srcs = {**{f"{chip_prefix}{k}": v for k, v in hw.chip.sources.items()},
+            **{k.removeprefix("system.") if k == "system.num_chips" else k: v
+               for k, v in hw.sources.items()}}
+    print_table([{"field": k, "value": _fmt(v, u), "source": _source_of(k, srcs)}
+                 for k, (v, u) in fields.items()])
     print("\nderived:")
     print_table([{"figure": k, "value": _fmt(v, u)} for k, (v, u) in der.items()])
     return 0
+
+
+_UNIT_SUFFIX = re.compile(r"_(tflops|tops|tb_per_s|gb_per_s|gb|mb|kb|ns|us|ms|ghz|mhz|"
+                          r"pj_per_bit|pj_per_flop|w|mm2|nm|usd)(?=\.|$)")
+
+
+def _source_of(field: str, sources: dict[str, str], width: int = 70) -> str:
+    """The provenance of a flattened field (YAML source keys carry unit suffixes: strip them,
+    then take the longest key equal to the field or a parent of it)."""
+    best, text = -1, ""
+    for k, v in sources.items():
+        bare = _UNIT_SUFFIX.sub("", k)
+        if (field == bare or field.startswith(bare + ".")) and len(bare) > best:
+            best, text = len(bare), v
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from infersim.hwmodels.loader import check_spec
 
     rc = 0
+    results = []
     for f in args.files:
         try:
-            check_spec(f)
+            hw = check_spec(f)
         except InfersimError as e:
-            print(str(e), file=sys.stderr)
+            problems = [str(p) for p in getattr(e, "problems", ())] or [str(e)]
+            results.append({"file": f, "ok": False, "problems": problems})
+            if not args.json:
+                print(str(e), file=sys.stderr)
             rc = 2
         else:
-            print(f"{f}: ok")
+            results.append({"file": f, "ok": True, "name": hw.name, "problems": []})
+            if not args.json:
+                print(f"{f}: ok")
+    if args.json:
+        print_json(results)
     return rc
 
 

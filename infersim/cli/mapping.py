@@ -15,9 +15,12 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
+    add_runtime_arg,
     add_scenario_args,
     fmt_si,
+    header,
     parse_set,
+    print_diagnostics,
     print_json,
     print_table,
     scenario_kwargs,
@@ -38,10 +41,7 @@ def register(sub: Any) -> None:
     p.add_argument("model", help="library name or path to an HF config.json")
     add_hw_args(p)
     add_scenario_args(p)
-    p.add_argument("--runtime", default=None,
-                   help="eager | graph | fused on GPUs (default graph); wafer and LPU run "
-                        "their own compiled profiles (see `infersim hw show`; default: "
-                        "the newest)")
+    add_runtime_arg(p)
     p.add_argument("--csv", metavar="FILE", help="write the full mapping table to a CSV file")
     p.add_argument("--json", action="store_true", help="print totals and rows as JSON")
     add_trace_args(p, chakra=True)
@@ -56,7 +56,12 @@ def _cell(row: Mapping[Any, Any], key: str) -> Any:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from infersim.api import load_hardware, make_scenario
+    from infersim.api import (
+        load_hardware,
+        make_scenario,
+        result_of,
+        scenario_fields,
+    )
     from infersim.foundation.io import atomic_write_text
     from infersim.mapper import map_trace
     from infersim.workloads import build_trace, load_model
@@ -69,11 +74,16 @@ def cmd_map(args: argparse.Namespace) -> int:
     s = map_trace(trace, hw, args.runtime)
     if s.infeasible is None:
         write_step_traces(args, s)
+    diags = result_of(s).diagnostics()
     df = s.to_frame()
     if args.csv:
         atomic_write_text(args.csv, df.to_csv(index=False))
     if args.json:
-        print_json({**s.to_dict(), "ops": df.to_dict(orient="records")})
+        print_json({**s.to_dict(), "hardware_overrides": dict(hw.overrides),
+                    "runtime": s.runtime_name, "scenario": {"phase": trace.scenario.phase.value,
+                                                      "batch": trace.scenario.batch,
+                                                      **scenario_fields(trace.scenario)},
+                    "diagnostics": diags, "ops": df.to_dict(orient="records")})
         return 0
     rows = []
     for r in df.to_dict(orient="records"):
@@ -86,8 +96,8 @@ def cmd_map(args: argparse.Namespace) -> int:
             "algorithm": _cell(r, "map_algorithm"), "bound": r["bound"],
             "time": fmt_si(r["time_s"], "s"), "total": fmt_si(r["total_time_s"], "s"),
         })
-    print(f"{trace.model} on {hw.name} ({s.runtime_name}), {trace.scenario.phase.value} "
-          f"batch {trace.scenario.batch}")
+    print(header(trace.model, hw, trace.scenario, s.runtime_name))
+    print_diagnostics(diags)
     print_table(rows, _COLUMNS)
     print()
     totals = [
@@ -98,9 +108,11 @@ def cmd_map(args: argparse.Namespace) -> int:
         ("per-step sync", fmt_si(s.step_overhead_s, "s")),
         ("kernels per step", str(s.kernels)),
         ("stage times", ", ".join(fmt_si(t, "s") for t in s.stage_times_s)),
-        ("energy (all chips)", fmt_si(s.energy_j, "J")),
+        ("energy per step (chips only)", fmt_si(s.energy_j, "J")),
         ("memory per chip", fmt_si(s.memory_per_chip_bytes, "B")),
         ("fits", "yes" if s.feasible else f"NO — {s.infeasible}"),
     ]
     print_table([{"quantity": k, "value": v} for k, v in totals])
+    if args.csv:
+        print(f"\nwrote the mapping table ({len(df)} rows, exact values) to {args.csv}")
     return 0

@@ -8,12 +8,13 @@ from typing import Any
 from infersim.cli.common import (
     add_scenario_args,
     fmt_si,
+    header,
     nonneg_int,
     print_json,
     print_table,
     scenario_kwargs,
 )
-from infersim.foundation.errors import InputError
+from infersim.foundation.defaults import DEFAULT_CONTEXT
 from infersim.foundation.paths import check_output_file
 
 
@@ -26,8 +27,9 @@ def register(sub: Any) -> None:
     lp.set_defaults(func=cmd_models_list)
     sp = msub.add_parser("show", help="summary of one model (name or path to config.json)")
     sp.add_argument("model", help="library name or path to an HF config.json")
-    sp.add_argument("--context", type=nonneg_int, default=1024,
-                    help="KV-cache length for the decode FLOPs per token (default 1024)")
+    sp.add_argument("--context", type=nonneg_int, default=DEFAULT_CONTEXT,
+                    help="KV-cache length for the decode FLOPs per token "
+                    f"(default {DEFAULT_CONTEXT})")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.set_defaults(func=cmd_models_show)
     p.set_defaults(func=lambda args: _usage(p))
@@ -107,12 +109,10 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from infersim.api import make_scenario
+    from infersim.api import make_scenario, scenario_fields
     from infersim.workloads.builder import build_trace
 
     kw = scenario_kwargs(args)
-    if kw["phase"] == "prefill" and not kw["prompt"]:
-        raise InputError("prefill needs --prompt N (tokens in the prompt)")
     if args.csv:
         check_output_file("--csv", args.csv)
     sc = make_scenario(**kw)
@@ -125,13 +125,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
               "kv_read_bytes": b.kv_read, "kv_write_bytes": b.kv_write, "bytes": b.total}
     if args.json:
         print_json({"model": trace.model, "phase": sc.phase.value, "batch": sc.batch,
-                    "prompt": sc.prompt, "context": sc.context, "tp": sc.parallel.tp,
-                    "pp": sc.parallel.pp, "ep": sc.parallel.ep, "totals": totals,
+                    **scenario_fields(sc), "scope": "per chip of the TP group",
+                    "totals": totals,
                     "ops": [o.to_row() for o in trace.ops]})
         return 0
-    print(f"{trace.model} — {sc.phase.value}, batch {sc.batch}, prompt {sc.prompt}, "
-          f"context {sc.context}, tp {sc.parallel.tp} pp {sc.parallel.pp} ep {sc.parallel.ep} "
-          "(per chip; FLOPs and bytes per execution × count)")
+    print(header(trace.model, None, sc) + " (per chip; FLOPs and bytes per execution × count)")
     print_table([{"op": o.name, "kind": o.kind.value, "block": o.block, "count": o.count,
                   "flops": fmt_si(o.flops), "weight": fmt_si(o.bytes.weight, "B"),
                   "act": fmt_si(o.bytes.act_in + o.bytes.act_out, "B"),
@@ -140,4 +138,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     print("\ntotals per step:")
     print_table([{"quantity": k, "value": fmt_si(v, "FLOP" if "flops" in k else "B")}
                  for k, v in totals.items()])
+    if args.csv:
+        print(f"\nwrote the per-operator table ({len(trace.ops)} rows, exact values) to "
+              f"{args.csv}")
     return 0

@@ -8,14 +8,17 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
+    add_runtime_arg,
     fmt_si,
     int_arg,
     nonneg_int,
     parse_set,
+    print_diagnostics,
     print_json,
     print_table,
 )
 from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_trace
+from infersim.foundation.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT
 from infersim.foundation.errors import InputError
 from infersim.foundation.paths import check_output_file
 
@@ -33,9 +36,7 @@ def register(sub: Any) -> None:
     d.add_argument("--pp", type=int_arg, default=1, help="pipeline stages per replica")
     d.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
     d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
-    d.add_argument("--runtime", default=None,
-                   help="eager | graph | fused on GPUs (default fused); wafer and LPU run "
-                        "their own compiled profiles (default: the newest)")
+    add_runtime_arg(d)
     d.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
     d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
     d.add_argument("--gpu-memory-utilization", type=float, default=0.9,
@@ -55,8 +56,8 @@ def register(sub: Any) -> None:
                    help="closed loop: think time in s (default 0)")
     t.add_argument("--requests", type=int_arg, default=None,
                    help="requests to simulate (default 1000; trace: all rows)")
-    t.add_argument("--prompt", type=int_arg, default=None, help="prompt tokens (default 1024)")
-    t.add_argument("--output", type=int_arg, default=None, help="output tokens (default 256)")
+    t.add_argument("--prompt", type=int_arg, default=None, help=f"prompt tokens (default {DEFAULT_PROMPT})")
+    t.add_argument("--output", type=int_arg, default=None, help=f"output tokens (default {DEFAULT_OUTPUT})")
     s = p.add_argument_group("scheduler")
     s.add_argument("--policy", default="continuous",
                    choices=["static", "continuous", "chunked", "disaggregated"])
@@ -103,8 +104,8 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
                              f"--arrival {a.arrival}); drop {flag} or change --arrival")
     lengths = None
     if a.arrival != "trace" or a.prompt is not None or a.output is not None:
-        lengths = FixedLengths(1024 if a.prompt is None else a.prompt,
-                               256 if a.output is None else a.output)
+        lengths = FixedLengths(DEFAULT_PROMPT if a.prompt is None else a.prompt,
+                               DEFAULT_OUTPUT if a.output is None else a.output)
     r = a.rate if rate is None else rate
     if a.arrival == "trace":
         if not a.arrival_trace:
@@ -123,6 +124,7 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    from infersim.diagnostics import diagnose_serving
     from infersim.hwmodels import load_hardware
     from infersim.hwmodels.economics import Economics
     from infersim.simulator.serving import (
@@ -179,19 +181,54 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
         atomic_write_text(a.requests_csv, r.requests_frame().to_csv(index=False))
     d = r.to_dict()
+    offered = a.rate if a.arrival in ("poisson", "gamma") else None
+    d["offered_rate_rps"] = offered
+    d["hardware_overrides"] = dict(hw.overrides)
+    d["runtime"] = dep.runtime
+    d["weights"] = dep.weights
+    d["diagnostics"] = diagnose_serving(d, offered, r.per_request)
+    if d["feasible"]:
+        # placement findings of one decode step of the deployment (weights streamed from an
+        # external memory, a model that fits on fewer chips), as `infersim simulate` reports
+        from infersim.api import simulate
+
+        step = simulate(model, hw, batch=1, context=DEFAULT_PROMPT if a.prompt is None
+                        else max(a.prompt, 1), runtime=a.runtime, weights=a.weights, kv=a.kv,
+                        tp=a.tp, pp=a.pp, ep=a.ep)
+        d["diagnostics"] += [x for x in step.diagnostics() if x["code"] != "chips_idle"]
     if a.json:
         print_json(d)
         return 0
-    _print_result(d, dataclasses.asdict(dep))
+    _print_result(d, dataclasses.asdict(dep), hw.label, _traffic_label(a))
+    if a.requests_csv:
+        print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")
     return 0
 
 
-def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
-    print(f"{d['model']} on {d['hardware']} — policy {d['policy']}, {d['replicas']} replica(s) "
-          f"× tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, runtime {dep['runtime']}")
+def _traffic_label(a: argparse.Namespace) -> str:
+    prompt = DEFAULT_PROMPT if a.prompt is None else a.prompt
+    output = DEFAULT_OUTPUT if a.output is None else a.output
+    lengths = "" if a.arrival == "trace" and a.prompt is None else \
+        f", prompt {prompt}, output {output}"
+    if a.arrival == "closed":
+        how = (f"closed loop, {10 if a.users is None else a.users} users, think "
+               f"{0.0 if a.think is None else a.think:g} s")
+    elif a.arrival == "trace":
+        how = f"trace {a.trace}"
+    else:
+        how = f"{a.arrival} {a.rate:g} req/s"
+    return how + lengths
+
+
+def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
+                  traffic: str) -> None:
+    print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {d['replicas']} "
+          f"replica(s) × tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, "
+          f"{dep['weights']} weights, runtime {dep['runtime']}")
     if not d["feasible"]:
         print(f"  {d['reason']}")
         return
+    print_diagnostics(d["diagnostics"])
     rows = []
     for name in ("ttft", "tpot", "e2e", "queue_delay"):
         rows.append({"metric": name, **{q: fmt_si(d[f"{name}_{q}_s"], "s")
@@ -202,17 +239,20 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
         {"metric": "requests completed", "value": f"{d['completed']} / {d['requests']}"
          + (f" ({d['rejected']} rejected)" if d["rejected"] else "")},
         {"metric": "duration", "value": fmt_si(d["duration_s"], "s")},
-        {"metric": "throughput", "value": f"{d['throughput_tok_s']:,.1f} tok/s, "
+        {"metric": "throughput", "value": f"{fmt_si(d['throughput_tok_s'], 'tok/s')}, "
          f"{d['throughput_req_s']:.3g} req/s"},
-        {"metric": "throughput per chip", "value": f"{d['throughput_tok_s_per_chip']:,.1f} "
-         "tok/s"},
+        {"metric": "throughput per chip",
+         "value": fmt_si(d["throughput_tok_s_per_chip"], "tok/s")},
         {"metric": f"goodput (TTFT ≤ {d['slo_ttft_s']} s, TPOT ≤ {d['slo_tpot_s']} s)",
          "value": f"{d['goodput_req_s']:.3g} req/s ({100 * d['slo_attainment']:.1f}%)"},
         {"metric": "utilization", "value": f"{100 * d['utilization']:.1f}%"},
         {"metric": "KV cache", "value": f"{d['kv_blocks']} blocks, peak "
          f"{100 * d['kv_peak_occupancy']:.1f}%, mean {100 * d['kv_mean_occupancy']:.1f}%, "
          f"{d['preemptions']} preemptions"},
-        {"metric": "energy per output token", "value": fmt_si(d["energy_per_token_j"], "J")},
+        {"metric": "energy per output token (chips only)",
+         "value": fmt_si(d["energy_per_token_j"], "J")},
+        {"metric": "energy per output token (+ host & network)",
+         "value": fmt_si(d["system_energy_per_token_j"], "J")},
         {"metric": "cost per 1M output tokens",
          "value": d.get("cost_note") or f"${d['cost_per_1m_tokens_usd']:.4g}"},
     ])

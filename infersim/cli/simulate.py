@@ -9,9 +9,12 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
+    add_runtime_arg,
     add_scenario_args,
     fmt_si,
+    header,
     parse_set,
+    print_diagnostics,
     print_json,
     print_table,
     scenario_kwargs,
@@ -28,11 +31,7 @@ def register(sub: Any) -> None:
                    help="library model name or path to an HF config.json (default llama-3.1-8b)")
     add_hw_args(p)
     add_scenario_args(p)
-    p.set_defaults(context=1024)
-    p.add_argument("--runtime", default=None,
-                   help="eager | graph | fused on GPUs (default graph); wafer and LPU run "
-                        "their own compiled profiles (see `infersim hw show`; default: "
-                        "the newest)")
+    add_runtime_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ops", action="store_true", help="also print the per-operator table")
     p.add_argument("--csv", metavar="FILE", help="write the per-operator table to a CSV file")
@@ -50,7 +49,7 @@ def register(sub: Any) -> None:
         q.add_argument(f"--{name}", type=int)
     q.add_argument("--causal", action="store_true")
     q.add_argument("--dtype", default="bf16")
-    q.add_argument("--runtime", default=None)
+    add_runtime_arg(q)
     q.add_argument("--from-csv", metavar="FILE", help="predict every row of a CSV file")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_op)
@@ -70,17 +69,13 @@ def _fmt_amount(x: float, unit: str) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from infersim.api import simulate
+    from infersim.api import simulate, summary_rows
 
     if args.csv:
         check_output_file("--csv", args.csv)
     check_trace_args(args)
     hw = _load_hw(args)
-    kw = scenario_kwargs(args)
-    if kw["phase"] == "prefill" and not kw["prompt"]:
-        kw["prompt"] = kw["context"]
-        kw["context"] = 0
-    r = simulate(args.model, hw, runtime=args.runtime, **kw)
+    r = simulate(args.model, hw, runtime=args.runtime, **scenario_kwargs(args))
     d = r.to_dict()
     if r.feasible:
         write_step_traces(args, r.schedule)
@@ -89,12 +84,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         atomic_write_text(args.csv, r.ops.to_csv(index=False))
     if args.json:
+        if args.csv:
+            d["csv"] = str(args.csv)
         print_json(d)
         return 0 if r.feasible else EXIT_DOES_NOT_FIT
-    sc = r.schedule.trace.scenario
-    print(f"{d['model']} on {d['hardware']} — {sc.phase.value}, batch {sc.batch}, "
-          f"prompt {sc.prompt}, context {sc.context}, runtime {d['runtime']}, "
-          f"tp {sc.parallel.tp} pp {sc.parallel.pp}")
+    print(header(d["model"], hw, r.scenario, d["runtime"]))
     from infersim.hwmodels.registry import cost_model
 
     for w in cost_model(hw).warnings(hw):
@@ -109,20 +103,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for lever in inf.levers:
             print(f"  lever: {lever}")
         return EXIT_DOES_NOT_FIT
-    if d["chips_used"] < d["chips_in_system"]:
-        print(f"  note: this step uses {d['chips_used']} of the system's "
-              f"{d['chips_in_system']} chips; spread the model with --tp/--pp "
-              f"(e.g. --pp {d['chips_in_system']})")
-    rows = [
-        {"metric": "step latency", "value": fmt_si(r.latency_s, "s")},
-        {"metric": "tokens/s (batch)", "value": f"{r.tokens_per_s:,.1f}"},
-        {"metric": "tokens/s per user", "value": f"{d['tokens_per_s_per_user']:,.1f}"},
-        {"metric": "energy per step", "value": fmt_si(r.energy_j, "J")},
-        {"metric": "energy per token", "value": fmt_si(r.energy_per_token_j, "J")},
-        {"metric": "FLOPs per step", "value": fmt_si(d["flops"], "FLOP")},
-        {"metric": "bytes per step", "value": fmt_si(d["bytes"], "B")},
-    ]
-    print_table(rows)
+    print_diagnostics(d["diagnostics"])
+    print_table([{"metric": k, "value": v} for k, v in summary_rows(r)])
+    print("(energy scopes: chips only = the chips that run the step; + host & network = plus "
+          "their share of the system's extra power)")
     df = r.ops
     print("\ntime by operator kind:")
     by = df.groupby("kind")["total_time_s"].sum().sort_values(ascending=False)
@@ -130,8 +114,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                  for k, v in by.items()])
     if args.ops:
         print()
-        print_table(df[["name", "kind", "count", "time_s", "bound", "flops"]]
-                    .to_dict("records"))
+        print_table([{**row, "time_s": fmt_si(row["time_s"], "s"),
+                      "flops": fmt_si(row["flops"], "FLOP")}
+                     for row in df[["name", "kind", "count", "time_s", "bound", "flops"]]
+                     .to_dict("records")])
+    if args.csv:
+        print(f"\nwrote the per-operator table ({len(df)} rows, exact values) to {args.csv}")
     return 0
 
 
@@ -176,22 +164,28 @@ def cmd_op(args: argparse.Namespace) -> int:
                 op = _op_from(kind, rec, (rec.get("dtype") or args.dtype).strip())
             except InputError as e:
                 raise InputError(f"{path}:{i}: {e}") from None
-            rows.append({**{k: v for k, v in rec.items() if v not in (None, "")},
+            rec = {k: (int(v) if k in _CSV_INT and str(v).strip().lstrip("-").isdigit()
+                       else v) for k, v in rec.items() if v not in (None, "")}
+            rows.append({**rec,
                          "time_s": predict_op(op, hw, args.runtime), "flops": op.flops,
                          "bytes": op.bytes.total})
     else:
         if not args.kind:
             raise InputError("give an operator kind (matmul | attention) or --from-csv FILE")
-        f = {k: getattr(args, k) for k in _CSV_INT}
-        f["causal"] = args.causal
+        f: dict[str, Any] = {k: getattr(args, k) for k in _CSV_INT}
+        if args.kind == "attention":
+            f["causal"] = args.causal
         op = _op_from(args.kind, f, args.dtype)
         rows.append({"op": args.kind, **{k: v for k, v in f.items() if v is not None},
                      "dtype": args.dtype, "time_s": predict_op(op, hw, args.runtime),
                      "flops": op.flops, "bytes": op.bytes.total})
     if args.json:
         print_json(rows if args.from_csv else rows[0])
-    else:
-        print_table(rows)
+        return 0
+    print(f"one execution on one chip of {hw.label}, runtime {args.runtime}")
+    print_table([{**{k: v for k, v in r.items() if k != "time_s"},
+                  "time": fmt_si(r["time_s"], "s"), "flops": fmt_si(r["flops"], "FLOP"),
+                  "bytes": fmt_si(r["bytes"], "B")} for r in rows])
     return 0
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
+    add_runtime_arg,
     add_scenario_args,
+    header,
     nonneg_float,
     parse_set,
     positive_int,
@@ -63,6 +65,7 @@ def register(sub: Any) -> None:
     rn.add_argument("--workers", type=positive_int, default=None, help="worker processes")
     rn.add_argument("--executor", default="local", choices=["local", "dask"])
     rn.add_argument("--scheduler", metavar="ADDRESS")
+    rn.add_argument("--json", action="store_true", help="print the files written as JSON")
     rn.set_defaults(func=cmd_study_run)
     s.set_defaults(func=lambda a: _usage(s))
 
@@ -72,14 +75,13 @@ def register(sub: Any) -> None:
     r.add_argument("--model", default="llama-3.1-8b", help="model name or config.json path")
     add_hw_args(r)
     add_scenario_args(r)
-    r.set_defaults(context=1024)
-    r.add_argument("--runtime", default=None,
-                   help="eager | graph | fused on GPUs (default graph); wafer and LPU run "
-                        "their own compiled profiles (see `infersim hw show`; default: "
-                        "the newest)")
+    add_runtime_arg(r)
     r.add_argument("-o", "--out", metavar="FILE", default="roofline.png",
                    help="output image: .png, .svg or .pdf (default roofline.png)")
-    r.add_argument("--title", default="", help="plot title")
+    r.add_argument("--title", default="",
+                   help="plot title (default: model, hardware, scenario and runtime)")
+    r.add_argument("--json", action="store_true",
+                   help="print the file written and each operator's point as JSON")
     r.set_defaults(func=cmd_roofline)
 
 
@@ -100,6 +102,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     progress=not args.no_progress, fresh=args.fresh,
                     commit_every_s=args.commit_every)
     files = [str(f) for f in res.files]
+    parquet_note = "" if any(f.endswith("results.parquet") for f in files) else (
+        "results.parquet not written: pyarrow is not installed (pip install "
+        "'infersim[parquet]'); results.csv has every column")
     if not args.no_report:
         report, plots = finish(study, res)
         files += [str(p) for p in plots] + [str(report)]
@@ -108,9 +113,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print_json({"study": study.name, "out": str(out), "points": res.n_points,
                     "evaluated": res.n_evaluated, "reused": res.n_reused,
                     "invalid": res.n_invalid, "errors": res.n_errors, "wall_s": res.wall_s,
-                    "points_per_minute": res.points_per_minute, "files": files})
+                    "points_per_minute": res.points_per_minute, "files": files,
+                    "notes": [parquet_note] if parquet_note else []})
     else:
         print(f"results: {out / 'results.csv'}")
+        if parquet_note:
+            print(f"note: {parquet_note}")
         if not args.no_report:
             print(f"report:  {out / 'report.html'}")
     return 1 if res.n_errors else 0
@@ -135,6 +143,10 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     out = check_output_dir("-o", args.out) if args.out else Path("runs") / args.name
     res = run_study(args.name, out, quick=args.quick, workers=args.workers,
                     executor=args.executor, scheduler=args.scheduler)
+    if args.json:
+        print_json({"study": args.name, "out": str(out), "wall_s": res.wall_s,
+                    "report": str(res.report), "files": [str(f) for f in res.files]})
+        return 0
     print(f"{args.name}: {res.wall_s:.1f} s; report: {res.report}")
     for f in res.files:
         print(f"  {f}")
@@ -150,13 +162,24 @@ def cmd_roofline(args: argparse.Namespace) -> int:
         raise InputError(f"-o {out}: use a .png, .svg or .pdf file name")
     check_output_file("-o", args.out, example="roofline.png")
     hw = load_hardware(args.hw, parse_set(args.set) or None)
-    kw = scenario_kwargs(args)
-    if kw["phase"] == "prefill" and not kw["prompt"]:
-        kw["prompt"], kw["context"] = kw["context"], 0
-    r = simulate(args.model, hw, runtime=args.runtime, **kw)
-    fig = plots.roofline(r.schedule, title=args.title)
+    r = simulate(args.model, hw, runtime=args.runtime, **scenario_kwargs(args))
+    title = args.title or header(r.schedule.trace.model, hw, r.scenario, args.runtime)
+    fig = plots.roofline(r.schedule, title=title)
     plots.save_figure(fig, out)
-    print(f"wrote {out}")
     if not r.feasible:
         print(f"note: {r.infeasible}", file=sys.stderr)
+    if args.json:
+        points = []
+        for mo in r.schedule.ops:
+            op, t = mo.op, mo.time_s
+            b = op.bytes.total
+            points.append({"name": op.name, "kind": op.kind.value, "flops": op.flops,
+                           "bytes": b, "intensity_flop_per_b": op.flops / b if b else None,
+                           "time_s": t, "achieved_flop_per_s": op.flops / t if t > 0 else None,
+                           "bound": mo.cost.bound.value})
+        print_json({"file": str(out), "title": title, "model": r.schedule.trace.model,
+                    "hardware": hw.name, "hardware_overrides": dict(hw.overrides),
+                    "runtime": args.runtime, "ops": points})
+        return 0
+    print(f"wrote {out} ({title})")
     return 0

@@ -91,7 +91,8 @@ class Deployment:
     pp: int = 1
     ep: int = 1
     replicas: int = 1
-    runtime: str = ""  # "" = the kind's default (fused on GPUs, the newest profile on wafer/LPU)
+    runtime: str = ""  # "" = the kind's default, as in `simulate`: DEFAULT_RUNTIME on GPUs,
+    # the newest compiled profile on wafer/LPU
     weights: str = "bf16"
     kv: str | None = None
     gpu_memory_utilization: float = 0.9

@@ -40,6 +40,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
@@ -102,7 +103,7 @@ class MapperIterationCost:
         # its profile (None: the newest). The kind validates the name.
         model_ = cost_model(hw)
         if runtime is None and not model_.profiles:
-            runtime = Runtime.FUSED
+            runtime = Runtime(DEFAULT_RUNTIME)  # the same default as `simulate`
         rt, profile = model_.resolve_runtime(runtime, hw.name)
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
         w = DType.parse(weights, "weights")

@@ -12,8 +12,11 @@ Definitions (as vLLM's benchmark_serving and MLPerf use them):
 - duration = last finish − first arrival; throughput = completed output tokens / duration.
 - goodput = requests meeting every SLO (TTFT ≤ slo.ttft_s and TPOT ≤ slo.tpot_s) / duration.
 - utilization = busy time / duration, averaged over replicas.
-- energy = Σ iteration energies (the mapper's step energies: dynamic + the chips' static
-  power while a step runs) + chip idle power × idle time + system overhead power × duration.
+- energy, in the scopes `infersim.api.ENERGY_SCOPES` names: chips only = Σ iteration
+  energies (the mapper's step energies: dynamic + the chips' static power while a step runs) +
+  chip idle power × idle time; system = chips + system overhead power (hosts, switches, fans)
+  × duration; facility = system × PUE. `energy_j` / `energy_per_token_j` are chips only, as
+  in `infersim simulate`; the cost uses the facility energy.
 - cost per 1M output tokens: `hwmodels.economics.cost_per_mtok_usd` at throughput = output
   tokens / duration and energy per token = energy / output tokens, i.e. (price × duration /
   (lifetime × utilization) + energy / 3.6e6 × USD/kWh × PUE) / output tokens × 1e6; NaN when
@@ -126,11 +129,13 @@ class ServingResult:
     kv_peak_occupancy: float
     kv_mean_occupancy: float
     utilization: float
-    energy_j: float
-    energy_per_token_j: float
+    energy_j: float  # chips only
+    energy_per_token_j: float  # chips only, per output token
     cost_per_1m_tokens_usd: float
     slo: Slo
     infeasible: Infeasibility | None = None
+    system_energy_j: float = math.nan  # chips + system overhead power for the run
+    pue: float = 1.0
     cost_note: str = ""  # why the cost is NaN (no price in the spec); "" when known
     per_request: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     kv_samples: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
@@ -140,6 +145,27 @@ class ServingResult:
     @property
     def feasible(self) -> bool:
         return self.infeasible is None
+
+    @property
+    def system_energy_per_token_j(self) -> float:
+        return self.system_energy_j / self.output_tokens if self.output_tokens else math.nan
+
+    def __repr__(self) -> str:
+        if not self.feasible:
+            return f"ServingResult({self.model} on {self.hardware}: does not fit)"
+        return (f"ServingResult({self.model} on {self.hardware}, {self.policy}, "
+                f"{self.completed}/{self.requests} requests, TTFT p50 {self.ttft['p50']:.4g} s, "
+                f"TPOT p50 {self.tpot['p50']:.4g} s, {self.throughput_tok_s:.4g} tok/s, "
+                f"{self.energy_per_token_j:.4g} J/token (chips))")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+                       f"<td>{html.escape(f'{v:.4g}' if isinstance(v, float) else str(v))}"
+                       "</td></tr>" for k, v in self.to_dict().items()
+                       if not isinstance(v, dict | list))
+        return f"<b>{html.escape(repr(self))}</b><table>{rows}</table>"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -160,6 +186,11 @@ class ServingResult:
             kv_blocks=self.kv_blocks, kv_peak_occupancy=self.kv_peak_occupancy,
             kv_mean_occupancy=self.kv_mean_occupancy, utilization=self.utilization,
             energy_j=self.energy_j, energy_per_token_j=self.energy_per_token_j,
+            system_energy_j=self.system_energy_j,
+            system_energy_per_token_j=self.system_energy_per_token_j,
+            facility_energy_per_token_j=self.system_energy_per_token_j * self.pue, pue=self.pue,
+            energy_scope="energy_j / energy_per_token_j: chips only; system_*: + host and "
+                         "network (spec extra_power_w); facility_*: system × PUE",
             cost_per_1m_tokens_usd=self.cost_per_1m_tokens_usd, cost_note=self.cost_note,
         )
         if self.infeasible is not None:
@@ -210,7 +241,8 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
     busy_energy = sum(s.energy_j for s in stats)
     idle_energy = sum(s.idle_power_w * max(duration - s.busy_s, 0.0) for s in stats)
     extra_energy = sum(s.extra_power_w * duration for s in stats)
-    energy = busy_energy + idle_energy + extra_energy
+    chips_energy = busy_energy + idle_energy
+    energy = chips_energy + extra_energy  # system scope
     chips = sum(s.chips for s in stats)
     price = sum(s.price_usd for s in stats)
     util = _mean(np.array([s.busy_s / duration for s in stats])) if duration > 0 else 0.0
@@ -233,8 +265,9 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
         preemptions=int(c.preemptions.sum()), kv_blocks=kv_blocks,
         kv_peak_occupancy=float(occ.max()) if len(occ) else 0.0,
         kv_mean_occupancy=float(occ.mean()) if len(occ) else 0.0,
-        utilization=util, energy_j=energy,
-        energy_per_token_j=energy / tokens if tokens else math.nan,
+        utilization=util, energy_j=chips_energy,
+        energy_per_token_j=chips_energy / tokens if tokens else math.nan,
+        system_energy_j=energy, pue=economics.pue,
         cost_per_1m_tokens_usd=cost_per_mtok_usd(
             price, tokens / duration if duration > 0 else 0.0,
             energy / tokens if tokens else 0.0, economics),

@@ -64,9 +64,12 @@ def plot(out_dir: str | Path) -> list[Path]:
     files = P.save_all(_speed(pred, cmp), pdir / "1-per-user-speed")
     files += P.save_all(_chips(chips), pdir / "2-chips-needed")
     b1 = pred[pred["batch"] == 1]
-    files += P.save_all(P.energy_cost(b1, "system", title="Energy and cost per token, batch 1"),
+    # log axes: the classes differ by orders of magnitude, and a linear axis hides the GPUs
+    files += P.save_all(P.energy_cost(b1, "system", title="Energy and cost per token, batch 1",
+                                      logy=True),
                         pdir / "3-energy-cost-batch1")
     big = pred[pred["batch"] == pred["batch"].max()]
     files += P.save_all(P.energy_cost(big, "system", title=f"Energy and cost per token, batch "
-                                      f"{int(pred['batch'].max())}"), pdir / "4-energy-cost-batched")
+                                      f"{int(pred['batch'].max())}", logy=True),
+                        pdir / "4-energy-cost-batched")
     return files

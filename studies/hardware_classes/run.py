@@ -82,9 +82,10 @@ def predict(batches: tuple[int, ...]) -> pd.DataFrame:
                 "reason": str(r.infeasible) if r.infeasible else "",
                 "latency_per_token_s": r.latency_s, "tok_s_per_user": r.tokens_per_s / b,
                 "throughput_tok_s": r.tokens_per_s,
-                "energy_per_token_j": r.energy_per_token_j, "price_usd": price,
+                "energy_per_token_j": r.energy_per_token_j,
+                "system_energy_per_token_j": r.system_energy_per_token_j, "price_usd": price,
                 "cost_per_mtok_usd": cost_per_mtok_usd(price, r.tokens_per_s,
-                                                       r.energy_per_token_j, econ),
+                                                       r.system_energy_per_token_j, econ),
                 "cost_note": cost_note(price, name),
                 "deployment": why})
     return pd.DataFrame(rows)
@@ -131,7 +132,7 @@ def summary(pred: pd.DataFrame, chips: pd.DataFrame, cmp: pd.DataFrame) -> str:
         feas = "" if r["feasible"] else f" — INFEASIBLE: {r['reason']}"
         lines.append(f"- {r['system']}: {r['latency_per_token_s'] * 1e3:.2f} ms/token, "
                      f"{r['tok_s_per_user']:.0f} tok/s/user, "
-                     f"{r['energy_per_token_j']:.2f} J/token, {cost}{feas}")
+                     f"{r['energy_per_token_j']:.2f} J/token (chips only), {cost}{feas}")
     lines += ["", "## Against published per-user speeds (no speculative decoding only)", ""]
     for _, c in cmp.iterrows():
         if c["compared"] == "yes":

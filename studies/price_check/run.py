@@ -77,8 +77,12 @@ def open_model(prices: pd.DataFrame, batches: tuple[int, ...]) -> pd.DataFrame:
         pre = _sim(m, hw, "prefill", 1, wdt, tp, pp)
         for b in batches:
             r = _sim(m, hw, "decode", b, wdt, tp, pp)
-            floor_out = cost_per_mtok_usd(price, r.tokens_per_s, r.energy_per_token_j, econ)
-            floor_in = cost_per_mtok_usd(price, pre.tokens_per_s, pre.energy_per_token_j, econ)
+            # no floor for a configuration that does not fit (NaN, never a number)
+            floor_out = cost_per_mtok_usd(price, r.tokens_per_s, r.system_energy_per_token_j,
+                                          econ) if r.feasible else math.nan
+            floor_in = cost_per_mtok_usd(price, pre.prompt_tokens_per_s or 0.0,
+                                         pre.system_energy_j / (pre.scenario.prompt or 1),
+                                         econ) if pre.feasible else math.nan
             for _, o in offers.iterrows():
                 p_out = float(o["output_usd_per_mtok"])
                 rows.append({
@@ -90,7 +94,8 @@ def open_model(prices: pd.DataFrame, batches: tuple[int, ...]) -> pd.DataFrame:
                     "list_output_usd_per_mtok": p_out,
                     "list_input_usd_per_mtok": float(o["input_usd_per_mtok"]),
                     "break_even_utilization": break_even_utilization(
-                        p_out, price, r.tokens_per_s, r.energy_per_token_j, econ),
+                        p_out, price, r.tokens_per_s, r.system_energy_per_token_j, econ)
+                    if r.feasible else math.nan,
                     "implied_usd_per_chip_hour": implied_usd_per_chip_hour(
                         p_out, r.tokens_per_s, chips),
                     "amortized_usd_per_chip_hour": econ.hourly_capex_usd(price) / chips})
@@ -117,10 +122,11 @@ def envelope(batches: tuple[int, ...]) -> pd.DataFrame:
                     "feasible": r.feasible, "reason": str(r.infeasible or ""),
                     "tok_s": r.tokens_per_s, "tok_s_per_user": r.tokens_per_s / b,
                     "cost_floor_output_usd_per_mtok": cost_per_mtok_usd(
-                        hw.total_price_usd, r.tokens_per_s, r.energy_per_token_j, econ)
+                        hw.total_price_usd, r.tokens_per_s, r.system_energy_per_token_j, econ)
                     if r.feasible else math.nan,
                     "break_even_utilization_at_15_usd": break_even_utilization(
-                        15.0, hw.total_price_usd, r.tokens_per_s, r.energy_per_token_j, econ)
+                        15.0, hw.total_price_usd, r.tokens_per_s, r.system_energy_per_token_j,
+                        econ)
                     if r.feasible else math.nan})
     return pd.DataFrame(rows)
 
@@ -152,9 +158,15 @@ def summary(op: pd.DataFrame, env: pd.DataFrame) -> str:
                      f"${best['cost_floor_output_usd_per_mtok']:.3f}/1M on {best['system']} at "
                      f"batch {best['batch']}; $15/1M breaks even at "
                      f"{best['break_even_utilization_at_15_usd']:.2%} utilization")
-    inf = env[~env["feasible"]]
-    for _, r in inf.drop_duplicates(["system", "size_proxy"]).iterrows():
-        lines.append(f"- {r['size_proxy']} does not fit {r['system']} at fp8 ({r['reason'][:90]})")
+    for (mname, sysname), g in env.groupby(["size_proxy", "system"], sort=False):
+        bad = g[~g["feasible"]]
+        if bad.empty:
+            continue
+        first = bad.sort_values("batch").iloc[0]
+        fits = g[g["feasible"]]
+        where = (f"at batch {first['batch']} and above (it fits up to batch "
+                 f"{fits['batch'].max()})" if len(fits) else "at any batch tried")
+        lines.append(f"- {mname} does not fit {sysname} at fp8 {where}: {first['reason']}")
     lines += ["", "Cost floors include only hardware amortization and energy (no hosting, "
               "networking, staff or margin), at the simulator's throughput."]
     return "\n".join(lines) + "\n"

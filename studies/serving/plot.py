@@ -16,7 +16,7 @@ PANELS = (
     ("tpot_p50_s", "TPOT p50 (s)", True),
     ("throughput_tok_s_per_chip", "output tok/s per chip", True),
     ("tok_s_per_user", "tok/s per user (1 / TPOT p50)", True),
-    ("energy_per_token_j", "energy per output token (J)", True),
+    ("energy_per_token_j", "energy per output token, chips only (J)", True),
     ("cost_per_1m_tokens_usd", "USD per 1M output tokens", True),
 )
 

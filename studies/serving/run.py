@@ -7,7 +7,8 @@ sending its next request (1024 prompt / 256 output tokens) as soon as the previo
 ends, N = 1, 10, 100, 1000. Scheduler: chunked prefill (Sarathi-Serve; the default of vLLM's
 V1 engine): every step decodes all running sequences and fills a token budget with prompt
 chunks; max 256 sequences per step; the budget is per system (SYSTEMS). Reported per point: TTFT and TPOT percentiles, output throughput (total and per chip),
-energy per output token and cost per 1M output tokens (hardware amortized over 4 years +
+energy per output token (chips only, and with the system's host and network power) and cost
+per 1M output tokens (hardware amortized over 4 years +
 energy at 0.10 USD/kWh; NaN where the system price is not public).
 
 Every number comes from the simulator's serving DES over the mapper's step costs; the
@@ -70,7 +71,7 @@ def run_point(system: str, weights: str, tp: int, pp: int, max_tokens: int, user
     hw = load_hardware(system)
     r = serve(MODEL, hw, Traffic(ClosedLoop(users), FixedLengths(PROMPT, OUTPUT), requests),
               ServingPolicy(Policy.CHUNKED, max_tokens=max_tokens),
-              deployment=Deployment(tp=tp, pp=pp, weights=weights), seed=seed)
+              deployment=Deployment(tp=tp, pp=pp, runtime="fused", weights=weights), seed=seed)
     d = r.to_dict()
     row: dict[str, object] = {
         "system": system, "kind": hw.kind.value, "weights": weights, "tp": tp, "pp": pp,
@@ -79,7 +80,8 @@ def run_point(system: str, weights: str, tp: int, pp: int, max_tokens: int, user
     }
     for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s",
               "throughput_tok_s", "throughput_tok_s_per_chip", "throughput_req_s",
-              "energy_per_token_j", "cost_per_1m_tokens_usd", "utilization",
+              "energy_per_token_j", "system_energy_per_token_j", "cost_per_1m_tokens_usd",
+              "utilization",
               "kv_peak_occupancy", "preemptions", "duration_s"):
         row[k] = d[k]
     tpot = d["tpot_p50_s"]
@@ -112,15 +114,16 @@ def run(out_dir: str | Path, *, quick: bool = False) -> pd.DataFrame:
 
 def _summary(df: pd.DataFrame) -> str:
     lines = [f"Llama-3.1-70B, closed-loop users, {PROMPT}/{OUTPUT} tokens, chunked prefill.",
-             "", "| system | users | TTFT p50 (s) | TPOT p50 (ms) | tok/s/chip | J/token | "
-             "$/1M tok |", "|---|---|---|---|---|---|---|"]
+             "", "| system | users | TTFT p50 (s) | TPOT p50 (ms) | tok/s/chip | J/token (chips) | "
+             "J/token (+ host & network) | $/1M tok |", "|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
         if not r["feasible"]:
             lines.append(f"| {r['system']} | {r['users']} | does not fit: {r['reason']} ||||| ")
             continue
         lines.append(f"| {r['system']} | {r['users']} | {r['ttft_p50_s']:.3g} | "
                      f"{1e3 * r['tpot_p50_s']:.3g} | {r['throughput_tok_s_per_chip']:.4g} | "
-                     f"{r['energy_per_token_j']:.3g} | {r['cost_per_1m_tokens_usd']:.3g} |")
+                     f"{r['energy_per_token_j']:.3g} | {r['system_energy_per_token_j']:.3g} | "
+                     f"{r['cost_per_1m_tokens_usd']:.3g} |")
     return "\n".join(lines) + "\n"
 
 

@@ -175,10 +175,12 @@ def test_energy_idle_power_and_cost_formula(tmp_path):
 
     spec = ReplicaSpec(idle_power_w=100.0, extra_power_w=10.0, price_usd=1e6)
     r = simulate_serving(spec, cost, trace(tmp_path, [(0, 8, 2), (5.0, 8, 2)]))
-    energy = 40.0 + 390.0 + 61.0
+    energy = 40.0 + 390.0 + 61.0  # system scope: chips + overhead
     assert r.duration_s == pytest.approx(6.1)
-    assert r.energy_j == pytest.approx(energy)
-    assert r.energy_per_token_j == pytest.approx(energy / 4)
+    assert r.energy_j == pytest.approx(40.0 + 390.0)  # chips only
+    assert r.energy_per_token_j == pytest.approx((40.0 + 390.0) / 4)
+    assert r.system_energy_j == pytest.approx(energy)
+    assert r.to_dict()["system_energy_per_token_j"] == pytest.approx(energy / 4)
     assert r.utilization == pytest.approx(2.2 / 6.1)
     # cost per 1M tokens: capex 1e6 USD × 6.1 s / (4 y × 365.25 d × 86400 s) + energy
     # / 3.6e6 J/kWh × 0.10 USD/kWh, over 4 output tokens, × 1e6

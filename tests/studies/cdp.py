@@ -45,6 +45,8 @@ class PageCheck:
     log_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     screenshot_png: bytes = b""
+    body_text: str = ""  # the visible text (innerText) of the page
+    tables: int = 0
 
     @property
     def broken_images(self) -> list[dict[str, Any]]:
@@ -151,6 +153,8 @@ class _Pipe:
 _CHECK_JS = """JSON.stringify({
   ready: document.readyState, title: document.title,
   text: document.body ? document.body.innerText.length : 0,
+  body: document.body ? document.body.innerText : "",
+  tables: document.querySelectorAll("table").length,
   images: Array.from(document.images).map(i => ({src: i.src.slice(0, 40),
     complete: i.complete, naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight}))
 })"""
@@ -179,7 +183,8 @@ def check_page(path: str | Path, exe: str | None = None, settle_s: float = 0.5) 
             info = json.loads(res["result"]["value"])
             shot = b.call("Page.captureScreenshot", {"format": "png"}, session=sess)
             out = PageCheck(info["ready"], info["title"], info["text"], info["images"],
-                            screenshot_png=base64.b64decode(shot["data"]))
+                            screenshot_png=base64.b64decode(shot["data"]),
+                            body_text=info.get("body", ""), tables=info.get("tables", 0))
             for e in b.events:
                 m, p = e["method"], e.get("params", {})
                 if m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):

@@ -145,3 +145,43 @@ def test_chromium_check_detects_broken_pages(tmp_path):
     assert any("boom" in e for e in res.console_errors)
     assert any("notDefined" in e for e in res.exceptions)
     assert any("missing.png" in e for e in res.log_errors)
+
+
+def test_energy_cost_bars_switch_to_log_when_values_span_decades():
+    wide = pd.DataFrame({"system": ["gpu", "wafer"], "energy_per_token_j": [0.5, 40.0],
+                         "cost_per_mtok_usd": [0.2, 30.0]})
+    fig = plots.energy_cost(wide, "system")
+    assert [ax.get_yscale() for ax in fig.axes[:2]] == ["log", "log"]
+    # the smallest bar stays visible: it rises above the axis floor
+    assert fig.axes[0].get_ylim()[0] < 0.5
+    narrow = wide.assign(energy_per_token_j=[1.0, 2.0], cost_per_mtok_usd=[1.0, 1.5])
+    assert plots.energy_cost(narrow, "system").axes[0].get_yscale() == "linear"
+
+
+def test_markdown_pipe_table_is_html():
+    from infersim.studies.report import markdown
+
+    out = markdown("| a | b |\n|---|---|\n| 1 | 2 |\n| x | does not fit: y ||")
+    assert "<table>" in out and "<th>a</th>" in out and "<td>1</td>" in out
+    assert "|" not in out.replace("&#x27;", "")
+    assert 'colspan="2"' not in out  # a two-column table: the short row fills one cell
+
+
+def test_roofline_title_names_the_overrides():
+    hw = isim.load_hardware("h100-sxm", {"memory.hbm.bandwidth_tb_per_s": 2.0})
+    r = isim.simulate("llama-3.1-8b", hw)
+    fig = plots.roofline(r.schedule)
+    assert "bandwidth_tb_per_s=2.0" in fig.axes[0].get_title()
+
+
+def test_validation_panel_with_one_point_has_tick_labels():
+    from infersim.validation.report import scatter_figure
+
+    data = pd.DataFrame({"dataset": ["d"], "group": ["g"], "measured": [3.0e-5],
+                         "predicted": [3.3e-5], "unit": ["s"]})
+    fig = scatter_figure(data)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    labels = [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi]
+    assert any(labels), "no labelled x tick"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from infersim.cli import main
 from infersim.studies.registry import list_studies, run_study
 from tests._support import PageRefs, pareto_brute_force
+from tests.studies import cdp
 
 EXPECTED = {"claims-check", "hardware-classes", "bandwidth-vs-capacity",
             "quantization-specdec", "price-check"}
@@ -49,6 +51,55 @@ def test_every_study_writes_report_and_plots(runs):
         assert pngs, name
         if name in EXPECTED:  # our studies write every plot as PNG and SVG
             assert len(pngs) == len(svgs), name
+
+
+_RAW_MARKDOWN = re.compile(r"^\s*\|.*\|\s*$|\|---|\*\*[^*]+\*\*|^#{1,3} |`[^`]+`",
+                           re.MULTILINE)
+
+
+@pytest.mark.skipif(cdp.chromium_path() is None,
+                    reason="chromium not installed (CI installs it: apt-get install chromium)")
+def test_every_shipped_report_renders_without_raw_markdown_or_empty_plots(runs):
+    import io
+
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    for name, r in runs.items():
+        res = cdp.check_page(r.report)
+        assert res.errors == [] and res.broken_images == [], name
+        raw = _RAW_MARKDOWN.findall(res.body_text)
+        assert raw == [], f"{name}: raw markdown on the page: {raw[:3]}"
+        assert res.images, name
+        # every plot draws something: a blank (all-white) image is an empty panel
+        for png in sorted((r.out_dir).rglob("*.png")):
+            img = mpimg.imread(io.BytesIO(png.read_bytes()), format="png")[..., :3]
+            ink = float(np.mean(img.mean(axis=2) < 0.9))
+            assert ink > 0.01, f"{name}: {png.name} is (nearly) blank"
+
+
+def test_serving_summary_table_is_html(runs):
+    html = runs["serving"].report.read_text()
+    assert "|---|" not in html and "<th>system</th>" in html
+
+
+def test_price_check_reasons_are_whole_and_unfit_models_have_no_floor(runs):
+    out = runs["price-check"].out_dir
+    summary = (out / "summary.md").read_text()
+    env = pd.read_csv(out / "closed_model_envelope.csv")
+    op = pd.read_csv(out / "open_model.csv")
+    unfit = env[~env["feasible"].astype(bool)]
+    # the summary quotes, per (model, system), the reason at the first batch that does not fit
+    for _, g in unfit.sort_values("batch").groupby(["size_proxy", "system"]):
+        assert str(g["reason"].iloc[0]) in summary  # whole, not cut mid-sentence
+    assert unfit["cost_floor_output_usd_per_mtok"].isna().all()
+    assert op[~op["feasible"].astype(bool)]["cost_floor_output_usd_per_mtok"].isna().all()
+    # a model reported as not fitting a system gets no floor on it in the summary
+    for line in summary.splitlines():
+        if "does not fit" in line and "at any batch" in line:
+            proxy, system = line[2:].split(" does not fit ")[0], line.split(" fit ")[1].split()[0]
+            assert not any(f"- {proxy} (" in ln and f"on {system} " in ln
+                           for ln in summary.splitlines()), line
 
 
 def test_claims_check_verdicts_by_hand(runs):

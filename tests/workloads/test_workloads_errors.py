@@ -138,6 +138,9 @@ def test_cli_trace_csv_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert len(rows) == len(d["ops"]) + 1
 
 
-def test_cli_prefill_without_prompt(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["trace", "llama-3.2-1b", "--phase", "prefill"]) == 2
+def test_cli_prefill_prompt_zero_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["trace", "llama-3.2-1b", "--phase", "prefill", "--prompt", "0"]) == 2
     assert "--prompt" in capsys.readouterr().err
+    # not given: the shared default prompt, stated in the header
+    assert main(["trace", "llama-3.2-1b", "--phase", "prefill"]) == 0
+    assert "prompt 1024" in capsys.readouterr().out
