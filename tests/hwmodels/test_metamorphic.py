@@ -17,17 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infersim.api import make_scenario
+from infersim.foundation.yaml import load_document
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.loader import SPEC_DIR
 from infersim.hwmodels.models.roofline import residence_floor
-from infersim.foundation.yaml import load_document
 from infersim.mapper import map_trace
 from infersim.workloads import build_trace
 
 CHIPS = sorted(p.stem for p in SPEC_DIR.glob("*.yaml")
-               if "system" not in (load_document(p.read_text(), str(p)) or {}))
+               if "system" not in (load_document(p.read_text(), str(p)).data or {}))
 SYSTEMS = sorted(p.stem for p in SPEC_DIR.glob("*.yaml")
-                 if "system" in (load_document(p.read_text(), str(p)) or {}))
+                 if "system" in (load_document(p.read_text(), str(p)).data or {}))
 TOL = 1e-9  # relative slack for floating-point ties
 FACTORS = st.floats(1.0, 3.0)  # stays inside every field's plausible range
 
@@ -41,7 +41,7 @@ def tiny_llama(layers: int = 4, hidden: int = 512) -> dict[str, Any]:
 
 @cache
 def doc(name: str) -> dict[str, Any]:
-    return load_document((SPEC_DIR / f"{name}.yaml").read_text(), name)
+    return load_document((SPEC_DIR / f"{name}.yaml").read_text(), name).data
 
 
 def quantity(block: dict[str, Any], base: str) -> tuple[str, float]:
