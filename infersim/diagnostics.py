@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from infersim.api import SimResult
 
 # A served rate below this fraction of the offered rate is a candidate overload (a finite run
 # also ends with a drain tail, hence the queue-growth test as well).
@@ -39,7 +36,7 @@ def _d(code: str, message: str) -> dict[str, str]:
     return {"code": code, "message": message}
 
 
-def diagnose_step(r: SimResult) -> list[dict[str, str]]:
+def diagnose_step(r: Any) -> list[dict[str, str]]:
     """Findings about one simulated step (`infersim simulate`, `map`, the API)."""
     out: list[dict[str, str]] = []
     s = r.schedule
@@ -67,7 +64,7 @@ def diagnose_step(r: SimResult) -> list[dict[str, str]]:
     return out
 
 
-def min_chips_that_fit(r: SimResult) -> int | None:
+def min_chips_that_fit(r: Any) -> int | None:
     """Smallest power-of-two chip count whose main memory holds the step's resident state
     (weights + KV + workspace, all chips together), or None when not known. Power of two
     because TP degrees divide head counts that are powers of two in practice."""
