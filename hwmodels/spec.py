@@ -305,11 +305,11 @@ class GpuParams:
         "gemm_bw_efficiency", "sustained fraction of peak main-memory bandwidth a GEMM draws "
         "when it streams its operands (skinny-M, weight-bound GEMMs); 0 = the stream's "
         "hbm_read/write_efficiency", (0.0, 1.0), default=0.0)
-    gemm_serial_fraction: float = kind_param(
-        "gemm_serial_fraction", "share of the shorter of a GEMM's MMA time and operand-stream "
-        "time that does not overlap the longer (pipeline fill and drain per tile, kernel "
-        "heuristics that under-occupy the memory system near the ridge point)", (0.0, 1.0),
-        default=0.0)
+    gemm_overlap_exponent: float = kind_param(
+        "gemm_overlap_exponent", "p of the smooth maximum (t_mma^p + t_stream^p)^(1/p) that "
+        "joins a GEMM's tile-loop time and operand-stream time: large p = perfect overlap "
+        "(the roofline max), p = 1 = no overlap; near the ridge point the pipeline cannot "
+        "hide one behind the other; 0 = the plain max", (0.0, 64.0), default=0.0)
     norm_bw_efficiency: float = kind_param(
         "norm_bw_efficiency", "sustained fraction of peak main-memory bandwidth of a fused "
         "RMSNorm / LayerNorm kernel; 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0),

@@ -6,8 +6,8 @@ the matrix peak × `mma_efficiency` (per dtype: `mma_efficiency_fp8` for 8-bit),
 bandwidth); tiles run in waves of `sm_count` (wave quantization). Operands are re-read from
 HBM when they do not fit in (half of) the L2: A once per wave-column of tiles, B once per
 wave-row. Split-K writes and re-reads fp32 partials. The kernel takes the max of the tile-wave
-time and the HBM stream time (plus `gemm_serial_fraction` of the shorter: the part of the
-pipeline fill/drain that does not overlap), so a small-M GEMV is memory-bound and a large GEMM
+time and the HBM stream time (a smooth maximum with exponent `gemm_overlap_exponent`: near
+the ridge point the pipeline hides neither behind the other), so a small-M GEMV is memory-bound and a large GEMM
 compute-bound at the tile's efficiency. Grouped (MoE) GEMMs run as one grouped kernel whose
 busiest group scales the tile work by `imbalance`.
 """
@@ -90,9 +90,13 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
         read += partial
     memory_s = stream_time(c, read, write, min(ctas, sms), c.gemm_bw_eff)
     l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
-    # the tile pipeline overlaps MMA and operand stream only in part (`gemm_serial`)
-    t = (max(tile_s, memory_s) + c.gemm_serial * min(tile_s, memory_s)
-         + (c.hbm_lat if split > 1 else 0.0))
+    # near the ridge point the tile pipeline cannot hide the operand stream behind the MMA
+    # (or the reverse): a smooth maximum with the measured exponent `gemm_p`
+    body = max(tile_s, memory_s)
+    if c.gemm_p > 0.0 and body > 0.0:
+        lo = min(tile_s, memory_s) / body
+        body *= (1.0 + lo ** c.gemm_p) ** (1.0 / c.gemm_p)
+    t = body + (c.hbm_lat if split > 1 else 0.0)
     return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, t_feed > t_mma,
                       read, write, l2_traffic, ra, rb, t)
 

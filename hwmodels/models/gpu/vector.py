@@ -109,7 +109,12 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     other_r = b.weight + b.kv_read
     other_w = b.kv_write
     passes, phases, rows = 1, 1, 1
-    if isinstance(sh, VectorShape) and sh.row_len > 0:
+    if isinstance(sh, VectorShape) and sh.row_len > 0 and sh.block_rows > 0:
+        # a per-token row reduction (engine RMSNorm): one block per row that reads the row,
+        # reduces, then reads it again to normalize and writes it
+        rows = blocks = sh.block_rows
+        passes, phases = _RMSNORM_PASSES, _RMSNORM_PASSES + 1
+    elif isinstance(sh, VectorShape) and sh.row_len > 0:
         passes, on_chip = row_passes(op, sh, c.red_row_bytes)
         rows = max(1, sh.numel // sh.row_len)
         per_block = max(1, _VEC_ELEMS_PER_BLOCK // sh.row_len) if on_chip else 1
@@ -133,14 +138,12 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     hbm_r = (1.0 - hit) * act_in + other_r + miss_extra
     hbm_w = (1.0 - hit) * act_out + other_w
     l2_served = hit * foot + (extra - miss_extra)
-    eff = c.vec_eff.get(vector_class(op), 0.0)
+    cls = vector_class(op)
+    per_token = isinstance(sh, VectorShape) and sh.block_rows > 0
+    # the norm / activation / RoPE efficiencies were measured on one-block-per-token engine
+    # kernels (vLLM); a grid-stride or compiled kernel of that class keeps the generic stream
+    eff = c.vec_eff.get(cls, 0.0) if (per_token or cls == "elementwise") else 0.0
     t_hbm = stream_time(c, hbm_r, hbm_w, active, eff) if hbm_r + hbm_w > 0.0 else 0.0
-    per_row = (isinstance(sh, VectorShape) and (sh.block_rows > 0 or sh.row_len > 0))
-    if per_row and c.blk_inflight > 0.0 and c.hbm_lat > 0.0 and t_hbm > 0.0:
-        # one block per token: the resident blocks' in-flight bytes cap the stream
-        resident = min(blocks, c.sms * c.vec_bps)
-        t_hbm = max(t_hbm, c.hbm_lat + (hbm_r + hbm_w) / (resident * c.blk_inflight
-                                                           / c.hbm_lat))
     t_l2 = 0.0
     if l2_served > 0.0:
         t_l2 = l2_served / (c.l2_bw * c.l2_eff)
@@ -154,6 +157,14 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     peak = vector_peak(c, op.dtype)
     compute_s = op.flops / peak if peak > 0 else 0.0
     memory_s = max(t_hbm, t_l2)
+    total = hbm_r + hbm_w + l2_served
+    if per_token and c.blk_inflight > 0.0 and total > 0.0:
+        # one block per token: the resident blocks' in-flight bytes cap the stream at
+        # Little's law over the byte-weighted access latency
+        resident = min(blocks, c.sms * c.vec_bps)
+        lat_avg = ((hbm_r + hbm_w) * c.hbm_lat + l2_served * c.l2_lat) / total
+        if lat_avg > 0.0:
+            memory_s = max(memory_s, lat_avg + total * lat_avg / (resident * c.blk_inflight))
     t = max(compute_s, memory_s, latency_s)
     return VectorPlan(rows, blocks, waves, passes, phases, hit, hbm_r + hbm_w,
                       l2_served + hbm_r + hbm_w, compute_s, memory_s, latency_s, t)
