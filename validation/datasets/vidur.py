@@ -412,7 +412,9 @@ def fit() -> dict[str, Any]:
             scale = hi - lo
 
             def resid(x: Any, rows: pd.DataFrame = rows, params: Any = params,
-                      meas: Any = meas, stage: str = stage) -> Any:  # noqa: B023
+                      meas: Any = meas, stage: str = stage, hw0: Hardware = hw0,
+                      fitted: dict[str, float] = fitted,
+                      hfit: dict[str, float] = hfit) -> Any:
                 vals = {p[0]: float(v) for p, v in zip(params, x, strict=True)}
                 hw = with_values(hw0, {**fitted, **vals})
                 pred = predictions(rows, hw, {**hfit, **vals}, stage.startswith("collective"))

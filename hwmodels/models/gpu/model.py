@@ -46,7 +46,6 @@ from infersim.workloads.ops import (
     OpKind,
 )
 
-
 # What NCCL runs on one NVLink/NVSwitch node: ring (and tree, no faster within a node),
 # NVLS in-switch reduction where the switch has it, direct sends (all-to-all) and p2p. The
 # one-shot / two-shot kernels of `hwmodels.collectives` are engine-specific custom
