@@ -22,6 +22,7 @@ algorithms differ in hops and wire bytes:
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
@@ -172,7 +173,18 @@ def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float =
 
 
 def best_plan(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float = 1.0,
-              in_switch_efficiency: float = 0.0) -> CollectivePlan | None:
-    """The fastest of `plans` (None for a group of one)."""
-    cands = plans(shape, fabric, link_efficiency, in_switch_efficiency)
+              in_switch_efficiency: float = 0.0, *,
+              allowed: Collection[Algorithm] | None = None,
+              reduce_efficiency: float = 0.0) -> CollectivePlan | None:
+    """The fastest of `plans` (None for a group of one); `allowed` restricts the algorithms
+    to those the collective library implements (e.g. NCCL: ring, in-switch, p2p, direct);
+    `reduce_efficiency` > 0 prices the reducing collectives (all-reduce, reduce-scatter)
+    over links at that efficiency instead of `link_efficiency`."""
+    eff = link_efficiency
+    if reduce_efficiency > 0.0 and shape.collective in (Collective.ALL_REDUCE,
+                                                        Collective.REDUCE_SCATTER):
+        eff = reduce_efficiency
+    cands = plans(shape, fabric, eff, in_switch_efficiency)
+    if allowed is not None:
+        cands = [p for p in cands if p.algorithm in allowed]
     return min(cands, key=lambda p: (p.time_s, p.wire_bytes)) if cands else None

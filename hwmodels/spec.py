@@ -305,6 +305,43 @@ class GpuParams:
     vector_blocks_per_sm: float = kind_param(
         "vector_blocks_per_sm", "thread blocks of a vector / row-reduction kernel resident "
         "on one SM at a time (occupancy); sets its waves", (1.0, 64.0), default=2.0)
+    mma_efficiency_fp8: float = kind_param(
+        "mma_efficiency_fp8", "sustained fraction of the dense fp8 / int8 matrix-unit peak "
+        "inside a large GEMM tile loop (the 8-bit pipes reach a lower share of their doubled "
+        "peak: operand feed and scaling epilogues); 0 = same as mma_efficiency", (0.0, 1.0),
+        default=0.0)
+    gemm_bw_efficiency: float = kind_param(
+        "gemm_bw_efficiency", "sustained fraction of peak main-memory bandwidth a GEMM draws "
+        "when it streams its operands (skinny-M, weight-bound GEMMs); 0 = the stream's "
+        "hbm_read/write_efficiency", (0.0, 1.0), default=0.0)
+    gemm_overlap_exponent: float = kind_param(
+        "gemm_overlap_exponent", "p of the smooth maximum (t_mma^p + t_stream^p)^(1/p) that "
+        "joins a GEMM's tile-loop time and operand-stream time: large p = perfect overlap "
+        "(the roofline max), p = 1 = no overlap; near the ridge point the pipeline cannot "
+        "hide one behind the other; 0 = the plain max", (0.0, 64.0), default=0.0)
+    norm_bw_efficiency: float = kind_param(
+        "norm_bw_efficiency", "sustained fraction of peak main-memory bandwidth of a fused "
+        "RMSNorm / LayerNorm kernel; 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0),
+        default=0.0)
+    activation_bw_efficiency: float = kind_param(
+        "activation_bw_efficiency", "the same for an activation kernel (SiLU-and-mul, GELU)",
+        (0.0, 1.0), default=0.0)
+    rope_bw_efficiency: float = kind_param(
+        "rope_bw_efficiency", "the same for a rotary-embedding kernel (q and k in place)",
+        (0.0, 1.0), default=0.0)
+    elementwise_bw_efficiency: float = kind_param(
+        "elementwise_bw_efficiency", "the same for a plain elementwise kernel (residual add, "
+        "bias, copy, KV-cache write)", (0.0, 1.0), default=0.0)
+    allreduce_bw_efficiency: float = kind_param(
+        "allreduce_bw_efficiency", "sustained fraction of the link bandwidth of a ring "
+        "all-reduce / reduce-scatter (the reduction kernel and its chunked protocol cost more "
+        "than a plain send/recv at link_efficiency); 0 = link_efficiency", (0.0, 1.0),
+        default=0.0)
+    vector_block_inflight_bytes: float = kind_param(
+        "vector_block_inflight_kib", "bytes one thread block of a one-block-per-token kernel "
+        "(vLLM-style norm, activation, RoPE) keeps in flight; with the memory latency it caps "
+        "the bandwidth of a step with few tokens (Little's law); 0 = no per-block cap",
+        (0.0, 4096.0), scale=1024.0, default=0.0)
 
 
 @dataclass(frozen=True)

@@ -309,9 +309,10 @@ def _b(s: _Step, block: str) -> str:
 def _norm(m: ModelConfig, s: _Step, name: str, rows: int, width: int, count: int,
           block: str) -> Op:
     gains = width * (2 if m.norm is NormKind.LAYER else 1)
+    # engines run RMSNorm as one thread block per token (vLLM, TRT-LLM, SGLang kernels)
     return O.vector(OpKind.NORM, rows * width, s.act, flops_per_elem=_NORM_FLOPS[m.norm],
                     weight_bytes=gains * s.w.bytes, name=name, count=count, block=_b(s, block),
-                    row_len=width)
+                    row_len=width, block_rows=rows if m.norm is NormKind.RMS else 0)
 
 
 def _bias(s: _Step, name: str, rows: int, width: int, count: int, block: str) -> Op:
@@ -396,7 +397,7 @@ def _mha(m: ModelConfig, s: _Step) -> list[Op]:
     if m.position is PositionKind.ROPE and m.rope_dim and m.num_rope_layers:
         ops.append(O.vector(OpKind.ROPE, t * (heads + kvh) * m.rope_dim, s.act,
                             flops_per_elem=_ROPE_FLOPS, name="rope", count=m.num_rope_layers,
-                            block=blk))
+                            block=blk, block_rows=t))
     kv_numel = t * kvh * 2 * hd
     ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
                         kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
@@ -500,7 +501,7 @@ def _dense_mlp(m: ModelConfig, s: _Step, prefix: str, width: int, count: int,
         ops.append(_bias(s, f"{prefix}up_bias", t, up_n, count, block))
     ops.append(O.vector(OpKind.ELEMENTWISE, t * width, s.act, inputs=2.0 if gated else 1.0,
                         flops_per_elem=_ACT_FLOPS[m.mlp], name=f"{prefix}act", count=count,
-                        block=blk))
+                        block=blk, block_rows=t if gated else 0))  # act-and-mul: per token
     ops.append(O.matmul(t, width, h, s.act, weight_dtype=s.w, count=count, block=blk,
                         name=f"{prefix}down_proj"))
     if m.mlp_bias:

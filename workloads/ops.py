@@ -162,6 +162,9 @@ class VectorShape:
     # Elements of one reduced row for row-wise ops (norms, softmax); 0 = elementwise / unknown.
     # Lets a cost model price the kernel's passes over a row and its one-block-per-row launch.
     row_len: int = 0
+    # Rows (tokens) a one-block-per-token kernel (vLLM's activation, RoPE, KV write) launches
+    # one thread block each for; 0 = a grid-stride kernel over `numel`.
+    block_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +354,7 @@ def vector(
     count: int = 1,
     block: str = "",
     row_len: int = 0,
+    block_rows: int = 0,
 ) -> Op:
     """Elementwise or row-wise op producing `numel` elements from `inputs` input tensors of the
     same size (norms, activations, residual adds, RoPE, embedding gather, KV-cache writes).
@@ -367,7 +371,8 @@ def vector(
         kv_write=kv_write_bytes,
     )
     return Op(name or kind.value, kind, act, flops_per_elem * numel, tb,
-              VectorShape(numel, flops_per_elem, max(0, int(row_len))), count, block)
+              VectorShape(numel, flops_per_elem, max(0, int(row_len)), max(0, int(block_rows))),
+              count, block)
 
 
 def collective(

@@ -17,6 +17,8 @@ from infersim.hwmodels.spec import GpuParams, Hardware, UnitType
 from infersim.workloads.dtypes import DType
 
 L2_REUSE_FRACTION = 0.5  # share of L2 an operand may occupy and still be re-used
+VECTOR_CLASSES = ("norm", "activation", "rope", "elementwise")
+_EIGHT_BIT = (DType.FP8, DType.INT8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,12 @@ class GpuFigures:
     peak: dict[DType, float]
     vec_peak: dict[DType, float]
     mac_j: dict[DType, float]
+    mma_eff_8bit: float  # fp8 / int8 tile-loop efficiency
+    gemm_bw_eff: float  # 0 = the stream's read/write efficiencies
+    gemm_p: float  # smooth-max exponent of tile vs stream time (0 = max)
+    vec_eff: dict[str, float]  # per vector-kernel class (VECTOR_CLASSES); 0 = stream's
+    blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
+    reduce_eff: float  # link efficiency of reducing collectives (0 = link_eff)
 
 
 _FIGURES: dict[int, tuple[weakref.ref[Hardware], GpuFigures]] = {}
@@ -103,6 +111,11 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         l2_eff=p.l2_efficiency, red_row_bytes=p.reduction_row_bytes,
         reread_miss=p.reduction_reread_miss, vec_bps=max(1.0, p.vector_blocks_per_sm),
         peak=peaks, vec_peak=vec, mac_j=dict(chip.mac_energy_j),
+        mma_eff_8bit=p.mma_efficiency_fp8 or p.mma_efficiency,
+        gemm_bw_eff=p.gemm_bw_efficiency, gemm_p=p.gemm_overlap_exponent,
+        vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
+                 "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
+        blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,
     )
 
 
@@ -117,9 +130,15 @@ def params(hw: Hardware) -> GpuParams:
 # ------------------------------------------------------------------------------------------
 
 
-def stream_time(c: GpuFigures, read: float, write: float, active_sms: float) -> float:
-    """Seconds to read `read` and write `write` bytes of main memory from `active_sms` SMs."""
-    t_bw = read / (c.hbm_bw * c.eff_r) + write / (c.hbm_bw * c.eff_w)
+def stream_time(c: GpuFigures, read: float, write: float, active_sms: float,
+                efficiency: float = 0.0) -> float:
+    """Seconds to read `read` and write `write` bytes of main memory from `active_sms` SMs.
+    `efficiency` > 0: the kernel class's own sustained fraction of peak for both directions
+    (measured per class) instead of the generic read/write efficiencies."""
+    if efficiency > 0.0:
+        t_bw = (read + write) / (c.hbm_bw * efficiency)
+    else:
+        t_bw = read / (c.hbm_bw * c.eff_r) + write / (c.hbm_bw * c.eff_w)
     if c.hbm_lat > 0.0:
         cap = max(1.0, active_sms) * c.inflight / c.hbm_lat
         t_bw = max(t_bw, (read + write) / cap)
@@ -132,6 +151,12 @@ def matrix_peak(c: GpuFigures, dtype: DType) -> float:
         return p
     # A dtype the chip cannot compute in (e.g. int4 activations): it is up-converted.
     return c.peak.get(DType.FP16, 0.0) or c.peak.get(DType.BF16, 0.0) or max(c.peak.values())
+
+
+def mma_efficiency(c: GpuFigures, dtype: DType) -> float:
+    """Sustained share of the matrix peak of `dtype` inside a large GEMM tile loop."""
+    native = c.peak.get(dtype, 0.0) > 0.0  # else up-converted: runs on the 16-bit pipe
+    return c.mma_eff_8bit if dtype in _EIGHT_BIT and native else c.mma_eff
 
 
 def vector_peak(c: GpuFigures, dtype: DType) -> float:

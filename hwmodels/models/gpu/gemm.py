@@ -2,11 +2,12 @@
 (`TILES`) and split-K factors (`SPLITS`), keeping the fastest.
 
 A tile's main loop runs ceil(K/split/tk) iterations, each max(tile FLOPs on one SM's share of
-the matrix peak × `mma_efficiency`, tile operand bytes over one SM's share of the L2
+the matrix peak × `mma_efficiency` (per dtype: `mma_efficiency_fp8` for 8-bit), tile operand bytes over one SM's share of the L2
 bandwidth); tiles run in waves of `sm_count` (wave quantization). Operands are re-read from
 HBM when they do not fit in (half of) the L2: A once per wave-column of tiles, B once per
 wave-row. Split-K writes and re-reads fp32 partials. The kernel takes the max of the tile-wave
-time and the HBM stream time, so a small-M GEMV is memory-bound and a large GEMM
+time and the HBM stream time (a smooth maximum with exponent `gemm_overlap_exponent`: near
+the ridge point the pipeline hides neither behind the other), so a small-M GEMV is memory-bound and a large GEMM
 compute-bound at the tile's efficiency. Grouped (MoE) GEMMs run as one grouped kernel whose
 busiest group scales the tile work by `imbalance`.
 """
@@ -51,8 +52,9 @@ class GemmChoice:
 
 def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                    o_b: float, peak: float, tm: int, tn: int, split: int,
-                   imbalance: float = 1.0) -> GemmChoice:
-    """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K."""
+                   imbalance: float = 1.0, mma_eff: float = 0.0) -> GemmChoice:
+    """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K.
+    `mma_eff`: the tile loop's share of `peak` (0 = the GPU's `mma_efficiency`)."""
     tiles_m = -(-m // tm)
     tiles_n = -(-n // tn)
     tiles = groups * tiles_m * tiles_n
@@ -62,7 +64,7 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     tk = max(16, int(_TILE_K_BYTES / min(a_b, w_b)))
     k_split = -(-k // split)
     k_iters = -(-k_split // tk)
-    peak_sm = peak * c.mma_eff / sms
+    peak_sm = peak * (mma_eff or c.mma_eff) / sms
     t_mma = 2.0 * tm * tn * tk / peak_sm
     t_feed = (tm * a_b + tn * w_b) * tk / (c.l2_bw / sms)
     t_iter = max(t_mma, t_feed)
@@ -86,15 +88,22 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
         partial = float(split) * m * n * groups * 4.0
         write += partial
         read += partial
-    memory_s = stream_time(c, read, write, min(ctas, sms))
+    memory_s = stream_time(c, read, write, min(ctas, sms), c.gemm_bw_eff)
     l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
-    t = max(tile_s, memory_s) + (c.hbm_lat if split > 1 else 0.0)
+    # near the ridge point the tile pipeline cannot hide the operand stream behind the MMA
+    # (or the reverse): a smooth maximum with the measured exponent `gemm_p`
+    body = max(tile_s, memory_s)
+    if c.gemm_p > 0.0 and body > 0.0:
+        lo = min(tile_s, memory_s) / body
+        body *= (1.0 + lo ** c.gemm_p) ** (1.0 / c.gemm_p)
+    t = body + (c.hbm_lat if split > 1 else 0.0)
     return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, t_feed > t_mma,
                       read, write, l2_traffic, ra, rb, t)
 
 
 def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
-                o_b: float, peak: float, imbalance: float = 1.0) -> GemmChoice:
+                o_b: float, peak: float, imbalance: float = 1.0,
+                mma_eff: float = 0.0) -> GemmChoice:
     """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search."""
     best: GemmChoice | None = None
     for tm, tn in TILES:
@@ -104,7 +113,7 @@ def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, 
             if split > 1 and (k // split < MIN_SPLIT_K or tiles >= c.sms):
                 break
             ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
-                                imbalance)
+                                imbalance, mma_eff)
             if best is None or ch.time_s < best.time_s:
                 best = ch
     assert best is not None

@@ -8,9 +8,10 @@ runtime property (`launch_overheads`) the mapper lays on its host/device timelin
 Energy: FLOPs × J/FLOP(dtype) + HBM bits (incl. re-reads) × J/bit + L2 bits × J/bit + link
 bits × J/bit + idle power × time.
 
-Collectives over NVLink/NVSwitch: the fastest of the fabric's algorithms
-(`hwmodels.collectives`: ring, two-shot, one-shot, in-switch NVLS at `nvls_efficiency`) at
-`link_efficiency` of the link bandwidth, plus `collective_latency_s` per call.
+Collectives over NVLink/NVSwitch: the fastest of NCCL's algorithms (`hwmodels.collectives`:
+ring, in-switch NVLS at `nvls_efficiency`, direct, p2p) at `link_efficiency` of the link
+bandwidth (`allreduce_bw_efficiency` for reducing collectives), plus `collective_latency_s`
+per call.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from infersim.hwmodels.models.gpu.figures import (
     figures,
     mac_energy_j,
     matrix_peak,
+    mma_efficiency,
     params,
     stream_time,
 )
@@ -44,12 +46,20 @@ from infersim.workloads.ops import (
     OpKind,
 )
 
+# What NCCL runs on one NVLink/NVSwitch node: ring (and tree, no faster within a node),
+# NVLS in-switch reduction where the switch has it, direct sends (all-to-all) and p2p. The
+# one-shot / two-shot kernels of `hwmodels.collectives` are engine-specific custom
+# all-reduces, not NCCL's.
+NCCL_ALGORITHMS = frozenset({collectives.Algorithm.RING, collectives.Algorithm.IN_SWITCH,
+                             collectives.Algorithm.P2P, collectives.Algorithm.DIRECT})
+
 
 def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape) -> tuple[float, float, str]:
     """(seconds, wire bytes per chip, algorithm name) of this chip's part of a collective:
-    the fastest of the fabric's algorithms (`hwmodels.collectives`) plus the call latency."""
+    the fastest of NCCL's algorithms (`hwmodels.collectives`) plus the call latency."""
     fabric = hw.fabric
-    plan = (collectives.best_plan(sh, fabric, c.link_eff, c.nvls_eff)
+    plan = (collectives.best_plan(sh, fabric, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
+                                  reduce_efficiency=c.reduce_eff)
             if fabric is not None else None)
     if plan is None:
         return 0.0, 0.0, ""
@@ -118,7 +128,7 @@ class GpuModel(CostModelBase):
         a_b = op.dtype.bytes
         w_b = sh.weight_dtype.bytes if sh.weight_dtype is not None else a_b
         ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, op.dtype),
-                         max(1.0, sh.imbalance))
+                         max(1.0, sh.imbalance), mma_efficiency(c, op.dtype))
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),

@@ -22,6 +22,26 @@ _SOFTMAX_PASSES = 3  # max, sum of exp, normalize (+ the write)
 _LAYERNORM_PASSES = 3  # mean, variance, normalize (+ the write)
 _RMSNORM_PASSES = 2  # sum of squares, normalize (+ the write)
 _LAYERNORM_FPE = 7.0  # FLOP/element at and above which a norm is a LayerNorm (builder)
+_ACTIVATION_FPE = 4.0  # FLOP/element at and above which an elementwise op is an activation
+# (SiLU·mul 5, GELU 9 in workloads/builder.py; add / bias / copy ≤ 1)
+
+
+def vector_class(op: Op) -> str:
+    """Kernel class of a vector op, which selects its measured bandwidth efficiency
+    (`GpuFigures.vec_eff`): norm, activation, rope or elementwise (add, bias, KV write, ...).
+    Softmax-like row reductions are not norms and keep the generic stream."""
+    if op.kind is OpKind.NORM:
+        return "norm"
+    if op.kind is OpKind.ROPE:
+        return "rope"
+    sh = op.shape
+    if (op.kind is OpKind.ELEMENTWISE and isinstance(sh, VectorShape) and sh.row_len == 0
+            and sh.flops_per_elem >= _ACTIVATION_FPE):
+        return "activation"
+    if op.kind in (OpKind.ELEMENTWISE, OpKind.KV_WRITE) and not (
+            isinstance(sh, VectorShape) and sh.row_len > 0):
+        return "elementwise"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +99,29 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     the share of it that fits the usable half of L2 (`L2_REUSE_FRACTION`: A100/H100 L2 is two
     partitions that may each hold a copy); weights and KV always stream from main memory.
     L2 bytes stream at the L2 level's bandwidth x `l2_efficiency`, main-memory bytes through
-    `stream_time`; the two overlap (max). Never faster than the roofline of the level where
+    `stream_time` at the kernel class's measured efficiency (`vector_class`: norm,
+    activation, rope, elementwise); the two overlap (max). A one-block-per-token kernel
+    (`block_rows`, and norms) keeps `vector_block_inflight_kib` in flight per resident block,
+    so a step with few tokens cannot draw the full bandwidth. Never faster than the roofline of the level where
     the data lives: each level's bytes over that level's peak bandwidth."""
     b = op.bytes
     act_in, act_out = b.act_in, b.act_out
     other_r = b.weight + b.kv_read
     other_w = b.kv_write
     passes, phases, rows = 1, 1, 1
-    if isinstance(sh, VectorShape) and sh.row_len > 0:
+    if isinstance(sh, VectorShape) and sh.row_len > 0 and sh.block_rows > 0:
+        # a per-token row reduction (engine RMSNorm): one block per row that reads the row,
+        # reduces, then reads it again to normalize and writes it
+        rows = blocks = sh.block_rows
+        passes, phases = _RMSNORM_PASSES, _RMSNORM_PASSES + 1
+    elif isinstance(sh, VectorShape) and sh.row_len > 0:
         passes, on_chip = row_passes(op, sh, c.red_row_bytes)
         rows = max(1, sh.numel // sh.row_len)
         per_block = max(1, _VEC_ELEMS_PER_BLOCK // sh.row_len) if on_chip else 1
         blocks = -(-rows // per_block)
         phases = passes + 1 if not on_chip else 2
+    elif isinstance(sh, VectorShape) and sh.block_rows > 0:
+        rows = blocks = sh.block_rows  # one thread block per token
     else:
         numel = sh.numel if isinstance(sh, VectorShape) else 1
         elems = max(numel, int((act_in + other_r) / max(op.dtype.bytes, 0.5)))
@@ -108,7 +138,12 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     hbm_r = (1.0 - hit) * act_in + other_r + miss_extra
     hbm_w = (1.0 - hit) * act_out + other_w
     l2_served = hit * foot + (extra - miss_extra)
-    t_hbm = stream_time(c, hbm_r, hbm_w, active) if hbm_r + hbm_w > 0.0 else 0.0
+    cls = vector_class(op)
+    per_token = isinstance(sh, VectorShape) and sh.block_rows > 0
+    # the norm / activation / RoPE efficiencies were measured on one-block-per-token engine
+    # kernels (vLLM); a grid-stride or compiled kernel of that class keeps the generic stream
+    eff = c.vec_eff.get(cls, 0.0) if (per_token or cls == "elementwise") else 0.0
+    t_hbm = stream_time(c, hbm_r, hbm_w, active, eff) if hbm_r + hbm_w > 0.0 else 0.0
     t_l2 = 0.0
     if l2_served > 0.0:
         t_l2 = l2_served / (c.l2_bw * c.l2_eff)
@@ -122,6 +157,14 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     peak = vector_peak(c, op.dtype)
     compute_s = op.flops / peak if peak > 0 else 0.0
     memory_s = max(t_hbm, t_l2)
+    total = hbm_r + hbm_w + l2_served
+    if per_token and c.blk_inflight > 0.0 and total > 0.0:
+        # one block per token: the resident blocks' in-flight bytes cap the stream at
+        # Little's law over the byte-weighted access latency
+        resident = min(blocks, c.sms * c.vec_bps)
+        lat_avg = ((hbm_r + hbm_w) * c.hbm_lat + l2_served * c.l2_lat) / total
+        if lat_avg > 0.0:
+            memory_s = max(memory_s, lat_avg + total * lat_avg / (resident * c.blk_inflight))
     t = max(compute_s, memory_s, latency_s)
     return VectorPlan(rows, blocks, waves, passes, phases, hit, hbm_r + hbm_w,
                       l2_served + hbm_r + hbm_w, compute_s, memory_s, latency_s, t)
