@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from infersim.cli.common import (
@@ -151,8 +152,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
             raise InputError("--find-max-rate varies the rate of --arrival poisson or gamma")
         cap = find_max_rate(run, slo, guess_rps=a.rate)
         d = cap.to_dict()
+        miss = (f"no rate tried meets the SLOs in steady state (lowest tried "
+                f"{min(e[0] for e in cap.evaluations):.3g} req/s)")
+        if not cap.max_rate_rps:
+            d["warnings"] = [miss]
         if a.json:
             print_json(d)
+        if not cap.max_rate_rps:
+            return _fail(f"{model.name} on {hw.name}: {miss}; loosen --slo-ttft/--slo-tpot "
+                         "or change the deployment")
+        if a.json:
             return 0
         print(f"{model.name} on {hw.name}: highest rate meeting TTFT p{slo.percentile:g} ≤ "
               f"{a.slo_ttft} s and TPOT p{slo.percentile:g} ≤ {a.slo_tpot} s: "
@@ -168,9 +177,20 @@ def cmd_serve(a: argparse.Namespace) -> int:
     d = r.to_dict()
     if a.json:
         print_json(d)
-        return 0
-    _print_result(d, dataclasses.asdict(dep))
+    else:
+        _print_result(d, dataclasses.asdict(dep))
+    if r.feasible and r.completed == 0:
+        return _fail(d["warnings"][0])
+    if not a.json:
+        for w in d["warnings"]:
+            print(f"infersim: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _fail(message: str) -> int:
+    """A run that produced no answer: one line on stderr, exit 2 (the fix is in the input)."""
+    print(f"infersim: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
@@ -179,6 +199,8 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
     if not d["feasible"]:
         print(f"  {d['reason']}")
         return
+    if not d["completed"]:
+        return  # the caller reports why
     rows = []
     for name in ("ttft", "tpot", "e2e", "queue_delay"):
         rows.append({"metric": name, **{q: fmt_si(d[f"{name}_{q}_s"], "s")
