@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
@@ -45,14 +49,45 @@ class InlineExecutor:
         pass
 
 
+# How often a worker checks that the sweep process that started it is still alive.
+PARENT_POLL_S = 1.0
+
+
+def die_with_parent(parent: int) -> None:
+    """Pool worker initializer: end this worker when `parent` (the sweep) dies, however it
+    dies (SIGKILL included). Linux: the kernel sends SIGKILL on the parent's death
+    (prctl PR_SET_PDEATHSIG); everywhere: a daemon thread polls the parent pid."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
+                     name="infersim-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 class LocalExecutor:
-    """A pool of worker processes (fork on Linux: workers inherit the imported modules)."""
+    """A pool of worker processes (fork on Linux: workers inherit the imported modules).
+    Workers end with the sweep process (see `die_with_parent`)."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                        initializer=die_with_parent, initargs=(os.getpid(),))
 
     def run(self, fn: Callable[..., Any], tasks: Iterable[Task]) -> Iterator[tuple[int, Any]]:
         it = iter(tasks)

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_bytes, atomic_write_text
 from infersim.studies.evaluate import evaluate_chunk
 from infersim.studies.executors import Executor, make_executor
+from infersim.studies.lock import clean_stale_temp_files, output_lock
 from infersim.studies.progress import Progress
-from infersim.studies.space import Points, canonical, design, point_key
+from infersim.studies.space import Points, canonical, design, point_key, space_size
 from infersim.studies.spec import Goal, Method, Study
 from infersim.studies.store import STORE_NAME, ResultStore
 
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
 # Results are committed when this many are buffered, or this often, whichever comes first.
 COMMIT_ROWS = 2000
 COMMIT_EVERY_S = 0.5
+
+# Most points one sweep evaluates. Every point's parameters and key are held in memory (~1 KB
+# each with the store's index), and at the measured ~10^4-10^5 points/min on 2 cores a
+# million points is already hours; larger studies should be split or use random/optimize.
+MAX_POINTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -75,17 +82,65 @@ def run_sweep(study: Study, out_dir: str | Path, *, executor: str | Executor = "
               write_outputs: bool = True, commit_every_s: float = COMMIT_EVERY_S) -> SweepResult:
     """Evaluate every point of `study` not yet in `out_dir`'s store; return the tidy table.
 
-    Results are committed at least every `commit_every_s` seconds (0: after every chunk)."""
+    Results are committed at least every `commit_every_s` seconds (0: after every chunk).
+    Before anything is written: the study is checked (point count, plot columns) and the
+    folder is locked against other sweeps; a refused run leaves the folder unchanged."""
+    check_study(study)
+    out = Path(out_dir)
+    with output_lock(out):
+        return _run_locked(study, out, executor, workers, scheduler, chunk_size, progress,
+                           fresh, write_outputs, commit_every_s)
+
+
+def count_points(study: Study) -> float:
+    """Points the study will evaluate, computed without generating them."""
+    s = study.search
+    if s.method is Method.OPTIMIZE:
+        return float(s.n_trials)
+    if s.method is Method.RANDOM:
+        return float(min(s.n, space_size(study)))
+    n = 1.0
+    for d in study.sweep:
+        if d.range is None:
+            n *= len(d.values)
+        else:
+            r = d.range
+            k = float(max(r.num, 1))
+            n *= min(k, r.high - r.low + 1) if r.integer else k
+    return n
+
+
+def check_study(study: Study) -> None:
+    """Refuse, before anything runs or is written, a study too large or with plots naming
+    columns its results will not have."""
+    from infersim.studies.outputs import check_plots
+
+    n = count_points(study)
+    if n > MAX_POINTS:
+        what = ("trials" if study.search.method is Method.OPTIMIZE else "points")
+        raise InputError(f"study {study.name}: {n:,.0f} {what} is more than one sweep runs "
+                         f"(at most {MAX_POINTS:,}); use fewer values (num) per dimension, or "
+                         "`search: {method: random, n: ...}`")
+    check_plots(study)
+
+
+def _run_locked(study: Study, out: Path, executor: str | Executor, workers: int | None,
+                scheduler: str | None, chunk_size: int | None, progress: bool, fresh: bool,
+                write_outputs: bool, commit_every_s: float) -> SweepResult:
     import yaml
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if write_outputs:
-        atomic_write_text(out / "study.resolved.yaml",
-                          yaml.safe_dump(study.resolved_config(), sort_keys=False))
+    # opened (and its owner checked) before anything is written, so a refusal changes nothing
     store = ResultStore(out / STORE_NAME, study=study.name, evaluate=study.evaluate.value,
                         fresh=fresh)
+    try:
+        clean_stale_temp_files(out)
+        if write_outputs:
+            atomic_write_text(out / "study.resolved.yaml",
+                              yaml.safe_dump(study.resolved_config(), sort_keys=False))
+    except BaseException:
+        store.close()
+        raise
     own_exec = isinstance(executor, str)
     ex: Executor | None = None
 

@@ -87,20 +87,23 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from infersim.studies.lock import output_lock
     from infersim.studies.outputs import finish
-    from infersim.studies.runner import run_sweep
+    from infersim.studies.runner import check_study, run_sweep
     from infersim.studies.spec import load_study
 
     study = load_study(args.study)
     out = check_output_dir("-o", args.out) if args.out else Path("runs") / study.name
-    res = run_sweep(study, out, executor=args.executor, workers=args.workers,
-                    scheduler=args.scheduler, chunk_size=args.chunk_size,
-                    progress=not args.no_progress, fresh=args.fresh,
-                    commit_every_s=args.commit_every)
-    files = [str(f) for f in res.files]
-    if not args.no_report:
-        report, plots = finish(study, res)
-        files += [str(p) for p in plots] + [str(report)]
+    check_study(study)  # before the folder is made or locked
+    with output_lock(out):  # held through the plots and report too
+        res = run_sweep(study, out, executor=args.executor, workers=args.workers,
+                        scheduler=args.scheduler, chunk_size=args.chunk_size,
+                        progress=not args.no_progress, fresh=args.fresh,
+                        commit_every_s=args.commit_every)
+        files = [str(f) for f in res.files]
+        if not args.no_report:
+            report, plots = finish(study, res)
+            files += [str(p) for p in plots] + [str(report)]
     print(res.summary(), file=sys.stderr)
     if args.json:
         print_json({"study": study.name, "out": str(out), "points": res.n_points,
