@@ -65,7 +65,8 @@ def check_plots(study: Study) -> None:
     problems: list[Problem] = []
 
     def hint(name: str, pool: set[str]) -> str:
-        close = difflib.get_close_matches(name, sorted(pool), n=1)
+        close = [c for c in sorted(pool) if c.endswith("." + name)] or \
+            difflib.get_close_matches(name, sorted(pool), n=1)
         return (f"did you mean {close[0]!r}?" if close else
                 "use a swept or fixed parameter, or a metric listed under `metrics:`")
 
