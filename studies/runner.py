@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_bytes, atomic_write_text
 from infersim.studies.evaluate import evaluate_chunk
-from infersim.studies.executors import Executor, make_executor
+from infersim.studies.executors import (
+    DASK_WORKER_WAIT_S,
+    Executor,
+    TlsFiles,
+    check_executor_args,
+    make_executor,
+)
 from infersim.studies.lock import clean_stale_temp_files, output_lock
 from infersim.studies.progress import Progress
 from infersim.studies.space import Points, canonical, design, point_key, space_size
@@ -79,17 +85,27 @@ def auto_chunk(n_todo: int, workers: int) -> int:
 def run_sweep(study: Study, out_dir: str | Path, *, executor: str | Executor = "local",
               workers: int | None = None, scheduler: str | None = None,
               chunk_size: int | None = None, progress: bool = True, fresh: bool = False,
-              write_outputs: bool = True, commit_every_s: float = COMMIT_EVERY_S) -> SweepResult:
+              write_outputs: bool = True, commit_every_s: float = COMMIT_EVERY_S,
+              tls: TlsFiles | None = None,
+              worker_wait_s: float = DASK_WORKER_WAIT_S) -> SweepResult:
     """Evaluate every point of `study` not yet in `out_dir`'s store; return the tidy table.
 
     Results are committed at least every `commit_every_s` seconds (0: after every chunk).
     Before anything is written: the study is checked (point count, plot columns) and the
     folder is locked against other sweeps; a refused run leaves the folder unchanged."""
     check_study(study)
+    if isinstance(executor, str):
+        check_executor_args(executor, scheduler, tls)
     out = Path(out_dir)
     with output_lock(out):
-        return _run_locked(study, out, executor, workers, scheduler, chunk_size, progress,
-                           fresh, write_outputs, commit_every_s)
+        def new_exec() -> Executor:
+            if isinstance(executor, str):
+                return make_executor(executor, workers, scheduler, tls=tls,
+                                     worker_wait_s=worker_wait_s)
+            return executor
+
+        return _run_locked(study, out, new_exec, isinstance(executor, str), chunk_size,
+                           progress, fresh, write_outputs, commit_every_s)
 
 
 def count_points(study: Study) -> float:
@@ -124,9 +140,9 @@ def check_study(study: Study) -> None:
     check_plots(study)
 
 
-def _run_locked(study: Study, out: Path, executor: str | Executor, workers: int | None,
-                scheduler: str | None, chunk_size: int | None, progress: bool, fresh: bool,
-                write_outputs: bool, commit_every_s: float) -> SweepResult:
+def _run_locked(study: Study, out: Path, new_exec: Callable[[], Executor], own_exec: bool,
+                chunk_size: int | None, progress: bool, fresh: bool, write_outputs: bool,
+                commit_every_s: float) -> SweepResult:
     import yaml
 
     t0 = time.perf_counter()
@@ -141,14 +157,12 @@ def _run_locked(study: Study, out: Path, executor: str | Executor, workers: int 
     except BaseException:
         store.close()
         raise
-    own_exec = isinstance(executor, str)
     ex: Executor | None = None
 
     def get_exec() -> Executor:
         nonlocal ex
         if ex is None:
-            ex = make_executor(executor, workers, scheduler) if isinstance(executor, str) \
-                else executor
+            ex = new_exec()
         return ex
 
     try:

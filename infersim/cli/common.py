@@ -96,12 +96,21 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+# Largest integer a flag accepts: far above any count infersim models (tokens, chips,
+# requests), and small enough that every later float conversion or numpy int64 holds it.
+MAX_CLI_INT = 10**15
+
+
 def _int(text: str) -> int:
-    """argparse type for integers that turns '1.5' or 'x' into a clean error."""
+    """argparse type for integers that turns '1.5', 'x' or '1e400' into a clean error."""
     try:
-        return int(text)
+        v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+    if abs(v) > MAX_CLI_INT:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is too large (at most {MAX_CLI_INT:.0e} "
+                                         "in magnitude)")
+    return v
 
 
 def positive_int(text: str) -> int:
@@ -128,6 +137,14 @@ def nonneg_float(text: str) -> float:
         v = math.nan
     if not math.isfinite(v) or v < 0:
         raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    v = nonneg_float(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return v
 
 

@@ -14,6 +14,7 @@ from infersim.cli.common import (
     check_output_file,
     nonneg_float,
     parse_set,
+    positive_float,
     positive_int,
     print_json,
     print_table,
@@ -36,6 +37,13 @@ def register(sub: Any) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: start a "
                    "local cluster)")
+    p.add_argument("--tls-ca", metavar="PEM", help="tls:// scheduler: CA certificate that "
+                   "signed the cluster's certificates (or Dask config distributed.comm.tls.*)")
+    p.add_argument("--tls-cert", metavar="PEM", help="tls:// scheduler: this client's "
+                   "certificate (may include its key)")
+    p.add_argument("--tls-key", metavar="PEM", help="tls:// scheduler: this client's key")
+    p.add_argument("--worker-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                   help="Dask: give up when no worker has joined after this long (default 60)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all cores; 1 runs in this process)")
     p.add_argument("--chunk-size", type=positive_int, default=None,
@@ -99,7 +107,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         res = run_sweep(study, out, executor=args.executor, workers=args.workers,
                         scheduler=args.scheduler, chunk_size=args.chunk_size,
                         progress=not args.no_progress, fresh=args.fresh,
-                        commit_every_s=args.commit_every)
+                        commit_every_s=args.commit_every, tls=_tls(args),
+                        worker_wait_s=args.worker_timeout)
         files = [str(f) for f in res.files]
         if not args.no_report:
             report, plots = finish(study, res)
@@ -115,6 +124,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not args.no_report:
             print(f"report:  {out / 'report.html'}")
     return 1 if res.n_errors else 0
+
+
+def _tls(args: argparse.Namespace) -> Any:
+    from infersim.studies.executors import TlsFiles
+
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    if not (args.tls_ca and args.tls_cert):
+        raise InputError("TLS to a scheduler needs --tls-ca and --tls-cert (and --tls-key "
+                         "unless the certificate file holds the key)")
+    return TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
 
 
 def cmd_study_list(args: argparse.Namespace) -> int:
