@@ -43,6 +43,13 @@ _WHY = {
 }
 
 
+def _finite(v: numbers.Real) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float range
+        return False
+
+
 @dataclass(frozen=True)
 class Economics:
     """Assumptions for cost per token. Every default is an assumption, stated with its reason."""
@@ -60,8 +67,8 @@ class Economics:
     def __post_init__(self) -> None:
         for name in ("lifetime_years", "usd_per_kwh", "pue", "utilization"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise InputError(f"economics.{name} must be a finite number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not _finite(v):
+                raise InputError(f"economics.{name} must be a finite number, got {str(v)[:40]}")
             if v < 0 or (v == 0 and name != "usd_per_kwh"):
                 bound = "≥ 0" if name == "usd_per_kwh" else "> 0"
                 raise InputError(f"economics.{name} must be {bound}, got {v}")

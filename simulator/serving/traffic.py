@@ -108,7 +108,7 @@ class Traffic:
             if a.users > MAX_USERS:
                 raise InputError(f"users = {a.users:,} is more than one simulation runs (at most "
                                  f"{MAX_USERS:,} concurrent users)")
-            if (not isinstance(a.think_s, int | float) or not math.isfinite(a.think_s)
+            if (not isinstance(a.think_s, int | float) or not _finite(a.think_s)
                     or not 0 <= a.think_s <= MAX_THINK_S):
                 raise InputError(f"think_s must be in [0, {MAX_THINK_S:g}] s, got {a.think_s}")
         if not isinstance(a, TraceReplay) and self.lengths is None:
@@ -149,9 +149,17 @@ def _positive_int(name: str, v: object) -> None:
         raise InputError(f"{name} must be a positive integer, got {v!r}")
 
 
+def _finite(v: float) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float range
+        return False
+
+
 def _positive_float(name: str, v: object, lo: float = 0.0, hi: float = math.inf) -> None:
-    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
-        raise InputError(f"{name} must be a positive number, got {v!r}")
+    if (not isinstance(v, int | float) or isinstance(v, bool) or not _finite(v)
+            or v <= 0):
+        raise InputError(f"{name} must be a positive number, got {str(v)[:40]}")
     if not lo <= v <= hi:
         raise InputError(f"{name} = {v:g} is outside the range this simulator supports "
                          f"[{lo:g}, {hi:g}]")
@@ -263,7 +271,7 @@ def _cell_int(p: Path, line: int, column: str, text: str) -> int:
         v = int(text.strip())
     except ValueError:
         v = 0
-    if v < 1:
-        raise InputError(f"{p}:{line}: column {column!r}: expected a positive integer (tokens), "
-                         f"got {text!r}")
+    if not 1 <= v <= 10**12:  # far beyond any context length, within int64
+        raise InputError(f"{p}:{line}: column {column!r}: expected a positive integer (tokens) "
+                         f"of at most 1e12, got {text[:40]!r}")
     return v
