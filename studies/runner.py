@@ -137,7 +137,30 @@ def check_study(study: Study) -> None:
         raise InputError(f"study {study.name}: {n:,.0f} {what} is more than one sweep runs "
                          f"(at most {MAX_POINTS:,}); use fewer values (num) per dimension, or "
                          "`search: {method: random, n: ...}`")
+    for d in study.sweep:
+        vals = d.values if d.range is None else (d.range.low, d.range.high)
+        for v in vals:
+            _check_value(f"sweep.{d.name}", v)
+    for name, v in study.fixed.items():
+        _check_value(f"fixed.{name}", v)
     check_plots(study)
+
+
+# Largest magnitude a numeric study value may have: beyond every count or size infersim models,
+# and within float and int64 range, so no point fails with an overflow deep in a worker.
+MAX_VALUE = 1e15
+
+
+def _check_value(path: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return
+    try:
+        ok = math.isfinite(float(v)) and abs(v) <= MAX_VALUE
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise InputError(f"{path}: {str(v)[:30]} is out of range (numbers must be finite and at "
+                         f"most {MAX_VALUE:.0e} in magnitude)")
 
 
 def _run_locked(study: Study, out: Path, new_exec: Callable[[], Executor], own_exec: bool,

@@ -24,13 +24,37 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
                              "--set memory.hbm.bandwidth_tb_per_s=4.8")
         key, _, val = item.partition("=")
         try:
-            out[key.strip()] = yaml.safe_load(val)
+            value = yaml.safe_load(val)
+        except RecursionError:
+            raise InputError(f"--set {item[:60]!r}: the value nests too deeply; write a number, "
+                             "a word, or a quoted string") from None
         except yaml.YAMLError as e:
             why = getattr(e, "problem", None) or "not a YAML value"
             raise InputError(f"--set {item!r}: cannot read the value {val!r} ({why}); write a "
                              "number, a word, or a quoted string, e.g. --set "
                              "memory.hbm.bandwidth_tb_per_s=4.8") from None
+        _check_set_value(item, value)
+        out[key.strip()] = value
     return out
+
+
+def _check_set_value(item: str, value: Any, depth: int = 0) -> None:
+    """Numbers in a --set value must fit a float and stay below MAX_CLI_INT for integers."""
+    if depth > 20:
+        raise InputError(f"--set {item[:60]!r}: the value nests too deeply")
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and abs(value) > MAX_CLI_INT:
+        raise InputError(f"--set {item[:60]!r}: {str(value)[:30]} is too large (integers at "
+                         f"most {MAX_CLI_INT:.0e} in magnitude)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"--set {item[:60]!r}: the value must be a finite number")
+    if isinstance(value, list):
+        for v in value:
+            _check_set_value(item, v, depth + 1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_set_value(item, v, depth + 1)
 
 
 def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:
