@@ -38,23 +38,23 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def _check_set_value(item: str, value: Any, depth: int = 0) -> None:
+def _check_set_value(item: str, value: Any, depth: int = 0, flag: str = "--set") -> None:
     """Numbers in a --set value must fit a float and stay below MAX_CLI_INT for integers."""
     if depth > 20:
-        raise InputError(f"--set {item[:60]!r}: the value nests too deeply")
+        raise InputError(f"{flag} {item[:60]!r}: the value nests too deeply")
     if isinstance(value, bool):
         return
     if isinstance(value, int) and abs(value) > MAX_CLI_INT:
-        raise InputError(f"--set {item[:60]!r}: {str(value)[:30]} is too large (integers at "
+        raise InputError(f"{flag} {item[:60]!r}: {str(value)[:30]} is too large (integers at "
                          f"most {MAX_CLI_INT:.0e} in magnitude)")
     if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"--set {item[:60]!r}: the value must be a finite number")
+        raise InputError(f"{flag} {item[:60]!r}: the value must be a finite number")
     if isinstance(value, list):
         for v in value:
-            _check_set_value(item, v, depth + 1)
+            _check_set_value(item, v, depth + 1, flag)
     elif isinstance(value, dict):
         for v in value.values():
-            _check_set_value(item, v, depth + 1)
+            _check_set_value(item, v, depth + 1, flag)
 
 
 def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:
