@@ -31,6 +31,25 @@ SECONDS_PER_YEAR = 365.25 * 24 * 3600.0
 J_PER_KWH = 3.6e6
 
 
+# Plausible ranges: beyond them a result is meaningless (a 1e-300-year lifetime prices a token
+# at 1e300 dollars), so they are refused rather than computed.
+_BOUNDS = {"lifetime_years": (0.01, 100.0), "usd_per_kwh": (0.0, 10.0), "pue": (1.0, 5.0),
+           "utilization": (1e-3, 1.0)}
+_WHY = {
+    "lifetime_years": "amortization over 4 days to a century; servers are written off in 3-6 years",
+    "usd_per_kwh": "electricity prices are cents to a few dollars per kWh",
+    "pue": "facility power / IT power; data centers run at 1.05-2.5",
+    "utilization": "fraction of the hardware's life it is busy, at least 0.1%",
+}
+
+
+def _finite(v: numbers.Real) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float range
+        return False
+
+
 @dataclass(frozen=True)
 class Economics:
     """Assumptions for cost per token. Every default is an assumption, stated with its reason."""
@@ -48,16 +67,16 @@ class Economics:
     def __post_init__(self) -> None:
         for name in ("lifetime_years", "usd_per_kwh", "pue", "utilization"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise InputError(f"economics.{name} must be a finite number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not _finite(v):
+                raise InputError(f"economics.{name} must be a finite number, got {str(v)[:40]}")
             if v < 0 or (v == 0 and name != "usd_per_kwh"):
                 bound = "≥ 0" if name == "usd_per_kwh" else "> 0"
                 raise InputError(f"economics.{name} must be {bound}, got {v}")
-        if self.utilization > 1:
-            raise InputError(f"economics.utilization is a fraction of time and must be ≤ 1, "
-                             f"got {self.utilization}")
-        if self.pue < 1:
-            raise InputError(f"economics.pue (facility / IT power) must be ≥ 1, got {self.pue}")
+        for name, (lo, hi) in _BOUNDS.items():
+            v = getattr(self, name)
+            if not lo <= v <= hi:
+                raise InputError(f"economics.{name} = {v:g} is outside the plausible range "
+                                 f"[{lo:g}, {hi:g}] ({_WHY[name]})")
 
     @property
     def lifetime_s(self) -> float:

@@ -48,6 +48,9 @@ def resolve_spec(name_or_path: str | Path, relative_to: Path | None = None) -> P
     """The spec file for a library name (case-insensitive) or a path (absolute, relative to
     the working directory, or relative to `relative_to`, the folder of a system spec)."""
     text = str(name_or_path).strip()
+    if len(text) > 1024 or "\0" in text or any(len(part) > 250 for part in text.split("/")):
+        # no file system accepts such a name
+        raise InputError(f"hardware name or path too long or invalid: {text[:60]!r}...")
     looks_like_path = isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) \
         or os.sep in text or "/" in text
     if looks_like_path:

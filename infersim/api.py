@@ -39,6 +39,11 @@ def load_hardware(name_or_path: str | Path | Hardware,
 
         raise InputError("overrides: expected a dict of field paths to values, e.g. "
                          "{'memory.hbm.capacity_gb': 96}, got " + repr(overrides)[:80])
+    if overrides:
+        from infersim.cli.common import _check_set_value
+
+        for k, v in overrides.items():
+            _check_set_value(f"{k}={str(v)[:30]}", v, flag="overrides")
     return _load_hardware(name_or_path, overrides)
 
 

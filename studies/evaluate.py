@@ -215,6 +215,25 @@ def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     return d
 
 
+@lru_cache(maxsize=2)
+def metric_kinds(kind: str) -> dict[str, str]:
+    """Metric name → "number" or "text" for an evaluator, in table order (for checking plot
+    and metric names before a sweep runs)."""
+    if kind == "simulate":
+        return {m: "text" if m in ("reason", "cost_note") else "number"
+                for m in SIMULATE_METRICS}
+    # serving: the keys of a ServingResult, read off a two-request run with a fixed cost
+    from infersim.simulator.serving import FixedLengths, Poisson, Traffic, simulate_serving
+    from infersim.simulator.serving.serve import ReplicaSpec
+
+    r = simulate_serving(ReplicaSpec(), lambda p, e, d, c: (1.0, 0.0),
+                         Traffic(Poisson(1.0), FixedLengths(1, 1), 2))
+    out = {k: "text" if isinstance(v, str) else "number"
+           for k, v in r.to_dict().items() if not isinstance(v, dict | list)}
+    out["reason"] = "text"
+    return out
+
+
 _EVALUATORS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "simulate": _simulate_metrics,
     "serve": _serve_metrics,

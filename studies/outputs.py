@@ -7,9 +7,13 @@ and breakdown plots re-simulate the selected points in this process to get their
 
 from __future__ import annotations
 
+import difflib
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infersim.foundation.errors import Problem, SpecError
 from infersim.studies import plots as P
 from infersim.studies.pareto import pareto_front
 from infersim.studies.report import Image, Report, Section, Table, write_report
@@ -41,58 +45,117 @@ def _label(study: Study, row: pd.Series) -> str:
     return ", ".join(f"{n.split('.')[-1]}={row[n]}" for n in swept if n in row.index) or "point"
 
 
-def make_plots(study: Study, frame: pd.DataFrame, out: Path) -> list[tuple[PlotSpec, list[Path]]]:
-    from infersim.studies.evaluate import simulate_point
+def result_columns(study: Study) -> tuple[set[str], set[str]]:
+    """(every column of the study's result table, the numeric metric columns among them)."""
+    from infersim.studies.evaluate import metric_kinds
 
-    pdir = out / "plots"
+    kinds = metric_kinds(study.evaluate.value)
+    shown = [m for m in study.metrics if m in kinds] if study.metrics else list(kinds)
+    shown += ["feasible", "reason"]
+    cols = {"key", "status", *study.parameters, *shown}
+    numeric = {m for m in shown if kinds.get(m) == "number"}
+    return cols, numeric
+
+
+def check_plots(study: Study) -> None:
+    """Every column a plot names must exist in the result table (checked before any point
+    runs, so a typo costs nothing); y axes (and pareto/scatter x) must be numeric metrics."""
+    cols, numeric = result_columns(study)
+    params = set(study.parameters)
+    problems: list[Problem] = []
+
+    def hint(name: str, pool: set[str]) -> str:
+        close = [c for c in sorted(pool) if c.endswith("." + name)] or \
+            difflib.get_close_matches(name, sorted(pool), n=1)
+        return (f"did you mean {close[0]!r}?" if close else
+                "use a swept or fixed parameter, or a metric listed under `metrics:`")
+
+    for i, spec in enumerate(study.plots):
+        metric_axes = list(spec.y) + ([spec.x] if spec.kind in (PlotKind.PARETO,
+                                                               PlotKind.SCATTER) else [])
+        fields = [("x", spec.x), *(("y", y) for y in spec.y), ("group", spec.group),
+                  *(("where", w) for w in spec.where)]
+        for field_name, name in fields:
+            if not name:
+                continue
+            if name not in cols:
+                problems.append(Problem(f"plots[{i}].{field_name}",
+                                        f"{name!r} is not a column of the results",
+                                        hint(name, cols)))
+            elif name in metric_axes and name not in numeric and name not in params:
+                problems.append(Problem(f"plots[{i}].{field_name}",
+                                        f"{name!r} is not a numeric metric",
+                                        hint(name, numeric)))
+    if problems:
+        raise SpecError(study.source or f"study {study.name}", problems)
+
+
+def make_plots(study: Study, frame: pd.DataFrame, out: Path,
+               failed: list[str] | None = None) -> list[tuple[PlotSpec, list[Path]]]:
+    """Draw every plot of the study; a plot that fails is reported in `failed` (one line
+    each) and the others are still drawn."""
     made: list[tuple[PlotSpec, list[Path]]] = []
     ok = _select(frame, {})
     if "feasible" in ok.columns:
         ok = ok[ok["feasible"].astype(bool)]
     for i, spec in enumerate(study.plots):
-        stem = pdir / f"{i + 1:02d}-{spec.kind.value}"
-        fig = None
-        if spec.kind is PlotKind.PARETO:
-            fig = P.pareto(ok, spec.x, spec.y[0], goals=spec.goals, group=spec.group,
-                           logx=spec.logx, logy=spec.logy, title=spec.title)
-        elif spec.kind is PlotKind.LINE:
-            fig = P.line(_select(ok, dict(spec.where)), spec.x, spec.y, group=spec.group,
-                         logx=spec.logx, logy=spec.logy, title=spec.title)
-        elif spec.kind is PlotKind.SCATTER:
-            fig = P.scatter(_select(ok, dict(spec.where)), spec.x, spec.y[0], group=spec.group,
-                            logx=spec.logx, logy=spec.logy, title=spec.title)
-        elif spec.kind is PlotKind.BAR:
-            fig = P.bar(_select(ok, dict(spec.where)), spec.x, spec.y[0], group=spec.group,
-                        logy=spec.logy, title=spec.title)
-        elif spec.kind is PlotKind.ROOFLINE:
-            sel = _select(ok, dict(spec.where))
-            if len(sel):
-                # one point is drawn: the title names it (its swept values, the hardware with
-                # its overrides) and how many points `where` matched
-                r, _, _ = simulate_point(_point_params(study, sel.iloc[0]))
-                note = f"{_label(study, sel.iloc[0])}" + (
-                    f" (1 of {len(sel)} points matching `where`; narrow it to choose)"
-                    if len(sel) > 1 else "")
-                sched = r.schedule
-                base = spec.title or (f"{sched.trace.model} on {sched.hardware.label}: "
-                                      f"{sched.trace.scenario.phase.value}, batch "
-                                      f"{sched.trace.scenario.batch}")
-                fig = P.roofline(sched, title=f"{base}\n{note}")
-        elif spec.kind is PlotKind.BREAKDOWN:
-            sel = _select(ok, dict(spec.where)).head(spec.points)
-            frames = {}
-            for _, row in sel.iterrows():
-                r, _, _ = simulate_point(_point_params(study, row))
-                frames[_label(study, row)] = r.ops
-            if frames:
-                fig = P.breakdown(frames, title=spec.title or "operator time by kind")
-        if fig is not None:
-            made.append((spec, P.save_all(fig, stem)))
+        try:
+            paths = _one_plot(study, ok, spec, out / "plots" / f"{i + 1:02d}-{spec.kind.value}")
+        except Exception as e:  # one bad plot must not cost the others or the report
+            msg = f"plots[{i}] ({spec.kind.value}) not drawn: {type(e).__name__}: {e}"
+            if failed is None:
+                raise
+            failed.append(" ".join(msg.split()))
+            continue
+        if paths:
+            made.append((spec, paths))
     return made
 
 
+def _one_plot(study: Study, ok: pd.DataFrame, spec: PlotSpec, stem: Path) -> list[Path]:
+    from infersim.studies.evaluate import simulate_point
+
+    fig = None
+    if spec.kind is PlotKind.PARETO:
+        fig = P.pareto(ok, spec.x, spec.y[0], goals=spec.goals, group=spec.group,
+                       logx=spec.logx, logy=spec.logy, title=spec.title)
+    elif spec.kind is PlotKind.LINE:
+        fig = P.line(_select(ok, dict(spec.where)), spec.x, spec.y, group=spec.group,
+                     logx=spec.logx, logy=spec.logy, title=spec.title)
+    elif spec.kind is PlotKind.SCATTER:
+        fig = P.scatter(_select(ok, dict(spec.where)), spec.x, spec.y[0], group=spec.group,
+                        logx=spec.logx, logy=spec.logy, title=spec.title)
+    elif spec.kind is PlotKind.BAR:
+        fig = P.bar(_select(ok, dict(spec.where)), spec.x, spec.y[0], group=spec.group,
+                    logy=spec.logy, title=spec.title)
+    elif spec.kind is PlotKind.ROOFLINE:
+        sel = _select(ok, dict(spec.where))
+        if len(sel):
+            # one point is drawn: the title names it (its swept values, the hardware with its
+            # overrides) and how many points `where` matched
+            r, _, _ = simulate_point(_point_params(study, sel.iloc[0]))
+            note = f"{_label(study, sel.iloc[0])}" + (
+                f" (1 of {len(sel)} points matching `where`; narrow it to choose)"
+                if len(sel) > 1 else "")
+            sched = r.schedule
+            base = spec.title or (f"{sched.trace.model} on {sched.hardware.label}: "
+                                  f"{sched.trace.scenario.phase.value}, batch "
+                                  f"{sched.trace.scenario.batch}")
+            fig = P.roofline(sched, title=f"{base}\n{note}")
+    elif spec.kind is PlotKind.BREAKDOWN:
+        sel = _select(ok, dict(spec.where)).head(spec.points)
+        frames = {}
+        for _, row in sel.iterrows():
+            r, _, _ = simulate_point(_point_params(study, row))
+            frames[_label(study, row)] = r.ops
+        if frames:
+            fig = P.breakdown(frames, title=spec.title or "operator time by kind")
+    return P.save_all(fig, stem) if fig is not None else []
+
+
 def study_report(study: Study, result: SweepResult,
-                 plots: list[tuple[PlotSpec, list[Path]]]) -> Path:
+                 plots: list[tuple[PlotSpec, list[Path]]],
+                 failed: Sequence[str] = ()) -> Path:
     frame = result.frame
     out = result.out_dir
     n_ok = int((frame["status"] == "ok").sum()) if len(frame) else 0
@@ -120,8 +183,9 @@ def study_report(study: Study, result: SweepResult,
     imgs = [Image(spec.title or f"{spec.kind.value}: "
                   f"{', '.join(spec.y) if spec.y else ''} {('vs ' + spec.x) if spec.x else ''}",
                   paths[0]) for spec, paths in plots if paths]
-    if imgs:
-        sections.append(Section("Plots", images=tuple(imgs)))
+    if imgs or failed:
+        sections.append(Section("Plots", "\n".join(f"- {f}" for f in failed),
+                                images=tuple(imgs)))
     if len(objectives) >= 2 and len(feas):
         mask = pareto_front(feas, objectives)
         sections.append(Section(
@@ -137,7 +201,11 @@ def study_report(study: Study, result: SweepResult,
 
 
 def finish(study: Study, result: SweepResult) -> tuple[Path, list[Path]]:
-    """Plots + report for a finished sweep; returns (report path, plot files)."""
-    plots = make_plots(study, result.frame, result.out_dir)
-    report = study_report(study, result, plots)
+    """Plots + report for a finished sweep (its tables are already written); returns (report
+    path, plot files). A plot that fails is a warning on stderr and a line in the report."""
+    failed: list[str] = []
+    plots = make_plots(study, result.frame, result.out_dir, failed)
+    for f in failed:
+        print(f"infersim: warning: {f}", file=sys.stderr)
+    report = study_report(study, result, plots, failed)
     return report, [p for _, ps in plots for p in ps]

@@ -67,9 +67,36 @@ def _styled(fn: Any) -> Any:
     @functools.wraps(fn)
     def wrapper(*a: Any, **k: Any) -> Any:
         with matplotlib.rc_context(STYLE):
-            return fn(*a, **k)
+            fig = fn(*a, **k)
+        if isinstance(fig, Figure):
+            literal_text(fig)
+        return fig
 
     return wrapper
+
+
+def literal_text(fig: Figure) -> None:
+    """Show titles, axis labels, legends and annotations exactly as written: no mathtext, so
+    a `$` in a study title or a parameter value is a dollar sign, never a parse error. Tick
+    labels are left alone (formatters write log ticks as mathtext on purpose); categorical
+    tick labels go through `_lit`."""
+    texts = list(fig.texts)
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label,
+                  *ax.texts]
+        leg = ax.get_legend()
+        if leg is not None:
+            texts += [*leg.get_texts(), leg.get_title()]
+    if fig._suptitle is not None:
+        texts.append(fig._suptitle)
+    for t in texts:
+        t.set_parse_math(False)
+        t.set_usetex(False)
+
+
+def _lit(s: object) -> str:
+    """A string shown literally where matplotlib would parse `$...$` (categorical ticks)."""
+    return str(s).replace("$", r"\$")
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 200) -> Path:
@@ -363,7 +390,7 @@ def bar(frame: pd.DataFrame, x: str, y: str, *, group: str = "", logy: bool = Fa
         if annotate:
             ax.bar_label(bars, labels=[f"{v:.3g}" if np.isfinite(v) else "n/a" for v in vals],
                          fontsize=7, padding=2)
-    ax.set_xticks(pos, cats, rotation=20 if max(map(len, cats), default=0) > 8 else 0,
+    ax.set_xticks(pos, [_lit(c) for c in cats], rotation=20 if max(map(len, cats), default=0) > 8 else 0,
                   ha="right" if max(map(len, cats), default=0) > 8 else "center")
     if logy:
         ax.set_yscale("log")
@@ -398,8 +425,10 @@ def breakdown(frames: Mapping[str, pd.DataFrame], *, title: str = "operator time
             vals = 100 * vals / tot
         else:
             vals = vals * 1e3
-        ax.bar(labels, vals, bottom=bottom, label=k, color=KIND_COLORS.get(k, "0.5"))
+        ax.bar(np.arange(len(labels)), vals, bottom=bottom, label=k,
+               color=KIND_COLORS.get(k, "0.5"))
         bottom += vals
+    ax.set_xticks(np.arange(len(labels)), [_lit(lab) for lab in labels])
     ax.set_ylabel("share of step time (%)" if normalize else "time per step (ms)")
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=20)
@@ -429,8 +458,9 @@ def energy_cost(frame: pd.DataFrame, label: str, *, energy: str = "energy_per_to
         log = (len(pos) > 1 and pos.max() / pos.min() > 20) if logy is None else logy
         floor = pos.min() / 3 if log and len(pos) else 0.0
         shown = np.where(np.isfinite(vals) & (vals > 0), vals, floor if log else 0.0)
-        bars = ax.bar(names, shown - floor if log else shown, bottom=floor if log else 0.0,
+        bars = ax.bar(np.arange(len(names)), shown - floor if log else shown, bottom=floor if log else 0.0,
                       color=PALETTE[: len(names)])
+        ax.set_xticks(np.arange(len(names)), [_lit(n) for n in names])
         ax.bar_label(bars, labels=[f"{v:.3g}" if np.isfinite(v) else "n/a" for v in vals],
                      fontsize=7, padding=2)
         if log:

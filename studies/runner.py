@@ -17,12 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_bytes, atomic_write_text
 from infersim.foundation.progress import Progress
 from infersim.foundation.yaml import dump_document
 from infersim.studies.evaluate import evaluate_chunk
-from infersim.studies.executors import Executor, make_executor
-from infersim.studies.space import Points, canonical, design, point_key
+from infersim.studies.executors import (
+    DASK_WORKER_WAIT_S,
+    Executor,
+    TlsFiles,
+    check_executor_args,
+    make_executor,
+)
+from infersim.studies.lock import clean_stale_temp_files, output_lock
+from infersim.studies.space import Points, canonical, design, point_key, space_size
 from infersim.studies.store import STORE_NAME, ResultStore
 from infersim.studies.types import Goal, Method, Study
 
@@ -32,6 +40,11 @@ if TYPE_CHECKING:
 # Results are committed when this many are buffered, or this often, whichever comes first.
 COMMIT_ROWS = 2000
 COMMIT_EVERY_S = 0.5
+
+# Most points one sweep evaluates. Every point's parameters and key are held in memory (~1 KB
+# each with the store's index), and at the measured ~10^4-10^5 points/min on 2 cores a
+# million points is already hours; larger studies should be split or use random/optimize.
+MAX_POINTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -73,26 +86,105 @@ def auto_chunk(n_todo: int, workers: int) -> int:
 def run_sweep(study: Study, out_dir: str | Path, *, executor: str | Executor = "local",
               workers: int | None = None, scheduler: str | None = None,
               chunk_size: int | None = None, progress: bool = True, fresh: bool = False,
-              write_outputs: bool = True, commit_every_s: float = COMMIT_EVERY_S) -> SweepResult:
+              write_outputs: bool = True, commit_every_s: float = COMMIT_EVERY_S,
+              tls: TlsFiles | None = None,
+              worker_wait_s: float = DASK_WORKER_WAIT_S) -> SweepResult:
     """Evaluate every point of `study` not yet in `out_dir`'s store; return the tidy table.
 
-    Results are committed at least every `commit_every_s` seconds (0: after every chunk)."""
+    Results are committed at least every `commit_every_s` seconds (0: after every chunk).
+    Before anything is written: the study is checked (point count, plot columns) and the
+    folder is locked against other sweeps; a refused run leaves the folder unchanged."""
+    check_study(study)
+    if isinstance(executor, str):
+        check_executor_args(executor, scheduler, tls)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        def new_exec() -> Executor:
+            if isinstance(executor, str):
+                return make_executor(executor, workers, scheduler, tls=tls,
+                                     worker_wait_s=worker_wait_s)
+            return executor
+
+        return _run_locked(study, out, new_exec, isinstance(executor, str), chunk_size,
+                           progress, fresh, write_outputs, commit_every_s)
+
+
+def count_points(study: Study) -> float:
+    """Points the study will evaluate, computed without generating them."""
+    s = study.search
+    if s.method is Method.OPTIMIZE:
+        return float(s.n_trials)
+    if s.method is Method.RANDOM:
+        return float(min(s.n, space_size(study)))
+    n = 1.0
+    for d in study.sweep:
+        if d.range is None:
+            n *= len(d.values)
+        else:
+            r = d.range
+            k = float(max(r.num, 1))
+            n *= min(k, r.high - r.low + 1) if r.integer else k
+    return n
+
+
+def check_study(study: Study) -> None:
+    """Refuse, before anything runs or is written, a study too large or with plots naming
+    columns its results will not have."""
+    from infersim.studies.outputs import check_plots
+
+    n = count_points(study)
+    if n > MAX_POINTS:
+        what = ("trials" if study.search.method is Method.OPTIMIZE else "points")
+        raise InputError(f"study {study.name}: {n:,.0f} {what} is more than one sweep runs "
+                         f"(at most {MAX_POINTS:,}); use fewer values (num) per dimension, or "
+                         "`search: {method: random, n: ...}`")
+    for d in study.sweep:
+        vals = d.values if d.range is None else (d.range.low, d.range.high)
+        for v in vals:
+            _check_value(f"sweep.{d.name}", v)
+    for name, v in study.fixed.items():
+        _check_value(f"fixed.{name}", v)
+    check_plots(study)
+
+
+# Largest magnitude a numeric study value may have: beyond every count or size infersim models,
+# and within float and int64 range, so no point fails with an overflow deep in a worker.
+MAX_VALUE = 1e15
+
+
+def _check_value(path: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return
+    try:
+        ok = math.isfinite(float(v)) and abs(v) <= MAX_VALUE
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise InputError(f"{path}: {str(v)[:30]} is out of range (numbers must be finite and at "
+                         f"most {MAX_VALUE:.0e} in magnitude)")
+
+
+def _run_locked(study: Study, out: Path, new_exec: Callable[[], Executor], own_exec: bool,
+                chunk_size: int | None, progress: bool, fresh: bool, write_outputs: bool,
+                commit_every_s: float) -> SweepResult:
     t0 = time.perf_counter()
-    if write_outputs:
-        atomic_write_text(out / "study.resolved.yaml",
-                          dump_document(study.resolved_config()))
+    # opened (and its owner checked) before anything is written, so a refusal changes nothing
     store = ResultStore(out / STORE_NAME, study=study.name, evaluate=study.evaluate.value,
                         fresh=fresh)
-    own_exec = isinstance(executor, str)
+    try:
+        clean_stale_temp_files(out)
+        if write_outputs:
+            atomic_write_text(out / "study.resolved.yaml",
+                              dump_document(study.resolved_config()))
+    except BaseException:
+        store.close()
+        raise
     ex: Executor | None = None
 
     def get_exec() -> Executor:
         nonlocal ex
         if ex is None:
-            ex = make_executor(executor, workers, scheduler) if isinstance(executor, str) \
-                else executor
+            ex = new_exec()
         return ex
 
     try:

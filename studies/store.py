@@ -16,13 +16,27 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infersim.foundation.errors import InputError
+from infersim.foundation.errors import InfersimError, InputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 STORE_NAME = "results.sqlite"
 SCHEMA_VERSION = "1"
+
+
+class StoreError(InfersimError):
+    """The store could not be written (disk full, I/O error) or read (not a store)."""
+
+    def __init__(self, path: Path, err: BaseException, stored: int) -> None:
+        why = str(err) or type(err).__name__
+        full = "full" in why or "disk" in why
+        fix = ("free disk space and rerun the same command: it resumes from the stored points"
+               if full else "check the disk and the file, or use another output folder "
+               "(--fresh discards the store)")
+        super().__init__(f"{path}: cannot write results ({why}); {stored:,} points are stored "
+                         f"safely; {fix}" if stored or full else
+                         f"{path}: cannot use the result store ({why}); {fix}")
 
 
 class ResultStore:
@@ -32,14 +46,24 @@ class ResultStore:
         if fresh:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
-        self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe against crashes
-        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, params TEXT NOT NULL, "
-            "status TEXT NOT NULL, result TEXT NOT NULL, t REAL NOT NULL)")
-        self._check_meta(study, evaluate)
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StoreError(self.path, e, 0) from None
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: crash safe
+            self.conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, params TEXT NOT NULL, "
+                "status TEXT NOT NULL, result TEXT NOT NULL, t REAL NOT NULL)")
+            self._check_meta(study, evaluate)
+        except sqlite3.Error as e:
+            self.conn.close()
+            raise StoreError(self.path, e, 0) from None
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _check_meta(self, study: str, evaluate: str) -> None:
         meta = dict(self.conn.execute("SELECT k, v FROM meta").fetchall())
@@ -59,7 +83,10 @@ class ResultStore:
         return {k for (k,) in self.conn.execute("SELECT key FROM points")}
 
     def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+        try:
+            return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+        except sqlite3.Error:
+            return 0
 
     def add(self, rows: Iterable[tuple[str, str, str, dict[str, Any]]]) -> int:
         """Insert (key, params_json, status, result) rows in ONE transaction; returns count."""
@@ -68,13 +95,18 @@ class ResultStore:
                 for k, p, s, r in rows]
         if not data:
             return 0
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self.conn.executemany("INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?)", data)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany("INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?)",
+                                      data)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:  # disk full, I/O error: the committed batches stay valid
+            raise StoreError(self.path, e, self.count()) from None
         return len(data)
 
     def get(self, keys: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -33,7 +33,7 @@ from infersim.validation.calibrate_common import (
     load_checked,
     write_pair,
 )
-from infersim.validation.fit import fit_all
+from infersim.validation.fit import Calibration, fit_all
 from infersim.validation.hostinfo import host_info
 from infersim.validation.plan import PROFILES, kernel_cases
 
@@ -89,6 +89,45 @@ def refuse_if_busy(df: pd.DataFrame, allow: bool) -> None:
         "write them anyway")
 
 
+# Physical ceilings of a CPU, for checking fitted numbers. assumed: the widest SIMD shipping in
+# CPUs (AVX-512 or 512-bit SVE) with two FMA pipes per core: 16 fp32 / 8 fp64 lanes × 2 pipes ×
+# 2 FLOP per FMA per cycle; a clock up to 1.5 × the nominal (turbo), 6 GHz when unknown.
+# DRAM: 0.5 GB/s (one slow channel) to 2 TB/s (beyond HBM-equipped server CPUs, ~1 TB/s).
+FLOP_PER_CYCLE = {"fp32": 64.0, "fp64": 32.0, "fp16": 128.0, "bf16": 128.0}
+TURBO = 1.5
+CLOCK_UNKNOWN_HZ = 6e9
+DRAM_BPS_RANGE = (0.5e9, 2e12)
+
+
+def check_physical(cal: Calibration, host: Any) -> None:
+    """CalibrationError unless every fitted number is physically possible on this host:
+    FLOP/s ≤ cores × SIMD FLOP per cycle × clock, fp64 no faster than fp32, and a DRAM
+    bandwidth in a plausible range. (A busy machine makes timings slow, never fast; a number
+    above a ceiling means the fit went wrong, e.g. on a sample that measured nothing.)"""
+    clock = host.tsc_hz * TURBO if host.tsc_hz > 0 else CLOCK_UNKNOWN_HZ
+    cores = max(1, int(host.logical_cpus))
+    problems = []
+    for what, table in (("matrix", cal.matrix_flops), ("vector", cal.vector_flops)):
+        for dtype, flops in table.items():
+            cap = cores * FLOP_PER_CYCLE.get(dtype, 128.0) * clock
+            if not flops > 0 or flops > cap:
+                problems.append(f"{what} {dtype} {flops / 1e9:.4g} GFLOP/s exceeds {cores} cores "
+                                f"× {FLOP_PER_CYCLE.get(dtype, 128.0):g} FLOP/cycle × "
+                                f"{clock / 1e9:.2f} GHz = {cap / 1e9:.4g} GFLOP/s")
+        if "fp32" in table and "fp64" in table and table["fp64"] > 1.1 * table["fp32"]:
+            problems.append(f"{what} fp64 ({table['fp64'] / 1e9:.4g} GFLOP/s) faster than fp32 "
+                            f"({table['fp32'] / 1e9:.4g} GFLOP/s)")
+    if cal.levels:
+        dram = cal.levels[-1].bandwidth_Bps
+        lo, hi = DRAM_BPS_RANGE
+        if not lo <= dram <= hi:
+            problems.append(f"main-memory bandwidth {dram / 1e9:.4g} GB/s is outside "
+                            f"[{lo / 1e9:g}, {hi / 1e9:g}] GB/s")
+    if problems:
+        raise CalibrationError("the fitted model is physically impossible, no spec was "
+                               "written: " + "; ".join(problems))
+
+
 def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> CalibrateResult:
     """Run a calibration (see module docstring). Raises InputError for bad options."""
     stream = stream if stream is not None else sys.stderr
@@ -126,17 +165,23 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     bench.release()
     rows += measure.measure_transformer(tcases, profile, host.threads, progress, opts.seed)
     df = measure.to_frame(rows)
-    refuse_if_busy(df, opts.allow_busy)
-    progress.note("fitting the machine model")
-    kern = df[df.phase == ""]
-    cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9),
-                  GEMM_MICRO_ROWS)
-    text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), profile.name)
-    hw = load_checked(text, spec_name(host), df)
-    holdout, tstats = grade(df, hw)
     meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": data_ref(spec_path),
             **{k: v for k, v in host.to_dict().items()},
             "elapsed_s": f"{time.monotonic() - start:.1f}"}
+    # the raw measurements are kept whatever the fit says (--refit works from them)
+    atomic_write_text(data_path, measure.measurement_text(df, meta))
+    progress.note("fitting the machine model")
+    try:
+        kern = df[df.phase == ""]
+        cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9),
+                      GEMM_MICRO_ROWS)
+        check_physical(cal, host)
+        text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), profile.name)
+        hw = load_checked(text, spec_name(host), df)
+    except CalibrationError as e:
+        raise CalibrationError(f"{e}; the measurements are kept in {data_path} (fit them again "
+                               f"with `infersim calibrate --refit {data_path}`)") from None
+    holdout, tstats = grade(df, hw)
     warn = measure.contention_summary(df)
     write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
     return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
@@ -167,6 +212,7 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
     df = meas.frame
     cal = fit_all(df[df.phase == ""], plan.names, plan.nominal_bytes,
                   float(host.memory_bytes or 16e9), GEMM_MICRO_ROWS)
+    check_physical(cal, host)
     text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), meas.meta.get("profile", "?"))
     hw = load_checked(text, spec_name(host), df)
     holdout, tstats = grade(df, hw)

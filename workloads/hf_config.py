@@ -37,6 +37,7 @@ change the FLOPs or bytes of a forward step materially and are not represented.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import replace
@@ -59,6 +60,10 @@ from infersim.workloads.model import (
 )
 
 LIBRARY_DIR = Path(__file__).parent / "models"
+# Largest integer a config.json field may hold: 10^12 is beyond every real dimension (layers,
+# hidden size, vocabulary, context) by orders of magnitude, and keeps every product of them
+# within float and int64 range.
+MAX_CONFIG_INT = 10**12
 
 
 # ------------------------------------------------------------------------------------------------
@@ -80,6 +85,8 @@ def load_model(x: str | Path | dict[str, Any] | ModelConfig) -> ModelConfig:
     if isinstance(x, dict):
         name = str(x.get("_name") or x.get("_name_or_path") or x.get("model_type") or "custom")
         return parse_config(x, name=name, source="dict")
+    if isinstance(x, str | Path) and (len(str(x)) > 1024 or "\0" in str(x)):
+        raise InputError(f"model name or path too long or invalid: {str(x)[:60]!r}...")
     if isinstance(x, str) and x.strip().lower() in _hf_repo_index() and not Path(x).exists():
         return _load_library(_hf_repo_index()[x.strip().lower()])  # e.g. "Qwen/Qwen2.5-7B"
     if isinstance(x, str) and _looks_like_hub_id(x):
@@ -242,8 +249,11 @@ class _Reader:
                 return 1
             return default
         v = self.cfg[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < minimum:
-            self.problems.append(f"key {key!r} must be an integer ≥ {minimum}, got {v!r}")
+        if (isinstance(v, bool) or not isinstance(v, (int, float))
+                or (isinstance(v, float) and not math.isfinite(v)) or v != int(v)
+                or v < minimum or v > MAX_CONFIG_INT):
+            self.problems.append(f"key {key!r} must be an integer in [{minimum}, "
+                                 f"{MAX_CONFIG_INT:.0e}], got {str(v)[:40]}")
             return max(minimum, 1)
         return int(v)
 

@@ -124,14 +124,25 @@ class Scenario:
 
 
 def _is_real(v: object) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool) and not math.isnan(float(v))
+    if not isinstance(v, Real) or isinstance(v, bool):
+        return False
+    try:
+        return not math.isnan(float(v))
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+# Largest count a scenario accepts: far beyond any batch, context or parallel degree, and
+# small enough that products of counts stay exact in float64 arithmetic downstream.
+MAX_COUNT = 10**15
 
 
 def _set_int(obj: object, name: str, *, minimum: int) -> None:
     """Validate an integer field of a frozen dataclass (numpy integers are accepted and stored
     as `int`). The one rule for counts in a scenario: an integer ≥ `minimum`."""
     v = getattr(obj, name)
-    if not isinstance(v, Integral) or isinstance(v, bool) or v < minimum:
+    if not isinstance(v, Integral) or isinstance(v, bool) or not minimum <= v <= MAX_COUNT:
         what = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
-        raise InputError(f"{name} must be {what}, got {v!r}")
+        raise InputError(f"{name} must be {what} of at most {MAX_COUNT:.0e}, got "
+                         f"{str(v)[:40]}")
     object.__setattr__(obj, name, int(v))

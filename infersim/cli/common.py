@@ -24,11 +24,32 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
                              "--set memory.hbm.bandwidth_tb_per_s=4.8")
         key, _, val = item.partition("=")
         try:
-            out[key.strip()] = parse_value(val, f"--set {key.strip()}")
+            value = parse_value(val, f"--set {key.strip()}")
         except InputError as e:
             raise InputError(f"{e}; write a number, a word, or a quoted string, e.g. --set "
                              "memory.hbm.bandwidth_tb_per_s=4.8") from None
+        _check_set_value(item, value)
+        out[key.strip()] = value
     return out
+
+
+def _check_set_value(item: str, value: Any, depth: int = 0, flag: str = "--set") -> None:
+    """Numbers in a --set value must fit a float and stay below MAX_CLI_INT for integers."""
+    if depth > 20:
+        raise InputError(f"{flag} {item[:60]!r}: the value nests too deeply")
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and abs(value) > MAX_CLI_INT:
+        raise InputError(f"{flag} {item[:60]!r}: {str(value)[:30]} is too large (integers at "
+                         f"most {MAX_CLI_INT:.0e} in magnitude)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{flag} {item[:60]!r}: the value must be a finite number")
+    if isinstance(value, list):
+        for v in value:
+            _check_set_value(item, v, depth + 1, flag)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_set_value(item, v, depth + 1, flag)
 
 
 def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:
@@ -130,12 +151,21 @@ def print_diagnostics(diags: Iterable[Mapping[str, str]]) -> None:
         print(f"  ! {d['message']}")
 
 
+# Largest integer a flag accepts: far above any count infersim models (tokens, chips,
+# requests), and small enough that every later float conversion or numpy int64 holds it.
+MAX_CLI_INT = 10**15
+
+
 def int_arg(text: str) -> int:
-    """argparse type for integers that turns '1.5' or 'x' into a clean error."""
+    """argparse type for integers that turns '1.5', 'x' or '1e400' into a clean error."""
     try:
-        return int(text)
+        v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+    if abs(v) > MAX_CLI_INT:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is too large (at most {MAX_CLI_INT:.0e} "
+                                         "in magnitude)")
+    return v
 
 
 def positive_int(text: str) -> int:
@@ -162,6 +192,14 @@ def nonneg_float(text: str) -> float:
         v = math.nan
     if not math.isfinite(v) or v < 0:
         raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    v = nonneg_float(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return v
 
 

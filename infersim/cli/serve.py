@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from infersim.cli.common import (
@@ -18,7 +19,7 @@ from infersim.cli.common import (
     print_table,
 )
 from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_trace
-from infersim.foundation.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT
+from infersim.foundation.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT, DEFAULT_RUNTIME
 from infersim.foundation.errors import InputError
 from infersim.foundation.paths import check_output_file
 
@@ -145,9 +146,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
                            a.router, a.prefill_replicas, a.decode_replicas)
     from infersim.hwmodels.registry import cost_model
 
-    # the kind's default, shown by name: fused on framework kinds, the newest profile else
+    # the kind's default, shown by name: DEFAULT_RUNTIME on GPUs, the newest profile else
     kind_model = cost_model(hw)
-    runtime = a.runtime or ("fused" if not kind_model.profiles else kind_model.runtimes()[0])
+    runtime = a.runtime or (DEFAULT_RUNTIME if not kind_model.profiles
+                             else kind_model.runtimes()[0])
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
                      a.gpu_memory_utilization)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
@@ -164,8 +166,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
             raise InputError("--find-max-rate varies the rate of --arrival poisson or gamma")
         cap = find_max_rate(run, slo, guess_rps=a.rate)
         d = cap.to_dict()
+        miss = (f"no rate tried meets the SLOs in steady state (lowest tried "
+                f"{min(e[0] for e in cap.evaluations):.3g} req/s)")
+        if not cap.max_rate_rps:
+            d["warnings"] = [miss]
         if a.json:
             print_json(d)
+        if not cap.max_rate_rps:
+            return _fail(f"{model.name} on {hw.name}: {miss}; loosen --slo-ttft/--slo-tpot "
+                         "or change the deployment")
+        if a.json:
             return 0
         print(f"{model.name} on {hw.name}: highest rate meeting TTFT p{slo.percentile:g} ≤ "
               f"{a.slo_ttft} s and TPOT p{slo.percentile:g} ≤ {a.slo_tpot} s: "
@@ -198,11 +208,22 @@ def cmd_serve(a: argparse.Namespace) -> int:
         d["diagnostics"] += [x for x in step.diagnostics() if x["code"] != "chips_idle"]
     if a.json:
         print_json(d)
-        return 0
-    _print_result(d, dataclasses.asdict(dep), hw.label, _traffic_label(a))
-    if a.requests_csv:
-        print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")
+    else:
+        _print_result(d, dataclasses.asdict(dep), hw.label, _traffic_label(a))
+        if a.requests_csv:
+            print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")
+    if r.feasible and r.completed == 0:
+        return _fail(d["warnings"][0])
+    if not a.json:
+        for w in d["warnings"]:
+            print(f"infersim: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _fail(message: str) -> int:
+    """A run that produced no answer: one line on stderr, exit 2 (the fix is in the input)."""
+    print(f"infersim: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _traffic_label(a: argparse.Namespace) -> str:
@@ -214,7 +235,7 @@ def _traffic_label(a: argparse.Namespace) -> str:
         how = (f"closed loop, {10 if a.users is None else a.users} users, think "
                f"{0.0 if a.think is None else a.think:g} s")
     elif a.arrival == "trace":
-        how = f"trace {a.trace}"
+        how = f"trace {a.arrival_trace}"
     else:
         how = f"{a.arrival} {a.rate:g} req/s"
     return how + lengths
@@ -229,6 +250,8 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
         print(f"  {d['reason']}")
         return
     print_diagnostics(d["diagnostics"])
+    if not d["completed"]:
+        return  # the caller reports why
     rows = []
     for name in ("ttft", "tpot", "e2e", "queue_delay"):
         rows.append({"metric": name, **{q: fmt_si(d[f"{name}_{q}_s"], "s")

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from infersim.cli.common import (
+    MAX_CLI_INT,
+    _int,
     add_hw_args,
     add_runtime_arg,
     add_scenario_args,
@@ -46,7 +48,7 @@ def register(sub: Any) -> None:
     q.add_argument("kind", nargs="?", choices=["matmul", "attention"], help="operator kind")
     add_hw_args(q)
     for name in ("m", "k", "n", "batch", "heads", "kv-heads", "head-dim", "q-len", "kv-len"):
-        q.add_argument(f"--{name}", type=int)
+        q.add_argument(f"--{name}", type=_int)
     q.add_argument("--causal", action="store_true")
     q.add_argument("--dtype", default="bf16")
     add_runtime_arg(q)
@@ -136,9 +138,12 @@ def _op_from(kind: str, f: dict[str, Any], dtype: str):
         out = []
         for n in names:
             try:
-                out.append(int(str(f[n]).strip()))
+                v = int(str(f[n]).strip())
             except ValueError:
-                raise InputError(f"{n}: expected an integer, got {f[n]!r}") from None
+                raise InputError(f"{n}: expected an integer, got {str(f[n])[:40]!r}") from None
+            if abs(v) > MAX_CLI_INT:
+                raise InputError(f"{n}: {str(v)[:30]} is too large (at most {MAX_CLI_INT:.0e})")
+            out.append(v)
         return out
 
     if kind == "matmul":

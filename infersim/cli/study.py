@@ -14,6 +14,7 @@ from infersim.cli.common import (
     header,
     nonneg_float,
     parse_set,
+    positive_float,
     positive_int,
     print_json,
     print_table,
@@ -37,6 +38,13 @@ def register(sub: Any) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: start a "
                    "local cluster)")
+    p.add_argument("--tls-ca", metavar="PEM", help="tls:// scheduler: CA certificate that "
+                   "signed the cluster's certificates (or Dask config distributed.comm.tls.*)")
+    p.add_argument("--tls-cert", metavar="PEM", help="tls:// scheduler: this client's "
+                   "certificate (may include its key)")
+    p.add_argument("--tls-key", metavar="PEM", help="tls:// scheduler: this client's key")
+    p.add_argument("--worker-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                   help="Dask: give up when no worker has joined after this long (default 60)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all cores; 1 runs in this process)")
     p.add_argument("--chunk-size", type=positive_int, default=None,
@@ -91,23 +99,27 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from infersim.studies.lock import output_lock
     from infersim.studies.outputs import finish
-    from infersim.studies.runner import run_sweep
+    from infersim.studies.runner import check_study, run_sweep
     from infersim.studies.spec import load_study
 
     study = load_study(args.study)
     out = check_output_dir("-o", args.out) if args.out else Path("runs") / study.name
-    res = run_sweep(study, out, executor=args.executor, workers=args.workers,
-                    scheduler=args.scheduler, chunk_size=args.chunk_size,
-                    progress=not args.no_progress, fresh=args.fresh,
-                    commit_every_s=args.commit_every)
-    files = [str(f) for f in res.files]
-    parquet_note = "" if any(f.endswith("results.parquet") for f in files) else (
-        "results.parquet not written: pyarrow is not installed (pip install "
-        "'infersim[parquet]'); results.csv has every column")
-    if not args.no_report:
-        report, plots = finish(study, res)
-        files += [str(p) for p in plots] + [str(report)]
+    check_study(study)  # before the folder is made or locked
+    with output_lock(out):  # held through the plots and report too
+        res = run_sweep(study, out, executor=args.executor, workers=args.workers,
+                        scheduler=args.scheduler, chunk_size=args.chunk_size,
+                        progress=not args.no_progress, fresh=args.fresh,
+                        commit_every_s=args.commit_every, tls=_tls(args),
+                        worker_wait_s=args.worker_timeout)
+        files = [str(f) for f in res.files]
+        parquet_note = "" if any(f.endswith("results.parquet") for f in files) else (
+            "results.parquet not written: pyarrow is not installed (pip install "
+            "'infersim[parquet]'); results.csv has every column")
+        if not args.no_report:
+            report, plots = finish(study, res)
+            files += [str(p) for p in plots] + [str(report)]
     print(res.summary(), file=sys.stderr)
     if args.json:
         print_json({"study": study.name, "out": str(out), "points": res.n_points,
@@ -122,6 +134,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not args.no_report:
             print(f"report:  {out / 'report.html'}")
     return 1 if res.n_errors else 0
+
+
+def _tls(args: argparse.Namespace) -> Any:
+    from infersim.studies.executors import TlsFiles
+
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    if not (args.tls_ca and args.tls_cert):
+        raise InputError("TLS to a scheduler needs --tls-ca and --tls-cert (and --tls-key "
+                         "unless the certificate file holds the key)")
+    return TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
 
 
 def cmd_study_list(args: argparse.Namespace) -> int:

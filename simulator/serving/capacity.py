@@ -7,6 +7,11 @@ evaluation uses the same seed, so the arrival pattern is the same draws rescaled
 same trace compressed, which keeps the pass/fail boundary well defined in practice (queueing
 delays are not guaranteed monotone in the rate, so the answer is one boundary the bisection
 finds, not a proof that every lower rate passes).
+
+A rate passes only in steady state (`ServingResult.overloaded` is false: the run served what
+was offered and TTFT did not rise through it). Percentiles alone are not enough: a finite run
+above capacity ends with a backlog that a loose SLO tolerates, so the bisection would climb
+without bound (all requests arriving at once still "meet" a 1000 s TTFT).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ import numpy as np
 from infersim.foundation.errors import InputError
 from infersim.simulator.serving.config import Slo
 from infersim.simulator.serving.metrics import ServingResult
+from infersim.simulator.serving.traffic import RATE_RANGE
+
+# Fewest requests per simulation for the steady-state test to mean anything (the drain after
+# the last arrival must be a small part of the run).
+MIN_REQUESTS = 100
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,7 @@ class CapacityResult:
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"max_rate_rps": self.max_rate_rps,
+                                "found": self.max_rate_rps > 0,
                                 "slo_percentile": self.percentile,
                                 "evaluations": len(self.evaluations)}
         if self.result is not None:
@@ -60,15 +71,21 @@ def find_max_rate(run: Callable[[float], ServingResult], slo: Slo, *, guess_rps:
     """Largest rate (req/s) for which `run(rate)` meets `slo` at `slo.percentile`."""
     if slo.ttft_s is None and slo.tpot_s is None:
         raise InputError("capacity search needs at least one SLO (--slo-ttft and/or --slo-tpot)")
-    if not (0 < rel_tol < 1) or guess_rps <= 0:
-        raise InputError("find_max_rate needs guess_rps > 0 and 0 < rel_tol < 1")
+    if not (0 < rel_tol < 1) or not RATE_RANGE[0] <= guess_rps <= RATE_RANGE[1]:
+        raise InputError(f"find_max_rate needs {RATE_RANGE[0]:g} ≤ guess_rps ≤ "
+                         f"{RATE_RANGE[1]:g} and 0 < rel_tol < 1")
     evals: list[tuple[float, bool, float, float]] = []
     results: dict[float, ServingResult] = {}
 
     def ok(rate: float) -> bool:
         r = run(rate)
         tt, tp = slo_percentiles(r, slo.percentile)
-        good = r.feasible and r.completed > 0 and not math.isnan(tt)
+        if r.requests < MIN_REQUESTS:
+            raise InputError(f"capacity search needs at least {MIN_REQUESTS} requests per "
+                             f"simulation to test for steady state, got {r.requests}; raise "
+                             "--requests")
+        good = (r.feasible and r.completed > 0 and not math.isnan(tt) and not r.overloaded
+                and not math.isnan(r.served_fraction))
         if slo.ttft_s is not None:
             good = good and tt <= slo.ttft_s
         if slo.tpot_s is not None:
@@ -80,13 +97,13 @@ def find_max_rate(run: Callable[[float], ServingResult], slo: Slo, *, guess_rps:
     lo, hi = 0.0, guess_rps
     if ok(hi):
         lo = hi
-        while len(evals) < max_evals:
+        while len(evals) < max_evals and lo * 2 <= RATE_RANGE[1]:
             hi = lo * 2
             if not ok(hi):
                 break
             lo = hi
     else:
-        while len(evals) < max_evals and hi > 1e-6:
+        while len(evals) < max_evals and hi / 2 >= RATE_RANGE[0]:
             lo = hi / 2
             if ok(lo):
                 break

@@ -140,7 +140,14 @@ class Slo:
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A real number that fits a float (an int beyond 1e308 is not usable as seconds etc.)."""
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
 
 
 def _check_replicas(name: str, v: int) -> None:

@@ -21,6 +21,17 @@ Definitions (as vLLM's benchmark_serving and MLPerf use them):
   tokens / duration and energy per token = energy / output tokens, i.e. (price × duration /
   (lifetime × utilization) + energy / 3.6e6 × USD/kWh × PUE) / output tokens × 1e6; NaN when
   the price is unknown (0), never a misleadingly low number, with `cost_note` saying why.
+
+Steady state (open-loop traffic only; NaN for closed loops, whose arrivals follow service):
+- offered_tok_s = output tokens of the admitted requests × (n − 1)/n / arrival span (the
+  arrivals' own rate, so a trace is judged against what it offers).
+- served_fraction = served tok/s / offered_tok_s, served tok/s = completed output tokens ×
+  (m − 1)/m / finish span (first to last completion of the m completed). Shifting every request
+  by the same latency leaves it at 1, so the drain of a finite run does not count against it;
+  an overloaded run finishes at its capacity, so the fraction tends to capacity / offered.
+- queue_growth = rise in mean TTFT from the first to the second half of the arrival span,
+  per second of arrival time: ≈ 0 in steady state, ≈ 1 − capacity / offered when overloaded.
+- overloaded: served_fraction < 1 − OVERLOAD_EPS or queue_growth > OVERLOAD_EPS.
 """
 
 from __future__ import annotations
@@ -33,6 +44,11 @@ import numpy as np
 
 from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
 from infersim.simulator.serving.config import Slo
+
+# Tolerance of the steady-state test: served ≥ (1 − ε) × offered and TTFT rising by < ε s per
+# s of arrivals. assumed: 3% — finite runs end with one response time of drain, which must fit
+# in the tolerance for runs of ~10^3 requests; larger values let overload pass as capacity.
+OVERLOAD_EPS = 0.03
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,6 +153,9 @@ class ServingResult:
     system_energy_j: float = math.nan  # chips + system overhead power for the run
     pue: float = 1.0
     cost_note: str = ""  # why the cost is NaN (no price in the spec); "" when known
+    offered_tok_s: float = math.nan  # see "Steady state" in the module doc
+    served_fraction: float = math.nan
+    queue_growth: float = math.nan
     per_request: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     kv_samples: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
     events: tuple[tuple[float, str, int, int], ...] | None = field(default=None, compare=False,
@@ -167,6 +186,33 @@ class ServingResult:
                        if not isinstance(v, dict | list))
         return f"<b>{html.escape(repr(self))}</b><table>{rows}</table>"
 
+    @property
+    def overloaded(self) -> bool:
+        """Offered load beyond what the run served (see "Steady state" in the module doc)."""
+        return bool(self.served_fraction < 1 - OVERLOAD_EPS or
+                    self.queue_growth > OVERLOAD_EPS)
+
+    def warnings(self) -> list[str]:
+        """What makes the headline numbers misleading: nothing served, overload, rejections."""
+        out: list[str] = []
+        if not self.feasible:
+            return out
+        if self.requests and self.completed == 0:
+            why = (f"all {self.rejected} rejected (a request longer than the model's context, "
+                   "the KV cache, or --max-tokens without chunking)" if self.rejected else
+                   "none finished")
+            out.append(f"no request completed: {why}; every latency is NaN")
+            return out
+        if self.rejected:
+            out.append(f"{self.rejected} of {self.requests} requests rejected (longer than the "
+                       "model's context, the KV cache, or --max-tokens without chunking)")
+        if self.overloaded:
+            out.append(f"offered load exceeds capacity: {self.offered_tok_s:,.4g} output tok/s "
+                       f"offered, {self.throughput_tok_s:,.4g} served over the run, TTFT rising "
+                       f"{self.queue_growth:.3g} s per s of arrivals; latencies grow with the "
+                       "run length (lower --rate, or use --find-max-rate)")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "model": self.model, "hardware": self.hardware, "policy": self.policy,
@@ -192,6 +238,9 @@ class ServingResult:
             energy_scope="energy_j / energy_per_token_j: chips only; system_*: + host and "
                          "network (spec extra_power_w); facility_*: system × PUE",
             cost_per_1m_tokens_usd=self.cost_per_1m_tokens_usd, cost_note=self.cost_note,
+            offered_tok_s=self.offered_tok_s, served_fraction=self.served_fraction,
+            queue_growth=self.queue_growth, overloaded=self.overloaded,
+            warnings=self.warnings(),
         )
         if self.infeasible is not None:
             d["infeasible"] = self.infeasible.to_dict()
@@ -213,7 +262,8 @@ class ServingResult:
 
 def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: str,
               policy: str, kv_blocks: int, slo: Slo,
-              economics: Economics = Economics()) -> ServingResult:  # noqa: B008 (frozen)
+              economics: Economics = Economics(),  # noqa: B008 (frozen)
+              open_loop: bool = True) -> ServingResult:
     """Turn the collector's records into a `ServingResult` (formulas in the module doc)."""
     done = ~np.isnan(c.finish_s)
     arr = c.arrival_s[done]
@@ -253,6 +303,8 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
         "prompt_tokens": c.prompt_tokens, "output_tokens": c.output_tokens,
         "preemptions": c.preemptions, "replica": c.replica, "rejected": c.rejected,
     }
+    offered, served, growth = (_steady_state(c, done) if open_loop else
+                               (math.nan, math.nan, math.nan))
     return ServingResult(
         model=model, hardware=hardware, policy=policy, replicas=len(stats), chips=chips,
         requests=len(c.finish_s), completed=int(done.sum()), rejected=int(c.rejected.sum()),
@@ -272,7 +324,34 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
             price, tokens / duration if duration > 0 else 0.0,
             energy / tokens if tokens else 0.0, economics),
         cost_note=cost_note(price, hardware),
+        offered_tok_s=offered, served_fraction=served / offered if offered > 0 else math.nan,
+        queue_growth=growth,
         slo=slo, per_request=per_request,
         kv_samples=tuple(zip(c.kv.t, c.kv.v, strict=True)),
         events=tuple(c.events) if c.events is not None else None,
     )
+
+
+def _steady_state(c: Collector, done: np.ndarray) -> tuple[float, float, float]:
+    """(offered tok/s, served tok/s, TTFT growth in s per s of arrivals); see the module doc."""
+    adm = ~c.rejected & ~np.isnan(c.arrival_s)
+    arr = c.arrival_s[adm]
+    n = len(arr)
+    span = float(arr.max() - arr.min()) if n else 0.0
+    if n < 2 or span <= 0:
+        return math.nan, math.nan, math.nan
+    offered = float(c.output_tokens[adm].sum()) * (n - 1) / n / span
+    fin = c.finish_s[done]
+    m = len(fin)
+    fspan = float(fin.max() - fin.min()) if m else 0.0
+    served = (float(c.output_tokens[done].sum()) * (m - 1) / m / fspan if fspan > 0 else
+              (math.inf if m > 1 else 0.0))
+    a = c.arrival_s[done]
+    ttft = c.first_token_s[done] - a
+    mid = float(arr.min()) + span / 2
+    lo, hi = a < mid, a >= mid
+    if lo.sum() < 2 or hi.sum() < 2:
+        return offered, served, math.nan
+    growth = (float(ttft[hi].mean() - ttft[lo].mean())
+              / max(float(a[hi].mean() - a[lo].mean()), 1e-300))
+    return offered, served, growth

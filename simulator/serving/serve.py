@@ -191,7 +191,8 @@ def simulate_serving(
                           spec.idle_power_w, spec.price_usd, spec.chips, spec.extra_power_w)
              for g in groups]
     return summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
-                     kv_blocks=spec.kv_blocks, slo=slo, economics=economics)
+                     kv_blocks=spec.kv_blocks, slo=slo, economics=economics,
+                     open_loop=not closed)
 
 
 def infeasible_result(model: str, hardware: str, policy: ServingPolicy, why: Infeasibility,

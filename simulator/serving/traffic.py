@@ -32,6 +32,12 @@ CSV_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 # long before 10^7 requests; beyond that a run would take hours or exhaust memory.
 MAX_REQUESTS = 10_000_000
 MAX_USERS = 1_000_000
+# Plausible traffic: 1 request per ~12 days to 10^9 per second (beyond, simulated times lose
+# float precision or one run spans nothing); gamma CV from near-periodic to extremely bursty
+# (shape 1/cv² must stay a finite positive float); think time up to ~12 days.
+RATE_RANGE = (1e-6, 1e9)
+CV_RANGE = (1e-3, 1e3)
+MAX_THINK_S = 1e6
 
 
 @dataclass(frozen=True)
@@ -94,16 +100,17 @@ class Traffic:
     def __post_init__(self) -> None:
         a = self.arrival
         if isinstance(a, Poisson | Gamma):
-            _positive_float("rate_rps", a.rate_rps)
+            _positive_float("rate_rps", a.rate_rps, *RATE_RANGE)
         if isinstance(a, Gamma):
-            _positive_float("cv", a.cv)
+            _positive_float("cv", a.cv, *CV_RANGE)
         if isinstance(a, ClosedLoop):
             _positive_int("users", a.users)
             if a.users > MAX_USERS:
                 raise InputError(f"users = {a.users:,} is more than one simulation runs (at most "
                                  f"{MAX_USERS:,} concurrent users)")
-            if not math.isfinite(a.think_s) or a.think_s < 0:
-                raise InputError(f"think_s must be ≥ 0, got {a.think_s}")
+            if (not isinstance(a.think_s, int | float) or not _finite(a.think_s)
+                    or not 0 <= a.think_s <= MAX_THINK_S):
+                raise InputError(f"think_s must be in [0, {MAX_THINK_S:g}] s, got {a.think_s}")
         if not isinstance(a, TraceReplay) and self.lengths is None:
             raise InputError("traffic needs request lengths (e.g. FixedLengths(1024, 256)) "
                              "unless it replays a CSV trace")
@@ -142,9 +149,20 @@ def _positive_int(name: str, v: object) -> None:
         raise InputError(f"{name} must be a positive integer, got {v!r}")
 
 
-def _positive_float(name: str, v: object) -> None:
-    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
-        raise InputError(f"{name} must be a positive number, got {v!r}")
+def _finite(v: float) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _positive_float(name: str, v: object, lo: float = 0.0, hi: float = math.inf) -> None:
+    if (not isinstance(v, int | float) or isinstance(v, bool) or not _finite(v)
+            or v <= 0):
+        raise InputError(f"{name} must be a positive number, got {str(v)[:40]}")
+    if not lo <= v <= hi:
+        raise InputError(f"{name} = {v:g} is outside the range this simulator supports "
+                         f"[{lo:g}, {hi:g}]")
 
 
 def sample_lengths(lengths: Lengths, n: int, rng: np.random.Generator
@@ -253,7 +271,7 @@ def _cell_int(p: Path, line: int, column: str, text: str) -> int:
         v = int(text.strip())
     except ValueError:
         v = 0
-    if v < 1:
-        raise InputError(f"{p}:{line}: column {column!r}: expected a positive integer (tokens), "
-                         f"got {text!r}")
+    if not 1 <= v <= 10**12:  # far beyond any context length, within int64
+        raise InputError(f"{p}:{line}: column {column!r}: expected a positive integer (tokens) "
+                         f"of at most 1e12, got {text[:40]!r}")
     return v

@@ -90,8 +90,11 @@ def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys, target):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
-def test_interrupted_run_leaves_no_files(tmp_path, capsys, monkeypatch):
+def test_interrupted_fit_keeps_the_measurements_and_no_spec(tmp_path, capsys, monkeypatch):
     import infersim.validation.calibrate as cal
+    from infersim.validation.measure import read_measurements
+
+    real_fit = cal.fit_all
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -100,7 +103,34 @@ def test_interrupted_run_leaves_no_files(tmp_path, capsys, monkeypatch):
     out = tmp_path / "spec.yaml"
     rc = main(["calibrate", "--profile", "tiny", "--no-progress", "--allow-busy", "-o", str(out)])
     assert rc == 130
-    assert list(tmp_path.iterdir()) == []
+    # the raw measurements are complete and kept (so --refit can use them); no spec
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.csv"]
+    meas = read_measurements(tmp_path / "spec.csv")
+    assert meas.meta["device"] == "cpu" and len(meas.frame) > 0
+    monkeypatch.setattr(cal, "fit_all", real_fit)
+    capsys.readouterr()
+    rc = main(["calibrate", "--refit", str(tmp_path / "spec.csv"), "-o", str(out), "--json"])
+    assert rc in (0, 1), capsys.readouterr().err  # 1: the tiny profile's fit is refused
+
+
+def test_physically_impossible_fit_is_refused():
+    from infersim.validation.calibrate import CalibrationError, check_physical
+    from infersim.validation.fit import Calibration, LevelFit
+    from infersim.validation.hostinfo import HostInfo
+
+    host = HostInfo("h", "cpu", 2, 2, (), 8 << 30, 2.5e9, "", "", "", "", "")
+    # 2 cores × 64 fp32 FLOP/cycle × 3.75 GHz (2.5 GHz nominal × 1.5) = 480 GFLOP/s
+    def cal(matrix, vector=None, dram=20e9):
+        return Calibration(1e-6, 1e-6, (LevelFit("dram", 8e9, dram, 8e9),), vector or {},
+                           matrix, 16.0, 4, 0.9, 0.5, 10, 0.1)
+
+    check_physical(cal({"fp32": 400e9, "fp64": 150e9}), host)
+    with pytest.raises(CalibrationError, match="exceeds 2 cores"):
+        check_physical(cal({"fp32": 1e14}), host)  # the 1e5 GFLOP/s on 2 cores
+    with pytest.raises(CalibrationError, match=r"fp64 .* faster than fp32"):
+        check_physical(cal({"fp32": 50e9, "fp64": 120e9}), host)
+    with pytest.raises(CalibrationError, match="main-memory bandwidth"):
+        check_physical(cal({"fp32": 50e9}, dram=5e13), host)
 
 
 def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatch):
