@@ -16,6 +16,7 @@ from infersim.cli.common import (
     print_json,
     print_table,
 )
+from infersim.cli.serve_lengths import add_length_args, lengths_from_args
 from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_trace
 from infersim.foundation.errors import InputError
 
@@ -53,8 +54,7 @@ def register(sub: Any) -> None:
                    help="closed loop: think time in s (default 0)")
     t.add_argument("--requests", type=int_arg, default=None,
                    help="requests to simulate (default 1000; trace: all rows)")
-    t.add_argument("--prompt", type=int_arg, default=None, help="prompt tokens (default 1024)")
-    t.add_argument("--output", type=int_arg, default=None, help="output tokens (default 256)")
+    add_length_args(t)
     s = p.add_argument_group("scheduler")
     s.add_argument("--policy", default="continuous",
                    choices=["static", "continuous", "chunked", "disaggregated"])
@@ -87,7 +87,6 @@ def register(sub: Any) -> None:
 def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
     from infersim.simulator.serving import (
         ClosedLoop,
-        FixedLengths,
         Gamma,
         Poisson,
         TraceReplay,
@@ -99,10 +98,7 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
         if value is not None and a.arrival not in arrivals:
             raise InputError(f"{flag} is only used with --arrival {' or '.join(arrivals)} (got "
                              f"--arrival {a.arrival}); drop {flag} or change --arrival")
-    lengths = None
-    if a.arrival != "trace" or a.prompt is not None or a.output is not None:
-        lengths = FixedLengths(1024 if a.prompt is None else a.prompt,
-                               256 if a.output is None else a.output)
+    lengths = lengths_from_args(a)
     r = a.rate if rate is None else rate
     if a.arrival == "trace":
         if not a.arrival_trace:

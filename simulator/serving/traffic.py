@@ -9,8 +9,11 @@ Typed arrival processes (no string switches):
 - `ClosedLoop(users, think_s)`: N users, each sending its next request `think_s` after the
   previous one finishes (arrival times are decided during the simulation).
 
-Lengths: `FixedLengths(prompt, output)` or `LengthSamples` (an empirical distribution sampled
-uniformly with replacement, e.g. loaded from a CSV with `LengthSamples.from_csv`).
+Lengths: `FixedLengths(prompt, output)`, `LengthSamples` (an empirical distribution sampled
+uniformly with replacement, e.g. loaded from a CSV with `LengthSamples.from_csv`), or
+`SampledLengths(prompt, output)` with one distribution per side: `Uniform(low, high)`,
+`Lognormal(median, sigma, low, high)` (`Lognormal.from_mean`, or `Lognormal.fit` to a dataset's
+mean/p50/p90/max) or `Zipf(exponent, low, high)`. Every sample is an integer in [low, high].
 All randomness comes from the `numpy.random.Generator` passed in (seeded by the caller).
 """
 
@@ -79,7 +82,95 @@ class LengthSamples:
                    tuple(int(x) for x in rows.output_tokens))
 
 
-Lengths = FixedLengths | LengthSamples
+# z such that Φ(z) = 0.9 for the standard normal (p90 of a lognormal = median · e^{zσ})
+Z90 = 1.2815515655446004
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Integer lengths uniform on [low, high] (inclusive)."""
+
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class Lognormal:
+    """ln(length) ~ Normal(ln median, sigma²), rounded to an integer and clipped to [low, high]
+    (high None = no upper clip). Unclipped mean = median · e^{σ²/2}."""
+
+    median: float
+    sigma: float
+    low: int = 1
+    high: int | None = None
+
+    @classmethod
+    def from_mean(cls, mean: float, sigma: float, low: int = 1,
+                  high: int | None = None) -> Lognormal:
+        """The lognormal whose unclipped mean is `mean`."""
+        _positive_float("mean", mean)
+        return cls(mean * math.exp(-0.5 * sigma * sigma), sigma, low, high)
+
+    @classmethod
+    def fit(cls, mean: float, p50: float, p90: float, maximum: int) -> Lognormal:
+        """Fit to a dataset's summary statistics: least squares in log space over the three
+        conditions ln mean = μ + σ²/2, ln p50 = μ, ln p90 = μ + z₉₀σ (each exact for a
+        lognormal), clipped to [1, maximum]. For fixed σ the best μ is the mean of the three
+        implied values; σ is found by golden-section search on [0, 5]."""
+        for name, v in (("mean", mean), ("p50", p50), ("p90", p90)):
+            _positive_float(name, v)
+        _positive_int("max", maximum)
+        if not p50 <= p90 <= maximum:
+            raise InputError(f"length statistics need p50 ≤ p90 ≤ max, got p50={p50}, "
+                             f"p90={p90}, max={maximum}")
+        if mean > maximum:
+            raise InputError(f"length statistics need mean ≤ max, got mean={mean}, "
+                             f"max={maximum}")
+        lm, l50, l90 = math.log(mean), math.log(p50), math.log(p90)
+
+        def err(sig: float) -> tuple[float, float]:
+            a, b, c = lm - 0.5 * sig * sig, l50, l90 - Z90 * sig
+            mu = (a + b + c) / 3.0
+            return (a - mu) ** 2 + (b - mu) ** 2 + (c - mu) ** 2, mu
+
+        lo, hi = 0.0, 5.0
+        g = (math.sqrt(5.0) - 1.0) / 2.0
+        for _ in range(200):
+            x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+            if err(x1)[0] <= err(x2)[0]:
+                hi = x2
+            else:
+                lo = x1
+        sig = 0.5 * (lo + hi)
+        return cls(math.exp(err(sig)[1]), sig, 1, int(maximum))
+
+
+@dataclass(frozen=True)
+class Zipf:
+    """P(length = k) ∝ k^(−exponent) for integers k in [low, high] (a bounded Zipf law: many
+    short requests, a heavy tail of long ones)."""
+
+    exponent: float
+    low: int
+    high: int
+
+
+Distribution = Uniform | Lognormal | Zipf
+
+
+@dataclass(frozen=True)
+class SampledLengths:
+    """Prompt and output lengths drawn independently from one distribution each."""
+
+    prompt: Distribution
+    output: Distribution
+
+    def __post_init__(self) -> None:
+        _check_distribution("prompt", self.prompt)
+        _check_distribution("output", self.output)
+
+
+Lengths = FixedLengths | LengthSamples | SampledLengths
 
 
 @dataclass(frozen=True)
@@ -123,6 +214,9 @@ class Traffic:
                 not ln.prompt_tokens or len(ln.prompt_tokens) != len(ln.output_tokens)):
             raise InputError("LengthSamples needs equally many (≥ 1) prompt and output "
                                  "lengths")
+        elif isinstance(ln, SampledLengths):
+            _check_distribution("prompt", ln.prompt)
+            _check_distribution("output", ln.output)
 
 
 @dataclass(frozen=True)
@@ -147,12 +241,58 @@ def _positive_float(name: str, v: object) -> None:
         raise InputError(f"{name} must be a positive number, got {v!r}")
 
 
+def _nonneg_float(name: str, v: object) -> None:
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+        raise InputError(f"{name} must be a number ≥ 0, got {v!r}")
+
+
+# Largest length a distribution may produce (tokens); bounds the Zipf table's memory.
+MAX_LENGTH = 1 << 24
+
+
+def _check_distribution(side: str, d: object) -> None:
+    if not isinstance(d, Uniform | Lognormal | Zipf):
+        raise InputError(f"{side} lengths: expected Uniform, Lognormal or Zipf, got "
+                         f"{type(d).__name__}")
+    _positive_int(f"{side}.low", d.low)
+    if d.high is not None:
+        _positive_int(f"{side}.high", d.high)
+        if d.high < d.low:
+            raise InputError(f"{side} lengths: high ({d.high}) must be ≥ low ({d.low})")
+        if d.high > MAX_LENGTH:
+            raise InputError(f"{side} lengths: high = {d.high:,} tokens is more than "
+                             f"{MAX_LENGTH:,}")
+    if isinstance(d, Lognormal):
+        _nonneg_float(f"{side}.sigma", d.sigma)
+        _positive_float(f"{side}.median", d.median)
+        if d.sigma > 5:
+            raise InputError(f"{side}.sigma = {d.sigma} is implausibly wide for token "
+                             "lengths (use ≤ 5; real datasets have 0.3-1.5)")
+    elif isinstance(d, Zipf):
+        _positive_float(f"{side}.exponent", d.exponent)
+
+
+def _sample(d: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(d, Uniform):
+        return rng.integers(d.low, d.high + 1, size=n, dtype=np.int64)
+    if isinstance(d, Lognormal):
+        x = np.rint(rng.lognormal(math.log(d.median), d.sigma, size=n))
+        return np.clip(x, d.low, MAX_LENGTH if d.high is None else d.high).astype(np.int64)
+    k = np.arange(d.low, d.high + 1, dtype=float)
+    cdf = np.cumsum(k ** -d.exponent)
+    cdf /= cdf[-1]
+    idx = np.searchsorted(cdf, rng.random(n), side="right")
+    return (d.low + np.minimum(idx, len(k) - 1)).astype(np.int64)
+
+
 def sample_lengths(lengths: Lengths, n: int, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray]:
     """n (prompt, output) pairs from the distribution."""
     if isinstance(lengths, FixedLengths):
         return (np.full(n, lengths.prompt_tokens, dtype=np.int64),
                 np.full(n, lengths.output_tokens, dtype=np.int64))
+    if isinstance(lengths, SampledLengths):
+        return _sample(lengths.prompt, n, rng), _sample(lengths.output, n, rng)
     idx = rng.integers(0, len(lengths.prompt_tokens), size=n)
     return (np.asarray(lengths.prompt_tokens, dtype=np.int64)[idx],
             np.asarray(lengths.output_tokens, dtype=np.int64)[idx])

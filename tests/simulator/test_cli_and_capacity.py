@@ -49,7 +49,7 @@ def test_serve_infeasible_is_reported_not_crashed(capsys):
 
 
 @pytest.mark.parametrize(("extra", "needle"), [
-    (["--arrival", "trace"], "--trace FILE"),
+    (["--arrival", "trace"], "--arrival-trace FILE"),
     (["--hw", "no-such-hw"], "no-such-hw"),
     (["--policy", "disaggregated", "--replicas", "2"], "prefill_replicas"),
     (["--runtime", "warp"], "runtime"),
