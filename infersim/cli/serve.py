@@ -16,7 +16,12 @@ from infersim.cli.common import (
     print_json,
     print_table,
 )
-from infersim.cli.serve_lengths import add_length_args, lengths_from_args
+from infersim.cli.serve_lengths import (
+    add_length_args,
+    add_prefix_args,
+    lengths_from_args,
+    prefixes_from_args,
+)
 from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_trace
 from infersim.foundation.errors import InputError
 
@@ -67,6 +72,7 @@ def register(sub: Any) -> None:
                    choices=["round_robin", "least_outstanding"])
     s.add_argument("--prefill-replicas", type=int_arg, default=1, help="disaggregated: prefill pool")
     s.add_argument("--decode-replicas", type=int_arg, default=1, help="disaggregated: decode pool")
+    add_prefix_args(t, s)
     o = p.add_argument_group("objectives and economics")
     o.add_argument("--slo-ttft", type=float, default=2.0, help="TTFT SLO in s (default 2)")
     o.add_argument("--slo-tpot", type=float, default=0.1, help="TPOT SLO in s (default 0.1)")
@@ -99,21 +105,22 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
             raise InputError(f"{flag} is only used with --arrival {' or '.join(arrivals)} (got "
                              f"--arrival {a.arrival}); drop {flag} or change --arrival")
     lengths = lengths_from_args(a)
+    px = prefixes_from_args(a)
     r = a.rate if rate is None else rate
     if a.arrival == "trace":
         if not a.arrival_trace:
             raise InputError("--arrival trace needs --arrival-trace FILE.csv (columns "
                              "arrival_s,prompt_tokens,output_tokens)")
-        return Traffic(TraceReplay(a.arrival_trace), lengths, a.requests)
+        return Traffic(TraceReplay(a.arrival_trace), lengths, a.requests, px)
     if a.arrival_trace:
         raise InputError("--arrival-trace FILE.csv is only used with --arrival trace")
     n = 1000 if a.requests is None else a.requests
     if a.arrival == "gamma":
-        return Traffic(Gamma(r, 2.0 if a.cv is None else a.cv), lengths, n)
+        return Traffic(Gamma(r, 2.0 if a.cv is None else a.cv), lengths, n, px)
     if a.arrival == "closed":
         return Traffic(ClosedLoop(10 if a.users is None else a.users,
-                                  0.0 if a.think is None else a.think), lengths, n)
-    return Traffic(Poisson(r), lengths, n)
+                                  0.0 if a.think is None else a.think), lengths, n, px)
+    return Traffic(Poisson(r), lengths, n, px)
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -134,7 +141,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     model = load_model(a.model)
     hw = load_hardware(a.hw, parse_set(a.set) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
-                           a.router, a.prefill_replicas, a.decode_replicas)
+                           a.router, a.prefill_replicas, a.decode_replicas, a.prefix_caching)
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, a.runtime, a.weights, a.kv,
                      a.gpu_memory_utilization)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
@@ -201,6 +208,11 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any]) -> None:
         {"metric": "KV cache", "value": f"{d['kv_blocks']} blocks, peak "
          f"{100 * d['kv_peak_occupancy']:.1f}%, mean {100 * d['kv_mean_occupancy']:.1f}%, "
          f"{d['preemptions']} preemptions"},
+        *([{"metric": "prefix cache", "value": f"{100 * d['prefix_token_hit_rate']:.1f}% of "
+            f"prompt tokens hit ({100 * d['prefix_block_hit_rate']:.1f}% of blocks), peak "
+            f"{d['prefix_cached_blocks_peak']} blocks cached "
+            f"({fmt_si(d['prefix_cache_bytes_peak_per_chip'], 'B')} per chip)"}]
+          if "prefix_token_hit_rate" in d else []),
         {"metric": "energy per output token", "value": fmt_si(d["energy_per_token_j"], "J")},
         {"metric": "cost per 1M output tokens",
          "value": d.get("cost_note") or f"${d['cost_per_1m_tokens_usd']:.4g}"},

@@ -38,6 +38,33 @@ def add_length_args(t: Any) -> None:
                        help=f"stats: a dataset's {side}-length summary")
 
 
+def add_prefix_args(t: Any, s: Any) -> None:
+    """Traffic flags for shared prefixes (group `t`) and the scheduler's --prefix-caching
+    (group `s`)."""
+    t.add_argument("--system-prompts", type=int_arg, default=None,
+                   help="distinct shared system prompts (with --system-tokens)")
+    t.add_argument("--system-tokens", type=int_arg, default=None,
+                   help="tokens of each system prompt, prepended to every prompt")
+    t.add_argument("--turns", type=int_arg, default=None,
+                   help="requests per multi-turn conversation (default 1); each turn's prompt "
+                   "holds the earlier turns and answers")
+    s.add_argument("--prefix-caching", action="store_true",
+                   help="reuse the KV blocks of shared prompt prefixes (vLLM automatic prefix "
+                   "caching)")
+
+
+def prefixes_from_args(a: argparse.Namespace) -> Any:
+    """The `Prefixes` the flags describe, or None."""
+    from infersim.simulator.serving.traffic import Prefixes
+
+    if a.system_prompts is None and a.system_tokens is None and a.turns is None:
+        return None
+    if (a.system_prompts is None) != (a.system_tokens is None):
+        raise InputError("--system-prompts and --system-tokens go together; give both")
+    return Prefixes(a.system_prompts or 0, a.system_tokens or 0, 1 if a.turns is None
+                    else a.turns)
+
+
 def _stats(flag: str, text: str) -> tuple[float, float, float, int]:
     parts = text.split(",")
     try:

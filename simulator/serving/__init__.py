@@ -21,6 +21,7 @@ from infersim.simulator.serving.traffic import (
     LengthSamples,
     Lognormal,
     Poisson,
+    Prefixes,
     SampledLengths,
     TraceReplay,
     Traffic,
@@ -32,7 +33,7 @@ from infersim.simulator.serving.traffic import (
 __all__ = [
     "CapacityResult", "ClosedLoop", "Deployment", "Economics", "FixedLengths", "Gamma",
     "IterationCost", "LengthSamples", "Lognormal", "MapperIterationCost", "Poisson", "Policy",
-    "Preemption", "ReplicaSpec", "Router", "SampledLengths", "ServingPolicy", "ServingResult",
+    "Preemption", "Prefixes", "ReplicaSpec", "Router", "SampledLengths", "ServingPolicy", "ServingResult",
     "Slo", "TraceReplay", "Traffic", "Uniform", "Zipf", "find_max_rate", "read_trace_csv",
     "serve", "simulate_serving",
 ]

@@ -174,6 +174,38 @@ Lengths = FixedLengths | LengthSamples | SampledLengths
 
 
 @dataclass(frozen=True)
+class Prefixes:
+    """Which prompts share token prefixes (what prefix caching can reuse).
+
+    - system_prompts / system_tokens: that many distinct system prompts of `system_tokens`
+      tokens each; every conversation starts with one, chosen uniformly at random, prepended
+      to its prompts (0 = none).
+    - turns: requests per conversation. Request i is turn i mod turns of conversation
+      i // turns (consecutive requests; under open-loop arrivals a turn may arrive before the
+      previous answer is out, and then finds only what is cached by then). Turn t's prompt is
+      the system prompt + every earlier turn's user tokens and output + its own user tokens
+      (the sampled prompt length).
+    """
+
+    system_prompts: int = 0
+    system_tokens: int = 0
+    turns: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("system_prompts", "system_tokens"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 0:
+                raise InputError(f"prefixes.{name} must be an integer ≥ 0, got {v!r}")
+        _positive_int("prefixes.turns", self.turns)
+        if (self.system_prompts == 0) != (self.system_tokens == 0):
+            raise InputError("prefixes: system_prompts and system_tokens go together (both > 0 "
+                             "or both 0)")
+        if self.system_tokens > MAX_LENGTH:
+            raise InputError(f"prefixes.system_tokens = {self.system_tokens:,} is more than "
+                             f"{MAX_LENGTH:,}")
+
+
+@dataclass(frozen=True)
 class Traffic:
     """What the users send. `lengths` is required except with `TraceReplay` (the CSV has them);
     with `TraceReplay`, `num_requests` caps the rows replayed (None = all)."""
@@ -181,6 +213,7 @@ class Traffic:
     arrival: Arrival
     lengths: Lengths | None = None
     num_requests: int | None = 1000
+    prefixes: Prefixes | None = None  # shared system prompts and multi-turn conversations
 
     def __post_init__(self) -> None:
         a = self.arrival
@@ -206,6 +239,9 @@ class Traffic:
                                  "percentiles settle with far fewer requests")
         elif not isinstance(a, TraceReplay):
             raise InputError("num_requests is required for generated traffic")
+        if self.prefixes is not None and not isinstance(self.prefixes, Prefixes):
+            raise InputError(f"traffic.prefixes: expected a Prefixes, got "
+                             f"{type(self.prefixes).__name__}")
         ln = self.lengths
         if isinstance(ln, FixedLengths):
             _positive_int("prompt_tokens", ln.prompt_tokens)
@@ -226,6 +262,8 @@ class RequestTable:
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
+    system_id: np.ndarray | None = None  # per request (-1: none); with `Prefixes` only
+    conversation: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.prompt_tokens)
@@ -301,7 +339,34 @@ def sample_lengths(lengths: Lengths, n: int, rng: np.random.Generator
 def generate(traffic: Traffic, rng: np.random.Generator) -> RequestTable:
     """The request table of an open-loop traffic (closed loop: lengths only, arrivals NaN).
 
-    Arrival times start at the first inter-arrival gap after t = 0."""
+    Arrival times start at the first inter-arrival gap after t = 0. With `Prefixes` the
+    prompts grow by the system prompt and the conversation history (random draws made after
+    all others, so the arrivals and sampled lengths do not change)."""
+    t = _generate(traffic, rng)
+    if traffic.prefixes is None:
+        return t
+    return with_prefixes(t, traffic.prefixes, rng)
+
+
+def with_prefixes(t: RequestTable, px: Prefixes, rng: np.random.Generator) -> RequestTable:
+    """Apply `Prefixes` to a table (see `Prefixes` for the rules)."""
+    n = len(t)
+    idx = np.arange(n)
+    conv = idx // px.turns
+    first = conv * px.turns
+    step = t.prompt_tokens + t.output_tokens
+    cs = np.concatenate([[0], np.cumsum(step)])
+    history = cs[idx] - cs[first]
+    if px.system_prompts:
+        sys_of_conv = rng.integers(0, px.system_prompts, size=int(conv[-1]) + 1 if n else 0)
+        sys_id = sys_of_conv[conv]
+    else:
+        sys_id = np.full(n, -1, dtype=np.int64)
+    prompt = t.prompt_tokens + history + px.system_tokens
+    return RequestTable(t.arrival_s, prompt.astype(np.int64), t.output_tokens, sys_id, conv)
+
+
+def _generate(traffic: Traffic, rng: np.random.Generator) -> RequestTable:
     a = traffic.arrival
     if isinstance(a, TraceReplay):
         t = read_trace_csv(a.path)
