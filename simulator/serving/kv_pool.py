@@ -80,10 +80,6 @@ class PrefixKvPool(KvBlockPool):
         # query tokens, hit tokens, query blocks, hit blocks
         self.counts = [0, 0, 0, 0]
 
-    @staticmethod
-    def key(s: Any, j: int) -> int:
-        return ((s.sys_owner if j < s.sys_full else s.owner) << OWNER_SHIFT) | j
-
     def take(self, blocks: int) -> None:
         self.free -= blocks
         lru = self.lru
@@ -96,9 +92,10 @@ class PrefixKvPool(KvBlockPool):
         last token, which must be computed to emit a token); return the blocks hit."""
         limit = (prompt - 1) // self.block_size
         cached = self.cached
+        sb, ob, sf = s.sys_owner << OWNER_SHIFT, s.owner << OWNER_SHIFT, s.sys_full
         h = 0
         while h < limit:
-            k = self.key(s, h)
+            k = (sb if h < sf else ob) | h
             r = cached.get(k)
             if r is None:
                 break
@@ -119,8 +116,9 @@ class PrefixKvPool(KvBlockPool):
         """`s` has computed KV for `tokens` tokens: its full blocks become cached (referenced
         by `s`), up to the first one another sequence already cached."""
         cached = self.cached
+        sb, ob, sf = s.sys_owner << OWNER_SHIFT, s.owner << OWNER_SHIFT, s.sys_full
         for j in range(s.keyed, tokens // self.block_size):
-            k = self.key(s, j)
+            k = (sb if j < sf else ob) | j
             if k in cached:
                 break
             cached[k] = 1
@@ -131,9 +129,10 @@ class PrefixKvPool(KvBlockPool):
     def release_seq(self, s: Any) -> None:
         self.register(s, s.cache)
         cached, lru = self.cached, self.lru
+        sb, ob, sf = s.sys_owner << OWNER_SHIFT, s.owner << OWNER_SHIFT, s.sys_full
         freed = s.blocks - s.keyed
         for j in range(s.keyed - 1, -1, -1):
-            k = self.key(s, j)
+            k = (sb if j < sf else ob) | j
             r = cached[k] - 1
             cached[k] = r
             if r == 0:

@@ -296,7 +296,8 @@ def serve(
              if policy.kind == Policy.DISAGGREGATED else dep.replicas)
     chips = dep.chips_per_replica
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, runtime=runtime,
-                               weights=dep.weights, kv=dep.kv)
+                               weights=dep.weights, kv=dep.kv,
+                               cached_chunk_per_octave=8 if policy.prefix_caching else None)
     facts = cost.facts(policy.max_tokens)
     n_req = traffic.num_requests or 0
     if facts.infeasible is not None:
