@@ -65,12 +65,13 @@ def main() -> None:
     def once():  # type: ignore[no-untyped-def]
         return serve(model, hw, traffic, policy, deployment=dep, seed=0)
 
-    times = []
+    times, cpu = [], []
     r = None
     for _ in range(a.runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = once()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     peak = float("nan")
     if not a.no_heap:
         tracemalloc.start()
@@ -84,7 +85,8 @@ def main() -> None:
           f"Poisson {a.rate} req/s, {a.lengths} lengths 1024/256 tokens"
           + (f", prefix caching ({px})" if a.prefix_caching else ""))
     print("wall s per run: " + ", ".join(f"{t:.3f}" for t in times))
-    print(f"median wall: {statistics.median(times):.3f} s")
+    print(f"median wall: {statistics.median(times):.3f} s; median CPU (process time, robust "
+          f"on a shared machine): {statistics.median(cpu):.3f} s")
     print(f"peak traced heap: {peak / 1e6:.1f} MB; max RSS: {rss_mb:.0f} MB")
     print(f"simulated: {d['duration_s']:.1f} s, {d['output_tokens']} tokens, "
           f"throughput {d['throughput_tok_s']:.0f} tok/s, TTFT p50 {d['ttft_p50_s']:.3f} s, "
