@@ -286,6 +286,7 @@ def _nonneg_float(name: str, v: object) -> None:
 
 # Largest length a distribution may produce (tokens); bounds the Zipf table's memory.
 MAX_LENGTH = 1 << 24
+MAX_ZIPF_SPAN = 1 << 20
 
 
 def _check_distribution(side: str, d: object) -> None:
@@ -308,6 +309,9 @@ def _check_distribution(side: str, d: object) -> None:
                              "lengths (use ≤ 5; real datasets have 0.3-1.5)")
     elif isinstance(d, Zipf):
         _positive_float(f"{side}.exponent", d.exponent)
+        if d.high - d.low > MAX_ZIPF_SPAN:  # the sampler tabulates the law over [low, high]
+            raise InputError(f"{side} lengths: a Zipf range spans at most {MAX_ZIPF_SPAN:,} "
+                             f"tokens, got [{d.low}, {d.high}]")
 
 
 def _sample(d: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:

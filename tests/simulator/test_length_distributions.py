@@ -89,7 +89,7 @@ def test_deterministic_for_a_seed_and_validated():
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0], c[0])
     for bad in (Uniform(10, 5), Lognormal(100, -1), Lognormal(0, 1), Zipf(0, 1, 10),
-                Zipf(1.1, 0, 10), Uniform(1, 1 << 30)):
+                Zipf(1.1, 0, 10), Uniform(1, 1 << 30), Zipf(1.1, 1, 1 << 22)):
         with pytest.raises(InputError):
             SampledLengths(bad, Uniform(1, 2))
     with pytest.raises(InputError):
