@@ -82,10 +82,11 @@ class PrefixKvPool(KvBlockPool):
 
     def take(self, blocks: int) -> None:
         self.free -= blocks
-        lru = self.lru
-        while lru and len(lru) > self.free:
-            k, _ = lru.popitem(last=False)
-            del self.cached[k]
+        n = min(len(self.lru) - self.free, len(self.lru))  # evictions so the take fits
+        if n > 0:
+            pop, cached = self.lru.popitem, self.cached
+            for _ in range(n):
+                del cached[pop(last=False)[0]]
 
     def acquire(self, s: Any, prompt: int) -> int:
         """Reference the longest cached prefix of `s`'s prompt (at most the blocks before its
