@@ -1,9 +1,11 @@
 """Benchmark: serving simulation speed and memory.
 
     python benchmarks/bench_serve.py [--requests 10000] [--rate 20] [--runs 5]
+    python benchmarks/bench_serve.py --requests 1000000 --runs 1 --no-heap \
+        --lengths lognormal --prefix-caching --system-prompts 8 --system-tokens 512 --turns 4
 
 Llama-3.1-70B on dgx-h100 (TP 8), continuous batching, Poisson arrivals, prompt 1024 /
-output 256. Prints the wall time of each whole `serve()` call (the iteration-cost tables are
+output 256 (fixed, or lognormal with those means, σ 0.8, clipped to 8× the mean). Prints the wall time of each whole `serve()` call (the iteration-cost tables are
 rebuilt in every call; the mapper's per-op price cache is cold only in the first run), the
 median, the peak Python heap (tracemalloc, one separate run) and the process max RSS.
 """
@@ -26,13 +28,24 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--policy", default="continuous")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--lengths", choices=["fixed", "lognormal"], default="fixed")
+    ap.add_argument("--sigma", type=float, default=0.8, help="lognormal σ of both lengths")
+    ap.add_argument("--prefix-caching", action="store_true")
+    ap.add_argument("--system-prompts", type=int, default=0)
+    ap.add_argument("--system-tokens", type=int, default=0)
+    ap.add_argument("--turns", type=int, default=1)
+    ap.add_argument("--no-heap", action="store_true",
+                    help="skip the tracemalloc run (max RSS is then that of the timed runs)")
     a = ap.parse_args()
 
     from infersim.hwmodels import load_hardware
     from infersim.simulator.serving import (
         Deployment,
         FixedLengths,
+        Lognormal,
         Poisson,
+        Prefixes,
+        SampledLengths,
         ServingPolicy,
         Traffic,
         serve,
@@ -40,34 +53,47 @@ def main() -> None:
     from infersim.workloads import load_model
 
     model, hw = load_model(a.model), load_hardware(a.hw)
-    traffic = Traffic(Poisson(a.rate), FixedLengths(1024, 256), a.requests)
-    policy = ServingPolicy(kind=a.policy)
+    lengths = (FixedLengths(1024, 256) if a.lengths == "fixed" else
+               SampledLengths(Lognormal.from_mean(1024, a.sigma, 1, 8192),
+                              Lognormal.from_mean(256, a.sigma, 1, 2048)))
+    px = (Prefixes(a.system_prompts, a.system_tokens, a.turns)
+          if a.system_prompts or a.turns > 1 else None)
+    traffic = Traffic(Poisson(a.rate), lengths, a.requests, px)
+    policy = ServingPolicy(kind=a.policy, prefix_caching=a.prefix_caching)
     dep = Deployment(tp=a.tp)
 
     def once():  # type: ignore[no-untyped-def]
         return serve(model, hw, traffic, policy, deployment=dep, seed=0)
 
-    times = []
+    times, cpu = [], []
     r = None
     for _ in range(a.runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = once()
         times.append(time.perf_counter() - t0)
-    tracemalloc.start()
-    once()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+        cpu.append(time.process_time() - c0)
+    peak = float("nan")
+    if not a.no_heap:
+        tracemalloc.start()
+        once()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert r is not None
     d = r.to_dict()
     print(f"{a.requests} requests, {a.model} on {a.hw} tp={a.tp}, {a.policy}, "
-          f"Poisson {a.rate} req/s, 1024/256 tokens")
+          f"Poisson {a.rate} req/s, {a.lengths} lengths 1024/256 tokens"
+          + (f", prefix caching ({px})" if a.prefix_caching else ""))
     print("wall s per run: " + ", ".join(f"{t:.3f}" for t in times))
-    print(f"median wall: {statistics.median(times):.3f} s")
+    print(f"median wall: {statistics.median(times):.3f} s; median CPU (process time, robust "
+          f"on a shared machine): {statistics.median(cpu):.3f} s")
     print(f"peak traced heap: {peak / 1e6:.1f} MB; max RSS: {rss_mb:.0f} MB")
     print(f"simulated: {d['duration_s']:.1f} s, {d['output_tokens']} tokens, "
           f"throughput {d['throughput_tok_s']:.0f} tok/s, TTFT p50 {d['ttft_p50_s']:.3f} s, "
           f"TPOT p50 {d['tpot_p50_s'] * 1e3:.2f} ms")
+    if "prefix_token_hit_rate" in d:
+        print(f"prefix cache: {100 * d['prefix_token_hit_rate']:.1f}% of prompt tokens hit, "
+              f"peak {d['prefix_cached_blocks_peak']} blocks cached")
 
 
 if __name__ == "__main__":

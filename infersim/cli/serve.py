@@ -18,6 +18,12 @@ from infersim.cli.common import (
     print_json,
     print_table,
 )
+from infersim.cli.serve_lengths import (
+    add_length_args,
+    add_prefix_args,
+    lengths_from_args,
+    prefixes_from_args,
+)
 from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_trace
 from infersim.foundation.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT, DEFAULT_RUNTIME
 from infersim.foundation.errors import InputError
@@ -57,8 +63,7 @@ def register(sub: Any) -> None:
                    help="closed loop: think time in s (default 0)")
     t.add_argument("--requests", type=int_arg, default=None,
                    help="requests to simulate (default 1000; trace: all rows)")
-    t.add_argument("--prompt", type=int_arg, default=None, help=f"prompt tokens (default {DEFAULT_PROMPT})")
-    t.add_argument("--output", type=int_arg, default=None, help=f"output tokens (default {DEFAULT_OUTPUT})")
+    add_length_args(t)
     s = p.add_argument_group("scheduler")
     s.add_argument("--policy", default="continuous",
                    choices=["static", "continuous", "chunked", "disaggregated"])
@@ -71,6 +76,7 @@ def register(sub: Any) -> None:
                    choices=["round_robin", "least_outstanding"])
     s.add_argument("--prefill-replicas", type=int_arg, default=1, help="disaggregated: prefill pool")
     s.add_argument("--decode-replicas", type=int_arg, default=1, help="disaggregated: decode pool")
+    add_prefix_args(t, s)
     o = p.add_argument_group("objectives and economics")
     o.add_argument("--slo-ttft", type=float, default=2.0, help="TTFT SLO in s (default 2)")
     o.add_argument("--slo-tpot", type=float, default=0.1, help="TPOT SLO in s (default 0.1)")
@@ -91,7 +97,6 @@ def register(sub: Any) -> None:
 def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
     from infersim.simulator.serving import (
         ClosedLoop,
-        FixedLengths,
         Gamma,
         Poisson,
         TraceReplay,
@@ -103,25 +108,23 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
         if value is not None and a.arrival not in arrivals:
             raise InputError(f"{flag} is only used with --arrival {' or '.join(arrivals)} (got "
                              f"--arrival {a.arrival}); drop {flag} or change --arrival")
-    lengths = None
-    if a.arrival != "trace" or a.prompt is not None or a.output is not None:
-        lengths = FixedLengths(DEFAULT_PROMPT if a.prompt is None else a.prompt,
-                               DEFAULT_OUTPUT if a.output is None else a.output)
+    lengths = lengths_from_args(a)
+    px = prefixes_from_args(a)
     r = a.rate if rate is None else rate
     if a.arrival == "trace":
         if not a.arrival_trace:
             raise InputError("--arrival trace needs --arrival-trace FILE.csv (columns "
                              "arrival_s,prompt_tokens,output_tokens)")
-        return Traffic(TraceReplay(a.arrival_trace), lengths, a.requests)
+        return Traffic(TraceReplay(a.arrival_trace), lengths, a.requests, px)
     if a.arrival_trace:
         raise InputError("--arrival-trace FILE.csv is only used with --arrival trace")
     n = 1000 if a.requests is None else a.requests
     if a.arrival == "gamma":
-        return Traffic(Gamma(r, 2.0 if a.cv is None else a.cv), lengths, n)
+        return Traffic(Gamma(r, 2.0 if a.cv is None else a.cv), lengths, n, px)
     if a.arrival == "closed":
         return Traffic(ClosedLoop(10 if a.users is None else a.users,
-                                  0.0 if a.think is None else a.think), lengths, n)
-    return Traffic(Poisson(r), lengths, n)
+                                  0.0 if a.think is None else a.think), lengths, n, px)
+    return Traffic(Poisson(r), lengths, n, px)
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -143,7 +146,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     model = load_model(a.model)
     hw = load_hardware(a.hw, parse_set(a.set) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
-                           a.router, a.prefill_replicas, a.decode_replicas)
+                           a.router, a.prefill_replicas, a.decode_replicas, a.prefix_caching)
     from infersim.hwmodels.registry import cost_model
 
     # the kind's default, shown by name: DEFAULT_RUNTIME on GPUs, the newest profile else
@@ -272,6 +275,11 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
         {"metric": "KV cache", "value": f"{d['kv_blocks']} blocks, peak "
          f"{100 * d['kv_peak_occupancy']:.1f}%, mean {100 * d['kv_mean_occupancy']:.1f}%, "
          f"{d['preemptions']} preemptions"},
+        *([{"metric": "prefix cache", "value": f"{100 * d['prefix_token_hit_rate']:.1f}% of "
+            f"prompt tokens hit ({100 * d['prefix_block_hit_rate']:.1f}% of blocks), peak "
+            f"{d['prefix_cached_blocks_peak']} blocks cached "
+            f"({fmt_si(d['prefix_cache_bytes_peak_per_chip'], 'B')} per chip)"}]
+          if "prefix_token_hit_rate" in d else []),
         {"metric": "energy per output token (chips only)",
          "value": fmt_si(d["energy_per_token_j"], "J")},
         {"metric": "energy per output token (+ host & network)",

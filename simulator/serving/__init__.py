@@ -19,15 +19,21 @@ from infersim.simulator.serving.traffic import (
     FixedLengths,
     Gamma,
     LengthSamples,
+    Lognormal,
     Poisson,
+    Prefixes,
+    SampledLengths,
     TraceReplay,
     Traffic,
+    Uniform,
+    Zipf,
     read_trace_csv,
 )
 
 __all__ = [
     "CapacityResult", "ClosedLoop", "Deployment", "Economics", "FixedLengths", "Gamma",
-    "IterationCost", "LengthSamples", "MapperIterationCost", "Poisson", "Policy", "Preemption",
-    "ReplicaSpec", "Router", "ServingPolicy", "ServingResult", "Slo", "TraceReplay", "Traffic",
-    "find_max_rate", "read_trace_csv", "serve", "simulate_serving",
+    "IterationCost", "LengthSamples", "Lognormal", "MapperIterationCost", "Poisson", "Policy",
+    "Preemption", "Prefixes", "ReplicaSpec", "Router", "SampledLengths", "ServingPolicy", "ServingResult",
+    "Slo", "TraceReplay", "Traffic", "Uniform", "Zipf", "find_max_rate", "read_trace_csv",
+    "serve", "simulate_serving",
 ]

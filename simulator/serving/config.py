@@ -45,6 +45,8 @@ class ServingPolicy:
       Sarathi-Serve uses budgets of 512-2048 for tight TPOT SLOs).
     - block_size: KV-cache block in tokens (vLLM default 16).
     - prefill_replicas / decode_replicas: pool sizes under `disaggregated`.
+    - prefix_caching: reuse the KV blocks of shared prompt prefixes (vLLM's automatic prefix
+      caching; `kv_pool.PrefixKvPool`); continuous and chunked policies, recompute preemption.
     """
 
     kind: Policy = Policy.CONTINUOUS
@@ -55,6 +57,7 @@ class ServingPolicy:
     router: Router = Router.ROUND_ROBIN
     prefill_replicas: int = 1
     decode_replicas: int = 1
+    prefix_caching: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_tokens", "block_size", "prefill_replicas",
@@ -71,6 +74,14 @@ class ServingPolicy:
             except ValueError:
                 raise InputError(f"policy.{name}: unknown value {v!r}; use one of "
                                  f"{', '.join(e.value for e in enum)}") from None
+        if not isinstance(self.prefix_caching, bool):
+            raise InputError(f"policy.prefix_caching must be true or false, got "
+                             f"{self.prefix_caching!r}")
+        if self.prefix_caching and (self.kind not in (Policy.CONTINUOUS, Policy.CHUNKED)
+                                    or self.preemption != Preemption.RECOMPUTE):
+            raise InputError("prefix caching is simulated for the continuous and chunked "
+                             "policies with recompute preemption; change --policy/--preemption "
+                             "or drop --prefix-caching")
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from infersim.hwmodels.cost import Infeasibility
+    from infersim.simulator.serving.kv_pool import PrefixKvPool
 
 
 class BoundedSampler:
@@ -160,6 +161,8 @@ class ServingResult:
     kv_samples: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
     events: tuple[tuple[float, str, int, int], ...] | None = field(default=None, compare=False,
                                                                    repr=False)
+    # prefix caching only (see `prefix_summary`); empty when it is off
+    prefix_cache: dict[str, float] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
@@ -242,6 +245,8 @@ class ServingResult:
             queue_growth=self.queue_growth, overloaded=self.overloaded,
             warnings=self.warnings(),
         )
+        for k, v in self.prefix_cache.items():
+            d[f"prefix_{k}"] = v
         if self.infeasible is not None:
             d["infeasible"] = self.infeasible.to_dict()
             d["reason"] = str(self.infeasible)
@@ -258,6 +263,23 @@ class ServingResult:
             n = df["output_tokens"].where(df["output_tokens"] > 1)
             df["tpot_s"] = (df["finish_s"] - df["first_token_s"]) / (n - 1)
         return df
+
+
+def prefix_summary(pools: list[PrefixKvPool], block_bytes_per_chip: float) -> dict[str, float]:
+    """Prefix-cache statistics over all engines: tokens and blocks looked up and found (a
+    look-up is one admission to prefill, recomputations included; blocks looked up = the full
+    blocks before the prompt's last token), the hit rates, and the peak count of cached
+    blocks (referenced or evictable) in any one engine, also as bytes per chip."""
+    q_tok = sum(p.counts[0] for p in pools)
+    h_tok = sum(p.counts[1] for p in pools)
+    q_blk = sum(p.counts[2] for p in pools)
+    h_blk = sum(p.counts[3] for p in pools)
+    peak = max((p.peak_cached for p in pools), default=0)
+    return {"query_tokens": q_tok, "hit_tokens": h_tok,
+            "token_hit_rate": h_tok / q_tok if q_tok else 0.0,
+            "query_blocks": q_blk, "hit_blocks": h_blk,
+            "block_hit_rate": h_blk / q_blk if q_blk else 0.0,
+            "cached_blocks_peak": peak, "cache_bytes_peak_per_chip": peak * block_bytes_per_chip}
 
 
 def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: str,

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import simpy
 
 from infersim.simulator.serving.config import Preemption, ServingPolicy
-from infersim.simulator.serving.kv_pool import KvBlockPool
+from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
 from infersim.simulator.serving.metrics import Collector
 
 Steps = Generator[Any, Any, bool]  # a simpy process body that says whether it did work
@@ -71,8 +71,9 @@ class Pipeline:
 class Seq:
     """A request inside a replica (mutable, internal)."""
 
-    __slots__ = ("base", "blocks", "cache", "done", "fin", "g0", "generated", "kv_ready",
-                 "output", "prompt", "prompt0", "rid")
+    __slots__ = ("base", "blocks", "cache", "done", "fin", "g0", "generated", "keyed",
+                 "kv_ready", "output", "owner", "prompt", "prompt0", "rid", "sys_full",
+                 "sys_owner")
 
     def __init__(self, rid: int, prompt: int, output: int) -> None:
         self.rid = rid
@@ -87,6 +88,13 @@ class Seq:
         self.base = 0  # decoding: cached tokens = base + it
         self.fin = 0  # decoding: iteration counter value at which it has all its tokens
         self.g0 = 0  # decoding: tokens generated when it joined
+        # prefix caching (`kv_pool.PrefixKvPool`): blocks below sys_full belong to the system
+        # prompt `sys_owner`, the others to the conversation `owner`; `keyed` leading blocks
+        # are held as cached (shared) blocks
+        self.sys_owner = 0
+        self.sys_full = 0
+        self.owner = 0
+        self.keyed = 0
 
 
 class Replica:
@@ -106,7 +114,8 @@ class Replica:
         self.policy = policy
         self.bs = policy.block_size
         self.max_batch = policy.max_batch
-        self.kv = KvBlockPool(kv_blocks, self.bs)
+        self.kv = (PrefixKvPool(kv_blocks, self.bs) if policy.prefix_caching
+                   else KvBlockPool(kv_blocks, self.bs))
         self.swap_s_per_block = self.bs * kv_bytes_per_token / host_link_Bps
         self.cost = cost
         self.pipeline = pipeline
@@ -171,7 +180,7 @@ class Replica:
         s.blocks = self.kv.blocks_for(s.cache)
 
     def _finish(self, s: Seq, now: float) -> None:
-        self.kv.give(s.blocks)
+        self.kv.release_seq(s)
         self.m.finish_s[s.rid] = now
         self.m.log(now, "finish", self.index, s.rid)
         if self.on_finish is not None:
@@ -185,6 +194,8 @@ class Replica:
         s.cache = s.prompt
         s.blocks = self.kv.blocks_for(s.cache)
         s.done = 0
+        if isinstance(self.kv, PrefixKvPool):
+            self.kv.register(s, s.cache)
         if s.generated >= s.output:
             self._finish(s, now)
         elif self.on_prefilled is not None:
@@ -203,7 +214,7 @@ class Replica:
             if (s.base + self.it) % self.bs == 0:
                 need -= 1
             self._leave(s)
-            self.kv.give(s.blocks)
+            self.kv.release_seq(s)
             self.m.preemptions[rid] += 1
             self.m.log(self.env.now, "preempt", self.index, rid)
             if self.policy.preemption == Preemption.SWAP:
@@ -295,6 +306,11 @@ class Replica:
             s.kv_ready = False
             self.kv.take(self.kv.blocks_for(s.cache))
             self._join(s)
+        elif isinstance(self.kv, PrefixKvPool):
+            # cached prefix blocks are shared; only the rest is prefilled (s.done = hit tokens)
+            h = self.kv.acquire(s, s.prompt)
+            s.done = h * self.bs
+            self.kv.take(self.kv.blocks_for(s.prompt) - h)
         else:
             self.kv.take(self.kv.blocks_for(s.prompt))
 

@@ -33,9 +33,11 @@ class ContinuousReplica(Replica):
                 self._admit(s)
                 if not ready:
                     batch.append(s)
-                    tokens += s.prompt
+                    tokens += s.prompt - s.done
         if batch:
-            yield from self._step([(s.prompt, 0) for s in batch], len(batch), 0, 0)
+            # s.done: prompt tokens found in the prefix cache (0 without caching)
+            yield from self._step([(s.prompt - s.done, s.done) for s in batch], len(batch),
+                                  0, 0)
             now = self.env.now
             for s in batch:
                 self._emit(s, now)
@@ -86,7 +88,7 @@ class ChunkedReplica(Replica):
             self._admit(s)
             if not ready:
                 self.prefilling.append(s)
-                c = min(s.prompt, budget)
+                c = min(s.prompt - s.done, budget)
                 chunks.append((s, c))
                 budget -= c
         d = len(self.dec)

@@ -21,7 +21,9 @@ admits it when it has blocks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +37,24 @@ from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
 from infersim.simulator.serving.costs import MapperIterationCost
+from infersim.simulator.serving.kv_pool import PrefixKvPool
 from infersim.simulator.serving.kvcache import plan_kv
-from infersim.simulator.serving.metrics import Collector, ReplicaStats, ServingResult, summarize
+from infersim.simulator.serving.metrics import (
+    Collector,
+    ReplicaStats,
+    ServingResult,
+    prefix_summary,
+    summarize,
+)
 from infersim.simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
 from infersim.simulator.serving.schedulers import make_replica
-from infersim.simulator.serving.traffic import ClosedLoop, FixedLengths, Traffic, generate
+from infersim.simulator.serving.traffic import (
+    ClosedLoop,
+    FixedLengths,
+    RequestTable,
+    Traffic,
+    generate,
+)
 from infersim.workloads import ModelConfig
 
 
@@ -147,6 +162,7 @@ def simulate_serving(
         front = [e for i in range(replicas) for e in group(i * pp, policy)]
     # interleave virtual engines across replicas so round robin alternates replicas
     pool = _Pool(sorted(front, key=lambda r: (r.index % pp, r.index)), policy.router)
+    identify = _prefix_identities(table, traffic, policy)
 
     def submit(i: int) -> None:
         col.arrival_s[i] = env.now
@@ -158,7 +174,10 @@ def simulate_serving(
             return
         r = pool.pick()
         col.replica[i] = r.index // pp
-        r.submit(Seq(i, p, o))
+        s = Seq(i, p, o)
+        if identify is not None:
+            identify(s)
+        r.submit(s)
 
     if closed:
         assert isinstance(traffic.arrival, ClosedLoop)
@@ -190,9 +209,38 @@ def simulate_serving(
     stats = [ReplicaStats(sum(e.busy_s for e in g), sum(e.energy_j for e in g),
                           spec.idle_power_w, spec.price_usd, spec.chips, spec.extra_power_w)
              for g in groups]
-    return summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
-                     kv_blocks=spec.kv_blocks, slo=slo, economics=economics,
-                     open_loop=not closed)
+    res = summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
+                    kv_blocks=spec.kv_blocks, slo=slo, economics=economics,
+                    open_loop=not closed)
+    if not policy.prefix_caching:
+        return res
+    pools = [e.kv for g in groups for e in g if isinstance(e.kv, PrefixKvPool)]
+    return dataclasses.replace(res, prefix_cache=prefix_summary(
+        pools, policy.block_size * spec.kv_bytes_per_token_per_chip))
+
+
+def _prefix_identities(table: RequestTable, traffic: Traffic, policy: ServingPolicy
+                       ) -> Callable[[Seq], None] | None:
+    """With prefix caching: a function giving each `Seq` its block owners (see
+    `kv_pool.PrefixKvPool`): system prompt k is owner k, conversation c owner S + c (S system
+    prompts); without `Prefixes` every request is its own conversation."""
+    if not policy.prefix_caching:
+        return None
+    px = traffic.prefixes
+    n_sys = px.system_prompts if px is not None else 0
+    sys_full = px.system_tokens // policy.block_size if px is not None else 0
+    sys_id, conv = table.system_id, table.conversation
+
+    def identify(s: Seq) -> None:
+        if sys_id is not None and conv is not None:
+            k = int(sys_id[s.rid])
+            s.sys_owner = max(k, 0)
+            s.sys_full = sys_full if k >= 0 else 0
+            s.owner = n_sys + int(conv[s.rid])
+        else:
+            s.owner = s.rid
+
+    return identify
 
 
 def infeasible_result(model: str, hardware: str, policy: ServingPolicy, why: Infeasibility,
@@ -245,7 +293,8 @@ def serve(
              if policy.kind == Policy.DISAGGREGATED else dep.replicas)
     chips = dep.chips_per_replica
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, runtime=runtime,
-                               weights=dep.weights, kv=dep.kv)
+                               weights=dep.weights, kv=dep.kv,
+                               cached_chunk_per_octave=8 if policy.prefix_caching else None)
     from infersim.hwmodels.registry import cost_model
 
     # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long

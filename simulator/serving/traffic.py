@@ -9,8 +9,11 @@ Typed arrival processes (no string switches):
 - `ClosedLoop(users, think_s)`: N users, each sending its next request `think_s` after the
   previous one finishes (arrival times are decided during the simulation).
 
-Lengths: `FixedLengths(prompt, output)` or `LengthSamples` (an empirical distribution sampled
-uniformly with replacement, e.g. loaded from a CSV with `LengthSamples.from_csv`).
+Lengths: `FixedLengths(prompt, output)`, `LengthSamples` (an empirical distribution sampled
+uniformly with replacement, e.g. loaded from a CSV with `LengthSamples.from_csv`), or
+`SampledLengths(prompt, output)` with one distribution per side: `Uniform(low, high)`,
+`Lognormal(median, sigma, low, high)` (`Lognormal.from_mean`, or `Lognormal.fit` to a dataset's
+mean/p50/p90/max) or `Zipf(exponent, low, high)`. Every sample is an integer in [low, high].
 All randomness comes from the `numpy.random.Generator` passed in (seeded by the caller).
 """
 
@@ -85,7 +88,127 @@ class LengthSamples:
                    tuple(int(x) for x in rows.output_tokens))
 
 
-Lengths = FixedLengths | LengthSamples
+# z such that Φ(z) = 0.9 for the standard normal (p90 of a lognormal = median · e^{zσ})
+Z90 = 1.2815515655446004
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Integer lengths uniform on [low, high] (inclusive)."""
+
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class Lognormal:
+    """ln(length) ~ Normal(ln median, sigma²), rounded to an integer and clipped to [low, high]
+    (high None = no upper clip). Unclipped mean = median · e^{σ²/2}."""
+
+    median: float
+    sigma: float
+    low: int = 1
+    high: int | None = None
+
+    @classmethod
+    def from_mean(cls, mean: float, sigma: float, low: int = 1,
+                  high: int | None = None) -> Lognormal:
+        """The lognormal whose unclipped mean is `mean`."""
+        _positive_float("mean", mean)
+        return cls(mean * math.exp(-0.5 * sigma * sigma), sigma, low, high)
+
+    @classmethod
+    def fit(cls, mean: float, p50: float, p90: float, maximum: int) -> Lognormal:
+        """Fit to a dataset's summary statistics: least squares in log space over the three
+        conditions ln mean = μ + σ²/2, ln p50 = μ, ln p90 = μ + z₉₀σ (each exact for a
+        lognormal), clipped to [1, maximum]. For fixed σ the best μ is the mean of the three
+        implied values; σ is found by golden-section search on [0, 5]."""
+        for name, v in (("mean", mean), ("p50", p50), ("p90", p90)):
+            _positive_float(name, v)
+        _positive_int("max", maximum)
+        if not p50 <= p90 <= maximum:
+            raise InputError(f"length statistics need p50 ≤ p90 ≤ max, got p50={p50}, "
+                             f"p90={p90}, max={maximum}")
+        if mean > maximum:
+            raise InputError(f"length statistics need mean ≤ max, got mean={mean}, "
+                             f"max={maximum}")
+        lm, l50, l90 = math.log(mean), math.log(p50), math.log(p90)
+
+        def err(sig: float) -> tuple[float, float]:
+            a, b, c = lm - 0.5 * sig * sig, l50, l90 - Z90 * sig
+            mu = (a + b + c) / 3.0
+            return (a - mu) ** 2 + (b - mu) ** 2 + (c - mu) ** 2, mu
+
+        lo, hi = 0.0, 5.0
+        g = (math.sqrt(5.0) - 1.0) / 2.0
+        for _ in range(200):
+            x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+            if err(x1)[0] <= err(x2)[0]:
+                hi = x2
+            else:
+                lo = x1
+        sig = 0.5 * (lo + hi)
+        return cls(math.exp(err(sig)[1]), sig, 1, int(maximum))
+
+
+@dataclass(frozen=True)
+class Zipf:
+    """P(length = k) ∝ k^(−exponent) for integers k in [low, high] (a bounded Zipf law: many
+    short requests, a heavy tail of long ones)."""
+
+    exponent: float
+    low: int
+    high: int
+
+
+Distribution = Uniform | Lognormal | Zipf
+
+
+@dataclass(frozen=True)
+class SampledLengths:
+    """Prompt and output lengths drawn independently from one distribution each."""
+
+    prompt: Distribution
+    output: Distribution
+
+    def __post_init__(self) -> None:
+        _check_distribution("prompt", self.prompt)
+        _check_distribution("output", self.output)
+
+
+Lengths = FixedLengths | LengthSamples | SampledLengths
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    """Which prompts share token prefixes (what prefix caching can reuse).
+
+    - system_prompts / system_tokens: that many distinct system prompts of `system_tokens`
+      tokens each; every conversation starts with one, chosen uniformly at random, prepended
+      to its prompts (0 = none).
+    - turns: requests per conversation. Request i is turn i mod turns of conversation
+      i // turns (consecutive requests; under open-loop arrivals a turn may arrive before the
+      previous answer is out, and then finds only what is cached by then). Turn t's prompt is
+      the system prompt + every earlier turn's user tokens and output + its own user tokens
+      (the sampled prompt length).
+    """
+
+    system_prompts: int = 0
+    system_tokens: int = 0
+    turns: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("system_prompts", "system_tokens"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 0:
+                raise InputError(f"prefixes.{name} must be an integer ≥ 0, got {v!r}")
+        _positive_int("prefixes.turns", self.turns)
+        if (self.system_prompts == 0) != (self.system_tokens == 0):
+            raise InputError("prefixes: system_prompts and system_tokens go together (both > 0 "
+                             "or both 0)")
+        if self.system_tokens > MAX_LENGTH:
+            raise InputError(f"prefixes.system_tokens = {self.system_tokens:,} is more than "
+                             f"{MAX_LENGTH:,}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +219,7 @@ class Traffic:
     arrival: Arrival
     lengths: Lengths | None = None
     num_requests: int | None = 1000
+    prefixes: Prefixes | None = None  # shared system prompts and multi-turn conversations
 
     def __post_init__(self) -> None:
         a = self.arrival
@@ -122,6 +246,9 @@ class Traffic:
                                  "percentiles settle with far fewer requests")
         elif not isinstance(a, TraceReplay):
             raise InputError("num_requests is required for generated traffic")
+        if self.prefixes is not None and not isinstance(self.prefixes, Prefixes):
+            raise InputError(f"traffic.prefixes: expected a Prefixes, got "
+                             f"{type(self.prefixes).__name__}")
         ln = self.lengths
         if isinstance(ln, FixedLengths):
             _positive_int("prompt_tokens", ln.prompt_tokens)
@@ -130,6 +257,9 @@ class Traffic:
                 not ln.prompt_tokens or len(ln.prompt_tokens) != len(ln.output_tokens)):
             raise InputError("LengthSamples needs equally many (≥ 1) prompt and output "
                                  "lengths")
+        elif isinstance(ln, SampledLengths):
+            _check_distribution("prompt", ln.prompt)
+            _check_distribution("output", ln.output)
 
 
 @dataclass(frozen=True)
@@ -139,6 +269,8 @@ class RequestTable:
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
+    system_id: np.ndarray | None = None  # per request (-1: none); with `Prefixes` only
+    conversation: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.prompt_tokens)
@@ -165,12 +297,62 @@ def _positive_float(name: str, v: object, lo: float = 0.0, hi: float = math.inf)
                          f"[{lo:g}, {hi:g}]")
 
 
+def _nonneg_float(name: str, v: object) -> None:
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+        raise InputError(f"{name} must be a number ≥ 0, got {v!r}")
+
+
+# Largest length a distribution may produce (tokens); bounds the Zipf table's memory.
+MAX_LENGTH = 1 << 24
+MAX_ZIPF_SPAN = 1 << 20
+
+
+def _check_distribution(side: str, d: object) -> None:
+    if not isinstance(d, Uniform | Lognormal | Zipf):
+        raise InputError(f"{side} lengths: expected Uniform, Lognormal or Zipf, got "
+                         f"{type(d).__name__}")
+    _positive_int(f"{side}.low", d.low)
+    if d.high is not None:
+        _positive_int(f"{side}.high", d.high)
+        if d.high < d.low:
+            raise InputError(f"{side} lengths: high ({d.high}) must be ≥ low ({d.low})")
+        if d.high > MAX_LENGTH:
+            raise InputError(f"{side} lengths: high = {d.high:,} tokens is more than "
+                             f"{MAX_LENGTH:,}")
+    if isinstance(d, Lognormal):
+        _nonneg_float(f"{side}.sigma", d.sigma)
+        _positive_float(f"{side}.median", d.median)
+        if d.sigma > 5:
+            raise InputError(f"{side}.sigma = {d.sigma} is implausibly wide for token "
+                             "lengths (use ≤ 5; real datasets have 0.3-1.5)")
+    elif isinstance(d, Zipf):
+        _positive_float(f"{side}.exponent", d.exponent)
+        if d.high - d.low > MAX_ZIPF_SPAN:  # the sampler tabulates the law over [low, high]
+            raise InputError(f"{side} lengths: a Zipf range spans at most {MAX_ZIPF_SPAN:,} "
+                             f"tokens, got [{d.low}, {d.high}]")
+
+
+def _sample(d: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(d, Uniform):
+        return rng.integers(d.low, d.high + 1, size=n, dtype=np.int64)
+    if isinstance(d, Lognormal):
+        x = np.rint(rng.lognormal(math.log(d.median), d.sigma, size=n))
+        return np.clip(x, d.low, MAX_LENGTH if d.high is None else d.high).astype(np.int64)
+    k = np.arange(d.low, d.high + 1, dtype=float)
+    cdf = np.cumsum(k ** -d.exponent)
+    cdf /= cdf[-1]
+    idx = np.searchsorted(cdf, rng.random(n), side="right")
+    return (d.low + np.minimum(idx, len(k) - 1)).astype(np.int64)
+
+
 def sample_lengths(lengths: Lengths, n: int, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray]:
     """n (prompt, output) pairs from the distribution."""
     if isinstance(lengths, FixedLengths):
         return (np.full(n, lengths.prompt_tokens, dtype=np.int64),
                 np.full(n, lengths.output_tokens, dtype=np.int64))
+    if isinstance(lengths, SampledLengths):
+        return _sample(lengths.prompt, n, rng), _sample(lengths.output, n, rng)
     idx = rng.integers(0, len(lengths.prompt_tokens), size=n)
     return (np.asarray(lengths.prompt_tokens, dtype=np.int64)[idx],
             np.asarray(lengths.output_tokens, dtype=np.int64)[idx])
@@ -179,7 +361,34 @@ def sample_lengths(lengths: Lengths, n: int, rng: np.random.Generator
 def generate(traffic: Traffic, rng: np.random.Generator) -> RequestTable:
     """The request table of an open-loop traffic (closed loop: lengths only, arrivals NaN).
 
-    Arrival times start at the first inter-arrival gap after t = 0."""
+    Arrival times start at the first inter-arrival gap after t = 0. With `Prefixes` the
+    prompts grow by the system prompt and the conversation history (random draws made after
+    all others, so the arrivals and sampled lengths do not change)."""
+    t = _generate(traffic, rng)
+    if traffic.prefixes is None:
+        return t
+    return with_prefixes(t, traffic.prefixes, rng)
+
+
+def with_prefixes(t: RequestTable, px: Prefixes, rng: np.random.Generator) -> RequestTable:
+    """Apply `Prefixes` to a table (see `Prefixes` for the rules)."""
+    n = len(t)
+    idx = np.arange(n)
+    conv = idx // px.turns
+    first = conv * px.turns
+    step = t.prompt_tokens + t.output_tokens
+    cs = np.concatenate([[0], np.cumsum(step)])
+    history = cs[idx] - cs[first]
+    if px.system_prompts:
+        sys_of_conv = rng.integers(0, px.system_prompts, size=int(conv[-1]) + 1 if n else 0)
+        sys_id = sys_of_conv[conv]
+    else:
+        sys_id = np.full(n, -1, dtype=np.int64)
+    prompt = t.prompt_tokens + history + px.system_tokens
+    return RequestTable(t.arrival_s, prompt.astype(np.int64), t.output_tokens, sys_id, conv)
+
+
+def _generate(traffic: Traffic, rng: np.random.Generator) -> RequestTable:
     a = traffic.arrival
     if isinstance(a, TraceReplay):
         t = read_trace_csv(a.path)
