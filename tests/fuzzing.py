@@ -1,4 +1,4 @@
-"""Structured fuzzing of the CLI and the API (shared by tests/test_fuzz.py and the one-off
+"""Structured fuzzing of the CLI and the API (shared by tests/front_door/test_fuzz.py and the one-off
 campaign benchmarks/fuzz_campaign.py).
 
 Arguments are generated from the parser itself (every command, every option), each value drawn

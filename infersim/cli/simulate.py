@@ -9,12 +9,12 @@ from typing import Any
 
 from infersim.cli.common import (
     MAX_CLI_INT,
-    _int,
     add_hw_args,
     add_runtime_arg,
     add_scenario_args,
     fmt_si,
     header,
+    int_arg,
     parse_set,
     print_diagnostics,
     print_json,
@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     q.add_argument("kind", nargs="?", choices=["matmul", "attention"], help="operator kind")
     add_hw_args(q)
     for name in ("m", "k", "n", "batch", "heads", "kv-heads", "head-dim", "q-len", "kv-len"):
-        q.add_argument(f"--{name}", type=_int)
+        q.add_argument(f"--{name}", type=int_arg)
     q.add_argument("--causal", action="store_true")
     q.add_argument("--dtype", default="bf16")
     add_runtime_arg(q)

@@ -7,13 +7,13 @@ import asyncio
 import time
 
 import pytest
-from tests.studies.conftest import SMALL_GRID
 
 from infersim.cli import main
 from infersim.foundation.errors import InputError
 from infersim.studies.executors import DaskExecutor, TlsFiles
 from infersim.studies.runner import run_sweep
 from infersim.studies.spec import load_study
+from tests._support import SMALL_GRID
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] not installed")
 

@@ -2,7 +2,7 @@
 and the walkthrough in docs/walkthrough.md that records them and their output.
 
 Regenerate the walkthrough after a change in output:
-    python tests/test_readme_walkthrough.py
+    python tests/front_door/test_readme_walkthrough.py
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 WALKTHROUGH = ROOT / "docs" / "walkthrough.md"
 
@@ -122,7 +122,7 @@ def test_walkthrough_records_every_readme_command_with_its_current_header(tmp_pa
                                                                            monkeypatch):
     rec = recorded()
     missing = [c for c in readme_commands() if c not in rec]
-    assert missing == [], "regenerate: python tests/test_readme_walkthrough.py"
+    assert missing == [], "regenerate: python tests/front_door/test_readme_walkthrough.py"
     monkeypatch.chdir(tmp_path)
     prepare(tmp_path)
     # the first line of fast table commands (model, hardware, scenario, runtime) is
@@ -151,8 +151,8 @@ def write_walkthrough() -> None:
         f"- `shapes.csv`:\n\n```\n{SHAPES_CSV}```\n",
         "- `my-chip.yaml`: a copy of `hwmodels/specs/h100-sxm.yaml` to edit;\n",
         f"- `my-study.yaml`:\n\n```yaml\n{MY_STUDY}```\n",
-        "Kept true by `tests/test_readme_walkthrough.py` (every command must exit 0; headers "
-        "must match); regenerate with `python tests/test_readme_walkthrough.py`.\n",
+        "Kept true by `tests/front_door/test_readme_walkthrough.py` (every command must exit 0; headers "
+        "must match); regenerate with `python tests/front_door/test_readme_walkthrough.py`.\n",
     ]
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as d:
