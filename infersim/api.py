@@ -40,13 +40,11 @@ def load_hardware(name_or_path: str | Path | Hardware,
         raise InputError("overrides: expected a dict of field paths to values, e.g. "
                          "{'memory.hbm.capacity_gb': 96}, got " + repr(overrides)[:80])
     if overrides:
-        from infersim.cli.common import _check_set_value
+        from infersim.foundation.schema import check_value_tree
 
         for k, v in overrides.items():
-            _check_set_value(f"{k}={str(v)[:30]}", v, flag="overrides")
+            check_value_tree(f"{k}={str(v)[:30]}", v, flag="overrides")
     return _load_hardware(name_or_path, overrides)
-
-
 
 
 def scenario_defaults(phase: str | Phase, prompt: int | None,

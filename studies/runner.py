@@ -130,7 +130,7 @@ def count_points(study: Study) -> float:
 def check_study(study: Study) -> None:
     """Refuse, before anything runs or is written, a study too large or with plots naming
     columns its results will not have."""
-    from infersim.studies.outputs import check_plots
+    from infersim.studies.checks import check_plots
 
     n = count_points(study)
     if n > MAX_POINTS:

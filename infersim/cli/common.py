@@ -11,6 +11,7 @@ from typing import Any
 
 from infersim.foundation.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT
 from infersim.foundation.errors import InputError
+from infersim.foundation.schema import MAX_CLI_INT, check_value_tree
 from infersim.foundation.units import fmt_si as fmt_si  # re-exported for the commands
 from infersim.foundation.yaml import parse_value
 
@@ -28,28 +29,9 @@ def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
         except InputError as e:
             raise InputError(f"{e}; write a number, a word, or a quoted string, e.g. --set "
                              "memory.hbm.bandwidth_tb_per_s=4.8") from None
-        _check_set_value(item, value)
+        check_value_tree(item, value)
         out[key.strip()] = value
     return out
-
-
-def _check_set_value(item: str, value: Any, depth: int = 0, flag: str = "--set") -> None:
-    """Numbers in a --set value must fit a float and stay below MAX_CLI_INT for integers."""
-    if depth > 20:
-        raise InputError(f"{flag} {item[:60]!r}: the value nests too deeply")
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int) and abs(value) > MAX_CLI_INT:
-        raise InputError(f"{flag} {item[:60]!r}: {str(value)[:30]} is too large (integers at "
-                         f"most {MAX_CLI_INT:.0e} in magnitude)")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{flag} {item[:60]!r}: the value must be a finite number")
-    if isinstance(value, list):
-        for v in value:
-            _check_set_value(item, v, depth + 1, flag)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _check_set_value(item, v, depth + 1, flag)
 
 
 def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:
@@ -151,9 +133,6 @@ def print_diagnostics(diags: Iterable[Mapping[str, str]]) -> None:
         print(f"  ! {d['message']}")
 
 
-# Largest integer a flag accepts: far above any count infersim models (tokens, chips,
-# requests), and small enough that every later float conversion or numpy int64 holds it.
-MAX_CLI_INT = 10**15
 
 
 def int_arg(text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -19,6 +20,8 @@ def register(sub: Any) -> None:
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.add_argument("--store", metavar="DIR",
                    help="a sweep or study output folder (results.csv) to show and open")
+    p.add_argument("--json", action="store_true",
+                   help='print {"url": ...} as one JSON line once serving, for scripts')
     p.set_defaults(func=cmd_explore)
 
 
@@ -27,7 +30,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     srv = make_server(args.port, args.store)
     url = f"http://127.0.0.1:{srv.server_address[1]}/"
-    print(f"infersim explore: {url}  (Ctrl-C to stop)", flush=True)
+    if args.json:
+        print(json.dumps({"url": url}), flush=True)
+    else:
+        print(f"infersim explore: {url}  (Ctrl-C to stop)", flush=True)
     if not args.no_browser:
         import webbrowser
 

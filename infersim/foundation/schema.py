@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infersim.foundation.errors import Problem
+from infersim.foundation.errors import InputError, Problem
 from infersim.foundation.suggest import did_you_mean
 
 Range = tuple[float, float]
@@ -215,3 +215,27 @@ class Checker:
                 seen.add(str(item))
             return ok
         return self.number(path, value, integer=(t == "int"), lo=fld.range[0], hi=fld.range[1])
+
+
+# Largest integer a flag or an override accepts: far above any count infersim models (tokens,
+# chips, requests), and small enough that every later float conversion or numpy int64 holds it.
+MAX_CLI_INT = 10**15
+
+
+def check_value_tree(item: str, value: Any, depth: int = 0, flag: str = "--set") -> None:
+    """Numbers in a --set value must fit a float and stay below MAX_CLI_INT for integers."""
+    if depth > 20:
+        raise InputError(f"{flag} {item[:60]!r}: the value nests too deeply")
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and abs(value) > MAX_CLI_INT:
+        raise InputError(f"{flag} {item[:60]!r}: {str(value)[:30]} is too large (integers at "
+                         f"most {MAX_CLI_INT:.0e} in magnitude)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{flag} {item[:60]!r}: the value must be a finite number")
+    if isinstance(value, list):
+        for v in value:
+            check_value_tree(item, v, depth + 1, flag)
+    elif isinstance(value, dict):
+        for v in value.values():
+            check_value_tree(item, v, depth + 1, flag)
