@@ -97,8 +97,9 @@ def test_find_max_rate_cli(capsys):
 
 def test_simulator_line_budget():
     # tinygrad-style budget: the simulator must stay small enough to read in one sitting
-    # (raised by 100 for length distributions, prefixes and the prefix-caching KV pool).
+    # (raised for length distributions, prefixes and the prefix-caching KV pool, the serving
+    # steady-state checks, and the Perfetto/Chakra trace exporters).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 2700, f"simulator/ has {lines} non-blank lines (budget 2700)"
+    assert lines <= 3000, f"simulator/ has {lines} non-blank lines (budget 3000)"
