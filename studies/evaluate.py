@@ -99,7 +99,7 @@ def simulate_point(params: Mapping[str, Any]) -> Any:
     return simulate(model, hw, runtime=p["runtime"], **p["scenario"]), hw, p
 
 
-def _simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
+def simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     from infersim.workloads.ops import totals
 
     r, hw, p = simulate_point(params)
@@ -235,6 +235,6 @@ def metric_kinds(kind: str) -> dict[str, str]:
 
 
 _EVALUATORS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-    "simulate": _simulate_metrics,
+    "simulate": simulate_metrics,
     "serve": _serve_metrics,
 }

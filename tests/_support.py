@@ -153,3 +153,14 @@ def pareto_brute_force(points: list[tuple[float, ...]], goals: list[str]) -> lis
                 break
         out.append(not dominated)
     return out
+
+
+# A "billion laughs" YAML document: `levels` anchors, each a list of `fan` aliases of the
+# previous one (fan ** levels values once expanded), for the loader's alias limit.
+def billion_laughs(levels: int = 9, fan: int = 9) -> str:
+    names = "abcdefghijklmnopqrstuvwxyz"
+    lines = ["a: &a [" + ",".join(["x"] * fan) + "]"]
+    for i in range(1, levels + 1):
+        n, prev = names[i], names[i - 1]
+        lines.append(f"{n}: &{n} [" + ",".join([f"*{prev}"] * fan) + "]")
+    return "\n".join(lines) + "\n"

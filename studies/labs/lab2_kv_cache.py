@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from infersim.studies.labs._lab import Exercise, figure, main
+from infersim.workloads import summarize
 
 MODEL = "llama-3.1-8b"
 
@@ -31,7 +32,6 @@ def kv_bytes_per_token(kv: str = "bf16") -> float:
 def max_batch(context: int = 8192, kv: str = "bf16", capacity_bytes: float = 80e9) -> int:
     """Sequences of `context` tokens whose KV fits next to the bf16 weights in 80 GB."""
     from infersim.api import load_model
-    from infersim.workloads import summarize
     from infersim.workloads.dtypes import DType
 
     w = summarize(load_model(MODEL)).params_total * DType.BF16.bytes  # all weights stored
@@ -65,7 +65,7 @@ def _weight_bytes() -> float:
     from infersim.api import load_model
     from infersim.workloads.dtypes import DType
 
-    return load_model(MODEL).summary().params_total * DType.BF16.bytes
+    return summarize(load_model(MODEL)).params_total * DType.BF16.bytes
 
 
 def _why_kv(b: float) -> str:

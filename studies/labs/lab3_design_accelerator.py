@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from infersim.studies.labs._lab import Exercise, figure, main
+from infersim.workloads import summarize
 
 MODEL = "llama-3.1-70b"
 TARGET_TOK_S = 100.0
@@ -36,7 +37,6 @@ def bandwidth_needed(weights: str = "fp8") -> float:
 def sram_chips_needed(sram_bytes_per_chip: float = 230e6) -> int:
     """Chips of `sram_bytes_per_chip` needed to hold ALL int8 weights (embedding included)."""
     from infersim.api import load_model
-    from infersim.workloads import summarize
     from infersim.workloads.dtypes import DType
 
     params = summarize(load_model(MODEL)).params_total
@@ -103,7 +103,7 @@ def _plot_bw() -> Any:
 def _why_chips(n: int) -> str:
     from infersim.api import load_model
 
-    p = load_model(MODEL).summary().params_total
+    p = summarize(load_model(MODEL)).params_total
     return (f"{p / 1e9:.1f} B parameters × 1 byte (int8) = {p / 1e9:.1f} GB; / 0.23 GB per chip = "
             f"{p / 230e6:.1f} → {n} chips, before any KV cache or activations. SRAM buys "
             "bandwidth (every chip reads its slice in parallel) at the price of capacity.")

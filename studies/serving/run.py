@@ -69,9 +69,14 @@ def run_point(system: str, weights: str, tp: int, pp: int, max_tokens: int, user
     )
 
     hw = load_hardware(system)
+    # production-engine software: a fused engine on framework kinds, the compiled profile
+    # (the kind's default) where the kind has its own
+    from infersim.hwmodels.registry import cost_model
+
+    runtime = "" if cost_model(hw).profiles else "fused"
     r = serve(MODEL, hw, Traffic(ClosedLoop(users), FixedLengths(PROMPT, OUTPUT), requests),
               ServingPolicy(Policy.CHUNKED, max_tokens=max_tokens),
-              deployment=Deployment(tp=tp, pp=pp, runtime="fused", weights=weights), seed=seed)
+              deployment=Deployment(tp=tp, pp=pp, runtime=runtime, weights=weights), seed=seed)
     d = r.to_dict()
     row: dict[str, object] = {
         "system": system, "kind": hw.kind.value, "weights": weights, "tp": tp, "pp": pp,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from infersim.cli import main
-from tests.foundation.test_yaml import billion_laughs
+from tests._support import billion_laughs
 
 
 @pytest.mark.parametrize("value", ["&a [*a]", "*nope", "!!python/name:os.system ''",

@@ -17,6 +17,7 @@ from infersim.foundation.yaml import (
     parse_document,
     parse_value,
 )
+from tests._support import billion_laughs
 
 
 def only_problem(text: str):
@@ -105,15 +106,6 @@ def test_aliases_to_finished_blocks_are_copies_with_the_anchor_lines():
 
 
 # ---- hostile documents ---------------------------------------------------------------------
-
-def billion_laughs(levels: int = 9, fan: int = 9) -> str:
-    names = "abcdefghijklmnopqrstuvwxyz"
-    lines = ["a: &a [" + ",".join(["x"] * fan) + "]"]
-    for i in range(1, levels + 1):
-        n, prev = names[i], names[i - 1]
-        lines.append(f"{n}: &{n} [" + ",".join([f"*{prev}"] * fan) + "]")
-    return "\n".join(lines) + "\n"
-
 
 def timed(fn, *args):
     t0 = time.perf_counter()

@@ -173,11 +173,11 @@ def test_energy_scopes_match_between_simulate_and_serve(capsys):
 
 
 def test_sweep_energy_is_simulate_energy():
-    from infersim.studies.evaluate import _simulate_metrics
+    from infersim.studies.evaluate import simulate_metrics
 
     params = {"model": "llama-3.1-70b", "hardware": "dgx-h100", "runtime": "graph",
               "scenario.tp": 8, "scenario.weights": "fp8"}
-    m = _simulate_metrics(params)
+    m = simulate_metrics(params)
     r = isim.simulate("llama-3.1-70b", "dgx-h100", tp=8, weights="fp8")
     assert m["latency_s"] == pytest.approx(r.latency_s)
     assert m["energy_per_token_j"] == pytest.approx(r.energy_per_token_j)

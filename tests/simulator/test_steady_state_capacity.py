@@ -11,7 +11,6 @@ import pytest
 from infersim.cli import main
 from infersim.foundation.errors import InputError
 from infersim.hwmodels import load_hardware
-from infersim.hwmodels.cost import Runtime
 from infersim.hwmodels.economics import Economics
 from infersim.simulator.serving import (
     FixedLengths,
@@ -58,7 +57,8 @@ def test_find_max_rate_matches_static_batching_capacity_from_the_cost_model():
     # per-step costs. The queue is stable below B / T req/s and grows above it.
     m, h = load_model("llama-3.2-1b"), load_hardware("h100-sxm")
     p_tok, o_tok, b = 128, 16, 32
-    step = MapperIterationCost(m, h, tp=1, pp=1, ep=1, runtime=Runtime("fused"),
+    # the runtime serve uses by default (the kind's default, as `simulate`)
+    step = MapperIterationCost(m, h, tp=1, pp=1, ep=1, runtime=None,
                                weights="bf16", kv=None)
     t_batch = step([(p_tok, 0)] * b, b, 0, 0)[0] + sum(
         step([], 0, b, b * (p_tok + i))[0] for i in range(1, o_tok))
