@@ -34,6 +34,12 @@ def figure(width: float = 6.0, height: float = 3.8) -> Figure:
     return fig
 
 
+# Every lab points students to the explorer, where the same knobs move the plots live.
+EXPLORE_TIP = ("Try it live: `infersim explore` (pip install 'infersim[explore]') opens the "
+               "explorer; move the bandwidth, peak and capacity sliders and watch the roofline, "
+               "the step latency and the serving curve change as these exercises predict.")
+
+
 def main(title: str, intro: str, exercises: Sequence[Exercise],
          argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=title)
@@ -44,6 +50,7 @@ def main(title: str, intro: str, exercises: Sequence[Exercise],
     args = ap.parse_args(argv)
     out = sys.stdout
     out.write(f"# {title}\n\n{intro.strip()}\n")
+    out.write(f"\n{EXPLORE_TIP}\n")
     for i, ex in enumerate(exercises, start=1):
         out.write(f"\n## Exercise {i}: {ex.title}\n\n{ex.prompt.strip()}\n\nHint: {ex.hint}\n")
         if args.solve:

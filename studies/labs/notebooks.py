@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from infersim.studies.labs._lab import EXPLORE_TIP
+
 LABS = ("lab1_roofline", "lab2_kv_cache", "lab3_design_accelerator")
 
 
@@ -28,7 +30,7 @@ def build(name: str) -> Any:
     title = (mod.__doc__ or name).strip().splitlines()[0]
     intro = (mod.__doc__ or "").strip().split("\n", 1)[-1].strip()
     cells = [
-        nbf.new_markdown_cell(f"# {title}\n\n{intro}"),
+        nbf.new_markdown_cell(f"# {title}\n\n{intro}\n\n{EXPLORE_TIP}"),
         nbf.new_code_cell("%matplotlib inline\n"
                           "from IPython.display import Markdown, display\n\n"
                           f"from infersim.studies.labs import {name} as lab"),
