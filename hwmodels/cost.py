@@ -174,6 +174,12 @@ class CostModel(Protocol):
     # Ops run as the separate kernels a framework launches (GPU eager/graph): the mapper
     # splits them before pricing.
     splits_kernels: bool
+
+    @property
+    def profiles(self) -> Mapping[str, RuntimeProfile]:
+        """Named software profiles of a statically scheduled kind (empty: framework
+        runtimes)."""
+        ...
     # Memory is managed by a caching allocator (GPU frameworks): a serving engine may only
     # use a fraction of it (vLLM's gpu_memory_utilization). Statically allocated SRAM
     # machines use all of it.

@@ -155,7 +155,7 @@ def _security(scheme: str, tls: TlsFiles | None, address: str) -> Any:
         return Security(tls_ca_file=tls.ca_file, tls_client_cert=tls.cert,
                         tls_client_key=tls.key, require_encryption=True)
     sec = Security()  # reads distributed.comm.tls.* from Dask's config and environment
-    if scheme == "tls" and not sec.tls_ca_file:
+    if scheme == "tls" and not getattr(sec, "tls_ca_file", None):
         raise InputError(f"--scheduler {address}: a tls:// scheduler needs certificates: "
                          "--tls-ca, --tls-cert, --tls-key (or Dask config "
                          "distributed.comm.tls.ca-file / .client.cert / .client.key)")

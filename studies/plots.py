@@ -82,13 +82,15 @@ def literal_text(fig: Figure) -> None:
     tick labels go through `_lit`."""
     texts = list(fig.texts)
     for ax in fig.axes:
-        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label,
+        texts += [ax.title, ax._left_title, ax._right_title,  # type: ignore[attr-defined]
+                  ax.xaxis.label, ax.yaxis.label,
                   *ax.texts]
         leg = ax.get_legend()
         if leg is not None:
             texts += [*leg.get_texts(), leg.get_title()]
-    if fig._suptitle is not None:
-        texts.append(fig._suptitle)
+    suptitle = getattr(fig, "_suptitle", None)  # matplotlib keeps it private
+    if suptitle is not None:
+        texts.append(suptitle)
     for t in texts:
         t.set_parse_math(False)
         t.set_usetex(False)

@@ -141,7 +141,7 @@ def _set_int(obj: object, name: str, *, minimum: int) -> None:
     """Validate an integer field of a frozen dataclass (numpy integers are accepted and stored
     as `int`). The one rule for counts in a scenario: an integer ≥ `minimum`."""
     v = getattr(obj, name)
-    if not isinstance(v, Integral) or isinstance(v, bool) or not minimum <= v <= MAX_COUNT:
+    if not isinstance(v, Integral) or isinstance(v, bool) or not minimum <= int(v) <= MAX_COUNT:
         what = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
         raise InputError(f"{name} must be {what} of at most {MAX_COUNT:.0e}, got "
                          f"{str(v)[:40]}")

@@ -132,7 +132,7 @@ def fit_spatial() -> dict[str, Any]:
     """Fit each `CALIBRATIONS` constant on its row, then predict every row of its profile
     with it. Returns the content of `FIT_FILE`."""
     rows = rows_by_id()
-    fits = []
+    fits: list[dict[str, Any]] = []
     for c in CALIBRATIONS:
         value = _round_sig(_solve(rows[c.row_id], c))
         judged = _judge(c, value)
