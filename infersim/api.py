@@ -352,16 +352,6 @@ def result_of(sched: Schedule) -> SimResult:
     return SimResult(sched, sched.latency_s, tps, sched.energy_j, tokens, system_j)
 
 
-def resolve_runtime(runtime: str | Runtime) -> Runtime:
-    from infersim.foundation.errors import InputError
-
-    try:
-        return Runtime(runtime)
-    except ValueError:
-        raise InputError(f"runtime: unknown runtime {runtime!r}; use one of "
-                         f"{', '.join(r.value for r in Runtime)}") from None
-
-
 def predict_op(op: Op, hardware: str | Path | Hardware,
                runtime: str | Runtime | None = None) -> float:
     """Predicted seconds for one execution of `op` on one chip of `hardware`."""

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from infersim.foundation.errors import InputError
-from infersim.hwmodels import Hardware, Runtime, list_hardware
+from infersim.hwmodels import Hardware, list_hardware
 from infersim.hwmodels.loader import load_hardware_text, resolve_spec, spec_document
 from infersim.workloads import list_models
 from infersim.workloads.dtypes import DType
@@ -44,7 +44,7 @@ _TIMELINE_SPANS = 4000  # spans sent to the browser (the first layers of a long 
 def catalog() -> dict[str, Any]:
     """The choices the page offers."""
     return {"models": list_models(), "hardware": list_hardware(),
-            "runtimes": [r.value for r in Runtime], "phases": [p.value for p in Phase],
+            "phases": [p.value for p in Phase],
             "dtypes": [d.value for d in DType]}
 
 
@@ -84,6 +84,15 @@ def spec_fields(hw: str) -> list[dict[str, Any]]:
                  "source": _source_of(p, chip_doc.get("sources") or {})}
                 for p, v in _leaves(chip_doc)]
     return out
+
+
+def runtimes_for(hw: str) -> list[str]:
+    """The software this hardware kind accepts (its cost model's list); "" = the kind's
+    default."""
+    from infersim.api import load_hardware
+    from infersim.hwmodels.registry import cost_model
+
+    return list(cost_model(load_hardware(hw)).runtimes())
 
 
 def suggested_knobs(hw: str, fields: list[dict[str, Any]]) -> list[str]:
@@ -183,7 +192,8 @@ def command_line(req: Mapping[str, Any]) -> str:
         parts += ["--set", f"{k}={v:g}"]
     for k, v in _scenario(req).items():
         parts += [_SCENARIO_FLAGS[k], str(v)]
-    parts += ["--runtime", str(req.get("runtime") or "graph")]
+    if req.get("runtime"):
+        parts += ["--runtime", str(req["runtime"])]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -203,7 +213,8 @@ def _simulate(req: Mapping[str, Any]) -> tuple[Any, Hardware, dict[str, Any]]:
 
     hw = _hardware(req)
     sc = _scenario(req)
-    return simulate(_model(req), hw, runtime=str(req.get("runtime") or "graph"), **sc), hw, sc
+    # no runtime: the hardware kind's default (graph on GPUs, the newest compiled profile)
+    return simulate(_model(req), hw, runtime=req.get("runtime") or None, **sc), hw, sc
 
 
 def timeline(req: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,7 +275,7 @@ def serving_curve(req: Mapping[str, Any], points: int = 6,
     if not 1 <= output <= 100_000:
         raise InputError(f"output: expected 1 to 100000 tokens, got {output}")
     dep = Deployment(tp=sc.get("tp", 1), pp=sc.get("pp", 1), ep=sc.get("ep", 1),
-                     runtime=str(req.get("runtime") or "fused"),
+                     runtime=str(req.get("runtime") or ""),  # "": the kind's default
                      weights=sc.get("weights", "bf16"), kv=sc.get("kv"))
     model = _model(req)
     lengths = FixedLengths(prompt, output)

@@ -118,7 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
 
             def spec() -> dict[str, Any]:
                 fields = app.spec_fields(hw)
-                return {"fields": fields, "knobs": app.suggested_knobs(hw, fields)}
+                return {"fields": fields, "knobs": app.suggested_knobs(hw, fields),
+                        "runtimes": app.runtimes_for(hw)}
 
             self._answer(spec)
         elif path == "/api/pareto":

@@ -58,6 +58,16 @@ def test_roofline_points_are_the_ops_flops_and_bytes():
     assert res["roofline"]["bandwidth_Bps"] == 4.8e12
 
 
+def test_runtime_is_the_kinds_own_and_a_gpu_stack_on_an_lpu_is_refused():
+    assert app.runtimes_for("groq-lpu") == ["groq-2024", "groq-2023"]
+    assert "graph" in app.runtimes_for("h100-sxm")
+    req = {"model": "llama-3.1-8b", "hw": "groq-576", "scenario": {"tp": 8, "pp": 5}}
+    res = app.evaluate(req)  # no runtime: the newest compiled profile
+    assert res["result"]["runtime"] == "groq-2024" and "--runtime" not in res["command"]
+    with pytest.raises(InfersimError, match="runtime"):
+        app.evaluate({**req, "runtime": "graph"})
+
+
 def test_spec_fields_carry_their_sources_and_set_paths():
     fields = {f["path"]: f for f in app.spec_fields("dgx-h100")}
     bw = fields["chip.memory.hbm.bandwidth_tb_per_s"]

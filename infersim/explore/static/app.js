@@ -173,7 +173,12 @@ async function loadSpec() {
   const sel = $("add-knob"); sel.length = 1;
   const body = $("spec").tBodies[0]; body.textContent = "";
   if (state.uploadedSpec) return;
-  const { fields, knobs } = await api("/api/spec?hw=" + encodeURIComponent($("hw").value));
+  const { fields, knobs, runtimes } = await api("/api/spec?hw=" + encodeURIComponent($("hw").value));
+  // the software this kind runs; "" = its default (graph on GPUs, the newest compiled profile)
+  const rt = $("runtime"), keep = rt.value;
+  rt.length = 0;
+  fill(rt, ["", ...runtimes], runtimes.includes(keep) ? keep : "");
+  rt.options[0].textContent = "(the kind's default)";
   state.fields = fields;
   for (const f of fields) {
     const tr = body.insertRow(); tr.insertCell().textContent = f.path;
@@ -241,7 +246,7 @@ function download(name, text, type) {
 async function init() {
   const cat = await api("/api/catalog");
   fill($("model"), cat.models, "llama-3.1-8b"); fill($("hw"), cat.hardware, "h100-sxm");
-  fill($("runtime"), cat.runtimes, "graph"); fill($("phase"), ["decode", "prefill"], "decode");
+  fill($("phase"), ["decode", "prefill"], "decode");
   for (const sel of document.querySelectorAll("select.dtype")) fill(sel, cat.dtypes);
   $("weights").value = "bf16";
   for (const id of ["model", "runtime", "phase", "batch", "context", "prompt", "tp", "pp", "ep", "weights", "activations", "kv"])
