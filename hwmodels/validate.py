@@ -524,6 +524,8 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
             v.add("power", f"idle power ({fmt(idle)} W) exceeds TDP ({fmt(tdp)} W)",
                   "idle power is the static draw; it must be ≤ TDP")
     _peak_cross_check(v, data)
+    if kind == HardwareKind.CPU:
+        _cpu_ceilings(v, data, memory)
     # memory order and roles
     levels = [(n, lv) for n, lv in memory.items() if isinstance(lv, dict)]
     if levels:
@@ -585,6 +587,95 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
                       f"levels total {fmt(on_chip)} B",
                       "the array level's capacity must include the arrays' cells: check "
                       "array_rows/array_cols/num_arrays/bits_per_cell and memory capacities")
+
+
+# Physical ceilings of a CPU, shared by `hw validate` (any cpu spec) and `infersim calibrate`
+# (before it writes one). A busy machine makes timings slow, never fast, so a number above a
+# ceiling means a fit went wrong (e.g. on a sample that measured nothing).
+# assumed: turbo clocks reach at most 1.5 x the nominal clock of a spec.
+CPU_TURBO = 1.5
+# assumed: 0.5 GB/s (one slow DDR channel, heavily shared) to 2 TB/s (beyond HBM-equipped
+# server CPUs such as Xeon Max at ~1 TB/s).
+CPU_DRAM_BPS = (0.5e9, 2e12)
+# assumed: any CPU of the last 20 years runs scalar code faster than 0.1 GFLOP/s per core; a
+# fitted rate below that measured the timer, not the arithmetic.
+CPU_MIN_FLOPS_PER_CORE = 1e8
+
+
+def cpu_ceiling_problems(cores: int, simd_bits: int, fma_units: int, clock_hz: float,
+                         peaks: Mapping[str, Mapping[str, float]], dram_bps: float | None
+                         ) -> list[tuple[str, str]]:
+    """(field path, message) for every compute or memory figure of a CPU that no CPU with
+    `cores` cores of `simd_bits`-wide SIMD and `fma_units` FMA pipes at `clock_hz` (x turbo)
+    can reach: FLOP/s above cores x lanes x pipes x 2 x clock, below the per-core floor, fp64
+    faster than fp32 (by more than 10%), main-memory bandwidth outside CPU_DRAM_BPS.
+    `peaks`: compute unit -> dtype -> FLOP/s."""
+    out: list[tuple[str, str]] = []
+    clock = clock_hz * CPU_TURBO
+    for unit, table in peaks.items():
+        for dtype, flops in table.items():
+            bits = DType(dtype).bits if dtype in {d.value for d in DType} else 32
+            per_cycle = simd_bits / bits * fma_units * 2.0
+            cap = cores * per_cycle * clock
+            floor = cores * CPU_MIN_FLOPS_PER_CORE
+            if not math.isfinite(flops) or flops > cap:
+                out.append((f"compute.{unit}.{dtype}",
+                            f"{unit} {dtype} {flops / 1e9:.4g} GFLOP/s exceeds {cores} cores x "
+                            f"{per_cycle:g} FLOP/cycle x {clock / 1e9:.2f} GHz = "
+                            f"{cap / 1e9:.4g} GFLOP/s"))
+            elif flops < floor:
+                out.append((f"compute.{unit}.{dtype}",
+                            f"{unit} {dtype} {flops / 1e9:.4g} GFLOP/s is below "
+                            f"{floor / 1e9:.4g} GFLOP/s ({CPU_MIN_FLOPS_PER_CORE / 1e9:g} per "
+                            "core, slower than scalar code)"))
+        if "fp32" in table and "fp64" in table and table["fp64"] > 1.1 * table["fp32"]:
+            out.append((f"compute.{unit}.fp64",
+                        f"{unit} fp64 ({table['fp64'] / 1e9:.4g} GFLOP/s) faster than fp32 "
+                        f"({table['fp32'] / 1e9:.4g} GFLOP/s)"))
+    if dram_bps is not None:
+        lo, hi = CPU_DRAM_BPS
+        if not lo <= dram_bps <= hi:
+            out.append(("memory", f"main-memory bandwidth {dram_bps / 1e9:.4g} GB/s is outside "
+                        f"[{lo / 1e9:g}, {hi / 1e9:g}] GB/s"))
+    return out
+
+
+def _cpu_ceilings(v: _Validator, data: dict[str, Any], memory: Mapping[str, Any]) -> None:
+    """`hw validate` applies the calibration's physical ceilings to every cpu spec."""
+    from infersim.hwmodels.spec import CpuParams
+
+    block = data.get("cpu")
+    clock = _si(data, "clock", "frequency")
+    compute = data.get("compute")
+    if not isinstance(block, dict) or not clock or not isinstance(compute, dict):
+        return
+    cores = _kind_si(block, CpuParams, "cores")
+    simd = _kind_si(block, CpuParams, "simd_width_bits")
+    fma = _kind_si(block, CpuParams, "fma_units_per_core") or 2.0
+    if not cores or not simd:
+        return
+    fam = FAMILIES["throughput"]
+    peaks: dict[str, dict[str, float]] = {}
+    keys: dict[str, str] = {}  # unit -> its peak key (peak_gflops, peak_tflops ...)
+    for name, u in compute.items():
+        if not isinstance(u, dict):
+            continue
+        for k, val in u.items():
+            s = split_suffix(k, "peak", fam)
+            if s is not None and isinstance(val, dict):
+                peaks[str(name)] = {str(d): float(x) * fam.suffixes[s] for d, x in val.items()
+                                    if is_number(x)}
+                keys[str(name)] = str(k)
+    main = [lv for lv in memory.values() if isinstance(lv, dict) and lv.get("external") is not True
+            and isinstance(lv.get("holds"), list) and "weights" in lv["holds"]]
+    dram = _si(main[-1], "bandwidth", "bandwidth") if main else None
+    for path, msg in cpu_ceiling_problems(int(cores), int(simd), int(fma), clock, peaks, dram):
+        parts = path.split(".")
+        if parts[0] == "compute" and parts[1] in keys:
+            path = ".".join([parts[0], parts[1], keys[parts[1]], *parts[2:]])
+        v.add(path, msg + " (physically impossible for the cpu: block and clock)",
+              "check the cpu: block (cores, simd_width_bits, fma_units_per_core), clock_ghz "
+              "and the figure; a calibration that produced it ran on a disturbed machine")
 
 
 PEAK_TOLERANCE = 0.15  # datasheets quote units at different clocks (H100 CUDA cores: boost)

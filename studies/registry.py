@@ -97,14 +97,17 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def run_study(name: str, out_dir: str | Path, *, quick: bool = False,
               workers: int | None = None, executor: str = "local",
-              scheduler: str | None = None, progress: bool = True) -> StudyRun:
-    """Run a shipped study: data, plots and report.html in out_dir."""
+              scheduler: str | None = None, progress: bool = True, tls: Any = None,
+              worker_wait_s: float = 60.0) -> StudyRun:
+    """Run a shipped study: data, plots and report.html in out_dir. `tls` and
+    `worker_wait_s` as in `runner.run_sweep` (Dask executor; YAML studies)."""
     s = find_study(name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if s.kind == "yaml":
-        report, files = _run_yaml(s, out, quick, workers, executor, scheduler, progress)
+        report, files = _run_yaml(s, out, quick, workers, executor, scheduler, progress, tls,
+                                  worker_wait_s)
     else:
         report, files = _run_python(s, out, quick, workers)
     return StudyRun(s.name, out, report, tuple(files), time.perf_counter() - t0)
@@ -131,7 +134,8 @@ def quick_study(study: Any) -> Any:
 
 
 def _run_yaml(s: ShippedStudy, out: Path, quick: bool, workers: int | None, executor: str,
-              scheduler: str | None, progress: bool) -> tuple[Path, list[Path]]:
+              scheduler: str | None, progress: bool, tls: Any = None,
+              worker_wait_s: float = 60.0) -> tuple[Path, list[Path]]:
     from infersim.studies.outputs import finish
     from infersim.studies.runner import run_sweep
     from infersim.studies.spec import load_study
@@ -140,7 +144,7 @@ def _run_yaml(s: ShippedStudy, out: Path, quick: bool, workers: int | None, exec
     if quick:
         study = quick_study(study)
     res = run_sweep(study, out, executor=executor, workers=workers, scheduler=scheduler,
-                    progress=progress)
+                    progress=progress, tls=tls, worker_wait_s=worker_wait_s)
     report, plots = finish(study, res)
     return report, [*res.files, *plots, report]
 

@@ -89,43 +89,28 @@ def refuse_if_busy(df: pd.DataFrame, allow: bool) -> None:
         "write them anyway")
 
 
-# Physical ceilings of a CPU, for checking fitted numbers. assumed: the widest SIMD shipping in
-# CPUs (AVX-512 or 512-bit SVE) with two FMA pipes per core: 16 fp32 / 8 fp64 lanes × 2 pipes ×
-# 2 FLOP per FMA per cycle; a clock up to 1.5 × the nominal (turbo), 6 GHz when unknown.
-# DRAM: 0.5 GB/s (one slow channel) to 2 TB/s (beyond HBM-equipped server CPUs, ~1 TB/s).
-FLOP_PER_CYCLE = {"fp32": 64.0, "fp64": 32.0, "fp16": 128.0, "bf16": 128.0}
-TURBO = 1.5
-CLOCK_UNKNOWN_HZ = 6e9
-DRAM_BPS_RANGE = (0.5e9, 2e12)
+# The host's SIMD width is not probed: the ceilings assume the widest SIMD shipping in CPUs
+# (512-bit AVX-512/SVE) with two FMA pipes per core; the clock is the TSC (nominal) clock, or
+# 4 GHz when unknown (hw validate's CPU_TURBO is applied on top).
+ASSUMED_SIMD_BITS = 512
+ASSUMED_FMA_UNITS = 2
+CLOCK_UNKNOWN_HZ = 4e9
 
 
 def check_physical(cal: Calibration, host: Any) -> None:
-    """CalibrationError unless every fitted number is physically possible on this host:
-    FLOP/s ≤ cores × SIMD FLOP per cycle × clock, fp64 no faster than fp32, and a DRAM
-    bandwidth in a plausible range. (A busy machine makes timings slow, never fast; a number
-    above a ceiling means the fit went wrong, e.g. on a sample that measured nothing.)"""
-    clock = host.tsc_hz * TURBO if host.tsc_hz > 0 else CLOCK_UNKNOWN_HZ
+    """CalibrationError unless every fitted number is physically possible on this host, with
+    the same ceilings `hw validate` applies to every cpu spec (hwmodels.validate)."""
+    from infersim.hwmodels.validate import cpu_ceiling_problems
+
+    clock = host.tsc_hz if host.tsc_hz > 0 else CLOCK_UNKNOWN_HZ
     cores = max(1, int(host.logical_cpus))
-    problems = []
-    for what, table in (("matrix", cal.matrix_flops), ("vector", cal.vector_flops)):
-        for dtype, flops in table.items():
-            cap = cores * FLOP_PER_CYCLE.get(dtype, 128.0) * clock
-            if not flops > 0 or flops > cap:
-                problems.append(f"{what} {dtype} {flops / 1e9:.4g} GFLOP/s exceeds {cores} cores "
-                                f"× {FLOP_PER_CYCLE.get(dtype, 128.0):g} FLOP/cycle × "
-                                f"{clock / 1e9:.2f} GHz = {cap / 1e9:.4g} GFLOP/s")
-        if "fp32" in table and "fp64" in table and table["fp64"] > 1.1 * table["fp32"]:
-            problems.append(f"{what} fp64 ({table['fp64'] / 1e9:.4g} GFLOP/s) faster than fp32 "
-                            f"({table['fp32'] / 1e9:.4g} GFLOP/s)")
-    if cal.levels:
-        dram = cal.levels[-1].bandwidth_Bps
-        lo, hi = DRAM_BPS_RANGE
-        if not lo <= dram <= hi:
-            problems.append(f"main-memory bandwidth {dram / 1e9:.4g} GB/s is outside "
-                            f"[{lo / 1e9:g}, {hi / 1e9:g}] GB/s")
+    peaks = {"matrix": dict(cal.matrix_flops), "vector": dict(cal.vector_flops)}
+    dram = cal.levels[-1].bandwidth_Bps if cal.levels else None
+    problems = cpu_ceiling_problems(cores, ASSUMED_SIMD_BITS, ASSUMED_FMA_UNITS, clock, peaks,
+                                    dram)
     if problems:
         raise CalibrationError("the fitted model is physically impossible, no spec was "
-                               "written: " + "; ".join(problems))
+                               "written: " + "; ".join(m for _, m in problems))
 
 
 def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> CalibrateResult:

@@ -24,15 +24,8 @@ from infersim.foundation.errors import InputError
 from infersim.foundation.paths import check_output_dir, check_output_file
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "sweep", help="run a design study (YAML): grid, random or multi-objective search",
-        description="Evaluate every point of a study file in parallel, streaming results to a "
-        "crash-safe store (a killed sweep resumes where it stopped), then write results.csv, "
-        "plots and report.html into the output directory. See docs/studies.md.")
-    p.add_argument("study", help="study YAML file")
-    p.add_argument("-o", "--out", metavar="DIR",
-                   help="output directory (default: runs/<study name>)")
+def _add_executor_args(p: argparse.ArgumentParser) -> None:
+    """Where the points run; the same options on `sweep` and `study run`."""
     p.add_argument("--executor", default="local", choices=["local", "dask"],
                    help="local processes (default) or a Dask distributed cluster")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -45,6 +38,18 @@ def register(sub: Any) -> None:
     p.add_argument("--tls-key", metavar="PEM", help="tls:// scheduler: this client's key")
     p.add_argument("--worker-timeout", type=positive_float, default=60.0, metavar="SECONDS",
                    help="Dask: give up when no worker has joined after this long (default 60)")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "sweep", help="run a design study (YAML): grid, random or multi-objective search",
+        description="Evaluate every point of a study file in parallel, streaming results to a "
+        "crash-safe store (a killed sweep resumes where it stopped), then write results.csv, "
+        "plots and report.html into the output directory. See docs/studies.md.")
+    p.add_argument("study", help="study YAML file")
+    p.add_argument("-o", "--out", metavar="DIR",
+                   help="output directory (default: runs/<study name>)")
+    _add_executor_args(p)
     p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes (default: all cores; 1 runs in this process)")
     p.add_argument("--chunk-size", type=positive_int, default=None,
@@ -71,8 +76,7 @@ def register(sub: Any) -> None:
     rn.add_argument("--quick", action="store_true",
                     help="reduced size (for CI and a first look)")
     rn.add_argument("--workers", type=positive_int, default=None, help="worker processes")
-    rn.add_argument("--executor", default="local", choices=["local", "dask"])
-    rn.add_argument("--scheduler", metavar="ADDRESS")
+    _add_executor_args(rn)
     rn.add_argument("--json", action="store_true", help="print the files written as JSON")
     rn.set_defaults(func=cmd_study_run)
     s.set_defaults(func=lambda a: _usage(s))
@@ -160,12 +164,15 @@ def cmd_study_list(args: argparse.Namespace) -> int:
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
+    from infersim.studies.lock import output_lock
     from infersim.studies.registry import find_study, run_study
 
     find_study(args.name)  # an unknown name fails before any folder is checked or made
     out = check_output_dir("-o", args.out) if args.out else Path("runs") / args.name
-    res = run_study(args.name, out, quick=args.quick, workers=args.workers,
-                    executor=args.executor, scheduler=args.scheduler)
+    with output_lock(out):  # held through the plots and report too
+        res = run_study(args.name, out, quick=args.quick, workers=args.workers,
+                        executor=args.executor, scheduler=args.scheduler, tls=_tls(args),
+                        worker_wait_s=args.worker_timeout)
     if args.json:
         print_json({"study": args.name, "out": str(out), "wall_s": res.wall_s,
                     "report": str(res.report), "files": [str(f) for f in res.files]})

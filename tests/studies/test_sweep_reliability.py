@@ -330,3 +330,26 @@ def test_point_cap_counts_random_and_optimize(write_study):
 
         check_study(load_study(write_study(SMALL.replace(
             "[512, 2048]", "{min: 1, max: 9000000, int: true, num: 5000000}"))))
+
+
+def test_study_run_holds_the_folder_lock_and_takes_the_dask_options(tmp_path, capsys):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        before = _snapshot(out)
+        capsys.readouterr()
+        assert main(["study", "run", "quantization-specdec", "--quick", "-o", str(out),
+                     "--workers", "1", "--worker-timeout", "5"]) == 2
+        err = _one_line(capsys)
+        assert f"pid {holder.pid}" in err
+        assert _snapshot(out) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # TLS files are checked like sweep's: a CA without a certificate is one line, exit 2
+    assert main(["study", "run", "quantization-specdec", "--quick", "-o", str(out),
+                 "--executor", "dask", "--scheduler", "tls://127.0.0.1:1",
+                 "--tls-ca", str(tmp_path / "ca.pem")]) == 2
+    assert "--tls-cert" in _one_line(capsys)
