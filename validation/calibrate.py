@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-import pandas as pd
-
 from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_text
 from infersim.foundation.paths import check_output_file
@@ -38,18 +36,12 @@ from infersim.validation.hostinfo import host_info
 from infersim.validation.plan import PROFILES, kernel_cases
 
 __all__ = ["CalibrateOptions", "CalibrateResult", "CalibrationError", "calibrate",
-           "check_device", "profile_of", "refit", "refuse_if_busy"]
+           "check_device", "profile_of", "refit"]
 
 DEVICES = ("cpu", "cuda")
 # Rows of A the CPU GEMM micro-kernel handles at once (validation/kernels/cpu.py): fewer rows
 # run its streaming GEMV loop.
 GEMM_MICRO_ROWS = 4
-
-
-# Refuse to write a calibration when more than this share of the cases stayed contended after
-# the retries (or when the call-overhead measurement itself was): the fit would describe the
-# other jobs, not the machine.
-MAX_CONTENDED_SHARE = 0.05
 
 
 def check_device(device: str) -> None:
@@ -73,20 +65,6 @@ def _start_worker_threads() -> None:
     from infersim.validation.kernels.cpu import empty_parallel
 
     empty_parallel(np.zeros(1, dtype=np.int64))
-
-
-def refuse_if_busy(df: pd.DataFrame, allow: bool) -> None:
-    """CalibrationError when the measurements were disturbed by other processes."""
-    contended = df.contended > 0
-    empty = df[df.kernel == "empty"]
-    bad_share = float(contended.mean()) if len(df) else 0.0
-    if allow or (bad_share <= MAX_CONTENDED_SHARE and not (empty.contended > 0).any()):
-        return
-    raise CalibrationError(
-        f"other processes competed for the CPU during {int(contended.sum())} of {len(df)} "
-        "measurements (even after retries), so they describe the other jobs, not this "
-        "machine; nothing was written. Rerun on an idle machine, or pass --allow-busy to "
-        "write them anyway")
 
 
 # The host's SIMD width is not probed: the ceilings assume the widest SIMD shipping in CPUs
@@ -145,14 +123,18 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     progress.note(f"calibrating {host.cpu_model} with {host.threads} thread(s), "
                   f"{profile.name} profile: {len(cases)} kernel cases, {len(tcases)} "
                   "transformer steps")
+    budget = measure.Budget(opts.budget_s, start=start)
     bench = CpuBench(cases, opts.seed)
-    rows = measure.measure_kernels(bench, cases, profile.policy, progress)
+    rows = measure.measure_kernels(bench, cases, profile.policy, progress, budget)
     bench.release()
-    rows += measure.measure_transformer(tcases, profile, host.threads, progress, opts.seed)
+    rows += measure.measure_transformer(tcases, profile, host.threads, progress, opts.seed,
+                                        budget)
     df = measure.to_frame(rows)
     meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": data_ref(spec_path),
             **{k: v for k, v in host.to_dict().items()},
-            "elapsed_s": f"{time.monotonic() - start:.1f}"}
+            "elapsed_s": f"{time.monotonic() - start:.1f}",
+            "budget_s": "none" if opts.budget_s is None else f"{opts.budget_s:g}",
+            "lean_cases": str(budget.lean_cases), "skipped_cases": str(len(budget.skipped))}
     # the raw measurements are kept whatever the fit says (--refit works from them)
     atomic_write_text(data_path, measure.measurement_text(df, meta))
     progress.note("fitting the machine model")
@@ -167,11 +149,10 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
         raise CalibrationError(f"{e}; the measurements are kept in {data_path} (fit them again "
                                f"with `infersim calibrate --refit {data_path}`)") from None
     holdout, tstats = grade(df, hw)
-    warn = measure.contention_summary(df)
+    warns = tuple(w for w in (measure.contention_summary(df), budget.note()) if w)
     write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
     return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
-                           time.monotonic() - start, tuple(fitted_summary(cal, plan)),
-                           (warn,) if warn else ())
+                           time.monotonic() - start, tuple(fitted_summary(cal, plan)), warns)
 
 
 def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:

@@ -35,7 +35,8 @@ class CalibrateOptions:
     profile: str = "full"
     seed: int = 0
     progress: bool = True
-    allow_busy: bool = False  # write results even if other processes disturbed the timing
+    # wall-clock budget of the measurements, seconds (None: unlimited); see measure.Budget
+    budget_s: float | None = 150.0
 
 
 @dataclass(frozen=True)

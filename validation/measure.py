@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
 from infersim.foundation.progress import Progress
-from infersim.validation.kernels.cases import Case, Kernel
+from infersim.validation.kernels.cases import Case, Kernel, Role
 from infersim.validation.kernels.timing import Timing, TimingPolicy
 from infersim.validation.plan import Profile, TransformerCase
 
@@ -68,22 +68,83 @@ def busy_policy(policy: TimingPolicy) -> TimingPolicy:
     return replace(policy, max_retries=min(policy.max_retries, BUSY_EXTRA), backoff_s=0.0)
 
 
+# When the projected end of a measurement passes its time budget, the remaining cases are
+# timed with LEAN (fewer, shorter samples; best of N); if even that projects past the budget,
+# held-out cases (grading only, never fitted) are skipped. Fit cases are always measured.
+LEAN = TimingPolicy(warmup=1, repeats=3, target_sample_s=5e-4, max_retries=1, backoff_s=0.0)
+
+
+@dataclass
+class Budget:
+    """A wall-clock budget for measuring (None: unlimited) and what it cost the plan."""
+
+    seconds: float | None = None
+    clock: Any = None  # a monotonic clock (seconds); time.monotonic when None
+    start: float | None = None  # when the budget started (default: the first measurement)
+    lean_cases: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def now(self) -> float:
+        import time
+
+        return (self.clock or time.monotonic)()
+
+    def begin(self) -> float:
+        if self.start is None:
+            self.start = self.now()
+        return self.start
+
+    def spent(self) -> bool:
+        return self.seconds is not None and self.now() - self.begin() > self.seconds
+
+    def note(self) -> str:
+        """One line on what the budget changed ('' when nothing)."""
+        if not self.lean_cases and not self.skipped:
+            return ""
+        return (f"to stay within the {self.seconds:g} s time budget (--budget), "
+                f"{self.lean_cases} case(s) were timed with fewer, shorter samples and "
+                f"{len(self.skipped)} held-out or validation case(s) were skipped")
+
+
 def measure_kernels(bench: Bench, cases: Sequence[Case], policy: TimingPolicy,
-                    progress: Progress) -> list[dict[str, Any]]:
+                    progress: Progress, budget: Budget | None = None) -> list[dict[str, Any]]:
     """Check then time every case, in order; one progress line per case. Adapts to a machine
-    that stays busy (see BUSY_EXTRA), so its cost is bounded by the kernels' own time."""
+    that stays busy (see BUSY_EXTRA) and to a time budget (see LEAN), so its cost is bounded
+    by the kernels' own time."""
+    budget = budget if budget is not None else Budget()
     rows = []
     busy = False
     since_probe = 0
+    t0 = budget.begin()
+    left = sum(case_weight(c) for c in cases)
+    lean = skip = False
+    mark_t, mark_w = t0, 0.0  # pace is measured since the last change of mode
+    done_w = 0.0
     for case in cases:
-        progress.step(f"{bench.device} {case.label}", case_weight(case))
+        w = case_weight(case)
+        progress.step(f"{bench.device} {case.label}", w)
+        now = budget.now()
+        if budget.seconds is not None and done_w - mark_w > 0:
+            pace = (now - mark_t) / (done_w - mark_w)
+            late = now - t0 + pace * left > budget.seconds
+            if late and not lean:
+                lean, mark_t, mark_w = True, now, done_w
+            elif late and lean and not skip and done_w - mark_w >= 3.0:
+                skip = True
+        left -= w
+        if skip and case.role == Role.HOLDOUT:
+            budget.skipped.append(case.label)
+            continue
         bench.check(case)
+        base = LEAN if lean else policy
         probe = not busy or since_probe >= REPROBE_EVERY
-        t = bench.time(case, policy if probe else busy_policy(policy))
+        t = bench.time(case, base if probe else busy_policy(base))
+        budget.lean_cases += int(lean)
         if probe:
             busy, since_probe = t.contended > 0, 0
         else:
             since_probe += 1
+        done_w += w
         rows.append(_row(bench.device, case, t))
     return rows
 
@@ -93,7 +154,8 @@ def transformer_weight(tc: TransformerCase) -> float:
 
 
 def measure_transformer(cases: Sequence[TransformerCase], profile: Profile, threads: int,
-                        progress: Progress, seed: int = 0) -> list[dict[str, Any]]:
+                        progress: Progress, seed: int = 0, budget: Budget | None = None
+                        ) -> list[dict[str, Any]]:
     """Time prefill/decode steps of the small transformer (validation rows, never fitted)."""
     if not cases:
         return []
@@ -107,8 +169,16 @@ def measure_transformer(cases: Sequence[TransformerCase], profile: Profile, thre
                           max_retries=profile.policy.max_retries,
                           backoff_s=profile.policy.backoff_s)
     rows = []
-    for tc in cases:
+    budget = budget if budget is not None else Budget()
+    for i, tc in enumerate(cases):
         progress.step(f"transformer {tc.label}", transformer_weight(tc))
+        if budget.spent():  # validation rows: one is kept (leanly timed), the rest may go
+            if i > 0:
+                budget.skipped.append(f"transformer {tc.label}")
+                continue
+            policy = replace(policy, warmup=1, repeats=LEAN.repeats, max_retries=1,
+                             backoff_s=0.0)
+            budget.lean_cases += 1
         t = time_step(model, tc.phase, tc.tokens, policy, seed)
         rows.append({"device": "cpu", "kernel": "llm_" + tc.phase, "dtype": "fp32",
                      "role": "validate", "n": 0, "m": 0, "k": 0, "phase": tc.phase,

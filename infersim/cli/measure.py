@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infersim.cli.common import nonneg_int, print_json, print_table
+from infersim.cli.common import nonneg_float, nonneg_int, print_json, print_table
 from infersim.foundation.paths import check_output_dir
 
 
@@ -31,8 +31,10 @@ def register(sub: Any) -> None:
     c.add_argument("--refit", metavar="MEASUREMENTS.csv", default=None,
                    help="do not measure: fit a spec again from an existing CPU measurement "
                    "file (default output: the same name with .yaml)")
-    c.add_argument("--allow-busy", action="store_true",
-                   help="write the results even if other processes disturbed the timing")
+    c.add_argument("--budget", type=nonneg_float, default=150.0, metavar="SECONDS",
+                   help="wall-clock budget of the measurements (default 150; 0 = none): past "
+                   "it, cases get fewer, shorter samples, then held-out cases are skipped; "
+                   "fit cases are always measured")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_calibrate)
 
@@ -58,7 +60,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     opts = CalibrateOptions(device=args.device,
                             out=Path(args.output) if args.output else None,
                             profile=profile_of(args.quick, args.profile), seed=args.seed,
-                            progress=not args.no_progress, allow_busy=args.allow_busy)
+                            progress=not args.no_progress,
+                            budget_s=args.budget or None)
     return _print_result(calibrate(opts), args.json)
 
 

@@ -7,7 +7,7 @@ import io
 from infersim.foundation.progress import Progress
 from infersim.validation import measure
 from infersim.validation.kernels.cases import Case, Kernel
-from infersim.validation.kernels.timing import Timing, TimingPolicy
+from infersim.validation.kernels.timing import Timing, TimingPolicy, time_calls
 
 
 class _Bench:
@@ -50,3 +50,59 @@ def test_machine_going_quiet_returns_to_the_full_policy():
     pol = _run(bench)
     assert bench.policies[9] == pol and all(p == pol for p in bench.policies[9:])
 
+
+
+def test_a_sample_is_a_time_box_when_calls_slow_down():
+    # a fake clock: the warm-up and sizing calls take 1 µs, then every call takes 1 ms (the
+    # kernel's threads now wait at a barrier); inner was sized to 2,000 calls for 2 ms.
+    from infersim.validation.kernels.timing import SAMPLE_CAP
+
+    now = [0]
+    calls = [0]
+
+    def fn():
+        calls[0] += 1
+        now[0] += 1_000 if calls[0] <= 3 else 1_000_000
+
+    pol = TimingPolicy(warmup=2, repeats=3, target_sample_s=2e-3, max_retries=0)
+    t = time_calls(fn, pol, clock=lambda: now[0])
+    assert t.inner == 2000
+    per_sample = (calls[0] - 3) / 3
+    # stops at the first check past 16 ms (checks after 1, 3, 7, 15, 31 calls): 31 calls
+    assert per_sample == 31 and 2 * SAMPLE_CAP * pol.target_sample_s > 31e-3
+    assert t.median_s == 1e-3  # seconds per call of the calls actually made
+
+
+class _SlowBench(_Bench):
+    """Every case takes 1 s of a fake clock; the clock is shared with the budget."""
+
+    def __init__(self, now):
+        super().__init__(busy_until=0)
+        self.now = now
+
+    def time(self, case, policy):
+        self.now[0] += 1.0 if policy.repeats > measure.LEAN.repeats else 0.5
+        return super().time(case, policy)
+
+
+def test_budget_goes_lean_then_skips_held_out_cases_never_fit_cases():
+    from infersim.validation.kernels.cases import Role
+
+    now = [0.0]
+    bench = _SlowBench(now)
+    cases = [Case(Kernel.COPY, "fp64", 1000 + i, role=Role.HOLDOUT if i % 3 == 1 else Role.FIT)
+             for i in range(60)]
+    budget = measure.Budget(20.0, clock=lambda: now[0])
+    prog = Progress(1.0, steps=60, stream=io.StringIO(), enabled=False)
+    rows = measure.measure_kernels(bench, cases, TimingPolicy(), prog, budget)
+    measured = {r["n"] for r in rows}
+    fit = {c.n for c in cases if c.role == Role.FIT}
+    assert fit <= measured  # every fit case measured
+    assert budget.lean_cases > 0 and budget.skipped  # it went lean, then skipped held-out ones
+    assert len(measured) + len(budget.skipped) == 60
+    # without a budget nothing changes
+    now[0] = 0.0
+    free = measure.Budget(None, clock=lambda: now[0])
+    assert len(measure.measure_kernels(_SlowBench(now), cases, TimingPolicy(), prog, free)) == 60
+    assert free.note() == ""
+    assert "held-out" in budget.note()

@@ -23,7 +23,7 @@ def _calibrate(args, env_extra=None, timeout=300):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "sub" / "host.yaml"
-    r = _calibrate(["--quick", "--allow-busy", "-o", str(out)])
+    r = _calibrate(["--quick", "-o", str(out)])
     return out, r
 
 
@@ -101,7 +101,7 @@ def test_interrupted_fit_keeps_the_measurements_and_no_spec(tmp_path, capsys, mo
 
     monkeypatch.setattr(cal, "fit_all", interrupted)  # Ctrl-C after measuring, before writing
     out = tmp_path / "spec.yaml"
-    rc = main(["calibrate", "--profile", "tiny", "--no-progress", "--allow-busy", "-o", str(out)])
+    rc = main(["calibrate", "--profile", "tiny", "--no-progress", "-o", str(out)])
     assert rc == 130
     # the raw measurements are complete and kept (so --refit can use them); no spec
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.csv"]
@@ -147,19 +147,3 @@ def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatc
     with pytest.raises(OSError):
         cal.write_pair(tmp_path / "m.csv", "data", tmp_path / "m.yaml", "spec")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_busy_machine_refuses_to_write():
-    import pandas as pd
-
-    from infersim.validation.calibrate import CalibrationError, refuse_if_busy
-
-    ok = pd.DataFrame({"kernel": ["empty"] + ["copy"] * 99, "contended": [0] * 95 + [1] * 5})
-    refuse_if_busy(ok, allow=False)  # 5% contended: accepted
-    busy = ok.assign(contended=[0] * 90 + [1] * 10)
-    with pytest.raises(CalibrationError, match="10 of 100"):
-        refuse_if_busy(busy, allow=False)
-    refuse_if_busy(busy, allow=True)
-    bad_overhead = ok.assign(contended=[1] + [0] * 99)  # the call-overhead case itself
-    with pytest.raises(CalibrationError):
-        refuse_if_busy(bad_overhead, allow=False)

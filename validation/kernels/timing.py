@@ -2,7 +2,7 @@
 
 A sample runs the kernel `inner` times back to back (enough calls to last `target_sample_s`,
 so timer resolution and the Python loop between samples do not matter) and records seconds
-per call. The first calls compile (Numba JIT) and are excluded by the warm-up.
+per call; it stops early when it has run SAMPLE_CAP times its target (a busy machine). The first calls compile (Numba JIT) and are excluded by the warm-up.
 
 Contention: the machine may be shared. Linux pressure-stall information
 (`/proc/pressure/cpu`, "some" total: µs during which a runnable task waited for a CPU) tells
@@ -58,6 +58,10 @@ class Timing:
             raise ValueError(f"median_s must be positive and finite, got {self.median_s}")
 
 
+# A sample lasts at most this many times its target length (see time_calls).
+SAMPLE_CAP = 8.0
+
+
 @dataclass(frozen=True)
 class TimingPolicy:
     """How hard to time a case: warm-up calls, samples, and the target length of a sample."""
@@ -82,18 +86,30 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
     fn()
     one = max((clock() - t0) * NS, 1e-9)
     inner = int(min(policy.max_inner, max(1, math.ceil(policy.target_sample_s / one))))
+    # A sample stops after SAMPLE_CAP x its target: `inner` was sized from one call, and on a
+    # busy machine each call of a parallel kernel may wait a scheduler tick at its barrier.
+    # The clock is read after 1, 2, 4 ... calls (a few reads per sample; a sample overshoots
+    # the cap by at most its elapsed time).
+    limit_ns = policy.target_sample_s * SAMPLE_CAP / NS
     samples: list[tuple[float, float]] = []  # (seconds per call, stall fraction)
     clean = 0
     while clean < policy.repeats and len(samples) < policy.repeats + policy.max_retries:
         p0 = _psi_us()
         w0 = clock()
-        for _ in range(inner):
-            fn()
+        done, chunk = 0, 1
+        while done < inner:
+            n = min(chunk, inner - done)
+            for _ in range(n):
+                fn()
+            done += n
+            chunk *= 2
+            if done < inner and clock() - w0 > limit_ns:
+                break  # descheduled: a sample is a time box, not a call count
         w1 = clock()
         p1 = _psi_us()
         wall_us = max((w1 - w0) * 1e-3, 1e-3)  # ns → µs
         stall = (p1 - p0) / wall_us if p0 is not None and p1 is not None else math.nan
-        samples.append((max(wall_us * 1e-6 / inner, 1e-12), stall))
+        samples.append((max(wall_us * 1e-6 / done, 1e-12), stall))
         if stall > policy.max_stall:
             time.sleep(policy.backoff_s)
         else:
