@@ -62,7 +62,7 @@ SYSTOLIC_PROFILES: dict[str, RuntimeProfile] = {
     # JetStream (MaxText / PyTorch-XLA engines, 2024): XLA compiles the whole decode step;
     # its one constant is the fixed time of a compiled op.
     "jetstream-2024": RuntimeProfile(
-        "jetstream-2024", HardwareKind.SYSTOLIC, (("op_overhead_s", 4.4e-6),),
+        "jetstream-2024", HardwareKind.SYSTOLIC, (("op_overhead_s", 4.052e-6),),
         "fitted on jetstream-pytorch Llama-3-8B bf16 on v5e-8 (8,249 tok/s, 2024-04-24); "
         + FIT_SOURCE),
 }
@@ -70,7 +70,7 @@ MESH_PROFILES: dict[str, RuntimeProfile] = {
     # tt-metal / TT-NN with trace capture (2025 releases): host dispatch is replayed from a
     # trace; what remains per op is the on-device launch and core synchronisation.
     "tt-metal-2025": RuntimeProfile(
-        "tt-metal-2025", HardwareKind.MESH, (("op_overhead_s", 4.4e-6),),
+        "tt-metal-2025", HardwareKind.MESH, (("op_overhead_s", 2.095e-5),),
         "fitted on tt-metal Llama-3.1-8B batch 32 on n150 (26.0 t/s/u, v0.62.0-rc35); "
         + FIT_SOURCE),
 }
