@@ -20,7 +20,7 @@ from infersim.workloads.ops import Collective, CollectiveShape
 from tests._support import SPEC_DIR
 
 NEW_SPECS = ("tpu-v5e", "tpu-v5p", "tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "wormhole-n150",
-             "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole")
+             "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole", "blackhole-p150a")
 
 
 @pytest.mark.parametrize("name,dtype,expected", [
