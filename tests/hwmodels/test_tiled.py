@@ -148,3 +148,27 @@ def test_shipped_overheads_reproduce_their_calibration_rows():
         assert pa.fit(r) == pytest.approx(shipped, rel=1e-3), name
         pred, _ = pa.predict(r)
         assert pred == pytest.approx(float(r["measured"]), rel=1e-3), name
+
+
+@pytest.mark.parametrize("name,block", [("tpu-v5e", "systolic"), ("wormhole-n150", "mesh")])
+def test_each_kind_knob_moves_the_step_in_its_physical_direction(name, block):
+    """Higher sustained memory efficiency is never slower; a faster clock (shorter tile
+    loads, higher peaks) is never slower; a wider row granule (more padding) never faster."""
+    from tests.hwmodels.test_metamorphic import step
+
+    base, _, _ = step(name)
+    assert step(name, {f"{block}.memory_efficiency": 1.0})[0] <= base
+    assert step(name, {f"{block}.memory_efficiency": 0.5})[0] > base
+    assert step(name, {f"{block}.row_granule": 128})[0] >= base
+    clock = load_hardware(name).chip.clock_hz / 1e9
+    assert step(name, {"clock_ghz": 2 * clock})[0] <= base
+
+
+def test_faster_links_speed_up_a_tensor_parallel_step_on_t3000():
+    from tests.hwmodels.test_metamorphic import step
+
+    base, _, _ = step("t3000", chips=8, tp=8)
+    fast, _, _ = step("t3000", {"system.interconnect.link_bandwidth_gbit_per_s": 800},
+                      chips=8, tp=8)
+    slow_hops, _, _ = step("t3000", {"system.interconnect.latency_us": 10.0}, chips=8, tp=8)
+    assert fast < base < slow_hops
