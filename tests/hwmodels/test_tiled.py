@@ -17,7 +17,26 @@ from infersim.hwmodels.spec import HardwareKind, Topology, UnitType
 from infersim.workloads import ops
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import Collective, CollectiveShape
-from tests._support import SPEC_DIR
+from tests._support import SPEC_DIR, SPECS
+
+
+def step(name: str, overrides: dict | None = None, *, chips: int = 1, tp: int = 1
+         ) -> tuple[float, float, bool]:
+    """(latency, energy, feasible) of a small Llama decode step at batch 2, context 256."""
+    from infersim.api import make_scenario
+    from infersim.mapper import map_trace
+    from infersim.workloads import build_trace
+
+    cfg = {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1024,
+           "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 8,
+           "vocab_size": 1024, "max_position_embeddings": 65536, "rms_norm_eps": 1e-5,
+           "tie_word_embeddings": False, "hidden_act": "silu"}
+    trace = build_trace(cfg, make_scenario("decode", 2, context=256, weights="bf16",
+                                           activations="bf16", kv="bf16", tp=tp,
+                                           pp=chips // tp))
+    s = map_trace(trace, load_hardware(name, overrides or None))
+    return s.latency_s, s.energy_j, s.infeasible is None
+
 
 NEW_SPECS = ("tpu-v5e", "tpu-v5p", "tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "wormhole-n150",
              "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole", "blackhole-p150a")
@@ -129,11 +148,13 @@ def test_new_specs_pass_hw_validate(name, capsys):
     assert cli_main(["hw", "validate", str(SPEC_DIR / f"{name}.yaml")]) == 0
 
 
-def test_new_kinds_are_in_the_metamorphic_suite():
-    from tests.hwmodels.test_metamorphic import CHIPS, SYSTEMS
-
-    assert {"tpu-v5e", "tpu-v5p", "wormhole-n150", "wormhole"} <= set(CHIPS)
-    assert {"tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "t3000", "galaxy-wormhole"} <= set(SYSTEMS)
+def test_new_specs_ship_in_the_library_the_shared_suites_run_over():
+    """test_metamorphic, test_conformance and test_smoke_matrix run over every YAML file of
+    the spec folder: the new chips and systems are among them, with their kinds."""
+    shipped = {p.stem for p in SPECS}
+    assert set(NEW_SPECS) <= shipped
+    kinds = {load_hardware(n).kind for n in NEW_SPECS}
+    assert kinds == {HardwareKind.SYSTOLIC, HardwareKind.MESH}
 
 
 def test_shipped_overheads_reproduce_their_calibration_rows():
@@ -144,7 +165,7 @@ def test_shipped_overheads_reproduce_their_calibration_rows():
     rows = pa.calibration_rows()
     assert set(rows) == {"jetstream-2024", "tt-metal-2025"}
     for name, r in rows.items():
-        shipped = dict(pa._profile(r, None).values)["op_overhead_s"]
+        shipped = dict(pa.profile_for(r).values)["op_overhead_s"]
         assert pa.fit(r) == pytest.approx(shipped, rel=1e-3), name
         pred, _ = pa.predict(r)
         assert pred == pytest.approx(float(r["measured"]), rel=1e-3), name
@@ -154,8 +175,6 @@ def test_shipped_overheads_reproduce_their_calibration_rows():
 def test_each_kind_knob_moves_the_step_in_its_physical_direction(name, block):
     """Higher sustained memory efficiency is never slower; a faster clock (shorter tile
     loads, higher peaks) is never slower; a wider row granule (more padding) never faster."""
-    from tests.hwmodels.test_metamorphic import step
-
     base, _, _ = step(name)
     assert step(name, {f"{block}.memory_efficiency": 1.0})[0] <= base
     assert step(name, {f"{block}.memory_efficiency": 0.5})[0] > base
@@ -165,8 +184,6 @@ def test_each_kind_knob_moves_the_step_in_its_physical_direction(name, block):
 
 
 def test_faster_links_speed_up_a_tensor_parallel_step_on_t3000():
-    from tests.hwmodels.test_metamorphic import step
-
     base, _, _ = step("t3000", chips=8, tp=8)
     fast, _, _ = step("t3000", {"system.interconnect.link_bandwidth_gbit_per_s": 800},
                       chips=8, tp=8)

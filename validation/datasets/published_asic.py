@@ -49,7 +49,8 @@ def read_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _profile(r: Mapping[str, str], overhead_s: float | None) -> RuntimeProfile:
+def profile_for(r: Mapping[str, str], overhead_s: float | None = None) -> RuntimeProfile:
+    """The row's runtime profile; `overhead_s` replaces its op_overhead_s (fitting)."""
     hw = load_hardware(r["hardware"])
     prof = MODELS[hw.kind].resolve_runtime(r["runtime"], hw.name)[1]
     assert prof is not None
@@ -78,7 +79,7 @@ def _step(r: Mapping[str, str], prof: RuntimeProfile, **sc: Any) -> tuple[float,
 def predict(r: Mapping[str, str], overhead_s: float | None = None) -> tuple[float, str]:
     """(predicted value in the row's unit, note); `overhead_s` replaces the profile's
     constant (fitting)."""
-    prof = _profile(r, overhead_s)
+    prof = profile_for(r, overhead_s)
     b = int(r["batch"])
     if r["metric"] == "per_user":
         t, note = _step(r, prof, phase="decode", batch=b, context=int(r["context"]))
