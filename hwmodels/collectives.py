@@ -7,7 +7,7 @@ algorithms differ in hops and wire bytes:
 | algorithm   | where                      | all-reduce hops | all-reduce wire bytes |
 |-------------|----------------------------|-----------------|-----------------------|
 | ring        | any fabric                 | 2(g−1)          | 2(g−1)/g·m            |
-| grid_ring   | mesh_2d / torus_2d         | 2·2(side−1)     | 2(g−1)/g·m            |
+| grid_ring   | mesh_2d / torus_2d / _3d   | 2·2(side−1)     | 2(g−1)/g·m            |
 | hierarchical| dragonfly (diameter 3)     | 6               | 2(g−1)/g·m            |
 | two_shot    | switch / all-to-all fabric | 2               | 2(g−1)/g·m            |
 | one_shot    | switch / all-to-all fabric | 1               | (g−1)·m               |
@@ -43,7 +43,8 @@ class Algorithm(str, Enum):
 
 _SWITCHED = (Topology.SWITCH, Topology.ALL_TO_ALL)
 _NATIVE = {Topology.RING: Algorithm.RING, Topology.MESH_2D: Algorithm.GRID_RING,
-           Topology.TORUS_2D: Algorithm.GRID_RING, Topology.DRAGONFLY: Algorithm.HIERARCHICAL,
+           Topology.TORUS_2D: Algorithm.GRID_RING, Topology.TORUS_3D: Algorithm.GRID_RING,
+           Topology.DRAGONFLY: Algorithm.HIERARCHICAL,
            Topology.SWITCH: Algorithm.DIRECT, Topology.ALL_TO_ALL: Algorithm.DIRECT}
 
 
@@ -100,7 +101,8 @@ def topology_hops(topology: Topology, shape: CollectiveShape) -> int:
 
     ring: g−1 steps (all-reduce twice: reduce-scatter then all-gather); mesh_2d / torus_2d:
     a ring along each dimension of a √g × √g grid (torus rings are bidirectional: half the
-    steps); dragonfly: its diameter, 3; switch / all-to-all: one direct exchange. A send_recv
+    steps); torus_3d: the same along each of the three dimensions of a ∛g-sided cube (TPU
+    v4/v5p ICI); dragonfly: its diameter, 3; switch / all-to-all: one direct exchange. A send_recv
     is one hop (pipeline neighbours are placed adjacent)."""
     g = shape.group_size
     if g <= 1:
@@ -114,6 +116,11 @@ def topology_hops(topology: Topology, shape: CollectiveShape) -> int:
         side = math.ceil(math.sqrt(g))
         per_dim = side - 1 if topology == Topology.MESH_2D else math.ceil((side - 1) / 2)
         steps = max(1, 2 * per_dim)
+    elif topology == Topology.TORUS_3D:
+        side = 1
+        while side ** 3 < g:
+            side += 1
+        steps = max(1, 3 * math.ceil((side - 1) / 2))
     elif topology == Topology.DRAGONFLY:
         steps = 3
     else:

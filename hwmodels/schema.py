@@ -43,6 +43,8 @@ from infersim.hwmodels.spec import (
     GpuParams,
     HardwareKind,
     LpuParams,
+    MeshParams,
+    SystolicParams,
     TensorClass,
     Topology,
     UnitType,
@@ -267,6 +269,8 @@ KIND_BLOCKS: dict[HardwareKind, type] = {
     HardwareKind.LPU: LpuParams,
     HardwareKind.CIM: CimParams,
     HardwareKind.CPU: CpuParams,
+    HardwareKind.SYSTOLIC: SystolicParams,
+    HardwareKind.MESH: MeshParams,
 }
 
 CHIP = Struct("chip spec", (

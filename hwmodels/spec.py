@@ -26,6 +26,8 @@ class HardwareKind(str, Enum):
     LPU = "lpu"  # statically scheduled dataflow chip, SRAM only (Groq)
     CIM = "cim"  # compute-in-memory (digital d-Matrix, analog Mythic / RRAM)
     CPU = "cpu"  # a host CPU, used for calibration against Numba kernels
+    SYSTOLIC = "systolic"  # systolic matrix units + HBM, compiled whole-step (TPU v5e/v5p)
+    MESH = "mesh"  # a mesh of tile cores with local SRAM + GDDR, Ethernet scale-out (Tenstorrent)
 
 
 class UnitType(str, Enum):
@@ -38,6 +40,7 @@ class Topology(str, Enum):
     RING = "ring"
     MESH_2D = "mesh_2d"
     TORUS_2D = "torus_2d"
+    TORUS_3D = "torus_3d"
     SWITCH = "switch"
     DRAGONFLY = "dragonfly"
 
@@ -545,3 +548,42 @@ class CpuParams:
         "gemm_stream_rows", "GEMMs with fewer rows of A than this run the kernel's streaming "
         "(GEMV) path, which pays no per-tile row cost (gemm_half_rows does not apply)",
         (0, 1e4), default=0)
+
+
+@dataclass(frozen=True)
+class SystolicParams:
+    """Parameters of the tiled matrix-unit cost model (hwmodels/models/tiled.py), kind
+    `systolic` (TPU-style MXUs). The matrix units are the chip's `matrix` compute unit (its
+    `count` engines); main memory is the chip's farthest level."""
+
+    array_dim: int = kind_param(
+        "array_dim", "side of one matrix unit (a dim x dim weight-stationary systolic array); "
+        "a matmul's K and N are padded to multiples of it and each dim x dim weight tile "
+        "takes dim cycles to load", (1, 4096), default=128)
+    row_granule: int = kind_param(
+        "row_granule", "rows (tokens) the matrix unit streams per pass; a matmul's M is "
+        "padded to a multiple of it", (1, 4096), default=8)
+    memory_efficiency: float = kind_param(
+        "memory_efficiency", "sustained fraction of peak main-memory bandwidth of a "
+        "streaming op", (0.05, 1.0), default=0.9)
+    link_efficiency: float = kind_param(
+        "link_efficiency", "sustained fraction of the chip-to-chip link bandwidth a "
+        "collective reaches", (0.05, 1.0), default=0.9)
+    op_overhead_s: float = kind_param(
+        "op_overhead_us", "fixed time of one compiled op beyond its compute, memory and link "
+        "time (issue, synchronisation, pipeline fill/drain); normally set by the runtime "
+        "profile", (0.0, 1e4), scale=US, default=0.0)
+
+
+@dataclass(frozen=True)
+class MeshParams(SystolicParams):
+    """Parameters of the tiled cost model for kind `mesh` (a 2-D grid of tile cores such as
+    Tenstorrent Tensix: each core's matrix engine works on `array_dim` x `array_dim` tiles;
+    the cores are the `matrix` unit's `count`)."""
+
+    array_dim: int = kind_param(
+        "array_dim", "side of the square tile one core's matrix engine works on; a matmul's K "
+        "and N are padded to multiples of it", (1, 4096), default=32)
+    row_granule: int = kind_param(
+        "row_granule", "rows (tokens) of one tile; a matmul's M is padded to a multiple of it",
+        (1, 4096), default=32)

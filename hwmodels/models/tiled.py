@@ -1,0 +1,174 @@
+"""Cost models of tiled matrix-unit chips fed from DRAM: kind `systolic` (TPU v5e/v5p: MXU
+systolic arrays, HBM, ICI torus) and kind `mesh` (Tenstorrent Wormhole: a grid of Tensix
+cores with local SRAM, GDDR6, Ethernet scale-out). One mechanism, two kinds: they differ in
+tile size, software stack (XLA/JetStream vs tt-metal) and fabric, which are spec and profile
+values, not code.
+
+For one execution of an op on one chip (clock f, U = the `matrix` unit's count, d =
+`array_dim`, r = `row_granule`):
+
+    matmul (M, K, N, groups):  tiles  = groups · ⌈K/d⌉ · ⌈N/d⌉ weight tiles of d × d
+                               M'     = ⌈M·imbalance / r⌉ · r   (rows padded to the granule)
+                               t_tile = max(2·d²·M' / (peak / U), d / f)
+                               compute = ⌈tiles / U⌉ · t_tile
+    attention:                 FLOPs · (⌈hd/d⌉·d / hd) · (⌈q/r⌉·r / q) / matrix peak,
+                               q = query rows per KV head (heads / kv_heads · q_len)
+    other ops:                 FLOPs / vector peak
+    memory:                    bytes / (main-memory bandwidth · memory_efficiency)
+    collective:                the fabric's native schedule (`collectives.native_plan`: torus
+                               rings along each dimension) at link_efficiency
+    time = max(compute, memory, collective) + op_overhead
+
+- A weight tile is stationary: the unit streams M' rows through it at its peak rate and
+  loads the next tile (d cycles) behind them, so a skinny matmul (decode, M' < d) is bound by
+  tile loads; a 129-wide matmul costs what a 256-wide one costs on a 128 array.
+- Peaks are count × flop_per_cycle × clock (the loader derives them), so more units, a
+  faster clock or a wider memory are never slower.
+- `op_overhead` (issue, synchronisation, pipeline fill of one compiled op) is the software
+  constant of a runtime profile (`SystolicModel.profiles`, `MeshModel.profiles`), fitted on one
+  published row each by `validation/datasets/published_asic.py` (the others held out).
+
+Energy = FLOPs × J/FLOP + bytes × 8 × main-memory J/bit + wire bytes × 8 × link J/bit + idle
+power × time. Never below `roofline_times`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from infersim.hwmodels import collectives
+from infersim.hwmodels.cost import Bound, CostContext, CostModelBase, OpCost, RuntimeProfile
+from infersim.hwmodels.models.common import (
+    effective_peak,
+    finish,
+    mac_energy,
+    op_peak,
+    op_unit,
+)
+from infersim.hwmodels.models.roofline import roofline_times
+from infersim.hwmodels.spec import (
+    Hardware,
+    HardwareKind,
+    MeshParams,
+    SystolicParams,
+    UnitType,
+)
+from infersim.workloads.ops import AttentionShape, CollectiveShape, MatmulShape, Op, OpKind
+
+FIT_SOURCE = "validation/datasets/published_asic.py (python -m infersim.validation.datasets." \
+             "published_asic --fit)"
+
+SYSTOLIC_PROFILES: dict[str, RuntimeProfile] = {
+    # JetStream (MaxText / PyTorch-XLA engines, 2024): XLA compiles the whole decode step;
+    # its one constant is the fixed time of a compiled op.
+    "jetstream-2024": RuntimeProfile(
+        "jetstream-2024", HardwareKind.SYSTOLIC, (("op_overhead_s", 4.052e-6),),
+        "fitted on jetstream-pytorch Llama-3-8B bf16 on v5e-8 (8,249 tok/s, 2024-04-24); "
+        + FIT_SOURCE),
+}
+MESH_PROFILES: dict[str, RuntimeProfile] = {
+    # tt-metal / TT-NN with trace capture (2025 releases): host dispatch is replayed from a
+    # trace; what remains per op is the on-device launch and core synchronisation.
+    "tt-metal-2025": RuntimeProfile(
+        "tt-metal-2025", HardwareKind.MESH, (("op_overhead_s", 2.095e-5),),
+        "fitted on tt-metal Llama-3.1-8B batch 32 on n150 (26.0 t/s/u, v0.62.0-rc35); "
+        + FIT_SOURCE),
+}
+
+_MATMUL_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.MOE_ROUTER})
+
+
+def _pad(x: float, q: int) -> float:
+    """x rounded up to a multiple of q (q ≥ 1; x > 0)."""
+    return math.ceil(x / q) * q if x > 0 else 0.0
+
+
+def matmul_compute_s(shape: MatmulShape, peak: float, units: int, dim: int, granule: int,
+                     clock_hz: float) -> float:
+    """Seconds of the matrix units for a matmul: whole d × d weight tiles over U units in
+    waves, each tile streaming M' padded rows at the unit's rate or waiting for its d-cycle
+    weight load, whichever is longer."""
+    if peak <= 0 or units < 1:
+        return 0.0
+    tiles = shape.groups * math.ceil(shape.k / dim) * math.ceil(shape.n / dim)
+    rows = _pad(shape.m * max(1.0, shape.imbalance), granule)
+    t_tile = 2.0 * dim * dim * rows / (peak / units)
+    if clock_hz > 0:
+        t_tile = max(t_tile, dim / clock_hz)
+    return math.ceil(tiles / units) * t_tile
+
+
+def attention_padding(shape: AttentionShape, dim: int, granule: int) -> float:
+    """Factor ≥ 1 by which tile padding inflates attention FLOPs: head_dim to the array side,
+    query rows per KV head to the row granule."""
+    hd = max(shape.head_dim, shape.v_head_dim or shape.head_dim)
+    q = max(1, shape.heads // max(1, shape.kv_heads)) * max(1, shape.q_len)
+    return (_pad(hd, dim) / hd) * (_pad(q, granule) / q)
+
+
+class TiledModel(CostModelBase):
+    """Shared mechanism of the `systolic` and `mesh` kinds (see the module docstring)."""
+
+    params_cls: type[SystolicParams] = SystolicParams
+
+    def _params(self, hw: Hardware, ctx: CostContext) -> SystolicParams:
+        chip = hw.chip
+        p = chip.params if isinstance(chip.params, SystolicParams) else self.params_cls()
+        if ctx.profile is not None and ctx.profile.kind == self.kind:
+            p = ctx.profile.apply(p)
+        return p
+
+    def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
+        chip = hw.chip
+        p = self._params(hw, ctx)
+        floor_c, floor_m, floor_comm = roofline_times(op, hw)
+        shape = op.shape
+        fabric = hw.fabric
+        compute_s, memory_s, comm_s, wire, hop_s = floor_c, 0.0, 0.0, 0.0, 0.0
+        matrix = chip.unit(UnitType.MATRIX)
+        units = matrix.count if matrix is not None else 1
+        if isinstance(shape, CollectiveShape):
+            if fabric is not None and shape.group_size > 1:
+                plan = collectives.native_plan(shape, fabric, p.link_efficiency)
+                comm_s = max(plan.bandwidth_s, floor_comm - fabric.latency_s)
+                hop_s, wire = plan.latency_s, plan.wire_bytes
+        else:
+            memory_s = op.bytes.total / (chip.main_memory.bandwidth_Bps * p.memory_efficiency)
+            peak = op_peak(chip, op)
+            if isinstance(shape, MatmulShape) and op.kind in _MATMUL_KINDS:
+                mpeak = effective_peak(chip, op.dtype, UnitType.MATRIX)
+                if mpeak > 0:
+                    compute_s = max(compute_s, matmul_compute_s(
+                        shape, mpeak, units, p.array_dim, p.row_granule, chip.clock_hz))
+                elif peak > 0:
+                    compute_s = max(compute_s, op.flops / peak)
+            elif isinstance(shape, AttentionShape) and peak > 0:
+                compute_s = max(compute_s, op.flops * attention_padding(
+                    shape, p.array_dim, p.row_granule) / peak)
+            elif peak > 0:
+                compute_s = max(compute_s, op.flops / peak)
+        overhead = hop_s + p.op_overhead_s
+        energy = (op.flops * mac_energy(chip, op.dtype, op_unit(op))
+                  + op.bytes.total * 8 * chip.main_memory.energy_j_per_bit
+                  + (wire * 8 * fabric.energy_j_per_bit if fabric is not None else 0.0))
+        terms = {Bound.COMPUTE: compute_s, Bound.MEMORY: max(memory_s, floor_m),
+                 Bound.INTERCONNECT: comm_s}
+        return finish(terms, overhead, energy, chip.power.idle_w, compute_s=compute_s,
+                      memory_s=max(memory_s, floor_m), comm_s=comm_s,
+                      detail=(("hop_s", hop_s), ("array_dim", float(p.array_dim))))
+
+
+class SystolicModel(TiledModel):
+    """TPU-style chip: MXU systolic arrays, HBM, ICI torus, XLA-compiled step."""
+
+    kind = HardwareKind.SYSTOLIC
+    params_cls = SystolicParams
+    profiles = SYSTOLIC_PROFILES
+
+
+class MeshModel(TiledModel):
+    """Tenstorrent-style chip: a grid of Tensix cores on 32 × 32 tiles, GDDR6, Ethernet."""
+
+    kind = HardwareKind.MESH
+    params_cls = MeshParams
+    profiles = MESH_PROFILES

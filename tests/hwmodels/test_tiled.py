@@ -1,0 +1,191 @@
+"""The `systolic` (TPU) and `mesh` (Tenstorrent) kinds: derived peaks, tile padding, torus
+collectives, runtime profiles and the published rows their constants are fitted on.
+
+Expected values are worked out by hand from the spec figures (cited in the YAML files)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infersim.cli import main as cli_main
+from infersim.foundation.errors import InputError
+from infersim.hwmodels import CostContext, load_hardware
+from infersim.hwmodels.collectives import topology_hops
+from infersim.hwmodels.models.tiled import MeshModel, SystolicModel
+from infersim.hwmodels.registry import MODELS
+from infersim.hwmodels.spec import HardwareKind, Topology, UnitType
+from infersim.workloads import ops
+from infersim.workloads.dtypes import DType
+from infersim.workloads.ops import Collective, CollectiveShape
+from tests._support import SPEC_DIR, SPECS
+
+
+def step(name: str, overrides: dict | None = None, *, chips: int = 1, tp: int = 1
+         ) -> tuple[float, float, bool]:
+    """(latency, energy, feasible) of a small Llama decode step at batch 2, context 256."""
+    from infersim.api import make_scenario
+    from infersim.mapper import map_trace
+    from infersim.workloads import build_trace
+
+    cfg = {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1024,
+           "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 8,
+           "vocab_size": 1024, "max_position_embeddings": 65536, "rms_norm_eps": 1e-5,
+           "tie_word_embeddings": False, "hidden_act": "silu"}
+    trace = build_trace(cfg, make_scenario("decode", 2, context=256, weights="bf16",
+                                           activations="bf16", kv="bf16", tp=tp,
+                                           pp=chips // tp))
+    s = map_trace(trace, load_hardware(name, overrides or None))
+    return s.latency_s, s.energy_j, s.infeasible is None
+
+
+NEW_SPECS = ("tpu-v5e", "tpu-v5p", "tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "wormhole-n150",
+             "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole", "blackhole-p150a")
+
+
+@pytest.mark.parametrize("name,dtype,expected", [
+    # 4 MXUs x 2 x 128 x 128 FLOP/cycle x 1.5 GHz
+    ("tpu-v5e", DType.BF16, 4 * 2 * 128 * 128 * 1.5e9),
+    ("tpu-v5e", DType.INT8, 4 * 2 * 2 * 128 * 128 * 1.5e9),
+    # 2 TensorCores x 4 MXUs x 32,768 FLOP/cycle x 1.75 GHz
+    ("tpu-v5p", DType.BF16, 8 * 32768 * 1.75e9),
+    # 72 Tensix cores x 1,024 fp16 FLOP/cycle x 1 GHz; 64 cores on an n300 ASIC
+    ("wormhole-n150", DType.FP16, 72 * 1024 * 1e9),
+    ("wormhole", DType.FP16, 64 * 1024 * 1e9),
+])
+def test_matrix_peak_is_units_times_flop_per_cycle_times_clock(name, dtype, expected):
+    chip = load_hardware(name).chip
+    assert chip.peak_flops(dtype, UnitType.MATRIX) == pytest.approx(expected, rel=1e-12)
+    # within the validator's tolerance of the datasheet (197 / 393 / 459 / 74 / 65.5 TFLOPS)
+    faster = load_hardware(name, {"clock_ghz": 2 * chip.clock_hz / 1e9}).chip
+    assert faster.peak_flops(dtype, UnitType.MATRIX) == pytest.approx(2 * expected)
+
+
+def test_a_129_wide_matmul_costs_like_256_on_a_128_array():
+    hw = load_hardware("tpu-v5e")
+    m = SystolicModel()
+    t = {k: m.op_cost(ops.matmul(4096, k, 4096, "bf16"), hw, CostContext()).compute_s
+         for k in (128, 129, 256)}
+    assert t[129] == pytest.approx(t[256])
+    assert t[128] == pytest.approx(t[256] / 2)
+    # by hand: 2 x 32 weight tiles over 4 MXUs = 16 waves, each streaming 4,096 rows at
+    # 2 x 128^2 FLOP/cycle x 1.5 GHz per MXU
+    per_tile = 2 * 128 * 128 * 4096 / (2 * 128 * 128 * 1.5e9)
+    assert t[129] == pytest.approx(16 * per_tile)
+
+
+def test_a_skinny_matmul_waits_for_weight_tile_loads():
+    """Decode (M = 1): each 128 x 128 weight tile takes 128 cycles to load, far longer than
+    streaming one row (padded to the 8-row granule): 1,024 tiles / 4 MXUs x 128 cycles."""
+    hw = load_hardware("tpu-v5e")
+    c = SystolicModel().op_cost(ops.matmul(1, 4096, 4096, "bf16"), hw, CostContext())
+    assert c.compute_s == pytest.approx(1024 / 4 * 128 / 1.5e9)
+    # the weights (32 MiB of bf16) stream from HBM at 0.9 x 819 GB/s: memory-bound
+    assert c.memory_s == pytest.approx(4096 * 4096 * 2 / (0.9 * 819e9), rel=1e-3)
+    assert c.bound.value == "memory"
+
+
+def test_rows_pad_to_the_tile_on_a_mesh_chip():
+    """Tensix tiles are 32 x 32: 33 tokens cost what 64 do (both compute-bound here)."""
+    hw = load_hardware("wormhole-n150")
+    m = MeshModel()
+    t = {r: m.op_cost(ops.matmul(r, 8192, 8192, "fp16"), hw, CostContext()).compute_s
+         for r in (33, 64)}
+    assert t[33] == pytest.approx(t[64])
+    # 256 x 256 tiles over 72 cores = 911 waves of a 64 x 32 x 32 tile at 1,024 FLOP/cycle
+    waves = -(-256 * 256 // 72)
+    assert t[64] == pytest.approx(waves * 2 * 32 * 32 * 64 / (1024 * 1e9))
+
+
+def test_3d_torus_hops_are_rings_along_three_dimensions():
+    ar = Collective.ALL_REDUCE
+    # 4 x 4 x 4 cube: each bidirectional ring of 4 takes 2 steps, 3 dimensions, twice (RS+AG)
+    assert topology_hops(Topology.TORUS_3D, CollectiveShape(ar, 1e6, 64)) == 12
+    assert topology_hops(Topology.TORUS_3D, CollectiveShape(ar, 1e6, 8)) == 6
+    assert topology_hops(Topology.TORUS_3D, CollectiveShape(Collective.ALL_GATHER, 1e6, 64)) == 6
+
+
+def test_all_reduce_on_a_v5p_cube_by_hand():
+    hw = load_hardware("tpu-v5p-128")
+    c = SystolicModel().op_cost(ops.collective("all_reduce", 1e6, 64), hw, CostContext())
+    wire = 2 * 63 / 64 * 1e6  # ring all-reduce bytes per chip
+    bw = 6 * 100e9 * 0.9  # 6 ICI links x 100 GB/s per direction x link_efficiency
+    assert c.comm_s == pytest.approx(wire / bw)
+    assert c.time_s == pytest.approx(wire / bw + 12 * 1e-6)  # + 12 hops x 1 us
+
+
+def test_faster_ici_and_more_links_are_never_slower():
+    op = ops.collective("all_reduce", 4e6, 8)
+    m = SystolicModel()
+    base = m.op_cost(op, load_hardware("tpu-v5p-16"), CostContext()).time_s
+    for over in ({"system.interconnect.link_bandwidth_gb_per_s": 200},
+                 {"system.interconnect.links_per_chip": 12}):
+        assert m.op_cost(op, load_hardware("tpu-v5p-16", over), CostContext()).time_s < base
+
+
+def test_runtime_profiles_per_kind():
+    assert MODELS[HardwareKind.SYSTOLIC].runtimes() == ("jetstream-2024",)
+    assert MODELS[HardwareKind.MESH].runtimes() == ("tt-metal-2025",)
+    _, prof = MODELS[HardwareKind.SYSTOLIC].resolve_runtime(None, "tpu-v5e")
+    assert prof is not None and dict(prof.values)["op_overhead_s"] > 0
+    with pytest.raises(InputError, match="jetstream-2024"):
+        MODELS[HardwareKind.SYSTOLIC].resolve_runtime("fused", "tpu-v5e")
+    with pytest.raises(InputError, match="tt-metal-2025"):
+        MODELS[HardwareKind.MESH].resolve_runtime("jetstream-2024", "wormhole-n150")
+
+
+def test_the_profile_overhead_adds_once_per_op():
+    hw = load_hardware("wormhole-n150")
+    m = MeshModel()
+    op = ops.vector(ops.OpKind.ELEMENTWISE, 4096, "bf16")
+    _, prof = m.resolve_runtime(None)
+    base = m.op_cost(op, hw, CostContext()).time_s
+    with_prof = m.op_cost(op, hw, CostContext(profile=prof)).time_s
+    assert with_prof - base == pytest.approx(dict(prof.values)["op_overhead_s"])
+
+
+@pytest.mark.parametrize("name", NEW_SPECS)
+def test_new_specs_pass_hw_validate(name, capsys):
+    assert cli_main(["hw", "validate", str(SPEC_DIR / f"{name}.yaml")]) == 0
+
+
+def test_new_specs_ship_in_the_library_the_shared_suites_run_over():
+    """test_metamorphic, test_conformance and test_smoke_matrix run over every YAML file of
+    the spec folder: the new chips and systems are among them, with their kinds."""
+    shipped = {p.stem for p in SPECS}
+    assert set(NEW_SPECS) <= shipped
+    kinds = {load_hardware(n).kind for n in NEW_SPECS}
+    assert kinds == {HardwareKind.SYSTOLIC, HardwareKind.MESH}
+
+
+def test_shipped_overheads_reproduce_their_calibration_rows():
+    """Each profile's constant is the refit of its calibration row (4 significant digits);
+    the row is then predicted within 0.1%."""
+    from infersim.validation.datasets import published_asic as pa
+
+    rows = pa.calibration_rows()
+    assert set(rows) == {"jetstream-2024", "tt-metal-2025"}
+    for name, r in rows.items():
+        shipped = dict(pa.profile_for(r).values)["op_overhead_s"]
+        assert pa.fit(r) == pytest.approx(shipped, rel=1e-3), name
+        pred, _ = pa.predict(r)
+        assert pred == pytest.approx(float(r["measured"]), rel=1e-3), name
+
+
+@pytest.mark.parametrize("name,block", [("tpu-v5e", "systolic"), ("wormhole-n150", "mesh")])
+def test_each_kind_knob_moves_the_step_in_its_physical_direction(name, block):
+    """Higher sustained memory efficiency is never slower; a faster clock (shorter tile
+    loads, higher peaks) is never slower; a wider row granule (more padding) never faster."""
+    base, _, _ = step(name)
+    assert step(name, {f"{block}.memory_efficiency": 1.0})[0] <= base
+    assert step(name, {f"{block}.memory_efficiency": 0.5})[0] > base
+    assert step(name, {f"{block}.row_granule": 128})[0] >= base
+    clock = load_hardware(name).chip.clock_hz / 1e9
+    assert step(name, {"clock_ghz": 2 * clock})[0] <= base
+
+
+def test_faster_links_speed_up_a_tensor_parallel_step_on_t3000():
+    base, _, _ = step("t3000", chips=8, tp=8)
+    fast, _, _ = step("t3000", {"system.interconnect.link_bandwidth_gbit_per_s": 800},
+                      chips=8, tp=8)
+    slow_hops, _, _ = step("t3000", {"system.interconnect.latency_us": 10.0}, chips=8, tp=8)
+    assert fast < base < slow_hops
