@@ -7,6 +7,7 @@ from infersim.hwmodels.models.cim import CimModel
 from infersim.hwmodels.models.cpu import CpuModel
 from infersim.hwmodels.models.gpu import GpuModel
 from infersim.hwmodels.models.lpu import LpuModel
+from infersim.hwmodels.models.soc import SocModel
 from infersim.hwmodels.models.wafer import WaferModel
 from infersim.hwmodels.spec import Chip, Hardware, HardwareKind
 
@@ -16,6 +17,7 @@ MODELS: dict[HardwareKind, CostModel] = {
     HardwareKind.LPU: LpuModel(),
     HardwareKind.CIM: CimModel(),
     HardwareKind.CPU: CpuModel(),
+    HardwareKind.SOC: SocModel(),
 }
 
 

@@ -43,6 +43,7 @@ from infersim.hwmodels.spec import (
     GpuParams,
     HardwareKind,
     LpuParams,
+    SocParams,
     TensorClass,
     Topology,
     UnitType,
@@ -267,6 +268,7 @@ KIND_BLOCKS: dict[HardwareKind, type] = {
     HardwareKind.LPU: LpuParams,
     HardwareKind.CIM: CimParams,
     HardwareKind.CPU: CpuParams,
+    HardwareKind.SOC: SocParams,
 }
 
 CHIP = Struct("chip spec", (
