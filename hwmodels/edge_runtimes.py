@@ -30,14 +30,18 @@ from infersim.hwmodels.cost import RuntimeProfile
 from infersim.hwmodels.spec import HardwareKind
 
 FIT_ROWS = ("m2u-f16-tg128", "m2u-q4_0-tg128", "m2u-f16-pp512")
+# The fitted values, rounded to 3 significant digits (`fit()` of the data set reproduces them).
+STREAM_EFFICIENCY = 0.862
+MATMUL_EFFICIENCY = 0.692
+NODE_OVERHEAD_S = 17.7e-6
 _FIT = ("fitted on llama.cpp discussion #4167, M2 Ultra rows " + ", ".join(FIT_ROWS)
         + " (validation/datasets/edge_llamacpp.py)")
 
 PROFILES = MappingProxyType({
     "llama.cpp": RuntimeProfile(
         "llama.cpp", HardwareKind.SOC,
-        (("processor", 0), ("weight_stream_efficiency", 0.87),
-         ("matmul_efficiency", 0.70), ("kernel_overhead_s", 15e-6)),
+        (("processor", 0), ("weight_stream_efficiency", STREAM_EFFICIENCY),
+         ("matmul_efficiency", MATMUL_EFFICIENCY), ("kernel_overhead_s", NODE_OVERHEAD_S)),
         "GPU backend (Metal / OpenCL); " + _FIT),
     # The CPU backend: NEON/i8mm dot products on the CPU cluster, bounded by the cluster's
     # share of the bandwidth (`cpu_bandwidth_fraction` of the chip spec). Assumed: the same
@@ -45,17 +49,17 @@ PROFILES = MappingProxyType({
     # CPU's SIMD peak in prompt GEMMs, and a node costs a thread-pool barrier (~5 us).
     "llama.cpp-cpu": RuntimeProfile(
         "llama.cpp-cpu", HardwareKind.SOC,
-        (("processor", 1), ("weight_stream_efficiency", 0.87),
+        (("processor", 1), ("weight_stream_efficiency", STREAM_EFFICIENCY),
          ("matmul_efficiency", 0.50), ("kernel_overhead_s", 5e-6)),
         "assumed: CPU backend; stream efficiency of the llama.cpp fit, 50 % GEMM peak, "
         "5 us thread-pool barrier per node (no published row held here)"),
     # MLC-LLM compiles the whole model ahead of time (TVM): fused kernels, pre-built command
     # buffers, so a node costs a plain dispatch. Assumed values (no row validates them yet):
-    # the same stream efficiency as llama.cpp, a third of its per-node cost, 70 % GEMM peak.
+    # the stream and GEMM efficiencies of the llama.cpp fit, a third of its per-node cost.
     "mlc-llm": RuntimeProfile(
         "mlc-llm", HardwareKind.SOC,
-        (("processor", 0), ("weight_stream_efficiency", 0.87),
-         ("matmul_efficiency", 0.70), ("kernel_overhead_s", 5e-6)),
+        (("processor", 0), ("weight_stream_efficiency", STREAM_EFFICIENCY),
+         ("matmul_efficiency", MATMUL_EFFICIENCY), ("kernel_overhead_s", NODE_OVERHEAD_S / 3)),
         "assumed: compiled TVM kernels; stream and GEMM efficiency of the llama.cpp fit, "
         "a third of its per-node cost"),
 })
