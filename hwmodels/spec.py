@@ -577,5 +577,6 @@ class SocParams:
         default=1.0)
     kernel_overhead_s: float = kind_param(
         "kernel_overhead_us", "fixed cost of one graph node (kernel encode + dispatch + the "
-        "barrier before the next dependent node), charged once per op execution",
+        "barrier before the next dependent node), charged once per kernel (a fused group "
+        "of ops) execution",
         (0.0, 1e4), scale=US, default=0.0)

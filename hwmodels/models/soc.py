@@ -16,7 +16,8 @@ of the shared bandwidth that processor can draw, and what the runtime's kernels 
   GPU/NPU; η_w = `weight_stream_efficiency` of the runtime's fused dequantize-matmul kernels.
   Weight bytes are the format's real bits per weight (GGUF: `workloads.dtypes`): dequantizing
   happens in registers, so no dequantized copy crosses the bus.
-- t_node = `kernel_overhead_s`: one graph node's encode/dispatch/barrier, per op execution.
+- t_node = `kernel_overhead_s`: one graph node's encode/dispatch/barrier, per kernel the runtime
+  launches (the mapper fuses element-wise ops into their producers, as llama.cpp does).
 - Collectives: a single SoC has no fabric; the shared helper prices them if a system has one.
 
 Energy = FLOPs × J/FLOP + every byte × 8 × LPDDR J/bit (all traffic is DRAM traffic at batch 1)

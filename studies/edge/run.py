@@ -23,10 +23,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from infersim.foundation.io import atomic_write_text
+
+if TYPE_CHECKING:
+    from infersim.hwmodels import Hardware
+    from infersim.workloads import ModelConfig
 
 TURNS = 4
 SYSTEM_TOKENS = 200
@@ -53,11 +58,13 @@ DEVICES: tuple[tuple[str, str, float, str, tuple[str, ...]], ...] = (
 )
 MODELS = ("llama-3.2-1b", "qwen3-1.7b", "llama-3.2-3b")
 FORMATS = ("q4_0", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "fp16")
-QUICK = {"devices": ("galaxy-s24-ultra", "macbook-pro-16-m4-max"), "models": ("llama-3.2-1b",),
-         "formats": ("q4_k_m", "q8_0"), "runtimes": 1}
+# The CI size: two devices, one model, two formats, each device's first runtime.
+QUICK_DEVICES = ("galaxy-s24-ultra", "macbook-pro-16-m4-max")
+QUICK_MODELS = ("llama-3.2-1b",)
+QUICK_FORMATS = ("q4_k_m", "q8_0")
 
 
-def conversation(model: object, hw: object, runtime: str, weights: str
+def conversation(model: ModelConfig, hw: Hardware, runtime: str, weights: str
                  ) -> tuple[float, float, bool]:
     """(seconds of compute, joules of the SoC, fits) of one conversation."""
     from infersim.api import simulate
@@ -171,11 +178,10 @@ def summary(df: pd.DataFrame) -> str:
 
 def run(out_dir: str | Path, *, quick: bool = False) -> pd.DataFrame:
     out = Path(out_dir)
-    devices = tuple(QUICK["devices"]) if quick else tuple(d[0] for d in DEVICES)
-    models = tuple(QUICK["models"]) if quick else MODELS
-    formats = tuple(QUICK["formats"]) if quick else FORMATS
-    runtimes = int(QUICK["runtimes"]) if quick else None  # type: ignore[call-overload]
-    df = predict(devices, models, formats, runtimes)  # type: ignore[arg-type]
+    devices = QUICK_DEVICES if quick else tuple(d[0] for d in DEVICES)
+    models = QUICK_MODELS if quick else MODELS
+    formats = QUICK_FORMATS if quick else FORMATS
+    df = predict(devices, models, formats, 1 if quick else None)
     atomic_write_text(out / "edge.csv", df.to_csv(index=False))
     atomic_write_text(out / "summary.md", summary(df))
     atomic_write_text(out / "config.json", json.dumps({
