@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from infersim.hwmodels.schema import FAMILIES, kind_fields
-from infersim.hwmodels.spec import CimParams, CpuParams, LpuParams, Topology, WaferParams
+from infersim.hwmodels.spec import (
+    CimParams,
+    CpuParams,
+    LpuParams,
+    SocParams,
+    Topology,
+    WaferParams,
+)
 from tests._support import ROOT
 
 DOC = (ROOT / "docs" / "hardware-spec.md").read_text()
@@ -16,7 +23,7 @@ def test_every_unit_suffix_and_rejected_spelling_is_documented():
 
 
 def test_every_kind_field_and_topology_is_documented():
-    for cls in (WaferParams, LpuParams, CimParams, CpuParams):
+    for cls in (WaferParams, LpuParams, CimParams, CpuParams, SocParams):
         for kf in kind_fields(cls):
             assert kf.key in DOC, (cls.__name__, kf.key)
     for key in ("sm_count", "l2_mib", "kernel_launch_us", "host_launch_us"):
