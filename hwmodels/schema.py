@@ -45,6 +45,7 @@ from infersim.hwmodels.spec import (
     LpuParams,
     MeshParams,
     SystolicParams,
+    SocParams,
     TensorClass,
     Topology,
     UnitType,
@@ -271,6 +272,7 @@ KIND_BLOCKS: dict[HardwareKind, type] = {
     HardwareKind.CPU: CpuParams,
     HardwareKind.SYSTOLIC: SystolicParams,
     HardwareKind.MESH: MeshParams,
+    HardwareKind.SOC: SocParams,
 }
 
 CHIP = Struct("chip spec", (

@@ -28,6 +28,7 @@ class HardwareKind(str, Enum):
     CPU = "cpu"  # a host CPU, used for calibration against Numba kernels
     SYSTOLIC = "systolic"  # systolic matrix units + HBM, compiled whole-step (TPU v5e/v5p)
     MESH = "mesh"  # a mesh of tile cores with local SRAM + GDDR, Ethernet scale-out (Tenstorrent)
+    SOC = "soc"  # edge SoC: GPU/CPU/NPU sharing one LPDDR memory (Apple M, Snapdragon)
 
 
 class UnitType(str, Enum):
@@ -587,3 +588,34 @@ class MeshParams(SystolicParams):
     row_granule: int = kind_param(
         "row_granule", "rows (tokens) of one tile; a matmul's M is padded to a multiple of it",
         (1, 4096), default=32)
+# The processors of an edge SoC a runtime may run on (`SocParams.processor` indexes this;
+# the chip's compute unit of that name does the work).
+SOC_PROCESSORS = ("gpu", "cpu", "npu")
+
+
+class SocParams:
+    """Parameters of the edge-SoC cost model (hwmodels/models/soc.py).
+
+    Hardware: every processor shares the one LPDDR main memory; the CPU cluster alone cannot
+    draw all of it (`cpu_bandwidth_fraction`). Software: the runtime profile (llama.cpp,
+    MLC-LLM: `hwmodels.edge_runtimes`) sets which processor runs the model and what its
+    kernels reach (`weight_stream_efficiency`, `matmul_efficiency`, `kernel_overhead_s`)."""
+
+    cpu_bandwidth_fraction: float = kind_param(
+        "cpu_bandwidth_fraction", "share of the main-memory bandwidth the CPU cluster alone can "
+        "draw (the GPU reaches all of it)", (0.01, 1.0), default=1.0)
+    processor: int = kind_param(
+        "processor", "processor the runtime runs on: 0 = gpu, 1 = cpu, 2 = npu (the compute "
+        "unit of that name); normally set by the runtime profile", (0, 2), default=0)
+    weight_stream_efficiency: float = kind_param(
+        "weight_stream_efficiency", "fraction of the memory bandwidth the runtime's fused "
+        "dequantize-matmul kernels reach while streaming weights", (0.01, 1.0), default=1.0)
+    matmul_efficiency: float = kind_param(
+        "matmul_efficiency", "fraction of the processor's peak the runtime's matmul and "
+        "attention kernels reach when compute-bound (prompt processing)", (0.01, 1.0),
+        default=1.0)
+    kernel_overhead_s: float = kind_param(
+        "kernel_overhead_us", "fixed cost of one graph node (kernel encode + dispatch + the "
+        "barrier before the next dependent node), charged once per kernel (a fused group "
+        "of ops) execution",
+        (0.0, 1e4), scale=US, default=0.0)

@@ -28,6 +28,14 @@ class Precision:
     # `build_trace`, which records the resolved precision in the trace's scenario
     checkpoint: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("activations", "kv"):
+            d = getattr(self, name)
+            if d.weight_only:
+                raise InputError(f"{name}: {d.value} is a GGUF weight storage format "
+                                 f"(dequantized inside the matmul); use it for weights only "
+                                 f"and give {name} as bf16, fp16 or fp8")
+
     @property
     def expert_weights(self) -> DType:
         return self.experts or self.weights

@@ -9,6 +9,7 @@ from infersim.hwmodels.spec import (
     LpuParams,
     MeshParams,
     SystolicParams,
+    SocParams,
     Topology,
     WaferParams,
 )
@@ -24,7 +25,8 @@ def test_every_unit_suffix_and_rejected_spelling_is_documented():
 
 
 def test_every_kind_field_and_topology_is_documented():
-    for cls in (WaferParams, LpuParams, CimParams, CpuParams, SystolicParams, MeshParams):
+    for cls in (WaferParams, LpuParams, CimParams, CpuParams, SystolicParams, MeshParams,
+                SocParams):
         for kf in kind_fields(cls):
             assert kf.key in DOC, (cls.__name__, kf.key)
     for key in ("sm_count", "l2_mib", "kernel_launch_us", "host_launch_us"):
