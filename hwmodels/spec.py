@@ -593,6 +593,7 @@ class MeshParams(SystolicParams):
 SOC_PROCESSORS = ("gpu", "cpu", "npu")
 
 
+@dataclass(frozen=True)
 class SocParams:
     """Parameters of the edge-SoC cost model (hwmodels/models/soc.py).
 
