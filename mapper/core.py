@@ -305,3 +305,29 @@ def map_trace(trace: Trace, hw: Hardware,
     return Schedule(trace, hw, rt, tuple(mapped), latency, energy, infeasible,
                     tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes,
                     profile.name if profile is not None else "")
+
+
+def op_latency(op: Op, hw: Hardware,
+               runtime: Runtime | str | RuntimeProfile | None = None) -> float:
+    """Seconds for ONE execution of `op` launched alone on one idle chip of `hw` (what
+    `infersim.predict_op` returns).
+
+    On a kind that launches kernels from a host (GPU), `op` becomes the kernels `runtime`
+    launches for it (`build_units`) and the result is the host/device recurrence of
+    `mapper.timeline` from an idle GPU with the host at t = 0: under an eager base each
+    kernel waits for its host dispatch (`host_launch_us`), so this is what CUDA events
+    around the eager PyTorch call measure (host dispatch + launch + kernel); under `graph`
+    and CUDA-graph engines the host cost is 0 and the result is the device time (launch
+    latency and tails included). No per-step cost (scheduling, sampling) is added: that
+    belongs to a model step. Other kinds: the cost model's time for the op."""
+    model = cost_model(hw)
+    rt, profile = model.resolve_runtime(runtime, hw.name)
+    ctx = CostContext(runtime=rt, profile=profile)
+    if not model.splits_kernels:
+        return model.op_cost(op, hw, ctx).time_s
+    host_k = model.step_overheads(hw, rt, profile).host_per_kernel_s
+    dev: list[float] = []
+    for u in build_units([op.with_count(1)], rt, split_kernels=True, profile=profile):
+        dev.extend(model.op_cost(k.op, hw, ctx).time_s for k in u.kernels)
+    st = T.run([T.Block(tuple([host_k] * len(dev)), tuple(dev), 1)])
+    return st.device_free_s

@@ -71,8 +71,9 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel degree")
     g.add_argument("--pp", type=int_arg, default=1, help="pipeline-parallel degree")
     g.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
-    g.add_argument("--moe-imbalance", type=float, default=1.0,
-                   help="max/mean tokens per expert (default 1.0)")
+    g.add_argument("--moe-imbalance", type=float, default=0.0,
+                   help="max/mean tokens per expert (default 0: derived from uniform top-k "
+                        "routing of the step's tokens)")
     g.add_argument("--draft-model", default=None, help="spec_decode: draft model name")
     g.add_argument("--draft-len", type=int_arg, default=None,
                    help="spec_decode: drafted tokens (default 4)")
