@@ -147,11 +147,11 @@ def predict_throughput(r: dict[str, str]) -> tuple[float, str]:
     if b < 1:
         return math.nan, "weights leave no room for a KV cache"
     common = dict(weights=r["weights"], activations=r["activations"], kv=r["kv"], tp=tp)
-    t_dec, n1 = _step(r["model"], hw, "fused", phase="decode", batch=b,
+    t_dec, n1 = _step(r["model"], hw, "trtllm", phase="decode", batch=b,
                       context=isl + osl // 2, **common)
     # prefill in chunks of MAX_NUM_TOKENS tokens (whole prompts per chunk)
     per_chunk = max(1, min(b, MAX_NUM_TOKENS // isl))
-    t_chunk, n2 = _step(r["model"], hw, "fused", phase="prefill", batch=per_chunk, prompt=isl,
+    t_chunk, n2 = _step(r["model"], hw, "trtllm", phase="prefill", batch=per_chunk, prompt=isl,
                         **common)
     if not (t_dec > 0 and t_chunk > 0):
         return math.nan, n1 or n2

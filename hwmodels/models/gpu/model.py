@@ -63,16 +63,19 @@ NCCL_ALGORITHMS = frozenset({collectives.Algorithm.RING, collectives.Algorithm.I
                              collectives.Algorithm.P2P, collectives.Algorithm.DIRECT})
 
 
-def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape) -> tuple[float, float, str]:
+def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape,
+                    call_latency: float | None = None) -> tuple[float, float, str]:
     """(seconds, wire bytes per chip, algorithm name) of this chip's part of a collective:
-    the fastest of NCCL's algorithms (`hwmodels.collectives`) plus the call latency."""
+    the fastest of NCCL's algorithms (`hwmodels.collectives`) plus the call latency
+    (`call_latency`, default the chip's `collective_latency_us`)."""
     fabric = hw.fabric
     plan = (collectives.best_plan(sh, fabric, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
                                   reduce_efficiency=c.reduce_eff)
             if fabric is not None else None)
     if plan is None:
         return 0.0, 0.0, ""
-    return c.coll_lat + plan.time_s, plan.wire_bytes, plan.algorithm.value
+    lat = c.coll_lat if call_latency is None else call_latency
+    return lat + plan.time_s, plan.wire_bytes, plan.algorithm.value
 
 
 class GpuModel(CostModelBase):
@@ -127,7 +130,13 @@ class GpuModel(CostModelBase):
         c = figures(hw)
         sh = op.shape
         if isinstance(sh, CollectiveShape):
-            return self._collective(c, op, hw, sh)
+            # `collective_latency_us` is fitted on eager NCCL calls timed with CUDA events
+            # (Vidur network profiles), so it holds the host-side enqueue the GPU waits for;
+            # a captured graph replays the collective kernel at a kernel's launch latency.
+            graphed = (ctx.runtime is not Runtime.EAGER
+                       and E.knob(ctx.profile, "cuda_graphs") >= 0.5)
+            return self._collective(c, op, hw, sh,
+                                    min(c.coll_lat, c.launch) if graphed else c.coll_lat)
         if isinstance(sh, MatmulShape):
             return self._matmul(c, op, hw, sh, ctx.profile)
         if isinstance(sh, AttentionShape):
@@ -203,8 +212,9 @@ class GpuModel(CostModelBase):
         return self._finish(c, op, hw, ch.time_s, ch.compute_s, ch.memory_s, 0.0, hbm,
                             hbm, 0.0, detail)
 
-    def _collective(self, c: GpuFigures, op: Op, hw: Hardware, sh: CollectiveShape) -> OpCost:
-        comm_s, wire, algo = collective_time(c, hw, sh)
+    def _collective(self, c: GpuFigures, op: Op, hw: Hardware, sh: CollectiveShape,
+                    call_latency: float) -> OpCost:
+        comm_s, wire, algo = collective_time(c, hw, sh, call_latency)
         # the local read of the input and write of the result overlap with the transfer
         memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
         detail: tuple[tuple[str, float | str], ...] = (
