@@ -70,7 +70,7 @@ _LAYERNORM_FLOPS = 7.0  # workloads.builder: LayerNorm 7 FLOP/elem, RMSNorm 4
 
 def role(op: Op) -> Role:
     """Classify a trace op by kind, then by name (the workloads builder's op names)."""
-    k = op.kind
+    k = OpKind(op.kind)  # constructors may hold the plain string
     if k in (OpKind.MATMUL, OpKind.MOE_ROUTER):
         return Role.MATMUL
     if k is OpKind.MOE_EXPERTS:
