@@ -9,7 +9,7 @@ Study file format (every field documented in docs/studies.md):
     fixed:                               # base parameters of every point
       model: llama-3.1-8b
       hardware: h100-sxm
-      runtime: graph                     # eager | graph | fused
+      runtime: graph                     # GPU: graph | eager | trtllm | vllm-v1 | ...
       hw: {memory.hbm.capacity_gb: 96}   # hardware overrides, as `--set` paths
       scenario: {phase: decode, batch: 1, context: 1024, weights: bf16}
       traffic: {rate: 5, requests: 200}  # serve only: keyword arguments of infersim.api.serve

@@ -47,7 +47,8 @@ def add_runtime_arg(p: Any) -> None:
     from infersim.foundation.defaults import DEFAULT_RUNTIME
 
     p.add_argument("--runtime", default=None,
-                   help=f"GPUs: eager | graph | fused (default {DEFAULT_RUNTIME}); wafer and "
+                   help="GPUs: graph | eager | hf-eager | torch-compile | trtllm | vllm-v1 | "
+                        f"vllm-v0 | sglang, fused = trtllm (default {DEFAULT_RUNTIME}); wafer and "
                    "LPU: their compiled profiles (default: the newest)")
 
 
