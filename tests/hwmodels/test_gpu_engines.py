@@ -226,3 +226,36 @@ def test_more_tokens_per_expert_never_lowers_grouped_gemm_efficiency(hw: str) ->
             assert util <= 1.0
             prev = util
             m *= 2
+
+
+def test_engine_without_fp8_kernels_runs_fp8_gemms_at_the_16_bit_rate() -> None:
+    from infersim.hwmodels.cost import Runtime, RuntimeProfile
+    from infersim.hwmodels.spec import HardwareKind
+
+    hw = load_hardware("h100-sxm")
+    p = hw.chip.params
+    assert isinstance(p, GpuParams)
+    no_fp8 = RuntimeProfile("no-fp8", HardwareKind.GPU, (("fp8_gemm", 0.0),), "", Runtime.FUSED)
+    big = ops.matmul(m=8192, k=8192, n=8192, dtype="fp8")
+    m = cost_model(hw)
+    t8 = m.op_cost(big, hw, CostContext(profile=E.lookup("trtllm"))).time_s
+    t16 = m.op_cost(big, hw, CostContext(profile=no_fp8)).time_s
+    # compute-bound: time ∝ 1 / (peak × tile-loop efficiency) of the pipe that runs it
+    want = (hw.chip.peak_flops(DType.FP8) * p.mma_efficiency_fp8
+            / (hw.chip.peak_flops(DType.BF16) * p.mma_efficiency))
+    assert t16 / t8 == pytest.approx(want, rel=0.1)
+
+
+def test_engine_without_cuda_graphs_pays_a_host_dispatch_per_kernel() -> None:
+    from infersim.hwmodels.cost import Runtime, RuntimeProfile
+    from infersim.hwmodels.spec import HardwareKind
+
+    hw = load_hardware("h100-sxm")
+    p = hw.chip.params
+    assert isinstance(p, GpuParams)
+    nog = RuntimeProfile("no-graphs", HardwareKind.GPU, (("cuda_graphs", 0.0),
+                                                          ("fuse_add_norm", 1.0)), "",
+                         Runtime.FUSED)
+    s = map_trace(build_trace(TINY, make_scenario("decode", 1, context=128)), hw, nog)
+    assert s.host_s == pytest.approx(_kernels(s) * p.host_launch_s, rel=1e-9)
+    assert s.latency_s >= s.host_s + p.step_sync_s
