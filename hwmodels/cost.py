@@ -259,10 +259,8 @@ class CostModelBase:
             name = runtime.value if isinstance(runtime, Runtime) else str(runtime)
             prof = self.profiles.get(name)
             if prof is None:
-                from infersim.hwmodels.models.gpu.engines import lookup
-
-                what = ("a GPU software stack" if lookup(name) is not None
-                        or name in {r.value for r in Runtime} else "unknown")
+                what = ("a GPU framework runtime" if name in {r.value for r in Runtime}
+                        else "not software of this kind")
                 raise InputError(f"runtime: {name!r} is {what}; {on} runs its own compiled "
                                  f"software: use one of {', '.join(self.profiles)} (or omit "
                                  f"--runtime for {next(iter(self.profiles))})")
