@@ -42,16 +42,26 @@ class Runtime(str, Enum):
 
 @dataclass(frozen=True)
 class RuntimeProfile:
-    """A named software generation of a statically scheduled kind (wafer, LPU): the few
-    software constants its compiler/runtime adds, applied over the chip's kind parameters
-    (`values`: kind-param attribute -> SI value). Hardware stays in the chip spec; the
-    profile says what the software of that date made of it (`source`: where the values come
-    from, e.g. a fit in validation/data/published/wafer_lpu_fit.json)."""
+    """A named software stack: a base launch mode (`base`: how ops become launch units) plus
+    the few named constants its software adds (`values`: name -> SI value). On a statically
+    scheduled kind (wafer, LPU) the names are kind-param attributes applied over the chip's
+    parameters (`apply`); on GPUs they are engine knobs (`hwmodels.models.gpu.engines`).
+    Hardware stays in the chip spec; the profile says what the software made of it
+    (`source`: where the values come from, e.g. a fit in
+    validation/data/published/wafer_lpu_fit.json, or a citation per constant)."""
 
     name: str
     kind: HardwareKind
     values: tuple[tuple[str, float], ...]
     source: str = ""
+    base: Runtime = Runtime.FUSED
+
+    def value(self, name: str, default: float) -> float:
+        """The profile's constant `name`, or `default` when the profile does not set it."""
+        for k, v in self.values:
+            if k == name:
+                return v
+        return default
 
     def apply(self, params: Any) -> Any:
         """`params` (a kind-params dataclass) with this profile's values."""
@@ -64,7 +74,8 @@ class RuntimeProfile:
     def with_values(self, **values: float) -> RuntimeProfile:
         """A copy with some values replaced (what-ifs and fitting)."""
         return RuntimeProfile(self.name, self.kind, tuple({**dict(self.values),
-                                                           **values}.items()), self.source)
+                                                           **values}.items()), self.source,
+                              self.base)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +200,13 @@ class CostModel(Protocol):
 
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads: ...
 
+    def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
+                       sequences: int = 1) -> LaunchOverheads:
+        """Host costs of one step of `sequences` sequences under (`runtime`, `profile`): what
+        the mapper lays on its host/device timeline (a profile's per-step CPU time
+        included)."""
+        ...
+
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float: ...
 
@@ -242,7 +260,7 @@ class CostModelBase:
             prof = self.profiles.get(name)
             if prof is None:
                 what = ("a GPU framework runtime" if name in {r.value for r in Runtime}
-                        else "unknown")
+                        else "not software of this kind")
                 raise InputError(f"runtime: {name!r} is {what}; {on} runs its own compiled "
                                  f"software: use one of {', '.join(self.profiles)} (or omit "
                                  f"--runtime for {next(iter(self.profiles))})")
@@ -260,6 +278,10 @@ class CostModelBase:
 
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads:
         return LaunchOverheads()
+
+    def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
+                       sequences: int = 1) -> LaunchOverheads:
+        return self.launch_overheads(hw, runtime)
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:
         """Design warnings about the hardware (printed by `simulate`); none by default."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infersim.foundation.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT
-from infersim.hwmodels import CostContext, Hardware, Infeasibility, Runtime, cost_model
+from infersim.hwmodels import Hardware, Infeasibility, Runtime
 from infersim.hwmodels import load_hardware as _load_hardware
 from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
@@ -277,7 +277,7 @@ def make_scenario(
     tp: int = 1,
     pp: int = 1,
     ep: int = 1,
-    moe_imbalance: float = 1.0,
+    moe_imbalance: float = 0.0,
     draft_model: str | None = None,
     draft_len: int = 4,
     acceptance: float = 0.7,
@@ -317,7 +317,7 @@ def simulate(
     tp: int = 1,
     pp: int = 1,
     ep: int = 1,
-    moe_imbalance: float = 1.0,
+    moe_imbalance: float = 0.0,
     draft_model: str | None = None,
     draft_len: int = 4,
     acceptance: float = 0.7,
@@ -354,16 +354,22 @@ def result_of(sched: Schedule) -> SimResult:
 
 def predict_op(op: Op, hardware: str | Path | Hardware,
                runtime: str | Runtime | None = None) -> float:
-    """Predicted seconds for one execution of `op` on one chip of `hardware`."""
+    """Predicted seconds for one execution of `op` launched alone on one idle chip.
+
+    On GPUs the runtime fixes what is timed: `"eager"` (and `"hf-eager"`) = the op called
+    alone from eager PyTorch and timed with CUDA events from an idle GPU (host dispatch +
+    kernel launch + the kernels PyTorch runs for it); `"graph"` (the default, None) and the
+    CUDA-graph engines = device time of the op's kernels (launch latency and tail
+    included). Other kinds: the kind's cost for the op under its runtime
+    (`mapper.core.op_latency`)."""
     if not isinstance(op, Op):
         from infersim.foundation.errors import InputError
 
         raise InputError(f"op: expected an Op (e.g. infersim.ops.matmul(m, k, n)), got "
                          f"{type(op).__name__}")
-    hw = load_hardware(hardware)
-    model = cost_model(hw)
-    rt, profile = model.resolve_runtime(runtime, hw.name)
-    return model.op_cost(op, hw, CostContext(runtime=rt, profile=profile)).time_s
+    from infersim.mapper.core import op_latency
+
+    return op_latency(op, load_hardware(hardware), runtime)
 
 
 def serve(

@@ -77,16 +77,19 @@ class Priced:
 # ------------------------------------------------------------------------------------------
 
 
-def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool) -> list[Unit]:
-    """Launch units in execution order (see `mapper.kernels` for the rules)."""
+def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
+                profile: RuntimeProfile | None = None) -> list[Unit]:
+    """Launch units in execution order (see `mapper.kernels` for the rules); `profile`: the
+    software stack's knobs (fusions, Hugging Face decomposition)."""
     roles = [K.role(op) for op in ops]
+    hf = profile is not None and profile.value("hf_decomposition", 0.0) >= 0.5
     units: list[Unit] = []
     i = 0
     n = len(ops)
     while i < n:
         op, r = ops[i], roles[i]
         if i + 1 < n:
-            label = K.fusion_label(op, r, ops[i + 1], roles[i + 1], runtime)
+            label = K.fusion_label(op, r, ops[i + 1], roles[i + 1], runtime, profile)
             if label is not None:
                 nxt = ops[i + 1]
                 fused = (K.fuse_bias(op, nxt) if label == "gemm_bias"
@@ -95,17 +98,17 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool) -> lis
                 i += 2
                 continue
         if split_kernels and runtime is not Runtime.FUSED:
-            ks = tuple(K.eager_kernels(op, r))
+            ks = tuple(K.eager_kernels(op, r, hf))
         else:
             ks = (K.Kernel(op.name, op),)
         units.append(Unit((op,), ks, ""))
         i += 1
     if runtime is Runtime.FUSED:
-        units = _fuse_layer_wrap(units)
+        units = _fuse_layer_wrap(units, profile)
     return units
 
 
-def _fuse_layer_wrap(units: list[Unit]) -> list[Unit]:
+def _fuse_layer_wrap(units: list[Unit], profile: RuntimeProfile | None) -> list[Unit]:
     """Fused engines add the residual of layer i in the input norm of layer i+1: fuse the last
     residual of a repeated block with the norm that opens the block (same count)."""
     out = list(units)
@@ -120,7 +123,7 @@ def _fuse_layer_wrap(units: list[Unit]) -> list[Unit]:
                 and not first.label and not last.label):
             a, b = last.members[0], first.members[0]
             ra, rb = K.role(a), K.role(b)
-            label = K._FUSED_PAIRS.get((ra, rb))
+            label = K.pair_label(ra, rb, Runtime.FUSED, profile)
             if label is not None and a.count == b.count and a.count > 1:
                 fused = K.fuse_vector(a, b, label)
                 out[end] = Unit((a, b), (K.Kernel(label, fused),), label)
@@ -249,11 +252,11 @@ def map_trace(trace: Trace, hw: Hardware,
     ctx = CostContext(runtime=rt, profile=profile, weights_on_chip=woc, chip_bytes=chip_bytes,
                       layers_on_chip=layers_here)
     hw_fp = cache.hw_fingerprint(hw)
-    launch = model.launch_overheads(hw, rt)
+    launch = model.step_overheads(hw, rt, profile, trace.scenario.batch)
     host_k = launch.host_per_kernel_s
     step_s = launch.step_sync_s
 
-    units = build_units(trace.ops, rt, split_kernels=model.splits_kernels)
+    units = build_units(trace.ops, rt, split_kernels=model.splits_kernels, profile=profile)
     layers = trace.layer_partition()
     priced = [price_unit(u, model, hw, ctx, hw_fp) for u in units]
 
@@ -302,3 +305,29 @@ def map_trace(trace: Trace, hw: Hardware,
     return Schedule(trace, hw, rt, tuple(mapped), latency, energy, infeasible,
                     tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes,
                     profile.name if profile is not None else "")
+
+
+def op_latency(op: Op, hw: Hardware,
+               runtime: Runtime | str | RuntimeProfile | None = None) -> float:
+    """Seconds for ONE execution of `op` launched alone on one idle chip of `hw` (what
+    `infersim.predict_op` returns).
+
+    On a kind that launches kernels from a host (GPU), `op` becomes the kernels `runtime`
+    launches for it (`build_units`) and the result is the host/device recurrence of
+    `mapper.timeline` from an idle GPU with the host at t = 0: under an eager base each
+    kernel waits for its host dispatch (`host_launch_us`), so this is what CUDA events
+    around the eager PyTorch call measure (host dispatch + launch + kernel); under `graph`
+    and CUDA-graph engines the host cost is 0 and the result is the device time (launch
+    latency and tails included). No per-step cost (scheduling, sampling) is added: that
+    belongs to a model step. Other kinds: the cost model's time for the op."""
+    model = cost_model(hw)
+    rt, profile = model.resolve_runtime(runtime, hw.name)
+    ctx = CostContext(runtime=rt, profile=profile)
+    if not model.splits_kernels:
+        return model.op_cost(op, hw, ctx).time_s
+    host_k = model.step_overheads(hw, rt, profile).host_per_kernel_s
+    dev: list[float] = []
+    for u in build_units([op.with_count(1)], rt, split_kernels=True, profile=profile):
+        dev.extend(model.op_cost(k.op, hw, ctx).time_s for k in u.kernels)
+    st = T.run([T.Block(tuple([host_k] * len(dev)), tuple(dev), 1)])
+    return st.device_free_s

@@ -1,26 +1,31 @@
 """How a logical trace op becomes kernels under each runtime (design §2 `runtime`).
 
 The trace is logical (one `norm`, one `rope` …). What actually launches depends on the
-software stack, and that belongs to the mapper:
+software stack (`hwmodels.models.gpu.engines`: a base launch mode + knobs), and that belongs
+to the mapper:
 
-- `eager` (plain PyTorch, Hugging Face Llama style) and `graph` (the same kernels captured
-  in a CUDA graph) split ops into the kernels eager PyTorch launches:
-  * RMSNorm (`LlamaRMSNorm`): to(fp32), pow(2), mean(-1), add(eps), rsqrt, mul, to(bf16),
-    mul(weight) — 8 kernels (the two casts vanish when activations are already fp32);
-    LayerNorm is one `F.layer_norm` kernel.
-  * RoPE (`apply_rotary_pos_emb`, for q and for k): mul(cos), neg (half of rotate_half),
-    cat, mul(sin), add — 5 kernels per tensor, 10 in all (each on half the op's elements).
-    The per-step cos/sin table (computed once per forward) is left out.
-  * KV-cache write: a static cache updated with two index copies (K and V). (Hugging Face's
-    DynamicCache `torch.cat`s the whole cache every step instead; not modelled.)
+- `eager` (plain PyTorch) and `graph` (the same kernels captured in a CUDA graph) launch one
+  kernel per PyTorch operator; an operator PyTorch has natively is one kernel:
+  * RMSNorm: `F.rms_norm`, one kernel; LayerNorm: `F.layer_norm`, one kernel.
+  * RoPE (no native operator: `x·cos + rotate_half(x)·sin`, for q and for k): mul(cos), neg
+    (half of rotate_half), cat, mul(sin), add — 5 kernels per tensor, 10 in all (each on half
+    the op's elements). The per-step cos/sin table (computed once per forward) is left out.
+  * KV-cache write: a static cache updated with two index copies (K and V).
   * Gated activation `act(gate) * up`: act, mul — 2 kernels; plain GELU: 1.
-  * Residual add, embedding gather, attention (SDPA, one fused kernel), matmuls (cuBLAS),
-    collectives (NCCL): 1 kernel each. Bias adds ride in the GEMM epilogue (addmm).
+  * Residual add, embedding gather, attention (SDPA, one fused kernel), matmuls (cuBLAS; QKV
+    and gate-up as the trace fuses them), collectives (NCCL): 1 kernel each. Bias adds ride
+    in the GEMM epilogue (addmm).
   * MoE experts: one GEMM per touched expert plus a token gather (up) or index-add (down)
     per expert; router top-k: softmax, topk, sum, div — 4 kernels.
-- `fused` (vLLM / TensorRT-LLM class): residual add + RMSNorm is one kernel, RoPE + KV write
-  one kernel, SiLU·mul one kernel, bias in the GEMM epilogue, router top-k one kernel,
-  grouped-GEMM experts, paged flash attention; graphs on.
+  So a Llama decoder layer is 23 kernels: 1+1+10+2+1+1+1 (norm, qkv, rope, kv write, sdpa,
+  o_proj, residual) + 1+1+2+1+1 (norm, gate_up, silu+mul, down, residual).
+- `hf-eager` (knob `hf_decomposition`): Hugging Face `LlamaRMSNorm` op by op: to(fp32),
+  pow(2), mean(-1), add(eps), rsqrt, mul, to(bf16), mul(weight) — 8 kernels (the two casts
+  vanish when activations are already fp32): 37 kernels per Llama layer.
+- fused-base engines (vLLM, TensorRT-LLM, SGLang, torch.compile): the trace's ops are the
+  launch units (SiLU·mul one kernel, router top-k one kernel, grouped-GEMM experts, paged
+  flash attention); residual add + RMSNorm is one kernel (`fuse_add_norm`), RoPE + KV write
+  one kernel (`fuse_rope_kv`); bias in the GEMM epilogue everywhere.
 
 Sub-kernels are built with the `workloads.ops` constructors, so their bytes and FLOPs come
 from the one formula home; a sub-kernel's traffic is what that eager kernel really moves
@@ -32,7 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from infersim.hwmodels.cost import Runtime
+from infersim.hwmodels.cost import Runtime, RuntimeProfile
+from infersim.hwmodels.models.gpu.engines import knob
+from infersim.hwmodels.spec import HardwareKind
 from infersim.workloads import ops as O
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import MatmulShape, Op, OpKind, VectorShape
@@ -63,7 +70,7 @@ _LAYERNORM_FLOPS = 7.0  # workloads.builder: LayerNorm 7 FLOP/elem, RMSNorm 4
 
 def role(op: Op) -> Role:
     """Classify a trace op by kind, then by name (the workloads builder's op names)."""
-    k = op.kind
+    k = OpKind(op.kind)  # constructors may hold the plain string
     if k in (OpKind.MATMUL, OpKind.MOE_ROUTER):
         return Role.MATMUL
     if k is OpKind.MOE_EXPERTS:
@@ -198,10 +205,11 @@ def _router_topk_eager(op: Op) -> list[Kernel]:
             _vec("div", max(1, int(op.bytes.act_out / act.bytes)), DType.FP32)]
 
 
-def eager_kernels(op: Op, r: Role) -> list[Kernel]:
-    """The kernels plain eager PyTorch launches for `op` (also `graph`, captured)."""
+def eager_kernels(op: Op, r: Role, hf: bool = False) -> list[Kernel]:
+    """The kernels eager PyTorch launches for `op` (also `graph`, captured): plain PyTorch,
+    or the Hugging Face op-by-op RMSNorm when `hf`."""
     if r is Role.RMS_NORM:
-        return _rms_norm_eager(op)
+        return _rms_norm_eager(op) if hf else [Kernel(op.name, op)]
     if r is Role.ROPE:
         return _rope_eager(op)
     if r is Role.KV_WRITE:
@@ -219,23 +227,36 @@ def eager_kernels(op: Op, r: Role) -> list[Kernel]:
 # Fusion (fused runtime, and bias-in-epilogue everywhere)
 # ------------------------------------------------------------------------------------------
 
-# (first role, second role) pairs a production engine runs as one kernel.
-_FUSED_PAIRS: dict[tuple[Role, Role], str] = {
-    (Role.RESIDUAL, Role.RMS_NORM): "add_rmsnorm",
-    (Role.RESIDUAL, Role.LAYER_NORM): "add_layernorm",
-    (Role.ROPE, Role.KV_WRITE): "rope_kv_write",
+# (first role, second role) pairs a production engine runs as one kernel, with the engine
+# knob that turns the fusion on.
+_FUSED_PAIRS: dict[tuple[Role, Role], tuple[str, str]] = {
+    (Role.RESIDUAL, Role.RMS_NORM): ("add_rmsnorm", "fuse_add_norm"),
+    (Role.RESIDUAL, Role.LAYER_NORM): ("add_layernorm", "fuse_add_norm"),
+    (Role.ROPE, Role.KV_WRITE): ("rope_kv_write", "fuse_rope_kv"),
 }
 
 
-def fusion_label(a: Op, ra: Role, b: Op, rb: Role, runtime: Runtime) -> str | None:
+def pair_label(ra: Role, rb: Role, runtime: Runtime, profile: RuntimeProfile | None) -> str | None:
+    """The fused kernel's label when the engine fuses roles `ra` then `rb`, else None."""
+    if runtime is not Runtime.FUSED:
+        return None
+    hit = _FUSED_PAIRS.get((ra, rb))
+    if hit is None:
+        return None
+    # GPU engines say which pairs they fuse; a compiled kind's compiler fuses them all
+    if profile is None or profile.kind is not HardwareKind.GPU:
+        return hit[0]
+    return hit[0] if knob(profile, hit[1]) >= 0.5 else None
+
+
+def fusion_label(a: Op, ra: Role, b: Op, rb: Role, runtime: Runtime,
+                 profile: RuntimeProfile | None = None) -> str | None:
     """Label of the kernel that fuses `a` then `b` under `runtime`, or None."""
     if a.count != b.count or a.block != b.block:
         return None
     if rb is Role.BIAS and ra in (Role.MATMUL, Role.EXPERTS):
         return "gemm_bias"  # cuBLAS(Lt) epilogue / addmm, in every runtime
-    if runtime is not Runtime.FUSED:
-        return None
-    label = _FUSED_PAIRS.get((ra, rb))
+    label = pair_label(ra, rb, runtime, profile)
     if label is None:
         return None
     if not (isinstance(a.shape, VectorShape) and isinstance(b.shape, VectorShape)):

@@ -72,7 +72,7 @@ class Schedule:
     step_overhead_s: float = 0.0  # per-step host/device synchronization
     weights_on_chip: float = 1.0  # fraction of weights resident on chip (SRAM machines)
     memory_per_chip_bytes: float = 0.0  # weights + KV + activation workspace per chip
-    profile: str = ""  # the runtime profile of a compiled kind (wafer, LPU); "" = none
+    profile: str = ""  # the software stack's profile (GPU engine, wafer/LPU software); "" = none
 
     @property
     def runtime_name(self) -> str:

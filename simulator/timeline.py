@@ -181,7 +181,11 @@ class Timeline:
 
 
 def default_host_launch_s(schedule: Schedule) -> float:
-    """Host cost per kernel launch: the chip's `host_launch_s` under `eager`, else 0."""
+    """Host cost per kernel launch, as the mapper laid it (the software stack's: the chip's
+    `host_launch_s` under eager or an engine without CUDA graphs, else 0)."""
+    n = schedule.kernels
+    if schedule.host_s > 0.0 and n:
+        return schedule.host_s / n
     if schedule.runtime != Runtime.EAGER:
         return 0.0
     return float(getattr(schedule.hardware.chip.params, "host_launch_s", 0.0) or 0.0)

@@ -9,7 +9,7 @@ Study file format (every field documented in docs/studies.md):
     fixed:                               # base parameters of every point
       model: llama-3.1-8b
       hardware: h100-sxm
-      runtime: graph                     # eager | graph | fused
+      runtime: graph                     # GPU: graph | eager | trtllm | vllm-v1 | ...
       hw: {memory.hbm.capacity_gb: 96}   # hardware overrides, as `--set` paths
       scenario: {phase: decode, batch: 1, context: 1024, weights: bf16}
       traffic: {rate: 5, requests: 200}  # serve only: keyword arguments of infersim.api.serve
@@ -58,7 +58,7 @@ from infersim.studies.types import (
 SCENARIO_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
     "phase": (str, None), "batch": (int, 1), "prompt": (int, 0), "context": (int, 0),
     "chunk": (int, 0), "weights": (str, None), "activations": (str, None), "kv": (str, None),
-    "tp": (int, 1), "pp": (int, 1), "ep": (int, 1), "moe_imbalance": (float, 1.0),
+    "tp": (int, 1), "pp": (int, 1), "ep": (int, 1), "moe_imbalance": (float, 0.0),
     "draft_model": (str, None), "draft_len": (int, 1), "acceptance": (float, 0.0),
 })
 

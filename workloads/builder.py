@@ -21,7 +21,9 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   token touches exactly top_k). The expectation is rounded to an integer number of weight
   matrices read; the P token-expert pairs are split over them as evenly as integers allow
   (two grouped matmuls when P is not a multiple), so FLOPs are exact.
-  `Scenario.moe_imbalance` (max/mean tokens per expert) is passed to the hardware model.
+  `Scenario.moe_imbalance` (max/mean tokens per expert) is passed to the hardware model; 0
+  (the default) derives it from the routing: the expected busiest of the chip's experts
+  under uniform top-k routing of the step's tokens (`expected_max_load`).
 - Pipeline parallelism: pp-1 activation transfers (send/recv of tokens·hidden) per step.
 - lm_head runs on the LAST token of each sequence in prefill and chunked prefill (serving
   engines compute logits only where a token is sampled); on every token in decode and in the
@@ -72,11 +74,14 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from infersim.foundation.errors import InputError
 from infersim.workloads import ops as O
@@ -515,6 +520,45 @@ def experts_touched(num_experts: int, top_k: int, tokens: int) -> float:
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
+@functools.lru_cache(maxsize=4096)
+def expected_max_load(tokens: int, num_experts: int, top_k: int, among: int = 0) -> float:
+    """Expected largest number of tokens routed to one of `among` experts (default all) when
+    `tokens` tokens each pick `top_k` distinct experts of `num_experts` uniformly at random.
+
+    One expert's load is Binomial(tokens, k/E) with CDF F. E[max] = Σ_{t≥1} P(max ≥ t);
+    treating the `among` loads as independent, P(max < t) = F(t−1)^among. The real loads are
+    negatively dependent (every token places exactly k), which makes a high maximum slightly
+    more likely, so the sum is floored by the pigeonhole bound ceil(tokens·k/E) (exact for one
+    token: 1). Against a Monte-Carlo of top-k routing it is within 4% once the mean load is ≥ 4
+    tokens (tests/workloads/test_moe_routing.py). Uniform routing is what a load-balancing
+    loss trains toward; a trained router is at least this skewed."""
+    from scipy.stats import binom
+
+    n, e = int(tokens), max(1, among or num_experts)
+    if n <= 0:
+        return 0.0
+    p = min(1.0, top_k / num_experts)
+    if p >= 1.0:
+        return float(n)
+    hi = int(binom.isf(1e-12 / e, n, p)) + 2  # P(max ≥ hi) < 1e-12
+    t = np.arange(1, min(n, hi) + 1)
+    indep = float(np.sum(1.0 - binom.cdf(t - 1, n, p) ** e))
+    floor = math.ceil(n * top_k / num_experts - 1e-9) if e == num_experts else 1
+    return max(indep, float(floor))
+
+
+def routing_imbalance(tokens: int, num_experts: int, top_k: int, ep: int, groups: int,
+                      pairs: int) -> float:
+    """max/mean rows of one chip's grouped expert GEMM under uniform top-k routing: the
+    expected busiest of its E/ep experts over the mean rows per touched expert
+    (`pairs / groups`)."""
+    mean = pairs / max(1, groups)
+    if mean <= 0:
+        return 1.0
+    return max(1.0, expected_max_load(tokens, num_experts, top_k,
+                                      max(1, num_experts // ep)) / mean)
+
+
 def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     assert m.moe is not None
     moe = m.moe
@@ -537,11 +581,13 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     touched = experts_touched(E, k, t) / s.ep
     groups = max(1, min(e_local, pairs, round(touched)))
     q, r = divmod(pairs, groups)
+    # 0: derived from uniform top-k routing of this step's tokens
+    imb = s.imbalance or routing_imbalance(t, E, k, s.ep, groups, pairs)
     up_n = 2 * width if m.mlp.gated else width
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
             ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.we, groups=g,
-                                imbalance=s.imbalance, name=f"experts_gate_up{suffix}",
+                                imbalance=imb, name=f"experts_gate_up{suffix}",
                                 count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * up_n, s.act, inputs=1.0,
@@ -553,7 +599,7 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
             ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.we, groups=g,
-                                imbalance=s.imbalance, name=f"experts_down{suffix}",
+                                imbalance=imb, name=f"experts_down{suffix}",
                                 count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,

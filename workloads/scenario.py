@@ -92,7 +92,9 @@ class Scenario:
     chunk: int = 0  # chunked prefill: new prompt tokens in this step
     precision: Precision = field(default_factory=Precision)
     parallel: Parallelism = field(default_factory=Parallelism)
-    moe_imbalance: float = 1.0  # max/mean tokens per expert (1 = perfectly balanced)
+    # max/mean tokens per expert (1 = perfectly balanced; 0 = derived from uniform top-k
+    # routing of the step's tokens, workloads.builder.expected_max_load)
+    moe_imbalance: float = 0.0
     spec: SpecDecode | None = None
 
     def __post_init__(self) -> None:
@@ -100,9 +102,9 @@ class Scenario:
         for name in ("prompt", "context", "chunk"):
             _set_int(self, name, minimum=0)
         m = self.moe_imbalance
-        if not _is_real(m) or not 1.0 <= float(m) < math.inf:
+        if not _is_real(m) or not (float(m) == 0.0 or 1.0 <= float(m) < math.inf):
             raise InputError(f"moe_imbalance is max/mean tokens per expert and must be a finite "
-                             f"number ≥ 1, got {m!r}")
+                             f"number ≥ 1 (or 0: derived from the routing), got {m!r}")
         object.__setattr__(self, "moe_imbalance", float(m))
         if self.phase == Phase.PREFILL and self.prompt < 1:
             raise InputError("prefill needs prompt ≥ 1 (tokens in the prompt)")

@@ -47,7 +47,8 @@ def add_runtime_arg(p: Any) -> None:
     from infersim.foundation.defaults import DEFAULT_RUNTIME
 
     p.add_argument("--runtime", default=None,
-                   help=f"GPUs: eager | graph | fused (default {DEFAULT_RUNTIME}); wafer and "
+                   help="GPUs: graph | eager | hf-eager | torch-compile | trtllm | vllm-v1 | "
+                        f"vllm-v0 | sglang, fused = trtllm (default {DEFAULT_RUNTIME}); wafer and "
                    "LPU: their compiled profiles (default: the newest)")
 
 
@@ -71,8 +72,9 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel degree")
     g.add_argument("--pp", type=int_arg, default=1, help="pipeline-parallel degree")
     g.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
-    g.add_argument("--moe-imbalance", type=float, default=1.0,
-                   help="max/mean tokens per expert (default 1.0)")
+    g.add_argument("--moe-imbalance", type=float, default=0.0,
+                   help="max/mean tokens per expert (default 0: derived from uniform top-k "
+                        "routing of the step's tokens)")
     g.add_argument("--draft-model", default=None, help="spec_decode: draft model name")
     g.add_argument("--draft-len", type=int_arg, default=None,
                    help="spec_decode: drafted tokens (default 4)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from infersim.hwmodels import cost_model, load_hardware
 from infersim.hwmodels.spec import Hardware
 from infersim.validation.datasets import gpu_measurements, llmcompass_a100, published_e2e
 from infersim.validation.stats import summarize
@@ -60,8 +61,9 @@ def test_published_e2e_groups_and_flags() -> None:
     rows = list(csv.DictReader((published_e2e.DATA / "per_user.csv").open()))
     # spec-dec rows are excluded, except the one that calibrates a runtime profile whose
     # stack served with it (cerebras-2024-10: its constant absorbs the speculation)
+    gpu_stacks = set(cost_model(load_hardware("h100-sxm")).runtimes())
     profile_rows = {r["id"] for r in rows if r["split"] == "calibration"
-                    and r["runtime"] not in ("eager", "graph", "fused")}
+                    and r["runtime"] not in gpu_stacks}
     specdec = {r["id"] for r in rows if r["spec_decode"] == "yes"} - profile_rows
     assert specdec and set(df[df["case"].isin(specdec)]["group"]) == {"per-user (excluded)"}
     assert profile_rows == {"cerebras-l31-8b", "cerebras-l31-70b-oct24", "groq-l31-8b"}

@@ -11,10 +11,15 @@ Predictions (all through `infersim.api.make_scenario` + `workloads.build_trace` 
   KV cache allows for sequences of ISL+OSL tokens (90 % of memory after weights, capped at
   2048 sequences, TensorRT-LLM's default `max_batch_size`, assumed): B requests' OSL decode
   steps at mean context ISL + OSL/2 plus their prefill in iterations of at most 8192 tokens
-  (TensorRT-LLM's default `max_num_tokens`), i.e. `B·OSL / (OSL·t_decode(B) + t_prefill)`. Batch sizes are not published, so these
+  (TensorRT-LLM's default `max_num_tokens`), on the `trtllm` profile, i.e. `B·OSL / (OSL·t_decode(B) + t_prefill)`. Batch sizes are not published, so these
   rows test the large-batch regime only roughly.
 
-Groups: `per-user <kind> (held-out)` per hardware kind (gpu, lpu, wafer, ...),
+Each row runs on its software stack's runtime profile (`runtime` column; GPU stacks in
+`hwmodels/models/gpu/engines.py`: gpt-fast's eager baseline = `hf-eager`, gpt-fast compiled =
+`torch-compile`, NVIDIA's TensorRT-LLM rows and the throughput table = `trtllm`).
+
+Groups: `per-user <kind> (held-out)` per hardware kind (gpu, lpu, wafer, ...; GPU rows split
+by stack: `per-user gpu trtllm (held-out)`, `per-user gpu torch-compile (held-out)`),
 `per-user <kind> (calibration)` (the row a spec constant is fitted on: the gpt-fast eager
 row for `gpu.host_launch_us`; one row per wafer/LPU runtime profile for its software constant:
 see `CALIBRATIONS`), `per-user (excluded)` (speculative decoding without a
@@ -147,11 +152,11 @@ def predict_throughput(r: dict[str, str]) -> tuple[float, str]:
     if b < 1:
         return math.nan, "weights leave no room for a KV cache"
     common = dict(weights=r["weights"], activations=r["activations"], kv=r["kv"], tp=tp)
-    t_dec, n1 = _step(r["model"], hw, "fused", phase="decode", batch=b,
+    t_dec, n1 = _step(r["model"], hw, "trtllm", phase="decode", batch=b,
                       context=isl + osl // 2, **common)
     # prefill in chunks of MAX_NUM_TOKENS tokens (whole prompts per chunk)
     per_chunk = max(1, min(b, MAX_NUM_TOKENS // isl))
-    t_chunk, n2 = _step(r["model"], hw, "fused", phase="prefill", batch=per_chunk, prompt=isl,
+    t_chunk, n2 = _step(r["model"], hw, "trtllm", phase="prefill", batch=per_chunk, prompt=isl,
                         **common)
     if not (t_dec > 0 and t_chunk > 0):
         return math.nan, n1 or n2
@@ -167,8 +172,10 @@ def load() -> pd.DataFrame:
     for r in read_rows("per_user.csv"):
         pred, note = predict_per_user(r)
         kind = load_hardware(r["hardware"]).kind.value
+        # GPU held-out rows are graded per software stack (production engine vs compiler)
+        stack = f" {r['runtime']}" if kind == "gpu" and r["split"] == "held-out" else ""
         group = ("per-user (excluded)" if r["use"] == "excluded"
-                 else f"per-user {kind} ({r['split']})")
+                 else f"per-user {kind}{stack} ({r['split']})")
         flags = f"spec-dec: {r['spec_decode']}; weights {r['weights']}; {r['runtime']}"
         rows.append({"dataset": NAME, "group": group, "case": r["id"], "predicted": pred,
                      "measured": float(r["measured"]), "unit": r["unit"],

@@ -42,6 +42,7 @@ from typing import Any, cast
 import pandas as pd
 
 from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
+from infersim.hwmodels.cost import Runtime
 from infersim.hwmodels.spec import GpuParams
 from infersim.workloads import ops as O
 from infersim.workloads.ops import Op, OpKind
@@ -348,6 +349,8 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
     import numpy as np
 
     ctx = CostContext()
+    # Vidur launched NCCL eagerly and timed it with CUDA events: the eager call latency
+    nctx = CostContext(runtime=Runtime.EAGER)
     model = cost_model(hw)
     p = hw.chip.params
     launch = p.kernel_launch_s if isinstance(p, GpuParams) else 0.0
@@ -356,7 +359,7 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
         if network:
             g = int(r.group)
             wait = h.get("skew_s", 0.0) * (g - 2) / (g - 1) if g > 2 else 0.0
-            out[i] = model.op_cost(network_op(r), hw, ctx).time_s + wait
+            out[i] = model.op_cost(network_op(r), hw, nctx).time_s + wait
         else:
             out[i] = model.op_cost(compute_op(r), hw, ctx).time_s - launch + h.get("event_s", 0.0)
     return out

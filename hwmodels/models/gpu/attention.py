@@ -9,7 +9,7 @@ with a combine kernel when split > 1. The faster applicable algorithm is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infersim.hwmodels.models.gpu.figures import (
     L2_REUSE_FRACTION,
@@ -115,8 +115,15 @@ def _flash_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> Att
     return best
 
 
-def attention_search(c: GpuFigures, op: Op, sh: AttentionShape) -> AttnChoice:
-    """Fastest applicable fused-attention algorithm (flash prefill / flash-decoding)."""
+def attention_search(c: GpuFigures, op: Op, sh: AttentionShape,
+                     gqa_aware: bool = True) -> AttnChoice:
+    """Fastest applicable fused-attention algorithm (flash prefill / flash-decoding).
+    `gqa_aware` False: the kernel runs every query head on its own (one block per query head,
+    or K/V expanded to all heads), so each KV head is read once per query head sharing it."""
+    if not gqa_aware and sh.heads > sh.kv_heads and not sh.shared_kv:
+        g = sh.heads // sh.kv_heads
+        sh = replace(sh, kv_heads=sh.heads)
+        op = replace(op, shape=sh, bytes=replace(op.bytes, kv_read=op.bytes.kv_read * g))
     peak = matrix_peak(c, op.dtype)
     best = _flash_prefill(c, op, sh, peak)
     if sh.q_len * (sh.heads // sh.kv_heads) <= 128:

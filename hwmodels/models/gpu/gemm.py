@@ -8,8 +8,10 @@ HBM when they do not fit in (half of) the L2: A once per wave-column of tiles, B
 wave-row. Split-K writes and re-reads fp32 partials. The kernel takes the max of the tile-wave
 time and the HBM stream time (a smooth maximum with exponent `gemm_overlap_exponent`: near
 the ridge point the pipeline hides neither behind the other), so a small-M GEMV is memory-bound and a large GEMM
-compute-bound at the tile's efficiency. Grouped (MoE) GEMMs run as one grouped kernel whose
-busiest group scales the tile work by `imbalance`.
+compute-bound at the tile's efficiency. Grouped (MoE) GEMMs run as one grouped kernel: each
+group's rows are tiled on their own (small per-expert M wastes the MMA tile), and under
+`imbalance` (max/mean rows) the busiest group needs ceil(imbalance·m/tm) row tiles instead of
+ceil(m/tm); the tiles of all groups share the SMs' waves.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     `mma_eff`: the tile loop's share of `peak` (0 = the GPU's `mma_efficiency`)."""
     tiles_m = -(-m // tm)
     tiles_n = -(-n // tn)
-    tiles = groups * tiles_m * tiles_n
+    # the busiest group's extra row tiles (its rows are imbalance·m, the others ~m)
+    extra_m = max(0, math.ceil(imbalance * m / tm - 1e-9) - tiles_m) if groups > 1 else 0
+    tiles = (groups * tiles_m + extra_m) * tiles_n
     ctas = tiles * split
     sms = c.sms
     waves = -(-ctas // sms)
@@ -70,8 +74,8 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     t_iter = max(t_mma, t_feed)
     out_b = 4.0 if split > 1 else o_b  # split-K partials are fp32
     t_cta = c.hbm_lat + k_iters * t_iter + tm * tn * out_b / (c.l2_bw / sms)
-    tile_s = waves * t_cta * imbalance
-    compute_s = waves * k_iters * t_mma * imbalance
+    tile_s = waves * t_cta
+    compute_s = waves * k_iters * t_mma
     # HBM traffic with L2 re-use: a wave covers ~wm × wn tiles of the output.
     a_tot = float(m) * k * groups * a_b
     b_tot = float(k) * n * groups * w_b

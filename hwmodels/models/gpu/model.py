@@ -3,7 +3,11 @@
 Every result is at least the shared roofline floor (`roofline_times`) plus the fixed kernel
 cost (`kernel_launch_s`: launch latency + ramp-up + tail): efficiencies are ≤ 1, tiles cover
 the whole problem, HBM bytes include every compulsory byte. Host-side launch overhead is a
-runtime property (`launch_overheads`) the mapper lays on its host/device timeline.
+runtime property (`step_overheads`) the mapper lays on its host/device timeline.
+
+Runtimes are the software stacks of `engines` (a base launch mode plus named constants):
+the profile decides the per-step CPU time, whether attention is GQA-aware, the attention and
+grouped-GEMM efficiencies and whether fp8 activations use the fp8 tensor cores.
 
 Energy: FLOPs × J/FLOP(dtype) + HBM bits (incl. re-reads) × J/bit + L2 bits × J/bit + link
 bits × J/bit + idle power × time.
@@ -16,6 +20,8 @@ per call.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from infersim.hwmodels import collectives
 from infersim.hwmodels.cost import (
     Bound,
@@ -24,7 +30,9 @@ from infersim.hwmodels.cost import (
     LaunchOverheads,
     OpCost,
     Runtime,
+    RuntimeProfile,
 )
+from infersim.hwmodels.models.gpu import engines as E
 from infersim.hwmodels.models.gpu.attention import attention_search
 from infersim.hwmodels.models.gpu.figures import (
     GpuFigures,
@@ -38,6 +46,7 @@ from infersim.hwmodels.models.gpu.figures import (
 from infersim.hwmodels.models.gpu.gemm import gemm_search
 from infersim.hwmodels.models.gpu.vector import vector_plan
 from infersim.hwmodels.spec import Hardware, HardwareKind
+from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import (
     AttentionShape,
     CollectiveShape,
@@ -54,16 +63,19 @@ NCCL_ALGORITHMS = frozenset({collectives.Algorithm.RING, collectives.Algorithm.I
                              collectives.Algorithm.P2P, collectives.Algorithm.DIRECT})
 
 
-def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape) -> tuple[float, float, str]:
+def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape,
+                    call_latency: float | None = None) -> tuple[float, float, str]:
     """(seconds, wire bytes per chip, algorithm name) of this chip's part of a collective:
-    the fastest of NCCL's algorithms (`hwmodels.collectives`) plus the call latency."""
+    the fastest of NCCL's algorithms (`hwmodels.collectives`) plus the call latency
+    (`call_latency`, default the chip's `collective_latency_us`)."""
     fabric = hw.fabric
     plan = (collectives.best_plan(sh, fabric, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
                                   reduce_efficiency=c.reduce_eff)
             if fabric is not None else None)
     if plan is None:
         return 0.0, 0.0, ""
-    return c.coll_lat + plan.time_s, plan.wire_bytes, plan.algorithm.value
+    lat = c.coll_lat if call_latency is None else call_latency
+    return lat + plan.time_s, plan.wire_bytes, plan.algorithm.value
 
 
 class GpuModel(CostModelBase):
@@ -73,6 +85,28 @@ class GpuModel(CostModelBase):
     splits_kernels = True
     caching_allocator = True  # PyTorch/vLLM: serving caps memory (gpu_memory_utilization)
 
+    def runtimes(self) -> tuple[str, ...]:
+        return (*E.engines(), *E.ALIASES)
+
+    def resolve_runtime(self, runtime: Runtime | str | RuntimeProfile | None, hw_name: str = ""
+                        ) -> tuple[Runtime, RuntimeProfile | None]:
+        """(base launch mode, engine profile) of `runtime` (None: `graph`)."""
+        from infersim.foundation.errors import InputError
+
+        on = f"{hw_name} (gpu)" if hw_name else "gpu hardware"
+        if isinstance(runtime, RuntimeProfile):
+            if runtime.kind is not self.kind:
+                raise InputError(f"runtime: profile {runtime.name!r} is for "
+                                 f"{runtime.kind.value} hardware, not {on}")
+            return runtime.base, runtime
+        name = "graph" if runtime is None else (
+            runtime.value if isinstance(runtime, Runtime) else str(runtime))
+        prof = E.lookup(name)
+        if prof is None:
+            raise InputError(f"runtime: unknown runtime {name!r} for {on}; use one of "
+                             f"{', '.join(self.runtimes())}")
+        return prof.base, prof
+
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads:
         """Eager PyTorch pays a host dispatch per kernel; every runtime pays the per-step
         host synchronization."""
@@ -80,15 +114,33 @@ class GpuModel(CostModelBase):
         return LaunchOverheads(p.host_launch_s if runtime is Runtime.EAGER else 0.0,
                                p.step_sync_s)
 
+    def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
+                       sequences: int = 1) -> LaunchOverheads:
+        """Host dispatch per kernel (eager base, or an engine without CUDA graphs) and the
+        profile's CPU time per step: fixed (default the chip's step sync) + per sequence."""
+        p = params(hw)
+        per_kernel = (p.host_launch_s if runtime is Runtime.EAGER
+                      or E.knob(profile, "cuda_graphs") < 0.5 else 0.0)
+        fixed = E.knob(profile, "step_overhead_s")
+        fixed = p.step_sync_s if fixed < 0.0 else fixed
+        per_seq = E.knob(profile, "step_overhead_per_seq_s")
+        return LaunchOverheads(per_kernel, fixed + per_seq * max(1, sequences))
+
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         c = figures(hw)
         sh = op.shape
         if isinstance(sh, CollectiveShape):
-            return self._collective(c, op, hw, sh)
+            # `collective_latency_us` is fitted on eager NCCL calls timed with CUDA events
+            # (Vidur network profiles), so it holds the host-side enqueue the GPU waits for;
+            # a captured graph replays the collective kernel at a kernel's launch latency.
+            graphed = (ctx.runtime is not Runtime.EAGER
+                       and E.knob(ctx.profile, "cuda_graphs") >= 0.5)
+            return self._collective(c, op, hw, sh,
+                                    min(c.coll_lat, c.launch) if graphed else c.coll_lat)
         if isinstance(sh, MatmulShape):
-            return self._matmul(c, op, hw, sh)
+            return self._matmul(c, op, hw, sh, ctx.profile)
         if isinstance(sh, AttentionShape):
-            return self._attention(c, op, hw, sh)
+            return self._attention(c, op, hw, sh, ctx.profile)
         return self._vector(c, op, hw, sh, ctx.warm_l2)
 
     def _vector(self, c: GpuFigures, op: Op, hw: Hardware, sh: object,
@@ -124,11 +176,19 @@ class GpuModel(CostModelBase):
             bound = Bound.MEMORY
         return OpCost(t, energy, bound, compute_s, memory_s, comm_s, c.launch, detail)
 
-    def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape) -> OpCost:
+    def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
+                profile: RuntimeProfile | None = None) -> OpCost:
         a_b = op.dtype.bytes
         w_b = sh.weight_dtype.bytes if sh.weight_dtype is not None else a_b
-        ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, op.dtype),
-                         max(1.0, sh.imbalance), mma_efficiency(c, op.dtype))
+        mdt = op.dtype
+        if mdt is DType.FP8 and E.knob(profile, "fp8_gemm") < 0.5:
+            mdt = DType.BF16  # no fp8 kernel: dequantized, 16-bit MMA
+            a_b = mdt.bytes
+        eff = mma_efficiency(c, mdt)
+        if op.kind is OpKind.MOE_EXPERTS:
+            eff *= E.knob(profile, "moe_efficiency")
+        ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, mdt),
+                         max(1.0, sh.imbalance), eff)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),
@@ -139,8 +199,12 @@ class GpuModel(CostModelBase):
         return self._finish(c, op, hw, ch.time_s, comp_side, mem_side, 0.0,
                             ch.read_bytes + ch.write_bytes, ch.l2_bytes, 0.0, detail)
 
-    def _attention(self, c: GpuFigures, op: Op, hw: Hardware, sh: AttentionShape) -> OpCost:
-        ch = attention_search(c, op, sh)
+    def _attention(self, c: GpuFigures, op: Op, hw: Hardware, sh: AttentionShape,
+                   profile: RuntimeProfile | None = None) -> OpCost:
+        eff = E.knob(profile, "attention_efficiency")
+        if eff > 0.0:
+            c = replace(c, attn_eff=eff)
+        ch = attention_search(c, op, sh, gqa_aware=E.knob(profile, "gqa_aware") >= 0.5)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", ch.algorithm), ("split_kv", ch.split_kv), ("blocks", ch.blocks),
             ("waves", ch.waves), ("kv_reads", ch.kv_reads))
@@ -148,8 +212,9 @@ class GpuModel(CostModelBase):
         return self._finish(c, op, hw, ch.time_s, ch.compute_s, ch.memory_s, 0.0, hbm,
                             hbm, 0.0, detail)
 
-    def _collective(self, c: GpuFigures, op: Op, hw: Hardware, sh: CollectiveShape) -> OpCost:
-        comm_s, wire, algo = collective_time(c, hw, sh)
+    def _collective(self, c: GpuFigures, op: Op, hw: Hardware, sh: CollectiveShape,
+                    call_latency: float) -> OpCost:
+        comm_s, wire, algo = collective_time(c, hw, sh, call_latency)
         # the local read of the input and write of the result overlap with the transfer
         memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
         detail: tuple[tuple[str, float | str], ...] = (
