@@ -31,8 +31,17 @@ def test_calibration_rows_reproduced_and_held_out_errors(frame):
     cal = frame["case"].isin(FIT_ROWS)
     assert cal.sum() == 3 and frame["group"][cal].str.contains("calibration").all()
     assert ((ratio[cal] - 1).abs() < 0.01).all()
-    held = (ratio[~cal] - 1).abs()
+    held = (ratio[frame["group"].str.endswith("(held-out)")] - 1).abs()
     assert len(held) == 21
     # the numbers reported in the module's main(): median 5.9 %, worst 13.3 % (M2 Ultra
     # quantized pp512: the dequantization inside the prompt GEMMs is not modelled)
     assert held.median() < 0.07 and held.max() < 0.15
+
+
+def test_older_k_quant_rows_are_their_own_group(frame):
+    # the model omits GEMM dequantization: it over-predicts K-quant prompt speed; the group
+    # exists so the report shows that error instead of hiding it
+    part = frame[frame["group"].str.contains("Sep 2023")]
+    assert len(part) == 6
+    kq = part[part["case"].str.contains("_k")]
+    assert (kq["predicted"] > kq["measured"]).all()
