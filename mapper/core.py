@@ -27,6 +27,7 @@ Stages (each a small function; the data between them are plain tuples of frozen 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -234,7 +235,28 @@ def map_trace(trace: Trace, hw: Hardware,
     """Map one model step onto `hw` under `runtime` (see the module docstring); None = the
     kind's default (graph on framework kinds, the newest profile of a compiled kind). The
     kind validates the name (`CostModel.resolve_runtime`): a GPU framework runtime on an LPU
-    is an InputError, never a silent change."""
+    is an InputError, never a silent change.
+
+    A chip with a power cap (`power.cap_w`) runs the step at the highest clock whose average
+    power per chip is under the cap (`hwmodels.power.solve_clock`); the schedule's
+    `hardware` is then the chip at that clock and `dvfs` records the choice."""
+    if hw.chip.power.cap_w <= 0:
+        return _map_step(trace, hw, runtime)
+    from infersim.hwmodels.power import solve_clock
+
+    chips = max(1, trace.scenario.parallel.tp * max(1, trace.scenario.parallel.pp))
+
+    def evaluate(h: Hardware) -> tuple[float, Schedule]:
+        s = _map_step(trace, h, runtime)
+        watts = s.energy_j / (s.latency_s * chips) if s.feasible and s.latency_s > 0 else 0.0
+        return watts, s
+
+    _, sched, throttle = solve_clock(hw, evaluate)
+    return dataclasses.replace(sched, dvfs=throttle)
+
+
+def _map_step(trace: Trace, hw: Hardware,
+              runtime: Runtime | str | RuntimeProfile | None = None) -> Schedule:
     rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
     par = trace.scenario.parallel
     tp, pp = par.tp, max(1, par.pp)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from infersim.hwmodels.cost import Infeasibility, OpCost, Runtime
+from infersim.hwmodels.power import Throttle
 from infersim.hwmodels.spec import Hardware
 from infersim.workloads.ops import Op
 from infersim.workloads.trace import Trace
@@ -73,6 +74,7 @@ class Schedule:
     weights_on_chip: float = 1.0  # fraction of weights resident on chip (SRAM machines)
     memory_per_chip_bytes: float = 0.0  # weights + KV + activation workspace per chip
     profile: str = ""  # the runtime profile of a compiled kind (wafer, LPU); "" = none
+    dvfs: Throttle | None = None  # clock chosen under the chip's power cap; None = no cap
 
     @property
     def runtime_name(self) -> str:
@@ -123,4 +125,6 @@ class Schedule:
         }
         if self.infeasible is not None:
             d["infeasible"] = self.infeasible.to_dict()
+        if self.dvfs is not None:
+            d["dvfs"] = self.dvfs.to_dict()
         return d
