@@ -191,3 +191,30 @@ def test_bad_caps_and_curves_are_one_clear_error(capsys):
     with pytest.raises(SpecError) as ei:
         load_hardware_text(CUBIC.replace("voltage_min_v: 0.5", "voltage_min_v: 1.2"))
     assert "power.voltage_min_v" in ei.value.paths
+
+
+def test_a_sweep_over_the_cap_gives_the_api_answer(write_study, tmp_path):
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import load_study
+
+    study = load_study(write_study("""
+        name: cap-sweep
+        evaluate: simulate
+        fixed:
+          model: llama-3.1-8b
+          hardware: h100-sxm
+          scenario: {phase: prefill, prompt: 1024}
+        sweep:
+          hw.power.cap_w: [0, 300]
+        search: {method: grid}
+        metrics: [latency_s, energy_per_token_j]
+        """))
+    frame = run_sweep(study, tmp_path / "out", executor="inline", progress=False).frame
+    for cap in (0, 300):
+        row = frame[frame["hw.power.cap_w"] == cap].iloc[0]
+        r = simulate("llama-3.1-8b", load_hardware("h100-sxm", {"power.cap_w": cap}),
+                     phase="prefill", prompt=1024)
+        assert row["latency_s"] == r.latency_s
+    capped = frame[frame["hw.power.cap_w"] == 300].iloc[0]
+    free = frame[frame["hw.power.cap_w"] == 0].iloc[0]
+    assert capped["latency_s"] > free["latency_s"]
