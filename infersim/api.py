@@ -247,10 +247,10 @@ def summary_rows(r: SimResult, pue: float = 1.0) -> list[tuple[str, str]]:
     rows = [("step latency", fmt_si(r.latency_s, "s"))]
     th = r.schedule.dvfs
     if th is not None:
-        rows.append(("clock under power cap", f"{th.clock_hz / 1e9:.3f} GHz of "
-                     f"{th.nominal_clock_hz / 1e9:.3f} (cap {th.cap_w:g} W/chip, draws "
-                     f"{th.power_w:.0f} W, {th.nominal_power_w:.0f} W uncapped"
-                     + ("; at the lowest clock" if th.at_floor else "") + ")"))
+        rows.append((f"clock under a {th.cap_w:g} W cap", f"{th.clock_hz / 1e9:.3g} of "
+                     f"{th.nominal_clock_hz / 1e9:.3g} GHz"
+                     + (" (lowest clock)" if th.at_floor else "")))
+        rows.append(("power per chip (uncapped)", f"{th.power_w:.0f} W ({th.nominal_power_w:.0f} W)"))
     if r.ttft_s is not None:
         rows.append(("TTFT (empty queue)", fmt_si(r.ttft_s, "s")))
     if r.prompt_tokens_per_s is not None:
