@@ -293,8 +293,35 @@ def summary(df: pd.DataFrame, bt: pd.DataFrame) -> str:
             lines.append(f"- {tier} SLO ({len(g)} deployments of {', '.join(kinds)} meet it): "
                          + "; ".join(parts) + ".")
         lines.append("")
+    lines += _variant_lines(df)
     lines += _dvfs_lines(df)
+    unpriced = sorted(df.loc[df["replica_price_usd"] <= 0, "design"].unique())
+    if unpriced:
+        lines += [f"Without a public price ({', '.join(unpriced)}), a design has no cost per 1M "
+                  "tokens: it is compared on tokens/J and speed only.", ""]
     return "\n".join(lines) + "\n"
+
+
+def _variant_lines(df: pd.DataFrame) -> list[str]:
+    """Each design variant against its base system (same system, no overrides): the best
+    cost and tokens/J meeting the server SLO at the largest user count."""
+    u = df["users"].max()
+    ok = df[(df["users"] == u) & df["meets_server"]]
+    out = [f"## Designs between the kinds ({u} users, server SLO)", ""]
+    bases = {r["system"]: r["design"] for _, r in df[df["overrides"] == "{}"].iterrows()}
+    for name in df.loc[df["overrides"] != "{}", "design"].unique():
+        system = df.loc[df["design"] == name, "system"].iloc[0]
+        base = bases.get(system)
+        v, b = ok[ok["design"] == name], ok[ok["design"] == base]
+        if base is None or v.empty or b.empty:
+            out.append(f"- {name}: no deployment meets the SLO"
+                       + ("" if v.empty else f" for its base {base}") + ".")
+            continue
+        out.append(f"- {name} vs {base}: best {_money(v['cost_per_mtok_usd'].min())} vs "
+                   f"{_money(b['cost_per_mtok_usd'].min())} per 1M tokens, "
+                   f"{v['tokens_per_j'].max():.3g} vs {b['tokens_per_j'].max():.3g} tokens/J.")
+    out.append("")
+    return out
 
 
 def _dvfs_lines(df: pd.DataFrame) -> list[str]:
