@@ -218,3 +218,17 @@ def test_a_sweep_over_the_cap_gives_the_api_answer(write_study, tmp_path):
     capped = frame[frame["hw.power.cap_w"] == 300].iloc[0]
     free = frame[frame["hw.power.cap_w"] == 0].iloc[0]
     assert capped["latency_s"] > free["latency_s"]
+
+
+def test_serve_takes_the_cap_prefill_slows_more_than_decode(capsys):
+    res = []
+    for extra in ([], ["--power-cap", "250"]):
+        assert main(["serve", "--model", "llama-3.1-8b", "--hw", "h100-sxm", "--rate", "4",
+                     "--requests", "100", "--prompt", "1024", "--output", "64", "--seed", "0",
+                     "--json", *extra]) == 0
+        res.append(json.loads(capsys.readouterr().out))
+    free, capped = res
+    assert capped["ttft_mean_s"] > free["ttft_mean_s"]
+    assert capped["tpot_mean_s"] >= free["tpot_mean_s"]
+    assert (capped["ttft_mean_s"] / free["ttft_mean_s"]
+            > capped["tpot_mean_s"] / free["tpot_mean_s"])
