@@ -1,8 +1,10 @@
 """Power caps and DVFS: the highest clock whose power stays under a chip's power limit.
 
 A chip with `power.cap_w` > 0 runs each model step at the highest clock f on its grid
-(`CLOCK_STEP_HZ` below the spec clock f0) whose average power per chip is at most the cap,
-as a GPU's power limiter (`nvidia-smi -pl`) does. At clock f, with V(f) from the V/f curve:
+(`CLOCK_STEP_HZ` below the spec clock f0) whose power while the chip runs its kernels is at
+most the cap, as a GPU's power limiter (`nvidia-smi -pl`) does (the mapper passes
+`Schedule.busy_power_w`: waits for the host or for other pipeline stages draw static power
+only and do not dilute it). At clock f, with V(f) from the V/f curve:
 
 - compute peaks scale with f (count × FLOP per cycle × f); on-chip SRAM / cache bandwidth and
   a wafer's fabric scale with f too (same clock domain); HBM / DRAM bandwidth, chip-to-chip
@@ -11,9 +13,9 @@ as a GPU's power limiter (`nvidia-smi -pl`) does. At clock f, with V(f) from the
   for FLOPs and on-chip SRAM accesses; HBM / DRAM and link energy per bit do not;
 - static power scales with V(f)/V(f0) (leakage current × V, leakage taken as constant).
 
-The step's power P(f) = energy / (latency × chips) never falls as f rises (time can only
-shrink, energy per FLOP and static power only grow), so a bisection over the clock grid finds
-the answer. A compute-bound step (prefill) slows almost in proportion to f; a memory-bound
+The step's power P(f) = dynamic energy × (V/V0)² / busy time + static power × V/V0 never
+falls as f rises (busy time can only shrink, energy per FLOP and static power only grow), so a
+bisection over the clock grid finds the answer. A compute-bound step (prefill) slows almost in proportion to f; a memory-bound
 decode step draws less power, so it keeps its clock or loses little speed.
 
 The V/f curve is linear from (clock_min, voltage_min) to (clock_max, voltage_max), flat at
@@ -124,7 +126,7 @@ class Throttle:
     clock_hz: float
     nominal_clock_hz: float
     voltage_v: float
-    power_w: float  # average power per chip at `clock_hz`
+    power_w: float  # power per chip while it runs its kernels, at `clock_hz`
     nominal_power_w: float  # the same at the spec clock, uncapped
     at_floor: bool  # even the lowest clock draws more than the cap
 
@@ -143,7 +145,7 @@ def solve_clock(hw: Hardware, evaluate: Callable[[Hardware], tuple[float, T]]
                 ) -> tuple[Hardware, T, Throttle | None]:
     """(hardware at the chosen clock, its result, the throttle record; None without a cap).
 
-    `evaluate(hw)` runs the step on `hw` and returns (average power per chip in W, result).
+    `evaluate(hw)` runs the step on `hw` and returns (power per chip in W, result).
     The clock grid is f0, f0 − CLOCK_STEP_HZ, ... down to the V/f curve's clock_min; the
     answer is the highest grid clock with power ≤ cap (clock_min when none is)."""
     cap = hw.chip.power.cap_w

@@ -250,7 +250,8 @@ def summary_rows(r: SimResult, pue: float = 1.0) -> list[tuple[str, str]]:
         rows.append((f"clock under a {th.cap_w:g} W cap", f"{th.clock_hz / 1e9:.3g} of "
                      f"{th.nominal_clock_hz / 1e9:.3g} GHz"
                      + (" (lowest clock)" if th.at_floor else "")))
-        rows.append(("power per chip (uncapped)", f"{th.power_w:.0f} W ({th.nominal_power_w:.0f} W)"))
+        rows.append(("chip power while busy (uncapped)",
+                     f"{th.power_w:.0f} W ({th.nominal_power_w:.0f} W)"))
     if r.ttft_s is not None:
         rows.append(("TTFT (empty queue)", fmt_si(r.ttft_s, "s")))
     if r.prompt_tokens_per_s is not None:

@@ -237,19 +237,17 @@ def map_trace(trace: Trace, hw: Hardware,
     kind validates the name (`CostModel.resolve_runtime`): a GPU framework runtime on an LPU
     is an InputError, never a silent change.
 
-    A chip with a power cap (`power.cap_w`) runs the step at the highest clock whose average
-    power per chip is under the cap (`hwmodels.power.solve_clock`); the schedule's
-    `hardware` is then the chip at that clock and `dvfs` records the choice."""
+    A chip with a power cap (`power.cap_w`) runs the step at the highest clock whose power
+    while its kernels run (`Schedule.busy_power_w`) is under the cap
+    (`hwmodels.power.solve_clock`); the schedule's `hardware` is then the chip at that clock
+    and `dvfs` records the choice."""
     if hw.chip.power.cap_w <= 0:
         return _map_step(trace, hw, runtime)
     from infersim.hwmodels.power import solve_clock
 
-    chips = max(1, trace.scenario.parallel.tp * max(1, trace.scenario.parallel.pp))
-
     def evaluate(h: Hardware) -> tuple[float, Schedule]:
         s = _map_step(trace, h, runtime)
-        watts = s.energy_j / (s.latency_s * chips) if s.feasible and s.latency_s > 0 else 0.0
-        return watts, s
+        return (s.busy_power_w if s.feasible else 0.0), s
 
     _, sched, throttle = solve_clock(hw, evaluate)
     return dataclasses.replace(sched, dvfs=throttle)

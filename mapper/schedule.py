@@ -86,6 +86,19 @@ class Schedule:
         return self.infeasible is None
 
     @property
+    def busy_power_w(self) -> float:
+        """Average power of one chip while it runs its kernels: the step's energy less the
+        static power of the chips' waits (host gaps, other pipeline stages, the step sync),
+        over the chip-seconds of kernels. What a chip's power limiter sees; 0 if none ran."""
+        par = self.trace.scenario.parallel
+        tp, chips = par.tp, par.tp * max(1, par.pp)
+        busy = self.device_s * tp
+        if busy <= 0:
+            return 0.0
+        wait = max(0.0, self.latency_s * chips - busy)
+        return (self.energy_j - self.hardware.chip.power.idle_w * wait) / busy
+
+    @property
     def host_bound_s(self) -> float:
         """Device idle time waiting for the host (eager launch gaps), over all stages."""
         return max(0.0, sum(self.stage_times_s) - self.device_s)

@@ -97,12 +97,12 @@ def designs(quick: bool) -> list[Design]:
                    {"hbm_bandwidth": 0.67}, "96 GB, 4.02 TB/s per GPU"),
         ]
         out.insert(out.index(next(d for d in out if d.name == "B200")) + 1,
-                   Design("B200 cap 700 W", "gpu", "hgx-b200", _gpu(tps),
-                          {"chip.power.cap_w": 700}, what="power limit 700 W per GPU (DVFS)"))
+                   Design("B200 cap 500 W", "gpu", "hgx-b200", _gpu(tps),
+                          {"chip.power.cap_w": 500}, what="power limit 500 W per GPU (DVFS)"))
         out.insert(out.index(next(d for d in out if d.name == "cs-3x4")) + 1,
-                   Design("cs-3x4 cap 15 kW", "wafer", "cs-3x4",
-                          (("bf16", 1, 4, "cerebras-2024-10"),), {"chip.power.cap_kw": 15},
-                          what="power limit 15 kW per wafer (DVFS, per-node V/f default)"))
+                   Design("cs-3x4 cap 6 kW", "wafer", "cs-3x4",
+                          (("bf16", 1, 4, "cerebras-2024-10"),), {"chip.power.cap_kw": 6},
+                          what="power limit 6 kW per wafer (DVFS, per-node V/f default)"))
         out.append(Design("corsair 2× arrays", "cim", "corsair-8", (("int8", 8, 1, "fused"),),
                           {"chip.cim.num_arrays": 122070, "chip.memory.sram.capacity_gb": 4},
                           {"sram": 2.0}, "4 GB of DIMC arrays per card (2×)"))

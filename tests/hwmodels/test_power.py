@@ -103,8 +103,13 @@ def test_cap_above_full_load_power_changes_nothing(llama8b, h100):
 
 
 def _power(sched) -> float:
-    chips = sched.trace.scenario.parallel.tp * sched.trace.scenario.parallel.pp
-    return sched.energy_j / (sched.latency_s * chips)
+    """Power per chip while its kernels run, by its definition: energy less the static power
+    of the waits, over the chip-seconds of kernels."""
+    par = sched.trace.scenario.parallel
+    chips = par.tp * par.pp
+    busy = sched.device_s * par.tp
+    wait = sched.latency_s * chips - busy
+    return (sched.energy_j - sched.hardware.chip.power.idle_w * wait) / busy
 
 
 def test_capped_clock_is_the_highest_grid_clock_under_the_cap_brute_force(llama8b, h100):
