@@ -268,7 +268,9 @@ def summary(df: pd.DataFrame, bt: pd.DataFrame) -> str:
     lines = [f"Llama-3.1-70B, prompt {PROMPT}, {OUTPUT} output tokens per request; SLOs: "
              + "; ".join(f"{t} TTFT ≤ {a * 1e3:g} ms, TPOT ≤ {b * 1e3:g} ms"
                          for t, (a, b) in SLOS.items()) + ". Costs are per 1M output tokens "
-             "(hardware amortized over 4 years + electricity, hwmodels.economics).", ""]
+             "(hardware amortized over 4 years + electricity, hwmodels.economics); energy is the "
+             "system's (chips + their share of hosts, switches and fans), so a power cap that "
+             "stretches a step also stretches their draw.", ""]
     for u in sorted(df["users"].unique()):
         lines.append(f"## {u} concurrent user{'s' if u > 1 else ''}")
         lines.append("")
