@@ -114,6 +114,7 @@ FAMILIES: dict[str, UnitFamily] = {
         _family("flop_per_cycle", "FLOP/cycle", [("flop_per_cycle", 1.0, "FLOP/cycle")],
                 {"mac_per_cycle": "write flop_per_cycle (1 MAC = 2 FLOP: double the value)"}),
         _family("power", "W", [("w", 1.0, "W"), ("kw", u.K, "kW")]),
+        _family("voltage", "V", [("mv", 1e-3, "mV"), ("v", 1.0, "V")]),
         _family("area", "mm²", [("mm2", 1.0, "mm²")]),
         _family("length", "nm", [("nm", 1.0, "nm")]),
         _family("money", "USD", [("usd", 1.0, "US$")]),
@@ -257,6 +258,17 @@ POWER = Struct("power", (
     Quantity("tdp", "power", True, "thermal design power of one chip", (0.01, 1e5)),
     Quantity("idle", "power", True, "static power whenever the chip is on", (0.0, 1e5),
              positive=False),
+    Quantity("cap", "power", False, "power limit of one chip (nvidia-smi -pl): the clock "
+             "drops along the V/f curve until a step draws at most this; 0 = none",
+             (0.0, 1e5), positive=False),
+    Quantity("clock_min", "frequency", False, "lowest clock of the V/f curve, at voltage_min "
+             "(the power manager's floor; default: half the spec clock)", (1e6, 1e10)),
+    Quantity("clock_max", "frequency", False, "highest (boost) clock of the V/f curve, at "
+             "voltage_max (default: the spec clock)", (1e6, 1e10)),
+    Quantity("voltage_min", "voltage", False, "core voltage at clock_min (default: by "
+             "process node, hwmodels/power.py)", (0.2, 2.0)),
+    Quantity("voltage_max", "voltage", False, "core voltage at clock_max (default: by "
+             "process node)", (0.2, 2.0)),
 ), required=True)
 
 ENERGY = Struct("energy", (

@@ -109,6 +109,13 @@ class Interconnect:
 class Power:
     tdp_w: float
     idle_w: float  # static power drawn whenever the chip is on
+    cap_w: float = 0.0  # power limit per chip; 0 = none (hwmodels/power.py throttles to it)
+    # V/f curve (hwmodels/power.py): linear from (clock_min, voltage_min) to (clock_max,
+    # voltage_max); 0 = the per-node default of `power.vf_curve`.
+    clock_min_hz: float = 0.0
+    clock_max_hz: float = 0.0
+    voltage_min_v: float = 0.0
+    voltage_max_v: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -523,6 +523,20 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
         if tdp is not None and idle is not None and 0 < tdp < idle:
             v.add("power", f"idle power ({fmt(idle)} W) exceeds TDP ({fmt(tdp)} W)",
                   "idle power is the static draw; it must be ≤ TDP")
+        cap = _si(power, "cap", "power")
+        if cap is not None and idle is not None and 0 < cap <= idle:
+            v.add("power.cap_w", f"power cap ({fmt(cap)} W) is not above the idle power "
+                  f"({fmt(idle)} W): no clock can run under it",
+                  "raise the cap above idle power, or set 0 for no cap")
+        f_lo, f_hi = _si(power, "clock_min", "frequency"), _si(power, "clock_max", "frequency")
+        if f_lo is not None and f_hi is not None and f_lo >= f_hi:
+            v.add("power.clock_min_ghz", f"V/f curve: clock_min ({fmt(f_lo / 1e9)} GHz) is "
+                  f"not below clock_max ({fmt(f_hi / 1e9)} GHz)",
+                  "clock_min is the low end of the curve, clock_max the boost clock")
+        v_lo, v_hi = _si(power, "voltage_min", "voltage"), _si(power, "voltage_max", "voltage")
+        if v_lo is not None and v_hi is not None and v_lo > v_hi:
+            v.add("power.voltage_min_v", f"V/f curve: voltage_min ({fmt(v_lo)} V) exceeds "
+                  f"voltage_max ({fmt(v_hi)} V)", "voltage rises with clock: swap them")
     _peak_cross_check(v, data)
     if kind == HardwareKind.CPU:
         _cpu_ceilings(v, data, memory)

@@ -163,6 +163,8 @@ class SimResult:
             "weights_on_chip": self.schedule.weights_on_chip,
             "diagnostics": self.diagnostics(),
         }
+        if self.schedule.dvfs is not None:
+            d["dvfs"] = self.schedule.dvfs.to_dict()
         if self.infeasible is not None:
             # a configuration that does not fit has no speed: the result is the gap
             for k in ("latency_s", "tokens_per_s", "tokens_per_s_per_user", "energy_j",
@@ -243,6 +245,13 @@ def summary_rows(r: SimResult, pue: float = 1.0) -> list[tuple[str, str]]:
     from infersim.foundation.units import fmt_si
 
     rows = [("step latency", fmt_si(r.latency_s, "s"))]
+    th = r.schedule.dvfs
+    if th is not None:
+        rows.append((f"clock under a {th.cap_w:g} W cap", f"{th.clock_hz / 1e9:.3g} of "
+                     f"{th.nominal_clock_hz / 1e9:.3g} GHz"
+                     + (" (lowest clock)" if th.at_floor else "")))
+        rows.append(("chip power while busy (uncapped)",
+                     f"{th.power_w:.0f} W ({th.nominal_power_w:.0f} W)"))
     if r.ttft_s is not None:
         rows.append(("TTFT (empty queue)", fmt_si(r.ttft_s, "s")))
     if r.prompt_tokens_per_s is not None:

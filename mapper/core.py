@@ -27,6 +27,7 @@ Stages (each a small function; the data between them are plain tuples of frozen 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -237,7 +238,26 @@ def map_trace(trace: Trace, hw: Hardware,
     """Map one model step onto `hw` under `runtime` (see the module docstring); None = the
     kind's default (graph on framework kinds, the newest profile of a compiled kind). The
     kind validates the name (`CostModel.resolve_runtime`): a GPU framework runtime on an LPU
-    is an InputError, never a silent change."""
+    is an InputError, never a silent change.
+
+    A chip with a power cap (`power.cap_w`) runs the step at the highest clock whose power
+    while its kernels run (`Schedule.busy_power_w`) is under the cap
+    (`hwmodels.power.solve_clock`); the schedule's `hardware` is then the chip at that clock
+    and `dvfs` records the choice."""
+    if hw.chip.power.cap_w <= 0:
+        return _map_step(trace, hw, runtime)
+    from infersim.hwmodels.power import solve_clock
+
+    def evaluate(h: Hardware) -> tuple[float, Schedule]:
+        s = _map_step(trace, h, runtime)
+        return (s.busy_power_w if s.feasible else 0.0), s
+
+    _, sched, throttle = solve_clock(hw, evaluate)
+    return dataclasses.replace(sched, dvfs=throttle)
+
+
+def _map_step(trace: Trace, hw: Hardware,
+              runtime: Runtime | str | RuntimeProfile | None = None) -> Schedule:
     rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
     par = trace.scenario.parallel
     tp, pp = par.tp, max(1, par.pp)

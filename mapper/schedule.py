@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from infersim.hwmodels.cost import Infeasibility, OpCost, Runtime
+from infersim.hwmodels.power import Throttle
 from infersim.hwmodels.spec import Hardware
 from infersim.workloads.ops import Op
 from infersim.workloads.trace import Trace
@@ -73,6 +74,7 @@ class Schedule:
     weights_on_chip: float = 1.0  # fraction of weights resident on chip (SRAM machines)
     memory_per_chip_bytes: float = 0.0  # weights + KV + activation workspace per chip
     profile: str = ""  # the software stack's profile (GPU engine, wafer/LPU software); "" = none
+    dvfs: Throttle | None = None  # clock chosen under the chip's power cap; None = no cap
 
     @property
     def runtime_name(self) -> str:
@@ -82,6 +84,19 @@ class Schedule:
     @property
     def feasible(self) -> bool:
         return self.infeasible is None
+
+    @property
+    def busy_power_w(self) -> float:
+        """Average power of one chip while it runs its kernels: the step's energy less the
+        static power of the chips' waits (host gaps, other pipeline stages, the step sync),
+        over the chip-seconds of kernels. What a chip's power limiter sees; 0 if none ran."""
+        par = self.trace.scenario.parallel
+        tp, chips = par.tp, par.tp * max(1, par.pp)
+        busy = self.device_s * tp
+        if busy <= 0:
+            return 0.0
+        wait = max(0.0, self.latency_s * chips - busy)
+        return (self.energy_j - self.hardware.chip.power.idle_w * wait) / busy
 
     @property
     def host_bound_s(self) -> float:
@@ -123,4 +138,6 @@ class Schedule:
         }
         if self.infeasible is not None:
             d["infeasible"] = self.infeasible.to_dict()
+        if self.dvfs is not None:
+            d["dvfs"] = self.dvfs.to_dict()
         return d

@@ -174,7 +174,8 @@ def argv(seed: int, cmds: list[tuple[list[str], argparse.ArgumentParser]], tmp: 
         out = [w for w in out if w != "--measure"] + ["-o", rng.choice(
             ["{tmp}/bad.json/x.csv", "{tmp}/bad.json/r.md"])]
     if cmd == "study run":
-        out = [w if w not in ("serving", "hardware-classes") else "nosuch" for w in out]
+        out = [w if w not in ("serving", "hardware-classes", "co-design") else "nosuch"
+               for w in out]
     if cmd == "sweep":
         out += ["--no-progress", "--workers", "1"] if "--workers" not in out else ["--no-progress"]
         if "--executor" in out:

@@ -41,6 +41,22 @@ def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm")
                    help="override a hardware spec field (repeatable)")
 
 
+def add_power_cap_arg(p: argparse.ArgumentParser) -> None:
+    """`--power-cap W`: the same as `--set chip.power.cap_w=W` (hwmodels/power.py)."""
+    p.add_argument("--power-cap", type=nonneg_float, metavar="W", default=None,
+                   help="power limit per chip in W (as nvidia-smi -pl): each step runs at the "
+                   "highest clock drawing at most W; the same as --set chip.power.cap_w=W")
+
+
+def hw_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The `--set` overrides of a command, plus `--power-cap` where it has one."""
+    out = parse_set(getattr(args, "set", None))
+    cap = getattr(args, "power_cap", None)
+    if cap is not None:
+        out["chip.power.cap_w"] = cap
+    return out
+
+
 def add_runtime_arg(p: Any) -> None:
     """`--runtime`, with the one default every command and the API share: the hardware
     kind's own (GPUs: DEFAULT_RUNTIME; wafer and LPU: their newest compiled profile)."""

@@ -9,11 +9,12 @@ from typing import Any
 
 from infersim.cli.common import (
     add_hw_args,
+    add_power_cap_arg,
     add_runtime_arg,
     fmt_si,
+    hw_overrides,
     int_arg,
     nonneg_int,
-    parse_set,
     print_diagnostics,
     print_json,
     print_table,
@@ -38,6 +39,7 @@ def register(sub: Any) -> None:
         "--find-max-rate, find the highest request rate meeting the SLOs.")
     p.add_argument("--model", default="llama-3.1-8b", help="library model or HF config.json")
     add_hw_args(p)
+    add_power_cap_arg(p)
     d = p.add_argument_group("deployment")
     d.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel chips per replica")
     d.add_argument("--pp", type=int_arg, default=1, help="pipeline stages per replica")
@@ -144,7 +146,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         check_output_file("--requests-csv", a.requests_csv)
     check_trace_args(a)
     model = load_model(a.model)
-    hw = load_hardware(a.hw, parse_set(a.set) or None)
+    hw = load_hardware(a.hw, hw_overrides(a) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
                            a.router, a.prefill_replicas, a.decode_replicas, a.prefix_caching)
     from infersim.hwmodels.registry import cost_model

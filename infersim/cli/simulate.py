@@ -10,12 +10,13 @@ from typing import Any
 from infersim.cli.common import (
     MAX_CLI_INT,
     add_hw_args,
+    add_power_cap_arg,
     add_runtime_arg,
     add_scenario_args,
     fmt_si,
     header,
+    hw_overrides,
     int_arg,
-    parse_set,
     print_diagnostics,
     print_json,
     print_table,
@@ -32,6 +33,7 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default="llama-3.1-8b",
                    help="library model name or path to an HF config.json (default llama-3.1-8b)")
     add_hw_args(p)
+    add_power_cap_arg(p)
     add_scenario_args(p)
     add_runtime_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -60,7 +62,7 @@ def register(sub: Any) -> None:
 def _load_hw(args: argparse.Namespace):
     from infersim.api import load_hardware
 
-    return load_hardware(args.hw, parse_set(args.set) or None)
+    return load_hardware(args.hw, hw_overrides(args) or None)
 
 
 EXIT_DOES_NOT_FIT = 3  # the configuration does not fit: a result, not an error (README)

@@ -27,9 +27,9 @@ SPELLINGS: dict[str, float | None] = {
 
 
 def spec_with_tdp(spelling: str) -> str:
-    old = "power: {tdp_w: 700, idle_w: 90}"
-    assert old in H100_TEXT
-    return H100_TEXT.replace(old, f"power: {{tdp_w: {spelling}, idle_w: 90}}")
+    old = "\n  tdp_w: 700\n"  # the power block of h100-sxm.yaml
+    assert H100_TEXT.count(old) == 1
+    return H100_TEXT.replace(old, f"\n  tdp_w: {spelling}\n")
 
 
 def study_with_tdp(spelling: str) -> str:

@@ -13,7 +13,7 @@ from infersim.studies.registry import list_studies, run_study
 from tests._support import PageRefs, pareto_brute_force
 from tests.studies import cdp
 
-EXPECTED = {"claims-check", "hardware-classes", "bandwidth-vs-capacity",
+EXPECTED = {"claims-check", "hardware-classes", "bandwidth-vs-capacity", "co-design",
             "quantization-specdec", "price-check"}
 
 

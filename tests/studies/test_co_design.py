@@ -1,0 +1,107 @@
+"""The co-design study (studies/co_design): its rows follow the stated round model and the
+economics formula worked by hand, its SLO flags, Pareto fronts and "best" picks match a brute
+force over the table, and power caps behave as DVFS physics says."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from infersim.api import load_hardware, simulate
+from infersim.studies.co_design import run as study
+from tests._support import pareto_brute_force
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    d = tmp_path_factory.mktemp("co_design")
+    study.run(d, quick=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def df(out) -> pd.DataFrame:
+    return pd.read_csv(out / "designs.csv")
+
+
+def test_a_gpu_row_by_hand(df):
+    row = df[(df["design"] == "H100") & (df["tp"] == 8) & (df["batch"] == 16)].iloc[0]
+    hw = load_hardware("dgx-h100")
+    pf = simulate("llama-3.1-70b", hw, phase="prefill", batch=1, prompt=2048, weights="fp8",
+                  tp=8, runtime="fused")
+    dec = simulate("llama-3.1-70b", hw, phase="decode", batch=16, context=2048 + 145,
+                   weights="fp8", tp=8, runtime="fused")
+    rnd = 16 * pf.latency_s + 290 * dec.latency_s  # 16 prefills + 290 decode steps
+    assert row["ttft_s"] == pytest.approx(pf.latency_s)
+    assert row["tpot_s"] == pytest.approx(rnd / 290)
+    e_tok = (16 * pf.system_energy_j + 290 * dec.system_energy_j) / (16 * 290)
+    assert row["tokens_per_j"] == pytest.approx(1 / e_tok)
+    # tp 8 = all 8 GPUs: the spec's system price; 4 years, US$0.10/kWh, PUE 1
+    price = hw.total_price_usd
+    tps = 16 * 290 / rnd
+    cost = 1e6 * (price / (4 * 365.25 * 86400 * tps) + e_tok * 0.10 / 3.6e6)
+    assert row["replica_price_usd"] == pytest.approx(price)
+    assert row["cost_per_mtok_usd"] == pytest.approx(cost)
+
+
+def test_design_price_adds_the_component_delta(df):
+    base = df[df["design"] == "H100"]["replica_price_usd"]
+    more = df[df["design"] == "H100 8 HBM stacks"]
+    costs = pd.read_csv(study.COMPONENT_COSTS).set_index("component")["usd_per_unit"]
+    # 3 more stacks × 0.67 TB/s × US$/(TB/s) per GPU, on tp GPUs
+    want = base.iloc[0] / 2 * more["tp"] + 3 * 0.67 * costs["hbm_bandwidth"] * more["tp"]
+    got = more["replica_price_usd"]
+    assert list(got) == pytest.approx(list(want))
+
+
+def test_slo_flags_follow_the_thresholds(df):
+    for tier, (ttft, tpot) in study.SLOS.items():
+        want = df["feasible"] & (df["ttft_s"] <= ttft) & (df["tpot_s"] <= tpot)
+        assert (df[f"meets_{tier}"] == want).all()
+    assert df["meets_interactive"].sum() < df["meets_server"].sum()
+
+
+def test_pareto_marks_match_brute_force(df):
+    for u, g in df[df["meets_server"]].groupby("users"):
+        for col, y in (("pareto_energy", "tokens_per_j"),
+                       ("pareto_speed", "tokens_per_s_per_user")):
+            pts = list(zip(g["cost_per_mtok_usd"], g[y], strict=True))
+            assert list(g[col]) == pareto_brute_force(pts, ["minimize", "maximize"]), (u, col)
+    assert not df.loc[~df["meets_server"], ["pareto_energy", "pareto_speed"]].any().any()
+
+
+def test_best_is_the_cheapest_row_meeting_the_slo(out, df):
+    bt = pd.read_csv(out / "best.csv")
+    for _, b in bt.iterrows():
+        g = df[(df["users"] == b["users"]) & (df["kind"] == b["kind"])
+               & df[f"meets_{b['slo']}"]]
+        costs = [c for c in g["cost_per_mtok_usd"] if not math.isnan(c)]
+        if costs:
+            assert b["best_cost_per_mtok_usd"] == pytest.approx(min(costs))
+        else:
+            assert math.isnan(b["best_cost_per_mtok_usd"])
+        if len(g):
+            assert b["best_tokens_per_j"] == pytest.approx(g["tokens_per_j"].max())
+
+
+def test_summary_numbers_come_from_the_table(out, df):
+    text = (out / "summary.md").read_text()
+    for u in df["users"].unique():
+        g = df[(df["users"] == u) & df["meets_server"] & df["cost_per_mtok_usd"].notna()]
+        c = g.loc[g["cost_per_mtok_usd"].idxmin()]
+        assert f"cheapest is {c['design']} (tp{c['tp']} pp{c['pp']}, batch {c['batch']}) " \
+               f"at US${c['cost_per_mtok_usd']:.3g}" in text
+
+
+def test_power_cap_slows_prefill_more_than_decode(df):
+    key = ["tp", "users", "batch"]
+    m = df[df["design"] == "H100"].merge(df[df["design"] == "H100 cap 350 W"], on=key,
+                                         suffixes=("", "_cap"))
+    assert len(m)
+    assert (m["prefill_clock_ghz_cap"] < 1.83).all()  # prefill draws > 350 W: throttled
+    assert (m["ttft_s_cap"] > m["ttft_s"]).all()
+    slow_pf = m["ttft_s_cap"] / m["ttft_s"]
+    slow_dec = m["decode_step_s_cap"] / m["decode_step_s"]
+    assert (slow_dec >= 1 - 1e-12).all() and (slow_dec < slow_pf).all()
