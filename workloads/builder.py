@@ -14,8 +14,21 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   column-parallel, o_proj row-parallel; the latent KV cache is replicated on every TP chip.
 - Expert parallelism runs inside the TP group (ep must divide tp and the expert count): each
   chip holds E/ep experts, each split tp/ep ways. Tokens are dispatched to experts and combined
-  with two all-to-alls; a chip processes ceil(tokens·top_k/ep) token-expert pairs (the even
-  share, rounded up: the busiest chip under balanced routing).
+  with two all-to-alls (dispatch at the activation dtype, combine at ≥ 16 bits: the expert
+  outputs are summed in bf16, as DeepEP's combine does); a chip processes
+  ceil(tokens·top_k/ep) token-expert pairs (the even share, rounded up: the busiest chip
+  under balanced routing).
+- Expert parallelism across data-parallel attention (dp > 1, DeepSeek-V3's deployment): each
+  of dp groups of tp chips runs attention, dense layers and shared experts on its
+  ceil(batch/dp) sequences; the experts (plus `redundant_experts` copies) are spread whole over
+  all ep = tp·dp chips of the stage, (E + R)/ep each. A chip dispatches ceil(T/ep) of the
+  stage's T = dp·(its group's tokens) tokens and processes ceil(T·top_k/ep) pairs; a TP group
+  re-replicates its activations with one all-reduce after the MoE block.
+- Context parallelism (cp > 1, prefill only): every prompt is split over cp chips, each
+  running the linear layers on its ceil(prompt/cp) tokens; the causal attention work is
+  balanced over the ring (zig-zag order), modelled as each chip's queries attending the mean
+  key length (prompt·(cp+1)/(2cp)); per layer cp−1 ring steps pass a chip's K/V block to its
+  neighbour (not overlapped with compute: an upper bound); a chip caches its prompt share.
 - MoE routing is uniform: a token picks top_k distinct experts, so T tokens touch
   E·(1 - (1 - top_k/E)^T) distinct experts in expectation (exact for uniform routing; one
   token touches exactly top_k). The expectation is rounded to an integer number of weight
@@ -607,9 +620,10 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
                         flops_per_elem=2.0 * k, name="experts_weighted_sum", count=n_layers,
                         block=blk))
-    if s.ep > 1:
-        msg = owned * k * h * s.act.bytes
-        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.act, name="moe_combine",
+    if s.ep > 1:  # expert outputs return at ≥ 16 bits for the weighted sum (DeepEP: bf16)
+        wide = s.act if s.act.bytes >= DType.BF16.bytes else DType.BF16
+        msg = owned * k * h * wide.bytes
+        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, wide, name="moe_combine",
                                 count=n_layers, block=blk))
     if moe.num_shared_experts:
         shared_w = moe.num_shared_experts * moe.expert_intermediate_size // s.tp
