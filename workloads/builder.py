@@ -77,8 +77,11 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
 - KV cache: batch × kv_len tokens, per token the KV this chip writes for one token (the
   sharded KV heads, or the replicated MLA latent) over the stage's layers, at the KV dtype;
   a draft model's cache is counted at the same number of tokens (an upper bound by one).
-  Sliding-window layers are charged the full context, as a paged cache without per-layer
-  windows allocates it (conservative for Gemma-2 / Mistral windows).
+  Sliding-window and chunked-attention layers (Gemma-2/3, Mistral, Llama-4, GPT-OSS) keep
+  only the keys this step's queries can see — min(kv_len, window) in a decode step, the whole
+  prompt in a prefill — as engines with per-layer windows (vLLM's hybrid KV manager) free
+  the rest (`Trace.resident.stage_kv_bytes`); the per-token figure stays the full-context
+  bound.
 - activation workspace: the largest op's activation in + out (buffers reused op to op).
 """
 
@@ -179,9 +182,40 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     stage_kv[0] += extra_kv
     act = max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
     kv_tokens = batch * math.ceil(kv_len / par.cp)  # a CP chip keeps its share of the prompt
-    resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), kv_tokens, act)
+    held = _held_kv(ops, per_op, layers, batch, new, kv_len, par.cp)
+    if held is not None:
+        held[0] += extra_kv * kv_tokens
+    resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), kv_tokens, act,
+                             tuple(held) if held is not None else ())
     return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
                  stage_layers=layers)
+
+
+def _held_kv(ops: list[Op], per_op: _PerExec, layers: tuple[int, ...], batch: int, new: int,
+             kv_len: int, cp: int) -> list[float] | None:
+    """KV bytes one chip of each stage holds when some layers attend a sliding window or a
+    local chunk (None when every layer is global): a layer keeps, per sequence, the keys any
+    query of this step can see (`AttentionShape.kv_tokens` at the true kv_len and q_len: the
+    window for a decode step, the whole prompt in a prefill), at its per-token KV bytes."""
+    att = [o for o in ops if o.kind is OpKind.ATTENTION and o.block != "draft"
+           and isinstance(o.shape, O.AttentionShape)]
+    if not any(o.shape.window or o.shape.chunk for o in att
+               if isinstance(o.shape, O.AttentionShape)):
+        return None
+    per_layer = sum(kv * op.count for op, _, kv in per_op if op.block != "draft")
+    n_layers = sum(o.count for o in att)
+    if not n_layers:
+        return None
+    per_layer /= n_layers  # every layer caches the same per-token KV (one KV-head layout)
+    out = [0.0] * len(layers)
+    for o in att:
+        sh = o.shape
+        assert isinstance(sh, O.AttentionShape)
+        keep = dataclasses.replace(sh, q_len=new, kv_len=kv_len).kv_tokens
+        counts = [o.count] if len(layers) == 1 else stage_counts(o, layers)
+        for st, c in enumerate(counts):
+            out[st] += per_layer * c * batch * math.ceil(keep / cp)
+    return out
 
 
 def checkpoint_scenario(m: ModelConfig, sc: Scenario) -> Scenario:
