@@ -501,10 +501,9 @@ def validate_document(doc: ParsedDoc, overridden: Iterable[str] = ()) -> Validat
 def _system_rules(v: _Validator, data: dict[str, Any]) -> None:
     """Nodes tile the system: chips_per_node divides num_chips."""
     s = data.get("system")
-    so = s.get("scale_out") if isinstance(s, dict) else None
-    if not isinstance(so, dict):
+    if not isinstance(s, dict) or not isinstance(s.get("scale_out"), dict):
         return
-    n, c = s.get("num_chips"), so.get("chips_per_node")
+    n, c = s.get("num_chips"), s["scale_out"].get("chips_per_node")
     if (isinstance(n, int) and isinstance(c, int) and not isinstance(n, bool)
             and not isinstance(c, bool) and c > 0 and n % c):
         v.add("system.scale_out.chips_per_node",
