@@ -62,7 +62,7 @@ def check_capacity(hw: Hardware, weight_bytes: float, kv_bytes: float,
         return Infeasibility(
             "chips", float(chips), float(hw.num_chips), "chips",
             (f"use a system with ≥ {chips} chips of {hw.chip.name}",
-             "lower the parallel degree (tp × pp)"))
+             "lower the parallel degree (tp × dp × cp × pp)"))
     demand = {TensorClass.WEIGHTS: weight_bytes, TensorClass.KV: kv_bytes,
               TensorClass.ACTIVATIONS: activation_bytes}
     levels = hw.chip.memory

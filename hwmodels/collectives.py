@@ -17,6 +17,21 @@ algorithms differ in hops and wire bytes:
 
 `native_plan` is the fabric's own schedule (the topology's hop count with ring wire bytes);
 `plans` adds the algorithms a switch offers. `floor_bytes` is the bound no algorithm beats.
+
+Across nodes (`Hardware.scale_out`: nodes of c chips on the scale-up fabric, one network port
+per chip), a group of g = n·c chips spanning n nodes runs hierarchically (`system_plan`),
+each phase priced as above on its own fabric:
+
+| collective     | phase 1 (scale-up, c chips) | phase 2 (network, n nodes, ring) | phase 3 (scale-up) |
+|----------------|-----------------------------|----------------------------------|--------------------|
+| all_reduce     | reduce-scatter of m         | all-reduce of m/c                | all-gather of m/c  |
+| reduce_scatter | reduce-scatter of m         | reduce-scatter of m/c            | —                  |
+| all_gather     | —                           | all-gather of m                  | all-gather of n·m  |
+| all_to_all     | (c−1)/g·m over the scale-up fabric and (g−c)/g·m through the chip's own port, at the same time: the slower of the two |
+
+Groups are placed node-contiguous (TP inside a node first), so a group of g ≤ c chips stays
+on the scale-up fabric. A pipeline send is priced on the scale-up fabric (omitted: a stage
+boundary that crosses nodes).
 """
 
 from __future__ import annotations
@@ -26,7 +41,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
-from infersim.hwmodels.spec import Interconnect, Topology
+from infersim.hwmodels.spec import Hardware, Interconnect, Topology
 from infersim.workloads.ops import Collective, CollectiveShape
 
 
@@ -195,3 +210,70 @@ def best_plan(shape: CollectiveShape, fabric: Interconnect, link_efficiency: flo
     if allowed is not None:
         cands = [p for p in cands if p.algorithm in allowed]
     return min(cands, key=lambda p: (p.time_s, p.wire_bytes)) if cands else None
+
+
+# Share of an InfiniBand NDR port's 50 GB/s that GPU-initiated all-to-all traffic reaches:
+# DeepEP's internode normal kernels measure 43-47 GB/s of RDMA bandwidth on H800 with CX7
+# 400 Gb/s NICs (https://github.com/deepseek-ai/DeepEP, README performance table) -> ~0.9.
+NETWORK_EFFICIENCY = 0.9
+
+
+def _phase(coll: Collective, m: float, g: int, fabric: Interconnect, eff: float,
+           in_switch: float, allowed: Collection[Algorithm] | None,
+           reduce_eff: float) -> CollectivePlan | None:
+    return best_plan(CollectiveShape(coll, m, g), fabric, eff, in_switch, allowed=allowed,
+                     reduce_efficiency=reduce_eff)
+
+
+def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1.0,
+                in_switch_efficiency: float = 0.0, *,
+                allowed: Collection[Algorithm] | None = None,
+                reduce_efficiency: float = 0.0,
+                network_efficiency: float = NETWORK_EFFICIENCY) -> CollectivePlan | None:
+    """The collective on `hw`: `best_plan` on the scale-up fabric when the group fits one node
+    (or the system has no scale-out network), else the hierarchical schedule of the module
+    docstring. None for a group of one or a system without links."""
+    fabric = hw.fabric
+    if fabric is None:
+        return None
+    so = hw.scale_out
+    g = shape.group_size
+    coll = shape.collective
+    if so is None or g <= so.chips_per_node or coll == Collective.SEND_RECV:
+        return best_plan(shape, fabric, link_efficiency, in_switch_efficiency,
+                         allowed=allowed, reduce_efficiency=reduce_efficiency)
+    nodes = math.ceil(g / so.chips_per_node)
+    c = g // nodes  # chips of the group in each node
+    net = so.network
+    m = shape.bytes
+    ring = (Algorithm.RING,)
+
+    def up(cl: Collective, size: float) -> CollectivePlan | None:
+        return _phase(cl, size, c, fabric, link_efficiency, in_switch_efficiency, allowed,
+                      reduce_efficiency)
+
+    def across(cl: Collective, size: float) -> CollectivePlan | None:
+        return _phase(cl, size, nodes, net, network_efficiency, 0.0, ring, 0.0)
+
+    if coll == Collective.ALL_TO_ALL:
+        bw_up = fabric.chip_bandwidth_Bps * link_efficiency
+        bw_net = net.chip_bandwidth_Bps * network_efficiency
+        local = (c - 1) / g * m
+        remote = (g - c) / g * m
+        t_up = (local / bw_up if bw_up > 0 else 0.0) + (fabric.latency_s if c > 1 else 0.0)
+        t_net = (remote / bw_net if bw_net > 0 else 0.0) + net.latency_s
+        slow_lat = fabric.latency_s if t_up > t_net else net.latency_s
+        t = max(t_up, t_net)
+        return CollectivePlan(Algorithm.HIERARCHICAL, 1, local + remote, t - slow_lat,
+                              slow_lat)
+    if coll == Collective.ALL_REDUCE:
+        phases = [up(Collective.REDUCE_SCATTER, m), across(Collective.ALL_REDUCE, m / c),
+                  up(Collective.ALL_GATHER, m / c)]
+    elif coll == Collective.REDUCE_SCATTER:
+        phases = [up(Collective.REDUCE_SCATTER, m), across(Collective.REDUCE_SCATTER, m / c)]
+    else:  # all-gather: each chip's part m
+        phases = [across(Collective.ALL_GATHER, m), up(Collective.ALL_GATHER, nodes * m)]
+    done = [p for p in phases if p is not None]
+    return CollectivePlan(Algorithm.HIERARCHICAL, sum(p.hops for p in done),
+                          sum(p.wire_bytes for p in done), sum(p.bandwidth_s for p in done),
+                          sum(p.latency_s for p in done))

@@ -17,6 +17,7 @@ from infersim.hwmodels.spec import (
     Interconnect,
     MemoryLevel,
     Power,
+    ScaleOut,
     TensorClass,
     Topology,
     UnitType,
@@ -65,6 +66,15 @@ def build_interconnect(d: Mapping[str, Any] | None) -> Interconnect | None:
     return Interconnect(Topology(d["topology"]), int(d["links_per_chip"]),
                         si(d, "link_bandwidth", "bandwidth"), si(d, "latency", "time"),
                         si(d, "energy", "energy_per_bit"))
+
+
+def build_scale_out(d: Mapping[str, Any] | None) -> ScaleOut | None:
+    if not d:
+        return None
+    net = Interconnect(Topology.SWITCH, int(d["links_per_chip"]),
+                       si(d, "link_bandwidth", "bandwidth"), si(d, "latency", "time"),
+                       si(d, "energy", "energy_per_bit"))
+    return ScaleOut(int(d["chips_per_node"]), net)
 
 
 def build_params(cls: type, block: Mapping[str, Any]) -> Any:
@@ -178,6 +188,7 @@ def build_system(data: Mapping[str, Any], chip: Chip, origin: str,
     return Hardware(
         name=str(data["name"]), chip=chip, num_chips=int(s["num_chips"]),
         interconnect=build_interconnect(s.get("interconnect")),
+        scale_out=build_scale_out(s.get("scale_out")),
         price_usd=si(s, "price", "money"), extra_power_w=si(s, "extra_power", "power"),
         description=str(data.get("description", "")),
         sources=_sources(data, overridden or set()), origin=origin)

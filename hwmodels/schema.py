@@ -302,10 +302,23 @@ CHIP = Struct("chip spec", (
     Quantity("price", "money", False, "price of one chip / card", (0.0, 1e9), positive=False),
 ))
 
+SCALE_OUT = Struct("scale_out", (
+    Leaf("chips_per_node", "int", True, "chips joined by the scale-up interconnect (one node)",
+         range=(1, 1e5)),
+    Leaf("links_per_chip", "int", True, "network ports (NICs) per chip", range=(1, 64)),
+    Quantity("link_bandwidth", "bandwidth", True, "bandwidth of one port, one direction",
+             (1e6, 1e13)),
+    Quantity("latency", "time", True, "one message between nodes, end to end",
+             (0.0, 1e-2), positive=False),
+    Quantity("energy", "energy_per_bit", False, "energy per bit on the network",
+             (0.0, 1e-9), positive=False),
+), help="the network between nodes (InfiniBand / RoCE); absent: one node")
+
 SYSTEM_BLOCK = Struct("system", (
     Leaf("chip", "str", True, "library name of the chip, or a path relative to this file"),
     Leaf("num_chips", "int", True, "chips in the system", range=(1, 1e6)),
     INTERCONNECT,
+    SCALE_OUT,
     Quantity("price", "money", False, "price of the whole system (0: chips × chip price)",
              (0.0, 1e10), positive=False),
     Quantity("extra_power", "power", False, "switches, hosts, cooling beyond the chips' TDP",

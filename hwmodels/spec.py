@@ -180,8 +180,19 @@ class Chip:
 
 
 @dataclass(frozen=True)
+class ScaleOut:
+    """The network between nodes: `chips_per_node` chips share one scale-up fabric (NVLink),
+    nodes talk over `network` (InfiniBand / RoCE, one or more NICs per chip: `links_per_chip`
+    ports of `link_bandwidth_Bps` each; `latency_s` one message end to end)."""
+
+    chips_per_node: int
+    network: Interconnect
+
+
+@dataclass(frozen=True)
 class Hardware:
-    """A system of `num_chips` identical chips joined by `interconnect` (scale-up fabric)."""
+    """A system of `num_chips` identical chips joined by `interconnect` (scale-up fabric);
+    with `scale_out`, the chips form nodes of `scale_out.chips_per_node` joined by a network."""
 
     name: str
     chip: Chip
@@ -193,6 +204,12 @@ class Hardware:
     sources: Mapping[str, str] = field(default_factory=dict)
     origin: str = ""  # file or library name it was loaded from
     overrides: tuple[tuple[str, Any], ...] = ()  # `--set` field overrides applied, in order
+    scale_out: ScaleOut | None = None  # between nodes; None = one node (or no network)
+
+    @property
+    def chips_per_node(self) -> int:
+        """Chips on one scale-up fabric (all of them when there is no scale-out network)."""
+        return self.scale_out.chips_per_node if self.scale_out is not None else self.num_chips
 
     @property
     def label(self) -> str:

@@ -488,6 +488,7 @@ def validate_document(doc: ParsedDoc, overridden: Iterable[str] = ()) -> Validat
             v.add("kind", "a system spec has no `kind:` (it takes its chip's kind)",
                   "remove `kind:`, or remove `system:` to make this a chip spec")
         v.struct(SYSTEM, data, "", extra_ok=frozenset({"sources"}))
+        _system_rules(v, data)
     else:
         v.result.doc_type = "chip"
         blocks = frozenset(k.value for k in KIND_BLOCKS)
@@ -495,6 +496,19 @@ def validate_document(doc: ParsedDoc, overridden: Iterable[str] = ()) -> Validat
         _chip_rules(v, data)
     v.sources(data)
     return v.result
+
+
+def _system_rules(v: _Validator, data: dict[str, Any]) -> None:
+    """Nodes tile the system: chips_per_node divides num_chips."""
+    s = data.get("system")
+    if not isinstance(s, dict) or not isinstance(s.get("scale_out"), dict):
+        return
+    n, c = s.get("num_chips"), s["scale_out"].get("chips_per_node")
+    if (isinstance(n, int) and isinstance(c, int) and not isinstance(n, bool)
+            and not isinstance(c, bool) and c > 0 and n % c):
+        v.add("system.scale_out.chips_per_node",
+              f"{c} chips per node do not divide num_chips {n}",
+              "give whole nodes: num_chips = nodes × chips_per_node")
 
 
 def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:

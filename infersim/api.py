@@ -290,6 +290,9 @@ def make_scenario(
     draft_model: str | None = None,
     draft_len: int = 4,
     acceptance: float = 0.7,
+    dp: int = 1,
+    cp: int = 1,
+    redundant_experts: int = 0,
 ) -> Scenario:
     from infersim.foundation.errors import InputError
 
@@ -307,7 +310,7 @@ def make_scenario(
     k = DType.parse(kv, "kv") if kv else a
     spec = SpecDecode(draft_model, draft_len, acceptance) if ph == Phase.SPEC_DECODE else None
     return Scenario(ph, batch, prompt, context, chunk, Precision(w, a, k, checkpoint=checkpoint),
-                    Parallelism(tp, pp, ep), moe_imbalance, spec)
+                    Parallelism(tp, pp, ep, dp, cp, redundant_experts), moe_imbalance, spec)
 
 
 def simulate(
@@ -330,18 +333,24 @@ def simulate(
     draft_model: str | None = None,
     draft_len: int = 4,
     acceptance: float = 0.7,
+    dp: int = 1,
+    cp: int = 1,
+    redundant_experts: int = 0,
 ) -> SimResult:
     """Predict one step (prefill of `prompt` tokens, or one decode step at `context`).
 
     Defaults (shared with every CLI command): prompt DEFAULT_PROMPT for a prefill, context
     DEFAULT_CONTEXT for decode and spec decode, 0 for chunked prefill; a prefill ignores
-    `context` (it starts from an empty KV cache)."""
+    `context` (it starts from an empty KV cache). `batch` is the whole step's: with dp data-
+    parallel attention groups each runs ceil(batch / dp) sequences; with cp each prompt is
+    split over cp chips (prefill)."""
     m = model if isinstance(model, ModelConfig) else load_model(model)
     hw = load_hardware(hardware)
     sc = make_scenario(phase, batch, prompt=prompt, context=context, chunk=chunk,
                        weights=weights, activations=activations, kv=kv, tp=tp, pp=pp, ep=ep,
                        moe_imbalance=moe_imbalance, draft_model=draft_model,
-                       draft_len=draft_len, acceptance=acceptance)
+                       draft_len=draft_len, acceptance=acceptance, dp=dp, cp=cp,
+                       redundant_experts=redundant_experts)
     trace = build_trace(m, sc)
     # runtime None: the kind's default; the kind validates the name (resolve_runtime)
     return result_of(map_trace(trace, hw, runtime))

@@ -260,7 +260,7 @@ def _map_step(trace: Trace, hw: Hardware,
               runtime: Runtime | str | RuntimeProfile | None = None) -> Schedule:
     rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
     par = trace.scenario.parallel
-    tp, pp = par.tp, max(1, par.pp)
+    tp, pp = par.stage_chips, max(1, par.pp)  # every chip of a stage runs the stage's ops
     fp = P.footprint(trace)
     infeasible = _fit(trace, hw, fp)
     model = cost_model(hw)
@@ -319,7 +319,7 @@ def _map_step(trace: Trace, hw: Hardware,
         arrival = end
         host_total += st.host_s
     latency = arrival + step_s
-    chips = tp * pp
+    chips = par.chips
     idle_w = hw.chip.power.idle_w
     energy = op_energy + idle_w * max(0.0, latency * chips - busy_chip_s)
     return Schedule(trace, hw, rt, tuple(mapped), latency, energy, infeasible,

@@ -14,8 +14,21 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   column-parallel, o_proj row-parallel; the latent KV cache is replicated on every TP chip.
 - Expert parallelism runs inside the TP group (ep must divide tp and the expert count): each
   chip holds E/ep experts, each split tp/ep ways. Tokens are dispatched to experts and combined
-  with two all-to-alls; a chip processes ceil(tokens·top_k/ep) token-expert pairs (the even
-  share, rounded up: the busiest chip under balanced routing).
+  with two all-to-alls (dispatch at the activation dtype, combine at ≥ 16 bits: the expert
+  outputs are summed in bf16, as DeepEP's combine does); a chip processes
+  ceil(tokens·top_k/ep) token-expert pairs (the even share, rounded up: the busiest chip
+  under balanced routing).
+- Expert parallelism across data-parallel attention (dp > 1, DeepSeek-V3's deployment): each
+  of dp groups of tp chips runs attention, dense layers and shared experts on its
+  ceil(batch/dp) sequences; the experts (plus `redundant_experts` copies) are spread whole over
+  all ep = tp·dp chips of the stage, (E + R)/ep each. A chip dispatches ceil(T/ep) of the
+  stage's T = dp·(its group's tokens) tokens and processes ceil(T·top_k/ep) pairs; a TP group
+  re-replicates its activations with one all-reduce after the MoE block.
+- Context parallelism (cp > 1, prefill only): every prompt is split over cp chips, each
+  running the linear layers on its ceil(prompt/cp) tokens; the causal attention work is
+  balanced over the ring (zig-zag order), modelled as each chip's queries attending the mean
+  key length (prompt·(cp+1)/(2cp)); per layer cp−1 ring steps pass a chip's K/V block to its
+  neighbour (not overlapped with compute: an upper bound); a chip caches its prompt share.
 - MoE routing is uniform: a token picks top_k distinct experts, so T tokens touch
   E·(1 - (1 - top_k/E)^T) distinct experts in expectation (exact for uniform routing; one
   token touches exactly top_k). The expectation is rounded to an integer number of weight
@@ -66,8 +79,11 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
 - KV cache: batch × kv_len tokens, per token the KV this chip writes for one token (the
   sharded KV heads, or the replicated MLA latent) over the stage's layers, at the KV dtype;
   a draft model's cache is counted at the same number of tokens (an upper bound by one).
-  Sliding-window layers are charged the full context, as a paged cache without per-layer
-  windows allocates it (conservative for Gemma-2 / Mistral windows).
+  Sliding-window and chunked-attention layers (Gemma-2/3, Mistral, Llama-4, GPT-OSS) keep
+  only the keys this step's queries can see — min(kv_len, window) in a decode step, the whole
+  prompt in a prefill — as engines with per-layer windows (vLLM's hybrid KV manager) free
+  the rest (`Trace.resident.stage_kv_bytes`); the per-token figure stays the full-context
+  bound.
 - activation workspace: the largest op's activation in + out (buffers reused op to op).
 """
 
@@ -123,6 +139,10 @@ class _Step:
     imbalance: float
     block: str = ""  # "" = normal blocks; "draft" overrides every block
     w_exp: DType | None = None  # MoE expert weights (None: as `w`)
+    dp: int = 1  # data-parallel attention groups sharing the experts
+    cp: int = 1  # context-parallel chips a prompt is split over
+    expert_slots: int = 0  # experts + redundant copies (0: the model's expert count)
+    moe_tokens: int = 0  # tokens the stage's MoE layer routes, all dp groups (0: `tokens`)
 
     @property
     def we(self) -> DType:
@@ -143,9 +163,17 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     kv_len = sc.kv_len
     m.check_context(kv_len, "prompt" if sc.phase is Phase.PREFILL else "context + new tokens")
     absorbed = sc.phase in (Phase.DECODE, Phase.SPEC_DECODE)
-    head_rows = sc.batch * new if sc.phase in (Phase.DECODE, Phase.SPEC_DECODE) else sc.batch
-    step = _Step(sc.batch, new, kv_len, head_rows, absorbed, prec.activations, prec.weights,
-                 prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance, w_exp=prec.experts)
+    batch = math.ceil(sc.batch / par.dp)  # the busiest data-parallel group's sequences
+    q_len, att_kv = new, kv_len
+    if par.cp > 1:  # this chip's share of every prompt; its queries see half the rest
+        q_len = math.ceil(new / par.cp)
+        att_kv = max(q_len, math.ceil(kv_len * (par.cp + 1) / (2 * par.cp)))
+    head_rows = batch * new if sc.phase in (Phase.DECODE, Phase.SPEC_DECODE) else batch
+    step = _Step(batch, q_len, att_kv, head_rows, absorbed, prec.activations, prec.weights,
+                 prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance, w_exp=prec.experts,
+                 dp=par.dp, cp=par.cp,
+                 expert_slots=(m.moe.num_experts + par.redundant_experts) if m.moe else 0,
+                 moe_tokens=batch * q_len * par.dp)
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
@@ -158,9 +186,41 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     stage_w[0] += extra_w
     stage_kv[0] += extra_kv
     act = max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
-    resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), sc.batch * kv_len, act)
+    kv_tokens = batch * math.ceil(kv_len / par.cp)  # a CP chip keeps its share of the prompt
+    held = _held_kv(ops, per_op, layers, batch, new, kv_len, par.cp)
+    if held is not None:
+        held[0] += extra_kv * kv_tokens
+    resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), kv_tokens, act,
+                             tuple(held) if held is not None else ())
     return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
                  stage_layers=layers)
+
+
+def _held_kv(ops: list[Op], per_op: _PerExec, layers: tuple[int, ...], batch: int, new: int,
+             kv_len: int, cp: int) -> list[float] | None:
+    """KV bytes one chip of each stage holds when some layers attend a sliding window or a
+    local chunk (None when every layer is global): a layer keeps, per sequence, the keys any
+    query of this step can see (`AttentionShape.kv_tokens` at the true kv_len and q_len: the
+    window for a decode step, the whole prompt in a prefill), at its per-token KV bytes."""
+    att = [o for o in ops if o.kind is OpKind.ATTENTION and o.block != "draft"
+           and isinstance(o.shape, O.AttentionShape)]
+    if not any(o.shape.window or o.shape.chunk for o in att
+               if isinstance(o.shape, O.AttentionShape)):
+        return None
+    per_layer = sum(kv * op.count for op, _, kv in per_op if op.block != "draft")
+    n_layers = sum(o.count for o in att)
+    if not n_layers:
+        return None
+    per_layer /= n_layers  # every layer caches the same per-token KV (one KV-head layout)
+    out = [0.0] * len(layers)
+    for o in att:
+        sh = o.shape
+        assert isinstance(sh, O.AttentionShape)
+        keep = dataclasses.replace(sh, q_len=new, kv_len=kv_len).kv_tokens
+        counts = [o.count] if len(layers) == 1 else stage_counts(o, layers)
+        for st, c in enumerate(counts):
+            out[st] += per_layer * c * batch * math.ceil(keep / cp)
+    return out
 
 
 def checkpoint_scenario(m: ModelConfig, sc: Scenario) -> Scenario:
@@ -244,24 +304,30 @@ def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[s
         if key in seen_experts or not isinstance(op.shape, O.MatmulShape):
             return 0.0
         seen_experts.add(key)
-        return op.bytes.weight / op.shape.groups * (m.moe.num_experts // s.ep)
+        return op.bytes.weight / op.shape.groups * (_slots(m, s) // s.ep)
     if op.name in _EXPERT_BIAS and m.moe is not None:  # every local expert's bias is resident
         key = (op.name, op.block)
         if key in seen_experts:
             return 0.0
         seen_experts.add(key)
-        width = m.moe.expert_intermediate_size // (s.tp // s.ep)
+        width = m.moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
         per_expert = 2 * width if op.name == "experts_gate_up_bias" else m.hidden_size
-        return float(per_expert) * s.w.bytes * (m.moe.num_experts // s.ep)
+        return float(per_expert) * s.w.bytes * (_slots(m, s) // s.ep)
     return op.bytes.weight
 
 
 _EXPERT_BIAS = ("experts_gate_up_bias", "experts_down_bias")
 
 
+def _slots(m: ModelConfig, s: _Step) -> int:
+    """Expert copies spread over the EP chips: the experts plus the redundant ones."""
+    assert m.moe is not None
+    return s.expert_slots or m.moe.num_experts
+
+
 def validate_parallelism(m: ModelConfig, par: Parallelism) -> None:
     """InputError (naming the model and the numbers) if `par` cannot shard `m`."""
-    tp, pp, ep = par.tp, par.pp, par.ep
+    tp, pp, ep, dp = par.tp, par.pp, par.ep, par.dp
     who = m.name
     if m.num_heads % tp:
         raise InputError(f"tp={tp} must divide num_attention_heads ({m.num_heads}) of {who}")
@@ -275,13 +341,24 @@ def validate_parallelism(m: ModelConfig, par: Parallelism) -> None:
         raise InputError(f"pp={pp} exceeds the {m.num_layers} layers of {who}")
     if ep > 1 and m.moe is None:
         raise InputError(f"ep={ep} but {who} has no experts (use ep=1)")
+    if par.redundant_experts and m.moe is None:
+        raise InputError(f"redundant_experts={par.redundant_experts} but {who} has no experts "
+                         "(use 0)")
     if m.moe is not None:
-        if m.moe.num_experts % ep:
-            raise InputError(f"ep={ep} must divide the {m.moe.num_experts} experts of {who}")
-        if tp % ep:
-            raise InputError(f"ep={ep} must divide tp={tp}: expert parallelism runs inside the "
-                             "tensor-parallel group in this model")
-        shard = tp // ep
+        slots = m.moe.num_experts + par.redundant_experts
+        what = (f"the {m.moe.num_experts} experts" if not par.redundant_experts else
+                f"the {m.moe.num_experts} + {par.redundant_experts} redundant experts")
+        if slots % ep:
+            raise InputError(f"ep={ep} must divide {what} of {who}")
+        if dp > 1 and ep != tp * dp:
+            raise InputError(f"ep={ep} with dp={dp}: data-parallel attention spreads whole "
+                             f"experts over every GPU of the stage, so ep must equal tp·dp = "
+                             f"{tp * dp}")
+        if tp % ep and dp == 1:
+            raise InputError(f"ep={ep} must divide tp={tp} (expert parallelism inside the "
+                             "tensor-parallel group), or give --dp N with ep = tp·dp "
+                             "(experts across data-parallel attention groups)")
+        shard = tp * dp // ep
         if m.moe.expert_intermediate_size % shard:
             raise InputError(f"tp/ep={shard} must divide the expert width "
                              f"({m.moe.expert_intermediate_size}) of {who}")
@@ -364,6 +441,16 @@ def _attention_block(m: ModelConfig, s: _Step) -> list[Op]:
     return ops
 
 
+def _cp_ring(s: _Step, block_bytes: float, layers: int) -> list[Op]:
+    """Ring attention (context parallelism): per layer, cp−1 steps each passing this chip's
+    K/V block (its share of the prompt) to the next chip of the ring. Priced serially after
+    the layer's KV write (no overlap with the attention math: an upper bound)."""
+    if s.cp <= 1:
+        return []
+    return [O.collective(Collective.SEND_RECV, block_bytes, 2, s.act, name="cp_ring_kv",
+                         count=layers * (s.cp - 1), block=_b(s, "layer"))]
+
+
 def _windows(m: ModelConfig) -> list[tuple[int, int]]:
     """(window, layers) groups, global attention (0) first; chunked layers are left out."""
     counts: dict[int, int] = {}
@@ -407,6 +494,7 @@ def _mha(m: ModelConfig, s: _Step) -> list[Op]:
     ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
                         kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
                         block=blk))
+    ops += _cp_ring(s, kv_numel * s.kv.bytes, L)
     for window, n in _windows(m):
         ops.append(O.attention(s.batch, heads, kvh, hd, s.q_len, s.kv_len, True, s.act,
                                kv_dtype=s.kv, window=window, count=n, block=blk,
@@ -453,6 +541,7 @@ def _mla(m: ModelConfig, s: _Step) -> list[Op]:
     ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
                         kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
                         block=blk))
+    ops += _cp_ring(s, kv_numel * s.kv.bytes, L)
     windows = _windows(m)
     if s.absorbed_mla:
         ops.append(mm("q_absorb", t, a.qk_nope_head_dim, a.kv_lora_rank, groups=heads))
@@ -565,20 +654,23 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     n_layers, t, h = m.num_moe_layers, s.tokens, m.hidden_size
     blk = _b(s, "moe_layer")
     E, k = moe.num_experts, moe.top_k
+    T = s.moe_tokens or t  # tokens routed over the stage's ep chips (all dp groups)
     ops = [O.matmul(t, h, E, s.act, weight_dtype=s.w, name="router", count=n_layers, block=blk,
                     kind=OpKind.MOE_ROUTER)]
     ops.append(O.vector(OpKind.ELEMENTWISE, t * E, s.act, outputs=k / E,
                         flops_per_elem=_ROUTER_FLOPS,
                         weight_bytes=E * s.w.bytes if moe.router_bias else 0.0,
                         name="router_topk", count=n_layers, block=blk))
-    e_local = E // s.ep
-    width = moe.expert_intermediate_size // (s.tp // s.ep)
-    pairs = math.ceil(t * k / s.ep)
+    e_local = _slots(m, s) // s.ep
+    width = moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
+    pairs = math.ceil(T * k / s.ep)
+    owned = math.ceil(T / s.ep)  # tokens this chip dispatches and whose outputs it sums
     if s.ep > 1:
-        msg = math.ceil(t / s.ep) * k * h * s.act.bytes
+        msg = owned * k * h * s.act.bytes
         ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.act, name="moe_dispatch",
                                 count=n_layers, block=blk))
-    touched = experts_touched(E, k, t) / s.ep
+    # distinct expert copies this chip reads: the touched share of its slots
+    touched = experts_touched(E, k, T) / s.ep * (_slots(m, s) / E)
     groups = max(1, min(e_local, pairs, round(touched)))
     q, r = divmod(pairs, groups)
     # 0: derived from uniform top-k routing of this step's tokens
@@ -605,18 +697,21 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,
                             weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",
                             count=n_layers, block=blk))
-    owned = math.ceil(t / s.ep)  # tokens whose expert outputs this chip sums
     ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
                         flops_per_elem=2.0 * k, name="experts_weighted_sum", count=n_layers,
                         block=blk))
-    if s.ep > 1:
-        msg = math.ceil(t / s.ep) * k * h * s.act.bytes
-        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.act, name="moe_combine",
+    if s.ep > 1:  # expert outputs return at ≥ 16 bits for the weighted sum (DeepEP: bf16)
+        wide = s.act if s.act.bytes >= DType.BF16.bytes else DType.BF16
+        msg = owned * k * h * wide.bytes
+        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, wide, name="moe_combine",
                                 count=n_layers, block=blk))
     if moe.num_shared_experts:
         shared_w = moe.num_shared_experts * moe.expert_intermediate_size // s.tp
         ops += _dense_mlp(m, s, "shared_", shared_w, n_layers, "moe_layer")
-    needs_reduce = s.ep == 1 or moe.num_shared_experts > 0 or s.tp // s.ep > 1
+    # the TP group restores its replicated activations (sums shared-expert partials and the
+    # token shares it combined); data-parallel groups are already whole after combine
+    needs_reduce = (s.tp > 1 if s.dp > 1 else
+                    s.ep == 1 or moe.num_shared_experts > 0 or s.tp // s.ep > 1)
     if needs_reduce:
         ops += _allreduce(m, s, "moe_allreduce", n_layers, "moe_layer")
     return ops

@@ -43,18 +43,34 @@ class Precision:
 
 @dataclass(frozen=True)
 class Parallelism:
+    """How one step is spread over chips (rules in `workloads.builder`).
+
+    Per pipeline stage, dp × cp groups of tp chips: attention (and dense layers) run data
+    parallel over dp groups (each its share of the batch) and context parallel over cp groups
+    (each its share of every prompt, prefill only); MoE experts are spread over ep chips of
+    the stage's tp·dp (ep ≤ tp·dp), holding (experts + redundant_experts) / ep each."""
+
     tp: int = 1  # tensor parallel degree
     pp: int = 1  # pipeline parallel degree (stages)
     ep: int = 1  # expert parallel degree (MoE)
+    dp: int = 1  # data-parallel attention groups (each tp chips) sharing the experts
+    cp: int = 1  # context-parallel groups: a prompt split over cp chips (ring attention)
+    redundant_experts: int = 0  # extra copies of hot experts spread with the others (EPLB)
 
     def __post_init__(self) -> None:
-        for name in ("tp", "pp", "ep"):
+        for name in ("tp", "pp", "ep", "dp", "cp"):
             _set_int(self, name, minimum=1)
+        _set_int(self, "redundant_experts", minimum=0)
 
     @property
     def chips(self) -> int:
-        """Chips used: TP×PP; EP shards experts within the TP×PP chips (EP ≤ TP·PP)."""
-        return self.tp * self.pp
+        """Chips used: TP×DP×CP per stage times PP; EP shards experts within a stage's chips."""
+        return self.tp * self.dp * self.cp * self.pp
+
+    @property
+    def stage_chips(self) -> int:
+        """Chips of one pipeline stage (they all run the stage's ops at once)."""
+        return self.tp * self.dp * self.cp
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,9 @@ class Scenario:
             raise InputError("chunked_prefill needs chunk ≥ 1 (new prompt tokens this step)")
         if self.phase == Phase.SPEC_DECODE and self.spec is None:
             object.__setattr__(self, "spec", SpecDecode())
+        if self.parallel.cp > 1 and self.phase != Phase.PREFILL:
+            raise InputError(f"cp={self.parallel.cp}: context parallelism is modelled for "
+                             f"prefill only (got phase {self.phase.value}); use cp=1")
 
     @property
     def new_tokens(self) -> int:

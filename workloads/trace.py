@@ -101,7 +101,11 @@ class ResidentBytes:
       chip of stage s, at the KV dtype;
     - `kv_tokens`: tokens cached after the step, all sequences (batch × kv_len);
     - `activation_bytes`: workspace, the largest op's activation in + out (buffers are reused
-      from op to op).
+      from op to op);
+    - `stage_kv_bytes` (optional): the KV cache one chip of stage s holds for this step when
+      it is not per-token × kv_tokens: sliding-window and chunked-attention layers keep only
+      the keys their queries can still see (`workloads.builder`); per-token × kv_tokens is
+      then the full-context upper bound.
     `weight_bytes` / `kv_bytes` / `total_bytes` are those of the busiest stage (the chip that
     must fit). `workloads.builder` documents how each tensor is sharded."""
 
@@ -109,14 +113,20 @@ class ResidentBytes:
     stage_kv_bytes_per_token: tuple[float, ...]
     kv_tokens: int
     activation_bytes: float
+    stage_kv_bytes: tuple[float, ...] = ()
 
     @property
     def stages(self) -> int:
         return len(self.stage_weight_bytes)
 
+    def stage_kv(self, stage: int) -> float:
+        """KV-cache bytes on one chip of `stage`."""
+        if self.stage_kv_bytes:
+            return self.stage_kv_bytes[stage]
+        return self.stage_kv_bytes_per_token[stage] * self.kv_tokens
+
     def stage_total_bytes(self, stage: int) -> float:
-        return (self.stage_weight_bytes[stage]
-                + self.stage_kv_bytes_per_token[stage] * self.kv_tokens + self.activation_bytes)
+        return self.stage_weight_bytes[stage] + self.stage_kv(stage) + self.activation_bytes
 
     @property
     def busiest_stage(self) -> int:
@@ -131,7 +141,7 @@ class ResidentBytes:
     @property
     def kv_bytes(self) -> float:
         """KV cache on one chip of the busiest stage."""
-        return self.stage_kv_bytes_per_token[self.busiest_stage] * self.kv_tokens
+        return self.stage_kv(self.busiest_stage)
 
     @property
     def total_bytes(self) -> float:

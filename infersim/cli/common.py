@@ -87,7 +87,16 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
     g.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel degree")
     g.add_argument("--pp", type=int_arg, default=1, help="pipeline-parallel degree")
-    g.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
+    g.add_argument("--ep", type=int_arg, default=1,
+                   help="expert-parallel degree (≤ tp·dp: experts spread over the stage's GPUs)")
+    g.add_argument("--dp", type=int_arg, default=1,
+                   help="data-parallel attention groups of tp GPUs sharing the experts (batch "
+                        "split over them; DeepSeek-style EP across nodes: --tp 1 --dp N --ep N)")
+    g.add_argument("--cp", type=int_arg, default=1,
+                   help="context-parallel degree: each prompt split over cp GPUs, ring "
+                        "attention (prefill only)")
+    g.add_argument("--redundant-experts", type=int_arg, default=0,
+                   help="extra expert copies spread over the EP GPUs (DeepSeek EPLB: 32)")
     g.add_argument("--moe-imbalance", type=float, default=0.0,
                    help="max/mean tokens per expert (default 0: derived from uniform top-k "
                         "routing of the step's tokens)")
@@ -127,7 +136,8 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = dict(
         phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
         chunk=args.chunk or 0, weights=args.weights, activations=args.activations, kv=args.kv,
-        tp=args.tp, pp=args.pp, ep=args.ep, moe_imbalance=args.moe_imbalance,
+        tp=args.tp, pp=args.pp, ep=args.ep, dp=args.dp, cp=args.cp,
+        redundant_experts=args.redundant_experts, moe_imbalance=args.moe_imbalance,
         draft_model=args.draft_model)
     for name in ("draft_len", "acceptance"):
         if getattr(args, name) is not None:

@@ -1,4 +1,4 @@
-"""`infersim plan`: search TP × PP × EP × DP layouts of a model on a system under TTFT/TPOT
+"""`infersim plan`: search TP × PP × EP × DP × CP layouts of a model on a system under TTFT/TPOT
 SLOs, ranked by cost per 1M output tokens (`infersim.planner`)."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from infersim.cli.common import add_hw_args, fmt_si, parse_set, print_json, prin
 
 def register(sub: Any) -> None:
     p = sub.add_parser("plan", help="search parallel layouts that meet TTFT/TPOT SLOs",
-                       description="Try every TP x PP x EP layout whose TP*PP divides the "
-                       "system's chips (DP = the replicas that fit), keep for each the largest "
-                       "batch meeting the SLOs, and rank by cost per 1M output tokens.")
+                       description="Try every TP x PP x EP layout (MoE: also EP across "
+                       "data-parallel attention groups; dense: context-parallel prefill) whose "
+                       "replica divides the system's chips (DP = the replicas that fit), keep "
+                       "for each the largest batch meeting the SLOs, and rank by cost per 1M "
+                       "output tokens.")
     p.add_argument("--model", default="llama-3.1-8b", help="library model name or config.json")
     add_hw_args(p, default="dgx-h100")
     p.add_argument("--prompt", type=int, default=1024, help="prompt tokens per request")
@@ -48,7 +50,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
           f"{len(ok)} of {len(rows)} layouts meet it")
     shown = rows if args.top == 0 else rows[:args.top]
     print_table([{
-        "tp": r.tp, "pp": r.pp, "ep": r.ep, "dp": r.dp, "batch": r.batch or "-",
+        "tp": r.tp, "pp": r.pp, "ep": r.ep, "attn dp": r.attn_dp, "cp": r.cp,
+        "replicas": r.dp, "batch": r.batch or "-",
         "TTFT": fmt_si(r.ttft_s, "s") if r.meets_slo else "-",
         "TPOT": fmt_si(r.tpot_s, "s") if r.meets_slo else "-",
         "tok/s": f"{r.tokens_per_s:,.0f}" if r.meets_slo else "-",

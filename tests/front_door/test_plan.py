@@ -17,13 +17,18 @@ PROMPT, OUTPUT, MAX_BATCH = 256, 64, 16
 
 def test_layouts_brute_force() -> None:
     """Qwen3-30B-A3B (32 heads, 4 KV heads, 128 experts 768 wide) on 8 chips: every tp | 8,
-    pp | 8/tp, ep | tp shards it, so the count is Σ_tp d(8/tp)·d(tp) = 4+6+6+4 = 20."""
+    pp | 8/tp, ep | tp shards it: Σ_tp d(8/tp)·d(tp) = 4+6+6+4 = 20; plus EP across g > 1
+    data-parallel attention groups (ep = tp·g, g | 8/(tp·pp)): (3+2+1) + (2+1) + 1 = 10."""
     got = layouts(load_model("qwen3-30b-a3b"), 8)
-    assert len(got) == len(set(got)) == 20
-    assert all(8 % (tp * pp) == 0 and tp % ep == 0 for tp, pp, ep in got)
-    # a dense model gets ep = 1 only; Llama-3.2-1B has 32 heads, 8 KV heads
+    assert len(got) == len(set(got)) == 30
+    assert all(8 % lay.chips == 0 and lay.cp == 1 for lay in got)
+    assert all(lay.tp % lay.ep == 0 for lay in got if lay.attn_dp == 1)
+    assert all(lay.ep == lay.tp * lay.attn_dp for lay in got if lay.attn_dp > 1)
+    # a dense model gets ep = 1 only, and cp over the rest; Llama-3.2-1B has 32 heads, 8 KV
+    # heads: 10 (tp, pp) pairs, each with cp | 8/(tp·pp): 10 + 10 more with cp > 1
     dense = layouts(load_model("llama-3.2-1b"), 8)
-    assert {ep for _, _, ep in dense} == {1} and len(dense) == 10
+    assert {lay.ep for lay in dense} == {1} and len(dense) == 20
+    assert {lay.cp for lay in dense} == {1, 2, 4, 8}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +41,8 @@ def test_rows_meet_the_slo_with_the_largest_batch(rows) -> None:
     ok = [r for r in rows if r.meets_slo]
     assert ok
     for r in ok[:3]:
-        kw = dict(tp=r.tp, pp=r.pp, ep=r.ep)
-        pre = simulate("llama-3.2-1b", "dgx-h100", "prefill", r.batch, prompt=PROMPT, **kw)
+        kw, kp = r.simulate_kwargs("decode"), r.simulate_kwargs("prefill")
+        pre = simulate("llama-3.2-1b", "dgx-h100", "prefill", r.batch, prompt=PROMPT, **kp)
         dec = simulate("llama-3.2-1b", "dgx-h100", "decode", r.batch,
                        context=PROMPT + OUTPUT - 1, **kw)
         assert (pre.latency_s, dec.latency_s) == (r.ttft_s, r.tpot_s)
@@ -46,7 +51,7 @@ def test_rows_meet_the_slo_with_the_largest_batch(rows) -> None:
             r.dp * r.pp * r.batch * OUTPUT / (r.ttft_s + OUTPUT * r.tpot_s), rel=1e-12)
         if 2 * r.batch <= MAX_BATCH:  # the next batch breaks an SLO or does not fit
             pre2 = simulate("llama-3.2-1b", "dgx-h100", "prefill", 2 * r.batch,
-                            prompt=PROMPT, **kw)
+                            prompt=PROMPT, **kp)
             dec2 = simulate("llama-3.2-1b", "dgx-h100", "decode", 2 * r.batch,
                             context=PROMPT + OUTPUT - 1, **kw)
             assert (pre2.latency_s > 0.05 or dec2.latency_s > 0.004 or not pre2.feasible
@@ -84,3 +89,37 @@ def test_plan_is_a_public_name() -> None:
     import infersim as isim
 
     assert isim.plan is plan
+
+
+@pytest.mark.slow
+def test_plan_on_two_nodes_finds_ep_across_nodes_that_simulate_confirms() -> None:
+    """GPT-OSS-20B (32 experts) on 2 × DGX H100: the search includes EP over data-parallel attention
+    groups spanning both nodes; the chosen row's TTFT / TPOT are exactly simulate's."""
+    rows = plan("gpt-oss-20b", "dgx-h100x2", prompt=128, output=16, ttft_slo_s=0.5,
+                tpot_slo_s=0.05, max_batch=4)
+    ok = [r for r in rows if r.meets_slo]
+    assert ok
+    assert any(r.attn_dp * r.tp == 16 and r.ep == 16 for r in rows)  # EP16 across nodes
+    best = ok[0]
+    pre = simulate("gpt-oss-20b", "dgx-h100x2", "prefill", best.batch, prompt=128,
+                   **best.simulate_kwargs("prefill"))
+    dec = simulate("gpt-oss-20b", "dgx-h100x2", "decode", best.batch, context=128 + 16 - 1,
+                   **best.simulate_kwargs("decode"))
+    assert (pre.latency_s, dec.latency_s) == (best.ttft_s, best.tpot_s)
+    assert best.chips == best.dp * best.tp * best.attn_dp * best.cp * best.pp <= 16
+
+
+def test_plan_uses_context_parallel_prefill_for_a_long_prompt_under_a_tight_ttft() -> None:
+    """A 32k-token prompt of Llama-3.1-8B: one H100 prefills it in ~1.6 s (> the 0.5 s TTFT),
+    so only layouts that split the prompt (tp or cp) qualify; cp rows are among them and
+    their TTFT is simulate's context-parallel prefill."""
+    rows = plan("llama-3.1-8b", "dgx-h100", prompt=32768, output=16, ttft_slo_s=0.5,
+                tpot_slo_s=0.05, max_batch=1)
+    one = simulate("llama-3.1-8b", "dgx-h100", "prefill", 1, prompt=32768)
+    assert one.latency_s > 0.5
+    cp_ok = [r for r in rows if r.meets_slo and r.cp > 1]
+    assert cp_ok
+    r = cp_ok[0]
+    pre = simulate("llama-3.1-8b", "dgx-h100", "prefill", 1, prompt=32768,
+                   **r.simulate_kwargs("prefill"))
+    assert pre.latency_s == r.ttft_s <= 0.5

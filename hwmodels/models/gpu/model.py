@@ -15,7 +15,8 @@ bits × J/bit + idle power × time.
 Collectives over NVLink/NVSwitch: the fastest of NCCL's algorithms (`hwmodels.collectives`:
 ring, in-switch NVLS at `nvls_efficiency`, direct, p2p) at `link_efficiency` of the link
 bandwidth (`allreduce_bw_efficiency` for reducing collectives), plus `collective_latency_s`
-per call.
+per call; a group spanning nodes runs hierarchically over NVLink and the network
+(`collectives.system_plan`).
 """
 
 from __future__ import annotations
@@ -68,10 +69,8 @@ def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape,
     """(seconds, wire bytes per chip, algorithm name) of this chip's part of a collective:
     the fastest of NCCL's algorithms (`hwmodels.collectives`) plus the call latency
     (`call_latency`, default the chip's `collective_latency_us`)."""
-    fabric = hw.fabric
-    plan = (collectives.best_plan(sh, fabric, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
-                                  reduce_efficiency=c.reduce_eff)
-            if fabric is not None else None)
+    plan = collectives.system_plan(sh, hw, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
+                                   reduce_efficiency=c.reduce_eff)
     if plan is None:
         return 0.0, 0.0, ""
     lat = c.coll_lat if call_latency is None else call_latency
