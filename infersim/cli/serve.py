@@ -44,7 +44,10 @@ def register(sub: Any) -> None:
     d.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
     d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
     add_runtime_arg(d)
-    d.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
+    d.add_argument("--weights", default="bf16",
+                   help="weight dtype (bf16, fp8, int8, int4...; checkpoint: as the model's "
+                        "quantization_config stores them)")
+    d.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
     d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
     d.add_argument("--gpu-memory-utilization", type=float, default=0.9,
                    help="fraction of memory the engine may use (default 0.9)")
@@ -154,7 +157,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     runtime = a.runtime or (DEFAULT_RUNTIME if not kind_model.profiles
                              else kind_model.runtimes()[0])
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
-                     a.gpu_memory_utilization)
+                     a.gpu_memory_utilization, activations=a.activations)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)
     traffic = _traffic(a)
@@ -199,6 +202,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     d["hardware_overrides"] = dict(hw.overrides)
     d["runtime"] = dep.runtime
     d["weights"] = dep.weights
+    prec = _precision(a)  # as `simulate` resolves them (defaults filled in)
+    d["activations"], d["kv"] = prec.activations.value, prec.kv.value
     d["diagnostics"] = diagnose_serving(d, offered, r.per_request)
     if d["feasible"]:
         # placement findings of one decode step of the deployment (weights streamed from an
@@ -206,7 +211,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
         from infersim.api import simulate
 
         step = simulate(model, hw, batch=1, context=DEFAULT_PROMPT if a.prompt is None
-                        else max(a.prompt, 1), runtime=a.runtime, weights=a.weights, kv=a.kv,
+                        else max(a.prompt, 1), runtime=a.runtime, weights=a.weights,
+                        activations=a.activations, kv=a.kv,
                         tp=a.tp, pp=a.pp, ep=a.ep)
         d["diagnostics"] += [x for x in step.diagnostics() if x["code"] != "chips_idle"]
     if a.json:
@@ -221,6 +227,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
         for w in d["warnings"]:
             print(f"infersim: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _precision(a: argparse.Namespace) -> Any:
+    from infersim.api import make_scenario
+
+    return make_scenario(weights=a.weights, activations=a.activations, kv=a.kv).precision
 
 
 def _fail(message: str) -> int:
@@ -248,7 +260,8 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
                   traffic: str) -> None:
     print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {d['replicas']} "
           f"replica(s) × tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, "
-          f"{dep['weights']} weights, runtime {dep['runtime']}")
+          f"{dep['weights']} weights, {d['activations']} activations, {d['kv']} KV, "
+          f"runtime {dep['runtime']}")
     if not d["feasible"]:
         print(f"  {d['reason']}")
         return

@@ -110,6 +110,7 @@ class Deployment:
     activation_reserve_bytes: float | None = None
     host_link_Bps: float = 64e9
     kv_transfer_Bps: float | None = None
+    activations: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "ep", "replicas"):

@@ -48,7 +48,7 @@ from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import OpKind
-from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario
+from infersim.workloads.scenario import Parallelism, Phase, Scenario
 
 
 class Axis:
@@ -97,6 +97,7 @@ class MapperIterationCost:
     def __init__(self, model: ModelConfig, hw: Hardware, *, tp: int = 1, pp: int = 1,
                  ep: int = 1, runtime: Runtime | str | RuntimeProfile | None = None,
                  weights: str | DType = DType.BF16, kv: str | DType | None = None,
+                 activations: str | DType | None = None,
                  cached_chunk_per_octave: int | None = None) -> None:
         self.model = model
         self.hw = hw
@@ -107,9 +108,10 @@ class MapperIterationCost:
             runtime = Runtime(DEFAULT_RUNTIME)  # the same default as `simulate`
         rt, profile = model_.resolve_runtime(runtime, hw.name)
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
-        w = DType.parse(weights, "weights")
-        act = w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16
-        self.precision = Precision(w, act, DType.parse(kv, "kv") if kv else act)
+        from infersim.api import make_scenario  # one dtype parsing with `simulate`
+
+        self.precision = make_scenario(weights=weights, activations=activations,
+                                       kv=kv).precision
         self.parallel = Parallelism(tp, pp, ep)
         self.max_pos = model.max_position_embeddings
         self.tok = Axis(512, 32)

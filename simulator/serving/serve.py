@@ -293,7 +293,7 @@ def serve(
              if policy.kind == Policy.DISAGGREGATED else dep.replicas)
     chips = dep.chips_per_replica
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, runtime=runtime,
-                               weights=dep.weights, kv=dep.kv,
+                               weights=dep.weights, activations=dep.activations, kv=dep.kv,
                                cached_chunk_per_octave=8 if policy.prefix_caching else None)
     from infersim.hwmodels.registry import cost_model
 
