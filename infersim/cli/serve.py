@@ -269,8 +269,8 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
     if not d["completed"]:
         return  # the caller reports why
     rows = []
-    for name in ("ttft", "tpot", "e2e", "queue_delay"):
-        rows.append({"metric": name, **{q: fmt_si(d[f"{name}_{q}_s"], "s")
+    for name in ("ttft", "tpot", "itl", "e2e", "queue_delay"):
+        rows.append({"metric": name + (" (per token)" if name == "itl" else ""), **{q: fmt_si(d[f"{name}_{q}_s"], "s")
                                         for q in ("mean", "p50", "p90", "p99")}})
     print_table(rows)
     print()

@@ -15,11 +15,14 @@ weights are read once per step) and per-sequence parts that depend on context (a
                                     + S_dec(D, C / D) + Σ_chunks S_pf(q_i, c_i)
 
 with k the prefilling sequences that emit a token (their logits rows) and C the total keys
-attended by the decoders. The bracket is the extra logits rows of a decode-style step. The
-formula reproduces the mapper exactly for pure steps at grid points: a decode batch
-(N_dec + S_dec) and a single (chunked) prefill (N_pf + S_pf). Known approximations: in a mixed
-step every token is priced as in a prefill of the same total; decoders' contexts are replaced
-by their mean (exact when attention time is linear in keys, as for memory-bound decode);
+attended by the decoders. The bracket is the extra logits rows of a decode-style step. So a
+mixed (chunked-prefill) iteration is priced as what it is: the token-parallel ops (GEMMs,
+norms, activations, KV writes, collectives) over all P + D tokens, the logits head over the
+D + k emitting rows, each decoder's attention over its own KV, each chunk's causal attention
+over its cached prefix (tests/simulator/test_serving_costs.py composes this by hand from
+per-op times). It reproduces the mapper exactly for pure steps at grid points: a decode batch
+(N_dec + S_dec) and a single (chunked) prefill (N_pf + S_pf). Known approximations: decoders'
+contexts are replaced by their mean (exact when attention time is linear in keys, as for memory-bound decode);
 a batch of b prefills is priced as b single-sequence attentions (b fixed launch costs
 instead of one); prefills longer than the model's max context are priced as several shorter
 sequences; energy uses the same decomposition. Pipeline stages are not overlapped across

@@ -29,7 +29,7 @@ def test_serve_json(capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["completed"] == 60 and d["feasible"] is True
     for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "throughput_tok_s",
-              "e2e_p50_s", "goodput_req_s", "energy_per_token_j", "cost_per_1m_tokens_usd"):
+              "itl_p50_s", "itl_p99_s", "e2e_p50_s", "goodput_req_s", "energy_per_token_j", "cost_per_1m_tokens_usd"):
         assert isinstance(d[k], float)
 
 
@@ -37,7 +37,7 @@ def test_serve_table_and_requests_csv(capsys, tmp_path):
     out = tmp_path / "req.csv"
     assert main([*SMALL, "--policy", "chunked", "--requests-csv", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "ttft" in text and "throughput" in text
+    assert "ttft" in text and "itl (per token)" in text and "throughput" in text
     assert len(out.read_text().splitlines()) == 61
 
 
