@@ -28,6 +28,7 @@ from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_
 from infersim.foundation.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT, DEFAULT_RUNTIME
 from infersim.foundation.errors import InputError
 from infersim.foundation.paths import check_output_file
+from infersim.simulator.serving.config import KV_LINKS
 
 
 def register(sub: Any) -> None:
@@ -79,6 +80,22 @@ def register(sub: Any) -> None:
                    choices=["round_robin", "least_outstanding"])
     s.add_argument("--prefill-replicas", type=int_arg, default=1, help="disaggregated: prefill pool")
     s.add_argument("--decode-replicas", type=int_arg, default=1, help="disaggregated: decode pool")
+    g = p.add_argument_group("heterogeneous disaggregation (--policy disaggregated)")
+    g.add_argument("--decode-hw", default=None,
+                   help="decode pool hardware (default: --hw), e.g. groq-576 or corsair-8")
+    g.add_argument("--decode-tp", type=int_arg, default=None, help="decode pool TP (default --tp)")
+    g.add_argument("--decode-pp", type=int_arg, default=None, help="decode pool PP (default --pp)")
+    g.add_argument("--decode-weights", default=None, help="decode pool weights (default --weights)")
+    g.add_argument("--decode-runtime", default=None,
+                   help="decode pool runtime (default: the decode hardware kind's own)")
+    g.add_argument("--kv-link", default=None, choices=sorted(KV_LINKS),
+                   help="link carrying KV from prefill to decode (default: the prefill "
+                   "system's fabric bandwidth per chip)")
+    g.add_argument("--find-pool-sizes", action="store_true",
+                   help="search the cheapest (prefill, decode) pool sizes meeting the SLOs "
+                   "at --rate")
+    g.add_argument("--max-replicas", type=int_arg, default=8,
+                   help="--find-pool-sizes: largest pool tried (default 8)")
     add_prefix_args(t, s)
     o = p.add_argument_group("objectives and economics")
     o.add_argument("--slo-ttft", type=float, default=2.0, help="TTFT SLO in s (default 2)")
@@ -157,7 +174,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     runtime = a.runtime or (DEFAULT_RUNTIME if not kind_model.profiles
                              else kind_model.runtimes()[0])
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
-                     a.gpu_memory_utilization, activations=a.activations)
+                     a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link)
+    decode_hw, ddep = _decode_pool(a, hw, dep)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)
     traffic = _traffic(a)
@@ -165,7 +183,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
     def run(rate: float | None = None) -> Any:
         tr = traffic if rate is None else _traffic(a, rate)
         return serve(model, hw, tr, policy, deployment=dep, slo=slo, economics=eco, seed=a.seed,
-                     event_log=bool(a.trace) and rate is None)
+                     event_log=bool(a.trace) and rate is None, decode_hw=decode_hw,
+                     decode_deployment=ddep)
+
+    if a.find_pool_sizes:
+        return _pool_sizes(a, model, hw, traffic, policy, dep, decode_hw, ddep, slo, eco)
 
     if a.find_max_rate:
         if a.arrival not in ("poisson", "gamma"):
@@ -229,6 +251,57 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def _decode_pool(a: argparse.Namespace, hw: Any, dep: Any) -> tuple[Any, Any]:
+    """(decode hardware, decode Deployment) from the --decode-* flags; (None, None) if none."""
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.registry import cost_model
+
+    flags = (a.decode_hw, a.decode_tp, a.decode_pp, a.decode_weights, a.decode_runtime)
+    if all(f is None for f in flags):
+        return None, None
+    if a.policy != "disaggregated":
+        raise InputError("--decode-hw/--decode-tp/--decode-pp/--decode-weights/"
+                         "--decode-runtime need --policy disaggregated")
+    dhw = load_hardware(a.decode_hw) if a.decode_hw else hw
+    km = cost_model(dhw)
+    runtime = a.decode_runtime or (dep.runtime if dhw is hw else "" if km.profiles
+                                   else DEFAULT_RUNTIME)
+    ddep = dataclasses.replace(dep, tp=a.decode_tp or dep.tp, pp=a.decode_pp or dep.pp,
+                               runtime=runtime, weights=a.decode_weights or dep.weights)
+    return dhw, ddep
+
+
+def _pool_sizes(a: argparse.Namespace, model: Any, hw: Any, traffic: Any, policy: Any,
+                dep: Any, decode_hw: Any, ddep: Any, slo: Any, eco: Any) -> int:
+    from infersim.simulator.serving import find_pool_sizes, serve
+
+    if a.policy != "disaggregated":
+        raise InputError("--find-pool-sizes sizes the pools of --policy disaggregated")
+
+    def run(npf: int, nd: int) -> Any:
+        pol = dataclasses.replace(policy, prefill_replicas=npf, decode_replicas=nd)
+        return serve(model, hw, traffic, pol, deployment=dep, slo=slo, economics=eco,
+                     seed=a.seed, decode_hw=decode_hw, decode_deployment=ddep)
+
+    best = find_pool_sizes(run, slo, max_replicas=a.max_replicas)
+    if a.json:
+        print_json(best.to_dict())
+    if not best.prefill:
+        return _fail(f"no pool sizes up to {a.max_replicas} + {a.max_replicas} meet the SLOs at "
+                     f"{a.rate:g} req/s; raise --max-replicas, lower --rate or loosen the SLOs")
+    if not a.json:
+        r = best.result
+        assert r is not None
+        print(f"{model.name}, {r.hardware}, {a.rate:g} req/s: cheapest pools meeting TTFT "
+              f"p{slo.percentile:g} ≤ {a.slo_ttft} s and TPOT ≤ {a.slo_tpot} s: "
+              f"{best.prefill} prefill + {best.decode} decode replicas, {r.chips} chips, "
+              f"${r.cost_per_1m_tokens_usd:.4g} per 1M output tokens "
+              f"({len(best.evaluations)} simulations)")
+        print_table([{"prefill": npf, "decode": nd, "meets": ok, "ttft_s": tt, "tpot_s": tp}
+                     for npf, nd, ok, tt, tp in best.evaluations])
+    return 0
+
+
 def _precision(a: argparse.Namespace) -> Any:
     from infersim.api import make_scenario
 
@@ -258,6 +331,8 @@ def _traffic_label(a: argparse.Namespace) -> str:
 
 def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
                   traffic: str) -> None:
+    if "→" in d["hardware"]:  # heterogeneous pools: the result names both systems
+        hw_label = d["hardware"]
     print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {d['replicas']} "
           f"replica(s) × tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, "
           f"{dep['weights']} weights, {d['activations']} activations, {d['kv']} KV, "

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from infersim.foundation.errors import InputError
 from infersim.simulator.serving import (
     FixedLengths,
     Policy,
@@ -268,3 +269,24 @@ def test_per_token_itl_distribution_by_hand(tmp_path, case):
     expected = {f"p{q}": x[math.ceil(q / 100 * n) - 1] for q in (50, 90, 99)}
     assert r.itl == pytest.approx({"mean": sum(x) / n, **expected})
     assert r.to_dict()["itl_p99_s"] == pytest.approx(expected["p99"])
+
+
+def test_heterogeneous_pools_and_kv_link(tmp_path):
+    # Prefill pool: 2 chips, the fixed cost, 1000 B of KV per token per chip, link 4000 B/s
+    # per chip with 0.5 s set-up. Decode pool: 1 chip whose decode step costs 0.05 s. A
+    # 4-token prompt's KV is 4 × 2 × 1000 = 8000 B over min(2, 1) = 1 stream of 4000 B/s:
+    # 2.0 s + 0.5 s. A, B at 0 (prompt 4, output 3): both prefilled [0, 1]; transfers A
+    # [1, 3.5], B [3.5, 6.0]; A decodes [3.5, 3.55], [3.55, 3.6]; B [6.0, 6.05], [6.05, 6.1].
+    pre = ReplicaSpec(chips=2, kv_bytes_per_token_per_chip=1000.0, kv_transfer_Bps=4000.0,
+                      kv_transfer_latency_s=0.5, price_usd=3.0)
+    dec = ReplicaSpec(chips=1, kv_bytes_per_token_per_chip=2000.0, price_usd=1.0)
+    r = simulate_serving(pre, fixed_cost, trace(tmp_path, [(0, 4, 3), (0, 4, 3)]),
+                         ServingPolicy(kind=Policy.DISAGGREGATED),
+                         decode=(dec, lambda p, e, d, c: (0.05, 0.0)))
+    pr = r.per_request
+    assert pr["first_token_s"] == pytest.approx([1.0, 1.0])
+    assert pr["finish_s"] == pytest.approx([3.6, 6.1])
+    assert r.chips == 3 and r.replicas == 2
+    with pytest.raises(InputError, match="disaggregated"):
+        simulate_serving(pre, fixed_cost, trace(tmp_path, [(0, 4, 3)]), ServingPolicy(),
+                         decode=(dec, fixed_cost))
