@@ -352,7 +352,8 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
     chips_energy = busy_energy + idle_energy
     energy = chips_energy + extra_energy  # system scope
     chips = sum(s.chips for s in stats)
-    price = sum(s.price_usd for s in stats)
+    # one pool of unknown price (0) makes the whole price unknown, not cheaper
+    price = sum(s.price_usd for s in stats) if all(s.price_usd > 0 for s in stats) else 0.0
     util = _mean(np.array([s.busy_s / duration for s in stats])) if duration > 0 else 0.0
     occ = np.asarray(c.kv.v)
     per_request = {
