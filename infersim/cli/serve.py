@@ -292,8 +292,9 @@ def _pool_sizes(a: argparse.Namespace, model: Any, hw: Any, traffic: Any, policy
     if not a.json:
         r = best.result
         assert r is not None
+        q = f"p{slo.percentile:g}"
         print(f"{model.name}, {r.hardware}, {a.rate:g} req/s: cheapest pools meeting TTFT "
-              f"p{slo.percentile:g} ≤ {a.slo_ttft} s and TPOT ≤ {a.slo_tpot} s: "
+              f"{q} ≤ {a.slo_ttft} s and TPOT {q} ≤ {a.slo_tpot} s: "
               f"{best.prefill} prefill + {best.decode} decode replicas, {r.chips} chips, "
               f"${r.cost_per_1m_tokens_usd:.4g} per 1M output tokens "
               f"({len(best.evaluations)} simulations)")
