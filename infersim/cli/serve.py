@@ -304,9 +304,9 @@ def _pool_sizes(a: argparse.Namespace, model: Any, hw: Any, traffic: Any, policy
 
 
 def _precision(a: argparse.Namespace) -> Any:
-    from infersim.api import make_scenario
+    from infersim.workloads.scenario import parse_precision
 
-    return make_scenario(weights=a.weights, activations=a.activations, kv=a.kv).precision
+    return parse_precision(a.weights, a.activations, a.kv)
 
 
 def _fail(message: str) -> int:

@@ -51,7 +51,7 @@ from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import OpKind
-from infersim.workloads.scenario import Parallelism, Phase, Scenario
+from infersim.workloads.scenario import Parallelism, Phase, Scenario, parse_precision
 
 
 class Axis:
@@ -111,10 +111,7 @@ class MapperIterationCost:
             runtime = Runtime(DEFAULT_RUNTIME)  # the same default as `simulate`
         rt, profile = model_.resolve_runtime(runtime, hw.name)
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
-        from infersim.api import make_scenario  # one dtype parsing with `simulate`
-
-        self.precision = make_scenario(weights=weights, activations=activations,
-                                       kv=kv).precision
+        self.precision = parse_precision(weights, activations, kv)  # as `simulate`
         self.parallel = Parallelism(tp, pp, ep)
         self.max_pos = model.max_position_embeddings
         self.tok = Axis(512, 32)
