@@ -223,6 +223,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
     d["offered_rate_rps"] = offered
     d["hardware_overrides"] = dict(hw.overrides)
     d["runtime"] = dep.runtime
+    if ddep is not None:
+        d.update(decode_hardware=decode_hw.name, decode_tp=ddep.tp, decode_pp=ddep.pp,
+                 decode_weights=ddep.weights, decode_runtime=ddep.runtime)
     d["weights"] = dep.weights
     prec = _precision(a)  # as `simulate` resolves them (defaults filled in)
     d["activations"], d["kv"] = prec.activations.value, prec.kv.value
@@ -264,7 +267,7 @@ def _decode_pool(a: argparse.Namespace, hw: Any, dep: Any) -> tuple[Any, Any]:
                          "--decode-runtime need --policy disaggregated")
     dhw = load_hardware(a.decode_hw) if a.decode_hw else hw
     km = cost_model(dhw)
-    runtime = a.decode_runtime or (dep.runtime if dhw is hw else "" if km.profiles
+    runtime = a.decode_runtime or (dep.runtime if dhw is hw else km.runtimes()[0] if km.profiles
                                    else DEFAULT_RUNTIME)
     ddep = dataclasses.replace(dep, tp=a.decode_tp or dep.tp, pp=a.decode_pp or dep.pp,
                                runtime=runtime, weights=a.decode_weights or dep.weights)
@@ -334,8 +337,12 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
                   traffic: str) -> None:
     if "→" in d["hardware"]:  # heterogeneous pools: the result names both systems
         hw_label = d["hardware"]
-    print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {d['replicas']} "
-          f"replica(s) × tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, "
+    pools = f"{d['replicas']} replica(s) × tp {dep['tp']} pp {dep['pp']}"
+    if "decode_tp" in d:
+        pools = (f"prefill tp {dep['tp']} pp {dep['pp']}, decode tp {d['decode_tp']} pp "
+                 f"{d['decode_pp']} {d['decode_weights']} weights runtime {d['decode_runtime']}")
+    print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {pools}, "
+          f"{d['chips']} chips, "
           f"{dep['weights']} weights, {d['activations']} activations, {d['kv']} KV, "
           f"runtime {dep['runtime']}")
     if not d["feasible"]:
