@@ -16,7 +16,7 @@ from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads import load_model as _load_model
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import Op
-from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario, SpecDecode
+from infersim.workloads.scenario import Parallelism, Phase, Scenario, SpecDecode, parse_precision
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -302,14 +302,8 @@ def make_scenario(
         raise InputError(f"phase: unknown phase {phase!r}; use one of "
                          f"{', '.join(p.value for p in Phase)}") from None
     prompt, context = scenario_defaults(ph, prompt, context)
-    # "checkpoint": the model's quantization_config decides (resolved in build_trace)
-    checkpoint = isinstance(weights, str) and weights.strip().lower() == "checkpoint"
-    w = DType.BF16 if checkpoint else DType.parse(weights, "weights")
-    a = DType.parse(activations, "activations") if activations else (
-        w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16)
-    k = DType.parse(kv, "kv") if kv else a
     spec = SpecDecode(draft_model, draft_len, acceptance) if ph == Phase.SPEC_DECODE else None
-    return Scenario(ph, batch, prompt, context, chunk, Precision(w, a, k, checkpoint=checkpoint),
+    return Scenario(ph, batch, prompt, context, chunk, parse_precision(weights, activations, kv),
                     Parallelism(tp, pp, ep, dp, cp, redundant_experts), moe_imbalance, spec)
 
 

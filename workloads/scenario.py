@@ -41,6 +41,20 @@ class Precision:
         return self.experts or self.weights
 
 
+def parse_precision(weights: str | DType = "bf16", activations: str | DType | None = None,
+                    kv: str | DType | None = None) -> Precision:
+    """The dtypes of `--weights/--activations/--kv` (one parsing for simulate and serve):
+    weights "checkpoint" = as the model's quantization_config stores them (resolved by
+    `build_trace`); activations default to the weights' dtype when it is a 16/32-bit float,
+    else bf16 (weight-only quantization); the KV cache defaults to the activations' dtype."""
+    checkpoint = isinstance(weights, str) and weights.strip().lower() == "checkpoint"
+    w = DType.BF16 if checkpoint else DType.parse(weights, "weights")
+    a = DType.parse(activations, "activations") if activations else (
+        w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16)
+    k = DType.parse(kv, "kv") if kv else a
+    return Precision(w, a, k, checkpoint=checkpoint)
+
+
 @dataclass(frozen=True)
 class Parallelism:
     """How one step is spread over chips (rules in `workloads.builder`).

@@ -29,6 +29,7 @@ from infersim.cli.traces import add_trace_args, check_trace_args, write_serving_
 from infersim.foundation.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT, DEFAULT_RUNTIME
 from infersim.foundation.errors import InputError
 from infersim.foundation.paths import check_output_file
+from infersim.simulator.serving.config import KV_LINKS
 
 
 def register(sub: Any) -> None:
@@ -46,7 +47,10 @@ def register(sub: Any) -> None:
     d.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
     d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
     add_runtime_arg(d)
-    d.add_argument("--weights", default="bf16", help="weight dtype (bf16, fp8, int8, int4...)")
+    d.add_argument("--weights", default="bf16",
+                   help="weight dtype (bf16, fp8, int8, int4...; checkpoint: as the model's "
+                        "quantization_config stores them)")
+    d.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
     d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
     d.add_argument("--gpu-memory-utilization", type=float, default=0.9,
                    help="fraction of memory the engine may use (default 0.9)")
@@ -78,6 +82,22 @@ def register(sub: Any) -> None:
                    choices=["round_robin", "least_outstanding"])
     s.add_argument("--prefill-replicas", type=int_arg, default=1, help="disaggregated: prefill pool")
     s.add_argument("--decode-replicas", type=int_arg, default=1, help="disaggregated: decode pool")
+    g = p.add_argument_group("heterogeneous disaggregation (--policy disaggregated)")
+    g.add_argument("--decode-hw", default=None,
+                   help="decode pool hardware (default: --hw), e.g. groq-576 or corsair-8")
+    g.add_argument("--decode-tp", type=int_arg, default=None, help="decode pool TP (default --tp)")
+    g.add_argument("--decode-pp", type=int_arg, default=None, help="decode pool PP (default --pp)")
+    g.add_argument("--decode-weights", default=None, help="decode pool weights (default --weights)")
+    g.add_argument("--decode-runtime", default=None,
+                   help="decode pool runtime (default: the decode hardware kind's own)")
+    g.add_argument("--kv-link", default=None, choices=sorted(KV_LINKS),
+                   help="link carrying KV from prefill to decode (default: the prefill "
+                   "system's fabric bandwidth per chip)")
+    g.add_argument("--find-pool-sizes", action="store_true",
+                   help="search the cheapest (prefill, decode) pool sizes meeting the SLOs "
+                   "at --rate")
+    g.add_argument("--max-replicas", type=int_arg, default=8,
+                   help="--find-pool-sizes: largest pool tried (default 8)")
     add_prefix_args(t, s)
     o = p.add_argument_group("objectives and economics")
     o.add_argument("--slo-ttft", type=float, default=2.0, help="TTFT SLO in s (default 2)")
@@ -156,7 +176,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     runtime = a.runtime or (DEFAULT_RUNTIME if not kind_model.profiles
                              else kind_model.runtimes()[0])
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
-                     a.gpu_memory_utilization)
+                     a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link)
+    decode_hw, ddep = _decode_pool(a, hw, dep)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)
     traffic = _traffic(a)
@@ -164,7 +185,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
     def run(rate: float | None = None) -> Any:
         tr = traffic if rate is None else _traffic(a, rate)
         return serve(model, hw, tr, policy, deployment=dep, slo=slo, economics=eco, seed=a.seed,
-                     event_log=bool(a.trace) and rate is None)
+                     event_log=bool(a.trace) and rate is None, decode_hw=decode_hw,
+                     decode_deployment=ddep)
+
+    if a.find_pool_sizes:
+        return _pool_sizes(a, model, hw, traffic, policy, dep, decode_hw, ddep, slo, eco)
 
     if a.find_max_rate:
         if a.arrival not in ("poisson", "gamma"):
@@ -200,7 +225,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
     d["offered_rate_rps"] = offered
     d["hardware_overrides"] = dict(hw.overrides)
     d["runtime"] = dep.runtime
+    if ddep is not None:
+        d.update(decode_hardware=decode_hw.name, decode_tp=ddep.tp, decode_pp=ddep.pp,
+                 decode_weights=ddep.weights, decode_runtime=ddep.runtime)
     d["weights"] = dep.weights
+    prec = _precision(a)  # as `simulate` resolves them (defaults filled in)
+    d["activations"], d["kv"] = prec.activations.value, prec.kv.value
     d["diagnostics"] = diagnose_serving(d, offered, r.per_request)
     if d["feasible"]:
         # placement findings of one decode step of the deployment (weights streamed from an
@@ -208,7 +238,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
         from infersim.api import simulate
 
         step = simulate(model, hw, batch=1, context=DEFAULT_PROMPT if a.prompt is None
-                        else max(a.prompt, 1), runtime=a.runtime, weights=a.weights, kv=a.kv,
+                        else max(a.prompt, 1), runtime=a.runtime, weights=a.weights,
+                        activations=a.activations, kv=a.kv,
                         tp=a.tp, pp=a.pp, ep=a.ep)
         d["diagnostics"] += [x for x in step.diagnostics() if x["code"] != "chips_idle"]
     if a.json:
@@ -223,6 +254,64 @@ def cmd_serve(a: argparse.Namespace) -> int:
         for w in d["warnings"]:
             print(f"infersim: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _decode_pool(a: argparse.Namespace, hw: Any, dep: Any) -> tuple[Any, Any]:
+    """(decode hardware, decode Deployment) from the --decode-* flags; (None, None) if none."""
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.registry import cost_model
+
+    flags = (a.decode_hw, a.decode_tp, a.decode_pp, a.decode_weights, a.decode_runtime)
+    if all(f is None for f in flags):
+        return None, None
+    if a.policy != "disaggregated":
+        raise InputError("--decode-hw/--decode-tp/--decode-pp/--decode-weights/"
+                         "--decode-runtime need --policy disaggregated")
+    dhw = load_hardware(a.decode_hw) if a.decode_hw else hw
+    km = cost_model(dhw)
+    runtime = a.decode_runtime or (dep.runtime if dhw is hw else km.runtimes()[0] if km.profiles
+                                   else DEFAULT_RUNTIME)
+    ddep = dataclasses.replace(dep, tp=a.decode_tp or dep.tp, pp=a.decode_pp or dep.pp,
+                               runtime=runtime, weights=a.decode_weights or dep.weights)
+    return dhw, ddep
+
+
+def _pool_sizes(a: argparse.Namespace, model: Any, hw: Any, traffic: Any, policy: Any,
+                dep: Any, decode_hw: Any, ddep: Any, slo: Any, eco: Any) -> int:
+    from infersim.simulator.serving import find_pool_sizes, serve
+
+    if a.policy != "disaggregated":
+        raise InputError("--find-pool-sizes sizes the pools of --policy disaggregated")
+
+    def run(npf: int, nd: int) -> Any:
+        pol = dataclasses.replace(policy, prefill_replicas=npf, decode_replicas=nd)
+        return serve(model, hw, traffic, pol, deployment=dep, slo=slo, economics=eco,
+                     seed=a.seed, decode_hw=decode_hw, decode_deployment=ddep)
+
+    best = find_pool_sizes(run, slo, max_replicas=a.max_replicas)
+    if a.json:
+        print_json(best.to_dict())
+    if not best.prefill:
+        return _fail(f"no pool sizes up to {a.max_replicas} + {a.max_replicas} meet the SLOs at "
+                     f"{a.rate:g} req/s; raise --max-replicas, lower --rate or loosen the SLOs")
+    if not a.json:
+        r = best.result
+        assert r is not None
+        q = f"p{slo.percentile:g}"
+        print(f"{model.name}, {r.hardware}, {a.rate:g} req/s: cheapest pools meeting TTFT "
+              f"{q} ≤ {a.slo_ttft} s and TPOT {q} ≤ {a.slo_tpot} s: "
+              f"{best.prefill} prefill + {best.decode} decode replicas, {r.chips} chips, "
+              f"${r.cost_per_1m_tokens_usd:.4g} per 1M output tokens "
+              f"({len(best.evaluations)} simulations)")
+        print_table([{"prefill": npf, "decode": nd, "meets": ok, "ttft_s": tt, "tpot_s": tp}
+                     for npf, nd, ok, tt, tp in best.evaluations])
+    return 0
+
+
+def _precision(a: argparse.Namespace) -> Any:
+    from infersim.workloads.scenario import parse_precision
+
+    return parse_precision(a.weights, a.activations, a.kv)
 
 
 def _fail(message: str) -> int:
@@ -248,9 +337,16 @@ def _traffic_label(a: argparse.Namespace) -> str:
 
 def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
                   traffic: str) -> None:
-    print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {d['replicas']} "
-          f"replica(s) × tp {dep['tp']} pp {dep['pp']}, {d['chips']} chips, "
-          f"{dep['weights']} weights, runtime {dep['runtime']}")
+    if "→" in d["hardware"]:  # heterogeneous pools: the result names both systems
+        hw_label = d["hardware"]
+    pools = f"{d['replicas']} replica(s) × tp {dep['tp']} pp {dep['pp']}"
+    if "decode_tp" in d:
+        pools = (f"prefill tp {dep['tp']} pp {dep['pp']}, decode tp {d['decode_tp']} pp "
+                 f"{d['decode_pp']} {d['decode_weights']} weights runtime {d['decode_runtime']}")
+    print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {pools}, "
+          f"{d['chips']} chips, "
+          f"{dep['weights']} weights, {d['activations']} activations, {d['kv']} KV, "
+          f"runtime {dep['runtime']}")
     if not d["feasible"]:
         print(f"  {d['reason']}")
         return
@@ -258,8 +354,8 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
     if not d["completed"]:
         return  # the caller reports why
     rows = []
-    for name in ("ttft", "tpot", "e2e", "queue_delay"):
-        rows.append({"metric": name, **{q: fmt_si(d[f"{name}_{q}_s"], "s")
+    for name in ("ttft", "tpot", "itl", "e2e", "queue_delay"):
+        rows.append({"metric": name + (" (per token)" if name == "itl" else ""), **{q: fmt_si(d[f"{name}_{q}_s"], "s")
                                         for q in ("mean", "p50", "p90", "p99")}})
     print_table(rows)
     print()

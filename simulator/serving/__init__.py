@@ -1,8 +1,14 @@
 """Request-level serving simulation (simpy): traffic, policies, paged KV cache, metrics."""
 
 from infersim.hwmodels.economics import Economics  # re-exported: the one cost-per-token model
-from infersim.simulator.serving.capacity import CapacityResult, find_max_rate
+from infersim.simulator.serving.capacity import (
+    CapacityResult,
+    PoolSizes,
+    find_max_rate,
+    find_pool_sizes,
+)
 from infersim.simulator.serving.config import (
+    KV_LINKS,
     Deployment,
     Policy,
     Preemption,
@@ -31,9 +37,9 @@ from infersim.simulator.serving.traffic import (
 )
 
 __all__ = [
-    "CapacityResult", "ClosedLoop", "Deployment", "Economics", "FixedLengths", "Gamma",
-    "IterationCost", "LengthSamples", "Lognormal", "MapperIterationCost", "Poisson", "Policy",
-    "Preemption", "Prefixes", "ReplicaSpec", "Router", "SampledLengths", "ServingPolicy", "ServingResult",
-    "Slo", "TraceReplay", "Traffic", "Uniform", "Zipf", "find_max_rate", "read_trace_csv",
-    "serve", "simulate_serving",
+    "KV_LINKS", "CapacityResult", "ClosedLoop", "Deployment", "Economics", "FixedLengths",
+    "Gamma", "IterationCost", "LengthSamples", "Lognormal", "MapperIterationCost", "Poisson",
+    "Policy", "PoolSizes", "Preemption", "Prefixes", "ReplicaSpec", "Router", "SampledLengths",
+    "ServingPolicy", "ServingResult", "Slo", "TraceReplay", "Traffic", "Uniform", "Zipf",
+    "find_max_rate", "find_pool_sizes", "read_trace_csv", "serve", "simulate_serving",
 ]

@@ -66,6 +66,81 @@ def slo_percentiles(r: ServingResult, q: float) -> tuple[float, float]:
     return tt, tp
 
 
+def meets(r: ServingResult, slo: Slo) -> tuple[bool, float, float]:
+    """(meets the SLOs in steady state, TTFT pX, TPOT pX) of one simulation."""
+    tt, tp = slo_percentiles(r, slo.percentile)
+    if r.requests < MIN_REQUESTS:
+        raise InputError(f"capacity search needs at least {MIN_REQUESTS} requests per "
+                         f"simulation to test for steady state, got {r.requests}; raise "
+                         "--requests")
+    good = (r.feasible and r.completed > 0 and not math.isnan(tt) and not r.overloaded
+            and not math.isnan(r.served_fraction))
+    if slo.ttft_s is not None:
+        good = good and tt <= slo.ttft_s
+    if slo.tpot_s is not None:
+        good = good and tp <= slo.tpot_s
+    return good, tt, tp
+
+
+@dataclass(frozen=True)
+class PoolSizes:
+    """The cheapest (prefill, decode) pool sizes meeting the SLOs at one rate."""
+
+    prefill: int  # 0 when no size tried meets the SLOs
+    decode: int
+    result: ServingResult | None
+    evaluations: tuple[tuple[int, int, bool, float, float], ...]  # (np, nd, ok, ttft, tpot)
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"prefill_replicas": self.prefill,
+                                "decode_replicas": self.decode, "found": self.prefill > 0,
+                                "evaluations": len(self.evaluations)}
+        if self.result is not None:
+            d.update({f"at_best_{k}": v for k, v in self.result.to_dict().items()
+                      if isinstance(v, int | float)})
+        return d
+
+
+def find_pool_sizes(run: Callable[[int, int], ServingResult], slo: Slo, *,
+                    max_replicas: int = 8) -> PoolSizes:
+    """Disaggregated pools: for each prefill pool size 1..max_replicas, the smallest decode
+    pool meeting `slo` (bisection: assumes more decode replicas never hurt), then the pair of
+    lowest cost per 1M output tokens (fewest chips where the price is unknown)."""
+    if not isinstance(max_replicas, int) or isinstance(max_replicas, bool) or \
+            not 1 <= max_replicas <= 64:
+        raise InputError(f"max_replicas must be an integer in 1..64, got {max_replicas!r}")
+    evals: list[tuple[int, int, bool, float, float]] = []
+    found: dict[tuple[int, int], ServingResult] = {}
+
+    def ok(npf: int, nd: int) -> bool:
+        r = run(npf, nd)
+        good, tt, tp = meets(r, slo)
+        evals.append((npf, nd, good, tt, tp))
+        if good:
+            found[(npf, nd)] = r
+        return good
+
+    for npf in range(1, max_replicas + 1):
+        if not ok(npf, max_replicas):
+            continue
+        lo, hi = 0, max_replicas  # lo fails (or untried 0), hi passes
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ok(npf, mid):
+                hi = mid
+            else:
+                lo = mid
+    if not found:
+        return PoolSizes(0, 0, None, tuple(evals))
+
+    def rank(k: tuple[int, int]) -> tuple[float, int, int]:
+        c = found[k].cost_per_1m_tokens_usd
+        return (c if not math.isnan(c) else math.inf, found[k].chips, k[0])
+
+    best = min(found, key=rank)
+    return PoolSizes(best[0], best[1], found[best], tuple(evals))
+
+
 def find_max_rate(run: Callable[[float], ServingResult], slo: Slo, *, guess_rps: float = 1.0,
                   rel_tol: float = 0.02, max_evals: int = 40) -> CapacityResult:
     """Largest rate (req/s) for which `run(rate)` meets `slo` at `slo.percentile`."""
@@ -79,17 +154,7 @@ def find_max_rate(run: Callable[[float], ServingResult], slo: Slo, *, guess_rps:
 
     def ok(rate: float) -> bool:
         r = run(rate)
-        tt, tp = slo_percentiles(r, slo.percentile)
-        if r.requests < MIN_REQUESTS:
-            raise InputError(f"capacity search needs at least {MIN_REQUESTS} requests per "
-                             f"simulation to test for steady state, got {r.requests}; raise "
-                             "--requests")
-        good = (r.feasible and r.completed > 0 and not math.isnan(tt) and not r.overloaded
-                and not math.isnan(r.served_fraction))
-        if slo.ttft_s is not None:
-            good = good and tt <= slo.ttft_s
-        if slo.tpot_s is not None:
-            good = good and tp <= slo.tpot_s
+        good, tt, tp = meets(r, slo)
         evals.append((rate, good, tt, tp))
         results[rate] = r
         return good

@@ -16,6 +16,19 @@ from infersim.foundation.errors import InputError
 MAX_REPLICAS = 10_000
 
 
+# Named links for the disaggregated KV hand-off, per chip and direction:
+# (bytes/s, latency s per transfer, source). The latency is the RDMA set-up of one transfer.
+KV_LINKS: dict[str, tuple[float, float, str]] = {
+    "ib-ndr": (50e9, 5e-6, "400 Gb/s InfiniBand NDR, one ConnectX-7 per GPU as in DGX H100 "
+               "(NVIDIA DGX H100 user guide); latency assumed: a few µs for an RDMA write"),
+    "eth-400": (50e9, 2e-6, "400 Gb/s Ethernet, e.g. d-Matrix JetStream (~2 µs; reference "
+                "§1.4 [D2])"),
+    "eth-100": (12.5e9, 10e-6, "100 Gb/s Ethernet; latency assumed: TCP/RoCE stack, ~10 µs"),
+    "pcie5": (64e9, 2e-6, "PCIe Gen5 x16, 128 GB/s bidirectional (reference table 1.1 [H4]); "
+              "latency assumed"),
+}
+
+
 class Policy(StrEnum):
     """How a replica forms its iterations."""
 
@@ -110,6 +123,8 @@ class Deployment:
     activation_reserve_bytes: float | None = None
     host_link_Bps: float = 64e9
     kv_transfer_Bps: float | None = None
+    activations: str | None = None
+    kv_link: str | None = None  # a KV_LINKS name for the hand-off (kv_transfer_Bps wins)
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "ep", "replicas"):
@@ -117,6 +132,9 @@ class Deployment:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
         _check_replicas("replicas", self.replicas)
+        if self.kv_link is not None and self.kv_link not in KV_LINKS:
+            raise InputError(f"kv_link: unknown link {self.kv_link!r}; use one of "
+                             f"{', '.join(KV_LINKS)}")
         u = self.gpu_memory_utilization
         if not _is_number(u) or not (0 < u <= 1):
             raise InputError(f"gpu_memory_utilization must be in (0, 1], got {u}")

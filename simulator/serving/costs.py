@@ -15,11 +15,14 @@ weights are read once per step) and per-sequence parts that depend on context (a
                                     + S_dec(D, C / D) + Σ_chunks S_pf(q_i, c_i)
 
 with k the prefilling sequences that emit a token (their logits rows) and C the total keys
-attended by the decoders. The bracket is the extra logits rows of a decode-style step. The
-formula reproduces the mapper exactly for pure steps at grid points: a decode batch
-(N_dec + S_dec) and a single (chunked) prefill (N_pf + S_pf). Known approximations: in a mixed
-step every token is priced as in a prefill of the same total; decoders' contexts are replaced
-by their mean (exact when attention time is linear in keys, as for memory-bound decode);
+attended by the decoders. The bracket is the extra logits rows of a decode-style step. So a
+mixed (chunked-prefill) iteration is priced as what it is: the token-parallel ops (GEMMs,
+norms, activations, KV writes, collectives) over all P + D tokens, the logits head over the
+D + k emitting rows, each decoder's attention over its own KV, each chunk's causal attention
+over its cached prefix (tests/simulator/test_serving_costs.py composes this by hand from
+per-op times). It reproduces the mapper exactly for pure steps at grid points: a decode batch
+(N_dec + S_dec) and a single (chunked) prefill (N_pf + S_pf). Known approximations: decoders'
+contexts are replaced by their mean (exact when attention time is linear in keys, as for memory-bound decode);
 a batch of b prefills is priced as b single-sequence attentions (b fixed launch costs
 instead of one); prefills longer than the model's max context are priced as several shorter
 sequences; energy uses the same decomposition. Pipeline stages are not overlapped across
@@ -48,7 +51,7 @@ from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import OpKind
-from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario
+from infersim.workloads.scenario import Parallelism, Phase, Scenario, parse_precision
 
 
 class Axis:
@@ -97,6 +100,7 @@ class MapperIterationCost:
     def __init__(self, model: ModelConfig, hw: Hardware, *, tp: int = 1, pp: int = 1,
                  ep: int = 1, runtime: Runtime | str | RuntimeProfile | None = None,
                  weights: str | DType = DType.BF16, kv: str | DType | None = None,
+                 activations: str | DType | None = None,
                  cached_chunk_per_octave: int | None = None) -> None:
         self.model = model
         self.hw = hw
@@ -107,9 +111,7 @@ class MapperIterationCost:
             runtime = Runtime(DEFAULT_RUNTIME)  # the same default as `simulate`
         rt, profile = model_.resolve_runtime(runtime, hw.name)
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
-        w = DType.parse(weights, "weights")
-        act = w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16
-        self.precision = Precision(w, act, DType.parse(kv, "kv") if kv else act)
+        self.precision = parse_precision(weights, activations, kv)  # as `simulate`
         self.parallel = Parallelism(tp, pp, ep)
         self.max_pos = model.max_position_embeddings
         self.tok = Axis(512, 32)

@@ -8,6 +8,12 @@ resolution when full. A full event log is kept only when asked for (`event_log=T
 Definitions (as vLLM's benchmark_serving and MLPerf use them):
 - TTFT = first token time − arrival; E2E = finish − arrival.
 - TPOT = (finish − first token) / (output tokens − 1), per request with ≥ 2 output tokens.
+- ITL (inter-token latency) = per output token after a request's first, the time since that
+  request's previous token (stalls behind other requests' prefills, preemption and KV
+  hand-off included); its percentiles are over all such tokens of all requests, the p-th the
+  smallest ITL with at least p% of the tokens at or below it. The replicas record one
+  (ITL, token count) pair per decode iteration for the sequences that also decoded in the
+  previous one, plus one pair per sequence that joined since: O(iterations + requests).
 - queue delay = first time the request was scheduled − arrival.
 - duration = last finish − first arrival; throughput = completed output tokens / duration.
 - goodput = requests meeting every SLO (TTFT ≤ slo.ttft_s and TPOT ≤ slo.tpot_s) / duration.
@@ -37,6 +43,7 @@ Steady state (open-loop traffic only; NaN for closed loops, whose arrivals follo
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +87,31 @@ class BoundedSampler:
             self.stride *= 2
 
 
+class WeightedSamples:
+    """(value, count) pairs in compact arrays (8 + 8 bytes each); weighted percentiles."""
+
+    def __init__(self) -> None:
+        self.v = array("d")
+        self.w = array("q")
+
+    def add(self, value: float, count: int) -> None:
+        self.v.append(value)
+        self.w.append(count)
+
+    def stats(self) -> dict[str, float]:
+        w = np.frombuffer(self.w, dtype=np.int64) if len(self.w) else np.zeros(0, np.int64)
+        total = int(w.sum())
+        if not total:
+            return {"mean": math.nan, "p50": math.nan, "p90": math.nan, "p99": math.nan}
+        v = np.frombuffer(self.v, dtype=np.float64)
+        order = np.argsort(v, kind="stable")
+        cum100 = np.cumsum(w[order]) * 100  # integers: the percentile rank is exact
+        out = {"mean": float(np.dot(v, w) / total)}
+        for q in (50, 90, 99):
+            out[f"p{q}"] = float(v[order[np.searchsorted(cum100, q * total)]])
+        return out
+
+
 class Collector:
     """Per-request records plus run-wide counters, filled by the replicas as events happen."""
 
@@ -95,6 +127,7 @@ class Collector:
         self.rejected = np.zeros(n, dtype=bool)
         self.events: list[tuple[float, str, int, int]] | None = [] if event_log else None
         self.kv = BoundedSampler()
+        self.itl = WeightedSamples()
 
     def log(self, t: float, what: str, replica: int, rid: int) -> None:
         if self.events is not None:
@@ -163,6 +196,9 @@ class ServingResult:
                                                                    repr=False)
     # prefix caching only (see `prefix_summary`); empty when it is off
     prefix_cache: dict[str, float] = field(default_factory=dict)
+    # per output token after the first (see ITL in the module doc): mean, p50, p90, p99
+    itl: dict[str, float] = field(default_factory=lambda: WeightedSamples().stats())
+
 
     @property
     def feasible(self) -> bool:
@@ -223,7 +259,7 @@ class ServingResult:
             "requests": self.requests, "completed": self.completed, "rejected": self.rejected,
             "duration_s": self.duration_s, "output_tokens": self.output_tokens,
         }
-        for name in ("ttft", "tpot", "e2e", "queue_delay"):
+        for name in ("ttft", "tpot", "itl", "e2e", "queue_delay"):
             for k, v in getattr(self, name).items():
                 d[f"{name}_{k}_s"] = v
         d.update(
@@ -316,7 +352,8 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
     chips_energy = busy_energy + idle_energy
     energy = chips_energy + extra_energy  # system scope
     chips = sum(s.chips for s in stats)
-    price = sum(s.price_usd for s in stats)
+    # one pool of unknown price (0) makes the whole price unknown, not cheaper
+    price = sum(s.price_usd for s in stats) if all(s.price_usd > 0 for s in stats) else 0.0
     util = _mean(np.array([s.busy_s / duration for s in stats])) if duration > 0 else 0.0
     occ = np.asarray(c.kv.v)
     per_request = {
@@ -331,7 +368,7 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
         model=model, hardware=hardware, policy=policy, replicas=len(stats), chips=chips,
         requests=len(c.finish_s), completed=int(done.sum()), rejected=int(c.rejected.sum()),
         duration_s=duration, output_tokens=tokens, ttft=stats_of(ttft), tpot=stats_of(tpot),
-        e2e=stats_of(e2e), queue_delay=stats_of(qd),
+        e2e=stats_of(e2e), queue_delay=stats_of(qd), itl=c.itl.stats(),
         throughput_tok_s=tokens / duration if duration > 0 else 0.0,
         throughput_req_s=len(fin) / duration if duration > 0 else 0.0,
         goodput_req_s=int(ok.sum()) / duration if duration > 0 else 0.0,

@@ -72,7 +72,7 @@ class Seq:
     """A request inside a replica (mutable, internal)."""
 
     __slots__ = ("base", "blocks", "cache", "done", "fin", "g0", "generated", "keyed",
-                 "kv_ready", "output", "owner", "prompt", "prompt0", "rid", "sys_full",
+                 "kv_ready", "last", "output", "owner", "prompt", "prompt0", "rid", "sys_full",
                  "sys_owner")
 
     def __init__(self, rid: int, prompt: int, output: int) -> None:
@@ -88,6 +88,7 @@ class Seq:
         self.base = 0  # decoding: cached tokens = base + it
         self.fin = 0  # decoding: iteration counter value at which it has all its tokens
         self.g0 = 0  # decoding: tokens generated when it joined
+        self.last = 0.0  # time of its latest token (valid while not decoding)
         # prefix caching (`kv_pool.PrefixKvPool`): blocks below sys_full belong to the system
         # prompt `sys_owner`, the others to the conversation `owner`; `keyed` leading blocks
         # are held as cached (shared) blocks
@@ -134,6 +135,10 @@ class Replica:
         self.busy_s = 0.0
         self.energy_j = 0.0
         self._wake: simpy.Event | None = None
+        # per-token ITL: decoders of the previous decode iteration emitted at _t_dec; those
+        # that joined since emitted last at _fresh[rid]
+        self._t_dec = 0.0
+        self._fresh: dict[int, float] = {}
         self._extra_s = 0.0  # swap time accumulated while planning this iteration
         self._preempted_now = False  # no admissions in an iteration that had to preempt
         self.process = env.process(self._run())
@@ -166,6 +171,7 @@ class Replica:
         s.fin = self.it + (s.output - s.generated)
         s.g0 = s.generated
         self.dec[s.rid] = s
+        self._fresh[s.rid] = s.last
         heapq.heappush(self._fin, (s.fin, s.rid))
         heapq.heappush(self._victims, -s.rid)
         self.cnt[s.base % self.bs] += 1
@@ -178,6 +184,7 @@ class Replica:
         s.cache = s.base + self.it
         s.generated = s.g0 + (self.it - (s.fin - (s.output - s.g0)))
         s.blocks = self.kv.blocks_for(s.cache)
+        s.last = self._fresh.pop(s.rid, self._t_dec)
 
     def _finish(self, s: Seq, now: float) -> None:
         self.kv.release_seq(s)
@@ -190,6 +197,9 @@ class Replica:
         """A prefill finished: the sequence emits a token at `now`."""
         if s.generated == 0:
             self.m.first_token_s[s.rid] = now
+        else:  # a recomputed prefill emits the next token
+            self.m.itl.add(now - s.last, 1)
+        s.last = now
         s.generated += 1
         s.cache = s.prompt
         s.blocks = self.kv.blocks_for(s.cache)
@@ -320,6 +330,13 @@ class Replica:
 
     def _advance(self, now: float) -> None:
         """Commit one decode iteration: every decoder gained a token."""
+        fresh = self._fresh
+        if len(self.dec) > len(fresh):
+            self.m.itl.add(now - self._t_dec, len(self.dec) - len(fresh))
+        for t in fresh.values():
+            self.m.itl.add(now - t, 1)
+        fresh.clear()
+        self._t_dec = now
         self.it += 1
         fin = self._fin
         while fin and fin[0][0] <= self.it:

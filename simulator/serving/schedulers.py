@@ -7,6 +7,7 @@ its prefill instead of decoding it, and its blocks are released by the hand-off.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 import simpy
@@ -148,6 +149,10 @@ class StaticReplica(Replica):
             ends.append(now)
         for s in batch:
             self.m.first_token_s[s.rid] = first
+        # token i + 1 of every sequence with more than i + 1 output tokens
+        outs = sorted(s.output for s in batch)
+        for i in range(1, omax):
+            self.m.itl.add(ends[i] - ends[i - 1], b - bisect_right(outs, i))
         self.busy_s += now - start
         self.energy_j += e
         self.m.log(start, f"static batch b={b}", self.index, -1)

@@ -35,7 +35,14 @@ from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
-from infersim.simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
+from infersim.simulator.serving.config import (
+    KV_LINKS,
+    Deployment,
+    Policy,
+    Router,
+    ServingPolicy,
+    Slo,
+)
 from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.kv_pool import PrefixKvPool
 from infersim.simulator.serving.kvcache import plan_kv
@@ -67,6 +74,7 @@ class ReplicaSpec:
     kv_bytes_per_token_per_chip: float = 0.0  # for swap and hand-off times
     host_link_Bps: float = 64e9  # per chip, one direction
     kv_transfer_Bps: float = 0.0  # per chip, disaggregated hand-off (0 = instantaneous)
+    kv_transfer_latency_s: float = 0.0  # per hand-off, on top of the bytes / bandwidth
     idle_power_w: float = 0.0  # static power of the replica's chips (charged when idle)
     extra_power_w: float = 0.0  # its share of system overhead power (charged all the time)
     price_usd: float = 0.0  # whole replica
@@ -100,8 +108,11 @@ def simulate_serving(
     event_log: bool = False,
     max_context: int | None = None,
     labels: tuple[str, str] = ("", ""),
+    decode: tuple[ReplicaSpec, IterationCost] | None = None,
 ) -> ServingResult:
-    """Run the serving DES with an explicit cost function (see module docstring)."""
+    """Run the serving DES with an explicit cost function (see module docstring). `decode`:
+    the disaggregated decode pool's own replica and cost (other hardware or deployment);
+    None = the same as the prefill pool's."""
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
         raise InputError(f"seed must be an integer ≥ 0, got {seed!r}")
     rng = np.random.default_rng(seed)
@@ -120,35 +131,46 @@ def simulate_serving(
             ev.succeed()
 
     finish_cb = on_finish if closed else None
-    swap_bw = spec.host_link_Bps
     kvpt = spec.kv_bytes_per_token_per_chip
 
     pp = spec.pipeline_stages
-    blocks = spec.kv_blocks // pp if pp > 1 else spec.kv_blocks
-    groups: list[list[Replica]] = []
+    groups: list[tuple[list[Replica], ReplicaSpec]] = []
+    if decode is not None and policy.kind != Policy.DISAGGREGATED:
+        raise InputError("a decode pool of its own (decode hardware / deployment) needs the "
+                         "disaggregated policy")
+    dspec, dcost = decode if decode is not None else (spec, cost)
 
-    def group(first: int, pol: ServingPolicy, **kw: Any) -> list[Replica]:
+    def group(first: int, pol: ServingPolicy, sp: ReplicaSpec, c: IterationCost,
+              **kw: Any) -> list[Replica]:
         """One replica: a single engine, or pp virtual engines sharing a pipeline."""
-        pl = Pipeline(env, pp, spec.idle_power_w) if pp > 1 else None
-        engines = [make_replica(env, first + v, pol, blocks, kvpt, swap_bw, cost, col,
-                                on_finish=finish_cb, pipeline=pl, **kw) for v in range(pp)]
-        groups.append(engines)
+        n = sp.pipeline_stages
+        pl = Pipeline(env, n, sp.idle_power_w) if n > 1 else None
+        engines = [make_replica(env, first + v, pol, sp.kv_blocks // n,
+                                sp.kv_bytes_per_token_per_chip, sp.host_link_Bps, c, col,
+                                on_finish=finish_cb, pipeline=pl, **kw) for v in range(n)]
+        groups.append((engines, sp))
         return engines
 
     if policy.kind == Policy.DISAGGREGATED:
         decode_policy = ServingPolicy(Policy.CONTINUOUS, policy.max_batch, policy.max_tokens,
                                       policy.block_size, policy.preemption, policy.router)
+        first = policy.prefill_replicas * pp
         dec = [e for j in range(policy.decode_replicas)
-               for e in group((policy.prefill_replicas + j) * pp, decode_policy)]
+               for e in group(first + j * dspec.pipeline_stages, decode_policy, dspec, dcost)]
         dec_pool = _Pool(dec, policy.router)
         links: dict[int, simpy.Resource] = {}
+        # each prefill chip sends its KV shard over its own link; min(chips) streams in
+        # parallel when the pools differ in size (equal pools: every chip its own stream)
+        streams_Bps = spec.kv_transfer_Bps * min(spec.chips, dspec.chips)
+        kv_bytes_per_token = kvpt * spec.chips
 
         def transfer(src: Replica, s: Seq):  # type: ignore[no-untyped-def]
             link = links.setdefault(src.index // pp, simpy.Resource(env, capacity=1))
             with link.request() as req:
                 yield req
-                if spec.kv_transfer_Bps > 0:
-                    yield env.timeout(s.cache * kvpt / spec.kv_transfer_Bps)
+                if streams_Bps > 0:
+                    yield env.timeout(spec.kv_transfer_latency_s
+                                      + s.cache * kv_bytes_per_token / streams_Bps)
             src.release(s.blocks)
             s.kv_ready = True
             dec_pool.pick().submit(s)
@@ -157,9 +179,9 @@ def simulate_serving(
             env.process(transfer(src, s))
 
         front = [e for i in range(policy.prefill_replicas)
-                 for e in group(i * pp, policy, on_prefilled=hand_off)]
+                 for e in group(i * pp, policy, spec, cost, on_prefilled=hand_off)]
     else:
-        front = [e for i in range(replicas) for e in group(i * pp, policy)]
+        front = [e for i in range(replicas) for e in group(i * pp, policy, spec, cost)]
     # interleave virtual engines across replicas so round robin alternates replicas
     pool = _Pool(sorted(front, key=lambda r: (r.index % pp, r.index)), policy.router)
     identify = _prefix_identities(table, traffic, policy)
@@ -207,14 +229,14 @@ def simulate_serving(
         env.process(open_loop())
     env.run()
     stats = [ReplicaStats(sum(e.busy_s for e in g), sum(e.energy_j for e in g),
-                          spec.idle_power_w, spec.price_usd, spec.chips, spec.extra_power_w)
-             for g in groups]
+                          sp.idle_power_w, sp.price_usd, sp.chips, sp.extra_power_w)
+             for g, sp in groups]
     res = summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
                     kv_blocks=spec.kv_blocks, slo=slo, economics=economics,
                     open_loop=not closed)
     if not policy.prefix_caching:
         return res
-    pools = [e.kv for g in groups for e in g if isinstance(e.kv, PrefixKvPool)]
+    pools = [e.kv for g, _ in groups for e in g if isinstance(e.kv, PrefixKvPool)]
     return dataclasses.replace(res, prefix_cache=prefix_summary(
         pools, policy.block_size * spec.kv_bytes_per_token_per_chip))
 
@@ -264,8 +286,15 @@ def serve(
     economics: Economics = Economics(),  # noqa: B008
     seed: int = 0,
     event_log: bool = False,
+    decode_hw: str | Path | Hardware | None = None,
+    decode_deployment: Deployment | None = None,
 ) -> ServingResult:
     """Simulate serving `traffic` with `model` on `hw` (see the module docstring).
+
+    Heterogeneous disaggregation: with the disaggregated policy, `decode_hw` and / or
+    `decode_deployment` give the decode pool its own hardware and deployment (None: those of
+    the prefill pool). The KV hand-off runs over the prefill deployment's link
+    (`Deployment.kv_link` or `kv_transfer_Bps`, else the prefill system's fabric).
 
     Returns a `ServingResult`; "does not fit" (weights or not even one KV block) is a result
     with `infeasible` set, not an exception."""
@@ -278,47 +307,80 @@ def serve(
         if not isinstance(value, kind):
             raise InputError(f"{name}: expected a {kind.__name__} (from simulator import "
                              f"{kind.__name__}), got {type(value).__name__}")
+    if decode_deployment is not None and not isinstance(decode_deployment, Deployment):
+        raise InputError(f"decode_deployment: expected a Deployment, got "
+                         f"{type(decode_deployment).__name__}")
     m = load_model(model)
     if isinstance(traffic.lengths, FixedLengths):  # every request the same: too long is an error
         m.check_context(traffic.lengths.prompt_tokens + traffic.lengths.output_tokens,
                         "prompt_tokens + output_tokens")
     h = hw if isinstance(hw, Hardware) else load_hardware(hw)
     dep = deployment
-    runtime = dep.runtime or None  # validated per kind by MapperIterationCost
+    hetero = decode_hw is not None or decode_deployment is not None
+    if hetero and policy.kind != Policy.DISAGGREGATED:
+        raise InputError("a decode pool of its own (--decode-hw / --decode-tp) needs "
+                         "--policy disaggregated")
     if policy.kind == Policy.DISAGGREGATED and dep.replicas != 1:
         raise InputError("with the disaggregated policy set pool sizes with "
                          "prefill_replicas/decode_replicas (--prefill-replicas, "
                          "--decode-replicas), not replicas")
-    n_rep = (policy.prefill_replicas + policy.decode_replicas
-             if policy.kind == Policy.DISAGGREGATED else dep.replicas)
-    chips = dep.chips_per_replica
-    cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, runtime=runtime,
-                               weights=dep.weights, kv=dep.kv,
-                               cached_chunk_per_octave=8 if policy.prefix_caching else None)
+    n_req = traffic.num_requests or 0
+    built = _replica(m, h, dep, policy)
+    if isinstance(built, Infeasibility):
+        n_rep = (policy.prefill_replicas + policy.decode_replicas
+                 if policy.kind == Policy.DISAGGREGATED else dep.replicas)
+        return infeasible_result(m.name, h.name, policy, built, slo, n_req,
+                                 dep.chips_per_replica * n_rep)
+    cost, spec = built
+    decode = None
+    label = h.name
+    if hetero:
+        dh = h if decode_hw is None else (decode_hw if isinstance(decode_hw, Hardware)
+                                          else load_hardware(decode_hw))
+        ddep = decode_deployment or dep
+        dbuilt = _replica(m, dh, ddep, policy)
+        label = f"{h.name} → {dh.name}"
+        if isinstance(dbuilt, Infeasibility):
+            return infeasible_result(m.name, label, policy, dbuilt, slo, n_req,
+                                     dep.chips_per_replica * policy.prefill_replicas
+                                     + ddep.chips_per_replica * policy.decode_replicas)
+        decode = (dbuilt[1], dbuilt[0])
+    return simulate_serving(spec, cost, traffic, policy, replicas=dep.replicas, slo=slo,
+                            economics=economics, seed=seed, event_log=event_log,
+                            max_context=m.max_position_embeddings, labels=(m.name, label),
+                            decode=decode)
+
+
+def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
+             ) -> tuple[MapperIterationCost, ReplicaSpec] | Infeasibility:
+    """The iteration cost and replica facts of `dep` on `h`, or why it does not fit."""
     from infersim.hwmodels.registry import cost_model
 
+    chips = dep.chips_per_replica
+    cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep,
+                               runtime=dep.runtime or None,  # validated per kind
+                               weights=dep.weights, activations=dep.activations, kv=dep.kv,
+                               cached_chunk_per_octave=8 if policy.prefix_caching else None)
     # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long
     # prefill through the activation buffers of its largest batch, so its workspace is that
     # of max_batch tokens; a GPU engine reserves for a whole max_tokens iteration.
     caching = cost_model(h).caching_allocator
     facts = cost.facts(policy.max_tokens if caching
                        else min(policy.max_tokens, policy.max_batch))
-    n_req = traffic.num_requests or 0
     if facts.infeasible is not None:
-        return infeasible_result(m.name, h.name, policy, facts.infeasible, slo, n_req,
-                                 chips * n_rep)
+        return facts.infeasible
     plan = plan_kv(h, facts, dep, policy.block_size)
     if isinstance(plan, Infeasibility):
-        return infeasible_result(m.name, h.name, policy, plan, slo, n_req, chips * n_rep)
+        return plan
     fabric = h.fabric
-    transfer = dep.kv_transfer_Bps or (fabric.chip_bandwidth_Bps if fabric else 0.0)
-    spec = ReplicaSpec(chips=chips, kv_blocks=plan.blocks,
-                       kv_bytes_per_token_per_chip=facts.kv_bytes_per_token_per_chip,
-                       host_link_Bps=dep.host_link_Bps, kv_transfer_Bps=transfer,
-                       idle_power_w=chips * h.chip.power.idle_w,
-                       extra_power_w=chips * h.extra_power_w / h.num_chips,
-                       price_usd=chips * h.total_price_usd / h.num_chips,
-                       pipeline_stages=dep.pp)
-    return simulate_serving(spec, cost, traffic, policy, replicas=dep.replicas, slo=slo,
-                            economics=economics, seed=seed, event_log=event_log,
-                            max_context=m.max_position_embeddings, labels=(m.name, h.name))
+    link_Bps, link_s = (KV_LINKS[dep.kv_link][:2] if dep.kv_link else (0.0, 0.0))
+    transfer = (dep.kv_transfer_Bps or link_Bps
+                or (fabric.chip_bandwidth_Bps if fabric else 0.0))
+    return cost, ReplicaSpec(chips=chips, kv_blocks=plan.blocks,
+                             kv_bytes_per_token_per_chip=facts.kv_bytes_per_token_per_chip,
+                             host_link_Bps=dep.host_link_Bps, kv_transfer_Bps=transfer,
+                             kv_transfer_latency_s=link_s,
+                             idle_power_w=chips * h.chip.power.idle_w,
+                             extra_power_w=chips * h.extra_power_w / h.num_chips,
+                             price_usd=chips * h.total_price_usd / h.num_chips,
+                             pipeline_stages=dep.pp)

@@ -29,7 +29,7 @@ def test_serve_json(capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["completed"] == 60 and d["feasible"] is True
     for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "throughput_tok_s",
-              "e2e_p50_s", "goodput_req_s", "energy_per_token_j", "cost_per_1m_tokens_usd"):
+              "itl_p50_s", "itl_p99_s", "e2e_p50_s", "goodput_req_s", "energy_per_token_j", "cost_per_1m_tokens_usd"):
         assert isinstance(d[k], float)
 
 
@@ -37,7 +37,7 @@ def test_serve_table_and_requests_csv(capsys, tmp_path):
     out = tmp_path / "req.csv"
     assert main([*SMALL, "--policy", "chunked", "--requests-csv", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "ttft" in text and "throughput" in text
+    assert "ttft" in text and "itl (per token)" in text and "throughput" in text
     assert len(out.read_text().splitlines()) == 61
 
 
@@ -98,8 +98,10 @@ def test_find_max_rate_cli(capsys):
 def test_simulator_line_budget():
     # tinygrad-style budget: the simulator must stay small enough to read in one sitting
     # (raised for length distributions, prefixes and the prefix-caching KV pool, the serving
-    # steady-state checks, and the Perfetto/Chakra trace exporters).
+    # steady-state checks, and the Perfetto/Chakra trace exporters; then for the per-token ITL
+    # distribution, the range-based prefix cache that keeps a million requests tractable, and
+    # heterogeneous disaggregated pools with named KV links).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 3000, f"simulator/ has {lines} non-blank lines (budget 3000)"
+    assert lines <= 3200, f"simulator/ has {lines} non-blank lines (budget 3200)"

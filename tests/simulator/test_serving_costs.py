@@ -18,6 +18,8 @@ from infersim.simulator.serving import (
 )
 from infersim.simulator.serving.kvcache import plan_kv
 from infersim.workloads import load_model
+from infersim.workloads.ops import OpKind
+from infersim.workloads.scenario import Phase
 from tests._support import h100_like
 
 OFF_GRID_DECODE = [(7, 3001), (45, 1537), (183, 5003), (250, 2222)]  # (batch, keys per seq)
@@ -96,3 +98,35 @@ def test_every_policy_completes_all_requests(kind):
     r = serve("llama-3.1-8b", h100_like(2), tr, pol, seed=1)
     assert r.completed == 120, kind
     assert r.output_tokens == 120 * 32
+
+
+def test_mixed_iteration_is_priced_as_what_it_is(llama8b):
+    # A chunked-prefill iteration: a 256-token chunk over 1024 cached tokens (its last chunk:
+    # it emits a token), a 100-token first chunk of another prompt, and 8 decoders at 1024
+    # keys each. Composed by hand from the mapper's per-op times of three separate steps:
+    # every op but attention and the logits head sees all 256 + 100 + 8 tokens (a prefill of
+    # 364 tokens); the logits head computes the 8 + 1 emitting rows (as a 9-sequence decode);
+    # attention is the decoders' read of their own KV (a decode of 8 at 1024 keys) plus each
+    # chunk's causal attention over its prefix (a chunked prefill of 256 over 1024; a
+    # 100-token prefill); one step overhead. All shapes are table nodes: no interpolation.
+    c = MapperIterationCost(llama8b, h100_like(1))
+
+    def ops(sc, keep):
+        s = c.schedule(sc)
+        return sum(mo.time_s for mo in s.ops if keep(mo.op)), s.step_overhead_s
+
+    def attn(op):
+        return op.kind == OpKind.ATTENTION
+
+    body, overhead = ops(c.scenario(Phase.PREFILL, 1, prompt=364),
+                         lambda op: not attn(op) and op.name != "lm_head")
+    head, _ = ops(c.scenario(Phase.DECODE, 9, context=1), lambda op: op.name == "lm_head")
+    dec, _ = ops(c.scenario(Phase.DECODE, 8, context=1023), attn)
+    chunk, _ = ops(c.scenario(Phase.CHUNKED_PREFILL, 1, context=1024, chunk=256), attn)
+    first, _ = ops(c.scenario(Phase.PREFILL, 1, prompt=100), attn)
+    expected = overhead + body + head + dec + chunk + first
+    t, _ = c([(256, 1024), (100, 0)], 1, 8, 8 * 1024)
+    assert t == pytest.approx(expected, rel=1e-9)
+    # not a prefill of all its tokens: that prices the decoders' attention as 8 more causal
+    # prompt tokens, blind to the 8 × 1024 keys they read
+    assert t > 1.02 * c.direct_prefill(1, 364)[0]

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from infersim.foundation.errors import InputError
 from infersim.simulator.serving import (
     FixedLengths,
     Policy,
@@ -231,3 +232,61 @@ def test_event_log_only_when_asked(tmp_path):
     arrivals = [(t, rid) for t, what, _, rid in r.events if what == "arrive"]
     assert arrivals == [(0.0, 0), (0.5, 1)]
     assert finishes == [(2.2, 0), (2.2, 1)]  # the continuous-batching hand timeline above
+
+
+# Per-token inter-token latency: every token after a request's first, the time since that
+# request's previous token, listed by hand from the timelines derived in the tests above.
+ITL_CASES = {
+    # A: tokens 1.0, 2.1, 2.2; B: 2.0, 2.1, 2.2 (A's decode stalls behind B's prefill)
+    "continuous": ([(0, 10, 3), (0.5, 10, 3)], {}, dict(max_batch=2), [1.1, 0.1, 0.1, 0.1]),
+    # A: 1.0, 2.0, 2.1 (its decode rides in B's 1.0 s mixed step); B: 2.0, 2.1, 2.2
+    "chunked": ([(0, 10, 3), (0.5, 10, 3)], {}, dict(kind=Policy.CHUNKED, max_batch=2),
+                [1.0, 0.1, 0.1, 0.1]),
+    # A: 1.0 ... 1.4 then 1.5; B: 1.0 ... 1.4, preempted, recomputed: 6th token at 2.5
+    "recompute": ([(0, 4, 6), (0, 4, 6)], dict(kv_blocks=4), dict(block_size=4),
+                  [0.1] * 9 + [1.1]),
+    # A's 6th token waits for B's swap-out (1.7); B's comes back after 0.2 s swap-in (2.0)
+    "swap": ([(0, 4, 6), (0, 4, 6)],
+             dict(kv_blocks=4, kv_bytes_per_token_per_chip=1e6, host_link_Bps=40e6),
+             dict(block_size=4, preemption=Preemption.SWAP), [0.1] * 8 + [0.3, 0.6]),
+    # first tokens at 1.0; A decodes at 2.1, 2.2 after its 1 s transfer, B at 3.1, 3.2
+    "disaggregated": ([(0, 4, 3), (0, 4, 3)],
+                      dict(kv_bytes_per_token_per_chip=1000.0, kv_transfer_Bps=4000.0),
+                      dict(kind=Policy.DISAGGREGATED), [1.1, 0.1, 2.1, 0.1]),
+    # A (output 2) and B (output 4) batched: one 0.1 s step per token after the first
+    "static": ([(0, 10, 2), (0, 10, 4)], {}, dict(kind=Policy.STATIC, max_batch=2),
+               [0.1] * 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ITL_CASES))
+def test_per_token_itl_distribution_by_hand(tmp_path, case):
+    rows, spec, policy, itls = ITL_CASES[case]
+    r, _, _ = run(trace(tmp_path, rows), ReplicaSpec(**spec), **policy)
+    x = sorted(itls)
+    n = len(x)
+    # p-th percentile: the smallest ITL with at least p% of the tokens at or below it
+    expected = {f"p{q}": x[math.ceil(q / 100 * n) - 1] for q in (50, 90, 99)}
+    assert r.itl == pytest.approx({"mean": sum(x) / n, **expected})
+    assert r.to_dict()["itl_p99_s"] == pytest.approx(expected["p99"])
+
+
+def test_heterogeneous_pools_and_kv_link(tmp_path):
+    # Prefill pool: 2 chips, the fixed cost, 1000 B of KV per token per chip, link 4000 B/s
+    # per chip with 0.5 s set-up. Decode pool: 1 chip whose decode step costs 0.05 s. A
+    # 4-token prompt's KV is 4 × 2 × 1000 = 8000 B over min(2, 1) = 1 stream of 4000 B/s:
+    # 2.0 s + 0.5 s. A, B at 0 (prompt 4, output 3): both prefilled [0, 1]; transfers A
+    # [1, 3.5], B [3.5, 6.0]; A decodes [3.5, 3.55], [3.55, 3.6]; B [6.0, 6.05], [6.05, 6.1].
+    pre = ReplicaSpec(chips=2, kv_bytes_per_token_per_chip=1000.0, kv_transfer_Bps=4000.0,
+                      kv_transfer_latency_s=0.5, price_usd=3.0)
+    dec = ReplicaSpec(chips=1, kv_bytes_per_token_per_chip=2000.0, price_usd=1.0)
+    r = simulate_serving(pre, fixed_cost, trace(tmp_path, [(0, 4, 3), (0, 4, 3)]),
+                         ServingPolicy(kind=Policy.DISAGGREGATED),
+                         decode=(dec, lambda p, e, d, c: (0.05, 0.0)))
+    pr = r.per_request
+    assert pr["first_token_s"] == pytest.approx([1.0, 1.0])
+    assert pr["finish_s"] == pytest.approx([3.6, 6.1])
+    assert r.chips == 3 and r.replicas == 2
+    with pytest.raises(InputError, match="disaggregated"):
+        simulate_serving(pre, fixed_cost, trace(tmp_path, [(0, 4, 3)]), ServingPolicy(),
+                         decode=(dec, fixed_cost))
