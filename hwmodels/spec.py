@@ -108,6 +108,25 @@ class Power:
 
 
 @dataclass(frozen=True)
+class Build:
+    """How a chip is built, for the area and cost models (hwmodels/area.py, capex.py): the
+    physical die content beyond what the performance model needs. YAML block `build:`;
+    absent, area and cost are "not derivable" for the chip."""
+
+    units_on_die: int = 0  # engines physically on the die(s), spares included; 0 = count
+    dies: int = 1  # compute dies in one package (the units split evenly over them)
+    mac_dtype: str = ""  # datatype the matrix datapath is built for; "" = the widest listed
+    sram_bytes: float | None = None  # physical cache / scratchpad SRAM; None = on-chip levels
+    register_file_bytes: float = 0.0  # register files and L1/shared memory (multi-port cells)
+    hbm_phys: int = 0  # HBM PHYs on the die(s)
+    dram_channels: int = 0  # LPDDR / GDDR / DDR 32-bit channels on the die(s)
+    serdes_Bps: float | None = None  # off-chip SerDes per direction; None = interconnect's
+    package: str = ""  # organic | cowos | wafer; "" = by kind and memory
+    gross_margin: float = 0.0  # vendor gross margin: price = build cost / (1 - margin)
+    cell_um2: float = 0.0  # CIM array cell area; 0 = SRAM cell x cim_cell_factor
+
+
+@dataclass(frozen=True)
 class Chip:
     name: str
     kind: HardwareKind
@@ -125,6 +144,7 @@ class Chip:
     # CpuParams); None when the kind has none.
     params: object | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    build: Build | None = None  # die content for the area and cost models; None = unknown
 
     def unit(self, unit_type: UnitType) -> ComputeUnit | None:
         for u in self.compute:
@@ -182,6 +202,7 @@ class Hardware:
     sources: Mapping[str, str] = field(default_factory=dict)
     origin: str = ""  # file or library name it was loaded from
     overrides: tuple[tuple[str, Any], ...] = ()  # `--set` field overrides applied, in order
+    host_usd: float = 0.0  # build cost of host CPUs, NICs, switches, chassis (capex model)
 
     @property
     def label(self) -> str:
