@@ -59,6 +59,7 @@ class Node:
     wafer_usd: float
     d0_per_cm2: float
     alpha: float
+    design_usd: float
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def tables() -> Tables:
     for name, n in data["nodes"].items():
         nodes[str(name)] = Node(str(name), float(n["logic_mtr_per_mm2"]),
                                 float(n["sram_cell_um2"]), float(n["wafer_usd"]),
-                                float(n["d0_per_cm2"]), float(n["alpha"]))
+                                float(n["d0_per_cm2"]), float(n["alpha"]),
+                                float(n["design_musd"]) * 1e6)
         srcs.update({f"nodes.{name}.{k}": v for k, v in n["sources"].items()})
     for block in ("components", "cost"):
         srcs.update({f"{block}.{k}": v for k, v in data[block]["sources"].items()})

@@ -6,7 +6,11 @@ The one formula (used by the serving simulator and by every study):
                                  + energy_per_token_j × pue × usd_per_kwh / 3.6e6 )
 
 - price_usd: the price of the chips that produce the tokens (system price × chips used /
-  chips in the system), amortized straight-line over `lifetime_years`. Hosting, networking
+  chips in the system), amortized straight-line over `lifetime_years`. Callers pass
+  `Hardware.total_price_usd`: the capex DERIVED from the die economics (hwmodels/capex.py:
+  die area at the node, yield, wafer price, memory, packaging, board, host, margin) when the
+  spec describes its die, else the spec's declared price; `infersim hw validate` warns where
+  the two disagree by more than 25%. Hosting, networking
   beyond the spec's system price, staff and margin are NOT included: a hardware cost floor.
 - tokens_per_s: the throughput while the hardware runs (a serving simulation passes its
   output tokens / run duration, which already contains its own idle time).

@@ -288,6 +288,8 @@ BUILD = Struct("build", (
          ("organic", "cowos", "wafer")),
     Leaf("gross_margin", "float", False, "vendor gross margin (price = cost / (1 - margin))",
          range=(0.0, 0.95)),
+    Leaf("volume", "int", False, "packages built over the product's life; the node's design "
+         "cost (NRE) is spread over them", range=(1, 1e10)),
     Quantity("cell", "area_um2", False, "CIM array cell area (default: SRAM cell x factor)",
              (1e-4, 10.0)),
 ), help="die content for the area and cost models (hwmodels/area.py, hwmodels/capex.py)")

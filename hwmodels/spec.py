@@ -124,6 +124,7 @@ class Build:
     package: str = ""  # organic | cowos | wafer; "" = by kind and memory
     gross_margin: float = 0.0  # vendor gross margin: price = build cost / (1 - margin)
     cell_um2: float = 0.0  # CIM array cell area; 0 = SRAM cell x cim_cell_factor
+    volume: int = 0  # packages built over the product's life (amortizes NRE); 0 = no NRE
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,16 @@ class Hardware:
 
     @property
     def total_price_usd(self) -> float:
+        """Capital cost of the system (US$) that economics amortizes: derived from the die
+        economics (hwmodels/capex.py) when the chip spec has a `build:` block, else the
+        declared price (0 = unknown)."""
+        from infersim.hwmodels.capex import capex_usd
+
+        return capex_usd(self)
+
+    @property
+    def declared_price_usd(self) -> float:
+        """The hand-written price (system, or chips × chip price): a cross-check only."""
         return self.price_usd or self.num_chips * self.chip.price_usd
 
     @property
