@@ -233,7 +233,8 @@ def chip_area(chip: Chip) -> AreaBreakdown:
                                 * mac_area_um2(DType.INT8, node) / 64.0 / UM2_PER_MM2)
         parts["dac"] = (cim.num_arrays * cim.array_rows * cim.input_bits_per_cycle
                         * float(c["dac_um2_per_bit"]) / UM2_PER_MM2)
-        unit_mm2 += sum(parts.get(k, 0.0) for k in ("cim_arrays", "adc", "readout", "dac")) \
+        # the harvesting unit of a CIM chip is one array with its converters
+        unit_mm2 = sum(parts.get(k, 0.0) for k in ("cim_arrays", "adc", "readout", "dac")) \
             / cim.num_arrays
         on_die, enabled = cim.num_arrays, max(1, int(cim.num_arrays * cim.array_utilization))
     sram_bytes = b.sram_bytes

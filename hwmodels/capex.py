@@ -37,7 +37,7 @@ def dies_per_wafer(die_mm2: float, wafer_diameter_mm: float = 300.0) -> int:
         raise ValueError(f"die area must be > 0, got {die_mm2}")
     d = wafer_diameter_mm
     n = math.pi * (d / 2.0) ** 2 / die_mm2 - math.pi * d / math.sqrt(2.0 * die_mm2)
-    return max(0, int(math.floor(n)))
+    return max(0, math.floor(n))
 
 
 def negative_binomial_yield(area_mm2: float, d0_per_cm2: float, alpha: float) -> float:
@@ -71,7 +71,7 @@ class CostBreakdown:
     """Build cost of one chip package by item (US$), its price and the die economics."""
 
     items: Mapping[str, float] = field(default_factory=dict)
-    gross_margin: float = 0.0
+    gross_margin: float | None = None  # None: unknown, so no price (build cost only)
     dies_per_wafer: int = 0
     die_yield: float = math.nan
     kgd_usd: float = math.nan
@@ -87,6 +87,9 @@ class CostBreakdown:
 
     @property
     def price_usd(self) -> float:
+        """The vendor's price; NaN when the margin is unknown."""
+        if self.gross_margin is None:
+            return math.nan
         return self.build_usd / (1.0 - self.gross_margin)
 
 

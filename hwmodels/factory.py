@@ -144,7 +144,8 @@ def build_build(d: Mapping[str, Any] | None) -> Build | None:
         register_file_bytes=si(d, "register_file", "capacity"),
         hbm_phys=int(d.get("hbm_phys", 0)), dram_channels=int(d.get("dram_channels", 0)),
         serdes_Bps=serdes if serdes >= 0 else None, package=str(d.get("package", "")),
-        gross_margin=float(d.get("gross_margin", 0.0)), cell_um2=si(d, "cell", "area_um2"),
+        gross_margin=(float(d["gross_margin"]) if d.get("gross_margin") is not None
+                      else None), cell_um2=si(d, "cell", "area_um2"),
         volume=int(d.get("volume", 0)))
 
 

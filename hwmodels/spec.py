@@ -122,7 +122,8 @@ class Build:
     dram_channels: int = 0  # LPDDR / GDDR / DDR 32-bit channels on the die(s)
     serdes_Bps: float | None = None  # off-chip SerDes per direction; None = interconnect's
     package: str = ""  # organic | cowos | wafer; "" = by kind and memory
-    gross_margin: float = 0.0  # vendor gross margin: price = build cost / (1 - margin)
+    # vendor gross margin: price = build cost / (1 - margin); None = unknown (no price)
+    gross_margin: float | None = None
     cell_um2: float = 0.0  # CIM array cell area; 0 = SRAM cell x cim_cell_factor
     volume: int = 0  # packages built over the product's life (amortizes NRE); 0 = no NRE
 
@@ -511,6 +512,16 @@ class CimParams:
         "adc_ref_bits", "resolution the adc_energy/adc_time figures are quoted at; another "
         "adc_bits scales them with the ZigZag AIMC ADC model (energy ∝ 100·B + 0.001·4^B, "
         "delay ∝ B); 0 = adc_bits (no scaling)", (0, 16), default=0)
+
+    adc_static_w: float = kind_param(
+        "adc_static_w", "static (bias) power of one ADC, drawn whenever the chip is on, beyond "
+        "power.idle: more ADCs per array cost static power as well as area; 0 = none (a SAR "
+        "ADC draws almost only dynamic power)", (0.0, 1.0), default=0.0)
+
+    def adc_static_power_w(self) -> float:
+        """Static power of all the chip's ADCs (num_arrays × adcs_per_array × adc_static_w)."""
+        return self.num_arrays * self.adcs_per_array * self.adc_static_w if self.adc_bits \
+            else 0.0
 
     def adc_scale(self) -> tuple[float, float]:
         """(energy factor, time factor) of one conversion at `adc_bits` relative to the quoted

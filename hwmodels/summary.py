@@ -21,7 +21,14 @@ import math
 from typing import Any
 
 from infersim.foundation.units import BITS_PER_BYTE
-from infersim.hwmodels.spec import Chip, Hardware, HardwareKind, Interconnect, UnitType
+from infersim.hwmodels.spec import (
+    Chip,
+    CimParams,
+    Hardware,
+    HardwareKind,
+    Interconnect,
+    UnitType,
+)
 from infersim.workloads.dtypes import DType
 
 _SUFFIX_UNITS = (("_Bps", "B/s"), ("_bytes", "B"), ("_j_per_bit", "J/bit"), ("_j", "J"),
@@ -131,8 +138,11 @@ def load_power_w(chip: Chip) -> tuple[float, str]:
     # (LPU, wafer, CIM) feeds the GEMM's own operands, already in its J/FLOP.
     off_chip = main.name.lower().startswith(("hbm", "lpddr", "ddr", "gddr", "dram"))
     mem_w = main.bandwidth_Bps * BITS_PER_BYTE * main.energy_j_per_bit if off_chip else 0.0
-    total = chip.power.idle_w + peak * e + mem_w
-    return total, (f"idle {chip.power.idle_w:.0f} W + {d.value} dense peak × J/FLOP "
+    idle = chip.power.idle_w
+    if isinstance(chip.params, CimParams):
+        idle += chip.params.adc_static_power_w()
+    total = idle + peak * e + mem_w
+    return total, (f"idle {idle:.0f} W + {d.value} dense peak × J/FLOP "
                    f"{peak * e:.0f} W" + (f" + {main.name} stream {mem_w:.0f} W"
                                           if off_chip else ""))
 
@@ -167,12 +177,17 @@ def physical(hw: Hardware) -> dict[str, tuple[float, str, str]]:
         out["die.yield"] = (cost.die_yield, "", "negative binomial × engine harvesting")
         out["cost.chip_build"] = (cost.build_usd, "USD", ", ".join(
             f"{k} {v:,.0f}" for k, v in cost.items.items()))
-        out["cost.chip"] = (cost.price_usd, "USD",
-                            f"build / (1 - gross margin {cost.gross_margin:g}) "
-                            "(hwmodels/capex.py)")
-        out["cost.system"] = (sc.price_usd, "USD",
-                              f"{hw.num_chips} × chip + host build {hw.host_usd:,.0f} / "
-                              "(1 - integrator margin)")
+        if cost.gross_margin is None:
+            for k in ("cost.chip", "cost.system"):
+                out[k] = (math.nan, "USD", "not derivable: no build.gross_margin (the price "
+                          "is the build cost / (1 - the vendor's margin))")
+        else:
+            out["cost.chip"] = (cost.price_usd, "USD",
+                                f"build / (1 - gross margin {cost.gross_margin:g}) "
+                                "(hwmodels/capex.py)")
+            out["cost.system"] = (sc.price_usd, "USD",
+                                  f"{hw.num_chips} × chip + host build {hw.host_usd:,.0f} / "
+                                  "(1 - integrator margin)")
     else:
         for k in ("cost.chip", "cost.system"):
             out[k] = (math.nan, "USD", f"not derivable: {cost.reason}")
