@@ -5,6 +5,7 @@ targets (validation/datasets/area_cost_power.py)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 
@@ -90,7 +91,7 @@ def test_wafer_formulas_by_hand() -> None:
 
 def test_yield_falls_with_die_area() -> None:
     ys = [negative_binomial_yield(a, 0.09, 3.0) for a in (50, 100, 200, 400, 800)]
-    assert all(b < a for a, b in zip(ys, ys[1:], strict=False))
+    assert all(b < a for a, b in itertools.pairwise(ys))
     assert dies_per_wafer(800) < dies_per_wafer(400)
 
 
