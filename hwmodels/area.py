@@ -186,6 +186,8 @@ def chip_area(chip: Chip) -> AreaBreakdown:
     if b is None:
         return AreaBreakdown(reason="no `build:` block in the spec (die content unknown)")
     node = node_of(chip)
+    if not chip.process_nm:
+        return AreaBreakdown(reason="no process_nm in the spec")
     if node is None:
         known = ", ".join(tables().nodes)
         return AreaBreakdown(reason=f"process node {chip.process_nm:g} nm is not tabulated "

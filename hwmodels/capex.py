@@ -148,6 +148,8 @@ def chip_cost(chip: Chip, area: AreaBreakdown | None = None) -> CostBreakdown:
                                  f"{wafer_d:g} mm wafer")
         crit = max(0.0, die - area.redundant_mm2 / area.dies)
         y = negative_binomial_yield(crit, node.d0_per_cm2, node.alpha) * y_units
+    if not y > 0:
+        return CostBreakdown(reason="no die yields (every die has a killer defect)")
     kgd = node.wafer_usd / (n * y)
     items = {"dies": kgd * area.dies, "memory": _memory_usd(chip)}
     stacks = _hbm_stacks(chip)

@@ -524,6 +524,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
             v.add("power", f"idle power ({fmt(idle)} W) exceeds TDP ({fmt(tdp)} W)",
                   "idle power is the static draw; it must be ≤ TDP")
     _peak_cross_check(v, data)
+    _build_rules(v, data)
     # memory order and roles
     levels = [(n, lv) for n, lv in memory.items() if isinstance(lv, dict)]
     if levels:
@@ -585,6 +586,22 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
                       f"levels total {fmt(on_chip)} B",
                       "the array level's capacity must include the arrays' cells: check "
                       "array_rows/array_cols/num_arrays/bits_per_cell and memory capacities")
+
+
+def _build_rules(v: _Validator, data: dict[str, Any]) -> None:
+    """The `build:` block: engines on the die cannot be fewer than the engines enabled."""
+    build, compute = data.get("build"), data.get("compute")
+    if not isinstance(build, dict) or not isinstance(compute, dict):
+        return
+    on_die = build.get("units_on_die")
+    if not is_number(on_die):
+        return
+    for name, u in compute.items():
+        if isinstance(u, dict) and u.get("type") == "matrix" and is_number(u.get("count", 1)) \
+                and on_die < u.get("count", 1):
+            v.add("build.units_on_die", f"{on_die} engines on the die but compute.{name}.count "
+                  f"enables {u.get('count')}", "units_on_die counts every engine physically "
+                  "on the die, spares included: it must be >= the enabled count")
 
 
 PEAK_TOLERANCE = 0.15  # datasheets quote units at different clocks (H100 CUDA cores: boost)

@@ -221,3 +221,10 @@ def test_hardware_helper_builds_a_host() -> None:
     hw = Hardware("x", load_hardware("a100-sxm-80gb").chip, 8, host_usd=1000.0)
     sc = system_cost(hw)
     assert sc.price_usd == pytest.approx(8 * sc.chip.price_usd + 1000.0 / 0.8)
+
+
+def test_fewer_engines_on_die_than_enabled_is_a_clear_error() -> None:
+    from infersim.foundation.errors import SpecError
+
+    with pytest.raises(SpecError, match="units_on_die"):
+        load_hardware("h100-sxm", {"build.units_on_die": 100})
