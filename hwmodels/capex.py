@@ -205,11 +205,11 @@ def capex_usd(hw: Hardware) -> float:
     sc = system_cost(hw)
     if sc.derivable and math.isfinite(sc.price_usd):
         return sc.price_usd
-    return hw.declared_price_usd
+    return hw.total_price_usd
 
 
 def capex_source(hw: Hardware) -> str:
     """Where `capex_usd` comes from, for tables: 'derived', 'declared' or 'unknown'."""
     if system_cost(hw).derivable:
         return "derived"
-    return "declared" if hw.declared_price_usd > 0 else "unknown"
+    return "declared" if hw.total_price_usd > 0 else "unknown"

@@ -223,16 +223,9 @@ class Hardware:
 
     @property
     def total_price_usd(self) -> float:
-        """Capital cost of the system (US$) that economics amortizes: derived from the die
-        economics (hwmodels/capex.py) when the chip spec has a `build:` block, else the
-        declared price (0 = unknown)."""
-        from infersim.hwmodels.capex import capex_usd
-
-        return capex_usd(self)
-
-    @property
-    def declared_price_usd(self) -> float:
-        """The hand-written price (system, or chips × chip price): a cross-check only."""
+        """The declared price (system, or chips × chip price), 0 = unknown. Economics uses
+        `hwmodels.economics.hardware_price_usd` (derived from the die economics when the spec
+        describes its die); this figure is its cross-check."""
         return self.price_usd or self.num_chips * self.chip.price_usd
 
     @property

@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 from infersim.foundation.units import BITS_PER_BYTE
+from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.spec import (
     Chip,
     CimParams,
@@ -110,8 +111,8 @@ def derived(hw: Hardware) -> dict[str, tuple[float, str]]:
         out[f"energy_ceiling.{d.value}"] = (c.power.tdp_w / peak, "J/FLOP")
     out["total.capacity"] = (hw.capacity_bytes(), "B")
     out["total.bandwidth"] = (main.bandwidth_Bps * hw.num_chips, "B/s")
-    out["total.price"] = (hw.total_price_usd, "USD")  # derived when derivable (capex.py)
-    out["total.price_declared"] = (hw.declared_price_usd, "USD")
+    out["total.price"] = (capex_usd(hw), "USD")  # derived when derivable (capex.py)
+    out["total.price_declared"] = (hw.total_price_usd, "USD")
     out["total.tdp"] = (hw.total_power_w, "W")
     out.update({k: (v, u) for k, (v, u, _) in physical(hw).items()})
     return out
@@ -213,7 +214,7 @@ def cross_checks(hw: Hardware, area_tol: float = 0.10, price_tol: float = 0.25,
             warn.append(f"area_mm2: declared {c.area_mm2:,.0f} mm² vs derived {area[0]:,.0f} "
                         f"mm² ({err:+.0%}, tolerance {area_tol:.0%})")
     price = phys["cost.system"][0]
-    declared = hw.declared_price_usd
+    declared = hw.total_price_usd
     if declared and math.isfinite(price):
         err = price / declared - 1.0
         if abs(err) > price_tol:

@@ -33,7 +33,7 @@ import simpy
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Infeasibility
-from infersim.hwmodels.economics import Economics
+from infersim.hwmodels.economics import Economics, hardware_price_usd
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving.config import Deployment, Policy, Router, ServingPolicy, Slo
 from infersim.simulator.serving.costs import MapperIterationCost
@@ -317,7 +317,7 @@ def serve(
                        host_link_Bps=dep.host_link_Bps, kv_transfer_Bps=transfer,
                        idle_power_w=chips * h.chip.power.idle_w,
                        extra_power_w=chips * h.extra_power_w / h.num_chips,
-                       price_usd=chips * h.total_price_usd / h.num_chips,
+                       price_usd=chips * hardware_price_usd(h) / h.num_chips,
                        pipeline_stages=dep.pp)
     return simulate_serving(spec, cost, traffic, policy, replicas=dep.replicas, slo=slo,
                             economics=economics, seed=seed, event_log=event_log,

@@ -26,6 +26,7 @@ from infersim.hwmodels.capex import (
     negative_binomial_yield,
     system_cost,
 )
+from infersim.hwmodels.economics import hardware_price_usd
 from infersim.hwmodels.spec import (
     Build,
     Chip,
@@ -150,16 +151,16 @@ def test_not_derivable_without_build_block() -> None:
     assert math.isnan(phys["area.die"][0]) and "build" in phys["area.die"][2]
     assert math.isnan(phys["cost.system"][0])
     # economics falls back to the declared price
-    assert capex_usd(hw) == hw.declared_price_usd == 12500
+    assert capex_usd(hw) == hw.total_price_usd == 12500
 
 
 def test_economics_uses_the_derived_price() -> None:
     hw = load_hardware("dgx-h100")
     sc = system_cost(hw)
-    assert hw.total_price_usd == pytest.approx(sc.price_usd)
+    assert hardware_price_usd(hw) == pytest.approx(sc.price_usd)
     # system = 8 x chip price + host / (1 - 0.2)
     assert sc.price_usd == pytest.approx(8 * sc.chip.price_usd + 66000 / 0.8)
-    assert hw.total_price_usd != hw.declared_price_usd
+    assert hardware_price_usd(hw) != hw.total_price_usd
 
 
 def test_wafer_reports_the_wafer_and_its_components() -> None:

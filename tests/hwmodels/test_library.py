@@ -123,8 +123,8 @@ def test_cs3_dense_peak_matches_62_h100s(cs3, h100):
 
 
 def test_system_totals_use_chip_prices_unless_given(h100, dgx_h100):
-    assert dgx_h100.declared_price_usd == 8 * h100.chip.price_usd
-    assert load_hardware("hgx-b200").declared_price_usd == 500_000
+    assert dgx_h100.total_price_usd == 8 * h100.chip.price_usd
+    assert load_hardware("hgx-b200").total_price_usd == 500_000
 
 
 def test_clock_moves_the_derived_peak_on_every_kind():
