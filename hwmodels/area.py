@@ -197,7 +197,8 @@ def chip_area(chip: Chip) -> AreaBreakdown:
     clock = chip.clock_hz
     matrix = chip.unit(UnitType.MATRIX)
     enabled = matrix.count if matrix is not None else 1
-    on_die = b.units_on_die or enabled
+    # a what-if that enables more engines than the die held puts them on the die
+    on_die = max(b.units_on_die, enabled)
     spare = on_die / enabled
     unit_mm2 = 0.0
     cim = chip.params if isinstance(chip.params, CimParams) else None
