@@ -10,6 +10,7 @@ from typing import Any
 
 from infersim.hwmodels.schema import FAMILIES, KIND_BLOCKS, kind_fields, split_suffix
 from infersim.hwmodels.spec import (
+    Build,
     Chip,
     ComputeUnit,
     Hardware,
@@ -141,6 +142,23 @@ def unit_peaks(name: str, u: Mapping[str, Any], clock_hz: float,
     return MappingProxyType(out)
 
 
+def build_build(d: Mapping[str, Any] | None) -> Build | None:
+    """The `build:` block (die content for the area and cost models); None when absent."""
+    if not isinstance(d, Mapping):
+        return None
+    sram = si(d, "sram", "capacity", -1.0)
+    serdes = si(d, "serdes", "bandwidth", -1.0)
+    return Build(
+        units_on_die=int(d.get("units_on_die", 0)), dies=int(d.get("dies", 1)),
+        mac_dtype=str(d.get("mac_dtype", "")), sram_bytes=sram if sram >= 0 else None,
+        register_file_bytes=si(d, "register_file", "capacity"),
+        hbm_phys=int(d.get("hbm_phys", 0)), dram_channels=int(d.get("dram_channels", 0)),
+        serdes_Bps=serdes if serdes >= 0 else None, package=str(d.get("package", "")),
+        gross_margin=(float(d["gross_margin"]) if d.get("gross_margin") is not None
+                      else None), cell_um2=si(d, "cell", "area_um2"),
+        volume=int(d.get("volume", 0)))
+
+
 def build_chip(data: Mapping[str, Any], overridden: set[str] | None = None) -> Chip:
     kind = HardwareKind(data["kind"])
     clock_hz = si(data, "clock", "frequency")
@@ -172,7 +190,8 @@ def build_chip(data: Mapping[str, Any], overridden: set[str] | None = None) -> C
         mac_energy_j=si_per_dtype(data.get("energy") or {}, "", "energy_per_flop"),
         area_mm2=si(data, "area", "area"), process_nm=si(data, "process", "length"),
         price_usd=si(data, "price", "money"), description=str(data.get("description", "")),
-        params=params, sources=_sources(data, overridden or set()))
+        params=params, sources=_sources(data, overridden or set()),
+        build=build_build(data.get("build")))
 
 
 def build_chip_hardware(data: Mapping[str, Any], origin: str,
@@ -190,5 +209,5 @@ def build_system(data: Mapping[str, Any], chip: Chip, origin: str,
         interconnect=build_interconnect(s.get("interconnect")),
         scale_out=build_scale_out(s.get("scale_out")),
         price_usd=si(s, "price", "money"), extra_power_w=si(s, "extra_power", "power"),
-        description=str(data.get("description", "")),
+        host_usd=si(s, "host", "money"), description=str(data.get("description", "")),
         sources=_sources(data, overridden or set()), origin=origin)

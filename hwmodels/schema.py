@@ -116,6 +116,7 @@ FAMILIES: dict[str, UnitFamily] = {
         _family("power", "W", [("w", 1.0, "W"), ("kw", u.K, "kW")]),
         _family("voltage", "V", [("mv", 1e-3, "mV"), ("v", 1.0, "V")]),
         _family("area", "mm²", [("mm2", 1.0, "mm²")]),
+        _family("area_um2", "µm²", [("um2", 1.0, "µm²")]),
         _family("length", "nm", [("nm", 1.0, "nm")]),
         _family("money", "USD", [("usd", 1.0, "US$")]),
     )
@@ -287,6 +288,30 @@ KIND_BLOCKS: dict[HardwareKind, type] = {
     HardwareKind.SOC: SocParams,
 }
 
+BUILD = Struct("build", (
+    Leaf("units_on_die", "int", False, "matrix engines physically on the die(s), spares "
+         "included (GH100: 144 SMs, 132 enabled)", range=(1, 1e8)),
+    Leaf("dies", "int", False, "compute dies in one package", range=(1, 64)),
+    Leaf("mac_dtype", "enum", False, "datatype the matrix datapath is built for (default: "
+         "the widest one listed)", DTYPE_NAMES),
+    Quantity("sram", "capacity", False, "physical cache / scratchpad SRAM (default: the "
+             "on-chip memory levels)", (0.0, 1e12), positive=False),
+    Quantity("register_file", "capacity", False, "register files and L1 / shared memory",
+             (0.0, 1e12), positive=False),
+    Leaf("hbm_phys", "int", False, "HBM PHYs on the die(s)", range=(0, 64)),
+    Leaf("dram_channels", "int", False, "32-bit LPDDR / GDDR / DDR channels", range=(0, 1024)),
+    Quantity("serdes", "bandwidth", False, "off-chip SerDes bandwidth per direction (default: "
+             "links x link bandwidth)", (0.0, 1e15), positive=False),
+    Leaf("package", "enum", False, "organic substrate, CoWoS-class interposer or wafer-scale",
+         ("organic", "cowos", "wafer")),
+    Leaf("gross_margin", "float", False, "vendor gross margin (price = cost / (1 - margin))",
+         range=(0.0, 0.95)),
+    Leaf("volume", "int", False, "packages built over the product's life; the node's design "
+         "cost (NRE) is spread over them", range=(1, 1e10)),
+    Quantity("cell", "area_um2", False, "CIM array cell area (default: SRAM cell x factor)",
+             (1e-4, 10.0)),
+), help="die content for the area and cost models (hwmodels/area.py, hwmodels/capex.py)")
+
 CHIP = Struct("chip spec", (
     Leaf("name", "str", True, "library name (lower-case, hyphens)", pattern=NAME_PATTERN),
     Leaf("kind", "enum", True, "hardware kind", tuple(k.value for k in HardwareKind)),
@@ -300,6 +325,7 @@ CHIP = Struct("chip spec", (
     Quantity("area", "area", False, "die area", (0.01, 1e5)),
     Quantity("process", "length", False, "process node", (1.0, 1000.0)),
     Quantity("price", "money", False, "price of one chip / card", (0.0, 1e9), positive=False),
+    BUILD,
 ))
 
 SCALE_OUT = Struct("scale_out", (
@@ -323,6 +349,8 @@ SYSTEM_BLOCK = Struct("system", (
              (0.0, 1e10), positive=False),
     Quantity("extra_power", "power", False, "switches, hosts, cooling beyond the chips' TDP",
              (0.0, 1e8), positive=False),
+    Quantity("host", "money", False, "build cost of host CPUs, memory, NICs, switches and "
+             "chassis (capex model)", (0.0, 1e9), positive=False),
 ), required=True)
 
 SYSTEM = Struct("system spec", (

@@ -119,6 +119,27 @@ class Power:
 
 
 @dataclass(frozen=True)
+class Build:
+    """How a chip is built, for the area and cost models (hwmodels/area.py, capex.py): the
+    physical die content beyond what the performance model needs. YAML block `build:`;
+    absent, area and cost are "not derivable" for the chip."""
+
+    units_on_die: int = 0  # engines physically on the die(s), spares included; 0 = count
+    dies: int = 1  # compute dies in one package (the units split evenly over them)
+    mac_dtype: str = ""  # datatype the matrix datapath is built for; "" = the widest listed
+    sram_bytes: float | None = None  # physical cache / scratchpad SRAM; None = on-chip levels
+    register_file_bytes: float = 0.0  # register files and L1/shared memory (multi-port cells)
+    hbm_phys: int = 0  # HBM PHYs on the die(s)
+    dram_channels: int = 0  # LPDDR / GDDR / DDR 32-bit channels on the die(s)
+    serdes_Bps: float | None = None  # off-chip SerDes per direction; None = interconnect's
+    package: str = ""  # organic | cowos | wafer; "" = by kind and memory
+    # vendor gross margin: price = build cost / (1 - margin); None = unknown (no price)
+    gross_margin: float | None = None
+    cell_um2: float = 0.0  # CIM array cell area; 0 = SRAM cell x cim_cell_factor
+    volume: int = 0  # packages built over the product's life (amortizes NRE); 0 = no NRE
+
+
+@dataclass(frozen=True)
 class Chip:
     name: str
     kind: HardwareKind
@@ -136,6 +157,7 @@ class Chip:
     # CpuParams); None when the kind has none.
     params: object | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    build: Build | None = None  # die content for the area and cost models; None = unknown
 
     def unit(self, unit_type: UnitType) -> ComputeUnit | None:
         for u in self.compute:
@@ -205,6 +227,7 @@ class Hardware:
     origin: str = ""  # file or library name it was loaded from
     overrides: tuple[tuple[str, Any], ...] = ()  # `--set` field overrides applied, in order
     scale_out: ScaleOut | None = None  # between nodes; None = one node (or no network)
+    host_usd: float = 0.0  # build cost of host CPUs, NICs, switches, chassis (capex model)
 
     @property
     def chips_per_node(self) -> int:
@@ -228,6 +251,9 @@ class Hardware:
 
     @property
     def total_price_usd(self) -> float:
+        """The declared price (system, or chips × chip price), 0 = unknown. Economics uses
+        `hwmodels.economics.hardware_price_usd` (derived from the die economics when the spec
+        describes its die); this figure is its cross-check."""
         return self.price_usd or self.num_chips * self.chip.price_usd
 
     @property
@@ -507,6 +533,16 @@ class CimParams:
         "adc_ref_bits", "resolution the adc_energy/adc_time figures are quoted at; another "
         "adc_bits scales them with the ZigZag AIMC ADC model (energy ∝ 100·B + 0.001·4^B, "
         "delay ∝ B); 0 = adc_bits (no scaling)", (0, 16), default=0)
+
+    adc_static_w: float = kind_param(
+        "adc_static_w", "static (bias) power of one ADC, drawn whenever the chip is on, beyond "
+        "power.idle: more ADCs per array cost static power as well as area; 0 = none (a SAR "
+        "ADC draws almost only dynamic power)", (0.0, 1.0), default=0.0)
+
+    def adc_static_power_w(self) -> float:
+        """Static power of all the chip's ADCs (num_arrays × adcs_per_array × adc_static_w)."""
+        return self.num_arrays * self.adcs_per_array * self.adc_static_w if self.adc_bits \
+            else 0.0
 
     def adc_scale(self) -> tuple[float, float]:
         """(energy factor, time factor) of one conversion at `adc_bits` relative to the quoted

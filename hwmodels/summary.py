@@ -7,15 +7,30 @@ Derived figures (all from the loaded objects, SI units):
 - bytes per FLOP = main-memory bandwidth / peak (the inverse of the ridge);
 - totals of a system: main-memory capacity × chips, price, power (TDP × chips + extra);
 - energy ceiling per dtype = TDP / peak (J/FLOP): a chip cannot spend more per FLOP at full
-  utilization; the spec's dynamic J/FLOP must stay below it.
+  utilization; the spec's dynamic J/FLOP must stay below it;
+- area, cost and load power (`physical`): die area from the microarchitecture
+  (hwmodels/area.py), chip and system price from the die economics (hwmodels/capex.py), and the
+  power at full load from the energy model: the matrix units at their dense peak and an
+  off-chip main memory streaming at its peak, on top of the static power.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
-from infersim.hwmodels.spec import Hardware, Interconnect
+from infersim.foundation.units import BITS_PER_BYTE
+from infersim.hwmodels.capex import capex_usd
+from infersim.hwmodels.spec import (
+    Chip,
+    CimParams,
+    Hardware,
+    HardwareKind,
+    Interconnect,
+    UnitType,
+)
+from infersim.workloads.dtypes import DType
 
 _SUFFIX_UNITS = (("_Bps", "B/s"), ("_bytes", "B"), ("_j_per_bit", "J/bit"), ("_j", "J"),
                  ("_s", "s"), ("_hz", "Hz"), ("_w", "W"), ("_usd", "USD"), ("_mm2", "mm²"),
@@ -96,6 +111,113 @@ def derived(hw: Hardware) -> dict[str, tuple[float, str]]:
         out[f"energy_ceiling.{d.value}"] = (c.power.tdp_w / peak, "J/FLOP")
     out["total.capacity"] = (hw.capacity_bytes(), "B")
     out["total.bandwidth"] = (main.bandwidth_Bps * hw.num_chips, "B/s")
-    out["total.price"] = (hw.total_price_usd, "USD")
+    out["total.price"] = (capex_usd(hw), "USD")  # derived when derivable (capex.py)
+    out["total.price_declared"] = (hw.total_price_usd, "USD")
     out["total.tdp"] = (hw.total_power_w, "W")
+    out.update({k: (v, u) for k, (v, u, _) in physical(hw).items()})
     return out
+
+
+# Datatype of the "dense GEMM at peak" that defines the load power, in order of preference.
+_LOAD_DTYPES = (DType.BF16, DType.FP16, DType.FP8, DType.INT8, DType.INT4, DType.FP32)
+
+
+def load_power_w(chip: Chip) -> tuple[float, str]:
+    """(W, how) one chip draws at full load: static (idle) power + the matrix units at their
+    dense peak × J/FLOP + off-chip main memory streaming at peak bandwidth × J/bit."""
+    matrix = chip.unit(UnitType.MATRIX)
+    for d in _LOAD_DTYPES:
+        peak = matrix.peak(d) if matrix is not None else 0.0
+        e = (matrix.energy_j_per_flop.get(d) if matrix is not None else None) \
+            or chip.mac_energy_j.get(d, 0.0)
+        if peak > 0 and e > 0:
+            break
+    else:
+        return math.nan, "not derivable: no matrix dtype with both a peak and a J/FLOP"
+    main = chip.main_memory
+    # Off-chip main memory (HBM, DRAM) streams beside the GEMM; an on-chip SRAM main memory
+    # (LPU, wafer, CIM) feeds the GEMM's own operands, already in its J/FLOP.
+    off_chip = main.name.lower().startswith(("hbm", "lpddr", "ddr", "gddr", "dram"))
+    mem_w = main.bandwidth_Bps * BITS_PER_BYTE * main.energy_j_per_bit if off_chip else 0.0
+    idle = chip.power.idle_w
+    if isinstance(chip.params, CimParams):
+        idle += chip.params.adc_static_power_w()
+    total = idle + peak * e + mem_w
+    return total, (f"idle {idle:.0f} W + {d.value} dense peak × J/FLOP "
+                   f"{peak * e:.0f} W" + (f" + {main.name} stream {mem_w:.0f} W"
+                                          if off_chip else ""))
+
+
+def physical(hw: Hardware) -> dict[str, tuple[float, str, str]]:
+    """Area, cost and load power: {figure: (value, unit, source)}; NaN with the reason as
+    the source when a figure is not derivable (the spec lacks a `build:` block, ...)."""
+    from infersim.hwmodels.area import chip_area
+    from infersim.hwmodels.capex import chip_cost, system_cost
+
+    c = hw.chip
+    out: dict[str, tuple[float, str, str]] = {}
+    area = chip_area(c)
+    why = f"not derivable: {area.reason}"
+    if c.kind == HardwareKind.WAFER and area.derivable:
+        wafer = c.area_mm2 or area.total_mm2
+        out["area.die"] = (wafer, "mm²", "the whole wafer (declared area_mm2)" if c.area_mm2
+                           else "the wafer's components (hwmodels/area.py)")
+        out["area.components"] = (area.total_mm2, "mm²",
+                                  "cores, SRAM, I/O and uncore the wafer must hold "
+                                  "(hwmodels/area.py)")
+    else:
+        out["area.die"] = (area.die_mm2 if area.derivable else math.nan, "mm²",
+                           f"microarchitecture at {area.node} nm (hwmodels/area.py)"
+                           if area.derivable else why)
+        if area.derivable and area.dies > 1:
+            out["area.package"] = (area.total_mm2, "mm²", f"{area.dies} dies")
+    cost = chip_cost(c, area)
+    sc = system_cost(hw)
+    if cost.derivable:
+        out["die.per_wafer"] = (float(cost.dies_per_wafer), "", "gross dies with edge loss")
+        out["die.yield"] = (cost.die_yield, "", "negative binomial × engine harvesting")
+        out["cost.chip_build"] = (cost.build_usd, "USD", ", ".join(
+            f"{k} {v:,.0f}" for k, v in cost.items.items()))
+        if cost.gross_margin is None:
+            for k in ("cost.chip", "cost.system"):
+                out[k] = (math.nan, "USD", "not derivable: no build.gross_margin (the price "
+                          "is the build cost / (1 - the vendor's margin))")
+        else:
+            out["cost.chip"] = (cost.price_usd, "USD",
+                                f"build / (1 - gross margin {cost.gross_margin:g}) "
+                                "(hwmodels/capex.py)")
+            out["cost.system"] = (sc.price_usd, "USD",
+                                  f"{hw.num_chips} × chip + host build {hw.host_usd:,.0f} / "
+                                  "(1 - integrator margin)")
+    else:
+        for k in ("cost.chip", "cost.system"):
+            out[k] = (math.nan, "USD", f"not derivable: {cost.reason}")
+    w, how = load_power_w(c)
+    out["power.load"] = (w, "W", how)
+    if hw.num_chips > 1:
+        out["power.load_system"] = (w * hw.num_chips + hw.extra_power_w, "W",
+                                    f"{hw.num_chips} × chip + extra {hw.extra_power_w:,.0f} W")
+    return out
+
+
+def cross_checks(hw: Hardware, area_tol: float = 0.10, price_tol: float = 0.25,
+                 ) -> list[str]:
+    """Warnings where a declared figure disagrees with the derived one: die area beyond
+    `area_tol`, price beyond `price_tol` (the declared price is only a cross-check)."""
+    phys = physical(hw)
+    warn = []
+    c = hw.chip
+    area = phys.get("area.components" if c.kind == HardwareKind.WAFER else "area.die")
+    if c.area_mm2 and area is not None and math.isfinite(area[0]):
+        err = area[0] / c.area_mm2 - 1.0
+        if abs(err) > area_tol:
+            warn.append(f"area_mm2: declared {c.area_mm2:,.0f} mm² vs derived {area[0]:,.0f} "
+                        f"mm² ({err:+.0%}, tolerance {area_tol:.0%})")
+    price = phys["cost.system"][0]
+    declared = hw.total_price_usd
+    if declared and math.isfinite(price):
+        err = price / declared - 1.0
+        if abs(err) > price_tol:
+            warn.append(f"price_usd: declared {declared:,.0f} USD vs derived "
+                        f"{price:,.0f} USD ({err:+.0%}, tolerance {price_tol:.0%})")
+    return warn

@@ -554,6 +554,7 @@ def _chip_rules(v: _Validator, data: dict[str, Any]) -> None:
     _peak_cross_check(v, data)
     if kind == HardwareKind.CPU:
         _cpu_ceilings(v, data, memory)
+    _build_rules(v, data)
     # memory order and roles
     levels = [(n, lv) for n, lv in memory.items() if isinstance(lv, dict)]
     if levels:
@@ -704,6 +705,21 @@ def _cpu_ceilings(v: _Validator, data: dict[str, Any], memory: Mapping[str, Any]
         v.add(path, msg + " (physically impossible for the cpu: block and clock)",
               "check the cpu: block (cores, simd_width_bits, fma_units_per_core), clock_ghz "
               "and the figure; a calibration that produced it ran on a disturbed machine")
+def _build_rules(v: _Validator, data: dict[str, Any]) -> None:
+    """The `build:` block: engines on the die cannot be fewer than the engines enabled."""
+    build, compute = data.get("build"), data.get("compute")
+    if not isinstance(build, dict) or not isinstance(compute, dict) or any(
+            o.startswith("compute") for o in v.overridden):
+        return  # a what-if on the compute units moves the die with them (hwmodels/area.py)
+    on_die = build.get("units_on_die")
+    if not is_number(on_die):
+        return
+    for name, u in compute.items():
+        if isinstance(u, dict) and u.get("type") == "matrix" and is_number(u.get("count", 1)) \
+                and on_die < u.get("count", 1):
+            v.add("build.units_on_die", f"{on_die} engines on the die but compute.{name}.count "
+                  f"enables {u.get('count')}", "units_on_die counts every engine physically "
+                  "on the die, spares included: it must be >= the enabled count")
 
 
 PEAK_TOLERANCE = 0.15  # datasheets quote units at different clocks (H100 CUDA cores: boost)

@@ -19,7 +19,12 @@ from functools import lru_cache
 from typing import Any
 
 from infersim.foundation.errors import InfersimError
-from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
+from infersim.hwmodels.economics import (
+    Economics,
+    cost_note,
+    cost_per_mtok_usd,
+    hardware_price_usd,
+)
 
 # Metrics of `evaluate: simulate`, in table order.
 SIMULATE_METRICS: tuple[str, ...] = (
@@ -110,7 +115,7 @@ def simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     tb = tot.bytes
     lat = r.latency_s
     chip = hw.chip
-    price = hw.total_price_usd * min(chips, hw.num_chips) / hw.num_chips
+    price = hardware_price_usd(hw) * min(chips, hw.num_chips) / hw.num_chips
     econ = Economics(**p["economics"]) if p["economics"] else _ECON
     compute_s = 0.0
     for mo in sched.ops:

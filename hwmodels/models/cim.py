@@ -34,7 +34,7 @@ RoPE, embedding gathers. Collectives use the interconnect as in the other models
     time = max(roofline floor terms, array time, periphery time, links) + reload time + hops
     energy = FLOPs × J/FLOP + bytes × 8 × main-level J/bit + ADC conv × E_adc
              + DAC conv × E_dac + reload bytes × 8 × (write J/bit + source J/bit)
-             + wire bytes × 8 × link J/bit + idle power × time
+             + wire bytes × 8 × link J/bit + (idle + ADC static power) × time
 
 Never below `roofline_times`. Limits: fixed (not data-value-dependent) ADC energy — CiMLoop
 reports 28%/70% avg/max error for that simplification on analog macros; no analog noise or
@@ -159,7 +159,8 @@ class CimModel(CostModelBase):
         compute_s = max(floor_c, periph_s)
         terms = {Bound.COMPUTE: compute_s, Bound.MEMORY: floor_m, Bound.INTERCONNECT: comm_s}
         terms[array_bound] = max(terms.get(array_bound, 0.0), array_s)
-        cost = finish(terms, hop_s, energy, chip.power.idle_w,
+        idle_w = chip.power.idle_w + (p.adc_static_power_w() if p is not None else 0.0)
+        cost = finish(terms, hop_s, energy, idle_w,
                       compute_s=max(compute_s, array_s), memory_s=floor_m, comm_s=comm_s,
                       detail=tuple(detail))
         if reload_s <= 0:
@@ -167,7 +168,7 @@ class CimModel(CostModelBase):
         # Reloads are serial with compute: they add to the time and can be the bound.
         t = cost.time_s + reload_s
         bound = Bound.MEMORY if reload_s > cost.time_s - cost.overhead_s else cost.bound
-        return OpCost(t, energy + chip.power.idle_w * t, bound, cost.compute_s,
+        return OpCost(t, energy + idle_w * t, bound, cost.compute_s,
                       floor_m + reload_s, comm_s, cost.overhead_s,
                       (*cost.detail, ("reload_s", reload_s)))
 

@@ -53,6 +53,7 @@ def _peak_total(hw: Any, *names: str) -> float:
 
 
 def list_rows() -> list[dict[str, Any]]:
+    from infersim.hwmodels.economics import hardware_price_usd
     from infersim.hwmodels.loader import list_hardware, load_hardware
 
     rows = []
@@ -65,7 +66,7 @@ def list_rows() -> list[dict[str, Any]]:
             "fp8_flops": _peak_total(hw, "fp8", "int8"),
             "memory": main.name, "capacity_bytes": hw.capacity_bytes(),
             "bandwidth_Bps": main.bandwidth_Bps * hw.num_chips,
-            "power_w": hw.total_power_w, "price_usd": hw.total_price_usd,
+            "power_w": hw.total_power_w, "price_usd": hardware_price_usd(hw),
         })
     return rows
 
@@ -92,6 +93,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _fmt(value: Any, unit: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
+    if value != value:  # NaN: a derived figure the spec cannot give (source says why)
+        return "not derivable"
     if unit.startswith("J/"):  # energies per bit / per FLOP read best in pJ
         return f"{value * 1e12:.4g} p{unit}"
     if unit in ("FLOP/B", "B/FLOP"):
@@ -103,15 +106,18 @@ def _fmt(value: Any, unit: str) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from infersim.hwmodels.loader import load_hardware
-    from infersim.hwmodels.summary import derived, flatten
+    from infersim.hwmodels.summary import derived, flatten, physical
 
     hw = load_hardware(args.name, parse_set(args.set) or None)
     fields = flatten(hw)
     der = derived(hw)
+    phys = physical(hw)
     if args.json:
         print_json({"name": hw.name, "origin": hw.origin,
                     "fields": {k: {"value": v, "unit": u} for k, (v, u) in fields.items()},
-                    "derived": {k: {"value": v, "unit": u} for k, (v, u) in der.items()},
+                    "derived": {k: {"value": v, "unit": u}
+                                | ({"source": phys[k][2]} if k in phys else {})
+                                for k, (v, u) in der.items()},
                     "sources": dict(hw.sources), "chip_sources": dict(hw.chip.sources)})
         return 0
     print(f"{hw.label} ({hw.kind.value}, {hw.num_chips} × {hw.chip.name}) — {hw.description}")
@@ -124,8 +130,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     print_table([{"field": k, "value": _fmt(v, u), "source": _source_of(k, srcs)}
                  for k, (v, u) in fields.items()])
     print("\nderived:")
-    print_table([{"figure": k, "value": _fmt(v, u)} for k, (v, u) in der.items()])
+    print_table([{"figure": k, "value": _fmt(v, u),
+                  "source": _clip(phys[k][2]) if k in phys else ""}
+                 for k, (v, u) in der.items()])
     return 0
+
+
+def _clip(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 _UNIT_SUFFIX = re.compile(r"_(tflops|tops|tb_per_s|gb_per_s|gb|mb|kb|ns|us|ms|ghz|mhz|"
@@ -158,9 +170,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(str(e), file=sys.stderr)
             rc = 2
         else:
-            results.append({"file": f, "ok": True, "name": hw.name, "problems": []})
+            from infersim.hwmodels.summary import cross_checks
+
+            warnings = cross_checks(hw)
+            results.append({"file": f, "ok": True, "name": hw.name, "problems": [],
+                            "warnings": warnings})
             if not args.json:
                 print(f"{f}: ok")
+                for w in warnings:
+                    print(f"{f}: warning: {w}")
     if args.json:
         print_json(results)
     return rc

@@ -33,7 +33,7 @@ import simpy
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Infeasibility
-from infersim.hwmodels.economics import Economics
+from infersim.hwmodels.economics import Economics, hardware_price_usd
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving.config import (
     KV_LINKS,
@@ -382,5 +382,5 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
                              kv_transfer_latency_s=link_s,
                              idle_power_w=chips * h.chip.power.idle_w,
                              extra_power_w=chips * h.extra_power_w / h.num_chips,
-                             price_usd=chips * h.total_price_usd / h.num_chips,
+                             price_usd=chips * hardware_price_usd(h) / h.num_chips,
                              pipeline_stages=dep.pp)

@@ -1,0 +1,231 @@
+"""Area (hwmodels/area.py), capex (hwmodels/capex.py) and load power: hand arithmetic for one
+simple chip, every knob moving area and cost in its physical direction, and the published
+targets (validation/datasets/area_cost_power.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+
+import pytest
+
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.area import (
+    GPU_FIT_DIES,
+    GPU_UNIT_FIXED_MTR,
+    chip_area,
+    fit_gpu_unit_fixed_mtr,
+)
+from infersim.hwmodels.capex import (
+    capex_usd,
+    chip_cost,
+    dies_per_wafer,
+    harvest_yield,
+    negative_binomial_yield,
+    system_cost,
+)
+from infersim.hwmodels.economics import hardware_price_usd
+from infersim.hwmodels.spec import (
+    Build,
+    Chip,
+    ComputeUnit,
+    Hardware,
+    HardwareKind,
+    MemoryLevel,
+    Power,
+    TensorClass,
+    UnitType,
+)
+from infersim.hwmodels.summary import cross_checks, load_power_w, physical
+from infersim.workloads.dtypes import DType
+from tests._support import ROOT
+
+
+def _simple_chip(**build: object) -> Chip:
+    """7 nm, one int8 array of 1,000 MACs at 1 GHz, 1 MB of SRAM, nothing else."""
+    mac = ComputeUnit("mxu", UnitType.MATRIX, {DType.INT8: 2 * 1000 * 1e9}, 1)
+    sram = MemoryLevel("sram", 1e6, 1e12, holds=frozenset(TensorClass))
+    return Chip("simple", HardwareKind.LPU, 1e9, (mac,), (sram,), None, Power(10.0, 1.0),
+                {DType.INT8: 1e-12}, process_nm=7, build=Build(**build))  # type: ignore[arg-type]
+
+
+def test_simple_chip_area_by_hand() -> None:
+    # MACs: 1,000 x 1,212 um2 (TPUv1 int8 MAC at 28 nm) x 14.4 / 91.2 (28 nm / N7 density)
+    #     = 191,368 um2; SRAM: 8e6 bits x 0.027 um2 / 0.7 = 308,571 um2; uncore 15%:
+    # (0.191368 + 0.308571) / 0.85 = 0.588164 mm2
+    a = chip_area(_simple_chip())
+    assert a.components["matrix"] == pytest.approx(0.191368, rel=1e-5)
+    assert a.components["sram"] == pytest.approx(0.308571, rel=1e-5)
+    assert a.die_mm2 == pytest.approx(0.588164, rel=1e-5)
+
+
+def test_simple_chip_cost_by_hand() -> None:
+    chip = _simple_chip(package="organic", gross_margin=0.5)
+    c = chip_cost(chip)
+    # dies: pi 150^2 / A - pi 300 / sqrt(2 A), A = 0.588164 mm2
+    a = 0.588164
+    n = math.floor(math.pi * 22500 / a - math.pi * 300 / math.sqrt(2 * a))
+    assert c.dies_per_wafer == n
+    # critical area = die - the one engine (matrix + its share of nothing) - SRAM
+    crit = a - 0.191368 - 0.308571
+    y = (1 + crit / 100 * 0.09 / 3) ** -3 * (1 + 0.191368 / 100 * 0.09 / 3) ** -3
+    assert c.die_yield == pytest.approx(y, rel=1e-4)
+    kgd = 9346 / (n * y)
+    package = 0.1 * a + 30
+    test = 0.05 * (kgd + package)
+    board = 0.5 * 10.0
+    assert c.build_usd == pytest.approx(kgd + package + test + board, rel=1e-4)
+    assert c.price_usd == pytest.approx(2 * c.build_usd)
+
+
+def test_wafer_formulas_by_hand() -> None:
+    # 100 mm2: pi 22500/100 - pi 300/sqrt(200) = 706.86 - 66.64 = 640.2
+    assert dies_per_wafer(100.0) == 640
+    # 1 cm2 at 0.1 /cm2, alpha 3: (1 + 0.1/3)^-3 = 0.90631
+    assert negative_binomial_yield(100.0, 0.1, 3.0) == pytest.approx(0.906314, rel=1e-5)
+    # 2 of 3 engines good, each 0.9: 0.9^3 + 3 x 0.9^2 x 0.1 = 0.972
+    assert harvest_yield(0.9, 3, 2) == pytest.approx(0.972)
+    assert harvest_yield(0.9, 3, 3) == pytest.approx(0.729)
+
+
+def test_yield_falls_with_die_area() -> None:
+    ys = [negative_binomial_yield(a, 0.09, 3.0) for a in (50, 100, 200, 400, 800)]
+    assert all(b < a for a, b in itertools.pairwise(ys))
+    assert dies_per_wafer(800) < dies_per_wafer(400)
+
+
+def _area_cost(name: str, **overrides: object) -> tuple[float, float]:
+    hw = load_hardware(name, overrides or None)
+    return chip_area(hw.chip).total_mm2, chip_cost(hw.chip).build_usd
+
+
+@pytest.mark.parametrize("name,field,lo,hi", [
+    ("h100-sxm", "build.sram_mb", 60, 120),  # more SRAM
+    ("h100-sxm", "build.units_on_die", 144, 160),  # more SMs on the die
+    ("h100-sxm", "build.hbm_phys", 5, 6),  # more HBM stacks
+    ("sram-cim", "cim.adc_bits", 4, 6),  # wider ADCs (area ~2^bits)
+    ("sram-cim", "cim.adcs_per_array", 32, 64),  # more ADCs per array
+    ("sram-cim", "cim.num_arrays", 8192, 16384),  # more arrays
+])
+def test_every_knob_moves_area_and_cost_up(name: str, field: str, lo: float, hi: float) -> None:
+    a0, c0 = _area_cost(name, **{field: lo})
+    a1, c1 = _area_cost(name, **{field: hi})
+    assert a1 > a0 and c1 > c0, (field, a0, a1, c0, c1)
+
+
+def test_more_matrix_units_cost_area() -> None:
+    chip = load_hardware("groq-lpu").chip
+    mxm = chip.compute[0]
+    bigger = dataclasses.replace(mxm, peak_flops={d: 2 * v for d, v in mxm.peak_flops.items()},
+                                 count=8)
+    chip2 = dataclasses.replace(chip, compute=(bigger, *chip.compute[1:]),
+                                build=dataclasses.replace(chip.build, units_on_die=8))
+    assert chip_area(chip2).total_mm2 > chip_area(chip).total_mm2
+    assert chip_cost(chip2).build_usd > chip_cost(chip).build_usd
+
+
+def test_smaller_node_means_less_area() -> None:
+    areas = [chip_area(load_hardware("h100-sxm", {"process_nm": nm}).chip).total_mm2
+             for nm in (7, 5, 3)]
+    assert areas[0] > areas[1] > areas[2]
+
+
+def test_adc_count_costs_static_power() -> None:
+    lo = load_hardware("sram-cim", {"cim.adc_static_w": 1e-5, "cim.adcs_per_array": 32})
+    hi = load_hardware("sram-cim", {"cim.adc_static_w": 1e-5, "cim.adcs_per_array": 64})
+    # 16,384 arrays x 32 more ADCs x 10 uW = 5.24 W more at load
+    assert load_power_w(hi.chip)[0] - load_power_w(lo.chip)[0] == pytest.approx(
+        16384 * 32 * 1e-5)
+
+
+def test_gpu_control_constant_is_the_fit() -> None:
+    chips = {n: load_hardware(n).chip for n, _ in GPU_FIT_DIES}
+    assert fit_gpu_unit_fixed_mtr(chips) == pytest.approx(GPU_UNIT_FIXED_MTR, rel=0.01)
+
+
+def test_not_derivable_without_build_block() -> None:
+    hw = load_hardware("mi300x")
+    phys = physical(hw)
+    assert math.isnan(phys["area.die"][0]) and "build" in phys["area.die"][2]
+    assert math.isnan(phys["cost.system"][0])
+    # economics falls back to the declared price
+    assert capex_usd(hw) == hw.total_price_usd == 12500
+
+
+def test_economics_uses_the_derived_price() -> None:
+    hw = load_hardware("dgx-h100")
+    sc = system_cost(hw)
+    assert hardware_price_usd(hw) == pytest.approx(sc.price_usd)
+    # system = 8 x chip price + host / (1 - 0.2)
+    assert sc.price_usd == pytest.approx(8 * sc.chip.price_usd + 66000 / 0.8)
+    assert hardware_price_usd(hw) != hw.total_price_usd
+
+
+def test_wafer_reports_the_wafer_and_its_components() -> None:
+    phys = physical(load_hardware("cs-3"))
+    assert phys["area.die"][0] == 46225
+    assert phys["area.components"][0] > 0
+
+
+def test_hw_show_json_and_validate_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    from infersim.cli import main
+
+    assert main(["hw", "show", "h100-sxm", "--json"]) == 0
+    der = json.loads(capsys.readouterr().out)["derived"]
+    for key, unit in (("area.die", "mm²"), ("cost.chip", "USD"), ("cost.system", "USD"),
+                      ("power.load", "W")):
+        assert der[key]["unit"] == unit and der[key]["value"] > 0 and der[key]["source"]
+    assert main(["hw", "validate", str(ROOT / "hwmodels/specs/groq-lpu.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "warning: area_mm2: declared 725" in out
+
+
+def test_cross_check_tolerances() -> None:
+    hw = load_hardware("h100-sxm")
+    assert not any("area_mm2" in w for w in cross_checks(hw))  # 804 vs 814 mm2
+    assert any("area_mm2" in w for w in cross_checks(hw, area_tol=0.001))
+
+
+def test_published_targets() -> None:
+    from infersim.validation.datasets import area_cost_power as ds
+
+    data = ds.rows()
+    err = {(r["group"], r["case"]): r["predicted"] / r["measured"] - 1 for r in data}
+    # the fitted GPU dies and the held-out Blackwell die within 10%
+    for case in ("a100-sxm-80gb", "h100-sxm", "b200"):
+        assert abs(err[("die area", case)]) < 0.10, case
+    # held-out system prices within 25% where the model has the die and host content
+    for case in ("dgx-a100", "hgx-b200"):
+        assert abs(err[("system price", case)]) < 0.25, case
+    g = ds.grade(data)
+    assert g["die area"]["compared"] == len(ds.DIE_AREAS)
+    assert set(g["die area"]["within"]) >= {"a100-sxm-80gb", "h100-sxm", "b200"}
+
+
+def test_process_nodes_have_sources() -> None:
+    from infersim.hwmodels.area import tables
+
+    t = tables()
+    for name in t.nodes:
+        for f in ("logic_mtr_per_mm2", "sram_cell_um2", "wafer_usd", "d0_per_cm2", "alpha",
+                  "design_musd"):
+            assert t.sources.get(f"nodes.{name}.{f}"), (name, f)
+    for k in t.components:
+        assert t.sources.get(f"components.{k}"), k
+    for k in t.cost:
+        assert t.sources.get(f"cost.{k}"), k
+
+
+def test_hardware_helper_builds_a_host() -> None:
+    hw = Hardware("x", load_hardware("a100-sxm-80gb").chip, 8, host_usd=1000.0)
+    sc = system_cost(hw)
+    assert sc.price_usd == pytest.approx(8 * sc.chip.price_usd + 1000.0 / 0.8)
+
+
+def test_fewer_engines_on_die_than_enabled_is_a_clear_error() -> None:
+    from infersim.foundation.errors import SpecError
+
+    with pytest.raises(SpecError, match="units_on_die"):
+        load_hardware("h100-sxm", {"build.units_on_die": 100})

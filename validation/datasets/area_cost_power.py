@@ -1,0 +1,132 @@
+"""Published die areas, system list prices and full-load power against the derived figures of
+`infersim hw show` (hwmodels/area.py, hwmodels/capex.py, hwmodels/summary.load_power_w).
+
+Groups and targets (issue 16):
+- `die area`: derived die area within 10% of the published die for at least 6 chips. The
+  one fitted area constant (GPU SM control logic, hwmodels/area.py GPU_UNIT_FIXED_MTR) is
+  fitted on GA100 and GH100: those rows say "fitted"; the others are predictions. The
+  wafer row compares the components the wafer must hold with the wafer's area.
+- `system price`: derived system price within 25% of a public list price where one exists
+  (measured = the middle of a published range).
+- `load power`: derived full-load power within 15% of the published board power / TDP.
+
+    python -m infersim.validation.datasets.area_cost_power     # rows and the target grades
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from infersim.hwmodels import load_hardware
+from infersim.hwmodels.area import GPU_FIT_DIES, chip_area
+from infersim.hwmodels.capex import system_cost
+from infersim.hwmodels.spec import Hardware, HardwareKind
+from infersim.hwmodels.summary import load_power_w
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NAME = "area_cost_power"
+DESCRIPTION = ("Published die areas, system list prices and board power (NVIDIA, Groq, "
+               "Cerebras, AMD) against the area, capex and load power derived from the specs")
+
+# (spec, published die area mm², source)
+DIE_AREAS: tuple[tuple[str, float, str], ...] = (
+    ("a100-sxm-80gb", 826.0, "GA100 826 mm², Ampere whitepaper (reference §1.1 [A2])"),
+    ("h100-sxm", 814.0, "GH100 814 mm², Hopper whitepaper (reference §1.1 [H4])"),
+    ("b200", 800.0, "GB100 two reticle-size dies of ~800 mm² each (reported, C; issue 16)"),
+    ("groq-lpu", 725.0, "Groq TSP 725 mm² on 14 nm, Abts et al. ISCA 2020 (reference §1.3)"),
+    ("cs-3", 46225.0, "WSE-3 46,225 mm² (reference §1.2 [C1,C2,C3])"),
+)
+# (spec, published price US$, source); a DGX A100 is built from the A100 spec below.
+PRICES: tuple[tuple[str, float, str], ...] = (
+    ("dgx-a100", 199_000.0, "DGX A100 US$199k at launch (reference §1.1 [A3], B)"),
+    ("dgx-h100", 350_000.0, "DGX H100 ~US$300-400k list (reported, C; issue 16), middle"),
+    ("hgx-b200", 500_000.0, "DGX B200 ~US$500k (reported, C; reference §1.1)"),
+    ("groq-lpu", 20_000.0, "GroqCard ~US$20k list (Mouser via Bittware, C; reference §1.3 "
+     "[G8])"),
+    ("cs-3", 2_500_000.0, "CS-3 ~US$2-3M list (reported, C; reference §1.2 [C6]), middle"),
+)
+# (spec, published full-load power W, source)
+POWERS: tuple[tuple[str, float, str], ...] = (
+    ("a100-sxm-80gb", 400.0, "400 W, A100 datasheet (reference §1.1 [A1])"),
+    ("h100-sxm", 700.0, "700 W, NVIDIA H100 page (reference §1.1 [H1])"),
+    ("b200", 1000.0, "1,000 W HGX B200 (reference §1.1 [B2])"),
+    ("mi300x", 750.0, "750 W, MLPerf v4.1 system JSON (reference §1.1 [M5])"),
+    ("groq-lpu", 307.5, "GroqCard ~240-375 W (reference §1.3 [G3]; issue 16), middle"),
+    ("cs-3", 23_000.0, "CS-3 ~23 kW per system (reference §1.2 [C1,C6])"),
+)
+# Host side of a DGX A100 (build cost, US$): 2 x AMD EPYC 7742 at the AMD list price
+# US$6,950 each, 1 TB DDR4 at US$4/GB, and assumed US$9k for 9 ConnectX-6 NICs, US$8k for
+# 6 NVSwitch chips and the HGX baseboard, US$2k NVMe storage, US$10k chassis, PSUs and fans
+# (DGX A100 user guide component list).
+DGX_A100_HOST_USD = 2 * 6950.0 + 1024 * 4.0 + 9000.0 + 8000.0 + 2000.0 + 10000.0
+
+TARGETS = {"die area": (0.10, 6), "system price": (0.25, None), "load power": (0.15, None)}
+
+
+def _hardware(name: str) -> Hardware:
+    if name == "dgx-a100":
+        chip = load_hardware("a100-sxm-80gb").chip
+        return Hardware("dgx-a100", chip, 8, host_usd=DGX_A100_HOST_USD)
+    return load_hardware(name)
+
+
+def rows() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    fitted = {n for n, _ in GPU_FIT_DIES}
+    for name, published, src in DIE_AREAS:
+        chip = load_hardware(name).chip
+        area = chip_area(chip)
+        pred = area.total_mm2 if chip.kind == HardwareKind.WAFER else area.die_mm2
+        note = "fitted (GPU SM control logic)" if name in fitted else "held-out"
+        out.append({"dataset": NAME, "group": "die area", "case": name, "predicted": pred,
+                    "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
+    for name, published, src in PRICES:
+        sc = system_cost(_hardware(name))
+        out.append({"dataset": NAME, "group": "system price", "case": name,
+                    "predicted": sc.price_usd if sc.derivable else math.nan,
+                    "measured": published, "unit": "USD", "notes": f"held-out; {src}"})
+    for name, published, src in POWERS:
+        w, how = load_power_w(load_hardware(name).chip)
+        out.append({"dataset": NAME, "group": "load power", "case": name, "predicted": w,
+                    "measured": published, "unit": "W",
+                    "notes": f"{how}; J/FLOP of the spec (often derived from the TDP); {src}"})
+    return out
+
+
+def load() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows())
+
+
+def grade(data: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Per group: rows within the target tolerance, rows compared, and whether the target
+    holds (die area: at least 6 within 10%; price and power: every row within)."""
+    data = rows() if data is None else data
+    out = {}
+    for group, (tol, need) in TARGETS.items():
+        g = [r for r in data if r["group"] == group and math.isfinite(r["predicted"])]
+        ok = [r["case"] for r in g if abs(r["predicted"] / r["measured"] - 1.0) <= tol]
+        met = len(ok) >= need if need is not None else len(ok) == len(g)
+        out[group] = {"tolerance": tol, "within": ok, "compared": len(g), "met": met}
+    return out
+
+
+def main() -> int:
+    data = rows()
+    for r in data:
+        err = r["predicted"] / r["measured"] - 1.0
+        print(f"{r['group']:<13} {r['case']:<15} predicted {r['predicted']:>14,.0f} "
+              f"published {r['measured']:>12,.0f} {r['unit']:<4} {err:+7.1%}  {r['notes'][:60]}")
+    for group, g in grade(data).items():
+        print(f"{group}: {len(g['within'])}/{g['compared']} within {g['tolerance']:.0%} "
+              f"-> target {'met' if g['met'] else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
