@@ -7,8 +7,8 @@ from infersim.hwmodels.models.cim import CimModel
 from infersim.hwmodels.models.cpu import CpuModel
 from infersim.hwmodels.models.gpu import GpuModel
 from infersim.hwmodels.models.lpu import LpuModel
-from infersim.hwmodels.models.tiled import MeshModel, SystolicModel
 from infersim.hwmodels.models.soc import SocModel
+from infersim.hwmodels.models.tiled import MeshModel, SystolicModel
 from infersim.hwmodels.models.wafer import WaferModel
 from infersim.hwmodels.spec import Chip, Hardware, HardwareKind
 

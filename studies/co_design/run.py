@@ -12,9 +12,10 @@ decode): a round is b prefills of PROMPT tokens plus OUTPUT decode steps at batc
 context PROMPT + OUTPUT/2), so TTFT = one prefill (empty queue), TPOT = round / OUTPUT,
 tokens/s = b·OUTPUT / round, energy per output token = system energy of the round /
 (b·OUTPUT). A prefill that does not fit runs in chunks. Cost per 1M output tokens is
-`hwmodels.economics.cost_per_mtok_usd` on the price of the chips of one replica (system price
-× chips used / chips in the system, plus the component deltas of the design from
-studies/bandwidth_vs_capacity/component_costs.csv); NaN where a system has no public price.
+`hwmodels.economics.cost_per_mtok_usd` on the price of the chips of one replica: the system's
+capex derived from its build (`hwmodels.capex`: die area per node, yield, wafer price,
+memory, packaging, host, margin) for the design's overridden spec, so more HBM or SRAM costs
+more; × chips used / chips in the system; NaN where the price is unknown.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from typing import Any
 import pandas as pd
 
 from infersim.foundation.io import atomic_write_text
-from infersim.hwmodels.economics import Economics, cost_note, cost_per_mtok_usd
+from infersim.hwmodels.economics import (
+    Economics,
+    cost_note,
+    cost_per_mtok_usd,
+    hardware_price_usd,
+)
 from infersim.studies.pareto import pareto_front
 
 HERE = Path(__file__).parent
-COMPONENT_COSTS = HERE.parent / "bandwidth_vs_capacity" / "component_costs.csv"
 MODEL = "llama-3.1-70b"
 PROMPT = 2048  # assumed: a mid-length chat prompt (as studies/hardware_classes)
 # MLPerf Inference Llama-2-70B (OpenOrca): ~290 output tokens per sample on average, with
@@ -52,8 +57,6 @@ class Design:
     system: str
     deployments: tuple[tuple[str, int, int, str], ...]  # (weights, tp, pp, runtime)
     overrides: dict[str, Any] = field(default_factory=dict)
-    # per-chip component changes priced with COMPONENT_COSTS: {component: delta in its unit}
-    deltas: dict[str, float] = field(default_factory=dict)
     what: str = ""
 
 
@@ -75,7 +78,7 @@ def designs(quick: bool) -> list[Design]:
         Design("H100 cap 350 W", "gpu", "dgx-h100", _gpu(tps), {"chip.power.cap_w": 350},
                what="power limit 350 W per GPU (DVFS)"),
         Design("H100 8 HBM stacks", "gpu", "dgx-h100", _gpu(tps), _stacks(8),
-               {"hbm_bandwidth": 0.67 * 3}, "128 GB, 5.36 TB/s per GPU"),
+               what="128 GB, 5.36 TB/s per GPU"),
         Design("H200", "gpu", "dgx-h200", _gpu(tps), what="8× H200 SXM, FP8"),
         Design("B200", "gpu", "hgx-b200", _gpu(tps), what="8× B200, FP8"),
         Design("cs-3x4", "wafer", "cs-3x4", (("bf16", 1, 4, "cerebras-2024-10"),),
@@ -84,8 +87,8 @@ def designs(quick: bool) -> list[Design]:
                what="576 LPUs, TP8 × PP72, 8-bit weights"),
         Design("groq 2× SRAM", "lpu", "groq-576",
                (("int8", 8, 36, "groq-2024"), ("int8", 8, 72, "groq-2024")),
-               {"chip.memory.sram.capacity_mib": 440}, {"sram": 0.23},
-               "LPU with 440 MiB SRAM per chip (2×)"),
+               {"chip.memory.sram.capacity_mib": 440},
+               what="LPU with 440 MiB SRAM per chip (2×)"),
         Design("corsair-8", "cim", "corsair-8", (("int8", 8, 1, "fused"),),
                what="8 d-Matrix Corsair cards, 8-bit weights"),
     ]
@@ -94,7 +97,7 @@ def designs(quick: bool) -> list[Design]:
             Design("H100 cap 500 W", "gpu", "dgx-h100", _gpu(tps), {"chip.power.cap_w": 500},
                    what="power limit 500 W per GPU (DVFS)"),
             Design("H100 6 HBM stacks", "gpu", "dgx-h100", _gpu(tps), _stacks(6),
-                   {"hbm_bandwidth": 0.67}, "96 GB, 4.02 TB/s per GPU"),
+                   what="96 GB, 4.02 TB/s per GPU"),
         ]
         out.insert(out.index(next(d for d in out if d.name == "B200")) + 1,
                    Design("B200 cap 500 W", "gpu", "hgx-b200", _gpu(tps),
@@ -105,23 +108,14 @@ def designs(quick: bool) -> list[Design]:
                           what="power limit 6 kW per wafer (DVFS, per-node V/f default)"))
         out.append(Design("corsair 2× arrays", "cim", "corsair-8", (("int8", 8, 1, "fused"),),
                           {"chip.cim.num_arrays": 122070, "chip.memory.sram.capacity_gb": 4},
-                          {"sram": 2.0}, "4 GB of DIMC arrays per card (2×)"))
+                          what="4 GB of DIMC arrays per card (2×)"))
     return out
 
 
-def _component_costs() -> dict[str, float]:
-    c = pd.read_csv(COMPONENT_COSTS)
-    return dict(zip(c["component"], c["usd_per_unit"].astype(float), strict=True))
-
-
-def replica_price_usd(d: Design, hw: Any, chips: int, costs: dict[str, float]) -> float:
-    """Price of the chips of one replica: the system price pro rata, plus the design's
-    per-chip component deltas; NaN-producing 0 when the system has no price."""
-    base = hw.total_price_usd
-    if base <= 0:
-        return 0.0
-    per_chip = base / hw.num_chips + sum(costs[k] * v for k, v in d.deltas.items())
-    return per_chip * chips
+def replica_price_usd(hw: Any, chips: int) -> float:
+    """Price of the chips of one replica: the (derived) system capex pro rata; 0 when the
+    price is unknown (the cost is then NaN)."""
+    return hardware_price_usd(hw) * chips / hw.num_chips
 
 
 class _Steps:
@@ -175,7 +169,6 @@ def _clock(r: Any) -> float:
 
 def evaluate(quick: bool = False) -> pd.DataFrame:
     econ = Economics()
-    costs = _component_costs()
     users = (1, 100) if quick else USERS
     rows = []
     for d in designs(quick):
@@ -186,7 +179,7 @@ def evaluate(quick: bool = False) -> pd.DataFrame:
             if chips > steps.hw.num_chips:
                 continue
             ttft, e_pf, f_pf, how = steps.prefill(dep)
-            price = replica_price_usd(d, steps.hw, chips, costs)
+            price = replica_price_usd(steps.hw, chips)
             for u in users:
                 for b in sorted({*(x for x in BATCHES if x < u), u}):
                     r = steps.decode(dep, b)
@@ -362,8 +355,9 @@ def run(out_dir: str | Path, *, quick: bool = False) -> pd.DataFrame:
         "model": MODEL, "prompt": PROMPT, "output": OUTPUT, "slos": SLOS,
         "users": sorted(int(u) for u in df["users"].unique()), "batches": list(BATCHES),
         "designs": [{"name": d.name, "kind": d.kind, "system": d.system,
-                     "overrides": d.overrides, "component_deltas_per_chip": d.deltas,
+                     "overrides": d.overrides,
                      "deployments": d.deployments, "what": d.what} for d in designs(quick)],
         "economics": Economics().to_dict(),
-        "inputs": ["studies/bandwidth_vs_capacity/component_costs.csv"]}, indent=2))
+        "inputs": ["hwmodels/data (process nodes, component costs of the capex model)"]},
+        indent=2))
     return df

@@ -8,8 +8,8 @@ from infersim.hwmodels.spec import (
     CpuParams,
     LpuParams,
     MeshParams,
-    SystolicParams,
     SocParams,
+    SystolicParams,
     Topology,
     WaferParams,
 )

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from infersim.api import load_hardware, simulate
+from infersim.hwmodels.capex import capex_usd
 from infersim.studies.co_design import run as study
 from tests._support import pareto_brute_force
 
@@ -38,22 +39,23 @@ def test_a_gpu_row_by_hand(df):
     assert row["tpot_s"] == pytest.approx(rnd / 290)
     e_tok = (16 * pf.system_energy_j + 290 * dec.system_energy_j) / (16 * 290)
     assert row["tokens_per_j"] == pytest.approx(1 / e_tok)
-    # tp 8 = all 8 GPUs: the spec's system price; 4 years, US$0.10/kWh, PUE 1
-    price = hw.total_price_usd
+    # tp 8 = all 8 GPUs: the system's derived capex; 4 years, US$0.10/kWh, PUE 1
+    price = capex_usd(hw)
     tps = 16 * 290 / rnd
     cost = 1e6 * (price / (4 * 365.25 * 86400 * tps) + e_tok * 0.10 / 3.6e6)
     assert row["replica_price_usd"] == pytest.approx(price)
     assert row["cost_per_mtok_usd"] == pytest.approx(cost)
 
 
-def test_design_price_adds_the_component_delta(df):
-    base = df[df["design"] == "H100"]["replica_price_usd"]
+def test_design_price_is_the_derived_capex_of_the_overridden_spec(df):
+    # more HBM per GPU costs more: the capex model prices the design's own spec
     more = df[df["design"] == "H100 8 HBM stacks"]
-    costs = pd.read_csv(study.COMPONENT_COSTS).set_index("component")["usd_per_unit"]
-    # 3 more stacks × 0.67 TB/s × US$/(TB/s) per GPU, on tp GPUs
-    want = base.iloc[0] / 2 * more["tp"] + 3 * 0.67 * costs["hbm_bandwidth"] * more["tp"]
-    got = more["replica_price_usd"]
-    assert list(got) == pytest.approx(list(want))
+    hw = load_hardware("dgx-h100", {"chip.memory.hbm.capacity_gb": 128,
+                                    "chip.memory.hbm.bandwidth_tb_per_s": 5.36})
+    want = [capex_usd(hw) * tp / 8 for tp in more["tp"]]
+    assert list(more["replica_price_usd"]) == pytest.approx(want)
+    base = df[df["design"] == "H100"]["replica_price_usd"].max()
+    assert more["replica_price_usd"].max() > base
 
 
 def test_slo_flags_follow_the_thresholds(df):
