@@ -166,7 +166,8 @@ def write_walkthrough() -> None:
                                  "it in the slow tests of this walkthrough)\n")
                     continue
                 rc, out = run(c)
-                out = out.replace(d + "/", "").replace(d, ".")
+                # temp folder and checkout location are machine-specific: not recorded
+                out = out.replace(d + "/", "").replace(d, ".").replace(str(ROOT) + "/", "")
                 parts.append(f"```console\n$ {c}\n{_trim(out)}```\n")
                 if rc != 0:
                     parts.append(f"(exit code {rc})\n")
