@@ -12,6 +12,21 @@ Groups and targets (issue 16):
   peak at once, a GPU throttled to its TDP) within 15% of the published figure of the same
   scope (module, card or system).
 
+Known misses and their causes (the rows stay as they are; the fix belongs to the input named):
+- WSE-3 area (+41%): the matrix area follows from the spec's dense peak, 62.5 PFLOPS fp16 at
+  an assumed 1 GHz (125 PFLOPS "AI compute" read as sparse x 2): 31.25M fp16 MACs, 116x
+  GH100's 270k, on a wafer with 50x GH100's transistors (4 T vs 80 B, reference §1.2) of
+  which the 44 GB of 6T SRAM cells alone take 2.1 T. The published transistor budget does not
+  hold that many MACs: the spec's dense peak (or clock) is the suspect, not the area model.
+- Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane) and
+  the instruction control units have no published area and are not modelled.
+- Load power of A100, GroqCard and CS-3 (-19% to -29%): their specs set J/FLOP to half of the
+  TDP/peak ceiling (an assumption, reference §4.1); H100's spec derives it from a GEMM at the
+  power limit instead. GroqCard: the derived 217 W matches the ~215 W of other secondary
+  sources (reference §1.3, C), not TechSpot's ~300 W.
+- GroqCard price (-87%): a ~US$1.3k build at Groq's assumed 50% margin against a US$20k list
+  through a board partner and a distributor at launch volumes; no public margin explains it.
+
     python -m infersim.validation.datasets.area_cost_power     # rows and the target grades
 """
 
