@@ -122,9 +122,18 @@ def derived(hw: Hardware) -> dict[str, tuple[float, str]]:
 _LOAD_DTYPES = (DType.BF16, DType.FP16, DType.FP8, DType.INT8, DType.INT4, DType.FP32)
 
 
+# Kinds whose firmware holds the board at its rated power by lowering the clock (NVIDIA's
+# "SW power cap" clock-throttle reason, AMD's package power tracking): at full load they draw
+# the TDP whenever the unthrottled demand exceeds it.
+_POWER_MANAGED = frozenset({HardwareKind.GPU})
+
+
 def load_power_w(chip: Chip) -> tuple[float, str]:
-    """(W, how) one chip draws at full load: static (idle) power + the matrix units at their
-    dense peak × J/FLOP + off-chip main memory streaming at peak bandwidth × J/bit."""
+    """(W, how) one chip draws at full load: every engine at its peak at once, the design
+    point its power delivery is sized for: static (idle) power + the matrix units at their
+    dense peak × J/FLOP + off-chip main memory streaming at peak bandwidth × J/bit + every
+    chip-to-chip link sending at its rate × J/bit; a power-managed chip (a GPU at its TDP, or
+    any chip with `power.cap_w`) is throttled to its limit."""
     matrix = chip.unit(UnitType.MATRIX)
     for d in _LOAD_DTYPES:
         peak = matrix.peak(d) if matrix is not None else 0.0
@@ -139,13 +148,22 @@ def load_power_w(chip: Chip) -> tuple[float, str]:
     # (LPU, wafer, CIM) feeds the GEMM's own operands, already in its J/FLOP.
     off_chip = main.name.lower().startswith(("hbm", "lpddr", "ddr", "gddr", "dram"))
     mem_w = main.bandwidth_Bps * BITS_PER_BYTE * main.energy_j_per_bit if off_chip else 0.0
+    ic = chip.interconnect
+    # each chip pays for the bits it sends; the bits it receives are its peers' sends
+    link_w = (ic.chip_bandwidth_Bps * BITS_PER_BYTE * ic.energy_j_per_bit
+              if ic is not None else 0.0)
     idle = chip.power.idle_w
     if isinstance(chip.params, CimParams):
         idle += chip.params.adc_static_power_w()
-    total = idle + peak * e + mem_w
-    return total, (f"idle {idle:.0f} W + {d.value} dense peak × J/FLOP "
-                   f"{peak * e:.0f} W" + (f" + {main.name} stream {mem_w:.0f} W"
-                                          if off_chip else ""))
+    demand = idle + peak * e + mem_w + link_w
+    how = (f"idle {idle:.0f} W + {d.value} dense peak × J/FLOP {peak * e:.0f} W"
+           + (f" + {main.name} stream {mem_w:.0f} W" if off_chip else "")
+           + (f" + links {link_w:.0f} W" if link_w > 0 else ""))
+    limit = chip.power.cap_w or (chip.power.tdp_w if chip.kind in _POWER_MANAGED
+                                 else math.inf)
+    if demand > limit:
+        return limit, f"power-limited at {limit:.0f} W (unthrottled demand {demand:.0f} W: {how})"
+    return demand, how
 
 
 def physical(hw: Hardware) -> dict[str, tuple[float, str, str]]:

@@ -33,9 +33,11 @@ from infersim.hwmodels.spec import (
     ComputeUnit,
     Hardware,
     HardwareKind,
+    Interconnect,
     MemoryLevel,
     Power,
     TensorClass,
+    Topology,
     UnitType,
 )
 from infersim.hwmodels.summary import cross_checks, load_power_w, physical
@@ -140,6 +142,22 @@ def test_adc_count_costs_static_power() -> None:
         16384 * 32 * 1e-5)
 
 
+def test_load_power_by_hand() -> None:
+    # idle 1 W + int8 2e12 FLOP/s x 1 pJ = 3 W; SRAM main memory adds nothing
+    chip = _simple_chip()
+    assert load_power_w(chip)[0] == pytest.approx(3.0)
+    # 4 links x 10 GB/s x 8 bit x 2 pJ/bit = 0.64 W more
+    links = Interconnect(Topology.RING, 4, 10e9, 1e-6, 2e-12)
+    assert load_power_w(dataclasses.replace(chip, interconnect=links))[0] == pytest.approx(3.64)
+    # a power cap throttles the demand to it; a GPU is held at its TDP, an LPU is not
+    capped = dataclasses.replace(chip, power=Power(10.0, 1.0, cap_w=2.5))
+    assert load_power_w(capped)[0] == pytest.approx(2.5)
+    small_tdp = Power(2.0, 1.0)
+    gpu = dataclasses.replace(chip, kind=HardwareKind.GPU, power=small_tdp)
+    assert load_power_w(gpu)[0] == pytest.approx(2.0) and "power-limited" in load_power_w(gpu)[1]
+    assert load_power_w(dataclasses.replace(chip, power=small_tdp))[0] == pytest.approx(3.0)
+
+
 def test_gpu_control_constant_is_the_fit() -> None:
     chips = {n: load_hardware(n).chip for n, _ in GPU_FIT_DIES}
     assert fit_gpu_unit_fixed_mtr(chips) == pytest.approx(GPU_UNIT_FIXED_MTR, rel=0.01)
@@ -199,6 +217,11 @@ def test_published_targets() -> None:
     # held-out system prices within 25% where the model has the die and host content
     for case in ("dgx-a100", "hgx-b200"):
         assert abs(err[("system price", case)]) < 0.25, case
+    # GPUs: H100's unthrottled demand exceeds its TDP, so it is held there; B200 and MI300X
+    # are below their limits and predicted
+    assert err[("load power", "h100-sxm")] == pytest.approx(0.0)
+    for case in ("b200", "mi300x"):
+        assert abs(err[("load power", case)]) < 0.15, case
     g = ds.grade(data)
     assert g["die area"]["compared"] == len(ds.DIE_AREAS)
     assert set(g["die area"]["within"]) >= {"a100-sxm-80gb", "h100-sxm", "b200"}
