@@ -24,7 +24,9 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
 `excluded` rows (lengths not published, no hardware spec or engine profile) are listed with
 their reason in `notes` and a NaN prediction: the report counts them, never grades them.
 
-Groups: `<metric> (held-out)` per metric, `excluded`.
+Groups: `<metric> (held-out)` per metric, `excluded`. The report's signed error is
+(predicted − measured) / measured: on throughput rows positive = predicted faster than
+measured, on TPOT / TTFT rows positive = predicted slower.
 
     python -m infersim.validation.datasets.serving_published     # every row, graded
 """
