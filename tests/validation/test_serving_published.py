@@ -90,3 +90,15 @@ def test_report_lists_every_row_with_the_exclusion_reasons(tmp_path, monkeypatch
     assert "throughput_req_s (held-out)" in g and not math.isnan(sp.predict(graded)[0])
     # the summary counts the excluded rows without grading them
     assert re.search(rf"\| {sp.NAME} \| excluded \| 0 \|", md)
+
+
+def test_a_bad_cell_names_file_line_column_and_fix(tmp_path):
+    from infersim.foundation.errors import InputError
+
+    text = sp.DATA.read_text().splitlines()
+    header, first = text[0], text[1]
+    bad = tmp_path / "serving.csv"
+    bad.write_text("\n".join([header, first.replace(",30000,", ",many,", 1)]) + "\n")
+    with pytest.raises(InputError, match=r"serving.csv line 2 .*column requests: 'many'; "
+                                         r"a graded row needs a positive integer"):
+        sp.rows(bad)

@@ -60,9 +60,40 @@ METRICS: dict[str, Any] = {
 }
 
 
-def rows() -> list[dict[str, str]]:
-    with DATA.open(newline="") as f:
-        return list(csv.DictReader(f))
+GRADED_INTS = ("tp", "replicas", "isl", "osl", "requests", "max_batch", "max_tokens")
+
+
+def rows(path: Path = DATA) -> list[dict[str, str]]:
+    """The CSV's rows, checked: InputError naming file, line, column and fix on a bad cell."""
+    from infersim.foundation.errors import InputError
+
+    with path.open(newline="") as f:
+        out = list(csv.DictReader(f))
+    for line, r in enumerate(out, start=2):
+        where = f"{path.name} line {line} ({r.get('id')})"
+        if not (r.get("source") or "").startswith("https://"):
+            raise InputError(f"{where}, column source: give the https:// URL of the figure")
+        if r.get("use") not in ("pass_fail", "excluded"):
+            raise InputError(f"{where}, column use: {r.get('use')!r}; use pass_fail or excluded")
+        if r.get("metric") not in METRICS:
+            raise InputError(f"{where}, column metric: {r.get('metric')!r}; use one of "
+                             f"{', '.join(METRICS)}")
+        try:
+            if float(r["measured"]) <= 0:
+                raise ValueError
+        except ValueError:
+            raise InputError(f"{where}, column measured: {r['measured']!r} is not a positive "
+                             "number") from None
+        if r["use"] != "pass_fail":
+            continue
+        for col in GRADED_INTS:
+            if not r[col].isdigit() or int(r[col]) < 1:
+                raise InputError(f"{where}, column {col}: {r[col]!r}; a graded row needs a "
+                                 "positive integer (or set use to excluded with the reason)")
+        if r["arrival"] not in ("infinite", "poisson"):
+            raise InputError(f"{where}, column arrival: {r['arrival']!r}; use infinite or "
+                             "poisson")
+    return out
 
 
 def simulate_row(r: Mapping[str, str]) -> ServingResult:
@@ -83,9 +114,8 @@ def simulate_row(r: Mapping[str, str]) -> ServingResult:
         arrival = ClosedLoop(users=n)  # all n queued at t = 0, none re-issued
     elif r["arrival"] == "poisson":
         arrival = Poisson(float(r["arrival_value"]))
-    else:
-        raise ValueError(f"{DATA.name} row {r['id']}: arrival {r['arrival']!r}; "
-                         "use infinite or poisson")
+    else:  # rows() rejects anything else
+        raise ValueError(f"{DATA.name} row {r['id']}: arrival {r['arrival']!r}")
     traffic = Traffic(arrival, FixedLengths(int(r["isl"]), int(r["osl"])), n)
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
     dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=r["runtime"],
