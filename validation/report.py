@@ -89,7 +89,8 @@ def build_report(out_dir: Path, measure: bool = False) -> Report:
     for spec, pts in _roofline_inputs(kernel_frames):
         plots.append(_save(out_dir / f"roofline-{Path(spec).stem}.png",
                            roofline_figure(spec, pts)))
-    md = render_markdown(data, summary, failed, listing, plots, measure)
+    listed = [ds.name for ds in discover() if ds.list_rows]
+    md = render_markdown(data, summary, failed, listing, plots, measure, listed)
     path = out_dir / "report.md"
     atomic_write_text(path, md)
     atomic_write_text(out_dir / "cases.csv", data.to_csv(index=False, float_format="%.6g"))
@@ -223,6 +224,16 @@ def roofline_figure(spec_path: str, points: pd.DataFrame) -> Any:
     return fig
 
 
+def all_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Every row of `df` with its signed error ("–" where it is not graded)."""
+    signed = (df["predicted"] - df["measured"]) / df["measured"]
+    return pd.DataFrame({"group": df["group"], "case": df["case"],
+                         "predicted": df["predicted"], "measured": df["measured"],
+                         "unit": df["unit"], "error": [_pct(float(x), signed=True)
+                                                      for x in signed],
+                         "notes": df["notes"]})
+
+
 def _table(df: pd.DataFrame) -> str:
     if df.empty:
         return "(none)\n"
@@ -241,7 +252,7 @@ def _cell(v: Any) -> str:
 
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],
                     listing: Sequence[tuple[str, str, int]], plots: Sequence[Path],
-                    measured_now: bool) -> str:
+                    measured_now: bool, listed: Sequence[str] = ()) -> str:
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# infersim validation report", "",
            f"Generated {now} by `infersim validate`"
@@ -263,6 +274,10 @@ def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[s
         worst = worst.assign(ape=[f"{100 * a:.1f}%" for a in worst.ape])[
             ["dataset", "group", "case", "predicted", "measured", "unit", "ape", "notes"]]
     out.append(_table(worst))
+    for name in listed:
+        out += ["", f"## Every row of `{name}`", "",
+                "Ungraded rows (NaN prediction) say why in `notes`.", ""]
+        out.append(_table(all_rows(data[data.dataset == name])))
     out += ["", "## Plots", ""]
     out += [f"![{p.stem}]({p.name})" for p in plots]
     out += ["", "## Reproduce", "",

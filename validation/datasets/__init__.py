@@ -8,7 +8,8 @@
 skipped), so a new data set needs no registration. `predicted` and `measured` share `unit`
 ("s" for seconds per call or step, "tok/s" for throughput); `group` splits a data set for the
 statistics (e.g. "operators", "end-to-end"); `notes` says anything that qualifies a row
-(precision, speculative decoding, held-out or fitted, ...).
+(precision, speculative decoding, held-out or fitted, ...). A module may also set
+`LIST_ROWS = True`: the report then lists every one of its rows, ungraded ones included.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Dataset:
     description: str
     load: Callable[[], pd.DataFrame]
     module: str
+    list_rows: bool = False  # the report lists every row (module attribute LIST_ROWS)
 
 
 def discover() -> list[Dataset]:
@@ -42,7 +44,8 @@ def discover() -> list[Dataset]:
         load = getattr(mod, "load", None)
         if not isinstance(name, str) or not callable(load):
             continue  # a helper module, not a data set
-        found.append(Dataset(name, str(getattr(mod, "DESCRIPTION", "")), load, mod.__name__))
+        found.append(Dataset(name, str(getattr(mod, "DESCRIPTION", "")), load, mod.__name__,
+                             bool(getattr(mod, "LIST_ROWS", False))))
     return found
 
 
