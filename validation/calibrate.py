@@ -123,7 +123,9 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     progress.note(f"calibrating {host.cpu_model} with {host.threads} thread(s), "
                   f"{profile.name} profile: {len(cases)} kernel cases, {len(tcases)} "
                   "transformer steps")
-    budget = measure.Budget(opts.budget_s, start=start)
+    from infersim.validation.kernels.timing import cpu_busy
+
+    budget = measure.Budget(opts.budget_s, start=start, start_busy=cpu_busy())
     bench = CpuBench(cases, opts.seed)
     rows = measure.measure_kernels(bench, cases, profile.policy, progress, budget)
     bench.release()

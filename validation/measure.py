@@ -61,17 +61,21 @@ def _row(device: str, case: Case, t: Timing) -> dict[str, Any]:
 # REPROBE_EVERY-th case is timed with the full policy again, to notice the machine going quiet.
 BUSY_EXTRA = 2
 REPROBE_EVERY = 8
+# ... and time each call alone, keeping the fastest fifth (timing.TimingPolicy.call_quantile)
+BUSY_CALL_QUANTILE = 0.2
 
 
 def busy_policy(policy: TimingPolicy) -> TimingPolicy:
     """The policy for a machine that stays busy: no back-off, a few extra samples."""
-    return replace(policy, max_retries=min(policy.max_retries, BUSY_EXTRA), backoff_s=0.0)
+    return replace(policy, max_retries=min(policy.max_retries, BUSY_EXTRA), backoff_s=0.0,
+                   call_quantile=BUSY_CALL_QUANTILE)
 
 
 # When the projected end of a measurement passes its time budget, the remaining cases are
 # timed with LEAN (fewer, shorter samples; best of N); if even that projects past the budget,
 # held-out cases (grading only, never fitted) are skipped. Fit cases are always measured.
-LEAN = TimingPolicy(warmup=1, repeats=3, target_sample_s=5e-4, max_retries=1, backoff_s=0.0)
+LEAN = TimingPolicy(warmup=1, repeats=3, target_sample_s=5e-4, max_retries=1, backoff_s=0.0,
+                    call_quantile=0.2)
 
 
 @dataclass
@@ -81,6 +85,8 @@ class Budget:
     seconds: float | None = None
     clock: Any = None  # a monotonic clock (seconds); time.monotonic when None
     start: float | None = None  # when the budget started (default: the first measurement)
+    lean: bool = False  # the kernels fell behind and went lean (the transformer follows)
+    start_busy: bool = False  # the machine was busy before measuring (timing.cpu_busy)
     lean_cases: int = 0
     skipped: list[str] = field(default_factory=list)
 
@@ -113,7 +119,7 @@ def measure_kernels(bench: Bench, cases: Sequence[Case], policy: TimingPolicy,
     by the kernels' own time."""
     budget = budget if budget is not None else Budget()
     rows = []
-    busy = False
+    busy = budget.start_busy
     since_probe = 0
     t0 = budget.begin()
     left = sum(case_weight(c) for c in cases)
@@ -129,7 +135,9 @@ def measure_kernels(bench: Bench, cases: Sequence[Case], policy: TimingPolicy,
             late = now - t0 + pace * left > budget.seconds
             if late and not lean:
                 lean, mark_t, mark_w = True, now, done_w
-            elif late and lean and not skip and done_w - mark_w >= 3.0:
+                budget.lean = True
+            elif (late and lean and not skip and done_w - mark_w >= 3.0
+                  and now - t0 > budget.seconds / 2):  # early paces include JIT compiles
                 skip = True
         left -= w
         if skip and case.role == Role.HOLDOUT:
@@ -142,6 +150,8 @@ def measure_kernels(bench: Bench, cases: Sequence[Case], policy: TimingPolicy,
         budget.lean_cases += int(lean)
         if probe:
             busy, since_probe = t.contended > 0, 0
+            if busy:  # timed again the busy way: its own samples describe the other jobs
+                t = bench.time(case, busy_policy(base))
         else:
             since_probe += 1
         done_w += w
@@ -172,10 +182,10 @@ def measure_transformer(cases: Sequence[TransformerCase], profile: Profile, thre
     budget = budget if budget is not None else Budget()
     for i, tc in enumerate(cases):
         progress.step(f"transformer {tc.label}", transformer_weight(tc))
-        if budget.spent():  # validation rows: one is kept (leanly timed), the rest may go
-            if i > 0:
-                budget.skipped.append(f"transformer {tc.label}")
-                continue
+        if budget.spent() and i > 0:  # validation rows: the first is kept, the rest may go
+            budget.skipped.append(f"transformer {tc.label}")
+            continue
+        if budget.lean or budget.spent():  # behind schedule: fewer samples, no back-off
             policy = replace(policy, warmup=1, repeats=LEAN.repeats, max_retries=1,
                              backoff_s=0.0)
             budget.lean_cases += 1

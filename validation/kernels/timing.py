@@ -60,6 +60,8 @@ class Timing:
 
 # A sample lasts at most this many times its target length (see time_calls).
 SAMPLE_CAP = 8.0
+# Calls timed alone to size a sample (the fastest is taken).
+SIZING_CALLS = 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class TimingPolicy:
     max_stall: float = 0.02
     max_retries: int = 6
     backoff_s: float = 0.05  # pause after a contended sample (the competing job may yield)
+    # Busy machine: time each call of a sample alone and keep this quantile of the calls (the
+    # calls no other process interrupted; a descheduled worker thread stalls a parallel
+    # kernel's barrier for a whole time slice). None: one time for the back-to-back calls.
+    call_quantile: float | None = None
 
 
 def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
@@ -82,9 +88,12 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
     `clock` returns nanoseconds; it is a parameter so a device timer can replace it."""
     for _ in range(max(1, policy.warmup)):
         fn()
-    t0 = clock()
-    fn()
-    one = max((clock() - t0) * NS, 1e-9)
+    # sized from the fastest of a few calls (one descheduled call would make `inner` 1)
+    one = math.inf
+    for _ in range(SIZING_CALLS):
+        t0 = clock()
+        fn()
+        one = min(one, max((clock() - t0) * NS, 1e-9))
     inner = int(min(policy.max_inner, max(1, math.ceil(policy.target_sample_s / one))))
     # A sample stops after SAMPLE_CAP x its target: `inner` was sized from one call, and on a
     # busy machine each call of a parallel kernel may wait a scheduler tick at its barrier.
@@ -97,10 +106,17 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
         p0 = _psi_us()
         w0 = clock()
         done, chunk = 0, 1
+        calls: list[int] = []  # per-call ns (call_quantile mode)
         while done < inner:
             n = min(chunk, inner - done)
-            for _ in range(n):
-                fn()
+            if policy.call_quantile is None:
+                for _ in range(n):
+                    fn()
+            else:
+                for _ in range(n):
+                    c0 = clock()
+                    fn()
+                    calls.append(clock() - c0)
             done += n
             chunk *= 2
             if done < inner and clock() - w0 > limit_ns:
@@ -109,7 +125,9 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
         p1 = _psi_us()
         wall_us = max((w1 - w0) * 1e-3, 1e-3)  # ns → µs
         stall = (p1 - p0) / wall_us if p0 is not None and p1 is not None else math.nan
-        samples.append((max(wall_us * 1e-6 / done, 1e-12), stall))
+        per_call = (wall_us * 1e-6 / done if policy.call_quantile is None
+                    else float(np.quantile(calls, policy.call_quantile)) * NS)
+        samples.append((max(per_call, 1e-12), stall))
         if stall > policy.max_stall:
             time.sleep(policy.backoff_s)
         else:
@@ -129,3 +147,14 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
                   float(np.percentile(arr, 90)), len(per_call), inner,
                   float(np.median(st)) if np.isfinite(st).any() else math.nan,
                   rejected, contended)
+
+
+def cpu_busy(window_s: float = 0.2, max_stall: float = TimingPolicy.max_stall) -> bool:
+    """Whether other processes keep the CPUs busy now: the PSI stall fraction over a short
+    idle window exceeds `max_stall` (False without PSI)."""
+    p0 = _psi_us()
+    time.sleep(window_s)
+    p1 = _psi_us()
+    if p0 is None or p1 is None:
+        return False
+    return (p1 - p0) / (window_s * 1e6) > max_stall
