@@ -125,9 +125,9 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
         p1 = _psi_us()
         wall_us = max((w1 - w0) * 1e-3, 1e-3)  # ns → µs
         stall = (p1 - p0) / wall_us if p0 is not None and p1 is not None else math.nan
-        per_call = (wall_us * 1e-6 / done if policy.call_quantile is None
+        sample_s = (wall_us * 1e-6 / done if policy.call_quantile is None
                     else float(np.quantile(calls, policy.call_quantile)) * NS)
-        samples.append((max(per_call, 1e-12), stall))
+        samples.append((max(sample_s, 1e-12), stall))
         if stall > policy.max_stall:
             time.sleep(policy.backoff_s)
         else:
