@@ -7,7 +7,7 @@ The one formula (used by the serving simulator and by every study):
 
 - price_usd: the price of the chips that produce the tokens (system price × chips used /
   chips in the system), amortized straight-line over `lifetime_years`. Callers pass
-  `hardware_price_usd(hw)`: the capex DERIVED from the die economics (hwmodels/capex.py:
+  `capex.capex_usd(hw)`: the capex DERIVED from the die economics (hwmodels/capex.py:
   die area at the node, yield, wafer price, memory, packaging, board, host, margin) when the
   spec describes its die, else the spec's declared price; `infersim hw validate` warns where
   the two disagree by more than 25%. Hosting, networking
@@ -30,8 +30,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from infersim.foundation.errors import InputError
-from infersim.hwmodels.capex import capex_usd
-from infersim.hwmodels.spec import Hardware
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600.0
 J_PER_KWH = 3.6e6
@@ -94,13 +92,6 @@ class Economics:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def hardware_price_usd(hw: Hardware) -> float:
-    """The system price economics amortizes: derived from the die economics
-    (hwmodels/capex.py) when the spec has a `build:` block with a margin, else the declared
-    price (`Hardware.total_price_usd`, 0 = unknown)."""
-    return capex_usd(hw)
 
 
 def amortized_capex_usd_per_hour(price_usd: float, econ: Economics = Economics()) -> float:

@@ -252,7 +252,7 @@ class Hardware:
     @property
     def total_price_usd(self) -> float:
         """The declared price (system, or chips × chip price), 0 = unknown. Economics uses
-        `hwmodels.economics.hardware_price_usd` (derived from the die economics when the spec
+        `hwmodels.capex.capex_usd` (derived from the die economics when the spec
         describes its die); this figure is its cross-check."""
         return self.price_usd or self.num_chips * self.chip.price_usd
 

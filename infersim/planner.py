@@ -126,7 +126,8 @@ def plan(model: str | Path | dict[str, Any] | Any, hardware: str | Path | Any, *
     """Every layout of `model` on `hardware`, best batch under the SLOs, sorted: layouts that
     meet the SLOs first by cost per 1M output tokens (then by chips), then the rest."""
     from infersim.api import load_hardware, load_model, simulate
-    from infersim.hwmodels.economics import Economics, cost_per_mtok_usd, hardware_price_usd
+    from infersim.hwmodels.capex import capex_usd
+    from infersim.hwmodels.economics import Economics, cost_per_mtok_usd
 
     for name, v in (("prompt", prompt), ("output", output), ("max_batch", max_batch)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -143,7 +144,7 @@ def plan(model: str | Path | dict[str, Any] | Any, hardware: str | Path | Any, *
         tp, pp, ep = lay.tp, lay.pp, lay.ep
         dp = hw.num_chips // lay.chips
         used = dp * lay.chips
-        price = hardware_price_usd(hw) * used / hw.num_chips
+        price = capex_usd(hw) * used / hw.num_chips
         blank = PlanRow(tp, pp, ep, dp, used, 0, math.nan, math.nan, 0.0, math.nan, math.nan,
                         False, "", lay.attn_dp, lay.cp)
         kw: dict[str, Any] = dict(weights=weights, kv=kv, runtime=runtime)

@@ -19,11 +19,11 @@ from functools import lru_cache
 from typing import Any
 
 from infersim.foundation.errors import InfersimError
+from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.economics import (
     Economics,
     cost_note,
     cost_per_mtok_usd,
-    hardware_price_usd,
 )
 
 # Metrics of `evaluate: simulate`, in table order.
@@ -115,7 +115,7 @@ def simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     tb = tot.bytes
     lat = r.latency_s
     chip = hw.chip
-    price = hardware_price_usd(hw) * min(chips, hw.num_chips) / hw.num_chips
+    price = capex_usd(hw) * min(chips, hw.num_chips) / hw.num_chips
     econ = Economics(**p["economics"]) if p["economics"] else _ECON
     compute_s = 0.0
     for mo in sched.ops:

@@ -53,7 +53,7 @@ def _peak_total(hw: Any, *names: str) -> float:
 
 
 def list_rows() -> list[dict[str, Any]]:
-    from infersim.hwmodels.economics import hardware_price_usd
+    from infersim.hwmodels.capex import capex_usd
     from infersim.hwmodels.loader import list_hardware, load_hardware
 
     rows = []
@@ -66,7 +66,7 @@ def list_rows() -> list[dict[str, Any]]:
             "fp8_flops": _peak_total(hw, "fp8", "int8"),
             "memory": main.name, "capacity_bytes": hw.capacity_bytes(),
             "bandwidth_Bps": main.bandwidth_Bps * hw.num_chips,
-            "power_w": hw.total_power_w, "price_usd": hardware_price_usd(hw),
+            "power_w": hw.total_power_w, "price_usd": capex_usd(hw),
         })
     return rows
 

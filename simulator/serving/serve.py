@@ -32,8 +32,9 @@ import numpy as np
 import simpy
 
 from infersim.foundation.errors import InputError
+from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.cost import Infeasibility
-from infersim.hwmodels.economics import Economics, hardware_price_usd
+from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving.config import (
     KV_LINKS,
@@ -382,5 +383,5 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
                              kv_transfer_latency_s=link_s,
                              idle_power_w=chips * h.chip.power.idle_w,
                              extra_power_w=chips * h.extra_power_w / h.num_chips,
-                             price_usd=chips * hardware_price_usd(h) / h.num_chips,
+                             price_usd=chips * capex_usd(h) / h.num_chips,
                              pipeline_stages=dep.pp)

@@ -29,11 +29,11 @@ from typing import Any
 import pandas as pd
 
 from infersim.foundation.io import atomic_write_text
+from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.economics import (
     Economics,
     cost_note,
     cost_per_mtok_usd,
-    hardware_price_usd,
 )
 from infersim.studies.pareto import pareto_front
 
@@ -115,7 +115,7 @@ def designs(quick: bool) -> list[Design]:
 def replica_price_usd(hw: Any, chips: int) -> float:
     """Price of the chips of one replica: the (derived) system capex pro rata; 0 when the
     price is unknown (the cost is then NaN)."""
-    return hardware_price_usd(hw) * chips / hw.num_chips
+    return capex_usd(hw) * chips / hw.num_chips
 
 
 class _Steps:

@@ -20,11 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from infersim.foundation.io import atomic_write_text
+from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.economics import (
     Economics,
     cost_note,
     cost_per_mtok_usd,
-    hardware_price_usd,
 )
 
 HERE = Path(__file__).parent
@@ -80,7 +80,7 @@ def predict(batches: tuple[int, ...]) -> pd.DataFrame:
         for b in batches:
             r = simulate(m, hw, phase="decode", batch=b, context=CONTEXT, runtime=rt,
                          weights=wdt, tp=tp, pp=pp)
-            price = hardware_price_usd(hw)
+            price = capex_usd(hw)
             rows.append({
                 "system": name, "kind": hw.kind.value, "chips": tp * pp, "weights": wdt,
                 "tp": tp, "pp": pp, "runtime": rt, "batch": b, "feasible": r.feasible,

@@ -23,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 
 from infersim.foundation.io import atomic_write_text
+from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.economics import (
     Economics,
     cost_per_mtok_usd,
     energy_usd,
-    hardware_price_usd,
     implied_usd_per_chip_hour,
 )
 
@@ -74,7 +74,7 @@ def open_model(prices: pd.DataFrame, batches: tuple[int, ...]) -> pd.DataFrame:
     for name, wdt, tp, pp in OPEN_SYSTEMS:
         hw = load_hardware(name)
         chips = tp * pp
-        price = hardware_price_usd(hw) * chips / hw.num_chips
+        price = capex_usd(hw) * chips / hw.num_chips
         pre = _sim(m, hw, "prefill", 1, wdt, tp, pp)
         for b in batches:
             r = _sim(m, hw, "decode", b, wdt, tp, pp)
@@ -123,10 +123,10 @@ def envelope(batches: tuple[int, ...]) -> pd.DataFrame:
                     "feasible": r.feasible, "reason": str(r.infeasible or ""),
                     "tok_s": r.tokens_per_s, "tok_s_per_user": r.tokens_per_s / b,
                     "cost_floor_output_usd_per_mtok": cost_per_mtok_usd(
-                        hardware_price_usd(hw), r.tokens_per_s, r.system_energy_per_token_j, econ)
+                        capex_usd(hw), r.tokens_per_s, r.system_energy_per_token_j, econ)
                     if r.feasible else math.nan,
                     "break_even_utilization_at_15_usd": break_even_utilization(
-                        15.0, hardware_price_usd(hw), r.tokens_per_s, r.system_energy_per_token_j,
+                        15.0, capex_usd(hw), r.tokens_per_s, r.system_energy_per_token_j,
                         econ)
                     if r.feasible else math.nan})
     return pd.DataFrame(rows)

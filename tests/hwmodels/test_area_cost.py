@@ -26,7 +26,6 @@ from infersim.hwmodels.capex import (
     negative_binomial_yield,
     system_cost,
 )
-from infersim.hwmodels.economics import hardware_price_usd
 from infersim.hwmodels.spec import (
     Build,
     Chip,
@@ -175,10 +174,10 @@ def test_not_derivable_without_build_block() -> None:
 def test_economics_uses_the_derived_price() -> None:
     hw = load_hardware("dgx-h100")
     sc = system_cost(hw)
-    assert hardware_price_usd(hw) == pytest.approx(sc.price_usd)
+    assert capex_usd(hw) == pytest.approx(sc.price_usd)
     # system = 8 x chip price + host / (1 - 0.2)
     assert sc.price_usd == pytest.approx(8 * sc.chip.price_usd + 66000 / 0.8)
-    assert hardware_price_usd(hw) != hw.total_price_usd
+    assert capex_usd(hw) != hw.total_price_usd
 
 
 def test_wafer_reports_the_wafer_and_its_components() -> None:
