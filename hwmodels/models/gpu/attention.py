@@ -4,7 +4,7 @@ Prefill runs one thread block per (batch, head, 128-query block); causal blocks 
 key blocks; compute at `attention_efficiency` of the GEMM rate; waves over SMs; K/V re-read
 when a wave's heads do not fit in L2. Flash-decoding runs one block per (batch, kv-head, KV
 split); the split count is searched so that few heads still spread the KV read over many SMs,
-with a combine kernel when split > 1. The faster applicable algorithm is kept.
+with a combine kernel when split > 1 (each split pays at least one key tile). The faster applicable algorithm is kept.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ KV_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
 _FLASH_BLOCK_Q = 128  # query rows per flash-attention thread block (64 if head_dim > 128)
 _FLASH_BLOCK_K = 64  # keys per flash-attention inner iteration
 _DECODE_MIN_ROWS = 16  # MMA minimum rows: decode attention pads query rows up to this
-_MIN_KV_CHUNK = 64  # flash-decoding keeps at least this many keys per split
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +86,22 @@ def _flash_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> Att
     rows = sh.q_len * (h // kvh)
     rows_p = max(_DECODE_MIN_ROWS, -(-rows // _DECODE_MIN_ROWS) * _DECODE_MIN_ROWS)
     per_tok = hd if sh.shared_kv else hd + dv
-    flops_pad = 2.0 * b * kvh * rows_p * kv * (hd + dv)
     peak_sm = peak * c.mma_eff * c.attn_eff / c.sms
     best: AttnChoice | None = None
     for split in KV_SPLITS:
-        if split > 1 and kv / split < _MIN_KV_CHUNK:
+        if split > 1 and split > kv:
             break
+        # A block's MMA loop walks its keys in tiles of _FLASH_BLOCK_K, so a split shorter
+        # than a tile still pays a whole tile: that, the partial outputs and the combine
+        # launch are what stop over-splitting. Every split is open to every context, so a
+        # longer context never gains a configuration a shorter one lacked.
+        keys = max(1, -(-kv // split))
+        tile_keys = -(-keys // _FLASH_BLOCK_K) * _FLASH_BLOCK_K
         blocks = b * kvh * split
         waves = -(-blocks // c.sms)
-        feed = b * kvh * kv * per_tok * sh.kv_dtype.bytes / (c.l2_bw / c.sms)
-        t_cta = c.hbm_lat + max(flops_pad / blocks / peak_sm, feed / blocks)
+        flops_cta = 2.0 * rows_p * tile_keys * (hd + dv)
+        feed_cta = keys * per_tok * sh.kv_dtype.bytes / (c.l2_bw / c.sms)
+        t_cta = c.hbm_lat + max(flops_cta / peak_sm, feed_cta)
         compute_s = waves * t_cta
         read = op.bytes.act_in + op.bytes.kv_read
         write = op.bytes.act_out
