@@ -197,8 +197,13 @@ def physical(hw: Hardware) -> dict[str, tuple[float, str, str]]:
         out["area.die"] = (area.die_mm2 if area.derivable else math.nan, "mm²",
                            f"microarchitecture at {area.node} nm (hwmodels/area.py)"
                            if area.derivable else why)
-        if area.derivable and area.dies > 1:
-            out["area.package"] = (area.total_mm2, "mm²", f"{area.dies} dies")
+        if area.derivable and area.base_dies:
+            out["area.base_die"] = (area.base_die_mm2, "mm²",
+                                    f"one of {area.base_dies} base dies at {area.base_node} nm "
+                                    "(hwmodels/area.py)")
+        if area.derivable and (area.dies > 1 or area.base_dies):
+            out["area.package"] = (area.total_mm2, "mm²", f"{area.dies} dies" + (
+                f" + {area.base_dies} base dies" if area.base_dies else ""))
     cost = chip_cost(c, area)
     sc = system_cost(hw)
     if cost.derivable:

@@ -48,13 +48,22 @@ NAME = "area_cost_power"
 DESCRIPTION = ("Published die areas, system list prices and board power (NVIDIA, Groq, "
                "Cerebras, AMD) against the area, capex and load power derived from the specs")
 
-# (spec, published die area mm², source)
-DIE_AREAS: tuple[tuple[str, float, str], ...] = (
-    ("a100-sxm-80gb", 826.0, "GA100 826 mm², Ampere whitepaper (reference §1.1 [A2])"),
-    ("h100-sxm", 814.0, "GH100 814 mm², Hopper whitepaper (reference §1.1 [H4])"),
-    ("b200", 800.0, "GB100 two reticle-size dies of ~800 mm² each (reported, C; issue 16)"),
-    ("groq-lpu", 725.0, "Groq TSP 725 mm² on 14 nm, Abts et al. ISCA 2020 (reference §1.3)"),
-    ("cs-3", 46225.0, "WSE-3 46,225 mm² (reference §1.2 [C1,C2,C3])"),
+# (case, spec, die type: "compute" | "base", published die area mm², source)
+DIE_AREAS: tuple[tuple[str, str, str, float, str], ...] = (
+    ("a100-sxm-80gb", "a100-sxm-80gb", "compute", 826.0,
+     "GA100 826 mm², Ampere whitepaper (reference §1.1 [A2])"),
+    ("h100-sxm", "h100-sxm", "compute", 814.0,
+     "GH100 814 mm², Hopper whitepaper (reference §1.1 [H4])"),
+    ("b200", "b200", "compute", 800.0,
+     "GB100 two reticle-size dies of ~800 mm² each (reported, C; issue 16)"),
+    ("mi300x-xcd", "mi300x", "compute", 115.0,
+     "MI300X XCD ~115 mm² on N5 (AMD ISSCC 2024 MI300 chiplet paper as reported, C; issue 16)"),
+    ("mi300x-iod", "mi300x", "base", 370.0,
+     "MI300X IOD ~370 mm² on N6 (AMD ISSCC 2024 MI300 chiplet paper as reported, C; "
+     "issue 16)"),
+    ("groq-lpu", "groq-lpu", "compute", 725.0,
+     "Groq TSP 725 mm² on 14 nm, Abts et al. ISCA 2020 (reference §1.3)"),
+    ("cs-3", "cs-3", "compute", 46225.0, "WSE-3 46,225 mm² (reference §1.2 [C1,C2,C3])"),
 )
 # (spec, published price US$, source); a DGX A100 is built from the A100 spec below.
 PRICES: tuple[tuple[str, float, str], ...] = (
@@ -97,12 +106,15 @@ def _hardware(name: str) -> Hardware:
 def rows() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     fitted = {n for n, _ in GPU_FIT_DIES}
-    for name, published, src in DIE_AREAS:
+    for case, name, die, published, src in DIE_AREAS:
         chip = load_hardware(name).chip
         area = chip_area(chip)
-        pred = area.total_mm2 if chip.kind == HardwareKind.WAFER else area.die_mm2
+        if chip.kind == HardwareKind.WAFER:
+            pred = area.total_mm2
+        else:
+            pred = area.base_die_mm2 if die == "base" else area.die_mm2
         note = "fitted (GPU SM control logic)" if name in fitted else "held-out"
-        out.append({"dataset": NAME, "group": "die area", "case": name, "predicted": pred,
+        out.append({"dataset": NAME, "group": "die area", "case": case, "predicted": pred,
                     "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
     for name, published, src in PRICES:
         sc = system_cost(_hardware(name))
