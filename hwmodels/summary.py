@@ -28,6 +28,7 @@ from infersim.hwmodels.spec import (
     Hardware,
     HardwareKind,
     Interconnect,
+    TensorClass,
     UnitType,
 )
 from infersim.workloads.dtypes import DType
@@ -152,9 +153,12 @@ def load_power_w(chip: Chip) -> tuple[float, str]:
     off_chip = main.name.lower().startswith(_DRAM_PREFIXES)
     mem_w = main.bandwidth_Bps * BITS_PER_BYTE * main.energy_j_per_bit if off_chip else 0.0
     # On-chip SRAM levels (caches, an LPU's or wafer's SRAM) stream at their peak too: their
-    # reads are operand delivery, which the spec's J/FLOP (the datapath) does not hold.
+    # reads are operand delivery, which the spec's J/FLOP (the datapath) does not hold. A CIM
+    # chip's weight arrays are the exception: the MAC happens in them, its J/FLOP is the read.
+    cim = isinstance(chip.params, CimParams)
     sram = [m for m in chip.memory
-            if not m.external and not m.name.lower().startswith(_DRAM_PREFIXES)]
+            if not m.external and not m.name.lower().startswith(_DRAM_PREFIXES)
+            and not (cim and TensorClass.WEIGHTS in m.holds)]
     sram_w = sum(m.bandwidth_Bps * BITS_PER_BYTE * m.energy_j_per_bit for m in sram)
     ic = chip.interconnect
     # each chip pays for the bits it sends; the bits it receives are its peers' sends
