@@ -97,10 +97,14 @@ class CostBreakdown:
 def _memory_usd(chip: Chip) -> float:
     c = tables().cost
     total = 0.0
+    b = chip.build
     for m in chip.memory:
         name = m.name.lower()
         if name.startswith("hbm"):
-            total += m.capacity_bytes / G * c["hbm_usd_per_gb"]
+            # every stack on the package is bought, the disabled ones too
+            bought = (b.hbm_phys * b.hbm_stack_bytes if b is not None and b.hbm_stack_bytes
+                      and b.hbm_phys else m.capacity_bytes)
+            total += bought / G * c["hbm_usd_per_gb"]
         elif _on_card_dram(chip, m):
             total += m.capacity_bytes / G * c["dram_usd_per_gb"]
     return total

@@ -316,6 +316,9 @@ BUILD = Struct("build", (
              "the chip's)", (1.0, 1000.0)),
     Quantity("base_sram", "capacity", False, "cache SRAM on the base dies (MI300X Infinity "
              "Cache)", (0.0, 1e12), positive=False),
+    Quantity("hbm_stack", "capacity", False, "capacity of one HBM stack on the package; "
+             "every one of the hbm_phys stacks is bought, enabled or not (H100: 6 x 16 GB for "
+             "80 GB usable)", (0.0, 1e12), positive=False),
     Leaf("base_stacked", "bool", False, "compute dies stacked on the base dies: a base die "
          "is at least the footprint of the compute dies it carries"),
 ), help="die content for the area and cost models (hwmodels/area.py, hwmodels/capex.py)")

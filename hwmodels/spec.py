@@ -144,6 +144,9 @@ class Build:
     base_process_nm: float = 0.0
     base_sram_bytes: float = 0.0
     base_stacked: bool = False  # the compute dies sit on the base dies (3-D hybrid bonding)
+    # capacity of one HBM stack on the package; the package buys hbm_phys stacks of it, an
+    # enabled subset of which is the spec's usable capacity. 0 = the usable capacity only
+    hbm_stack_bytes: float = 0.0
 
 
 @dataclass(frozen=True)

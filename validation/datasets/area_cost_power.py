@@ -73,6 +73,7 @@ PRICES: tuple[tuple[str, float, str], ...] = (
     ("groq-lpu", 20_000.0, "GroqCard ~US$20k list (Mouser via Bittware, C; reference §1.3 "
      "[G8])"),
     ("cs-3", 2_500_000.0, "CS-3 ~US$2-3M list (reported, C; reference §1.2 [C6]), middle"),
+    ("mi300x", 12_500.0, "MI300X ~US$10-15k per GPU (reported, C; reference §1.1), middle"),
 )
 # (spec, published full-load power W, scope and source). Every published figure here is the
 # power of what the spec models: a GPU module's TDP is its firmware power limit (the model
