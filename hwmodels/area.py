@@ -9,7 +9,10 @@
 - CIM: array cells, one ADC per `adcs_per_array` (ZigZag area fit, ~2^bits), a DAC per row and
   input bit; a digital CIM column readout is an adder tree, 1/64 of an int8 MAC per row;
 - PHYs and SerDes: node-independent I/O figures per HBM stack, DRAM channel and 100 Gb/s;
-- uncore (network on chip, clocks, host interface, test) a named fraction of the die.
+- uncore (network on chip, clocks, host interface, test) a named fraction of the die;
+- chiplet packages (`build.base_dies`, MI300X): the memory PHYs, SerDes and the base-die
+  cache move onto the base dies at their own node, each with its uncore; base dies that carry
+  stacked compute dies are at least the footprint of those dies.
 
 Constants: hwmodels/data/process_nodes.yaml (every number cited). One is fitted: the control
 logic of one GPU streaming multiprocessor (schedulers, load/store, special functions, texture),

@@ -14,18 +14,30 @@ Groups and targets (issue 16):
 
 Known misses and their causes (the rows stay as they are; the fix belongs to the input named):
 - WSE-3 area (+41%): the matrix area follows from the spec's dense peak, 62.5 PFLOPS fp16 at
-  an assumed 1 GHz (125 PFLOPS "AI compute" read as sparse x 2): 31.25M fp16 MACs, 116x
-  GH100's 270k, on a wafer with 50x GH100's transistors (4 T vs 80 B, reference §1.2) of
-  which the 44 GB of 6T SRAM cells alone take 2.1 T. The published transistor budget does not
-  hold that many MACs: the spec's dense peak (or clock) is the suspect, not the area model.
-- Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane) and
-  the instruction control units have no published area and are not modelled.
-- Load power of A100, GroqCard and CS-3 (-19% to -29%): their specs set J/FLOP to half of the
-  TDP/peak ceiling (an assumption, reference §4.1); H100's spec derives it from a GEMM at the
-  power limit instead. GroqCard: the derived 217 W matches the ~215 W of other secondary
-  sources (reference §1.3, C), not TechSpot's ~300 W.
-- GroqCard price (-87%): a ~US$1.3k build at Groq's assumed 50% margin against a US$20k list
-  through a board partner and a distributor at launch volumes; no public margin explains it.
+  an assumed 1 GHz (125 PFLOPS "AI compute" read as sparse x 2): 34.7 fp16 MACs per core,
+  ~49,000 µm² of datapath per core at N5, more than a whole core can hold (46,225 mm² x ~70%
+  core share / 900k cores ~ 36,000 µm²; Cerebras puts a WSE-2 core at 38,000 µm², half of it
+  SRAM). The published transistor budget does not hold that many MACs either (4 T, of which
+  the 44 GB of 6T SRAM cells take 2.1 T): the spec's dense peak (or clock) is the suspect.
+- Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
+  the stream registers and the instruction control units have no published area and are not
+  modelled.
+- MI300X XCD (+19%): the per-engine control logic is the constant fitted on NVIDIA SMs; an
+  AMD CU carries half an H100 SM's matrix rate, and no AMD die is fitted. IOD (-26%): the
+  model floors each IOD at the footprint of its two stacked XCDs; the Infinity Fabric
+  network, IOD-to-IOD links and bond/TSV fields it also carries have no published area.
+- GroqCard price (-87%): a ~US$0.3k build plus US$1k of NRE over the assumed 108k chips, at
+  Groq's assumed 50% margin, against a US$20k list through a board partner and a distributor
+  at launch volumes; no public margin or volume explains it.
+- CS-3 price (-30%): the build is the wafer, an assumed US$100k wafer-scale package and
+  US$0.9M of 5 nm design cost over ~600 systems; the system's power, cooling and I/O
+  hardware are not itemized (no public figures).
+
+Load power counts what every engine streams at its peak: the matrix units, HBM, the on-chip
+SRAM levels (an LPU's or wafer's SRAM, a GPU's L2: operand delivery the datapath J/FLOP does
+not hold) and the links. Groq's and WSE-3's SRAM read energies come from one bank-size and
+node scaling of Horowitz's 45 nm figures (hwmodels/power.sram_read_energy_j_per_bit), not
+from these rows.
 
     python -m infersim.validation.datasets.area_cost_power     # rows and the target grades
 """
