@@ -367,3 +367,16 @@ def test_base_die_knobs_move_area_and_cost() -> None:
     # stacked XCDs set the IOD's floor: two XCDs per IOD
     mi = chip_area(load_hardware("mi300x").chip)
     assert mi.base_die_mm2 == pytest.approx(2 * mi.die_mm2)
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"build.hbm_stack_gb": 8}, "build.hbm_stack_gb"),  # 6 x 8 GB < the 80 GB usable
+    ({"build.base_sram_mb": 64}, "build.base_sram_mb"),  # base SRAM without base dies
+    ({"build.base_stacked": True}, "build.base_stacked"),
+])
+def test_inconsistent_build_fields_are_one_clear_error(overrides: dict[str, object],
+                                                       field: str) -> None:
+    from infersim.foundation.errors import SpecError
+
+    with pytest.raises(SpecError, match=field):
+        load_hardware("h100-sxm", overrides)
