@@ -101,9 +101,10 @@ def _memory_usd(chip: Chip) -> float:
     for m in chip.memory:
         name = m.name.lower()
         if name.startswith("hbm"):
-            # every stack on the package is bought, the disabled ones too
-            bought = (b.hbm_phys * b.hbm_stack_bytes if b is not None and b.hbm_stack_bytes
-                      and b.hbm_phys else m.capacity_bytes)
+            # every stack on the package is bought, the disabled ones too (a what-if with
+            # more usable HBM than the stacks hold has bigger stacks)
+            stacks = b.hbm_phys * b.hbm_stack_bytes if b is not None else 0.0
+            bought = max(m.capacity_bytes, stacks)
             total += bought / G * c["hbm_usd_per_gb"]
         elif _on_card_dram(chip, m):
             total += m.capacity_bytes / G * c["dram_usd_per_gb"]

@@ -728,10 +728,14 @@ def _build_rules(v: _Validator, data: dict[str, Any]) -> None:
 def _build_memory_rules(v: _Validator, build: dict[str, Any], memory: Any) -> None:
     stack = _si(build, "hbm_stack", "capacity")
     phys = build.get("hbm_phys")
-    if stack and is_number(phys) and isinstance(memory, dict):
+    # a what-if on the memory block moves the stacks with it (hwmodels/capex.py)
+    if stack and is_number(phys) and isinstance(memory, dict) and not any(
+            o.startswith("memory") for o in v.overridden):
         hbm = [(n, _si(m, "capacity", "capacity")) for n, m in memory.items()
                if isinstance(m, dict) and str(n).lower().startswith("hbm")]
         for name, usable in hbm:
+            if any(p.path.startswith(f"memory.{name}.capacity") for p in v.problems):
+                continue  # the capacity itself is already reported
             if usable is not None and phys * stack < usable * (1 - 1e-9):
                 key = next((k for k in build if k.startswith("hbm_stack")), "hbm_stack")
                 v.add(f"build.{key}", f"{phys} stacks x {stack / 1e9:g} GB = "

@@ -239,6 +239,9 @@ def test_every_hbm_stack_on_the_package_is_bought() -> None:
     usable = chip_cost(load_hardware("h100-sxm", {"build.hbm_stack_gb": 0}).chip)
     assert usable.items["memory"] == pytest.approx(h100.items["memory"] * 80 / 96, rel=1e-6)
     assert usable.price_usd < h100.price_usd
+    # a what-if with more usable HBM than the stacks hold buys bigger stacks
+    big = chip_cost(load_hardware("h100-sxm", {"memory.hbm.capacity_gb": 160}).chip)
+    assert big.items["memory"] == pytest.approx(160 * usd, rel=1e-6)
 
 
 def test_process_nodes_have_sources() -> None:
