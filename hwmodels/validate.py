@@ -727,9 +727,9 @@ def _build_rules(v: _Validator, data: dict[str, Any]) -> None:
 
 def _build_memory_rules(v: _Validator, build: dict[str, Any], memory: Any) -> None:
     stack = _si(build, "hbm_stack", "capacity")
-    phys = build.get("hbm_phys")
+    phys = as_float(build.get("hbm_phys"))
     # a what-if on the memory block moves the stacks with it (hwmodels/capex.py)
-    if stack and is_number(phys) and isinstance(memory, dict) and not any(
+    if stack and phys and isinstance(memory, dict) and not any(
             o.startswith("memory") for o in v.overridden):
         hbm = [(n, _si(m, "capacity", "capacity")) for n, m in memory.items()
                if isinstance(m, dict) and str(n).lower().startswith("hbm")]
@@ -738,7 +738,7 @@ def _build_memory_rules(v: _Validator, build: dict[str, Any], memory: Any) -> No
                 continue  # the capacity itself is already reported
             if usable is not None and phys * stack < usable * (1 - 1e-9):
                 key = next((k for k in build if k.startswith("hbm_stack")), "hbm_stack")
-                v.add(f"build.{key}", f"{phys} stacks x {stack / 1e9:g} GB = "
+                v.add(f"build.{key}", f"{phys:g} stacks x {stack / 1e9:g} GB = "
                       f"{phys * stack / 1e9:g} GB holds less than memory.{name} "
                       f"{usable / 1e9:g} GB", "give the capacity of one physical stack "
                       "(H100: 16 GB, six stacks for 80 GB usable)")
