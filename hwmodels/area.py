@@ -139,7 +139,8 @@ def sram_area_mm2(bits: float, node: Node, cell_factor: float = 1.0) -> float:
 
 @dataclass(frozen=True)
 class AreaBreakdown:
-    """Area of one chip (all its dies) by component, mm²; `die_mm2` per die."""
+    """Area of one chip package by component, mm²: `components` over its compute dies,
+    `base_components` over its base dies; `die_mm2` and `base_die_mm2` per die."""
 
     components: Mapping[str, float] = field(default_factory=dict)  # all compute dies
     dies: int = 1
