@@ -9,7 +9,10 @@
 - CIM: array cells, one ADC per `adcs_per_array` (ZigZag area fit, ~2^bits), a DAC per row and
   input bit; a digital CIM column readout is an adder tree, 1/64 of an int8 MAC per row;
 - PHYs and SerDes: node-independent I/O figures per HBM stack, DRAM channel and 100 Gb/s;
-- uncore (network on chip, clocks, host interface, test) a named fraction of the die.
+- uncore (network on chip, clocks, host interface, test) a named fraction of the die;
+- chiplet packages (`build.base_dies`, MI300X): the memory PHYs, SerDes and the base-die
+  cache move onto the base dies at their own node, each with its uncore; base dies that carry
+  stacked compute dies are at least the footprint of those dies.
 
 Constants: hwmodels/data/process_nodes.yaml (every number cited). One is fitted: the control
 logic of one GPU streaming multiprocessor (schedulers, load/store, special functions, texture),
@@ -136,27 +139,44 @@ def sram_area_mm2(bits: float, node: Node, cell_factor: float = 1.0) -> float:
 
 @dataclass(frozen=True)
 class AreaBreakdown:
-    """Area of one chip (all its dies) by component, mm²; `die_mm2` per die."""
+    """Area of one chip package by component, mm²: `components` over its compute dies,
+    `base_components` over its base dies; `die_mm2` and `base_die_mm2` per die."""
 
-    components: Mapping[str, float] = field(default_factory=dict)
+    components: Mapping[str, float] = field(default_factory=dict)  # all compute dies
     dies: int = 1
     node: str = ""
     unit_mm2: float = 0.0  # one replicated engine (SM, core, array): the harvesting unit
     units_on_die: int = 0
     units_enabled: int = 0
     reason: str = ""  # why the area is not derivable; "" when it is
+    base_components: Mapping[str, float] = field(default_factory=dict)  # all base dies
+    base_dies: int = 0
+    base_node: str = ""
 
     @property
     def derivable(self) -> bool:
         return not self.reason
 
     @property
-    def total_mm2(self) -> float:
+    def compute_mm2(self) -> float:
         return sum(self.components.values()) if self.derivable else math.nan
 
     @property
+    def total_mm2(self) -> float:
+        """Silicon of the package: compute dies and base dies."""
+        return self.compute_mm2 + sum(self.base_components.values())
+
+    @property
     def die_mm2(self) -> float:
-        return self.total_mm2 / self.dies
+        """One compute die."""
+        return self.compute_mm2 / self.dies
+
+    @property
+    def base_die_mm2(self) -> float:
+        """One base die; NaN without base dies."""
+        if not self.base_dies:
+            return math.nan
+        return sum(self.base_components.values()) / self.base_dies
 
     @property
     def redundant_mm2(self) -> float:
@@ -243,26 +263,46 @@ def chip_area(chip: Chip) -> AreaBreakdown:
     sram_bytes = b.sram_bytes
     if sram_bytes is None:
         on_chip = sum(m.capacity_bytes for m in chip.memory if not _is_dram(m))
-        sram_bytes = max(0.0, on_chip - array_bits / BITS_PER_BYTE)
+        sram_bytes = max(0.0, on_chip - array_bits / BITS_PER_BYTE - b.base_sram_bytes)
     if sram_bytes > 0:
         parts["sram"] = sram_area_mm2(sram_bytes * BITS_PER_BYTE, node)
     if b.register_file_bytes > 0:
         parts["register_file"] = sram_area_mm2(b.register_file_bytes * BITS_PER_BYTE, node,
                                                float(c["register_file_cell_factor"]))
+    base_node = node
+    if b.base_dies and b.base_process_nm:
+        found = tables().nodes.get(f"{b.base_process_nm:g}")
+        if found is None:
+            return AreaBreakdown(reason=f"base-die process node {b.base_process_nm:g} nm is "
+                                 "not tabulated (hwmodels/data/process_nodes.yaml)")
+        base_node = found
+    # I/O and the base SRAM sit on the base dies when the package has them
+    io: dict[str, float] = {} if b.base_dies else parts
+    if b.base_sram_bytes > 0:
+        io["base_sram"] = sram_area_mm2(b.base_sram_bytes * BITS_PER_BYTE, base_node)
     if b.hbm_phys:
-        parts["hbm_phy"] = b.hbm_phys * float(c["hbm_phy_mm2"])
+        io["hbm_phy"] = b.hbm_phys * float(c["hbm_phy_mm2"])
     if b.dram_channels:
-        parts["dram_phy"] = b.dram_channels * float(c["dram_channel_phy_mm2"])
+        io["dram_phy"] = b.dram_channels * float(c["dram_channel_phy_mm2"])
     serdes = b.serdes_Bps
     if serdes is None:
         ic = chip.interconnect
         serdes = ic.links_per_chip * ic.link_bandwidth_Bps if ic is not None else 0.0
     if serdes > 0:
-        parts["serdes"] = (serdes * BITS_PER_BYTE / 100e9
-                           * float(c["serdes_mm2_per_lane_per_100gbit"]))
+        io["serdes"] = (serdes * BITS_PER_BYTE / 100e9
+                        * float(c["serdes_mm2_per_lane_per_100gbit"]))
     f = float(c["uncore_fraction"])
     parts["uncore"] = sum(parts.values()) * f / (1.0 - f)
-    return AreaBreakdown(parts, b.dies, node.name, unit_mm2, int(on_die), int(enabled))
+    if b.base_dies:
+        io["uncore"] = sum(io.values()) * f / (1.0 - f)
+        if b.base_stacked:
+            # a base die must hold the footprint of the compute dies bonded onto it
+            short = sum(parts.values()) - sum(io.values())
+            if short > 0:
+                io["stack_footprint"] = short
+    return AreaBreakdown(parts, b.dies, node.name, unit_mm2, int(on_die), int(enabled),
+                         base_components=io if b.base_dies else {}, base_dies=b.base_dies,
+                         base_node=base_node.name if b.base_dies else "")
 
 
 def fit_gpu_unit_fixed_mtr(chips: Mapping[str, Chip]) -> float:
@@ -278,7 +318,7 @@ def fit_gpu_unit_fixed_mtr(chips: Mapping[str, Chip]) -> float:
         f = float(tables().components["uncore_fraction"])
         fixed = br.components["unit_control"]
         # area without the fitted term, and the weight of the term, both through the uncore
-        rest = (br.total_mm2 - fixed / (1.0 - f)) * br.dies
+        rest = (br.compute_mm2 / br.dies - fixed / (1.0 - f)) * br.dies
         w = br.units_on_die / node.logic_mtr_per_mm2 / (1.0 - f)
         num += w * (published * br.dies - rest)
         den += w * w

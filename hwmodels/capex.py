@@ -4,9 +4,10 @@
     yield            Y = (1 + A_crit · D0 / α)^-α                    (negative binomial)
                          × P(at least `enabled` of `on_die` engines are defect-free)
     known-good die   KGD = wafer price / (N · Y)
-    package build    dies × KGD + memory (US$/GB) + package (interposer / substrate /
-                     wafer-scale) + test (a fraction) + board (US$/W of TDP)
-                     + design cost of the node / packages built (NRE)
+    package build    dies × KGD (+ base dies × their KGD at their node) + memory (US$/GB)
+                     + package (interposer / substrate / wafer-scale) + test (a fraction)
+                     + board (US$/W of TDP) + design cost of each die type's node /
+                     packages built (NRE)
     chip price       build / (1 - vendor gross margin)
     system price     chips × chip price + host build / (1 - integrator margin)
 
@@ -96,10 +97,15 @@ class CostBreakdown:
 def _memory_usd(chip: Chip) -> float:
     c = tables().cost
     total = 0.0
+    b = chip.build
     for m in chip.memory:
         name = m.name.lower()
         if name.startswith("hbm"):
-            total += m.capacity_bytes / G * c["hbm_usd_per_gb"]
+            # every stack on the package is bought, the disabled ones too (a what-if with
+            # more usable HBM than the stacks hold has bigger stacks)
+            stacks = b.hbm_phys * b.hbm_stack_bytes if b is not None else 0.0
+            bought = max(m.capacity_bytes, stacks)
+            total += bought / G * c["hbm_usd_per_gb"]
         elif _on_card_dram(chip, m):
             total += m.capacity_bytes / G * c["dram_usd_per_gb"]
     return total
@@ -151,26 +157,45 @@ def chip_cost(chip: Chip, area: AreaBreakdown | None = None) -> CostBreakdown:
     if not y > 0:
         return CostBreakdown(reason="no die yields (every die has a killer defect)")
     kgd = node.wafer_usd / (n * y)
-    items = {"dies": kgd * area.dies, "memory": _memory_usd(chip)}
+    items = {"dies": kgd * area.dies}
+    base = tables().nodes[area.base_node] if area.base_dies else None
+    if base is not None:
+        # base dies: their cache SRAM is repairable, the rest of the die is critical
+        bdie = area.base_die_mm2
+        bn = dies_per_wafer(bdie, wafer_d)
+        if bn == 0:
+            return CostBreakdown(reason=f"a {bdie:,.0f} mm² base die does not fit a "
+                                 f"{wafer_d:g} mm wafer")
+        bcrit = max(0.0, bdie - area.base_components.get("base_sram", 0.0) / area.base_dies)
+        by = negative_binomial_yield(bcrit, base.d0_per_cm2, base.alpha)
+        items["base_dies"] = base.wafer_usd / (bn * by) * area.base_dies
+    items["memory"] = _memory_usd(chip)
     stacks = _hbm_stacks(chip)
+    stacked = chip.build.base_stacked
+    # silicon footprint on the interposer: stacked compute dies add none of their own
+    footprint = (0.0 if stacked and base is not None else die * area.dies) \
+        + (area.base_die_mm2 * area.base_dies if base is not None else 0.0)
+    placed = area.dies + area.base_dies
     if package == "cowos":
-        ip_area = (die * area.dies + stacks * c["hbm_stack_mm2"]) * c["interposer_margin"]
+        ip_area = (footprint + stacks * c["hbm_stack_mm2"]) * c["interposer_margin"]
         ip_node = node_by_nm(65)
         ip_n = dies_per_wafer(ip_area, wafer_d)
         if ip_n == 0:
             return CostBreakdown(reason=f"a {ip_area:,.0f} mm² interposer does not fit a wafer")
         ip_y = negative_binomial_yield(ip_area, ip_node.d0_per_cm2, ip_node.alpha)
         items["package"] = (c["interposer_wafer_usd"] / (ip_n * ip_y)
-                            + c["assembly_usd_per_component"] * (area.dies + stacks))
+                            + c["assembly_usd_per_component"] * (placed + stacks))
     elif package == "wafer":
         items["package"] = c["wafer_scale_package_usd"]
     else:
-        items["package"] = (c["organic_substrate_usd_per_mm2"] * die * area.dies
-                            + c["assembly_usd_per_component"] * area.dies)
+        items["package"] = (c["organic_substrate_usd_per_mm2"] * footprint
+                            + c["assembly_usd_per_component"] * placed)
     items["test"] = c["test_fraction"] * sum(items.values())
     items["board"] = c["board_usd_per_w"] * chip.power.tdp_w
     if chip.build.volume:
-        items["design_nre"] = node.design_usd / chip.build.volume
+        # one design per die type, each at its node's design cost
+        design = node.design_usd + (base.design_usd if base is not None else 0.0)
+        items["design_nre"] = design / chip.build.volume
     return CostBreakdown(items, chip.build.gross_margin, n, y, kgd)
 
 

@@ -156,7 +156,11 @@ def build_build(d: Mapping[str, Any] | None) -> Build | None:
         serdes_Bps=serdes if serdes >= 0 else None, package=str(d.get("package", "")),
         gross_margin=(float(d["gross_margin"]) if d.get("gross_margin") is not None
                       else None), cell_um2=si(d, "cell", "area_um2"),
-        volume=int(d.get("volume", 0)))
+        volume=int(d.get("volume", 0)), base_dies=int(d.get("base_dies", 0)),
+        base_process_nm=si(d, "base_process", "length"),
+        base_sram_bytes=si(d, "base_sram", "capacity"),
+        base_stacked=bool(d.get("base_stacked", False)),
+        hbm_stack_bytes=si(d, "hbm_stack", "capacity"))
 
 
 def build_chip(data: Mapping[str, Any], overridden: set[str] | None = None) -> Chip:

@@ -27,6 +27,7 @@ in its `power:` block with sources; missing values default to the process node's
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -85,6 +86,28 @@ def vf_curve(chip: Chip) -> VfCurve:
     source = "spec" if given else f"default for {chip.process_nm:g} nm (hwmodels/power.py)"
     return VfCurve(min(f_min, f_max), f_max, p.voltage_min_v or v_lo, p.voltage_max_v or v_hi,
                    source)
+
+
+def node_voltage_v(process_nm: float) -> float:
+    """Nominal core voltage of a process node (the spec-clock end of `NODE_VOLTAGES`)."""
+    return next(hi for top, _, hi in NODE_VOLTAGES if (process_nm or 1e9) <= top)
+
+
+def sram_read_energy_j_per_bit(bank_bytes: float, process_nm: float) -> float:
+    """Read energy per bit of an SRAM bank of `bank_bytes` at `process_nm`: Horowitz's 45 nm
+    8 KB bank x sqrt(bank / 8 KB) (word and bit lines grow with the side of the array)
+    x sqrt(cell / 45 nm cell) (wire length per cell) x (V / 0.9 V)² (E = C·V²); constants in
+    hwmodels/data/process_nodes.yaml `components`."""
+    from infersim.hwmodels.area import node_by_nm, tables
+
+    if not bank_bytes > 0:
+        raise ValueError(f"SRAM bank size must be > 0 bytes, got {bank_bytes}")
+    c = tables().components
+    cell = node_by_nm(process_nm).sram_cell_um2
+    return (float(c["sram_read_pj_per_bit_8kb_45nm"]) * 1e-12
+            * math.sqrt(bank_bytes / 8192.0)
+            * math.sqrt(cell / float(c["sram_cell_um2_45nm"]))
+            * (node_voltage_v(process_nm) / float(c["sram_voltage_45nm_v"])) ** 2)
 
 
 def _on_chip(m: MemoryLevel) -> bool:
@@ -182,5 +205,5 @@ def solve_clock(hw: Hardware, evaluate: Callable[[Hardware], tuple[float, T]]
                             False)
 
 
-__all__ = ["CLOCK_STEP_HZ", "NODE_VOLTAGES", "Throttle", "VfCurve", "at_clock", "solve_clock",
-           "vf_curve"]
+__all__ = ["CLOCK_STEP_HZ", "NODE_VOLTAGES", "Throttle", "VfCurve", "at_clock", "node_voltage_v",
+           "solve_clock", "sram_read_energy_j_per_bit", "vf_curve"]

@@ -310,6 +310,17 @@ BUILD = Struct("build", (
          "cost (NRE) is spread over them", range=(1, 1e10)),
     Quantity("cell", "area_um2", False, "CIM array cell area (default: SRAM cell x factor)",
              (1e-4, 10.0)),
+    Leaf("base_dies", "int", False, "base (I/O) dies of a chiplet package: memory PHYs, "
+         "SerDes and base_sram move onto them (MI300X: 4 IODs)", range=(0, 64)),
+    Quantity("base_process", "length", False, "process node of the base dies (default: "
+             "the chip's)", (1.0, 1000.0)),
+    Quantity("base_sram", "capacity", False, "cache SRAM on the base dies (MI300X Infinity "
+             "Cache)", (0.0, 1e12), positive=False),
+    Quantity("hbm_stack", "capacity", False, "capacity of one HBM stack on the package; "
+             "every one of the hbm_phys stacks is bought, enabled or not (H100: 6 x 16 GB for "
+             "80 GB usable)", (0.0, 1e12), positive=False),
+    Leaf("base_stacked", "bool", False, "compute dies stacked on the base dies: a base die "
+         "is at least the footprint of the compute dies it carries"),
 ), help="die content for the area and cost models (hwmodels/area.py, hwmodels/capex.py)")
 
 CHIP = Struct("chip spec", (

@@ -137,6 +137,16 @@ class Build:
     gross_margin: float | None = None
     cell_um2: float = 0.0  # CIM array cell area; 0 = SRAM cell x cim_cell_factor
     volume: int = 0  # packages built over the product's life (amortizes NRE); 0 = no NRE
+    # Base (I/O) dies of a chiplet package: they carry the memory PHYs, SerDes and
+    # `base_sram_bytes` of cache at their own node; the compute dies keep engines, their
+    # caches and register files. 0 = one die type (everything on the compute dies).
+    base_dies: int = 0
+    base_process_nm: float = 0.0
+    base_sram_bytes: float = 0.0
+    base_stacked: bool = False  # the compute dies sit on the base dies (3-D hybrid bonding)
+    # capacity of one HBM stack on the package; the package buys hbm_phys stacks of it, an
+    # enabled subset of which is the spec's usable capacity. 0 = the usable capacity only
+    hbm_stack_bytes: float = 0.0
 
 
 @dataclass(frozen=True)

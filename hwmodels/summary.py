@@ -10,8 +10,8 @@ Derived figures (all from the loaded objects, SI units):
   utilization; the spec's dynamic J/FLOP must stay below it;
 - area, cost and load power (`physical`): die area from the microarchitecture
   (hwmodels/area.py), chip and system price from the die economics (hwmodels/capex.py), and the
-  power at full load from the energy model: the matrix units at their dense peak and an
-  off-chip main memory streaming at its peak, on top of the static power.
+  power at full load from the energy model: the matrix units at their dense peak, main memory
+  and the on-chip SRAM levels streaming at their peaks, on top of the static power.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from infersim.hwmodels.spec import (
     Hardware,
     HardwareKind,
     Interconnect,
+    TensorClass,
     UnitType,
 )
 from infersim.workloads.dtypes import DType
@@ -118,6 +119,9 @@ def derived(hw: Hardware) -> dict[str, tuple[float, str]]:
     return out
 
 
+# Off-chip memory technologies by level name (hwmodels/schema.py classifies them the same way).
+_DRAM_PREFIXES = ("hbm", "lpddr", "ddr", "gddr", "dram", "memory")
+
 # Datatype of the "dense GEMM at peak" that defines the load power, in order of preference.
 _LOAD_DTYPES = (DType.BF16, DType.FP16, DType.FP8, DType.INT8, DType.INT4, DType.FP32)
 
@@ -131,9 +135,10 @@ _POWER_MANAGED = frozenset({HardwareKind.GPU})
 def load_power_w(chip: Chip) -> tuple[float, str]:
     """(W, how) one chip draws at full load: every engine at its peak at once, the design
     point its power delivery is sized for: static (idle) power + the matrix units at their
-    dense peak × J/FLOP + off-chip main memory streaming at peak bandwidth × J/bit + every
-    chip-to-chip link sending at its rate × J/bit; a power-managed chip (a GPU at its TDP, or
-    any chip with `power.cap_w`) is throttled to its limit."""
+    dense peak × J/FLOP + off-chip main memory and every on-chip SRAM level streaming at
+    peak bandwidth × J/bit + every chip-to-chip link sending at its rate × J/bit; a
+    power-managed chip (a GPU at its TDP, or any chip with `power.cap_w`) is throttled to its
+    limit."""
     matrix = chip.unit(UnitType.MATRIX)
     for d in _LOAD_DTYPES:
         peak = matrix.peak(d) if matrix is not None else 0.0
@@ -144,10 +149,17 @@ def load_power_w(chip: Chip) -> tuple[float, str]:
     else:
         return math.nan, "not derivable: no matrix dtype with both a peak and a J/FLOP"
     main = chip.main_memory
-    # Off-chip main memory (HBM, DRAM) streams beside the GEMM; an on-chip SRAM main memory
-    # (LPU, wafer, CIM) feeds the GEMM's own operands, already in its J/FLOP.
-    off_chip = main.name.lower().startswith(("hbm", "lpddr", "ddr", "gddr", "dram"))
+    # Off-chip main memory (HBM, DRAM) streams beside the GEMM.
+    off_chip = main.name.lower().startswith(_DRAM_PREFIXES)
     mem_w = main.bandwidth_Bps * BITS_PER_BYTE * main.energy_j_per_bit if off_chip else 0.0
+    # On-chip SRAM levels (caches, an LPU's or wafer's SRAM) stream at their peak too: their
+    # reads are operand delivery, which the spec's J/FLOP (the datapath) does not hold. A CIM
+    # chip's weight arrays are the exception: the MAC happens in them, its J/FLOP is the read.
+    cim = isinstance(chip.params, CimParams)
+    sram = [m for m in chip.memory
+            if not m.external and not m.name.lower().startswith(_DRAM_PREFIXES)
+            and not (cim and TensorClass.WEIGHTS in m.holds)]
+    sram_w = sum(m.bandwidth_Bps * BITS_PER_BYTE * m.energy_j_per_bit for m in sram)
     ic = chip.interconnect
     # each chip pays for the bits it sends; the bits it receives are its peers' sends
     link_w = (ic.chip_bandwidth_Bps * BITS_PER_BYTE * ic.energy_j_per_bit
@@ -155,9 +167,11 @@ def load_power_w(chip: Chip) -> tuple[float, str]:
     idle = chip.power.idle_w
     if isinstance(chip.params, CimParams):
         idle += chip.params.adc_static_power_w()
-    demand = idle + peak * e + mem_w + link_w
+    demand = idle + peak * e + mem_w + sram_w + link_w
     how = (f"idle {idle:.0f} W + {d.value} dense peak × J/FLOP {peak * e:.0f} W"
            + (f" + {main.name} stream {mem_w:.0f} W" if off_chip else "")
+           + (f" + on-chip SRAM ({', '.join(m.name for m in sram)}) stream {sram_w:.0f} W"
+              if sram_w > 0 else "")
            + (f" + links {link_w:.0f} W" if link_w > 0 else ""))
     limit = chip.power.cap_w or (chip.power.tdp_w if chip.kind in _POWER_MANAGED
                                  else math.inf)
@@ -187,8 +201,13 @@ def physical(hw: Hardware) -> dict[str, tuple[float, str, str]]:
         out["area.die"] = (area.die_mm2 if area.derivable else math.nan, "mm²",
                            f"microarchitecture at {area.node} nm (hwmodels/area.py)"
                            if area.derivable else why)
-        if area.derivable and area.dies > 1:
-            out["area.package"] = (area.total_mm2, "mm²", f"{area.dies} dies")
+        if area.derivable and area.base_dies:
+            out["area.base_die"] = (area.base_die_mm2, "mm²",
+                                    f"one of {area.base_dies} base dies at {area.base_node} nm "
+                                    "(hwmodels/area.py)")
+        if area.derivable and (area.dies > 1 or area.base_dies):
+            out["area.package"] = (area.total_mm2, "mm²", f"{area.dies} dies" + (
+                f" + {area.base_dies} base dies" if area.base_dies else ""))
     cost = chip_cost(c, area)
     sc = system_cost(hw)
     if cost.derivable:

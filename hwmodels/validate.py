@@ -706,8 +706,11 @@ def _cpu_ceilings(v: _Validator, data: dict[str, Any], memory: Mapping[str, Any]
               "check the cpu: block (cores, simd_width_bits, fma_units_per_core), clock_ghz "
               "and the figure; a calibration that produced it ran on a disturbed machine")
 def _build_rules(v: _Validator, data: dict[str, Any]) -> None:
-    """The `build:` block: engines on the die cannot be fewer than the engines enabled."""
+    """The `build:` block: engines on the die cannot be fewer than the engines enabled; the
+    HBM stacks bought hold at least the usable HBM; base-die fields need base dies."""
     build, compute = data.get("build"), data.get("compute")
+    if isinstance(build, dict):
+        _build_memory_rules(v, build, data.get("memory"))
     if not isinstance(build, dict) or not isinstance(compute, dict) or any(
             o.startswith("compute") for o in v.overridden):
         return  # a what-if on the compute units moves the die with them (hwmodels/area.py)
@@ -720,6 +723,34 @@ def _build_rules(v: _Validator, data: dict[str, Any]) -> None:
             v.add("build.units_on_die", f"{on_die} engines on the die but compute.{name}.count "
                   f"enables {u.get('count')}", "units_on_die counts every engine physically "
                   "on the die, spares included: it must be >= the enabled count")
+
+
+def _build_memory_rules(v: _Validator, build: dict[str, Any], memory: Any) -> None:
+    stack = _si(build, "hbm_stack", "capacity")
+    phys = as_float(build.get("hbm_phys"))
+    # a what-if on the memory block moves the stacks with it (hwmodels/capex.py)
+    if stack and phys and isinstance(memory, dict) and not any(
+            o.startswith("memory") for o in v.overridden):
+        hbm = [(n, _si(m, "capacity", "capacity")) for n, m in memory.items()
+               if isinstance(m, dict) and str(n).lower().startswith("hbm")]
+        for name, usable in hbm:
+            if any(p.path.startswith(f"memory.{name}.capacity") for p in v.problems):
+                continue  # the capacity itself is already reported
+            if usable is not None and phys * stack < usable * (1 - 1e-9):
+                key = next((k for k in build if k.startswith("hbm_stack")), "hbm_stack")
+                v.add(f"build.{key}", f"{phys:g} stacks x {stack / 1e9:g} GB = "
+                      f"{phys * stack / 1e9:g} GB holds less than memory.{name} "
+                      f"{usable / 1e9:g} GB", "give the capacity of one physical stack "
+                      "(H100: 16 GB, six stacks for 80 GB usable)")
+    if not build.get("base_dies"):
+        for key in ("base_process_nm", "base_stacked"):
+            if key in build:
+                v.add(f"build.{key}", "set without build.base_dies",
+                      "add build.base_dies (the number of base dies) or remove the field")
+        if _si(build, "base_sram", "capacity"):
+            key = next((k for k in build if k.startswith("base_sram")), "base_sram")
+            v.add(f"build.{key}", "set without build.base_dies",
+                  "add build.base_dies (the number of base dies) or remove the field")
 
 
 PEAK_TOLERANCE = 0.15  # datasheets quote units at different clocks (H100 CUDA cores: boost)

@@ -163,12 +163,13 @@ def test_gpu_control_constant_is_the_fit() -> None:
 
 
 def test_not_derivable_without_build_block() -> None:
-    hw = load_hardware("mi300x")
+    h100 = load_hardware("h100-sxm")
+    hw = dataclasses.replace(h100, chip=dataclasses.replace(h100.chip, build=None))
     phys = physical(hw)
     assert math.isnan(phys["area.die"][0]) and "build" in phys["area.die"][2]
     assert math.isnan(phys["cost.system"][0])
     # economics falls back to the declared price
-    assert capex_usd(hw) == hw.total_price_usd == 12500
+    assert capex_usd(hw) == hw.total_price_usd == 30000
 
 
 def test_economics_uses_the_derived_price() -> None:
@@ -213,17 +214,34 @@ def test_published_targets() -> None:
     # the fitted GPU dies and the held-out Blackwell die within 10%
     for case in ("a100-sxm-80gb", "h100-sxm", "b200"):
         assert abs(err[("die area", case)]) < 0.10, case
+    # both MI300X die types are graded (held out: nothing was fitted on AMD dies)
+    assert math.isfinite(err[("die area", "mi300x-xcd")])
+    assert math.isfinite(err[("die area", "mi300x-iod")])
     # held-out system prices within 25% where the model has the die and host content
-    for case in ("dgx-a100", "hgx-b200"):
+    for case in ("dgx-a100", "dgx-h100", "hgx-b200", "mi300x"):
         assert abs(err[("system price", case)]) < 0.25, case
-    # GPUs: H100's unthrottled demand exceeds its TDP, so it is held there; B200 and MI300X
-    # are below their limits and predicted
-    assert err[("load power", "h100-sxm")] == pytest.approx(0.0)
-    for case in ("b200", "mi300x"):
-        assert abs(err[("load power", case)]) < 0.15, case
+    # every load-power row within 15%: the GPUs held at their limits by their demand
+    # (L2 and HBM streams included), the SRAM machines with their SRAM streams
     g = ds.grade(data)
+    assert g["load power"]["met"] and g["load power"]["compared"] == len(ds.POWERS)
     assert g["die area"]["compared"] == len(ds.DIE_AREAS)
     assert set(g["die area"]["within"]) >= {"a100-sxm-80gb", "h100-sxm", "b200"}
+
+
+def test_every_hbm_stack_on_the_package_is_bought() -> None:
+    from infersim.hwmodels.area import tables
+
+    usd = tables().cost["hbm_usd_per_gb"]
+    # H100: six 16 GB stacks on the package, five enabled for 80 GB: 96 GB bought
+    h100 = chip_cost(load_hardware("h100-sxm").chip)
+    assert h100.items["memory"] == pytest.approx(96 * usd, rel=1e-6)
+    # without the stack size only the usable 80 GB is counted, and the price falls
+    usable = chip_cost(load_hardware("h100-sxm", {"build.hbm_stack_gb": 0}).chip)
+    assert usable.items["memory"] == pytest.approx(h100.items["memory"] * 80 / 96, rel=1e-6)
+    assert usable.price_usd < h100.price_usd
+    # a what-if with more usable HBM than the stacks hold buys bigger stacks
+    big = chip_cost(load_hardware("h100-sxm", {"memory.hbm.capacity_gb": 160}).chip)
+    assert big.items["memory"] == pytest.approx(160 * usd, rel=1e-6)
 
 
 def test_process_nodes_have_sources() -> None:
@@ -251,3 +269,117 @@ def test_fewer_engines_on_die_than_enabled_is_a_clear_error() -> None:
 
     with pytest.raises(SpecError, match="units_on_die"):
         load_hardware("h100-sxm", {"build.units_on_die": 100})
+
+
+def test_sram_read_energy_by_hand() -> None:
+    from infersim.hwmodels.power import sram_read_energy_j_per_bit
+
+    # 64 KiB bank at 14 nm: 0.16 pJ x sqrt(64/8) x sqrt(0.064/0.346) x (0.80/0.90)^2
+    #   = 0.16 x 2.8284 x 0.43009 x 0.79012 = 0.15379 pJ/bit
+    assert sram_read_energy_j_per_bit(65536, 14) == pytest.approx(0.15379e-12, rel=1e-4)
+    # 6 KiB bank at 5 nm: 0.16 x 0.86603 x 0.24636 x 0.69444 = 0.023706 pJ/bit
+    assert sram_read_energy_j_per_bit(6144, 5) == pytest.approx(0.023706e-12, rel=1e-4)
+
+
+def test_sram_bank_scaling_reproduces_horowitz_larger_banks() -> None:
+    from infersim.hwmodels.power import sram_read_energy_j_per_bit
+
+    # The anchor is Horowitz's 8 KB read (10 pJ per 64 bits); his 32 KB (~20 pJ) and 1 MB
+    # (~100 pJ) reads are data the sqrt(size) rule was not set on: within 15% of both.
+    e8 = sram_read_energy_j_per_bit(8 * 1024, 7)
+    assert sram_read_energy_j_per_bit(32 * 1024, 7) / e8 == pytest.approx(20 / 10, rel=0.15)
+    assert sram_read_energy_j_per_bit(1024 * 1024, 7) / e8 == pytest.approx(100 / 10, rel=0.15)
+
+
+def test_sram_energy_moves_with_bank_and_node() -> None:
+    from infersim.hwmodels.power import sram_read_energy_j_per_bit
+
+    banks = [sram_read_energy_j_per_bit(b, 7) for b in (2048, 8192, 65536, 1 << 20)]
+    assert all(b > a for a, b in itertools.pairwise(banks))  # longer lines, more charge
+    nodes = [sram_read_energy_j_per_bit(8192, nm) for nm in (28, 14, 7, 5)]
+    assert all(b < a for a, b in itertools.pairwise(nodes))  # smaller cells, lower voltage
+    with pytest.raises(ValueError):
+        sram_read_energy_j_per_bit(0, 7)
+
+
+@pytest.mark.parametrize("name,bank,nm", [("groq-lpu", 65536, 14), ("cs-3", 6144, 5)])
+def test_sram_machine_energies_are_the_bank_model(name: str, bank: int, nm: float) -> None:
+    from infersim.hwmodels.power import sram_read_energy_j_per_bit
+
+    sram = load_hardware(name).chip.main_memory
+    assert sram.energy_j_per_bit == pytest.approx(sram_read_energy_j_per_bit(bank, nm),
+                                                  rel=0.01)
+
+
+def test_load_power_counts_on_chip_sram_streams_by_hand() -> None:
+    chip = _simple_chip()
+    sram = dataclasses.replace(chip.memory[0], energy_j_per_bit=0.1e-12)
+    # idle 1 W + int8 2e12 FLOP/s x 1 pJ = 3 W, + 1e12 B/s x 8 bit x 0.1 pJ/bit = 0.8 W
+    w, how = load_power_w(dataclasses.replace(chip, memory=(sram,)))
+    assert w == pytest.approx(3.8) and "on-chip SRAM (sram)" in how
+    # a CIM chip's weight arrays are its compute: their reads are not a second stream
+    base = load_power_w(load_hardware("sram-cim").chip)[0]
+    arrays = load_power_w(load_hardware(
+        "sram-cim", {"memory.cim_arrays.energy_pj_per_bit": 0.1}).chip)[0]
+    buffer = load_power_w(load_hardware(
+        "sram-cim", {"memory.buffer.energy_pj_per_bit": 0.5}).chip)[0]
+    assert arrays == pytest.approx(base)
+    # the buffer streams 16 TB/s: 0.25 -> 0.5 pJ/bit adds 16e12 x 8 x 0.25e-12 = 32 W
+    assert buffer - base == pytest.approx(32.0)
+
+
+def _chiplet(**build: object) -> Chip:
+    """The simple chip (0.588164 mm² compute die, its 1 MB SRAM kept) on two 7 nm base dies
+    with 1 MB more SRAM (without `sram_bytes` the base SRAM is taken out of the chip's
+    on-chip levels)."""
+    return _simple_chip(base_dies=2, base_process_nm=7, base_sram_bytes=1e6, sram_bytes=1e6,
+                        **build)
+
+
+def test_base_dies_by_hand() -> None:
+    # base: 1 MB of SRAM 8e6 x 0.027 / 0.7 = 0.308571 mm² + one HBM PHY 11 mm², uncore 15%:
+    # 11.308571 / 0.85 = 13.304201 mm² over 2 base dies; the compute die keeps its 0.588164
+    a = chip_area(_chiplet(hbm_phys=1))
+    assert a.die_mm2 == pytest.approx(0.588164, rel=1e-5)
+    assert a.base_die_mm2 == pytest.approx(13.304201 / 2, rel=1e-5)
+    assert a.total_mm2 == pytest.approx(0.588164 + 13.304201, rel=1e-5)
+    assert "hbm_phy" not in a.components
+    # without sram_bytes, the base SRAM is the part of the on-chip 1 MB level it holds
+    assert "sram" not in chip_area(_simple_chip(base_dies=2, base_sram_bytes=1e6)).components
+    # the same SRAM alone is 0.363025 mm², less than the compute die stacked on it: the
+    # base dies grow to its footprint
+    flat = chip_area(_chiplet())
+    stacked = chip_area(_chiplet(base_stacked=True))
+    assert flat.base_die_mm2 == pytest.approx(0.363025 / 2, rel=1e-5)
+    assert stacked.base_die_mm2 == pytest.approx(0.588164 / 2, rel=1e-5)
+    # base dies are silicon to buy and one more design to pay for
+    plain = chip_cost(_simple_chip(package="organic", volume=1000))
+    chiplet = chip_cost(_chiplet(package="organic", volume=1000))
+    assert chiplet.items["base_dies"] > 0
+    assert chiplet.items["design_nre"] == pytest.approx(2 * plain.items["design_nre"])
+
+
+def test_base_die_knobs_move_area_and_cost() -> None:
+    flat = {"build.base_stacked": False}
+    a0, c0 = _area_cost("mi300x", **flat, **{"build.base_sram_mb": 128})
+    a1, c1 = _area_cost("mi300x", **flat, **{"build.base_sram_mb": 512})
+    assert a1 > a0 and c1 > c0
+    n6 = chip_area(load_hardware("mi300x", flat).chip).base_die_mm2
+    n16 = chip_area(load_hardware("mi300x", {**flat, "build.base_process_nm": 16}).chip)
+    assert n16.base_die_mm2 > n6  # a coarser node holds the same cache in more area
+    # stacked XCDs set the IOD's floor: two XCDs per IOD
+    mi = chip_area(load_hardware("mi300x").chip)
+    assert mi.base_die_mm2 == pytest.approx(2 * mi.die_mm2)
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"build.hbm_stack_gb": 8}, "build.hbm_stack_gb"),  # 6 x 8 GB < the 80 GB usable
+    ({"build.base_sram_mb": 64}, "build.base_sram_mb"),  # base SRAM without base dies
+    ({"build.base_stacked": True}, "build.base_stacked"),
+])
+def test_inconsistent_build_fields_are_one_clear_error(overrides: dict[str, object],
+                                                       field: str) -> None:
+    from infersim.foundation.errors import SpecError
+
+    with pytest.raises(SpecError, match=field):
+        load_hardware("h100-sxm", overrides)

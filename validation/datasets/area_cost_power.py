@@ -14,18 +14,30 @@ Groups and targets (issue 16):
 
 Known misses and their causes (the rows stay as they are; the fix belongs to the input named):
 - WSE-3 area (+41%): the matrix area follows from the spec's dense peak, 62.5 PFLOPS fp16 at
-  an assumed 1 GHz (125 PFLOPS "AI compute" read as sparse x 2): 31.25M fp16 MACs, 116x
-  GH100's 270k, on a wafer with 50x GH100's transistors (4 T vs 80 B, reference §1.2) of
-  which the 44 GB of 6T SRAM cells alone take 2.1 T. The published transistor budget does not
-  hold that many MACs: the spec's dense peak (or clock) is the suspect, not the area model.
-- Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane) and
-  the instruction control units have no published area and are not modelled.
-- Load power of A100, GroqCard and CS-3 (-19% to -29%): their specs set J/FLOP to half of the
-  TDP/peak ceiling (an assumption, reference §4.1); H100's spec derives it from a GEMM at the
-  power limit instead. GroqCard: the derived 217 W matches the ~215 W of other secondary
-  sources (reference §1.3, C), not TechSpot's ~300 W.
-- GroqCard price (-87%): a ~US$1.3k build at Groq's assumed 50% margin against a US$20k list
-  through a board partner and a distributor at launch volumes; no public margin explains it.
+  an assumed 1 GHz (125 PFLOPS "AI compute" read as sparse x 2): 34.7 fp16 MACs per core,
+  ~49,000 µm² of datapath per core at N5, more than a whole core can hold (46,225 mm² x ~70%
+  core share / 900k cores ~ 36,000 µm²; Cerebras puts a WSE-2 core at 38,000 µm², half of it
+  SRAM). The published transistor budget does not hold that many MACs either (4 T, of which
+  the 44 GB of 6T SRAM cells take 2.1 T): the spec's dense peak (or clock) is the suspect.
+- Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
+  the stream registers and the instruction control units have no published area and are not
+  modelled.
+- MI300X XCD (+19%): the per-engine control logic is the constant fitted on NVIDIA SMs; an
+  AMD CU carries half an H100 SM's matrix rate, and no AMD die is fitted. IOD (-26%): the
+  model floors each IOD at the footprint of its two stacked XCDs; the Infinity Fabric
+  network, IOD-to-IOD links and bond/TSV fields it also carries have no published area.
+- GroqCard price (-87%): a ~US$0.3k build plus US$1k of NRE over the assumed 108k chips, at
+  Groq's assumed 50% margin, against a US$20k list through a board partner and a distributor
+  at launch volumes; no public margin or volume explains it.
+- CS-3 price (-30%): the build is the wafer, an assumed US$100k wafer-scale package and
+  US$0.9M of 5 nm design cost over ~600 systems; the system's power, cooling and I/O
+  hardware are not itemized (no public figures).
+
+Load power counts what every engine streams at its peak: the matrix units, HBM, the on-chip
+SRAM levels (an LPU's or wafer's SRAM, a GPU's L2: operand delivery the datapath J/FLOP does
+not hold) and the links. Groq's and WSE-3's SRAM read energies come from one bank-size and
+node scaling of Horowitz's 45 nm figures (hwmodels/power.sram_read_energy_j_per_bit), not
+from these rows.
 
     python -m infersim.validation.datasets.area_cost_power     # rows and the target grades
 """
@@ -48,13 +60,22 @@ NAME = "area_cost_power"
 DESCRIPTION = ("Published die areas, system list prices and board power (NVIDIA, Groq, "
                "Cerebras, AMD) against the area, capex and load power derived from the specs")
 
-# (spec, published die area mm², source)
-DIE_AREAS: tuple[tuple[str, float, str], ...] = (
-    ("a100-sxm-80gb", 826.0, "GA100 826 mm², Ampere whitepaper (reference §1.1 [A2])"),
-    ("h100-sxm", 814.0, "GH100 814 mm², Hopper whitepaper (reference §1.1 [H4])"),
-    ("b200", 800.0, "GB100 two reticle-size dies of ~800 mm² each (reported, C; issue 16)"),
-    ("groq-lpu", 725.0, "Groq TSP 725 mm² on 14 nm, Abts et al. ISCA 2020 (reference §1.3)"),
-    ("cs-3", 46225.0, "WSE-3 46,225 mm² (reference §1.2 [C1,C2,C3])"),
+# (case, spec, die type: "compute" | "base", published die area mm², source)
+DIE_AREAS: tuple[tuple[str, str, str, float, str], ...] = (
+    ("a100-sxm-80gb", "a100-sxm-80gb", "compute", 826.0,
+     "GA100 826 mm², Ampere whitepaper (reference §1.1 [A2])"),
+    ("h100-sxm", "h100-sxm", "compute", 814.0,
+     "GH100 814 mm², Hopper whitepaper (reference §1.1 [H4])"),
+    ("b200", "b200", "compute", 800.0,
+     "GB100 two reticle-size dies of ~800 mm² each (reported, C; issue 16)"),
+    ("mi300x-xcd", "mi300x", "compute", 115.0,
+     "MI300X XCD ~115 mm² on N5 (AMD ISSCC 2024 MI300 chiplet paper as reported, C; issue 16)"),
+    ("mi300x-iod", "mi300x", "base", 370.0,
+     "MI300X IOD ~370 mm² on N6 (AMD ISSCC 2024 MI300 chiplet paper as reported, C; "
+     "issue 16)"),
+    ("groq-lpu", "groq-lpu", "compute", 725.0,
+     "Groq TSP 725 mm² on 14 nm, Abts et al. ISCA 2020 (reference §1.3)"),
+    ("cs-3", "cs-3", "compute", 46225.0, "WSE-3 46,225 mm² (reference §1.2 [C1,C2,C3])"),
 )
 # (spec, published price US$, source); a DGX A100 is built from the A100 spec below.
 PRICES: tuple[tuple[str, float, str], ...] = (
@@ -64,6 +85,7 @@ PRICES: tuple[tuple[str, float, str], ...] = (
     ("groq-lpu", 20_000.0, "GroqCard ~US$20k list (Mouser via Bittware, C; reference §1.3 "
      "[G8])"),
     ("cs-3", 2_500_000.0, "CS-3 ~US$2-3M list (reported, C; reference §1.2 [C6]), middle"),
+    ("mi300x", 12_500.0, "MI300X ~US$10-15k per GPU (reported, C; reference §1.1), middle"),
 )
 # (spec, published full-load power W, scope and source). Every published figure here is the
 # power of what the spec models: a GPU module's TDP is its firmware power limit (the model
@@ -97,12 +119,15 @@ def _hardware(name: str) -> Hardware:
 def rows() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     fitted = {n for n, _ in GPU_FIT_DIES}
-    for name, published, src in DIE_AREAS:
+    for case, name, die, published, src in DIE_AREAS:
         chip = load_hardware(name).chip
         area = chip_area(chip)
-        pred = area.total_mm2 if chip.kind == HardwareKind.WAFER else area.die_mm2
+        if chip.kind == HardwareKind.WAFER:
+            pred = area.total_mm2
+        else:
+            pred = area.base_die_mm2 if die == "base" else area.die_mm2
         note = "fitted (GPU SM control logic)" if name in fitted else "held-out"
-        out.append({"dataset": NAME, "group": "die area", "case": name, "predicted": pred,
+        out.append({"dataset": NAME, "group": "die area", "case": case, "predicted": pred,
                     "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
     for name, published, src in PRICES:
         sc = system_cost(_hardware(name))
