@@ -25,6 +25,9 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `fp8_gemm`: fp8 activations run on the fp8 tensor-core path (0: weights are dequantized
     and the GEMM runs in 16-bit).
   * `cuda_graphs`: decode steps replay CUDA graphs (0: every kernel pays the host dispatch).
+  * `scheduler_steps`: decode steps run per scheduling pass (vLLM's `--num-scheduler-steps`,
+    multi-step scheduling): the step's CPU time is paid once per pass, the other steps only
+    pay the chip's graph launch + token copy (`gpu.step_sync_us`). Prefill steps pay it all.
 
 Add a stack with `register(RuntimeProfile(...))` from any module (one entry each); `ALIASES`
 maps old names. `fused` is an alias of `trtllm` (the production-engine class it stood for).
@@ -51,6 +54,7 @@ KNOBS: dict[str, tuple[float, str]] = {
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
+    "scheduler_steps": (1.0, "decode steps per CPU scheduling pass (multi-step scheduling)"),
 }
 
 
