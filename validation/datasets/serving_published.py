@@ -8,7 +8,7 @@ anywhere is fitted on them.
 
 Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's engine as its runtime profile (`runtime` column; GPU stacks in
-  `hwmodels/models/gpu/engines.py`: TensorRT-LLM = `trtllm`, vLLM <= 0.6 = `vllm-v0`,
+  `hwmodels/models/gpu/engines.py`: TensorRT-LLM = `trtllm`, vLLM 0.5-0.6 = `vllm-v0`,
   SGLang = `sglang`);
 - the row's `scheduler_steps` (vLLM's `--num-scheduler-steps`, when the source states it)
   set on that profile (`RuntimeProfile.with_values`);
