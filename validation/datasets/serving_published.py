@@ -293,8 +293,13 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             n, kept = extract_sharegpt(args.extract_sharegpt)
-        except (InputError, OSError) as e:
+        except InputError as e:
             print(f"error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:
+            print(f"error: {args.extract_sharegpt}: {e.strerror}; give the path of the ShareGPT "
+                  "token-count trace CSV (columns num_prefill_tokens, num_decode_tokens)",
+                  file=sys.stderr)
             return 2
         print(f"{SHAREGPT}: {kept:,} of {n:,} rows pass benchmark_serving's filter")
         return 0
