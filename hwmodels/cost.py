@@ -201,10 +201,11 @@ class CostModel(Protocol):
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads: ...
 
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
-                       sequences: int = 1) -> LaunchOverheads:
+                       sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
         """Host costs of one step of `sequences` sequences under (`runtime`, `profile`): what
         the mapper lays on its host/device timeline (a profile's per-step CPU time
-        included)."""
+        included; `decode`: the step is a decode step, which an engine may schedule several
+        of at once)."""
         ...
 
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
@@ -280,7 +281,7 @@ class CostModelBase:
         return LaunchOverheads()
 
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
-                       sequences: int = 1) -> LaunchOverheads:
+                       sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
         return self.launch_overheads(hw, runtime)
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:

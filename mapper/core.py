@@ -51,6 +51,7 @@ from infersim.mapper import placement as P
 from infersim.mapper import timeline as T
 from infersim.mapper.schedule import MappedOp, Schedule
 from infersim.workloads.ops import Op
+from infersim.workloads.scenario import Phase
 from infersim.workloads.trace import Trace, stage_counts
 
 
@@ -272,7 +273,8 @@ def _map_step(trace: Trace, hw: Hardware,
     ctx = CostContext(runtime=rt, profile=profile, weights_on_chip=woc, chip_bytes=chip_bytes,
                       layers_on_chip=layers_here)
     hw_fp = cache.hw_fingerprint(hw)
-    launch = model.step_overheads(hw, rt, profile, trace.scenario.batch)
+    launch = model.step_overheads(hw, rt, profile, trace.scenario.batch,
+                                  decode=trace.scenario.phase is Phase.DECODE)
     host_k = launch.host_per_kernel_s
     step_s = launch.step_sync_s
 

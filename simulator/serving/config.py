@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from infersim.foundation.errors import InputError
+from infersim.hwmodels.cost import RuntimeProfile
 
 # Most replicas (per pool) one simulation runs. The DES holds one engine per replica and the
 # least-outstanding router scans them all per request (measured: 10^5 replicas × 1000 requests
@@ -115,8 +116,9 @@ class Deployment:
     pp: int = 1
     ep: int = 1
     replicas: int = 1
-    runtime: str = ""  # "" = the kind's default, as in `simulate`: DEFAULT_RUNTIME on GPUs,
-    # the newest compiled profile on wafer/LPU
+    runtime: str | RuntimeProfile = ""  # "" = the kind's default, as in `simulate`:
+    # DEFAULT_RUNTIME on GPUs, the newest compiled profile on wafer/LPU; a RuntimeProfile
+    # object = a registered profile with some knobs changed (`RuntimeProfile.with_values`)
     weights: str = "bf16"
     kv: str | None = None
     gpu_memory_utilization: float = 0.9

@@ -10,7 +10,9 @@ Typed arrival processes (no string switches):
   previous one finishes (arrival times are decided during the simulation).
 
 Lengths: `FixedLengths(prompt, output)`, `LengthSamples` (an empirical distribution sampled
-uniformly with replacement, e.g. loaded from a CSV with `LengthSamples.from_csv`), or
+uniformly with replacement, e.g. loaded from a CSV with `LengthSamples.from_csv`; with
+`replace=False` each pair is used once, in a random order, as a benchmark replays a fixed
+sample), or
 `SampledLengths(prompt, output)` with one distribution per side: `Uniform(low, high)`,
 `Lognormal(median, sigma, low, high)` (`Lognormal.from_mean`, or `Lognormal.fit` to a dataset's
 mean/p50/p90/max) or `Zipf(exponent, low, high)`. Every sample is an integer in [low, high].
@@ -76,10 +78,12 @@ class FixedLengths:
 
 @dataclass(frozen=True)
 class LengthSamples:
-    """Empirical (prompt, output) pairs; each request draws one pair uniformly at random."""
+    """Empirical (prompt, output) pairs; each request draws one pair uniformly at random
+    (`replace=False`: each pair at most once, in a random order; needs requests ≤ pairs)."""
 
     prompt_tokens: tuple[int, ...]
     output_tokens: tuple[int, ...]
+    replace: bool = True
 
     @classmethod
     def from_csv(cls, path: str | Path) -> LengthSamples:
@@ -257,6 +261,11 @@ class Traffic:
                 not ln.prompt_tokens or len(ln.prompt_tokens) != len(ln.output_tokens)):
             raise InputError("LengthSamples needs equally many (≥ 1) prompt and output "
                                  "lengths")
+        elif (isinstance(ln, LengthSamples) and not ln.replace and self.num_requests is not None
+              and self.num_requests > len(ln.prompt_tokens)):
+            raise InputError(f"LengthSamples(replace=False) has {len(ln.prompt_tokens):,} "
+                             f"pairs for {self.num_requests:,} requests; give at least as many "
+                             "pairs as requests or set replace=True")
         elif isinstance(ln, SampledLengths):
             _check_distribution("prompt", ln.prompt)
             _check_distribution("output", ln.output)
@@ -353,7 +362,13 @@ def sample_lengths(lengths: Lengths, n: int, rng: np.random.Generator
                 np.full(n, lengths.output_tokens, dtype=np.int64))
     if isinstance(lengths, SampledLengths):
         return _sample(lengths.prompt, n, rng), _sample(lengths.output, n, rng)
-    idx = rng.integers(0, len(lengths.prompt_tokens), size=n)
+    if lengths.replace:
+        idx = rng.integers(0, len(lengths.prompt_tokens), size=n)
+    else:
+        if n > len(lengths.prompt_tokens):
+            raise InputError(f"LengthSamples(replace=False) has {len(lengths.prompt_tokens):,} "
+                             f"pairs for {n:,} requests")
+        idx = rng.permutation(len(lengths.prompt_tokens))[:n]
     return (np.asarray(lengths.prompt_tokens, dtype=np.int64)[idx],
             np.asarray(lengths.output_tokens, dtype=np.int64)[idx])
 

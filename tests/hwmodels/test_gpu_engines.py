@@ -60,9 +60,28 @@ def test_each_profile_adds_its_per_step_cpu_time(name: str, fixed_us: float | No
         assert s.latency_s == pytest.approx(s.device_s + want, rel=1e-9)
 
 
+def test_multi_step_scheduling_pays_the_cpu_time_once_per_pass_of_decode_steps() -> None:
+    # vLLM --num-scheduler-steps 10: of 10 decode steps one pays V0's CPU time (2 ms +
+    # 20 us/seq), the other nine only the graph launch + token copy (step_sync_us)
+    hw = load_hardware("h100-sxm")
+    p = hw.chip.params
+    assert isinstance(p, GpuParams)
+    ms = E.lookup("vllm-v0").with_values(scheduler_steps=10.0)
+    batch = 8
+    cpu = 2000e-6 + 20e-6 * batch
+    dec = map_trace(build_trace(TINY, make_scenario("decode", batch, context=128)), hw, ms)
+    assert dec.step_overhead_s == pytest.approx((cpu + 9 * p.step_sync_s) / 10, rel=1e-12)
+    one = _sched("vllm-v0", batch)  # the same kernels, every step scheduled
+    assert one.device_s == pytest.approx(dec.device_s, rel=1e-12)
+    assert one.latency_s - dec.latency_s == pytest.approx(cpu - dec.step_overhead_s, rel=1e-9)
+    # a prefill step is scheduled on its own: the whole CPU time
+    pre = map_trace(build_trace(TINY, make_scenario("prefill", 1, prompt=64)), hw, ms)
+    assert pre.step_overhead_s == pytest.approx(2000e-6 + 20e-6, rel=1e-12)
+
+
 def test_vllm_v0_step_is_slower_than_v1_by_the_cpu_difference() -> None:
     a, b = _sched("vllm-v0", 4), _sched("vllm-v1", 4)
-    # same fusions except RoPE + KV write (one more kernel in v0) and GQA-unaware attention
+    # same fusions except RoPE + KV write (one more kernel in v0)
     cpu = (2000e-6 + 4 * 20e-6) - (150e-6 + 4 * 2e-6)
     assert a.latency_s - b.latency_s >= cpu
     assert a.latency_s - b.latency_s == pytest.approx(cpu + a.device_s - b.device_s, rel=1e-9)
@@ -139,11 +158,14 @@ def test_gqa_unaware_attention_reads_kv_once_per_query_head() -> None:
     m = cost_model(hw)
     att = ops.attention(batch=8, heads=32, kv_heads=8, head_dim=128, q_len=1, kv_len=32768,
                         causal=False, dtype="bf16")
-    v1 = m.op_cost(att, hw, CostContext(profile=E.lookup("vllm-v1")))
-    v0 = m.op_cost(att, hw, CostContext(profile=E.lookup("vllm-v0")))
+    v1 = m.op_cost(att, hw, CostContext(profile=E.lookup("trtllm")))
+    # gpt-fast (torch-compile) expands the KV heads with repeat_interleave before SDPA
+    v0 = m.op_cost(att, hw, CostContext(profile=E.lookup("torch-compile")))
     # long-context decode is KV-bandwidth bound: 32/8 = 4x the KV bytes -> ~4x the time
     assert v0.memory_s / v1.memory_s == pytest.approx(4.0, rel=0.05)
     assert v0.time_s / v1.time_s == pytest.approx(4.0, rel=0.1)
+    # vLLM 0.5-0.6 decodes with FlashAttention-2's paged kernel: GQA-aware
+    assert m.op_cost(att, hw, CostContext(profile=E.lookup("vllm-v0"))) == v1
 
 
 def test_gpu_engine_names_are_gpu_only(capsys: pytest.CaptureFixture[str]) -> None:

@@ -41,6 +41,21 @@ def test_length_samples_draw_from_the_given_pairs():
     assert pairs == {(10, 1), (20, 2), (30, 3)}
 
 
+def test_length_samples_without_replacement_use_each_pair_once():
+    # 5 distinct pairs for 5 requests: without replacement every pair appears exactly once
+    # (a benchmark replaying its fixed sample); with replacement 5 draws of 5 almost surely
+    # repeat one (probability of none = 5!/5^5 = 3.8 %, and this seed repeats)
+    p, o = (10, 20, 30, 40, 50), (1, 2, 3, 4, 5)
+    t = generate(Traffic(ClosedLoop(users=5), LengthSamples(p, o, replace=False), 5),
+                 np.random.default_rng(3))
+    assert sorted(zip(t.prompt_tokens.tolist(), t.output_tokens.tolist(), strict=True)) == \
+        list(zip(p, o, strict=True))
+    w = generate(Traffic(ClosedLoop(users=5), LengthSamples(p, o), 5), np.random.default_rng(3))
+    assert len(set(w.prompt_tokens.tolist())) < 5
+    with pytest.raises(InputError, match=r"2 pairs for 3 requests.*replace=True"):
+        Traffic(ClosedLoop(users=3), LengthSamples((1, 2), (1, 2), replace=False), 3)
+
+
 def fake(prefill, emits, d, ctx):
     return (0.05 if prefill else 0.01), 1.0
 

@@ -1,5 +1,7 @@
 """Published production-engine serving runs (validation/datasets/serving_published.py)."""
 
+import csv
+import io
 import math
 import re
 
@@ -46,10 +48,12 @@ def test_discovered_by_validate():
 
 def test_one_row_graded_by_hand_from_serve_output():
     r = BY_ID["vllm060-8b-h100-prefill-heavy"]  # 500 prompts of 462 tokens, 16 out, QPS = inf
+    assert r["scheduler_steps"] == "10" and r["lengths"] == "fixed"  # --num-scheduler-steps 10
+    ms = lookup("vllm-v0").with_values(scheduler_steps=10.0)
     res = serve("llama-3-8b", "h100-sxm",
                 Traffic(ClosedLoop(users=500), FixedLengths(462, 16), 500),
                 ServingPolicy(max_batch=256, max_tokens=8192),
-                deployment=Deployment(tp=1, runtime="vllm-v0", weights="bf16"))
+                deployment=Deployment(tp=1, runtime=ms, weights="bf16"))
     f = res.requests_frame()
     assert len(f) == 500 and (f["arrival_s"] == 0).all()  # all queued at once
     # the benchmark's figure: completed requests over first arrival to last finish
@@ -101,4 +105,74 @@ def test_a_bad_cell_names_file_line_column_and_fix(tmp_path):
     bad.write_text("\n".join([header, first.replace(",30000,", ",many,", 1)]) + "\n")
     with pytest.raises(InputError, match=r"serving.csv line 2 .*column requests: 'many'; "
                                          r"a graded row needs a positive integer"):
+        sp.rows(bad)
+
+
+def test_vllm_sharegpt_filter_keeps_what_benchmark_serving_keeps():
+    # benchmark_serving: drop prompt < 4 or completion < 4, prompt > 1024, prompt + out > 2048
+    pairs = {(3, 10): False, (10, 3): False, (4, 4): True, (1024, 1024): True,
+             (1025, 10): False, (1000, 1049): False, (1000, 1048): True}
+    p = np.array([a for a, _ in pairs])
+    o = np.array([b for _, b in pairs])
+    assert sp.vllm_sharegpt_filter(p, o).tolist() == list(pairs.values())
+
+
+def test_extract_sharegpt_stores_the_quantiles_of_the_kept_rows(tmp_path):
+    trace = tmp_path / "trace.csv"
+    # kept: prompts 4, 10, 1000 and outputs 4, 20, 1048; the rest fail the filter
+    trace.write_text("num_prefill_tokens,num_decode_tokens,num_total_tokens\n"
+                     "4,4,8\n10,20,30\n1000,1048,2048\n3,10,13\n1025,10,1035\n900,1200,2100\n")
+    out = tmp_path / "q.csv"
+    assert sp.extract_sharegpt(trace, out) == (6, 3)
+    q, pq, oq = sp.sharegpt_quantiles(out)
+    assert len(q) == sp.SHAREGPT_QUANTILES and q[0] == 0.0 and q[-1] == 1.0
+    assert (pq[0], pq[-1], oq[0], oq[-1]) == (4.0, 1000.0, 4.0, 1048.0)
+    assert pq[100] == 10.0 and oq[100] == 20.0  # the medians of three values
+    assert pq[50] == pytest.approx(7.0, abs=0.05)  # p25 of (4, 10, 1000): halfway 4 -> 10
+
+
+def test_sharegpt_sample_has_the_published_means_and_each_pair_once():
+    q, pq, oq = sp.sharegpt_quantiles()
+    assert q[0] == 0.0 and pq[-1] <= sp.MAX_PROMPT and oq[-1] <= sp.MAX_TOTAL  # the filter's
+    ls = sp.sharegpt_lengths(500, 202, 179)
+    assert not ls.replace and len(ls.prompt_tokens) == 500
+    # each length is rounded once after scaling: the means are off by at most 0.5 token
+    assert abs(np.mean(ls.prompt_tokens) - 202) <= 0.5
+    assert abs(np.mean(ls.output_tokens) - 179) <= 0.5
+    assert sp.sharegpt_lengths(500, 202, 179) == ls  # deterministic for the seed
+    assert sp.sharegpt_lengths(500, 202, 179, seed=1) != ls
+    # a spread, not the mean: the longest output is well above twice the mean
+    assert max(ls.output_tokens) > 2 * 179 and min(ls.output_tokens) < 179 / 4
+
+
+def test_sharegpt_row_replays_the_sample_and_is_graded_by_hand():
+    r = BY_ID["vllm060-8b-h100-sharegpt"]
+    assert r["lengths"] == "sharegpt" and (r["isl"], r["osl"]) == ("202", "179")
+    res = sp.simulate_row(r)
+    f = res.requests_frame()
+    ls = sp.sharegpt_lengths(500, 202, 179)
+    assert sorted(zip(f["prompt_tokens"], f["output_tokens"], strict=True)) == sorted(
+        zip(ls.prompt_tokens, ls.output_tokens, strict=True))
+    by_hand = len(f) / (f["finish_s"].max() - f["arrival_s"].min())
+    assert sp.predict(r)[0] == pytest.approx(by_hand, rel=1e-12)
+
+
+@pytest.mark.parametrize("column,value,message", [
+    ("lengths", "zipf", r"column lengths: 'zipf'; use fixed or sharegpt"),
+    ("scheduler_steps", "0", r"column scheduler_steps: '0'; give a positive integer"),
+])
+def test_bad_lengths_or_scheduler_steps_cell_names_the_column(tmp_path, column, value,
+                                                                message):
+    from infersim.foundation.errors import InputError
+
+    text = sp.DATA.read_text().splitlines()
+    rows_ = list(csv.DictReader(io.StringIO("\n".join(text[:2]))))
+    rows_[0][column] = value
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(rows_[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows_)
+    bad = tmp_path / "serving.csv"
+    bad.write_text(out.getvalue())
+    with pytest.raises(InputError, match=rf"serving.csv line 2 .*{message}"):
         sp.rows(bad)

@@ -16,7 +16,9 @@ Predictions (all through `infersim.api.make_scenario` + `workloads.build_trace` 
 
 Each row runs on its software stack's runtime profile (`runtime` column; GPU stacks in
 `hwmodels/models/gpu/engines.py`: gpt-fast's eager baseline = `hf-eager`, gpt-fast compiled =
-`torch-compile`, NVIDIA's TensorRT-LLM rows and the throughput table = `trtllm`).
+`torch-compile`, NVIDIA's TensorRT-LLM rows and the throughput table = `trtllm`). The other
+plain-PyTorch eager rows (litgpt, IBM foundation-model-stack: norms and RoPE written op by op)
+also run `hf-eager` and are held out (`per-user gpu hf-eager (held-out)`).
 
 Groups: `per-user <kind> (held-out)` per hardware kind (gpu, lpu, wafer, ...; GPU rows split
 by stack: `per-user gpu trtllm (held-out)`, `per-user gpu torch-compile (held-out)`),

@@ -8,9 +8,19 @@ anywhere is fitted on them.
 
 Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's engine as its runtime profile (`runtime` column; GPU stacks in
-  `hwmodels/models/gpu/engines.py`: TensorRT-LLM = `trtllm`, vLLM <= 0.6 = `vllm-v0`,
+  `hwmodels/models/gpu/engines.py`: TensorRT-LLM = `trtllm`, vLLM 0.5-0.6 = `vllm-v0`,
   SGLang = `sglang`);
-- `FixedLengths(isl, osl)` (published fixed lengths, or a data set's published means);
+- the row's `scheduler_steps` (vLLM's `--num-scheduler-steps`, when the source states it)
+  set on that profile (`RuntimeProfile.with_values`);
+- lengths (`lengths` column): `fixed` = `FixedLengths(isl, osl)` (trtllm-bench and the sonnet
+  sets use fixed lengths); `sharegpt` = ShareGPT as vLLM's benchmark_serving samples it:
+  the length distribution of the ShareGPT token-count trace Vidur simulates with, after
+  benchmark_serving's filter (`vllm_sharegpt_filter`), stored as quantiles in
+  `validation/data/published/sharegpt_lengths.csv`; `requests` prompt and output lengths
+  drawn from it with seed `SHAREGPT_SEED` and scaled so that their means are the row's
+  `isl` / `osl` (the source's published means), each pair used once (`sharegpt_lengths`).
+  With an infinite rate the run ends with the longest outputs draining at a small batch, so
+  the spread matters, not only the means;
 - arrivals: `infinite` (every request queued at once, as trtllm-bench and vLLM's
   benchmark at QPS = inf) = a closed loop with as many users as requests; `poisson` at the
   published rate;
@@ -29,6 +39,9 @@ Groups: `<metric> (held-out)` per metric, `excluded`. The report's signed error 
 measured, on TPOT / TTFT rows positive = predicted slower.
 
     python -m infersim.validation.datasets.serving_published     # every row, graded
+    python -m infersim.validation.datasets.serving_published --extract-sharegpt TRACE.csv
+        # rebuild sharegpt_lengths.csv from the trace (columns num_prefill_tokens,
+        # num_decode_tokens; see validation/data/published/README.md for the source)
 """
 
 from __future__ import annotations
@@ -40,10 +53,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     import pandas as pd
 
-    from infersim.simulator import ServingResult
+    from infersim.simulator import LengthSamples, ServingResult
 
 NAME = "serving_published"
 DESCRIPTION = ("Published production-engine serving runs (TensorRT-LLM perf overview, vLLM "
@@ -61,6 +76,95 @@ METRICS: dict[str, Any] = {
 
 
 GRADED_INTS = ("tp", "replicas", "isl", "osl", "requests", "max_batch", "max_tokens")
+LENGTHS = ("fixed", "sharegpt")
+
+SHAREGPT = DATA.parent / "sharegpt_lengths.csv"
+SHAREGPT_SEED = 0  # fixed, as benchmark_serving samples with a fixed seed (--seed, default 0)
+SHAREGPT_QUANTILES = 201  # quantiles stored: every 0.5 %, both ends included
+# benchmark_serving.sample_sharegpt_requests (vLLM v0.6.0,
+# https://github.com/vllm-project/vllm/blob/v0.6.0/benchmarks/benchmark_serving.py) prunes a
+# (prompt, completion) pair with either side under 4 tokens, a prompt over 1024 tokens or
+# prompt + completion over 2048 tokens.
+MIN_TOKENS, MAX_PROMPT, MAX_TOTAL = 4, 1024, 2048
+
+
+def vllm_sharegpt_filter(prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Mask of the (prompt, output) pairs benchmark_serving keeps (see MIN_TOKENS ...)."""
+    p = np.asarray(prompt)
+    o = np.asarray(output)
+    return (p >= MIN_TOKENS) & (o >= MIN_TOKENS) & (p <= MAX_PROMPT) & (p + o <= MAX_TOTAL)
+
+
+def extract_sharegpt(trace: Path, out: Path = SHAREGPT) -> tuple[int, int]:
+    """Write the quantiles of the prompt and output lengths of `trace` (a CSV with columns
+    num_prefill_tokens, num_decode_tokens) that pass `vllm_sharegpt_filter`; (rows read,
+    rows kept). Prompt and output lengths are stored as separate quantile functions: in the
+    Vidur ShareGPT trace their Spearman correlation after the filter is -0.04, so they are
+    drawn independently."""
+    from infersim.foundation.errors import InputError
+    from infersim.foundation.io import atomic_write_text
+
+    p, o = [], []
+    with trace.open(newline="") as f:
+        reader = csv.DictReader(f)
+        cols = ("num_prefill_tokens", "num_decode_tokens")
+        if reader.fieldnames is None or any(c not in reader.fieldnames for c in cols):
+            raise InputError(f"{trace}: expected columns {', '.join(cols)}; got "
+                             f"{reader.fieldnames}")
+        for line, r in enumerate(reader, start=2):
+            try:
+                p.append(int(r[cols[0]]))
+                o.append(int(r[cols[1]]))
+            except ValueError:
+                raise InputError(f"{trace} line {line}: token counts must be integers, got "
+                                 f"{r[cols[0]]!r}, {r[cols[1]]!r}") from None
+    pa, oa = np.asarray(p), np.asarray(o)
+    keep = vllm_sharegpt_filter(pa, oa)
+    if keep.sum() < 2:
+        raise InputError(f"{trace}: fewer than 2 rows pass benchmark_serving's filter")
+    q = np.linspace(0.0, 1.0, SHAREGPT_QUANTILES)
+    pq, oq = np.quantile(pa[keep], q), np.quantile(oa[keep], q)
+    text = "quantile,prompt_tokens,output_tokens\n" + "".join(
+        f"{a:.3f},{b:.1f},{c:.1f}\n" for a, b, c in zip(q, pq, oq, strict=True))
+    atomic_write_text(out, text)
+    return len(pa), int(keep.sum())
+
+
+def sharegpt_quantiles(path: Path = SHAREGPT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(quantile levels, prompt quantiles, output quantiles) of `sharegpt_lengths.csv`."""
+    from infersim.foundation.errors import InputError
+
+    with path.open(newline="") as f:
+        rows_ = list(csv.DictReader(f))
+    try:
+        q, p, o = (np.array([float(r[c]) for r in rows_]) for c in
+                   ("quantile", "prompt_tokens", "output_tokens"))
+    except (KeyError, ValueError, TypeError):
+        raise InputError(f"{path}: expected numeric columns quantile,prompt_tokens,"
+                         "output_tokens; rebuild it with --extract-sharegpt") from None
+    if (len(q) < 2 or q[0] != 0.0 or q[-1] != 1.0 or np.any(np.diff(q) <= 0)
+            or np.any(np.diff(p) < 0) or np.any(np.diff(o) < 0) or p[0] < 1 or o[0] < 1):
+        raise InputError(f"{path}: quantiles must rise from 0 to 1 with non-decreasing "
+                         "lengths ≥ 1; rebuild it with --extract-sharegpt")
+    return q, p, o
+
+
+def sharegpt_lengths(n: int, mean_prompt: float, mean_output: float,
+                     seed: int = SHAREGPT_SEED, path: Path = SHAREGPT) -> LengthSamples:
+    """n (prompt, output) pairs of benchmark_serving's ShareGPT sample: each side drawn by
+    inverse transform from its quantile function (linear between the stored quantiles),
+    then scaled so that the n lengths have the given means (the source's published means of
+    its sample), rounded, at least 1; each pair used once."""
+    from infersim.simulator import LengthSamples
+
+    q, pq, oq = sharegpt_quantiles(path)
+    rng = np.random.default_rng(seed)
+    out = []
+    for vals, mean in ((pq, mean_prompt), (oq, mean_output)):
+        x = np.interp(rng.random(n), q, vals)
+        out.append(np.maximum(1, np.rint(x * (mean / x.mean()))).astype(int))
+    return LengthSamples(tuple(int(v) for v in out[0]), tuple(int(v) for v in out[1]),
+                         replace=False)
 
 
 def rows(path: Path = DATA) -> list[dict[str, str]]:
@@ -93,12 +197,21 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
         if r["arrival"] not in ("infinite", "poisson"):
             raise InputError(f"{where}, column arrival: {r['arrival']!r}; use infinite or "
                              "poisson")
+        if r["lengths"] not in LENGTHS:
+            raise InputError(f"{where}, column lengths: {r['lengths']!r}; use "
+                             f"{' or '.join(LENGTHS)}")
+        steps = r["scheduler_steps"]
+        if steps and (not steps.isdigit() or int(steps) < 1):
+            raise InputError(f"{where}, column scheduler_steps: {steps!r}; give a positive "
+                             "integer or leave it empty (one step per scheduling pass)")
     return out
 
 
 def simulate_row(r: Mapping[str, str]) -> ServingResult:
     """The `serve` run of one graded row (see the module docstring)."""
     from infersim.api import serve
+    from infersim.hwmodels.cost import RuntimeProfile
+    from infersim.hwmodels.models.gpu.engines import lookup
     from infersim.simulator import (
         ClosedLoop,
         Deployment,
@@ -116,9 +229,17 @@ def simulate_row(r: Mapping[str, str]) -> ServingResult:
         arrival = Poisson(float(r["arrival_value"]))
     else:  # rows() rejects anything else
         raise ValueError(f"{DATA.name} row {r['id']}: arrival {r['arrival']!r}")
-    traffic = Traffic(arrival, FixedLengths(int(r["isl"]), int(r["osl"])), n)
+    lengths = (sharegpt_lengths(n, int(r["isl"]), int(r["osl"])) if r["lengths"] == "sharegpt"
+               else FixedLengths(int(r["isl"]), int(r["osl"])))
+    traffic = Traffic(arrival, lengths, n)
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
-    dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=r["runtime"],
+    runtime: str | RuntimeProfile = r["runtime"]
+    if r["scheduler_steps"]:
+        prof = lookup(r["runtime"])
+        if prof is None:  # the test of the data set checks every graded row's runtime
+            raise ValueError(f"{DATA.name} row {r['id']}: unknown runtime {r['runtime']!r}")
+        runtime = prof.with_values(scheduler_steps=float(r["scheduler_steps"]))
+    dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=runtime,
                      weights=r["weights"], activations=r["activations"] or None,
                      kv=r["kv"] or None)
     return serve(r["model"], r["hardware"], traffic, policy, deployment=dep)
@@ -157,10 +278,31 @@ def load(selected: Sequence[Mapping[str, str]] | None = None) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     import pandas as pd
 
     from infersim.validation.stats import ape, summarize
 
+    ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.serving_published")
+    ap.add_argument("--extract-sharegpt", metavar="TRACE", type=Path,
+                    help="rebuild sharegpt_lengths.csv from a ShareGPT token-count trace")
+    args = ap.parse_args(argv)
+    if args.extract_sharegpt is not None:
+        from infersim.foundation.errors import InputError
+
+        try:
+            n, kept = extract_sharegpt(args.extract_sharegpt)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:
+            print(f"error: {args.extract_sharegpt}: {e.strerror}; give the path of the ShareGPT "
+                  "token-count trace CSV (columns num_prefill_tokens, num_decode_tokens)",
+                  file=sys.stderr)
+            return 2
+        print(f"{SHAREGPT}: {kept:,} of {n:,} rows pass benchmark_serving's filter")
+        return 0
     df = load()
     df = df.assign(ape=ape(df["predicted"], df["measured"]),
                    signed=(df["predicted"] - df["measured"]) / df["measured"])

@@ -25,6 +25,9 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `fp8_gemm`: fp8 activations run on the fp8 tensor-core path (0: weights are dequantized
     and the GEMM runs in 16-bit).
   * `cuda_graphs`: decode steps replay CUDA graphs (0: every kernel pays the host dispatch).
+  * `scheduler_steps`: decode steps run per scheduling pass (vLLM's `--num-scheduler-steps`,
+    multi-step scheduling): the step's CPU time is paid once per pass, the other steps only
+    pay the chip's graph launch + token copy (`gpu.step_sync_us`). Prefill steps pay it all.
 
 Add a stack with `register(RuntimeProfile(...))` from any module (one entry each); `ALIASES`
 maps old names. `fused` is an alias of `trtllm` (the production-engine class it stood for).
@@ -51,6 +54,7 @@ KNOBS: dict[str, tuple[float, str]] = {
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
+    "scheduler_steps": (1.0, "decode steps per CPU scheduling pass (multi-step scheduling)"),
 }
 
 
@@ -121,15 +125,18 @@ _p("vllm-v1", Runtime.FUSED,
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
    fuse_rope_kv=1.0, moe_efficiency=0.85)
 _p("vllm-v0", Runtime.FUSED,
-   "vLLM V0 (<= 0.6): Python scheduler, input preparation and sampler run between GPU steps "
+   "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
    "https://blog.vllm.ai/2024/09/05/perf-update.html); step_overhead 2 ms + 20 us/seq "
-   "assumed (the low end of the 2-8 ms per decode step in issue 12); paged_attention_v1/v2 "
-   "run one thread block per query head (csrc/attention), so KV heads are re-read per "
-   "query head; fused add+RMSNorm, separate RoPE and cache-write kernels; Triton fused-MoE "
-   "(0.85 assumed)",
+   "assumed (the low end of the 2-8 ms per decode step in issue 12); multi-step scheduling "
+   "(--num-scheduler-steps) is the scheduler_steps knob, default 1 as in vLLM; decode "
+   "attention on the default FLASH_ATTN backend is FlashAttention-2's paged-KV kernel "
+   "(https://github.com/vllm-project/vllm/pull/3648, /pull/4907), which for one query token "
+   "moves the query heads of a KV group into one block, so each KV head is read once "
+   "(GQA-aware; vLLM <= 0.4's paged_attention_v1/v2 ran one block per query head); fused "
+   "add+RMSNorm, separate RoPE and cache-write kernels; Triton fused-MoE (0.85 assumed)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
-   gqa_aware=0.0, moe_efficiency=0.85)
+   moe_efficiency=0.85)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "

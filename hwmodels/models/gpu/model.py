@@ -114,16 +114,23 @@ class GpuModel(CostModelBase):
                                p.step_sync_s)
 
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
-                       sequences: int = 1) -> LaunchOverheads:
+                       sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
         """Host dispatch per kernel (eager base, or an engine without CUDA graphs) and the
-        profile's CPU time per step: fixed (default the chip's step sync) + per sequence."""
+        profile's CPU time per step: fixed (default the chip's step sync) + per sequence.
+        With `scheduler_steps` N > 1 a decode step pays that CPU time once per N steps; the
+        other N − 1 steps only launch their graph and copy the token (the chip's step
+        sync): cpu / N + sync · (1 − 1/N)."""
         p = params(hw)
         per_kernel = (p.host_launch_s if runtime is Runtime.EAGER
                       or E.knob(profile, "cuda_graphs") < 0.5 else 0.0)
         fixed = E.knob(profile, "step_overhead_s")
         fixed = p.step_sync_s if fixed < 0.0 else fixed
         per_seq = E.knob(profile, "step_overhead_per_seq_s")
-        return LaunchOverheads(per_kernel, fixed + per_seq * max(1, sequences))
+        cpu = fixed + per_seq * max(1, sequences)
+        n = E.knob(profile, "scheduler_steps")
+        if decode and n > 1.0:
+            cpu = cpu / n + p.step_sync_s * (1.0 - 1.0 / n)
+        return LaunchOverheads(per_kernel, cpu)
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         c = figures(hw)
