@@ -16,6 +16,7 @@ from infersim.workloads import ops as O
 
 SPEC_KEYS = {  # fit.json field -> (YAML key in the gpu: block, factor to the YAML unit)
     "mma_efficiency": 1.0, "gemm_bw_efficiency": 1.0, "gemm_overlap_exponent": 1.0,
+    "gemm_fill_s": 1.0,
     "norm_bw_efficiency": 1.0, "activation_bw_efficiency": 1.0, "rope_bw_efficiency": 1.0,
     "elementwise_bw_efficiency": 1.0, "vector_block_inflight_bytes": 1.0,
     "link_efficiency": 1.0, "allreduce_bw_efficiency": 1.0, "collective_latency_s": 1.0,
@@ -100,15 +101,38 @@ def test_fitted_constants_are_physically_plausible() -> None:
 
 @pytest.mark.parametrize("gpu", ["H100", "A100"])
 def test_gemm_held_out_error_bound(gpu: str) -> None:
-    """Measured GEMMs of models not fitted: median within 8 %, p90 within 21 %, no lean."""
+    """Measured GEMMs of models not fitted: median within 6 %, p90 within 17 %, no lean."""
     df = _frame()
     held = df[df["group"] == f"{gpu} gemm (held-out)"]
     ape = _ape(held)
     assert len(held) > 300
-    assert np.median(ape) < 0.08
-    assert np.quantile(ape, 0.9) < 0.21
+    assert np.median(ape) < 0.06
+    assert np.quantile(ape, 0.9) < 0.17
     signed = held["predicted"] / held["measured"] - 1.0
     assert abs(float(np.median(signed))) < 0.03
+
+
+@pytest.mark.parametrize("gpu", ["h100", "a100"])
+def test_gemm_fill_closes_the_short_k_gap(gpu: str) -> None:
+    """Held-out GEMMs with a short main loop (K <= 2048): without the kernel's pipeline fill
+    + epilogue drain they are predicted >10 % fast (measured); with it the lean is gone."""
+    hw = load_hardware(vidur.SPECS[gpu])
+    comp = vidur.compute_rows()
+    rows = comp[(comp.gpu == gpu) & (comp.cls == "gemm") & (comp.split == "held-out")]
+    k = np.array([vidur.compute_op(r).shape.k for r in rows.itertuples(index=False)])
+    rows = rows[k <= 2048]
+    assert len(rows) > 30
+    meas = 1e-6 * rows["time_us"].to_numpy()
+
+    def lean(fill: float) -> float:
+        pred = vidur.predictions(rows, vidur.with_gpu(hw, gemm_fill_s=fill),
+                                 vidur.harness(gpu), False)
+        return float(np.median(pred / meas - 1.0))
+
+    p = hw.chip.params
+    assert 1e-6 < p.gemm_fill_s < 4e-6  # a few microseconds: fill + drain, not a table
+    assert lean(0.0) < -0.10
+    assert abs(lean(p.gemm_fill_s)) < 0.06
 
 
 @pytest.mark.parametrize("gpu", ["H100", "A100"])

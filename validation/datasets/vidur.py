@@ -303,7 +303,7 @@ STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
                ("rope_bw_efficiency", 0.05, 0.95), ("elementwise_bw_efficiency", 0.05, 0.95),
                ("vector_block_inflight_bytes", 256.0, 65536.0), ("event_s", 0.0, 5e-6)),
     "gemm": (("mma_efficiency", 0.3, 0.9), ("gemm_bw_efficiency", 0.3, 0.95),
-             ("gemm_overlap_exponent", 1.0, 12.0)),
+             ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6)),
     # collectives: link terms on the ≥1 MiB rows, then latency terms on the smaller ones
     "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9)),
     "collective_latency": (("collective_latency_s", 2e-6, 60e-6),
@@ -316,7 +316,7 @@ SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they 
 HARNESS_KEYS = ("event_s", "skew_s")
 # starting points of fields a spec leaves at 0 (= off) and the harness constants
 _X0 = {"event_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
-       "gemm_overlap_exponent": 4.0}
+       "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6}
 
 
 def harness(gpu: str) -> dict[str, float]:
