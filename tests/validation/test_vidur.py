@@ -153,7 +153,32 @@ def test_collective_bandwidth_held_out_error_bound(gpu: str) -> None:
     """Link and all-reduce efficiencies on held-out message sizes ≥ 1 MiB."""
     df = _frame()
     held = df[df["group"] == f"{gpu} collective ≥1 MiB (held-out)"]
-    assert np.median(_ape(held)) < 0.16
+    assert np.median(_ape(held)) < 0.10
+
+
+def test_h100_small_all_reduce_median_is_not_twice_slow() -> None:
+    """Below 1 MiB the eager calls are bimodal; the median held-out row is within 12 %
+    (call latency + NVLink steps + the late-peer wait, no per-size table)."""
+    df = _frame()
+    held = df[df["group"] == "H100 collective <1 MiB (held-out)"]
+    assert len(held) >= 30
+    assert np.median(_ape(held)) < 0.12
+
+
+def test_pairs_wait_for_the_late_peer_too() -> None:
+    """A100 all-reduce between 2 GPUs, 1-8 MiB: the measured time exceeds the model's
+    latency + bandwidth time (no harness wait) by more than 20 µs at the median, the size
+    of the fitted late-peer wait, so the wait applies to pairs as well."""
+    hw = load_hardware(vidur.SPECS["a100"])
+    net = vidur.network_rows()
+    rows = net[(net.gpu == "a100") & (net.collective == "all_reduce") & (net.group == 2)
+               & (net.bytes >= 1 << 20) & (net.bytes <= 8 << 20)]
+    assert len(rows) >= 8
+    bare = vidur.predictions(rows, hw, {"skew_s": 0.0}, True)
+    gap = 1e-6 * rows["time_us"].to_numpy() - bare
+    skew = vidur.harness("a100")["skew_s"]
+    assert float(np.median(gap)) > 20e-6
+    assert skew == pytest.approx(float(np.median(gap)), rel=0.5)
 
 
 def test_fp8_gemm_peak_efficiency_differs_from_bf16() -> None:
