@@ -10,10 +10,11 @@ time and the HBM stream time (a smooth maximum with exponent `gemm_overlap_expon
 the ridge point the pipeline hides neither behind the other), so a small-M GEMV is memory-bound and a large GEMM
 compute-bound at the tile's efficiency. Every GEMM kernel adds `gemm_fill_us`: its operand
 pipeline fills before the first MMA and the last tiles' epilogue drains after it (cuBLAS
-kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs). Grouped (MoE) GEMMs run as one grouped kernel: each
-group's rows are tiled on their own (small per-expert M wastes the MMA tile), and under
-`imbalance` (max/mean rows) the busiest group needs ceil(imbalance·m/tm) row tiles instead of
-ceil(m/tm); the tiles of all groups share the SMs' waves.
+kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs).
+Grouped (MoE) GEMMs run as one grouped kernel: each group's rows are tiled on their own
+(small per-expert M wastes the MMA tile), and under `imbalance` (max/mean rows) the busiest
+group needs ceil(imbalance·m/tm) row tiles instead of ceil(m/tm); the tiles of all groups
+share the SMs' waves.
 """
 
 from __future__ import annotations
