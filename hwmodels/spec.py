@@ -383,6 +383,10 @@ class GpuParams:
         "joins a GEMM's tile-loop time and operand-stream time: large p = perfect overlap "
         "(the roofline max), p = 1 = no overlap; near the ridge point the pipeline cannot "
         "hide one behind the other; 0 = the plain max", (0.0, 64.0), default=0.0)
+    gemm_fill_s: float = kind_param(
+        "gemm_fill_us", "fixed device time of a GEMM kernel beyond its tile waves: filling "
+        "the operand pipeline before the first MMA and draining the last tiles' epilogue "
+        "(accumulators to memory) after the last one", (0.0, 100.0), scale=US, default=0.0)
     norm_bw_efficiency: float = kind_param(
         "norm_bw_efficiency", "sustained fraction of peak main-memory bandwidth of a fused "
         "RMSNorm / LayerNorm kernel; 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0),

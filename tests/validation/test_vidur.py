@@ -16,6 +16,7 @@ from infersim.workloads import ops as O
 
 SPEC_KEYS = {  # fit.json field -> (YAML key in the gpu: block, factor to the YAML unit)
     "mma_efficiency": 1.0, "gemm_bw_efficiency": 1.0, "gemm_overlap_exponent": 1.0,
+    "gemm_fill_s": 1.0,
     "norm_bw_efficiency": 1.0, "activation_bw_efficiency": 1.0, "rope_bw_efficiency": 1.0,
     "elementwise_bw_efficiency": 1.0, "vector_block_inflight_bytes": 1.0,
     "link_efficiency": 1.0, "allreduce_bw_efficiency": 1.0, "collective_latency_s": 1.0,
@@ -100,15 +101,38 @@ def test_fitted_constants_are_physically_plausible() -> None:
 
 @pytest.mark.parametrize("gpu", ["H100", "A100"])
 def test_gemm_held_out_error_bound(gpu: str) -> None:
-    """Measured GEMMs of models not fitted: median within 8 %, p90 within 21 %, no lean."""
+    """Measured GEMMs of models not fitted: median within 6 %, p90 within 17 %, no lean."""
     df = _frame()
     held = df[df["group"] == f"{gpu} gemm (held-out)"]
     ape = _ape(held)
     assert len(held) > 300
-    assert np.median(ape) < 0.08
-    assert np.quantile(ape, 0.9) < 0.21
+    assert np.median(ape) < 0.06
+    assert np.quantile(ape, 0.9) < 0.17
     signed = held["predicted"] / held["measured"] - 1.0
     assert abs(float(np.median(signed))) < 0.03
+
+
+@pytest.mark.parametrize("gpu", ["h100", "a100"])
+def test_gemm_fill_closes_the_short_k_gap(gpu: str) -> None:
+    """Held-out GEMMs with a short main loop (K <= 2048): without the kernel's pipeline fill
+    + epilogue drain they are predicted >10 % fast (measured); with it the lean is gone."""
+    hw = load_hardware(vidur.SPECS[gpu])
+    comp = vidur.compute_rows()
+    rows = comp[(comp.gpu == gpu) & (comp.cls == "gemm") & (comp.split == "held-out")]
+    k = np.array([vidur.compute_op(r).shape.k for r in rows.itertuples(index=False)])
+    rows = rows[k <= 2048]
+    assert len(rows) > 30
+    meas = 1e-6 * rows["time_us"].to_numpy()
+
+    def lean(fill: float) -> float:
+        pred = vidur.predictions(rows, vidur.with_gpu(hw, gemm_fill_s=fill),
+                                 vidur.harness(gpu), False)
+        return float(np.median(pred / meas - 1.0))
+
+    p = hw.chip.params
+    assert 1e-6 < p.gemm_fill_s < 4e-6  # a few microseconds: fill + drain, not a table
+    assert lean(0.0) < -0.10
+    assert abs(lean(p.gemm_fill_s)) < 0.06
 
 
 @pytest.mark.parametrize("gpu", ["H100", "A100"])
@@ -129,7 +153,32 @@ def test_collective_bandwidth_held_out_error_bound(gpu: str) -> None:
     """Link and all-reduce efficiencies on held-out message sizes ≥ 1 MiB."""
     df = _frame()
     held = df[df["group"] == f"{gpu} collective ≥1 MiB (held-out)"]
-    assert np.median(_ape(held)) < 0.16
+    assert np.median(_ape(held)) < 0.10
+
+
+def test_h100_small_all_reduce_median_is_not_twice_slow() -> None:
+    """Below 1 MiB the eager calls are bimodal; the median held-out row is within 12 %
+    (call latency + NVLink steps + the late-peer wait, no per-size table)."""
+    df = _frame()
+    held = df[df["group"] == "H100 collective <1 MiB (held-out)"]
+    assert len(held) >= 30
+    assert np.median(_ape(held)) < 0.12
+
+
+def test_pairs_wait_for_the_late_peer_too() -> None:
+    """A100 all-reduce between 2 GPUs, 1-8 MiB: the measured time exceeds the model's
+    latency + bandwidth time (no harness wait) by more than 20 µs at the median, the size
+    of the fitted late-peer wait, so the wait applies to pairs as well."""
+    hw = load_hardware(vidur.SPECS["a100"])
+    net = vidur.network_rows()
+    rows = net[(net.gpu == "a100") & (net.collective == "all_reduce") & (net.group == 2)
+               & (net.bytes >= 1 << 20) & (net.bytes <= 8 << 20)]
+    assert len(rows) >= 8
+    bare = vidur.predictions(rows, hw, {"skew_s": 0.0}, True)
+    gap = 1e-6 * rows["time_us"].to_numpy() - bare
+    skew = vidur.harness("a100")["skew_s"]
+    assert float(np.median(gap)) > 20e-6
+    assert skew == pytest.approx(float(np.median(gap)), rel=0.5)
 
 
 def test_fp8_gemm_peak_efficiency_differs_from_bf16() -> None:

@@ -297,17 +297,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 # (refresh, turnaround); NCCL's NVLink protocol overhead is ~20 % (nccl-tests issue 212), so
 # links above 0.9 are not credible and a reducing collective reaches at least ~0.4; dense
 # fp16 cuBLAS on a power-capped part stays below ~0.9 of the boost-clock peak; any
-# collective call costs at least a kernel launch (2 µs).
+# collective call costs at least a kernel launch (2 µs); one NVLink ring step costs at least
+# NCCL's own lowest per-hop latency (LL protocol, 0.47 µs: hwLat[NVLINK][RING][LL] in NCCL's
+# src/graph/tuning.cc, github.com/NVIDIA/nccl).
 STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     "vector": (("norm_bw_efficiency", 0.05, 0.95), ("activation_bw_efficiency", 0.05, 0.95),
                ("rope_bw_efficiency", 0.05, 0.95), ("elementwise_bw_efficiency", 0.05, 0.95),
                ("vector_block_inflight_bytes", 256.0, 65536.0), ("event_s", 0.0, 5e-6)),
     "gemm": (("mma_efficiency", 0.3, 0.9), ("gemm_bw_efficiency", 0.3, 0.95),
-             ("gemm_overlap_exponent", 1.0, 12.0)),
+             ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6)),
     # collectives: link terms on the ≥1 MiB rows, then latency terms on the smaller ones
     "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9)),
     "collective_latency": (("collective_latency_s", 2e-6, 60e-6),
-                           ("hop_latency_s", 0.0, 10e-6), ("skew_s", 0.0, 100e-6)),
+                           ("hop_latency_s", 0.47e-6, 10e-6), ("skew_s", 0.0, 100e-6)),
 }
 COLLECTIVE_ROUNDS = 2  # alternate the two collective stages (each shifts the other a little)
 SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they count linearly
@@ -316,16 +318,17 @@ SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they 
 HARNESS_KEYS = ("event_s", "skew_s")
 # starting points of fields a spec leaves at 0 (= off) and the harness constants
 _X0 = {"event_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
-       "gemm_overlap_exponent": 4.0}
+       "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6}
 
 
 def harness(gpu: str) -> dict[str, float]:
     """Harness constants of the measurement (fit.json), not of the GPU: `event_s`, the
     CUDA-event overhead of one timed module (added to the kernel's device time in place of
-    the back-to-back launch cost `kernel_launch_s`); `skew_s`, the wait of the timed rank
-    for the last of its peers to enter an eager NCCL call, scaled by (g−2)/(g−1) (no peer
-    to wait for beyond the one partner of a pair; the expected latest of g−1 arrivals
-    saturates)."""
+    the back-to-back launch cost `kernel_launch_s`); `skew_s`, the expected wait of the
+    timed rank for the last of its peers to enter an eager NCCL all-reduce (any group size:
+    the reduced result needs every peer's part, and the spread of the ranks' eager launches
+    is set by host jitter, not by g). A send/recv is not charged it: the sender completes
+    once its data sits in the receiver's pre-registered NCCL buffer."""
     if FIT_FILE.exists():
         h = json.loads(FIT_FILE.read_text())["gpus"][gpu]["harness"]
         return {k: float(h.get(k, 0.0)) for k in HARNESS_KEYS}
@@ -357,8 +360,9 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
     out = np.empty(len(d))
     for i, r in enumerate(d.itertuples(index=False)):
         if network:
-            g = int(r.group)
-            wait = h.get("skew_s", 0.0) * (g - 2) / (g - 1) if g > 2 else 0.0
+            # an all-reduce's result needs every peer's part: the timed rank waits for the
+            # last one to enter; a send only needs buffer credits at its peer
+            wait = h.get("skew_s", 0.0) if r.collective == "all_reduce" else 0.0
             out[i] = model.op_cost(network_op(r), hw, nctx).time_s + wait
         else:
             out[i] = model.op_cost(compute_op(r), hw, ctx).time_s - launch + h.get("event_s", 0.0)

@@ -8,10 +8,13 @@ HBM when they do not fit in (half of) the L2: A once per wave-column of tiles, B
 wave-row. Split-K writes and re-reads fp32 partials. The kernel takes the max of the tile-wave
 time and the HBM stream time (a smooth maximum with exponent `gemm_overlap_exponent`: near
 the ridge point the pipeline hides neither behind the other), so a small-M GEMV is memory-bound and a large GEMM
-compute-bound at the tile's efficiency. Grouped (MoE) GEMMs run as one grouped kernel: each
-group's rows are tiled on their own (small per-expert M wastes the MMA tile), and under
-`imbalance` (max/mean rows) the busiest group needs ceil(imbalance·m/tm) row tiles instead of
-ceil(m/tm); the tiles of all groups share the SMs' waves.
+compute-bound at the tile's efficiency. Every GEMM kernel adds `gemm_fill_us`: its operand
+pipeline fills before the first MMA and the last tiles' epilogue drains after it (cuBLAS
+kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs).
+Grouped (MoE) GEMMs run as one grouped kernel: each group's rows are tiled on their own
+(small per-expert M wastes the MMA tile), and under `imbalance` (max/mean rows) the busiest
+group needs ceil(imbalance·m/tm) row tiles instead of ceil(m/tm); the tiles of all groups
+share the SMs' waves.
 """
 
 from __future__ import annotations
@@ -100,7 +103,9 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     if c.gemm_p > 0.0 and body > 0.0:
         lo = min(tile_s, memory_s) / body
         body *= (1.0 + lo ** c.gemm_p) ** (1.0 / c.gemm_p)
-    t = body + (c.hbm_lat if split > 1 else 0.0)
+    # split-K: one more memory round trip for the partials' handshake; every GEMM kernel:
+    # the operand pipeline fills before the first MMA and the last epilogue drains after
+    t = body + (c.hbm_lat if split > 1 else 0.0) + c.gemm_fill
     return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, t_feed > t_mma,
                       read, write, l2_traffic, ra, rb, t)
 
