@@ -21,11 +21,24 @@ Speed: running decoders are not touched per iteration. Each stores `base` = cach
 iteration counter, so its context is base + it; finish iterations sit in a heap, and the count
 of sequences needing a block at iteration `it` is kept per residue (base mod block_size).
 A decode iteration therefore costs O(1) plus O(log n) per join/finish/preemption.
+
+Multi-iteration decode (`_decode`): when nothing can change the batch before a run of decode
+iterations ends, the run is one simpy timeout. Each iteration in it is still priced, sampled
+(KV occupancy), timed and counted (ITL) on its own, with the clock summed in the same order as
+single steps, so results are those of one step per iteration up to float rounding. The run
+stops before: the first iteration that finishes a sequence (it is the run's last), one whose
+new KV blocks exceed the free ones (it may preempt), and one that starts at or after the next
+event in the simulation (`env.peek()`: an arrival, a hand-off, another engine's step), except
+when this engine is the only one (`solo`) and the head of its queue cannot be admitted
+(no slot or not enough free blocks; both stay so while the batch only grows its KV), so that
+arrivals, which queue behind it, change nothing. Not used with a pipeline, an event log, a
+swapped-out or prefilling sequence, or right after a preemption.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
@@ -103,6 +116,8 @@ class Replica:
 
     # Prefills may be split over iterations, so a prompt longer than max_tokens still runs.
     chunked_prefill = False
+    # Decode runs as one timeout (see the module doc); False = one timeout per iteration.
+    multi_step = True
 
     def __init__(self, env: simpy.Environment, index: int, policy: ServingPolicy,
                  kv_blocks: int, kv_bytes_per_token: float, host_link_Bps: float,
@@ -141,6 +156,7 @@ class Replica:
         self._fresh: dict[int, float] = {}
         self._extra_s = 0.0  # swap time accumulated while planning this iteration
         self._preempted_now = False  # no admissions in an iteration that had to preempt
+        self.solo = False  # the only engine of the simulation (set by `simulate_serving`)
         self.process = env.process(self._run())
 
     def _iteration(self) -> Steps:
@@ -327,6 +343,64 @@ class Replica:
     def _decode_need(self) -> None:
         need = self._preempt_for(self.cnt[(-self.it) % self.bs])
         self.kv.take(need)
+
+    def _run_bound(self) -> tuple[int, float]:
+        """(most decode iterations of the current batch that may run as one, the time at or
+        after which no further one may start); see the module doc."""
+        if (not self.multi_step or self.pipeline is not None or self.m.events is not None
+                or self.swapped or self.prefilling or self._preempted_now):
+            return 1, 0.0
+        fin, dec = self._fin, self.dec
+        while fin:  # drop stale entries so the top is the next finish
+            f, rid = fin[0]
+            s = dec.get(rid)
+            if s is not None and s.fin == f:
+                break
+            heapq.heappop(fin)
+        if not fin:
+            return 1, 0.0
+        k = fin[0][0] - self.it
+        if self.waiting:
+            d = len(dec)
+            tokens = self.policy.max_tokens - (d if self.chunked_prefill else 0)
+            if tokens > 0 and self._admissible(self.waiting[0], tokens, self.max_batch - d):
+                return 1, 0.0
+            if self.solo:
+                return k, math.inf
+        return k, self.env.peek()
+
+    def _decode(self) -> Generator[Any, Any, None]:
+        """Run the decode iteration planned now (its blocks taken by `_decode_need`) and as
+        many following ones of the same batch as `_run_bound` allows, as one timeout."""
+        d = len(self.dec)
+        k, horizon = self._run_bound()
+        if k <= 1:
+            yield from self._step([], 0, d, self.base_sum + d * (self.it + 1))
+            self._advance(self.env.now)
+            return
+        cost, kv, m, cnt, bs = self.cost, self.kv, self.m, self.cnt, self.bs
+        now = self.env.now
+        extra, self._extra_s = self._extra_s, 0.0
+        n = 0
+        while True:
+            t, e = cost([], 0, d, self.base_sum + d * (self.it + 1))
+            t += extra
+            extra = 0.0
+            m.kv.add(now, kv.occupancy)
+            self.busy_s += t
+            self.energy_j += e
+            n += 1
+            end = now + t
+            if n == k or end >= horizon:
+                break
+            need = cnt[(-(self.it + 1)) % bs]
+            if need > kv.free:  # the next iteration would preempt
+                break
+            self._advance(end)  # no finish before the k-th iteration
+            kv.take(need)
+            now = end
+        yield self.env.timeout(end - self.env.now)
+        self._advance(self.env.now)
 
     def _advance(self, now: float) -> None:
         """Commit one decode iteration: every decoder gained a token."""

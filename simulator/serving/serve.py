@@ -183,6 +183,9 @@ def simulate_serving(
                  for e in group(i * pp, policy, spec, cost, on_prefilled=hand_off)]
     else:
         front = [e for i in range(replicas) for e in group(i * pp, policy, spec, cost)]
+    engines = [e for g, _ in groups for e in g]
+    if len(engines) == 1:
+        engines[0].solo = True
     # interleave virtual engines across replicas so round robin alternates replicas
     pool = _Pool(sorted(front, key=lambda r: (r.index % pp, r.index)), policy.router)
     identify = _prefix_identities(table, traffic, policy)
