@@ -39,7 +39,7 @@ interpolation is exact for products such as attention's keys × sequences.
 from __future__ import annotations
 
 import functools
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -128,6 +128,9 @@ class MapperIterationCost:
         self._ndec: dict[int, TE] = {}
         self._sdec: dict[tuple[int, int], TE] = {}
         self._spf: dict[tuple[int, int, int], TE] = {}
+        # decode-only iterations, per batch size: the ctx-axis cell last used and the cost as
+        # (lo, hi, time at lo, time per key, energy at lo, energy per key); see `_decode_only`
+        self._dcell: dict[int, tuple[float, float, float, float, float, float]] = {}
 
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
@@ -255,8 +258,35 @@ class MapperIterationCost:
             e += fb * ve
         return t, e
 
+    def _decode_only(self, d: int, ctx: int) -> TE:
+        """The cost of a decode-only iteration, as `__call__` composes it. For a fixed batch the
+        composition is affine in the keys per sequence between two ctx-axis nodes (the only
+        interpolated term is S_dec, linear along that axis within a cell), so each batch
+        size keeps its current cell's line: equal to the composition up to float rounding."""
+        x = ctx / d
+        c = self._dcell.get(d)
+        if c is None or not c[0] <= x <= c[1]:
+            nodes = self.ctx.nodes
+            i = bisect_right(nodes, x) - 1
+            if i < 0 or i + 1 >= len(nodes):
+                raise ValueError(f"{x} outside the table axis [{nodes[0]}, {nodes[-1]}]")
+            lo, hi = nodes[i], nodes[i + 1]
+            t0, e0 = self._compose((), 0, d, lo * d)
+            t1, e1 = self._compose((), 0, d, hi * d)
+            c = self._dcell[d] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0, (e1 - e0) / (hi - lo))
+        lo, _, t0, dt, e0, de = c
+        return max(t0 + dt * (x - lo), 0.0), max(e0 + de * (x - lo), 0.0)
+
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+        if decode_seqs and not prefill and not prefill_emits:
+            return self._decode_only(decode_seqs, decode_ctx_tokens)
+        t, e = self._compose(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
+        return max(t, 0.0), max(e, 0.0)
+
+    def _compose(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
+                 decode_seqs: int, decode_ctx_tokens: float) -> TE:
+        """The iteration's (time, energy) from the tables (see the module docstring)."""
         p = 0
         t = e = 0.0
         groups: dict[tuple[int, int], int] = {}
@@ -280,7 +310,7 @@ class MapperIterationCost:
             st, se = self.s_dec(d, decode_ctx_tokens / d)
             t += st
             e += se
-        return max(t, 0.0), max(e, 0.0)
+        return t, e
 
     # ---- direct evaluation (validation of the tables) --------------------------------------
     def direct_decode(self, batch: int, keys_per_seq: int) -> TE:
