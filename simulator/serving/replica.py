@@ -22,17 +22,12 @@ iteration counter, so its context is base + it; finish iterations sit in a heap,
 of sequences needing a block at iteration `it` is kept per residue (base mod block_size).
 A decode iteration therefore costs O(1) plus O(log n) per join/finish/preemption.
 
-Multi-iteration decode (`_decode`): when nothing can change the batch before a run of decode
-iterations ends, the run is one simpy timeout. Each iteration in it is still priced, sampled
-(KV occupancy), timed and counted (ITL) on its own, with the clock summed in the same order as
-single steps, so results are those of one step per iteration up to float rounding. The run
-stops before: the first iteration that finishes a sequence (it is the run's last), one whose
-new KV blocks exceed the free ones (it may preempt), and one that starts at or after the next
-event in the simulation (`env.peek()`: an arrival, a hand-off, another engine's step), except
-when this engine is the only one (`solo`) and the head of its queue cannot be admitted
-(no slot or not enough free blocks; both stay so while the batch only grows its KV), so that
-arrivals, which queue behind it, change nothing. Not used with a pipeline, an event log, a
-swapped-out or prefilling sequence, or right after a preemption.
+Multi-iteration decode (`_decode`): decode iterations that nothing can interrupt run as one
+simpy timeout, each still priced, sampled, timed and counted on its own (results as one step
+each, up to float rounding). A run ends at its first finish, before an iteration that would
+preempt, and before one starting at or after the next simulation event (`env.peek()`), which
+an engine alone in the simulation (`solo`) ignores while its queue head cannot be admitted
+(no slot or blocks until a finish: arrivals queue behind it).
 """
 
 from __future__ import annotations
@@ -345,58 +340,40 @@ class Replica:
         self.kv.take(need)
 
     def _run_bound(self) -> tuple[int, float]:
-        """(most decode iterations of the current batch that may run as one, the time at or
-        after which no further one may start); see the module doc."""
+        """(most decode iterations of this batch in one timeout, time from which none starts)."""
+        fin, dec = self._fin, self.dec
         if (not self.multi_step or self.pipeline is not None or self.m.events is not None
                 or self.swapped or self.prefilling or self._preempted_now):
             return 1, 0.0
-        fin, dec = self._fin, self.dec
-        while fin:  # drop stale entries so the top is the next finish
-            f, rid = fin[0]
-            s = dec.get(rid)
-            if s is not None and s.fin == f:
-                break
-            heapq.heappop(fin)
-        if not fin:
+        while fin and (dec.get(fin[0][1]) is None or dec[fin[0][1]].fin != fin[0][0]):
+            heapq.heappop(fin)  # stale entries: the top must be the next finish
+        k, d = (fin[0][0] - self.it if fin else 1), len(dec)
+        if not self.waiting:
+            return k, self.env.peek()
+        tokens = self.policy.max_tokens - (d if self.chunked_prefill else 0)
+        if tokens > 0 and self._admissible(self.waiting[0], tokens, self.max_batch - d):
             return 1, 0.0
-        k = fin[0][0] - self.it
-        if self.waiting:
-            d = len(dec)
-            tokens = self.policy.max_tokens - (d if self.chunked_prefill else 0)
-            if tokens > 0 and self._admissible(self.waiting[0], tokens, self.max_batch - d):
-                return 1, 0.0
-            if self.solo:
-                return k, math.inf
-        return k, self.env.peek()
+        return k, math.inf if self.solo else self.env.peek()
 
     def _decode(self) -> Generator[Any, Any, None]:
-        """Run the decode iteration planned now (its blocks taken by `_decode_need`) and as
-        many following ones of the same batch as `_run_bound` allows, as one timeout."""
-        d = len(self.dec)
-        k, horizon = self._run_bound()
+        """Run this decode iteration and the next ones `_run_bound` allows as one timeout."""
+        d, (k, horizon) = len(self.dec), self._run_bound()
         if k <= 1:
             yield from self._step([], 0, d, self.base_sum + d * (self.it + 1))
             self._advance(self.env.now)
             return
-        cost, kv, m, cnt, bs = self.cost, self.kv, self.m, self.cnt, self.bs
-        now = self.env.now
-        extra, self._extra_s = self._extra_s, 0.0
-        n = 0
+        now, kv = self.env.now, self.kv
         while True:
-            t, e = cost([], 0, d, self.base_sum + d * (self.it + 1))
-            t += extra
-            extra = 0.0
-            m.kv.add(now, kv.occupancy)
+            t, e = self.cost([], 0, d, self.base_sum + d * (self.it + 1))
+            t, self._extra_s = t + self._extra_s, 0.0
+            self.m.kv.add(now, kv.occupancy)
             self.busy_s += t
             self.energy_j += e
-            n += 1
-            end = now + t
-            if n == k or end >= horizon:
+            k, end = k - 1, now + t
+            need = self.cnt[(-(self.it + 1)) % self.bs]
+            if not k or end >= horizon or need > kv.free:  # a finish, an event, a preemption
                 break
-            need = cnt[(-(self.it + 1)) % bs]
-            if need > kv.free:  # the next iteration would preempt
-                break
-            self._advance(end)  # no finish before the k-th iteration
+            self._advance(end)
             kv.take(need)
             now = end
         yield self.env.timeout(end - self.env.now)

@@ -92,10 +92,9 @@ class ChunkedReplica(Replica):
                 budget -= c
         d = len(self.dec)
         if not chunks:
-            if not d:
-                return False
-            yield from self._decode()
-            return True
+            if d:
+                yield from self._decode()
+            return bool(d)
         emits = sum(1 for s, c in chunks if s.done + c == s.prompt)
         ctx = self.base_sum + d * (self.it + 1)
         yield from self._step([(c, s.done) for s, c in chunks], emits, d, ctx)
