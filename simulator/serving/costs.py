@@ -272,8 +272,9 @@ class MapperIterationCost:
             nodes = self.ctx.nodes
             i = bisect_right(nodes, x)  # x ≥ 1 = nodes[0]: the keys include the new token
             lo, hi = nodes[i - 1], nodes[i]
-            t0, e0 = self._compose((), 0, d, lo * d)
-            t1, e1 = self._compose((), 0, d, hi * d)
+            # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed
+            (nt, ne), (t0, e0), (t1, e1) = self.n_dec(d), self.s_dec(d, lo), self.s_dec(d, hi)
+            t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
             c = self._dcell[d] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0, (e1 - e0) / (hi - lo))
         lo, _, t0, dt, e0, de = c
         return max(t0 + dt * (x - lo), 0.0), max(e0 + de * (x - lo), 0.0)
