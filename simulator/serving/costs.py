@@ -276,8 +276,8 @@ class MapperIterationCost:
             (nt, ne), (t0, e0), (t1, e1) = self.n_dec(d), self.s_dec(d, lo), self.s_dec(d, hi)
             t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
             c = self._dcell[d] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0, (e1 - e0) / (hi - lo))
-        lo, _, t0, dt, e0, de = c
-        return max(t0 + dt * (x - lo), 0.0), max(e0 + de * (x - lo), 0.0)
+        a, _, t0, dt, e0, de = c
+        return max(t0 + dt * (x - a), 0.0), max(e0 + de * (x - a), 0.0)
 
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:

@@ -1,10 +1,11 @@
-"""Multi-iteration decode (`Replica._decode`) and the decode-only cost path give the results of
-one simpy step per iteration (`Replica.multi_step = False`), up to float rounding."""
+"""Multi-iteration decode and the decode-only cost path give the results of one simpy step per
+iteration (`Replica.multi_step = False`), up to float rounding."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import simpy
 
 from infersim.simulator.serving import (
     ClosedLoop,
@@ -33,26 +34,26 @@ def shaped_cost(prefill, emits, decode_seqs, decode_ctx):
     return t, 300.0 * t + 1e-3 * decode_seqs
 
 
-def count_steps(monkeypatch):
+def count_timeouts(monkeypatch):
     calls = [0]
-    orig = Replica._step
 
-    def step(self, *a):
+    def timeout(self, delay=0, value=None):
         calls[0] += 1
-        return orig(self, *a)
+        return simpy.Timeout(self, delay, value)
 
-    monkeypatch.setattr(Replica, "_step", step)
+    monkeypatch.setattr(simpy.Environment, "timeout", timeout)
     return calls
 
 
 def test_one_request_decodes_in_one_timeout_by_hand(tmp_path, monkeypatch):
     # prefill [0, 1] emits token 1; tokens 2..5 at 1.1, 1.2, 1.3, 1.4 (nothing else can
-    # happen: no other request) → one `_step` (the prefill), the 4 decodes as one timeout
+    # happen: no other request) → one timeout for the prefill, one for the 4 decodes
+    # (the arrival at 0 needs none)
     p = tmp_path / "t.csv"
     p.write_text("arrival_s,prompt_tokens,output_tokens\n0,10,5\n")
-    calls = count_steps(monkeypatch)
+    calls = count_timeouts(monkeypatch)
     r = simulate_serving(ReplicaSpec(), fixed_cost, Traffic(TraceReplay(str(p)), None, None))
-    assert calls[0] == 1
+    assert calls[0] == 2
     assert r.per_request["finish_s"] == pytest.approx([1.4])
     assert r.itl["mean"] == pytest.approx(0.1) and r.itl["p99"] == pytest.approx(0.1)
     assert r.utilization == pytest.approx(1.0)
@@ -85,7 +86,7 @@ CASES = {
 def _run(case, multi, monkeypatch):
     traffic, policy, spec_kw = CASES[case]
     monkeypatch.setattr(Replica, "multi_step", multi)
-    calls = count_steps(monkeypatch)
+    calls = count_timeouts(monkeypatch)
     spec = ReplicaSpec(kv_bytes_per_token_per_chip=1e5, **spec_kw)
     r = simulate_serving(spec, shaped_cost, traffic, policy, seed=3,
                          replicas=2 if case == "two_replicas" else 1)
@@ -134,9 +135,10 @@ def test_decode_only_cost_equals_the_composition():
         d = int(rng.integers(1, 300))
         ctx = d * int(rng.integers(1, 6000)) + int(rng.integers(0, d))
         t, e = c([], 0, d, ctx)
-        ct, ce = c._compose([], 0, d, ctx)
-        assert t == pytest.approx(ct, rel=1e-12) and e == pytest.approx(ce, rel=1e-12)
-    assert c._dcell  # the cell path ran
+        # the module docstring's composition for P = 0, k = 0, from the table terms
+        (nt, ne), (dt, de), (st, se) = c.n_pf(d), c.n_dec(d), c.s_dec(d, ctx / d)
+        assert t == pytest.approx(nt + dt - nt + st, rel=1e-12)
+        assert e == pytest.approx(ne + de - ne + se, rel=1e-12)
 
 
 @pytest.mark.parametrize("hw", ["a100-sxm-80gb", "h100-sxm"])
