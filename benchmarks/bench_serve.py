@@ -9,12 +9,14 @@ output 256 (fixed, or lognormal with those means, σ 0.8, clipped to 8× the mea
 rebuilt in every call; the mapper's per-op price cache is cold only in the first run), the
 median, the peak Python heap (tracemalloc, one separate run) and the process max RSS.
 
-Measured on the shared 2-core machine (CPU = process time; wall time is 4-8× that there):
-10^5 requests, lognormal, prefix caching (8 × 512-token system prompts, 4 turns), rate 20:
-25.0 s CPU, max RSS 112 MB (same results as the block-by-block prefix cache, which took
-1.7× the CPU at 2·10^4 requests). The DES still runs one simpy event per iteration, so
-10^6 requests would take ~250 s CPU (extrapolated, not measured): the 20 s target needs
-multi-iteration decode steps.
+Measured on the shared 2-core machine (CPU = process time; the machine was loaded by other
+jobs, wall time 4-6× CPU), lognormal, prefix caching (8 × 512-token system prompts, 4 turns),
+rate 20 req/s (≈ 2× overload: the batch stays full and about one sequence finishes per decode
+iteration, so a multi-iteration decode run holds ~1.7 iterations here), one run each:
+10^5 requests 15.7 s CPU, max RSS 108 MB; 2·10^5: 25.2 s, 153 MB; 10^6: 111.3 s, 495 MB.
+Each further request costs ~95 µs of CPU, spread over admission, prefix-cache bookkeeping,
+iteration pricing and simpy events, so the 20 s target for 10^6 requests is not met; at 10^5
+a third of the time builds the iteration-cost tables (1,793 mapper calls, 5.3 s), which saturate.
 """
 
 from __future__ import annotations

@@ -21,11 +21,19 @@ Speed: running decoders are not touched per iteration. Each stores `base` = cach
 iteration counter, so its context is base + it; finish iterations sit in a heap, and the count
 of sequences needing a block at iteration `it` is kept per residue (base mod block_size).
 A decode iteration therefore costs O(1) plus O(log n) per join/finish/preemption.
+
+Multi-iteration decode (`_decode`): decode iterations that nothing can interrupt run as one
+simpy timeout, each still priced, sampled, timed and counted on its own (results as one step
+each, up to float rounding). A run ends at its first finish, before an iteration that would
+preempt, and before one starting at or after the next simulation event (`env.peek()`), which
+an engine alone in the simulation (`solo`) ignores while its queue head cannot be admitted
+(no slot or blocks until a finish: arrivals queue behind it).
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
@@ -103,6 +111,8 @@ class Replica:
 
     # Prefills may be split over iterations, so a prompt longer than max_tokens still runs.
     chunked_prefill = False
+    # Decode runs as one timeout (see the module doc); False = one timeout per iteration.
+    multi_step = True
 
     def __init__(self, env: simpy.Environment, index: int, policy: ServingPolicy,
                  kv_blocks: int, kv_bytes_per_token: float, host_link_Bps: float,
@@ -141,6 +151,7 @@ class Replica:
         self._fresh: dict[int, float] = {}
         self._extra_s = 0.0  # swap time accumulated while planning this iteration
         self._preempted_now = False  # no admissions in an iteration that had to preempt
+        self.solo = False  # the only engine of the simulation (set by `simulate_serving`)
         self.process = env.process(self._run())
 
     def _iteration(self) -> Steps:
@@ -327,6 +338,46 @@ class Replica:
     def _decode_need(self) -> None:
         need = self._preempt_for(self.cnt[(-self.it) % self.bs])
         self.kv.take(need)
+
+    def _run_bound(self) -> tuple[int, float]:
+        """(most decode iterations of this batch in one timeout, time from which none starts)."""
+        fin, dec = self._fin, self.dec
+        if (not self.multi_step or self.pipeline is not None or self.m.events is not None
+                or self.swapped or self.prefilling or self._preempted_now):
+            return 1, 0.0
+        while fin and (dec.get(fin[0][1]) is None or dec[fin[0][1]].fin != fin[0][0]):
+            heapq.heappop(fin)  # stale entries: the top must be the next finish
+        k, d = (fin[0][0] - self.it if fin else 1), len(dec)
+        if not self.waiting:
+            return k, self.env.peek()
+        tokens = self.policy.max_tokens - (d if self.chunked_prefill else 0)
+        if tokens > 0 and self._admissible(self.waiting[0], tokens, self.max_batch - d):
+            return 1, 0.0
+        return k, math.inf if self.solo else self.env.peek()
+
+    def _decode(self) -> Generator[Any, Any, None]:
+        """Run this decode iteration and the next ones `_run_bound` allows as one timeout."""
+        d, (k, horizon) = len(self.dec), self._run_bound()
+        if k <= 1:
+            yield from self._step([], 0, d, self.base_sum + d * (self.it + 1))
+            self._advance(self.env.now)
+            return
+        now, kv = self.env.now, self.kv
+        while True:
+            t, e = self.cost([], 0, d, self.base_sum + d * (self.it + 1))
+            t, self._extra_s = t + self._extra_s, 0.0
+            self.m.kv.add(now, kv.occupancy)
+            self.busy_s += t
+            self.energy_j += e
+            k, end = k - 1, now + t
+            need = self.cnt[(-(self.it + 1)) % self.bs]
+            if not k or end >= horizon or need > kv.free:  # a finish, an event, a preemption
+                break
+            self._advance(end)
+            kv.take(need)
+            now = end
+        yield self.env.timeout(end - self.env.now)
+        self._advance(self.env.now)
 
     def _advance(self, now: float) -> None:
         """Commit one decode iteration: every decoder gained a token."""

@@ -49,9 +49,7 @@ class ContinuousReplica(Replica):
         if not self.dec:
             return False
         self._decode_need()
-        d = len(self.dec)
-        yield from self._step([], 0, d, self.base_sum + d * (self.it + 1))
-        self._advance(self.env.now)
+        yield from self._decode()
         return True
 
 
@@ -93,8 +91,10 @@ class ChunkedReplica(Replica):
                 chunks.append((s, c))
                 budget -= c
         d = len(self.dec)
-        if not chunks and not d:
-            return False
+        if not chunks:
+            if d:
+                yield from self._decode()
+            return bool(d)
         emits = sum(1 for s, c in chunks if s.done + c == s.prompt)
         ctx = self.base_sum + d * (self.it + 1)
         yield from self._step([(c, s.done) for s, c in chunks], emits, d, ctx)

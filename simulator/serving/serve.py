@@ -183,6 +183,8 @@ def simulate_serving(
                  for e in group(i * pp, policy, spec, cost, on_prefilled=hand_off)]
     else:
         front = [e for i in range(replicas) for e in group(i * pp, policy, spec, cost)]
+    if len(groups) == 1 and len(groups[0][0]) == 1:
+        groups[0][0][0].solo = True
     # interleave virtual engines across replicas so round robin alternates replicas
     pool = _Pool(sorted(front, key=lambda r: (r.index % pp, r.index)), policy.router)
     identify = _prefix_identities(table, traffic, policy)
@@ -361,7 +363,8 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep,
                                runtime=dep.runtime or None,  # validated per kind
                                weights=dep.weights, activations=dep.activations, kv=dep.kv,
-                               cached_chunk_per_octave=8 if policy.prefix_caching else None)
+                               cached_chunk_per_octave=8 if policy.prefix_caching else None,
+                               cached_per_octave=4 if policy.prefix_caching else 16)
     # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long
     # prefill through the activation buffers of its largest batch, so its workspace is that
     # of max_batch tokens; a GPU engine reserves for a whole max_tokens iteration.
