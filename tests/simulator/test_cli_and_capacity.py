@@ -100,8 +100,9 @@ def test_simulator_line_budget():
     # (raised for length distributions, prefixes and the prefix-caching KV pool, the serving
     # steady-state checks, and the Perfetto/Chakra trace exporters; then for the per-token ITL
     # distribution, the range-based prefix cache that keeps a million requests tractable, and
-    # heterogeneous disaggregated pools with named KV links; then for multi-iteration decode).
+    # heterogeneous disaggregated pools with named KV links; then for multi-iteration decode and
+    # replayed length samples).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 3220, f"simulator/ has {lines} non-blank lines (budget 3220)"
+    assert lines <= 3240, f"simulator/ has {lines} non-blank lines (budget 3240)"
