@@ -189,3 +189,33 @@ def test_faster_links_speed_up_a_tensor_parallel_step_on_t3000():
                       chips=8, tp=8)
     slow_hops, _, _ = step("t3000", {"system.interconnect.latency_us": 10.0}, chips=8, tp=8)
     assert fast < base < slow_hops
+
+
+def test_tt_metal_storage_mix_rescales_weight_and_kv_bytes_by_tile_size():
+    """The `mix` of a tt-metal row stores each tensor group at its block format's bits per
+    value: a 32 x 32 Bfp4_b tile is 512 mantissa + 64 exponent bytes = 4.5 bits a value,
+    Bfp8_b 1,088 B = 8.5 bits. Worked by hand for the small Llama (hidden 512, MLP 1,024,
+    4 layers, vocab 1,024) at int8 nominal weights and bf16 KV."""
+    from infersim.api import make_scenario
+    from infersim.validation.datasets import published_asic as pa
+    from infersim.workloads import build_trace
+
+    cfg = {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1024,
+           "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 8,
+           "vocab_size": 1024, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
+           "tie_word_embeddings": False, "hidden_act": "silu"}
+    trace = build_trace(cfg, make_scenario("decode", 2, context=256, weights="int8",
+                                           activations="bf16", kv="bf16"))
+    mixed = pa.apply_mix(trace, pa.parse_mix("ff1_3=bfp4;ff2=bfp8;qkv=bf16;kv=bfp8"))
+    by_name = {o.name: o for o in mixed.ops}
+    # gate+up: 512 x 2,048 weights x 4.5 bits / 8 = 589,824 B per layer
+    assert by_name["gate_up_proj"].bytes.weight == pytest.approx(512 * 2048 * 4.5 / 8)
+    assert by_name["down_proj"].bytes.weight == pytest.approx(1024 * 512 * 8.5 / 8)
+    assert by_name["qkv_proj"].bytes.weight == pytest.approx(512 * 3 * 512 * 2)
+    # groups the mix leaves out keep the nominal int8 byte per weight
+    assert by_name["o_proj"].bytes.weight == pytest.approx(512 * 512)
+    assert by_name["lm_head"].bytes.weight == pytest.approx(512 * 1024)
+    # KV read: 256 cached tokens + the new one, x 2 sequences x (K + V) 512 values x 8.5 bits
+    assert by_name["attention"].bytes.kv_read == pytest.approx(257 * 2 * 2 * 512 * 8.5 / 8)
+    with pytest.raises(ValueError, match="mix 'ff9=bfp4'"):
+        pa.parse_mix("ff9=bfp4")
