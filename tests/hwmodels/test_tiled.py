@@ -51,6 +51,10 @@ NEW_SPECS = ("tpu-v5e", "tpu-v5p", "tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "wo
     # 72 Tensix cores x 1,024 fp16 FLOP/cycle x 1 GHz; 64 cores on an n300 ASIC
     ("wormhole-n150", DType.FP16, 72 * 1024 * 1e9),
     ("wormhole", DType.FP16, 64 * 1024 * 1e9),
+    # 140 cores x 2,048 fp16 FLOP/cycle x 1.35 GHz: at 1.3 GHz this is Hot Chips 2024's 372
+    # TFLOPS (140 x 2,048 x 1.3e9 = 372.7e12), and fp8 twice it (745)
+    ("blackhole-p150a", DType.FP16, 140 * 2048 * 1.35e9),
+    ("blackhole-p150a", DType.FP8, 140 * 4096 * 1.35e9),
 ])
 def test_matrix_peak_is_units_times_flop_per_cycle_times_clock(name, dtype, expected):
     chip = load_hardware(name).chip
