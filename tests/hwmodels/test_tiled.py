@@ -39,7 +39,8 @@ def step(name: str, overrides: dict | None = None, *, chips: int = 1, tp: int = 
 
 
 NEW_SPECS = ("tpu-v5e", "tpu-v5p", "tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "wormhole-n150",
-             "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole", "blackhole-p150a")
+             "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole", "blackhole-p150a",
+             "blackhole-p100a")
 
 
 @pytest.mark.parametrize("name,dtype,expected", [
