@@ -222,5 +222,5 @@ def test_tt_metal_storage_mix_rescales_weight_and_kv_bytes_by_tile_size():
     assert by_name["lm_head"].bytes.weight == pytest.approx(512 * 1024)
     # KV read: 256 cached tokens + the new one, x 2 sequences x (K + V) 512 values x 8.5 bits
     assert by_name["attention"].bytes.kv_read == pytest.approx(257 * 2 * 2 * 512 * 8.5 / 8)
-    with pytest.raises(ValueError, match="mix 'ff9=bfp4'"):
-        pa.parse_mix("ff9=bfp4")
+    with pytest.raises(InputError, match="row x, column mix: 'ff9=bfp4' is not group=format"):
+        pa.parse_mix("ff9=bfp4", "row x, column mix")

@@ -76,14 +76,18 @@ def profile_for(r: Mapping[str, str], overhead_s: float | None = None) -> Runtim
     return prof if overhead_s is None else prof.with_values(op_overhead_s=overhead_s)
 
 
-def parse_mix(text: str) -> dict[str, float]:
-    """`group=format;...` -> bits per value by tensor group (groups: MIX_GROUPS and kv)."""
+def parse_mix(text: str, where: str = "mix") -> dict[str, float]:
+    """`group=format;...` -> bits per value by tensor group (groups: MIX_GROUPS and kv);
+    `where` names the row in the error message."""
+    from infersim.foundation.errors import InputError
+
     out: dict[str, float] = {}
     for part in filter(None, (x.strip() for x in text.split(";"))):
         group, _, fmt = part.partition("=")
         if group not in (*MIX_GROUPS, "kv") or fmt not in TT_BITS:
-            raise ValueError(f"{DATA}: mix {part!r}: use group=format, groups "
-                             f"{', '.join((*MIX_GROUPS, 'kv'))}, formats {', '.join(TT_BITS)}")
+            raise InputError(f"{DATA.name}: {where}: {part!r} is not group=format; fix: use "
+                             f"groups {', '.join((*MIX_GROUPS, 'kv'))} and formats "
+                             f"{', '.join(TT_BITS)}")
         out[group] = TT_BITS[fmt]
     return out
 
@@ -97,9 +101,10 @@ def apply_mix(trace: Trace, mix: Mapping[str, float]) -> Trace:
     ops = []
     for op in trace.ops:
         b = op.bytes
+        is_bias = op.name.endswith("_bias")  # biases are in none of the preset's groups
         for group, names in MIX_GROUPS.items():
-            if group in mix and b.weight and not op.name.endswith("_bias") and any(op.name.startswith(n) or op.name.endswith(n)
-                                                 for n in names):
+            if group in mix and b.weight and not is_bias and any(
+                    op.name.startswith(n) or op.name.endswith(n) for n in names):
                 nominal = (prec.expert_weights if op.name.startswith("experts")
                            else prec.weights).bits_per_weight
                 b = dataclasses.replace(b, weight=b.weight * mix[group] / nominal)
@@ -123,7 +128,7 @@ def _step(r: Mapping[str, str], prof: RuntimeProfile, **sc: Any) -> tuple[float,
             **sc))
     except InfersimError as e:
         return math.nan, f"not predictable: {e}"
-    trace = apply_mix(trace, parse_mix(r.get("mix", "")))
+    trace = apply_mix(trace, parse_mix(r.get("mix", ""), f"row {r['id']}, column mix"))
     s = map_trace(trace, hardware(r["hardware"], int(r["chips"])), prof)
     if s.infeasible is not None:
         return math.nan, f"infeasible: {s.infeasible}"
