@@ -70,8 +70,9 @@ MESH_PROFILES: dict[str, RuntimeProfile] = {
     # tt-metal / TT-NN with trace capture (2025 releases): host dispatch is replayed from a
     # trace; what remains per op is the on-device launch and core synchronisation.
     "tt-metal-2025": RuntimeProfile(
-        "tt-metal-2025", HardwareKind.MESH, (("op_overhead_s", 2.095e-5),),
-        "fitted on tt-metal Llama-3.1-8B batch 32 on n150 (26.0 t/s/u, v0.62.0-rc35); "
+        "tt-metal-2025", HardwareKind.MESH, (("op_overhead_s", 4.303e-5),),
+        "fitted on tt-metal Llama-3.1-8B batch 32 on n150 (26.0 t/s/u, v0.62.0-rc35) with the "
+        "demo's Bfp4_b/Bfp8_b weight and Bfp8_b KV storage; "
         + FIT_SOURCE),
 }
 

@@ -39,7 +39,8 @@ def step(name: str, overrides: dict | None = None, *, chips: int = 1, tp: int = 
 
 
 NEW_SPECS = ("tpu-v5e", "tpu-v5p", "tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "wormhole-n150",
-             "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole", "blackhole-p150a")
+             "wormhole", "wormhole-n300", "t3000", "galaxy-wormhole", "blackhole-p150a",
+             "blackhole-p100a")
 
 
 @pytest.mark.parametrize("name,dtype,expected", [
@@ -51,6 +52,10 @@ NEW_SPECS = ("tpu-v5e", "tpu-v5p", "tpu-v5e-8", "tpu-v5p-16", "tpu-v5p-128", "wo
     # 72 Tensix cores x 1,024 fp16 FLOP/cycle x 1 GHz; 64 cores on an n300 ASIC
     ("wormhole-n150", DType.FP16, 72 * 1024 * 1e9),
     ("wormhole", DType.FP16, 64 * 1024 * 1e9),
+    # 140 cores x 2,048 fp16 FLOP/cycle x 1.35 GHz: at 1.3 GHz this is Hot Chips 2024's 372
+    # TFLOPS (140 x 2,048 x 1.3e9 = 372.7e12), and fp8 twice it (745)
+    ("blackhole-p150a", DType.FP16, 140 * 2048 * 1.35e9),
+    ("blackhole-p150a", DType.FP8, 140 * 4096 * 1.35e9),
 ])
 def test_matrix_peak_is_units_times_flop_per_cycle_times_clock(name, dtype, expected):
     chip = load_hardware(name).chip
@@ -189,3 +194,33 @@ def test_faster_links_speed_up_a_tensor_parallel_step_on_t3000():
                       chips=8, tp=8)
     slow_hops, _, _ = step("t3000", {"system.interconnect.latency_us": 10.0}, chips=8, tp=8)
     assert fast < base < slow_hops
+
+
+def test_tt_metal_storage_mix_rescales_weight_and_kv_bytes_by_tile_size():
+    """The `mix` of a tt-metal row stores each tensor group at its block format's bits per
+    value: a 32 x 32 Bfp4_b tile is 512 mantissa + 64 exponent bytes = 4.5 bits a value,
+    Bfp8_b 1,088 B = 8.5 bits. Worked by hand for the small Llama (hidden 512, MLP 1,024,
+    4 layers, vocab 1,024) at int8 nominal weights and bf16 KV."""
+    from infersim.api import make_scenario
+    from infersim.validation.datasets import published_asic as pa
+    from infersim.workloads import build_trace
+
+    cfg = {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1024,
+           "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 8,
+           "vocab_size": 1024, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
+           "tie_word_embeddings": False, "hidden_act": "silu"}
+    trace = build_trace(cfg, make_scenario("decode", 2, context=256, weights="int8",
+                                           activations="bf16", kv="bf16"))
+    mixed = pa.apply_mix(trace, pa.parse_mix("ff1_3=bfp4;ff2=bfp8;qkv=bf16;kv=bfp8"))
+    by_name = {o.name: o for o in mixed.ops}
+    # gate+up: 512 x 2,048 weights x 4.5 bits / 8 = 589,824 B per layer
+    assert by_name["gate_up_proj"].bytes.weight == pytest.approx(512 * 2048 * 4.5 / 8)
+    assert by_name["down_proj"].bytes.weight == pytest.approx(1024 * 512 * 8.5 / 8)
+    assert by_name["qkv_proj"].bytes.weight == pytest.approx(512 * 3 * 512 * 2)
+    # groups the mix leaves out keep the nominal int8 byte per weight
+    assert by_name["o_proj"].bytes.weight == pytest.approx(512 * 512)
+    assert by_name["lm_head"].bytes.weight == pytest.approx(512 * 1024)
+    # KV read: 256 cached tokens + the new one, x 2 sequences x (K + V) 512 values x 8.5 bits
+    assert by_name["attention"].bytes.kv_read == pytest.approx(257 * 2 * 2 * 512 * 8.5 / 8)
+    with pytest.raises(InputError, match="row x, column mix: 'ff9=bfp4' is not group=format"):
+        pa.parse_mix("ff9=bfp4", "row x, column mix")

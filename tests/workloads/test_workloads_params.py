@@ -25,7 +25,7 @@ PUBLISHED_B = {
     "mixtral-8x7b": 46.7, "deepseek-v3": 671.0, "mistral-7b": 7.25, "qwen2.5-7b": 7.61,
     "qwen2.5-72b": 72.7, "gemma-2-9b": 9.24, "phi-3-mini": 3.82, "gpt-3-175b": 175.0,
     "llama-3.3-70b": 70.6, "llama-3-70b": 70.6, "llama-3-8b": 8.03, "llama-2-70b": 69.0,
-    "llama-2-7b": 6.74,
+    "llama-2-7b": 6.74, "llama-2-13b": 13.0,
 }
 
 

@@ -11,6 +11,16 @@ Data: `validation/data/published/asic.csv` (source URL with commit, confidence, 
   The benchmark's ShareGPT lengths are not published with the table: ISL = OSL = 256
   (assumed, close to ShareGPT's mean turn lengths).
 
+Storage formats (`mix` column, tt-metal rows): tt-metal keeps weights and KV in its block
+floating-point formats, a 32 x 32 tile of 1,024 sign+mantissa fields sharing one exponent byte
+per 16 values: Bfp8_b 1,024 + 64 = 1,088 B per tile (8.5 bits a value), Bfp4_b 512 + 64 = 576 B
+(4.5 bits) (tt-metal `Tile::get_tile_size`, tt_metal/api/tt-metalium/tile.hpp). The demos'
+performance preset (`ModelOptimizations.performance`, models/tt_transformers/tt/model_config.py)
+stores FF1/FF3 (gate, up) in Bfp4_b and FF2 (down), QKV, O, the LM head and the KV cache in
+Bfp8_b; Qwen2.5-7B keeps QKV, O and the KV cache in bf16 and its MLP in Bfp8_b. The row's
+`mix` gives bits per value per tensor group; each op's weight (and KV) bytes are rescaled from
+the row's nominal `weights` (`kv`) dtype to those bits before mapping.
+
 Fitted constants: the runtime profile of each kind has ONE constant, `op_overhead_s` (fixed
 time of one compiled op: issue, synchronisation, pipeline fill), solved by bisection so that
 the kind's `calibration` row is reproduced; every other row is held out. The shipped values
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,11 +48,19 @@ from infersim.hwmodels.registry import MODELS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from infersim.workloads.trace import Trace
+
 NAME = "published_asic"
 DESCRIPTION = ("Published TPU v5e (JetStream) and Tenstorrent Wormhole (tt-metal model zoo) "
                "inference results re-predicted; one fitted constant per kind")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "asic.csv"
 FIT_RANGE_S = (0.0, 1e-3)  # plausible fixed time of one compiled op
+# Bits per stored value of tt-metal's formats (see the module docstring for the tile sizes).
+TT_BITS = {"bf16": 16.0, "bfp8": 1088 * 8 / 1024, "bfp4": 576 * 8 / 1024}
+# Tensor groups of the `mix` column -> op names of the trace (infersim.workloads.builder).
+MIX_GROUPS = {"qkv": ("qkv_proj",), "o": ("o_proj",),
+              "ff1_3": ("gate_up_proj", "up_proj", "experts_gate_up"),
+              "ff2": ("down_proj", "experts_down"), "lm_head": ("lm_head",)}
 
 
 def read_rows() -> list[dict[str, str]]:
@@ -57,6 +76,45 @@ def profile_for(r: Mapping[str, str], overhead_s: float | None = None) -> Runtim
     return prof if overhead_s is None else prof.with_values(op_overhead_s=overhead_s)
 
 
+def parse_mix(text: str, where: str = "mix") -> dict[str, float]:
+    """`group=format;...` -> bits per value by tensor group (groups: MIX_GROUPS and kv);
+    `where` names the row in the error message."""
+    from infersim.foundation.errors import InputError
+
+    out: dict[str, float] = {}
+    for part in filter(None, (x.strip() for x in text.split(";"))):
+        group, _, fmt = part.partition("=")
+        if group not in (*MIX_GROUPS, "kv") or fmt not in TT_BITS:
+            raise InputError(f"{DATA.name}: {where}: {part!r} is not group=format; fix: use "
+                             f"groups {', '.join((*MIX_GROUPS, 'kv'))} and formats "
+                             f"{', '.join(TT_BITS)}")
+        out[group] = TT_BITS[fmt]
+    return out
+
+
+def apply_mix(trace: Trace, mix: Mapping[str, float]) -> Trace:
+    """`trace` with each op's weight bytes (and KV bytes, group `kv`) rescaled from the
+    scenario's nominal dtypes to the mix's bits per value."""
+    if not mix:
+        return trace
+    prec = trace.scenario.precision
+    ops = []
+    for op in trace.ops:
+        b = op.bytes
+        is_bias = op.name.endswith("_bias")  # biases are in none of the preset's groups
+        for group, names in MIX_GROUPS.items():
+            if group in mix and b.weight and not is_bias and any(
+                    op.name.startswith(n) or op.name.endswith(n) for n in names):
+                nominal = (prec.expert_weights if op.name.startswith("experts")
+                           else prec.weights).bits_per_weight
+                b = dataclasses.replace(b, weight=b.weight * mix[group] / nominal)
+        if "kv" in mix and (b.kv_read or b.kv_write):
+            f = mix["kv"] / prec.kv.bits_per_weight
+            b = dataclasses.replace(b, kv_read=b.kv_read * f, kv_write=b.kv_write * f)
+        ops.append(op if b is op.bytes else dataclasses.replace(op, bytes=b))
+    return dataclasses.replace(trace, ops=tuple(ops))
+
+
 def _step(r: Mapping[str, str], prof: RuntimeProfile, **sc: Any) -> tuple[float, str]:
     from infersim.api import make_scenario
     from infersim.foundation.errors import InfersimError
@@ -70,6 +128,7 @@ def _step(r: Mapping[str, str], prof: RuntimeProfile, **sc: Any) -> tuple[float,
             **sc))
     except InfersimError as e:
         return math.nan, f"not predictable: {e}"
+    trace = apply_mix(trace, parse_mix(r.get("mix", ""), f"row {r['id']}, column mix"))
     s = map_trace(trace, hardware(r["hardware"], int(r["chips"])), prof)
     if s.infeasible is not None:
         return math.nan, f"infeasible: {s.infeasible}"
