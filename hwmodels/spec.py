@@ -442,6 +442,12 @@ class WaferParams:
         "rate_efficiency", "achieved fraction of the peak per-core SRAM bandwidth, per-core "
         "compute and fabric link rate inside one op at batch 1; divides the region-local "
         "and fabric-phase times; 1 = peak", (0.01, 1.0), default=1.0)
+    # Fitted by validation/fitting/wafer_lpu.py (validation/data/published/wafer_lpu_fit.json).
+    io_handoff_s: float = kind_param(
+        "io_handoff_us", "fixed time of one wafer-to-wafer activation hand-off beyond the link's "
+        "latency and bytes, when the software runs wafer I/O synchronously with compute "
+        "(both wafers stall); 0 = I/O overlapped with compute; normally set by the runtime "
+        "profile", (0.0, 1e4), scale=US, default=0.0)
 
 
 @dataclass(frozen=True)

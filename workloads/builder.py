@@ -676,11 +676,15 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     # 0: derived from uniform top-k routing of this step's tokens
     imb = s.imbalance or routing_imbalance(t, E, k, s.ep, groups, pairs)
     up_n = 2 * width if m.mlp.gated else width
+    # the chip's expert matrices, shared between the two splits in proportion to their groups
+    held = {"": e_local * (groups - r) // groups}
+    held["+1"] = e_local - held[""]
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
             ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=imb, name=f"experts_gate_up{suffix}",
-                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS,
+                                experts=max(g, held[suffix])))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * up_n, s.act, inputs=1.0,
                             weight_bytes=groups * up_n * s.w.bytes, name="experts_gate_up_bias",
@@ -692,7 +696,8 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
         if g:
             ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=imb, name=f"experts_down{suffix}",
-                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS,
+                                experts=max(g, held[suffix])))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,
                             weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",
