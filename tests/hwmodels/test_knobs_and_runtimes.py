@@ -170,6 +170,25 @@ def test_validated_groq_deployments_fit_in_simulate_and_serve(model: str, tp: in
     assert s.feasible, s.infeasible
 
 
+def test_72_stage_groq_serve_splits_its_kv_so_every_request_runs():
+    """Llama-2-70B int8 on 576 LPUs (tp 8, pp 72): 80 layers over 72 stages puts 2 layers on
+    the busiest stage, 2 x (8192 x 18432 attention + 3 x 8192 x 28672 MLP) / 8 + 2 x 2 x 8192
+    norm bytes = 213,942,272 B of a chip's 220 MiB; KV per token per chip 2 layers x 2 x 1
+    KV head x 128 x 1 B = 512 B, a 16-token block 8,192 B. A 1,280-token request needs 80
+    blocks: the pipeline keeps as many in flight as the blocks hold (not 72 engines of
+    1/72 each, which held no request), and serve's TPOT is simulate's decode step."""
+    kw = dict(weights="int8", kv="int8", activations="int8")
+    r = simulate("llama-2-70b", "groq-576", context=1024 + 128, tp=8, pp=72, **kw)
+    assert r.feasible
+    s = serve("llama-2-70b", "groq-576", Traffic(Poisson(0.5), FixedLengths(1024, 256), 6),
+              ServingPolicy(), deployment=Deployment(tp=8, pp=72, **kw))
+    assert s.feasible and s.completed == 6 and s.rejected == 0
+    reserve = 220 * 2 ** 20 - 213_942_272 - s.kv_blocks * 8192
+    assert 0 <= reserve < 8192 + 8 * 2 ** 20  # what is left: the activation workspace
+    assert s.kv_blocks // 80 >= 1
+    assert s.tpot["p50"] == pytest.approx(r.latency_s, rel=0.02)
+
+
 CHIP_SPECS = sorted(p.stem for p in __import__("pathlib").Path(
     load_hardware("h100-sxm").origin).parent.glob("*.yaml"))
 
