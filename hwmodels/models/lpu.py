@@ -27,7 +27,9 @@ transfer. For one execution of an op on one chip (clock f, all latencies in cycl
   VXM compute: FLOPs / vector peak; SRAM: every byte of the op at the SRAM bandwidth (the
   roofline floor). No DRAM: weights, KV and activations are SRAM-resident by construction;
   whether they fit is a capacity question (`hwmodels.capacity`), not a cost.
-- op classes: matmul, attention, MoE experts → matrix; norm, MoE router, embedding → reduction;
+- op classes: matmul, attention, MoE router and experts → matrix (the router is a GEMV of the
+  hidden state with its stationary hidden × experts weights, like every other weight GEMV);
+  norm, embedding → reduction;
   element-wise, RoPE, KV write → vector. `vector_op_cycles` and `reduction_op_cycles` are
   hardware figures (stream transit through the slices); `matrix_op_cycles` — the pipeline
   fill/drain plus the compiler's slack around an MXM op — is the software constant of a
@@ -68,8 +70,8 @@ from infersim.hwmodels.spec import Hardware, HardwareKind, LpuParams, UnitType
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import Collective, CollectiveShape, MatmulShape, Op, OpKind
 
-_REDUCTION_KINDS = frozenset({OpKind.NORM, OpKind.MOE_ROUTER, OpKind.EMBEDDING})
-_MATRIX_OPS = MATRIX_KINDS - {OpKind.MOE_ROUTER}
+_REDUCTION_KINDS = frozenset({OpKind.NORM, OpKind.EMBEDDING})
+_MATRIX_OPS = MATRIX_KINDS
 
 FIT_FILE = "validation/data/published/wafer_lpu_fit.json"
 # Software generations of the Groq compiler/runtime: their one constant (cycles of a

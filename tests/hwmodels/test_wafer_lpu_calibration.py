@@ -188,6 +188,11 @@ def test_lpu_static_schedule_installs_every_held_expert():
     assert dict(r.detail)["install_s"] == pytest.approx(2 * 4096 * 3584 / install_Bps)
     assert c.time_s - r.time_s == pytest.approx(6 * 4096 * 3584 / install_Bps)
     assert c.energy_j > r.energy_j
+    # the router is a weight GEMV (hidden x experts): a matrix op with its matrix latency
+    prof = MODELS[HardwareKind.LPU].profiles["groq-2024"]
+    router = ops.matmul(1, 4096, 8, "int8", kind=ops.OpKind.MOE_ROUTER)
+    rc = cost_model(hw).op_cost(router, hw, CostContext(profile=prof))
+    assert rc.overhead_s == pytest.approx(dict(prof.values)["matrix_op_cycles"] / 0.9e9)
     # the trace says how many experts the chip holds: Mixtral at tp 8, each chip 1/8 of all 8
     tr = build_trace("mixtral-8x7b", make_scenario("decode", 1, context=64, weights="int8",
                                                    activations="int8", kv="int8", tp=8))
@@ -274,11 +279,11 @@ CALIBRATION = [r for r in ROWS if r["split"] == "calibration"]
 # differs from Llama-2-70B (300) by 17 % though the two cost the same per token up to the
 # vocabulary. The target is a median held-out error of at most 10 %; the recorded errors
 # (wafer_lpu_fit.json) are Groq Llama-2-7B 0.6 %, Llama 3.1 70B 8.2 %, Llama-2-70B 9.7 %,
-# Mixtral 28 % (every held expert run by the static schedule; Groq's MoE schedule is not
-# public), Cerebras 405B 4.4 %. Cerebras 70B (Aug 2024) calibrates the synchronous wafer I/O
-# hand-off of its stack.
+# Mixtral 12 % (router and every held expert on the matrix unit of a static schedule; Groq's
+# MoE schedule is not public), Cerebras 405B 4.4 %. Cerebras 70B (Aug 2024) calibrates the
+# synchronous wafer I/O hand-off of its stack.
 HELD_OUT_MEDIAN = 0.10
-HELD_OUT_WORST = 0.30
+HELD_OUT_WORST = 0.15
 
 
 def test_held_out_anchors_median_error_at_most_ten_percent():
