@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from infersim.api import make_scenario, simulate
-from infersim.mapper import map_trace
 from infersim.hwmodels import load_hardware
+from infersim.mapper import map_trace
 from infersim.workloads import build_trace
 
 INT8 = dict(weights="int8", activations="int8", kv="int8")
