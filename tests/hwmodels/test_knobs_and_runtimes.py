@@ -187,6 +187,11 @@ def test_72_stage_groq_serve_splits_its_kv_so_every_request_runs():
     assert 0 <= reserve < 8192 + 8 * 2 ** 20  # what is left: the activation workspace
     assert s.kv_blocks // 80 >= 1
     assert s.tpot["p50"] == pytest.approx(r.latency_s, rel=0.02)
+    # 16-bit weights (140 GB > 576 x 230.7 MB): neither command fits it
+    r16 = simulate("llama-2-70b", "groq-576", context=1024 + 128, tp=8, pp=72)
+    s16 = serve("llama-2-70b", "groq-576", Traffic(Poisson(0.5), FixedLengths(1024, 256), 6),
+                ServingPolicy(), deployment=Deployment(tp=8, pp=72))
+    assert not r16.feasible and not s16.feasible
 
 
 CHIP_SPECS = sorted(p.stem for p in __import__("pathlib").Path(
