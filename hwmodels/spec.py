@@ -16,7 +16,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from infersim.foundation.units import BITS_PER_BYTE, NS, PJ, US, G, KiB, MiB, P
+from infersim.foundation.units import BITS_PER_BYTE, FJ, NS, PJ, US, G, KiB, MiB, P
 from infersim.workloads.dtypes import DType
 
 
@@ -456,6 +456,12 @@ class WaferParams:
         "rate_efficiency", "achieved fraction of the peak per-core SRAM bandwidth, per-core "
         "compute and fabric link rate inside one op at batch 1; divides the region-local "
         "and fabric-phase times; 1 = peak", (0.01, 1.0), default=1.0)
+    # Fitted by validation/fitting/wafer_lpu.py (validation/data/published/wafer_lpu_fit.json).
+    io_handoff_s: float = kind_param(
+        "io_handoff_us", "fixed time of one wafer-to-wafer activation hand-off beyond the link's "
+        "latency and bytes, when the software runs wafer I/O synchronously with compute "
+        "(both wafers stall); 0 = I/O overlapped with compute; normally set by the runtime "
+        "profile", (0.0, 1e4), scale=US, default=0.0)
 
 
 @dataclass(frozen=True)
@@ -550,13 +556,39 @@ class CimParams:
 
     adc_static_w: float = kind_param(
         "adc_static_w", "static (bias) power of one ADC, drawn whenever the chip is on, beyond "
-        "power.idle: more ADCs per array cost static power as well as area; 0 = none (a SAR "
-        "ADC draws almost only dynamic power)", (0.0, 1.0), default=0.0)
+        "power.idle; 0 = none: a SAR ADC's power is switching energy per conversion (a "
+        "dynamic comparator and capacitor DAC, no bias current), so its power is "
+        "rate x energy per conversion (`adc_power_w`), charged per conversion",
+        (0.0, 1.0), default=0.0)
+    adc_fom_fj: float = kind_param(
+        "adc_fom_fj", "Walden figure of merit of the ADCs, P / (2^bits x conversion rate), in fJ "
+        "per conversion step; when > 0 one conversion costs FoM x 2^adc_bits (instead of "
+        "adc_energy_pj scaled by the ZigZag model); Murmann's ADC survey: median 25 fJ for "
+        "single-channel SAR ADCs at 0.1-3 GS/s", (0.0, 1e4), scale=FJ, default=0.0)
 
     def adc_static_power_w(self) -> float:
         """Static power of all the chip's ADCs (num_arrays × adcs_per_array × adc_static_w)."""
         return self.num_arrays * self.adcs_per_array * self.adc_static_w if self.adc_bits \
             else 0.0
+
+    def adc_conversion_j(self) -> float:
+        """Energy of one conversion at `adc_bits`: FoM × 2^bits (Walden) when `adc_fom_fj`
+        is set, else the quoted `adc_energy_pj` scaled by `adc_scale`; 0 without ADCs."""
+        if self.adc_bits <= 0:
+            return 0.0
+        if self.adc_fom_fj > 0:
+            return self.adc_fom_fj * 2.0 ** self.adc_bits
+        return self.adc_energy_j * self.adc_scale()[0]
+
+    def adc_conversion_s(self) -> float:
+        """Time of one conversion (or digital readout) at `adc_bits`."""
+        return self.adc_time_s * self.adc_scale()[1]
+
+    def adc_power_w(self) -> float:
+        """Power of one ADC converting at its full rate: energy per conversion × rate
+        (Walden: FoM × 2^bits × f_s); 0 without ADCs."""
+        t = self.adc_conversion_s()
+        return self.adc_conversion_j() / t if t > 0 else 0.0
 
     def adc_scale(self) -> tuple[float, float]:
         """(energy factor, time factor) of one conversion at `adc_bits` relative to the quoted

@@ -291,7 +291,7 @@ def _map_step(trace: Trace, hw: Hardware,
     busy_chip_s = 0.0
     for u, pr in zip(units, priced, strict=True):
         lead = u.members[0]
-        counts = stage_counts(lead, layers)
+        counts = stage_counts(lead, layers, trace.draft_stage_layers)
         group = "+".join(m.name for m in u.members) if len(u.members) > 1 else ""
         nk = len(pr.kernel_times_s)
         for s, c in enumerate(counts):

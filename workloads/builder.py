@@ -53,6 +53,15 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   arXiv:2401.10774): per drafted token one hidden×hidden residual block and one hidden×vocab
   head, run as two grouped matmuls over the draft_len heads. Draft ops carry block="draft".
   The draft's catch-up on accepted tokens is not modelled.
+  Placement with pp > 1: a draft model sits whole on the first stage (block "draft") unless
+  its weights exceed the mean per-stage load ((target + draft) / pp): then no balanced
+  partition could hold it there (a 72-stage Groq deployment holds ~1 GB per stage and chip
+  of a 70B target; an 8B draft is 1 GB alone), so its layers are pipelined over the stages
+  (block "draft_layer"): its embedding on the first stage (block "draft"), its norm and
+  lm_head on the last ("draft_head"), its layers water-filled onto the stages holding the
+  fewest bytes after the target's partition (`Trace.draft_stage_layers`); each drafted
+  token crosses every stage boundary and returns to the first stage: draft_len × pp
+  activation sends (block "draft_pp", draft_len per stage).
 - Families after 2024: Qwen3/Gemma-3 per-head q/k RMSNorm (gains replicated on every TP
   chip, 4 FLOP per value); Llama-4's gain-free L2 q/k norm and RoPE only on its RoPE layers,
   chunked local attention there (a query sees the keys of its own chunk: `attention(chunk=)`)
@@ -177,23 +186,43 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
+    draft_ends: _PerExec = []  # a pipelined draft: its embedding and head,
+    draft_body: _PerExec = []  # ... and its layers
+    n_draft = 0
     if sc.phase is Phase.SPEC_DECODE:
         assert sc.spec is not None
         draft, extra_w, extra_kv = _draft_ops(m, sc)
+        target_w = sum(w * op.count for op, w, _ in per_op)
+        if (step.pp > 1 and extra_w * step.pp > target_w + extra_w
+                and _separate_draft(sc.spec.draft_model)):
+            draft, draft_res, n_draft = _pipelined_draft(sc)
+            draft_ends = [e for e in draft_res if e[0].block != "draft_layer"]
+            draft_body = [e for e in draft_res if e[0].block == "draft_layer"]
+            extra_w = extra_kv = 0.0
         ops += draft
-    layers = _partition(m.num_layers, per_op, step.pp, extra_w)
-    stage_w, stage_kv = _stage_sums(per_op, layers)
+    layers = _partition(m.num_layers, per_op + draft_ends, step.pp, extra_w)
+    stage_w, stage_kv = _stage_sums(per_op + draft_ends, layers)
     stage_w[0] += extra_w
     stage_kv[0] += extra_kv
+    draft_layers: tuple[int, ...] = ()
+    draft_kv = [0.0] * len(layers)
+    if draft_body:  # the draft's layers fill the stages with the most room left
+        per_layer = sum(w * op.count for op, w, _ in draft_body) / n_draft
+        draft_layers = balanced_layers(n_draft, stage_w, per_layer)
+        dw, draft_kv = _stage_sums(draft_body, draft_layers)
+        stage_w = [a + b for a, b in zip(stage_w, dw, strict=True)]
+        stage_kv = [a + b for a, b in zip(stage_kv, draft_kv, strict=True)]
     act = max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
     kv_tokens = batch * math.ceil(kv_len / par.cp)  # a CP chip keeps its share of the prompt
     held = _held_kv(ops, per_op, layers, batch, new, kv_len, par.cp)
     if held is not None:
         held[0] += extra_kv * kv_tokens
+        for st, kv_tok in enumerate(draft_kv):
+            held[st] += kv_tok * kv_tokens
     resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), kv_tokens, act,
                              tuple(held) if held is not None else ())
     return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
-                 stage_layers=layers)
+                 stage_layers=layers, draft_stage_layers=draft_layers)
 
 
 def _held_kv(ops: list[Op], per_op: _PerExec, layers: tuple[int, ...], batch: int, new: int,
@@ -202,12 +231,12 @@ def _held_kv(ops: list[Op], per_op: _PerExec, layers: tuple[int, ...], batch: in
     local chunk (None when every layer is global): a layer keeps, per sequence, the keys any
     query of this step can see (`AttentionShape.kv_tokens` at the true kv_len and q_len: the
     window for a decode step, the whole prompt in a prefill), at its per-token KV bytes."""
-    att = [o for o in ops if o.kind is OpKind.ATTENTION and o.block != "draft"
+    att = [o for o in ops if o.kind is OpKind.ATTENTION and not o.block.startswith("draft")
            and isinstance(o.shape, O.AttentionShape)]
     if not any(o.shape.window or o.shape.chunk for o in att
                if isinstance(o.shape, O.AttentionShape)):
         return None
-    per_layer = sum(kv * op.count for op, _, kv in per_op if op.block != "draft")
+    per_layer = sum(kv * op.count for op, _, kv in per_op if not op.block.startswith("draft"))
     n_layers = sum(o.count for o in att)
     if not n_layers:
         return None
@@ -676,11 +705,15 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     # 0: derived from uniform top-k routing of this step's tokens
     imb = s.imbalance or routing_imbalance(t, E, k, s.ep, groups, pairs)
     up_n = 2 * width if m.mlp.gated else width
+    # the chip's expert matrices, shared between the two splits in proportion to their groups
+    held = {"": e_local * (groups - r) // groups}
+    held["+1"] = e_local - held[""]
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
         if g:
             ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=imb, name=f"experts_gate_up{suffix}",
-                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS,
+                                experts=max(g, held[suffix])))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * up_n, s.act, inputs=1.0,
                             weight_bytes=groups * up_n * s.w.bytes, name="experts_gate_up_bias",
@@ -692,7 +725,8 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
         if g:
             ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.we, groups=g,
                                 imbalance=imb, name=f"experts_down{suffix}",
-                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS))
+                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS,
+                                experts=max(g, held[suffix])))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,
                             weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",
@@ -764,6 +798,45 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
             resident = _stage_sums(_resident_per_exec(d, st, one), (d.num_layers,))
         steps += one
     return _merge(steps), resident[0][0], resident[1][0]
+
+
+def _separate_draft(name: str | None) -> bool:
+    """A draft model of its own (not Medusa heads, not the target's MTP module)."""
+    return name is not None and name.strip().lower() != "mtp"
+
+
+# a pipelined draft's blocks: its embedding on the first stage, its head on the last, its
+# layers spread over the stages as the target's (workloads.trace.stage_counts)
+_DRAFT_BLOCKS = {"embed": "draft", "head": "draft_head"}
+
+
+def _pipelined_draft(sc: Scenario) -> tuple[list[Op], _PerExec, int]:
+    """(draft ops, their resident state per op, the draft's layers) for a draft model whose
+    layers are pipelined over the target's stages (module docstring)."""
+    assert sc.spec is not None and sc.spec.draft_model is not None
+    prec, par, L = sc.precision, sc.parallel, sc.spec.draft_len
+    d = load_model(sc.spec.draft_model)
+
+    def relabel(o: Op) -> Op:
+        return dataclasses.replace(o, block=_DRAFT_BLOCKS.get(o.block, "draft_layer"))
+
+    steps: list[Op] = []
+    per_op: _PerExec = []
+    for i in range(L):
+        # pp as the target's: a tied embedding table is held by both end stages
+        st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
+                   prec.weights, prec.kv, par.tp, par.pp, 1, sc.moe_imbalance,
+                   w_exp=prec.experts)
+        one = [relabel(o) for o in _forward(d, st) if o.block != "pp"]
+        if i == 0:
+            per_op = _resident_per_exec(d, st, one)
+        steps += one
+    # each drafted token crosses the pp - 1 stage boundaries and returns to the first stage
+    act = prec.activations
+    steps.append(O.collective(Collective.SEND_RECV, sc.batch * d.hidden_size * act.bytes, 2,
+                              act, name="draft_pp_send_recv", count=L * par.pp,
+                              block="draft_pp"))
+    return _merge(steps), per_op, d.num_layers
 
 
 def _mtp_draft(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:

@@ -89,6 +89,7 @@ class MatmulShape:
     groups: int = 1
     weight_dtype: DType | None = None  # None: both operands are activations
     imbalance: float = 1.0
+    experts: int = 0  # MoE: expert matrices this op's share of the chip's experts holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +257,7 @@ def matmul(
     count: int = 1,
     block: str = "",
     kind: OpKind = OpKind.MATMUL,
+    experts: int = 0,
 ) -> Op:
     """A GEMM/GEMV with a weight operand W[k, n] (or two activations if weight_dtype=None).
 
@@ -278,7 +280,8 @@ def matmul(
         tb = TensorBytes(act_in=a_in + w, act_out=out)
     else:
         tb = TensorBytes(weight=w, act_in=a_in, act_out=out)
-    shape = MatmulShape(m=m, k=k, n=n, groups=groups, weight_dtype=wdt, imbalance=imbalance)
+    shape = MatmulShape(m=m, k=k, n=n, groups=groups, weight_dtype=wdt, imbalance=imbalance,
+                        experts=experts)
     return Op(name, kind, act, flops, tb, shape, count, block)
 
 

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
 
 _FIRST_STAGE = ("embed", "draft")  # blocks that run once, on the first pipeline stage
-_LAST_STAGE = ("head",)  # ... on the last stage
+_LAST_STAGE = ("head", "draft_head")  # ... on the last stage
 _SEND = "pp"  # the activation send at every stage boundary
+_DRAFT_LAYER = "draft_layer"  # a pipelined draft's layers (their own partition)
+_DRAFT_SEND = "draft_pp"  # a pipelined draft's sends, even over the stages
 
 
 def even_layers(layers: int, pp: int) -> tuple[int, ...]:
@@ -50,16 +52,19 @@ def balanced_layers(layers: int, fixed_bytes: Sequence[float], layer_bytes: floa
     return tuple(n)
 
 
-def stage_counts(op: Op, stage_layers: Sequence[int]) -> list[int]:
+def stage_counts(op: Op, stage_layers: Sequence[int],
+                 draft_layers: Sequence[int] = ()) -> list[int]:
     """Executions of `op` on each pipeline stage, given the layers each stage runs (the one
     partition rule, used by the trace builder and the mapper).
 
     The embedding (block "embed") and the draft work (block "draft") run on the first stage,
-    the head (block "head") on the last; the pipeline send (block "pp", count pp-1) once at
-    the end of every stage but the last. A repeated op (once per layer, or per layer of one
+    the head (blocks "head", and "draft_head" of a pipelined draft) on the last; the pipeline
+    send (block "pp", count pp-1) once at the end of every stage but the last. A repeated op (once per layer, or per layer of one
     kind: MoE layers, sliding-window layers) is spread over the stages in proportion to
     their layer ranges: stage s gets floor(c·N_{s+1}/L) − floor(c·N_s/L) of its c executions,
-    N_s = layers before stage s (exactly `stage_layers` when c = L)."""
+    N_s = layers before stage s (exactly `stage_layers` when c = L). A pipelined draft's
+    layers (block "draft_layer") follow the draft's own partition `draft_layers` the same
+    way; its sends (block "draft_pp") split evenly over the stages."""
     pp = len(stage_layers)
     if pp <= 1:
         return [op.count]
@@ -70,6 +75,10 @@ def stage_counts(op: Op, stage_layers: Sequence[int]) -> list[int]:
         return [0] * (pp - 1) + [op.count]
     if blk == _SEND and op.count == pp - 1:
         return [1] * (pp - 1) + [0]
+    if blk == _DRAFT_SEND:
+        return list(even_layers(op.count, pp))
+    if blk == _DRAFT_LAYER and len(draft_layers) == pp:
+        stage_layers = draft_layers
     total = sum(stage_layers)
     if total <= 0:
         return list(even_layers(op.count, pp))
@@ -161,6 +170,7 @@ class Trace:
     ops: tuple[Op, ...]
     resident: ResidentBytes | None = None
     stage_layers: tuple[int, ...] = ()  # layers per pipeline stage; () = an even split
+    draft_stage_layers: tuple[int, ...] = ()  # a pipelined draft's layers per stage
 
     def layer_partition(self) -> tuple[int, ...]:
         """Layers each pipeline stage runs: `stage_layers` (set by `build_trace`), else the

@@ -12,6 +12,15 @@ tiled onto arrays of R rows × C columns:
     array passes   P = max(1, m_max × A / U)
     array time     = P × c × t
 
+ADC power budget: every conversion costs E_adc (`CimParams.adc_conversion_j`: the quoted
+energy scaled with resolution, or Walden's FoM × 2^bits), so ADCs converting at full rate
+draw (conversions / array time) × E_adc (each ADC `adc_power_w`). The op's power comes out
+of the chip's budget (power.tdp − power.idle − ADC static power): an array op whose
+dynamic energy (ADC conversions foremost, plus DACs, MACs and buffer reads; reloads run
+apart) would draw more runs its arrays slower, array time ≥ that energy / budget. More ADCs
+per array shorten the cycle only until the chip's power is spent; without a TDP there is no
+budget.
+
 The array time is throughput-amortized: the m input vectors need m × A array-passes, spread
 over all U usable arrays — the compiler replicates a small layer's weights into spare arrays,
 or streams tokens through a layer pipeline whose layers together fill the chip (so summing
@@ -119,8 +128,7 @@ class CimModel(CostModelBase):
             col_tiles = math.ceil(shape.n * slices / p.array_cols)
             needed = row_tiles * col_tiles * shape.groups
             usable = max(1, int(p.num_arrays * p.array_utilization))
-            t_scale = p.adc_scale()[1]
-            t_cycle = math.ceil(p.array_cols / p.adcs_per_array) * p.adc_time_s * t_scale
+            t_cycle = math.ceil(p.array_cols / p.adcs_per_array) * p.adc_conversion_s()
             if t_cycle <= 0:
                 t_cycle = 1.0 / chip.clock_hz
             m_max = shape.m * shape.imbalance if shape.groups > 1 else float(shape.m)
@@ -151,10 +159,16 @@ class CimModel(CostModelBase):
         unit = UnitType.MATRIX if array_s > 0 else UnitType.VECTOR
         energy = (op.flops * mac_energy(chip, op.dtype, unit)
                   + op.bytes.total * 8 * chip.main_memory.energy_j_per_bit
-                  + (adc_conv * p.adc_energy_j * p.adc_scale()[0] + dac_conv * p.dac_energy_j
+                  + (adc_conv * p.adc_conversion_j() + dac_conv * p.dac_energy_j
                      if p is not None else 0.0)
                   + reload_j
                   + (wire * 8 * fabric.energy_j_per_bit if fabric is not None else 0.0))
+        if p is not None and adc_conv > 0:
+            budget = chip.power.tdp_w - chip.power.idle_w - p.adc_static_power_w()
+            if budget > 0:  # the op (its ADCs foremost) cannot draw more than the chip's power
+                power_s = (energy - reload_j) / budget
+                detail.append(("adc_power_limited", float(power_s > array_s)))
+                array_s = max(array_s, power_s)
         array_bound = Bound.CONVERSION if p is not None and p.adc_bits > 0 else Bound.COMPUTE
         compute_s = max(floor_c, periph_s)
         terms = {Bound.COMPUTE: compute_s, Bound.MEMORY: floor_m, Bound.INTERCONNECT: comm_s}

@@ -17,11 +17,19 @@ transfer. For one execution of an op on one chip (clock f, all latencies in cycl
   with P = matrix int8 peak / (2 × mxm_dim² × f) planes working at once (4 on Groq v1). A
   10 MB matrix-vector product thus costs ~0.5 ms/(TB/s of install) while a residual add costs
   ~100 cycles, and a 4× matrix peak (more planes) or a faster clock installs faster.
+- MoE experts on a static schedule: the schedule is fixed at compile time, so it cannot
+  depend on the router's choice. A chip runs every expert it holds on a fixed-capacity
+  buffer and the router's gates zero the unselected outputs (the static-shape dispatch of
+  GShard, Lepikhin et al., arXiv:2006.16668 §2.2; assumed for Groq, whose MoE schedule is not
+  published): the op installs all of its `MatmulShape.experts` weight matrices, not only the
+  top_k a token picks, and multiplies each of them (FLOPs and SRAM bytes scale alike).
 - MXM compute: FLOPs / matrix peak of the dtype (fp16 at its own rate; bf16 as fp16);
   VXM compute: FLOPs / vector peak; SRAM: every byte of the op at the SRAM bandwidth (the
   roofline floor). No DRAM: weights, KV and activations are SRAM-resident by construction;
   whether they fit is a capacity question (`hwmodels.capacity`), not a cost.
-- op classes: matmul, attention, MoE experts → matrix; norm, MoE router, embedding → reduction;
+- op classes: matmul, attention, MoE router and experts → matrix (the router is a GEMV of the
+  hidden state with its stationary hidden × experts weights, like every other weight GEMV);
+  norm, embedding → reduction;
   element-wise, RoPE, KV write → vector. `vector_op_cycles` and `reduction_op_cycles` are
   hardware figures (stream transit through the slices); `matrix_op_cycles` — the pipeline
   fill/drain plus the compiler's slack around an MXM op — is the software constant of a
@@ -60,10 +68,10 @@ from infersim.hwmodels.models.common import (
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware, HardwareKind, LpuParams, UnitType
 from infersim.workloads.dtypes import DType
-from infersim.workloads.ops import Collective, CollectiveShape, Op, OpKind
+from infersim.workloads.ops import Collective, CollectiveShape, MatmulShape, Op, OpKind
 
-_REDUCTION_KINDS = frozenset({OpKind.NORM, OpKind.MOE_ROUTER, OpKind.EMBEDDING})
-_MATRIX_OPS = MATRIX_KINDS - {OpKind.MOE_ROUTER}
+_REDUCTION_KINDS = frozenset({OpKind.NORM, OpKind.EMBEDDING})
+_MATRIX_OPS = MATRIX_KINDS
 
 FIT_FILE = "validation/data/published/wafer_lpu_fit.json"
 # Software generations of the Groq compiler/runtime: their one constant (cycles of a
@@ -79,6 +87,16 @@ PROFILES: dict[str, RuntimeProfile] = {
         "groq-2023", HardwareKind.LPU, (("matrix_op_cycles", 6619.0),),
         f"same value as groq-2024 (fitted on Llama 3.1 8B); {FIT_FILE}"),
 }
+
+
+def static_expert_factor(op: Op) -> float:
+    """How many times the routed work of an MoE experts op a static schedule runs: every
+    expert matrix the op's share of the chip holds, over the ones its tokens picked (1 for
+    any other op)."""
+    sh = op.shape
+    if op.kind is not OpKind.MOE_EXPERTS or not isinstance(sh, MatmulShape):
+        return 1.0
+    return max(1.0, sh.experts / max(1, sh.groups))
 
 
 def lpu_hops(shape: CollectiveShape, p: LpuParams | None, hw: Hardware) -> tuple[int, bool]:
@@ -140,13 +158,17 @@ class LpuModel(CostModelBase):
                 hop_s = hops * lat
             overhead = hop_s
         else:
+            dense = static_expert_factor(op)
+            if dense > 1.0:  # all held experts run: their weights are read and multiplied
+                compute_s *= dense
+                floor_m *= 1.0 + (dense - 1.0) * op.bytes.weight / max(op.bytes.total, 1.0)
             if op.flops > 0:
                 peak = op_peak(chip, op)
                 if peak > 0:
-                    compute_s = max(compute_s, op.flops / peak)
+                    compute_s = max(compute_s, dense * op.flops / peak)
             if p is not None and f > 0:
                 if op.kind in _MATRIX_OPS:
-                    stationary = op.bytes.weight + op.bytes.kv_read
+                    stationary = dense * op.bytes.weight + op.bytes.kv_read
                     bw = mxm_install_Bps(hw, p)
                     if bw > 0:
                         install_s = stationary / bw
@@ -157,8 +179,10 @@ class LpuModel(CostModelBase):
                     overhead = p.vector_op_cycles / f
                 if op.kind == OpKind.ATTENTION:
                     overhead += p.layer_overhead_s
-        energy = (op.flops * mac_energy(chip, op.dtype, op_unit(op))
-                  + op.bytes.total * 8 * chip.main_memory.energy_j_per_bit
+        dense = static_expert_factor(op)
+        energy = (dense * op.flops * mac_energy(chip, op.dtype, op_unit(op))
+                  + (op.bytes.total + (dense - 1.0) * op.bytes.weight) * 8
+                  * chip.main_memory.energy_j_per_bit
                   + (wire * 8 * fabric.energy_j_per_bit if fabric is not None else 0.0))
         mxm_s = max(compute_s, install_s)
         terms = {Bound.COMPUTE: mxm_s, Bound.MEMORY: floor_m, Bound.INTERCONNECT: comm_s}

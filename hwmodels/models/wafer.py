@@ -42,10 +42,17 @@ specs; t_ph = `wafer.phase_overhead_ns`):
   (the inter-wafer link latency).
 - fixed latency: `wafer.layer_latency_us` once per decoder layer on its attention op (0 in
   the shipped specs: the per-layer latency is the sum of the derived phases).
+- wafer I/O: a pipeline send to the next wafer pays `io_handoff_s` on top of its link time
+  when the software runs wafer I/O synchronously with compute (the Aug 2024 stack; the
+  Oct 2024 release "streamlined wafer IO to run asynchronously from compute", so its
+  profile sets 0). The system-I/O physics (1.2 Tb/s, one 16 KB activation: ~0.1 µs, plus
+  the switch hop) is far below the gap the Aug 2024 70B row shows; the hand-off's size is
+  therefore the fitted constant of that profile, not derived.
 
-t_ph and the placement are software: they are the runtime profile's (`PROFILES`:
-cerebras-2024-08, layer regions, t_ph fitted on Llama 3.1 8B on one CS-3; cerebras-2024-10,
-overlapping regions, t_ph fitted on Llama 3.1 70B on four; validation/data/published/
+t_ph, the hand-off and the placement are software: they are the runtime profile's
+(`PROFILES`: cerebras-2024-08, layer regions, t_ph fitted on Llama 3.1 8B on one CS-3, the
+synchronous I/O hand-off on Llama 3.1 70B on four; cerebras-2024-10, overlapping regions,
+asynchronous I/O, t_ph fitted on Llama 3.1 70B on four; validation/data/published/
 wafer_lpu_fit.json); the hop latency, link and SRAM rates come from the chip spec.
 With ρ ≤ 1 and t_ph ≥ 0 the model never beats the roofline floor (`roofline_times`).
 
@@ -68,6 +75,7 @@ from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import Hardware, HardwareKind, MemoryLevel, WaferParams
 from infersim.workloads.ops import (
     AttentionShape,
+    Collective,
     CollectiveShape,
     MatmulShape,
     Op,
@@ -142,15 +150,18 @@ FIT_FILE = "validation/data/published/wafer_lpu_fit.json"
 PROFILES: dict[str, RuntimeProfile] = {
     "cerebras-2024-10": RuntimeProfile(
         "cerebras-2024-10", HardwareKind.WAFER,
-        (("layer_regions", 0), ("phase_overhead_s", 119.4e-9)),
+        (("layer_regions", 0), ("phase_overhead_s", 119.4e-9), ("io_handoff_s", 0.0)),
         "overlapping regions (the release rewrote the matmul and broadcast/reduce kernels); "
+        "wafer I/O asynchronous from compute (no hand-off stall); "
         "phase overhead fitted on Llama 3.1 70B on 4 CS-3, ~2,100 tok/s (Oct 2024, its "
         f"speculative decoding included); {FIT_FILE}"),
     "cerebras-2024-08": RuntimeProfile(
         "cerebras-2024-08", HardwareKind.WAFER,
-        (("layer_regions", 1), ("phase_overhead_s", 874.2e-9)),
+        (("layer_regions", 1), ("phase_overhead_s", 874.2e-9), ("io_handoff_s", 155.1e-6)),
         "layer regions (layers mapped to their own regions of the wafer, Hot Chips 2024); "
         "phase overhead fitted on Llama 3.1 8B on 1 CS-3, 1,800 tok/s (Aug 2024 launch); "
+        "wafer I/O synchronous with compute (made asynchronous in the Oct 2024 release): "
+        "the hand-off stall fitted on Llama 3.1 70B on 4 CS-3, 450 tok/s; "
         f"{FIT_FILE}"),
 }
 
@@ -254,6 +265,9 @@ class WaferModel(CostModelBase):
                          + p.phase_overhead_s for side, fwd in side_plan)
         comm_s, overhead, wire = collective_time(op, hw.fabric, floor_comm)
         overhead += phases
+        if (p is not None and isinstance(op.shape, CollectiveShape)
+                and op.shape.collective is Collective.SEND_RECV and op.shape.group_size > 1):
+            overhead += p.io_handoff_s  # a stage boundary is a wafer boundary
         if p is not None and op.kind == OpKind.ATTENTION:
             overhead += p.layer_latency_s
         fabric_ic = hw.fabric

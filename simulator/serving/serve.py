@@ -6,7 +6,10 @@
 hand-checkable fakes).
 
 Replicas: each replica runs on tp × pp chips; with pp > 1 it runs pp virtual engines that
-share a pipeline (see `replica.Pipeline`), each with 1/pp of the KV blocks, as vLLM does. Several replicas may exceed one system's chip
+share a pipeline (see `replica.Pipeline`), each with 1/pp of the KV blocks, as vLLM does,
+or fewer engines when 1/pp of the blocks could not hold the longest request of the traffic
+(then as many as can each hold one: a 72-stage Groq deployment of a 70B model has room for
+~20k tokens of KV, not 72 engines' worth of 1,280-token requests). Several replicas may exceed one system's chip
 count (they are then several systems); price and power are charged per chip: system
 price / num_chips; chip idle power whenever the replica is idle (a step's energy from the
 mapper already holds the chips' static power while it runs); system extra power (switches,
@@ -141,14 +144,23 @@ def simulate_serving(
                          "disaggregated policy")
     dspec, dcost = decode if decode is not None else (spec, cost)
 
+    lengths = table.prompt_tokens + table.output_tokens
+    if max_context is not None:
+        lengths = lengths[lengths <= max_context]
+    longest = int(lengths.max()) if len(lengths) else 0
+
     def group(first: int, pol: ServingPolicy, sp: ReplicaSpec, c: IterationCost,
               **kw: Any) -> list[Replica]:
-        """One replica: a single engine, or pp virtual engines sharing a pipeline."""
+        """One replica: a single engine, or up to pp virtual engines sharing a pipeline,
+        each with room for the longest request where the blocks allow (module docstring)."""
         n = sp.pipeline_stages
         pl = Pipeline(env, n, sp.idle_power_w) if n > 1 else None
-        engines = [make_replica(env, first + v, pol, sp.kv_blocks // n,
+        need = math.ceil(longest / pol.block_size) if longest > 0 else 1
+        engines_n = max(1, min(n, sp.kv_blocks // need))
+        engines = [make_replica(env, first + v, pol, sp.kv_blocks // engines_n,
                                 sp.kv_bytes_per_token_per_chip, sp.host_link_Bps, c, col,
-                                on_finish=finish_cb, pipeline=pl, **kw) for v in range(n)]
+                                on_finish=finish_cb, pipeline=pl, **kw)
+                   for v in range(engines_n)]
         groups.append((engines, sp))
         return engines
 

@@ -170,6 +170,52 @@ def test_lpu_layer_is_ops_times_op_latency_plus_node_hops():
     assert per_layer8 == pytest.approx(9 * 3e-6 + 2 * 6 * 0.5e-6, rel=1e-6)
 
 
+def test_lpu_static_schedule_installs_every_held_expert():
+    """A static schedule cannot follow the router: a decode token picks 2 of the 8 experts a
+    chip holds, but the chip installs all 8 weight matrices into its MXM planes. Groq LPU:
+    4 planes of 320 x 320 int8 MACs at 0.9 GHz (the derived 737 TOPS), each taking 5,120 B
+    per cycle = 18.43 TB/s of install; 8 experts x 4,096 x 3,584 int8 weights = 117.4 MB
+    -> 6.37 us."""
+    hw = load_hardware("groq-lpu")
+    ctx = CostContext(profile=SPEC_ONLY[HardwareKind.LPU])
+    routed = ops.matmul(1, 4096, 3584, "int8", groups=2, kind=ops.OpKind.MOE_EXPERTS)
+    held = ops.matmul(1, 4096, 3584, "int8", groups=2, experts=8, kind=ops.OpKind.MOE_EXPERTS)
+    install_Bps = 4 * 0.9e9 * 5120
+    c = cost_model(hw).op_cost(held, hw, ctx)
+    assert dict(c.detail)["install_s"] == pytest.approx(8 * 4096 * 3584 / install_Bps)
+    # the same op without the held-expert count prices the 2 routed matrices only
+    r = cost_model(hw).op_cost(routed, hw, ctx)
+    assert dict(r.detail)["install_s"] == pytest.approx(2 * 4096 * 3584 / install_Bps)
+    assert c.time_s - r.time_s == pytest.approx(6 * 4096 * 3584 / install_Bps)
+    assert c.energy_j > r.energy_j
+    # the router is a weight GEMV (hidden x experts): a matrix op with its matrix latency
+    prof = MODELS[HardwareKind.LPU].profiles["groq-2024"]
+    router = ops.matmul(1, 4096, 8, "int8", kind=ops.OpKind.MOE_ROUTER)
+    rc = cost_model(hw).op_cost(router, hw, CostContext(profile=prof))
+    assert rc.overhead_s == pytest.approx(dict(prof.values)["matrix_op_cycles"] / 0.9e9)
+    # the trace says how many experts the chip holds: Mixtral at tp 8, each chip 1/8 of all 8
+    tr = build_trace("mixtral-8x7b", make_scenario("decode", 1, context=64, weights="int8",
+                                                   activations="int8", kv="int8", tp=8))
+    up = next(o for o in tr.ops if o.name == "experts_gate_up")
+    assert (up.shape.groups, up.shape.experts) == (2, 8)
+
+
+def test_synchronous_wafer_io_stalls_each_wafer_boundary_once():
+    """The Aug 2024 stack's hand-off constant is paid once per wafer boundary (pp - 1), the
+    Oct 2024 stack (asynchronous wafer I/O) pays none; a single wafer has no boundary."""
+    model = tiny_llama(8)
+    aug = MODELS[HardwareKind.WAFER].profiles["cerebras-2024-08"]
+    t_io = dict(aug.values)["io_handoff_s"]
+    assert t_io > 0
+    for pp in (1, 2, 4):
+        hw = tiny_wafer(chips=pp)
+        sync = step_s(model, hw, pp=pp, runtime=aug)
+        free = step_s(model, hw, pp=pp, runtime=aug.with_values(io_handoff_s=0.0))
+        assert sync - free == pytest.approx((pp - 1) * t_io, rel=1e-9)
+    oct24 = MODELS[HardwareKind.WAFER].profiles["cerebras-2024-10"]
+    assert dict(oct24.values)["io_handoff_s"] == 0.0
+
+
 # ------------------------------------------------------------------------------------------
 # monotonicity and the physical floor
 # ------------------------------------------------------------------------------------------
@@ -233,10 +279,11 @@ CALIBRATION = [r for r in ROWS if r["split"] == "calibration"]
 # differs from Llama-2-70B (300) by 17 % though the two cost the same per token up to the
 # vocabulary. The target is a median held-out error of at most 10 %; the recorded errors
 # (wafer_lpu_fit.json) are Groq Llama-2-7B 0.6 %, Llama 3.1 70B 8.2 %, Llama-2-70B 9.7 %,
-# Mixtral 49 % (the model prices the routed experts only; Groq's MoE schedule is not public),
-# Cerebras 405B 4.4 %, Cerebras 70B (Aug 2024) 26 %.
+# Mixtral 12 % (router and every held expert on the matrix unit of a static schedule; Groq's
+# MoE schedule is not public), Cerebras 405B 4.4 %. Cerebras 70B (Aug 2024) calibrates the
+# synchronous wafer I/O hand-off of its stack.
 HELD_OUT_MEDIAN = 0.10
-HELD_OUT_WORST = 0.50
+HELD_OUT_WORST = 0.15
 
 
 def test_held_out_anchors_median_error_at_most_ten_percent():
@@ -271,9 +318,9 @@ def test_excluded_rows_are_flagged_and_profiles_calibrate_on_their_rows():
 
 def test_profile_constants_are_the_recorded_fit_and_the_fit_reproduces():
     doc = json.loads(wafer_lpu.FIT_FILE.read_text())
-    assert doc["fitted_constants"] == 3 and doc["held_out_median_ape"] <= HELD_OUT_MEDIAN
+    assert doc["fitted_constants"] == 4 and doc["held_out_median_ape"] <= HELD_OUT_MEDIAN
     for f in doc["fits"]:
-        scale = 1e-9 if f["unit"] == "ns" else 1.0
+        scale = {"ns": 1e-9, "us": 1e-6}.get(f["unit"], 1.0)
         for name in (f["profile"], *f["shared_with"]):
             prof = MODELS[HardwareKind(f["kind"])].profiles[name]
             assert dict(prof.values)[f["field"]] == pytest.approx(f["value"] * scale)

@@ -66,7 +66,8 @@ def test_published_e2e_groups_and_flags() -> None:
                     and r["runtime"] not in gpu_stacks}
     specdec = {r["id"] for r in rows if r["spec_decode"] == "yes"} - profile_rows
     assert specdec and set(df[df["case"].isin(specdec)]["group"]) == {"per-user (excluded)"}
-    assert profile_rows == {"cerebras-l31-8b", "cerebras-l31-70b-oct24", "groq-l31-8b"}
+    assert profile_rows == {"cerebras-l31-8b", "cerebras-l31-70b", "cerebras-l31-70b-oct24",
+                            "groq-l31-8b"}
     calib = df[df["group"] == "per-user gpu (calibration)"]
     assert list(calib["case"]) == ["gptfast-7b-eager"]
     # the eager row reproduces its measurement (it is what host_launch_us was calibrated on)

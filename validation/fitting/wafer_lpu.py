@@ -1,5 +1,6 @@
-"""Wafer / LPU calibration: one software constant per runtime profile, fitted on one
-published per-user speed and judged on the held-out rows of the same profile
+"""Wafer / LPU calibration: the few software constants of each runtime profile, each fitted
+on one published per-user speed (in `CALIBRATIONS` order, a later constant at the earlier
+ones' values) and judged on the held-out rows of the same profile
 (`validation.datasets.published_e2e`).
 
     python -m infersim.validation.fitting.wafer_lpu
@@ -50,8 +51,9 @@ _WAFER_FORMULA = (
     "(sqrt(C) x hop latency + forwarded bytes / link bandwidth + t_ph)] + inter-wafer sends "
     "(hops x link latency); C between the fewest cores holding the operand and its share of "
     "the wafer's bytes (attention: at least its layer's share), chosen to minimise the op's "
-    "time; phases: GEMV 2, decode attention 2, norm 2, element-wise 0 "
-    "(hwmodels/models/wafer.py); t_ph fitted")
+    "time; phases: GEMV 2, decode attention 2, norm 2, element-wise 0; each wafer-to-wafer "
+    "send + t_io where wafer I/O is synchronous with compute (hwmodels/models/wafer.py); "
+    "t_ph, t_io fitted")
 _LPU_FORMULA = (
     "step = sum over compute ops of [max(MXM install, compute, SRAM) + latency cycles of the "
     "op class / clock] + sum over collectives of [wire bytes / link bandwidth + hops x C2C hop "
@@ -63,6 +65,9 @@ _LPU_FORMULA = (
 CALIBRATIONS = (
     Calibration("wafer", "cerebras-2024-08", "cerebras-l31-8b", "phase_overhead_s", "ns",
                 1e-9, (0.0, 20000.0), _WAFER_FORMULA),
+    # after the phase overhead of the same profile (a single-wafer row has no hand-off)
+    Calibration("wafer", "cerebras-2024-08", "cerebras-l31-70b", "io_handoff_s", "us",
+                1e-6, (0.0, 5000.0), _WAFER_FORMULA),
     Calibration("wafer", "cerebras-2024-10", "cerebras-l31-70b-oct24", "phase_overhead_s",
                 "ns", 1e-9, (0.0, 20000.0), _WAFER_FORMULA),
     Calibration("lpu", "groq-2024", "groq-l31-8b", "matrix_op_cycles", "cycles", 1.0,
@@ -144,8 +149,9 @@ def fit_spatial() -> dict[str, Any]:
     held = sorted(e for f in fits for e in f["held_out_ape"].values())
     median = held[len(held) // 2] if len(held) % 2 else 0.5 * (held[len(held) // 2 - 1]
                                                                 + held[len(held) // 2])
-    return {"what": ("one software constant per runtime profile of the spatial kinds, fitted "
-                     "on one published per-user speed, judged on the profile's held-out rows "
+    return {"what": ("the software constants of the spatial kinds' runtime profiles, each "
+                     "fitted on one published per-user speed, judged on the profile's held-out "
+                     "rows "
                      "(validation/data/published/per_user.csv)"),
             "command": FIT_COMMAND,
             "comparable_quantity": ("cloud-API decode speed at production load vs. 1 / the "
