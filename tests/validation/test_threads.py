@@ -132,3 +132,108 @@ def test_free_cores_inverts_fair_sharing():
             ratio = n * n / (n + k)
             assert thr.free_cores(n, ratio) == pytest.approx(n - k)
     assert thr.free_cores(2, math.nan) == 0.0
+
+
+# -- end to end: the measurement header drives the spec (refit), and calibrate records it ----
+
+def _one_thread_file(src, dst, chip_meta) -> None:
+    """The committed measurement file (2 threads) as if one thread had measured it: every time
+    doubled (a plausible single core), its header saying `threads: 1` plus `chip_meta`."""
+    from infersim.validation.measure import measurement_text, read_measurements
+
+    m = read_measurements(src)
+    df = m.frame.copy()
+    for c in ("median_s", "p10_s", "p90_s"):
+        df[c] = df[c] * 2.0
+    dst.write_text(measurement_text(df, {**m.meta, "threads": "1", **chip_meta}))
+
+
+def _per_thread_spec(tmp_path, src):
+    """The same rows fitted as a 1-thread machine (no chip header): the per-thread figures."""
+    import yaml
+
+    from infersim.validation.calibrate import refit
+
+    _one_thread_file(src, tmp_path / "one.csv", {})
+    refit(tmp_path / "one.csv", tmp_path / "one.yaml")
+    return yaml.safe_load((tmp_path / "one.yaml").read_text())
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_refit_derives_whole_chip_figures_from_the_header(tmp_path, measured):
+    import yaml
+
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.validation.calibrate import refit
+    from tests._support import ROOT
+
+    src = ROOT / "validation" / "data" / "vm-20261126.csv"
+    data = tmp_path / "chip.csv"
+    chip_meta = {"chip_threads": "2", "threads_used": "1"}
+    if measured:
+        chip_meta |= {"scale_compute": "1.9", "scale_dram": "1.5", "scale_measured": "yes",
+                      "scale_probe": "compute@1=1e10;compute@2=1.9e10;dram@1=2e10;dram@2=3e10",
+                      "scale_why": "measured by the end probe"}
+    else:
+        chip_meta |= {"scale_compute": "2", "scale_dram": "2", "scale_measured": "no",
+                      "scale_why": "assumed: linear in cores (2/1); the cores stayed busy"}
+    _one_thread_file(src, data, chip_meta)
+    res = refit(data, tmp_path / "chip.yaml")
+    load_hardware(tmp_path / "chip.yaml")  # hw validate's checks, ceilings included
+    chip = yaml.safe_load((tmp_path / "chip.yaml").read_text())
+    per = _per_thread_spec(tmp_path, src)
+    fc, fd = (1.9, 1.5) if measured else (2.0, 2.0)
+    assert per["cpu"]["cores"] == 1 and chip["cpu"]["cores"] == 2
+    for unit in ("matrix", "vector"):
+        for dt, v in per["compute"][unit]["peak_gflops"].items():
+            assert chip["compute"][unit]["peak_gflops"][dt] == pytest.approx(v * fc, rel=1e-3)
+    assert chip["memory"]["dram"]["bandwidth_gb_per_s"] == pytest.approx(
+        per["memory"]["dram"]["bandwidth_gb_per_s"] * fd, rel=1e-3)
+    assert chip["memory"]["l1"]["bandwidth_gb_per_s"] == pytest.approx(
+        per["memory"]["l1"]["bandwidth_gb_per_s"] * fc, rel=1e-3)
+    # the private L1 (48 KiB per core) doubles with the second core; the shared L3 does not
+    assert chip["memory"]["l1"]["capacity_kib"] == pytest.approx(
+        2 * per["memory"]["l1"]["capacity_kib"], rel=1e-3)
+    assert chip["memory"]["l3"]["capacity_mib"] == per["memory"]["l3"]["capacity_mib"]
+    src_peak = chip["sources"]["compute.matrix.peak_gflops"]
+    assert "1 of 2 thread" in src_peak and str(data) in src_peak
+    assert src_peak.startswith("measured:") == measured
+    assert src_peak.startswith("assumed:") != measured
+    assert any("assume linear scaling" in w for w in res.warnings) != measured
+    assert res.threads["threads_used"] == "1" and res.threads["chip_threads"] == "2"
+
+
+def test_calibrate_measures_with_the_chosen_threads_and_records_them(tmp_path, monkeypatch):
+    import numba
+    import yaml
+
+    from infersim.validation import calibrate as cal
+    from infersim.validation import threads as thr
+    from infersim.validation.calibrate import CalibrateOptions, calibrate
+    from infersim.validation.measure import read_measurements
+
+    seen = []
+
+    def busy_probe(t):  # one hog on two cores at the start
+        seen.append(numba.get_num_threads())
+        return fair_share(2, 1)(t)
+
+    free = iter([fair_share(2, 0)] * 2)  # the hog is gone by the end probe
+    monkeypatch.setattr(cal, "configured_threads", lambda: 2)
+    monkeypatch.setattr(thr, "others_busy_cores", lambda cpus: 1.0)
+    probes = iter([busy_probe, next(free)])
+    monkeypatch.setattr(thr, "compute_probe", lambda: next(probes))
+    monkeypatch.setattr(thr, "dram_probe", lambda: (lambda t: {1: 2e10, 2: 3.2e10}[t]))
+    threads_before = numba.get_num_threads()
+    res = calibrate(CalibrateOptions(out=tmp_path / "h.yaml", profile="tiny", progress=False,
+                                     budget_s=None))
+    assert numba.get_num_threads() == threads_before  # restored
+    meta = read_measurements(tmp_path / "h.csv").meta
+    assert meta["threads"] == "1" and meta["threads_used"] == "1"
+    assert meta["chip_threads"] == "2" and meta["scale_measured"] == "yes"
+    assert float(meta["scale_compute"]) == pytest.approx(2.0)
+    assert float(meta["scale_dram"]) == pytest.approx(1.6)
+    assert meta["thread_probe_flops"] == "1:10;2:13.33"
+    doc = yaml.safe_load((tmp_path / "h.yaml").read_text())
+    assert doc["cpu"]["cores"] == 2 and res.threads["scale_measured"] == "yes"
+    assert not any("linear scaling" in w for w in res.warnings)
