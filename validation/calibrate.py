@@ -10,7 +10,8 @@ the `fit` rows, load its spec back with the strict hardware loader and predict t
 rows with it → derive the whole-chip figures when fewer threads than the chip's were used
 (scaling measured by a probe if the cores are free by then, else assumed linear, with a
 warning), checked against the physical ceilings and the strict loader → only then write the
-measurement file and the spec, each atomically. An interruption or error at any point before the end leaves no output file.
+measurement file and the spec, each atomically. An interruption or error at any point before
+the end leaves no output file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from infersim.foundation.io import atomic_write_text
 from infersim.foundation.paths import check_output_file
 from infersim.foundation.progress import Progress
 from infersim.validation import measure
+from infersim.validation import threads as thr
 from infersim.validation.calibrate_common import (
     DATA_DIR,
     CalibrateOptions,
@@ -38,7 +40,7 @@ from infersim.validation.calibrate_common import (
     write_pair,
 )
 from infersim.validation.fit import Calibration, fit_all
-from infersim.validation.hostinfo import host_info
+from infersim.validation.hostinfo import HostInfo, host_info
 from infersim.validation.plan import PROFILES, kernel_cases
 from infersim.validation.stats import ErrorStats
 
@@ -118,8 +120,6 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
     check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     import numba
 
-    from infersim.validation import threads as thr
-
     tplan = thr.decide_threads(chip_threads, thr.compute_probe(),
                                thr.others_busy_cores(host.logical_cpus))
     before = numba.get_num_threads()
@@ -139,10 +139,9 @@ def configured_threads() -> int:
     return int(cast(Any, numba.config).NUMBA_NUM_THREADS)
 
 
-def _calibrate_cpu(opts: CalibrateOptions, host: Any, tplan: Any, spec_path: Path,
-                   start: float, stream: TextIO) -> CalibrateResult:
+def _calibrate_cpu(opts: CalibrateOptions, host: HostInfo, tplan: thr.ThreadPlan,
+                   spec_path: Path, start: float, stream: TextIO) -> CalibrateResult:
     """Measure with `tplan.threads` threads (already set), fit, scale to the chip, write."""
-    from infersim.validation import threads as thr
     from infersim.validation.kernels.cpu_bench import CpuBench
     from infersim.validation.kernels.timing import cpu_busy
 
@@ -165,7 +164,7 @@ def _calibrate_cpu(opts: CalibrateOptions, host: Any, tplan: Any, spec_path: Pat
     rows += measure.measure_transformer(tcases, profile, host.threads, progress, opts.seed,
                                         budget)
     scaling = (thr.chip_scaling(tplan, thr.compute_probe(), thr.dram_probe())
-               if tplan.threads < tplan.chip_threads else thr.ChipScaling.from_meta({}, host.threads))
+               if tplan.threads < tplan.chip_threads else thr.ChipScaling.none(host.threads))
     df = measure.to_frame(rows)
     meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": data_ref(spec_path),
             **{k: v for k, v in host.to_dict().items()},
@@ -200,11 +199,11 @@ class _Fitted:
     summary: tuple[Mapping[str, str], ...]
 
 
-def _fit(df: Any, host: Any, scaling: Any, data_path: Path, profile: str) -> _Fitted:
+def _fit(df: Any, host: HostInfo, scaling: thr.ChipScaling, data_path: Path, profile: str
+         ) -> _Fitted:
     """Fit the rows measured with host.threads threads; grade the held-out and transformer
     rows with that spec (what was measured); derive and check the whole-chip spec."""
     from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
-    from infersim.validation.threads import scale_calibration
 
     plan = level_plan(host)
     cal = fit_all(df[df.phase == ""], plan.names, plan.nominal_bytes,
@@ -216,7 +215,7 @@ def _fit(df: Any, host: Any, scaling: Any, data_path: Path, profile: str) -> _Fi
     if not scaling.identity:
         chip_host = replace(host, threads=scaling.chip_threads)
         chip_plan = level_plan(chip_host)
-        cal = scale_calibration(cal, scaling, chip_plan.nominal_bytes)
+        cal = thr.scale_calibration(cal, scaling, chip_plan.nominal_bytes)
         check_physical(cal, host)
         text = cpu_spec_yaml(cal, chip_host, chip_plan, data_ref(data_path), profile, scaling)
         load_checked(text, name, df)
@@ -224,7 +223,7 @@ def _fit(df: Any, host: Any, scaling: Any, data_path: Path, profile: str) -> _Fi
     return _Fitted(name, cal, text, holdout, tstats, tuple(fitted_summary(cal, plan)))
 
 
-def _threads_note(s: Any) -> str:
+def _threads_note(s: thr.ChipScaling) -> str:
     if s.identity or s.measured:
         return ""
     return (f"warning: other processes held cores: the kernels ran with {s.threads} of "
@@ -241,8 +240,6 @@ def _threads_dict(meta: Mapping[str, Any]) -> dict[str, str]:
 def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
     """Fit and write a spec again from an existing CPU measurement file (no measuring): the
     calibration is reproducible from the committed data alone."""
-    from infersim.validation.hostinfo import HostInfo
-
     start = time.monotonic()
     if not data_path.is_file():
         raise InputError(f"--refit {data_path}: no such measurement file")
@@ -256,9 +253,7 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
     spec_path = out if out is not None else data_path.with_suffix(".yaml")
     check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     host = HostInfo.from_meta(dict(meas.meta))
-    from infersim.validation.threads import ChipScaling
-
-    scaling = ChipScaling.from_meta(meas.meta, host.threads)
+    scaling = thr.ChipScaling.from_meta(meas.meta, host.threads)
     fitted = _fit(meas.frame, host, scaling, data_path, meas.meta.get("profile", "?"))
     atomic_write_text(spec_path, fitted.text)
     return CalibrateResult(spec_path, data_path, fitted.name, fitted.cal, fitted.holdout,

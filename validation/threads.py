@@ -93,12 +93,17 @@ class ChipScaling:
                 "scale_why": self.why}
 
     @staticmethod
+    def none(threads: int) -> ChipScaling:
+        """No scaling: the kernels used every thread of the chip."""
+        return ChipScaling(threads, threads, 1.0, 1.0, True, {}, "")
+
+    @staticmethod
     def from_meta(meta: Mapping[str, str], threads: int) -> ChipScaling:
         """Rebuild from a measurement file's header (files without one: no scaling)."""
         n = int(meta.get("chip_threads", threads))
         t = int(meta.get("threads_used", threads))
         if n <= t:
-            return ChipScaling(t, n, 1.0, 1.0, True, {}, "")
+            return ChipScaling.none(t)
         probe = {}
         for part in filter(None, meta.get("scale_probe", "").split(";")):
             k, _, v = part.partition("=")
@@ -157,7 +162,7 @@ def chip_scaling(plan: ThreadPlan, compute_probe: Probe, dram_probe: Probe) -> C
     (compute r_N ≥ FREE_EFFICIENCY × N/t × r_t), else assumed linear in cores."""
     t, n = plan.threads, plan.chip_threads
     if t >= n:
-        return ChipScaling(t, n, 1.0, 1.0, True, {}, "")
+        return ChipScaling.none(t)
     ct, cn = compute_probe(t), compute_probe(n)
     probe = {f"compute@{t}": ct, f"compute@{n}": cn}
     if ct > 0 and cn >= FREE_EFFICIENCY * (n / t) * ct:
