@@ -195,3 +195,18 @@ def test_large_outputs_are_checked_in_full_for_writes_and_on_a_sample_for_values
     monkeypatch.setattr(k, "stream_add", wrong_on_the_grid)
     with pytest.raises(chk.KernelCheckError, match="at element 3 "):
         bench.check(case)
+
+
+def test_gemm_weight_copies_are_disjoint_views_filling_the_cold_bytes():
+    case = Case(Kernel.GEMM, "fp32", n=40, m=9, k=33)
+    bench = CpuBench([case], seed=0, cold_bytes=1e6)
+    _, bs, _ = bench._gemm_arrays(case)
+    per_copy = 33 * 40 * 4  # bytes of one B
+    assert len(bs) == int(1e6 // per_copy) == 189
+    assert all(b.shape == (33, 40) and b.flags.c_contiguous for b in bs)
+    assert not np.shares_memory(bs[0], bs[1]) and not np.shares_memory(bs[-2], bs[-1])
+    assert not np.array_equal(bs[0], bs[1])  # different random values
+    bench.check(case)
+    big = Case(Kernel.GEMM, "fp32", n=1000, m=2, k=1000)  # 4 MB: larger than the pool
+    _, bs_big, _ = CpuBench([big], seed=0, cold_bytes=1e6)._gemm_arrays(big)
+    assert len(bs_big) == 1
