@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from infersim.foundation.errors import InputError
 from infersim.foundation.io import atomic_write_text
@@ -132,11 +132,11 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
 
 
 def configured_threads() -> int:
-    """Threads the chip offers the kernels: NUMBA_NUM_THREADS (default: the logical CPUs)."""
+    """Threads the kernels may use, the cores the spec describes: NUMBA_NUM_THREADS (default:
+    the logical CPUs), or fewer if the caller lowered it with numba.set_num_threads."""
     import numba
 
-    # numba.config sets its NUMBA_* settings at run time, so mypy cannot see them
-    return int(cast(Any, numba.config).NUMBA_NUM_THREADS)
+    return int(numba.get_num_threads())
 
 
 def _calibrate_cpu(opts: CalibrateOptions, host: HostInfo, tplan: thr.ThreadPlan,
