@@ -1,18 +1,25 @@
 """`infersim calibrate`: measure this machine, fit its model, write a measurement file and a
 calibrated hardware spec.
 
-Steps: check the output path is writable (before measuring anything) → run the kernel plan
+Steps: check the output path is writable (before measuring anything) → decide how many worker
+threads the kernels use from what is free now (validation/threads.py: a 1-vs-N-thread
+throughput probe; fewer threads when other processes hold cores) → run the kernel plan
 (check each kernel against NumPy, then time it) with a progress line per step on stderr →
 time the small transformer (CPU; validation rows, never fitted) → fit the machine model on
-the `fit` rows → write the spec YAML, load it back with the strict hardware loader → predict
-the held-out rows with it → only then write the measurement file and the spec, each
-atomically. An interruption or error at any point before the end leaves no output file.
+the `fit` rows, load its spec back with the strict hardware loader and predict the held-out
+rows with it → derive the whole-chip figures when fewer threads than the chip's were used
+(scaling measured by a probe if the cores are free by then, else assumed linear, with a
+warning), checked against the physical ceilings and the strict loader → only then write the
+measurement file and the spec, each atomically. An interruption or error at any point before
+the end leaves no output file.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +28,7 @@ from infersim.foundation.io import atomic_write_text
 from infersim.foundation.paths import check_output_file
 from infersim.foundation.progress import Progress
 from infersim.validation import measure
+from infersim.validation import threads as thr
 from infersim.validation.calibrate_common import (
     DATA_DIR,
     CalibrateOptions,
@@ -32,8 +40,9 @@ from infersim.validation.calibrate_common import (
     write_pair,
 )
 from infersim.validation.fit import Calibration, fit_all
-from infersim.validation.hostinfo import host_info
+from infersim.validation.hostinfo import HostInfo, host_info
 from infersim.validation.plan import PROFILES, kernel_cases
+from infersim.validation.stats import ErrorStats
 
 __all__ = ["CalibrateOptions", "CalibrateResult", "CalibrationError", "calibrate",
            "check_device", "profile_of", "refit"]
@@ -105,64 +114,132 @@ def calibrate(opts: CalibrateOptions, stream: TextIO | None = None) -> Calibrate
 
         return calibrate_cuda(opts, profile, stream)
     _start_worker_threads()
-    host = host_info()
-    from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
-
+    chip_threads = configured_threads()
+    host = host_info(threads=chip_threads)
     spec_path = Path(opts.out) if opts.out is not None else DATA_DIR / f"{host.slug}.yaml"
     check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
+    import numba
+
+    tplan = thr.decide_threads(chip_threads, thr.compute_probe(),
+                               thr.others_busy_cores(host.logical_cpus))
+    before = numba.get_num_threads()
+    numba.set_num_threads(tplan.threads)
+    try:
+        return _calibrate_cpu(opts, replace(host, threads=tplan.threads), tplan, spec_path,
+                              start, stream)
+    finally:
+        numba.set_num_threads(before)
+
+
+def configured_threads() -> int:
+    """Threads the kernels may use, the cores the spec describes: NUMBA_NUM_THREADS (default:
+    the logical CPUs), or fewer if the caller lowered it with numba.set_num_threads."""
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def _calibrate_cpu(opts: CalibrateOptions, host: HostInfo, tplan: thr.ThreadPlan,
+                   spec_path: Path, start: float, stream: TextIO) -> CalibrateResult:
+    """Measure with `tplan.threads` threads (already set), fit, scale to the chip, write."""
+    from infersim.validation.kernels.cpu_bench import CpuBench
+    from infersim.validation.kernels.timing import cpu_busy
+
+    profile = PROFILES[opts.profile]
     data_path = spec_path.with_suffix(".csv")
-    plan = level_plan(host)
     cases = kernel_cases(profile)
     tcases = profile.transformer
-    from infersim.validation.kernels.cpu_bench import CpuBench
-
     weight = (sum(measure.case_weight(c) for c in cases)
               + sum(measure.transformer_weight(t) for t in tcases))
     progress = Progress(weight, steps=len(cases) + len(tcases), stream=stream,
                         enabled=opts.progress, clock=time.monotonic)
-    progress.note(f"calibrating {host.cpu_model} with {host.threads} thread(s), "
-                  f"{profile.name} profile: {len(cases)} kernel cases, {len(tcases)} "
-                  "transformer steps")
-    from infersim.validation.kernels.timing import cpu_busy
-
-    budget = measure.Budget(opts.budget_s, start=start, start_busy=cpu_busy())
+    progress.note(f"calibrating {host.cpu_model} with {host.threads} thread(s) "
+                  f"({tplan.reason}), {profile.name} profile: {len(cases)} kernel cases, "
+                  f"{len(tcases)} transformer steps")
+    busy = cpu_busy()
+    budget = measure.Budget(opts.budget_s, start=start, start_busy=busy)
     bench = CpuBench(cases, opts.seed)
     rows = measure.measure_kernels(bench, cases, profile.policy, progress, budget)
     bench.release()
     rows += measure.measure_transformer(tcases, profile, host.threads, progress, opts.seed,
                                         budget)
+    scaling = (thr.chip_scaling(tplan, thr.compute_probe(), thr.dram_probe())
+               if tplan.threads < tplan.chip_threads else thr.ChipScaling.none(host.threads))
     df = measure.to_frame(rows)
     meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": data_ref(spec_path),
             **{k: v for k, v in host.to_dict().items()},
             "elapsed_s": f"{time.monotonic() - start:.1f}",
             "budget_s": "none" if opts.budget_s is None else f"{opts.budget_s:g}",
-            "lean_cases": str(budget.lean_cases), "skipped_cases": str(len(budget.skipped))}
+            "lean_cases": str(budget.lean_cases), "skipped_cases": str(len(budget.skipped)),
+            "psi_busy_at_start": "yes" if busy else "no",
+            **tplan.to_meta(), **({} if scaling.identity else scaling.to_meta())}
     # the raw measurements are kept whatever the fit says (--refit works from them)
     atomic_write_text(data_path, measure.measurement_text(df, meta))
     progress.note("fitting the machine model")
     try:
-        kern = df[df.phase == ""]
-        cal = fit_all(kern, plan.names, plan.nominal_bytes, float(host.memory_bytes or 16e9),
-                      GEMM_MICRO_ROWS)
-        check_physical(cal, host)
-        text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), profile.name)
-        hw = load_checked(text, spec_name(host), df)
+        fitted = _fit(df, host, scaling, data_path, profile.name)
     except CalibrationError as e:
         raise CalibrationError(f"{e}; the measurements are kept in {data_path} (fit them again "
                                f"with `infersim calibrate --refit {data_path}`)") from None
-    holdout, tstats = grade(df, hw)
-    warns = tuple(w for w in (measure.contention_summary(df), budget.note()) if w)
-    write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
-    return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
-                           time.monotonic() - start, tuple(fitted_summary(cal, plan)), warns)
+    warns = tuple(w for w in (measure.contention_summary(df), budget.note(),
+                              _threads_note(scaling)) if w)
+    write_pair(data_path, measure.measurement_text(df, meta), spec_path, fitted.text)
+    return CalibrateResult(spec_path, data_path, fitted.name, fitted.cal, fitted.holdout,
+                           fitted.transformer, time.monotonic() - start,
+                           tuple(fitted.summary), warns, _threads_dict(meta))
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    name: str
+    cal: Calibration  # whole-chip figures
+    text: str  # the spec YAML
+    holdout: ErrorStats
+    transformer: ErrorStats | None
+    summary: tuple[Mapping[str, str], ...]
+
+
+def _fit(df: Any, host: HostInfo, scaling: thr.ChipScaling, data_path: Path, profile: str
+         ) -> _Fitted:
+    """Fit the rows measured with host.threads threads; grade the held-out and transformer
+    rows with that spec (what was measured); derive and check the whole-chip spec."""
+    from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
+
+    plan = level_plan(host)
+    cal = fit_all(df[df.phase == ""], plan.names, plan.nominal_bytes,
+                  float(host.memory_bytes or 16e9), GEMM_MICRO_ROWS)
+    check_physical(cal, host)
+    name = spec_name(host)
+    text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), profile)
+    holdout, tstats = grade(df, load_checked(text, name, df))
+    if not scaling.identity:
+        chip_host = replace(host, threads=scaling.chip_threads)
+        chip_plan = level_plan(chip_host)
+        cal = thr.scale_calibration(cal, scaling, chip_plan.nominal_bytes)
+        check_physical(cal, host)
+        text = cpu_spec_yaml(cal, chip_host, chip_plan, data_ref(data_path), profile, scaling)
+        load_checked(text, name, df)
+        plan = chip_plan
+    return _Fitted(name, cal, text, holdout, tstats, tuple(fitted_summary(cal, plan)))
+
+
+def _threads_note(s: thr.ChipScaling) -> str:
+    if s.identity or s.measured:
+        return ""
+    return (f"warning: other processes held cores: the kernels ran with {s.threads} of "
+            f"{s.chip_threads} threads, and the whole-chip compute and bandwidth figures "
+            f"assume linear scaling (x {s.compute:.3g}); rerun on an idle machine to measure it")
+
+
+def _threads_dict(meta: Mapping[str, Any]) -> dict[str, str]:
+    keys = ("chip_threads", "threads_used", "threads_reason", "thread_probe_flops",
+            "others_busy_cores", "scale_compute", "scale_dram", "scale_measured")
+    return {k: str(meta[k]) for k in keys if k in meta}
 
 
 def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
     """Fit and write a spec again from an existing CPU measurement file (no measuring): the
     calibration is reproducible from the committed data alone."""
-    from infersim.validation.hostinfo import HostInfo
-    from infersim.validation.spec_writer import cpu_spec_yaml, fitted_summary, level_plan, spec_name
-
     start = time.monotonic()
     if not data_path.is_file():
         raise InputError(f"--refit {data_path}: no such measurement file")
@@ -176,17 +253,13 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
     spec_path = out if out is not None else data_path.with_suffix(".yaml")
     check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
     host = HostInfo.from_meta(dict(meas.meta))
-    plan = level_plan(host)
-    df = meas.frame
-    cal = fit_all(df[df.phase == ""], plan.names, plan.nominal_bytes,
-                  float(host.memory_bytes or 16e9), GEMM_MICRO_ROWS)
-    check_physical(cal, host)
-    text = cpu_spec_yaml(cal, host, plan, data_ref(data_path), meas.meta.get("profile", "?"))
-    hw = load_checked(text, spec_name(host), df)
-    holdout, tstats = grade(df, hw)
-    atomic_write_text(spec_path, text)
-    return CalibrateResult(spec_path, data_path, spec_name(host), cal, holdout, tstats,
-                           time.monotonic() - start, tuple(fitted_summary(cal, plan)))
+    scaling = thr.ChipScaling.from_meta(meas.meta, host.threads)
+    fitted = _fit(meas.frame, host, scaling, data_path, meas.meta.get("profile", "?"))
+    atomic_write_text(spec_path, fitted.text)
+    return CalibrateResult(spec_path, data_path, fitted.name, fitted.cal, fitted.holdout,
+                           fitted.transformer, time.monotonic() - start, fitted.summary,
+                           (_threads_note(scaling),) if _threads_note(scaling) else (),
+                           _threads_dict(meas.meta))
 
 
 def profile_of(quick: bool, profile: str | None) -> str:

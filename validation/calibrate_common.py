@@ -50,6 +50,8 @@ class CalibrateResult:
     elapsed_s: float
     summary: tuple[Mapping[str, str], ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    # CPU: the thread decision and chip scaling (measurement-file header keys → values)
+    threads: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": str(self.spec_path), "measurements": str(self.data_path),
@@ -62,6 +64,7 @@ class CalibrateResult:
                 "vector_flops": dict(self.calibration.vector_flops),
                 "holdout": self.holdout.to_dict(),
                 "transformer": self.transformer.to_dict() if self.transformer else None,
+                "threads": dict(self.threads),
                 "warnings": list(self.warnings)}
 
 

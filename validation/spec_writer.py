@@ -11,6 +11,7 @@ from pathlib import Path
 
 from infersim.validation.fit import Calibration
 from infersim.validation.hostinfo import HostInfo
+from infersim.validation.threads import ChipScaling
 
 # Energies are not measurable here (no RAPL in a VM); these are stated assumptions.
 _ENERGY_PJ_PER_BIT = {1: 0.16, 2: 0.31, 3: 1.6}
@@ -90,8 +91,10 @@ def spec_name(host: HostInfo) -> str:
 
 
 def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: str,
-                  profile: str) -> str:
-    """The calibrated spec as YAML text. `data_ref` names the measurement file."""
+                  profile: str, scaling: ChipScaling | None = None) -> str:
+    """The calibrated spec as YAML text. `data_ref` names the measurement file. With a
+    `scaling` from fewer threads to the chip, `cal` holds whole-chip figures
+    (threads.scale_calibration) and their sources say how each was derived."""
     m = f"measured: {data_ref}"
     lines = [
         f"# Calibrated host CPU: {host.cpu_model}, {host.threads} Numba worker thread(s) "
@@ -188,9 +191,48 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
                                                "like rows stream their cold B from DRAM)")
     sources["cpu.attention_efficiency"] = (f"{m} (attention rows with role=fit, K/V cold, "
                                            "relative to the fp32 GEMM ceiling)")
+    if scaling is not None and not scaling.identity:
+        lines[2:2] = _scaling_comment(scaling)
+        _scaled_sources(sources, scaling, plan)
     lines.append("sources:")
     lines += [f"  {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in sources.items()]
     return "\n".join(lines) + "\n"
+
+
+def _scaling_comment(s: ChipScaling) -> list[str]:
+    how = "measured" if s.measured else "ASSUMED linear in cores"
+    return [f"# Other processes held cores: the kernels ran with {s.threads} of "
+            f"{s.chip_threads} worker threads",
+            f"#   (header threads_*); whole-chip figures = those measurements x the scaling "
+            f"from {s.threads} to {s.chip_threads}",
+            f"#   threads ({how}): compute and cache bandwidth x {s.compute:.3g}, DRAM "
+            f"x {s.dram:.3g}."]
+
+
+def _scaled_sources(sources: dict[str, str], s: ChipScaling, plan: LevelPlan) -> None:
+    """Rewrite the sources of the figures scaled from t threads to the chip."""
+    dram = plan.names[-1]
+
+    def scaled(key: str, factor: float, what: str) -> None:
+        base = sources[key]
+        where = f"{base}, with {s.threads} of {s.chip_threads} thread(s)"
+        if s.measured:
+            sources[key] = (f"{where}; x {factor:.4g} {what} (threads probe in the "
+                            "measurement file's header: scale_probe)")
+        else:
+            sources[key] = f"{s.why}; {what} x {factor:.4g} applied to {where}"
+
+    for key in [k for k in sources if k.startswith("compute.") and k.endswith(".peak_gflops")]:
+        scaled(key, s.compute, "compute scaling (per-core FMA units)")
+    for name in plan.names[:-1]:
+        scaled(f"memory.{name}.bandwidth_gb_per_s", s.compute,
+               "compute scaling (per-core load/store ports)")
+        for key in [k for k in sources if k.startswith(f"memory.{name}.capacity_")]:
+            sources[key] += (f"; scaled to the cache instances {s.chip_threads} threads use "
+                             f"(measured with {s.threads})")
+    scaled(f"memory.{dram}.bandwidth_gb_per_s", s.dram, "STREAM triad scaling")
+    sources["cpu.call_overhead_us"] += (f"; measured with {s.threads} of {s.chip_threads} "
+                                        "threads (waking more workers is not included)")
 
 
 def fitted_summary(cal: Calibration, plan: LevelPlan) -> list[Mapping[str, str]]:

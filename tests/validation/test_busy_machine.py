@@ -128,3 +128,18 @@ def test_call_quantile_keeps_the_calls_nothing_interrupted():
     q = time_calls(fn, measure.busy_policy(base), clock=lambda: now[0])
     assert q.median_s == pytest.approx(2e-6)
     assert mean.median_s > 100e-6
+
+
+def test_a_call_longer_than_a_sample_is_sized_once():
+    # every call takes 50 ms, a sample's target is 2 ms: one sizing call decides inner = 1
+    now = [0]
+    calls = [0]
+
+    def fn():
+        calls[0] += 1
+        now[0] += 50_000_000
+
+    pol = TimingPolicy(warmup=1, repeats=3, target_sample_s=2e-3, max_retries=0)
+    t = time_calls(fn, pol, clock=lambda: now[0])
+    assert t.inner == 1 and t.median_s == pytest.approx(0.05)
+    assert calls[0] == 1 + 1 + 3  # warm-up, one sizing call, three one-call samples

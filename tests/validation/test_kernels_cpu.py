@@ -169,3 +169,44 @@ def test_case_bytes_follow_the_stream_convention():
     g = Case(Kernel.GEMM, "fp32", n=30, m=10, k=20)
     assert g.bytes == (10 * 20 + 20 * 30 + 10 * 30) * 4
     assert g.flops == 2 * 10 * 20 * 30
+
+
+def test_large_outputs_are_checked_in_full_for_writes_and_on_a_sample_for_values(monkeypatch):
+    from infersim.validation.kernels.cpu_bench import CHECK_FULL_ELEMS, CHECK_SAMPLE
+
+    n = CHECK_FULL_ELEMS + 5
+    case = Case(Kernel.ADD, "fp64", n)
+    bench = CpuBench([case], seed=0)
+    bench.check(case)  # the real kernel passes
+    step = -(-n // CHECK_SAMPLE)
+
+    def skips_last(a, b, c):  # one unwritten element, not on the sample grid
+        c[:-1] = a[:-1] + b[:-1]
+
+    assert (n - 1) % step != 0
+    monkeypatch.setattr(k, "stream_add", skips_last)
+    with pytest.raises(chk.KernelCheckError, match="1 output elements not written"):
+        bench.check(case)
+
+    def wrong_on_the_grid(a, b, c):
+        c[:] = a + b
+        c[step * 3] += 1e-6  # sample element 3
+
+    monkeypatch.setattr(k, "stream_add", wrong_on_the_grid)
+    with pytest.raises(chk.KernelCheckError, match="at element 3 "):
+        bench.check(case)
+
+
+def test_gemm_weight_copies_are_disjoint_views_filling_the_cold_bytes():
+    case = Case(Kernel.GEMM, "fp32", n=40, m=9, k=33)
+    bench = CpuBench([case], seed=0, cold_bytes=1e6)
+    _, bs, _ = bench._gemm_arrays(case)
+    per_copy = 33 * 40 * 4  # bytes of one B
+    assert len(bs) == int(1e6 // per_copy) == 189
+    assert all(b.shape == (33, 40) and b.flags.c_contiguous for b in bs)
+    assert not np.shares_memory(bs[0], bs[1]) and not np.shares_memory(bs[-2], bs[-1])
+    assert not np.array_equal(bs[0], bs[1])  # different random values
+    bench.check(case)
+    big = Case(Kernel.GEMM, "fp32", n=1000, m=2, k=1000)  # 4 MB: larger than the pool
+    _, bs_big, _ = CpuBench([big], seed=0, cold_bytes=1e6)._gemm_arrays(big)
+    assert len(bs_big) == 1

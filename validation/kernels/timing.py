@@ -94,6 +94,8 @@ def time_calls(fn: Callable[[], object], policy: TimingPolicy = TimingPolicy(),
         t0 = clock()
         fn()
         one = min(one, max((clock() - t0) * NS, 1e-9))
+        if one > policy.target_sample_s * SAMPLE_CAP:
+            break  # one call per sample already: only an 8x faster call could change that
     inner = int(min(policy.max_inner, max(1, math.ceil(policy.target_sample_s / one))))
     # A sample stops after SAMPLE_CAP x its target: `inner` was sized from one call, and on a
     # busy machine each call of a parallel kernel may wait a scheduler tick at its barrier.
