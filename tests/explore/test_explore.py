@@ -117,25 +117,28 @@ def test_pareto_reads_a_sweep_results_file(tmp_path):
         app.pareto(tmp_path, x="hw")
 
 
-def test_explore_command_starts_in_under_3_s():
+def test_explore_command_starts_in_under_3_s_of_cpu():
+    # CPU time of the server process (not wall time, which a loaded machine inflates) from
+    # start to serving the catalog
+    import resource
     import subprocess
     import sys
 
-    t0 = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen([sys.executable, "-m", "infersim", "explore", "--port", "0",
                              "--no-browser"], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         url = line.split()[2]
         status, _ = _get(url + "api/catalog")
-        elapsed = time.monotonic() - t0
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert status == 200
-    busy = os.getloadavg()[0] / (os.cpu_count() or 1) > 1.5
-    print(f"explore: serving after {elapsed:.2f} s")
-    assert elapsed < (10 if busy else 3), elapsed
+    print(f"explore: serving after {cpu:.2f} s of CPU")
+    assert cpu < 3.0, cpu
 
 
 def test_serving_curve_latency_grows_with_load():
