@@ -150,14 +150,14 @@ FIT_FILE = "validation/data/published/wafer_lpu_fit.json"
 PROFILES: dict[str, RuntimeProfile] = {
     "cerebras-2024-10": RuntimeProfile(
         "cerebras-2024-10", HardwareKind.WAFER,
-        (("layer_regions", 0), ("phase_overhead_s", 119.4e-9), ("io_handoff_s", 0.0)),
+        (("layer_regions", 0), ("phase_overhead_s", 110.8e-9), ("io_handoff_s", 0.0)),
         "overlapping regions (the release rewrote the matmul and broadcast/reduce kernels); "
         "wafer I/O asynchronous from compute (no hand-off stall); "
         "phase overhead fitted on Llama 3.1 70B on 4 CS-3, ~2,100 tok/s (Oct 2024, its "
         f"speculative decoding included); {FIT_FILE}"),
     "cerebras-2024-08": RuntimeProfile(
         "cerebras-2024-08", HardwareKind.WAFER,
-        (("layer_regions", 1), ("phase_overhead_s", 874.2e-9), ("io_handoff_s", 155.1e-6)),
+        (("layer_regions", 1), ("phase_overhead_s", 800.8e-9), ("io_handoff_s", 122.5e-6)),
         "layer regions (layers mapped to their own regions of the wafer, Hot Chips 2024); "
         "phase overhead fitted on Llama 3.1 8B on 1 CS-3, 1,800 tok/s (Aug 2024 launch); "
         "wafer I/O synchronous with compute (made asynchronous in the Oct 2024 release): "

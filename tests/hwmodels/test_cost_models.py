@@ -161,18 +161,19 @@ def test_wafer_attention_and_norm_pay_their_fabric_phases():
     c = model.op_cost(op, hw, ctx)
     # Brute force over the region size C (between the fewest cores whose 48.9 KB of SRAM
     # hold the KV and all 900,000): local work at per-core rates + 2 phases (broadcast q in
-    # bf16, reduce (o, max, sum) in fp32) of sqrt(C) hops at 1 ns + streaming, + 2 t_ph
-    peak, bw, n = 900_000 * 69.44 * 1e9, 21e15, 900_000
+    # bf16, reduce (o, max, sum) in fp32) of sqrt(C) hops of one 1.1 GHz cycle + streaming,
+    # + 2 t_ph; peak = 900k cores x 8-wide fp16 SIMD x 2 FLOP x 1.1 GHz
+    peak, bw, n, hop = 900_000 * 16 * 1.1e9, 21e15, 900_000, 1 / 1.1e9
     kv = op.bytes.kv_read
     fwd = 32 * 128 * 2 + 32 * 130 * 4
     need = kv / (44e9 / n)
     best = min(max(op.flops / (cc / n * peak), kv / (cc / n * bw))
-               + 2 * cc ** 0.5 * 1e-9 + fwd / cc ** 0.5 / link
+               + 2 * cc ** 0.5 * hop + fwd / cc ** 0.5 / link
                for cc in (need * (n / need) ** (i / 200_000) for i in range(200_001)))
     assert c.time_s == pytest.approx(best + 2 * t_ph, rel=1e-6)
     norm = ops.vector(ops.OpKind.NORM, 4096)
     # 4096 bf16 elements at one 4-byte word per core span 2048 cores (side 45.25): 2 phases
-    expected = 2 * (2048 ** 0.5 * 1e-9 + 4 / link + t_ph)
+    expected = 2 * (2048 ** 0.5 * hop + 4 / link + t_ph)
     got = model.op_cost(norm, hw, ctx).time_s
     assert got == pytest.approx(expected, rel=1e-3)  # + the norm's own body, < 1 ns
 

@@ -116,10 +116,16 @@ def test_groq_576_aggregate_sram_holds_llama2_70b_at_8_bits(groq_576):
     assert groq_576.capacity_bytes() > 70e9
 
 
-def test_cs3_dense_peak_matches_62_h100s(cs3, h100):
-    # Tom's Hardware: "theoretically equivalent to about 62 NVIDIA H100 GPUs"
-    ratio = cs3.chip.peak_flops(DType.BF16) / h100.chip.peak_flops(DType.BF16)
-    assert ratio == pytest.approx(62, rel=0.03)
+def test_cs3_dense_peak_is_the_simd_datapath_not_the_sparse_quote(cs3, h100):
+    # 900k cores x 8 FMAC (8-wide fp16 SIMD) x 2 FLOP x 1.1 GHz = 15.84 PFLOPS dense
+    dense = cs3.chip.peak_flops(DType.BF16)
+    assert dense == pytest.approx(15.84e15)
+    # Cerebras: WSE-3 = 2x WSE-2; WSE-2 = 850k cores x 4 FMAC x 2 x 1.1 GHz = 7.48 PFLOPS
+    assert dense == pytest.approx(2 * 850_000 * 4 * 2 * 1.1e9, rel=0.10)
+    # "125 PFLOPS, about 62 H100s" is sparse against sparse: 62 x H100's 2:4-sparse bf16
+    # (2 x dense) = 122.7 PFLOPS, ~8x the dense datapath
+    assert 62 * 2 * h100.chip.peak_flops(DType.BF16) == pytest.approx(125e15, rel=0.03)
+    assert 125e15 / dense == pytest.approx(7.9, rel=0.01)
 
 
 def test_system_totals_use_chip_prices_unless_given(h100, dgx_h100):
@@ -129,10 +135,11 @@ def test_system_totals_use_chip_prices_unless_given(h100, dgx_h100):
 
 def test_clock_moves_the_derived_peak_on_every_kind():
     # peak = count x flop_per_cycle x clock: halving the clock halves it (H100: 132 SM x 4,096
-    # bf16 FLOP/cycle; Groq: 4 MXM planes x 204,800 int8 OP/cycle; CS-3: 900k cores x 69.44)
+    # bf16 FLOP/cycle; Groq: 4 MXM planes x 204,800 int8 OP/cycle; CS-3: 900k cores x 8-wide
+    # fp16 SIMD x 2 FLOP at 1.1 GHz)
     for name, clock, dtype, expected in (("h100-sxm", 1.83, DType.BF16, 132 * 4096 * 1.83e9),
                                          ("groq-lpu", 0.9, DType.INT8, 4 * 204800 * 0.9e9),
-                                         ("cs-3", 1.0, DType.BF16, 900000 * 69.44 * 1e9)):
+                                         ("cs-3", 1.1, DType.BF16, 900000 * 16 * 1.1e9)):
         hw = load_hardware(name)
         assert hw.chip.peak_flops(dtype) == pytest.approx(expected)
         half = load_hardware(name, overrides={"clock_ghz": clock / 2})

@@ -13,12 +13,15 @@ Groups and targets (issue 16):
   scope (module, card or system).
 
 Known misses and their causes (the rows stay as they are; the fix belongs to the input named):
-- WSE-3 area (+41%): the matrix area follows from the spec's dense peak, 62.5 PFLOPS fp16 at
-  an assumed 1 GHz (125 PFLOPS "AI compute" read as sparse x 2): 34.7 fp16 MACs per core,
-  ~49,000 µm² of datapath per core at N5, more than a whole core can hold (46,225 mm² x ~70%
-  core share / 900k cores ~ 36,000 µm²; Cerebras puts a WSE-2 core at 38,000 µm², half of it
-  SRAM). The published transistor budget does not hold that many MACs either (4 T, of which
-  the 44 GB of 6T SRAM cells take 2.1 T): the spec's dense peak (or clock) is the suspect.
+- WSE-3 area (-47%): the spec's dense peak is the datapath (900k cores x 8-wide fp16
+  SIMD x 2 x 1.1 GHz = 15.8 PFLOPS), so the model holds 8 fp16 MACs per core (0.24 MTr
+  each at N5) and 44 GB of SRAM: 1.76 T + 2.11 T (6T cells) = 3.9 T transistors, close to the
+  published 4 T. The transistor content is right; the area is not: the wafer realises
+  4 T / 46,225 mm2 = 87 MTr/mm2, half the N5 logic density the model uses (171 MTr/mm2),
+  and the model has no per-core control, router, register-file or cache area for a wafer
+  core (Cerebras: a WSE-2 core is 38,000 um2, half of it logic; per-core control area
+  exists only for GPU SMs, fitted). Sizing the MACs from the sparse 125 PFLOPS would hide
+  that gap behind ~8x too many MACs.
 - Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
   the stream registers and the instruction control units have no published area and are not
   modelled.
