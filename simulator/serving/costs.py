@@ -55,10 +55,11 @@ from infersim.workloads.scenario import Parallelism, Phase, Scenario, parse_prec
 
 
 class Axis:
-    """Sorted integer nodes: every integer from `first` to `exact_upto`, then geometric."""
+    """Sorted integer nodes: every integer from `first` to `exact_upto`, then geometric; with
+    `tile`, also both sides (n·tile, n·tile + 1) of every cost step up to `tiles_upto`."""
 
     def __init__(self, exact_upto: int, per_octave: int, *, first: int = 1,
-                 limit: int = 1 << 30) -> None:
+                 limit: int = 1 << 30, tile: int = 0, tiles_upto: int = 8192) -> None:
         nodes = list(range(first, exact_upto + 1))
         k = 1
         while nodes[-1] < limit:
@@ -66,6 +67,9 @@ class Axis:
             if v > nodes[-1]:
                 nodes.append(v)
             k += 1
+        if tile:
+            steps = range(-(-exact_upto // tile) * tile, tiles_upto + 1, tile)
+            nodes = sorted({*nodes, *steps, *(n + 1 for n in steps)})
         self.nodes = nodes
 
     def bracket(self, x: float) -> tuple[int, int, float]:
@@ -115,7 +119,8 @@ class MapperIterationCost:
         self.precision = parse_precision(weights, activations, kv)  # as `simulate`
         self.parallel = Parallelism(tp, pp, ep)
         self.max_pos = model.max_position_embeddings
-        self.tok = Axis(512, 32)
+        tile = model_.token_tile  # a cost step between n·tile and n·tile + 1 tokens
+        self.tok = Axis(512, 32, tile=tile)
         self.seq = Axis(32, 16)
         self.ctx = Axis(16, 16)
         # Prefix-cache hits make (new, cached) prefill pairs of every size; their attention
@@ -125,10 +130,9 @@ class MapperIterationCost:
         # roofline kink: bound 8.6% of the attention part at 4/octave; measured change vs
         # 16/octave ≤ 1.1e-3 of the iteration time, tests/simulator/test_serving_multistep.py),
         # to bound the number of mapper calls.
-        # to bound the number of mapper calls.
         self.cached = Axis(16, cached_per_octave, first=0)
         self.chunk_tok = (self.tok if cached_chunk_per_octave is None else
-                          Axis(16, cached_chunk_per_octave))
+                          Axis(16, cached_chunk_per_octave, tile=tile))
         self._npf: dict[int, TE] = {}
         self._ndec: dict[int, TE] = {}
         self._sdec: dict[tuple[int, int], TE] = {}
