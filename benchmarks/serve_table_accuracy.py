@@ -4,7 +4,7 @@
 
 For each system: random (sequences b, new tokens q, cached tokens c) prefills, priced by the
 tables as serve() builds them with prefix caching on (cached axis 4/octave, new-token axis
-8/octave) and by `direct_prefill` (one `build_trace` + `map_trace` of the same step), plus
+8/octave above the step nodes) and by `direct_prefill` (one `build_trace` + `map_trace` of the same step), plus
 random decode batches; prints max |error| and mean |error| of the step time and energy, and the
 tables' mapper calls and CPU time.
 """
@@ -38,6 +38,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--chunk-per-octave", type=int, default=8, help="as serve() (8)")
     a = ap.parse_args()
     from infersim.hwmodels import load_hardware
     from infersim.simulator.serving.costs import MapperIterationCost
@@ -45,7 +46,8 @@ def main() -> None:
 
     for model, hw, tp in SYSTEMS:
         m, h = load_model(model), load_hardware(hw)
-        c = MapperIterationCost(m, h, tp=tp, cached_chunk_per_octave=8, cached_per_octave=4)
+        c = MapperIterationCost(m, h, tp=tp, cached_chunk_per_octave=a.chunk_per_octave,
+                                cached_per_octave=4)
         rng = np.random.default_rng(a.seed)
         pts = points(rng, a.points, m.max_position_embeddings)
         dec = [(int(rng.integers(1, 256)), int(rng.integers(2, 16384))) for _ in pts]
@@ -65,8 +67,8 @@ def main() -> None:
         tab_d = [c([], 0, b, b * x) for b, x in dec]
         cpu = time.process_time() - t0
         for name, ex, tb, keys in (("prefill", exact, tab, pts), ("decode", exact_d, tab_d, dec)):
-            et = np.array([t / x[0] - 1 for t, x in zip((v[0] for v in tb), ex)])
-            ee = np.array([t / x[1] - 1 for t, x in zip((v[1] for v in tb), ex)])
+            err = np.array(tb) / np.array(ex) - 1
+            et, ee = err[:, 0], err[:, 1]
             i = int(np.argmax(np.abs(et)))
             print(f"{model:14s} {hw:14s} tp{tp} {name:7s} time max {et[i]:+.2%} at {keys[i]} "
                   f"mean |{np.abs(et).mean():.3%}|  energy max {np.abs(ee).max():.2%} "
