@@ -141,7 +141,6 @@ def test_prefix_hit_tables_agree_with_the_mapper_across_tile_steps(hw):
 
     c = MapperIterationCost(load_model("llama-3.1-8b"), load_hardware(hw),
                             cached_chunk_per_octave=8, cached_per_octave=4)
-    assert c.chunk_tok.bracket(1025)[:2] == (1025, 1025)  # a node just above the step
     for q in (515, 516, 1023, 1024, 1025, 1026, 2497, 2498, 4095, 4097):
         for cached in (0, 576, 3001):
             t = c([(q, cached)], 1, 0, 0)[0]
