@@ -195,6 +195,9 @@ class CostModel(Protocol):
     # use a fraction of it (vLLM's gpu_memory_utilization). Statically allocated SRAM
     # machines use all of it.
     caching_allocator: bool
+    # Token counts at which op costs step (tiles, waves): costs jump between every multiple of
+    # `token_tile` and the next count (0: smooth in tokens). Serving tables put nodes there.
+    token_tile: int
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost: ...
 
@@ -234,6 +237,7 @@ class CostModelBase:
     needs_chip_bytes = False
     splits_kernels = False
     caching_allocator = False
+    token_tile = 0
     # Named software profiles of a statically scheduled kind (name -> profile; the first is
     # the newest and the default). Empty: the kind runs the framework runtimes (`Runtime`).
     profiles: Mapping[str, RuntimeProfile] = MappingProxyType({})

@@ -30,7 +30,8 @@ iterations (an iteration costs the full step latency).
 
 Tables are lazy: a node is computed (one `build_trace` + `map_trace`) the first time an
 iteration needs it and cached. Integer axes are exact up to a threshold, then geometric with
-16-32 nodes per octave; values between nodes are linearly (bilinearly in 2-D) interpolated.
+16-32 nodes per octave, plus nodes at the token counts where costs step (`token_tile`, e.g.
+GEMM row tiles); values between nodes are linearly (bilinearly in 2-D) interpolated.
 For a function with a kink (roofline max) the worst-case interpolation error with ratio r
 between nodes is (√r − 1)/(√r + 1): 1.1% at 32/octave, 2.2% at 16/octave; bilinear
 interpolation is exact for products such as attention's keys × sequences.
@@ -55,18 +56,27 @@ from infersim.workloads.scenario import Parallelism, Phase, Scenario, parse_prec
 
 
 class Axis:
-    """Sorted integer nodes: every integer from `first` to `exact_upto`, then geometric."""
+    """Integer nodes: all from `first` to `exact_upto`, then geometric; with `tile` (a cost
+    step after each multiple), nodes on both sides of each step up to `tiles_upto`, only its
+    top above `snap_above` (> 0), where `up` moves queries to the top (cost flat in a step)."""
 
     def __init__(self, exact_upto: int, per_octave: int, *, first: int = 1,
-                 limit: int = 1 << 30) -> None:
+                 limit: int = 1 << 30, tile: int = 0, tiles_upto: int = 8192,
+                 snap_above: int = 0) -> None:
         nodes = list(range(first, exact_upto + 1))
+        snap_above = snap_above if tile else 0
         k = 1
         while nodes[-1] < limit:
             v = round(exact_upto * 2.0 ** (k / per_octave))
             if v > nodes[-1]:
-                nodes.append(v)
+                nodes.append(-(-v // tile) * tile if 0 < snap_above < v else v)
             k += 1
-        self.nodes = nodes
+        steps = range(-(-exact_upto // tile) * tile, tiles_upto + 1, tile) if tile else ()
+        self.nodes = sorted({*nodes, *steps, *(n + 1 for n in steps if not 0 < snap_above < n)})
+        self.tile, self.snap_above = tile, snap_above
+
+    def up(self, x: int) -> int:
+        return -(-x // self.tile) * self.tile if 0 < self.snap_above < x else x
 
     def bracket(self, x: float) -> tuple[int, int, float]:
         """(lower node, upper node, weight of the upper node) around x."""
@@ -115,20 +125,18 @@ class MapperIterationCost:
         self.precision = parse_precision(weights, activations, kv)  # as `simulate`
         self.parallel = Parallelism(tp, pp, ep)
         self.max_pos = model.max_position_embeddings
-        self.tok = Axis(512, 32)
+        tile = model_.token_tile  # a cost step between n·tile and n·tile + 1 tokens
+        self.tok = Axis(512, 32, tile=tile, tiles_upto=16384)
         self.seq = Axis(32, 16)
         self.ctx = Axis(16, 16)
-        # Prefix-cache hits make (new, cached) prefill pairs of every size; their attention
-        # part is smooth in both, so when asked the pairs with cached > 0 use a geometric
-        # new-token axis from 16 up (worst-case kink error (√r−1)/(√r+1): 4.3% at 8/octave)
-        # and a sparser cached-token axis (attention is affine in cached tokens up to one
-        # roofline kink: bound 8.6% of the attention part at 4/octave; measured change vs
-        # 16/octave ≤ 1.1e-3 of the iteration time, tests/simulator/test_serving_multistep.py),
-        # to bound the number of mapper calls.
-        # to bound the number of mapper calls.
+        # Prefix hits make (new, cached) prefill pairs of every size; with cached > 0 the
+        # attention part is constant in new tokens between the kind's steps (query tiles,
+        # waves): one node per step up to 4096, then `cached_chunk_per_octave`; the cached
+        # axis is sparser (attention is affine in it up to one roofline kink; 4 vs 16/octave
+        # moves the time ≤ 1.1e-3, tests/simulator/test_serving_multistep.py).
         self.cached = Axis(16, cached_per_octave, first=0)
-        self.chunk_tok = (self.tok if cached_chunk_per_octave is None else
-                          Axis(16, cached_chunk_per_octave))
+        self.chunk_tok = Axis(16, cached_chunk_per_octave or 32, tile=tile, tiles_upto=4096,
+                              snap_above=128)
         self._npf: dict[int, TE] = {}
         self._ndec: dict[int, TE] = {}
         self._sdec: dict[tuple[int, int], TE] = {}
@@ -255,11 +263,10 @@ class MapperIterationCost:
         for bi, fb in ((tx0, 1.0 - wb), (tx1, wb)):
             if fb == 0.0:
                 continue
-            vt, ve = self._lerp2(self._spf, functools.partial(self._spf_node, bi),
-                                 self.tok if c == 0 else self.chunk_tok, self.cached, q, c,
-                                 key=bi)
-            t += fb * vt
-            e += fb * ve
+            ax, node = self.chunk_tok if c else self.tok, functools.partial(self._spf_node, bi)
+            # time at the step's top (constant between steps); energy (work) is smooth
+            t += fb * self._lerp2(self._spf, node, ax, self.cached, ax.up(q), c, key=bi)[0]
+            e += fb * self._lerp2(self._spf, node, ax, self.cached, q, c, key=bi)[1]
         return t, e
 
     def _decode_only(self, d: int, ctx: int) -> TE:

@@ -20,7 +20,7 @@ from infersim.hwmodels.models.gpu.figures import (
 from infersim.workloads.ops import AttentionShape, Op
 
 KV_SPLITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
-_FLASH_BLOCK_Q = 128  # query rows per flash-attention thread block (64 if head_dim > 128)
+FLASH_BLOCK_Q = 128  # query rows per flash-attention thread block (64 if head_dim > 128)
 _FLASH_BLOCK_K = 64  # keys per flash-attention inner iteration
 _DECODE_MIN_ROWS = 16  # MMA minimum rows: decode attention pads query rows up to this
 
@@ -42,7 +42,7 @@ class AttnChoice:
 def _flash_prefill(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> AttnChoice:
     b, h, kvh, hd, dv = sh.batch, sh.heads, sh.kv_heads, sh.head_dim, sh.dv
     q, kv = sh.q_len, sh.kv_tokens
-    br = _FLASH_BLOCK_Q if hd <= 128 else 64
+    br = FLASH_BLOCK_Q if hd <= 128 else 64
     bc = _FLASH_BLOCK_K
     qb = -(-q // br)
     blocks = b * h * qb

@@ -21,6 +21,7 @@ per call; a group spanning nodes runs hierarchically over NVLink and the network
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from infersim.hwmodels import collectives
@@ -34,7 +35,7 @@ from infersim.hwmodels.cost import (
     RuntimeProfile,
 )
 from infersim.hwmodels.models.gpu import engines as E
-from infersim.hwmodels.models.gpu.attention import attention_search
+from infersim.hwmodels.models.gpu.attention import FLASH_BLOCK_Q, attention_search
 from infersim.hwmodels.models.gpu.figures import (
     GpuFigures,
     figures,
@@ -44,7 +45,7 @@ from infersim.hwmodels.models.gpu.figures import (
     params,
     stream_time,
 )
-from infersim.hwmodels.models.gpu.gemm import gemm_search
+from infersim.hwmodels.models.gpu.gemm import TILES, gemm_search
 from infersim.hwmodels.models.gpu.vector import vector_plan
 from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.workloads.dtypes import DType
@@ -83,6 +84,8 @@ class GpuModel(CostModelBase):
     kind = HardwareKind.GPU
     splits_kernels = True
     caching_allocator = True  # PyTorch/vLLM: serving caps memory (gpu_memory_utilization)
+    # GEMM row tiles (256/128/64) and flash-attention query blocks (128/64) count whole tiles
+    token_tile = math.gcd(*(tm for tm, _ in TILES), FLASH_BLOCK_Q // 2)
 
     def runtimes(self) -> tuple[str, ...]:
         return (*E.engines(), *E.ALIASES)
