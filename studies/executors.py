@@ -197,6 +197,11 @@ class DaskExecutor:
             if tls is not None:
                 raise InputError("--tls-* options are for a remote --scheduler; the local "
                                  "cluster makes its own temporary certificates")
+            try:  # the local cluster's temporary TLS certificates are made with it
+                import cryptography  # noqa: F401
+            except ImportError:
+                raise InputError("--executor dask: the local cluster's TLS needs the "
+                                 "cryptography package: pip install 'infersim[dask]'") from None
             n = workers or default_workers()
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1,
                                          processes=processes, dashboard_address=None,
