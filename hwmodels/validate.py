@@ -729,7 +729,8 @@ def _build_memory_rules(v: _Validator, build: dict[str, Any], memory: Any) -> No
     stack = _si(build, "hbm_stack", "capacity")
     phys = as_float(build.get("hbm_phys"))
     # a what-if on the memory block moves the stacks with it (hwmodels/capex.py)
-    if stack and phys and isinstance(memory, dict) and not any(
+    # (a non-positive stack or PHY count is already reported by the field's own range)
+    if stack and stack > 0 and phys and phys > 0 and isinstance(memory, dict) and not any(
             o.startswith("memory") for o in v.overridden):
         hbm = [(n, _si(m, "capacity", "capacity")) for n, m in memory.items()
                if isinstance(m, dict) and str(n).lower().startswith("hbm")]
