@@ -10,6 +10,12 @@
   input bit; a digital CIM column readout is an adder tree, 1/64 of an int8 MAC per row;
 - PHYs and SerDes: node-independent I/O figures per HBM stack, DRAM channel and 100 Gb/s;
 - uncore (network on chip, clocks, host interface, test) a named fraction of the die;
+- a wafer-scale engine (`kind: wafer`) is a grid of small cores: each physical core holds its
+  datapath, its SRAM in small banks and per-core logic (router, instruction control, cache),
+  and sits in a pitch that also holds its share of the fabric wiring, scribe crossings, edge
+  and I/O. The SRAM bank efficiency, the per-core logic and the core's share of its pitch
+  are derived from a measured wafer core (Cerebras WSE-2 at N7: 38,000 µm², half SRAM;
+  `wafer_core_terms`) and carried to the chip's node; there is no separate uncore;
 - chiplet packages (`build.base_dies`, MI300X): the memory PHYs, SerDes and the base-die
   cache move onto the base dies at their own node, each with its uncore; base dies that carry
   stacked compute dies are at least the footprint of those dies.
@@ -135,6 +141,38 @@ def adc_area_um2(bits: int) -> float:
 def sram_area_mm2(bits: float, node: Node, cell_factor: float = 1.0) -> float:
     eff = float(tables().components["sram_array_efficiency"])
     return bits * node.sram_cell_um2 * cell_factor / eff / UM2_PER_MM2
+
+
+@dataclass(frozen=True)
+class WaferCoreTerms:
+    """Per-core terms of a wafer-scale engine, derived from the measured reference core."""
+
+    sram_efficiency: float  # bit-cell area / SRAM area of a core's small banks
+    control_mtr: float  # per-core logic beyond the FMAC datapath (router, control, cache)
+    core_share: float  # share of a physical core's pitch on the wafer that is the core
+
+
+@functools.lru_cache(maxsize=1)
+def wafer_core_terms() -> WaferCoreTerms:
+    """From the reference core (components.wafer_ref_*): SRAM efficiency = bits x cell /
+    (core x SRAM share); control = core x (1 - SRAM share) - FMACs x fp16 MAC area, in MTr
+    at the reference node; core share = core / (wafer area / physical cores), physical =
+    enabled / enabled share."""
+    c = tables().components
+    node = node_by_nm(float(c["wafer_ref_process_nm"]))
+    core_um2 = float(c["wafer_ref_core_um2"])
+    sram_um2 = core_um2 * float(c["wafer_ref_sram_share"])
+    eff = float(c["wafer_ref_sram_bytes"]) * BITS_PER_BYTE * node.sram_cell_um2 / sram_um2
+    datapath_um2 = float(c["wafer_ref_fmacs"]) * mac_area_um2(DType.FP16, node)
+    control_um2 = core_um2 - sram_um2 - datapath_um2
+    if control_um2 <= 0 or not 0 < eff <= 1:
+        raise InputError(f"{DATA_FILE.name}: components.wafer_ref_*: the reference core's "
+                         "logic half must exceed its FMAC datapath and its SRAM half must hold "
+                         "its bits (check wafer_ref_core_um2 and wafer_ref_sram_share)")
+    physical = float(c["wafer_ref_cores_enabled"]) / float(c["wafer_ref_enabled_share"])
+    pitch_um2 = float(c["wafer_ref_wafer_mm2"]) * UM2_PER_MM2 / physical
+    return WaferCoreTerms(eff, control_um2 / UM2_PER_MM2 * node.logic_mtr_per_mm2,
+                          core_um2 / pitch_um2)
 
 
 @dataclass(frozen=True)
@@ -264,7 +302,16 @@ def chip_area(chip: Chip) -> AreaBreakdown:
     if sram_bytes is None:
         on_chip = sum(m.capacity_bytes for m in chip.memory if not _is_dram(m))
         sram_bytes = max(0.0, on_chip - array_bits / BITS_PER_BYTE - b.base_sram_bytes)
-    if sram_bytes > 0:
+    wafer = wafer_core_terms() if chip.kind == HardwareKind.WAFER and cim is None else None
+    if wafer is not None:
+        # every physical core carries its SRAM banks; a core's small banks have more
+        # periphery per bit than large macros
+        sram_bytes *= spare
+        if sram_bytes > 0:
+            parts["sram"] = (sram_bytes * BITS_PER_BYTE * node.sram_cell_um2
+                             / wafer.sram_efficiency / UM2_PER_MM2)
+        parts["core_control"] = on_die * wafer.control_mtr / node.logic_mtr_per_mm2
+    elif sram_bytes > 0:
         parts["sram"] = sram_area_mm2(sram_bytes * BITS_PER_BYTE, node)
     if b.register_file_bytes > 0:
         parts["register_file"] = sram_area_mm2(b.register_file_bytes * BITS_PER_BYTE, node,
@@ -292,7 +339,14 @@ def chip_area(chip: Chip) -> AreaBreakdown:
         io["serdes"] = (serdes * BITS_PER_BYTE / 100e9
                         * float(c["serdes_mm2_per_lane_per_100gbit"]))
     f = float(c["uncore_fraction"])
-    parts["uncore"] = sum(parts.values()) * f / (1.0 - f)
+    if wafer is not None:
+        # the cores fill `core_share` of their pitch; the rest is fabric, scribe and edge
+        cores = sum(v for k, v in parts.items() if k != "serdes")
+        parts["fabric_scribe"] = cores * (1.0 / wafer.core_share - 1.0)
+        # the unit a defect disables is one core with its pitch
+        unit_mm2 = (cores + parts["fabric_scribe"]) / on_die
+    else:
+        parts["uncore"] = sum(parts.values()) * f / (1.0 - f)
     if b.base_dies:
         io["uncore"] = sum(io.values()) * f / (1.0 - f)
         if b.base_stacked:
