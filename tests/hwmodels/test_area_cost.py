@@ -383,3 +383,61 @@ def test_inconsistent_build_fields_are_one_clear_error(overrides: dict[str, obje
 
     with pytest.raises(SpecError, match=field):
         load_hardware("h100-sxm", overrides)
+
+
+def test_wafer_core_terms_by_hand() -> None:
+    from infersim.hwmodels.area import wafer_core_terms
+
+    # WSE-2 core at N7 (Hot Chips 34): 38,000 um², half SRAM, 48 KiB, 4 fp16 FMACs
+    fmac_n7 = 1212 * 13.9 * 14.4 / 91.2  # TPUv1 MAC x fp16/int8 area x 28 nm / N7 density
+    t = wafer_core_terms()
+    assert t.sram_efficiency == pytest.approx(49152 * 8 * 0.027 / 19000, rel=1e-9)  # 0.5588
+    assert t.control_mtr == pytest.approx((19000 - 4 * fmac_n7) * 91.2e-6, rel=1e-9)  # 0.762
+    # pitch of a physical core: 46,225 mm² / (850,000 / 0.928) = 50,467 um²
+    assert t.core_share == pytest.approx(38000 / (46225e6 * 0.928 / 850000), rel=1e-9)
+
+
+def test_wafer_area_by_hand() -> None:
+    # WSE-3 at N5: 970,000 physical cores (900,000 enabled), 8 fp16 FMACs and 48 KiB each
+    fmac_n7 = 1212 * 13.9 * 14.4 / 91.2
+    fmac_n5 = 1212 * 13.9 * 14.4 / 171.3
+    eff = 49152 * 8 * 0.027 / 19000
+    control_mtr = (19000 - 4 * fmac_n7) * 91.2e-6
+    matrix = 970000 * 8 * fmac_n5 / 1e6
+    sram = 44e9 * 970 / 900 * 8 * 0.021 / eff / 1e6
+    control = 970000 * control_mtr / 171.3
+    cores = matrix + sram + control
+    pitch_share = 38000 / (46225e6 * 0.928 / 850000)
+    a = chip_area(load_hardware("cs-3").chip)
+    assert a.components["matrix"] == pytest.approx(matrix, rel=1e-6)
+    assert a.components["sram"] == pytest.approx(sram, rel=1e-6)
+    assert a.components["core_control"] == pytest.approx(control, rel=1e-6)
+    assert a.components["fabric_scribe"] == pytest.approx(cores * (1 / pitch_share - 1),
+                                                          rel=1e-6)
+    assert "uncore" not in a.components  # the measured pitch holds it
+    # a disabled core takes its whole pitch with it
+    assert a.unit_mm2 == pytest.approx(cores / pitch_share / 970000, rel=1e-6)
+
+
+def test_wafer_reference_core_round_trips() -> None:
+    # WSE-2 built from its own facts (N7, 850,000 enabled cores of 4 FMACs, 48 KiB each,
+    # 850,000 / 0.928 physical) fills its 46,225 mm² wafer: the per-core terms reproduce the
+    # measured core they come from
+    wse2 = load_hardware("cs-3", {
+        "process_nm": 7, "compute.pe.count": 850000, "wafer.cores": 850000,
+        "compute.pe.peak_pflops": {"fp16": 7.48, "bf16": 7.48},
+        "compute.pe.flop_per_cycle": {"fp16": 8, "bf16": 8},
+        "memory.sram.capacity_gb": 850000 * 49152 / 1e9, "build.units_on_die": 915948})
+    a = chip_area(wse2.chip)
+    assert a.total_mm2 - a.components["serdes"] == pytest.approx(46225, rel=1e-5)
+
+
+@pytest.mark.parametrize("field,lo,hi", [
+    ("memory.sram.capacity_gb", 44, 60),  # more SRAM per core
+    ("build.units_on_die", 930000, 970000),  # more physical (spare) cores
+    ("process_nm", 5, 7),  # a coarser node
+])
+def test_wafer_knobs_move_area_up(field: str, lo: float, hi: float) -> None:
+    a0 = chip_area(load_hardware("cs-3", {field: lo}).chip).total_mm2
+    a1 = chip_area(load_hardware("cs-3", {field: hi}).chip).total_mm2
+    assert a1 > a0, (field, a0, a1)
