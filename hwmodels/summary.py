@@ -195,8 +195,8 @@ def physical(hw: Hardware) -> dict[str, tuple[float, str, str]]:
         out["area.die"] = (wafer, "mm²", "the whole wafer (declared area_mm2)" if c.area_mm2
                            else "the wafer's components (hwmodels/area.py)")
         out["area.components"] = (area.total_mm2, "mm²",
-                                  "cores, SRAM, I/O and uncore the wafer must hold "
-                                  "(hwmodels/area.py)")
+                                  "physical cores (datapath, SRAM, control) in their "
+                                  "pitch, and I/O (hwmodels/area.py)")
     else:
         out["area.die"] = (area.die_mm2 if area.derivable else math.nan, "mm²",
                            f"microarchitecture at {area.node} nm (hwmodels/area.py)"

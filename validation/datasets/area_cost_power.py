@@ -13,15 +13,17 @@ Groups and targets (issue 16):
   scope (module, card or system).
 
 Known misses and their causes (the rows stay as they are; the fix belongs to the input named):
-- WSE-3 area (-47%): the spec's dense peak is the datapath (900k cores x 8-wide fp16
-  SIMD x 2 x 1.1 GHz = 15.8 PFLOPS), so the model holds 8 fp16 MACs per core (0.24 MTr
-  each at N5) and 44 GB of SRAM: 1.76 T + 2.11 T (6T cells) = 3.9 T transistors, close to the
-  published 4 T. The transistor content is right; the area is not: the wafer realises
-  4 T / 46,225 mm2 = 87 MTr/mm2, half the N5 logic density the model uses (171 MTr/mm2),
-  and the model has no per-core control, router, register-file or cache area for a wafer
-  core (Cerebras: a WSE-2 core is 38,000 um2, half of it logic; per-core control area
-  exists only for GPU SMs, fitted). Sizing the MACs from the sparse 125 PFLOPS would hide
-  that gap behind ~8x too many MACs.
+- WSE-3 area (-15%): the wafer is 970,000 physical cores (Cerebras), each an 8-wide fp16
+  FMAC datapath, 48 KiB of SRAM in small banks and per-core logic (router, control, cache),
+  in a pitch that also holds fabric wiring, scribe crossings and edge. The bank efficiency
+  (0.56), the per-core logic (0.76 MTr) and the core's share of its pitch (0.75) come from
+  the measured WSE-2 core at N7 (Hot Chips 34: 38,000 um², half SRAM; 850,000 cores on the
+  same 46,225 mm², with WSE-3's 93% enabled share assumed) and are carried to N5 by the node
+  tables: the derived pitch is 0.040 mm² against the 46,225 / 970,000 = 0.048 mm² the wafer
+  implies (Cerebras rounds its core to ~0.05 mm²). The N7 -> N5 step shrinks the logic by
+  the table's 1.88x (densest cells) and the SRAM by the cells' 1.29x, while the published
+  wafers barely shrank per core (WSE-2 50,500 um² -> WSE-3 47,700 um², 4 -> 8 FMACs);
+  what else grew inside the WSE-3 core is not published.
 - Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
   the stream registers and the instruction control units have no published area and are not
   modelled.
