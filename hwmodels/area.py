@@ -298,15 +298,15 @@ def chip_area(chip: Chip) -> AreaBreakdown:
         unit_mm2 = sum(parts.get(k, 0.0) for k in ("cim_arrays", "adc", "readout", "dac")) \
             / cim.num_arrays
         on_die, enabled = cim.num_arrays, max(1, int(cim.num_arrays * cim.array_utilization))
-    sram_bytes = b.sram_bytes
+    wafer = wafer_core_terms() if chip.kind == HardwareKind.WAFER and cim is None else None
+    sram_bytes = b.sram_bytes  # declared: the physical SRAM
     if sram_bytes is None:
         on_chip = sum(m.capacity_bytes for m in chip.memory if not _is_dram(m))
         sram_bytes = max(0.0, on_chip - array_bits / BITS_PER_BYTE - b.base_sram_bytes)
-    wafer = wafer_core_terms() if chip.kind == HardwareKind.WAFER and cim is None else None
+        if wafer is not None:
+            sram_bytes *= spare  # the memory level is the enabled cores' SRAM
     if wafer is not None:
-        # every physical core carries its SRAM banks; a core's small banks have more
-        # periphery per bit than large macros
-        sram_bytes *= spare
+        # a core's small banks have more periphery per bit than large macros
         if sram_bytes > 0:
             parts["sram"] = (sram_bytes * BITS_PER_BYTE * node.sram_cell_um2
                              / wafer.sram_efficiency / UM2_PER_MM2)

@@ -441,3 +441,11 @@ def test_wafer_knobs_move_area_up(field: str, lo: float, hi: float) -> None:
     a0 = chip_area(load_hardware("cs-3", {field: lo}).chip).total_mm2
     a1 = chip_area(load_hardware("cs-3", {field: hi}).chip).total_mm2
     assert a1 > a0, (field, a0, a1)
+
+
+def test_wafer_declared_sram_is_physical() -> None:
+    # the memory level holds the 900,000 enabled cores' SRAM; a declared build SRAM is the
+    # physical SRAM of all 970,000 cores, so 44 GB x 970 / 900 declared is the same wafer
+    derived = chip_area(load_hardware("cs-3").chip)
+    declared = chip_area(load_hardware("cs-3", {"build.sram_gb": 44 * 970 / 900}).chip)
+    assert declared.components["sram"] == pytest.approx(derived.components["sram"], rel=1e-9)
