@@ -449,3 +449,19 @@ def test_wafer_declared_sram_is_physical() -> None:
     derived = chip_area(load_hardware("cs-3").chip)
     declared = chip_area(load_hardware("cs-3", {"build.sram_gb": 44 * 970 / 900}).chip)
     assert declared.components["sram"] == pytest.approx(derived.components["sram"], rel=1e-9)
+
+
+def test_bad_wafer_reference_core_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infersim.foundation.errors import InputError
+    from infersim.hwmodels import area
+
+    t = area.tables()
+    # a reference core whose logic half cannot hold its own 4 FMACs
+    bad = dataclasses.replace(t, components={**t.components, "wafer_ref_core_um2": 20000})
+    monkeypatch.setattr(area, "tables", lambda: bad)
+    area.wafer_core_terms.cache_clear()
+    try:
+        with pytest.raises(InputError, match="wafer_ref_core_um2"):
+            area.wafer_core_terms()
+    finally:
+        area.wafer_core_terms.cache_clear()
