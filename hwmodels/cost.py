@@ -168,6 +168,9 @@ class LaunchOverheads:
 
     host_per_kernel_s: float = 0.0  # host time to launch one kernel (eager dispatch)
     step_sync_s: float = 0.0  # per-step host synchronization / scheduling
+    # a serving front-end in its own process (HTTP streaming, detokenization) overlaps the
+    # device, so it only bounds the step from below: the time it needs for the step's chunks
+    frontend_floor_s: float = 0.0
 
 
 class CostModel(Protocol):

@@ -320,7 +320,8 @@ def _map_step(trace: Trace, hw: Hardware,
         stage_times.append(end - arrival)
         arrival = end
         host_total += st.host_s
-    latency = arrival + step_s
+    # a front-end process slower than the step sets the pace of the steps it streams
+    latency = max(arrival + step_s, launch.frontend_floor_s)
     chips = par.chips
     idle_w = hw.chip.power.idle_w
     energy = op_energy + idle_w * max(0.0, latency * chips - busy_chip_s)
