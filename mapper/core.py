@@ -327,7 +327,8 @@ def _map_step(trace: Trace, hw: Hardware,
     energy = op_energy + idle_w * max(0.0, latency * chips - busy_chip_s)
     return Schedule(trace, hw, rt, tuple(mapped), latency, energy, infeasible,
                     tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes,
-                    profile.name if profile is not None else "")
+                    profile.name if profile is not None else "",
+                    frontend_floor_s=launch.frontend_floor_s)
 
 
 def op_latency(op: Op, hw: Hardware,

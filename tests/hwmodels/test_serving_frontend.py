@@ -86,3 +86,17 @@ def test_online_profiles_carry_their_engine_and_the_sourced_constants() -> None:
     assert E.knob(E.lookup("sglang-api"), "stream_chunk_s") == E.knob(api, "stream_chunk_s")
     assert E.knob(E.lookup("trtllm-triton"), "stream_chunk_s") > 0
     assert "fused" in E.ALIASES and E.lookup("fused") is E.lookup("trtllm")  # offline
+
+
+def test_schedule_records_the_floor_and_the_timeline_replays_it() -> None:
+    from infersim.simulator.timeline import simulate_timeline
+
+    slow = E.lookup("trtllm").with_values(stream_chunk_s=1e-3)
+    s = _decode(slow, 32)
+    assert s.frontend_floor_s == pytest.approx(32e-3, rel=1e-12)
+    assert s.to_dict()["frontend_floor_s"] == s.frontend_floor_s
+    tl = simulate_timeline(s)
+    assert tl.makespan_s == pytest.approx(s.latency_s, rel=1e-9)  # one answer
+    base = _decode("trtllm", 32)
+    assert base.frontend_floor_s == 0.0
+    assert simulate_timeline(base).makespan_s == pytest.approx(base.latency_s, rel=1e-9)
