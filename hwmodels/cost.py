@@ -214,6 +214,13 @@ class CostModel(Protocol):
         of at once)."""
         ...
 
+    def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
+                        first_tokens: int = 0) -> float:
+        """Seconds of serving CPU work beside the device (front-end, output processing) for
+        one iteration that decodes `decoding` requests and emits `first_tokens` first
+        tokens: a lower bound on the iteration (0 where the software has none)."""
+        ...
+
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float: ...
 
@@ -290,6 +297,10 @@ class CostModelBase:
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
                        sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
         return self.launch_overheads(hw, runtime)
+
+    def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
+                        first_tokens: int = 0) -> float:
+        return 0.0
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:
         """Design warnings about the hardware (printed by `simulate`); none by default."""

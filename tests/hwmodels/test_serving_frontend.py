@@ -28,19 +28,22 @@ def _decode(profile, batch: int):
 def test_floor_by_hand() -> None:
     p = E.lookup("trtllm").with_values(stream_chunk_s=100e-6)
     # decode: one chunk per request per step; prefill: each request's first token
-    assert E.frontend_floor(p, 64, decode=True) == pytest.approx(64 * 100e-6, rel=1e-12)
-    assert E.frontend_floor(p, 4, decode=False) == pytest.approx(4 * 100e-6, rel=1e-12)
+    assert E.frontend_floor(p, 64) == pytest.approx(64 * 100e-6, rel=1e-12)
+    assert E.frontend_floor(p, 0, 4) == pytest.approx(4 * 100e-6, rel=1e-12)
     # a 10-step pass returns its tokens at its end: a chunk per request every 10 steps
     ms = p.with_values(scheduler_steps=10.0)
-    assert E.frontend_floor(ms, 64, decode=True) == pytest.approx(64 * 10e-6, rel=1e-12)
-    assert E.frontend_floor(ms, 4, decode=False) == pytest.approx(4 * 100e-6, rel=1e-12)
+    assert E.frontend_floor(ms, 64) == pytest.approx(64 * 10e-6, rel=1e-12)
+    assert E.frontend_floor(ms, 0, 4) == pytest.approx(4 * 100e-6, rel=1e-12)
+    assert E.frontend_floor(ms, 64, 4) == pytest.approx(64 * 10e-6 + 4 * 100e-6, rel=1e-12)
     # the engine's per-token output work runs beside the front-end: the slower one counts
     both = ms.with_values(output_token_s=20e-6)
-    assert E.frontend_floor(both, 64, decode=True) == pytest.approx(64 * 20e-6, rel=1e-12)
-    assert E.frontend_floor(both, 4, decode=False) == pytest.approx(4 * 100e-6, rel=1e-12)
+    assert E.frontend_floor(both, 64) == pytest.approx(64 * 20e-6, rel=1e-12)
+    assert E.frontend_floor(both, 0, 4) == pytest.approx(4 * 100e-6, rel=1e-12)
+    assert E.frontend_floor(both, 64, 4) == pytest.approx(max(64 * 10e-6 + 4 * 100e-6,
+                                                              68 * 20e-6), rel=1e-12)
     # offline engines have no front-end
-    assert E.frontend_floor(E.lookup("trtllm"), 64, decode=True) == 0.0
-    assert E.frontend_floor(None, 64, decode=True) == 0.0
+    assert E.frontend_floor(E.lookup("trtllm"), 64) == 0.0
+    assert E.frontend_floor(None, 64, 4) == 0.0
 
 
 def test_step_latency_is_the_longer_of_gpu_plus_cpu_and_the_floor() -> None:
@@ -100,3 +103,26 @@ def test_schedule_records_the_floor_and_the_timeline_replays_it() -> None:
     base = _decode("trtllm", 32)
     assert base.frontend_floor_s == 0.0
     assert simulate_timeline(base).makespan_s == pytest.approx(base.latency_s, rel=1e-9)
+
+
+def test_serve_iterations_get_the_floor_of_what_they_stream() -> None:
+    from infersim.api import load_model
+    from infersim.simulator.serving.costs import MapperIterationCost
+
+    model, hw = load_model("llama-3-8b"), load_hardware("h100-sxm")
+    slow = E.lookup("trtllm").with_values(stream_chunk_s=1e-3)
+    c = MapperIterationCost(model, hw, runtime=slow)
+    plain = MapperIterationCost(model, hw, runtime="trtllm")
+    # a pure decode iteration: the mapper's step (one answer), here the floor 64 x 1 ms
+    t = c([], 0, 64, 64 * 129)[0]
+    assert t == pytest.approx(c.direct_decode(64, 129)[0], rel=1e-9)
+    assert t == pytest.approx(64e-3, rel=1e-9)
+    # a mixed iteration (a 256-token prompt emitting its first token + 64 decoders) streams
+    # 65 chunks: 65 ms, above its GPU time, which is what it costs without a front-end
+    gpu = plain([(256, 0)], 1, 64, 64 * 129)[0]
+    assert gpu < 65e-3
+    assert c([(256, 0)], 1, 64, 64 * 129)[0] == pytest.approx(65e-3, rel=1e-12)
+    # a floor below the GPU time changes nothing
+    fast = MapperIterationCost(model, hw, runtime=E.lookup("trtllm").with_values(
+        stream_chunk_s=1e-7))
+    assert fast([(256, 0)], 1, 64, 64 * 129)[0] == pytest.approx(gpu, rel=1e-9)

@@ -78,19 +78,18 @@ def knob(profile: RuntimeProfile | None, name: str) -> float:
     return default if profile is None else profile.value(name, default)
 
 
-def frontend_floor(profile: RuntimeProfile | None, sequences: int, *,
-                   decode: bool) -> float:
-    """Seconds the CPU work beside the GPU needs for one step: the front-end's chunks
-    (`stream_chunk_s`) or the engine's output processing (`output_token_s`), whichever is
-    longer; the step cannot be shorter in steady state (both overlap the GPU, so only the
-    longest counts). A prefill step streams each request's first token; a decode step
-    streams each running request's tokens once per max(`stream_interval`,
-    `scheduler_steps`) steps and processes one new token per request."""
+def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:
+    """Seconds the CPU work beside the GPU needs for one step that decodes `decoding`
+    requests and emits the first token of `first_tokens` others (prefills): the front-end's
+    chunks (`stream_chunk_s`) or the engine's output processing (`output_token_s`),
+    whichever is longer. The step cannot be shorter in steady state (both overlap the GPU,
+    so only the longest counts). A decoding request gets a chunk once per
+    max(`stream_interval`, `scheduler_steps`) steps, a first token one chunk of its own;
+    output processing handles every new token."""
     chunk = knob(profile, "stream_chunk_s")
     every = max(1.0, knob(profile, "stream_interval"), knob(profile, "scheduler_steps"))
-    # two processes working side by side: the slower one sets the floor
-    per_seq = max(knob(profile, "output_token_s"), chunk / (every if decode else 1.0))
-    return max(1, sequences) * per_seq if per_seq > 0.0 else 0.0
+    front = chunk * (decoding / every + first_tokens)
+    return max(front, knob(profile, "output_token_s") * (decoding + first_tokens))
 
 
 _US = 1e-6

@@ -133,8 +133,13 @@ class GpuModel(CostModelBase):
         n = E.knob(profile, "scheduler_steps")
         if decode and n > 1.0:
             cpu = cpu / n + p.step_sync_s * (1.0 - 1.0 / n)
-        return LaunchOverheads(per_kernel, cpu,
-                               E.frontend_floor(profile, sequences, decode=decode))
+        n_seq = max(1, sequences)
+        floor = self.serving_floor_s(profile, *((n_seq, 0) if decode else (0, n_seq)))
+        return LaunchOverheads(per_kernel, cpu, floor)
+
+    def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
+                        first_tokens: int = 0) -> float:
+        return E.frontend_floor(profile, decoding, first_tokens)
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         c = figures(hw)
