@@ -168,6 +168,9 @@ class LaunchOverheads:
 
     host_per_kernel_s: float = 0.0  # host time to launch one kernel (eager dispatch)
     step_sync_s: float = 0.0  # per-step host synchronization / scheduling
+    # a serving front-end in its own process (HTTP streaming, detokenization) overlaps the
+    # device, so it only bounds the step from below: the time it needs for the step's chunks
+    frontend_floor_s: float = 0.0
 
 
 class CostModel(Protocol):
@@ -209,6 +212,13 @@ class CostModel(Protocol):
         the mapper lays on its host/device timeline (a profile's per-step CPU time
         included; `decode`: the step is a decode step, which an engine may schedule several
         of at once)."""
+        ...
+
+    def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
+                        first_tokens: int = 0) -> float:
+        """Seconds of serving CPU work beside the device (front-end, output processing) for
+        one iteration that decodes `decoding` requests and emits `first_tokens` first
+        tokens: a lower bound on the iteration (0 where the software has none)."""
         ...
 
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
@@ -287,6 +297,10 @@ class CostModelBase:
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
                        sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
         return self.launch_overheads(hw, runtime)
+
+    def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
+                        first_tokens: int = 0) -> float:
+        return 0.0
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:
         """Design warnings about the hardware (printed by `simulate`); none by default."""

@@ -245,6 +245,10 @@ def summary_rows(r: SimResult, pue: float = 1.0) -> list[tuple[str, str]]:
     from infersim.foundation.units import fmt_si
 
     rows = [("step latency", fmt_si(r.latency_s, "s"))]
+    if r.schedule.frontend_floor_s > 0:  # online serving: CPU work beside the GPU
+        bound = " (sets the step)" if r.schedule.frontend_floor_s >= r.latency_s else ""
+        rows.append(("serving CPU beside the GPU",
+                     fmt_si(r.schedule.frontend_floor_s, "s") + bound))
     th = r.schedule.dvfs
     if th is not None:
         rows.append((f"clock under a {th.cap_w:g} W cap", f"{th.clock_hz / 1e9:.3g} of "

@@ -320,13 +320,15 @@ def _map_step(trace: Trace, hw: Hardware,
         stage_times.append(end - arrival)
         arrival = end
         host_total += st.host_s
-    latency = arrival + step_s
+    # a front-end process slower than the step sets the pace of the steps it streams
+    latency = max(arrival + step_s, launch.frontend_floor_s)
     chips = par.chips
     idle_w = hw.chip.power.idle_w
     energy = op_energy + idle_w * max(0.0, latency * chips - busy_chip_s)
     return Schedule(trace, hw, rt, tuple(mapped), latency, energy, infeasible,
                     tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes,
-                    profile.name if profile is not None else "")
+                    profile.name if profile is not None else "",
+                    frontend_floor_s=launch.frontend_floor_s)
 
 
 def op_latency(op: Op, hw: Hardware,

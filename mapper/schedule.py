@@ -52,7 +52,9 @@ class Schedule:
     """One model step mapped onto a hardware system.
 
     `latency_s` is the wall time of the step for one micro-batch: the sum of the pipeline
-    stages' times plus the per-step host synchronization (`step_overhead_s`).
+    stages' times plus the per-step host synchronization (`step_overhead_s`), or the
+    serving CPU work beside the GPU (`frontend_floor_s`, `engines.frontend_floor`) when that
+    is longer.
     `stage_times_s[s]` = end of stage s − end of stage s−1: each stage runs the host/device
     recurrence over its kernels (including the send to the next stage) from the arrival of
     its input, its own host having launched ahead from t = 0 (eager: one host per PP rank).
@@ -75,6 +77,7 @@ class Schedule:
     memory_per_chip_bytes: float = 0.0  # weights + KV + activation workspace per chip
     profile: str = ""  # the software stack's profile (GPU engine, wafer/LPU software); "" = none
     dvfs: Throttle | None = None  # clock chosen under the chip's power cap; None = no cap
+    frontend_floor_s: float = 0.0  # serving CPU work overlapping the step (a lower bound)
 
     @property
     def runtime_name(self) -> str:
@@ -132,7 +135,8 @@ class Schedule:
             "energy_j": self.energy_j, "feasible": self.feasible,
             "stage_times_s": list(self.stage_times_s), "device_s": self.device_s,
             "host_s": self.host_s, "host_bound_s": self.host_bound_s,
-            "step_overhead_s": self.step_overhead_s, "kernels": self.kernels,
+            "step_overhead_s": self.step_overhead_s,
+            "frontend_floor_s": self.frontend_floor_s, "kernels": self.kernels,
             "weights_on_chip": self.weights_on_chip,
             "memory_per_chip_bytes": self.memory_per_chip_bytes,
         }

@@ -297,7 +297,8 @@ def simulate_timeline(
 
     Host cost per launch: `host_launch_s` if given, else the mapper's per-op `host_s` (split
     over the op's kernels), else the chip's `host_launch_s` under `eager` (0 otherwise). The
-    schedule's per-step host synchronization (`step_overhead_s`) runs once at the end."""
+    schedule's per-step host synchronization (`step_overhead_s`) runs once at the end; the
+    serving CPU work beside the GPU (`frontend_floor_s`) is a host span from t = 0."""
     if not isinstance(micro_batches, int) or micro_batches < 1:
         raise InputError(f"micro_batches must be a positive integer, got {micro_batches!r}")
     if host_launch_s is not None and host_launch_s < 0:
@@ -308,7 +309,8 @@ def simulate_timeline(
                for k in expand(schedule, par.pp, host_launch_s)]
     return run_kernels(kernels, stages=par.pp, chips_per_stage=par.tp,
                        micro_batches=micro_batches, host_launch_s=default,
-                       step_overhead_s=float(getattr(schedule, "step_overhead_s", 0.0)))
+                       step_overhead_s=float(getattr(schedule, "step_overhead_s", 0.0)),
+                       frontend_s=float(getattr(schedule, "frontend_floor_s", 0.0)))
 
 
 def run_kernels(
@@ -319,12 +321,14 @@ def run_kernels(
     micro_batches: int = 1,
     host_launch_s: float = 0.0,
     step_overhead_s: float = 0.0,
+    frontend_s: float = 0.0,
 ) -> Timeline:
     """The DES core: run `micro_batches` copies of the kernel chain on per-stage lanes.
 
     Each kernel's host launch costs `Kernel.host_s` (0: launched together with the previous
     one); `host_launch_s` is only recorded in the result. `step_overhead_s` (per-step host
-    synchronization) is a final host span after all device work."""
+    synchronization) is a final host span after all device work; `frontend_s` (a serving
+    front-end's work for this step, in its own process) a host span from t = 0 beside it."""
     env = simpy.Environment()
     lanes = {(st, ln): simpy.PriorityResource(env, capacity=1)
              for st in range(stages) for ln in _LANE_ORDER}
@@ -376,6 +380,9 @@ def run_kernels(
 
     if step_overhead_s > 0:
         env.process(sync())
+    if frontend_s > 0:
+        spans.append(Span("frontend", "host", Lane.HOST, stages - 1,
+                          (stages - 1) * chips_per_stage, -1, -1, 0.0, frontend_s))
     env.run()
     spans.sort(key=lambda s: (s.start_s, s.stage, _TID[s.lane], s.micro_batch))
     makespan = max((s.end_s for s in spans), default=0.0)

@@ -106,6 +106,8 @@ def cmd_map(args: argparse.Namespace) -> int:
         ("host launch time", fmt_si(s.host_s, "s")),
         ("device idle waiting on host", fmt_si(s.host_bound_s, "s")),
         ("per-step sync", fmt_si(s.step_overhead_s, "s")),
+        *([("serving CPU beside the GPU (step floor)", fmt_si(s.frontend_floor_s, "s"))]
+          if s.frontend_floor_s > 0 else []),
         ("kernels per step", str(s.kernels)),
         ("stage times", ", ".join(fmt_si(t, "s") for t in s.stage_times_s)),
         ("energy per step (chips only)", fmt_si(s.energy_j, "J")),

@@ -124,6 +124,8 @@ class MapperIterationCost:
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
         self.precision = parse_precision(weights, activations, kv)  # as `simulate`
         self.parallel = Parallelism(tp, pp, ep)
+        self._floor = functools.partial(model_.serving_floor_s, profile)
+        self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait
         self.max_pos = model.max_position_embeddings
         tile = model_.token_tile  # a cost step between n·tile and n·tile + 1 tokens
         self.tok = Axis(512, 32, tile=tile, tiles_upto=16384)
@@ -152,15 +154,20 @@ class MapperIterationCost:
     def schedule(self, sc: Scenario) -> Schedule:
         return map_trace(build_trace(self.model, sc), self.hw, self.runtime)
 
-    @staticmethod
-    def _split(s: Schedule) -> tuple[TE, TE]:
-        """(whole step, attention-kind ops) as (time, energy) pairs."""
+    def _split(self, s: Schedule) -> tuple[TE, TE]:
+        """(whole step, attention-kind ops) as (time, energy) pairs, without the serving
+        floor: an iteration applies its own (`__call__`), so a mixed one gets the floor of
+        what it streams."""
         at = ae = 0.0
         for mo in s.ops:
             if mo.op.kind == OpKind.ATTENTION:
                 at += mo.time_s
                 ae += mo.energy_j
-        return (s.latency_s, s.energy_j), (at, ae)
+        lt, le = s.latency_s, s.energy_j
+        if s.frontend_floor_s > 0.0:
+            lt = sum(s.stage_times_s) + s.step_overhead_s
+            le -= self._idle_w * (s.latency_s - lt)
+        return (lt, le), (at, ae)
 
     def facts(self, max_tokens: int) -> ReplicaFacts:
         """Memory facts from the trace's resident state (`workloads.trace.ResidentBytes`, the
@@ -289,9 +296,16 @@ class MapperIterationCost:
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
         if decode_seqs and not prefill and not prefill_emits:
-            return self._decode_only(decode_seqs, decode_ctx_tokens)
-        t, e = self._compose(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
-        return max(t, 0.0), max(e, 0.0)
+            t, e = self._decode_only(decode_seqs, decode_ctx_tokens)
+        else:
+            t, e = self._compose(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
+            t, e = max(t, 0.0), max(e, 0.0)
+        # serving CPU work beside the GPU: the iteration lasts at least that long, the
+        # chips waiting at idle power (as the mapper's step)
+        floor = self._floor(decode_seqs, prefill_emits)
+        if floor > t:
+            return floor, e + self._idle_w * (floor - t)
+        return t, e
 
     def _compose(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: float) -> TE:

@@ -49,10 +49,11 @@ def test_discovered_by_validate():
 def test_one_row_graded_by_hand_from_serve_output():
     r = BY_ID["vllm060-8b-h100-prefill-heavy"]  # 500 prompts of 462 tokens, 16 out, QPS = inf
     assert r["scheduler_steps"] == "10" and r["lengths"] == "fixed"  # --num-scheduler-steps 10
-    ms = lookup("vllm-v0").with_values(scheduler_steps=10.0)
+    assert r["runtime"] == "vllm-v0-api" and r["max_batch"] == "512"  # max_num_seqs 512
+    ms = lookup("vllm-v0-api").with_values(scheduler_steps=10.0)
     res = serve("llama-3-8b", "h100-sxm",
                 Traffic(ClosedLoop(users=500), FixedLengths(462, 16), 500),
-                ServingPolicy(max_batch=256, max_tokens=8192),
+                ServingPolicy(max_batch=512, max_tokens=8192),
                 deployment=Deployment(tp=1, runtime=ms, weights="bf16"))
     f = res.requests_frame()
     assert len(f) == 500 and (f["arrival_s"] == 0).all()  # all queued at once
@@ -176,3 +177,19 @@ def test_bad_lengths_or_scheduler_steps_cell_names_the_column(tmp_path, column, 
     bad.write_text(out.getvalue())
     with pytest.raises(InputError, match=rf"serving.csv line 2 .*{message}"):
         sp.rows(bad)
+
+
+def test_fitted_constants_are_reproduced_by_their_command_and_graded_as_calibration():
+    from infersim.hwmodels.models.gpu.engines import knob
+
+    for rid, (runtime, name) in sp.FITTED.items():
+        r = BY_ID[rid]
+        assert r["runtime"] == runtime and r["lengths"] == "fixed"  # stated, not sampled
+        assert sp.group(r).endswith("(calibration)")
+        assert sp.fit_knob(r, name) == pytest.approx(knob(lookup(runtime), name), rel=0.01)
+    # a slower measurement needs a larger CPU cost
+    r = dict(BY_ID["trtllm2407-8b-h100-decode-heavy"])
+    base = sp.fit_knob(r, "stream_chunk_s")
+    r["measured"] = str(0.8 * float(r["measured"]))
+    assert sp.fit_knob(r, "stream_chunk_s") > base
+    assert sp.group(BY_ID["trtllm2407-8b-h100-sharegpt"]) == "throughput_req_s (held-out)"

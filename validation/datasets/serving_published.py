@@ -3,13 +3,15 @@
 Data: `validation/data/published/serving.csv`, one row per published figure (throughput,
 TPOT or TTFT of one engine run) with its engine, model, GPUs, precision, input/output
 lengths, arrival process, source URL, confidence (A primary, B secondary, C read off a
-chart) and what is assumed (see that folder's README). All rows are held out: no constant
-anywhere is fitted on them.
+chart) and what is assumed (see that folder's README). Rows are held out except the ones in
+`FITTED`: each fits one named CPU constant of an online-serving profile (`fit_knob`,
+`--fit-frontend`), and the report grades them as calibration.
 
 Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's engine as its runtime profile (`runtime` column; GPU stacks in
   `hwmodels/models/gpu/engines.py`: TensorRT-LLM = `trtllm`, vLLM 0.5-0.6 = `vllm-v0`,
-  SGLang = `sglang`);
+  SGLang = `sglang`; behind their streaming HTTP servers, as vLLM's benchmark_serving
+  drives them: `vllm-v0-api`, `sglang-api`, `trtllm-triton`);
 - the row's `scheduler_steps` (vLLM's `--num-scheduler-steps`, when the source states it)
   set on that profile (`RuntimeProfile.with_values`);
 - lengths (`lengths` column): `fixed` = `FixedLengths(isl, osl)` (trtllm-bench and the sonnet
@@ -39,6 +41,7 @@ Groups: `<metric> (held-out)` per metric, `excluded`. The report's signed error 
 measured, on TPOT / TTFT rows positive = predicted slower.
 
     python -m infersim.validation.datasets.serving_published     # every row, graded
+    python -m infersim.validation.datasets.serving_published --fit-frontend  # FITTED
     python -m infersim.validation.datasets.serving_published --extract-sharegpt TRACE.csv
         # rebuild sharegpt_lengths.csv from the trace (columns num_prefill_tokens,
         # num_decode_tokens; see validation/data/published/README.md for the source)
@@ -58,6 +61,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+    from infersim.hwmodels.cost import RuntimeProfile
     from infersim.simulator import LengthSamples, ServingResult
 
 NAME = "serving_published"
@@ -207,10 +211,10 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
     return out
 
 
-def simulate_row(r: Mapping[str, str]) -> ServingResult:
-    """The `serve` run of one graded row (see the module docstring)."""
+def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None) -> ServingResult:
+    """The `serve` run of one graded row (see the module docstring); `profile` replaces the
+    row's runtime profile (fitting)."""
     from infersim.api import serve
-    from infersim.hwmodels.cost import RuntimeProfile
     from infersim.hwmodels.models.gpu.engines import lookup
     from infersim.simulator import (
         ClosedLoop,
@@ -233,9 +237,9 @@ def simulate_row(r: Mapping[str, str]) -> ServingResult:
                else FixedLengths(int(r["isl"]), int(r["osl"])))
     traffic = Traffic(arrival, lengths, n)
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
-    runtime: str | RuntimeProfile = r["runtime"]
+    runtime: str | RuntimeProfile = r["runtime"] if profile is None else profile
     if r["scheduler_steps"]:
-        prof = lookup(r["runtime"])
+        prof = lookup(r["runtime"]) if profile is None else profile
         if prof is None:  # the test of the data set checks every graded row's runtime
             raise ValueError(f"{DATA.name} row {r['id']}: unknown runtime {r['runtime']!r}")
         runtime = prof.with_values(scheduler_steps=float(r["scheduler_steps"]))
@@ -256,8 +260,47 @@ def predict(r: Mapping[str, str]) -> tuple[float, str]:
     return float(METRICS[r["metric"]](res)), note
 
 
+# row -> (runtime profile, knob) fitted on it; the value is written in engines.py with the
+# row's name. Fixed-length decode-heavy rows: their lengths are stated, not sampled.
+FITTED: dict[str, tuple[str, str]] = {
+    "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
+    "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton", "stream_chunk_s"),
+}
+
+
 def group(r: Mapping[str, str]) -> str:
-    return f"{r['metric']} (held-out)" if r["use"] == "pass_fail" else "excluded"
+    if r["use"] != "pass_fail":
+        return "excluded"
+    return f"{r['metric']} ({'calibration' if r['id'] in FITTED else 'held-out'})"
+
+
+def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3,
+             rtol: float = 1e-3) -> float:
+    """The value of `knob` on the row's profile at which the row's prediction equals its
+    measured value (bisection in log space; the prediction is monotone in a CPU cost).
+    Raises ValueError when the bracket [lo, hi] does not contain it."""
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    prof = lookup(r["runtime"])
+    if prof is None:
+        raise ValueError(f"row {r['id']}: unknown runtime {r['runtime']!r}")
+    target = float(r["measured"])
+    slower = r["metric"] in ("tpot_s", "ttft_s")  # larger value = slower
+
+    def gap(v: float) -> float:
+        pred = float(METRICS[r["metric"]](simulate_row(r, prof.with_values(**{knob: v}))))
+        return (target - pred) if slower else (pred - target)  # > 0: too fast, raise v
+
+    g_lo, g_hi = gap(lo), gap(hi)
+    if g_lo < 0 or g_hi > 0:
+        raise ValueError(f"row {r['id']}: {knob} outside [{lo:g}, {hi:g}] s")
+    while hi / lo > 1 + rtol:
+        mid = math.sqrt(lo * hi)
+        if gap(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
 
 
 def load(selected: Sequence[Mapping[str, str]] | None = None) -> pd.DataFrame:
@@ -285,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     from infersim.validation.stats import ape, summarize
 
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.serving_published")
+    ap.add_argument("--fit-frontend", action="store_true",
+                    help="refit the online-serving CPU constants on their FITTED rows")
     ap.add_argument("--extract-sharegpt", metavar="TRACE", type=Path,
                     help="rebuild sharegpt_lengths.csv from a ShareGPT token-count trace")
     args = ap.parse_args(argv)
@@ -302,6 +347,12 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         print(f"{SHAREGPT}: {kept:,} of {n:,} rows pass benchmark_serving's filter")
+        return 0
+    if args.fit_frontend:
+        by_id = {r["id"]: r for r in rows()}
+        for rid, (runtime, knob) in FITTED.items():
+            r = {**by_id[rid], "runtime": runtime}
+            print(f"{runtime} {knob} = {fit_knob(r, knob) * 1e6:.1f} us  (fitted on {rid})")
         return 0
     df = load()
     df = df.assign(ape=ape(df["predicted"], df["measured"]),

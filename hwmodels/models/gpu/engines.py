@@ -28,6 +28,17 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `scheduler_steps`: decode steps run per scheduling pass (vLLM's `--num-scheduler-steps`,
     multi-step scheduling): the step's CPU time is paid once per pass, the other steps only
     pay the chip's graph launch + token copy (`gpu.step_sync_us`). Prefill steps pay it all.
+  * `stream_chunk_s`, `stream_interval`: the serving front-end (HTTP server, streaming
+    each running request's new tokens as one server-sent-event chunk, detokenization) runs
+    in its own process, so it overlaps the GPU but cannot stream faster than one chunk per
+    `stream_chunk_s`: a step lasts at least chunks × stream_chunk_s (`frontend_floor`). A
+    request gets a chunk every max(`stream_interval`, `scheduler_steps`) decode steps (a
+    multi-step pass returns its tokens at its end) and one for its first token (0: no
+    front-end, as offline benchmarks).
+  * `output_token_s`: the engine's own output processing per new token (detokenization,
+    stop checks, request-output objects), run by the engine process while the GPU runs the
+    next step (vLLM's async output processing): it too only bounds the step from below, at
+    tokens × output_token_s, and multi-step scheduling does not amortize it.
 
 Add a stack with `register(RuntimeProfile(...))` from any module (one entry each); `ALIASES`
 maps old names. `fused` is an alias of `trtllm` (the production-engine class it stood for).
@@ -55,6 +66,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
     "scheduler_steps": (1.0, "decode steps per CPU scheduling pass (multi-step scheduling)"),
+    "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
+    "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
+    "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
 }
 
 
@@ -62,6 +76,20 @@ def knob(profile: RuntimeProfile | None, name: str) -> float:
     """The value of knob `name` under `profile` (its default when unset or no profile)."""
     default = KNOBS[name][0]
     return default if profile is None else profile.value(name, default)
+
+
+def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:
+    """Seconds the CPU work beside the GPU needs for one step that decodes `decoding`
+    requests and emits the first token of `first_tokens` others (prefills): the front-end's
+    chunks (`stream_chunk_s`) or the engine's output processing (`output_token_s`),
+    whichever is longer. The step cannot be shorter in steady state (both overlap the GPU,
+    so only the longest counts). A decoding request gets a chunk once per
+    max(`stream_interval`, `scheduler_steps`) steps, a first token one chunk of its own;
+    output processing handles every new token."""
+    chunk = knob(profile, "stream_chunk_s")
+    every = max(1.0, knob(profile, "stream_interval"), knob(profile, "scheduler_steps"))
+    front = chunk * (decoding / every + first_tokens)
+    return max(front, knob(profile, "output_token_s") * (decoding + first_tokens))
 
 
 _US = 1e-6
@@ -143,3 +171,45 @@ _p("sglang", Runtime.FUSED,
    "graph launch + sync remains; FlashInfer paged GQA-aware attention, fused add+RMSNorm "
    "and RoPE, Triton fused-MoE (0.85 assumed), CUDA graphs for decode",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85)
+
+
+def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:
+    """`engine` behind its streaming HTTP server: the engine's knobs plus the front-end's."""
+    base = _ENGINES[engine]
+    return register(RuntimeProfile(name, GPU, tuple({**dict(base.values), **values}.items()),
+                                   f"{base.source}; served online: {source}", base.base))
+
+
+# v0.5.3 spent 33% of the time of Llama-3-8B on one H100 in the HTTP API server and 29% in
+# scheduling (blog below) at ≈13.5 req/s × 179 output tokens (the blog's chart): 0.33 and
+# 0.29 of 414 us per output token.
+_VLLM_API_CHUNK_S = 0.33 / (13.5 * 179)
+# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
+# row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv); below the
+# 120 us/token of v0.5.3's whole scheduling share, of which output processing is a part.
+_VLLM_OUTPUT_TOKEN_S = 85e-6
+_online("vllm-v0-api", "vllm-v0",
+        "OpenAI-compatible API server in its own process since v0.6.0 "
+        "(https://blog.vllm.ai/2024/09/05/perf-update.html); stream_chunk_s 137 us = 33% of "
+        "v0.5.3's time per output token (the post: API server 33%, scheduling 29%, GPU 38% "
+        "for Llama-3-8B on 1 H100; v0.5.3 at ~13.5 req/s of 179 output tokens on its chart); "
+        "a multi-step pass streams its tokens at its end (vLLM v0.6.0's median ITL 129 ms = "
+        "~10 x its 14 ms TPOT, sgl-project/sglang benchmark/benchmark_vllm_060/README.md); "
+        "output_token_s: the engine's per-token output processing (detokenization, stop "
+        "checks, RequestOutput), overlapped by v0.6.0's async output processing and not "
+        "amortized by multi-step, fitted on one row (see _VLLM_OUTPUT_TOKEN_S)",
+        stream_chunk_s=_VLLM_API_CHUNK_S, output_token_s=_VLLM_OUTPUT_TOKEN_S)
+_online("sglang-api", "sglang",
+        "tokenizer-manager HTTP server and detokenizer processes; stream_interval 1 (SGLang "
+        "server_args default); stream_chunk_s = vllm-v0-api's (assumed: the same "
+        "FastAPI/uvicorn server-sent events and incremental detokenization in Python)",
+        stream_chunk_s=_VLLM_API_CHUNK_S)
+# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
+# row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv)
+_TRITON_CHUNK_S = 147e-6
+_online("trtllm-triton", "trtllm",
+        "Triton Inference Server (tensorrtllm_backend ensemble, r24.07), the set-up of the "
+        "vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "
+        "passes the Python-backend postprocessing model (detokenization) and Triton's HTTP "
+        "streaming; stream_chunk_s fitted on one row (see _TRITON_CHUNK_S)",
+        stream_chunk_s=_TRITON_CHUNK_S)

@@ -122,7 +122,7 @@ class GpuModel(CostModelBase):
         profile's CPU time per step: fixed (default the chip's step sync) + per sequence.
         With `scheduler_steps` N > 1 a decode step pays that CPU time once per N steps; the
         other N − 1 steps only launch their graph and copy the token (the chip's step
-        sync): cpu / N + sync · (1 − 1/N)."""
+        sync): cpu / N + sync · (1 − 1/N). The front-end floor: `engines.frontend_floor`."""
         p = params(hw)
         per_kernel = (p.host_launch_s if runtime is Runtime.EAGER
                       or E.knob(profile, "cuda_graphs") < 0.5 else 0.0)
@@ -133,7 +133,13 @@ class GpuModel(CostModelBase):
         n = E.knob(profile, "scheduler_steps")
         if decode and n > 1.0:
             cpu = cpu / n + p.step_sync_s * (1.0 - 1.0 / n)
-        return LaunchOverheads(per_kernel, cpu)
+        n_seq = max(1, sequences)
+        floor = self.serving_floor_s(profile, *((n_seq, 0) if decode else (0, n_seq)))
+        return LaunchOverheads(per_kernel, cpu, floor)
+
+    def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
+                        first_tokens: int = 0) -> float:
+        return E.frontend_floor(profile, decoding, first_tokens)
 
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         c = figures(hw)
