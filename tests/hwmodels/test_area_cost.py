@@ -162,6 +162,33 @@ def test_gpu_control_constant_is_the_fit() -> None:
     assert fit_gpu_unit_fixed_mtr(chips) == pytest.approx(GPU_UNIT_FIXED_MTR, rel=0.01)
 
 
+def test_llc_efficiency_by_hand() -> None:
+    from infersim.hwmodels.area import llc_efficiency
+
+    # AMD V-Cache die: 64 MiB of L3 at the N7 0.027 um² cell in 41 mm²
+    assert llc_efficiency() == pytest.approx(64 * 2**20 * 8 * 0.027 / 41e6, rel=1e-9)
+
+
+def test_gpu_control_scales_with_issue_slots() -> None:
+    # an MI300X XCD: 40 CUs at N5 (171.3 MTr/mm²), each issuing 1 instruction per cycle,
+    # carry 40 x 1 x 32.88 / 171.3 = 7.678 mm² of control; at an SM's 4 slots, 4x that
+    mi = load_hardware("mi300x").chip
+    xcd = chip_area(mi).components["unit_control"] / 8
+    assert xcd == pytest.approx(40 * 32.88 / 171.3, rel=1e-3)
+    four = load_hardware("mi300x", {"build.unit_issue_per_cycle": 4}).chip
+    assert chip_area(four).components["unit_control"] / 8 == pytest.approx(4 * xcd)
+    assert chip_area(four).die_mm2 > chip_area(mi).die_mm2
+    # the NVIDIA fit dies issue 4 per cycle per SM: 131.5 MTr of control per SM
+    assert 4 * GPU_UNIT_FIXED_MTR == pytest.approx(131.5, rel=1e-3)
+
+
+def test_bad_issue_slots_is_one_clear_error() -> None:
+    from infersim.foundation.errors import SpecError
+
+    with pytest.raises(SpecError, match="build.unit_issue_per_cycle"):
+        load_hardware("mi300x", {"build.unit_issue_per_cycle": -1})
+
+
 def test_not_derivable_without_build_block() -> None:
     h100 = load_hardware("h100-sxm")
     hw = dataclasses.replace(h100, chip=dataclasses.replace(h100.chip, build=None))
@@ -337,21 +364,22 @@ def _chiplet(**build: object) -> Chip:
 
 
 def test_base_dies_by_hand() -> None:
-    # base: 1 MB of SRAM 8e6 x 0.027 / 0.7 = 0.308571 mm² + one HBM PHY 11 mm², uncore 15%:
-    # 11.308571 / 0.85 = 13.304201 mm² over 2 base dies; the compute die keeps its 0.588164
+    # base: 1 MB of cache at the V-Cache bit-cell share (64 MiB x 8 x 0.027 um² / 41 mm² =
+    # 0.353549): 8e6 x 0.027 / 0.353549 = 0.610948 mm² + one HBM PHY 11 mm², uncore 15%:
+    # 11.610948 / 0.85 = 13.659939 mm² over 2 base dies; the compute die keeps its 0.588164
     a = chip_area(_chiplet(hbm_phys=1))
     assert a.die_mm2 == pytest.approx(0.588164, rel=1e-5)
-    assert a.base_die_mm2 == pytest.approx(13.304201 / 2, rel=1e-5)
-    assert a.total_mm2 == pytest.approx(0.588164 + 13.304201, rel=1e-5)
+    assert a.base_die_mm2 == pytest.approx(13.659939 / 2, rel=1e-5)
+    assert a.total_mm2 == pytest.approx(0.588164 + 13.659939, rel=1e-5)
     assert "hbm_phy" not in a.components
     # without sram_bytes, the base SRAM is the part of the on-chip 1 MB level it holds
     assert "sram" not in chip_area(_simple_chip(base_dies=2, base_sram_bytes=1e6)).components
-    # the same SRAM alone is 0.363025 mm², less than the compute die stacked on it: the
-    # base dies grow to its footprint
+    # the same cache alone is 0.610948 / 0.85 = 0.718762 mm²; stacked, the base dies also
+    # hold the 0.588164 mm² footprint of the compute die bonded onto them
     flat = chip_area(_chiplet())
     stacked = chip_area(_chiplet(base_stacked=True))
-    assert flat.base_die_mm2 == pytest.approx(0.363025 / 2, rel=1e-5)
-    assert stacked.base_die_mm2 == pytest.approx(0.588164 / 2, rel=1e-5)
+    assert flat.base_die_mm2 == pytest.approx(0.718762 / 2, rel=1e-5)
+    assert stacked.base_die_mm2 == pytest.approx((0.718762 + 0.588164) / 2, rel=1e-5)
     # base dies are silicon to buy and one more design to pay for
     plain = chip_cost(_simple_chip(package="organic", volume=1000))
     chiplet = chip_cost(_chiplet(package="organic", volume=1000))
@@ -367,9 +395,12 @@ def test_base_die_knobs_move_area_and_cost() -> None:
     n6 = chip_area(load_hardware("mi300x", flat).chip).base_die_mm2
     n16 = chip_area(load_hardware("mi300x", {**flat, "build.base_process_nm": 16}).chip)
     assert n16.base_die_mm2 > n6  # a coarser node holds the same cache in more area
-    # stacked XCDs set the IOD's floor: two XCDs per IOD
+    # an IOD: the footprint of its two XCDs beside 64 MB of Infinity Cache at the V-Cache
+    # share (512e6 x 0.027 / 0.353549 = 39.10 mm²), two HBM PHYs (22 mm²) and a quarter of
+    # 512 GB/s of SerDes (1,024 Gb/s x 0.45 / 100 = 4.608 mm²), with 15% uncore
     mi = chip_area(load_hardware("mi300x").chip)
-    assert mi.base_die_mm2 == pytest.approx(2 * mi.die_mm2)
+    own = (64e6 * 8 * 0.027 / 0.353549 / 1e6 + 22.0 + 4.608) / 0.85
+    assert mi.base_die_mm2 == pytest.approx(2 * mi.die_mm2 + own, rel=1e-4)
 
 
 @pytest.mark.parametrize("overrides,field", [

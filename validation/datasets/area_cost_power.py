@@ -3,8 +3,9 @@
 
 Groups and targets (issue 16):
 - `die area`: derived die area within 10% of the published die for at least 6 chips. The
-  one fitted area constant (GPU SM control logic, hwmodels/area.py GPU_UNIT_FIXED_MTR) is
-  fitted on GA100 and GH100: those rows say "fitted"; the others are predictions. The
+  one fitted area constant (GPU control logic per issue slot, hwmodels/area.py
+  GPU_UNIT_FIXED_MTR) is fitted on GA100 and GH100: those rows say "fitted"; the others are
+  predictions (the MI300X XCD uses it at a CDNA CU's 1 issue per cycle against an SM's 4). The
   wafer row compares the components the wafer must hold with the wafer's area.
 - `system price`: derived system price within 25% of a public list price where one exists
   (measured = the middle of a published range).
@@ -27,10 +28,13 @@ Known misses and their causes (the rows stay as they are; the fix belongs to the
 - Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
   the stream registers and the instruction control units have no published area and are not
   modelled.
-- MI300X XCD (+19%): the per-engine control logic is the constant fitted on NVIDIA SMs; an
-  AMD CU carries half an H100 SM's matrix rate, and no AMD die is fitted. IOD (-26%): the
-  model floors each IOD at the footprint of its two stacked XCDs; the Infinity Fabric
-  network, IOD-to-IOD links and bond/TSV fields it also carries have no published area.
+- MI300X IOD (-20%): an IOD is the footprint of its two stacked XCDs (their bond and
+  power-via field), 64 MB of Infinity Cache at the measured V-Cache bit-cell share (39 mm²),
+  two HBM3 PHYs and its SerDes, with uncore: 297 mm². The ~70 mm² left is not itemized by
+  any source found: the IOD-to-IOD Infinity Fabric AP links (3.0 + 2.4 TB/s, AMD VLSI 2024
+  as reported), the fabric crossbar and the HBM3 PHYs' real size. An AMD per-CU constant
+  fitted on MI100 (N7, ~750 mm², 128 CUs) was estimated by hand and rejected: its low density
+  (34 MTr/mm²) gives ~220 MTr per CU and an XCD of ~160 mm² (+40%).
 - GroqCard price (-87%): a ~US$0.3k build plus US$1k of NRE over the assumed 108k chips, at
   Groq's assumed 50% margin, against a US$20k list through a board partner and a distributor
   at launch volumes; no public margin or volume explains it.
@@ -131,7 +135,7 @@ def rows() -> list[dict[str, Any]]:
             pred = area.total_mm2
         else:
             pred = area.base_die_mm2 if die == "base" else area.die_mm2
-        note = "fitted (GPU SM control logic)" if name in fitted else "held-out"
+        note = "fitted (GPU control per issue slot)" if name in fitted else "held-out"
         out.append({"dataset": NAME, "group": "die area", "case": case, "predicted": pred,
                     "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
     for name, published, src in PRICES:
