@@ -106,6 +106,7 @@ def _area_cost(name: str, **overrides: object) -> tuple[float, float]:
     ("h100-sxm", "build.sram_mb", 60, 120),  # more SRAM
     ("h100-sxm", "build.units_on_die", 144, 160),  # more SMs on the die
     ("h100-sxm", "build.hbm_phys", 5, 6),  # more HBM stacks
+    ("mi300x", "build.unit_issue_per_cycle", 1, 2),  # more issue slots per CU
     ("sram-cim", "cim.adc_bits", 4, 6),  # wider ADCs (area ~2^bits)
     ("sram-cim", "cim.adcs_per_array", 32, 64),  # more ADCs per array
     ("sram-cim", "cim.num_arrays", 8192, 16384),  # more arrays
