@@ -13,18 +13,18 @@ Groups and targets (issue 16):
   peak at once, a GPU throttled to its TDP) within 15% of the published figure of the same
   scope (module, card or system).
 
-Known misses and their causes (the rows stay as they are; the fix belongs to the input named):
-- WSE-3 area (-15%): the wafer is 970,000 physical cores (Cerebras), each an 8-wide fp16
-  FMAC datapath, 48 KiB of SRAM in small banks and per-core logic (router, control, cache),
-  in a pitch that also holds fabric wiring, scribe crossings and edge. The bank efficiency
-  (0.56), the per-core logic (0.76 MTr) and the core's share of its pitch (0.75) come from
-  the measured WSE-2 core at N7 (Hot Chips 34: 38,000 um², half SRAM; 850,000 cores on the
-  same 46,225 mm², with WSE-3's 93% enabled share assumed) and are carried to N5 by the node
-  tables: the derived pitch is 0.040 mm² against the 46,225 / 970,000 = 0.048 mm² the wafer
-  implies (Cerebras rounds its core to ~0.05 mm²). The N7 -> N5 step shrinks the logic by
-  the table's 1.88x (densest cells) and the SRAM by the cells' 1.29x, while the published
-  wafers barely shrank per core (WSE-2 50,500 um² -> WSE-3 47,700 um², 4 -> 8 FMACs);
-  what else grew inside the WSE-3 core is not published.
+Known misses, fragile rows and their causes (the rows stay as they are; the fix belongs to the
+input named):
+- WSE-3 area (-9.6%, inside the target by 0.4 points): the wafer is 970,000 physical cores
+  (Cerebras), each an 8-wide fp16 FMAC datapath, 48 KiB of SRAM in small banks and per-core
+  logic (router, control, cache), in a pitch that also holds fabric wiring, scribe crossings
+  and edge. The bank efficiency (0.56), the per-core logic (0.76 MTr) and the core's share
+  of its pitch (0.71) come from the measured WSE-2 core at N7 (Hot Chips 34: 38,000 um²,
+  half SRAM; 850,000 enabled cores on the same 46,225 mm² with WSE-1's 1-1.5% spares) and
+  are carried to N5 by the node tables. The row is fragile: WSE-3's own 7% spare share
+  assumed for WSE-2 gives -15%, and the same carry from N7 back to WSE-1 (16 nm, 400,000
+  cores) gives +39%: the tables' densest-cell ratios overstate how much the wafer core
+  shrinks per node (published pitch WSE-1 114,000 -> WSE-2 53,700 -> WSE-3 47,700 um²).
 - Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
   the stream registers and the instruction control units have no published area and are not
   modelled.
