@@ -179,14 +179,12 @@ def test_gpu_control_scales_with_issue_slots() -> None:
     four = load_hardware("mi300x", {"build.unit_issue_per_cycle": 4}).chip
     assert chip_area(four).components["unit_control"] / 8 == pytest.approx(4 * xcd)
     assert chip_area(four).die_mm2 > chip_area(mi).die_mm2
-    # the NVIDIA fit dies issue 4 per cycle per SM: 131.5 MTr of control per SM
-    assert 4 * GPU_UNIT_FIXED_MTR == pytest.approx(131.5, rel=1e-3)
 
 
 def test_bad_issue_slots_is_one_clear_error() -> None:
     from infersim.foundation.errors import SpecError
 
-    with pytest.raises(SpecError, match="build.unit_issue_per_cycle"):
+    with pytest.raises(SpecError, match=r"build\.unit_issue_per_cycle"):
         load_hardware("mi300x", {"build.unit_issue_per_cycle": -1})
 
 
