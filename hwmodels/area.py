@@ -23,10 +23,11 @@
   power-via field) beside their own content.
 
 Constants: hwmodels/data/process_nodes.yaml (every number cited). One is fitted: the control
-logic of a GPU engine per instruction it issues per cycle (schedulers with their load/store,
-special-function and texture paths), `GPU_UNIT_FIXED_MTR`, fit to the two published GPU dies
-GA100 and GH100 (`fit_gpu_unit_fixed_mtr`; an NVIDIA SM issues 4 per cycle, an AMD CDNA CU 1,
-`build.unit_issue_per_cycle`); every other die is predicted.
+logic of a GPU engine per instruction scheduler (wave selection, scoreboards, dispatch, with
+their load/store, special-function and texture paths), `GPU_UNIT_FIXED_MTR`, fit to the two
+published GPU dies GA100 and GH100 (`fit_gpu_unit_fixed_mtr`; an NVIDIA SM has 4 schedulers,
+an AMD CDNA CU 1 that serves its 4 SIMDs in turn, `build.unit_schedulers`); every other die
+is predicted.
 
 Everything here is a pure function of a `Chip`; `None` fields of `AreaBreakdown` say why an
 area is not derivable (no `build:` block, a node missing from the table).
@@ -50,10 +51,10 @@ from infersim.workloads.dtypes import DType
 DATA_FILE = Path(__file__).parent / "data" / "process_nodes.yaml"
 UM2_PER_MM2 = 1e6
 
-# Fitted: control logic of a GPU engine per instruction it issues per cycle (its schedulers,
-# with their load/store, special-function and texture paths), million transistors
-# (fit_gpu_unit_fixed_mtr on GA100 826 mm² and GH100 814 mm², reference
-# hardware-and-published-results.md §1.1 [A2, H4]; both SMs issue 4 per cycle: 131.5 MTr).
+# Fitted: control logic of a GPU engine per instruction scheduler (with its load/store,
+# special-function and texture paths), million transistors (fit_gpu_unit_fixed_mtr on GA100
+# 826 mm² and GH100 814 mm², reference hardware-and-published-results.md §1.1 [A2, H4];
+# both SMs have 4 schedulers: 131.5 MTr per SM).
 GPU_UNIT_FIXED_MTR = 32.88
 # Published GPU dies the constant is fitted to: (spec name, die area mm²).
 GPU_FIT_DIES = (("a100-sxm-80gb", 826.0), ("h100-sxm", 814.0))
@@ -292,7 +293,7 @@ def chip_area(chip: Chip) -> AreaBreakdown:
             if matrix is not None and vector.count == matrix.count:
                 unit_mm2 += parts["vector"] / on_die
     if chip.kind == HardwareKind.GPU:
-        control_mtr = GPU_UNIT_FIXED_MTR * b.unit_issue_per_cycle
+        control_mtr = GPU_UNIT_FIXED_MTR * b.unit_schedulers
         parts["unit_control"] = on_die * control_mtr / node.logic_mtr_per_mm2
         unit_mm2 += control_mtr / node.logic_mtr_per_mm2
     array_bits = 0.0
@@ -376,9 +377,9 @@ def chip_area(chip: Chip) -> AreaBreakdown:
 
 
 def fit_gpu_unit_fixed_mtr(chips: Mapping[str, Chip]) -> float:
-    """Least-squares control logic per issue slot (MTr) that makes the GPU dies in `chips`
+    """Least-squares control logic per scheduler (MTr) that makes the GPU dies in `chips`
     (name -> chip, names of GPU_FIT_DIES) match their published areas: area_i = a_i + x ·
-    n_i · s_i / D_i (s_i issue slots per engine), so x = Σ w_i (A_i - a_i) / Σ w_i²,
+    n_i · s_i / D_i (s_i schedulers per engine), so x = Σ w_i (A_i - a_i) / Σ w_i²,
     w_i = n_i · s_i / D_i."""
     num = den = 0.0
     for name, published in GPU_FIT_DIES:
@@ -391,7 +392,7 @@ def fit_gpu_unit_fixed_mtr(chips: Mapping[str, Chip]) -> float:
         # area without the fitted term, and the weight of the term, both through the uncore
         rest = (br.compute_mm2 / br.dies - fixed / (1.0 - f)) * br.dies
         assert chip.build is not None
-        w = (br.units_on_die * chip.build.unit_issue_per_cycle / node.logic_mtr_per_mm2
+        w = (br.units_on_die * chip.build.unit_schedulers / node.logic_mtr_per_mm2
              / (1.0 - f))
         num += w * (published * br.dies - rest)
         den += w * w

@@ -106,7 +106,7 @@ def _area_cost(name: str, **overrides: object) -> tuple[float, float]:
     ("h100-sxm", "build.sram_mb", 60, 120),  # more SRAM
     ("h100-sxm", "build.units_on_die", 144, 160),  # more SMs on the die
     ("h100-sxm", "build.hbm_phys", 5, 6),  # more HBM stacks
-    ("mi300x", "build.unit_issue_per_cycle", 1, 2),  # more issue slots per CU
+    ("mi300x", "build.unit_schedulers", 1, 2),  # more schedulers per CU
     ("sram-cim", "cim.adc_bits", 4, 6),  # wider ADCs (area ~2^bits)
     ("sram-cim", "cim.adcs_per_array", 32, 64),  # more ADCs per array
     ("sram-cim", "cim.num_arrays", 8192, 16384),  # more arrays
@@ -170,22 +170,22 @@ def test_llc_efficiency_by_hand() -> None:
     assert llc_efficiency() == pytest.approx(64 * 2**20 * 8 * 0.027 / 41e6, rel=1e-9)
 
 
-def test_gpu_control_scales_with_issue_slots() -> None:
-    # an MI300X XCD: 40 CUs at N5 (171.3 MTr/mm²), each issuing 1 instruction per cycle,
-    # carry 40 x 1 x 32.88 / 171.3 = 7.678 mm² of control; at an SM's 4 slots, 4x that
+def test_gpu_control_scales_with_schedulers() -> None:
+    # an MI300X XCD: 40 CUs at N5 (171.3 MTr/mm²), each with 1 instruction scheduler,
+    # carry 40 x 1 x 32.88 / 171.3 = 7.678 mm² of control; at an SM's 4 schedulers, 4x that
     mi = load_hardware("mi300x").chip
     xcd = chip_area(mi).components["unit_control"] / 8
     assert xcd == pytest.approx(40 * 32.88 / 171.3, rel=1e-3)
-    four = load_hardware("mi300x", {"build.unit_issue_per_cycle": 4}).chip
+    four = load_hardware("mi300x", {"build.unit_schedulers": 4}).chip
     assert chip_area(four).components["unit_control"] / 8 == pytest.approx(4 * xcd)
     assert chip_area(four).die_mm2 > chip_area(mi).die_mm2
 
 
-def test_bad_issue_slots_is_one_clear_error() -> None:
+def test_bad_scheduler_count_is_one_clear_error() -> None:
     from infersim.foundation.errors import SpecError
 
-    with pytest.raises(SpecError, match=r"build\.unit_issue_per_cycle"):
-        load_hardware("mi300x", {"build.unit_issue_per_cycle": -1})
+    with pytest.raises(SpecError, match=r"build\.unit_schedulers"):
+        load_hardware("mi300x", {"build.unit_schedulers": -1})
 
 
 def test_not_derivable_without_build_block() -> None:

@@ -3,9 +3,9 @@
 
 Groups and targets (issue 16):
 - `die area`: derived die area within 10% of the published die for at least 6 chips. The
-  one fitted area constant (GPU control logic per issue slot, hwmodels/area.py
+  one fitted area constant (GPU control logic per instruction scheduler, hwmodels/area.py
   GPU_UNIT_FIXED_MTR) is fitted on GA100 and GH100: those rows say "fitted"; the others are
-  predictions (the MI300X XCD uses it at a CDNA CU's 1 issue per cycle against an SM's 4). The
+  predictions (the MI300X XCD uses it at a CDNA CU's 1 scheduler against an SM's 4). The
   wafer row compares the components the wafer must hold with the wafer's area.
 - `system price`: derived system price within 25% of a public list price where one exists
   (measured = the middle of a published range).
@@ -135,7 +135,7 @@ def rows() -> list[dict[str, Any]]:
             pred = area.total_mm2
         else:
             pred = area.base_die_mm2 if die == "base" else area.die_mm2
-        note = "fitted (GPU control per issue slot)" if name in fitted else "held-out"
+        note = "fitted (GPU control per scheduler)" if name in fitted else "held-out"
         out.append({"dataset": NAME, "group": "die area", "case": case, "predicted": pred,
                     "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
     for name, published, src in PRICES:
