@@ -17,13 +17,17 @@
   are derived from a measured wafer core (Cerebras WSE-2 at N7: 38,000 µm², half SRAM;
   `wafer_core_terms`) and carried to the chip's node; there is no separate uncore;
 - chiplet packages (`build.base_dies`, MI300X): the memory PHYs, SerDes and the base-die
-  cache move onto the base dies at their own node, each with its uncore; base dies that carry
-  stacked compute dies are at least the footprint of those dies.
+  cache move onto the base dies at their own node, each with its uncore; the cache is built
+  at the bit-cell share of a measured last-level cache die (AMD V-Cache, `llc_efficiency`);
+  base dies that carry stacked compute dies add the footprint of those dies (their bond and
+  power-via field) beside their own content.
 
 Constants: hwmodels/data/process_nodes.yaml (every number cited). One is fitted: the control
-logic of one GPU streaming multiprocessor (schedulers, load/store, special functions, texture),
-`GPU_UNIT_FIXED_MTR`, fit to the two published GPU dies GA100 and GH100
-(`fit_gpu_unit_fixed_mtr`); every other die is predicted.
+logic of a GPU engine per instruction scheduler (wave selection, scoreboards, dispatch, with
+their load/store, special-function and texture paths), `GPU_UNIT_FIXED_MTR`, fit to the two
+published GPU dies GA100 and GH100 (`fit_gpu_unit_fixed_mtr`; an NVIDIA SM has 4 schedulers,
+an AMD CDNA CU 1 that serves its 4 SIMDs in turn, `build.unit_schedulers`); every other die
+is predicted.
 
 Everything here is a pure function of a `Chip`; `None` fields of `AreaBreakdown` say why an
 area is not derivable (no `build:` block, a node missing from the table).
@@ -47,9 +51,11 @@ from infersim.workloads.dtypes import DType
 DATA_FILE = Path(__file__).parent / "data" / "process_nodes.yaml"
 UM2_PER_MM2 = 1e6
 
-# Fitted: control logic of one GPU SM / CU in million transistors (fit_gpu_unit_fixed_mtr on
-# GA100 826 mm² and GH100 814 mm², reference hardware-and-published-results.md §1.1 [A2, H4]).
-GPU_UNIT_FIXED_MTR = 131.5
+# Fitted: control logic of a GPU engine per instruction scheduler (with its load/store,
+# special-function and texture paths), million transistors (fit_gpu_unit_fixed_mtr on GA100
+# 826 mm² and GH100 814 mm², reference hardware-and-published-results.md §1.1 [A2, H4];
+# both SMs have 4 schedulers: 131.5 MTr per SM).
+GPU_UNIT_FIXED_MTR = 32.88
 # Published GPU dies the constant is fitted to: (spec name, die area mm²).
 GPU_FIT_DIES = (("a100-sxm-80gb", 826.0), ("h100-sxm", 814.0))
 
@@ -141,6 +147,15 @@ def adc_area_um2(bits: int) -> float:
 def sram_area_mm2(bits: float, node: Node, cell_factor: float = 1.0) -> float:
     eff = float(tables().components["sram_array_efficiency"])
     return bits * node.sram_cell_um2 * cell_factor / eff / UM2_PER_MM2
+
+
+def llc_efficiency() -> float:
+    """Bit-cell share of a last-level cache macro with its tags, control and vias: the
+    measured reference cache die (components.llc_ref_*) = bits x cell / die area."""
+    c = tables().components
+    node = node_by_nm(float(c["llc_ref_process_nm"]))
+    bits = float(c["llc_ref_mib"]) * 2.0 ** 20 * BITS_PER_BYTE
+    return bits * node.sram_cell_um2 / (float(c["llc_ref_mm2"]) * UM2_PER_MM2)
 
 
 @dataclass(frozen=True)
@@ -278,8 +293,9 @@ def chip_area(chip: Chip) -> AreaBreakdown:
             if matrix is not None and vector.count == matrix.count:
                 unit_mm2 += parts["vector"] / on_die
     if chip.kind == HardwareKind.GPU:
-        parts["unit_control"] = on_die * GPU_UNIT_FIXED_MTR / node.logic_mtr_per_mm2
-        unit_mm2 += GPU_UNIT_FIXED_MTR / node.logic_mtr_per_mm2
+        control_mtr = GPU_UNIT_FIXED_MTR * b.unit_schedulers
+        parts["unit_control"] = on_die * control_mtr / node.logic_mtr_per_mm2
+        unit_mm2 += control_mtr / node.logic_mtr_per_mm2
     array_bits = 0.0
     if cim is not None:
         cell = b.cell_um2 or node.sram_cell_um2 * float(c["cim_cell_factor"])
@@ -326,7 +342,9 @@ def chip_area(chip: Chip) -> AreaBreakdown:
     # I/O and the base SRAM sit on the base dies when the package has them
     io: dict[str, float] = {} if b.base_dies else parts
     if b.base_sram_bytes > 0:
-        io["base_sram"] = sram_area_mm2(b.base_sram_bytes * BITS_PER_BYTE, base_node)
+        # a memory-side cache die carries its tags, control and vias (measured LLC die)
+        io["base_sram"] = (b.base_sram_bytes * BITS_PER_BYTE * base_node.sram_cell_um2
+                           / llc_efficiency() / UM2_PER_MM2)
     if b.hbm_phys:
         io["hbm_phy"] = b.hbm_phys * float(c["hbm_phy_mm2"])
     if b.dram_channels:
@@ -350,19 +368,19 @@ def chip_area(chip: Chip) -> AreaBreakdown:
     if b.base_dies:
         io["uncore"] = sum(io.values()) * f / (1.0 - f)
         if b.base_stacked:
-            # a base die must hold the footprint of the compute dies bonded onto it
-            short = sum(parts.values()) - sum(io.values())
-            if short > 0:
-                io["stack_footprint"] = short
+            # the shadow of the compute dies bonded onto a base die is their bond and
+            # power-via field; the base die's cache, PHYs and SerDes sit beside it
+            io["stack_footprint"] = sum(parts.values())
     return AreaBreakdown(parts, b.dies, node.name, unit_mm2, int(on_die), int(enabled),
                          base_components=io if b.base_dies else {}, base_dies=b.base_dies,
                          base_node=base_node.name if b.base_dies else "")
 
 
 def fit_gpu_unit_fixed_mtr(chips: Mapping[str, Chip]) -> float:
-    """Least-squares per-unit control logic (MTr) that makes the GPU dies in `chips` (name ->
-    chip, names of GPU_FIT_DIES) match their published areas: area_i = a_i + x · n_i / D_i,
-    so x = Σ w_i (A_i - a_i) / Σ w_i², w_i = n_i / D_i."""
+    """Least-squares control logic per scheduler (MTr) that makes the GPU dies in `chips`
+    (name -> chip, names of GPU_FIT_DIES) match their published areas: area_i = a_i + x ·
+    n_i · s_i / D_i (s_i schedulers per engine), so x = Σ w_i (A_i - a_i) / Σ w_i²,
+    w_i = n_i · s_i / D_i."""
     num = den = 0.0
     for name, published in GPU_FIT_DIES:
         chip = chips[name]
@@ -373,7 +391,9 @@ def fit_gpu_unit_fixed_mtr(chips: Mapping[str, Chip]) -> float:
         fixed = br.components["unit_control"]
         # area without the fitted term, and the weight of the term, both through the uncore
         rest = (br.compute_mm2 / br.dies - fixed / (1.0 - f)) * br.dies
-        w = br.units_on_die / node.logic_mtr_per_mm2 / (1.0 - f)
+        assert chip.build is not None
+        w = (br.units_on_die * chip.build.unit_schedulers / node.logic_mtr_per_mm2
+             / (1.0 - f))
         num += w * (published * br.dies - rest)
         den += w * w
     return num / den

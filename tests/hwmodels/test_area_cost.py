@@ -106,6 +106,7 @@ def _area_cost(name: str, **overrides: object) -> tuple[float, float]:
     ("h100-sxm", "build.sram_mb", 60, 120),  # more SRAM
     ("h100-sxm", "build.units_on_die", 144, 160),  # more SMs on the die
     ("h100-sxm", "build.hbm_phys", 5, 6),  # more HBM stacks
+    ("mi300x", "build.unit_schedulers", 1, 2),  # more schedulers per CU
     ("sram-cim", "cim.adc_bits", 4, 6),  # wider ADCs (area ~2^bits)
     ("sram-cim", "cim.adcs_per_array", 32, 64),  # more ADCs per array
     ("sram-cim", "cim.num_arrays", 8192, 16384),  # more arrays
@@ -160,6 +161,31 @@ def test_load_power_by_hand() -> None:
 def test_gpu_control_constant_is_the_fit() -> None:
     chips = {n: load_hardware(n).chip for n, _ in GPU_FIT_DIES}
     assert fit_gpu_unit_fixed_mtr(chips) == pytest.approx(GPU_UNIT_FIXED_MTR, rel=0.01)
+
+
+def test_llc_efficiency_by_hand() -> None:
+    from infersim.hwmodels.area import llc_efficiency
+
+    # AMD V-Cache die: 64 MiB of L3 at the N7 0.027 um² cell in 41 mm²
+    assert llc_efficiency() == pytest.approx(64 * 2**20 * 8 * 0.027 / 41e6, rel=1e-9)
+
+
+def test_gpu_control_scales_with_schedulers() -> None:
+    # an MI300X XCD: 40 CUs at N5 (171.3 MTr/mm²), each with 1 instruction scheduler,
+    # carry 40 x 1 x 32.88 / 171.3 = 7.678 mm² of control; at an SM's 4 schedulers, 4x that
+    mi = load_hardware("mi300x").chip
+    xcd = chip_area(mi).components["unit_control"] / 8
+    assert xcd == pytest.approx(40 * 32.88 / 171.3, rel=1e-3)
+    four = load_hardware("mi300x", {"build.unit_schedulers": 4}).chip
+    assert chip_area(four).components["unit_control"] / 8 == pytest.approx(4 * xcd)
+    assert chip_area(four).die_mm2 > chip_area(mi).die_mm2
+
+
+def test_bad_scheduler_count_is_one_clear_error() -> None:
+    from infersim.foundation.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"build\.unit_schedulers"):
+        load_hardware("mi300x", {"build.unit_schedulers": -1})
 
 
 def test_not_derivable_without_build_block() -> None:
@@ -337,21 +363,22 @@ def _chiplet(**build: object) -> Chip:
 
 
 def test_base_dies_by_hand() -> None:
-    # base: 1 MB of SRAM 8e6 x 0.027 / 0.7 = 0.308571 mm² + one HBM PHY 11 mm², uncore 15%:
-    # 11.308571 / 0.85 = 13.304201 mm² over 2 base dies; the compute die keeps its 0.588164
+    # base: 1 MB of cache at the V-Cache bit-cell share (64 MiB x 8 x 0.027 um² / 41 mm² =
+    # 0.353549): 8e6 x 0.027 / 0.353549 = 0.610948 mm² + one HBM PHY 11 mm², uncore 15%:
+    # 11.610948 / 0.85 = 13.659939 mm² over 2 base dies; the compute die keeps its 0.588164
     a = chip_area(_chiplet(hbm_phys=1))
     assert a.die_mm2 == pytest.approx(0.588164, rel=1e-5)
-    assert a.base_die_mm2 == pytest.approx(13.304201 / 2, rel=1e-5)
-    assert a.total_mm2 == pytest.approx(0.588164 + 13.304201, rel=1e-5)
+    assert a.base_die_mm2 == pytest.approx(13.659939 / 2, rel=1e-5)
+    assert a.total_mm2 == pytest.approx(0.588164 + 13.659939, rel=1e-5)
     assert "hbm_phy" not in a.components
     # without sram_bytes, the base SRAM is the part of the on-chip 1 MB level it holds
     assert "sram" not in chip_area(_simple_chip(base_dies=2, base_sram_bytes=1e6)).components
-    # the same SRAM alone is 0.363025 mm², less than the compute die stacked on it: the
-    # base dies grow to its footprint
+    # the same cache alone is 0.610948 / 0.85 = 0.718762 mm²; stacked, the base dies also
+    # hold the 0.588164 mm² footprint of the compute die bonded onto them
     flat = chip_area(_chiplet())
     stacked = chip_area(_chiplet(base_stacked=True))
-    assert flat.base_die_mm2 == pytest.approx(0.363025 / 2, rel=1e-5)
-    assert stacked.base_die_mm2 == pytest.approx(0.588164 / 2, rel=1e-5)
+    assert flat.base_die_mm2 == pytest.approx(0.718762 / 2, rel=1e-5)
+    assert stacked.base_die_mm2 == pytest.approx((0.718762 + 0.588164) / 2, rel=1e-5)
     # base dies are silicon to buy and one more design to pay for
     plain = chip_cost(_simple_chip(package="organic", volume=1000))
     chiplet = chip_cost(_chiplet(package="organic", volume=1000))
@@ -367,9 +394,12 @@ def test_base_die_knobs_move_area_and_cost() -> None:
     n6 = chip_area(load_hardware("mi300x", flat).chip).base_die_mm2
     n16 = chip_area(load_hardware("mi300x", {**flat, "build.base_process_nm": 16}).chip)
     assert n16.base_die_mm2 > n6  # a coarser node holds the same cache in more area
-    # stacked XCDs set the IOD's floor: two XCDs per IOD
+    # an IOD: the footprint of its two XCDs beside 64 MB of Infinity Cache at the V-Cache
+    # share (512e6 x 0.027 / 0.353549 = 39.10 mm²), two HBM PHYs (22 mm²) and a quarter of
+    # 512 GB/s of SerDes (1,024 Gb/s x 0.45 / 100 = 4.608 mm²), with 15% uncore
     mi = chip_area(load_hardware("mi300x").chip)
-    assert mi.base_die_mm2 == pytest.approx(2 * mi.die_mm2)
+    own = (64e6 * 8 * 0.027 / 0.353549 / 1e6 + 22.0 + 4.608) / 0.85
+    assert mi.base_die_mm2 == pytest.approx(2 * mi.die_mm2 + own, rel=1e-4)
 
 
 @pytest.mark.parametrize("overrides,field", [
@@ -393,8 +423,9 @@ def test_wafer_core_terms_by_hand() -> None:
     t = wafer_core_terms()
     assert t.sram_efficiency == pytest.approx(49152 * 8 * 0.027 / 19000, rel=1e-9)  # 0.5588
     assert t.control_mtr == pytest.approx((19000 - 4 * fmac_n7) * 91.2e-6, rel=1e-9)  # 0.762
-    # pitch of a physical core: 46,225 mm² / (850,000 / 0.928) = 50,467 um²
-    assert t.core_share == pytest.approx(38000 / (46225e6 * 0.928 / 850000), rel=1e-9)
+    # pitch of a physical core: 46,225 mm² / (850,000 / 0.9875) = 53,703 um² (WSE-1's
+    # 1-1.5% spare cores, middle), so the core fills 0.7076 of it
+    assert t.core_share == pytest.approx(38000 / (46225e6 * 0.9875 / 850000), rel=1e-9)
 
 
 def test_wafer_area_by_hand() -> None:
@@ -407,7 +438,7 @@ def test_wafer_area_by_hand() -> None:
     sram = 44e9 * 970 / 900 * 8 * 0.021 / eff / 1e6
     control = 970000 * control_mtr / 171.3
     cores = matrix + sram + control
-    pitch_share = 38000 / (46225e6 * 0.928 / 850000)
+    pitch_share = 38000 / (46225e6 * 0.9875 / 850000)
     a = chip_area(load_hardware("cs-3").chip)
     assert a.components["matrix"] == pytest.approx(matrix, rel=1e-6)
     assert a.components["sram"] == pytest.approx(sram, rel=1e-6)
@@ -421,13 +452,13 @@ def test_wafer_area_by_hand() -> None:
 
 def test_wafer_reference_core_round_trips() -> None:
     # WSE-2 built from its own facts (N7, 850,000 enabled cores of 4 FMACs, 48 KiB each,
-    # 850,000 / 0.928 physical) fills its 46,225 mm² wafer: the per-core terms reproduce the
+    # 850,000 / 0.9875 physical) fills its 46,225 mm² wafer: the per-core terms reproduce the
     # measured core they come from
     wse2 = load_hardware("cs-3", {
         "process_nm": 7, "compute.pe.count": 850000, "wafer.cores": 850000,
         "compute.pe.peak_pflops": {"fp16": 7.48, "bf16": 7.48},
         "compute.pe.flop_per_cycle": {"fp16": 8, "bf16": 8},
-        "memory.sram.capacity_gb": 850000 * 49152 / 1e9, "build.units_on_die": 915948})
+        "memory.sram.capacity_gb": 850000 * 49152 / 1e9, "build.units_on_die": 860759})
     a = chip_area(wse2.chip)
     assert a.total_mm2 - a.components["serdes"] == pytest.approx(46225, rel=1e-5)
 

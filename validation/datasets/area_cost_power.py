@@ -3,8 +3,9 @@
 
 Groups and targets (issue 16):
 - `die area`: derived die area within 10% of the published die for at least 6 chips. The
-  one fitted area constant (GPU SM control logic, hwmodels/area.py GPU_UNIT_FIXED_MTR) is
-  fitted on GA100 and GH100: those rows say "fitted"; the others are predictions. The
+  one fitted area constant (GPU control logic per instruction scheduler, hwmodels/area.py
+  GPU_UNIT_FIXED_MTR) is fitted on GA100 and GH100: those rows say "fitted"; the others are
+  predictions (the MI300X XCD uses it at a CDNA CU's 1 scheduler against an SM's 4). The
   wafer row compares the components the wafer must hold with the wafer's area.
 - `system price`: derived system price within 25% of a public list price where one exists
   (measured = the middle of a published range).
@@ -12,25 +13,28 @@ Groups and targets (issue 16):
   peak at once, a GPU throttled to its TDP) within 15% of the published figure of the same
   scope (module, card or system).
 
-Known misses and their causes (the rows stay as they are; the fix belongs to the input named):
-- WSE-3 area (-15%): the wafer is 970,000 physical cores (Cerebras), each an 8-wide fp16
-  FMAC datapath, 48 KiB of SRAM in small banks and per-core logic (router, control, cache),
-  in a pitch that also holds fabric wiring, scribe crossings and edge. The bank efficiency
-  (0.56), the per-core logic (0.76 MTr) and the core's share of its pitch (0.75) come from
-  the measured WSE-2 core at N7 (Hot Chips 34: 38,000 um², half SRAM; 850,000 cores on the
-  same 46,225 mm², with WSE-3's 93% enabled share assumed) and are carried to N5 by the node
-  tables: the derived pitch is 0.040 mm² against the 46,225 / 970,000 = 0.048 mm² the wafer
-  implies (Cerebras rounds its core to ~0.05 mm²). The N7 -> N5 step shrinks the logic by
-  the table's 1.88x (densest cells) and the SRAM by the cells' 1.29x, while the published
-  wafers barely shrank per core (WSE-2 50,500 um² -> WSE-3 47,700 um², 4 -> 8 FMACs);
-  what else grew inside the WSE-3 core is not published.
+Known misses, fragile rows and their causes (the rows stay as they are; the fix belongs to the
+input named):
+- WSE-3 area (-9.6%, inside the target by 0.4 points): the wafer is 970,000 physical cores
+  (Cerebras), each an 8-wide fp16 FMAC datapath, 48 KiB of SRAM in small banks and per-core
+  logic (router, control, cache), in a pitch that also holds fabric wiring, scribe crossings
+  and edge. The bank efficiency (0.56), the per-core logic (0.76 MTr) and the core's share
+  of its pitch (0.71) come from the measured WSE-2 core at N7 (Hot Chips 34: 38,000 um²,
+  half SRAM; 850,000 enabled cores on the same 46,225 mm² with WSE-1's 1-1.5% spares) and
+  are carried to N5 by the node tables. The row is fragile: WSE-3's own 7% spare share
+  assumed for WSE-2 gives -15%, and the same carry from N7 back to WSE-1 (16 nm, 400,000
+  cores) gives +39%: the tables' densest-cell ratios overstate how much the wafer core
+  shrinks per node (published pitch WSE-1 114,000 -> WSE-2 53,700 -> WSE-3 47,700 um²).
 - Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
   the stream registers and the instruction control units have no published area and are not
   modelled.
-- MI300X XCD (+19%): the per-engine control logic is the constant fitted on NVIDIA SMs; an
-  AMD CU carries half an H100 SM's matrix rate, and no AMD die is fitted. IOD (-26%): the
-  model floors each IOD at the footprint of its two stacked XCDs; the Infinity Fabric
-  network, IOD-to-IOD links and bond/TSV fields it also carries have no published area.
+- MI300X IOD (-20%): an IOD is the footprint of its two stacked XCDs (their bond and
+  power-via field), 64 MB of Infinity Cache at the measured V-Cache bit-cell share (39 mm²),
+  two HBM3 PHYs and its SerDes, with uncore: 297 mm². The ~70 mm² left is not itemized by
+  any source found: the IOD-to-IOD Infinity Fabric AP links (3.0 + 2.4 TB/s, AMD VLSI 2024
+  as reported), the fabric crossbar and the HBM3 PHYs' real size. An AMD per-CU constant
+  fitted on MI100 (N7, ~750 mm², 128 CUs) was estimated by hand and rejected: its low density
+  (34 MTr/mm²) gives ~220 MTr per CU and an XCD of ~160 mm² (+40%).
 - GroqCard price (-87%): a ~US$0.3k build plus US$1k of NRE over the assumed 108k chips, at
   Groq's assumed 50% margin, against a US$20k list through a board partner and a distributor
   at launch volumes; no public margin or volume explains it.
@@ -131,7 +135,7 @@ def rows() -> list[dict[str, Any]]:
             pred = area.total_mm2
         else:
             pred = area.base_die_mm2 if die == "base" else area.die_mm2
-        note = "fitted (GPU SM control logic)" if name in fitted else "held-out"
+        note = "fitted (GPU control per scheduler)" if name in fitted else "held-out"
         out.append({"dataset": NAME, "group": "die area", "case": case, "predicted": pred,
                     "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
     for name, published, src in PRICES:
