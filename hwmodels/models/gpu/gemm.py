@@ -99,6 +99,11 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
     # near the ridge point the tile pipeline cannot hide the operand stream behind the MMA
     # (or the reverse): a smooth maximum with the measured exponent `gemm_p`
+    # the last wave's epilogue: its tiles finish together and their output drains to HBM
+    # with no later tiles to hide behind (earlier waves' stores overlap the next main loops)
+    last = ctas - (waves - 1) * sms
+    drain_s = stream_time(c, 0.0, write * last / ctas, last) - c.hbm_lat
+    tile_s += drain_s
     body = max(tile_s, memory_s)
     if c.gemm_p > 0.0 and body > 0.0:
         lo = min(tile_s, memory_s) / body
