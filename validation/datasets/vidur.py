@@ -74,6 +74,11 @@ _ROPE_FLOPS = 3.0
 # `zero_operand_mma_gain` × faster than on live data (a harness constant, fitted; real
 # activations are not zero, so the specs' `mma_efficiency` is the live-data rate).
 ZERO_OPERAND_OPS = ("mlp_down_proj",)
+# Vidur's default `record_function` method (vidur/profiling/mlp/main.py) times a module as the
+# sum of its CUDA kernels' "dur" in a PyTorch-profiler chrome trace, whose timestamps are whole
+# µs (every min/max in the profiles is an integer µs), over 20 repeats of the layer
+# (`ACTIVE_STEPS`, mlp_wrapper.py); the CSV keeps their median (`trace_median`).
+TRACE_SAMPLES = 20
 # Upper bound of that gain: with no datapath power the clock could rise until the whole
 # dynamic power budget is spent; H100's modelled unthrottled GEMM demand is 874 W against its
 # 700 W cap with 90 W idle (hwmodels/summary.py `load_power_w`): (874-90)/(700-90) = 1.29 if
@@ -386,8 +391,26 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
             out[i] = model.op_cost(network_op(r), hw, nctx).time_s + wait
         else:
             on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
-            out[i] = model.op_cost(compute_op(r), on, ctx).time_s - launch + h.get("event_s", 0.0)
+            t = model.op_cost(compute_op(r), on, ctx).time_s - launch + h.get("event_s", 0.0)
+            out[i] = trace_median(t)
     return out
+
+
+def trace_median(t: float) -> float:
+    """Expected value Vidur records for a kernel of `t` seconds (see `TRACE_SAMPLES`).
+
+    Each sample is the difference of two whole-µs trace timestamps: floor(d) µs, or
+    floor(d) + 1 when the kernel straddles one more µs tick, which happens with probability
+    p = frac(d) for a uniformly random start phase. With S ~ Binomial(n, p) samples rounded
+    up, the median of n = 20 (mean of the 10th and 11th smallest) is floor(d) +
+    (P(S ≥ 10) + P(S ≥ 11)) / 2: about round(d), continuous in d."""
+    d = max(t, 0.0) * 1e6
+    f = math.floor(d)
+    p = d - f
+    n = TRACE_SAMPLES
+    pmf = [math.comb(n, k) * p ** k * (1.0 - p) ** (n - k) for k in range(n + 1)]
+    up = 0.5 * (sum(pmf[n // 2:]) + sum(pmf[n // 2 + 1:]))
+    return (f + up) * 1e-6
 
 
 def fitted_hardware() -> dict[str, Hardware]:
