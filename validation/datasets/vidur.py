@@ -3,7 +3,8 @@
 Data: `validation/data/vidur/` (a compact extract of Vidur's profiling data, Agrawal et al.,
 MLSys 2024, github.com/microsoft/vidur `data/profiling/`, commit 7d47513, MIT licence; see
 its README). Each compute row is one vLLM-style module of one transformer layer on one GPU
-of a tensor-parallel group (fp16), timed with CUDA events; each network row one NCCL call.
+of a tensor-parallel group (fp16), timed as its kernels' durations in a PyTorch-profiler
+trace (whole µs, `trace_median`); each network row one NCCL call.
 
 What is compared (one op each, `CostModel.op_cost(...).time_s`, cold L2):
 
@@ -321,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     "vector": (("norm_bw_efficiency", 0.05, 0.95), ("activation_bw_efficiency", 0.05, 0.95),
                ("rope_bw_efficiency", 0.05, 0.95), ("elementwise_bw_efficiency", 0.05, 0.95),
-               ("vector_block_inflight_bytes", 256.0, 65536.0), ("event_s", 0.0, 5e-6)),
+               ("vector_block_inflight_bytes", 256.0, 65536.0), ("trace_offset_s", 0.0, 5e-6)),
     "gemm": (("mma_efficiency", 0.3, 0.9), ("gemm_bw_efficiency", 0.3, 0.95),
              ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6),
              ("zero_operand_mma_gain", 1.0, ZERO_GAIN_MAX)),
@@ -334,16 +335,17 @@ COLLECTIVE_ROUNDS = 2  # alternate the two collective stages (each shifts the ot
 SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they count linearly
 
 
-HARNESS_KEYS = ("event_s", "skew_s", "zero_operand_mma_gain")
+HARNESS_KEYS = ("trace_offset_s", "skew_s", "zero_operand_mma_gain")
 # starting points of fields a spec leaves at 0 (= off) and the harness constants
-_X0 = {"event_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
+_X0 = {"trace_offset_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
        "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6, "zero_operand_mma_gain": 1.1}
 
 
 def harness(gpu: str) -> dict[str, float]:
-    """Harness constants of the measurement (fit.json), not of the GPU: `event_s`, the
-    CUDA-event overhead of one timed module (added to the kernel's device time in place of
-    the back-to-back launch cost `kernel_launch_s`); `skew_s`, the expected wait of the
+    """Harness constants of the measurement (fit.json), not of the GPU: `trace_offset_s`, the
+    fixed device time of one traced kernel that the kernel models leave out (the grid's
+    start and retirement as the profiler sees it; added to the kernel's time in place of the
+    back-to-back launch cost `kernel_launch_s`, before the trace's µs rounding); `skew_s`, the expected wait of the
     timed rank for the last of its peers to enter an eager NCCL all-reduce (any group size:
     the reduced result needs every peer's part, and the spread of the ranks' eager launches
     is set by host jitter, not by g). A send/recv is not charged it: the sender completes
@@ -367,9 +369,9 @@ def with_values(hw: Hardware, values: dict[str, float]) -> Hardware:
 
 
 def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: bool) -> Any:
-    """Predicted seconds of rows `d` of one GPU: compute rows are a kernel's device time
-    between CUDA events (op time − back-to-back launch cost + event overhead); network rows
-    the whole NCCL call."""
+    """Predicted seconds of rows `d` of one GPU: compute rows are a kernel's device time as
+    the trace records it (op time − back-to-back launch cost + trace offset, then the
+    median of whole-µs samples, `trace_median`); network rows the whole NCCL call."""
     import numpy as np
 
     ctx = CostContext()
@@ -391,7 +393,8 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
             out[i] = model.op_cost(network_op(r), hw, nctx).time_s + wait
         else:
             on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
-            t = model.op_cost(compute_op(r), on, ctx).time_s - launch + h.get("event_s", 0.0)
+            t = model.op_cost(compute_op(r), on, ctx).time_s - launch \
+                + h.get("trace_offset_s", 0.0)
             out[i] = trace_median(t)
     return out
 
@@ -427,8 +430,9 @@ def fitted_hardware() -> dict[str, Hardware]:
 
 def fit() -> dict[str, Any]:
     """Per GPU and stage (vector, gemm, collective): robust least squares (soft-L1, scale
-    `SOFT`) of log(pred/meas) over the FIT rows only; the vector stage also fits the event
-    overhead that the gemm stage then uses."""
+    `SOFT`) of log(pred/meas) over the FIT rows only; the vector stage also fits the trace
+    offset that the gemm stage then uses, and the gemm stage the harness's zero-operand MMA
+    gain."""
     import numpy as np
     from scipy.optimize import least_squares
 
