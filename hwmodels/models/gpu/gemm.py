@@ -8,7 +8,10 @@ HBM when they do not fit in (half of) the L2: A once per wave-column of tiles, B
 wave-row. Split-K writes and re-reads fp32 partials. The kernel takes the max of the tile-wave
 time and the HBM stream time (a smooth maximum with exponent `gemm_overlap_exponent`: near
 the ridge point the pipeline hides neither behind the other), so a small-M GEMV is memory-bound and a large GEMM
-compute-bound at the tile's efficiency. Every GEMM kernel adds `gemm_fill_us`: its operand
+compute-bound at the tile's efficiency. The last wave's output tiles drain to HBM after
+their main loops with nothing left to overlap (earlier waves' stores hide behind the next
+wave): the tile time adds that wave's share of C at the HBM write rate, which matters for a
+one-wave GEMM with a short K and a wide output. Every GEMM kernel adds `gemm_fill_us`: its operand
 pipeline fills before the first MMA and the last tiles' epilogue drains after it (cuBLAS
 kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs).
 Grouped (MoE) GEMMs run as one grouped kernel: each group's rows are tiled on their own
