@@ -3,7 +3,8 @@
 Data: `validation/data/vidur/` (a compact extract of Vidur's profiling data, Agrawal et al.,
 MLSys 2024, github.com/microsoft/vidur `data/profiling/`, commit 7d47513, MIT licence; see
 its README). Each compute row is one vLLM-style module of one transformer layer on one GPU
-of a tensor-parallel group (fp16), timed with CUDA events; each network row one NCCL call.
+of a tensor-parallel group (fp16), timed as its kernels' durations in a PyTorch-profiler
+trace (whole µs, `trace_median`); each network row one NCCL call.
 
 What is compared (one op each, `CostModel.op_cost(...).time_s`, cold L2):
 
@@ -66,6 +67,24 @@ _LAYERNORM_FLOPS = 7.0
 _SILU_MUL_FLOPS = 5.0
 _GELU_FLOPS = 9.0
 _ROPE_FLOPS = 3.0
+# Vidur's harness fills every parameter with U(-1e-3, 1e-3) (sarathi/vLLM
+# `initialize_dummy_weights`), RMSNorm gains included. The gate and up outputs are then
+# ~sqrt(K)·6e-4·6e-4 ≈ 3e-5, and SiLU(gate)·up ≈ 5e-10 rounds to 0 in fp16 (smallest
+# subnormal 6e-8): the down projection multiplies an all-zero A. Zero operands barely toggle
+# the tensor-core datapath, so a power-capped GPU keeps its clock up: the MMA runs
+# `zero_operand_mma_gain` × faster than on live data (a harness constant, fitted; real
+# activations are not zero, so the specs' `mma_efficiency` is the live-data rate).
+ZERO_OPERAND_OPS = ("mlp_down_proj",)
+# Vidur's default `record_function` method (vidur/profiling/mlp/main.py) times a module as the
+# sum of its CUDA kernels' "dur" in a PyTorch-profiler chrome trace, whose timestamps are whole
+# µs (every min/max in the profiles is an integer µs), over 20 repeats of the layer
+# (`ACTIVE_STEPS`, mlp_wrapper.py); the CSV keeps their median (`trace_median`).
+TRACE_SAMPLES = 20
+# Upper bound of that gain: with no datapath power the clock could rise until the whole
+# dynamic power budget is spent; H100's modelled unthrottled GEMM demand is 874 W against its
+# 700 W cap with 90 W idle (hwmodels/summary.py `load_power_w`): (874-90)/(700-90) = 1.29 if
+# dynamic power grows linearly with the clock, less if the voltage rises with it.
+ZERO_GAIN_MAX = 1.3
 
 
 # ------------------------------------------------------------------------------------------
@@ -303,9 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     "vector": (("norm_bw_efficiency", 0.05, 0.95), ("activation_bw_efficiency", 0.05, 0.95),
                ("rope_bw_efficiency", 0.05, 0.95), ("elementwise_bw_efficiency", 0.05, 0.95),
-               ("vector_block_inflight_bytes", 256.0, 65536.0), ("event_s", 0.0, 5e-6)),
+               ("vector_block_inflight_bytes", 256.0, 65536.0), ("trace_offset_s", 0.0, 5e-6)),
     "gemm": (("mma_efficiency", 0.3, 0.9), ("gemm_bw_efficiency", 0.3, 0.95),
-             ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6)),
+             ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6),
+             ("zero_operand_mma_gain", 1.0, ZERO_GAIN_MAX)),
     # collectives: link terms on the ≥1 MiB rows, then latency terms on the smaller ones
     "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9)),
     "collective_latency": (("collective_latency_s", 2e-6, 60e-6),
@@ -315,24 +335,27 @@ COLLECTIVE_ROUNDS = 2  # alternate the two collective stages (each shifts the ot
 SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they count linearly
 
 
-HARNESS_KEYS = ("event_s", "skew_s")
+HARNESS_KEYS = ("trace_offset_s", "skew_s", "zero_operand_mma_gain")
 # starting points of fields a spec leaves at 0 (= off) and the harness constants
-_X0 = {"event_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
-       "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6}
+_X0 = {"trace_offset_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
+       "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6, "zero_operand_mma_gain": 1.1}
 
 
 def harness(gpu: str) -> dict[str, float]:
-    """Harness constants of the measurement (fit.json), not of the GPU: `event_s`, the
-    CUDA-event overhead of one timed module (added to the kernel's device time in place of
-    the back-to-back launch cost `kernel_launch_s`); `skew_s`, the expected wait of the
+    """Harness constants of the measurement (fit.json), not of the GPU: `trace_offset_s`, the
+    fixed device time of one traced kernel that the kernel models leave out (the grid's
+    start and retirement as the profiler sees it; added to the kernel's time in place of the
+    back-to-back launch cost `kernel_launch_s`, before the trace's µs rounding); `skew_s`, the expected wait of the
     timed rank for the last of its peers to enter an eager NCCL all-reduce (any group size:
     the reduced result needs every peer's part, and the spread of the ranks' eager launches
     is set by host jitter, not by g). A send/recv is not charged it: the sender completes
-    once its data sits in the receiver's pre-registered NCCL buffer."""
+    once its data sits in the receiver's pre-registered NCCL buffer. `zero_operand_mma_gain`:
+    the MMA speed-up of the harness's all-zero down-projection input (`ZERO_OPERAND_OPS`)."""
+    out = {**dict.fromkeys(HARNESS_KEYS, 0.0), "zero_operand_mma_gain": 1.0}
     if FIT_FILE.exists():
         h = json.loads(FIT_FILE.read_text())["gpus"][gpu]["harness"]
-        return {k: float(h.get(k, 0.0)) for k in HARNESS_KEYS}
-    return dict.fromkeys(HARNESS_KEYS, 0.0)
+        out.update({k: float(h[k]) for k in HARNESS_KEYS if k in h})
+    return out
 
 
 def with_values(hw: Hardware, values: dict[str, float]) -> Hardware:
@@ -346,9 +369,9 @@ def with_values(hw: Hardware, values: dict[str, float]) -> Hardware:
 
 
 def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: bool) -> Any:
-    """Predicted seconds of rows `d` of one GPU: compute rows are a kernel's device time
-    between CUDA events (op time − back-to-back launch cost + event overhead); network rows
-    the whole NCCL call."""
+    """Predicted seconds of rows `d` of one GPU: compute rows are a kernel's device time as
+    the trace records it (op time − back-to-back launch cost + trace offset, then the
+    median of whole-µs samples, `trace_median`); network rows the whole NCCL call."""
     import numpy as np
 
     ctx = CostContext()
@@ -357,6 +380,10 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
     model = cost_model(hw)
     p = hw.chip.params
     launch = p.kernel_launch_s if isinstance(p, GpuParams) else 0.0
+    gain = h.get("zero_operand_mma_gain", 1.0)
+    hw_zero = hw
+    if not network and gain != 1.0 and isinstance(p, GpuParams):
+        hw_zero = with_gpu(hw, mma_efficiency=min(1.0, p.mma_efficiency * gain))
     out = np.empty(len(d))
     for i, r in enumerate(d.itertuples(index=False)):
         if network:
@@ -365,8 +392,28 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
             wait = h.get("skew_s", 0.0) if r.collective == "all_reduce" else 0.0
             out[i] = model.op_cost(network_op(r), hw, nctx).time_s + wait
         else:
-            out[i] = model.op_cost(compute_op(r), hw, ctx).time_s - launch + h.get("event_s", 0.0)
+            on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
+            t = model.op_cost(compute_op(r), on, ctx).time_s - launch \
+                + h.get("trace_offset_s", 0.0)
+            out[i] = trace_median(t)
     return out
+
+
+def trace_median(t: float) -> float:
+    """Expected value Vidur records for a kernel of `t` seconds (see `TRACE_SAMPLES`).
+
+    Each sample is the difference of two whole-µs trace timestamps: floor(d) µs, or
+    floor(d) + 1 when the kernel straddles one more µs tick, which happens with probability
+    p = frac(d) for a uniformly random start phase. With S ~ Binomial(n, p) samples rounded
+    up, the median of n = 20 (mean of the 10th and 11th smallest) is floor(d) +
+    (P(S ≥ 10) + P(S ≥ 11)) / 2: about round(d), continuous in d."""
+    d = max(t, 0.0) * 1e6
+    f = math.floor(d)
+    p = d - f
+    n = TRACE_SAMPLES
+    pmf = [math.comb(n, k) * p ** k * (1.0 - p) ** (n - k) for k in range(n + 1)]
+    up = 0.5 * (sum(pmf[n // 2:]) + sum(pmf[n // 2 + 1:]))
+    return (f + up) * 1e-6
 
 
 def fitted_hardware() -> dict[str, Hardware]:
@@ -383,8 +430,9 @@ def fitted_hardware() -> dict[str, Hardware]:
 
 def fit() -> dict[str, Any]:
     """Per GPU and stage (vector, gemm, collective): robust least squares (soft-L1, scale
-    `SOFT`) of log(pred/meas) over the FIT rows only; the vector stage also fits the event
-    overhead that the gemm stage then uses."""
+    `SOFT`) of log(pred/meas) over the FIT rows only; the vector stage also fits the trace
+    offset that the gemm stage then uses, and the gemm stage the harness's zero-operand MMA
+    gain."""
     import numpy as np
     from scipy.optimize import least_squares
 

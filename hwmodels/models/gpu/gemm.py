@@ -8,7 +8,10 @@ HBM when they do not fit in (half of) the L2: A once per wave-column of tiles, B
 wave-row. Split-K writes and re-reads fp32 partials. The kernel takes the max of the tile-wave
 time and the HBM stream time (a smooth maximum with exponent `gemm_overlap_exponent`: near
 the ridge point the pipeline hides neither behind the other), so a small-M GEMV is memory-bound and a large GEMM
-compute-bound at the tile's efficiency. Every GEMM kernel adds `gemm_fill_us`: its operand
+compute-bound at the tile's efficiency. The last wave's output tiles drain to HBM after
+their main loops with nothing left to overlap (earlier waves' stores hide behind the next
+wave): the tile time adds that wave's share of C at the HBM write rate, which matters for a
+one-wave GEMM with a short K and a wide output. Every GEMM kernel adds `gemm_fill_us`: its operand
 pipeline fills before the first MMA and the last tiles' epilogue drains after it (cuBLAS
 kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs).
 Grouped (MoE) GEMMs run as one grouped kernel: each group's rows are tiled on their own
@@ -99,6 +102,11 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
     # near the ridge point the tile pipeline cannot hide the operand stream behind the MMA
     # (or the reverse): a smooth maximum with the measured exponent `gemm_p`
+    # the last wave's epilogue: its tiles finish together and their output drains to HBM
+    # with no later tiles to hide behind (earlier waves' stores overlap the next main loops)
+    last = ctas - (waves - 1) * sms
+    drain_s = stream_time(c, 0.0, write * last / ctas, last) - c.hbm_lat
+    tile_s += drain_s
     body = max(tile_s, memory_s)
     if c.gemm_p > 0.0 and body > 0.0:
         lo = min(tile_s, memory_s) / body
