@@ -56,6 +56,7 @@ def _per_layer(s) -> int:
     # mul 1, w2 1, add 1; the expand+flatten copies of K and V only under GQA (+2)
     ("fms-eager", 44, 46),
     ("fms-eager-2023-09", 38, 40),  # RoPE 8 (no position-id kernels)
+    ("fms-benchmark", 44, 46),  # same kernels; the script's function mode costs host time
     # norm 8+8, q/k/v 3, RoPE 12, cat 2, eager attention 6, o 1, add 1, gate 1, up 1, act 1,
     # mul 1, down 1, add 1
     ("hf-eager", 47, 47),
@@ -109,6 +110,26 @@ def test_collective_from_python_costs_the_framework_call_not_one_dispatch() -> N
         one - q.host_launch_s + 149 * US, rel=1e-12)
 
 
+def test_a_function_mode_adds_its_cost_to_every_kernel_and_collective_call() -> None:
+    hw = load_hardware("h100-sxm")
+    p = hw.chip.params
+    assert isinstance(p, GpuParams)
+    bench = E.lookup("fms-benchmark")
+    assert bench is not None
+    mode = bench.value("function_mode_s", 0.0)
+    assert mode == pytest.approx(E.FMS_FUNCTION_MODE_S) and mode > 0.0
+    a, b = _sched("fms-benchmark", tp=2), _sched("fms-eager", tp=2)
+    kernels = sum(m.kernels * m.op.count for m in a.ops)
+    assert kernels == sum(m.kernels * m.op.count for m in b.ops)  # same kernels
+    # by hand: every kernel (collectives included) pays the mode once more
+    assert a.host_s - b.host_s == pytest.approx(kernels * mode, rel=1e-9)
+    assert a.latency_s > b.latency_s
+    # graph replay launches nothing from Python: no mode cost there
+    mm = ops.matmul(m=1, k=4096, n=4096, dtype="bf16")
+    assert predict_op(mm, hw, "fms-benchmark") == pytest.approx(
+        predict_op(mm, hw, "fms-eager") + mode, rel=1e-12)
+
+
 def test_a_faster_host_gives_a_faster_eager_step_and_leaves_graphs_alone() -> None:
     lat = [_sched("gpt-fast-eager", overrides={"gpu.host_launch_us": h}).latency_s
            for h in (40.0, 19.57, 10.0, 5.0)]
@@ -134,3 +155,12 @@ def test_host_launch_fit_reproduces_its_row_and_the_specs_carry_it() -> None:
         assert isinstance(p, GpuParams)
         assert p.host_launch_s == pytest.approx(fit["value_us"] * US, rel=1e-12), name
     assert predict_per_user(row)[0] == pytest.approx(float(row["measured"]), rel=1e-3)
+    # the FMS benchmark-script profiles carry the fitted function-mode cost
+    mode_row = next(r for r in read_rows("per_user.csv") if r["id"] == F.MODE_ROW)
+    assert mode_row["runtime"] == "fms-benchmark" and mode_row["split"] == "calibration"
+    assert fit["function_mode"]["value_us"] == pytest.approx(E.FMS_FUNCTION_MODE_S / US,
+                                                             abs=0.05)
+    assert F.solve_mode(mode_row, fit["value_us"]) == pytest.approx(
+        fit["function_mode"]["value_us"], abs=0.05)
+    assert predict_per_user(mode_row)[0] == pytest.approx(float(mode_row["measured"]),
+                                                          rel=2e-3)

@@ -26,9 +26,12 @@ import math
 import statistics
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from infersim.foundation.io import atomic_write_text
+from infersim.hwmodels.cost import RuntimeProfile
+from infersim.hwmodels.models.gpu.engines import lookup
 from infersim.validation.datasets.published_e2e import DATA, _stack, predict_per_user, read_rows
 
 FIT_FILE = DATA / "eager_host_fit.json"
@@ -36,6 +39,9 @@ FIT_COMMAND = "python -m infersim.validation.fitting.eager_host"
 CALIBRATION_ROW = "gptfast-7b-eager"
 KEY = "gpu.host_launch_us"
 BRACKET_US = (1.0, 100.0)  # a Python-level op costs more than a bare launch (~2-5 us)
+MODE_ROW = "fms-llama2-70b-tp8-eager"
+MODE_KNOB = "function_mode_s"
+MODE_BRACKET_US = (0.0, 200.0)  # pytorch#92701: +3 us (a + 1) to +126 us (aten::mm, FMS)
 
 
 def _rows() -> dict[str, dict[str, str]]:
@@ -58,22 +64,56 @@ def solve(row: dict[str, str], tol_us: float = 1e-4) -> float:
     return 0.5 * (lo + hi)
 
 
+def _with_mode(runtime: str, mode_s: float) -> RuntimeProfile:
+    prof = lookup(runtime)
+    assert prof is not None, runtime
+    vals = tuple((k, v) for k, v in prof.values if k != MODE_KNOB) + ((MODE_KNOB, mode_s),)
+    return replace(prof, values=vals)
+
+
+def solve_mode(row: dict[str, str], host_us: float, tol_us: float = 1e-3) -> float:
+    """function_mode_s (in us) of the row's profile that reproduces `row` at `host_us`."""
+    target = float(row["measured"])
+    lo, hi = MODE_BRACKET_US
+
+    def speed(m: float) -> float:
+        r = {**row, "runtime": _with_mode(row["runtime"], m * 1e-6)}
+        return predict_per_user(r, {KEY: host_us})[0]
+
+    if not speed(hi) <= target <= speed(lo):
+        raise ValueError(f"{row['id']}: {target} tok/s is outside {MODE_BRACKET_US} us")
+    while hi - lo > tol_us:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if speed(mid) > target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def fit() -> dict[str, Any]:
     rows = _rows()
     value = solve(rows[CALIBRATION_ROW])
+    mode_us = solve_mode(rows[MODE_ROW], value)
     held = []
     for r in rows.values():
         if _stack(r["runtime"]) == "eager" and r["split"] == "held-out" and r["use"] == "pass_fail":
+            prof = lookup(r["runtime"])
+            if prof is not None and prof.value(MODE_KNOB, 0.0) > 0.0:
+                r = {**r, "runtime": _with_mode(r["runtime"], mode_us * 1e-6)}
             pred = predict_per_user(r, {KEY: value})[0]
-            held.append({"id": r["id"], "runtime": r["runtime"], "measured": float(r["measured"]),
+            rt = r["runtime"] if isinstance(r["runtime"], str) else r["runtime"].name
+            held.append({"id": r["id"], "runtime": rt, "measured": float(r["measured"]),
                          "predicted": round(pred, 4),
                          "error": round(pred / float(r["measured"]) - 1.0, 4)})
     errs = [abs(h["error"]) for h in held]
     return {
         "constant": KEY, "value_us": round(value, 2), "calibration_row": CALIBRATION_ROW,
-        "formula": ("step = N_kernels x host_launch + collectives x collective_host + tail; "
-                    "N_kernels counted from the framework source (runtime profile), "
-                    "host_launch solved on the calibration row"),
+        "function_mode": {"knob": MODE_KNOB, "profiles": ["fms-benchmark",
+                                                          "fms-benchmark-2023-09"],
+                          "value_us": round(mode_us, 1), "calibration_row": MODE_ROW},
+        "formula": ("step = N_kernels x (host_launch + function_mode) + collectives x "
+                    "(collective_host + function_mode) + tail; N_kernels counted from the "
+                    "framework source (runtime profile); host_launch solved on the gpt-fast "
+                    "row, then function_mode (torch.set_default_device's TorchFunctionMode, "
+                    "FMS benchmark script only) on the FMS 70B TP8 row"),
         "command": FIT_COMMAND, "held_out": held,
         "held_out_median_abs_error": round(statistics.median(errs), 4) if errs else math.nan,
     }

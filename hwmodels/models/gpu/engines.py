@@ -19,6 +19,10 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     only). Each kernel costs one host dispatch (`gpu.host_launch_us`).
   * `collective_host_s`: host time of one collective called from an eager framework (its
     Python/c10d path, the NCCL enqueue included); -1: one kernel dispatch.
+  * `function_mode_s`: host time a Python `TorchFunctionMode` adds to every torch call that
+    launches a kernel. `torch.set_default_device` is such a mode and interposes every torch
+    function, not only factories (https://github.com/pytorch/pytorch/issues/92701: IBM FMS
+    authors saw an `aten::mm` go from 36 to 162 us between call and launch).
   * `fuse_add_norm`, `fuse_rope_kv`: residual add + norm as one kernel; RoPE + KV-cache write
     as one kernel (fused base only).
   * `gqa_aware`: attention reads each KV head once for all query heads sharing it (0: once
@@ -61,6 +65,8 @@ KNOBS: dict[str, tuple[float, str]] = {
     "gqa_expand_kernels": (0.0, "eager/graph: KV-head expansion kernels under GQA only"),
     "collective_host_s": (-1.0, "eager: host time of one collective call "
                                 "(-1: one kernel dispatch)"),
+    "function_mode_s": (0.0, "eager: host time a Python TorchFunctionMode adds to each "
+                             "kernel's torch call (torch.set_default_device)"),
     "fuse_add_norm": (0.0, "residual add + norm in one kernel"),
     "fuse_rope_kv": (0.0, "RoPE + KV-cache write in one kernel"),
     "gqa_aware": (1.0, "attention reads each KV head once (0: once per query head)"),
@@ -153,6 +159,17 @@ _p("fms-eager", Runtime.EAGER,
    "issues/138773; a lower bound for torch 2.1's Python implementation)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
    gqa_expand_kernels=2.0, collective_host_s=149 * _US)
+# IBM FMS's scripts/benchmark_inference.py calls torch.set_default_device(device): every
+# torch call of the model pays the mode; fitted on the 70B TP8 row of FMS issue 96
+# (validation/fitting/eager_host.py, validation/data/published/eager_host_fit.json)
+FMS_FUNCTION_MODE_S = 21.2 * _US
+_p("fms-benchmark", Runtime.EAGER,
+   "`fms-eager` run by FMS scripts/benchmark_inference.py, which sets "
+   "torch.set_default_device (a TorchFunctionMode on every torch call, pytorch#92701): "
+   "function_mode_s fitted on the 70B TP8 row of FMS issue 96 "
+   "(validation/data/published/eager_host_fit.json)",
+   hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
+   gqa_expand_kernels=2.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
 _p("fms-eager-2023-09", Runtime.EAGER,
    "IBM foundation-model-stack LLaMA as of Sep 2023 (f991a93) without compile: as "
    "`fms-eager` except RotaryEmbedding.adjusted_qk slices the cached table by an integer "
@@ -160,6 +177,12 @@ _p("fms-eager-2023-09", Runtime.EAGER,
    "kernels; 38 kernels per layer (MHA)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
    gqa_expand_kernels=2.0, collective_host_s=149 * _US)
+_p("fms-benchmark-2023-09", Runtime.EAGER,
+   "`fms-eager-2023-09` run by that month's scripts/benchmark_inference.py, which sets "
+   "torch.set_default_device: function_mode_s as `fms-benchmark` (same mechanism, fitted "
+   "once)",
+   hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
+   gqa_expand_kernels=2.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
 _p("torch-compile", Runtime.FUSED,
    "torch.compile(mode='reduce-overhead') as gpt-fast: Inductor fuses each pointwise chain "
    "(residual + RMSNorm, RoPE + cache write) and replays CUDA graphs "
