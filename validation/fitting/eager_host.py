@@ -67,7 +67,7 @@ def solve(row: dict[str, str], tol_us: float = 1e-4) -> float:
 def _with_mode(runtime: str, mode_s: float) -> RuntimeProfile:
     prof = lookup(runtime)
     assert prof is not None, runtime
-    vals = tuple((k, v) for k, v in prof.values if k != MODE_KNOB) + ((MODE_KNOB, mode_s),)
+    vals = (*((k, v) for k, v in prof.values if k != MODE_KNOB), (MODE_KNOB, mode_s))
     return replace(prof, values=vals)
 
 
@@ -77,7 +77,7 @@ def solve_mode(row: dict[str, str], host_us: float, tol_us: float = 1e-3) -> flo
     lo, hi = MODE_BRACKET_US
 
     def speed(m: float) -> float:
-        r = {**row, "runtime": _with_mode(row["runtime"], m * 1e-6)}
+        r: dict[str, Any] = {**row, "runtime": _with_mode(row["runtime"], m * 1e-6)}
         return predict_per_user(r, {KEY: host_us})[0]
 
     if not speed(hi) <= target <= speed(lo):
@@ -92,18 +92,19 @@ def fit() -> dict[str, Any]:
     rows = _rows()
     value = solve(rows[CALIBRATION_ROW])
     mode_us = solve_mode(rows[MODE_ROW], value)
-    held = []
+    held: list[dict[str, Any]] = []
+    errs: list[float] = []
     for r in rows.values():
         if _stack(r["runtime"]) == "eager" and r["split"] == "held-out" and r["use"] == "pass_fail":
+            row: dict[str, Any] = dict(r)
             prof = lookup(r["runtime"])
             if prof is not None and prof.value(MODE_KNOB, 0.0) > 0.0:
-                r = {**r, "runtime": _with_mode(r["runtime"], mode_us * 1e-6)}
-            pred = predict_per_user(r, {KEY: value})[0]
-            rt = r["runtime"] if isinstance(r["runtime"], str) else r["runtime"].name
-            held.append({"id": r["id"], "runtime": rt, "measured": float(r["measured"]),
-                         "predicted": round(pred, 4),
-                         "error": round(pred / float(r["measured"]) - 1.0, 4)})
-    errs = [abs(h["error"]) for h in held]
+                row["runtime"] = _with_mode(r["runtime"], mode_us * 1e-6)
+            pred = predict_per_user(row, {KEY: value})[0]
+            err = pred / float(r["measured"]) - 1.0
+            errs.append(abs(err))
+            held.append({"id": r["id"], "runtime": r["runtime"], "measured": float(r["measured"]),
+                         "predicted": round(pred, 4), "error": round(err, 4)})
     return {
         "constant": KEY, "value_us": round(value, 2), "calibration_row": CALIBRATION_ROW,
         "function_mode": {"knob": MODE_KNOB, "profiles": ["fms-benchmark",
