@@ -19,9 +19,17 @@ to the mapper:
     per expert; router top-k: softmax, topk, sum, div — 4 kernels.
   So a Llama decoder layer is 23 kernels: 1+1+10+2+1+1+1 (norm, qkv, rope, kv write, sdpa,
   o_proj, residual) + 1+1+2+1+1 (norm, gate_up, silu+mul, down, residual).
-- `hf-eager` (knob `hf_decomposition`): Hugging Face `LlamaRMSNorm` op by op: to(fp32),
-  pow(2), mean(-1), add(eps), rsqrt, mul, to(bf16), mul(weight) — 8 kernels (the two casts
-  vanish when activations are already fp32): 37 kernels per Llama layer.
+- framework profiles (`EagerStyle`, knobs of `hwmodels.models.gpu.engines`): how a
+  framework's own model code writes the layer, counted from its source. RMSNorm op by op
+  (`hf_decomposition`): to(fp32), pow(2), mean(-1), add(eps), rsqrt, mul, to(bf16),
+  mul(weight) — 8 kernels (the two casts vanish when activations are already fp32);
+  separate q/k/v or gate/up GEMMs (`split_qkv`, `split_gate_up`: equal output slices, same
+  bytes and FLOPs); the framework's RoPE kernel count (`rope_kernels`: extra glue kernels
+  over one tensor's elements, or fewer whole-tensor kernels for a complex-multiply RoPE);
+  the attention call's kernels (`attention_kernels`: mask conversion and the math path,
+  score-sized, then the attention itself); KV-head expansion copies (`kv_repeat_kernels`
+  always, `gqa_expand_kernels` under GQA only). Per Llama layer: `hf-eager` 47,
+  `gpt-fast-eager` 62, `litgpt-eager` 45, `fms-eager` 44 (46 under GQA).
 - fused-base engines (vLLM, TensorRT-LLM, SGLang, torch.compile): the trace's ops are the
   launch units (SiLU·mul one kernel, router top-k one kernel, grouped-GEMM experts, paged
   flash attention); residual add + RMSNorm is one kernel (`fuse_add_norm`), RoPE + KV write
