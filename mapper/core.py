@@ -50,7 +50,7 @@ from infersim.mapper import kernels as K
 from infersim.mapper import placement as P
 from infersim.mapper import timeline as T
 from infersim.mapper.schedule import MappedOp, Schedule
-from infersim.workloads.ops import Op
+from infersim.workloads.ops import AttentionShape, Op
 from infersim.workloads.scenario import Phase
 from infersim.workloads.trace import Trace, stage_counts
 
@@ -100,7 +100,8 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
                 i += 2
                 continue
         if split_kernels and runtime is not Runtime.FUSED:
-            ks = tuple(K.eager_kernels(op, r, style=style))
+            cache = _next_attention(ops, roles, i) if r is K.Role.KV_WRITE else None
+            ks = tuple(K.eager_kernels(op, r, style=style, cache=cache))
         else:
             ks = (K.Kernel(op.name, op),)
         units.append(Unit((op,), ks, ""))
@@ -108,6 +109,17 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
     if runtime is Runtime.FUSED:
         units = _fuse_layer_wrap(units, profile)
     return units
+
+
+def _next_attention(ops: Sequence[Op], roles: list[K.Role], i: int) -> AttentionShape | None:
+    """The shape of the attention op that follows KV write `i` in the same block."""
+    for j in range(i + 1, len(ops)):
+        if ops[j].block != ops[i].block:
+            return None
+        if roles[j] is K.Role.ATTENTION:
+            sh = ops[j].shape
+            return sh if isinstance(sh, AttentionShape) else None
+    return None
 
 
 def _fuse_layer_wrap(units: list[Unit], profile: RuntimeProfile | None) -> list[Unit]:

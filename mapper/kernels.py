@@ -225,6 +225,7 @@ class EagerStyle:
     attention_kernels: int = 1  # kernels of the attention call (mask conversion, math path)
     kv_repeat_kernels: int = 0  # KV-head expansion kernels launched in every layer
     gqa_expand_kernels: int = 0  # KV-head expansion kernels launched only under GQA
+    kv_cat: bool = False  # the cache grows by torch.cat: each step copies the whole cache
 
     @classmethod
     def of(cls, profile: RuntimeProfile | None) -> EagerStyle:
@@ -234,10 +235,21 @@ class EagerStyle:
         return cls(k("hf_decomposition") >= 0.5, k("split_qkv") >= 0.5,
                    k("split_gate_up") >= 0.5, max(1, round(k("rope_kernels"))),
                    max(1, round(k("attention_kernels"))), max(0, round(k("kv_repeat_kernels"))),
-                   max(0, round(k("gqa_expand_kernels"))))
+                   max(0, round(k("gqa_expand_kernels"))), k("kv_cat") >= 0.5)
 
 
 PLAIN = EagerStyle()
+
+
+def _kv_cat_eager(op: Op, cache: AttentionShape) -> list[Kernel]:
+    """`torch.cat((past, new), dim=2)` for K and V: each reads the past cache and the new
+    tokens and writes the whole grown cache (a fresh tensor every step)."""
+    half = max(1, _numel(op) // 2)
+    full = cache.batch * cache.kv_heads * cache.kv_len * cache.head_dim
+    past = max(0, full - half)
+    kvw = op.bytes.kv_write / 2.0
+    return [_vec(f"{t}_cache_cat", full, cache.kv_dtype, inputs=past / full, outputs=1.0,
+                 flops=0.0, kv_write=kvw, kind=OpKind.KV_WRITE) for t in ("k", "v")]
 
 
 def _split_gemm(op: Op, parts: int, labels: tuple[str, ...]) -> list[Kernel]:
@@ -279,11 +291,15 @@ def _attention_eager(op: Op, st: EagerStyle) -> list[Kernel]:
     return ks
 
 
-def eager_kernels(op: Op, r: Role, hf: bool = False,
-                  style: EagerStyle | None = None) -> list[Kernel]:
+def eager_kernels(op: Op, r: Role, hf: bool = False, style: EagerStyle | None = None,
+                  cache: AttentionShape | None = None) -> list[Kernel]:
     """The kernels eager PyTorch launches for `op` (also `graph`, captured): plain PyTorch,
-    or the framework `style` (Hugging Face op-by-op RMSNorm when `hf`)."""
+    or the framework `style` (Hugging Face op-by-op RMSNorm when `hf`); `cache`: the
+    attention that reads the KV cache a KV write appends to (for a growing `torch.cat`
+    cache)."""
     st = style if style is not None else (EagerStyle(hf_norm=True) if hf else PLAIN)
+    if r is Role.KV_WRITE and st.kv_cat and cache is not None:
+        return _kv_cat_eager(op, cache)
     if r is Role.RMS_NORM:
         return _rms_norm_eager(op) if st.hf_norm else [Kernel(op.name, op)]
     if r is Role.ROPE:

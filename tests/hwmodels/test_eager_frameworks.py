@@ -164,3 +164,31 @@ def test_host_launch_fit_reproduces_its_row_and_the_specs_carry_it() -> None:
         fit["function_mode"]["value_us"], abs=0.05)
     assert predict_per_user(mode_row)[0] == pytest.approx(float(mode_row["measured"]),
                                                           rel=2e-3)
+
+
+def test_a_growing_cat_cache_copies_the_whole_cache_every_step() -> None:
+    # batch 4, 8 KV heads of 32, 1,000 cached tokens after this step's append
+    att = ops.attention(batch=4, heads=8, kv_heads=8, head_dim=32, q_len=1, kv_len=1000,
+                        causal=True, dtype="bf16")
+    new = 4 * 8 * 32  # one token's K (and V) for the batch
+    kv = ops.vector("kv_write", 2 * new, "bf16", inputs=1.0, outputs=0.0, flops_per_elem=0.0,
+                    kv_write_bytes=2 * new * 2, name="kv_write")
+    full = 4 * 8 * 1000 * 32
+    cat = eager_kernels(kv, Role.KV_WRITE, style=EagerStyle(kv_cat=True), cache=att.shape)
+    assert [k.label for k in cat] == ["k_cache_cat", "v_cache_cat"]
+    for k in cat:  # by hand: read the past cache (full - new), write the whole grown cache
+        assert k.op.bytes.act_in == pytest.approx((full - new) * 2)
+        assert k.op.bytes.act_out == pytest.approx(full * 2)
+    static = eager_kernels(kv, Role.KV_WRITE, style=EagerStyle(), cache=att.shape)
+    assert sum(k.op.bytes.total for k in static) < sum(k.op.bytes.total for k in cat) / 100
+    # in a model: the cat cache makes the device time grow with the context
+    big = {**MHA, "hidden_size": 1024, "num_attention_heads": 8, "num_key_value_heads": 8}
+    hw = load_hardware("h100-sxm")
+
+    def dev(rt: str, ctx: int) -> float:
+        return map_trace(build_trace(big, make_scenario("decode", 16, context=ctx)), hw,
+                         rt).device_s
+
+    grow_cat = dev("hf-eager", 4000) - dev("hf-eager", 500)
+    grow_static = dev("litgpt-eager", 4000) - dev("litgpt-eager", 500)
+    assert grow_cat > 1.5 * grow_static

@@ -16,7 +16,9 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     `rope_kernels` (RoPE kernels per layer, 10 in plain PyTorch), `attention_kernels` (the
     attention call's kernels: bool-mask conversion, the math path's scale/add/softmax/bmm),
     `kv_repeat_kernels` / `gqa_expand_kernels` (KV-head expansion in every layer / under GQA
-    only). Each kernel costs one host dispatch (`gpu.host_launch_us`).
+    only), `kv_cat` (a tuple KV cache grown by `torch.cat`: both kernels copy the whole cache
+    every step instead of writing the new token in place). Each kernel costs one host
+    dispatch (`gpu.host_launch_us`).
   * `collective_host_s`: host time of one collective called from an eager framework (its
     Python/c10d path, the NCCL enqueue included); -1: one kernel dispatch.
   * `function_mode_s`: host time a Python `TorchFunctionMode` adds to every torch call that
@@ -63,6 +65,8 @@ KNOBS: dict[str, tuple[float, str]] = {
     "attention_kernels": (1.0, "eager/graph: kernels of the attention call (1: one fused)"),
     "kv_repeat_kernels": (0.0, "eager/graph: KV-head expansion kernels in every layer"),
     "gqa_expand_kernels": (0.0, "eager/graph: KV-head expansion kernels under GQA only"),
+    "kv_cat": (0.0, "eager/graph: the KV cache grows by torch.cat (whole cache copied per "
+                    "step; 0: a static cache written in place)"),
     "collective_host_s": (-1.0, "eager: host time of one collective call "
                                 "(-1: one kernel dispatch)"),
     "function_mode_s": (0.0, "eager: host time a Python TorchFunctionMode adds to each "
@@ -129,7 +133,7 @@ _p("hf-eager", Runtime.EAGER,
    "rotate_half (neg, cat), *sin, add (5 each) = 12, KV torch.cat 2, attention matmul, "
    "/sqrt(d), +mask, softmax(fp32), .to, matmul = 6: 47 kernels per layer",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=12.0,
-   attention_kernels=6.0)
+   attention_kernels=6.0, kv_cat=1.0)
 _p("gpt-fast-eager", Runtime.EAGER,
    "gpt-fast model.py without torch.compile (pytorch-labs/gpt-fast 3bcaaaf, Nov 2023): "
    "RMSNorm op by op (8), fused wqkv, apply_rotary_emb per tensor: float, 4 mul, sub, add, "
@@ -158,7 +162,7 @@ _p("fms-eager", Runtime.EAGER,
    "(functional all_reduce measured on torch 2.4, https://github.com/pytorch/pytorch/"
    "issues/138773; a lower bound for torch 2.1's Python implementation)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
-   gqa_expand_kernels=2.0, collective_host_s=149 * _US)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US)
 # IBM FMS's scripts/benchmark_inference.py calls torch.set_default_device(device): every
 # torch call of the model pays the mode; fitted on the 70B TP8 row of FMS issue 96
 # (validation/fitting/eager_host.py, validation/data/published/eager_host_fit.json)
@@ -169,20 +173,20 @@ _p("fms-benchmark", Runtime.EAGER,
    "function_mode_s fitted on the 70B TP8 row of FMS issue 96 "
    "(validation/data/published/eager_host_fit.json)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
-   gqa_expand_kernels=2.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
 _p("fms-eager-2023-09", Runtime.EAGER,
    "IBM foundation-model-stack LLaMA as of Sep 2023 (f991a93) without compile: as "
    "`fms-eager` except RotaryEmbedding.adjusted_qk slices the cached table by an integer "
    "start position (no position-id kernels): per tensor float, mul, sum, type_as = 8 RoPE "
    "kernels; 38 kernels per layer (MHA)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
-   gqa_expand_kernels=2.0, collective_host_s=149 * _US)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US)
 _p("fms-benchmark-2023-09", Runtime.EAGER,
    "`fms-eager-2023-09` run by that month's scripts/benchmark_inference.py, which sets "
    "torch.set_default_device: function_mode_s as `fms-benchmark` (same mechanism, fitted "
    "once)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
-   gqa_expand_kernels=2.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
 _p("torch-compile", Runtime.FUSED,
    "torch.compile(mode='reduce-overhead') as gpt-fast: Inductor fuses each pointwise chain "
    "(residual + RMSNorm, RoPE + cache write) and replays CUDA graphs "
