@@ -167,7 +167,7 @@ def predict_throughput(r: dict[str, str]) -> tuple[float, str]:
     return b * osl / (osl * t_dec + t_pre), f"assumed batch {b}, prefill chunks of {per_chunk}"
 
 
-def _stack(runtime: str) -> str:
+def stack_group(runtime: str) -> str:
     """The grading group of a GPU runtime: every eager-base framework profile is `eager`."""
     from infersim.hwmodels.cost import Runtime
     from infersim.hwmodels.models.gpu.engines import lookup
@@ -186,7 +186,7 @@ def load() -> pd.DataFrame:
         kind = load_hardware(r["hardware"]).kind.value
         # GPU held-out rows are graded per software stack (production engine vs compiler);
         # plain-PyTorch eager frameworks form one group (`eager`)
-        stack = (f" {_stack(r['runtime'])}" if kind == "gpu" and r["split"] == "held-out"
+        stack = (f" {stack_group(r['runtime'])}" if kind == "gpu" and r["split"] == "held-out"
                  else "")
         group = ("per-user (excluded)" if r["use"] == "excluded"
                  else f"per-user {kind}{stack} ({r['split']})")

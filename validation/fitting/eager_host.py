@@ -32,7 +32,12 @@ from typing import Any
 from infersim.foundation.io import atomic_write_text
 from infersim.hwmodels.cost import RuntimeProfile
 from infersim.hwmodels.models.gpu.engines import lookup
-from infersim.validation.datasets.published_e2e import DATA, _stack, predict_per_user, read_rows
+from infersim.validation.datasets.published_e2e import (
+    DATA,
+    predict_per_user,
+    read_rows,
+    stack_group,
+)
 
 FIT_FILE = DATA / "eager_host_fit.json"
 FIT_COMMAND = "python -m infersim.validation.fitting.eager_host"
@@ -95,7 +100,7 @@ def fit() -> dict[str, Any]:
     held: list[dict[str, Any]] = []
     errs: list[float] = []
     for r in rows.values():
-        if _stack(r["runtime"]) == "eager" and r["split"] == "held-out" and r["use"] == "pass_fail":
+        if stack_group(r["runtime"]) == "eager" and r["split"] == "held-out" and r["use"] == "pass_fail":
             row: dict[str, Any] = dict(r)
             prof = lookup(r["runtime"])
             if prof is not None and prof.value(MODE_KNOB, 0.0) > 0.0:
