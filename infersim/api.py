@@ -372,7 +372,8 @@ def predict_op(op: Op, hardware: str | Path | Hardware,
                runtime: str | Runtime | None = None) -> float:
     """Predicted seconds for one execution of `op` launched alone on one idle chip.
 
-    On GPUs the runtime fixes what is timed: `"eager"` (and `"hf-eager"`) = the op called
+    On GPUs the runtime fixes what is timed: `"eager"` (and the framework profiles
+    `"hf-eager"`, `"gpt-fast-eager"`, `"litgpt-eager"`, `"fms-eager"`) = the op called
     alone from eager PyTorch and timed with CUDA events from an idle GPU (host dispatch +
     kernel launch + the kernels PyTorch runs for it); `"graph"` (the default, None) and the
     CUDA-graph engines = device time of the op's kernels (launch latency and tail

@@ -50,7 +50,7 @@ from infersim.mapper import kernels as K
 from infersim.mapper import placement as P
 from infersim.mapper import timeline as T
 from infersim.mapper.schedule import MappedOp, Schedule
-from infersim.workloads.ops import Op
+from infersim.workloads.ops import AttentionShape, Op
 from infersim.workloads.scenario import Phase
 from infersim.workloads.trace import Trace, stage_counts
 
@@ -84,7 +84,7 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
     """Launch units in execution order (see `mapper.kernels` for the rules); `profile`: the
     software stack's knobs (fusions, Hugging Face decomposition)."""
     roles = [K.role(op) for op in ops]
-    hf = profile is not None and profile.value("hf_decomposition", 0.0) >= 0.5
+    style = K.EagerStyle.of(profile)
     units: list[Unit] = []
     i = 0
     n = len(ops)
@@ -100,7 +100,8 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
                 i += 2
                 continue
         if split_kernels and runtime is not Runtime.FUSED:
-            ks = tuple(K.eager_kernels(op, r, hf))
+            cache = _next_attention(ops, roles, i) if r is K.Role.KV_WRITE else None
+            ks = tuple(K.eager_kernels(op, r, style=style, cache=cache))
         else:
             ks = (K.Kernel(op.name, op),)
         units.append(Unit((op,), ks, ""))
@@ -108,6 +109,17 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
     if runtime is Runtime.FUSED:
         units = _fuse_layer_wrap(units, profile)
     return units
+
+
+def _next_attention(ops: Sequence[Op], roles: list[K.Role], i: int) -> AttentionShape | None:
+    """The shape of the attention op that follows KV write `i` in the same block."""
+    for j in range(i + 1, len(ops)):
+        if ops[j].block != ops[i].block:
+            return None
+        if roles[j] is K.Role.ATTENTION:
+            sh = ops[j].shape
+            return sh if isinstance(sh, AttentionShape) else None
+    return None
 
 
 def _fuse_layer_wrap(units: list[Unit], profile: RuntimeProfile | None) -> list[Unit]:
@@ -191,7 +203,30 @@ def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
 # ------------------------------------------------------------------------------------------
 
 
-def _stage_blocks(items: list[tuple[Unit, Priced, int]], host_per_kernel: float) -> list[T.Block]:
+def unit_host_s(unit: Unit, n_kernels: int, host_per_kernel: float,
+                collective_host_s: float, mode_s: float = 0.0) -> tuple[float, ...]:
+    """Host time of each kernel of `unit`: one dispatch each, except a collective called
+    from an eager framework, which costs the framework's collective call
+    (`collective_host_s`, engine knob; < 0: one dispatch); a Python function mode adds
+    `mode_s` to each call. Nothing when the host does not launch kernels one by one
+    (graphs, fused engines)."""
+    if host_per_kernel <= 0.0:
+        return (host_per_kernel,) * n_kernels
+    if collective_host_s >= 0.0 and K.role(unit.members[0]) is K.Role.COLLECTIVE:
+        return (collective_host_s + mode_s,) * n_kernels
+    return (host_per_kernel + mode_s,) * n_kernels
+
+
+def eager_host_knobs(profile: RuntimeProfile | None) -> tuple[float, float]:
+    """(collective_host_s, function_mode_s) of a GPU eager profile (-1, 0 otherwise)."""
+    if profile is None:
+        return -1.0, 0.0
+    return (profile.value("collective_host_s", -1.0),
+            max(0.0, profile.value("function_mode_s", 0.0)))
+
+
+def _stage_blocks(items: list[tuple[Unit, Priced, int]], host_per_kernel: float,
+                  collective_host_s: float = -1.0, mode_s: float = 0.0) -> list[T.Block]:
     """Group consecutive units of the same block into repeated kernel blocks."""
     blocks: list[T.Block] = []
     i = 0
@@ -211,9 +246,11 @@ def _stage_blocks(items: list[tuple[Unit, Priced, int]], host_per_kernel: float)
             dev: list[float] = []
             for _unit, pr, c in seg:
                 mult = c // rep
+                hs = unit_host_s(_unit, len(pr.kernel_times_s), host_per_kernel,
+                                 collective_host_s, mode_s)
                 for _ in range(mult):
                     dev.extend(pr.kernel_times_s)
-                    host.extend([host_per_kernel] * len(pr.kernel_times_s))
+                    host.extend(hs)
             blocks.append(T.Block(tuple(host), tuple(dev), rep))
         i = j + 1
     return blocks
@@ -276,6 +313,7 @@ def _map_step(trace: Trace, hw: Hardware,
     launch = model.step_overheads(hw, rt, profile, trace.scenario.batch,
                                   decode=trace.scenario.phase is Phase.DECODE)
     host_k = launch.host_per_kernel_s
+    coll_h, mode_s = eager_host_knobs(profile)
     step_s = launch.step_sync_s
 
     units = build_units(trace.ops, rt, split_kernels=model.splits_kernels, profile=profile)
@@ -302,7 +340,8 @@ def _map_step(trace: Trace, hw: Hardware,
                 first = j == 0
                 mo = MappedOp(m.with_count(c) if m.count != c else m, pr.cost if first else zero,
                               tp, s, group, pr.mapping if first else (("fused", u.label),),
-                              nk if first else 0, host_k * nk if first else 0.0,
+                              nk if first else 0,
+                              sum(unit_host_s(u, nk, host_k, coll_h, mode_s)) if first else 0.0,
                               pr.kernel_times_s if first else ())
                 mapped.append(mo)
                 if first:
@@ -313,7 +352,7 @@ def _map_step(trace: Trace, hw: Hardware,
     host_total = 0.0
     arrival = 0.0  # when the stage's input activation is there (end of the previous stage)
     for s in range(pp):
-        blocks = _stage_blocks(per_stage[s] + tail[s], host_k)
+        blocks = _stage_blocks(per_stage[s] + tail[s], host_k, coll_h, mode_s)
         # this stage's host launches from t = 0, its device waits for the input
         st = T.run(blocks, T.TimelineState(device_free_s=arrival, host_s=0.0))
         end = max(arrival, st.device_free_s)
@@ -350,8 +389,11 @@ def op_latency(op: Op, hw: Hardware,
     if not model.splits_kernels:
         return model.op_cost(op, hw, ctx).time_s
     host_k = model.step_overheads(hw, rt, profile).host_per_kernel_s
+    coll_h, mode_s = eager_host_knobs(profile)
     dev: list[float] = []
+    host: list[float] = []
     for u in build_units([op.with_count(1)], rt, split_kernels=True, profile=profile):
         dev.extend(model.op_cost(k.op, hw, ctx).time_s for k in u.kernels)
-    st = T.run([T.Block(tuple([host_k] * len(dev)), tuple(dev), 1)])
+        host.extend(unit_host_s(u, len(u.kernels), host_k, coll_h, mode_s))
+    st = T.run([T.Block(tuple(host), tuple(dev), 1)])
     return st.device_free_s

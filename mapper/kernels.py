@@ -19,9 +19,17 @@ to the mapper:
     per expert; router top-k: softmax, topk, sum, div — 4 kernels.
   So a Llama decoder layer is 23 kernels: 1+1+10+2+1+1+1 (norm, qkv, rope, kv write, sdpa,
   o_proj, residual) + 1+1+2+1+1 (norm, gate_up, silu+mul, down, residual).
-- `hf-eager` (knob `hf_decomposition`): Hugging Face `LlamaRMSNorm` op by op: to(fp32),
-  pow(2), mean(-1), add(eps), rsqrt, mul, to(bf16), mul(weight) — 8 kernels (the two casts
-  vanish when activations are already fp32): 37 kernels per Llama layer.
+- framework profiles (`EagerStyle`, knobs of `hwmodels.models.gpu.engines`): how a
+  framework's own model code writes the layer, counted from its source. RMSNorm op by op
+  (`hf_decomposition`): to(fp32), pow(2), mean(-1), add(eps), rsqrt, mul, to(bf16),
+  mul(weight) — 8 kernels (the two casts vanish when activations are already fp32);
+  separate q/k/v or gate/up GEMMs (`split_qkv`, `split_gate_up`: equal output slices, same
+  bytes and FLOPs); the framework's RoPE kernel count (`rope_kernels`: extra glue kernels
+  over one tensor's elements, or fewer whole-tensor kernels for a complex-multiply RoPE);
+  the attention call's kernels (`attention_kernels`: mask conversion and the math path,
+  score-sized, then the attention itself); KV-head expansion copies (`kv_repeat_kernels`
+  always, `gqa_expand_kernels` under GQA only). Per Llama layer: `hf-eager` 47,
+  `gpt-fast-eager` 62, `litgpt-eager` 45, `fms-eager` 44 (46 under GQA).
 - fused-base engines (vLLM, TensorRT-LLM, SGLang, torch.compile): the trace's ops are the
   launch units (SiLU·mul one kernel, router top-k one kernel, grouped-GEMM experts, paged
   flash attention); residual add + RMSNorm is one kernel (`fuse_add_norm`), RoPE + KV write
@@ -42,7 +50,7 @@ from infersim.hwmodels.models.gpu.engines import knob
 from infersim.hwmodels.spec import HardwareKind
 from infersim.workloads import ops as O
 from infersim.workloads.dtypes import DType
-from infersim.workloads.ops import MatmulShape, Op, OpKind, VectorShape
+from infersim.workloads.ops import AttentionShape, MatmulShape, Op, OpKind, VectorShape
 
 
 class Role(str, Enum):
@@ -205,13 +213,112 @@ def _router_topk_eager(op: Op) -> list[Kernel]:
             _vec("div", max(1, int(op.bytes.act_out / act.bytes)), DType.FP32)]
 
 
-def eager_kernels(op: Op, r: Role, hf: bool = False) -> list[Kernel]:
+@dataclass(frozen=True, slots=True)
+class EagerStyle:
+    """How a framework writes a decoder layer in PyTorch ops (the eager/graph knobs of
+    `hwmodels.models.gpu.engines`); the defaults are plain PyTorch (design.md)."""
+
+    hf_norm: bool = False  # RMSNorm op by op (8 kernels)
+    split_qkv: bool = False  # q, k, v projections as three GEMMs
+    split_gate_up: bool = False  # gate and up projections as two GEMMs
+    rope_kernels: int = 10  # RoPE kernels per layer, q and k together
+    attention_kernels: int = 1  # kernels of the attention call (mask conversion, math path)
+    kv_repeat_kernels: int = 0  # KV-head expansion kernels launched in every layer
+    gqa_expand_kernels: int = 0  # KV-head expansion kernels launched only under GQA
+    kv_cat: bool = False  # the cache grows by torch.cat: each step copies the whole cache
+
+    @classmethod
+    def of(cls, profile: RuntimeProfile | None) -> EagerStyle:
+        def k(name: str) -> float:
+            return knob(profile, name)
+
+        return cls(k("hf_decomposition") >= 0.5, k("split_qkv") >= 0.5,
+                   k("split_gate_up") >= 0.5, max(1, round(k("rope_kernels"))),
+                   max(1, round(k("attention_kernels"))), max(0, round(k("kv_repeat_kernels"))),
+                   max(0, round(k("gqa_expand_kernels"))), k("kv_cat") >= 0.5)
+
+
+PLAIN = EagerStyle()
+
+
+def _kv_cat_eager(op: Op, cache: AttentionShape) -> list[Kernel]:
+    """`torch.cat((past, new), dim=2)` for K and V: each reads the past cache and the new
+    tokens and writes the whole grown cache (a fresh tensor every step)."""
+    half = max(1, _numel(op) // 2)
+    full = cache.batch * cache.kv_heads * cache.kv_len * cache.head_dim
+    past = max(0, full - half)
+    kvw = op.bytes.kv_write / 2.0
+    return [_vec(f"{t}_cache_cat", full, cache.kv_dtype, inputs=past / full, outputs=1.0,
+                 flops=0.0, kv_write=kvw, kind=OpKind.KV_WRITE) for t in ("k", "v")]
+
+
+def _split_gemm(op: Op, parts: int, labels: tuple[str, ...]) -> list[Kernel]:
+    """One projection GEMM written as `parts` GEMMs over equal slices of its output width
+    (same weight bytes and FLOPs in all; slice widths are equal even under GQA)."""
+    sh = op.shape
+    assert isinstance(sh, MatmulShape)
+    w = sh.weight_dtype
+    n = max(1, sh.n // parts)
+    return [Kernel(lab, O.matmul(sh.m, sh.k, n, op.dtype, weight_dtype=w if w is not None
+                                 else None, name=lab)) for lab in labels]
+
+
+def _attention_eager(op: Op, st: EagerStyle) -> list[Kernel]:
+    """The attention call's kernels: KV-head expansion copies, the extra kernels of the
+    attention code (mask conversion, the math path's scale/softmax/bmm: score-sized), then
+    the attention itself priced as one fused kernel."""
+    sh = op.shape
+    ks: list[Kernel] = []
+    expand = st.kv_repeat_kernels
+    if isinstance(sh, AttentionShape) and sh.heads > sh.kv_heads:
+        expand += st.gqa_expand_kernels
+    if expand and isinstance(sh, AttentionShape):
+        full = sh.batch * sh.heads * sh.kv_len * sh.head_dim  # the expanded K (or V)
+        for t in ("k", "v"):  # per tensor: index bookkeeping kernels, then one copy
+            n_t = expand // 2 + (expand % 2 if t == "k" else 0)
+            for i in range(n_t - 1):
+                ks.append(_vec(f"{t}_expand_index{i}", sh.heads, DType.FP32))
+            ks.append(_vec(f"{t}_expand_copy", full, sh.kv_dtype,
+                           inputs=sh.kv_heads / sh.heads, flops=0.0))
+    if isinstance(sh, AttentionShape):
+        scores = sh.batch * sh.heads * sh.q_len * sh.kv_len
+        for i in range(st.attention_kernels - 1):
+            ks.append(_vec(f"attn_aux{i}", scores, op.dtype))
+    elif st.attention_kernels > 1:
+        ks.extend(_vec(f"attn_aux{i}", _numel(op), op.dtype)
+                  for i in range(st.attention_kernels - 1))
+    ks.append(Kernel(op.name, op))
+    return ks
+
+
+def eager_kernels(op: Op, r: Role, hf: bool = False, style: EagerStyle | None = None,
+                  cache: AttentionShape | None = None) -> list[Kernel]:
     """The kernels eager PyTorch launches for `op` (also `graph`, captured): plain PyTorch,
-    or the Hugging Face op-by-op RMSNorm when `hf`."""
+    or the framework `style` (Hugging Face op-by-op RMSNorm when `hf`); `cache`: the
+    attention that reads the KV cache a KV write appends to (for a growing `torch.cat`
+    cache)."""
+    st = style if style is not None else (EagerStyle(hf_norm=True) if hf else PLAIN)
+    if r is Role.KV_WRITE and st.kv_cat and cache is not None:
+        return _kv_cat_eager(op, cache)
     if r is Role.RMS_NORM:
-        return _rms_norm_eager(op) if hf else [Kernel(op.name, op)]
+        return _rms_norm_eager(op) if st.hf_norm else [Kernel(op.name, op)]
     if r is Role.ROPE:
-        return _rope_eager(op)
+        half = max(1, _numel(op) // 2)
+        if st.rope_kernels < 10:  # a complex-multiply RoPE: a few whole-tensor kernels
+            return [_vec(f"rope{i}", half, op.dtype) for i in range(st.rope_kernels)]
+        ks = _rope_eager(op)
+        # the framework's own RoPE glue (fp32 casts, position ids, table gathers)
+        ks.extend(_vec(f"rope_aux{i}", half, op.dtype)
+                  for i in range(st.rope_kernels - len(ks)))
+        return ks
+    if r is Role.ATTENTION and (st.attention_kernels > 1 or st.kv_repeat_kernels
+                                or st.gqa_expand_kernels):
+        return _attention_eager(op, st)
+    if r is Role.MATMUL and isinstance(op.shape, MatmulShape) and op.shape.groups == 1:
+        if st.split_qkv and op.name.endswith("qkv_proj"):
+            return _split_gemm(op, 3, ("q_proj", "k_proj", "v_proj"))
+        if st.split_gate_up and op.name.endswith("gate_up_proj"):
+            return _split_gemm(op, 2, ("gate_proj", "up_proj"))
     if r is Role.KV_WRITE:
         return _kv_write_eager(op)
     if r is Role.ACTIVATION:

@@ -63,8 +63,9 @@ def add_runtime_arg(p: Any) -> None:
     from infersim.foundation.defaults import DEFAULT_RUNTIME
 
     p.add_argument("--runtime", default=None,
-                   help="GPUs: graph | eager | hf-eager | torch-compile | trtllm | vllm-v1 | "
-                        f"vllm-v0 | sglang, fused = trtllm (default {DEFAULT_RUNTIME}); wafer and "
+                   help="GPUs: graph | eager | hf-eager | gpt-fast-eager | litgpt-eager | "
+                        "fms-eager | torch-compile | trtllm | vllm-v1 | vllm-v0 | sglang, "
+                        f"fused = trtllm (default {DEFAULT_RUNTIME}); wafer and "
                    "LPU: their compiled profiles (default: the newest)")
 
 

@@ -15,10 +15,11 @@ Predictions (all through `infersim.api.make_scenario` + `workloads.build_trace` 
   rows test the large-batch regime only roughly.
 
 Each row runs on its software stack's runtime profile (`runtime` column; GPU stacks in
-`hwmodels/models/gpu/engines.py`: gpt-fast's eager baseline = `hf-eager`, gpt-fast compiled =
-`torch-compile`, NVIDIA's TensorRT-LLM rows and the throughput table = `trtllm`). The other
-plain-PyTorch eager rows (litgpt, IBM foundation-model-stack: norms and RoPE written op by op)
-also run `hf-eager` and are held out (`per-user gpu hf-eager (held-out)`).
+`hwmodels/models/gpu/engines.py`: gpt-fast's eager baseline = `gpt-fast-eager`, gpt-fast
+compiled = `torch-compile`, NVIDIA's TensorRT-LLM rows and the throughput table = `trtllm`).
+The other plain-PyTorch eager rows run their framework's profile (`litgpt-eager`,
+`fms-eager`, `hf-eager`: kernels per layer counted from each source) and are held out in one
+group (`per-user gpu eager (held-out)`).
 
 Groups: `per-user <kind> (held-out)` per hardware kind (gpu, lpu, wafer, ...; GPU rows split
 by stack: `per-user gpu trtllm (held-out)`, `per-user gpu torch-compile (held-out)`),
@@ -166,6 +167,15 @@ def predict_throughput(r: dict[str, str]) -> tuple[float, str]:
     return b * osl / (osl * t_dec + t_pre), f"assumed batch {b}, prefill chunks of {per_chunk}"
 
 
+def stack_group(runtime: str) -> str:
+    """The grading group of a GPU runtime: every eager-base framework profile is `eager`."""
+    from infersim.hwmodels.cost import Runtime
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    prof = lookup(runtime)
+    return "eager" if prof is not None and prof.base is Runtime.EAGER else runtime
+
+
 def load() -> pd.DataFrame:
     """Rows: dataset, group, case, predicted, measured, unit, notes (+ source, confidence)."""
     import pandas as pd
@@ -174,8 +184,10 @@ def load() -> pd.DataFrame:
     for r in read_rows("per_user.csv"):
         pred, note = predict_per_user(r)
         kind = load_hardware(r["hardware"]).kind.value
-        # GPU held-out rows are graded per software stack (production engine vs compiler)
-        stack = f" {r['runtime']}" if kind == "gpu" and r["split"] == "held-out" else ""
+        # GPU held-out rows are graded per software stack (production engine vs compiler);
+        # plain-PyTorch eager frameworks form one group (`eager`)
+        stack = (f" {stack_group(r['runtime'])}" if kind == "gpu" and r["split"] == "held-out"
+                 else "")
         group = ("per-user (excluded)" if r["use"] == "excluded"
                  else f"per-user {kind}{stack} ({r['split']})")
         flags = f"spec-dec: {r['spec_decode']}; weights {r['weights']}; {r['runtime']}"

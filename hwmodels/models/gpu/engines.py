@@ -10,9 +10,21 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     (scheduling, input preparation, sampling, detokenization on the critical path), fixed and
     per running sequence; the fixed part defaults to the chip's `gpu.step_sync_us` (graph
     launch + stream sync + sampled-token copy).
-  * `hf_decomposition`: eager/graph split norms and RoPE as Hugging Face `transformers`
-    writes them op by op (8 RMSNorm kernels, 10 RoPE kernels) instead of plain PyTorch's
-    (1 RMSNorm kernel, one RoPE kernel per tensor).
+  * eager/graph decomposition of a framework's decoder layer, counted from its source
+    (`mapper.kernels.EagerStyle`): `hf_decomposition` (RMSNorm op by op, 8 kernels, instead
+    of `F.rms_norm`'s 1), `split_qkv` / `split_gate_up` (separate projection GEMMs),
+    `rope_kernels` (RoPE kernels per layer, 10 in plain PyTorch), `attention_kernels` (the
+    attention call's kernels: bool-mask conversion, the math path's scale/add/softmax/bmm),
+    `kv_repeat_kernels` / `gqa_expand_kernels` (KV-head expansion in every layer / under GQA
+    only), `kv_cat` (a tuple KV cache grown by `torch.cat`: both kernels copy the whole cache
+    every step instead of writing the new token in place). Each kernel costs one host
+    dispatch (`gpu.host_launch_us`).
+  * `collective_host_s`: host time of one collective called from an eager framework (its
+    Python/c10d path, the NCCL enqueue included); -1: one kernel dispatch.
+  * `function_mode_s`: host time a Python `TorchFunctionMode` adds to every torch call that
+    launches a kernel. `torch.set_default_device` is such a mode and interposes every torch
+    function, not only factories (https://github.com/pytorch/pytorch/issues/92701: IBM FMS
+    authors saw an `aten::mm` go from 36 to 162 us between call and launch).
   * `fuse_add_norm`, `fuse_rope_kv`: residual add + norm as one kernel; RoPE + KV-cache write
     as one kernel (fused base only).
   * `gqa_aware`: attention reads each KV head once for all query heads sharing it (0: once
@@ -57,7 +69,19 @@ GPU = HardwareKind.GPU
 KNOBS: dict[str, tuple[float, str]] = {
     "step_overhead_s": (-1.0, "fixed CPU time per step (-1: the chip's gpu.step_sync_us)"),
     "step_overhead_per_seq_s": (0.0, "CPU time per running sequence per step"),
-    "hf_decomposition": (0.0, "eager/graph: Hugging Face op-by-op norms and RoPE"),
+    "hf_decomposition": (0.0, "eager/graph: RMSNorm op by op (8 kernels)"),
+    "split_qkv": (0.0, "eager/graph: q, k, v projections as three GEMMs"),
+    "split_gate_up": (0.0, "eager/graph: gate and up projections as two GEMMs"),
+    "rope_kernels": (10.0, "eager/graph: RoPE kernels per layer, q and k together"),
+    "attention_kernels": (1.0, "eager/graph: kernels of the attention call (1: one fused)"),
+    "kv_repeat_kernels": (0.0, "eager/graph: KV-head expansion kernels in every layer"),
+    "gqa_expand_kernels": (0.0, "eager/graph: KV-head expansion kernels under GQA only"),
+    "kv_cat": (0.0, "eager/graph: the KV cache grows by torch.cat (whole cache copied per "
+                    "step; 0: a static cache written in place)"),
+    "collective_host_s": (-1.0, "eager: host time of one collective call "
+                                "(-1: one kernel dispatch)"),
+    "function_mode_s": (0.0, "eager: host time a Python TorchFunctionMode adds to each "
+                             "kernel's torch call (torch.set_default_device)"),
     "fuse_add_norm": (0.0, "residual add + norm in one kernel"),
     "fuse_rope_kv": (0.0, "RoPE + KV-cache write in one kernel"),
     "gqa_aware": (1.0, "attention reads each KV head once (0: once per query head)"),
@@ -127,10 +151,70 @@ _p("graph", Runtime.GRAPH,
 _p("eager", Runtime.EAGER,
    "plain PyTorch eager (torch >= 2.4 F.rms_norm; fused QKV and gate-up weights as the "
    "trace has them; SDPA): one host dispatch per kernel, gpu.host_launch_us each")
+# Plain-PyTorch model code run eagerly, kernels per decode layer counted from each source
+# (batch-1 decode: q_len 1, so `transpose(1, 2).contiguous()` of the attention output is
+# already contiguous and launches nothing).
 _p("hf-eager", Runtime.EAGER,
-   "Hugging Face transformers Llama in eager mode (LlamaRMSNorm op by op, rotate_half "
-   "RoPE); gpt-fast's model.py without torch.compile launches the same kernel classes",
-   hf_decomposition=1.0)
+   "Hugging Face transformers 4.3x LlamaForCausalLM, eager attention, tuple KV cache "
+   "(modeling_llama.py, Oct 2023): LlamaRMSNorm op by op (8), q/k/v and gate/up as separate "
+   "Linear layers, RoPE = cos/sin[position_ids] gathers (2) + per tensor q*cos, "
+   "rotate_half (neg, cat), *sin, add (5 each) = 12, KV torch.cat 2, attention matmul, "
+   "/sqrt(d), +mask, softmax(fp32), .to, matmul = 6: 47 kernels per layer",
+   hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=12.0,
+   attention_kernels=6.0, kv_cat=1.0)
+_p("gpt-fast-eager", Runtime.EAGER,
+   "gpt-fast model.py without torch.compile (pytorch-labs/gpt-fast 3bcaaaf, Nov 2023): "
+   "RMSNorm op by op (8), fused wqkv, apply_rotary_emb per tensor: float, 4 mul, sub, add, "
+   "stack, type_as (9 each, 18), static-cache index_put 2, repeat_interleave(int) per "
+   "tensor: fill, cumsum, index compute, index_select (4 each, 8; ATen Repeat.cpp), "
+   "SDPA with a bool mask on the math path (generate.py enables only math): "
+   "zeros_like, logical_not, masked_fill, q*s, k*s, bmm, add_, softmax, bmm (9), "
+   "separate w1/w3 GEMMs: 62 kernels per layer",
+   hf_decomposition=1.0, split_gate_up=1.0, rope_kernels=18.0, attention_kernels=9.0,
+   kv_repeat_kernels=8.0)
+_p("litgpt-eager", Runtime.EAGER,
+   "litgpt (lit_gpt/model.py at PR 726, Nov 2023) without compile: RMSNorm op by op (8), "
+   "fused qkv, apply_rope per tensor: neg, cat, x*cos, rotated*sin, add + cat with the "
+   "unrotated slice (6 each, 12), index_copy_ 2, SDPA with a bool mask on the "
+   "memory-efficient path: zeros_like, logical_not, masked_fill, bias pad to 16 (2), kernel "
+   "(6), separate fc_1/fc_2 GEMMs: 45 kernels per layer",
+   hf_decomposition=1.0, split_gate_up=1.0, rope_kernels=12.0, attention_kernels=6.0)
+_p("fms-eager", Runtime.EAGER,
+   "IBM foundation-model-stack LLaMA (fms/modules, Nov 2023, 1ca0199) without compile: "
+   "LayerNormParameterized op by op (8), separate query/key/value and wg/w1 Linear "
+   "layers, RotaryEmbedding.adjusted_qk: position ids arange, repeat, += (3), max, +, "
+   "freqs gather (3), per tensor float, mul, sum, type_as (8): 14, KV torch.cat 2, GQA "
+   "heads expanded by unsqueeze/expand/flatten copies (2, GQA only), flash SDPA (1): 44 "
+   "kernels per layer (46 under GQA); tensor-parallel all-reduces through "
+   "torch.distributed._functional_collectives from Python, 149 us of host time each "
+   "(functional all_reduce measured on torch 2.4, https://github.com/pytorch/pytorch/"
+   "issues/138773; a lower bound for torch 2.1's Python implementation)",
+   hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US)
+# IBM FMS's scripts/benchmark_inference.py calls torch.set_default_device(device): every
+# torch call of the model pays the mode; fitted on the 70B TP8 row of FMS issue 96
+# (validation/fitting/eager_host.py, validation/data/published/eager_host_fit.json)
+FMS_FUNCTION_MODE_S = 21.2 * _US
+_p("fms-benchmark", Runtime.EAGER,
+   "`fms-eager` run by FMS scripts/benchmark_inference.py, which sets "
+   "torch.set_default_device (a TorchFunctionMode on every torch call, pytorch#92701): "
+   "function_mode_s fitted on the 70B TP8 row of FMS issue 96 "
+   "(validation/data/published/eager_host_fit.json)",
+   hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
+_p("fms-eager-2023-09", Runtime.EAGER,
+   "IBM foundation-model-stack LLaMA as of Sep 2023 (f991a93) without compile: as "
+   "`fms-eager` except RotaryEmbedding.adjusted_qk slices the cached table by an integer "
+   "start position (no position-id kernels): per tensor float, mul, sum, type_as = 8 RoPE "
+   "kernels; 38 kernels per layer (MHA)",
+   hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US)
+_p("fms-benchmark-2023-09", Runtime.EAGER,
+   "`fms-eager-2023-09` run by that month's scripts/benchmark_inference.py, which sets "
+   "torch.set_default_device: function_mode_s as `fms-benchmark` (same mechanism, fitted "
+   "once)",
+   hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
 _p("torch-compile", Runtime.FUSED,
    "torch.compile(mode='reduce-overhead') as gpt-fast: Inductor fuses each pointwise chain "
    "(residual + RMSNorm, RoPE + cache write) and replays CUDA graphs "
