@@ -14,6 +14,7 @@ import simpy
 
 from infersim.simulator.serving.config import Policy, ServingPolicy
 from infersim.simulator.serving.replica import Replica, Seq, Steps
+from infersim.simulator.serving.speculative import KvGroups, capped, stepwise
 
 
 class ContinuousReplica(Replica):
@@ -182,6 +183,11 @@ SCHEDULERS: dict[Policy, type[Replica]] = {
 
 
 def make_replica(env: simpy.Environment, index: int, policy: ServingPolicy,
-                 *args: Any, **kwargs: Any) -> Replica:
-    """The engine for `policy.kind`; arguments as `Replica`."""
-    return SCHEDULERS[policy.kind](env, index, policy, *args, **kwargs)
+                 *args: Any, groups: KvGroups = (), seed: int = 0, **kwargs: Any) -> Replica:
+    """The engine for `policy.kind`; arguments as `Replica`. Speculative decoding or
+    window-capped KV (`groups`, `speculative.kv_groups`) decode step by step."""
+    cls = SCHEDULERS[policy.kind]
+    if cls is not StaticReplica and (policy.spec is not None or capped(groups)):
+        return stepwise(cls)(env, index, policy, *args, spec=policy.spec, groups=groups,
+                             seed=seed, **kwargs)
+    return cls(env, index, policy, *args, **kwargs)
