@@ -60,6 +60,7 @@ class ChunkedReplica(Replica):
     requests already prefilling, then of newly admitted ones."""
 
     chunked_prefill = True
+    lookahead = 1  # budget tokens per decoder (1 + K under speculative decoding)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,7 +72,7 @@ class ChunkedReplica(Replica):
         if self.dec:
             self._decode_need()
         d = len(self.dec)
-        budget = self.policy.max_tokens - d
+        budget = self.policy.max_tokens - d * self.lookahead
         chunks: list[tuple[Seq, int]] = []
         for s in self.prefilling:
             if budget <= 0:

@@ -14,6 +14,7 @@ import pytest
 
 from infersim.cli import main
 from infersim.foundation.errors import InputError
+from infersim.hwmodels import load_hardware
 from infersim.simulator.serving import (
     ClosedLoop,
     FixedLengths,
@@ -67,11 +68,13 @@ def one_request(prompt, output):
     return Traffic(ClosedLoop(1, 0.0), FixedLengths(prompt, output), 1)
 
 
-def test_full_acceptance_by_hand():
+@pytest.mark.parametrize("kind", [Policy.CONTINUOUS, Policy.CHUNKED, Policy.DISAGGREGATED])
+def test_full_acceptance_by_hand(kind):
     # K = 3, A = 1: prefill [0, 1] emits token 1; each 0.1 s step then emits 4 tokens:
     # tokens 2-5 at 1.1, 6-9 at 1.2 → finish 1.2. TPOT = 0.2 / 8; ITL: two gaps of 0.1 s and
-    # six tokens that arrive with the first of their step (0 s).
-    pol = ServingPolicy(spec=SpecDecode(None, 3, 1.0))
+    # six tokens that arrive with the first of their step (0 s). (Disaggregated: the KV
+    # hand-off is instantaneous with the default ReplicaSpec.)
+    pol = ServingPolicy(kind, spec=SpecDecode(None, 3, 1.0))
     r = simulate_serving(ReplicaSpec(), flat_cost, one_request(10, 9), pol)
     assert r.per_request["first_token_s"][0] == pytest.approx(1.0)
     assert r.per_request["finish_s"][0] == pytest.approx(1.2)
@@ -183,6 +186,21 @@ def test_serve_step_equals_simulate(model, drafter):
                       draft_len=3, acceptance=1.0).latency_s for c in (16, 20)]
     pr = r.per_request
     assert pr["finish_s"][0] - pr["first_token_s"][0] == pytest.approx(sum(steps), rel=1e-9)
+
+
+def test_mixed_iteration_shares_the_token_parallel_work():
+    # a verify step with a prefill chunk in it costs more than either alone and less than
+    # both run one after the other (the weights are read once for all tokens)
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.speculative import SpecIterationCost
+
+    base = MapperIterationCost(load_model("llama-3.1-8b"), load_hardware("h100-sxm"))
+    c = SpecIterationCost(base, SpecDecode(None, 4, 0.7))
+    spec_only = c([], 0, 8, 8 * 513)[0]
+    prefill_only = c([(256, 0)], 1, 0, 0)[0]
+    mixed = c([(256, 0)], 1, 8, 8 * 513)[0]
+    assert max(spec_only, prefill_only) < mixed < spec_only + prefill_only
+    assert spec_only == pytest.approx(c.step(8, 512)[0], rel=1e-12)
 
 
 def test_higher_acceptance_lowers_tpot_and_zero_costs_extra():
