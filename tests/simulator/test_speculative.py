@@ -177,13 +177,14 @@ def test_admission_uses_the_capped_count():
 @pytest.mark.parametrize(("model", "drafter"), [("llama-3.2-1b", None),
                                                 ("llama-3.1-8b", "llama-3.2-1b")])
 def test_serve_step_equals_simulate(model, drafter):
-    # A = 1, K = 3: prompt 16, output 9 → two verify steps, over 16 then 20 cached tokens
+    # A = 1, K = 2: prompt 16, output 7 → two verify steps of 3 tokens, over 16 then 19
+    # cached tokens (both nodes of the cost table)
     from infersim.api import simulate
 
-    sd = SpecDecode(drafter, 3, 1.0)
-    r = serve(model, "h100-sxm", one_request(16, 9), ServingPolicy(spec=sd))
+    sd = SpecDecode(drafter, 2, 1.0)
+    r = serve(model, "h100-sxm", one_request(16, 7), ServingPolicy(spec=sd))
     steps = [simulate(model, "h100-sxm", "spec_decode", 1, context=c, draft_model=drafter,
-                      draft_len=3, acceptance=1.0).latency_s for c in (16, 20)]
+                      draft_len=2, acceptance=1.0).latency_s for c in (16, 19)]
     pr = r.per_request
     assert pr["finish_s"][0] - pr["first_token_s"][0] == pytest.approx(sum(steps), rel=1e-9)
 
