@@ -40,12 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from infersim.simulator.serving.config import Preemption
 from infersim.hwmodels.registry import cost_model
+from infersim.simulator.serving.config import Preemption
 from infersim.simulator.serving.costs import TE, Axis, MapperIterationCost, ReplicaFacts
 from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
 from infersim.simulator.serving.replica import Replica, Seq
-from infersim.workloads import ModelConfig
+from infersim.workloads import ModelConfig, load_model
 from infersim.workloads.scenario import Phase, Scenario, SpecDecode
 
 KvGroups = tuple[tuple[int, int, int], ...]  # (window, chunk, layers); (0, 0, n) = global
@@ -111,12 +111,20 @@ class SpecIterationCost:
     verify of K + 1 tokens), bilinear between nodes of its own axes (below). With prefill
     chunks in the same iteration, their tokens join the verify pass's token-parallel ops:
     + prefill part (as `MapperIterationCost` without decoders) + N_pf(P + V) − N_pf(P) −
-    N_pf(V), V = D(K + 1) verify tokens (weights read once for all of them)."""
+    N_pf(V), V = D(K + 1) verify tokens (weights read once for all of them). A draft model
+    of its own prefills the same chunks (its own `MapperIterationCost`, same TP, runtime
+    and precision); MTP and Medusa heads need no prefill of their own."""
 
     def __init__(self, base: MapperIterationCost, spec: SpecDecode) -> None:
         n = spec.draft_len + 1
         self.base = base
         self.spec = spec
+        # a draft model of its own also prefills every prompt (its KV cache); same chips
+        self.draft: MapperIterationCost | None = None
+        if spec.draft_model is not None and spec.draft_model.strip().lower() != "mtp":
+            self.draft = MapperIterationCost(load_model(spec.draft_model), base.hw,
+                                             tp=base.parallel.tp, runtime=base.runtime)
+            self.draft.precision = base.precision
         self._t: dict[tuple[int, int], TE] = {}
         # the step is affine in context between roofline kinks (4 vs 16 nodes per octave:
         # ≤ 7e-4 apart for Llama-3.1-8B + a 1B draft on H100, 40 random points); nodes on
@@ -149,10 +157,15 @@ class SpecIterationCost:
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
         b, d = self.base, decode_seqs
+        t = e = 0.0
+        if self.draft is not None and (prefill or prefill_emits):
+            t, e = self.draft(prefill, prefill_emits, 0, 0)
         if not d:
-            return b(prefill, prefill_emits, 0, 0)
+            pt, pe = b(prefill, prefill_emits, 0, 0)
+            return pt + t, pe + e
         # decode_ctx_tokens = Σ (cache + 1): the keys a plain decode step would attend
-        t, e = self.step(d, decode_ctx_tokens / d - 1.0)
+        st, se = self.step(d, decode_ctx_tokens / d - 1.0)
+        t, e = t + st, e + se
         if prefill or prefill_emits:
             pt, pe = b(prefill, prefill_emits, 0, 0)
             p, v = sum(q for q, _ in prefill), d * (self.spec.draft_len + 1)
@@ -288,10 +301,10 @@ class StepwiseDecode(Replica):
             self._finish(s, now)
 
 
-_STEPWISE: dict[type[Replica], type[Replica]] = {}
+_STEPWISE: dict[type[Replica], type[StepwiseDecode]] = {}
 
 
-def stepwise(cls: type[Replica]) -> type[Replica]:
+def stepwise(cls: type[Replica]) -> type[StepwiseDecode]:
     """`cls` with `StepwiseDecode` in front (one class per policy)."""
     out = _STEPWISE.get(cls)
     if out is None:

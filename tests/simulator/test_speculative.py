@@ -6,6 +6,7 @@ per-step costs by `infersim.api.simulate` (the mapper's SPEC_DECODE step)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -187,6 +188,11 @@ def test_serve_step_equals_simulate(model, drafter):
                       draft_len=2, acceptance=1.0).latency_s for c in (16, 19)]
     pr = r.per_request
     assert pr["finish_s"][0] - pr["first_token_s"][0] == pytest.approx(sum(steps), rel=1e-9)
+    # the first token: the target's prefill, plus the draft model's own prefill of the prompt
+    ttft = simulate(model, "h100-sxm", "prefill", 1, prompt=16).latency_s
+    if drafter is not None:
+        ttft += simulate(drafter, "h100-sxm", "prefill", 1, prompt=16).latency_s
+    assert pr["first_token_s"][0] - pr["arrival_s"][0] == pytest.approx(ttft, rel=1e-9)
 
 
 def test_mixed_iteration_shares_the_token_parallel_work():
@@ -211,7 +217,7 @@ def test_higher_acceptance_lowers_tpot_and_zero_costs_extra():
                   ServingPolicy(spec=SpecDecode(None, 4, a))).tpot["mean"]
             for a in (0.0, 0.5, 0.8, 0.95)]
     assert tpot[0] > plain  # A = 0: a token per step, plus the heads and a 5-token verify
-    assert all(x > y for x, y in zip(tpot, tpot[1:], strict=False))
+    assert all(x > y for x, y in itertools.pairwise(tpot))
 
 
 def test_cli_serve_spec_decode_and_bad_input(capsys):
