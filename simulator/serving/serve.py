@@ -63,6 +63,7 @@ from infersim.simulator.serving.speculative import (
     KvGroups,
     SpecIterationCost,
     kv_groups,
+    layer_tokens,
     spec_facts,
     spec_summary,
 )
@@ -186,6 +187,10 @@ def simulate_serving(
         # parallel when the pools differ in size (equal pools: every chip its own stream)
         streams_Bps = spec.kv_transfer_Bps * min(spec.chips, dspec.chips)
         kv_bytes_per_token = kvpt * spec.chips
+        layers = sum(n for _, _, n in spec.kv_groups)
+
+        def kv_tokens(c: int) -> float:  # window-capped: the keys kept, in all-layer tokens
+            return layer_tokens(spec.kv_groups, c) / layers if layers else c
 
         def transfer(src: Replica, s: Seq):  # type: ignore[no-untyped-def]
             link = links.setdefault(src.index // pp, simpy.Resource(env, capacity=1))
@@ -193,7 +198,7 @@ def simulate_serving(
                 yield req
                 if streams_Bps > 0:
                     yield env.timeout(spec.kv_transfer_latency_s
-                                      + s.cache * kv_bytes_per_token / streams_Bps)
+                                      + kv_tokens(s.cache) * kv_bytes_per_token / streams_Bps)
             src.release(s.blocks)
             s.kv_ready = True
             dec_pool.pick().submit(s)

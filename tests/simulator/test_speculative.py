@@ -173,6 +173,35 @@ def test_admission_uses_the_capped_count():
     assert capped.per_request["finish_s"][0] == pytest.approx(1.0 + 3 * 0.1)
 
 
+@pytest.mark.parametrize("preemption", ["recompute", "swap"])
+def test_preemption_by_hand(preemption):
+    # block 4, 4 blocks, K = 3, A = 1; A and B: prompt 4, output 9, both at t = 0.
+    # [0, 1] both prefill (1 block each), token 1. Step 1 needs slots for 4 + 4 tokens: 2
+    # blocks each, [1.0, 1.1] → 5 tokens each, cache 8. Step 2 needs 3 blocks each: B (the
+    # later arrival) is preempted, A runs [1.1, 1.2] → 9 tokens, done, frees its 3 blocks.
+    # recompute: B prefills its 4 + 5 tokens [1.2, 2.2] (token 6), then one step of 3 tokens
+    # [2.2, 2.3]. swap (no host traffic here: 0 KV bytes): B swaps back in, [1.2, 1.3] → done.
+    tr = Traffic(ClosedLoop(2, 0.0), FixedLengths(4, 9), 2)
+    pol = ServingPolicy(block_size=4, preemption=preemption, spec=SpecDecode(None, 3, 1.0))
+    r = simulate_serving(ReplicaSpec(kv_blocks=4), flat_cost, tr, pol)
+    assert r.preemptions == 1 and r.completed == 2
+    assert r.per_request["first_token_s"] == pytest.approx([1.0, 1.0])
+    b_end = 2.3 if preemption == "recompute" else 1.3
+    assert r.per_request["finish_s"] == pytest.approx([1.2, b_end])
+
+
+def test_disaggregated_hand_off_moves_the_capped_kv():
+    # 1 global + 3 window-8 layers, 1 B of KV per all-layer token, 100 B/s: a 40-token prompt
+    # moves (40 + 3·8) / 4 = 16 tokens' worth, 0.16 s (uncapped 0.4 s); then one 0.1 s step
+    groups = ((0, 0, 1), (8, 0, 3))
+    tr = one_request(40, 2)
+    pol = ServingPolicy(Policy.DISAGGREGATED)
+    for g, end in ((groups, 1.26), ((), 1.5)):
+        sp = ReplicaSpec(kv_bytes_per_token_per_chip=1.0, kv_transfer_Bps=100.0, kv_groups=g)
+        r = simulate_serving(sp, flat_cost, tr, pol)
+        assert r.per_request["finish_s"][0] == pytest.approx(end)
+
+
 # ---- against the mapper ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("model", "drafter"), [("llama-3.2-1b", None),
