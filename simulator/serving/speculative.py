@@ -89,6 +89,23 @@ class WindowKvPool(KvBlockPool):
     def blocks_for(self, tokens: int) -> int:
         return -(-layer_tokens(self.groups, tokens) // self._den)
 
+    def tokens_for(self, blocks: int) -> int:
+        """Most tokens `blocks` surely hold: the largest c with Σ_l min(c, window or chunk)
+        ≤ blocks × layers × block_size (an envelope of the kept keys, ≥ them, monotone)."""
+        cap = blocks * self._den
+        grow = sum(n for w, ch, n in self.groups if not w and not ch)
+        if not grow and sum(n * (w or ch) for w, ch, n in self.groups) <= cap:
+            return 1 << 62  # every layer capped and all of it fits
+
+        def env(c: int) -> int:
+            return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in self.groups)
+
+        lo, hi = 0, cap + 1  # env(c) ≥ c for c ≤ the smallest cap, and ≥ grow · c beyond
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if env(mid) <= cap else (lo, mid - 1)
+        return lo
+
 
 def expected_tokens(spec: SpecDecode) -> float:
     """Mean tokens a sequence gains per verify step: (1 − A^(K+1)) / (1 − A)."""
@@ -202,6 +219,7 @@ class StepwiseDecode(Replica):
         if capped(groups) and not isinstance(self.kv, PrefixKvPool):
             self.kv = WindowKvPool(self.kv.total, self.bs, groups)
         self.rng = np.random.default_rng([seed, self.index])
+        self._room: dict[int, tuple[int, int]] = {}  # rid: (blocks, tokens they hold)
         self.verify_steps = 0  # sequence × iteration verify passes
         self.accepted = 0  # drafted tokens accepted over them
 
@@ -214,6 +232,7 @@ class StepwiseDecode(Replica):
 
     def _leave(self, s: Seq) -> None:
         del self.dec[s.rid]
+        self._room.pop(s.rid, None)
         self.base_sum -= s.base
         s.last = self._fresh.pop(s.rid, self._t_dec)
 
@@ -221,7 +240,14 @@ class StepwiseDecode(Replica):
         """More blocks for the step's writes: the new token and the K draft slots, at most
         the tokens still to come (so a sequence that fits alone always finishes)."""
         la = min(self.lookahead, s.output - s.generated)
-        return max(self.kv.blocks_for(s.cache + la) - s.blocks, 0)
+        r = self._room.get(s.rid)
+        if r is not None and r[0] == s.blocks and s.cache + la <= r[1]:
+            return 0  # its blocks still hold the step (the common case: no pool arithmetic)
+        b = max(self.kv.blocks_for(s.cache + la), s.blocks)
+        kv = self.kv
+        self._room[s.rid] = (b, kv.tokens_for(b) if isinstance(kv, WindowKvPool)
+                             else b * self.bs)
+        return b - s.blocks
 
     def _preempt(self, s: Seq) -> None:
         self._preempted_now = True
@@ -240,13 +266,17 @@ class StepwiseDecode(Replica):
     def _decode_need(self) -> None:
         """Blocks for this iteration's new tokens (and draft slots); preempt the latest
         arrivals while they do not fit."""
-        need = {rid: self._need(s) for rid, s in self.dec.items()}
+        need = {}
+        for rid, s in self.dec.items():
+            n = self._need(s)
+            if n:
+                need[rid] = n
         total = sum(need.values())
         while total > self.kv.free and self.dec:
             rid = -heapq.heappop(self._victims)
             s = self.dec.get(rid)
             if s is not None:
-                total -= need.pop(rid)
+                total -= need.pop(rid, 0)
                 self._preempt(s)
         for rid, n in need.items():
             self.dec[rid].blocks += n
@@ -270,12 +300,6 @@ class StepwiseDecode(Replica):
         seqs = list(self.dec.values())
         n = len(seqs)
         fresh, itl = self._fresh, self.m.itl
-        if self.spec is not None:
-            acc = draw_accepted(self.rng, n, self.spec)
-            self.verify_steps += n
-            self.accepted += int(acc.sum())
-        else:
-            acc = np.zeros(n, dtype=np.int64)
         if n > len(fresh):
             itl.add(now - self._t_dec, n - len(fresh))
         for t in fresh.values():
@@ -283,19 +307,29 @@ class StepwiseDecode(Replica):
         fresh.clear()
         self._t_dec = now
         self.it += 1
-        burst = 0
         done: list[Seq] = []
-        for s, a in zip(seqs, acc.tolist(), strict=True):
-            k = min(1 + a, s.output - s.generated)
-            burst += k - 1
-            s.cache += k
-            s.generated += k
-            s.base += k - 1
-            self.base_sum += k - 1
-            if s.generated >= s.output:
-                done.append(s)
-        if burst:
-            itl.add(0.0, burst)  # tokens that arrive with the iteration's first
+        if self.spec is None:  # one token each: base (= cache − it) stays
+            for s in seqs:
+                s.cache += 1
+                s.generated += 1
+                if s.generated >= s.output:
+                    done.append(s)
+        else:
+            acc = draw_accepted(self.rng, n, self.spec)
+            self.verify_steps += n
+            self.accepted += int(acc.sum())
+            burst = 0
+            for s, a in zip(seqs, acc.tolist(), strict=True):
+                k = min(1 + a, s.output - s.generated)
+                burst += k - 1
+                s.cache += k
+                s.generated += k
+                s.base += k - 1
+                self.base_sum += k - 1
+                if s.generated >= s.output:
+                    done.append(s)
+            if burst:
+                itl.add(0.0, burst)  # tokens that arrive with the iteration's first
         for s in done:
             self._leave(s)
             self._finish(s, now)

@@ -159,6 +159,25 @@ def test_chunked_local_layers_keep_their_chunk():
     assert layer_tokens(g, 20_000) == 12 * 20_000 + 36 * (20_000 - 2 * 8192)
 
 
+@pytest.mark.parametrize("groups", [((0, 0, 1), (8, 0, 3)), ((0, 0, 2), (0, 16, 2)),
+                                    ((8, 0, 2), (32, 0, 1)), ((0, 0, 3),)])
+def test_tokens_for_is_safe_and_tight(groups):
+    # brute force: every length up to tokens_for(b) needs at most b blocks, and the next
+    # length breaks the monotone envelope Σ min(c, window or chunk)
+    pool = WindowKvPool(10, 4, groups)
+
+    def env(c):
+        return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in groups)
+
+    for b in range(1, 30):
+        c = pool.tokens_for(b)
+        if c >= 1 << 62:
+            assert all(w for w, _, _ in groups) and env(10**6) <= b * pool._den
+            continue
+        assert all(pool.blocks_for(x) <= b for x in range(c + 1))
+        assert env(c) <= b * pool._den < env(c + 1)
+
+
 def test_admission_uses_the_capped_count():
     # 4 layers (1 global, 3 with window 8), block 4 tokens: a request of 40 + 4 tokens holds
     # ⌈(44 + 3·8) / 16⌉ = 5 blocks capped, ⌈44 / 4⌉ = 11 uncapped. A pool of 8 blocks serves
