@@ -28,7 +28,8 @@ prefix caching (its shared blocks hold every layer: the full count, an upper bou
 
 Engines with either feature decode step by step (`StepwiseDecode`): each decoder's cache and
 output count are updated every iteration, O(decoders) per iteration, instead of the O(1)
-shared-counter bookkeeping of `replica.Replica`.
+shared-counter bookkeeping of `replica.Replica`; a decoder's blocks are re-counted only from
+the first iteration its cache could outgrow them.
 """
 
 from __future__ import annotations
@@ -79,11 +80,12 @@ def layer_tokens(groups: KvGroups, c: int) -> int:
 class WindowKvPool(KvBlockPool):
     """A `KvBlockPool` whose sequences hold window-capped blocks (module docstring)."""
 
-    __slots__ = ("_den", "groups")
+    __slots__ = ("_cover", "_den", "groups")
 
     def __init__(self, blocks: int, block_size: int, groups: KvGroups) -> None:
         super().__init__(blocks, block_size)
         self.groups = groups
+        self._cover: dict[int, int] = {}
         self._den = sum(n for _, _, n in groups) * block_size
 
     def blocks_for(self, tokens: int) -> int:
@@ -92,6 +94,12 @@ class WindowKvPool(KvBlockPool):
     def tokens_for(self, blocks: int) -> int:
         """Most tokens `blocks` surely hold: the largest c with Σ_l min(c, window or chunk)
         ≤ blocks × layers × block_size (an envelope of the kept keys, ≥ them, monotone)."""
+        c = self._cover.get(blocks)
+        if c is None:
+            c = self._cover[blocks] = self._tokens_for(blocks)
+        return c
+
+    def _tokens_for(self, blocks: int) -> int:
         cap = blocks * self._den
         grow = sum(n for w, ch, n in self.groups if not w and not ch)
         if not grow and sum(n * (w or ch) for w, ch, n in self.groups) <= cap:
@@ -220,11 +228,17 @@ class StepwiseDecode(Replica):
             self.kv = WindowKvPool(self.kv.total, self.bs, groups)
         self.rng = np.random.default_rng([seed, self.index])
         self._room: dict[int, tuple[int, int]] = {}  # rid: (blocks, tokens they hold)
+        # a decoder's blocks are checked again only from the first iteration its cache could
+        # outgrow them (it grows ≤ 1 + K tokens per iteration): (iteration, rid) heap
+        self._due: dict[int, int] = {}
+        self._dueq: list[tuple[int, int]] = []
         self.verify_steps = 0  # sequence × iteration verify passes
         self.accepted = 0  # drafted tokens accepted over them
 
     def _join(self, s: Seq) -> None:
         s.base = s.cache - self.it
+        self._due[s.rid] = self.it
+        heapq.heappush(self._dueq, (self.it, s.rid))
         self.dec[s.rid] = s
         self._fresh[s.rid] = s.last
         heapq.heappush(self._victims, -s.rid)
@@ -233,6 +247,7 @@ class StepwiseDecode(Replica):
     def _leave(self, s: Seq) -> None:
         del self.dec[s.rid]
         self._room.pop(s.rid, None)
+        self._due.pop(s.rid, None)
         self.base_sum -= s.base
         s.last = self._fresh.pop(s.rid, self._t_dec)
 
@@ -266,11 +281,18 @@ class StepwiseDecode(Replica):
     def _decode_need(self) -> None:
         """Blocks for this iteration's new tokens (and draft slots); preempt the latest
         arrivals while they do not fit."""
-        need = {}
-        for rid, s in self.dec.items():
+        dec, q, due = self.dec, self._dueq, self._due
+        need: dict[int, int] = {}
+        checked: list[Seq] = []
+        while q and q[0][0] <= self.it:
+            it, rid = heapq.heappop(q)
+            s = dec.get(rid)
+            if s is None or due.get(rid) != it:
+                continue  # left, or re-queued since
             n = self._need(s)
             if n:
                 need[rid] = n
+            checked.append(s)
         total = sum(need.values())
         while total > self.kv.free and self.dec:
             rid = -heapq.heappop(self._victims)
@@ -281,6 +303,12 @@ class StepwiseDecode(Replica):
         for rid, n in need.items():
             self.dec[rid].blocks += n
         self.kv.take(total)
+        g = self.lookahead
+        for s in checked:
+            if s.rid in dec:  # safe while cache + i·g + g ≤ room after i iterations
+                nxt = self.it + max(1, (self._room[s.rid][1] - s.cache) // g)
+                due[s.rid] = nxt
+                heapq.heappush(q, (nxt, s.rid))
 
     def _swap_in(self) -> None:
         pending = sum(self._need(s) for s in self.dec.values()) if self.swapped else 0

@@ -6,6 +6,7 @@ per-step costs by `infersim.api.simulate` (the mapper's SPEC_DECODE step)."""
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import math
@@ -19,14 +20,18 @@ from infersim.hwmodels import load_hardware
 from infersim.simulator.serving import (
     ClosedLoop,
     FixedLengths,
+    Poisson,
     Policy,
+    SampledLengths,
     ServingPolicy,
     Traffic,
     serve,
     simulate_serving,
 )
+from infersim.simulator.serving.traffic import Uniform
 from infersim.simulator.serving.serve import ReplicaSpec
 from infersim.simulator.serving.speculative import (
+    StepwiseDecode,
     WindowKvPool,
     draw_accepted,
     kv_groups,
@@ -207,6 +212,41 @@ def test_preemption_by_hand(preemption):
     assert r.per_request["first_token_s"] == pytest.approx([1.0, 1.0])
     b_end = 2.3 if preemption == "recompute" else 1.3
     assert r.per_request["finish_s"] == pytest.approx([1.2, b_end])
+
+
+def _full_scan_need(self):
+    """Reference `_decode_need`: every decoder's blocks recounted every iteration."""
+    need = {rid: self._need(s) for rid, s in self.dec.items()}
+    total = sum(need.values())
+    while total > self.kv.free and self.dec:
+        rid = -heapq.heappop(self._victims)
+        s = self.dec.get(rid)
+        if s is not None:
+            total -= need.pop(rid)
+            self._preempt(s)
+    for rid, n in need.items():
+        self.dec[rid].blocks += n
+    self.kv.take(total)
+
+
+@pytest.mark.parametrize(("preemption", "kind"), [("recompute", Policy.CONTINUOUS),
+                                                  ("swap", Policy.CONTINUOUS),
+                                                  ("recompute", Policy.CHUNKED)])
+def test_block_checks_match_a_full_scan(monkeypatch, preemption, kind):
+    # a tight, windowed pool with speculation: preemptions on every path; the due-iteration
+    # heap must give the very same run as recounting every decoder every iteration
+    groups = ((0, 0, 1), (24, 0, 3))
+    tr = Traffic(Poisson(40.0), SampledLengths(Uniform(8, 120), Uniform(4, 90)), 300)
+    pol = ServingPolicy(kind, block_size=4, preemption=preemption, max_tokens=512,
+                        spec=SpecDecode(None, 3, 0.6))
+    sp = ReplicaSpec(kv_blocks=160, kv_groups=groups)
+    fast = simulate_serving(sp, flat_cost, tr, pol, seed=5)
+    monkeypatch.setattr(StepwiseDecode, "_decode_need", _full_scan_need)
+    slow = simulate_serving(sp, flat_cost, tr, pol, seed=5)
+    assert fast.preemptions > 10
+    assert fast.preemptions == slow.preemptions
+    for k in ("first_token_s", "finish_s"):
+        assert np.array_equal(fast.per_request[k], slow.per_request[k], equal_nan=True)
 
 
 def test_disaggregated_hand_off_moves_the_capped_kv():
