@@ -28,7 +28,6 @@ from infersim.simulator.serving import (
     serve,
     simulate_serving,
 )
-from infersim.simulator.serving.traffic import Uniform
 from infersim.simulator.serving.serve import ReplicaSpec
 from infersim.simulator.serving.speculative import (
     StepwiseDecode,
@@ -37,6 +36,7 @@ from infersim.simulator.serving.speculative import (
     kv_groups,
     layer_tokens,
 )
+from infersim.simulator.serving.traffic import Uniform
 from infersim.workloads import build_trace, load_model
 from infersim.workloads.scenario import Phase, Scenario, SpecDecode
 
