@@ -115,11 +115,6 @@ class WindowKvPool(KvBlockPool):
         return lo
 
 
-def expected_tokens(spec: SpecDecode) -> float:
-    """Mean tokens a sequence gains per verify step: (1 − A^(K+1)) / (1 − A)."""
-    return spec.expected_tokens
-
-
 def draw_accepted(rng: np.random.Generator, n: int, spec: SpecDecode) -> np.ndarray:
     """Accepted drafts of n sequences: leading successes of probability A, at most K."""
     a, k = spec.acceptance, spec.draft_len
