@@ -378,6 +378,9 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
     if "decode_tp" in d:
         pools = (f"prefill tp {dep['tp']} pp {dep['pp']}, decode tp {d['decode_tp']} pp "
                  f"{d['decode_pp']} {d['decode_weights']} weights runtime {d['decode_runtime']}")
+    if "spec_drafter" in d:
+        pools += (f", speculative {d['spec_drafter']} K={d['spec_draft_len']} "
+                  f"A={d['spec_acceptance']:g}")
     print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {pools}, "
           f"{d['chips']} chips, "
           f"{dep['weights']} weights, {d['activations']} activations, {d['kv']} KV, "

@@ -197,7 +197,7 @@ class ServingResult:
     # prefix caching only (see `prefix_summary`); empty when it is off
     prefix_cache: dict[str, float] = field(default_factory=dict)
     # speculative decoding only (`speculative.spec_summary`); empty when it is off
-    speculative: dict[str, float] = field(default_factory=dict)
+    speculative: dict[str, Any] = field(default_factory=dict)
     # per output token after the first (see ITL in the module doc): mean, p50, p90, p99
     itl: dict[str, float] = field(default_factory=lambda: WeightedSamples().stats())
 

@@ -369,12 +369,14 @@ def stepwise(cls: type[Replica]) -> type[StepwiseDecode]:
     return out
 
 
-def spec_summary(engines: Sequence[Any], spec: SpecDecode) -> dict[str, float]:
+def spec_summary(engines: Sequence[Any], spec: SpecDecode) -> dict[str, Any]:
     """Acceptance measured over the run's verify passes, with the expected values."""
     steps = sum(getattr(e, "verify_steps", 0) for e in engines)
     acc = sum(getattr(e, "accepted", 0) for e in engines)
     mean = acc / steps if steps else float("nan")
-    return {"draft_len": spec.draft_len, "acceptance": spec.acceptance,
+    d = spec.draft_model
+    drafter = "medusa" if d is None else "mtp" if d.strip().lower() == "mtp" else f"draft:{d}"
+    return {"drafter": drafter, "draft_len": spec.draft_len, "acceptance": spec.acceptance,
             "verify_steps": steps, "accepted_per_step": mean,
             "accepted_share": mean / spec.draft_len, "tokens_per_step": 1.0 + mean,
             "expected_tokens_per_step": spec.expected_tokens}
