@@ -16,12 +16,13 @@ iteration reach the client together: per the ITL definition the first waits the 
 gap, the others 0; TPOT = (finish − first token) / (tokens − 1) reflects the multi-token steps.
 
 Window-capped KV (models with sliding-window or chunked-local layers: Gemma-2/3, GPT-OSS,
-Mistral, Llama-4): a sequence with c cached tokens holds, per layer, min(c, window) keys of a
+Mistral, Llama-4): a sequence with c cached tokens keeps, per layer, min(c, window) keys of a
 sliding-window layer, c − ⌊(c − 1)/chunk⌋·chunk of a chunked-local layer and c of a global
 one: the keys a decode query can still see, as the mapper's resident KV counts them
-(`workloads.builder._held_kv`) and as vLLM's hybrid KV manager frees the rest. Blocks of
-block_size tokens × all layers: blocks(c) = ⌈Σ_layers kept_l(c) / (layers × block_size)⌉
-(rounded per sequence, not per layer). Admission, decode growth, preemption and swap use it;
+(`workloads.builder._held_kv`, `layer_tokens`) and as vLLM's hybrid KV manager frees the rest.
+The pool charges blocks of block_size tokens × all layers: blocks(c) = ⌈held(c) / (layers ×
+block_size)⌉, held(c) = Σ_l min(c, window or chunk) (rounded per sequence, not per layer; a
+chunked layer is charged its largest chunk, since a running sequence's blocks never shrink). Admission, decode growth, preemption and swap use it;
 attention time is the mapper's, which already caps the keys. Not modelled: a prefill's
 transient full-prompt KV in windowed layers (the cap applies from admission), and caps under
 prefix caching (its shared blocks hold every layer: the full count, an upper bound).
@@ -88,12 +89,17 @@ class WindowKvPool(KvBlockPool):
         self._cover: dict[int, int] = {}
         self._den = sum(n for _, _, n in groups) * block_size
 
+    def held(self, c: int) -> int:
+        """Layer-tokens a sequence of c tokens holds: Σ_l min(c, window or chunk), the kept
+        keys of sliding layers and, for a chunked-local layer, the most its current chunk
+        reaches (blocks of a sequence never shrink while it runs: monotone in c)."""
+        return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in self.groups)
+
     def blocks_for(self, tokens: int) -> int:
-        return -(-layer_tokens(self.groups, tokens) // self._den)
+        return -(-self.held(tokens) // self._den)
 
     def tokens_for(self, blocks: int) -> int:
-        """Most tokens `blocks` surely hold: the largest c with Σ_l min(c, window or chunk)
-        ≤ blocks × layers × block_size (an envelope of the kept keys, ≥ them, monotone)."""
+        """Most tokens `blocks` hold: the largest c with held(c) ≤ blocks × layers × block."""
         c = self._cover.get(blocks)
         if c is None:
             c = self._cover[blocks] = self._tokens_for(blocks)
@@ -102,16 +108,12 @@ class WindowKvPool(KvBlockPool):
     def _tokens_for(self, blocks: int) -> int:
         cap = blocks * self._den
         grow = sum(n for w, ch, n in self.groups if not w and not ch)
-        if not grow and sum(n * (w or ch) for w, ch, n in self.groups) <= cap:
+        if not grow and self.held(1 << 62) <= cap:
             return 1 << 62  # every layer capped and all of it fits
-
-        def env(c: int) -> int:
-            return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in self.groups)
-
-        lo, hi = 0, cap + 1  # env(c) ≥ c for c ≤ the smallest cap, and ≥ grow · c beyond
+        lo, hi = 0, cap + 1  # held(c) ≥ c for c ≤ the smallest cap, and ≥ grow · c beyond
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if env(mid) <= cap else (lo, mid - 1)
+            lo, hi = (mid, hi) if self.held(mid) <= cap else (lo, mid - 1)
         return lo
 
 

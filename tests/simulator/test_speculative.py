@@ -168,11 +168,14 @@ def test_chunked_local_layers_keep_their_chunk():
                                     ((8, 0, 2), (32, 0, 1)), ((0, 0, 3),)])
 def test_tokens_for_is_safe_and_tight(groups):
     # brute force: every length up to tokens_for(b) needs at most b blocks, and the next
-    # length breaks the monotone envelope Σ min(c, window or chunk)
+    # length needs more than b blocks' layer-tokens under Σ min(c, window or chunk)
     pool = WindowKvPool(10, 4, groups)
 
     def env(c):
         return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in groups)
+
+    assert all(pool.held(c) >= layer_tokens(groups, c) for c in range(200))
+    assert all(pool.blocks_for(c) <= pool.blocks_for(c + 1) for c in range(200))
 
     for b in range(1, 30):
         c = pool.tokens_for(b)
