@@ -344,6 +344,11 @@ def serve(
         raise InputError(f"decode_deployment: expected a Deployment, got "
                          f"{type(decode_deployment).__name__}")
     m = load_model(model)
+    drafter = policy.spec.draft_model if policy.spec is not None else None
+    if drafter is not None and drafter.strip().lower() == "mtp" and not m.mtp_layers:
+        raise InputError(f"speculative decoding with mtp: {m.name} has no multi-token-prediction "
+                         f"module (num_nextn_predict_layers is 0); use --spec-decode medusa or "
+                         f"draft:MODEL")
     if isinstance(traffic.lengths, FixedLengths):  # every request the same: too long is an error
         m.check_context(traffic.lengths.prompt_tokens + traffic.lengths.output_tokens,
                         "prompt_tokens + output_tokens")

@@ -106,4 +106,4 @@ def test_simulator_line_budget():
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 3620, f"simulator/ has {lines} non-blank lines (budget 3620)"
+    assert lines <= 3630, f"simulator/ has {lines} non-blank lines (budget 3630)"

@@ -324,6 +324,8 @@ def test_cli_serve_spec_decode_and_bad_input(capsys):
     for extra, needle in ((["--spec-decode", "eagle"], "--spec-decode"),
                           (["--acceptance", "0.5"], "--spec-decode"),
                           (["--spec-decode", "mtp", "--acceptance", "2"], "acceptance"),
+                          (["--spec-decode", "mtp"], "--spec-decode medusa or draft:MODEL"),
+                          (["--spec-decode", "draft:no-such-model"], "no-such-model"),
                           (["--spec-decode", "medusa", "--policy", "static"], "static")):
         assert main([*small, *extra]) == 2
         err = capsys.readouterr().err.strip()
