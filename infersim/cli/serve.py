@@ -107,6 +107,14 @@ def register(sub: Any) -> None:
     o.add_argument("--lifetime-years", type=float, default=4.0,
                    help="hardware amortization period (default 4)")
     o.add_argument("--usd-per-kwh", type=float, default=0.10, help="electricity price")
+    sd = p.add_argument_group("speculative decoding (as simulate --phase spec_decode)")
+    sd.add_argument("--spec-decode", default=None, metavar="DRAFTER",
+                    help="draft:MODEL (a library draft model), mtp (the model's multi-token-"
+                         "prediction module) or medusa (Medusa heads); default: off")
+    sd.add_argument("--draft-len", "--spec-tokens", dest="draft_len", type=int_arg,
+                    default=None, help="drafted tokens per step, K (default 4)")
+    sd.add_argument("--acceptance", type=float, default=None,
+                    help="per-token acceptance probability A (default 0.7)")
     p.add_argument("--find-max-rate", action="store_true",
                    help="bisect the highest --rate meeting --slo-ttft/--slo-tpot")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
@@ -168,7 +176,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     model = load_model(a.model)
     hw = load_hardware(a.hw, hw_overrides(a) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
-                           a.router, a.prefill_replicas, a.decode_replicas, a.prefix_caching)
+                           a.router, a.prefill_replicas, a.decode_replicas, a.prefix_caching,
+                           _spec(a))
     from infersim.hwmodels.registry import cost_model
 
     # the kind's default, shown by name: DEFAULT_RUNTIME on GPUs, the newest profile else
@@ -254,6 +263,32 @@ def cmd_serve(a: argparse.Namespace) -> int:
         for w in d["warnings"]:
             print(f"infersim: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _spec(a: argparse.Namespace) -> Any:
+    """The SpecDecode of --spec-decode / --draft-len / --acceptance (None: off)."""
+    from infersim.workloads.scenario import SpecDecode
+
+    v = a.spec_decode
+    if v is None:
+        if a.draft_len is not None or a.acceptance is not None:
+            raise InputError("--draft-len/--acceptance need --spec-decode draft:MODEL, mtp or "
+                             "medusa")
+        return None
+    low = v.strip().lower()
+    if low in ("mtp", "medusa"):
+        draft = "mtp" if low == "mtp" else None
+    elif low.startswith("draft:") and v.strip()[6:]:
+        draft = v.strip()[6:]
+    else:
+        raise InputError(f"--spec-decode {v!r}: use draft:MODEL (e.g. draft:llama-3.2-1b), "
+                         f"mtp or medusa")
+    kw: dict[str, Any] = {}
+    if a.draft_len is not None:
+        kw["draft_len"] = a.draft_len
+    if a.acceptance is not None:
+        kw["acceptance"] = a.acceptance
+    return SpecDecode(draft, **kw)
 
 
 def _decode_pool(a: argparse.Namespace, hw: Any, dep: Any) -> tuple[Any, Any]:
@@ -343,6 +378,9 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
     if "decode_tp" in d:
         pools = (f"prefill tp {dep['tp']} pp {dep['pp']}, decode tp {d['decode_tp']} pp "
                  f"{d['decode_pp']} {d['decode_weights']} weights runtime {d['decode_runtime']}")
+    if "spec_drafter" in d:
+        pools += (f", speculative {d['spec_drafter']} K={d['spec_draft_len']} "
+                  f"A={d['spec_acceptance']:g}")
     print(f"{d['model']} on {hw_label} — {traffic}; policy {d['policy']}, {pools}, "
           f"{d['chips']} chips, "
           f"{dep['weights']} weights, {d['activations']} activations, {d['kv']} KV, "
@@ -378,6 +416,11 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
             f"{d['prefix_cached_blocks_peak']} blocks cached "
             f"({fmt_si(d['prefix_cache_bytes_peak_per_chip'], 'B')} per chip)"}]
           if "prefix_token_hit_rate" in d else []),
+        *([{"metric": "speculative decoding", "value": f"K={d['spec_draft_len']}, A="
+            f"{d['spec_acceptance']:g}: {d['spec_tokens_per_step']:.3f} tokens per verify step"
+            f" (expected {d['spec_expected_tokens_per_step']:.3f}), "
+            f"{100 * d['spec_accepted_share']:.1f}% of drafts accepted"}]
+          if "spec_draft_len" in d else []),
         {"metric": "energy per output token (chips only)",
          "value": fmt_si(d["energy_per_token_j"], "J")},
         {"metric": "energy per output token (+ host & network)",

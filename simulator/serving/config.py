@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import RuntimeProfile
+from infersim.workloads.scenario import SpecDecode
 
 # Most replicas (per pool) one simulation runs. The DES holds one engine per replica and the
 # least-outstanding router scans them all per request (measured: 10^5 replicas × 1000 requests
@@ -61,6 +62,8 @@ class ServingPolicy:
     - prefill_replicas / decode_replicas: pool sizes under `disaggregated`.
     - prefix_caching: reuse the KV blocks of shared prompt prefixes (vLLM's automatic prefix
       caching; `kv_pool.PrefixKvPool`); continuous and chunked policies, recompute preemption.
+    - spec: speculative decoding (draft model / MTP / Medusa heads, draft_len, acceptance;
+      `speculative`); None = plain decoding. Not with the static policy.
     """
 
     kind: Policy = Policy.CONTINUOUS
@@ -72,6 +75,7 @@ class ServingPolicy:
     prefill_replicas: int = 1
     decode_replicas: int = 1
     prefix_caching: bool = False
+    spec: SpecDecode | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_tokens", "block_size", "prefill_replicas",
@@ -96,6 +100,11 @@ class ServingPolicy:
             raise InputError("prefix caching is simulated for the continuous and chunked "
                              "policies with recompute preemption; change --policy/--preemption "
                              "or drop --prefix-caching")
+        if self.spec is not None and (not isinstance(self.spec, SpecDecode)
+                                      or self.kind == Policy.STATIC):
+            raise InputError(f"policy.spec: speculative decoding (a SpecDecode) runs with the "
+                             f"continuous, chunked or disaggregated policy, not {self.kind}; "
+                             f"change --policy or drop --spec-decode")
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,8 @@ class ServingResult:
                                                                    repr=False)
     # prefix caching only (see `prefix_summary`); empty when it is off
     prefix_cache: dict[str, float] = field(default_factory=dict)
+    # speculative decoding only (`speculative.spec_summary`); empty when it is off
+    speculative: dict[str, Any] = field(default_factory=dict)
     # per output token after the first (see ITL in the module doc): mean, p50, p90, p99
     itl: dict[str, float] = field(default_factory=lambda: WeightedSamples().stats())
 
@@ -283,6 +285,8 @@ class ServingResult:
         )
         for k, v in self.prefix_cache.items():
             d[f"prefix_{k}"] = v
+        for k, v in self.speculative.items():
+            d[f"spec_{k}"] = v
         if self.infeasible is not None:
             d["infeasible"] = self.infeasible.to_dict()
             d["reason"] = str(self.infeasible)

@@ -14,6 +14,7 @@ import simpy
 
 from infersim.simulator.serving.config import Policy, ServingPolicy
 from infersim.simulator.serving.replica import Replica, Seq, Steps
+from infersim.simulator.serving.speculative import KvGroups, capped, stepwise
 
 
 class ContinuousReplica(Replica):
@@ -59,6 +60,7 @@ class ChunkedReplica(Replica):
     requests already prefilling, then of newly admitted ones."""
 
     chunked_prefill = True
+    lookahead = 1  # budget tokens per decoder (1 + K under speculative decoding)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,7 +72,7 @@ class ChunkedReplica(Replica):
         if self.dec:
             self._decode_need()
         d = len(self.dec)
-        budget = self.policy.max_tokens - d
+        budget = self.policy.max_tokens - d * self.lookahead
         chunks: list[tuple[Seq, int]] = []
         for s in self.prefilling:
             if budget <= 0:
@@ -182,6 +184,11 @@ SCHEDULERS: dict[Policy, type[Replica]] = {
 
 
 def make_replica(env: simpy.Environment, index: int, policy: ServingPolicy,
-                 *args: Any, **kwargs: Any) -> Replica:
-    """The engine for `policy.kind`; arguments as `Replica`."""
-    return SCHEDULERS[policy.kind](env, index, policy, *args, **kwargs)
+                 *args: Any, groups: KvGroups = (), seed: int = 0, **kwargs: Any) -> Replica:
+    """The engine for `policy.kind`; arguments as `Replica`. Speculative decoding or
+    window-capped KV (`groups`, `speculative.kv_groups`) decode step by step."""
+    cls = SCHEDULERS[policy.kind]
+    if cls is not StaticReplica and (policy.spec is not None or capped(groups)):
+        return stepwise(cls)(env, index, policy, *args, spec=policy.spec, groups=groups,
+                             seed=seed, **kwargs)
+    return cls(env, index, policy, *args, **kwargs)

@@ -59,6 +59,14 @@ from infersim.simulator.serving.metrics import (
 )
 from infersim.simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
 from infersim.simulator.serving.schedulers import make_replica
+from infersim.simulator.serving.speculative import (
+    KvGroups,
+    SpecIterationCost,
+    kv_groups,
+    layer_tokens,
+    spec_facts,
+    spec_summary,
+)
 from infersim.simulator.serving.traffic import (
     ClosedLoop,
     FixedLengths,
@@ -83,6 +91,7 @@ class ReplicaSpec:
     extra_power_w: float = 0.0  # its share of system overhead power (charged all the time)
     price_usd: float = 0.0  # whole replica
     pipeline_stages: int = 1  # > 1: that many virtual engines share a pipeline (see Pipeline)
+    kv_groups: KvGroups = ()  # (window, chunk, layers): window-capped KV (`speculative`)
 
 
 class _Pool:
@@ -159,14 +168,16 @@ def simulate_serving(
         engines_n = max(1, min(n, sp.kv_blocks // need))
         engines = [make_replica(env, first + v, pol, sp.kv_blocks // engines_n,
                                 sp.kv_bytes_per_token_per_chip, sp.host_link_Bps, c, col,
-                                on_finish=finish_cb, pipeline=pl, **kw)
+                                on_finish=finish_cb, pipeline=pl, groups=sp.kv_groups,
+                                seed=seed, **kw)
                    for v in range(engines_n)]
         groups.append((engines, sp))
         return engines
 
     if policy.kind == Policy.DISAGGREGATED:
         decode_policy = ServingPolicy(Policy.CONTINUOUS, policy.max_batch, policy.max_tokens,
-                                      policy.block_size, policy.preemption, policy.router)
+                                      policy.block_size, policy.preemption, policy.router,
+                                      spec=policy.spec)
         first = policy.prefill_replicas * pp
         dec = [e for j in range(policy.decode_replicas)
                for e in group(first + j * dspec.pipeline_stages, decode_policy, dspec, dcost)]
@@ -176,6 +187,10 @@ def simulate_serving(
         # parallel when the pools differ in size (equal pools: every chip its own stream)
         streams_Bps = spec.kv_transfer_Bps * min(spec.chips, dspec.chips)
         kv_bytes_per_token = kvpt * spec.chips
+        layers = sum(n for _, _, n in spec.kv_groups)
+
+        def kv_tokens(c: int) -> float:  # window-capped: the keys kept, in all-layer tokens
+            return layer_tokens(spec.kv_groups, c) / layers if layers else c
 
         def transfer(src: Replica, s: Seq):  # type: ignore[no-untyped-def]
             link = links.setdefault(src.index // pp, simpy.Resource(env, capacity=1))
@@ -183,7 +198,7 @@ def simulate_serving(
                 yield req
                 if streams_Bps > 0:
                     yield env.timeout(spec.kv_transfer_latency_s
-                                      + s.cache * kv_bytes_per_token / streams_Bps)
+                                      + kv_tokens(s.cache) * kv_bytes_per_token / streams_Bps)
             src.release(s.blocks)
             s.kv_ready = True
             dec_pool.pick().submit(s)
@@ -249,6 +264,9 @@ def simulate_serving(
     res = summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
                     kv_blocks=spec.kv_blocks, slo=slo, economics=economics,
                     open_loop=not closed)
+    if policy.spec is not None:
+        res = dataclasses.replace(res, speculative=spec_summary(
+            [e for g, _ in groups for e in g], policy.spec))
     if not policy.prefix_caching:
         return res
     pools = [e.kv for g, _ in groups for e in g if isinstance(e.kv, PrefixKvPool)]
@@ -326,6 +344,11 @@ def serve(
         raise InputError(f"decode_deployment: expected a Deployment, got "
                          f"{type(decode_deployment).__name__}")
     m = load_model(model)
+    drafter = policy.spec.draft_model if policy.spec is not None else None
+    if drafter is not None and drafter.strip().lower() == "mtp" and not m.mtp_layers:
+        raise InputError(f"speculative decoding with mtp: {m.name} has no multi-token-prediction "
+                         f"module (num_nextn_predict_layers is 0); use --spec-decode medusa or "
+                         f"draft:MODEL")
     if isinstance(traffic.lengths, FixedLengths):  # every request the same: too long is an error
         m.check_context(traffic.lengths.prompt_tokens + traffic.lengths.output_tokens,
                         "prompt_tokens + output_tokens")
@@ -367,7 +390,7 @@ def serve(
 
 
 def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
-             ) -> tuple[MapperIterationCost, ReplicaSpec] | Infeasibility:
+             ) -> tuple[IterationCost, ReplicaSpec] | Infeasibility:
     """The iteration cost and replica facts of `dep` on `h`, or why it does not fit."""
     from infersim.hwmodels.registry import cost_model
 
@@ -381,8 +404,9 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
     # prefill through the activation buffers of its largest batch, so its workspace is that
     # of max_batch tokens; a GPU engine reserves for a whole max_tokens iteration.
     caching = cost_model(h).caching_allocator
-    facts = cost.facts(policy.max_tokens if caching
-                       else min(policy.max_tokens, policy.max_batch))
+    work = policy.max_tokens if caching else min(policy.max_tokens, policy.max_batch)
+    facts = (cost.facts(work) if policy.spec is None
+             else spec_facts(cost, policy.spec, work))  # + the draft's weights and KV
     if facts.infeasible is not None:
         return facts.infeasible
     plan = plan_kv(h, facts, dep, policy.block_size)
@@ -392,11 +416,12 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
     link_Bps, link_s = (KV_LINKS[dep.kv_link][:2] if dep.kv_link else (0.0, 0.0))
     transfer = (dep.kv_transfer_Bps or link_Bps
                 or (fabric.chip_bandwidth_Bps if fabric else 0.0))
-    return cost, ReplicaSpec(chips=chips, kv_blocks=plan.blocks,
+    it_cost = cost if policy.spec is None else SpecIterationCost(cost, policy.spec)
+    return it_cost, ReplicaSpec(chips=chips, kv_blocks=plan.blocks,
                              kv_bytes_per_token_per_chip=facts.kv_bytes_per_token_per_chip,
                              host_link_Bps=dep.host_link_Bps, kv_transfer_Bps=transfer,
                              kv_transfer_latency_s=link_s,
                              idle_power_w=chips * h.chip.power.idle_w,
                              extra_power_w=chips * h.extra_power_w / h.num_chips,
                              price_usd=chips * capex_usd(h) / h.num_chips,
-                             pipeline_stages=dep.pp)
+                             pipeline_stages=dep.pp, kv_groups=kv_groups(m))

@@ -1,0 +1,384 @@
+"""Speculative decoding and window-capped KV inside a serving replica.
+
+Speculative decoding (`ServingPolicy.spec`, a `workloads.SpecDecode`): every decode iteration
+drafts K = draft_len tokens per running sequence (K small steps of a draft model, DeepSeek's
+MTP module, or Medusa heads) and verifies them in one target pass of K + 1 query tokens. Its
+cost is the mapper's SPEC_DECODE step, the very step `simulate --phase spec_decode` prices
+(`SpecIterationCost`: exact at table nodes, bilinear in batch × mean context between them).
+Each sequence then advances by 1 + a tokens, a = accepted drafts: the leading run of per-token
+successes with probability A, capped at K (E[1 + a] = (1 − A^(K+1)) / (1 − A)), drawn from a
+generator seeded by (seed, engine index), so a run is deterministic for a seed. Before an
+iteration a sequence holds KV blocks for cache + K + 1 tokens (the K draft slots are reserved;
+at most the tokens it still has to produce);
+the cache grows by the accepted tokens only. A draft model's own KV cache and weights are
+counted per token and per chip from the SPEC_DECODE trace (`spec_facts`). The tokens of one
+iteration reach the client together: per the ITL definition the first waits the iteration's
+gap, the others 0; TPOT = (finish − first token) / (tokens − 1) reflects the multi-token steps.
+
+Window-capped KV (models with sliding-window or chunked-local layers: Gemma-2/3, GPT-OSS,
+Mistral, Llama-4): a sequence with c cached tokens keeps, per layer, min(c, window) keys of a
+sliding-window layer, c − ⌊(c − 1)/chunk⌋·chunk of a chunked-local layer and c of a global
+one: the keys a decode query can still see, as the mapper's resident KV counts them
+(`workloads.builder._held_kv`, `layer_tokens`) and as vLLM's hybrid KV manager frees the rest.
+The pool charges blocks of block_size tokens × all layers: blocks(c) = ⌈held(c) / (layers ×
+block_size)⌉, held(c) = Σ_l min(c, window or chunk) (rounded per sequence, not per layer; a
+chunked layer is charged its largest chunk, since a running sequence's blocks never shrink). Admission, decode growth, preemption and swap use it;
+attention time is the mapper's, which already caps the keys. Not modelled: a prefill's
+transient full-prompt KV in windowed layers (the cap applies from admission), and caps under
+prefix caching (its shared blocks hold every layer: the full count, an upper bound).
+
+Engines with either feature decode step by step (`StepwiseDecode`): each decoder's cache and
+output count are updated every iteration, O(decoders) per iteration, instead of the O(1)
+shared-counter bookkeeping of `replica.Replica`; a decoder's blocks are re-counted only from
+the first iteration its cache could outgrow them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from infersim.hwmodels.registry import cost_model
+from infersim.simulator.serving.config import Preemption
+from infersim.simulator.serving.costs import TE, Axis, MapperIterationCost, ReplicaFacts
+from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
+from infersim.simulator.serving.replica import Replica, Seq
+from infersim.workloads import ModelConfig, load_model
+from infersim.workloads.scenario import Phase, Scenario, SpecDecode
+
+KvGroups = tuple[tuple[int, int, int], ...]  # (window, chunk, layers); (0, 0, n) = global
+
+
+def kv_groups(m: ModelConfig) -> KvGroups:
+    """The model's attention layers grouped by (sliding window, local chunk)."""
+    n = m.num_layers
+    wins = m.layer_windows or (0,) * n
+    chunks = m.layer_chunks or (0,) * n
+    count: dict[tuple[int, int], int] = {}
+    for w, c in zip(wins, chunks, strict=True):
+        count[(w, c)] = count.get((w, c), 0) + 1
+    return tuple((w, c, k) for (w, c), k in sorted(count.items()))
+
+
+def capped(groups: KvGroups) -> bool:
+    return any(w or c for w, c, _ in groups)
+
+
+def layer_tokens(groups: KvGroups, c: int) -> int:
+    """Σ over layers of the cached keys kept for a sequence of c tokens (module docstring)."""
+    if c <= 0:
+        return 0
+    total = 0
+    for w, ch, n in groups:
+        total += n * (min(c, w) if w else c - (c - 1) // ch * ch if ch else c)
+    return total
+
+
+class WindowKvPool(KvBlockPool):
+    """A `KvBlockPool` whose sequences hold window-capped blocks (module docstring)."""
+
+    __slots__ = ("_cover", "_den", "groups")
+
+    def __init__(self, blocks: int, block_size: int, groups: KvGroups) -> None:
+        super().__init__(blocks, block_size)
+        self.groups = groups
+        self._cover: dict[int, int] = {}
+        self._den = sum(n for _, _, n in groups) * block_size
+
+    def held(self, c: int) -> int:
+        """Layer-tokens a sequence of c tokens holds: Σ_l min(c, window or chunk), the kept
+        keys of sliding layers and, for a chunked-local layer, the most its current chunk
+        reaches (blocks of a sequence never shrink while it runs: monotone in c)."""
+        return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in self.groups)
+
+    def blocks_for(self, tokens: int) -> int:
+        return -(-self.held(tokens) // self._den)
+
+    def tokens_for(self, blocks: int) -> int:
+        """Most tokens `blocks` hold: the largest c with held(c) ≤ blocks × layers × block."""
+        c = self._cover.get(blocks)
+        if c is None:
+            c = self._cover[blocks] = self._tokens_for(blocks)
+        return c
+
+    def _tokens_for(self, blocks: int) -> int:
+        cap = blocks * self._den
+        grow = sum(n for w, ch, n in self.groups if not w and not ch)
+        if not grow and self.held(1 << 62) <= cap:
+            return 1 << 62  # every layer capped and all of it fits
+        lo, hi = 0, cap + 1  # held(c) ≥ c for c ≤ the smallest cap, and ≥ grow · c beyond
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self.held(mid) <= cap else (lo, mid - 1)
+        return lo
+
+
+def draw_accepted(rng: np.random.Generator, n: int, spec: SpecDecode) -> np.ndarray:
+    """Accepted drafts of n sequences: leading successes of probability A, at most K."""
+    a, k = spec.acceptance, spec.draft_len
+    if a >= 1.0:
+        return np.full(n, k, dtype=np.int64)
+    # geometric(1 − A) − 1 = successes before the first failure: P(≥ j) = A^j
+    return np.minimum(rng.geometric(1.0 - a, n) - 1, k)
+
+
+class SpecIterationCost:
+    """An `IterationCost` whose decoders run speculative steps.
+
+    T(D, x) = the mapper's SPEC_DECODE step of D sequences over x cached tokens each (draft +
+    verify of K + 1 tokens), bilinear between nodes of its own axes (below). With prefill
+    chunks in the same iteration, their tokens join the verify pass's token-parallel ops:
+    + prefill part (as `MapperIterationCost` without decoders) + N_pf(P + V) − N_pf(P) −
+    N_pf(V), V = D(K + 1) verify tokens (weights read once for all of them). A draft model
+    of its own prefills the same chunks (its own `MapperIterationCost`, same TP, runtime
+    and precision); MTP and Medusa heads need no prefill of their own."""
+
+    def __init__(self, base: MapperIterationCost, spec: SpecDecode) -> None:
+        n = spec.draft_len + 1
+        self.base = base
+        self.spec = spec
+        # a draft model of its own also prefills every prompt (its KV cache); same chips
+        self.draft: MapperIterationCost | None = None
+        if spec.draft_model is not None and spec.draft_model.strip().lower() != "mtp":
+            self.draft = MapperIterationCost(load_model(spec.draft_model), base.hw,
+                                             tp=base.parallel.tp, runtime=base.runtime)
+            self.draft.precision = base.precision
+        self._t: dict[tuple[int, int], TE] = {}
+        # the step is affine in context between roofline kinks (4 vs 16 nodes per octave:
+        # ≤ 7e-4 apart for Llama-3.1-8B + a 1B draft on H100, 40 random points); nodes on
+        # both sides of where the verify pass's keys reach a sliding window
+        self.ctx = Axis(16, 4)
+        kinks = {w - n + d for w, _, _ in kv_groups(base.model) if w > n for d in (0, 1)}
+        self.ctx.nodes = sorted(set(self.ctx.nodes) | kinks)
+        # GEMM costs step where the verify pass's b·(K+1) rows or a draft step's b rows
+        # cross a row tile: nodes on both sides of each step, the decode batch axis between
+        self.seq = Axis(32, 16)
+        tile = cost_model(base.hw).token_tile
+        if tile:
+            steps = {b for m in range(tile, 16385, tile) for b in (m // n, m // n + 1, m, m + 1)}
+            self.seq.nodes = sorted(set(self.seq.nodes) | steps)
+
+    def scenario(self, batch: int, context: int) -> Scenario:
+        b = self.base
+        return Scenario(Phase.SPEC_DECODE, batch, context=context, precision=b.precision,
+                        parallel=b.parallel, spec=self.spec)
+
+    def _node(self, batch: int, context: int) -> TE:
+        s = self.base.schedule(self.scenario(batch, context))
+        v = self._t[(batch, context)] = (s.latency_s, s.energy_j)
+        return v
+
+    def step(self, batch: int, mean_context: float) -> TE:
+        b = self.base
+        return b._lerp2(self._t, self._node, self.seq, self.ctx, batch, max(mean_context, 1.0))
+
+    def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
+                 decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+        b, d = self.base, decode_seqs
+        t = e = 0.0
+        if self.draft is not None and (prefill or prefill_emits):
+            t, e = self.draft(prefill, prefill_emits, 0, 0)
+        if not d:
+            pt, pe = b(prefill, prefill_emits, 0, 0)
+            return pt + t, pe + e
+        # decode_ctx_tokens = Σ (cache + 1): the keys a plain decode step would attend
+        st, se = self.step(d, decode_ctx_tokens / d - 1.0)
+        t, e = t + st, e + se
+        if prefill or prefill_emits:
+            pt, pe = b(prefill, prefill_emits, 0, 0)
+            p, v = sum(q for q, _ in prefill), d * (self.spec.draft_len + 1)
+            (at, ae), (xt, xe), (yt, ye) = b.n_pf(p + v), b.n_pf(p), b.n_pf(v)
+            t, e = t + pt + at - xt - yt, e + pe + ae - xe - ye
+        return max(t, 0.0), max(e, 0.0)
+
+
+def spec_facts(cost: MapperIterationCost, spec: SpecDecode, max_tokens: int) -> ReplicaFacts:
+    """`cost.facts` with the weights and KV per token of the SPEC_DECODE trace (the draft
+    model's or heads' weights and the draft's KV cache on top of the target's)."""
+    f = cost.facts(max_tokens)
+    s = cost.schedule(SpecIterationCost(cost, spec).scenario(1, 1))
+    res = s.trace.resident
+    assert res is not None  # build_trace always fills it
+    return dataclasses.replace(f, weight_bytes_per_chip=max(res.stage_weight_bytes),
+                               kv_bytes_per_token_per_chip=max(res.stage_kv_bytes_per_token),
+                               infeasible=f.infeasible or s.infeasible)
+
+
+class StepwiseDecode(Replica):
+    """Decoding one iteration at a time with explicit per-sequence state (module docstring);
+    mixed in front of a policy class by `schedulers.make_replica`. A decoder's `cache`,
+    `generated` and `blocks` stay valid while it decodes; `base` = cache − iteration counter
+    keeps `base_sum + d·(it + 1)` = Σ (cache + 1), the keys the policies pass to the cost."""
+
+    multi_step = False
+
+    def __init__(self, *args: Any, spec: SpecDecode | None = None, groups: KvGroups = (),
+                 seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+        self.lookahead = 1 + (spec.draft_len if spec is not None else 0)
+        if capped(groups) and not isinstance(self.kv, PrefixKvPool):
+            self.kv = WindowKvPool(self.kv.total, self.bs, groups)
+        self.rng = np.random.default_rng([seed, self.index])
+        self._room: dict[int, tuple[int, int]] = {}  # rid: (blocks, tokens they hold)
+        # a decoder's blocks are checked again only from the first iteration its cache could
+        # outgrow them (it grows ≤ 1 + K tokens per iteration): (iteration, rid) heap
+        self._due: dict[int, int] = {}
+        self._dueq: list[tuple[int, int]] = []
+        self.verify_steps = 0  # sequence × iteration verify passes
+        self.accepted = 0  # drafted tokens accepted over them
+
+    def _join(self, s: Seq) -> None:
+        s.base = s.cache - self.it
+        self._due[s.rid] = self.it
+        heapq.heappush(self._dueq, (self.it, s.rid))
+        self.dec[s.rid] = s
+        self._fresh[s.rid] = s.last
+        heapq.heappush(self._victims, -s.rid)
+        self.base_sum += s.base
+
+    def _leave(self, s: Seq) -> None:
+        del self.dec[s.rid]
+        self._room.pop(s.rid, None)
+        self._due.pop(s.rid, None)
+        self.base_sum -= s.base
+        s.last = self._fresh.pop(s.rid, self._t_dec)
+
+    def _need(self, s: Seq) -> int:
+        """More blocks for the step's writes: the new token and the K draft slots, at most
+        the tokens still to come (so a sequence that fits alone always finishes)."""
+        la = min(self.lookahead, s.output - s.generated)
+        r = self._room.get(s.rid)
+        if r is not None and r[0] == s.blocks and s.cache + la <= r[1]:
+            return 0  # its blocks still hold the step (the common case: no pool arithmetic)
+        b = max(self.kv.blocks_for(s.cache + la), s.blocks)
+        kv = self.kv
+        self._room[s.rid] = (b, kv.tokens_for(b) if isinstance(kv, WindowKvPool)
+                             else b * self.bs)
+        return b - s.blocks
+
+    def _preempt(self, s: Seq) -> None:
+        self._preempted_now = True
+        self._leave(s)
+        self.kv.release_seq(s)
+        self.m.preemptions[s.rid] += 1
+        self.m.log(self.env.now, "preempt", self.index, s.rid)
+        if self.policy.preemption == Preemption.SWAP:
+            self._extra_s += s.blocks * self.swap_s_per_block
+            self.swapped.append(s)
+        else:
+            s.prompt = s.prompt0 + s.generated
+            s.done = s.cache = s.blocks = 0
+            self.waiting.appendleft(s)
+
+    def _decode_need(self) -> None:
+        """Blocks for this iteration's new tokens (and draft slots); preempt the latest
+        arrivals while they do not fit."""
+        dec, q, due = self.dec, self._dueq, self._due
+        need: dict[int, int] = {}
+        checked: list[Seq] = []
+        while q and q[0][0] <= self.it:
+            it, rid = heapq.heappop(q)
+            s = dec.get(rid)
+            if s is None or due.get(rid) != it:
+                continue  # left, or re-queued since
+            n = self._need(s)
+            if n:
+                need[rid] = n
+            checked.append(s)
+        total = sum(need.values())
+        while total > self.kv.free and self.dec:
+            rid = -heapq.heappop(self._victims)
+            s = self.dec.get(rid)
+            if s is not None:
+                total -= need.pop(rid, 0)
+                self._preempt(s)
+        for rid, n in need.items():
+            self.dec[rid].blocks += n
+        self.kv.take(total)
+        g = self.lookahead
+        for s in checked:
+            if s.rid in dec:  # safe while cache + i·g + g ≤ room after i iterations
+                nxt = self.it + max(1, (self._room[s.rid][1] - s.cache) // g)
+                due[s.rid] = nxt
+                heapq.heappush(q, (nxt, s.rid))
+
+    def _swap_in(self) -> None:
+        pending = sum(self._need(s) for s in self.dec.values()) if self.swapped else 0
+        while self.swapped and len(self.dec) < self.max_batch:
+            s = self.swapped[0]
+            grow = self._need(s)
+            if not self.kv.can_admit(s.blocks + grow + pending):
+                break
+            self.swapped.popleft()
+            self.kv.take(s.blocks)
+            self._extra_s += s.blocks * self.swap_s_per_block
+            pending += grow
+            self._join(s)
+
+    def _advance(self, now: float) -> None:
+        """Commit one iteration: each decoder gains 1 + its accepted drafts."""
+        seqs = list(self.dec.values())
+        n = len(seqs)
+        fresh, itl = self._fresh, self.m.itl
+        if n > len(fresh):
+            itl.add(now - self._t_dec, n - len(fresh))
+        for t in fresh.values():
+            itl.add(now - t, 1)
+        fresh.clear()
+        self._t_dec = now
+        self.it += 1
+        done: list[Seq] = []
+        if self.spec is None:  # one token each: base (= cache − it) stays
+            for s in seqs:
+                s.cache += 1
+                s.generated += 1
+                if s.generated >= s.output:
+                    done.append(s)
+        else:
+            acc = draw_accepted(self.rng, n, self.spec)
+            self.verify_steps += n
+            self.accepted += int(acc.sum())
+            burst = 0
+            for s, a in zip(seqs, acc.tolist(), strict=True):
+                k = min(1 + a, s.output - s.generated)
+                burst += k - 1
+                s.cache += k
+                s.generated += k
+                s.base += k - 1
+                self.base_sum += k - 1
+                if s.generated >= s.output:
+                    done.append(s)
+            if burst:
+                itl.add(0.0, burst)  # tokens that arrive with the iteration's first
+        for s in done:
+            self._leave(s)
+            self._finish(s, now)
+
+
+_STEPWISE: dict[type[Replica], type[StepwiseDecode]] = {}
+
+
+def stepwise(cls: type[Replica]) -> type[StepwiseDecode]:
+    """`cls` with `StepwiseDecode` in front (one class per policy)."""
+    out = _STEPWISE.get(cls)
+    if out is None:
+        out = _STEPWISE[cls] = type(f"Stepwise{cls.__name__}", (StepwiseDecode, cls), {})
+    return out
+
+
+def spec_summary(engines: Sequence[Any], spec: SpecDecode) -> dict[str, Any]:
+    """Acceptance measured over the run's verify passes, with the expected values."""
+    steps = sum(getattr(e, "verify_steps", 0) for e in engines)
+    acc = sum(getattr(e, "accepted", 0) for e in engines)
+    mean = acc / steps if steps else float("nan")
+    d = spec.draft_model
+    drafter = "medusa" if d is None else "mtp" if d.strip().lower() == "mtp" else f"draft:{d}"
+    return {"drafter": drafter, "draft_len": spec.draft_len, "acceptance": spec.acceptance,
+            "verify_steps": steps, "accepted_per_step": mean,
+            "accepted_share": mean / spec.draft_len, "tokens_per_step": 1.0 + mean,
+            "expected_tokens_per_step": spec.expected_tokens}

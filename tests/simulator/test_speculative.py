@@ -1,0 +1,332 @@
+"""Speculative decoding and window-capped KV inside `serve` (simulator/serving/speculative.py).
+
+Expected values are derived independently: acceptance by a per-token Monte Carlo, event times by
+hand (comments), window-capped KV by counting layers from the model's published config, and
+per-step costs by `infersim.api.simulate` (the mapper's SPEC_DECODE step)."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from infersim.cli import main
+from infersim.foundation.errors import InputError
+from infersim.hwmodels import load_hardware
+from infersim.simulator.serving import (
+    ClosedLoop,
+    FixedLengths,
+    Poisson,
+    Policy,
+    SampledLengths,
+    ServingPolicy,
+    Traffic,
+    serve,
+    simulate_serving,
+)
+from infersim.simulator.serving.serve import ReplicaSpec
+from infersim.simulator.serving.speculative import (
+    StepwiseDecode,
+    WindowKvPool,
+    draw_accepted,
+    kv_groups,
+    layer_tokens,
+)
+from infersim.simulator.serving.traffic import Uniform
+from infersim.workloads import build_trace, load_model
+from infersim.workloads.scenario import Phase, Scenario, SpecDecode
+
+
+def _monte_carlo(rng: np.random.Generator, n: int, k: int, a: float) -> np.ndarray:
+    """Accepted drafts the plain way: verify draft tokens one by one, stop at the first miss."""
+    ok = rng.random((n, k)) < a
+    return np.where(ok.all(axis=1), k, np.argmin(ok, axis=1))
+
+
+@pytest.mark.parametrize(("k", "a"), [(1, 0.5), (4, 0.7), (4, 0.9), (7, 0.3), (3, 0.0),
+                                      (5, 1.0)])
+def test_accepted_tokens_match_a_per_token_monte_carlo(k, a):
+    n = 200_000
+    draws = draw_accepted(np.random.default_rng(1), n, SpecDecode(None, k, a))
+    brute = _monte_carlo(np.random.default_rng(2), n, k, a)
+    # the whole distribution of accepted drafts, 0..k, agrees
+    p_draw = np.bincount(draws, minlength=k + 1) / n
+    p_brute = np.bincount(brute, minlength=k + 1) / n
+    assert np.abs(p_draw - p_brute).max() < 0.006
+    # and the mean tokens per step agrees with (1 − A^(K+1)) / (1 − A) (K + 1 at A = 1)
+    expected = k + 1 if a == 1.0 else (1 - a ** (k + 1)) / (1 - a)
+    assert SpecDecode(None, k, a).expected_tokens == pytest.approx(expected, rel=1e-12)
+    sd = math.sqrt(max(brute.var(), 1e-12) / n)
+    assert abs((1 + draws.mean()) - expected) < 5 * sd + 1e-12
+    assert abs((1 + brute.mean()) - expected) < 5 * sd + 1e-12
+
+
+def flat_cost(prefill, emits, d, ctx):
+    """Prefill iterations 1.0 s, decode-only 0.1 s (a spec step is priced by the caller)."""
+    return (1.0 if prefill else 0.1), 0.0
+
+
+def one_request(prompt, output):
+    return Traffic(ClosedLoop(1, 0.0), FixedLengths(prompt, output), 1)
+
+
+@pytest.mark.parametrize("kind", [Policy.CONTINUOUS, Policy.CHUNKED, Policy.DISAGGREGATED])
+def test_full_acceptance_by_hand(kind):
+    # K = 3, A = 1: prefill [0, 1] emits token 1; each 0.1 s step then emits 4 tokens:
+    # tokens 2-5 at 1.1, 6-9 at 1.2 → finish 1.2. TPOT = 0.2 / 8; ITL: two gaps of 0.1 s and
+    # six tokens that arrive with the first of their step (0 s). (Disaggregated: the KV
+    # hand-off is instantaneous with the default ReplicaSpec.)
+    pol = ServingPolicy(kind, spec=SpecDecode(None, 3, 1.0))
+    r = simulate_serving(ReplicaSpec(), flat_cost, one_request(10, 9), pol)
+    assert r.per_request["first_token_s"][0] == pytest.approx(1.0)
+    assert r.per_request["finish_s"][0] == pytest.approx(1.2)
+    assert r.tpot["mean"] == pytest.approx(0.2 / 8)
+    assert r.itl["mean"] == pytest.approx(0.2 / 8)
+    assert r.itl["p50"] == 0.0 and r.itl["p99"] == pytest.approx(0.1)
+    assert r.speculative["verify_steps"] == 2
+    assert r.speculative["tokens_per_step"] == pytest.approx(4.0)
+
+
+def test_zero_acceptance_advances_one_token_per_step():
+    # A = 0: one token per step, as plain decoding: 1 + 8 steps of 0.1 s after the prefill
+    plain = simulate_serving(ReplicaSpec(), flat_cost, one_request(10, 9), ServingPolicy())
+    spec = simulate_serving(ReplicaSpec(), flat_cost, one_request(10, 9),
+                            ServingPolicy(spec=SpecDecode(None, 4, 0.0)))
+    assert spec.per_request["finish_s"][0] == pytest.approx(1.0 + 8 * 0.1)
+    assert spec.per_request["finish_s"][0] == pytest.approx(plain.per_request["finish_s"][0])
+    assert spec.speculative["verify_steps"] == 8
+    assert spec.speculative["tokens_per_step"] == 1.0
+
+
+def test_draws_follow_the_seed():
+    tr = Traffic(ClosedLoop(4, 0.0), FixedLengths(10, 40), 12)
+    pol = ServingPolicy(spec=SpecDecode(None, 4, 0.6))
+    a, b, c = (simulate_serving(ReplicaSpec(), flat_cost, tr, pol, seed=s) for s in (3, 3, 4))
+    assert np.array_equal(a.per_request["finish_s"], b.per_request["finish_s"])
+    assert not np.array_equal(a.per_request["finish_s"], c.per_request["finish_s"])
+
+
+def test_draft_slots_are_reserved():
+    # block 4 tokens, K = 3, A = 1, prompt 5 (2 blocks). Before the first verify step the
+    # sequence needs slots for 5 + 4 tokens: 3 blocks of 4 (plain decoding: 6 tokens, 2).
+    def occupancy_at(t, r):
+        return [v for s, v in r.kv_samples if s == pytest.approx(t)][-1]
+
+    spec = simulate_serving(ReplicaSpec(kv_blocks=4), flat_cost, one_request(5, 9),
+                            ServingPolicy(block_size=4, spec=SpecDecode(None, 3, 1.0)))
+    plain = simulate_serving(ReplicaSpec(kv_blocks=4), flat_cost, one_request(5, 9),
+                             ServingPolicy(block_size=4))
+    assert occupancy_at(1.0, spec) == pytest.approx(3 / 4)
+    assert occupancy_at(1.0, plain) == pytest.approx(2 / 4)
+    # slots are capped by the tokens still to come: prompt 5 + output 3 fits 2 blocks alone
+    # and finishes (one step of 2 tokens over 5 + 2 ≤ 8 slots)
+    r = simulate_serving(ReplicaSpec(kv_blocks=2), flat_cost, one_request(5, 3),
+                         ServingPolicy(block_size=4, spec=SpecDecode(None, 3, 1.0)))
+    assert r.completed == 1 and r.per_request["finish_s"][0] == pytest.approx(1.1)
+
+
+def test_spec_needs_a_continuous_kind_of_policy():
+    with pytest.raises(InputError, match="speculative"):
+        ServingPolicy(Policy.STATIC, spec=SpecDecode())
+
+
+# ---- window-capped KV ------------------------------------------------------------------------
+
+def test_gemma3_window_capped_kv_is_a_hand_count():
+    # google/gemma-3-27b-it config.json: 62 layers, sliding_window 1024,
+    # sliding_window_pattern 6 (every 6th layer global): 10 global + 52 sliding layers.
+    m = load_model("gemma-3-27b")
+    c = 32_768
+    hand = 10 * c + 52 * 1024
+    assert layer_tokens(kv_groups(m), c) == hand
+    assert layer_tokens(kv_groups(m), 700) == 62 * 700  # below the window: every layer full
+    # blocks of 16 tokens × 62 layers, rounded up per sequence
+    assert WindowKvPool(10, 16, kv_groups(m)).blocks_for(c) == math.ceil(hand / (62 * 16))
+    # the mapper's resident KV of a decode step ending at c cached tokens holds the same keys
+    tr = build_trace(m, Scenario(Phase.DECODE, 1, context=c - 1))
+    res = tr.resident
+    per_layer_token = res.stage_kv_bytes_per_token[0] / 62
+    assert res.stage_kv_bytes[0] == pytest.approx(hand * per_layer_token, rel=1e-12)
+
+
+def test_chunked_local_layers_keep_their_chunk():
+    # Llama-4 chunked local attention, chunk 8192 (every 4th layer global): at 20,000 tokens a
+    # local layer keeps 20,000 − 2 × 8192 = 3,616 keys
+    m = load_model("llama-4-scout")
+    g = kv_groups(m)
+    n_global = sum(n for w, ch, n in g if not w and not ch)
+    n_local = sum(n for w, ch, n in g if ch == 8192)
+    assert n_global + n_local == m.num_layers == 48 and n_global == 12
+    assert layer_tokens(g, 20_000) == 12 * 20_000 + 36 * (20_000 - 2 * 8192)
+
+
+@pytest.mark.parametrize("groups", [((0, 0, 1), (8, 0, 3)), ((0, 0, 2), (0, 16, 2)),
+                                    ((8, 0, 2), (32, 0, 1)), ((0, 0, 3),)])
+def test_tokens_for_is_safe_and_tight(groups):
+    # brute force: every length up to tokens_for(b) needs at most b blocks, and the next
+    # length needs more than b blocks' layer-tokens under Σ min(c, window or chunk)
+    pool = WindowKvPool(10, 4, groups)
+
+    def env(c):
+        return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in groups)
+
+    assert all(pool.held(c) >= layer_tokens(groups, c) for c in range(200))
+    assert all(pool.blocks_for(c) <= pool.blocks_for(c + 1) for c in range(200))
+
+    for b in range(1, 30):
+        c = pool.tokens_for(b)
+        if c >= 1 << 62:
+            assert all(w for w, _, _ in groups) and env(10**6) <= b * pool._den
+            continue
+        assert all(pool.blocks_for(x) <= b for x in range(c + 1))
+        assert env(c) <= b * pool._den < env(c + 1)
+
+
+def test_admission_uses_the_capped_count():
+    # 4 layers (1 global, 3 with window 8), block 4 tokens: a request of 40 + 4 tokens holds
+    # ⌈(44 + 3·8) / 16⌉ = 5 blocks capped, ⌈44 / 4⌉ = 11 uncapped. A pool of 8 blocks serves
+    # it only with the cap.
+    groups = ((0, 0, 1), (8, 0, 3))
+    tr = one_request(40, 4)
+    pol = ServingPolicy(block_size=4)
+    capped = simulate_serving(ReplicaSpec(kv_blocks=8, kv_groups=groups), flat_cost, tr, pol)
+    full = simulate_serving(ReplicaSpec(kv_blocks=8), flat_cost, tr, pol)
+    assert capped.completed == 1 and full.rejected == 1
+    # 3 decode steps after the prefill: the same timings as the uncapped engine would have
+    assert capped.per_request["finish_s"][0] == pytest.approx(1.0 + 3 * 0.1)
+
+
+@pytest.mark.parametrize("preemption", ["recompute", "swap"])
+def test_preemption_by_hand(preemption):
+    # block 4, 4 blocks, K = 3, A = 1; A and B: prompt 4, output 9, both at t = 0.
+    # [0, 1] both prefill (1 block each), token 1. Step 1 needs slots for 4 + 4 tokens: 2
+    # blocks each, [1.0, 1.1] → 5 tokens each, cache 8. Step 2 needs 3 blocks each: B (the
+    # later arrival) is preempted, A runs [1.1, 1.2] → 9 tokens, done, frees its 3 blocks.
+    # recompute: B prefills its 4 + 5 tokens [1.2, 2.2] (token 6), then one step of 3 tokens
+    # [2.2, 2.3]. swap (no host traffic here: 0 KV bytes): B swaps back in, [1.2, 1.3] → done.
+    tr = Traffic(ClosedLoop(2, 0.0), FixedLengths(4, 9), 2)
+    pol = ServingPolicy(block_size=4, preemption=preemption, spec=SpecDecode(None, 3, 1.0))
+    r = simulate_serving(ReplicaSpec(kv_blocks=4), flat_cost, tr, pol)
+    assert r.preemptions == 1 and r.completed == 2
+    assert r.per_request["first_token_s"] == pytest.approx([1.0, 1.0])
+    b_end = 2.3 if preemption == "recompute" else 1.3
+    assert r.per_request["finish_s"] == pytest.approx([1.2, b_end])
+
+
+def _full_scan_need(self):
+    """Reference `_decode_need`: every decoder's blocks recounted every iteration."""
+    need = {rid: self._need(s) for rid, s in self.dec.items()}
+    total = sum(need.values())
+    while total > self.kv.free and self.dec:
+        rid = -heapq.heappop(self._victims)
+        s = self.dec.get(rid)
+        if s is not None:
+            total -= need.pop(rid)
+            self._preempt(s)
+    for rid, n in need.items():
+        self.dec[rid].blocks += n
+    self.kv.take(total)
+
+
+@pytest.mark.parametrize(("preemption", "kind"), [("recompute", Policy.CONTINUOUS),
+                                                  ("swap", Policy.CONTINUOUS),
+                                                  ("recompute", Policy.CHUNKED)])
+def test_block_checks_match_a_full_scan(monkeypatch, preemption, kind):
+    # a tight, windowed pool with speculation: preemptions on every path; the due-iteration
+    # heap must give the very same run as recounting every decoder every iteration
+    groups = ((0, 0, 1), (24, 0, 3))
+    tr = Traffic(Poisson(40.0), SampledLengths(Uniform(8, 120), Uniform(4, 90)), 300)
+    pol = ServingPolicy(kind, block_size=4, preemption=preemption, max_tokens=512,
+                        spec=SpecDecode(None, 3, 0.6))
+    sp = ReplicaSpec(kv_blocks=160, kv_groups=groups)
+    fast = simulate_serving(sp, flat_cost, tr, pol, seed=5)
+    monkeypatch.setattr(StepwiseDecode, "_decode_need", _full_scan_need)
+    slow = simulate_serving(sp, flat_cost, tr, pol, seed=5)
+    assert fast.preemptions > 10
+    assert fast.preemptions == slow.preemptions
+    for k in ("first_token_s", "finish_s"):
+        assert np.array_equal(fast.per_request[k], slow.per_request[k], equal_nan=True)
+
+
+def test_disaggregated_hand_off_moves_the_capped_kv():
+    # 1 global + 3 window-8 layers, 1 B of KV per all-layer token, 100 B/s: a 40-token prompt
+    # moves (40 + 3·8) / 4 = 16 tokens' worth, 0.16 s (uncapped 0.4 s); then one 0.1 s step
+    groups = ((0, 0, 1), (8, 0, 3))
+    tr = one_request(40, 2)
+    pol = ServingPolicy(Policy.DISAGGREGATED)
+    for g, end in ((groups, 1.26), ((), 1.5)):
+        sp = ReplicaSpec(kv_bytes_per_token_per_chip=1.0, kv_transfer_Bps=100.0, kv_groups=g)
+        r = simulate_serving(sp, flat_cost, tr, pol)
+        assert r.per_request["finish_s"][0] == pytest.approx(end)
+
+
+# ---- against the mapper ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("model", "drafter"), [("llama-3.2-1b", None),
+                                                ("llama-3.1-8b", "llama-3.2-1b")])
+def test_serve_step_equals_simulate(model, drafter):
+    # A = 1, K = 2: prompt 16, output 7 → two verify steps of 3 tokens, over 16 then 19
+    # cached tokens (both nodes of the cost table)
+    from infersim.api import simulate
+
+    sd = SpecDecode(drafter, 2, 1.0)
+    r = serve(model, "h100-sxm", one_request(16, 7), ServingPolicy(spec=sd))
+    steps = [simulate(model, "h100-sxm", "spec_decode", 1, context=c, draft_model=drafter,
+                      draft_len=2, acceptance=1.0).latency_s for c in (16, 19)]
+    pr = r.per_request
+    assert pr["finish_s"][0] - pr["first_token_s"][0] == pytest.approx(sum(steps), rel=1e-9)
+    # the first token: the target's prefill, plus the draft model's own prefill of the prompt
+    ttft = simulate(model, "h100-sxm", "prefill", 1, prompt=16).latency_s
+    if drafter is not None:
+        ttft += simulate(drafter, "h100-sxm", "prefill", 1, prompt=16).latency_s
+    assert pr["first_token_s"][0] - pr["arrival_s"][0] == pytest.approx(ttft, rel=1e-9)
+
+
+def test_mixed_iteration_shares_the_token_parallel_work():
+    # a verify step with a prefill chunk in it costs more than either alone and less than
+    # both run one after the other (the weights are read once for all tokens)
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.speculative import SpecIterationCost
+
+    base = MapperIterationCost(load_model("llama-3.1-8b"), load_hardware("h100-sxm"))
+    c = SpecIterationCost(base, SpecDecode(None, 4, 0.7))
+    spec_only = c([], 0, 8, 8 * 513)[0]
+    prefill_only = c([(256, 0)], 1, 0, 0)[0]
+    mixed = c([(256, 0)], 1, 8, 8 * 513)[0]
+    assert max(spec_only, prefill_only) < mixed < spec_only + prefill_only
+    assert spec_only == pytest.approx(c.step(8, 512)[0], rel=1e-12)
+
+
+def test_higher_acceptance_lowers_tpot_and_zero_costs_extra():
+    tr = Traffic(ClosedLoop(4, 0.0), FixedLengths(256, 64), 16)
+    plain = serve("llama-3.2-1b", "h100-sxm", tr).tpot["mean"]
+    tpot = [serve("llama-3.2-1b", "h100-sxm", tr,
+                  ServingPolicy(spec=SpecDecode(None, 4, a))).tpot["mean"]
+            for a in (0.0, 0.5, 0.8, 0.95)]
+    assert tpot[0] > plain  # A = 0: a token per step, plus the heads and a 5-token verify
+    assert all(x > y for x, y in itertools.pairwise(tpot))
+
+
+def test_cli_serve_spec_decode_and_bad_input(capsys):
+    small = ["serve", "--model", "llama-3.2-1b", "--hw", "h100-sxm", "--requests", "20",
+             "--prompt", "128", "--output", "32"]
+    assert main([*small, "--spec-decode", "medusa", "--spec-tokens", "3", "--acceptance",
+                 "0.6", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["spec_draft_len"] == 3 and d["spec_acceptance"] == 0.6
+    assert 1.0 <= d["spec_tokens_per_step"] <= 4.0
+    assert main([*small, "--spec-decode", "draft:llama-3.2-1b"]) == 0
+    assert "tokens per verify step" in capsys.readouterr().out
+    for extra, needle in ((["--spec-decode", "eagle"], "--spec-decode"),
+                          (["--acceptance", "0.5"], "--spec-decode"),
+                          (["--spec-decode", "mtp", "--acceptance", "2"], "acceptance"),
+                          (["--spec-decode", "mtp"], "--spec-decode medusa or draft:MODEL"),
+                          (["--spec-decode", "draft:no-such-model"], "no-such-model"),
+                          (["--spec-decode", "medusa", "--policy", "static"], "static")):
+        assert main([*small, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
