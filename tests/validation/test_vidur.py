@@ -304,3 +304,17 @@ def test_frame_carries_gemm_dims() -> None:
     # Llama-2-7B gated MLP: K = 4096 (hidden), N = 2 × 11008 (gate + up), M = tokens
     assert g[["m", "k", "n"]].to_numpy().tolist() == [[384, 4096, 22016]] * len(g)
     assert (d.loc[d.cls != "gemm", ["m", "k", "n"]] == 0).all().all()
+
+
+def test_monotone_floor_pools_the_inverted_pair_by_hand() -> None:
+    # one sequence measured 1, 3, 2, 4 µs at M = 1, 2, 4, 8: M = 4 runs faster than M = 2.
+    # The best non-decreasing log fit pools the pair at their geometric mean sqrt(6), so the
+    # floor is sqrt(6)/3 - 1 and sqrt(6)/2 - 1 there and 0 elsewhere; a second, monotone
+    # sequence (other op) has a zero floor. Rows are given out of order on purpose.
+    rows = pd.DataFrame({
+        "gpu": ["h100"] * 6, "model": ["x"] * 6, "tp": [1] * 6,
+        "op": ["attn_pre_proj"] * 4 + ["mlp_up_proj"] * 2,
+        "tokens": [4, 1, 8, 2, 1, 2], "time_us": [2.0, 1.0, 4.0, 3.0, 5.0, 6.0]})
+    f = vidur.monotone_floor(rows)
+    r6 = np.sqrt(6.0)
+    assert f == pytest.approx([r6 / 2 - 1, 0.0, 0.0, r6 / 3 - 1, 0.0, 0.0])

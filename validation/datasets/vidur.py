@@ -317,6 +317,32 @@ def shape_table(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def monotone_floor(rows: pd.DataFrame) -> Any:
+    """Per compute row, pred/meas − 1 of the best prediction that never gets faster as M
+    grows (K, N fixed): the least-squares non-decreasing fit of log(time) over tokens within
+    each (gpu, model, tp, op) sequence (pool adjacent violators). Nonzero only where the
+    measurement itself runs a larger M faster (a library kernel choice, not a mechanism);
+    no model that is monotone in M can err less on those rows."""
+    import numpy as np
+
+    out = np.zeros(len(rows))
+    pos = {ix: i for i, ix in enumerate(rows.index)}
+    for _, s in rows.groupby(["gpu", "model", "tp", "op"], sort=False):
+        s = s.sort_values("tokens")
+        y = np.log(s["time_us"].to_numpy(dtype=float))
+        blocks: list[list[float]] = []  # [mean, count]
+        for v in y:
+            blocks.append([float(v), 1.0])
+            while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+                b, a = blocks.pop(), blocks.pop()
+                n = a[1] + b[1]
+                blocks.append([(a[0] * a[1] + b[0] * b[1]) / n, n])
+        fit = np.concatenate([np.full(int(n), m) for m, n in blocks])
+        for ix, e in zip(s.index, np.exp(fit - y) - 1.0, strict=True):
+            out[pos[ix]] = e
+    return out
+
+
 def load() -> pd.DataFrame:
     return frame()[["dataset", "group", "case", "predicted", "measured", "unit", "notes"]]
 
@@ -356,7 +382,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         by = df.assign(group=df.gpu + " " + df.op + " " + df.split)
         print(summarize(by).to_string(index=False))
     if args.by_shape:
+        import numpy as np
+
         print(shape_table(df).round(1).to_string(index=False))
+        rows = compute_rows()
+        rows = rows[rows.cls == "gemm"]
+        floor = np.abs(monotone_floor(rows))
+        print("floor of any model monotone in M (|pred/meas - 1|, %):")
+        for (gpu, split), ix in rows.groupby(["gpu", "split"]).indices.items():
+            f = 100.0 * floor[ix]
+            print(f"  {gpu} {split}: median {np.median(f):.1f}, p90 {np.percentile(f, 90):.1f},"
+                  f" rows above 5 %: {int((f > 5.0).sum())} of {len(f)}")
     return 0
 
 
