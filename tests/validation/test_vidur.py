@@ -274,3 +274,47 @@ def test_zero_operand_gain_appears_only_on_the_power_capped_gpu() -> None:
         gain = vidur.harness(gpu)["zero_operand_mma_gain"]
         assert (gain > 1.05) is capped, (gpu, gain)
         assert 1.0 <= gain <= vidur.ZERO_GAIN_MAX
+
+
+def test_shape_table_buckets_and_medians_by_hand() -> None:
+    # three H100 fit GEMM rows: two in M (64,192] × K (0,2048] with errors +10 % and -30 %,
+    # one at M = 4096, K = 8192 (bucket (1024,4096] × (4096,8192]) at -5 %; a vector row and
+    # an A100 row that must not leak into the H100 buckets
+    df = pd.DataFrame({
+        "gpu": ["h100", "h100", "h100", "h100", "a100"],
+        "split": ["fit"] * 5,
+        "cls": ["gemm", "gemm", "gemm", "vector", "gemm"],
+        "m": [96, 192, 4096, 0, 96], "k": [1024, 2048, 8192, 0, 1024],
+        "predicted": [1.1, 0.7, 0.95, 3.0, 2.0], "measured": [1.0, 1.0, 1.0, 1.0, 1.0]})
+    t = vidur.shape_table(df)
+    h = t[t.gpu == "h100"].set_index(["M", "K"])
+    assert list(h.index) == [("(64,192]", "(0,2048]"), ("(1024,4096]", "(4096,8192]")]
+    assert h.loc[("(64,192]", "(0,2048]"), "n"] == 2
+    # median of +10 and -30 is -10; median of |+10|, |-30| is 20
+    assert h.loc[("(64,192]", "(0,2048]"), "median_signed_pct"] == pytest.approx(-10.0)
+    assert h.loc[("(64,192]", "(0,2048]"), "median_abs_pct"] == pytest.approx(20.0)
+    assert h.loc[("(1024,4096]", "(4096,8192]"), "median_signed_pct"] == pytest.approx(-5.0)
+    a = t[t.gpu == "a100"]
+    assert len(a) == 1 and a.iloc[0]["median_signed_pct"] == pytest.approx(100.0)
+
+
+def test_frame_carries_gemm_dims() -> None:
+    d = _frame()
+    g = d[(d.cls == "gemm") & (d.case.str.contains("Llama-2-7b-hf tp1 T=384 mlp_up_proj"))]
+    # Llama-2-7B gated MLP: K = 4096 (hidden), N = 2 × 11008 (gate + up), M = tokens
+    assert g[["m", "k", "n"]].to_numpy().tolist() == [[384, 4096, 22016]] * len(g)
+    assert (d.loc[d.cls != "gemm", ["m", "k", "n"]] == 0).all().all()
+
+
+def test_monotone_floor_pools_the_inverted_pair_by_hand() -> None:
+    # one sequence measured 1, 3, 2, 4 µs at M = 1, 2, 4, 8: M = 4 runs faster than M = 2.
+    # The best non-decreasing log fit pools the pair at their geometric mean sqrt(6), so the
+    # floor is sqrt(6)/3 - 1 and sqrt(6)/2 - 1 there and 0 elsewhere; a second, monotone
+    # sequence (other op) has a zero floor. Rows are given out of order on purpose.
+    rows = pd.DataFrame({
+        "gpu": ["h100"] * 6, "model": ["x"] * 6, "tp": [1] * 6,
+        "op": ["attn_pre_proj"] * 4 + ["mlp_up_proj"] * 2,
+        "tokens": [4, 1, 8, 2, 1, 2], "time_us": [2.0, 1.0, 4.0, 3.0, 5.0, 6.0]})
+    f = vidur.monotone_floor(rows)
+    r6 = np.sqrt(6.0)
+    assert f == pytest.approx([r6 / 2 - 1, 0.0, 0.0, r6 / 3 - 1, 0.0, 0.0])

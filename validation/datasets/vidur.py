@@ -26,6 +26,7 @@ hwmodels/specs/h100-sxm.yaml and a100-sxm-80gb.yaml carry those numbers and cite
 
     python -m infersim.validation.datasets.vidur           # error tables (fit / held out)
     python -m infersim.validation.datasets.vidur --fit     # refit, write fit.json
+    python -m infersim.validation.datasets.vidur --by-shape  # GEMM residuals by M and K
     python -m infersim.validation.datasets.vidur --extract # rebuild the CSVs from ../shared
 """
 
@@ -253,12 +254,26 @@ def _case(r: Any, network: bool) -> str:
     return f"{r.gpu} {r.model} tp{r.tp} T={r.tokens} {r.op}"
 
 
+def _gemm_dims(r: Any, network: bool) -> tuple[int, int, int]:
+    """(M, K, N) of a GEMM row; (0, 0, 0) for any other row."""
+    if network or kernel_class(r.op) != "gemm":
+        return (0, 0, 0)
+    sh = compute_op(r).shape
+    assert isinstance(sh, O.MatmulShape)
+    return (sh.m, sh.k, sh.n)
+
+
 def frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
-    """Every row with its prediction: dataset columns plus gpu, cls, op, split."""
+    """Every row with its prediction: dataset columns plus gpu, cls, op, split and, for GEMM
+    rows, m, k, n (0 elsewhere)."""
+    import numpy as np
+
     hws = hws or {g: load_hardware(s) for g, s in SPECS.items()}
     parts = []
     for network, d in ((False, compute_rows()), (True, network_rows())):
         pred = predict_rows(d, hws, network)
+        dims = np.array([_gemm_dims(r, network) for r in d.itertuples(index=False)],
+                        dtype=float).reshape(-1, 3)
         parts.append(pd.DataFrame({
             "dataset": NAME,
             "group": [f"{g.upper()} {_group_class(c, b)} ({s})" for g, c, b, s in zip(
@@ -267,8 +282,65 @@ def frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
             "predicted": pred, "measured": 1e-6 * d["time_us"].to_numpy(), "unit": "s",
             "notes": [f"{s}; Vidur profiling data, commit 7d47513" for s in d.split],
             "gpu": d.gpu.to_numpy(), "cls": d.cls.to_numpy(), "op": d.op.to_numpy(),
-            "split": d.split.to_numpy()}))
+            "split": d.split.to_numpy(), "m": dims[:, 0], "k": dims[:, 1], "n": dims[:, 2]}))
     return pd.concat(parts, ignore_index=True)
+
+
+# Bucket upper edges of the GEMM residual table: M (tokens) from GEMV to compute-bound, K
+# from a TP-8 shard of a small model to a TP-1 down projection.
+M_EDGES = (8, 64, 192, 512, 1024, 4096)
+K_EDGES = (2048, 4096, 8192, 32768)
+
+
+def shape_table(df: pd.DataFrame) -> pd.DataFrame:
+    """GEMM residuals by shape class: per GPU, split, M bucket and K bucket, the row count,
+    the median signed error and the median absolute error of pred/meas − 1 (percent). The
+    bucket (a, b] holds a < value ≤ b (`M_EDGES`, `K_EDGES`)."""
+    import numpy as np
+
+    g = df[df["cls"] == "gemm"]
+    err = 100.0 * (g["predicted"].to_numpy() / g["measured"].to_numpy() - 1.0)
+
+    def bucket(v: Any, edges: tuple[int, ...]) -> list[str]:
+        lo = (0, *edges[:-1])
+        i = np.searchsorted(np.array(edges), np.asarray(v), side="left")
+        return [f"({lo[j]},{edges[j]}]" if j < len(edges) else f">{edges[-1]}" for j in i]
+
+    t = pd.DataFrame({"gpu": g["gpu"].to_numpy(), "split": g["split"].to_numpy(),
+                      "M": bucket(g["m"], M_EDGES), "K": bucket(g["k"], K_EDGES),
+                      "m": g["m"].to_numpy(), "k": g["k"].to_numpy(), "err": err})
+    out = t.groupby(["gpu", "split", "M", "K"], sort=False).agg(
+        n=("err", "size"), median_signed_pct=("err", "median"),
+        median_abs_pct=("err", lambda x: float(np.median(np.abs(x)))),
+        m_lo=("m", "min"), k_lo=("k", "min")).reset_index()
+    out = out.sort_values(["gpu", "split", "m_lo", "k_lo"]).drop(columns=["m_lo", "k_lo"])
+    return out.reset_index(drop=True)
+
+
+def monotone_floor(rows: pd.DataFrame) -> Any:
+    """Per compute row, pred/meas − 1 of the best prediction that never gets faster as M
+    grows (K, N fixed): the least-squares non-decreasing fit of log(time) over tokens within
+    each (gpu, model, tp, op) sequence (pool adjacent violators). Nonzero only where the
+    measurement itself runs a larger M faster (a library kernel choice, not a mechanism);
+    no model that is monotone in M can err less on those rows."""
+    import numpy as np
+
+    out = np.zeros(len(rows))
+    pos = {ix: i for i, ix in enumerate(rows.index)}
+    for _, s in rows.groupby(["gpu", "model", "tp", "op"], sort=False):
+        s = s.sort_values("tokens")
+        y = np.log(s["time_us"].to_numpy(dtype=float))
+        blocks: list[list[float]] = []  # [mean, count]
+        for v in y:
+            blocks.append([float(v), 1.0])
+            while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+                b, a = blocks.pop(), blocks.pop()
+                n = a[1] + b[1]
+                blocks.append([(a[0] * a[1] + b[0] * b[1]) / n, n])
+        fit = np.concatenate([np.full(int(n), m) for m, n in blocks])
+        for ix, e in zip(s.index, np.exp(fit - y) - 1.0, strict=True):
+            out[pos[ix]] = e
+    return out
 
 
 def load() -> pd.DataFrame:
@@ -292,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fitted", action="store_true",
                     help="predict with fit.json's values instead of the specs as shipped")
     ap.add_argument("--by-op", action="store_true", help="also tabulate per op")
+    ap.add_argument("--by-shape", action="store_true",
+                    help="also tabulate GEMM residuals by M and K bucket")
     args = ap.parse_args(argv)
     if args.extract:
         for p in extract():
@@ -307,6 +381,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.by_op:
         by = df.assign(group=df.gpu + " " + df.op + " " + df.split)
         print(summarize(by).to_string(index=False))
+    if args.by_shape:
+        import numpy as np
+
+        print(shape_table(df).round(1).to_string(index=False))
+        rows = compute_rows()
+        rows = rows[rows.cls == "gemm"]
+        floor = np.abs(monotone_floor(rows))
+        print("floor of any model monotone in M (|pred/meas - 1|, %):")
+        for (gpu, split), ix in rows.groupby(["gpu", "split"]).indices.items():
+            f = 100.0 * floor[ix]
+            print(f"  {gpu} {split}: median {np.median(f):.1f}, p90 {np.percentile(f, 90):.1f},"
+                  f" rows above 5 %: {int((f > 5.0).sum())} of {len(f)}")
     return 0
 
 
