@@ -39,7 +39,6 @@ interpolation is exact for products such as attention's keys × sequences.
 
 from __future__ import annotations
 
-import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -225,20 +224,24 @@ class MapperIterationCost:
         b = table.get(hi) or node(hi)
         return a[0] + (b[0] - a[0]) * w, a[1] + (b[1] - a[1]) * w
 
-    def _lerp2(self, table: dict, node: Callable[[int, int], TE], ax: Axis, ay: Axis,
+    def _lerp2(self, table: dict, node: Callable[..., TE], ax: Axis, ay: Axis,
                x: float, y: float, key: int | None = None) -> TE:
-        """Bilinear interpolation; `key` prefixes table keys (a third, exact coordinate)."""
+        """Bilinear interpolation; `key` prefixes table keys (a third, exact coordinate) and is
+        then node's first argument."""
         x0, x1, wx = ax.bracket(x)
         y0, y1, wy = ay.bracket(y)
         t = e = 0.0
+        get = table.get
         for xi, fx in ((x0, 1.0 - wx), (x1, wx)):
             if fx == 0.0:
                 continue
             for yi, fy in ((y0, 1.0 - wy), (y1, wy)):
                 if fy == 0.0:
                     continue
-                k = (xi, yi) if key is None else (key, xi, yi)
-                v = table.get(k) or node(xi, yi)
+                if key is None:
+                    v = get((xi, yi)) or node(xi, yi)
+                else:
+                    v = get((key, xi, yi)) or node(key, xi, yi)
                 t += fx * fy * v[0]
                 e += fx * fy * v[1]
         return t, e
@@ -259,14 +262,18 @@ class MapperIterationCost:
     def s_pf(self, b: int, q: int, c: int) -> TE:
         """Context-dependent time of b identical prefill chunks (q new over c cached)."""
         tx0, tx1, wb = self.seq.bracket(b)
+        ax = self.chunk_tok if c else self.tok
+        uq = ax.up(q)
         t = e = 0.0
         for bi, fb in ((tx0, 1.0 - wb), (tx1, wb)):
             if fb == 0.0:
                 continue
-            ax, node = self.chunk_tok if c else self.tok, functools.partial(self._spf_node, bi)
             # time at the step's top (constant between steps); energy (work) is smooth
-            t += fb * self._lerp2(self._spf, node, ax, self.cached, ax.up(q), c, key=bi)[0]
-            e += fb * self._lerp2(self._spf, node, ax, self.cached, q, c, key=bi)[1]
+            vt, ve = self._lerp2(self._spf, self._spf_node, ax, self.cached, uq, c, key=bi)
+            if uq != q:
+                ve = self._lerp2(self._spf, self._spf_node, ax, self.cached, q, c, key=bi)[1]
+            t += fb * vt
+            e += fb * ve
         return t, e
 
     def _decode_only(self, d: int, ctx: int) -> TE:
@@ -296,16 +303,20 @@ class MapperIterationCost:
     def _compose(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: float) -> TE:
         """The iteration's (time, energy) from the tables (see the module docstring)."""
-        p = 0
         t = e = 0.0
-        groups: dict[tuple[int, int], int] = {}
-        for q, c in prefill:  # identical chunks are priced as one batched prefill
-            p += q
-            groups[(q, c)] = groups.get((q, c), 0) + 1
-        for (q, c), b in groups.items():
-            st, se = self.s_pf(b, q, c)
-            t += st
-            e += se
+        if len(prefill) == 1:  # the common case, without grouping
+            p, c = prefill[0]
+            t, e = self.s_pf(1, p, c)
+        else:
+            p = 0
+            groups: dict[tuple[int, int], int] = {}
+            for q, c in prefill:  # identical chunks are priced as one batched prefill
+                p += q
+                groups[(q, c)] = groups.get((q, c), 0) + 1
+            for (q, c), b in groups.items():
+                st, se = self.s_pf(b, q, c)
+                t += st
+                e += se
         d = decode_seqs
         nt, ne = self.n_pf(p + d)
         t += nt
