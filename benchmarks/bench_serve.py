@@ -34,7 +34,13 @@ def main() -> None:
     ap.add_argument("--hw", default="dgx-h100")
     ap.add_argument("--tp", type=int, default=8)
     ap.add_argument("--requests", type=int, default=10_000)
-    ap.add_argument("--rate", type=float, default=20.0)
+    ap.add_argument("--rate", type=float, default=None,
+                    help="offered req/s (default: LOAD × the capacity a pilot run measures)")
+    ap.add_argument("--load", type=float, default=0.9,
+                    help="without --rate: the share of the pilot's capacity to offer")
+    ap.add_argument("--pilot-requests", type=int, default=10_000)
+    ap.add_argument("--pilot-rate", type=float, default=20.0,
+                    help="the pilot's offered req/s; it must overload the replica")
     ap.add_argument("--policy", default="continuous")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--lengths", choices=["fixed", "lognormal"], default="fixed")
@@ -67,9 +73,23 @@ def main() -> None:
                               Lognormal.from_mean(256, a.sigma, 1, 2048)))
     px = (Prefixes(a.system_prompts, a.system_tokens, a.turns)
           if a.system_prompts or a.turns > 1 else None)
-    traffic = Traffic(Poisson(a.rate), lengths, a.requests, px)
     policy = ServingPolicy(kind=a.policy, prefix_caching=a.prefix_caching)
     dep = Deployment(tp=a.tp)
+    if a.rate is None:
+        # Operating point: a fleet is sized below saturation, so the default offers LOAD × the
+        # capacity of an overloaded pilot (same traffic shape; it finishes requests at its
+        # capacity, `ServingResult.throughput_req_s`), not a queue that grows without bound.
+        c0 = time.process_time()
+        pilot = serve(model, hw, Traffic(Poisson(a.pilot_rate), lengths, a.pilot_requests, px),
+                      policy, deployment=dep, seed=0)
+        if not pilot.overloaded:
+            raise SystemExit(f"pilot at {a.pilot_rate} req/s is not overloaded: raise "
+                             f"--pilot-rate or give --rate")
+        a.rate = a.load * pilot.throughput_req_s
+        print(f"pilot: {a.pilot_requests} requests at {a.pilot_rate} req/s serve "
+              f"{pilot.throughput_req_s:.3f} req/s (capacity; {time.process_time() - c0:.1f} s "
+              f"CPU); rate = {a.load} × capacity = {a.rate:.3f} req/s")
+    traffic = Traffic(Poisson(a.rate), lengths, a.requests, px)
 
     def once():  # type: ignore[no-untyped-def]
         return serve(model, hw, traffic, policy, deployment=dep, seed=0)
@@ -91,7 +111,7 @@ def main() -> None:
     assert r is not None
     d = r.to_dict()
     print(f"{a.requests} requests, {a.model} on {a.hw} tp={a.tp}, {a.policy}, "
-          f"Poisson {a.rate} req/s, {a.lengths} lengths 1024/256 tokens"
+          f"Poisson {a.rate:.3f} req/s, {a.lengths} lengths 1024/256 tokens"
           + (f", prefix caching ({px})" if a.prefix_caching else ""))
     print("wall s per run: " + ", ".join(f"{t:.3f}" for t in times))
     print(f"median wall: {statistics.median(times):.3f} s; median CPU (process time, robust "

@@ -142,6 +142,7 @@ class MapperIterationCost:
         self._spf: dict[tuple[int, int, int], TE] = {}
         # per decode batch: (lo, hi, time at lo, time/key, energy at lo, energy/key)
         self._dcell: dict[int, tuple[float, float, float, float, float, float]] = {}
+        self._dcells: dict[tuple[int, int], tuple[float, float, float, float, float, float]] = {}
 
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
@@ -286,10 +287,15 @@ class MapperIterationCost:
             nodes = self.ctx.nodes
             i = bisect_right(nodes, x)  # x ≥ 1 = nodes[0]: the keys include the new token
             lo, hi = nodes[i - 1], nodes[i]
-            # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed
-            (nt, ne), (t0, e0), (t1, e1) = self.n_dec(d), self.s_dec(d, lo), self.s_dec(d, hi)
-            t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
-            c = self._dcell[d] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0, (e1 - e0) / (hi - lo))
+            c = self._dcells.get((d, lo))  # batch sizes come and go: keep every cell's line
+            if c is None:
+                # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed
+                (nt, ne), (t0, e0), (t1, e1) = (self.n_dec(d), self.s_dec(d, lo),
+                                                self.s_dec(d, hi))
+                t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
+                c = self._dcells[(d, lo)] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0,
+                                             (e1 - e0) / (hi - lo))
+            self._dcell[d] = c
         a, _, t0, dt, e0, de = c
         return max(t0 + dt * (x - a), 0.0), max(e0 + de * (x - a), 0.0)
 
