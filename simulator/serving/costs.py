@@ -73,24 +73,31 @@ class Axis:
         steps = range(-(-exact_upto // tile) * tile, tiles_upto + 1, tile) if tile else ()
         self.nodes = sorted({*nodes, *steps, *(n + 1 for n in steps if not 0 < snap_above < n)})
         self.tile, self.snap_above = tile, snap_above
+        self._memo: dict[float, tuple[int, int, float]] = {}  # bracket by x, bounded
 
     def up(self, x: int) -> int:
         return -(-x // self.tile) * self.tile if 0 < self.snap_above < x else x
 
     def bracket(self, x: float) -> tuple[int, int, float]:
         """(lower node, upper node, weight of the upper node) around x."""
+        r = self._memo.get(x)
+        if r is not None:
+            return r
         nodes = self.nodes
         i = bisect_left(nodes, x)
         if i >= len(nodes) or (i == 0 and nodes[0] != x):
             raise ValueError(f"{x} outside the table axis [{nodes[0]}, {nodes[-1]}]")
-        hi = nodes[i]
-        if hi == x:
-            return hi, hi, 0.0
-        lo = nodes[i - 1]
-        return lo, hi, (x - lo) / (hi - lo)
+        hi = lo = nodes[i]
+        if hi != x:
+            lo = nodes[i - 1]
+        r = (lo, hi, (x - lo) / (hi - lo) if hi != x else 0.0)
+        if len(self._memo) < MEMO_SIZE:
+            self._memo[x] = r
+        return r
 
 
 TE = tuple[float, float]  # (time_s, energy_j)
+MEMO_SIZE = 1 << 16  # brackets remembered per axis (token counts repeat; memory bound)
 
 
 @dataclass(frozen=True)
