@@ -87,10 +87,9 @@ class Axis:
         i = bisect_left(nodes, x)
         if i >= len(nodes) or (i == 0 and nodes[0] != x):
             raise ValueError(f"{x} outside the table axis [{nodes[0]}, {nodes[-1]}]")
-        hi = lo = nodes[i]
-        if hi != x:
-            lo = nodes[i - 1]
-        r = (lo, hi, (x - lo) / (hi - lo) if hi != x else 0.0)
+        hi = nodes[i]
+        lo = hi if hi == x else nodes[i - 1]
+        r = (lo, hi, 0.0 if hi == x else (x - lo) / (hi - lo))
         if len(self._memo) < MEMO_SIZE:
             self._memo[x] = r
         return r
@@ -239,17 +238,14 @@ class MapperIterationCost:
         x0, x1, wx = ax.bracket(x)
         y0, y1, wy = ay.bracket(y)
         t = e = 0.0
-        get = table.get
         for xi, fx in ((x0, 1.0 - wx), (x1, wx)):
             if fx == 0.0:
                 continue
             for yi, fy in ((y0, 1.0 - wy), (y1, wy)):
                 if fy == 0.0:
                     continue
-                if key is None:
-                    v = get((xi, yi)) or node(xi, yi)
-                else:
-                    v = get((key, xi, yi)) or node(key, xi, yi)
+                k = (xi, yi) if key is None else (key, xi, yi)
+                v = table.get(k) or node(*k)
                 t += fx * fy * v[0]
                 e += fx * fy * v[1]
         return t, e
@@ -316,20 +312,16 @@ class MapperIterationCost:
     def _compose(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: float) -> TE:
         """The iteration's (time, energy) from the tables (see the module docstring)."""
+        p = 0
         t = e = 0.0
-        if len(prefill) == 1:  # the common case, without grouping
-            p, c = prefill[0]
-            t, e = self.s_pf(1, p, c)
-        else:
-            p = 0
-            groups: dict[tuple[int, int], int] = {}
-            for q, c in prefill:  # identical chunks are priced as one batched prefill
-                p += q
-                groups[(q, c)] = groups.get((q, c), 0) + 1
-            for (q, c), b in groups.items():
-                st, se = self.s_pf(b, q, c)
-                t += st
-                e += se
+        groups: dict[tuple[int, int], int] = {}
+        for q, c in prefill:  # identical chunks are priced as one batched prefill
+            p += q
+            groups[(q, c)] = groups.get((q, c), 0) + 1
+        for (q, c), b in groups.items():
+            st, se = self.s_pf(b, q, c)
+            t += st
+            e += se
         d = decode_seqs
         nt, ne = self.n_pf(p + d)
         t += nt

@@ -101,8 +101,9 @@ def test_simulator_line_budget():
     # steady-state checks, and the Perfetto/Chakra trace exporters; then for the per-token ITL
     # distribution, the range-based prefix cache that keeps a million requests tractable, and
     # heterogeneous disaggregated pools with named KV links; then for multi-iteration decode and
-    # replayed length samples, and pipelines that run as many engines as the KV cache feeds).
+    # replayed length samples, and pipelines that run as many engines as the KV cache feeds;
+    # then for the serving speed memos: bracket and decode-cell caches, bounded victim heap).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 3250, f"simulator/ has {lines} non-blank lines (budget 3250)"
+    assert lines <= 3280, f"simulator/ has {lines} non-blank lines (budget 3280)"
