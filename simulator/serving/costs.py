@@ -39,7 +39,6 @@ interpolation is exact for products such as attention's keys × sequences.
 
 from __future__ import annotations
 
-import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,24 +73,30 @@ class Axis:
         steps = range(-(-exact_upto // tile) * tile, tiles_upto + 1, tile) if tile else ()
         self.nodes = sorted({*nodes, *steps, *(n + 1 for n in steps if not 0 < snap_above < n)})
         self.tile, self.snap_above = tile, snap_above
+        self._memo: dict[float, tuple[int, int, float]] = {}  # bracket by x, bounded
 
     def up(self, x: int) -> int:
         return -(-x // self.tile) * self.tile if 0 < self.snap_above < x else x
 
     def bracket(self, x: float) -> tuple[int, int, float]:
         """(lower node, upper node, weight of the upper node) around x."""
+        r = self._memo.get(x)
+        if r is not None:
+            return r
         nodes = self.nodes
         i = bisect_left(nodes, x)
         if i >= len(nodes) or (i == 0 and nodes[0] != x):
             raise ValueError(f"{x} outside the table axis [{nodes[0]}, {nodes[-1]}]")
         hi = nodes[i]
-        if hi == x:
-            return hi, hi, 0.0
-        lo = nodes[i - 1]
-        return lo, hi, (x - lo) / (hi - lo)
+        lo = hi if hi == x else nodes[i - 1]
+        r = (lo, hi, 0.0 if hi == x else (x - lo) / (hi - lo))
+        if len(self._memo) < MEMO_SIZE:
+            self._memo[x] = r
+        return r
 
 
 TE = tuple[float, float]  # (time_s, energy_j)
+MEMO_SIZE = 1 << 16  # brackets remembered per axis (token counts repeat; memory bound)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ class MapperIterationCost:
         self._spf: dict[tuple[int, int, int], TE] = {}
         # per decode batch: (lo, hi, time at lo, time/key, energy at lo, energy/key)
         self._dcell: dict[int, tuple[float, float, float, float, float, float]] = {}
+        self._dcells: dict[tuple[int, int], tuple[float, float, float, float, float, float]] = {}
 
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
@@ -232,9 +238,10 @@ class MapperIterationCost:
         b = table.get(hi) or node(hi)
         return a[0] + (b[0] - a[0]) * w, a[1] + (b[1] - a[1]) * w
 
-    def _lerp2(self, table: dict, node: Callable[[int, int], TE], ax: Axis, ay: Axis,
+    def _lerp2(self, table: dict, node: Callable[..., TE], ax: Axis, ay: Axis,
                x: float, y: float, key: int | None = None) -> TE:
-        """Bilinear interpolation; `key` prefixes table keys (a third, exact coordinate)."""
+        """Bilinear interpolation; `key` prefixes table keys (a third, exact coordinate) and is
+        then node's first argument."""
         x0, x1, wx = ax.bracket(x)
         y0, y1, wy = ay.bracket(y)
         t = e = 0.0
@@ -245,7 +252,7 @@ class MapperIterationCost:
                 if fy == 0.0:
                     continue
                 k = (xi, yi) if key is None else (key, xi, yi)
-                v = table.get(k) or node(xi, yi)
+                v = table.get(k) or node(*k)
                 t += fx * fy * v[0]
                 e += fx * fy * v[1]
         return t, e
@@ -266,14 +273,18 @@ class MapperIterationCost:
     def s_pf(self, b: int, q: int, c: int) -> TE:
         """Context-dependent time of b identical prefill chunks (q new over c cached)."""
         tx0, tx1, wb = self.seq.bracket(b)
+        ax = self.chunk_tok if c else self.tok
+        uq = ax.up(q)
         t = e = 0.0
         for bi, fb in ((tx0, 1.0 - wb), (tx1, wb)):
             if fb == 0.0:
                 continue
-            ax, node = self.chunk_tok if c else self.tok, functools.partial(self._spf_node, bi)
             # time at the step's top (constant between steps); energy (work) is smooth
-            t += fb * self._lerp2(self._spf, node, ax, self.cached, ax.up(q), c, key=bi)[0]
-            e += fb * self._lerp2(self._spf, node, ax, self.cached, q, c, key=bi)[1]
+            vt, ve = self._lerp2(self._spf, self._spf_node, ax, self.cached, uq, c, key=bi)
+            if uq != q:
+                ve = self._lerp2(self._spf, self._spf_node, ax, self.cached, q, c, key=bi)[1]
+            t += fb * vt
+            e += fb * ve
         return t, e
 
     def _decode_only(self, d: int, ctx: int) -> TE:
@@ -286,10 +297,15 @@ class MapperIterationCost:
             nodes = self.ctx.nodes
             i = bisect_right(nodes, x)  # x ≥ 1 = nodes[0]: the keys include the new token
             lo, hi = nodes[i - 1], nodes[i]
-            # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed
-            (nt, ne), (t0, e0), (t1, e1) = self.n_dec(d), self.s_dec(d, lo), self.s_dec(d, hi)
-            t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
-            c = self._dcell[d] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0, (e1 - e0) / (hi - lo))
+            c = self._dcells.get((d, lo))  # batch sizes come and go: keep every cell's line
+            if c is None:
+                # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed
+                (nt, ne), (t0, e0), (t1, e1) = (self.n_dec(d), self.s_dec(d, lo),
+                                                self.s_dec(d, hi))
+                t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
+                c = self._dcells[(d, lo)] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0,
+                                             (e1 - e0) / (hi - lo))
+            self._dcell[d] = c
         a, _, t0, dt, e0, de = c
         return max(t0 + dt * (x - a), 0.0), max(e0 + de * (x - a), 0.0)
 

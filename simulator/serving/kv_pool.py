@@ -107,9 +107,9 @@ class PrefixKvPool(KvBlockPool):
 
     def take(self, blocks: int) -> None:
         self.free -= blocks
-        n = min(self.evictable - self.free, self.evictable)  # evictions so the take fits
-        if n <= 0:
+        if self.free >= self.evictable or self.evictable <= 0:  # fits in the empty blocks
             return
+        n = min(self.evictable - self.free, self.evictable)  # evictions so the take fits
         self.evictable -= n
         self.ncached -= n
         lru, chains = self.lru, self.chains
@@ -184,6 +184,8 @@ class PrefixKvPool(KvBlockPool):
         by `s`), up to the first one another sequence already cached."""
         n = tokens // self.block_size
         j = s.keyed
+        if j >= n:  # nothing new to cache
+            return
         for key, base, cap in self._parts(s):
             if j >= n:
                 break

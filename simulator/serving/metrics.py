@@ -98,6 +98,11 @@ class WeightedSamples:
         self.v.append(value)
         self.w.append(count)
 
+    def add_ones(self, values: list[float]) -> None:
+        """`add(v, 1)` for each value, in order."""
+        self.v.extend(values)
+        self.w.extend([1] * len(values))
+
     def stats(self) -> dict[str, float]:
         w = np.frombuffer(self.w, dtype=np.int64) if len(self.w) else np.zeros(0, np.int64)
         total = int(w.sum())

@@ -185,6 +185,9 @@ class Replica:
         self._fresh[s.rid] = s.last
         heapq.heappush(self._fin, (s.fin, s.rid))
         heapq.heappush(self._victims, -s.rid)
+        if len(self._victims) > 2 * len(self.dec) + 64:  # drop the stale entries (memory)
+            self._victims = [-r for r in self.dec]
+            heapq.heapify(self._victims)
         self.cnt[s.base % self.bs] += 1
         self.base_sum += s.base
 
@@ -200,7 +203,8 @@ class Replica:
     def _finish(self, s: Seq, now: float) -> None:
         self.kv.release_seq(s)
         self.m.finish_s[s.rid] = now
-        self.m.log(now, "finish", self.index, s.rid)
+        if self.m.events is not None:
+            self.m.log(now, "finish", self.index, s.rid)
         if self.on_finish is not None:
             self.on_finish(s.rid)
 
@@ -381,12 +385,12 @@ class Replica:
 
     def _advance(self, now: float) -> None:
         """Commit one decode iteration: every decoder gained a token."""
-        fresh = self._fresh
+        fresh, itl = self._fresh, self.m.itl
         if len(self.dec) > len(fresh):
-            self.m.itl.add(now - self._t_dec, len(self.dec) - len(fresh))
-        for t in fresh.values():
-            self.m.itl.add(now - t, 1)
-        fresh.clear()
+            itl.add(now - self._t_dec, len(self.dec) - len(fresh))
+        if fresh:
+            itl.add_ones([now - t for t in fresh.values()])
+            fresh.clear()
         self._t_dec = now
         self.it += 1
         fin = self._fin

@@ -219,7 +219,8 @@ def simulate_serving(
     def submit(i: int) -> None:
         col.arrival_s[i] = env.now
         p, o = int(table.prompt_tokens[i]), int(table.output_tokens[i])
-        col.log(env.now, "arrive", -1, i)
+        if col.events is not None:
+            col.log(env.now, "arrive", -1, i)
         if max_context is not None and p + o > max_context:
             col.rejected[i] = True
             on_finish(i)

@@ -103,8 +103,9 @@ def test_simulator_line_budget():
     # heterogeneous disaggregated pools with named KV links; then for multi-iteration decode and
     # replayed length samples, and pipelines that run as many engines as the KV cache feeds;
     # then for the serving front-end floor (HTTP streaming and output processing beside the
-    # GPU), and speculative decoding and window-capped KV inside serve, speculative.py).
+    # GPU), speculative decoding and window-capped KV inside serve (speculative.py), and the
+    # serving speed memos: bracket and decode-cell caches, bounded victim heap).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 3655, f"simulator/ has {lines} non-blank lines (budget 3655)"
+    assert lines <= 3690, f"simulator/ has {lines} non-blank lines (budget 3690)"
