@@ -31,7 +31,8 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   KV share (`gpu_memory_utilization` 0.9) and the row's weights / activations / KV dtypes;
 - the metric read from the result: `throughput_tok_s` / `throughput_req_s` (completed work
   over first arrival to last finish, as the benchmarks count it), `tpot_s` (mean over
-  requests), `ttft_s` (mean).
+  requests), `ttft_s` (mean), `tpot_p50_s` (median over requests), `itl_p50_s` (median
+  gap between a request's streamed tokens: with one token per chunk, a decode step).
 
 `excluded` rows (lengths not published, no hardware spec or engine profile) are listed with
 their reason in `notes` and a NaN prediction: the report counts them, never grades them.
@@ -78,7 +79,11 @@ METRICS: dict[str, Any] = {
     "throughput_req_s": lambda r: r.throughput_req_s,
     "tpot_s": lambda r: r.tpot["mean"],
     "ttft_s": lambda r: r.ttft["mean"],
+    "tpot_p50_s": lambda r: r.tpot["p50"],
+    "itl_p50_s": lambda r: r.itl["p50"],
 }
+# metrics where a larger value is slower (the rest are throughputs)
+LATENCY_METRICS = frozenset({"tpot_s", "ttft_s", "tpot_p50_s", "itl_p50_s"})
 
 
 GRADED_INTS = ("tp", "replicas", "isl", "osl", "requests", "max_batch", "max_tokens")
@@ -341,7 +346,7 @@ def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3
     if prof is None:
         raise ValueError(f"row {r['id']}: unknown runtime {r['runtime']!r}")
     target = float(r["measured"])
-    slower = r["metric"] in ("tpot_s", "ttft_s")  # larger value = slower
+    slower = r["metric"] in LATENCY_METRICS
 
     def gap(v: float) -> float:
         pred = float(METRICS[r["metric"]](simulate_row(r, prof.with_values(**{knob: v}))))
