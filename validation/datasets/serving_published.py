@@ -11,7 +11,7 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's engine as its runtime profile (`runtime` column; GPU stacks in
   `hwmodels/models/gpu/engines.py`: TensorRT-LLM = `trtllm`, vLLM 0.5-0.6 = `vllm-v0`,
   SGLang = `sglang`; behind their streaming HTTP servers, as vLLM's benchmark_serving
-  drives them: `vllm-v0-api`, `sglang-api`, `trtllm-triton`);
+  drives them: `vllm-v0-api`, `sglang-api`, `trtllm-triton`; SGLang v0.3.0 = `sglang-v03-api`);
 - the row's `scheduler_steps` (vLLM's `--num-scheduler-steps`, when the source states it)
   set on that profile (`RuntimeProfile.with_values`);
 - lengths (`lengths` column): `fixed` = `FixedLengths(isl, osl)` (trtllm-bench and the sonnet
@@ -322,10 +322,12 @@ def predict(r: Mapping[str, str]) -> tuple[float, str]:
 
 
 # row -> (runtime profile, knob) fitted on it; the value is written in engines.py with the
-# row's name. Fixed-length decode-heavy rows: their lengths are stated, not sampled.
+# row's name. Fixed-length decode-heavy rows (lengths stated, not sampled) and a median ITL
+# at a Poisson load (a decode step at the running batch: the mean lengths matter, not the tail).
 FITTED: dict[str, tuple[str, str]] = {
     "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
     "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton", "stream_chunk_s"),
+    "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
 }
 
 
