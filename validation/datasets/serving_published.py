@@ -11,7 +11,7 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's engine as its runtime profile (`runtime` column; GPU stacks in
   `hwmodels/models/gpu/engines.py`: TensorRT-LLM = `trtllm`, vLLM 0.5-0.6 = `vllm-v0`,
   SGLang = `sglang`; behind their streaming HTTP servers, as vLLM's benchmark_serving
-  drives them: `vllm-v0-api`, `sglang-api`, `trtllm-triton`);
+  drives them: `vllm-v0-api`, `sglang-api`, `trtllm-triton`; SGLang v0.3.0 = `sglang-v03-api`);
 - the row's `scheduler_steps` (vLLM's `--num-scheduler-steps`, when the source states it)
   set on that profile (`RuntimeProfile.with_values`);
 - lengths (`lengths` column): `fixed` = `FixedLengths(isl, osl)` (trtllm-bench and the sonnet
@@ -31,7 +31,8 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   KV share (`gpu_memory_utilization` 0.9) and the row's weights / activations / KV dtypes;
 - the metric read from the result: `throughput_tok_s` / `throughput_req_s` (completed work
   over first arrival to last finish, as the benchmarks count it), `tpot_s` (mean over
-  requests), `ttft_s` (mean).
+  requests), `ttft_s` (mean), `tpot_p50_s` (median over requests), `itl_p50_s` (median
+  gap between a request's streamed tokens: with one token per chunk, a decode step).
 
 `excluded` rows (lengths not published, no hardware spec or engine profile) are listed with
 their reason in `notes` and a NaN prediction: the report counts them, never grades them.
@@ -42,6 +43,8 @@ measured, on TPOT / TTFT rows positive = predicted slower.
 
     python -m infersim.validation.datasets.serving_published     # every row, graded
     python -m infersim.validation.datasets.serving_published --fit-frontend  # FITTED
+    python -m infersim.validation.datasets.serving_published --tail 3:1000
+        # what-if: the 3 longest outputs of each ShareGPT sample at 1000 tokens
     python -m infersim.validation.datasets.serving_published --extract-sharegpt TRACE.csv
         # rebuild sharegpt_lengths.csv from the trace (columns num_prefill_tokens,
         # num_decode_tokens; see validation/data/published/README.md for the source)
@@ -76,7 +79,11 @@ METRICS: dict[str, Any] = {
     "throughput_req_s": lambda r: r.throughput_req_s,
     "tpot_s": lambda r: r.tpot["mean"],
     "ttft_s": lambda r: r.ttft["mean"],
+    "tpot_p50_s": lambda r: r.tpot["p50"],
+    "itl_p50_s": lambda r: r.itl["p50"],
 }
+# metrics where a larger value is slower (the rest are throughputs)
+LATENCY_METRICS = frozenset({"tpot_s", "ttft_s", "tpot_p50_s", "itl_p50_s"})
 
 
 GRADED_INTS = ("tp", "replicas", "isl", "osl", "requests", "max_batch", "max_tokens")
@@ -171,6 +178,53 @@ def sharegpt_lengths(n: int, mean_prompt: float, mean_output: float,
                          replace=False)
 
 
+def with_output_tail(lengths: LengthSamples, k: int, tokens: int) -> LengthSamples:
+    """`lengths` with its `k` longest outputs set to `tokens` (ties: the later pairs first),
+    prompts and the other outputs unchanged: a what-if on the tail of the output lengths,
+    which sets how long an infinite-rate run drains at a small batch (`--tail`)."""
+    from infersim.simulator import LengthSamples
+
+    if k < 0 or tokens < 1:
+        raise ValueError(f"output tail: k={k}, tokens={tokens}; need k >= 0 and tokens >= 1")
+    out = np.array(lengths.output_tokens)
+    if k:
+        out[np.argsort(out, kind="stable")[-k:]] = tokens
+    return LengthSamples(lengths.prompt_tokens, tuple(int(v) for v in out),
+                         replace=lengths.replace)
+
+
+def parse_tail(text: str) -> tuple[int, int]:
+    """`K:TOKENS` of `--tail` as (k, tokens); InputError naming the flag and the fix."""
+    from infersim.foundation.errors import InputError
+
+    k, sep, tokens = text.partition(":")
+    if not (sep and k.isdigit() and tokens.isdigit() and int(tokens) >= 1):
+        raise InputError(f"--tail {text!r}: give K:TOKENS, e.g. 3:1000 (the K longest outputs "
+                         "of each ShareGPT sample set to TOKENS tokens)")
+    return int(k), int(tokens)
+
+
+def tail_sensitivity(k: int, tokens: int,
+                     selected: Sequence[Mapping[str, str]] | None = None) -> pd.DataFrame:
+    """Every graded ShareGPT row predicted with its sample as drawn and with its `k` longest
+    outputs set to `tokens`: columns case, measured, predicted, signed, predicted_tail,
+    signed_tail (signed as the report's)."""
+    import pandas as pd
+
+    out = []
+    for r in rows() if selected is None else selected:
+        if r["use"] != "pass_fail" or r["lengths"] != "sharegpt":
+            continue
+        m = float(r["measured"])
+        read = METRICS[r["metric"]]
+        base = float(read(simulate_row(r)))
+        tail = float(read(simulate_row(r, tail=(k, tokens))))
+        out.append({"case": r["id"], "measured": m, "predicted": base,
+                    "signed": (base - m) / m, "predicted_tail": tail,
+                    "signed_tail": (tail - m) / m})
+    return pd.DataFrame(out)
+
+
 def rows(path: Path = DATA) -> list[dict[str, str]]:
     """The CSV's rows, checked: InputError naming file, line, column and fix on a bad cell."""
     from infersim.foundation.errors import InputError
@@ -211,9 +265,11 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
     return out
 
 
-def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None) -> ServingResult:
+def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
+                 tail: tuple[int, int] | None = None) -> ServingResult:
     """The `serve` run of one graded row (see the module docstring); `profile` replaces the
-    row's runtime profile (fitting)."""
+    row's runtime profile (fitting); `tail` = (k, tokens) sets the k longest outputs of a
+    ShareGPT sample to `tokens` (`with_output_tail`)."""
     from infersim.api import serve
     from infersim.hwmodels.models.gpu.engines import lookup
     from infersim.simulator import (
@@ -233,8 +289,13 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None) ->
         arrival = Poisson(float(r["arrival_value"]))
     else:  # rows() rejects anything else
         raise ValueError(f"{DATA.name} row {r['id']}: arrival {r['arrival']!r}")
-    lengths = (sharegpt_lengths(n, int(r["isl"]), int(r["osl"])) if r["lengths"] == "sharegpt"
-               else FixedLengths(int(r["isl"]), int(r["osl"])))
+    lengths: LengthSamples | FixedLengths
+    if r["lengths"] == "sharegpt":
+        lengths = sharegpt_lengths(n, int(r["isl"]), int(r["osl"]))
+        if tail is not None:
+            lengths = with_output_tail(lengths, *tail)
+    else:
+        lengths = FixedLengths(int(r["isl"]), int(r["osl"]))
     traffic = Traffic(arrival, lengths, n)
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
     runtime: str | RuntimeProfile = r["runtime"] if profile is None else profile
@@ -261,10 +322,12 @@ def predict(r: Mapping[str, str]) -> tuple[float, str]:
 
 
 # row -> (runtime profile, knob) fitted on it; the value is written in engines.py with the
-# row's name. Fixed-length decode-heavy rows: their lengths are stated, not sampled.
+# row's name. Fixed-length decode-heavy rows (lengths stated, not sampled) and a median ITL
+# at a Poisson load (a decode step at the running batch: the mean lengths matter, not the tail).
 FITTED: dict[str, tuple[str, str]] = {
     "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
     "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton", "stream_chunk_s"),
+    "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
 }
 
 
@@ -285,7 +348,7 @@ def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3
     if prof is None:
         raise ValueError(f"row {r['id']}: unknown runtime {r['runtime']!r}")
     target = float(r["measured"])
-    slower = r["metric"] in ("tpot_s", "ttft_s")  # larger value = slower
+    slower = r["metric"] in LATENCY_METRICS
 
     def gap(v: float) -> float:
         pred = float(METRICS[r["metric"]](simulate_row(r, prof.with_values(**{knob: v}))))
@@ -332,7 +395,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="refit the online-serving CPU constants on their FITTED rows")
     ap.add_argument("--extract-sharegpt", metavar="TRACE", type=Path,
                     help="rebuild sharegpt_lengths.csv from a ShareGPT token-count trace")
+    ap.add_argument("--tail", metavar="K:TOKENS",
+                    help="what-if: each ShareGPT row with the K longest outputs of its sample "
+                         "set to TOKENS (the drain of an infinite-rate run), beside the row "
+                         "as graded")
     args = ap.parse_args(argv)
+    if args.tail is not None:
+        from infersim.foundation.errors import InputError
+
+        try:
+            k, tokens = parse_tail(args.tail)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        with pd.option_context("display.width", 200):
+            print(tail_sensitivity(k, tokens).to_string(index=False))
+        return 0
     if args.extract_sharegpt is not None:
         from infersim.foundation.errors import InputError
 

@@ -289,6 +289,17 @@ _online("sglang-api", "sglang",
         "FastAPI/uvicorn server-sent events and incremental detokenization in Python)",
         stream_chunk_s=_VLLM_API_CHUNK_S)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
+# row sglang030-8b-a100-itl-rps8 (validation/data/published/serving.csv): the median ITL of
+# SGLang v0.3.0 with Llama-3.1-8B on one A100 at 8 req/s
+_SGLANG_V03_SEQ_S = 96.4e-6
+_online("sglang-v03-api", "sglang",
+        "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
+        "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "
+        "of a step (batch preparation, appending the sampled token, stop checks, sending it "
+        "to the detokenizer) runs between GPU steps, step_overhead_per_seq_s per running "
+        "request, fitted on one row (see _SGLANG_V03_SEQ_S); front-end as sglang-api",
+        stream_chunk_s=_VLLM_API_CHUNK_S, step_overhead_per_seq_s=_SGLANG_V03_SEQ_S)
+# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv)
 _TRITON_CHUNK_S = 147e-6
 _online("trtllm-triton", "trtllm",
