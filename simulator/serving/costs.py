@@ -39,6 +39,7 @@ interpolation is exact for products such as attention's keys × sequences.
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass

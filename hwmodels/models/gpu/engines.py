@@ -291,7 +291,7 @@ _online("sglang-api", "sglang",
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-8b-a100-itl-rps8 (validation/data/published/serving.csv): the median ITL of
 # SGLang v0.3.0 with Llama-3.1-8B on one A100 at 8 req/s
-_SGLANG_V03_SEQ_S = 96.4e-6
+_SGLANG_V03_SEQ_S = 98.5e-6
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "
