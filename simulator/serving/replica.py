@@ -238,18 +238,23 @@ class Replica:
                 continue
             if (s.base + self.it) % self.bs == 0:
                 need -= 1
-            self._leave(s)
-            self.kv.release_seq(s)
-            self.m.preemptions[rid] += 1
-            self.m.log(self.env.now, "preempt", self.index, rid)
-            if self.policy.preemption == Preemption.SWAP:
-                self._extra_s += s.blocks * self.swap_s_per_block
-                self.swapped.append(s)
-            else:
-                s.prompt = s.prompt0 + s.generated
-                s.done = s.cache = s.blocks = 0
-                self.waiting.appendleft(s)
+            self._preempt(s)
         return need
+
+    def _preempt(self, s: Seq) -> None:
+        """Take a running sequence out: swap its KV out, or drop it to recompute later."""
+        self._preempted_now = True
+        self._leave(s)
+        self.kv.release_seq(s)
+        self.m.preemptions[s.rid] += 1
+        self.m.log(self.env.now, "preempt", self.index, s.rid)
+        if self.policy.preemption == Preemption.SWAP:
+            self._extra_s += s.blocks * self.swap_s_per_block
+            self.swapped.append(s)
+        else:
+            s.prompt = s.prompt0 + s.generated
+            s.done = s.cache = s.blocks = 0
+            self.waiting.appendleft(s)
 
     def _swap_in(self) -> None:
         while self.swapped and len(self.dec) < self.max_batch:

@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from infersim.hwmodels.registry import cost_model
-from infersim.simulator.serving.config import Preemption
 from infersim.simulator.serving.costs import TE, Axis, MapperIterationCost, ReplicaFacts
 from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
 from infersim.simulator.serving.replica import Replica, Seq
@@ -260,20 +259,6 @@ class StepwiseDecode(Replica):
         self._room[s.rid] = (b, kv.tokens_for(b) if isinstance(kv, WindowKvPool)
                              else b * self.bs)
         return b - s.blocks
-
-    def _preempt(self, s: Seq) -> None:
-        self._preempted_now = True
-        self._leave(s)
-        self.kv.release_seq(s)
-        self.m.preemptions[s.rid] += 1
-        self.m.log(self.env.now, "preempt", self.index, s.rid)
-        if self.policy.preemption == Preemption.SWAP:
-            self._extra_s += s.blocks * self.swap_s_per_block
-            self.swapped.append(s)
-        else:
-            s.prompt = s.prompt0 + s.generated
-            s.done = s.cache = s.blocks = 0
-            self.waiting.appendleft(s)
 
     def _decode_need(self) -> None:
         """Blocks for this iteration's new tokens (and draft slots); preempt the latest
