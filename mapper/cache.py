@@ -19,6 +19,7 @@ from dataclasses import fields, is_dataclass
 from enum import Enum
 from typing import Any
 
+from infersim.hwmodels.models.gpu.gemm import clear_memo as _clear_gemm_memo
 from infersim.hwmodels.spec import Hardware
 from infersim.workloads.ops import Op
 
@@ -79,8 +80,10 @@ def put(key: tuple[Any, ...], value: Any) -> None:
 
 
 def clear_cache() -> None:
-    """Forget every cached cost (fingerprints stay: they are content hashes)."""
+    """Forget every cached cost and memoized GEMM search (fingerprints stay: they are
+    content hashes)."""
     _COSTS.clear()
+    _clear_gemm_memo()
     _stats["hits"] = 0
     _stats["misses"] = 0
 

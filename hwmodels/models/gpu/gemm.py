@@ -136,6 +136,11 @@ _MEMO_FIGURES = 256  # figures objects kept before the memo is dropped
 _MEMO_SHAPES = 1 << 16  # shapes kept per figures object before its memo is dropped
 
 
+def clear_memo() -> None:
+    """Forget every memoized search (a cold estimate starts from none)."""
+    _MEMO.clear()
+
+
 def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                 o_b: float, peak: float, imbalance: float = 1.0,
                 mma_eff: float = 0.0) -> GemmChoice:
