@@ -64,6 +64,12 @@ def test_vector_search_equals_scalar_search_on_random_shapes(hw: str) -> None:
         ref = _reference(*args)
         assert G.gemm_search_uncached(*args) == ref, args[1:]
         assert G.gemm_search(*args) == ref, args[1:]
+        # both candidate-timing paths (numpy pass, plain loop) pick the same grid cell
+        cell = G.TILES.index((ref.tile_m, ref.tile_n)) * len(G.SPLITS) + G.SPLITS.index(
+            ref.split_k)
+        assert G._search_index_py(*args) == cell, args[1:]
+        with np.errstate(divide="raise", invalid="raise", over="ignore"):
+            assert G._search_index_np(*args) == cell, args[1:]
         splits += ref.split_k > 1
         seen_tiles.add((ref.tile_m, ref.tile_n))
         tiles += 1
@@ -80,14 +86,22 @@ def test_vector_search_equals_scalar_search_on_other_model_branches(change: dict
     for m, k, n, groups, imb, dt in _shapes(rng, 200):
         a_b = float(dt.bytes)
         args = (c, m, k, n, groups, a_b, a_b, a_b, matrix_peak(c, dt), imb, 0.0)
-        assert G.gemm_search_uncached(*args) == _reference(*args), args[1:]
+        ref = _reference(*args)
+        assert G.gemm_search_uncached(*args) == ref, args[1:]
+        cell = G.TILES.index((ref.tile_m, ref.tile_n)) * len(G.SPLITS) + G.SPLITS.index(
+            ref.split_k)
+        assert G._search_index_py(*args) == cell, args[1:]
+        with np.errstate(divide="raise", invalid="raise", over="ignore"):
+            assert G._search_index_np(*args) == cell, args[1:]
 
 
 def test_degenerate_inputs_behave_as_the_scalar_search() -> None:
     c = figures(load_hardware("h100-sxm"))
     # a zero peak divides by zero in the scalar model: the same error, not an inf time
     with pytest.raises(ZeroDivisionError):
-        G.gemm_search_uncached(c, 64, 4096, 4096, 1, 2.0, 2.0, 2.0, 0.0)
+        G.gemm_search_uncached(c, 16384, 4096, 16384, 1, 2.0, 2.0, 2.0, 0.0)  # no split-K
+    with pytest.raises(ZeroDivisionError):
+        G.gemm_search_uncached(c, 64, 8192, 64, 1, 2.0, 2.0, 2.0, 0.0)  # split-K regime
     with pytest.raises(ZeroDivisionError):
         _reference(c, 64, 4096, 4096, 1, 2.0, 2.0, 2.0, 0.0, 1.0, 0.0)
 
