@@ -285,7 +285,8 @@ def _search_index_np(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: fl
         pos = body > 0.0
         lo = (np.minimum(tile_s, memory_s) / np.where(pos, body, 1.0)).tolist()
         inv = 1.0 / p
-        fac = [(1.0 + x ** p) ** inv if y else 1.0 for x, y in zip(lo, pos.tolist())]
+        fac = [(1.0 + x ** p) ** inv if y else 1.0 for x, y in
+               zip(lo, pos.tolist(), strict=True)]
         body = body * np.array(fac)
     t = body + np.where(multi, c.hbm_lat, 0.0) + c.gemm_fill
     t = np.where(ok, t, np.inf)
@@ -319,7 +320,7 @@ def _search_index_py(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: fl
     inv_p = 1.0 / p if p > 0.0 else 0.0
     fill = c.gemm_fill
     zero_r = 0.0 / bw_r
-    k_iters_of = [-(-(-(-k // s)) // tk) for s in SPLITS]  # ceil(ceil(k/split)/tk)
+    k_iters_of = [-((-k // s) // tk) for s in SPLITS]  # ceil(ceil(k/split)/tk)
     best_t = 0.0
     best_i = -1
     i = 0
@@ -352,10 +353,7 @@ def _search_index_py(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: fl
                 write += partial
                 read += partial
             # stream_time(c, read, write, min(ctas, sms), c.gemm_bw_eff)
-            if eff > 0.0:
-                t_bw = (read + write) / bw_eff
-            else:
-                t_bw = read / bw_r + write / bw_w
+            t_bw = (read + write) / bw_eff if eff > 0.0 else read / bw_r + write / bw_w
             if lat > 0.0:
                 t_bw = max(t_bw, (read + write) / (max(1.0, min(ctas, sms)) * inflight / lat))
             memory_s = lat + t_bw
