@@ -67,9 +67,9 @@ def test_vector_search_equals_scalar_search_on_random_shapes(hw: str) -> None:
         # both candidate-timing paths (numpy pass, plain loop) pick the same grid cell
         cell = G.TILES.index((ref.tile_m, ref.tile_n)) * len(G.SPLITS) + G.SPLITS.index(
             ref.split_k)
-        assert G._search_index_py(*args) == cell, args[1:]
+        assert G.candidate_index_loop(*args) == cell, args[1:]
         with np.errstate(divide="raise", invalid="raise", over="ignore"):
-            assert G._search_index_np(*args) == cell, args[1:]
+            assert G.candidate_index_numpy(*args) == cell, args[1:]
         splits += ref.split_k > 1
         seen_tiles.add((ref.tile_m, ref.tile_n))
     # the sample exercises split-K winners and several tiles, not one corner
@@ -89,9 +89,9 @@ def test_vector_search_equals_scalar_search_on_other_model_branches(change: dict
         assert G.gemm_search_uncached(*args) == ref, args[1:]
         cell = G.TILES.index((ref.tile_m, ref.tile_n)) * len(G.SPLITS) + G.SPLITS.index(
             ref.split_k)
-        assert G._search_index_py(*args) == cell, args[1:]
+        assert G.candidate_index_loop(*args) == cell, args[1:]
         with np.errstate(divide="raise", invalid="raise", over="ignore"):
-            assert G._search_index_np(*args) == cell, args[1:]
+            assert G.candidate_index_numpy(*args) == cell, args[1:]
 
 
 def test_degenerate_inputs_behave_as_the_scalar_search() -> None:

@@ -179,12 +179,12 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
     if len(TILES) + n_split * idle >= _VECTOR_MIN_CANDIDATES:
         try:
             with np.errstate(divide="raise", invalid="raise", over="ignore"):
-                i = _search_index_np(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance,
-                                     mma_eff)
+                i = candidate_index_numpy(c, m, k, n, groups, a_b, w_b, o_b, peak,
+                                          imbalance, mma_eff)
         except FloatingPointError:
             i = -1  # a degenerate input: the scalar loop gives (or raises) what it always did
     else:
-        i = _search_index_py(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
+        i = candidate_index_loop(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
     if i < 0:
         return _search_scalar(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
     tm, tn = TILES[i // len(SPLITS)]
@@ -210,10 +210,13 @@ def _search_scalar(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     return best
 
 
-def _search_index_np(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
-                  o_b: float, peak: float, imbalance: float, mma_eff: float) -> int:
-    """Grid index of the winning candidate (-1: not decidable here, e.g. a NaN time). Each
-    line mirrors `gemm_candidate` with the same operation order."""
+def candidate_index_numpy(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
+                          w_b: float, o_b: float, peak: float, imbalance: float,
+                          mma_eff: float) -> int:
+    """Grid cell (tile index × len(SPLITS) + split index) of the fastest candidate, all
+    timed in one numpy pass (-1: not decidable here, e.g. a NaN time). Each line mirrors
+    `gemm_candidate` with the same operation order. Call under np.errstate(divide="raise",
+    invalid="raise"), so that a division the scalar model would refuse is not hidden."""
     sms = c.sms
     tiles_m_t = -(-m // _TILE_TM)
     tiles_n_t = -(-n // _TILE_TN)
@@ -256,11 +259,11 @@ def _search_index_np(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: fl
     wn = np.maximum(1, np.minimum(tiles_n, in_flight // wm))
     ra = 1 if a_tot / groups <= l2u else -(-tiles_n // wn)
     rb = 1 if b_tot / groups <= l2u else -(-tiles_m // wm)
-    read = a_tot * ra + b_tot * rb
+    base_read = a_tot * ra + b_tot * rb
     partial = _GRID_SPLIT_F * m * n * groups * 4.0
     multi = split > 1
     write = np.where(multi, c_tot + partial, c_tot)
-    read = np.where(multi, read + partial, read)
+    read = np.where(multi, base_read + partial, base_read)
     # stream_time(c, read, write, min(ctas, sms), c.gemm_bw_eff), element-wise
     eff = c.gemm_bw_eff
     if eff > 0.0:
@@ -294,11 +297,12 @@ def _search_index_np(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: fl
     return -1 if t[i] != t[i] else i
 
 
-def _search_index_py(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
-                     w_b: float, o_b: float, peak: float, imbalance: float,
-                     mma_eff: float) -> int:
-    """Grid index of the winning candidate: `gemm_candidate`'s time only, same operation
-    order, per-tile and per-split terms hoisted out of the candidate loop."""
+def candidate_index_loop(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
+                         w_b: float, o_b: float, peak: float, imbalance: float,
+                         mma_eff: float) -> int:
+    """Grid cell (as `candidate_index_numpy`) of the fastest candidate, timed one by one:
+    `gemm_candidate`'s time only, same operation order, per-tile and per-split terms
+    hoisted out of the candidate loop."""
     sms = c.sms
     hbm_bw = c.hbm_bw
     lat = c.hbm_lat
