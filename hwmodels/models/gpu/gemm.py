@@ -129,14 +129,14 @@ _GRID_TILE = np.repeat(np.arange(len(TILES)), len(SPLITS))
 _TILE_TM = np.array([tm for tm, _ in TILES], dtype=np.int64)
 _TILE_TN = np.array([tn for _, tn in TILES], dtype=np.int64)
 # from this many candidates on, one numpy pass beats a Python loop over them (measured on
-# this repo's CI-class CPU: ~190 µs per pass vs ~6 µs per candidate)
+# the shared 2-core dev machine: ~190 µs per pass vs ~6 µs per candidate)
 _VECTOR_MIN_CANDIDATES = 30
 
 # Searches repeat (a serve cost table maps ~5 traces per distinct GEMM shape): results are
-# memoized per GpuFigures object (keyed by id, the object held so the id stays unique).
-_MEMO: dict[int, tuple[GpuFigures, dict[tuple[float, ...], GemmChoice]]] = {}
-_MEMO_FIGURES = 256  # figures objects kept before the memo is dropped
-_MEMO_SHAPES = 1 << 16  # shapes kept per figures object before its memo is dropped
+# memoized by (id of the GpuFigures object, arguments); each entry holds its figures object,
+# so the id cannot be reused while the entry lives, and a hit checks it is the same object.
+_MEMO: dict[tuple[object, ...], tuple[GpuFigures, GemmChoice]] = {}
+_MEMO_ENTRIES = 1 << 17  # dropped whole when full (cheaper than LRU bookkeeping per hit)
 
 
 def clear_memo() -> None:
@@ -148,20 +148,14 @@ def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, 
                 o_b: float, peak: float, imbalance: float = 1.0,
                 mma_eff: float = 0.0) -> GemmChoice:
     """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search."""
-    hit = _MEMO.get(id(c))
-    if hit is None or hit[0] is not c:
-        if len(_MEMO) >= _MEMO_FIGURES:
-            _MEMO.clear()
-        hit = (c, {})
-        _MEMO[id(c)] = hit
-    memo = hit[1]
-    key = (m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
-    ch = memo.get(key)
-    if ch is None:
-        if len(memo) >= _MEMO_SHAPES:
-            memo.clear()
-        ch = gemm_search_uncached(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
-        memo[key] = ch
+    key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    ch = gemm_search_uncached(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
+    if len(_MEMO) >= _MEMO_ENTRIES:
+        _MEMO.clear()
+    _MEMO[key] = (c, ch)
     return ch
 
 
