@@ -150,7 +150,7 @@ def build_build(d: Mapping[str, Any] | None) -> Build | None:
     serdes = si(d, "serdes", "bandwidth", -1.0)
     return Build(
         units_on_die=int(d.get("units_on_die", 0)), dies=int(d.get("dies", 1)),
-        unit_schedulers=float(d.get("unit_schedulers", 4.0)),
+        unit_schedulers=int(d.get("unit_schedulers", 4)),
         mac_dtype=str(d.get("mac_dtype", "")), sram_bytes=sram if sram >= 0 else None,
         register_file_bytes=si(d, "register_file", "capacity"),
         hbm_phys=int(d.get("hbm_phys", 0)), dram_channels=int(d.get("dram_channels", 0)),

@@ -291,9 +291,9 @@ KIND_BLOCKS: dict[HardwareKind, type] = {
 BUILD = Struct("build", (
     Leaf("units_on_die", "int", False, "matrix engines physically on the die(s), spares "
          "included (GH100: 144 SMs, 132 enabled)", range=(1, 1e8)),
-    Leaf("unit_schedulers", "float", False, "instruction schedulers of one GPU engine; its "
+    Leaf("unit_schedulers", "int", False, "instruction schedulers of one GPU engine; its "
          "control logic scales with them (default 4: an NVIDIA SM's four warp schedulers; an "
-         "AMD CDNA CU has 1, serving its four SIMDs in turn)", range=(0.25, 64)),
+         "AMD CDNA CU has 1, serving its four SIMDs in turn)", range=(1, 64)),
     Leaf("dies", "int", False, "compute dies in one package", range=(1, 64)),
     Leaf("mac_dtype", "enum", False, "datatype the matrix datapath is built for (default: "
          "the widest one listed)", DTYPE_NAMES),

@@ -126,7 +126,7 @@ class Build:
 
     units_on_die: int = 0  # engines physically on the die(s), spares included; 0 = count
     # instruction schedulers of a GPU engine; its control logic scales with them
-    unit_schedulers: float = 4.0
+    unit_schedulers: int = 4
     dies: int = 1  # compute dies in one package (the units split evenly over them)
     mac_dtype: str = ""  # datatype the matrix datapath is built for; "" = the widest listed
     sram_bytes: float | None = None  # physical cache / scratchpad SRAM; None = on-chip levels
