@@ -161,6 +161,10 @@ class MapperIterationCost:
     def schedule(self, sc: Scenario) -> Schedule:
         return map_trace(build_trace(self.model, sc), self.hw, self.runtime)
 
+    def device_step(self, s: Schedule) -> TE:
+        """A mapped step's (time, energy) without the serving floor."""
+        return self._split(s)[0]
+
     def _split(self, s: Schedule) -> tuple[TE, TE]:
         """(whole step, attention-kind ops) as (time, energy) pairs, without the serving
         floor: an iteration applies its own (`__call__`), so a mixed one gets the floor of
@@ -312,13 +316,20 @@ class MapperIterationCost:
 
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+        t, e = self.device(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
+        return self.floored(t, e, decode_seqs, prefill_emits)
+
+    def device(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
+               decode_seqs: int, decode_ctx_tokens: int) -> TE:
+        """The iteration's (time, energy) on the device, before the serving floor."""
         if decode_seqs and not prefill and not prefill_emits:
-            t, e = self._decode_only(decode_seqs, decode_ctx_tokens)
-        else:
-            t, e = self._compose(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
-            t, e = max(t, 0.0), max(e, 0.0)
-        # serving CPU work beside the GPU: the iteration lasts at least that long, the
-        # chips waiting at idle power (as the mapper's step)
+            return self._decode_only(decode_seqs, decode_ctx_tokens)
+        t, e = self._compose(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
+        return max(t, 0.0), max(e, 0.0)
+
+    def floored(self, t: float, e: float, decode_seqs: int, prefill_emits: int) -> TE:
+        """Serving CPU work beside the GPU: the iteration lasts at least that long, the
+        chips waiting at idle power (as the mapper's step)."""
         floor = self._floor(decode_seqs, prefill_emits)
         if floor > t:
             return floor, e + self._idle_w * (floor - t)

@@ -167,8 +167,9 @@ class SpecIterationCost:
                         parallel=b.parallel, spec=self.spec)
 
     def _node(self, batch: int, context: int) -> TE:
-        s = self.base.schedule(self.scenario(batch, context))
-        v = self._t[(batch, context)] = (s.latency_s, s.energy_j)
+        # the device step only: the iteration applies the serving floor of what it emits
+        v = self._t[(batch, context)] = self.base.device_step(
+            self.base.schedule(self.scenario(batch, context)))
         return v
 
     def step(self, batch: int, mean_context: float) -> TE:
@@ -179,20 +180,22 @@ class SpecIterationCost:
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
         b, d = self.base, decode_seqs
         t = e = 0.0
+        # device times throughout; the iteration's serving floor (one front end) at the end
         if self.draft is not None and (prefill or prefill_emits):
-            t, e = self.draft(prefill, prefill_emits, 0, 0)
+            t, e = self.draft.device(prefill, prefill_emits, 0, 0)
         if not d:
-            pt, pe = b(prefill, prefill_emits, 0, 0)
-            return pt + t, pe + e
+            pt, pe = b.device(prefill, prefill_emits, 0, 0)
+            return b.floored(pt + t, pe + e, 0, prefill_emits)
         # decode_ctx_tokens = Σ (cache + 1): the keys a plain decode step would attend
         st, se = self.step(d, decode_ctx_tokens / d - 1.0)
         t, e = t + st, e + se
         if prefill or prefill_emits:
-            pt, pe = b(prefill, prefill_emits, 0, 0)
+            pt, pe = b.device(prefill, prefill_emits, 0, 0)
             p, v = sum(q for q, _ in prefill), d * (self.spec.draft_len + 1)
             (at, ae), (xt, xe), (yt, ye) = b.n_pf(p + v), b.n_pf(p), b.n_pf(v)
             t, e = t + pt + at - xt - yt, e + pe + ae - xe - ye
-        return max(t, 0.0), max(e, 0.0)
+        # each decoder streams once per verify step, as a plain decode step
+        return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits)
 
 
 def spec_facts(cost: MapperIterationCost, spec: SpecDecode, max_tokens: int) -> ReplicaFacts:

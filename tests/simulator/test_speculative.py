@@ -330,3 +330,26 @@ def test_cli_serve_spec_decode_and_bad_input(capsys):
         assert main([*small, *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_spec_iteration_gets_one_serving_floor_of_what_it_streams():
+    # behind a streaming front end (trtllm-triton: 147 µs per chunk, a chunk per decoder per
+    # step), a verify step of D decoders lasts at least D × 147 µs; the table holds the
+    # device step only, so a small batch costs its device time
+    from infersim.hwmodels.models.gpu.engines import frontend_floor, lookup
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.speculative import SpecIterationCost
+
+    hw = load_hardware("h100-sxm")
+    sd = SpecDecode(None, 2, 0.7)
+    base = MapperIterationCost(load_model("llama-3.2-1b"), hw, runtime="trtllm-triton")
+    c = SpecIterationCost(base, sd)
+    prof = lookup("trtllm-triton")
+    for d in (1, 256):
+        dev = c.step(d, 128.0)[0]
+        floor = frontend_floor(prof, d)
+        assert floor == pytest.approx(d * 147e-6, rel=1e-12)
+        assert c([], 0, d, d * 129)[0] == pytest.approx(max(dev, floor), rel=1e-12)
+    assert c.step(1, 128.0)[0] > frontend_floor(prof, 1)  # one decoder: the device binds
+    assert c([], 0, 256, 256 * 129)[0] == pytest.approx(256 * 147e-6)  # the floor binds
+    assert c.step(256, 128.0)[0] < frontend_floor(prof, 256)  # not folded into the table
