@@ -5,6 +5,9 @@
 
 - a MAC of datatype d at node n: the measured TPUv1 systolic MAC (28 nm) x Horowitz's relative
   area of d x (28 nm logic density / density of n): logic shrinks with transistor density;
+  an integer array that also runs a float type builds each float product from its integer
+  multipliers plus the float multiplier's exponent and alignment logic (`float_on_int_macs`);
+- SRAM with ECC stores the SECDED check bits of every word beside it (`ecc_check_bits`);
 - SRAM: bits x bit-cell area / array efficiency (register files: a wider multi-port cell);
 - CIM: array cells, one ADC per `adcs_per_array` (ZigZag area fit, ~2^bits), a DAC per row and
   input bit; a digital CIM column readout is an adder tree, 1/64 of an int8 MAC per row;
