@@ -228,6 +228,8 @@ def test_bad_scheduler_count_is_one_clear_error() -> None:
 
     with pytest.raises(SpecError, match=r"build\.unit_schedulers"):
         load_hardware("mi300x", {"build.unit_schedulers": -1})
+    with pytest.raises(SpecError, match=r"build\.sram_ecc_word_bits"):
+        load_hardware("groq-lpu", {"build.sram_ecc_word_bits": -128})
 
 
 def test_not_derivable_without_build_block() -> None:
