@@ -7,8 +7,8 @@
   area of d x (28 nm logic density / density of n): logic shrinks with transistor density;
   an integer array that also runs a float type builds each float product from its integer
   multipliers plus the float multiplier's exponent and alignment logic (`float_on_int_macs`);
-- SRAM with ECC stores the SECDED check bits of every word beside it (`ecc_check_bits`);
 - SRAM: bits x bit-cell area / array efficiency (register files: a wider multi-port cell);
+  with ECC, the SECDED check bits of every word are stored beside it (`ecc_check_bits`);
 - CIM: array cells, one ADC per `adcs_per_array` (ZigZag area fit, ~2^bits), a DAC per row and
   input bit; a digital CIM column readout is an adder tree, 1/64 of an int8 MAC per row;
 - PHYs and SerDes: node-independent I/O figures per HBM stack, DRAM channel and 100 Gb/s;
@@ -64,8 +64,8 @@ GPU_FIT_DIES = (("a100-sxm-80gb", 826.0), ("h100-sxm", 814.0))
 
 # Names of off-chip DRAM levels (their capacity is not on-die SRAM).
 _DRAM_PREFIXES = ("hbm", "lpddr", "ddr", "gddr", "dram", "memory")
-# Wider datatypes first: the matrix datapath is built for the widest one listed.
 _INT_DTYPES = frozenset((DType.INT8, DType.INT4))
+# Wider datatypes first: the matrix datapath is built for the widest one listed.
 _WIDTH_ORDER = (DType.FP32, DType.BF16, DType.FP16, DType.FP8, DType.INT8, DType.FP4,
                 DType.INT4)
 
