@@ -5,7 +5,10 @@
 
 - a MAC of datatype d at node n: the measured TPUv1 systolic MAC (28 nm) x Horowitz's relative
   area of d x (28 nm logic density / density of n): logic shrinks with transistor density;
+  an integer array that also runs a float type builds each float product from its integer
+  multipliers plus the float multiplier's exponent and alignment logic (`float_on_int_macs`);
 - SRAM: bits x bit-cell area / array efficiency (register files: a wider multi-port cell);
+  with ECC, the SECDED check bits of every word are stored beside it (`ecc_check_bits`);
 - CIM: array cells, one ADC per `adcs_per_array` (ZigZag area fit, ~2^bits), a DAC per row and
   input bit; a digital CIM column readout is an adder tree, 1/64 of an int8 MAC per row;
 - PHYs and SerDes: node-independent I/O figures per HBM stack, DRAM channel and 100 Gb/s;
@@ -61,6 +64,7 @@ GPU_FIT_DIES = (("a100-sxm-80gb", 826.0), ("h100-sxm", 814.0))
 
 # Names of off-chip DRAM levels (their capacity is not on-die SRAM).
 _DRAM_PREFIXES = ("hbm", "lpddr", "ddr", "gddr", "dram", "memory")
+_INT_DTYPES = frozenset((DType.INT8, DType.INT4))
 # Wider datatypes first: the matrix datapath is built for the widest one listed.
 _WIDTH_ORDER = (DType.FP32, DType.BF16, DType.FP16, DType.FP8, DType.INT8, DType.FP4,
                 DType.INT4)
@@ -133,6 +137,32 @@ def mac_area_um2(dtype: DType, node: Node) -> float:
         raise InputError(f"no relative MAC area for {dtype.value} in {DATA_FILE.name} "
                          "(components.mac_relative_area)")
     return float(c["mac_um2_int8_at_28nm"]) * float(rel) * logic_scale(node)
+
+
+def float_on_int_macs(int_dtype: DType, float_dtype: DType) -> float | None:
+    """Extra area of one `float_dtype` product on a matrix array built for `int_dtype`, in
+    `int_dtype` MACs: the float multiplier beyond the ceil(significand / int width)² integer
+    multipliers it is built from (its exponent, alignment and normalization logic), with
+    Horowitz's 45 nm operator areas: (mult_f - n x mult_i) / (mult_i + 32b add). A fused dot
+    product rounds once per sum, so no float adder per product. None when not tabulated."""
+    c = tables().components
+    mult = c["mult_um2_45nm"]
+    bits = c["significand_bits"]
+    if not all(d.value in mult and d.value in bits for d in (int_dtype, float_dtype)):
+        return None
+    n = math.ceil(int(bits[float_dtype.value]) / int(bits[int_dtype.value])) ** 2
+    extra = float(mult[float_dtype.value]) - n * float(mult[int_dtype.value])
+    mac = float(mult[int_dtype.value]) + float(c["add32_um2_45nm"])
+    return max(0.0, extra) / mac
+
+
+def ecc_check_bits(word_bits: int) -> int:
+    """SECDED check bits of a `word_bits` data word: the Hamming bound (smallest r with
+    2^r >= word + r + 1) plus one parity bit for double-error detection."""
+    r = 1
+    while 2 ** r < word_bits + r + 1:
+        r += 1
+    return r + 1
 
 
 def adc_area_um2(bits: int) -> float:
@@ -281,6 +311,16 @@ def chip_area(chip: Chip) -> AreaBreakdown:
             macs = matrix.peak(d) / clock / 2.0 * spare
             parts["matrix"] = macs * mac_area_um2(d, node) / UM2_PER_MM2
             unit_mm2 += parts["matrix"] / on_die
+            if d in _INT_DTYPES:
+                # float products built on the integer array (Groq MXM: fp16 at 1/4 rate);
+                # the widest float's logic serves the narrower ones
+                extra = max((matrix.peak(f) / clock / 2.0 * spare * x
+                             for f in matrix.peak_flops if f not in _INT_DTYPES
+                             and matrix.peak(f) > 0
+                             and (x := float_on_int_macs(d, f)) is not None), default=0.0)
+                if extra > 0:
+                    parts["matrix_float"] = extra * mac_area_um2(d, node) / UM2_PER_MM2
+                    unit_mm2 += parts["matrix_float"] / on_die
     vector = chip.unit(UnitType.VECTOR)
     if vector is not None:
         d = next((x for x in _WIDTH_ORDER if vector.peak(x) > 0), None)
@@ -321,6 +361,9 @@ def chip_area(chip: Chip) -> AreaBreakdown:
         sram_bytes = max(0.0, on_chip - array_bits / BITS_PER_BYTE - b.base_sram_bytes)
         if wafer is not None:
             sram_bytes *= spare  # the memory level is the enabled cores' SRAM
+    if b.sram_ecc_word_bits > 0:
+        # SECDED check bits are stored beside every data word
+        sram_bytes *= 1.0 + ecc_check_bits(b.sram_ecc_word_bits) / b.sram_ecc_word_bits
     if wafer is not None:
         # a core's small banks have more periphery per bit than large macros
         if sram_bytes > 0:

@@ -151,7 +151,8 @@ def build_build(d: Mapping[str, Any] | None) -> Build | None:
     return Build(
         units_on_die=int(d.get("units_on_die", 0)), dies=int(d.get("dies", 1)),
         unit_schedulers=int(d.get("unit_schedulers", 4)),
-        mac_dtype=str(d.get("mac_dtype", "")), sram_bytes=sram if sram >= 0 else None,
+        mac_dtype=str(d.get("mac_dtype", "")),
+        sram_ecc_word_bits=int(d.get("sram_ecc_word_bits", 0)), sram_bytes=sram if sram >= 0 else None,
         register_file_bytes=si(d, "register_file", "capacity"),
         hbm_phys=int(d.get("hbm_phys", 0)), dram_channels=int(d.get("dram_channels", 0)),
         serdes_Bps=serdes if serdes >= 0 else None, package=str(d.get("package", "")),

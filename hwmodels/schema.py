@@ -297,6 +297,9 @@ BUILD = Struct("build", (
     Leaf("dies", "int", False, "compute dies in one package", range=(1, 64)),
     Leaf("mac_dtype", "enum", False, "datatype the matrix datapath is built for (default: "
          "the widest one listed)", DTYPE_NAMES),
+    Leaf("sram_ecc_word_bits", "int", False, "data bits of one SECDED-protected word of the "
+         "on-die SRAM; its check bits (Hamming bound + 1: 9 for 128) are built beside it "
+         "(Groq TSP: 128). 0 = no ECC", range=(0, 4096)),
     Quantity("sram", "capacity", False, "physical cache / scratchpad SRAM (default: the "
              "on-chip memory levels)", (0.0, 1e12), positive=False),
     Quantity("register_file", "capacity", False, "register files and L1 / shared memory",

@@ -129,6 +129,8 @@ class Build:
     unit_schedulers: int = 4
     dies: int = 1  # compute dies in one package (the units split evenly over them)
     mac_dtype: str = ""  # datatype the matrix datapath is built for; "" = the widest listed
+    # data bits of one SECDED-protected SRAM word; its check bits are stored beside it. 0 = none
+    sram_ecc_word_bits: int = 0
     sram_bytes: float | None = None  # physical cache / scratchpad SRAM; None = on-chip levels
     register_file_bytes: float = 0.0  # register files and L1/shared memory (multi-port cells)
     hbm_phys: int = 0  # HBM PHYs on the die(s)

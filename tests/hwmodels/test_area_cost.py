@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,47 @@ def test_simple_chip_area_by_hand() -> None:
     assert a.components["matrix"] == pytest.approx(0.191368, rel=1e-5)
     assert a.components["sram"] == pytest.approx(0.308571, rel=1e-5)
     assert a.die_mm2 == pytest.approx(0.588164, rel=1e-5)
+
+
+def test_float_products_on_an_int8_array_by_hand() -> None:
+    from infersim.hwmodels.area import float_on_int_macs
+
+    # Horowitz 45 nm: an fp16 product on int8 multipliers takes ceil(11/8)² = 4 of them and
+    # adds the rest of the fp16 multiplier, 1,640 - 4 x 282 = 512 um², over an int8 MAC
+    # (8b mult 282 + 32b add 137 = 419 um²); fp32: ceil(24/8)² = 9, 7,700 - 2,538 = 5,162
+    assert float_on_int_macs(DType.INT8, DType.FP16) == pytest.approx(512 / 419)
+    assert float_on_int_macs(DType.INT8, DType.FP32) == pytest.approx(5162 / 419)
+    assert float_on_int_macs(DType.INT8, DType.BF16) is None  # not tabulated
+    # the simple chip's int8 array also running fp16 at 1/4 rate: 250 fp16 products x
+    # 512/419 x 191.368 um² (an int8 MAC at N7) = 58,461 um² more, and 15% uncore on it
+    chip = _simple_chip(mac_dtype="int8")
+    mac = dataclasses.replace(chip.compute[0],
+                              peak_flops={DType.INT8: 2e12, DType.FP16: 0.5e12})
+    a = chip_area(dataclasses.replace(chip, compute=(mac,)))
+    assert a.components["matrix_float"] == pytest.approx(0.058461, rel=1e-4)
+    assert a.die_mm2 == pytest.approx(0.588164 + 0.058461 / 0.85, rel=1e-4)
+    # an fp16-built array (the widest listed, no mac_dtype) runs int8 on it: nothing added
+    plain = _simple_chip()
+    fp_built = chip_area(dataclasses.replace(plain, compute=(mac,)))
+    assert "matrix_float" not in fp_built.components
+
+
+def test_sram_ecc_check_bits_by_hand() -> None:
+    from infersim.hwmodels.area import ecc_check_bits
+
+    # textbook SECDED codes: (13,8), (39,32), (72,64), (137,128)
+    assert [ecc_check_bits(w) for w in (8, 32, 64, 128)] == [5, 7, 8, 9]
+    # the simple chip's 1 MB SRAM with a 9-bit code per 128-bit word: 0.308571 x 137/128
+    a = chip_area(_simple_chip(sram_ecc_word_bits=128))
+    assert a.components["sram"] == pytest.approx(0.330267, rel=1e-5)
+
+
+def test_groq_tsp_components_by_hand() -> None:
+    a = chip_area(load_hardware("groq-lpu").chip)
+    # fp16 on the MXM at 1/4 of 409,600 int8 MACs: 102,400 x 512/419 x 1,212 um² x 14.4/30.6
+    assert a.components["matrix_float"] == pytest.approx(71.367, rel=1e-4)
+    # 220 MiB x 8 bit x 137/128 (SECDED) x 0.064 um² (14 nm HD cell) / 0.7
+    assert a.components["sram"] == pytest.approx(180.595, rel=1e-4)
 
 
 def test_simple_chip_cost_by_hand() -> None:
@@ -186,6 +228,8 @@ def test_bad_scheduler_count_is_one_clear_error() -> None:
 
     with pytest.raises(SpecError, match=r"build\.unit_schedulers"):
         load_hardware("mi300x", {"build.unit_schedulers": -1})
+    with pytest.raises(SpecError, match=r"build\.sram_ecc_word_bits"):
+        load_hardware("groq-lpu", {"build.sram_ecc_word_bits": -128})
 
 
 def test_not_derivable_without_build_block() -> None:
@@ -213,7 +257,8 @@ def test_wafer_reports_the_wafer_and_its_components() -> None:
     assert phys["area.components"][0] > 0
 
 
-def test_hw_show_json_and_validate_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+def test_hw_show_json_and_validate_warnings(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
     from infersim.cli import main
 
     assert main(["hw", "show", "h100-sxm", "--json"]) == 0
@@ -221,9 +266,15 @@ def test_hw_show_json_and_validate_warnings(capsys: pytest.CaptureFixture[str]) 
     for key, unit in (("area.die", "mm²"), ("cost.chip", "USD"), ("cost.system", "USD"),
                       ("power.load", "W")):
         assert der[key]["unit"] == unit and der[key]["value"] > 0 and der[key]["source"]
-    assert main(["hw", "validate", str(ROOT / "hwmodels/specs/groq-lpu.yaml")]) == 0
+    spec = (ROOT / "hwmodels/specs/groq-lpu.yaml").read_text()
+    assert "area_mm2: 725\n" in spec
+    wrong = tmp_path / "groq-lpu.yaml"
+    wrong.write_text(spec.replace("area_mm2: 725\n", "area_mm2: 900\n"))
+    assert main(["hw", "validate", str(wrong)]) == 0
     out = capsys.readouterr().out
-    assert "warning: area_mm2: declared 725" in out
+    assert "warning: area_mm2: declared 900" in out
+    assert main(["hw", "validate", str(ROOT / "hwmodels/specs/groq-lpu.yaml")]) == 0
+    assert "area_mm2" not in capsys.readouterr().out  # derived 680 mm², within 10%
 
 
 def test_cross_check_tolerances() -> None:
@@ -237,8 +288,8 @@ def test_published_targets() -> None:
 
     data = ds.rows()
     err = {(r["group"], r["case"]): r["predicted"] / r["measured"] - 1 for r in data}
-    # the fitted GPU dies and the held-out Blackwell die within 10%
-    for case in ("a100-sxm-80gb", "h100-sxm", "b200"):
+    # the fitted GPU dies and the held-out Blackwell and Groq dies within 10%
+    for case in ("a100-sxm-80gb", "h100-sxm", "b200", "groq-lpu"):
         assert abs(err[("die area", case)]) < 0.10, case
     # both MI300X die types are graded (held out: nothing was fitted on AMD dies)
     assert math.isfinite(err[("die area", "mi300x-xcd")])
@@ -251,7 +302,7 @@ def test_published_targets() -> None:
     g = ds.grade(data)
     assert g["load power"]["met"] and g["load power"]["compared"] == len(ds.POWERS)
     assert g["die area"]["compared"] == len(ds.DIE_AREAS)
-    assert set(g["die area"]["within"]) >= {"a100-sxm-80gb", "h100-sxm", "b200"}
+    assert set(g["die area"]["within"]) >= {"a100-sxm-80gb", "h100-sxm", "b200", "groq-lpu"}
 
 
 def test_every_hbm_stack_on_the_package_is_bought() -> None:

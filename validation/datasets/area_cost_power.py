@@ -25,16 +25,23 @@ input named):
   assumed for WSE-2 gives -15%, and the same carry from N7 back to WSE-1 (16 nm, 400,000
   cores) gives +39%: the tables' densest-cell ratios overstate how much the wafer core
   shrinks per node (published pitch WSE-1 114,000 -> WSE-2 53,700 -> WSE-3 47,700 um²).
-- Groq TSP area (-20%): the switch units (SXM: permute, shift, transpose, 2 per superlane),
-  the stream registers and the instruction control units have no published area and are not
-  modelled.
+- Groq TSP area (-6%): four 320x320 int8 MXM planes, 5,120 fp32 vector ALUs, 220 MiB of
+  SRAM with a 9-bit SECDED code per 128-bit word (ISCA 2020), 16 C2C links and PCIe. The
+  MXM also runs fp16 at 1/4 rate with one rounding per 320-element sum: each fp16 product
+  is built from 4 int8 multipliers plus the fp16 multiplier's exponent and alignment logic
+  (Horowitz: 1,640 - 4 x 282 um², 1.22 int8 MACs; 71 mm²). The row rests on that reading:
+  without the float logic it is -18%; counting the whole fp16 multiplier beyond an 11x11
+  array (1,640 - 1.9 x 282) gives +7%. The switch units (SXM), the stream registers and
+  the instruction control units (144 queues) have no published area and sit in the uncore.
 - MI300X IOD (-20%): an IOD is the footprint of its two stacked XCDs (their bond and
   power-via field), 64 MB of Infinity Cache at the measured V-Cache bit-cell share (39 mm²),
   two HBM3 PHYs and its SerDes, with uncore: 297 mm². The ~70 mm² left is not itemized by
   any source found: the IOD-to-IOD Infinity Fabric AP links (3.0 + 2.4 TB/s, AMD VLSI 2024
   as reported), the fabric crossbar and the HBM3 PHYs' real size. An AMD per-CU constant
   fitted on MI100 (N7, ~750 mm², 128 CUs) was estimated by hand and rejected: its low density
-  (34 MTr/mm²) gives ~220 MTr per CU and an XCD of ~160 mm² (+40%).
+  (34 MTr/mm²) gives ~220 MTr per CU and an XCD of ~160 mm² (+40%). AMD's launch slides
+  place the Infinity Cache underneath the XCDs (ServeTheHome, MI300X launch, page 3, B): if
+  so, the IOD holds ~140 mm² beside its XCD footprints, of which the model itemizes ~38.
 - GroqCard price (-87%): a ~US$0.3k build plus US$1k of NRE over the assumed 108k chips, at
   Groq's assumed 50% margin, against a US$20k list through a board partner and a distributor
   at launch volumes; no public margin or volume explains it.
