@@ -137,6 +137,12 @@ class MapperIterationCost:
         self.tok = Axis(512, 32, tile=tile, tiles_upto=16384)
         self.seq = Axis(32, 16)
         self.ctx = Axis(16, 16)
+        # keys per sequence x: a sliding layer's min(x, w) bends at w; a chunked layer's
+        # x − ⌊(x − 1)/c⌋·c drops after each multiple of c (nodes on both sides): affine between
+        marks = {w for w in model.layer_windows if w}
+        for c in {c for c in model.layer_chunks if c}:
+            marks |= {v for k in range(c, self.max_pos + 1, c) for v in (k, k + 1)}
+        self.ctx.nodes = sorted(set(self.ctx.nodes) | marks)
         # Prefix hits make (new, cached) prefill pairs of every size; with cached > 0 the
         # attention part is constant in new tokens between the kind's steps (query tiles,
         # waves): one node per step up to 4096, then `cached_chunk_per_octave`; the cached

@@ -17,15 +17,19 @@ gap, the others 0; TPOT = (finish − first token) / (tokens − 1) reflects the
 
 Window-capped KV (models with sliding-window or chunked-local layers: Gemma-2/3, GPT-OSS,
 Mistral, Llama-4): a sequence with c cached tokens keeps, per layer, min(c, window) keys of a
-sliding-window layer, c − ⌊(c − 1)/chunk⌋·chunk of a chunked-local layer and c of a global
+sliding-window layer, c − ⌊(c − 1)/chunk⌋·chunk of a chunked-local layer (the current chunk:
+the next token, at position c, attends c mod chunk + 1 keys with itself) and c of a global
 one: the keys a decode query can still see, as the mapper's resident KV counts them
-(`workloads.builder._held_kv`, `layer_tokens`) and as vLLM's hybrid KV manager frees the rest.
-The pool charges blocks of block_size tokens × all layers: blocks(c) = ⌈held(c) / (layers ×
-block_size)⌉, held(c) = Σ_l min(c, window or chunk) (rounded per sequence, not per layer; a
-chunked layer is charged its largest chunk, since a running sequence's blocks never shrink). Admission, decode growth, preemption and swap use it;
-attention time is the mapper's, which already caps the keys. Not modelled: a prefill's
-transient full-prompt KV in windowed layers (the cap applies from admission), and caps under
-prefix caching (its shared blocks hold every layer: the full count, an upper bound).
+(`workloads.builder._held_kv`, `layer_tokens`) and as vLLM's hybrid KV manager frees the rest
+(`SlidingWindowManager` / `ChunkedLocalAttentionManager.remove_skipped_blocks`). Without prefix
+caching the pool charges blocks of block_size tokens × all layers: blocks(c) = ⌈held(c) /
+(layers × block_size)⌉, held(c) = Σ_l kept keys (rounded per sequence, not per layer). A
+decoder's blocks grow with its window and shrink when its chunked layers start a new chunk;
+a request is rejected when its peak (every chunked layer at its fullest chunk) cannot fit.
+With prefix caching, `WindowPrefixKvPool` keeps blocks per layer group (its docstring).
+Admission, decode growth, preemption and swap use these counts; attention time is the
+mapper's, which caps the keys. Not modelled: a prefill's transient full-prompt KV in windowed
+layers (the cap applies from admission).
 
 Engines with either feature decode step by step (`StepwiseDecode`): each decoder's cache and
 output count are updated every iteration, O(decoders) per iteration, instead of the O(1)
@@ -80,25 +84,54 @@ def layer_tokens(groups: KvGroups, c: int) -> int:
 class WindowKvPool(KvBlockPool):
     """A `KvBlockPool` whose sequences hold window-capped blocks (module docstring)."""
 
-    __slots__ = ("_cover", "_den", "groups")
+    __slots__ = ("_cover", "_den", "chunks", "groups")
 
     def __init__(self, blocks: int, block_size: int, groups: KvGroups) -> None:
         super().__init__(blocks, block_size)
         self.groups = groups
+        self.chunks = tuple(sorted({ch for w, ch, _ in groups if ch and not w}))
         self._cover: dict[int, int] = {}
         self._den = sum(n for _, _, n in groups) * block_size
 
     def held(self, c: int) -> int:
-        """Layer-tokens a sequence of c tokens holds: Σ_l min(c, window or chunk), the kept
-        keys of sliding layers and, for a chunked-local layer, the most its current chunk
-        reaches (blocks of a sequence never shrink while it runs: monotone in c)."""
+        """Layer-tokens a sequence of c tokens holds (`layer_tokens`): a chunked-local layer
+        keeps its current chunk only, so held drops when c enters a new chunk."""
+        return layer_tokens(self.groups, c)
+
+    def peak(self, c: int) -> int:
+        """The most layer-tokens a sequence holds on its way to c tokens. With one chunk size
+        held rises within a chunk and is larger at each later chunk's end: the max of c and
+        the last chunk end; else Σ_l min(c, window or chunk), an upper bound."""
+        if len(self.chunks) == 1:
+            return max(self.held(c), self.held(c // self.chunks[0] * self.chunks[0]))
         return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in self.groups)
 
     def blocks_for(self, tokens: int) -> int:
         return -(-self.held(tokens) // self._den)
 
+    def peak_blocks(self, tokens: int) -> int:
+        return -(-self.peak(tokens) // self._den)
+
+    def chunk_end(self, c: int) -> int:
+        """The last length in c's chunk of every chunked layer (held is monotone from c up
+        to it); unbounded without chunked layers."""
+        return min((-(-c // ch) * ch for ch in self.chunks), default=1 << 62)
+
+    def room(self, blocks: int, start: int) -> int:
+        """Most tokens `blocks` hold from `start` on: the largest c ≤ chunk_end(start) with
+        held(c) ≤ blocks × layers × block (held is monotone on [start, c])."""
+        if not self.chunks:
+            return self.tokens_for(blocks)
+        cap, hi = blocks * self._den, self.chunk_end(start)
+        lo = start - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self.held(mid) <= cap else (lo, mid - 1)
+        return lo
+
     def tokens_for(self, blocks: int) -> int:
-        """Most tokens `blocks` hold: the largest c with held(c) ≤ blocks × layers × block."""
+        """Most tokens `blocks` hold: the largest c with held(c) ≤ blocks × layers × block
+        (models without chunked layers: held is monotone)."""
         c = self._cover.get(blocks)
         if c is None:
             c = self._cover[blocks] = self._tokens_for(blocks)
@@ -107,7 +140,7 @@ class WindowKvPool(KvBlockPool):
     def _tokens_for(self, blocks: int) -> int:
         cap = blocks * self._den
         grow = sum(n for w, ch, n in self.groups if not w and not ch)
-        if not grow and self.held(1 << 62) <= cap:
+        if not grow and self.peak(1 << 62) <= cap:
             return 1 << 62  # every layer capped and all of it fits
         lo, hi = 0, cap + 1  # held(c) ≥ c for c ≤ the smallest cap, and ≥ grow · c beyond
         while lo < hi:
@@ -250,15 +283,25 @@ class StepwiseDecode(Replica):
         self.base_sum -= s.base
         s.last = self._fresh.pop(s.rid, self._t_dec)
 
+    def _most_blocks(self, tokens: int) -> int:
+        kv = self.kv
+        return kv.peak_blocks(tokens) if isinstance(kv, WindowKvPool) else kv.blocks_for(tokens)
+
     def _need(self, s: Seq) -> int:
         """More blocks for the step's writes: the new token and the K draft slots, at most
-        the tokens still to come (so a sequence that fits alone always finishes)."""
+        the tokens still to come (so a sequence that fits alone always finishes); negative
+        when chunked layers start a new chunk (their previous chunk's blocks are freed)."""
         la = min(self.lookahead, s.output - s.generated)
         r = self._room.get(s.rid)
         if r is not None and r[0] == s.blocks and s.cache + la <= r[1]:
             return 0  # its blocks still hold the step (the common case: no pool arithmetic)
-        b = max(self.kv.blocks_for(s.cache + la), s.blocks)
         kv = self.kv
+        if isinstance(kv, WindowKvPool) and kv.chunks:
+            # a chunked layer frees its last chunk once the next token starts a new one
+            b = max(kv.blocks_for(s.cache + j) for j in range(1, la + 1))
+            self._room[s.rid] = (b, kv.room(b, s.cache + 1))
+            return b - s.blocks
+        b = max(kv.blocks_for(s.cache + la), s.blocks)
         self._room[s.rid] = (b, kv.tokens_for(b) if isinstance(kv, WindowKvPool)
                              else b * self.bs)
         return b - s.blocks
