@@ -149,6 +149,236 @@ class WindowKvPool(KvBlockPool):
         return lo
 
 
+class WindowPrefixKvPool(PrefixKvPool):
+    """Prefix caching with blocks per layer group, as vLLM v1's hybrid KV-cache manager
+    (`HybridKVCacheCoordinator` over `FullAttentionManager`, `SlidingWindowManager`,
+    `ChunkedLocalAttentionManager`). Memory is counted in layer-blocks (block_size tokens of
+    one layer): a group's block costs its layer count. Block j of a prompt has one key (its
+    token prefix, `PrefixKvPool._parts`), cached per group.
+
+    - A sequence of t tokens holds, in group g, blocks [lo_g(t), ⌈t/block⌉): lo_g = 0 for a
+      global group, else the block of its first kept key (`layer_tokens`). Blocks that leave
+      the window are dropped (cached ones become evictable).
+    - Look-up: a global group hits the longest cached run from block 0; a windowed group at
+      h blocks needs only [lo_g(h·block), h) cached. The hit is the largest h ≤ every global
+      group's run (≤ the full blocks before the last token) that every windowed group also
+      hits; group g then reuses h − lo_g(h·block) blocks.
+    - After a prefill every full block it wrote is cached in every group: those in the window
+      referenced by the sequence (up to the first one already cached, as `PrefixKvPool`),
+      those below it evictable at once (vLLM frees them after the step), taking empty room or
+      evicting older cached blocks (none if every block is referenced). On release the full
+      blocks in its window are cached as well and all its cached blocks lose a reference.
+    - Unreferenced cached blocks are evictable (counted free), evicted oldest release first,
+      deepest block first within one release. Blocks per block: dict per group, O(blocks) per
+      admission and release."""
+
+    __slots__ = ("by_group", "hold", "lru", "peak_units", "reused", "units", "zones")
+
+    def __init__(self, blocks: int, block_size: int, groups: KvGroups) -> None:
+        layers = sum(n for _, _, n in groups)
+        super().__init__(blocks * layers, block_size)
+        self.zones = groups
+        self.by_group: list[dict[tuple[int, int], int]] = [{} for _ in groups]  # key: refs
+        self.lru: dict[tuple[int, tuple[int, int]], None] = {}  # evictable, oldest first
+        self.hold: dict[int, list[list[int]]] = {}  # rid: per group [lo, keyed, hit]
+        self.units = [0] * len(groups)  # cached blocks per group
+        self.peak_units = [0] * len(groups)
+        self.reused = [0] * len(groups)  # blocks the hits reused per group
+
+    def first(self, g: int, t: int) -> int:
+        """lo_g(t): group g's first block a sequence of t tokens still holds."""
+        w, ch, _ = self.zones[g]
+        keep = layer_tokens(((w, ch, 1),), t)
+        return (t - keep) // self.block_size
+
+    def blocks_for(self, tokens: int) -> int:
+        return self.span(tokens, tokens)
+
+    def span(self, a: int, t: int) -> int:
+        """Layer-blocks of the window of a tokens up to block ⌈t/block⌉ (a ≤ t)."""
+        top = -(-t // self.block_size)
+        return sum(n * (top - self.first(g, a)) for g, (_, _, n) in enumerate(self.zones))
+
+    def peak_blocks(self, tokens: int) -> int:
+        """At most this many layer-blocks on the way to `tokens` (a windowed group: its
+        window's blocks + 1 for a window not aligned to blocks)."""
+        top, bs = -(-tokens // self.block_size), self.block_size
+        return sum(n * (min(top, -(-(w or ch) // bs) + 1) if w or ch else top)
+                   for w, ch, n in self.zones)
+
+    def _key(self, s: Any, j: int) -> tuple[int, int]:
+        return (s.sys_owner * 2 + 1, j) if j < s.sys_full else (s.owner * 2, j)
+
+    def _cache(self, g: int, key: tuple[int, int], refs: int) -> None:
+        self.by_group[g][key] = refs
+        self.units[g] += 1
+        self.ncached += self.zones[g][2]
+        if self.units[g] > self.peak_units[g]:
+            self.peak_units[g] = self.units[g]
+        if self.ncached > self.peak_cached:
+            self.peak_cached = self.ncached
+
+    def _evict(self, need: int) -> None:
+        """Evict oldest evictable blocks until `need` layer-blocks more are empty."""
+        lru = self.lru
+        while need > 0 and lru:
+            g, key = next(iter(lru))
+            del lru[(g, key)]
+            del self.by_group[g][key]
+            n = self.zones[g][2]
+            self.units[g] -= 1
+            self.ncached -= n
+            self.evictable -= n
+            need -= n
+
+    def take(self, blocks: int) -> None:
+        self.free -= blocks
+        if self.free < self.evictable:
+            self._evict(self.evictable - self.free)
+
+    def _ref(self, g: int, key: tuple[int, int]) -> None:
+        refs = self.by_group[g][key]
+        if not refs:  # evictable → referenced
+            del self.lru[(g, key)]
+            n = self.zones[g][2]
+            self.evictable -= n
+            self.free -= n
+        self.by_group[g][key] = refs + 1
+
+    def _unref(self, g: int, key: tuple[int, int]) -> None:
+        refs = self.by_group[g][key] - 1
+        self.by_group[g][key] = refs
+        if not refs:
+            self.lru[(g, key)] = None
+            n = self.zones[g][2]
+            self.evictable += n
+            self.free += n
+
+    def acquire(self, s: Any, prompt: int) -> int:
+        bs = self.block_size
+        limit = (prompt - 1) // bs
+        h = limit
+        for g, (w, ch, _) in enumerate(self.zones):
+            if not w and not ch:
+                got, run = self.by_group[g], 0
+                while run < h and self._key(s, run) in got:
+                    run += 1
+                h = run
+        # the largest h every windowed group hits: no block of [lo_g(h·block), h) missing
+        last_miss = []  # per windowed group: the last missing block before i, for i ≤ h
+        for g, (w, ch, _) in enumerate(self.zones):
+            if w or ch:
+                got, miss, row = self.by_group[g], -1, [-1]
+                for k in range(h):
+                    if self._key(s, k) not in got:
+                        miss = k
+                    row.append(miss)
+                last_miss.append((g, row))
+        while h > 0 and any(row[h] >= self.first(g, h * bs) for g, row in last_miss):
+            h -= 1
+        lo_p = [self.first(g, prompt) for g in range(len(self.zones))]
+        for g in range(len(self.zones)):
+            for k in range(lo_p[g], h):
+                self._ref(g, self._key(s, k))
+            if h:
+                self.reused[g] += h - self.first(g, h * bs)
+        self.hold[s.rid] = [[lo, max(lo, h), h] for lo in lo_p]
+        c = self.counts
+        c[0] += prompt
+        c[1] += h * bs
+        c[2] += limit
+        c[3] += h
+        return h
+
+    def admit_units(self, s: Any, prompt: int, h: int) -> int:
+        """Layer-blocks the admission takes besides the hit: the prompt's blocks after it."""
+        top = -(-prompt // self.block_size)
+        return sum(n * (top - max(h, self.first(g, prompt)))
+                   for g, (_, _, n) in enumerate(self.zones))
+
+    def register(self, s: Any, tokens: int) -> None:
+        hold = self.hold.get(s.rid)
+        if hold is None:
+            return
+        n = tokens // self.block_size
+        for g, zone in enumerate(hold):
+            lo, keyed, hit = zone
+            got = self.by_group[g]
+            # written below the window (prefill): cached and evictable at once
+            for j in range(min(lo, n) - 1, hit - 1, -1):
+                key = self._key(s, j)
+                if key in got:
+                    continue
+                size = self.zones[g][2]
+                if self.free - self.evictable < size:
+                    if self.evictable < size:
+                        break
+                    self._evict(size - (self.free - self.evictable))
+                self._cache(g, key, 0)
+                self.lru[(g, key)] = None
+                self.evictable += size
+            zone[2] = max(hit, min(lo, n))
+            while keyed < n:
+                key = self._key(s, keyed)
+                if key in got:
+                    break  # cached by another sequence: this copy stays private
+                self._cache(g, key, 1)
+                keyed += 1
+            zone[1] = keyed
+
+    def slide(self, s: Any, a: int) -> None:
+        """Drop the blocks a window of a tokens no longer holds from `s` (its `blocks` too):
+        cached ones lose a reference, private ones are freed."""
+        hold = self.hold.get(s.rid)
+        for g, zone in enumerate(hold or ()):
+            lo = self.first(g, a)
+            if lo <= zone[0]:
+                continue
+            n = self.zones[g][2]
+            shared = min(lo, zone[1]) - zone[0]
+            for k in range(zone[0], zone[0] + shared):
+                self._unref(g, self._key(s, k))
+            self.free += n * (lo - zone[0] - shared)
+            s.blocks -= n * (lo - zone[0])
+            zone[0] = lo
+            zone[1] = max(zone[1], lo)
+
+    def release_seq(self, s: Any) -> None:
+        self.register(s, s.cache)
+        hold = self.hold.pop(s.rid, None)
+        shared = 0
+        for g, zone in enumerate(hold or ()):
+            lo, keyed, _ = zone
+            shared += self.zones[g][2] * (keyed - lo)
+            for j in range(keyed - 1, lo - 1, -1):  # deepest first
+                self._unref(g, self._key(s, j))
+        self.free += s.blocks - shared
+
+
+def window_prefix_summary(pools: Sequence[PrefixKvPool], block_bytes: float) -> dict[str, float]:
+    """`metrics.prefix_summary`'s cache sizes for `WindowPrefixKvPool`s, whose counts are in
+    layer-blocks: the peak as all-layer blocks, and per layer group (window{w}, chunk{c},
+    global) its layers, the blocks its hits reused and its peak of cached blocks, also as
+    bytes per chip. `block_bytes`: bytes per chip of one block of every layer. Empty when no
+    pool is windowed."""
+    win = [p for p in pools if isinstance(p, WindowPrefixKvPool)]
+    if not win:
+        return {}
+    zones = win[0].zones
+    layers = sum(n for _, _, n in zones)
+    peak = max(p.peak_cached for p in win)
+    out: dict[str, float] = {"cached_blocks_peak": peak / layers,
+                             "cache_bytes_peak_per_chip": peak * block_bytes / layers}
+    for g, (w, ch, n) in enumerate(zones):
+        name = f"window{w}" if w else f"chunk{ch}" if ch else "global"
+        top = max(p.peak_units[g] for p in win)
+        out[f"{name}_layers"] = n
+        out[f"{name}_hit_blocks"] = sum(p.reused[g] for p in win)
+        out[f"{name}_cached_blocks_peak"] = top
+        out[f"{name}_cache_bytes_peak_per_chip"] = top * n * block_bytes / layers
+    return out
+
+
 def draw_accepted(rng: np.random.Generator, n: int, spec: SpecDecode) -> np.ndarray:
     """Accepted drafts of n sequences: leading successes of probability A, at most K."""
     a, k = spec.acceptance, spec.draft_len
@@ -256,7 +486,10 @@ class StepwiseDecode(Replica):
         super().__init__(*args, **kwargs)
         self.spec = spec
         self.lookahead = 1 + (spec.draft_len if spec is not None else 0)
-        if capped(groups) and not isinstance(self.kv, PrefixKvPool):
+        if capped(groups) and isinstance(self.kv, PrefixKvPool):
+            self.kv = WindowPrefixKvPool(self.kv.total, self.bs, groups)
+            self.swap_s_per_block /= sum(n for _, _, n in groups)  # per layer-block
+        elif capped(groups):
             self.kv = WindowKvPool(self.kv.total, self.bs, groups)
         self.rng = np.random.default_rng([seed, self.index])
         self._room: dict[int, tuple[int, int]] = {}  # rid: (blocks, tokens they hold)
@@ -285,7 +518,21 @@ class StepwiseDecode(Replica):
 
     def _most_blocks(self, tokens: int) -> int:
         kv = self.kv
-        return kv.peak_blocks(tokens) if isinstance(kv, WindowKvPool) else kv.blocks_for(tokens)
+        if isinstance(kv, WindowKvPool | WindowPrefixKvPool):
+            return kv.peak_blocks(tokens)
+        return kv.blocks_for(tokens)
+
+    def _admit(self, s: Seq) -> None:
+        kv = self.kv
+        if s.kv_ready or not isinstance(kv, WindowPrefixKvPool):
+            super()._admit(s)
+            return
+        self.waiting.popleft()
+        if self.m.scheduled_s[s.rid] != self.m.scheduled_s[s.rid]:  # NaN: first time
+            self.m.scheduled_s[s.rid] = self.env.now
+        h = kv.acquire(s, s.prompt)
+        s.done = h * self.bs
+        kv.take(kv.admit_units(s, s.prompt, h))
 
     def _need(self, s: Seq) -> int:
         """More blocks for the step's writes: the new token and the K draft slots, at most
@@ -296,6 +543,10 @@ class StepwiseDecode(Replica):
         if r is not None and r[0] == s.blocks and s.cache + la <= r[1]:
             return 0  # its blocks still hold the step (the common case: no pool arithmetic)
         kv = self.kv
+        if isinstance(kv, WindowPrefixKvPool):  # per-group windows: checked every iteration
+            kv.slide(s, s.cache + 1)
+            self._room[s.rid] = (b := kv.span(s.cache + 1, s.cache + la), s.cache + la)
+            return b - s.blocks
         if isinstance(kv, WindowKvPool) and kv.chunks:
             # a chunked layer frees its last chunk once the next token starts a new one
             b = max(kv.blocks_for(s.cache + j) for j in range(1, la + 1))
