@@ -51,6 +51,7 @@ from infersim.simulator.serving.costs import TE, Axis, MapperIterationCost, Repl
 from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
 from infersim.simulator.serving.replica import Replica, Seq
 from infersim.workloads import ModelConfig, load_model
+from infersim.workloads.ops import AttentionShape, OpKind
 from infersim.workloads.scenario import Phase, Scenario, SpecDecode
 
 KvGroups = tuple[tuple[int, int, int], ...]  # (window, chunk, layers); (0, 0, n) = global
@@ -112,40 +113,24 @@ class WindowKvPool(KvBlockPool):
     def peak_blocks(self, tokens: int) -> int:
         return -(-self.peak(tokens) // self._den)
 
-    def chunk_end(self, c: int) -> int:
-        """The last length in c's chunk of every chunked layer (held is monotone from c up
-        to it); unbounded without chunked layers."""
-        return min((-(-c // ch) * ch for ch in self.chunks), default=1 << 62)
-
-    def room(self, blocks: int, start: int) -> int:
-        """Most tokens `blocks` hold from `start` on: the largest c ≤ chunk_end(start) with
-        held(c) ≤ blocks × layers × block (held is monotone on [start, c])."""
-        if not self.chunks:
-            return self.tokens_for(blocks)
-        cap, hi = blocks * self._den, self.chunk_end(start)
-        lo = start - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if self.held(mid) <= cap else (lo, mid - 1)
-        return lo
-
-    def tokens_for(self, blocks: int) -> int:
-        """Most tokens `blocks` hold: the largest c with held(c) ≤ blocks × layers × block
-        (models without chunked layers: held is monotone)."""
-        c = self._cover.get(blocks)
-        if c is None:
-            c = self._cover[blocks] = self._tokens_for(blocks)
-        return c
-
-    def _tokens_for(self, blocks: int) -> int:
+    def room(self, blocks: int, start: int = 1) -> int:
+        """Most tokens `blocks` hold from `start` on: the largest c with held ≤ blocks ×
+        layers × block_size all the way from start; with chunked layers at most the end of
+        start's chunk (held is monotone up to it), else from 0 (monotone: kept per blocks)."""
         cap = blocks * self._den
-        grow = sum(n for w, ch, n in self.groups if not w and not ch)
-        if not grow and self.peak(1 << 62) <= cap:
-            return 1 << 62  # every layer capped and all of it fits
-        lo, hi = 0, cap + 1  # held(c) ≥ c for c ≤ the smallest cap, and ≥ grow · c beyond
+        if self.chunks:
+            lo, hi = start - 1, min(-(-start // ch) * ch for ch in self.chunks)
+        elif blocks in self._cover:
+            return self._cover[blocks]
+        elif self.held(1 << 62) <= cap:  # every layer capped and all of it fits
+            lo = hi = 1 << 62
+        else:  # held(c) ≥ c up to the largest window, and all of held(∞) > cap beyond
+            lo, hi = 0, cap + 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if self.held(mid) <= cap else (lo, mid - 1)
+        if not self.chunks:
+            self._cover[blocks] = lo
         return lo
 
 
@@ -461,6 +446,52 @@ class SpecIterationCost:
         return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits)
 
 
+class GroupKeysCost:
+    """A plain `MapperIterationCost` whose decoders' windowed attention is priced at each
+    layer group's own mean of kept keys. The tables price a decode batch at its mean context
+    x̄ in every layer: a sliding layer at min(x̄, w), a chunked one at x̄'s chunk; but a
+    batch at 50 and 8,300 keys attends (50 + 109)/2 per sequence in a chunked layer of 8,192,
+    not 4,175. Each capped group's attention (its ops in the mapper's decode step, tabulated
+    on the cost's own axes) is moved from its keys at x̄ to the batch's mean of its keys
+    (`StepwiseDecode.group_keys`); equal contexts are unchanged. Before the serving floor."""
+
+    def __init__(self, base: MapperIterationCost, groups: KvGroups, engine: StepwiseDecode
+                 ) -> None:
+        self.base = base
+        self.zones = [(w, ch) for w, ch, _ in groups if w or ch]
+        self.engine = engine
+        self._t: dict[tuple[int, int, int], TE] = {}
+
+    def _node(self, g: int, b: int, k: int) -> TE:
+        """Every capped group's attention of a decode of b sequences over k keys each."""
+        sums = [[0.0, 0.0] for _ in self.zones]
+        base = self.base
+        for mo in base.schedule(base.scenario(Phase.DECODE, b, context=k - 1)).ops:
+            sh = mo.op.shape
+            if (mo.op.kind is OpKind.ATTENTION and isinstance(sh, AttentionShape)
+                    and (sh.window, sh.chunk) in self.zones):
+                z = sums[self.zones.index((sh.window, sh.chunk))]
+                z[0] += mo.time_s
+                z[1] += mo.energy_j
+        for i, (t, e) in enumerate(sums):
+            self._t[(i, b, k)] = (t, e)
+        return self._t[(g, b, k)]
+
+    def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
+                 decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+        b, d = self.base, decode_seqs
+        t, e = b.device(prefill, prefill_emits, d, decode_ctx_tokens)
+        if d:
+            x = decode_ctx_tokens / d
+            for g, ((w, ch), keys) in enumerate(zip(self.zones, self.engine.group_keys(),
+                                                    strict=True)):
+                at_x = min(x, w) if w else x - (x - 1) // ch * ch
+                t1, e1 = b._lerp2(self._t, self._node, b.seq, b.ctx, d, keys / d, key=g)
+                t0, e0 = b._lerp2(self._t, self._node, b.seq, b.ctx, d, max(at_x, 1.0), key=g)
+                t, e = t + t1 - t0, e + e1 - e0
+        return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits)
+
+
 def spec_facts(cost: MapperIterationCost, spec: SpecDecode, max_tokens: int) -> ReplicaFacts:
     """`cost.facts` with the weights and KV per token of the SPEC_DECODE trace (the draft
     model's or heads' weights and the draft's KV cache on top of the target's)."""
@@ -492,6 +523,9 @@ class StepwiseDecode(Replica):
         elif capped(groups):
             self.kv = WindowKvPool(self.kv.total, self.bs, groups)
         self.rng = np.random.default_rng([seed, self.index])
+        self.zones = [(w, ch) for w, ch, _ in groups if w or ch]
+        if self.zones and type(self.cost) is MapperIterationCost:
+            self.cost = GroupKeysCost(self.cost, groups, self)
         self._room: dict[int, tuple[int, int]] = {}  # rid: (blocks, tokens they hold)
         # a decoder's blocks are checked again only from the first iteration its cache could
         # outgrow them (it grows ≤ 1 + K tokens per iteration): (iteration, rid) heap
@@ -515,6 +549,17 @@ class StepwiseDecode(Replica):
         self._due.pop(s.rid, None)
         self.base_sum -= s.base
         s.last = self._fresh.pop(s.rid, self._t_dec)
+
+    def group_keys(self) -> list[int]:
+        """Per capped layer group (`GroupKeysCost`): Σ over decoders of the keys the next
+        query attends there (`layer_tokens` at cache + 1)."""
+        out = []
+        for w, ch in self.zones:
+            if w:
+                out.append(sum(min(s.cache + 1, w) for s in self.dec.values()))
+            else:
+                out.append(sum(s.cache % ch + 1 for s in self.dec.values()))
+        return out
 
     def _most_blocks(self, tokens: int) -> int:
         kv = self.kv
@@ -553,7 +598,7 @@ class StepwiseDecode(Replica):
             self._room[s.rid] = (b, kv.room(b, s.cache + 1))
             return b - s.blocks
         b = max(kv.blocks_for(s.cache + la), s.blocks)
-        self._room[s.rid] = (b, kv.tokens_for(b) if isinstance(kv, WindowKvPool)
+        self._room[s.rid] = (b, kv.room(b) if isinstance(kv, WindowKvPool)
                              else b * self.bs)
         return b - s.blocks
 

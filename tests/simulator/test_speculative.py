@@ -185,6 +185,59 @@ def test_llama4_chunked_decode_is_priced_at_its_current_chunk():
         assert got[0] == pytest.approx(want[0], rel=1e-3)
 
 
+@pytest.mark.parametrize(("model", "low", "high"), [("llama-4-scout", 50, 8300),
+                                                    ("gemma-3-27b", 300, 6000)])
+def test_mixed_contexts_price_each_group_at_its_own_keys(model, low, high):
+    # 32 decoders at `low` cached tokens and 32 at `high`: every part of a memory-bound decode
+    # step is affine in the keys its layers read, so the batch costs the mean of the mapper's
+    # two uniform batches (64 at low, 64 at high). Pricing every layer at the mean context
+    # instead charges Llama-4's chunked layers (50 + 8,300)/2 + 1 keys, not (51 + 109)/2.
+    import types
+
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.speculative import GroupKeysCost
+
+    m = load_model(model)
+    cost = MapperIterationCost(m, load_hardware("h100-sxm"))
+    groups = kv_groups(m)
+    zones = [(w, ch) for w, ch, _ in groups if w or ch]
+    keys = [32 * sum(min(c + 1, w) if w else c % ch + 1 for c in (low, high))
+            for w, ch in zones]
+    priced = GroupKeysCost(cost, groups, types.SimpleNamespace(group_keys=lambda: keys))
+    ctx = 32 * (low + 1 + high + 1)
+    want = sum(cost.device_step(cost.schedule(cost.scenario(Phase.DECODE, 64, context=c)))[0]
+               for c in (low, high)) / 2
+    assert priced([], 0, 64, ctx)[0] == pytest.approx(want, rel=1e-6)
+    assert cost([], 0, 64, ctx)[0] > 1.05 * want  # every layer at the mean context
+    # equal contexts: nothing moves
+    same = [64 * (min(high + 1, w) if w else high % ch + 1) for w, ch in zones]
+    even = GroupKeysCost(cost, groups, types.SimpleNamespace(group_keys=lambda: same))
+    assert even([], 0, 64, 64 * (high + 1)) == cost([], 0, 64, 64 * (high + 1))
+
+
+def test_stepwise_engine_sums_each_groups_keys():
+    # a serve engine of a windowed model wraps the mapper's cost; its key sums by hand for
+    # decoders at 5 and 20 cached tokens, window 8 and chunk 16: 6 + 8 and 6 + 5
+    import simpy
+
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.metrics import Collector
+    from infersim.simulator.serving.replica import Seq
+    from infersim.simulator.serving.schedulers import make_replica
+    from infersim.simulator.serving.speculative import GroupKeysCost
+
+    cost = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"))
+    groups = ((0, 0, 1), (8, 0, 1), (0, 16, 1))
+    e = make_replica(simpy.Environment(), 0, ServingPolicy(), 100, 0.0, 1e9, cost,
+                     Collector(2, False), groups=groups)
+    assert isinstance(e.cost, GroupKeysCost)
+    for rid, c in enumerate((5, 20)):
+        s = Seq(rid, c, 4)
+        s.cache = c
+        e.dec[rid] = s
+    assert e.group_keys() == [6 + 8, 6 + 5]
+
+
 @pytest.mark.parametrize("groups", [((0, 0, 1), (8, 0, 3)), ((0, 0, 2), (0, 16, 2)),
                                     ((8, 0, 2), (32, 0, 1)), ((0, 0, 3),), ((0, 12, 2),)])
 def test_room_is_safe_and_tight(groups):
