@@ -148,23 +148,24 @@ class WindowPrefixKvPool(PrefixKvPool):
       h blocks needs only [lo_g(h·block), h) cached. The hit is the largest h ≤ every global
       group's run (≤ the full blocks before the last token) that every windowed group also
       hits; group g then reuses h − lo_g(h·block) blocks.
-    - After a prefill every full block it wrote is cached in every group: those in the window
-      referenced by the sequence (up to the first one already cached, as `PrefixKvPool`),
-      those below it evictable at once (vLLM frees them after the step), taking empty room or
-      evicting older cached blocks (none if every block is referenced). On release the full
-      blocks in its window are cached as well and all its cached blocks lose a reference.
+    - After its prefill and on release, every full block a sequence wrote is cached in
+      every group: those in its window referenced by it (up to the first one another
+      sequence cached, as `PrefixKvPool`), those below it (below the window after the
+      prefill, as vLLM frees them after the step, or slid out while decoding) evictable at
+      once, taking empty room or evicting older cached blocks (left out if every block is
+      referenced). On release its cached blocks lose a reference, its private ones are freed.
     - Unreferenced cached blocks are evictable (counted free), evicted oldest release first,
-      deepest block first within one release. Blocks per block: dict per group, O(blocks) per
-      admission and release."""
+      deepest block first within one release. One dict entry per block and group: O(blocks)
+      per admission and release."""
 
-    __slots__ = ("by_group", "hold", "lru", "peak_units", "reused", "units", "zones")
+    __slots__ = ("by_group", "hold", "peak_units", "queue", "reused", "units", "zones")
 
     def __init__(self, blocks: int, block_size: int, groups: KvGroups) -> None:
         layers = sum(n for _, _, n in groups)
         super().__init__(blocks * layers, block_size)
         self.zones = groups
         self.by_group: list[dict[tuple[int, int], int]] = [{} for _ in groups]  # key: refs
-        self.lru: dict[tuple[int, tuple[int, int]], None] = {}  # evictable, oldest first
+        self.queue: dict[tuple[int, tuple[int, int]], None] = {}  # evictable, oldest first
         self.hold: dict[int, list[list[int]]] = {}  # rid: per group [lo, keyed, hit]
         self.units = [0] * len(groups)  # cached blocks per group
         self.peak_units = [0] * len(groups)
@@ -205,10 +206,10 @@ class WindowPrefixKvPool(PrefixKvPool):
 
     def _evict(self, need: int) -> None:
         """Evict oldest evictable blocks until `need` layer-blocks more are empty."""
-        lru = self.lru
-        while need > 0 and lru:
-            g, key = next(iter(lru))
-            del lru[(g, key)]
+        queue = self.queue
+        while need > 0 and queue:
+            g, key = next(iter(queue))
+            del queue[(g, key)]
             del self.by_group[g][key]
             n = self.zones[g][2]
             self.units[g] -= 1
@@ -224,7 +225,7 @@ class WindowPrefixKvPool(PrefixKvPool):
     def _ref(self, g: int, key: tuple[int, int]) -> None:
         refs = self.by_group[g][key]
         if not refs:  # evictable → referenced
-            del self.lru[(g, key)]
+            del self.queue[(g, key)]
             n = self.zones[g][2]
             self.evictable -= n
             self.free -= n
@@ -234,7 +235,7 @@ class WindowPrefixKvPool(PrefixKvPool):
         refs = self.by_group[g][key] - 1
         self.by_group[g][key] = refs
         if not refs:
-            self.lru[(g, key)] = None
+            self.queue[(g, key)] = None
             n = self.zones[g][2]
             self.evictable += n
             self.free += n
@@ -300,7 +301,7 @@ class WindowPrefixKvPool(PrefixKvPool):
                         break
                     self._evict(size - (self.free - self.evictable))
                 self._cache(g, key, 0)
-                self.lru[(g, key)] = None
+                self.queue[(g, key)] = None
                 self.evictable += size
             zone[2] = max(hit, min(lo, n))
             while keyed < n:
