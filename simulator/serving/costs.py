@@ -22,7 +22,8 @@ D + k emitting rows, each decoder's attention over its own KV, each chunk's caus
 over its cached prefix (tests/simulator/test_serving_costs.py composes this by hand from
 per-op times). It reproduces the mapper exactly for pure steps at grid points: a decode batch
 (N_dec + S_dec) and a single (chunked) prefill (N_pf + S_pf). Known approximations: decoders'
-contexts are replaced by their mean (exact when attention time is linear in keys, as for memory-bound decode);
+contexts are replaced by their mean (exact when attention time is linear in keys, as for memory-bound decode;
+windowed layer groups: `speculative.GroupKeysCost`);
 a batch of b prefills is priced as b single-sequence attentions (b fixed launch costs
 instead of one); prefills longer than the model's max context are priced as several shorter
 sequences; energy uses the same decomposition. Pipeline stages are not overlapped across

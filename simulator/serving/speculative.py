@@ -27,9 +27,11 @@ caching the pool charges blocks of block_size tokens × all layers: blocks(c) = 
 decoder's blocks grow with its window and shrink when its chunked layers start a new chunk;
 a request is rejected when its peak (every chunked layer at its fullest chunk) cannot fit.
 With prefix caching, `WindowPrefixKvPool` keeps blocks per layer group (its docstring).
-Admission, decode growth, preemption and swap use these counts; attention time is the
-mapper's, which caps the keys. Not modelled: a prefill's transient full-prompt KV in windowed
-layers (the cap applies from admission).
+Admission, decode growth, preemption and swap use these counts. Attention time is the
+mapper's, which caps the keys; a plain decode batch's windowed groups are priced at their own
+mean of kept keys (`GroupKeysCost`; speculative steps still at the batch's mean context). Not
+modelled: a prefill's transient full-prompt KV in windowed layers (the cap applies from
+admission).
 
 Engines with either feature decode step by step (`StepwiseDecode`): each decoder's cache and
 output count are updated every iteration, O(decoders) per iteration, instead of the O(1)

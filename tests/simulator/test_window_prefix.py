@@ -188,3 +188,30 @@ def test_every_reference_comes_back():
         assert not any(v for d in kv.by_group for v in d.values())
         cached = sum(kv.zones[g][2] * kv.units[g] for g in range(len(groups)))
         assert kv.free == kv.total and kv.evictable == kv.ncached == cached
+
+
+def test_cli_reports_each_layer_group(capsys):
+    # GPT-OSS-20B (openai/gpt-oss-20b config.json): 24 layers alternating a 128-token window
+    # and full attention: 12 + 12. 40 requests share one 512-token system prompt (32 blocks):
+    # the global group reuses all 32 blocks of each hit, the window group its last 128
+    # tokens (8 blocks).
+    import json
+
+    from infersim.cli import main
+
+    base = ["serve", "--model", "gpt-oss-20b", "--hw", "h100-sxm", "--rate", "4",
+            "--requests", "40", "--prompt", "64", "--output", "8", "--system-prompts", "1",
+            "--system-tokens", "512", "--prefix-caching"]
+    assert main([*base, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["prefix_global_layers"] == 12 and d["prefix_window128_layers"] == 12
+    assert d["prefix_hit_blocks"] == 32 * 39
+    assert d["prefix_global_hit_blocks"] == 32 * 39
+    assert d["prefix_window128_hit_blocks"] == 8 * 39
+    # equal layer counts: a cached block costs the same in both groups
+    g, w = (d[f"prefix_{k}_cache_bytes_peak_per_chip"] / d[f"prefix_{k}_cached_blocks_peak"]
+            for k in ("global", "window128"))
+    assert g == pytest.approx(w)
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "global layers (12)" in out and "window128 layers (12)" in out
