@@ -176,8 +176,7 @@ class WindowPrefixKvPool(PrefixKvPool):
     def first(self, g: int, t: int) -> int:
         """lo_g(t): group g's first block a sequence of t tokens still holds."""
         w, ch, _ = self.zones[g]
-        keep = layer_tokens(((w, ch, 1),), t)
-        return (t - keep) // self.block_size
+        return (t - layer_tokens(((w, ch, 1),), t)) // self.block_size
 
     def blocks_for(self, tokens: int) -> int:
         return self.span(tokens, tokens)
@@ -187,11 +186,12 @@ class WindowPrefixKvPool(PrefixKvPool):
         top = -(-t // self.block_size)
         return sum(n * (top - self.first(g, a)) for g, (_, _, n) in enumerate(self.zones))
 
-    def peak_blocks(self, tokens: int) -> int:
-        """At most this many layer-blocks on the way to `tokens` (a windowed group: its
-        window's blocks + 1 for a window not aligned to blocks)."""
+    def peak_blocks(self, tokens: int, ahead: int = 0) -> int:
+        """At most this many layer-blocks on the way to `tokens`, `ahead` draft slots
+        included (a windowed group: its window and the slots, + 1 for a window not aligned
+        to blocks)."""
         top, bs = -(-tokens // self.block_size), self.block_size
-        return sum(n * (min(top, -(-(w or ch) // bs) + 1) if w or ch else top)
+        return sum(n * (min(top, -(-((w or ch) + ahead) // bs) + 1) if w or ch else top)
                    for w, ch, n in self.zones)
 
     def _key(self, s: Any, j: int) -> tuple[int, int]:
@@ -566,9 +566,9 @@ class StepwiseDecode(Replica):
 
     def _most_blocks(self, tokens: int) -> int:
         kv = self.kv
-        if isinstance(kv, WindowKvPool | WindowPrefixKvPool):
-            return kv.peak_blocks(tokens)
-        return kv.blocks_for(tokens)
+        if isinstance(kv, WindowPrefixKvPool):
+            return kv.peak_blocks(tokens, self.lookahead - 1)
+        return kv.peak_blocks(tokens) if isinstance(kv, WindowKvPool) else kv.blocks_for(tokens)
 
     def _admit(self, s: Seq) -> None:
         kv = self.kv
