@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -167,7 +168,7 @@ class WindowPrefixKvPool(PrefixKvPool):
         super().__init__(blocks * layers, block_size)
         self.zones = groups
         self.by_group: list[dict[tuple[int, int], int]] = [{} for _ in groups]  # key: refs
-        self.queue: dict[tuple[int, tuple[int, int]], None] = {}  # evictable, oldest first
+        self.queue: OrderedDict[tuple[int, tuple[int, int]], None] = OrderedDict()  # LRU
         self.hold: dict[int, list[list[int]]] = {}  # rid: per group [lo, keyed, hit]
         self.units = [0] * len(groups)  # cached blocks per group
         self.peak_units = [0] * len(groups)
@@ -210,8 +211,7 @@ class WindowPrefixKvPool(PrefixKvPool):
         """Evict oldest evictable blocks until `need` layer-blocks more are empty."""
         queue = self.queue
         while need > 0 and queue:
-            g, key = next(iter(queue))
-            del queue[(g, key)]
+            (g, key), _ = queue.popitem(last=False)
             del self.by_group[g][key]
             n = self.zones[g][2]
             self.units[g] -= 1
@@ -313,6 +313,16 @@ class WindowPrefixKvPool(PrefixKvPool):
                 self._cache(g, key, 1)
                 keyed += 1
             zone[1] = keyed
+
+    def steady(self, a: int, t: int) -> int:
+        """The most tokens (with the step's slots) before the window of a tokens up to t
+        changes its blocks: its top block fills, or a windowed group's first block moves."""
+        bs, out = self.block_size, -(-t // self.block_size) * self.block_size
+        for g, (w, ch, _) in enumerate(self.zones):
+            if w or ch:  # the next a at which first() moves, less 1
+                nxt = (self.first(g, a) + 1) * bs + w if w else ((a - 1) // ch + 1) * ch + 1
+                out = min(out, nxt - 1)
+        return out
 
     def slide(self, s: Any, a: int) -> None:
         """Drop the blocks a window of a tokens no longer holds from `s` (its `blocks` too):
@@ -591,9 +601,10 @@ class StepwiseDecode(Replica):
         if r is not None and r[0] == s.blocks and s.cache + la <= r[1]:
             return 0  # its blocks still hold the step (the common case: no pool arithmetic)
         kv = self.kv
-        if isinstance(kv, WindowPrefixKvPool):  # per-group windows: checked every iteration
+        if isinstance(kv, WindowPrefixKvPool):  # checked again when its blocks could change
             kv.slide(s, s.cache + 1)
-            self._room[s.rid] = (b := kv.span(s.cache + 1, s.cache + la), s.cache + la)
+            b = kv.span(s.cache + 1, s.cache + la)
+            self._room[s.rid] = (b, kv.steady(s.cache + 1, s.cache + la))
             return b - s.blocks
         if isinstance(kv, WindowKvPool) and kv.chunks:
             # a chunked layer frees its last chunk once the next token starts a new one

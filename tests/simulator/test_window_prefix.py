@@ -215,3 +215,22 @@ def test_cli_reports_each_layer_group(capsys):
     assert main(base) == 0
     out = capsys.readouterr().out
     assert "global layers (12)" in out and "window128 layers (12)" in out
+
+
+@pytest.mark.parametrize("groups", [((0, 0, 1), (8, 0, 3)), ((0, 0, 1), (0, 16, 3)),
+                                    ((6, 0, 2),)])
+def test_block_checks_only_when_blocks_can_change(monkeypatch, groups):
+    # a decoder's windows are rechecked only once its top block fills or a window's first
+    # block moves (`steady`); rechecking every iteration must give the very same run
+    traffic = Traffic(Poisson(50.0), SampledLengths(Uniform(5, 40), Uniform(2, 30)), 300,
+                      Prefixes(system_prompts=3, system_tokens=40, turns=3))
+    pol = ServingPolicy("chunked", max_batch=8, block_size=BS, prefix_caching=True)
+    sp = ReplicaSpec(kv_blocks=25, kv_groups=groups)
+    fast = simulate_serving(sp, cost, traffic, pol, seed=2)
+    monkeypatch.setattr(WindowPrefixKvPool, "steady", lambda self, a, t: t)
+    slow = simulate_serving(sp, cost, traffic, pol, seed=2)
+    assert fast.preemptions == slow.preemptions
+    assert fast.preemptions > 5 or all(w for w, _, _ in groups)  # windows only: room enough
+    assert fast.prefix_cache == slow.prefix_cache
+    for k in ("first_token_s", "finish_s"):
+        assert np.array_equal(fast.per_request[k], slow.per_request[k], equal_nan=True)
