@@ -195,8 +195,10 @@ class WindowPrefixKvPool(PrefixKvPool):
         return sum(n * (min(top, -(-((w or ch) + ahead) // bs) + 1) if w or ch else top)
                    for w, ch, n in self.zones)
 
-    def _key(self, s: Any, j: int) -> tuple[int, int]:
-        return (s.sys_owner * 2 + 1, j) if j < s.sys_full else (s.owner * 2, j)
+    def _keys(self, s: Any, n: int) -> list[tuple[int, int]]:
+        """Keys of s's blocks 0..n−1 (`PrefixKvPool._parts`)."""
+        sk, ck, sf = s.sys_owner * 2 + 1, s.owner * 2, s.sys_full
+        return [(sk, j) if j < sf else (ck, j) for j in range(n)]
 
     def _cache(self, g: int, key: tuple[int, int], refs: int) -> None:
         self.by_group[g][key] = refs
@@ -245,11 +247,11 @@ class WindowPrefixKvPool(PrefixKvPool):
     def acquire(self, s: Any, prompt: int) -> int:
         bs = self.block_size
         limit = (prompt - 1) // bs
-        h = limit
+        h, keys = limit, self._keys(s, limit)
         for g, (w, ch, _) in enumerate(self.zones):
             if not w and not ch:
                 got, run = self.by_group[g], 0
-                while run < h and self._key(s, run) in got:
+                while run < h and keys[run] in got:
                     run += 1
                 h = run
         # the largest h every windowed group hits: no block of [lo_g(h·block), h) missing
@@ -258,7 +260,7 @@ class WindowPrefixKvPool(PrefixKvPool):
             if w or ch:
                 got, miss, row = self.by_group[g], -1, [-1]
                 for k in range(h):
-                    if self._key(s, k) not in got:
+                    if keys[k] not in got:
                         miss = k
                     row.append(miss)
                 last_miss.append((g, row))
@@ -267,7 +269,7 @@ class WindowPrefixKvPool(PrefixKvPool):
         lo_p = [self.first(g, prompt) for g in range(len(self.zones))]
         for g in range(len(self.zones)):
             for k in range(lo_p[g], h):
-                self._ref(g, self._key(s, k))
+                self._ref(g, keys[k])
             if h:
                 self.reused[g] += h - self.first(g, h * bs)
         self.hold[s.rid] = [[lo, max(lo, h), h] for lo in lo_p]
@@ -289,12 +291,13 @@ class WindowPrefixKvPool(PrefixKvPool):
         if hold is None:
             return
         n = tokens // self.block_size
+        keys = self._keys(s, n)
         for g, zone in enumerate(hold):
             lo, keyed, hit = zone
             got = self.by_group[g]
             # written below the window (prefill): cached and evictable at once
             for j in range(min(lo, n) - 1, hit - 1, -1):
-                key = self._key(s, j)
+                key = keys[j]
                 if key in got:
                     continue
                 size = self.zones[g][2]
@@ -307,7 +310,7 @@ class WindowPrefixKvPool(PrefixKvPool):
                 self.evictable += size
             zone[2] = max(hit, min(lo, n))
             while keyed < n:
-                key = self._key(s, keyed)
+                key = keys[keyed]
                 if key in got:
                     break  # cached by another sequence: this copy stays private
                 self._cache(g, key, 1)
@@ -334,8 +337,8 @@ class WindowPrefixKvPool(PrefixKvPool):
                 continue
             n = self.zones[g][2]
             shared = min(lo, zone[1]) - zone[0]
-            for k in range(zone[0], zone[0] + shared):
-                self._unref(g, self._key(s, k))
+            for key in self._keys(s, zone[0] + shared)[zone[0]:]:
+                self._unref(g, key)
             self.free += n * (lo - zone[0] - shared)
             s.blocks -= n * (lo - zone[0])
             zone[0] = lo
@@ -344,12 +347,13 @@ class WindowPrefixKvPool(PrefixKvPool):
     def release_seq(self, s: Any) -> None:
         self.register(s, s.cache)
         hold = self.hold.pop(s.rid, None)
+        keys = self._keys(s, max((z[1] for z in hold), default=0)) if hold else []
         shared = 0
         for g, zone in enumerate(hold or ()):
             lo, keyed, _ = zone
             shared += self.zones[g][2] * (keyed - lo)
             for j in range(keyed - 1, lo - 1, -1):  # deepest first
-                self._unref(g, self._key(s, j))
+                self._unref(g, keys[j])
         self.free += s.blocks - shared
 
 
