@@ -176,8 +176,8 @@ class WindowPrefixKvPool(PrefixKvPool):
 
     def first(self, g: int, t: int) -> int:
         """lo_g(t): group g's first block a sequence of t tokens still holds."""
-        w, ch, _ = self.zones[g]
-        return (t - layer_tokens(((w, ch, 1),), t)) // self.block_size
+        w, ch, _ = self.zones[g]  # t − kept keys (`layer_tokens`), in blocks
+        return (max(t - w, 0) if w else (t - 1) // ch * ch if ch and t > 0 else 0) // self.block_size
 
     def blocks_for(self, tokens: int) -> int:
         return self.span(tokens, tokens)
@@ -255,17 +255,19 @@ class WindowPrefixKvPool(PrefixKvPool):
                     run += 1
                 h = run
         # the largest h every windowed group hits: no block of [lo_g(h·block), h) missing
-        last_miss = []  # per windowed group: the last missing block before i, for i ≤ h
-        for g, (w, ch, _) in enumerate(self.zones):
-            if w or ch:
+        wins = [g for g, (w, ch, _) in enumerate(self.zones) if w or ch]
+        if not all(keys[k] in self.by_group[g] for g in wins
+                   for k in range(self.first(g, h * bs), h)):
+            rows = []  # per windowed group: the last missing block before i, for i ≤ h
+            for g in wins:
                 got, miss, row = self.by_group[g], -1, [-1]
                 for k in range(h):
                     if keys[k] not in got:
                         miss = k
                     row.append(miss)
-                last_miss.append((g, row))
-        while h > 0 and any(row[h] >= self.first(g, h * bs) for g, row in last_miss):
-            h -= 1
+                rows.append((g, row))
+            while h > 0 and any(row[h] >= self.first(g, h * bs) for g, row in rows):
+                h -= 1
         lo_p = [self.first(g, prompt) for g in range(len(self.zones))]
         for g in range(len(self.zones)):
             for k in range(lo_p[g], h):
