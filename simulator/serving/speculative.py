@@ -195,10 +195,10 @@ class WindowPrefixKvPool(PrefixKvPool):
         return sum(n * (min(top, -(-((w or ch) + ahead) // bs) + 1) if w or ch else top)
                    for w, ch, n in self.zones)
 
-    def _keys(self, s: Any, n: int) -> list[tuple[int, int]]:
-        """Keys of s's blocks 0..n−1 (`PrefixKvPool._parts`)."""
+    def _keys(self, s: Any, n: int, start: int = 0) -> list[tuple[int, int]]:
+        """Keys of s's blocks start..n−1 (`PrefixKvPool._parts`)."""
         sk, ck, sf = s.sys_owner * 2 + 1, s.owner * 2, s.sys_full
-        return [(sk, j) if j < sf else (ck, j) for j in range(n)]
+        return [(sk, j) if j < sf else (ck, j) for j in range(start, n)]
 
     def _cache(self, g: int, key: tuple[int, int], refs: int) -> None:
         self.by_group[g][key] = refs
@@ -339,7 +339,7 @@ class WindowPrefixKvPool(PrefixKvPool):
                 continue
             n = self.zones[g][2]
             shared = min(lo, zone[1]) - zone[0]
-            for key in self._keys(s, zone[0] + shared)[zone[0]:]:
+            for key in self._keys(s, zone[0] + shared, zone[0]):
                 self._unref(g, key)
             self.free += n * (lo - zone[0] - shared)
             s.blocks -= n * (lo - zone[0])
