@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -465,21 +466,26 @@ class SpecIterationCost:
         return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits)
 
 
+_GROUP_TABLES: weakref.WeakKeyDictionary[MapperIterationCost, dict[tuple[int, int, int], TE]] = (
+    weakref.WeakKeyDictionary())
+
+
 class GroupKeysCost:
     """A plain `MapperIterationCost` whose decoders' windowed attention is priced at each
     layer group's own mean of kept keys. The tables price a decode batch at its mean context
-    x̄ in every layer: a sliding layer at min(x̄, w), a chunked one at x̄'s chunk; but a
-    batch at 50 and 8,300 keys attends (50 + 109)/2 per sequence in a chunked layer of 8,192,
-    not 4,175. Each capped group's attention (its ops in the mapper's decode step, tabulated
-    on the cost's own axes) is moved from its keys at x̄ to the batch's mean of its keys
-    (`StepwiseDecode.group_keys`); equal contexts are unchanged. Before the serving floor."""
+    x̄ in every layer: a sliding layer at min(x̄, w), a chunked one at x̄'s chunk; but queries
+    over 51 and 8,301 keys read (51 + 109)/2 each in a chunked layer of 8,192, not 4,176.
+    Each capped group's attention (its ops in the mapper's decode step, tabulated on the
+    cost's own axes, shared by the engines of one cost) is moved from its keys at x̄ to the
+    batch's mean of its keys (`StepwiseDecode.group_keys`); equal contexts are unchanged.
+    Before the serving floor."""
 
     def __init__(self, base: MapperIterationCost, groups: KvGroups, engine: StepwiseDecode
                  ) -> None:
         self.base = base
         self.zones = [(w, ch) for w, ch, _ in groups if w or ch]
         self.engine = engine
-        self._t: dict[tuple[int, int, int], TE] = {}
+        self._t = _GROUP_TABLES.setdefault(base, {})
 
     def _node(self, g: int, b: int, k: int) -> TE:
         """Every capped group's attention of a decode of b sequences over k keys each."""
