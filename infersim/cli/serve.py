@@ -413,9 +413,15 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
          f"{d['preemptions']} preemptions"},
         *([{"metric": "prefix cache", "value": f"{100 * d['prefix_token_hit_rate']:.1f}% of "
             f"prompt tokens hit ({100 * d['prefix_block_hit_rate']:.1f}% of blocks), peak "
-            f"{d['prefix_cached_blocks_peak']} blocks cached "
+            f"{d['prefix_cached_blocks_peak']:g} blocks cached "
             f"({fmt_si(d['prefix_cache_bytes_peak_per_chip'], 'B')} per chip)"}]
           if "prefix_token_hit_rate" in d else []),
+        # windowed models: each layer group's reuse and cached blocks (its own layers)
+        *({"metric": f"  {k[7:-7]} layers ({d[k]})", "value":
+           f"{d[k[:-7] + '_hit_blocks']} blocks reused, peak "
+           f"{d[k[:-7] + '_cached_blocks_peak']} cached "
+           f"({fmt_si(d[k[:-7] + '_cache_bytes_peak_per_chip'], 'B')} per chip)"}
+          for k in d if k.startswith("prefix_") and k.endswith("_layers")),
         *([{"metric": "speculative decoding", "value": f"K={d['spec_draft_len']}, A="
             f"{d['spec_acceptance']:g}: {d['spec_tokens_per_step']:.3f} tokens per verify step"
             f" (expected {d['spec_expected_tokens_per_step']:.3f}), "

@@ -22,7 +22,8 @@ D + k emitting rows, each decoder's attention over its own KV, each chunk's caus
 over its cached prefix (tests/simulator/test_serving_costs.py composes this by hand from
 per-op times). It reproduces the mapper exactly for pure steps at grid points: a decode batch
 (N_dec + S_dec) and a single (chunked) prefill (N_pf + S_pf). Known approximations: decoders'
-contexts are replaced by their mean (exact when attention time is linear in keys, as for memory-bound decode);
+contexts are replaced by their mean (exact when attention time is linear in keys, as for memory-bound decode;
+windowed layer groups: `speculative.GroupKeysCost`);
 a batch of b prefills is priced as b single-sequence attentions (b fixed launch costs
 instead of one); prefills longer than the model's max context are priced as several shorter
 sequences; energy uses the same decomposition. Pipeline stages are not overlapped across
@@ -137,6 +138,12 @@ class MapperIterationCost:
         self.tok = Axis(512, 32, tile=tile, tiles_upto=16384)
         self.seq = Axis(32, 16)
         self.ctx = Axis(16, 16)
+        # keys per sequence x: a sliding layer's min(x, w) bends at w; a chunked layer's
+        # x − ⌊(x − 1)/c⌋·c drops after each multiple of c (nodes on both sides): affine between
+        marks = {w for w in model.layer_windows if w}
+        for c in {c for c in model.layer_chunks if c}:
+            marks |= {v for k in range(c, self.max_pos + 1, c) for v in (k, k + 1)}
+        self.ctx.nodes = sorted(set(self.ctx.nodes) | marks)
         # Prefix hits make (new, cached) prefill pairs of every size; with cached > 0 the
         # attention part is constant in new tokens between the kind's steps (query tiles,
         # waves): one node per step up to 4096, then `cached_chunk_per_octave`; the cached

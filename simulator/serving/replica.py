@@ -277,12 +277,16 @@ class Replica:
         return self.kv.can_admit(self.kv.blocks_for(s.prompt)) and (
             self.chunked_prefill or s.prompt <= tokens_left)
 
+    def _most_blocks(self, tokens: int) -> int:
+        """The most blocks a sequence holds on its way to `tokens` cached tokens."""
+        return self.kv.blocks_for(tokens)
+
     def _reject_impossible(self) -> None:
         """Drop queued requests that can never run on this replica (too long for the cache or,
         without chunking, for one iteration)."""
         while self.waiting:
             s = self.waiting[0]
-            full = self.kv.blocks_for(s.prompt0 + s.output)
+            full = self._most_blocks(s.prompt0 + s.output)
             too_long = (not self.chunked_prefill and s.prompt > self.policy.max_tokens
                         and not s.kv_ready)
             if self.kv.fits_when_empty(full) and not too_long:

@@ -66,6 +66,7 @@ from infersim.simulator.serving.speculative import (
     layer_tokens,
     spec_facts,
     spec_summary,
+    window_prefix_summary,
 )
 from infersim.simulator.serving.traffic import (
     ClosedLoop,
@@ -271,8 +272,9 @@ def simulate_serving(
     if not policy.prefix_caching:
         return res
     pools = [e.kv for g, _ in groups for e in g if isinstance(e.kv, PrefixKvPool)]
-    return dataclasses.replace(res, prefix_cache=prefix_summary(
-        pools, policy.block_size * spec.kv_bytes_per_token_per_chip))
+    block_bytes = policy.block_size * spec.kv_bytes_per_token_per_chip
+    return dataclasses.replace(res, prefix_cache=prefix_summary(pools, block_bytes)
+                               | window_prefix_summary(pools, block_bytes))
 
 
 def _prefix_identities(table: RequestTable, traffic: Traffic, policy: ServingPolicy

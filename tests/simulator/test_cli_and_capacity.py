@@ -104,8 +104,10 @@ def test_simulator_line_budget():
     # replayed length samples, and pipelines that run as many engines as the KV cache feeds;
     # then for the serving front-end floor (HTTP streaming and output processing beside the
     # GPU), speculative decoding and window-capped KV inside serve (speculative.py), and the
-    # serving speed memos: bracket and decode-cell caches, bounded victim heap).
+    # serving speed memos: bracket and decode-cell caches, bounded victim heap; then for
+    # prefix caching per layer group of windowed models (WindowPrefixKvPool, +190), chunked
+    # layers that free their last chunk, and windowed attention priced per group, +80).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 3690, f"simulator/ has {lines} non-blank lines (budget 3690)"
+    assert lines <= 4020, f"simulator/ has {lines} non-blank lines (budget 4020)"

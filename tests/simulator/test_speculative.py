@@ -38,6 +38,7 @@ from infersim.simulator.serving.speculative import (
 )
 from infersim.simulator.serving.traffic import Uniform
 from infersim.workloads import build_trace, load_model
+from infersim.workloads.ops import OpKind
 from infersim.workloads.scenario import Phase, Scenario, SpecDecode
 
 
@@ -164,26 +165,134 @@ def test_chunked_local_layers_keep_their_chunk():
     assert layer_tokens(g, 20_000) == 12 * 20_000 + 36 * (20_000 - 2 * 8192)
 
 
+def test_llama4_chunked_decode_is_priced_at_its_current_chunk():
+    # meta-llama/Llama-4-Scout config.json: attention_chunk_size 8192. A decode step over a
+    # context of 8,300 tokens: its query (position 8,300) attends 8300 mod 8192 + 1 = 109 keys
+    # in a chunked layer, 8,301 in a global one. serve's table must price what the mapper
+    # prices there, also just past a chunk end (interpolating across the drop charged the
+    # previous chunk: +2.7% at 8,193 keys before nodes sat on both sides of it).
+    from infersim.simulator.serving.costs import MapperIterationCost
+
+    m = load_model("llama-4-scout")
+    tr = build_trace(m, Scenario(Phase.DECODE, 1, context=8300))
+    keys = {o.name: o.shape.kv_tokens for o in tr.ops if o.kind is OpKind.ATTENTION}
+    assert keys == {"attention": 8301, "attention_chunked": 109}
+    assert layer_tokens(kv_groups(m), 8301) == 12 * 8301 + 36 * 109
+    cost = MapperIterationCost(m, load_hardware("h100-sxm"))
+    for x in (8192, 8193, 8301, 16385):
+        want = cost.device_step(cost.schedule(cost.scenario(Phase.DECODE, 2, context=x - 1)))
+        got = cost.device([], 0, 2, 2 * x)
+        assert got[0] == pytest.approx(want[0], rel=1e-3)
+
+
+@pytest.mark.parametrize(("model", "low", "high"), [("llama-4-scout", 50, 8300),
+                                                    ("gemma-3-27b", 300, 6000)])
+def test_mixed_contexts_price_each_group_at_its_own_keys(model, low, high):
+    # 32 decoders at `low` cached tokens and 32 at `high`: every part of a memory-bound decode
+    # step is affine in the keys its layers read, so the batch costs the mean of the mapper's
+    # two uniform batches (64 at low, 64 at high). Pricing every layer at the mean context
+    # instead charges Llama-4's chunked layers (50 + 8,300)/2 + 1 keys, not (51 + 109)/2.
+    import types
+
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.speculative import GroupKeysCost
+
+    m = load_model(model)
+    cost = MapperIterationCost(m, load_hardware("h100-sxm"))
+    groups = kv_groups(m)
+    zones = [(w, ch) for w, ch, _ in groups if w or ch]
+    keys = [32 * sum(min(c + 1, w) if w else c % ch + 1 for c in (low, high))
+            for w, ch in zones]
+    priced = GroupKeysCost(cost, groups, types.SimpleNamespace(group_keys=lambda: keys))
+    ctx = 32 * (low + 1 + high + 1)
+    want = sum(cost.device_step(cost.schedule(cost.scenario(Phase.DECODE, 64, context=c)))[0]
+               for c in (low, high)) / 2
+    assert priced([], 0, 64, ctx)[0] == pytest.approx(want, rel=1e-6)
+    assert cost([], 0, 64, ctx)[0] > 1.05 * want  # every layer at the mean context
+    # equal contexts: nothing moves
+    same = [64 * (min(high + 1, w) if w else high % ch + 1) for w, ch in zones]
+    even = GroupKeysCost(cost, groups, types.SimpleNamespace(group_keys=lambda: same))
+    assert even([], 0, 64, 64 * (high + 1)) == cost([], 0, 64, 64 * (high + 1))
+
+
+def test_stepwise_engine_sums_each_groups_keys():
+    # a serve engine of a windowed model wraps the mapper's cost; its key sums by hand for
+    # decoders at 5 and 20 cached tokens, window 8 and chunk 16: 6 + 8 and 6 + 5
+    import simpy
+
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.metrics import Collector
+    from infersim.simulator.serving.replica import Seq
+    from infersim.simulator.serving.schedulers import make_replica
+    from infersim.simulator.serving.speculative import GroupKeysCost
+
+    cost = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"))
+    groups = ((0, 0, 1), (8, 0, 1), (0, 16, 1))
+    e = make_replica(simpy.Environment(), 0, ServingPolicy(), 100, 0.0, 1e9, cost,
+                     Collector(2, False), groups=groups)
+    assert isinstance(e.cost, GroupKeysCost)
+    for rid, c in enumerate((5, 20)):
+        s = Seq(rid, c, 4)
+        s.cache = c
+        e.dec[rid] = s
+    assert e.group_keys() == [6 + 8, 6 + 5]
+
+
 @pytest.mark.parametrize("groups", [((0, 0, 1), (8, 0, 3)), ((0, 0, 2), (0, 16, 2)),
-                                    ((8, 0, 2), (32, 0, 1)), ((0, 0, 3),)])
-def test_tokens_for_is_safe_and_tight(groups):
-    # brute force: every length up to tokens_for(b) needs at most b blocks, and the next
-    # length needs more than b blocks' layer-tokens under Σ min(c, window or chunk)
+                                    ((8, 0, 2), (32, 0, 1)), ((0, 0, 3),), ((0, 12, 2),)])
+def test_room_is_safe_and_tight(groups):
+    # brute force over lengths: kept keys per layer counted one by one (a chunked layer keeps
+    # the keys of its current chunk: positions ⌊(c − 1)/chunk⌋·chunk … c − 1)
     pool = WindowKvPool(10, 4, groups)
 
-    def env(c):
-        return sum(n * (min(c, w or ch) if w or ch else c) for w, ch, n in groups)
+    def kept(c):
+        out = 0
+        for w, ch, n in groups:
+            first = max(c - w, 0) if w else (c - 1) // ch * ch if ch and c else 0
+            out += n * (c - first)
+        return out
 
-    assert all(pool.held(c) >= layer_tokens(groups, c) for c in range(200))
-    assert all(pool.blocks_for(c) <= pool.blocks_for(c + 1) for c in range(200))
-
+    assert all(pool.held(c) == kept(c) for c in range(300))
+    assert all(pool.peak(c) == max(kept(x) for x in range(c + 1)) for c in range(300))
     for b in range(1, 30):
-        c = pool.tokens_for(b)
-        if c >= 1 << 62:
-            assert all(w for w, _, _ in groups) and env(10**6) <= b * pool._den
-            continue
-        assert all(pool.blocks_for(x) <= b for x in range(c + 1))
-        assert env(c) <= b * pool._den < env(c + 1)
+        for start in range(1, 120):
+            if pool.blocks_for(start) > b:
+                continue
+            c = pool.room(b, start)
+            if c >= 1 << 62:
+                assert all(w for w, _, _ in groups) and pool.peak(10**6) <= b * pool._den
+                continue
+            assert c >= start and all(kept(x) <= b * pool._den for x in range(start, c + 1))
+            # tight: the next length needs more, or starts a new chunk (checked again there)
+            chunked = [ch for _, ch, _ in groups if ch]
+            assert kept(c + 1) > b * pool._den or any(c % ch == 0 for ch in chunked)
+
+
+def test_chunked_blocks_are_freed_at_a_chunk_boundary():
+    # 1 global + 2 chunked layers (chunk 8), block 4 tokens: 3·4 = 12 layer-tokens per block.
+    # At c = 8: 8 + 2·8 = 24 → 2 blocks; at c = 9 the chunked layers hold only token 8:
+    # 9 + 2·1 = 11 → 1 block; at 16, 16 + 2·8 = 32 → 3; at 17, 17 + 2 = 19 → 2 (peak still 3).
+    pool = WindowKvPool(10, 4, ((0, 0, 1), (0, 8, 2)))
+    assert [pool.blocks_for(c) for c in (8, 9, 16, 17)] == [2, 1, 3, 2]
+    assert pool.peak_blocks(16) == 3 and pool.peak_blocks(17) == 3
+
+
+def test_chunk_boundary_frees_blocks_in_a_run():
+    # 1 global + 3 chunked layers (chunk 8), block 4: 16 layer-tokens per block, a pool of 5.
+    # A and B (prompt 7, output 6) prefill together [0, 1] (7 + 21 = 28 → 2 blocks each) and
+    # decode 5 steps of 0.1 s to cache 12. Past token 8 the chunked layers start a new chunk:
+    # c = 9 holds 9 + 3 = 12 (1 block), c = 12 holds 12 + 12 = 24 (2): never more than 2 each,
+    # so both finish at 1.5 without preemption. A window of 8 instead (12 + 24 = 36 → 3 blocks
+    # each, 6 > 5) must preempt.
+    tr = Traffic(ClosedLoop(2, 0.0), FixedLengths(7, 6), 2)
+    pol = ServingPolicy(block_size=4)
+    chunked = simulate_serving(ReplicaSpec(kv_blocks=5, kv_groups=((0, 0, 1), (0, 8, 3))),
+                               flat_cost, tr, pol)
+    assert chunked.preemptions == 0
+    assert chunked.per_request["finish_s"] == pytest.approx([1.5, 1.5])
+    window = simulate_serving(ReplicaSpec(kv_blocks=5, kv_groups=((0, 0, 1), (8, 0, 3))),
+                              flat_cost, tr, pol)
+    assert window.preemptions >= 1
 
 
 def test_admission_uses_the_capped_count():
@@ -232,13 +341,16 @@ def _full_scan_need(self):
     self.kv.take(total)
 
 
-@pytest.mark.parametrize(("preemption", "kind"), [("recompute", Policy.CONTINUOUS),
-                                                  ("swap", Policy.CONTINUOUS),
-                                                  ("recompute", Policy.CHUNKED)])
-def test_block_checks_match_a_full_scan(monkeypatch, preemption, kind):
-    # a tight, windowed pool with speculation: preemptions on every path; the due-iteration
-    # heap must give the very same run as recounting every decoder every iteration
-    groups = ((0, 0, 1), (24, 0, 3))
+@pytest.mark.parametrize(("preemption", "kind", "groups"), [
+    ("recompute", Policy.CONTINUOUS, ((0, 0, 1), (24, 0, 3))),
+    ("swap", Policy.CONTINUOUS, ((0, 0, 1), (24, 0, 3))),
+    ("recompute", Policy.CHUNKED, ((0, 0, 1), (24, 0, 3))),
+    ("recompute", Policy.CONTINUOUS, ((0, 0, 1), (0, 32, 3))),
+    ("swap", Policy.CHUNKED, ((0, 0, 1), (0, 32, 3)))])
+def test_block_checks_match_a_full_scan(monkeypatch, preemption, kind, groups):
+    # a tight, windowed (or chunked-local) pool with speculation: preemptions on every path;
+    # the due-iteration heap must give the very same run as recounting every decoder every
+    # iteration
     tr = Traffic(Poisson(40.0), SampledLengths(Uniform(8, 120), Uniform(4, 90)), 300)
     pol = ServingPolicy(kind, block_size=4, preemption=preemption, max_tokens=512,
                         spec=SpecDecode(None, 3, 0.6))
