@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--system-prompts", type=int, default=0)
     ap.add_argument("--system-tokens", type=int, default=0)
     ap.add_argument("--turns", type=int, default=1)
+    ap.add_argument("--engine", choices=["auto", "compiled", "simpy"], default="auto",
+                    help="serving engine of the timed runs (the pilot runs auto)")
     ap.add_argument("--no-heap", action="store_true",
                     help="skip the tracemalloc run (max RSS is then that of the timed runs)")
     a = ap.parse_args()
@@ -118,7 +120,7 @@ def main() -> None:
     traffic = Traffic(Poisson(a.rate), lengths, a.requests, px)
 
     def once():  # type: ignore[no-untyped-def]
-        return serve(model, hw, traffic, policy, deployment=dep, seed=0)
+        return serve(model, hw, traffic, policy, deployment=dep, seed=0, engine=a.engine)
 
     times, cpu = [], []
     r = None

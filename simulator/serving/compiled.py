@@ -348,8 +348,9 @@ def _take_blocks(S, ch, hx, hc, hn, rec, blocks):  # type: ignore[no-untyped-def
 @njit(cache=True)
 def _parts(Q, rid):  # type: ignore[no-untyped-def]
     """(key, base, cap) of the system-prompt and conversation chains (`_parts`)."""
-    sf = Q[rid, _SYSF]
-    return Q[rid, _SYSO] * 2 + 1, 0, sf, Q[rid, _OWN] * 2, sf, _CONV_CAP
+    sf = np.int64(Q[rid, _SYSF])
+    return (np.int64(Q[rid, _SYSO]) * 2 + 1, np.int64(0), sf, np.int64(Q[rid, _OWN]) * 2, sf,
+            np.int64(_CONV_CAP))
 
 
 @njit(cache=True)
@@ -519,7 +520,7 @@ def _join(S, F, Q, last, cnt, fin_h, vic_h, dl, fr_r, fr_t, rid):  # type: ignor
     S[_FRN] += 1
     Q[rid, _INFRESH] = 1
     S[_NFRESH] += 1
-    _hpush(fin_h, S, _FINN, (Q[rid, _FIN] << 32) | rid)
+    _hpush(fin_h, S, _FINN, (np.int64(Q[rid, _FIN]) << 32) | rid)
     _hpush(vic_h, S, _VICN, -rid)
     if S[_VICN] > 2 * S[_NDEC] + 64:  # drop the stale entries (memory)
         S[_VICN] = 0
@@ -659,7 +660,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
         # room for what one step can add (grown here, where no step is half done)
         if S[_ITLN] + 4 * mb + 8 > itl_v.shape[0]:
             nv = np.empty(2 * itl_v.shape[0] + 8 * mb, np.float64)
-            nw = np.empty(nv.shape[0], np.int64)
+            nw = np.empty(nv.shape[0], np.int32)
             nv[:S[_ITLN]] = itl_v[:S[_ITLN]]
             nw[:S[_ITLN]] = itl_w[:S[_ITLN]]
             itl_v, itl_w = nv, nw
@@ -861,7 +862,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             while True:
                 if S[_ITLN] + 2 * mb + 8 > itl_v.shape[0]:
                     nv = np.empty(2 * itl_v.shape[0], np.float64)
-                    nw = np.empty(nv.shape[0], np.int64)
+                    nw = np.empty(nv.shape[0], np.int32)
                     nv[:S[_ITLN]] = itl_v[:S[_ITLN]]
                     nw[:S[_ITLN]] = itl_w[:S[_ITLN]]
                     itl_v, itl_w = nv, nw
@@ -1008,14 +1009,16 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w
     F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor
-    Q = np.zeros((n, _NQ), np.int64)
+    Q = np.zeros((n, _NQ), np.int32)  # token counts, blocks, owners: < 2^31
     Q[:, _P0] = Q[:, _PR] = table.prompt_tokens
     Q[:, _OUT] = table.output_tokens
     nkeys = 2
     if owners is not None:
         Q[:, _SYSO], Q[:, _SYSF], Q[:, _OWN] = owners
+        owners = None  # memory: the caller passes them for this run only
         nkeys = 2 * int(max(Q[:, _OWN].max(initial=0), Q[:, _SYSO].max(initial=0))) + 2
-    ch = np.zeros((nkeys if policy.prefix_caching else 1, 6), np.int64)
+    # per chain key: exists, base, end, first holder, oldest and newest evictable run
+    ch = np.zeros((nkeys if policy.prefix_caching else 1, 6), np.int32)
     nh = 4 * mb + 64
     hn = np.arange(1, nh + 1, dtype=np.int64)
     hn[-1] = -1
@@ -1040,7 +1043,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
             np.zeros(mb + 2, np.int64), np.zeros(64 + 8 * mb, np.int64),
             np.zeros(2 * mb + 200, np.int64), np.zeros(mb + 2, np.int64),
             np.zeros(64 + 8 * mb, np.int64), np.zeros(64 + 8 * mb), np.zeros(4 * n + 64),
-            np.zeros(4 * n + 64, np.int64), kv_t, kv_v, ch, np.zeros(nh, np.int64),
+            np.zeros(4 * n + 64, np.int32), kv_t, kv_v, ch, np.zeros(nh, np.int64),
             np.zeros(nh, np.int64), hn, np.zeros((64 + 16 * mb, 5), np.int64), hk, hv,
             np.asarray(cost.tok.nodes, np.float64), np.asarray(cost.seq.nodes, np.float64),
             ctxn, np.asarray(cost.cached.nodes, np.float64),
@@ -1049,11 +1052,14 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
                       cost.chunk_tok.snap_above], np.int64), cells, cell_ok)
     finally:
         _ACTIVE.pop()
+    del Q, ch  # memory: before the ITL samples are copied out
     k = int(S[_ITLN])
     col.itl.v = array("d")
-    col.itl.v.frombytes(np.ascontiguousarray(itl_v[:k]).tobytes())
+    col.itl.v.frombytes(memoryview(itl_v[:k]).cast("B"))
+    del itl_v
     col.itl.w = array("q")
-    col.itl.w.frombytes(np.ascontiguousarray(itl_w[:k]).tobytes())
+    col.itl.w.frombytes(memoryview(itl_w[:k].astype(np.int64)).cast("B"))
+    del itl_w
     m = int(S[_KVLEN])
     col.kv.t, col.kv.v = kv_t[:m].tolist(), kv_v[:m].tolist()
     col.kv._n, col.kv.stride = int(S[_KVN]), int(S[_KVSTRIDE])

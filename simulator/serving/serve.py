@@ -144,15 +144,16 @@ def simulate_serving(
     col.output_tokens[:] = table.output_tokens
     env = simpy.Environment()
     closed = isinstance(traffic.arrival, ClosedLoop)
-    owners = _prefix_owners(table, traffic, policy)
     why = compiled.why_not(spec, cost, closed, policy, replicas, event_log, decode)
     if engine == "compiled" and why:
         raise InputError(f"engine compiled: it does not simulate {why}; use engine auto or "
                          f"simpy")
     if engine != "simpy" and not why:
         assert isinstance(cost, MapperIterationCost)
-        busy, energy, px_pool = compiled.run(spec, cost, table, col, policy, owners,
+        busy, energy, px_pool = compiled.run(spec, cost, table, col, policy,
+                                             _prefix_owners(table, traffic, policy),
                                              max_context)
+        del table  # memory: the results' sort needs room (10^6-request runs)
         return _result(col, [ReplicaStats(busy, energy, spec.idle_power_w, spec.price_usd,
                                           spec.chips, spec.extra_power_w)],
                        [px_pool] if px_pool is not None else [], spec, policy, slo,
@@ -235,7 +236,7 @@ def simulate_serving(
         groups[0][0][0].solo = True
     # interleave virtual engines across replicas so round robin alternates replicas
     pool = _Pool(sorted(front, key=lambda r: (r.index % pp, r.index)), policy.router)
-    identify = _prefix_identities(owners)
+    identify = _prefix_identities(_prefix_owners(table, traffic, policy))
 
     def submit(i: int) -> None:
         col.arrival_s[i] = env.now
