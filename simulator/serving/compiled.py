@@ -71,7 +71,8 @@ def _tv(hk, hv, S, kind, i1, i2, i3, v1, v2, v3):  # type: ignore[no-untyped-def
     """Node (kind, i1, i2, i3) of the lazy tables (node values v1..v3), computed on a miss."""
     key = ((kind * 4096 + i1) * 4096 + i2) * 4096 + i3
     mask = hk.shape[0] - 1
-    h = (key * 2654435761 + (key >> 23)) & mask
+    x = (key ^ (key >> 29)) * 6364136223846793005  # mix every index bit (wraps)
+    h = (x ^ (x >> 32)) & mask
     while True:
         k = hk[h]
         if k == key:
@@ -1063,10 +1064,10 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     m = int(S[_KVLEN])
     col.kv.t, col.kv.v = kv_t[:m].tolist(), kv_v[:m].tolist()
     col.kv._n, col.kv.stride = int(S[_KVN]), int(S[_KVSTRIDE])
-    for d in np.flatnonzero(cell_ok):  # the decode cells each batch ends on (`_decode_only`)
-        lo, hi, t0, dt, e0, de = (float(v) for v in cells[d])
+    for b in np.flatnonzero(cell_ok).tolist():  # each batch's last decode cell (`_decode_only`)
+        lo, hi, t0, dt, e0, de = (float(v) for v in cells[b])
         cell = (int(lo), int(hi), t0, dt, e0, de)
-        cost._dcell[int(d)] = cost._dcells[(int(d), int(lo))] = cell
+        cost._dcell[b] = cost._dcells[(b, int(lo))] = cell
     px = None
     if policy.prefix_caching:
         px = PrefixKvPool(spec.kv_blocks, bs)

@@ -20,6 +20,11 @@ first token is emitted there) a request's KV is sent over the prefill replica's 
 transfer at a time per replica; tokens × KV bytes/token/chip ÷ per-chip link bandwidth, all
 chips in parallel), its prefill blocks are freed, and a decode replica picked by the router
 admits it when it has blocks.
+
+Engines: a run the compiled engine covers (`compiled.why_not`: one replica with one engine,
+continuous or chunked, no speculative decoding or window-capped KV, open-loop traffic, no
+event log, a `MapperIterationCost`) runs there, as one Numba loop; every other run, and any
+run with `engine="simpy"`, runs the simpy processes below. Both give the same result.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
+from infersim.simulator.serving import compiled
 from infersim.simulator.serving.config import (
     KV_LINKS,
     Deployment,
@@ -47,7 +53,6 @@ from infersim.simulator.serving.config import (
     ServingPolicy,
     Slo,
 )
-from infersim.simulator.serving import compiled
 from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.kv_pool import PrefixKvPool
 from infersim.simulator.serving.kvcache import plan_kv
@@ -76,7 +81,6 @@ from infersim.simulator.serving.traffic import (
     generate,
 )
 from infersim.workloads import ModelConfig
-
 
 ENGINES = ("auto", "compiled", "simpy")  # `simulate_serving(engine=...)`
 
