@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numba import njit, objmode
 
-from infersim.simulator.serving.costs import Axis, MapperIterationCost
+from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.metrics import Collector
 from infersim.simulator.serving.traffic import RequestTable
 

@@ -4,6 +4,7 @@ max_context rejections; out-of-scope runs fall back (auto) or are refused (compi
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -152,3 +153,21 @@ def test_deterministic_for_a_seed(cost) -> None:
     assert a.to_dict() == b.to_dict()
     c = run(cost, "compiled", tr, pol, spec, seed=8)
     assert c.to_dict()["ttft_mean_s"] != a.to_dict()["ttft_mean_s"]
+
+
+def test_cli_engine_flag(capsys) -> None:
+    """`serve --engine`: the same JSON from both engines; compiled out of scope is one line
+    and exit 2."""
+    from infersim.cli import main
+
+    args = ["serve", "--model", "llama-3.2-1b", "--hw", "h100-sxm", "--requests", "300",
+            "--prompt", "256", "--output", "32", "--rate", "20", "--prefix-caching",
+            "--system-prompts", "2", "--system-tokens", "128", "--turns", "2", "--json"]
+    outs = []
+    for engine in ("simpy", "compiled", "auto"):
+        assert main([*args, "--engine", engine]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0] == outs[1] == outs[2]
+    assert main([*args, "--engine", "compiled", "--replicas", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "more than one replica" in err[0]
