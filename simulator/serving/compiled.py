@@ -114,10 +114,11 @@ def _lerp1(hk, hv, S, kind, nodes, x):  # type: ignore[no-untyped-def]
     if x <= 0:
         return 0.0, 0.0
     i0, i1, w = _bracket(nodes, float(x))
-    a0, a1 = _tv(hk, hv, S, kind, i0, 0, 0, nodes[i0], 0.0, 0.0)
+    z = np.int64(0)  # typed, not literal: one compiled version of the callee
+    a0, a1 = _tv(hk, hv, S, kind, i0, z, z, nodes[i0], 0.0, 0.0)
     if w == 0.0:
         return a0, a1
-    b0, b1 = _tv(hk, hv, S, kind, i1, 0, 0, nodes[i1], 0.0, 0.0)
+    b0, b1 = _tv(hk, hv, S, kind, i1, z, z, nodes[i1], 0.0, 0.0)
     return a0 + (b0 - a0) * w, a1 + (b1 - a1) * w
 
 
@@ -138,7 +139,7 @@ def _lerp2(hk, hv, S, kind, key, keyv, ax, ay, x, y):  # type: ignore[no-untyped
             if fy == 0.0:
                 continue
             if key < 0:
-                v0, v1 = _tv(hk, hv, S, kind, xi, yi, 0, ax[xi], ay[yi], 0.0)
+                v0, v1 = _tv(hk, hv, S, kind, xi, yi, np.int64(0), ax[xi], ay[yi], 0.0)
             else:
                 v0, v1 = _tv(hk, hv, S, kind, key, xi, yi, keyv, ax[xi], ay[yi])
             t += fx * fy * v0
@@ -153,7 +154,7 @@ def _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, b, q, c):  # type: ignore[no
     tx0, tx1, wb = _bracket(seq, float(b))
     tile, above = (snap[2], snap[3]) if c else (snap[0], snap[1])
     uq = -(-q // tile) * tile if 0 < above < q else q
-    kind = 4 if c else 3
+    kind = np.int64(4) if c else np.int64(3)
     ax = chunk if c else tok
     t = e = 0.0
     for j in range(2):
@@ -161,9 +162,9 @@ def _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, b, q, c):  # type: ignore[no
         fb = 1.0 - wb if j == 0 else wb
         if fb == 0.0:
             continue
-        vt, ve = _lerp2(hk, hv, S, kind, bi, seq[bi], ax, cached, uq, c)
+        vt, ve = _lerp2(hk, hv, S, kind, bi, seq[bi], ax, cached, float(uq), float(c))
         if uq != q:
-            ve = _lerp2(hk, hv, S, kind, bi, seq[bi], ax, cached, q, c)[1]
+            ve = _lerp2(hk, hv, S, kind, bi, seq[bi], ax, cached, float(q), float(c))[1]
         t += fb * vt
         e += fb * ve
     return t, e
@@ -173,6 +174,7 @@ def _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, b, q, c):  # type: ignore[no
 def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
            cq, cc, nch, emits, d, ctx):  # type: ignore[no-untyped-def]
     """`MapperIterationCost.__call__` of an iteration: chunks (cq, cc)[:nch], emits, d, ctx."""
+    k0, k1, k2, m1 = np.int64(0), np.int64(1), np.int64(2), np.int64(-1)  # table kinds
     if d and nch == 0 and emits == 0:  # `_decode_only`
         x = ctx / d
         if not cell_ok[d] or not (cells[d, 0] <= x <= cells[d, 1]):
@@ -186,9 +188,9 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
                     lo_ = mid + 1
             i = lo_
             lo, hi = ctxn[i - 1], ctxn[i]
-            nt, ne = _lerp1(hk, hv, S, 1, tok, d)
-            t0, e0 = _lerp2(hk, hv, S, 2, -1, 0.0, seq, ctxn, d, lo)
-            t1, e1 = _lerp2(hk, hv, S, 2, -1, 0.0, seq, ctxn, d, hi)
+            nt, ne = _lerp1(hk, hv, S, k1, tok, d)
+            t0, e0 = _lerp2(hk, hv, S, k2, m1, 0.0, seq, ctxn, float(d), lo)
+            t1, e1 = _lerp2(hk, hv, S, k2, m1, 0.0, seq, ctxn, float(d), hi)
             t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
             cells[d, 0] = lo
             cells[d, 1] = hi
@@ -217,19 +219,20 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
             for j in range(i, nch):
                 if cq[j] == cq[i] and cc[j] == cc[i]:
                     b += 1
-            st, se = _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, b, cq[i], cc[i])
+            st, se = _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, np.int64(b), cq[i],
+                           cc[i])
             t += st
             e += se
-        nt, ne = _lerp1(hk, hv, S, 0, tok, p + d)
+        nt, ne = _lerp1(hk, hv, S, k0, tok, p + d)
         t += nt
         e += ne
         if d + emits:
-            dt, de = _lerp1(hk, hv, S, 1, tok, d + emits)
-            pt, pe = _lerp1(hk, hv, S, 0, tok, d + emits)
+            dt, de = _lerp1(hk, hv, S, k1, tok, d + emits)
+            pt, pe = _lerp1(hk, hv, S, k0, tok, d + emits)
             t += dt - pt
             e += de - pe
         if d:
-            st, se = _lerp2(hk, hv, S, 2, -1, 0.0, seq, ctxn, d, ctx / d)
+            st, se = _lerp2(hk, hv, S, k2, m1, 0.0, seq, ctxn, float(d), ctx / d)
             t += st
             e += se
         t, e = max(t, 0.0), max(e, 0.0)
@@ -403,7 +406,7 @@ def _acquire(S, Q, ch, hx, hc, hn, rec, rid, prompt):  # type: ignore[no-untyped
 @njit(cache=True)
 def _register(S, Q, ch, hx, hc, hn, rid, tokens):  # type: ignore[no-untyped-def]
     n = tokens // S[_BS]
-    j = Q[rid, _KEYED]
+    j = np.int64(Q[rid, _KEYED])
     if j >= n:
         return
     k0, b0, c0, k1, b1, c1 = _parts(Q, rid)
@@ -521,12 +524,12 @@ def _join(S, F, Q, last, cnt, fin_h, vic_h, dl, fr_r, fr_t, rid):  # type: ignor
     S[_FRN] += 1
     Q[rid, _INFRESH] = 1
     S[_NFRESH] += 1
-    _hpush(fin_h, S, _FINN, (np.int64(Q[rid, _FIN]) << 32) | rid)
-    _hpush(vic_h, S, _VICN, -rid)
+    _hpush(fin_h, S, np.int64(_FINN), (np.int64(Q[rid, _FIN]) << 32) | rid)
+    _hpush(vic_h, S, np.int64(_VICN), -rid)
     if S[_VICN] > 2 * S[_NDEC] + 64:  # drop the stale entries (memory)
         S[_VICN] = 0
         for i in range(S[_NDEC]):
-            _hpush(vic_h, S, _VICN, -dl[i])
+            _hpush(vic_h, S, np.int64(_VICN), -dl[i])
     cnt[base % bs] += 1
     S[_BSUM] += base
 
@@ -547,7 +550,7 @@ def _leave(S, F, Q, last, cnt, dl, fr_r, fr_t, rid):  # type: ignore[no-untyped-
     Q[rid, _CACHE] = cache
     g0 = Q[rid, _G0]
     Q[rid, _GEN] = g0 + (it - (Q[rid, _FIN] - (Q[rid, _OUT] - g0)))
-    Q[rid, _BLK] = _blocks_for(S, cache)
+    Q[rid, _BLK] = _blocks_for(S, np.int64(cache))
     if Q[rid, _INFRESH]:
         Q[rid, _INFRESH] = 0
         S[_NFRESH] -= 1
@@ -606,7 +609,7 @@ def _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc
         for i in range(S[_FRN]):
             r = fr_r[i]
             if r >= 0:
-                _itl_add(S, itl_v, itl_w, now - fr_t[i], 1)
+                _itl_add(S, itl_v, itl_w, now - fr_t[i], np.int64(1))
                 Q[r, _INFRESH] = 0
         S[_NFRESH] = 0
     S[_FRN] = 0
@@ -614,7 +617,7 @@ def _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc
     S[_IT] += 1
     it = S[_IT]
     while S[_FINN] and (fin_h[0] >> 32) <= it:
-        v = _hpop(fin_h, S, _FINN)
+        v = _hpop(fin_h, S, np.int64(_FINN))
         f, rid = v >> 32, v & 0xFFFFFFFF
         if not Q[rid, _INDEC] or Q[rid, _FIN] != f:
             continue
@@ -636,6 +639,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
     cc = np.zeros(mb + 2, np.int64)
     crid = np.zeros(mb + 2, np.int64)
     horizon_inf = math.inf
+    z = np.int64(0)
     t_from = 0.0  # start of the latest timeout (arrival tie rule, module doc)
     idle = False
     while True:
@@ -685,7 +689,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
         # ---- _reject_impossible
         while S[_WN]:
             rid = waiting[S[_WH]]
-            full = _blocks_for(S, Q[rid, _P0] + Q[rid, _OUT])
+            full = _blocks_for(S, np.int64(Q[rid, _P0]) + Q[rid, _OUT])
             too_long = not chunked and Q[rid, _PR] > S[_MAXTOK]
             if full <= S[_TOTAL] - S[_WM] and not too_long:
                 break
@@ -703,7 +707,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 while S[_WN]:
                     rid = waiting[S[_WH]]
                     slots = mb - S[_NDEC] - nch
-                    if slots <= 0 or not _can_admit(S, _blocks_for(S, Q[rid, _PR])) or (
+                    if slots <= 0 or not _can_admit(S, _blocks_for(S, np.int64(Q[rid, _PR]))) or (
                             Q[rid, _PR] > S[_MAXTOK] - tokens):
                         break
                     S[_WH] = (S[_WH] + 1) % wcap  # _admit
@@ -713,9 +717,9 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     if S[_PREFIX]:
                         h = _acquire(S, Q, ch, hx, hc, hn, rec, rid, Q[rid, _PR])
                         Q[rid, _DONE] = h * S[_BS]
-                        _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, Q[rid, _PR]) - h)
+                        _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])) - h)
                     else:
-                        _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, Q[rid, _PR]))
+                        _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])))
                     crid[nch] = rid
                     nch += 1
                     tokens += Q[rid, _PR] - Q[rid, _DONE]
@@ -737,7 +741,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     break
                 S[_SH] = (S[_SH] + 1) % scap
                 S[_SN] -= 1
-                _take_blocks(S, ch, hx, hc, hn, rec, Q[rid, _BLK])
+                _take_blocks(S, ch, hx, hc, hn, rec, np.int64(Q[rid, _BLK]))
                 F[_EXTRA] += Q[rid, _BLK] * F[_SWAPS]
                 _join(S, F, Q, last, cnt, fin_h, vic_h, dl, fr_r, fr_t, rid)
             if decode_only and not S[_NDEC]:
@@ -754,7 +758,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 need = cnt[(-S[_IT]) % S[_BS]]
                 while need > S[_FREE] and S[_NDEC]:
                     S[_PNOW] = 1
-                    rid = -_hpop(vic_h, S, _VICN)
+                    rid = -_hpop(vic_h, S, np.int64(_VICN))
                     if not Q[rid, _INDEC]:
                         continue
                     if (Q[rid, _BASE] + S[_IT]) % S[_BS] == 0:
@@ -790,7 +794,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             while S[_WN] and budget > 0 and not S[_SN] and not S[_PNOW]:
                 rid = waiting[S[_WH]]
                 slots = mb - S[_NDEC] - S[_PFN]
-                if slots <= 0 or not _can_admit(S, _blocks_for(S, Q[rid, _PR])):
+                if slots <= 0 or not _can_admit(S, _blocks_for(S, np.int64(Q[rid, _PR]))):
                     break
                 S[_WH] = (S[_WH] + 1) % wcap
                 S[_WN] -= 1
@@ -799,9 +803,9 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 if S[_PREFIX]:
                     h = _acquire(S, Q, ch, hx, hc, hn, rec, rid, Q[rid, _PR])
                     Q[rid, _DONE] = h * S[_BS]
-                    _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, Q[rid, _PR]) - h)
+                    _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])) - h)
                 else:
-                    _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, Q[rid, _PR]))
+                    _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])))
                 pf[S[_PFN]] = rid
                 S[_PFN] += 1
                 c = min(Q[rid, _PR] - Q[rid, _DONE], budget)
@@ -838,7 +842,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     rid = v & 0xFFFFFFFF
                     if Q[rid, _INDEC] and Q[rid, _FIN] == v >> 32:
                         break
-                    _hpop(fin_h, S, _FINN)
+                    _hpop(fin_h, S, np.int64(_FINN))
                 k = (fin_h[0] >> 32) - S[_IT] if S[_FINN] else 1
                 if not S[_WN]:
                     horizon = horizon_inf
@@ -851,7 +855,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     tokens = S[_MAXTOK] - (d if chunked else 0)
                     slots = mb - d
                     if tokens > 0 and slots > 0 and _can_admit(
-                            S, _blocks_for(S, Q[rid, _PR])) and (
+                            S, _blocks_for(S, np.int64(Q[rid, _PR]))) and (
                             chunked or Q[rid, _PR] <= tokens):
                         k = 1
                     else:
@@ -868,7 +872,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     nw[:S[_ITLN]] = itl_w[:S[_ITLN]]
                     itl_v, itl_w = nv, nw
                 t, e = _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells,
-                              cell_ok, cq, cc, 0, 0, d, S[_BSUM] + d * (S[_IT] + 1))
+                              cell_ok, cq, cc, z, z, d, S[_BSUM] + d * (S[_IT] + 1))
                 t += F[_EXTRA]
                 F[_EXTRA] = 0.0
                 _kv_add(S, F, kv_t, kv_v, cur)
@@ -920,11 +924,11 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             if Q[rid, _GEN] == 0:
                 first_s[rid] = now
             else:
-                _itl_add(S, itl_v, itl_w, now - last[rid], 1)
+                _itl_add(S, itl_v, itl_w, now - last[rid], np.int64(1))
             last[rid] = now
             Q[rid, _GEN] += 1
             Q[rid, _CACHE] = Q[rid, _PR]
-            Q[rid, _BLK] = _blocks_for(S, Q[rid, _CACHE])
+            Q[rid, _BLK] = _blocks_for(S, np.int64(Q[rid, _CACHE]))
             Q[rid, _DONE] = 0
             if S[_PREFIX]:
                 _register(S, Q, ch, hx, hc, hn, rid, Q[rid, _CACHE])
