@@ -29,21 +29,23 @@ the `serve()` call as printed, max RSS of the process under /usr/bin/time), one 
         --lengths lognormal --prefix-caching --system-prompts 8 --system-tokens 512 --turns 4 \
         [--engine simpy]
 
-    N      compiled: CPU, max RSS     simpy: CPU, max RSS
-    10^5   5.8 s, 238 MB              13.3 s, 170 MB
-    10^6   12.0 s, 458 MB             110.7 s, 434 MB
+    N      compiled: CPU, max RSS             simpy: CPU, max RSS
+    10^5   5.8 s / 7.0 s, 238 MB / 233 MB     13.3 s, 170 MB
+    10^6   12.0 s / 17.5 s, 458 MB / 453 MB   110.7 s, 434 MB
 
-The issue's target (10^6 requests in ≤ 20 s, ≤ 500 MB) is met with a compiled cache present.
+(compiled: two runs at different times of the session; the same code, the same output; this
+machine's CPU time varies that much with the other jobs.) The issue's target (10^6 requests
+in ≤ 20 s, ≤ 500 MB) is met with a compiled cache present.
 Without a rate (pilot at 20 req/s, then 0.9 × its 8.673 req/s capacity = 7.806 req/s) the
 10^6 run took 13.9 s CPU and 453 MB (the pilot 6.6 s more). The compiled cache
 (`simulator/serving/__pycache__/compiled.*.nbi/nbc`) is built once per checkout and Numba
-version: the cold compile costs 33 s CPU (first call in a fresh checkout, not counted above).
-Where the time goes at 10^6 (compiled; one run timed per function, 16.4 s CPU in all at a
-higher load): the cost tables 6.9 s (2,955 lazily computed nodes, i.e. mapper calls), the
-loop 8.0 s (~3 µs per iteration, ~2.6 iterations per request; Numba's reference counting of
-the ~15 arrays each helper takes is a measurable part: inlining the helpers saved ~15% of the
-loop but cost 10 s more compile), the summary 1.1 s (percentiles, the ITL sort). So the
-tables are about half; their node density is not changed (that would change answers). Memory at 10^6: ~180 MB is Python, the
+version: the cold compile costs 22 s CPU (first call in a fresh checkout, not counted above).
+Where the time goes at 10^6 (compiled; one run timed per function, 16.4 s CPU in all): the
+cost tables 6.6-6.9 s (2,955 lazily computed nodes, i.e. mapper calls), the loop ~8 s (~3 µs
+per iteration, ~2.6 iterations per request; perf puts much of it in Numba's atomic reference
+counts of the ~15 arrays each helper takes; inlining the helpers saved ~15% of the loop but
+cost 7-10 s more compile, so it is not done), the summary 1.1-1.3 s (percentiles, the ITL
+sort). The tables are about half; their node density is not changed (that changes answers). Memory at 10^6: ~180 MB is Python, the
 mapper and Numba's loaded code; per request ~280 B (collector, request table, the engine's
 int32 state, ~3.5 ITL samples).
 """
