@@ -1,7 +1,7 @@
 """The serving engine of one solo replica as one compiled (Numba) loop: same model, same numbers.
 
 `replica.Replica` with `schedulers.ContinuousReplica` / `ChunkedReplica` is the reference; this
-module runs the same state machine over arrays, for the common case `in_scope` names (one
+module runs the same state machine over arrays, for the common case `why_not` allows (one
 engine, continuous or chunked, no speculative decoding, no window-capped KV, open loop, no
 event log, a `MapperIterationCost`). Every step is the reference's step in the same order:
 `_reject_impossible`, the policy's iteration (admission, swap-in, decode blocks and
@@ -17,6 +17,10 @@ Pricing: the table interpolation of `costs.MapperIterationCost` (brackets, `up`,
 `_lerp2`, `s_pf` groups, `_decode_only`'s per-batch cell line, `floored`) with the same
 arithmetic. Table nodes stay lazy: a hash table of nodes, and a node not there yet is computed
 by the cost object's own node method (`_node`, through `numba.objmode`) and kept.
+
+Compilation: `cache=True`; the first call in a checkout compiles (~22 s CPU on a 2.0 GHz
+Xeon), later processes load the cache (~1 s). Helpers are called with typed (not literal)
+arguments so each compiles once.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from infersim.simulator.serving import (
     SampledLengths,
     ServingPolicy,
     Traffic,
+    compiled,
     simulate_serving,
 )
 from infersim.simulator.serving.costs import MapperIterationCost
@@ -122,6 +123,9 @@ def test_preemption_rejection_and_floor_cases_are_exercised(cost) -> None:
 def test_auto_falls_back_and_compiled_refuses_out_of_scope(cost) -> None:
     tr = Traffic(Poisson(20.0), FixedLengths(200, 20), 100)
     spec = ReplicaSpec(kv_blocks=2000)
+    # in scope: auto runs the compiled engine
+    assert compiled.why_not(spec, cost, False, ServingPolicy(prefix_caching=True), 1, False,
+                            None) == ""
     # two replicas, closed loop, static policy, an event log: out of scope
     auto = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2, engine="auto")
     simpy_ = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2, engine="simpy")
