@@ -26,6 +26,7 @@ arguments so each compiles once.
 from __future__ import annotations
 
 import math
+import threading
 from array import array
 from typing import Any
 
@@ -50,13 +51,17 @@ _NF = 11
 _NQ = 17
 _CONV_CAP = 1 << 62  # a conversation chain has no upper block limit
 _KV_CAPACITY = 2048  # `metrics.BoundedSampler`'s default
+# first sizes of the buffers the loop grows: ITL samples (~3.5 per request measured at 10^6
+# requests), and the finish heap, fresh-decoder list and prefix-cache runs
+_ITL_PER_REQUEST = 4
+_ROWS = 64
 
-_ACTIVE: list[MapperIterationCost] = []  # the cost whose nodes `_node` computes
+_ACTIVE = threading.local()  # .cost: the cost whose nodes `_node` computes (this thread)
 
 
 def _node(kind: int, a: float, b: float, c: float) -> tuple[float, float]:
     """A table node from the active cost: its table's value, else its node method."""
-    cost = _ACTIVE[-1]
+    cost = _ACTIVE.cost
     ia, ib, ic = int(a), int(b), int(c)
     if kind == 0:
         v = cost._npf.get(ia) or cost._prefill_node(ia)
@@ -666,26 +671,29 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             waiting[(S[_WH] + S[_WN]) % wcap] = i
             S[_WN] += 1
         idle = False
-        # room for what one step can add (grown here, where no step is half done)
-        if S[_ITLN] + 4 * mb + 8 > itl_v.shape[0]:
-            nv = np.empty(2 * itl_v.shape[0] + 8 * mb, np.float64)
+        # room for what one step can add (grown here, where no step is half done): it joins
+        # at most the queued and prefilling sequences, and releases at most those and the
+        # decoders (two prefix-cache runs each)
+        act = min(mb, S[_NDEC] + S[_WN] + S[_SN] + S[_PFN]) + 8
+        if S[_ITLN] + 4 * act + S[_FRN] > itl_v.shape[0]:
+            nv = np.empty(2 * itl_v.shape[0] + 4 * act + S[_FRN], np.float64)
             nw = np.empty(nv.shape[0], np.int32)
             nv[:S[_ITLN]] = itl_v[:S[_ITLN]]
             nw[:S[_ITLN]] = itl_w[:S[_ITLN]]
             itl_v, itl_w = nv, nw
-        if S[_FINN] + 4 * mb + 8 > fin_h.shape[0]:
-            nh = np.empty(2 * fin_h.shape[0] + 8 * mb, np.int64)
+        if S[_FINN] + 2 * act > fin_h.shape[0]:
+            nh = np.empty(2 * fin_h.shape[0] + 2 * act, np.int64)
             nh[:S[_FINN]] = fin_h[:S[_FINN]]
             fin_h = nh
-        if S[_FRN] + 4 * mb + 8 > fr_r.shape[0]:
-            nr = np.empty(2 * fr_r.shape[0] + 8 * mb, np.int64)
+        if S[_FRN] + 2 * act > fr_r.shape[0]:
+            nr = np.empty(2 * fr_r.shape[0] + 2 * act, np.int64)
             nt = np.empty(nr.shape[0], np.float64)
             nr[:S[_FRN]] = fr_r[:S[_FRN]]
             nt[:S[_FRN]] = fr_t[:S[_FRN]]
             fr_r, fr_t = nr, nt
-        if S[_NREC] - S[_LRUH] + 8 * mb + 16 > rec.shape[0]:
+        if S[_NREC] - S[_LRUH] + 8 * act > rec.shape[0]:
             old = rec.shape[0]
-            nrec = np.empty((2 * old + 16 * mb, 5), np.int64)
+            nrec = np.empty((2 * old + 8 * act, 5), np.int64)
             for r in range(S[_LRUH], S[_NREC]):
                 nrec[r % nrec.shape[0]] = rec[r % old]
             rec = nrec
@@ -721,9 +729,11 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     if S[_PREFIX]:
                         h = _acquire(S, Q, ch, hx, hc, hn, rec, rid, Q[rid, _PR])
                         Q[rid, _DONE] = h * S[_BS]
-                        _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])) - h)
+                        _take_blocks(S, ch, hx, hc, hn, rec,
+                                     _blocks_for(S, np.int64(Q[rid, _PR])) - h)
                     else:
-                        _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])))
+                        _take_blocks(S, ch, hx, hc, hn, rec,
+                                     _blocks_for(S, np.int64(Q[rid, _PR])))
                     crid[nch] = rid
                     nch += 1
                     tokens += Q[rid, _PR] - Q[rid, _DONE]
@@ -869,7 +879,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             single = k <= 1
             end = now
             while True:
-                if S[_ITLN] + 2 * mb + 8 > itl_v.shape[0]:
+                if S[_ITLN] + S[_NDEC] + S[_FRN] + 8 > itl_v.shape[0]:
                     nv = np.empty(2 * itl_v.shape[0], np.float64)
                     nw = np.empty(nv.shape[0], np.int32)
                     nv[:S[_ITLN]] = itl_v[:S[_ITLN]]
@@ -1028,7 +1038,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
         nkeys = 2 * int(max(Q[:, _OWN].max(initial=0), Q[:, _SYSO].max(initial=0))) + 2
     # per chain key: exists, base, end, first holder, oldest and newest evictable run
     ch = np.zeros((nkeys if policy.prefix_caching else 1, 6), np.int32)
-    nh = 4 * mb + 64
+    nh = 4 * mb + 64 if policy.prefix_caching else 1  # ≤ 2 holders per running sequence
     hn = np.arange(1, nh + 1, dtype=np.int64)
     hn[-1] = -1
     hk = np.full(1 << 17, -1, np.int64)
@@ -1042,25 +1052,26 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
             cell_ok[d] = 1
     kv_t, kv_v = np.zeros(_KV_CAPACITY), np.zeros(_KV_CAPACITY)
     swap_cap = n + 1 if S[_SWAP] else 1
-    _ACTIVE.append(cost)
+    outer, _ACTIVE.cost = getattr(_ACTIVE, "cost", None), cost
     try:
         itl_v, itl_w = _engine(
             S, F, Q, np.zeros(n), np.asarray(table.arrival_s, np.float64), col.arrival_s,
             col.scheduled_s, col.first_token_s, col.finish_s, col.preemptions, col.replica,
             col.rejected, -1 if max_context is None else max_context, np.zeros(bs, np.int64),
             np.zeros(n + 1, np.int64), np.zeros(swap_cap, np.int64),
-            np.zeros(mb + 2, np.int64), np.zeros(64 + 8 * mb, np.int64),
+            np.zeros(mb + 2, np.int64), np.zeros(_ROWS, np.int64),
             np.zeros(2 * mb + 200, np.int64), np.zeros(mb + 2, np.int64),
-            np.zeros(64 + 8 * mb, np.int64), np.zeros(64 + 8 * mb), np.zeros(4 * n + 64),
-            np.zeros(4 * n + 64, np.int32), kv_t, kv_v, ch, np.zeros(nh, np.int64),
-            np.zeros(nh, np.int64), hn, np.zeros((64 + 16 * mb, 5), np.int64), hk, hv,
+            np.zeros(_ROWS, np.int64), np.zeros(_ROWS), np.zeros(_ITL_PER_REQUEST * n + _ROWS),
+            np.zeros(_ITL_PER_REQUEST * n + _ROWS, np.int32), kv_t, kv_v, ch,
+            np.zeros(nh, np.int64), np.zeros(nh, np.int64), hn, np.zeros((_ROWS, 5), np.int64),
+            hk, hv,
             np.asarray(cost.tok.nodes, np.float64), np.asarray(cost.seq.nodes, np.float64),
             ctxn, np.asarray(cost.cached.nodes, np.float64),
             np.asarray(cost.chunk_tok.nodes, np.float64),
             np.array([cost.tok.tile, cost.tok.snap_above, cost.chunk_tok.tile,
                       cost.chunk_tok.snap_above], np.int64), cells, cell_ok)
     finally:
-        _ACTIVE.pop()
+        _ACTIVE.cost = outer
     del Q, ch  # memory: before the ITL samples are copied out
     k = int(S[_ITLN])
     col.itl.v = array("d")

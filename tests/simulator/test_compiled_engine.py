@@ -175,3 +175,20 @@ def test_cli_engine_flag(capsys) -> None:
     assert main([*args, "--engine", "compiled", "--replicas", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "more than one replica" in err[0]
+
+
+def test_buffer_growth_keeps_results(cost, monkeypatch) -> None:
+    """Buffers started at one row (ITL samples, finish heap, fresh list, prefix runs) grow
+    inside the loop without changing the result; a max_batch above the request count too."""
+    monkeypatch.setattr(compiled, "_ROWS", 1)
+    monkeypatch.setattr(compiled, "_ITL_PER_REQUEST", 0)
+    tr = Traffic(Poisson(60.0), SampledLengths(Lognormal.from_mean(500, 1.0, 1, 3000),
+                                               Lognormal.from_mean(150, 1.0, 1, 800)),
+                 900, Prefixes(3, 200, 3))
+    spec = ReplicaSpec(kv_blocks=350)
+    for kind in ("continuous", "chunked"):
+        pol = ServingPolicy(kind=kind, prefix_caching=True, max_batch=5000, max_tokens=2048)
+        a = run(cost, "simpy", tr, pol, spec, max_context=3000)
+        b = run(cost, "compiled", tr, pol, spec, max_context=3000)
+        assert_same(a, b)
+        assert a.preemptions > 0
