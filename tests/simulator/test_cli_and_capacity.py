@@ -104,11 +104,11 @@ def test_simulator_line_budget():
     # replayed length samples, and pipelines that run as many engines as the KV cache feeds;
     # then for the serving front-end floor (HTTP streaming and output processing beside the
     # GPU), speculative decoding and window-capped KV inside serve (speculative.py), and the
-    # serving speed memos: bracket and decode-cell caches, bounded victim heap; then +1,047 for
+    # serving speed memos: bracket and decode-cell caches, bounded victim heap; then +1,058 for
     # the compiled serving engine, compiled.py: the replica, the two policies, the prefix-cache
     # pool and the table interpolation again as one Numba loop over arrays, which is what makes
     # 10^6 requests run in ~15 s instead of ~110 s; the simpy engine stays the reference).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 4737, f"simulator/ has {lines} non-blank lines (budget 4737)"
+    assert lines <= 4748, f"simulator/ has {lines} non-blank lines (budget 4748)"
