@@ -118,6 +118,11 @@ def register(sub: Any) -> None:
     p.add_argument("--find-max-rate", action="store_true",
                    help="bisect the highest --rate meeting --slo-ttft/--slo-tpot")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--engine", choices=["auto", "compiled", "simpy"], default="auto",
+                   help="simulation engine: compiled (Numba; one replica, continuous or "
+                        "chunked, no speculation, open loop), simpy (everything), auto "
+                        "(compiled where it applies, from 100,000 requests); the results are "
+                        "the same")
     p.add_argument("--requests-csv", metavar="FILE", help="write per-request records to CSV")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_trace_args(p, chakra=False)
@@ -195,7 +200,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         tr = traffic if rate is None else _traffic(a, rate)
         return serve(model, hw, tr, policy, deployment=dep, slo=slo, economics=eco, seed=a.seed,
                      event_log=bool(a.trace) and rate is None, decode_hw=decode_hw,
-                     decode_deployment=ddep)
+                     decode_deployment=ddep, engine=a.engine)
 
     if a.find_pool_sizes:
         return _pool_sizes(a, model, hw, traffic, policy, dep, decode_hw, ddep, slo, eco)

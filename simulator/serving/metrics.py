@@ -110,7 +110,9 @@ class WeightedSamples:
             return {"mean": math.nan, "p50": math.nan, "p90": math.nan, "p99": math.nan}
         v = np.frombuffer(self.v, dtype=np.float64)
         order = np.argsort(v, kind="stable")
-        cum100 = np.cumsum(w[order]) * 100  # integers: the percentile rank is exact
+        cum100 = w[order]  # in place below: one temporary, not three (10^6-request runs)
+        np.cumsum(cum100, out=cum100)
+        cum100 *= 100  # integers: the percentile rank is exact
         out = {"mean": float(np.dot(v, w) / total)}
         for q in (50, 90, 99):
             out[f"p{q}"] = float(v[order[np.searchsorted(cum100, q * total)]])
@@ -332,6 +334,7 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
               economics: Economics = Economics(),  # noqa: B008 (frozen)
               open_loop: bool = True) -> ServingResult:
     """Turn the collector's records into a `ServingResult` (formulas in the module doc)."""
+    itl = c.itl.stats()  # first: its sort's temporaries are the largest (memory peak)
     done = ~np.isnan(c.finish_s)
     arr = c.arrival_s[done]
     first = c.first_token_s[done]
@@ -377,7 +380,7 @@ def summarize(c: Collector, stats: list[ReplicaStats], *, model: str, hardware: 
         model=model, hardware=hardware, policy=policy, replicas=len(stats), chips=chips,
         requests=len(c.finish_s), completed=int(done.sum()), rejected=int(c.rejected.sum()),
         duration_s=duration, output_tokens=tokens, ttft=stats_of(ttft), tpot=stats_of(tpot),
-        e2e=stats_of(e2e), queue_delay=stats_of(qd), itl=c.itl.stats(),
+        e2e=stats_of(e2e), queue_delay=stats_of(qd), itl=itl,
         throughput_tok_s=tokens / duration if duration > 0 else 0.0,
         throughput_req_s=len(fin) / duration if duration > 0 else 0.0,
         goodput_req_s=int(ok.sum()) / duration if duration > 0 else 0.0,

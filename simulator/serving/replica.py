@@ -28,6 +28,10 @@ each, up to float rounding). A run ends at its first finish, before an iteration
 preempt, and before one starting at or after the next simulation event (`env.peek()`), which
 an engine alone in the simulation (`solo`) ignores while its queue head cannot be admitted
 (no slot or blocks until a finish: arrivals queue behind it).
+
+This process is the reference engine. A solo continuous or chunked replica without
+speculation or window-capped KV usually runs instead as the compiled loop of `compiled`,
+which repeats these steps in the same order over arrays (`serve.simulate_serving` picks).
 """
 
 from __future__ import annotations

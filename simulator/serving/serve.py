@@ -20,6 +20,13 @@ first token is emitted there) a request's KV is sent over the prefill replica's 
 transfer at a time per replica; tokens × KV bytes/token/chip ÷ per-chip link bandwidth, all
 chips in parallel), its prefill blocks are freed, and a decode replica picked by the router
 admits it when it has blocks.
+
+Engines: a run the compiled engine covers (`compiled.why_not`: one replica with one engine,
+continuous or chunked, no speculative decoding or window-capped KV, open-loop traffic, no
+event log, a `MapperIterationCost`) runs there, as one Numba loop, when asked for
+(`engine="compiled"`) or under `auto` from `COMPILED_AUTO_FROM` requests (where its one-time
+compile pays off); every other run runs the simpy processes below. Both give the same
+result (tests/simulator/test_compiled_engine.py).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
+from infersim.simulator.serving import compiled
 from infersim.simulator.serving.config import (
     KV_LINKS,
     Deployment,
@@ -76,6 +84,13 @@ from infersim.simulator.serving.traffic import (
     generate,
 )
 from infersim.workloads import ModelConfig
+
+ENGINES = ("auto", "compiled", "simpy")  # `simulate_serving(engine=...)`
+# `engine="auto"` runs the compiled engine from this many requests: its one-time compile
+# (~22 s CPU per checkout, then cached on disk) pays off there. Measured with
+# benchmarks/bench_serve.py (2-core Xeon): simpy ~130 µs per request, compiled ~6-17 µs, so
+# 10^5 requests take ~13 s on simpy, ~6 s compiled (cache warm) or ~28 s (first call).
+COMPILED_AUTO_FROM = 100_000
 
 
 @dataclass(frozen=True)
@@ -123,12 +138,17 @@ def simulate_serving(
     max_context: int | None = None,
     labels: tuple[str, str] = ("", ""),
     decode: tuple[ReplicaSpec, IterationCost] | None = None,
+    engine: str = "auto",
 ) -> ServingResult:
     """Run the serving DES with an explicit cost function (see module docstring). `decode`:
     the disaggregated decode pool's own replica and cost (other hardware or deployment);
-    None = the same as the prefill pool's."""
+    None = the same as the prefill pool's. `engine`: "compiled", "simpy" or "auto" (compiled
+    where `compiled.why_not` allows it and the run has at least `COMPILED_AUTO_FROM`
+    requests; the results are the same)."""
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
         raise InputError(f"seed must be an integer ≥ 0, got {seed!r}")
+    if engine not in ENGINES:
+        raise InputError(f"engine: unknown value {engine!r}; use one of {', '.join(ENGINES)}")
     rng = np.random.default_rng(seed)
     table = generate(traffic, rng)
     n = len(table)
@@ -137,6 +157,20 @@ def simulate_serving(
     col.output_tokens[:] = table.output_tokens
     env = simpy.Environment()
     closed = isinstance(traffic.arrival, ClosedLoop)
+    why = compiled.why_not(spec, cost, closed, policy, replicas, event_log, decode)
+    if engine == "compiled" and why:
+        raise InputError(f"engine compiled: it does not simulate {why}; use engine auto or "
+                         f"simpy")
+    if engine == "compiled" or (engine == "auto" and not why and n >= COMPILED_AUTO_FROM):
+        assert isinstance(cost, MapperIterationCost)
+        busy, energy, px_pool = compiled.run(spec, cost, table, col, policy,
+                                             _prefix_owners(table, traffic, policy),
+                                             max_context)
+        del table  # memory: the results' sort needs room (10^6-request runs)
+        return _result(col, [ReplicaStats(busy, energy, spec.idle_power_w, spec.price_usd,
+                                          spec.chips, spec.extra_power_w)],
+                       [px_pool] if px_pool is not None else [], spec, policy, slo,
+                       economics, labels, closed)
     done: dict[int, simpy.Event] = {}
 
     def on_finish(rid: int) -> None:
@@ -215,7 +249,7 @@ def simulate_serving(
         groups[0][0][0].solo = True
     # interleave virtual engines across replicas so round robin alternates replicas
     pool = _Pool(sorted(front, key=lambda r: (r.index % pp, r.index)), policy.router)
-    identify = _prefix_identities(table, traffic, policy)
+    identify = _prefix_identities(_prefix_owners(table, traffic, policy))
 
     def submit(i: int) -> None:
         col.arrival_s[i] = env.now
@@ -263,40 +297,59 @@ def simulate_serving(
     stats = [ReplicaStats(sum(e.busy_s for e in g), sum(e.energy_j for e in g),
                           sp.idle_power_w, sp.price_usd, sp.chips, sp.extra_power_w)
              for g, sp in groups]
-    res = summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
-                    kv_blocks=spec.kv_blocks, slo=slo, economics=economics,
-                    open_loop=not closed)
+    pools = [e.kv for g, _ in groups for e in g if isinstance(e.kv, PrefixKvPool)]
+    res = _result(col, stats, pools, spec, policy, slo, economics, labels, closed)
     if policy.spec is not None:
         res = dataclasses.replace(res, speculative=spec_summary(
             [e for g, _ in groups for e in g], policy.spec))
+    return res
+
+
+def _result(col: Collector, stats: list[ReplicaStats], pools: list[PrefixKvPool],
+            spec: ReplicaSpec, policy: ServingPolicy, slo: Slo, economics: Economics,
+            labels: tuple[str, str], closed: bool) -> ServingResult:
+    """The run's `ServingResult` (with the prefix-cache summary under prefix caching)."""
+    res = summarize(col, stats, model=labels[0], hardware=labels[1], policy=policy.kind.value,
+                    kv_blocks=spec.kv_blocks, slo=slo, economics=economics,
+                    open_loop=not closed)
     if not policy.prefix_caching:
         return res
-    pools = [e.kv for g, _ in groups for e in g if isinstance(e.kv, PrefixKvPool)]
     block_bytes = policy.block_size * spec.kv_bytes_per_token_per_chip
     return dataclasses.replace(res, prefix_cache=prefix_summary(pools, block_bytes)
                                | window_prefix_summary(pools, block_bytes))
 
 
-def _prefix_identities(table: RequestTable, traffic: Traffic, policy: ServingPolicy
-                       ) -> Callable[[Seq], None] | None:
-    """With prefix caching: a function giving each `Seq` its block owners (see
-    `kv_pool.PrefixKvPool`): system prompt k is owner k, conversation c owner S + c (S system
-    prompts); without `Prefixes` every request is its own conversation."""
+def _prefix_owners(table: RequestTable, traffic: Traffic, policy: ServingPolicy
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """With prefix caching: each request's block owners (see `kv_pool.PrefixKvPool`) as
+    (system-prompt owner, its full blocks, conversation owner): system prompt k is owner k,
+    conversation c owner S + c (S system prompts); without `Prefixes` every request is its
+    own conversation."""
     if not policy.prefix_caching:
         return None
     px = traffic.prefixes
     n_sys = px.system_prompts if px is not None else 0
     sys_full = px.system_tokens // policy.block_size if px is not None else 0
     sys_id, conv = table.system_id, table.conversation
+    n = len(table)
+    if sys_id is None or conv is None:
+        return np.zeros(n, np.int64), np.zeros(n, np.int64), np.arange(n, dtype=np.int64)
+    k = np.asarray(sys_id, np.int64)
+    return (np.maximum(k, 0), np.where(k >= 0, sys_full, 0).astype(np.int64),
+            n_sys + np.asarray(conv, np.int64))
+
+
+def _prefix_identities(owners: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+                       ) -> Callable[[Seq], None] | None:
+    """A function giving each `Seq` its block owners (`_prefix_owners`)."""
+    if owners is None:
+        return None
+    sys_owner, sys_full, owner = owners
 
     def identify(s: Seq) -> None:
-        if sys_id is not None and conv is not None:
-            k = int(sys_id[s.rid])
-            s.sys_owner = max(k, 0)
-            s.sys_full = sys_full if k >= 0 else 0
-            s.owner = n_sys + int(conv[s.rid])
-        else:
-            s.owner = s.rid
+        s.sys_owner = int(sys_owner[s.rid])
+        s.sys_full = int(sys_full[s.rid])
+        s.owner = int(owner[s.rid])
 
     return identify
 
@@ -324,8 +377,10 @@ def serve(
     event_log: bool = False,
     decode_hw: str | Path | Hardware | None = None,
     decode_deployment: Deployment | None = None,
+    engine: str = "auto",
 ) -> ServingResult:
-    """Simulate serving `traffic` with `model` on `hw` (see the module docstring).
+    """Simulate serving `traffic` with `model` on `hw` (see the module docstring; `engine` as
+    in `simulate_serving`).
 
     Heterogeneous disaggregation: with the disaggregated policy, `decode_hw` and / or
     `decode_deployment` give the decode pool its own hardware and deployment (None: those of
@@ -389,7 +444,7 @@ def serve(
     return simulate_serving(spec, cost, traffic, policy, replicas=dep.replicas, slo=slo,
                             economics=economics, seed=seed, event_log=event_log,
                             max_context=m.max_position_embeddings, labels=(m.name, label),
-                            decode=decode)
+                            decode=decode, engine=engine)
 
 
 def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy

@@ -106,8 +106,12 @@ def test_simulator_line_budget():
     # GPU), speculative decoding and window-capped KV inside serve (speculative.py), and the
     # serving speed memos: bracket and decode-cell caches, bounded victim heap; then for
     # prefix caching per layer group of windowed models (WindowPrefixKvPool, +190), chunked
-    # layers that free their last chunk, and windowed attention priced per group, +80).
+    # layers that free their last chunk, and windowed attention priced per group, +80); then
+    # +1,058 for the compiled serving engine, compiled.py: the replica, the two policies, the
+    # prefix-cache pool and the table interpolation again as one Numba loop over arrays, which
+    # is what makes 10^6 requests run in ~15 s instead of ~110 s; the simpy engine stays the
+    # reference and a test holds the two equal).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 4020, f"simulator/ has {lines} non-blank lines (budget 4020)"
+    assert lines <= 5100, f"simulator/ has {lines} non-blank lines (budget 5100)"

@@ -1,0 +1,220 @@
+"""The compiled serving engine gives the simpy engine's result: a randomized grid of policies,
+preemption modes, prefix caching, traffic shapes, a cache small enough to preempt and
+max_context rejections; out-of-scope runs fall back (auto) or are refused (compiled)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from infersim.foundation.errors import InputError
+from infersim.hwmodels import load_hardware
+from infersim.simulator.serving import (
+    ClosedLoop,
+    FixedLengths,
+    Lognormal,
+    Poisson,
+    Prefixes,
+    SampledLengths,
+    ServingPolicy,
+    Traffic,
+    compiled,
+    simulate_serving,
+)
+from infersim.simulator.serving.costs import MapperIterationCost
+from infersim.simulator.serving.serve import ReplicaSpec
+from infersim.workloads import load_model
+
+
+@pytest.fixture(scope="module")
+def cost() -> MapperIterationCost:
+    # the sparse cached axes `serve` uses with prefix caching (fewer mapper calls)
+    return MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
+                               cached_chunk_per_octave=8, cached_per_octave=4)
+
+
+def run(cost, engine, traffic, policy, spec, **kw):  # type: ignore[no-untyped-def]
+    cost._dcell.clear()  # history of the decode cells: both engines start from none
+    return simulate_serving(spec, cost, traffic, policy, seed=kw.pop("seed", 3),
+                            engine=engine, **kw)
+
+
+def assert_same(a, b) -> None:  # type: ignore[no-untyped-def]
+    da, db = a.to_dict(), b.to_dict()
+    assert da.keys() == db.keys()
+    for k, x in da.items():
+        y = db[k]
+        if isinstance(x, float) and not isinstance(x, bool):
+            assert (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9), k
+        else:
+            assert x == y, k
+    for k, x in a.per_request.items():
+        assert np.array_equal(x, b.per_request[k], equal_nan=True), k
+    assert a.kv_samples == b.kv_samples
+
+
+def grid():  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(15)
+    cases = []
+    for kind in ("continuous", "chunked"):
+        for prefix in (False, True):
+            for preemption in ("recompute", "swap"):
+                if prefix and preemption == "swap":
+                    continue  # prefix caching runs with recompute only
+                for lengths in ("fixed", "lognormal"):
+                    cases.append((kind, prefix, preemption, lengths,
+                                  int(rng.integers(0, 1000))))
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "prefix", "preemption", "lengths", "seed"), grid())
+def test_compiled_equals_simpy(cost, kind, prefix, preemption, lengths, seed) -> None:
+    rng = np.random.default_rng(seed)
+    if lengths == "fixed":
+        ln = FixedLengths(int(rng.integers(200, 800)), int(rng.integers(60, 200)))
+    else:
+        ln = SampledLengths(Lognormal.from_mean(500, 0.9, 1, 3000),
+                            Lognormal.from_mean(150, 0.9, 1, 800))
+    px = (Prefixes(int(rng.integers(1, 6)), int(rng.integers(16, 300)),
+                   int(rng.integers(1, 4))) if prefix or rng.random() < 0.5 else None)
+    traffic = Traffic(Poisson(float(rng.uniform(20, 60))), ln, 1500, px)
+    policy = ServingPolicy(kind=kind, prefix_caching=prefix, preemption=preemption,
+                           max_batch=int(rng.integers(16, 96)),
+                           max_tokens=int(rng.choice([1024, 2048, 8192])))
+    # a cache of a few long requests: preemptions and (lognormal) rejections happen
+    spec = ReplicaSpec(kv_blocks=int(rng.integers(200, 500)), kv_bytes_per_token_per_chip=3e4,
+                       idle_power_w=100.0)
+    max_context = 2500 if lengths == "lognormal" else None
+    a = run(cost, "simpy", traffic, policy, spec, max_context=max_context, seed=seed)
+    b = run(cost, "compiled", traffic, policy, spec, max_context=max_context, seed=seed)
+    assert_same(a, b)
+    assert a.completed > 0
+
+
+def test_preemption_rejection_and_floor_cases_are_exercised(cost) -> None:
+    """The grid is not vacuous: preemptions (both modes) and rejections occur, prefix hits
+    occur, and a runtime with a serving floor gives the same answer in both engines."""
+    tr = Traffic(Poisson(50.0), SampledLengths(Lognormal.from_mean(600, 1.0, 1, 4000),
+                                               Lognormal.from_mean(150, 1.0, 1, 900)),
+                 1200, Prefixes(3, 200, 3))
+    spec = ReplicaSpec(kv_blocks=400, kv_bytes_per_token_per_chip=3e4)
+    for preemption in ("recompute", "swap"):
+        pol = ServingPolicy(kind="chunked", preemption=preemption, max_tokens=1024)
+        a = run(cost, "simpy", tr, pol, spec, max_context=3000)
+        b = run(cost, "compiled", tr, pol, spec, max_context=3000)
+        assert_same(a, b)
+        assert a.preemptions > 0 and a.rejected > 0
+    pol = ServingPolicy(prefix_caching=True, max_batch=64)
+    a = run(cost, "simpy", tr, pol, spec)
+    b = run(cost, "compiled", tr, pol, spec)
+    assert_same(a, b)
+    assert a.prefix_cache["hit_tokens"] > 0 and a.preemptions > 0
+    floored = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
+                                  runtime="vllm-v0-api")
+    tr2 = Traffic(Poisson(30.0), FixedLengths(300, 60), 600)
+    a = run(floored, "simpy", tr2, ServingPolicy(), spec)
+    b = run(floored, "compiled", tr2, ServingPolicy(), spec)
+    assert_same(a, b)
+
+
+def test_auto_falls_back_and_compiled_refuses_out_of_scope(cost) -> None:
+    tr = Traffic(Poisson(20.0), FixedLengths(200, 20), 100)
+    spec = ReplicaSpec(kv_blocks=2000)
+    # in scope for the compiled engine
+    assert compiled.why_not(spec, cost, False, ServingPolicy(prefix_caching=True), 1, False,
+                            None) == ""
+    # two replicas, closed loop, static policy, an event log: out of scope
+    auto = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2, engine="auto")
+    simpy_ = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2, engine="simpy")
+    assert_same(auto, simpy_)
+    closed = Traffic(ClosedLoop(4), FixedLengths(200, 20), 50)
+    for kw, why in (({"replicas": 2}, "more than one replica"),
+                    ({"event_log": True}, "an event log")):
+        with pytest.raises(InputError, match=why):
+            simulate_serving(spec, cost, tr, ServingPolicy(), engine="compiled", **kw)
+    with pytest.raises(InputError, match="closed-loop"):
+        simulate_serving(spec, cost, closed, ServingPolicy(), engine="compiled")
+    with pytest.raises(InputError, match="static"):
+        simulate_serving(spec, cost, tr, ServingPolicy(kind="static"), engine="compiled")
+    with pytest.raises(InputError, match="not a MapperIterationCost"):
+        simulate_serving(spec, lambda *a: (0.01, 1.0), tr, ServingPolicy(), engine="compiled")
+    with pytest.raises(InputError, match="engine"):
+        simulate_serving(spec, cost, tr, ServingPolicy(), engine="fast")
+    # the event log comes from the simpy engine under auto
+    assert simulate_serving(spec, cost, tr, ServingPolicy(), event_log=True).events
+
+
+def test_auto_picks_compiled_from_the_size_where_its_compile_pays_off(cost, monkeypatch
+                                                                       ) -> None:
+    import importlib
+
+    serve_mod = importlib.import_module("infersim.simulator.serving.serve")
+    calls: list[int] = []
+    real = compiled.run
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(compiled, "run", spy)
+    tr = Traffic(Poisson(20.0), FixedLengths(200, 20), 100)
+    spec = ReplicaSpec(kv_blocks=2000)
+    small = simulate_serving(spec, cost, tr, ServingPolicy())  # 100 < COMPILED_AUTO_FROM
+    assert calls == []
+    monkeypatch.setattr(serve_mod, "COMPILED_AUTO_FROM", 100)
+    big = simulate_serving(spec, cost, tr, ServingPolicy())
+    assert calls == [1]
+    assert_same(small, big)
+    # out of scope: simpy whatever the size
+    simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2)
+    assert calls == [1]
+
+
+def test_deterministic_for_a_seed(cost) -> None:
+    tr = Traffic(Poisson(40.0), SampledLengths(Lognormal.from_mean(400, 0.8, 1, 3000),
+                                               Lognormal.from_mean(60, 0.8, 1, 400)), 800,
+                 Prefixes(2, 100, 2))
+    pol = ServingPolicy(kind="chunked", prefix_caching=True, max_tokens=1024)
+    spec = ReplicaSpec(kv_blocks=500)
+    a, b = (run(cost, "compiled", tr, pol, spec, seed=7) for _ in range(2))
+    assert a.to_dict() == b.to_dict()
+    c = run(cost, "compiled", tr, pol, spec, seed=8)
+    assert c.to_dict()["ttft_mean_s"] != a.to_dict()["ttft_mean_s"]
+
+
+def test_cli_engine_flag(capsys) -> None:
+    """`serve --engine`: the same JSON from both engines; compiled out of scope is one line
+    and exit 2."""
+    from infersim.cli import main
+
+    args = ["serve", "--model", "llama-3.2-1b", "--hw", "h100-sxm", "--requests", "300",
+            "--prompt", "256", "--output", "32", "--rate", "20", "--prefix-caching",
+            "--system-prompts", "2", "--system-tokens", "128", "--turns", "2", "--json"]
+    outs = []
+    for engine in ("simpy", "compiled", "auto"):
+        assert main([*args, "--engine", engine]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0] == outs[1] == outs[2]
+    assert main([*args, "--engine", "compiled", "--replicas", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "more than one replica" in err[0]
+
+
+def test_buffer_growth_keeps_results(cost, monkeypatch) -> None:
+    """Buffers started at one row (ITL samples, finish heap, fresh list, prefix runs) grow
+    inside the loop without changing the result; a max_batch above the request count too."""
+    monkeypatch.setattr(compiled, "_ROWS", 1)
+    monkeypatch.setattr(compiled, "_ITL_PER_REQUEST", 0)
+    tr = Traffic(Poisson(60.0), SampledLengths(Lognormal.from_mean(500, 1.0, 1, 3000),
+                                               Lognormal.from_mean(150, 1.0, 1, 800)),
+                 900, Prefixes(3, 200, 3))
+    spec = ReplicaSpec(kv_blocks=350)
+    for kind in ("continuous", "chunked"):
+        pol = ServingPolicy(kind=kind, prefix_caching=True, max_batch=5000, max_tokens=2048)
+        a = run(cost, "simpy", tr, pol, spec, max_context=3000)
+        b = run(cost, "compiled", tr, pol, spec, max_context=3000)
+        assert_same(a, b)
+        assert a.preemptions > 0
