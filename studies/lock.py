@@ -20,6 +20,10 @@ from pathlib import Path
 from infersim.foundation.errors import InputError
 
 LOCK_NAME = ".infersim-sweep.lock"
+# A killed sweep's pool workers are forked with the lock's descriptor and hold the lock until
+# they notice and exit (`executors.die_with_parent`: at once on Linux, else within its 1 s
+# poll); a run that finds the recorded holder dead waits this long for them.
+ORPHAN_WAIT_S = 5.0
 
 _held: dict[str, int] = {}  # realpath of the folder -> nesting depth held by this process
 
@@ -38,6 +42,23 @@ def _holder(path: Path) -> str:
     except (ValueError, OverflowError, OSError):
         pass
     return f"pid {pid}{when}"
+
+
+def _holder_alive(path: Path) -> bool:
+    """Is the pid recorded in the lock file a live process? (An unreadable pid: assume so.)"""
+    try:
+        pid = int(path.read_text(encoding="utf-8", errors="replace").split()[0])
+    except FileNotFoundError:
+        return False  # released and removed meanwhile: try again
+    except (OSError, ValueError, IndexError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, not ours to signal
+        return True
+    return True
 
 
 @contextmanager
@@ -61,12 +82,16 @@ def output_lock(out: str | Path) -> Iterator[Path]:
             _held[key] -= 1
         return
     path = folder / LOCK_NAME
+    patience = time.monotonic() + ORPHAN_WAIT_S
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
+            if not _holder_alive(path) and time.monotonic() < patience:
+                time.sleep(0.05)  # a dead sweep's forked workers still hold it: they exit
+                continue
             raise InputError(f"{folder}: another sweep is writing to this folder "
                              f"({_holder(path)}); wait for it to finish, or use another "
                              "output folder (-o)") from None

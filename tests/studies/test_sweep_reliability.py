@@ -353,3 +353,43 @@ def test_study_run_holds_the_folder_lock_and_takes_the_dask_options(tmp_path, ca
                  "--executor", "dask", "--scheduler", "tls://127.0.0.1:1",
                  "--tls-ca", str(tmp_path / "ca.pem")]) == 2
     assert "--tls-cert" in _one_line(capsys)
+
+
+_ORPHAN = """
+import os, sys, time
+from infersim.studies.lock import output_lock
+with output_lock(sys.argv[1]):
+    if os.fork() == 0:  # a forked pool worker: it inherits the locked descriptor
+        os.close(1)
+        os.close(2)
+        time.sleep(float(sys.argv[2]))
+        os._exit(0)
+    print("held", flush=True)
+    os._exit(0)  # the sweep dies (no cleanup); its worker still holds the lock
+"""
+
+
+def test_a_dead_sweeps_lingering_worker_delays_the_next_run_but_does_not_refuse_it(
+        tmp_path, monkeypatch):
+    """The lock file names a dead pid while a forked worker of it still holds the lock: the
+    next run waits for the worker (up to ORPHAN_WAIT_S) instead of refusing."""
+    import time as _time
+
+    from infersim.studies import lock
+    from infersim.studies.lock import ORPHAN_WAIT_S, output_lock
+
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-c", _ORPHAN, str(out), "1.0"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.stdout.strip() == "held"
+    t0 = _time.monotonic()
+    with output_lock(out):  # the worker exits after 1 s: taken, not refused
+        waited = _time.monotonic() - t0
+    assert 0.2 < waited < ORPHAN_WAIT_S
+    # a worker outliving the patience: refused
+    monkeypatch.setattr(lock, "ORPHAN_WAIT_S", 0.3)
+    p = subprocess.run([sys.executable, "-c", _ORPHAN, str(out), "2.0"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "held"
+    with pytest.raises(InputError, match="another sweep"), output_lock(out):
+        pass
