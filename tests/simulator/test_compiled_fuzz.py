@@ -29,7 +29,7 @@ from infersim.simulator.serving import (
 )
 from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.serve import ReplicaSpec
-from infersim.simulator.serving.traffic import Uniform, Zipf
+from infersim.simulator.serving.traffic import TraceReplay, Uniform, Zipf
 from infersim.workloads import load_model
 
 # (model, hardware, runtime, tp): floors of every GPU runtime profile that has one, a MoE,
@@ -94,22 +94,22 @@ Check = Callable[[ServingResult], bool]
 LN = SampledLengths(Lognormal.from_mean(400, 1.0, 1, 3000), Lognormal.from_mean(80, 1.0, 1, 600))
 # name: (deployment, traffic, policy, spec, max_context, what the case must reach)
 NAMED: dict[str, tuple[str, Traffic, ServingPolicy, ReplicaSpec, int | None, Check]] = {
-    "max_batch_1": ("dense", Traffic(Poisson(30.0), LN, 300), ServingPolicy(max_batch=1),
-                    spec_(), None, lambda r: r.completed == 300),
+    "max_batch_1": ("dense", Traffic(Poisson(30.0), LN, 200), ServingPolicy(max_batch=1),
+                    spec_(), None, lambda r: r.completed == 200),
     "max_batch_2_chunked": ("dense", Traffic(Poisson(30.0), LN, 300),
                             ServingPolicy(kind="chunked", max_batch=2, max_tokens=256),
                             spec_(), None, lambda r: r.completed == 300),
-    "max_batch_large": ("dense", Traffic(Poisson(500.0), LN, 800),
+    "max_batch_large": ("dense", Traffic(Poisson(500.0), LN, 500),
                         ServingPolicy(max_batch=100_000), spec_(), None,
-                        lambda r: r.completed == 800),
+                        lambda r: r.completed == 500),
     # continuous: a prompt above max_tokens can never be scheduled
     "max_tokens_below_prompts": ("dense", Traffic(Poisson(40.0), LN, 600),
                                  ServingPolicy(max_tokens=300), spec_(), None,
                                  lambda r: 0 < r.rejected < 600),
     # chunked: long prompts go through in many chunks
-    "chunked_many_chunks": ("dense", Traffic(Poisson(40.0), LN, 600),
+    "chunked_many_chunks": ("dense", Traffic(Poisson(40.0), LN, 300),
                             ServingPolicy(kind="chunked", max_tokens=32), spec_(), None,
-                            lambda r: r.completed == 600),
+                            lambda r: r.completed == 300),
     "block_size_1": ("dense", Traffic(Poisson(60.0), LN, 500),
                      ServingPolicy(block_size=1), spec_(kv_blocks=4000), None,
                      lambda r: r.preemptions > 0),
@@ -160,6 +160,12 @@ NAMED: dict[str, tuple[str, Traffic, ServingPolicy, ReplicaSpec, int | None, Che
                       spec_(kv_blocks=1500), None, lambda r: r.preemptions > 0),
     "idle_gaps": ("dense", Traffic(Poisson(0.5), LN, 200), ServingPolicy(kind="chunked"),
                   spec_(), None, lambda r: r.completed == 200),
+    # arrivals closer than float spacing at the clock's scale, and ~12 days apart
+    "rate_1e9_gamma": ("dense", Traffic(Gamma(1e9, 1000.0), LN, 300), ServingPolicy(),
+                       spec_(kv_blocks=300), None, lambda r: r.preemptions > 0),
+    "rate_1e-6": ("dense", Traffic(Poisson(1e-6), LN, 50, Prefixes(2, 100, 3)),
+                  ServingPolicy(kind="chunked", prefix_caching=True), spec_(), None,
+                  lambda r: r.completed == 50),
     "gamma_bursty": ("dense", Traffic(Gamma(100.0, 4.0), LN, 800), ServingPolicy(),
                      spec_(kv_blocks=800), None, lambda r: r.preemptions > 0),
 }
@@ -176,6 +182,24 @@ for _dep in ("vllm-v0", "sglang", "sglang-v03", "trtllm", "moe", "tp2", "wafer",
 def test_named_case(name: str) -> None:
     dep, traffic, policy, spec, max_context, reached = NAMED[name]
     assert reached(both(dep, traffic, policy, spec, max_context)), name
+
+
+@pytest.mark.parametrize("grid_s", [0.0, 0.01])
+def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float) -> None:
+    """A replayed trace whose arrivals tie (all at 0, or on a 10 ms grid): the engines must
+    take simultaneous arrivals in the same order."""
+    rng = np.random.default_rng(4)
+    t = np.sort(rng.uniform(0.0, 2.0, 200))
+    t = np.round(t / grid_s) * grid_s if grid_s else t * 0.0
+    path = tmp_path / "trace.csv"
+    rows = [f"{float(a)!r},{int(p)},{int(o)}" for a, p, o in
+            zip(t, rng.integers(1, 1500, 200), rng.integers(1, 150, 200), strict=True)]
+    path.write_text("arrival_s,prompt_tokens,output_tokens\n" + "\n".join(rows) + "\n")
+    for kind in ("continuous", "chunked"):
+        r = both("dense", Traffic(TraceReplay(str(path)), None, None, Prefixes(2, 200, 3)),
+                 ServingPolicy(kind=kind, max_batch=32, max_tokens=2048), spec_(kv_blocks=300))
+        assert r.completed > 0 and r.preemptions > 0
+        assert len(set(t.tolist())) < 200  # ties happen
 
 
 def _dist(rng: np.random.Generator, high: int) -> Any:
