@@ -184,6 +184,24 @@ def test_named_case(name: str) -> None:
     assert reached(both(dep, traffic, policy, spec, max_context)), name
 
 
+@pytest.mark.parametrize("dep", ["vllm-v0", "sglang", "sglang-v03", "trtllm"])
+def test_serving_floor_binds(dep: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large decode batches, where the runtime's serving floor is longer than the device's
+    iteration (the chips wait at idle power): the compiled engine prices that floor too."""
+    cost = cost_of(dep, False)
+    real, binds = cost.floored, []
+
+    def spy(t: float, e: float, decode_seqs: int, prefill_emits: int) -> tuple[float, float]:
+        out = real(t, e, decode_seqs, prefill_emits)
+        binds.append(out[0] > t)
+        return out
+
+    monkeypatch.setattr(cost, "floored", spy)  # counts the simpy engine's iterations
+    both(dep, Traffic(Poisson(2000.0), FixedLengths(200, 300), 600),
+         ServingPolicy(max_batch=128), spec_())
+    assert sum(binds) > len(binds) // 4
+
+
 @pytest.mark.parametrize("grid_s", [0.0, 0.01])
 def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float) -> None:
     """A replayed trace whose arrivals tie (all at 0, or on a 10 ms grid): the engines must
