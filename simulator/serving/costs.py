@@ -227,7 +227,18 @@ class MapperIterationCost:
         return v
 
     def _spf_node(self, b: int, q: int, c: int) -> TE:
-        """S_pf for b identical chunks of q tokens over c cached tokens (one batched step)."""
+        """S_pf for b identical chunks of q tokens over c cached tokens (one batched step).
+        A node past the model's context (the cached axis' next node above the last chunks of
+        a near-maximum prompt) extends the line through the two highest cached counts that
+        fit, max − q and half of it: chunk attention is affine in the cached keys there."""
+        hi = self.max_pos - q
+        if c > 0 and c > hi >= 2:
+            lo = hi // 2
+            (t1, e1), (t0, e0) = (self._spf.get((b, q, x)) or self._spf_node(b, q, x)
+                                  for x in (hi, lo))
+            f = (c - hi) / (hi - lo)
+            v = self._spf[(b, q, c)] = (t1 + (t1 - t0) * f, e1 + (e1 - e0) * f)
+            return v
         sc = (self.scenario(Phase.PREFILL, b, prompt=q) if c == 0 else
               self.scenario(Phase.CHUNKED_PREFILL, b, context=c, chunk=q))
         lt, le = self._split(self.schedule(sc))[0]

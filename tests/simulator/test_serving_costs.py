@@ -145,3 +145,36 @@ def test_prefix_hit_tables_agree_with_the_mapper_across_tile_steps(hw):
         for cached in (0, 576, 3001):
             t = c([(q, cached)], 1, 0, 0)[0]
             assert t == pytest.approx(c.direct_prefill(1, q, cached)[0], rel=0.01), (q, cached)
+
+
+def test_chunk_nodes_past_the_model_context_extend_the_attention_line():
+    """The last chunks of a prompt near the model's maximum bracket a cached-axis node past
+    it, which the mapper refuses: the table extends the line through max − q and half of it.
+    Checked against the same model with a 4× longer context, where that node is real (chunk
+    attention is affine in the cached keys, so the two agree closely)."""
+    import dataclasses
+
+    from infersim.hwmodels import load_hardware
+    from infersim.simulator.serving import simulate_serving
+    from infersim.simulator.serving.serve import ReplicaSpec
+
+    m = load_model("llama-3.2-1b")
+    h = load_hardware("h100-sxm")
+    short = MapperIterationCost(m, h)
+    wide = MapperIterationCost(dataclasses.replace(
+        m, max_position_embeddings=4 * m.max_position_embeddings), h)
+    q = 2048
+    c = short.cached.bracket(m.max_position_embeddings - q + 100)[1]  # the node above
+    assert c + q > m.max_position_embeddings  # a node the mapper refuses for this model
+    hi = m.max_position_embeddings - q
+    lo = hi // 2
+    (t1, _), (t0, _) = (short.s_pf(1, q, x) for x in (hi, lo))
+    t = short.s_pf(1, q, c)[0]
+    assert t == pytest.approx(t1 + (t1 - t0) * (c - hi) / (hi - lo), rel=1e-12)
+    assert t == pytest.approx(wide.s_pf(1, q, c)[0], rel=0.02)
+    # and a chunked serve of a near-maximum prompt runs (it stopped with an InputError)
+    r = simulate_serving(ReplicaSpec(), short, Traffic(Poisson(1.0), FixedLengths(130_000, 4),
+                                                       1),
+                         ServingPolicy(kind="chunked", max_tokens=q),
+                         max_context=m.max_position_embeddings)
+    assert r.completed == 1
