@@ -163,9 +163,15 @@ def simulate_serving(
                          f"simpy")
     if engine == "compiled" or (engine == "auto" and not why and n >= COMPILED_AUTO_FROM):
         assert isinstance(cost, MapperIterationCost)
-        busy, energy, px_pool = compiled.run(spec, cost, table, col, policy,
-                                             _prefix_owners(table, traffic, policy),
-                                             max_context)
+        try:
+            busy, energy, px_pool = compiled.run(spec, cost, table, col, policy,
+                                                 _prefix_owners(table, traffic, policy),
+                                                 max_context)
+        except compiled.NodeTableFull:  # a run of unusual breadth: the simpy engine
+            return simulate_serving(spec, cost, traffic, policy, replicas=replicas, slo=slo,
+                                    economics=economics, seed=seed, event_log=event_log,
+                                    max_context=max_context, labels=labels, decode=decode,
+                                    engine="simpy")
         del table  # memory: the results' sort needs room (10^6-request runs)
         return _result(col, [ReplicaStats(busy, energy, spec.idle_power_w, spec.price_usd,
                                           spec.chips, spec.extra_power_w)],

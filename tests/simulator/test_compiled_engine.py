@@ -25,7 +25,9 @@ from infersim.simulator.serving import (
     simulate_serving,
 )
 from infersim.simulator.serving.costs import MapperIterationCost
+from infersim.simulator.serving.metrics import Collector
 from infersim.simulator.serving.serve import ReplicaSpec
+from infersim.simulator.serving.traffic import generate
 from infersim.workloads import load_model
 
 
@@ -218,3 +220,16 @@ def test_buffer_growth_keeps_results(cost, monkeypatch) -> None:
         b = run(cost, "compiled", tr, pol, spec, max_context=3000)
         assert_same(a, b)
         assert a.preemptions > 0
+
+
+def test_a_run_that_fills_the_node_table_runs_on_simpy(cost, monkeypatch) -> None:
+    """More table nodes than the compiled engine holds: the same run on the simpy engine."""
+    tr = Traffic(Poisson(50.0), SampledLengths(Lognormal.from_mean(400, 0.8, 1, 3000),
+                                               Lognormal.from_mean(60, 0.8, 1, 400)), 300)
+    spec = ReplicaSpec(kv_blocks=2000)
+    ref = simulate_serving(spec, cost, tr, ServingPolicy(), engine="simpy")
+    monkeypatch.setattr(compiled, "NODE_SLOTS", 8)  # room for 4 nodes
+    with pytest.raises(compiled.NodeTableFull):
+        compiled.run(spec, cost, generate(tr, np.random.default_rng(0)),
+                     Collector(300), ServingPolicy(), None, None)
+    assert_same(simulate_serving(spec, cost, tr, ServingPolicy(), engine="compiled"), ref)
