@@ -110,8 +110,9 @@ def test_simulator_line_budget():
     # +1,058 for the compiled serving engine, compiled.py: the replica, the two policies, the
     # prefix-cache pool and the table interpolation again as one Numba loop over arrays, which
     # is what makes 10^6 requests run in ~15 s instead of ~110 s; the simpy engine stays the
-    # reference and a test holds the two equal).
+    # reference and a test holds the two equal; +22 for the compiled engine's node-table
+    # fallback and the serve table's chunk nodes past the model's context).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5100, f"simulator/ has {lines} non-blank lines (budget 5100)"
+    assert lines <= 5125, f"simulator/ has {lines} non-blank lines (budget 5125)"
