@@ -19,8 +19,9 @@ steady state). The old operating point, 20 req/s, is ~2.3× overloaded (the queu
 without bound, TTFT p50 ~2,900 s at 10^5 requests) and is still measured with `--rate 20`.
 
 Engines (`--engine`, default auto): the compiled Numba loop (`simulator/serving/compiled.py`)
-runs this benchmark's single replica; `--engine simpy` runs the reference simpy engine. Both
-print the same figures (the results are equal; tests/simulator/test_compiled_engine.py).
+runs this benchmark's single replica (auto: from `serve.COMPILED_AUTO_FROM` = 10^5 requests;
+the 10^4-request pilot runs on simpy; `--engine compiled` forces it); `--engine simpy` runs
+the reference simpy engine. Both give the same results (tests/simulator/test_compiled_*.py).
 
 Measured on the shared 2-core machine (Xeon 2.0 GHz, load ~2 from other jobs; CPU time of
 the `serve()` call as printed, max RSS of the process under /usr/bin/time), one run each:
