@@ -15,7 +15,8 @@ does not encode stays None. Families:
   `ampere_<t>_s16816gemm_<t>_{M}x{N}[_sliced1x{s}]_ldg8_..._stages_{K}x{stages}_<layout>`
 - `splitk_reduce`: the split-K / segment-K reduction kernels (`splitKreduce_kernel`,
   `reduce_1Block_kernel`) that follow a split-K GEMM.
-- `gemv`: cuBLAS matrix-vector kernels (`gemv2T_kernel_val`, `gemvx`, ...).
+- `gemv`: cuBLAS matrix-vector kernels (`gemv2T_kernel_val`, `internal::gemvx::kernel`,
+  `dot_kernel`).
 - `unknown`: anything else (never an exception).
 """
 
@@ -68,7 +69,10 @@ def _parse(name: str) -> dict[str, Any]:
         d = _blank(name, "splitk_reduce")
         d.update(split_k=True, reduction=True)
         return d
-    if low.startswith("gemv") or low.startswith("gemvx") or "_gemv" in low:
+    head = name.strip().removeprefix("void ").split("(", 1)[0].split("<", 1)[0].lower()
+    if "gemv" in head or low == "dot_kernel":
+        # matrix-vector paths (`gemv2T_kernel_val`, `internal::gemvx::kernel`, and the
+        # `dot_kernel` + `reduce_1Block_kernel` pair cuBLAS runs for M = 1, small N)
         return _blank(name, "gemv")
     if low.startswith("sm90_xmma") or re.match(r"sm\d+_xmma", low):
         d = _blank(name, "xmma")

@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -382,7 +383,7 @@ def bench_gemm_sweep(b: Bench, w: Writer, quick: bool) -> None:
         wt = torch.randn(n, k, device=b.device, dtype=dt)
         for m in ms:
             x = torch.randn(m, k, device=b.device, dtype=dt)
-            fn = (lambda x=x, wt=wt: F.linear(x, wt))
+            fn = functools.partial(F.linear, x, wt)
             t = b.device_time(fn)
             w.add("gemm", "linear", t, dtype="fp16", m=m, k=k, n=n, runtime="graph",
                   notes="F.linear, weight N x K (vLLM layout); Vidur-like sweep",
@@ -403,15 +404,15 @@ def bench_gemm(b: Bench, w: Writer, quick: bool) -> None:
         w8 = wt.to(torch.float8_e4m3fn).t().contiguous().t() if fp8 else None
         for m in ms:
             x = torch.randn(m, k, device=b.device, dtype=torch.bfloat16)
-            fn = (lambda x=x, wt=wt: torch.matmul(x, wt))
+            fn = functools.partial(torch.matmul, x, wt)
             w.add("gemm", "matmul", b.device_time(fn), dtype="bf16", m=m, k=k, n=n,
                   runtime="graph", notes="torch.matmul", **gemm_row_fields(b, fn))
             if fp8 and m >= 16:  # _scaled_mm needs M a multiple of 16
                 x8 = x.to(torch.float8_e4m3fn)
                 one = torch.ones((), device="cuda")
                 try:
-                    f8 = (lambda x8=x8, w8=w8, one=one: torch._scaled_mm(
-                        x8, w8, scale_a=one, scale_b=one, out_dtype=torch.bfloat16))
+                    f8 = functools.partial(torch._scaled_mm, x8, w8, scale_a=one, scale_b=one,
+                                           out_dtype=torch.bfloat16)
                     t = b.device_time(f8)
                     w.add("gemm", "scaled_mm", t, dtype="fp8", m=m, k=k, n=n, runtime="graph",
                           notes="torch._scaled_mm e4m3, bf16 out", **gemm_row_fields(b, f8))
