@@ -74,6 +74,13 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      "warpspecialized_cooperative_epi_tma", "code index id 52387602622 (CUTLASS profiler "
      "build line)",
      dict(family="cutlass", tile_m=128, tile_n=128, tile_k=64, cluster_m=2, cluster_n=1)),
+    ("void cutlass::Kernel2<cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_128x128_64x3_tn_"
+     "align8>(cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_128x128_64x3_tn_align8::Params)",
+     "code index id 28786920182 (PyTorch profiler notes; the demangled wrapper form)",
+     dict(family="cutlass", tile_m=128, tile_n=128, tile_k=64, stages=3, layout="tn")),
+    ("void cutlass::Kernel2<cutlass_80_simt_sgemm_64x64_8x5_tn_align1>(cutlass_80_simt_sgemm_"
+     "64x64_8x5_tn_align1::Params)", "code index ids 61890730667, 61544620682",
+     dict(family="cutlass", tile_m=64, tile_n=64, tile_k=8, stages=5, layout="tn")),
     ("ampere_fp16_s16816gemm_fp16_64x64_sliced1x2_ldg8_relu_f2f_stages_64x6_tn",
      "github.com/NVIDIA/cutlass/issues/1025",
      dict(family="ampere", tile_m=64, tile_n=64, tile_k=64, stages=6, split_k=False,
@@ -201,6 +208,7 @@ def test_gemm_row_from_fake_profiler(monkeypatch: pytest.MonkeyPatch, tmp_path: 
               _Event("cudaLaunchKernel", "CPU", 6, 0.0, 15.0),
               _Event("nvjet_tst_64x32_64x16_2x2_2cta_h_bz_splitK_TNT", "CUDA", 3, 36.0),
               _Event("Memset (Device)", "CUDA", 3, 3.0),
+              _Event("Activity Buffer Request", "CUDA", 1, 40.0),
               _Event("cublasLt::splitKreduce_kernel", "CUDA", 3, 6.0)]
     _fake_profiler(monkeypatch, events)
     fn_calls: list[int] = []

@@ -297,8 +297,8 @@ def _event_time_us(e: Any, names: tuple[str, ...]) -> float:
 def kernel_list(events: Any, calls: int, device: str = "CUDA") -> list[dict[str, Any]]:
     """Kernels of a profiled run of `calls` identical op calls, from
     `prof.key_averages()`: name, launches per call and device seconds per call, in the
-    order key_averages lists them. Host-side events (aten ops, runtime API calls) and
-    memset/memcpy activity are left out; `device` is the event device type kept ("CPU"
+    order key_averages lists them. Host-side events (aten ops, runtime API calls),
+    memset/memcpy activity and CUPTI's buffer event are left out; `device` is the event device type kept ("CPU"
     only for the code-path check on a machine without a GPU)."""
     out = []
     for e in events:
@@ -306,8 +306,8 @@ def kernel_list(events: Any, calls: int, device: str = "CUDA") -> list[dict[str,
         if dt and dt != device:
             continue
         name = str(e.key)
-        if name.lower().startswith(("memset", "memcpy")):
-            continue
+        if name.lower().startswith(("memset", "memcpy", "activity buffer request")):
+            continue  # copies, fills and CUPTI's own buffer event are not the op's kernels
         attrs = (("device_time_total", "cuda_time_total") if device != "CPU"
                  else ("cpu_time_total",))
         t_us = _event_time_us(e, attrs)
