@@ -14,7 +14,15 @@ dependency). Writes tidy CSVs to OUT (default `$OUT`, else ./gpu_measurements):
   loop = host launch cost; stream synchronize round trip), `e2e` (prefill and decode steps of
   plain-PyTorch Llama models with random weights: eager, and decode captured in a CUDA
   graph).
+  gemm rows also carry the kernels cuBLAS launched for that call (`kernels`, a JSON list of
+  names, from one short torch.profiler run after the timed runs), what the main kernel's
+  name encodes (`kernel_family`, `tile_m`, `tile_n`, `tile_k`, `stages`, `cluster_m`,
+  `cluster_n`, `split_k`; validation/gpu/kernel_names.py) and `kernel_time_s`, the sum of
+  the profiled kernels' durations per call (warm L2: the instrument Vidur's profiles use).
 - `environment.json`: device properties, driver, versions, clocks at start.
+
+`--gemm-sweep` runs only a Vidur-like fp16 sweep (F.linear, M = 1..4096 over the H100 shapes
+of Vidur's profiles that carry the GEMM error tail; see SWEEP_SHAPES), about 1-2 minutes.
 
 Device times of single ops are measured the way the cost model defines them: the op
 replayed N times inside a CUDA graph (back-to-back kernels, no host gaps), each replay
@@ -26,6 +34,7 @@ generation loop reads the sampled token).
     python validation/gpu/measure_gpu.py --out $OUT            # full (~5-8 min on an H100)
     python validation/gpu/measure_gpu.py --quick --out /tmp/x  # ~1 min
     python validation/gpu/measure_gpu.py --device cpu --quick --out /tmp/x  # code-path check
+    python validation/gpu/measure_gpu.py --gemm-sweep --out $OUT  # kernel names, ~1-2 min
 
 Then copy the CSVs to `validation/data/gpu/<device>-<date>/` and run
 `python -m infersim.validation.datasets.gpu_measurements` for the predicted-vs-measured tables.
@@ -36,6 +45,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -49,12 +59,39 @@ from typing import Any
 
 FIELDS = ("device", "driver", "torch", "cuda", "date", "kind", "name", "dtype", "m", "k", "n",
           "batch", "heads", "kv_heads", "head_dim", "q_len", "kv_len", "causal", "numel",
-          "bytes", "runtime", "time_s", "time_p10_s", "time_p90_s", "repeats", "notes")
+          "bytes", "runtime", "time_s", "time_p10_s", "time_p90_s", "repeats", "notes",
+          # gemm rows: the kernels cuBLAS launched (torch.profiler, after the timed runs) and
+          # what the main kernel's name encodes (validation/gpu/kernel_names.py)
+          "kernels", "kernel_family", "tile_m", "tile_n", "tile_k", "stages", "cluster_m",
+          "cluster_n", "split_k", "kernel_time_s")
 
 # Llama-shaped GEMMs (K, N): 8B qkv / gate_up / down, 70B at TP=8 qkv / gate_up / down
 GEMM_SHAPES = ((4096, 6144), (4096, 28672), (14336, 4096), (8192, 1280), (8192, 7168),
                (3584, 8192))
 GEMM_M = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+# --gemm-sweep: the token counts Vidur profiles (the ~1.4x grid kept in
+# validation/data/vidur/compute.csv) over the H100 (K, N) pairs of Vidur's Llama-2-7B,
+# CodeLlama-34B and Qwen-72B projections at TP 1/2/4/8 whose per-shape p90 error against
+# the GEMM model is >= 13 % (the tail; `frame()` of validation/datasets/vidur.py), plus five
+# pairs below it: the outliers named in validation/data/vidur/README.md (8192x49152 at M=384,
+# 4096x12288 at M=96, 11008x8192 at M=1024) and two low-error controls.
+VIDUR_M = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+           3072, 4096)
+SWEEP_SHAPES = (
+    # tail: p90 >= 13 %
+    (512, 4096), (8192, 11008), (4096, 22016), (1376, 4096), (4096, 1536), (1024, 4096),
+    (1024, 8192), (2048, 8192), (2752, 8192), (4096, 8192), (8192, 8192), (8192, 10240),
+    (3072, 8192), (12288, 8192), (8192, 3072), (8192, 12288), (4096, 2752), (2048, 4096),
+    (4096, 5504), (4096, 11008), (24576, 8192), (4096, 3072), (2752, 4096),
+    # controls and named outliers
+    (8192, 49152), (8192, 22016), (4096, 6144), (4096, 12288), (11008, 8192))
+# assumed for the budget estimate only: H100-class dense fp16 rate and HBM bandwidth reached by
+# cuBLAS, and the host cost per shape of graph capture + one profiler session
+EST_FLOPS = 600e12
+EST_BW = 2.5e12
+EST_SHAPE_OVERHEAD_S = 0.06
+FLUSH_BYTES = 256 << 20
+
 LLAMA_CONFIGS = {
     "llama-3.2-1b": dict(hidden=2048, inter=8192, layers=16, heads=32, kv_heads=8, vocab=128256),
     "llama-3.1-8b": dict(hidden=4096, inter=14336, layers=32, heads=32, kv_heads=8,
@@ -232,10 +269,127 @@ def bench_copy_elementwise(b: Bench, w: Writer, quick: bool) -> None:
         del a, c, o
 
 
+def _import_kernel_names() -> Any:
+    """validation/gpu/kernel_names.py as a module, with or without infersim installed (the
+    script runs from a bare checkout on the GPU machine)."""
+    try:
+        from infersim.validation.gpu import kernel_names
+        return kernel_names
+    except ImportError:
+        import importlib.util
+
+        path = Path(__file__).resolve().parent / "kernel_names.py"
+        spec = importlib.util.spec_from_file_location("_measure_gpu_kernel_names", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+
+def _event_time_us(e: Any, names: tuple[str, ...]) -> float:
+    for a in names:
+        v = getattr(e, a, None)
+        if v is not None:
+            return float(v)
+    return 0.0
+
+
+def kernel_list(events: Any, calls: int, device: str = "CUDA") -> list[dict[str, Any]]:
+    """Kernels of a profiled run of `calls` identical op calls, from
+    `prof.key_averages()`: name, launches per call and device seconds per call, in the
+    order key_averages lists them. Host-side events (aten ops, runtime API calls),
+    memset/memcpy activity and CUPTI's buffer event are left out; `device` is the event device type kept ("CPU"
+    only for the code-path check on a machine without a GPU)."""
+    out = []
+    for e in events:
+        dt = str(getattr(e, "device_type", "")).rsplit(".", 1)[-1].upper()
+        if dt and dt != device:
+            continue
+        name = str(e.key)
+        if name.lower().startswith(("memset", "memcpy", "activity buffer request")):
+            continue  # copies, fills and CUPTI's own buffer event are not the op's kernels
+        attrs = (("device_time_total", "cuda_time_total") if device != "CPU"
+                 else ("cpu_time_total",))
+        t_us = _event_time_us(e, attrs)
+        out.append({"name": name, "calls": float(getattr(e, "count", calls)) / calls,
+                    "time_s": 1e-6 * t_us / calls})
+    return out
+
+
+def profile_kernels(b: Bench, fn: Callable[[], Any], calls: int = 3) -> list[dict[str, Any]]:
+    """The kernels one call of `fn` launches: a short torch.profiler run (CUDA activity) of
+    `calls` calls, made after the timed runs so timing is unaffected."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    b.sync()
+    acts = [ProfilerActivity.CUDA] if b.cuda else [ProfilerActivity.CPU]
+    with profile(activities=acts) as prof:
+        for _ in range(calls):
+            fn()
+        b.sync()
+    return kernel_list(prof.key_averages(), calls, "CUDA" if b.cuda else "CPU")
+
+
+def kernel_fields(kernels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Row fields of a GEMM row from its profiled kernels (empty when none were recorded)."""
+    kn = _import_kernel_names()
+    return {"kernels": json.dumps([k["name"] for k in kernels]) if kernels else "",
+            **kn.summarize(kernels)}
+
+
+def gemm_row_fields(b: Bench, fn: Callable[[], Any]) -> dict[str, Any]:
+    """kernel_fields of `fn`; a profiler failure leaves the timed row and says why."""
+    try:
+        return kernel_fields(profile_kernels(b, fn))
+    except Exception as e:  # profiling is extra: never lose the timing for it
+        return {"kernels": "", "kernel_family": f"profile failed: {type(e).__name__}"}
+
+
+def sweep_estimate_s(shapes: tuple[tuple[int, int], ...], ms: tuple[int, ...],
+                     calls: int, elem_bytes: int = 2) -> float:
+    """Rough device + host seconds of a GEMM sweep: per (M, K, N) `calls` kernel runs at the
+    roofline time (EST_FLOPS, EST_BW), each after an L2 flush of FLUSH_BYTES, plus
+    EST_SHAPE_OVERHEAD_S per shape."""
+    total = 0.0
+    for k, n in shapes:
+        for m in ms:
+            kernel = max(2.0 * m * k * n / EST_FLOPS, elem_bytes * (m * k + k * n + m * n) / EST_BW)
+            total += calls * (kernel + 2 * FLUSH_BYTES / EST_BW) + EST_SHAPE_OVERHEAD_S
+    return total
+
+
 def _fp8_ok(torch: Any, b: Bench) -> bool:
     if not b.cuda or not hasattr(torch, "_scaled_mm") or not hasattr(torch, "float8_e4m3fn"):
         return False
     return torch.cuda.get_device_capability(0) >= (8, 9)
+
+
+def bench_gemm_sweep(b: Bench, w: Writer, quick: bool) -> None:
+    """Vidur-like sweep: fp16 F.linear (weight N x K, the layout vLLM's linear layers hand to
+    cuBLAS) over VIDUR_M x SWEEP_SHAPES, each row with the kernels cuBLAS ran."""
+    torch = b.t
+    F = torch.nn.functional
+    ms, shapes = VIDUR_M, SWEEP_SHAPES
+    if quick:
+        ms, shapes = VIDUR_M[::4], SWEEP_SHAPES[:4]
+    if not b.cuda:
+        ms, shapes = (1, 24), ((64, 96),)
+    calls = 2 + b.inner * (1 + b.repeats)
+    print(f"gemm sweep: {len(shapes) * len(ms)} GEMMs, estimated "
+          f"{sweep_estimate_s(shapes, ms, calls):.0f} s", file=sys.stderr, flush=True)
+    dt = torch.float16
+    for k, n in shapes:
+        wt = torch.randn(n, k, device=b.device, dtype=dt)
+        for m in ms:
+            x = torch.randn(m, k, device=b.device, dtype=dt)
+            fn = functools.partial(F.linear, x, wt)
+            t = b.device_time(fn)
+            w.add("gemm", "linear", t, dtype="fp16", m=m, k=k, n=n, runtime="graph",
+                  notes="F.linear, weight N x K (vLLM layout); Vidur-like sweep",
+                  **gemm_row_fields(b, fn))
+            del x
+        b.sync()
 
 
 def bench_gemm(b: Bench, w: Writer, quick: bool) -> None:
@@ -250,16 +404,18 @@ def bench_gemm(b: Bench, w: Writer, quick: bool) -> None:
         w8 = wt.to(torch.float8_e4m3fn).t().contiguous().t() if fp8 else None
         for m in ms:
             x = torch.randn(m, k, device=b.device, dtype=torch.bfloat16)
-            w.add("gemm", "matmul", b.device_time(lambda x=x, wt=wt: torch.matmul(x, wt)),
-                  dtype="bf16", m=m, k=k, n=n, runtime="graph", notes="torch.matmul")
+            fn = functools.partial(torch.matmul, x, wt)
+            w.add("gemm", "matmul", b.device_time(fn), dtype="bf16", m=m, k=k, n=n,
+                  runtime="graph", notes="torch.matmul", **gemm_row_fields(b, fn))
             if fp8 and m >= 16:  # _scaled_mm needs M a multiple of 16
                 x8 = x.to(torch.float8_e4m3fn)
                 one = torch.ones((), device="cuda")
                 try:
-                    t = b.device_time(lambda x8=x8, w8=w8, one=one: torch._scaled_mm(
-                        x8, w8, scale_a=one, scale_b=one, out_dtype=torch.bfloat16))
+                    f8 = functools.partial(torch._scaled_mm, x8, w8, scale_a=one, scale_b=one,
+                                           out_dtype=torch.bfloat16)
+                    t = b.device_time(f8)
                     w.add("gemm", "scaled_mm", t, dtype="fp8", m=m, k=k, n=n, runtime="graph",
-                          notes="torch._scaled_mm e4m3, bf16 out")
+                          notes="torch._scaled_mm e4m3, bf16 out", **gemm_row_fields(b, f8))
                 except RuntimeError as e:  # an unsupported layout on this build
                     w.add("gemm", "scaled_mm", [], dtype="fp8", m=m, k=k, n=n,
                           notes=f"failed: {str(e)[:80]}")
@@ -469,9 +625,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="output folder (default $OUT or ./gpu_measurements)")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--quick", action="store_true", help="fewer shapes and repeats (~1 min)")
-    ap.add_argument("--only", default="overhead,elementwise,gemm,attention,e2e",
-                    help="comma-separated sections")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated sections (default overhead,elementwise,gemm,"
+                    "attention,e2e; gemm_sweep with --gemm-sweep)")
+    ap.add_argument("--gemm-sweep", action="store_true",
+                    help="only the Vidur-like fp16 GEMM sweep (M = 1..4096 over the H100 "
+                    "Vidur shapes with the error tail) with the kernels cuBLAS ran; "
+                    "~2 min on an H100 (estimate printed at start)")
     args = ap.parse_args(argv)
+    only = args.only or ("gemm_sweep" if args.gemm_sweep
+                         else "overhead,elementwise,gemm,attention,e2e")
     try:
         import torch
     except ImportError:
@@ -483,17 +646,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     env = environment(torch, args.device)
-    bench = Bench(torch, args.device, repeats=5 if args.quick else 9,
-                  inner=5 if args.quick else 10)
+    short = args.quick or args.gemm_sweep  # the sweep's budget: 5 x 5 timed calls per shape
+    bench = Bench(torch, args.device, repeats=5 if short else 9, inner=5 if short else 10)
     w = Writer(out, env)
     t0 = time.perf_counter()
     sections = {"overhead": lambda: bench_overheads(bench, w),
                 "elementwise": lambda: bench_copy_elementwise(bench, w, args.quick),
                 "gemm": lambda: bench_gemm(bench, w, args.quick),
+                "gemm_sweep": lambda: bench_gemm_sweep(bench, w, args.quick),
                 "attention": lambda: bench_attention(bench, w, args.quick),
                 "e2e": lambda: bench_e2e(bench, w, args.quick)}
     torch.manual_seed(0)
-    for name in args.only.split(","):
+    for name in only.split(","):
         _progress(f"{name} ...", t0)
         try:
             sections[name.strip()]()
