@@ -28,32 +28,38 @@ ORPHAN_WAIT_S = 5.0
 _held: dict[str, int] = {}  # realpath of the folder -> nesting depth held by this process
 
 
-def _holder(path: Path) -> str:
+def _record(path: Path) -> tuple[int, str] | None:
+    """(pid, start time) the holder wrote into the lock file; None when unreadable."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
-        return "another process"
+        return None
     pid, _, started = text.partition(" ")
-    if not pid.isdigit():
+    return (int(pid), started) if pid.isdigit() else None
+
+
+def _holder(path: Path) -> str:
+    rec = _record(path)
+    if rec is None:
         return "another process"
     when = ""
     try:
-        when = f", started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(started)))}"
+        when = f", started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(rec[1])))}"
     except (ValueError, OverflowError, OSError):
         pass
-    return f"pid {pid}{when}"
+    return f"pid {rec[0]}{when}"
 
 
 def _holder_alive(path: Path) -> bool:
-    """Is the pid recorded in the lock file a live process? (An unreadable pid: assume so.)"""
-    try:
-        pid = int(path.read_text(encoding="utf-8", errors="replace").split()[0])
-    except FileNotFoundError:
-        return False  # released and removed meanwhile: try again
-    except (OSError, ValueError, IndexError):
+    """Is the pid recorded in the lock file a live process? (A file gone: no, try again; an
+    unreadable pid: assume so.)"""
+    if not path.exists():
+        return False
+    rec = _record(path)
+    if rec is None:
         return True
     try:
-        os.kill(pid, 0)
+        os.kill(rec[0], 0)
     except ProcessLookupError:
         return False
     except OSError:  # exists, not ours to signal
