@@ -30,8 +30,9 @@ an engine alone in the simulation (`solo`) ignores while its queue head cannot b
 (no slot or blocks until a finish: arrivals queue behind it).
 
 This process is the reference engine. A solo continuous or chunked replica without
-speculation or window-capped KV usually runs instead as the compiled loop of `compiled`,
-which repeats these steps in the same order over arrays (`serve.simulate_serving` picks).
+speculation or window-capped KV may run instead as the compiled loop of `compiled` (asked
+for, or from `serve.COMPILED_AUTO_FROM` requests under `auto`), which repeats these steps in
+the same order over arrays.
 """
 
 from __future__ import annotations
