@@ -94,6 +94,10 @@ def test_sram_ecc_check_bits_by_hand() -> None:
     # the simple chip's 1 MB SRAM with a 9-bit code per 128-bit word: 0.308571 x 137/128
     a = chip_area(_simple_chip(sram_ecc_word_bits=128))
     assert a.components["sram"] == pytest.approx(0.330267, rel=1e-5)
+    # direction: ECC adds area, and a narrower protected word adds more (more bits per bit)
+    srams = [chip_area(_simple_chip(sram_ecc_word_bits=w)).components["sram"]
+             for w in (0, 256, 128, 64, 32)]
+    assert srams == sorted(srams) and len(set(srams)) == len(srams)
 
 
 def test_groq_tsp_components_by_hand() -> None:
