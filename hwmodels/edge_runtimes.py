@@ -32,6 +32,10 @@ for a 512-token prompt. `DEQUANT_OPS` counts the instructions one call of
 `dequantize_<type>` (16 values) issues, read from ggml-metal.metal at 8e672ef; the cost model
 (`hwmodels.models.soc`) turns them into time. The F16 path's `dequantize_f16` is a plain copy
 (the reference the matmul efficiency is fitted on), so F16 has no dequantization term.
+Not modelled: the M2 Ultra-only token thresholds below which ggml-metal.m keeps the mat-vec
+kernel (2-15 tokens by format), and the OpenCL backend's own kernels on Snapdragon (the
+Metal tiling is assumed there). `llama.cpp-cpu` and `mlc-llm` leave `dequant_tile_tokens`
+at 0: their batched kernels are not read here.
 """
 
 from __future__ import annotations
