@@ -730,3 +730,12 @@ class SocParams:
         "barrier before the next dependent node), charged once per kernel (a fused group "
         "of ops) execution",
         (0.0, 1e4), scale=US, default=0.0)
+    int_fp_concurrent: bool = kind_param(
+        "int_fp_concurrent", "the processor issues integer and FP instructions to separate "
+        "pipelines at once (Apple GPUs from M3/A17 Pro on), so a kernel's integer work can "
+        "hide under its FP matrix work; false: one pipeline runs both in turn",
+        default=False)
+    dequant_tile_tokens: int = kind_param(
+        "dequant_tile_tokens", "tokens of one threadgroup tile of the runtime's batched "
+        "quantized matmul: each weight is dequantized once per tile of tokens; 0 = the "
+        "runtime's kernels are not priced for it", (0, 4096), default=0)

@@ -93,6 +93,52 @@ _GGUF_BPW: dict[DType, float] = {
 }
 _BYTES.update({d: bpw / BITS_PER_BYTE for d, bpw in _GGUF_BPW.items()})
 
+
+def _more_bits(i: int, n: int) -> bool:
+    """llama.cpp's `use_more_bits(i_layer, num_layers)` (llama.cpp, build 8e672ef, in
+    llama_model_quantize_internal's type choice): the first and last eighth of the layers and
+    every third layer between them get the larger K type."""
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def _llama7b_block_mix() -> dict[DType, tuple[tuple[str, float], ...]]:
+    # Tensors of one Llama-2-7B layer (d 4096, ffn 11008, 32 layers) by the type llama.cpp's
+    # quantizer gives each (llama.cpp build 8e672ef: attn_v / ffn_down / attn_output rules);
+    # the share of every block type in the layers' matmul weights. The output matrix is
+    # left out: in a prompt it multiplies one token (a mat-vec kernel, no tile dequant).
+    d, f, n = 4096, 11008, 32
+    sizes = {"q": d * d, "k": d * d, "v": d * d, "o": d * d, "gate": d * f, "up": d * f,
+             "down": d * f}
+    total = n * sum(sizes.values())
+
+    def mix(rule: dict[str, tuple[str, ...]], base: str) -> tuple[tuple[str, float], ...]:
+        acc: dict[str, float] = {}
+        for name, size in sizes.items():
+            for i in range(n):
+                t = rule.get(name, (base,) * n)[i]
+                acc[t] = acc.get(t, 0.0) + size / total
+        return tuple(sorted(acc.items()))
+
+    more6 = tuple("q6_k" if _more_bits(i, n) else "" for i in range(n))
+    first2_q5 = tuple("q5_k" if i < 2 else "q4_k" for i in range(n))
+    return {
+        DType.Q2_K: mix({"v": ("q3_k",) * n, "down": ("q3_k",) * n, "o": ("q3_k",) * n},
+                        "q2_k"),
+        DType.Q3_K_M: mix({"v": first2_q5, "down": first2_q5, "o": ("q4_k",) * n}, "q3_k"),
+        DType.Q4_0: (("q4_0", 1.0),),
+        DType.Q4_K_M: mix({"v": tuple(t or "q4_k" for t in more6),
+                           "down": tuple(t or "q4_k" for t in more6)}, "q4_k"),
+        DType.Q5_K_M: mix({"v": tuple(t or "q5_k" for t in more6),
+                           "down": tuple(t or "q5_k" for t in more6)}, "q5_k"),
+        DType.Q6_K: (("q6_k", 1.0),),
+        DType.Q8_0: (("q8_0", 1.0),),
+    }
+
+
+# GGUF block types (ggml type names, lower case) of each format's layer matmul weights, with
+# their share of those weights: the K-quant "mixes" are several block types.
+GGUF_BLOCK_MIX: dict[DType, tuple[tuple[str, float], ...]] = _llama7b_block_mix()
+
 _ALIASES = {
     "float32": "fp32",
     "float64": "fp64",

@@ -7,8 +7,11 @@ Q8_0 and Q4_0, prompt processing of 512 tokens (pp512: tokens/s of one 512-token
 and text generation of 128 tokens (tg128: tokens/s at batch 1, mean KV length 64). Six
 more M2 Ultra pp512 rows come from llama.cpp PR #3084 (Sep 2023 build, LLaMA-1 7B, which has
 Llama-2-7B's shapes), the only public table here with K-quant formats (Q4_K_M, Q5_K_M, Q6_K):
-their own group, held out; they show what the model omits (the dequantization work inside
-prompt GEMMs, larger for K-quants).
+their own group, held out. That build is slower than the Nov 2023 one in F16 too (1265 vs
+1402 tok/s on the same chip), so the group carries a build-wide offset; within it, the
+quantized rows test the dequantization work inside the prompt GEMMs (`hwmodels.models.soc`:
+every weight dequantized once per 32-token tile, the instructions per value of each format
+counted from ggml-metal.metal), which is larger for K-quants.
 
 Predictions: pp512 = 512 / latency of a 512-token prefill step; tg128 = 1 / latency of one
 batch-1 decode step at context 64. Activations and KV are fp16 (llama.cpp's Metal compute
