@@ -104,6 +104,19 @@ MESH_PROFILES: dict[str, RuntimeProfile] = {
         "fitted on tt-metal Llama-3.1-8B batch 32 on n150 (26.0 t/s/u, v0.62.0-rc35) with the "
         "demo's Bfp4_b/Bfp8_b weight and Bfp8_b KV storage; "
         + FIT_SOURCE),
+    # tt-metal's Galaxy-specific Llama-3 70B demo (models/demos/llama3_70b_galaxy, 2025): a
+    # prefetcher sub-device streams the next matmul's weights from DRAM into an L1 ring
+    # buffer while other ops run, collectives are fused with matmuls and use persistent
+    # buffers, the decode step is a replayed trace. Its fixed cost per op is MEASURED, not
+    # fitted: the mean op-to-op gap of the 16 ops of a decoder layer (0.728 us) plus the
+    # kernel time of its smallest op (RotaryEmbeddingLlamaFusedQK, 2.234 us, a few KB of
+    # data), from the demo's device-profiler targets tests/decoder_perf_targets_6u.json
+    # (tt-metal commit 02cd859b857d6f03107c831e180a7d7cc8d1b059).
+    "tt-galaxy-2025": RuntimeProfile(
+        "tt-galaxy-2025", HardwareKind.MESH, (("op_overhead_s", 2.962e-6),),
+        "measured: mean op_to_op 0.728 us + RotaryEmbeddingLlamaFusedQK kernel 2.234 us, "
+        "tenstorrent/tt-metal models/demos/llama3_70b_galaxy/tests/decoder_perf_targets_6u"
+        ".json at 02cd859b857d6f03107c831e180a7d7cc8d1b059"),
 }
 
 _MATMUL_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.MOE_ROUTER})
