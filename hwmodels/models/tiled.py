@@ -42,8 +42,8 @@ For one execution of an op on one chip (clock f, U = the `matrix` unit's count, 
   published row each by `validation/datasets/published_asic.py` (the others held out). The
   dequantization values of a profile are read from its software's source, not fitted.
 
-Energy = FLOPs × J/FLOP + bytes × 8 × main-memory J/bit + wire bytes × 8 × link J/bit + idle
-power × time. Never below `roofline_times`.
+Energy = FLOPs × J/FLOP + dequantize lane-ops × the vector unit's J/FLOP + (bytes + extra
+dequantize bytes) × 8 × main-memory J/bit + wire bytes × 8 × link J/bit + idle power × time. Never below `roofline_times`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,6 @@ from infersim.hwmodels.models.common import (
 )
 from infersim.hwmodels.models.roofline import roofline_times
 from infersim.hwmodels.spec import (
-    Chip,
     Hardware,
     HardwareKind,
     MeshParams,
@@ -194,6 +193,7 @@ class TiledModel(CostModelBase):
         shape = op.shape
         fabric = hw.fabric
         compute_s, memory_s, comm_s, wire, hop_s = floor_c, 0.0, 0.0, 0.0, 0.0
+        dq_ops, dq_bytes = 0.0, 0.0
         matrix = chip.unit(UnitType.MATRIX)
         units = matrix.count if matrix is not None else 1
         if isinstance(shape, CollectiveShape):
@@ -217,12 +217,14 @@ class TiledModel(CostModelBase):
                     kv_stream_s(shape, units, p.array_dim, chip.clock_hz))
             elif peak > 0:
                 compute_s = max(compute_s, op.flops / peak)
-            dq_s, dq_bytes = self._dequant(op, chip, p)
-            compute_s += dq_s
+            dq_ops, dq_bytes = self._dequant(op, p)
+            lane_rate = effective_peak(chip, op.dtype, UnitType.VECTOR) / 2.0  # FMA = 2 FLOP
+            compute_s += dq_ops / lane_rate if lane_rate > 0 else 0.0
             memory_s += dq_bytes / (chip.main_memory.bandwidth_Bps * p.memory_efficiency)
         overhead = hop_s + p.op_overhead_s
         energy = (op.flops * mac_energy(chip, op.dtype, op_unit(op))
-                  + op.bytes.total * 8 * chip.main_memory.energy_j_per_bit
+                  + dq_ops * mac_energy(chip, op.dtype, UnitType.VECTOR)
+                  + (op.bytes.total + dq_bytes) * 8 * chip.main_memory.energy_j_per_bit
                   + (wire * 8 * fabric.energy_j_per_bit if fabric is not None else 0.0))
         terms = {Bound.COMPUTE: compute_s, Bound.MEMORY: max(memory_s, floor_m),
                  Bound.INTERCONNECT: comm_s}
@@ -232,8 +234,8 @@ class TiledModel(CostModelBase):
 
 
     @staticmethod
-    def _dequant(op: Op, chip: Chip, p: SystolicParams) -> tuple[float, float]:
-        """(vector-unit seconds, extra main-memory bytes) of converting `op`'s narrow stored
+    def _dequant(op: Op, p: SystolicParams) -> tuple[float, float]:
+        """(vector-unit lane-ops, extra main-memory bytes) of converting `op`'s narrow stored
         values to its compute dtype (see the module docstring)."""
         values = narrow_values(op)
         if values <= 0:
@@ -244,9 +246,7 @@ class TiledModel(CostModelBase):
             extra += s.batch * s.kv_tokens * p.kv_scale_bytes
         if p.dequant_materialized > 0:
             extra += 2.0 * values * op.dtype.bytes  # written once, read back once
-        lane_rate = effective_peak(chip, op.dtype, UnitType.VECTOR) / 2.0
-        t = values * p.dequant_ops_per_value / lane_rate if lane_rate > 0 else 0.0
-        return t, extra
+        return values * p.dequant_ops_per_value, extra
 
 
 class SystolicModel(TiledModel):

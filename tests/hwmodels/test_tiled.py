@@ -329,3 +329,16 @@ def test_galaxy_profile_overhead_is_the_demos_measured_op_cost():
     generic = map_trace(trace, hw, "tt-metal-2025").latency_s
     galaxy = map_trace(trace, hw, "tt-galaxy-2025").latency_s
     assert galaxy < generic
+
+
+def test_vector_converts_cost_their_energy_by_hand():
+    """16.8 M int8 weights converted at the chip's bf16 energy (0.5 pJ a FLOP, tpu-v5e.yaml)
+    plus idle power (50 W) over the longer op."""
+    hw = load_hardware("tpu-v5e")
+    op = ops.matmul(1, 4096, 4096, "bf16", weight_dtype="int8")
+    m = SystolicModel()
+    on = m.op_cost(op, hw, _jetstream())
+    off = m.op_cost(op, hw, _jetstream(dequant_ops_per_value=0.0))
+    values = 4096 * 4096
+    assert on.energy_j - off.energy_j == pytest.approx(
+        values * 0.5e-12 + 50.0 * (on.time_s - off.time_s))
