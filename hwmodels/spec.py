@@ -684,6 +684,21 @@ class SystolicParams:
         "op_overhead_us", "fixed time of one compiled op beyond its compute, memory and link "
         "time (issue, synchronisation, pipeline fill/drain); normally set by the runtime "
         "profile", (0.0, 1e4), scale=US, default=0.0)
+    dequant_ops_per_value: float = kind_param(
+        "dequant_ops_per_value", "vector-unit operations per stored value narrower than the "
+        "op's compute dtype (int8 weights or KV under bf16 activations) to convert it before "
+        "the matrix unit; they run in the issue stream that feeds the matrix unit, so they add "
+        "to its time; 0 = converted by load-path hardware; normally set by the runtime profile",
+        (0.0, 64.0), default=0.0)
+    dequant_materialized: float = kind_param(
+        "dequant_materialized", "1 = the converted (compute-dtype) copy of narrow weights or "
+        "KV is written to main memory and read back by the matmul (an unfused convert); 0 = "
+        "the convert is fused into the operand load; normally set by the runtime profile",
+        (0.0, 1.0), default=0.0)
+    kv_scale_bytes: float = kind_param(
+        "kv_scale_bytes", "bytes of quantization scales read per cached token per layer (K and "
+        "V together) with a KV cache stored narrower than the compute dtype; normally set by "
+        "the runtime profile", (0.0, 1024.0), default=0.0)
 
 
 @dataclass(frozen=True)

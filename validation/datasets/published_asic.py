@@ -21,11 +21,17 @@ Bfp8_b; Qwen2.5-7B keeps QKV, O and the KV cache in bf16 and its MLP in Bfp8_b. 
 `mix` gives bits per value per tensor group; each op's weight (and KV) bytes are rescaled from
 the row's nominal `weights` (`kv`) dtype to those bits before mapping.
 
+int8 rows of JetStream: the profile's dequantization values (one vector-unit convert per int8
+weight or KV value, per-token KV scale bytes) come from jetstream-pytorch's source, not from a
+fit (`hwmodels/models/tiled.py`, `_JETSTREAM_DEQUANT`).
+
 Fitted constants: the runtime profile of each kind has ONE constant, `op_overhead_s` (fixed
 time of one compiled op: issue, synchronisation, pipeline fill), solved by bisection so that
 the kind's `calibration` row is reproduced; every other row is held out. The shipped values
 live in `hwmodels/models/tiled.py` (profiles jetstream-2024, tt-metal-2025); `--fit` re-solves
-them (tests check the shipped values against the refit).
+them (tests check the shipped values against the refit). A profile without a calibration row
+is not fitted: `tt-galaxy-2025` (tt-metal's llama3_70b_galaxy demo, the Galaxy row) takes its
+op overhead from that demo's measured per-op profile.
 
     python -m infersim.validation.datasets.published_asic          # error table + rows
     python -m infersim.validation.datasets.published_asic --fit    # re-solve the constants
