@@ -279,3 +279,33 @@ def test_sglang_v03_pays_its_per_request_cpu_between_gpu_steps_by_hand():
     r = BY_ID["sglang030-8b-a100-itl-rps8"]
     assert sp.group(r) == "itl_p50_s (calibration)"
     assert sp.group(BY_ID["sglang030-8b-a100-itl-rps4"]) == "itl_p50_s (held-out)"
+
+
+def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
+    """A 20000/2000 row (once excluded for grading time) runs on the compiled engine; its
+    all-at-t=0 open-loop run is the closed loop of one user per request on simpy, bit for
+    bit (40 requests here: a test of the plumbing, not of the number)."""
+    from infersim.simulator.serving import compiled
+
+    r = BY_ID["trtllm-8b-h100-20000-2000"]
+    assert sp.group(r) == "throughput_tok_s (held-out)" and r["requests"] == "1000"
+    # trtllm-bench without chunked prefill: max_num_tokens >= longest prompt + max batch
+    assert int(r["max_tokens"]) == int(r["isl"]) + int(r["max_batch"]) == 22048
+    small = {**r, "requests": "40"}
+    calls = []
+    run = compiled.run
+    monkeypatch.setattr(compiled, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
+    res = sp.simulate_row(small)
+    assert calls == [1]  # the compiled loop ran, once
+    assert res.completed == 40 and res.rejected == 0
+    ref = serve(r["model"], r["hardware"],
+                Traffic(ClosedLoop(users=40), FixedLengths(20000, 2000), 40),
+                ServingPolicy(max_batch=2048, max_tokens=22048),
+                deployment=Deployment(tp=1, runtime="trtllm", weights="fp8",
+                                      activations="fp8", kv="fp8"), engine="simpy")
+    assert calls == [1]  # the reference ran on simpy
+    assert res.throughput_tok_s == ref.throughput_tok_s > 0
+    assert (res.requests_frame()["finish_s"] == ref.requests_frame()["finish_s"]).all()
+    # the budget of the other rows (8192) cannot hold one 20000-token prompt: all rejected
+    old = sp.simulate_row({**small, "max_tokens": "8192"})
+    assert old.completed == 0 and old.rejected == 40
