@@ -282,7 +282,7 @@ def test_sglang_v03_pays_its_per_request_cpu_between_gpu_steps_by_hand():
 
 
 def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
-    """A 20000/2000 row (once excluded for grading time) runs on the compiled engine; its
+    """A 20000/2000 row (1,000 requests of 22k tokens) runs on the compiled engine; its
     all-at-t=0 open-loop run is the closed loop of one user per request on simpy, bit for
     bit (40 requests here: a test of the plumbing, not of the number)."""
     from infersim.simulator.serving import compiled
