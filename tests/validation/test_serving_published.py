@@ -309,3 +309,32 @@ def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
     # the budget of the other rows (8192) cannot hold one 20000-token prompt: all rejected
     old = sp.simulate_row({**small, "max_tokens": "8192"})
     assert old.completed == 0 and old.rejected == 40
+
+
+def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
+    # the $num_requests table of docs/source/performance/perf-overview.md (NVIDIA/TensorRT-LLM
+    # at 00f3768): input/output length -> requests
+    table = {(128, 128): 30000, (128, 2048): 3000, (128, 4096): 1500, (1000, 2000): 1500,
+             (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
+             (500, 2000): 3000, (20000, 2000): 1000}
+    perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
+    assert len(perf) == 40 and all(r["use"] == "pass_fail" for r in perf)
+    for r in perf:
+        assert int(r["requests"]) == table[int(r["isl"]), int(r["osl"])], r["id"]
+
+
+def test_engine_flag_grades_the_same_on_simpy(capsys, monkeypatch):
+    from infersim.simulator.serving import compiled
+
+    r = {**BY_ID["trtllm-8b-h100-2048-128"], "requests": "60"}
+    monkeypatch.setattr(sp, "rows", lambda path=sp.DATA: [r])
+    calls = []
+    run = compiled.run
+    monkeypatch.setattr(compiled, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
+    printed = []
+    for engine, ran in (("compiled", [1]), ("simpy", [1])):  # simpy: no further compiled run
+        assert sp.main(["--engine", engine]) == 0
+        assert calls == ran, engine
+        printed.append(capsys.readouterr().out.splitlines()[-1])
+    assert printed[0] == printed[1] and "trtllm-8b-h100-2048-128" in printed[0]
+    assert sp.load([r], engine="simpy").loc[0, "predicted"] == sp.predict(r)[0]
