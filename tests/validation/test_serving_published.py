@@ -279,3 +279,62 @@ def test_sglang_v03_pays_its_per_request_cpu_between_gpu_steps_by_hand():
     r = BY_ID["sglang030-8b-a100-itl-rps8"]
     assert sp.group(r) == "itl_p50_s (calibration)"
     assert sp.group(BY_ID["sglang030-8b-a100-itl-rps4"]) == "itl_p50_s (held-out)"
+
+
+def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
+    """A 20000/2000 row (1,000 requests of 22k tokens) runs on the compiled engine; its
+    all-at-t=0 open-loop run is the closed loop of one user per request on simpy, bit for
+    bit (40 requests here: a test of the plumbing, not of the number)."""
+    from infersim.simulator.serving import compiled
+
+    r = BY_ID["trtllm-8b-h100-20000-2000"]
+    assert sp.group(r) == "throughput_tok_s (held-out)" and r["requests"] == "1000"
+    # trtllm-bench without chunked prefill: max_num_tokens >= longest prompt + max batch
+    assert int(r["max_tokens"]) == int(r["isl"]) + int(r["max_batch"]) == 22048
+    small = {**r, "requests": "40"}
+    calls = []
+    run = compiled.run
+    monkeypatch.setattr(compiled, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
+    res = sp.simulate_row(small)
+    assert calls == [1]  # the compiled loop ran, once
+    assert res.completed == 40 and res.rejected == 0
+    ref = serve(r["model"], r["hardware"],
+                Traffic(ClosedLoop(users=40), FixedLengths(20000, 2000), 40),
+                ServingPolicy(max_batch=2048, max_tokens=22048),
+                deployment=Deployment(tp=1, runtime="trtllm", weights="fp8",
+                                      activations="fp8", kv="fp8"), engine="simpy")
+    assert calls == [1]  # the reference ran on simpy
+    assert res.throughput_tok_s == ref.throughput_tok_s > 0
+    assert (res.requests_frame()["finish_s"] == ref.requests_frame()["finish_s"]).all()
+    # the budget of the other rows (8192) cannot hold one 20000-token prompt: all rejected
+    old = sp.simulate_row({**small, "max_tokens": "8192"})
+    assert old.completed == 0 and old.rejected == 40
+
+
+def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
+    # the $num_requests table of docs/source/performance/perf-overview.md (NVIDIA/TensorRT-LLM
+    # at 00f3768): input/output length -> requests
+    table = {(128, 128): 30000, (128, 2048): 3000, (128, 4096): 1500, (1000, 2000): 1500,
+             (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
+             (500, 2000): 3000, (20000, 2000): 1000}
+    perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
+    assert len(perf) == 40 and all(r["use"] == "pass_fail" for r in perf)
+    for r in perf:
+        assert int(r["requests"]) == table[int(r["isl"]), int(r["osl"])], r["id"]
+
+
+def test_engine_flag_grades_the_same_on_simpy(capsys, monkeypatch):
+    from infersim.simulator.serving import compiled
+
+    r = {**BY_ID["trtllm-8b-h100-2048-128"], "requests": "60"}
+    monkeypatch.setattr(sp, "rows", lambda path=sp.DATA: [r])
+    calls = []
+    run = compiled.run
+    monkeypatch.setattr(compiled, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
+    printed = []
+    for engine, ran in (("compiled", [1]), ("simpy", [1])):  # simpy: no further compiled run
+        assert sp.main(["--engine", engine]) == 0
+        assert calls == ran, engine
+        printed.append(capsys.readouterr().out.splitlines()[-1])
+    assert printed[0] == printed[1] and "trtllm-8b-h100-2048-128" in printed[0]
+    assert sp.load([r], engine="simpy").loc[0, "predicted"] == sp.predict(r)[0]
