@@ -43,7 +43,8 @@ For one execution of an op on one chip (clock f, U = the `matrix` unit's count, 
   dequantization values of a profile are read from its software's source, not fitted.
 
 Energy = FLOPs × J/FLOP + dequantize lane-ops × the vector unit's J/FLOP + (bytes + extra
-dequantize bytes) × 8 × main-memory J/bit + wire bytes × 8 × link J/bit + idle power × time. Never below `roofline_times`.
+dequantize bytes) × 8 × main-memory J/bit + wire bytes × 8 × link J/bit + idle power × time.
+Never below `roofline_times`.
 """
 
 from __future__ import annotations
@@ -234,7 +235,6 @@ class TiledModel(CostModelBase):
         return finish(terms, overhead, energy, chip.power.idle_w, compute_s=compute_s,
                       memory_s=max(memory_s, floor_m), comm_s=comm_s,
                       detail=(("hop_s", hop_s), ("array_dim", float(p.array_dim))))
-
 
     @staticmethod
     def _dequant(op: Op, p: SystolicParams) -> tuple[float, float]:

@@ -26,8 +26,9 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
 - arrivals: `infinite` (every request queued at once, as trtllm-bench and vLLM's
   benchmark at QPS = inf) = all requests arriving at t = 0 (the same run as a closed loop
   with one user per request); `poisson` at the published rate;
-- the published request count, continuous batching with the row's `max_batch` / `max_tokens`, vLLM's default
-  KV share (`gpu_memory_utilization` 0.9) and the row's weights / activations / KV dtypes;
+- the published request count, continuous batching with the row's `max_batch` /
+  `max_tokens`, vLLM's default KV share (`gpu_memory_utilization` 0.9) and the row's
+  weights / activations / KV dtypes;
 - the metric read from the result: `throughput_tok_s` / `throughput_req_s` (completed work
   over first arrival to last finish, as the benchmarks count it), `tpot_s` (mean over
   requests), `ttft_s` (mean), `tpot_p50_s` (median over requests), `itl_p50_s` (median
