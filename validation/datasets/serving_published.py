@@ -41,7 +41,8 @@ reference engine, same results).
 
 Groups: `<metric> (held-out)` per metric, `excluded`. The report's signed error is
 (predicted − measured) / measured: on throughput rows positive = predicted faster than
-measured, on TPOT / TTFT rows positive = predicted slower.
+measured, on TPOT / TTFT rows positive = predicted slower. `lean` (printed last by the
+command) puts every graded row on one scale, positive = predicted faster.
 
     python -m infersim.validation.datasets.serving_published     # every row, graded
     python -m infersim.validation.datasets.serving_published --fit-frontend  # FITTED
@@ -380,6 +381,38 @@ def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3
     return math.sqrt(lo * hi)
 
 
+def lean(df: pd.DataFrame) -> dict[str, float]:
+    """Error and lean of the graded rows of `df` (columns group, predicted, measured; the
+    groups of `group`; NaN predictions and `excluded` rows skipped): n, median and p90 APE,
+    the median signed error (predicted − measured) / measured with its sign flipped on
+    latency rows (`LATENCY_METRICS`), so that positive = predicted faster than measured, and
+    the share of rows predicted faster."""
+    graded = df[(df["group"] != "excluded") & np.isfinite(df["predicted"].to_numpy(float))]
+    pred = graded["predicted"].to_numpy(float)
+    meas = graded["measured"].to_numpy(float)
+    latency = np.array([g.split(" ")[0] in LATENCY_METRICS for g in graded["group"]], bool)
+    signed = np.where(latency, -1.0, 1.0) * (pred - meas) / meas
+    if len(signed) == 0:
+        return {"n": 0.0, "median_ape": math.nan, "p90_ape": math.nan,
+                "median_faster": math.nan, "share_faster": math.nan}
+    ape_ = np.abs(pred - meas) / meas
+    return {"n": float(len(signed)), "median_ape": float(np.median(ape_)),
+            "p90_ape": float(np.percentile(ape_, 90)), "median_faster": float(np.median(signed)),
+            "share_faster": float(np.mean(signed > 0))}
+
+
+def lean_line(df: pd.DataFrame) -> str:
+    """`lean` of every graded row and of the held-out ones, as one printable line each."""
+    out = []
+    for label, part in (("graded", df), ("held out", df[~df["group"].str.contains(
+            "calibration")])):
+        s = lean(part)
+        out.append(f"{label}: n={s['n']:.0f}, median APE {s['median_ape']:.1%}, p90 "
+                   f"{s['p90_ape']:.1%}, median signed {s['median_faster']:+.1%} (positive = "
+                   f"predicted faster), predicted faster on {s['share_faster']:.0%}")
+    return "\n".join(out)
+
+
 def load(selected: Sequence[Mapping[str, str]] | None = None,
          engine: str = ENGINE) -> pd.DataFrame:
     """The data set's frame: every row of the CSV, or only `selected` rows of it."""
@@ -455,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                    signed=(df["predicted"] - df["measured"]) / df["measured"])
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(summarize(df).to_string(index=False))
+        print(lean_line(df))
         print(df[["group", "case", "predicted", "measured", "unit", "signed"]]
               .to_string(index=False))
     return 0
