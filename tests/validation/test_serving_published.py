@@ -419,3 +419,21 @@ def test_lean_puts_throughput_and_latency_rows_on_one_faster_scale():
     assert lines[0].startswith("graded: n=5,") and lines[1].startswith("held out: n=4,")
     assert "median signed +2.5%" in lines[1] and "predicted faster on 50%" in lines[1]
     assert sp.lean(df.iloc[5:])["n"] == 0  # only an excluded row: nothing graded
+
+
+def test_validate_reports_the_lean_of_the_production_engine_rows():
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "dataset": [sp.NAME, sp.NAME, "published_e2e", "published_e2e", "vidur"],
+        "group": ["throughput_req_s (held-out)", "excluded", "throughput (held-out)",
+                  "per-user gpu eager (held-out)", "H100 gemm (fit)"],
+        "predicted": [120.0, math.nan, 90.0, 1.0, 1.0],
+        "measured": [100.0, 10.0, 100.0, 2.0, 3.0]})
+    prod = sp.production_rows(df)
+    assert list(prod.index) == [0, 1, 2]  # not the eager per-user row, not vidur
+    lines = rep.production_lean(df)
+    # graded: +20 % and -10 % -> median +5 %, one of two faster, median APE 15 %
+    assert lines[-2] == ("- graded: n=2, median APE 15.0%, p90 19.0%, median signed +5.0% "
+                         "(positive = predicted faster), predicted faster on 50%")
+    assert rep.production_lean(df.iloc[3:]) == []  # no production rows: no section

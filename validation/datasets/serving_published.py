@@ -413,6 +413,20 @@ def lean_line(df: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+# published_e2e's production-engine groups (TensorRT-LLM per-user speeds and max-throughput
+# tables), graded with this data set's rows in `production_rows`
+PRODUCTION_E2E_GROUPS = ("per-user gpu trtllm (held-out)", "throughput (held-out)")
+
+
+def production_rows(data: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a validation frame (all data sets) that are production-engine runs: this
+    data set's and published_e2e's `PRODUCTION_E2E_GROUPS`; what `infersim validate` grades
+    with `lean_line`."""
+    keep = (data["dataset"] == NAME) | ((data["dataset"] == "published_e2e")
+                                        & data["group"].isin(PRODUCTION_E2E_GROUPS))
+    return data[keep]
+
+
 def load(selected: Sequence[Mapping[str, str]] | None = None,
          engine: str = ENGINE) -> pd.DataFrame:
     """The data set's frame: every row of the CSV, or only `selected` rows of it."""
