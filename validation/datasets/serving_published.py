@@ -33,6 +33,9 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   requests), `ttft_s` (mean), `tpot_p50_s` (median over requests), `itl_p50_s` (median
   gap between a request's streamed tokens: with one token per chunk, a decode step).
 
+`lean` puts every graded row on one scale (positive = predicted faster); `infersim validate`
+prints it for `production_rows` (this data set and published_e2e's TensorRT-LLM groups).
+
 `excluded` rows (lengths not published, no hardware spec or engine profile) are listed with
 their reason in `notes` and a NaN prediction: the report counts them, never grades them.
 
@@ -73,7 +76,8 @@ if TYPE_CHECKING:
 
 NAME = "serving_published"
 DESCRIPTION = ("Published production-engine serving runs (TensorRT-LLM perf overview, vLLM "
-               "v0.6.0 blog, MLPerf, LLMServingSim) re-predicted with `serve`; held out")
+               "v0.6.0 blog, SGLang's v0.3.0-vs-vLLM-v0.6.0 README, MLPerf, LLMServingSim) "
+               "re-predicted with `serve`; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "serving.csv"
 LIST_ROWS = True  # the report lists every row of this data set, excluded ones included
 
