@@ -250,6 +250,18 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "/")
 
 
+def production_lean(data: pd.DataFrame) -> list[str]:
+    """Markdown lines: error and lean of the production-engine rows
+    (`serving_published.production_rows`, `lean_line`); none when there are none."""
+    from infersim.validation.datasets import serving_published as sp
+
+    prod = sp.production_rows(data) if not data.empty else data
+    if prod.empty:
+        return []
+    return ["", "Production-engine rows (serving runs + TensorRT-LLM published results):", "",
+            *(f"- {line}" for line in sp.lean_line(prod).splitlines())]
+
+
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],
                     listing: Sequence[tuple[str, str, int]], plots: Sequence[Path],
                     measured_now: bool, listed: Sequence[str] = ()) -> str:
@@ -268,6 +280,7 @@ def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[s
     out += ["", "## Errors by data set and group", ""]
     summ = pd.DataFrame(Report(Path(), summary, data).summary_rows())
     out.append(_table(summ))
+    out += production_lean(data)
     out += ["", "## Worst cases", ""]
     worst = worst_cases(data, 15) if not data.empty else data
     if not worst.empty:

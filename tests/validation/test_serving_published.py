@@ -338,3 +338,102 @@ def test_engine_flag_grades_the_same_on_simpy(capsys, monkeypatch):
         printed.append(capsys.readouterr().out.splitlines()[-1])
     assert printed[0] == printed[1] and "trtllm-8b-h100-2048-128" in printed[0]
     assert sp.load([r], engine="simpy").loc[0, "predicted"] == sp.predict(r)[0]
+
+
+# SGLang repo, benchmark/benchmark_vllm_060/README.md at 120affb: offline runs of 5000
+# ShareGPT prompts, (request throughput req/s, output token throughput tok/s)
+SGLANG_README_OFFLINE = {
+    "vllm060-70b-4xh100-offline": (19.04, 3700.64),
+    "sglang030-70b-4xh100-offline": (19.84, 3856.01),
+    "vllm060-8b-a100-offline": (21.27, 4132.37),
+    "sglang030-8b-a100-offline": (22.03, 4281.51),
+}
+
+
+def test_sglang_repo_offline_rows_are_held_out_as_published():
+    for rid, (req_s, tok_s) in SGLANG_README_OFFLINE.items():
+        r = BY_ID[rid]
+        assert sp.group(r) == "throughput_req_s (held-out)" and rid not in sp.FITTED
+        assert float(r["measured"]) == req_s and r["metric"] == "throughput_req_s"
+        # --num-prompts 5000 without --request-rate: all sent at once
+        assert (r["requests"], r["arrival"], r["lengths"]) == ("5000", "infinite", "sharegpt")
+        assert int(r["osl"]) == round(tok_s / req_s) == 194  # mean output of the run
+        assert r["source"].endswith("120affb9613cc3f5bcd055ec09c7621d3ced0ebc/benchmark/"
+                                    "benchmark_vllm_060/README.md")
+        if rid.startswith("vllm"):
+            # --num-scheduler-steps 10 --max_model_len 4096; max_num_seqs 256 (default)
+            assert (r["runtime"], r["scheduler_steps"]) == ("vllm-v0-api", "10")
+            assert (r["max_batch"], r["max_tokens"]) == ("256", "4096")
+        else:
+            assert (r["runtime"], r["scheduler_steps"]) == ("sglang-v03-api", "")
+
+
+def test_sglang_v03_max_running_requests_from_its_source_formula():
+    """SGLang v0.3.0 (tp_worker.py, model_runner.py): max_running_requests =
+    min(KV tokens // 2, max_num_reqs - 1), max_num_reqs = min(max(KV tokens / context_len x
+    512, 2048), 5120). KV tokens by hand: 80 GB x 0.88 minus the bf16 weights of the GPU's
+    shard, over the KV bytes of one token on that GPU (2 x layers x KV heads / tp x 128 x 2)."""
+    def max_running(kv_tokens: float, context_len: int = 131072) -> int:
+        max_num_reqs = min(max(int(kv_tokens / context_len * 512), 2048), 5120)
+        return min(int(kv_tokens // 2), max_num_reqs - 1)
+
+    kv_8b = (0.88 * 80e9 - 8.03e9 * 2) / (2 * 32 * 8 * 128 * 2)  # 1 A100
+    kv_70b = (0.88 * 80e9 - 70.6e9 * 2 / 4) / (2 * 80 * 8 // 4 * 128 * 2)  # TP4 shard
+    assert 400e3 < kv_8b < 430e3 and 420e3 < kv_70b < 440e3
+    for rid in ("sglang030-8b-a100-offline", "sglang030-70b-4xh100-offline",
+                "sglang030-70b-4xh100-itl-rps4", "sglang030-8b-a100-itl-rps8"):
+        kv = kv_8b if "-8b-" in rid else kv_70b
+        assert int(BY_ID[rid]["max_batch"]) == max_running(kv) == 2047, rid
+        assert BY_ID[rid]["max_tokens"] == "8192"  # chunked_prefill_size 8192
+
+
+def test_offline_row_is_graded_by_hand_from_serve_output():
+    r = BY_ID["sglang030-8b-a100-offline"]
+    f = sp.simulate_row(r).requests_frame()
+    assert len(f) == 5000 and (f["arrival_s"] == 0).all()
+    by_hand = len(f) / (f["finish_s"].max() - f["arrival_s"].min())
+    assert sp.predict(r)[0] == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_lean_puts_throughput_and_latency_rows_on_one_faster_scale():
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "group": ["throughput_req_s (held-out)", "tpot_s (held-out)", "itl_p50_s (held-out)",
+                  "throughput_tok_s (held-out)", "itl_p50_s (calibration)", "excluded"],
+        "predicted": [110.0, 0.9, 1.2, 95.0, 1.0, math.nan],
+        "measured": [100.0, 1.0, 1.0, 100.0, 1.0, 5.0]})
+    s = sp.lean(df)
+    # faster-positive signs: +10 % (more req/s), +10 % (shorter TPOT), -20 % (longer ITL),
+    # -5 % (fewer tok/s), 0 (calibration); the excluded row is not graded
+    assert s["n"] == 5
+    assert s["median_faster"] == pytest.approx(0.0)
+    assert s["share_faster"] == pytest.approx(2 / 5)
+    ape = [0.10, 0.10, 0.20, 0.05, 0.0]
+    assert s["median_ape"] == pytest.approx(0.10)
+    assert s["p90_ape"] == pytest.approx(np.percentile(ape, 90))  # 0.10 + 0.6 x 0.10
+    held = sp.lean(df[~df["group"].str.contains("calibration")])
+    assert held["n"] == 4 and held["median_faster"] == pytest.approx(0.025)  # (+10 % - 5 %)/2
+    assert held["share_faster"] == pytest.approx(0.5)
+    lines = sp.lean_line(df).splitlines()
+    assert lines[0].startswith("graded: n=5,") and lines[1].startswith("held out: n=4,")
+    assert "median signed +2.5%" in lines[1] and "predicted faster on 50%" in lines[1]
+    assert sp.lean(df.iloc[5:])["n"] == 0  # only an excluded row: nothing graded
+
+
+def test_validate_reports_the_lean_of_the_production_engine_rows():
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "dataset": [sp.NAME, sp.NAME, "published_e2e", "published_e2e", "vidur"],
+        "group": ["throughput_req_s (held-out)", "excluded", "throughput (held-out)",
+                  "per-user gpu eager (held-out)", "H100 gemm (fit)"],
+        "predicted": [120.0, math.nan, 90.0, 1.0, 1.0],
+        "measured": [100.0, 10.0, 100.0, 2.0, 3.0]})
+    prod = sp.production_rows(df)
+    assert list(prod.index) == [0, 1, 2]  # not the eager per-user row, not vidur
+    lines = rep.production_lean(df)
+    # graded: +20 % and -10 % -> median +5 %, one of two faster, median APE 15 %
+    assert lines[-2] == ("- graded: n=2, median APE 15.0%, p90 19.0%, median signed +5.0% "
+                         "(positive = predicted faster), predicted faster on 50%")
+    assert rep.production_lean(df.iloc[3:]) == []  # no production rows: no section

@@ -34,6 +34,9 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   requests), `ttft_s` (mean), `tpot_p50_s` (median over requests), `itl_p50_s` (median
   gap between a request's streamed tokens: with one token per chunk, a decode step).
 
+`lean` puts every graded row on one scale (positive = predicted faster); `infersim validate`
+prints it for `production_rows` (this data set and published_e2e's TensorRT-LLM groups).
+
 `excluded` rows (lengths not published, no hardware spec or engine profile) are listed with
 their reason in `notes` and a NaN prediction: the report counts them, never grades them.
 
@@ -42,7 +45,8 @@ reference engine, same results).
 
 Groups: `<metric> (held-out)` per metric, `excluded`. The report's signed error is
 (predicted − measured) / measured: on throughput rows positive = predicted faster than
-measured, on TPOT / TTFT rows positive = predicted slower.
+measured, on TPOT / TTFT rows positive = predicted slower. `lean` (printed last by the
+command) puts every graded row on one scale, positive = predicted faster.
 
     python -m infersim.validation.datasets.serving_published     # every row, graded
     python -m infersim.validation.datasets.serving_published --fit-frontend  # FITTED
@@ -73,7 +77,8 @@ if TYPE_CHECKING:
 
 NAME = "serving_published"
 DESCRIPTION = ("Published production-engine serving runs (TensorRT-LLM perf overview, vLLM "
-               "v0.6.0 blog, MLPerf, LLMServingSim) re-predicted with `serve`; held out")
+               "v0.6.0 blog, SGLang's v0.3.0-vs-vLLM-v0.6.0 README, MLPerf, LLMServingSim) "
+               "re-predicted with `serve`; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "serving.csv"
 LIST_ROWS = True  # the report lists every row of this data set, excluded ones included
 
@@ -381,6 +386,52 @@ def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3
     return math.sqrt(lo * hi)
 
 
+def lean(df: pd.DataFrame) -> dict[str, float]:
+    """Error and lean of the graded rows of `df` (columns group, predicted, measured; the
+    groups of `group`; NaN predictions and `excluded` rows skipped): n, median and p90 APE,
+    the median signed error (predicted − measured) / measured with its sign flipped on
+    latency rows (`LATENCY_METRICS`), so that positive = predicted faster than measured, and
+    the share of rows predicted faster."""
+    graded = df[(df["group"] != "excluded") & np.isfinite(df["predicted"].to_numpy(float))]
+    pred = graded["predicted"].to_numpy(float)
+    meas = graded["measured"].to_numpy(float)
+    latency = np.array([g.split(" ")[0] in LATENCY_METRICS for g in graded["group"]], bool)
+    signed = np.where(latency, -1.0, 1.0) * (pred - meas) / meas
+    if len(signed) == 0:
+        return {"n": 0.0, "median_ape": math.nan, "p90_ape": math.nan,
+                "median_faster": math.nan, "share_faster": math.nan}
+    ape_ = np.abs(pred - meas) / meas
+    return {"n": float(len(signed)), "median_ape": float(np.median(ape_)),
+            "p90_ape": float(np.percentile(ape_, 90)), "median_faster": float(np.median(signed)),
+            "share_faster": float(np.mean(signed > 0))}
+
+
+def lean_line(df: pd.DataFrame) -> str:
+    """`lean` of every graded row and of the held-out ones, as one printable line each."""
+    out = []
+    for label, part in (("graded", df), ("held out", df[~df["group"].str.contains(
+            "calibration")])):
+        s = lean(part)
+        out.append(f"{label}: n={s['n']:.0f}, median APE {s['median_ape']:.1%}, p90 "
+                   f"{s['p90_ape']:.1%}, median signed {s['median_faster']:+.1%} (positive = "
+                   f"predicted faster), predicted faster on {s['share_faster']:.0%}")
+    return "\n".join(out)
+
+
+# published_e2e's production-engine groups (TensorRT-LLM per-user speeds and max-throughput
+# tables), graded with this data set's rows in `production_rows`
+PRODUCTION_E2E_GROUPS = ("per-user gpu trtllm (held-out)", "throughput (held-out)")
+
+
+def production_rows(data: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a validation frame (all data sets) that are production-engine runs: this
+    data set's and published_e2e's `PRODUCTION_E2E_GROUPS`; what `infersim validate` grades
+    with `lean_line`."""
+    keep = (data["dataset"] == NAME) | ((data["dataset"] == "published_e2e")
+                                        & data["group"].isin(PRODUCTION_E2E_GROUPS))
+    return data[keep]
+
+
 def load(selected: Sequence[Mapping[str, str]] | None = None,
          engine: str = ENGINE) -> pd.DataFrame:
     """The data set's frame: every row of the CSV, or only `selected` rows of it."""
@@ -456,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                    signed=(df["predicted"] - df["measured"]) / df["measured"])
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(summarize(df).to_string(index=False))
+        print(lean_line(df))
         print(df[["group", "case", "predicted", "measured", "unit", "signed"]]
               .to_string(index=False))
     return 0

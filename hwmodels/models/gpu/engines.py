@@ -290,7 +290,11 @@ _online("sglang-api", "sglang",
         stream_chunk_s=_VLLM_API_CHUNK_S)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-8b-a100-itl-rps8 (validation/data/published/serving.csv): the median ITL of
-# SGLang v0.3.0 with Llama-3.1-8B on one A100 at 8 req/s
+# SGLang v0.3.0 with Llama-3.1-8B on one A100 at 8 req/s. Per request, not per step: v0.3.0's
+# decode step (tp_worker.forward_decode_batch, handle_finished_requests in the sglang 0.3.0
+# wheel on PyPI) waits for the sampled tokens (.tolist()) and then walks every running request
+# in Python before the next step launches; the README's held-out 70B TP4 rows grow by the same
+# ~0.1 ms per extra running request from 4 to 8 req/s.
 _SGLANG_V03_SEQ_S = 98.5e-6
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
