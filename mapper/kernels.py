@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Runtime, RuntimeProfile
 from infersim.hwmodels.models.gpu.engines import knob
 from infersim.hwmodels.spec import HardwareKind
@@ -313,6 +314,9 @@ def _attention_eager(op: Op, st: EagerStyle) -> list[Kernel]:
 
 
 Q8_1_BYTES = 36.0 / 32.0  # ggml block_q8_1: 32 int8 quants + fp16 scale and sum, per value
+# ggml's unquantized weight types its CUDA backend multiplies (GGML_TYPE_F16 / F32; ggml
+# gained BF16 in May 2024, after these builds)
+GGML_DENSE_WEIGHTS = frozenset({DType.FP16, DType.FP32})
 
 
 def _stream_gemv(gemm: Kernel, x_bytes: float) -> Kernel:
@@ -349,6 +353,11 @@ def ggml_matmul(gemm: Kernel, st: EagerStyle) -> list[Kernel]:
     w = sh.weight_dtype
     act = op.dtype
     f16, f32 = DType.FP16, DType.FP32
+    if w is not None and not w.weight_only and w not in GGML_DENSE_WEIGHTS:
+        gguf = ", ".join(d.value for d in DType if d.weight_only)
+        raise InputError(f"weights: {w.value} is not a weight type llama.cpp's CUDA backend "
+                         f"runs (ggml has no {w.value} matmul kernels in these builds); use "
+                         f"fp16, fp32 or a GGUF format ({gguf})")
     pre: list[Kernel] = []
     if w is not None and w.weight_only:
         if st.mmq_max_batch <= 0 or sh.m <= st.mmq_max_batch:
