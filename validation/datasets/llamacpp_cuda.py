@@ -31,7 +31,7 @@ import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from infersim.hwmodels.cost import RuntimeProfile
 from infersim.hwmodels.models.gpu import engines as E
@@ -64,7 +64,7 @@ def predict(r: Mapping[str, str], profile: RuntimeProfile | None = None) -> floa
     """Predicted tokens/s of one row (with `profile` in place of the row's runtime)."""
     from infersim import api
 
-    rt = profile if profile is not None else profile_of(r)
+    rt: Any = profile if profile is not None else profile_of(r)  # api.simulate takes profiles
     if r["test"].startswith("pp"):
         n = int(r["test"][2:])
         res = api.simulate(r["model"], r["hardware"], "prefill", 1, prompt=n,
