@@ -456,7 +456,9 @@ def fusion_label(a: Op, ra: Role, b: Op, rb: Role, runtime: Runtime,
     if a.count != b.count or a.block != b.block:
         return None
     if rb is Role.BIAS and ra in (Role.MATMUL, Role.EXPERTS):
-        return "gemm_bias"  # cuBLAS(Lt) epilogue / addmm, in every runtime
+        if profile is not None and EagerStyle.of(profile).ggml:
+            return None  # ggml adds the bias in its own ggml_add node
+        return "gemm_bias"  # cuBLAS(Lt) epilogue / addmm, in every other runtime
     label = pair_label(ra, rb, runtime, profile)
     if label is None:
         return None

@@ -114,3 +114,16 @@ def test_dataset_rows_predict_through_the_api() -> None:
     assert len(df) == len(D.read_rows()) and df["predicted"].gt(0).all()
     groups = {g for g, *_ in D.summary(df)}
     assert any("calibration" in g for g in groups) and any("held-out" in g for g in groups)
+
+
+def test_bias_is_its_own_ggml_node() -> None:
+    """Qwen2's q/k/v biases are ggml_add nodes (llama.cpp build_qwen2), not a GEMM epilogue:
+    the projections keep their quantize + MMVQ kernels and the bias is one more kernel."""
+    s = api.simulate("qwen2.5-7b", "rtx-4090", "decode", 1, context=64, weights="q4_0",
+                     activations="fp16", runtime="llama.cpp-cuda").schedule
+    by_name = {m.op.name: m for m in s.ops if m.op.count > 1}
+    assert by_name["qkv_proj"].kernels == 6 and not by_name["qkv_proj"].fusion_group
+    assert by_name["qkv_bias"].kernels == 1
+    g = api.simulate("qwen2.5-7b", "rtx-4090", "decode", 1, context=64, weights="fp16",
+                     runtime="graph").schedule
+    assert "qkv_bias" not in {m.op.name for m in g.ops if not m.fusion_group}
