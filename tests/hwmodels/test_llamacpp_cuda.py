@@ -127,3 +127,16 @@ def test_bias_is_its_own_ggml_node() -> None:
     g = api.simulate("qwen2.5-7b", "rtx-4090", "decode", 1, context=64, weights="fp16",
                      runtime="graph").schedule
     assert "qkv_bias" not in {m.op.name for m in g.ops if not m.fusion_group}
+
+
+def test_cuda_graphs_remove_the_host_bound() -> None:
+    """Replaying the token's kernels as one CUDA graph (PR #6766) removes the per-node host
+    launches: the same kernels, no host time per kernel, a step no longer than the device's
+    own time plus the step sync, and faster than launching node by node."""
+    launched = _sched("rtx-4090", "q4_0", "llama.cpp-cuda")
+    graphed = _sched("rtx-4090", "q4_0", "llama.cpp-cuda-graphs")
+    assert graphed.kernels == launched.kernels
+    assert graphed.host_s == 0.0 < launched.host_s
+    assert graphed.latency_s < launched.latency_s
+    assert graphed.latency_s == pytest.approx(graphed.device_s + graphed.step_overhead_s,
+                                              rel=1e-6)

@@ -4,10 +4,12 @@
 Data: `validation/data/published/llamacpp_cuda.csv`, llama-bench tables that llama.cpp's
 maintainers posted in pull requests (Jan-Mar 2024): Llama-7B in F16, Q8_0 and Q4_0 on an RTX
 3090 Ti (PR #4812, build 32d9f7d9), RTX 4090 (PR #4766), RTX 3090 (PR #4766, master column)
-and one A100 80GB PCIe (PR #6017): prompt processing of 512 tokens (pp512: tokens/s of one
+and one A100 80GB PCIe (PR #6017), plus `./main` generation speeds on the 3090 and 4090
+before and with CUDA graphs (PR #6766, Apr 2024): prompt processing of 512 tokens (pp512: tokens/s of one
 512-token prefill) and text generation of 128 tokens (tg128: tokens/s at batch 1, mean KV
-length 64). Every row is all layers on the GPU (ngl 99), no flash attention (-fa did not
-exist yet), no CUDA graphs (added in May 2024).
+length 64; the `./main` rows' context is not stated, 64 assumed). Every row is all layers
+on the GPU (ngl 99), no flash attention (-fa did not exist yet), no CUDA graphs except the
+PR #6766 rows (`llama.cpp-cuda-graphs`).
 
 Predictions: pp512 = 512 / latency of a 512-token prefill step; tg128 = 1 / latency of one
 batch-1 decode step at context 64. Weights at their GGUF bits per weight (`workloads.dtypes`),
@@ -16,7 +18,7 @@ its GEMMs run in fp16).
 
 Fit (`fit()`): one constant, the host time per ggml node `host_node_s`, solved by bisection
 so the calibration row (RTX 3090 Ti Q4_0 tg128, the hashed build the kernel lists are
-counted from) is reproduced. The other 13 rows are held out.
+counted from) is reproduced. The other 17 rows are held out.
 
     python -m infersim.validation.datasets.llamacpp_cuda          # errors by group
     python -m infersim.validation.datasets.llamacpp_cuda --fit    # + the fitted constant
@@ -94,7 +96,8 @@ def fit() -> float:
 
 
 def _group(r: Mapping[str, str]) -> str:
-    kind = "prompt pp512" if r["test"].startswith("pp") else "generation tg128"
+    kind = ("prompt pp512" if r["test"].startswith("pp") else
+            "generation tg128" if r["test"] == "tg128" else "generation ./main, PR #6766")
     return f"llama.cpp cuda {kind} ({r['split']})"
 
 

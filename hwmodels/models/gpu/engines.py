@@ -378,3 +378,9 @@ _p("llama.cpp-cuda", Runtime.EAGER,
    "as llama.cpp-cuda-2024-01 except fp16 weights at one token run "
    "dequantize_mul_mat_vec (one stream kernel); " + _LLAMACPP_CUDA_SOURCE,
    **_LLAMACPP_CUDA_KNOBS, f16_gemv=1.0)
+_p("llama.cpp-cuda-graphs", Runtime.GRAPH,
+   "llama.cpp CUDA backend with CUDA graphs (PR #6766, merged 2024-05-08): the kernels of "
+   "`llama.cpp-cuda` for a one-token step captured and replayed as one CUDA graph, so no "
+   "per-node host launch; the host's capture and cudaGraphExecUpdate per token are not "
+   "priced (assumed: shorter than the GPU's step, the state the PR's speed-ups show)",
+   **{**_LLAMACPP_CUDA_KNOBS, "cuda_graphs": 1.0}, f16_gemv=1.0)
