@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Runtime, RuntimeProfile
 from infersim.hwmodels.models.gpu.engines import knob
 from infersim.hwmodels.spec import HardwareKind
@@ -156,6 +157,14 @@ def _rms_norm_eager(op: Op) -> list[Kernel]:
     return ks
 
 
+def _norm_mul(op: Op) -> list[Kernel]:
+    """ggml_rms_norm (reads x, writes the normalized x) then ggml_mul by the weight."""
+    n = _numel(op)
+    act = op.dtype
+    return [_vec("rms_norm", n, act, flops=3.0, kind=OpKind.NORM),
+            _vec("norm_mul", n, act, weight_bytes=op.bytes.weight)]
+
+
 def _rope_eager(op: Op) -> list[Kernel]:
     half = max(1, _numel(op) // 2)  # q and k, each rotated separately
     act = op.dtype
@@ -226,6 +235,12 @@ class EagerStyle:
     kv_repeat_kernels: int = 0  # KV-head expansion kernels launched in every layer
     gqa_expand_kernels: int = 0  # KV-head expansion kernels launched only under GQA
     kv_cat: bool = False  # the cache grows by torch.cat: each step copies the whole cache
+    # ggml graph on llama.cpp's CUDA backend (see `ggml_matmul`)
+    norm_mul: bool = False  # rms_norm, then a separate mul by the weight
+    gemm_casts: bool = False  # f32 -> fp16 input and fp16 -> f32 output around a cuBLAS GEMM
+    act_quant: bool = False  # quantized GGUF matmuls first quantize activations to q8_1
+    mmq_max_batch: int = 0  # more tokens: GGUF weights dequantized to fp16 + cuBLAS (0: never)
+    f16_gemv: bool = False  # 16-bit weights at one token: one dequantize_mul_mat_vec kernel
 
     @classmethod
     def of(cls, profile: RuntimeProfile | None) -> EagerStyle:
@@ -235,7 +250,14 @@ class EagerStyle:
         return cls(k("hf_decomposition") >= 0.5, k("split_qkv") >= 0.5,
                    k("split_gate_up") >= 0.5, max(1, round(k("rope_kernels"))),
                    max(1, round(k("attention_kernels"))), max(0, round(k("kv_repeat_kernels"))),
-                   max(0, round(k("gqa_expand_kernels"))), k("kv_cat") >= 0.5)
+                   max(0, round(k("gqa_expand_kernels"))), k("kv_cat") >= 0.5,
+                   k("norm_weight_kernel") >= 0.5, k("gemm_casts") >= 0.5,
+                   k("act_quant_kernel") >= 0.5, max(0, round(k("mmq_max_batch"))),
+                   k("f16_gemv") >= 0.5)
+
+    @property
+    def ggml(self) -> bool:
+        return self.gemm_casts or self.act_quant or self.mmq_max_batch > 0 or self.f16_gemv
 
 
 PLAIN = EagerStyle()
@@ -291,6 +313,72 @@ def _attention_eager(op: Op, st: EagerStyle) -> list[Kernel]:
     return ks
 
 
+Q8_1_BYTES = 36.0 / 32.0  # ggml block_q8_1: 32 int8 quants + fp16 scale and sum, per value
+# ggml's unquantized weight types its CUDA backend multiplies (GGML_TYPE_F16 / F32; ggml
+# gained BF16 in May 2024, after these builds)
+GGML_DENSE_WEIGHTS = frozenset({DType.FP16, DType.FP32})
+
+
+def _stream_gemv(gemm: Kernel, x_bytes: float) -> Kernel:
+    """A mat-vec kernel of llama.cpp's CUDA backend (mul_mat_vec_q, dequantize_mul_mat_vec):
+    a grid of row blocks that streams the weight once at its stored bytes, each row a dot
+    product with the activations (`x_bytes` per activation value); priced as a stream kernel
+    over those bytes, not as a tensor-core tile loop."""
+    op = gemm.op
+    sh = op.shape
+    assert isinstance(sh, MatmulShape) and sh.weight_dtype is not None
+    act = op.dtype
+    return Kernel(gemm.label, O.vector(OpKind.MATMUL, max(1, sh.m * sh.n), act,
+                                       inputs=x_bytes * sh.k / (act.bytes * sh.n),
+                                       flops_per_elem=2.0 * sh.k,
+                                       weight_bytes=sh.k * sh.n * sh.weight_dtype.bytes,
+                                       name=gemm.label))
+
+
+def ggml_matmul(gemm: Kernel, st: EagerStyle) -> list[Kernel]:
+    """The kernels of one weight matmul in llama.cpp's CUDA backend (ggml_cuda_mul_mat in
+    ggml-cuda.cu, CUDA_USE_TENSOR_CORES, Volta or newer):
+    - GGUF weights, tokens <= `mmq_max_batch` (MMQ_MAX_BATCH_SIZE 32): quantize_row_q8_1
+      of the f32 activations (`act_quant`), then mul_mat_vec_q (one token) or mul_mat_q:
+      the weight streams at its real bits per weight (MMQ priced as MMVQ);
+    - GGUF weights, more tokens: ggml_cuda_op_mul_mat_cublas dequantizes the weight to an
+      fp16 copy (to_fp16_cuda), converts the activations to fp16, runs cublasGemmEx
+      (CUBLAS_COMPUTE_16F) on the copy and converts the fp16 output to f32;
+    - fp16 weights at one token with `f16_gemv` (build 77178eed, Mar 2024):
+      dequantize_mul_mat_vec, one stream kernel; otherwise (build 32d9f7d9, Jan 2024, and
+      every prompt) cuBLAS with the input and output casts (`gemm_casts`)."""
+    op = gemm.op
+    sh = op.shape
+    assert isinstance(sh, MatmulShape)
+    w = sh.weight_dtype
+    act = op.dtype
+    f16, f32 = DType.FP16, DType.FP32
+    if w is not None and not w.weight_only and w not in GGML_DENSE_WEIGHTS:
+        gguf = ", ".join(d.value for d in DType if d.weight_only)
+        raise InputError(f"weights: {w.value} is not a weight type llama.cpp's CUDA backend "
+                         f"runs (ggml has no {w.value} matmul kernels in these builds); use "
+                         f"fp16, fp32 or a GGUF format ({gguf})")
+    pre: list[Kernel] = []
+    if w is not None and w.weight_only:
+        if st.mmq_max_batch <= 0 or sh.m <= st.mmq_max_batch:
+            if not st.act_quant:
+                return [gemm]
+            return [_vec(f"{gemm.label}_quantize_q8_1", sh.m * sh.k, act, flops=3.0,
+                         outputs=Q8_1_BYTES / act.bytes), _stream_gemv(gemm, Q8_1_BYTES)]
+        pre.append(_vec(f"{gemm.label}_dequantize_f16", sh.k * sh.n, f16, inputs=0.0,
+                        weight_bytes=sh.k * sh.n * w.bytes, flops=2.0))
+        gemm = Kernel(gemm.label, O.matmul(sh.m, sh.k, sh.n, act, weight_dtype=f16,
+                                           name=gemm.label))
+    elif st.f16_gemv and sh.m == 1 and w is not None:
+        return [_stream_gemv(gemm, f32.bytes)]
+    if not st.gemm_casts:
+        return [*pre, gemm]
+    return [*pre, _vec(f"{gemm.label}_to_fp16", sh.m * sh.k, f16,
+                       inputs=f32.bytes / f16.bytes, flops=0.0),
+            gemm, _vec(f"{gemm.label}_to_fp32", sh.m * sh.n, f32,
+                       inputs=f16.bytes / f32.bytes, flops=0.0)]
+
+
 def eager_kernels(op: Op, r: Role, hf: bool = False, style: EagerStyle | None = None,
                   cache: AttentionShape | None = None) -> list[Kernel]:
     """The kernels eager PyTorch launches for `op` (also `graph`, captured): plain PyTorch,
@@ -301,7 +389,9 @@ def eager_kernels(op: Op, r: Role, hf: bool = False, style: EagerStyle | None = 
     if r is Role.KV_WRITE and st.kv_cat and cache is not None:
         return _kv_cat_eager(op, cache)
     if r is Role.RMS_NORM:
-        return _rms_norm_eager(op) if st.hf_norm else [Kernel(op.name, op)]
+        if st.hf_norm:
+            return _rms_norm_eager(op)
+        return _norm_mul(op) if st.norm_mul else [Kernel(op.name, op)]
     if r is Role.ROPE:
         half = max(1, _numel(op) // 2)
         if st.rope_kernels < 10:  # a complex-multiply RoPE: a few whole-tensor kernels
@@ -315,10 +405,14 @@ def eager_kernels(op: Op, r: Role, hf: bool = False, style: EagerStyle | None = 
                                 or st.gqa_expand_kernels):
         return _attention_eager(op, st)
     if r is Role.MATMUL and isinstance(op.shape, MatmulShape) and op.shape.groups == 1:
+        gemms = [Kernel(op.name, op)]
         if st.split_qkv and op.name.endswith("qkv_proj"):
-            return _split_gemm(op, 3, ("q_proj", "k_proj", "v_proj"))
-        if st.split_gate_up and op.name.endswith("gate_up_proj"):
-            return _split_gemm(op, 2, ("gate_proj", "up_proj"))
+            gemms = _split_gemm(op, 3, ("q_proj", "k_proj", "v_proj"))
+        elif st.split_gate_up and op.name.endswith("gate_up_proj"):
+            gemms = _split_gemm(op, 2, ("gate_proj", "up_proj"))
+        if st.ggml and op.shape.weight_dtype is not None:
+            return [k for g in gemms for k in ggml_matmul(g, st)]
+        return gemms
     if r is Role.KV_WRITE:
         return _kv_write_eager(op)
     if r is Role.ACTIVATION:
@@ -362,7 +456,9 @@ def fusion_label(a: Op, ra: Role, b: Op, rb: Role, runtime: Runtime,
     if a.count != b.count or a.block != b.block:
         return None
     if rb is Role.BIAS and ra in (Role.MATMUL, Role.EXPERTS):
-        return "gemm_bias"  # cuBLAS(Lt) epilogue / addmm, in every runtime
+        if profile is not None and EagerStyle.of(profile).ggml:
+            return None  # ggml adds the bias in its own ggml_add node
+        return "gemm_bias"  # cuBLAS(Lt) epilogue / addmm, in every other runtime
     label = pair_label(ra, rb, runtime, profile)
     if label is None:
         return None

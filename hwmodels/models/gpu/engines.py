@@ -51,6 +51,16 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     stop checks, request-output objects), run by the engine process while the GPU runs the
     next step (vLLM's async output processing): it too only bounds the step from below, at
     tokens × output_token_s, and multi-step scheduling does not amortize it.
+  * `host_node_s`: host time per kernel a C++ engine launches from the host when no CUDA
+    graph replays the step (ggml's per-node dispatch; -1: the chip's `gpu.host_launch_us`,
+    a PyTorch figure).
+  * ggml graph decomposition (llama.cpp's CUDA backend, `mapper.kernels.EagerStyle`):
+    `norm_weight_kernel` (ggml_rms_norm then ggml_mul by the weight: 2 kernels),
+    `gemm_casts` (every cuBLAS fp16 GEMM converts its f32 input to fp16 and its fp16 output
+    back to f32: 3 kernels), `act_quant_kernel` (MMVQ/MMQ quantize the f32 activations to
+    q8_1 first: 2 kernels), `mmq_max_batch` (above this many tokens a GGUF matmul
+    dequantizes its weight to fp16 and runs cuBLAS: 4 kernels), `f16_gemv` (fp16 weights
+    at one token: one dequantize_mul_mat_vec kernel instead of the cuBLAS triple).
 
 Add a stack with `register(RuntimeProfile(...))` from any module (one entry each); `ALIASES`
 maps old names. `fused` is an alias of `trtllm` (the production-engine class it stood for).
@@ -93,6 +103,17 @@ KNOBS: dict[str, tuple[float, str]] = {
     "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
     "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
+    "host_node_s": (-1.0, "host time per kernel launched from the host (-1: the chip's "
+                          "gpu.host_launch_us)"),
+    "norm_weight_kernel": (0.0, "eager/graph: the norm's weight multiply is its own kernel"),
+    "gemm_casts": (0.0, "eager/graph: each 16-bit GEMM converts its input to fp16 and its "
+                        "output to fp32 in two more kernels"),
+    "act_quant_kernel": (0.0, "eager/graph: a GGUF-weight matmul on the quantized path first "
+                              "quantizes its activations to q8_1 in one kernel"),
+    "mmq_max_batch": (0.0, "eager/graph: GGUF-weight matmuls of more tokens dequantize the "
+                           "weights to fp16 and run the 16-bit GEMM (0: never)"),
+    "f16_gemv": (0.0, "eager/graph: 16-bit weights at one token run one mat-vec stream "
+                      "kernel (ggml dequantize_mul_mat_vec)"),
 }
 
 
@@ -312,3 +333,54 @@ _online("trtllm-triton", "trtllm",
         "passes the Python-backend postprocessing model (detokenization) and Triton's HTTP "
         "streaming; stream_chunk_s fitted on one row (see _TRITON_CHUNK_S)",
         stream_chunk_s=_TRITON_CHUNK_S)
+
+
+
+# llama.cpp's CUDA backend: ggml-cuda.cu and llama.cpp at build 32d9f7d9 (Jan 2024) and
+# 77178eed (Mar 2024), the builds of the llama-bench rows in
+# validation/data/published/llamacpp_cuda.csv. Every ggml graph node is one kernel the host
+# launches (CUDA graphs arrived in May 2024, llama.cpp PR #6766). A Llama decoder layer
+# (build_llama, llm_build_kqv) at one token on GGUF weights: rms_norm + mul (2), wq/wk/wv
+# each quantize_q8_1 + mul_mat_vec_q (6), rope q, k (2), K and V cpy into the fp16 cache (2),
+# KQ by batched cuBLAS with its f32->fp16 input and fp16->f32 output casts (3), soft_max_ext
+# (1), KQV (3), cont of the merged heads (1), wo (2), residual add (1), rms_norm + mul (2),
+# up and gate (4), silu, mul (2), down (2), add (1) = 34 kernels. fp16 weights: at 32d9f7d9
+# ggml_cuda_mul_mat_mat_batched_cublas runs each of the 7 weight matmuls as 3 kernels (41
+# per layer); at 77178eed that path needs ne[2]*ne[3] > 1, so a one-token matmul runs
+# dequantize_mul_mat_vec, 1 kernel (27 per layer). Prompts above MMQ_MAX_BATCH_SIZE = 32
+# tokens dequantize GGUF weights to fp16 and run cublasGemmEx (CUBLAS_COMPUTE_16F;
+# ggml_cuda_op_mul_mat_cublas): 4 kernels per weight matmul, 3 for fp16 weights.
+#
+# host_node_s: host time per ggml node (ggml_cuda_compute_forward's dispatch, device and
+# pool bookkeeping, cudaLaunchKernel). The one fitted constant: solved so the calibration row
+# rtx3090ti-q4_0-tg128 (llama.cpp PR #4812, build 32d9f7d9) is reproduced, by
+# `python -m infersim.validation.datasets.llamacpp_cuda --fit`; the other rows are held out.
+LLAMACPP_CUDA_HOST_NODE_S = 7.05 * _US
+_LLAMACPP_CUDA_KNOBS: dict[str, float] = {
+    "split_qkv": 1.0, "split_gate_up": 1.0, "rope_kernels": 2.0, "attention_kernels": 8.0,
+    "norm_weight_kernel": 1.0, "gemm_casts": 1.0, "act_quant_kernel": 1.0,
+    "mmq_max_batch": 32.0, "cuda_graphs": 0.0, "host_node_s": LLAMACPP_CUDA_HOST_NODE_S,
+}
+_LLAMACPP_CUDA_SOURCE = (
+    "one host launch per ggml node, no CUDA graphs (host_node_s fitted on one row, "
+    "validation/datasets/llamacpp_cuda.py); q/k/v and gate/up as separate matmuls; rms_norm "
+    "and its weight mul as 2 kernels; rope on q and k; K and V cpy into the fp16 cache; "
+    "attention as batched-cuBLAS KQ and KQV with f32/fp16 casts around soft_max_ext, then "
+    "cont (8 kernels); GGUF matmuls at <= 32 tokens: quantize_q8_1 + mul_mat_vec_q/mul_mat_q "
+    "streaming the blocks at their real bits per weight; above: dequantize to fp16 + "
+    "cublasGemmEx (CUBLAS_COMPUTE_16F) with input/output casts")
+_p("llama.cpp-cuda-2024-01", Runtime.EAGER,
+   "llama.cpp CUDA backend at build 32d9f7d9 (Jan 2024; ggml-cuda.cu ggml_cuda_mul_mat, "
+   "llama.cpp build_llama): " + _LLAMACPP_CUDA_SOURCE + "; fp16 weights always through "
+   "ggml_cuda_mul_mat_mat_batched_cublas (3 kernels)", **_LLAMACPP_CUDA_KNOBS)
+_p("llama.cpp-cuda", Runtime.EAGER,
+   "llama.cpp CUDA backend at build 77178eed (Mar 2024; ggml-cuda.cu ggml_cuda_mul_mat): "
+   "as llama.cpp-cuda-2024-01 except fp16 weights at one token run "
+   "dequantize_mul_mat_vec (one stream kernel); " + _LLAMACPP_CUDA_SOURCE,
+   **_LLAMACPP_CUDA_KNOBS, f16_gemv=1.0)
+_p("llama.cpp-cuda-graphs", Runtime.GRAPH,
+   "llama.cpp CUDA backend with CUDA graphs (PR #6766, merged 2024-05-08): the kernels of "
+   "`llama.cpp-cuda` for a one-token step captured and replayed as one CUDA graph, so no "
+   "per-node host launch; the host's capture and cudaGraphExecUpdate per token are not "
+   "priced (assumed: shorter than the GPU's step, the state the PR's speed-ups show)",
+   **{**_LLAMACPP_CUDA_KNOBS, "cuda_graphs": 1.0}, f16_gemv=1.0)

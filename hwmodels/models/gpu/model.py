@@ -124,8 +124,10 @@ class GpuModel(CostModelBase):
         other N − 1 steps only launch their graph and copy the token (the chip's step
         sync): cpu / N + sync · (1 − 1/N). The front-end floor: `engines.frontend_floor`."""
         p = params(hw)
-        per_kernel = (p.host_launch_s if runtime is Runtime.EAGER
-                      or E.knob(profile, "cuda_graphs") < 0.5 else 0.0)
+        node = E.knob(profile, "host_node_s")
+        per_kernel = ((p.host_launch_s if node < 0.0 else node)
+                      if runtime is Runtime.EAGER or E.knob(profile, "cuda_graphs") < 0.5
+                      else 0.0)
         fixed = E.knob(profile, "step_overhead_s")
         fixed = p.step_sync_s if fixed < 0.0 else fixed
         per_seq = E.knob(profile, "step_overhead_per_seq_s")
