@@ -164,19 +164,16 @@ def simulate_serving(
     if engine == "compiled" or (engine == "auto" and not why and n >= COMPILED_AUTO_FROM):
         assert isinstance(cost, MapperIterationCost)
         try:
-            busy, energy, px_pool = compiled.run(spec, cost, table, col, policy,
-                                                 _prefix_owners(table, traffic, policy),
-                                                 max_context)
+            stats, pools = _run_compiled(spec, cost, table, col, policy,
+                                         _prefix_owners(table, traffic, policy), max_context,
+                                         replicas)
         except compiled.NodeTableFull:  # a run of unusual breadth: the simpy engine
             return simulate_serving(spec, cost, traffic, policy, replicas=replicas, slo=slo,
                                     economics=economics, seed=seed, event_log=event_log,
                                     max_context=max_context, labels=labels, decode=decode,
                                     engine="simpy")
         del table  # memory: the results' sort needs room (10^6-request runs)
-        return _result(col, [ReplicaStats(busy, energy, spec.idle_power_w, spec.price_usd,
-                                          spec.chips, spec.extra_power_w)],
-                       [px_pool] if px_pool is not None else [], spec, policy, slo,
-                       economics, labels, closed)
+        return _result(col, stats, pools, spec, policy, slo, economics, labels, closed)
     done: dict[int, simpy.Event] = {}
 
     def on_finish(rid: int) -> None:
@@ -309,6 +306,68 @@ def simulate_serving(
         res = dataclasses.replace(res, speculative=spec_summary(
             [e for g, _ in groups for e in g], policy.spec))
     return res
+
+
+def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTable,
+                  col: Collector, policy: ServingPolicy,
+                  owners: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                  max_context: int | None, replicas: int
+                  ) -> tuple[list[ReplicaStats], list[PrefixKvPool]]:
+    """The compiled engine: one run, or under round robin one per replica on the requests
+    the simpy router gives it (the k-th arrival past the context check goes to replica
+    k mod R; nothing else couples the replicas), merged into `col` as the simpy replicas
+    fill it. Returns the replicas' stats and prefix-cache pools."""
+    def stats(busy: float, energy: float) -> ReplicaStats:
+        return ReplicaStats(busy, energy, spec.idle_power_w, spec.price_usd, spec.chips,
+                            spec.extra_power_w)
+
+    if replicas == 1:
+        busy, energy, px = compiled.run(spec, cost, table, col, policy, owners, max_context)
+        return [stats(busy, energy)], [px] if px is not None else []
+    clock = compiled.arrival_clock(np.asarray(table.arrival_s, np.float64))
+    col.arrival_s[:] = clock[:, 0]
+    ok = np.ones(len(table), bool)
+    if max_context is not None:  # rejected at arrival, before the router picks
+        ok = table.prompt_tokens + table.output_tokens <= max_context
+        col.rejected[:] = ~ok
+    admitted = np.flatnonzero(ok)
+    nodes = [np.full(compiled.NODE_SLOTS, -1, np.int64), np.zeros((compiled.NODE_SLOTS, 2)), 0]
+    out: list[ReplicaStats] = []
+    pools: list[PrefixKvPool] = []
+    kv: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for r in range(replicas):
+        rows = admitted[r::replicas]
+        sub = RequestTable(table.arrival_s[rows], table.prompt_tokens[rows],
+                           table.output_tokens[rows])
+        mine = None
+        if owners is not None:  # conversations renumbered within the replica
+            mine = (owners[0][rows], owners[1][rows],
+                    np.unique(owners[2][rows], return_inverse=True)[1].astype(np.int64))
+        # every KV sample kept (the merge below samples the replicas' joint sequence): a run
+        # with more iterations than guessed runs again from the same decode cells
+        cells, size = dict(cost._dcell), 8 * len(rows) + 64
+        while True:
+            part = Collector(len(rows))
+            busy, energy, px = compiled.run(spec, cost, sub, part, policy, mine, None,
+                                            clock[rows], nodes, size)
+            if part.kv.stride == 1:
+                break
+            cost._dcell.clear()
+            cost._dcell.update(cells)
+            size = part.kv._n + 1
+        col.itl.v.extend(part.itl.v)
+        col.itl.w.extend(part.itl.w)
+        out.append(stats(busy, energy))
+        if px is not None:
+            pools.append(px)
+        for name in ("scheduled_s", "first_token_s", "finish_s", "preemptions", "rejected"):
+            getattr(col, name)[rows] = getattr(part, name)
+        col.replica[rows] = np.where(part.replica >= 0, r, -1)
+        kv.append((np.asarray(part.kv.t), np.asarray(part.kv.v), np.full(len(part.kv.t), r)))
+    t, v, who = (np.concatenate([k[i] for k in kv]) for i in range(3))
+    for j in np.lexsort((who, t)).tolist():
+        col.kv.add(float(t[j]), float(v[j]))
+    return out, pools
 
 
 def _result(col: Collector, stats: list[ReplicaStats], pools: list[PrefixKvPool],
