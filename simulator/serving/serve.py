@@ -91,6 +91,9 @@ ENGINES = ("auto", "compiled", "simpy")  # `simulate_serving(engine=...)`
 # benchmarks/bench_serve.py (2-core Xeon): simpy ~130 µs per request, compiled ~6-17 µs, so
 # 10^5 requests take ~13 s on simpy, ~6 s compiled (cache warm) or ~28 s (first call).
 COMPILED_AUTO_FROM = 100_000
+# the compiled engine's first guess of one replica's KV samples (16 B each) in a
+# multi-replica run; a replica with more runs again, sized to them
+KV_SAMPLES_MAX = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -343,9 +346,11 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
         if owners is not None:  # conversations renumbered within the replica
             mine = (owners[0][rows], owners[1][rows],
                     np.unique(owners[2][rows], return_inverse=True)[1].astype(np.int64))
-        # every KV sample kept (the merge below samples the replicas' joint sequence): a run
-        # with more iterations than guessed runs again from the same decode cells
-        cells, size = dict(cost._dcell), 8 * len(rows) + 64
+        # every KV sample kept (the merge below samples the replicas' joint sequence). A
+        # step emits a token or prefills a chunk: iterations ≲ output tokens + chunks; a
+        # run with more runs again from the same decode cells
+        cells = dict(cost._dcell)
+        size = min(int(sub.output_tokens.sum()) + 2 * len(rows) + 64, KV_SAMPLES_MAX)
         while True:
             part = Collector(len(rows))
             busy, energy, px = compiled.run(spec, cost, sub, part, policy, mine, None,
