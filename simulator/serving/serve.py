@@ -368,11 +368,55 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
         for name in ("scheduled_s", "first_token_s", "finish_s", "preemptions", "rejected"):
             getattr(col, name)[rows] = getattr(part, name)
         col.replica[rows] = np.where(part.replica >= 0, r, -1)
-        kv.append((np.asarray(part.kv.t), np.asarray(part.kv.v), np.full(len(part.kv.t), r)))
-    t, v, who = (np.concatenate([k[i] for k in kv]) for i in range(3))
-    for j in np.lexsort((who, t)).tolist():
+        kv.append(_kv_keys(np.asarray(part.kv.t), np.asarray(part.kv.v), r, rows, clock[rows, 0],
+                           part))
+    t, v, who, first = (np.concatenate([k[i] for k in kv]) for i in range(4))
+    order = np.lexsort((first, who, t))
+    tie = np.flatnonzero(t[order][1:] == t[order][:-1])
+    if len(tie):
+        order = _order_ties(order, tie, t, who, first)
+    for j in order.tolist():
         col.kv.add(float(t[j]), float(v[j]))
     return out, pools
+
+
+def _kv_keys(t: np.ndarray, v: np.ndarray, r: int, rows: np.ndarray, arrival: np.ndarray,
+             part: Collector) -> tuple[np.ndarray, ...]:
+    """A replica's KV samples for the merge: (time, occupancy, replica, the first request
+    of the arrival that woke it for this step, or −1 after a step of its own). A step starts
+    on a wake-up when nothing was in flight just before it."""
+    fin = np.sort(part.finish_s[~np.isnan(part.finish_s)])
+    rej = arrival[part.rejected]  # rejected where they arrive
+    busy = (np.searchsorted(arrival, t) - np.searchsorted(fin, t)
+            - np.searchsorted(rej, t))
+    at = np.minimum(np.searchsorted(arrival, t), len(rows) - 1)
+    first = np.where(busy == 0, rows[at] if len(rows) else -1, -1)
+    return t, v, np.full(len(t), r), first
+
+
+def _order_ties(order: np.ndarray, tie: np.ndarray, t: np.ndarray, who: np.ndarray,
+                first: np.ndarray) -> np.ndarray:
+    """Samples of several replicas at one time, in simpy's event order: steps that ended
+    then (their timeouts were scheduled earlier, in the order their replicas' previous steps
+    ran), then replicas woken by the arrivals then (in the order the router handed them
+    requests)."""
+    order = order.copy()
+    pos = np.empty(len(order), np.int64)
+    pos[order] = np.arange(len(order))
+    prev = np.full(len(order), -1, np.int64)  # each sample's replica's previous sample
+    by_rep = np.lexsort((t, who))
+    same = who[by_rep][1:] == who[by_rep][:-1]
+    prev[by_rep[1:][same]] = by_rep[:-1][same]
+    starts = tie[np.r_[True, tie[1:] != tie[:-1] + 1]]
+    ends = tie[np.r_[tie[1:] != tie[:-1] + 1, True]] + 2
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        group = order[a:b]
+        key = [(int(first[j] >= 0), int(first[j]) if first[j] >= 0 else
+                int(pos[prev[j]]) if prev[j] >= 0 else -1) for j in group.tolist()]
+        group = group[sorted(range(len(group)), key=key.__getitem__)]
+        order[a:b] = group
+        pos[group] = np.arange(a, b)
+    return order
 
 
 def _result(col: Collector, stats: list[ReplicaStats], pools: list[PrefixKvPool],

@@ -224,10 +224,11 @@ def test_serving_floor_binds(dep: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sum(binds) > len(binds) // 4
 
 
-@pytest.mark.parametrize("grid_s", [0.0, 0.01])
-def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float) -> None:
+@pytest.mark.parametrize(("grid_s", "replicas"), [(0.0, 1), (0.01, 1), (0.0, 3), (0.01, 8)])
+def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float,
+                                                 replicas: int) -> None:
     """A replayed trace whose arrivals tie (all at 0, or on a 10 ms grid): the engines must
-    take simultaneous arrivals in the same order."""
+    take simultaneous arrivals in the same order (and the router hand them out in it)."""
     rng = np.random.default_rng(4)
     t = np.sort(rng.uniform(0.0, 2.0, 200))
     t = np.round(t / grid_s) * grid_s if grid_s else t * 0.0
@@ -237,7 +238,8 @@ def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float) -
     path.write_text("arrival_s,prompt_tokens,output_tokens\n" + "\n".join(rows) + "\n")
     for kind in ("continuous", "chunked"):
         r = both("dense", Traffic(TraceReplay(str(path)), None, None, Prefixes(2, 200, 3)),
-                 ServingPolicy(kind=kind, max_batch=32, max_tokens=2048), spec_(kv_blocks=300))
+                 ServingPolicy(kind=kind, max_batch=32, max_tokens=2048),
+                 spec_(kv_blocks=300 if replicas == 1 else 110), replicas=replicas)
         assert r.completed > 0 and r.preemptions > 0
         assert len(set(t.tolist())) < 200  # ties happen
 
@@ -294,6 +296,14 @@ RANDOM_SEEDS = list(range(60))
 def test_random_case(seed: int) -> None:
     dep, traffic, policy, spec, max_context = random_case(seed)
     both(dep, traffic, policy, spec, max_context, seed=seed)
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS[:24])
+def test_random_case_round_robin(seed: int) -> None:
+    """The random configurations on 2, 3 or 8 replicas behind round robin."""
+    dep, traffic, policy, spec, max_context = random_case(seed)
+    replicas = int(np.random.default_rng(seed + 1000).choice([2, 3, 8]))
+    both(dep, traffic, policy, spec, max_context, seed=seed, replicas=replicas)
 
 
 def test_random_cases_reach_the_edges() -> None:
