@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--model", default="llama-3.1-70b")
     ap.add_argument("--hw", default="dgx-h100")
     ap.add_argument("--tp", type=int, default=8)
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="replicas behind the round-robin router (the pilot runs as many)")
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--rate", type=float, default=None,
                     help="offered req/s (default: LOAD × the capacity a pilot run measures)")
@@ -108,7 +110,7 @@ def main() -> None:
     px = (Prefixes(a.system_prompts, a.system_tokens, a.turns)
           if a.system_prompts or a.turns > 1 else None)
     policy = ServingPolicy(kind=a.policy, prefix_caching=a.prefix_caching)
-    dep = Deployment(tp=a.tp)
+    dep = Deployment(tp=a.tp, replicas=a.replicas)
     if a.rate is None:
         # Operating point: a fleet is sized below saturation, so the default offers LOAD × the
         # capacity of an overloaded pilot (same traffic shape; it finishes requests at its
@@ -144,7 +146,7 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert r is not None
     d = r.to_dict()
-    print(f"{a.requests} requests, {a.model} on {a.hw} tp={a.tp}, {a.policy}, "
+    print(f"{a.requests} requests, {a.model} on {a.hw} tp={a.tp} × {a.replicas}, {a.policy}, "
           f"Poisson {a.rate:.3f} req/s, {a.lengths} lengths 1024/256 tokens"
           + (f", prefix caching ({px})" if a.prefix_caching else ""))
     print("wall s per run: " + ", ".join(f"{t:.3f}" for t in times))

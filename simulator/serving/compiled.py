@@ -1,4 +1,4 @@
-"""The serving engine of one solo replica as one compiled (Numba) loop: same model, same numbers.
+"""The serving engine of a replica as one compiled (Numba) loop: same model, same numbers.
 
 `replica.Replica` with `schedulers.ContinuousReplica` / `ChunkedReplica` is the reference; this
 module runs the same state machine over arrays, for the common case `why_not` allows (one
@@ -8,10 +8,16 @@ event log, a `MapperIterationCost`). Every step is the reference's step in the s
 preemption, multi-iteration decode), pricing, commit; so the collector, the ITL and KV
 samples, energy and the prefix-cache counters come out equal (ITL pairs in the same order).
 
+Several replicas behind round robin run one at a time on the requests the router gives each
+(`serve._run_compiled` merges them). The simpy engine ends a multi-iteration decode run at the
+next event of any replica, this loop at its replica's own: where a run outlasts its start
+time (early in a run) the clock t0 + (end − t0) can round differently, so times agree to a few
+ulps there; counts, tokens and KV occupancies agree exactly.
+
 Clock: simpy adds each timeout's delay to its clock; so does this loop (t0 + (t1 − t0)),
-arrivals included (the open-loop process's clock). An arrival due exactly when an iteration
-ends is seen by it when its timeout was scheduled no later than the iteration's (simpy's
-event order).
+arrivals included (the open-loop process's clock, `arrival_clock`). An arrival due exactly
+when an iteration ends is seen by it when its timeout was scheduled no later than the
+iteration's (simpy's event order).
 
 Pricing: the table interpolation of `costs.MapperIterationCost` (brackets, `up`, `_lerp1`,
 `_lerp2`, `s_pf` groups, `_decode_only`'s per-batch cell line, `floored`) with the same
@@ -27,7 +33,6 @@ from __future__ import annotations
 
 import math
 import threading
-from array import array
 from typing import Any
 
 import numpy as np
@@ -43,8 +48,8 @@ from infersim.simulator.serving.traffic import RequestTable
  _KVN, _KVLEN, _KVSTRIDE, _AI, _PREFIX, _SWAP, _CHUNKED, _MAXTOK, _MAXB, _HCOUNT) = range(38)
 _NS = 38
 # float state (`F`)
-_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _ACLOCK, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT = range(11)
-_NF = 11
+_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT = range(10)
+_NF = 10
 # per-request int fields (`Q`)
 (_P0, _PR, _OUT, _GEN, _DONE, _CACHE, _BLK, _BASE, _FIN, _G0, _SYSO, _SYSF, _OWN, _KEYED,
  _INDEC, _INFRESH, _DPOS) = range(17)

@@ -21,12 +21,13 @@ transfer at a time per replica; tokens × KV bytes/token/chip ÷ per-chip link b
 chips in parallel), its prefill blocks are freed, and a decode replica picked by the router
 admits it when it has blocks.
 
-Engines: a run the compiled engine covers (`compiled.why_not`: one replica with one engine,
-continuous or chunked, no speculative decoding or window-capped KV, open-loop traffic, no
-event log, a `MapperIterationCost`) runs there, as one Numba loop, when asked for
-(`engine="compiled"`) or under `auto` from `COMPILED_AUTO_FROM` requests (where its one-time
-compile pays off); every other run runs the simpy processes below. Both give the same
-result (tests/simulator/test_compiled_engine.py).
+Engines: a run the compiled engine covers (`compiled.why_not`: replicas of one engine each,
+one or several behind round robin, continuous or chunked, no speculative decoding or
+window-capped KV, open-loop traffic, no event log, a `MapperIterationCost`) runs there, as
+one Numba loop per replica, when asked for (`engine="compiled"`) or under `auto` from
+`COMPILED_AUTO_FROM` requests (where its one-time compile pays off); every other run runs the
+simpy processes below. Both give the same result (tests/simulator/test_compiled_engine.py;
+several replicas: times to a few ulps, see `compiled`).
 """
 
 from __future__ import annotations
