@@ -338,7 +338,8 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
     nodes = [np.full(compiled.NODE_SLOTS, -1, np.int64), np.zeros((compiled.NODE_SLOTS, 2)), 0]
     out: list[ReplicaStats] = []
     pools: list[PrefixKvPool] = []
-    kv: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    kv: list[tuple[np.ndarray, ...]] = []
+    start = dict(cost._dcell)  # the simpy fallback starts from the same decode cells
     for r in range(replicas):
         rows = admitted[r::replicas]
         sub = RequestTable(table.arrival_s[rows], table.prompt_tokens[rows],
@@ -354,8 +355,13 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
         size = min(int(sub.output_tokens.sum()) + 2 * len(rows) + 64, KV_SAMPLES_MAX)
         while True:
             part = Collector(len(rows))
-            busy, energy, px = compiled.run(spec, cost, sub, part, policy, mine, None,
-                                            clock[rows], nodes, size)
+            try:
+                busy, energy, px = compiled.run(spec, cost, sub, part, policy, mine, None,
+                                                clock[rows], nodes, size)
+            except compiled.NodeTableFull:
+                cost._dcell.clear()
+                cost._dcell.update(start)
+                raise
             if part.kv.stride == 1:
                 break
             cost._dcell.clear()

@@ -245,6 +245,23 @@ def test_a_run_that_fills_the_node_table_runs_on_simpy(cost, monkeypatch) -> Non
         compiled.run(spec, cost, generate(tr, np.random.default_rng(0)),
                      Collector(300), ServingPolicy(), None, None)
     assert_same(simulate_serving(spec, cost, tr, ServingPolicy(), engine="compiled"), ref)
+    # several replicas share one node table: full in a later replica, the whole run on simpy
+    monkeypatch.undo()
+    cost._dcell.clear()
+    ref = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3, engine="simpy")
+    cost._dcell.clear()
+    monkeypatch.setattr(compiled, "NODE_SLOTS", 1024)  # 511 nodes: the first replica needs 374
+    calls: list[int] = []
+    real = compiled.run
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(compiled, "run", spy)
+    assert_same(simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3,
+                                 engine="compiled"), ref)
+    assert len(calls) == 2  # the second replica filled the table
 
 
 RR_CASES = {
