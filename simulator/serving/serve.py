@@ -382,8 +382,14 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
     tie = np.flatnonzero(t[order][1:] == t[order][:-1])
     if len(tie):
         order = _order_ties(order, tie, t, who, first)
-    for j in order.tolist():
-        col.kv.add(float(t[j]), float(v[j]))
+    # `BoundedSampler.add` over that sequence: it keeps every stride-th sample, the stride
+    # doubling each time capacity − 1 strides no longer cover the samples seen
+    stride = 1
+    while len(order) > (col.kv.capacity - 1) * stride:
+        stride *= 2
+    kept = order[::stride]
+    col.kv.t, col.kv.v = t[kept].tolist(), v[kept].tolist()
+    col.kv._n, col.kv.stride = len(order), stride
     return out, pools
 
 
