@@ -29,6 +29,7 @@ from infersim.simulator.serving.metrics import Collector
 from infersim.simulator.serving.serve import ReplicaSpec
 from infersim.simulator.serving.traffic import TraceReplay, generate
 from infersim.workloads import load_model
+from tests._support import same_times
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +279,6 @@ def test_round_robin_replicas_equal_simpy(cost, name) -> None:
     """Several replicas behind round robin: the compiled engine's per-replica runs merge to
     the simpy engine's result (times to rounding, `same_times`); each admitted request goes
     to replica k mod R, k its rank among the admitted arrivals (the router's rule)."""
-    from tests.simulator.test_compiled_fuzz import same_times
-
     reps, kind, preemption, prefix, lengths, max_context = RR_CASES[name]
     rng = np.random.default_rng(len(name))
     ln = (FixedLengths(int(rng.integers(200, 800)), int(rng.integers(60, 200)))
@@ -315,8 +314,6 @@ def test_round_robin_more_replicas_than_requests_and_ties_at_zero(cost, tmp_path
     replicas (one request each, the same timelines) the run lasts as long, so the 8-replica
     energies exceed the 5-replica ones by 3 replicas × power × duration exactly (to
     rounding)."""
-    from tests.simulator.test_compiled_fuzz import same_times
-
     path = tmp_path / "trace.csv"
     path.write_text("arrival_s,prompt_tokens,output_tokens\n"
                     + "".join(f"0.0,{p},{o}\n" for p, o in

@@ -1,7 +1,9 @@
 """Differential fuzzing of the compiled serving engine against the simpy engine: named edge
 cases (each checks that the edge it names is reached) and a fixed list of random
 configurations over the scheduler, KV, traffic, runtime and hardware knobs. Both engines run
-the same real `MapperIterationCost`; `to_dict()` must agree (rtol 1e-9, counts exact)."""
+the same real `MapperIterationCost`; `to_dict()` must agree (rtol 1e-9, counts exact), and
+on one replica the per-request records and KV samples exactly (several replicas behind round
+robin: `same_times`)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.serve import ReplicaSpec
 from infersim.simulator.serving.traffic import TraceReplay, Uniform, Zipf
 from infersim.workloads import load_model
+from tests._support import same_times
 
 # (model, hardware, runtime, tp): floors of every GPU runtime profile that has one, a MoE,
 # tp = 2 on a DGX, and the wafer, LPU and CIM kinds
@@ -88,23 +91,6 @@ def both(dep: str, traffic: Traffic, policy: ServingPolicy, spec: ReplicaSpec,
         same_times(a, b)
     return a
 
-
-def same_times(a: ServingResult, b: ServingResult) -> None:
-    """Per-request records and KV samples of a multi-replica run: counts and occupancies
-    exact, times within a few ulps. The simpy engine ends a multi-iteration decode run at
-    the next event of any replica, the compiled replica at its own; a run's clock
-    t0 + (end − t0) rounds differently where a run outlasts its start time (early in a
-    run), and only there."""
-    for k, x in a.per_request.items():
-        y = b.per_request[k]
-        if k.endswith("_s"):
-            assert np.array_equal(np.isnan(x), np.isnan(y)), k
-            assert np.allclose(x, y, rtol=1e-13, atol=0.0, equal_nan=True), k
-        else:
-            assert np.array_equal(x, y), k
-    ta, va = np.array(a.kv_samples).reshape(-1, 2).T
-    tb, vb = np.array(b.kv_samples).reshape(-1, 2).T
-    assert np.array_equal(va, vb) and np.allclose(ta, tb, rtol=1e-13, atol=0.0)
 
 
 def spec_(kv_blocks: int = 1 << 30, **kw: Any) -> ReplicaSpec:
