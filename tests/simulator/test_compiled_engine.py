@@ -212,6 +212,17 @@ def test_cli_engine_flag(capsys) -> None:
         assert main([*args, "--engine", engine]) == 0
         outs.append(json.loads(capsys.readouterr().out))
     assert outs[0] == outs[1] == outs[2]
+    # three replicas behind round robin: both engines through the front door
+    three = []
+    for engine in ("simpy", "compiled"):
+        assert main([*args, "--engine", engine, "--replicas", "3"]) == 0
+        three.append(json.loads(capsys.readouterr().out))
+    assert three[0]["replicas"] == three[1]["replicas"] == 3
+    for k, x in three[0].items():
+        if isinstance(x, float):
+            assert math.isclose(x, three[1][k], rel_tol=1e-9) or x != x, k
+        else:
+            assert x == three[1][k], k
     assert main([*args, "--engine", "compiled", "--replicas", "2", "--router",
                  "least_outstanding"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
