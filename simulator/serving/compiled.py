@@ -12,7 +12,8 @@ Several replicas behind round robin run one at a time on the requests the router
 (`serve._run_compiled` merges them). The simpy engine ends a multi-iteration decode run at the
 next event of any replica, this loop at its replica's own: where a run outlasts its start
 time (early in a run) the clock t0 + (end − t0) can round differently, so times agree to a few
-ulps there; counts, tokens and KV occupancies agree exactly.
+ulps there (and the ITL mean, summed in replica order, to rounding); counts, tokens and KV
+occupancies agree exactly.
 
 Clock: simpy adds each timeout's delay to its clock; so does this loop (t0 + (t1 − t0)),
 arrivals included (the open-loop process's clock, `arrival_clock`). An arrival due exactly

@@ -1,6 +1,7 @@
 """The compiled serving engine gives the simpy engine's result: a randomized grid of policies,
 preemption modes, prefix caching, traffic shapes, a cache small enough to preempt and
-max_context rejections; out-of-scope runs fall back (auto) or are refused (compiled)."""
+max_context rejections; several replicas behind round robin (times to ulps, `same_times`);
+out-of-scope runs fall back (auto) or are refused (compiled)."""
 
 from __future__ import annotations
 
