@@ -1,7 +1,8 @@
 """Code shared by several test modules (not a test module; fixtures live in conftest.py).
 
 Repository paths, the hand-built H100-like system and hand-timed schedules the simulator tests
-use, a small study text, and an HTML link collector for self-contained reports.
+use, a small study text, an HTML link collector for self-contained reports, and the check of
+the serving engines' per-request times on several replicas.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import dataclasses
 import html.parser
 import math
 from pathlib import Path
+
+import numpy as np
 
 from infersim.hwmodels.cost import Bound, OpCost, Runtime
 from infersim.hwmodels.spec import (
@@ -26,6 +29,7 @@ from infersim.hwmodels.spec import (
     UnitType,
 )
 from infersim.mapper.schedule import MappedOp, Schedule
+from infersim.simulator.serving import ServingResult
 from infersim.workloads import ops
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import Op
@@ -164,3 +168,21 @@ def billion_laughs(levels: int = 9, fan: int = 9) -> str:
         n, prev = names[i], names[i - 1]
         lines.append(f"{n}: &{n} [" + ",".join([f"*{prev}"] * fan) + "]")
     return "\n".join(lines) + "\n"
+
+
+def same_times(a: ServingResult, b: ServingResult) -> None:
+    """Per-request records and KV samples of a multi-replica run: counts and occupancies
+    exact, times within a few ulps. The simpy engine ends a multi-iteration decode run at
+    the next event of any replica, the compiled replica at its own; a run's clock
+    t0 + (end − t0) rounds differently where a run outlasts its start time (early in a
+    run), and only there."""
+    for k, x in a.per_request.items():
+        y = b.per_request[k]
+        if k.endswith("_s"):
+            assert np.array_equal(np.isnan(x), np.isnan(y)), k
+            assert np.allclose(x, y, rtol=1e-13, atol=0.0, equal_nan=True), k
+        else:
+            assert np.array_equal(x, y), k
+    ta, va = np.array(a.kv_samples).reshape(-1, 2).T
+    tb, vb = np.array(b.kv_samples).reshape(-1, 2).T
+    assert np.array_equal(va, vb) and np.allclose(ta, tb, rtol=1e-13, atol=0.0)

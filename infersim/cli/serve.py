@@ -119,8 +119,9 @@ def register(sub: Any) -> None:
                    help="bisect the highest --rate meeting --slo-ttft/--slo-tpot")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
     p.add_argument("--engine", choices=["auto", "compiled", "simpy"], default="auto",
-                   help="simulation engine: compiled (Numba; one replica, continuous or "
-                        "chunked, no speculation, open loop), simpy (everything), auto "
+                   help="simulation engine: compiled (Numba; replicas behind round robin, "
+                        "continuous or chunked, no speculation, open loop), simpy "
+                        "(everything), auto "
                         "(compiled where it applies, from 100,000 requests); the results are "
                         "the same")
     p.add_argument("--requests-csv", metavar="FILE", help="write per-request records to CSV")

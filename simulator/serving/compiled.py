@@ -1,4 +1,4 @@
-"""The serving engine of one solo replica as one compiled (Numba) loop: same model, same numbers.
+"""The serving engine of a replica as one compiled (Numba) loop: same model, same numbers.
 
 `replica.Replica` with `schedulers.ContinuousReplica` / `ChunkedReplica` is the reference; this
 module runs the same state machine over arrays, for the common case `why_not` allows (one
@@ -8,10 +8,17 @@ event log, a `MapperIterationCost`). Every step is the reference's step in the s
 preemption, multi-iteration decode), pricing, commit; so the collector, the ITL and KV
 samples, energy and the prefix-cache counters come out equal (ITL pairs in the same order).
 
+Several replicas behind round robin run one at a time on the requests the router gives each
+(`serve._run_compiled` merges them). The simpy engine ends a multi-iteration decode run at the
+next event of any replica, this loop at its replica's own: where a run outlasts its start
+time (early in a run) the clock t0 + (end − t0) can round differently, so times agree to a few
+ulps there (and the ITL mean, summed in replica order, to rounding); counts, tokens and KV
+occupancies agree exactly.
+
 Clock: simpy adds each timeout's delay to its clock; so does this loop (t0 + (t1 − t0)),
-arrivals included (the open-loop process's clock). An arrival due exactly when an iteration
-ends is seen by it when its timeout was scheduled no later than the iteration's (simpy's
-event order).
+arrivals included (the open-loop process's clock, `arrival_clock`). An arrival due exactly
+when an iteration ends is seen by it when its timeout was scheduled no later than the
+iteration's (simpy's event order).
 
 Pricing: the table interpolation of `costs.MapperIterationCost` (brackets, `up`, `_lerp1`,
 `_lerp2`, `s_pf` groups, `_decode_only`'s per-batch cell line, `floored`) with the same
@@ -27,7 +34,6 @@ from __future__ import annotations
 
 import math
 import threading
-from array import array
 from typing import Any
 
 import numpy as np
@@ -43,8 +49,8 @@ from infersim.simulator.serving.traffic import RequestTable
  _KVN, _KVLEN, _KVSTRIDE, _AI, _PREFIX, _SWAP, _CHUNKED, _MAXTOK, _MAXB, _HCOUNT) = range(38)
 _NS = 38
 # float state (`F`)
-_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _ACLOCK, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT = range(11)
-_NF = 11
+_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT = range(10)
+_NF = 10
 # per-request int fields (`Q`)
 (_P0, _PR, _OUT, _GEN, _DONE, _CACHE, _BLK, _BASE, _FIN, _G0, _SYSO, _SYSF, _OWN, _KEYED,
  _INDEC, _INFRESH, _DPOS) = range(17)
@@ -666,12 +672,9 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
         # arrivals the open-loop process has made by now
         while S[_AI] < n:
             i = S[_AI]
-            a = arrivals[i]
-            ac = F[_ACLOCK]
-            ta = ac + (a - ac) if a > ac else ac
-            if ta > now or (ta == now and not idle and ac > t_from):
+            ta = arrivals[i, 0]
+            if ta > now or (ta == now and not idle and arrivals[i, 1] > t_from):
                 break
-            F[_ACLOCK] = ta
             S[_AI] += 1
             arrival_s[i] = ta
             if max_context >= 0 and Q[i, _P0] + Q[i, _OUT] > max_context:
@@ -772,10 +775,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 # nothing to do: wait for the next arrival
                 if S[_AI] >= n:
                     break
-                i = S[_AI]
-                a = arrivals[i]
-                ac = F[_ACLOCK]
-                F[_NOW] = ac + (a - ac) if a > ac else ac
+                F[_NOW] = arrivals[S[_AI], 0]
                 idle = True
                 continue
             if S[_NDEC]:  # _decode_need, with _preempt_for
@@ -842,10 +842,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 if not d:
                     if S[_AI] >= n:
                         break
-                    i = S[_AI]
-                    a = arrivals[i]
-                    ac = F[_ACLOCK]
-                    F[_NOW] = ac + (a - ac) if a > ac else ac
+                    F[_NOW] = arrivals[S[_AI], 0]
                     idle = True
                     continue
                 decode_only = True
@@ -871,9 +868,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 if not S[_WN]:
                     horizon = horizon_inf
                     if S[_AI] < n:
-                        a = arrivals[S[_AI]]
-                        ac = F[_ACLOCK]
-                        horizon = ac + (a - ac) if a > ac else ac
+                        horizon = arrivals[S[_AI], 0]
                 else:
                     rid = waiting[S[_WH]]
                     tokens = S[_MAXTOK] - (d if chunked else 0)
@@ -984,17 +979,37 @@ def _floor_constants(cost: MapperIterationCost) -> tuple[float, float, float] | 
     return None
 
 
+@njit(cache=True)
+def arrival_clock(arrival_s):  # type: ignore[no-untyped-def]
+    """Per request (the open-loop process's clock at its arrival, the clock when the timeout
+    that brought it was scheduled): simpy adds each delay to its clock, and requests due at
+    the clock's time arrive in the same step, without a timeout of their own."""
+    out = np.empty((arrival_s.shape[0], 2))
+    clock = sched = 0.0
+    for i in range(arrival_s.shape[0]):
+        a = arrival_s[i]
+        if a > clock:
+            sched = clock
+            clock = clock + (a - clock)
+        out[i, 0] = clock
+        out[i, 1] = sched
+    return out
+
+
 def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: int,
             event_log: bool, decode: object) -> str:
     """Why the compiled engine cannot run this simulation ("" when it can)."""
-    from infersim.simulator.serving.config import Policy
+    from infersim.simulator.serving.config import Policy, Router
     from infersim.simulator.serving.speculative import capped
 
     if not isinstance(cost, MapperIterationCost):
         return "the iteration cost is not a MapperIterationCost"
     if policy.kind not in (Policy.CONTINUOUS, Policy.CHUNKED):
         return f"policy {policy.kind.value} (continuous and chunked only)"
-    checks = ((replicas != 1, "more than one replica"),
+    router = getattr(policy, "router", None)
+    checks = ((replicas != 1 and router != Router.ROUND_ROBIN,
+               f"{replicas} replicas behind the {getattr(router, 'value', router)} router "
+               "(round_robin only)"),
               (spec.pipeline_stages != 1, "pipeline parallelism (pp > 1)"),
               (policy.spec is not None, "speculative decoding"),
               (capped(spec.kv_groups), "window-capped KV (sliding or chunked attention)"),
@@ -1009,10 +1024,16 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
 
 def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collector,
         policy: Any, owners: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-        max_context: int | None) -> tuple[float, float, Any]:
-    """Run the engine (in scope: `why_not` is ""); fills `col`; returns (busy s, energy J,
-    the `PrefixKvPool` holding the prefix-cache counters, or None without prefix caching).
-    owners: per request (system-prompt owner, its full blocks, conversation owner)."""
+        max_context: int | None, clock: np.ndarray | None = None,
+        nodes: list[Any] | None = None, kv_capacity: int = _KV_CAPACITY
+        ) -> tuple[float, float, Any]:
+    """Run the engine (in scope: `why_not` is ""); fills `col` (ITL pairs appended);
+    returns (busy s, energy J, the `PrefixKvPool` holding the prefix-cache counters, or None
+    without prefix caching). owners: per request (system-prompt owner, its full blocks,
+    conversation owner). clock: per request (arrival time, time its arrival was scheduled)
+    as `arrival_clock` gives (None: from the table). nodes: [keys, values, count] of a node
+    table shared by several runs of one cost (None: one of its own). kv_capacity: the KV
+    sampler's size (`BoundedSampler`)."""
     from infersim.simulator.serving.config import Policy, Preemption
     from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
 
@@ -1051,8 +1072,9 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     nh = 4 * mb + 64 if policy.prefix_caching else 1  # ≤ 2 holders per running sequence
     hn = np.arange(1, nh + 1, dtype=np.int64)
     hn[-1] = -1
-    hk = np.full(NODE_SLOTS, -1, np.int64)
-    hv = np.zeros((NODE_SLOTS, 2))
+    if nodes is None:
+        nodes = [np.full(NODE_SLOTS, -1, np.int64), np.zeros((NODE_SLOTS, 2)), 0]
+    hk, hv, S[_HCOUNT] = nodes
     ctxn = np.asarray(cost.ctx.nodes, np.float64)
     cells = np.zeros((mb + 1, 6))
     cell_ok = np.zeros(mb + 1, np.int8)
@@ -1060,12 +1082,13 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
         if d <= mb:
             cells[d] = c
             cell_ok[d] = 1
-    kv_t, kv_v = np.zeros(_KV_CAPACITY), np.zeros(_KV_CAPACITY)
+    kv_t, kv_v = np.zeros(kv_capacity), np.zeros(kv_capacity)
     swap_cap = n + 1 if S[_SWAP] else 1
     outer, _ACTIVE.cost = getattr(_ACTIVE, "cost", None), cost
     try:
         itl_v, itl_w = _engine(
-            S, F, Q, np.zeros(n), np.asarray(table.arrival_s, np.float64), col.arrival_s,
+            S, F, Q, np.zeros(n), arrival_clock(table.arrival_s) if clock is None else clock,
+            col.arrival_s,
             col.scheduled_s, col.first_token_s, col.finish_s, col.preemptions, col.replica,
             col.rejected, -1 if max_context is None else max_context, np.zeros(bs, np.int64),
             np.zeros(n + 1, np.int64), np.zeros(swap_cap, np.int64),
@@ -1082,12 +1105,11 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
                       cost.chunk_tok.snap_above], np.int64), cells, cell_ok)
     finally:
         _ACTIVE.cost = outer
+    nodes[2] = int(S[_HCOUNT])
     del Q, ch  # memory: before the ITL samples are copied out
     k = int(S[_ITLN])
-    col.itl.v = array("d")
     col.itl.v.frombytes(memoryview(itl_v[:k]).cast("B"))
     del itl_v
-    col.itl.w = array("q")
     col.itl.w.frombytes(memoryview(itl_w[:k].astype(np.int64)).cast("B"))
     del itl_w
     m = int(S[_KVLEN])

@@ -29,8 +29,9 @@ preempt, and before one starting at or after the next simulation event (`env.pee
 an engine alone in the simulation (`solo`) ignores while its queue head cannot be admitted
 (no slot or blocks until a finish: arrivals queue behind it).
 
-This process is the reference engine. A solo continuous or chunked replica without
-speculation or window-capped KV may run instead as the compiled loop of `compiled` (asked
+This process is the reference engine. Continuous or chunked replicas of one engine (one, or
+several behind round robin) without speculation or window-capped KV may run instead as the
+compiled loop of `compiled` (asked
 for, or from `serve.COMPILED_AUTO_FROM` requests under `auto`), which repeats these steps in
 the same order over arrays.
 """

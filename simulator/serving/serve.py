@@ -21,12 +21,13 @@ transfer at a time per replica; tokens × KV bytes/token/chip ÷ per-chip link b
 chips in parallel), its prefill blocks are freed, and a decode replica picked by the router
 admits it when it has blocks.
 
-Engines: a run the compiled engine covers (`compiled.why_not`: one replica with one engine,
-continuous or chunked, no speculative decoding or window-capped KV, open-loop traffic, no
-event log, a `MapperIterationCost`) runs there, as one Numba loop, when asked for
-(`engine="compiled"`) or under `auto` from `COMPILED_AUTO_FROM` requests (where its one-time
-compile pays off); every other run runs the simpy processes below. Both give the same
-result (tests/simulator/test_compiled_engine.py).
+Engines: a run the compiled engine covers (`compiled.why_not`: replicas of one engine each,
+one or several behind round robin, continuous or chunked, no speculative decoding or
+window-capped KV, open-loop traffic, no event log, a `MapperIterationCost`) runs there, as
+one Numba loop per replica, when asked for (`engine="compiled"`) or under `auto` from
+`COMPILED_AUTO_FROM` requests (where its one-time compile pays off); every other run runs the
+simpy processes below. Both give the same result (tests/simulator/test_compiled_engine.py;
+several replicas: times to a few ulps, see `compiled`).
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ ENGINES = ("auto", "compiled", "simpy")  # `simulate_serving(engine=...)`
 # benchmarks/bench_serve.py (2-core Xeon): simpy ~130 µs per request, compiled ~6-17 µs, so
 # 10^5 requests take ~13 s on simpy, ~6 s compiled (cache warm) or ~28 s (first call).
 COMPILED_AUTO_FROM = 100_000
+# the compiled engine's first guess of one replica's KV samples (16 B each) in a
+# multi-replica run; a replica with more runs again, sized to them
+KV_SAMPLES_MAX = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -164,19 +168,16 @@ def simulate_serving(
     if engine == "compiled" or (engine == "auto" and not why and n >= COMPILED_AUTO_FROM):
         assert isinstance(cost, MapperIterationCost)
         try:
-            busy, energy, px_pool = compiled.run(spec, cost, table, col, policy,
-                                                 _prefix_owners(table, traffic, policy),
-                                                 max_context)
+            stats, pools = _run_compiled(spec, cost, table, col, policy,
+                                         _prefix_owners(table, traffic, policy), max_context,
+                                         replicas)
         except compiled.NodeTableFull:  # a run of unusual breadth: the simpy engine
             return simulate_serving(spec, cost, traffic, policy, replicas=replicas, slo=slo,
                                     economics=economics, seed=seed, event_log=event_log,
                                     max_context=max_context, labels=labels, decode=decode,
                                     engine="simpy")
         del table  # memory: the results' sort needs room (10^6-request runs)
-        return _result(col, [ReplicaStats(busy, energy, spec.idle_power_w, spec.price_usd,
-                                          spec.chips, spec.extra_power_w)],
-                       [px_pool] if px_pool is not None else [], spec, policy, slo,
-                       economics, labels, closed)
+        return _result(col, stats, pools, spec, policy, slo, economics, labels, closed)
     done: dict[int, simpy.Event] = {}
 
     def on_finish(rid: int) -> None:
@@ -309,6 +310,126 @@ def simulate_serving(
         res = dataclasses.replace(res, speculative=spec_summary(
             [e for g, _ in groups for e in g], policy.spec))
     return res
+
+
+def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTable,
+                  col: Collector, policy: ServingPolicy,
+                  owners: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                  max_context: int | None, replicas: int
+                  ) -> tuple[list[ReplicaStats], list[PrefixKvPool]]:
+    """The compiled engine: one run, or under round robin one per replica on the requests
+    the simpy router gives it (the k-th arrival past the context check goes to replica
+    k mod R; nothing else couples the replicas), merged into `col` as the simpy replicas
+    fill it. Returns the replicas' stats and prefix-cache pools."""
+    def stats(busy: float, energy: float) -> ReplicaStats:
+        return ReplicaStats(busy, energy, spec.idle_power_w, spec.price_usd, spec.chips,
+                            spec.extra_power_w)
+
+    if replicas == 1:
+        busy, energy, px = compiled.run(spec, cost, table, col, policy, owners, max_context)
+        return [stats(busy, energy)], [px] if px is not None else []
+    clock = compiled.arrival_clock(np.asarray(table.arrival_s, np.float64))
+    col.arrival_s[:] = clock[:, 0]
+    ok = np.ones(len(table), bool)
+    if max_context is not None:  # rejected at arrival, before the router picks
+        ok = table.prompt_tokens + table.output_tokens <= max_context
+        col.rejected[:] = ~ok
+    admitted = np.flatnonzero(ok)
+    nodes = [np.full(compiled.NODE_SLOTS, -1, np.int64), np.zeros((compiled.NODE_SLOTS, 2)), 0]
+    out: list[ReplicaStats] = []
+    pools: list[PrefixKvPool] = []
+    kv: list[tuple[np.ndarray, ...]] = []
+    start = dict(cost._dcell)  # the simpy fallback starts from the same decode cells
+    for r in range(replicas):
+        rows = admitted[r::replicas]
+        sub = RequestTable(table.arrival_s[rows], table.prompt_tokens[rows],
+                           table.output_tokens[rows])
+        mine = None
+        if owners is not None:  # conversations renumbered within the replica
+            mine = (owners[0][rows], owners[1][rows],
+                    np.unique(owners[2][rows], return_inverse=True)[1].astype(np.int64))
+        # every KV sample kept (the merge below samples the replicas' joint sequence). A
+        # step emits a token or prefills a chunk: iterations ≲ output tokens + chunks; a
+        # run with more runs again from the same decode cells
+        cells = dict(cost._dcell)
+        size = min(int(sub.output_tokens.sum()) + 2 * len(rows) + 64, KV_SAMPLES_MAX)
+        while True:
+            part = Collector(len(rows))
+            try:
+                busy, energy, px = compiled.run(spec, cost, sub, part, policy, mine, None,
+                                                clock[rows], nodes, size)
+            except compiled.NodeTableFull:
+                cost._dcell.clear()
+                cost._dcell.update(start)
+                raise
+            if part.kv.stride == 1:
+                break
+            cost._dcell.clear()
+            cost._dcell.update(cells)
+            size = part.kv._n + 1
+        col.itl.v.extend(part.itl.v)
+        col.itl.w.extend(part.itl.w)
+        out.append(stats(busy, energy))
+        if px is not None:
+            pools.append(px)
+        for name in ("scheduled_s", "first_token_s", "finish_s", "preemptions", "rejected"):
+            getattr(col, name)[rows] = getattr(part, name)
+        col.replica[rows] = np.where(part.replica >= 0, r, -1)
+        kv.append(_kv_keys(np.asarray(part.kv.t), np.asarray(part.kv.v), r, rows, clock[rows, 0],
+                           part))
+    t, v, who, first = (np.concatenate([k[i] for k in kv]) for i in range(4))
+    order = np.lexsort((first, who, t))
+    tie = np.flatnonzero(t[order][1:] == t[order][:-1])
+    if len(tie):
+        order = _order_ties(order, tie, t, who, first)
+    # `BoundedSampler.add` over that sequence: it keeps every stride-th sample, the stride
+    # doubling each time capacity − 1 strides no longer cover the samples seen
+    stride = 1
+    while len(order) > (col.kv.capacity - 1) * stride:
+        stride *= 2
+    kept = order[::stride]
+    col.kv.t, col.kv.v = t[kept].tolist(), v[kept].tolist()
+    col.kv._n, col.kv.stride = len(order), stride
+    return out, pools
+
+
+def _kv_keys(t: np.ndarray, v: np.ndarray, r: int, rows: np.ndarray, arrival: np.ndarray,
+             part: Collector) -> tuple[np.ndarray, ...]:
+    """A replica's KV samples for the merge: (time, occupancy, replica, the first request
+    of the arrival that woke it for this step, or −1 after a step of its own). A step starts
+    on a wake-up when nothing was in flight just before it."""
+    fin = np.sort(part.finish_s[~np.isnan(part.finish_s)])
+    rej = arrival[part.rejected]  # rejected where they arrive
+    busy = (np.searchsorted(arrival, t) - np.searchsorted(fin, t)
+            - np.searchsorted(rej, t))
+    at = np.minimum(np.searchsorted(arrival, t), len(rows) - 1)
+    first = np.where(busy == 0, rows[at] if len(rows) else -1, -1)
+    return t, v, np.full(len(t), r), first
+
+
+def _order_ties(order: np.ndarray, tie: np.ndarray, t: np.ndarray, who: np.ndarray,
+                first: np.ndarray) -> np.ndarray:
+    """Samples of several replicas at one time, in simpy's event order: steps that ended
+    then (their timeouts were scheduled earlier, in the order their replicas' previous steps
+    ran), then replicas woken by the arrivals then (in the order the router handed them
+    requests)."""
+    order = order.copy()
+    pos = np.empty(len(order), np.int64)
+    pos[order] = np.arange(len(order))
+    prev = np.full(len(order), -1, np.int64)  # each sample's replica's previous sample
+    by_rep = np.lexsort((t, who))
+    same = who[by_rep][1:] == who[by_rep][:-1]
+    prev[by_rep[1:][same]] = by_rep[:-1][same]
+    starts = tie[np.r_[True, tie[1:] != tie[:-1] + 1]]
+    ends = tie[np.r_[tie[1:] != tie[:-1] + 1, True]] + 2
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        group = order[a:b]
+        key = [(int(first[j] >= 0), int(first[j]) if first[j] >= 0 else
+                int(pos[prev[j]]) if prev[j] >= 0 else -1) for j in group.tolist()]
+        group = group[sorted(range(len(group)), key=key.__getitem__)]
+        order[a:b] = group
+        pos[group] = np.arange(a, b)
+    return order
 
 
 def _result(col: Collector, stats: list[ReplicaStats], pools: list[PrefixKvPool],

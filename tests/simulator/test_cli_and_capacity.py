@@ -111,8 +111,10 @@ def test_simulator_line_budget():
     # prefix-cache pool and the table interpolation again as one Numba loop over arrays, which
     # is what makes 10^6 requests run in ~15 s instead of ~110 s; the simpy engine stays the
     # reference and a test holds the two equal; +22 for the compiled engine's node-table
-    # fallback and the serve table's chunk nodes past the model's context).
+    # fallback and the serve table's chunk nodes past the model's context; +132 for several
+    # replicas behind round robin on the compiled engine: one run per replica's requests,
+    # their KV samples merged in simpy's event order, the open-loop clock of every arrival).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5125, f"simulator/ has {lines} non-blank lines (budget 5125)"
+    assert lines <= 5257, f"simulator/ has {lines} non-blank lines (budget 5257)"

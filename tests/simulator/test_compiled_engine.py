@@ -1,6 +1,7 @@
 """The compiled serving engine gives the simpy engine's result: a randomized grid of policies,
 preemption modes, prefix caching, traffic shapes, a cache small enough to preempt and
-max_context rejections; out-of-scope runs fall back (auto) or are refused (compiled)."""
+max_context rejections; several replicas behind round robin (times to ulps, `same_times`);
+out-of-scope runs fall back (auto) or are refused (compiled)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ from infersim.simulator.serving import (
 from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.metrics import Collector
 from infersim.simulator.serving.serve import ReplicaSpec
-from infersim.simulator.serving.traffic import generate
+from infersim.simulator.serving.traffic import TraceReplay, generate
 from infersim.workloads import load_model
+from tests._support import same_times
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,9 @@ def run(cost, engine, traffic, policy, spec, **kw):  # type: ignore[no-untyped-d
                             engine=engine, **kw)
 
 
-def assert_same(a, b) -> None:  # type: ignore[no-untyped-def]
+def assert_same(a, b, times=None) -> None:  # type: ignore[no-untyped-def]
+    """Equal results; `times`: the check of per-request records and KV samples (default:
+    exactly equal)."""
     da, db = a.to_dict(), b.to_dict()
     assert da.keys() == db.keys()
     for k, x in da.items():
@@ -53,6 +57,9 @@ def assert_same(a, b) -> None:  # type: ignore[no-untyped-def]
             assert (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9), k
         else:
             assert x == y, k
+    if times is not None:
+        times(a, b)
+        return
     for k, x in a.per_request.items():
         assert np.array_equal(x, b.per_request[k], equal_nan=True), k
     assert a.kv_samples == b.kv_samples
@@ -128,15 +135,19 @@ def test_auto_falls_back_and_compiled_refuses_out_of_scope(cost) -> None:
     # in scope for the compiled engine
     assert compiled.why_not(spec, cost, False, ServingPolicy(prefix_caching=True), 1, False,
                             None) == ""
-    # two replicas, closed loop, static policy, an event log: out of scope
-    auto = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2, engine="auto")
-    simpy_ = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2, engine="simpy")
+    # several replicas behind round robin: in scope; behind least_outstanding (routing by
+    # replica state), closed loop, static policy, an event log: out of scope
+    lo = ServingPolicy(router="least_outstanding")
+    assert compiled.why_not(spec, cost, False, ServingPolicy(), 8, False, None) == ""
+    assert "least_outstanding" in compiled.why_not(spec, cost, False, lo, 2, False, None)
+    auto = simulate_serving(spec, cost, tr, lo, replicas=2, engine="auto")
+    simpy_ = simulate_serving(spec, cost, tr, lo, replicas=2, engine="simpy")
     assert_same(auto, simpy_)
     closed = Traffic(ClosedLoop(4), FixedLengths(200, 20), 50)
-    for kw, why in (({"replicas": 2}, "more than one replica"),
-                    ({"event_log": True}, "an event log")):
+    for pol, kw, why in ((lo, {"replicas": 2}, "2 replicas behind the least_outstanding"),
+                         (ServingPolicy(), {"event_log": True}, "an event log")):
         with pytest.raises(InputError, match=why):
-            simulate_serving(spec, cost, tr, ServingPolicy(), engine="compiled", **kw)
+            simulate_serving(spec, cost, tr, pol, engine="compiled", **kw)
     with pytest.raises(InputError, match="closed-loop"):
         simulate_serving(spec, cost, closed, ServingPolicy(), engine="compiled")
     with pytest.raises(InputError, match="static"):
@@ -171,8 +182,10 @@ def test_auto_picks_compiled_from_the_size_where_its_compile_pays_off(cost, monk
     assert calls == [1]
     assert_same(small, big)
     # out of scope: simpy whatever the size
-    simulate_serving(spec, cost, tr, ServingPolicy(), replicas=2)
+    simulate_serving(spec, cost, tr, ServingPolicy(router="least_outstanding"), replicas=2)
     assert calls == [1]
+    simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3)  # round robin: one per replica
+    assert calls == [1, 1, 1, 1]
 
 
 def test_deterministic_for_a_seed(cost) -> None:
@@ -200,9 +213,21 @@ def test_cli_engine_flag(capsys) -> None:
         assert main([*args, "--engine", engine]) == 0
         outs.append(json.loads(capsys.readouterr().out))
     assert outs[0] == outs[1] == outs[2]
-    assert main([*args, "--engine", "compiled", "--replicas", "2"]) == 2
+    # three replicas behind round robin: both engines through the front door
+    three = []
+    for engine in ("simpy", "compiled"):
+        assert main([*args, "--engine", engine, "--replicas", "3"]) == 0
+        three.append(json.loads(capsys.readouterr().out))
+    assert three[0]["replicas"] == three[1]["replicas"] == 3
+    for k, x in three[0].items():
+        if isinstance(x, float):
+            assert math.isclose(x, three[1][k], rel_tol=1e-9) or x != x, k
+        else:
+            assert x == three[1][k], k
+    assert main([*args, "--engine", "compiled", "--replicas", "2", "--router",
+                 "least_outstanding"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "more than one replica" in err[0]
+    assert len(err) == 1 and "least_outstanding router" in err[0]
 
 
 def test_buffer_growth_keeps_results(cost, monkeypatch) -> None:
@@ -233,3 +258,96 @@ def test_a_run_that_fills_the_node_table_runs_on_simpy(cost, monkeypatch) -> Non
         compiled.run(spec, cost, generate(tr, np.random.default_rng(0)),
                      Collector(300), ServingPolicy(), None, None)
     assert_same(simulate_serving(spec, cost, tr, ServingPolicy(), engine="compiled"), ref)
+    # several replicas share one node table: full in a later replica, the whole run on simpy
+    monkeypatch.undo()
+    cost._dcell.clear()
+    ref = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3, engine="simpy")
+    cost._dcell.clear()
+    monkeypatch.setattr(compiled, "NODE_SLOTS", 1024)  # 511 nodes: the first replica needs 374
+    calls: list[int] = []
+    real = compiled.run
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(compiled, "run", spy)
+    assert_same(simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3,
+                                 engine="compiled"), ref)
+    assert len(calls) == 2  # the second replica filled the table
+
+
+RR_CASES = {
+    # shared system prompts cached in every replica, lognormal lengths, context rejections
+    "prefix_shared_system_prompts": (2, "continuous", "recompute", True, "lognormal", 2500),
+    "chunked_swap": (3, "chunked", "swap", False, "fixed", None),
+    "chunked_prefix_8": (8, "chunked", "recompute", True, "fixed", None),
+    "continuous_8": (8, "continuous", "recompute", False, "lognormal", 2500),
+}
+
+
+@pytest.mark.parametrize("name", list(RR_CASES))
+def test_round_robin_replicas_equal_simpy(cost, name) -> None:
+    """Several replicas behind round robin: the compiled engine's per-replica runs merge to
+    the simpy engine's result (times to rounding, `same_times`); each admitted request goes
+    to replica k mod R, k its rank among the admitted arrivals (the router's rule)."""
+    reps, kind, preemption, prefix, lengths, max_context = RR_CASES[name]
+    rng = np.random.default_rng(len(name))
+    ln = (FixedLengths(int(rng.integers(200, 800)), int(rng.integers(60, 200)))
+          if lengths == "fixed" else
+          SampledLengths(Lognormal.from_mean(500, 0.9, 1, 3000),
+                         Lognormal.from_mean(150, 0.9, 1, 800)))
+    traffic = Traffic(Poisson(50.0 * reps), ln, 250 * reps,
+                      Prefixes(3, 200, 3) if prefix else None)
+    policy = ServingPolicy(kind=kind, prefix_caching=prefix, preemption=preemption,
+                           max_batch=48, max_tokens=2048)
+    spec = ReplicaSpec(kv_blocks=200, kv_bytes_per_token_per_chip=3e4, idle_power_w=100.0,
+                       extra_power_w=7.0)
+    a = run(cost, "simpy", traffic, policy, spec, max_context=max_context, replicas=reps)
+    b = run(cost, "compiled", traffic, policy, spec, max_context=max_context, replicas=reps)
+    assert_same(a, b, same_times)
+    assert a.completed > 0 and a.replicas == reps
+    if prefix:
+        assert a.prefix_cache["hit_tokens"] > 0
+    else:
+        assert a.preemptions > 0  # the cache binds
+    if max_context is not None:
+        assert a.rejected > 0
+    table = generate(traffic, np.random.default_rng(3))
+    ok = table.prompt_tokens + table.output_tokens <= (max_context or 1 << 62)
+    want = np.full(len(ok), -1)
+    want[ok] = np.arange(ok.sum()) % reps
+    assert np.array_equal(b.per_request["replica"], want)
+
+
+def test_round_robin_more_replicas_than_requests_and_ties_at_zero(cost, tmp_path) -> None:
+    """Five requests, all at t = 0, on 8 replicas: three replicas stay idle for the whole
+    run, and draw idle power (chips) and overhead power (system) for all of it; with 5
+    replicas (one request each, the same timelines) the run lasts as long, so the 8-replica
+    energies exceed the 5-replica ones by 3 replicas × power × duration exactly (to
+    rounding)."""
+    path = tmp_path / "trace.csv"
+    path.write_text("arrival_s,prompt_tokens,output_tokens\n"
+                    + "".join(f"0.0,{p},{o}\n" for p, o in
+                              ((300, 40), (700, 90), (120, 10), (900, 60), (50, 200))))
+    tr = Traffic(TraceReplay(str(path)), None, None, Prefixes(2, 64, 1))
+    spec = ReplicaSpec(kv_blocks=400, idle_power_w=100.0, extra_power_w=7.0)
+    pol = ServingPolicy(prefix_caching=True)
+    out = {}
+    for reps in (5, 8):
+        a = run(cost, "simpy", tr, pol, spec, replicas=reps)
+        b = run(cost, "compiled", tr, pol, spec, replicas=reps)
+        assert_same(a, b, same_times)
+        out[reps] = a
+    five, eight = out[5], out[8]
+    assert eight.completed == 5 and eight.duration_s == five.duration_s
+    assert math.isclose(eight.energy_j - five.energy_j, 3 * 100.0 * five.duration_s,
+                        rel_tol=1e-9)
+    assert math.isclose(eight.system_energy_j - five.system_energy_j,
+                        3 * 107.0 * five.duration_s, rel_tol=1e-9)
+    assert math.isclose(eight.utilization, five.utilization * 5 / 8, rel_tol=1e-12)
+    # ties at t = 0 with 3 replicas: two requests each on replicas 0 and 1, in arrival order
+    a = run(cost, "simpy", tr, pol, spec, replicas=3)
+    b = run(cost, "compiled", tr, pol, spec, replicas=3)
+    assert_same(a, b, same_times)
+    assert b.per_request["replica"].tolist() == [0, 1, 2, 0, 1]

@@ -1,7 +1,9 @@
 """Differential fuzzing of the compiled serving engine against the simpy engine: named edge
 cases (each checks that the edge it names is reached) and a fixed list of random
 configurations over the scheduler, KV, traffic, runtime and hardware knobs. Both engines run
-the same real `MapperIterationCost`; `to_dict()` must agree (rtol 1e-9, counts exact)."""
+the same real `MapperIterationCost`; `to_dict()` must agree (rtol 1e-9, counts exact), and
+on one replica the per-request records and KV samples exactly (several replicas behind round
+robin: `same_times`)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.serve import ReplicaSpec
 from infersim.simulator.serving.traffic import TraceReplay, Uniform, Zipf
 from infersim.workloads import load_model
+from tests._support import same_times
 
 # (model, hardware, runtime, tp): floors of every GPU runtime profile that has one, a MoE,
 # tp = 2 on a DGX, and the wafer, LPU and CIM kinds
@@ -60,15 +63,16 @@ def cost_of(name: str, prefix: bool) -> MapperIterationCost:
 
 
 def both(dep: str, traffic: Traffic, policy: ServingPolicy, spec: ReplicaSpec,
-         max_context: int | None = None, seed: int = 0) -> ServingResult:
-    """Run both engines from the same start; assert equal results; return the simpy one."""
+         max_context: int | None = None, seed: int = 0, replicas: int = 1) -> ServingResult:
+    """Run both engines from the same start; assert equal results; return the simpy one.
+    Several replicas: times equal to rounding (see `same_times`), the rest as one."""
     cost = cost_of(dep, policy.prefix_caching)
-    assert compiled.why_not(spec, cost, False, policy, 1, False, None) == ""
+    assert compiled.why_not(spec, cost, False, policy, replicas, False, None) == ""
     out = []
     for engine in ("simpy", "compiled"):
         cost._dcell.clear()  # history of the decode cells: both engines start from none
         out.append(simulate_serving(spec, cost, traffic, policy, seed=seed, engine=engine,
-                                    max_context=max_context))
+                                    max_context=max_context, replicas=replicas))
     a, b = out
     da, db = a.to_dict(), b.to_dict()
     assert da.keys() == db.keys()
@@ -79,10 +83,14 @@ def both(dep: str, traffic: Traffic, policy: ServingPolicy, spec: ReplicaSpec,
                 (k, x, y)
         else:
             assert x == y, (k, x, y)
-    for k, x in a.per_request.items():
-        assert np.array_equal(x, b.per_request[k], equal_nan=True), k
-    assert a.kv_samples == b.kv_samples
+    if replicas == 1:
+        for k, x in a.per_request.items():
+            assert np.array_equal(x, b.per_request[k], equal_nan=True), k
+        assert a.kv_samples == b.kv_samples
+    else:
+        same_times(a, b)
     return a
+
 
 
 def spec_(kv_blocks: int = 1 << 30, **kw: Any) -> ReplicaSpec:
@@ -202,10 +210,11 @@ def test_serving_floor_binds(dep: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sum(binds) > len(binds) // 4
 
 
-@pytest.mark.parametrize("grid_s", [0.0, 0.01])
-def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float) -> None:
+@pytest.mark.parametrize(("grid_s", "replicas"), [(0.0, 1), (0.01, 1), (0.0, 3), (0.01, 8)])
+def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float,
+                                                 replicas: int) -> None:
     """A replayed trace whose arrivals tie (all at 0, or on a 10 ms grid): the engines must
-    take simultaneous arrivals in the same order."""
+    take simultaneous arrivals in the same order (and the router hand them out in it)."""
     rng = np.random.default_rng(4)
     t = np.sort(rng.uniform(0.0, 2.0, 200))
     t = np.round(t / grid_s) * grid_s if grid_s else t * 0.0
@@ -215,7 +224,8 @@ def test_trace_replay_with_simultaneous_arrivals(tmp_path: Any, grid_s: float) -
     path.write_text("arrival_s,prompt_tokens,output_tokens\n" + "\n".join(rows) + "\n")
     for kind in ("continuous", "chunked"):
         r = both("dense", Traffic(TraceReplay(str(path)), None, None, Prefixes(2, 200, 3)),
-                 ServingPolicy(kind=kind, max_batch=32, max_tokens=2048), spec_(kv_blocks=300))
+                 ServingPolicy(kind=kind, max_batch=32, max_tokens=2048),
+                 spec_(kv_blocks=300 if replicas == 1 else 110), replicas=replicas)
         assert r.completed > 0 and r.preemptions > 0
         assert len(set(t.tolist())) < 200  # ties happen
 
@@ -272,6 +282,14 @@ RANDOM_SEEDS = list(range(60))
 def test_random_case(seed: int) -> None:
     dep, traffic, policy, spec, max_context = random_case(seed)
     both(dep, traffic, policy, spec, max_context, seed=seed)
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS[:24])
+def test_random_case_round_robin(seed: int) -> None:
+    """The random configurations on 2, 3 or 8 replicas behind round robin."""
+    dep, traffic, policy, spec, max_context = random_case(seed)
+    replicas = int(np.random.default_rng(seed + 1000).choice([2, 3, 8]))
+    both(dep, traffic, policy, spec, max_context, seed=seed, replicas=replicas)
 
 
 def test_random_cases_reach_the_edges() -> None:
