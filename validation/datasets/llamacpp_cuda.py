@@ -33,10 +33,11 @@ import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from infersim.hwmodels.cost import RuntimeProfile
 from infersim.hwmodels.models.gpu import engines as E
+from infersim.validation.datasets import edge_llamacpp
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +47,6 @@ DESCRIPTION = ("llama.cpp CUDA llama-bench results on RTX 3090 / 3090 Ti / 4090 
                "PCIe (Llama-7B F16, Q8_0, Q4_0; pp512 and tg128; llama.cpp PRs #4766, #4812, "
                "#6017, Jan-Mar 2024)")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "llamacpp_cuda.csv"
-TG_CONTEXT = 64  # mean KV length over the 128 generated tokens of tg128 (empty prompt)
 CALIBRATION = "rtx3090ti-q4_0-tg128"
 
 
@@ -63,18 +63,9 @@ def profile_of(r: Mapping[str, str]) -> RuntimeProfile:
 
 
 def predict(r: Mapping[str, str], profile: RuntimeProfile | None = None) -> float:
-    """Predicted tokens/s of one row (with `profile` in place of the row's runtime)."""
-    from infersim import api
-
-    rt: Any = profile if profile is not None else profile_of(r)  # api.simulate takes profiles
-    if r["test"].startswith("pp"):
-        n = int(r["test"][2:])
-        res = api.simulate(r["model"], r["hardware"], "prefill", 1, prompt=n,
-                           weights=r["weights"], activations="fp16", runtime=rt)
-        return n / res.latency_s
-    res = api.simulate(r["model"], r["hardware"], "decode", 1, context=TG_CONTEXT,
-                       weights=r["weights"], activations="fp16", runtime=rt)
-    return 1.0 / res.latency_s
+    """Predicted tokens/s of one row (with `profile` in place of the row's runtime): the
+    llama-bench tests priced as `edge_llamacpp.predict` prices them."""
+    return edge_llamacpp.predict(r, profile if profile is not None else profile_of(r))
 
 
 def fit() -> float:
