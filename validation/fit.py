@@ -134,6 +134,10 @@ def fit_vector_flops(df: pd.DataFrame, overhead_s: float) -> dict[str, float]:
     for dt, g in rows.groupby("dtype"):
         work = np.maximum(g.median_s.to_numpy() - overhead_s, 0.05 * g.median_s.to_numpy())
         out[str(dt)] = float(np.median(g.flops.to_numpy() / work))
+    if "fp32" in out and "fp64" in out:
+        # a SIMD register holds twice the fp32 lanes, so an FMA chain never runs faster in
+        # fp64: a measured excess is timing noise (a shared machine), bounded as the levels are
+        out["fp64"] = min(out["fp64"], out["fp32"])
     return out
 
 

@@ -109,6 +109,10 @@ def test_readme_command_runs(command, tmp_path, monkeypatch):
     rc, out = run(command)
     assert rc == 0, f"{command}\n{out[-2000:]}"
     assert "Traceback" not in out
+    if command.startswith("infersim validate"):
+        # every discovered data set loads and passes `check_frame` (the report's `collect`);
+        # this run is the data-set contract check of the suite (tests/validation/test_report)
+        assert "could not be loaded" not in out, out[-2000:]
 
 
 def recorded() -> dict[str, str]:

@@ -69,13 +69,16 @@ def test_check_frame_orders_and_coerces():
 
 
 def test_every_discovered_dataset_follows_the_contract():
+    # names and descriptions here; every frame is loaded and checked by `check_frame` in the
+    # README's `infersim validate` run (tests/front_door/test_readme_walkthrough.py), which
+    # fails on any "could not be loaded" line: grading every data set twice would cost CI
+    # ~90 s
     names = set()
     for ds in discover():
         assert ds.name and ds.description, ds.module
-        df = ds.load()
-        check_frame(df, ds.name)  # raises when a column is missing
+        assert callable(ds.load), ds.module
         names.add(ds.name)
-    assert {"cpu_kernels", "cpu_transformer"} <= names
+    assert {"cpu_kernels", "cpu_transformer", "serving_published", "llamacpp_cuda"} <= names
 
 
 @pytest.mark.slow

@@ -432,14 +432,33 @@ def production_rows(data: pd.DataFrame) -> pd.DataFrame:
     return data[keep]
 
 
+PARALLEL_FROM = 16  # rows: fewer are graded in this process (starting workers costs seconds)
+
+
+def _predictions(rs: Sequence[Mapping[str, str]], engine: str) -> list[tuple[float, str]]:
+    """`predict` of every row, on one worker process per core when there are many rows (each
+    row is an independent, seeded run: the same numbers in any process or order)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(os.cpu_count() or 1, 4)
+    methods = multiprocessing.get_all_start_methods()
+    if len(rs) < PARALLEL_FROM or workers < 2 or "fork" not in methods:
+        return [predict(r, engine) for r in rs]
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("fork")) as ex:
+        return list(ex.map(predict, rs, [engine] * len(rs), chunksize=1))
+
+
 def load(selected: Sequence[Mapping[str, str]] | None = None,
          engine: str = ENGINE) -> pd.DataFrame:
     """The data set's frame: every row of the CSV, or only `selected` rows of it."""
     import pandas as pd
 
     out = []
-    for r in rows() if selected is None else selected:
-        pred, note = predict(r, engine)
+    rs = list(rows() if selected is None else selected)
+    for r, (pred, note) in zip(rs, _predictions(rs, engine), strict=True):
         notes = "; ".join(x for x in (
             f"{r['engine']}, {r['model']} on {r['hardware'] or '(no spec)'} tp{r['tp'] or '?'}"
             f" x{r['replicas'] or '?'}, {r['weights'] or '?'} weights, ISL/OSL "
