@@ -76,6 +76,10 @@ def test_host_bound_decode_is_nodes_times_host_time() -> None:
     host = s.kernels * E.LLAMACPP_CUDA_HOST_NODE_S
     assert s.device_s < host  # the GPU alone would be faster than the host
     assert host <= s.latency_s <= host + 0.3e-3
+    # knob direction: a slower host per ggml node, a slower token; CUDA graphs remove it
+    slow = E.lookup("llama.cpp-cuda-2024-01").with_values(
+        host_node_s=2 * E.LLAMACPP_CUDA_HOST_NODE_S)
+    assert _sched("rtx-3090-ti", "q4_0", slow).latency_s > 1.5 * s.latency_s
 
 
 def test_bandwidth_and_format_directions() -> None:

@@ -293,6 +293,10 @@ def test_dequantization_knobs_move_time_in_their_physical_direction(op):
         2 * 2 * (op.bytes.kv_read or op.bytes.weight) / (0.9 * 819e9))
     assert m.op_cost(op, hw, _jetstream(dequant_ops_per_value=4.0)).time_s > fused
     assert m.op_cost(op, hw, _jetstream(dequant_ops_per_value=0.0)).time_s < fused
+    if op.bytes.kv_read:  # more scale bytes per cached token: more to read, never faster
+        base = m.op_cost(op, hw, _jetstream()).memory_s
+        assert m.op_cost(op, hw, _jetstream(kv_scale_bytes=16.0)).memory_s > base
+        assert m.op_cost(op, hw, _jetstream(kv_scale_bytes=0.0)).memory_s < base
 
 
 def test_int8_storage_never_costs_a_bf16_op_anything():
