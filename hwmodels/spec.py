@@ -391,6 +391,11 @@ class GpuParams:
         "gemm_fill_us", "fixed device time of a GEMM kernel beyond its tile waves: filling "
         "the operand pipeline before the first MMA and draining the last tiles' epilogue "
         "(accumulators to memory) after the last one", (0.0, 100.0), scale=US, default=0.0)
+    epilogue_overlap: bool = kind_param(
+        "epilogue_overlap", "GEMM kernels store one output tile while the tensor cores run "
+        "the next (persistent warp-specialized ping-pong kernels, Hopper on): only the last "
+        "wave's epilogue is exposed; false: every wave's CTAs finish their main loop, then "
+        "store", default=False)
     norm_bw_efficiency: float = kind_param(
         "norm_bw_efficiency", "sustained fraction of peak main-memory bandwidth of a fused "
         "RMSNorm / LayerNorm kernel; 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0),

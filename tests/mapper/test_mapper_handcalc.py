@@ -36,7 +36,8 @@ def test_wave_quantization_132_vs_133_tiles_on_h100(h100: Hardware) -> None:
     per_sm_peak = 989.4e12 * p.mma_efficiency / 132
     t_mma = 2 * 128 * 128 * 64 / per_sm_peak
     t_feed = (128 * 2 + 128 * 2) * 64 / (l2 / 132)
-    t_cta = hbm_lat + (k // 64) * max(t_mma, t_feed) + 128 * 128 * 2 / (l2 / 132)
+    t_epi = 128 * 128 * 2 / (l2 / 132)  # the tile's bf16 output stored through L2
+    t_cta = hbm_lat + (k // 64) * max(t_mma, t_feed) + t_epi
     # + the last wave's output drain: its tiles' share of C written at the HBM write rate,
     # or at what its SMs keep in flight over the latency (Little's law) if that is lower
     hbm = h100.chip.main_memory.bandwidth_Bps
@@ -46,8 +47,11 @@ def test_wave_quantization_132_vs_133_tiles_on_h100(h100: Hardware) -> None:
                    c_bytes / (sms * p.sm_inflight_bytes / hbm_lat))
 
     assert one.tile_s == pytest.approx(t_cta + drain(1536 * 1408 * 2, 132), rel=1e-12)
-    # two waves: only the 133rd tile (1 of 133) drains exposed, from one SM
-    assert two.tile_s == pytest.approx(2 * t_cta + drain(896 * 2432 * 2 / 133, 1), rel=1e-12)
+    # two waves: only the 133rd tile (1 of 133) drains exposed, from one SM; H100's ping-pong
+    # kernels (epilogue_overlap) store the first wave's tiles under the second wave's MMAs
+    assert p.epilogue_overlap
+    assert two.tile_s == pytest.approx(2 * t_cta - t_epi + drain(896 * 2432 * 2 / 133, 1),
+                                       rel=1e-12)
     # both are compute(tile)-bound at K=8192; the kernel joins tile and stream time by the
     # smooth maximum (t^p + s^p)^(1/p), p = gemm_overlap_exponent, plus the kernel's pipeline
     # fill + epilogue drain (gemm_fill_us)
@@ -57,6 +61,22 @@ def test_wave_quantization_132_vs_133_tiles_on_h100(h100: Hardware) -> None:
         assert ch.time_s == pytest.approx(
             (ch.tile_s ** q + ch.memory_s ** q) ** (1.0 / q) + p.gemm_fill_s, rel=1e-12)
     assert two.time_s / one.time_s > 1.8  # the tile time doubles, the stream does not
+
+
+def test_epilogue_overlap_hides_all_but_the_last_waves_stores(h100: Hardware) -> None:
+    """The knob moves time in its physical direction, by exactly the hidden stores."""
+    off = replace(h100, chip=replace(h100.chip, params=replace(h100.chip.params,
+                                                               epilogue_overlap=False)))
+    c_on, c_off = figures(h100), figures(off)
+    t_epi = 128 * 128 * 2 / (c_on.l2_bw / 132)
+    for m, n, waves in ((128 * 12, 128 * 11, 1), (128 * 7, 128 * 19, 2), (2048, 4096, 4)):
+        on = G.gemm_candidate(c_on, m, 8192, n, 1, 2.0, 2.0, 2.0, 989.4e12, 128, 128, 1)
+        of = G.gemm_candidate(c_off, m, 8192, n, 1, 2.0, 2.0, 2.0, 989.4e12, 128, 128, 1)
+        assert on.waves == of.waves == waves
+        assert of.tile_s - on.tile_s == pytest.approx((waves - 1) * t_epi, rel=1e-9)
+        assert on.time_s <= of.time_s
+        if waves > 1:
+            assert on.time_s < of.time_s
 
 
 @settings(max_examples=40, deadline=None)

@@ -54,6 +54,7 @@ class GpuFigures:
     gemm_bw_eff: float  # 0 = the stream's read/write efficiencies
     gemm_p: float  # smooth-max exponent of tile vs stream time (0 = max)
     gemm_fill: float  # GEMM pipeline fill + epilogue drain per kernel (s)
+    epi_overlap: bool  # a wave's epilogue hides under the next wave's main loop
     vec_eff: dict[str, float]  # per vector-kernel class (VECTOR_CLASSES); 0 = stream's
     blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
     reduce_eff: float  # link efficiency of reducing collectives (0 = link_eff)
@@ -114,7 +115,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         peak=peaks, vec_peak=vec, mac_j=dict(chip.mac_energy_j),
         mma_eff_8bit=p.mma_efficiency_fp8 or p.mma_efficiency,
         gemm_bw_eff=p.gemm_bw_efficiency, gemm_p=p.gemm_overlap_exponent,
-        gemm_fill=p.gemm_fill_s,
+        gemm_fill=p.gemm_fill_s, epi_overlap=bool(p.epilogue_overlap),
         vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
         blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,

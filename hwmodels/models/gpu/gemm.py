@@ -11,7 +11,10 @@ the ridge point the pipeline hides neither behind the other), so a small-M GEMV 
 compute-bound at the tile's efficiency. The last wave's output tiles drain to HBM after
 their main loops with nothing left to overlap (earlier waves' stores hide behind the next
 wave): the tile time adds that wave's share of C at the HBM write rate, which matters for a
-one-wave GEMM with a short K and a wide output. Every GEMM kernel adds `gemm_fill_us`: its operand
+one-wave GEMM with a short K and a wide output. Each CTA stores its tile through L2 after its
+main loop; with `epilogue_overlap` (Hopper's persistent warp-specialized ping-pong kernels,
+CUTLASS media/docs/cpp/efficient_gemm.md: one consumer warp group's epilogue overlaps the other's
+MMAs) only the last wave's stores add to the tile time. Every GEMM kernel adds `gemm_fill_us`: its operand
 pipeline fills before the first MMA and the last tiles' epilogue drains after it (cuBLAS
 kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs).
 Grouped (MoE) GEMMs run as one grouped kernel: each group's rows are tiled on their own
@@ -79,8 +82,12 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     t_feed = (tm * a_b + tn * w_b) * tk / (c.l2_bw / sms)
     t_iter = max(t_mma, t_feed)
     out_b = 4.0 if split > 1 else o_b  # split-K partials are fp32
-    t_cta = c.hbm_lat + k_iters * t_iter + tm * tn * out_b / (c.l2_bw / sms)
+    t_epi = tm * tn * out_b / (c.l2_bw / sms)  # the tile's accumulators stored through L2
+    t_cta = c.hbm_lat + k_iters * t_iter + t_epi
     tile_s = waves * t_cta
+    if c.epi_overlap:
+        # ping-pong: a wave's stores run under the next wave's MMAs; the last one's do not
+        tile_s -= (waves - 1) * t_epi
     compute_s = waves * k_iters * t_mma
     # HBM traffic with L2 re-use: a wave covers ~wm × wn tiles of the output.
     a_tot = float(m) * k * groups * a_b
