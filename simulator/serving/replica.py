@@ -29,6 +29,13 @@ preempt, and before one starting at or after the next simulation event (`env.pee
 an engine alone in the simulation (`solo`) ignores while its queue head cannot be admitted
 (no slot or blocks until a finish: arrivals queue behind it).
 
+Multi-step scheduling (vLLM's `--num-scheduler-steps` N, the runtime profile's
+`scheduler_steps` knob, `pass_steps`): the scheduler runs once per pass of N decode steps, so a
+pass keeps its batch: nothing is admitted or swapped in until it ends, and a sequence that
+has all its tokens mid-pass is still computed (it grows its KV and costs its share of each
+step) until the pass ends, when it finishes (a pass returns its tokens at its end). Prefill
+iterations are single steps.
+
 This process is the reference engine. Continuous or chunked replicas of one engine (one, or
 several behind round robin) without speculation or window-capped KV may run instead as the
 compiled loop of `compiled` (asked
@@ -46,6 +53,7 @@ from typing import Any, Protocol
 
 import simpy
 
+from infersim.hwmodels.cost import RuntimeProfile
 from infersim.simulator.serving.config import Preemption, ServingPolicy
 from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
 from infersim.simulator.serving.metrics import Collector
@@ -80,6 +88,15 @@ class Pipeline:
         self.gate = simpy.Resource(env, capacity=1)
         self.stages = stages
         self.static_w = static_w
+
+
+def pass_steps(cost: object) -> int:
+    """Decode steps per scheduling pass of the engine `cost` prices: its runtime profile's
+    `scheduler_steps` (vLLM's --num-scheduler-steps), 1 without one."""
+    rt = getattr(cost, "runtime", None)
+    if not isinstance(rt, RuntimeProfile):
+        return 1
+    return max(1, round(rt.value("scheduler_steps", 1.0)))
 
 
 class Seq:
@@ -158,6 +175,9 @@ class Replica:
         self._extra_s = 0.0  # swap time accumulated while planning this iteration
         self._preempted_now = False  # no admissions in an iteration that had to preempt
         self.solo = False  # the only engine of the simulation (set by `simulate_serving`)
+        self.steps = pass_steps(cost)  # decode steps per scheduling pass (multi-step)
+        self._pass_left = 0  # decode steps left in the current pass (0: at a boundary)
+        self._held: list[Seq] = []  # all tokens out mid-pass: computed until the pass ends
         self.process = env.process(self._run())
 
     def _iteration(self) -> Steps:
@@ -244,6 +264,10 @@ class Replica:
                 continue
             if (s.base + self.it) % self.bs == 0:
                 need -= 1
+            if s in self._held:  # has all its tokens: it leaves now instead of at the pass end
+                self._held.remove(s)
+                self._release_held(s, self.env.now)
+                continue
             self._preempt(s)
         return need
 
@@ -367,6 +391,8 @@ class Replica:
         while fin and (dec.get(fin[0][1]) is None or dec[fin[0][1]].fin != fin[0][0]):
             heapq.heappop(fin)  # stale entries: the top must be the next finish
         k, d = (fin[0][0] - self.it if fin else 1), len(dec)
+        if self._pass_left:  # mid-pass nothing is admitted: run to its end or a finish
+            return max(1, min(k, self._pass_left)), math.inf
         if not self.waiting:
             return k, self.env.peek()
         tokens = self.policy.max_tokens - (d if self.chunked_prefill else 0)
@@ -376,6 +402,8 @@ class Replica:
 
     def _decode(self) -> Generator[Any, Any, None]:
         """Run this decode iteration and the next ones `_run_bound` allows as one timeout."""
+        if self.steps > 1 and not self._pass_left:
+            self._pass_left = self.steps  # a decode iteration at a boundary starts a pass
         d, (k, horizon) = len(self.dec), self._run_bound()
         if k <= 1:
             yield from self._step([], 0, d, self.base_sum + d * (self.it + 1))
@@ -401,18 +429,41 @@ class Replica:
     def _advance(self, now: float) -> None:
         """Commit one decode iteration: every decoder gained a token."""
         fresh, itl = self._fresh, self.m.itl
-        if len(self.dec) > len(fresh):
-            itl.add(now - self._t_dec, len(self.dec) - len(fresh))
+        emitting = len(self.dec) - len(self._held)  # held sequences emit nothing
+        if emitting > len(fresh):
+            itl.add(now - self._t_dec, emitting - len(fresh))
         if fresh:
             itl.add_ones([now - t for t in fresh.values()])
             fresh.clear()
         self._t_dec = now
         self.it += 1
+        if self._pass_left:
+            self._pass_left -= 1
         fin = self._fin
         while fin and fin[0][0] <= self.it:
             f, rid = heapq.heappop(fin)
             s = self.dec.get(rid)
             if s is None or s.fin != f:
                 continue
+            if self._pass_left:  # the pass keeps its batch until its end
+                self._held.append(s)
+                continue
             self._leave(s)
             self._finish(s, now)
+        if not self._pass_left and self._held:
+            for s in self._held:
+                self._release_held(s, now)
+            self._held.clear()
+
+    def _release_held(self, s: Seq, now: float) -> None:
+        """A sequence held to its pass's end leaves (its extra steps' tokens are dropped)."""
+        self._leave(s)
+        s.generated = s.output
+        self._finish(s, now)
+
+    def at_boundary(self) -> bool:
+        """Whether the scheduler runs now (admission, swap-in): always, except inside a
+        multi-step pass."""
+        if self._pass_left and not self.dec:
+            self._pass_left = 0  # every sequence of the pass was preempted
+        return not self._pass_left

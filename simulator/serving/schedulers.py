@@ -24,7 +24,8 @@ class ContinuousReplica(Replica):
 
     def _iteration(self) -> Steps:
         batch: list[Seq] = []
-        if not self.swapped:
+        boundary = self.at_boundary()
+        if boundary and not self.swapped:
             tokens = 0
             while self.waiting:
                 s = self.waiting[0]
@@ -46,7 +47,8 @@ class ContinuousReplica(Replica):
             return True
         if self.on_prefilled is not None:  # prefill-only replica never decodes
             return False
-        self._swap_in()
+        if boundary:
+            self._swap_in()
         if not self.dec:
             return False
         self._decode_need()
@@ -68,6 +70,10 @@ class ChunkedReplica(Replica):
         self.max_batch = min(self.policy.max_batch, self.policy.max_tokens)
 
     def _iteration(self) -> Steps:
+        if not self.at_boundary():  # inside a multi-step pass: decode only
+            self._decode_need()
+            yield from self._decode()
+            return True
         self._swap_in()
         if self.dec:
             self._decode_need()

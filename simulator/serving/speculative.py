@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.registry import cost_model
 from infersim.simulator.serving.costs import TE, Axis, MapperIterationCost, ReplicaFacts
 from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
@@ -540,6 +541,13 @@ class StepwiseDecode(Replica):
     def __init__(self, *args: Any, spec: SpecDecode | None = None, groups: KvGroups = (),
                  seed: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if spec is not None and self.steps > 1:
+            raise InputError("runtime scheduler_steps: multi-step scheduling does not run "
+                             "with speculative decoding (vLLM refuses the pair); use "
+                             "scheduler_steps 1 or no speculation")
+        # window-capped KV decodes step by step: multi-step passes keep no batch here (the
+        # profile's CPU amortization per pass still applies in the step cost)
+        self.steps = 1
         self.spec = spec
         self.lookahead = 1 + (spec.draft_len if spec is not None else 0)
         if capped(groups) and isinstance(self.kv, PrefixKvPool):

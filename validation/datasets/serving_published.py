@@ -97,7 +97,8 @@ LATENCY_METRICS = frozenset({"tpot_s", "ttft_s", "tpot_p50_s", "itl_p50_s"})
 
 GRADED_INTS = ("tp", "replicas", "isl", "osl", "requests", "max_batch", "max_tokens")
 LENGTHS = ("fixed", "sharegpt")
-# Every graded row is in the compiled serving engine's scope (one replica, continuous
+# Every graded row but the multi-step ones (vLLM --num-scheduler-steps > 1: simpy) is in the
+# compiled serving engine's scope (one replica, continuous
 # batching, open-loop arrivals; `simulator.serving.compiled.why_not`), which gives the simpy
 # engine's results bit for bit: 1,000 requests of 22k tokens take ~1 s there against minutes
 # on simpy. Its one-time compile (~22 s of CPU) is cached in simulator/serving/__pycache__.
@@ -314,6 +315,8 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
         if prof is None:  # the test of the data set checks every graded row's runtime
             raise ValueError(f"{DATA.name} row {r['id']}: unknown runtime {r['runtime']!r}")
         runtime = prof.with_values(scheduler_steps=float(r["scheduler_steps"]))
+        if engine == "compiled" and float(r["scheduler_steps"]) > 1:
+            engine = "simpy"  # multi-step passes run on the reference engine only
     dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=runtime,
                      weights=r["weights"], activations=r["activations"] or None,
                      kv=r["kv"] or None)

@@ -40,6 +40,8 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `scheduler_steps`: decode steps run per scheduling pass (vLLM's `--num-scheduler-steps`,
     multi-step scheduling): the step's CPU time is paid once per pass, the other steps only
     pay the chip's graph launch + token copy (`gpu.step_sync_us`). Prefill steps pay it all.
+    The serving simulator keeps a pass's batch (`simulator.serving.replica`): nothing is
+    admitted until the pass ends, and a sequence done mid-pass is computed to its end.
   * `stream_chunk_s`, `stream_interval`: the serving front-end (HTTP server, streaming
     each running request's new tokens as one server-sent-event chunk, detokenization) runs
     in its own process, so it overlaps the GPU but cannot stream faster than one chunk per
@@ -292,7 +294,7 @@ _VLLM_API_CHUNK_S = 0.33 / (13.5 * 179)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv); below the
 # 120 us/token of v0.5.3's whole scheduling share, of which output processing is a part.
-_VLLM_OUTPUT_TOKEN_S = 85e-6
+_VLLM_OUTPUT_TOKEN_S = 82.6e-6
 _online("vllm-v0-api", "vllm-v0",
         "OpenAI-compatible API server in its own process since v0.6.0 "
         "(https://blog.vllm.ai/2024/09/05/perf-update.html); stream_chunk_s 137 us = 33% of "
