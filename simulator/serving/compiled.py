@@ -1080,7 +1080,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     ctxn = np.asarray(cost.ctx.nodes, np.float64)
     cells = np.zeros((mb + 1, 6))
     cell_ok = np.zeros(mb + 1, np.int8)
-    for d, c in cost._dcell.items():
+    for d, c in cost.decode_cells().items():
         if d <= mb:
             cells[d] = c
             cell_ok[d] = 1
@@ -1115,12 +1115,10 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     col.itl.w.frombytes(memoryview(itl_w[:k].astype(np.int64)).cast("B"))
     del itl_w
     m = int(S[_KVLEN])
-    col.kv.t, col.kv.v = kv_t[:m].tolist(), kv_v[:m].tolist()
-    col.kv._n, col.kv.stride = int(S[_KVN]), int(S[_KVSTRIDE])
+    col.kv.resume(kv_t[:m].tolist(), kv_v[:m].tolist(), int(S[_KVN]), int(S[_KVSTRIDE]))
     for b in np.flatnonzero(cell_ok).tolist():  # each batch's last decode cell (`_decode_only`)
         lo, hi, t0, dt, e0, de = (float(v) for v in cells[b])
-        cell = (int(lo), int(hi), t0, dt, e0, de)
-        cost._dcell[b] = cost._dcells[(b, int(lo))] = cell
+        cost.set_decode_cell(b, (int(lo), int(hi), t0, dt, e0, de))
     px = None
     if policy.prefix_caching:
         px = PrefixKvPool(spec.kv_blocks, bs)

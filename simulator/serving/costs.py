@@ -111,6 +111,10 @@ class ReplicaFacts:
     infeasible: Infeasibility | None  # the mapper's verdict for a 1-sequence decode step
 
 
+# a decode cell: (lo, hi) keys per sequence, time t0 + dt·(x − lo), energy e0 + de·(x − lo)
+DecodeCell = tuple[float, float, float, float, float, float]
+
+
 class MapperIterationCost:
     """`IterationCost` backed by `mapper.map_trace` (see the module docstring for the model)."""
 
@@ -157,8 +161,8 @@ class MapperIterationCost:
         self._sdec: dict[tuple[int, int], TE] = {}
         self._spf: dict[tuple[int, int, int], TE] = {}
         # per decode batch: (lo, hi, time at lo, time/key, energy at lo, energy/key)
-        self._dcell: dict[int, tuple[float, float, float, float, float, float]] = {}
-        self._dcells: dict[tuple[int, int], tuple[float, float, float, float, float, float]] = {}
+        self._dcell: dict[int, DecodeCell] = {}
+        self._dcells: dict[tuple[int, int], DecodeCell] = {}
 
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
@@ -309,6 +313,22 @@ class MapperIterationCost:
             t += fb * vt
             e += fb * ve
         return t, e
+
+    # ---- decode cells (`_decode_only`'s per-batch line), shared with the compiled engine ----
+    def decode_cells(self) -> dict[int, DecodeCell]:
+        """A copy of each batch size's current decode cell (lo, hi, t0, dt, e0, de)."""
+        return dict(self._dcell)
+
+    def restore_decode_cells(self, cells: dict[int, DecodeCell] | None = None) -> None:
+        """Set the current decode cells to `cells` (a `decode_cells` copy; None: none, as a
+        fresh cost), so a run can start again from the same state."""
+        self._dcell.clear()
+        if cells:
+            self._dcell.update(cells)
+
+    def set_decode_cell(self, batch: int, cell: DecodeCell) -> None:
+        """Make `cell` the current (and a kept) decode cell of `batch` sequences."""
+        self._dcell[batch] = self._dcells[(batch, int(cell[0]))] = cell
 
     def _decode_only(self, d: int, ctx: int) -> TE:
         """`_compose` of a decode-only iteration: for a fixed batch it is affine in the keys

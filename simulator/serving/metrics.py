@@ -75,6 +75,16 @@ class BoundedSampler:
         self.t: list[float] = []
         self.v: list[float] = []
 
+    @property
+    def seen(self) -> int:
+        """Samples offered so far (kept or not)."""
+        return self._n
+
+    def resume(self, t: list[float], v: list[float], seen: int, stride: int) -> None:
+        """Take over the state of a sampler that kept `t`, `v` of `seen` offered samples at
+        `stride` (the compiled engine's own sampler)."""
+        self.t, self.v, self._n, self.stride = t, v, seen, stride
+
     def add(self, t: float, v: float) -> None:
         self._n += 1
         if (self._n - 1) % self.stride:

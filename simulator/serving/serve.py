@@ -339,7 +339,7 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
     out: list[ReplicaStats] = []
     pools: list[PrefixKvPool] = []
     kv: list[tuple[np.ndarray, ...]] = []
-    start = dict(cost._dcell)  # the simpy fallback starts from the same decode cells
+    start = cost.decode_cells()  # the simpy fallback starts from the same decode cells
     for r in range(replicas):
         rows = admitted[r::replicas]
         sub = RequestTable(table.arrival_s[rows], table.prompt_tokens[rows],
@@ -351,7 +351,7 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
         # every KV sample kept (the merge below samples the replicas' joint sequence). A
         # step emits a token or prefills a chunk: iterations ≲ output tokens + chunks; a
         # run with more runs again from the same decode cells
-        cells = dict(cost._dcell)
+        cells = cost.decode_cells()
         size = min(int(sub.output_tokens.sum()) + 2 * len(rows) + 64, KV_SAMPLES_MAX)
         while True:
             part = Collector(len(rows))
@@ -359,14 +359,12 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
                 busy, energy, px = compiled.run(spec, cost, sub, part, policy, mine, None,
                                                 clock[rows], nodes, size)
             except compiled.NodeTableFull:
-                cost._dcell.clear()
-                cost._dcell.update(start)
+                cost.restore_decode_cells(start)
                 raise
             if part.kv.stride == 1:
                 break
-            cost._dcell.clear()
-            cost._dcell.update(cells)
-            size = part.kv._n + 1
+            cost.restore_decode_cells(cells)
+            size = part.kv.seen + 1
         col.itl.v.extend(part.itl.v)
         col.itl.w.extend(part.itl.w)
         out.append(stats(busy, energy))
@@ -388,8 +386,7 @@ def _run_compiled(spec: ReplicaSpec, cost: MapperIterationCost, table: RequestTa
     while len(order) > (col.kv.capacity - 1) * stride:
         stride *= 2
     kept = order[::stride]
-    col.kv.t, col.kv.v = t[kept].tolist(), v[kept].tolist()
-    col.kv._n, col.kv.stride = len(order), stride
+    col.kv.resume(t[kept].tolist(), v[kept].tolist(), len(order), stride)
     return out, pools
 
 

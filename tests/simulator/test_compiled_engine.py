@@ -41,7 +41,7 @@ def cost() -> MapperIterationCost:
 
 
 def run(cost, engine, traffic, policy, spec, **kw):  # type: ignore[no-untyped-def]
-    cost._dcell.clear()  # history of the decode cells: both engines start from none
+    cost.restore_decode_cells()  # history of the decode cells: both engines start from none
     return simulate_serving(spec, cost, traffic, policy, seed=kw.pop("seed", 3),
                             engine=engine, **kw)
 
@@ -260,9 +260,9 @@ def test_a_run_that_fills_the_node_table_runs_on_simpy(cost, monkeypatch) -> Non
     assert_same(simulate_serving(spec, cost, tr, ServingPolicy(), engine="compiled"), ref)
     # several replicas share one node table: full in a later replica, the whole run on simpy
     monkeypatch.undo()
-    cost._dcell.clear()
+    cost.restore_decode_cells()
     ref = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3, engine="simpy")
-    cost._dcell.clear()
+    cost.restore_decode_cells()
     monkeypatch.setattr(compiled, "NODE_SLOTS", 1024)  # 511 nodes: the first replica needs 374
     calls: list[int] = []
     real = compiled.run

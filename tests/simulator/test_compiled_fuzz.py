@@ -70,7 +70,7 @@ def both(dep: str, traffic: Traffic, policy: ServingPolicy, spec: ReplicaSpec,
     assert compiled.why_not(spec, cost, False, policy, replicas, False, None) == ""
     out = []
     for engine in ("simpy", "compiled"):
-        cost._dcell.clear()  # history of the decode cells: both engines start from none
+        cost.restore_decode_cells()  # history of the decode cells: both engines start from none
         out.append(simulate_serving(spec, cost, traffic, policy, seed=seed, engine=engine,
                                     max_context=max_context, replicas=replicas))
     a, b = out
@@ -299,7 +299,7 @@ def test_random_cases_reach_the_edges() -> None:
     for seed in RANDOM_SEEDS[:30]:
         dep, traffic, policy, spec, max_context = random_case(seed)
         cost = cost_of(dep, policy.prefix_caching)
-        cost._dcell.clear()
+        cost.restore_decode_cells()
         r = simulate_serving(spec, cost, traffic, policy, seed=seed, engine="compiled",
                              max_context=max_context)
         kinds.add(policy.kind.value)
@@ -316,7 +316,7 @@ def test_compiled_is_deterministic_for_a_seed() -> None:
     cost = cost_of(dep, policy.prefix_caching)
     runs = []
     for _ in range(2):
-        cost._dcell.clear()
+        cost.restore_decode_cells()
         runs.append(simulate_serving(spec, cost, traffic, policy, seed=11, engine="compiled",
                                      max_context=max_context).to_dict())
     assert json.dumps(runs[0], sort_keys=True) == json.dumps(runs[1], sort_keys=True)
