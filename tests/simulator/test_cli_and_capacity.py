@@ -113,8 +113,10 @@ def test_simulator_line_budget():
     # reference and a test holds the two equal; +22 for the compiled engine's node-table
     # fallback and the serve table's chunk nodes past the model's context; +132 for several
     # replicas behind round robin on the compiled engine: one run per replica's requests,
-    # their KV samples merged in simpy's event order, the open-loop clock of every arrival).
+    # their KV samples merged in simpy's event order, the open-loop clock of every arrival;
+    # +80 for multi-step scheduling passes (vLLM --num-scheduler-steps) in the replica and a
+    # public decode-cell / KV-sampler API the compiled engine uses instead of private fields).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5257, f"simulator/ has {lines} non-blank lines (budget 5257)"
+    assert lines <= 5337, f"simulator/ has {lines} non-blank lines (budget 5337)"
