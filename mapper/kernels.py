@@ -42,6 +42,7 @@ from the one formula home; a sub-kernel's traffic is what that eager kernel real
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 
@@ -244,6 +245,11 @@ class EagerStyle:
 
     @classmethod
     def of(cls, profile: RuntimeProfile | None) -> EagerStyle:
+        """The style of `profile`'s knobs (memoized: profiles are frozen)."""
+        return _style_of(profile)
+
+    @classmethod
+    def _build(cls, profile: RuntimeProfile | None) -> EagerStyle:
         def k(name: str) -> float:
             return knob(profile, name)
 
@@ -261,6 +267,11 @@ class EagerStyle:
 
 
 PLAIN = EagerStyle()
+
+
+@functools.lru_cache(maxsize=256)
+def _style_of(profile: RuntimeProfile | None) -> EagerStyle:
+    return EagerStyle._build(profile)
 
 
 def _kv_cat_eager(op: Op, cache: AttentionShape) -> list[Kernel]:
