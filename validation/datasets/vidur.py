@@ -243,7 +243,13 @@ SMALL_MESSAGE = 1 << 20  # below: the eager NCCL call's latency and rank skew do
 def _group_class(cls: str, nbytes: int) -> str:
     """Report group: collectives split at 1 MiB — below it the eager measurement is bimodal
     (a ~5-20 µs mode and a ~35-60 µs mode when a peer enters late), above it the link
-    bandwidth terms decide."""
+    bandwidth terms decide. Vidur's harness (vidur/profiling/collectives/collectives_wrapper.py)
+    records, per step, the median kineto duration of 11 back-to-back eager NCCL kernels on
+    rank 0 (3 steps; the CSV keeps their median): when rank 0 issues ahead of a peer, each of
+    its kernels spins until the peer's matching kernel starts, so a kernel lasts about one
+    host issue period of the loop. The high mode is flat in size and group size (~61 µs on
+    the A100 box, ~40 µs on the H100 box), as such a period would be; which mode a size lands
+    in changes in runs of neighbouring sizes (a state of the run, not of the message)."""
     if cls != "collective":
         return cls
     return "collective ≥1 MiB" if nbytes >= SMALL_MESSAGE else "collective <1 MiB"
