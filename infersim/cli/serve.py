@@ -78,6 +78,9 @@ def register(sub: Any) -> None:
                    help="max tokens per step (chunked: the token budget)")
     s.add_argument("--block-size", type=int_arg, default=16, help="KV block size in tokens")
     s.add_argument("--preemption", default="recompute", choices=["recompute", "swap"])
+    s.add_argument("--scheduler-steps", type=int_arg, default=None,
+                   help="decode steps per scheduling pass (vLLM --num-scheduler-steps) of a "
+                   "GPU serving-engine runtime such as vllm-v0 (default: the runtime's own)")
     s.add_argument("--router", default="round_robin",
                    choices=["round_robin", "least_outstanding"])
     s.add_argument("--prefill-replicas", type=int_arg, default=1, help="disaggregated: prefill pool")
@@ -163,6 +166,22 @@ def _traffic(a: argparse.Namespace, rate: float | None = None) -> Any:
     return Traffic(Poisson(r), lengths, n, px)
 
 
+def _with_scheduler_steps(kind_model: Any, hw: Any, runtime: str, steps: int) -> Any:
+    """The runtime's GPU profile with `scheduler_steps` set; InputError when steps < 1 or the
+    runtime has no GPU profile (wafer and LPU compilers schedule the whole step)."""
+    from infersim.hwmodels.spec import HardwareKind
+
+    if steps < 1:
+        raise InputError(f"--scheduler-steps: {steps} decode steps per pass; give 1 or more "
+                         "(1 = schedule every step)")
+    _, prof = kind_model.resolve_runtime(runtime, hw.name)
+    if prof is None or prof.kind != HardwareKind.GPU:
+        raise InputError(f"--scheduler-steps: runtime {runtime!r} on {hw.name} has no GPU "
+                         "engine profile to set it on; use a GPU runtime such as vllm-v0, or "
+                         "drop the flag")
+    return prof.with_values(scheduler_steps=float(steps))
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
     from infersim.diagnostics import diagnose_serving
     from infersim.hwmodels import load_hardware
@@ -190,6 +209,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     kind_model = cost_model(hw)
     runtime = a.runtime or (DEFAULT_RUNTIME if not kind_model.profiles
                              else kind_model.runtimes()[0])
+    if a.scheduler_steps is not None:
+        runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
                      a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link)
     decode_hw, ddep = _decode_pool(a, hw, dep)
@@ -239,7 +260,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
     offered = a.rate if a.arrival in ("poisson", "gamma") else None
     d["offered_rate_rps"] = offered
     d["hardware_overrides"] = dict(hw.overrides)
-    d["runtime"] = dep.runtime
+    d["runtime"] = getattr(dep.runtime, "name", dep.runtime)
+    if a.scheduler_steps is not None:
+        d["scheduler_steps"] = a.scheduler_steps
     if ddep is not None:
         d.update(decode_hardware=decode_hw.name, decode_tp=ddep.tp, decode_pp=ddep.pp,
                  decode_weights=ddep.weights, decode_runtime=ddep.runtime)
@@ -260,7 +283,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.json:
         print_json(d)
     else:
-        _print_result(d, dataclasses.asdict(dep), hw.label, _traffic_label(a))
+        _print_result(d, {**dataclasses.asdict(dep), "runtime": d["runtime"]}, hw.label,
+                      _traffic_label(a))
         if a.requests_csv:
             print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")
     if r.feasible and r.completed == 0:

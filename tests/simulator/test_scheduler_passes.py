@@ -108,3 +108,31 @@ def test_speculation_with_passes_is_refused(tmp_path):
         simulate_serving(ReplicaSpec(), PassCost(4), Traffic(TraceReplay(str(p)), None, None),
                          ServingPolicy(spec=SpecDecode(draft_len=2, acceptance=0.7)),
                          engine="simpy")
+
+
+def test_cli_scheduler_steps_is_the_api_profile(capsys):
+    import json
+
+    from infersim.api import serve
+    from infersim.cli import main
+    from infersim.hwmodels.models.gpu.engines import lookup
+    from infersim.simulator import Deployment, FixedLengths, Poisson
+
+    args = ["serve", "--model", "llama-3.1-8b", "--hw", "h100-sxm", "--runtime", "vllm-v0",
+            "--scheduler-steps", "4", "--rate", "8", "--requests", "40", "--prompt", "256",
+            "--output", "32", "--json"]
+    assert main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["runtime"], d["scheduler_steps"]) == ("vllm-v0", 4)
+    r = serve("llama-3.1-8b", "h100-sxm",
+              Traffic(Poisson(8.0), FixedLengths(256, 32), 40), ServingPolicy(),
+              deployment=Deployment(runtime=lookup("vllm-v0").with_values(scheduler_steps=4.0)))
+    assert d["throughput_tok_s"] == r.throughput_tok_s
+    assert d["ttft_p50_s"] == r.ttft["p50"]
+    # refused with one line (exit 2): no GPU profile, or fewer than one step
+    base = ["serve", "--model", "llama-3.1-8b", "--requests", "4"]
+    assert main([*base, "--hw", "groq-576", "--scheduler-steps", "4"]) == 2
+    assert main([*base, "--hw", "h100-sxm", "--runtime", "vllm-v0", "--scheduler-steps",
+                 "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("infersim: error: --scheduler-steps") for e in err)
