@@ -98,6 +98,11 @@ def main() -> None:
     ap.add_argument("--system-prompts", type=int, default=0)
     ap.add_argument("--system-tokens", type=int, default=0)
     ap.add_argument("--turns", type=int, default=1)
+    ap.add_argument("--runtime", default=None,
+                    help="runtime name (default: the hardware kind's own, as serve)")
+    ap.add_argument("--scheduler-steps", type=int, default=None,
+                    help="multi-step scheduling passes of the runtime's GPU profile "
+                    "(runs on the simpy engine)")
     ap.add_argument("--engine", choices=["auto", "compiled", "simpy"], default="auto",
                     help="serving engine of the timed runs (the pilot runs auto)")
     ap.add_argument("--no-heap", action="store_true",
@@ -105,6 +110,8 @@ def main() -> None:
     a = ap.parse_args()
 
     from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.cost import RuntimeProfile
+    from infersim.hwmodels.models.gpu.engines import lookup
     from infersim.simulator.serving import (
         Deployment,
         FixedLengths,
@@ -125,7 +132,12 @@ def main() -> None:
     px = (Prefixes(a.system_prompts, a.system_tokens, a.turns)
           if a.system_prompts or a.turns > 1 else None)
     policy = ServingPolicy(kind=a.policy, prefix_caching=a.prefix_caching)
-    dep = Deployment(tp=a.tp, replicas=a.replicas)
+    runtime: str | RuntimeProfile = a.runtime or ""
+    if a.scheduler_steps is not None:
+        prof = lookup(a.runtime or "vllm-v0")
+        assert prof is not None, f"--runtime {a.runtime}: not a GPU engine profile"
+        runtime = prof.with_values(scheduler_steps=float(a.scheduler_steps))
+    dep = Deployment(tp=a.tp, replicas=a.replicas, runtime=runtime)
     if a.rate is None:
         # Operating point: a fleet is sized below saturation, so the default offers LOAD × the
         # capacity of an overloaded pilot (same traffic shape; it finishes requests at its
