@@ -283,8 +283,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.json:
         print_json(d)
     else:
-        _print_result(d, {**dataclasses.asdict(dep), "runtime": d["runtime"]}, hw.label,
-                      _traffic_label(a))
+        steps = f" ({a.scheduler_steps} decode steps per scheduling pass)" \
+            if a.scheduler_steps is not None else ""
+        _print_result(d, {**dataclasses.asdict(dep), "runtime": f"{d['runtime']}{steps}"},
+                      hw.label, _traffic_label(a))
         if a.requests_csv:
             print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")
     if r.feasible and r.completed == 0:
