@@ -388,7 +388,8 @@ def op_latency(op: Op, hw: Hardware,
     ctx = CostContext(runtime=rt, profile=profile)
     if not model.splits_kernels:
         return model.op_cost(op, hw, ctx).time_s
-    host_k = model.step_overheads(hw, rt, profile).host_per_kernel_s
+    # one op of a decode step: an engine's CUDA graph replays it (no host dispatch)
+    host_k = model.step_overheads(hw, rt, profile, decode=True).host_per_kernel_s
     coll_h, mode_s = eager_host_knobs(profile)
     dev: list[float] = []
     host: list[float] = []

@@ -283,3 +283,26 @@ def test_engine_without_cuda_graphs_pays_a_host_dispatch_per_kernel() -> None:
     s = map_trace(build_trace(TINY, make_scenario("decode", 1, context=128)), hw, nog)
     assert s.host_s == pytest.approx(_kernels(s) * p.host_launch_s, rel=1e-9)
     assert s.latency_s >= s.host_s + p.step_sync_s
+
+
+def test_eager_prefill_pays_the_host_dispatch_only_where_it_exceeds_the_kernel() -> None:
+    # vLLM V0 and SGLang capture CUDA graphs for decode only (`prefill_graphs` 0): a prefill
+    # step runs the host/device recurrence with gpu.host_launch_us per kernel; decode does not
+    hw = load_hardware("h100-sxm")
+    p = hw.chip.params
+    assert isinstance(p, GpuParams)
+    model = cost_model(hw)
+    prof = E.lookup("vllm-v0")
+    assert prof is not None
+    assert model.step_overheads(hw, prof.base, prof, decode=True).host_per_kernel_s == 0.0
+    assert model.step_overheads(hw, prof.base, prof).host_per_kernel_s == p.host_launch_s
+    graphed = prof.with_values(prefill_graphs=1.0)
+    assert model.step_overheads(hw, prof.base, graphed).host_per_kernel_s == 0.0
+    for prompt in (8, 2048):
+        trace = build_trace(TINY, make_scenario("prefill", 1, prompt=prompt))
+        eager, replay = map_trace(trace, hw, prof), map_trace(trace, hw, graphed)
+        assert eager.latency_s >= replay.latency_s
+        # a device-bound step (long prompt) hides the dispatch under its kernels, a short one
+        # is host-bound: at least one dispatch per kernel
+        if prompt == 8:
+            assert eager.latency_s - eager.step_overhead_s >= _kernels(eager) * p.host_launch_s

@@ -37,6 +37,11 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `fp8_gemm`: fp8 activations run on the fp8 tensor-core path (0: weights are dequantized
     and the GEMM runs in 16-bit).
   * `cuda_graphs`: decode steps replay CUDA graphs (0: every kernel pays the host dispatch).
+  * `prefill_graphs`: steps with prompt tokens replay graphs too (1: a C++ runtime or a
+    whole-step capture); 0: they run the model eagerly from Python, each kernel paying
+    `gpu.host_launch_us` (vLLM V0, SGLang and llama.cpp capture CUDA graphs for decode
+    batches only), which shows only where it exceeds the kernel's own time (short prompts,
+    TP shards).
   * `scheduler_steps`: decode steps run per scheduling pass (vLLM's `--num-scheduler-steps`,
     multi-step scheduling): the step's CPU time is paid once per pass, the other steps only
     pay the chip's graph launch + token copy (`gpu.step_sync_us`). Prefill steps pay it all.
@@ -101,6 +106,8 @@ KNOBS: dict[str, tuple[float, str]] = {
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
+    "prefill_graphs": (1.0, "steps with prompt tokens replay graphs too (0: they run "
+                            "eagerly, host dispatch per kernel)"),
     "scheduler_steps": (1.0, "decode steps per CPU scheduling pass (multi-step scheduling)"),
     "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
     "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
@@ -271,13 +278,13 @@ _p("vllm-v0", Runtime.FUSED,
    "(GQA-aware; vLLM <= 0.4's paged_attention_v1/v2 ran one block per query head); fused "
    "add+RMSNorm, separate RoPE and cache-write kernels; Triton fused-MoE (0.85 assumed)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
-   moe_efficiency=0.85)
+   moe_efficiency=0.85, prefill_graphs=0.0)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "
    "graph launch + sync remains; FlashInfer paged GQA-aware attention, fused add+RMSNorm "
    "and RoPE, Triton fused-MoE (0.85 assumed), CUDA graphs for decode",
-   fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85)
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:
@@ -385,4 +392,4 @@ _p("llama.cpp-cuda-graphs", Runtime.GRAPH,
    "`llama.cpp-cuda` for a one-token step captured and replayed as one CUDA graph, so no "
    "per-node host launch; the host's capture and cudaGraphExecUpdate per token are not "
    "priced (assumed: shorter than the GPU's step, the state the PR's speed-ups show)",
-   **{**_LLAMACPP_CUDA_KNOBS, "cuda_graphs": 1.0}, f16_gemv=1.0)
+   **{**_LLAMACPP_CUDA_KNOBS, "cuda_graphs": 1.0}, f16_gemv=1.0, prefill_graphs=0.0)

@@ -125,9 +125,10 @@ class GpuModel(CostModelBase):
         sync): cpu / N + sync · (1 − 1/N). The front-end floor: `engines.frontend_floor`."""
         p = params(hw)
         node = E.knob(profile, "host_node_s")
+        graphed = (E.knob(profile, "cuda_graphs") >= 0.5
+                   and (decode or E.knob(profile, "prefill_graphs") >= 0.5))
         per_kernel = ((p.host_launch_s if node < 0.0 else node)
-                      if runtime is Runtime.EAGER or E.knob(profile, "cuda_graphs") < 0.5
-                      else 0.0)
+                      if runtime is Runtime.EAGER or not graphed else 0.0)
         fixed = E.knob(profile, "step_overhead_s")
         fixed = p.step_sync_s if fixed < 0.0 else fixed
         per_seq = E.knob(profile, "step_overhead_per_seq_s")
