@@ -437,3 +437,26 @@ def test_validate_reports_the_lean_of_the_production_engine_rows():
     assert lines[-2] == ("- graded: n=2, median APE 15.0%, p90 19.0%, median signed +5.0% "
                          "(positive = predicted faster), predicted faster on 50%")
     assert rep.production_lean(df.iloc[3:]) == []  # no production rows: no section
+
+
+# median TTFT in ms of SGLang's v0.3.0-vs-vLLM-v0.6.0 README (sgl-project/sglang 120affb,
+# benchmark/benchmark_vllm_060/README.md): (model deployment, req/s) -> (SGLang, vLLM)
+SGLANG_README_TTFT = {("8b-a100", 4): (31.98, 100.48), ("8b-a100", 8): (35.68, 120.39),
+                      ("70b-4xh100", 4): (53.94, 179.15), ("70b-4xh100", 8): (58.11, 207.12)}
+
+
+def test_ttft_rows_as_published_and_multi_step_sets_the_engines_ratio():
+    """vLLM's multi-step passes hold an arrival to the pass's end: its median TTFT is ~3x
+    SGLang's in the README (3.1-3.6x). With the passes the ratio is predicted near it; with
+    one scheduling step per decode step (the same profile, scheduler_steps 1) it is not."""
+    for (dep, rps), (sgl, vll) in SGLANG_README_TTFT.items():
+        rs = BY_ID[f"sglang030-{dep}-ttft-rps{rps}"], BY_ID[f"vllm060-{dep}-ttft-rps{rps}"]
+        for r, ms in zip(rs, (sgl, vll), strict=True):
+            assert sp.group(r) == "ttft_p50_s (held-out)" and r["metric"] == "ttft_p50_s"
+            assert float(r["measured"]) == pytest.approx(ms / 1e3)
+            assert r["arrival"] == "poisson" and float(r["arrival_value"]) == rps
+        s, v = (sp.simulate_row(r, engine="simpy").ttft["p50"] for r in rs)
+        one = sp.simulate_row({**rs[1], "scheduler_steps": "1"}, engine="simpy").ttft["p50"]
+        measured = vll / sgl
+        assert 0.8 * measured < v / s < 1.25 * measured
+        assert one / s < 0.5 * measured
