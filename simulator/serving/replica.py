@@ -53,6 +53,7 @@ from typing import Any, Protocol
 
 import simpy
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import RuntimeProfile
 from infersim.simulator.serving.config import Preemption, ServingPolicy
 from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
@@ -94,9 +95,11 @@ def pass_steps(cost: object) -> int:
     """Decode steps per scheduling pass of the engine `cost` prices: its runtime profile's
     `scheduler_steps` (vLLM's --num-scheduler-steps), 1 without one."""
     rt = getattr(cost, "runtime", None)
-    if not isinstance(rt, RuntimeProfile):
-        return 1
-    return max(1, round(rt.value("scheduler_steps", 1.0)))
+    n = rt.value("scheduler_steps", 1.0) if isinstance(rt, RuntimeProfile) else 1.0
+    if not (n >= 1.0 and float(n).is_integer()):
+        raise InputError(f"runtime {getattr(rt, 'name', rt)}: scheduler_steps {n!r}; give a whole number of "
+                         "decode steps per scheduling pass, 1 or more (1 = every step)")
+    return int(n)
 
 
 class Seq:
@@ -177,7 +180,7 @@ class Replica:
         self.solo = False  # the only engine of the simulation (set by `simulate_serving`)
         self.steps = pass_steps(cost)  # decode steps per scheduling pass (multi-step)
         self._pass_left = 0  # decode steps left in the current pass (0: at a boundary)
-        self._held: list[Seq] = []  # all tokens out mid-pass: computed until the pass ends
+        self._held: dict[int, Seq] = {}  # all tokens out mid-pass: run until the pass ends
         self.process = env.process(self._run())
 
     def _iteration(self) -> Steps:
@@ -264,8 +267,7 @@ class Replica:
                 continue
             if (s.base + self.it) % self.bs == 0:
                 need -= 1
-            if s in self._held:  # has all its tokens: it leaves now instead of at the pass end
-                self._held.remove(s)
+            if self._held.pop(rid, None) is not None:  # done: it leaves now, not at the pass end
                 self._release_held(s, self.env.now)
                 continue
             self._preempt(s)
@@ -437,8 +439,7 @@ class Replica:
             fresh.clear()
         self._t_dec = now
         self.it += 1
-        if self._pass_left:
-            self._pass_left -= 1
+        self._pass_left = max(0, self._pass_left - 1)
         fin = self._fin
         while fin and fin[0][0] <= self.it:
             f, rid = heapq.heappop(fin)
@@ -446,12 +447,12 @@ class Replica:
             if s is None or s.fin != f:
                 continue
             if self._pass_left:  # the pass keeps its batch until its end
-                self._held.append(s)
+                self._held[rid] = s
                 continue
             self._leave(s)
             self._finish(s, now)
         if not self._pass_left and self._held:
-            for s in self._held:
+            for s in self._held.values():
                 self._release_held(s, now)
             self._held.clear()
 
@@ -462,8 +463,7 @@ class Replica:
         self._finish(s, now)
 
     def at_boundary(self) -> bool:
-        """Whether the scheduler runs now (admission, swap-in): always, except inside a
-        multi-step pass."""
+        """Whether the scheduler runs now (admission, swap-in): not inside a multi-step pass."""
         if self._pass_left and not self.dec:
             self._pass_left = 0  # every sequence of the pass was preempted
         return not self._pass_left

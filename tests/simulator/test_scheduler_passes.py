@@ -26,7 +26,7 @@ from infersim.workloads.scenario import SpecDecode
 class PassCost:
     """1.0 s with prefill work, else 0.1 s; logs (has prefill, decoding sequences)."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: float) -> None:
         self.runtime = RuntimeProfile("test", HardwareKind.GPU,
                                       (("scheduler_steps", float(steps)),))
         self.log: list[tuple[bool, int]] = []
@@ -49,6 +49,9 @@ def run(tmp_path, rows, steps, kind=Policy.CONTINUOUS):
 def test_pass_steps_reads_the_profile():
     assert pass_steps(PassCost(10)) == 10
     assert pass_steps(lambda *a: (0.1, 0.0)) == 1  # no runtime profile: one step per pass
+    for bad in (0, -3, 2.5):  # an API caller's profile: one clear line, never a silent 1
+        with pytest.raises(InputError, match=r"runtime test: scheduler_steps .*1 or more"):
+            pass_steps(PassCost(bad))
 
 
 @pytest.mark.parametrize("kind", [Policy.CONTINUOUS, Policy.CHUNKED])
