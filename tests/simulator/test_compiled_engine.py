@@ -160,11 +160,8 @@ def test_auto_falls_back_and_compiled_refuses_out_of_scope(cost) -> None:
     assert simulate_serving(spec, cost, tr, ServingPolicy(), event_log=True).events
 
 
-def test_auto_picks_compiled_from_the_size_where_its_compile_pays_off(cost, monkeypatch
-                                                                       ) -> None:
-    import importlib
-
-    serve_mod = importlib.import_module("infersim.simulator.serving.serve")
+def spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the compiled engine's runs: one entry per `compiled.run` call."""
     calls: list[int] = []
     real = compiled.run
 
@@ -173,6 +170,15 @@ def test_auto_picks_compiled_from_the_size_where_its_compile_pays_off(cost, monk
         return real(*a, **k)
 
     monkeypatch.setattr(compiled, "run", spy)
+    return calls
+
+
+def test_auto_picks_compiled_from_the_size_where_its_compile_pays_off(cost, monkeypatch
+                                                                       ) -> None:
+    import importlib
+
+    serve_mod = importlib.import_module("infersim.simulator.serving.serve")
+    calls = spy_runs(monkeypatch)
     tr = Traffic(Poisson(20.0), FixedLengths(200, 20), 100)
     spec = ReplicaSpec(kv_blocks=2000)
     small = simulate_serving(spec, cost, tr, ServingPolicy())  # 100 < COMPILED_AUTO_FROM
@@ -264,14 +270,7 @@ def test_a_run_that_fills_the_node_table_runs_on_simpy(cost, monkeypatch) -> Non
     ref = simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3, engine="simpy")
     cost.restore_decode_cells()
     monkeypatch.setattr(compiled, "NODE_SLOTS", 1024)  # 511 nodes: the first replica needs 374
-    calls: list[int] = []
-    real = compiled.run
-
-    def spy(*a, **k):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(compiled, "run", spy)
+    calls = spy_runs(monkeypatch)
     assert_same(simulate_serving(spec, cost, tr, ServingPolicy(), replicas=3,
                                  engine="compiled"), ref)
     assert len(calls) == 2  # the second replica filled the table
