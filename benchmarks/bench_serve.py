@@ -135,7 +135,8 @@ def main() -> None:
     runtime: str | RuntimeProfile = a.runtime or ""
     if a.scheduler_steps is not None:
         prof = lookup(a.runtime or "vllm-v0")
-        assert prof is not None, f"--runtime {a.runtime}: not a GPU engine profile"
+        if prof is None:
+            ap.error(f"--runtime {a.runtime}: not a GPU engine profile (--scheduler-steps)")
         runtime = prof.with_values(scheduler_steps=float(a.scheduler_steps))
     dep = Deployment(tp=a.tp, replicas=a.replicas, runtime=runtime)
     if a.rate is None:
