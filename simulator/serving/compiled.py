@@ -1000,7 +1000,7 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
             event_log: bool, decode: object) -> str:
     """Why the compiled engine cannot run this simulation ("" when it can)."""
     from infersim.simulator.serving.config import Policy, Router
-    from infersim.simulator.serving.replica import pass_steps
+    from infersim.simulator.serving.replica import output_lag, pass_steps
     from infersim.simulator.serving.speculative import capped
 
     if not isinstance(cost, MapperIterationCost):
@@ -1014,6 +1014,7 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
               (spec.pipeline_stages != 1, "pipeline parallelism (pp > 1)"),
               (policy.spec is not None, "speculative decoding"),
               (pass_steps(cost) > 1, "multi-step scheduling (scheduler_steps > 1)"),
+              (output_lag(cost), "async output processing (async_output)"),
               (capped(spec.kv_groups), "window-capped KV (sliding or chunked attention)"),
               (decode is not None, "a decode pool of its own"),
               (closed_loop, "closed-loop traffic"),

@@ -36,6 +36,10 @@ has all its tokens mid-pass is still computed (it grows its KV and costs its sha
 step) until the pass ends, when it finishes (a pass returns its tokens at its end). Prefill
 iterations are single steps.
 
+Async output (the profile's `async_output`, vLLM 0.6's): a step's outputs are processed while
+the next step runs, so first tokens and finishes are stamped when the replica's next iteration
+ends, or as it goes idle (`_deliver`); the slot is still freed, and `on_finish` called, at once.
+
 This process is the reference engine. Continuous or chunked replicas of one engine (one, or
 several behind round robin) without speculation or window-capped KV may run instead as the
 compiled loop of `compiled` (asked
@@ -100,6 +104,12 @@ def pass_steps(cost: object) -> int:
         raise InputError(f"runtime {getattr(rt, 'name', rt)}: scheduler_steps {n!r}; give a whole number of "
                          "decode steps per scheduling pass, 1 or more (1 = every step)")
     return int(n)
+
+
+def output_lag(cost: object) -> bool:
+    """Whether `cost`'s runtime profile delivers a step's tokens one iteration late."""
+    rt = getattr(cost, "runtime", None)
+    return isinstance(rt, RuntimeProfile) and rt.value("async_output", 0.0) >= 0.5
 
 
 class Seq:
@@ -181,6 +191,8 @@ class Replica:
         self.steps = pass_steps(cost)  # decode steps per scheduling pass (multi-step)
         self._pass_left = 0  # decode steps left in the current pass (0: at a boundary)
         self._held: dict[int, Seq] = {}  # all tokens out mid-pass: run until the pass ends
+        self.lag = output_lag(cost)  # tokens reach the client when the next iteration ends
+        self._lagged: list[tuple[dict[int, float], int]] = []  # (metric, rid) to restamp
         self.process = env.process(self._run())
 
     def _iteration(self) -> Steps:
@@ -229,9 +241,18 @@ class Replica:
         s.blocks = self.kv.blocks_for(s.cache)
         s.last = self._fresh.pop(s.rid, self._t_dec)
 
+    def _deliver(self, now: float) -> None:
+        """Async output: the last iteration's first tokens and finishes go out now."""
+        if self._lagged:
+            for metric, rid in self._lagged:
+                metric[rid] = now
+            self._lagged.clear()
+
     def _finish(self, s: Seq, now: float) -> None:
         self.kv.release_seq(s)
         self.m.finish_s[s.rid] = now
+        if self.lag:
+            self._lagged.append((self.m.finish_s, s.rid))
         if self.m.events is not None:
             self.m.log(now, "finish", self.index, s.rid)
         if self.on_finish is not None:
@@ -241,6 +262,8 @@ class Replica:
         """A prefill finished: the sequence emits a token at `now`."""
         if s.generated == 0:
             self.m.first_token_s[s.rid] = now
+            if self.lag:
+                self._lagged.append((self.m.first_token_s, s.rid))
         else:  # a recomputed prefill emits the next token
             self.m.itl.add(now - s.last, 1)
         s.last = now
@@ -336,6 +359,7 @@ class Replica:
             self._reject_impossible()
             ok = yield from self._iteration()
             if not ok:
+                self._deliver(self.env.now)  # idle: nothing runs next, outputs go now
                 self._wake = self.env.event()
                 yield self._wake
                 self._wake = None
@@ -430,6 +454,7 @@ class Replica:
 
     def _advance(self, now: float) -> None:
         """Commit one decode iteration: every decoder gained a token."""
+        self._deliver(now)
         fresh, itl = self._fresh, self.m.itl
         emitting = len(self.dec) - len(self._held)  # held sequences emit nothing
         if emitting > len(fresh):

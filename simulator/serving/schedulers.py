@@ -42,6 +42,7 @@ class ContinuousReplica(Replica):
             yield from self._step([(s.prompt - s.done, s.done) for s in batch], len(batch),
                                   0, 0)
             now = self.env.now
+            self._deliver(now)
             for s in batch:
                 self._emit(s, now)
             return True
@@ -107,6 +108,7 @@ class ChunkedReplica(Replica):
         ctx = self.base_sum + d * (self.it + 1)
         yield from self._step([(c, s.done) for s, c in chunks], emits, d, ctx)
         now = self.env.now
+        self._deliver(now)
         if d:
             self._advance(now)
         for s, c in chunks:

@@ -683,6 +683,7 @@ class StepwiseDecode(Replica):
 
     def _advance(self, now: float) -> None:
         """Commit one iteration: each decoder gains 1 + its accepted drafts."""
+        self._deliver(now)
         seqs = list(self.dec.values())
         n = len(seqs)
         fresh, itl = self._fresh, self.m.itl

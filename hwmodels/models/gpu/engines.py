@@ -58,6 +58,10 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     stop checks, request-output objects), run by the engine process while the GPU runs the
     next step (vLLM's async output processing): it too only bounds the step from below, at
     tokens × output_token_s, and multi-step scheduling does not amortize it.
+  * `async_output`: the engine processes a step's outputs while the next step runs (vLLM
+    0.6's asynchronous output processing), so a step's tokens reach the client when the next
+    iteration ends: the first token and the last one a step later, gaps between tokens
+    unchanged (`simulator.serving.replica`; a single `simulate` step does not show it).
   * `host_node_s`: host time per kernel a C++ engine launches from the host when no CUDA
     graph replays the step (ggml's per-node dispatch; -1: the chip's `gpu.host_launch_us`,
     a PyTorch figure).
@@ -112,6 +116,8 @@ KNOBS: dict[str, tuple[float, str]] = {
     "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
     "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
+    "async_output": (0.0, "a step's tokens reach the client when the next iteration ends "
+                          "(outputs processed while it runs)"),
     "host_node_s": (-1.0, "host time per kernel launched from the host (-1: the chip's "
                           "gpu.host_launch_us)"),
     "norm_weight_kernel": (0.0, "eager/graph: the norm's weight multiply is its own kernel"),
@@ -311,8 +317,14 @@ _online("vllm-v0-api", "vllm-v0",
         "~10 x its 14 ms TPOT, sgl-project/sglang benchmark/benchmark_vllm_060/README.md); "
         "output_token_s: the engine's per-token output processing (detokenization, stop "
         "checks, RequestOutput), overlapped by v0.6.0's async output processing and not "
-        "amortized by multi-step, fitted on one row (see _VLLM_OUTPUT_TOKEN_S)",
-        stream_chunk_s=_VLLM_API_CHUNK_S, output_token_s=_VLLM_OUTPUT_TOKEN_S)
+        "amortized by multi-step, fitted on one row (see _VLLM_OUTPUT_TOKEN_S); async_output: "
+        "that processing is the engine step's async callback, which handles step N's outputs "
+        "while step N+1 executes and returns them from step N+1 (vllm/engine/llm_engine.py, "
+        "ctx.output_queue / async_callback, v0.6.0; the post: 'output processing of step N "
+        "overlaps the model execution of step N+1'), so every token reaches the API server "
+        "one iteration late",
+        stream_chunk_s=_VLLM_API_CHUNK_S, output_token_s=_VLLM_OUTPUT_TOKEN_S,
+        async_output=1.0)
 _online("sglang-api", "sglang",
         "tokenizer-manager HTTP server and detokenizer processes; stream_interval 1 (SGLang "
         "server_args default); stream_chunk_s = vllm-v0-api's (assumed: the same "
