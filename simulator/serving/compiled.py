@@ -46,8 +46,9 @@ from infersim.simulator.serving.traffic import RequestTable
 # int state (`S`)
 (_FREE, _TOTAL, _WM, _BS, _EVICT, _NCACHED, _PEAK, _CQ0, _CQ1, _CQ2, _CQ3, _IT, _NDEC, _BSUM,
  _NFRESH, _FRN, _FINN, _VICN, _WH, _WN, _SH, _SN, _PFN, _LRUH, _NREC, _HFREE, _PNOW, _ITLN,
- _KVN, _KVLEN, _KVSTRIDE, _AI, _PREFIX, _SWAP, _CHUNKED, _MAXTOK, _MAXB, _HCOUNT) = range(38)
-_NS = 38
+ _KVN, _KVLEN, _KVSTRIDE, _AI, _PREFIX, _SWAP, _CHUNKED, _MAXTOK, _MAXB, _HCOUNT, _LAG,
+ _LAGN) = range(40)
+_NS = 40
 # float state (`F`)
 _NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT = range(10)
 _NF = 10
@@ -85,6 +86,8 @@ def _node(kind: int, a: float, b: float, c: float) -> tuple[float, float]:
         v = cost._ndec.get(ia) or cost._decode_node(ia)
     elif kind == 2:
         v = cost._sdec.get((ia, ib)) or cost._sdec_node(ia, ib)
+    elif kind == 5:  # A_pf (kinds 3, 4: S_pf on the token and chunk axes)
+        v = cost._apf.get(ia) or cost._aprefill_node(ia)
     else:
         v = cost._spf.get((ia, ib, ic)) or cost._spf_node(ia, ib, ic)
     return float(v[0]), float(v[1])
@@ -199,7 +202,8 @@ def _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, b, q, c):  # type: ignore[no
 def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
            cq, cc, nch, emits, d, ctx):  # type: ignore[no-untyped-def]
     """`MapperIterationCost.__call__` of an iteration: chunks (cq, cc)[:nch], emits, d, ctx."""
-    k0, k1, k2, m1 = np.int64(0), np.int64(1), np.int64(2), np.int64(-1)  # table kinds
+    k0, k1, k2, k5, m1 = (np.int64(0), np.int64(1), np.int64(2), np.int64(5),
+                          np.int64(-1))  # table kinds
     if d and nch == 0 and emits == 0:  # `_decode_only`
         x = ctx / d
         if not cell_ok[d] or not (cells[d, 0] <= x <= cells[d, 1]):
@@ -253,7 +257,7 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
         e += ne
         if d + emits:
             dt, de = _lerp1(hk, hv, S, k1, tok, d + emits)
-            pt, pe = _lerp1(hk, hv, S, k0, tok, d + emits)
+            pt, pe = _lerp1(hk, hv, S, k5, tok, d + emits)
             t += dt - pt
             e += de - pe
         if d:
@@ -618,15 +622,32 @@ def _kv_add(S, F, kv_t, kv_v, t):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _finish(S, Q, ch, hx, hc, hn, rec, finish_s, rid, now):  # type: ignore[no-untyped-def]
+def _deliver(S, lag, first_s, finish_s, now):  # type: ignore[no-untyped-def]
+    """`Replica._deliver`: the last iteration's first tokens (2·rid) and finishes
+    (2·rid + 1) go out now (async output)."""
+    for j in range(S[_LAGN]):
+        v = lag[j]
+        if v & 1:
+            finish_s[v >> 1] = now
+        else:
+            first_s[v >> 1] = now
+    S[_LAGN] = 0
+
+
+@njit(cache=True)
+def _finish(S, Q, ch, hx, hc, hn, rec, finish_s, lag, rid, now):  # type: ignore[no-untyped-def]
     _release(S, Q, ch, hx, hc, hn, rec, rid)
     finish_s[rid] = now
+    if S[_LAG]:
+        lag[S[_LAGN]] = 2 * rid + 1
+        S[_LAGN] += 1
 
 
 @njit(cache=True)
 def _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc, hn, rec,
-             finish_s, now):  # type: ignore[no-untyped-def]
+             first_s, finish_s, lag, now):  # type: ignore[no-untyped-def]
     """`Replica._advance`: commit one decode iteration at `now`."""
+    _deliver(S, lag, first_s, finish_s, now)
     nd, nf = S[_NDEC], S[_NFRESH]
     if nd > nf:
         _itl_add(S, itl_v, itl_w, now - F[_TDEC], nd - nf)
@@ -647,7 +668,7 @@ def _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc
         if not Q[rid, _INDEC] or Q[rid, _FIN] != f:
             continue
         _leave(S, F, Q, last, cnt, dl, fr_r, fr_t, rid)
-        _finish(S, Q, ch, hx, hc, hn, rec, finish_s, rid, now)
+        _finish(S, Q, ch, hx, hc, hn, rec, finish_s, lag, rid, now)
 
 
 # ---- the engine ------------------------------------------------------------------------------
@@ -655,7 +676,7 @@ def _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc
 def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, preempt, replica,
             rejected, max_context, cnt, waiting, swapped, pf, fin_h, vic_h, dl, fr_r, fr_t,
             itl_v, itl_w, kv_t, kv_v, ch, hx, hc, hn, rec, hk, hv, tok, seq, ctxn, cached,
-            chunk, snap, cells, cell_ok):  # type: ignore[no-untyped-def]
+            chunk, snap, cells, cell_ok, lag):  # type: ignore[no-untyped-def]
     n = Q.shape[0]
     wcap, scap = waiting.shape[0], swapped.shape[0]
     mb = S[_MAXB]
@@ -773,6 +794,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 _join(S, F, Q, last, cnt, fin_h, vic_h, dl, fr_r, fr_t, rid)
             if decode_only and not S[_NDEC]:
                 # nothing to do: wait for the next arrival
+                _deliver(S, lag, first_s, finish_s, now)
                 if S[_AI] >= n:
                     break
                 F[_NOW] = arrivals[S[_AI], 0]
@@ -840,6 +862,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             d = S[_NDEC]
             if not nch:
                 if not d:
+                    _deliver(S, lag, first_s, finish_s, now)
                     if S[_AI] >= n:
                         break
                     F[_NOW] = arrivals[S[_AI], 0]
@@ -905,13 +928,13 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 if not k or end >= horizon or need > S[_FREE]:
                     break
                 _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc,
-                         hn, rec, finish_s, end)
+                         hn, rec, first_s, finish_s, lag, end)
                 _take_blocks(S, ch, hx, hc, hn, rec, need)
                 cur = end
             now = now + t if single else now + (end - now)  # simpy: clock + delay
             F[_NOW] = now
             _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc, hn,
-                     rec, finish_s, now)
+                     rec, first_s, finish_s, lag, now)
             continue
         # a step with prefill work (Replica._step), then its commit
         t, e = _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
@@ -924,9 +947,10 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
         t_from = now
         now = now + t
         F[_NOW] = now
+        _deliver(S, lag, first_s, finish_s, now)
         if chunked and d:
             _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc, hn,
-                     rec, finish_s, now)
+                     rec, first_s, finish_s, lag, now)
         for i in range(nch):
             rid = crid[i]
             if chunked:
@@ -942,6 +966,9 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             # Replica._emit
             if Q[rid, _GEN] == 0:
                 first_s[rid] = now
+                if S[_LAG]:
+                    lag[S[_LAGN]] = 2 * rid
+                    S[_LAGN] += 1
             else:
                 _itl_add(S, itl_v, itl_w, now - last[rid], np.int64(1))
             last[rid] = now
@@ -952,7 +979,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             if S[_PREFIX]:
                 _register(S, Q, ch, hx, hc, hn, rid, Q[rid, _CACHE])
             if Q[rid, _GEN] >= Q[rid, _OUT]:
-                _finish(S, Q, ch, hx, hc, hn, rec, finish_s, rid, now)
+                _finish(S, Q, ch, hx, hc, hn, rec, finish_s, lag, rid, now)
             else:
                 _join(S, F, Q, last, cnt, fin_h, vic_h, dl, fr_r, fr_t, rid)
     return itl_v, itl_w
@@ -1000,7 +1027,7 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
             event_log: bool, decode: object) -> str:
     """Why the compiled engine cannot run this simulation ("" when it can)."""
     from infersim.simulator.serving.config import Policy, Router
-    from infersim.simulator.serving.replica import output_lag, pass_steps
+    from infersim.simulator.serving.replica import pass_steps
     from infersim.simulator.serving.speculative import capped
 
     if not isinstance(cost, MapperIterationCost):
@@ -1014,7 +1041,6 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
               (spec.pipeline_stages != 1, "pipeline parallelism (pp > 1)"),
               (policy.spec is not None, "speculative decoding"),
               (pass_steps(cost) > 1, "multi-step scheduling (scheduler_steps > 1)"),
-              (output_lag(cost), "async output processing (async_output)"),
               (capped(spec.kv_groups), "window-capped KV (sliding or chunked attention)"),
               (decode is not None, "a decode pool of its own"),
               (closed_loop, "closed-loop traffic"),
@@ -1039,6 +1065,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     sampler's size (`BoundedSampler`)."""
     from infersim.simulator.serving.config import Policy, Preemption
     from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
+    from infersim.simulator.serving.replica import output_lag
 
     n = len(table)
     chunked = policy.kind == Policy.CHUNKED
@@ -1059,6 +1086,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     S[_CHUNKED] = int(chunked)
     S[_MAXTOK] = policy.max_tokens
     S[_MAXB] = mb
+    S[_LAG] = int(output_lag(cost))
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w
     F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor
@@ -1105,7 +1133,8 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
             ctxn, np.asarray(cost.cached.nodes, np.float64),
             np.asarray(cost.chunk_tok.nodes, np.float64),
             np.array([cost.tok.tile, cost.tok.snap_above, cost.chunk_tok.tile,
-                      cost.chunk_tok.snap_above], np.int64), cells, cell_ok)
+                      cost.chunk_tok.snap_above], np.int64), cells, cell_ok,
+            np.zeros(2 * mb + 8, np.int64))
     finally:
         _ACTIVE.cost = outer
     nodes[2] = int(S[_HCOUNT])

@@ -11,11 +11,14 @@ weights are read once per step) and per-sequence parts that depend on context (a
     S_pf(q, c)   = step(chunked prefill of q tokens over c cached) − N_pf(q)
     S_dec(B, x)  = step(decode of B sequences attending x keys each) − N_dec(B)
 
-    iteration(P, D, k, C, chunks) = N_pf(P + D) + [N_dec(D + k) − N_pf(D + k)]
+    iteration(P, D, k, C, chunks) = N_pf(P + D) + [N_dec(D + k) − A_pf(D + k)]
                                     + S_dec(D, C / D) + Σ_chunks S_pf(q_i, c_i)
 
 with k the prefilling sequences that emit a token (their logits rows) and C the total keys
-attended by the decoders. The bracket is the extra logits rows of a decode-style step. So a
+attended by the decoders. The bracket is the extra logits rows of a decode-style step, with
+A_pf = N_pf priced as the device's work alone: an engine that runs prompts eagerly
+(`prefill_graphs` 0) pays its host launches once per step, so they stay in N_pf(P + D) and
+out of the per-chunk S_pf and the bracket (A_pf = N_pf when prompts replay graphs). So a
 mixed (chunked-prefill) iteration is priced as what it is: the token-parallel ops (GEMMs,
 norms, activations, KV writes, collectives) over all P + D tokens, the logits head over the
 D + k emitting rows, each decoder's attention over its own KV, each chunk's causal attention
@@ -48,7 +51,7 @@ from dataclasses import dataclass
 from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
 from infersim.hwmodels.registry import cost_model
-from infersim.hwmodels.spec import Hardware
+from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.dtypes import DType
@@ -157,6 +160,13 @@ class MapperIterationCost:
         self.chunk_tok = Axis(16, cached_chunk_per_octave or 32, tile=tile, tiles_upto=4096,
                               snap_above=128)
         self._npf: dict[int, TE] = {}
+        # A_pf: N_pf without an eager prompt's host launches (the same table when none)
+        self._device_rt = self.runtime
+        if (isinstance(profile, RuntimeProfile) and profile.kind is HardwareKind.GPU
+                and profile.value("prefill_graphs", 1.0) < 0.5
+                and profile.value("cuda_graphs", 1.0) >= 0.5):
+            self._device_rt = profile.with_values(prefill_graphs=1.0)
+        self._apf: dict[int, TE] = {} if self._device_rt is not self.runtime else self._npf
         self._ndec: dict[int, TE] = {}
         self._sdec: dict[tuple[int, int], TE] = {}
         self._spf: dict[tuple[int, int, int], TE] = {}
@@ -207,15 +217,20 @@ class MapperIterationCost:
                             big_res.activation_bytes, dec.infeasible)
 
     # ---- table nodes -----------------------------------------------------------------------
-    def _prefill_node(self, t: int) -> TE:
-        """N_pf(t). Beyond the max context: several equal sequences, scaled to t tokens."""
+    def _prefill_node(self, t: int, table: dict[int, TE] | None = None) -> TE:
+        """N_pf(t) (A_pf(t) with `table` _apf). Beyond the max context: several equal
+        sequences, scaled to t tokens."""
         b = -(-t // self.max_pos)
         q = t // b
-        (lt, le), (at, ae) = self._split(self.schedule(self.scenario(Phase.PREFILL, b,
-                                                                     prompt=q)))
+        sc = self.scenario(Phase.PREFILL, b, prompt=q)
+        rt = self._device_rt if table is self._apf else self.runtime
+        (lt, le), (at, ae) = self._split(map_trace(build_trace(self.model, sc), self.hw, rt))
         f = t / (b * q)
-        v = self._npf[t] = ((lt - at) * f, (le - ae) * f)
+        v = (self._npf if table is None else table)[t] = ((lt - at) * f, (le - ae) * f)
         return v
+
+    def _aprefill_node(self, t: int) -> TE:
+        return self._prefill_node(t, self._apf)
 
     def _decode_node(self, b: int) -> TE:
         (lt, le), (at, ae) = self._split(self.schedule(self.scenario(Phase.DECODE, b,
@@ -248,7 +263,7 @@ class MapperIterationCost:
         lt, le = self._split(self.schedule(sc))[0]
         nt, ne = self.n_pf(b * q)
         dt, de = self.n_dec(b)
-        pt, pe = self.n_pf(b)
+        pt, pe = self.a_pf(b)
         v = self._spf[(b, q, c)] = (lt - nt - (dt - pt), le - ne - (de - pe))
         return v
 
@@ -288,6 +303,11 @@ class MapperIterationCost:
         if t <= 0:
             return 0.0, 0.0
         return self._lerp1(self._npf, self._prefill_node, self.tok, t)
+
+    def a_pf(self, t: int) -> TE:
+        if t <= 0:
+            return 0.0, 0.0
+        return self._lerp1(self._apf, self._aprefill_node, self.tok, t)
 
     def n_dec(self, b: int) -> TE:
         if b <= 0:
@@ -392,7 +412,7 @@ class MapperIterationCost:
         e += ne
         if d + prefill_emits:
             dt, de = self.n_dec(d + prefill_emits)
-            pt, pe = self.n_pf(d + prefill_emits)
+            pt, pe = self.a_pf(d + prefill_emits)
             t += dt - pt
             e += de - pe
         if d:

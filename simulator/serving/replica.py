@@ -192,7 +192,7 @@ class Replica:
         self._pass_left = 0  # decode steps left in the current pass (0: at a boundary)
         self._held: dict[int, Seq] = {}  # all tokens out mid-pass: run until the pass ends
         self.lag = output_lag(cost)  # tokens reach the client when the next iteration ends
-        self._lagged: list[tuple[dict[int, float], int]] = []  # (metric, rid) to restamp
+        self._lagged: list[tuple[Any, int]] = []  # (metric array, rid) to restamp
         self.process = env.process(self._run())
 
     def _iteration(self) -> Steps:

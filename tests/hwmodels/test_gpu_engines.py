@@ -287,7 +287,8 @@ def test_engine_without_cuda_graphs_pays_a_host_dispatch_per_kernel() -> None:
 
 def test_eager_prefill_pays_the_host_dispatch_only_where_it_exceeds_the_kernel() -> None:
     # vLLM V0 and SGLang capture CUDA graphs for decode only (`prefill_graphs` 0): a prefill
-    # step runs the host/device recurrence with gpu.host_launch_us per kernel; decode does not
+    # step runs the host/device recurrence with the engine's host time per kernel (its Python
+    # layer code, `host_node_s`; gpu.host_launch_us without one); decode does not
     hw = load_hardware("h100-sxm")
     p = hw.chip.params
     assert isinstance(p, GpuParams)
@@ -295,7 +296,10 @@ def test_eager_prefill_pays_the_host_dispatch_only_where_it_exceeds_the_kernel()
     prof = E.lookup("vllm-v0")
     assert prof is not None
     assert model.step_overheads(hw, prof.base, prof, decode=True).host_per_kernel_s == 0.0
-    assert model.step_overheads(hw, prof.base, prof).host_per_kernel_s == p.host_launch_s
+    assert model.step_overheads(hw, prof.base, prof).host_per_kernel_s == E.knob(
+        prof, "host_node_s") > p.host_launch_s
+    plain = prof.with_values(host_node_s=-1.0)
+    assert model.step_overheads(hw, prof.base, plain).host_per_kernel_s == p.host_launch_s
     graphed = prof.with_values(prefill_graphs=1.0)
     assert model.step_overheads(hw, prof.base, graphed).host_per_kernel_s == 0.0
     for prompt in (8, 2048):

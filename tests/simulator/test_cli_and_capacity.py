@@ -115,8 +115,11 @@ def test_simulator_line_budget():
     # replicas behind round robin on the compiled engine: one run per replica's requests,
     # their KV samples merged in simpy's event order, the open-loop clock of every arrival;
     # +80 for multi-step scheduling passes (vLLM --num-scheduler-steps) in the replica and a
-    # public decode-cell / KV-sampler API the compiled engine uses instead of private fields).
+    # public decode-cell / KV-sampler API the compiled engine uses instead of private fields;
+    # +50 for vLLM 0.6's async output processing, first tokens and finishes stamped one
+    # iteration late, in both engines; +20 for the device-only prefill table A_pf that keeps
+    # an eager prompt's host launches once per step in the composed iteration cost).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5362, f"simulator/ has {lines} non-blank lines (budget 5362)"
+    assert lines <= 5407, f"simulator/ has {lines} non-blank lines (budget 5407)"

@@ -13,7 +13,6 @@ import pytest
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels import load_hardware
-from infersim.hwmodels.models.gpu.engines import lookup
 from infersim.simulator.serving import (
     ClosedLoop,
     FixedLengths,
@@ -122,9 +121,8 @@ def test_preemption_rejection_and_floor_cases_are_exercised(cost) -> None:
     b = run(cost, "compiled", tr, pol, spec)
     assert_same(a, b)
     assert a.prefix_cache["hit_tokens"] > 0 and a.preemptions > 0
-    # vllm-v0-api's front-end floor (its async output lag runs on simpy only: why_not)
     floored = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
-                                  runtime=lookup("vllm-v0-api").with_values(async_output=0.0))
+                                  runtime="vllm-v0-api")
     tr2 = Traffic(Poisson(30.0), FixedLengths(300, 60), 600)
     a = run(floored, "simpy", tr2, ServingPolicy(), spec)
     b = run(floored, "compiled", tr2, ServingPolicy(), spec)

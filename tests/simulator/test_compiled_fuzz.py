@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from infersim.hwmodels import load_hardware
-from infersim.hwmodels.models.gpu.engines import lookup
 from infersim.simulator.serving import (
     FixedLengths,
     Gamma,
@@ -58,11 +57,8 @@ def cost_of(name: str, prefix: bool) -> MapperIterationCost:
     if (name, prefix) not in _COSTS:
         model, hw, runtime, tp = DEPLOYMENTS[name]
         kw = {"cached_chunk_per_octave": 8, "cached_per_octave": 4} if prefix else {}
-        # the floor of every profile; vllm-v0-api's async output lag runs on simpy only
-        rt = (lookup(runtime).with_values(async_output=0.0)
-              if runtime == "vllm-v0-api" else runtime)
         _COSTS[name, prefix] = MapperIterationCost(load_model(model), load_hardware(hw),
-                                                   runtime=rt, tp=tp, **kw)
+                                                   runtime=runtime, tp=tp, **kw)
     return _COSTS[name, prefix]
 
 

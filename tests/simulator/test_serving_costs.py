@@ -178,3 +178,27 @@ def test_chunk_nodes_past_the_model_context_extend_the_attention_line():
                          ServingPolicy(kind="chunked", max_tokens=q),
                          max_context=m.max_position_embeddings)
     assert r.completed == 1
+
+
+def test_an_eager_prompt_step_pays_its_host_launches_once():
+    # vLLM V0 runs prompts eagerly (prefill_graphs 0): each kernel costs a host launch, and a
+    # one-layer step's launches set the time of a short prompt on a small model. An iteration
+    # of several prompts of different lengths is one step, so it pays those launches once:
+    # its time over the same iteration with prompts replayed as graphs is the eager excess
+    # of ONE step of all its tokens (direct mapper calls), not one per prompt.
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    eager = lookup("vllm-v0")
+    graphed = eager.with_values(prefill_graphs=1.0)
+    model, hw = load_model("llama-3.2-1b"), load_hardware("h100-sxm")
+    ce = MapperIterationCost(model, hw, runtime=eager)
+    cg = MapperIterationCost(model, hw, runtime=graphed)
+    qs = [37, 61, 90, 118, 150, 203]  # distinct lengths: one table group each
+    groups = [(q, 0) for q in qs]
+    excess = ce(groups, len(qs), 0, 0)[0] - cg(groups, len(qs), 0, 0)[0]
+    one_step = ce.direct_prefill(1, sum(qs))[0] - cg.direct_prefill(1, sum(qs))[0]
+    single = ce.direct_prefill(1, qs[0])[0] - cg.direct_prefill(1, qs[0])[0]
+    assert single > 1e-4  # the host launches do show: this step is host-bound
+    assert excess == pytest.approx(one_step, rel=0.05, abs=2e-5)
+    assert excess < 2.0 * single  # not once per prompt (6x)

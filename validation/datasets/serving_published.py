@@ -346,12 +346,14 @@ def predict(r: Mapping[str, str], engine: str = ENGINE) -> tuple[float, str]:
 
 
 # row -> (runtime profile, knob) fitted on it; the value is written in engines.py with the
-# row's name. Fixed-length decode-heavy rows (lengths stated, not sampled) and a median ITL
-# at a Poisson load (a decode step at the running batch: the mean lengths matter, not the tail).
+# row's name. Fixed-length decode-heavy rows (lengths stated, not sampled), a median ITL at a
+# Poisson load (a decode step at the running batch: the mean lengths matter, not the tail) and
+# a median TTFT at a low Poisson load (the wait for one step and one prompt's eager prefill).
 FITTED: dict[str, tuple[str, str]] = {
     "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
     "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton", "stream_chunk_s"),
     "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
+    "sglang030-70b-4xh100-ttft-rps4": ("sglang-v03-api", "host_node_s"),
 }
 
 

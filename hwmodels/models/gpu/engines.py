@@ -62,9 +62,10 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     0.6's asynchronous output processing), so a step's tokens reach the client when the next
     iteration ends: the first token and the last one a step later, gaps between tokens
     unchanged (`simulator.serving.replica`; a single `simulate` step does not show it).
-  * `host_node_s`: host time per kernel a C++ engine launches from the host when no CUDA
-    graph replays the step (ggml's per-node dispatch; -1: the chip's `gpu.host_launch_us`,
-    a PyTorch figure).
+  * `host_node_s`: host time per kernel an engine launches from the host when no CUDA
+    graph replays the step: ggml's per-node dispatch (C++), or the Python model code of
+    vLLM-lineage engines running a prompt eagerly (-1: the chip's `gpu.host_launch_us`, the
+    plain-PyTorch figure fitted on gpt-fast's minimal model code).
   * ggml graph decomposition (llama.cpp's CUDA backend, `mapper.kernels.EagerStyle`):
     `norm_weight_kernel` (ggml_rms_norm then ggml_mul by the weight: 2 kernels),
     `gemm_casts` (every cuBLAS fp16 GEMM converts its f32 input to fp16 and its fp16 output
@@ -272,6 +273,18 @@ _p("vllm-v1", Runtime.FUSED,
    "GEMM below CUTLASS), fp8 via CUTLASS scaled_mm, CUDA graphs for decode",
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
    fuse_rope_kv=1.0, moe_efficiency=0.85)
+# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
+# row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
+# median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
+# 1/4 shard is host-bound. One constant for vLLM V0 and SGLang: both run vLLM's Python layer
+# code (SGLang 0.3 imports vllm.model_executor.layers: parallel linear layers and their
+# quant_method dispatch, the custom all-reduce wrapper, the rotary and activation custom
+# ops), each kernel behind several Python calls where gpt-fast's is one (19.6 us,
+# gpu.host_launch_us). Cross-check, not fitted (a later vLLM, V1): its eager decode of the
+# Qwen2.5-Omni-7B thinker (28 layers) on A800 takes ~23 ms per token against ~13 ms with
+# CUDA graphs (vllm-project/vllm-omni #7960), ~0.75 ms of host time per layer, 50-70 us per
+# kernel at 11-14 kernels per layer.
+_PY_ENGINE_HOST_S = 48.2e-6
 _p("vllm-v0", Runtime.FUSED,
    "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
@@ -282,15 +295,19 @@ _p("vllm-v0", Runtime.FUSED,
    "(https://github.com/vllm-project/vllm/pull/3648, /pull/4907), which for one query token "
    "moves the query heads of a KV group into one block, so each KV head is read once "
    "(GQA-aware; vLLM <= 0.4's paged_attention_v1/v2 ran one block per query head); fused "
-   "add+RMSNorm, separate RoPE and cache-write kernels; Triton fused-MoE (0.85 assumed)",
+   "add+RMSNorm, separate RoPE and cache-write kernels; Triton fused-MoE (0.85 assumed); "
+   "prompts run eagerly from vLLM's Python layer code, host_node_s per kernel (fitted on "
+   "one row, see _PY_ENGINE_HOST_S)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
-   moe_efficiency=0.85, prefill_graphs=0.0)
+   moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "
    "graph launch + sync remains; FlashInfer paged GQA-aware attention, fused add+RMSNorm "
-   "and RoPE, Triton fused-MoE (0.85 assumed), CUDA graphs for decode",
-   fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0)
+   "and RoPE, Triton fused-MoE (0.85 assumed), CUDA graphs for decode; prompts run eagerly "
+   "from vLLM's Python layer code, host_node_s per kernel (see _PY_ENGINE_HOST_S)",
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
+   host_node_s=_PY_ENGINE_HOST_S)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:
@@ -337,7 +354,7 @@ _online("sglang-api", "sglang",
 # wheel on PyPI) waits for the sampled tokens (.tolist()) and then walks every running request
 # in Python before the next step launches; the README's held-out 70B TP4 rows grow by the same
 # ~0.1 ms per extra running request from 4 to 8 req/s.
-_SGLANG_V03_SEQ_S = 98.5e-6
+_SGLANG_V03_SEQ_S = 97.0e-6
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "
