@@ -217,20 +217,20 @@ class MapperIterationCost:
                             big_res.activation_bytes, dec.infeasible)
 
     # ---- table nodes -----------------------------------------------------------------------
-    def _prefill_node(self, t: int, table: dict[int, TE] | None = None) -> TE:
-        """N_pf(t) (A_pf(t) with `table` _apf). Beyond the max context: several equal
-        sequences, scaled to t tokens."""
+    def _prefill_node(self, t: int, device: bool = False) -> TE:
+        """N_pf(t) (A_pf(t) when `device`). Beyond the max context: several equal sequences,
+        scaled to t tokens."""
         b = -(-t // self.max_pos)
         q = t // b
         sc = self.scenario(Phase.PREFILL, b, prompt=q)
-        rt = self._device_rt if table is self._apf else self.runtime
+        rt, table = (self._device_rt, self._apf) if device else (self.runtime, self._npf)
         (lt, le), (at, ae) = self._split(map_trace(build_trace(self.model, sc), self.hw, rt))
         f = t / (b * q)
-        v = (self._npf if table is None else table)[t] = ((lt - at) * f, (le - ae) * f)
+        v = table[t] = ((lt - at) * f, (le - ae) * f)
         return v
 
     def _aprefill_node(self, t: int) -> TE:
-        return self._prefill_node(t, self._apf)
+        return self._prefill_node(t, device=True)
 
     def _decode_node(self, b: int) -> TE:
         (lt, le), (at, ae) = self._split(self.schedule(self.scenario(Phase.DECODE, b,
