@@ -310,3 +310,30 @@ def test_eager_prefill_pays_the_host_dispatch_only_where_it_exceeds_the_kernel()
         # is host-bound: at least one dispatch per kernel
         if prompt == 8:
             assert eager.latency_s - eager.step_overhead_s >= _kernels(eager) * p.host_launch_s
+
+
+def test_python_engine_host_time_per_kernel_moves_short_prompts_only() -> None:
+    # host_node_s of vLLM V0 / SGLang (their Python layer code, eager prompts): raising it
+    # lengthens a short prompt's step, which the host launches set (by at least the extra
+    # host time of its kernels, counted by hand below), and leaves a decode step (a replayed
+    # CUDA graph) unchanged; a long prompt of a real model (Llama-3.1-8B, 4096 tokens) has
+    # kernels that outlast the dispatch, so it does not move
+    from infersim.workloads import load_model
+
+    hw = load_hardware("h100-sxm")
+    prof = E.lookup("vllm-v0")
+    assert prof is not None
+    more = prof.with_values(host_node_s=2.0 * E.knob(prof, "host_node_s"))
+
+    def lat(p, phase, model=TINY, **kw):  # type: ignore[no-untyped-def]
+        return map_trace(build_trace(model, make_scenario(phase, 1, **kw)), hw, p)
+
+    short, short2 = lat(prof, "prefill", prompt=8), lat(more, "prefill", prompt=8)
+    extra = _kernels(short) * E.knob(prof, "host_node_s")  # one more host time per kernel
+    assert short2.latency_s - short.latency_s >= 0.95 * extra
+    dec, dec2 = lat(prof, "decode", context=128), lat(more, "decode", context=128)
+    assert dec2.latency_s == dec.latency_s
+    big = load_model("llama-3.1-8b")
+    long_ = lat(prof, "prefill", model=big, prompt=4096)
+    long2 = lat(more, "prefill", model=big, prompt=4096)
+    assert long2.latency_s == pytest.approx(long_.latency_s, rel=1e-3)
