@@ -551,3 +551,36 @@ def test_bad_wafer_reference_core_is_one_clear_error(monkeypatch: pytest.MonkeyP
             area.wafer_core_terms()
     finally:
         area.wafer_core_terms.cache_clear()
+
+
+def test_a_price_range_is_graded_against_its_nearest_point() -> None:
+    from infersim.validation.datasets.area_cost_power import PRICES, graded_price, rows
+
+    assert graded_price(2.5e6, 2e6, 3e6) == 2.5e6  # inside: no error
+    assert graded_price(1.5e6, 2e6, 3e6) == 2e6  # below: the low end, -25%
+    assert graded_price(4e6, 2e6, 3e6) == 3e6  # above: the high end
+    assert graded_price(7.0, 5.0, 5.0) == 5.0  # one published figure
+    with pytest.raises(ValueError):
+        graded_price(1.0, 3.0, 2.0)
+    # every row's measured value is a point of its published range
+    spans = {name: (lo, hi) for name, lo, hi, _ in PRICES}
+    for r in rows():
+        if r["group"] == "system price":
+            lo, hi = spans[r["case"]]
+            assert lo <= r["measured"] <= hi, r["case"]
+
+
+def test_break_even_volume_prices_the_chip_at_the_target() -> None:
+    from infersim.hwmodels.capex import system_cost
+    from infersim.validation.datasets.area_cost_power import break_even_volume
+
+    hw = load_hardware("groq-lpu")
+    vol = break_even_volume(hw, 20_000.0)
+    # the design cost recovered over that many chips prices one at the target (volume is
+    # an integer count: within one chip's share of the NRE)
+    at = system_cost(load_hardware("groq-lpu", {"build.volume": round(vol)}))
+    assert at.price_usd == pytest.approx(20_000.0, rel=1e-3)
+    # fewer chips to recover the design over: a dearer chip
+    assert break_even_volume(hw, 40_000.0) < vol
+    # a price below the build without NRE is reached by no volume
+    assert math.isnan(break_even_volume(hw, 100.0))
