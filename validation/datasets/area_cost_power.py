@@ -186,18 +186,19 @@ def rows() -> list[dict[str, Any]]:
         out.append({"dataset": NAME, "group": "die area", "case": case, "predicted": pred,
                     "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
     for name, low, high, src in PRICES:
-        sc = system_cost(_hardware(name))
+        hw = _hardware(name)
+        sc = system_cost(hw)
         pred = sc.price_usd if sc.derivable else math.nan
         graded = graded_price(pred, low, high)
         span = "" if low == high else (
             f"; graded against US${graded:,.0f}, the nearest point of the published "
             f"US${low:,.0f}-{high:,.0f} range")
         if abs(pred / graded - 1.0) > TARGETS["system price"][0]:
-            vol = break_even_volume(_hardware(name), graded)
+            vol = break_even_volume(hw, graded)
+            built = hw.chip.build.volume if hw.chip.build is not None else 0
             if math.isfinite(vol):
                 span += (f"; the spec's build and margin reach it with the design cost "
-                         f"recovered over {vol:,.0f} chips (spec: "
-                         f"{_hardware(name).chip.build.volume:,})")
+                         f"recovered over {vol:,.0f} chips (spec: {built:,})")
         out.append({"dataset": NAME, "group": "system price", "case": name,
                     "predicted": pred, "measured": graded, "unit": "USD",
                     "notes": f"held-out; {src}{span}"})
