@@ -232,9 +232,3 @@ def capex_usd(hw: Hardware) -> float:
         return sc.price_usd
     return hw.total_price_usd
 
-
-def capex_source(hw: Hardware) -> str:
-    """Where `capex_usd` comes from, for tables: 'derived', 'declared' or 'unknown'."""
-    if system_cost(hw).derivable:
-        return "derived"
-    return "declared" if hw.total_price_usd > 0 else "unknown"
