@@ -221,6 +221,14 @@ class CostModel(Protocol):
         tokens: a lower bound on the iteration (0 where the software has none)."""
         ...
 
+    def graphed_prefill(self, runtime: Runtime | RuntimeProfile
+                        ) -> Runtime | RuntimeProfile:
+        """`runtime` with its prompt steps launched as its decode steps are: the same
+        runtime unless the software replays graphs for decode only, when prompts run
+        eagerly (the serving table prices a step's extra logits rows against it, so an
+        eager prompt's host launches are paid once per step)."""
+        ...
+
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float: ...
 
@@ -301,6 +309,10 @@ class CostModelBase:
     def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
                         first_tokens: int = 0) -> float:
         return 0.0
+
+    def graphed_prefill(self, runtime: Runtime | RuntimeProfile
+                        ) -> Runtime | RuntimeProfile:
+        return runtime
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:
         """Design warnings about the hardware (printed by `simulate`); none by default."""

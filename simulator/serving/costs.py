@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
 from infersim.hwmodels.registry import cost_model
-from infersim.hwmodels.spec import Hardware, HardwareKind
+from infersim.hwmodels.spec import Hardware
 from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.dtypes import DType
@@ -161,11 +161,7 @@ class MapperIterationCost:
                               snap_above=128)
         self._npf: dict[int, TE] = {}
         # A_pf: N_pf without an eager prompt's host launches (the same table when none)
-        self._device_rt = self.runtime
-        if (isinstance(profile, RuntimeProfile) and profile.kind is HardwareKind.GPU
-                and profile.value("prefill_graphs", 1.0) < 0.5
-                and profile.value("cuda_graphs", 1.0) >= 0.5):
-            self._device_rt = profile.with_values(prefill_graphs=1.0)
+        self._device_rt = model_.graphed_prefill(self.runtime)
         self._apf: dict[int, TE] = {} if self._device_rt is not self.runtime else self._npf
         self._ndec: dict[int, TE] = {}
         self._sdec: dict[tuple[int, int], TE] = {}
@@ -179,8 +175,10 @@ class MapperIterationCost:
                  chunk: int = 0) -> Scenario:
         return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel)
 
-    def schedule(self, sc: Scenario) -> Schedule:
-        return map_trace(build_trace(self.model, sc), self.hw, self.runtime)
+    def schedule(self, sc: Scenario, runtime: Runtime | RuntimeProfile | None = None
+                 ) -> Schedule:
+        return map_trace(build_trace(self.model, sc), self.hw,
+                         self.runtime if runtime is None else runtime)
 
     def device_step(self, s: Schedule) -> TE:
         """A mapped step's (time, energy) without the serving floor."""
@@ -224,7 +222,7 @@ class MapperIterationCost:
         q = t // b
         sc = self.scenario(Phase.PREFILL, b, prompt=q)
         rt, table = (self._device_rt, self._apf) if device else (self.runtime, self._npf)
-        (lt, le), (at, ae) = self._split(map_trace(build_trace(self.model, sc), self.hw, rt))
+        (lt, le), (at, ae) = self._split(self.schedule(sc, rt))
         f = t / (b * q)
         v = table[t] = ((lt - at) * f, (le - ae) * f)
         return v

@@ -337,3 +337,24 @@ def test_python_engine_host_time_per_kernel_moves_short_prompts_only() -> None:
     long_ = lat(prof, "prefill", model=big, prompt=4096)
     long2 = lat(more, "prefill", model=big, prompt=4096)
     assert long2.latency_s == pytest.approx(long_.latency_s, rel=1e-3)
+
+
+def test_graphed_prefill_graphs_only_the_prompts_of_decode_only_graph_engines() -> None:
+    from infersim.hwmodels.cost import Runtime
+
+    m = cost_model(load_hardware("h100-sxm"))
+    # vLLM V0 and SGLang replay graphs for decode only: their prompts get graphed
+    for name in ("vllm-v0", "sglang", "vllm-v0-api"):
+        prof = E.lookup(name)
+        assert prof is not None and E.knob(prof, "prefill_graphs") == 0.0
+        g = m.graphed_prefill(prof)
+        assert E.knob(g, "prefill_graphs") == 1.0, name
+        assert {k: v for k, v in g.values if k != "prefill_graphs"} == \
+            {k: v for k, v in prof.values if k != "prefill_graphs"}, name
+    # a C++ runtime already graphs its prompts; plain eager PyTorch graphs nothing
+    trt = E.lookup("trtllm")
+    assert trt is not None and m.graphed_prefill(trt) is trt
+    assert m.graphed_prefill(Runtime.EAGER) is Runtime.EAGER
+    # a kind without host launches keeps any runtime
+    lpu = cost_model(load_hardware("groq-lpu"))
+    assert lpu.graphed_prefill(Runtime.FUSED) is Runtime.FUSED

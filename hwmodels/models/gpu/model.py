@@ -144,6 +144,15 @@ class GpuModel(CostModelBase):
                         first_tokens: int = 0) -> float:
         return E.frontend_floor(profile, decoding, first_tokens)
 
+    def graphed_prefill(self, runtime: Runtime | RuntimeProfile
+                        ) -> Runtime | RuntimeProfile:
+        """An engine that captures CUDA graphs for decode only (`prefill_graphs` 0, as
+        `step_overheads` reads it) with its prompts graphed too; anything else as is."""
+        if (isinstance(runtime, RuntimeProfile) and E.knob(runtime, "cuda_graphs") >= 0.5
+                and E.knob(runtime, "prefill_graphs") < 0.5):
+            return runtime.with_values(prefill_graphs=1.0)
+        return runtime
+
     def op_cost(self, op: Op, hw: Hardware, ctx: CostContext) -> OpCost:
         c = figures(hw)
         sh = op.shape
