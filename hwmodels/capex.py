@@ -10,6 +10,8 @@
                      packages built (NRE)
     chip price       build / (1 - vendor gross margin)
     system price     chips × chip price + host build / (1 - integrator margin)
+    break-even       the volume at which the chip price equals a given price:
+                     design / (price · (1 - margin) - build without NRE)
 
 A_crit is the die area a defect kills the part in: everything but the replicated engines
 (spare-able by disabling one) and SRAM (row/column repair). On a wafer-scale engine every
@@ -193,10 +195,31 @@ def chip_cost(chip: Chip, area: AreaBreakdown | None = None) -> CostBreakdown:
     items["test"] = c["test_fraction"] * sum(items.values())
     items["board"] = c["board_usd_per_w"] * chip.power.tdp_w
     if chip.build.volume:
-        # one design per die type, each at its node's design cost
-        design = node.design_usd + (base.design_usd if base is not None else 0.0)
-        items["design_nre"] = design / chip.build.volume
+        items["design_nre"] = design_usd(chip, area) / chip.build.volume
     return CostBreakdown(items, chip.build.gross_margin, n, y, kgd)
+
+
+def design_usd(chip: Chip, area: AreaBreakdown | None = None) -> float:
+    """One-time design cost (NRE) of the chip's die types, each at its node's design cost;
+    NaN when the area (and so the node) is not derivable."""
+    area = area or chip_area(chip)
+    node = node_of(chip)
+    if not area.derivable or node is None:
+        return math.nan
+    base = tables().nodes[area.base_node] if area.base_dies else None
+    return node.design_usd + (base.design_usd if base is not None else 0.0)
+
+
+def break_even_volume(chip: Chip, price_usd: float) -> float:
+    """Packages over which the design cost must be recovered for the chip's derived price to
+    equal `price_usd`, its build and margin kept: design / (price · (1 − margin) − build
+    without NRE). NaN when no volume reaches it (or no margin is known)."""
+    area = chip_area(chip)
+    cb = chip_cost(chip, area)
+    if not cb.derivable or cb.gross_margin is None:
+        return math.nan
+    room = price_usd * (1.0 - cb.gross_margin) - (cb.build_usd - cb.items.get("design_nre", 0.0))
+    return design_usd(chip, area) / room if room > 0 else math.nan
 
 
 @dataclass(frozen=True)

@@ -571,16 +571,17 @@ def test_a_price_range_is_graded_against_its_nearest_point() -> None:
 
 
 def test_break_even_volume_prices_the_chip_at_the_target() -> None:
-    from infersim.hwmodels.capex import system_cost
-    from infersim.validation.datasets.area_cost_power import break_even_volume
+    from infersim.hwmodels.capex import break_even_volume, system_cost
 
-    hw = load_hardware("groq-lpu")
-    vol = break_even_volume(hw, 20_000.0)
-    # the design cost recovered over that many chips prices one at the target (volume is
-    # an integer count: within one chip's share of the NRE)
-    at = system_cost(load_hardware("groq-lpu", {"build.volume": round(vol)}))
-    assert at.price_usd == pytest.approx(20_000.0, rel=1e-3)
-    # fewer chips to recover the design over: a dearer chip
-    assert break_even_volume(hw, 40_000.0) < vol
-    # a price below the build without NRE is reached by no volume
-    assert math.isnan(break_even_volume(hw, 100.0))
+    # one die type (Groq) and compute + base dies, each with its own design cost (MI300X)
+    for name, target in (("groq-lpu", 20_000.0), ("mi300x", 20_000.0)):
+        hw = load_hardware(name)
+        vol = break_even_volume(hw.chip, target)
+        # the design cost recovered over that many chips prices one at the target (volume is
+        # an integer count: within one chip's share of the NRE)
+        at = system_cost(load_hardware(name, {"build.volume": round(vol)}))
+        assert at.chip.price_usd == pytest.approx(target, rel=1e-3), name
+        # fewer chips to recover the design over: a dearer chip
+        assert break_even_volume(hw.chip, 2 * target) < vol, name
+        # a price below the build without NRE is reached by no volume
+        assert math.isnan(break_even_volume(hw.chip, 100.0)), name

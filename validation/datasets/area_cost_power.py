@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, Any
 
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.area import GPU_FIT_DIES, chip_area
-from infersim.hwmodels.capex import system_cost
+from infersim.hwmodels.capex import break_even_volume, system_cost
 from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.hwmodels.summary import load_power_w
 
@@ -118,21 +118,6 @@ PRICES: tuple[tuple[str, float, float, str], ...] = (
     ("cs-3", 2_000_000.0, 3_000_000.0, "CS-3 ~US$2-3M list (reported, C; reference §1.2 [C6])"),
     ("mi300x", 10_000.0, 15_000.0, "MI300X ~US$10-15k per GPU (reported, C; reference §1.1)"),
 )
-
-
-def break_even_volume(hw: Hardware, price_usd: float) -> float:
-    """Packages built over which the chip's design cost (NRE) would have to be recovered for
-    the derived price of one chip to equal `price_usd`, the spec's margin and build kept:
-    design / (price · (1 − margin) − build without NRE). NaN when no volume reaches it."""
-    from infersim.hwmodels.area import node_of
-
-    cb = system_cost(hw).chip
-    node = node_of(hw.chip)
-    if not cb.derivable or cb.gross_margin is None or node is None:
-        return math.nan
-    rest = cb.build_usd - cb.items.get("design_nre", 0.0)
-    room = price_usd * (1.0 - cb.gross_margin) - rest
-    return node.design_usd / room if room > 0 else math.nan
 
 
 def graded_price(predicted: float, low: float, high: float) -> float:
@@ -194,7 +179,7 @@ def rows() -> list[dict[str, Any]]:
             f"; graded against US${graded:,.0f}, the nearest point of the published "
             f"US${low:,.0f}-{high:,.0f} range")
         if abs(pred / graded - 1.0) > TARGETS["system price"][0]:
-            vol = break_even_volume(hw, graded)
+            vol = break_even_volume(hw.chip, graded)
             built = hw.chip.build.volume if hw.chip.build is not None else 0
             if math.isfinite(vol):
                 span += (f"; the spec's build and margin reach it with the design cost "
