@@ -419,6 +419,18 @@ class GpuParams:
         "(vLLM-style norm, activation, RoPE) keeps in flight; with the memory latency it caps "
         "the bandwidth of a step with few tokens (Little's law); 0 = no per-block cap",
         (0.0, 4096.0), scale=1024.0, default=0.0)
+    p2p_read_fifo_bytes: float = kind_param(
+        "p2p_read_fifo_mib", "P2P-read mode of the collective library's point-to-point "
+        "transport (NCCL's default on NVLink-connected Ampere GPUs): the sender copies its "
+        "data into a FIFO in its own memory and the receiver reads it over the link, so the "
+        "sender's kernel finishes once all but this many bytes have been read (NCCL's "
+        "Simple-protocol buffer, NCCL_BUFFSIZE); 0 = P2P write, the sender writes over the "
+        "link and finishes with the transfer", (0.0, 4096.0), scale=MiB, default=0.0)
+    p2p_copy_efficiency: float = kind_param(
+        "p2p_copy_efficiency", "in P2P-read mode, sustained fraction of peak main-memory "
+        "bandwidth (read + write traffic) of the sender's copy into its FIFO, run by the "
+        "few thread blocks of the transport's channels; 0 = the stream's hbm_read/write "
+        "efficiencies", (0.0, 1.0), default=0.0)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ SPEC_KEYS = {  # fit.json field -> (YAML key in the gpu: block, factor to the YA
     "norm_bw_efficiency": 1.0, "activation_bw_efficiency": 1.0, "rope_bw_efficiency": 1.0,
     "elementwise_bw_efficiency": 1.0, "vector_block_inflight_bytes": 1.0,
     "link_efficiency": 1.0, "allreduce_bw_efficiency": 1.0, "collective_latency_s": 1.0,
+    "p2p_copy_efficiency": 1.0,  # only where the spec runs send/recv in P2P-read mode (A100)
 }
 
 
@@ -76,8 +77,10 @@ def test_spec_constants_are_the_fitted_ones_and_cite_fit_json() -> None:
         vals: dict[str, float] = {}
         for stage in vidur.STAGES:
             vals.update(res[gpu][stage]["values"])
+        assert ("p2p_copy_efficiency" in vals) == (p.p2p_read_fifo_bytes > 0), spec
         for k in SPEC_KEYS:
-            assert getattr(p, k) == pytest.approx(vals[k], rel=6e-3, abs=1e-7), (spec, k)
+            if k in vals:
+                assert getattr(p, k) == pytest.approx(vals[k], rel=6e-3, abs=1e-7), (spec, k)
         assert hw.chip.interconnect is not None
         assert hw.chip.interconnect.latency_s == pytest.approx(vals["hop_latency_s"],
                                                                rel=6e-3)
@@ -88,10 +91,10 @@ def test_spec_constants_are_the_fitted_ones_and_cite_fit_json() -> None:
 
 def test_fitted_constants_are_physically_plausible() -> None:
     res = json.loads(vidur.FIT_FILE.read_text())["gpus"]
-    for gpu in vidur.SPECS:
-        for stage, params in vidur.STAGES.items():
+    for gpu, spec in vidur.SPECS.items():
+        for stage in vidur.STAGES:
             vals = {**res[gpu][stage]["values"], **res[gpu]["harness"]}
-            for name, lo, hi in params:
+            for name, lo, hi in vidur.stage_params(stage, load_hardware(spec)):
                 assert lo - 1e-9 <= vals[name] <= hi + 1e-9, (gpu, name)
     # A100 reaches well below its datasheet: ~1.55-1.9 TB/s streaming weights, < 290 TFLOP/s
     a100 = load_hardware("a100-sxm-80gb").chip.params
@@ -163,6 +166,27 @@ def test_h100_small_all_reduce_median_is_not_twice_slow() -> None:
     held = df[df["group"] == "H100 collective <1 MiB (held-out)"]
     assert len(held) >= 30
     assert np.median(_ape(held)) < 0.12
+
+
+def test_a100_sends_run_ahead_by_the_p2p_read_fifo() -> None:
+    """A100 send/recv, held-out sizes 1-28 MB: the timed sender moves 1.2-7.3 MB at ~470 GB/s,
+    above the 300 GB/s of its NVLinks, which only a sender that does not wait for the link
+    can do. With NCCL's P2P-read FIFO (4 MiB) the held-out rows' median error is below 6 % and
+    they do not lean slow; priced as P2P write (sender = transfer), the same spec with the
+    same fitted constants predicts them >10 % slow at the median."""
+    hw = load_hardware(vidur.SPECS["a100"])
+    net = vidur.network_rows()
+    rows = net[(net.gpu == "a100") & (net.collective == "send_recv") & (net.split == "held-out")
+               & (net.bytes >= 1 << 20) & (net.bytes <= 28e6)]
+    assert len(rows) >= 7
+    meas = 1e-6 * rows["time_us"].to_numpy()
+    h = vidur.harness("a100")
+    read = vidur.predictions(rows, hw, h, True) / meas - 1.0
+    write = vidur.predictions(rows, vidur.with_gpu(hw, p2p_read_fifo_bytes=0.0), h,
+                              True) / meas - 1.0
+    assert float(np.median(np.abs(read))) < 0.06
+    assert abs(float(np.median(read))) < 0.05
+    assert float(np.median(write)) > 0.10
 
 
 def test_pairs_wait_for_the_late_peer_too() -> None:

@@ -428,7 +428,8 @@ STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
              ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6),
              ("zero_operand_mma_gain", 1.0, ZERO_GAIN_MAX)),
     # collectives: link terms on the ≥1 MiB rows, then latency terms on the smaller ones
-    "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9)),
+    "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9),
+                      ("p2p_copy_efficiency", 0.05, 0.95)),
     "collective_latency": (("collective_latency_s", 2e-6, 60e-6),
                            ("hop_latency_s", 0.47e-6, 10e-6), ("skew_s", 0.0, 100e-6)),
 }
@@ -449,8 +450,9 @@ def harness(gpu: str) -> dict[str, float]:
     back-to-back launch cost `kernel_launch_s`, before the trace's µs rounding); `skew_s`, the expected wait of the
     timed rank for the last of its peers to enter an eager NCCL all-reduce (any group size:
     the reduced result needs every peer's part, and the spread of the ranks' eager launches
-    is set by host jitter, not by g). A send/recv is not charged it: the sender completes
-    once its data sits in the receiver's pre-registered NCCL buffer. `zero_operand_mma_gain`:
+    is set by host jitter, not by g). A send/recv is not charged it: the timed sender
+    needs only FIFO space (at its peer in P2P-write mode, in its own HBM in P2P-read
+    mode), not its peer's entry. `zero_operand_mma_gain`:
     the MMA speed-up of the harness's all-zero down-projection input (`ZERO_OPERAND_OPS`)."""
     out = {**dict.fromkeys(HARNESS_KEYS, 0.0), "zero_operand_mma_gain": 1.0}
     if FIT_FILE.exists():
@@ -493,7 +495,10 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
             # an all-reduce's result needs every peer's part: the timed rank waits for the
             # last one to enter; a send only needs buffer credits at its peer
             wait = h.get("skew_s", 0.0) if r.collective == "all_reduce" else 0.0
-            out[i] = model.op_cost(network_op(r), hw, nctx).time_s + wait
+            oc = model.op_cost(network_op(r), hw, nctx)
+            # rank 0 is timed: of a send/recv, the sender's kernel
+            t = float(dict(oc.detail).get("sender_s", oc.time_s))
+            out[i] = t + wait
         else:
             on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
             op = compute_op(r)
@@ -580,6 +585,14 @@ def _boost_report(gpu: str) -> int:
     return 0
 
 
+def stage_params(stage: str, hw: Hardware) -> tuple[tuple[str, float, float], ...]:
+    """The (field, lower, upper) of `stage` that act on `hw`: the P2P-read copy efficiency
+    only where the spec runs its send/recv in P2P-read mode."""
+    p = hw.chip.params
+    read = isinstance(p, GpuParams) and p.p2p_read_fifo_bytes > 0.0
+    return tuple(q for q in STAGES[stage] if read or q[0] != "p2p_copy_efficiency")
+
+
 def fitted_hardware() -> dict[str, Hardware]:
     """The specs with fit.json's values applied (to compare before copying into the YAML)."""
     res = json.loads(FIT_FILE.read_text())["gpus"]
@@ -615,7 +628,7 @@ def fit() -> dict[str, Any]:
         fitted: dict[str, float] = {"collective_latency_s": 5e-6, "hop_latency_s": 2e-6}
         order = ["vector", "gemm"] + ["collective_bw", "collective_latency"] * COLLECTIVE_ROUNDS
         for stage in order:
-            params = STAGES[stage]
+            params = stage_params(stage, hw0)
             if stage.startswith("collective"):
                 rows = net[(net.gpu == gpu) & (net.split == "fit")]
                 big = rows["bytes"] >= SMALL_MESSAGE

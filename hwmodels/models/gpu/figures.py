@@ -58,6 +58,8 @@ class GpuFigures:
     vec_eff: dict[str, float]  # per vector-kernel class (VECTOR_CLASSES); 0 = stream's
     blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
     reduce_eff: float  # link efficiency of reducing collectives (0 = link_eff)
+    p2p_fifo: float  # P2P-read FIFO the sender may run ahead by (bytes; 0 = P2P write)
+    p2p_copy_eff: float  # HBM efficiency of the P2P-read sender's local copy (0 = stream's)
 
 
 _FIGURES: dict[int, tuple[weakref.ref[Hardware], GpuFigures]] = {}
@@ -119,6 +121,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
         blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,
+        p2p_fifo=p.p2p_read_fifo_bytes, p2p_copy_eff=p.p2p_copy_efficiency,
     )
 
 

@@ -16,7 +16,8 @@ Collectives over NVLink/NVSwitch: the fastest of NCCL's algorithms (`hwmodels.co
 ring, in-switch NVLS at `nvls_efficiency`, direct, p2p) at `link_efficiency` of the link
 bandwidth (`allreduce_bw_efficiency` for reducing collectives), plus `collective_latency_s`
 per call; a group spanning nodes runs hierarchically over NVLink and the network
-(`collectives.system_plan`).
+(`collectives.system_plan`). A send/recv's op time is the receiver's (the data has arrived);
+its sender may finish earlier in NCCL's P2P-read mode (`p2p_sender_time`, detail `sender_s`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from infersim.hwmodels.spec import Hardware, HardwareKind
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import (
     AttentionShape,
+    Collective,
     CollectiveShape,
     MatmulShape,
     Op,
@@ -76,6 +78,30 @@ def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape,
         return 0.0, 0.0, ""
     lat = c.coll_lat if call_latency is None else call_latency
     return lat + plan.time_s, plan.wire_bytes, plan.algorithm.value
+
+
+def p2p_sender_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape,
+                    call_latency: float | None = None) -> float:
+    """Seconds until the SENDER's kernel of a send/recv finishes (the receiver's is the
+    `collective_time`). In P2P-read mode (`p2p_read_fifo_mib` > 0: NCCL's default on
+    NVLink-connected Ampere, `p2pUseRead` in src/transport/p2p.cc) the sender copies the
+    message into a FIFO in its own HBM (read + write at `p2p_copy_efficiency`) while the
+    receiver reads it over the link; the sender's last chunk enters the FIFO once all but
+    `p2p_read_fifo_mib` (NCCL_BUFFSIZE, default 4 MiB: src/init.cc) have been read, so it
+    finishes at max(copy, (bytes − FIFO) at the link rate). In P2P-write mode the sender
+    writes over the link itself and finishes with the transfer."""
+    full, _, _ = collective_time(c, hw, sh, call_latency)
+    if sh.collective is not Collective.SEND_RECV or c.p2p_fifo <= 0.0:
+        return full
+    plan = collectives.system_plan(sh, hw, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
+                                   reduce_efficiency=c.reduce_eff)
+    if plan is None or plan.wire_bytes <= 0.0:
+        return full
+    lat = c.coll_lat if call_latency is None else call_latency
+    m = plan.wire_bytes
+    copy_s = stream_time(c, m, m, c.sms, c.p2p_copy_eff) - c.hbm_lat
+    drain_s = plan.bandwidth_s * max(0.0, m - c.p2p_fifo) / m
+    return lat + plan.latency_s + max(copy_s, drain_s)
 
 
 class GpuModel(CostModelBase):
@@ -246,5 +272,10 @@ class GpuModel(CostModelBase):
         memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "collective"), ("algorithm", algo), ("wire_bytes", wire))
+        if sh.collective is Collective.SEND_RECV:
+            # the op's time is the receiver's (the data has arrived); the sender's kernel
+            # may finish earlier (P2P read: it runs ahead by the FIFO)
+            sender = p2p_sender_time(c, hw, sh, call_latency)
+            detail += (("sender_s", max(sender, memory_s) + c.launch),)
         return self._finish(c, op, hw, max(comm_s, memory_s), 0.0, memory_s, comm_s,
                             op.bytes.total, 0.0, wire, detail)
