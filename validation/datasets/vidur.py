@@ -14,9 +14,10 @@ What is compared (one op each, `CostModel.op_cost(...).time_s`, cold L2):
   k, residual add;
 - collectives: all-reduce over 2-8 GPUs of a DGX (NVSwitch), send/recv between two GPUs.
 
-Split (deterministic, by shape): compute rows of one model per GPU are FIT rows (H100 and
-A100: Llama-2-7B and Qwen-72B), the other models are HELD OUT (H100: CodeLlama-34B; A100:
-CodeLlama-34B, InternLM-20B, Phi-2). Collective rows alternate by message size (sorted
+Split (deterministic, by model): compute rows of two models per GPU are FIT rows (H100 and
+A100: Llama-2-7B and Qwen-72B), the other models are HELD OUT (H100: CodeLlama-34B,
+InternLM-20B, Llama-2-70B, Phi-2; A100: CodeLlama-34B, InternLM-20B, Phi-2, Llama-2-70B,
+Llama-3-8B, Llama-3-70B). Collective rows alternate by message size (sorted
 sizes of each group size: even index = fit, odd = held out).
 
 `--fit` refits, on the fit rows only, a few constants per GPU (scipy, robust loss on
@@ -29,6 +30,8 @@ hwmodels/specs/h100-sxm.yaml and a100-sxm-80gb.yaml carry those numbers and cite
     python -m infersim.validation.datasets.vidur --by-shape  # GEMM residuals by M and K
     python -m infersim.validation.datasets.vidur --boost-clock  # H100 GEMMs, boosted clock
     python -m infersim.validation.datasets.vidur --extract # rebuild the CSVs from ../shared
+    python -m infersim.validation.datasets.vidur --extract --extract-more VIDUR/data/profiling
+        # ... plus the models of a Vidur checkout (commit 7d47513) that ../shared lacks
 """
 
 from __future__ import annotations
@@ -97,14 +100,33 @@ ZERO_GAIN_MAX = 1.3
 # ------------------------------------------------------------------------------------------
 
 
-def extract(src: Path = SOURCE, dst: Path = DATA) -> tuple[Path, Path]:
-    """Write compute.csv (median µs per module) and network.csv (median µs per NCCL call)."""
+def _profiles(roots: Sequence[Path]) -> list[Path]:
+    """mlp.csv(.xz) files under `<root>/compute/<gpu>/<org>/<model>/` of each root, for the
+    GPUs with a spec (`SPECS`); a (gpu, org, model) found under an earlier root is not read
+    again from a later one."""
+    seen: set[tuple[str, ...]] = set()
+    out: list[Path] = []
+    for root in roots:
+        for f in sorted([*(root / "compute").glob("*/*/*/mlp.csv.xz"),
+                         *(root / "compute").glob("*/*/*/mlp.csv")]):
+            key = f.parts[-4:-1]
+            if key[0] in SPECS and key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+def extract(src: Path = SOURCE, dst: Path = DATA,
+            more: Sequence[Path] = ()) -> tuple[Path, Path]:
+    """Write compute.csv (median µs per module) and network.csv (median µs per NCCL call)
+    from `src`; `more`: further copies of Vidur's `data/profiling/` folder (same commit)
+    whose models `src` lacks add compute rows (every such model is held out)."""
     import numpy as np
 
     from infersim.foundation.io import atomic_write_text
 
     rows: list[dict[str, Any]] = []
-    for f in sorted((src / "compute").glob("*/*/*/mlp.csv.xz")):
+    for f in _profiles([src, *more]):
         gpu, model = f.parts[-4], f.parts[-2]
         d = pd.read_csv(f).drop_duplicates(["num_tokens", "num_tensor_parallel_workers"])
         d = d[d.num_tokens.isin(TOKENS)]
@@ -175,7 +197,10 @@ def compute_op(r: Any) -> Op:
     if op == "input_layernorm":
         fpe = _NORM_FLOPS if r.gated else _LAYERNORM_FLOPS  # Phi-2 (ungated) uses LayerNorm
         gains = e * (1 if r.gated else 2)
-        # vLLM's RMSNorm runs one block per token; Phi-2's LayerNorm is PyTorch's
+        # vLLM's RMSNorm: one block per token, at its fitted in-flight bytes per block.
+        # Phi-2's LayerNorm is PyTorch's vectorized_layer_norm_kernel, also one (32 x 4
+        # thread) block per row but with other bytes in flight than vLLM's kernel: priced
+        # as a plain stream (its measured 6-7 us floor at few rows is not modelled)
         return O.vector(OpKind.NORM, t * e, dt, flops_per_elem=fpe, weight_bytes=gains * 2.0,
                         name="norm", row_len=e, block_rows=t if r.gated else 0)
     if op == "mlp_act":
@@ -190,6 +215,22 @@ def compute_op(r: Any) -> Op:
     if op == "add":
         return O.vector(OpKind.ELEMENTWISE, t * e, dt, inputs=2.0, name="residual")
     raise ValueError(f"unknown Vidur op {op!r}")
+
+
+def parallel_residual(r: Any) -> bool:
+    """Whether the row's block adds attention and MLP outputs to the residual in one
+    statement (Vidur's GPTBlock without a post-attention norm: Phi-2, the ungated model
+    here): its `add` timer then covers `attn + mlp + residual`, two add kernels
+    (vidur/profiling/mlp/mlp_impl.py, `_forward_without_post_attn_norm`)."""
+    return not bool(r.gated)
+
+
+def compute_kernels(r: Any) -> tuple[Op, ...]:
+    """The kernels one compute row's timer covers (their traced durations are summed)."""
+    op = compute_op(r)
+    if r.op == "add" and parallel_residual(r):
+        return (op, op)
+    return (op,)
 
 
 def network_op(r: Any) -> Op:
@@ -367,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.vidur")
     ap.add_argument("--extract", action="store_true",
                     help=f"rebuild {DATA}/compute.csv and network.csv from {SOURCE}")
+    ap.add_argument("--extract-more", type=Path, action="append", default=[], metavar="DIR",
+                    help="with --extract: also read the models of this copy of Vidur's "
+                         "data/profiling/ (commit 7d47513) that the first source lacks")
     ap.add_argument("--fit", action="store_true", help=f"refit and write {FIT_FILE}")
     ap.add_argument("--fitted", action="store_true",
                     help="predict with fit.json's values instead of the specs as shipped")
@@ -380,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.boost_clock:
         return _boost_report("h100")
     if args.extract:
-        for p in extract():
+        for p in extract(more=args.extract_more):
             print(f"wrote {p}")
     if args.fit:
         from infersim.foundation.io import atomic_write_text
@@ -501,14 +545,15 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
             out[i] = t + wait
         else:
             on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
-            op = compute_op(r)
+            kernels = compute_kernels(r)
             if boost is not None and r.op in GEMM_OPS:
-                g = boost_factor(model.op_cost(op, on, ctx).compute_s, *boost)
+                g = boost_factor(model.op_cost(kernels[0], on, ctx).compute_s, *boost)
                 q = on.chip.params
                 assert isinstance(q, GpuParams)
                 on = with_gpu(on, mma_efficiency=min(1.0, q.mma_efficiency * g))
-            t = model.op_cost(op, on, ctx).time_s - launch + h.get("trace_offset_s", 0.0)
-            out[i] = trace_median(t)
+            # each kernel is traced (and rounded to whole µs) on its own
+            out[i] = sum(trace_median(model.op_cost(k, on, ctx).time_s - launch
+                                      + h.get("trace_offset_s", 0.0)) for k in kernels)
     return out
 
 
