@@ -262,6 +262,18 @@ def production_lean(data: pd.DataFrame) -> list[str]:
             *(f"- {line}" for line in sp.lean_line(prod).splitlines())]
 
 
+def kernel_classes(data: pd.DataFrame) -> list[str]:
+    """Markdown lines: Vidur's measured kernels per GPU and class, fit and held out
+    (`vidur.class_lines`); none without those rows."""
+    from infersim.validation.datasets import vidur
+
+    lines = vidur.class_lines(data) if not data.empty else []
+    if not lines:
+        return []
+    return ["", "Measured kernels (Vidur profiles; collectives of every size together):", "",
+            *(f"- {line}" for line in lines)]
+
+
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],
                     listing: Sequence[tuple[str, str, int]], plots: Sequence[Path],
                     measured_now: bool, listed: Sequence[str] = ()) -> str:
@@ -280,6 +292,7 @@ def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[s
     out += ["", "## Errors by data set and group", ""]
     summ = pd.DataFrame(Report(Path(), summary, data).summary_rows())
     out.append(_table(summ))
+    out += kernel_classes(data)
     out += production_lean(data)
     out += ["", "## Worst cases", ""]
     worst = worst_cases(data, 15) if not data.empty else data

@@ -390,3 +390,19 @@ def test_boost_prices_gemm_rows_only_and_off_is_identity() -> None:
     gemm = d.op.isin(vidur.GEMM_OPS).to_numpy()
     assert (fast[gemm] < base[gemm]).all()  # compute-bound at 4096 tokens: the MMA speeds up
     assert np.array_equal(fast[~gemm], base[~gemm])
+
+
+def test_class_lines_pool_size_classes_by_hand() -> None:
+    """The report's per-class lines: collectives of both size groups pooled, medians and
+    p90s by hand (numpy's linear-interpolation percentile), other data sets ignored."""
+    df = pd.DataFrame({
+        "dataset": ["vidur"] * 5 + ["other"],
+        "group": ["H100 collective <1 MiB (fit)", "H100 collective ≥1 MiB (fit)",
+                  "H100 collective ≥1 MiB (fit)", "H100 gemm (held-out)",
+                  "H100 gemm (held-out)", "H100 gemm (fit)"],
+        "predicted": [1.1, 0.8, 1.3, 2.0, 1.0, 9.0],
+        "measured": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]})
+    lines = vidur.class_lines(df)
+    # collective fit |errors| 0.1, 0.2, 0.3: median 20 %, p90 = 0.2 + 0.8 * 0.1 = 28 %
+    assert lines == ["H100 collective: fit n=3: median 20.0%, p90 28.0%",
+                     "H100 gemm: held-out n=2: median 50.0%, p90 90.0%"]

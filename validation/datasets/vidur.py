@@ -334,6 +334,31 @@ def frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def class_lines(df: pd.DataFrame) -> list[str]:
+    """One line per (GPU, kernel class) of this data set's rows in `df` (a report frame:
+    its `group` is "<GPU> <class>[ <size>] (<split>)"): median / p90 |error| of the fit and
+    of the held-out rows, collectives of every message size together (the groups split
+    them at 1 MiB)."""
+    import numpy as np
+
+    d = df[df["dataset"] == NAME]
+    if d.empty:
+        return []
+    parts = d["group"].str.extract(r"^(\S+) (\S+).*\((fit|held-out)\)$")
+    ape = np.abs(d["predicted"].to_numpy(float) / d["measured"].to_numpy(float) - 1.0)
+    d = pd.DataFrame({"gpu": parts[0], "cls": parts[1], "split": parts[2], "ape": ape})
+    out = []
+    for (gpu, cls), part in d.dropna().groupby(["gpu", "cls"], sort=True):
+        cells = []
+        for split in ("fit", "held-out"):
+            a = part.loc[part["split"] == split, "ape"].to_numpy(float)
+            if len(a):
+                cells.append(f"{split} n={len(a)}: median {100 * np.median(a):.1f}%, "
+                             f"p90 {100 * np.percentile(a, 90):.1f}%")
+        out.append(f"{gpu} {cls}: " + "; ".join(cells))
+    return out
+
+
 # Bucket upper edges of the GEMM residual table: M (tokens) from GEMV to compute-bound, K
 # from a TP-8 shard of a small model to a TP-1 down projection.
 M_EDGES = (8, 64, 192, 512, 1024, 4096)
