@@ -71,8 +71,10 @@ def register(sub: Any) -> None:
                    help="requests to simulate (default 1000; trace: all rows)")
     add_length_args(t)
     s = p.add_argument_group("scheduler")
-    s.add_argument("--policy", default="continuous",
-                   choices=["static", "continuous", "chunked", "disaggregated"])
+    s.add_argument("--policy", default="auto",
+                   choices=["auto", "static", "continuous", "chunked", "disaggregated"],
+                   help="auto (default): the runtime's own scheduling, chunked for engines "
+                        "with in-flight batching (trtllm, vllm-v1), else continuous")
     s.add_argument("--max-batch", type=int_arg, default=256, help="max sequences per step")
     s.add_argument("--max-tokens", type=int_arg, default=8192,
                    help="max tokens per step (chunked: the token budget)")

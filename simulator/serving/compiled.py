@@ -1032,6 +1032,7 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
 
     if not isinstance(cost, MapperIterationCost):
         return "the iteration cost is not a MapperIterationCost"
+    policy = policy.resolved(cost.runtime)  # `auto`: the runtime's own scheduling
     if policy.kind not in (Policy.CONTINUOUS, Policy.CHUNKED):
         return f"policy {policy.kind.value} (continuous and chunked only)"
     router = getattr(policy, "router", None)

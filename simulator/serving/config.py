@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from infersim.foundation.errors import InputError
@@ -34,6 +34,7 @@ KV_LINKS: dict[str, tuple[float, float, str]] = {
 class Policy(StrEnum):
     """How a replica forms its iterations."""
 
+    AUTO = "auto"  # the runtime's own: chunked if its profile has mixed_batching, else continuous
     STATIC = "static"  # fixed batches run to completion (padded to the longest request)
     CONTINUOUS = "continuous"  # vLLM-style iteration-level scheduling, prefill-prioritized
     CHUNKED = "chunked"  # Sarathi-style token budget: all decodes + prefill chunks per step
@@ -54,6 +55,11 @@ class Router(StrEnum):
 class ServingPolicy:
     """Scheduler knobs (names follow vLLM where one exists).
 
+    - kind: how iterations are formed (`Policy`); the default `auto` is the runtime's own
+      scheduling, resolved by `resolved`: `chunked` where the runtime profile's
+      `mixed_batching` knob is set (TensorRT-LLM's in-flight batching, vLLM V1), else
+      `continuous` (prefill-prioritized, as vLLM V0 and SGLang by default).
+
     - max_batch: most sequences in one iteration (vLLM max_num_seqs; default 256, vLLM's).
     - max_tokens: most tokens in one iteration (vLLM max_num_batched_tokens); for `chunked`
       it is the token budget per iteration. Default 8192 (assumed: a common production value;
@@ -66,7 +72,7 @@ class ServingPolicy:
       `speculative`); None = plain decoding. Not with the static policy.
     """
 
-    kind: Policy = Policy.CONTINUOUS
+    kind: Policy = Policy.AUTO
     max_batch: int = 256
     max_tokens: int = 8192
     block_size: int = 16
@@ -95,7 +101,8 @@ class ServingPolicy:
         if not isinstance(self.prefix_caching, bool):
             raise InputError(f"policy.prefix_caching must be true or false, got "
                              f"{self.prefix_caching!r}")
-        if self.prefix_caching and (self.kind not in (Policy.CONTINUOUS, Policy.CHUNKED)
+        if self.prefix_caching and (self.kind not in (Policy.AUTO, Policy.CONTINUOUS,
+                                                      Policy.CHUNKED)
                                     or self.preemption != Preemption.RECOMPUTE):
             raise InputError("prefix caching is simulated for the continuous and chunked "
                              "policies with recompute preemption; change --policy/--preemption "
@@ -105,6 +112,16 @@ class ServingPolicy:
             raise InputError(f"policy.spec: speculative decoding (a SpecDecode) runs with the "
                              f"continuous, chunked or disaggregated policy, not {self.kind}; "
                              f"change --policy or drop --spec-decode")
+
+
+    def resolved(self, runtime: object) -> ServingPolicy:
+        """This policy with `auto` replaced by the scheduling of `runtime` (a RuntimeProfile,
+        or anything else = no profile: `continuous`)."""
+        if self.kind != Policy.AUTO:
+            return self
+        mixed = isinstance(runtime, RuntimeProfile) and runtime.value("mixed_batching",
+                                                                       0.0) >= 0.5
+        return replace(self, kind=Policy.CHUNKED if mixed else Policy.CONTINUOUS)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,10 @@ SCHEDULERS: dict[Policy, type[Replica]] = {
 def make_replica(env: simpy.Environment, index: int, policy: ServingPolicy,
                  *args: Any, groups: KvGroups = (), seed: int = 0, **kwargs: Any) -> Replica:
     """The engine for `policy.kind`; arguments as `Replica`. Speculative decoding or
-    window-capped KV (`groups`, `speculative.kv_groups`) decode step by step."""
+    window-capped KV (`groups`, `speculative.kv_groups`) decode step by step. The policy
+    `auto` takes the kind of the iteration cost's runtime (`ServingPolicy.resolved`)."""
+    cost = kwargs["cost"] if "cost" in kwargs else args[3] if len(args) > 3 else None
+    policy = policy.resolved(getattr(cost, "runtime", None))
     cls = SCHEDULERS[policy.kind]
     if cls is not StaticReplica and (policy.spec is not None or capped(groups)):
         return stepwise(cls)(env, index, policy, *args, spec=policy.spec, groups=groups,

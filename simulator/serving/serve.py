@@ -153,6 +153,7 @@ def simulate_serving(
         raise InputError(f"seed must be an integer ≥ 0, got {seed!r}")
     if engine not in ENGINES:
         raise InputError(f"engine: unknown value {engine!r}; use one of {', '.join(ENGINES)}")
+    policy = policy.resolved(getattr(cost, "runtime", None))
     rng = np.random.default_rng(seed)
     table = generate(traffic, rng)
     n = len(table)
@@ -552,6 +553,7 @@ def serve(
         return infeasible_result(m.name, h.name, policy, built, slo, n_req,
                                  dep.chips_per_replica * n_rep)
     cost, spec = built
+    policy = policy.resolved(getattr(cost, "runtime", None))  # `auto`: the runtime's own
     decode = None
     label = h.name
     if hetero:

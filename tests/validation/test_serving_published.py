@@ -37,7 +37,7 @@ def test_every_row_has_a_source_confidence_and_a_reason_when_excluded():
             assert load_hardware(r["hardware"]).num_chips >= int(r["tp"]) * int(r["replicas"])
             load_model(r["model"])
             assert int(r["isl"]) > 0 and int(r["osl"]) > 0 and int(r["requests"]) > 0
-            assert r["arrival"] in {"infinite", "poisson"}
+            assert r["arrival"] in {"infinite", "poisson", "closed"}
     assert sum(r["use"] == "pass_fail" for r in ROWS) >= 20
 
 
@@ -308,9 +308,17 @@ def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
     assert calls == [1]  # the reference ran on simpy
     assert res.throughput_tok_s == ref.throughput_tok_s > 0
     assert (res.requests_frame()["finish_s"] == ref.requests_frame()["finish_s"]).all()
-    # the budget of the other rows (8192) cannot hold one 20000-token prompt: all rejected
+    # with the budget of the other rows (8192), one 20000-token prompt does not fit an
+    # iteration: TensorRT-LLM's in-flight batching (policy `auto` -> chunked) runs it in
+    # chunks beside the decodes; prefill-first scheduling rejects every request
     old = sp.simulate_row({**small, "max_tokens": "8192"})
-    assert old.completed == 0 and old.rejected == 40
+    assert old.policy == "chunked" and old.completed == 40 and old.rejected == 0
+    sep = serve(r["model"], r["hardware"], Traffic(ClosedLoop(users=40),
+                                                   FixedLengths(20000, 2000), 40),
+                ServingPolicy(kind="continuous", max_batch=2048, max_tokens=8192),
+                deployment=Deployment(tp=1, runtime="trtllm", weights="fp8",
+                                      activations="fp8", kv="fp8"))
+    assert sep.completed == 0 and sep.rejected == 40
 
 
 def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
@@ -463,3 +471,27 @@ def test_ttft_rows_as_published_and_multi_step_sets_the_engines_ratio():
         measured = vll / sgl
         assert 0.7 * measured < v / s < 1.25 * measured
         assert one / s < 0.6 * measured
+
+
+def test_closed_loop_rows_are_read_in_steady_state_by_hand():
+    """A closed-loop row's figure skips the warm-up (the first WARMUP_WAVES x users requests
+    by arrival) and takes throughput by Little's law. Hand-made per-request arrays: 2 users,
+    so requests 8 and 9 (arrival order) are measured."""
+    from types import SimpleNamespace
+
+    n = 10
+    arrival = np.arange(n, dtype=float)[::-1].copy()  # stored out of arrival order
+    first = arrival + np.where(arrival >= 8, [0.5] * n, 9.0)
+    finish = first + 4.0  # 5 output tokens: 4 gaps of 1 s
+    res = SimpleNamespace(per_request={"arrival_s": arrival, "first_token_s": first,
+                                       "finish_s": finish, "output_tokens": np.full(n, 5)})
+    assert sp.WARMUP_WAVES * 2 == 8
+    assert sp.steady_state(res, "ttft_s", 2) == pytest.approx(0.5)
+    assert sp.steady_state(res, "tpot_s", 2) == pytest.approx(1.0)
+    # e2e 4.5 s each: 2 users x 5 tokens / 4.5 s
+    assert sp.steady_state(res, "throughput_tok_s", 2) == pytest.approx(10 / 4.5)
+    with pytest.raises(ValueError):
+        sp.steady_state(res, "itl_p50_s", 2)
+    rows = [r for r in sp.rows() if r["arrival"] == "closed"]
+    assert rows and all(int(r["requests"]) > sp.WARMUP_WAVES * int(r["arrival_value"])
+                        for r in rows)

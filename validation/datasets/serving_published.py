@@ -25,7 +25,9 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   the spread matters, not only the means;
 - arrivals: `infinite` (every request queued at once, as trtllm-bench and vLLM's
   benchmark at QPS = inf) = all requests arriving at t = 0 (the same run as a closed loop
-  with one user per request); `poisson` at the published rate;
+  with one user per request); `poisson` at the published rate; `closed` = a closed loop of
+  `arrival_value` users (a concurrency benchmark: genai-perf / AIPerf), its figure read in
+  steady state after a warm-up (`steady_state`);
 - the published request count, continuous batching with the row's `max_batch` /
   `max_tokens`, vLLM's default KV share (`gpu_memory_utilization` 0.9) and the row's
   weights / activations / KV dtypes;
@@ -77,7 +79,8 @@ if TYPE_CHECKING:
 
 NAME = "serving_published"
 DESCRIPTION = ("Published production-engine serving runs (TensorRT-LLM perf overview, vLLM "
-               "v0.6.0 blog, SGLang's v0.3.0-vs-vLLM-v0.6.0 README, MLPerf, LLMServingSim) "
+               "v0.6.0 blog, SGLang's v0.3.0-vs-vLLM-v0.6.0 README, NVIDIA NIM, MLPerf, "
+               "LLMServingSim) "
                "re-predicted with `serve`; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "serving.csv"
 LIST_ROWS = True  # the report lists every row of this data set, excluded ones included
@@ -268,9 +271,13 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
             if not r[col].isdigit() or int(r[col]) < 1:
                 raise InputError(f"{where}, column {col}: {r[col]!r}; a graded row needs a "
                                  "positive integer (or set use to excluded with the reason)")
-        if r["arrival"] not in ("infinite", "poisson"):
-            raise InputError(f"{where}, column arrival: {r['arrival']!r}; use infinite or "
-                             "poisson")
+        if r["arrival"] not in ("infinite", "poisson", "closed"):
+            raise InputError(f"{where}, column arrival: {r['arrival']!r}; use infinite, "
+                             "poisson or closed")
+        if r["arrival"] == "closed" and not (r["arrival_value"].isdigit()
+                                             and int(r["arrival_value"]) >= 1):
+            raise InputError(f"{where}, column arrival_value: {r['arrival_value']!r}; a closed "
+                             "loop needs its number of concurrent users")
         if r["lengths"] not in LENGTHS:
             raise InputError(f"{where}, column lengths: {r['lengths']!r}; use "
                              f"{' or '.join(LENGTHS)}")
@@ -291,6 +298,7 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
     from infersim.api import serve
     from infersim.hwmodels.models.gpu.engines import lookup
     from infersim.simulator import (
+        ClosedLoop,
         Deployment,
         FixedLengths,
         Poisson,
@@ -300,7 +308,7 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
     )
 
     n = int(r["requests"])
-    if r["arrival"] not in ("infinite", "poisson"):  # rows() rejects anything else
+    if r["arrival"] not in ("infinite", "poisson", "closed"):  # rows() rejects the rest
         raise ValueError(f"{DATA.name} row {r['id']}: arrival {r['arrival']!r}")
     lengths: LengthSamples | FixedLengths
     if r["lengths"] == "sharegpt":
@@ -324,6 +332,10 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
     if r["arrival"] == "poisson":
         traffic = Traffic(Poisson(float(r["arrival_value"])), lengths, n)
         return serve(r["model"], r["hardware"], traffic, policy, deployment=dep, engine=engine)
+    if r["arrival"] == "closed":  # the reference engine: the compiled one runs open loops
+        traffic = Traffic(ClosedLoop(users=int(r["arrival_value"])), lengths, n)
+        return serve(r["model"], r["hardware"], traffic, policy, deployment=dep,
+                     engine="simpy")
     # infinite rate: all n requests arrive at t = 0 (a replayed trace of n zero arrival
     # times; the lengths above replace the trace's). The same run as a closed loop of one
     # user per request, which the compiled engine does not cover.
@@ -342,7 +354,37 @@ def predict(r: Mapping[str, str], engine: str = ENGINE) -> tuple[float, str]:
     if not res.feasible:
         return math.nan, f"infeasible: {res.infeasible}"
     note = "; ".join(res.warnings())
+    if r["arrival"] == "closed":
+        return steady_state(res, r["metric"], int(r["arrival_value"])), note
     return float(METRICS[r["metric"]](res)), note
+
+
+WARMUP_WAVES = 4  # closed-loop rows: the first 4 x users requests (by arrival) are warm-up
+
+
+def steady_state(res: ServingResult, metric: str, users: int) -> float:
+    """`metric` of a closed-loop run in steady state, as a concurrency benchmark measures it
+    after its warm-up (genai-perf / AIPerf): the requests after the first `WARMUP_WAVES` x
+    `users` by arrival. All users start at t = 0, so the first waves queue their prompts
+    behind each other, which a measurement window after warm-up does not see. Throughput by
+    Little's law with no think time: users x mean output tokens / mean request latency."""
+    pr = res.per_request
+    order = np.argsort(pr["arrival_s"], kind="stable")[WARMUP_WAVES * users:]
+    if len(order) == 0:
+        raise ValueError(f"closed loop of {users} users: no request after the warm-up")
+    arrival, first = pr["arrival_s"][order], pr["first_token_s"][order]
+    finish, out = pr["finish_s"][order], pr["output_tokens"][order]
+    ttft = first - arrival
+    tpot = (finish - first) / np.maximum(out - 1, 1)
+    e2e = finish - arrival
+    values = {"ttft_s": np.mean(ttft), "ttft_p50_s": np.median(ttft), "tpot_s": np.mean(tpot),
+              "tpot_p50_s": np.median(tpot),
+              "throughput_tok_s": users * np.mean(out) / np.mean(e2e),
+              "throughput_req_s": users / np.mean(e2e)}
+    if metric not in values:
+        raise ValueError(f"metric {metric!r} is not read from a closed-loop run; use one of "
+                         f"{', '.join(values)}")
+    return float(values[metric])
 
 
 # row -> (runtime profile, knob) fitted on it; the value is written in engines.py with the

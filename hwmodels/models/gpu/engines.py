@@ -47,6 +47,11 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     pay the chip's graph launch + token copy (`gpu.step_sync_us`). Prefill steps pay it all.
     The serving simulator keeps a pass's batch (`simulator.serving.replica`): nothing is
     admitted until the pass ends, and a sequence done mid-pass is computed to its end.
+  * `mixed_batching`: the engine's scheduler puts new prompts into the iterations of the
+    running decodes under a token budget (TensorRT-LLM's in-flight batching; vLLM V1, whose
+    scheduler has no separate prefill phase); 0: a prompt runs in an iteration of its own,
+    prefill first, while the decodes wait (vLLM V0 and SGLang by default). The serving
+    simulator's default policy `auto` runs `chunked` for 1 and `continuous` for 0.
   * `stream_chunk_s`, `stream_interval`: the serving front-end (HTTP server, streaming
     each running request's new tokens as one server-sent-event chunk, detokenization) runs
     in its own process, so it overlaps the GPU but cannot stream faster than one chunk per
@@ -114,6 +119,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "prefill_graphs": (1.0, "steps with prompt tokens replay graphs too (0: they run "
                             "eagerly, host dispatch per kernel)"),
     "scheduler_steps": (1.0, "decode steps per CPU scheduling pass (multi-step scheduling)"),
+    "mixed_batching": (0.0, "new prompts join the iterations of running decodes (in-flight "
+                            "batching; 0: a prompt gets an iteration of its own and the "
+                            "decodes wait)"),
     "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
     "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
@@ -262,17 +270,21 @@ _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching (host work per step ~ the chip's "
    "graph launch + sync, gpu.step_sync_us); fused add+RMSNorm and RoPE+KV write, XQA / "
    "FMHA paged GQA-aware attention, CUTLASS grouped-GEMM MoE, fp8 GEMMs "
-   "(https://nvidia.github.io/TensorRT-LLM/)",
-   fuse_add_norm=1.0, fuse_rope_kv=1.0)
+   "(https://nvidia.github.io/TensorRT-LLM/); in-flight batching puts context-phase "
+   "requests in the same iteration as generation-phase ones, within max_num_tokens "
+   "(TensorRT-LLM docs, 'In-flight Batching')",
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
    "step_overhead 150 us + 2 us/seq assumed: input preparation and sampling stay on the "
    "step's critical path; FlashAttention-3 class paged GQA-aware attention, fused "
    "add+RMSNorm and RoPE, Triton fused-MoE (moe_efficiency 0.85 assumed: Triton grouped "
-   "GEMM below CUTLASS), fp8 via CUTLASS scaled_mm, CUDA graphs for decode",
+   "GEMM below CUTLASS), fp8 via CUTLASS scaled_mm, CUDA graphs for decode; the V1 "
+   "scheduler has no prefill phase: each step fills a token budget with the running "
+   "decodes and (chunks of) new prompts",
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
-   fuse_rope_kv=1.0, moe_efficiency=0.85)
+   fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -364,7 +376,7 @@ _online("sglang-v03-api", "sglang",
         stream_chunk_s=_VLLM_API_CHUNK_S, step_overhead_per_seq_s=_SGLANG_V03_SEQ_S)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv)
-_TRITON_CHUNK_S = 147e-6
+_TRITON_CHUNK_S = 149.4e-6  # 147 us before in-flight batching (policy auto -> chunked)
 _online("trtllm-triton", "trtllm",
         "Triton Inference Server (tensorrtllm_backend ensemble, r24.07), the set-up of the "
         "vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "
