@@ -67,41 +67,30 @@ NCCL_ALGORITHMS = frozenset({collectives.Algorithm.RING, collectives.Algorithm.I
                              collectives.Algorithm.P2P, collectives.Algorithm.DIRECT})
 
 
-def collective_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape,
-                    call_latency: float | None = None) -> tuple[float, float, str]:
-    """(seconds, wire bytes per chip, algorithm name) of this chip's part of a collective:
-    the fastest of NCCL's algorithms (`hwmodels.collectives`) plus the call latency
-    (`call_latency`, default the chip's `collective_latency_us`)."""
-    plan = collectives.system_plan(sh, hw, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
+def nccl_plan(c: GpuFigures, hw: Hardware, sh: CollectiveShape
+              ) -> collectives.CollectivePlan | None:
+    """The fastest of NCCL's algorithms (`hwmodels.collectives`) for this chip's part of a
+    collective; None for a group of one or a system without links."""
+    return collectives.system_plan(sh, hw, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
                                    reduce_efficiency=c.reduce_eff)
-    if plan is None:
-        return 0.0, 0.0, ""
-    lat = c.coll_lat if call_latency is None else call_latency
-    return lat + plan.time_s, plan.wire_bytes, plan.algorithm.value
 
 
-def p2p_sender_time(c: GpuFigures, hw: Hardware, sh: CollectiveShape,
-                    call_latency: float | None = None) -> float:
-    """Seconds until the SENDER's kernel of a send/recv finishes (the receiver's is the
-    `collective_time`). In P2P-read mode (`p2p_read_fifo_mib` > 0: NCCL's default on
-    NVLink-connected Ampere, `p2pUseRead` in src/transport/p2p.cc) the sender copies the
-    message into a FIFO in its own HBM (read + write at `p2p_copy_efficiency`) while the
-    receiver reads it over the link; the sender's last chunk enters the FIFO once all but
-    `p2p_read_fifo_mib` (NCCL_BUFFSIZE, default 4 MiB: src/init.cc) have been read, so it
-    finishes at max(copy, (bytes − FIFO) at the link rate). In P2P-write mode the sender
-    writes over the link itself and finishes with the transfer."""
-    full, _, _ = collective_time(c, hw, sh, call_latency)
-    if sh.collective is not Collective.SEND_RECV or c.p2p_fifo <= 0.0:
-        return full
-    plan = collectives.system_plan(sh, hw, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
-                                   reduce_efficiency=c.reduce_eff)
-    if plan is None or plan.wire_bytes <= 0.0:
-        return full
-    lat = c.coll_lat if call_latency is None else call_latency
+def p2p_sender_time(c: GpuFigures, plan: collectives.CollectivePlan, latency: float) -> float:
+    """Seconds until the SENDER's kernel of a send/recv of `plan` finishes, `latency` being
+    the call latency (the receiver's time is latency + `plan.time_s`). In P2P-read mode
+    (`p2p_read_fifo_mib` > 0: NCCL's default on NVLink-connected Ampere, `p2pUseRead` in
+    src/transport/p2p.cc) the sender copies the message into a FIFO in its own HBM (read +
+    write at `p2p_copy_efficiency`) while the receiver reads it over the link; the sender's
+    last chunk enters the FIFO once all but `p2p_read_fifo_mib` (NCCL_BUFFSIZE, default
+    4 MiB: src/init.cc) have been read, so it finishes at max(copy, (bytes − FIFO) at the
+    link rate). In P2P-write mode the sender writes over the link itself and finishes with
+    the transfer."""
     m = plan.wire_bytes
+    if c.p2p_fifo <= 0.0 or m <= 0.0:
+        return latency + plan.time_s
     copy_s = stream_time(c, m, m, c.sms, c.p2p_copy_eff) - c.hbm_lat
     drain_s = plan.bandwidth_s * max(0.0, m - c.p2p_fifo) / m
-    return lat + plan.latency_s + max(copy_s, drain_s)
+    return latency + plan.latency_s + max(copy_s, drain_s)
 
 
 class GpuModel(CostModelBase):
@@ -267,15 +256,18 @@ class GpuModel(CostModelBase):
 
     def _collective(self, c: GpuFigures, op: Op, hw: Hardware, sh: CollectiveShape,
                     call_latency: float) -> OpCost:
-        comm_s, wire, algo = collective_time(c, hw, sh, call_latency)
+        plan = nccl_plan(c, hw, sh)
+        comm_s = call_latency + plan.time_s if plan is not None else 0.0
+        wire = plan.wire_bytes if plan is not None else 0.0
         # the local read of the input and write of the result overlap with the transfer
         memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
         detail: tuple[tuple[str, float | str], ...] = (
-            ("kernel", "collective"), ("algorithm", algo), ("wire_bytes", wire))
-        if sh.collective is Collective.SEND_RECV:
+            ("kernel", "collective"), ("algorithm", plan.algorithm.value if plan else ""),
+            ("wire_bytes", wire))
+        if plan is not None and sh.collective is Collective.SEND_RECV:
             # the op's time is the receiver's (the data has arrived); the sender's kernel
             # may finish earlier (P2P read: it runs ahead by the FIFO)
-            sender = p2p_sender_time(c, hw, sh, call_latency)
+            sender = p2p_sender_time(c, plan, call_latency)
             detail += (("sender_s", max(sender, memory_s) + c.launch),)
         return self._finish(c, op, hw, max(comm_s, memory_s), 0.0, memory_s, comm_s,
                             op.bytes.total, 0.0, wire, detail)
