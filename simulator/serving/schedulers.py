@@ -13,7 +13,7 @@ from typing import Any
 import simpy
 
 from infersim.simulator.serving.config import Policy, ServingPolicy
-from infersim.simulator.serving.replica import Replica, Seq, Steps
+from infersim.simulator.serving.replica import IterationCost, Replica, Seq, Steps
 from infersim.simulator.serving.speculative import KvGroups, capped, stepwise
 
 
@@ -191,15 +191,16 @@ SCHEDULERS: dict[Policy, type[Replica]] = {
 }
 
 
-def make_replica(env: simpy.Environment, index: int, policy: ServingPolicy,
+def make_replica(env: simpy.Environment, index: int, policy: ServingPolicy, kv_blocks: int,
+                 kv_bytes_per_token: float, host_link_Bps: float, cost: IterationCost,
                  *args: Any, groups: KvGroups = (), seed: int = 0, **kwargs: Any) -> Replica:
     """The engine for `policy.kind`; arguments as `Replica`. Speculative decoding or
     window-capped KV (`groups`, `speculative.kv_groups`) decode step by step. The policy
     `auto` takes the kind of the iteration cost's runtime (`ServingPolicy.resolved`)."""
-    cost = kwargs["cost"] if "cost" in kwargs else args[3] if len(args) > 3 else None
     policy = policy.resolved(getattr(cost, "runtime", None))
     cls = SCHEDULERS[policy.kind]
+    head = (kv_blocks, kv_bytes_per_token, host_link_Bps, cost, *args)
     if cls is not StaticReplica and (policy.spec is not None or capped(groups)):
-        return stepwise(cls)(env, index, policy, *args, spec=policy.spec, groups=groups,
+        return stepwise(cls)(env, index, policy, *head, spec=policy.spec, groups=groups,
                              seed=seed, **kwargs)
-    return cls(env, index, policy, *args, **kwargs)
+    return cls(env, index, policy, *head, **kwargs)

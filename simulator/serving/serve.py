@@ -553,7 +553,6 @@ def serve(
         return infeasible_result(m.name, h.name, policy, built, slo, n_req,
                                  dep.chips_per_replica * n_rep)
     cost, spec = built
-    policy = policy.resolved(getattr(cost, "runtime", None))  # `auto`: the runtime's own
     decode = None
     label = h.name
     if hetero:
