@@ -475,16 +475,19 @@ def test_ttft_rows_as_published_and_multi_step_sets_the_engines_ratio():
 
 def test_closed_loop_rows_are_read_in_steady_state_by_hand():
     """A closed-loop row's figure skips the warm-up (the first WARMUP_WAVES x users requests
-    by arrival) and takes throughput by Little's law. Hand-made per-request arrays: 2 users,
-    so requests 8 and 9 (arrival order) are measured."""
+    by arrival) and rejected requests, and takes throughput by Little's law. Hand-made
+    per-request arrays: 2 users, so requests 8, 9 and 10 (arrival order) are measured; 10
+    was rejected (no tokens)."""
     from types import SimpleNamespace
 
-    n = 10
+    n = 11
     arrival = np.arange(n, dtype=float)[::-1].copy()  # stored out of arrival order
     first = arrival + np.where(arrival >= 8, [0.5] * n, 9.0)
+    first[arrival == 10] = np.nan
     finish = first + 4.0  # 5 output tokens: 4 gaps of 1 s
     res = SimpleNamespace(per_request={"arrival_s": arrival, "first_token_s": first,
-                                       "finish_s": finish, "output_tokens": np.full(n, 5)})
+                                       "finish_s": finish, "output_tokens": np.full(n, 5),
+                                       "rejected": arrival == 10})
     assert sp.WARMUP_WAVES * 2 == 8
     assert sp.steady_state(res, "ttft_s", 2) == pytest.approx(0.5)
     assert sp.steady_state(res, "tpot_s", 2) == pytest.approx(1.0)
@@ -495,3 +498,4 @@ def test_closed_loop_rows_are_read_in_steady_state_by_hand():
     rows = [r for r in sp.rows() if r["arrival"] == "closed"]
     assert rows and all(int(r["requests"]) > sp.WARMUP_WAVES * int(r["arrival_value"])
                         for r in rows)
+

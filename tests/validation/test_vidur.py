@@ -406,3 +406,15 @@ def test_class_lines_pool_size_classes_by_hand() -> None:
     # collective fit |errors| 0.1, 0.2, 0.3: median 20 %, p90 = 0.2 + 0.8 * 0.1 = 28 %
     assert lines == ["H100 collective: fit n=3: median 20.0%, p90 28.0%",
                      "H100 gemm: held-out n=2: median 50.0%, p90 90.0%"]
+
+
+def test_extract_more_without_profiles_is_one_clear_error(tmp_path) -> None:
+    """--extract-more on a folder without Vidur profiles: an InputError naming it, exit 2,
+    and the committed CSVs are not touched."""
+    from infersim.foundation.errors import InputError
+
+    before = (vidur.DATA / "compute.csv").read_bytes()
+    with pytest.raises(InputError, match=str(tmp_path)):
+        vidur._profiles([tmp_path])
+    assert vidur.main(["--extract", "--extract-more", str(tmp_path)]) == 2
+    assert (vidur.DATA / "compute.csv").read_bytes() == before

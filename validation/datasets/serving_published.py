@@ -365,11 +365,12 @@ WARMUP_WAVES = 4  # closed-loop rows: the first 4 x users requests (by arrival) 
 def steady_state(res: ServingResult, metric: str, users: int) -> float:
     """`metric` of a closed-loop run in steady state, as a concurrency benchmark measures it
     after its warm-up (genai-perf / AIPerf): the requests after the first `WARMUP_WAVES` x
-    `users` by arrival. All users start at t = 0, so the first waves queue their prompts
+    `users` by arrival (rejected ones skipped). All users start at t = 0, so the first waves queue their prompts
     behind each other, which a measurement window after warm-up does not see. Throughput by
     Little's law with no think time: users x mean output tokens / mean request latency."""
     pr = res.per_request
     order = np.argsort(pr["arrival_s"], kind="stable")[WARMUP_WAVES * users:]
+    order = order[~pr["rejected"][order].astype(bool)]  # a rejected request has no tokens
     if len(order) == 0:
         raise ValueError(f"closed loop of {users} users: no request after the warm-up")
     arrival, first = pr["arrival_s"][order], pr["first_token_s"][order]

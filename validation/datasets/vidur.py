@@ -104,11 +104,17 @@ def _profiles(roots: Sequence[Path]) -> list[Path]:
     """mlp.csv(.xz) files under `<root>/compute/<gpu>/<org>/<model>/` of each root, for the
     GPUs with a spec (`SPECS`); a (gpu, org, model) found under an earlier root is not read
     again from a later one."""
+    from infersim.foundation.errors import InputError
+
     seen: set[tuple[str, ...]] = set()
     out: list[Path] = []
     for root in roots:
-        for f in sorted([*(root / "compute").glob("*/*/*/mlp.csv.xz"),
-                         *(root / "compute").glob("*/*/*/mlp.csv")]):
+        found = sorted([*(root / "compute").glob("*/*/*/mlp.csv.xz"),
+                        *(root / "compute").glob("*/*/*/mlp.csv")])
+        if not found:
+            raise InputError(f"{root}: no compute/<gpu>/<org>/<model>/mlp.csv(.xz) below it; "
+                             "give a copy of Vidur's data/profiling/ folder")
+        for f in found:
             key = f.parts[-4:-1]
             if key[0] in SPECS and key not in seen:
                 seen.add(key)
@@ -449,7 +455,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.boost_clock:
         return _boost_report("h100")
     if args.extract:
-        for p in extract(more=args.extract_more):
+        from infersim.foundation.errors import InputError
+
+        try:
+            written = extract(more=args.extract_more)
+        except InputError as e:
+            print(f"--extract-more: {e}", file=sys.stderr)
+            return 2
+        for p in written:
             print(f"wrote {p}")
     if args.fit:
         from infersim.foundation.io import atomic_write_text
