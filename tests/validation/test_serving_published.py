@@ -498,4 +498,3 @@ def test_closed_loop_rows_are_read_in_steady_state_by_hand():
     rows = [r for r in sp.rows() if r["arrival"] == "closed"]
     assert rows and all(int(r["requests"]) > sp.WARMUP_WAVES * int(r["arrival_value"])
                         for r in rows)
-
