@@ -415,6 +415,6 @@ def test_extract_more_without_profiles_is_one_clear_error(tmp_path) -> None:
 
     before = (vidur.DATA / "compute.csv").read_bytes()
     with pytest.raises(InputError, match=str(tmp_path)):
-        vidur._profiles([tmp_path])
+        vidur.profiles([tmp_path])
     assert vidur.main(["--extract", "--extract-more", str(tmp_path)]) == 2
     assert (vidur.DATA / "compute.csv").read_bytes() == before

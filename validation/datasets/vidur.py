@@ -100,7 +100,7 @@ ZERO_GAIN_MAX = 1.3
 # ------------------------------------------------------------------------------------------
 
 
-def _profiles(roots: Sequence[Path]) -> list[Path]:
+def profiles(roots: Sequence[Path]) -> list[Path]:
     """mlp.csv(.xz) files under `<root>/compute/<gpu>/<org>/<model>/` of each root, for the
     GPUs with a spec (`SPECS`); a (gpu, org, model) found under an earlier root is not read
     again from a later one."""
@@ -132,7 +132,7 @@ def extract(src: Path = SOURCE, dst: Path = DATA,
     from infersim.foundation.io import atomic_write_text
 
     rows: list[dict[str, Any]] = []
-    for f in _profiles([src, *more]):
+    for f in profiles([src, *more]):
         gpu, model = f.parts[-4], f.parts[-2]
         d = pd.read_csv(f).drop_duplicates(["num_tokens", "num_tensor_parallel_workers"])
         d = d[d.num_tokens.isin(TOKENS)]
