@@ -382,6 +382,10 @@ class GpuParams:
         "gemm_bw_efficiency", "sustained fraction of peak main-memory bandwidth a GEMM draws "
         "when it streams its operands (skinny-M, weight-bound GEMMs); 0 = the stream's "
         "hbm_read/write_efficiency", (0.0, 1.0), default=0.0)
+    gemm_bw_efficiency_fp8: float = kind_param(
+        "gemm_bw_efficiency_fp8", "the same for fp8 / int8 GEMM kernels (their skinny-M "
+        "tile pipelines stream weights at a lower share of peak than the 16-bit ones); 0 = "
+        "gemm_bw_efficiency", (0.0, 1.0), default=0.0)
     gemm_overlap_exponent: float = kind_param(
         "gemm_overlap_exponent", "p of the smooth maximum (t_mma^p + t_stream^p)^(1/p) that "
         "joins a GEMM's tile-loop time and operand-stream time: large p = perfect overlap "

@@ -69,7 +69,10 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   2 FLOP per query-head row), expert biases (read for the experts touched, all resident).
   Precision.experts gives the expert matrices their own dtype (MXFP4 GPT-OSS).
 - All parameters (norm gains and biases too) are stored at the weight dtype; activations and
-  logits at the activation dtype; the KV cache at the KV dtype.
+  logits at the activation dtype, except that 8-bit activations (fp8 / int8) are GEMM and
+  attention inputs only: norms, residual adds, activation functions, RoPE, KV writes'
+  inputs, collectives and logits stay bf16 (`_Step.stream`: the engines' W8A8 paths fuse
+  the quantization into the kernel before each GEMM); the KV cache at the KV dtype.
 - Elementwise FLOPs count elementary operations (exp, tanh, rsqrt = 1): RMSNorm 4/elem,
   LayerNorm 7, SiLU·mul 5, GELU(tanh)·mul 10, GELU 9, RoPE 3 per rotated value, residual 1.
   Gemma-2 soft-capping and embedding scaling are left out (negligible, FLOP-irrelevant).
@@ -156,6 +159,14 @@ class _Step:
     @property
     def we(self) -> DType:
         return self.w_exp or self.w
+
+    @property
+    def stream(self) -> DType:
+        """Dtype of the tensors between GEMMs (residual stream, norms, activation functions,
+        RoPE, collectives, logits): 8-bit activations quantize GEMM inputs only, the
+        quantization fused into the kernel before each GEMM; the rest stays 16-bit, as
+        TensorRT-LLM's and vLLM's fp8 (W8A8) paths run it."""
+        return self.act if self.act.bytes >= DType.BF16.bytes else DType.BF16
 
     @property
     def tokens(self) -> int:
@@ -407,8 +418,8 @@ def _forward(m: ModelConfig, s: _Step) -> list[Op]:
     ops += _attention_block(m, s)
     ops += _mlp_block(m, s)
     if s.pp > 1:
-        ops.append(O.collective(Collective.SEND_RECV, s.tokens * m.hidden_size * s.act.bytes, 2,
-                                s.act, name="pp_send_recv", count=s.pp - 1, block=_b(s, "pp")))
+        ops.append(O.collective(Collective.SEND_RECV, s.tokens * m.hidden_size * s.stream.bytes,
+                                2, s.stream, name="pp_send_recv", count=s.pp - 1, block=_b(s, "pp")))
     ops += _head(m, s)
     return ops
 
@@ -421,13 +432,13 @@ def _norm(m: ModelConfig, s: _Step, name: str, rows: int, width: int, count: int
           block: str) -> Op:
     gains = width * (2 if m.norm is NormKind.LAYER else 1)
     # engines run RMSNorm as one thread block per token (vLLM, TRT-LLM, SGLang kernels)
-    return O.vector(OpKind.NORM, rows * width, s.act, flops_per_elem=_NORM_FLOPS[m.norm],
+    return O.vector(OpKind.NORM, rows * width, s.stream, flops_per_elem=_NORM_FLOPS[m.norm],
                     weight_bytes=gains * s.w.bytes, name=name, count=count, block=_b(s, block),
                     row_len=width, block_rows=rows if m.norm is NormKind.RMS else 0)
 
 
 def _bias(s: _Step, name: str, rows: int, width: int, count: int, block: str) -> Op:
-    return O.vector(OpKind.ELEMENTWISE, rows * width, s.act, weight_bytes=width * s.w.bytes,
+    return O.vector(OpKind.ELEMENTWISE, rows * width, s.stream, weight_bytes=width * s.w.bytes,
                     name=name, count=count, block=_b(s, block))
 
 
@@ -436,21 +447,21 @@ def _allreduce(m: ModelConfig, s: _Step, name: str, count: int, block: str,
     g = s.tp if group is None else group
     if g <= 1:
         return []
-    return [O.collective(Collective.ALL_REDUCE, s.tokens * m.hidden_size * s.act.bytes, g, s.act,
-                         name=name, count=count, block=_b(s, block))]
+    return [O.collective(Collective.ALL_REDUCE, s.tokens * m.hidden_size * s.stream.bytes, g,
+                         s.stream, name=name, count=count, block=_b(s, block))]
 
 
 def _embedding(m: ModelConfig, s: _Step) -> list[Op]:
     t, h = s.tokens, m.hidden_size
-    ops = [O.vector(OpKind.EMBEDDING, t * h, s.act, inputs=0.0, flops_per_elem=0.0,
+    ops = [O.vector(OpKind.EMBEDDING, t * h, s.stream, inputs=0.0, flops_per_elem=0.0,
                     weight_bytes=t * h * s.w.bytes / s.tp, name="embed_tokens",
                     block=_b(s, "embed"))]
     ops += _allreduce(m, s, "embed_allreduce", 1, "embed")
     if m.position is PositionKind.LEARNED:
-        ops.append(O.vector(OpKind.EMBEDDING, t * h, s.act, inputs=0.0, flops_per_elem=0.0,
+        ops.append(O.vector(OpKind.EMBEDDING, t * h, s.stream, inputs=0.0, flops_per_elem=0.0,
                             weight_bytes=t * h * s.w.bytes, name="embed_positions",
                             block=_b(s, "embed")))
-        ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.act, inputs=2.0, name="embed_add",
+        ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.stream, inputs=2.0, name="embed_add",
                             block=_b(s, "embed")))
     return ops
 
@@ -465,7 +476,7 @@ def _attention_block(m: ModelConfig, s: _Step) -> list[Op]:
         ops += _mha(m, s)
     if m.norms_per_layer == 4:  # Gemma-2: norm on the attention output before the residual
         ops.append(_norm(m, s, "post_attn_norm", t, h, L, blk))
-    ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.act, inputs=2.0, name="attn_residual",
+    ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.stream, inputs=2.0, name="attn_residual",
                         count=L, block=_b(s, blk)))
     return ops
 
@@ -512,15 +523,15 @@ def _mha(m: ModelConfig, s: _Step) -> list[Op]:
         gains = 2 * hd * s.w.bytes if m.qk_norm == "rms" else 0.0
         n_norm = L if m.qk_norm == "rms" else m.num_rope_layers
         if n_norm:
-            ops.append(O.vector(OpKind.NORM, t * (heads + kvh) * hd, s.act,
+            ops.append(O.vector(OpKind.NORM, t * (heads + kvh) * hd, s.stream,
                                 flops_per_elem=_NORM_FLOPS[NormKind.RMS], weight_bytes=gains,
                                 name="qk_norm", count=n_norm, block=blk, row_len=hd))
     if m.position is PositionKind.ROPE and m.rope_dim and m.num_rope_layers:
-        ops.append(O.vector(OpKind.ROPE, t * (heads + kvh) * m.rope_dim, s.act,
+        ops.append(O.vector(OpKind.ROPE, t * (heads + kvh) * m.rope_dim, s.stream,
                             flops_per_elem=_ROPE_FLOPS, name="rope", count=m.num_rope_layers,
                             block=blk, block_rows=t))
     kv_numel = t * kvh * 2 * hd
-    ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
+    ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.stream, outputs=0.0, flops_per_elem=0.0,
                         kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
                         block=blk))
     ops += _cp_ring(s, kv_numel * s.kv.bytes, L)
@@ -564,10 +575,10 @@ def _mla(m: ModelConfig, s: _Step) -> list[Op]:
         ops.append(mm("q_proj", t, h, heads * a.qk_head_dim))
     ops.append(mm("kv_a_proj", t, h, a.latent_dim))
     ops.append(_norm(m, s, "kv_a_norm", t, a.kv_lora_rank, L, "layer"))
-    ops.append(O.vector(OpKind.ROPE, t * (heads + 1) * a.qk_rope_head_dim, s.act,
+    ops.append(O.vector(OpKind.ROPE, t * (heads + 1) * a.qk_rope_head_dim, s.stream,
                         flops_per_elem=_ROPE_FLOPS, name="rope", count=L, block=blk))
     kv_numel = t * a.latent_dim
-    ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.act, outputs=0.0, flops_per_elem=0.0,
+    ops.append(O.vector(OpKind.KV_WRITE, kv_numel, s.stream, outputs=0.0, flops_per_elem=0.0,
                         kv_write_bytes=kv_numel * s.kv.bytes, name="kv_write", count=L,
                         block=blk))
     ops += _cp_ring(s, kv_numel * s.kv.bytes, L)
@@ -606,7 +617,7 @@ def _mlp_block(m: ModelConfig, s: _Step) -> list[Op]:
         ops += _moe(m, s)
     if m.norms_per_layer == 4:
         ops.append(_norm(m, s, "post_ffn_norm", t, h, L, "layer"))
-    ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.act, inputs=2.0, name="mlp_residual",
+    ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.stream, inputs=2.0, name="mlp_residual",
                         count=L, block=_b(s, "layer")))
     return ops
 
@@ -622,7 +633,7 @@ def _dense_mlp(m: ModelConfig, s: _Step, prefix: str, width: int, count: int,
                     name=f"{prefix}gate_up_proj" if gated else f"{prefix}up_proj")]
     if m.mlp_bias:
         ops.append(_bias(s, f"{prefix}up_bias", t, up_n, count, block))
-    ops.append(O.vector(OpKind.ELEMENTWISE, t * width, s.act, inputs=2.0 if gated else 1.0,
+    ops.append(O.vector(OpKind.ELEMENTWISE, t * width, s.stream, inputs=2.0 if gated else 1.0,
                         flops_per_elem=_ACT_FLOPS[m.mlp], name=f"{prefix}act", count=count,
                         block=blk, block_rows=t if gated else 0))  # act-and-mul: per token
     ops.append(O.matmul(t, width, h, s.act, weight_dtype=s.w, count=count, block=blk,
@@ -758,8 +769,8 @@ def _head(m: ModelConfig, s: _Step) -> list[Op]:
     ops = [_norm(m, s, "final_norm", s.tokens, h, 1, "head"),
            O.matmul(s.head_rows, h, vocab, s.act, weight_dtype=s.w, name="lm_head", block=blk)]
     if s.tp > 1:
-        ops.append(O.collective(Collective.ALL_GATHER, s.head_rows * vocab * s.act.bytes, s.tp,
-                                s.act, name="logits_allgather", block=blk))
+        ops.append(O.collective(Collective.ALL_GATHER, s.head_rows * vocab * s.stream.bytes,
+                                s.tp, s.stream, name="logits_allgather", block=blk))
     return ops
 
 

@@ -64,10 +64,10 @@ def _gpu(tps: tuple[int, ...]) -> tuple[tuple[str, int, int, str], ...]:
     return tuple(("fp8", tp, 1, "fused") for tp in tps)
 
 
-# H100: 5 active HBM3 stacks = 80 GB and 3.35 TB/s, i.e. 16 GB and 0.67 TB/s per stack
-# (reference §1.1); a design with n stacks scales both.
+# H100: 5 active HBM3 stacks = 85.52 GB (81559 MiB, the spec's capacity) and 3.35 TB/s, i.e.
+# 17.104 GB and 0.67 TB/s per stack (reference §1.1); a design with n stacks scales both.
 def _stacks(n: int) -> dict[str, Any]:
-    return {"chip.memory.hbm.capacity_gb": 16 * n,
+    return {"chip.memory.hbm.capacity_gb": round(17.104 * n, 3),
             "chip.memory.hbm.bandwidth_tb_per_s": round(0.67 * n, 3)}
 
 

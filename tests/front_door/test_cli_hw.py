@@ -21,7 +21,7 @@ def test_hw_list_shows_every_library_spec(capsys):
 def test_hw_list_json_has_system_totals(capsys):
     assert main(["hw", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["dgx-h100"]["capacity_bytes"] == 8 * 80e9
+    assert rows["dgx-h100"]["capacity_bytes"] == pytest.approx(8 * 81559 * 2**20, rel=1e-4)  # nvidia-smi
     assert rows["dgx-h100"]["bf16_flops"] == pytest.approx(8 * 132 * 4096 * 1.83e9)
 
 
@@ -59,7 +59,7 @@ def test_bad_override_is_reported_with_its_path(capsys):
 def test_hw_validate_ok_and_problems(tmp_path, capsys):
     good = SPEC_DIR / "h100-sxm.yaml"
     bad = tmp_path / "bad.yaml"
-    bad.write_text(H100_TEXT.replace("capacity_gb: 80", "capacity_gb: 80000")
+    bad.write_text(H100_TEXT.replace("capacity_gb: 85.52", "capacity_gb: 85520")
                    .replace("bandwidth_tb_per_s: 3.35", "bandwidth_gbps: 3350"))
     assert main(["hw", "validate", str(good)]) == 0
     assert f"{good}: ok" in capsys.readouterr().out
@@ -74,8 +74,8 @@ def test_hw_validate_ok_and_problems(tmp_path, capsys):
 def test_hw_diff_lists_the_fields_that_differ(capsys):
     assert main(["hw", "diff", "h100-sxm", "h200-sxm", "--json"]) == 0
     rows = {r["field"]: r for r in json.loads(capsys.readouterr().out)["differences"]}
-    assert rows["chip.memory.hbm.capacity"]["a"] == 80e9
-    assert rows["chip.memory.hbm.capacity"]["b"] == 141e9
+    assert rows["chip.memory.hbm.capacity"]["a"] == 85.52e9
+    assert rows["chip.memory.hbm.capacity"]["b"] == 150.75e9
     assert rows["chip.memory.hbm.bandwidth"]["unit"] == "B/s"
     assert "chip.compute.tensor.peak.bf16" not in rows  # same compute
     assert main(["hw", "diff", "h100-sxm", "h100-sxm"]) == 0

@@ -94,7 +94,7 @@ def test_hw_validate_and_roofline_json(capsys, tmp_path):
 
     good = SPEC_DIR / "h100-sxm.yaml"
     bad = tmp_path / "bad.yaml"
-    bad.write_text(good.read_text().replace("capacity_gb: 80", "capacity_gb: -80"))
+    bad.write_text(good.read_text().replace("capacity_gb: 85.52", "capacity_gb: -85.52"))
     assert main(["hw", "validate", str(good), str(bad), "--json"]) == 2
     res = json.loads(capsys.readouterr().out)
     assert [r["ok"] for r in res] == [True, False]

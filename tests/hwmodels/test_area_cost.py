@@ -313,12 +313,13 @@ def test_every_hbm_stack_on_the_package_is_bought() -> None:
     from infersim.hwmodels.area import tables
 
     usd = tables().cost["hbm_usd_per_gb"]
-    # H100: six 16 GB stacks on the package, five enabled for 80 GB: 96 GB bought
+    # H100: six 16 GiB (17.18 GB) stacks on the package, five enabled for 85.52 GB usable
+    # (81559 MiB): 6 x 17.18 = 103.08 GB bought
     h100 = chip_cost(load_hardware("h100-sxm").chip)
-    assert h100.items["memory"] == pytest.approx(96 * usd, rel=1e-6)
-    # without the stack size only the usable 80 GB is counted, and the price falls
+    assert h100.items["memory"] == pytest.approx(6 * 17.18 * usd, rel=1e-6)
+    # without the stack size only the usable 85.52 GB is counted, and the price falls
     usable = chip_cost(load_hardware("h100-sxm", {"build.hbm_stack_gb": 0}).chip)
-    assert usable.items["memory"] == pytest.approx(h100.items["memory"] * 80 / 96, rel=1e-6)
+    assert usable.items["memory"] == pytest.approx(h100.items["memory"] * 85.52 / (6 * 17.18), rel=1e-6)
     assert usable.price_usd < h100.price_usd
     # a what-if with more usable HBM than the stacks hold buys bigger stacks
     big = chip_cost(load_hardware("h100-sxm", {"memory.hbm.capacity_gb": 160}).chip)

@@ -27,16 +27,17 @@ sources: {clock_ghz: 'assumed: test', compute: 'assumed: test', memory: 'assumed
 
 
 def test_fits(h100):
-    # H100: 70 GB of weights + 5 GB of KV <= 80 GB HBM
+    # H100: 70 GB of weights + 5 GB of KV <= 85.52 GB HBM (81559 MiB)
     assert check_capacity(h100, 70e9, 5e9) is None
 
 
 def test_does_not_fit_with_the_numbers_of_the_gap(h100):
     inf = check_capacity(h100, 141e9, 0.0, weight_bits=16)
     assert inf is not None
-    assert (inf.demand, inf.capacity, inf.gap, inf.unit) == (141e9, 80e9, 61e9, "B")
-    assert inf.detail["chips_needed"] == math.ceil(141 / 80) == 2
-    # bf16 -> int8 halves 141 GB to 70.5 GB, which fits 80 GB
+    assert (inf.demand, inf.capacity, inf.unit) == (141e9, 85.52e9, "B")
+    assert inf.gap == pytest.approx(141e9 - 85.52e9, rel=1e-12)
+    assert inf.detail["chips_needed"] == math.ceil(141 / 85.52) == 2
+    # bf16 -> int8 halves 141 GB to 70.5 GB, which fits 85.52 GB
     assert any("int8" in lever and "70.5 GB" in lever for lever in inf.levers)
 
 

@@ -143,8 +143,8 @@ def test_each_kind_lists_its_runtimes():
     assert cost_model(load_hardware("h100-sxm")).runtimes() == (
         "graph", "eager", "hf-eager", "gpt-fast-eager", "litgpt-eager", "fms-eager",
         "fms-benchmark", "fms-eager-2023-09", "fms-benchmark-2023-09", "torch-compile",
-        "trtllm", "vllm-v1", "vllm-v0", "sglang", "vllm-v0-api", "sglang-api", "sglang-v03-api",
-        "trtllm-triton", "llama.cpp-cuda-2024-01", "llama.cpp-cuda",
+        "trtllm", "trtllm-pytorch", "vllm-v1", "vllm-v0", "sglang", "vllm-v0-api", "sglang-api",
+        "sglang-v03-api", "trtllm-triton", "llama.cpp-cuda-2024-01", "llama.cpp-cuda",
         "llama.cpp-cuda-graphs", "fused")
     assert cost_model(load_hardware("groq-lpu")).runtimes() == ("groq-2024", "groq-2023")
     assert cost_model(load_hardware("cs-3")).runtimes() == ("cerebras-2024-10",
@@ -187,7 +187,8 @@ def test_72_stage_groq_serve_splits_its_kv_so_every_request_runs():
               ServingPolicy(), deployment=Deployment(tp=8, pp=72, **kw))
     assert s.feasible and s.completed == 6 and s.rejected == 0
     reserve = 220 * 2 ** 20 - 213_942_272 - s.kv_blocks * 8192
-    assert 0 <= reserve < 8192 + 8 * 2 ** 20  # what is left: the activation workspace
+    # what is left: the activation workspace (bf16 between the int8 GEMMs, `_Step.stream`)
+    assert 0 <= reserve < 8192 + 16 * 2 ** 20
     assert s.kv_blocks // 80 >= 1
     assert s.tpot["p50"] == pytest.approx(r.latency_s, rel=0.02)
     # 16-bit weights (140 GB > 576 x 230.7 MB): neither command fits it

@@ -33,7 +33,7 @@ def by_path(err: SpecError, path: str):
 def test_valid_spec_builds_si_objects():
     hw = load_hardware_text(H100_TEXT)
     hbm = hw.chip.level("hbm")
-    assert hbm.capacity_bytes == 80e9  # capacity_gb: 80, decimal prefix
+    assert hbm.capacity_bytes == 85.52e9  # capacity_gb: 85.52, decimal prefix
     assert hbm.bandwidth_Bps == 3.35e12
     assert hbm.latency_s == pytest.approx(600e-9)
     assert hbm.energy_j_per_bit == pytest.approx(3.9e-12)
@@ -67,7 +67,7 @@ def test_all_problems_are_reported_at_once_with_lines():
 
 
 def test_unit_typo_gets_a_suggestion():
-    err = problems(H100_TEXT.replace("capacity_gb: 80", "capacity_gbyte: 80"))
+    err = problems(H100_TEXT.replace("capacity_gb: 85.52", "capacity_gbyte: 85.52"))
     p = by_path(err, "memory.hbm.capacity_gbyte")
     assert "capacity_gb" in p.message
     # a misspelt unit is not also reported as a missing capacity
@@ -82,7 +82,7 @@ def test_gbps_is_ambiguous_and_the_fix_names_both_spellings():
 
 
 def test_uppercase_unit_is_told_to_be_lower_case():
-    err = problems(H100_TEXT.replace("capacity_gb: 80", "capacity_GB: 80"))
+    err = problems(H100_TEXT.replace("capacity_gb: 85.52", "capacity_GB: 85.52"))
     assert "capacity_gb" in by_path(err, "memory.hbm.capacity_GB").fix
 
 
@@ -102,8 +102,8 @@ def test_wrong_type_with_a_unit_in_the_value():
     # HBM bandwidth 3350 TB/s: off by 1000 (should be 3.35 TB/s or 3350 GB/s)
     ("bandwidth_tb_per_s: 3.35", "bandwidth_tb_per_s: 3350", "memory.hbm.bandwidth_tb_per_s",
      "bandwidth_gb_per_s: 3350"),
-    # HBM capacity 80000 GB: off by 1000 (should be 80 GB)
-    ("capacity_gb: 80", "capacity_gb: 80000", "memory.hbm.capacity_gb", "capacity_gb: 80`"),
+    # HBM capacity 85520 GB: off by 1000 (should be 85.52 GB)
+    ("capacity_gb: 85.52", "capacity_gb: 85520", "memory.hbm.capacity_gb", "capacity_gb: 85.52`"),
     # clock 1830 GHz: MHz written as GHz
     ("clock_ghz: 1.83", "clock_ghz: 1830", "clock_ghz", "clock_mhz: 1830"),
 ])
@@ -139,9 +139,9 @@ def test_yaml_syntax_error_is_one_problem_with_a_line():
 
 
 def test_exponent_floats_are_numbers():
-    hw = load_hardware_text(H100_TEXT.replace("capacity_gb: 80", "capacity_bytes: 8e10")
+    hw = load_hardware_text(H100_TEXT.replace("capacity_gb: 85.52", "capacity_bytes: 8.552e10")
                             .replace("memory.hbm.capacity_gb:", "memory.hbm.capacity_bytes:"))
-    assert hw.chip.level("hbm").capacity_bytes == 8e10
+    assert hw.chip.level("hbm").capacity_bytes == 8.552e10
 
 
 def test_memory_level_after_an_external_one_is_rejected():

@@ -50,7 +50,7 @@ def test_a_gpu_row_by_hand(df):
 def test_design_price_is_the_derived_capex_of_the_overridden_spec(df):
     # more HBM per GPU costs more: the capex model prices the design's own spec
     more = df[df["design"] == "H100 8 HBM stacks"]
-    hw = load_hardware("dgx-h100", {"chip.memory.hbm.capacity_gb": 128,
+    hw = load_hardware("dgx-h100", {"chip.memory.hbm.capacity_gb": 136.832,  # 8 x 17.104
                                     "chip.memory.hbm.bandwidth_tb_per_s": 5.36})
     want = [capex_usd(hw) * tp / 8 for tp in more["tp"]]
     assert list(more["replica_price_usd"]) == pytest.approx(want)

@@ -292,7 +292,7 @@ def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
     r = BY_ID["trtllm-8b-h100-20000-2000"]
     assert sp.group(r) == "throughput_tok_s (held-out)" and r["requests"] == "1000"
     # trtllm-bench without chunked prefill: max_num_tokens >= longest prompt + max batch
-    assert int(r["max_tokens"]) == int(r["isl"]) + int(r["max_batch"]) == 22048
+    assert int(r["max_tokens"]) == int(r["isl"]) + int(r["max_batch"]) == 20064
     small = {**r, "requests": "40"}
     calls = []
     run = compiled.run
@@ -302,8 +302,8 @@ def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
     assert res.completed == 40 and res.rejected == 0
     ref = serve(r["model"], r["hardware"],
                 Traffic(ClosedLoop(users=40), FixedLengths(20000, 2000), 40),
-                ServingPolicy(max_batch=2048, max_tokens=22048),
-                deployment=Deployment(tp=1, runtime="trtllm", weights="fp8",
+                ServingPolicy(max_batch=64, max_tokens=20064),
+                deployment=Deployment(tp=1, runtime="trtllm-pytorch", weights="fp8",
                                       activations="fp8", kv="fp8"), engine="simpy")
     assert calls == [1]  # the reference ran on simpy
     assert res.throughput_tok_s == ref.throughput_tok_s > 0
@@ -315,8 +315,8 @@ def test_long_prompt_row_is_graded_on_the_compiled_engine(monkeypatch):
     assert old.policy == "chunked" and old.completed == 40 and old.rejected == 0
     sep = serve(r["model"], r["hardware"], Traffic(ClosedLoop(users=40),
                                                    FixedLengths(20000, 2000), 40),
-                ServingPolicy(kind="continuous", max_batch=2048, max_tokens=8192),
-                deployment=Deployment(tp=1, runtime="trtllm", weights="fp8",
+                ServingPolicy(kind="continuous", max_batch=64, max_tokens=8192),
+                deployment=Deployment(tp=1, runtime="trtllm-pytorch", weights="fp8",
                                       activations="fp8", kv="fp8"))
     assert sep.completed == 0 and sep.rejected == 40
 
@@ -328,9 +328,45 @@ def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
              (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
              (500, 2000): 3000, (20000, 2000): 1000}
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
-    assert len(perf) == 40 and all(r["use"] == "pass_fail" for r in perf)
+    assert len(perf) == 60 and all(r["use"] == "pass_fail" for r in perf)
     for r in perf:
         assert int(r["requests"]) == table[int(r["isl"]), int(r["osl"])], r["id"]
+
+
+def test_trtllm_bench_settings_by_hand():
+    """trtllm-bench's own max_batch / max_num_tokens (calc_engine_setting, get_settings) for
+    Llama-3.1-8B fp8 on one H100 (81559 MiB = 85.52e9 B): fp8 KV per token 2 x 32 layers x 8
+    heads x 128 = 65,536 B; free = 85.52e9 - 8.03e9 parameters = 77.49e9 B, x 0.90."""
+    params = sp.trtllm_bench_free_bytes("llama-3.1-8b", "h100-sxm", 1)
+    assert params == pytest.approx(85.52e9 - 8.03e9, rel=2e-3)
+    # 128/2048: 0.9 x 77.49e9 / (65,536 x 2176) = 489 requests -> 128 x ceil(489/128) = 512;
+    # tokens 489 x (1 + 128/2048) = 520 -> at least 2048; 2048 >= 128 + 512
+    assert sp.trtllm_bench_settings("llama-3.1-8b", "h100-sxm", 1, 128, 2048) == (512, 2048)
+    # 128/128: 4,157 requests, capped at 4096; tokens 4096 x 2 = 8192 -> 1024 x 8
+    assert sp.trtllm_bench_settings("llama-3.1-8b", "h100-sxm", 1, 128, 128) == (4096, 8192)
+    # 20000/2000: 48 requests -> at least 64; the prompt must fit: 20000 + 64
+    assert sp.trtllm_bench_settings("llama-3.1-8b", "h100-sxm", 1, 20000, 2000) == (64, 20064)
+    # 5000/500: 193 -> 32 x 7 = 224; tokens 193 x 11 = 2128 -> 256 x 9 = 2304 < 5000 + 224
+    assert sp.trtllm_bench_settings("llama-3.1-8b", "h100-sxm", 1, 5000, 500) == (224, 5224)
+
+
+def test_perf_overview_rows_run_trtllm_benchs_own_settings_on_the_pytorch_backend():
+    perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
+    for r in perf:
+        want = sp.trtllm_bench_settings(r["model"], r["hardware"], int(r["tp"]), int(r["isl"]),
+                                        int(r["osl"]))
+        assert (int(r["max_batch"]), int(r["max_tokens"])) == want, r["id"]
+        assert r["runtime"] == "trtllm-pytorch", r["id"]
+
+
+def test_pytorch_backend_host_work_bounds_an_iteration_from_below():
+    from infersim.hwmodels.models.gpu.engines import frontend_floor
+
+    prof = lookup("trtllm-pytorch")
+    # NVIDIA/TensorRT-LLM PR #10273: 45.11 ms of host work per iteration at 1536 requests
+    assert frontend_floor(prof, 1536) == pytest.approx(45.11e-3, rel=1e-9)
+    assert frontend_floor(prof, 768) == pytest.approx(45.11e-3 / 2, rel=1e-9)
+    assert frontend_floor(lookup("trtllm"), 1536) == 0.0  # the C++ executor: none
 
 
 def test_engine_flag_grades_the_same_on_simpy(capsys, monkeypatch):

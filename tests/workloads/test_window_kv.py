@@ -52,12 +52,12 @@ def test_pipeline_stages_split_the_capped_cache():
 
 
 def test_capacity_uses_the_capped_cache():
-    """Gemma-3-27B at 128k context, batch 8 on one H200 (141 GB): the full-context bound
-    (8 × 62 × 131072 × 8 KiB = 532 GB) cannot fit; the capped cache (8 × 8 KiB × (10 × 131072
-    + 52 × 1024) = 89 GB) plus 54 GB of bf16 weights just misses 141 GB; at batch 4 (45 GB
-    of KV; the full bound would be 266 GB) it fits."""
-    kv8 = 8 * G3_LAYER * (10 * 131072 + 52 * 1024)
-    big = simulate("gemma-3-27b", "h200-sxm", "decode", 8, context=131071)
+    """Gemma-3-27B at 128k context, batch 10 on one H200 (143771 MiB = 150.75 GB): the
+    full-context bound (10 × 62 × 131072 × 8 KiB = 666 GB) cannot fit; the capped cache
+    (10 × 8 KiB × (10 × 131072 + 52 × 1024) = 112 GB) plus 54 GB of bf16 weights misses
+    150.75 GB; at batch 4 (45 GB of KV; the full bound would be 266 GB) it fits."""
+    kv8 = 10 * G3_LAYER * (10 * 131072 + 52 * 1024)
+    big = simulate("gemma-3-27b", "h200-sxm", "decode", 10, context=131071)
     assert not big.feasible
     assert big.schedule.memory_per_chip_bytes - kv8 == pytest.approx(55e9, rel=0.05)
     assert simulate("gemma-3-27b", "h200-sxm", "decode", 4, context=131071).feasible

@@ -288,6 +288,57 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
     return out
 
 
+# trtllm-bench's batch limits when its command names none (TensorRT-LLM performance overview,
+# the perf-overview rows): the KV share of the free memory and the caps of its heuristic.
+TRTLLM_BENCH_KV_FRACTION = 0.90  # trtllm-bench --kv_cache_free_gpu_mem_fraction default
+
+def trtllm_bench_free_bytes(model: str, hardware: str, tp: int) -> float:
+    """Bytes trtllm-bench counts free for the KV cache of a TP group: the GPUs' total memory
+    (NVML's, the chip spec's HBM capacity) less the fp8 weights (1 byte per parameter)."""
+    from infersim.hwmodels.loader import load_hardware
+    from infersim.workloads.hf_config import load_model
+    from infersim.workloads.summary import param_counts
+
+    hbm = sum(lv.capacity_bytes for lv in load_hardware(hardware).chip.memory
+              if lv.name.lower().startswith("hbm"))
+    return hbm * tp - param_counts(load_model(model))[0]
+
+
+def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int,
+                          kv_fraction: float = TRTLLM_BENCH_KV_FRACTION) -> tuple[int, int]:
+    """(max_batch, max_num_tokens) that `trtllm-bench throughput` picks for fp8 weights and
+    an fp8 KV cache when neither is given: requests whose KV (ISL + OSL tokens) fits in
+    `kv_fraction` of the memory the weights leave (1 byte per parameter; NVML's total memory,
+    the chip spec's HBM capacity), capped at 4096; the batch rounded up to 32 (under 256
+    requests, at least 64), 128 (under 1024) or 256; the token budget = that batch x
+    (1 + ISL/OSL), capped at 32768 and rounded up to 256 (at least 2048), 512 (from 4096) or
+    1024 (from 8192); without chunked prefill raised to ISL + max_batch so that a prompt fits
+    one iteration (calc_engine_setting / finetune_setting in tensorrt_llm/bench/build/
+    tuning.py, get_settings in tensorrt_llm/bench/benchmark/utils/general.py, NVIDIA/
+    TensorRT-LLM)."""
+    from infersim.workloads.hf_config import load_model
+
+    m = load_model(model)
+    kv_token = 2.0 * m.num_layers * max(tp, m.num_kv_heads) * m.head_dim  # fp8: 1 B each
+    free = trtllm_bench_free_bytes(model, hardware, tp)
+    requests = kv_fraction * free / (kv_token * (isl + osl))
+    raw_bs = min(requests, 4096.0)
+    raw_tokens = min(raw_bs * (1.0 + isl / osl), 32768.0)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tokens < 4096:
+        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
+    elif raw_tokens < 8192:
+        tokens = 512 * math.ceil(raw_tokens / 512)
+    else:
+        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    return bs, max(tokens, isl + bs)
+
+
 def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
                  tail: tuple[int, int] | None = None, engine: str = ENGINE) -> ServingResult:
     """The `serve` run of one graded row (see the module docstring); `profile` replaces the

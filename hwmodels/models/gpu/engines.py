@@ -274,6 +274,24 @@ _p("trtllm", Runtime.FUSED,
    "requests in the same iteration as generation-phase ones, within max_num_tokens "
    "(TensorRT-LLM docs, 'In-flight Batching')",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0)
+# TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
+# (scheduling, input preparation, sampler post-processing, response handling) walks every
+# running request each iteration. With the default overlap scheduler that host work runs
+# while the GPU computes the previous iteration, so it bounds an iteration from below at
+# ~this much per request (output_token_s). Measured, not fitted: NVIDIA's benchmark in
+# NVIDIA/TensorRT-LLM PR #10273 (2025-12) reports an average host_step_time of 45.11 ms per
+# iteration at max_batch_size 1536 per rank (GPT-OSS-120B, GB200, attention-DP 2 at
+# concurrency 3072, a host-bound max-throughput run): 45.11 ms / 1536 = 29.4 us per request.
+# Assumed: the same on an x86 DGX host and in v1.0.
+TRTLLM_PYEXECUTOR_SEQ_S = 45.11e-3 / 1536
+_p("trtllm-pytorch", Runtime.FUSED,
+   "TensorRT-LLM's PyTorch backend (PyExecutor; trtllm-bench --backend pytorch, the "
+   "performance overview's runs from v0.19): the kernels and in-flight batching of "
+   "`trtllm`; the Python executor's per-request host work of an iteration (29.4 us per "
+   "running request, NVIDIA/TensorRT-LLM PR #10273's host_step_time) overlaps the GPU "
+   "(overlap scheduler, on by default), so it only bounds the iteration from below",
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0,
+   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "

@@ -52,6 +52,7 @@ class GpuFigures:
     mac_j: dict[DType, float]
     mma_eff_8bit: float  # fp8 / int8 tile-loop efficiency
     gemm_bw_eff: float  # 0 = the stream's read/write efficiencies
+    gemm_bw_eff_8bit: float  # fp8 / int8 GEMMs (0 = gemm_bw_eff)
     gemm_p: float  # smooth-max exponent of tile vs stream time (0 = max)
     gemm_fill: float  # GEMM pipeline fill + epilogue drain per kernel (s)
     epi_overlap: bool  # a wave's epilogue hides under the next wave's main loop
@@ -116,7 +117,9 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         reread_miss=p.reduction_reread_miss, vec_bps=max(1.0, p.vector_blocks_per_sm),
         peak=peaks, vec_peak=vec, mac_j=dict(chip.mac_energy_j),
         mma_eff_8bit=p.mma_efficiency_fp8 or p.mma_efficiency,
-        gemm_bw_eff=p.gemm_bw_efficiency, gemm_p=p.gemm_overlap_exponent,
+        gemm_bw_eff=p.gemm_bw_efficiency,
+        gemm_bw_eff_8bit=p.gemm_bw_efficiency_fp8 or p.gemm_bw_efficiency,
+        gemm_p=p.gemm_overlap_exponent,
         gemm_fill=p.gemm_fill_s, epi_overlap=bool(p.epilogue_overlap),
         vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
@@ -163,6 +166,13 @@ def mma_efficiency(c: GpuFigures, dtype: DType) -> float:
     """Sustained share of the matrix peak of `dtype` inside a large GEMM tile loop."""
     native = c.peak.get(dtype, 0.0) > 0.0  # else up-converted: runs on the 16-bit pipe
     return c.mma_eff_8bit if dtype in _EIGHT_BIT and native else c.mma_eff
+
+
+def gemm_bw_efficiency(c: GpuFigures, dtype: DType) -> float:
+    """Sustained share of peak main-memory bandwidth a GEMM of `dtype` streams its operands
+    at (0 = the stream's read/write efficiencies)."""
+    native = c.peak.get(dtype, 0.0) > 0.0
+    return c.gemm_bw_eff_8bit if dtype in _EIGHT_BIT and native else c.gemm_bw_eff
 
 
 def vector_peak(c: GpuFigures, dtype: DType) -> float:

@@ -63,9 +63,11 @@ class GemmChoice:
 
 def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                    o_b: float, peak: float, tm: int, tn: int, split: int,
-                   imbalance: float = 1.0, mma_eff: float = 0.0) -> GemmChoice:
+                   imbalance: float = 1.0, mma_eff: float = 0.0,
+                   bw_eff: float = -1.0) -> GemmChoice:
     """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K.
-    `mma_eff`: the tile loop's share of `peak` (0 = the GPU's `mma_efficiency`)."""
+    `mma_eff`: the tile loop's share of `peak` (0 = the GPU's `mma_efficiency`); `bw_eff`:
+    its operand stream's share of peak bandwidth (-1 = the GPU's `gemm_bw_efficiency`)."""
     tiles_m = -(-m // tm)
     tiles_n = -(-n // tn)
     # the busiest group's extra row tiles (its rows are imbalance·m, the others ~m)
@@ -105,7 +107,8 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
         partial = float(split) * m * n * groups * 4.0
         write += partial
         read += partial
-    memory_s = stream_time(c, read, write, min(ctas, sms), c.gemm_bw_eff)
+    memory_s = stream_time(c, read, write, min(ctas, sms),
+                           c.gemm_bw_eff if bw_eff < 0.0 else bw_eff)
     l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
     # near the ridge point the tile pipeline cannot hide the operand stream behind the MMA
     # (or the reverse): a smooth maximum with the measured exponent `gemm_p`
@@ -144,13 +147,14 @@ def memo_entries() -> int:
 
 def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                 o_b: float, peak: float, imbalance: float = 1.0,
-                mma_eff: float = 0.0) -> GemmChoice:
+                mma_eff: float = 0.0, bw_eff: float = -1.0) -> GemmChoice:
     """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search."""
-    key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
+    key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff, bw_eff)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is c:
         return hit[1]
-    ch = gemm_search_uncached(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff)
+    ch = gemm_search_uncached(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff,
+                              bw_eff)
     if len(_MEMO) >= _MEMO_ENTRIES:
         _MEMO.clear()
     _MEMO[key] = (c, ch)
@@ -159,7 +163,7 @@ def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, 
 
 def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
                          w_b: float, o_b: float, peak: float, imbalance: float = 1.0,
-                         mma_eff: float = 0.0) -> GemmChoice:
+                         mma_eff: float = 0.0, bw_eff: float = -1.0) -> GemmChoice:
     """`gemm_search` without the memo: every (tile, split-K) candidate, first strict minimum
     in search order (TILES outer, SPLITS inner)."""
     best: GemmChoice | None = None
@@ -170,7 +174,7 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
             if split > 1 and (k // split < MIN_SPLIT_K or tiles >= c.sms):
                 break
             ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
-                                imbalance, mma_eff)
+                                imbalance, mma_eff, bw_eff)
             if best is None or ch.time_s < best.time_s:
                 best = ch
     assert best is not None

@@ -40,6 +40,7 @@ from infersim.hwmodels.models.gpu.attention import FLASH_BLOCK_Q, attention_sear
 from infersim.hwmodels.models.gpu.figures import (
     GpuFigures,
     figures,
+    gemm_bw_efficiency,
     mac_energy_j,
     matrix_peak,
     mma_efficiency,
@@ -230,7 +231,7 @@ class GpuModel(CostModelBase):
         if op.kind is OpKind.MOE_EXPERTS:
             eff *= E.knob(profile, "moe_efficiency")
         ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, mdt),
-                         max(1.0, sh.imbalance), eff)
+                         max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt))
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),
