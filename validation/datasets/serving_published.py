@@ -324,19 +324,16 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
     requests = kv_fraction * free / (kv_token * (isl + osl))
     raw_bs = min(requests, 4096.0)
     raw_tokens = min(raw_bs * (1.0 + isl / osl), 32768.0)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tokens < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    bs = _round_up_tiered(raw_bs, ((256, 32), (1024, 128), (math.inf, 256)), 64)
+    tokens = _round_up_tiered(raw_tokens, ((4096, 256), (8192, 512), (math.inf, 1024)), 2048)
     return bs, max(tokens, isl + bs)
+
+
+def _round_up_tiered(x: float, tiers: tuple[tuple[float, int], ...], floor: int) -> int:
+    """`x` rounded up to a multiple of the step of the first (bound, step) tier whose bound
+    exceeds it, and at least `floor`."""
+    step = next(st for bound, st in tiers if x < bound)
+    return max(floor, step * math.ceil(x / step))
 
 
 def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
