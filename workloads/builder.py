@@ -746,9 +746,8 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
                         flops_per_elem=2.0 * k, name="experts_weighted_sum", count=n_layers,
                         block=blk))
     if s.ep > 1:  # expert outputs return at ≥ 16 bits for the weighted sum (DeepEP: bf16)
-        wide = s.act if s.act.bytes >= DType.BF16.bytes else DType.BF16
-        msg = owned * k * h * wide.bytes
-        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, wide, name="moe_combine",
+        msg = owned * k * h * s.stream.bytes
+        ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.stream, name="moe_combine",
                                 count=n_layers, block=blk))
     if moe.num_shared_experts:
         shared_w = moe.num_shared_experts * moe.expert_intermediate_size // s.tp

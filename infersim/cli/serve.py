@@ -74,7 +74,7 @@ def register(sub: Any) -> None:
     s.add_argument("--policy", default="auto",
                    choices=["auto", "static", "continuous", "chunked", "disaggregated"],
                    help="auto (default): the runtime's own scheduling, chunked for engines "
-                        "with in-flight batching (trtllm, vllm-v1), else continuous")
+                        "with in-flight batching (trtllm, trtllm-pytorch, vllm-v1), else continuous")
     s.add_argument("--max-batch", type=int_arg, default=256, help="max sequences per step")
     s.add_argument("--max-tokens", type=int_arg, default=8192,
                    help="max tokens per step (chunked: the token budget)")

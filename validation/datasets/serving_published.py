@@ -299,8 +299,7 @@ def trtllm_bench_free_bytes(model: str, hardware: str, tp: int) -> float:
     from infersim.workloads.hf_config import load_model
     from infersim.workloads.summary import param_counts
 
-    hbm = sum(lv.capacity_bytes for lv in load_hardware(hardware).chip.memory
-              if lv.name.lower().startswith("hbm"))
+    hbm = load_hardware(hardware).chip.level("hbm").capacity_bytes
     return hbm * tp - param_counts(load_model(model))[0]
 
 
