@@ -297,6 +297,7 @@ def make_scenario(
     dp: int = 1,
     cp: int = 1,
     redundant_experts: int = 0,
+    lm_head: str | DType | None = None,
 ) -> Scenario:
     from infersim.foundation.errors import InputError
 
@@ -307,7 +308,8 @@ def make_scenario(
                          f"{', '.join(p.value for p in Phase)}") from None
     prompt, context = scenario_defaults(ph, prompt, context)
     spec = SpecDecode(draft_model, draft_len, acceptance) if ph == Phase.SPEC_DECODE else None
-    return Scenario(ph, batch, prompt, context, chunk, parse_precision(weights, activations, kv),
+    return Scenario(ph, batch, prompt, context, chunk,
+                    parse_precision(weights, activations, kv, lm_head),
                     Parallelism(tp, pp, ep, dp, cp, redundant_experts), moe_imbalance, spec)
 
 
@@ -334,6 +336,7 @@ def simulate(
     dp: int = 1,
     cp: int = 1,
     redundant_experts: int = 0,
+    lm_head: str | None = None,
 ) -> SimResult:
     """Predict one step (prefill of `prompt` tokens, or one decode step at `context`).
 
@@ -348,7 +351,7 @@ def simulate(
                        weights=weights, activations=activations, kv=kv, tp=tp, pp=pp, ep=ep,
                        moe_imbalance=moe_imbalance, draft_model=draft_model,
                        draft_len=draft_len, acceptance=acceptance, dp=dp, cp=cp,
-                       redundant_experts=redundant_experts)
+                       redundant_experts=redundant_experts, lm_head=lm_head)
     trace = build_trace(m, sc)
     # runtime None: the kind's default; the kind validates the name (resolve_runtime)
     return result_of(map_trace(trace, hw, runtime))

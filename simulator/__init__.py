@@ -7,6 +7,7 @@
 """
 
 from infersim.simulator.serving import (
+    Admission,
     ClosedLoop,
     Deployment,
     Economics,
@@ -29,7 +30,7 @@ from infersim.simulator.serving import (
 from infersim.simulator.timeline import Lane, Timeline, simulate_timeline
 
 __all__ = [
-    "ClosedLoop", "Deployment", "Economics", "FixedLengths", "Gamma", "Lane", "LengthSamples",
+    "Admission", "ClosedLoop", "Deployment", "Economics", "FixedLengths", "Gamma", "Lane", "LengthSamples",
     "Poisson", "Policy", "Preemption", "Router", "ServingPolicy", "ServingResult", "Slo",
     "Timeline", "TraceReplay", "Traffic", "find_max_rate", "serve", "simulate_serving",
     "simulate_timeline",

@@ -151,6 +151,7 @@ class _Step:
     imbalance: float
     block: str = ""  # "" = normal blocks; "draft" overrides every block
     w_exp: DType | None = None  # MoE expert weights (None: as `w`)
+    w_head: DType | None = None  # lm_head weights (None: as `w`)
     dp: int = 1  # data-parallel attention groups sharing the experts
     cp: int = 1  # context-parallel chips a prompt is split over
     expert_slots: int = 0  # experts + redundant copies (0: the model's expert count)
@@ -167,6 +168,16 @@ class _Step:
         quantization fused into the kernel before each GEMM; the rest stays 16-bit, as
         TensorRT-LLM's and vLLM's fp8 (W8A8) paths run it."""
         return self.act if self.act.bytes >= DType.BF16.bytes else DType.BF16
+
+    @property
+    def head_w(self) -> DType:
+        """lm_head's weight dtype (`Precision.head`; None: the weights')."""
+        return self.w_head or self.w
+
+    @property
+    def head(self) -> DType:
+        """lm_head's compute dtype: a 16-bit head runs a 16-bit GEMM on the stream."""
+        return self.stream if self.head_w.bytes >= DType.BF16.bytes else self.act
 
     @property
     def tokens(self) -> int:
@@ -191,6 +202,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     head_rows = batch * new if sc.phase in (Phase.DECODE, Phase.SPEC_DECODE) else batch
     step = _Step(batch, q_len, att_kv, head_rows, absorbed, prec.activations, prec.weights,
                  prec.kv, par.tp, par.pp, par.ep, sc.moe_imbalance, w_exp=prec.experts,
+                 w_head=prec.head,
                  dp=par.dp, cp=par.cp,
                  expert_slots=(m.moe.num_experts + par.redundant_experts) if m.moe else 0,
                  moe_tokens=batch * q_len * par.dp)
@@ -276,8 +288,10 @@ def checkpoint_scenario(m: ModelConfig, sc: Scenario) -> Scenario:
         experts = q.weights
     elif q is not None:
         w = q.weights
+    # every quantization_config method parse_quantization reads leaves lm_head 16-bit
+    head = prec.head or (DType.BF16 if q is not None and w is not prec.weights else None)
     return dataclasses.replace(sc, precision=dataclasses.replace(
-        prec, weights=w, experts=experts, checkpoint=False))
+        prec, weights=w, experts=experts, head=head, checkpoint=False))
 
 
 _PerExec = list[tuple[Op, float, float]]  # (op, resident weight bytes, KV bytes per token)
@@ -766,7 +780,8 @@ def _head(m: ModelConfig, s: _Step) -> list[Op]:
     blk = _b(s, "head")
     vocab = math.ceil(m.vocab_size / s.tp)
     ops = [_norm(m, s, "final_norm", s.tokens, h, 1, "head"),
-           O.matmul(s.head_rows, h, vocab, s.act, weight_dtype=s.w, name="lm_head", block=blk)]
+           O.matmul(s.head_rows, h, vocab, s.head, weight_dtype=s.head_w, name="lm_head",
+                    block=blk)]
     if s.tp > 1:
         ops.append(O.collective(Collective.ALL_GATHER, s.head_rows * vocab * s.stream.bytes,
                                 s.tp, s.stream, name="logits_allgather", block=blk))
@@ -802,7 +817,7 @@ def _draft_ops(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
     for i in range(L):
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
                    prec.weights, prec.kv, par.tp, 1, 1, sc.moe_imbalance, block="draft",
-                   w_exp=prec.experts)
+                   w_exp=prec.experts, w_head=prec.head)
         one = _forward(d, st)
         if i == 0:
             resident = _stage_sums(_resident_per_exec(d, st, one), (d.num_layers,))
@@ -836,7 +851,7 @@ def _pipelined_draft(sc: Scenario) -> tuple[list[Op], _PerExec, int]:
         # pp as the target's: a tied embedding table is held by both end stages
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
                    prec.weights, prec.kv, par.tp, par.pp, 1, sc.moe_imbalance,
-                   w_exp=prec.experts)
+                   w_exp=prec.experts, w_head=prec.head)
         one = [relabel(o) for o in _forward(d, st) if o.block != "pp"]
         if i == 0:
             per_op = _resident_per_exec(d, st, one)
@@ -872,7 +887,7 @@ def _mtp_draft(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
     for i in range(sc.spec.draft_len):
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
                    prec.weights, prec.kv, par.tp, 1, par.ep, sc.moe_imbalance, block="draft",
-                   w_exp=prec.experts)
+                   w_exp=prec.experts, w_head=prec.head)
         t = st.tokens
         ops = [_norm(m, st, "mtp_enorm", t, h, 1, "draft"),
                _norm(m, st, "mtp_hnorm", t, h, 1, "draft"),

@@ -24,6 +24,12 @@ class Precision:
     activations: DType = DType.BF16
     kv: DType = DType.BF16
     experts: DType | None = None  # MoE expert weights when they differ (GPT-OSS: mxfp4)
+    # the output projection (lm_head) when it differs from `weights`: quantized GPU
+    # checkpoints keep it 16-bit (NVIDIA ModelOpt's fp8 / int4-AWQ / nvfp4 exports write
+    # "exclude_modules": ["lm_head"], modelopt/torch/export/unified_export_hf.py,
+    # github.com/NVIDIA/TensorRT-Model-Optimizer; AWQ, GPTQ, bitsandbytes, DeepSeek-V3's and
+    # GPT-OSS's checkpoints leave it unquantized too); None = as `weights`
+    head: DType | None = None
     # weights as the checkpoint stores them (its quantization_config); resolved per model by
     # `build_trace`, which records the resolved precision in the trace's scenario
     checkpoint: bool = False
@@ -37,22 +43,30 @@ class Precision:
                                  f"and give {name} as bf16, fp16 or fp8")
 
     @property
+    def head_weights(self) -> DType:
+        return self.head or self.weights
+
+    @property
     def expert_weights(self) -> DType:
         return self.experts or self.weights
 
 
 def parse_precision(weights: str | DType = "bf16", activations: str | DType | None = None,
-                    kv: str | DType | None = None) -> Precision:
-    """The dtypes of `--weights/--activations/--kv` (one parsing for simulate and serve):
-    weights "checkpoint" = as the model's quantization_config stores them (resolved by
-    `build_trace`); activations default to the weights' dtype when it is a 16/32-bit float,
-    else bf16 (weight-only quantization); the KV cache defaults to the activations' dtype."""
+                    kv: str | DType | None = None,
+                    lm_head: str | DType | None = None) -> Precision:
+    """The dtypes of `--weights/--activations/--kv/--lm-head` (one parsing for simulate and
+    serve): weights "checkpoint" = as the model's quantization_config stores them (resolved
+    by `build_trace`); activations default to the weights' dtype when it is a 16/32-bit
+    float, else bf16 (weight-only quantization); the KV cache defaults to the activations'
+    dtype; lm_head (the output projection's weights) defaults to the weights' dtype, or to
+    bf16 under a quantized checkpoint."""
     checkpoint = isinstance(weights, str) and weights.strip().lower() == "checkpoint"
     w = DType.BF16 if checkpoint else DType.parse(weights, "weights")
     a = DType.parse(activations, "activations") if activations else (
         w if w in (DType.BF16, DType.FP16, DType.FP32) else DType.BF16)
     k = DType.parse(kv, "kv") if kv else a
-    return Precision(w, a, k, checkpoint=checkpoint)
+    h = DType.parse(lm_head, "lm_head") if lm_head else None
+    return Precision(w, a, k, head=h, checkpoint=checkpoint)
 
 
 @dataclass(frozen=True)

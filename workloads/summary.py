@@ -71,7 +71,8 @@ def weight_elements(trace: Trace, *, include_embedding: bool = True) -> float:
     for op in trace.ops:
         if op.kind is OpKind.EMBEDDING and not include_embedding:
             continue
-        total += op.bytes.weight * op.count / prec.weights.bytes
+        wdt = getattr(op.shape, "weight_dtype", None) or prec.weights
+        total += op.bytes.weight * op.count / wdt.bytes
     return total
 
 

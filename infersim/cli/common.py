@@ -86,6 +86,9 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
                         "quantization_config stores them)")
     g.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
     g.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
+    g.add_argument("--lm-head", default=None,
+                   help="lm_head weight dtype (default: the weights'; bf16 under a quantized "
+                        "checkpoint, whose quantizers leave the output projection 16-bit)")
     g.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel degree")
     g.add_argument("--pp", type=int_arg, default=1, help="pipeline-parallel degree")
     g.add_argument("--ep", type=int_arg, default=1,
@@ -137,6 +140,7 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = dict(
         phase=args.phase, batch=args.batch, prompt=args.prompt, context=args.context,
         chunk=args.chunk or 0, weights=args.weights, activations=args.activations, kv=args.kv,
+        lm_head=args.lm_head,
         tp=args.tp, pp=args.pp, ep=args.ep, dp=args.dp, cp=args.cp,
         redundant_experts=args.redundant_experts, moe_imbalance=args.moe_imbalance,
         draft_model=args.draft_model)

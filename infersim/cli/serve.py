@@ -52,6 +52,9 @@ def register(sub: Any) -> None:
                         "quantization_config stores them)")
     d.add_argument("--activations", default=None, help="activation dtype (default: bf16)")
     d.add_argument("--kv", default=None, help="KV-cache dtype (default: activation dtype)")
+    d.add_argument("--lm-head", default=None,
+                   help="lm_head weight dtype (default: the weights'; bf16 under a quantized "
+                        "checkpoint, whose quantizers leave the output projection 16-bit)")
     d.add_argument("--gpu-memory-utilization", type=float, default=0.9,
                    help="fraction of memory the engine may use (default 0.9)")
     t = p.add_argument_group("traffic")
@@ -80,6 +83,11 @@ def register(sub: Any) -> None:
                    help="max tokens per step (chunked: the token budget)")
     s.add_argument("--block-size", type=int_arg, default=16, help="KV block size in tokens")
     s.add_argument("--preemption", default="recompute", choices=["recompute", "swap"])
+    s.add_argument("--admission", default="auto", choices=["auto", "on_demand", "reserve"],
+                   help="when a request's KV fits: on_demand (the prompt's blocks, preempting "
+                        "when out: vLLM, SGLang) or reserve (prompt + whole output up front, "
+                        "never preempting: TensorRT-LLM's GUARANTEED_NO_EVICT); auto: the "
+                        "runtime's own")
     s.add_argument("--scheduler-steps", type=int_arg, default=None,
                    help="decode steps per scheduling pass (vLLM --num-scheduler-steps) of a "
                    "GPU serving-engine runtime such as vllm-v0 (default: the runtime's own)")
@@ -204,7 +212,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     hw = load_hardware(a.hw, hw_overrides(a) or None)
     policy = ServingPolicy(a.policy, a.max_batch, a.max_tokens, a.block_size, a.preemption,
                            a.router, a.prefill_replicas, a.decode_replicas, a.prefix_caching,
-                           _spec(a))
+                           _spec(a), a.admission)
     from infersim.hwmodels.registry import cost_model
 
     # the kind's default, shown by name: DEFAULT_RUNTIME on GPUs, the newest profile else
@@ -214,7 +222,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.scheduler_steps is not None:
         runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
-                     a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link)
+                     a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link,
+                     lm_head=a.lm_head)
     decode_hw, ddep = _decode_pool(a, hw, dep)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)
@@ -279,7 +288,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
         step = simulate(model, hw, batch=1, context=DEFAULT_PROMPT if a.prompt is None
                         else max(a.prompt, 1), runtime=a.runtime, weights=a.weights,
-                        activations=a.activations, kv=a.kv,
+                        activations=a.activations, kv=a.kv, lm_head=a.lm_head,
                         tp=a.tp, pp=a.pp, ep=a.ep)
         d["diagnostics"] += [x for x in step.diagnostics() if x["code"] != "chips_idle"]
     if a.json:
@@ -380,7 +389,7 @@ def _pool_sizes(a: argparse.Namespace, model: Any, hw: Any, traffic: Any, policy
 def _precision(a: argparse.Namespace) -> Any:
     from infersim.workloads.scenario import parse_precision
 
-    return parse_precision(a.weights, a.activations, a.kv)
+    return parse_precision(a.weights, a.activations, a.kv, a.lm_head)
 
 
 def _fail(message: str) -> int:

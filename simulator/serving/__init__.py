@@ -9,6 +9,7 @@ from infersim.simulator.serving.capacity import (
 )
 from infersim.simulator.serving.config import (
     KV_LINKS,
+    Admission,
     Deployment,
     Policy,
     Preemption,
@@ -37,7 +38,7 @@ from infersim.simulator.serving.traffic import (
 )
 
 __all__ = [
-    "KV_LINKS", "CapacityResult", "ClosedLoop", "Deployment", "Economics", "FixedLengths",
+    "KV_LINKS", "Admission", "CapacityResult", "ClosedLoop", "Deployment", "Economics", "FixedLengths",
     "Gamma", "IterationCost", "LengthSamples", "Lognormal", "MapperIterationCost", "Poisson",
     "Policy", "PoolSizes", "Preemption", "Prefixes", "ReplicaSpec", "Router", "SampledLengths",
     "ServingPolicy", "ServingResult", "Slo", "TraceReplay", "Traffic", "Uniform", "Zipf",

@@ -1026,7 +1026,7 @@ def arrival_clock(arrival_s):  # type: ignore[no-untyped-def]
 def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: int,
             event_log: bool, decode: object) -> str:
     """Why the compiled engine cannot run this simulation ("" when it can)."""
-    from infersim.simulator.serving.config import Policy, Router
+    from infersim.simulator.serving.config import Admission, Policy, Router
     from infersim.simulator.serving.replica import pass_steps
     from infersim.simulator.serving.speculative import capped
 
@@ -1041,6 +1041,9 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
                "(round_robin only)"),
               (spec.pipeline_stages != 1, "pipeline parallelism (pp > 1)"),
               (policy.spec is not None, "speculative decoding"),
+              (policy.admission == Admission.RESERVE,
+               "reserve admission (KV reserved for whole requests, TensorRT-LLM's "
+               "GUARANTEED_NO_EVICT)"),
               (pass_steps(cost) > 1, "multi-step scheduling (scheduler_steps > 1)"),
               (capped(spec.kv_groups), "window-capped KV (sliding or chunked attention)"),
               (decode is not None, "a decode pool of its own"),

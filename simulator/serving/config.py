@@ -46,6 +46,16 @@ class Preemption(StrEnum):
     SWAP = "swap"  # move the KV to host memory over the host link, bring it back later
 
 
+class Admission(StrEnum):
+    """How a replica decides that a waiting request's KV cache fits."""
+
+    AUTO = "auto"  # the runtime's own: reserve if its profile has kv_reservation, else on_demand
+    ON_DEMAND = "on_demand"  # the prompt's blocks now, one block as decoding needs it;
+    # preempt the latest arrivals when the pool runs out (vLLM, SGLang)
+    RESERVE = "reserve"  # blocks for the prompt and every output token up front, so nothing is
+    # ever preempted (TensorRT-LLM's GUARANTEED_NO_EVICT capacity scheduler)
+
+
 class Router(StrEnum):
     ROUND_ROBIN = "round_robin"
     LEAST_OUTSTANDING = "least_outstanding"  # fewest requests queued + running
@@ -70,6 +80,9 @@ class ServingPolicy:
       caching; `kv_pool.PrefixKvPool`); continuous and chunked policies, recompute preemption.
     - spec: speculative decoding (draft model / MTP / Medusa heads, draft_len, acceptance;
       `speculative`); None = plain decoding. Not with the static policy.
+    - admission: when a waiting request's KV fits (`Admission`); `auto` is the runtime's
+      own, resolved by `resolved`: `reserve` where the runtime profile's `kv_reservation`
+      knob is set (TensorRT-LLM), else `on_demand` (vLLM, SGLang).
     """
 
     kind: Policy = Policy.AUTO
@@ -82,6 +95,7 @@ class ServingPolicy:
     decode_replicas: int = 1
     prefix_caching: bool = False
     spec: SpecDecode | None = None
+    admission: Admission = Admission.AUTO
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_tokens", "block_size", "prefill_replicas",
@@ -91,7 +105,8 @@ class ServingPolicy:
                 raise InputError(f"policy.{name} must be a positive integer, got {v!r}")
         for name in ("prefill_replicas", "decode_replicas"):
             _check_replicas(f"policy.{name}", getattr(self, name))
-        for name, enum in (("kind", Policy), ("preemption", Preemption), ("router", Router)):
+        for name, enum in (("kind", Policy), ("preemption", Preemption), ("router", Router),
+                           ("admission", Admission)):
             v = getattr(self, name)
             try:
                 object.__setattr__(self, name, enum(v))
@@ -115,13 +130,18 @@ class ServingPolicy:
 
 
     def resolved(self, runtime: object) -> ServingPolicy:
-        """This policy with `auto` replaced by the scheduling of `runtime` (a RuntimeProfile,
-        or anything else = no profile: `continuous`)."""
-        if self.kind != Policy.AUTO:
-            return self
-        mixed = isinstance(runtime, RuntimeProfile) and runtime.value("mixed_batching",
-                                                                       0.0) >= 0.5
-        return replace(self, kind=Policy.CHUNKED if mixed else Policy.CONTINUOUS)
+        """This policy with `auto` (kind and admission) replaced by the scheduling of
+        `runtime` (a RuntimeProfile, or anything else = no profile: `continuous`,
+        `on_demand`)."""
+        prof = runtime if isinstance(runtime, RuntimeProfile) else None
+        out = self
+        if self.kind == Policy.AUTO:
+            mixed = prof is not None and prof.value("mixed_batching", 0.0) >= 0.5
+            out = replace(out, kind=Policy.CHUNKED if mixed else Policy.CONTINUOUS)
+        if self.admission == Admission.AUTO:
+            rsv = prof is not None and prof.value("kv_reservation", 0.0) >= 0.5
+            out = replace(out, admission=Admission.RESERVE if rsv else Admission.ON_DEMAND)
+        return out
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,8 @@ class Deployment:
     kv_transfer_Bps: float | None = None
     activations: str | None = None
     kv_link: str | None = None  # a KV_LINKS name for the hand-off (kv_transfer_Bps wins)
+    lm_head: str | None = None  # the output projection's weights (None: as `weights`, or
+    # bf16 under a quantized checkpoint; `Precision.head`)
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "ep", "replicas"):

@@ -125,6 +125,7 @@ class MapperIterationCost:
                  ep: int = 1, runtime: Runtime | str | RuntimeProfile | None = None,
                  weights: str | DType = DType.BF16, kv: str | DType | None = None,
                  activations: str | DType | None = None,
+                 lm_head: str | DType | None = None,
                  cached_chunk_per_octave: int | None = None,
                  cached_per_octave: int = 16) -> None:
         self.model = model
@@ -136,7 +137,7 @@ class MapperIterationCost:
             runtime = Runtime(DEFAULT_RUNTIME)  # the same default as `simulate`
         rt, profile = model_.resolve_runtime(runtime, hw.name)
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
-        self.precision = parse_precision(weights, activations, kv)  # as `simulate`
+        self.precision = parse_precision(weights, activations, kv, lm_head)  # as `simulate`
         self.parallel = Parallelism(tp, pp, ep)
         self._floor = functools.partial(model_.serving_floor_s, profile)
         self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait

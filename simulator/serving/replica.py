@@ -59,7 +59,7 @@ import simpy
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import RuntimeProfile
-from infersim.simulator.serving.config import Preemption, ServingPolicy
+from infersim.simulator.serving.config import Admission, Preemption, ServingPolicy
 from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
 from infersim.simulator.serving.metrics import Collector
 
@@ -116,8 +116,8 @@ class Seq:
     """A request inside a replica (mutable, internal)."""
 
     __slots__ = ("base", "blocks", "cache", "done", "fin", "g0", "generated", "keyed",
-                 "kv_ready", "last", "output", "owner", "prompt", "prompt0", "rid", "sys_full",
-                 "sys_owner")
+                 "kv_ready", "last", "output", "owner", "prompt", "prompt0", "rid", "rsv",
+                 "sys_full", "sys_owner")
 
     def __init__(self, rid: int, prompt: int, output: int) -> None:
         self.rid = rid
@@ -133,6 +133,7 @@ class Seq:
         self.fin = 0  # decoding: iteration counter value at which it has all its tokens
         self.g0 = 0  # decoding: tokens generated when it joined
         self.last = 0.0  # time of its latest token (valid while not decoding)
+        self.rsv = 0  # KV blocks reserved for its whole life (admission `reserve`), else 0
         # prefix caching (`kv_pool.PrefixKvPool`): blocks below sys_full belong to the system
         # prompt `sys_owner`, the others to the conversation `owner`; `keyed` leading blocks
         # are held as cached (shared) blocks
@@ -163,6 +164,11 @@ class Replica:
         self.max_batch = policy.max_batch
         self.kv = (PrefixKvPool(kv_blocks, self.bs) if policy.prefix_caching
                    else KvBlockPool(kv_blocks, self.bs))
+        # admission `reserve`: a request starts only when the blocks for its prompt and all
+        # of its output fit beside those promised to the running ones (`reserved`), so
+        # decoding never runs out of blocks; a prefill pool hands its requests off instead
+        self.reserve = policy.admission == Admission.RESERVE and on_prefilled is None
+        self.reserved = 0
         self.swap_s_per_block = self.bs * kv_bytes_per_token / host_link_Bps
         self.cost = cost
         self.pipeline = pipeline
@@ -249,6 +255,7 @@ class Replica:
             self._lagged.clear()
 
     def _finish(self, s: Seq, now: float) -> None:
+        self._unreserve(s)
         self.kv.release_seq(s)
         self.m.finish_s[s.rid] = now
         if self.lag:
@@ -300,6 +307,7 @@ class Replica:
         """Take a running sequence out: swap its KV out, or drop it to recompute later."""
         self._preempted_now = True
         self._leave(s)
+        self._unreserve(s)
         self.kv.release_seq(s)
         self.m.preemptions[s.rid] += 1
         self.m.log(self.env.now, "preempt", self.index, s.rid)
@@ -326,6 +334,9 @@ class Replica:
     def _admissible(self, s: Seq, tokens_left: int, slots_left: int) -> bool:
         """Can `s` start now (a slot, its blocks, and without chunking its whole prompt)?"""
         if slots_left <= 0:
+            return False
+        if self.reserve and (self.reserved + self._most_blocks(s.prompt0 + s.output)
+                             > self.kv.total):
             return False
         if s.kv_ready:
             return self.kv.can_admit(self.kv.blocks_for(s.cache))
@@ -388,8 +399,15 @@ class Replica:
             yield self.env.timeout(share)
         yield self.env.timeout(t - share)
 
+    def _unreserve(self, s: Seq) -> None:
+        self.reserved -= s.rsv
+        s.rsv = 0
+
     def _admit(self, s: Seq) -> None:
         self.waiting.popleft()
+        if self.reserve:
+            s.rsv = self._most_blocks(s.prompt0 + s.output)
+            self.reserved += s.rsv
         if self.m.scheduled_s[s.rid] != self.m.scheduled_s[s.rid]:  # NaN: first time
             self.m.scheduled_s[s.rid] = self.env.now
         if s.kv_ready:

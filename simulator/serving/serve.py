@@ -581,6 +581,7 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep,
                                runtime=dep.runtime or None,  # validated per kind
                                weights=dep.weights, activations=dep.activations, kv=dep.kv,
+                               lm_head=dep.lm_head,
                                cached_chunk_per_octave=8 if policy.prefix_caching else None,
                                cached_per_octave=4 if policy.prefix_caching else 16)
     # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long

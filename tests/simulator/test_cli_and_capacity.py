@@ -119,8 +119,10 @@ def test_simulator_line_budget():
     # +50 for vLLM 0.6's async output processing, first tokens and finishes stamped one
     # iteration late, in both engines; +20 for the device-only prefill table A_pf that keeps
     # an eager prompt's host launches once per step in the composed iteration cost; +18 for
-    # the policy `auto`, the runtime's own scheduling resolved from its profile).
+    # the policy `auto`, the runtime's own scheduling resolved from its profile; +45 for the
+    # admission policies, TensorRT-LLM's reserve-whole-request admission in the simpy
+    # replica, resolved from the runtime profile like `auto`).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5425, f"simulator/ has {lines} non-blank lines (budget 5425)"
+    assert lines <= 5470, f"simulator/ has {lines} non-blank lines (budget 5470)"

@@ -7,6 +7,7 @@ robin: `same_times`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import pytest
 
 from infersim.hwmodels import load_hardware
 from infersim.simulator.serving import (
+    Admission,
     FixedLengths,
     Gamma,
     Lognormal,
@@ -65,8 +67,12 @@ def cost_of(name: str, prefix: bool) -> MapperIterationCost:
 def both(dep: str, traffic: Traffic, policy: ServingPolicy, spec: ReplicaSpec,
          max_context: int | None = None, seed: int = 0, replicas: int = 1) -> ServingResult:
     """Run both engines from the same start; assert equal results; return the simpy one.
-    Several replicas: times equal to rounding (see `same_times`), the rest as one."""
+    Several replicas: times equal to rounding (see `same_times`), the rest as one.
+    Admission on demand (the compiled engine's; a TensorRT-LLM profile's own `reserve`
+    runs on simpy only, tests/simulator/test_admission.py)."""
     cost = cost_of(dep, policy.prefix_caching)
+    if policy.admission == Admission.AUTO:
+        policy = dataclasses.replace(policy, admission=Admission.ON_DEMAND)
     assert compiled.why_not(spec, cost, False, policy, replicas, False, None) == ""
     out = []
     for engine in ("simpy", "compiled"):

@@ -43,7 +43,8 @@ prints it for `production_rows` (this data set and published_e2e's TensorRT-LLM 
 their reason in `notes` and a NaN prediction: the report counts them, never grades them.
 
 Graded rows run on the compiled serving engine (`ENGINE`; `--engine simpy` for the
-reference engine, same results).
+reference engine, same results), except those it does not cover (multi-step scheduling,
+TensorRT-LLM's reserve admission), which run on the reference engine.
 
 Groups: `<metric> (held-out)` per metric, `excluded`. The report's signed error is
 (predicted − measured) / measured: on throughput rows positive = predicted faster than
@@ -345,6 +346,7 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
     from infersim.api import serve
     from infersim.hwmodels.models.gpu.engines import lookup
     from infersim.simulator import (
+        Admission,
         ClosedLoop,
         Deployment,
         FixedLengths,
@@ -373,9 +375,12 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
         runtime = prof.with_values(scheduler_steps=float(r["scheduler_steps"]))
         if engine == "compiled" and float(r["scheduler_steps"]) > 1:
             engine = "simpy"  # multi-step passes run on the reference engine only
+    prof = lookup(r["runtime"]) if profile is None else profile
+    if engine == "compiled" and policy.resolved(prof).admission == Admission.RESERVE:
+        engine = "simpy"  # reserve admission (TensorRT-LLM) runs on the reference engine only
     dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=runtime,
                      weights=r["weights"], activations=r["activations"] or None,
-                     kv=r["kv"] or None)
+                     kv=r["kv"] or None, lm_head=r["lm_head"] or None)
     if r["arrival"] == "poisson":
         traffic = Traffic(Poisson(float(r["arrival_value"])), lengths, n)
         return serve(r["model"], r["hardware"], traffic, policy, deployment=dep, engine=engine)

@@ -122,6 +122,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "mixed_batching": (0.0, "new prompts join the iterations of running decodes (in-flight "
                             "batching; 0: a prompt gets an iteration of its own and the "
                             "decodes wait)"),
+    "kv_reservation": (0.0, "admission reserves KV blocks for a request's prompt and all of "
+                            "its output, so nothing is preempted (0: blocks on demand, "
+                            "preempting when the pool runs out)"),
     "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
     "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
@@ -272,8 +275,13 @@ _p("trtllm", Runtime.FUSED,
    "FMHA paged GQA-aware attention, CUTLASS grouped-GEMM MoE, fp8 GEMMs "
    "(https://nvidia.github.io/TensorRT-LLM/); in-flight batching puts context-phase "
    "requests in the same iteration as generation-phase ones, within max_num_tokens "
-   "(TensorRT-LLM docs, 'In-flight Batching')",
-   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0)
+   "(TensorRT-LLM docs, 'In-flight Batching'); its default capacity scheduler "
+   "GUARANTEED_NO_EVICT admits a request only when the KV blocks for its prompt and "
+   "max_new_tokens fit beside those the running requests still need "
+   "(TensorRT-LLM docs, performance tuning guide, 'Useful Runtime Options': "
+   "GUARANTEED_NO_EVICT is the default capacity scheduler policy; the PyTorch backend's "
+   "BindCapacityScheduler defaults to it too, tensorrt_llm/_torch/pyexecutor/scheduler.py)",
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0)
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -289,8 +297,9 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "performance overview's runs from v0.19): the kernels and in-flight batching of "
    "`trtllm`; the Python executor's per-request host work of an iteration (29.4 us per "
    "running request, NVIDIA/TensorRT-LLM PR #10273's host_step_time) overlaps the GPU "
-   "(overlap scheduler, on by default), so it only bounds the iteration from below",
-   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0,
+   "(overlap scheduler, on by default), so it only bounds the iteration from below; "
+   "GUARANTEED_NO_EVICT admission as `trtllm`",
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    output_token_s=TRTLLM_PYEXECUTOR_SEQ_S)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
