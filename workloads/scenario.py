@@ -43,10 +43,6 @@ class Precision:
                                  f"and give {name} as bf16, fp16 or fp8")
 
     @property
-    def head_weights(self) -> DType:
-        return self.head or self.weights
-
-    @property
     def expert_weights(self) -> DType:
         return self.experts or self.weights
 

@@ -368,14 +368,13 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
         lengths = FixedLengths(int(r["isl"]), int(r["osl"]))
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
     runtime: str | RuntimeProfile = r["runtime"] if profile is None else profile
+    prof = lookup(r["runtime"]) if profile is None else profile
     if r["scheduler_steps"]:
-        prof = lookup(r["runtime"]) if profile is None else profile
         if prof is None:  # the test of the data set checks every graded row's runtime
             raise ValueError(f"{DATA.name} row {r['id']}: unknown runtime {r['runtime']!r}")
         runtime = prof.with_values(scheduler_steps=float(r["scheduler_steps"]))
         if engine == "compiled" and float(r["scheduler_steps"]) > 1:
             engine = "simpy"  # multi-step passes run on the reference engine only
-    prof = lookup(r["runtime"]) if profile is None else profile
     if engine == "compiled" and policy.resolved(prof).admission == Admission.RESERVE:
         engine = "simpy"  # reserve admission (TensorRT-LLM) runs on the reference engine only
     dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=runtime,
