@@ -259,19 +259,22 @@ def production_lean(data: pd.DataFrame) -> list[str]:
     if prod.empty:
         return []
     return ["", "Production-engine rows (serving runs + TensorRT-LLM published results):", "",
-            *(f"- {line}" for line in sp.lean_line(prod).splitlines())]
+            *(f"- {line}" for line in sp.lean_line(prod).splitlines()),
+            "", "Held-out production rows by software stack:", "",
+            *(f"- {line}" for line in sp.lean_by_stack(prod))]
 
 
 def kernel_classes(data: pd.DataFrame) -> list[str]:
     """Markdown lines: Vidur's measured kernels per GPU and class, fit and held out
-    (`vidur.class_lines`); none without those rows."""
+    (`vidur.class_lines`), and how repeatable its GEMM times are (`vidur.repeat_lines`);
+    none without those rows."""
     from infersim.validation.datasets import vidur
 
     lines = vidur.class_lines(data) if not data.empty else []
     if not lines:
         return []
     return ["", "Measured kernels (Vidur profiles; collectives of every size together):", "",
-            *(f"- {line}" for line in lines)]
+            *(f"- {line}" for line in (*lines, *vidur.repeat_lines()))]
 
 
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],

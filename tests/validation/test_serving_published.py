@@ -476,15 +476,45 @@ def test_validate_reports_the_lean_of_the_production_engine_rows():
         "dataset": [sp.NAME, sp.NAME, "published_e2e", "published_e2e", "vidur"],
         "group": ["throughput_req_s (held-out)", "excluded", "throughput (held-out)",
                   "per-user gpu eager (held-out)", "H100 gemm (fit)"],
+        "case": ["not-a-csv-row", "excluded-row", "e2e", "eager", "gemm"],
         "predicted": [120.0, math.nan, 90.0, 1.0, 1.0],
         "measured": [100.0, 10.0, 100.0, 2.0, 3.0]})
     prod = sp.production_rows(df)
     assert list(prod.index) == [0, 1, 2]  # not the eager per-user row, not vidur
     lines = rep.production_lean(df)
     # graded: +20 % and -10 % -> median +5 %, one of two faster, median APE 15 %
-    assert lines[-2] == ("- graded: n=2, median APE 15.0%, p90 19.0%, median signed +5.0% "
-                         "(positive = predicted faster), predicted faster on 50%")
+    assert ("- graded: n=2, median APE 15.0%, p90 19.0%, median signed +5.0% "
+            "(positive = predicted faster), predicted faster on 50%") in lines
+    # by stack: a case id the CSV lacks stands for itself; published_e2e rows are E2E_STACK
+    assert lines[lines.index("Held-out production rows by software stack:") + 2:] == [
+        f"- {sp.E2E_STACK}: n=1, median APE 10.0%, median signed -10.0%, "
+        "predicted faster on 0/1",
+        "- not-a-csv-row: n=1, median APE 20.0%, median signed +20.0%, predicted faster on 1/1"]
     assert rep.production_lean(df.iloc[3:]) == []  # no production rows: no section
+
+
+def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():
+    """Each stack's held-out rows on the faster-positive scale (latency rows flipped),
+    calibration and excluded rows left out, the larger stack first."""
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "dataset": [sp.NAME] * 6 + ["published_e2e"],
+        "group": ["throughput_req_s (held-out)", "tpot_s (held-out)", "ttft_p50_s (held-out)",
+                  "throughput_tok_s (held-out)", "itl_p50_s (calibration)", "excluded",
+                  "throughput (held-out)"],
+        "case": ["a1", "a2", "a3", "b1", "a4", "b2", "e"],
+        "predicted": [130.0, 0.8, 1.1, 95.0, 2.0, math.nan, 101.0],
+        "measured": [100.0, 1.0, 1.0, 100.0, 1.0, 3.0, 100.0]})
+    stacks = {"a1": "A", "a2": "A", "a3": "A", "a4": "A", "b1": "B", "b2": "B"}
+    # A: +30 %, +20 % (shorter TPOT), -10 % (longer TTFT) -> median +20 %, 2 of 3 faster,
+    # |errors| 30, 20, 10 % -> median 20 %; a4 (calibration) is not counted
+    # B: -5 % (b2 excluded); published_e2e: +1 %
+    assert sp.lean_by_stack(df, stacks) == [
+        "A: n=3, median APE 20.0%, median signed +20.0%, predicted faster on 2/3",
+        "B: n=1, median APE 5.0%, median signed -5.0%, predicted faster on 0/1",
+        f"{sp.E2E_STACK}: n=1, median APE 1.0%, median signed +1.0%, predicted faster on 1/1"]
+    assert sp.lean_by_stack(df.iloc[4:6], stacks) == []  # calibration + excluded only
 
 
 # median TTFT in ms of SGLang's v0.3.0-vs-vLLM-v0.6.0 README (sgl-project/sglang 120affb,

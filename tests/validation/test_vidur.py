@@ -408,6 +408,41 @@ def test_class_lines_pool_size_classes_by_hand() -> None:
                      "H100 gemm: held-out n=2: median 50.0%, p90 90.0%"]
 
 
+def test_repeatability_pairs_one_gemm_measured_under_different_models_by_hand() -> None:
+    """Pairs are rows of different models with the same (op, M, K, N) on one GPU: Qwen-72B
+    and Llama-2-70B share the 8192 x 8192 attn_post_proj at TP 1; the same model twice, another
+    op of that shape or another GPU make no pair."""
+    base = {"n_head": 64, "n_embd": 8192, "n_ffn": 24576, "gated": 1, "tp": 1, "tokens": 64}
+    rows = [
+        {**base, "gpu": "h100", "model": "Qwen-72B", "n_kv_head": 64, "op": "attn_post_proj",
+         "time_us": 100.0},
+        {**base, "gpu": "h100", "model": "Llama-2-70b-hf", "n_kv_head": 8,
+         "op": "attn_post_proj", "time_us": 110.0},
+        {**base, "gpu": "h100", "model": "Meta-Llama-3-70B", "n_kv_head": 8,
+         "op": "attn_post_proj", "time_us": 104.0},
+        {**base, "gpu": "h100", "model": "Qwen-72B", "n_kv_head": 64, "op": "attn_post_proj",
+         "time_us": 150.0, "tokens": 128},  # another M: no partner
+        {**base, "gpu": "h100", "model": "Llama-2-70b-hf", "n_kv_head": 8,
+         "op": "mlp_down_proj", "n_ffn": 8192, "time_us": 300.0},  # same (M, K, N), other op
+        {**base, "gpu": "a100", "model": "Llama-2-70b-hf", "n_kv_head": 8,
+         "op": "attn_post_proj", "time_us": 200.0},  # alone on its GPU
+    ]
+    got = vidur.repeatability(pd.DataFrame(rows))
+    # pairs 100/110, 100/104, 104/110 -> 10 %, 4 %, 5.77 %; median 5.77 %,
+    # p90 = 5.77 + 0.8 x (10 - 5.77) %
+    gaps = sorted([0.10, 0.04, 110 / 104 - 1])
+    assert list(got) == ["h100"]
+    n, med, p90 = got["h100"]
+    assert n == 3
+    assert med == pytest.approx(gaps[1])
+    assert p90 == pytest.approx(gaps[1] + 0.8 * (gaps[2] - gaps[1]))
+    assert vidur.repeat_lines(pd.DataFrame(rows)) == [
+        f"H100 gemm repeatability: 3 pairs of one (op, M, K, N) measured under different "
+        f"models are {100 * gaps[1]:.1f}% apart at the median, "
+        f"{100 * (gaps[1] + 0.8 * (gaps[2] - gaps[1])):.1f}% at p90 (the noise floor of the "
+        "gemm errors above)"]
+
+
 def test_extract_more_without_profiles_is_one_clear_error(tmp_path) -> None:
     """--extract-more on a folder without Vidur profiles: an InputError naming it, exit 2,
     and the committed CSVs are not touched."""

@@ -521,6 +521,37 @@ def lean_line(df: pd.DataFrame) -> str:
 # published_e2e's production-engine groups (TensorRT-LLM per-user speeds and max-throughput
 # tables), graded with this data set's rows in `production_rows`
 PRODUCTION_E2E_GROUPS = ("per-user gpu trtllm (held-out)", "throughput (held-out)")
+E2E_STACK = "TensorRT-LLM (published_e2e tables)"  # `stack_of` label of those groups
+
+
+def stack_of(data: pd.DataFrame, stacks: Mapping[str, str] | None = None) -> list[str]:
+    """The software stack of each production row of `data` (`production_rows`): this data
+    set's rows by the `engine` column of their CSV row (`stacks`: case id -> stack, default
+    the CSV's), published_e2e's rows `E2E_STACK`."""
+    if stacks is None:
+        stacks = {r["id"]: r["engine"] for r in rows()}
+    return [stacks.get(c, c) if ds == NAME else E2E_STACK
+            for ds, c in zip(data["dataset"], data["case"], strict=True)]
+
+
+def lean_by_stack(data: pd.DataFrame, stacks: Mapping[str, str] | None = None) -> list[str]:
+    """One line per software stack of the HELD-OUT production rows of `data`: `lean` of that
+    stack's rows (n, median APE, median signed error, positive = predicted faster, and how
+    many rows are predicted faster), largest stacks first. A lean hidden in the pooled
+    figures (one engine always too fast, another too slow) shows here."""
+    held = data[~data["group"].str.contains("calibration") & (data["group"] != "excluded")]
+    if held.empty:
+        return []
+    held = held.assign(stack=stack_of(held, stacks))
+    out = []
+    for stack, part in sorted(held.groupby("stack"), key=lambda kv: (-len(kv[1]), kv[0])):
+        s = lean(part)
+        if s["n"] == 0:
+            continue
+        faster = round(s["share_faster"] * s["n"])
+        out.append(f"{stack}: n={s['n']:.0f}, median APE {s['median_ape']:.1%}, median signed "
+                   f"{s['median_faster']:+.1%}, predicted faster on {faster}/{s['n']:.0f}")
+    return out
 
 
 def production_rows(data: pd.DataFrame) -> pd.DataFrame:

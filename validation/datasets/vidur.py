@@ -365,6 +365,41 @@ def class_lines(df: pd.DataFrame) -> list[str]:
     return out
 
 
+def repeatability(comp: pd.DataFrame | None = None) -> dict[str, tuple[int, float, float]]:
+    """How far apart the data's own measurements of one GEMM are, per GPU: compute rows of
+    DIFFERENT models whose GEMM is the same (op, M, K, N) on the same GPU (e.g. the
+    attn_post_proj of every 8192-wide model at one TP degree and token count; Llama-2-70B and
+    Llama-3-70B share every shape) form pairs, each scored max/min − 1 of the two times.
+    Returns gpu -> (pairs, median, p90). The floor of any model's error against these rows is
+    of this order: a GEMM's time is repeatable, so an error well above it is the model's."""
+    import itertools
+
+    import numpy as np
+
+    comp = compute_rows() if comp is None else comp
+    gemm = comp[comp["op"].isin(GEMM_OPS)]
+    g = gemm.assign(key=[(r.gpu, r.op, *_gemm_dims(r, False))
+                         for r in gemm.itertuples(index=False)])
+    out: dict[str, tuple[int, float, float]] = {}
+    for gpu, part in g.groupby("gpu", sort=True):
+        gaps = [max(a, b) / min(a, b) - 1.0
+                for _, same in part.groupby("key")
+                for (ma, a), (mb, b) in itertools.combinations(
+                    zip(same["model"], same["time_us"].astype(float), strict=True), 2)
+                if ma != mb]
+        if gaps:
+            out[str(gpu)] = (len(gaps), float(np.median(gaps)), float(np.percentile(gaps, 90)))
+    return out
+
+
+def repeat_lines(comp: pd.DataFrame | None = None) -> list[str]:
+    """`repeatability` as one printable line per GPU."""
+    return [f"{gpu.upper()} gemm repeatability: {n} pairs of one (op, M, K, N) measured under "
+            f"different models are {100 * med:.1f}% apart at the median, {100 * p90:.1f}% at "
+            "p90 (the noise floor of the gemm errors above)"
+            for gpu, (n, med, p90) in repeatability(comp).items()]
+
+
 # Bucket upper edges of the GEMM residual table: M (tokens) from GEMV to compute-bound, K
 # from a TP-8 shard of a small model to a TP-1 down projection.
 M_EDGES = (8, 64, 192, 512, 1024, 4096)
