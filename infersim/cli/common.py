@@ -11,27 +11,9 @@ from typing import Any
 
 from infersim.foundation.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT
 from infersim.foundation.errors import InputError
-from infersim.foundation.schema import MAX_CLI_INT, check_value_tree
+from infersim.foundation.schema import MAX_CLI_INT
+from infersim.foundation.schema import parse_set as parse_set  # re-exported
 from infersim.foundation.units import fmt_si as fmt_si  # re-exported for the commands
-from infersim.foundation.yaml import parse_value
-
-
-def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
-    """`--set a.b.c=value` pairs → {"a.b.c": value}, value read in the one YAML dialect."""
-    out: dict[str, Any] = {}
-    for item in items or ():
-        if "=" not in item:
-            raise InputError(f"--set {item!r}: expected FIELD.PATH=VALUE, e.g. "
-                             "--set memory.hbm.bandwidth_tb_per_s=4.8")
-        key, _, val = item.partition("=")
-        try:
-            value = parse_value(val, f"--set {key.strip()}")
-        except InputError as e:
-            raise InputError(f"{e}; write a number, a word, or a quoted string, e.g. --set "
-                             "memory.hbm.bandwidth_tb_per_s=4.8") from None
-        check_value_tree(item, value)
-        out[key.strip()] = value
-    return out
 
 
 def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,3 +239,24 @@ def check_value_tree(item: str, value: Any, depth: int = 0, flag: str = "--set")
     elif isinstance(value, dict):
         for v in value.values():
             check_value_tree(item, v, depth + 1, flag)
+
+
+def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
+    """`--set a.b.c=value` pairs → {"a.b.c": value}, value read in the one YAML dialect
+    (every command's `--set` and the validation what-ifs)."""
+    from infersim.foundation.yaml import parse_value
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise InputError(f"--set {item!r}: expected FIELD.PATH=VALUE, e.g. "
+                             "--set memory.hbm.bandwidth_tb_per_s=4.8")
+        key, _, val = item.partition("=")
+        try:
+            value = parse_value(val, f"--set {key.strip()}")
+        except InputError as e:
+            raise InputError(f"{e}; write a number, a word, or a quoted string, e.g. --set "
+                             "memory.hbm.bandwidth_tb_per_s=4.8") from None
+        check_value_tree(item, value)
+        out[key.strip()] = value
+    return out

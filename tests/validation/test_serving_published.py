@@ -566,3 +566,41 @@ def test_closed_loop_rows_are_read_in_steady_state_by_hand():
     rows = [r for r in sp.rows() if r["arrival"] == "closed"]
     assert rows and all(int(r["requests"]) > sp.WARMUP_WAVES * int(r["arrival_value"])
                         for r in rows)
+
+
+def test_what_if_set_equals_grading_an_edited_spec_file(tmp_path):
+    """`what_if` (`--set`) predicts a row as the same row on a copy of its spec YAML with the
+    field edited by hand would be predicted; a row it does not move is left out."""
+    import pandas as pd
+
+    from infersim.hwmodels.loader import resolve_spec
+
+    r = {**BY_ID["trtllm2407-8b-h100-prefill-heavy"], "requests": "40"}  # bf16, compute-bound
+    src = resolve_spec("h100-sxm").read_text()
+    assert "  mma_efficiency: 0.757\n" in src
+    edited = tmp_path / "h100-edited.yaml"
+    edited.write_text(src.replace("  mma_efficiency: 0.757\n", "  mma_efficiency: 0.6\n"))
+    by_hand = sp.predict({**r, "hardware": str(edited)})[0]
+    moved, lines = sp.what_if({"gpu.mma_efficiency": 0.6}, selected=[r])
+    assert list(moved["case"]) == [r["id"]]
+    assert moved.loc[0, "predicted_set"] == pytest.approx(by_hand, rel=1e-12)
+    assert moved.loc[0, "predicted"] == pytest.approx(sp.predict(r)[0], rel=1e-12)
+    assert by_hand < moved.loc[0, "predicted"]  # slower tensor cores: fewer req/s
+    m = float(r["measured"])
+    assert moved.loc[0, "signed_set"] == pytest.approx((by_hand - m) / m)
+    assert lines[0].startswith("as graded, graded: n=1,")
+    assert any(x.startswith("with --set, held out, TensorRT-LLM r24.07: n=1,") for x in lines)
+    # an override that changes nothing this row uses moves no row
+    still, _ = sp.what_if({"gpu.mma_efficiency": 0.757}, selected=[r])
+    assert isinstance(still, pd.DataFrame) and still.empty
+
+
+def test_what_if_bad_field_is_one_line_naming_the_spec_and_exit_2(capsys):
+    assert sp.main(["--set", "gpu.mma_efficiency=0.7"]) == 2
+    err = capsys.readouterr().err.strip()
+    # library chip specs take gpu.*, the DGX system specs chip.gpu.*: the first that rejects it
+    assert err.count("\n") == 0
+    assert err.startswith("error: --set on dgx-h100 (hardware of graded rows): ")
+    assert "no field 'gpu'" in err and "fix:" in err
+    assert sp.main(["--set", "chip.gpu.mma_efficiency"]) == 2
+    assert "expected FIELD.PATH=VALUE" in capsys.readouterr().err

@@ -245,6 +245,48 @@ def tail_sensitivity(k: int, tokens: int,
     return pd.DataFrame(out)
 
 
+def check_overrides(overrides: Mapping[str, Any],
+                    selected: Sequence[Mapping[str, str]] | None = None) -> None:
+    """InputError naming the spec and field when `overrides` do not apply to the hardware of
+    every graded row (a what-if fails before any row runs)."""
+    from infersim.api import load_hardware
+    from infersim.foundation.errors import InputError, SpecError
+
+    for name in sorted({r["hardware"] for r in (rows() if selected is None else selected)
+                        if r["use"] == "pass_fail"}):
+        try:
+            load_hardware(name, dict(overrides))
+        except SpecError as e:
+            raise InputError(f"--set on {name} (hardware of graded rows): "
+                             + "; ".join(str(q) for q in e.problems)) from None
+        except InputError as e:
+            raise InputError(f"--set on {name} (hardware of graded rows): {e}") from None
+
+
+def what_if(overrides: Mapping[str, Any], engine: str = ENGINE,
+            selected: Sequence[Mapping[str, str]] | None = None
+            ) -> tuple[pd.DataFrame, list[str]]:
+    """Every graded row as graded and with its hardware spec changed by `overrides` (field
+    path -> value, as `serve --set`): (rows whose prediction moved: case, group, measured,
+    predicted, signed, predicted_set, signed_set, signed as the report's; the production
+    lean and the held-out lean by stack, as graded and with the overrides). A sensitivity
+    probe, e.g. of a spec constant against the published runs; the shipped specs stay."""
+    import numpy as np
+
+    base = load(selected, engine)
+    alt = load(selected, engine, overrides)
+    m = base["measured"].to_numpy(float)
+    p0, p1 = base["predicted"].to_numpy(float), alt["predicted"].to_numpy(float)
+    frame = base[["case", "group", "measured"]].assign(
+        predicted=p0, signed=(p0 - m) / m, predicted_set=p1, signed_set=(p1 - m) / m)
+    moved = np.isfinite(p0) & ~np.isclose(p0, p1, rtol=1e-9, atol=0.0)
+    lines = []
+    for label, df in (("as graded", base), ("with --set", alt)):
+        lines += [f"{label}, {line}" for line in lean_line(df).splitlines()]
+        lines += [f"{label}, held out, {line}" for line in lean_by_stack(df)]
+    return frame[moved].reset_index(drop=True), lines
+
+
 def rows(path: Path = DATA) -> list[dict[str, str]]:
     """The CSV's rows, checked: InputError naming file, line, column and fix on a bad cell."""
     from infersim.foundation.errors import InputError
@@ -337,13 +379,15 @@ def _round_up_tiered(x: float, tiers: tuple[tuple[float, int], ...], floor: int)
 
 
 def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
-                 tail: tuple[int, int] | None = None, engine: str = ENGINE) -> ServingResult:
+                 tail: tuple[int, int] | None = None, engine: str = ENGINE,
+                 overrides: Mapping[str, Any] | None = None) -> ServingResult:
     """The `serve` run of one graded row (see the module docstring); `profile` replaces the
     row's runtime profile (fitting); `tail` = (k, tokens) sets the k longest outputs of a
-    ShareGPT sample to `tokens` (`with_output_tail`); `engine` as `serve`'s."""
+    ShareGPT sample to `tokens` (`with_output_tail`); `engine` as `serve`'s; `overrides`
+    changes the row's hardware spec as `serve --set` does (a what-if, `--set`)."""
     import tempfile
 
-    from infersim.api import serve
+    from infersim.api import load_hardware, serve
     from infersim.hwmodels.models.gpu.engines import lookup
     from infersim.simulator import (
         Admission,
@@ -377,16 +421,16 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
             engine = "simpy"  # multi-step passes run on the reference engine only
     if engine == "compiled" and policy.resolved(prof).admission == Admission.RESERVE:
         engine = "simpy"  # reserve admission (TensorRT-LLM) runs on the reference engine only
+    hw = load_hardware(r["hardware"], dict(overrides) if overrides else None)
     dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=runtime,
                      weights=r["weights"], activations=r["activations"] or None,
                      kv=r["kv"] or None, lm_head=r["lm_head"] or None)
     if r["arrival"] == "poisson":
         traffic = Traffic(Poisson(float(r["arrival_value"])), lengths, n)
-        return serve(r["model"], r["hardware"], traffic, policy, deployment=dep, engine=engine)
+        return serve(r["model"], hw, traffic, policy, deployment=dep, engine=engine)
     if r["arrival"] == "closed":  # the reference engine: the compiled one runs open loops
         traffic = Traffic(ClosedLoop(users=int(r["arrival_value"])), lengths, n)
-        return serve(r["model"], r["hardware"], traffic, policy, deployment=dep,
-                     engine="simpy")
+        return serve(r["model"], hw, traffic, policy, deployment=dep, engine="simpy")
     # infinite rate: all n requests arrive at t = 0 (a replayed trace of n zero arrival
     # times; the lengths above replace the trace's). The same run as a closed loop of one
     # user per request, which the compiled engine does not cover.
@@ -394,14 +438,16 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
         trace = Path(tmp) / "arrivals.csv"
         trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "0,1,1\n" * n)
         traffic = Traffic(TraceReplay(str(trace)), lengths, n)
-        return serve(r["model"], r["hardware"], traffic, policy, deployment=dep, engine=engine)
+        return serve(r["model"], hw, traffic, policy, deployment=dep, engine=engine)
 
 
-def predict(r: Mapping[str, str], engine: str = ENGINE) -> tuple[float, str]:
-    """(predicted value of the row's metric, note); NaN with the reason when not graded."""
+def predict(r: Mapping[str, str], engine: str = ENGINE,
+            overrides: Mapping[str, Any] | None = None) -> tuple[float, str]:
+    """(predicted value of the row's metric, note); NaN with the reason when not graded;
+    `overrides` as `simulate_row`'s."""
     if r["use"] != "pass_fail":
         return math.nan, ""
-    res = simulate_row(r, engine=engine)
+    res = simulate_row(r, engine=engine, overrides=overrides)
     if not res.feasible:
         return math.nan, f"infeasible: {res.infeasible}"
     note = "; ".join(res.warnings())
@@ -566,7 +612,8 @@ def production_rows(data: pd.DataFrame) -> pd.DataFrame:
 PARALLEL_FROM = 16  # rows: fewer are graded in this process (starting workers costs seconds)
 
 
-def _predictions(rs: Sequence[Mapping[str, str]], engine: str) -> list[tuple[float, str]]:
+def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
+                 overrides: Mapping[str, Any] | None = None) -> list[tuple[float, str]]:
     """`predict` of every row, on one worker process per core when there are many rows (each
     row is an independent, seeded run: the same numbers in any process or order)."""
     import multiprocessing
@@ -576,20 +623,22 @@ def _predictions(rs: Sequence[Mapping[str, str]], engine: str) -> list[tuple[flo
     workers = min(os.cpu_count() or 1, 4)
     methods = multiprocessing.get_all_start_methods()
     if len(rs) < PARALLEL_FROM or workers < 2 or "fork" not in methods:
-        return [predict(r, engine) for r in rs]
+        return [predict(r, engine, overrides) for r in rs]
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("fork")) as ex:
-        return list(ex.map(predict, rs, [engine] * len(rs), chunksize=1))
+        return list(ex.map(predict, rs, [engine] * len(rs), [overrides] * len(rs),
+                           chunksize=1))
 
 
 def load(selected: Sequence[Mapping[str, str]] | None = None,
-         engine: str = ENGINE) -> pd.DataFrame:
-    """The data set's frame: every row of the CSV, or only `selected` rows of it."""
+         engine: str = ENGINE, overrides: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The data set's frame: every row of the CSV, or only `selected` rows of it;
+    `overrides` as `simulate_row`'s."""
     import pandas as pd
 
     out = []
     rs = list(rows() if selected is None else selected)
-    for r, (pred, note) in zip(rs, _predictions(rs, engine), strict=True):
+    for r, (pred, note) in zip(rs, _predictions(rs, engine, overrides), strict=True):
         notes = "; ".join(x for x in (
             f"{r['engine']}, {r['model']} on {r['hardware'] or '(no spec)'} tp{r['tp'] or '?'}"
             f" x{r['replicas'] or '?'}, {r['weights'] or '?'} weights, ISL/OSL "
@@ -616,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="what-if: each ShareGPT row with the K longest outputs of its sample "
                          "set to TOKENS (the drain of an infinite-rate run), beside the row "
                          "as graded")
+    ap.add_argument("--set", action="append", metavar="FIELD.PATH=VALUE", dest="set",
+                    help="what-if: grade every row as graded and with each row's hardware "
+                         "spec changed as `serve --set` does (repeatable), e.g. --set "
+                         "chip.gpu.mma_efficiency=0.678; prints the rows that move and the "
+                         "lean of both")
     ap.add_argument("--engine", choices=("compiled", "simpy"), default=ENGINE,
                     help="serving engine of the graded rows (the same results; simpy is the "
                          "reference and much slower on the long-prompt rows)")
@@ -630,6 +684,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         with pd.option_context("display.width", 200):
             print(tail_sensitivity(k, tokens).to_string(index=False))
+        return 0
+    if args.set:
+        from infersim.foundation.errors import InputError
+        from infersim.foundation.schema import parse_set
+
+        try:
+            overrides = parse_set(args.set)
+            check_overrides(overrides)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        moved, lean_lines = what_if(overrides, args.engine)
+        with pd.option_context("display.width", 200):
+            print(moved.to_string(index=False) if len(moved) else "(no row moved)")
+        print("\n".join(lean_lines))
         return 0
     if args.extract_sharegpt is not None:
         from infersim.foundation.errors import InputError
