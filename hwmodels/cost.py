@@ -160,6 +160,10 @@ class CostContext:
     # previous call of a repeated benchmark, or by the producing kernel in a step — so they sit
     # in the chip's last-level cache when they fit (GPU L2). Weights and KV are never credited.
     warm_l2: bool = False
+    # The op runs alone on an idle chip (`mapper.core.op_latency`, isolated-kernel
+    # benchmarks), not back to back inside a step: a GPU whose spec has a clock boost
+    # (`gpu.clock_boost`) starts it above the clock it sustains under load.
+    from_idle: bool = False
 
 
 @dataclass(frozen=True, slots=True)

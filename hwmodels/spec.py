@@ -395,6 +395,17 @@ class GpuParams:
         "gemm_fill_us", "fixed device time of a GEMM kernel beyond its tile waves: filling "
         "the operand pipeline before the first MMA and draining the last tiles' epilogue "
         "(accumulators to memory) after the last one", (0.0, 100.0), scale=US, default=0.0)
+    clock_boost: float = kind_param(
+        "clock_boost", "SM clock a kernel starts at on an idle (cool) GPU over the clock the "
+        "power limiter holds under sustained load (GPU Boost); the efficiencies of this block "
+        "are sustained figures. Tensor-core work of t seconds launched alone from idle "
+        "(`CostContext.from_idle`: predict_op, isolated-kernel benchmarks) runs on average "
+        "1 + (clock_boost - 1)(tau/t)(1 - exp(-t/tau)) times faster (`gpu.figures."
+        "boost_factor`); a model step runs its kernels back to back at the sustained clock; "
+        "1 = no boost", (1.0, 1.5), default=1.0)
+    boost_tau_s: float = kind_param(
+        "boost_tau_us", "time constant tau in which a kernel drawing full power falls from "
+        "the boost clock to the sustained one", (0.0, 1e5), scale=US, default=0.0)
     epilogue_overlap: bool = kind_param(
         "epilogue_overlap", "GEMM kernels store one output tile while the tensor cores run "
         "the next (persistent warp-specialized ping-pong kernels, Hopper on): only the last "

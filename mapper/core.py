@@ -382,10 +382,11 @@ def op_latency(op: Op, hw: Hardware,
     around the eager PyTorch call measure (host dispatch + launch + kernel); under `graph`
     and CUDA-graph engines the host cost is 0 and the result is the device time (launch
     latency and tails included). No per-step cost (scheduling, sampling) is added: that
-    belongs to a model step. Other kinds: the cost model's time for the op."""
+    belongs to a model step. The op is costed `from_idle` (a GPU with a clock boost starts
+    it above its sustained clock). Other kinds: the cost model's time for the op."""
     model = cost_model(hw)
     rt, profile = model.resolve_runtime(runtime, hw.name)
-    ctx = CostContext(runtime=rt, profile=profile)
+    ctx = CostContext(runtime=rt, profile=profile, from_idle=True)
     if not model.splits_kernels:
         return model.op_cost(op, hw, ctx).time_s
     # one op of a decode step: an engine's CUDA graph replays it (no host dispatch)

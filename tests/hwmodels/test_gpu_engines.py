@@ -5,6 +5,10 @@ grouped-GEMM efficiency under more tokens per expert)."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import math
+
 import numpy as np
 import pytest
 
@@ -358,3 +362,74 @@ def test_graphed_prefill_graphs_only_the_prompts_of_decode_only_graph_engines() 
     # a kind without host launches keeps any runtime
     lpu = cost_model(load_hardware("groq-lpu"))
     assert lpu.graphed_prefill(Runtime.FUSED) is Runtime.FUSED
+
+
+def test_boost_factor_hand_values() -> None:
+    from infersim.hwmodels.models.gpu.figures import boost_factor
+
+    # 1 + (b - 1)(tau/t)(1 - exp(-t/tau)): b at t -> 0, 1 + 0.2(1 - 1/e) at t = tau,
+    # ~1 + 0.2 tau/t for t >> tau; ratio 1 or tau 0 switch it off
+    assert boost_factor(0.0, 1.2, 1e-4) == 1.2
+    assert boost_factor(1e-4, 1.2, 1e-4) == pytest.approx(1.0 + 0.2 * (1.0 - math.exp(-1.0)))
+    assert boost_factor(1e-1, 1.2, 1e-4) == pytest.approx(1.0 + 0.2 * 1e-3, rel=1e-9)
+    assert boost_factor(1e-9, 1.2, 1e-4) == pytest.approx(1.2, rel=1e-5)
+    assert boost_factor(1e-3, 1.0, 1e-4) == 1.0
+    assert boost_factor(1e-3, 1.3, 0.0) == 1.0
+
+
+def test_from_idle_gemm_runs_its_tensor_core_work_at_the_boosted_clock_by_hand() -> None:
+    """A compute-bound GEMM costed from idle runs its tile loop at mma_efficiency x
+    boost_factor(t) of its sustained tensor-core time t; a step's GEMM (default context)
+    and a memory-bound vector op are unchanged; a spec without a boost is unchanged."""
+    from infersim.hwmodels.models.gpu.figures import boost_factor
+    from infersim.workloads import ops as O
+    from infersim.workloads.ops import OpKind
+
+    def with_gpu(hw, **values):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(hw, chip=dataclasses.replace(
+            hw.chip, params=dataclasses.replace(hw.chip.params, **values)))
+
+    hw = load_hardware("h100-sxm")
+    p = hw.chip.params
+    model = cost_model(hw)
+    for m in (4096, 64):
+        op = O.matmul(m, 8192, 8192, "bf16")
+        busy = model.op_cost(op, hw, CostContext())
+        idle = model.op_cost(op, hw, CostContext(from_idle=True))
+        g = boost_factor(busy.compute_s, p.clock_boost, p.boost_tau_s)
+        assert 1.0 < g < p.clock_boost
+        # the same GEMM on a spec whose sustained efficiency is raised by g, by hand
+        by_hand = model.op_cost(op, with_gpu(hw, mma_efficiency=p.mma_efficiency * g),
+                                CostContext())
+        assert idle.compute_s == pytest.approx(by_hand.compute_s, rel=1e-12)
+        assert idle.time_s == pytest.approx(by_hand.time_s, rel=1e-12)
+        assert idle.compute_s < busy.compute_s
+        if m == 4096:  # compute-bound: faster; 64 tokens stream the weights: unchanged
+            assert idle.time_s < busy.time_s
+        else:
+            assert busy.bound.value == "memory" and idle.time_s == busy.time_s
+    vec = O.vector(OpKind.ELEMENTWISE, 1 << 24, "bf16")
+    assert (model.op_cost(vec, hw, CostContext(from_idle=True)).time_s
+            == model.op_cost(vec, hw, CostContext()).time_s)
+    flat = with_gpu(hw, clock_boost=1.0)
+    op = O.matmul(4096, 8192, 8192, "bf16")
+    assert (model.op_cost(op, flat, CostContext(from_idle=True)).time_s
+            == model.op_cost(op, flat, CostContext()).time_s)
+
+
+@pytest.mark.parametrize("field,values", [("gpu.clock_boost", (1.0, 1.1, 1.25, 1.4)),
+                                          ("gpu.boost_tau_us", (0.0, 100.0, 347.0, 2000.0))])
+def test_boost_knobs_speed_up_an_op_from_idle_and_leave_a_step_alone(field, values) -> None:
+    """More boost, or a boost that lasts longer, never slows an op launched alone from idle
+    (`predict_op`) and speeds up a compute-bound GEMM; a model step runs at the sustained
+    clock, so neither knob moves it."""
+    from infersim.workloads import ops as O
+
+    op = O.matmul(2048, 8192, 8192, "bf16")  # ~0.5 ms of tensor-core work on H100
+    times = [predict_op(op, load_hardware("h100-sxm", {field: v})) for v in values]
+    assert all(b < a for a, b in itertools.pairwise(times)), times
+    from infersim.api import simulate
+
+    steps = [simulate("llama-3.1-8b", load_hardware("h100-sxm", {field: v}), "prefill", 1,
+                      prompt=2048).latency_s for v in values]
+    assert len(set(steps)) == 1, steps

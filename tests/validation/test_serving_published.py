@@ -577,9 +577,9 @@ def test_what_if_set_equals_grading_an_edited_spec_file(tmp_path):
 
     r = {**BY_ID["trtllm2407-8b-h100-prefill-heavy"], "requests": "40"}  # bf16, compute-bound
     src = resolve_spec("h100-sxm").read_text()
-    assert "  mma_efficiency: 0.757\n" in src
+    assert "  mma_efficiency: 0.678\n" in src
     edited = tmp_path / "h100-edited.yaml"
-    edited.write_text(src.replace("  mma_efficiency: 0.757\n", "  mma_efficiency: 0.6\n"))
+    edited.write_text(src.replace("  mma_efficiency: 0.678\n", "  mma_efficiency: 0.6\n"))
     by_hand = sp.predict({**r, "hardware": str(edited)})[0]
     moved, lines = sp.what_if({"gpu.mma_efficiency": 0.6}, selected=[r])
     assert list(moved["case"]) == [r["id"]]
@@ -591,7 +591,7 @@ def test_what_if_set_equals_grading_an_edited_spec_file(tmp_path):
     assert lines[0].startswith("as graded, graded: n=1,")
     assert any(x.startswith("with --set, held out, TensorRT-LLM r24.07: n=1,") for x in lines)
     # an override that changes nothing this row uses moves no row
-    still, _ = sp.what_if({"gpu.mma_efficiency": 0.757}, selected=[r])
+    still, _ = sp.what_if({"gpu.mma_efficiency": 0.678}, selected=[r])
     assert isinstance(still, pd.DataFrame) and still.empty
 
 

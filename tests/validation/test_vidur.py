@@ -16,7 +16,7 @@ from infersim.workloads import ops as O
 
 SPEC_KEYS = {  # fit.json field -> (YAML key in the gpu: block, factor to the YAML unit)
     "mma_efficiency": 1.0, "gemm_bw_efficiency": 1.0, "gemm_overlap_exponent": 1.0,
-    "gemm_fill_s": 1.0,
+    "gemm_fill_s": 1.0, "clock_boost": 1.0, "boost_tau_s": 1.0,
     "norm_bw_efficiency": 1.0, "activation_bw_efficiency": 1.0, "rope_bw_efficiency": 1.0,
     "elementwise_bw_efficiency": 1.0, "vector_block_inflight_bytes": 1.0,
     "link_efficiency": 1.0, "allreduce_bw_efficiency": 1.0, "collective_latency_s": 1.0,
@@ -368,28 +368,19 @@ def test_monotone_floor_pools_the_inverted_pair_by_hand() -> None:
     assert f == pytest.approx([r6 / 2 - 1, 0.0, 0.0, r6 / 3 - 1, 0.0, 0.0])
 
 
-def test_boost_factor_hand_values() -> None:
-    # 1 + (b - 1)(tau/t)(1 - exp(-t/tau)): b at t -> 0, 1 + 0.2(1 - 1/e) at t = tau,
-    # ~1 + 0.2 tau/t for t >> tau; ratio 1 or tau 0 switch it off
-    assert vidur.boost_factor(0.0, 1.2, 1e-4) == 1.2
-    assert vidur.boost_factor(1e-4, 1.2, 1e-4) == pytest.approx(1.0 + 0.2 * (1.0 - np.exp(-1.0)))
-    assert vidur.boost_factor(1e-1, 1.2, 1e-4) == pytest.approx(1.0 + 0.2 * 1e-3, rel=1e-9)
-    assert vidur.boost_factor(1e-9, 1.2, 1e-4) == pytest.approx(1.2, rel=1e-5)
-    assert vidur.boost_factor(1e-3, 1.0, 1e-4) == 1.0
-    assert vidur.boost_factor(1e-3, 1.3, 0.0) == 1.0
-
-
-def test_boost_prices_gemm_rows_only_and_off_is_identity() -> None:
+def test_harness_kernels_are_costed_from_idle() -> None:
+    """The harness times each kernel alone: its GEMM rows get the spec's idle-start clock
+    boost (a long compute-bound GEMM only by the decayed share), its vector rows do not."""
     d = vidur.compute_rows()
     d = d[(d.gpu == "h100") & (d.model == "Llama-2-7b-hf") & (d.tp == 1)
           & (d.tokens == 4096)]
     hw, h = load_hardware("h100-sxm"), vidur.harness("h100")
-    base = vidur.predictions(d, hw, h, False)
-    assert np.array_equal(vidur.predictions(d, hw, h, False, (1.0, 1e-4)), base)
-    fast = vidur.predictions(d, hw, h, False, (1.25, 1e-4))
+    assert hw.chip.params.clock_boost > 1.0
+    flat = vidur.with_gpu(hw, clock_boost=1.0)
+    base, boosted = vidur.predictions(d, flat, h, False), vidur.predictions(d, hw, h, False)
     gemm = d.op.isin(vidur.GEMM_OPS).to_numpy()
-    assert (fast[gemm] < base[gemm]).all()  # compute-bound at 4096 tokens: the MMA speeds up
-    assert np.array_equal(fast[~gemm], base[~gemm])
+    assert (boosted[gemm] < base[gemm]).all()
+    assert np.array_equal(boosted[~gemm], base[~gemm])
 
 
 def test_class_lines_pool_size_classes_by_hand() -> None:

@@ -28,7 +28,6 @@ hwmodels/specs/h100-sxm.yaml and a100-sxm-80gb.yaml carry those numbers and cite
     python -m infersim.validation.datasets.vidur           # error tables (fit / held out)
     python -m infersim.validation.datasets.vidur --fit     # refit, write fit.json
     python -m infersim.validation.datasets.vidur --by-shape  # GEMM residuals by M and K
-    python -m infersim.validation.datasets.vidur --boost-clock  # H100 GEMMs, boosted clock
     python -m infersim.validation.datasets.vidur --extract # rebuild the CSVs from ../shared
     python -m infersim.validation.datasets.vidur --extract --extract-more VIDUR/data/profiling
         # ... plus the models of a Vidur checkout (commit 7d47513) that ../shared lacks
@@ -483,12 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--by-op", action="store_true", help="also tabulate per op")
     ap.add_argument("--by-shape", action="store_true",
                     help="also tabulate GEMM residuals by M and K bucket")
-    ap.add_argument("--boost-clock", action="store_true",
-                    help="refit the H100 GEMM constants with a boost-then-limit clock "
-                         "(`boost_factor`) and compare both halves (diagnostic; specs unchanged)")
     args = ap.parse_args(argv)
-    if args.boost_clock:
-        return _boost_report("h100")
     if args.extract:
         from infersim.foundation.errors import InputError
 
@@ -537,13 +531,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 # collective call costs at least a kernel launch (2 µs); one NVLink ring step costs at least
 # NCCL's own lowest per-hop latency (LL protocol, 0.47 µs: hwLat[NVLINK][RING][LL] in NCCL's
 # src/graph/tuning.cc, github.com/NVIDIA/nccl).
+# The harness times each kernel alone, from a cool GPU: its short kernels run above the clock
+# a busy GPU sustains (gpu.clock_boost, decaying with gpu.boost_tau_us under full power).
+# Bounds: no more than the max boost clock over the lowest clock a GEMM at the TDP is held at
+# (H100: 1.98 GHz max boost; assumed: >= 1.5 GHz sustained, so <= 1.3); the limiter's
+# response from 10 us to 10 ms.
+BOOST_MAX = 1.3
 STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     "vector": (("norm_bw_efficiency", 0.05, 0.95), ("activation_bw_efficiency", 0.05, 0.95),
                ("rope_bw_efficiency", 0.05, 0.95), ("elementwise_bw_efficiency", 0.05, 0.95),
                ("vector_block_inflight_bytes", 256.0, 65536.0), ("trace_offset_s", 0.0, 5e-6)),
     "gemm": (("mma_efficiency", 0.3, 0.9), ("gemm_bw_efficiency", 0.3, 0.95),
              ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6),
-             ("zero_operand_mma_gain", 1.0, ZERO_GAIN_MAX)),
+             ("zero_operand_mma_gain", 1.0, ZERO_GAIN_MAX),
+             ("clock_boost", 1.0, BOOST_MAX), ("boost_tau_s", 1e-5, 1e-2)),
     # collectives: link terms on the ≥1 MiB rows, then latency terms on the smaller ones
     "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9),
                       ("p2p_copy_efficiency", 0.05, 0.95)),
@@ -557,7 +558,8 @@ SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they 
 HARNESS_KEYS = ("trace_offset_s", "skew_s", "zero_operand_mma_gain")
 # starting points of fields a spec leaves at 0 (= off) and the harness constants
 _X0 = {"trace_offset_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
-       "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6, "zero_operand_mma_gain": 1.1}
+       "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6, "zero_operand_mma_gain": 1.1,
+       "clock_boost": 1.1, "boost_tau_s": 1e-3}
 
 
 def harness(gpu: str) -> dict[str, float]:
@@ -588,15 +590,15 @@ def with_values(hw: Hardware, values: dict[str, float]) -> Hardware:
     return out
 
 
-def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: bool,
-                boost: tuple[float, float] | None = None) -> Any:
+def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: bool) -> Any:
     """Predicted seconds of rows `d` of one GPU: compute rows are a kernel's device time as
     the trace records it (op time − back-to-back launch cost + trace offset, then the
     median of whole-µs samples, `trace_median`); network rows the whole NCCL call.
-    `boost` = (ratio, tau_s): GEMM rows run their MMA `boost_factor` × faster (diagnostic)."""
+    Compute rows are costed `from_idle`: the harness times each kernel alone, so a GPU
+    with a clock boost (`gpu.clock_boost`) starts it above its sustained clock."""
     import numpy as np
 
-    ctx = CostContext()
+    ctx = CostContext(from_idle=True)
     # Vidur launched NCCL eagerly and timed it with CUDA events: the eager call latency
     nctx = CostContext(runtime=Runtime.EAGER)
     model = cost_model(hw)
@@ -619,11 +621,6 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
         else:
             on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
             kernels = compute_kernels(r)
-            if boost is not None and r.op in GEMM_OPS:
-                g = boost_factor(model.op_cost(kernels[0], on, ctx).compute_s, *boost)
-                q = on.chip.params
-                assert isinstance(q, GpuParams)
-                on = with_gpu(on, mma_efficiency=min(1.0, q.mma_efficiency * g))
             # each kernel is traced (and rounded to whole µs) on its own
             out[i] = sum(trace_median(model.op_cost(k, on, ctx).time_s - launch
                                       + h.get("trace_offset_s", 0.0)) for k in kernels)
@@ -647,68 +644,23 @@ def trace_median(t: float) -> float:
     return (f + up) * 1e-6
 
 
-def boost_factor(t_s: float, ratio: float, tau_s: float) -> float:
-    """Mean clock of a kernel of `t_s` seconds (at the sustained clock) over the sustained
-    clock, when it starts from a cool power average: the limiter lets it run `ratio` × the
-    sustained clock, and the boost decays with time constant `tau_s`:
-    1 + (ratio − 1)·(tau/t)·(1 − exp(−t/tau)). It is `ratio` for t → 0 and 1 for t ≫ tau.
-    A diagnostic of the H100 GEMM residuals (`--boost-clock`), not part of the GPU model."""
-    if ratio <= 1.0 or tau_s <= 0.0:
-        return 1.0
-    if t_s <= 0.0:
-        return ratio
-    return 1.0 + (ratio - 1.0) * (tau_s / t_s) * -math.expm1(-t_s / tau_s)
-
-
-BOOST_BOUNDS = (("clock_boost", 1.0, 1.3), ("boost_tau_s", 1e-5, 1e-2))
-
-
-def _boost_report(gpu: str) -> int:
-    """Refit the GEMM stage plus (`clock_boost`, `boost_tau_s`) on the fit rows of `gpu`,
-    with the spec's other constants and fit.json's harness; print both halves' errors."""
-    import numpy as np
-    from scipy.optimize import least_squares
-
-    comp = compute_rows()
-    rows = comp[(comp.gpu == gpu) & (comp.cls == "gemm")]
-    fit_rows = rows[rows.split == "fit"]
-    meas = 1e-6 * fit_rows["time_us"].to_numpy()
-    hw0, h0 = load_hardware(SPECS[gpu]), harness(gpu)
-    params = (*STAGES["gemm"], *BOOST_BOUNDS)
-    lo = np.array([p[1] for p in params])
-    hi = np.array([p[2] for p in params])
-    x0 = [_X0.get(n, 0.5 * (a + b)) for n, a, b in params[:-2]] + [1.1, 1e-3]
-
-    def split(x: Any) -> tuple[Hardware, dict[str, float], tuple[float, float]]:
-        vals = {p[0]: float(v) for p, v in zip(params, x, strict=True)}
-        boost = (vals.pop("clock_boost"), vals.pop("boost_tau_s"))
-        hv = {k: vals.pop(k) for k in HARNESS_KEYS if k in vals}
-        return with_values(hw0, vals), {**h0, **hv}, boost
-
-    def resid(x: Any) -> Any:
-        hw, h, boost = split(x)
-        return np.log(np.maximum(predictions(fit_rows, hw, h, False, boost), 1e-12) / meas)
-
-    sol = least_squares(resid, np.array(x0), bounds=(lo, hi), loss="soft_l1", f_scale=SOFT,
-                        x_scale=hi - lo, diff_step=0.02, max_nfev=300)
-    hw, h, boost = split(sol.x)
-    print(f"{gpu}: " + ", ".join(f"{p[0]}={v:.4g}" for p, v in zip(params, sol.x, strict=True)))
-    for label, b in (("shipped specs", None), ("boost clock, refitted", boost)):
-        for sp in ("fit", "held-out"):
-            d = rows[rows.split == sp]
-            e = 100.0 * np.abs(predictions(d, hw0 if b is None else hw, h0 if b is None else h,
-                                           False, b) / (1e-6 * d["time_us"].to_numpy()) - 1.0)
-            print(f"  {label:22s} {sp:8s} median {np.median(e):.2f} %, "
-                  f"p90 {np.percentile(e, 90):.2f} %")
-    return 0
+BOOST_PARAMS = ("clock_boost", "boost_tau_s")
 
 
 def stage_params(stage: str, hw: Hardware) -> tuple[tuple[str, float, float], ...]:
     """The (field, lower, upper) of `stage` that act on `hw`: the P2P-read copy efficiency
-    only where the spec runs its send/recv in P2P-read mode."""
+    only where the spec runs its send/recv in P2P-read mode; the clock boost only on a GPU
+    whose modelled GEMM demand exceeds its power limit (`summary.load_power_w`: H100 at
+    700 W, not A100 at 400 W): a GPU under its limit keeps its clock under sustained load,
+    so the kernels the harness times alone run at the clock a busy GPU runs (clock_boost 1)."""
+    from infersim.hwmodels.summary import load_power_w
+
     p = hw.chip.params
     read = isinstance(p, GpuParams) and p.p2p_read_fifo_bytes > 0.0
-    return tuple(q for q in STAGES[stage] if read or q[0] != "p2p_copy_efficiency")
+    limited = "power-limited" in load_power_w(hw.chip)[1]
+    return tuple(q for q in STAGES[stage]
+                 if (read or q[0] != "p2p_copy_efficiency")
+                 and (limited or q[0] not in BOOST_PARAMS))
 
 
 def fitted_hardware() -> dict[str, Hardware]:

@@ -323,7 +323,7 @@ _p("vllm-v1", Runtime.FUSED,
 # Qwen2.5-Omni-7B thinker (28 layers) on A800 takes ~23 ms per token against ~13 ms with
 # CUDA graphs (vllm-project/vllm-omni #7960), ~0.75 ms of host time per layer, 50-70 us per
 # kernel at 11-14 kernels per layer.
-_PY_ENGINE_HOST_S = 48.2e-6
+_PY_ENGINE_HOST_S = 48.1e-6
 _p("vllm-v0", Runtime.FUSED,
    "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
@@ -363,7 +363,7 @@ _VLLM_API_CHUNK_S = 0.33 / (13.5 * 179)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv); below the
 # 120 us/token of v0.5.3's whole scheduling share, of which output processing is a part.
-_VLLM_OUTPUT_TOKEN_S = 82.6e-6
+_VLLM_OUTPUT_TOKEN_S = 78.4e-6
 _online("vllm-v0-api", "vllm-v0",
         "OpenAI-compatible API server in its own process since v0.6.0 "
         "(https://blog.vllm.ai/2024/09/05/perf-update.html); stream_chunk_s 137 us = 33% of "
@@ -403,7 +403,7 @@ _online("sglang-v03-api", "sglang",
         stream_chunk_s=_VLLM_API_CHUNK_S, step_overhead_per_seq_s=_SGLANG_V03_SEQ_S)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv)
-_TRITON_CHUNK_S = 149.4e-6  # 147 us before in-flight batching (policy auto -> chunked)
+_TRITON_CHUNK_S = 145.1e-6
 _online("trtllm-triton", "trtllm",
         "Triton Inference Server (tensorrtllm_backend ensemble, r24.07), the set-up of the "
         "vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "

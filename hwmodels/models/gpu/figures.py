@@ -10,6 +10,8 @@ Small transfers therefore cannot saturate HBM.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import weakref
 from dataclasses import dataclass
 
@@ -55,6 +57,8 @@ class GpuFigures:
     gemm_bw_eff_8bit: float  # fp8 / int8 GEMMs (0 = gemm_bw_eff)
     gemm_p: float  # smooth-max exponent of tile vs stream time (0 = max)
     gemm_fill: float  # GEMM pipeline fill + epilogue drain per kernel (s)
+    boost: float  # idle-start SM clock over the sustained one (1 = none)
+    boost_tau: float  # its decay time constant under full power (s)
     epi_overlap: bool  # a wave's epilogue hides under the next wave's main loop
     vec_eff: dict[str, float]  # per vector-kernel class (VECTOR_CLASSES); 0 = stream's
     blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
@@ -120,7 +124,8 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         gemm_bw_eff=p.gemm_bw_efficiency,
         gemm_bw_eff_8bit=p.gemm_bw_efficiency_fp8 or p.gemm_bw_efficiency,
         gemm_p=p.gemm_overlap_exponent,
-        gemm_fill=p.gemm_fill_s, epi_overlap=bool(p.epilogue_overlap),
+        gemm_fill=p.gemm_fill_s, boost=p.clock_boost, boost_tau=p.boost_tau_s,
+        epi_overlap=bool(p.epilogue_overlap),
         vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
         blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,
@@ -185,3 +190,25 @@ def mac_energy_j(c: GpuFigures, dtype: DType) -> float:
     if dtype in c.mac_j:
         return c.mac_j[dtype]
     return min(c.mac_j.values(), default=0.0)
+
+
+def boost_factor(t_s: float, ratio: float, tau_s: float) -> float:
+    """Mean SM clock, over the sustained one, of tensor-core work that takes `t_s` seconds at
+    the sustained clock when it starts on an idle GPU: the clock starts `ratio` x higher and
+    the power limiter brings it down with time constant `tau_s`,
+    1 + (ratio - 1)(tau/t)(1 - exp(-t/tau)): `ratio` for t -> 0, 1 for t >> tau."""
+    if ratio <= 1.0 or tau_s <= 0.0:
+        return 1.0
+    if t_s <= 0.0:
+        return ratio
+    return 1.0 + (ratio - 1.0) * (tau_s / t_s) * -math.expm1(-t_s / tau_s)
+
+
+def boosted(c: GpuFigures, t_s: float) -> GpuFigures:
+    """`c` with its tensor-core efficiencies raised by `boost_factor` of tensor-core work
+    of `t_s` seconds (capped at the peak); `c` itself without a boost."""
+    g = boost_factor(t_s, c.boost, c.boost_tau)
+    if g == 1.0:
+        return c
+    return dataclasses.replace(c, mma_eff=min(1.0, c.mma_eff * g),
+                               mma_eff_8bit=min(1.0, c.mma_eff_8bit * g))

@@ -5,6 +5,10 @@ cost (`kernel_launch_s`: launch latency + ramp-up + tail): efficiencies are ≤ 
 the whole problem, HBM bytes include every compulsory byte. Host-side launch overhead is a
 runtime property (`step_overheads`) the mapper lays on its host/device timeline.
 
+Clock: the efficiencies are sustained figures (a busy GPU held at its power limit); an op
+costed `from_idle` (alone on an idle GPU: `predict_op`, isolated-kernel benchmarks) runs its
+tensor-core work `figures.boost_factor` faster when the spec has a `clock_boost`.
+
 Runtimes are the software stacks of `engines` (a base launch mode plus named constants):
 the profile decides the per-step CPU time, whether attention is GQA-aware, the attention and
 grouped-GEMM efficiencies and whether fp8 activations use the fp8 tensor cores.
@@ -39,6 +43,7 @@ from infersim.hwmodels.models.gpu import engines as E
 from infersim.hwmodels.models.gpu.attention import FLASH_BLOCK_Q, attention_search
 from infersim.hwmodels.models.gpu.figures import (
     GpuFigures,
+    boosted,
     figures,
     gemm_bw_efficiency,
     mac_energy_j,
@@ -181,9 +186,15 @@ class GpuModel(CostModelBase):
             return self._collective(c, op, hw, sh,
                                     min(c.coll_lat, c.launch) if graphed else c.coll_lat)
         if isinstance(sh, MatmulShape):
-            return self._matmul(c, op, hw, sh, ctx.profile)
+            oc = self._matmul(c, op, hw, sh, ctx.profile)
+            if ctx.from_idle and c.boost > 1.0:  # alone from idle: the clock starts boosted
+                oc = self._matmul(boosted(c, oc.compute_s), op, hw, sh, ctx.profile)
+            return oc
         if isinstance(sh, AttentionShape):
-            return self._attention(c, op, hw, sh, ctx.profile)
+            oc = self._attention(c, op, hw, sh, ctx.profile)
+            if ctx.from_idle and c.boost > 1.0:
+                oc = self._attention(boosted(c, oc.compute_s), op, hw, sh, ctx.profile)
+            return oc
         return self._vector(c, op, hw, sh, ctx.warm_l2)
 
     def _vector(self, c: GpuFigures, op: Op, hw: Hardware, sh: object,
