@@ -444,3 +444,24 @@ def test_extract_more_without_profiles_is_one_clear_error(tmp_path) -> None:
         vidur.profiles([tmp_path])
     assert vidur.main(["--extract", "--extract-more", str(tmp_path)]) == 2
     assert (vidur.DATA / "compute.csv").read_bytes() == before
+
+
+def test_allreduce_lines_recover_exact_lines_by_hand() -> None:
+    """Rows on time = a + b x MB give back (a, b), measured and predicted; rows outside the
+    4-60 MB band and send/recv rows are left out."""
+    mb = np.array([1.0, 5.0, 10.0, 20.0, 40.0, 80.0])
+    rows = []
+    for g, (a, b) in ((4, (20.0, 4.0)), (8, (50.0, 4.5))):
+        for x in mb:
+            rows.append({"gpu": "h100", "collective": "all_reduce", "group": g,
+                         "bytes": x * 1e6, "time_us": a + b * x})
+    rows.append({"gpu": "h100", "collective": "send_recv", "group": 2, "bytes": 1e7,
+                 "time_us": 99.0})
+    net = pd.DataFrame(rows)
+    pred = 1e-6 * (10.0 + 2.0 * net["bytes"].to_numpy() / 1e6)  # predicted: 10 us + 2 us/MB
+    got = vidur.allreduce_lines(net, pred)
+    assert list(got["group"]) == [4, 8] and list(got["rows"]) == [4, 4]  # 5, 10, 20, 40 MB
+    assert got["measured_us"].tolist() == pytest.approx([20.0, 50.0])
+    assert got["measured_us_per_mb"].tolist() == pytest.approx([4.0, 4.5])
+    assert got["predicted_us"].tolist() == pytest.approx([10.0, 10.0])
+    assert got["predicted_us_per_mb"].tolist() == pytest.approx([2.0, 2.0])

@@ -28,6 +28,7 @@ hwmodels/specs/h100-sxm.yaml and a100-sxm-80gb.yaml carry those numbers and cite
     python -m infersim.validation.datasets.vidur           # error tables (fit / held out)
     python -m infersim.validation.datasets.vidur --fit     # refit, write fit.json
     python -m infersim.validation.datasets.vidur --by-shape  # GEMM residuals by M and K
+    python -m infersim.validation.datasets.vidur --allreduce-lines  # a + b x MB per group size
     python -m infersim.validation.datasets.vidur --extract # rebuild the CSVs from ../shared
     python -m infersim.validation.datasets.vidur --extract --extract-more VIDUR/data/profiling
         # ... plus the models of a Vidur checkout (commit 7d47513) that ../shared lacks
@@ -467,6 +468,38 @@ def with_gpu(hw: Hardware, **values: float) -> Hardware:
     return replace(hw, chip=replace(hw.chip, params=replace(p, **cast("dict[str, Any]", values))))
 
 
+# message-size band of the all-reduce line fits (`allreduce_lines`): past the eager
+# call's bimodal small-message regime, below the largest profiled size
+LINE_BAND = (4 * 2**20, 60e6)
+
+
+def allreduce_lines(net: pd.DataFrame | None = None,
+                    predicted: Any = None) -> pd.DataFrame:
+    """Per GPU and group size: the least-squares line time = a + b x MB through the
+    all-reduce rows of `LINE_BAND` (measured, and `predicted` seconds per row of `net` when
+    given): a in us, b in us per MB (1e6 bytes). A group size whose line sits above another's
+    at the same slope pays a fixed cost the other does not (H100 g = 8 against g = 4)."""
+    import numpy as np
+
+    net = network_rows() if net is None else net
+    out = []
+    ar = net[(net["collective"] == "all_reduce") & (net["bytes"] >= LINE_BAND[0])
+             & (net["bytes"] <= LINE_BAND[1])]
+    for (gpu, g), part in ar.groupby(["gpu", "group"], sort=True):
+        mb = part["bytes"].to_numpy(float) / 1e6
+        row: dict[str, Any] = {"gpu": gpu, "group": int(g), "rows": len(part)}
+        cols = [("measured", part["time_us"].to_numpy(float))]
+        if predicted is not None:
+            cols.append(("predicted", 1e6 * np.asarray(predicted, float)[
+                net.index.get_indexer(part.index)]))
+        for label, t in cols:
+            b, a = np.polyfit(mb, t, 1)
+            row[f"{label}_us"] = float(a)
+            row[f"{label}_us_per_mb"] = float(b)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from infersim.validation.stats import summarize
 
@@ -482,6 +515,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--by-op", action="store_true", help="also tabulate per op")
     ap.add_argument("--by-shape", action="store_true",
                     help="also tabulate GEMM residuals by M and K bucket")
+    ap.add_argument("--allreduce-lines", action="store_true",
+                    help="also fit time = a + b x MB to the 4-60 MB all-reduces per GPU and "
+                         "group size, measured and predicted")
     args = ap.parse_args(argv)
     if args.extract:
         from infersim.foundation.errors import InputError
@@ -504,6 +540,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.by_op:
         by = df.assign(group=df.gpu + " " + df.op + " " + df.split)
         print(summarize(by).to_string(index=False))
+    if args.allreduce_lines:
+        import numpy as np
+
+        net = network_rows().reset_index(drop=True)
+        hws = fitted_hardware() if args.fitted else {g: load_hardware(sp)
+                                                      for g, sp in SPECS.items()}
+        pred = np.concatenate([predictions(net[net.gpu == g], hws[g], harness(g), True)
+                               for g in sorted(net.gpu.unique())])
+        order = np.concatenate([np.flatnonzero(net.gpu.to_numpy() == g)
+                                for g in sorted(net.gpu.unique())])
+        full = np.empty(len(net))
+        full[order] = pred
+        print(allreduce_lines(net, full).round(2).to_string(index=False))
     if args.by_shape:
         import numpy as np
 
