@@ -10,7 +10,6 @@ Small transfers therefore cannot saturate HBM.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import weakref
 from dataclasses import dataclass
@@ -203,12 +202,3 @@ def boost_factor(t_s: float, ratio: float, tau_s: float) -> float:
         return ratio
     return 1.0 + (ratio - 1.0) * (tau_s / t_s) * -math.expm1(-t_s / tau_s)
 
-
-def boosted(c: GpuFigures, t_s: float) -> GpuFigures:
-    """`c` with its tensor-core efficiencies raised by `boost_factor` of tensor-core work
-    of `t_s` seconds (capped at the peak); `c` itself without a boost."""
-    g = boost_factor(t_s, c.boost, c.boost_tau)
-    if g == 1.0:
-        return c
-    return dataclasses.replace(c, mma_eff=min(1.0, c.mma_eff * g),
-                               mma_eff_8bit=min(1.0, c.mma_eff_8bit * g))

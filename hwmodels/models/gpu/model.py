@@ -43,7 +43,7 @@ from infersim.hwmodels.models.gpu import engines as E
 from infersim.hwmodels.models.gpu.attention import FLASH_BLOCK_Q, attention_search
 from infersim.hwmodels.models.gpu.figures import (
     GpuFigures,
-    boosted,
+    boost_factor,
     figures,
     gemm_bw_efficiency,
     mac_energy_j,
@@ -188,12 +188,14 @@ class GpuModel(CostModelBase):
         if isinstance(sh, MatmulShape):
             oc = self._matmul(c, op, hw, sh, ctx.profile)
             if ctx.from_idle and c.boost > 1.0:  # alone from idle: the clock starts boosted
-                oc = self._matmul(boosted(c, oc.compute_s), op, hw, sh, ctx.profile)
+                g = boost_factor(oc.compute_s, c.boost, c.boost_tau)
+                oc = self._matmul(c, op, hw, sh, ctx.profile, g)
             return oc
         if isinstance(sh, AttentionShape):
             oc = self._attention(c, op, hw, sh, ctx.profile)
             if ctx.from_idle and c.boost > 1.0:
-                oc = self._attention(boosted(c, oc.compute_s), op, hw, sh, ctx.profile)
+                g = boost_factor(oc.compute_s, c.boost, c.boost_tau)
+                oc = self._attention(c, op, hw, sh, ctx.profile, g)
             return oc
         return self._vector(c, op, hw, sh, ctx.warm_l2)
 
@@ -231,7 +233,9 @@ class GpuModel(CostModelBase):
         return OpCost(t, energy, bound, compute_s, memory_s, comm_s, c.launch, detail)
 
     def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
-                profile: RuntimeProfile | None = None) -> OpCost:
+                profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
+        """`clock`: the tensor cores' clock over the sustained one (`figures.boost_factor`
+        for an op from idle), raising the tile loop's efficiency up to the peak."""
         a_b = op.dtype.bytes
         w_b = sh.weight_dtype.bytes if sh.weight_dtype is not None else a_b
         mdt = op.dtype
@@ -241,6 +245,7 @@ class GpuModel(CostModelBase):
         eff = mma_efficiency(c, mdt)
         if op.kind is OpKind.MOE_EXPERTS:
             eff *= E.knob(profile, "moe_efficiency")
+        eff = min(1.0, eff * clock)
         ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, mdt),
                          max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt))
         detail: tuple[tuple[str, float | str], ...] = (
@@ -254,10 +259,13 @@ class GpuModel(CostModelBase):
                             ch.read_bytes + ch.write_bytes, ch.l2_bytes, 0.0, detail)
 
     def _attention(self, c: GpuFigures, op: Op, hw: Hardware, sh: AttentionShape,
-                   profile: RuntimeProfile | None = None) -> OpCost:
+                   profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
+        """`clock` as `_matmul`'s (the attention MMA rate up to the peak)."""
         eff = E.knob(profile, "attention_efficiency")
         if eff > 0.0:
             c = replace(c, attn_eff=eff)
+        if clock != 1.0:
+            c = replace(c, attn_eff=min(c.attn_eff * clock, 1.0 / c.mma_eff))
         ch = attention_search(c, op, sh, gqa_aware=E.knob(profile, "gqa_aware") >= 0.5)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", ch.algorithm), ("split_kv", ch.split_kv), ("blocks", ch.blocks),
