@@ -546,13 +546,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         net = network_rows().reset_index(drop=True)
         hws = fitted_hardware() if args.fitted else {g: load_hardware(sp)
                                                       for g, sp in SPECS.items()}
-        pred = np.concatenate([predictions(net[net.gpu == g], hws[g], harness(g), True)
-                               for g in sorted(net.gpu.unique())])
-        order = np.concatenate([np.flatnonzero(net.gpu.to_numpy() == g)
-                                for g in sorted(net.gpu.unique())])
-        full = np.empty(len(net))
-        full[order] = pred
-        print(allreduce_lines(net, full).round(2).to_string(index=False))
+        pred = np.empty(len(net))
+        for g in net.gpu.unique():
+            on = (net.gpu == g).to_numpy()
+            pred[on] = predictions(net[on], hws[g], harness(g), True)
+        print(allreduce_lines(net, pred).round(2).to_string(index=False))
     if args.by_shape:
         import numpy as np
 
