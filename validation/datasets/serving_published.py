@@ -552,11 +552,15 @@ def lean(df: pd.DataFrame) -> dict[str, float]:
             "share_faster": float(np.mean(signed > 0))}
 
 
+def held_out(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `df` not fitted on (groups without "calibration"; `lean` skips excluded)."""
+    return df[~df["group"].str.contains("calibration")]
+
+
 def lean_line(df: pd.DataFrame) -> str:
     """`lean` of every graded row and of the held-out ones, as one printable line each."""
     out = []
-    for label, part in (("graded", df), ("held out", df[~df["group"].str.contains(
-            "calibration")])):
+    for label, part in (("graded", df), ("held out", held_out(df))):
         s = lean(part)
         out.append(f"{label}: n={s['n']:.0f}, median APE {s['median_ape']:.1%}, p90 "
                    f"{s['p90_ape']:.1%}, median signed {s['median_faster']:+.1%} (positive = "
@@ -585,7 +589,7 @@ def lean_by_stack(data: pd.DataFrame, stacks: Mapping[str, str] | None = None) -
     stack's rows (n, median APE, median signed error, positive = predicted faster, and how
     many rows are predicted faster), largest stacks first. A lean hidden in the pooled
     figures (one engine always too fast, another too slow) shows here."""
-    held = data[~data["group"].str.contains("calibration") & (data["group"] != "excluded")]
+    held = held_out(data)
     if held.empty:
         return []
     held = held.assign(stack=stack_of(held, stacks))
