@@ -389,6 +389,20 @@ for _tag_name, _rx, _first in (
     _Dumper.add_implicit_resolver(_tag_name, re.compile(f"^(?:{_rx.pattern})$"), list(_first))
 
 
+# YAML 1.1 line breaks beyond \n and \r (NEL, LS, PS): PyYAML's emitter writes them raw in
+# plain, single-quoted and block styles, where a reader folds them to a space; only the
+# double-quoted style escapes them.
+_EXTRA_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = '"' if any(b in value for b in _EXTRA_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump_document(data: Any) -> str:
     """YAML text of plain data (mappings, lists, text, numbers, booleans, None) that
     `parse_document` reads back as the same data; key order is kept."""

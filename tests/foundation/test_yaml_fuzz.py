@@ -10,6 +10,7 @@ import math
 import time
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -168,3 +169,12 @@ def test_non_finite_and_huge_numbers_are_problems_in_a_study():
                 assert e.problems
             else:
                 raise AssertionError(f"{where} accepted")
+
+
+@pytest.mark.parametrize("value", ["\x85", "a\u2028b", "x\u2029", "\n\x85 y", "µs — ok"])
+def test_dump_keeps_yaml_11_line_breaks_found_by_the_fuzzer(value):
+    """NEL / LS / PS are YAML 1.1 line breaks: written raw (plain or single-quoted) they read
+    back folded to a space; the dumper double-quotes and escapes them (found by
+    `test_loader_returns_or_reports_problems` with text 'a: "\\u0085"')."""
+    doc = parse_document(dump_document({"a": value}))
+    assert not doc.problems and doc.data == {"a": value}
