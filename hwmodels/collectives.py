@@ -15,6 +15,11 @@ algorithms differ in hops and wire bytes:
 | direct      | switch / all-to-all (gather, scatter, all-to-all) | 1 | as ring   |
 | p2p         | send/recv to one peer      | 1               | m                     |
 
+A collective library may run a ring in a second, low-latency protocol (`LowLatency`: NCCL's
+LL, whose flag-carrying 8-byte stores need no per-chunk handshake): a smaller per-step latency
+at a fraction of the link bandwidth. `plans` then offers both rings and the fastest wins, as
+NCCL's tuner picks LL for small messages and its bandwidth protocol for large ones.
+
 `native_plan` is the fabric's own schedule (the topology's hop count with ring wire bytes);
 `plans` adds the algorithms a switch offers. `floor_bytes` is the bound no algorithm beats.
 
@@ -61,6 +66,15 @@ _NATIVE = {Topology.RING: Algorithm.RING, Topology.MESH_2D: Algorithm.GRID_RING,
            Topology.TORUS_2D: Algorithm.GRID_RING, Topology.TORUS_3D: Algorithm.GRID_RING,
            Topology.DRAGONFLY: Algorithm.HIERARCHICAL,
            Topology.SWITCH: Algorithm.DIRECT, Topology.ALL_TO_ALL: Algorithm.DIRECT}
+
+
+@dataclass(frozen=True, slots=True)
+class LowLatency:
+    """A ring protocol with its own per-step latency and share of the usable link bandwidth
+    (the fabric's `latency_s` and full bandwidth are the bandwidth protocol's)."""
+
+    hop_latency_s: float
+    bandwidth_fraction: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +158,10 @@ def topology_hops(topology: Topology, shape: CollectiveShape) -> int:
 
 
 def _plan(algo: Algorithm, hops: int, wire: float, fabric: Interconnect,
-          efficiency: float) -> CollectivePlan:
+          efficiency: float, hop_latency_s: float | None = None) -> CollectivePlan:
     bw = fabric.chip_bandwidth_Bps * efficiency
-    return CollectivePlan(algo, hops, wire, wire / bw if bw > 0 else 0.0,
-                          hops * fabric.latency_s)
+    hop = fabric.latency_s if hop_latency_s is None else hop_latency_s
+    return CollectivePlan(algo, hops, wire, wire / bw if bw > 0 else 0.0, hops * hop)
 
 
 def native_plan(shape: CollectiveShape, fabric: Interconnect,
@@ -162,10 +176,12 @@ def native_plan(shape: CollectiveShape, fabric: Interconnect,
 
 
 def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float = 1.0,
-          in_switch_efficiency: float = 0.0) -> list[CollectivePlan]:
+          in_switch_efficiency: float = 0.0,
+          low_latency: LowLatency | None = None) -> list[CollectivePlan]:
     """Every algorithm the fabric offers for this collective (the caller keeps the fastest).
 
-    Any fabric can run a ring; a switched fabric adds its direct schedules (two-shot, one-shot
+    Any fabric can run a ring (also in the `low_latency` protocol when given); a switched
+    fabric adds its direct schedules (two-shot, one-shot
     all-reduce; one-step gather/scatter/all-to-all) and, on a switch that reduces in the
     network (`in_switch_efficiency` > 0, NVLink SHARP), the in-switch all-reduce."""
     g, m = shape.group_size, shape.bytes
@@ -181,6 +197,10 @@ def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float =
     else:
         out = [_plan(Algorithm.RING, ring_steps, ring_wire_bytes(shape), fabric,
                      link_efficiency)]
+        if low_latency is not None:
+            out.append(_plan(Algorithm.RING, ring_steps, ring_wire_bytes(shape), fabric,
+                             link_efficiency * low_latency.bandwidth_fraction,
+                             low_latency.hop_latency_s))
     if not switched:
         return out
     if coll == Collective.ALL_REDUCE:
@@ -197,16 +217,18 @@ def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float =
 def best_plan(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float = 1.0,
               in_switch_efficiency: float = 0.0, *,
               allowed: Collection[Algorithm] | None = None,
-              reduce_efficiency: float = 0.0) -> CollectivePlan | None:
+              reduce_efficiency: float = 0.0,
+              low_latency: LowLatency | None = None) -> CollectivePlan | None:
     """The fastest of `plans` (None for a group of one); `allowed` restricts the algorithms
     to those the collective library implements (e.g. NCCL: ring, in-switch, p2p, direct);
     `reduce_efficiency` > 0 prices the reducing collectives (all-reduce, reduce-scatter)
-    over links at that efficiency instead of `link_efficiency`."""
+    over links at that efficiency instead of `link_efficiency`; `low_latency` adds the ring
+    in that protocol (`plans`)."""
     eff = link_efficiency
     if reduce_efficiency > 0.0 and shape.collective in (Collective.ALL_REDUCE,
                                                         Collective.REDUCE_SCATTER):
         eff = reduce_efficiency
-    cands = plans(shape, fabric, eff, in_switch_efficiency)
+    cands = plans(shape, fabric, eff, in_switch_efficiency, low_latency)
     if allowed is not None:
         cands = [p for p in cands if p.algorithm in allowed]
     return min(cands, key=lambda p: (p.time_s, p.wire_bytes)) if cands else None
@@ -220,19 +242,21 @@ NETWORK_EFFICIENCY = 0.9
 
 def _phase(coll: Collective, m: float, g: int, fabric: Interconnect, eff: float,
            in_switch: float, allowed: Collection[Algorithm] | None,
-           reduce_eff: float) -> CollectivePlan | None:
+           reduce_eff: float, low_latency: LowLatency | None = None) -> CollectivePlan | None:
     return best_plan(CollectiveShape(coll, m, g), fabric, eff, in_switch, allowed=allowed,
-                     reduce_efficiency=reduce_eff)
+                     reduce_efficiency=reduce_eff, low_latency=low_latency)
 
 
 def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1.0,
                 in_switch_efficiency: float = 0.0, *,
                 allowed: Collection[Algorithm] | None = None,
                 reduce_efficiency: float = 0.0,
-                network_efficiency: float = NETWORK_EFFICIENCY) -> CollectivePlan | None:
+                network_efficiency: float = NETWORK_EFFICIENCY,
+                low_latency: LowLatency | None = None) -> CollectivePlan | None:
     """The collective on `hw`: `best_plan` on the scale-up fabric when the group fits one node
     (or the system has no scale-out network), else the hierarchical schedule of the module
-    docstring. None for a group of one or a system without links."""
+    docstring. None for a group of one or a system without links. `low_latency` is the
+    scale-up fabric's low-latency ring protocol (`plans`)."""
     fabric = hw.fabric
     if fabric is None:
         return None
@@ -241,7 +265,8 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
     coll = shape.collective
     if so is None or g <= so.chips_per_node or coll == Collective.SEND_RECV:
         return best_plan(shape, fabric, link_efficiency, in_switch_efficiency,
-                         allowed=allowed, reduce_efficiency=reduce_efficiency)
+                         allowed=allowed, reduce_efficiency=reduce_efficiency,
+                         low_latency=low_latency)
     nodes = math.ceil(g / so.chips_per_node)
     c = g // nodes  # chips of the group in each node
     net = so.network
@@ -250,7 +275,7 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
 
     def up(cl: Collective, size: float) -> CollectivePlan | None:
         return _phase(cl, size, c, fabric, link_efficiency, in_switch_efficiency, allowed,
-                      reduce_efficiency)
+                      reduce_efficiency, low_latency)
 
     def across(cl: Collective, size: float) -> CollectivePlan | None:
         return _phase(cl, size, nodes, net, network_efficiency, 0.0, ring, 0.0)

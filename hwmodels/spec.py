@@ -354,6 +354,13 @@ class GpuParams:
         "nvls_efficiency", "all-reduce with reduction in the switch (NVLink SHARP / NVLS): "
         "algorithm bandwidth as a fraction of the per-direction link bandwidth; 0 when the "
         "fabric cannot reduce in-network", (0.0, 1.0), default=0.0)
+    ll_step_latency_s: float = kind_param(
+        "ll_step_latency_us", "per-step latency of a ring in the collective library's "
+        "low-latency protocol (NCCL's LL: flag-carrying 8-byte stores, no per-chunk "
+        "handshake) at 1/4 of the ring's link rate; the ring also runs in the bandwidth "
+        "protocol at the fabric's per-step latency (`interconnect.latency_us`) and the faster "
+        "one is taken; 0 = no low-latency protocol modelled", (0.0, 100.0), scale=US,
+        default=0.0)
     step_sync_s: float = kind_param(
         "step_sync_us", "per-step host/device round trip: launching the step (or its graph) "
         "and synchronizing to read the sampled token back", (0.0, 10000.0), scale=US,

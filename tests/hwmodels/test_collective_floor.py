@@ -90,3 +90,30 @@ def test_gpu_model_never_beats_the_floor(spec, which, a, b, c, coll, exp, g, dt)
         op = O.collective(coll, 10.0 ** exp, g, dt)
     cost = _MODEL.op_cost(op, hw, CostContext())
     assert cost.time_s >= max(roofline_times(op, hw)) * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("g", [2, 4, 8])
+def test_low_latency_ring_wins_below_the_hand_computed_crossover(g: int) -> None:
+    """A ring offered in a low-latency protocol (per-step latency h_ll at a fraction f of the
+    rate) beside the bandwidth protocol (step latency h): the two times are equal where
+    2(g-1)(h - h_ll) = w (1/(f B) - 1/B), w the ring's wire bytes; below that message size
+    the low-latency ring is the best plan, above it the bandwidth protocol's."""
+    from dataclasses import replace
+
+    from infersim.hwmodels.collectives import Algorithm, LowLatency, best_plan
+
+    fabric = replace(load_hardware("dgx-h100").fabric, latency_s=3e-6)
+    ll = LowLatency(hop_latency_s=0.5e-6, bandwidth_fraction=0.25)
+    rate = fabric.chip_bandwidth_Bps * 0.8
+    per_byte = 1 / (ll.bandwidth_fraction * rate) - 1 / rate
+    wire_star = 2 * (g - 1) * (3e-6 - 0.5e-6) / per_byte
+    m_star = wire_star / (2 * (g - 1) / g)
+    for m, hop in ((0.5 * m_star, 0.5e-6), (2.0 * m_star, 3e-6)):
+        plan = best_plan(CollectiveShape(Collective.ALL_REDUCE, m, g), fabric, 0.8,
+                         allowed={Algorithm.RING}, low_latency=ll)
+        assert plan is not None and plan.algorithm is Algorithm.RING
+        assert plan.latency_s == pytest.approx(2 * (g - 1) * hop)
+    # without the protocol the ring pays the bandwidth protocol's steps at any size
+    plain = best_plan(CollectiveShape(Collective.ALL_REDUCE, 0.5 * m_star, g), fabric, 0.8,
+                      allowed={Algorithm.RING})
+    assert plain is not None and plain.latency_s == pytest.approx(2 * (g - 1) * 3e-6)

@@ -433,3 +433,30 @@ def test_boost_knobs_speed_up_an_op_from_idle_and_leave_a_step_alone(field, valu
     steps = [simulate("llama-3.1-8b", load_hardware("h100-sxm", {field: v}), "prefill", 1,
                       prompt=2048).latency_s for v in values]
     assert len(set(steps)) == 1, steps
+
+
+def test_ll_step_latency_knob_slows_small_allreduces_up_to_the_bandwidth_protocol() -> None:
+    """A slower LL ring step slows a decode-sized TP2 all-reduce (LL runs it) until the
+    bandwidth protocol's ring (the fabric's step latency) is the faster one, and leaves a
+    prefill-sized one (the bandwidth protocol runs it) alone; 0 turns LL off, giving the
+    bandwidth protocol's time by hand."""
+    from infersim.workloads import ops as O
+
+    small, big = O.collective("all_reduce", 16384.0, 2), O.collective("all_reduce", 64e6, 2)
+    values = (0.2, 0.47, 0.8, 1.0)
+
+    def cost(op, v):
+        hw = load_hardware("dgx-h100", {"chip.gpu.ll_step_latency_us": v})
+        return cost_model(hw).op_cost(op, hw, CostContext()).time_s
+
+    smalls = [cost(small, v) for v in values]
+    assert all(b > a for a, b in itertools.pairwise(smalls)), smalls
+    assert len({cost(big, v) for v in values}) == 1
+    hw = load_hardware("dgx-h100", {"chip.gpu.ll_step_latency_us": 0.0})
+    p, f = hw.chip.params, hw.fabric
+    rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
+    ring = 2 * f.latency_s + 16384.0 / rate
+    nvls = 2 * f.latency_s + 16384.0 / (f.chip_bandwidth_Bps * p.nvls_efficiency)
+    by_hand = min(p.collective_latency_s, p.kernel_launch_s) + min(ring, nvls) + p.kernel_launch_s
+    assert cost(small, 0.0) == pytest.approx(by_hand, rel=1e-9)
+    assert smalls[-1] < cost(small, 0.0)

@@ -119,12 +119,43 @@ def test_tp8_allreduce_small_message_is_latency_bound(dgx_h100: Hardware) -> Non
     p = dgx_h100.chip.params
     f = dgx_h100.fabric
     B, g = 16384.0, 8  # one decode token of an 8192-wide bf16 activation
-    # NVLS: two switch traversals, the message once; the ring's 14 steps lose
+    # NVLS: two switch traversals, the message once; the ring: 14 steps, in NCCL's bandwidth
+    # protocol (the fabric's step latency) or its LL protocol (`ll_step_latency_us` a step
+    # at 1/4 of the rate). Every candidate is latency-bound at this size.
+    rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
+    wire = 2 * (g - 1) / g * B
     nvls = 2 * f.latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
-    ring = 2 * (g - 1) * f.latency_s
-    assert nvls < ring
-    expected = min(p.collective_latency_s, p.kernel_launch_s) + nvls + p.kernel_launch_s
+    ring = 2 * (g - 1) * f.latency_s + wire / rate
+    ring_ll = 2 * (g - 1) * p.ll_step_latency_s + wire / (rate / 4)
+    best = min(nvls, ring, ring_ll)
+    for t, steps in ((nvls, 2 * f.latency_s), (ring, 2 * (g - 1) * f.latency_s),
+                     (ring_ll, 2 * (g - 1) * p.ll_step_latency_s)):
+        assert steps > 0.5 * t  # latency-bound
+    expected = min(p.collective_latency_s, p.kernel_launch_s) + best + p.kernel_launch_s
     got = cost_model(dgx_h100).op_cost(O.collective("all_reduce", B, g), dgx_h100, CostContext()).time_s
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("B", [16384.0, 64e6])
+def test_tp2_allreduce_runs_nccl_ll_for_small_messages_and_simple_for_large(
+        dgx_h100: Hardware, B: float) -> None:
+    """Two GPUs: the ring's two steps in NCCL's LL protocol (`ll_step_latency_us` a step, 1/4
+    of the bandwidth: src/graph/tuning.cc) beat its bandwidth protocol (the fabric's fitted step
+    latency) on a decode-sized message and lose on a prefill-sized one."""
+    p = dgx_h100.chip.params
+    f = dgx_h100.fabric
+    g = 2
+    rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
+    wire = 2 * (g - 1) / g * B
+    simple = 2 * (g - 1) * f.latency_s + wire / rate
+    assert p.ll_step_latency_s == pytest.approx(0.47e-6)
+    ll = 2 * (g - 1) * p.ll_step_latency_s + wire / (rate / 4)
+    nvls = 2 * f.latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
+    best = min(simple, ll, nvls)
+    assert best == (ll if B < 1e6 else simple)
+    expected = min(p.collective_latency_s, p.kernel_launch_s) + best + p.kernel_launch_s
+    got = cost_model(dgx_h100).op_cost(O.collective("all_reduce", B, g), dgx_h100,
+                                       CostContext()).time_s
     assert got == pytest.approx(expected, rel=1e-9)
 
 

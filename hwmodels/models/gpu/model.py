@@ -19,7 +19,9 @@ bits × J/bit + idle power × time.
 Collectives over NVLink/NVSwitch: the fastest of NCCL's algorithms (`hwmodels.collectives`:
 ring, in-switch NVLS at `nvls_efficiency`, direct, p2p) at `link_efficiency` of the link
 bandwidth (`allreduce_bw_efficiency` for reducing collectives), plus `collective_latency_s`
-per call; a group spanning nodes runs hierarchically over NVLink and the network
+per call; the ring runs in NCCL's bandwidth protocol (per step the fabric's `latency_s`) or
+its LL protocol (`ll_step_latency_us`, at `NCCL_LL_BANDWIDTH_FRACTION` of the rate),
+whichever is faster; a group spanning nodes runs hierarchically over NVLink and the network
 (`collectives.system_plan`). A send/recv's op time is the receiver's (the data has arrived);
 its sender may finish earlier in NCCL's P2P-read mode (`p2p_sender_time`, detail `sender_s`).
 """
@@ -73,12 +75,23 @@ NCCL_ALGORITHMS = frozenset({collectives.Algorithm.RING, collectives.Algorithm.I
                              collectives.Algorithm.P2P, collectives.Algorithm.DIRECT})
 
 
+# NCCL's LL protocol runs a ring at 1/4 of the bandwidth protocol's bus bandwidth (the ring
+# all-reduce LL refinement `busBw *= 1.0/4.0` of NCCL's tuning model, src/graph/tuning.cc,
+# github.com/NVIDIA/nccl) and at its own per-step latency (`gpu.ll_step_latency_us`). A
+# spec's `interconnect.latency_us` is the bandwidth protocol's per-step latency (fitted on
+# the >= 1 MiB Vidur all-reduces); small messages (a decode step's all-reduce) run LL.
+NCCL_LL_BANDWIDTH_FRACTION = 0.25
+
+
 def nccl_plan(c: GpuFigures, hw: Hardware, sh: CollectiveShape
               ) -> collectives.CollectivePlan | None:
-    """The fastest of NCCL's algorithms (`hwmodels.collectives`) for this chip's part of a
-    collective; None for a group of one or a system without links."""
+    """The fastest of NCCL's algorithms and protocols (`hwmodels.collectives`; the LL ring
+    where the spec gives `ll_step_latency_us`) for this chip's part of a collective; None for
+    a group of one or a system without links."""
+    ll = (collectives.LowLatency(c.ll_step, NCCL_LL_BANDWIDTH_FRACTION)
+          if c.ll_step > 0.0 else None)
     return collectives.system_plan(sh, hw, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
-                                   reduce_efficiency=c.reduce_eff)
+                                   reduce_efficiency=c.reduce_eff, low_latency=ll)
 
 
 def p2p_sender_time(c: GpuFigures, plan: collectives.CollectivePlan, latency: float) -> float:
