@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from infersim.hwmodels.spec import Hardware, Interconnect, Topology
@@ -177,13 +177,15 @@ def native_plan(shape: CollectiveShape, fabric: Interconnect,
 
 def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float = 1.0,
           in_switch_efficiency: float = 0.0,
-          low_latency: LowLatency | None = None) -> list[CollectivePlan]:
+          low_latency: LowLatency | None = None,
+          in_switch_latency_s: float | None = None) -> list[CollectivePlan]:
     """Every algorithm the fabric offers for this collective (the caller keeps the fastest).
 
     Any fabric can run a ring (also in the `low_latency` protocol when given); a switched
     fabric adds its direct schedules (two-shot, one-shot
     all-reduce; one-step gather/scatter/all-to-all) and, on a switch that reduces in the
-    network (`in_switch_efficiency` > 0, NVLink SHARP), the in-switch all-reduce."""
+    network (`in_switch_efficiency` > 0, NVLink SHARP), the in-switch all-reduce, whose
+    fixed latency is `in_switch_latency_s` when given (else two fabric steps)."""
     g, m = shape.group_size, shape.bytes
     if g <= 1:
         return []
@@ -208,7 +210,10 @@ def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float =
                          link_efficiency))
         out.append(_plan(Algorithm.ONE_SHOT, 1, (g - 1) * m, fabric, link_efficiency))
         if in_switch_efficiency > 0.0 and fabric.topology == Topology.SWITCH:
-            out.append(_plan(Algorithm.IN_SWITCH, 2, m, fabric, in_switch_efficiency))
+            nvls = _plan(Algorithm.IN_SWITCH, 2, m, fabric, in_switch_efficiency)
+            if in_switch_latency_s is not None:
+                nvls = replace(nvls, latency_s=in_switch_latency_s)
+            out.append(nvls)
     else:
         out.append(_plan(Algorithm.DIRECT, 1, ring_wire_bytes(shape), fabric, link_efficiency))
     return out
@@ -218,17 +223,19 @@ def best_plan(shape: CollectiveShape, fabric: Interconnect, link_efficiency: flo
               in_switch_efficiency: float = 0.0, *,
               allowed: Collection[Algorithm] | None = None,
               reduce_efficiency: float = 0.0,
-              low_latency: LowLatency | None = None) -> CollectivePlan | None:
+              low_latency: LowLatency | None = None,
+              in_switch_latency_s: float | None = None) -> CollectivePlan | None:
     """The fastest of `plans` (None for a group of one); `allowed` restricts the algorithms
     to those the collective library implements (e.g. NCCL: ring, in-switch, p2p, direct);
     `reduce_efficiency` > 0 prices the reducing collectives (all-reduce, reduce-scatter)
     over links at that efficiency instead of `link_efficiency`; `low_latency` adds the ring
-    in that protocol (`plans`)."""
+    in that protocol and `in_switch_latency_s` sets the in-switch all-reduce's fixed latency
+    (`plans`)."""
     eff = link_efficiency
     if reduce_efficiency > 0.0 and shape.collective in (Collective.ALL_REDUCE,
                                                         Collective.REDUCE_SCATTER):
         eff = reduce_efficiency
-    cands = plans(shape, fabric, eff, in_switch_efficiency, low_latency)
+    cands = plans(shape, fabric, eff, in_switch_efficiency, low_latency, in_switch_latency_s)
     if allowed is not None:
         cands = [p for p in cands if p.algorithm in allowed]
     return min(cands, key=lambda p: (p.time_s, p.wire_bytes)) if cands else None
@@ -242,9 +249,11 @@ NETWORK_EFFICIENCY = 0.9
 
 def _phase(coll: Collective, m: float, g: int, fabric: Interconnect, eff: float,
            in_switch: float, allowed: Collection[Algorithm] | None,
-           reduce_eff: float, low_latency: LowLatency | None = None) -> CollectivePlan | None:
+           reduce_eff: float, low_latency: LowLatency | None = None,
+           in_switch_latency_s: float | None = None) -> CollectivePlan | None:
     return best_plan(CollectiveShape(coll, m, g), fabric, eff, in_switch, allowed=allowed,
-                     reduce_efficiency=reduce_eff, low_latency=low_latency)
+                     reduce_efficiency=reduce_eff, low_latency=low_latency,
+                     in_switch_latency_s=in_switch_latency_s)
 
 
 def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1.0,
@@ -252,11 +261,13 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
                 allowed: Collection[Algorithm] | None = None,
                 reduce_efficiency: float = 0.0,
                 network_efficiency: float = NETWORK_EFFICIENCY,
-                low_latency: LowLatency | None = None) -> CollectivePlan | None:
+                low_latency: LowLatency | None = None,
+                in_switch_latency_s: float | None = None) -> CollectivePlan | None:
     """The collective on `hw`: `best_plan` on the scale-up fabric when the group fits one node
     (or the system has no scale-out network), else the hierarchical schedule of the module
     docstring. None for a group of one or a system without links. `low_latency` is the
-    scale-up fabric's low-latency ring protocol (`plans`)."""
+    scale-up fabric's low-latency ring protocol and `in_switch_latency_s` its in-switch
+    all-reduce's fixed latency (`plans`)."""
     fabric = hw.fabric
     if fabric is None:
         return None
@@ -266,7 +277,7 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
     if so is None or g <= so.chips_per_node or coll == Collective.SEND_RECV:
         return best_plan(shape, fabric, link_efficiency, in_switch_efficiency,
                          allowed=allowed, reduce_efficiency=reduce_efficiency,
-                         low_latency=low_latency)
+                         low_latency=low_latency, in_switch_latency_s=in_switch_latency_s)
     nodes = math.ceil(g / so.chips_per_node)
     c = g // nodes  # chips of the group in each node
     net = so.network
@@ -275,7 +286,7 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
 
     def up(cl: Collective, size: float) -> CollectivePlan | None:
         return _phase(cl, size, c, fabric, link_efficiency, in_switch_efficiency, allowed,
-                      reduce_efficiency, low_latency)
+                      reduce_efficiency, low_latency, in_switch_latency_s)
 
     def across(cl: Collective, size: float) -> CollectivePlan | None:
         return _phase(cl, size, nodes, net, network_efficiency, 0.0, ring, 0.0)

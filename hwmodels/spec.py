@@ -354,6 +354,11 @@ class GpuParams:
         "nvls_efficiency", "all-reduce with reduction in the switch (NVLink SHARP / NVLS): "
         "algorithm bandwidth as a fraction of the per-direction link bandwidth; 0 when the "
         "fabric cannot reduce in-network", (0.0, 1.0), default=0.0)
+    nvls_latency_s: float = kind_param(
+        "nvls_latency_us", "fixed latency of the in-switch (NVLS) all-reduce beyond the call "
+        "(multicast setup and the switch's reduction pipeline), independent of the group "
+        "size; 0 = two fabric steps (`interconnect.latency_us`)", (0.0, 1000.0), scale=US,
+        default=0.0)
     ll_step_latency_s: float = kind_param(
         "ll_step_latency_us", "per-step latency of a ring in the collective library's "
         "low-latency protocol (NCCL's LL: flag-carrying 8-byte stores, no per-chunk "

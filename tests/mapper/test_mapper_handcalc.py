@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infersim.hwmodels import CostContext, cost_model
+from infersim.hwmodels import CostContext, cost_model, load_hardware
 from infersim.hwmodels.models.gpu import gemm as G
 from infersim.hwmodels.models.gpu.figures import figures
 from infersim.hwmodels.spec import Hardware
@@ -148,7 +148,7 @@ def test_tp2_allreduce_runs_nccl_ll_for_small_messages_and_simple_for_large(
     rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
     wire = 2 * (g - 1) / g * B
     simple = 2 * (g - 1) * f.latency_s + wire / rate
-    assert p.ll_step_latency_s == pytest.approx(0.47e-6)
+    assert p.ll_step_latency_s == pytest.approx(0.6e-6)
     ll = 2 * (g - 1) * p.ll_step_latency_s + wire / (rate / 4)
     nvls = 2 * f.latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
     best = min(simple, ll, nvls)
@@ -220,3 +220,37 @@ def test_system_with_too_few_chips_is_infeasible() -> None:
 def test_a100_system_replace_keeps_chip_links(a100: Hardware) -> None:
     hw = replace(a100, num_chips=4)
     assert hw.fabric is not None and hw.fabric.links_per_chip == 12
+
+
+def test_nvls_fixed_latency_knob_by_hand() -> None:
+    """`gpu.nvls_latency_us` replaces the in-switch all-reduce's two fabric steps by a fixed
+    latency (NCCL's tuning model: 25 us on NVLink): with it, an 8-GPU decode-sized
+    all-reduce runs the LL ring and a 256 MB one still runs NVLS, each by hand; 0 (the
+    shipped default) leaves NVLS at two fabric steps."""
+    B_small, B_big, g = 16384.0, 256e6, 8
+    hw = load_hardware("dgx-h100", {"chip.gpu.nvls_latency_us": 25.0})
+    p, f = hw.chip.params, hw.fabric
+    bw = f.chip_bandwidth_Bps
+    rate = bw * p.allreduce_bw_efficiency
+    call = min(p.collective_latency_s, p.kernel_launch_s) + p.kernel_launch_s
+
+    def by_hand(B: float) -> tuple[float, float, float]:
+        wire = 2 * (g - 1) / g * B
+        return (25e-6 + B / (bw * p.nvls_efficiency),  # NVLS
+                2 * (g - 1) * f.latency_s + wire / rate,  # ring, bandwidth protocol
+                2 * (g - 1) * p.ll_step_latency_s + wire / (rate / 4))  # ring, LL
+
+    def got(h, B: float) -> float:
+        return cost_model(h).op_cost(O.collective("all_reduce", B, g), h, CostContext()).time_s
+
+    nvls, ring, ll = by_hand(B_small)
+    assert ll < min(nvls, ring)
+    assert got(hw, B_small) == pytest.approx(call + ll, rel=1e-9)
+    nvls, ring, ll = by_hand(B_big)
+    assert nvls < min(ring, ll)
+    assert got(hw, B_big) == pytest.approx(call + nvls, rel=1e-9)
+    base = load_hardware("dgx-h100")
+    assert base.chip.params.nvls_latency_s == 0.0
+    two_steps = 2 * f.latency_s + B_big / (bw * p.nvls_efficiency)
+    assert got(base, B_big) == pytest.approx(call + two_steps, rel=1e-9)
+    assert got(hw, B_big) > got(base, B_big)

@@ -43,6 +43,7 @@ class GpuFigures:
     coll_lat: float
     nvls_eff: float
     ll_step: float  # per-step latency of NCCL's LL ring protocol, 0 = not modelled (s)
+    nvls_lat: float  # fixed latency of the NVLS all-reduce, 0 = two fabric steps (s)
     idle_w: float
     l2_lat: float
     l2_eff: float
@@ -115,7 +116,8 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         inflight=p.sm_inflight_bytes, mma_eff=p.mma_efficiency,
         attn_eff=p.attention_efficiency, launch=p.kernel_launch_s,
         link_eff=p.link_efficiency, coll_lat=p.collective_latency_s,
-        nvls_eff=p.nvls_efficiency, ll_step=p.ll_step_latency_s, idle_w=chip.power.idle_w,
+        nvls_eff=p.nvls_efficiency, ll_step=p.ll_step_latency_s,
+        nvls_lat=p.nvls_latency_s, idle_w=chip.power.idle_w,
         l2_lat=(l2.latency_s if l2 is not None and l2.latency_s > 0 else main.latency_s),
         l2_eff=p.l2_efficiency, red_row_bytes=p.reduction_row_bytes,
         reread_miss=p.reduction_reread_miss, vec_bps=max(1.0, p.vector_blocks_per_sm),
