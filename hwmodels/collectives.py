@@ -86,6 +86,7 @@ class CollectivePlan:
     wire_bytes: float  # bytes this chip sends
     bandwidth_s: float  # wire bytes over the usable injection bandwidth
     latency_s: float  # hops × per-hop latency
+    protocol: str = "bandwidth"  # "low_latency" for a ring in the `LowLatency` protocol
 
     @property
     def time_s(self) -> float:
@@ -161,7 +162,8 @@ def _plan(algo: Algorithm, hops: int, wire: float, fabric: Interconnect,
           efficiency: float, hop_latency_s: float | None = None) -> CollectivePlan:
     bw = fabric.chip_bandwidth_Bps * efficiency
     hop = fabric.latency_s if hop_latency_s is None else hop_latency_s
-    return CollectivePlan(algo, hops, wire, wire / bw if bw > 0 else 0.0, hops * hop)
+    return CollectivePlan(algo, hops, wire, wire / bw if bw > 0 else 0.0, hops * hop,
+                          "bandwidth" if hop_latency_s is None else "low_latency")
 
 
 def native_plan(shape: CollectiveShape, fabric: Interconnect,

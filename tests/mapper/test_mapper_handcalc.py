@@ -154,9 +154,12 @@ def test_tp2_allreduce_runs_nccl_ll_for_small_messages_and_simple_for_large(
     best = min(simple, ll, nvls)
     assert best == (ll if B < 1e6 else simple)
     expected = min(p.collective_latency_s, p.kernel_launch_s) + best + p.kernel_launch_s
-    got = cost_model(dgx_h100).op_cost(O.collective("all_reduce", B, g), dgx_h100,
-                                       CostContext()).time_s
-    assert got == pytest.approx(expected, rel=1e-9)
+    oc = cost_model(dgx_h100).op_cost(O.collective("all_reduce", B, g), dgx_h100,
+                                      CostContext())
+    assert oc.time_s == pytest.approx(expected, rel=1e-9)
+    detail = dict(oc.detail)
+    assert detail["algorithm"] == "ring"
+    assert detail["protocol"] == ("low_latency" if B < 1e6 else "bandwidth")
 
 
 def test_eager_recurrence_hand_example() -> None:

@@ -297,6 +297,7 @@ class GpuModel(CostModelBase):
         memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "collective"), ("algorithm", plan.algorithm.value if plan else ""),
+            ("protocol", plan.protocol if plan else ""),
             ("wire_bytes", wire))
         if plan is not None and sh.collective is Collective.SEND_RECV:
             # the op's time is the receiver's (the data has arrived); the sender's kernel
