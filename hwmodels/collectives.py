@@ -184,10 +184,10 @@ def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float =
     """Every algorithm the fabric offers for this collective (the caller keeps the fastest).
 
     Any fabric can run a ring (also in the `low_latency` protocol when given); a switched
-    fabric adds its direct schedules (two-shot, one-shot
-    all-reduce; one-step gather/scatter/all-to-all) and, on a switch that reduces in the
-    network (`in_switch_efficiency` > 0, NVLink SHARP), the in-switch all-reduce, whose
-    fixed latency is `in_switch_latency_s` when given (else two fabric steps)."""
+    fabric adds its direct schedules (two-shot, one-shot all-reduce; one-step
+    gather/scatter/all-to-all) and, on a switch that reduces in the network
+    (`in_switch_efficiency` > 0, NVLink SHARP), the in-switch all-reduce, whose fixed
+    latency is `in_switch_latency_s` when given (else two fabric steps)."""
     g, m = shape.group_size, shape.bytes
     if g <= 1:
         return []
