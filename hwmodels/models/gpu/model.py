@@ -19,11 +19,12 @@ bits × J/bit + idle power × time.
 Collectives over NVLink/NVSwitch: the fastest of NCCL's algorithms (`hwmodels.collectives`:
 ring, in-switch NVLS at `nvls_efficiency` after its fixed `nvls_latency_us`, direct, p2p) at
 `link_efficiency` of the link bandwidth (`allreduce_bw_efficiency` for reducing
-collectives), plus `collective_latency_s` per call; the ring runs in NCCL's bandwidth protocol (per step the fabric's `latency_s`) or
-its LL protocol (`ll_step_latency_us`, at `NCCL_LL_BANDWIDTH_FRACTION` of the rate),
-whichever is faster; a group spanning nodes runs hierarchically over NVLink and the network
-(`collectives.system_plan`). A send/recv's op time is the receiver's (the data has arrived);
-its sender may finish earlier in NCCL's P2P-read mode (`p2p_sender_time`, detail `sender_s`).
+collectives), plus `collective_latency_s` per call; the ring runs in NCCL's bandwidth
+protocol (per step the fabric's `latency_s`) or its LL protocol (`ll_step_latency_us`, at
+`NCCL_LL_BANDWIDTH_FRACTION` of the rate), whichever is faster; a group spanning nodes runs
+hierarchically over NVLink and the network (`collectives.system_plan`). A send/recv's op
+time is the receiver's (the data has arrived); its sender may finish earlier in NCCL's
+P2P-read mode (`p2p_sender_time`, detail `sender_s`).
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ NCCL_ALGORITHMS = frozenset({collectives.Algorithm.RING, collectives.Algorithm.I
 # NCCL's LL protocol runs a ring at 1/4 of the bandwidth protocol's bus bandwidth (the ring
 # all-reduce LL refinement `busBw *= 1.0/4.0` of NCCL's tuning model, src/graph/tuning.cc,
 # github.com/NVIDIA/nccl, in 2.18-2.20, the Vidur profiles' era; 2.21+ takes 1/2 capped at
-# a per-node llMaxBw, 141 GB/s of bus bandwidth on one Hopper node) and at its own per-step latency (`gpu.ll_step_latency_us`). A
-# spec's `interconnect.latency_us` is the bandwidth protocol's per-step latency (fitted on
-# the >= 1 MiB Vidur all-reduces); small messages (a decode step's all-reduce) run LL.
+# a per-node llMaxBw, 141 GB/s of bus bandwidth on one Hopper node) and at its own per-step
+# latency (`gpu.ll_step_latency_us`). A spec's `interconnect.latency_us` is the bandwidth
+# protocol's per-step latency (fitted on the >= 1 MiB Vidur all-reduces); small messages (a
+# decode step's all-reduce) run LL.
 NCCL_LL_BANDWIDTH_FRACTION = 0.25
 
 
