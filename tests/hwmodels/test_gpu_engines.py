@@ -316,6 +316,30 @@ def test_eager_prefill_pays_the_host_dispatch_only_where_it_exceeds_the_kernel()
             assert eager.latency_s - eager.step_overhead_s >= _kernels(eager) * p.host_launch_s
 
 
+def test_decode_batches_above_the_captured_graphs_run_eagerly() -> None:
+    # vLLM V0 captures decode CUDA graphs for batches 1, 2, 4, 8, ..., 256 only
+    # (graph_max_batch 256): a decode step of 256 sequences replays a graph, one of 257 runs
+    # the model from Python, each kernel paying the engine's host time (host_node_s), and is
+    # never faster; an engine without a cap graphs any batch
+    hw = load_hardware("h100-sxm")
+    model = cost_model(hw)
+    prof = E.lookup("vllm-v0")
+    assert prof is not None and E.knob(prof, "graph_max_batch") == 256.0
+    node = E.knob(prof, "host_node_s")
+    assert model.step_overheads(hw, prof.base, prof, 256, decode=True).host_per_kernel_s == 0.0
+    assert model.step_overheads(hw, prof.base, prof, 257, decode=True).host_per_kernel_s == node
+    uncapped = prof.with_values(graph_max_batch=0.0)
+    assert model.step_overheads(hw, prof.base, uncapped, 4096,
+                                decode=True).host_per_kernel_s == 0.0
+    sc = make_scenario("decode", 300, context=128)
+    trace = build_trace(TINY, sc)
+    eager, replay = map_trace(trace, hw, prof), map_trace(trace, hw, uncapped)
+    assert eager.host_s == pytest.approx(_kernels(eager) * node, rel=1e-9)
+    assert replay.host_s == 0.0
+    assert eager.latency_s >= eager.host_s > 0.0
+    assert eager.latency_s > replay.latency_s
+
+
 def test_python_engine_host_time_per_kernel_moves_short_prompts_only() -> None:
     # host_node_s of vLLM V0 / SGLang (their Python layer code, eager prompts): raising it
     # lengthens a short prompt's step, which the host launches set (by at least the extra

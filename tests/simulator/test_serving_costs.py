@@ -202,3 +202,28 @@ def test_an_eager_prompt_step_pays_its_host_launches_once():
     assert single > 1e-4  # the host launches do show: this step is host-bound
     assert excess == pytest.approx(one_step, rel=0.05, abs=2e-5)
     assert excess < 2.0 * single  # not once per prompt (6x)
+
+
+def test_a_decode_batch_above_the_captured_graphs_steps_to_eager_at_the_cap():
+    # vLLM V0 captures decode graphs up to 256 sequences (graph_max_batch): the table has
+    # nodes on both sides of the cap, so a decode iteration of 256 sequences replays its
+    # graph and one of 257 pays the host launches, each equal to the direct mapper call,
+    # with no interpolation across the jump
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    prof = lookup("vllm-v0")
+    model, hw = load_model("llama-3.2-1b"), load_hardware("h100-sxm")
+    c = MapperIterationCost(model, hw, runtime=prof)
+    keys = 300
+    at, above = (c.device([], 0, b, b * keys)[0] for b in (256, 257))
+    assert at == pytest.approx(c.direct_decode(256, keys)[0], rel=1e-6)
+    assert above == pytest.approx(c.direct_decode(257, keys)[0], rel=1e-6)
+    uncapped = MapperIterationCost(model, hw, runtime=prof.with_values(graph_max_batch=0.0))
+    graphed = uncapped.device([], 0, 257, 257 * keys)[0]
+    s = c.schedule(c.scenario(Phase.DECODE, 257, context=keys - 1))
+    # the eager step is host-bound on a 1B model: at least one engine host time per kernel,
+    # then the step's CPU work
+    node = prof.value("host_node_s", 0.0)
+    assert above >= s.kernels * node + s.step_overhead_s - 1e-12
+    assert above > graphed

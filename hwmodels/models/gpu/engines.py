@@ -37,6 +37,9 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `fp8_gemm`: fp8 activations run on the fp8 tensor-core path (0: weights are dequantized
     and the GEMM runs in 16-bit).
   * `cuda_graphs`: decode steps replay CUDA graphs (0: every kernel pays the host dispatch).
+  * `graph_max_batch`: the largest decode batch an engine captured a graph for; a decode
+    step of more sequences runs the model from the host (`host_node_s` per kernel) as an
+    eager prompt does (vLLM V0: 256; 0: any batch).
   * `prefill_graphs`: steps with prompt tokens replay graphs too (1: a C++ runtime or a
     whole-step capture); 0: they run the model eagerly from Python, each kernel paying
     `gpu.host_launch_us` (vLLM V0, SGLang and llama.cpp capture CUDA graphs for decode
@@ -116,6 +119,8 @@ KNOBS: dict[str, tuple[float, str]] = {
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
+    "graph_max_batch": (0.0, "largest decode batch with a captured CUDA graph; larger decode "
+                             "steps run eagerly, host dispatch per kernel (0: any batch)"),
     "prefill_graphs": (1.0, "steps with prompt tokens replay graphs too (0: they run "
                             "eagerly, host dispatch per kernel)"),
     "scheduler_steps": (1.0, "decode steps per CPU scheduling pass (multi-step scheduling)"),
@@ -336,9 +341,12 @@ _p("vllm-v0", Runtime.FUSED,
    "(GQA-aware; vLLM <= 0.4's paged_attention_v1/v2 ran one block per query head); fused "
    "add+RMSNorm, separate RoPE and cache-write kernels; Triton fused-MoE (0.85 assumed); "
    "prompts run eagerly from vLLM's Python layer code, host_node_s per kernel (fitted on "
-   "one row, see _PY_ENGINE_HOST_S)",
+   "one row, see _PY_ENGINE_HOST_S); decode CUDA graphs are captured for batch sizes 1, 2, "
+   "4 and 8-256 in steps of 8 only (vllm/worker/model_runner.py _BATCH_SIZES_TO_CAPTURE, "
+   "v0.5-0.6), so a decode batch above 256 runs eagerly like a prompt (graph_max_batch)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
-   moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S)
+   moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S,
+   graph_max_batch=256.0)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "

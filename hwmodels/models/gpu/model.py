@@ -163,8 +163,10 @@ class GpuModel(CostModelBase):
         sync): cpu / N + sync · (1 − 1/N). The front-end floor: `engines.frontend_floor`."""
         p = params(hw)
         node = E.knob(profile, "host_node_s")
+        cap = E.knob(profile, "graph_max_batch")
         graphed = (E.knob(profile, "cuda_graphs") >= 0.5
-                   and (decode or E.knob(profile, "prefill_graphs") >= 0.5))
+                   and (decode or E.knob(profile, "prefill_graphs") >= 0.5)
+                   and (not decode or cap <= 0.0 or sequences <= cap))
         per_kernel = ((p.host_launch_s if node < 0.0 else node)
                       if runtime is Runtime.EAGER or not graphed else 0.0)
         fixed = E.knob(profile, "step_overhead_s")
