@@ -325,6 +325,12 @@ def test_decode_batches_above_the_captured_graphs_run_eagerly() -> None:
     model = cost_model(hw)
     prof = E.lookup("vllm-v0")
     assert prof is not None and E.knob(prof, "graph_max_batch") == 256.0
+    for name in ("sglang", "sglang-api", "sglang-v03-api"):  # SGLang 0.3-0.4: up to 160
+        sg = E.lookup(name)
+        assert sg is not None and E.knob(sg, "graph_max_batch") == 160.0, name
+    for name in ("trtllm", "vllm-v1", "graph"):  # no cap modelled
+        other = E.lookup(name)
+        assert other is not None and E.knob(other, "graph_max_batch") == 0.0, name
     node = E.knob(prof, "host_node_s")
     assert model.step_overheads(hw, prof.base, prof, 256, decode=True).host_per_kernel_s == 0.0
     assert model.step_overheads(hw, prof.base, prof, 257, decode=True).host_per_kernel_s == node

@@ -39,7 +39,7 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `cuda_graphs`: decode steps replay CUDA graphs (0: every kernel pays the host dispatch).
   * `graph_max_batch`: the largest decode batch an engine captured a graph for; a decode
     step of more sequences runs the model from the host (`host_node_s` per kernel) as an
-    eager prompt does (vLLM V0: 256; 0: any batch).
+    eager prompt does (vLLM V0: 256; SGLang 0.3-0.4: 160; 0: any batch).
   * `prefill_graphs`: steps with prompt tokens replay graphs too (1: a C++ runtime or a
     whole-step capture); 0: they run the model eagerly from Python, each kernel paying
     `gpu.host_launch_us` (vLLM V0, SGLang and llama.cpp capture CUDA graphs for decode
@@ -352,9 +352,12 @@ _p("sglang", Runtime.FUSED,
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "
    "graph launch + sync remains; FlashInfer paged GQA-aware attention, fused add+RMSNorm "
    "and RoPE, Triton fused-MoE (0.85 assumed), CUDA graphs for decode; prompts run eagerly "
-   "from vLLM's Python layer code, host_node_s per kernel (see _PY_ENGINE_HOST_S)",
+   "from vLLM's Python layer code, host_node_s per kernel (see _PY_ENGINE_HOST_S); decode "
+   "CUDA graphs are captured for batch sizes 1, 2, 4 and 8-160 in steps of 8 (SGLang "
+   "0.3-0.4: sglang/srt/model_executor/cuda_graph_runner.py capture_bs, server_args "
+   "cuda_graph_max_bs default 160), a larger decode batch runs eagerly (graph_max_batch)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
-   host_node_s=_PY_ENGINE_HOST_S)
+   host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:
