@@ -145,12 +145,10 @@ class MapperIterationCost:
         tile = model_.token_tile  # a cost step between n·tile and n·tile + 1 tokens
         self.tok = Axis(512, 32, tile=tile, tiles_upto=16384)
         self.seq = Axis(32, 16)
-        # a decode batch above the engine's captured CUDA graphs runs eagerly (GPU
-        # `graph_max_batch`): the step jumps between cap and cap + 1, nodes on both sides
+        # decode batches above the captured CUDA graphs run eagerly: nodes on both sides
         cap = int(profile.value("graph_max_batch", 0.0)) if profile is not None else 0
-        if cap > 0:
-            for ax in (self.seq, self.tok):
-                ax.nodes = sorted({*ax.nodes, cap, cap + 1})
+        for ax in (self.seq, self.tok) if cap > 0 else ():
+            ax.nodes = sorted({*ax.nodes, cap, cap + 1})
         self.ctx = Axis(16, 16)
         # keys per sequence x: a sliding layer's min(x, w) bends at w; a chunked layer's
         # x − ⌊(x − 1)/c⌋·c drops after each multiple of c (nodes on both sides): affine between

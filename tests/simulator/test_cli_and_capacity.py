@@ -121,8 +121,9 @@ def test_simulator_line_budget():
     # an eager prompt's host launches once per step in the composed iteration cost; +18 for
     # the policy `auto`, the runtime's own scheduling resolved from its profile; +45 for the
     # admission policies, TensorRT-LLM's reserve-whole-request admission in the simpy
-    # replica, resolved from the runtime profile like `auto`).
+    # replica, resolved from the runtime profile like `auto`; +3 for table nodes on both
+    # sides of an engine's CUDA-graph batch cap, `graph_max_batch`).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5470, f"simulator/ has {lines} non-blank lines (budget 5470)"
+    assert lines <= 5473, f"simulator/ has {lines} non-blank lines (budget 5473)"
