@@ -233,6 +233,12 @@ class CostModel(Protocol):
         eager prompt's host launches are paid once per step)."""
         ...
 
+    def decode_graph_cap(self, profile: RuntimeProfile | None) -> int:
+        """Largest decode batch the software replays from a captured graph (larger ones
+        launch from the host, so a decode step's cost jumps past it; serving tables put
+        nodes on both sides); 0: no such step."""
+        ...
+
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float: ...
 
@@ -317,6 +323,9 @@ class CostModelBase:
     def graphed_prefill(self, runtime: Runtime | RuntimeProfile
                         ) -> Runtime | RuntimeProfile:
         return runtime
+
+    def decode_graph_cap(self, profile: RuntimeProfile | None) -> int:
+        return 0
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:
         """Design warnings about the hardware (printed by `simulate`); none by default."""

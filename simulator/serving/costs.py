@@ -146,7 +146,7 @@ class MapperIterationCost:
         self.tok = Axis(512, 32, tile=tile, tiles_upto=16384)
         self.seq = Axis(32, 16)
         # decode batches above the captured CUDA graphs run eagerly: nodes on both sides
-        cap = int(profile.value("graph_max_batch", 0.0)) if profile is not None else 0
+        cap = model_.decode_graph_cap(profile)
         for ax in (self.seq, self.tok) if cap > 0 else ():
             ax.nodes = sorted({*ax.nodes, cap, cap + 1})
         self.ctx = Axis(16, 16)

@@ -332,6 +332,7 @@ def test_decode_batches_above_the_captured_graphs_run_eagerly() -> None:
         other = E.lookup(name)
         assert other is not None and E.knob(other, "graph_max_batch") == 0.0, name
     node = E.knob(prof, "host_node_s")
+    assert model.decode_graph_cap(prof) == 256 and model.decode_graph_cap(None) == 0
     assert model.step_overheads(hw, prof.base, prof, 256, decode=True).host_per_kernel_s == 0.0
     assert model.step_overheads(hw, prof.base, prof, 257, decode=True).host_per_kernel_s == node
     uncapped = prof.with_values(graph_max_batch=0.0)

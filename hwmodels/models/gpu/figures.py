@@ -204,4 +204,3 @@ def boost_factor(t_s: float, ratio: float, tau_s: float) -> float:
     if t_s <= 0.0:
         return ratio
     return 1.0 + (ratio - 1.0) * (tau_s / t_s) * -math.expm1(-t_s / tau_s)
-

@@ -163,10 +163,10 @@ class GpuModel(CostModelBase):
         sync): cpu / N + sync · (1 − 1/N). The front-end floor: `engines.frontend_floor`."""
         p = params(hw)
         node = E.knob(profile, "host_node_s")
-        cap = E.knob(profile, "graph_max_batch")
+        cap = self.decode_graph_cap(profile)
         graphed = (E.knob(profile, "cuda_graphs") >= 0.5
                    and (decode or E.knob(profile, "prefill_graphs") >= 0.5)
-                   and (not decode or cap <= 0.0 or sequences <= cap))
+                   and (not decode or cap <= 0 or sequences <= cap))
         per_kernel = ((p.host_launch_s if node < 0.0 else node)
                       if runtime is Runtime.EAGER or not graphed else 0.0)
         fixed = E.knob(profile, "step_overhead_s")
@@ -183,6 +183,10 @@ class GpuModel(CostModelBase):
     def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
                         first_tokens: int = 0) -> float:
         return E.frontend_floor(profile, decoding, first_tokens)
+
+    def decode_graph_cap(self, profile: RuntimeProfile | None) -> int:
+        """The engine's `graph_max_batch` (0: graphs for any decode batch)."""
+        return max(0, int(E.knob(profile, "graph_max_batch")))
 
     def graphed_prefill(self, runtime: Runtime | RuntimeProfile
                         ) -> Runtime | RuntimeProfile:
