@@ -132,6 +132,67 @@ def test_extract_sharegpt_stores_the_quantiles_of_the_kept_rows(tmp_path):
     assert pq[50] == pytest.approx(7.0, abs=0.05)  # p25 of (4, 10, 1000): halfway 4 -> 10
 
 
+def test_extract_flag_rejects_bad_sources_in_one_line(tmp_path, capsys):
+    assert sp.main(["--extract-sharegpt", "a.csv", "b.pkl", "c.csv"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TRACE [OUTPUTS]" in err
+    missing = tmp_path / "missing.pkl"
+    assert sp.main(["--extract-sharegpt", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.pkl" in err and "No such file" in err
+
+
+def test_length_pairs_read_from_a_data_only_pickle_and_nothing_else_is_run(tmp_path):
+    import os
+    import pickle
+
+    from infersim.foundation.errors import InputError
+
+    good = tmp_path / "pairs.pkl"
+    good.write_bytes(pickle.dumps([(4, 4), (10, 20), (1000, 1048), (3, 10)]))
+    p, o = sp.read_length_pairs(good)
+    assert p.tolist() == [4, 10, 1000, 3] and o.tolist() == [4, 20, 1048, 10]
+    out = tmp_path / "q.csv"
+    assert sp.extract_sharegpt(good, out) == (4, 3)  # (3, 10) fails the filter
+    # prompts from one source, outputs from another: each filtered on its own pairs
+    trace = tmp_path / "trace.csv"
+    trace.write_text("num_prefill_tokens,num_decode_tokens\n7,5\n8,6\n9,7\n2000,5\n")
+    assert sp.extract_sharegpt(trace, out, outputs=good) == (4, 3)
+    _, pq, oq = sp.sharegpt_quantiles(out)
+    assert (pq[0], pq[-1], oq[0], oq[-1]) == (7.0, 9.0, 4.0, 1048.0)
+
+    class Payload:  # unpickling it would call os.getcwd: the reader must refuse, not run it
+        def __reduce__(self):
+            return (os.getcwd, ())
+
+    bad = tmp_path / "evil.pkl"
+    bad.write_bytes(pickle.dumps([(4, 4), Payload()]))
+    with pytest.raises(InputError, match=r"evil.pkl: refers to .*getcwd; expected a pickle "
+                                         r"of \(prompt, output\) integer pairs only"):
+        sp.read_length_pairs(bad)
+    flat = tmp_path / "flat.pkl"
+    flat.write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(InputError, match=r"flat.pkl: expected a list of \(prompt, output\) "
+                                         r"integer pairs, got an array of shape \(3,\)"):
+        sp.read_length_pairs(flat)
+
+
+def test_sharegpt_sample_obeys_the_filter_at_the_scaled_lengths(tmp_path):
+    # quantiles whose prompt side must be scaled up ~1.7x to reach a mean of 202: unfiltered,
+    # its longest prompts would pass 1024 tokens; benchmark_serving would never send them
+    q = np.linspace(0.0, 1.0, 5)
+    path = tmp_path / "q.csv"
+    path.write_text("quantile,prompt_tokens,output_tokens\n" + "".join(
+        f"{a},{b},{c}\n" for a, b, c in zip(q, (4, 20, 40, 150, 1024), (4, 100, 300, 600, 2000),
+                                            strict=True)))
+    ls = sp.sharegpt_lengths(500, 202, 179, path=path)
+    p, o = np.array(ls.prompt_tokens), np.array(ls.output_tokens)
+    assert sp.vllm_sharegpt_filter(p, o).all() and len(p) == 500
+    assert abs(p.mean() - 202) <= 0.5 and abs(o.mean() - 179) <= 0.5
+    # the scale that reaches the mean pushes some drawn prompts past 1024: they were dropped
+    assert p.max() <= sp.MAX_PROMPT and np.mean(p > 900) > 0
+
+
 def test_sharegpt_sample_has_the_published_means_and_each_pair_once():
     q, pq, oq = sp.sharegpt_quantiles()
     assert q[0] == 0.0 and pq[-1] <= sp.MAX_PROMPT and oq[-1] <= sp.MAX_TOTAL  # the filter's
@@ -258,12 +319,14 @@ def test_tail_flag_prints_both_predictions_and_rejects_a_bad_value(capsys, monke
     assert sp.main(["--tail", "3:1000"]) == 0
     out = capsys.readouterr().out
     assert "vllm060-8b-h100-sharegpt" in out and "prefill-heavy" not in out  # ShareGPT only
-    f = sp.tail_sensitivity(3, 1000, rows)
+    f = sp.tail_sensitivity(3, 1800, rows)
     assert list(f["case"]) == ["vllm060-8b-h100-sharegpt"]
     base = float(sp.simulate_row(rows[0]).throughput_req_s)
     assert f.loc[0, "predicted"] == pytest.approx(base, rel=1e-12)
     assert f.loc[0, "signed"] == pytest.approx((base - 37.0) / 37.0)
-    # three outputs of 1000 tokens (the sample's longest is 2.44 x its mean, 437) drain longer
+    # three outputs of 1800 tokens drain longer than the sample's own longest
+    longest = max(sp.sharegpt_lengths(500, 202, 179).output_tokens)
+    assert longest < 1800
     assert f.loc[0, "predicted_tail"] < 0.9 * base
 
 
@@ -525,7 +588,7 @@ SGLANG_README_TTFT = {("8b-a100", 4): (31.98, 100.48), ("8b-a100", 8): (35.68, 1
 
 def test_ttft_rows_as_published_and_multi_step_sets_the_engines_ratio():
     """vLLM's multi-step passes hold an arrival to the pass's end: its median TTFT is ~3x
-    SGLang's in the README (3.1-3.6x). With the passes the ratio is predicted near it (2.7-3.6x);
+    SGLang's in the README (3.1-3.6x). With the passes the ratio is predicted near it (2.6-3.7x);
     with one scheduling step per decode step (the same profile, scheduler_steps 1) it is not
     (1.5-1.7x: vLLM's longer CPU step and its async output lag of one iteration remain)."""
     for (dep, rps), (sgl, vll) in SGLANG_README_TTFT.items():

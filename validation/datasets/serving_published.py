@@ -16,13 +16,14 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   set on that profile (`RuntimeProfile.with_values`);
 - lengths (`lengths` column): `fixed` = `FixedLengths(isl, osl)` (trtllm-bench and the sonnet
   sets use fixed lengths); `sharegpt` = ShareGPT as vLLM's benchmark_serving samples it:
-  the length distribution of the ShareGPT token-count trace Vidur simulates with, after
-  benchmark_serving's filter (`vllm_sharegpt_filter`), stored as quantiles in
-  `validation/data/published/sharegpt_lengths.csv`; `requests` prompt and output lengths
-  drawn from it with seed `SHAREGPT_SEED` and scaled so that their means are the row's
-  `isl` / `osl` (the source's published means), each pair used once (`sharegpt_lengths`).
-  With an infinite rate the run ends with the longest outputs draining at a small batch, so
-  the spread matters, not only the means;
+  stored as quantiles in `validation/data/published/sharegpt_lengths.csv` after
+  benchmark_serving's filter (`vllm_sharegpt_filter`): output lengths of ShareGPT's
+  first-turn replies (the vLLM SOSP'23 artifact's token counts), prompt lengths of the
+  ShareGPT trace Vidur simulates with (README: why each side); `requests` pairs drawn with
+  seed `SHAREGPT_SEED`, scaled so that their means are the row's `isl` / `osl` (the
+  source's published means) and filtered again at the scaled lengths, each pair used once
+  (`sharegpt_lengths`). With an infinite rate the run ends with the longest outputs
+  draining at a small batch, so the spread matters, not only the means;
 - arrivals: `infinite` (every request queued at once, as trtllm-bench and vLLM's
   benchmark at QPS = inf) = all requests arriving at t = 0 (the same run as a closed loop
   with one user per request); `poisson` at the published rate; `closed` = a closed loop of
@@ -56,9 +57,11 @@ command) puts every graded row on one scale, positive = predicted faster.
     python -m infersim.validation.datasets.serving_published --engine simpy  # cross-check
     python -m infersim.validation.datasets.serving_published --tail 3:1000
         # what-if: the 3 longest outputs of each ShareGPT sample at 1000 tokens
-    python -m infersim.validation.datasets.serving_published --extract-sharegpt TRACE.csv
-        # rebuild sharegpt_lengths.csv from the trace (columns num_prefill_tokens,
-        # num_decode_tokens; see validation/data/published/README.md for the source)
+    python -m infersim.validation.datasets.serving_published --extract-sharegpt \
+            TRACE.csv FIRST_TURNS.pkl
+        # rebuild sharegpt_lengths.csv: prompts from the trace (columns
+        # num_prefill_tokens, num_decode_tokens), outputs from the first-turn pairs (see
+        # validation/data/published/README.md for both sources)
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ ENGINE = "compiled"
 SHAREGPT = DATA.parent / "sharegpt_lengths.csv"
 SHAREGPT_SEED = 0  # fixed, as benchmark_serving samples with a fixed seed (--seed, default 0)
 SHAREGPT_QUANTILES = 201  # quantiles stored: every 0.5 %, both ends included
+SHAREGPT_POOL = 4  # candidate pairs drawn per kept pair (the filter drops a few percent)
 # benchmark_serving.sample_sharegpt_requests (vLLM v0.6.0,
 # https://github.com/vllm-project/vllm/blob/v0.6.0/benchmarks/benchmark_serving.py) prunes a
 # (prompt, completion) pair with either side under 4 tokens, a prompt over 1024 tokens or
@@ -126,15 +130,34 @@ def vllm_sharegpt_filter(prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
     return (p >= MIN_TOKENS) & (o >= MIN_TOKENS) & (p <= MAX_PROMPT) & (p + o <= MAX_TOTAL)
 
 
-def extract_sharegpt(trace: Path, out: Path = SHAREGPT) -> tuple[int, int]:
-    """Write the quantiles of the prompt and output lengths of `trace` (a CSV with columns
-    num_prefill_tokens, num_decode_tokens) that pass `vllm_sharegpt_filter`; (rows read,
-    rows kept). Prompt and output lengths are stored as separate quantile functions: in the
-    Vidur ShareGPT trace their Spearman correlation after the filter is -0.04, so they are
-    drawn independently."""
-    from infersim.foundation.errors import InputError
-    from infersim.foundation.io import atomic_write_text
+def read_length_pairs(trace: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(prompt, output) token counts of a length source: a CSV with columns
+    num_prefill_tokens, num_decode_tokens (Vidur's traces), or a pickle holding only a list
+    of (prompt, output) integer pairs (the vLLM SOSP'23 artifact's
+    `sharegpt_opt_text_completion_length.pkl`). The pickle is read by an unpickler that
+    refuses every class, so a file holding anything but plain lists, tuples and integers
+    is rejected, never executed."""
+    import io
+    import pickle
 
+    from infersim.foundation.errors import InputError
+
+    if trace.suffix == ".pkl":
+        class _DataOnly(pickle.Unpickler):
+            def find_class(self, module: str, name: str) -> Any:
+                raise InputError(f"{trace}: refers to {module}.{name}; expected a pickle of "
+                                 "(prompt, output) integer pairs only")
+
+        try:
+            pairs = _DataOnly(io.BytesIO(trace.read_bytes())).load()
+            arr = np.asarray(pairs)
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError):
+            raise InputError(f"{trace}: not a pickle of (prompt, output) integer pairs") \
+                from None
+        if arr.ndim != 2 or arr.shape[1] != 2 or arr.dtype.kind not in "iu":
+            raise InputError(f"{trace}: expected a list of (prompt, output) integer pairs, got "
+                             f"an array of shape {arr.shape} and type {arr.dtype}")
+        return arr[:, 0].astype(int), arr[:, 1].astype(int)
     p, o = [], []
     with trace.open(newline="") as f:
         reader = csv.DictReader(f)
@@ -149,16 +172,33 @@ def extract_sharegpt(trace: Path, out: Path = SHAREGPT) -> tuple[int, int]:
             except ValueError:
                 raise InputError(f"{trace} line {line}: token counts must be integers, got "
                                  f"{r[cols[0]]!r}, {r[cols[1]]!r}") from None
-    pa, oa = np.asarray(p), np.asarray(o)
-    keep = vllm_sharegpt_filter(pa, oa)
-    if keep.sum() < 2:
-        raise InputError(f"{trace}: fewer than 2 rows pass benchmark_serving's filter")
+    return np.asarray(p, dtype=int), np.asarray(o, dtype=int)
+
+
+def extract_sharegpt(trace: Path, out: Path = SHAREGPT,
+                     outputs: Path | None = None) -> tuple[int, int]:
+    """Write the quantiles of the prompt and output lengths of `trace` (`read_length_pairs`)
+    that pass `vllm_sharegpt_filter`, the output side from `outputs` instead when given
+    (its pairs filtered the same way); (rows read, rows kept) of the prompt source. The two
+    sides are stored as separate quantile functions and drawn independently (their
+    Spearman correlation after the filter: 0.21 in the SOSP'23 first-turn pairs, -0.04 in
+    the Vidur trace; README)."""
+    from infersim.foundation.errors import InputError
+    from infersim.foundation.io import atomic_write_text
+
+    sides = []
+    for src in (trace, trace if outputs is None else outputs):
+        pa, oa = read_length_pairs(src)
+        keep = vllm_sharegpt_filter(pa, oa)
+        if keep.sum() < 2:
+            raise InputError(f"{src}: fewer than 2 rows pass benchmark_serving's filter")
+        sides.append((len(pa), int(keep.sum()), pa[keep], oa[keep]))
     q = np.linspace(0.0, 1.0, SHAREGPT_QUANTILES)
-    pq, oq = np.quantile(pa[keep], q), np.quantile(oa[keep], q)
+    pq, oq = np.quantile(sides[0][2], q), np.quantile(sides[1][3], q)
     text = "quantile,prompt_tokens,output_tokens\n" + "".join(
         f"{a:.3f},{b:.1f},{c:.1f}\n" for a, b, c in zip(q, pq, oq, strict=True))
     atomic_write_text(out, text)
-    return len(pa), int(keep.sum())
+    return sides[0][0], sides[0][1]
 
 
 def sharegpt_quantiles(path: Path = SHAREGPT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,18 +223,36 @@ def sharegpt_quantiles(path: Path = SHAREGPT) -> tuple[np.ndarray, np.ndarray, n
 def sharegpt_lengths(n: int, mean_prompt: float, mean_output: float,
                      seed: int = SHAREGPT_SEED, path: Path = SHAREGPT) -> LengthSamples:
     """n (prompt, output) pairs of benchmark_serving's ShareGPT sample: each side drawn by
-    inverse transform from its quantile function (linear between the stored quantiles),
-    then scaled so that the n lengths have the given means (the source's published means of
-    its sample), rounded, at least 1; each pair used once."""
+    inverse transform from its quantile function (linear between the stored quantiles) and
+    scaled, the pairs failing benchmark_serving's filter at the scaled lengths dropped
+    (`vllm_sharegpt_filter`: the sample the benchmark sends obeys it in its own tokens), and
+    the scale of each side set so that the n kept lengths have the given means (the source's
+    published means of its sample); rounded, each pair used once.
+
+    The candidates are one seeded stream (`POOL` × n pairs); the kept pairs are its first n
+    that pass. The scales are found by fixed-point iteration (scale ← scale × target / kept
+    mean), which converges in a few rounds: only the few pairs near the filter's limits
+    change with the scale."""
     from infersim.simulator import LengthSamples
 
     q, pq, oq = sharegpt_quantiles(path)
     rng = np.random.default_rng(seed)
-    out = []
-    for vals, mean in ((pq, mean_prompt), (oq, mean_output)):
-        x = np.interp(rng.random(n), q, vals)
-        out.append(np.maximum(1, np.rint(x * (mean / x.mean()))).astype(int))
-    return LengthSamples(tuple(int(v) for v in out[0]), tuple(int(v) for v in out[1]),
+    pool = SHAREGPT_POOL * n
+    x = np.interp(rng.random(pool), q, pq)
+    y = np.interp(rng.random(pool), q, oq)
+    a, b = mean_prompt / x[:n].mean(), mean_output / y[:n].mean()
+    for _ in range(100):
+        p = np.maximum(1, np.rint(a * x)).astype(int)
+        o = np.maximum(1, np.rint(b * y)).astype(int)
+        idx = np.flatnonzero(vllm_sharegpt_filter(p, o))[:n]
+        if len(idx) < n:
+            raise ValueError(f"ShareGPT sample: only {len(idx)} of {pool} candidate pairs pass "
+                             f"benchmark_serving's filter at means {mean_prompt}/{mean_output}")
+        mp, mo = p[idx].mean(), o[idx].mean()
+        if abs(mp - mean_prompt) <= 0.5 and abs(mo - mean_output) <= 0.5:
+            break
+        a, b = a * mean_prompt / mp, b * mean_output / mo
+    return LengthSamples(tuple(int(v) for v in p[idx]), tuple(int(v) for v in o[idx]),
                          replace=False)
 
 
@@ -663,8 +721,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.serving_published")
     ap.add_argument("--fit-frontend", action="store_true",
                     help="refit the online-serving CPU constants on their FITTED rows")
-    ap.add_argument("--extract-sharegpt", metavar="TRACE", type=Path,
-                    help="rebuild sharegpt_lengths.csv from a ShareGPT token-count trace")
+    ap.add_argument("--extract-sharegpt", metavar=("TRACE", "OUTPUTS"), type=Path, nargs="+",
+                    help="rebuild sharegpt_lengths.csv from a ShareGPT token-count source "
+                         "(CSV with num_prefill_tokens, num_decode_tokens, or a pickle of "
+                         "(prompt, output) pairs); a second source gives the output side")
     ap.add_argument("--tail", metavar="K:TOKENS",
                     help="what-if: each ShareGPT row with the K longest outputs of its sample "
                          "set to TOKENS (the drain of an infinite-rate run), beside the row "
@@ -707,17 +767,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.extract_sharegpt is not None:
         from infersim.foundation.errors import InputError
 
+        srcs = args.extract_sharegpt
+        if len(srcs) > 2:
+            print("error: --extract-sharegpt takes TRACE [OUTPUTS]: the prompt-side source and "
+                  "optionally the output-side one", file=sys.stderr)
+            return 2
         try:
-            n, kept = extract_sharegpt(args.extract_sharegpt)
+            n, kept = extract_sharegpt(srcs[0], outputs=srcs[1] if len(srcs) == 2 else None)
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         except OSError as e:
-            print(f"error: {args.extract_sharegpt}: {e.strerror}; give the path of the ShareGPT "
-                  "token-count trace CSV (columns num_prefill_tokens, num_decode_tokens)",
-                  file=sys.stderr)
+            print(f"error: {e.filename}: {e.strerror}; give the path of a ShareGPT token-count "
+                  "source (a CSV with columns num_prefill_tokens, num_decode_tokens, or a "
+                  "pickle of (prompt, output) pairs)", file=sys.stderr)
             return 2
-        print(f"{SHAREGPT}: {kept:,} of {n:,} rows pass benchmark_serving's filter")
+        print(f"{SHAREGPT}: prompts from {kept:,} of {n:,} pairs of {srcs[0]} that pass "
+              "benchmark_serving's filter" + (f", outputs from {srcs[1]}" if len(srcs) == 2
+                                             else ""))
         return 0
     if args.fit_frontend:
         by_id = {r["id"]: r for r in rows()}
