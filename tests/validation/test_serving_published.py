@@ -193,6 +193,22 @@ def test_sharegpt_sample_obeys_the_filter_at_the_scaled_lengths(tmp_path):
     assert p.max() <= sp.MAX_PROMPT and np.mean(p > 900) > 0
 
 
+def test_sglang_random_lengths_reproduce_the_published_token_totals():
+    # total_input_tokens / total_output_tokens that sglang.bench_serving printed for the
+    # H200 runs (datacrunch-research/h200-benchmarks, llama_3_3_70b_online_output.jsonl)
+    published = {300: (152612, 160347), 600: (308748, 308712), 1200: (615860, 607936),
+                 2400: (1222995, 1218922), 3200: (1629242, 1642637)}
+    for n, (tin, tout) in published.items():
+        ls = sp.sglang_random_lengths(n, 1024, 1024)
+        assert sum(ls.prompt_tokens) == tin and len(ls.prompt_tokens) == n
+        assert min(ls.output_tokens) >= 1  # a 0-token draw is sent as 1 token
+        # equal to the published total but for those few 0 -> 1 (p = 1/1025 each)
+        assert tout <= sum(ls.output_tokens) <= tout + n // 100
+        assert not ls.replace and min(ls.prompt_tokens) >= 1 and max(ls.prompt_tokens) <= 1024
+    rows = [r for r in sp.rows() if r["lengths"] == "sglang-random"]
+    assert rows and all(r["requests"] in {str(n) for n in published} for r in rows)
+
+
 def test_sharegpt_sample_has_the_published_means_and_each_pair_once():
     q, pq, oq = sp.sharegpt_quantiles()
     assert q[0] == 0.0 and pq[-1] <= sp.MAX_PROMPT and oq[-1] <= sp.MAX_TOTAL  # the filter's
@@ -220,7 +236,7 @@ def test_sharegpt_row_replays_the_sample_and_is_graded_by_hand():
 
 
 @pytest.mark.parametrize("column,value,message", [
-    ("lengths", "zipf", r"column lengths: 'zipf'; use fixed or sharegpt"),
+    ("lengths", "zipf", r"column lengths: 'zipf'; use fixed, sharegpt or sglang-random"),
     ("scheduler_steps", "0", r"column scheduler_steps: '0'; give a positive integer"),
 ])
 def test_bad_lengths_or_scheduler_steps_cell_names_the_column(tmp_path, column, value,

@@ -104,7 +104,15 @@ LATENCY_METRICS = frozenset({"tpot_s", "ttft_s", "tpot_p50_s", "itl_p50_s", "ttf
 
 
 GRADED_INTS = ("tp", "replicas", "isl", "osl", "requests", "max_batch", "max_tokens")
-LENGTHS = ("fixed", "sharegpt")
+LENGTHS = ("fixed", "sharegpt", "sglang-random")
+# sglang.bench_serving --dataset-name random (sample_random_requests, SGLang 0.3-0.4,
+# python/sglang/bench_serving.py): after np.random.seed(--seed, default 1) it draws the n
+# prompt lengths with np.random.randint(max(int(isl x r), 1), isl + 1) and then the n output
+# lengths with np.random.randint(int(osl x r), osl + 1), r = --random-range-ratio (default
+# 0.0 then), and sends every request with ignore_eos (its default), so a run's lengths are
+# reproduced exactly (the published total input / output token counts, README).
+SGLANG_BENCH_SEED = 1
+SGLANG_RANGE_RATIO = 0.0
 # Every graded row but the multi-step ones (vLLM --num-scheduler-steps > 1: simpy) is in the
 # compiled serving engine's scope (one replica, continuous
 # batching, open-loop arrivals; `simulator.serving.compiled.why_not`), which gives the simpy
@@ -256,6 +264,21 @@ def sharegpt_lengths(n: int, mean_prompt: float, mean_output: float,
                          replace=False)
 
 
+def sglang_random_lengths(n: int, isl: int, osl: int, ratio: float = SGLANG_RANGE_RATIO,
+                          seed: int = SGLANG_BENCH_SEED) -> LengthSamples:
+    """The n (prompt, output) lengths of sglang.bench_serving's random dataset (see
+    `SGLANG_BENCH_SEED`): the same draws in the same order from numpy's legacy generator.
+    An output of 0 tokens (randint's lower end at r = 0) is sent as 1: the run still
+    prefills the prompt and returns one token."""
+    from infersim.simulator import LengthSamples
+
+    rs = np.random.RandomState(seed)
+    prompt = rs.randint(max(int(isl * ratio), 1), isl + 1, size=n)
+    output = rs.randint(int(osl * ratio), osl + 1, size=n)
+    return LengthSamples(tuple(int(v) for v in prompt),
+                         tuple(max(1, int(v)) for v in output), replace=False)
+
+
 def with_output_tail(lengths: LengthSamples, k: int, tokens: int) -> LengthSamples:
     """`lengths` with its `k` longest outputs set to `tokens` (ties: the later pairs first),
     prompts and the other outputs unchanged: a what-if on the tail of the output lengths,
@@ -381,7 +404,7 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
                              "loop needs its number of concurrent users")
         if r["lengths"] not in LENGTHS:
             raise InputError(f"{where}, column lengths: {r['lengths']!r}; use "
-                             f"{' or '.join(LENGTHS)}")
+                             f"{', '.join(LENGTHS[:-1])} or {LENGTHS[-1]}")
         steps = r["scheduler_steps"]
         if steps and (not steps.isdigit() or int(steps) < 1):
             raise InputError(f"{where}, column scheduler_steps: {steps!r}; give a positive "
@@ -466,6 +489,8 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
         lengths = sharegpt_lengths(n, int(r["isl"]), int(r["osl"]))
         if tail is not None:
             lengths = with_output_tail(lengths, *tail)
+    elif r["lengths"] == "sglang-random":
+        lengths = sglang_random_lengths(n, int(r["isl"]), int(r["osl"]))
     else:
         lengths = FixedLengths(int(r["isl"]), int(r["osl"]))
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
