@@ -47,11 +47,12 @@ from infersim.simulator.serving.traffic import RequestTable
 (_FREE, _TOTAL, _WM, _BS, _EVICT, _NCACHED, _PEAK, _CQ0, _CQ1, _CQ2, _CQ3, _IT, _NDEC, _BSUM,
  _NFRESH, _FRN, _FINN, _VICN, _WH, _WN, _SH, _SN, _PFN, _LRUH, _NREC, _HFREE, _PNOW, _ITLN,
  _KVN, _KVLEN, _KVSTRIDE, _AI, _PREFIX, _SWAP, _CHUNKED, _MAXTOK, _MAXB, _HCOUNT, _LAG,
- _LAGN) = range(40)
-_NS = 40
+ _LAGN, _ALAG) = range(41)
+_NS = 41
 # float state (`F`)
-_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT = range(10)
-_NF = 10
+(_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT, _ITS,
+ _ITE) = range(12)
+_NF = 12
 # per-request int fields (`Q`)
 (_P0, _PR, _OUT, _GEN, _DONE, _CACHE, _BLK, _BASE, _FIN, _G0, _SYSO, _SYSF, _OWN, _KEYED,
  _INDEC, _INFRESH, _DPOS) = range(17)
@@ -752,6 +753,9 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 tokens = 0
                 while S[_WN]:
                     rid = waiting[S[_WH]]
+                    if S[_ALAG] and (S[_NDEC] or nch) and (
+                            F[_ITS] < arrival_s[rid] <= F[_ITE]):  # Replica._too_late
+                        break
                     slots = mb - S[_NDEC] - nch
                     if slots <= 0 or not _can_admit(S, _blocks_for(S, np.int64(Q[rid, _PR]))) or (
                             Q[rid, _PR] > S[_MAXTOK] - tokens):
@@ -839,6 +843,9 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 budget -= c
             while S[_WN] and budget > 0 and not S[_SN] and not S[_PNOW]:
                 rid = waiting[S[_WH]]
+                if S[_ALAG] and (S[_NDEC] or S[_PFN] or nch) and (
+                        F[_ITS] < arrival_s[rid] <= F[_ITE]):  # Replica._too_late
+                    break
                 slots = mb - S[_NDEC] - S[_PFN]
                 if slots <= 0 or not _can_admit(S, _blocks_for(S, np.int64(Q[rid, _PR]))):
                     break
@@ -933,6 +940,8 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                 cur = end
             now = now + t if single else now + (end - now)  # simpy: clock + delay
             F[_NOW] = now
+            F[_ITS] = cur  # the last iteration of the run
+            F[_ITE] = now
             _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc, hn,
                      rec, first_s, finish_s, lag, now)
             continue
@@ -945,8 +954,10 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
         F[_BUSY] += t
         F[_ENERGY] += e
         t_from = now
+        F[_ITS] = now
         now = now + t
         F[_NOW] = now
+        F[_ITE] = now
         _deliver(S, lag, first_s, finish_s, now)
         if chunked and d:
             _advance(S, F, Q, last, cnt, fin_h, dl, fr_r, fr_t, itl_v, itl_w, ch, hx, hc, hn,
@@ -1069,7 +1080,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     sampler's size (`BoundedSampler`)."""
     from infersim.simulator.serving.config import Policy, Preemption
     from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
-    from infersim.simulator.serving.replica import output_lag
+    from infersim.simulator.serving.replica import admission_lag, output_lag
 
     n = len(table)
     chunked = policy.kind == Policy.CHUNKED
@@ -1091,6 +1102,8 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     S[_MAXTOK] = policy.max_tokens
     S[_MAXB] = mb
     S[_LAG] = int(output_lag(cost))
+    S[_ALAG] = int(admission_lag(cost))
+    F[_ITS] = F[_ITE] = -math.inf
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w
     F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor

@@ -40,6 +40,16 @@ Async output (the profile's `async_output`, vLLM 0.6's): a step's outputs are pr
 the next step runs, so first tokens and finishes are stamped when the replica's next iteration
 ends, or as it goes idle (`_deliver`); the slot is still freed, and `on_finish` called, at once.
 
+Admission lag (the profile's `admission_lag`, overlap scheduling: SGLang 0.4's
+`event_loop_overlap`): the scheduler receives requests, picks the next iteration's batch and
+launches it while the current one still runs, and only then waits for the current one's
+results. A request that arrives while an iteration runs is first seen after that iteration
+ends, when the next one is already launched: it joins the one after next. So at a boundary
+a queued request that arrived during the iteration just ended (start < arrival ≤ end) is not
+admitted while other work runs the next iteration anyway (running decoders, prompts being
+prefilled, or requests admitted before it); with nothing else to run the scheduler launches
+it at once, as the loop does when idle (`_too_late`).
+
 This process is the reference engine. Continuous or chunked replicas of one engine (one, or
 several behind round robin) without speculation or window-capped KV may run instead as the
 compiled loop of `compiled` (asked
@@ -110,6 +120,13 @@ def output_lag(cost: object) -> bool:
     """Whether `cost`'s runtime profile delivers a step's tokens one iteration late."""
     rt = getattr(cost, "runtime", None)
     return isinstance(rt, RuntimeProfile) and rt.value("async_output", 0.0) >= 0.5
+
+
+def admission_lag(cost: object) -> bool:
+    """Whether `cost`'s runtime profile schedules one iteration ahead (overlap scheduling:
+    a request that arrives while an iteration runs joins the one after next)."""
+    rt = getattr(cost, "runtime", None)
+    return isinstance(rt, RuntimeProfile) and rt.value("admission_lag", 0.0) >= 0.5
 
 
 class Seq:
@@ -198,6 +215,8 @@ class Replica:
         self._pass_left = 0  # decode steps left in the current pass (0: at a boundary)
         self._held: dict[int, Seq] = {}  # all tokens out mid-pass: run until the pass ends
         self.lag = output_lag(cost)  # tokens reach the client when the next iteration ends
+        self.admit_lag = admission_lag(cost)  # overlap scheduling (module doc)
+        self._it_start = self._it_end = -math.inf  # the latest iteration's start and end
         self._lagged: list[tuple[Any, int]] = []  # (metric array, rid) to restamp
         self.process = env.process(self._run())
 
@@ -331,6 +350,14 @@ class Replica:
             self._extra_s += s.blocks * self.swap_s_per_block
             self._join(s)
 
+    def _too_late(self, s: Seq, other_work: bool) -> bool:
+        """Overlap scheduling (`admission_lag`): `s` arrived while the latest iteration ran,
+        and the next one runs anyway (`other_work`), so it waits for the one after."""
+        if not (self.admit_lag and other_work):
+            return False
+        a = self.m.arrival_s[s.rid]
+        return bool(self._it_start < a <= self._it_end)
+
     def _admissible(self, s: Seq, tokens_left: int, slots_left: int) -> bool:
         """Can `s` start now (a slot, its blocks, and without chunking its whole prompt)?"""
         if slots_left <= 0:
@@ -381,6 +408,7 @@ class Replica:
         t, e = self.cost(prefill, emits, d, ctx)
         t += self._extra_s
         self._extra_s = 0.0
+        self._it_start = self.env.now
         self.m.kv.add(self.env.now, self.kv.occupancy)
         if self.m.events is not None:
             self.m.log(self.env.now, f"iter p={sum(c for c, _ in prefill)} d={d}", self.index, -1)
@@ -389,6 +417,7 @@ class Replica:
             self.busy_s += t
             self.energy_j += e
             yield self.env.timeout(t)
+            self._it_end = self.env.now
             return
         # pipelined: hold the first stage for t/stages, then flow through the others
         share = t / pl.stages
@@ -398,6 +427,7 @@ class Replica:
             yield req
             yield self.env.timeout(share)
         yield self.env.timeout(t - share)
+        self._it_end = self.env.now
 
     def _unreserve(self, s: Seq) -> None:
         self.reserved -= s.rsv
@@ -468,6 +498,7 @@ class Replica:
             kv.take(need)
             now = end
         yield self.env.timeout(end - self.env.now)
+        self._it_start, self._it_end = now, self.env.now  # the run's last iteration
         self._advance(self.env.now)
 
     def _advance(self, now: float) -> None:

@@ -29,8 +29,9 @@ class ContinuousReplica(Replica):
             tokens = 0
             while self.waiting:
                 s = self.waiting[0]
-                if not self._admissible(s, self.policy.max_tokens - tokens,
-                                        self.max_batch - len(self.dec) - len(batch)):
+                if self._too_late(s, bool(self.dec) or bool(batch)) or not self._admissible(
+                        s, self.policy.max_tokens - tokens,
+                        self.max_batch - len(self.dec) - len(batch)):
                     break
                 ready = s.kv_ready
                 self._admit(s)
@@ -89,8 +90,9 @@ class ChunkedReplica(Replica):
             budget -= c
         while self.waiting and budget > 0 and not self.swapped and not self._preempted_now:
             s = self.waiting[0]
-            if not self._admissible(s, budget,
-                                    self.max_batch - len(self.dec) - len(self.prefilling)):
+            if self._too_late(s, bool(self.dec) or bool(self.prefilling) or bool(chunks)) or (
+                    not self._admissible(s, budget, self.max_batch - len(self.dec)
+                                         - len(self.prefilling))):
                 break
             ready = s.kv_ready
             self._admit(s)

@@ -70,6 +70,10 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     0.6's asynchronous output processing), so a step's tokens reach the client when the next
     iteration ends: the first token and the last one a step later, gaps between tokens
     unchanged (`simulator.serving.replica`; a single `simulate` step does not show it).
+  * `admission_lag`: overlap scheduling (SGLang 0.4's `event_loop_overlap`): the scheduler
+    launches the next iteration before it waits for the current one, so a request arriving
+    while an iteration runs joins the one after next: a TTFT one iteration longer at a
+    steady load (`simulator.serving.replica`; a single `simulate` step does not show it).
   * `host_node_s`: host time per kernel an engine launches from the host when no CUDA
     graph replays the step: ggml's per-node dispatch (C++), or the Python model code of
     vLLM-lineage engines running a prompt eagerly (-1: the chip's `gpu.host_launch_us`, the
@@ -135,6 +139,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
     "async_output": (0.0, "a step's tokens reach the client when the next iteration ends "
                           "(outputs processed while it runs)"),
+    "admission_lag": (0.0, "overlap scheduling: the next iteration's batch is launched while "
+                           "the current one runs, so a request arriving during an iteration "
+                           "joins the one after next (1: on)"),
     "host_node_s": (-1.0, "host time per kernel launched from the host (-1: the chip's "
                           "gpu.host_launch_us)"),
     "norm_weight_kernel": (0.0, "eager/graph: the norm's weight multiply is its own kernel"),
@@ -355,9 +362,12 @@ _p("sglang", Runtime.FUSED,
    "from vLLM's Python layer code, host_node_s per kernel (see _PY_ENGINE_HOST_S); decode "
    "CUDA graphs are captured for batch sizes 1, 2, 4 and 8-160 in steps of 8 (SGLang "
    "0.3-0.4: sglang/srt/model_executor/cuda_graph_runner.py capture_bs, server_args "
-   "cuda_graph_max_bs default 160), a larger decode batch runs eagerly (graph_max_batch)",
+   "cuda_graph_max_bs default 160), a larger decode batch runs eagerly (graph_max_batch); "
+   "admission_lag: 0.4's event_loop_overlap (python/sglang/srt/managers/scheduler.py) "
+   "receives requests, picks and launches the next batch, then waits for the running one, "
+   "so a request arriving during a step is scheduled into the step after next",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
-   host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0)
+   host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:
@@ -410,8 +420,11 @@ _online("sglang-v03-api", "sglang",
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "
         "of a step (batch preparation, appending the sampled token, stop checks, sending it "
         "to the detokenizer) runs between GPU steps, step_overhead_per_seq_s per running "
-        "request, fitted on one row (see _SGLANG_V03_SEQ_S); front-end as sglang-api",
-        stream_chunk_s=_VLLM_API_CHUNK_S, step_overhead_per_seq_s=_SGLANG_V03_SEQ_S)
+        "request, fitted on one row (see _SGLANG_V03_SEQ_S); its event_loop_normal waits "
+        "for each step before scheduling the next (no admission_lag); front-end as "
+        "sglang-api",
+        stream_chunk_s=_VLLM_API_CHUNK_S, step_overhead_per_seq_s=_SGLANG_V03_SEQ_S,
+        admission_lag=0.0)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv)
 _TRITON_CHUNK_S = 145.1e-6
