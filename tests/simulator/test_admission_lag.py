@@ -74,8 +74,9 @@ def test_an_idle_engine_takes_a_request_at_once(tmp_path):
 def test_the_lag_is_sglang_04s_not_sglang_03s():
     assert admission_lag(OverlapCost(1.0)) and not admission_lag(OverlapCost(0.0))
     assert not admission_lag(lambda *a: (0.1, 0.0))  # no profile: no lag
-    for name in ("sglang", "sglang-api"):  # 0.4: event_loop_overlap
-        assert lookup(name).value("admission_lag", 0.0) == 1.0
+    for name in ("sglang", "sglang-api", "trtllm-pytorch"):  # event_loop_overlap,
+        assert lookup(name).value("admission_lag", 0.0) == 1.0  # _executor_loop_overlap
+    assert lookup("trtllm").value("admission_lag", 0.0) == 0.0  # the C++ executor
     assert lookup("sglang-v03-api").value("admission_lag", 0.0) == 0.0  # event_loop_normal
     assert lookup("vllm-v0-api").value("admission_lag", 0.0) == 0.0
 

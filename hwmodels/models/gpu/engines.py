@@ -310,9 +310,12 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "`trtllm`; the Python executor's per-request host work of an iteration (29.4 us per "
    "running request, NVIDIA/TensorRT-LLM PR #10273's host_step_time) overlaps the GPU "
    "(overlap scheduler, on by default), so it only bounds the iteration from below; "
-   "GUARANTEED_NO_EVICT admission as `trtllm`",
+   "GUARANTEED_NO_EVICT admission as `trtllm`; admission_lag: the overlap loop "
+   "(_executor_loop_overlap in tensorrt_llm/_torch/pyexecutor/py_executor.py) fetches new "
+   "requests, schedules and launches the next batch, then updates the previous one, so a "
+   "request arriving during an iteration joins the one after next",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
-   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S)
+   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
