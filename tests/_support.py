@@ -1,8 +1,9 @@
 """Code shared by several test modules (not a test module; fixtures live in conftest.py).
 
 Repository paths, the hand-built H100-like system and hand-timed schedules the simulator tests
-use, a small study text, an HTML link collector for self-contained reports, and the check of
-the serving engines' per-request times on several replicas.
+use, a small study text, an HTML link collector for self-contained reports, the check of
+the serving engines' per-request times on several replicas, and one open-loop run of a small
+model served by a runtime profile on either engine.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import html.parser
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -186,3 +188,62 @@ def same_times(a: ServingResult, b: ServingResult) -> None:
     ta, va = np.array(a.kv_samples).reshape(-1, 2).T
     tb, vb = np.array(b.kv_samples).reshape(-1, 2).T
     assert np.array_equal(va, vb) and np.allclose(ta, tb, rtol=1e-13, atol=0.0)
+
+
+def small_run(runtime: Any, kind: str, engine: str) -> ServingResult:
+    """Llama-3.2-1B on one H100 served by `runtime` (a profile name or a RuntimeProfile):
+    400 requests of 300 + 40 tokens at 40 req/s (idle gaps and back-to-back iterations both
+    occur), the scheduling policy `kind`, on the serving `engine`."""
+    from infersim.hwmodels import load_hardware
+    from infersim.simulator.serving import (
+        FixedLengths,
+        Poisson,
+        ServingPolicy,
+        Traffic,
+        simulate_serving,
+    )
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.simulator.serving.serve import ReplicaSpec
+    from infersim.workloads import load_model
+
+    cost = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
+                               runtime=runtime)
+    return simulate_serving(ReplicaSpec(kv_blocks=4000), cost,
+                            Traffic(Poisson(40.0), FixedLengths(300, 40), 400),
+                            ServingPolicy(kind=kind), engine=engine)
+
+
+class KnobCost:
+    """An iteration cost whose runtime profile has the given knobs (`GPU` kind): 1.0 s for
+    an iteration with prefill work, 0.1 s for a decode-only one, no energy: the serving
+    tests whose event times are derived by hand."""
+
+    def __init__(self, **knobs: float) -> None:
+        from infersim.hwmodels.cost import RuntimeProfile
+
+        self.runtime = RuntimeProfile("test", HardwareKind.GPU, tuple(knobs.items()))
+
+    def __call__(self, prefill: Any, emits: int, decode_seqs: int,
+                 decode_ctx: int) -> tuple[float, float]:
+        return (1.0 if prefill else 0.1), 0.0
+
+
+def trace_run(tmp_path: Path, rows: list[tuple[float, int, int]], cost: Any,
+              kind: Any = None) -> ServingResult:
+    """Replay (arrival s, prompt, output) `rows` through one replica (8 slots, `kind`
+    scheduling, continuous by default) priced by `cost`, on the reference (simpy) engine."""
+    from infersim.simulator.serving import (
+        Policy,
+        ServingPolicy,
+        TraceReplay,
+        Traffic,
+        simulate_serving,
+    )
+    from infersim.simulator.serving.serve import ReplicaSpec
+
+    p = tmp_path / "trace.csv"
+    p.write_text("arrival_s,prompt_tokens,output_tokens\n"
+                 + "".join(f"{a},{pr},{o}\n" for a, pr, o in rows))
+    return simulate_serving(ReplicaSpec(), cost, Traffic(TraceReplay(str(p)), None, None),
+                            ServingPolicy(kind=kind or Policy.CONTINUOUS, max_batch=8),
+                            engine="simpy")

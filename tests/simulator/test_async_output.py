@@ -8,37 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from infersim.hwmodels.cost import RuntimeProfile
 from infersim.hwmodels.models.gpu.engines import lookup
-from infersim.hwmodels.spec import HardwareKind
-from infersim.simulator.serving import (
-    Policy,
-    ServingPolicy,
-    TraceReplay,
-    Traffic,
-    compiled,
-    simulate_serving,
-)
+from infersim.simulator.serving import Policy, ServingPolicy, compiled
 from infersim.simulator.serving.replica import output_lag
 from infersim.simulator.serving.serve import ReplicaSpec
-
-
-class LagCost:
-    def __init__(self, lag: float, steps: float = 1.0) -> None:
-        self.runtime = RuntimeProfile("test", HardwareKind.GPU,
-                                      (("async_output", lag), ("scheduler_steps", steps)))
-
-    def __call__(self, prefill, emits, decode_seqs, decode_ctx):
-        return (1.0 if prefill else 0.1), 0.0
+from tests._support import KnobCost, small_run, trace_run
 
 
 def run(tmp_path, rows, lag, steps=1.0, kind=Policy.CONTINUOUS):
-    p = tmp_path / "trace.csv"
-    p.write_text("arrival_s,prompt_tokens,output_tokens\n"
-                 + "".join(f"{a},{pr},{o}\n" for a, pr, o in rows))
-    return simulate_serving(ReplicaSpec(), LagCost(lag, steps),
-                            Traffic(TraceReplay(str(p)), None, None),
-                            ServingPolicy(kind=kind, max_batch=8), engine="simpy")
+    return trace_run(tmp_path, rows, KnobCost(async_output=lag, scheduler_steps=steps), kind)
 
 
 @pytest.mark.parametrize("kind", [Policy.CONTINUOUS, Policy.CHUNKED])
@@ -73,7 +51,8 @@ def test_the_lag_of_a_prefill_is_the_next_iteration_whatever_it_is(tmp_path):
 
 
 def test_knob_reading_and_engine_scope():
-    assert output_lag(LagCost(1.0)) and not output_lag(LagCost(0.0))
+    assert output_lag(KnobCost(async_output=1.0))
+    assert not output_lag(KnobCost(async_output=0.0))
     assert not output_lag(lambda *a: (0.1, 0.0))  # no profile: no lag
     assert lookup("vllm-v0-api").value("async_output", 0.0) == 1.0  # vLLM 0.6's API server
     assert lookup("sglang-v03-api").value("async_output", 0.0) == 0.0  # SGLang v0.3: none
@@ -87,27 +66,13 @@ def test_knob_reading_and_engine_scope():
 
 @pytest.mark.parametrize("kind", ["continuous", "chunked"])
 def test_the_compiled_engine_lags_as_the_reference(kind):
-    # vllm-v0-api (async output) at a load with idle gaps and back-to-back iterations: both
-    # engines stamp every first token and finish at the same iteration end
-    from infersim.hwmodels import load_hardware
-    from infersim.simulator.serving import FixedLengths, Poisson
-    from infersim.simulator.serving.costs import MapperIterationCost
-    from infersim.workloads import load_model
-    cost = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
-                               runtime="vllm-v0-api")
-    tr = Traffic(Poisson(40.0), FixedLengths(300, 40), 400)
-    pol = ServingPolicy(kind=kind)
-    out = []
-    for engine in ("simpy", "compiled"):
-        cost.restore_decode_cells()
-        out.append(simulate_serving(ReplicaSpec(kv_blocks=4000), cost, tr, pol, engine=engine))
-    a, b = out
+    # vllm-v0-api (async output): both engines stamp every first token and finish at the
+    # same iteration end
+    a, b = (small_run("vllm-v0-api", kind, engine) for engine in ("simpy", "compiled"))
     for key in ("first_token_s", "finish_s"):
         assert b.per_request[key] == pytest.approx(a.per_request[key], rel=1e-12, abs=1e-12)
     assert b.ttft == pytest.approx(a.ttft) and b.itl == pytest.approx(a.itl)
     # and the lag is there: without it every TTFT is shorter by one iteration or nothing
-    cost0 = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
-                                runtime=lookup("vllm-v0-api").with_values(async_output=0.0))
-    c = simulate_serving(ReplicaSpec(kv_blocks=4000), cost0, tr, pol, engine="compiled")
+    c = small_run(lookup("vllm-v0-api").with_values(async_output=0.0), kind, "compiled")
     lagged = a.per_request["first_token_s"] - c.per_request["first_token_s"]
     assert (lagged >= -1e-12).all() and (lagged > 1e-6).mean() > 0.5
