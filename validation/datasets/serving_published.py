@@ -23,7 +23,9 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   seed `SHAREGPT_SEED`, scaled so that their means are the row's `isl` / `osl` (the
   source's published means) and filtered again at the scaled lengths, each pair used once
   (`sharegpt_lengths`). With an infinite rate the run ends with the longest outputs
-  draining at a small batch, so the spread matters, not only the means;
+  draining at a small batch, so the spread matters, not only the means; `sglang-random` =
+  `sglang.bench_serving`'s random data set, its numpy draws reproduced exactly with `isl` /
+  `osl` as its largest lengths (`sglang_random_lengths`);
 - arrivals: `infinite` (every request queued at once, as trtllm-bench and vLLM's
   benchmark at QPS = inf) = all requests arriving at t = 0 (the same run as a closed loop
   with one user per request); `poisson` at the published rate; `closed` = a closed loop of
