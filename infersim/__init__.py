@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InfersimError", "SimResult", "load_hardware", "load_model", "make_scenario", "ops",
-    "plan", "predict_op", "serve", "simulate",
+    "plan", "predict_op", "serve", "simulate", "tune_runtime",
 ]
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         predict_op,
         serve,
         simulate,
+        tune_runtime,
     )
     from infersim.foundation.errors import InfersimError
     from infersim.planner import plan

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from infersim.foundation.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT
 from infersim.hwmodels import Hardware, Infeasibility, Runtime
 from infersim.hwmodels import load_hardware as _load_hardware
+from infersim.hwmodels.cost import RuntimeProfile
 from infersim.mapper import Schedule, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads import load_model as _load_model
@@ -45,6 +46,22 @@ def load_hardware(name_or_path: str | Path | Hardware,
         for k, v in overrides.items():
             check_value_tree(f"{k}={str(v)[:30]}", v, flag="overrides")
     return _load_hardware(name_or_path, overrides)
+
+
+def tune_runtime(hardware: str | Path | Hardware, runtime: str | RuntimeProfile | None,
+                 knobs: Mapping[str, float]) -> RuntimeProfile:
+    """`runtime`'s software profile on `hardware` with some named constants changed, to pass
+    as `runtime=` to `simulate` or `Deployment` (the CLI's `--runtime-set`), e.g.
+    `tune_runtime("dgx-h200", "sglang", {"graph_max_batch": 512})`. GPU engines take any
+    knob of `hwmodels.models.gpu.engines.KNOBS`; a wafer or LPU profile the names it sets."""
+    from infersim.hwmodels.runtime_knobs import tune_runtime as _tune
+
+    if not isinstance(knobs, Mapping):
+        from infersim.foundation.errors import InputError
+
+        raise InputError(f"knobs: expected a dict of knob names to numbers, e.g. "
+                         f"{{'graph_max_batch': 512}}, got {repr(knobs)[:60]}")
+    return _tune(load_hardware(hardware), runtime, knobs, flag="knobs")
 
 
 def scenario_defaults(phase: str | Phase, prompt: int | None,
@@ -322,7 +339,7 @@ def simulate(
     context: int | None = None,
     prompt: int | None = None,
     chunk: int = 0,
-    runtime: str | Runtime | None = None,
+    runtime: str | Runtime | RuntimeProfile | None = None,
     weights: str = "bf16",
     activations: str | None = None,
     kv: str | None = None,

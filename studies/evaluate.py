@@ -59,10 +59,11 @@ def split_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Group a flat point into model, hardware, overrides, runtime, scenario, traffic, econ."""
     out: dict[str, Any] = {"model": params.get("model"), "hardware": params.get("hardware"),
                            "runtime": params.get("runtime"), "hw": [],
-                           "scenario": {}, "traffic": {}, "economics": {}}
+                           "scenario": {}, "traffic": {}, "economics": {},
+                           "runtime_knobs": {}}
     for k, v in params.items():
         group, _, rest = k.partition(".")
-        if rest and group in ("scenario", "traffic", "economics"):
+        if rest and group in ("scenario", "traffic", "economics", "runtime_knobs"):
             out[group][rest] = v
         elif rest and group == "hw":
             out["hw"].append((rest, v))
@@ -94,6 +95,15 @@ def evaluate_point(kind: str, params: Mapping[str, Any]) -> tuple[Status, dict[s
     return evaluate_chunk(kind, names, [tuple(params[n] for n in names)])[0]
 
 
+def _runtime(p: Mapping[str, Any], hw: Any) -> Any:
+    """The point's runtime: its name, or its profile with the `runtime_knobs.*` changed."""
+    if not p["runtime_knobs"]:
+        return p["runtime"]
+    from infersim.hwmodels.runtime_knobs import tune_runtime
+
+    return tune_runtime(hw, p["runtime"], p["runtime_knobs"], flag="runtime_knobs")
+
+
 def simulate_point(params: Mapping[str, Any]) -> Any:
     """The `SimResult` of one point (model step), through the front door."""
     from infersim.api import simulate
@@ -101,7 +111,7 @@ def simulate_point(params: Mapping[str, Any]) -> Any:
     p = split_params(params)
     hw = _hardware(p["hardware"], p["hw"])
     model = _model(p["model"])
-    return simulate(model, hw, runtime=p["runtime"], **p["scenario"]), hw, p
+    return simulate(model, hw, runtime=_runtime(p, hw), **p["scenario"]), hw, p
 
 
 def simulate_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,12 +217,12 @@ def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
                            int(t.get("max_tokens", pol.max_tokens)),
                            int(t.get("block_size", pol.block_size)))
     sc = p["scenario"]
+    hw = _hardware(p["hardware"], p["hw"])
     dep = Deployment(int(sc.get("tp", 1)), int(sc.get("pp", 1)), int(sc.get("ep", 1)),
-                     int(t.get("replicas", 1)), p["runtime"] or "", sc.get("weights", "bf16"),
-                     sc.get("kv"))
+                     int(t.get("replicas", 1)), _runtime(p, hw) or "",
+                     sc.get("weights", "bf16"), sc.get("kv"))
     slo = Slo(t.get("slo_ttft_s", 2.0), t.get("slo_tpot_s", 0.1))
     eco = Economics(**p["economics"]) if p["economics"] else Economics()
-    hw = _hardware(p["hardware"], p["hw"])
     res = serve(_model(p["model"]), hw, traffic, policy, deployment=dep, slo=slo,
                 economics=eco, seed=int(t.get("seed", 0)))
     d = {k: v for k, v in res.to_dict().items() if not isinstance(v, (dict, list))}

@@ -25,7 +25,8 @@ Study file format (every field documented in docs/studies.md):
       - {kind: pareto, x: cost_per_mtok_usd, y: tokens_per_s_per_user}
 
 A point is a flat mapping from parameter name to value: `model`, `hardware`, `runtime`,
-`hw.<spec field path>`, `scenario.<knob>`, `traffic.<knob>`, `economics.<knob>`. Loading
+`hw.<spec field path>`, `scenario.<knob>`, `traffic.<knob>`, `economics.<knob>`,
+`runtime_knobs.<knob>` (a constant of the runtime's profile, as `--runtime-set`). Loading
 collects EVERY problem of the file (field path, line, fix) into one `SpecError`.
 """
 
@@ -69,7 +70,21 @@ ECONOMICS_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
 })
 
 _TOP_PARAMS = ("model", "hardware", "runtime")
-_GROUPS = ("hw", "scenario", "traffic", "economics")
+_GROUPS = ("hw", "scenario", "traffic", "economics", "runtime_knobs")
+
+
+def _runtime_knob_names() -> tuple[str, ...]:
+    """Every constant a runtime profile may have changed (`hwmodels.runtime_knobs`): the GPU
+    engine knobs and the names the compiled kinds' profiles set; each point's runtime
+    checks its own."""
+    from infersim.hwmodels.models.gpu.engines import KNOBS
+    from infersim.hwmodels.registry import MODELS
+
+    names = list(KNOBS)
+    for m in MODELS.values():
+        for prof in m.profiles.values():
+            names += [k for k, _ in prof.values if k not in names]
+    return tuple(names)
 
 
 def _runtimes() -> tuple[str, ...]:
@@ -215,6 +230,11 @@ class _Validator(Checker):
             self.add(path, f"unknown economics knob {rest!r}",
                      hint or f"economics knobs: {', '.join(ECONOMICS_KNOBS)}")
             return False
+        if group == "runtime_knobs" and rest not in _runtime_knob_names():
+            hint = did_you_mean(rest, _runtime_knob_names())
+            self.add(path, f"unknown runtime knob {rest!r}",
+                     hint or f"runtime knobs: {', '.join(_runtime_knob_names())}")
+            return False
         if group == "traffic" and evaluate is not Evaluate.SERVE:
             self.add(path, "traffic parameters only apply to `evaluate: serve`",
                      "set `evaluate: serve` or remove the traffic parameter")
@@ -241,6 +261,10 @@ class _Validator(Checker):
                 self.add(path, f"{name} must be a library name or a file path, got {value!r}")
             return
         group, _, rest = name.partition(".")
+        if group == "runtime_knobs":  # ≥ 0, or -1 where a GPU knob means the chip's figure
+            if self.number(path, value, what=rest, lo=-1.0) and -1.0 < value < 0.0:
+                self.add(path, f"{rest} must be ≥ 0 (or -1: the chip's figure), got {value!r}")
+            return
         knobs = SCENARIO_KNOBS if group == "scenario" else (
             ECONOMICS_KNOBS if group == "economics" else None)
         if knobs is None:

@@ -1,7 +1,8 @@
 """The types of a design study: frozen objects built by `studies/spec.py` from a study file.
 
 A point of a study is a flat mapping from parameter name to value: `model`, `hardware`,
-`runtime`, `hw.<spec field path>`, `scenario.<knob>`, `traffic.<knob>`, `economics.<knob>`.
+`runtime`, `hw.<spec field path>`, `scenario.<knob>`, `traffic.<knob>`, `economics.<knob>`,
+`runtime_knobs.<knob>` (a constant of the runtime's profile, as `--runtime-set`).
 The file format is documented in docs/studies.md and in `studies/spec.py`.
 """
 

@@ -51,6 +51,58 @@ def add_runtime_arg(p: Any) -> None:
                    "LPU: their compiled profiles (default: the newest)")
 
 
+def add_runtime_set_arg(p: Any) -> None:
+    """`--runtime-set KNOB=VALUE`: change a constant of the runtime's software profile
+    (`hwmodels.runtime_knobs`), as `--set` changes the hardware."""
+    p.add_argument("--runtime-set", action="append", metavar="KNOB=VALUE", dest="runtime_set",
+                   help="change a constant of the runtime's profile (repeatable), e.g. "
+                        "--runtime sglang --runtime-set graph_max_batch=512; GPU engine knobs: "
+                        "README 'Software stacks as a design axis'")
+
+
+def parse_runtime_set(items: Sequence[str] | None) -> dict[str, Any]:
+    """`--runtime-set knob=value` pairs → {"knob": value} (values in the YAML dialect)."""
+    from infersim.foundation.yaml import parse_value
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--runtime-set {item!r}: expected KNOB=VALUE, e.g. "
+                             "--runtime-set graph_max_batch=512")
+        out[key.strip()] = parse_value(val, f"--runtime-set {key.strip()}")
+    return out
+
+
+def runtime_of(args: argparse.Namespace, hw: Any) -> Any:
+    """The command's runtime: `--runtime` (None: the kind's default) with its
+    `--runtime-set` knobs applied (a `RuntimeProfile`) when there are any."""
+    knobs = parse_runtime_set(getattr(args, "runtime_set", None))
+    if not knobs:
+        return args.runtime
+    from infersim.hwmodels.runtime_knobs import tune_runtime
+
+    return tune_runtime(hw, args.runtime, knobs)
+
+
+def runtime_knobs_field(runtime: Any) -> dict[str, Any]:
+    """{"runtime_knobs": {knob: value}} of the knobs `--runtime-set` changed ({} for none),
+    for a command's JSON."""
+    from infersim.hwmodels.runtime_knobs import changed_knobs
+
+    knobs = changed_knobs(runtime)
+    return {"runtime_knobs": knobs} if knobs else {}
+
+
+def runtime_label(runtime: Any) -> str:
+    """A runtime's name, with the knobs `--runtime-set` changed in brackets."""
+    from infersim.hwmodels.runtime_knobs import changed_knobs
+
+    name = getattr(runtime, "name", None) or getattr(runtime, "value", runtime)
+    knobs = changed_knobs(runtime)
+    return f"{name} [{', '.join(f'{k}={v:g}' for k, v in knobs.items())}]" if knobs else str(name)
+
+
 def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scenario")
     g.add_argument("--phase", default="decode",

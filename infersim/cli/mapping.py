@@ -16,6 +16,7 @@ from typing import Any
 from infersim.cli.common import (
     add_hw_args,
     add_runtime_arg,
+    add_runtime_set_arg,
     add_scenario_args,
     fmt_si,
     header,
@@ -23,6 +24,9 @@ from infersim.cli.common import (
     print_diagnostics,
     print_json,
     print_table,
+    runtime_knobs_field,
+    runtime_label,
+    runtime_of,
     scenario_kwargs,
 )
 from infersim.cli.traces import add_trace_args, check_trace_args, write_step_traces
@@ -42,6 +46,7 @@ def register(sub: Any) -> None:
     add_hw_args(p)
     add_scenario_args(p)
     add_runtime_arg(p)
+    add_runtime_set_arg(p)
     p.add_argument("--csv", metavar="FILE", help="write the full mapping table to a CSV file")
     p.add_argument("--json", action="store_true", help="print totals and rows as JSON")
     add_trace_args(p, chakra=True)
@@ -71,7 +76,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     check_trace_args(args)
     hw = load_hardware(args.hw, parse_set(args.set) or None)
     trace = build_trace(load_model(args.model), make_scenario(**scenario_kwargs(args)))
-    s = map_trace(trace, hw, args.runtime)
+    runtime = runtime_of(args, hw)
+    s = map_trace(trace, hw, runtime)
     if s.infeasible is None:
         write_step_traces(args, s)
     diags = result_of(s).diagnostics()
@@ -80,7 +86,8 @@ def cmd_map(args: argparse.Namespace) -> int:
         atomic_write_text(args.csv, df.to_csv(index=False))
     if args.json:
         print_json({**s.to_dict(), "hardware_overrides": dict(hw.overrides),
-                    "runtime": s.runtime_name, "scenario": {"phase": trace.scenario.phase.value,
+                    "runtime": s.runtime_name, **runtime_knobs_field(runtime),
+                    "scenario": {"phase": trace.scenario.phase.value,
                                                       "batch": trace.scenario.batch,
                                                       **scenario_fields(trace.scenario)},
                     "diagnostics": diags, "ops": df.to_dict(orient="records")})
@@ -96,7 +103,8 @@ def cmd_map(args: argparse.Namespace) -> int:
             "algorithm": _cell(r, "map_algorithm"), "bound": r["bound"],
             "time": fmt_si(r["time_s"], "s"), "total": fmt_si(r["total_time_s"], "s"),
         })
-    print(header(trace.model, hw, trace.scenario, s.runtime_name))
+    print(header(trace.model, hw, trace.scenario, runtime_label(runtime)
+                 if runtime_knobs_field(runtime) else s.runtime_name))
     print_diagnostics(diags)
     print_table(rows, _COLUMNS)
     print()

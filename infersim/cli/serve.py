@@ -11,13 +11,17 @@ from infersim.cli.common import (
     add_hw_args,
     add_power_cap_arg,
     add_runtime_arg,
+    add_runtime_set_arg,
     fmt_si,
     hw_overrides,
     int_arg,
     nonneg_int,
+    parse_runtime_set,
     print_diagnostics,
     print_json,
     print_table,
+    runtime_knobs_field,
+    runtime_label,
 )
 from infersim.cli.serve_lengths import (
     add_length_args,
@@ -47,6 +51,7 @@ def register(sub: Any) -> None:
     d.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
     d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
     add_runtime_arg(d)
+    add_runtime_set_arg(d)
     d.add_argument("--weights", default="bf16",
                    help="weight dtype (bf16, fp8, int8, int4...; checkpoint: as the model's "
                         "quantization_config stores them)")
@@ -219,6 +224,14 @@ def cmd_serve(a: argparse.Namespace) -> int:
     kind_model = cost_model(hw)
     runtime = a.runtime or (DEFAULT_RUNTIME if not kind_model.profiles
                              else kind_model.runtimes()[0])
+    knobs = parse_runtime_set(a.runtime_set)
+    if knobs:
+        from infersim.hwmodels.runtime_knobs import tune_runtime
+
+        if a.scheduler_steps is not None and "scheduler_steps" in knobs:
+            raise InputError("--scheduler-steps and --runtime-set scheduler_steps=... set the "
+                             "same knob; give one")
+        runtime = tune_runtime(hw, runtime, knobs)
     if a.scheduler_steps is not None:
         runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
@@ -272,6 +285,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     d["offered_rate_rps"] = offered
     d["hardware_overrides"] = dict(hw.overrides)
     d["runtime"] = getattr(dep.runtime, "name", dep.runtime)
+    d.update(runtime_knobs_field(dep.runtime))
     if a.scheduler_steps is not None:
         d["scheduler_steps"] = a.scheduler_steps
     if ddep is not None:
@@ -296,7 +310,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     else:
         steps = f" ({a.scheduler_steps} decode steps per scheduling pass)" \
             if a.scheduler_steps is not None else ""
-        _print_result(d, {**dataclasses.asdict(dep), "runtime": f"{d['runtime']}{steps}"},
+        _print_result(d, {**dataclasses.asdict(dep), "runtime": f"{runtime_label(dep.runtime)}{steps}"},
                       hw.label, _traffic_label(a))
         if a.requests_csv:
             print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")

@@ -12,6 +12,7 @@ from infersim.cli.common import (
     add_hw_args,
     add_power_cap_arg,
     add_runtime_arg,
+    add_runtime_set_arg,
     add_scenario_args,
     fmt_si,
     header,
@@ -20,6 +21,9 @@ from infersim.cli.common import (
     print_diagnostics,
     print_json,
     print_table,
+    runtime_knobs_field,
+    runtime_label,
+    runtime_of,
     scenario_kwargs,
 )
 from infersim.cli.traces import add_trace_args, check_trace_args, write_step_traces
@@ -36,6 +40,7 @@ def register(sub: Any) -> None:
     add_power_cap_arg(p)
     add_scenario_args(p)
     add_runtime_arg(p)
+    add_runtime_set_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ops", action="store_true", help="also print the per-operator table")
     p.add_argument("--csv", metavar="FILE", help="write the per-operator table to a CSV file")
@@ -79,8 +84,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         check_output_file("--csv", args.csv)
     check_trace_args(args)
     hw = _load_hw(args)
-    r = simulate(args.model, hw, runtime=args.runtime, **scenario_kwargs(args))
-    d = r.to_dict()
+    runtime = runtime_of(args, hw)
+    r = simulate(args.model, hw, runtime=runtime, **scenario_kwargs(args))
+    d = {**r.to_dict(), **runtime_knobs_field(runtime)}
     if r.feasible:
         write_step_traces(args, r.schedule)
     if args.csv:
@@ -92,7 +98,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             d["csv"] = str(args.csv)
         print_json(d)
         return 0 if r.feasible else EXIT_DOES_NOT_FIT
-    print(header(d["model"], hw, r.scenario, d["runtime"]))
+    print(header(d["model"], hw, r.scenario, runtime_label(runtime)
+                 if runtime_knobs_field(runtime) else d["runtime"]))
     from infersim.hwmodels.registry import cost_model
 
     for w in cost_model(hw).warnings(hw):

@@ -10,6 +10,7 @@ from typing import Any
 from infersim.cli.common import (
     add_hw_args,
     add_runtime_arg,
+    add_runtime_set_arg,
     add_scenario_args,
     header,
     nonneg_float,
@@ -18,6 +19,9 @@ from infersim.cli.common import (
     positive_int,
     print_json,
     print_table,
+    runtime_knobs_field,
+    runtime_label,
+    runtime_of,
     scenario_kwargs,
 )
 from infersim.foundation.errors import InputError
@@ -88,6 +92,7 @@ def register(sub: Any) -> None:
     add_hw_args(r)
     add_scenario_args(r)
     add_runtime_arg(r)
+    add_runtime_set_arg(r)
     r.add_argument("-o", "--out", metavar="FILE", default="roofline.png",
                    help="output image: .png, .svg or .pdf (default roofline.png)")
     r.add_argument("--title", default="",
@@ -192,8 +197,11 @@ def cmd_roofline(args: argparse.Namespace) -> int:
         raise InputError(f"-o {out}: use a .png, .svg or .pdf file name")
     check_output_file("-o", args.out, example="roofline.png")
     hw = load_hardware(args.hw, parse_set(args.set) or None)
-    r = simulate(args.model, hw, runtime=args.runtime, **scenario_kwargs(args))
-    title = args.title or header(r.schedule.trace.model, hw, r.scenario, args.runtime)
+    runtime = runtime_of(args, hw)
+    r = simulate(args.model, hw, runtime=runtime, **scenario_kwargs(args))
+    title = args.title or header(r.schedule.trace.model, hw, r.scenario,
+                                 runtime_label(runtime) if runtime_knobs_field(runtime)
+                                 else args.runtime)
     fig = plots.roofline(r.schedule, title=title)
     plots.save_figure(fig, out)
     if not r.feasible:
@@ -209,7 +217,8 @@ def cmd_roofline(args: argparse.Namespace) -> int:
                            "bound": mo.cost.bound.value})
         print_json({"file": str(out), "title": title, "model": r.schedule.trace.model,
                     "hardware": hw.name, "hardware_overrides": dict(hw.overrides),
-                    "runtime": args.runtime, "ops": points})
+                    "runtime": args.runtime, **runtime_knobs_field(runtime),
+                    "ops": points})
         return 0
     print(f"wrote {out} ({title})")
     return 0

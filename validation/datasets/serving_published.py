@@ -347,27 +347,63 @@ def check_overrides(overrides: Mapping[str, Any],
 
 
 def what_if(overrides: Mapping[str, Any], engine: str = ENGINE,
-            selected: Sequence[Mapping[str, str]] | None = None
+            selected: Sequence[Mapping[str, str]] | None = None,
+            knobs: Mapping[str, Mapping[str, float]] | None = None
             ) -> tuple[pd.DataFrame, list[str]]:
     """Every graded row as graded and with its hardware spec changed by `overrides` (field
-    path -> value, as `serve --set`): (rows whose prediction moved: case, group, measured,
-    predicted, signed, predicted_set, signed_set, signed as the report's; the production
-    lean and the held-out lean by stack, as graded and with the overrides). A sensitivity
-    probe, e.g. of a spec constant against the published runs; the shipped specs stay."""
+    path -> value, as `serve --set`) and the constants of its runtime by `knobs` (runtime
+    name -> {knob: value}, as `serve --runtime-set`): (rows whose prediction moved: case,
+    group, measured, predicted, signed, predicted_set, signed_set, signed as the report's;
+    the production lean and the held-out lean by stack, as graded and with the what-if). A
+    sensitivity probe, e.g. of a spec constant or an engine knob against the published
+    runs; the shipped specs and profiles stay."""
     import numpy as np
 
     base = load(selected, engine)
-    alt = load(selected, engine, overrides)
+    alt = load(selected, engine, overrides, knobs)
     m = base["measured"].to_numpy(float)
     p0, p1 = base["predicted"].to_numpy(float), alt["predicted"].to_numpy(float)
     frame = base[["case", "group", "measured"]].assign(
         predicted=p0, signed=(p0 - m) / m, predicted_set=p1, signed_set=(p1 - m) / m)
     moved = np.isfinite(p0) & ~np.isclose(p0, p1, rtol=1e-9, atol=0.0)
     lines = []
-    for label, df in (("as graded", base), ("with --set", alt)):
+    what = " and ".join(f for f, on in (("--set", overrides), ("--runtime-set", knobs)) if on)
+    for label, df in (("as graded", base), (f"with {what or 'no change'}", alt)):
         lines += [f"{label}, {line}" for line in lean_line(df).splitlines()]
         lines += [f"{label}, held out, {line}" for line in lean_by_stack(df)]
     return frame[moved].reset_index(drop=True), lines
+
+
+def parse_knobs(items: Sequence[str] | None,
+                selected: Sequence[Mapping[str, str]] | None = None
+                ) -> dict[str, dict[str, float]]:
+    """`--runtime-set RUNTIME:KNOB=VALUE` items -> {runtime: {knob: value}}, each checked as
+    `serve --runtime-set` checks it on the hardware of a graded row of that runtime;
+    InputError naming the item and the fix (no graded row runs RUNTIME, unknown knob, bad
+    value)."""
+    from infersim.api import load_hardware
+    from infersim.foundation.errors import InputError
+    from infersim.foundation.yaml import parse_value
+    from infersim.hwmodels.runtime_knobs import tune_runtime
+
+    graded = [r for r in (rows() if selected is None else selected) if r["use"] == "pass_fail"]
+    hw_of = {r["runtime"]: r["hardware"] for r in graded}
+    out: dict[str, dict[str, float]] = {}
+    for item in items or ():
+        runtime, colon, rest = item.partition(":")
+        knob, eq, val = rest.partition("=")
+        if not colon or not eq or not runtime.strip() or not knob.strip():
+            raise InputError(f"--runtime-set {item!r}: expected RUNTIME:KNOB=VALUE, e.g. "
+                             "--runtime-set sglang-api:output_token_s=1e-4")
+        runtime, knob = runtime.strip(), knob.strip()
+        if runtime not in hw_of:
+            raise InputError(f"--runtime-set {item!r}: no graded row runs {runtime!r}; the "
+                             f"rows run {', '.join(sorted(hw_of))}")
+        value = parse_value(val, f"--runtime-set {runtime}:{knob}")
+        tune_runtime(load_hardware(hw_of[runtime]), runtime, {knob: value},
+                     flag=f"--runtime-set {runtime}:")
+        out.setdefault(runtime, {})[knob] = float(value)
+    return out
 
 
 def rows(path: Path = DATA) -> list[dict[str, str]]:
@@ -463,11 +499,14 @@ def _round_up_tiered(x: float, tiers: tuple[tuple[float, int], ...], floor: int)
 
 def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
                  tail: tuple[int, int] | None = None, engine: str = ENGINE,
-                 overrides: Mapping[str, Any] | None = None) -> ServingResult:
+                 overrides: Mapping[str, Any] | None = None,
+                 knobs: Mapping[str, Mapping[str, float]] | None = None) -> ServingResult:
     """The `serve` run of one graded row (see the module docstring); `profile` replaces the
     row's runtime profile (fitting); `tail` = (k, tokens) sets the k longest outputs of a
     ShareGPT sample to `tokens` (`with_output_tail`); `engine` as `serve`'s; `overrides`
-    changes the row's hardware spec as `serve --set` does (a what-if, `--set`)."""
+    changes the row's hardware spec as `serve --set` does (a what-if, `--set`); `knobs`
+    (runtime name -> {knob: value}) changes the constants of the rows of that runtime as
+    `serve --runtime-set` does (a what-if, `--runtime-set`)."""
     import tempfile
 
     from infersim.api import load_hardware, serve
@@ -496,6 +535,10 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
     else:
         lengths = FixedLengths(int(r["isl"]), int(r["osl"]))
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
+    if profile is None and knobs and r["runtime"] in knobs:
+        base = lookup(r["runtime"])
+        if base is not None:
+            profile = base.with_values(**knobs[r["runtime"]])
     runtime: str | RuntimeProfile = r["runtime"] if profile is None else profile
     prof = lookup(r["runtime"]) if profile is None else profile
     if r["scheduler_steps"]:
@@ -527,12 +570,13 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
 
 
 def predict(r: Mapping[str, str], engine: str = ENGINE,
-            overrides: Mapping[str, Any] | None = None) -> tuple[float, str]:
+            overrides: Mapping[str, Any] | None = None,
+            knobs: Mapping[str, Mapping[str, float]] | None = None) -> tuple[float, str]:
     """(predicted value of the row's metric, note); NaN with the reason when not graded;
-    `overrides` as `simulate_row`'s."""
+    `overrides` and `knobs` as `simulate_row`'s."""
     if r["use"] != "pass_fail":
         return math.nan, ""
-    res = simulate_row(r, engine=engine, overrides=overrides)
+    res = simulate_row(r, engine=engine, overrides=overrides, knobs=knobs)
     if not res.feasible:
         return math.nan, f"infeasible: {res.infeasible}"
     note = "; ".join(res.warnings())
@@ -702,7 +746,9 @@ PARALLEL_FROM = 16  # rows: fewer are graded in this process (starting workers c
 
 
 def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
-                 overrides: Mapping[str, Any] | None = None) -> list[tuple[float, str]]:
+                 overrides: Mapping[str, Any] | None = None,
+                 knobs: Mapping[str, Mapping[str, float]] | None = None
+                 ) -> list[tuple[float, str]]:
     """`predict` of every row, on one worker process per core when there are many rows (each
     row is an independent, seeded run: the same numbers in any process or order)."""
     import multiprocessing
@@ -712,22 +758,23 @@ def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
     workers = min(os.cpu_count() or 1, 4)
     methods = multiprocessing.get_all_start_methods()
     if len(rs) < PARALLEL_FROM or workers < 2 or "fork" not in methods:
-        return [predict(r, engine, overrides) for r in rs]
+        return [predict(r, engine, overrides, knobs) for r in rs]
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("fork")) as ex:
         return list(ex.map(predict, rs, [engine] * len(rs), [overrides] * len(rs),
-                           chunksize=1))
+                           [knobs] * len(rs), chunksize=1))
 
 
 def load(selected: Sequence[Mapping[str, str]] | None = None,
-         engine: str = ENGINE, overrides: Mapping[str, Any] | None = None) -> pd.DataFrame:
+         engine: str = ENGINE, overrides: Mapping[str, Any] | None = None,
+         knobs: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """The data set's frame: every row of the CSV, or only `selected` rows of it;
-    `overrides` as `simulate_row`'s."""
+    `overrides` and `knobs` as `simulate_row`'s."""
     import pandas as pd
 
     out = []
     rs = list(rows() if selected is None else selected)
-    for r, (pred, note) in zip(rs, _predictions(rs, engine, overrides), strict=True):
+    for r, (pred, note) in zip(rs, _predictions(rs, engine, overrides, knobs), strict=True):
         notes = "; ".join(x for x in (
             f"{r['engine']}, {r['model']} on {r['hardware'] or '(no spec)'} tp{r['tp'] or '?'}"
             f" x{r['replicas'] or '?'}, {r['weights'] or '?'} weights, ISL/OSL "
@@ -761,6 +808,12 @@ def main(argv: list[str] | None = None) -> int:
                          "spec changed as `serve --set` does (repeatable), e.g. --set "
                          "chip.gpu.mma_efficiency=0.678; prints the rows that move and the "
                          "lean of both")
+    ap.add_argument("--runtime-set", action="append", metavar="RUNTIME:KNOB=VALUE",
+                    dest="runtime_set",
+                    help="what-if: grade every row as graded and with a constant of one "
+                         "runtime's profile changed in the rows of that runtime, as `serve "
+                         "--runtime-set` does (repeatable), e.g. --runtime-set "
+                         "sglang-api:output_token_s=1e-4; combines with --set")
     ap.add_argument("--engine", choices=("compiled", "simpy"), default=ENGINE,
                     help="serving engine of the graded rows (the same results; simpy is the "
                          "reference and much slower on the long-prompt rows)")
@@ -776,17 +829,19 @@ def main(argv: list[str] | None = None) -> int:
         with pd.option_context("display.width", 200):
             print(tail_sensitivity(k, tokens).to_string(index=False))
         return 0
-    if args.set:
+    if args.set or args.runtime_set:
         from infersim.foundation.errors import InputError
         from infersim.foundation.schema import parse_set
 
         try:
             overrides = parse_set(args.set)
-            check_overrides(overrides)
+            if overrides:
+                check_overrides(overrides)
+            knobs = parse_knobs(args.runtime_set)
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        moved, lean_lines = what_if(overrides, args.engine)
+        moved, lean_lines = what_if(overrides, args.engine, knobs=knobs)
         with pd.option_context("display.width", 200):
             print(moved.to_string(index=False) if len(moved) else "(no row moved)")
         print("\n".join(lean_lines))

@@ -1,0 +1,129 @@
+"""`--runtime-set KNOB=VALUE` (simulate, serve), `runtime_knobs.<knob>` (studies) and the
+serving what-if `--runtime-set RUNTIME:KNOB=VALUE`: one answer through every door, and bad
+input exits 2 with one line naming the flag, the knob and the fix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import infersim as isim
+from infersim.cli import main
+from infersim.foundation.errors import InputError
+from infersim.simulator.serving import Deployment, FixedLengths, Poisson, Traffic
+
+SGLANG_70B = ["--model", "llama-3.3-70b", "--hw", "dgx-h200", "--tp", "4", "--batch", "200",
+              "--runtime", "sglang"]
+
+
+def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_simulate_runtime_set_is_the_api_answer_and_says_what_changed(capsys):
+    d = _json(capsys, "simulate", *SGLANG_70B, "--runtime-set", "graph_max_batch=256")
+    tuned = isim.tune_runtime("dgx-h200", "sglang", {"graph_max_batch": 256})
+    api = isim.simulate("llama-3.3-70b", "dgx-h200", batch=200, tp=4, runtime=tuned)
+    assert d["latency_s"] == pytest.approx(api.latency_s, rel=1e-12)
+    assert d["runtime"] == "sglang" and d["runtime_knobs"] == {"graph_max_batch": 256.0}
+    mapped = _json(capsys, "map", *SGLANG_70B[1:], "--runtime-set", "graph_max_batch=256")
+    assert mapped["latency_s"] == pytest.approx(api.latency_s, rel=1e-12)
+    assert mapped["runtime_knobs"] == {"graph_max_batch": 256.0}
+    plain = _json(capsys, "simulate", *SGLANG_70B)
+    assert "runtime_knobs" not in plain and plain["latency_s"] > d["latency_s"]
+    assert main(["simulate", *SGLANG_70B, "--runtime-set", "graph_max_batch=256"]) == 0
+    assert "runtime sglang [graph_max_batch=256]" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_serve_runtime_set_is_the_api_answer(capsys):
+    argv = ["serve", "--model", "llama-3.2-1b", "--hw", "h100-sxm", "--runtime", "vllm-v0",
+            "--rate", "4", "--requests", "40", "--prompt", "128", "--output", "16"]
+    d = _json(capsys, *argv, "--runtime-set", "step_overhead_s=0.004")
+    tuned = isim.tune_runtime("h100-sxm", "vllm-v0", {"step_overhead_s": 0.004})
+    r = isim.serve("llama-3.2-1b", "h100-sxm", Traffic(Poisson(4), FixedLengths(128, 16), 40),
+                   deployment=Deployment(runtime=tuned))
+    assert d["tpot_p50_s"] == pytest.approx(r.to_dict()["tpot_p50_s"], rel=1e-12)
+    assert d["runtime_knobs"] == {"step_overhead_s": 0.004}
+    plain = _json(capsys, *argv)
+    assert plain["tpot_p50_s"] < d["tpot_p50_s"]  # twice vLLM V0's 2 ms of CPU per step
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["simulate", "--runtime-set", "graph_max_bach=1"],
+     ["--runtime-set graph_max_bach", "did you mean 'graph_max_batch'"]),
+    (["simulate", "--runtime-set", "graph_max_batch"], ["expected KNOB=VALUE"]),
+    (["simulate", "--runtime-set", "cuda_graphs=yes"], ["cuda_graphs", "a number"]),
+    (["simulate", "--hw", "cpu-host", "--runtime-set", "step_overhead_s=1"],
+     ["no software profile"]),
+    (["serve", "--runtime", "vllm-v0", "--scheduler-steps", "2", "--runtime-set",
+      "scheduler_steps=4"], ["--scheduler-steps and --runtime-set", "give one"]),
+])
+def test_bad_runtime_set_exits_2_with_one_line(capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    for w in words:
+        assert w in err
+
+
+def test_a_study_sweeps_runtime_knobs_with_the_api_numbers(tmp_path, write_study):
+    from infersim.studies.runner import run_sweep
+    from infersim.studies.spec import load_study
+
+    study = load_study(write_study("""
+        name: sglang-graph-cap
+        evaluate: simulate
+        fixed:
+          model: llama-3.3-70b
+          hardware: dgx-h200
+          runtime: sglang
+          scenario: {phase: decode, batch: 200, context: 1024, tp: 4}
+        sweep:
+          runtime_knobs.graph_max_batch: [160, 256]
+        metrics: [latency_s]
+    """))
+    df = run_sweep(study, tmp_path / "out", executor="inline", progress=False).frame
+    got = dict(zip(df["runtime_knobs.graph_max_batch"], df["latency_s"], strict=True))
+    for cap in (160, 256):
+        tuned = isim.tune_runtime("dgx-h200", "sglang", {"graph_max_batch": cap})
+        api = isim.simulate("llama-3.3-70b", "dgx-h200", batch=200, context=1024, tp=4,
+                            runtime=tuned)
+        assert got[cap] == pytest.approx(api.latency_s, rel=1e-12)
+    assert got[256] < got[160]
+
+
+def test_a_study_names_a_misspelt_or_bad_runtime_knob(write_study):
+    from infersim.foundation.errors import SpecError
+    from infersim.studies.spec import load_study
+
+    with pytest.raises(SpecError) as e:
+        load_study(write_study("""
+            name: bad-knob
+            evaluate: simulate
+            fixed: {runtime: sglang, runtime_knobs: {cuda_graphs: -0.5}}
+            sweep:
+              runtime_knobs.graph_max_bach: [160, 256]
+        """))
+    text = str(e.value)
+    assert "sweep.runtime_knobs.graph_max_bach: unknown runtime knob" in text
+    assert "did you mean 'graph_max_batch'" in text
+    assert "fixed.runtime_knobs.cuda_graphs" in text and "-1: the chip's figure" in text
+
+
+def test_the_serving_what_if_changes_the_rows_of_one_runtime():
+    from infersim.validation.datasets import serving_published as sp
+
+    knobs = sp.parse_knobs(["sglang-api:step_overhead_per_seq_s=1e-4"])
+    assert knobs == {"sglang-api": {"step_overhead_per_seq_s": 1e-4}}
+    by_id = {r["id"]: r for r in sp.rows()}
+    row = by_id["sglang04-70b-4xh200-sharegpt-rps4-itl"]  # an SGLang 0.4 row: sglang-api
+    other = by_id["sglang030-8b-a100-itl-rps4"]  # sglang-v03-api: not that runtime
+    assert sp.predict(row, knobs=knobs)[0] > sp.predict(row)[0]
+    assert sp.predict(other, knobs=knobs)[0] == sp.predict(other)[0]
+    for item, words in (("sglang-api:graph_max_bach=1", "did you mean 'graph_max_batch'"),
+                        ("sglang:output_token_s=1", "no graded row runs 'sglang'"),
+                        ("output_token_s=1", "expected RUNTIME:KNOB=VALUE")):
+        with pytest.raises(InputError, match=words):
+            sp.parse_knobs([item])
