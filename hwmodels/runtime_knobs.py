@@ -64,7 +64,7 @@ def tune_runtime(hw: Hardware, runtime: str | Runtime | RuntimeProfile | None,
     for name, value in knobs.items():
         if name not in allowed:
             hint = did_you_mean(name, allowed)
-            raise InputError(f"{flag} {name}: not a constant of runtime {prof.name!r}; "
+            raise InputError(f"{flag} {str(name)[:40]}: not a constant of runtime {prof.name!r}; "
                              f"{hint or 'use one of ' + ', '.join(allowed)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"{flag} {name}={str(value)[:30]}: expected a number (switches "
@@ -73,7 +73,7 @@ def tune_runtime(hw: Hardware, runtime: str | Runtime | RuntimeProfile | None,
         sentinel = _sentinel(prof, name)
         if not math.isfinite(v) or (v < 0 and v != sentinel):
             also = f" or {sentinel:g} (the chip's figure)" if sentinel is not None else ""
-            raise InputError(f"{flag} {name}={value!r}: give a finite number ≥ 0{also}")
+            raise InputError(f"{flag} {name}={str(value)[:30]}: give a finite number ≥ 0{also}")
         out[name] = v
     return prof.with_values(**out) if out else prof
 
@@ -106,3 +106,47 @@ def _default(profile: RuntimeProfile, name: str) -> float | None:
     from infersim.hwmodels.models.gpu.engines import KNOBS
 
     return KNOBS[name][0] if name in KNOBS else None
+
+
+def catalog() -> list[RuntimeProfile]:
+    """Every software profile: the GPU engines (registration order), then each statically
+    scheduled kind's compiled profiles (newest first)."""
+    from infersim.hwmodels.models.gpu.engines import engines
+    from infersim.hwmodels.registry import MODELS
+
+    out = list(engines().values())
+    for m in MODELS.values():
+        out += [p for p in m.profiles.values() if p.kind is not HardwareKind.GPU]
+    return out
+
+
+def profile_named(name: str) -> RuntimeProfile:
+    """The profile called `name` (a GPU alias such as `fused` too); InputError with the
+    close spellings otherwise."""
+    from infersim.hwmodels.models.gpu.engines import ALIASES, lookup
+
+    prof = lookup(name)
+    if prof is not None:
+        return prof
+    for p in catalog():
+        if p.name == name:
+            return p
+    names = [p.name for p in catalog()] + list(ALIASES)
+    hint = did_you_mean(name, names)
+    raise InputError(f"runtime {name[:40]!r}: no such software profile; "
+                     f"{hint or 'see `infersim runtimes list`'}")
+
+
+def knob_rows(profile: RuntimeProfile) -> list[dict[str, Any]]:
+    """One row per constant of `profile`: name, value, default and whether the profile sets
+    it (GPU engines: every knob of `engines.KNOBS` with its meaning; a compiled profile: the
+    values it sets)."""
+    set_here = dict(profile.values)
+    if profile.kind is not HardwareKind.GPU:
+        return [{"knob": k, "value": v, "default": None, "set": True, "meaning": ""}
+                for k, v in profile.values]
+    from infersim.hwmodels.models.gpu.engines import KNOBS
+
+    return [{"knob": k, "value": set_here.get(k, default), "default": default,
+             "set": k in set_here, "meaning": meaning}
+            for k, (default, meaning) in KNOBS.items()]

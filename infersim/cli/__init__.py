@@ -14,7 +14,18 @@ from infersim.foundation.errors import InfersimError
 
 def build_parser() -> argparse.ArgumentParser:
     from infersim import __version__
-    from infersim.cli import explore, hw, mapping, measure, models, plan, serve, simulate, study
+    from infersim.cli import (
+        explore,
+        hw,
+        mapping,
+        measure,
+        models,
+        plan,
+        runtimes,
+        serve,
+        simulate,
+        study,
+    )
 
     p = argparse.ArgumentParser(
         prog="infersim",
@@ -22,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"infersim {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for command_module in (simulate, models, hw, mapping, serve, measure, study, plan, explore):
+    for command_module in (simulate, models, hw, runtimes, mapping, serve, measure, study, plan,
+                           explore):
         command_module.register(sub)
     return p
 

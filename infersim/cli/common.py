@@ -56,8 +56,8 @@ def add_runtime_set_arg(p: Any) -> None:
     (`hwmodels.runtime_knobs`), as `--set` changes the hardware."""
     p.add_argument("--runtime-set", action="append", metavar="KNOB=VALUE", dest="runtime_set",
                    help="change a constant of the runtime's profile (repeatable), e.g. "
-                        "--runtime sglang --runtime-set graph_max_batch=512; GPU engine knobs: "
-                        "README 'Software stacks as a design axis'")
+                        "--runtime sglang --runtime-set graph_max_batch=512; each "
+                        "runtime's knobs: infersim runtimes show RUNTIME")
 
 
 def parse_runtime_set(items: Sequence[str] | None) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def parse_runtime_set(items: Sequence[str] | None) -> dict[str, Any]:
     for item in items or ():
         key, eq, val = item.partition("=")
         if not eq or not key.strip():
-            raise InputError(f"--runtime-set {item!r}: expected KNOB=VALUE, e.g. "
+            raise InputError(f"--runtime-set {item[:40]!r}: expected KNOB=VALUE, e.g. "
                              "--runtime-set graph_max_batch=512")
         out[key.strip()] = parse_value(val, f"--runtime-set {key.strip()}")
     return out

@@ -393,11 +393,11 @@ def parse_knobs(items: Sequence[str] | None,
         runtime, colon, rest = item.partition(":")
         knob, eq, val = rest.partition("=")
         if not colon or not eq or not runtime.strip() or not knob.strip():
-            raise InputError(f"--runtime-set {item!r}: expected RUNTIME:KNOB=VALUE, e.g. "
+            raise InputError(f"--runtime-set {item[:60]!r}: expected RUNTIME:KNOB=VALUE, e.g. "
                              "--runtime-set sglang-api:output_token_s=1e-4")
         runtime, knob = runtime.strip(), knob.strip()
         if runtime not in hw_of:
-            raise InputError(f"--runtime-set {item!r}: no graded row runs {runtime!r}; the "
+            raise InputError(f"--runtime-set {item[:60]!r}: no graded row runs {runtime[:40]!r}; the "
                              f"rows run {', '.join(sorted(hw_of))}")
         value = parse_value(val, f"--runtime-set {runtime}:{knob}")
         tune_runtime(load_hardware(hw_of[runtime]), runtime, {knob: value},
