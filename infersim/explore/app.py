@@ -10,6 +10,7 @@ A request names a design and a scenario:
      "hw": "h100-sxm" | null, "hw_yaml": "<an uploaded spec>" | null,
      "overrides": {"memory.hbm.bandwidth_tb_per_s": 4.8},   # the paths `--set` takes
      "runtime": "graph",
+     "runtime_knobs": {"graph_max_batch": 256},   # the knobs `--runtime-set` takes
      "scenario": {"phase": "decode", "batch": 1, "context": 1024, "prompt": 0,
                   "tp": 1, "pp": 1, "ep": 1, "weights": "bf16", "activations": null,
                   "kv": null}}
@@ -95,6 +96,21 @@ def runtimes_for(hw: str) -> list[str]:
     return list(cost_model(load_hardware(hw)).runtimes())
 
 
+def runtime_knobs(hw: str, runtime: str = "") -> dict[str, Any]:
+    """The constants of the software `runtime` ("" = the kind's default) runs on `hw`, as
+    `infersim runtimes show` lists them: {runtime: its profile's name, knobs: [{knob, value,
+    default, set, meaning}]}; no knobs for a kind without a software profile."""
+    from infersim.api import load_hardware
+    from infersim.hwmodels.registry import cost_model
+    from infersim.hwmodels.runtime_knobs import knob_rows
+
+    h = load_hardware(hw)
+    _, prof = cost_model(h).resolve_runtime(runtime or None, h.name)
+    if prof is None:
+        return {"runtime": runtime, "knobs": []}
+    return {"runtime": prof.name, "knobs": knob_rows(prof)}
+
+
 def suggested_knobs(hw: str, fields: list[dict[str, Any]]) -> list[str]:
     """The knobs a page starts with: main-memory bandwidth and capacity, the matrix peak in
     bf16 (else the first dtype) and the clock, as `--set` paths of this spec."""
@@ -129,6 +145,32 @@ def _overrides(req: Mapping[str, Any]) -> dict[str, Any]:
             raise InputError(f"overrides.{k}: expected a finite number, got {v!r}")
         out[str(k)] = v
     return out
+
+
+def _runtime_knobs(req: Mapping[str, Any]) -> dict[str, float]:
+    kn = req.get("runtime_knobs") or {}
+    if not isinstance(kn, Mapping):
+        raise InputError("runtime_knobs: expected an object of knob names to numbers, e.g. "
+                         '{"graph_max_batch": 256}')
+    out: dict[str, float] = {}
+    for k, v in kn.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InputError(f"runtime_knobs.{str(k)[:40]}: expected a finite number, "
+                             f"got {str(v)[:30]!r}")
+        out[str(k)] = float(v)
+    return out
+
+
+def _runtime(req: Mapping[str, Any], hw: Hardware) -> Any:
+    """The request's runtime: its name (None: the kind's default), or its profile with the
+    `runtime_knobs` changed, as `--runtime-set` does."""
+    name = req.get("runtime") or None
+    knobs = _runtime_knobs(req)
+    if not knobs:
+        return name
+    from infersim.hwmodels.runtime_knobs import tune_runtime
+
+    return tune_runtime(hw, name, knobs, flag="runtime_knobs")
 
 
 def _hardware(req: Mapping[str, Any]) -> Hardware:
@@ -194,6 +236,8 @@ def command_line(req: Mapping[str, Any]) -> str:
         parts += [_SCENARIO_FLAGS[k], str(v)]
     if req.get("runtime"):
         parts += ["--runtime", str(req["runtime"])]
+    for k, v in sorted(_runtime_knobs(req).items()):
+        parts += ["--runtime-set", f"{k}={v:g}"]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -214,7 +258,7 @@ def _simulate(req: Mapping[str, Any]) -> tuple[Any, Hardware, dict[str, Any]]:
     hw = _hardware(req)
     sc = _scenario(req)
     # no runtime: the hardware kind's default (graph on GPUs, the newest compiled profile)
-    return simulate(_model(req), hw, runtime=req.get("runtime") or None, **sc), hw, sc
+    return simulate(_model(req), hw, runtime=_runtime(req, hw), **sc), hw, sc
 
 
 def timeline(req: Mapping[str, Any]) -> dict[str, Any]:
@@ -275,7 +319,7 @@ def serving_curve(req: Mapping[str, Any], points: int = 6,
     if not 1 <= output <= 100_000:
         raise InputError(f"output: expected 1 to 100000 tokens, got {output}")
     dep = Deployment(tp=sc.get("tp", 1), pp=sc.get("pp", 1), ep=sc.get("ep", 1),
-                     runtime=str(req.get("runtime") or ""),  # "": the kind's default
+                     runtime=_runtime(req, hw) or "",  # "": the kind's default
                      weights=sc.get("weights", "bf16"), kv=sc.get("kv"))
     model = _model(req)
     lengths = FixedLengths(prompt, output)
@@ -306,6 +350,8 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     fb = {f["path"]: f["value"] for f in spec_fields(str(b.get("hw") or "h100-sxm"))}
     fa.update(_overrides(a))
     fb.update(_overrides(b))
+    fa.update({f"runtime.{k}": v for k, v in _runtime_knobs(a).items()})
+    fb.update({f"runtime.{k}": v for k, v in _runtime_knobs(b).items()})
     diff = [{"path": p, "a": fa.get(p), "b": fb.get(p)}
             for p in sorted(set(fa) | set(fb)) if fa.get(p) != fb.get(p)]
     keys = ("latency_s", "tokens_per_s", "energy_per_token_j", "feasible")

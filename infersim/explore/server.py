@@ -122,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
                         "runtimes": app.runtimes_for(hw)}
 
             self._answer(spec)
+        elif path == "/api/runtime":
+            hw, runtime = q.get("hw", "h100-sxm"), q.get("runtime", "")
+            self._answer(lambda: app.runtime_knobs(hw, runtime))
         elif path == "/api/pareto":
             store = self.store
             self._answer(lambda: app.pareto(store, q.get("x"), q.get("y")) if store else

@@ -82,7 +82,27 @@ def test_design_yaml_round_trips_with_the_override():
     assert "override (infersim explore)" in text
 
 
+def test_software_knobs_give_the_cli_numbers_and_are_listed_as_runtimes_show_does():
+    req = {**REQ, "runtime": "vllm-v0", "runtime_knobs": {"step_overhead_s": 0.005}}
+    res = app.evaluate(req)
+    assert "--runtime-set step_overhead_s=0.005" in res["command"]
+    cli = _cli_json([*shlex.split(res["command"])[1:], "--json"])
+    assert res["result"]["latency_s"] == pytest.approx(cli["latency_s"], rel=1e-12)
+    # vLLM V0's 2 ms of CPU per step set to 5 ms: the decode step is 3 ms longer
+    base = app.evaluate({**req, "runtime_knobs": {}})
+    assert res["result"]["latency_s"] - base["result"]["latency_s"] == pytest.approx(3e-3)
+    listed = app.runtime_knobs("h100-sxm", "vllm-v0")
+    by = {k["knob"]: k for k in listed["knobs"]}
+    assert listed["runtime"] == "vllm-v0" and by["step_overhead_s"]["value"] == pytest.approx(2e-3)
+    assert app.runtime_knobs("groq-lpu")["runtime"] == "groq-2024"  # the kind's default
+    diff = app.compare({**req, "runtime_knobs": {}}, req)["spec_diff"]
+    assert diff == [{"path": "runtime.step_overhead_s", "a": None, "b": 0.005}]
+
+
 @pytest.mark.parametrize("bad", [
+    {"runtime": "sglang", "runtime_knobs": {"graph_max_bach": 1}},
+    {"runtime": "sglang", "runtime_knobs": {"graph_max_batch": "big"}},
+    {"runtime": "sglang", "runtime_knobs": [1, 2]},
     {"overrides": {"memory.hbm.bandwidth_tb_per_s": "fast"}},
     {"overrides": {"memory.hbm.bandwidth_tb_per_s": -1}},
     {"overrides": {"memory.hbm.no_such_field": 1}},
@@ -250,6 +270,21 @@ def test_page_in_headless_chromium():
                 # with other work (load > 1.5 per core) is held to a looser bar
                 busy = os.getloadavg()[0] / (os.cpu_count() or 1) > 1.5
                 assert min(elapsed) < (1000 if busy else 200), elapsed
+
+                # a software knob: vLLM V0 with 5 ms of CPU per step instead of 2 ms
+                _eval(b, sess, """(() => { window.__r0 = window.__explore.renders;
+                    const r = document.getElementById('runtime'); r.value = 'vllm-v0';
+                    r.dispatchEvent(new Event('change')); return 1; })()""")
+                _wait(b, sess, "window.__explore.renders > window.__r0 && !window.__explore.inflight"
+                               " && document.querySelectorAll('#add-rt-knob option').length > 30", 30)
+                lat_v0 = _eval(b, sess, "document.getElementById('latency').textContent")
+                _eval(b, sess, """(() => { window.__r0 = window.__explore.renders;
+                    const s = document.getElementById('add-rt-knob'); s.value = 'step_overhead_s';
+                    s.dispatchEvent(new Event('change'));
+                    const box = document.querySelector('input[data-knob="step_overhead_s"]');
+                    box.value = '0.005'; box.dispatchEvent(new Event('change')); return 1; })()""")
+                _wait(b, sess, "window.__explore.renders > window.__r0 && !window.__explore.inflight", 30)
+                assert _eval(b, sess, "document.getElementById('latency').textContent") != lat_v0
 
                 # hover a spec value: the tooltip shows its source
                 box = _eval(b, sess, """(() => { const td = [...document.querySelectorAll('#spec td.v')]

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { fields: [], knobs: {}, uploadedModel: null, uploadedSpec: null, pinned: null,
+const state = { fields: [], knobs: {}, rtFields: [], rtKnobs: {}, uploadedModel: null, uploadedSpec: null, pinned: null,
                 inflight: false, pending: false, renders: 0, lastRequest: null };
 window.__explore = state; // for tests and the curious
 
@@ -39,8 +39,10 @@ function request() {
   if (scenario.phase === "prefill") scenario.prompt = num("prompt"); else scenario.context = num("context");
   const overrides = {};
   for (const [p, k] of Object.entries(state.knobs)) if (k.value !== k.base) overrides[p] = k.value;
+  const runtime_knobs = {};
+  for (const [n, k] of Object.entries(state.rtKnobs)) if (k.value !== k.base) runtime_knobs[n] = k.value;
   return { model: state.uploadedModel || $("model").value, hw: state.uploadedSpec ? null : $("hw").value,
-           hw_yaml: state.uploadedSpec, overrides, runtime: $("runtime").value, scenario };
+           hw_yaml: state.uploadedSpec, overrides, runtime: $("runtime").value, runtime_knobs, scenario };
 }
 
 // ---------------------------------------------------------------------------------- plots
@@ -168,6 +170,36 @@ function addKnob(f) {
   div.append(name, val, s); $("knobs").appendChild(div);
 }
 
+// the constants of the chosen runtime's profile (`infersim runtimes show`), each a number box
+async function loadRuntime() {
+  state.rtKnobs = {}; $("rt-knobs").textContent = "";
+  const sel = $("add-rt-knob"); sel.length = 1;
+  if (state.uploadedSpec) return;
+  const { knobs } = await api("/api/runtime?hw=" + encodeURIComponent($("hw").value) +
+                              "&runtime=" + encodeURIComponent($("runtime").value));
+  state.rtFields = knobs;
+  for (const f of knobs) {
+    const o = document.createElement("option"); o.value = f.knob; o.textContent = f.knob + " = " + f.value;
+    sel.appendChild(o);
+  }
+}
+
+function addRuntimeKnob(f) {
+  if (state.rtKnobs[f.knob]) return;
+  const k = { base: f.value, value: f.value };
+  state.rtKnobs[f.knob] = k;
+  const div = document.createElement("div"); div.className = "knob";
+  const name = document.createElement("span"); name.className = "name"; name.textContent = f.knob;
+  withSource(name, f.meaning || "a constant of the runtime's profile");
+  const box = document.createElement("input"); box.type = "number"; box.step = "any"; box.value = f.value;
+  box.dataset.knob = f.knob; box.title = "as --runtime-set " + f.knob + "=VALUE";
+  box.addEventListener("change", () => {
+    const v = Number(box.value);
+    if (box.value !== "" && Number.isFinite(v)) { k.value = v; update(); }
+  });
+  div.append(name, box); $("rt-knobs").appendChild(div);
+}
+
 async function loadSpec() {
   state.knobs = {}; $("knobs").textContent = "";
   const sel = $("add-knob"); sel.length = 1;
@@ -249,15 +281,17 @@ async function init() {
   fill($("phase"), ["decode", "prefill"], "decode");
   for (const sel of document.querySelectorAll("select.dtype")) fill(sel, cat.dtypes);
   $("weights").value = "bf16";
-  for (const id of ["model", "runtime", "phase", "batch", "context", "prompt", "tp", "pp", "ep", "weights", "activations", "kv"])
+  for (const id of ["model", "phase", "batch", "context", "prompt", "tp", "pp", "ep", "weights", "activations", "kv"])
     $(id).addEventListener("change", update);
-  $("hw").addEventListener("change", async () => { state.uploadedSpec = null; await loadSpec(); update(); });
+  $("hw").addEventListener("change", async () => { state.uploadedSpec = null; await loadSpec(); await loadRuntime(); update(); });
+  $("runtime").addEventListener("change", async () => { await loadRuntime(); update(); });
+  $("add-rt-knob").addEventListener("change", (e) => { const f = state.rtFields.find((x) => x.knob === e.target.value); if (f) addRuntimeKnob(f); e.target.value = ""; });
   $("add-knob").addEventListener("change", (e) => { const f = state.fields.find((x) => x.path === e.target.value); if (f) addKnob(f); e.target.value = ""; });
   $("model-file").addEventListener("change", async (e) => {
     try { state.uploadedModel = JSON.parse(await e.target.files[0].text()); update(); }
     catch (err) { showError("config.json: " + err.message); }
   });
-  $("hw-file").addEventListener("change", async (e) => { state.uploadedSpec = await e.target.files[0].text(); await loadSpec(); update(); });
+  $("hw-file").addEventListener("change", async (e) => { state.uploadedSpec = await e.target.files[0].text(); await loadSpec(); await loadRuntime(); update(); });
   $("pin").addEventListener("click", () => { state.pinned = request(); $("compare").disabled = false; });
   $("compare").addEventListener("click", compare);
   $("serving-go").addEventListener("click", serving);
@@ -268,6 +302,7 @@ async function init() {
     catch (e) { showError(String(e.message || e)); }
   });
   await loadSpec();
+  await loadRuntime();
   await update();
   pareto().catch(() => {});
 }
