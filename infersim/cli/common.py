@@ -51,6 +51,16 @@ def add_runtime_arg(p: Any) -> None:
                    "LPU: their compiled profiles (default: the newest)")
 
 
+def usage_of(p: argparse.ArgumentParser) -> Any:
+    """The action of a command group called without its ACTION: print its help, exit 2."""
+
+    def show(_args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    return show
+
+
 def add_runtime_set_arg(p: Any) -> None:
     """`--runtime-set KNOB=VALUE`: change a constant of the runtime's software profile
     (`hwmodels.runtime_knobs`), as `--set` changes the hardware."""

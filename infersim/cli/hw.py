@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Any
 
-from infersim.cli.common import fmt_si, parse_set, print_json, print_table
+from infersim.cli.common import fmt_si, parse_set, print_json, print_table, usage_of
 from infersim.foundation.errors import InfersimError
 
 
@@ -35,12 +35,8 @@ def register(sub: Any) -> None:
     dp.add_argument("b", help="library name or YAML path")
     dp.add_argument("--json", action="store_true", help="print JSON")
     dp.set_defaults(func=cmd_diff)
-    p.set_defaults(func=lambda args: _usage(p))
+    p.set_defaults(func=usage_of(p))
 
-
-def _usage(p: argparse.ArgumentParser) -> int:
-    p.print_help()
-    return 2
 
 
 def _peak_total(hw: Any, *names: str) -> float:

@@ -13,6 +13,7 @@ from infersim.cli.common import (
     print_json,
     print_table,
     scenario_kwargs,
+    usage_of,
 )
 from infersim.foundation.defaults import DEFAULT_CONTEXT
 from infersim.foundation.paths import check_output_file
@@ -32,7 +33,7 @@ def register(sub: Any) -> None:
                     f"(default {DEFAULT_CONTEXT})")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.set_defaults(func=cmd_models_show)
-    p.set_defaults(func=lambda args: _usage(p))
+    p.set_defaults(func=usage_of(p))
 
     t = sub.add_parser("trace", help="operator trace of one model step",
                        description="Per-operator FLOPs and bytes of one step (one chip of the "
@@ -43,10 +44,6 @@ def register(sub: Any) -> None:
     t.add_argument("--json", action="store_true", help="print ops and totals as JSON")
     t.set_defaults(func=cmd_trace)
 
-
-def _usage(p: argparse.ArgumentParser) -> int:
-    p.print_help()
-    return 2
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import argparse
 import textwrap
 from typing import Any
 
-from infersim.cli.common import print_json, print_table
+from infersim.cli.common import print_json, print_table, usage_of
 
 
 def register(sub: Any) -> None:
@@ -30,12 +30,8 @@ def register(sub: Any) -> None:
     dp.add_argument("b", help="second profile")
     dp.add_argument("--json", action="store_true", help="print JSON")
     dp.set_defaults(func=cmd_diff)
-    p.set_defaults(func=lambda args: _usage(p))
+    p.set_defaults(func=usage_of(p))
 
-
-def _usage(p: argparse.ArgumentParser) -> int:
-    p.print_help()
-    return 2
 
 
 def _first_clause(text: str, width: int = 72) -> str:

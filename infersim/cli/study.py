@@ -23,6 +23,7 @@ from infersim.cli.common import (
     runtime_label,
     runtime_of,
     scenario_kwargs,
+    usage_of,
 )
 from infersim.foundation.errors import InputError
 from infersim.foundation.paths import check_output_dir, check_output_file
@@ -83,7 +84,7 @@ def register(sub: Any) -> None:
     _add_executor_args(rn)
     rn.add_argument("--json", action="store_true", help="print the files written as JSON")
     rn.set_defaults(func=cmd_study_run)
-    s.set_defaults(func=lambda a: _usage(s))
+    s.set_defaults(func=usage_of(s))
 
     r = sub.add_parser("roofline", help="roofline plot of one model step (each op as a point)",
                        description="Draw the hardware's compute and memory roofs and each "
@@ -101,10 +102,6 @@ def register(sub: Any) -> None:
                    help="print the file written and each operator's point as JSON")
     r.set_defaults(func=cmd_roofline)
 
-
-def _usage(p: argparse.ArgumentParser) -> int:
-    p.print_help()
-    return 2
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -134,31 +134,27 @@ def suggested_knobs(hw: str, fields: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _overrides(req: Mapping[str, Any]) -> dict[str, Any]:
-    ov = req.get("overrides") or {}
-    if not isinstance(ov, Mapping):
-        raise InputError("overrides: expected an object of field paths to numbers, e.g. "
-                         '{"memory.hbm.bandwidth_tb_per_s": 4.8}')
+def _numbers(req: Mapping[str, Any], key: str, example: str) -> dict[str, Any]:
+    """The request's `key`: an object of names to finite numbers (InputError otherwise)."""
+    given = req.get(key) or {}
+    if not isinstance(given, Mapping):
+        raise InputError(f"{key}: expected an object of names to numbers, e.g. {example}")
     out: dict[str, Any] = {}
-    for k, v in ov.items():
+    for k, v in given.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise InputError(f"overrides.{k}: expected a finite number, got {v!r}")
+            raise InputError(f"{key}.{str(k)[:40]}: expected a finite number, "
+                             f"got {str(v)[:30]!r}")
         out[str(k)] = v
     return out
 
 
+def _overrides(req: Mapping[str, Any]) -> dict[str, Any]:
+    return _numbers(req, "overrides", '{"memory.hbm.bandwidth_tb_per_s": 4.8}')
+
+
 def _runtime_knobs(req: Mapping[str, Any]) -> dict[str, float]:
-    kn = req.get("runtime_knobs") or {}
-    if not isinstance(kn, Mapping):
-        raise InputError("runtime_knobs: expected an object of knob names to numbers, e.g. "
-                         '{"graph_max_batch": 256}')
-    out: dict[str, float] = {}
-    for k, v in kn.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise InputError(f"runtime_knobs.{str(k)[:40]}: expected a finite number, "
-                             f"got {str(v)[:30]!r}")
-        out[str(k)] = float(v)
-    return out
+    return {k: float(v) for k, v in
+            _numbers(req, "runtime_knobs", '{"graph_max_batch": 256}').items()}
 
 
 def _runtime(req: Mapping[str, Any], hw: Hardware) -> Any:
