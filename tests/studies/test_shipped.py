@@ -14,7 +14,7 @@ from tests._support import PageRefs, pareto_brute_force
 from tests.studies import cdp
 
 EXPECTED = {"claims-check", "hardware-classes", "bandwidth-vs-capacity", "co-design",
-            "quantization-specdec", "price-check"}
+            "quantization-specdec", "price-check", "software-stack"}
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,21 @@ def test_quantization_specdec_rows(runs):
     h = df[(df["hardware"] == "h100-sxm") & (df["scenario.phase"] == "decode")]
     by_w = h.groupby("scenario.weights")["weight_bytes"].first()
     assert by_w["int4"] == pytest.approx(by_w["bf16"] / 4, rel=0.01)
+
+
+def test_software_stack_multi_step_spreads_the_pass_cpu_time_by_hand(runs):
+    """At 2 req/s a decode step is about the model's step plus the CPU time of its pass
+    spread over the pass's N steps (`GpuModel.step_overheads`: cpu / N + sync (1 - 1/N)):
+    4 ms of CPU against 1 ms lengthens the median TPOT by ~3 ms / N. And a pass of N steps
+    makes a new prompt wait for it: the TTFT grows with N."""
+    d = pd.read_csv(runs["software-stack"].out_dir / "results.csv")
+    light = d[d["traffic.rate"] == 2]
+    tpot = light.set_index(["runtime_knobs.scheduler_steps",
+                            "runtime_knobs.step_overhead_s"])["tpot_p50_s"]
+    steps = sorted(set(light["runtime_knobs.scheduler_steps"]))
+    assert steps == [1, 10]  # quick: first and last of each dimension
+    for n in steps:
+        assert tpot[(n, 0.004)] - tpot[(n, 0.001)] == pytest.approx(3e-3 / n, rel=0.25)
+    ttft = light.set_index(["runtime_knobs.scheduler_steps",
+                            "runtime_knobs.step_overhead_s"])["ttft_p50_s"]
+    assert ttft[(10, 0.001)] > ttft[(1, 0.001)]
