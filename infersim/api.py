@@ -389,7 +389,7 @@ def result_of(sched: Schedule) -> SimResult:
 
 
 def predict_op(op: Op, hardware: str | Path | Hardware,
-               runtime: str | Runtime | None = None) -> float:
+               runtime: str | Runtime | RuntimeProfile | None = None) -> float:
     """Predicted seconds for one execution of `op` launched alone on one idle chip.
 
     On GPUs the runtime fixes what is timed: `"eager"` (and the framework profiles

@@ -59,6 +59,7 @@ def register(sub: Any) -> None:
     q.add_argument("--causal", action="store_true")
     q.add_argument("--dtype", default="bf16")
     add_runtime_arg(q)
+    add_runtime_set_arg(q)
     q.add_argument("--from-csv", metavar="FILE", help="predict every row of a CSV file")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_op)
@@ -169,6 +170,7 @@ def cmd_op(args: argparse.Namespace) -> int:
     from infersim.api import predict_op
 
     hw = _load_hw(args)
+    runtime = runtime_of(args, hw)
     rows = []
     if args.from_csv:
         path = Path(args.from_csv)
@@ -181,7 +183,7 @@ def cmd_op(args: argparse.Namespace) -> int:
             rec = {k: (int(v) if k in _CSV_INT and str(v).strip().lstrip("-").isdigit()
                        else v) for k, v in rec.items() if v not in (None, "")}
             rows.append({**rec,
-                         "time_s": predict_op(op, hw, args.runtime), "flops": op.flops,
+                         "time_s": predict_op(op, hw, runtime), "flops": op.flops,
                          "bytes": op.bytes.total})
     else:
         if not args.kind:
@@ -191,12 +193,13 @@ def cmd_op(args: argparse.Namespace) -> int:
             f["causal"] = args.causal
         op = _op_from(args.kind, f, args.dtype)
         rows.append({"op": args.kind, **{k: v for k, v in f.items() if v is not None},
-                     "dtype": args.dtype, "time_s": predict_op(op, hw, args.runtime),
+                     "dtype": args.dtype, "time_s": predict_op(op, hw, runtime),
                      "flops": op.flops, "bytes": op.bytes.total})
     if args.json:
         print_json(rows if args.from_csv else rows[0])
         return 0
-    print(f"one execution on one chip of {hw.label}, runtime {args.runtime}")
+    shown = runtime_label(runtime) if runtime is not None else "(the kind's default)"
+    print(f"one execution on one chip of {hw.label}, runtime {shown}")
     print_table([{**{k: v for k, v in r.items() if k != "time_s"},
                   "time": fmt_si(r["time_s"], "s"), "flops": fmt_si(r["flops"], "FLOP"),
                   "bytes": fmt_si(r["bytes"], "B")} for r in rows])

@@ -50,6 +50,17 @@ def test_serve_runtime_set_is_the_api_answer(capsys):
     assert plain["tpot_p50_s"] < d["tpot_p50_s"]  # twice vLLM V0's 2 ms of CPU per step
 
 
+def test_op_runtime_set_changes_the_host_dispatch_of_an_eager_op_by_hand(capsys):
+    """An eager bf16 matmul is one cuBLAS kernel, one host dispatch: `host_node_s` 100 us in
+    place of the chip's `gpu.host_launch_us` lengthens it by exactly the difference."""
+    argv = ["op", "matmul", "--m", "1", "--k", "4096", "--n", "6144", "--hw", "h100-sxm",
+            "--runtime", "eager"]
+    base = _json(capsys, *argv)["time_s"]
+    slow = _json(capsys, *argv, "--runtime-set", "host_node_s=1e-4")["time_s"]
+    host = isim.load_hardware("h100-sxm").chip.params.host_launch_s
+    assert slow - base == pytest.approx(1e-4 - host, rel=1e-9)
+
+
 @pytest.mark.parametrize("argv, words", [
     (["simulate", "--runtime-set", "graph_max_bach=1"],
      ["--runtime-set graph_max_bach", "did you mean 'graph_max_batch'"]),
