@@ -70,7 +70,8 @@ def add_runtime_set_arg(p: Any) -> None:
                         "runtime's knobs: infersim runtimes show RUNTIME")
 
 
-def parse_runtime_set(items: Sequence[str] | None) -> dict[str, Any]:
+def parse_runtime_set(items: Sequence[str] | None,
+                      flag: str = "--runtime-set") -> dict[str, Any]:
     """`--runtime-set knob=value` pairs → {"knob": value} (values in the YAML dialect)."""
     from infersim.foundation.yaml import parse_value
 
@@ -78,9 +79,9 @@ def parse_runtime_set(items: Sequence[str] | None) -> dict[str, Any]:
     for item in items or ():
         key, eq, val = item.partition("=")
         if not eq or not key.strip():
-            raise InputError(f"--runtime-set {item[:40]!r}: expected KNOB=VALUE, e.g. "
-                             "--runtime-set graph_max_batch=512")
-        out[key.strip()] = parse_value(val, f"--runtime-set {key.strip()}")
+            raise InputError(f"{flag} {item[:40]!r}: expected KNOB=VALUE, e.g. "
+                             f"{flag} graph_max_batch=512")
+        out[key.strip()] = parse_value(val, f"{flag} {key.strip()[:40]}")
     return out
 
 

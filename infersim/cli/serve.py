@@ -107,7 +107,12 @@ def register(sub: Any) -> None:
     g.add_argument("--decode-pp", type=int_arg, default=None, help="decode pool PP (default --pp)")
     g.add_argument("--decode-weights", default=None, help="decode pool weights (default --weights)")
     g.add_argument("--decode-runtime", default=None,
-                   help="decode pool runtime (default: the decode hardware kind's own)")
+                   help="decode pool runtime (default: the decode hardware kind's own; on "
+                        "--hw itself, the prefill pool's, --runtime-set included)")
+    g.add_argument("--decode-runtime-set", action="append", metavar="KNOB=VALUE",
+                   dest="decode_runtime_set",
+                   help="change a constant of the decode pool runtime's profile (repeatable), "
+                        "as --runtime-set does for the prefill pool")
     g.add_argument("--kv-link", default=None, choices=sorted(KV_LINKS),
                    help="link carrying KV from prefill to decode (default: the prefill "
                    "system's fabric bandwidth per chip)")
@@ -290,7 +295,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
         d["scheduler_steps"] = a.scheduler_steps
     if ddep is not None:
         d.update(decode_hardware=decode_hw.name, decode_tp=ddep.tp, decode_pp=ddep.pp,
-                 decode_weights=ddep.weights, decode_runtime=ddep.runtime)
+                 decode_weights=ddep.weights,
+                 decode_runtime=getattr(ddep.runtime, "name", ddep.runtime))
+        knobs = runtime_knobs_field(ddep.runtime)
+        if knobs:
+            d["decode_runtime_knobs"] = knobs["runtime_knobs"]
     d["weights"] = dep.weights
     prec = _precision(a)  # as `simulate` resolves them (defaults filled in)
     d["activations"], d["kv"] = prec.activations.value, prec.kv.value
@@ -308,9 +317,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.json:
         print_json(d)
     else:
-        steps = f" ({a.scheduler_steps} decode steps per scheduling pass)" \
-            if a.scheduler_steps is not None else ""
-        _print_result(d, {**dataclasses.asdict(dep), "runtime": f"{runtime_label(dep.runtime)}{steps}"},
+        # the label names what --scheduler-steps / --runtime-set changed: [scheduler_steps=4]
+        _print_result(d, {**dataclasses.asdict(dep), "runtime": runtime_label(dep.runtime)},
                       hw.label, _traffic_label(a))
         if a.requests_csv:
             print(f"\nwrote {d['requests']} per-request records to {a.requests_csv}")
@@ -353,16 +361,22 @@ def _decode_pool(a: argparse.Namespace, hw: Any, dep: Any) -> tuple[Any, Any]:
     from infersim.hwmodels import load_hardware
     from infersim.hwmodels.registry import cost_model
 
-    flags = (a.decode_hw, a.decode_tp, a.decode_pp, a.decode_weights, a.decode_runtime)
+    flags = (a.decode_hw, a.decode_tp, a.decode_pp, a.decode_weights, a.decode_runtime,
+             a.decode_runtime_set)
     if all(f is None for f in flags):
         return None, None
     if a.policy != "disaggregated":
         raise InputError("--decode-hw/--decode-tp/--decode-pp/--decode-weights/"
-                         "--decode-runtime need --policy disaggregated")
+                         "--decode-runtime/--decode-runtime-set need --policy disaggregated")
     dhw = load_hardware(a.decode_hw) if a.decode_hw else hw
     km = cost_model(dhw)
     runtime = a.decode_runtime or (dep.runtime if dhw is hw else km.runtimes()[0] if km.profiles
                                    else DEFAULT_RUNTIME)
+    knobs = parse_runtime_set(a.decode_runtime_set, "--decode-runtime-set")
+    if knobs:
+        from infersim.hwmodels.runtime_knobs import tune_runtime
+
+        runtime = tune_runtime(dhw, runtime, knobs, flag="--decode-runtime-set")
     ddep = dataclasses.replace(dep, tp=a.decode_tp or dep.tp, pp=a.decode_pp or dep.pp,
                                runtime=runtime, weights=a.decode_weights or dep.weights)
     return dhw, ddep
@@ -435,6 +449,8 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
     if "decode_tp" in d:
         pools = (f"prefill tp {dep['tp']} pp {dep['pp']}, decode tp {d['decode_tp']} pp "
                  f"{d['decode_pp']} {d['decode_weights']} weights runtime {d['decode_runtime']}")
+        if d.get("decode_runtime_knobs"):
+            pools += " [" + ", ".join(f"{k}={v:g}" for k, v in d["decode_runtime_knobs"].items()) + "]"
     if "spec_drafter" in d:
         pools += (f", speculative {d['spec_drafter']} K={d['spec_draft_len']} "
                   f"A={d['spec_acceptance']:g}")

@@ -61,6 +61,26 @@ def test_op_runtime_set_changes_the_host_dispatch_of_an_eager_op_by_hand(capsys)
     assert slow - base == pytest.approx(1e-4 - host, rel=1e-9)
 
 
+def test_disaggregated_pools_carry_their_own_knobs_into_json_and_the_header(capsys):
+    """The decode pool on the same hardware runs the prefill pool's tuned runtime; on other
+    hardware `--decode-runtime-set` tunes its own; both come back as names plus knobs."""
+    base = ["serve", "--model", "llama-3.2-1b", "--hw", "h100-sxm", "--runtime", "vllm-v0",
+            "--policy", "disaggregated", "--rate", "2", "--requests", "20", "--prompt", "256",
+            "--output", "16"]
+    same = _json(capsys, *base, "--decode-tp", "1", "--runtime-set", "step_overhead_s=0.003")
+    assert same["decode_runtime"] == "vllm-v0"
+    assert same["decode_runtime_knobs"] == same["runtime_knobs"] == {"step_overhead_s": 0.003}
+    other = _json(capsys, *base, "--decode-hw", "h200-sxm", "--decode-runtime", "vllm-v0",
+                  "--decode-runtime-set", "step_overhead_s=0.004")
+    assert other["decode_runtime_knobs"] == {"step_overhead_s": 0.004}
+    assert "runtime_knobs" not in other
+    plain = _json(capsys, *base, "--decode-hw", "h200-sxm", "--decode-runtime", "vllm-v0")
+    assert other["tpot_p50_s"] > plain["tpot_p50_s"]  # 4 ms of CPU per decode step, not 2
+    assert main([*base, "--decode-hw", "h200-sxm", "--decode-runtime", "vllm-v0",
+                 "--decode-runtime-set", "step_overhead_s=0.004"]) == 0
+    assert "runtime vllm-v0 [step_overhead_s=0.004]" in capsys.readouterr().out.splitlines()[0]
+
+
 @pytest.mark.parametrize("argv, words", [
     (["simulate", "--runtime-set", "graph_max_bach=1"],
      ["--runtime-set graph_max_bach", "did you mean 'graph_max_batch'"]),
@@ -70,6 +90,10 @@ def test_op_runtime_set_changes_the_host_dispatch_of_an_eager_op_by_hand(capsys)
      ["no software profile"]),
     (["serve", "--runtime", "vllm-v0", "--scheduler-steps", "2", "--runtime-set",
       "scheduler_steps=4"], ["--scheduler-steps and --runtime-set", "give one"]),
+    (["serve", "--decode-runtime-set", "step_overhead_s=1"], ["need --policy disaggregated"]),
+    (["serve", "--policy", "disaggregated", "--decode-hw", "groq-576", "--decode-tp", "8",
+      "--decode-pp", "8", "--decode-runtime-set", "graph_max_batch=4"],
+     ["--decode-runtime-set graph_max_batch", "groq-2024"]),
 ])
 def test_bad_runtime_set_exits_2_with_one_line(capsys, argv, words):
     assert main(argv) == 2
