@@ -121,10 +121,12 @@ def layouts(model: Any, chips: int) -> list[Layout]:
 
 def plan(model: str | Path | dict[str, Any] | Any, hardware: str | Path | Any, *,
          prompt: int, output: int, ttft_slo_s: float, tpot_slo_s: float,
-         weights: str = "bf16", kv: str | None = None, runtime: str = "graph",
+         weights: str = "bf16", kv: str | None = None, runtime: Any = None,
          max_batch: int = 1024, economics: Any = None) -> list[PlanRow]:
     """Every layout of `model` on `hardware`, best batch under the SLOs, sorted: layouts that
-    meet the SLOs first by cost per 1M output tokens (then by chips), then the rest."""
+    meet the SLOs first by cost per 1M output tokens (then by chips), then the rest.
+    `runtime`: a name or a profile (`tune_runtime`); None: the hardware kind's default, as
+    `simulate`'s."""
     from infersim.api import load_hardware, load_model, simulate
     from infersim.hwmodels.capex import capex_usd
     from infersim.hwmodels.economics import Economics, cost_per_mtok_usd

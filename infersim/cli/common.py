@@ -105,6 +105,17 @@ def runtime_knobs_field(runtime: Any) -> dict[str, Any]:
     return {"runtime_knobs": knobs} if knobs else {}
 
 
+def runtime_label_on(runtime: Any, hw: Any) -> str:
+    """`runtime_label`, with None (the kind's default) resolved to the software it runs on
+    `hw` (graph on GPUs, the newest compiled profile of a wafer or LPU)."""
+    if runtime is not None:
+        return runtime_label(runtime)
+    from infersim.hwmodels.registry import cost_model
+
+    base, prof = cost_model(hw).resolve_runtime(None, hw.name)
+    return prof.name if prof is not None else base.value
+
+
 def runtime_label(runtime: Any) -> str:
     """A runtime's name, with the knobs `--runtime-set` changed in brackets."""
     from infersim.hwmodels.runtime_knobs import changed_knobs

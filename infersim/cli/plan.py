@@ -7,7 +7,17 @@ import argparse
 import math
 from typing import Any
 
-from infersim.cli.common import add_hw_args, fmt_si, parse_set, print_json, print_table
+from infersim.cli.common import (
+    add_hw_args,
+    add_runtime_arg,
+    add_runtime_set_arg,
+    fmt_si,
+    parse_set,
+    print_json,
+    print_table,
+    runtime_label_on,
+    runtime_of,
+)
 
 
 def register(sub: Any) -> None:
@@ -28,6 +38,8 @@ def register(sub: Any) -> None:
                         "quantization_config)")
     p.add_argument("--kv", default=None, help="KV-cache dtype (default: activations)")
     p.add_argument("--max-batch", type=int, default=1024, help="largest batch per replica")
+    add_runtime_arg(p)
+    add_runtime_set_arg(p)
     p.add_argument("--top", type=int, default=10, help="rows to print (0: all)")
     p.add_argument("--json", action="store_true", help="print every row as JSON")
     p.set_defaults(func=cmd_plan)
@@ -38,16 +50,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from infersim.planner import plan
 
     hw = load_hardware(args.hw, parse_set(args.set) or None)
+    runtime = runtime_of(args, hw)
     rows = plan(args.model, hw, prompt=args.prompt, output=args.output,
                 ttft_slo_s=args.ttft_ms / 1e3, tpot_slo_s=args.tpot_ms / 1e3,
-                weights=args.weights, kv=args.kv, max_batch=args.max_batch)
+                weights=args.weights, kv=args.kv, runtime=runtime, max_batch=args.max_batch)
     if args.json:
         print_json([r.to_dict() for r in rows])
         return 0
     ok = [r for r in rows if r.meets_slo]
-    print(f"{args.model} on {hw.name} ({hw.num_chips} chips): prompt {args.prompt}, output "
-          f"{args.output}, SLO TTFT ≤ {args.ttft_ms:g} ms, TPOT ≤ {args.tpot_ms:g} ms — "
-          f"{len(ok)} of {len(rows)} layouts meet it")
+    print(f"{args.model} on {hw.name} ({hw.num_chips} chips), runtime "
+          f"{runtime_label_on(runtime, hw)}: prompt "
+          f"{args.prompt}, output {args.output}, SLO TTFT ≤ {args.ttft_ms:g} ms, TPOT ≤ "
+          f"{args.tpot_ms:g} ms — {len(ok)} of {len(rows)} layouts meet it")
     shown = rows if args.top == 0 else rows[:args.top]
     print_table([{
         "tp": r.tp, "pp": r.pp, "ep": r.ep, "attn dp": r.attn_dp, "cp": r.cp,

@@ -23,6 +23,7 @@ from infersim.cli.common import (
     print_table,
     runtime_knobs_field,
     runtime_label,
+    runtime_label_on,
     runtime_of,
     scenario_kwargs,
 )
@@ -198,8 +199,7 @@ def cmd_op(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows if args.from_csv else rows[0])
         return 0
-    shown = runtime_label(runtime) if runtime is not None else "(the kind's default)"
-    print(f"one execution on one chip of {hw.label}, runtime {shown}")
+    print(f"one execution on one chip of {hw.label}, runtime {runtime_label_on(runtime, hw)}")
     print_table([{**{k: v for k, v in r.items() if k != "time_s"},
                   "time": fmt_si(r["time_s"], "s"), "flops": fmt_si(r["flops"], "FLOP"),
                   "bytes": fmt_si(r["bytes"], "B")} for r in rows])

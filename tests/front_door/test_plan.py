@@ -123,3 +123,30 @@ def test_plan_uses_context_parallel_prefill_for_a_long_prompt_under_a_tight_ttft
     pre = simulate("llama-3.1-8b", "dgx-h100", "prefill", 1, prompt=32768,
                    **r.simulate_kwargs("prefill"))
     assert pre.latency_s == r.ttft_s <= 0.5
+
+
+def test_plan_runs_a_compiled_kinds_default_software_and_a_tuned_gpu_engine(capsys) -> None:
+    """Without --runtime the plan runs the hardware kind's default software, so a wafer system
+    plans (a GPU-only default refused it); with --runtime/--runtime-set the chosen row's TTFT
+    and TPOT are simulate's under that engine profile."""
+    import json
+
+    import infersim as isim
+
+    assert main(["plan", "--model", "llama-3.1-8b", "--hw", "cs-3x4", "--prompt", "256",
+                 "--output", "16", "--max-batch", "2", "--json"]) == 0
+    wafer = json.loads(capsys.readouterr().out)
+    assert any(r["meets_slo"] for r in wafer)
+    argv = ["plan", "--model", "llama-3.2-1b", "--hw", "dgx-h100", "--prompt", str(PROMPT),
+            "--output", str(OUTPUT), "--ttft-ms", "50", "--tpot-ms", "6", "--max-batch",
+            str(MAX_BATCH), "--runtime", "vllm-v0", "--runtime-set", "step_overhead_s=0.003"]
+    assert main([*argv, "--json"]) == 0
+    best = next(r for r in json.loads(capsys.readouterr().out) if r["meets_slo"])
+    tuned = isim.tune_runtime("dgx-h100", "vllm-v0", {"step_overhead_s": 0.003})
+    kw = {k: best[k] for k in ("tp", "pp", "ep")}
+    dec = simulate("llama-3.2-1b", "dgx-h100", "decode", best["batch"],
+                   context=PROMPT + OUTPUT - 1, runtime=tuned, **kw)
+    assert dec.latency_s == pytest.approx(best["tpot_s"], rel=1e-12)
+    assert dec.latency_s > 3e-3  # the 3 ms of CPU per step is in it
+    assert main(argv) == 0
+    assert "runtime vllm-v0 [step_overhead_s=0.003]" in capsys.readouterr().out.splitlines()[0]
