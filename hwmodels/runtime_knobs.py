@@ -32,14 +32,19 @@ def knob_names(profile: RuntimeProfile) -> tuple[str, ...]:
     return tuple(k for k, _ in profile.values)
 
 
-def _sentinel(profile: RuntimeProfile, name: str) -> float | None:
-    """The "use the chip's figure" value a GPU knob accepts besides ≥ 0 (its default -1)."""
+def _default(profile: RuntimeProfile, name: str) -> float | None:
+    """The GPU engine knob's default (None on other kinds, whose profiles set their own)."""
     if profile.kind is not HardwareKind.GPU:
         return None
     from infersim.hwmodels.models.gpu.engines import KNOBS
 
-    default = KNOBS[name][0]
-    return default if default < 0 else None
+    return KNOBS[name][0] if name in KNOBS else None
+
+
+def _sentinel(profile: RuntimeProfile, name: str) -> float | None:
+    """The "use the chip's figure" value a GPU knob accepts besides ≥ 0 (its default -1)."""
+    default = _default(profile, name)
+    return default if default is not None and default < 0 else None
 
 
 def tune_runtime(hw: Hardware, runtime: str | Runtime | RuntimeProfile | None,
@@ -78,6 +83,14 @@ def tune_runtime(hw: Hardware, runtime: str | Runtime | RuntimeProfile | None,
     return prof.with_values(**out) if out else prof
 
 
+def with_knobs(hw: Hardware, runtime: Any, knobs: Mapping[str, Any],
+               flag: str = "--runtime-set") -> Any:
+    """`runtime` as given when `knobs` is empty (a name, None for the kind's default, or a
+    profile), else `tune_runtime`'s profile: what every door (CLI, study point, explorer
+    request, serving what-if) passes on."""
+    return tune_runtime(hw, runtime, knobs, flag) if knobs else runtime
+
+
 def changed_knobs(profile: Any) -> dict[str, float]:
     """{name: value} of the constants in which `profile` differs from the registered
     profile of its name (what `tune_runtime` changed); {} for a name or an unknown profile."""
@@ -100,23 +113,15 @@ def _registered(profile: RuntimeProfile) -> RuntimeProfile | None:
     return MODELS[profile.kind].profiles.get(profile.name)
 
 
-def _default(profile: RuntimeProfile, name: str) -> float | None:
-    if profile.kind is not HardwareKind.GPU:
-        return None
-    from infersim.hwmodels.models.gpu.engines import KNOBS
-
-    return KNOBS[name][0] if name in KNOBS else None
-
-
 def catalog() -> list[RuntimeProfile]:
     """Every software profile: the GPU engines (registration order), then each statically
     scheduled kind's compiled profiles (newest first)."""
     from infersim.hwmodels.models.gpu.engines import engines
     from infersim.hwmodels.registry import MODELS
 
-    out = list(engines().values())
+    out = list(engines().values())  # the GPU kind registers its engines there, not in profiles
     for m in MODELS.values():
-        out += [p for p in m.profiles.values() if p.kind is not HardwareKind.GPU]
+        out += list(m.profiles.values())
     return out
 
 

@@ -97,11 +97,9 @@ def evaluate_point(kind: str, params: Mapping[str, Any]) -> tuple[Status, dict[s
 
 def _runtime(p: Mapping[str, Any], hw: Any) -> Any:
     """The point's runtime: its name, or its profile with the `runtime_knobs.*` changed."""
-    if not p["runtime_knobs"]:
-        return p["runtime"]
-    from infersim.hwmodels.runtime_knobs import tune_runtime
+    from infersim.hwmodels.runtime_knobs import with_knobs
 
-    return tune_runtime(hw, p["runtime"], p["runtime_knobs"], flag="runtime_knobs")
+    return with_knobs(hw, p["runtime"], p["runtime_knobs"], "runtime_knobs")
 
 
 def simulate_point(params: Mapping[str, Any]) -> Any:

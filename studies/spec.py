@@ -77,14 +77,9 @@ def _runtime_knob_names() -> tuple[str, ...]:
     """Every constant a runtime profile may have changed (`hwmodels.runtime_knobs`): the GPU
     engine knobs and the names the compiled kinds' profiles set; each point's runtime
     checks its own."""
-    from infersim.hwmodels.models.gpu.engines import KNOBS
-    from infersim.hwmodels.registry import MODELS
+    from infersim.hwmodels.runtime_knobs import catalog, knob_names
 
-    names = list(KNOBS)
-    for m in MODELS.values():
-        for prof in m.profiles.values():
-            names += [k for k, _ in prof.values if k not in names]
-    return tuple(names)
+    return tuple(dict.fromkeys(n for p in catalog() for n in knob_names(p)))
 
 
 def _runtimes() -> tuple[str, ...]:

@@ -88,12 +88,9 @@ def parse_runtime_set(items: Sequence[str] | None,
 def runtime_of(args: argparse.Namespace, hw: Any) -> Any:
     """The command's runtime: `--runtime` (None: the kind's default) with its
     `--runtime-set` knobs applied (a `RuntimeProfile`) when there are any."""
-    knobs = parse_runtime_set(getattr(args, "runtime_set", None))
-    if not knobs:
-        return args.runtime
-    from infersim.hwmodels.runtime_knobs import tune_runtime
+    from infersim.hwmodels.runtime_knobs import with_knobs
 
-    return tune_runtime(hw, args.runtime, knobs)
+    return with_knobs(hw, args.runtime, parse_runtime_set(getattr(args, "runtime_set", None)))
 
 
 def runtime_knobs_field(runtime: Any) -> dict[str, Any]:
@@ -116,13 +113,18 @@ def runtime_label_on(runtime: Any, hw: Any) -> str:
     return prof.name if prof is not None else base.value
 
 
-def runtime_label(runtime: Any) -> str:
-    """A runtime's name, with the knobs `--runtime-set` changed in brackets."""
+def knobs_text(name: Any, knobs: Mapping[str, float]) -> str:
+    """`name [knob=value, ...]`, or the name alone without knobs."""
+    return f"{name} [{', '.join(f'{k}={v:g}' for k, v in knobs.items())}]" if knobs else str(name)
+
+
+def runtime_label(runtime: Any, name: str | None = None) -> str:
+    """A runtime's name (`name` when given: the one a result reports, e.g. `trtllm` for the
+    alias `fused`), with the knobs `--runtime-set` changed in brackets."""
     from infersim.hwmodels.runtime_knobs import changed_knobs
 
-    name = getattr(runtime, "name", None) or getattr(runtime, "value", runtime)
-    knobs = changed_knobs(runtime)
-    return f"{name} [{', '.join(f'{k}={v:g}' for k, v in knobs.items())}]" if knobs else str(name)
+    name = name or getattr(runtime, "name", None) or getattr(runtime, "value", runtime)
+    return knobs_text(name, changed_knobs(runtime))
 
 
 def add_scenario_args(p: argparse.ArgumentParser) -> None:

@@ -103,8 +103,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             "algorithm": _cell(r, "map_algorithm"), "bound": r["bound"],
             "time": fmt_si(r["time_s"], "s"), "total": fmt_si(r["total_time_s"], "s"),
         })
-    print(header(trace.model, hw, trace.scenario, runtime_label(runtime)
-                 if runtime_knobs_field(runtime) else s.runtime_name))
+    print(header(trace.model, hw, trace.scenario, runtime_label(runtime, s.runtime_name)))
     print_diagnostics(diags)
     print_table(rows, _COLUMNS)
     print()

@@ -15,6 +15,7 @@ from infersim.cli.common import (
     fmt_si,
     hw_overrides,
     int_arg,
+    knobs_text,
     nonneg_int,
     parse_runtime_set,
     print_diagnostics,
@@ -230,13 +231,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
     runtime = a.runtime or (DEFAULT_RUNTIME if not kind_model.profiles
                              else kind_model.runtimes()[0])
     knobs = parse_runtime_set(a.runtime_set)
-    if knobs:
-        from infersim.hwmodels.runtime_knobs import tune_runtime
+    if a.scheduler_steps is not None and "scheduler_steps" in knobs:
+        raise InputError("--scheduler-steps and --runtime-set scheduler_steps=... set the "
+                         "same knob; give one")
+    from infersim.hwmodels.runtime_knobs import changed_knobs, with_knobs
 
-        if a.scheduler_steps is not None and "scheduler_steps" in knobs:
-            raise InputError("--scheduler-steps and --runtime-set scheduler_steps=... set the "
-                             "same knob; give one")
-        runtime = tune_runtime(hw, runtime, knobs)
+    runtime = with_knobs(hw, runtime, knobs)
     if a.scheduler_steps is not None:
         runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
@@ -297,9 +297,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
         d.update(decode_hardware=decode_hw.name, decode_tp=ddep.tp, decode_pp=ddep.pp,
                  decode_weights=ddep.weights,
                  decode_runtime=getattr(ddep.runtime, "name", ddep.runtime))
-        knobs = runtime_knobs_field(ddep.runtime)
-        if knobs:
-            d["decode_runtime_knobs"] = knobs["runtime_knobs"]
+        if changed_knobs(ddep.runtime):
+            d["decode_runtime_knobs"] = changed_knobs(ddep.runtime)
     d["weights"] = dep.weights
     prec = _precision(a)  # as `simulate` resolves them (defaults filled in)
     d["activations"], d["kv"] = prec.activations.value, prec.kv.value
@@ -372,11 +371,11 @@ def _decode_pool(a: argparse.Namespace, hw: Any, dep: Any) -> tuple[Any, Any]:
     km = cost_model(dhw)
     runtime = a.decode_runtime or (dep.runtime if dhw is hw else km.runtimes()[0] if km.profiles
                                    else DEFAULT_RUNTIME)
-    knobs = parse_runtime_set(a.decode_runtime_set, "--decode-runtime-set")
-    if knobs:
-        from infersim.hwmodels.runtime_knobs import tune_runtime
+    from infersim.hwmodels.runtime_knobs import with_knobs
 
-        runtime = tune_runtime(dhw, runtime, knobs, flag="--decode-runtime-set")
+    runtime = with_knobs(dhw, runtime, parse_runtime_set(a.decode_runtime_set,
+                                                         "--decode-runtime-set"),
+                         "--decode-runtime-set")
     ddep = dataclasses.replace(dep, tp=a.decode_tp or dep.tp, pp=a.decode_pp or dep.pp,
                                runtime=runtime, weights=a.decode_weights or dep.weights)
     return dhw, ddep
@@ -447,10 +446,9 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
         hw_label = d["hardware"]
     pools = f"{d['replicas']} replica(s) × tp {dep['tp']} pp {dep['pp']}"
     if "decode_tp" in d:
+        runtime = knobs_text(d["decode_runtime"], d.get("decode_runtime_knobs", {}))
         pools = (f"prefill tp {dep['tp']} pp {dep['pp']}, decode tp {d['decode_tp']} pp "
-                 f"{d['decode_pp']} {d['decode_weights']} weights runtime {d['decode_runtime']}")
-        if d.get("decode_runtime_knobs"):
-            pools += " [" + ", ".join(f"{k}={v:g}" for k, v in d["decode_runtime_knobs"].items()) + "]"
+                 f"{d['decode_pp']} {d['decode_weights']} weights runtime {runtime}")
     if "spec_drafter" in d:
         pools += (f", speculative {d['spec_drafter']} K={d['spec_draft_len']} "
                   f"A={d['spec_acceptance']:g}")

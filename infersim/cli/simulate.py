@@ -100,8 +100,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             d["csv"] = str(args.csv)
         print_json(d)
         return 0 if r.feasible else EXIT_DOES_NOT_FIT
-    print(header(d["model"], hw, r.scenario, runtime_label(runtime)
-                 if runtime_knobs_field(runtime) else d["runtime"]))
+    print(header(d["model"], hw, r.scenario, runtime_label(runtime, d["runtime"])))
     from infersim.hwmodels.registry import cost_model
 
     for w in cost_model(hw).warnings(hw):

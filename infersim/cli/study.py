@@ -197,8 +197,7 @@ def cmd_roofline(args: argparse.Namespace) -> int:
     runtime = runtime_of(args, hw)
     r = simulate(args.model, hw, runtime=runtime, **scenario_kwargs(args))
     title = args.title or header(r.schedule.trace.model, hw, r.scenario,
-                                 runtime_label(runtime) if runtime_knobs_field(runtime)
-                                 else args.runtime)
+                                 runtime_label(runtime) if runtime is not None else None)
     fig = plots.roofline(r.schedule, title=title)
     plots.save_figure(fig, out)
     if not r.feasible:

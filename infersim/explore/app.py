@@ -160,13 +160,9 @@ def _runtime_knobs(req: Mapping[str, Any]) -> dict[str, float]:
 def _runtime(req: Mapping[str, Any], hw: Hardware) -> Any:
     """The request's runtime: its name (None: the kind's default), or its profile with the
     `runtime_knobs` changed, as `--runtime-set` does."""
-    name = req.get("runtime") or None
-    knobs = _runtime_knobs(req)
-    if not knobs:
-        return name
-    from infersim.hwmodels.runtime_knobs import tune_runtime
+    from infersim.hwmodels.runtime_knobs import with_knobs
 
-    return tune_runtime(hw, name, knobs, flag="runtime_knobs")
+    return with_knobs(hw, req.get("runtime") or None, _runtime_knobs(req), "runtime_knobs")
 
 
 def _hardware(req: Mapping[str, Any]) -> Hardware:

@@ -535,10 +535,12 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
     else:
         lengths = FixedLengths(int(r["isl"]), int(r["osl"]))
     policy = ServingPolicy(max_batch=int(r["max_batch"]), max_tokens=int(r["max_tokens"]))
+    hw = load_hardware(r["hardware"], dict(overrides) if overrides else None)
     if profile is None and knobs and r["runtime"] in knobs:
-        base = lookup(r["runtime"])
-        if base is not None:
-            profile = base.with_values(**knobs[r["runtime"]])
+        from infersim.hwmodels.runtime_knobs import tune_runtime
+
+        profile = tune_runtime(hw, r["runtime"], knobs[r["runtime"]],
+                               flag=f"--runtime-set {r['runtime']}:")
     runtime: str | RuntimeProfile = r["runtime"] if profile is None else profile
     prof = lookup(r["runtime"]) if profile is None else profile
     if r["scheduler_steps"]:
@@ -549,7 +551,6 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
             engine = "simpy"  # multi-step passes run on the reference engine only
     if engine == "compiled" and policy.resolved(prof).admission == Admission.RESERVE:
         engine = "simpy"  # reserve admission (TensorRT-LLM) runs on the reference engine only
-    hw = load_hardware(r["hardware"], dict(overrides) if overrides else None)
     dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=runtime,
                      weights=r["weights"], activations=r["activations"] or None,
                      kv=r["kv"] or None, lm_head=r["lm_head"] or None)
