@@ -4,10 +4,12 @@ A runtime profile (`cost.RuntimeProfile`) is a base launch mode plus named const
 the names are the engine knobs of `models.gpu.engines.KNOBS` (per-step CPU time, CUDA-graph
 batch cap, fusions, attention and grouped-GEMM efficiency, front-end cost per streamed chunk,
 multi-step scheduling, ...); any registered engine (`trtllm`, `vllm-v0`, `sglang`, ...) can
-have any of them changed. On a statically scheduled kind (wafer, LPU) a profile's constants
-are the compiler's fitted figures, and only the names the profile itself sets can change
-(e.g. `phase_overhead_s` of `cerebras-2024-10`). Hardware stays in the chip spec (`--set`);
-this is `--runtime-set` of `simulate` and `serve` and `runtime_knobs.<name>` of a study.
+have any of them changed. On a kind with its own compiled software (wafer, LPU, systolic,
+mesh, SoC) a profile's constants are its fitted figures, and only the names the profile
+itself sets can change (e.g. `phase_overhead_s` of `cerebras-2024-10`). Hardware stays in the
+chip spec (`--set`); this is the commands' `--runtime-set` (`--decode-runtime-set` for a
+disaggregated decode pool), a study's `runtime_knobs.<name>`, the explorer's software knobs
+and `infersim.tune_runtime`, all through `with_knobs`.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def tune_runtime(hw: Hardware, runtime: str | Runtime | RuntimeProfile | None,
     """The profile `runtime` resolves to on `hw` with `knobs` (name -> number) changed.
 
     InputError (one line naming `flag`, the knob and the fix) for a runtime without a
-    profile (CPU, CIM and SoC kinds run framework runtimes with no software constants), an
+    profile (CPU and CIM kinds run framework runtimes with no software constants), an
     unknown name, or a value that is not a finite number ≥ 0 (GPU knobs whose default is -1,
     "the chip's figure", also take -1)."""
     from infersim.hwmodels.registry import cost_model
