@@ -46,6 +46,11 @@ class SpecError(InfersimError):
         lines += [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
+    def __reduce__(self) -> tuple[type[SpecError], tuple[str, tuple[Problem, ...]]]:
+        # rebuilt from its fields, so it crosses a process pool (parallel validation, sweeps)
+        # as itself rather than breaking the pool
+        return (SpecError, (self.source, self.problems))
+
     @property
     def paths(self) -> list[str]:
         return [p.path for p in self.problems]

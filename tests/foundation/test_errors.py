@@ -30,3 +30,23 @@ def test_spec_error_reports_every_problem_of_a_file_at_once() -> None:
 def test_user_input_errors_exit_2() -> None:
     assert issubclass(InputError, InfersimError) and issubclass(SpecError, InfersimError)
     assert InputError("x").exit_code == SpecError("f", []).exit_code == 2
+
+
+def test_spec_error_crosses_a_process_boundary_intact() -> None:
+    """A bad spec met in a worker of a process pool (parallel validation, sweeps) reaches the
+    parent as the same SpecError: an exception that does not unpickle breaks the pool with
+    a traceback instead of the one-line report."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    err = SpecError("specs/x.yaml", [Problem("gpu.nvls_latency_us", "no provenance", line=81)])
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is SpecError and str(back) == str(err) and back.problems == err.problems
+    with ProcessPoolExecutor(max_workers=1) as ex:
+        fut = ex.submit(_raise, err)
+        exc = fut.exception()
+    assert isinstance(exc, SpecError) and str(exc) == str(err)
+
+
+def _raise(err: Exception) -> None:
+    raise err

@@ -100,7 +100,9 @@ def test_tp8_allreduce_matches_hand_formula_on_dgx_h100(dgx_h100: Hardware) -> N
     # and NVLS in-switch reduction; one-shot / two-shot are engine kernels, not NCCL's
     eff = bw * p.allreduce_bw_efficiency
     ring = 2 * (g - 1) * f.latency_s + 2 * (g - 1) / g * B / eff
-    nvls = 2 * f.latency_s + B / (bw * p.nvls_efficiency)
+    # NVLS after its fixed latency (NCCL's tuning model, `gpu.nvls_latency_us`)
+    assert p.nvls_latency_s == pytest.approx(25e-6)
+    nvls = p.nvls_latency_s + B / (bw * p.nvls_efficiency)
     # the default (graph) runtime replays the collective kernel at a kernel's launch latency;
     # `collective_latency_us` is the eager call's (fitted on eager NCCL calls)
     call = min(p.collective_latency_s, p.kernel_launch_s)
@@ -119,16 +121,17 @@ def test_tp8_allreduce_small_message_is_latency_bound(dgx_h100: Hardware) -> Non
     p = dgx_h100.chip.params
     f = dgx_h100.fabric
     B, g = 16384.0, 8  # one decode token of an 8192-wide bf16 activation
-    # NVLS: two switch traversals, the message once; the ring: 14 steps, in NCCL's bandwidth
+    # NVLS: its fixed latency, the message once; the ring: 14 steps, in NCCL's bandwidth
     # protocol (the fabric's step latency) or its LL protocol (`ll_step_latency_us` a step
-    # at 1/4 of the rate). Every candidate is latency-bound at this size.
+    # at 1/4 of the rate). Every candidate is latency-bound at this size; LL wins.
     rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
     wire = 2 * (g - 1) / g * B
-    nvls = 2 * f.latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
+    nvls = p.nvls_latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
     ring = 2 * (g - 1) * f.latency_s + wire / rate
     ring_ll = 2 * (g - 1) * p.ll_step_latency_s + wire / (rate / 4)
     best = min(nvls, ring, ring_ll)
-    for t, steps in ((nvls, 2 * f.latency_s), (ring, 2 * (g - 1) * f.latency_s),
+    assert best == ring_ll
+    for t, steps in ((nvls, p.nvls_latency_s), (ring, 2 * (g - 1) * f.latency_s),
                      (ring_ll, 2 * (g - 1) * p.ll_step_latency_s)):
         assert steps > 0.5 * t  # latency-bound
     expected = min(p.collective_latency_s, p.kernel_launch_s) + best + p.kernel_launch_s
@@ -226,13 +229,14 @@ def test_a100_system_replace_keeps_chip_links(a100: Hardware) -> None:
 
 
 def test_nvls_fixed_latency_knob_by_hand() -> None:
-    """`gpu.nvls_latency_us` replaces the in-switch all-reduce's two fabric steps by a fixed
-    latency (NCCL's tuning model: 25 us on NVLink): with it, an 8-GPU decode-sized
-    all-reduce runs the LL ring and a 256 MB one still runs NVLS, each by hand; 0 (the
-    shipped default) leaves NVLS at two fabric steps."""
+    """`gpu.nvls_latency_us` is the in-switch all-reduce's fixed latency (NCCL's tuning
+    model: 25 us on NVLink, the shipped H100 value): an 8-GPU decode-sized all-reduce runs
+    the LL ring and a 256 MB one runs NVLS, each by hand; 0 falls back to two fabric steps,
+    which makes NVLS cheaper."""
     B_small, B_big, g = 16384.0, 256e6, 8
-    hw = load_hardware("dgx-h100", {"chip.gpu.nvls_latency_us": 25.0})
+    hw = load_hardware("dgx-h100")
     p, f = hw.chip.params, hw.fabric
+    assert p.nvls_latency_s == pytest.approx(25e-6)
     bw = f.chip_bandwidth_Bps
     rate = bw * p.allreduce_bw_efficiency
     call = min(p.collective_latency_s, p.kernel_launch_s) + p.kernel_launch_s
@@ -252,8 +256,8 @@ def test_nvls_fixed_latency_knob_by_hand() -> None:
     nvls, ring, ll = by_hand(B_big)
     assert nvls < min(ring, ll)
     assert got(hw, B_big) == pytest.approx(call + nvls, rel=1e-9)
-    base = load_hardware("dgx-h100")
-    assert base.chip.params.nvls_latency_s == 0.0
+    zero = load_hardware("dgx-h100", {"chip.gpu.nvls_latency_us": 0.0})
+    assert zero.chip.params.nvls_latency_s == 0.0
     two_steps = 2 * f.latency_s + B_big / (bw * p.nvls_efficiency)
-    assert got(base, B_big) == pytest.approx(call + two_steps, rel=1e-9)
-    assert got(hw, B_big) > got(base, B_big)
+    assert got(zero, B_big) == pytest.approx(call + two_steps, rel=1e-9)
+    assert got(hw, B_big) > got(zero, B_big)
