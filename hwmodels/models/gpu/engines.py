@@ -74,6 +74,12 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     launches the next iteration before it waits for the current one, so a request arriving
     while an iteration runs joins the one after next: a TTFT one iteration longer at a
     steady load (`simulator.serving.replica`; a single `simulate` step does not show it).
+  * `custom_ar_*`: the engine's own all-reduce kernel on one NVLink node (vLLM's custom
+    all-reduce, TensorRT-LLM's AllReduce) in place of NCCL for messages below
+    `custom_ar_max_bytes` on 2-8 GPUs: `custom_ar_base_s` + `custom_ar_peer_s` per peer +
+    `custom_ar_s_per_byte` per two-shot wire byte, measured on H100
+    (`validation.fitting.custom_allreduce`); `custom_ar_auto` 1 takes the faster of it and
+    NCCL (TensorRT-LLM's AUTO strategy), 0 the kernel whenever eligible (vLLM's rule).
   * `host_node_s`: host time per kernel an engine launches from the host when no CUDA
     graph replays the step: ggml's per-node dispatch (C++), or the Python model code of
     vLLM-lineage engines running a prompt eagerly (-1: the chip's `gpu.host_launch_us`, the
@@ -144,6 +150,14 @@ KNOBS: dict[str, tuple[float, str]] = {
                            "joins the one after next (1: on)"),
     "host_node_s": (-1.0, "host time per kernel launched from the host (-1: the chip's "
                           "gpu.host_launch_us)"),
+    "custom_ar_max_bytes": (0.0, "all-reduces below this many bytes on one NVLink node of "
+                                 "2-8 GPUs run the engine's own kernel (0: always NCCL)"),
+    "custom_ar_auto": (0.0, "1: the faster of the engine's all-reduce kernel and NCCL "
+                            "(TensorRT-LLM's AUTO); 0: the kernel whenever eligible (vLLM)"),
+    "custom_ar_base_s": (0.0, "engine all-reduce kernel: fixed time per call"),
+    "custom_ar_peer_s": (0.0, "engine all-reduce kernel: time per peer GPU"),
+    "custom_ar_s_per_byte": (0.0, "engine all-reduce kernel: seconds per two-shot wire byte "
+                                  "(1 / its throughput)"),
     "norm_weight_kernel": (0.0, "eager/graph: the norm's weight multiply is its own kernel"),
     "gemm_casts": (0.0, "eager/graph: each 16-bit GEMM converts its input to fp16 and its "
                         "output to fp32 in two more kernels"),
@@ -281,6 +295,22 @@ _p("torch-compile", Runtime.FUSED,
    "(https://pytorch.org/blog/accelerating-generative-ai-2/); KV heads are expanded with "
    "repeat_interleave before SDPA (gpt-fast model.py), so attention is not GQA-aware",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, gqa_aware=0.0)
+# The engines' own all-reduce kernels, fitted on their measured H100 latencies (sgl-project/
+# sglang PR #2904, TP 2/4/8, 512 B-1 MiB) by `python -m infersim.validation.fitting.
+# custom_allreduce` (validation/data/published/custom_allreduce_fit.json): fixed, per-peer
+# and per-wire-byte terms. vLLM's runs below its 8 MiB buffer on 2-8 fully NVLink-connected
+# GPUs whatever NCCL would take (should_custom_ar, vllm/distributed/device_communicators/
+# custom_all_reduce.py; SGLang 0.3-0.4 call it through vLLM's distributed module, sglang PR
+# #2511); TensorRT-LLM's AUTO strategy takes its one-shot / two-shot kernels or NCCL by size,
+# priced as the faster of the two (custom_ar_auto), below the same 8 MiB (assumed). The
+# measurements end at 1 MiB; from 256 KiB to 1 MiB both kernels already run at a constant
+# rate (the time per wire byte is flat), which prices the larger messages.
+_CUSTOM_AR_MAX_BYTES = 8.0 * 2**20
+_VLLM_CUSTOM_AR = {"custom_ar_max_bytes": _CUSTOM_AR_MAX_BYTES, "custom_ar_base_s": 8.01 * _US,
+                   "custom_ar_peer_s": 0.300 * _US, "custom_ar_s_per_byte": 20.31e-12}
+_TRTLLM_CUSTOM_AR = {"custom_ar_max_bytes": _CUSTOM_AR_MAX_BYTES, "custom_ar_auto": 1.0,
+                     "custom_ar_base_s": 3.23 * _US, "custom_ar_peer_s": 0.379 * _US,
+                     "custom_ar_s_per_byte": 17.42e-12}
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching (host work per step ~ the chip's "
    "graph launch + sync, gpu.step_sync_us); fused add+RMSNorm and RoPE+KV write, XQA / "
@@ -292,8 +322,11 @@ _p("trtllm", Runtime.FUSED,
    "max_new_tokens fit beside those the running requests still need "
    "(TensorRT-LLM docs, performance tuning guide, 'Useful Runtime Options': "
    "GUARANTEED_NO_EVICT is the default capacity scheduler policy; the PyTorch backend's "
-   "BindCapacityScheduler defaults to it too, tensorrt_llm/_torch/pyexecutor/scheduler.py)",
-   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0)
+   "BindCapacityScheduler defaults to it too, tensorrt_llm/_torch/pyexecutor/scheduler.py); "
+   "TP all-reduces on one NVLink node: its own one-shot / two-shot kernels or NCCL, "
+   "whichever is faster (AllReduceStrategy.AUTO; kernel measured, see _TRTLLM_CUSTOM_AR)",
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
+   **_TRTLLM_CUSTOM_AR)
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -313,9 +346,9 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "GUARANTEED_NO_EVICT admission as `trtllm`; admission_lag: the overlap loop "
    "(_executor_loop_overlap in tensorrt_llm/_torch/pyexecutor/py_executor.py) fetches new "
    "requests, schedules and launches the next batch, then updates the previous one, so a "
-   "request arriving during an iteration joins the one after next",
+   "request arriving during an iteration joins the one after next; all-reduces as `trtllm`",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
-   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0)
+   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, **_TRTLLM_CUSTOM_AR)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
@@ -324,9 +357,10 @@ _p("vllm-v1", Runtime.FUSED,
    "add+RMSNorm and RoPE, Triton fused-MoE (moe_efficiency 0.85 assumed: Triton grouped "
    "GEMM below CUTLASS), fp8 via CUTLASS scaled_mm, CUDA graphs for decode; the V1 "
    "scheduler has no prefill phase: each step fills a token budget with the running "
-   "decodes and (chunks of) new prompts",
+   "decodes and (chunks of) new prompts; TP all-reduces below 8 MiB on one NVLink node "
+   "run vLLM's custom all-reduce kernel (measured, see _VLLM_CUSTOM_AR)",
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
-   fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0)
+   fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0, **_VLLM_CUSTOM_AR)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -337,8 +371,11 @@ _p("vllm-v1", Runtime.FUSED,
 # gpu.host_launch_us). Cross-check, not fitted (a later vLLM, V1): its eager decode of the
 # Qwen2.5-Omni-7B thinker (28 layers) on A800 takes ~23 ms per token against ~13 ms with
 # CUDA graphs (vllm-project/vllm-omni #7960), ~0.75 ms of host time per layer, 50-70 us per
-# kernel at 11-14 kernels per layer.
-_PY_ENGINE_HOST_S = 48.1e-6
+# kernel at 11-14 kernels per layer (above this fit: 48.1 us before the prompt's all-reduces
+# ran vLLM's own kernel, `_VLLM_CUSTOM_AR`, instead of NCCL). The row's median TTFT is not
+# monotone in this constant at the 0.1 us scale (which step a prompt lands in flips), so the
+# bisection's 35.2 us reads +1.2%; 34.9 us, where the median crosses the measurement, is kept.
+_PY_ENGINE_HOST_S = 34.9e-6
 _p("vllm-v0", Runtime.FUSED,
    "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
@@ -353,10 +390,12 @@ _p("vllm-v0", Runtime.FUSED,
    "prompts run eagerly from vLLM's Python layer code, host_node_s per kernel (fitted on "
    "one row, see _PY_ENGINE_HOST_S); decode CUDA graphs are captured for batch sizes 1, 2, "
    "4 and 8-256 in steps of 8 only (vllm/worker/model_runner.py _BATCH_SIZES_TO_CAPTURE, "
-   "v0.5-0.6), so a decode batch above 256 runs eagerly like a prompt (graph_max_batch)",
+   "v0.5-0.6), so a decode batch above 256 runs eagerly like a prompt (graph_max_batch); "
+   "TP all-reduces below 8 MiB on one NVLink node run vLLM's custom all-reduce kernel "
+   "(measured, see _VLLM_CUSTOM_AR)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
    moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S,
-   graph_max_batch=256.0)
+   graph_max_batch=256.0, **_VLLM_CUSTOM_AR)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "
@@ -368,9 +407,11 @@ _p("sglang", Runtime.FUSED,
    "cuda_graph_max_bs default 160), a larger decode batch runs eagerly (graph_max_batch); "
    "admission_lag: 0.4's event_loop_overlap (python/sglang/srt/managers/scheduler.py) "
    "receives requests, picks and launches the next batch, then waits for the running one, "
-   "so a request arriving during a step is scheduled into the step after next",
+   "so a request arriving during a step is scheduled into the step after next; TP "
+   "all-reduces as vllm-v0 (0.3-0.4 call vLLM's custom all-reduce, sglang PR #2511)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
-   host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0)
+   host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0,
+   **_VLLM_CUSTOM_AR)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:
@@ -417,7 +458,7 @@ _online("sglang-api", "sglang",
 # wheel on PyPI) waits for the sampled tokens (.tolist()) and then walks every running request
 # in Python before the next step launches; the README's held-out 70B TP4 rows grow by the same
 # ~0.1 ms per extra running request from 4 to 8 req/s.
-_SGLANG_V03_SEQ_S = 97.0e-6
+_SGLANG_V03_SEQ_S = 98.4e-6
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "

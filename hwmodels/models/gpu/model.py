@@ -57,7 +57,7 @@ from infersim.hwmodels.models.gpu.figures import (
 )
 from infersim.hwmodels.models.gpu.gemm import TILES, gemm_search
 from infersim.hwmodels.models.gpu.vector import vector_plan
-from infersim.hwmodels.spec import Hardware, HardwareKind
+from infersim.hwmodels.spec import Hardware, HardwareKind, Topology
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import (
     AttentionShape,
@@ -206,8 +206,13 @@ class GpuModel(CostModelBase):
             # a captured graph replays the collective kernel at a kernel's launch latency.
             graphed = (ctx.runtime is not Runtime.EAGER
                        and E.knob(ctx.profile, "cuda_graphs") >= 0.5)
-            return self._collective(c, op, hw, sh,
+            nccl = self._collective(c, op, hw, sh,
                                     min(c.coll_lat, c.launch) if graphed else c.coll_lat)
+            own = self._engine_allreduce(c, op, hw, sh, ctx.profile)
+            if own is not None and (E.knob(ctx.profile, "custom_ar_auto") < 0.5
+                                    or own.time_s < nccl.time_s):
+                return own
+            return nccl
         if isinstance(sh, MatmulShape):
             oc = self._matmul(c, op, hw, sh, ctx.profile)
             if ctx.from_idle and c.boost > 1.0:  # alone from idle: the clock starts boosted
@@ -296,6 +301,32 @@ class GpuModel(CostModelBase):
         hbm = ch.read_bytes + ch.write_bytes
         return self._finish(c, op, hw, ch.time_s, ch.compute_s, ch.memory_s, 0.0, hbm,
                             hbm, 0.0, detail)
+
+    def _engine_allreduce(self, c: GpuFigures, op: Op, hw: Hardware, sh: CollectiveShape,
+                          profile: RuntimeProfile | None) -> OpCost | None:
+        """The engine's own all-reduce kernel (`engines` knobs `custom_ar_*`: vLLM's custom
+        all-reduce, TensorRT-LLM's AllReduce) where it runs: an all-reduce of fewer than
+        `custom_ar_max_bytes` bytes over 2-8 GPUs of one NVSwitch node (a switched fabric
+        of several links per GPU: a PCIe card has one, and vLLM runs its kernel beyond 2
+        GPUs only when they are fully NVLink-connected). Its time is
+        the measured call (`validation.fitting.custom_allreduce`): a fixed cost, one per
+        peer, and the two-shot wire bytes at the kernel's own throughput. None elsewhere."""
+        g, m = sh.group_size, sh.bytes
+        fabric = hw.fabric
+        if (sh.collective is not Collective.ALL_REDUCE or not 2 <= g <= 8
+                or m >= E.knob(profile, "custom_ar_max_bytes") or fabric is None
+                or fabric.topology is not Topology.SWITCH or fabric.links_per_chip < 2
+                or (hw.scale_out is not None and g > hw.scale_out.chips_per_node)):
+            return None
+        wire = 2.0 * (g - 1) / g * m
+        t = (E.knob(profile, "custom_ar_base_s") + E.knob(profile, "custom_ar_peer_s") * (g - 1)
+             + E.knob(profile, "custom_ar_s_per_byte") * wire)
+        memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
+        detail: tuple[tuple[str, float | str], ...] = (
+            ("kernel", "collective"), ("algorithm", "engine_kernel"), ("protocol", "engine"),
+            ("wire_bytes", wire))
+        return self._finish(c, op, hw, max(t - c.launch, 0.0), 0.0, memory_s, t,
+                            op.bytes.total, 0.0, wire, detail)
 
     def _collective(self, c: GpuFigures, op: Op, hw: Hardware, sh: CollectiveShape,
                     call_latency: float) -> OpCost:
