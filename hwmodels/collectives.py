@@ -126,6 +126,16 @@ def ring_wire_bytes(shape: CollectiveShape) -> float:
     return b
 
 
+def engine_allreduce_s(base_s: float, peer_s: float, s_per_byte: float,
+                       shape: CollectiveShape) -> float:
+    """An inference engine's own all-reduce kernel on one switched node (vLLM's custom
+    all-reduce, TensorRT-LLM's one-/two-shot kernels): a fixed cost, `peer_s` for each of
+    the g−1 peers (one more buffer to read, one more flag to wait for) and the ring's wire
+    bytes at the kernel's own rate, `s_per_byte` (a few thread blocks, not the links, set
+    it). The form `validation.fitting.custom_allreduce` fits to measured latencies."""
+    return base_s + peer_s * (shape.group_size - 1) + s_per_byte * ring_wire_bytes(shape)
+
+
 def topology_hops(topology: Topology, shape: CollectiveShape) -> int:
     """Latency-bound steps of the fabric's native schedule over `group_size` chips.
 

@@ -80,6 +80,20 @@ def test_knob_switches_it_off_and_moves_the_time(dgx) -> None:
     ctx = CostContext(runtime=Runtime.FUSED, profile=off)
     op = O.collective("all_reduce", 16384.0, 8, "bf16")
     assert cost_model(dgx).op_cost(op, dgx, ctx).time_s == _cost(dgx, None, 16384.0, 8).time_s
+    # every kernel knob moves the time its way, by the hand amount: +1 us fixed, +0.1 us
+    # per peer (3 peers at TP4)
+    op = O.collective("all_reduce", MIB, 4, "bf16")
+    base = _cost(dgx, "vllm-v0", MIB, 4).time_s
+    for knob, value, delta in (("custom_ar_base_s", 9.01e-6, 1e-6),
+                               ("custom_ar_peer_s", 0.4e-6, 3 * 0.1e-6)):
+        ctx = CostContext(runtime=Runtime.FUSED, profile=tune_runtime(dgx, "vllm-v0",
+                                                                      {knob: value}))
+        assert cost_model(dgx).op_cost(op, dgx, ctx).time_s == pytest.approx(base + delta,
+                                                                             rel=1e-9)
+    # custom_ar_auto 1 on vLLM: the faster of its kernel (41 us) and NCCL (24 us) at 1 MiB
+    ctx = CostContext(runtime=Runtime.FUSED,
+                      profile=tune_runtime(dgx, "vllm-v0", {"custom_ar_auto": 1.0}))
+    assert cost_model(dgx).op_cost(op, dgx, ctx).time_s == _cost(dgx, None, MIB, 4).time_s
     faster = tune_runtime(dgx, "vllm-v0", {"custom_ar_s_per_byte": 10e-12})
     ctx = CostContext(runtime=Runtime.FUSED, profile=faster)
     op = O.collective("all_reduce", MIB, 4, "bf16")

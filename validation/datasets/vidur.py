@@ -672,7 +672,7 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
     if not network and gain != 1.0 and isinstance(p, GpuParams):
         hw_zero = with_gpu(hw, mma_efficiency=min(1.0, p.mma_efficiency * gain))
     out = np.empty(len(d))
-    if network and HARNESS_NVLS is False and isinstance(p, GpuParams):
+    if network and not HARNESS_NVLS and isinstance(p, GpuParams):
         hw = with_gpu(hw, nvls_efficiency=0.0)
     for i, r in enumerate(d.itertuples(index=False)):
         if network:

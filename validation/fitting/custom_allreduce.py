@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.io import atomic_write_text
+from infersim.hwmodels.collectives import engine_allreduce_s, ring_wire_bytes
+from infersim.workloads.ops import Collective, CollectiveShape
 
 SOURCE = "https://github.com/sgl-project/sglang/pull/2904"
 HERE = Path(__file__).resolve().parents[1] / "data" / "published"
@@ -53,14 +55,14 @@ OUT = HERE / "custom_allreduce_fit.json"
 KERNELS = ("vllm", "trtllm")
 
 
-def wire_bytes(g: int, m: float) -> float:
-    """Bytes each GPU moves in a two-shot all-reduce of `m` bytes over `g` GPUs."""
-    return 2.0 * (g - 1) / g * m
+def _shape(g: int, m: float) -> CollectiveShape:
+    return CollectiveShape(Collective.ALL_REDUCE, m, g)
 
 
 def kernel_time(base_s: float, peer_s: float, s_per_byte: float, g: int, m: float) -> float:
-    """The model of the module docstring."""
-    return base_s + peer_s * (g - 1) + s_per_byte * wire_bytes(g, m)
+    """The model of the module docstring: the GPU model's own formula,
+    `hwmodels.collectives.engine_allreduce_s`."""
+    return engine_allreduce_s(base_s, peer_s, s_per_byte, _shape(g, m))
 
 
 def rows(path: Path = DATA) -> list[dict[str, Any]]:
@@ -74,7 +76,8 @@ def fit_kernel(points: Sequence[dict[str, Any]]) -> dict[str, float]:
     least squares with each row divided by its measured latency)."""
     import numpy as np
 
-    a = np.array([[1.0, p["tp"] - 1.0, wire_bytes(p["tp"], p["bytes"])] for p in points])
+    a = np.array([[1.0, p["tp"] - 1.0, ring_wire_bytes(_shape(p["tp"], p["bytes"]))]
+                  for p in points])
     y = np.array([p["latency_s"] for p in points])
     w = 1.0 / y
     coef, *_ = np.linalg.lstsq(a * w[:, None], y * w, rcond=None)

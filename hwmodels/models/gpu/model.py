@@ -206,13 +206,13 @@ class GpuModel(CostModelBase):
             # a captured graph replays the collective kernel at a kernel's launch latency.
             graphed = (ctx.runtime is not Runtime.EAGER
                        and E.knob(ctx.profile, "cuda_graphs") >= 0.5)
+            own = self._engine_allreduce(c, op, hw, sh, ctx.profile)
+            auto = E.knob(ctx.profile, "custom_ar_auto") >= 0.5
+            if own is not None and not auto:  # vLLM: its kernel whenever it runs
+                return own
             nccl = self._collective(c, op, hw, sh,
                                     min(c.coll_lat, c.launch) if graphed else c.coll_lat)
-            own = self._engine_allreduce(c, op, hw, sh, ctx.profile)
-            if own is not None and (E.knob(ctx.profile, "custom_ar_auto") < 0.5
-                                    or own.time_s < nccl.time_s):
-                return own
-            return nccl
+            return own if own is not None and own.time_s < nccl.time_s else nccl
         if isinstance(sh, MatmulShape):
             oc = self._matmul(c, op, hw, sh, ctx.profile)
             if ctx.from_idle and c.boost > 1.0:  # alone from idle: the clock starts boosted
@@ -318,9 +318,10 @@ class GpuModel(CostModelBase):
                 or fabric.topology is not Topology.SWITCH or fabric.links_per_chip < 2
                 or (hw.scale_out is not None and g > hw.scale_out.chips_per_node)):
             return None
-        wire = 2.0 * (g - 1) / g * m
-        t = (E.knob(profile, "custom_ar_base_s") + E.knob(profile, "custom_ar_peer_s") * (g - 1)
-             + E.knob(profile, "custom_ar_s_per_byte") * wire)
+        wire = collectives.ring_wire_bytes(sh)
+        t = collectives.engine_allreduce_s(E.knob(profile, "custom_ar_base_s"),
+                                           E.knob(profile, "custom_ar_peer_s"),
+                                           E.knob(profile, "custom_ar_s_per_byte"), sh)
         memory_s = stream_time(c, op.bytes.act_in, op.bytes.act_out, c.sms)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "collective"), ("algorithm", "engine_kernel"), ("protocol", "engine"),
