@@ -88,6 +88,7 @@ def test_measure_gpu_script_cpu_dry_run_feeds_the_dataset(tmp_path: Path,
     assert {row["kind"] for row in rows} >= {"overhead", "elementwise", "gemm", "attention",
                                             "e2e"}
     assert all(float(row["time_s"]) > 0 for row in rows)
+    assert {row["flush"] for row in rows} == {"read"}  # the default flush, named per row
     assert json.loads((out / "environment.json").read_text())["device"] == "cpu"
     # relabel as an H100 run: the dataset must parse and predict every supported row
     for row in rows:

@@ -26,8 +26,8 @@ of Vidur's profiles that carry the GEMM error tail; see SWEEP_SHAPES), about 1-2
 
 Device times of single ops are measured the way the cost model defines them: the op
 replayed N times inside a CUDA graph (back-to-back kernels, no host gaps), each replay
-preceded by an L2 flush (a memset larger than L2, whose own time is measured the same way
-and subtracted), timed with CUDA events; medians over repeats. e2e steps are wall-clock
+preceded by an L2 flush (a read of a buffer 4x the L2, whose own time is measured the same
+way and subtracted; `--flush memset` for the first sessions' memset), timed with CUDA events; medians over repeats. e2e steps are wall-clock
 per step including the host (eager) or the graph replay, with a synchronize per step (as a
 generation loop reads the sampled token).
 
@@ -63,7 +63,9 @@ FIELDS = ("device", "driver", "torch", "cuda", "date", "kind", "name", "dtype", 
           # gemm rows: the kernels cuBLAS launched (torch.profiler, after the timed runs) and
           # what the main kernel's name encodes (validation/gpu/kernel_names.py)
           "kernels", "kernel_family", "tile_m", "tile_n", "tile_k", "stages", "cluster_m",
-          "cluster_n", "split_k", "kernel_time_s")
+          "cluster_n", "split_k", "kernel_time_s",
+          # the L2 flush before each timed op (`--flush`; files without it: memset)
+          "flush")
 
 # Llama-shaped GEMMs (K, N): 8B qkv / gate_up / down, 70B at TP=8 qkv / gate_up / down
 GEMM_SHAPES = ((4096, 6144), (4096, 28672), (14336, 4096), (8192, 1280), (8192, 7168),
@@ -91,6 +93,7 @@ EST_FLOPS = 600e12
 EST_BW = 2.5e12
 EST_SHAPE_OVERHEAD_S = 0.06
 FLUSH_BYTES = 256 << 20
+SAVE_EVERY_S = 10.0  # gpu_ops.csv is rewritten at least this often while rows come in
 
 LLAMA_CONFIGS = {
     "llama-3.2-1b": dict(hidden=2048, inter=8192, layers=16, heads=32, kv_heads=8, vocab=128256),
@@ -103,8 +106,10 @@ class Bench:
     """Timing backend: CUDA (events + graphs + L2 flush) or CPU (perf_counter; for checking
     the code paths on a machine without a GPU)."""
 
-    def __init__(self, torch: Any, device: str, repeats: int, inner: int):
+    def __init__(self, torch: Any, device: str, repeats: int, inner: int,
+                 flush: str = "read"):
         self.t = torch
+        self.flush = flush
         self.device = device
         self.cuda = device == "cuda"
         self.repeats = repeats
@@ -113,8 +118,20 @@ class Bench:
         self._flush_s: float | None = None
         if self.cuda:
             l2 = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 64 << 20)
-            self._flush_buf = torch.empty(max(4 * l2, 256 << 20), dtype=torch.uint8,
+            self._flush_buf = torch.zeros(max(4 * l2, 256 << 20), dtype=torch.uint8,
                                           device="cuda")
+            self._flush_words = self._flush_buf.view(torch.int32)
+
+    def _flush(self) -> None:
+        """Evict the op's data from L2. `read` streams a buffer 4x the L2 through a max
+        reduction and leaves L2 holding clean lines; `memset` (the first sessions' flush)
+        leaves ~L2-size of dirty lines that the next op must write back to HBM, ~10 us on an
+        H200 that the memset's own subtracted time does not cancel
+        (validation/data/gpu/README.md)."""
+        if self.flush == "memset":
+            self._flush_buf.zero_()
+        else:
+            self._flush_words.amax()
 
     def sync(self) -> None:
         if self.cuda:
@@ -128,7 +145,7 @@ class Bench:
         with torch.cuda.stream(s):
             for _ in range(2):  # warm-up (cuBLAS handles, autotuning) outside the capture
                 if flush:
-                    self._flush_buf.zero_()
+                    self._flush()
                 fn()
         torch.cuda.current_stream().wait_stream(s)
         self.sync()
@@ -136,7 +153,7 @@ class Bench:
         with torch.cuda.graph(g):
             for _ in range(self.inner):
                 if flush:
-                    self._flush_buf.zero_()
+                    self._flush()
                 fn()
         g.replay()
         self.sync()
@@ -193,6 +210,7 @@ class Writer:
         self.rows: list[dict[str, Any]] = []
         self.env = env
         self.out = out
+        self._saved = time.perf_counter()
 
     def add(self, kind: str, name: str, times: list[float], **kw: Any) -> None:
         med, p10, p90 = _summ(times) if times else (math.nan,) * 3
@@ -200,9 +218,11 @@ class Writer:
         row.update(device=self.env["device"], driver=self.env["driver"],
                    torch=self.env["torch"], cuda=self.env["cuda"], date=self.env["date"],
                    kind=kind, name=name, time_s=med, time_p10_s=p10, time_p90_s=p90,
-                   repeats=len(times))
+                   repeats=len(times), flush=self.env.get("flush", ""))
         row.update(kw)
         self.rows.append(row)
+        if time.perf_counter() - self._saved > SAVE_EVERY_S:  # a run killed mid-section
+            self.save()                                         # keeps what it measured
 
     def save(self) -> Path:
         """Write gpu_ops.csv via a temporary file + rename (never a half-written CSV)."""
@@ -214,6 +234,7 @@ class Writer:
             w.writeheader()
             w.writerows(self.rows)
         os.replace(tmp, path)
+        self._saved = time.perf_counter()
         return path
 
 
@@ -464,6 +485,9 @@ def bench_attention(b: Bench, w: Writer, quick: bool) -> None:
 
 
 def _llama(torch: Any, cfg: dict[str, int], device: str, max_seq: int, batch: int) -> Any:
+    """Plain-PyTorch Llama: F.rms_norm (Hugging Face's op-by-op RMSNorm on a PyTorch without
+    it), fused QKV and gate-up weights, RoPE by rotate_half, SDPA with GQA, a static KV cache
+    written by index_copy_; built directly on `device`."""
     nn = torch.nn
     F = torch.nn.functional
     h, inter, heads, kvh = cfg["hidden"], cfg["inter"], cfg["heads"], cfg["kv_heads"]
@@ -471,9 +495,12 @@ def _llama(torch: Any, cfg: dict[str, int], device: str, max_seq: int, batch: in
     dt = torch.bfloat16
     doc = F.scaled_dot_product_attention.__doc__ or ""
     gqa = "enable_gqa" in doc
+    fused_norm = hasattr(F, "rms_norm")
 
-    def rms(x: Any, wgt: Any) -> Any:  # Hugging Face LlamaRMSNorm, op by op
-        xf = x.to(torch.float32)
+    def rms(x: Any, wgt: Any) -> Any:
+        if fused_norm:  # plain PyTorch >= 2.4, what the `eager` runtime models
+            return F.rms_norm(x, (x.shape[-1],), wgt, 1e-5)
+        xf = x.to(torch.float32)  # Hugging Face LlamaRMSNorm, op by op
         var = xf.pow(2).mean(-1, keepdim=True)
         xf = xf * torch.rsqrt(var + 1e-5)
         return wgt * xf.to(dt)
@@ -504,9 +531,10 @@ def _llama(torch: Any, cfg: dict[str, int], device: str, max_seq: int, batch: in
             v = v.view(bsz, s, kvh, hd).transpose(1, 2)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
-            self.kc.index_copy_(2, pos, k)
-            self.vc.index_copy_(2, pos, v)
-            kk, vv = self.kc[:, :, :n], self.vc[:, :, :n]
+            kc, vc = self.kc[:bsz], self.vc[:bsz]  # the cache holds up to `batch` sequences
+            kc.index_copy_(2, pos, k)
+            vc.index_copy_(2, pos, v)
+            kk, vv = kc[:, :, :n], vc[:, :, :n]
             if gqa:
                 a = F.scaled_dot_product_attention(q, kk, vv, is_causal=causal,
                                                    enable_gqa=True)
@@ -539,55 +567,84 @@ def _llama(torch: Any, cfg: dict[str, int], device: str, max_seq: int, batch: in
                 x = layer(x, pos, cos, sin, n, causal)
             return self.head(rms(x[:, -1:], self.norm))
 
-    m = Model().to(device)
+    with torch.device(device):  # parameters made on the GPU: no host init of 8B weights
+        m = Model()
     with torch.no_grad():
         for p in m.parameters():
             p.normal_(0.0, 0.02)
     return m.eval()
 
 
+def _kernel_census(b: Bench, fn: Callable[[], Any]) -> str:
+    """'kernels_per_step=N; kernel_s_per_step=T' of one call of `fn` (torch.profiler), so
+    the measured kernel count and device-busy time sit beside the wall time."""
+    try:
+        ks = profile_kernels(b, fn)
+    except Exception as e:  # the census is extra: never lose the timing for it
+        return f"census failed: {type(e).__name__}"
+    return (f"kernels_per_step={sum(k['calls'] for k in ks):.0f}; "
+            f"kernel_s_per_step={sum(k['time_s'] for k in ks):.6g}")
+
+
+E2E_PROMPTS = (128, 512, 1024, 2048)
+E2E_DECODE_BATCHES = (1, 8, 32)
+
+
 def bench_e2e(b: Bench, w: Writer, quick: bool) -> None:
+    """Plain-PyTorch Llama steps: eager prefill at E2E_PROMPTS (batch 1), and decode at
+    context 1024 for E2E_DECODE_BATCHES, eager and replayed from a CUDA graph; each decode
+    row notes the kernels one step launched and their device time."""
     torch = b.t
     models = ("llama-3.2-1b",) if quick else ("llama-3.2-1b", "llama-3.1-8b")
+    prompts, batches = (E2E_PROMPTS[::2], E2E_DECODE_BATCHES[:2]) if quick else \
+        (E2E_PROMPTS, E2E_DECODE_BATCHES)
     if not b.cuda:
         LLAMA_CONFIGS["tiny"] = dict(hidden=64, inter=128, layers=2, heads=4, kv_heads=2,
                                      vocab=256)
-        models = ("tiny",)
+        models, prompts, batches = ("tiny",), (8,), (1, 2)
     for name in models:
         cfg = LLAMA_CONFIGS[name]
         ctx = 1024 if b.cuda else 16
-        max_seq = 2 * ctx + 8
+        max_seq = max(2 * ctx, max(prompts)) + 8
         with torch.no_grad():
-            m = _llama(torch, cfg, b.device, max_seq, 1)
-            for prompt in ((128, 1024) if b.cuda else (8,)):
+            m = _llama(torch, cfg, b.device, max_seq, max(batches))
+            for prompt in prompts:
                 ids = torch.randint(0, cfg["vocab"], (1, prompt), device=b.device)
                 pos = torch.arange(prompt, device=b.device)
-                t = b.wall_time(lambda m=m, ids=ids, pos=pos, p=prompt: m(ids, pos, p, True),
-                                5 if quick else 10)
+                fn = functools.partial(m, ids, pos, prompt, True)
+                for _ in range(3):  # lazy kernel loading and cuBLAS heuristics off the clock
+                    fn()
+                t = b.wall_time(fn, 5 if quick else 10)
                 w.add("e2e", name, t, dtype="bf16", batch=1, q_len=prompt, kv_len=prompt,
                       runtime="eager", notes="prefill, wall time incl. host, synchronize")
-            ids = torch.randint(0, cfg["vocab"], (1, 1), device=b.device)
-            pos = torch.tensor([ctx], device=b.device)
             steps = 20 if quick else 50
-            t = b.wall_time(lambda m=m, ids=ids, pos=pos, n=ctx + 1: m(ids, pos, n, False),
-                            steps)
-            w.add("e2e", name, t, dtype="bf16", batch=1, q_len=1, kv_len=ctx + 1,
-                  runtime="eager", notes="decode step, wall time incl. host, synchronize")
-            if b.cuda:
+            for bsz in batches:
+                ids = torch.randint(0, cfg["vocab"], (bsz, 1), device=b.device)
+                pos = torch.tensor([ctx], device=b.device)
+                step = functools.partial(m, ids, pos, ctx + 1, False)
+                for _ in range(3):
+                    step()
+                t = b.wall_time(step, steps)
+                w.add("e2e", name, t, dtype="bf16", batch=bsz, q_len=1, kv_len=ctx + 1,
+                      runtime="eager", notes="decode step, wall time incl. host, synchronize; "
+                      + _kernel_census(b, step))
+                if not b.cuda:
+                    continue
                 s = torch.cuda.Stream()
                 s.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(s):
                     for _ in range(3):
-                        m(ids, pos, ctx + 1, False)
+                        step()
                 torch.cuda.current_stream().wait_stream(s)
                 g = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(g):
-                    m(ids, pos, ctx + 1, False)
+                    step()
                 t = b.wall_time(g.replay, steps)
-                w.add("e2e", name, t, dtype="bf16", batch=1, q_len=1, kv_len=ctx + 1,
+                w.add("e2e", name, t, dtype="bf16", batch=bsz, q_len=1, kv_len=ctx + 1,
                       runtime="graph", notes="decode step captured in a CUDA graph, replay + "
                       "synchronize")
                 del g
+        del m
         if b.cuda:
             torch.cuda.empty_cache()
 
@@ -632,6 +689,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the Vidur-like fp16 GEMM sweep (M = 1..4096 over the H100 "
                     "Vidur shapes with the error tail) with the kernels cuBLAS ran; "
                     "~2 min on an H100 (estimate printed at start)")
+    ap.add_argument("--flush", choices=("read", "memset"), default="read",
+                    help="L2 flush before each timed op: read a large buffer (default; leaves "
+                    "clean lines) or memset it (leaves dirty lines the op writes back)")
     args = ap.parse_args(argv)
     only = args.only or ("gemm_sweep" if args.gemm_sweep
                          else "overhead,elementwise,gemm,attention,e2e")
@@ -647,7 +707,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     env = environment(torch, args.device)
     short = args.quick or args.gemm_sweep  # the sweep's budget: 5 x 5 timed calls per shape
-    bench = Bench(torch, args.device, repeats=5 if short else 9, inner=5 if short else 10)
+    bench = Bench(torch, args.device, repeats=5 if short else 9, inner=5 if short else 10,
+                  flush=args.flush)
+    env["flush"] = args.flush
     w = Writer(out, env)
     t0 = time.perf_counter()
     sections = {"overhead": lambda: bench_overheads(bench, w),
