@@ -51,7 +51,7 @@ def test_op_rows_are_costed_from_idle(frame) -> None:  # type: ignore[no-untyped
                if r["kind"] == "gemm" and r["dtype"] == "bf16" and r["m"] == "2048"
                and r["k"] == "4096" and r["n"] == "6144")
     hw = load_hardware("h200-sxm")
-    op = gm._op(row)
+    op = gm.op_for_row(row)
     assert op is not None
     idle = cost_model(hw).op_cost(op, hw, CostContext(from_idle=True)).time_s
     busy = cost_model(hw).op_cost(op, hw, CostContext()).time_s

@@ -73,7 +73,8 @@ def _i(r: dict[str, str], k: str) -> int:
     return int(float(r[k]))
 
 
-def _op(r: dict[str, str]) -> O.Op | None:
+def op_for_row(r: dict[str, str]) -> O.Op | None:
+    """The trace op a gpu_ops.csv row timed (None for rows that are not one op)."""
     kind, name, dt = r["kind"], r["name"], r["dtype"] or "bf16"
     if kind == "gemm":
         w = "fp8" if dt == "fp8" else "same"
@@ -112,7 +113,7 @@ def _predict(r: dict[str, str], hw: Hardware) -> tuple[float, str, str]:
         return s.latency_s, f"end-to-end ({r['runtime']})", ""
     if kind == "overhead":
         p = hw.chip.params
-        op = _op(r)
+        op = op_for_row(r)
         if op is not None:
             return cost_model(hw).op_cost(op, hw, ISOLATED).time_s, \
                 "overhead (informative)", "tiny kernel in a graph vs kernel_launch_us + latency"
@@ -121,7 +122,7 @@ def _predict(r: dict[str, str], hw: Hardware) -> tuple[float, str, str]:
                 "host_launch_us amortizes framework work per kernel; a bare loop is lower"
         return getattr(p, "step_sync_s", math.nan), "overhead (informative)", \
             "step_sync_us also covers a graph launch and a token copy"
-    op = _op(r)
+    op = op_for_row(r)
     if op is None:
         return math.nan, "other", f"no prediction for kind {kind!r}"
     group = f"operators: {kind}"
