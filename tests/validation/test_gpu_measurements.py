@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels.models.gpu import engines as E
 from infersim.validation.datasets import gpu_measurements as gm
 from infersim.workloads.dtypes import DType
 
@@ -44,17 +45,24 @@ def test_only_read_flush_op_rows_are_graded(frame) -> None:  # type: ignore[no-u
     assert frame["predicted"].map(math.isfinite).all() and frame["predicted"].gt(0).all()
 
 
-def test_op_rows_are_costed_from_idle(frame) -> None:  # type: ignore[no-untyped-def]
+def test_op_rows_are_costed_from_idle_with_the_library_that_ran(frame) -> None:  # type: ignore[no-untyped-def]
     # a large bf16 GEMM of run3: the dataset's prediction is the from-idle cost (boosted
-    # clock), which is faster than the busy-GPU cost of the same op
-    row = next(r for r in _rows(SESSION / "run3/full/gpu_ops.csv")
+    # clock) with the tiles of the cuBLAS whose kernels the file names (nvjet), which is
+    # faster than the busy-GPU cost of the same op
+    rows = _rows(SESSION / "run3/full/gpu_ops.csv")
+    assert gm.gemm_library(rows) == 1.0
+    assert gm.gemm_library([{**r, "kernel_family": ""} for r in rows]) == 0.0
+    row = next(r for r in rows
                if r["kind"] == "gemm" and r["dtype"] == "bf16" and r["m"] == "2048"
                and r["k"] == "4096" and r["n"] == "6144")
     hw = load_hardware("h200-sxm")
     op = gm.op_for_row(row)
     assert op is not None
-    idle = cost_model(hw).op_cost(op, hw, CostContext(from_idle=True)).time_s
-    busy = cost_model(hw).op_cost(op, hw, CostContext()).time_s
+    graph = E.lookup("graph")
+    assert graph is not None
+    nvjet = graph.with_values(gemm_tile_set=1.0)
+    idle = cost_model(hw).op_cost(op, hw, CostContext(from_idle=True, profile=nvjet)).time_s
+    busy = cost_model(hw).op_cost(op, hw, CostContext(profile=nvjet)).time_s
     got = frame[(frame["case"] == "gemm/matmul/bf16/2048/4096/6144/graph")
                 & frame["notes"].str.contains("run3/full")]["predicted"]
     assert len(got) == 1 and got.iloc[0] == pytest.approx(idle)

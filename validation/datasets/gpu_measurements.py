@@ -30,11 +30,14 @@ from __future__ import annotations
 import csv
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infersim.foundation.errors import InfersimError
 from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
+from infersim.hwmodels.cost import RuntimeProfile
+from infersim.hwmodels.models.gpu import engines as E
 from infersim.workloads import ops as O
 from infersim.workloads.ops import OpKind
 
@@ -53,6 +56,19 @@ COLUMNS = ["dataset", "group", "case", "predicted", "measured", "unit", "notes"]
 # loop at 1980 MHz, then ~675 at ~1500 MHz). That is the spec's `clock_boost` regime, costed as
 # the Vidur harness is (CostContext.from_idle).
 ISOLATED = CostContext(from_idle=True)
+
+
+def gemm_library(rows: list[dict[str, str]]) -> float:
+    """The engine knob `gemm_tile_set` of a measurement file: 1 when cuBLAS ran its `nvjet`
+    kernels there (cuBLAS 12.8+ on Hopper: tiles fitted to the token count and the SMs,
+    `gemm.TILES_WAVE_FIT`; the profiled kernel names say so), else 0."""
+    return 1.0 if any(r.get("kernel_family") == "nvjet" for r in rows) else 0.0
+
+
+def _profile(runtime: str, tile_set: float) -> RuntimeProfile:
+    base = E.lookup(runtime)
+    assert base is not None, runtime
+    return base.with_values(gemm_tile_set=tile_set)
 _SPECS = (("H200", "h200-sxm"), ("H100", "h100-sxm"), ("B200", "b200"), ("MI300X", "mi300x"))
 
 
@@ -94,7 +110,8 @@ def op_for_row(r: dict[str, str]) -> O.Op | None:
     return None
 
 
-def _predict(r: dict[str, str], hw: Hardware) -> tuple[float, str, str]:
+def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
+             ) -> tuple[float, str, str]:
     """(predicted seconds, group, note)."""
     kind = r["kind"]
     if kind == "e2e":
@@ -109,13 +126,14 @@ def _predict(r: dict[str, str], hw: Hardware) -> tuple[float, str, str]:
             trace = build_trace(r["name"], sc)
         except InfersimError as e:  # a model outside the library (e.g. the CPU dry run's)
             return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}"
-        s = map_trace(trace, hw, r["runtime"])
+        s = map_trace(trace, hw, _profile(r["runtime"], tile_set))
         return s.latency_s, f"end-to-end ({r['runtime']})", ""
     if kind == "overhead":
         p = hw.chip.params
         op = op_for_row(r)
         if op is not None:
-            return cost_model(hw).op_cost(op, hw, ISOLATED).time_s, \
+            return cost_model(hw).op_cost(op, hw, replace(
+                ISOLATED, profile=_profile("graph", tile_set))).time_s, \
                 "overhead (informative)", "tiny kernel in a graph vs kernel_launch_us + latency"
         if r["name"] == "eager_tiny_kernel":
             return getattr(p, "host_launch_s", math.nan), "overhead (informative)", \
@@ -128,7 +146,8 @@ def _predict(r: dict[str, str], hw: Hardware) -> tuple[float, str, str]:
     group = f"operators: {kind}"
     if (r.get("flush") or "memset") == "memset":  # files from before `--flush` name none
         group += " (memset flush, informative)"
-    return cost_model(hw).op_cost(op, hw, ISOLATED).time_s, group, ""
+    ctx = replace(ISOLATED, profile=_profile("graph", tile_set))
+    return cost_model(hw).op_cost(op, hw, ctx).time_s, group, ""
 
 
 def load() -> pd.DataFrame:
@@ -138,7 +157,9 @@ def load() -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for path in sorted(DATA.glob("**/gpu_ops.csv")):
         with path.open(newline="") as f:
-            for r in csv.DictReader(f):
+            file_rows = list(csv.DictReader(f))
+            tile_set = gemm_library(file_rows)
+            for r in file_rows:
                 spec = spec_for(r["device"])
                 if spec is None or not r["time_s"] or r["name"] == "section_failed":
                     continue
@@ -146,7 +167,7 @@ def load() -> pd.DataFrame:
                 if not math.isfinite(measured) or measured <= 0:
                     continue
                 hw = load_hardware(spec)
-                pred, group, note = _predict(r, hw)
+                pred, group, note = _predict(r, hw, tile_set)
                 case = "/".join(str(r[k]) for k in ("kind", "name", "dtype", "m", "k", "n",
                                                    "batch", "q_len", "kv_len", "numel",
                                                    "runtime") if r.get(k))

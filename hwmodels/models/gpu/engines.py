@@ -158,6 +158,10 @@ KNOBS: dict[str, tuple[float, str]] = {
     "custom_ar_peer_s": (0.0, "engine all-reduce kernel: time per peer GPU"),
     "custom_ar_s_per_byte": (0.0, "engine all-reduce kernel: seconds per two-shot wire byte "
                                   "(1 / its throughput)"),
+    "gemm_tile_set": (0.0, "GEMM library's thread-block tiles: 0 = 64/128/256 (`gemm.TILES`, "
+                           "the cuBLAS 12.1-era kernels of Vidur's profiles), 1 = "
+                           "wave-fitting widths (`gemm.TILES_WAVE_FIT`, cuBLAS 12.8+ nvjet "
+                           "kernels on Hopper)"),
     "norm_weight_kernel": (0.0, "eager/graph: the norm's weight multiply is its own kernel"),
     "gemm_casts": (0.0, "eager/graph: each 16-bit GEMM converts its input to fp16 and its "
                         "output to fp32 in two more kernels"),

@@ -35,6 +35,17 @@ from infersim.hwmodels.models.gpu.figures import L2_REUSE_FRACTION, GpuFigures, 
 TILES: tuple[tuple[int, int], ...] = (
     (256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64),
 )
+# The wave-fitting tiles of cuBLAS 12.8+'s Hopper kernels (`nvjet`, engine knob
+# `gemm_tile_set` 1): the token (row) extent in steps of one 64-row warpgroup MMA, the weight
+# (column) extent in steps of 32 up to 256, at most 192 x 192 accumulators, so a tile can fit
+# the token count and the SM count where the list above pads a tile or leaves SMs idle. The
+# kernel names measured on an H200 with cuBLAS 13 show 64/128/192/256 x 64/80/96/128/168/192
+# (validation/data/gpu/h200-sxm-2026-12-04/run3/sweep/gpu_ops.csv, `tile_m`/`tile_n` read as
+# weight x token).
+TILES_WAVE_FIT: tuple[tuple[int, int], ...] = tuple(sorted(
+    {(tm, tn) for tm in (64, 128, 192, 256) for tn in range(64, 257, 32)
+     if tm * tn <= 192 * 192} | set(TILES), key=lambda t: (-t[0] * t[1], -t[0])))
+TILE_SETS: tuple[tuple[tuple[int, int], ...], ...] = (TILES, TILES_WAVE_FIT)
 SPLITS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
 _TILE_K_BYTES = 128  # bytes of K per main-loop iteration per operand row (64 bf16, 128 fp8)
 MIN_SPLIT_K = 256  # split-K keeps at least this many K elements per split
@@ -147,14 +158,15 @@ def memo_entries() -> int:
 
 def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                 o_b: float, peak: float, imbalance: float = 1.0,
-                mma_eff: float = 0.0, bw_eff: float = -1.0) -> GemmChoice:
-    """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search."""
-    key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff, bw_eff)
+                mma_eff: float = 0.0, bw_eff: float = -1.0, tile_set: int = 0) -> GemmChoice:
+    """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search over
+    `TILE_SETS[tile_set]` (0: `TILES`, 1: `TILES_WAVE_FIT`)."""
+    key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff, bw_eff, tile_set)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is c:
         return hit[1]
     ch = gemm_search_uncached(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff,
-                              bw_eff)
+                              bw_eff, tile_set)
     if len(_MEMO) >= _MEMO_ENTRIES:
         _MEMO.clear()
     _MEMO[key] = (c, ch)
@@ -163,11 +175,12 @@ def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, 
 
 def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
                          w_b: float, o_b: float, peak: float, imbalance: float = 1.0,
-                         mma_eff: float = 0.0, bw_eff: float = -1.0) -> GemmChoice:
+                         mma_eff: float = 0.0, bw_eff: float = -1.0,
+                         tile_set: int = 0) -> GemmChoice:
     """`gemm_search` without the memo: every (tile, split-K) candidate, first strict minimum
-    in search order (TILES outer, SPLITS inner)."""
+    in search order (tiles outer, SPLITS inner)."""
     best: GemmChoice | None = None
-    for tm, tn in TILES:
+    for tm, tn in TILE_SETS[tile_set]:
         tiles = groups * (-(-m // tm)) * (-(-n // tn))
         for split in SPLITS:
             # split-K only when the tiles alone leave SMs idle and K is long enough

@@ -275,7 +275,8 @@ class GpuModel(CostModelBase):
             eff *= E.knob(profile, "moe_efficiency")
         eff = min(1.0, eff * clock)
         ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, mdt),
-                         max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt))
+                         max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt),
+                         1 if E.knob(profile, "gemm_tile_set") >= 0.5 else 0)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),

@@ -1,0 +1,54 @@
+"""Engine knob `gemm_tile_set`: the GEMM library's thread-block tiles (0: `gemm.TILES`, the
+default; 1: `gemm.TILES_WAVE_FIT`, cuBLAS 12.8+ nvjet kernels on Hopper)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels.models.gpu import engines as E
+from infersim.hwmodels.models.gpu.gemm import TILES, TILES_WAVE_FIT
+from infersim.validation.datasets import gpu_measurements as gm
+from infersim.workloads import ops as O
+
+SWEEP = gm.DATA / "h200-sxm-2026-12-04" / "run3" / "sweep" / "gpu_ops.csv"
+
+
+def _ctx(tile_set: float) -> CostContext:
+    graph = E.lookup("graph")
+    assert graph is not None
+    return CostContext(profile=graph.with_values(gemm_tile_set=tile_set))
+
+
+def test_default_is_the_fixed_list() -> None:
+    hw = load_hardware("h200-sxm")
+    op = O.matmul(192, 4096, 22016, "fp16")
+    assert (cost_model(hw).op_cost(op, hw, _ctx(0.0)).time_s
+            == cost_model(hw).op_cost(op, hw, CostContext()).time_s)
+    assert set(TILES) <= set(TILES_WAVE_FIT)
+
+
+@pytest.mark.parametrize("m", [1, 16, 96, 128, 192, 384, 1024, 4096])
+@pytest.mark.parametrize("k,n", [(4096, 11008), (8192, 8192), (4096, 3072), (14336, 4096)])
+def test_more_tiles_never_make_a_gemm_slower(m: int, k: int, n: int) -> None:
+    # the wave-fitting set contains the fixed list: the search's minimum can only fall
+    hw = load_hardware("h100-sxm")
+    op = O.matmul(m, k, n, "bf16")
+    cm = cost_model(hw)
+    assert cm.op_cost(op, hw, _ctx(1.0)).time_s <= cm.op_cost(op, hw, _ctx(0.0)).time_s
+
+
+@pytest.mark.parametrize("m,k,n", [(128, 4096, 11008), (384, 8192, 8192)])
+def test_wave_fit_choice_is_the_tile_cublas_ran(m: int, k: int, n: int) -> None:
+    # the H200 session's kernel names (nvjet `<weight>x<token>` tiles): cuBLAS 13 ran a
+    # 96-wide tile over 128 tokens (115 CTAs) and a 128 x 192 one over 384 tokens (128 CTAs)
+    row = next(r for r in csv.DictReader(SWEEP.open(newline=""))
+               if (int(r["m"]), int(r["k"]), int(r["n"])) == (m, k, n))
+    assert row["kernel_family"] == "nvjet"
+    ran = (int(row["tile_n"]), int(row["tile_m"]))  # (token rows, weight columns)
+    assert ran not in TILES  # the fixed list cannot express it
+    hw = load_hardware("h200-sxm")
+    detail = dict(cost_model(hw).op_cost(O.matmul(m, k, n, "fp16"), hw, _ctx(1.0)).detail)
+    assert detail["tile"] == f"{ran[0]}x{ran[1]}" and detail["split_k"] == 1
