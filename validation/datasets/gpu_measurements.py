@@ -20,7 +20,12 @@ What is compared:
   `host_launch_us` (which by definition also amortizes framework work per kernel of a model
   forward, so a bare launch loop is a lower bound) and `step_sync_us`;
 - `numba-cuda/*.csv` (a committed `infersim calibrate --device cuda` run): its kernels,
-  predicted by the spec that run wrote, held-out cases graded, fit cases informative.
+  predicted by the spec that run wrote, held-out cases graded, fit cases informative;
+- the kernel census of each eager decode step (`kernels_per_step` in its notes) against the
+  kernels the `eager` runtime launches for that step (informative): torch 2.11 launches
+  25-26 per layer where the runtime counts 23, cuDNN's SDPA adding a split-KV reduction
+  kernel at small batch and cuBLAS a split-K reduction after some GEMVs
+  (run4/kernel_census.csv names them).
 
     python -m infersim.validation.datasets.gpu_measurements
 """
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -56,6 +62,7 @@ COLUMNS = ["dataset", "group", "case", "predicted", "measured", "unit", "notes"]
 # loop at 1980 MHz, then ~675 at ~1500 MHz). That is the spec's `clock_boost` regime, costed as
 # the Vidur harness is (CostContext.from_idle).
 ISOLATED = CostContext(from_idle=True)
+_CENSUS = re.compile(r"kernels_per_step=(\d+)")
 
 
 def gemm_library(rows: list[dict[str, str]]) -> float:
@@ -127,6 +134,11 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
         except InfersimError as e:  # a model outside the library (e.g. the CPU dry run's)
             return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}"
         s = map_trace(trace, hw, _profile(r["runtime"], tile_set))
+        if r.get("_census"):  # the kernels one step launches, as the mapper splits them
+            f = s.to_frame()
+            return float((f["count"] * f["kernels"]).sum()), \
+                "kernels per eager decode step (informative)", \
+                "kernel census of the step (torch.profiler) vs the eager runtime's kernels"
         return s.latency_s, f"end-to-end ({r['runtime']})", ""
     if kind == "overhead":
         p = hw.chip.params
@@ -171,6 +183,14 @@ def load() -> pd.DataFrame:
                 case = "/".join(str(r[k]) for k in ("kind", "name", "dtype", "m", "k", "n",
                                                    "batch", "q_len", "kv_len", "numel",
                                                    "runtime") if r.get(k))
+                census = _CENSUS.search(r["notes"] or "")
+                if census and r["runtime"] == "eager":
+                    kpred, kgroup, knote = _predict({**r, "_census": "1"}, hw, tile_set)
+                    rows.append({"dataset": NAME, "group": kgroup, "case": case,
+                                 "predicted": kpred, "measured": float(census.group(1)),
+                                 "unit": "kernels", "notes": "; ".join(
+                                     (f"{r['device']} ({spec})", knote,
+                                      str(path.parent.relative_to(DATA))))})
                 rows.append({"dataset": NAME, "group": group, "case": case,
                              "predicted": pred, "measured": measured, "unit": "s",
                              "notes": "; ".join(x for x in (f"{r['device']} ({spec})",

@@ -5,8 +5,9 @@
 # as it goes, so a step cut short keeps what it measured. Results under $OUT:
 #   full/gpu_ops.csv, full/environment.json    measure_gpu.py (overhead, elementwise, gemm,
 #                                              attention, e2e)
-#   sweep/gpu_ops.csv, sweep/environment.json  measure_gpu.py --gemm-sweep
+#   sweep/gpu_ops.csv                          measure_gpu.py --gemm-sweep
 #   cal/<name>.yaml, cal/<name>.csv            the calibrated spec and its measurement file
+#   census/kernel_census.csv                   kernel_census.py: the kernels of eager steps
 #   clocks.csv                                 SM clock, power, temperature every 100 ms
 #                                              during a sustained bf16 GEMM
 #   log.txt                                    nvidia-smi, host CPU, versions, the sustained
@@ -18,7 +19,7 @@
 set -u
 OUT=$(realpath -m "${OUT:-gpu_session}")
 REPO=$(pwd)
-mkdir -p "$OUT/full" "$OUT/sweep" "$OUT/cal"
+mkdir -p "$OUT/full" "$OUT/sweep" "$OUT/cal" "$OUT/census"
 export PYTHONUNBUFFERED=1
 LOG="$OUT/log.txt"
 step() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
@@ -56,6 +57,9 @@ while time.time() - t0 < float(os.environ["SUSTAIN_S"]):
     print(f"{time.time() - t0:.3f},{2 * n**3 * 20 / (s.elapsed_time(e) * 1e-3) / 1e12:.1f}")
 PY
 sleep 1; kill $SMI 2>/dev/null
+step "kernel_census.py"
+timeout "${CENSUS_S:-120}" python3 validation/gpu/kernel_census.py --out "$OUT/census" 2>&1 \
+  | grep -v '^USDT' >>"$LOG"
 step "infersim calibrate --device cuda"
 SITE=/tmp/infersim-site
 mkdir -p /tmp/np-shim
@@ -70,5 +74,6 @@ echo 'import numpy as np; np.row_stack = getattr(np, "row_stack", np.vstack)' \
   cd /tmp && PYTHONPATH="/tmp/np-shim:$SITE" timeout "${CAL_S:-150}" python3 -m infersim calibrate \
     --device cuda --profile quick --budget "${CAL_BUDGET_S:-60}" -o "$OUT/cal/numba-cuda.yaml"
 } >>"$LOG" 2>&1
+rm -f "$OUT/sweep/environment.json"  # the machine of full/environment.json; keeps $OUT at 8 files
 step "done"
 ls -l "$OUT"/* >>"$LOG" 2>&1
