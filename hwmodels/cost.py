@@ -78,6 +78,13 @@ class RuntimeProfile:
                               self.base)
 
 
+# OpCost.detail key: device seconds of a second kernel the op launches after its main one (a
+# split-KV attention's combine: cuDNN SDPA's `lean_reduction_kernel`, FlashAttention's
+# combine; validation/data/gpu/h200-sxm-2026-12-04/run4/kernel_census.csv). The op's time
+# includes it; the mapper counts it as one more kernel the host launches.
+COMBINE_KERNEL_S = "combine_kernel_s"
+
+
 @dataclass(frozen=True, slots=True)
 class OpCost:
     """Cost of ONE execution of an op on the hardware (multiply by op.count for totals)."""

@@ -35,6 +35,7 @@ from typing import Any
 
 from infersim.hwmodels.capacity import check_capacity
 from infersim.hwmodels.cost import (
+    COMBINE_KERNEL_S,
     Bound,
     CostContext,
     CostModel,
@@ -187,8 +188,17 @@ def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
         mapping.append(("kernel_names", "+".join(k.label for k in unit.kernels)))
     if unit.label:
         mapping.append(("fused", unit.label))
-    mapping.append(("kernels", len(unit.kernels)))
-    pr = Priced(tuple(c.time_s for c in costs), agg, tuple(mapping))
+    times: list[float] = []
+    for c in costs:  # an op whose cost names a second kernel (a split-KV combine) launches
+        # two; not when the runtime already splits the op into kernels of its own (a
+        # math-path attention's matmul / softmax kernels)
+        second = next((float(v) for k, v in c.detail if k == COMBINE_KERNEL_S), 0.0)
+        if second > 0.0 and len(costs) == 1:
+            times.extend((c.time_s - second, second))
+        else:
+            times.append(c.time_s)
+    mapping.append(("kernels", len(times)))
+    pr = Priced(tuple(times), agg, tuple(mapping))
     cache.put(key, pr)
     return pr
 

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             del m
             if cuda:
                 torch.cuda.empty_cache()
-        gqa = {"enable_gqa": True} if "enable_gqa" in (
+        gqa: dict[str, Any] = {"enable_gqa": True} if "enable_gqa" in (
             F.scaled_dot_product_attention.__doc__ or "") else {}
         for bsz, q, kv in ((1, 1, 1024), (1, 1, 32768), (64, 1, 4096), (1, 512, 512),
                            (1, 8192, 8192)):

@@ -34,6 +34,7 @@ from dataclasses import replace
 
 from infersim.hwmodels import collectives
 from infersim.hwmodels.cost import (
+    COMBINE_KERNEL_S,
     Bound,
     CostContext,
     CostModelBase,
@@ -299,6 +300,8 @@ class GpuModel(CostModelBase):
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", ch.algorithm), ("split_kv", ch.split_kv), ("blocks", ch.blocks),
             ("waves", ch.waves), ("kv_reads", ch.kv_reads))
+        if ch.split_kv > 1:  # the partials' combine is a kernel of its own (a launch)
+            detail += ((COMBINE_KERNEL_S, c.launch),)
         hbm = ch.read_bytes + ch.write_bytes
         return self._finish(c, op, hw, ch.time_s, ch.compute_s, ch.memory_s, 0.0, hbm,
                             hbm, 0.0, detail)
