@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -23,12 +22,13 @@ from typing import Any
 
 
 def _measure_gpu() -> Any:
-    path = Path(__file__).resolve().parent / "measure_gpu.py"
-    spec = importlib.util.spec_from_file_location("_census_measure_gpu", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """measure_gpu.py, installed or beside this script (run from a bare checkout, the
+    script's folder is the first entry of sys.path)."""
+    try:
+        from infersim.validation.gpu import measure_gpu
+    except ImportError:
+        import measure_gpu  # type: ignore[no-redef]
+    return measure_gpu
 
 
 def main(argv: list[str] | None = None) -> int:
