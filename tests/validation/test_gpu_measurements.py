@@ -136,3 +136,32 @@ def test_kernel_census_script_cpu_dry_run(tmp_path: Path) -> None:
     assert any(c.startswith("tiny decode b1") for c in cases)
     assert any(c.startswith("sdpa ") for c in cases)
     assert all(float(row["calls_per_step"]) > 0 for row in rows)
+
+
+def test_sustained_phases_are_graded_as_steps(frame) -> None:  # type: ignore[no-untyped-def]
+    phases = _rows(SESSION / "run5/phases.csv")
+    got = frame[frame["case"].str.endswith("(sustained)")]
+    assert len(got) == len(phases) == 3
+    assert sorted(got["measured"]) == sorted(float(p["step_s_median"]) for p in phases)
+    # the clocks of the same loops: decode keeps the boost, the prefill is power-limited
+    samples = _rows(SESSION / "run5/power_states.csv")
+
+    def clock(phase: str) -> float:
+        return statistics.median(float(s["sm_mhz"]) for s in samples if s["phase"] == phase)
+
+    assert clock("decode b1 (graph)") == clock("decode b64 (graph)") == 1980.0
+    assert clock("prefill 2048 (eager)") < 1800.0
+
+
+def test_power_states_script_refuses_without_a_gpu(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    script = Path(__file__).resolve().parents[2] / "validation/gpu/power_states.py"
+    r = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no CUDA device" in r.stderr
+    assert not any(tmp_path.iterdir())  # nothing half-written

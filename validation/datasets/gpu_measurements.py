@@ -21,6 +21,9 @@ What is compared:
   forward, so a bare launch loop is a lower bound) and `step_sync_us`;
 - `numba-cuda/*.csv` (a committed `infersim calibrate --device cuda` run): its kernels,
   predicted by the spec that run wrote, held-out cases graded, fit cases informative;
+- `phases.csv` of validation/gpu/power_states.py (Llama-3.1-8B steps back to back for
+  seconds): e2e rows at the clock the power limiter leaves (decode keeps the boost clock,
+  a long prefill does not);
 - the kernel census of each eager decode step (`kernels_per_step` in its notes) against the
   kernels the `eager` runtime launches for that step (informative): torch 2.11 launches
   25-26 per layer where the runtime counts 23, cuDNN's SDPA adding a split-KV reduction
@@ -33,6 +36,7 @@ What is compared:
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import sys
@@ -196,9 +200,54 @@ def load() -> pd.DataFrame:
                              "notes": "; ".join(x for x in (f"{r['device']} ({spec})",
                                                             r["notes"], note,
                                                             str(path.parent.relative_to(DATA))) if x)})
+    rows += _sustained_steps()
     frames = [pd.DataFrame(rows, columns=COLUMNS), *(_numba_cuda(p) for p in
                                                      sorted(DATA.glob("**/numba-cuda/*.csv")))]
     return pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+
+
+# power_states.py phases: Llama-3.1-8B, decode at context 1,024 or a prefill of N tokens
+_PHASE = re.compile(r"(decode) b(\d+) \((graph|eager)\)|(prefill) (\d+) \((graph|eager)\)")
+
+
+def _sustained_steps() -> list[dict[str, Any]]:
+    """The model steps `validation/gpu/power_states.py` ran back to back for seconds
+    (`phases.csv`), as e2e rows: the median step against `map_trace`, with the tiles of the
+    cuBLAS the session's other files name."""
+    from infersim.api import make_scenario
+    from infersim.mapper import map_trace
+    from infersim.workloads import build_trace
+
+    out: list[dict[str, Any]] = []
+    for path in sorted(DATA.glob("**/phases.csv")):
+        session = path.parent.parent
+        env = [p for p in session.glob("*/*/environment.json")]
+        device = json.loads(env[0].read_text())["device"] if env else ""
+        spec = spec_for(device)
+        if spec is None:
+            continue
+        libs = [gemm_library(list(csv.DictReader(p.open(newline=""))))
+                for p in session.glob("*/*/gpu_ops.csv")]
+        tile_set = max(libs, default=0.0)
+        hw = load_hardware(spec)
+        for r in csv.DictReader(path.open(newline="")):
+            mt = _PHASE.fullmatch(r["phase"])
+            if mt is None:
+                continue
+            if mt.group(1):
+                n, runtime = int(mt.group(2)), mt.group(3)
+                sc = make_scenario("decode", n, context=1024)
+                case = f"e2e/llama-3.1-8b/bf16/{n}/1/1025/{runtime} (sustained)"
+            else:
+                n, runtime = int(mt.group(5)), mt.group(6)
+                sc = make_scenario("prefill", 1, prompt=n)
+                case = f"e2e/llama-3.1-8b/bf16/1/{n}/{n}/{runtime} (sustained)"
+            s = map_trace(build_trace("llama-3.1-8b", sc), hw, _profile(runtime, tile_set))
+            out.append({"dataset": NAME, "group": f"end-to-end ({runtime})", "case": case,
+                        "predicted": s.latency_s, "measured": float(r["step_s_median"]),
+                        "unit": "s", "notes": f"{device} ({spec}); {r['steps']} steps back to "
+                        f"back (power_states.py); {path.parent.relative_to(DATA)}"})
+    return out
 
 
 def _numba_cuda(path: Path) -> pd.DataFrame:
