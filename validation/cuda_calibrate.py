@@ -151,7 +151,8 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
                                                 if info.simulated else "")
                   + f", {profile.name} profile: {len(cases)} kernel cases")
     bench = CudaBench(cases, opts.seed)
-    rows = measure.measure_kernels(bench, cases, profile.policy, progress)
+    budget = measure.Budget(opts.budget_s, start=start)  # --budget, as on the CPU
+    rows = measure.measure_kernels(bench, cases, profile.policy, progress, budget)
     hl = host_launch_s(bench._launch(cases[0]))
     bench.release()
     df = measure.to_frame(rows)
@@ -164,9 +165,12 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
     meta = {"device": "cuda", "gpu": info.name, "compute_capability": info.compute_capability,
             "sm_count": info.sm_count, "simulated": info.simulated, "profile": profile.name,
             "seed": opts.seed, "date_utc": date, "spec": data_ref(spec_path),
-            "elapsed_s": f"{time.monotonic() - start:.1f}"}
+            "elapsed_s": f"{time.monotonic() - start:.1f}",
+            "budget_s": "none" if opts.budget_s is None else f"{opts.budget_s:g}",
+            "lean_cases": str(budget.lean_cases), "skipped_cases": str(len(budget.skipped))}
     write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
     summary = tuple({"parameter": f"{lv.name} bandwidth", "value": f"{lv.bandwidth_Bps / 1e9:.1f} GB/s"}
                     for lv in cal.levels)
     return CalibrateResult(spec_path, data_path, hw.name, cal, holdout, None,
-                           time.monotonic() - start, summary, ())
+                           time.monotonic() - start, summary,
+                           tuple(w for w in (budget.note(),) if w))

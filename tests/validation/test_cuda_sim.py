@@ -121,3 +121,33 @@ def test_calibrate_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "no CUDA GPU" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_calibrate_cuda_honours_the_time_budget(tmp_path):
+    # `--budget` reaches the CUDA measurement as it does the CPU one: under the simulator
+    # (host-slow timings) a 1 s budget is overrun at once, so the remaining cases go lean
+    r = _run(f"""
+        import json
+        from pathlib import Path
+        from infersim.validation import cuda_calibrate, measure
+        from infersim.validation.calibrate_common import CalibrateOptions
+        seen = {{}}
+        original = measure.measure_kernels
+        def spy(bench, cases, policy, progress, budget=None):
+            rows = original(bench, cases, policy, progress, budget)
+            seen["budget"] = budget
+            raise SystemExit(0)
+        measure.measure_kernels = spy
+        try:
+            cuda_calibrate.calibrate_cuda(CalibrateOptions(
+                device="cuda", profile="tiny", progress=False,
+                out=Path({str(tmp_path / "g.yaml")!r}), budget_s=1.0), None, None)
+        except SystemExit:
+            pass
+        b = seen["budget"]
+        print(json.dumps({{"seconds": b.seconds, "lean": b.lean_cases, "n": len(b.skipped)}}))
+    """, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["seconds"] == 1.0 and got["lean"] + got["n"] > 0
