@@ -169,8 +169,7 @@ def _calibrate_cpu(opts: CalibrateOptions, host: HostInfo, tplan: thr.ThreadPlan
     meta = {"device": "cpu", "profile": profile.name, "seed": opts.seed, "spec": data_ref(spec_path),
             **{k: v for k, v in host.to_dict().items()},
             "elapsed_s": f"{time.monotonic() - start:.1f}",
-            "budget_s": "none" if opts.budget_s is None else f"{opts.budget_s:g}",
-            "lean_cases": str(budget.lean_cases), "skipped_cases": str(len(budget.skipped)),
+            **budget.meta(),
             "psi_busy_at_start": "yes" if busy else "no",
             **tplan.to_meta(), **({} if scaling.identity else scaling.to_meta())}
     # the raw measurements are kept whatever the fit says (--refit works from them)

@@ -165,9 +165,7 @@ def calibrate_cuda(opts: CalibrateOptions, _cpu_profile: Profile,
     meta = {"device": "cuda", "gpu": info.name, "compute_capability": info.compute_capability,
             "sm_count": info.sm_count, "simulated": info.simulated, "profile": profile.name,
             "seed": opts.seed, "date_utc": date, "spec": data_ref(spec_path),
-            "elapsed_s": f"{time.monotonic() - start:.1f}",
-            "budget_s": "none" if opts.budget_s is None else f"{opts.budget_s:g}",
-            "lean_cases": str(budget.lean_cases), "skipped_cases": str(len(budget.skipped))}
+            "elapsed_s": f"{time.monotonic() - start:.1f}", **budget.meta()}
     write_pair(data_path, measure.measurement_text(df, meta), spec_path, text)
     summary = tuple({"parameter": f"{lv.name} bandwidth", "value": f"{lv.bandwidth_Bps / 1e9:.1f} GB/s"}
                     for lv in cal.levels)

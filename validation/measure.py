@@ -103,6 +103,11 @@ class Budget:
     def spent(self) -> bool:
         return self.seconds is not None and self.now() - self.begin() > self.seconds
 
+    def meta(self) -> dict[str, str]:
+        """The budget and what it changed, as measurement-file header fields."""
+        return {"budget_s": "none" if self.seconds is None else f"{self.seconds:g}",
+                "lean_cases": str(self.lean_cases), "skipped_cases": str(len(self.skipped))}
+
     def note(self) -> str:
         """One line on what the budget changed ('' when nothing)."""
         if not self.lean_cases and not self.skipped:
