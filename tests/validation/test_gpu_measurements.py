@@ -143,6 +143,19 @@ def test_sustained_phases_are_graded_as_steps(frame) -> None:  # type: ignore[no
     got = frame[frame["case"].str.endswith("(sustained)")]
     assert len(got) == len(phases) == 3
     assert sorted(got["measured"]) == sorted(float(p["step_s_median"]) for p in phases)
+    # priced with the tiles of the cuBLAS the session's other files name (nvjet: set 1)
+    from infersim.api import make_scenario
+    from infersim.mapper import map_trace
+    from infersim.workloads import build_trace
+
+    hw = load_hardware("h200-sxm")
+    trace = build_trace("llama-3.1-8b", make_scenario("prefill", 1, prompt=2048))
+    eager = E.lookup("eager")
+    assert eager is not None
+    nvjet, fixed = (map_trace(trace, hw, eager.with_values(gemm_tile_set=v)).latency_s
+                    for v in (1.0, 0.0))
+    row = got[got["case"] == "e2e/llama-3.1-8b/bf16/1/2048/2048/eager (sustained)"]
+    assert row["predicted"].iloc[0] == pytest.approx(nvjet) and nvjet != fixed
     # the clocks of the same loops: decode keeps the boost, the prefill is power-limited
     samples = _rows(SESSION / "run5/power_states.csv")
 

@@ -54,6 +54,8 @@ from infersim.workloads.ops import OpKind
 if TYPE_CHECKING:
     import pandas as pd
 
+    from infersim.mapper.schedule import Schedule
+
 NAME = "gpu_measurements"
 DESCRIPTION = ("Operator and end-to-end timings measured on a real GPU with "
                "validation/gpu/measure_gpu.py (an H200, 2026-12-04), and the numba.cuda "
@@ -76,10 +78,32 @@ def gemm_library(rows: list[dict[str, str]]) -> float:
     return 1.0 if any(r.get("kernel_family") == "nvjet" for r in rows) else 0.0
 
 
-def _profile(runtime: str, tile_set: float) -> RuntimeProfile:
+def _profile(runtime: str, tile_set: float) -> RuntimeProfile | str:
+    """The GPU runtime `runtime` with the GEMM library's tiles (the name itself when it is
+    no registered GPU stack: map_trace then says what is wrong with it)."""
     base = E.lookup(runtime)
-    assert base is not None, runtime
-    return base.with_values(gemm_tile_set=tile_set)
+    return base.with_values(gemm_tile_set=tile_set) if base is not None else runtime
+
+
+def _step(model: str, batch: int, q_len: int, kv_len: int, runtime: str, hw: Hardware,
+          tile_set: float) -> Schedule:
+    """One model step as measured: a prefill of `q_len` tokens, or a decode (q_len 1) over
+    `kv_len` keys; InfersimError for a model outside the library."""
+    from infersim.api import make_scenario
+    from infersim.mapper import map_trace
+    from infersim.workloads import build_trace
+
+    sc = (make_scenario("prefill", batch, prompt=q_len) if q_len > 1 else
+          make_scenario("decode", batch, context=kv_len - 1))
+    return map_trace(build_trace(model, sc), hw, _profile(runtime, tile_set))
+
+
+def _kernels_per_step(s: Schedule) -> float:
+    """Kernels one step launches, as the mapper splits its ops."""
+    f = s.to_frame()
+    return float((f["count"] * f["kernels"]).sum())
+
+
 _SPECS = (("H200", "h200-sxm"), ("H100", "h100-sxm"), ("B200", "b200"), ("MI300X", "mi300x"))
 
 
@@ -122,48 +146,37 @@ def op_for_row(r: dict[str, str]) -> O.Op | None:
 
 
 def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
-             ) -> tuple[float, str, str]:
-    """(predicted seconds, group, note)."""
+             ) -> tuple[float, str, str, Schedule | None]:
+    """(predicted seconds, group, note, the step's schedule for an e2e row)."""
     kind = r["kind"]
     if kind == "e2e":
-        from infersim.api import make_scenario
-        from infersim.mapper import map_trace
-        from infersim.workloads import build_trace
-
-        q, kv = _i(r, "q_len"), _i(r, "kv_len")
-        sc = (make_scenario("prefill", _i(r, "batch"), prompt=q) if q > 1 else
-              make_scenario("decode", _i(r, "batch"), context=kv - 1))
         try:
-            trace = build_trace(r["name"], sc)
+            s = _step(r["name"], _i(r, "batch"), _i(r, "q_len"), _i(r, "kv_len"),
+                      r["runtime"], hw, tile_set)
         except InfersimError as e:  # a model outside the library (e.g. the CPU dry run's)
-            return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}"
-        s = map_trace(trace, hw, _profile(r["runtime"], tile_set))
-        if r.get("_census"):  # the kernels one step launches, as the mapper splits them
-            f = s.to_frame()
-            return float((f["count"] * f["kernels"]).sum()), \
-                "kernels per eager decode step (informative)", \
-                "kernel census of the step (torch.profiler) vs the eager runtime's kernels"
-        return s.latency_s, f"end-to-end ({r['runtime']})", ""
+            return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}", None
+        return s.latency_s, f"end-to-end ({r['runtime']})", "", s
     if kind == "overhead":
         p = hw.chip.params
         op = op_for_row(r)
         if op is not None:
             return cost_model(hw).op_cost(op, hw, replace(
                 ISOLATED, profile=_profile("graph", tile_set))).time_s, \
-                "overhead (informative)", "tiny kernel in a graph vs kernel_launch_us + latency"
+                "overhead (informative)", \
+                "tiny kernel in a graph vs kernel_launch_us + latency", None
         if r["name"] == "eager_tiny_kernel":
             return getattr(p, "host_launch_s", math.nan), "overhead (informative)", \
-                "host_launch_us amortizes framework work per kernel; a bare loop is lower"
+                "host_launch_us amortizes framework work per kernel; a bare loop is lower", None
         return getattr(p, "step_sync_s", math.nan), "overhead (informative)", \
-            "step_sync_us also covers a graph launch and a token copy"
+            "step_sync_us also covers a graph launch and a token copy", None
     op = op_for_row(r)
     if op is None:
-        return math.nan, "other", f"no prediction for kind {kind!r}"
+        return math.nan, "other", f"no prediction for kind {kind!r}", None
     group = f"operators: {kind}"
     if (r.get("flush") or "memset") == "memset":  # files from before `--flush` name none
         group += " (memset flush, informative)"
     ctx = replace(ISOLATED, profile=_profile("graph", tile_set))
-    return cost_model(hw).op_cost(op, hw, ctx).time_s, group, ""
+    return cost_model(hw).op_cost(op, hw, ctx).time_s, group, "", None
 
 
 def load() -> pd.DataFrame:
@@ -171,10 +184,13 @@ def load() -> pd.DataFrame:
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
+    session_tiles: dict[Path, float] = {}  # session folder -> its cuBLAS's tile set
     for path in sorted(DATA.glob("**/gpu_ops.csv")):
         with path.open(newline="") as f:
             file_rows = list(csv.DictReader(f))
             tile_set = gemm_library(file_rows)
+            session = path.parents[2]  # <session>/<run>/<part>/gpu_ops.csv
+            session_tiles[session] = max(session_tiles.get(session, 0.0), tile_set)
             for r in file_rows:
                 spec = spec_for(r["device"])
                 if spec is None or not r["time_s"] or r["name"] == "section_failed":
@@ -183,24 +199,27 @@ def load() -> pd.DataFrame:
                 if not math.isfinite(measured) or measured <= 0:
                     continue
                 hw = load_hardware(spec)
-                pred, group, note = _predict(r, hw, tile_set)
+                pred, group, note, step = _predict(r, hw, tile_set)
                 case = "/".join(str(r[k]) for k in ("kind", "name", "dtype", "m", "k", "n",
                                                    "batch", "q_len", "kv_len", "numel",
                                                    "runtime") if r.get(k))
                 census = _CENSUS.search(r["notes"] or "")
                 if census and r["runtime"] == "eager":
-                    kpred, kgroup, knote = _predict({**r, "_census": "1"}, hw, tile_set)
-                    rows.append({"dataset": NAME, "group": kgroup, "case": case,
-                                 "predicted": kpred, "measured": float(census.group(1)),
+                    rows.append({"dataset": NAME,
+                                 "group": "kernels per eager decode step (informative)",
+                                 "case": case, "measured": float(census.group(1)),
+                                 "predicted": (math.nan if step is None
+                                               else _kernels_per_step(step)),
                                  "unit": "kernels", "notes": "; ".join(
-                                     (f"{r['device']} ({spec})", knote,
+                                     (f"{r['device']} ({spec})", "kernel census of the step "
+                                      "(torch.profiler) vs the eager runtime's kernels",
                                       str(path.parent.relative_to(DATA))))})
                 rows.append({"dataset": NAME, "group": group, "case": case,
                              "predicted": pred, "measured": measured, "unit": "s",
                              "notes": "; ".join(x for x in (f"{r['device']} ({spec})",
                                                             r["notes"], note,
                                                             str(path.parent.relative_to(DATA))) if x)})
-    rows += _sustained_steps()
+    rows += _sustained_steps(session_tiles)
     frames = [pd.DataFrame(rows, columns=COLUMNS), *(_numba_cuda(p) for p in
                                                      sorted(DATA.glob("**/numba-cuda/*.csv")))]
     return pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
@@ -210,40 +229,33 @@ def load() -> pd.DataFrame:
 _PHASE = re.compile(r"(decode) b(\d+) \((graph|eager)\)|(prefill) (\d+) \((graph|eager)\)")
 
 
-def _sustained_steps() -> list[dict[str, Any]]:
+def _sustained_steps(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
     """The model steps `validation/gpu/power_states.py` ran back to back for seconds
     (`phases.csv`), as e2e rows: the median step against `map_trace`, with the tiles of the
-    cuBLAS the session's other files name."""
-    from infersim.api import make_scenario
-    from infersim.mapper import map_trace
-    from infersim.workloads import build_trace
-
+    cuBLAS the session's measurement files name (`session_tiles`)."""
     out: list[dict[str, Any]] = []
     for path in sorted(DATA.glob("**/phases.csv")):
-        session = path.parent.parent
-        env = [p for p in session.glob("*/*/environment.json")]
+        session = path.parent.parent  # <session>/<run>/phases.csv
+        env = sorted(session.glob("*/*/environment.json"))
         device = json.loads(env[0].read_text())["device"] if env else ""
         spec = spec_for(device)
         if spec is None:
             continue
-        libs = [gemm_library(list(csv.DictReader(p.open(newline=""))))
-                for p in session.glob("*/*/gpu_ops.csv")]
-        tile_set = max(libs, default=0.0)
         hw = load_hardware(spec)
         for r in csv.DictReader(path.open(newline="")):
             mt = _PHASE.fullmatch(r["phase"])
             if mt is None:
                 continue
             if mt.group(1):
-                n, runtime = int(mt.group(2)), mt.group(3)
-                sc = make_scenario("decode", n, context=1024)
-                case = f"e2e/llama-3.1-8b/bf16/{n}/1/1025/{runtime} (sustained)"
+                batch, q_len, kv_len, runtime = int(mt.group(2)), 1, 1025, mt.group(3)
             else:
-                n, runtime = int(mt.group(5)), mt.group(6)
-                sc = make_scenario("prefill", 1, prompt=n)
-                case = f"e2e/llama-3.1-8b/bf16/1/{n}/{n}/{runtime} (sustained)"
-            s = map_trace(build_trace("llama-3.1-8b", sc), hw, _profile(runtime, tile_set))
-            out.append({"dataset": NAME, "group": f"end-to-end ({runtime})", "case": case,
+                batch, q_len, runtime = 1, int(mt.group(5)), mt.group(6)
+                kv_len = q_len
+            s = _step("llama-3.1-8b", batch, q_len, kv_len, runtime, hw,
+                      session_tiles.get(session, 0.0))
+            out.append({"dataset": NAME, "group": f"end-to-end ({runtime})",
+                        "case": f"e2e/llama-3.1-8b/bf16/{batch}/{q_len}/{kv_len}/{runtime} "
+                                "(sustained)",
                         "predicted": s.latency_s, "measured": float(r["step_s_median"]),
                         "unit": "s", "notes": f"{device} ({spec}); {r['steps']} steps back to "
                         f"back (power_states.py); {path.parent.relative_to(DATA)}"})
