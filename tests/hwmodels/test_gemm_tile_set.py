@@ -50,5 +50,9 @@ def test_wave_fit_choice_is_the_tile_cublas_ran(m: int, k: int, n: int) -> None:
     ran = (int(row["tile_n"]), int(row["tile_m"]))  # (token rows, weight columns)
     assert ran not in TILES  # the fixed list cannot express it
     hw = load_hardware("h200-sxm")
-    detail = dict(cost_model(hw).op_cost(O.matmul(m, k, n, "fp16"), hw, _ctx(1.0)).detail)
+    op = O.matmul(m, k, n, "fp16")
+    wave_fit = cost_model(hw).op_cost(op, hw, _ctx(1.0))
+    detail = dict(wave_fit.detail)
     assert detail["tile"] == f"{ran[0]}x{ran[1]}" and detail["split_k"] == 1
+    # the knob's direction: a tile that fits the SMs' wave beats the padded fixed list's
+    assert wave_fit.time_s < cost_model(hw).op_cost(op, hw, _ctx(0.0)).time_s
