@@ -178,3 +178,15 @@ def test_power_states_script_refuses_without_a_gpu(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "no CUDA device" in r.stderr
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize("bad", ["-1", "0", "nan", "four"])
+def test_power_states_rejects_a_bad_phase_length(tmp_path: Path, bad: str) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "validation/gpu/power_states.py"
+    r = subprocess.run([sys.executable, str(script), "--seconds", bad, "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--seconds" in r.stderr.splitlines()[-1]
+    assert "Traceback" not in r.stderr and not any(tmp_path.iterdir())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import statistics
 import subprocess
@@ -42,10 +43,21 @@ def _sampler(rows: list[dict[str, Any]], phase: list[str], stop: threading.Event
         stop.wait(0.1)
 
 
+def _positive(text: str) -> float:
+    """argparse type: a finite number of seconds > 0 (one-line usage error otherwise)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds > 0, e.g. 4")
+    return v
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu_power"))
-    ap.add_argument("--seconds", type=float, default=4.0, help="length of each phase")
+    ap.add_argument("--seconds", type=_positive, default=4.0, help="length of each phase")
     args = ap.parse_args(argv)
     import torch
 
@@ -108,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for fname, data in (("power_states.csv", samples), ("phases.csv", phases)):
-        with (out / fname).open("w", newline="") as f:
+        tmp = out / f"{fname}.tmp"  # written whole, then renamed: never a half-written file
+        with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(data[0]))
             w.writeheader()
             w.writerows(data)
+        os.replace(tmp, out / fname)
     for p in phases:
         sm = [s["sm_mhz"] for s in samples if s["phase"] == p["phase"]]
         pw = [s["power_w"] for s in samples if s["phase"] == p["phase"]]
