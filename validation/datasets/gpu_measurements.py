@@ -85,6 +85,14 @@ def _profile(runtime: str, tile_set: float) -> RuntimeProfile | str:
     return base.with_values(gemm_tile_set=tile_set) if base is not None else runtime
 
 
+def _isolated(tile_set: float) -> CostContext:
+    """How an isolated op row is costed: from idle, plain-PyTorch kernels (`graph`) with the
+    GEMM library's tiles."""
+    graph = E.lookup("graph")
+    assert graph is not None  # registered by hwmodels.models.gpu.engines
+    return replace(ISOLATED, profile=graph.with_values(gemm_tile_set=tile_set))
+
+
 def _step(model: str, batch: int, q_len: int, kv_len: int, runtime: str, hw: Hardware,
           tile_set: float) -> Schedule:
     """One model step as measured: a prefill of `q_len` tokens, or a decode (q_len 1) over
@@ -160,8 +168,7 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
         p = hw.chip.params
         op = op_for_row(r)
         if op is not None:
-            return cost_model(hw).op_cost(op, hw, replace(
-                ISOLATED, profile=_profile("graph", tile_set))).time_s, \
+            return cost_model(hw).op_cost(op, hw, _isolated(tile_set)).time_s, \
                 "overhead (informative)", \
                 "tiny kernel in a graph vs kernel_launch_us + latency", None
         if r["name"] == "eager_tiny_kernel":
@@ -175,8 +182,7 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
     group = f"operators: {kind}"
     if (r.get("flush") or "memset") == "memset":  # files from before `--flush` name none
         group += " (memset flush, informative)"
-    ctx = replace(ISOLATED, profile=_profile("graph", tile_set))
-    return cost_model(hw).op_cost(op, hw, ctx).time_s, group, "", None
+    return cost_model(hw).op_cost(op, hw, _isolated(tile_set)).time_s, group, "", None
 
 
 def load() -> pd.DataFrame:
