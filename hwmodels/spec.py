@@ -423,6 +423,11 @@ class GpuParams:
         "the next (persistent warp-specialized ping-pong kernels, Hopper on): only the last "
         "wave's epilogue is exposed; false: every wave's CTAs finish their main loop, then "
         "store", default=False)
+    tma_multicast: int = kind_param(
+        "tma_multicast", "CTAs of a GEMM's thread-block cluster that share one operand tile: "
+        "the tensor memory accelerator reads it from L2 once and multicasts it into each "
+        "CTA's shared memory (Hopper on), so the shared operand's L2 feed per CTA drops by "
+        "this factor; 1 = no clusters (Ampere and earlier)", (1, 16), default=1)
     norm_bw_efficiency: float = kind_param(
         "norm_bw_efficiency", "sustained fraction of peak main-memory bandwidth of a fused "
         "RMSNorm / LayerNorm kernel; 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0),

@@ -161,7 +161,8 @@ KNOBS: dict[str, tuple[float, str]] = {
     "gemm_tile_set": (0.0, "GEMM library's thread-block tiles: 0 = 64/128/256 (`gemm.TILES`, "
                            "the cuBLAS 12.1-era kernels of Vidur's profiles), 1 = "
                            "wave-fitting widths (`gemm.TILES_WAVE_FIT`, cuBLAS 12.8+ nvjet "
-                           "kernels on Hopper)"),
+                           "kernels on Hopper) in thread-block clusters of the GPU's "
+                           "`tma_multicast`"),
     "norm_weight_kernel": (0.0, "eager/graph: the norm's weight multiply is its own kernel"),
     "gemm_casts": (0.0, "eager/graph: each 16-bit GEMM converts its input to fp16 and its "
                         "output to fp32 in two more kernels"),

@@ -61,6 +61,7 @@ class GpuFigures:
     boost: float  # idle-start SM clock over the sustained one (1 = none)
     boost_tau: float  # its decay time constant under full power (s)
     epi_overlap: bool  # a wave's epilogue hides under the next wave's main loop
+    multicast: int  # CTAs per cluster sharing one TMA-multicast operand tile (1 = none)
     vec_eff: dict[str, float]  # per vector-kernel class (VECTOR_CLASSES); 0 = stream's
     blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
     reduce_eff: float  # link efficiency of reducing collectives (0 = link_eff)
@@ -127,7 +128,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         gemm_bw_eff_8bit=p.gemm_bw_efficiency_fp8 or p.gemm_bw_efficiency,
         gemm_p=p.gemm_overlap_exponent,
         gemm_fill=p.gemm_fill_s, boost=p.clock_boost, boost_tau=p.boost_tau_s,
-        epi_overlap=bool(p.epilogue_overlap),
+        epi_overlap=bool(p.epilogue_overlap), multicast=max(1, int(p.tma_multicast)),
         vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
         blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,

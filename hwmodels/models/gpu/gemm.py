@@ -51,6 +51,22 @@ _TILE_K_BYTES = 128  # bytes of K per main-loop iteration per operand row (64 bf
 MIN_SPLIT_K = 256  # split-K keeps at least this many K elements per split
 
 
+def tile_feed_bytes(a_row: float, b_col: float, tiles_m: int, tiles_n: int,
+                    cluster: int) -> float:
+    """L2 bytes one CTA reads per unit of K: its A rows (`a_row` = tm x operand bytes) and B
+    columns (`b_col`). In a thread-block cluster of `cluster` CTAs the TMA multicasts one
+    operand tile to all of them, so each CTA's share of that operand's L2 reads is 1/cluster:
+    a cluster along N shares the A tile (needs at least `cluster` column tiles), one along
+    M shares the B tile; the kernel takes the orientation that saves more."""
+    feed = a_row + b_col
+    if cluster > 1:
+        if tiles_n >= cluster:
+            feed = min(feed, a_row / cluster + b_col)
+        if tiles_m >= cluster:
+            feed = min(feed, a_row + b_col / cluster)
+    return feed
+
+
 @dataclass(frozen=True, slots=True)
 class GemmChoice:
     """One evaluated GEMM mapping: tile, split-K, and the times and bytes it implies."""
@@ -75,10 +91,12 @@ class GemmChoice:
 def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                    o_b: float, peak: float, tm: int, tn: int, split: int,
                    imbalance: float = 1.0, mma_eff: float = 0.0,
-                   bw_eff: float = -1.0) -> GemmChoice:
+                   bw_eff: float = -1.0, cluster: int = 1) -> GemmChoice:
     """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K.
     `mma_eff`: the tile loop's share of `peak` (0 = the GPU's `mma_efficiency`); `bw_eff`:
-    its operand stream's share of peak bandwidth (-1 = the GPU's `gemm_bw_efficiency`)."""
+    its operand stream's share of peak bandwidth (-1 = the GPU's `gemm_bw_efficiency`);
+    `cluster`: CTAs per thread-block cluster sharing a multicast operand tile
+    (`tile_feed_bytes`; 1 = no clusters)."""
     tiles_m = -(-m // tm)
     tiles_n = -(-n // tn)
     # the busiest group's extra row tiles (its rows are imbalance·m, the others ~m)
@@ -92,7 +110,8 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     k_iters = -(-k_split // tk)
     peak_sm = peak * (mma_eff or c.mma_eff) / sms
     t_mma = 2.0 * tm * tn * tk / peak_sm
-    t_feed = (tm * a_b + tn * w_b) * tk / (c.l2_bw / sms)
+    feed = tile_feed_bytes(tm * a_b, tn * w_b, tiles_m, tiles_n, cluster)
+    t_feed = feed * tk / (c.l2_bw / sms)
     t_iter = max(t_mma, t_feed)
     out_b = 4.0 if split > 1 else o_b  # split-K partials are fp32
     t_epi = tm * tn * out_b / (c.l2_bw / sms)  # the tile's accumulators stored through L2
@@ -120,7 +139,7 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
         read += partial
     memory_s = stream_time(c, read, write, min(ctas, sms),
                            c.gemm_bw_eff if bw_eff < 0.0 else bw_eff)
-    l2_traffic = float(ctas) * k_iters * (tm * a_b + tn * w_b) * tk + write
+    l2_traffic = float(ctas) * k_iters * feed * tk + write
     # near the ridge point the tile pipeline cannot hide the operand stream behind the MMA
     # (or the reverse): a smooth maximum with the measured exponent `gemm_p`
     # the last wave's epilogue: its tiles finish together and their output drains to HBM
@@ -160,7 +179,8 @@ def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, 
                 o_b: float, peak: float, imbalance: float = 1.0,
                 mma_eff: float = 0.0, bw_eff: float = -1.0, tile_set: int = 0) -> GemmChoice:
     """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search over
-    `TILE_SETS[tile_set]` (0: `TILES`, 1: `TILES_WAVE_FIT`)."""
+    `TILE_SETS[tile_set]` (0: `TILES`, 1: `TILES_WAVE_FIT`, in thread-block clusters of the
+    GPU's `tma_multicast`: cuBLAS 12.8+'s nvjet kernels run every tile in a cluster)."""
     key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff, bw_eff, tile_set)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is c:
@@ -180,6 +200,7 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
     """`gemm_search` without the memo: every (tile, split-K) candidate, first strict minimum
     in search order (tiles outer, SPLITS inner)."""
     best: GemmChoice | None = None
+    cluster = c.multicast if tile_set == 1 else 1
     for tm, tn in TILE_SETS[tile_set]:
         tiles = groups * (-(-m // tm)) * (-(-n // tn))
         for split in SPLITS:
@@ -187,7 +208,7 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
             if split > 1 and (k // split < MIN_SPLIT_K or tiles >= c.sms):
                 break
             ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
-                                imbalance, mma_eff, bw_eff)
+                                imbalance, mma_eff, bw_eff, cluster)
             if best is None or ch.time_s < best.time_s:
                 best = ch
     assert best is not None
