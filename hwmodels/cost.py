@@ -80,8 +80,9 @@ class RuntimeProfile:
 
 # OpCost.detail key: device seconds of a second kernel the op launches after its main one (a
 # split-KV attention's combine: cuDNN SDPA's `lean_reduction_kernel`, FlashAttention's
-# combine; validation/data/gpu/h200-sxm-2026-12-04/run4/kernel_census.csv). The op's time
-# includes it; the mapper counts it as one more kernel the host launches.
+# combine; a split-K GEMM's reduce: cuBLAS's `splitKreduce_kernel`;
+# validation/data/gpu/h200-sxm-2026-12-04/run4/kernel_census.csv). The op's time includes
+# it; the mapper counts it as one more kernel the host launches.
 COMBINE_KERNEL_S = "combine_kernel_s"
 
 

@@ -160,9 +160,10 @@ KNOBS: dict[str, tuple[float, str]] = {
                                   "(1 / its throughput)"),
     "gemm_tile_set": (0.0, "GEMM library's thread-block tiles: 0 = 64/128/256 (`gemm.TILES`, "
                            "the cuBLAS 12.1-era kernels of Vidur's profiles), 1 = "
-                           "wave-fitting widths (`gemm.TILES_WAVE_FIT`, cuBLAS 12.8+ nvjet "
-                           "kernels on Hopper) in thread-block clusters of the GPU's "
-                           "`tma_multicast`"),
+                           "the cuBLAS 12.8+ nvjet kernels on Hopper: wave-fitting widths "
+                           "and 8-token steps (`gemm.TILES_WAVE_FIT`) in thread-block "
+                           "clusters of the GPU's `tma_multicast`, split-K summed by a "
+                           "reduce kernel of its own, TMA operand streams"),
     "norm_weight_kernel": (0.0, "eager/graph: the norm's weight multiply is its own kernel"),
     "gemm_casts": (0.0, "eager/graph: each 16-bit GEMM converts its input to fp16 and its "
                         "output to fp32 in two more kernels"),

@@ -148,15 +148,20 @@ def params(hw: Hardware) -> GpuParams:
 
 
 def stream_time(c: GpuFigures, read: float, write: float, active_sms: float,
-                efficiency: float = 0.0) -> float:
+                efficiency: float = 0.0, sm_rate: float = 0.0) -> float:
     """Seconds to read `read` and write `write` bytes of main memory from `active_sms` SMs.
     `efficiency` > 0: the kernel class's own sustained fraction of peak for both directions
-    (measured per class) instead of the generic read/write efficiencies."""
+    (measured per class) instead of the generic read/write efficiencies. `sm_rate` > 0: each
+    SM streams at most this many bytes/s (a TMA-pipelined kernel, whose shared-memory stages
+    keep far more in flight than Little's law on `sm_inflight_kib` asks, is held by the SM's
+    share of the L2 bandwidth instead)."""
     if efficiency > 0.0:
         t_bw = (read + write) / (c.hbm_bw * efficiency)
     else:
         t_bw = read / (c.hbm_bw * c.eff_r) + write / (c.hbm_bw * c.eff_w)
-    if c.hbm_lat > 0.0:
+    if sm_rate > 0.0:
+        t_bw = max(t_bw, (read + write) / (max(1.0, active_sms) * sm_rate))
+    elif c.hbm_lat > 0.0:
         cap = max(1.0, active_sms) * c.inflight / c.hbm_lat
         t_bw = max(t_bw, (read + write) / cap)
     return c.hbm_lat + t_bw

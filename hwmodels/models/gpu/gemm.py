@@ -17,6 +17,11 @@ CUTLASS media/docs/cpp/efficient_gemm.md: one consumer warp group's epilogue ove
 MMAs) only the last wave's stores add to the tile time. Every GEMM kernel adds `gemm_fill_us`: its operand
 pipeline fills before the first MMA and the last tiles' epilogue drains after it (cuBLAS
 kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs).
+The GEMM library of engine knob `gemm_tile_set` 1 (cuBLAS 12.8+ `nvjet` kernels on Hopper)
+differs in five measured ways: wave-fitting tiles, skinny token extents in steps of 8 (`TILES_WAVE_FIT`),
+thread-block clusters whose TMA multicasts the shared operand (`tile_feed_bytes`, spec field
+`tma_multicast`), a split-K reduce kernel of its own, and TMA operand pipelines that hold a
+GEMM on few SMs to each SM's share of the L2 bandwidth rather than to Little's law.
 Grouped (MoE) GEMMs run as one grouped kernel: each group's rows are tiled on their own
 (small per-expert M wastes the MMA tile), and under `imbalance` (max/mean rows) the busiest
 group needs ceil(imbalance·m/tm) row tiles instead of ceil(m/tm); the tiles of all groups
@@ -38,17 +43,23 @@ TILES: tuple[tuple[int, int], ...] = (
 # The wave-fitting tiles of cuBLAS 12.8+'s Hopper kernels (`nvjet`, engine knob
 # `gemm_tile_set` 1): the token (row) extent in steps of one 64-row warpgroup MMA, the weight
 # (column) extent in steps of 32 up to 256, at most 192 x 192 accumulators, so a tile can fit
-# the token count and the SM count where the list above pads a tile or leaves SMs idle. The
-# kernel names measured on an H200 with cuBLAS 13 show 64/128/192/256 x 64/80/96/128/168/192
-# (validation/data/gpu/h200-sxm-2026-12-04/run3/sweep/gpu_ops.csv, `tile_m`/`tile_n` read as
-# weight x token).
+# the token count and the SM count where the list above pads a tile or leaves SMs idle; and
+# for skinny GEMMs the operands swapped, the weight on the MMA's 64-row side and the tokens
+# on its N side, which runs in steps of 8 (wgmma m64nNk16, N = 8..256), so 1-56 tokens pad
+# to a multiple of 8, not to 64. The kernel names measured on an H200 with cuBLAS 13 show
+# 64/128/192/256 x 64/80/96/128/168/192, and a token extent of M rounded up to 8 for every
+# M <= 64 (validation/data/gpu/h200-sxm-2026-12-04/run3/sweep/gpu_ops.csv, `tile_m`/`tile_n`
+# read as weight x token).
 TILES_WAVE_FIT: tuple[tuple[int, int], ...] = tuple(sorted(
     {(tm, tn) for tm in (64, 128, 192, 256) for tn in range(64, 257, 32)
-     if tm * tn <= 192 * 192} | set(TILES), key=lambda t: (-t[0] * t[1], -t[0])))
+     if tm * tn <= 192 * 192} | set(TILES)
+    | {(tm, tn) for tm in range(8, 64, 8) for tn in (64, 128, 192, 256)},
+    key=lambda t: (-t[0] * t[1], -t[0])))
 TILE_SETS: tuple[tuple[tuple[int, int], ...], ...] = (TILES, TILES_WAVE_FIT)
 SPLITS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
 _TILE_K_BYTES = 128  # bytes of K per main-loop iteration per operand row (64 bf16, 128 fp8)
 MIN_SPLIT_K = 256  # split-K keeps at least this many K elements per split
+REDUCE_ELEMS_PER_BLOCK = 4096  # output elements one block of the split-K reduce kernel sums
 
 
 def tile_feed_bytes(a_row: float, b_col: float, tiles_m: int, tiles_n: int,
@@ -85,18 +96,25 @@ class GemmChoice:
     l2_bytes: float
     reads_a: int
     reads_b: int
-    time_s: float  # kernel body: max(tile_s, memory_s) (+ split-K handshake)
+    time_s: float  # kernel body: max(tile_s, memory_s) (+ split-K handshake or reduce)
+    reduce_s: float = 0.0  # the split-K reduce kernel's time within time_s (0 = in-kernel)
 
 
 def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                    o_b: float, peak: float, tm: int, tn: int, split: int,
                    imbalance: float = 1.0, mma_eff: float = 0.0,
-                   bw_eff: float = -1.0, cluster: int = 1) -> GemmChoice:
+                   bw_eff: float = -1.0, cluster: int = 1,
+                   reduce_kernel: bool = False, tma_stream: bool = False) -> GemmChoice:
     """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K.
     `mma_eff`: the tile loop's share of `peak` (0 = the GPU's `mma_efficiency`); `bw_eff`:
     its operand stream's share of peak bandwidth (-1 = the GPU's `gemm_bw_efficiency`);
     `cluster`: CTAs per thread-block cluster sharing a multicast operand tile
-    (`tile_feed_bytes`; 1 = no clusters)."""
+    (`tile_feed_bytes`; 1 = no clusters). `reduce_kernel`: a split-K GEMM writes its fp32
+    partials and a second kernel sums them into C (cuBLAS's `splitKreduce_kernel`), paying
+    a launch and its own stream; otherwise the splits reduce in-kernel (one handshake).
+    `tma_stream`: the operands stream through a TMA pipeline whose stages keep ~100 KB in
+    flight per SM, so a GEMM on few SMs is held by each SM's share of the L2 bandwidth
+    (`stream_time`'s `sm_rate`), not by Little's law on `sm_inflight_kib`."""
     tiles_m = -(-m // tm)
     tiles_n = -(-n // tn)
     # the busiest group's extra row tiles (its rows are imbalance·m, the others ~m)
@@ -133,12 +151,19 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     rb = 1 if b_tot / groups <= l2u else -(-tiles_m // wm)
     read = a_tot * ra + b_tot * rb
     write = c_tot
+    reduce_s = 0.0
     if split > 1:
         partial = float(split) * m * n * groups * 4.0
-        write += partial
-        read += partial
+        if reduce_kernel:  # the GEMM writes only partials; the reduce reads them, writes C
+            write = partial
+            blocks = max(1, min(sms, -(-(m * n * groups) // REDUCE_ELEMS_PER_BLOCK)))
+            reduce_s = c.launch + stream_time(c, partial, c_tot, blocks)
+        else:
+            write += partial
+            read += partial
     memory_s = stream_time(c, read, write, min(ctas, sms),
-                           c.gemm_bw_eff if bw_eff < 0.0 else bw_eff)
+                           c.gemm_bw_eff if bw_eff < 0.0 else bw_eff,
+                           c.l2_bw / sms if tma_stream else 0.0)
     l2_traffic = float(ctas) * k_iters * feed * tk + write
     # near the ridge point the tile pipeline cannot hide the operand stream behind the MMA
     # (or the reverse): a smooth maximum with the measured exponent `gemm_p`
@@ -153,9 +178,13 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
         body *= (1.0 + lo ** c.gemm_p) ** (1.0 / c.gemm_p)
     # split-K: one more memory round trip for the partials' handshake; every GEMM kernel:
     # the operand pipeline fills before the first MMA and the last epilogue drains after
-    t = body + (c.hbm_lat if split > 1 else 0.0) + c.gemm_fill
+    handshake = reduce_s if reduce_kernel else c.hbm_lat
+    t = body + (handshake if split > 1 else 0.0) + c.gemm_fill
+    if reduce_s > 0.0:
+        read += partial
+        write += c_tot
     return GemmChoice(tm, tn, split, ctas, waves, tile_s, memory_s, compute_s, t_feed > t_mma,
-                      read, write, l2_traffic, ra, rb, t)
+                      read, write, l2_traffic, ra, rb, t, reduce_s)
 
 
 # Searches repeat (a serve cost table maps ~5 traces per distinct GEMM shape): results are
@@ -200,7 +229,13 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
     """`gemm_search` without the memo: every (tile, split-K) candidate, first strict minimum
     in search order (tiles outer, SPLITS inner)."""
     best: GemmChoice | None = None
-    cluster = c.multicast if tile_set == 1 else 1
+    # the nvjet library runs every tile in a cluster, sums split-K partials in a kernel of
+    # its own (each `_splitK_` kernel of the H200 sweep is followed by cuBLAS's
+    # `splitKreduce_kernel`; ~1.7 us of device time each, run4/kernel_census.csv), and feeds
+    # its tiles through TMA pipelines (16 stages of a 64 x 8 GEMV tile: the 32-64-CTA GEMVs
+    # of the sweep stream ~90 GB/s per SM, where 32 KiB in flight would allow ~55)
+    nvjet = tile_set == 1
+    cluster = c.multicast if nvjet else 1
     for tm, tn in TILE_SETS[tile_set]:
         tiles = groups * (-(-m // tm)) * (-(-n // tn))
         for split in SPLITS:
@@ -208,7 +243,7 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
             if split > 1 and (k // split < MIN_SPLIT_K or tiles >= c.sms):
                 break
             ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
-                                imbalance, mma_eff, bw_eff, cluster)
+                                imbalance, mma_eff, bw_eff, cluster, nvjet, nvjet)
             if best is None or ch.time_s < best.time_s:
                 best = ch
     assert best is not None

@@ -282,6 +282,8 @@ class GpuModel(CostModelBase):
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),
             ("hbm_reads", f"A×{ch.reads_a} B×{ch.reads_b}"))
+        if ch.reduce_s > 0.0:  # the split-K partials' reduce is a kernel of its own
+            detail += ((COMBINE_KERNEL_S, ch.reduce_s),)
         # a tile loop starved by L2 operand feed is memory-side, not compute
         mem_side = max(ch.memory_s, ch.tile_s) if ch.feed_bound else ch.memory_s
         comp_side = ch.compute_s if ch.feed_bound else ch.tile_s
