@@ -55,6 +55,23 @@ def double_main_bandwidth(hw: Hardware) -> Hardware:
     return dataclasses.replace(hw, chip=dataclasses.replace(hw.chip, memory=mem))
 
 
+# ---- the H200 session's GEMM sweep and the GEMM library knob (hwmodels GEMM tests) -----------
+
+H200_SWEEP = ROOT / "validation" / "data" / "gpu" / "h200-sxm-2026-12-04" / "run3" / "sweep" \
+    / "gpu_ops.csv"
+
+
+def gemm_library(tile_set: float, runtime: str = "graph") -> Any:
+    """A CostContext for `runtime`'s kernels with engine knob `gemm_tile_set` = `tile_set`
+    (0: the fixed tile list; 1: the nvjet library)."""
+    from infersim.hwmodels import CostContext
+    from infersim.hwmodels.models.gpu import engines as E
+
+    prof = E.lookup(runtime)
+    assert prof is not None
+    return CostContext(profile=prof.with_values(gemm_tile_set=tile_set))
+
+
 # ---- a hand-built system and hand-timed schedules (simulator tests) -------------------------
 
 def h100_like(num_chips: int = 1) -> Hardware:

@@ -8,24 +8,15 @@ import csv
 import pytest
 
 from infersim.hwmodels import CostContext, cost_model, load_hardware
-from infersim.hwmodels.models.gpu import engines as E
 from infersim.hwmodels.models.gpu.gemm import TILES, TILES_WAVE_FIT
-from infersim.validation.datasets import gpu_measurements as gm
 from infersim.workloads import ops as O
-
-SWEEP = gm.DATA / "h200-sxm-2026-12-04" / "run3" / "sweep" / "gpu_ops.csv"
-
-
-def _ctx(tile_set: float) -> CostContext:
-    graph = E.lookup("graph")
-    assert graph is not None
-    return CostContext(profile=graph.with_values(gemm_tile_set=tile_set))
+from tests._support import H200_SWEEP, gemm_library
 
 
 def test_default_is_the_fixed_list() -> None:
     hw = load_hardware("h200-sxm")
     op = O.matmul(192, 4096, 22016, "fp16")
-    assert (cost_model(hw).op_cost(op, hw, _ctx(0.0)).time_s
+    assert (cost_model(hw).op_cost(op, hw, gemm_library(0.0)).time_s
             == cost_model(hw).op_cost(op, hw, CostContext()).time_s)
     assert set(TILES) <= set(TILES_WAVE_FIT)
 
@@ -59,7 +50,7 @@ def test_more_tiles_never_make_a_gemm_slower(m: int, k: int, n: int) -> None:
 
 def _ran(m: int, k: int, n: int) -> tuple[int, int]:
     """The (token rows, weight columns) tile cuBLAS ran for this shape in the H200 sweep."""
-    row = next(r for r in csv.DictReader(SWEEP.open(newline=""))
+    row = next(r for r in csv.DictReader(H200_SWEEP.open(newline=""))
                if (int(r["m"]), int(r["k"]), int(r["n"])) == (m, k, n))
     assert row["kernel_family"] == "nvjet"
     return int(row["tile_n"]), int(row["tile_m"])  # nvjet names read <weight>x<token>
@@ -72,11 +63,11 @@ def test_wave_fit_choice_is_the_tile_cublas_ran() -> None:
     assert ran not in TILES
     hw = load_hardware("h200-sxm")
     op = O.matmul(128, 4096, 11008, "fp16")
-    wave_fit = cost_model(hw).op_cost(op, hw, _ctx(1.0))
+    wave_fit = cost_model(hw).op_cost(op, hw, gemm_library(1.0))
     detail = dict(wave_fit.detail)
     assert detail["tile"] == f"{ran[0]}x{ran[1]}" and detail["split_k"] == 1
     # the knob's direction: a tile that fits the SMs' wave beats the padded fixed list's
-    assert wave_fit.time_s < cost_model(hw).op_cost(op, hw, _ctx(0.0)).time_s
+    assert wave_fit.time_s < cost_model(hw).op_cost(op, hw, gemm_library(0.0)).time_s
 
 
 def test_cublas_tile_over_384_tokens_ties_the_search_and_beats_the_fixed_list() -> None:
@@ -96,6 +87,6 @@ def test_cublas_tile_over_384_tokens_ties_the_search_and_beats_the_fixed_list() 
                          ran[0], ran[1], 1, 1.0, mma_efficiency(c, DType.FP16), -1.0,
                          c.multicast)
     op = O.matmul(384, 8192, 8192, "fp16")
-    body = cost_model(hw).op_cost(op, hw, _ctx(1.0)).time_s - c.launch
+    body = cost_model(hw).op_cost(op, hw, gemm_library(1.0)).time_s - c.launch
     assert body <= own.time_s < 1.01 * body
-    assert own.time_s + c.launch < cost_model(hw).op_cost(op, hw, _ctx(0.0)).time_s
+    assert own.time_s + c.launch < cost_model(hw).op_cost(op, hw, gemm_library(0.0)).time_s

@@ -8,9 +8,8 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 
-from infersim.hwmodels import CostContext, cost_model, load_hardware
+from infersim.hwmodels import cost_model, load_hardware
 from infersim.hwmodels.cost import COMBINE_KERNEL_S
-from infersim.hwmodels.models.gpu import engines as E
 from infersim.hwmodels.models.gpu.figures import (
     figures,
     matrix_peak,
@@ -25,22 +24,15 @@ from infersim.hwmodels.models.gpu.gemm import (
 from infersim.validation.datasets import gpu_measurements as gm
 from infersim.workloads import ops as O
 from infersim.workloads.dtypes import DType
-
-SWEEP = gm.DATA / "h200-sxm-2026-12-04" / "run3" / "sweep" / "gpu_ops.csv"
-
-
-def _ctx(tile_set: float, runtime: str = "graph") -> CostContext:
-    prof = E.lookup(runtime)
-    assert prof is not None
-    return CostContext(profile=prof.with_values(gemm_tile_set=tile_set))
+from tests._support import H200_SWEEP, gemm_library
 
 
 def test_skinny_gemms_run_cublas_token_extent() -> None:
     # every M <= 8 kernel of the sweep ran an 8-token tile; the fixed list's smallest is 64
-    rows = [r for r in csv.DictReader(SWEEP.open(newline="")) if int(r["m"]) <= 8]
+    rows = [r for r in csv.DictReader(H200_SWEEP.open(newline="")) if int(r["m"]) <= 8]
     assert len(rows) == 4 * 28 and {r["tile_n"] for r in rows} == {"8"}
     hw = load_hardware("h200-sxm")
-    ctx = replace(gm.ISOLATED, profile=_ctx(1.0).profile)
+    ctx = replace(gm.ISOLATED, profile=gemm_library(1.0).profile)
     token = []
     for r in rows:
         op = gm.op_for_row(r)
@@ -69,9 +61,9 @@ def test_split_k_reduce_is_a_kernel_of_its_own_by_hand() -> None:
     assert ch.read_bytes == inline.read_bytes and ch.write_bytes == inline.write_bytes
     # the op names the second kernel, and the eager host launches it
     op = O.matmul(m, k, n, "bf16")
-    detail = dict(cost_model(hw).op_cost(op, hw, _ctx(1.0)).detail)
+    detail = dict(cost_model(hw).op_cost(op, hw, gemm_library(1.0)).detail)
     assert detail[COMBINE_KERNEL_S] == ch.reduce_s
-    assert COMBINE_KERNEL_S not in dict(cost_model(hw).op_cost(op, hw, _ctx(0.0)).detail)
+    assert COMBINE_KERNEL_S not in dict(cost_model(hw).op_cost(op, hw, gemm_library(0.0)).detail)
 
 
 def test_tma_stream_lifts_the_few_sm_gemv_to_the_l2_port_rate() -> None:

@@ -10,19 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from infersim.hwmodels import CostContext, cost_model, load_hardware
-from infersim.hwmodels.models.gpu import engines as E
+from infersim.hwmodels import cost_model, load_hardware
 from infersim.hwmodels.models.gpu.gemm import tile_feed_bytes
 from infersim.validation.datasets import gpu_measurements as gm
 from infersim.workloads import ops as O
-
-SWEEP = gm.DATA / "h200-sxm-2026-12-04" / "run3" / "sweep" / "gpu_ops.csv"
-
-
-def _ctx(tile_set: float) -> CostContext:
-    graph = E.lookup("graph")
-    assert graph is not None
-    return CostContext(profile=graph.with_values(gemm_tile_set=tile_set))
+from tests._support import H200_SWEEP, gemm_library
 
 
 def test_feed_bytes_by_hand() -> None:
@@ -42,17 +34,17 @@ def test_clusters_speed_up_an_l2_feed_bound_gemm_in_their_direction(m: int, k: i
     times = []
     for cluster in (1, 2, 4):
         hw = load_hardware("h200-sxm", overrides={"gpu.tma_multicast": cluster})
-        times.append(cost_model(hw).op_cost(op, hw, _ctx(1.0)).time_s)
+        times.append(cost_model(hw).op_cost(op, hw, gemm_library(1.0)).time_s)
     assert times[0] > times[1] >= times[2]
     # the library of tile set 0 (cuBLAS 12.1 era, fitted on Vidur's profiles) runs none
-    fixed = [cost_model(h).op_cost(op, h, _ctx(0.0)).time_s for h in (
+    fixed = [cost_model(h).op_cost(op, h, gemm_library(0.0)).time_s for h in (
         load_hardware("h200-sxm", overrides={"gpu.tma_multicast": c}) for c in (1, 2))]
     assert fixed[0] == fixed[1]
 
 
 def test_a_compute_bound_gemm_does_not_care() -> None:
     op = O.matmul(4096, 4096, 4096, "bf16")
-    t = [cost_model(h).op_cost(op, h, _ctx(1.0)).time_s for h in (
+    t = [cost_model(h).op_cost(op, h, gemm_library(1.0)).time_s for h in (
         load_hardware("h200-sxm", overrides={"gpu.tma_multicast": c}) for c in (1, 2))]
     assert t[0] == pytest.approx(t[1], rel=0.01)
 
@@ -60,9 +52,9 @@ def test_a_compute_bound_gemm_does_not_care() -> None:
 def test_clusters_remove_the_measured_mid_size_lean() -> None:
     # the H200 sweep (held out): 96-256-token fp16 GEMMs read a median 9% slow priced
     # without clusters; with the spec's clusters of two the median signed error is small
-    rows = [r for r in csv.DictReader(SWEEP.open(newline="")) if 96 <= int(r["m"]) <= 256]
+    rows = [r for r in csv.DictReader(H200_SWEEP.open(newline="")) if 96 <= int(r["m"]) <= 256]
     assert len(rows) == 4 * 28
-    ctx = replace(gm.ISOLATED, profile=_ctx(1.0).profile)
+    ctx = replace(gm.ISOLATED, profile=gemm_library(1.0).profile)
 
     def median_signed(cluster: int) -> float:
         hw = load_hardware("h200-sxm", overrides={"gpu.tma_multicast": cluster})
