@@ -406,7 +406,8 @@ class GpuParams:
     gemm_fill_s: float = kind_param(
         "gemm_fill_us", "fixed device time of a GEMM kernel beyond its tile waves: filling "
         "the operand pipeline before the first MMA and draining the last tiles' epilogue "
-        "(accumulators to memory) after the last one", (0.0, 100.0), scale=US, default=0.0)
+        "(accumulators to memory) after the last one; a fused attention kernel (two chained "
+        "GEMMs behind the same pipeline) pays it too", (0.0, 100.0), scale=US, default=0.0)
     clock_boost: float = kind_param(
         "clock_boost", "SM clock a kernel starts at on an idle (cool) GPU over the clock the "
         "power limiter holds under sustained load (GPU Boost); the efficiencies of this block "

@@ -380,8 +380,9 @@ _p("vllm-v1", Runtime.FUSED,
 # kernel at 11-14 kernels per layer (above this fit: 48.1 us before the prompt's all-reduces
 # ran vLLM's own kernel, `_VLLM_CUSTOM_AR`, instead of NCCL). The row's median TTFT is not
 # monotone in this constant at the 0.1 us scale (which step a prompt lands in flips), so the
-# bisection's 35.2 us reads +1.2%; 34.9 us, where the median crosses the measurement, is kept.
-_PY_ENGINE_HOST_S = 34.9e-6
+# bisection's 33.1 us reads +0.7%; 33.5 us, where the median crosses the measurement, is kept
+# (34.9 us before the attention kernels paid their pipeline fill, `attention.py`).
+_PY_ENGINE_HOST_S = 33.5e-6
 _p("vllm-v0", Runtime.FUSED,
    "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
@@ -464,7 +465,7 @@ _online("sglang-api", "sglang",
 # wheel on PyPI) waits for the sampled tokens (.tolist()) and then walks every running request
 # in Python before the next step launches; the README's held-out 70B TP4 rows grow by the same
 # ~0.1 ms per extra running request from 4 to 8 req/s.
-_SGLANG_V03_SEQ_S = 98.4e-6
+_SGLANG_V03_SEQ_S = 95.8e-6
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "
