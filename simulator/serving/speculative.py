@@ -514,9 +514,7 @@ class GroupKeysCost:
                 at_x = min(x, w) if w else x - (x - 1) // ch * ch
                 t1, e1 = b._lerp2(self._t, self._node, b.seq, b.ctx, d, keys / d, key=g)
                 t0, e0 = b._lerp2(self._t, self._node, b.seq, b.ctx, d, max(at_x, 1.0), key=g)
-                # the move itself, added once: equal keys add exactly nothing ((t + t1) - t0
-                # can differ from t by an ulp)
-                t, e = t + (t1 - t0), e + (e1 - e0)
+                t, e = t + (t1 - t0), e + (e1 - e0)  # equal keys: exactly unchanged
         return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits)
 
 
