@@ -197,3 +197,39 @@ def test_power_states_rejects_a_bad_phase_length(tmp_path: Path, bad: str) -> No
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--seconds" in r.stderr.splitlines()[-1]
     assert "Traceback" not in r.stderr and not any(tmp_path.iterdir())
+
+
+def test_grid_ramp_rows_are_priced_with_operands_in_l2(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # measure_gpu.py's grid-ramp sweep (back to back, no flush): each row is graded as an
+    # informative overhead row, priced as the in-place add it is with its operands in L2
+    from dataclasses import replace
+
+    from infersim.hwmodels.models.gpu.figures import figures
+    from infersim.workloads import ops as O
+    from infersim.workloads.ops import OpKind
+
+    header = list(_rows(SESSION / "run3/full/gpu_ops.csv")[0])
+    part = tmp_path / "h200-test" / "run1" / "full"
+    part.mkdir(parents=True)
+    with (part / "gpu_ops.csv").open("w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=header)
+        wr.writeheader()
+        for n in (1, 4096, 4194304):
+            wr.writerow({k: "" for k in header} | {
+                "device": "NVIDIA H200", "kind": "overhead", "name": "graph_ramp_add",
+                "dtype": "bf16", "numel": str(n), "bytes": str(4 * n), "runtime": "graph",
+                "time_s": "2e-06", "repeats": "5"})
+    monkeypatch.setattr(gm, "DATA", tmp_path)
+    got = gm.load()
+    assert list(got["group"].unique()) == ["overhead (informative)"] and len(got) == 3
+    hw = load_hardware("h200-sxm")
+    c = figures(hw)
+    ctx = replace(gm.ISOLATED, warm_l2=True)
+    for n, pred in zip((1, 4096, 4194304), got["predicted"], strict=True):
+        op = O.vector(OpKind.ELEMENTWISE, n, "bf16", name="graph_ramp_add")
+        assert pred == pytest.approx(cost_model(hw).op_cost(op, hw, ctx).time_s, rel=1e-12)
+    # one element: the launch, one L2 round trip and its 4 bytes at the slower of the L2
+    # rate and one SM's bytes in flight over the L2 latency (Little's law)
+    assert got["predicted"].iloc[0] == pytest.approx(
+        c.launch + c.l2_lat + max(4.0 / (c.l2_bw * c.l2_eff), 4.0 * c.l2_lat / c.inflight),
+        rel=1e-9)

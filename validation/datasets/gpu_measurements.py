@@ -150,6 +150,8 @@ def op_for_row(r: dict[str, str]) -> O.Op | None:
         return O.vector(OpKind.ELEMENTWISE, n, dt, flops_per_elem=4.0, name=name)
     if kind == "overhead" and name == "graph_tiny_kernel":
         return O.vector(OpKind.ELEMENTWISE, 1, "fp32", name=name)
+    if kind == "overhead" and name == "graph_ramp_add":  # in-place add: read and write
+        return O.vector(OpKind.ELEMENTWISE, _i(r, "numel"), dt, name=name)
     return None
 
 
@@ -167,6 +169,10 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
     if kind == "overhead":
         p = hw.chip.params
         op = op_for_row(r)
+        if op is not None and r["name"] == "graph_ramp_add":  # no flush: operands in L2
+            return cost_model(hw).op_cost(op, hw, replace(_isolated(tile_set), warm_l2=True)
+                                          ).time_s, "overhead (informative)", \
+                "kernel of 1-1,000 blocks back to back vs kernel_launch_us + its L2 body", None
         if op is not None:
             return cost_model(hw).op_cost(op, hw, _isolated(tile_set)).time_s, \
                 "overhead (informative)", \

@@ -247,6 +247,11 @@ def _progress(msg: str, t0: float) -> None:
 # ------------------------------------------------------------------------------------------
 
 
+# bf16 elements of the grid-ramp sweep: 1 block up to ~1,000 blocks of a vectorized
+# elementwise kernel, every size L2-resident (at most 8 MiB)
+GRID_RAMP_NUMEL = (1, 4096, 32768, 131072, 524288, 1048576, 4194304)
+
+
 def bench_overheads(b: Bench, w: Writer) -> None:
     torch = b.t
     x = torch.zeros(1, device=b.device)
@@ -254,6 +259,15 @@ def bench_overheads(b: Bench, w: Writer) -> None:
         # device cost of one tiny kernel back-to-back in a graph (no flush)
         times = b._graph_time(lambda: x.add_(1.0), flush=False)
         w.add("overhead", "graph_tiny_kernel", times, notes="x.add_(1) replayed in a graph")
+        # the same in-place add over L2-resident operands of 1 to ~1,000 blocks, back to
+        # back in a graph: separates the launch gap between dependent kernels from the grid's
+        # ramp-up and tail, which the spec's one `kernel_launch_us` lumps together
+        for n in GRID_RAMP_NUMEL:
+            y = torch.zeros(n, device=b.device, dtype=torch.bfloat16)
+            times = b._graph_time(lambda y=y: y.add_(1.0), flush=False)
+            w.add("overhead", "graph_ramp_add", times, dtype="bf16", numel=n, bytes=2 * n * 2,
+                  notes="y.add_(1) bf16, L2-resident, back to back in a graph")
+            del y
     # host: eager launches of a tiny op, host time per op (device is faster than the host)
     n = 200
 
