@@ -26,9 +26,10 @@ What is compared:
   a long prefill does not);
 - the kernel census of each eager decode step (`kernels_per_step` in its notes) against the
   kernels the `eager` runtime launches for that step (informative): torch 2.11 launches
-  25-26 per layer where the runtime counts 23, cuDNN's SDPA adding a split-KV reduction
-  kernel at small batch and cuBLAS a split-K reduction after some GEMVs
-  (run4/kernel_census.csv names them).
+  25-26 per layer; the runtime counts 23 plus the second kernels it prices, a split-KV
+  attention's combine and a split-K GEMM's reduce (25 on the 1B at batch 1;
+  run4/kernel_census.csv names cuDNN's `lean_reduction_kernel` and cuBLAS's
+  `splitKreduce_kernel`).
 
     python -m infersim.validation.datasets.gpu_measurements
 """

@@ -59,7 +59,9 @@ TILE_SETS: tuple[tuple[tuple[int, int], ...], ...] = (TILES, TILES_WAVE_FIT)
 SPLITS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16)
 _TILE_K_BYTES = 128  # bytes of K per main-loop iteration per operand row (64 bf16, 128 fp8)
 MIN_SPLIT_K = 256  # split-K keeps at least this many K elements per split
-REDUCE_ELEMS_PER_BLOCK = 4096  # output elements one block of the split-K reduce kernel sums
+# output elements one block of the split-K reduce kernel sums (assumed: a vector kernel's
+# block, as vector.py's; only its grid's SM count matters, for few outputs)
+REDUCE_ELEMS_PER_BLOCK = 4096
 
 
 def tile_feed_bytes(a_row: float, b_col: float, tiles_m: int, tiles_n: int,
