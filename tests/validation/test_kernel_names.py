@@ -264,3 +264,19 @@ def test_help_and_clean_exit_without_torch() -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == "measure_gpu: PyTorch is required"
+
+
+def test_flush_probe_summary_by_hand() -> None:
+    mg = _load_measure_gpu()
+    # one replay of 3 x (flush, op): the op is two kernels (main 10 us + reduce 2 us) in the
+    # first two calls and 14 us in the last; flushes after an op take 60 and 62 us (the first
+    # flush of the replay follows no op and does not count); every gap is 1 us
+    ks, t = [], 0.0
+    for name, dur in (("flush", 58.0), ("main", 10.0), ("reduce", 2.0), ("flush", 60.0),
+                      ("main", 10.0), ("reduce", 2.0), ("flush", 62.0), ("main", 14.0)):
+        ks.append((name, t * 1e-6, dur * 1e-6))
+        t += dur + 1.0
+    sm = mg.flush_probe_summary(ks, {"flush"})
+    assert sm["op_kernel_s"] == pytest.approx(12e-6)  # median of 12, 12, 14 us
+    assert sm["flush_after_op_s"] == pytest.approx(61e-6)  # median of 60, 62 us
+    assert sm["gap_s"] == pytest.approx(1e-6)

@@ -24,6 +24,11 @@ What is compared:
 - `phases.csv` of validation/gpu/power_states.py (Llama-3.1-8B steps back to back for
   seconds): e2e rows at the clock the power limiter leaves (decode keeps the boost clock,
   a long prefill does not);
+- flush-probe rows (measure_gpu.py `flush_probe`: add / silu at 1-64 M elements, a GEMV, a
+  decode attention): the op's own kernels' device time in the graph vs the model's kernel
+  body without its launch (informative). Their notes keep what the read-flush measurement
+  holds besides: the flush after the op against a flush after a flush (the op's dirty lines
+  written back there) and the idle gap between kernels;
 - the kernel census of each eager decode step (`kernels_per_step` in its notes) against the
   kernels the `eager` runtime launches for that step (informative): torch 2.11 launches
   25-26 per layer; the runtime counts 23 plus the second kernels it prices, a split-KV
@@ -69,6 +74,7 @@ COLUMNS = ["dataset", "group", "case", "predicted", "measured", "unit", "notes"]
 # loop at 1980 MHz, then ~675 at ~1500 MHz). That is the spec's `clock_boost` regime, costed as
 # the Vidur harness is (CostContext.from_idle).
 ISOLATED = CostContext(from_idle=True)
+PROBE_GROUP = "flush probe: kernel device time (informative)"
 _CENSUS = re.compile(r"kernels_per_step=(\d+)")
 
 
@@ -149,6 +155,13 @@ def op_for_row(r: dict[str, str]) -> O.Op | None:
         if name in ("add", "mul"):
             return O.vector(OpKind.ELEMENTWISE, n, dt, inputs=2.0, name=name)
         return O.vector(OpKind.ELEMENTWISE, n, dt, flops_per_elem=4.0, name=name)
+    if kind == "flush_probe":  # measure_gpu.py's probe: the op it names
+        if name == "gemv":
+            return O.matmul(_i(r, "m"), _i(r, "k"), _i(r, "n"), dt)
+        if name == "sdpa_decode":
+            return O.attention(_i(r, "batch"), _i(r, "heads"), _i(r, "kv_heads"),
+                               _i(r, "head_dim"), _i(r, "q_len"), _i(r, "kv_len"), False, dt)
+        return op_for_row({**r, "kind": "elementwise"})
     if kind == "overhead" and name == "graph_tiny_kernel":
         return O.vector(OpKind.ELEMENTWISE, 1, "fp32", name=name)
     if kind == "overhead" and name == "graph_ramp_add":  # in-place add: read and write
@@ -167,6 +180,14 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
         except InfersimError as e:  # a model outside the library (e.g. the CPU dry run's)
             return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}", None
         return s.latency_s, f"end-to-end ({r['runtime']})", "", s
+    if kind == "flush_probe":
+        op = op_for_row(r)
+        if op is None:
+            return math.nan, "other", f"no prediction for probe {r['name']!r}", None
+        oc = cost_model(hw).op_cost(op, hw, _isolated(tile_set))
+        return oc.time_s - oc.overhead_s, PROBE_GROUP, \
+            "the op's kernels' device time (torch.profiler, in a graph after a read flush) " \
+            "vs the model's kernel body without its launch", None
     if kind == "overhead":
         p = hw.chip.params
         op = op_for_row(r)
@@ -209,6 +230,8 @@ def load() -> pd.DataFrame:
                 if spec is None or not r["time_s"] or r["name"] == "section_failed":
                     continue
                 measured = float(r["time_s"])
+                if r["kind"] == "flush_probe":  # graded on its kernels' device time
+                    measured = float(r.get("kernel_time_s") or "nan")
                 if not math.isfinite(measured) or measured <= 0:
                     continue
                 hw = load_hardware(spec)

@@ -4,7 +4,7 @@
 # calibration (`infersim calibrate --device cuda`). Each step has its own time limit and saves
 # as it goes, so a step cut short keeps what it measured. Results under $OUT:
 #   full/gpu_ops.csv, full/environment.json    measure_gpu.py (overhead, elementwise, gemm,
-#                                              attention, e2e)
+#                                              attention, flush_probe, e2e)
 #   sweep/gpu_ops.csv                          measure_gpu.py --gemm-sweep
 #   cal/<name>.yaml, cal/<name>.csv            the calibrated spec and its measurement file
 #   census/kernel_census.csv                   kernel_census.py: the kernels of eager steps

@@ -11,9 +11,12 @@ dependency). Writes tidy CSVs to OUT (default `$OUT`, else ./gpu_measurements):
   to 8192 over Llama-shaped K×N), `attention` (F.scaled_dot_product_attention, prefill causal
   and decode q_len=1 with GQA), `elementwise` (add, mul, silu, copy over 2^10..2^28
   elements), `overhead` (empty-ish kernel in a CUDA graph = device launch cost; eager launch
-  loop = host launch cost; stream synchronize round trip), `e2e` (prefill and decode steps of
-  plain-PyTorch Llama models with random weights: eager, and decode captured in a CUDA
-  graph).
+  loop = host launch cost; stream synchronize round trip), `flush_probe` (CUDA only: add /
+  silu at 1-64 M elements, a GEMV and a decode attention, each with its own kernels' device
+  time, the flush after it against a flush after a flush, and the idle gap between kernels,
+  from a profiled graph replay: what a read-flush measurement holds besides the op), `e2e`
+  (prefill and decode steps of plain-PyTorch Llama models with random weights: eager, and
+  decode captured in a CUDA graph).
   gemm rows also carry the kernels cuBLAS launched for that call (`kernels`, a JSON list of
   names, from one short torch.profiler run after the timed runs), what the main kernel's
   name encodes (`kernel_family`, `tile_m`, `tile_n`, `tile_k`, `stages`, `cluster_m`,
@@ -46,6 +49,7 @@ import argparse
 import csv
 import datetime as _dt
 import functools
+import itertools
 import json
 import math
 import os
@@ -493,6 +497,125 @@ def bench_attention(b: Bench, w: Writer, quick: bool) -> None:
     b.sync()
 
 
+# The flush probe: what a timed op's read-flush measurement holds besides the op's kernel.
+# Elementwise sizes where the H200 session's read-flush rows read 10-25 % slower than the
+# model (4-64 MB per tensor), with one size each side; add writes half of what it reads, silu
+# as much as it reads; a GEMV and a decode attention write next to nothing (controls).
+FLUSH_PROBE_NUMEL = (1 << 20, 1 << 22, 1 << 24, 1 << 26)
+
+
+def graph_kernels(b: Bench, fn: Callable[[], Any]) -> list[tuple[str, float, float]]:
+    """(name, start s, duration s) of every kernel of one replay of `b.inner` x (flush, fn)
+    captured in a CUDA graph (fn None: the flushes alone), in start order, from a
+    torch.profiler run of that replay."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch = b.t
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        b._flush()
+        if fn is not None:
+            fn()
+    torch.cuda.current_stream().wait_stream(s)
+    b.sync()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(b.inner):
+            b._flush()
+            if fn is not None:
+                fn()
+    g.replay()
+    b.sync()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        g.replay()
+        b.sync()
+    del g
+    out = []
+    for e in prof.events():
+        if str(getattr(e, "device_type", "")).rsplit(".", 1)[-1].upper() != "CUDA":
+            continue
+        name = str(e.name)
+        if name.lower().startswith(("memset", "memcpy", "activity buffer request")):
+            continue
+        tr = e.time_range
+        out.append((name, 1e-6 * float(tr.start), 1e-6 * float(tr.end - tr.start)))
+    return sorted(out, key=lambda k: k[1])
+
+
+def flush_probe_summary(kernels: list[tuple[str, float, float]], flush_names: set[str]
+                        ) -> dict[str, float]:
+    """What one replay of (flush, op) x inner holds, from its kernels in start order
+    (`graph_kernels`): `op_kernel_s`, the median over calls of the op's kernels' summed device
+    time; `flush_after_op_s`, the median device time of a flush that follows an op;
+    `gap_s`, the median idle time between one kernel's end and the next one's start."""
+    calls: list[float] = []
+    flushes: list[float] = []
+    cur: float | None = None
+    for name, _, dur in kernels:
+        if name in flush_names:
+            if cur is not None:
+                calls.append(cur)
+                flushes.append(dur)  # this flush follows the op's kernels
+            cur = 0.0
+        elif cur is not None:
+            cur += dur
+    if cur:
+        calls.append(cur)
+    gaps = [b[1] - (a[1] + a[2]) for a, b in itertools.pairwise(kernels)]
+    med = statistics.median
+    return {"op_kernel_s": med(calls) if calls else math.nan,
+            "flush_after_op_s": med(flushes) if flushes else math.nan,
+            "gap_s": med(gaps) if gaps else math.nan}
+
+
+def bench_flush_probe(b: Bench, w: Writer) -> None:
+    """Per probed op: the read-flush measurement (`device_time`), the op's own kernels'
+    device time, how much longer the flush after it runs than a flush after a flush (the
+    op's dirty lines written back there), and the idle gap between kernels; one row each,
+    kind `flush_probe` (CUDA only: it profiles a graph replay)."""
+    if not b.cuda:
+        return
+    torch = b.t
+    F = torch.nn.functional
+    flush_only = graph_kernels(b, None)
+    flush_names = {k[0] for k in flush_only}
+    flush_alone = statistics.median(k[2] for k in flush_only)
+    cases: list[tuple[str, dict[str, Any], Callable[[], Any], list[Any]]] = []
+    for n in FLUSH_PROBE_NUMEL:
+        a = torch.randn(n, device=b.device, dtype=torch.bfloat16)
+        c = torch.randn_like(a)
+        o = torch.empty_like(a)
+        cases.append(("add", {"numel": n, "bytes": 3 * n * 2},
+                      lambda a=a, c=c, o=o: torch.add(a, c, out=o), [a, c, o]))
+        cases.append(("silu", {"numel": n, "bytes": 2 * n * 2},
+                      lambda a=a, o=o: torch.nn.functional.silu(a, inplace=False), [a]))
+    x = torch.randn(1, 4096, device=b.device, dtype=torch.bfloat16)
+    wt = torch.randn(14336, 4096, device=b.device, dtype=torch.bfloat16)
+    cases.append(("gemv", {"m": 1, "k": 4096, "n": 14336},
+                  lambda x=x, wt=wt: F.linear(x, wt), [x, wt]))
+    q = torch.randn(1, 32, 1, 128, device=b.device, dtype=torch.bfloat16)
+    k = torch.randn(1, 8, 8192, 128, device=b.device, dtype=torch.bfloat16)
+    v = torch.randn_like(k)
+    cases.append(("sdpa_decode", {"batch": 1, "heads": 32, "kv_heads": 8, "head_dim": 128,
+                                  "q_len": 1, "kv_len": 8192},
+                  lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v,
+                                                                       enable_gqa=True),
+                  [q, k, v]))
+    for name, fields, fn, _keep in cases:
+        t = b.device_time(fn)
+        try:
+            sm = flush_probe_summary(graph_kernels(b, fn), flush_names)
+            note = (f"op_kernel_s={sm['op_kernel_s']:.6g}; flush_alone_s={flush_alone:.6g}; "
+                    f"flush_after_op_s={sm['flush_after_op_s']:.6g}; gap_s={sm['gap_s']:.6g}")
+        except Exception as e:  # the profile is extra: keep the timed row
+            sm, note = {}, f"probe failed: {type(e).__name__}"
+        w.add("flush_probe", name, t, dtype="bf16", runtime="graph",
+              kernel_time_s=sm.get("op_kernel_s", ""), notes=note, **fields)
+    del cases
+    b.sync()
+
+
 # ------------------------------------------------------------------------------------------
 # end to end: a plain-PyTorch Llama (Hugging Face style ops), random weights
 # ------------------------------------------------------------------------------------------
@@ -698,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer shapes and repeats (~1 min)")
     ap.add_argument("--only", default=None,
                     help="comma-separated sections (default overhead,elementwise,gemm,"
-                    "attention,e2e; gemm_sweep with --gemm-sweep)")
+                    "attention,flush_probe,e2e; gemm_sweep with --gemm-sweep)")
     ap.add_argument("--gemm-sweep", action="store_true",
                     help="only the Vidur-like fp16 GEMM sweep (M = 1..4096 over the H100 "
                     "Vidur shapes with the error tail) with the kernels cuBLAS ran; "
@@ -708,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
                     "clean lines) or memset it (leaves dirty lines the op writes back)")
     args = ap.parse_args(argv)
     only = args.only or ("gemm_sweep" if args.gemm_sweep
-                         else "overhead,elementwise,gemm,attention,e2e")
+                         else "overhead,elementwise,gemm,attention,flush_probe,e2e")
     try:
         import torch
     except ImportError:
@@ -731,6 +854,7 @@ def main(argv: list[str] | None = None) -> int:
                 "gemm": lambda: bench_gemm(bench, w, args.quick),
                 "gemm_sweep": lambda: bench_gemm_sweep(bench, w, args.quick),
                 "attention": lambda: bench_attention(bench, w, args.quick),
+                "flush_probe": lambda: bench_flush_probe(bench, w),
                 "e2e": lambda: bench_e2e(bench, w, args.quick)}
     torch.manual_seed(0)
     for name in only.split(","):
