@@ -268,15 +268,20 @@ def test_help_and_clean_exit_without_torch() -> None:
 
 def test_flush_probe_summary_by_hand() -> None:
     mg = _load_measure_gpu()
-    # one replay of 3 x (flush, op): the op is two kernels (main 10 us + reduce 2 us) in the
-    # first two calls and 14 us in the last; flushes after an op take 60 and 62 us (the first
-    # flush of the replay follows no op and does not count); every gap is 1 us
+    # one replay of 3 x (flush, op): each flush is two kernels (a 50 us pass and a small
+    # second pass), the op two kernels (main 10 us + reduce 2 us) in the first two calls and
+    # one of 14 us in the last. Flushes after an op take 50 + 10 and 50 + 12 us (the first
+    # flush of the replay follows no op and does not count); a flush's last kernel ends
+    # 1.5 us before the op starts, every other gap is 1 us
     ks, t = [], 0.0
-    for name, dur in (("flush", 58.0), ("main", 10.0), ("reduce", 2.0), ("flush", 60.0),
-                      ("main", 10.0), ("reduce", 2.0), ("flush", 62.0), ("main", 14.0)):
+    seq = (("amax", 50.0), ("amax2", 8.0), ("main", 10.0), ("reduce", 2.0), ("amax", 50.0),
+           ("amax2", 10.0), ("main", 10.0), ("reduce", 2.0), ("amax", 50.0), ("amax2", 12.0),
+           ("main", 14.0))
+    for i, (name, dur) in enumerate(seq):
         ks.append((name, t * 1e-6, dur * 1e-6))
-        t += dur + 1.0
-    sm = mg.flush_probe_summary(ks, {"flush"})
+        nxt = seq[i + 1][0] if i + 1 < len(seq) else ""
+        t += dur + (1.5 if name == "amax2" and nxt == "main" else 1.0)
+    sm = mg.flush_probe_summary(ks, {"amax", "amax2"})
     assert sm["op_kernel_s"] == pytest.approx(12e-6)  # median of 12, 12, 14 us
     assert sm["flush_after_op_s"] == pytest.approx(61e-6)  # median of 60, 62 us
-    assert sm["gap_s"] == pytest.approx(1e-6)
+    assert sm["gap_s"] == pytest.approx(1.5e-6)

@@ -28,7 +28,7 @@ What is compared:
   decode attention): the op's own kernels' device time in the graph vs the model's kernel
   body without its launch (informative). Their notes keep what the read-flush measurement
   holds besides: the flush after the op against a flush after a flush (the op's dirty lines
-  written back there) and the idle gap between kernels;
+  written back there) and the idle gap from the flush to the op;
 - the kernel census of each eager decode step (`kernels_per_step` in its notes) against the
   kernels the `eager` runtime launches for that step (informative): torch 2.11 launches
   25-26 per layer; the runtime counts 23 plus the second kernels it prices, a split-KV

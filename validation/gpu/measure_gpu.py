@@ -13,8 +13,9 @@ dependency). Writes tidy CSVs to OUT (default `$OUT`, else ./gpu_measurements):
   elements), `overhead` (empty-ish kernel in a CUDA graph = device launch cost; eager launch
   loop = host launch cost; stream synchronize round trip), `flush_probe` (CUDA only: add /
   silu at 1-64 M elements, a GEMV and a decode attention, each with its own kernels' device
-  time, the flush after it against a flush after a flush, and the idle gap between kernels,
-  from a profiled graph replay: what a read-flush measurement holds besides the op), `e2e`
+  time, the flush after it against a flush after a flush, and the idle gap from the flush
+  to the op, from a profiled graph replay: what a read-flush measurement holds besides the
+  op), `e2e`
   (prefill and decode steps of plain-PyTorch Llama models with random weights: eager, and
   decode captured in a CUDA graph).
   gemm rows also carry the kernels cuBLAS launched for that call (`kernels`, a JSON list of
@@ -546,23 +547,22 @@ def graph_kernels(b: Bench, fn: Callable[[], Any]) -> list[tuple[str, float, flo
 def flush_probe_summary(kernels: list[tuple[str, float, float]], flush_names: set[str]
                         ) -> dict[str, float]:
     """What one replay of (flush, op) x inner holds, from its kernels in start order
-    (`graph_kernels`): `op_kernel_s`, the median over calls of the op's kernels' summed device
-    time; `flush_after_op_s`, the median device time of a flush that follows an op;
-    `gap_s`, the median idle time between one kernel's end and the next one's start."""
-    calls: list[float] = []
-    flushes: list[float] = []
-    cur: float | None = None
-    for name, _, dur in kernels:
-        if name in flush_names:
-            if cur is not None:
-                calls.append(cur)
-                flushes.append(dur)  # this flush follows the op's kernels
-            cur = 0.0
-        elif cur is not None:
-            cur += dur
-    if cur:
-        calls.append(cur)
-    gaps = [b[1] - (a[1] + a[2]) for a, b in itertools.pairwise(kernels)]
+    (`graph_kernels`), each run of consecutive flush kernels (`flush_names`) one flush and
+    each run of other kernels one op call: `op_kernel_s`, the median over calls of the op's
+    kernels' summed device time; `flush_after_op_s`, the median device time of a flush that
+    follows an op call; `gap_s`, the median idle time from a flush's last kernel to the op
+    call's first (the launch a kernel exposes after a long one)."""
+    segs: list[list[Any]] = []  # [is_flush, start, end, summed device time]
+    for name, start, dur in kernels:
+        fl = name in flush_names
+        if segs and segs[-1][0] == fl:
+            segs[-1][2] = start + dur
+            segs[-1][3] += dur
+        else:
+            segs.append([fl, start, start + dur, dur])
+    calls = [sg[3] for sg in segs if not sg[0]]
+    flushes = [b[3] for a, b in itertools.pairwise(segs) if b[0] and not a[0]]
+    gaps = [b[1] - a[2] for a, b in itertools.pairwise(segs) if a[0] and not b[0]]
     med = statistics.median
     return {"op_kernel_s": med(calls) if calls else math.nan,
             "flush_after_op_s": med(flushes) if flushes else math.nan,
@@ -572,15 +572,15 @@ def flush_probe_summary(kernels: list[tuple[str, float, float]], flush_names: se
 def bench_flush_probe(b: Bench, w: Writer) -> None:
     """Per probed op: the read-flush measurement (`device_time`), the op's own kernels'
     device time, how much longer the flush after it runs than a flush after a flush (the
-    op's dirty lines written back there), and the idle gap between kernels; one row each,
-    kind `flush_probe` (CUDA only: it profiles a graph replay)."""
+    op's dirty lines written back there), and the idle gap from the flush to the op; one row
+    each, kind `flush_probe` (CUDA only: it profiles a graph replay)."""
     if not b.cuda:
         return
     torch = b.t
     F = torch.nn.functional
     flush_only = graph_kernels(b, None)
     flush_names = {k[0] for k in flush_only}
-    flush_alone = statistics.median(k[2] for k in flush_only)
+    flush_alone = sum(k[2] for k in flush_only) / b.inner  # per flush, its kernels summed
     cases: list[tuple[str, dict[str, Any], Callable[[], Any], list[Any]]] = []
     for n in FLUSH_PROBE_NUMEL:
         a = torch.randn(n, device=b.device, dtype=torch.bfloat16)
