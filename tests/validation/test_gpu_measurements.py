@@ -295,3 +295,36 @@ def test_readme_mid_size_elementwise_claims(frame) -> None:  # type: ignore[no-u
     for p in (27, 28):
         (r,) = ops[ops["case"] == f"elementwise/silu/bf16/{1 << p}/graph"].itertuples()
         assert abs(r.predicted / r.measured - 1.0) < 0.02
+
+
+def test_census_class_rows_recount_the_census(frame) -> None:  # type: ignore[no-untyped-def]
+    # each census-by-class row: the device time of that class's kernels in the census CSV
+    # (recounted here by name), against the eager runtime's kernel bodies for the step
+    # (each op's time less kernel_launch_us per kernel, recomputed from the schedule)
+    from infersim.hwmodels.models.gpu.figures import figures
+
+    rows = _rows(SESSION / "run4/kernel_census.csv")
+    got = frame[frame["group"] == gm.CENSUS_GROUP].set_index("case")
+    assert len(got) == 18  # 2 models x (decode b1, b8, prefill 512) x 3 classes
+    want = sum(float(r["device_s_per_step"]) for r in rows
+               if r["case"] == "llama-3.1-8b decode b1 ctx1025 (32 layers)"
+               and (r["kernel"].startswith("nvjet") or "splitKreduce" in r["kernel"]))
+    row = got.loc["census/llama-3.1-8b decode b1 ctx1025 (32 layers)/gemm"]
+    assert row["measured"] == pytest.approx(want, rel=1e-12)
+    hw = load_hardware("h200-sxm")
+    f = gm._step("llama-3.1-8b", 1, 1, 1025, "eager", hw, 1.0).to_frame()
+    mm = f[f["kind"] == "matmul"]
+    body = (mm["count"] * (mm["time_s"] - mm["kernels"] * figures(hw).launch)).sum()
+    assert row["predicted"] == pytest.approx(body, rel=1e-12)
+    # README: decode GEMMs within 1.2 %; vector bodies 49-58 % below the device time
+    for case in ("llama-3.2-1b decode b1 ctx1025 (16 layers)",
+                 "llama-3.2-1b decode b8 ctx1025 (16 layers)",
+                 "llama-3.1-8b decode b1 ctx1025 (32 layers)",
+                 "llama-3.1-8b decode b8 ctx1025 (32 layers)"):
+        g = got.loc[f"census/{case}/gemm"]
+        assert abs(g["predicted"] / g["measured"] - 1.0) < 0.012
+    vec = got[got.index.str.endswith("/vector")]
+    assert ((vec["predicted"] / vec["measured"]).between(0.42, 0.52)).all()
+    assert gm.census_class("cublasLt::splitKreduce_kernel<32, 16>") == "gemm"
+    assert gm.census_class("void cudnn::fusion::lean_reduction_kernel<false>") == "attention"
+    assert gm.census_class("void at::native::vectorized_layer_norm_kernel<float>") == "vector"

@@ -36,6 +36,12 @@ What is compared:
   run4/kernel_census.csv names cuDNN's `lean_reduction_kernel` and cuBLAS's
   `splitKreduce_kernel`).
 
+- the kernel census of each model step by kernel class (gemm, attention, vector): the
+  summed device time against the `eager` runtime's kernel bodies, each op's time less
+  `kernel_launch_us` per kernel (informative: it shows where a step's time sits, e.g. that
+  decode GEMMs agree within ~1% while vector kernels carry ~1 µs of device time per kernel
+  that the model books as launch).
+
     python -m infersim.validation.datasets.gpu_measurements
 """
 
@@ -256,6 +262,7 @@ def load() -> pd.DataFrame:
                                                             r["notes"], note,
                                                             str(path.parent.relative_to(DATA))) if x)})
     rows += _sustained_steps(session_tiles)
+    rows += _census_classes(session_tiles)
     frames = [pd.DataFrame(rows, columns=COLUMNS), *(_numba_cuda(p) for p in
                                                      sorted(DATA.glob("**/numba-cuda/*.csv")))]
     return pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
@@ -295,6 +302,76 @@ def _sustained_steps(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
                         "predicted": s.latency_s, "measured": float(r["step_s_median"]),
                         "unit": "s", "notes": f"{device} ({spec}); {r['steps']} steps back to "
                         f"back (power_states.py); {path.parent.relative_to(DATA)}"})
+    return out
+
+
+# kernel_census.py cases that are model steps, and its kernels' classes by name
+_CENSUS_STEP = re.compile(r"(llama-[\w.-]+?) (?:decode b(\d+) ctx(\d+)|prefill (\d+)) \(")
+CENSUS_GROUP = "kernel census by class: device time vs kernel bodies (informative)"
+
+
+def census_class(kernel: str) -> str:
+    """gemm, attention or vector: the class of a kernel the census names (cuBLAS nvjet /
+    CUTLASS GEMMs and their split-K reduce; cuDNN / flash attention and its split-KV
+    reduction; everything else is a vector kernel)."""
+    n = kernel.lower()
+    if any(t in n for t in ("sdpa", "lean_reduction", "flash", "fmha")):
+        return "attention"
+    if n.startswith("nvjet") or any(t in n for t in ("splitkreduce", "gemm", "cutlass",
+                                                        "xmma")):
+        return "gemm"
+    return "vector"
+
+
+def _census_classes(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
+    """Each model step of `validation/gpu/kernel_census.py` (`kernel_census.csv`: the
+    kernels of one eager step and their device time, torch.profiler), per kernel class: the
+    summed device time against the `eager` runtime's kernel bodies for that step, each op's
+    time less `kernel_launch_us` per kernel it launches. Device durations leave out the gap
+    between kernels that `kernel_launch_us` also covers, so this separates where a step's
+    time sits from how the model splits it between bodies and launches (informative)."""
+    from infersim.hwmodels.models.gpu.figures import figures
+
+    out: list[dict[str, Any]] = []
+    for path in sorted(DATA.glob("**/kernel_census.csv")):
+        session = path.parent.parent  # <session>/<run>/kernel_census.csv
+        env = sorted(session.glob("*/*/environment.json"))
+        device = json.loads(env[0].read_text())["device"] if env else ""
+        spec = spec_for(device)
+        if spec is None:
+            continue
+        hw = load_hardware(spec)
+        launch = figures(hw).launch
+        measured: dict[tuple[str, str], tuple[float, float]] = {}
+        for r in csv.DictReader(path.open(newline="")):
+            key = (r["case"], census_class(r["kernel"]))
+            t, k = measured.get(key, (0.0, 0.0))
+            measured[key] = (t + float(r["device_s_per_step"]),
+                             k + float(r["calls_per_step"]))
+        for case in dict.fromkeys(c for c, _ in measured):
+            mt = _CENSUS_STEP.match(case)
+            if mt is None:
+                continue
+            model = mt.group(1)
+            if mt.group(2):
+                batch, q_len, kv_len = int(mt.group(2)), 1, int(mt.group(3))
+            else:
+                batch, q_len, kv_len = 1, int(mt.group(4)), int(mt.group(4))
+            f = _step(model, batch, q_len, kv_len, "eager", hw,
+                      session_tiles.get(session, 0.0)).to_frame()
+            cls = ["gemm" if k == "matmul" else "attention" if k == "attention" else "vector"
+                   for k in f["kind"]]
+            body = f["count"] * (f["time_s"] - f["kernels"] * launch)
+            for c in ("gemm", "attention", "vector"):
+                if (case, c) not in measured:
+                    continue
+                t, k = measured[(case, c)]
+                mine = [i for i, x in enumerate(cls) if x == c]
+                out.append({"dataset": NAME, "group": CENSUS_GROUP, "case": f"census/{case}/{c}",
+                            "predicted": float(body.iloc[mine].sum()), "measured": t,
+                            "unit": "s", "notes": f"{device} ({spec}); {k:.0f} kernels "
+                            f"measured, {float((f['count'] * f['kernels']).iloc[mine].sum()):.0f}"
+                            f" modelled; {path.parent.relative_to(DATA)}"})
     return out
 
 
