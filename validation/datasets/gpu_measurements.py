@@ -272,19 +272,26 @@ def load() -> pd.DataFrame:
 _PHASE = re.compile(r"(decode) b(\d+) \((graph|eager)\)|(prefill) (\d+) \((graph|eager)\)")
 
 
+def _session_files(name: str) -> list[tuple[Path, Path, str, str, Hardware]]:
+    """(path, session folder, device, spec, hardware) of each `<session>/<run>/<name>` whose
+    session's environment.json names a device with a library spec."""
+    out = []
+    for path in sorted(DATA.glob(f"**/{name}")):
+        session = path.parent.parent
+        env = sorted(session.glob("*/*/environment.json"))
+        device = json.loads(env[0].read_text())["device"] if env else ""
+        spec = spec_for(device)
+        if spec is not None:
+            out.append((path, session, device, spec, load_hardware(spec)))
+    return out
+
+
 def _sustained_steps(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
     """The model steps `validation/gpu/power_states.py` ran back to back for seconds
     (`phases.csv`), as e2e rows: the median step against `map_trace`, with the tiles of the
     cuBLAS the session's measurement files name (`session_tiles`)."""
     out: list[dict[str, Any]] = []
-    for path in sorted(DATA.glob("**/phases.csv")):
-        session = path.parent.parent  # <session>/<run>/phases.csv
-        env = sorted(session.glob("*/*/environment.json"))
-        device = json.loads(env[0].read_text())["device"] if env else ""
-        spec = spec_for(device)
-        if spec is None:
-            continue
-        hw = load_hardware(spec)
+    for path, session, device, spec, hw in _session_files("phases.csv"):
         for r in csv.DictReader(path.open(newline="")):
             mt = _PHASE.fullmatch(r["phase"])
             if mt is None:
@@ -333,14 +340,7 @@ def _census_classes(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
     from infersim.hwmodels.models.gpu.figures import figures
 
     out: list[dict[str, Any]] = []
-    for path in sorted(DATA.glob("**/kernel_census.csv")):
-        session = path.parent.parent  # <session>/<run>/kernel_census.csv
-        env = sorted(session.glob("*/*/environment.json"))
-        device = json.loads(env[0].read_text())["device"] if env else ""
-        spec = spec_for(device)
-        if spec is None:
-            continue
-        hw = load_hardware(spec)
+    for path, session, device, spec, hw in _session_files("kernel_census.csv"):
         launch = figures(hw).launch
         measured: dict[tuple[str, str], tuple[float, float]] = {}
         for r in csv.DictReader(path.open(newline="")):

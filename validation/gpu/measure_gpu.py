@@ -142,26 +142,37 @@ class Bench:
         if self.cuda:
             self.t.cuda.synchronize()
 
-    def _graph_time(self, fn: Callable[[], Any], flush: bool) -> list[float]:
-        """Per-call device time of `fn` replayed `inner` times in a CUDA graph."""
+    def capture(self, fn: Callable[[], Any] | None, flush: bool) -> Any:
+        """A CUDA graph of `inner` x (an L2 flush if `flush`, then `fn`; None: the flush
+        alone), warmed up outside the capture (cuBLAS handles, autotuning) and replayed
+        once."""
         torch = self.t
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for _ in range(2):  # warm-up (cuBLAS handles, autotuning) outside the capture
-                if flush:
-                    self._flush()
+
+        def body() -> None:
+            if flush:
+                self._flush()
+            if fn is not None:
                 fn()
+
+        with torch.cuda.stream(s):
+            for _ in range(2):
+                body()
         torch.cuda.current_stream().wait_stream(s)
         self.sync()
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
             for _ in range(self.inner):
-                if flush:
-                    self._flush()
-                fn()
+                body()
         g.replay()
         self.sync()
+        return g
+
+    def _graph_time(self, fn: Callable[[], Any], flush: bool) -> list[float]:
+        """Per-call device time of `fn` replayed `inner` times in a CUDA graph."""
+        torch = self.t
+        g = self.capture(fn, flush)
         out = []
         for _ in range(self.repeats):
             a = torch.cuda.Event(enable_timing=True)
@@ -505,29 +516,13 @@ def bench_attention(b: Bench, w: Writer, quick: bool) -> None:
 FLUSH_PROBE_NUMEL = (1 << 20, 1 << 22, 1 << 24, 1 << 26)
 
 
-def graph_kernels(b: Bench, fn: Callable[[], Any]) -> list[tuple[str, float, float]]:
+def graph_kernels(b: Bench, fn: Callable[[], Any] | None) -> list[tuple[str, float, float]]:
     """(name, start s, duration s) of every kernel of one replay of `b.inner` x (flush, fn)
     captured in a CUDA graph (fn None: the flushes alone), in start order, from a
     torch.profiler run of that replay."""
     from torch.profiler import ProfilerActivity, profile
 
-    torch = b.t
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        b._flush()
-        if fn is not None:
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    b.sync()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(b.inner):
-            b._flush()
-            if fn is not None:
-                fn()
-    g.replay()
-    b.sync()
+    g = b.capture(fn, flush=True)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         g.replay()
         b.sync()
