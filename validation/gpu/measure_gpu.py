@@ -589,13 +589,15 @@ def bench_flush_probe(b: Bench, w: Writer) -> None:
     wt = torch.randn(14336, 4096, device=b.device, dtype=torch.bfloat16)
     cases.append(("gemv", {"m": 1, "k": 4096, "n": 14336},
                   lambda x=x, wt=wt: F.linear(x, wt), [x, wt]))
+    gqa = "enable_gqa" in (F.scaled_dot_product_attention.__doc__ or "")
+    kvh = 8 if gqa else 32  # as bench_attention: without GQA support, K/V per query head
+    kw = {"enable_gqa": True} if gqa else {}
     q = torch.randn(1, 32, 1, 128, device=b.device, dtype=torch.bfloat16)
-    k = torch.randn(1, 8, 8192, 128, device=b.device, dtype=torch.bfloat16)
+    k = torch.randn(1, kvh, 8192, 128, device=b.device, dtype=torch.bfloat16)
     v = torch.randn_like(k)
-    cases.append(("sdpa_decode", {"batch": 1, "heads": 32, "kv_heads": 8, "head_dim": 128,
+    cases.append(("sdpa_decode", {"batch": 1, "heads": 32, "kv_heads": kvh, "head_dim": 128,
                                   "q_len": 1, "kv_len": 8192},
-                  lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v,
-                                                                       enable_gqa=True),
+                  lambda q=q, k=k, v=v, kw=kw: F.scaled_dot_product_attention(q, k, v, **kw),
                   [q, k, v]))
     for name, fields, fn, _keep in cases:
         t = b.device_time(fn)
