@@ -285,3 +285,46 @@ def test_flush_probe_summary_by_hand() -> None:
     assert sm["op_kernel_s"] == pytest.approx(12e-6)  # median of 12, 12, 14 us
     assert sm["flush_after_op_s"] == pytest.approx(61e-6)  # median of 60, 62 us
     assert sm["gap_s"] == pytest.approx(1.5e-6)
+
+
+def test_graph_kernels_reads_device_kernels_in_start_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    mg = _load_measure_gpu()
+
+    class _Ev:
+        def __init__(self, name: str, device: str, start: float, end: float) -> None:
+            self.name, self.device_type = name, f"DeviceType.{device}"
+            self.time_range = types.SimpleNamespace(start=start, end=end)
+
+    events = [_Ev("cudaGraphLaunch", "CPU", 0.0, 5.0), _Ev("add_kernel", "CUDA", 70.0, 72.5),
+              _Ev("Memset (Device)", "CUDA", 1.0, 2.0), _Ev("amax_kernel", "CUDA", 10.0, 69.0)]
+
+    class _Prof:
+        def __init__(self, activities: Any) -> None:
+            assert activities == ["CUDA"]
+
+        def __enter__(self) -> _Prof:
+            return self
+
+        def __exit__(self, *a: Any) -> None:
+            return None
+
+        def events(self) -> list[_Ev]:
+            return events
+
+    fake = types.ModuleType("torch.profiler")
+    fake.ProfilerActivity = types.SimpleNamespace(CUDA="CUDA")  # type: ignore[attr-defined]
+    fake.profile = _Prof  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))
+    monkeypatch.setitem(sys.modules, "torch.profiler", fake)
+    replays: list[int] = []
+
+    class _Bench(_FakeBench):
+        def capture(self, fn: Any, flush: bool) -> Any:
+            assert flush
+            return types.SimpleNamespace(replay=lambda: replays.append(1))
+
+    ks = mg.graph_kernels(_Bench(), None)
+    assert replays == [1]  # one profiled replay
+    # host events and the memset are dropped; µs become seconds; sorted by start
+    assert [k[0] for k in ks] == ["amax_kernel", "add_kernel"]
+    assert ks[0][1:] == pytest.approx((10e-6, 59e-6)) and ks[1][1:] == pytest.approx((70e-6, 2.5e-6))
