@@ -312,7 +312,7 @@ def test_census_class_rows_recount_the_census(frame) -> None:  # type: ignore[no
     row = got.loc["census/llama-3.1-8b decode b1 ctx1025 (32 layers)/gemm"]
     assert row["measured"] == pytest.approx(want, rel=1e-12)
     hw = load_hardware("h200-sxm")
-    f = gm._step("llama-3.1-8b", 1, 1, 1025, "eager", hw, 1.0).to_frame()
+    f = gm.model_step("llama-3.1-8b", 1, 1, 1025, "eager", hw, 1.0).to_frame()
     mm = f[f["kind"] == "matmul"]
     body = (mm["count"] * (mm["time_s"] - mm["kernels"] * figures(hw).launch)).sum()
     assert row["predicted"] == pytest.approx(body, rel=1e-12)

@@ -106,7 +106,7 @@ def _isolated(tile_set: float) -> CostContext:
     return replace(ISOLATED, profile=graph.with_values(gemm_tile_set=tile_set))
 
 
-def _step(model: str, batch: int, q_len: int, kv_len: int, runtime: str, hw: Hardware,
+def model_step(model: str, batch: int, q_len: int, kv_len: int, runtime: str, hw: Hardware,
           tile_set: float) -> Schedule:
     """One model step as measured: a prefill of `q_len` tokens, or a decode (q_len 1) over
     `kv_len` keys; InfersimError for a model outside the library."""
@@ -181,7 +181,7 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
     kind = r["kind"]
     if kind == "e2e":
         try:
-            s = _step(r["name"], _i(r, "batch"), _i(r, "q_len"), _i(r, "kv_len"),
+            s = model_step(r["name"], _i(r, "batch"), _i(r, "q_len"), _i(r, "kv_len"),
                       r["runtime"], hw, tile_set)
         except InfersimError as e:  # a model outside the library (e.g. the CPU dry run's)
             return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}", None
@@ -301,7 +301,7 @@ def _sustained_steps(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
             else:
                 batch, q_len, runtime = 1, int(mt.group(5)), mt.group(6)
                 kv_len = q_len
-            s = _step("llama-3.1-8b", batch, q_len, kv_len, runtime, hw,
+            s = model_step("llama-3.1-8b", batch, q_len, kv_len, runtime, hw,
                       session_tiles.get(session, 0.0))
             out.append({"dataset": NAME, "group": f"end-to-end ({runtime})",
                         "case": f"e2e/llama-3.1-8b/bf16/{batch}/{q_len}/{kv_len}/{runtime} "
@@ -357,7 +357,7 @@ def _census_classes(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
                 batch, q_len, kv_len = int(mt.group(2)), 1, int(mt.group(3))
             else:
                 batch, q_len, kv_len = 1, int(mt.group(4)), int(mt.group(4))
-            f = _step(model, batch, q_len, kv_len, "eager", hw,
+            f = model_step(model, batch, q_len, kv_len, "eager", hw,
                       session_tiles.get(session, 0.0)).to_frame()
             cls = ["gemm" if k == "matmul" else "attention" if k == "attention" else "vector"
                    for k in f["kind"]]
