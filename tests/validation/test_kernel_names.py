@@ -176,7 +176,7 @@ class _FakeBench:
 def _fake_profiler(monkeypatch: pytest.MonkeyPatch, events: list[_Event],
                    fail: bool = False) -> None:
     """torch.profiler stand-in: `profile(activities=...)` as a context manager whose
-    key_averages() returns `events`."""
+    key_averages() and events() return `events`."""
 
     class _Prof:
         def __init__(self, activities: Any) -> None:
@@ -191,6 +191,9 @@ def _fake_profiler(monkeypatch: pytest.MonkeyPatch, events: list[_Event],
             return None
 
         def key_averages(self) -> list[_Event]:
+            return events
+
+        def events(self) -> list[Any]:  # the raw events (graph_kernels reads them)
             return events
 
     fake = types.ModuleType("torch.profiler")
@@ -298,24 +301,7 @@ def test_graph_kernels_reads_device_kernels_in_start_order(monkeypatch: pytest.M
     events = [_Ev("cudaGraphLaunch", "CPU", 0.0, 5.0), _Ev("add_kernel", "CUDA", 70.0, 72.5),
               _Ev("Memset (Device)", "CUDA", 1.0, 2.0), _Ev("amax_kernel", "CUDA", 10.0, 69.0)]
 
-    class _Prof:
-        def __init__(self, activities: Any) -> None:
-            assert activities == ["CUDA"]
-
-        def __enter__(self) -> _Prof:
-            return self
-
-        def __exit__(self, *a: Any) -> None:
-            return None
-
-        def events(self) -> list[_Ev]:
-            return events
-
-    fake = types.ModuleType("torch.profiler")
-    fake.ProfilerActivity = types.SimpleNamespace(CUDA="CUDA")  # type: ignore[attr-defined]
-    fake.profile = _Prof  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))
-    monkeypatch.setitem(sys.modules, "torch.profiler", fake)
+    _fake_profiler(monkeypatch, events)  # type: ignore[arg-type]
     replays: list[int] = []
 
     class _Bench(_FakeBench):
