@@ -34,8 +34,7 @@ What is compared:
   25-26 per layer; the runtime counts 23 plus the second kernels it prices, a split-KV
   attention's combine and a split-K GEMM's reduce (25 on the 1B at batch 1;
   run4/kernel_census.csv names cuDNN's `lean_reduction_kernel` and cuBLAS's
-  `splitKreduce_kernel`).
-
+  `splitKreduce_kernel`);
 - the kernel census of each model step by kernel class (gemm, attention, vector): the
   summed device time against the `eager` runtime's kernel bodies, each op's time less
   `kernel_launch_us` per kernel (informative: it shows where a step's time sits, e.g. that
@@ -107,7 +106,7 @@ def _isolated(tile_set: float) -> CostContext:
 
 
 def model_step(model: str, batch: int, q_len: int, kv_len: int, runtime: str, hw: Hardware,
-          tile_set: float) -> Schedule:
+               tile_set: float) -> Schedule:
     """One model step as measured: a prefill of `q_len` tokens, or a decode (q_len 1) over
     `kv_len` keys; InfersimError for a model outside the library."""
     from infersim.api import make_scenario
@@ -182,7 +181,7 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
     if kind == "e2e":
         try:
             s = model_step(r["name"], _i(r, "batch"), _i(r, "q_len"), _i(r, "kv_len"),
-                      r["runtime"], hw, tile_set)
+                           r["runtime"], hw, tile_set)
         except InfersimError as e:  # a model outside the library (e.g. the CPU dry run's)
             return math.nan, f"end-to-end ({r['runtime']})", f"not predicted: {e}", None
         return s.latency_s, f"end-to-end ({r['runtime']})", "", s
@@ -302,7 +301,7 @@ def _sustained_steps(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
                 batch, q_len, runtime = 1, int(mt.group(5)), mt.group(6)
                 kv_len = q_len
             s = model_step("llama-3.1-8b", batch, q_len, kv_len, runtime, hw,
-                      session_tiles.get(session, 0.0))
+                           session_tiles.get(session, 0.0))
             out.append({"dataset": NAME, "group": f"end-to-end ({runtime})",
                         "case": f"e2e/llama-3.1-8b/bf16/{batch}/{q_len}/{kv_len}/{runtime} "
                                 "(sustained)",
@@ -358,7 +357,7 @@ def _census_classes(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
             else:
                 batch, q_len, kv_len = 1, int(mt.group(4)), int(mt.group(4))
             f = model_step(model, batch, q_len, kv_len, "eager", hw,
-                      session_tiles.get(session, 0.0)).to_frame()
+                           session_tiles.get(session, 0.0)).to_frame()
             cls = ["gemm" if k == "matmul" else "attention" if k == "attention" else "vector"
                    for k in f["kind"]]
             body = f["count"] * (f["time_s"] - f["kernels"] * launch)

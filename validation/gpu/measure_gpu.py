@@ -15,9 +15,8 @@ dependency). Writes tidy CSVs to OUT (default `$OUT`, else ./gpu_measurements):
   silu at 1-64 M elements, a GEMV and a decode attention, each with its own kernels' device
   time, the flush after it against a flush after a flush, and the idle gap from the flush
   to the op, from a profiled graph replay: what a read-flush measurement holds besides the
-  op), `e2e`
-  (prefill and decode steps of plain-PyTorch Llama models with random weights: eager, and
-  decode captured in a CUDA graph).
+  op), `e2e` (prefill and decode steps of plain-PyTorch Llama models with random weights:
+  eager, and decode captured in a CUDA graph).
   gemm rows also carry the kernels cuBLAS launched for that call (`kernels`, a JSON list of
   names, from one short torch.profiler run after the timed runs), what the main kernel's
   name encodes (`kernel_family`, `tile_m`, `tile_n`, `tile_k`, `stages`, `cluster_m`,
@@ -576,19 +575,19 @@ def bench_flush_probe(b: Bench, w: Writer) -> None:
     flush_only = graph_kernels(b, None)
     flush_names = {k[0] for k in flush_only}
     flush_alone = sum(k[2] for k in flush_only) / b.inner  # per flush, its kernels summed
-    cases: list[tuple[str, dict[str, Any], Callable[[], Any], list[Any]]] = []
+    cases: list[tuple[str, dict[str, Any], Callable[[], Any]]] = []
     for n in FLUSH_PROBE_NUMEL:
         a = torch.randn(n, device=b.device, dtype=torch.bfloat16)
         c = torch.randn_like(a)
         o = torch.empty_like(a)
         cases.append(("add", {"numel": n, "bytes": 3 * n * 2},
-                      lambda a=a, c=c, o=o: torch.add(a, c, out=o), [a, c, o]))
+                      lambda a=a, c=c, o=o: torch.add(a, c, out=o)))
         cases.append(("silu", {"numel": n, "bytes": 2 * n * 2},
-                      lambda a=a, o=o: torch.nn.functional.silu(a, inplace=False), [a]))
+                      lambda a=a: F.silu(a, inplace=False)))
     x = torch.randn(1, 4096, device=b.device, dtype=torch.bfloat16)
     wt = torch.randn(14336, 4096, device=b.device, dtype=torch.bfloat16)
     cases.append(("gemv", {"m": 1, "k": 4096, "n": 14336},
-                  lambda x=x, wt=wt: F.linear(x, wt), [x, wt]))
+                  lambda x=x, wt=wt: F.linear(x, wt)))
     gqa = "enable_gqa" in (F.scaled_dot_product_attention.__doc__ or "")
     kvh = 8 if gqa else 32  # as bench_attention: without GQA support, K/V per query head
     kw = {"enable_gqa": True} if gqa else {}
@@ -597,9 +596,8 @@ def bench_flush_probe(b: Bench, w: Writer) -> None:
     v = torch.randn_like(k)
     cases.append(("sdpa_decode", {"batch": 1, "heads": 32, "kv_heads": kvh, "head_dim": 128,
                                   "q_len": 1, "kv_len": 8192},
-                  lambda q=q, k=k, v=v, kw=kw: F.scaled_dot_product_attention(q, k, v, **kw),
-                  [q, k, v]))
-    for name, fields, fn, _keep in cases:
+                  lambda q=q, k=k, v=v, kw=kw: F.scaled_dot_product_attention(q, k, v, **kw)))
+    for name, fields, fn in cases:  # each lambda holds its tensors
         t = b.device_time(fn)
         try:
             sm = flush_probe_summary(graph_kernels(b, fn), flush_names)
