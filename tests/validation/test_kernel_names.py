@@ -267,6 +267,13 @@ def test_help_and_clean_exit_without_torch() -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == "measure_gpu: PyTorch is required"
+    # a mistyped section is named in one line, before anything is imported or measured
+    r = subprocess.run([sys.executable, "-c", code, "--only", "gemm,flush_prob", "--out",
+                        "/nonexistent"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "measure_gpu: --only: unknown section 'flush_prob'; use any of overhead, elementwise, "
+        "gemm, gemm_sweep, attention, flush_probe, e2e"]
 
 
 def test_flush_probe_summary_by_hand() -> None:

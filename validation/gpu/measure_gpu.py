@@ -808,6 +808,9 @@ def environment(torch: Any, device: str) -> dict[str, Any]:
     return env
 
 
+SECTIONS = ("overhead", "elementwise", "gemm", "gemm_sweep", "attention", "flush_probe", "e2e")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu_measurements"),
@@ -827,6 +830,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     only = args.only or ("gemm_sweep" if args.gemm_sweep
                          else "overhead,elementwise,gemm,attention,flush_probe,e2e")
+    bad = [n for n in (x.strip() for x in only.split(",")) if n not in SECTIONS]
+    if bad:
+        print(f"measure_gpu: --only: unknown section {bad[0]!r}; use any of "
+              f"{', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
     try:
         import torch
     except ImportError:
@@ -851,6 +859,7 @@ def main(argv: list[str] | None = None) -> int:
                 "attention": lambda: bench_attention(bench, w, args.quick),
                 "flush_probe": lambda: bench_flush_probe(bench, w),
                 "e2e": lambda: bench_e2e(bench, w, args.quick)}
+    assert set(sections) == set(SECTIONS)  # the names --only is checked against
     torch.manual_seed(0)
     for name in only.split(","):
         _progress(f"{name} ...", t0)
