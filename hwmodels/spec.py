@@ -390,6 +390,11 @@ class GpuParams:
         "inside a large GEMM tile loop (the 8-bit pipes reach a lower share of their doubled "
         "peak: operand feed and scaling epilogues); 0 = same as mma_efficiency", (0.0, 1.0),
         default=0.0)
+    mma_efficiency_fp4: float = kind_param(
+        "mma_efficiency_fp4", "sustained fraction of the dense fp4 matrix-unit peak inside a "
+        "GEMM tile loop (block-scaled NVFP4 / MXFP4 MMAs: scale factors fed beside the "
+        "operands, the quadrupled peak drawing the most power); 0 = same as mma_efficiency",
+        (0.0, 1.0), default=0.0)
     gemm_bw_efficiency: float = kind_param(
         "gemm_bw_efficiency", "sustained fraction of peak main-memory bandwidth a GEMM draws "
         "when it streams its operands (skinny-M, weight-bound GEMMs); 0 = the stream's "

@@ -409,7 +409,7 @@ def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
              (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
              (500, 2000): 3000, (20000, 2000): 1000}
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
-    assert len(perf) == 60 and all(r["use"] == "pass_fail" for r in perf)
+    assert len(perf) == 80 and all(r["use"] == "pass_fail" for r in perf)
     for r in perf:
         assert int(r["requests"]) == table[int(r["isl"]), int(r["osl"])], r["id"]
 
@@ -431,11 +431,48 @@ def test_trtllm_bench_settings_by_hand():
     assert sp.trtllm_bench_settings("llama-3.1-8b", "h100-sxm", 1, 5000, 500) == (224, 5224)
 
 
+def test_trtllm_bench_counts_an_nvfp4_checkpoint_at_half_a_byte_per_parameter():
+    """Llama-3.3-70B NVFP4 on one B200 (spec: 180 GB): 0.5 B per parameter (BYTES_PER_ELEM
+    in tensorrt_llm/bench/build/tuning.py), fp8 KV 2 x 80 layers x 8 heads x 128 = 163,840 B
+    per token."""
+    from infersim.workloads.summary import param_counts
+
+    params = param_counts(load_model("llama-3.3-70b"))[0]
+    assert 70.0e9 < params < 71.0e9
+    free = sp.trtllm_bench_free_bytes("llama-3.3-70b", "b200", 1, "fp4")
+    assert free == pytest.approx(180e9 - 0.5 * params, rel=1e-9)
+    assert free - sp.trtllm_bench_free_bytes("llama-3.3-70b", "b200", 1, "fp8") == \
+        pytest.approx(0.5 * params, rel=1e-9)
+    # 128/4096: 0.9 x 144.7e9 / (163,840 x 4,224) = 188 requests -> 32 x 6 = 192; tokens
+    # 188 x (1 + 128/4096) = 194 -> at least 2048
+    assert sp.trtllm_bench_settings("llama-3.3-70b", "b200", 1, 128, 4096,
+                                    weights="fp4") == (192, 2048)
+    # the same run with fp8 weights leaves less KV room: 0.9 x 109.4e9 / ... = 142 -> 160
+    assert sp.trtllm_bench_settings("llama-3.3-70b", "b200", 1, 128, 4096) == (160, 2048)
+
+
+def test_the_b200_rows_are_the_pages_nvfp4_columns_two_fitting_the_spec():
+    b200 = [r for r in ROWS if r["hardware"] in ("b200", "hgx-b200")
+            and r["source"].endswith("/performance/perf-overview.html")]
+    assert len(b200) == 20
+    assert {(r["model"], r["tp"]) for r in b200} == {("llama-3.3-70b", "1"),
+                                                    ("llama-3.1-405b", "4")}
+    assert all((r["weights"], r["activations"], r["kv"]) == ("fp4", "fp4", "fp8") for r in b200)
+    calib = [r["id"] for r in b200 if sp.group(r).endswith("(calibration)")]
+    assert sorted(calib) == sorted(sp.SPEC_FITTED)
+    # as published: (70B TP1, 405B TP4) at 1000/1000 and 2048/128
+    by = {(r["model"], r["isl"], r["osl"]): float(r["measured"]) for r in b200}
+    assert by["llama-3.3-70b", "1000", "1000"] == 7007
+    assert by["llama-3.1-405b", "1000", "1000"] == 5209
+    assert by["llama-3.3-70b", "2048", "128"] == 1339
+    assert by["llama-3.1-405b", "2048", "128"] == 749
+
+
 def test_perf_overview_rows_run_trtllm_benchs_own_settings_on_the_pytorch_backend():
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
     for r in perf:
         want = sp.trtllm_bench_settings(r["model"], r["hardware"], int(r["tp"]), int(r["isl"]),
-                                        int(r["osl"]))
+                                        int(r["osl"]), weights=r["weights"])
         assert (int(r["max_batch"]), int(r["max_tokens"])) == want, r["id"]
         assert r["runtime"] == "trtllm-pytorch", r["id"]
 

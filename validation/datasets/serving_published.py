@@ -4,8 +4,9 @@ Data: `validation/data/published/serving.csv`, one row per published figure (thr
 TPOT or TTFT of one engine run) with its engine, model, GPUs, precision, input/output
 lengths, arrival process, source URL, confidence (A primary, B secondary, C read off a
 chart) and what is assumed (see that folder's README). Rows are held out except the ones in
-`FITTED`: each fits one named CPU constant of an online-serving profile (`fit_knob`,
-`--fit-frontend`), and the report grades them as calibration.
+`FITTED`, each fitting one named CPU constant of an online-serving profile (`fit_knob`,
+`--fit-frontend`), and in `SPEC_FITTED`, each fitting one constant of a hardware spec
+(`infersim.validation.fitting.b200_fp4`); the report grades them as calibration.
 
 Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's engine as its runtime profile (`runtime` column; GPU stacks in
@@ -453,24 +454,30 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
 # trtllm-bench's batch limits when its command names none (TensorRT-LLM performance overview,
 # the perf-overview rows): the KV share of the free memory and the caps of its heuristic.
 TRTLLM_BENCH_KV_FRACTION = 0.90  # trtllm-bench --kv_cache_free_gpu_mem_fraction default
+# bytes per parameter it counts for the checkpoint (BYTES_PER_ELEM in tensorrt_llm/bench/build/
+# tuning.py at 04cba88: NO_QUANT 2, FP8 1, NVFP4 0.5), by the row's `weights`
+TRTLLM_BENCH_WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5}
 
-def trtllm_bench_free_bytes(model: str, hardware: str, tp: int) -> float:
+def trtllm_bench_free_bytes(model: str, hardware: str, tp: int, weights: str = "fp8") -> float:
     """Bytes trtllm-bench counts free for the KV cache of a TP group: the GPUs' total memory
-    (NVML's, the chip spec's HBM capacity) less the fp8 weights (1 byte per parameter)."""
+    (NVML's, the chip spec's HBM capacity) less the weights at `TRTLLM_BENCH_WEIGHT_BYTES`
+    per parameter of the checkpoint's format."""
     from infersim.hwmodels.loader import load_hardware
     from infersim.workloads.hf_config import load_model
     from infersim.workloads.summary import param_counts
 
     hbm = load_hardware(hardware).chip.level("hbm").capacity_bytes
-    return hbm * tp - param_counts(load_model(model))[0]
+    return hbm * tp - TRTLLM_BENCH_WEIGHT_BYTES[weights] * param_counts(load_model(model))[0]
 
 
 def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int,
-                          kv_fraction: float = TRTLLM_BENCH_KV_FRACTION) -> tuple[int, int]:
-    """(max_batch, max_num_tokens) that `trtllm-bench throughput` picks for fp8 weights and
-    an fp8 KV cache when neither is given: requests whose KV (ISL + OSL tokens) fits in
-    `kv_fraction` of the memory the weights leave (1 byte per parameter; NVML's total memory,
-    the chip spec's HBM capacity), capped at 4096; the batch rounded up to 32 (under 256
+                          kv_fraction: float = TRTLLM_BENCH_KV_FRACTION,
+                          weights: str = "fp8") -> tuple[int, int]:
+    """(max_batch, max_num_tokens) that `trtllm-bench throughput` picks for a checkpoint of
+    `weights` (fp8: 1 byte per parameter, NVFP4 `fp4`: 0.5) and an fp8 KV cache when
+    neither is given: requests whose KV (ISL + OSL tokens) fits in `kv_fraction` of the
+    memory the weights leave (NVML's total memory, the chip spec's HBM capacity), capped at
+    4096; the batch rounded up to 32 (under 256
     requests, at least 64), 128 (under 1024) or 256; the token budget = that batch x
     (1 + ISL/OSL), capped at 32768 and rounded up to 256 (at least 2048), 512 (from 4096) or
     1024 (from 8192); without chunked prefill raised to ISL + max_batch so that a prompt fits
@@ -481,7 +488,7 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
 
     m = load_model(model)
     kv_token = 2.0 * m.num_layers * max(tp, m.num_kv_heads) * m.head_dim  # fp8: 1 B each
-    free = trtllm_bench_free_bytes(model, hardware, tp)
+    free = trtllm_bench_free_bytes(model, hardware, tp, weights)
     requests = kv_fraction * free / (kv_token * (isl + osl))
     raw_bs = min(requests, 4096.0)
     raw_tokens = min(raw_bs * (1.0 + isl / osl), 32768.0)
@@ -627,10 +634,20 @@ FITTED: dict[str, tuple[str, str]] = {
 }
 
 
+# Rows that fit a hardware constant instead (a spec field, `validation/fitting/b200_fp4.py`):
+# B200 NVFP4 tile-loop efficiency on a prefill-heavy row, its achieved HBM read share on a
+# decode-heavy one; the B200's other 18 rows are held out.
+SPEC_FITTED: dict[str, tuple[str, str]] = {
+    "trtllm-70b-b200-2048-128": ("b200", "gpu.mma_efficiency_fp4"),
+    "trtllm-70b-b200-128-4096": ("b200", "gpu.hbm_read_efficiency"),
+}
+
+
 def group(r: Mapping[str, str]) -> str:
     if r["use"] != "pass_fail":
         return "excluded"
-    return f"{r['metric']} ({'calibration' if r['id'] in FITTED else 'held-out'})"
+    fitted = r["id"] in FITTED or r["id"] in SPEC_FITTED
+    return f"{r['metric']} ({'calibration' if fitted else 'held-out'})"
 
 
 def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3,

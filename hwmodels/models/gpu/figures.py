@@ -54,6 +54,7 @@ class GpuFigures:
     vec_peak: dict[DType, float]
     mac_j: dict[DType, float]
     mma_eff_8bit: float  # fp8 / int8 tile-loop efficiency
+    mma_eff_fp4: float  # fp4 (block-scaled) tile-loop efficiency
     gemm_bw_eff: float  # 0 = the stream's read/write efficiencies
     gemm_bw_eff_8bit: float  # fp8 / int8 GEMMs (0 = gemm_bw_eff)
     gemm_p: float  # smooth-max exponent of tile vs stream time (0 = max)
@@ -124,6 +125,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         reread_miss=p.reduction_reread_miss, vec_bps=max(1.0, p.vector_blocks_per_sm),
         peak=peaks, vec_peak=vec, mac_j=dict(chip.mac_energy_j),
         mma_eff_8bit=p.mma_efficiency_fp8 or p.mma_efficiency,
+        mma_eff_fp4=p.mma_efficiency_fp4 or p.mma_efficiency,
         gemm_bw_eff=p.gemm_bw_efficiency,
         gemm_bw_eff_8bit=p.gemm_bw_efficiency_fp8 or p.gemm_bw_efficiency,
         gemm_p=p.gemm_overlap_exponent,
@@ -178,7 +180,11 @@ def matrix_peak(c: GpuFigures, dtype: DType) -> float:
 def mma_efficiency(c: GpuFigures, dtype: DType) -> float:
     """Sustained share of the matrix peak of `dtype` inside a large GEMM tile loop."""
     native = c.peak.get(dtype, 0.0) > 0.0  # else up-converted: runs on the 16-bit pipe
-    return c.mma_eff_8bit if dtype in _EIGHT_BIT and native else c.mma_eff
+    if not native:
+        return c.mma_eff
+    if dtype is DType.FP4:
+        return c.mma_eff_fp4
+    return c.mma_eff_8bit if dtype in _EIGHT_BIT else c.mma_eff
 
 
 def gemm_bw_efficiency(c: GpuFigures, dtype: DType) -> float:
