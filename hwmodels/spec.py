@@ -395,6 +395,10 @@ class GpuParams:
         "GEMM tile loop (block-scaled NVFP4 / MXFP4 MMAs: scale factors fed beside the "
         "operands, the quadrupled peak drawing the most power); 0 = same as mma_efficiency",
         (0.0, 1.0), default=0.0)
+    decode_attention_bw_efficiency: float = kind_param(
+        "decode_attention_bw_efficiency", "sustained fraction of peak main-memory bandwidth a "
+        "decode-attention kernel streams its KV cache at (paged-block gathers, split-KV "
+        "partials); 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0), default=0.0)
     gemm_bw_efficiency: float = kind_param(
         "gemm_bw_efficiency", "sustained fraction of peak main-memory bandwidth a GEMM draws "
         "when it streams its operands (skinny-M, weight-bound GEMMs); 0 = the stream's "

@@ -1,5 +1,6 @@
-"""The B200 spec's fp4 tile-loop and HBM shares: fitted on two published TensorRT-LLM runs
-(validation/fitting/b200_fp4.py), the knob's direction, and what it leaves alone."""
+"""The B200 spec's fp4 tile-loop share and decode attention's KV stream share: fitted on two
+published TensorRT-LLM runs (validation/fitting/b200_fp4.py), the knobs' directions, and what
+they leave alone."""
 
 from __future__ import annotations
 
@@ -18,16 +19,14 @@ def test_committed_fit_matches_the_spec() -> None:
     fit = json.loads(b200_fp4.OUT.read_text())
     p = load_hardware("b200").chip.params
     v = fit["values"]
-    assert (p.mma_efficiency_fp4, p.hbm_read_efficiency, p.hbm_write_efficiency) == (
-        v["gpu.mma_efficiency_fp4"], v["gpu.hbm_read_efficiency"],
-        v["gpu.hbm_write_efficiency"])
-    # the write share keeps the A100 pair's write / read ratio
-    assert p.hbm_write_efficiency == pytest.approx(p.hbm_read_efficiency * 0.734 / 0.927,
-                                                   abs=1e-4)
+    assert (p.mma_efficiency_fp4, p.decode_attention_bw_efficiency) == (
+        v["gpu.mma_efficiency_fp4"], v["gpu.decode_attention_bw_efficiency"])
+    # the HBM's own stream shares stay the assumed ones: weights stream at full speed
+    assert (p.hbm_read_efficiency, p.hbm_write_efficiency) == (0.927, 0.734)
     # the systems of B200s price with the same chip
     q = load_hardware("hgx-b200").chip.params
-    assert (q.mma_efficiency_fp4, q.hbm_read_efficiency) == (p.mma_efficiency_fp4,
-                                                              p.hbm_read_efficiency)
+    assert (q.mma_efficiency_fp4, q.decode_attention_bw_efficiency) == (
+        p.mma_efficiency_fp4, p.decode_attention_bw_efficiency)
     assert set(fit["rows"]) == set(sp.SPEC_FITTED) == {b200_fp4.PREFILL_ROW,
                                                        b200_fp4.DECODE_ROW}
 
@@ -64,11 +63,31 @@ def test_a_gpu_without_an_fp4_pipe_ignores_the_fp4_share() -> None:
     assert predict_op(op, lo, "graph") == predict_op(op, hi, "graph")
 
 
-def test_b200_decode_streams_at_the_fitted_share() -> None:
-    # a weight-bound fp4 GEMV: 8192 x 28672 x 0.5 B = 117 MB, at ~0.593 x 8 TB/s = 24.8 us
+def test_b200_weight_streams_keep_the_hbm_share() -> None:
+    # a weight-bound fp4 GEMV: 8192 x 28672 x 0.5 B = 117 MB at ~0.927 x 8 TB/s = 15.8 us
     op = O.matmul(1, 8192, 28672, "fp4", name="x")
     t = predict_op(op, "b200", "graph")
-    stream = 8192 * 28672 * 0.5 / (0.593 * 8e12)
-    assert stream < t < stream * 1.25
-    faster = load_hardware("b200", {"gpu.hbm_read_efficiency": 0.9})
-    assert predict_op(op, faster, "graph") < t
+    stream = 8192 * 28672 * 0.5 / (0.927 * 8e12)
+    assert stream < t < stream * 1.4
+    slower = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.3})
+    assert predict_op(op, slower, "graph") == t
+
+
+def test_decode_attention_share_moves_decode_attention_only_and_in_its_direction() -> None:
+    # 64 sequences x 4096 keys, fp8 KV, 8 KV heads of 128: 2 x 64 x 4096 x 8 x 128 B = 537 MB
+    dec = O.attention(64, 64, 8, 128, 1, 4096, False, "bf16", kv_dtype="fp8")
+    pre = O.attention(1, 64, 8, 128, 4096, 4096, True, "bf16", kv_dtype="fp8")
+    lo = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.4})
+    hi = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.8})
+    t_lo, t_hi = predict_op(dec, lo, "graph"), predict_op(dec, hi, "graph")
+    assert t_lo > t_hi
+    # KV-bound: the stream time scales about as 1 / share
+    assert 1.6 < t_lo / t_hi < 2.0
+    kv = 2.0 * 64 * 4096 * 8 * 128
+    assert t_lo == pytest.approx(kv / (0.4 * 8e12), rel=0.1)
+    assert predict_op(pre, lo, "graph") == predict_op(pre, hi, "graph")
+    # 0 = the stream's read / write shares (every other GPU spec): H100 unchanged by default
+    h100 = load_hardware("h100-sxm")
+    assert h100.chip.params.decode_attention_bw_efficiency == 0.0
+    same = load_hardware("h100-sxm", {"gpu.decode_attention_bw_efficiency": 0.0})
+    assert predict_op(dec, same, "graph") == predict_op(dec, h100, "graph")

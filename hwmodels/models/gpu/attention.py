@@ -4,7 +4,9 @@ Prefill runs one thread block per (batch, head, 128-query block); causal blocks 
 key blocks; compute at `attention_efficiency` of the GEMM rate; waves over SMs; K/V re-read
 when a wave's heads do not fit in L2. Flash-decoding runs one block per (batch, kv-head, KV
 split); the split count is searched so that few heads still spread the KV read over many SMs,
-with a combine kernel when split > 1 (each split pays at least one key tile). The faster applicable algorithm is kept.
+with a combine kernel when split > 1 (each split pays at least one key tile); it streams its KV
+at the GPU's `decode_attention_bw_efficiency` share of peak when the spec sets one (paged
+gathers; 0 = the stream's read / write shares). The faster applicable algorithm is kept.
 Either kernel adds `gemm_fill_us`, as a GEMM does: a flash-attention kernel is two chained
 tensor-core GEMMs behind the same operand pipeline, which fills before its first MMA and
 drains its output tiles after the last (assumed equal to the GEMMs' fitted figure; without
@@ -117,7 +119,7 @@ def _flash_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> Att
             write += partial
             read += partial
             extra = c.launch
-        memory_s = stream_time(c, read, write, min(blocks, c.sms))
+        memory_s = stream_time(c, read, write, min(blocks, c.sms), c.attn_dec_bw_eff)
         t = max(compute_s, memory_s) + extra + c.gemm_fill
         ch = AttnChoice("flash_decode", blocks, waves, split, compute_s, memory_s, t, read, write, 1)
         if best is None or ch.time_s < best.time_s:
