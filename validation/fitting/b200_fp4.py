@@ -130,15 +130,17 @@ def fit(rounds: int = 8) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
+    ap = argparse.ArgumentParser(prog="python -m infersim.validation.fitting.b200_fp4",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="print, do not write the fit file")
     args = ap.parse_args(argv)
     res = fit()
-    text = json.dumps(res, indent=2) + "\n"
-    print(text, end="")
-    if not args.dry_run:
-        atomic_write_text(OUT, text)
-        print(f"wrote {OUT}", file=sys.stderr)
+    print(json.dumps(res["values"]), "on", ", ".join(
+        f"{rid} ({v['predicted_tok_s']:g} of {v['measured_tok_s']:g} tok/s)"
+        for rid, v in res["rows"].items()))
+    if not args.check:
+        atomic_write_text(OUT, json.dumps(res, indent=2) + "\n")
+        print(f"wrote {OUT}")
     return 0
 
 
