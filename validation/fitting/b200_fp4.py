@@ -10,9 +10,9 @@ checkpoints) those assumptions predicted every B200 row 37-61 % too fast, on pre
 and decode-heavy rows alike, while the same engine profile on H100 / H200 fp8 rows reads
 within a few percent. Two mechanisms, one constant each:
 
-- the NVFP4 GEMM tile loop: block-scaled 4-bit MMAs at four times the bf16 peak draw the
-  most power per SM-cycle of any dtype on a 1,000 W part, and their scale factors ride beside
-  the operands. `mma_efficiency_fp4` is solved on the prefill-heavy row
+- the NVFP4 GEMM tile loop (causes assumed: at four times the bf16 rate a 1,000 W cap may
+  bind first, and the block scale factors ride beside the operands). `mma_efficiency_fp4`
+  is solved on the prefill-heavy row
   (`trtllm-70b-b200-2048-128`: 2,048-token prompts, 128 outputs; GEMM-bound);
 - the share of the 8 TB/s HBM the engine's decode-attention kernels stream the paged fp8 KV
   cache at: `decode_attention_bw_efficiency` is solved on the decode-heavy row
@@ -22,8 +22,9 @@ within a few percent. Two mechanisms, one constant each:
   cannot tell this from a slow HBM: fitting `hbm_read_efficiency` on the same row instead
   (0.593, every stream slowed) grades the eighteen held-out rows +5.3% median, 12.3% p90;
   this fit +5.7%, 14.9%. The kernel is chosen because the same page's GB200 (1,200 W, the
-  same 8 TB/s) runs the decode-heavy rows 14-18% faster than the B200, which a bandwidth
-  limit would not do and a clock-bound kernel (fp8 KV dequantized beside the MMAs) would.
+  same 8 TB/s) runs most decode-heavy rows 13-18% faster than the B200 (1000/2000: 4%),
+  which a bandwidth limit would not do and a clock-bound kernel (fp8 KV dequantized beside
+  the MMAs) would.
   Both constants are in-engine figures: a B200 measurement (`validation/gpu/measure_gpu.py`)
   would separate kernel and memory.
 
