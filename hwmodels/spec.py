@@ -394,8 +394,7 @@ class GpuParams:
         "mma_efficiency_fp4", "sustained fraction of the dense fp4 matrix-unit peak inside a "
         "GEMM tile loop (block-scaled NVFP4 / MXFP4 MMAs: scale factors fed beside the "
         "operands, and at four times the 16-bit rate a power cap may bind first); 0 = same "
-        "as mma_efficiency",
-        (0.0, 1.0), default=0.0)
+        "as mma_efficiency", (0.0, 1.0), default=0.0)
     decode_attention_bw_efficiency: float = kind_param(
         "decode_attention_bw_efficiency", "sustained fraction of peak main-memory bandwidth a "
         "decode-attention kernel streams its KV cache at (paged-block gathers, split-KV "

@@ -190,8 +190,8 @@ def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
         mapping.append(("fused", unit.label))
     times: list[float] = []
     for c in costs:  # an op whose cost names a second kernel (a split-KV combine, a split-K
-        # reduce) launches two; not when the runtime already splits the op into kernels of its own (a
-        # math-path attention's matmul / softmax kernels)
+        # reduce) launches two; not when the runtime already splits the op into kernels of
+        # its own (a math-path attention's matmul / softmax kernels)
         second = next((float(v) for k, v in c.detail if k == COMBINE_KERNEL_S), 0.0)
         if second > 0.0 and len(costs) == 1:
             times.extend((c.time_s - second, second))

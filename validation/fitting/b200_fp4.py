@@ -48,10 +48,14 @@ from pathlib import Path
 from typing import Any
 
 from infersim.foundation.io import atomic_write_text
+from infersim.validation.datasets.serving_published import SPEC_FITTED
 
-HARDWARE = "b200"
-PREFILL_ROW = "trtllm-70b-b200-2048-128"  # fits gpu.mma_efficiency_fp4
-DECODE_ROW = "trtllm-70b-b200-128-4096"  # fits gpu.decode_attention_bw_efficiency
+MMA_FIELD = "gpu.mma_efficiency_fp4"
+ATTN_FIELD = "gpu.decode_attention_bw_efficiency"
+# the row each constant is solved on, and the spec, as the data set grades them (calibration)
+PREFILL_ROW = next(rid for rid, (_, field) in SPEC_FITTED.items() if field == MMA_FIELD)
+DECODE_ROW = next(rid for rid, (_, field) in SPEC_FITTED.items() if field == ATTN_FIELD)
+HARDWARE = SPEC_FITTED[PREFILL_ROW][0]
 OUT = Path(__file__).resolve().parents[1] / "data" / "published" / "b200_fit.json"
 SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/"
           "docs/source/performance/perf-overview.md")
@@ -61,7 +65,7 @@ TOL = 1e-3
 def overrides(mma_fp4: float, attn_bw: float) -> dict[str, float]:
     """The spec fields a candidate (fp4 tile-loop share, decode attention's KV stream share)
     sets."""
-    return {"gpu.mma_efficiency_fp4": mma_fp4, "gpu.decode_attention_bw_efficiency": attn_bw}
+    return {MMA_FIELD: mma_fp4, ATTN_FIELD: attn_bw}
 
 
 def _row(rid: str) -> dict[str, str]:
@@ -121,9 +125,8 @@ def fit(rounds: int = 8) -> dict[str, Any]:
         "rows": {rid: {"measured_tok_s": float(r["measured"]),
                        "predicted_tok_s": round(predicted(r, mma, attn), 1),
                        "fits": field}
-                 for rid, r, field in ((PREFILL_ROW, prefill, "gpu.mma_efficiency_fp4"),
-                                       (DECODE_ROW, decode,
-                                        "gpu.decode_attention_bw_efficiency"))},
+                 for rid, r, field in ((PREFILL_ROW, prefill, MMA_FIELD),
+                                       (DECODE_ROW, decode, ATTN_FIELD))},
         "rounds": trail,
         "method": "alternating bisection, one constant per row, until neither moves by "
                   f"{TOL}",

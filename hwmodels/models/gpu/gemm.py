@@ -18,8 +18,8 @@ MMAs) only the last wave's stores add to the tile time. Every GEMM kernel adds `
 pipeline fills before the first MMA and the last tiles' epilogue drains after it (cuBLAS
 kernels on H100/A100 take ~2 µs beyond their waves; fitted on Vidur's measured GEMMs).
 The GEMM library of engine knob `gemm_tile_set` 1 (cuBLAS 12.8+ `nvjet` kernels on Hopper)
-differs in five measured ways: wave-fitting tiles, skinny token extents in steps of 8 (`TILES_WAVE_FIT`),
-thread-block clusters whose TMA multicasts the shared operand (`tile_feed_bytes`, spec field
+differs in five measured ways: wave-fitting tiles, skinny token extents in steps of 8
+(`TILES_WAVE_FIT`), thread-block clusters whose TMA multicasts the shared operand (`tile_feed_bytes`, spec field
 `tma_multicast`), a split-K reduce kernel of its own, and TMA operand pipelines that hold a
 GEMM on few SMs to each SM's share of the L2 bandwidth rather than to Little's law.
 Grouped (MoE) GEMMs run as one grouped kernel: each group's rows are tiled on their own
