@@ -101,11 +101,14 @@ def test_measure_gpu_script_cpu_dry_run_feeds_the_dataset(tmp_path: Path,
         w.writerows(rows)
     monkeypatch.setattr(gpu_measurements, "DATA", tmp_path / "data")
     df = gpu_measurements.load()
-    # one row per measured row, plus the kernel census of each eager decode step
+    # one row per measured row, plus the kernel census of each eager decode step, plus one
+    # graded row per eager e2e case (its fastest block; every block is kept, informative)
     census = sum("kernels_per_step=" in row["notes"] and row["runtime"] == "eager"
                  for row in rows)
-    assert census >= 1
-    assert set(df.columns) >= COLUMNS and len(df) == len(rows) + census
+    eager = sum(row["kind"] == "e2e" and row["runtime"] == "eager" for row in rows)
+    assert census >= 1 and eager >= 1
+    assert set(df.columns) >= COLUMNS and len(df) == len(rows) + census + eager
+    assert (df["group"] == gpu_measurements.EAGER_BLOCKS_GROUP).sum() == eager
     ops = df[df["group"].str.startswith("operators")]
     assert ops["predicted"].gt(0).all()
 

@@ -14,7 +14,9 @@ What is compared:
   op must write back, ~5-10 us more per op than after the read flush (measured both ways in
   one session, run3);
 - e2e rows (plain-PyTorch Llama prefill/decode, eager and graph): the wall time per step vs
-  `map_trace(...).latency_s` under that runtime;
+  `map_trace(...).latency_s` under that runtime. Eager steps are host-bound on a shared VM
+  host, so each eager case is graded once per session, on its fastest block of steps, and
+  every block is kept in an informative group (`_fastest_eager_blocks`);
 - overhead rows (tiny-kernel cost in a graph, eager launch loop, synchronize) are reported
   in an `overhead (informative)` group: they measure the constants `kernel_launch_us`,
   `host_launch_us` (which by definition also amortizes framework work per kernel of a model
@@ -260,11 +262,42 @@ def load() -> pd.DataFrame:
                              "notes": "; ".join(x for x in (f"{r['device']} ({spec})",
                                                             r["notes"], note,
                                                             str(path.parent.relative_to(DATA))) if x)})
+    rows = _fastest_eager_blocks(rows)
     rows += _sustained_steps(session_tiles)
     rows += _census_classes(session_tiles)
     frames = [pd.DataFrame(rows, columns=COLUMNS), *(_numba_cuda(p) for p in
                                                      sorted(DATA.glob("**/numba-cuda/*.csv")))]
     return pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+
+
+EAGER_BLOCKS_GROUP = "end-to-end (eager), every block of steps (host-bound, informative)"
+
+
+def _fastest_eager_blocks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Eager end-to-end rows, one per session and case: the fastest block of steps over the
+    session's runs, every block kept in `EAGER_BLOCKS_GROUP`.
+
+    A plain-PyTorch eager step is host-bound, and this VM's host is shared: the same
+    Llama-3.2-1B decode step took 7.1 to 17.4 ms in three processes run back to back
+    (run8: e2e-fresh, e2e-after-probe, e2e-fresh2), and 7.1-17.7 ms over the session's six
+    runs, while its CUDA-graph replay held 1.72-1.86 ms. Interference only adds host time,
+    so the fastest block is the host the spec's `host_launch_us` describes (fitted on
+    gpt-fast's dedicated machine); the others measure the neighbours."""
+    blocks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    out = []
+    for r in rows:
+        if r["group"] != "end-to-end (eager)":
+            out.append(r)
+            continue
+        session = r["notes"].rsplit("; ", 1)[-1].split("/", 1)[0]
+        blocks.setdefault((session, r["case"]), []).append(r)
+        out.append({**r, "group": EAGER_BLOCKS_GROUP})
+    for (session, _), rs in blocks.items():
+        best = min(rs, key=lambda r: r["measured"])
+        ms = sorted(r["measured"] * 1e3 for r in rs)
+        out.append({**best, "notes": f"{best['notes']}; fastest of {len(rs)} blocks in "
+                    f"{session} ({ms[0]:.2f}-{ms[-1]:.2f} ms; the host is shared)"})
+    return out
 
 
 # power_states.py phases: Llama-3.1-8B, decode at context 1,024 or a prefill of N tokens
@@ -276,7 +309,7 @@ def _session_files(name: str) -> list[tuple[Path, Path, str, str, Hardware]]:
     session's environment.json names a device with a library spec."""
     out = []
     for path in sorted(DATA.glob(f"**/{name}")):
-        session = path.parent.parent
+        session = DATA / path.relative_to(DATA).parts[0]  # <session>/<run>[/<part>]/name
         env = sorted(session.glob("*/*/environment.json"))
         device = json.loads(env[0].read_text())["device"] if env else ""
         spec = spec_for(device)

@@ -8,6 +8,8 @@
 #   sweep/gpu_ops.csv                          measure_gpu.py --gemm-sweep
 #   cal/<name>.yaml, cal/<name>.csv            the calibrated spec and its measurement file
 #   census/kernel_census.csv                   kernel_census.py: the kernels of eager steps
+#   power/phases.csv, power/power_states.csv   power_states.py: Llama-3.1-8B steps back to
+#                                              back, with SM clock and power every 100 ms
 #   clocks.csv                                 SM clock, power, temperature every 100 ms
 #                                              during a sustained bf16 GEMM
 #   log.txt                                    nvidia-smi, host CPU, versions, the sustained
@@ -15,11 +17,11 @@
 # Then copy them to validation/data/gpu/<device>-<date>/ (validation/data/gpu/README.md).
 #
 #   OUT=/tmp/g bash validation/gpu/device_session.sh   # ~3-5 min on one H200 (2026-12-04)
-# Optional: wheels of packages the machine lacks (simpy) in .whl/ (device README).
+# CAL=0 skips the calibration step. Optional: wheels of packages the machine lacks (simpy) in .whl/ (device README).
 set -u
 OUT=$(realpath -m "${OUT:-gpu_session}")
 REPO=$(pwd)
-mkdir -p "$OUT/full" "$OUT/sweep" "$OUT/cal" "$OUT/census"
+mkdir -p "$OUT/full" "$OUT/sweep" "$OUT/cal" "$OUT/census" "$OUT/power"
 export PYTHONUNBUFFERED=1
 LOG="$OUT/log.txt"
 step() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
@@ -60,6 +62,11 @@ sleep 1; kill $SMI 2>/dev/null
 step "kernel_census.py"
 timeout "${CENSUS_S:-120}" python3 validation/gpu/kernel_census.py --out "$OUT/census" 2>&1 \
   | grep -v '^USDT' >>"$LOG"
+step "power_states.py"
+timeout "${POWER_S:-60}" python3 validation/gpu/power_states.py --out "$OUT/power" >>"$LOG" 2>&1
+if [ "${CAL:-1}" = 0 ]; then  # CAL=0: skip the numba.cuda calibration (a session that has one)
+  rm -f "$OUT/sweep/environment.json"; step "done"; ls -l "$OUT"/* >>"$LOG" 2>&1; exit 0
+fi
 step "infersim calibrate --device cuda"
 SITE=/tmp/infersim-site
 mkdir -p /tmp/np-shim

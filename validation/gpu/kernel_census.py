@@ -4,7 +4,12 @@ the SDPA calls its attention rows time. The eager runtime's kernel count per lay
 (`mapper.kernels`) is checked against these.
 
     python validation/gpu/kernel_census.py --out $OUT   # ~1 min on an H200
+    python validation/gpu/kernel_census.py --sweep --out $OUT  # more sizes, ~1-2 min
     python validation/gpu/kernel_census.py --device cpu --out /tmp/x   # code-path check
+
+`--sweep` takes each model over decode batches 1, 8, 32 and 64 and prefills of 16 to 2,048
+tokens (the device time of each kernel class as the token count grows), without the SDPA
+cases.
 
 Writes `kernel_census.csv`: case, kernel, calls_per_step, device_s_per_step (torch.profiler,
 three calls averaged; CPU operator events with --device cpu).
@@ -35,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu_census"))
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    ap.add_argument("--sweep", action="store_true",
+                    help="decode batches 1-64 and prefills of 16-2,048 tokens")
     args = ap.parse_args(argv)
     import torch
 
@@ -64,22 +71,26 @@ def main(argv: list[str] | None = None) -> int:
         for name in models:
             cfg = mg.LLAMA_CONFIGS[name]
             ctx = 1024 if cuda else 16
-            m = mg._llama(torch, cfg, args.device, 2 * ctx + 8, 8)
-            for bsz in (1, 8):
+            batches = (1, 8, 32, 64) if args.sweep else (1, 8)
+            prompts = (16, 64, 128, 512, 1024, 2048) if args.sweep else (512,)
+            if not cuda:
+                prompts = (8,)
+            m = mg._llama(torch, cfg, args.device, max(2 * ctx + 8, max(prompts)), max(batches))
+            for bsz in batches:
                 ids = torch.randint(0, cfg["vocab"], (bsz, 1), device=args.device)
                 pos = torch.tensor([ctx], device=args.device)
                 census(f"{name} decode b{bsz} ctx{ctx + 1} ({cfg['layers']} layers)",
                        functools.partial(m, ids, pos, ctx + 1, False))
-            p = 512 if cuda else 8
-            ids = torch.randint(0, cfg["vocab"], (1, p), device=args.device)
-            census(f"{name} prefill {p} ({cfg['layers']} layers)",
-                   functools.partial(m, ids, torch.arange(p, device=args.device), p, True))
+            for p in prompts:
+                ids = torch.randint(0, cfg["vocab"], (1, p), device=args.device)
+                census(f"{name} prefill {p} ({cfg['layers']} layers)",
+                       functools.partial(m, ids, torch.arange(p, device=args.device), p, True))
             del m
             if cuda:
                 torch.cuda.empty_cache()
         gqa: dict[str, Any] = {"enable_gqa": True} if "enable_gqa" in (
             F.scaled_dot_product_attention.__doc__ or "") else {}
-        for bsz, q, kv in ((1, 1, 1024), (1, 1, 32768), (64, 1, 4096), (1, 512, 512),
+        for bsz, q, kv in () if args.sweep else ((1, 1, 1024), (1, 1, 32768), (64, 1, 4096), (1, 512, 512),
                            (1, 8192, 8192)):
             if not cuda:
                 q, kv = min(q, 8), min(kv, 16)

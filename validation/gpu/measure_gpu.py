@@ -512,7 +512,9 @@ def bench_attention(b: Bench, w: Writer, quick: bool) -> None:
 # Elementwise sizes where the H200 session's read-flush rows read 10-25 % slower than the
 # model (4-64 MB per tensor), with one size each side; add writes half of what it reads, silu
 # as much as it reads; a GEMV and a decode attention write next to nothing (controls).
-FLUSH_PROBE_NUMEL = (1 << 20, 1 << 22, 1 << 24, 1 << 26)
+# bf16 elements of the flush probe: from a few blocks (the tiny kernels' launch and ramp) to
+# 128 MB per operand (the mid-size lean)
+FLUSH_PROBE_NUMEL = (1 << 12, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26)
 
 
 def graph_kernels(b: Bench, fn: Callable[[], Any] | None) -> list[tuple[str, float, float]]:

@@ -3,11 +3,11 @@ GPU): does a memory-bound decode keep the boost clock that a compute-bound prefi
 the power limit? (The cost model runs steps at the sustained clock, `gpu.mma_efficiency`,
 and only isolated kernels from idle at `gpu.clock_boost`.)
 
-For each phase (Llama-3.1-8B decode steps at batch 1 and 64 replayed from a CUDA graph, a
-2,048-token prefill, each ~4 s back to back, 1 s idle between), `nvidia-smi` samples the SM
+For each phase (Llama-3.1-8B decode steps at batch 1 and 64 replayed from a CUDA graph,
+512- and 2,048-token eager prefills, each ~4 s back to back, 1 s idle between), `nvidia-smi` samples the SM
 clock, power and temperature every 100 ms and the script records each phase's step time.
 
-    python validation/gpu/power_states.py --out $OUT   # ~20 s on an H200
+    python validation/gpu/power_states.py --out $OUT   # ~25 s on an H200
 
 Writes `power_states.csv` (phase, t_s, sm_mhz, power_w, temp_c) and `phases.csv` (phase,
 steps, step_s_median).
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = torch.randint(0, cfg["vocab"], (1, 2048), device="cuda")
         pos = torch.arange(2048, device="cuda")
         work = [("decode b1 (graph)", graphed(1)), ("decode b64 (graph)", graphed(64)),
+                ("prefill 512 (eager)", lambda: m(ids[:, :512], pos[:512], 512, True)),
                 ("prefill 2048 (eager)", lambda: m(ids, pos, 2048, True))]
         torch.cuda.synchronize()
         for name, fn in work:
