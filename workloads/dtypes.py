@@ -17,7 +17,8 @@ class DType(str, Enum):
     FP8 = "fp8"
     INT8 = "int8"
     INT4 = "int4"
-    FP4 = "fp4"
+    FP4 = "fp4"  # NVFP4: E2M1 values, one E4M3 scale per 16 (the block-scaled fp4 of Blackwell)
+    MXFP4 = "mxfp4"  # OCP MXFP4: E2M1 values, one E8M0 scale per 32 (GPT-OSS checkpoints)
     FP64 = "fp64"  # host CPUs (calibration kernels); no accelerator spec uses it
     # GGUF weight formats (llama.cpp): block-quantized STORAGE formats only. Kernels
     # dequantize them on the fly into the activation dtype (dequant-matmul fusion), so they
@@ -32,7 +33,9 @@ class DType(str, Enum):
 
     @property
     def bytes(self) -> float:
-        """Bytes per element (sub-byte formats are fractional; block scales are ignored)."""
+        """Bytes per element stored and moved: sub-byte formats are fractional, and the
+        block-scaled formats (fp4 = NVFP4, mxfp4, GGUF) include their scales; int4 is the bare
+        4 bits (its group scales, when it has any, are ~3% more and are not counted)."""
         return _BYTES[self]
 
     @property
@@ -70,7 +73,15 @@ _BYTES: dict[DType, float] = {
     DType.FP8: 1.0,
     DType.INT8: 1.0,
     DType.INT4: 0.5,
-    DType.FP4: 0.5,
+    # NVFP4: 4-bit E2M1 values plus one 8-bit E4M3 scale per 16-value block = 4.5 bits (the
+    # per-tensor fp32 scale is negligible); NVIDIA, "Introducing NVFP4 for Efficient and
+    # Accurate Low-Precision Inference" (https://developer.nvidia.com/blog/introducing-nvfp4-
+    # for-efficient-and-accurate-low-precision-inference/). An fp4 weight, activation or KV
+    # tensor moves its scales with it.
+    DType.FP4: 0.5 + 1.0 / 16.0,
+    # MXFP4: E2M1 values plus one 8-bit E8M0 scale per 32-value block = 4.25 bits (OCP
+    # Microscaling Formats (MX) Specification v1.0, 2023, section 5)
+    DType.MXFP4: 0.5 + 1.0 / 32.0,
     DType.FP64: 8.0,
 }
 
@@ -151,7 +162,6 @@ _ALIASES = {
     "fp8_e4m3": "fp8",
     "float8": "fp8",
     "nvfp4": "fp4",
-    "mxfp4": "fp4",
     "mxint8": "int8",
     "mxint4": "int4",
     "f16": "fp16",  # GGUF spelling

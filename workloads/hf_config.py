@@ -559,7 +559,7 @@ def parse_quantization(q: Any, source: str = "config.json") -> QuantConfig | Non
     if method == "mxfp4":
         skip = [str(x) for x in q.get("modules_to_not_convert") or ()]
         experts_only = any("self_attn" in x for x in skip) or any("router" in x for x in skip)
-        return QuantConfig("mxfp4", DType.FP4, experts_only=experts_only, group_size=32)
+        return QuantConfig("mxfp4", DType.MXFP4, experts_only=experts_only, group_size=32)
     if method in ("awq", "gptq"):
         bits = q.get("bits", q.get("w_bit"))
         if bits not in (4, 8):

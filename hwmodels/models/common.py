@@ -23,7 +23,8 @@ from infersim.workloads.ops import CollectiveShape, Op, OpKind
 MATRIX_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.ATTENTION,
                           OpKind.MOE_ROUTER})
 _SAME_WIDTH = {DType.BF16: DType.FP16, DType.FP16: DType.BF16, DType.FP8: DType.INT8,
-               DType.INT8: DType.FP8, DType.FP4: DType.INT4, DType.INT4: DType.FP4}
+               DType.INT8: DType.FP8, DType.FP4: DType.INT4, DType.INT4: DType.FP4,
+               DType.MXFP4: DType.FP4}
 
 
 def effective_peak(chip: Chip, dtype: DType, unit_type: UnitType | None = None) -> float:

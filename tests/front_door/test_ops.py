@@ -74,4 +74,8 @@ def test_bad_dtype_lists_choices():
 
 
 def test_dtype_bytes_table():
-    assert [DType(d).bytes for d in ("fp32", "bf16", "fp8", "int4", "fp4")] == [4, 2, 1, .5, .5]
+    assert [DType(d).bytes for d in ("fp32", "bf16", "fp8", "int4")] == [4, 2, 1, .5]
+    # block-scaled fp4 moves its scales: NVFP4 one 1-byte scale per 16 values, MXFP4 per 32
+    assert DType("fp4").bytes == (16 * 0.5 + 1) / 16 == 0.5625
+    assert DType("mxfp4").bytes == (32 * 0.5 + 1) / 32 == 0.53125
+    assert DType.parse("nvfp4") is DType.FP4 and DType("fp4").bits == DType("mxfp4").bits == 4

@@ -50,7 +50,7 @@ def test_gpt_oss_structure() -> None:
     assert m.attention_sinks and m.qkv_bias and m.o_bias
     assert m.moe is not None and m.moe.expert_bias and m.moe.router_bias
     assert m.layer_windows[:4] == (128, 0, 128, 0)
-    assert m.quant is not None and m.quant.weights is DType.FP4 and m.quant.experts_only
+    assert m.quant is not None and m.quant.weights is DType.MXFP4 and m.quant.experts_only
 
 
 def test_trace_ops_of_new_features_match_hand_counts() -> None:
@@ -71,16 +71,18 @@ def test_trace_ops_of_new_features_match_hand_counts() -> None:
 
 
 def test_mxfp4_applies_to_experts_only() -> None:
-    """GPT-OSS ships experts in MXFP4 and the rest in bf16: with Precision.experts = fp4, the
-    expert matmuls read half a byte per weight and nothing else changes."""
+    """GPT-OSS ships experts in MXFP4 and the rest in bf16: with Precision.experts = mxfp4,
+    the expert matmuls read 4.25 bits per weight (4-bit values and one 1-byte scale per 32)
+    and nothing else changes."""
     m = load_model("gpt-oss-20b")
     bf = build_trace(m, make_scenario("decode", 8, context=100))
     sc = make_scenario("decode", 8, context=100)
     mx = build_trace(m, Scenario(sc.phase, sc.batch, sc.prompt, sc.context, sc.chunk,
-                                 Precision(DType.BF16, DType.BF16, DType.BF16, DType.FP4)))
+                                 Precision(DType.BF16, DType.BF16, DType.BF16, DType.MXFP4)))
     for a, b in zip(bf.ops, mx.ops, strict=True):
         if a.kind is OpKind.MOE_EXPERTS:
-            assert b.bytes.weight == a.bytes.weight / 4
+            assert b.bytes.weight == pytest.approx(a.bytes.weight / 2 * (0.5 + 1 / 32),
+                                                   rel=1e-12)
         else:
             assert b.bytes == a.bytes
         assert b.flops == a.flops
@@ -94,7 +96,7 @@ def test_mxfp4_applies_to_experts_only() -> None:
     ({"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn",
                                                           "model.layers.*.mlp.router",
                                                           "model.embed_tokens", "lm_head"]},
-     DType.FP4, True, 32),
+     DType.MXFP4, True, 32),
     ({"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm",
       "zero_point": True}, DType.INT4, False, 128),
     ({"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False,
@@ -192,8 +194,8 @@ def test_checkpoint_weights_follow_quantization_config() -> None:
     assert ds.scenario.precision.activations is DType.BF16
     oss = build_trace(load_model("gpt-oss-20b"), sc)
     assert (oss.scenario.precision.weights, oss.scenario.precision.experts) == (DType.BF16,
-                                                                                DType.FP4)
+                                                                                DType.MXFP4)
     up = next(o for o in oss.ops if o.name.startswith("experts_gate_up"))
-    assert up.shape.weight_dtype is DType.FP4
+    assert up.shape.weight_dtype is DType.MXFP4
     qwen = build_trace(load_model("qwen3-8b"), sc)
     assert qwen.scenario.precision.weights is DType.BF16
