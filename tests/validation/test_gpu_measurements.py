@@ -210,26 +210,28 @@ def test_sustained_phases_are_graded_as_steps(frame) -> None:  # type: ignore[no
     assert clock("prefill 2048 (eager)") < 1800.0
 
 
-def test_power_states_script_refuses_without_a_gpu(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["power_states.py", "sustained_gemm.py"])
+def test_power_states_script_refuses_without_a_gpu(tmp_path: Path, name: str) -> None:
     import subprocess
     import sys
 
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    script = Path(__file__).resolve().parents[2] / "validation/gpu/power_states.py"
+    script = Path(__file__).resolve().parents[2] / "validation/gpu" / name
     r = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "no CUDA device" in r.stderr
     assert not any(tmp_path.iterdir())  # nothing half-written
 
 
-@pytest.mark.parametrize("bad", ["-1", "0", "nan", "four"])
-def test_power_states_rejects_a_bad_phase_length(tmp_path: Path, bad: str) -> None:
+@pytest.mark.parametrize("bad", ["-1", "0", "nan", "inf", "four"])
+@pytest.mark.parametrize("name", ["power_states.py", "sustained_gemm.py"])
+def test_power_states_rejects_a_bad_phase_length(tmp_path: Path, bad: str, name: str) -> None:
     import subprocess
     import sys
 
-    script = Path(__file__).resolve().parents[2] / "validation/gpu/power_states.py"
+    script = Path(__file__).resolve().parents[2] / "validation/gpu" / name
     r = subprocess.run([sys.executable, str(script), "--seconds", bad, "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--seconds" in r.stderr.splitlines()[-1]

@@ -10,6 +10,8 @@
 #   census/kernel_census.csv                   kernel_census.py: the kernels of eager steps
 #   power/phases.csv, power/power_states.csv   power_states.py: Llama-3.1-8B steps back to
 #                                              back, with SM clock and power every 100 ms
+#   power/sustained_gemm.csv                   sustained_gemm.py: bf16 / fp8 GEMMs back to
+#                                              back for 3 s each, TFLOP/s, clock, power
 #   clocks.csv                                 SM clock, power, temperature every 100 ms
 #                                              during a sustained bf16 GEMM
 #   log.txt                                    nvidia-smi, host CPU, versions, the sustained
@@ -64,6 +66,8 @@ timeout "${CENSUS_S:-120}" python3 validation/gpu/kernel_census.py --out "$OUT/c
   | grep -v '^USDT' >>"$LOG"
 step "power_states.py"
 timeout "${POWER_S:-60}" python3 validation/gpu/power_states.py --out "$OUT/power" >>"$LOG" 2>&1
+step "sustained_gemm.py"
+timeout "${GEMMS_S:-120}" python3 validation/gpu/sustained_gemm.py --out "$OUT/power" >>"$LOG" 2>&1
 if [ "${CAL:-1}" = 0 ]; then  # CAL=0: skip the numba.cuda calibration (a session that has one)
   rm -f "$OUT/sweep/environment.json"; step "done"; ls -l "$OUT"/* >>"$LOG" 2>&1; exit 0
 fi
