@@ -259,6 +259,7 @@ def load() -> pd.DataFrame:
                                       str(path.parent.relative_to(DATA))))})
                 rows.append({"dataset": NAME, "group": group, "case": case,
                              "predicted": pred, "measured": measured, "unit": "s",
+                             "session": session.name,  # not a column: groups eager blocks
                              "notes": "; ".join(x for x in (f"{r['device']} ({spec})",
                                                             r["notes"], note,
                                                             str(path.parent.relative_to(DATA))) if x)})
@@ -289,8 +290,7 @@ def _fastest_eager_blocks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["group"] != "end-to-end (eager)":
             out.append(r)
             continue
-        session = r["notes"].rsplit("; ", 1)[-1].split("/", 1)[0]
-        blocks.setdefault((session, r["case"]), []).append(r)
+        blocks.setdefault((r["session"], r["case"]), []).append(r)
         out.append({**r, "group": EAGER_BLOCKS_GROUP})
     for (session, _), rs in blocks.items():
         best = min(rs, key=lambda r: r["measured"])

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 
-def _sampler(rows: list[dict[str, Any]], phase: list[str], stop: threading.Event,
-             t0: float) -> None:
+def sample_clocks(rows: list[dict[str, Any]], phase: list[str], stop: threading.Event,
+                  t0: float) -> None:
+    """Append {phase, t_s, sm_mhz, power_w, temp_c} from nvidia-smi every ~100 ms until
+    `stop`, labelled with `phase[0]` at the time of the sample (the caller relabels it)."""
     q = ["nvidia-smi", "--query-gpu=clocks.sm,power.draw,temperature.gpu",
          "--format=csv,noheader,nounits"]
     while not stop.is_set():
@@ -43,7 +45,7 @@ def _sampler(rows: list[dict[str, Any]], phase: list[str], stop: threading.Event
         stop.wait(0.1)
 
 
-def _positive(text: str) -> float:
+def positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0 (one-line usage error otherwise)."""
     try:
         v = float(text)
@@ -57,7 +59,7 @@ def _positive(text: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu_power"))
-    ap.add_argument("--seconds", type=_positive, default=4.0, help="length of each phase")
+    ap.add_argument("--seconds", type=positive_seconds, default=4.0, help="length of each phase")
     args = ap.parse_args(argv)
     import torch
 
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     phase = ["idle"]
     stop = threading.Event()
     t0 = time.perf_counter()
-    th = threading.Thread(target=_sampler, args=(samples, phase, stop, t0), daemon=True)
+    th = threading.Thread(target=sample_clocks, args=(samples, phase, stop, t0), daemon=True)
     th.start()
     with torch.no_grad():
         m = mg._llama(torch, cfg, "cuda", 2 * 1024 + 8, 64)

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -35,42 +33,35 @@ SHAPES = ((512, 16384, 13312), (1536, 16384, 13312), (1536, 6656, 16384),
           (4096, 16384, 13312), (8192, 8192, 8192))
 
 
-def _sampler(rows: list[tuple[float, float, float]], stop: threading.Event, t0: float) -> None:
-    """(t_s, sm_mhz, power_w) every 100 ms from nvidia-smi until `stop`."""
-    p = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm,power.draw",
-                          "--format=csv,noheader,nounits", "-lms", "100"],
-                         stdout=subprocess.PIPE, text=True)
-    assert p.stdout is not None
-    for line in p.stdout:
-        try:
-            mhz, w = (float(x) for x in line.split(","))
-        except ValueError:
-            continue
-        rows.append((time.perf_counter() - t0, mhz, w))
-        if stop.is_set():
-            break
-    p.terminate()
+def _power_states() -> Any:
+    """power_states.py (its clock sampler and --seconds check), installed or beside this
+    script."""
+    try:
+        from infersim.validation.gpu import power_states
+    except ImportError:
+        import power_states  # type: ignore[no-redef]
+    return power_states
 
 
 def main(argv: list[str] | None = None) -> int:
+    ps = _power_states()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "gpu_sustained"))
-    ap.add_argument("--seconds", type=float, default=3.0, help="length of each loop")
+    ap.add_argument("--seconds", type=ps.positive_seconds, default=3.0,
+                    help="length of each loop")
     args = ap.parse_args(argv)
-    if not (math.isfinite(args.seconds) and args.seconds > 0):
-        print(f"sustained_gemm: --seconds {args.seconds!r}: give a number > 0, e.g. 3",
-              file=sys.stderr)
-        return 2
     import torch
 
     if not torch.cuda.is_available():
         print("sustained_gemm: no CUDA device", file=sys.stderr)
         return 2
     fp8 = hasattr(torch, "_scaled_mm") and torch.cuda.get_device_capability(0) >= (8, 9)
-    samples: list[tuple[float, float, float]] = []
+    samples: list[dict[str, Any]] = []
+    phase = ["idle"]
     stop = threading.Event()
     t0 = time.perf_counter()
-    th = threading.Thread(target=_sampler, args=(samples, stop, t0), daemon=True)
+    th = threading.Thread(target=ps.sample_clocks, args=(samples, phase, stop, t0),
+                          daemon=True)
     th.start()
     out_rows: list[dict[str, Any]] = []
     one = torch.ones((), device="cuda")
@@ -85,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
                 x8, w8, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)))
         for dtype, fn in cases:
             torch.cuda.synchronize()
+            phase[0] = "idle"
             time.sleep(1.0)  # idle between loops: each starts from the boost clock
             reps = max(1, int(2e-3 / max(2 * m * k * n / 1e15, 1e-6)))  # ~2 ms per sample
             rates: list[tuple[float, float]] = []
             start = time.perf_counter()
+            phase[0] = label = f"{dtype} {m}x{k}x{n}"
             while time.perf_counter() - start < args.seconds:
                 s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 s.record()
@@ -101,13 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             end = time.perf_counter()
             late = [r for t, r in rates if t > 0.5]
             first = [r for t, r in rates if t <= 0.03] or [rates[0][1]]
-            window = [sm for sm in samples if start - t0 + 0.5 < sm[0] <= end - t0]
+            window = [sm for sm in samples
+                      if sm["phase"] == label and sm["t_s"] > start - t0 + 0.5]
             out_rows.append({
                 "dtype": dtype, "m": m, "k": k, "n": n, "seconds": round(end - start, 3),
                 "samples": len(rates), "tflops_first": round(statistics.median(first), 1),
                 "tflops_sustained": round(statistics.median(late or [r for _, r in rates]), 1),
-                "sm_mhz": statistics.median(w[1] for w in window) if window else "",
-                "power_w": statistics.median(w[2] for w in window) if window else ""})
+                "sm_mhz": statistics.median(w["sm_mhz"] for w in window) if window else "",
+                "power_w": statistics.median(w["power_w"] for w in window) if window else ""})
             print(out_rows[-1], file=sys.stderr)
         del x, wt
         torch.cuda.empty_cache()
