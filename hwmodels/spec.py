@@ -70,8 +70,8 @@ class ComputeUnit:
     energy_j_per_flop: Mapping[DType, float] = field(default_factory=lambda: _frozen_map(None))
 
     def peak(self, dtype: DType) -> float:
-        """Peak FLOP/s for dtype; 0.0 when the unit does not support it."""
-        return self.peak_flops.get(dtype, 0.0)
+        """Peak FLOP/s for dtype (at its `mma_format`); 0.0 when the unit does not support it."""
+        return self.peak_flops.get(dtype.mma_format, 0.0)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,19 @@ class DType(str, Enum):
         return _BYTES[self]
 
     @property
+    def value_bytes(self) -> float:
+        """Bytes of one value without its block scales: what a GEMM's K tile is counted in
+        (kernels stage the scales beside the values). fp4 and mxfp4: 0.5; every other format
+        its `bytes` (the GGUF formats are dequantized before the MMA and keep their bpw)."""
+        return 0.5 if self in (DType.FP4, DType.MXFP4) else _BYTES[self]
+
+    @property
+    def mma_format(self) -> DType:
+        """The format whose matrix-unit peak and energy this one runs at: MXFP4 on the
+        block-scaled fp4 MMAs that specs list as `fp4`; every other format its own."""
+        return DType.FP4 if self is DType.MXFP4 else self
+
+    @property
     def bits(self) -> int:
         """Nominal bits per element (GGUF formats: the integer bits of their quants)."""
         return int(_BYTES[self] * BITS_PER_BYTE)

@@ -23,8 +23,7 @@ from infersim.workloads.ops import CollectiveShape, Op, OpKind
 MATRIX_KINDS = frozenset({OpKind.MATMUL, OpKind.MOE_EXPERTS, OpKind.ATTENTION,
                           OpKind.MOE_ROUTER})
 _SAME_WIDTH = {DType.BF16: DType.FP16, DType.FP16: DType.BF16, DType.FP8: DType.INT8,
-               DType.INT8: DType.FP8, DType.FP4: DType.INT4, DType.INT4: DType.FP4,
-               DType.MXFP4: DType.FP4}
+               DType.INT8: DType.FP8, DType.FP4: DType.INT4, DType.INT4: DType.FP4}
 
 
 def effective_peak(chip: Chip, dtype: DType, unit_type: UnitType | None = None) -> float:
@@ -36,7 +35,7 @@ def effective_peak(chip: Chip, dtype: DType, unit_type: UnitType | None = None) 
     direct = chip.peak_flops(dtype, unit_type)
     if direct > 0:
         return direct
-    twin = _SAME_WIDTH.get(dtype)
+    twin = _SAME_WIDTH.get(dtype.mma_format)
     if twin is not None:
         p = chip.peak_flops(twin, unit_type)
         if p > 0:
@@ -75,6 +74,7 @@ def mac_energy(chip: Chip, dtype: DType, unit_type: UnitType | None = None) -> f
 
 
 def _lookup(table: Mapping[DType, float], dtype: DType) -> float | None:
+    dtype = dtype.mma_format
     e = table.get(dtype)
     if e is not None:
         return e

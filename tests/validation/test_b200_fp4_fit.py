@@ -64,10 +64,11 @@ def test_a_gpu_without_an_fp4_pipe_ignores_the_fp4_share() -> None:
 
 
 def test_b200_weight_streams_keep_the_hbm_share() -> None:
-    # a weight-bound fp4 GEMV: 8192 x 28672 x 0.5 B = 117 MB at ~0.927 x 8 TB/s = 15.8 us
+    # a weight-bound NVFP4 GEMV: 4-bit values + one 1-byte scale per 16, so
+    # 8192 x 28672 x (8 + 1) / 16 B = 132 MB at ~0.927 x 8 TB/s = 17.8 us
     op = O.matmul(1, 8192, 28672, "fp4", name="x")
     t = predict_op(op, "b200", "graph")
-    stream = 8192 * 28672 * 0.5 / (0.927 * 8e12)
+    stream = 8192 * 28672 * (8 + 1) / 16 / (0.927 * 8e12)
     assert stream < t < stream * 1.4
     slower = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.3})
     assert predict_op(op, slower, "graph") == t
@@ -91,3 +92,39 @@ def test_decode_attention_share_moves_decode_attention_only_and_in_its_direction
     assert h100.chip.params.decode_attention_bw_efficiency == 0.0
     same = load_hardware("h100-sxm", {"gpu.decode_attention_bw_efficiency": 0.0})
     assert predict_op(dec, same, "graph") == predict_op(dec, h100, "graph")
+
+
+def test_mxfp4_runs_on_the_fp4_mmas_and_moves_fewer_scale_bytes() -> None:
+    # MXFP4 (one 1-byte scale per 32 values) runs at the fp4 peak and the fp4 tile-loop
+    # share; a weight-bound GEMV moves (8 + 0.5) / (8 + 1) of NVFP4's bytes, so it is faster
+    big = (4096, 8192, 8192)
+    lo = load_hardware("b200", {"gpu.mma_efficiency_fp4": 0.3})
+    hi = load_hardware("b200", {"gpu.mma_efficiency_fp4": 0.9})
+    mx = O.matmul(*big, "mxfp4", name="x")
+    assert predict_op(mx, lo, "graph") > predict_op(mx, hi, "graph")
+    assert predict_op(mx, "b200", "graph") == pytest.approx(
+        predict_op(O.matmul(*big, "fp4", name="x"), "b200", "graph"), rel=0.02)
+    gemv_mx = O.matmul(1, 8192, 28672, "mxfp4", name="x")
+    gemv_nv = O.matmul(1, 8192, 28672, "fp4", name="x")
+    assert gemv_mx.bytes.weight == pytest.approx(gemv_nv.bytes.weight * 8.5 / 9.0, rel=1e-12)
+    assert predict_op(gemv_mx, "b200", "graph") < predict_op(gemv_nv, "b200", "graph")
+
+
+def test_block_scaled_k_tile_counts_values_not_scales() -> None:
+    # An NVFP4 operand is 4.5 bits a value with its scales, but the K tile holds 128 bytes
+    # of 4-bit values (256 values) and the scales beside them: an 8192-deep GEMM runs 32
+    # K steps, not ceil(8192 / int(128 / 0.5625)) = 37 (2.5 % of padded MMA work)
+    from infersim.hwmodels.models.gpu.figures import figures, matrix_peak, mma_efficiency
+    from infersim.hwmodels.models.gpu.gemm import gemm_candidate
+    from infersim.workloads.dtypes import DType
+
+    c = figures(load_hardware("b200"))
+    peak, eff = matrix_peak(c, DType.FP4), mma_efficiency(c, DType.FP4)
+    b = DType.FP4.bytes
+    assert DType.FP4.value_bytes == DType.MXFP4.value_bytes == 0.5
+    args = (c, 8192, 8192, 8192, 1, b, b, 2.0, peak, 128, 256, 1, 1.0, eff)
+    values = gemm_candidate(*args, k_b=DType.FP4.value_bytes)
+    scaled = gemm_candidate(*args)  # k_b = 0: the K tile sized by the stored bytes
+    t_step = 2.0 * 128 * 256 * 256 / (peak * eff / c.sms)
+    assert values.compute_s == pytest.approx(values.waves * 32 * t_step, rel=1e-12)
+    assert scaled.compute_s == pytest.approx(values.compute_s * 37 * 227 / (32 * 256), rel=1e-12)

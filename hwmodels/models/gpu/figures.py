@@ -109,8 +109,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
     peaks: dict[DType, float] = {}
     vec: dict[DType, float] = {}
     for d in DType:
-        # MXFP4 and NVFP4 run on the same block-scaled fp4 MMAs (specs list "fp4")
-        peaks[d] = chip.peak_flops(DType.FP4 if d is DType.MXFP4 else d)
+        peaks[d] = chip.peak_flops(d)
         vec[d] = chip.peak_flops(d, UnitType.VECTOR)
     return GpuFigures(
         sms=max(1, int(p.sm_count)), l2_bytes=l2_bytes, l2_bw=l2_bw,
@@ -185,7 +184,7 @@ def mma_efficiency(c: GpuFigures, dtype: DType) -> float:
     native = c.peak.get(dtype, 0.0) > 0.0  # else up-converted: runs on the 16-bit pipe
     if not native:
         return c.mma_eff
-    if dtype in (DType.FP4, DType.MXFP4):
+    if dtype.mma_format is DType.FP4:
         return c.mma_eff_fp4
     return c.mma_eff_8bit if dtype in _EIGHT_BIT else c.mma_eff
 

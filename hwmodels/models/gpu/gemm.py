@@ -106,7 +106,8 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
                    o_b: float, peak: float, tm: int, tn: int, split: int,
                    imbalance: float = 1.0, mma_eff: float = 0.0,
                    bw_eff: float = -1.0, cluster: int = 1,
-                   reduce_kernel: bool = False, tma_stream: bool = False) -> GemmChoice:
+                   reduce_kernel: bool = False, tma_stream: bool = False,
+                   k_b: float = 0.0) -> GemmChoice:
     """Time of an (m×k)·(k×n) GEMM (× groups) with thread-block tile tm×tn and split-K.
     `mma_eff`: the tile loop's share of `peak` (0 = the GPU's `mma_efficiency`); `bw_eff`:
     its operand stream's share of peak bandwidth (-1 = the GPU's `gemm_bw_efficiency`);
@@ -116,7 +117,9 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     a launch and its own stream; otherwise the splits reduce in-kernel (one handshake).
     `tma_stream`: the operands stream through a TMA pipeline whose stages keep ~100 KB in
     flight per SM, so a GEMM on few SMs is held by each SM's share of the L2 bandwidth
-    (`stream_time`'s `sm_rate`), not by Little's law on `sm_inflight_kib`."""
+    (`stream_time`'s `sm_rate`), not by Little's law on `sm_inflight_kib`. `k_b`: bytes per
+    value that size the K tile (0 = min(a_b, w_b); block-scaled formats pass their values'
+    width, `DType.value_bytes`, as their scales are staged beside the tile)."""
     tiles_m = -(-m // tm)
     tiles_n = -(-n // tn)
     # the busiest group's extra row tiles (its rows are imbalance·m, the others ~m)
@@ -125,7 +128,7 @@ def gemm_candidate(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: floa
     ctas = tiles * split
     sms = c.sms
     waves = -(-ctas // sms)
-    tk = max(16, int(_TILE_K_BYTES / min(a_b, w_b)))
+    tk = max(16, int(_TILE_K_BYTES / (k_b or min(a_b, w_b))))
     k_split = -(-k // split)
     k_iters = -(-k_split // tk)
     peak_sm = peak * (mma_eff or c.mma_eff) / sms
@@ -208,16 +211,18 @@ def memo_entries() -> int:
 
 def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, w_b: float,
                 o_b: float, peak: float, imbalance: float = 1.0,
-                mma_eff: float = 0.0, bw_eff: float = -1.0, tile_set: int = 0) -> GemmChoice:
+                mma_eff: float = 0.0, bw_eff: float = -1.0, tile_set: int = 0,
+                k_b: float = 0.0) -> GemmChoice:
     """The fastest (tile, split-K) mapping of a GEMM — the mapper's tiling search over
     `TILE_SETS[tile_set]` (0: `TILES`, 1: `TILES_WAVE_FIT`, in thread-block clusters of the
     GPU's `tma_multicast`: cuBLAS 12.8+'s nvjet kernels run every tile in a cluster)."""
-    key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff, bw_eff, tile_set)
+    key = (id(c), m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff, bw_eff, tile_set,
+           k_b)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is c:
         return hit[1]
     ch = gemm_search_uncached(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff,
-                              bw_eff, tile_set)
+                              bw_eff, tile_set, k_b)
     if len(_MEMO) >= _MEMO_ENTRIES:
         _MEMO.clear()
     _MEMO[key] = (c, ch)
@@ -227,7 +232,7 @@ def gemm_search(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float, 
 def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
                          w_b: float, o_b: float, peak: float, imbalance: float = 1.0,
                          mma_eff: float = 0.0, bw_eff: float = -1.0,
-                         tile_set: int = 0) -> GemmChoice:
+                         tile_set: int = 0, k_b: float = 0.0) -> GemmChoice:
     """`gemm_search` without the memo: every (tile, split-K) candidate, first strict minimum
     in search order (tiles outer, SPLITS inner)."""
     best: GemmChoice | None = None
@@ -245,7 +250,7 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
             if split > 1 and (k // split < MIN_SPLIT_K or tiles >= c.sms):
                 break
             ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
-                                imbalance, mma_eff, bw_eff, cluster, nvjet, nvjet)
+                                imbalance, mma_eff, bw_eff, cluster, nvjet, nvjet, k_b)
             if best is None or ch.time_s < best.time_s:
                 best = ch
     assert best is not None

@@ -266,18 +266,20 @@ class GpuModel(CostModelBase):
         """`clock`: the tensor cores' clock over the sustained one (`figures.boost_factor`
         for an op from idle), raising the tile loop's efficiency up to the peak."""
         a_b = op.dtype.bytes
-        w_b = sh.weight_dtype.bytes if sh.weight_dtype is not None else a_b
+        wdt = sh.weight_dtype or op.dtype
+        w_b = wdt.bytes
         mdt = op.dtype
         if mdt is DType.FP8 and E.knob(profile, "fp8_gemm") < 0.5:
             mdt = DType.BF16  # no fp8 kernel: dequantized, 16-bit MMA
             a_b = mdt.bytes
+        k_b = min(mdt.value_bytes, wdt.value_bytes)  # the K tile counts values, not scales
         eff = mma_efficiency(c, mdt)
         if op.kind is OpKind.MOE_EXPERTS:
             eff *= E.knob(profile, "moe_efficiency")
         eff = min(1.0, eff * clock)
         ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, mdt),
                          max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt),
-                         1 if E.knob(profile, "gemm_tile_set") >= 0.5 else 0)
+                         1 if E.knob(profile, "gemm_tile_set") >= 0.5 else 0, k_b)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),
