@@ -84,6 +84,11 @@ class RuntimeProfile:
 # validation/data/gpu/h200-sxm-2026-12-04/run4/kernel_census.csv). The op's time includes
 # it; the mapper counts it as one more kernel the host launches.
 COMBINE_KERNEL_S = "combine_kernel_s"
+# OpCost.detail key: seconds to write back, after the op's kernels end, the main-memory writes
+# they leave dirty in a write-back cache (GPU L2). Not in the op's time: a later kernel pays
+# it, and only if it evicts those lines before they are overwritten (a read flush does; an
+# engine's recycled activation buffers mostly are overwritten in place).
+WRITEBACK_S = "writeback_s"
 
 
 @dataclass(frozen=True, slots=True)

@@ -473,6 +473,12 @@ class GpuParams:
         "bandwidth (read + write traffic) of the sender's copy into its FIFO, run by the "
         "few thread blocks of the transport's channels; 0 = the stream's hbm_read/write "
         "efficiencies", (0.0, 1.0), default=0.0)
+    vector_launch_s: float = kind_param(
+        "vector_launch_us", "kernel_launch_us for a vector kernel (elementwise, norm, RoPE, "
+        "KV write): the launch gap between dependent kernels plus the kernel's own fixed "
+        "device time, which for a grid of short single-pass blocks (no operand pipeline to "
+        "fill, a one-block tail) is shorter than a GEMM's; 0 = kernel_launch_us",
+        (0.0, 100.0), scale=US, default=0.0)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,11 @@ What is compared:
 - gemm / attention / elementwise rows: the op's device time in a CUDA graph with a cold L2
   (how measure_gpu.py measures it) vs the GPU cost model's `op_cost(...).time_s`, costed
   `from_idle` (each op is timed alone from a GPU idle between ops, so the clock starts
-  boosted: the spec's `clock_boost`). Rows timed after a memset flush (files without a
+  boosted: the spec's `clock_boost`). A read-flush row (graph(flush, op) less graph(flush))
+  also holds the write-back of the lines the op left dirty in L2, which the flush after it
+  evicts: the model's `writeback_s` detail (`figures.dirty_writeback_s`) is added to those
+  rows (an elementwise add of 16 M elements: ~4 us on a ~23 us kernel; the flush probe below
+  measures it). Rows timed after a memset flush (files without a
   `flush` column) go to an informative group: the memset leaves ~L2-size of dirty lines the
   op must write back, ~5-10 us more per op than after the read flush (measured both ways in
   one session, run3);
@@ -39,9 +43,9 @@ What is compared:
   `splitKreduce_kernel`);
 - the kernel census of each model step by kernel class (gemm, attention, vector): the
   summed device time against the `eager` runtime's kernel bodies, each op's time less
-  `kernel_launch_us` per kernel (informative: it shows where a step's time sits, e.g. that
-  decode GEMMs agree within ~1% while vector kernels carry ~1 µs of device time per kernel
-  that the model books as launch).
+  `kernel_launch_us` (`vector_launch_us` for a vector op) per kernel (informative: it shows
+  where a step's time sits, e.g. that decode GEMMs agree within ~1% while vector kernels
+  carry ~1 µs of device time per kernel that the model books as launch).
 
     python -m infersim.validation.datasets.gpu_measurements
 """
@@ -59,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from infersim.foundation.errors import InfersimError
 from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
-from infersim.hwmodels.cost import RuntimeProfile
+from infersim.hwmodels.cost import WRITEBACK_S, OpCost, RuntimeProfile
 from infersim.hwmodels.models.gpu import engines as E
 from infersim.workloads import ops as O
 from infersim.workloads.ops import OpKind
@@ -215,9 +219,19 @@ def _predict(r: dict[str, str], hw: Hardware, tile_set: float = 0.0
     if op is None:
         return math.nan, "other", f"no prediction for kind {kind!r}", None
     group = f"operators: {kind}"
+    oc = cost_model(hw).op_cost(op, hw, _isolated(tile_set))
     if (r.get("flush") or "memset") == "memset":  # files from before `--flush` name none
-        group += " (memset flush, informative)"
-    return cost_model(hw).op_cost(op, hw, _isolated(tile_set)).time_s, group, "", None
+        return oc.time_s, group + " (memset flush, informative)", "", None
+    # the read flush after the op evicts the lines the op left dirty and pays their write-back
+    return oc.time_s + writeback_s(oc), group, "", None
+
+
+def writeback_s(oc: OpCost) -> float:
+    """The write-back of the op's dirty lines (the cost model's `WRITEBACK_S` detail), which
+    a read-flush row charges to the op: measure_gpu.py times an op as graph(flush, op) less
+    graph(flush), and the flush that follows the op in the graph evicts what it left dirty
+    (the flush probe measures it: the flush after an op against one after a flush)."""
+    return float(dict(oc.detail).get(WRITEBACK_S, 0.0))
 
 
 def load() -> pd.DataFrame:
@@ -366,14 +380,15 @@ def _census_classes(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
     """Each model step of `validation/gpu/kernel_census.py` (`kernel_census.csv`: the
     kernels of one eager step and their device time, torch.profiler), per kernel class: the
     summed device time against the `eager` runtime's kernel bodies for that step, each op's
-    time less `kernel_launch_us` per kernel it launches. Device durations leave out the gap
+    time less `kernel_launch_us` (a vector op: `vector_launch_us`) per kernel it launches.
+    Device durations leave out the gap
     between kernels that `kernel_launch_us` also covers, so this separates where a step's
     time sits from how the model splits it between bodies and launches (informative)."""
     from infersim.hwmodels.models.gpu.figures import figures
 
     out: list[dict[str, Any]] = []
     for path, session, device, spec, hw in _session_files("kernel_census.csv"):
-        launch = figures(hw).launch
+        fig = figures(hw)
         measured: dict[tuple[str, str], tuple[float, float]] = {}
         for r in csv.DictReader(path.open(newline="")):
             key = (r["case"], census_class(r["kernel"]))
@@ -393,6 +408,7 @@ def _census_classes(session_tiles: dict[Path, float]) -> list[dict[str, Any]]:
                            session_tiles.get(session, 0.0)).to_frame()
             cls = ["gemm" if k == "matmul" else "attention" if k == "attention" else "vector"
                    for k in f["kind"]]
+            launch = [fig.launch if x != "vector" else fig.vec_launch for x in cls]
             body = f["count"] * (f["time_s"] - f["kernels"] * launch)
             for c in ("gemm", "attention", "vector"):
                 if (case, c) not in measured:

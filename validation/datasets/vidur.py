@@ -48,7 +48,7 @@ from typing import Any, cast
 import pandas as pd
 
 from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
-from infersim.hwmodels.cost import Runtime
+from infersim.hwmodels.cost import OpCost, Runtime
 from infersim.hwmodels.spec import GpuParams
 from infersim.workloads import ops as O
 from infersim.workloads.ops import Op, OpKind
@@ -666,7 +666,6 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
     nctx = CostContext(runtime=Runtime.EAGER)
     model = cost_model(hw)
     p = hw.chip.params
-    launch = p.kernel_launch_s if isinstance(p, GpuParams) else 0.0
     gain = h.get("zero_operand_mma_gain", 1.0)
     hw_zero = hw
     if not network and gain != 1.0 and isinstance(p, GpuParams):
@@ -687,9 +686,15 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
             on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
             kernels = compute_kernels(r)
             # each kernel is traced (and rounded to whole µs) on its own
-            out[i] = sum(trace_median(model.op_cost(k, on, ctx).time_s - launch
+            out[i] = sum(trace_median(_body(model.op_cost(k, on, ctx))
                                       + h.get("trace_offset_s", 0.0)) for k in kernels)
     return out
+
+
+def _body(oc: OpCost) -> float:
+    """A kernel's modelled time less its back-to-back launch cost (`kernel_launch_us`, or
+    `vector_launch_us` for a vector kernel: `OpCost.overhead_s`)."""
+    return oc.time_s - oc.overhead_s
 
 
 def trace_median(t: float) -> float:

@@ -39,6 +39,7 @@ class GpuFigures:
     mma_eff: float
     attn_eff: float
     launch: float
+    vec_launch: float  # launch for a vector kernel (gpu.vector_launch_us, else launch)
     link_eff: float
     coll_lat: float
     nvls_eff: float
@@ -118,6 +119,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         eff_r=p.hbm_read_efficiency, eff_w=p.hbm_write_efficiency,
         inflight=p.sm_inflight_bytes, mma_eff=p.mma_efficiency,
         attn_eff=p.attention_efficiency, launch=p.kernel_launch_s,
+        vec_launch=p.vector_launch_s or p.kernel_launch_s,
         link_eff=p.link_efficiency, coll_lat=p.collective_latency_s,
         nvls_eff=p.nvls_efficiency, ll_step=p.ll_step_latency_s,
         nvls_lat=p.nvls_latency_s, idle_w=chip.power.idle_w,
@@ -169,6 +171,24 @@ def stream_time(c: GpuFigures, read: float, write: float, active_sms: float,
         cap = max(1.0, active_sms) * c.inflight / c.hbm_lat
         t_bw = max(t_bw, (read + write) / cap)
     return c.hbm_lat + t_bw
+
+
+def dirty_writeback_s(c: GpuFigures, accessed: float, write: float) -> float:
+    """Seconds to write back the main-memory writes of a kernel that are still dirty in L2
+    when it ends. L2 is a write-back cache that keeps the lines the kernel touched last; of
+    the kernel's L2 accesses (`accessed`: every byte through L2, re-reads included) the
+    written share is dirty, so min(write, L2 x write / accessed) bytes remain, written back
+    at the elementwise stream's rate (`elementwise_bw_efficiency`; the generic write
+    efficiency without one) by whatever evicts them. A streaming kernel touches each line
+    once, so about a third of an add's lines are dirty at its end. Checked on the
+    H200 flush probe (validation/data/gpu/h200-sxm-2026-12-04/run7: a read flush after add /
+    silu of 1-64 M elements runs 0.3-6.8 us longer than after a flush, ~0.95 of peak
+    bandwidth over the dirty bytes this gives)."""
+    if write <= 0.0 or c.l2_bytes <= 0.0:
+        return 0.0
+    dirty = min(write, c.l2_bytes * write / max(accessed, write))
+    eff = c.vec_eff.get("elementwise", 0.0) or c.eff_w
+    return dirty / (c.hbm_bw * eff)
 
 
 def matrix_peak(c: GpuFigures, dtype: DType) -> float:

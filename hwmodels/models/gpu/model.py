@@ -35,6 +35,7 @@ from dataclasses import replace
 from infersim.hwmodels import collectives
 from infersim.hwmodels.cost import (
     COMBINE_KERNEL_S,
+    WRITEBACK_S,
     Bound,
     CostContext,
     CostModelBase,
@@ -48,6 +49,7 @@ from infersim.hwmodels.models.gpu.attention import FLASH_BLOCK_Q, attention_sear
 from infersim.hwmodels.models.gpu.figures import (
     GpuFigures,
     boost_factor,
+    dirty_writeback_s,
     figures,
     gemm_bw_efficiency,
     mac_energy_j,
@@ -233,19 +235,24 @@ class GpuModel(CostModelBase):
         vp = vector_plan(c, op, sh, warm)
         detail: tuple[tuple[str, float | str], ...] = (
             ("blocks", float(vp.blocks)), ("waves", float(vp.waves)),
-            ("passes", float(vp.passes)), ("l2_resident", vp.l2_hit))
+            ("passes", float(vp.passes)), ("l2_resident", vp.l2_hit),
+            (WRITEBACK_S, vp.writeback_s))
         if op.kind is OpKind.EMBEDDING:
             detail += (("gather", 1.0),)
         return self._finish(c, op, hw, vp.time_s, vp.compute_s, vp.memory_s, 0.0,
-                            vp.hbm_bytes, vp.l2_bytes, 0.0, detail)
+                            vp.hbm_bytes, vp.l2_bytes, 0.0, detail, c.vec_launch)
 
     # -- helpers -------------------------------------------------------------------------
 
     @staticmethod
     def _finish(c: GpuFigures, op: Op, hw: Hardware, body_s: float, compute_s: float,
                 memory_s: float, comm_s: float, hbm_bytes: float, l2_bytes: float,
-                wire_bytes: float, detail: tuple[tuple[str, float | str], ...]) -> OpCost:
-        t = body_s + c.launch
+                wire_bytes: float, detail: tuple[tuple[str, float | str], ...],
+                launch: float = -1.0) -> OpCost:
+        """The op's cost: its kernel body plus the per-kernel `launch` (-1: the chip's
+        `kernel_launch_us`), energy, and what bounds it."""
+        launch = c.launch if launch < 0.0 else launch
+        t = body_s + launch
         fabric = hw.fabric
         energy = (op.flops * mac_energy_j(c, op.dtype) + hbm_bytes * 8.0 * c.hbm_j_bit
                   + l2_bytes * 8.0 * c.l2_j_bit
@@ -253,13 +260,13 @@ class GpuModel(CostModelBase):
                   + c.idle_w * t)
         if comm_s > 0.0 and comm_s >= max(compute_s, memory_s):
             bound = Bound.INTERCONNECT
-        elif c.launch > body_s:
+        elif launch > body_s:
             bound = Bound.LATENCY
         elif compute_s >= memory_s:
             bound = Bound.COMPUTE
         else:
             bound = Bound.MEMORY
-        return OpCost(t, energy, bound, compute_s, memory_s, comm_s, c.launch, detail)
+        return OpCost(t, energy, bound, compute_s, memory_s, comm_s, launch, detail)
 
     def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
                 profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
@@ -284,6 +291,8 @@ class GpuModel(CostModelBase):
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),
             ("hbm_reads", f"A×{ch.reads_a} B×{ch.reads_b}"))
+        # no WRITEBACK_S: the GEMM model drains its output to main memory inside the kernel
+        # (earlier waves' stores under later main loops, the last wave's as its drain)
         if ch.reduce_s > 0.0:  # the split-K partials' reduce is a kernel of its own
             detail += ((COMBINE_KERNEL_S, ch.reduce_s),)
         # a tile loop starved by L2 operand feed is memory-side, not compute
@@ -303,7 +312,9 @@ class GpuModel(CostModelBase):
         ch = attention_search(c, op, sh, gqa_aware=E.knob(profile, "gqa_aware") >= 0.5)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", ch.algorithm), ("split_kv", ch.split_kv), ("blocks", ch.blocks),
-            ("waves", ch.waves), ("kv_reads", ch.kv_reads))
+            ("waves", ch.waves), ("kv_reads", ch.kv_reads),
+            (WRITEBACK_S, dirty_writeback_s(c, ch.read_bytes + ch.write_bytes,
+                                            ch.write_bytes)))
         if ch.split_kv > 1:  # the partials' combine is a kernel of its own (a launch)
             detail += ((COMBINE_KERNEL_S, c.launch),)
         hbm = ch.read_bytes + ch.write_bytes

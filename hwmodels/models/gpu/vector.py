@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from infersim.hwmodels.models.gpu.figures import (
     L2_REUSE_FRACTION,
     GpuFigures,
+    dirty_writeback_s,
     stream_time,
     vector_peak,
 )
@@ -61,6 +62,7 @@ class VectorPlan:
     memory_s: float  # max(main-memory stream, L2 stream)
     latency_s: float  # (phases + waves - 1) x access latency (short rows, few rows)
     time_s: float  # kernel body: max of the above
+    writeback_s: float  # its main-memory writes left dirty in L2, written back later
 
 
 def row_passes(op: Op, sh: VectorShape, row_bytes_on_chip: float) -> tuple[int, bool]:
@@ -167,4 +169,5 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
             memory_s = max(memory_s, lat_avg + total * lat_avg / (resident * c.blk_inflight))
     t = max(compute_s, memory_s, latency_s)
     return VectorPlan(rows, blocks, waves, passes, phases, hit, hbm_r + hbm_w,
-                      l2_served + hbm_r + hbm_w, compute_s, memory_s, latency_s, t)
+                      l2_served + hbm_r + hbm_w, compute_s, memory_s, latency_s, t,
+                      dirty_writeback_s(c, l2_served + hbm_r + hbm_w, hbm_w))
