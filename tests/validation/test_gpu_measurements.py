@@ -481,3 +481,36 @@ def test_readme_eager_prefill_clock_claims() -> None:
 
     assert clock("prefill 2048 (eager)") < clock("prefill 512 (eager)") < 1980.0
     assert clock("decode b1 (graph)") == 1980.0
+
+
+def test_vector_launch_is_the_measured_gap_plus_a_vector_kernels_fixed_time(frame) -> None:  # type: ignore[no-untyped-def]
+    # h200-sxm.yaml gpu.vector_launch_us (1.8) = the gap between dependent kernels of a
+    # graph-replayed step + a vector kernel's own fixed device time. Gap: the median graph
+    # step over the sessions (runs 1-8) less the census's summed device time (run7; within
+    # 0.5 % of run4 and run9) less ~8 us of replay and synchronize, per kernel. Fixed time:
+    # the census's vector device time less the model's bodies per kernel, at batch 1
+    from infersim.hwmodels.models.gpu.figures import figures
+
+    census = _rows(SESSION / "run7/census/kernel_census.csv")
+    graph = frame[frame["group"] == "end-to-end (graph)"]
+    gaps, fixed = [], []
+    for model, layers in (("llama-3.2-1b", 16), ("llama-3.1-8b", 32)):
+        for batch in (1, 8):
+            case = f"{model} decode b{batch} ctx1025 ({layers} layers)"
+            rows = [r for r in census if r["case"] == case]
+            device = sum(float(r["device_s_per_step"]) for r in rows)
+            kernels = sum(float(r["calls_per_step"]) for r in rows)
+            step = graph[graph["case"] == f"e2e/{model}/bf16/{batch}/1/1025/graph"]["measured"]
+            assert len(step) >= 5
+            gaps.append((float(step.median()) - device - 8e-6) / kernels)
+        (v,) = frame[(frame["group"] == gm.CENSUS_GROUP) & frame["notes"].str.endswith(
+            "run7/census") & (frame["case"] == f"census/{model} decode b1 ctx1025 "
+                              f"({layers} layers)/vector")].itertuples()
+        n = float(v.notes.split("; ")[1].split()[0])  # "<n> kernels measured"
+        fixed.append((v.measured - v.predicted) / n)
+    assert all(0.65e-6 < g < 0.9e-6 for g in gaps)
+    assert all(0.9e-6 < f < 1.1e-6 for f in fixed)
+    c = figures(load_hardware("h200-sxm"))
+    assert c.vec_launch == pytest.approx(statistics.median(gaps) + statistics.median(fixed),
+                                         abs=0.05e-6)
+    assert c.launch == pytest.approx(2e-6)  # GEMMs and attention keep kernel_launch_us
