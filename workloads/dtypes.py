@@ -43,7 +43,7 @@ class DType(str, Enum):
         """Bytes of one value without its block scales: what a GEMM's K tile is counted in
         (kernels stage the scales beside the values). fp4 and mxfp4: 0.5; every other format
         its `bytes` (the GGUF formats are dequantized before the MMA and keep their bpw)."""
-        return 0.5 if self in (DType.FP4, DType.MXFP4) else _BYTES[self]
+        return _E2M1_BYTES if self in (DType.FP4, DType.MXFP4) else _BYTES[self]
 
     @property
     def mma_format(self) -> DType:
@@ -79,6 +79,8 @@ class DType(str, Enum):
             raise InputError(f"{field}: unknown dtype {value!r}; use one of {names}") from None
 
 
+_E2M1_BYTES = 0.5  # one 4-bit E2M1 value, the element of both fp4 formats
+
 _BYTES: dict[DType, float] = {
     DType.FP32: 4.0,
     DType.BF16: 2.0,
@@ -91,10 +93,10 @@ _BYTES: dict[DType, float] = {
     # Accurate Low-Precision Inference" (https://developer.nvidia.com/blog/introducing-nvfp4-
     # for-efficient-and-accurate-low-precision-inference/). An fp4 weight, activation or KV
     # tensor moves its scales with it.
-    DType.FP4: 0.5 + 1.0 / 16.0,
+    DType.FP4: _E2M1_BYTES + 1.0 / 16.0,
     # MXFP4: E2M1 values plus one 8-bit E8M0 scale per 32-value block = 4.25 bits (OCP
     # Microscaling Formats (MX) Specification v1.0, 2023, section 5)
-    DType.MXFP4: 0.5 + 1.0 / 32.0,
+    DType.MXFP4: _E2M1_BYTES + 1.0 / 32.0,
     DType.FP64: 8.0,
 }
 

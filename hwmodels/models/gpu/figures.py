@@ -66,6 +66,7 @@ class GpuFigures:
     epi_overlap: bool  # a wave's epilogue hides under the next wave's main loop
     multicast: int  # CTAs per cluster sharing one TMA-multicast operand tile (1 = none)
     vec_eff: dict[str, float]  # per vector-kernel class (VECTOR_CLASSES); 0 = stream's
+    wb_bw: float  # rate dirty L2 lines are written back at (elementwise stream, else writes)
     blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
     reduce_eff: float  # link efficiency of reducing collectives (0 = link_eff)
     p2p_fifo: float  # P2P-read FIFO the sender may run ahead by (bytes; 0 = P2P write)
@@ -137,6 +138,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         epi_overlap=bool(p.epilogue_overlap), multicast=max(1, int(p.tma_multicast)),
         vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
+        wb_bw=main.bandwidth_Bps * (p.elementwise_bw_efficiency or p.hbm_write_efficiency),
         blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,
         p2p_fifo=p.p2p_read_fifo_bytes, p2p_copy_eff=p.p2p_copy_efficiency,
     )
@@ -184,11 +186,9 @@ def dirty_writeback_s(c: GpuFigures, accessed: float, write: float) -> float:
     H200 flush probe (validation/data/gpu/h200-sxm-2026-12-04/run7: a read flush after add /
     silu of 1-64 M elements runs 0.3-6.8 us longer than after a flush, ~0.95 of peak
     bandwidth over the dirty bytes this gives)."""
-    if write <= 0.0 or c.l2_bytes <= 0.0:
+    if write <= 0.0 or c.l2_bytes <= 0.0 or c.wb_bw <= 0.0:
         return 0.0
-    dirty = min(write, c.l2_bytes * write / max(accessed, write))
-    eff = c.vec_eff.get("elementwise", 0.0) or c.eff_w
-    return dirty / (c.hbm_bw * eff)
+    return min(write, c.l2_bytes * write / max(accessed, write)) / c.wb_bw
 
 
 def matrix_peak(c: GpuFigures, dtype: DType) -> float:
