@@ -58,8 +58,9 @@ def diagnose_step(r: Any) -> list[dict[str, str]]:
     need = min_chips_that_fit(r)
     if r.feasible and need is not None and need < chips:
         out.append(_d("fewer_chips_fit",
-                      f"the model state fits on {need} chip(s) but tp {sc.parallel.tp} × pp "
-                      f"{sc.parallel.pp} uses {chips}: a cheaper parallelism (fewer chips per "
+                      f"the model state fits on {need} chip(s) but tp {sc.parallel.tp} × "
+                      + (f"dp {sc.parallel.dp} × " if sc.parallel.dp > 1 else "")
+                      + f"pp {sc.parallel.pp} uses {chips}: a cheaper parallelism (fewer chips per "
                       "replica, more replicas) would do if its latency is acceptable"))
     return out
 

@@ -320,7 +320,9 @@ def _map_step(trace: Trace, hw: Hardware,
     ctx = CostContext(runtime=rt, profile=profile, weights_on_chip=woc, chip_bytes=chip_bytes,
                       layers_on_chip=layers_here)
     hw_fp = cache.hw_fingerprint(hw)
-    launch = model.step_overheads(hw, rt, profile, trace.scenario.batch,
+    # host work per sequence is each data-parallel attention group's own (its scheduler /
+    # executor process runs beside the others): the busiest group's sequences
+    launch = model.step_overheads(hw, rt, profile, -(-trace.scenario.batch // max(1, par.dp)),
                                   decode=trace.scenario.phase is Phase.DECODE)
     host_k = launch.host_per_kernel_s
     coll_h, mode_s = eager_host_knobs(profile)

@@ -50,6 +50,10 @@ def register(sub: Any) -> None:
     d.add_argument("--tp", type=int_arg, default=1, help="tensor-parallel chips per replica")
     d.add_argument("--pp", type=int_arg, default=1, help="pipeline stages per replica")
     d.add_argument("--ep", type=int_arg, default=1, help="expert-parallel degree")
+    d.add_argument("--dp", type=int_arg, default=1,
+                   help="data-parallel attention groups of --tp chips in a replica, sharing "
+                        "the experts (MoE; --ep = tp x dp): TensorRT-LLM's "
+                        "enable_attention_dp, SGLang's --enable-dp-attention")
     d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
     add_runtime_arg(d)
     add_runtime_set_arg(d)
@@ -241,7 +245,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
                      a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link,
-                     lm_head=a.lm_head)
+                     lm_head=a.lm_head, dp=a.dp)
     decode_hw, ddep = _decode_pool(a, hw, dep)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)
@@ -311,7 +315,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         step = simulate(model, hw, batch=1, context=DEFAULT_PROMPT if a.prompt is None
                         else max(a.prompt, 1), runtime=a.runtime, weights=a.weights,
                         activations=a.activations, kv=a.kv, lm_head=a.lm_head,
-                        tp=a.tp, pp=a.pp, ep=a.ep)
+                        tp=a.tp, pp=a.pp, ep=a.ep, dp=a.dp)
         d["diagnostics"] += [x for x in step.diagnostics() if x["code"] != "chips_idle"]
     if a.json:
         print_json(d)
@@ -445,6 +449,8 @@ def _print_result(d: dict[str, Any], dep: dict[str, Any], hw_label: str,
     if "→" in d["hardware"]:  # heterogeneous pools: the result names both systems
         hw_label = d["hardware"]
     pools = f"{d['replicas']} replica(s) × tp {dep['tp']} pp {dep['pp']}"
+    if dep.get("dp", 1) > 1:
+        pools += f" dp {dep['dp']} ep {dep['ep']}"
     if "decode_tp" in d:
         runtime = knobs_text(d["decode_runtime"], d.get("decode_runtime_knobs", {}))
         pools = (f"prefill tp {dep['tp']} pp {dep['pp']}, decode tp {d['decode_tp']} pp "

@@ -156,6 +156,12 @@ class Deployment:
       128 GB/s bidirectional; reference table 1.1 [H4], Hopper whitepaper).
     - kv_transfer_Bps: per chip, for disaggregated KV hand-off; None = the system fabric's
       per-chip injection bandwidth (`Interconnect.chip_bandwidth_Bps`).
+    - dp: attention data parallelism inside the replica (MoE models, ep = tp·dp): dp groups
+      of tp chips, each with its own requests, KV cache and scheduler process, run every
+      iteration in lockstep and share the experts. The replica's KV pool is the groups'
+      pools together; an iteration's token-parallel work is the busiest group's share of
+      its tokens (requests spread evenly) with the experts seeing them all; the host work
+      per request (the serving floor) is each group's own.
     """
 
     tp: int = 1
@@ -175,9 +181,11 @@ class Deployment:
     kv_link: str | None = None  # a KV_LINKS name for the hand-off (kv_transfer_Bps wins)
     lm_head: str | None = None  # the output projection's weights (None: as `weights`, or
     # bf16 under a quantized checkpoint; `Precision.head`)
+    dp: int = 1  # data-parallel attention groups of tp chips in one replica, sharing the
+    # experts (ep = tp·dp): TensorRT-LLM's enable_attention_dp, SGLang's --enable-dp-attention
 
     def __post_init__(self) -> None:
-        for name in ("tp", "pp", "ep", "replicas"):
+        for name in ("tp", "pp", "ep", "replicas", "dp"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
@@ -196,7 +204,7 @@ class Deployment:
 
     @property
     def chips_per_replica(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.dp * self.pp
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,14 @@ instead of one); prefills longer than the model's max context are priced as seve
 sequences; energy uses the same decomposition. Pipeline stages are not overlapped across
 iterations (an iteration costs the full step latency).
 
+With attention data parallelism (`dp` groups of tp chips sharing the experts, ep = tp·dp)
+the groups run each iteration in lockstep, each on its own requests, spread evenly: N_pf is
+tabulated per group (every group prefilling T tokens, the experts seeing dp·T) and read at
+the busiest group's ⌈(P + D)/dp⌉ tokens; N_dec, S_dec and S_pf take the replica's sequences,
+of which the mapper prices the busiest group's ⌈B/dp⌉ (`build_trace`); the serving floor
+is one group's host work, ⌈D/dp⌉ requests. Known approximation: a lone prompt is priced
+as if spread over the groups (its own group's token-parallel work is dp× what is priced).
+
 Tables are lazy: a node is computed (one `build_trace` + `map_trace`) the first time an
 iteration needs it and cached. Integer axes are exact up to a threshold, then geometric with
 16-32 nodes per octave, plus nodes at the token counts where costs step (`token_tile`, e.g.
@@ -127,8 +135,9 @@ class MapperIterationCost:
                  activations: str | DType | None = None,
                  lm_head: str | DType | None = None,
                  cached_chunk_per_octave: int | None = None,
-                 cached_per_octave: int = 16) -> None:
+                 cached_per_octave: int = 16, dp: int = 1) -> None:
         self.model = model
+        self.dp = dp  # data-parallel attention groups (see the module docstring)
         self.hw = hw
         # Serving runs fused kernels on framework kinds; a compiled kind (wafer, LPU) runs
         # its profile (None: the newest). The kind validates the name.
@@ -138,7 +147,7 @@ class MapperIterationCost:
         rt, profile = model_.resolve_runtime(runtime, hw.name)
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
         self.precision = parse_precision(weights, activations, kv, lm_head)  # as `simulate`
-        self.parallel = Parallelism(tp, pp, ep)
+        self.parallel = Parallelism(tp, pp, ep, dp)
         self._floor = functools.partial(model_.serving_floor_s, profile)
         self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait
         self.max_pos = model.max_position_embeddings
@@ -174,6 +183,11 @@ class MapperIterationCost:
         # per decode batch: (lo, hi, time at lo, time/key, energy at lo, energy/key)
         self._dcell: dict[int, DecodeCell] = {}
         self._dcells: dict[tuple[int, int], DecodeCell] = {}
+
+    def per_group(self, n: int) -> int:
+        """The busiest data-parallel attention group's share of `n` tokens or sequences
+        spread evenly over the `dp` groups (n when dp = 1)."""
+        return -(-n // self.dp)
 
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
@@ -213,7 +227,8 @@ class MapperIterationCost:
         dec = self.schedule(self.scenario(Phase.DECODE, 1, context=1))
         res = dec.trace.resident
         assert res is not None  # build_trace always fills it
-        big = self.scenario(Phase.PREFILL, 1, prompt=min(max_tokens, self.max_pos))
+        big = self.scenario(Phase.PREFILL, 1,
+                            prompt=min(self.per_group(max_tokens), self.max_pos))
         big_res = build_trace(self.model, big).resident
         assert big_res is not None
         return ReplicaFacts(max(res.stage_weight_bytes), max(res.stage_kv_bytes_per_token),
@@ -225,7 +240,7 @@ class MapperIterationCost:
         scaled to t tokens."""
         b = -(-t // self.max_pos)
         q = t // b
-        sc = self.scenario(Phase.PREFILL, b, prompt=q)
+        sc = self.scenario(Phase.PREFILL, b * self.dp, prompt=q)  # b in every group
         rt, table = (self._device_rt, self._apf) if device else (self.runtime, self._npf)
         (lt, le), (at, ae) = self._split(self.schedule(sc, rt))
         f = t / (b * q)
@@ -264,9 +279,10 @@ class MapperIterationCost:
         sc = (self.scenario(Phase.PREFILL, b, prompt=q) if c == 0 else
               self.scenario(Phase.CHUNKED_PREFILL, b, context=c, chunk=q))
         lt, le = self._split(self.schedule(sc))[0]
-        nt, ne = self.n_pf(b * q)
+        g = self.per_group(b)  # the busiest group's chunks
+        nt, ne = self.n_pf(g * q)
         dt, de = self.n_dec(b)
-        pt, pe = self.a_pf(b)
+        pt, pe = self.a_pf(g)
         v = self._spf[(b, q, c)] = (lt - nt - (dt - pt), le - ne - (de - pe))
         return v
 
@@ -391,7 +407,7 @@ class MapperIterationCost:
     def floored(self, t: float, e: float, decode_seqs: int, prefill_emits: int) -> TE:
         """Serving CPU work beside the GPU: the iteration lasts at least that long, the
         chips waiting at idle power (as the mapper's step)."""
-        floor = self._floor(decode_seqs, prefill_emits)
+        floor = self._floor(self.per_group(decode_seqs), self.per_group(prefill_emits))
         if floor > t:
             return floor, e + self._idle_w * (floor - t)
         return t, e
@@ -410,12 +426,12 @@ class MapperIterationCost:
             t += st
             e += se
         d = decode_seqs
-        nt, ne = self.n_pf(p + d)
+        nt, ne = self.n_pf(self.per_group(p + d))
         t += nt
         e += ne
         if d + prefill_emits:
             dt, de = self.n_dec(d + prefill_emits)
-            pt, pe = self.a_pf(d + prefill_emits)
+            pt, pe = self.a_pf(self.per_group(d + prefill_emits))
             t += dt - pt
             e += de - pe
         if d:

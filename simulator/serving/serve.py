@@ -545,6 +545,9 @@ def serve(
         raise InputError("with the disaggregated policy set pool sizes with "
                          "prefill_replicas/decode_replicas (--prefill-replicas, "
                          "--decode-replicas), not replicas")
+    if policy.spec is not None and (dep.dp > 1 or (decode_deployment or dep).dp > 1):
+        raise InputError("speculative decoding with attention data parallelism (dp > 1) is "
+                         "not modelled; use dp 1 or drop the speculative policy")
     n_req = traffic.num_requests or 0
     built = _replica(m, h, dep, policy)
     if isinstance(built, Infeasibility):
@@ -578,7 +581,7 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
     from infersim.hwmodels.registry import cost_model
 
     chips = dep.chips_per_replica
-    cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep,
+    cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, dp=dep.dp,
                                runtime=dep.runtime or None,  # validated per kind
                                weights=dep.weights, activations=dep.activations, kv=dep.kv,
                                lm_head=dep.lm_head,
@@ -601,7 +604,8 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
     transfer = (dep.kv_transfer_Bps or link_Bps
                 or (fabric.chip_bandwidth_Bps if fabric else 0.0))
     it_cost = cost if policy.spec is None else SpecIterationCost(cost, policy.spec)
-    return it_cost, ReplicaSpec(chips=chips, kv_blocks=plan.blocks,
+    # each data-parallel group holds its own requests' KV: the replica's pool is dp chips'
+    return it_cost, ReplicaSpec(chips=chips, kv_blocks=plan.blocks * dep.dp,
                              kv_bytes_per_token_per_chip=facts.kv_bytes_per_token_per_chip,
                              host_link_Bps=dep.host_link_Bps, kv_transfer_Bps=transfer,
                              kv_transfer_latency_s=link_s,

@@ -238,6 +238,8 @@ def test_sharegpt_row_replays_the_sample_and_is_graded_by_hand():
 @pytest.mark.parametrize("column,value,message", [
     ("lengths", "zipf", r"column lengths: 'zipf'; use fixed, sharegpt or sglang-random"),
     ("scheduler_steps", "0", r"column scheduler_steps: '0'; give a positive integer"),
+    ("dp", "two", r"column dp: 'two'; give a positive integer or leave it empty"),
+    ("ep", "0", r"column ep: '0'; give a positive integer or leave it empty"),
 ])
 def test_bad_lengths_or_scheduler_steps_cell_names_the_column(tmp_path, column, value,
                                                                 message):
@@ -409,7 +411,7 @@ def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
              (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
              (500, 2000): 3000, (20000, 2000): 1000}
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
-    assert len(perf) == 80 and all(r["use"] == "pass_fail" for r in perf)
+    assert len(perf) == 170 and all(r["use"] == "pass_fail" for r in perf)
     for r in perf:
         assert int(r["requests"]) == table[int(r["isl"]), int(r["osl"])], r["id"]
 
@@ -453,7 +455,8 @@ def test_trtllm_bench_counts_an_nvfp4_checkpoint_at_half_a_byte_per_parameter():
 
 def test_the_b200_rows_are_the_pages_nvfp4_columns_two_fitting_the_spec():
     b200 = [r for r in ROWS if r["hardware"] in ("b200", "hgx-b200")
-            and r["source"].endswith("/performance/perf-overview.html")]
+            and r["source"].endswith("/performance/perf-overview.html")
+            and not sp.is_moe(r["model"])]
     assert len(b200) == 20
     assert {(r["model"], r["tp"]) for r in b200} == {("llama-3.3-70b", "1"),
                                                     ("llama-3.1-405b", "4")}
@@ -471,10 +474,42 @@ def test_the_b200_rows_are_the_pages_nvfp4_columns_two_fitting_the_spec():
 def test_perf_overview_rows_run_trtllm_benchs_own_settings_on_the_pytorch_backend():
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
     for r in perf:
-        want = sp.trtllm_bench_settings(r["model"], r["hardware"], int(r["tp"]), int(r["isl"]),
-                                        int(r["osl"]), weights=r["weights"])
-        assert (int(r["max_batch"]), int(r["max_tokens"])) == want, r["id"]
+        assert (int(r["max_batch"]), int(r["max_tokens"])) == sp.row_bench_settings(r), r["id"]
         assert r["runtime"] == "trtllm-pytorch", r["id"]
+        if (r["dp"] or "1") == "1":  # one TP group: exactly trtllm-bench's settings
+            assert sp.row_bench_settings(r) == sp.trtllm_bench_settings(
+                r["model"], r["hardware"], int(r["tp"]), int(r["isl"]), int(r["osl"]),
+                weights=r["weights"]), r["id"]
+
+
+def test_moe_rows_are_the_pages_moe_tables_on_attention_dp_ranks_by_hand():
+    """The page's four MoE tables (Llama 4 Scout / Maverick, Qwen3-235B-A22B, Qwen3-30B-A3B;
+    90 published values): multi-GPU columns as attention data parallelism over their GPUs
+    with the experts on all of them (the page's MoE command sets enable_attention_dp), one
+    GPU as is; graded on their own (`throughput_tok_s MoE`)."""
+    moe = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")
+           and sp.is_moe(r["model"])]
+    assert len(moe) == 90
+    assert {sp.group(r) for r in moe} == {"throughput_tok_s MoE (held-out)"}
+    for r in moe:
+        gpus = {"b200": 1, "hgx-b200": 8, "dgx-h200": 8, "dgx-h100": 8}[r["hardware"]]
+        if r["model"] == "llama-4-scout" and r["hardware"] != "b200":
+            gpus = 4
+        assert r["tp"] == "1" and (r["dp"] or "1") == (r["ep"] or "1") == str(gpus), r["id"]
+    by = {r["id"]: r for r in moe}
+    # as published: Qwen3-235B-A22B H200 TP8 128/2048, Maverick H100 TP8 2048/2048,
+    # Qwen3-30B-A3B B200 TP1 2048/128
+    assert by["trtllm-qwen235b-h200tp8-128-2048"]["measured"] == "42821"
+    assert by["trtllm-maverick-h100tp8-2048-2048"]["measured"] == "6916"
+    assert by["trtllm-qwen30b-b200-2048-128"]["measured"] == "6251"
+    # trtllm-bench sizes the TP8 group: 8 x 150.75e9 B (the H200 spec's HBM) less 235.09e9
+    # fp8 parameters leaves 970.9e9 B; fp8 KV per token 2 x 94 layers x max(8, 4) heads x
+    # 128 = 192,512 B; 0.9 x 970.9e9 / (192,512 x 2,176) = 2,086 requests -> 256 x 9 = 2,304;
+    # tokens 2,086 x (1 + 128/2048) = 2,216 -> 2,304, raised to 128 + 2,304 = 2,432; each of
+    # the 8 ranks' schedulers gets those limits
+    r = by["trtllm-qwen235b-h200tp8-128-2048"]
+    assert sp.trtllm_bench_settings(r["model"], r["hardware"], 8, 128, 2048) == (2304, 2432)
+    assert (r["max_batch"], r["max_tokens"]) == ("18432", "19456")
 
 
 def test_pytorch_backend_host_work_bounds_an_iteration_from_below():
@@ -607,6 +642,28 @@ def test_validate_reports_the_lean_of_the_production_engine_rows():
         "predicted faster on 0/1",
         "- not-a-csv-row: n=1, median APE 20.0%, median signed +20.0%, predicted faster on 1/1"]
     assert rep.production_lean(df.iloc[3:]) == []  # no production rows: no section
+
+
+def test_lean_by_family_splits_dense_and_moe_rows_by_hand():
+    """Held-out rows by model family: this data set's `<metric> MoE` groups are the
+    mixture-of-experts rows, the rest dense; latency rows flipped to the faster scale."""
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "dataset": [sp.NAME] * 5,
+        "group": ["throughput_tok_s MoE (held-out)", "throughput_tok_s MoE (held-out)",
+                  "throughput_tok_s (held-out)", "tpot_s (held-out)",
+                  "throughput_tok_s (calibration)"],
+        "case": ["a", "b", "c", "d", "e"],
+        "predicted": [150.0, 130.0, 90.0, 1.2, 500.0],
+        "measured": [100.0, 100.0, 100.0, 1.0, 100.0]})
+    # MoE +50 % and +30 %: median +40 %, p90 48 %; dense -10 % and a TPOT 20 % long (-20 %
+    # on the faster scale): median -15 %, none faster; the calibration row left out
+    assert sp.lean_by_family(df) == [
+        "dense models: n=2, median APE 15.0%, p90 19.0%, median signed -15.0%, predicted "
+        "faster on 0%",
+        "mixture-of-experts models: n=2, median APE 40.0%, p90 48.0%, median signed +40.0%, "
+        "predicted faster on 100%"]
 
 
 def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():

@@ -32,6 +32,8 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
   with one user per request); `poisson` at the published rate; `closed` = a closed loop of
   `arrival_value` users (a concurrency benchmark: genai-perf / AIPerf), its figure read in
   steady state after a warm-up (`steady_state`);
+- the row's parallelism: `tp` × `replicas`, and with `dp` > 1 attention data parallelism
+  inside the replica (`Deployment.dp`: dp groups of tp GPUs, the experts on `ep` = tp × dp);
 - the published request count, continuous batching with the row's `max_batch` /
   `max_tokens`, vLLM's default KV share (`gpu_memory_utilization` 0.9) and the row's
   weights / activations / KV dtypes;
@@ -50,7 +52,8 @@ Graded rows run on the compiled serving engine (`ENGINE`; `--engine simpy` for t
 reference engine, same results), except those it does not cover (multi-step scheduling,
 TensorRT-LLM's reserve admission), which run on the reference engine.
 
-Groups: `<metric> (held-out)` per metric, `excluded`. The report's signed error is
+Groups: `<metric> (held-out)` per metric, `<metric> MoE (held-out)` for the rows of
+mixture-of-experts models (`lean_by_family` grades dense and MoE rows apart), `excluded`. The report's signed error is
 (predicted − measured) / measured: on throughput rows positive = predicted faster than
 measured, on TPOT / TTFT rows positive = predicted slower. `lean` (printed last by the
 command) puts every graded row on one scale, positive = predicted faster.
@@ -70,6 +73,7 @@ command) puts every graded row on one scale, positive = predicted faster.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -444,6 +448,11 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
         if r["lengths"] not in LENGTHS:
             raise InputError(f"{where}, column lengths: {r['lengths']!r}; use "
                              f"{', '.join(LENGTHS[:-1])} or {LENGTHS[-1]}")
+        for col in ("ep", "dp"):
+            v = r.get(col) or ""
+            if v and (not v.isdigit() or int(v) < 1):
+                raise InputError(f"{where}, column {col}: {v!r}; give a positive integer or "
+                                 "leave it empty (1)")
         steps = r["scheduler_steps"]
         if steps and (not steps.isdigit() or int(steps) < 1):
             raise InputError(f"{where}, column scheduler_steps: {steps!r}; give a positive "
@@ -495,6 +504,17 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
     bs = _round_up_tiered(raw_bs, ((256, 32), (1024, 128), (math.inf, 256)), 64)
     tokens = _round_up_tiered(raw_tokens, ((4096, 256), (8192, 512), (math.inf, 1024)), 2048)
     return bs, max(tokens, isl + bs)
+
+
+def row_bench_settings(r: Mapping[str, str]) -> tuple[int, int]:
+    """`trtllm_bench_settings` of a perf-overview row as the replica's scheduler sees them:
+    trtllm-bench sizes them for its `--tp` GPUs (tp x dp of the row); with attention data
+    parallelism (`dp` > 1) each of the dp ranks runs its own scheduler with those limits, so
+    the replica's are dp times them."""
+    dp = int(r.get("dp") or 1)
+    bs, tok = trtllm_bench_settings(r["model"], r["hardware"], int(r["tp"]) * dp,
+                                    int(r["isl"]), int(r["osl"]), weights=r["weights"])
+    return bs * dp, tok * dp
 
 
 def _round_up_tiered(x: float, tiers: tuple[tuple[float, int], ...], floor: int) -> int:
@@ -558,7 +578,8 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
             engine = "simpy"  # multi-step passes run on the reference engine only
     if engine == "compiled" and policy.resolved(prof).admission == Admission.RESERVE:
         engine = "simpy"  # reserve admission (TensorRT-LLM) runs on the reference engine only
-    dep = Deployment(tp=int(r["tp"]), replicas=int(r["replicas"]), runtime=runtime,
+    dep = Deployment(tp=int(r["tp"]), ep=int(r.get("ep") or 1), dp=int(r.get("dp") or 1),
+                     replicas=int(r["replicas"]), runtime=runtime,
                      weights=r["weights"], activations=r["activations"] or None,
                      kv=r["kv"] or None, lm_head=r["lm_head"] or None)
     if r["arrival"] == "poisson":
@@ -644,10 +665,21 @@ SPEC_FITTED: dict[str, tuple[str, str]] = {
 
 
 def group(r: Mapping[str, str]) -> str:
+    """`<metric> (held-out | calibration)`, `<metric> MoE (...)` for a mixture-of-experts
+    model's rows (reported on their own as well as with the rest), or `excluded`."""
     if r["use"] != "pass_fail":
         return "excluded"
     fitted = r["id"] in FITTED or r["id"] in SPEC_FITTED
-    return f"{r['metric']} ({'calibration' if fitted else 'held-out'})"
+    family = " MoE" if is_moe(r["model"]) else ""
+    return f"{r['metric']}{family} ({'calibration' if fitted else 'held-out'})"
+
+
+@functools.cache
+def is_moe(model: str) -> bool:
+    """Whether the library model `model` routes tokens to experts."""
+    from infersim.workloads.hf_config import load_model
+
+    return load_model(model).moe is not None
 
 
 def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3,
@@ -751,6 +783,26 @@ def lean_by_stack(data: pd.DataFrame, stacks: Mapping[str, str] | None = None) -
     return out
 
 
+def lean_by_family(data: pd.DataFrame) -> list[str]:
+    """One line per model family of the HELD-OUT production rows of `data`: dense models and
+    mixture-of-experts models (this data set's `<metric> MoE` groups), each with `lean`'s n,
+    median / p90 APE and median signed error (positive = predicted faster)."""
+    held = held_out(data)
+    held = held[held["group"] != "excluded"]
+    if held.empty:
+        return []
+    moe = held["group"].str.contains(" MoE ").to_numpy()
+    out = []
+    for label, part in (("dense models", held[~moe]), ("mixture-of-experts models", held[moe])):
+        s = lean(part)
+        if s["n"] == 0:
+            continue
+        out.append(f"{label}: n={s['n']:.0f}, median APE {s['median_ape']:.1%}, p90 "
+                   f"{s['p90_ape']:.1%}, median signed {s['median_faster']:+.1%}, predicted "
+                   f"faster on {s['share_faster']:.0%}")
+    return out
+
+
 def production_rows(data: pd.DataFrame) -> pd.DataFrame:
     """The rows of a validation frame (all data sets) that are production-engine runs: this
     data set's and published_e2e's `PRODUCTION_E2E_GROUPS`; what `infersim validate` grades
@@ -795,7 +847,8 @@ def load(selected: Sequence[Mapping[str, str]] | None = None,
     for r, (pred, note) in zip(rs, _predictions(rs, engine, overrides, knobs), strict=True):
         notes = "; ".join(x for x in (
             f"{r['engine']}, {r['model']} on {r['hardware'] or '(no spec)'} tp{r['tp'] or '?'}"
-            f" x{r['replicas'] or '?'}, {r['weights'] or '?'} weights, ISL/OSL "
+            + (f" dp{r['dp']} ep{r['ep']}" if (r.get("dp") or "1") != "1" else "")
+            + f" x{r['replicas'] or '?'}, {r['weights'] or '?'} weights, ISL/OSL "
             f"{r['isl'] or '?'}/{r['osl'] or '?'}, runtime {r['runtime'] or '-'}",
             f"confidence {r['confidence']}", r["notes"], note, r["source"]) if x)
         out.append({"dataset": NAME, "group": group(r), "case": r["id"], "predicted": pred,
@@ -898,6 +951,7 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(summarize(df).to_string(index=False))
         print(lean_line(df))
+        print("\n".join(lean_by_family(df)))
         print(df[["group", "case", "predicted", "measured", "unit", "signed"]]
               .to_string(index=False))
     return 0
