@@ -59,7 +59,7 @@ from infersim.studies.types import (
 SCENARIO_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
     "phase": (str, None), "batch": (int, 1), "prompt": (int, 0), "context": (int, 0),
     "chunk": (int, 0), "weights": (str, None), "activations": (str, None), "kv": (str, None),
-    "tp": (int, 1), "pp": (int, 1), "ep": (int, 1), "moe_imbalance": (float, 0.0),
+    "tp": (int, 1), "pp": (int, 1), "ep": (int, 1), "dp": (int, 1), "moe_imbalance": (float, 0.0),
     "draft_model": (str, None), "draft_len": (int, 1), "acceptance": (float, 0.0),
 })
 

@@ -170,7 +170,7 @@ def argv(seed: int, cmds: list[tuple[list[str], argparse.ArgumentParser]], tmp: 
     if cmd == "calibrate":  # re-fit a (hostile) measurement file instead of measuring
         out += ["--refit", rng.choice(["{tmp}/trace_ok.csv", "{tmp}/nofile.csv",
                                        "{tmp}/huge.yaml"]), "--no-progress"]
-    if cmd == "validate":  # a valid run grades every dataset (about a minute): fail fast
+    if cmd == "validate":  # a valid run grades every dataset (about three minutes): fail fast
         out = [w for w in out if w != "--measure"] + ["-o", rng.choice(
             ["{tmp}/bad.json/x.csv", "{tmp}/bad.json/r.md"])]
     if cmd == "study run":

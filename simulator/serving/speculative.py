@@ -90,13 +90,14 @@ def layer_tokens(groups: KvGroups, c: int) -> int:
 class WindowKvPool(KvBlockPool):
     """A `KvBlockPool` whose sequences hold window-capped blocks (module docstring)."""
 
-    __slots__ = ("_cover", "_den", "chunks", "groups")
+    __slots__ = ("_cover", "_den", "_in_chunk", "chunks", "groups")
 
     def __init__(self, blocks: int, block_size: int, groups: KvGroups) -> None:
         super().__init__(blocks, block_size)
         self.groups = groups
         self.chunks = tuple(sorted({ch for w, ch, _ in groups if ch and not w}))
         self._cover: dict[int, int] = {}
+        self._in_chunk: dict[tuple[int, int], int] = {}  # (blocks, chunk end) -> room
         self._den = sum(n for _, _, n in groups) * block_size
 
     def held(self, c: int) -> int:
@@ -123,6 +124,15 @@ class WindowKvPool(KvBlockPool):
         layers × block_size all the way from start; with chunked layers at most the end of
         start's chunk (held is monotone up to it), else from 0 (monotone: kept per blocks)."""
         cap = blocks * self._den
+        if len(self.chunks) == 1:
+            # held rises through start's chunk (hi - ch, hi]: the answer is start - 1 or the
+            # chunk's largest c that fits, whatever start is (kept per blocks and chunk)
+            ch = self.chunks[0]
+            hi = -(-start // ch) * ch
+            g = self._in_chunk.get((blocks, hi))
+            if g is None:
+                g = self._in_chunk[(blocks, hi)] = self._search(hi - ch, hi, cap)
+            return max(start - 1, g)
         if self.chunks:
             lo, hi = start - 1, min(-(-start // ch) * ch for ch in self.chunks)
         elif blocks in self._cover:
@@ -131,11 +141,16 @@ class WindowKvPool(KvBlockPool):
             lo = hi = 1 << 62
         else:  # held(c) ≥ c up to the largest window, and all of held(∞) > cap beyond
             lo, hi = 0, cap + 1
+        lo = self._search(lo, hi, cap)
+        if not self.chunks:
+            self._cover[blocks] = lo
+        return lo
+
+    def _search(self, lo: int, hi: int, cap: int) -> int:
+        """The largest c in (lo, hi] with held(c) ≤ cap (held rising there), else lo."""
         while lo < hi:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if self.held(mid) <= cap else (lo, mid - 1)
-        if not self.chunks:
-            self._cover[blocks] = lo
         return lo
 
 
