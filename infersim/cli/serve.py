@@ -304,6 +304,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         if changed_knobs(ddep.runtime):
             d["decode_runtime_knobs"] = changed_knobs(ddep.runtime)
     d["weights"] = dep.weights
+    d.update(tp=dep.tp, pp=dep.pp, ep=dep.ep, dp=dep.dp)  # the replica's parallelism
     prec = _precision(a)  # as `simulate` resolves them (defaults filled in)
     d["activations"], d["kv"] = prec.activations.value, prec.kv.value
     d["diagnostics"] = diagnose_serving(d, offered, r.per_request)

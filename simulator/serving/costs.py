@@ -155,9 +155,10 @@ class MapperIterationCost:
         self.tok = Axis(512, 32, tile=tile, tiles_upto=16384)
         self.seq = Axis(32, 16)
         # decode batches above the captured CUDA graphs run eagerly: nodes on both sides
+        # (a group's batch: dp x cap sequences of the replica under data parallelism)
         cap = model_.decode_graph_cap(profile)
         for ax in (self.seq, self.tok) if cap > 0 else ():
-            ax.nodes = sorted({*ax.nodes, cap, cap + 1})
+            ax.nodes = sorted({*ax.nodes, cap, cap + 1, cap * dp, cap * dp + 1})
         self.ctx = Axis(16, 16)
         # keys per sequence x: a sliding layer's min(x, w) bends at w; a chunked layer's
         # x − ⌊(x − 1)/c⌋·c drops after each multiple of c (nodes on both sides): affine between

@@ -109,3 +109,20 @@ def test_dp_with_speculative_decoding_is_refused():
     with pytest.raises(InputError, match="data parallelism"):
         serve(MODEL, h100_like(2), Traffic(Poisson(1.0), FixedLengths(128, 8), 2),
               ServingPolicy(spec=SpecDecode()), deployment=Deployment(tp=1, ep=2, dp=2))
+
+
+def test_serve_cli_runs_dp_and_reports_the_parallelism(capsys):
+    import json
+
+    from infersim.cli import main
+
+    argv = ["serve", "--model", MODEL, "--hw", "dgx-h100", "--tp", "1", "--dp", "2", "--ep",
+            "2", "--requests", "8", "--rate", "2", "--prompt", "256", "--output", "16"]
+    assert main([*argv, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["tp"], d["pp"], d["ep"], d["dp"], d["chips"]) == (1, 1, 2, 2, 2)
+    assert main(argv) == 0
+    assert "tp 1 pp 1 dp 2 ep 2, 2 chips" in capsys.readouterr().out
+    assert main([*argv[:10], "1", *argv[11:]]) == 2  # --ep 1 with dp 2: one error line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ep must equal tp·dp = 2" in err[0]
