@@ -276,7 +276,7 @@ def kernel_classes(data: pd.DataFrame) -> list[str]:
     if not lines:
         return []
     return ["", "Measured kernels (Vidur profiles; collectives of every size together):", "",
-            *(f"- {line}" for line in (*lines, *vidur.repeat_lines()))]
+            *(f"- {line}" for line in (*lines, *vidur.sweep_lines(), *vidur.repeat_lines()))]
 
 
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],
