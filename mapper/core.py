@@ -322,7 +322,7 @@ def _map_step(trace: Trace, hw: Hardware,
     hw_fp = cache.hw_fingerprint(hw)
     # host work per sequence is each data-parallel attention group's own (its scheduler /
     # executor process runs beside the others): the busiest group's sequences
-    launch = model.step_overheads(hw, rt, profile, -(-trace.scenario.batch // max(1, par.dp)),
+    launch = model.step_overheads(hw, rt, profile, par.dp_share(trace.scenario.batch),
                                   decode=trace.scenario.phase is Phase.DECODE)
     host_k = launch.host_per_kernel_s
     coll_h, mode_s = eager_host_knobs(profile)

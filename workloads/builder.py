@@ -194,7 +194,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     kv_len = sc.kv_len
     m.check_context(kv_len, "prompt" if sc.phase is Phase.PREFILL else "context + new tokens")
     absorbed = sc.phase in (Phase.DECODE, Phase.SPEC_DECODE)
-    batch = math.ceil(sc.batch / par.dp)  # the busiest data-parallel group's sequences
+    batch = par.dp_share(sc.batch)  # the busiest data-parallel group's sequences
     q_len, att_kv = new, kv_len
     if par.cp > 1:  # this chip's share of every prompt; its queries see half the rest
         q_len = math.ceil(new / par.cp)

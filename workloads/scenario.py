@@ -96,6 +96,11 @@ class Parallelism:
         """Chips of one pipeline stage (they all run the stage's ops at once)."""
         return self.tp * self.dp * self.cp
 
+    def dp_share(self, n: int) -> int:
+        """The busiest data-parallel group's share of `n` sequences or tokens spread evenly
+        over the dp groups: ⌈n / dp⌉ (n when dp = 1)."""
+        return -(-n // self.dp)
+
 
 @dataclass(frozen=True)
 class SpecDecode:

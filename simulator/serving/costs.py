@@ -137,7 +137,6 @@ class MapperIterationCost:
                  cached_chunk_per_octave: int | None = None,
                  cached_per_octave: int = 16, dp: int = 1) -> None:
         self.model = model
-        self.dp = dp  # data-parallel attention groups (see the module docstring)
         self.hw = hw
         # Serving runs fused kernels on framework kinds; a compiled kind (wafer, LPU) runs
         # its profile (None: the newest). The kind validates the name.
@@ -185,11 +184,6 @@ class MapperIterationCost:
         self._dcell: dict[int, DecodeCell] = {}
         self._dcells: dict[tuple[int, int], DecodeCell] = {}
 
-    def per_group(self, n: int) -> int:
-        """The busiest data-parallel attention group's share of `n` tokens or sequences
-        spread evenly over the `dp` groups (n when dp = 1)."""
-        return -(-n // self.dp)
-
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
                  chunk: int = 0) -> Scenario:
@@ -229,7 +223,7 @@ class MapperIterationCost:
         res = dec.trace.resident
         assert res is not None  # build_trace always fills it
         big = self.scenario(Phase.PREFILL, 1,
-                            prompt=min(self.per_group(max_tokens), self.max_pos))
+                            prompt=min(self.parallel.dp_share(max_tokens), self.max_pos))
         big_res = build_trace(self.model, big).resident
         assert big_res is not None
         return ReplicaFacts(max(res.stage_weight_bytes), max(res.stage_kv_bytes_per_token),
@@ -241,7 +235,7 @@ class MapperIterationCost:
         scaled to t tokens."""
         b = -(-t // self.max_pos)
         q = t // b
-        sc = self.scenario(Phase.PREFILL, b * self.dp, prompt=q)  # b in every group
+        sc = self.scenario(Phase.PREFILL, b * self.parallel.dp, prompt=q)  # b in every group
         rt, table = (self._device_rt, self._apf) if device else (self.runtime, self._npf)
         (lt, le), (at, ae) = self._split(self.schedule(sc, rt))
         f = t / (b * q)
@@ -280,7 +274,7 @@ class MapperIterationCost:
         sc = (self.scenario(Phase.PREFILL, b, prompt=q) if c == 0 else
               self.scenario(Phase.CHUNKED_PREFILL, b, context=c, chunk=q))
         lt, le = self._split(self.schedule(sc))[0]
-        g = self.per_group(b)  # the busiest group's chunks
+        g = self.parallel.dp_share(b)  # the busiest group's chunks
         nt, ne = self.n_pf(g * q)
         dt, de = self.n_dec(b)
         pt, pe = self.a_pf(g)
@@ -408,7 +402,8 @@ class MapperIterationCost:
     def floored(self, t: float, e: float, decode_seqs: int, prefill_emits: int) -> TE:
         """Serving CPU work beside the GPU: the iteration lasts at least that long, the
         chips waiting at idle power (as the mapper's step)."""
-        floor = self._floor(self.per_group(decode_seqs), self.per_group(prefill_emits))
+        share = self.parallel.dp_share  # each data-parallel group's host does its own
+        floor = self._floor(share(decode_seqs), share(prefill_emits))
         if floor > t:
             return floor, e + self._idle_w * (floor - t)
         return t, e
@@ -427,12 +422,12 @@ class MapperIterationCost:
             t += st
             e += se
         d = decode_seqs
-        nt, ne = self.n_pf(self.per_group(p + d))
+        nt, ne = self.n_pf(self.parallel.dp_share(p + d))
         t += nt
         e += ne
         if d + prefill_emits:
             dt, de = self.n_dec(d + prefill_emits)
-            pt, pe = self.a_pf(self.per_group(d + prefill_emits))
+            pt, pe = self.a_pf(self.parallel.dp_share(d + prefill_emits))
             t += dt - pt
             e += de - pe
         if d:
