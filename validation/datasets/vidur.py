@@ -124,9 +124,10 @@ def profiles(roots: Sequence[Path]) -> list[Path]:
 
 def extract(src: Path = SOURCE, dst: Path = DATA,
             more: Sequence[Path] = ()) -> tuple[Path, Path]:
-    """Write compute.csv (median µs per module) and network.csv (median µs per NCCL call)
-    from `src`; `more`: further copies of Vidur's `data/profiling/` folder (same commit)
-    whose models `src` lacks add compute rows (every such model is held out)."""
+    """Write compute.csv (median µs per module), network.csv (median µs per NCCL call, the
+    graded picks) and `SWEEP_FILE` (every single-node size of the sweeps) from `src`;
+    `more`: further copies of Vidur's `data/profiling/` folder (same commit) whose models
+    `src` lacks add compute rows (every such model is held out)."""
     import numpy as np
 
     from infersim.foundation.io import atomic_write_text
@@ -293,8 +294,8 @@ def predict_rows(d: pd.DataFrame, hws: dict[str, Hardware], network: bool) -> An
 
 
 SMALL_MESSAGE = 1 << 20  # below: the eager NCCL call's latency and rank skew dominate
-# every single-node size of Vidur's collective sweeps (linear in size, 2 KiB to 64 MiB, 994
-# per line), beside the 48 log-spaced picks per line the report grades (`sweep_lines`)
+# every single-node size of Vidur's collective sweeps (2 KiB to 64 MiB, 993 per line, 88% of
+# them ≥ 1 MiB), beside the 48 log-spaced picks per line the report grades (`sweep_lines`)
 SWEEP_FILE = "network_sweep.csv"
 
 
@@ -379,8 +380,7 @@ def class_lines(df: pd.DataFrame) -> list[str]:
 def sweep_lines(hws: dict[str, Hardware] | None = None) -> list[str]:
     """Collectives over EVERY size of Vidur's single-node sweeps (`SWEEP_FILE`), per GPU:
     median / p90 |error| of the sizes the fit did not use (all but the fit picks of
-    `network_rows`). The sweep is linear in size, so 94% of it is ≥ 1 MiB, where the link
-    terms decide; the report's log-spaced picks put half their rows below 1 MiB, where the
+    `network_rows`). 88% of the sweep is ≥ 1 MiB, where the link terms decide; the report's log-spaced picks put half their rows below 1 MiB, where the
     eager harness's timing is bimodal (`_group_class`). Empty without the file."""
     import numpy as np
 
@@ -390,11 +390,10 @@ def sweep_lines(hws: dict[str, Hardware] | None = None) -> list[str]:
     hws = hws or {g: load_hardware(sp) for g, sp in SPECS.items()}
     d = pd.read_csv(path)
     net = network_rows()
-    fit = set(zip(net.gpu, net.collective, net.group, net["bytes"], net.split == "fit",
-                  strict=True))
-    held = np.array([(g, c, n, b, True) not in fit for g, c, n, b in zip(
-        d.gpu, d.collective, d.group, d["bytes"], strict=True)])
-    d = d[held]
+    fit = net[net.split == "fit"]
+    keys = ["gpu", "collective", "group", "bytes"]
+    d = d.merge(fit[keys], on=keys, how="left", indicator=True)
+    d = d[d["_merge"] == "left_only"]
     out = []
     for gpu, hw in hws.items():
         part = d[d.gpu == gpu]
