@@ -12,11 +12,12 @@ from infersim.foundation.defaults import DEFAULT_CONTEXT, DEFAULT_PROMPT
 from infersim.hwmodels import Hardware, Infeasibility, Runtime
 from infersim.hwmodels import load_hardware as _load_hardware
 from infersim.hwmodels.cost import RuntimeProfile
-from infersim.mapper import Schedule, map_trace
+from infersim.mapper import Schedule, engine_scenario, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads import load_model as _load_model
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import Op
+from infersim.workloads.routing import ROUTING_SKEW_SIGMA
 from infersim.workloads.scenario import Parallelism, Phase, Scenario, SpecDecode, parse_precision
 
 if TYPE_CHECKING:
@@ -315,6 +316,8 @@ def make_scenario(
     cp: int = 1,
     redundant_experts: int = 0,
     lm_head: str | DType | None = None,
+    moe_exchange: str = "auto",
+    routing_skew: float | None = None,
 ) -> Scenario:
     from infersim.foundation.errors import InputError
 
@@ -327,7 +330,9 @@ def make_scenario(
     spec = SpecDecode(draft_model, draft_len, acceptance) if ph == Phase.SPEC_DECODE else None
     return Scenario(ph, batch, prompt, context, chunk,
                     parse_precision(weights, activations, kv, lm_head),
-                    Parallelism(tp, pp, ep, dp, cp, redundant_experts), moe_imbalance, spec)
+                    Parallelism(tp, pp, ep, dp, cp, redundant_experts, moe_exchange),
+                    moe_imbalance, spec,
+                    ROUTING_SKEW_SIGMA if routing_skew is None else routing_skew)
 
 
 def simulate(
@@ -354,12 +359,16 @@ def simulate(
     cp: int = 1,
     redundant_experts: int = 0,
     lm_head: str | None = None,
+    moe_exchange: str = "auto",
+    routing_skew: float | None = None,
 ) -> SimResult:
     """Predict one step (prefill of `prompt` tokens, or one decode step at `context`).
 
     Defaults (shared with every CLI command): prompt DEFAULT_PROMPT for a prefill, context
     DEFAULT_CONTEXT for decode and spec decode, 0 for chunked prefill; a prefill ignores
-    `context` (it starts from an empty KV cache). `batch` is the whole step's: with dp data-
+    `context` (it starts from an empty KV cache). `moe_exchange` "auto" takes the runtime's
+    MoE token exchange (`mapper.engine_scenario`); `routing_skew` None the fitted routing
+    skew (`workloads.routing`). `batch` is the whole step's: with dp data-
     parallel attention groups each runs ceil(batch / dp) sequences; with cp each prompt is
     split over cp chips (prefill)."""
     m = model if isinstance(model, ModelConfig) else load_model(model)
@@ -368,9 +377,10 @@ def simulate(
                        weights=weights, activations=activations, kv=kv, tp=tp, pp=pp, ep=ep,
                        moe_imbalance=moe_imbalance, draft_model=draft_model,
                        draft_len=draft_len, acceptance=acceptance, dp=dp, cp=cp,
-                       redundant_experts=redundant_experts, lm_head=lm_head)
-    trace = build_trace(m, sc)
+                       redundant_experts=redundant_experts, lm_head=lm_head,
+                       moe_exchange=moe_exchange, routing_skew=routing_skew)
     # runtime None: the kind's default; the kind validates the name (resolve_runtime)
+    trace = build_trace(m, engine_scenario(sc, hw, runtime))
     return result_of(map_trace(trace, hw, runtime))
 
 

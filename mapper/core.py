@@ -44,6 +44,7 @@ from infersim.hwmodels.cost import (
     Runtime,
     RuntimeProfile,
 )
+from infersim.hwmodels.models.gpu.engines import knob as engine_knob
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
 from infersim.mapper import cache
@@ -52,7 +53,7 @@ from infersim.mapper import placement as P
 from infersim.mapper import timeline as T
 from infersim.mapper.schedule import MappedOp, Schedule
 from infersim.workloads.ops import AttentionShape, Op
-from infersim.workloads.scenario import Phase
+from infersim.workloads.scenario import Phase, Scenario
 from infersim.workloads.trace import Trace, stage_counts
 
 
@@ -279,6 +280,23 @@ def _fit(trace: Trace, hw: Hardware, fp: P.Footprint) -> Infeasibility | None:
     return check_capacity(hw, fp.weight_bytes, fp.kv_bytes, fp.activation_bytes, par.chips,
                           stream_weights=stream,
                           weight_bits=trace.scenario.precision.weights.bits)
+
+
+def engine_scenario(sc: Scenario, hw: Hardware,
+                    runtime: Runtime | str | RuntimeProfile | None = None) -> Scenario:
+    """`sc` with what its runtime decides about the trace itself resolved: the MoE token
+    exchange of `Parallelism.moe_exchange` "auto" becomes the engine's
+    (`moe_allgather_max_ep` of `hwmodels.models.gpu.engines`: all-gather + reduce-scatter
+    for EP groups up to it, else all-to-all). Build the trace of this scenario, then map
+    it under the same runtime; a scenario that already names its exchange is returned
+    unchanged."""
+    par = sc.parallel
+    if par.moe_exchange != "auto":
+        return sc
+    _rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
+    limit = engine_knob(profile, "moe_allgather_max_ep")
+    ex = "allgather" if 1 < par.ep <= limit else "all_to_all"
+    return dataclasses.replace(sc, parallel=dataclasses.replace(par, moe_exchange=ex))
 
 
 def map_trace(trace: Trace, hw: Hardware,

@@ -13,11 +13,18 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   the logits by an all-gather. MLA (DeepSeek): q_a/kv_a projections are replicated, q_b/kv_b
   column-parallel, o_proj row-parallel; the latent KV cache is replicated on every TP chip.
 - Expert parallelism runs inside the TP group (ep must divide tp and the expert count): each
-  chip holds E/ep experts, each split tp/ep ways. Tokens are dispatched to experts and combined
-  with two all-to-alls (dispatch at the activation dtype, combine at ≥ 16 bits: the expert
-  outputs are summed in bf16, as DeepEP's combine does); a chip processes
-  ceil(tokens·top_k/ep) token-expert pairs (the even share, rounded up: the busiest chip
-  under balanced routing).
+  chip holds E/ep experts, each split tp/ep ways. The trace's chip is the busiest EP rank,
+  which the others wait for: it processes ceil(tokens·top_k/ep · hot) token-expert pairs,
+  hot = max/mean pairs of the ranks under the router's skew and this step's sampling
+  (`workloads.routing.hot_rank_factor`, `Scenario.routing_skew`; at most tokens·min(top_k,
+  E/ep)). `Parallelism.moe_exchange` sets how tokens travel: "all_to_all" dispatches each
+  token to its experts' ranks and combines them back (dispatch at the activation dtype,
+  combine at ≥ 16 bits: the expert outputs are summed in bf16, as DeepEP's combine does;
+  the busiest rank receives hot times the even share); "allgather" all-gathers every
+  token to every rank, each rank sums its experts' outputs for all of them and a
+  reduce-scatter returns each rank its own (replicated tokens under TP attention skip the
+  gather and end in an all-reduce). "auto" is resolved by the runtime
+  (`mapper.engine_scenario`); a trace built without one exchanges all-to-all.
 - Expert parallelism across data-parallel attention (dp > 1, DeepSeek-V3's deployment): each
   of dp groups of tp chips runs attention, dense layers and shared experts on its
   ceil(batch/dp) sequences; the experts (plus `redundant_experts` copies) are spread whole over
@@ -117,6 +124,7 @@ from infersim.workloads.dtypes import DType
 from infersim.workloads.hf_config import load_model
 from infersim.workloads.model import MLPKind, ModelConfig, NormKind, PositionKind
 from infersim.workloads.ops import Collective, Op, OpKind
+from infersim.workloads.routing import hot_rank_factor
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
 from infersim.workloads.trace import (
     ResidentBytes,
@@ -156,6 +164,8 @@ class _Step:
     cp: int = 1  # context-parallel chips a prompt is split over
     expert_slots: int = 0  # experts + redundant copies (0: the model's expert count)
     moe_tokens: int = 0  # tokens the stage's MoE layer routes, all dp groups (0: `tokens`)
+    routing_skew: float = 0.0  # log-normal σ of expert popularity (workloads.routing)
+    moe_exchange: str = "all_to_all"  # how EP ranks exchange tokens (Parallelism.moe_exchange)
 
     @property
     def we(self) -> DType:
@@ -205,7 +215,8 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
                  w_head=prec.head,
                  dp=par.dp, cp=par.cp,
                  expert_slots=(m.moe.num_experts + par.redundant_experts) if m.moe else 0,
-                 moe_tokens=batch * q_len * par.dp)
+                 moe_tokens=batch * q_len * par.dp, routing_skew=sc.routing_skew,
+                 moe_exchange=par.moe_exchange)
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
@@ -717,10 +728,19 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
                         name="router_topk", count=n_layers, block=blk))
     e_local = _slots(m, s) // s.ep
     width = moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
-    pairs = math.ceil(T * k / s.ep)
+    # the busiest EP rank: its share of the pairs over the even one (workloads.routing)
+    hot = hot_rank_factor(E, s.ep, _slots(m, s), s.routing_skew, T * k / s.ep)
+    pairs = min(math.ceil(T * k / s.ep * hot), T * min(k, e_local))
     owned = math.ceil(T / s.ep)  # tokens this chip dispatches and whose outputs it sums
-    if s.ep > 1:
-        msg = owned * k * h * s.act.bytes
+    # allgather exchange (`Parallelism.moe_exchange`): every rank gets every token and sums
+    # its experts' outputs of all of them, reduce-scattered back (replicated tokens under TP
+    # attention need no gather and end in an all-reduce)
+    gathered = s.moe_exchange == "allgather" and s.ep > 1
+    if gathered and s.dp > 1:
+        ops.append(O.collective(Collective.ALL_GATHER, owned * h * s.act.bytes, s.ep, s.act,
+                                name="moe_dispatch", count=n_layers, block=blk))
+    elif s.ep > 1 and not gathered:  # the busiest rank receives its pairs' rows
+        msg = owned * k * h * s.act.bytes * hot
         ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.act, name="moe_dispatch",
                                 count=n_layers, block=blk))
     # distinct expert copies this chip reads: the touched share of its slots
@@ -756,11 +776,20 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,
                             weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",
                             count=n_layers, block=blk))
-    ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
-                        flops_per_elem=2.0 * k, name="experts_weighted_sum", count=n_layers,
-                        block=blk))
-    if s.ep > 1:  # expert outputs return at ≥ 16 bits for the weighted sum (DeepEP: bf16)
-        msg = owned * k * h * s.stream.bytes
+    if gathered:  # every token's row, summing the local experts' outputs (zero elsewhere)
+        ops.append(O.vector(OpKind.ELEMENTWISE, T * h, s.act, inputs=pairs / T,
+                            flops_per_elem=2.0 * pairs / T, name="experts_weighted_sum",
+                            count=n_layers, block=blk))
+    else:
+        ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
+                            flops_per_elem=2.0 * k, name="experts_weighted_sum",
+                            count=n_layers, block=blk))
+    if gathered and s.dp > 1:  # each rank keeps its own tokens' sums
+        ops.append(O.collective(Collective.REDUCE_SCATTER, T * h * s.stream.bytes, s.ep,
+                                s.stream, name="moe_combine", count=n_layers, block=blk))
+    elif s.ep > 1 and not gathered:
+        # expert outputs return at ≥ 16 bits for the weighted sum (DeepEP: bf16)
+        msg = owned * k * h * s.stream.bytes * hot
         ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.stream, name="moe_combine",
                                 count=n_layers, block=blk))
     if moe.num_shared_experts:
@@ -769,7 +798,7 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     # the TP group restores its replicated activations (sums shared-expert partials and the
     # token shares it combined); data-parallel groups are already whole after combine
     needs_reduce = (s.tp > 1 if s.dp > 1 else
-                    s.ep == 1 or moe.num_shared_experts > 0 or s.tp // s.ep > 1)
+                    s.ep == 1 or gathered or moe.num_shared_experts > 0 or s.tp // s.ep > 1)
     if needs_reduce:
         ops += _allreduce(m, s, "moe_allreduce", n_layers, "moe_layer")
     return ops
@@ -887,7 +916,8 @@ def _mtp_draft(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
     for i in range(sc.spec.draft_len):
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
                    prec.weights, prec.kv, par.tp, 1, par.ep, sc.moe_imbalance, block="draft",
-                   w_exp=prec.experts, w_head=prec.head)
+                   w_exp=prec.experts, w_head=prec.head, routing_skew=sc.routing_skew,
+                   moe_exchange=par.moe_exchange)
         t = st.tokens
         ops = [_norm(m, st, "mtp_enorm", t, h, 1, "draft"),
                _norm(m, st, "mtp_hnorm", t, h, 1, "draft"),

@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 from infersim.foundation.errors import InputError
 from infersim.workloads.dtypes import DType
+from infersim.workloads.routing import ROUTING_SKEW_SIGMA
 
 
 class Phase(str, Enum):
@@ -65,6 +66,9 @@ def parse_precision(weights: str | DType = "bf16", activations: str | DType | No
     return Precision(w, a, k, head=h, checkpoint=checkpoint)
 
 
+MOE_EXCHANGES = ("auto", "all_to_all", "allgather")
+
+
 @dataclass(frozen=True)
 class Parallelism:
     """How one step is spread over chips (rules in `workloads.builder`).
@@ -80,11 +84,20 @@ class Parallelism:
     dp: int = 1  # data-parallel attention groups (each tp chips) sharing the experts
     cp: int = 1  # context-parallel groups: a prompt split over cp chips (ring attention)
     redundant_experts: int = 0  # extra copies of hot experts spread with the others (EPLB)
+    # how the ep ranks exchange a MoE layer's tokens: "all_to_all" (each token to the ranks
+    # of its experts and back: DeepEP, NVLink all-to-all kernels), "allgather" (every token
+    # to every rank, the outputs reduce-scattered back: TensorRT-LLM's fallback and vLLM's
+    # and SGLang's without DeepEP), "auto" (the runtime's: mapper.engine_scenario; a trace
+    # built without a runtime exchanges all-to-all)
+    moe_exchange: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "ep", "dp", "cp"):
             _set_int(self, name, minimum=1)
         _set_int(self, "redundant_experts", minimum=0)
+        if self.moe_exchange not in MOE_EXCHANGES:
+            raise InputError(f"moe_exchange: unknown exchange {self.moe_exchange!r}; use one of "
+                             f"{', '.join(MOE_EXCHANGES)}")
 
     @property
     def chips(self) -> int:
@@ -141,6 +154,10 @@ class Scenario:
     # routing of the step's tokens, workloads.builder.expected_max_load)
     moe_imbalance: float = 0.0
     spec: SpecDecode | None = None
+    # log-normal σ of the experts' routing popularity, which sets how far the busiest
+    # expert-parallel rank routes above its even share (workloads.routing; 0: uniform
+    # routing, every rank its even share)
+    routing_skew: float = ROUTING_SKEW_SIGMA
 
     def __post_init__(self) -> None:
         _set_int(self, "batch", minimum=1)
@@ -151,6 +168,12 @@ class Scenario:
             raise InputError(f"moe_imbalance is max/mean tokens per expert and must be a finite "
                              f"number ≥ 1 (or 0: derived from the routing), got {m!r}")
         object.__setattr__(self, "moe_imbalance", float(m))
+        sk = self.routing_skew
+        if not _is_real(sk) or not 0.0 <= float(sk) <= 4.0:
+            raise InputError(f"routing_skew is the log-normal σ of the experts' routing "
+                             f"popularity and must be a number in [0, 4] (0: uniform "
+                             f"routing; default {ROUTING_SKEW_SIGMA}), got {sk!r}")
+        object.__setattr__(self, "routing_skew", float(sk))
         if self.phase == Phase.PREFILL and self.prompt < 1:
             raise InputError("prefill needs prompt ≥ 1 (tokens in the prompt)")
         if self.phase == Phase.CHUNKED_PREFILL and self.chunk < 1:

@@ -14,6 +14,7 @@ from infersim.foundation.errors import InputError
 from infersim.foundation.schema import MAX_CLI_INT
 from infersim.foundation.schema import parse_set as parse_set  # re-exported
 from infersim.foundation.units import fmt_si as fmt_si  # re-exported for the commands
+from infersim.workloads.routing import ROUTING_SKEW_SIGMA
 
 
 def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:
@@ -162,6 +163,14 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--moe-imbalance", type=float, default=0.0,
                    help="max/mean tokens per expert (default 0: derived from uniform top-k "
                         "routing of the step's tokens)")
+    g.add_argument("--moe-exchange", default="auto", choices=("auto", "all_to_all", "allgather"),
+                   help="how the EP GPUs exchange a MoE layer's tokens: all_to_all (each "
+                        "token to its experts' GPUs), allgather (every token to every GPU, "
+                        "outputs reduce-scattered back), auto (the runtime's; default)")
+    g.add_argument("--routing-skew", type=float, default=None,
+                   help="log-normal σ of the experts' routing popularity, which sets the "
+                        f"busiest EP GPU's load (default: fitted, {ROUTING_SKEW_SIGMA}; 0: "
+                        "uniform routing)")
     g.add_argument("--draft-model", default=None, help="spec_decode: draft model name")
     g.add_argument("--draft-len", type=int_arg, default=None,
                    help="spec_decode: drafted tokens (default 4)")
@@ -201,7 +210,8 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         lm_head=args.lm_head,
         tp=args.tp, pp=args.pp, ep=args.ep, dp=args.dp, cp=args.cp,
         redundant_experts=args.redundant_experts, moe_imbalance=args.moe_imbalance,
-        draft_model=args.draft_model)
+        draft_model=args.draft_model, moe_exchange=args.moe_exchange,
+        routing_skew=args.routing_skew)
     for name in ("draft_len", "acceptance"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)

@@ -68,15 +68,16 @@ def cmd_map(args: argparse.Namespace) -> int:
         scenario_fields,
     )
     from infersim.foundation.io import atomic_write_text
-    from infersim.mapper import map_trace
+    from infersim.mapper import engine_scenario, map_trace
     from infersim.workloads import build_trace, load_model
 
     if args.csv:
         check_output_file("--csv", args.csv)
     check_trace_args(args)
     hw = load_hardware(args.hw, parse_set(args.set) or None)
-    trace = build_trace(load_model(args.model), make_scenario(**scenario_kwargs(args)))
     runtime = runtime_of(args, hw)
+    trace = build_trace(load_model(args.model),
+                        engine_scenario(make_scenario(**scenario_kwargs(args)), hw, runtime))
     s = map_trace(trace, hw, runtime)
     if s.infeasible is None:
         write_step_traces(args, s)

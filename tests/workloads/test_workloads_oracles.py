@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -168,15 +169,46 @@ def test_moe_expert_flops_exact_and_touched_experts(mixtral: ModelConfig) -> Non
 
 
 def test_expert_parallel_all_to_all(mixtral: ModelConfig) -> None:
-    tr = build_trace(mixtral, make_scenario("prefill", 1, prompt=64, tp=2, ep=2))
+    # uniform routing (routing_skew 0): the busiest of 2 ranks is above the even 64 pairs
+    # only by sampling, E[max of 2 standard normals] = 1/sqrt(pi), over sqrt(64)
+    tr = build_trace(mixtral, make_scenario("prefill", 1, prompt=64, tp=2, ep=2,
+                                            moe_exchange="all_to_all", routing_skew=0.0))
+    hot = 1.0 + 1.0 / math.sqrt(math.pi) / 8.0
     a2a = [o for o in tr.ops if isinstance(o.shape, CollectiveShape)
            and o.shape.collective is Collective.ALL_TO_ALL]
     assert [o.name for o in a2a] == ["moe_dispatch", "moe_combine"]
-    # each chip sends its 32 tokens × top-2 copies × 4096 × 2 B
-    assert all(o.shape.bytes == 32 * 2 * 4096 * 2 and o.count == 32 for o in a2a)
+    # the busiest chip receives its 32 tokens' × top-2 copies × 4096 × 2 B, times hot
+    for o in a2a:
+        assert o.shape.bytes == pytest.approx(32 * 2 * 4096 * 2 * hot, rel=1e-6)
+        assert o.count == 32
     ex = _ops(tr, OpKind.MOE_EXPERTS)
-    # this chip: 64·2/2 = 64 pairs over its 4 experts (full width: tp/ep = 1)
-    assert sum(o.shape.m * o.shape.groups for o in ex if "gate_up" in o.name) == 64
+    # this chip: ceil(64·2/2 · hot) = 69 pairs over its 4 experts (full width: tp/ep = 1)
+    assert sum(o.shape.m * o.shape.groups for o in ex if "gate_up" in o.name) == 69
+
+
+def test_expert_parallel_allgather_exchange(mixtral: ModelConfig) -> None:
+    # data-parallel attention (tp 1, dp 2, ep 2), 64 tokens per group: every rank gathers
+    # all 128 tokens (each contributes its 64 × 4096 × 2 B) and reduce-scatters the 128
+    # summed rows (128 × 4096 × 2 B in); no all-to-all
+    tr = build_trace(mixtral, make_scenario("prefill", 2, prompt=64, tp=1, dp=2, ep=2,
+                                            moe_exchange="allgather", routing_skew=0.0))
+    coll = {o.name: o.shape for o in tr.ops if isinstance(o.shape, CollectiveShape)}
+    assert coll["moe_dispatch"].collective is Collective.ALL_GATHER
+    assert coll["moe_dispatch"].bytes == 64 * 4096 * 2
+    assert coll["moe_combine"].collective is Collective.REDUCE_SCATTER
+    assert coll["moe_combine"].bytes == 128 * 4096 * 2
+    # the finalize writes all 128 rows, reading this rank's pairs: ceil(128·2/2 · hot)
+    hot = 1.0 + 1.0 / math.sqrt(math.pi) / math.sqrt(128.0)
+    ws = _ops(tr, name="experts_weighted_sum")[0]
+    assert ws.shape.numel == 128 * 4096
+    assert ws.bytes.act_in == pytest.approx(math.ceil(128 * hot) * 4096 * 2)
+    # under TP attention (tp = ep = 2, dp 1) the tokens are already on both ranks: no
+    # gather, an all-reduce of the 64 rows after the experts
+    tp = build_trace(mixtral, make_scenario("prefill", 1, prompt=64, tp=2, ep=2,
+                                            moe_exchange="allgather"))
+    names = [o.name for o in tp.ops if isinstance(o.shape, CollectiveShape)]
+    assert "moe_dispatch" not in names and "moe_combine" not in names
+    assert "moe_allreduce" in names
 
 
 def test_gpt3_learned_positions_and_biases() -> None:

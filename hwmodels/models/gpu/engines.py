@@ -34,6 +34,11 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     Hopper is faster than FlashAttention-2 class.
   * `moe_efficiency`: the grouped-GEMM MoE kernel's tile-loop efficiency relative to a dense
     GEMM of the same tile (1 = CUTLASS-class grouped GEMM).
+  * `moe_allgather_max_ep`: how an expert-parallel MoE layer exchanges its tokens
+    (`Parallelism.moe_exchange` "auto", resolved by `mapper.engine_scenario`): EP groups up
+    to this size all-gather every token to every rank and reduce-scatter the summed expert
+    outputs back; larger ones run an all-to-all that sends a token only to its experts'
+    ranks (DeepEP, NVLink all-to-all kernels). 0: all-to-all at every size.
   * `fp8_gemm`: fp8 activations run on the fp8 tensor-core path (0: weights are dequantized
     and the GEMM runs in 16-bit).
   * `cuda_graphs`: decode steps replay CUDA graphs (0: every kernel pays the host dispatch).
@@ -127,6 +132,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "gqa_aware": (1.0, "attention reads each KV head once (0: once per query head)"),
     "attention_efficiency": (0.0, "attention share of the GEMM rate (0: the chip spec's)"),
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
+    "moe_allgather_max_ep": (0.0, "largest EP group whose MoE tokens the engine exchanges by "
+                                  "all-gather + reduce-scatter; larger ones all-to-all "
+                                  "(0: all-to-all always)"),
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
     "graph_max_batch": (0.0, "largest decode batch with a captured CUDA graph; larger decode "
@@ -317,6 +325,13 @@ _VLLM_CUSTOM_AR = {"custom_ar_max_bytes": _CUSTOM_AR_MAX_BYTES, "custom_ar_base_
 _TRTLLM_CUSTOM_AR = {"custom_ar_max_bytes": _CUSTOM_AR_MAX_BYTES, "custom_ar_auto": 1.0,
                      "custom_ar_base_s": 3.23 * _US, "custom_ar_peer_s": 0.379 * _US,
                      "custom_ar_s_per_byte": 17.42e-12}
+_TRTLLM_ALLGATHER_MAX_EP = 8.0
+# vLLM's default --all2all-backend is allgather_reducescatter ("Default backend", docs.vllm.ai
+# serving/expert_parallel_deployment, v0.11-0.12; before it the "naive" backend broadcast
+# every token to every rank, the same traffic); DeepEP / pplx are opt-in. SGLang without
+# --enable-deepep-moe gathers the data-parallel groups' tokens before the MoE layer and
+# scatters them after (assumed from its DP-attention gather / scatter, not measured here).
+_GATHER_ALWAYS = 1e9
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching (host work per step ~ the chip's "
    "graph launch + sync, gpu.step_sync_us); fused add+RMSNorm and RoPE+KV write, XQA / "
@@ -330,9 +345,14 @@ _p("trtllm", Runtime.FUSED,
    "GUARANTEED_NO_EVICT is the default capacity scheduler policy; the PyTorch backend's "
    "BindCapacityScheduler defaults to it too, tensorrt_llm/_torch/pyexecutor/scheduler.py); "
    "TP all-reduces on one NVLink node: its own one-shot / two-shot kernels or NCCL, "
-   "whichever is faster (AllReduceStrategy.AUTO; kernel measured, see _TRTLLM_CUSTOM_AR)",
+   "whichever is faster (AllReduceStrategy.AUTO; kernel measured, see _TRTLLM_CUSTOM_AR); "
+   "MoE tokens of EP groups up to 8 are exchanged by all-gather + reduce-scatter, larger "
+   "ones all-to-all (NVIDIA/TensorRT-LLM blog 4, 'Scaling Expert Parallelism', figure 24: "
+   "'for EP4/EP8 Reduce/Scatter is used, while for EP>8 All2All is used'; "
+   "tensorrt_llm/_torch/modules/fused_moe/communication/allgather_reducescatter.py is the "
+   "fallback that always works)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
-   **_TRTLLM_CUSTOM_AR)
+   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR)
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -352,9 +372,11 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "GUARANTEED_NO_EVICT admission as `trtllm`; admission_lag: the overlap loop "
    "(_executor_loop_overlap in tensorrt_llm/_torch/pyexecutor/py_executor.py) fetches new "
    "requests, schedules and launches the next batch, then updates the previous one, so a "
-   "request arriving during an iteration joins the one after next; all-reduces as `trtllm`",
+   "request arriving during an iteration joins the one after next; all-reduces and the MoE "
+   "token exchange as `trtllm`",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
-   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, **_TRTLLM_CUSTOM_AR)
+   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0,
+   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
@@ -364,9 +386,12 @@ _p("vllm-v1", Runtime.FUSED,
    "GEMM below CUTLASS), fp8 via CUTLASS scaled_mm, CUDA graphs for decode; the V1 "
    "scheduler has no prefill phase: each step fills a token budget with the running "
    "decodes and (chunks of) new prompts; TP all-reduces below 8 MiB on one NVLink node "
-   "run vLLM's custom all-reduce kernel (measured, see _VLLM_CUSTOM_AR)",
+   "run vLLM's custom all-reduce kernel (measured, see _VLLM_CUSTOM_AR); MoE tokens are "
+   "exchanged by all-gather + reduce-scatter (its default --all2all-backend, see "
+   "_GATHER_ALWAYS)",
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
-   fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0, **_VLLM_CUSTOM_AR)
+   fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
+   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -402,7 +427,7 @@ _p("vllm-v0", Runtime.FUSED,
    "(measured, see _VLLM_CUSTOM_AR)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
    moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S,
-   graph_max_batch=256.0, **_VLLM_CUSTOM_AR)
+   graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "
@@ -418,7 +443,7 @@ _p("sglang", Runtime.FUSED,
    "all-reduces as vllm-v0 (0.3-0.4 call vLLM's custom all-reduce, sglang PR #2511)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
    host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0,
-   **_VLLM_CUSTOM_AR)
+   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:

@@ -1,0 +1,116 @@
+"""Expert-parallel load under skewed routing (`workloads.routing`) and the engines' MoE token
+exchange (`Parallelism.moe_exchange`, `mapper.engine_scenario`): independent derivations,
+the fit's reproduction, and the knobs' physical direction."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.stats import norm
+
+from infersim.api import load_hardware, make_scenario, simulate
+from infersim.foundation.errors import InputError
+from infersim.mapper import engine_scenario
+from infersim.validation.fitting import routing_skew as fit
+from infersim.workloads.routing import (
+    ROUTING_SKEW_SIGMA,
+    expected_max_normal,
+    hot_rank_factor,
+    rank_load_factor,
+    rank_loads,
+    sampling_excess,
+)
+
+
+def test_expected_max_normal_closed_forms() -> None:
+    assert expected_max_normal(1) == 0.0
+    assert expected_max_normal(2) == pytest.approx(1.0 / math.sqrt(math.pi), rel=1e-9)
+    assert expected_max_normal(3) == pytest.approx(1.5 / math.sqrt(math.pi), rel=1e-9)
+
+
+def test_sampling_excess_of_two_ranks_matches_the_binomial_sum() -> None:
+    # n pairs over 2 ranks: the busiest holds E[max(X, n − X)], X ~ Binomial(n, 1/2)
+    for n in (16, 64, 128, 512):
+        exact = sum(max(x, n - x) * math.comb(n, x) for x in range(n + 1)) / 2 ** n
+        assert sampling_excess(2, n / 2) == pytest.approx(exact / (n / 2) - 1.0, rel=0.03)
+
+
+def test_two_ranks_one_expert_each_matches_quadrature() -> None:
+    # 2 experts on 2 ranks: max/mean = 2·max(X, Y)/(X + Y) = 2/(1 + exp(-|D|)) with
+    # D = ln X − ln Y ~ N(0, 2σ²): a one-dimensional integral, no sampling
+    for sigma in (0.5, 1.0, 1.5):
+        s = sigma * math.sqrt(2.0)
+        exact, _ = quad(lambda d, s=s: 2.0 / (1.0 + math.exp(-abs(d))) * norm.pdf(d, 0.0, s),
+                        -12 * s, 12 * s)
+        assert rank_load_factor(2, 2, 2, sigma) == pytest.approx(exact, rel=0.02)
+
+
+def test_uniform_and_single_rank_are_even() -> None:
+    assert rank_load_factor(128, 8, 128, 0.0) == 1.0
+    assert rank_load_factor(128, 1, 128, 1.0) == 1.0
+    assert hot_rank_factor(128, 1, 128, 1.0, 10.0) == 1.0
+    # uniform routing keeps the sampling term: 1 + E[max of 8 normals]/sqrt(pairs)
+    assert hot_rank_factor(128, 8, 128, 0.0, 100.0) == pytest.approx(
+        1.0 + expected_max_normal(8) / 10.0)
+
+
+def test_skew_raises_and_redundant_experts_lower_the_busiest_rank() -> None:
+    f = [rank_load_factor(256, 32, 256, s) for s in (0.3, 0.6, 1.0, 1.4)]
+    assert all(a < b for a, b in itertools.pairwise(f))
+    # EPLB: 32 extra copies of the hottest experts over the same 32 ranks
+    assert rank_load_factor(256, 32, 288, 1.0) < 0.5 * (rank_load_factor(256, 32, 256, 1.0)
+                                                         + 1.0)
+
+
+def test_eplb_packing_keeps_slots_per_rank_and_total_load() -> None:
+    p = np.random.default_rng(3).lognormal(0.0, 1.0, size=(16, 64))
+    loads = rank_loads(p, 8, 72)  # 9 slots per rank
+    assert np.allclose(loads.sum(axis=1), p.sum(axis=1))
+
+
+def test_fit_reproduces_the_constant_and_its_file() -> None:
+    r = fit.fit()
+    assert r["value"] == ROUTING_SKEW_SIGMA
+    assert r["fitted_on"]["model_imbalance_ratio"] == pytest.approx(fit.IMBALANCE, abs=0.02)
+    # not fitted: the spread of the ranks' loads at the same σ
+    assert r["checks"]["std_over_mean"]["model"] == pytest.approx(fit.STD / fit.MEAN, rel=0.05)
+    saved = json.loads(fit.OUT.read_text())
+    assert saved["value"] == ROUTING_SKEW_SIGMA
+
+
+def test_routing_skew_slows_an_expert_parallel_prefill_only() -> None:
+    def step(skew: float, ep: int) -> float:
+        return simulate("qwen3-30b-a3b", "dgx-h100", "prefill", 8 if ep > 1 else 1,
+                        prompt=2048, tp=1, dp=ep, ep=ep, weights="fp8",
+                        activations="fp8", runtime="trtllm", routing_skew=skew).latency_s
+
+    assert step(0.0, 8) < step(0.5, 8) < step(1.0, 8)
+    assert step(0.0, 1) == step(1.0, 1)  # one GPU holds every expert: nothing to wait for
+
+
+def test_engines_resolve_the_exchange() -> None:
+    hw = load_hardware("dgx-h100")
+
+    def ex(ep: int, runtime: str, chosen: str = "auto") -> str:
+        sc = make_scenario("decode", 8, tp=1, dp=ep, ep=ep, moe_exchange=chosen)
+        return engine_scenario(sc, hw, runtime).parallel.moe_exchange
+
+    assert ex(8, "trtllm") == "allgather"  # TensorRT-LLM: reduce-scatter up to EP8
+    assert ex(8, "vllm-v1") == "allgather"  # vLLM's default backend
+    assert ex(8, "graph") == "all_to_all"  # no engine: a plain all-to-all
+    assert ex(8, "trtllm", "all_to_all") == "all_to_all"  # a named exchange stays
+    hw16 = load_hardware("dgx-h800x4")  # 32 GPUs over 4 nodes
+    sc16 = make_scenario("decode", 16, tp=1, dp=16, ep=16)
+    assert engine_scenario(sc16, hw16, "trtllm").parallel.moe_exchange == "all_to_all"
+
+
+def test_bad_exchange_and_skew_are_input_errors() -> None:
+    with pytest.raises(InputError, match="moe_exchange"):
+        make_scenario("decode", 1, moe_exchange="broadcast")
+    with pytest.raises(InputError, match="routing_skew"):
+        make_scenario("decode", 1, routing_skew=-1.0)

@@ -1,0 +1,109 @@
+"""`workloads.routing.ROUTING_SKEW_SIGMA`: how unevenly a trained router loads the experts,
+from the one published expert-parallel load statistic.
+
+NVIDIA/TensorRT-LLM's blog 'Scaling Expert Parallelism in TensorRT-LLM (Part 1)'
+(docs/source/blogs/tech_blog/blog4_Scaling_Expert_Parallelism_in_TensorRT-LLM.md, section
+'Reproducing steps', step 1) prints the output of `report_load_statistics.py` for DeepSeek-R1
+run by trtllm-bench at EP32 (256 routed experts, 8 per GPU) on its dataset, token counts per
+rank recorded over iterations 100-200 and averaged over MoE layers 3-60: mean 1024, std
+491.65, imbalance-ratio (max − mean)/mean 1.564. Step 3 prints the same after the offline EP
+load balancer (288 slots over EP36): std 53.98, imbalance-ratio 0.115.
+
+The fit: σ of log-normal expert popularities (`workloads.routing`) at which the model's
+E[(max − mean)/mean] at 256 experts over 32 ranks, plus the sampling excess of 1024 pairs
+per rank (`workloads.routing.hot_rank_factor`), equals 1.564 (bisection; the statistic rises
+with σ). Checked, not fitted: the model's std/mean at that σ against 491.65/1024, and its
+post-EPLB imbalance-ratio (perfect knowledge of the popularities, so a lower bound) against
+0.115.
+
+    python -m infersim.validation.fitting.routing_skew
+
+writes `validation/data/published/routing_skew_fit.json`; `ROUTING_SKEW_SIGMA` carries the
+value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infersim.foundation.io import atomic_write_text
+
+SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/blogs/tech_blog/"
+          "blog4_Scaling_Expert_Parallelism_in_TensorRT-LLM.md")
+EXPERTS, EP = 256, 32  # DeepSeek-R1 routed experts, the statistic's EP size
+MEAN, STD, IMBALANCE = 1024.0, 491.651199, 1.564272  # 'average' row before EPLB
+EPLB_EP, EPLB_SLOTS, EPLB_STD, EPLB_IMBALANCE = 36, 288, 53.976442, 0.115378  # after
+OUT = Path(__file__).resolve().parents[1] / "data" / "published" / "routing_skew_fit.json"
+
+
+def statistics_at(sigma: float, ep: int = EP, slots: int = EXPERTS) -> tuple[float, float]:
+    """The model's (E[(max − mean)/mean], E[std/mean]) of the ranks' loads at σ with MEAN
+    pairs per rank: the popularity term plus the sampling excess (`hot_rank_factor`); the
+    std adds the Poisson variance of MEAN pairs in quadrature."""
+    from infersim.workloads.routing import popularities, rank_loads, sampling_excess
+
+    draws = 2048 if slots == EXPERTS else 256
+    loads = rank_loads(popularities(EXPERTS, sigma, draws), ep, slots)
+    mean = loads.mean(axis=1)
+    ratio = float(np.mean((loads.max(axis=1) - mean) / mean)) + sampling_excess(ep, MEAN)
+    cv = float(np.mean(np.sqrt((loads.std(axis=1) / mean) ** 2 + 1.0 / MEAN)))
+    return ratio, cv
+
+
+def solve(lo: float = 0.2, hi: float = 2.5, tol: float = 1e-4) -> float:
+    """σ at which the model's imbalance-ratio at EP32 equals the published 1.564."""
+    if statistics_at(lo)[0] > IMBALANCE or statistics_at(hi)[0] < IMBALANCE:
+        raise ValueError(f"no σ in [{lo}, {hi}] gives imbalance-ratio {IMBALANCE}")
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if statistics_at(mid)[0] < IMBALANCE:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def fit() -> dict[str, Any]:
+    sigma = round(solve(), 2)
+    ratio, cv = statistics_at(sigma)
+    eplb_ratio, eplb_cv = statistics_at(sigma, EPLB_EP, EPLB_SLOTS)
+    return {
+        "parameter": "workloads.routing.ROUTING_SKEW_SIGMA", "value": sigma, "source": SOURCE,
+        "fitted_on": {"model": "DeepSeek-R1", "experts": EXPERTS, "ep": EP,
+                      "measured_imbalance_ratio": IMBALANCE, "model_imbalance_ratio": ratio},
+        "checks": {
+            "std_over_mean": {"measured": STD / MEAN, "model": cv},
+            "after_eplb": {"ep": EPLB_EP, "slots": EPLB_SLOTS,
+                           "measured_imbalance_ratio": EPLB_IMBALANCE,
+                           "model_imbalance_ratio_perfect_knowledge": eplb_ratio,
+                           "measured_std_over_mean": EPLB_STD / MEAN,
+                           "model_std_over_mean": eplb_cv}},
+        "method": "bisection on sigma of the model's E[(max-mean)/mean] over log-normal "
+                  "popularity draws (workloads.routing); value rounded to 0.01"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m infersim.validation.fitting.routing_skew",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("-o", "--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    r = fit()
+    atomic_write_text(args.out, json.dumps(r, indent=2) + "\n")
+    c = r["checks"]
+    print(f"sigma = {r['value']}: imbalance-ratio {r['fitted_on']['model_imbalance_ratio']:.3f} "
+          f"(measured {IMBALANCE}); std/mean {c['std_over_mean']['model']:.3f} (measured "
+          f"{c['std_over_mean']['measured']:.3f}); after EPLB "
+          f"{c['after_eplb']['model_imbalance_ratio_perfect_knowledge']:.3f} (measured "
+          f"{EPLB_IMBALANCE}) -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

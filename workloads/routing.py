@@ -1,0 +1,140 @@
+"""Expert-parallel load: how much more than its even share the busiest EP rank routes.
+
+Trained routers do not spread tokens evenly: some experts are hot in every layer, and which
+ones depends on the data (NVIDIA/TensorRT-LLM, docs/source/blogs/tech_blog/
+blog4_Scaling_Expert_Parallelism_in_TensorRT-LLM.md, figures 1-11: DeepSeek-R1 on a machine
+translation set and on GSM8K). A step of an expert-parallel MoE layer ends when its busiest
+rank has run its token-expert pairs, so the chip a trace prices is that rank.
+
+Model: each expert's share of the routed pairs is proportional to a popularity drawn
+log-normally, ln p ~ N(0, σ²), independently per expert and layer (`ROUTING_SKEW_SIGMA`);
+the experts sit on the ranks in contiguous blocks (TensorRT-LLM's and vLLM's default
+placement; with i.i.d. popularities any fixed placement is the same). A rank's load is the
+sum of its experts' popularities; `rank_load_factor` is E[max rank load / mean rank load]
+over the popularity draws. The step's own tokens add a sampling excess: a rank's pair
+count is multinomial around its expectation, so the busiest of ep ranks runs about
+E[max of ep normals]/sqrt(pairs per rank) above it (`sampling_excess`); `hot_rank_factor`
+adds the two terms. The busiest expert's GEMM rows within a chip stay
+`builder.routing_imbalance`'s.
+
+Redundant experts (EPLB, `Parallelism.redundant_experts` R): the hottest experts get extra
+copies one at a time (each copy takes an equal part of its expert's load) until the E + R
+slots are filled, then the slots are packed heaviest first onto the rank with the least load
+that still has a free slot, (E + R)/ep slots per rank: DeepSeek's EPLB and TensorRT-LLM's
+load balancer do this with the loads they measured, so this is its limit with perfect
+knowledge of the popularities.
+
+σ is fitted (`python -m infersim.validation.fitting.routing_skew`, data and result in
+validation/data/published/routing_skew_fit.json) on the one published EP-rank load
+statistic we have: the TensorRT-LLM blog's `report_load_statistics.py` output for
+DeepSeek-R1 at EP32 (256 experts, 8 per rank), averaged over layers 3-60 and iterations
+100-200: (max − mean)/mean of the ranks' loads 1.564 at 1024 pairs per rank (so the
+popularity term is fitted to 1.564 less that count's sampling excess). Its other column,
+std/mean 0.480, is not fitted (the fit reports the model's); after EPLB (288 slots over
+EP36) the blog measured 0.115, where this model, knowing the popularities exactly, gives
+less (the fit reports it).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+# Log-normal σ of the experts' routing popularity, fitted by
+# `python -m infersim.validation.fitting.routing_skew` on the EP32 DeepSeek-R1 load statistic
+# of NVIDIA/TensorRT-LLM blog 4 (validation/data/published/routing_skew_fit.json).
+ROUTING_SKEW_SIGMA = 1.06
+_DRAWS = 2048  # popularity draws per estimate (one fixed seed: deterministic)
+_SEED = 20251204
+
+
+def popularities(experts: int, sigma: float, draws: int = _DRAWS) -> np.ndarray:
+    """`draws` × `experts` log-normal popularities (one fixed seed: deterministic)."""
+    rng = np.random.default_rng(_SEED)
+    return rng.lognormal(0.0, sigma, size=(draws, experts))
+
+
+def rank_loads(p: np.ndarray, ep: int, slots: int) -> np.ndarray:
+    """Each rank's load (draws × ep) for popularities `p` (draws × experts) over `slots`
+    expert slots: contiguous blocks when slots = experts; else the EPLB placement of the
+    module docstring (copies of the hottest experts, then heaviest-first packing)."""
+    draws, experts = p.shape
+    if slots <= experts:
+        return p.reshape(draws, ep, experts // ep).sum(axis=-1)
+    reps = np.ones((draws, experts))
+    rows = np.arange(draws)
+    for _ in range(slots - experts):  # one more copy of the expert with the largest share
+        reps[rows, np.argmax(p / reps, axis=1)] += 1.0
+    share = p / reps
+    # the slots, heaviest first: expert e appears reps[e] times with weight share[e]
+    order = np.argsort(-share, axis=1)
+    weights = np.take_along_axis(share, order, axis=1)
+    counts = np.take_along_axis(reps, order, axis=1).astype(int)
+    items = np.zeros((draws, slots))
+    for d in range(draws):
+        items[d] = np.repeat(weights[d], counts[d])[:slots]
+    cap = slots // ep
+    load = np.zeros((draws, ep))
+    used = np.zeros((draws, ep), dtype=int)
+    for j in range(slots):
+        masked = np.where(used < cap, load, np.inf)
+        r = np.argmin(masked, axis=1)
+        load[rows, r] += items[:, j]
+        used[rows, r] += 1
+    return load
+
+
+@functools.lru_cache(maxsize=256)
+def expected_max_normal(n: int) -> float:
+    """E[max of n independent standard normals] (0 for n = 1), by quadrature of
+    x·n·φ(x)·Φ(x)^(n−1)."""
+    if n <= 1:
+        return 0.0
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
+    val, _err = quad(lambda x: x * n * norm.pdf(x) * norm.cdf(x) ** (n - 1), -12.0, 12.0,
+                     limit=200)
+    return float(val)
+
+
+def sampling_excess(ep: int, mean_pairs: float) -> float:
+    """The busiest of `ep` ranks' excess over the mean from sampling this step's tokens
+    alone, relative to the mean (0 for ep = 1). The n = ep·mean_pairs pairs fall on the ranks
+    as a multinomial; its centred counts have the covariance of sqrt(mean)·(Y_i − Ȳ) for
+    i.i.d. standard normals Y, so the busiest is E[max Y_i]·sqrt(mean) above the mean:
+    the excess is E[max of ep normals]/sqrt(mean_pairs). Against the exact expectation:
+    within 1% for 2 ranks (a binomial sum), 2-7% low for 8-32 ranks at 64 pairs each and
+    ~12% low at half a pair each (Monte Carlo)."""
+    if ep <= 1 or mean_pairs <= 0.0:
+        return 0.0
+    return expected_max_normal(ep) / math.sqrt(mean_pairs)
+
+
+def hot_rank_factor(experts: int, ep: int, slots: int, sigma: float,
+                    mean_pairs: float) -> float:
+    """max / mean pairs of the ep ranks in one step of `mean_pairs` pairs per rank: the
+    popularity skew's `rank_load_factor` plus the `sampling_excess` of the step's tokens
+    (added: an upper estimate of the max of their sum). 1 for ep = 1."""
+    if ep <= 1:
+        return 1.0
+    return rank_load_factor(experts, ep, slots, sigma) + sampling_excess(ep, mean_pairs)
+
+
+@functools.lru_cache(maxsize=256)
+def rank_load_factor(experts: int, ep: int, slots: int = 0,
+                     sigma: float = ROUTING_SKEW_SIGMA) -> float:
+    """E[max / mean] of the ep ranks' routed loads (module docstring); 1 for ep = 1 or
+    σ = 0 (uniform routing). `slots` = experts + redundant copies (0: experts)."""
+    slots = slots or experts
+    if ep <= 1 or sigma <= 0.0 or experts <= 0:
+        return 1.0
+    if slots % ep or (slots == experts and experts % ep):
+        raise ValueError(f"{slots} expert slots do not split over ep {ep}")
+    draws = _DRAWS if slots == experts else _DRAWS // 8  # EPLB packs draw by draw
+    loads = rank_loads(popularities(experts, sigma, draws), ep, slots)
+    mean = loads.mean(axis=1)
+    f = float(np.mean(loads.max(axis=1) / mean))
+    return f if math.isfinite(f) else 1.0
