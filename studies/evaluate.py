@@ -171,7 +171,7 @@ TRAFFIC_KNOBS: tuple[str, ...] = (
     "arrival", "rate", "cv", "users", "think_s", "requests", "prompt", "output", "seed",
     "policy", "max_batch", "max_tokens", "block_size", "replicas", "slo_ttft_s", "slo_tpot_s",
 )
-_SERVE_SCENARIO = ("tp", "pp", "ep", "dp", "weights", "kv")
+_SERVE_SCENARIO = ("tp", "pp", "ep", "dp", "weights", "kv", "moe_exchange", "routing_skew")
 
 
 def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,7 +218,9 @@ def _serve_metrics(params: Mapping[str, Any]) -> dict[str, Any]:
     hw = _hardware(p["hardware"], p["hw"])
     dep = Deployment(int(sc.get("tp", 1)), int(sc.get("pp", 1)), int(sc.get("ep", 1)),
                      int(t.get("replicas", 1)), _runtime(p, hw) or "",
-                     sc.get("weights", "bf16"), sc.get("kv"), dp=int(sc.get("dp", 1)))
+                     sc.get("weights", "bf16"), sc.get("kv"), dp=int(sc.get("dp", 1)),
+                     moe_exchange=sc.get("moe_exchange", "auto"),
+                     routing_skew=sc.get("routing_skew"))
     slo = Slo(t.get("slo_ttft_s", 2.0), t.get("slo_tpot_s", 0.1))
     eco = Economics(**p["economics"]) if p["economics"] else Economics()
     res = serve(_model(p["model"]), hw, traffic, policy, deployment=dep, slo=slo,

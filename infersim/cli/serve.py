@@ -54,6 +54,12 @@ def register(sub: Any) -> None:
                    help="data-parallel attention groups of --tp chips in a replica, sharing "
                         "the experts (MoE; --ep = tp x dp): TensorRT-LLM's "
                         "enable_attention_dp, SGLang's --enable-dp-attention")
+    d.add_argument("--moe-exchange", default="auto", choices=("auto", "all_to_all", "allgather"),
+                   help="how the EP chips exchange a MoE layer's tokens (default auto: the "
+                        "runtime's), as simulate's")
+    d.add_argument("--routing-skew", type=float, default=None,
+                   help="log-normal σ of the experts' routing popularity (default: the fitted "
+                        "one; 0: uniform routing), as simulate's")
     d.add_argument("--replicas", type=int_arg, default=1, help="replicas behind the router")
     add_runtime_arg(d)
     add_runtime_set_arg(d)
@@ -245,7 +251,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
         runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
                      a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link,
-                     lm_head=a.lm_head, dp=a.dp)
+                     lm_head=a.lm_head, dp=a.dp, moe_exchange=a.moe_exchange,
+                     routing_skew=a.routing_skew)
     decode_hw, ddep = _decode_pool(a, hw, dep)
     slo = Slo(a.slo_ttft, a.slo_tpot, a.slo_percentile)
     eco = Economics(lifetime_years=a.lifetime_years, usd_per_kwh=a.usd_per_kwh)

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import RuntimeProfile
-from infersim.workloads.scenario import SpecDecode
+from infersim.workloads.scenario import MOE_EXCHANGES, SpecDecode
 
 # Most replicas (per pool) one simulation runs. The DES holds one engine per replica and the
 # least-outstanding router scans them all per request (measured: 10^5 replicas × 1000 requests
@@ -183,6 +183,10 @@ class Deployment:
     # bf16 under a quantized checkpoint; `Precision.head`)
     dp: int = 1  # data-parallel attention groups of tp chips in one replica, sharing the
     # experts (ep = tp·dp): TensorRT-LLM's enable_attention_dp, SGLang's --enable-dp-attention
+    moe_exchange: str = "auto"  # how the EP chips exchange MoE tokens (Parallelism.moe_exchange;
+    # "auto": the runtime's)
+    routing_skew: float | None = None  # the experts' routing popularity σ (Scenario.routing_skew;
+    # None: the fitted workloads.routing.ROUTING_SKEW_SIGMA)
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "ep", "replicas", "dp"):
@@ -193,6 +197,13 @@ class Deployment:
         if self.kv_link is not None and self.kv_link not in KV_LINKS:
             raise InputError(f"kv_link: unknown link {self.kv_link!r}; use one of "
                              f"{', '.join(KV_LINKS)}")
+        if self.moe_exchange not in MOE_EXCHANGES:
+            raise InputError(f"moe_exchange: unknown exchange {self.moe_exchange!r}; use one "
+                             f"of {', '.join(MOE_EXCHANGES)}")
+        sk = self.routing_skew
+        if sk is not None and (not _is_number(sk) or not 0.0 <= sk <= 4.0):
+            raise InputError(f"routing_skew must be a number in [0, 4] (0: uniform routing), "
+                             f"got {sk!r}")
         u = self.gpu_memory_utilization
         if not _is_number(u) or not (0 < u <= 1):
             raise InputError(f"gpu_memory_utilization must be in (0, 1], got {u}")

@@ -64,6 +64,7 @@ from infersim.mapper import Schedule, engine_scenario, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import OpKind
+from infersim.workloads.routing import ROUTING_SKEW_SIGMA
 from infersim.workloads.scenario import Parallelism, Phase, Scenario, parse_precision
 
 
@@ -135,7 +136,8 @@ class MapperIterationCost:
                  activations: str | DType | None = None,
                  lm_head: str | DType | None = None,
                  cached_chunk_per_octave: int | None = None,
-                 cached_per_octave: int = 16, dp: int = 1) -> None:
+                 cached_per_octave: int = 16, dp: int = 1, moe_exchange: str = "auto",
+                 routing_skew: float | None = None) -> None:
         self.model = model
         self.hw = hw
         # Serving runs fused kernels on framework kinds; a compiled kind (wafer, LPU) runs
@@ -147,8 +149,10 @@ class MapperIterationCost:
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
         self.precision = parse_precision(weights, activations, kv, lm_head)  # as `simulate`
         # the engine's MoE token exchange, resolved once (`mapper.engine_scenario`)
-        self.parallel = engine_scenario(Scenario(parallel=Parallelism(tp, pp, ep, dp)), hw,
-                                        self.runtime).parallel
+        self.parallel = engine_scenario(
+            Scenario(parallel=Parallelism(tp, pp, ep, dp, moe_exchange=moe_exchange)), hw,
+            self.runtime).parallel
+        self.routing_skew = ROUTING_SKEW_SIGMA if routing_skew is None else routing_skew
         self._floor = functools.partial(model_.serving_floor_s, profile)
         self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait
         self.max_pos = model.max_position_embeddings
@@ -189,7 +193,8 @@ class MapperIterationCost:
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
                  chunk: int = 0) -> Scenario:
-        return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel)
+        return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel,
+                        routing_skew=self.routing_skew)
 
     def schedule(self, sc: Scenario, runtime: Runtime | RuntimeProfile | None = None
                  ) -> Schedule:

@@ -582,6 +582,7 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
 
     chips = dep.chips_per_replica
     cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, dp=dep.dp,
+                               moe_exchange=dep.moe_exchange, routing_skew=dep.routing_skew,
                                runtime=dep.runtime or None,  # validated per kind
                                weights=dep.weights, activations=dep.activations, kv=dep.kv,
                                lm_head=dep.lm_head,

@@ -129,8 +129,10 @@ def test_simulator_line_budget():
     # composed iteration, each group's host floor, KV pool and graph-cap nodes, with its
     # module-doc paragraph;
     # +14 for a chunked KV pool's room kept per (blocks, chunk): the MoE rows' Llama 4 runs
-    # spent a third of their time in its binary search).
+    # spent a third of their time in its binary search; +15 for a deployment's MoE token
+    # exchange and routing skew, `Deployment.moe_exchange` / `routing_skew`, validated and
+    # passed to the iteration cost as `simulate` takes them).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5556, f"simulator/ has {lines} non-blank lines (budget 5556)"
+    assert lines <= 5571, f"simulator/ has {lines} non-blank lines (budget 5571)"

@@ -114,3 +114,24 @@ def test_bad_exchange_and_skew_are_input_errors() -> None:
         make_scenario("decode", 1, moe_exchange="broadcast")
     with pytest.raises(InputError, match="routing_skew"):
         make_scenario("decode", 1, routing_skew=-1.0)
+
+
+def test_serve_takes_the_same_knobs_as_simulate() -> None:
+    # one answer everywhere: a serving iteration cost built with the deployment's exchange and
+    # skew prices a prefill as `simulate` does with the same knobs
+    from infersim.simulator.serving import MapperIterationCost
+    from infersim.workloads import load_model
+
+    hw = load_hardware("dgx-h100")
+    for skew, ex in ((0.0, "all_to_all"), (1.5, "auto")):
+        c = MapperIterationCost(load_model("qwen3-30b-a3b"), hw, tp=1, ep=8, dp=8,
+                                runtime="trtllm", weights="fp8", activations="fp8",
+                                moe_exchange=ex, routing_skew=skew)
+        direct = c.direct_prefill(8, 1024)[0]
+        sim = simulate("qwen3-30b-a3b", hw, "prefill", 8, prompt=1024, tp=1, dp=8, ep=8,
+                       weights="fp8", activations="fp8", runtime="trtllm",
+                       moe_exchange=ex, routing_skew=skew)
+        assert direct == pytest.approx(sim.latency_s, rel=0.02), (skew, ex)
+    with pytest.raises(InputError, match="routing_skew"):
+        from infersim.simulator.serving import Deployment
+        Deployment(routing_skew=9.0)
