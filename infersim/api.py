@@ -237,6 +237,10 @@ def scenario_fields(sc: Scenario) -> dict[str, Any]:
     p = sc.precision
     d.update(weights=p.weights.value, activations=p.activations.value, kv=p.kv.value,
              tp=sc.parallel.tp, pp=sc.parallel.pp, ep=sc.parallel.ep)
+    if sc.parallel.dp > 1:
+        d["dp"] = sc.parallel.dp
+    if sc.parallel.ep > 1:  # how the EP chips exchange tokens, and how skewed the routing
+        d.update(moe_exchange=sc.parallel.moe_exchange, routing_skew=sc.routing_skew)
     return d
 
 
