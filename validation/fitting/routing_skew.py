@@ -89,19 +89,26 @@ def fit() -> dict[str, Any]:
                   "popularity draws (workloads.routing); value rounded to 0.01"}
 
 
+def summary(r: dict[str, Any]) -> str:
+    """One line: the fitted σ, the statistic it meets and the two it is checked against."""
+    c, f = r["checks"], r["fitted_on"]
+    return (f"sigma = {r['value']}: imbalance-ratio {f['model_imbalance_ratio']:.3f} (measured "
+            f"{f['measured_imbalance_ratio']}); std/mean {c['std_over_mean']['model']:.3f} "
+            f"(measured {c['std_over_mean']['measured']:.3f}); after EPLB "
+            f"{c['after_eplb']['model_imbalance_ratio_perfect_knowledge']:.3f} (measured "
+            f"{c['after_eplb']['measured_imbalance_ratio']})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.fitting.routing_skew",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("-o", "--out", type=Path, default=OUT)
+    ap.add_argument("--check", action="store_true", help="print, do not write the fit file")
     args = ap.parse_args(argv)
     r = fit()
-    atomic_write_text(args.out, json.dumps(r, indent=2) + "\n")
-    c = r["checks"]
-    print(f"sigma = {r['value']}: imbalance-ratio {r['fitted_on']['model_imbalance_ratio']:.3f} "
-          f"(measured {IMBALANCE}); std/mean {c['std_over_mean']['model']:.3f} (measured "
-          f"{c['std_over_mean']['measured']:.3f}); after EPLB "
-          f"{c['after_eplb']['model_imbalance_ratio_perfect_knowledge']:.3f} (measured "
-          f"{EPLB_IMBALANCE}) -> {args.out}")
+    print(summary(r))
+    if not args.check:
+        atomic_write_text(OUT, json.dumps(r, indent=2) + "\n")
+        print(f"wrote {OUT}")
     return 0
 
 
