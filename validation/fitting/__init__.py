@@ -4,3 +4,29 @@ Each module refits from the committed data (the data set's loader in `validation
 writes its result file and says which spec fields take the values. The data-set modules only
 load and predict; they never fit.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def fit_main(argv: Sequence[str] | None, module: str, doc: str, fit: Callable[[], dict[str, Any]],
+             summary: Callable[[dict[str, Any]], str], out: Path) -> int:
+    """The command line of a fitting module: refit, print `summary` of the result and write
+    it to `out` as JSON (`--check`: print only)."""
+    import argparse
+    import json
+
+    from infersim.foundation.io import atomic_write_text
+
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="print, do not write the fit file")
+    args = ap.parse_args(argv)
+    res = fit()
+    print(summary(res))
+    if not args.check:
+        atomic_write_text(out, json.dumps(res, indent=2) + "\n")
+        print(f"wrote {out}")
+    return 0

@@ -40,15 +40,14 @@ writes `validation/data/published/b200_fit.json`; hwmodels/specs/b200.yaml carri
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infersim.foundation.io import atomic_write_text
 from infersim.validation.datasets.serving_published import SPEC_FITTED
+from infersim.validation.fitting import fit_main
 
 MMA_FIELD = "gpu.mma_efficiency_fp4"
 ATTN_FIELD = "gpu.decode_attention_bw_efficiency"
@@ -133,19 +132,15 @@ def fit(rounds: int = 8) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m infersim.validation.fitting.b200_fp4",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="print, do not write the fit file")
-    args = ap.parse_args(argv)
-    res = fit()
-    print(json.dumps(res["values"]), "on", ", ".join(
+def summary(res: dict[str, Any]) -> str:
+    """The fitted values and each row's prediction at them."""
+    return json.dumps(res["values"]) + " on " + ", ".join(
         f"{rid} ({v['predicted_tok_s']:g} of {v['measured_tok_s']:g} tok/s)"
-        for rid, v in res["rows"].items()))
-    if not args.check:
-        atomic_write_text(OUT, json.dumps(res, indent=2) + "\n")
-        print(f"wrote {OUT}")
-    return 0
+        for rid, v in res["rows"].items())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return fit_main(argv, "infersim.validation.fitting.b200_fp4", __doc__ or "", fit, summary, OUT)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ value.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from infersim.foundation.io import atomic_write_text
+from infersim.validation.fitting import fit_main
 
 SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/blogs/tech_blog/"
           "blog4_Scaling_Expert_Parallelism_in_TensorRT-LLM.md")
@@ -100,16 +98,7 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m infersim.validation.fitting.routing_skew",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="print, do not write the fit file")
-    args = ap.parse_args(argv)
-    r = fit()
-    print(summary(r))
-    if not args.check:
-        atomic_write_text(OUT, json.dumps(r, indent=2) + "\n")
-        print(f"wrote {OUT}")
-    return 0
+    return fit_main(argv, "infersim.validation.fitting.routing_skew", __doc__ or "", fit, summary, OUT)
 
 
 if __name__ == "__main__":
