@@ -173,6 +173,11 @@ def op_for_row(r: dict[str, str]) -> O.Op | None:
             return O.attention(_i(r, "batch"), _i(r, "heads"), _i(r, "kv_heads"),
                                _i(r, "head_dim"), _i(r, "q_len"), _i(r, "kv_len"), False, dt)
         return op_for_row({**r, "kind": "elementwise"})
+    if kind == "moe" and name in ("grouped_gate_up", "grouped_down"):  # every expert m rows
+        return O.matmul(_i(r, "m"), _i(r, "k"), _i(r, "n"), dt, groups=_i(r, "heads"),
+                        kind=OpKind.MOE_EXPERTS, name=name)
+    if kind == "moe" and name == "dense_gate_up_equiv":  # the same rows as one GEMM
+        return O.matmul(_i(r, "m") * _i(r, "heads"), _i(r, "k"), _i(r, "n"), dt, name=name)
     if kind == "overhead" and name == "graph_tiny_kernel":
         return O.vector(OpKind.ELEMENTWISE, 1, "fp32", name=name)
     if kind == "overhead" and name == "graph_ramp_add":  # in-place add: read and write

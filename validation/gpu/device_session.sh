@@ -4,7 +4,7 @@
 # calibration (`infersim calibrate --device cuda`). Each step has its own time limit and saves
 # as it goes, so a step cut short keeps what it measured. Results under $OUT:
 #   full/gpu_ops.csv, full/environment.json    measure_gpu.py (overhead, elementwise, gemm,
-#                                              attention, flush_probe, e2e)
+#                                              attention, flush_probe, e2e, moe)
 #   sweep/gpu_ops.csv                          measure_gpu.py --gemm-sweep
 #   cal/<name>.yaml, cal/<name>.csv            the calibrated spec and its measurement file
 #   census/kernel_census.csv                   kernel_census.py: the kernels of eager steps
@@ -33,7 +33,7 @@ step "machine"
   grep -m1 "model name" /proc/cpuinfo; echo "cpus $(nproc)"
 } >>"$LOG" 2>&1
 step "measure_gpu.py (full)"
-timeout "${FULL_S:-280}" python3 validation/gpu/measure_gpu.py --out "$OUT/full" 2>&1 \
+timeout "${FULL_S:-320}" python3 validation/gpu/measure_gpu.py --out "$OUT/full" 2>&1 \
   | grep -v '^USDT' >>"$LOG"
 step "measure_gpu.py --gemm-sweep"
 timeout "${SWEEP_S:-150}" python3 validation/gpu/measure_gpu.py --gemm-sweep --out "$OUT/sweep" 2>&1 \

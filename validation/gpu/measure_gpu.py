@@ -16,7 +16,9 @@ dependency). Writes tidy CSVs to OUT (default `$OUT`, else ./gpu_measurements):
   time, the flush after it against a flush after a flush, and the idle gap from the flush
   to the op, from a profiled graph replay: what a read-flush measurement holds besides the
   op), `e2e` (prefill and decode steps of plain-PyTorch Llama models with random weights:
-  eager, and decode captured in a CUDA graph).
+  eager, and decode captured in a CUDA graph), `moe` (a MoE layer's grouped gate-up and down
+  X, a
+  dense GEMM of the same FLOPs, the token permute and the top-k finalize; `bench_moe`).
   gemm rows also carry the kernels cuBLAS launched for that call (`kernels`, a JSON list of
   names, from one short torch.profiler run after the timed runs), what the main kernel's
   name encodes (`kernel_family`, `tile_m`, `tile_n`, `tile_k`, `stages`, `cluster_m`,
@@ -473,6 +475,67 @@ def bench_gemm(b: Bench, w: Writer, quick: bool) -> None:
         b.sync()
 
 
+# MoE layers of the published MoE serving rows (validation/data/published/serving.csv):
+# (model, experts, top_k, hidden, expert intermediate); all experts on one GPU
+MOE_SHAPES = (("qwen3-30b-a3b", 128, 8, 2048, 768), ("qwen3-235b-a22b", 128, 8, 4096, 1536),
+              ("llama-4-scout", 16, 1, 5120, 8192))
+MOE_TOKENS = (256, 512, 2048, 8192, 16384)
+
+
+def bench_moe(b: Bench, w: Writer, quick: bool) -> None:
+    """A MoE layer's pieces at the published MoE models' shapes, tokens routed evenly (every
+    expert T·k/E rows): the grouped gate-up and down GEMMs (torch._grouped_mm, bf16, one
+    kernel over all experts), the same FLOPs as one dense GEMM of T·k rows (the grouped
+    kernel's efficiency is the ratio), the permute (rows gathered in expert order) and the
+    finalize (rows gathered back, weighted, summed over top-k). m = rows per expert, batch =
+    tokens, heads = experts, kv_heads = top_k."""
+    torch = b.t
+    if not hasattr(torch, "_grouped_mm"):
+        w.add("moe", "section_skipped", [], notes="torch._grouped_mm missing (PyTorch < 2.8)")
+        return
+    shapes, tokens = MOE_SHAPES, MOE_TOKENS
+    if quick:
+        tokens = (512, 8192)
+    if not b.cuda:
+        shapes, tokens = (("tiny", 8, 2, 64, 32),), (64,)
+    bf = torch.bfloat16
+    for model, e, k, h, inter in shapes:
+        w_up = torch.randn(e, h, 2 * inter, device=b.device, dtype=bf) * 0.02
+        w_dn = torch.randn(e, inter, h, device=b.device, dtype=bf) * 0.02
+        for t in tokens:
+            rows = t * k
+            if rows % e or (rows // e) % 16:  # _grouped_mm: every group's rows a multiple of 16
+                continue
+            per = rows // e
+            offs = torch.arange(per, rows + 1, per, device=b.device, dtype=torch.int32)
+            x = torch.randn(t, h, device=b.device, dtype=bf)
+            xs = torch.randn(rows, h, device=b.device, dtype=bf)
+            mid = torch.randn(rows, inter, device=b.device, dtype=bf)
+            idx = torch.randint(0, t, (rows,), device=b.device)
+            inv = torch.randperm(rows, device=b.device)
+            gate = torch.rand(t, k, 1, device=b.device, dtype=bf)
+            note = f"{model}: E={e} top_k={k} tokens={t}, even routing"
+            cases = (
+                ("grouped_gate_up", h, 2 * inter, functools.partial(
+                    torch._grouped_mm, xs, w_up, offs=offs)),
+                ("grouped_down", inter, h, functools.partial(
+                    torch._grouped_mm, mid, w_dn, offs=offs)),
+                ("dense_gate_up_equiv", h, 2 * inter, functools.partial(
+                    torch.matmul, xs, w_up[0])),
+                ("permute", h, h, functools.partial(torch.index_select, x, 0, idx)),
+                ("finalize", h, h,
+                 lambda xs=xs, inv=inv, gate=gate, t=t, k=k, h=h:
+                     (xs.index_select(0, inv).view(t, k, h) * gate).sum(1)),
+            )
+            for name, kk, nn, fn in cases:
+                w.add("moe", name, b.device_time(fn), dtype="bf16", m=per, k=kk, n=nn,
+                      batch=t, heads=e, kv_heads=k, runtime="graph", notes=note,
+                      **gemm_row_fields(b, fn))
+            del x, xs, mid
+        del w_up, w_dn
+        b.sync()
+
+
 def bench_attention(b: Bench, w: Writer, quick: bool) -> None:
     torch = b.t
     F = torch.nn.functional
@@ -810,7 +873,8 @@ def environment(torch: Any, device: str) -> dict[str, Any]:
     return env
 
 
-SECTIONS = ("overhead", "elementwise", "gemm", "gemm_sweep", "attention", "flush_probe", "e2e")
+SECTIONS = ("overhead", "elementwise", "gemm", "gemm_sweep", "attention", "flush_probe", "e2e",
+            "moe")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -821,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer shapes and repeats (~1 min)")
     ap.add_argument("--only", default=None,
                     help="comma-separated sections (default overhead,elementwise,gemm,"
-                    "attention,flush_probe,e2e; gemm_sweep with --gemm-sweep)")
+                    "attention,flush_probe,e2e,moe; gemm_sweep with --gemm-sweep)")
     ap.add_argument("--gemm-sweep", action="store_true",
                     help="only the Vidur-like fp16 GEMM sweep (M = 1..4096 over the H100 "
                     "Vidur shapes with the error tail) with the kernels cuBLAS ran; "
@@ -831,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
                     "clean lines) or memset it (leaves dirty lines the op writes back)")
     args = ap.parse_args(argv)
     only = args.only or ("gemm_sweep" if args.gemm_sweep
-                         else "overhead,elementwise,gemm,attention,flush_probe,e2e")
+                         else "overhead,elementwise,gemm,attention,flush_probe,e2e,moe")
     bad = [n for n in (x.strip() for x in only.split(",")) if n not in SECTIONS]
     if bad:
         print(f"measure_gpu: --only: unknown section {bad[0]!r}; use any of "
@@ -860,7 +924,8 @@ def main(argv: list[str] | None = None) -> int:
                 "gemm_sweep": lambda: bench_gemm_sweep(bench, w, args.quick),
                 "attention": lambda: bench_attention(bench, w, args.quick),
                 "flush_probe": lambda: bench_flush_probe(bench, w),
-                "e2e": lambda: bench_e2e(bench, w, args.quick)}
+                "e2e": lambda: bench_e2e(bench, w, args.quick),
+                "moe": lambda: bench_moe(bench, w, args.quick)}
     assert set(sections) == set(SECTIONS)  # the names --only is checked against
     torch.manual_seed(0)
     for name in only.split(","):
