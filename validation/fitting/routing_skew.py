@@ -10,8 +10,8 @@ rank recorded over iterations 100-200 and averaged over MoE layers 3-60: mean 10
 load balancer (288 slots over EP36): std 53.98, imbalance-ratio 0.115.
 
 The fit: σ of log-normal expert popularities (`workloads.routing`) at which the model's
-E[(max − mean)/mean] at 256 experts over 32 ranks, plus the sampling excess of 1024 pairs
-per rank (`workloads.routing.hot_rank_factor`), equals 1.564 (bisection; the statistic rises
+E[(max − mean)/mean] at 256 experts over 32 ranks with the sampling of 1024 pairs per rank
+(`workloads.routing.hot_rank_factor`) equals 1.564 (bisection; the statistic rises
 with σ). Checked, not fitted: the model's std/mean at that σ against 491.65/1024, and its
 post-EPLB imbalance-ratio (perfect knowledge of the popularities, so a lower bound) against
 0.115.
@@ -43,16 +43,15 @@ OUT = Path(__file__).resolve().parents[1] / "data" / "published" / "routing_skew
 
 def statistics_at(sigma: float, ep: int = EP, slots: int = EXPERTS) -> tuple[float, float]:
     """The model's (E[(max − mean)/mean], E[std/mean]) of the ranks' loads at σ with MEAN
-    pairs per rank: the popularity term plus the sampling excess (`hot_rank_factor`); the
-    std adds the Poisson variance of MEAN pairs in quadrature."""
-    from infersim.workloads.routing import popularities, rank_loads, sampling_excess
+    pairs per rank: the busiest rank under popularity and sampling together
+    (`hot_rank_factor`); the std adds the Poisson variance of MEAN pairs in quadrature."""
+    from infersim.workloads.routing import hot_rank_factor, popularities, rank_loads
 
     draws = 2048 if slots == EXPERTS else 256
     loads = rank_loads(popularities(EXPERTS, sigma, draws), ep, slots)
     mean = loads.mean(axis=1)
-    ratio = float(np.mean((loads.max(axis=1) - mean) / mean)) + sampling_excess(ep, MEAN)
     cv = float(np.mean(np.sqrt((loads.std(axis=1) / mean) ** 2 + 1.0 / MEAN)))
-    return ratio, cv
+    return hot_rank_factor(EXPERTS, ep, slots, sigma, MEAN) - 1.0, cv
 
 
 def solve(lo: float = 0.2, hi: float = 2.5, tol: float = 1e-4) -> float:
