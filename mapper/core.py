@@ -53,7 +53,7 @@ from infersim.mapper import placement as P
 from infersim.mapper import timeline as T
 from infersim.mapper.schedule import MappedOp, Schedule
 from infersim.workloads.ops import AttentionShape, Op
-from infersim.workloads.scenario import Phase, Scenario
+from infersim.workloads.scenario import Parallelism, Phase, Scenario
 from infersim.workloads.trace import Trace, stage_counts
 
 
@@ -290,13 +290,20 @@ def engine_scenario(sc: Scenario, hw: Hardware,
     for EP groups up to it, else all-to-all). Build the trace of this scenario, then map
     it under the same runtime; a scenario that already names its exchange is returned
     unchanged."""
-    par = sc.parallel
-    if par.moe_exchange != "auto":
+    if sc.parallel.moe_exchange != "auto":
         return sc
+    return dataclasses.replace(sc, parallel=engine_parallelism(sc.parallel, hw, runtime))
+
+
+def engine_parallelism(par: Parallelism, hw: Hardware,
+                       runtime: Runtime | str | RuntimeProfile | None = None) -> Parallelism:
+    """`par` with its MoE token exchange "auto" resolved as `engine_scenario` does."""
+    if par.moe_exchange != "auto":
+        return par
     _rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
     limit = engine_knob(profile, "moe_allgather_max_ep")
     ex = "allgather" if 1 < par.ep <= limit else "all_to_all"
-    return dataclasses.replace(sc, parallel=dataclasses.replace(par, moe_exchange=ex))
+    return dataclasses.replace(par, moe_exchange=ex)
 
 
 def map_trace(trace: Trace, hw: Hardware,

@@ -69,6 +69,23 @@ def parse_precision(weights: str | DType = "bf16", activations: str | DType | No
 MOE_EXCHANGES = ("auto", "all_to_all", "allgather")
 
 
+def check_moe_exchange(v: object) -> str:
+    """`v` if it names a MoE token exchange (`Parallelism.moe_exchange`), else InputError."""
+    if v not in MOE_EXCHANGES:
+        raise InputError(f"moe_exchange: unknown exchange {v!r}; use one of "
+                         f"{', '.join(MOE_EXCHANGES)}")
+    return str(v)
+
+
+def check_routing_skew(v: object) -> float:
+    """`v` as a routing skew σ (`Scenario.routing_skew`), else InputError."""
+    if not isinstance(v, Real) or isinstance(v, bool) or not 0.0 <= float(v) <= 4.0:
+        raise InputError(f"routing_skew is the log-normal σ of the experts' routing "
+                         f"popularity and must be a number in [0, 4] (0: uniform routing; "
+                         f"default {ROUTING_SKEW_SIGMA}), got {v!r}")
+    return float(v)
+
+
 @dataclass(frozen=True)
 class Parallelism:
     """How one step is spread over chips (rules in `workloads.builder`).
@@ -95,9 +112,7 @@ class Parallelism:
         for name in ("tp", "pp", "ep", "dp", "cp"):
             _set_int(self, name, minimum=1)
         _set_int(self, "redundant_experts", minimum=0)
-        if self.moe_exchange not in MOE_EXCHANGES:
-            raise InputError(f"moe_exchange: unknown exchange {self.moe_exchange!r}; use one of "
-                             f"{', '.join(MOE_EXCHANGES)}")
+        check_moe_exchange(self.moe_exchange)
 
     @property
     def chips(self) -> int:
@@ -156,7 +171,7 @@ class Scenario:
     spec: SpecDecode | None = None
     # log-normal σ of the experts' routing popularity, which sets how far the busiest
     # expert-parallel rank routes above its even share (workloads.routing; 0: uniform
-    # routing, every rank its even share)
+    # routing, where only the sampling of the step's tokens loads one rank above its share)
     routing_skew: float = ROUTING_SKEW_SIGMA
 
     def __post_init__(self) -> None:
@@ -168,12 +183,7 @@ class Scenario:
             raise InputError(f"moe_imbalance is max/mean tokens per expert and must be a finite "
                              f"number ≥ 1 (or 0: derived from the routing), got {m!r}")
         object.__setattr__(self, "moe_imbalance", float(m))
-        sk = self.routing_skew
-        if not _is_real(sk) or not 0.0 <= float(sk) <= 4.0:
-            raise InputError(f"routing_skew is the log-normal σ of the experts' routing "
-                             f"popularity and must be a number in [0, 4] (0: uniform "
-                             f"routing; default {ROUTING_SKEW_SIGMA}), got {sk!r}")
-        object.__setattr__(self, "routing_skew", float(sk))
+        object.__setattr__(self, "routing_skew", check_routing_skew(self.routing_skew))
         if self.phase == Phase.PREFILL and self.prompt < 1:
             raise InputError("prefill needs prompt ≥ 1 (tokens in the prompt)")
         if self.phase == Phase.CHUNKED_PREFILL and self.chunk < 1:

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import RuntimeProfile
-from infersim.workloads.scenario import MOE_EXCHANGES, SpecDecode
+from infersim.workloads.scenario import SpecDecode, check_moe_exchange, check_routing_skew
 
 # Most replicas (per pool) one simulation runs. The DES holds one engine per replica and the
 # least-outstanding router scans them all per request (measured: 10^5 replicas × 1000 requests
@@ -197,13 +197,9 @@ class Deployment:
         if self.kv_link is not None and self.kv_link not in KV_LINKS:
             raise InputError(f"kv_link: unknown link {self.kv_link!r}; use one of "
                              f"{', '.join(KV_LINKS)}")
-        if self.moe_exchange not in MOE_EXCHANGES:
-            raise InputError(f"moe_exchange: unknown exchange {self.moe_exchange!r}; use one "
-                             f"of {', '.join(MOE_EXCHANGES)}")
-        sk = self.routing_skew
-        if sk is not None and (not _is_number(sk) or not 0.0 <= sk <= 4.0):
-            raise InputError(f"routing_skew must be a number in [0, 4] (0: uniform routing), "
-                             f"got {sk!r}")
+        check_moe_exchange(self.moe_exchange)
+        if self.routing_skew is not None:
+            check_routing_skew(self.routing_skew)
         u = self.gpu_memory_utilization
         if not _is_number(u) or not (0 < u <= 1):
             raise InputError(f"gpu_memory_utilization must be in (0, 1], got {u}")

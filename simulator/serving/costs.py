@@ -60,7 +60,7 @@ from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
-from infersim.mapper import Schedule, engine_scenario, map_trace
+from infersim.mapper import Schedule, engine_parallelism, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import OpKind
@@ -148,10 +148,9 @@ class MapperIterationCost:
         rt, profile = model_.resolve_runtime(runtime, hw.name)
         self.runtime: Runtime | RuntimeProfile = profile if profile is not None else rt
         self.precision = parse_precision(weights, activations, kv, lm_head)  # as `simulate`
-        # the engine's MoE token exchange, resolved once (`mapper.engine_scenario`)
-        self.parallel = engine_scenario(
-            Scenario(parallel=Parallelism(tp, pp, ep, dp, moe_exchange=moe_exchange)), hw,
-            self.runtime).parallel
+        # the engine's MoE token exchange, resolved once (`mapper.engine_parallelism`)
+        self.parallel = engine_parallelism(Parallelism(tp, pp, ep, dp, moe_exchange=moe_exchange),
+                                           hw, self.runtime)
         self.routing_skew = ROUTING_SKEW_SIGMA if routing_skew is None else routing_skew
         self._floor = functools.partial(model_.serving_floor_s, profile)
         self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait
