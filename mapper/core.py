@@ -52,7 +52,7 @@ from infersim.mapper import kernels as K
 from infersim.mapper import placement as P
 from infersim.mapper import timeline as T
 from infersim.mapper.schedule import MappedOp, Schedule
-from infersim.workloads.ops import AttentionShape, Op
+from infersim.workloads.ops import AttentionShape, Op, OpKind
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
 from infersim.workloads.trace import Trace, stage_counts
 
@@ -104,6 +104,9 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
         if split_kernels and runtime is not Runtime.FUSED:
             cache = _next_attention(ops, roles, i) if r is K.Role.KV_WRITE else None
             ks = tuple(K.eager_kernels(op, r, style=style, cache=cache))
+        elif split_kernels and r is K.Role.ROUTER_TOPK and profile is not None:
+            router, ups = _moe_neighbours(ops, i)
+            ks = tuple(K.moe_routing_kernels(op, router, ups, profile))
         else:
             ks = (K.Kernel(op.name, op),)
         units.append(Unit((op,), ks, ""))
@@ -111,6 +114,22 @@ def build_units(ops: Sequence[Op], runtime: Runtime, split_kernels: bool,
     if runtime is Runtime.FUSED:
         units = _fuse_layer_wrap(units, profile)
     return units
+
+
+def _moe_neighbours(ops: Sequence[Op], i: int) -> tuple[Op | None, list[Op]]:
+    """The router GEMM just before top-k op `i` and the layer's gate-up grouped GEMMs after
+    it (same block)."""
+    blk = ops[i].block
+    prev = ops[i - 1] if i > 0 else None
+    router = (prev if prev is not None and prev.block == blk
+              and OpKind(prev.kind) is OpKind.MOE_ROUTER else None)
+    ups = []
+    for o in ops[i + 1:]:
+        if o.block != blk:
+            break
+        if OpKind(o.kind) is OpKind.MOE_EXPERTS and o.name.startswith("experts_gate_up"):
+            ups.append(o)
+    return router, ups
 
 
 def _next_attention(ops: Sequence[Op], roles: list[K.Role], i: int) -> AttentionShape | None:

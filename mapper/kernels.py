@@ -33,7 +33,9 @@ to the mapper:
 - fused-base engines (vLLM, TensorRT-LLM, SGLang, torch.compile): the trace's ops are the
   launch units (SiLU·mul one kernel, router top-k one kernel, grouped-GEMM experts, paged
   flash attention); residual add + RMSNorm is one kernel (`fuse_add_norm`), RoPE + KV write
-  one kernel (`fuse_rope_kv`); bias in the GEMM epilogue everywhere.
+  one kernel (`fuse_rope_kv`); bias in the GEMM epilogue everywhere. A GPU engine's MoE
+  routing adds the kernels that sort the (token, expert) pairs by expert and, for
+  TensorRT-LLM's CUTLASS MoE, the permute of the token rows (`moe_routing_kernels`).
 
 Sub-kernels are built with the `workloads.ops` constructors, so their bytes and FLOPs come
 from the one formula home; a sub-kernel's traffic is what that eager kernel really moves
@@ -43,6 +45,7 @@ from the one formula home; a sub-kernel's traffic is what that eager kernel real
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -221,6 +224,39 @@ def _router_topk_eager(op: Op) -> list[Kernel]:
                  inputs=n / max(1.0, op.bytes.act_out / act.bytes), flops=1.0),
             _vec("sum", 1 + n // 64, DType.FP32),
             _vec("div", max(1, int(op.bytes.act_out / act.bytes)), DType.FP32)]
+
+
+def moe_routing_kernels(topk: Op, router: Op | None, gate_ups: list[Op],
+                        profile: RuntimeProfile | None) -> list[Kernel]:
+    """A fused engine's launch units for a MoE layer's routing, between its router GEMM
+    (`router`) and its first grouped GEMM(s) (`gate_ups`): the top-k kernel, then the
+    kernels that sort the layer's (token, expert) pairs by expert (`moe_sort_kernels`, or
+    `moe_sort_small_kernels` in the engine's small-batch mode), then with `moe_permute` one
+    kernel that copies every pair's token row into expert order in the GEMM's input dtype,
+    reading each routed token once. Engine knobs and their sources:
+    `hwmodels.models.gpu.engines` (`_TRTLLM_MOE_ROUTING`, `_TRITON_MOE_ROUTING`). The token
+    count is the router's (a chip's own tokens before an all-gather exchange)."""
+    ks = [Kernel(topk.name, topk)]
+    large = knob(profile, "moe_sort_kernels")
+    rsh = router.shape if router is not None else None
+    if large <= 0 or not isinstance(rsh, MatmulShape) or not gate_ups:
+        return ks
+    shapes = [g.shape for g in gate_ups if isinstance(g.shape, MatmulShape)]
+    tokens = rsh.m
+    ids = max(1, round(topk.bytes.act_out / topk.dtype.bytes))
+    experts = sum(sh.experts or sh.groups for sh in shapes)
+    small = (tokens <= knob(profile, "moe_sort_small_tokens")
+             and ids <= knob(profile, "moe_sort_small_ids")
+             and experts <= knob(profile, "moe_sort_small_experts"))
+    n = int(knob(profile, "moe_sort_small_kernels") if small else large)
+    ks.extend(_vec(f"moe_sort{j}", ids, DType.FP32) for j in range(n))
+    if knob(profile, "moe_permute") >= 0.5 and shapes:
+        pairs = sum(sh.m * sh.groups for sh in shapes)
+        per_token = max(1.0, ids / max(1, tokens))  # top-k
+        unique = min(pairs, max(tokens, math.ceil(pairs / per_token)))
+        ks.append(_vec("moe_permute", pairs * shapes[0].k, gate_ups[0].dtype,
+                       inputs=unique / max(1, pairs), flops=0.0))
+    return ks
 
 
 @dataclass(frozen=True, slots=True)

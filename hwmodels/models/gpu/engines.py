@@ -34,6 +34,14 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     Hopper is faster than FlashAttention-2 class.
   * `moe_efficiency`: the grouped-GEMM MoE kernel's tile-loop efficiency relative to a dense
     GEMM of the same tile (1 = CUTLASS-class grouped GEMM).
+  * `moe_sort_kernels`, `moe_sort_small_*`, `moe_permute`: a MoE layer's routing before its
+    first grouped GEMM (fused engines; `mapper.kernels.moe_routing_kernels`). The (token,
+    expert) pairs are sorted by expert in `moe_sort_kernels` small kernels, or in
+    `moe_sort_small_kernels` when the step has at most `moe_sort_small_tokens` tokens,
+    `moe_sort_small_ids` pairs and `moe_sort_small_experts` experts on the chip; with
+    `moe_permute` one more kernel copies every pair's token row into expert order, in the
+    GEMM's input dtype (quantizing on the way), where a Triton fused-MoE GEMM gathers them
+    by index instead.
   * `moe_allgather_max_ep`: how an expert-parallel MoE layer exchanges its tokens
     (`Parallelism.moe_exchange` "auto", resolved by `mapper.engine_scenario`): EP groups up
     to this size all-gather every token to every rank and reduce-scatter the summed expert
@@ -132,6 +140,17 @@ KNOBS: dict[str, tuple[float, str]] = {
     "gqa_aware": (1.0, "attention reads each KV head once (0: once per query head)"),
     "attention_efficiency": (0.0, "attention share of the GEMM rate (0: the chip spec's)"),
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
+    "moe_sort_kernels": (0.0, "fused engines: kernels that build the expert-sorted order of "
+                              "a MoE layer's (token, expert) pairs before its first expert "
+                              "GEMM (0: none priced)"),
+    "moe_sort_small_kernels": (0.0, "those kernels in the engine's small-batch mode (the "
+                                    "three bounds below all hold)"),
+    "moe_sort_small_tokens": (0.0, "small-batch mode: at most this many tokens"),
+    "moe_sort_small_ids": (0.0, "small-batch mode: at most this many (token, expert) ids"),
+    "moe_sort_small_experts": (0.0, "small-batch mode: at most this many experts on the chip"),
+    "moe_permute": (0.0, "fused engines: one kernel copies every routed token's row into "
+                         "expert order in the GEMM's input dtype before the first expert "
+                         "GEMM (0: the GEMM gathers its rows by index)"),
     "moe_allgather_max_ep": (0.0, "largest EP group whose MoE tokens the engine exchanges by "
                                   "all-gather + reduce-scatter; larger ones all-to-all "
                                   "(0: all-to-all always)"),
@@ -332,6 +351,28 @@ _TRTLLM_ALLGATHER_MAX_EP = 8.0
 # --enable-deepep-moe gathers the data-parallel groups' tokens before the MoE layer and
 # scatters them after (assumed from its DP-attention gather / scatter, not measured here).
 _GATHER_ALWAYS = 1e9
+# A MoE layer's routing kernels before its first grouped GEMM (`moe_sort_*`, `moe_permute`).
+# TensorRT-LLM's CUTLASS MoE (CutlassMoeFCRunner::runMoe, cpp/tensorrt_llm/kernels/
+# cutlass_kernels/moe_gemm/moe_kernels.cu): the expert maps are built by one fused kernel
+# (fusedBuildExpertMapsSortFirstToken: one CTA, for up to 256 tokens and fewer than 2^9 - 1
+# experts per GPU) or else by threeStepBuildExpertMapsSortFirstToken's three
+# (blockExpertPrefixSum, globalExpertPrefixSum, mergeExpertPrefixSum); then
+# expandInputRowsKernelLauncher writes every (token, expert) row in expert order, quantized
+# to the GEMM's input type.
+_TRTLLM_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 1.0,
+                       "moe_sort_small_tokens": 256.0, "moe_sort_small_ids": 1e9,
+                       "moe_sort_small_experts": 255.0, "moe_permute": 1.0}
+# The Triton fused-MoE path of vLLM and SGLang (moe_align_block_size, vLLM csrc/moe/
+# moe_align_sum_kernels.cu): a zero-filled cumsum buffer (torch::zeros, one kernel), then
+# one single-block kernel when there are fewer than 1024 (token, expert) ids and at most 64
+# experts (small_batch_expert_mode), else moe_align_block_size_kernel and
+# count_and_sort_expert_tokens_kernel; the GEMM gathers its rows by sorted_token_ids, so
+# nothing is permuted. Cross-check, not fitted: the published fused-MoE layers of
+# `validation/datasets/moe_kernels.py` read 7-9 us fast at 1-2 tokens on H100 / H200
+# without these kernels.
+_TRITON_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 2.0,
+                       "moe_sort_small_tokens": 1e9, "moe_sort_small_ids": 1023.0,
+                       "moe_sort_small_experts": 64.0, "moe_permute": 0.0}
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching (host work per step ~ the chip's "
    "graph launch + sync, gpu.step_sync_us); fused add+RMSNorm and RoPE+KV write, XQA / "
@@ -352,7 +393,7 @@ _p("trtllm", Runtime.FUSED,
    "tensorrt_llm/_torch/modules/fused_moe/communication/allgather_reducescatter.py is the "
    "fallback that always works)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
-   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR)
+   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_TRTLLM_MOE_ROUTING)
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -376,7 +417,7 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "token exchange as `trtllm`",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0,
-   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR)
+   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_TRTLLM_MOE_ROUTING)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
@@ -391,7 +432,7 @@ _p("vllm-v1", Runtime.FUSED,
    "_GATHER_ALWAYS)",
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
    fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
-   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR)
+   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_TRITON_MOE_ROUTING)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -427,7 +468,8 @@ _p("vllm-v0", Runtime.FUSED,
    "(measured, see _VLLM_CUSTOM_AR)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
    moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S,
-   graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR)
+   graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR,
+   **_TRITON_MOE_ROUTING)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
    "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/), so per step only the chip's "
@@ -443,7 +485,7 @@ _p("sglang", Runtime.FUSED,
    "all-reduces as vllm-v0 (0.3-0.4 call vLLM's custom all-reduce, sglang PR #2511)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
    host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0,
-   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR)
+   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_TRITON_MOE_ROUTING)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:
