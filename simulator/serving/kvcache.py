@@ -13,6 +13,9 @@ Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shard
    the weights placed in those levels, minus the activation reserve
    (`Deployment.activation_reserve_bytes`, or twice the largest single-op activation
    footprint of a `max_tokens` iteration — an estimate of what vLLM's profiling run finds).
+   An engine that sizes its KV cache from the memory left free instead (the runtime knob
+   `kv_free_fraction` > 0: TensorRT-LLM's kv_cache_free_gpu_mem_fraction) takes that
+   fraction of capacity − weights − reserve, and `gpu_memory_utilization` does not apply.
 3. blocks = floor(pool / (block_size × KV bytes per token per chip)); fewer than one block is
    an `Infeasibility` naming the gap and the levers.
 """
@@ -41,11 +44,24 @@ def _may_hold(m: MemoryLevel, cls: TensorClass) -> bool:
     return not m.holds or cls in m.holds
 
 
+def kv_free_fraction(hw: Hardware, dep: Deployment) -> float:
+    """The deployment's engine's `kv_free_fraction` knob (0: the vLLM convention, a share of
+    the whole memory, `Deployment.gpu_memory_utilization`)."""
+    from infersim.hwmodels.registry import cost_model
+
+    if not dep.runtime:
+        return 0.0
+    _, prof = cost_model(hw).resolve_runtime(dep.runtime, hw.name)
+    return prof.value("kv_free_fraction", 0.0) if prof is not None else 0.0
+
+
 def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
             ) -> KvPlan | Infeasibility:
     from infersim.hwmodels.registry import cost_model
 
-    util = dep.gpu_memory_utilization if cost_model(hw).caching_allocator else 1.0
+    caching = cost_model(hw).caching_allocator
+    free_frac = kv_free_fraction(hw, dep) if caching else 0.0
+    util = dep.gpu_memory_utilization if caching and free_frac <= 0.0 else 1.0
     mem = [m for m in hw.chip.memory if m.capacity_bytes > 0]
     placed: dict[str, float] = {}
     left = facts.weight_bytes_per_chip
@@ -78,6 +94,8 @@ def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
                * facts.max_activation_bytes_per_chip)
     block = block_size * facts.kv_bytes_per_token_per_chip
     free = pool - reserve
+    if free_frac > 0.0:  # the engine's share of what weights and activations leave free
+        free *= free_frac
     blocks = math.floor(free / block) if block > 0 else 0
     if blocks < 1:
         cap = sum(m.capacity_bytes for m in kv_levels) * util

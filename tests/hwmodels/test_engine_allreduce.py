@@ -127,3 +127,39 @@ def test_fit_reproduces_the_measured_latencies() -> None:
     t = res["kernels"]["trtllm"]
     assert F.kernel_time(t["base_s"], t["peer_s"], t["s_per_byte"], 2, 512.0) == pytest.approx(
         3.7e-6, rel=0.15)
+
+
+@pytest.mark.parametrize("profile", ["trtllm", "trtllm-pytorch", "vllm-v1", "vllm-v0",
+                                     "sglang", "sglang-api"])
+def test_serving_engines_run_nccls_ring_not_nvls(dgx, profile: str) -> None:
+    """The serving engines keep NCCL off NVLink SHARP (`nccl_nvls` 0: SGLang's
+    NCCL_NVLS_ENABLE=0, vLLM's NCCL_CUMEM_ENABLE=0, TensorRT-LLM's traced ring kernel): a
+    32 MiB all-reduce over 8 H100 is the bandwidth-protocol ring by hand (14 steps, the wire
+    bytes at the reducing-collective rate), slower than the NVLS the plain runtimes get."""
+    p, f = dgx.chip.params, dgx.fabric
+    B, g = 32 * MIB, 8
+    rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
+    ring = 2 * (g - 1) * f.latency_s + 2 * (g - 1) / g * B / rate
+    nvls = p.nvls_latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
+    assert nvls < ring  # NCCL with NVLS would take it
+    # a graphed engine replays the collective at a kernel's launch latency (see op_cost)
+    expected = min(p.collective_latency_s, p.kernel_launch_s) + ring + p.kernel_launch_s
+    oc = _cost(dgx, profile, B, g)
+    assert dict(oc.detail)["algorithm"] == "ring"
+    assert oc.time_s == pytest.approx(expected, rel=1e-9)
+    plain = _cost(dgx, None, B, g)
+    assert dict(plain.detail)["algorithm"] == "in_switch"
+    assert plain.time_s < oc.time_s
+
+
+def test_nccl_nvls_knob_moves_a_large_tp8_allreduce(dgx) -> None:
+    """`--runtime-set nccl_nvls=1` gives the engine NVLS back: the 32 MiB TP8 all-reduce
+    costs what the plain runtime's does (same NCCL, same graph replay), faster than its
+    ring."""
+    on = tune_runtime(dgx, "trtllm-pytorch", {"nccl_nvls": 1.0})
+    ctx = CostContext(runtime=Runtime.FUSED, profile=on)
+    op = O.collective("all_reduce", 32 * MIB, 8, "bf16")
+    with_nvls = cost_model(dgx).op_cost(op, dgx, ctx)
+    assert dict(with_nvls.detail)["algorithm"] == "in_switch"
+    assert with_nvls.time_s == pytest.approx(_cost(dgx, None, 32 * MIB, 8).time_s, rel=1e-12)
+    assert with_nvls.time_s < _cost(dgx, "trtllm-pytorch", 32 * MIB, 8).time_s

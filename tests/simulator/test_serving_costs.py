@@ -61,6 +61,31 @@ def test_kv_blocks_from_capacity_by_hand(llama8b):
     assert plan.blocks == pytest.approx(expected, rel=0.01)
 
 
+def test_tensorrt_llm_sizes_kv_from_the_memory_the_weights_leave_free(llama8b):
+    """TensorRT-LLM's KV cache is kv_cache_free_gpu_mem_fraction (0.9) of what the weights
+    and activations leave free, not vLLM's 0.9 of the whole memory minus the weights: by
+    hand on an 80 GB chip, (80e9 - 16.06e9) x 0.9 / (16 x 131072) blocks; the knob moves
+    it, and gpu_memory_utilization does not."""
+    c = MapperIterationCost(llama8b, h100_like(1))
+    facts = c.facts(8192)
+    weights = facts.weight_bytes_per_chip
+    assert weights == pytest.approx(8.03e9 * 2, rel=0.01)
+    for runtime in ("trtllm", "trtllm-pytorch", "trtllm-triton"):
+        plan = plan_kv(h100_like(1), facts, Deployment(runtime=runtime,
+                                                       activation_reserve_bytes=0.0), 16)
+        assert plan.blocks == math.floor(0.9 * (80e9 - weights) / (16 * 131072)), runtime
+    vllm = plan_kv(h100_like(1), facts, Deployment(runtime="vllm-v1",
+                                                   activation_reserve_bytes=0.0), 16)
+    assert vllm.blocks == math.floor((0.9 * 80e9 - weights) / (16 * 131072))
+    assert vllm.blocks < plan.blocks
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    more = lookup("trtllm").with_values(kv_free_fraction=0.95)
+    hi = plan_kv(h100_like(1), facts, Deployment(runtime=more, activation_reserve_bytes=0.0,
+                                                 gpu_memory_utilization=0.5), 16)
+    assert hi.blocks == math.floor(0.95 * (80e9 - weights) / (16 * 131072))
+
+
 def test_weights_that_do_not_fit_are_an_infeasibility_not_a_crash():
     # Llama-3.1-70B bf16 is ~141 GB of weights: never fits one 80 GB chip
     r = serve("llama-3.1-70b", h100_like(1),

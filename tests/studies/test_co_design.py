@@ -102,8 +102,15 @@ def test_power_cap_slows_prefill_more_than_decode(df):
     m = df[df["design"] == "H100"].merge(df[df["design"] == "H100 cap 350 W"], on=key,
                                          suffixes=("", "_cap"))
     assert len(m)
-    assert (m["prefill_clock_ghz_cap"] < 1.83).all()  # prefill draws > 350 W: throttled
-    assert (m["ttft_s_cap"] > m["ttft_s"]).all()
+    # a TP2 prefill (each chip half the GEMMs) draws > 350 W: throttled. At TP8 the ring
+    # all-reduces (the engine runs no NVLS) fill enough of the step that its mean power
+    # sits near the cap (347 W per chip for the 2,048-token prompt): where the clock
+    # holds, TTFT does too
+    throttled = m["prefill_clock_ghz_cap"] < 1.83
+    assert throttled[m["tp"] == 2].all()
+    assert (m.loc[throttled, "ttft_s_cap"] > m.loc[throttled, "ttft_s"]).all()
+    assert (m.loc[~throttled, "ttft_s_cap"] == m.loc[~throttled, "ttft_s"]).all()
     slow_pf = m["ttft_s_cap"] / m["ttft_s"]
     slow_dec = m["decode_step_s_cap"] / m["decode_step_s"]
-    assert (slow_dec >= 1 - 1e-12).all() and (slow_dec < slow_pf).all()
+    assert (slow_dec >= 1 - 1e-12).all()
+    assert (slow_dec[throttled] < slow_pf[throttled]).all()

@@ -777,3 +777,31 @@ def test_what_if_bad_field_is_one_line_naming_the_spec_and_exit_2(capsys):
     assert "no field 'gpu'" in err and "fix:" in err
     assert sp.main(["--set", "chip.gpu.mma_efficiency"]) == 2
     assert "expected FIELD.PATH=VALUE" in capsys.readouterr().err
+
+
+def test_v017_rows_are_the_c_plus_plus_engine_tables_as_published():
+    """TensorRT-LLM v0.17's performance overview (258c754): the Llama 3.1 70B and Mixtral
+    8x7B FP8 columns on H100 / H200 at TP 1-8 (142 published values; 70B H100 TP1 has no
+    2048/2048 or 20000/2000), the C++ executor (`trtllm`), TP only, trtllm-bench's own batch
+    settings; Mixtral graded with the MoE rows."""
+    v017 = [r for r in ROWS if r["id"].startswith("trtllm017-")]
+    assert len(v017) == 142
+    assert all(r["source"].startswith("https://github.com/NVIDIA/TensorRT-LLM/blob/258c754")
+               for r in v017)
+    for r in v017:
+        assert r["runtime"] == "trtllm" and r["use"] == "pass_fail", r["id"]
+        assert (r["ep"] or "1") == (r["dp"] or "1") == "1", r["id"]
+        assert (int(r["max_batch"]), int(r["max_tokens"])) == sp.trtllm_bench_settings(
+            r["model"], r["hardware"], int(r["tp"]), int(r["isl"]), int(r["osl"]),
+            weights=r["weights"]), r["id"]
+        want = "throughput_tok_s MoE (held-out)" if r["model"] == "mixtral-8x7b" \
+            else "throughput_tok_s (held-out)"
+        assert sp.group(r) == want, r["id"]
+    by = {r["id"]: float(r["measured"]) for r in v017}
+    # as published: 70B H100 TP1 128/2048, 70B H200 TP8 20000/2000, Mixtral H100 TP2
+    # 1000/1000, Mixtral H200 TP8 128/2048
+    assert by["trtllm017-70b-h100tp1-128-2048"] == 911.62
+    assert by["trtllm017-70b-h200tp8-20000-2000"] == 1920.45
+    assert by["trtllm017-mixtral-h100tp2-1000-1000"] == 15770.89
+    assert by["trtllm017-mixtral-h200tp8-128-2048"] == 68608.45
+    assert "trtllm017-70b-h100tp1-2048-2048" not in by

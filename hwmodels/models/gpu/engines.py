@@ -177,6 +177,13 @@ KNOBS: dict[str, tuple[float, str]] = {
                            "joins the one after next (1: on)"),
     "host_node_s": (-1.0, "host time per kernel launched from the host (-1: the chip's "
                           "gpu.host_launch_us)"),
+    "kv_free_fraction": (0.0, "serving: the KV cache takes this fraction of the memory the "
+                              "weights and activations leave free (TensorRT-LLM's "
+                              "kv_cache_free_gpu_mem_fraction; 0: vLLM's convention, a "
+                              "share of the whole memory, gpu_memory_utilization)"),
+    "nccl_nvls": (1.0, "NCCL may run its NVLink SHARP (in-switch reduction) algorithms where "
+                       "the fabric has them, as nccl-tests do (0: the engine's NCCL runs ring "
+                       "only: NCCL_NVLS_ENABLE=0, or NCCL_CUMEM_ENABLE=0, which NVLS needs)"),
     "custom_ar_max_bytes": (0.0, "all-reduces below this many bytes on one NVLink node of "
                                  "2-8 GPUs run the engine's own kernel (0: always NCCL)"),
     "custom_ar_auto": (0.0, "1: the faster of the engine's all-reduce kernel and NCCL "
@@ -345,6 +352,36 @@ _TRTLLM_CUSTOM_AR = {"custom_ar_max_bytes": _CUSTOM_AR_MAX_BYTES, "custom_ar_aut
                      "custom_ar_base_s": 3.23 * _US, "custom_ar_peer_s": 0.379 * _US,
                      "custom_ar_s_per_byte": 17.42e-12}
 _TRTLLM_ALLGATHER_MAX_EP = 8.0
+# The serving engines' NCCL runs no NVLink SHARP (NVLS) on one NVSwitch node (`nccl_nvls` 0).
+# SGLang sets NCCL_NVLS_ENABLE=0 unless --enable-nccl-nvls (default off) and
+# NCCL_CUMEM_ENABLE=0 (_set_envs_and_config in python/sglang/srt/entrypoints/engine.py);
+# vLLM sets NCCL_CUMEM_ENABLE=0 on a node without multi-node NVLink (vllm/env_override.py,
+# earlier worker_base.py, after NVIDIA/nccl#1234), and NVLS's multicast buffers are cuMem
+# allocations, so NCCL leaves it off. TensorRT-LLM sets neither in the code read here; a
+# user's trace of its 8-GPU all-reduce shows NCCL's ring kernel (NVIDIA/TensorRT-LLM#2521,
+# 2025-02-19: "it's still calling the nccl_allreduce_ring kernel"), and the performance
+# overview's TP8 rows read ring (README.md's error table: Llama-3.1-405B TP8 median signed
+# +7.8% with NVLS, -1.2% without; v0.17's Llama-3.1-70B TP8 +12% / +2%). An 8 MB-64 MB
+# all-reduce on 8 H100 then costs ~45 us + bytes / 222 GB/s (the Vidur profiles), not NVLS's
+# ~25 us + bytes / 275 GB/s (NCCL's maintainer, nccl-tests#212, the rate of GB messages).
+_NO_NVLS = {"nccl_nvls": 0.0}
+# TensorRT-LLM sizes its KV cache as a fraction of the GPU memory free after the engine (the
+# weights) and its activation buffers are allocated: KvCacheConfig.free_gpu_memory_fraction,
+# default 0.9 (TensorRT-LLM docs, 'Useful Runtime Options' / llm_args.py; trtllm-bench's
+# --kv_cache_free_gpu_mem_fraction, default 0.90). vLLM and SGLang take a share of the
+# whole memory (gpu_memory_utilization, mem_fraction_static). The two differ most where
+# the weights nearly fill the GPU: Llama-3.1-70B fp8 on one 80 GB H100 keeps ~12 GB of KV
+# under the first, ~6 GB under the second.
+_TRTLLM_KV_FREE_FRACTION = 0.9
+# TensorRT-LLM's CUTLASS grouped-GEMM MoE at the tile-loop efficiency of the Triton fused-MoE
+# kernels that `moe_kernels` validates (0.85 on the vLLM / SGLang profiles: 5.4% median on
+# 38 held-out published layer timings), not the dense GEMM's: the one published H100
+# comparison of the two has TensorRT-LLM's kernels (as FlashInfer's cutlass_fused_moe) 5.7%
+# (DeepSeek-V2-Lite fp8) to 13.8% (Qwen3-30B-A3B fp8) slower end to end under CUDA graphs
+# (sgl-project/sglang PR #21872: "the CUTLASS GEMM is less efficient than Triton's tuned
+# kernel for these shapes"; PR #18388: "In TP MoE it seems triton is quite efficient").
+# Was 1.0 (the dense rate), which read TensorRT-LLM's Mixtral-8x7B TP1-8 rows 16.6% fast.
+_TRTLLM_MOE_EFFICIENCY = 0.85
 # vLLM's default --all2all-backend is allgather_reducescatter ("Default backend", docs.vllm.ai
 # serving/expert_parallel_deployment, v0.11-0.12; before it the "naive" backend broadcast
 # every token to every rank, the same traffic); DeepEP / pplx are opt-in. SGLang without
@@ -376,7 +413,8 @@ _TRITON_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 2.0,
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching (host work per step ~ the chip's "
    "graph launch + sync, gpu.step_sync_us); fused add+RMSNorm and RoPE+KV write, XQA / "
-   "FMHA paged GQA-aware attention, CUTLASS grouped-GEMM MoE, fp8 GEMMs "
+   "FMHA paged GQA-aware attention, CUTLASS grouped-GEMM MoE (0.85, see "
+   "_TRTLLM_MOE_EFFICIENCY), fp8 GEMMs "
    "(https://nvidia.github.io/TensorRT-LLM/); in-flight batching puts context-phase "
    "requests in the same iteration as generation-phase ones, within max_num_tokens "
    "(TensorRT-LLM docs, 'In-flight Batching'); its default capacity scheduler "
@@ -391,9 +429,13 @@ _p("trtllm", Runtime.FUSED,
    "ones all-to-all (NVIDIA/TensorRT-LLM blog 4, 'Scaling Expert Parallelism', figure 24: "
    "'for EP4/EP8 Reduce/Scatter is used, while for EP>8 All2All is used'; "
    "tensorrt_llm/_torch/modules/fused_moe/communication/allgather_reducescatter.py is the "
-   "fallback that always works)",
+   "fallback that always works); larger all-reduces run NCCL's ring, no NVLink SHARP "
+   "(see _NO_NVLS); the KV cache takes 0.9 of the memory left free "
+   "(see _TRTLLM_KV_FREE_FRACTION)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
-   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_TRTLLM_MOE_ROUTING)
+   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
+   kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
+   **_TRTLLM_MOE_ROUTING)
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -417,7 +459,9 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "token exchange as `trtllm`",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0,
-   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_TRTLLM_MOE_ROUTING)
+   moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
+   kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
+   **_TRTLLM_MOE_ROUTING)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
@@ -429,10 +473,11 @@ _p("vllm-v1", Runtime.FUSED,
    "decodes and (chunks of) new prompts; TP all-reduces below 8 MiB on one NVLink node "
    "run vLLM's custom all-reduce kernel (measured, see _VLLM_CUSTOM_AR); MoE tokens are "
    "exchanged by all-gather + reduce-scatter (its default --all2all-backend, see "
-   "_GATHER_ALWAYS)",
+   "_GATHER_ALWAYS); NCCL without NVLink SHARP (NCCL_CUMEM_ENABLE=0, see _NO_NVLS)",
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
    fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
-   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_TRITON_MOE_ROUTING)
+   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
+   **_TRITON_MOE_ROUTING)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -465,10 +510,10 @@ _p("vllm-v0", Runtime.FUSED,
    "4 and 8-256 in steps of 8 only (vllm/worker/model_runner.py _BATCH_SIZES_TO_CAPTURE, "
    "v0.5-0.6), so a decode batch above 256 runs eagerly like a prompt (graph_max_batch); "
    "TP all-reduces below 8 MiB on one NVLink node run vLLM's custom all-reduce kernel "
-   "(measured, see _VLLM_CUSTOM_AR)",
+   "(measured, see _VLLM_CUSTOM_AR), larger ones NCCL without NVLink SHARP (see _NO_NVLS)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
    moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S,
-   graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR,
+   graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
@@ -482,10 +527,12 @@ _p("sglang", Runtime.FUSED,
    "admission_lag: 0.4's event_loop_overlap (python/sglang/srt/managers/scheduler.py) "
    "receives requests, picks and launches the next batch, then waits for the running one, "
    "so a request arriving during a step is scheduled into the step after next; TP "
-   "all-reduces as vllm-v0 (0.3-0.4 call vLLM's custom all-reduce, sglang PR #2511)",
+   "all-reduces as vllm-v0 (0.3-0.4 call vLLM's custom all-reduce, sglang PR #2511; "
+   "NCCL_NVLS_ENABLE=0 by default, see _NO_NVLS)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
    host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0,
-   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_TRITON_MOE_ROUTING)
+   moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
+   **_TRITON_MOE_ROUTING)
 
 
 def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProfile:

@@ -213,7 +213,9 @@ class GpuModel(CostModelBase):
             auto = E.knob(ctx.profile, "custom_ar_auto") >= 0.5
             if own is not None and not auto:  # vLLM: its kernel whenever it runs
                 return own
-            nccl = self._collective(c, op, hw, sh,
+            # an engine that keeps NCCL off NVLink SHARP (`nccl_nvls` 0) runs its ring
+            nc = c if E.knob(ctx.profile, "nccl_nvls") >= 0.5 else replace(c, nvls_eff=0.0)
+            nccl = self._collective(nc, op, hw, sh,
                                     min(c.coll_lat, c.launch) if graphed else c.coll_lat)
             return own if own is not None and own.time_s < nccl.time_s else nccl
         if isinstance(sh, MatmulShape):
