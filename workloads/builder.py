@@ -763,7 +763,11 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * up_n, s.act, inputs=1.0,
                             weight_bytes=groups * up_n * s.w.bytes, name="experts_gate_up_bias",
                             count=n_layers, block=blk))
-    ops.append(O.vector(OpKind.ELEMENTWISE, pairs * width, s.act,
+    # the activation function and the weighted sum run on the 16-bit stream, as the dense
+    # MLP's (8-bit activations are GEMM inputs only: the fused-MoE kernels of TensorRT-LLM,
+    # vLLM and SGLang write their GEMM outputs and the activation's in bf16 and quantize the
+    # next GEMM's input)
+    ops.append(O.vector(OpKind.ELEMENTWISE, pairs * width, s.stream,
                         inputs=2.0 if m.mlp.gated else 1.0, flops_per_elem=_ACT_FLOPS[m.mlp],
                         name="experts_act", count=n_layers, block=blk))
     for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
@@ -777,11 +781,11 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
                             weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",
                             count=n_layers, block=blk))
     if gathered:  # every token's row, summing the local experts' outputs (zero elsewhere)
-        ops.append(O.vector(OpKind.ELEMENTWISE, T * h, s.act, inputs=pairs / T,
+        ops.append(O.vector(OpKind.ELEMENTWISE, T * h, s.stream, inputs=pairs / T,
                             flops_per_elem=2.0 * pairs / T, name="experts_weighted_sum",
                             count=n_layers, block=blk))
     else:
-        ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.act, inputs=float(k),
+        ops.append(O.vector(OpKind.ELEMENTWISE, owned * h, s.stream, inputs=float(k),
                             flops_per_elem=2.0 * k, name="experts_weighted_sum",
                             count=n_layers, block=blk))
     if gathered and s.dp > 1:  # each rank keeps its own tokens' sums

@@ -63,3 +63,19 @@ def test_quantized_checkpoints_keep_lm_head_bf16() -> None:
     head = _head("checkpoint", model="deepseek-v3")
     assert head.shape.weight_dtype is DType.BF16
     assert head.bytes.weight == 129280 * 7168 * 2
+
+
+def test_fp8_moe_keeps_its_activation_function_and_weighted_sum_bf16() -> None:
+    """A fused-MoE layer under fp8 activations: the expert GEMMs take fp8 inputs, the
+    activation function and the weighted sum of the top-k outputs run on the bf16 stream,
+    as the dense MLP's act. Mixtral-8x7B, 4 decode tokens, one chip: 8 (token, expert)
+    pairs x 14,336 columns; act reads gate and up (2 x 8 x 14,336 x 2 B) and writes
+    8 x 14,336 x 2 B; the weighted sum reads the 2 outputs per token (2 x 4 x 4096 x 2 B)
+    and writes 4 x 4096 x 2 B."""
+    sc = make_scenario("decode", 4, context=100, weights="fp8", activations="fp8")
+    ops = {o.name: o for o in build_trace(load_model("mixtral-8x7b"), sc).ops}
+    assert ops["experts_gate_up"].dtype is DType.FP8 and ops["experts_down"].dtype is DType.FP8
+    act, wsum = ops["experts_act"], ops["experts_weighted_sum"]
+    assert act.dtype is DType.BF16 and wsum.dtype is DType.BF16
+    assert act.bytes.act_in == 2 * 8 * 14336 * 2 and act.bytes.act_out == 8 * 14336 * 2
+    assert wsum.bytes.act_in == 2 * 4 * 4096 * 2 and wsum.bytes.act_out == 4 * 4096 * 2
