@@ -26,12 +26,19 @@ def test_every_row_is_predicted_and_grouped(frame):
     assert len(held) == 38  # the mis-configured default's 18 rows are informative only
 
 
+# a prediction within 1% of its measurement leans neither way: the harnesses time a layer to
+# about that (the Vidur profiles' repeated GEMM shapes sit 1.0-1.3% apart at the median)
+TIE = 0.01
+
+
 def test_held_out_layers_have_no_lean(frame):
+    """The issue's lean test on the held-out layers: median within 10%, median signed error
+    within +-5%, neither faster nor slower on more than 65% of them."""
     held = frame[frame.group.str.contains("held-out")]
     err = (held.predicted / held.measured - 1.0).to_numpy()
     assert np.median(np.abs(err)) <= 0.10
     assert abs(np.median(err)) <= 0.05
-    assert 0.35 <= (err < 0).mean() <= 0.65
+    assert (err < -TIE).mean() <= 0.65 and (err > TIE).mean() <= 0.65
 
 
 def test_memory_bound_plateau_is_the_expert_weight_stream(frame):
