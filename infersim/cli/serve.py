@@ -71,8 +71,10 @@ def register(sub: Any) -> None:
     d.add_argument("--lm-head", default=None,
                    help="lm_head weight dtype (default: the weights'; bf16 under a quantized "
                         "checkpoint, whose quantizers leave the output projection 16-bit)")
-    d.add_argument("--gpu-memory-utilization", type=float, default=0.9,
-                   help="fraction of memory the engine may use (default 0.9)")
+    d.add_argument("--gpu-memory-utilization", type=float, default=None,
+                   help="fraction of memory the engine may use (default 0.9; engines that "
+                        "size their KV cache from the memory left free, TensorRT-LLM, take "
+                        "--runtime-set kv_free_fraction=F instead)")
     t = p.add_argument_group("traffic")
     t.add_argument("--arrival", default="poisson", choices=["poisson", "gamma", "trace",
                                                             "closed"],
@@ -249,8 +251,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
     runtime = with_knobs(hw, runtime, knobs)
     if a.scheduler_steps is not None:
         runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
+    if a.gpu_memory_utilization is not None:
+        prof = kind_model.resolve_runtime(runtime, hw.name)[1]
+        if prof is not None and prof.value("kv_free_fraction", 0.0) > 0.0:
+            raise InputError(f"--gpu-memory-utilization: runtime {prof.name} sizes its KV cache "
+                             "from the memory the weights leave free; give --runtime-set "
+                             "kv_free_fraction=F (TensorRT-LLM's kv_cache_free_gpu_mem_fraction, "
+                             f"now {prof.value('kv_free_fraction', 0.0):g}) instead")
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
-                     a.gpu_memory_utilization, activations=a.activations, kv_link=a.kv_link,
+                     0.9 if a.gpu_memory_utilization is None else a.gpu_memory_utilization,
+                     activations=a.activations, kv_link=a.kv_link,
                      lm_head=a.lm_head, dp=a.dp, moe_exchange=a.moe_exchange,
                      routing_skew=a.routing_skew)
     decode_hw, ddep = _decode_pool(a, hw, dep)

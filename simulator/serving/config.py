@@ -149,7 +149,8 @@ class Deployment:
     """How the model is placed: parallelism per replica, replicas, runtime, precision, memory.
 
     - gpu_memory_utilization: fraction of each chip's KV-holding memory the engine may use
-      (vLLM's knob, default 0.9 as in vLLM).
+      (vLLM's knob, default 0.9 as in vLLM); not used by an engine that sizes its KV cache
+      from the memory left free (runtime knob `kv_free_fraction` > 0: TensorRT-LLM).
     - activation_reserve_bytes: per chip, kept free for activations; None = estimated as twice
       the largest single-op activation footprint of an iteration of `max_tokens` tokens.
     - host_link_Bps: per chip, one direction, for KV swapping. Default 64e9 (PCIe Gen5 x16,

@@ -162,3 +162,24 @@ def test_the_serving_what_if_changes_the_rows_of_one_runtime():
                         ("output_token_s=1", "expected RUNTIME:KNOB=VALUE")):
         with pytest.raises(InputError, match=words):
             sp.parse_knobs([item])
+
+
+def test_serve_memory_share_follows_the_engines_kv_convention(capsys):
+    """vLLM takes --gpu-memory-utilization of the whole memory; TensorRT-LLM sizes its KV
+    cache from the memory the weights leave free, so the flag is refused there (one line,
+    exit 2) and --runtime-set kv_free_fraction moves its KV cache instead."""
+    base = ["serve", "--model", "llama-3.1-8b", "--hw", "h100-sxm", "--rate", "2",
+            "--requests", "20", "--prompt", "128", "--output", "16", "--json"]
+    assert main([*base, "--runtime", "trtllm", "--gpu-memory-utilization", "0.8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--gpu-memory-utilization" in err and "kv_free_fraction" in err
+    assert main([*base, "--runtime", "trtllm"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*base, "--runtime", "trtllm", "--runtime-set", "kv_free_fraction=0.5"]) == 0
+    half = json.loads(capsys.readouterr().out)
+    assert half["kv_blocks"] < plain["kv_blocks"]
+    assert main([*base, "--runtime", "vllm-v1", "--gpu-memory-utilization", "0.8"]) == 0
+    low = json.loads(capsys.readouterr().out)
+    assert main([*base, "--runtime", "vllm-v1"]) == 0
+    assert low["kv_blocks"] < json.loads(capsys.readouterr().out)["kv_blocks"]

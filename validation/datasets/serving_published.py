@@ -35,7 +35,8 @@ Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's parallelism: `tp` × `replicas`, and with `dp` > 1 attention data parallelism
   inside the replica (`Deployment.dp`: dp groups of tp GPUs, the experts on `ep` = tp × dp);
 - the published request count, continuous batching with the row's `max_batch` /
-  `max_tokens`, vLLM's default KV share (`gpu_memory_utilization` 0.9) and the row's
+  `max_tokens`, the engine's KV share (vLLM / SGLang: `gpu_memory_utilization` 0.9 of the
+  whole memory; TensorRT-LLM: 0.9 of what the weights leave free, `kv_free_fraction`) and the row's
   weights / activations / KV dtypes;
 - the metric read from the result: `throughput_tok_s` / `throughput_req_s` (completed work
   over first arrival to last finish, as the benchmarks count it), `tpot_s` (mean over
