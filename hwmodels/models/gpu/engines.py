@@ -436,6 +436,22 @@ _p("trtllm", Runtime.FUSED,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
    **_TRTLLM_MOE_ROUTING)
+# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
+# row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
+# median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
+# 1/4 shard is host-bound. One constant for vLLM V0 and SGLang: both run vLLM's Python layer
+# code (SGLang 0.3 imports vllm.model_executor.layers: parallel linear layers and their
+# quant_method dispatch, the custom all-reduce wrapper, the rotary and activation custom
+# ops), each kernel behind several Python calls where gpt-fast's is one (19.6 us,
+# gpu.host_launch_us). Cross-check, not fitted (a later vLLM, V1): its eager decode of the
+# Qwen2.5-Omni-7B thinker (28 layers) on A800 takes ~23 ms per token against ~13 ms with
+# CUDA graphs (vllm-project/vllm-omni #7960), ~0.75 ms of host time per layer, 50-70 us per
+# kernel at 11-14 kernels per layer (above this fit: 48.1 us before the prompt's all-reduces
+# ran vLLM's own kernel, `_VLLM_CUSTOM_AR`, instead of NCCL). The row's median TTFT is not
+# monotone in this constant at the 0.1 us scale (which step a prompt lands in flips), so the
+# bisection's 33.1 us reads +0.7%; 33.5 us, where the median crosses the measurement, is kept
+# (34.9 us before the attention kernels paid their pipeline fill, `attention.py`).
+_PY_ENGINE_HOST_S = 33.5e-6
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -456,9 +472,15 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "(_executor_loop_overlap in tensorrt_llm/_torch/pyexecutor/py_executor.py) fetches new "
    "requests, schedules and launches the next batch, then updates the previous one, so a "
    "request arriving during an iteration joins the one after next; all-reduces and the MoE "
-   "token exchange as `trtllm`",
+   "token exchange as `trtllm`; CUDA graphs replay generation-only iterations only "
+   "(ScheduledRequests.can_run_cuda_graph: no context requests, "
+   "tensorrt_llm/_torch/pyexecutor/scheduler.py; under attention DP an iteration runs "
+   "eagerly on every rank when any rank has one), so an iteration with prompt tokens runs "
+   "eagerly from its Python modules, host_node_s per kernel (assumed: vLLM's fitted "
+   "Python-layer cost, see _PY_ENGINE_HOST_S)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
-   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0,
+   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, prefill_graphs=0.0,
+   host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
    **_TRTLLM_MOE_ROUTING)
@@ -478,22 +500,6 @@ _p("vllm-v1", Runtime.FUSED,
    fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
    moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
-# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
-# row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
-# median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
-# 1/4 shard is host-bound. One constant for vLLM V0 and SGLang: both run vLLM's Python layer
-# code (SGLang 0.3 imports vllm.model_executor.layers: parallel linear layers and their
-# quant_method dispatch, the custom all-reduce wrapper, the rotary and activation custom
-# ops), each kernel behind several Python calls where gpt-fast's is one (19.6 us,
-# gpu.host_launch_us). Cross-check, not fitted (a later vLLM, V1): its eager decode of the
-# Qwen2.5-Omni-7B thinker (28 layers) on A800 takes ~23 ms per token against ~13 ms with
-# CUDA graphs (vllm-project/vllm-omni #7960), ~0.75 ms of host time per layer, 50-70 us per
-# kernel at 11-14 kernels per layer (above this fit: 48.1 us before the prompt's all-reduces
-# ran vLLM's own kernel, `_VLLM_CUSTOM_AR`, instead of NCCL). The row's median TTFT is not
-# monotone in this constant at the 0.1 us scale (which step a prompt lands in flips), so the
-# bisection's 33.1 us reads +0.7%; 33.5 us, where the median crosses the measurement, is kept
-# (34.9 us before the attention kernels paid their pipeline fill, `attention.py`).
-_PY_ENGINE_HOST_S = 33.5e-6
 _p("vllm-v0", Runtime.FUSED,
    "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
