@@ -49,6 +49,10 @@ def _sentinel(profile: RuntimeProfile, name: str) -> float | None:
     return default if default is not None and default < 0 else None
 
 
+# knobs that are a share of something (at most 1)
+SHARE_KNOBS = frozenset({"kv_free_fraction"})
+
+
 def tune_runtime(hw: Hardware, runtime: str | Runtime | RuntimeProfile | None,
                  knobs: Mapping[str, Any], flag: str = "--runtime-set") -> RuntimeProfile:
     """The profile `runtime` resolves to on `hw` with `knobs` (name -> number) changed.
@@ -81,6 +85,9 @@ def tune_runtime(hw: Hardware, runtime: str | Runtime | RuntimeProfile | None,
         if not math.isfinite(v) or (v < 0 and v != sentinel):
             also = f" or {sentinel:g} (the chip's figure)" if sentinel is not None else ""
             raise InputError(f"{flag} {name}={str(value)[:30]}: give a finite number ≥ 0{also}")
+        if name in SHARE_KNOBS and v > 1.0:
+            raise InputError(f"{flag} {name}={str(value)[:30]}: a share of memory; give a "
+                             "number from 0 to 1")
         out[name] = v
     return prof.with_values(**out) if out else prof
 

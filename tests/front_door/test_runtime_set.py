@@ -86,6 +86,8 @@ def test_disaggregated_pools_carry_their_own_knobs_into_json_and_the_header(caps
      ["--runtime-set graph_max_bach", "did you mean 'graph_max_batch'"]),
     (["simulate", "--runtime-set", "graph_max_batch"], ["expected KNOB=VALUE"]),
     (["simulate", "--runtime-set", "cuda_graphs=yes"], ["cuda_graphs", "a number"]),
+    (["serve", "--runtime", "trtllm", "--runtime-set", "kv_free_fraction=1.5"],
+     ["kv_free_fraction=1.5", "from 0 to 1"]),
     (["simulate", "--hw", "cpu-host", "--runtime-set", "step_overhead_s=1"],
      ["no software profile"]),
     (["serve", "--runtime", "vllm-v0", "--scheduler-steps", "2", "--runtime-set",
