@@ -252,12 +252,15 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.scheduler_steps is not None:
         runtime = _with_scheduler_steps(kind_model, hw, runtime, a.scheduler_steps)
     if a.gpu_memory_utilization is not None:
-        prof = kind_model.resolve_runtime(runtime, hw.name)[1]
-        if prof is not None and prof.value("kv_free_fraction", 0.0) > 0.0:
-            raise InputError(f"--gpu-memory-utilization: runtime {prof.name} sizes its KV cache "
+        from infersim.simulator.serving.kvcache import kv_free_fraction
+
+        free = kv_free_fraction(hw, runtime)
+        if free > 0.0:
+            name = getattr(runtime, "name", runtime)
+            raise InputError(f"--gpu-memory-utilization: runtime {name} sizes its KV cache "
                              "from the memory the weights leave free; give --runtime-set "
                              "kv_free_fraction=F (TensorRT-LLM's kv_cache_free_gpu_mem_fraction, "
-                             f"now {prof.value('kv_free_fraction', 0.0):g}) instead")
+                             f"now {free:g}) instead")
     dep = Deployment(a.tp, a.pp, a.ep, a.replicas, runtime, a.weights, a.kv,
                      0.9 if a.gpu_memory_utilization is None else a.gpu_memory_utilization,
                      activations=a.activations, kv_link=a.kv_link,

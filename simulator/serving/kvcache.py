@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infersim.hwmodels.cost import Infeasibility
+from infersim.hwmodels.cost import Infeasibility, RuntimeProfile
 from infersim.hwmodels.spec import Hardware, MemoryLevel, TensorClass
 from infersim.simulator.serving.config import Deployment
 from infersim.simulator.serving.costs import ReplicaFacts
@@ -44,15 +44,20 @@ def _may_hold(m: MemoryLevel, cls: TensorClass) -> bool:
     return not m.holds or cls in m.holds
 
 
-def kv_free_fraction(hw: Hardware, dep: Deployment) -> float:
-    """The deployment's engine's `kv_free_fraction` knob (0: the vLLM convention, a share of
-    the whole memory, `Deployment.gpu_memory_utilization`)."""
+def kv_free_fraction(hw: Hardware, runtime: str | RuntimeProfile) -> float:
+    """The engine's `kv_free_fraction` knob on `hw` (0: the vLLM convention, a share of the
+    whole memory, `Deployment.gpu_memory_utilization`); InputError above 1."""
+    from infersim.foundation.errors import InputError
     from infersim.hwmodels.registry import cost_model
 
-    if not dep.runtime:
+    if not runtime:
         return 0.0
-    _, prof = cost_model(hw).resolve_runtime(dep.runtime, hw.name)
-    return prof.value("kv_free_fraction", 0.0) if prof is not None else 0.0
+    _, prof = cost_model(hw).resolve_runtime(runtime, hw.name)
+    v = prof.value("kv_free_fraction", 0.0) if prof is not None else 0.0
+    if v > 1.0:
+        raise InputError(f"runtime {prof.name}: kv_free_fraction {v:g} is a share of the free "
+                         "memory; give a number from 0 to 1")
+    return v
 
 
 def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
@@ -60,7 +65,7 @@ def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
     from infersim.hwmodels.registry import cost_model
 
     caching = cost_model(hw).caching_allocator
-    free_frac = kv_free_fraction(hw, dep) if caching else 0.0
+    free_frac = kv_free_fraction(hw, dep.runtime) if caching else 0.0
     util = dep.gpu_memory_utilization if caching and free_frac <= 0.0 else 1.0
     mem = [m for m in hw.chip.memory if m.capacity_bytes > 0]
     placed: dict[str, float] = {}

@@ -131,10 +131,11 @@ def test_simulator_line_budget():
     # +14 for a chunked KV pool's room kept per (blocks, chunk): the MoE rows' Llama 4 runs
     # spent a third of their time in its binary search; +15 for a deployment's MoE token
     # exchange and routing skew, `Deployment.moe_exchange` / `routing_skew`, validated and
-    # passed to the iteration cost as `simulate` takes them; +11 for an engine that sizes
+    # passed to the iteration cost as `simulate` takes them; +16 for an engine that sizes
     # its KV cache from the memory the weights leave free, TensorRT-LLM's
-    # kv_cache_free_gpu_mem_fraction, `kvcache.kv_free_fraction`, and its docstring line).
+    # kv_cache_free_gpu_mem_fraction, `kvcache.kv_free_fraction` with its range check, and its
+    # docstring line).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5582, f"simulator/ has {lines} non-blank lines (budget 5582)"
+    assert lines <= 5587, f"simulator/ has {lines} non-blank lines (budget 5587)"

@@ -84,6 +84,12 @@ def test_tensorrt_llm_sizes_kv_from_the_memory_the_weights_leave_free(llama8b):
     hi = plan_kv(h100_like(1), facts, Deployment(runtime=more, activation_reserve_bytes=0.0,
                                                  gpu_memory_utilization=0.5), 16)
     assert hi.blocks == math.floor(0.95 * (80e9 - weights) / (16 * 131072))
+    # a share above the free memory is refused in one line naming the knob
+    from infersim.foundation.errors import InputError
+
+    with pytest.raises(InputError, match=r"kv_free_fraction 1\.2 is a share"):
+        plan_kv(h100_like(1), facts, Deployment(runtime=more.with_values(kv_free_fraction=1.2)),
+                16)
 
 
 def test_weights_that_do_not_fit_are_an_infeasibility_not_a_crash():
