@@ -54,7 +54,7 @@ def kv_free_fraction(hw: Hardware, runtime: str | RuntimeProfile) -> float:
         return 0.0
     _, prof = cost_model(hw).resolve_runtime(runtime, hw.name)
     v = prof.value("kv_free_fraction", 0.0) if prof is not None else 0.0
-    if v > 1.0:
+    if v > 1.0 and prof is not None:
         raise InputError(f"runtime {prof.name}: kv_free_fraction {v:g} is a share of the free "
                          "memory; give a number from 0 to 1")
     return v
