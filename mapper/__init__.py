@@ -11,8 +11,14 @@ placement); see `mapper.core` for the stages and `mapper.kernels` for the runtim
 from __future__ import annotations
 
 from infersim.mapper.cache import cache_info, clear_cache, hw_fingerprint
-from infersim.mapper.core import engine_parallelism, engine_scenario, map_trace
+from infersim.mapper.core import (
+    engine_chunked_decode,
+    engine_parallelism,
+    engine_scenario,
+    map_trace,
+)
 from infersim.mapper.schedule import MappedOp, Schedule
 
-__all__ = ["MappedOp", "Schedule", "cache_info", "clear_cache", "engine_parallelism",
+__all__ = ["MappedOp", "Schedule", "cache_info", "clear_cache", "engine_chunked_decode",
+           "engine_parallelism",
            "engine_scenario", "hw_fingerprint", "map_trace"]

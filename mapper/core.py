@@ -306,12 +306,24 @@ def engine_scenario(sc: Scenario, hw: Hardware,
     """`sc` with what its runtime decides about the trace itself resolved: the MoE token
     exchange of `Parallelism.moe_exchange` "auto" becomes the engine's
     (`moe_allgather_max_ep` of `hwmodels.models.gpu.engines`: all-gather + reduce-scatter
-    for EP groups up to it, else all-to-all). Build the trace of this scenario, then map
-    it under the same runtime; a scenario that already names its exchange is returned
-    unchanged."""
-    if sc.parallel.moe_exchange != "auto":
+    for EP groups up to it, else all-to-all; a scenario that already names its exchange
+    keeps it), and an engine whose chunked-local attention runs in context steps only
+    (`chunked_decode` 0: TensorRT-LLM) turns `Scenario.chunked_decode` off. Build the trace
+    of this scenario, then map it under the same runtime."""
+    par = engine_parallelism(sc.parallel, hw, runtime)
+    chunked = sc.chunked_decode and engine_chunked_decode(hw, runtime)
+    if par is sc.parallel and chunked == sc.chunked_decode:
         return sc
-    return dataclasses.replace(sc, parallel=engine_parallelism(sc.parallel, hw, runtime))
+    return dataclasses.replace(sc, parallel=par, chunked_decode=chunked)
+
+
+def engine_chunked_decode(hw: Hardware,
+                          runtime: Runtime | str | RuntimeProfile | None = None) -> bool:
+    """Whether `runtime`'s decode steps attend only the current chunk of a chunked-local
+    layer and its cache keeps only that chunk (`Scenario.chunked_decode`; the engine's
+    `chunked_decode` knob)."""
+    _rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
+    return engine_knob(profile, "chunked_decode") >= 0.5
 
 
 def engine_parallelism(par: Parallelism, hw: Hardware,

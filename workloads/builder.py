@@ -71,8 +71,9 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   activation sends (block "draft_pp", draft_len per stage).
 - Families after 2024: Qwen3/Gemma-3 per-head q/k RMSNorm (gains replicated on every TP
   chip, 4 FLOP per value); Llama-4's gain-free L2 q/k norm and RoPE only on its RoPE layers,
-  chunked local attention there (a query sees the keys of its own chunk: `attention(chunk=)`)
-  and global attention on the NoPE layers; GPT-OSS attention sinks (one logit per head,
+  chunked local attention there (a query sees the keys of its own chunk: `attention(chunk=)`;
+  in context steps only under `Scenario.chunked_decode` False, decode steps attending every
+  cached key as on the NoPE layers) and global attention on the NoPE layers; GPT-OSS attention sinks (one logit per head,
   2 FLOP per query-head row), expert biases (read for the experts touched, all resident).
   Precision.experts gives the expert matrices their own dtype (MXFP4 GPT-OSS).
 - All parameters (norm gains and biases too) are stored at the weight dtype; activations and
@@ -102,7 +103,8 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
   only the keys this step's queries can see — min(kv_len, window) in a decode step, the whole
   prompt in a prefill — as engines with per-layer windows (vLLM's hybrid KV manager) free
   the rest (`Trace.resident.stage_kv_bytes`); the per-token figure stays the full-context
-  bound.
+  bound. A decode step under `Scenario.chunked_decode` False keeps every key of its chunked
+  layers.
 - activation workspace: the largest op's activation in + out (buffers reused op to op).
 """
 
@@ -199,6 +201,9 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     m = load_model(model)
     sc = checkpoint_scenario(m, scenario)
     prec, par = sc.precision, sc.parallel
+    if not sc.chunked_decode and m.layer_chunks and sc.phase in (Phase.DECODE,
+                                                                 Phase.SPEC_DECODE):
+        m = dataclasses.replace(m, layer_chunks=())  # decode: chunked layers attend globally
     validate_parallelism(m, par)
     new = sc.new_tokens
     kv_len = sc.kv_len
@@ -711,6 +716,19 @@ def routing_imbalance(tokens: int, num_experts: int, top_k: int, ep: int, groups
         return 1.0
     return max(1.0, expected_max_load(tokens, num_experts, top_k,
                                       max(1, num_experts // ep)) / mean)
+
+
+# ops of a MoE layer named here whose work is the whole stage's routed tokens (every
+# data-parallel group's, `_moe`): the token exchange; with every op named experts_*
+_STAGE_WIDE = ("moe_dispatch", "moe_combine")
+
+
+def stage_wide(op: Op) -> bool:
+    """Whether `op` works on the whole pipeline stage's routed tokens (every data-parallel
+    group's: the routed experts and their token exchange, `_moe`), which the groups wait on
+    together, rather than on its own group's tokens (attention, dense layers, router, shared
+    experts, head)."""
+    return op.name in _STAGE_WIDE or op.name.startswith("experts_")
 
 
 def _moe(m: ModelConfig, s: _Step) -> list[Op]:

@@ -173,6 +173,12 @@ class Scenario:
     # expert-parallel rank routes above its even share (workloads.routing; 0: uniform
     # routing, where only the sampling of the step's tokens loads one rank above its share)
     routing_skew: float = ROUTING_SKEW_SIGMA
+    # chunked-local attention layers (Llama-4) bound a decode step's keys too, and the cache
+    # keeps only each sequence's current chunk (vLLM's hybrid KV manager); False: the chunks
+    # bound context (prefill) steps only, a decode step attends every cached key and the
+    # cache keeps them all (TensorRT-LLM; the engine's `chunked_decode` knob,
+    # `mapper.engine_scenario`)
+    chunked_decode: bool = True
 
     def __post_init__(self) -> None:
         _set_int(self, "batch", minimum=1)

@@ -33,12 +33,23 @@ sequences; energy uses the same decomposition. Pipeline stages are not overlappe
 iterations (an iteration costs the full step latency).
 
 With attention data parallelism (`dp` groups of tp chips sharing the experts, ep = tp·dp)
-the groups run each iteration in lockstep, each on its own requests, spread evenly: N_pf is
-tabulated per group (every group prefilling T tokens, the experts seeing dp·T) and read at
-the busiest group's ⌈(P + D)/dp⌉ tokens; N_dec, S_dec and S_pf take the replica's sequences,
-of which the mapper prices the busiest group's ⌈B/dp⌉ (`build_trace`); the serving floor
-is one group's host work, ⌈D/dp⌉ requests. Known approximation: a lone prompt is priced
-as if spread over the groups (its own group's token-parallel work is dp× what is priced).
+the groups run each iteration in lockstep, each on its own requests: N_pf is tabulated per
+group (every group prefilling T tokens, the experts seeing dp·T) and read at the mean
+⌈(P + D)/dp⌉ tokens; N_dec, S_dec and S_pf take the replica's sequences, of which the
+mapper prices the busiest group's ⌈B/dp⌉ (`build_trace`); the serving floor is one group's
+host work, ⌈D/dp⌉ requests. A prompt runs whole on its own group (a request lives on one
+rank), so an iteration's groups carry unequal tokens and the layers' group-local work
+(attention side, dense layers, router, shared experts) waits for the busiest group, while
+the routed experts and their exchange (`builder.stage_wide`) see the stage's P + D tokens
+whatever their split (TensorRT-LLM's ADP blog, docs/source/blogs/tech_blog/
+blog10_ADP_Balance_Strategy.md: the attention module's time per iteration is that of the
+rank with the most tokens). The busiest group's tokens T_max are about the least a
+placement gives: the decoders spread evenly, the prompt chunks placed largest first on the least
+loaded group; the iteration adds R_pf(T_max) − R_pf(⌈(P + D)/dp⌉), R_pf the group-local
+part of N_pf, and the waiting groups' idle power for that long (`busiest_group_tokens`).
+Decode-only iterations stay even. Not modelled: engines that pad every group's tokens to
+the busiest one's before the exchange (TensorRT-LLM's use_dp_padding), which would also
+price the experts at dp·T_max.
 
 Tables are lazy: a node is computed (one `build_trace` + `map_trace`) the first time an
 iteration needs it and cached. Integer axes are exact up to a threshold, then geometric with
@@ -52,6 +63,7 @@ interpolation is exact for products such as attention's keys × sequences.
 from __future__ import annotations
 
 import functools
+import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,8 +72,9 @@ from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
-from infersim.mapper import Schedule, engine_parallelism, map_trace
+from infersim.mapper import Schedule, engine_chunked_decode, engine_parallelism, map_trace
 from infersim.workloads import ModelConfig, build_trace
+from infersim.workloads.builder import stage_wide
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import OpKind
 from infersim.workloads.routing import ROUTING_SKEW_SIGMA
@@ -127,6 +140,19 @@ class ReplicaFacts:
 DecodeCell = tuple[float, float, float, float, float, float]
 
 
+def busiest_group_tokens(chunks: Sequence[int], decoders: int, groups: int) -> int:
+    """The busiest data-parallel group's tokens in an iteration of prompt `chunks` (each
+    whole on one group) and `decoders` one-token sequences over `groups` groups: decoders
+    spread evenly, then each chunk, largest first, on the least loaded group (the longest-
+    processing-time rule; the least any placement gives when the chunks are equal)."""
+    base, extra = divmod(decoders, groups)
+    loads = [base + 1] * extra + [base] * (groups - extra)
+    heapq.heapify(loads)
+    for q in sorted(chunks, reverse=True):
+        heapq.heappush(loads, heapq.heappop(loads) + q)
+    return max(loads)
+
+
 class MapperIterationCost:
     """`IterationCost` backed by `mapper.map_trace` (see the module docstring for the model)."""
 
@@ -152,6 +178,8 @@ class MapperIterationCost:
         self.parallel = engine_parallelism(Parallelism(tp, pp, ep, dp, moe_exchange=moe_exchange),
                                            hw, self.runtime)
         self.routing_skew = ROUTING_SKEW_SIGMA if routing_skew is None else routing_skew
+        # chunked-local layers bound decode steps and the cache too (`Scenario.chunked_decode`)
+        self.chunked_decode = engine_chunked_decode(hw, self.runtime)
         self._floor = functools.partial(model_.serving_floor_s, profile)
         self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait
         self.max_pos = model.max_position_embeddings
@@ -179,6 +207,7 @@ class MapperIterationCost:
         self.chunk_tok = Axis(16, cached_chunk_per_octave or 32, tile=tile, tiles_upto=4096,
                               snap_above=128)
         self._npf: dict[int, TE] = {}
+        self._rpf: dict[int, TE] = {}  # R_pf: N_pf's group-local part (dp > 1)
         # A_pf: N_pf without an eager prompt's host launches (the same table when none)
         self._device_rt = model_.graphed_prefill(self.runtime)
         self._apf: dict[int, TE] = {} if self._device_rt is not self.runtime else self._npf
@@ -193,7 +222,7 @@ class MapperIterationCost:
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
                  chunk: int = 0) -> Scenario:
         return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel,
-                        routing_skew=self.routing_skew)
+                        routing_skew=self.routing_skew, chunked_decode=self.chunked_decode)
 
     def schedule(self, sc: Scenario, runtime: Runtime | RuntimeProfile | None = None
                  ) -> Schedule:
@@ -243,10 +272,19 @@ class MapperIterationCost:
         q = t // b
         sc = self.scenario(Phase.PREFILL, b * self.parallel.dp, prompt=q)  # b in every group
         rt, table = (self._device_rt, self._apf) if device else (self.runtime, self._npf)
-        (lt, le), (at, ae) = self._split(self.schedule(sc, rt))
+        sched = self.schedule(sc, rt)
+        (lt, le), (at, ae) = self._split(sched)
         f = t / (b * q)
         v = table[t] = ((lt - at) * f, (le - ae) * f)
+        if table is self._npf and self.parallel.dp > 1:
+            wt = sum(mo.time_s for mo in sched.ops if stage_wide(mo.op))
+            we = sum(mo.energy_j for mo in sched.ops if stage_wide(mo.op))
+            self._rpf[t] = ((lt - at - wt) * f, (le - ae - we) * f)
         return v
+
+    def _rprefill_node(self, t: int) -> TE:
+        self._prefill_node(t)
+        return self._rpf[t]
 
     def _aprefill_node(self, t: int) -> TE:
         return self._prefill_node(t, device=True)
@@ -323,6 +361,12 @@ class MapperIterationCost:
         if t <= 0:
             return 0.0, 0.0
         return self._lerp1(self._npf, self._prefill_node, self.tok, t)
+
+    def r_pf(self, t: int) -> TE:
+        """R_pf(t): the group-local part of N_pf(t) (dp > 1; see the module docstring)."""
+        if t <= 0:
+            return 0.0, 0.0
+        return self._lerp1(self._rpf, self._rprefill_node, self.tok, t)
 
     def a_pf(self, t: int) -> TE:
         if t <= 0:
@@ -428,9 +472,17 @@ class MapperIterationCost:
             t += st
             e += se
         d = decode_seqs
-        nt, ne = self.n_pf(self.parallel.dp_share(p + d))
+        mean = self.parallel.dp_share(p + d)
+        nt, ne = self.n_pf(mean)
         t += nt
         e += ne
+        dp = self.parallel.dp
+        if dp > 1 and p:  # the busiest group's local work (module docstring)
+            most = busiest_group_tokens([q for q, _ in prefill], d, dp)
+            if most > mean:
+                wait = max(self.r_pf(most)[0] - self.r_pf(mean)[0], 0.0)
+                t += wait
+                e += self._idle_w * wait * (dp - 1) / dp
         if d + prefill_emits:
             dt, de = self.n_dec(d + prefill_emits)
             pt, pe = self.a_pf(self.parallel.dp_share(d + prefill_emits))

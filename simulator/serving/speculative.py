@@ -62,11 +62,13 @@ from infersim.workloads.scenario import Phase, Scenario, SpecDecode
 KvGroups = tuple[tuple[int, int, int], ...]  # (window, chunk, layers); (0, 0, n) = global
 
 
-def kv_groups(m: ModelConfig) -> KvGroups:
-    """The model's attention layers grouped by (sliding window, local chunk)."""
+def kv_groups(m: ModelConfig, chunked: bool = True) -> KvGroups:
+    """The model's attention layers grouped by (sliding window, local chunk); without
+    `chunked` (an engine whose decode steps attend every key of a chunked-local layer,
+    `Scenario.chunked_decode`) those layers keep every key, as global ones."""
     n = m.num_layers
     wins = m.layer_windows or (0,) * n
-    chunks = m.layer_chunks or (0,) * n
+    chunks = (m.layer_chunks if chunked else ()) or (0,) * n
     count: dict[tuple[int, int], int] = {}
     for w, c in zip(wins, chunks, strict=True):
         count[(w, c)] = count.get((w, c), 0) + 1
@@ -448,7 +450,8 @@ class SpecIterationCost:
     def scenario(self, batch: int, context: int) -> Scenario:
         b = self.base
         return Scenario(Phase.SPEC_DECODE, batch, context=context, precision=b.precision,
-                        parallel=b.parallel, spec=self.spec)
+                        parallel=b.parallel, spec=self.spec, routing_skew=b.routing_skew,
+                        chunked_decode=b.chunked_decode)
 
     def _node(self, batch: int, context: int) -> TE:
         # the device step only: the iteration applies the serving floor of what it emits

@@ -134,8 +134,12 @@ def test_simulator_line_budget():
     # passed to the iteration cost as `simulate` takes them; +16 for an engine that sizes
     # its KV cache from the memory the weights leave free, TensorRT-LLM's
     # kv_cache_free_gpu_mem_fraction, `kvcache.kv_free_fraction` with its range check, and its
-    # docstring line).
+    # docstring line; +52 for the busiest data-parallel group's own work, a prompt running
+    # whole on its group while the others wait, `costs.busiest_group_tokens` and the
+    # group-local prefill table R_pf, with their module-doc paragraph, and for engines that
+    # run chunked-local attention in context steps only, `chunked_decode`, in the serving
+    # pool's layer groups and the speculative steps' scenario).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5587, f"simulator/ has {lines} non-blank lines (budget 5587)"
+    assert lines <= 5639, f"simulator/ has {lines} non-blank lines (budget 5639)"

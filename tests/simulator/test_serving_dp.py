@@ -3,6 +3,7 @@ each with its own requests, KV cache and scheduler, sharing the experts (ep = tp
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -18,8 +19,10 @@ from infersim.simulator.serving import (
     Traffic,
     serve,
 )
+from infersim.simulator.serving.costs import busiest_group_tokens
 from infersim.simulator.serving.kvcache import plan_kv
-from infersim.workloads import load_model
+from infersim.workloads import Phase, load_model
+from infersim.workloads.builder import stage_wide
 from infersim.workloads.hf_config import load_model as hf_model
 from tests._support import h100_like
 
@@ -56,6 +59,41 @@ def test_one_prompt_per_group_is_the_mappers_prefill_of_dp_prompts(moe):
     for q in (512, 1536, 3001):
         t, _ = c([(q, 0)] * dp, dp, 0, 0)
         assert t == pytest.approx(c.direct_prefill(dp, q)[0], rel=0.03), q
+
+
+def test_the_busiest_group_by_hand_and_by_brute_force():
+    # 10 decoders over 4 groups: 3, 3, 2, 2; the 5000-token prompt joins a group of 2, the
+    # two 300-token prompts the other group of 2 and a group of 3
+    assert busiest_group_tokens([300, 5000, 300], 10, 4) == 5002
+    # equal chunks: the least busiest load over every placement (brute force)
+    for chunks, dec, groups in [([7] * 5, 3, 3), ([64] * 6, 0, 4), ([5] * 4, 9, 2)]:
+        best = min(max(dec // groups + (g < dec % groups) + chunks[0] * place.count(g)
+                       for g in range(groups))
+                   for place in itertools.product(range(groups), repeat=len(chunks)))
+        assert busiest_group_tokens(chunks, dec, groups) == best, (chunks, dec, groups)
+
+
+@pytest.mark.parametrize("q", [2048, 8192])
+def test_a_lone_prompt_keeps_its_group_busy_while_the_others_wait(moe, q):
+    # A request lives on one group: a lone prompt of q tokens under dp = 4 runs its
+    # attention and its group-local layers on all q tokens in one group while the other
+    # three wait, and the experts route its q tokens. By hand from the mapper's steps: four
+    # prompts of q/4 (one per group: the same q tokens at the experts) plus what q tokens
+    # in one group add over q/4 in the group-local ops (a prefill of four q-token prompts
+    # minus one of four q/4-token prompts, every op but the routed experts and their
+    # exchange).
+    dp = 4
+    c = MapperIterationCost(moe, h100_like(dp), tp=1, ep=dp, dp=dp)
+
+    def local(prompt):
+        s = c.schedule(c.scenario(Phase.PREFILL, dp, prompt=prompt))
+        return sum(mo.time_s for mo in s.ops if not stage_wide(mo.op))
+
+    spread = c.direct_prefill(dp, q // dp)[0]
+    expected = spread + local(q) - local(q // dp)
+    t, _ = c([(q, 0)], 1, 0, 0)
+    assert t == pytest.approx(expected, rel=1e-6)
+    assert t > 1.2 * spread  # not priced as if spread over the groups
 
 
 def test_four_groups_decode_a_batch_faster_than_one_chip(moe):

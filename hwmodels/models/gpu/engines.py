@@ -154,6 +154,10 @@ KNOBS: dict[str, tuple[float, str]] = {
     "moe_allgather_max_ep": (0.0, "largest EP group whose MoE tokens the engine exchanges by "
                                   "all-gather + reduce-scatter; larger ones all-to-all "
                                   "(0: all-to-all always)"),
+    "chunked_decode": (1.0, "chunked-local attention layers (Llama-4) bound decode steps "
+                            "too and the KV cache keeps only each sequence's current chunk "
+                            "(vLLM's hybrid KV manager; 0: context steps only, a decode step "
+                            "attends every cached key and the cache keeps them all)"),
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
     "graph_max_batch": (0.0, "largest decode batch with a captured CUDA graph; larger decode "
@@ -373,6 +377,13 @@ _NO_NVLS = {"nccl_nvls": 0.0}
 # the weights nearly fill the GPU: Llama-3.1-70B fp8 on one 80 GB H100 keeps ~12 GB of KV
 # under the first, ~6 GB under the second.
 _TRTLLM_KV_FREE_FRACTION = 0.9
+# TensorRT-LLM runs Llama-4's chunked local attention in its context kernels only: "Note that
+# chunked attention can only be applied to context requests" (TensorRT-LLM docs, 'Long
+# Sequences', docs/source/features/long-sequence.md); its generation kernels attend every
+# cached key, and its KV cache manager frees out-of-window blocks for sliding windows only
+# (per-window pools, KvCacheConfig.max_attention_window), so the cache keeps them all. vLLM
+# frees them (ChunkedLocalAttentionManager, vllm-project/vllm PR #19351).
+_TRTLLM_CHUNKED = {"chunked_decode": 0.0}
 # TensorRT-LLM's CUTLASS grouped-GEMM MoE at the tile-loop efficiency of the Triton fused-MoE
 # kernels that `moe_kernels` validates (0.85 on the vLLM / SGLang profiles: 5.4% median on
 # 38 held-out published layer timings), not the dense GEMM's: the one published H100
@@ -431,11 +442,12 @@ _p("trtllm", Runtime.FUSED,
    "tensorrt_llm/_torch/modules/fused_moe/communication/allgather_reducescatter.py is the "
    "fallback that always works); larger all-reduces run NCCL's ring, no NVLink SHARP "
    "(see _NO_NVLS); the KV cache takes 0.9 of the memory left free "
-   "(see _TRTLLM_KV_FREE_FRACTION)",
+   "(see _TRTLLM_KV_FREE_FRACTION); Llama-4's chunked local attention in context steps "
+   "only, decode attending every cached key (see _TRTLLM_CHUNKED)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
-   **_TRTLLM_MOE_ROUTING)
+   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -483,7 +495,7 @@ _p("trtllm-pytorch", Runtime.FUSED,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
-   **_TRTLLM_MOE_ROUTING)
+   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
