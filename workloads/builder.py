@@ -259,7 +259,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
         for st, kv_tok in enumerate(draft_kv):
             held[st] += kv_tok * kv_tokens
     resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), kv_tokens, act,
-                             tuple(held) if held is not None else ())
+                             tuple(held) if held is not None else (), _moe_workspace(m, step))
     return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
                  stage_layers=layers, draft_stage_layers=draft_layers)
 
@@ -716,6 +716,23 @@ def routing_imbalance(tokens: int, num_experts: int, top_k: int, ep: int, groups
         return 1.0
     return max(1.0, expected_max_load(tokens, num_experts, top_k,
                                       max(1, num_experts // ep)) / mean)
+
+
+def _moe_workspace(m: ModelConfig, s: _Step) -> float:
+    """Bytes of a fused MoE kernel's buffers sized for every (token, expert) row of the step's
+    routed tokens T (all data-parallel groups'): per row the permuted input at the activation
+    dtype, the gate-up GEMM's output and the down GEMM's output on the 16-bit stream, the
+    activation's output at the activation dtype, and three 4-byte row indices — TensorRT-LLM's
+    CUTLASS MoE (`CutlassMoeFCRunner::getWorkspaceBufferSizes` in its moe_kernels.cu:
+    k × num_rows rows of permuted_data, glu_inter, fc1_result and fc2_result)."""
+    if m.moe is None:
+        return 0.0
+    rows = (s.moe_tokens or s.tokens) * m.moe.top_k
+    width = m.moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
+    up_n = 2 * width if m.mlp.gated else width
+    h = m.hidden_size
+    per_row = (h + width) * s.act.bytes + (up_n + h) * s.stream.bytes + 12
+    return float(rows * per_row)
 
 
 # ops of a MoE layer named here whose work is the whole stage's routed tokens (every

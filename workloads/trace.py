@@ -114,7 +114,11 @@ class ResidentBytes:
     - `stage_kv_bytes` (optional): the KV cache one chip of stage s holds for this step when
       it is not per-token × kv_tokens: sliding-window and chunked-attention layers keep only
       the keys their queries can still see (`workloads.builder`); per-token × kv_tokens is
-      then the full-context upper bound.
+      then the full-context upper bound;
+    - `moe_workspace_bytes`: the buffers a fused MoE kernel holds at once when it sizes them
+      for every (token, expert) row of the step's routed tokens (`workloads.builder`); not
+      part of `activation_bytes`, as engines that chunk the layer or reuse its buffers do
+      not hold them (0 without MoE layers).
     `weight_bytes` / `kv_bytes` / `total_bytes` are those of the busiest stage (the chip that
     must fit). `workloads.builder` documents how each tensor is sharded."""
 
@@ -123,6 +127,7 @@ class ResidentBytes:
     kv_tokens: int
     activation_bytes: float
     stage_kv_bytes: tuple[float, ...] = ()
+    moe_workspace_bytes: float = 0.0
 
     @property
     def stages(self) -> int:

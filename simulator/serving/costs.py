@@ -253,7 +253,9 @@ class MapperIterationCost:
         same numbers the mapper's capacity check uses): weights per chip = all parameters one
         chip holds (every expert, the whole embedding shard) on the stage holding the most;
         KV bytes per token per chip = the largest over stages; the activation workspace of a
-        `max_tokens` prefill. Taking both maxima is exact for pp = 1 and conservative else."""
+        `max_tokens` prefill (an engine with `moe_workspace` on: at least its fused MoE
+        kernel's buffers for every routed row of that step, `ResidentBytes.moe_workspace_bytes`).
+        Taking both maxima is exact for pp = 1 and conservative else."""
         dec = self.schedule(self.scenario(Phase.DECODE, 1, context=1))
         res = dec.trace.resident
         assert res is not None  # build_trace always fills it
@@ -261,8 +263,12 @@ class MapperIterationCost:
                             prompt=min(self.parallel.dp_share(max_tokens), self.max_pos))
         big_res = build_trace(self.model, big).resident
         assert big_res is not None
+        act = big_res.activation_bytes
+        if isinstance(self.runtime, RuntimeProfile) and self.runtime.value("moe_workspace",
+                                                                          0.0) >= 0.5:
+            act = max(act, big_res.moe_workspace_bytes)  # its fused MoE's buffers, all rows
         return ReplicaFacts(max(res.stage_weight_bytes), max(res.stage_kv_bytes_per_token),
-                            big_res.activation_bytes, dec.infeasible)
+                            act, dec.infeasible)
 
     # ---- table nodes -----------------------------------------------------------------------
     def _prefill_node(self, t: int, device: bool = False) -> TE:

@@ -12,7 +12,9 @@ Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shard
    statically allocated SRAM machines use all of it), minus
    the weights placed in those levels, minus the activation reserve
    (`Deployment.activation_reserve_bytes`, or twice the largest single-op activation
-   footprint of a `max_tokens` iteration — an estimate of what vLLM's profiling run finds).
+   footprint of a `max_tokens` iteration — an estimate of what vLLM's profiling run finds;
+   with the engine knob `moe_workspace` on, at least its fused MoE kernel's buffers for every
+   routed row of that iteration, `costs.MapperIterationCost.facts`).
    An engine that sizes its KV cache from the memory left free instead (the runtime knob
    `kv_free_fraction` > 0: TensorRT-LLM's kv_cache_free_gpu_mem_fraction) takes that
    fraction of capacity − weights − reserve, and `gpu_memory_utilization` does not apply.

@@ -138,8 +138,10 @@ def test_simulator_line_budget():
     # whole on its group while the others wait, `costs.busiest_group_tokens` and the
     # group-local prefill table R_pf, with their module-doc paragraph, and for engines that
     # run chunked-local attention in context steps only, `chunked_decode`, in the serving
-    # pool's layer groups and the speculative steps' scenario).
+    # pool's layer groups and the speculative steps' scenario; +8 for an engine whose fused
+    # MoE kernel's workspace for every routed row takes its share of the KV memory,
+    # `moe_workspace`, in the replica's memory facts and the KV plan's docstring).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5639, f"simulator/ has {lines} non-blank lines (budget 5639)"
+    assert lines <= 5647, f"simulator/ has {lines} non-blank lines (budget 5647)"

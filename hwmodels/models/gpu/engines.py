@@ -158,6 +158,10 @@ KNOBS: dict[str, tuple[float, str]] = {
                             "too and the KV cache keeps only each sequence's current chunk "
                             "(vLLM's hybrid KV manager; 0: context steps only, a decode step "
                             "attends every cached key and the cache keeps them all)"),
+    "moe_workspace": (0.0, "serving: the engine's fused MoE kernel sizes its buffers for "
+                           "every (token, expert) row of a max_tokens step, all attention-DP "
+                           "groups' tokens, and the KV cache gets what that leaves "
+                           "(TensorRT-LLM's CUTLASS MoE; 0: the largest op's activations)"),
     "fp8_gemm": (1.0, "fp8 activations use the fp8 tensor-core path"),
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
     "graph_max_batch": (0.0, "largest decode batch with a captured CUDA graph; larger decode "
@@ -384,6 +388,17 @@ _TRTLLM_KV_FREE_FRACTION = 0.9
 # (per-window pools, KvCacheConfig.max_attention_window), so the cache keeps them all. vLLM
 # frees them (ChunkedLocalAttentionManager, vllm-project/vllm PR #19351).
 _TRTLLM_CHUNKED = {"chunked_decode": 0.0}
+# TensorRT-LLM's CUTLASS MoE sizes its workspace for every expanded (token, expert) row of
+# the call: k × num_rows rows of permuted input, gate-up output, activation output and down
+# output (CutlassMoeFCRunner::getWorkspaceBufferSizes, cpp/tensorrt_llm/kernels/
+# mixtureOfExperts/moe_kernels.cu), num_rows every attention-DP rank's tokens after the
+# all-gather (MoeConfig.max_num_tokens defaults to all of them: no chunking). The PyTorch
+# backend sizes the KV cache after a profiling forward of max_num_tokens on every rank
+# (KvCacheCreator, tensorrt_llm/_torch/pyexecutor/_util.py), the C++ engine plans the
+# plugin's workspace at build time for max_num_tokens, so either leaves the KV cache what
+# that workspace does not take. vLLM's fused_moe chunks at VLLM_FUSED_MOE_CHUNK_SIZE tokens
+# (32768, vllm/envs.py) and is not given this.
+_TRTLLM_MOE_WORKSPACE = {"moe_workspace": 1.0}
 # TensorRT-LLM's CUTLASS grouped-GEMM MoE at the tile-loop efficiency of the Triton fused-MoE
 # kernels that `moe_kernels` validates (0.85 on the vLLM / SGLang profiles: 5.4% median on
 # 38 held-out published layer timings), not the dense GEMM's: the one published H100
@@ -447,7 +462,7 @@ _p("trtllm", Runtime.FUSED,
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
-   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED)
+   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -495,7 +510,7 @@ _p("trtllm-pytorch", Runtime.FUSED,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
-   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED)
+   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
