@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from infersim.mapper.cache import cache_info, clear_cache, hw_fingerprint
 from infersim.mapper.core import (
-    engine_chunked_decode,
+    engine_chunk_kv_freed,
     engine_parallelism,
     engine_scenario,
     map_trace,
 )
 from infersim.mapper.schedule import MappedOp, Schedule
 
-__all__ = ["MappedOp", "Schedule", "cache_info", "clear_cache", "engine_chunked_decode",
+__all__ = ["MappedOp", "Schedule", "cache_info", "clear_cache", "engine_chunk_kv_freed",
            "engine_parallelism",
            "engine_scenario", "hw_fingerprint", "map_trace"]

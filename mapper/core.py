@@ -307,23 +307,23 @@ def engine_scenario(sc: Scenario, hw: Hardware,
     exchange of `Parallelism.moe_exchange` "auto" becomes the engine's
     (`moe_allgather_max_ep` of `hwmodels.models.gpu.engines`: all-gather + reduce-scatter
     for EP groups up to it, else all-to-all; a scenario that already names its exchange
-    keeps it), and an engine whose chunked-local attention runs in context steps only
-    (`chunked_decode` 0: TensorRT-LLM) turns `Scenario.chunked_decode` off. Build the trace
-    of this scenario, then map it under the same runtime."""
+    keeps it), and an engine that keeps every key of a chunked-local attention layer in its
+    KV cache (`chunk_kv_freed` 0: TensorRT-LLM) turns `Scenario.chunk_kv_freed` off. Build
+    the trace of this scenario, then map it under the same runtime."""
     par = engine_parallelism(sc.parallel, hw, runtime)
-    chunked = sc.chunked_decode and engine_chunked_decode(hw, runtime)
-    if par is sc.parallel and chunked == sc.chunked_decode:
+    chunked = sc.chunk_kv_freed and engine_chunk_kv_freed(hw, runtime)
+    if par is sc.parallel and chunked == sc.chunk_kv_freed:
         return sc
-    return dataclasses.replace(sc, parallel=par, chunked_decode=chunked)
+    return dataclasses.replace(sc, parallel=par, chunk_kv_freed=chunked)
 
 
-def engine_chunked_decode(hw: Hardware,
+def engine_chunk_kv_freed(hw: Hardware,
                           runtime: Runtime | str | RuntimeProfile | None = None) -> bool:
-    """Whether `runtime`'s decode steps attend only the current chunk of a chunked-local
-    layer and its cache keeps only that chunk (`Scenario.chunked_decode`; the engine's
-    `chunked_decode` knob)."""
+    """Whether `runtime`'s KV cache frees the keys of a chunked-local layer that no query can
+    see any more, keeping each sequence's current chunk (`Scenario.chunk_kv_freed`; the
+    engine's `chunk_kv_freed` knob)."""
     _rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
-    return engine_knob(profile, "chunked_decode") >= 0.5
+    return engine_knob(profile, "chunk_kv_freed") >= 0.5
 
 
 def engine_parallelism(par: Parallelism, hw: Hardware,

@@ -71,9 +71,8 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   activation sends (block "draft_pp", draft_len per stage).
 - Families after 2024: Qwen3/Gemma-3 per-head q/k RMSNorm (gains replicated on every TP
   chip, 4 FLOP per value); Llama-4's gain-free L2 q/k norm and RoPE only on its RoPE layers,
-  chunked local attention there (a query sees the keys of its own chunk: `attention(chunk=)`;
-  in context steps only under `Scenario.chunked_decode` False, decode steps attending every
-  cached key as on the NoPE layers) and global attention on the NoPE layers; GPT-OSS attention sinks (one logit per head,
+  chunked local attention there (a query sees the keys of its own chunk: `attention(chunk=)`)
+  and global attention on the NoPE layers; GPT-OSS attention sinks (one logit per head,
   2 FLOP per query-head row), expert biases (read for the experts touched, all resident).
   Precision.experts gives the expert matrices their own dtype (MXFP4 GPT-OSS).
 - All parameters (norm gains and biases too) are stored at the weight dtype; activations and
@@ -103,8 +102,7 @@ Resident state (`Trace.resident`, what one chip stores, as opposed to what the s
   only the keys this step's queries can see — min(kv_len, window) in a decode step, the whole
   prompt in a prefill — as engines with per-layer windows (vLLM's hybrid KV manager) free
   the rest (`Trace.resident.stage_kv_bytes`); the per-token figure stays the full-context
-  bound. A decode step under `Scenario.chunked_decode` False keeps every key of its chunked
-  layers.
+  bound. Under `Scenario.chunk_kv_freed` False (TensorRT-LLM) chunked layers keep every key.
 - activation workspace: the largest op's activation in + out (buffers reused op to op).
 """
 
@@ -201,9 +199,6 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     m = load_model(model)
     sc = checkpoint_scenario(m, scenario)
     prec, par = sc.precision, sc.parallel
-    if not sc.chunked_decode and m.layer_chunks and sc.phase in (Phase.DECODE,
-                                                                 Phase.SPEC_DECODE):
-        m = dataclasses.replace(m, layer_chunks=())  # decode: chunked layers attend globally
     validate_parallelism(m, par)
     new = sc.new_tokens
     kv_len = sc.kv_len
@@ -253,7 +248,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
         stage_kv = [a + b for a, b in zip(stage_kv, draft_kv, strict=True)]
     act = max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
     kv_tokens = batch * math.ceil(kv_len / par.cp)  # a CP chip keeps its share of the prompt
-    held = _held_kv(ops, per_op, layers, batch, new, kv_len, par.cp)
+    held = _held_kv(ops, per_op, layers, batch, new, kv_len, par.cp, sc.chunk_kv_freed)
     if held is not None:
         held[0] += extra_kv * kv_tokens
         for st, kv_tok in enumerate(draft_kv):
@@ -265,14 +260,15 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
 
 
 def _held_kv(ops: list[Op], per_op: _PerExec, layers: tuple[int, ...], batch: int, new: int,
-             kv_len: int, cp: int) -> list[float] | None:
+             kv_len: int, cp: int, chunk_freed: bool = True) -> list[float] | None:
     """KV bytes one chip of each stage holds when some layers attend a sliding window or a
     local chunk (None when every layer is global): a layer keeps, per sequence, the keys any
     query of this step can see (`AttentionShape.kv_tokens` at the true kv_len and q_len: the
-    window for a decode step, the whole prompt in a prefill), at its per-token KV bytes."""
+    window for a decode step, the whole prompt in a prefill), at its per-token KV bytes; a
+    chunked layer keeps every key unless `chunk_freed`."""
     att = [o for o in ops if o.kind is OpKind.ATTENTION and not o.block.startswith("draft")
            and isinstance(o.shape, O.AttentionShape)]
-    if not any(o.shape.window or o.shape.chunk for o in att
+    if not any(o.shape.window or (o.shape.chunk and chunk_freed) for o in att
                if isinstance(o.shape, O.AttentionShape)):
         return None
     per_layer = sum(kv * op.count for op, _, kv in per_op if not op.block.startswith("draft"))
@@ -284,7 +280,8 @@ def _held_kv(ops: list[Op], per_op: _PerExec, layers: tuple[int, ...], batch: in
     for o in att:
         sh = o.shape
         assert isinstance(sh, O.AttentionShape)
-        keep = dataclasses.replace(sh, q_len=new, kv_len=kv_len).kv_tokens
+        keep = (kv_len if sh.chunk and not chunk_freed
+                else dataclasses.replace(sh, q_len=new, kv_len=kv_len).kv_tokens)
         counts = [o.count] if len(layers) == 1 else stage_counts(o, layers)
         for st, c in enumerate(counts):
             out[st] += per_layer * c * batch * math.ceil(keep / cp)

@@ -173,12 +173,11 @@ class Scenario:
     # expert-parallel rank routes above its even share (workloads.routing; 0: uniform
     # routing, where only the sampling of the step's tokens loads one rank above its share)
     routing_skew: float = ROUTING_SKEW_SIGMA
-    # chunked-local attention layers (Llama-4) bound a decode step's keys too, and the cache
-    # keeps only each sequence's current chunk (vLLM's hybrid KV manager); False: the chunks
-    # bound context (prefill) steps only, a decode step attends every cached key and the
-    # cache keeps them all (TensorRT-LLM; the engine's `chunked_decode` knob,
-    # `mapper.engine_scenario`)
-    chunked_decode: bool = True
+    # the KV cache keeps only each sequence's current chunk of a chunked-local attention layer
+    # (Llama-4), the keys a decode query can see (vLLM's hybrid KV manager); False: it keeps
+    # every key (TensorRT-LLM), though queries still attend within their chunk (the engine's
+    # `chunk_kv_freed` knob, `mapper.engine_scenario`)
+    chunk_kv_freed: bool = True
 
     def __post_init__(self) -> None:
         _set_int(self, "batch", minimum=1)

@@ -72,7 +72,7 @@ from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
-from infersim.mapper import Schedule, engine_chunked_decode, engine_parallelism, map_trace
+from infersim.mapper import Schedule, engine_chunk_kv_freed, engine_parallelism, map_trace
 from infersim.workloads import ModelConfig, build_trace
 from infersim.workloads.builder import stage_wide
 from infersim.workloads.dtypes import DType
@@ -178,8 +178,8 @@ class MapperIterationCost:
         self.parallel = engine_parallelism(Parallelism(tp, pp, ep, dp, moe_exchange=moe_exchange),
                                            hw, self.runtime)
         self.routing_skew = ROUTING_SKEW_SIGMA if routing_skew is None else routing_skew
-        # chunked-local layers bound decode steps and the cache too (`Scenario.chunked_decode`)
-        self.chunked_decode = engine_chunked_decode(hw, self.runtime)
+        # the KV cache keeps only chunked-local layers' current chunk (`Scenario.chunk_kv_freed`)
+        self.chunk_kv_freed = engine_chunk_kv_freed(hw, self.runtime)
         self._floor = functools.partial(model_.serving_floor_s, profile)
         self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait
         self.max_pos = model.max_position_embeddings
@@ -222,7 +222,7 @@ class MapperIterationCost:
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
                  chunk: int = 0) -> Scenario:
         return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel,
-                        routing_skew=self.routing_skew, chunked_decode=self.chunked_decode)
+                        routing_skew=self.routing_skew, chunk_kv_freed=self.chunk_kv_freed)
 
     def schedule(self, sc: Scenario, runtime: Runtime | RuntimeProfile | None = None
                  ) -> Schedule:

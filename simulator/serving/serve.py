@@ -614,4 +614,4 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
                              extra_power_w=chips * h.extra_power_w / h.num_chips,
                              price_usd=chips * capex_usd(h) / h.num_chips,
                              pipeline_stages=dep.pp,
-                             kv_groups=kv_groups(m, cost.chunked_decode))
+                             kv_groups=kv_groups(m, cost.chunk_kv_freed))

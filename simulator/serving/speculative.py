@@ -64,8 +64,8 @@ KvGroups = tuple[tuple[int, int, int], ...]  # (window, chunk, layers); (0, 0, n
 
 def kv_groups(m: ModelConfig, chunked: bool = True) -> KvGroups:
     """The model's attention layers grouped by (sliding window, local chunk); without
-    `chunked` (an engine whose decode steps attend every key of a chunked-local layer,
-    `Scenario.chunked_decode`) those layers keep every key, as global ones."""
+    `chunked` (an engine that keeps every key of a chunked-local layer in its KV cache,
+    `Scenario.chunk_kv_freed`) those layers keep every key, as global ones do."""
     n = m.num_layers
     wins = m.layer_windows or (0,) * n
     chunks = (m.layer_chunks if chunked else ()) or (0,) * n
@@ -451,7 +451,7 @@ class SpecIterationCost:
         b = self.base
         return Scenario(Phase.SPEC_DECODE, batch, context=context, precision=b.precision,
                         parallel=b.parallel, spec=self.spec, routing_skew=b.routing_skew,
-                        chunked_decode=b.chunked_decode)
+                        chunk_kv_freed=b.chunk_kv_freed)
 
     def _node(self, batch: int, context: int) -> TE:
         # the device step only: the iteration applies the serving floor of what it emits

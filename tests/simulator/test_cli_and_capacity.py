@@ -137,7 +137,7 @@ def test_simulator_line_budget():
     # docstring line; +52 for the busiest data-parallel group's own work, a prompt running
     # whole on its group while the others wait, `costs.busiest_group_tokens` and the
     # group-local prefill table R_pf, with their module-doc paragraph, and for engines that
-    # run chunked-local attention in context steps only, `chunked_decode`, in the serving
+    # keep every key of chunked-local layers in the KV cache, `chunk_kv_freed`, in the serving
     # pool's layer groups and the speculative steps' scenario; +8 for an engine whose fused
     # MoE kernel's workspace for every routed row takes its share of the KV memory,
     # `moe_workspace`, in the replica's memory facts and the KV plan's docstring).

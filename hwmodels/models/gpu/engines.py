@@ -154,10 +154,10 @@ KNOBS: dict[str, tuple[float, str]] = {
     "moe_allgather_max_ep": (0.0, "largest EP group whose MoE tokens the engine exchanges by "
                                   "all-gather + reduce-scatter; larger ones all-to-all "
                                   "(0: all-to-all always)"),
-    "chunked_decode": (1.0, "chunked-local attention layers (Llama-4) bound decode steps "
-                            "too and the KV cache keeps only each sequence's current chunk "
-                            "(vLLM's hybrid KV manager; 0: context steps only, a decode step "
-                            "attends every cached key and the cache keeps them all)"),
+    "chunk_kv_freed": (1.0, "the KV cache frees the keys of a chunked-local attention layer "
+                            "(Llama-4) outside each sequence's current chunk (vLLM's hybrid "
+                            "KV manager; 0: it keeps them all, though decode still attends "
+                            "the chunk)"),
     "moe_workspace": (0.0, "serving: the engine's fused MoE kernel sizes its buffers for "
                            "every (token, expert) row of a max_tokens step, all attention-DP "
                            "groups' tokens, and the KV cache gets what that leaves "
@@ -381,13 +381,15 @@ _NO_NVLS = {"nccl_nvls": 0.0}
 # the weights nearly fill the GPU: Llama-3.1-70B fp8 on one 80 GB H100 keeps ~12 GB of KV
 # under the first, ~6 GB under the second.
 _TRTLLM_KV_FREE_FRACTION = 0.9
-# TensorRT-LLM runs Llama-4's chunked local attention in its context kernels only: "Note that
-# chunked attention can only be applied to context requests" (TensorRT-LLM docs, 'Long
-# Sequences', docs/source/features/long-sequence.md); its generation kernels attend every
-# cached key, and its KV cache manager frees out-of-window blocks for sliding windows only
-# (per-window pools, KvCacheConfig.max_attention_window), so the cache keeps them all. vLLM
-# frees them (ChunkedLocalAttentionManager, vllm-project/vllm PR #19351).
-_TRTLLM_CHUNKED = {"chunked_decode": 0.0}
+# TensorRT-LLM keeps every key of Llama-4's chunked-local layers in its KV cache: its KV cache
+# manager frees out-of-window blocks for sliding windows only (per-window pools,
+# KvCacheConfig.max_attention_window; docs 'Long Sequences',
+# docs/source/features/long-sequence.md), while the attention honours the chunk in context
+# and, since NVIDIA/TensorRT-LLM PR #4693 (2025-05, "enable chunked-attention in the
+# generation-phase by default"), in generation too (the MMHA kernel; PR #6306: "XQA does not
+# support chunked attention"). vLLM frees them (ChunkedLocalAttentionManager,
+# vllm-project/vllm PR #19351).
+_TRTLLM_CHUNKED = {"chunk_kv_freed": 0.0}
 # TensorRT-LLM's CUTLASS MoE sizes its workspace for every expanded (token, expert) row of
 # the call: k × num_rows rows of permuted input, gate-up output, activation output and down
 # output (CutlassMoeFCRunner::getWorkspaceBufferSizes, cpp/tensorrt_llm/kernels/
@@ -457,8 +459,8 @@ _p("trtllm", Runtime.FUSED,
    "tensorrt_llm/_torch/modules/fused_moe/communication/allgather_reducescatter.py is the "
    "fallback that always works); larger all-reduces run NCCL's ring, no NVLink SHARP "
    "(see _NO_NVLS); the KV cache takes 0.9 of the memory left free "
-   "(see _TRTLLM_KV_FREE_FRACTION); Llama-4's chunked local attention in context steps "
-   "only, decode attending every cached key (see _TRTLLM_CHUNKED)",
+   "(see _TRTLLM_KV_FREE_FRACTION); the KV cache keeps every key of Llama-4's "
+   "chunked-local layers (see _TRTLLM_CHUNKED)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
