@@ -377,7 +377,7 @@ def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[s
         if key in seen_experts:
             return 0.0
         seen_experts.add(key)
-        width = m.moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
+        width = _expert_width(m, s)
         per_expert = 2 * width if op.name == "experts_gate_up_bias" else m.hidden_size
         return float(per_expert) * s.w.bytes * (_slots(m, s) // s.ep)
     return op.bytes.weight
@@ -715,6 +715,13 @@ def routing_imbalance(tokens: int, num_experts: int, top_k: int, ep: int, groups
                                       max(1, num_experts // ep)) / mean)
 
 
+def _expert_width(m: ModelConfig, s: _Step) -> int:
+    """An expert's intermediate columns on one chip: sharded over the tp·dp/ep chips that
+    share each expert."""
+    assert m.moe is not None
+    return m.moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
+
+
 def _moe_workspace(m: ModelConfig, s: _Step) -> float:
     """Bytes of a fused MoE kernel's buffers sized for every (token, expert) row of the step's
     routed tokens T (all data-parallel groups'): per row the permuted input at the activation
@@ -725,7 +732,7 @@ def _moe_workspace(m: ModelConfig, s: _Step) -> float:
     if m.moe is None:
         return 0.0
     rows = (s.moe_tokens or s.tokens) * m.moe.top_k
-    width = m.moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
+    width = _expert_width(m, s)
     up_n = 2 * width if m.mlp.gated else width
     h = m.hidden_size
     per_row = (h + width) * s.act.bytes + (up_n + h) * s.stream.bytes + 12
@@ -759,7 +766,7 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
                         weight_bytes=E * s.w.bytes if moe.router_bias else 0.0,
                         name="router_topk", count=n_layers, block=blk))
     e_local = _slots(m, s) // s.ep
-    width = moe.expert_intermediate_size // (s.tp * s.dp // s.ep)
+    width = _expert_width(m, s)
     # the busiest EP rank: its share of the pairs over the even one (workloads.routing)
     hot = hot_rank_factor(E, s.ep, _slots(m, s), s.routing_skew, T * k / s.ep)
     pairs = min(math.ceil(T * k / s.ep * hot), T * min(k, e_local))
