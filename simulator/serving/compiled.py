@@ -1038,7 +1038,7 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
             event_log: bool, decode: object) -> str:
     """Why the compiled engine cannot run this simulation ("" when it can)."""
     from infersim.simulator.serving.config import Admission, Policy, Router
-    from infersim.simulator.serving.replica import pass_steps
+    from infersim.simulator.serving.replica import chunked_context, pass_steps
     from infersim.simulator.serving.speculative import capped
 
     if not isinstance(cost, MapperIterationCost):
@@ -1057,6 +1057,9 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
                "reserve admission (KV reserved for whole requests, TensorRT-LLM's "
                "GUARANTEED_NO_EVICT)"),
               (pass_steps(cost) > 1, "multi-step scheduling (scheduler_steps > 1)"),
+              (policy.kind == Policy.CHUNKED and not chunked_context(cost),
+               "mixed batching of whole prompts (chunked_context 0: TensorRT-LLM without "
+               "chunked context)"),
               (capped(spec.kv_groups), "window-capped KV (sliding or chunked attention)"),
               (decode is not None, "a decode pool of its own"),
               (closed_loop, "closed-loop traffic"),

@@ -63,6 +63,10 @@ if TYPE_CHECKING:
     from infersim.hwmodels.cost import Infeasibility
     from infersim.simulator.serving.kv_pool import PrefixKvPool
 
+# why a request is rejected (`ServingResult.warnings`)
+_TOO_LONG = ("longer than the model's context, the KV cache, or --max-tokens where prompts "
+             "run whole: raise --max-tokens")
+
 
 class BoundedSampler:
     """Keeps at most `capacity` (t, value) samples: when full it drops every other sample and
@@ -256,14 +260,12 @@ class ServingResult:
         if not self.feasible:
             return out
         if self.requests and self.completed == 0:
-            why = (f"all {self.rejected} rejected (a request longer than the model's context, "
-                   "the KV cache, or --max-tokens without chunking)" if self.rejected else
-                   "none finished")
+            why = (f"all {self.rejected} rejected (a request {_TOO_LONG})" if self.rejected
+                   else "none finished")
             out.append(f"no request completed: {why}; every latency is NaN")
             return out
         if self.rejected:
-            out.append(f"{self.rejected} of {self.requests} requests rejected (longer than the "
-                       "model's context, the KV cache, or --max-tokens without chunking)")
+            out.append(f"{self.rejected} of {self.requests} requests rejected ({_TOO_LONG})")
         if self.overloaded:
             out.append(f"offered load exceeds capacity: {self.offered_tok_s:,.4g} output tok/s "
                        f"offered, {self.throughput_tok_s:,.4g} served over the run, TTFT rising "

@@ -122,6 +122,13 @@ def output_lag(cost: object) -> bool:
     return isinstance(rt, RuntimeProfile) and rt.value("async_output", 0.0) >= 0.5
 
 
+def chunked_context(cost: object) -> bool:
+    """Whether `cost`'s runtime profile may split a prompt over iterations under mixed
+    batching (its `chunked_context` knob; True without a profile)."""
+    rt = getattr(cost, "runtime", None)
+    return not isinstance(rt, RuntimeProfile) or rt.value("chunked_context", 1.0) >= 0.5
+
+
 def admission_lag(cost: object) -> bool:
     """Whether `cost`'s runtime profile schedules one iteration ahead (overlap scheduling:
     a request that arrives while an iteration runs joins the one after next)."""
@@ -165,6 +172,8 @@ class Replica:
 
     # Prefills may be split over iterations, so a prompt longer than max_tokens still runs.
     chunked_prefill = False
+    # New prompts share an iteration's token budget with the running decodes.
+    mixed = False
     # Decode runs as one timeout (see the module doc); False = one timeout per iteration.
     multi_step = True
 
@@ -469,7 +478,7 @@ class Replica:
             return max(1, min(k, self._pass_left)), math.inf
         if not self.waiting:
             return k, self.env.peek()
-        tokens = self.policy.max_tokens - (d if self.chunked_prefill else 0)
+        tokens = self.policy.max_tokens - (d if self.mixed else 0)
         if tokens > 0 and self._admissible(self.waiting[0], tokens, self.max_batch - d):
             return 1, 0.0
         return k, math.inf if self.solo else self.env.peek()

@@ -13,7 +13,13 @@ from typing import Any
 import simpy
 
 from infersim.simulator.serving.config import Policy, ServingPolicy
-from infersim.simulator.serving.replica import IterationCost, Replica, Seq, Steps
+from infersim.simulator.serving.replica import (
+    IterationCost,
+    Replica,
+    Seq,
+    Steps,
+    chunked_context,
+)
 from infersim.simulator.serving.speculative import KvGroups, capped, stepwise
 
 
@@ -61,13 +67,17 @@ class ContinuousReplica(Replica):
 class ChunkedReplica(Replica):
     """Sarathi-Serve / vLLM chunked prefill: every iteration decodes all running sequences
     (1 token each) and fills the rest of the `max_tokens` budget with prefill chunks, first of
-    requests already prefilling, then of newly admitted ones."""
+    requests already prefilling, then of newly admitted ones. With the runtime's
+    `chunked_context` off (TensorRT-LLM's in-flight batching by default) a new prompt joins
+    only whole, and admission stops at the first one that does not fit the budget left."""
 
     chunked_prefill = True
+    mixed = True
     lookahead = 1  # budget tokens per decoder (1 + K under speculative decoding)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.chunked_prefill = chunked_context(self.cost)
         # every sequence in an iteration costs at least one token of the budget
         self.max_batch = min(self.policy.max_batch, self.policy.max_tokens)
 

@@ -88,6 +88,13 @@ def test_reserve_runs_on_the_reference_engine() -> None:
     with pytest.raises(InputError, match="reserve admission"):
         serve("llama-3.2-1b", "h100-sxm", traffic, deployment=dep, engine="compiled")
     on_demand = ServingPolicy(admission=Admission.ON_DEMAND)
+    # the compiled engine chunks prompts: compare the engines with TensorRT-LLM's chunked
+    # context on (whole-prompt batching runs on the reference engine too, test_chunked_context)
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.runtime_knobs import tune_runtime
+
+    dep = Deployment(runtime=tune_runtime(load_hardware("h100-sxm"), "trtllm",
+                                          {"chunked_context": 1.0}))
     a = serve("llama-3.2-1b", "h100-sxm", traffic, on_demand, deployment=dep,
               engine="compiled")
     b = serve("llama-3.2-1b", "h100-sxm", traffic, on_demand, deployment=dep, engine="simpy")

@@ -140,8 +140,11 @@ def test_simulator_line_budget():
     # keep every key of chunked-local layers in the KV cache, `chunk_kv_freed`, in the serving
     # pool's layer groups and the speculative steps' scenario; +8 for an engine whose fused
     # MoE kernel's workspace for every routed row takes its share of the KV memory,
-    # `moe_workspace`, in the replica's memory facts and the KV plan's docstring).
+    # `moe_workspace`, in the replica's memory facts and the KV plan's docstring; +21 for
+    # in-flight batching of whole prompts, TensorRT-LLM without chunked context:
+    # `replica.chunked_context`, the replica's `mixed` budget flag, the chunked replica's
+    # docstring, the compiled engine's refusal and the rejection message naming --max-tokens).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5647, f"simulator/ has {lines} non-blank lines (budget 5647)"
+    assert lines <= 5668, f"simulator/ has {lines} non-blank lines (budget 5668)"

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from infersim.hwmodels import load_hardware
+from infersim.hwmodels.runtime_knobs import tune_runtime
 from infersim.simulator.serving import (
     Admission,
     FixedLengths,
@@ -51,6 +52,10 @@ DEPLOYMENTS: dict[str, tuple[str, str, str | None, int]] = {
     "lpu": ("llama-3.2-1b", "groq-576", None, 1),
     "cim": ("llama-3.2-1b", "sram-cim", None, 1),
 }
+# profile knobs a deployment changes: the compiled engine chunks prompts, so TensorRT-LLM's
+# floors are compared with its chunked context on (whole-prompt batching runs on the reference
+# engine only, tests/simulator/test_chunked_context.py)
+KNOBS: dict[str, dict[str, float]] = {"trtllm": {"chunked_context": 1.0}}
 _COSTS: dict[tuple[str, bool], MapperIterationCost] = {}
 
 
@@ -59,8 +64,10 @@ def cost_of(name: str, prefix: bool) -> MapperIterationCost:
     if (name, prefix) not in _COSTS:
         model, hw, runtime, tp = DEPLOYMENTS[name]
         kw = {"cached_chunk_per_octave": 8, "cached_per_octave": 4} if prefix else {}
-        _COSTS[name, prefix] = MapperIterationCost(load_model(model), load_hardware(hw),
-                                                   runtime=runtime, tp=tp, **kw)
+        h = load_hardware(hw)
+        rt = tune_runtime(h, runtime, KNOBS[name]) if name in KNOBS and runtime else runtime
+        _COSTS[name, prefix] = MapperIterationCost(load_model(model), h, runtime=rt, tp=tp,
+                                                   **kw)
     return _COSTS[name, prefix]
 
 

@@ -392,10 +392,16 @@ def test_long_prompt_row_is_graded_on_the_reference_engine(monkeypatch):
     assert res.throughput_tok_s == ref.throughput_tok_s > 0
     assert (res.requests_frame()["finish_s"] == ref.requests_frame()["finish_s"]).all()
     # with the budget of the other rows (8192), one 20000-token prompt does not fit an
-    # iteration: TensorRT-LLM's in-flight batching (policy `auto` -> chunked) runs it in
-    # chunks beside the decodes; prefill-first scheduling rejects every request
+    # iteration: TensorRT-LLM without chunked context (its default, `chunked_context` 0) can
+    # never schedule it -- why trtllm-bench raises max_num_tokens to ISL + max_batch -- so
+    # every request is rejected; with chunked context on, its in-flight batching (policy
+    # `auto` -> chunked) runs it in chunks beside the decodes; prefill-first scheduling
+    # rejects every request
     old = sp.simulate_row({**small, "max_tokens": "8192"})
-    assert old.policy == "chunked" and old.completed == 40 and old.rejected == 0
+    assert old.policy == "chunked" and old.completed == 0 and old.rejected == 40
+    on = sp.simulate_row({**small, "max_tokens": "8192"},
+                         knobs={"trtllm-pytorch": {"chunked_context": 1.0}})
+    assert on.policy == "chunked" and on.completed == 40 and on.rejected == 0
     sep = serve(r["model"], r["hardware"], Traffic(ClosedLoop(users=40),
                                                    FixedLengths(20000, 2000), 40),
                 ServingPolicy(kind="continuous", max_batch=64, max_tokens=8192),

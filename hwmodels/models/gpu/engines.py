@@ -172,6 +172,11 @@ KNOBS: dict[str, tuple[float, str]] = {
     "mixed_batching": (0.0, "new prompts join the iterations of running decodes (in-flight "
                             "batching; 0: a prompt gets an iteration of its own and the "
                             "decodes wait)"),
+    "chunked_context": (1.0, "mixed batching: a prompt may be split over iterations to fill "
+                             "the token budget (chunked prefill: vLLM V1, Sarathi-Serve); 0: "
+                             "it joins an iteration only whole, and the scheduler stops at the "
+                             "first prompt that does not fit (TensorRT-LLM without chunked "
+                             "context, its default)"),
     "kv_reservation": (0.0, "admission reserves KV blocks for a request's prompt and all of "
                             "its output, so nothing is preempted (0: blocks on demand, "
                             "preempting when the pool runs out)"),
@@ -390,6 +395,17 @@ _TRTLLM_KV_FREE_FRACTION = 0.9
 # support chunked attention"). vLLM frees them (ChunkedLocalAttentionManager,
 # vllm-project/vllm PR #19351).
 _TRTLLM_CHUNKED = {"chunk_kv_freed": 0.0}
+# TensorRT-LLM splits prompts into chunks only when chunked context is enabled
+# (enable_chunked_prefill in the LLM API and trtllm-bench, enable_chunked_context in the C++
+# executor config; both default off, and the performance overview's commands leave it off:
+# get_settings in tensorrt_llm/bench/benchmark/utils/general.py reads
+# params.get("enable_chunked_prefill", False)). Without a chunking config its micro-batch
+# scheduler schedules a context request only whole, and stops at the first request whose
+# tokens no longer fit in max_num_tokens beside those already scheduled
+# (MicroBatchScheduler::operator() in cpp/tensorrt_llm/batch_manager/microBatchScheduler.cpp:
+# "if (maxNumTokensRuntime && batchNumTokens + reqNumTokens > maxNumTokensRuntime) break;"),
+# the PyTorch backend's scheduler binding the same C++ scheduler.
+_TRTLLM_WHOLE_PROMPTS = {"chunked_context": 0.0}
 # TensorRT-LLM's CUTLASS MoE sizes its workspace for every expanded (token, expert) row of
 # the call: k × num_rows rows of permuted input, gate-up output, activation output and down
 # output (CutlassMoeFCRunner::getWorkspaceBufferSizes, cpp/tensorrt_llm/kernels/
@@ -460,8 +476,10 @@ _p("trtllm", Runtime.FUSED,
    "fallback that always works); larger all-reduces run NCCL's ring, no NVLink SHARP "
    "(see _NO_NVLS); the KV cache takes 0.9 of the memory left free "
    "(see _TRTLLM_KV_FREE_FRACTION); the KV cache keeps every key of Llama-4's "
-   "chunked-local layers (see _TRTLLM_CHUNKED)",
+   "chunked-local layers (see _TRTLLM_CHUNKED); a prompt joins an iteration only whole "
+   "(chunked context off, its default; see _TRTLLM_WHOLE_PROMPTS)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
+   **_TRTLLM_WHOLE_PROMPTS,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
@@ -506,8 +524,10 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "tensorrt_llm/_torch/pyexecutor/scheduler.py; under attention DP an iteration runs "
    "eagerly on every rank when any rank has one), so an iteration with prompt tokens runs "
    "eagerly from its Python modules, host_node_s per kernel (assumed: vLLM's fitted "
-   "Python-layer cost, see _PY_ENGINE_HOST_S)",
+   "Python-layer cost, see _PY_ENGINE_HOST_S); whole prompts as `trtllm` (its Python "
+   "scheduler binds the same C++ micro-batch scheduler)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
+   **_TRTLLM_WHOLE_PROMPTS,
    output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, prefill_graphs=0.0,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
