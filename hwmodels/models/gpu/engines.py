@@ -398,7 +398,8 @@ _TRTLLM_CHUNKED = {"chunk_kv_freed": 0.0}
 # TensorRT-LLM splits prompts into chunks only when chunked context is enabled
 # (enable_chunked_prefill in the LLM API and trtllm-bench, enable_chunked_context in the C++
 # executor config; both default off, and the performance overview's commands leave it off:
-# get_settings in tensorrt_llm/bench/benchmark/utils/general.py reads
+# trtllm-bench throughput's --enable_chunked_context flag defaults to False and get_settings
+# in tensorrt_llm/bench/benchmark/utils/general.py reads
 # params.get("enable_chunked_prefill", False)). Without a chunking config its micro-batch
 # scheduler schedules a context request only whole, and stops at the first request whose
 # tokens no longer fit in max_num_tokens beside those already scheduled
