@@ -246,9 +246,10 @@ class KnobCost:
 
 
 def trace_run(tmp_path: Path, rows: list[tuple[float, int, int]], cost: Any,
-              kind: Any = None) -> ServingResult:
+              kind: Any = None, max_tokens: int | None = None) -> ServingResult:
     """Replay (arrival s, prompt, output) `rows` through one replica (8 slots, `kind`
-    scheduling, continuous by default) priced by `cost`, on the reference (simpy) engine."""
+    scheduling, continuous by default, a token budget of `max_tokens` or the policy's
+    default) priced by `cost`, on the reference (simpy) engine."""
     from infersim.simulator.serving import (
         Policy,
         ServingPolicy,
@@ -261,6 +262,18 @@ def trace_run(tmp_path: Path, rows: list[tuple[float, int, int]], cost: Any,
     p = tmp_path / "trace.csv"
     p.write_text("arrival_s,prompt_tokens,output_tokens\n"
                  + "".join(f"{a},{pr},{o}\n" for a, pr, o in rows))
+    budget = {} if max_tokens is None else {"max_tokens": max_tokens}
     return simulate_serving(ReplicaSpec(), cost, Traffic(TraceReplay(str(p)), None, None),
-                            ServingPolicy(kind=kind or Policy.CONTINUOUS, max_batch=8),
+                            ServingPolicy(kind=kind or Policy.CONTINUOUS, max_batch=8,
+                                          **budget),
                             engine="simpy")
+
+
+def burst(tmp_path: Path, n: int, prompt: int, output: int) -> Any:
+    """Traffic of `n` requests of `prompt` + `output` tokens, all arriving at t = 0 (an
+    infinite-rate run, as trtllm-bench's): a replayed trace of n zero arrival times."""
+    from infersim.simulator.serving import FixedLengths, TraceReplay, Traffic
+
+    trace = tmp_path / "burst.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "0,1,1\n" * n)
+    return Traffic(TraceReplay(str(trace)), FixedLengths(prompt, output), n)

@@ -12,17 +12,15 @@ from infersim.hwmodels.runtime_knobs import tune_runtime
 from infersim.mapper import engine_scenario
 from infersim.simulator.serving import (
     Deployment,
-    FixedLengths,
     MapperIterationCost,
     ServingPolicy,
-    TraceReplay,
-    Traffic,
     serve,
 )
 from infersim.simulator.serving.speculative import kv_groups, layer_tokens
 from infersim.workloads import build_trace, load_model
 from infersim.workloads.ops import OpKind
 from infersim.workloads.scenario import Phase, Scenario
+from tests._support import burst
 
 # meta-llama/Llama-4-Scout config.json: 48 layers, every 4th global (12), the other 36
 # chunked-local with attention_chunk_size 8192; 8 KV heads x head_dim 128, K and V, bf16:
@@ -72,9 +70,7 @@ def test_keeping_every_key_serves_long_prompts_slower(tmp_path):
     # the physical direction of the knob: a cache that frees the out-of-chunk keys holds
     # more sequences of the same KV blocks
     h = load_hardware("h200-sxm")
-    trace = tmp_path / "t.csv"
-    trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "0,1,1\n" * 24)
-    traffic = Traffic(TraceReplay(str(trace)), FixedLengths(16000, 512), 24)
+    traffic = burst(tmp_path, 24, 16000, 512)
 
     def run(value):
         rt = tune_runtime(h, "trtllm-pytorch", {"chunk_kv_freed": value})

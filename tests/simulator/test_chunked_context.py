@@ -13,29 +13,18 @@ import pytest
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels import load_hardware
-from infersim.hwmodels.cost import RuntimeProfile
 from infersim.hwmodels.models.gpu.engines import lookup
 from infersim.hwmodels.runtime_knobs import tune_runtime
-from infersim.hwmodels.spec import HardwareKind
-from infersim.simulator.serving import (
-    Deployment,
-    FixedLengths,
-    ServingPolicy,
-    TraceReplay,
-    Traffic,
-    serve,
-    simulate_serving,
-)
+from infersim.simulator.serving import Deployment, Policy, ServingPolicy, serve
 from infersim.simulator.serving.replica import chunked_context
-from infersim.simulator.serving.serve import ReplicaSpec
+from tests._support import KnobCost, burst, trace_run
 
 
-class TokenCost:
+class TokenCost(KnobCost):
     """1.0 s per 100 prompt tokens + 0.1 s; logs (prompt chunk sizes, decoding sequences)."""
 
     def __init__(self, chunked: float) -> None:
-        self.runtime = RuntimeProfile("test", HardwareKind.GPU,
-                                      (("mixed_batching", 1.0), ("chunked_context", chunked)))
+        super().__init__(mixed_batching=1.0, chunked_context=chunked)
         self.log: list[tuple[tuple[int, ...], int]] = []
 
     def __call__(self, prefill, emits, decode_seqs, decode_ctx):
@@ -44,13 +33,8 @@ class TokenCost:
 
 
 def run(tmp_path, rows, chunked, max_tokens=100):
-    p = tmp_path / "trace.csv"
-    p.write_text("arrival_s,prompt_tokens,output_tokens\n"
-                 + "".join(f"{a},{pr},{o}\n" for a, pr, o in rows))
     cost = TokenCost(chunked)
-    r = simulate_serving(ReplicaSpec(), cost, Traffic(TraceReplay(str(p)), None, None),
-                         ServingPolicy(max_batch=8, max_tokens=max_tokens), engine="simpy")
-    return r, cost.log
+    return trace_run(tmp_path, rows, cost, Policy.CHUNKED, max_tokens), cost.log
 
 
 def test_the_knob_is_read_from_the_profile():
@@ -98,9 +82,7 @@ def test_a_prompt_longer_than_the_budget_is_rejected_not_stalled(tmp_path):
 def test_whole_prompts_serve_a_prompt_heavy_load_no_faster(tmp_path):
     # the physical direction: a budget whose leftovers go unused can only lower throughput
     h = load_hardware("h100-sxm")
-    trace = tmp_path / "t.csv"
-    trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "0,1,1\n" * 40)
-    traffic = Traffic(TraceReplay(str(trace)), FixedLengths(1500, 16), 40)
+    traffic = burst(tmp_path, 40, 1500, 16)
 
     def run_knob(value):
         rt = tune_runtime(h, "trtllm", {"chunked_context": value})
@@ -117,9 +99,7 @@ def test_the_compiled_engine_declines_whole_prompt_batching(tmp_path):
     # it implements chunked prefill only, so it names the knob rather than answer differently
     h = load_hardware("h100-sxm")
     rt = tune_runtime(h, "trtllm", {"kv_reservation": 0.0})
-    trace = tmp_path / "t.csv"
-    trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "0,1,1\n" * 4)
-    traffic = Traffic(TraceReplay(str(trace)), FixedLengths(100, 4), 4)
+    traffic = burst(tmp_path, 4, 100, 4)
     with pytest.raises(InputError, match="chunked_context 0"):
         serve("llama-3.1-8b", h, traffic, ServingPolicy(), engine="compiled",
               deployment=Deployment(runtime=rt))
