@@ -95,7 +95,10 @@ def register(sub: Any) -> None:
     s.add_argument("--policy", default="auto",
                    choices=["auto", "static", "continuous", "chunked", "disaggregated"],
                    help="auto (default): the runtime's own scheduling, chunked for engines "
-                        "with in-flight batching (trtllm, trtllm-pytorch, vllm-v1), else continuous")
+                        "with in-flight batching (trtllm, trtllm-pytorch, vllm-v1), else "
+                        "continuous; under chunked a prompt is split over steps unless the "
+                        "runtime's chunked_context knob is 0 (TensorRT-LLM's default: whole "
+                        "prompts; --runtime-set chunked_context=1 to split them)")
     s.add_argument("--max-batch", type=int_arg, default=256, help="max sequences per step")
     s.add_argument("--max-tokens", type=int_arg, default=8192,
                    help="max tokens per step (chunked: the token budget)")
