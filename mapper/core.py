@@ -310,8 +310,9 @@ def engine_scenario(sc: Scenario, hw: Hardware,
     keeps it), and an engine that keeps every key of a chunked-local attention layer in its
     KV cache (`chunk_kv_freed` 0: TensorRT-LLM) turns `Scenario.chunk_kv_freed` off. Build
     the trace of this scenario, then map it under the same runtime."""
-    par = engine_parallelism(sc.parallel, hw, runtime)
-    chunked = sc.chunk_kv_freed and engine_chunk_kv_freed(hw, runtime)
+    _rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)  # once for both
+    par = _engine_exchange(sc.parallel, profile)
+    chunked = sc.chunk_kv_freed and engine_knob(profile, "chunk_kv_freed") >= 0.5
     if par is sc.parallel and chunked == sc.chunk_kv_freed:
         return sc
     return dataclasses.replace(sc, parallel=par, chunk_kv_freed=chunked)
@@ -332,6 +333,13 @@ def engine_parallelism(par: Parallelism, hw: Hardware,
     if par.moe_exchange != "auto":
         return par
     _rt, profile = cost_model(hw).resolve_runtime(runtime, hw.name)
+    return _engine_exchange(par, profile)
+
+
+def _engine_exchange(par: Parallelism, profile: RuntimeProfile | None) -> Parallelism:
+    """`par` with its exchange "auto" resolved under the resolved engine `profile`."""
+    if par.moe_exchange != "auto":
+        return par
     limit = engine_knob(profile, "moe_allgather_max_ep")
     ex = "allgather" if 1 < par.ep <= limit else "all_to_all"
     return dataclasses.replace(par, moe_exchange=ex)
