@@ -417,7 +417,7 @@ def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
              (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
              (500, 2000): 3000, (20000, 2000): 1000}
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
-    assert len(perf) == 170 and all(r["use"] == "pass_fail" for r in perf)
+    assert len(perf) == 210 and all(r["use"] == "pass_fail" for r in perf)
     for r in perf:
         assert int(r["requests"]) == table[int(r["isl"]), int(r["osl"])], r["id"]
 
@@ -477,6 +477,23 @@ def test_the_b200_rows_are_the_pages_nvfp4_columns_two_fitting_the_spec():
     assert by["llama-3.1-405b", "2048", "128"] == 749
 
 
+def test_the_gb200_rows_are_the_pages_gb200_columns_all_held_out():
+    """The page's 'GB200 192GB (GB200 NVL72)' columns: 70B, Scout and Qwen3-30B-A3B on one GPU,
+    405B TP4 on four GPUs of the rack; the spec shares the B200's fitted constants, so no
+    GB200 row fits anything."""
+    gb = [r for r in ROWS if r["hardware"] in ("gb200", "gb200-nvl72")]
+    assert len(gb) == 40
+    assert {(r["model"], r["hardware"], r["tp"]) for r in gb} == {
+        ("llama-3.3-70b", "gb200", "1"), ("llama-4-scout", "gb200", "1"),
+        ("qwen3-30b-a3b", "gb200", "1"), ("llama-3.1-405b", "gb200-nvl72", "4")}
+    assert all(sp.group(r).endswith("(held-out)") for r in gb)
+    by = {(r["model"], r["isl"], r["osl"]): r["measured"] for r in gb}
+    # as published
+    assert by["llama-3.3-70b", "2048", "128"] == "1450"
+    assert by["llama-3.1-405b", "20000", "2000"] == "739"
+    assert by["llama-4-scout", "128", "128"] == "19954"
+
+
 def test_perf_overview_rows_run_trtllm_benchs_own_settings_on_the_pytorch_backend():
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
     for r in perf:
@@ -492,14 +509,16 @@ def test_moe_rows_are_the_pages_moe_tables_on_attention_dp_ranks_by_hand():
     """The page's four MoE tables (Llama 4 Scout / Maverick, Qwen3-235B-A22B, Qwen3-30B-A3B;
     90 published values): multi-GPU columns as attention data parallelism over their GPUs
     with the experts on all of them (the page's MoE command sets enable_attention_dp), one
-    GPU as is; graded on their own (`throughput_tok_s MoE`)."""
+    GPU as is; graded on their own (`throughput_tok_s MoE`); with the GB200 TP1 columns of
+    Scout and Qwen3-30B-A3B (20 more)."""
     moe = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")
            and sp.is_moe(r["model"])]
-    assert len(moe) == 90
+    assert len(moe) == 110
     assert {sp.group(r) for r in moe} == {"throughput_tok_s MoE (held-out)"}
     for r in moe:
-        gpus = {"b200": 1, "hgx-b200": 8, "dgx-h200": 8, "dgx-h100": 8}[r["hardware"]]
-        if r["model"] == "llama-4-scout" and r["hardware"] != "b200":
+        gpus = {"b200": 1, "gb200": 1, "hgx-b200": 8, "dgx-h200": 8,
+                "dgx-h100": 8}[r["hardware"]]
+        if r["model"] == "llama-4-scout" and r["hardware"] not in ("b200", "gb200"):
             gpus = 4
         assert r["tp"] == "1" and (r["dp"] or "1") == (r["ep"] or "1") == str(gpus), r["id"]
     by = {r["id"]: r for r in moe}
@@ -508,6 +527,8 @@ def test_moe_rows_are_the_pages_moe_tables_on_attention_dp_ranks_by_hand():
     assert by["trtllm-qwen235b-h200tp8-128-2048"]["measured"] == "42821"
     assert by["trtllm-maverick-h100tp8-2048-2048"]["measured"] == "6916"
     assert by["trtllm-qwen30b-b200-2048-128"]["measured"] == "6251"
+    assert by["trtllm-qwen30b-gb200-2048-128"]["measured"] == "6595"
+    assert by["trtllm-scout-gb200-128-2048"]["measured"] == "15238"
     # trtllm-bench sizes the TP8 group: 8 x 150.75e9 B (the H200 spec's HBM) less 235.09e9
     # fp8 parameters leaves 970.9e9 B; fp8 KV per token 2 x 94 layers x max(8, 4) heads x
     # 128 = 192,512 B; 0.9 x 970.9e9 / (192,512 x 2,176) = 2,086 requests -> 256 x 9 = 2,304;

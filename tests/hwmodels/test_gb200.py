@@ -1,0 +1,52 @@
+"""The GB200 configuration of the B200 (`gb200`, `gb200-nvl72`): the same silicon at a higher
+clock, so compute-bound work speeds up by the clock ratio and bandwidth-bound work does not."""
+
+from __future__ import annotations
+
+import pytest
+
+from infersim.api import load_hardware, simulate
+from infersim.workloads.dtypes import DType
+
+# NVIDIA's per-GPU dense peaks, TFLOPS (reference §1.1 [B2]): HGX B200 at 1,000 W and the
+# GB200 configuration at 1,200 W
+HGX = {DType.BF16: 2250, DType.FP8: 4500, DType.FP4: 9000}
+GB = {DType.BF16: 2500, DType.FP8: 5000, DType.FP4: 10000}
+
+
+def test_gb200_peaks_are_nvidias_gb200_figures():
+    chip = load_hardware("gb200").chip
+    for dt, tflops in GB.items():
+        assert chip.peak_flops(dt) == pytest.approx(tflops * 1e12, rel=0.005), dt
+
+
+def test_gb200_shares_the_b200_silicon_and_its_fitted_constants():
+    """Same SMs, caches, HBM bandwidth and in-engine constants (two fitted on B200 runs,
+    validation/fitting/b200_fp4.py): a refit of b200.yaml must carry over to gb200.yaml."""
+    b, g = load_hardware("b200").chip, load_hardware("gb200").chip
+    assert g.params == b.params
+    assert [(m.name, m.bandwidth_Bps) for m in g.memory] == \
+        [(m.name, m.bandwidth_Bps) for m in b.memory]
+    assert g.clock_hz / b.clock_hz == pytest.approx(GB[DType.BF16] / HGX[DType.BF16], rel=0.01)
+
+
+def test_the_higher_clock_speeds_compute_bound_work_only():
+    """A 70B prefill of 8,192 tokens is compute-bound: at most the clock ratio 10/9 faster
+    (less where memory-bound ops dilute it); a one-sequence decode step streams the weights
+    from the same 8 TB/s HBM: no faster."""
+    ratio = GB[DType.BF16] / HGX[DType.BF16]
+    kw = dict(weights="fp8")
+    pb = simulate("llama-3.1-70b", "b200", "prefill", 1, prompt=8192, **kw).latency_s
+    pg = simulate("llama-3.1-70b", "gb200", "prefill", 1, prompt=8192, **kw).latency_s
+    assert 1.05 < pb / pg <= ratio + 1e-9
+    db = simulate("llama-3.1-70b", "b200", "decode", 1, context=1024, **kw).latency_s
+    dg = simulate("llama-3.1-70b", "gb200", "decode", 1, context=1024, **kw).latency_s
+    assert dg == pytest.approx(db, rel=0.01)
+
+
+def test_gb200_nvl72_is_one_nvlink_domain_of_72():
+    hw = load_hardware("gb200-nvl72")
+    assert hw.num_chips == 72 and hw.scale_out is None
+    assert hw.chip.name == "gb200"
+    # 13.4 TB of HBM3e per rack (186 GB x 72)
+    assert hw.num_chips * hw.chip.memory[-1].capacity_bytes == pytest.approx(13.4e12, rel=0.001)
