@@ -832,3 +832,43 @@ def test_v017_rows_are_the_c_plus_plus_engine_tables_as_published():
     assert by["trtllm017-mixtral-h100tp2-1000-1000"] == 15770.89
     assert by["trtllm017-mixtral-h200tp8-128-2048"] == 68608.45
     assert "trtllm017-70b-h100tp1-2048-2048" not in by
+
+
+def test_trtllm_v014_online_rows_are_the_pages_serving_table():
+    """The 'Online Serving Measurements' of the v0.17 page (TensorRT-LLM v0.14 behind Triton,
+    500 requests, BF16): Llama 3.1 8B TP1 and 70B TP4 on H100 and H200, three datasets, QPS
+    2-32 and INF; mean TTFT and mean ITL at every QPS, output throughput at INF."""
+    rows = [r for r in ROWS if r["id"].startswith("trtllm014-")]
+    assert len(rows) == 4 * 3 * (6 * 2 + 1)
+    assert {r["metric"] for r in rows} == {"ttft_s", "itl_s", "throughput_tok_s"}
+    assert all(sp.group(r).endswith("(held-out)") and r["runtime"] == "trtllm-triton"
+               for r in rows)
+    by = {r["id"]: r for r in rows}
+    # as published (ms on the page)
+    assert by["trtllm014-70b-h100tp4-sonnet256-qps2-ttft"]["measured"] == "0.062"
+    assert by["trtllm014-8b-h200-sharegpt-qps32-itl"]["measured"] == "0.009"
+    # the table is self-consistent: at INF, output tok/s = req/s x output length, the page's
+    # req/s rounded to a whole number (8B H100 467/256: 37 req/s x 256 = 9,472 ~ 9,420)
+    for r in rows:
+        if r["metric"] == "throughput_tok_s":
+            rps = float(re.search(r"Tput ([\d.]+) req/s", r["notes"]).group(1))
+            assert abs(float(r["measured"]) / int(r["osl"]) - rps) <= 0.5 + 0.02 * rps, r["id"]
+        else:
+            assert r["arrival"] == ("infinite" if "-inf-" in r["id"] else "poisson")
+
+
+def test_itl_s_is_the_token_weighted_mean_gap():
+    """`itl_s` is benchmark_serving's Mean ITL: every streamed token's gap after a request's
+    first, pooled over requests, so a request's weight is its token count; by hand from
+    the per-request times (one token per chunk: the gaps of a request sum to its finish
+    minus its first token)."""
+    r = next(r for r in ROWS if r["id"] == "trtllm014-8b-h100-sharegpt-qps8-itl")
+    res = sp.simulate_row(r)
+    pr = res.per_request
+    gaps = np.sum(pr["finish_s"] - pr["first_token_s"])
+    tokens = np.sum(pr["output_tokens"] - 1)
+    assert sp.METRICS["itl_s"](res) == pytest.approx(gaps / tokens, rel=1e-9)
+    # and not the request-weighted mean (ShareGPT outputs differ in length)
+    per_req = np.mean((pr["finish_s"] - pr["first_token_s"])
+                      / np.maximum(pr["output_tokens"] - 1, 1))
+    assert abs(sp.METRICS["itl_s"](res) / per_req - 1) > 1e-3
