@@ -459,6 +459,21 @@ def test_trtllm_bench_counts_an_nvfp4_checkpoint_at_half_a_byte_per_parameter():
     assert sp.trtllm_bench_settings("llama-3.3-70b", "b200", 1, 128, 4096) == (160, 2048)
 
 
+def test_trtllm_bench_settings_count_an_fp16_kv_cache_at_two_bytes():
+    """An unquantized FP16 engine keeps an fp16 KV cache: trtllm-bench's heuristic counts 2
+    bytes per element (BYTES_PER_ELEM), so half the requests of an fp8 cache fit. Llama 3.1 8B
+    on one A100 80 GB (85.9e9 B): free = 85.9e9 - 2 x 8.03e9; fp16 KV per token 2 x 32 x 8 x
+    128 x 2 = 131,072 B; 128/2048: 0.9 x 69.8e9 / (131,072 x 2176) = 220 requests -> 32 x 7 =
+    224."""
+    free = sp.trtllm_bench_free_bytes("llama-3.1-8b", "a100-sxm-80gb", 1, "fp16")
+    requests = 0.9 * free / (131072 * 2176)
+    assert 192 < requests <= 224
+    assert sp.trtllm_bench_settings("llama-3.1-8b", "a100-sxm-80gb", 1, 128, 2048,
+                                    weights="fp16", kv="fp16")[0] == 224
+    assert sp.trtllm_bench_settings("llama-3.1-8b", "a100-sxm-80gb", 1, 128, 2048,
+                                    weights="fp16", kv="fp8")[0] > 224
+
+
 def test_the_b200_rows_are_the_pages_nvfp4_columns_two_fitting_the_spec():
     b200 = [r for r in ROWS if r["hardware"] in ("b200", "hgx-b200")
             and r["source"].endswith("/performance/perf-overview.html")
@@ -799,8 +814,9 @@ def test_what_if_bad_field_is_one_line_naming_the_spec_and_exit_2(capsys):
     assert sp.main(["--set", "gpu.mma_efficiency=0.7"]) == 2
     err = capsys.readouterr().err.strip()
     # library chip specs take gpu.*, the DGX system specs chip.gpu.*: the first that rejects it
+    # (the graded rows' hardware in name order: dgx-a100 before dgx-h100)
     assert err.count("\n") == 0
-    assert err.startswith("error: --set on dgx-h100 (hardware of graded rows): ")
+    assert err.startswith("error: --set on dgx-a100 (hardware of graded rows): ")
     assert "no field 'gpu'" in err and "fix:" in err
     assert sp.main(["--set", "chip.gpu.mma_efficiency"]) == 2
     assert "expected FIELD.PATH=VALUE" in capsys.readouterr().err
@@ -809,10 +825,13 @@ def test_what_if_bad_field_is_one_line_naming_the_spec_and_exit_2(capsys):
 def test_v017_rows_are_the_c_plus_plus_engine_tables_as_published():
     """TensorRT-LLM v0.17's performance overview (258c754): the Llama 3.1 70B and Mixtral
     8x7B FP8 columns on H100 / H200 at TP 1-8 (142 published values; 70B H100 TP1 has no
-    2048/2048 or 20000/2000), the C++ executor (`trtllm`), TP only, trtllm-bench's own batch
-    settings; Mixtral graded with the MoE rows."""
+    2048/2048 or 20000/2000), then the page's other columns with a spec here (88): Llama 3.1
+    8B FP8 on H100 / H200, 405B FP8 TP8 on H200, and the A100 FP16 columns (8B TP1, 70B TP2
+    / 4 / 8, the TP2 one without 128/4096 and 20000/2000, Mixtral TP2 / 4 / 8); the C++
+    executor (`trtllm`), TP only, trtllm-bench's own batch settings at the engine's weight and
+    KV widths; Mixtral graded with the MoE rows."""
     v017 = [r for r in ROWS if r["id"].startswith("trtllm017-")]
-    assert len(v017) == 142
+    assert len(v017) == 142 + 88
     assert all(r["source"].startswith("https://github.com/NVIDIA/TensorRT-LLM/blob/258c754")
                for r in v017)
     for r in v017:
@@ -820,7 +839,9 @@ def test_v017_rows_are_the_c_plus_plus_engine_tables_as_published():
         assert (r["ep"] or "1") == (r["dp"] or "1") == "1", r["id"]
         assert (int(r["max_batch"]), int(r["max_tokens"])) == sp.trtllm_bench_settings(
             r["model"], r["hardware"], int(r["tp"]), int(r["isl"]), int(r["osl"]),
-            weights=r["weights"]), r["id"]
+            weights=r["weights"], kv=r["kv"]), r["id"]
+        assert (r["weights"], r["kv"]) in (("fp8", "fp8"), ("fp16", "fp16")), r["id"]
+        assert (r["weights"] == "fp16") == ("a100" in r["id"]), r["id"]
         want = "throughput_tok_s MoE (held-out)" if r["model"] == "mixtral-8x7b" \
             else "throughput_tok_s (held-out)"
         assert sp.group(r) == want, r["id"]
@@ -832,6 +853,13 @@ def test_v017_rows_are_the_c_plus_plus_engine_tables_as_published():
     assert by["trtllm017-mixtral-h100tp2-1000-1000"] == 15770.89
     assert by["trtllm017-mixtral-h200tp8-128-2048"] == 68608.45
     assert "trtllm017-70b-h100tp1-2048-2048" not in by
+    # the later columns, as published: 8B H100 128/128, 405B H200 TP8 20000/2000, A100 FP16
+    # 70B TP2 2048/128 and Mixtral TP8 128/2048; the A100 70B TP2 column has no 128/4096
+    assert by["trtllm017-8b-h100tp1-128-128"] == 28836.77
+    assert by["trtllm017-405b-h200tp8-20000-2000"] == 535.31
+    assert by["trtllm017-70b-a100tp2-2048-128"] == 148.96
+    assert by["trtllm017-mixtral-a100tp8-128-2048"] == 20277.88
+    assert "trtllm017-70b-a100tp2-128-4096" not in by
 
 
 def test_trtllm_v014_online_rows_are_the_pages_serving_table():

@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING, Any
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.area import GPU_FIT_DIES, chip_area
 from infersim.hwmodels.capex import break_even_volume, system_cost
-from infersim.hwmodels.spec import Hardware, HardwareKind
+from infersim.hwmodels.spec import HardwareKind
 from infersim.hwmodels.summary import load_power_w
 
 if TYPE_CHECKING:
@@ -141,20 +141,7 @@ POWERS: tuple[tuple[str, float, str], ...] = (
      "sources ~215 W, C)"),
     ("cs-3", 23_000.0, "system ~23 kW (reference §1.2 [C1,C6])"),
 )
-# Host side of a DGX A100 (build cost, US$): 2 x AMD EPYC 7742 at the AMD list price
-# US$6,950 each, 1 TB DDR4 at US$4/GB, and assumed US$9k for 9 ConnectX-6 NICs, US$8k for
-# 6 NVSwitch chips and the HGX baseboard, US$2k NVMe storage, US$10k chassis, PSUs and fans
-# (DGX A100 user guide component list).
-DGX_A100_HOST_USD = 2 * 6950.0 + 1024 * 4.0 + 9000.0 + 8000.0 + 2000.0 + 10000.0
-
 TARGETS = {"die area": (0.10, 6), "system price": (0.25, None), "load power": (0.15, None)}
-
-
-def _hardware(name: str) -> Hardware:
-    if name == "dgx-a100":
-        chip = load_hardware("a100-sxm-80gb").chip
-        return Hardware("dgx-a100", chip, 8, host_usd=DGX_A100_HOST_USD)
-    return load_hardware(name)
 
 
 def rows() -> list[dict[str, Any]]:
@@ -171,7 +158,7 @@ def rows() -> list[dict[str, Any]]:
         out.append({"dataset": NAME, "group": "die area", "case": case, "predicted": pred,
                     "measured": published, "unit": "mm²", "notes": f"{note}; {src}"})
     for name, low, high, src in PRICES:
-        hw = _hardware(name)
+        hw = load_hardware(name)
         sc = system_cost(hw)
         pred = sc.price_usd if sc.derivable else math.nan
         graded = graded_price(pred, low, high)

@@ -471,6 +471,9 @@ TRTLLM_BENCH_KV_FRACTION = 0.90  # trtllm-bench --kv_cache_free_gpu_mem_fraction
 # bytes per parameter it counts for the checkpoint (BYTES_PER_ELEM in tensorrt_llm/bench/build/
 # tuning.py at 04cba88: NO_QUANT 2, FP8 1, NVFP4 0.5), by the row's `weights`
 TRTLLM_BENCH_WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5}
+# bytes per KV element it counts, by the KV cache's dtype (fp8 when the checkpoint is FP8-
+# quantized; an unquantized FP16 engine keeps an fp16 cache: the same BYTES_PER_ELEM table)
+TRTLLM_BENCH_KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
 
 def trtllm_bench_free_bytes(model: str, hardware: str, tp: int, weights: str = "fp8") -> float:
     """Bytes trtllm-bench counts free for the KV cache of a TP group: the GPUs' total memory
@@ -486,10 +489,10 @@ def trtllm_bench_free_bytes(model: str, hardware: str, tp: int, weights: str = "
 
 def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int,
                           kv_fraction: float = TRTLLM_BENCH_KV_FRACTION,
-                          weights: str = "fp8") -> tuple[int, int]:
+                          weights: str = "fp8", kv: str = "fp8") -> tuple[int, int]:
     """(max_batch, max_num_tokens) that `trtllm-bench throughput` picks for a checkpoint of
-    `weights` (fp8: 1 byte per parameter, NVFP4 `fp4`: 0.5) and an fp8 KV cache when
-    neither is given: requests whose KV (ISL + OSL tokens) fits in `kv_fraction` of the
+    `weights` (fp8: 1 byte per parameter, NVFP4 `fp4`: 0.5) and a `kv` cache (fp8: 1 byte
+    per element, fp16: 2) when neither is given: requests whose KV (ISL + OSL tokens) fits in `kv_fraction` of the
     memory the weights leave (NVML's total memory, the chip spec's HBM capacity), capped at
     4096; the batch rounded up to 32 (under 256
     requests, at least 64), 128 (under 1024) or 256; the token budget = that batch x
@@ -501,7 +504,8 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
     from infersim.workloads.hf_config import load_model
 
     m = load_model(model)
-    kv_token = 2.0 * m.num_layers * max(tp, m.num_kv_heads) * m.head_dim  # fp8: 1 B each
+    kv_token = (2.0 * m.num_layers * max(tp, m.num_kv_heads) * m.head_dim
+                * TRTLLM_BENCH_KV_BYTES[kv])
     free = trtllm_bench_free_bytes(model, hardware, tp, weights)
     requests = kv_fraction * free / (kv_token * (isl + osl))
     raw_bs = min(requests, 4096.0)
@@ -518,7 +522,8 @@ def row_bench_settings(r: Mapping[str, str]) -> tuple[int, int]:
     the replica's are dp times them."""
     dp = int(r.get("dp") or 1)
     bs, tok = trtllm_bench_settings(r["model"], r["hardware"], int(r["tp"]) * dp,
-                                    int(r["isl"]), int(r["osl"]), weights=r["weights"])
+                                    int(r["isl"]), int(r["osl"]), weights=r["weights"],
+                                    kv=r["kv"] or "fp8")
     return bs * dp, tok * dp
 
 
