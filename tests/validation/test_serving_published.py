@@ -472,6 +472,25 @@ def test_trtllm_bench_settings_count_an_fp16_kv_cache_at_two_bytes():
                                     weights="fp16", kv="fp16")[0] == 224
     assert sp.trtllm_bench_settings("llama-3.1-8b", "a100-sxm-80gb", 1, 128, 2048,
                                     weights="fp16", kv="fp8")[0] > 224
+    with pytest.raises(ValueError, match="kv dtype 'fp6': use one of"):
+        sp.trtllm_bench_settings("llama-3.1-8b", "a100-sxm-80gb", 1, 128, 2048, kv="fp6")
+
+
+def test_rows_of_one_run_are_graded_from_one_simulation(monkeypatch):
+    """The mean TTFT and mean ITL rows of a published run share its simulation: one
+    `simulate_row` call for the pair, each row reading its own metric, the same values as
+    grading each row alone."""
+    pair = [BY_ID["trtllm014-8b-h100-sonnet16-qps4-ttft"],
+            BY_ID["trtllm014-8b-h100-sonnet16-qps4-itl"]]
+    assert sp.run_key(pair[0]) == sp.run_key(pair[1])
+    alone = [sp.predict(r)[0] for r in pair]
+    calls = []
+    run = sp.simulate_row
+    monkeypatch.setattr(sp, "simulate_row", lambda *a, **k: calls.append(1) or run(*a, **k))
+    together = sp.load(pair)
+    assert len(calls) == 1
+    assert list(together["predicted"]) == alone
+    assert alone[0] != alone[1]  # TTFT and ITL, not one number twice
 
 
 def test_the_b200_rows_are_the_pages_nvfp4_columns_two_fitting_the_spec():

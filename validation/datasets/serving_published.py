@@ -484,7 +484,15 @@ def trtllm_bench_free_bytes(model: str, hardware: str, tp: int, weights: str = "
     from infersim.workloads.summary import param_counts
 
     hbm = load_hardware(hardware).chip.level("hbm").capacity_bytes
-    return hbm * tp - TRTLLM_BENCH_WEIGHT_BYTES[weights] * param_counts(load_model(model))[0]
+    return hbm * tp - _bench_bytes(TRTLLM_BENCH_WEIGHT_BYTES, weights, "weights") \
+        * param_counts(load_model(model))[0]
+
+
+def _bench_bytes(table: Mapping[str, float], dtype: str, what: str) -> float:
+    """`table`[dtype], or ValueError naming the `what` argument and the dtypes it takes."""
+    if dtype not in table:
+        raise ValueError(f"trtllm-bench {what} dtype {dtype!r}: use one of {', '.join(table)}")
+    return table[dtype]
 
 
 def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int,
@@ -492,10 +500,9 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
                           weights: str = "fp8", kv: str = "fp8") -> tuple[int, int]:
     """(max_batch, max_num_tokens) that `trtllm-bench throughput` picks for a checkpoint of
     `weights` (fp8: 1 byte per parameter, NVFP4 `fp4`: 0.5) and a `kv` cache (fp8: 1 byte
-    per element, fp16: 2) when neither is given: requests whose KV (ISL + OSL tokens) fits in `kv_fraction` of the
-    memory the weights leave (NVML's total memory, the chip spec's HBM capacity), capped at
-    4096; the batch rounded up to 32 (under 256
-    requests, at least 64), 128 (under 1024) or 256; the token budget = that batch x
+    per element, fp16: 2) when neither is given: requests whose KV (ISL + OSL tokens) fits
+    in `kv_fraction` of the memory the weights leave (NVML's total memory, the chip spec's
+    HBM capacity), capped at 4096; the batch rounded up to 32 (under 256 requests, at least 64), 128 (under 1024) or 256; the token budget = that batch x
     (1 + ISL/OSL), capped at 32768 and rounded up to 256 (at least 2048), 512 (from 4096) or
     1024 (from 8192); without chunked prefill raised to ISL + max_batch so that a prompt fits
     one iteration (calc_engine_setting / finetune_setting in tensorrt_llm/bench/build/
@@ -505,7 +512,7 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
 
     m = load_model(model)
     kv_token = (2.0 * m.num_layers * max(tp, m.num_kv_heads) * m.head_dim
-                * TRTLLM_BENCH_KV_BYTES[kv])
+                * _bench_bytes(TRTLLM_BENCH_KV_BYTES, kv, "kv"))
     free = trtllm_bench_free_bytes(model, hardware, tp, weights)
     requests = kv_fraction * free / (kv_token * (isl + osl))
     raw_bs = min(requests, 4096.0)
@@ -613,19 +620,7 @@ def predict(r: Mapping[str, str], engine: str = ENGINE,
             knobs: Mapping[str, Mapping[str, float]] | None = None) -> tuple[float, str]:
     """(predicted value of the row's metric, note); NaN with the reason when not graded;
     `overrides` and `knobs` as `simulate_row`'s."""
-    if r["use"] != "pass_fail":
-        return math.nan, ""
-    if overrides is None and knobs is None:  # rows that differ only in their metric share a run
-        res = _simulated(tuple(sorted((k, v) for k, v in r.items() if k not in _NOT_RUN)),
-                         engine)
-    else:
-        res = simulate_row(r, engine=engine, overrides=overrides, knobs=knobs)
-    if not res.feasible:
-        return math.nan, f"infeasible: {res.infeasible}"
-    note = "; ".join(res.warnings())
-    if r["arrival"] == "closed":
-        return steady_state(res, r["metric"], int(r["arrival_value"])), note
-    return float(METRICS[r["metric"]](res)), note
+    return predict_run([r], engine, overrides, knobs)[0]
 
 
 # row fields that do not change the simulated run (the metric read from it and its record)
@@ -633,11 +628,32 @@ _NOT_RUN = frozenset({"id", "metric", "measured", "unit", "use", "confidence", "
                       "notes"})
 
 
-@functools.lru_cache(maxsize=32)
-def _simulated(run: tuple[tuple[str, str], ...], engine: str) -> ServingResult:
-    """`simulate_row` of the run the row fields `run` describe (the mean TTFT and mean ITL
-    rows of one published run are graded from one simulation)."""
-    return simulate_row(dict(run), engine=engine)
+def run_key(r: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The fields of row `r` that set its simulated run: rows with equal keys (the mean TTFT
+    and mean ITL of one published run) are graded from one simulation."""
+    return tuple(sorted((k, v) for k, v in r.items() if k not in _NOT_RUN))
+
+
+def predict_run(rs: Sequence[Mapping[str, str]], engine: str = ENGINE,
+                overrides: Mapping[str, Any] | None = None,
+                knobs: Mapping[str, Mapping[str, float]] | None = None
+                ) -> list[tuple[float, str]]:
+    """`predict` of rows of one run (equal `run_key`), simulated once and read per metric."""
+    graded = [r for r in rs if r["use"] == "pass_fail"]
+    res = (simulate_row(graded[0], engine=engine, overrides=overrides, knobs=knobs)
+           if graded else None)
+    out: list[tuple[float, str]] = []
+    for r in rs:
+        if res is None or r["use"] != "pass_fail":
+            out.append((math.nan, ""))
+        elif not res.feasible:
+            out.append((math.nan, f"infeasible: {res.infeasible}"))
+        elif r["arrival"] == "closed":
+            out.append((steady_state(res, r["metric"], int(r["arrival_value"])),
+                        "; ".join(res.warnings())))
+        else:
+            out.append((float(METRICS[r["metric"]](res)), "; ".join(res.warnings())))
+    return out
 
 
 WARMUP_WAVES = 4  # closed-loop rows: the first 4 x users requests (by arrival) are warm-up
@@ -845,20 +861,32 @@ def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
                  overrides: Mapping[str, Any] | None = None,
                  knobs: Mapping[str, Mapping[str, float]] | None = None
                  ) -> list[tuple[float, str]]:
-    """`predict` of every row, on one worker process per core when there are many rows (each
-    row is an independent, seeded run: the same numbers in any process or order)."""
+    """`predict` of every row, one simulation per run (`run_key`), on one worker process per
+    core when there are many runs (each run is independent and seeded: the same numbers in
+    any process or order)."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
 
+    runs: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for i, r in enumerate(rs):
+        runs.setdefault(run_key(r), []).append(i)
+    groups = [[rs[i] for i in idx] for idx in runs.values()]
     workers = min(os.cpu_count() or 1, 4)
     methods = multiprocessing.get_all_start_methods()
-    if len(rs) < PARALLEL_FROM or workers < 2 or "fork" not in methods:
-        return [predict(r, engine, overrides, knobs) for r in rs]
-    with ProcessPoolExecutor(max_workers=workers,
-                             mp_context=multiprocessing.get_context("fork")) as ex:
-        return list(ex.map(predict, rs, [engine] * len(rs), [overrides] * len(rs),
-                           [knobs] * len(rs), chunksize=1))
+    if len(groups) < PARALLEL_FROM or workers < 2 or "fork" not in methods:
+        done = [predict_run(g, engine, overrides, knobs) for g in groups]
+    else:
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=multiprocessing.get_context("fork")) as ex:
+            n = len(groups)
+            done = list(ex.map(predict_run, groups, [engine] * n, [overrides] * n,
+                               [knobs] * n, chunksize=1))
+    out: list[tuple[float, str]] = [(math.nan, "")] * len(rs)
+    for idx, preds in zip(runs.values(), done, strict=True):
+        for i, p in zip(idx, preds, strict=True):
+            out[i] = p
+    return out
 
 
 def load(selected: Sequence[Mapping[str, str]] | None = None,
