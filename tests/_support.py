@@ -41,6 +41,10 @@ from infersim.workloads.trace import Trace
 # ---- repository paths -----------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
+# TensorRT-LLM's memory guide, H100 log (NVIDIA/TensorRT-LLM docs/source/reference/memory.md):
+# NVML total 81559 MiB = 85.52 GB; after a 6695 MiB engine and 1134.01 MiB of execution
+# context, cudaMemGetInfo finds 70.48 GiB free. What else its process holds, per GPU, by hand:
+TRTLLM_HELD = 85.52e9 - 70.48 * 2**30 - 6695 * 2**20 - 1134.01 * 2**20  # ≈ 1.634 GB
 SPEC_DIR = ROOT / "hwmodels" / "specs"
 SPECS = sorted(SPEC_DIR.glob("*.yaml"))
 H100_TEXT = (SPEC_DIR / "h100-sxm.yaml").read_text()

@@ -15,9 +15,13 @@ Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shard
    footprint of a `max_tokens` iteration — an estimate of what vLLM's profiling run finds;
    with the engine knob `moe_workspace` on, at least its fused MoE kernel's buffers for every
    routed row of that iteration, `costs.MapperIterationCost.facts`).
+   minus the memory the engine's process holds beside them (the runtime knob
+   `runtime_memory_bytes`: CUDA context, library workspaces, runtime buffers, the driver's
+   share outside CUDA's view; TensorRT-LLM's KV sizing finds it taken).
    An engine that sizes its KV cache from the memory left free instead (the runtime knob
    `kv_free_fraction` > 0: TensorRT-LLM's kv_cache_free_gpu_mem_fraction) takes that
-   fraction of capacity − weights − reserve, and `gpu_memory_utilization` does not apply.
+   fraction of capacity − weights − reserve − process memory, and `gpu_memory_utilization`
+   does not apply.
 3. blocks = floor(pool / (block_size × KV bytes per token per chip)); fewer than one block is
    an `Infeasibility` naming the gap and the levers.
 """
@@ -38,7 +42,7 @@ class KvPlan:
     blocks: int
     pool_bytes_per_chip: float  # after weights and the activation reserve
     weights_bytes_per_chip: float
-    reserve_bytes_per_chip: float
+    reserve_bytes_per_chip: float  # activation reserve + the engine process's own memory
     block_bytes_per_chip: float
 
 
@@ -46,16 +50,29 @@ def _may_hold(m: MemoryLevel, cls: TensorClass) -> bool:
     return not m.holds or cls in m.holds
 
 
+def _engine_value(hw: Hardware, runtime: str | RuntimeProfile, name: str
+                  ) -> tuple[float, RuntimeProfile | None]:
+    """Knob `name` of the engine `runtime` resolves to on `hw` (0 without one) and its profile."""
+    from infersim.hwmodels.registry import cost_model
+
+    if not runtime:
+        return 0.0, None
+    _, prof = cost_model(hw).resolve_runtime(runtime, hw.name)
+    return (prof.value(name, 0.0) if prof is not None else 0.0), prof
+
+
+def runtime_memory_bytes(hw: Hardware, runtime: str | RuntimeProfile) -> float:
+    """The engine's `runtime_memory_bytes` knob on `hw`: per chip, what its process holds
+    beside weights, KV and activations (0 without an engine profile)."""
+    return _engine_value(hw, runtime, "runtime_memory_bytes")[0]
+
+
 def kv_free_fraction(hw: Hardware, runtime: str | RuntimeProfile) -> float:
     """The engine's `kv_free_fraction` knob on `hw` (0: the vLLM convention, a share of the
     whole memory, `Deployment.gpu_memory_utilization`); InputError above 1."""
     from infersim.foundation.errors import InputError
-    from infersim.hwmodels.registry import cost_model
 
-    if not runtime:
-        return 0.0
-    _, prof = cost_model(hw).resolve_runtime(runtime, hw.name)
-    v = prof.value("kv_free_fraction", 0.0) if prof is not None else 0.0
+    v, prof = _engine_value(hw, runtime, "kv_free_fraction")
     if v > 1.0 and prof is not None:
         raise InputError(f"runtime {prof.name}: kv_free_fraction {v:g} is a share of the free "
                          "memory; give a number from 0 to 1")
@@ -68,6 +85,7 @@ def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
 
     caching = cost_model(hw).caching_allocator
     free_frac = kv_free_fraction(hw, dep.runtime) if caching else 0.0
+    held = runtime_memory_bytes(hw, dep.runtime) if caching else 0.0
     util = dep.gpu_memory_utilization if caching and free_frac <= 0.0 else 1.0
     mem = [m for m in hw.chip.memory if m.capacity_bytes > 0]
     placed: dict[str, float] = {}
@@ -100,6 +118,7 @@ def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
                else (2.0 if cost_model(hw).caching_allocator else 1.0)
                * facts.max_activation_bytes_per_chip)
     block = block_size * facts.kv_bytes_per_token_per_chip
+    reserve += held  # the engine process's own memory, outside the allocator's reach
     free = pool - reserve
     if free_frac > 0.0:  # the engine's share of what weights and activations leave free
         free *= free_frac

@@ -143,8 +143,11 @@ def test_simulator_line_budget():
     # `moe_workspace`, in the replica's memory facts and the KV plan's docstring; +21 for
     # in-flight batching of whole prompts, TensorRT-LLM without chunked context:
     # `replica.chunked_context`, the replica's `mixed` budget flag, the chunked replica's
-    # docstring, the compiled engine's refusal and the rejection message naming --max-tokens).
+    # docstring, the compiled engine's refusal and the rejection message naming --max-tokens;
+    # +14 for the memory an engine's process holds beside weights, KV and activations, the
+    # `runtime_memory_bytes` knob in the KV plan, with its docstring lines and the knob
+    # lookup shared with kv_free_fraction).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5668, f"simulator/ has {lines} non-blank lines (budget 5668)"
+    assert lines <= 5682, f"simulator/ has {lines} non-blank lines (budget 5682)"

@@ -20,7 +20,7 @@ from infersim.simulator.serving.kvcache import plan_kv
 from infersim.workloads import load_model
 from infersim.workloads.ops import OpKind
 from infersim.workloads.scenario import Phase
-from tests._support import h100_like
+from tests._support import TRTLLM_HELD, h100_like
 
 OFF_GRID_DECODE = [(7, 3001), (45, 1537), (183, 5003), (250, 2222)]  # (batch, keys per seq)
 OFF_GRID_PREFILL = [(1, 777, 0), (1, 3001, 0), (1, 13001, 0), (3, 1000, 0), (5, 777, 0),
@@ -62,10 +62,11 @@ def test_kv_blocks_from_capacity_by_hand(llama8b):
 
 
 def test_tensorrt_llm_sizes_kv_from_the_memory_the_weights_leave_free(llama8b):
-    """TensorRT-LLM's KV cache is kv_cache_free_gpu_mem_fraction (0.9) of what the weights
-    and activations leave free, not vLLM's 0.9 of the whole memory minus the weights: by
-    hand on an 80 GB chip, (80e9 - 16.06e9) x 0.9 / (16 x 131072) blocks; the knob moves
-    it, and gpu_memory_utilization does not."""
+    """TensorRT-LLM's KV cache is kv_cache_free_gpu_mem_fraction (0.9) of what the weights,
+    activations and its own process (CUDA context, buffers, the driver's share: 1.634 GB by
+    hand from its memory guide's log) leave free, not vLLM's 0.9 of the whole memory minus
+    the weights: by hand on an 80 GB chip, (80e9 - 16.06e9 - 1.634e9) x 0.9 / (16 x 131072)
+    blocks; the knob moves it, and gpu_memory_utilization does not."""
     c = MapperIterationCost(llama8b, h100_like(1))
     facts = c.facts(8192)
     weights = facts.weight_bytes_per_chip
@@ -73,7 +74,8 @@ def test_tensorrt_llm_sizes_kv_from_the_memory_the_weights_leave_free(llama8b):
     for runtime in ("trtllm", "trtllm-pytorch", "trtllm-triton"):
         plan = plan_kv(h100_like(1), facts, Deployment(runtime=runtime,
                                                        activation_reserve_bytes=0.0), 16)
-        assert plan.blocks == math.floor(0.9 * (80e9 - weights) / (16 * 131072)), runtime
+        assert plan.blocks == math.floor(0.9 * (80e9 - weights - TRTLLM_HELD)
+                                         / (16 * 131072)), runtime
     vllm = plan_kv(h100_like(1), facts, Deployment(runtime="vllm-v1",
                                                    activation_reserve_bytes=0.0), 16)
     assert vllm.blocks == math.floor((0.9 * 80e9 - weights) / (16 * 131072))
@@ -83,13 +85,46 @@ def test_tensorrt_llm_sizes_kv_from_the_memory_the_weights_leave_free(llama8b):
     more = lookup("trtllm").with_values(kv_free_fraction=0.95)
     hi = plan_kv(h100_like(1), facts, Deployment(runtime=more, activation_reserve_bytes=0.0,
                                                  gpu_memory_utilization=0.5), 16)
-    assert hi.blocks == math.floor(0.95 * (80e9 - weights) / (16 * 131072))
+    assert hi.blocks == math.floor(0.95 * (80e9 - weights - TRTLLM_HELD) / (16 * 131072))
     # a share above the free memory is refused in one line naming the knob
     from infersim.foundation.errors import InputError
 
     with pytest.raises(InputError, match=r"kv_free_fraction 1\.2 is a share"):
         plan_kv(h100_like(1), facts, Deployment(runtime=more.with_values(kv_free_fraction=1.2)),
                 16)
+
+
+def test_runtime_memory_comes_out_of_the_kv_cache_one_for_one(llama8b):
+    """The `runtime_memory_bytes` knob (memory the engine process holds beside weights, KV
+    and activations) shrinks the KV pool by itself under vLLM's convention and by
+    kv_free_fraction x itself under TensorRT-LLM's; more of it never gives more blocks,
+    and a KV-bound run serves fewer tokens per second."""
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    c = MapperIterationCost(llama8b, h100_like(1))
+    facts = c.facts(8192)
+    weights = facts.weight_bytes_per_chip
+    for name, pool in (("vllm-v1", lambda held: 0.9 * 80e9 - weights - held),
+                       ("trtllm", lambda held: 0.9 * (80e9 - weights - held))):
+        last = None
+        for held in (0.0, 1e9, 4e9, 16e9):
+            rt = lookup(name).with_values(runtime_memory_bytes=held)
+            p = plan_kv(h100_like(1), facts, Deployment(runtime=rt,
+                                                        activation_reserve_bytes=0.0), 16)
+            assert p.blocks == math.floor(pool(held) / (16 * 131072)), (name, held)
+            assert last is None or p.blocks < last
+            last = p.blocks
+    # KV-bound: a 4 GB pool holds ~23 sequences of 1,280 tokens (x 131072 B = 168 MB each),
+    # far fewer than 200 req/s keeps waiting; 2 GB more held leaves about half as many in
+    # flight, so the run serves fewer tokens per second
+    traffic = Traffic(Poisson(200.0), FixedLengths(1024, 256), 400)
+    runs = []
+    for held in (0.0, 2e9):
+        rt = lookup("vllm-v1").with_values(runtime_memory_bytes=held)
+        dep = Deployment(runtime=rt, activation_reserve_bytes=80e9 * 0.9 - weights - 4e9)
+        runs.append(serve("llama-3.1-8b", h100_like(1), traffic, deployment=dep, seed=1))
+    assert all(r.feasible for r in runs)
+    assert runs[1].throughput_tok_s < runs[0].throughput_tok_s
 
 
 def test_weights_that_do_not_fit_are_an_infeasibility_not_a_crash():

@@ -194,6 +194,10 @@ KNOBS: dict[str, tuple[float, str]] = {
                               "weights and activations leave free (TensorRT-LLM's "
                               "kv_cache_free_gpu_mem_fraction; 0: vLLM's convention, a "
                               "share of the whole memory, gpu_memory_utilization)"),
+    "runtime_memory_bytes": (0.0, "serving: GPU memory per chip the engine's KV sizing finds "
+                                  "taken beside weights, KV and activations (CUDA context, "
+                                  "library workspaces, runtime and decoder buffers, the share "
+                                  "the driver keeps outside CUDA's view); 0: none"),
     "nccl_nvls": (1.0, "NCCL may run its NVLink SHARP (in-switch reduction) algorithms where "
                        "the fabric has them, as nccl-tests do (0: the engine's NCCL runs ring "
                        "only: NCCL_NVLS_ENABLE=0, or NCCL_CUMEM_ENABLE=0, which NVLS needs)"),
@@ -386,6 +390,22 @@ _NO_NVLS = {"nccl_nvls": 0.0}
 # the weights nearly fill the GPU: Llama-3.1-70B fp8 on one 80 GB H100 keeps ~12 GB of KV
 # under the first, ~6 GB under the second.
 _TRTLLM_KV_FREE_FRACTION = 0.9
+# The memory TensorRT-LLM's KV sizing finds taken beside the weights and activations, per
+# GPU. Measured, not fitted: the H100 log in TensorRT-LLM's memory guide (NVIDIA/
+# TensorRT-LLM docs/source/reference/memory.md, FAQ 'How to debug the memory usage',
+# https://nvidia.github.io/TensorRT-LLM/reference/memory.html) loads a 6695 MiB engine,
+# allocates 1134.01 MiB of execution context (TensorRT's activations), 43.29 MB of runtime
+# buffers and 180.30 MB for the decoder, then finds "total: 79.10 GiB, available: 70.48 GiB"
+# (cudaMemGetInfo, the KV pool then 0.9 of it: "Allocated 63.44 GiB"). Against the NVML
+# total a spec holds (h100-sxm: 81559 MiB = 85.52 GB): 85.52 GB - 70.48 GiB - 6695 MiB -
+# 1134.01 MiB = 1.634 GB: 0.59 GB the driver keeps from CUDA (85.52 GB vs 79.10 GiB), the
+# runtime and decoder buffers (0.22 GB) and 0.82 GB of CUDA context and library workspaces.
+# Assumed the same on other GPUs and TP degrees: the driver's share is alike (A100-80GB:
+# CUDA's total 79.15 GiB vs NVML's 81920 MiB, 0.91 GB; H200: 139.80 GiB vs 143771 MiB,
+# 0.64 GB; PyTorch's out-of-memory messages quote CUDA's total), and NCCL's and the
+# all-reduce kernels' buffers under TP are not counted (no log here sizes them).
+_TRTLLM_RUNTIME_MEMORY = {"runtime_memory_bytes": 85.52e9 - 70.48 * 2**30
+                          - 6695 * 2**20 - 1134.01 * 2**20}
 # TensorRT-LLM keeps every key of Llama-4's chunked-local layers in its KV cache: its KV cache
 # manager frees out-of-window blocks for sliding windows only (per-window pools,
 # KvCacheConfig.max_attention_window; docs 'Long Sequences',
@@ -476,13 +496,15 @@ _p("trtllm", Runtime.FUSED,
    "tensorrt_llm/_torch/modules/fused_moe/communication/allgather_reducescatter.py is the "
    "fallback that always works); larger all-reduces run NCCL's ring, no NVLink SHARP "
    "(see _NO_NVLS); the KV cache takes 0.9 of the memory left free "
-   "(see _TRTLLM_KV_FREE_FRACTION); the KV cache keeps every key of Llama-4's "
+   "(see _TRTLLM_KV_FREE_FRACTION), after 1.63 GB per GPU of CUDA context, runtime "
+   "buffers and driver reserve (see _TRTLLM_RUNTIME_MEMORY); the KV cache keeps every key of Llama-4's "
    "chunked-local layers (see _TRTLLM_CHUNKED); a prompt joins an iteration only whole "
    "(chunked context off, its default; see _TRTLLM_WHOLE_PROMPTS)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    **_TRTLLM_WHOLE_PROMPTS,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
-   kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
+   kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
+   moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
@@ -532,7 +554,8 @@ _p("trtllm-pytorch", Runtime.FUSED,
    output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, prefill_graphs=0.0,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
-   kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
+   kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
+   moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
