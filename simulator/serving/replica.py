@@ -95,7 +95,10 @@ class Pipeline:
     A step of duration t (the mapper's full step latency, the sum of the stages) holds the
     shared first-stage `gate` for t/stages (balanced stages assumed), then flows through the
     rest: up to `stages` steps are in flight, throughput is set by a stage, latency by the
-    sum. Energy: a step's energy includes static power of every chip for all of t; all but
+    sum. The step's serving floor (the host's output processing and front-end work for its
+    requests, `costs.MapperIterationCost.floored`) is not divided: every rank runs one
+    executor loop that takes the micro-batches in turn (TensorRT-LLM's _executor_loop_pp,
+    vLLM's one driver process), so the gate is held for the floor when that is longer. Energy: a step's energy includes static power of every chip for all of t; all but
     t/stages of it is removed (`static_w` × (t − t/stages)) because in a pipeline those chips
     are working on other micro-batches — the run's idle time is charged separately."""
 
@@ -428,8 +431,10 @@ class Replica:
             yield self.env.timeout(t)
             self._it_end = self.env.now
             return
-        # pipelined: hold the first stage for t/stages, then flow through the others
-        share = t / pl.stages
+        # pipelined: hold the first stage for t/stages, or for the serving floor if longer
+        # (host work no stage shares: see Pipeline), then flow through the others
+        floored = getattr(self.cost, "floored", None)
+        share = max(t / pl.stages, floored(0.0, 0.0, d, emits)[0] if floored else 0.0)
         self.busy_s += share
         self.energy_j += e - pl.static_w * (t - share)
         with pl.gate.request() as req:

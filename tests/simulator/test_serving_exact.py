@@ -221,6 +221,42 @@ def test_pipeline_parallel_replica_overlaps_two_micro_batches(tmp_path):
     assert r.utilization == pytest.approx(1.1 / 1.6)
 
 
+class _FlooredCost:
+    """fixed_cost's device times under a serving floor of 0.08 s per decoding request (the
+    host's output processing), composed as MapperIterationCost composes them."""
+
+    def device(self, prefill, emits, decode_seqs, decode_ctx):
+        return fixed_cost(prefill, emits, decode_seqs, decode_ctx)
+
+    def floored(self, t, e, decode_seqs, prefill_emits):
+        return max(t, 0.08 * decode_seqs), e
+
+    def __call__(self, prefill, emits, decode_seqs, decode_ctx):
+        return self.floored(*self.device(prefill, emits, decode_seqs, decode_ctx),
+                            decode_seqs, emits)
+
+
+def test_a_pipeline_does_not_divide_the_host_floor(tmp_path):
+    # pp = 2 as above, but a decode step of one request has a host floor of 0.08 s beside its
+    # 0.1 s on the device: the step lasts 0.1, and the first stage is held for
+    # max(0.1 / 2, 0.08) = 0.08 (each rank's one executor loop handles every micro-batch's
+    # requests in turn), not 0.05. A: prefill [0, 0.5] on the stage, first token 1.0; B:
+    # stage [0.5, 1.0], first token 1.5; A's decode holds the stage [1.0, 1.08], token at
+    # 1.1; B's [1.5, 1.58], token at 1.6 (the latencies are unchanged; the stage is busier).
+    spec = ReplicaSpec(pipeline_stages=2)
+    r = simulate_serving(spec, _FlooredCost(), trace(tmp_path, [(0, 8, 2), (0, 8, 2)]),
+                         ServingPolicy())
+    assert r.per_request["first_token_s"] == pytest.approx([1.0, 1.5])
+    assert r.per_request["finish_s"] == pytest.approx([1.1, 1.6])
+    assert r.utilization == pytest.approx((0.5 + 0.5 + 0.08 + 0.08) / 1.6)
+    # two decodes arriving together: the second waits for the first's floor, not half a step
+    r2 = simulate_serving(spec, _FlooredCost(), trace(tmp_path, [(0, 8, 3), (0, 8, 3)]),
+                          ServingPolicy())
+    # A: decodes hold the stage [1.0, 1.08] and [1.1, 1.18]; B: [1.5, 1.58], [1.6, 1.68]
+    assert r2.per_request["finish_s"] == pytest.approx([1.2, 1.7])
+    assert r2.utilization == pytest.approx((0.5 + 0.5 + 4 * 0.08) / 1.7)
+
+
 def test_event_log_only_when_asked(tmp_path):
     tr = trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)])
     quiet = simulate_serving(ReplicaSpec(), fixed_cost, tr, ServingPolicy(max_batch=2))

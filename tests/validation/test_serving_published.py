@@ -240,6 +240,7 @@ def test_sharegpt_row_replays_the_sample_and_is_graded_by_hand():
     ("scheduler_steps", "0", r"column scheduler_steps: '0'; give a positive integer"),
     ("dp", "two", r"column dp: 'two'; give a positive integer or leave it empty"),
     ("ep", "0", r"column ep: '0'; give a positive integer or leave it empty"),
+    ("pp", "x", r"column pp: 'x'; give a positive integer or leave it empty"),
 ])
 def test_bad_lengths_or_scheduler_steps_cell_names_the_column(tmp_path, column, value,
                                                                 message):
@@ -417,7 +418,7 @@ def test_perf_overview_rows_use_the_pages_request_count_for_their_lengths():
              (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
              (500, 2000): 3000, (20000, 2000): 1000}
     perf = [r for r in ROWS if r["source"].endswith("/performance/perf-overview.html")]
-    assert len(perf) == 210 and all(r["use"] == "pass_fail" for r in perf)
+    assert len(perf) == 256 and all(r["use"] == "pass_fail" for r in perf)
     for r in perf:
         assert int(r["requests"]) == table[int(r["isl"]), int(r["osl"])], r["id"]
 
@@ -457,6 +458,21 @@ def test_trtllm_bench_counts_an_nvfp4_checkpoint_at_half_a_byte_per_parameter():
                                     weights="fp4") == (192, 2048)
     # the same run with fp8 weights leaves less KV room: 0.9 x 109.4e9 / ... = 142 -> 160
     assert sp.trtllm_bench_settings("llama-3.3-70b", "b200", 1, 128, 4096) == (160, 2048)
+
+
+def test_trtllm_bench_settings_under_pipeline_parallelism_by_hand():
+    """trtllm-bench with --pp: the free memory of all tp x pp GPUs, the request count divided
+    by pp (finetune_setting: each micro-batch's limits). Llama-3.3-70B NVFP4 (70.55e9
+    parameters at 0.5 B), fp8 KV 163,840 B per token, 128/2048, on 96 GB RTX PRO 6000 boards:
+    PP4 0.9 x (4 x 96e9 - 35.28e9) / (163,840 x 2,176) = 880 requests, / 4 = 220 per
+    micro-batch -> 32 x 7 = 224; one board 153 -> 32 x 5 = 160; tokens at least 2048."""
+    assert sp.trtllm_bench_settings("llama-3.3-70b", "rtx-pro-6000x8", 1, 128, 2048,
+                                    weights="fp4", pp=4) == (224, 2048)
+    assert sp.trtllm_bench_settings("llama-3.3-70b", "rtx-pro-6000", 1, 128, 2048,
+                                    weights="fp4") == (160, 2048)
+    r = BY_ID["trtllm-70b-rtxpro6000pp4-128-2048"]
+    assert (r["pp"], r["max_batch"], r["max_tokens"]) == ("4", "224", "2048")
+    assert sp.row_bench_settings(r) == (224, 2048)
 
 
 def test_trtllm_bench_settings_count_an_fp16_kv_cache_at_two_bytes():
@@ -536,7 +552,7 @@ def test_perf_overview_rows_run_trtllm_benchs_own_settings_on_the_pytorch_backen
         if (r["dp"] or "1") == "1":  # one TP group: exactly trtllm-bench's settings
             assert sp.row_bench_settings(r) == sp.trtllm_bench_settings(
                 r["model"], r["hardware"], int(r["tp"]), int(r["isl"]), int(r["osl"]),
-                weights=r["weights"]), r["id"]
+                weights=r["weights"], pp=int(r["pp"] or 1)), r["id"]
 
 
 def test_moe_rows_are_the_pages_moe_tables_on_attention_dp_ranks_by_hand():

@@ -453,7 +453,7 @@ def rows(path: Path = DATA) -> list[dict[str, str]]:
         if r["lengths"] not in LENGTHS:
             raise InputError(f"{where}, column lengths: {r['lengths']!r}; use "
                              f"{', '.join(LENGTHS[:-1])} or {LENGTHS[-1]}")
-        for col in ("ep", "dp"):
+        for col in ("pp", "ep", "dp"):
             v = r.get(col) or ""
             if v and (not v.isdigit() or int(v) < 1):
                 raise InputError(f"{where}, column {col}: {v!r}; give a positive integer or "
@@ -497,7 +497,8 @@ def _bench_bytes(table: Mapping[str, float], dtype: str, what: str) -> float:
 
 def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int,
                           kv_fraction: float = TRTLLM_BENCH_KV_FRACTION,
-                          weights: str = "fp8", kv: str = "fp8") -> tuple[int, int]:
+                          weights: str = "fp8", kv: str = "fp8", pp: int = 1
+                          ) -> tuple[int, int]:
     """(max_batch, max_num_tokens) that `trtllm-bench throughput` picks for a checkpoint of
     `weights` (fp8: 1 byte per parameter, NVFP4 `fp4`: 0.5) and a `kv` cache (fp8: 1 byte
     per element, fp16: 2) when neither is given: requests whose KV (ISL + OSL tokens) fits
@@ -505,7 +506,10 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
     HBM capacity), capped at 4096; the batch rounded up to 32 (under 256 requests, at least 64), 128 (under 1024) or 256; the token budget = that batch x
     (1 + ISL/OSL), capped at 32768 and rounded up to 256 (at least 2048), 512 (from 4096) or
     1024 (from 8192); without chunked prefill raised to ISL + max_batch so that a prompt fits
-    one iteration (calc_engine_setting / finetune_setting in tensorrt_llm/bench/build/
+    one iteration. With `pp` pipeline stages the free memory is that of all tp x pp GPUs and
+    the request count (capped at 4096) is divided by pp before the rounding: the limits of
+    each of the pp micro-batches in flight (calc_engine_setting / finetune_setting in
+    tensorrt_llm/bench/build/
     tuning.py, get_settings in tensorrt_llm/bench/benchmark/utils/general.py, NVIDIA/
     TensorRT-LLM)."""
     from infersim.workloads.hf_config import load_model
@@ -513,9 +517,9 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
     m = load_model(model)
     kv_token = (2.0 * m.num_layers * max(tp, m.num_kv_heads) * m.head_dim
                 * _bench_bytes(TRTLLM_BENCH_KV_BYTES, kv, "kv"))
-    free = trtllm_bench_free_bytes(model, hardware, tp, weights)
+    free = trtllm_bench_free_bytes(model, hardware, tp * pp, weights)
     requests = kv_fraction * free / (kv_token * (isl + osl))
-    raw_bs = min(requests, 4096.0)
+    raw_bs = min(requests, 4096.0) / pp
     raw_tokens = min(raw_bs * (1.0 + isl / osl), 32768.0)
     bs = _round_up_tiered(raw_bs, ((256, 32), (1024, 128), (math.inf, 256)), 64)
     tokens = _round_up_tiered(raw_tokens, ((4096, 256), (8192, 512), (math.inf, 1024)), 2048)
@@ -530,7 +534,7 @@ def row_bench_settings(r: Mapping[str, str]) -> tuple[int, int]:
     dp = int(r.get("dp") or 1)
     bs, tok = trtllm_bench_settings(r["model"], r["hardware"], int(r["tp"]) * dp,
                                     int(r["isl"]), int(r["osl"]), weights=r["weights"],
-                                    kv=r["kv"] or "fp8")
+                                    kv=r["kv"] or "fp8", pp=int(r.get("pp") or 1))
     return bs * dp, tok * dp
 
 
@@ -595,7 +599,8 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
             engine = "simpy"  # multi-step passes run on the reference engine only
     if engine == "compiled" and policy.resolved(prof).admission == Admission.RESERVE:
         engine = "simpy"  # reserve admission (TensorRT-LLM) runs on the reference engine only
-    dep = Deployment(tp=int(r["tp"]), ep=int(r.get("ep") or 1), dp=int(r.get("dp") or 1),
+    dep = Deployment(tp=int(r["tp"]), pp=int(r.get("pp") or 1), ep=int(r.get("ep") or 1),
+                     dp=int(r.get("dp") or 1),
                      replicas=int(r["replicas"]), runtime=runtime,
                      weights=r["weights"], activations=r["activations"] or None,
                      kv=r["kv"] or None, lm_head=r["lm_head"] or None)
@@ -901,6 +906,7 @@ def load(selected: Sequence[Mapping[str, str]] | None = None,
     for r, (pred, note) in zip(rs, _predictions(rs, engine, overrides, knobs), strict=True):
         notes = "; ".join(x for x in (
             f"{r['engine']}, {r['model']} on {r['hardware'] or '(no spec)'} tp{r['tp'] or '?'}"
+            + (f" pp{r['pp']}" if (r.get("pp") or "1") != "1" else "")
             + (f" dp{r['dp']} ep{r['ep']}" if (r.get("dp") or "1") != "1" else "")
             + f" x{r['replicas'] or '?'}, {r['weights'] or '?'} weights, ISL/OSL "
             f"{r['isl'] or '?'}/{r['osl'] or '?'}, runtime {r['runtime'] or '-'}",
