@@ -45,6 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # NVML total 81559 MiB = 85.52 GB; after a 6695 MiB engine and 1134.01 MiB of execution
 # context, cudaMemGetInfo finds 70.48 GiB free. What else its process holds, per GPU, by hand:
 TRTLLM_HELD = 85.52e9 - 70.48 * 2**30 - 6695 * 2**20 - 1134.01 * 2**20  # ≈ 1.634 GB
+# vLLM's memory profiling log in vllm-project/vllm PR #10511 (Llama-3-8B, one 80 GB GPU):
+# total_gpu_memory 79.22 GiB x 0.90 usable, non_torch_memory 1.79 GiB. Against the NVML
+# total 85.52 GB, what its KV sizing loses beyond weights and activations, by hand:
+VLLM_V1_HELD = 0.9 * (85.52e9 - 79.22 * 2**30) + 1.79 * 2**30  # ≈ 2.33 GB
 SPEC_DIR = ROOT / "hwmodels" / "specs"
 SPECS = sorted(SPEC_DIR.glob("*.yaml"))
 H100_TEXT = (SPEC_DIR / "h100-sxm.yaml").read_text()

@@ -41,3 +41,11 @@ def test_the_server_is_eight_boards_on_pcie_gen5():
     # PCIe 5.0 x16: 32 GT/s x 16 lanes x 128/130, per direction
     assert hw.interconnect.link_bandwidth_Bps == pytest.approx(32e9 * 16 / 8 * 128 / 130,
                                                                rel=0.001)
+
+
+def test_the_nvfp4_shares_are_the_b200s_fitted_ones():
+    """No RTX row fits anything: the board takes the B200's two fitted in-engine constants
+    (validation/fitting/b200_fp4.py), so a refit of b200.yaml must carry over."""
+    b, r = load_hardware("b200").chip.params, load_hardware("rtx-pro-6000").chip.params
+    assert (r.mma_efficiency_fp4, r.decode_attention_bw_efficiency) == (
+        b.mma_efficiency_fp4, b.decode_attention_bw_efficiency)

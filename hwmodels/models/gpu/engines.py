@@ -557,6 +557,16 @@ _p("trtllm-pytorch", Runtime.FUSED,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
    moe_efficiency=_TRTLLM_MOE_EFFICIENCY,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
+# What vLLM's KV sizing finds taken beside weights and activations, per GPU. Since its memory
+# profiling overhaul (vllm-project/vllm PR #10511, 2024-12; V1's worker reuses it, PR #19312)
+# the KV cache gets gpu_memory_utilization x CUDA's total less the weights, the activation
+# peak and the process's non-torch memory (CUDA context, cuBLAS and NCCL workspaces).
+# Measured, not fitted: the PR's Llama-3-8B run on one 80 GB GPU logs total_gpu_memory
+# 79.22 GiB and non_torch_memory 1.79 GiB. Against the NVML total a spec holds (h100-sxm:
+# 85.52 GB): 0.9 x (85.52e9 - 79.22 GiB) + 1.79 GiB = 2.33 GB. The same run at TP2 logs
+# 3.58 GiB of non-torch memory (NCCL and the custom all-reduce's buffers), not counted here.
+_VLLM_V1_RUNTIME_MEMORY = {"runtime_memory_bytes": 0.9 * (85.52e9 - 79.22 * 2**30)
+                           + 1.79 * 2**30}
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
@@ -568,7 +578,10 @@ _p("vllm-v1", Runtime.FUSED,
    "decodes and (chunks of) new prompts; TP all-reduces below 8 MiB on one NVLink node "
    "run vLLM's custom all-reduce kernel (measured, see _VLLM_CUSTOM_AR); MoE tokens are "
    "exchanged by all-gather + reduce-scatter (its default --all2all-backend, see "
-   "_GATHER_ALWAYS); NCCL without NVLink SHARP (NCCL_CUMEM_ENABLE=0, see _NO_NVLS)",
+   "_GATHER_ALWAYS); NCCL without NVLink SHARP (NCCL_CUMEM_ENABLE=0, see _NO_NVLS); the KV "
+   "cache gets 0.9 of CUDA's total less weights, activations and 2.33 GB of CUDA context "
+   "and workspaces (see _VLLM_V1_RUNTIME_MEMORY)",
+   **_VLLM_V1_RUNTIME_MEMORY,
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
    fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
    moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
