@@ -14,10 +14,10 @@ Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shard
    (`Deployment.activation_reserve_bytes`, or twice the largest single-op activation
    footprint of a `max_tokens` iteration — an estimate of what vLLM's profiling run finds;
    with the engine knob `moe_workspace` on, at least its fused MoE kernel's buffers for every
-   routed row of that iteration, `costs.MapperIterationCost.facts`).
-   minus the memory the engine's process holds beside them (the runtime knob
-   `runtime_memory_bytes`: CUDA context, library workspaces, runtime buffers, the driver's
-   share outside CUDA's view; TensorRT-LLM's KV sizing finds it taken).
+   routed row of that iteration, `costs.MapperIterationCost.facts`), minus the memory the
+   engine's process holds beside them (the runtime knob `runtime_memory_bytes`: CUDA
+   context, library workspaces, runtime buffers, the driver's share outside CUDA's view,
+   which the engine's own KV sizing finds taken).
    An engine that sizes its KV cache from the memory left free instead (the runtime knob
    `kv_free_fraction` > 0: TensorRT-LLM's kv_cache_free_gpu_mem_fraction) takes that
    fraction of capacity − weights − reserve − process memory, and `gpu_memory_utilization`
@@ -40,7 +40,7 @@ from infersim.simulator.serving.costs import ReplicaFacts
 @dataclass(frozen=True)
 class KvPlan:
     blocks: int
-    pool_bytes_per_chip: float  # after weights and the activation reserve
+    pool_bytes_per_chip: float  # after weights, the activation reserve and process memory
     weights_bytes_per_chip: float
     reserve_bytes_per_chip: float  # activation reserve + the engine process's own memory
     block_bytes_per_chip: float

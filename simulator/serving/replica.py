@@ -98,7 +98,8 @@ class Pipeline:
     sum. The step's serving floor (the host's output processing and front-end work for its
     requests, `costs.MapperIterationCost.floored`) is not divided: every rank runs one
     executor loop that takes the micro-batches in turn (TensorRT-LLM's _executor_loop_pp,
-    vLLM's one driver process), so the gate is held for the floor when that is longer. Energy: a step's energy includes static power of every chip for all of t; all but
+    vLLM's one driver process), so the gate is held for the floor when that is longer.
+    Energy: a step's energy includes static power of every chip for all of t; all but
     t/stages of it is removed (`static_w` × (t − t/stages)) because in a pipeline those chips
     are working on other micro-batches — the run's idle time is charged separately."""
 

@@ -509,9 +509,8 @@ def trtllm_bench_settings(model: str, hardware: str, tp: int, isl: int, osl: int
     one iteration. With `pp` pipeline stages the free memory is that of all tp x pp GPUs and
     the request count (capped at 4096) is divided by pp before the rounding: the limits of
     each of the pp micro-batches in flight (calc_engine_setting / finetune_setting in
-    tensorrt_llm/bench/build/
-    tuning.py, get_settings in tensorrt_llm/bench/benchmark/utils/general.py, NVIDIA/
-    TensorRT-LLM)."""
+    tensorrt_llm/bench/build/tuning.py, get_settings in tensorrt_llm/bench/benchmark/utils/
+    general.py, NVIDIA/TensorRT-LLM)."""
     from infersim.workloads.hf_config import load_model
 
     m = load_model(model)

@@ -497,8 +497,8 @@ _p("trtllm", Runtime.FUSED,
    "fallback that always works); larger all-reduces run NCCL's ring, no NVLink SHARP "
    "(see _NO_NVLS); the KV cache takes 0.9 of the memory left free "
    "(see _TRTLLM_KV_FREE_FRACTION), after 1.63 GB per GPU of CUDA context, runtime "
-   "buffers and driver reserve (see _TRTLLM_RUNTIME_MEMORY); the KV cache keeps every key of Llama-4's "
-   "chunked-local layers (see _TRTLLM_CHUNKED); a prompt joins an iteration only whole "
+   "buffers and driver reserve (see _TRTLLM_RUNTIME_MEMORY); the KV cache keeps every "
+   "key of Llama-4's chunked-local layers (see _TRTLLM_CHUNKED); a prompt joins an iteration only whole "
    "(chunked context off, its default; see _TRTLLM_WHOLE_PROMPTS)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    **_TRTLLM_WHOLE_PROMPTS,
