@@ -399,6 +399,11 @@ class GpuParams:
         "decode_attention_bw_efficiency", "sustained fraction of peak main-memory bandwidth a "
         "decode-attention kernel streams its KV cache at (paged-block gathers, split-KV "
         "partials); 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0), default=0.0)
+    decode_attention_sm_bytes_per_cycle: float = kind_param(
+        "decode_attention_sm_bytes_per_cycle", "KV bytes a decode-attention kernel consumes "
+        "per SM per clock where its own pipeline (fp8 KV unpacked beside the MMAs, paged "
+        "gathers), not the memory, binds: a limit that scales with SMs x clock; 0 = none",
+        (0.0, 4096.0), default=0.0)
     gemm_bw_efficiency: float = kind_param(
         "gemm_bw_efficiency", "sustained fraction of peak main-memory bandwidth a GEMM draws "
         "when it streams its operands (skinny-M, weight-bound GEMMs); 0 = the stream's "

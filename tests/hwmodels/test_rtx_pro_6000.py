@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infersim.api import load_hardware, simulate
+from infersim.api import load_hardware, predict_op, simulate
 from infersim.workloads.dtypes import DType
 
 
@@ -44,14 +44,19 @@ def test_the_server_is_eight_boards_on_pcie_gen5():
 
 
 def test_the_nvfp4_constants_follow_the_b200s_fitted_ones():
-    """No RTX row fits anything: the board takes the B200's fitted NVFP4 GEMM share
-    (validation/fitting/b200_fp4.py), so a refit of b200.yaml must carry over; the B200's
-    fitted decode-attention share is a kernel limit (clock-bound), which at this board's
-    SMs x clock exceeds its whole GDDR7 bandwidth, so here KV streams at the read share."""
-    b, r = load_hardware("b200").chip, load_hardware("rtx-pro-6000").chip
-    assert r.params.mma_efficiency_fp4 == b.params.mma_efficiency_fp4
-    bw_b, bw_r = b.level("hbm").bandwidth_Bps, r.level("hbm").bandwidth_Bps
-    limit = (b.params.decode_attention_bw_efficiency * bw_b
-             * (188 * r.clock_hz) / (148 * b.clock_hz))  # the B200 kernel at this board's clock
-    assert limit > bw_r
-    assert r.params.decode_attention_bw_efficiency == r.params.hbm_read_efficiency == 0.91
+    """No RTX row fits anything: the board takes the B200's fitted NVFP4 GEMM share and its
+    decode attention's per-SM-clock KV rate (validation/fitting/b200_fp4.py), so a refit of
+    b200.yaml carries over; that rate at this board's SMs x clock exceeds its whole GDDR7
+    bandwidth, so a KV-bound decode attention streams at the memory's read share."""
+    from infersim.workloads import ops as O
+
+    b, r = load_hardware("b200").chip.params, load_hardware("rtx-pro-6000").chip
+    p = r.params
+    assert (p.mma_efficiency_fp4, p.decode_attention_sm_bytes_per_cycle) == (
+        b.mma_efficiency_fp4, b.decode_attention_sm_bytes_per_cycle)
+    gddr = r.level("hbm").bandwidth_Bps
+    assert 188 * r.clock_hz * p.decode_attention_sm_bytes_per_cycle > 4 * gddr
+    dec = O.attention(64, 64, 8, 128, 1, 4096, False, "bf16", kv_dtype="fp8")
+    kv = 2.0 * 64 * 4096 * 8 * 128
+    assert predict_op(dec, "rtx-pro-6000", "graph") == pytest.approx(kv / (0.91 * gddr),
+                                                                     rel=0.1)

@@ -19,14 +19,16 @@ def test_committed_fit_matches_the_spec() -> None:
     fit = json.loads(b200_fp4.OUT.read_text())
     p = load_hardware("b200").chip.params
     v = fit["values"]
-    assert (p.mma_efficiency_fp4, p.decode_attention_bw_efficiency) == (
-        v["gpu.mma_efficiency_fp4"], v["gpu.decode_attention_bw_efficiency"])
+    assert (p.mma_efficiency_fp4, p.decode_attention_sm_bytes_per_cycle) == (
+        v["gpu.mma_efficiency_fp4"], v["gpu.decode_attention_sm_bytes_per_cycle"])
+    # the stream shares stay the HBM's: the fitted limit is the kernel's own, per SM and clock
+    assert p.decode_attention_bw_efficiency == 0.0
     # the HBM's own stream shares stay the assumed ones: weights stream at full speed
     assert (p.hbm_read_efficiency, p.hbm_write_efficiency) == (0.927, 0.734)
     # the systems of B200s price with the same chip
     q = load_hardware("hgx-b200").chip.params
-    assert (q.mma_efficiency_fp4, q.decode_attention_bw_efficiency) == (
-        p.mma_efficiency_fp4, p.decode_attention_bw_efficiency)
+    assert (q.mma_efficiency_fp4, q.decode_attention_sm_bytes_per_cycle) == (
+        p.mma_efficiency_fp4, p.decode_attention_sm_bytes_per_cycle)
     assert set(fit["rows"]) == set(sp.SPEC_FITTED) == {b200_fp4.PREFILL_ROW,
                                                        b200_fp4.DECODE_ROW}
 
@@ -70,7 +72,8 @@ def test_b200_weight_streams_keep_the_hbm_share() -> None:
     t = predict_op(op, "b200", "graph")
     stream = 8192 * 28672 * (8 + 1) / 16 / (0.927 * 8e12)
     assert stream < t < stream * 1.4
-    slower = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.3})
+    slower = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.3,
+                                    "gpu.decode_attention_sm_bytes_per_cycle": 5.0})
     assert predict_op(op, slower, "graph") == t
 
 
@@ -78,8 +81,11 @@ def test_decode_attention_share_moves_decode_attention_only_and_in_its_direction
     # 64 sequences x 4096 keys, fp8 KV, 8 KV heads of 128: 2 x 64 x 4096 x 8 x 128 B = 537 MB
     dec = O.attention(64, 64, 8, 128, 1, 4096, False, "bf16", kv_dtype="fp8")
     pre = O.attention(1, 64, 8, 128, 4096, 4096, True, "bf16", kv_dtype="fp8")
-    lo = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.4})
-    hi = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.8})
+    # the share alone (the kernel's own per-SM limit off)
+    lo = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.4,
+                                "gpu.decode_attention_sm_bytes_per_cycle": 0.0})
+    hi = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.8,
+                                "gpu.decode_attention_sm_bytes_per_cycle": 0.0})
     t_lo, t_hi = predict_op(dec, lo, "graph"), predict_op(dec, hi, "graph")
     assert t_lo > t_hi
     # KV-bound: the stream time scales about as 1 / share
@@ -92,6 +98,29 @@ def test_decode_attention_share_moves_decode_attention_only_and_in_its_direction
     assert h100.chip.params.decode_attention_bw_efficiency == 0.0
     same = load_hardware("h100-sxm", {"gpu.decode_attention_bw_efficiency": 0.0})
     assert predict_op(dec, same, "graph") == predict_op(dec, h100, "graph")
+
+
+def test_decode_attention_rate_scales_with_sms_and_clock_not_with_the_memory() -> None:
+    """`decode_attention_sm_bytes_per_cycle`: a KV-bound decode attention (64 sequences x
+    4,096 fp8 keys, 8 KV heads of 128: 537 MB) takes about KV / (SMs x clock x rate) where
+    that is longer than the memory stream: on the B200 148 x 1.85 GHz x 17.25 B = 4.72 TB/s
+    of its 8 TB/s; halving the rate doubles it; the GB200 (the same HBM at a 10/9 clock) is
+    10/9 faster; a prefill is untouched; 0 = no such limit (every spec but the Blackwells)."""
+    dec = O.attention(64, 64, 8, 128, 1, 4096, False, "bf16", kv_dtype="fp8")
+    pre = O.attention(1, 64, 8, 128, 4096, 4096, True, "bf16", kv_dtype="fp8")
+    kv = 2.0 * 64 * 4096 * 8 * 128
+    b200 = load_hardware("b200")
+    rate = b200.chip.params.decode_attention_sm_bytes_per_cycle
+    t = predict_op(dec, b200, "graph")
+    assert t == pytest.approx(kv / (148 * b200.chip.clock_hz * rate), rel=0.1)
+    half = load_hardware("b200", {"gpu.decode_attention_sm_bytes_per_cycle": rate / 2})
+    assert 1.8 < predict_op(dec, half, "graph") / t < 2.05
+    assert predict_op(pre, half, "graph") == predict_op(pre, b200, "graph")
+    gb = predict_op(dec, "gb200", "graph")
+    assert t / gb == pytest.approx(2.06 / 1.85, rel=0.03)
+    off = load_hardware("b200", {"gpu.decode_attention_sm_bytes_per_cycle": 0.0})
+    assert predict_op(dec, off, "graph") < t  # then the 8 TB/s stream at 0.927 binds
+    assert load_hardware("h100-sxm").chip.params.decode_attention_sm_bytes_per_cycle == 0.0
 
 
 def test_mxfp4_runs_on_the_fp4_mmas_and_moves_fewer_scale_bytes() -> None:

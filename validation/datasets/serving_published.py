@@ -702,11 +702,11 @@ FITTED: dict[str, tuple[str, str]] = {
 
 
 # Rows that fit a hardware constant instead (a spec field, `validation/fitting/b200_fp4.py`):
-# B200 NVFP4 tile-loop efficiency on a prefill-heavy row, its decode attention's KV stream share
-# on a decode-heavy one; the B200's other 18 rows are held out.
+# B200 NVFP4 tile-loop efficiency on a prefill-heavy row, its decode attention's KV bytes per SM
+# per clock on a decode-heavy one; the B200's other 18 rows are held out.
 SPEC_FITTED: dict[str, tuple[str, str]] = {
     "trtllm-70b-b200-2048-128": ("b200", "gpu.mma_efficiency_fp4"),
-    "trtllm-70b-b200-128-4096": ("b200", "gpu.decode_attention_bw_efficiency"),
+    "trtllm-70b-b200-128-4096": ("b200", "gpu.decode_attention_sm_bytes_per_cycle"),
 }
 
 

@@ -6,7 +6,10 @@ when a wave's heads do not fit in L2. Flash-decoding runs one block per (batch, 
 split); the split count is searched so that few heads still spread the KV read over many SMs,
 with a combine kernel when split > 1 (each split pays at least one key tile); it streams its KV
 at the GPU's `decode_attention_bw_efficiency` share of peak when the spec sets one (paged
-gathers; 0 = the stream's read / write shares). The faster applicable algorithm is kept.
+gathers; 0 = the stream's read / write shares), and no faster than its active SMs consume
+KV at `decode_attention_sm_bytes_per_cycle` each per clock where the spec sets that (a kernel
+whose own pipeline binds: the limit grows with SMs x clock, the memory's does not). The
+faster applicable algorithm is kept.
 Either kernel adds `gemm_fill_us`, as a GEMM does: a flash-attention kernel is two chained
 tensor-core GEMMs behind the same operand pipeline, which fills before its first MMA and
 drains its output tiles after the last (assumed equal to the GEMMs' fitted figure; without
@@ -120,6 +123,8 @@ def _flash_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> Att
             read += partial
             extra = c.launch
         memory_s = stream_time(c, read, write, min(blocks, c.sms), c.attn_dec_bw_eff)
+        if c.attn_dec_sm_rate > 0.0:  # the kernel's own KV pipeline, per SM and clock
+            compute_s = max(compute_s, op.bytes.kv_read / (min(blocks, c.sms) * c.attn_dec_sm_rate))
         t = max(compute_s, memory_s) + extra + c.gemm_fill
         ch = AttnChoice("flash_decode", blocks, waves, split, compute_s, memory_s, t, read, write, 1)
         if best is None or ch.time_s < best.time_s:
