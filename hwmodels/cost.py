@@ -252,6 +252,13 @@ class CostModel(Protocol):
         nodes on both sides); 0: no such step."""
         ...
 
+    def decode_graph_batch(self, profile: RuntimeProfile | None, batch: int,
+                           max_batch: int) -> int:
+        """The batch a generation-only serving step of `batch` sequences computes when the
+        software pads it to a captured graph's batch size (`max_batch`: the engine's
+        largest decode batch); `batch` where it does not pad."""
+        ...
+
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
                                  activation_bytes: float, weight_bits: int | None) -> float: ...
 
@@ -339,6 +346,10 @@ class CostModelBase:
 
     def decode_graph_cap(self, profile: RuntimeProfile | None) -> int:
         return 0
+
+    def decode_graph_batch(self, profile: RuntimeProfile | None, batch: int,
+                           max_batch: int) -> int:
+        return batch
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:
         """Design warnings about the hardware (printed by `simulate`); none by default."""

@@ -1052,6 +1052,7 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
                "(round_robin only)"),
               (spec.pipeline_stages != 1, "pipeline parallelism (pp > 1)"),
               (cost.parallel.dp > 1, "attention data parallelism (dp > 1)"),
+              (cost.graph_padded, "CUDA-graph batch padding (graph_padding)"),
               (policy.spec is not None, "speculative decoding"),
               (policy.admission == Admission.RESERVE,
                "reserve admission (KV reserved for whole requests, TensorRT-LLM's "

@@ -51,6 +51,12 @@ Decode-only iterations stay even. Not modelled: engines that pad every group's t
 the busiest one's before the exchange (TensorRT-LLM's use_dp_padding), which would also
 price the experts at dp·T_max.
 
+An engine that pads a generation-only iteration to a captured CUDA graph's batch
+(`graph_padding`; TensorRT-LLM's PyTorch backend, every group under attention DP to the
+busiest group's batch first) runs N_dec at the padded batch (`graph_batch`, nodes at each
+padded size) while S_dec stays the real sequences' attention: the dummy rows are requests of
+one token. Iterations with prompt tokens run eagerly, unpadded.
+
 Tables are lazy: a node is computed (one `build_trace` + `map_trace`) the first time an
 iteration needs it and cached. Integer axes are exact up to a threshold, then geometric with
 16-32 nodes per octave, plus nodes at the token counts where costs step (`token_tile`, e.g.
@@ -163,7 +169,7 @@ class MapperIterationCost:
                  lm_head: str | DType | None = None,
                  cached_chunk_per_octave: int | None = None,
                  cached_per_octave: int = 16, dp: int = 1, moe_exchange: str = "auto",
-                 routing_skew: float | None = None) -> None:
+                 routing_skew: float | None = None, max_batch: int = 0) -> None:
         self.model = model
         self.hw = hw
         # Serving runs fused kernels on framework kinds; a compiled kind (wafer, LPU) runs
@@ -191,6 +197,13 @@ class MapperIterationCost:
         cap = model_.decode_graph_cap(profile)
         for ax in (self.seq, self.tok) if cap > 0 else ():
             ax.nodes = sorted({*ax.nodes, cap, cap + 1, cap * dp, cap * dp + 1})
+        # CUDA-graph padding (`graph_batch`; `max_batch`: the replica's largest decode batch,
+        # dp groups' schedulers): nodes at every padded size; _gcap 0 where nothing pads
+        self._gcap, self._gpad = max_batch // dp, functools.partial(model_.decode_graph_batch,
+                                                                    profile)
+        padded = {self._gpad(b, self._gcap) for b in range(1, self._gcap + 1)}
+        self._gcap *= padded != set(range(1, self._gcap + 1))
+        self.tok.nodes = sorted({*self.tok.nodes, *(p * dp for p in padded if self._gcap)})
         self.ctx = Axis(16, 16)
         # keys per sequence x: a sliding layer's min(x, w) bends at w; a chunked layer's
         # x − ⌊(x − 1)/c⌋·c drops after each multiple of c (nodes on both sides): affine between
@@ -420,6 +433,16 @@ class MapperIterationCost:
         """Make `cell` the current (and a kept) decode cell of `batch` sequences."""
         self._dcell[batch] = self._dcells[(batch, int(cell[0]))] = cell
 
+    @property
+    def graph_padded(self) -> bool:
+        return self._gcap > 0
+
+    def graph_batch(self, d: int) -> int:
+        """The sequences a generation-only iteration of d runs its token-parallel ops for: d,
+        or with CUDA-graph padding dp x the busiest group's batch padded to a captured size."""
+        dp = self.parallel.dp
+        return dp * self._gpad(-(-d // dp), self._gcap) if self._gcap else d
+
     def _decode_only(self, d: int, ctx: int) -> TE:
         """`_compose` of a decode-only iteration: for a fixed batch it is affine in the keys
         per sequence between two ctx nodes (S_dec is interpolated linearly there), so each
@@ -432,9 +455,10 @@ class MapperIterationCost:
             lo, hi = nodes[i - 1], nodes[i]
             c = self._dcells.get((d, lo))  # batch sizes come and go: keep every cell's line
             if c is None:
-                # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed
-                (nt, ne), (t0, e0), (t1, e1) = (self.n_dec(d), self.s_dec(d, lo),
-                                                self.s_dec(d, hi))
+                # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed; a
+                # padded graph runs the token-parallel ops at its padded batch
+                (nt, ne), (t0, e0), (t1, e1) = (self.n_dec(self.graph_batch(d)),
+                                                self.s_dec(d, lo), self.s_dec(d, hi))
                 t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
                 c = self._dcells[(d, lo)] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0,
                                              (e1 - e0) / (hi - lo))

@@ -587,7 +587,8 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
                                weights=dep.weights, activations=dep.activations, kv=dep.kv,
                                lm_head=dep.lm_head,
                                cached_chunk_per_octave=8 if policy.prefix_caching else None,
-                               cached_per_octave=4 if policy.prefix_caching else 16)
+                               cached_per_octave=4 if policy.prefix_caching else 16,
+                               max_batch=min(policy.max_batch, policy.max_tokens))
     # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long
     # prefill through the activation buffers of its largest batch, so its workspace is that
     # of max_batch tokens; a GPU engine reserves for a whole max_tokens iteration.

@@ -491,3 +491,16 @@ def test_ll_step_latency_knob_slows_small_allreduces_up_to_the_bandwidth_protoco
     by_hand = min(p.collective_latency_s, p.kernel_launch_s) + min(ring, nvls) + p.kernel_launch_s
     assert cost(small, 0.0) == pytest.approx(by_hand, rel=1e-9)
     assert smalls[-1] < cost(small, 0.0)
+
+
+def test_graph_padding_picks_the_next_captured_batch_up_to_the_engines_own_cap():
+    # the performance overview's sizes 1, 2, 4, ..., 256, 384, 512, 1024, 2048, 4096, 8192,
+    # kept up to the engine's largest decode batch, which is captured itself when a listed
+    # size exceeds it (TensorRT-LLM's _filter_cuda_graph_batch_sizes); by hand
+    pad = E.graph_padded_batch
+    assert [pad(b, 8192) for b in (1, 3, 200, 257, 385, 600, 1100, 5000)] == \
+        [1, 4, 256, 384, 512, 1024, 2048, 8192]
+    assert [pad(b, 2304) for b in (1024, 1025, 2049, 2304)] == [1024, 2048, 2304, 2304]
+    assert [pad(b, 300) for b in (200, 257, 300)] == [256, 300, 300]
+    assert pad(9000, 16384) == 9000  # above every captured size: no graph to pad to
+    assert pad(5, 0) == 5  # no cap known: nothing captured

@@ -294,3 +294,50 @@ def test_a_decode_batch_above_the_captured_graphs_steps_to_eager_at_the_cap():
     node = prof.value("host_node_s", 0.0)
     assert above >= s.kernels * node + s.step_overhead_s - 1e-12
     assert above > graphed
+
+
+def test_a_padded_graph_runs_the_token_parallel_ops_at_the_captured_batch():
+    # TensorRT-LLM's PyTorch backend (graph_padding, the performance overview's captured
+    # sizes ..., 256, 384, 512, 1024, 2048, ...) runs a generation-only iteration of 600
+    # sequences as the graph of 1024: by hand, the unpadded table's N_dec(1024) plus the 600
+    # real sequences' attention S_dec(600, x); an iteration at a captured size, and one
+    # holding a prompt (eager, no graph), cost what they cost unpadded
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    prof = lookup("trtllm-pytorch")
+    assert prof.value("graph_padding", 0.0) == 1.0
+    model, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    pad = MapperIterationCost(model, hw, runtime=prof, weights="fp8", max_batch=2048)
+    flat = MapperIterationCost(model, hw, runtime=prof.with_values(graph_padding=0.0),
+                               weights="fp8", max_batch=2048)
+    assert pad.graph_padded and not flat.graph_padded
+    keys = 700
+    by_hand = flat.n_dec(1024)[0] + flat.s_dec(600, keys)[0]
+    assert pad.device([], 0, 600, 600 * keys)[0] == pytest.approx(by_hand, rel=1e-9)
+    assert pad.device([], 0, 600, 600 * keys)[0] > flat.device([], 0, 600, 600 * keys)[0]
+    assert pad.device([], 0, 512, 512 * keys)[0] == pytest.approx(
+        flat.device([], 0, 512, 512 * keys)[0], rel=1e-9)
+    mixed = ([(300, 0)], 1, 600, 600 * keys)
+    assert pad.device(*mixed)[0] == pytest.approx(flat.device(*mixed)[0], rel=1e-9)
+    # the engine's largest decode batch is captured too: 2100 pads to 2048's successor, the
+    # cap 2304, not to 4096
+    capped = MapperIterationCost(model, hw, runtime=prof, weights="fp8", max_batch=2304)
+    assert [capped.graph_batch(b) for b in (2048, 2100, 2304)] == [2048, 2304, 2304]
+
+
+def test_attention_data_parallel_groups_pad_to_the_busiest_groups_captured_batch():
+    # dp 8 groups, 2868 sequences: the busiest group holds ceil(2868 / 8) = 359, every group
+    # pads to 384, the experts see 8 x 384 = 3072 rows; without padding the table reads 2868
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    prof = lookup("trtllm-pytorch")
+    kw = dict(tp=1, dp=8, ep=8, weights="fp8", max_batch=8 * 2304)
+    model, hw = load_model("qwen3-30b-a3b"), load_hardware("dgx-h200")
+    pad = MapperIterationCost(model, hw, runtime=prof, **kw)
+    flat = MapperIterationCost(model, hw, runtime=prof.with_values(graph_padding=0.0), **kw)
+    assert pad.graph_batch(2868) == 3072 and flat.graph_batch(2868) == 2868
+    keys = 1500
+    by_hand = flat.n_dec(3072)[0] + flat.s_dec(2868, keys)[0]
+    assert pad.device([], 0, 2868, 2868 * keys)[0] == pytest.approx(by_hand, rel=1e-9)

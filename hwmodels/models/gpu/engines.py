@@ -53,6 +53,12 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `graph_max_batch`: the largest decode batch an engine captured a graph for; a decode
     step of more sequences runs the model from the host (`host_node_s` per kernel) as an
     eager prompt does (vLLM V0: 256; SGLang 0.3-0.4: 160; 0: any batch).
+  * `graph_padding`: a generation-only step replays the captured CUDA graph of the next
+    batch size at or above its batch, the extra rows dummy requests of one token that run
+    every token-parallel op (GEMMs, MoE, norms, logits) but add no attention to speak of;
+    under attention data parallelism every group pads to the busiest group's batch first
+    (`graph_padded_batch`; TensorRT-LLM's PyTorch backend with
+    `cuda_graph_config.enable_padding`; 0: a step runs its own batch).
   * `prefill_graphs`: steps with prompt tokens replay graphs too (1: a C++ runtime or a
     whole-step capture); 0: they run the model eagerly from Python, each kernel paying
     `gpu.host_launch_us` (vLLM V0, SGLang and llama.cpp capture CUDA graphs for decode
@@ -166,6 +172,10 @@ KNOBS: dict[str, tuple[float, str]] = {
     "cuda_graphs": (1.0, "decode replays CUDA graphs (0: host dispatch per kernel)"),
     "graph_max_batch": (0.0, "largest decode batch with a captured CUDA graph; larger decode "
                              "steps run eagerly, host dispatch per kernel (0: any batch)"),
+    "graph_padding": (0.0, "a generation-only step runs the CUDA graph of the next captured "
+                           "batch size (TRTLLM_BENCH_GRAPH_BATCHES, up to the engine's max "
+                           "batch) with dummy rows: token-parallel ops at the padded batch "
+                           "(0: its own batch)"),
     "prefill_graphs": (1.0, "steps with prompt tokens replay graphs too (0: they run "
                             "eagerly, host dispatch per kernel)"),
     "scheduler_steps": (1.0, "decode steps per CPU scheduling pass (multi-step scheduling)"),
@@ -231,6 +241,32 @@ def knob(profile: RuntimeProfile | None, name: str) -> float:
     """The value of knob `name` under `profile` (its default when unset or no profile)."""
     default = KNOBS[name][0]
     return default if profile is None else profile.value(name, default)
+
+
+# The CUDA-graph batch sizes of TensorRT-LLM's performance overview (v1.0): its llm_options.yml
+# for every throughput run, dense and MoE, sets cuda_graph_config enable_padding: true with
+# batch_sizes 1, 2, 4, ..., 256, 384, 512, 1024, 2048, 4096, 8192
+# (docs/source/performance/perf-overview.md, "Running the Benchmark", NVIDIA/TensorRT-LLM at
+# 00f3768). The engine keeps the sizes up to its largest decode batch, min(max_batch_size,
+# max_num_tokens), and that batch itself when a listed size exceeds it
+# (_filter_cuda_graph_batch_sizes in tensorrt_llm/_torch/pyexecutor/model_engine.py); a
+# generation-only batch is padded with a dummy generation request to the next size
+# (_get_padded_batch there: under attention DP first to the largest batch of all ranks,
+# gathered by tp_allgather, when every rank's batch is generation-only).
+TRTLLM_BENCH_GRAPH_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096,
+                              8192)
+
+
+def graph_padded_batch(batch: int, max_batch: int,
+                       sizes: tuple[int, ...] = TRTLLM_BENCH_GRAPH_BATCHES) -> int:
+    """The batch a generation-only step of `batch` sequences runs at under CUDA-graph padding
+    (`graph_padding`): the smallest captured size at or above it, the sizes being `sizes` up
+    to the engine's largest decode batch `max_batch` plus `max_batch` itself when a size
+    exceeds it; `batch` itself above them all (no graph to pad to)."""
+    kept = [s for s in sizes if s <= max_batch]
+    if max_batch > 0 and any(s > max_batch for s in sizes) and max_batch not in kept:
+        kept.append(max_batch)
+    return next((s for s in kept if s >= batch), batch)
 
 
 def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:
@@ -548,10 +584,15 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "eagerly on every rank when any rank has one), so an iteration with prompt tokens runs "
    "eagerly from its Python modules, host_node_s per kernel (assumed: vLLM's fitted "
    "Python-layer cost, see _PY_ENGINE_HOST_S); whole prompts as `trtllm` (its Python "
-   "scheduler binds the same C++ micro-batch scheduler)",
+   "scheduler binds the same C++ micro-batch scheduler); a generation-only iteration is "
+   "padded to the next captured CUDA-graph batch size (graph_padding: the performance "
+   "overview's llm_options set cuda_graph_config enable_padding with the sizes of "
+   "TRTLLM_BENCH_GRAPH_BATCHES; the LLM API's own default is no padding, "
+   "graph_padding=0)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    **_TRTLLM_WHOLE_PROMPTS,
    output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, prefill_graphs=0.0,
+   graph_padding=1.0,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,

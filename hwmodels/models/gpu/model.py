@@ -191,6 +191,14 @@ class GpuModel(CostModelBase):
         """The engine's `graph_max_batch` (0: graphs for any decode batch)."""
         return max(0, int(E.knob(profile, "graph_max_batch")))
 
+    def decode_graph_batch(self, profile: RuntimeProfile | None, batch: int,
+                           max_batch: int) -> int:
+        """`graph_padding`: the next captured CUDA-graph batch size (`engines.
+        graph_padded_batch`); `batch` itself without it."""
+        if E.knob(profile, "graph_padding") < 0.5:
+            return batch
+        return E.graph_padded_batch(batch, max_batch)
+
     def graphed_prefill(self, runtime: Runtime | RuntimeProfile
                         ) -> Runtime | RuntimeProfile:
         """An engine that captures CUDA graphs for decode only (`prefill_graphs` 0, as
