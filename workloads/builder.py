@@ -365,9 +365,8 @@ def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[s
             return 0.0
         return float(math.ceil(m.vocab_size / s.tp)) * m.hidden_size * s.w.bytes
     if op.kind is OpKind.MOE_EXPERTS and m.moe is not None:
-        # all local experts stay resident; "+1" variants are the same matrices (one split
-        # of the token-expert pairs), counted once
-        key = (op.name.removesuffix("+1"), op.block)
+        # all local experts stay resident, counted once per op and block
+        key = (op.name, op.block)
         if key in seen_experts or not isinstance(op.shape, O.MatmulShape):
             return 0.0
         seen_experts.add(key)
@@ -752,6 +751,17 @@ def stage_wide(op: Op) -> bool:
     return op.name in _STAGE_WIDE or op.name.startswith("experts_")
 
 
+def _experts_gemm(pairs: int, rows: int, k: int, n: int, s: _Step, groups: int, imb: float,
+                  name: str, count: int, block: str, held: int) -> Op:
+    """One grouped expert GEMM: `groups` experts' tiles at `rows` rows each (its shape, which
+    the hardware prices), with the FLOPs and activation bytes of the `pairs` rows it has."""
+    op = O.matmul(rows, k, n, s.act, weight_dtype=s.we, groups=groups, imbalance=imb,
+                  name=name, count=count, block=block, kind=OpKind.MOE_EXPERTS, experts=held)
+    exact = O.matmul(pairs, k, n, s.act, weight_dtype=s.we)
+    return dataclasses.replace(op, flops=exact.flops, bytes=dataclasses.replace(
+        op.bytes, act_in=exact.bytes.act_in, act_out=exact.bytes.act_out))
+
+
 def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     assert m.moe is not None
     moe = m.moe
@@ -785,19 +795,17 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     # distinct expert copies this chip reads: the touched share of its slots
     touched = experts_touched(E, k, T) / s.ep * (_slots(m, s) / E)
     groups = max(1, min(e_local, pairs, round(touched)))
-    q, r = divmod(pairs, groups)
-    # 0: derived from uniform top-k routing of this step's tokens
-    imb = s.imbalance or routing_imbalance(t, E, k, s.ep, groups, pairs)
+    # one grouped GEMM launch over the touched experts (every expert's tiles in one grid),
+    # each priced at the larger of the two row counts the pairs split into (q or q + 1:
+    # the same row tiles); the busiest expert's rows as uniform top-k routing of this step's
+    # tokens gives them (`routing_imbalance`, over the mean pairs / groups) or s.imbalance
+    rows = -(-pairs // groups)
+    mean = pairs / groups
+    imb = max(1.0, (s.imbalance or routing_imbalance(t, E, k, s.ep, groups, pairs)) * mean
+              / rows)
     up_n = 2 * width if m.mlp.gated else width
-    # the chip's expert matrices, shared between the two splits in proportion to their groups
-    held = {"": e_local * (groups - r) // groups}
-    held["+1"] = e_local - held[""]
-    for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
-        if g:
-            ops.append(O.matmul(rows, h, up_n, s.act, weight_dtype=s.we, groups=g,
-                                imbalance=imb, name=f"experts_gate_up{suffix}",
-                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS,
-                                experts=max(g, held[suffix])))
+    ops.append(_experts_gemm(pairs, rows, h, up_n, s, groups, imb, "experts_gate_up",
+                             n_layers, blk, e_local))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * up_n, s.act, inputs=1.0,
                             weight_bytes=groups * up_n * s.w.bytes, name="experts_gate_up_bias",
@@ -809,12 +817,8 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     ops.append(O.vector(OpKind.ELEMENTWISE, pairs * width, s.stream,
                         inputs=2.0 if m.mlp.gated else 1.0, flops_per_elem=_ACT_FLOPS[m.mlp],
                         name="experts_act", count=n_layers, block=blk))
-    for g, rows, suffix in ((groups - r, q, ""), (r, q + 1, "+1")):
-        if g:
-            ops.append(O.matmul(rows, width, h, s.act, weight_dtype=s.we, groups=g,
-                                imbalance=imb, name=f"experts_down{suffix}",
-                                count=n_layers, block=blk, kind=OpKind.MOE_EXPERTS,
-                                experts=max(g, held[suffix])))
+    ops.append(_experts_gemm(pairs, rows, width, h, s, groups, imb, "experts_down",
+                             n_layers, blk, e_local))
     if moe.expert_bias:
         ops.append(O.vector(OpKind.ELEMENTWISE, pairs * h, s.act, inputs=1.0,
                             weight_bytes=groups * h * s.w.bytes, name="experts_down_bias",

@@ -54,9 +54,9 @@ def test_dispatch_and_expert_work_per_gpu_by_hand():
     disp = ops["moe_dispatch"]
     assert disp.shape.group_size == 32
     assert disp.shape.bytes == pytest.approx(8 * K * H * 2 * hot, rel=1e-9)
-    rows = sum(o.shape.m * o.shape.groups for o in tr.ops
-               if o.name.startswith("experts_gate_up"))
-    assert rows == math.ceil(256 * K // 32 * hot)
+    (up,) = [o for o in tr.ops if o.name.startswith("experts_gate_up")]  # one launch
+    assert up.flops / (2.0 * H * 2 * I_EXP) == math.ceil(256 * K // 32 * hot)
+    assert up.shape.m == math.ceil(math.ceil(256 * K // 32 * hot) / up.shape.groups)
     # the expert matrices are whole (no tensor split): n = 2 × 2048 for gate+up
     assert all(o.shape.n == 2 * I_EXP for o in tr.ops if o.name.startswith("experts_gate_up"))
     assert "moe_allreduce" not in ops  # tp = 1: nothing to re-replicate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -341,3 +342,19 @@ def test_attention_data_parallel_groups_pad_to_the_busiest_groups_captured_batch
     keys = 1500
     by_hand = flat.n_dec(3072)[0] + flat.s_dec(2868, keys)[0]
     assert pad.device([], 0, 2868, 2868 * keys)[0] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_a_moe_decode_step_does_not_get_cheaper_with_more_sequences():
+    # the busiest EP rank's expert GEMM is one grouped launch over its touched experts: more
+    # sequences never cost less (it was priced as two launches split by rows per expert,
+    # q and q + 1, each with half the tiles, so 50 sequences over dp 8 x ep 8 cost more
+    # than 57); the token-parallel table, padding off, over every batch to 160
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    prof = lookup("trtllm-pytorch").with_values(graph_padding=0.0)
+    c = MapperIterationCost(load_model("qwen3-30b-a3b"), load_hardware("dgx-h200"),
+                            runtime=prof, tp=1, dp=8, ep=8, weights="fp8", activations="fp8",
+                            kv="fp8")
+    t = [c.n_dec(b)[0] for b in range(1, 161)]
+    assert all(b >= a * (1 - 1e-9) for a, b in itertools.pairwise(t))

@@ -182,8 +182,12 @@ def test_expert_parallel_all_to_all(mixtral: ModelConfig) -> None:
         assert o.shape.bytes == pytest.approx(32 * 2 * 4096 * 2 * hot, rel=1e-6)
         assert o.count == 32
     ex = _ops(tr, OpKind.MOE_EXPERTS)
-    # this chip: ceil(64·2/2 · hot) = 69 pairs over its 4 experts (full width: tp/ep = 1)
-    assert sum(o.shape.m * o.shape.groups for o in ex if "gate_up" in o.name) == 69
+    # this chip: ceil(64·2/2 · hot) = 69 pairs over its 4 experts (full width: tp/ep = 1):
+    # the FLOPs of 69 rows of 4096 x 2·14336, in one grouped launch of 4 experts whose
+    # tiles hold ceil(69 / 4) = 18 rows each
+    (up,) = [o for o in ex if "gate_up" in o.name]
+    assert up.flops == 2.0 * 69 * 4096 * 2 * 14336
+    assert (up.shape.groups, up.shape.m) == (4, 18)
 
 
 def test_expert_parallel_allgather_exchange(mixtral: ModelConfig) -> None:

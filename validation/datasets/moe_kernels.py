@@ -40,7 +40,7 @@ DESCRIPTION = ("Published fused-MoE layer timings (vLLM / SGLang Triton fused-Mo
                "1-4096 tokens) re-predicted; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "fused_moe_kernels.csv"
 LIST_ROWS = False
-# the MoE layer's ops in a trace (a grouped GEMM split by rows per expert adds "+1" copies)
+# the MoE layer's ops in a trace
 MOE_OPS = frozenset({"router_topk", "experts_gate_up", "experts_act", "experts_down",
                      "experts_weighted_sum"})
 
