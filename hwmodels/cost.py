@@ -252,11 +252,11 @@ class CostModel(Protocol):
         nodes on both sides); 0: no such step."""
         ...
 
-    def decode_graph_batch(self, profile: RuntimeProfile | None, batch: int,
-                           max_batch: int) -> int:
-        """The batch a generation-only serving step of `batch` sequences computes when the
-        software pads it to a captured graph's batch size (`max_batch`: the engine's
-        largest decode batch); `batch` where it does not pad."""
+    def decode_graph_sizes(self, profile: RuntimeProfile | None,
+                           max_batch: int) -> tuple[int, ...]:
+        """The decode batch sizes the software captured graphs for and pads a
+        generation-only serving step up to, ascending (`max_batch`: the engine's largest
+        decode batch); empty where it does not pad."""
         ...
 
     def resident_weight_fraction(self, hw: Hardware, weight_bytes: float, kv_bytes: float,
@@ -347,9 +347,9 @@ class CostModelBase:
     def decode_graph_cap(self, profile: RuntimeProfile | None) -> int:
         return 0
 
-    def decode_graph_batch(self, profile: RuntimeProfile | None, batch: int,
-                           max_batch: int) -> int:
-        return batch
+    def decode_graph_sizes(self, profile: RuntimeProfile | None,
+                           max_batch: int) -> tuple[int, ...]:
+        return ()
 
     def warnings(self, hw: Hardware) -> tuple[str, ...]:
         """Design warnings about the hardware (printed by `simulate`); none by default."""

@@ -198,12 +198,9 @@ class MapperIterationCost:
         for ax in (self.seq, self.tok) if cap > 0 else ():
             ax.nodes = sorted({*ax.nodes, cap, cap + 1, cap * dp, cap * dp + 1})
         # CUDA-graph padding (`graph_batch`; `max_batch`: the replica's largest decode batch,
-        # dp groups' schedulers): nodes at every padded size; _gcap 0 where nothing pads
-        self._gcap, self._gpad = max_batch // dp, functools.partial(model_.decode_graph_batch,
-                                                                    profile)
-        padded = {self._gpad(b, self._gcap) for b in range(1, self._gcap + 1)}
-        self._gcap *= padded != set(range(1, self._gcap + 1))
-        self.tok.nodes = sorted({*self.tok.nodes, *(p * dp for p in padded if self._gcap)})
+        # dp groups' schedulers): nodes at every padded size; none where nothing pads
+        self._gsizes = model_.decode_graph_sizes(profile, max_batch // dp)
+        self.tok.nodes = sorted({*self.tok.nodes, *(g * dp for g in self._gsizes)})
         self.ctx = Axis(16, 16)
         # keys per sequence x: a sliding layer's min(x, w) bends at w; a chunked layer's
         # x − ⌊(x − 1)/c⌋·c drops after each multiple of c (nodes on both sides): affine between
@@ -435,13 +432,14 @@ class MapperIterationCost:
 
     @property
     def graph_padded(self) -> bool:
-        return self._gcap > 0
+        return bool(self._gsizes)
 
     def graph_batch(self, d: int) -> int:
         """The sequences a generation-only iteration of d runs its token-parallel ops for: d,
         or with CUDA-graph padding dp x the busiest group's batch padded to a captured size."""
-        dp = self.parallel.dp
-        return dp * self._gpad(-(-d // dp), self._gcap) if self._gcap else d
+        dp, sizes = self.parallel.dp, self._gsizes
+        i = bisect_left(sizes, -(-d // dp))
+        return dp * sizes[i] if i < len(sizes) else d
 
     def _decode_only(self, d: int, ctx: int) -> TE:
         """`_compose` of a decode-only iteration: for a fixed batch it is affine in the keys

@@ -257,16 +257,22 @@ TRTLLM_BENCH_GRAPH_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 
                               8192)
 
 
-def graph_padded_batch(batch: int, max_batch: int,
-                       sizes: tuple[int, ...] = TRTLLM_BENCH_GRAPH_BATCHES) -> int:
-    """The batch a generation-only step of `batch` sequences runs at under CUDA-graph padding
-    (`graph_padding`): the smallest captured size at or above it, the sizes being `sizes` up
-    to the engine's largest decode batch `max_batch` plus `max_batch` itself when a size
-    exceeds it; `batch` itself above them all (no graph to pad to)."""
+def graph_batch_sizes(max_batch: int,
+                      sizes: tuple[int, ...] = TRTLLM_BENCH_GRAPH_BATCHES) -> tuple[int, ...]:
+    """The CUDA-graph batch sizes an engine of largest decode batch `max_batch` captures
+    under `graph_padding`: `sizes` up to it, and `max_batch` itself when a size exceeds it."""
     kept = [s for s in sizes if s <= max_batch]
     if max_batch > 0 and any(s > max_batch for s in sizes) and max_batch not in kept:
         kept.append(max_batch)
-    return next((s for s in kept if s >= batch), batch)
+    return tuple(kept)
+
+
+def graph_padded_batch(batch: int, max_batch: int,
+                       sizes: tuple[int, ...] = TRTLLM_BENCH_GRAPH_BATCHES) -> int:
+    """The batch a generation-only step of `batch` sequences runs at under CUDA-graph padding
+    (`graph_padding`): the smallest captured size at or above it (`graph_batch_sizes`);
+    `batch` itself above them all (no graph to pad to)."""
+    return next((s for s in graph_batch_sizes(max_batch, sizes) if s >= batch), batch)
 
 
 def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:

@@ -191,13 +191,13 @@ class GpuModel(CostModelBase):
         """The engine's `graph_max_batch` (0: graphs for any decode batch)."""
         return max(0, int(E.knob(profile, "graph_max_batch")))
 
-    def decode_graph_batch(self, profile: RuntimeProfile | None, batch: int,
-                           max_batch: int) -> int:
-        """`graph_padding`: the next captured CUDA-graph batch size (`engines.
-        graph_padded_batch`); `batch` itself without it."""
+    def decode_graph_sizes(self, profile: RuntimeProfile | None,
+                           max_batch: int) -> tuple[int, ...]:
+        """`graph_padding`: the captured CUDA-graph batch sizes (`engines.graph_batch_sizes`);
+        none without it."""
         if E.knob(profile, "graph_padding") < 0.5:
-            return batch
-        return E.graph_padded_batch(batch, max_batch)
+            return ()
+        return E.graph_batch_sizes(max_batch)
 
     def graphed_prefill(self, runtime: Runtime | RuntimeProfile
                         ) -> Runtime | RuntimeProfile:
