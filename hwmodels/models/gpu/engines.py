@@ -481,7 +481,7 @@ _TRTLLM_WHOLE_PROMPTS = {"chunked_context": 0.0}
 # (32768, vllm/envs.py) and is not given this.
 _TRTLLM_MOE_WORKSPACE = {"moe_workspace": 1.0}
 # TensorRT-LLM's CUTLASS grouped-GEMM MoE at the tile-loop efficiency of the Triton fused-MoE
-# kernels that `moe_kernels` validates (0.85 on the vLLM / SGLang profiles: 5.4% median on
+# kernels that `moe_kernels` validates (0.85 on the vLLM / SGLang profiles: 4.5% median on
 # 38 held-out published layer timings), not the dense GEMM's: the one published H100
 # comparison of the two has TensorRT-LLM's kernels (as FlashInfer's cutlass_fused_moe) 5.7%
 # (DeepSeek-V2-Lite fp8) to 13.8% (Qwen3-30B-A3B fp8) slower end to end under CUDA graphs
