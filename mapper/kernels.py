@@ -251,7 +251,9 @@ def moe_routing_kernels(topk: Op, router: Op | None, gate_ups: list[Op],
     n = int(knob(profile, "moe_sort_small_kernels") if small else large)
     ks.extend(_vec(f"moe_sort{j}", ids, DType.FP32) for j in range(n))
     if knob(profile, "moe_permute") >= 0.5 and shapes:
-        pairs = sum(sh.m * sh.groups for sh in shapes)
+        # the GEMM's FLOPs count its real pairs (its shape pads each expert to one row count)
+        pairs = sum(round(g.flops / (2.0 * g.shape.k * g.shape.n)) for g in gate_ups
+                    if isinstance(g.shape, MatmulShape))
         per_token = max(1.0, ids / max(1, tokens))  # top-k
         unique = min(pairs, max(tokens, math.ceil(pairs / per_token)))
         ks.append(_vec("moe_permute", pairs * shapes[0].k, gate_ups[0].dtype,

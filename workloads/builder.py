@@ -314,9 +314,8 @@ def _resident_per_exec(m: ModelConfig, s: _Step, ops: list[Op]) -> _PerExec:
     """Per op with resident state: weight bytes one execution keeps resident on one chip and
     KV bytes per cached token it writes (rules in the module docstring)."""
     out: _PerExec = []
-    seen_experts: set[tuple[str, str]] = set()
     for op in ops:
-        w = _resident_weight(m, s, op, seen_experts)
+        w = _resident_weight(m, s, op)
         kv_tok = op.bytes.kv_write / s.tokens if op.kind is OpKind.KV_WRITE else 0.0
         if w or kv_tok:
             out.append((op, w, kv_tok))
@@ -355,8 +354,7 @@ def _stage_sums(per_op: _PerExec, layers: tuple[int, ...]) -> tuple[list[float],
     return weights, kv_per_token
 
 
-def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[str, str]]
-                     ) -> float:
+def _resident_weight(m: ModelConfig, s: _Step, op: Op) -> float:
     """Weight bytes one execution of `op` keeps resident on one chip (not only those it reads)."""
     if op.kind is OpKind.EMBEDDING:
         if op.name == "embed_positions":  # learned positions: whole table, replicated
@@ -365,17 +363,11 @@ def _resident_weight(m: ModelConfig, s: _Step, op: Op, seen_experts: set[tuple[s
             return 0.0
         return float(math.ceil(m.vocab_size / s.tp)) * m.hidden_size * s.w.bytes
     if op.kind is OpKind.MOE_EXPERTS and m.moe is not None:
-        # all local experts stay resident, counted once per op and block
-        key = (op.name, op.block)
-        if key in seen_experts or not isinstance(op.shape, O.MatmulShape):
+        # all local experts stay resident, not only the touched ones the op reads
+        if not isinstance(op.shape, O.MatmulShape):
             return 0.0
-        seen_experts.add(key)
         return op.bytes.weight / op.shape.groups * (_slots(m, s) // s.ep)
     if op.name in _EXPERT_BIAS and m.moe is not None:  # every local expert's bias is resident
-        key = (op.name, op.block)
-        if key in seen_experts:
-            return 0.0
-        seen_experts.add(key)
         width = _expert_width(m, s)
         per_expert = 2 * width if op.name == "experts_gate_up_bias" else m.hidden_size
         return float(per_expert) * s.w.bytes * (_slots(m, s) // s.ep)

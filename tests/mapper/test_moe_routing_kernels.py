@@ -61,3 +61,16 @@ def test_permute_writes_every_pair_row_in_the_gemm_input_dtype():
     assert ks[-1].label == "moe_permute"
     assert permute.bytes.act_out == pytest.approx(8192 * 2048 * 1.0)
     assert permute.bytes.act_in == pytest.approx(1024 * 2048 * 1.0)
+
+
+def test_permute_moves_the_real_pairs_not_the_gemms_padded_rows():
+    # 1,000 tokens x top-8 = 8,000 pairs over Qwen3's 128 experts: the grouped GEMM's shape
+    # holds ceil(8,000 / 128) = 63 rows per expert (8,064), the permute writes the 8,000
+    sc = make_scenario("prefill", 1, prompt=1000, weights="fp8", activations="fp8",
+                       routing_skew=0.0)
+    ops = list(build_trace(load_model("qwen3-30b-a3b"), sc).ops)
+    i = next(j for j, o in enumerate(ops) if o.name == "router_topk")
+    ups = [o for o in ops[i + 1:] if o.name.startswith("experts_gate_up")]
+    assert ups[0].shape.m * ups[0].shape.groups == 63 * 128
+    permute = K.moe_routing_kernels(ops[i], ops[i - 1], ups, lookup("trtllm"))[-1].op
+    assert permute.bytes.act_out == pytest.approx(8000 * 2048 * 1.0)
