@@ -493,14 +493,18 @@ def test_ll_step_latency_knob_slows_small_allreduces_up_to_the_bandwidth_protoco
     assert smalls[-1] < cost(small, 0.0)
 
 
-def test_graph_padding_picks_the_next_captured_batch_up_to_the_engines_own_cap():
+def test_graph_padding_captures_the_listed_sizes_up_to_the_engines_own_cap():
     # the performance overview's sizes 1, 2, 4, ..., 256, 384, 512, 1024, 2048, 4096, 8192,
     # kept up to the engine's largest decode batch, which is captured itself when a listed
     # size exceeds it (TensorRT-LLM's _filter_cuda_graph_batch_sizes); by hand
-    pad = E.graph_padded_batch
-    assert [pad(b, 8192) for b in (1, 3, 200, 257, 385, 600, 1100, 5000)] == \
-        [1, 4, 256, 384, 512, 1024, 2048, 8192]
-    assert [pad(b, 2304) for b in (1024, 1025, 2049, 2304)] == [1024, 2048, 2304, 2304]
-    assert [pad(b, 300) for b in (200, 257, 300)] == [256, 300, 300]
-    assert pad(9000, 16384) == 9000  # above every captured size: no graph to pad to
-    assert pad(5, 0) == 5  # no cap known: nothing captured
+    gpu = cost_model(load_hardware("h100-sxm"))
+    prof = E.lookup("trtllm-pytorch")
+    listed = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192)
+    assert gpu.decode_graph_sizes(prof, 8192) == listed
+    assert gpu.decode_graph_sizes(prof, 2304) == (*listed[:11], 1024, 2048, 2304)
+    assert gpu.decode_graph_sizes(prof, 300) == (*listed[:9], 300)
+    assert gpu.decode_graph_sizes(prof, 16384) == listed  # no listed size exceeds it
+    assert gpu.decode_graph_sizes(prof, 0) == ()  # no cap known: nothing captured
+    # padding off (the LLM API's default) or an engine without it: nothing to pad to
+    assert gpu.decode_graph_sizes(prof.with_values(graph_padding=0.0), 8192) == ()
+    assert gpu.decode_graph_sizes(E.lookup("vllm-v1"), 8192) == ()

@@ -321,10 +321,15 @@ def test_a_padded_graph_runs_the_token_parallel_ops_at_the_captured_batch():
         flat.device([], 0, 512, 512 * keys)[0], rel=1e-9)
     mixed = ([(300, 0)], 1, 600, 600 * keys)
     assert pad.device(*mixed)[0] == pytest.approx(flat.device(*mixed)[0], rel=1e-9)
+    # the next captured size at or above a batch, by hand from the overview's list
+    assert [pad.graph_batch(b) for b in (1, 3, 200, 257, 385, 600, 1100, 2048)] == \
+        [1, 4, 256, 384, 512, 1024, 2048, 2048]
     # the engine's largest decode batch is captured too: 2100 pads to 2048's successor, the
-    # cap 2304, not to 4096
+    # cap 2304, not to 4096; above every captured size there is no graph to pad to
     capped = MapperIterationCost(model, hw, runtime=prof, weights="fp8", max_batch=2304)
-    assert [capped.graph_batch(b) for b in (2048, 2100, 2304)] == [2048, 2304, 2304]
+    assert [capped.graph_batch(b) for b in (1025, 2049, 2100, 2304)] == [2048, 2304, 2304, 2304]
+    wide = MapperIterationCost(model, hw, runtime=prof, weights="fp8", max_batch=16384)
+    assert [wide.graph_batch(b) for b in (5000, 9000)] == [8192, 9000]
 
 
 def test_attention_data_parallel_groups_pad_to_the_busiest_groups_captured_batch():

@@ -57,7 +57,7 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     batch size at or above its batch, the extra rows dummy requests of one token that run
     every token-parallel op (GEMMs, MoE, norms, logits) but add no attention to speak of;
     under attention data parallelism every group pads to the busiest group's batch first
-    (`graph_padded_batch`; TensorRT-LLM's PyTorch backend with
+    (`graph_batch_sizes`; TensorRT-LLM's PyTorch backend with
     `cuda_graph_config.enable_padding`; 0: a step runs its own batch).
   * `prefill_graphs`: steps with prompt tokens replay graphs too (1: a C++ runtime or a
     whole-step capture); 0: they run the model eagerly from Python, each kernel paying
@@ -265,14 +265,6 @@ def graph_batch_sizes(max_batch: int,
     if max_batch > 0 and any(s > max_batch for s in sizes) and max_batch not in kept:
         kept.append(max_batch)
     return tuple(kept)
-
-
-def graph_padded_batch(batch: int, max_batch: int,
-                       sizes: tuple[int, ...] = TRTLLM_BENCH_GRAPH_BATCHES) -> int:
-    """The batch a generation-only step of `batch` sequences runs at under CUDA-graph padding
-    (`graph_padding`): the smallest captured size at or above it (`graph_batch_sizes`);
-    `batch` itself above them all (no graph to pad to)."""
-    return next((s for s in graph_batch_sizes(max_batch, sizes) if s >= batch), batch)
 
 
 def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:
