@@ -48,15 +48,21 @@ def test_plain_pytorch_has_no_engine_routing_kernels():
         assert "moe_sort0" not in str(df.loc["router_topk", "map_kernel_names"])
 
 
-def test_permute_writes_every_pair_row_in_the_gemm_input_dtype():
-    # Qwen3-30B-A3B: 1,024 prompt tokens x top-8 = 8,192 (token, expert) rows of 2,048 fp8
-    # values written, each of the 1,024 token rows read once: 16.8 MB + 2.1 MB
-    sc = make_scenario("prefill", 1, prompt=1024, weights="fp8", activations="fp8",
+def _permute(prompt: int):
+    """(the expert gate-up GEMMs, TensorRT-LLM's routing kernels) of a Qwen3-30B-A3B fp8
+    prefill of `prompt` tokens under uniform routing."""
+    sc = make_scenario("prefill", 1, prompt=prompt, weights="fp8", activations="fp8",
                        routing_skew=0.0)
     ops = list(build_trace(load_model("qwen3-30b-a3b"), sc).ops)
     i = next(j for j, o in enumerate(ops) if o.name == "router_topk")
     ups = [o for o in ops[i + 1:] if o.name.startswith("experts_gate_up")]
-    ks = K.moe_routing_kernels(ops[i], ops[i - 1], ups, lookup("trtllm"))
+    return ups, K.moe_routing_kernels(ops[i], ops[i - 1], ups, lookup("trtllm"))
+
+
+def test_permute_writes_every_pair_row_in_the_gemm_input_dtype():
+    # Qwen3-30B-A3B: 1,024 prompt tokens x top-8 = 8,192 (token, expert) rows of 2,048 fp8
+    # values written, each of the 1,024 token rows read once: 16.8 MB + 2.1 MB
+    _, ks = _permute(1024)
     permute = ks[-1].op
     assert ks[-1].label == "moe_permute"
     assert permute.bytes.act_out == pytest.approx(8192 * 2048 * 1.0)
@@ -66,11 +72,7 @@ def test_permute_writes_every_pair_row_in_the_gemm_input_dtype():
 def test_permute_moves_the_real_pairs_not_the_gemms_padded_rows():
     # 1,000 tokens x top-8 = 8,000 pairs over Qwen3's 128 experts: the grouped GEMM's shape
     # holds ceil(8,000 / 128) = 63 rows per expert (8,064), the permute writes the 8,000
-    sc = make_scenario("prefill", 1, prompt=1000, weights="fp8", activations="fp8",
-                       routing_skew=0.0)
-    ops = list(build_trace(load_model("qwen3-30b-a3b"), sc).ops)
-    i = next(j for j, o in enumerate(ops) if o.name == "router_topk")
-    ups = [o for o in ops[i + 1:] if o.name.startswith("experts_gate_up")]
+    ups, ks = _permute(1000)
     assert ups[0].shape.m * ups[0].shape.groups == 63 * 128
-    permute = K.moe_routing_kernels(ops[i], ops[i - 1], ups, lookup("trtllm"))[-1].op
+    permute = ks[-1].op
     assert permute.bytes.act_out == pytest.approx(8000 * 2048 * 1.0)
