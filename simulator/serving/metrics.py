@@ -3,7 +3,11 @@
 Per request the collector keeps one summary record (arrival, first token, finish, lengths,
 first-scheduled time, preemptions, replica) in preallocated numpy arrays — O(requests) memory,
 never O(tokens). KV-cache occupancy is sampled into a bounded buffer that halves its
-resolution when full. A full event log is kept only when asked for (`event_log=True`).
+resolution when full. A full event log is kept only when asked for (`event_log=True`): one
+(time, what, replica, request) tuple per finish, preemption or rejection of a request, and per
+iteration (request -1) as it starts, `what` = "iter p=P d=D ctx=C t=T": its prompt tokens,
+decoding sequences, their summed context and its priced time in seconds (static batching logs
+"static batch b=B").
 
 Definitions (as vLLM's benchmark_serving and MLPerf use them):
 - TTFT = first token time − arrival; E2E = finish − arrival.

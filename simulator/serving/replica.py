@@ -424,7 +424,8 @@ class Replica:
         self._it_start = self.env.now
         self.m.kv.add(self.env.now, self.kv.occupancy)
         if self.m.events is not None:
-            self.m.log(self.env.now, f"iter p={sum(c for c, _ in prefill)} d={d}", self.index, -1)
+            self.m.log(self.env.now, f"iter p={sum(c for c, _ in prefill)} d={d} ctx={ctx} "
+                       f"t={t:.9g}", self.index, -1)
         pl = self.pipeline
         if pl is None:
             self.busy_s += t

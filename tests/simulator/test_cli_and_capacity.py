@@ -150,8 +150,10 @@ def test_simulator_line_budget():
     # serving floor when that is longer than the stage's share, with its docstring lines;
     # +21 for CUDA-graph batch padding, `graph_padding`: a generation-only iteration's
     # token-parallel table read at the padded batch, its nodes, the compiled engine's
-    # refusal and the module-doc paragraph).
+    # refusal and the module-doc paragraph; +5 for an iteration's event naming its summed
+    # context and priced time, which `serving_published --diagnose` reads, with the
+    # metrics module-doc lines on the event log).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5709, f"simulator/ has {lines} non-blank lines (budget 5709)"
+    assert lines <= 5714, f"simulator/ has {lines} non-blank lines (budget 5714)"

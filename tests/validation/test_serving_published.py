@@ -935,3 +935,55 @@ def test_itl_s_is_the_token_weighted_mean_gap():
     per_req = np.mean((pr["finish_s"] - pr["first_token_s"])
                       / np.maximum(pr["output_tokens"] - 1, 1))
     assert abs(sp.METRICS["itl_s"](res) / per_req - 1) > 1e-3
+
+
+def test_diagnose_reads_the_iterations_of_the_run_by_hand():
+    """The iteration mix read from a run's event log holds every prompt token and every
+    decode token of the row by hand: 500 prompts of 462 tokens, 16 outputs each (the first
+    from the prompt's iteration, 15 from decode iterations, which multi-step passes of 10
+    compute as two whole passes: 20 steps, `replica` module doc); vLLM V0 runs prompts in
+    iterations of their own, so every decode is in a generation-only iteration; the engine is
+    never idle at an infinite rate, so the iterations' priced times add up to the run."""
+    r = BY_ID["vllm060-8b-h100-prefill-heavy"]
+    res = sp.simulate_row(r, event_log=True)
+    mix = sp.iterations(res)
+    assert mix.prompt_n * mix.prompt_tokens == pytest.approx(500 * 462)
+    assert mix.prompt_decoding == 0.0
+    assert mix.gen_n * mix.gen_batch == pytest.approx(500 * 20)
+    assert mix.prompt_s + mix.gen_s == pytest.approx(res.duration_s, rel=1e-9)
+    # the event log changes nothing of the run
+    assert res.throughput_req_s == pytest.approx(sp.predict(r)[0], rel=1e-12)
+    with pytest.raises(ValueError, match="event log"):
+        sp.iterations(sp.simulate_row(r))
+
+
+def test_implied_generation_step_spreads_the_measured_gap_by_hand():
+    """A 10 s simulated run of 100 generation-only iterations (8 s of them) predicted at 1,000
+    tok/s against a measured 800: the measured run lasts 12.5 s, so each generation-only step
+    takes (8 + 2.5) / 100 = 105 ms."""
+    from types import SimpleNamespace
+
+    mix = sp.IterationMix(5, 2.0, 100.0, 0.0, 100, 8.0, 64.0, 500.0)
+    res = SimpleNamespace(duration_s=10.0)
+    assert sp.implied_gen_step_s(res, mix, 1000.0, 800.0) == pytest.approx(0.105)
+    assert sp.implied_gen_step_s(res, mix, 800.0, 800.0) == pytest.approx(0.08)
+    assert math.isnan(sp.implied_gen_step_s(res, sp.IterationMix(5, 2.0, 100.0, 0.0, 0, 0.0,
+                                                                  0.0, 0.0), 1.0, 1.0))
+
+
+def test_diagnose_flag_prints_the_row_apart_and_rejects_an_unknown_id(capsys):
+    r = BY_ID["vllm060-8b-h100-prefill-heavy"]
+    assert sp.main(["--diagnose", r["id"]]) == 0
+    out = capsys.readouterr().out.splitlines()
+    pred = sp.predict(r)[0]
+    assert out[0].startswith(f"{r['id']}: throughput_req_s predicted {pred:.5g}, measured "
+                             f"{float(r['measured']):.5g} req/s")
+    res = sp.simulate_row(r, event_log=True)
+    mix = sp.iterations(res)
+    imp = sp.implied_gen_step_s(res, mix, pred, float(r["measured"]))
+    line = next(x for x in out if "implied generation-only step" in x)
+    assert f"{1e3 * imp:.4g} ms" in line
+    assert any(x.startswith("  one generation-only step at batch ") for x in out)
+    assert sp.main(["--diagnose", "no-such-row"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no row 'no-such-row'" in err

@@ -80,6 +80,7 @@ import functools
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -384,6 +385,109 @@ def what_if(overrides: Mapping[str, Any], engine: str = ENGINE,
     return frame[moved].reset_index(drop=True), lines
 
 
+@dataclass(frozen=True)
+class IterationMix:
+    """A served run's iterations, read from its event log (`iterations`): those with prompt
+    tokens and the generation-only ones, each with its count, summed priced time, and means
+    (prompt tokens and sequences decoding alongside; batch and context per sequence)."""
+
+    prompt_n: int
+    prompt_s: float
+    prompt_tokens: float  # mean prompt tokens of an iteration with prompt tokens
+    prompt_decoding: float  # mean sequences decoding in those iterations
+    gen_n: int
+    gen_s: float
+    gen_batch: float  # mean sequences of a generation-only iteration
+    gen_context: float  # mean context per sequence of those iterations
+
+
+def iterations(res: ServingResult) -> IterationMix:
+    """The iteration mix of `res`, a run with an event log (`simulate_row(event_log=True)`);
+    ValueError without one."""
+    if res.events is None:
+        raise ValueError("the run has no event log: simulate it with event_log=True")
+    pf: list[tuple[int, int, float]] = []
+    gen: list[tuple[int, int, float]] = []
+    for _, what, _, _ in res.events:
+        if not what.startswith("iter "):
+            continue
+        f = dict(kv.split("=") for kv in what.split()[1:])
+        p, d, ctx, t = int(f["p"]), int(f["d"]), int(f["ctx"]), float(f["t"])
+        (pf if p > 0 else gen).append((p if p > 0 else d, d if p > 0 else ctx, t))
+    a = np.array(pf, dtype=float).reshape(-1, 3)
+    g = np.array(gen, dtype=float).reshape(-1, 3)
+    return IterationMix(
+        len(a), float(a[:, 2].sum()), float(a[:, 0].mean()) if len(a) else 0.0,
+        float(a[:, 1].mean()) if len(a) else 0.0, len(g), float(g[:, 2].sum()),
+        float(g[:, 0].mean()) if len(g) else 0.0,
+        float(g[:, 1].sum() / g[:, 0].sum()) if len(g) and g[:, 0].sum() else 0.0)
+
+
+def implied_gen_step_s(res: ServingResult, mix: IterationMix, predicted: float,
+                       measured: float) -> float:
+    """The mean generation-only step a throughput row's measurement implies with everything
+    else of the run as simulated: the measured run lasts the simulated duration × predicted /
+    measured (the same tokens at the measured rate), and what it adds or saves beyond the
+    simulated run is spread over the generation-only iterations (NaN without any)."""
+    if mix.gen_n == 0 or not measured > 0:
+        return math.nan
+    t_meas = res.duration_s * predicted / measured
+    return (mix.gen_s + t_meas - res.duration_s) / mix.gen_n
+
+
+def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[str]:
+    """Lines that take one graded row apart: the prediction against the measurement, the run's
+    iterations (with prompt tokens and generation-only: count, time, mean sizes), for a
+    throughput row on one engine (replicas 1, pp 1) the generation-only step its measurement
+    implies (`implied_gen_step_s`), and the `top` ops of one generation-only step at the
+    run's mean batch and context (`infersim.api.simulate`, the row's deployment). Where a
+    published run and the model part: which kind of iteration carries the gap."""
+    from infersim.api import simulate
+
+    if r["use"] != "pass_fail":
+        return [f"{r['id']}: not graded ({r['use']}): {r['notes'][:200]}"]
+    res = simulate_row(r, engine=engine, event_log=True)
+    if not res.feasible:
+        return [f"{r['id']}: infeasible: {res.infeasible}"]
+    pred, meas = float(METRICS[r["metric"]](res)), float(r["measured"])
+    mix = iterations(res)
+    faster = pred < meas if r["metric"] in LATENCY_METRICS else pred > meas
+    lines = [f"{r['id']}: {r['metric']} predicted {pred:.5g}, measured {meas:.5g} {r['unit']} "
+             f"({100 * (pred / meas - 1):+.1f}%, predicted {'faster' if faster else 'slower'})",
+             f"  run: {res.duration_s:.4g} s simulated, {res.requests} requests, "
+             f"{res.kv_blocks:,} KV blocks, peak occupancy {res.kv_peak_occupancy:.0%}",
+             f"  iterations with prompt tokens: {mix.prompt_n:,}, {mix.prompt_s:.4g} s "
+             f"(mean {mix.prompt_tokens:,.0f} prompt tokens, {mix.prompt_decoding:,.0f} "
+             "sequences decoding alongside)",
+             f"  generation-only iterations: {mix.gen_n:,}, {mix.gen_s:.4g} s (mean batch "
+             f"{mix.gen_batch:,.0f}, context {mix.gen_context:,.0f}, step "
+             f"{1e3 * mix.gen_s / max(mix.gen_n, 1):.4g} ms)"]
+    one_engine = int(r["replicas"]) == 1 and int(r.get("pp") or 1) == 1
+    if r["metric"] in LATENCY_METRICS:
+        lines.append("  implied generation-only step: throughput rows only")
+    elif not one_engine:
+        lines.append("  implied generation-only step: not derived (several engines overlap)")
+    else:
+        imp = implied_gen_step_s(res, mix, pred, meas)
+        step = mix.gen_s / max(mix.gen_n, 1)
+        lines.append(f"  implied generation-only step, the rest as simulated: {1e3 * imp:.4g} ms "
+                     f"({1e3 * (imp - step):+.3g} ms, x{imp / step:.3f})" if mix.gen_n
+                     else "  implied generation-only step: no generation-only iteration")
+    if mix.gen_n:
+        b, ctx = max(1, round(mix.gen_batch)), max(1, round(mix.gen_context))
+        step = simulate(r["model"], r["hardware"], "decode", b, context=ctx,
+                        runtime=r["runtime"], weights=r["weights"],
+                        activations=r["activations"] or None, kv=r["kv"] or None,
+                        tp=int(r["tp"]), pp=int(r.get("pp") or 1), ep=int(r.get("ep") or 1),
+                        dp=int(r.get("dp") or 1), lm_head=r["lm_head"] or None)
+        ops = step.ops.assign(op=step.ops["name"].str.replace(r"\+\d+$", "", regex=True))
+        by = ops.groupby("op")["total_time_s"].sum().sort_values(ascending=False)
+        lines.append(f"  one generation-only step at batch {b:,}, context {ctx:,}: "
+                     f"{1e3 * step.latency_s:.4g} ms; " + ", ".join(
+                         f"{k} {1e3 * v:.3g}" for k, v in by.head(top).items()) + " ms")
+    return lines
+
+
 def parse_knobs(items: Sequence[str] | None,
                 selected: Sequence[Mapping[str, str]] | None = None
                 ) -> dict[str, dict[str, float]]:
@@ -547,13 +651,15 @@ def _round_up_tiered(x: float, tiers: tuple[tuple[float, int], ...], floor: int)
 def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
                  tail: tuple[int, int] | None = None, engine: str = ENGINE,
                  overrides: Mapping[str, Any] | None = None,
-                 knobs: Mapping[str, Mapping[str, float]] | None = None) -> ServingResult:
+                 knobs: Mapping[str, Mapping[str, float]] | None = None,
+                 event_log: bool = False) -> ServingResult:
     """The `serve` run of one graded row (see the module docstring); `profile` replaces the
     row's runtime profile (fitting); `tail` = (k, tokens) sets the k longest outputs of a
     ShareGPT sample to `tokens` (`with_output_tail`); `engine` as `serve`'s; `overrides`
     changes the row's hardware spec as `serve --set` does (a what-if, `--set`); `knobs`
     (runtime name -> {knob: value}) changes the constants of the rows of that runtime as
-    `serve --runtime-set` does (a what-if, `--runtime-set`)."""
+    `serve --runtime-set` does (a what-if, `--runtime-set`); `event_log` keeps the run's
+    event log (`ServingResult.events`, on the reference engine), which `diagnose` reads."""
     import tempfile
 
     from infersim.api import load_hardware, serve
@@ -598,6 +704,8 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
             engine = "simpy"  # multi-step passes run on the reference engine only
     if engine == "compiled" and policy.resolved(prof).admission == Admission.RESERVE:
         engine = "simpy"  # reserve admission (TensorRT-LLM) runs on the reference engine only
+    if event_log:
+        engine = "simpy"  # the compiled engine keeps no event log
     dep = Deployment(tp=int(r["tp"]), pp=int(r.get("pp") or 1), ep=int(r.get("ep") or 1),
                      dp=int(r.get("dp") or 1),
                      replicas=int(r["replicas"]), runtime=runtime,
@@ -605,10 +713,12 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
                      kv=r["kv"] or None, lm_head=r["lm_head"] or None)
     if r["arrival"] == "poisson":
         traffic = Traffic(Poisson(float(r["arrival_value"])), lengths, n)
-        return serve(r["model"], hw, traffic, policy, deployment=dep, engine=engine)
+        return serve(r["model"], hw, traffic, policy, deployment=dep, engine=engine,
+                     event_log=event_log)
     if r["arrival"] == "closed":  # the reference engine: the compiled one runs open loops
         traffic = Traffic(ClosedLoop(users=int(r["arrival_value"])), lengths, n)
-        return serve(r["model"], hw, traffic, policy, deployment=dep, engine="simpy")
+        return serve(r["model"], hw, traffic, policy, deployment=dep, engine="simpy",
+                     event_log=event_log)
     # infinite rate: all n requests arrive at t = 0 (a replayed trace of n zero arrival
     # times; the lengths above replace the trace's). The same run as a closed loop of one
     # user per request, which the compiled engine does not cover.
@@ -616,7 +726,8 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
         trace = Path(tmp) / "arrivals.csv"
         trace.write_text("arrival_s,prompt_tokens,output_tokens\n" + "0,1,1\n" * n)
         traffic = Traffic(TraceReplay(str(trace)), lengths, n)
-        return serve(r["model"], hw, traffic, policy, deployment=dep, engine=engine)
+        return serve(r["model"], hw, traffic, policy, deployment=dep, engine=engine,
+                     event_log=event_log)
 
 
 def predict(r: Mapping[str, str], engine: str = ENGINE,
@@ -944,10 +1055,25 @@ def main(argv: list[str] | None = None) -> int:
                          "runtime's profile changed in the rows of that runtime, as `serve "
                          "--runtime-set` does (repeatable), e.g. --runtime-set "
                          "sglang-api:output_token_s=1e-4; combines with --set")
+    ap.add_argument("--diagnose", nargs="+", metavar="ROW_ID",
+                    help="take graded rows apart: prediction vs measurement, the run's "
+                         "iterations (with prompt tokens, generation-only), the generation-"
+                         "only step a throughput row's measurement implies, and the top ops "
+                         "of one generation-only step")
     ap.add_argument("--engine", choices=("compiled", "simpy"), default=ENGINE,
                     help="serving engine of the graded rows (the same results; simpy is the "
                          "reference and much slower on the long-prompt rows)")
     args = ap.parse_args(argv)
+    if args.diagnose:
+        by_id = {r["id"]: r for r in rows()}
+        unknown = [i for i in args.diagnose if i not in by_id]
+        if unknown:
+            print(f"error: --diagnose: no row {unknown[0][:80]!r} in {DATA}; give an id of its "
+                  "`id` column, e.g. " + next(iter(by_id)), file=sys.stderr)
+            return 2
+        for i in args.diagnose:
+            print("\n".join(diagnose(by_id[i], args.engine)))
+        return 0
     if args.tail is not None:
         from infersim.foundation.errors import InputError
 
