@@ -1,5 +1,6 @@
-"""Published fused-MoE layer timings (the Triton fused-MoE kernels of vLLM and SGLang) re-predicted
-by the GPU model: the grouped-GEMM experts at 1 to 4,096 tokens, held out.
+"""Published fused-MoE layer timings (the Triton fused-MoE kernels of vLLM and SGLang, and
+TensorRT-LLM's CUTLASS fused MoE as FlashInfer ships it) re-predicted by the GPU model: the
+grouped-GEMM experts at 1 to 4,096 tokens, held out.
 
 Data: `validation/data/published/fused_moe_kernels.csv` (sources and caveats in that folder's
 README). Each row is the kernel time the engine's tuning harness printed for one token count
@@ -7,7 +8,10 @@ M: vLLM's `benchmarks/kernels/benchmark_moe.py` (SGLang's `tuning_fused_moe_trit
 copy) captures 10 calls of the MoE layer (`fused_topk` on random gating logits, then
 `fused_experts`: the gate-up grouped GEMM, SiLU-and-mul, the down grouped GEMM, the top-k
 sum) in one CUDA graph, replays it and divides by 10, so the time is the device time of the
-layer's kernels back to back, launch gaps inside the graph included.
+layer's kernels back to back, launch gaps inside the graph included. FlashInfer's
+`flashinfer_benchmark.py --routine cutlass_fused_moe` (flashinfer-ai/flashinfer#3014) times
+one `cutlass_fused_moe` call with CUDA events, no graph: rows of 128 tokens, where the
+kernels' milliseconds dwarf the host's launches.
 
 Prediction: the same layer in a prefill trace of M tokens (`infersim.api.simulate`, the row's
 model, tensor parallelism and dtype, the row's engine runtime), summing the device time of
@@ -37,7 +41,8 @@ if TYPE_CHECKING:
 NAME = "moe_kernels"
 DESCRIPTION = ("Published fused-MoE layer timings (vLLM / SGLang Triton fused-MoE tuning "
                "harness on H100, H200 and B200: Mixtral-8x7B, Qwen3-30B-A3B, Qwen3-235B-A22B, "
-               "1-4096 tokens) re-predicted; held out")
+               "1-4096 tokens; TensorRT-LLM's CUTLASS MoE on RTX PRO 6000, Llama-4 Maverick "
+               "shape, 128 tokens) re-predicted; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "fused_moe_kernels.csv"
 LIST_ROWS = False
 # the MoE layer's ops in a trace
