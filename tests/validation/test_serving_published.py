@@ -987,3 +987,13 @@ def test_diagnose_flag_prints_the_row_apart_and_rejects_an_unknown_id(capsys):
     assert sp.main(["--diagnose", "no-such-row"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no row 'no-such-row'" in err
+
+
+def test_diagnose_reads_a_closed_loop_row_in_steady_state_as_graded():
+    """A concurrency row is graded in steady state (`steady_state`), not from the whole run:
+    `--diagnose` prints the graded prediction and derives no implied step from it."""
+    r = BY_ID["nim180-llama33-70b-2xh100-fp8-5000-500-c5-tput"]
+    assert r["arrival"] == "closed"
+    lines = sp.diagnose(r)
+    assert lines[0].startswith(f"{r['id']}: throughput_tok_s predicted {sp.predict(r)[0]:.5g},")
+    assert "implied generation-only step: open-loop throughput rows only" in lines[4]

@@ -438,8 +438,8 @@ def implied_gen_step_s(res: ServingResult, mix: IterationMix, predicted: float,
 def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[str]:
     """Lines that take one graded row apart: the prediction against the measurement, the run's
     iterations (with prompt tokens and generation-only: count, time, mean sizes), for a
-    throughput row on one engine (replicas 1, pp 1) the generation-only step its measurement
-    implies (`implied_gen_step_s`), and the `top` ops of one generation-only step at the
+    open-loop throughput row on one engine (replicas 1, pp 1) the generation-only step its
+    measurement implies (`implied_gen_step_s`), and the `top` ops of one generation-only step at the
     run's mean batch and context (`infersim.api.simulate`, the row's deployment). Where a
     published run and the model part: which kind of iteration carries the gap."""
     from infersim.api import simulate
@@ -449,7 +449,10 @@ def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[s
     res = simulate_row(r, engine=engine, event_log=True)
     if not res.feasible:
         return [f"{r['id']}: infeasible: {res.infeasible}"]
-    pred, meas = float(METRICS[r["metric"]](res)), float(r["measured"])
+    closed = r["arrival"] == "closed"  # graded in steady state, as `predict_run` reads it
+    pred = (steady_state(res, r["metric"], int(r["arrival_value"])) if closed
+            else float(METRICS[r["metric"]](res)))
+    meas = float(r["measured"])
     mix = iterations(res)
     faster = pred < meas if r["metric"] in LATENCY_METRICS else pred > meas
     lines = [f"{r['id']}: {r['metric']} predicted {pred:.5g}, measured {meas:.5g} {r['unit']} "
@@ -463,8 +466,8 @@ def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[s
              f"{mix.gen_batch:,.0f}, context {mix.gen_context:,.0f}, step "
              f"{1e3 * mix.gen_s / max(mix.gen_n, 1):.4g} ms)"]
     one_engine = int(r["replicas"]) == 1 and int(r.get("pp") or 1) == 1
-    if r["metric"] in LATENCY_METRICS:
-        lines.append("  implied generation-only step: throughput rows only")
+    if r["metric"] in LATENCY_METRICS or closed:
+        lines.append("  implied generation-only step: open-loop throughput rows only")
     elif not one_engine:
         lines.append("  implied generation-only step: not derived (several engines overlap)")
     else:
