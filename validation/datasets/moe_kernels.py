@@ -64,8 +64,7 @@ def moe_layer_s(model: str, hardware: str, tokens: int, *, tp: int, dtype: str,
     r = simulate(model, hardware, "prefill", 1, prompt=tokens, runtime=runtime,
                  weights=dtype, activations=dtype, tp=tp, routing_skew=0.0)
     ops = r.ops
-    base = ops["name"].str.replace(r"\+\d+$", "", regex=True)
-    return float(ops.loc[base.isin(MOE_OPS), "time_s"].sum())
+    return float(ops.loc[ops["name"].isin(MOE_OPS), "time_s"].sum())
 
 
 def group_of(r: dict[str, Any]) -> str:

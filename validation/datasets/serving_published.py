@@ -483,8 +483,7 @@ def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[s
                         activations=r["activations"] or None, kv=r["kv"] or None,
                         tp=int(r["tp"]), pp=int(r.get("pp") or 1), ep=int(r.get("ep") or 1),
                         dp=int(r.get("dp") or 1), lm_head=r["lm_head"] or None)
-        ops = one.ops.assign(op=one.ops["name"].str.replace(r"\+\d+$", "", regex=True))
-        by = ops.groupby("op")["total_time_s"].sum().sort_values(ascending=False)
+        by = one.ops.groupby("name")["total_time_s"].sum().sort_values(ascending=False)
         lines.append(f"  one generation-only step at batch {b:,}, context {ctx:,}: "
                      f"{1e3 * one.latency_s:.4g} ms; " + ", ".join(
                          f"{k} {1e3 * v:.3g}" for k, v in by.head(top).items()) + " ms")
