@@ -67,10 +67,10 @@ def test_a_gpu_without_an_fp4_pipe_ignores_the_fp4_share() -> None:
 
 def test_b200_weight_streams_keep_the_hbm_share() -> None:
     # a weight-bound NVFP4 GEMV: 4-bit values + one 1-byte scale per 16, so
-    # 8192 x 28672 x (8 + 1) / 16 B = 132 MB at ~0.927 x 8 TB/s = 17.8 us
+    # 8192 x 28672 x (8 + 1) / 16 B = 132 MB at ~0.927 x 7.672 TB/s = 18.6 us
     op = O.matmul(1, 8192, 28672, "fp4", name="x")
     t = predict_op(op, "b200", "graph")
-    stream = 8192 * 28672 * (8 + 1) / 16 / (0.927 * 8e12)
+    stream = 8192 * 28672 * (8 + 1) / 16 / (0.927 * 7.672e12)
     assert stream < t < stream * 1.4
     slower = load_hardware("b200", {"gpu.decode_attention_bw_efficiency": 0.3,
                                     "gpu.decode_attention_sm_bytes_per_cycle": 5.0})
@@ -103,8 +103,8 @@ def test_decode_attention_share_moves_decode_attention_only_and_in_its_direction
 def test_decode_attention_rate_scales_with_sms_and_clock_not_with_the_memory() -> None:
     """`decode_attention_sm_bytes_per_cycle`: a KV-bound decode attention (64 sequences x
     4,096 fp8 keys, 8 KV heads of 128: 537 MB) takes about KV / (SMs x clock x rate) where
-    that is longer than the memory stream: on the B200 148 x 1.85 GHz x 17.36 B = 4.75 TB/s
-    of its 8 TB/s; halving the rate doubles it; the GB200 (the same HBM at a 10/9 clock) is
+    that is longer than the memory stream: on the B200 148 x 1.85 GHz x 17.81 B = 4.88 TB/s
+    of its 7.67 TB/s; halving the rate doubles it; the GB200 (the same HBM at a 10/9 clock) is
     10/9 faster; a prefill is untouched; 0 = no such limit (every spec but the Blackwells)."""
     dec = O.attention(64, 64, 8, 128, 1, 4096, False, "bf16", kv_dtype="fp8")
     pre = O.attention(1, 64, 8, 128, 4096, 4096, True, "bf16", kv_dtype="fp8")
@@ -119,7 +119,7 @@ def test_decode_attention_rate_scales_with_sms_and_clock_not_with_the_memory() -
     gb = predict_op(dec, "gb200", "graph")
     assert t / gb == pytest.approx(2.06 / 1.85, rel=0.03)
     off = load_hardware("b200", {"gpu.decode_attention_sm_bytes_per_cycle": 0.0})
-    assert predict_op(dec, off, "graph") < t  # then the 8 TB/s stream at 0.927 binds
+    assert predict_op(dec, off, "graph") < t  # then the 7.67 TB/s stream at 0.927 binds
     assert load_hardware("h100-sxm").chip.params.decode_attention_sm_bytes_per_cycle == 0.0
 
 

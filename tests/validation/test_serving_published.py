@@ -441,7 +441,7 @@ def test_trtllm_bench_settings_by_hand():
 
 
 def test_trtllm_bench_counts_an_nvfp4_checkpoint_at_half_a_byte_per_parameter():
-    """Llama-3.3-70B NVFP4 on one B200 (spec: 180 GB): 0.5 B per parameter (BYTES_PER_ELEM
+    """Llama-3.3-70B NVFP4 on one B200 (spec: NVML's 192.2 GB): 0.5 B per parameter (BYTES_PER_ELEM
     in tensorrt_llm/bench/build/tuning.py), fp8 KV 2 x 80 layers x 8 heads x 128 = 163,840 B
     per token."""
     from infersim.workloads.summary import param_counts
@@ -449,14 +449,14 @@ def test_trtllm_bench_counts_an_nvfp4_checkpoint_at_half_a_byte_per_parameter():
     params = param_counts(load_model("llama-3.3-70b"))[0]
     assert 70.0e9 < params < 71.0e9
     free = sp.trtllm_bench_free_bytes("llama-3.3-70b", "b200", 1, "fp4")
-    assert free == pytest.approx(180e9 - 0.5 * params, rel=1e-9)
+    assert free == pytest.approx(192.2e9 - 0.5 * params, rel=1e-9)
     assert free - sp.trtllm_bench_free_bytes("llama-3.3-70b", "b200", 1, "fp8") == \
         pytest.approx(0.5 * params, rel=1e-9)
-    # 128/4096: 0.9 x 144.7e9 / (163,840 x 4,224) = 188 requests -> 32 x 6 = 192; tokens
-    # 188 x (1 + 128/4096) = 194 -> at least 2048
+    # 128/4096: 0.9 x 156.9e9 / (163,840 x 4,224) = 204 requests -> 32 x 7 = 224; tokens
+    # 204 x (1 + 128/4096) = 210 -> at least 2048
     assert sp.trtllm_bench_settings("llama-3.3-70b", "b200", 1, 128, 4096,
-                                    weights="fp4") == (192, 2048)
-    # the same run with fp8 weights leaves less KV room: 0.9 x 109.4e9 / ... = 142 -> 160
+                                    weights="fp4") == (224, 2048)
+    # the same run with fp8 weights leaves less KV room: 0.9 x 121.6e9 / ... = 158 -> 160
     assert sp.trtllm_bench_settings("llama-3.3-70b", "b200", 1, 128, 4096) == (160, 2048)
 
 
