@@ -1,6 +1,6 @@
 """Published fused-MoE layer timings (the Triton fused-MoE kernels of vLLM and SGLang, and
-TensorRT-LLM's CUTLASS fused MoE as FlashInfer ships it) re-predicted by the GPU model: the
-grouped-GEMM experts at 1 to 4,096 tokens, held out.
+TensorRT-LLM's CUTLASS and TRTLLM-Gen fused MoE as FlashInfer ships them) re-predicted by the
+GPU model: the grouped-GEMM experts at 1 to 4,096 tokens, held out.
 
 Data: `validation/data/published/fused_moe_kernels.csv` (sources and caveats in that folder's
 README). Each row is the kernel time the engine's tuning harness printed for one token count
@@ -11,7 +11,9 @@ sum) in one CUDA graph, replays it and divides by 10, so the time is the device 
 layer's kernels back to back, launch gaps inside the graph included. FlashInfer's
 `flashinfer_benchmark.py --routine cutlass_fused_moe` (flashinfer-ai/flashinfer#3014) times
 one `cutlass_fused_moe` call with CUDA events, no graph: rows of 128 tokens, where the
-kernels' milliseconds dwarf the host's launches.
+kernels' milliseconds dwarf the host's launches. FlashInfer's `bench_moe_deepseek.py`
+(flashinfer-ai/flashinfer#3976) times TensorRT-LLM's TRTLLM-Gen NVFP4 MoE (routing, both
+expert GEMMs, finalize) in a CUDA graph with CUPTI: rows of 1-64 tokens.
 
 Prediction: the same layer in a prefill trace of M tokens (`infersim.api.simulate`, the row's
 model, tensor parallelism and dtype, the row's engine runtime), summing the device time of
@@ -42,7 +44,8 @@ NAME = "moe_kernels"
 DESCRIPTION = ("Published fused-MoE layer timings (vLLM / SGLang Triton fused-MoE tuning "
                "harness on H100, H200 and B200: Mixtral-8x7B, Qwen3-30B-A3B, Qwen3-235B-A22B, "
                "1-4096 tokens; TensorRT-LLM's CUTLASS MoE on RTX PRO 6000, Llama-4 Maverick "
-               "shape, 128 tokens) re-predicted; held out")
+               "shape, 128 tokens; its TRTLLM-Gen NVFP4 MoE on B200, DeepSeek-V3 shape, 1-64 "
+               "tokens) re-predicted; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "fused_moe_kernels.csv"
 LIST_ROWS = False
 # the MoE layer's ops in a trace
