@@ -971,6 +971,20 @@ def test_implied_generation_step_spreads_the_measured_gap_by_hand():
                                                                   0.0, 0.0), 1.0, 1.0))
 
 
+def test_implied_prompt_iteration_spreads_the_measured_gap_by_hand():
+    """The same run with the gap put on its 5 iterations with prompt tokens (2 s of them): the
+    measured 12.5 s leave (2 + 2.5) / 5 = 900 ms for each; a faster measurement (1,250 tok/s:
+    8 s) takes it from them, (2 - 2) / 5 = 0; none, NaN."""
+    from types import SimpleNamespace
+
+    mix = sp.IterationMix(5, 2.0, 100.0, 0.0, 100, 8.0, 64.0, 500.0)
+    res = SimpleNamespace(duration_s=10.0)
+    assert sp.implied_prompt_iteration_s(res, mix, 1000.0, 800.0) == pytest.approx(0.9)
+    assert sp.implied_prompt_iteration_s(res, mix, 1000.0, 1250.0) == pytest.approx(0.0)
+    assert math.isnan(sp.implied_prompt_iteration_s(
+        res, sp.IterationMix(0, 0.0, 0.0, 0.0, 100, 8.0, 64.0, 500.0), 1.0, 1.0))
+
+
 def test_diagnose_flag_prints_the_row_apart_and_rejects_an_unknown_id(capsys):
     r = BY_ID["vllm060-8b-h100-prefill-heavy"]
     assert sp.main(["--diagnose", r["id"]]) == 0
@@ -983,6 +997,9 @@ def test_diagnose_flag_prints_the_row_apart_and_rejects_an_unknown_id(capsys):
     imp = sp.implied_gen_step_s(res, mix, pred, float(r["measured"]))
     line = next(x for x in out if "implied generation-only step" in x)
     assert f"{1e3 * imp:.4g} ms" in line
+    pimp = sp.implied_prompt_iteration_s(res, mix, pred, float(r["measured"]))
+    line = next(x for x in out if "implied iteration with prompt tokens" in x)
+    assert f"{1e3 * pimp:.4g} ms" in line
     assert any(x.startswith("  one generation-only step at batch ") for x in out)
     assert sp.main(["--diagnose", "no-such-row"]) == 2
     err = capsys.readouterr().err.strip()

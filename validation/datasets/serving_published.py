@@ -423,25 +423,40 @@ def iterations(res: ServingResult) -> IterationMix:
         float(g[:, 1].sum() / g[:, 0].sum()) if len(g) and g[:, 0].sum() else 0.0)
 
 
-def implied_gen_step_s(res: ServingResult, mix: IterationMix, predicted: float,
-                       measured: float) -> float:
-    """The mean generation-only step a throughput row's measurement implies with everything
-    else of the run as simulated: the measured run lasts the simulated duration × predicted /
-    measured (the same tokens at the measured rate), and what it adds or saves beyond the
-    simulated run is spread over the generation-only iterations (NaN without any)."""
-    if mix.gen_n == 0 or not measured > 0:
+def implied_iteration_s(res: ServingResult, n: int, seconds: float, predicted: float,
+                        measured: float) -> float:
+    """The mean time of one of `n` iterations (`seconds` of the simulated run together) that a
+    throughput row's measurement implies with everything else of the run as simulated: the
+    measured run lasts the simulated duration × predicted / measured (the same tokens at the
+    measured rate), and what it adds or saves beyond the simulated run is spread over those
+    iterations (NaN without any)."""
+    if n == 0 or not measured > 0:
         return math.nan
     t_meas = res.duration_s * predicted / measured
-    return (mix.gen_s + t_meas - res.duration_s) / mix.gen_n
+    return (seconds + t_meas - res.duration_s) / n
+
+
+def implied_gen_step_s(res: ServingResult, mix: IterationMix, predicted: float,
+                       measured: float) -> float:
+    """`implied_iteration_s` of the generation-only iterations: the gap put on decode."""
+    return implied_iteration_s(res, mix.gen_n, mix.gen_s, predicted, measured)
+
+
+def implied_prompt_iteration_s(res: ServingResult, mix: IterationMix, predicted: float,
+                               measured: float) -> float:
+    """`implied_iteration_s` of the iterations with prompt tokens: the gap put on prefill."""
+    return implied_iteration_s(res, mix.prompt_n, mix.prompt_s, predicted, measured)
 
 
 def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[str]:
     """Lines that take one graded row apart: the prediction against the measurement, the run's
-    iterations (with prompt tokens and generation-only: count, time, mean sizes), for a
+    iterations (with prompt tokens and generation-only: count, time, mean sizes), for an
     open-loop throughput row on one engine (replicas 1, pp 1) the generation-only step its
-    measurement implies (`implied_gen_step_s`), and the `top` ops of one generation-only step at the
-    run's mean batch and context (`infersim.api.simulate`, the row's deployment). Where a
-    published run and the model part: which kind of iteration carries the gap."""
+    measurement implies with the prompt iterations as simulated (`implied_gen_step_s`) and the
+    iteration with prompt tokens it implies with the decode steps as simulated
+    (`implied_prompt_iteration_s`), and the `top` ops of one generation-only step at the run's
+    mean batch and context (`infersim.api.simulate`, the row's deployment). Where a published
+    run and the model part: which kind of iteration carries the gap."""
     from infersim.api import simulate
 
     if r["use"] != "pass_fail":
@@ -471,11 +486,15 @@ def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[s
     elif not one_engine:
         lines.append("  implied generation-only step: not derived (several engines overlap)")
     else:
-        imp = implied_gen_step_s(res, mix, pred, meas)
-        step = mix.gen_s / max(mix.gen_n, 1)
-        lines.append(f"  implied generation-only step, the rest as simulated: {1e3 * imp:.4g} ms "
-                     f"({1e3 * (imp - step):+.3g} ms, x{imp / step:.3f})" if mix.gen_n
-                     else "  implied generation-only step: no generation-only iteration")
+        for what, n, secs, implied in (
+                ("generation-only step", mix.gen_n, mix.gen_s, implied_gen_step_s),
+                ("iteration with prompt tokens", mix.prompt_n, mix.prompt_s,
+                 implied_prompt_iteration_s)):
+            imp, step = implied(res, mix, pred, meas), secs / max(n, 1)
+            lines.append((f"  implied {what}, the rest as simulated: {1e3 * imp:.4g} ms "
+                          f"({1e3 * (imp - step):+.3g} ms, x{imp / step:.3f})"
+                          + (": below zero, so not these iterations alone" if imp < 0
+                             else "")) if n else f"  implied {what}: no such iteration")
     if mix.gen_n:
         b, ctx = max(1, round(mix.gen_batch)), max(1, round(mix.gen_context))
         one = simulate(r["model"], r["hardware"], "decode", b, context=ctx,
