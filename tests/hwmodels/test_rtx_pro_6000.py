@@ -24,8 +24,8 @@ def test_peaks_are_nvidias_quoted_figures_made_dense():
 def test_decode_streams_the_weights_at_the_gddr7_rate():
     """One sequence's 70B NVFP4 decode step reads ~35.3 GB of weights (0.5 B per parameter):
     on 1.79 TB/s of GDDR7 that takes at least 35.3e9 x (1/1.792e12 - 1/7.672e12) = 15.1 ms
-    longer than on a B200's 7.672 TB/s, and not much more (the per-step costs are alike); a 70B model in
-    bf16 (141 GB) does not fit one board."""
+    longer than on a B200's 7.672 TB/s, and not much more (the per-step costs are alike); a
+    70B model in bf16 (141 GB) does not fit one board."""
     kw = dict(weights="fp4", activations="fp4", kv="fp8")
     r = simulate("llama-3.3-70b", "rtx-pro-6000", "decode", 1, context=1024, **kw)
     b = simulate("llama-3.3-70b", "b200", "decode", 1, context=1024, **kw)

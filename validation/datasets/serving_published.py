@@ -1079,8 +1079,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--diagnose", nargs="+", metavar="ROW_ID",
                     help="take graded rows apart: prediction vs measurement, the run's "
                          "iterations (with prompt tokens, generation-only), the generation-"
-                         "only step a throughput row's measurement implies, and the top ops "
-                         "of one generation-only step")
+                         "only step and the prompt iteration a throughput row's measurement "
+                         "implies (each with the rest as simulated), and the top ops of one "
+                         "generation-only step")
     ap.add_argument("--engine", choices=("compiled", "simpy"), default=ENGINE,
                     help="serving engine of the graded rows (the same results; simpy is the "
                          "reference and much slower on the long-prompt rows)")

@@ -22,9 +22,10 @@ within a few percent. Two mechanisms, one constant each:
   cannot tell this from a slow HBM: fitting `hbm_read_efficiency` on the same row instead
   (0.593, every stream slowed) grades the eighteen held-out rows +5.3% median, 12.3% p90.
   The kernel's own pipeline is chosen, and as a per-SM-clock rate, because the same page's
-  GB200 (1,200 W, a 10/9 clock, 8 TB/s to the B200's 7.672) runs most decode-heavy rows 13-18% faster
-  than the B200 (1000/2000: 4%), which a bandwidth limit would not do and a clock-bound
-  kernel (fp8 KV dequantized beside the MMAs) would; until 2026-12-05 the same fit set a
+  GB200 (1,200 W, a 10/9 clock, 8 TB/s to the B200's 7.672) runs most decode-heavy rows
+  13-18% faster than the B200 (1000/2000: 4%), which a bandwidth limit would not do (the
+  HBMs differ by 4%) and a clock-bound kernel (fp8 KV dequantized beside the MMAs) would;
+  until 2026-12-05 the same fit set a
   share of the HBM's bandwidth (`decode_attention_bw_efficiency` 0.594), which priced the
   GB200 at the B200's speed and a GDDR7 board at 0.594 of its own bandwidth.
   Both constants are in-engine figures: a B200 measurement (`validation/gpu/measure_gpu.py`)
