@@ -460,6 +460,19 @@ def test_trtllm_bench_counts_an_nvfp4_checkpoint_at_half_a_byte_per_parameter():
     assert sp.trtllm_bench_settings("llama-3.3-70b", "b200", 1, 128, 4096) == (160, 2048)
 
 
+def test_every_trtllm_bench_row_carries_the_settings_its_spec_derives():
+    """A row whose max_batch / max_tokens are trtllm-bench's own settings stores what
+    `row_bench_settings` derives from the row's spec now: a spec change that moves them (the
+    B200's capacity, 180e9 -> 192.2e9 B, raised 23 rows') must regenerate the rows, not
+    leave them stale."""
+    rows = [r for r in sp.rows() if "trtllm_bench_settings" in r["notes"]]
+    assert len(rows) > 400
+    stale = [(r["id"], r["max_batch"], r["max_tokens"], sp.row_bench_settings(r))
+             for r in rows
+             if (int(r["max_batch"]), int(r["max_tokens"])) != sp.row_bench_settings(r)]
+    assert not stale, stale[:3]
+
+
 def test_trtllm_bench_settings_under_pipeline_parallelism_by_hand():
     """trtllm-bench with --pp: the free memory of all tp x pp GPUs, the request count divided
     by pp (finetune_setting: each micro-batch's limits). Llama-3.3-70B NVFP4 (70.55e9
