@@ -640,6 +640,17 @@ def _mlp_block(m: ModelConfig, s: _Step) -> list[Op]:
     return ops
 
 
+def moe_act_op(pairs: int, width: int, dtype: DType, mlp: MLPKind, *, count: int = 1,
+               block: str = "") -> Op:
+    """A MoE layer's activation between its expert GEMMs: `pairs` (token, expert) rows of
+    `width` outputs on the `dtype` stream; a gated one reads gate and up and runs one
+    thread block per row (`experts_act`, `ops.MOE_ACT_OP`)."""
+    return O.vector(OpKind.ELEMENTWISE, pairs * width, dtype,
+                    inputs=2.0 if mlp.gated else 1.0, flops_per_elem=_ACT_FLOPS[mlp],
+                    name=O.MOE_ACT_OP, count=count, block=block,
+                    block_rows=pairs if mlp.gated else 0)
+
+
 def _dense_mlp(m: ModelConfig, s: _Step, prefix: str, width: int, count: int,
                block: str) -> list[Op]:
     """gate/up (fused), activation, down for `s.tokens` rows with a per-chip width."""
@@ -805,10 +816,12 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     # the activation function and the weighted sum run on the 16-bit stream, as the dense
     # MLP's (8-bit activations are GEMM inputs only: the fused-MoE kernels of TensorRT-LLM,
     # vLLM and SGLang write their GEMM outputs and the activation's in bf16 and quantize the
-    # next GEMM's input)
-    ops.append(O.vector(OpKind.ELEMENTWISE, pairs * width, s.stream,
-                        inputs=2.0 if m.mlp.gated else 1.0, flops_per_elem=_ACT_FLOPS[m.mlp],
-                        name="experts_act", count=n_layers, block=blk))
+    # next GEMM's input). A gated activation runs one thread block per (token, expert) row,
+    # as the dense MLP's act-and-mul: vLLM's silu_and_mul, which the Triton fused-MoE path of
+    # vLLM and SGLang calls on the gate-up output, and TensorRT-LLM's doActivationKernel
+    # ("one token per CTA", NVIDIA/TensorRT-LLM PR #9838; 256 threads per row,
+    # flashinfer-ai/flashinfer PR #3761)
+    ops.append(moe_act_op(pairs, width, s.stream, m.mlp, count=n_layers, block=blk))
     ops.append(_experts_gemm(pairs, rows, width, h, s, groups, imb, "experts_down",
                              n_layers, blk, e_local))
     if moe.expert_bias:

@@ -22,6 +22,10 @@ from typing import Any
 from infersim.foundation.errors import InputError
 from infersim.workloads.dtypes import DType
 
+# The name of a MoE layer's activation between its two expert GEMMs (`workloads.builder`),
+# which engines with their own activation kernel price apart (engine knob `moe_act_ops`).
+MOE_ACT_OP = "experts_act"
+
 
 class OpKind(str, Enum):
     MATMUL = "matmul"

@@ -57,18 +57,21 @@ from infersim.hwmodels.models.gpu.figures import (
     mma_efficiency,
     params,
     stream_time,
+    vector_peak,
 )
 from infersim.hwmodels.models.gpu.gemm import TILES, gemm_search
 from infersim.hwmodels.models.gpu.vector import vector_plan
 from infersim.hwmodels.spec import Hardware, HardwareKind, Topology
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import (
+    MOE_ACT_OP,
     AttentionShape,
     Collective,
     CollectiveShape,
     MatmulShape,
     Op,
     OpKind,
+    VectorShape,
 )
 
 # What NCCL runs on one NVLink/NVSwitch node: ring (and tree, no faster within a node),
@@ -238,11 +241,18 @@ class GpuModel(CostModelBase):
                 g = boost_factor(oc.compute_s, c.boost, c.boost_tau)
                 oc = self._attention(c, op, hw, sh, ctx.profile, g)
             return oc
-        return self._vector(c, op, hw, sh, ctx.warm_l2)
+        return self._vector(c, op, hw, sh, ctx.warm_l2, ctx.profile)
 
     def _vector(self, c: GpuFigures, op: Op, hw: Hardware, sh: object,
-                    warm: bool) -> OpCost:
+                warm: bool, profile: RuntimeProfile | None = None) -> OpCost:
         vp = vector_plan(c, op, sh, warm)
+        ops_per_elem = E.knob(profile, "moe_act_ops") if op.name == MOE_ACT_OP else 0.0
+        if ops_per_elem > 0.0 and isinstance(sh, VectorShape):
+            # the engine's MoE activation kernel, issue-bound: its vector operations per
+            # activated element at the chip's vector rate (engine knob `moe_act_ops`)
+            issue_s = sh.numel * ops_per_elem / vector_peak(c, DType.FP32)
+            if issue_s > vp.compute_s:
+                vp = replace(vp, compute_s=issue_s, time_s=max(vp.time_s, issue_s))
         detail: tuple[tuple[str, float | str], ...] = (
             ("blocks", float(vp.blocks)), ("waves", float(vp.waves)),
             ("passes", float(vp.passes)), ("l2_resident", vp.l2_hit),
