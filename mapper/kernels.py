@@ -256,7 +256,7 @@ def moe_routing_kernels(topk: Op, router: Op | None, gate_ups: list[Op],
                     if isinstance(g.shape, MatmulShape))
         per_token = max(1.0, ids / max(1, tokens))  # top-k
         unique = min(pairs, max(tokens, math.ceil(pairs / per_token)))
-        ks.append(_vec("moe_permute", pairs * shapes[0].k, gate_ups[0].dtype,
+        ks.append(_vec(O.MOE_PERMUTE_OP, pairs * shapes[0].k, gate_ups[0].dtype,
                        inputs=unique / max(1, pairs), flops=0.0))
     return ks
 

@@ -22,9 +22,12 @@ from typing import Any
 from infersim.foundation.errors import InputError
 from infersim.workloads.dtypes import DType
 
-# The name of a MoE layer's activation between its two expert GEMMs (`workloads.builder`),
-# which engines with their own activation kernel price apart (engine knob `moe_act_ops`).
+# The names of a MoE layer's per-row kernels that engines with their own MoE kernels price
+# apart (engine knob `moe_row_ops`): the activation between its two expert GEMMs
+# (`workloads.builder`) and the permute of every (token, expert) row into expert order
+# before the first (`mapper.kernels.moe_routing_kernels`).
 MOE_ACT_OP = "experts_act"
+MOE_PERMUTE_OP = "moe_permute"
 
 
 class OpKind(str, Enum):

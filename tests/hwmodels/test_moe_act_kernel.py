@@ -1,5 +1,5 @@
 """The MoE activation between the expert GEMMs: one thread block per (token, expert) row, and
-TensorRT-LLM's issue-bound `doActivationKernel` (engine knob `moe_act_ops`), checked against
+TensorRT-LLM's issue-bound `doActivationKernel` (engine knob `moe_row_ops`), checked against
 NVIDIA's published kernel timings and by hand."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_the_trace_prices_the_activation_per_row():
 
 def test_trtllm_activation_is_issue_bound_at_the_fitted_rate():
     hw = isim.load_hardware("b200")
-    k = lookup("trtllm-pytorch").value("moe_act_ops", 0.0)
+    k = lookup("trtllm-pytorch").value("moe_row_ops", 0.0)
     assert k == json.loads(FIT.read_text())["value"]
     rate = vector_peak(figures(hw), DType.FP32)
     for tokens in (1024, 4096):
@@ -59,22 +59,22 @@ def test_fitted_rate_reads_the_published_timings_within_15_percent():
         assert _act_us(tokens, "trtllm-pytorch") == pytest.approx(us, rel=0.15)
     # without it the kernel is priced as a streaming one, 3-4x fast
     hw = isim.load_hardware("b200")
-    plain = isim.tune_runtime(hw, "trtllm-pytorch", {"moe_act_ops": 0.0})
+    plain = isim.tune_runtime(hw, "trtllm-pytorch", {"moe_row_ops": 0.0})
     assert _act_us(4096, plain) < PUBLISHED_US[4096] / 3.0
 
 
 @pytest.mark.parametrize("runtime", ["trtllm", "trtllm-pytorch"])
 def test_more_operations_per_element_never_speed_it_up(runtime):
     hw = isim.load_hardware("h100-sxm")
-    times = [_act_us(2048, isim.tune_runtime(hw, runtime, {"moe_act_ops": k}))
+    times = [_act_us(2048, isim.tune_runtime(hw, runtime, {"moe_row_ops": k}))
              for k in (0.0, 50.0, 200.0, 400.0)]
     assert times == sorted(times) and times[-1] > times[0]
 
 
 def test_the_knob_touches_only_the_moe_activation():
     hw = isim.load_hardware("b200")
-    slow = isim.tune_runtime(hw, "trtllm-pytorch", {"moe_act_ops": 1000.0})
-    fast = isim.tune_runtime(hw, "trtllm-pytorch", {"moe_act_ops": 0.0})
+    slow = isim.tune_runtime(hw, "trtllm-pytorch", {"moe_row_ops": 1000.0})
+    fast = isim.tune_runtime(hw, "trtllm-pytorch", {"moe_row_ops": 0.0})
     dense = isim.simulate("llama-3.1-8b", hw, "decode", 64, context=512, runtime=slow)
     same = isim.simulate("llama-3.1-8b", hw, "decode", 64, context=512, runtime=fast)
     assert dense.latency_s == same.latency_s
@@ -84,3 +84,29 @@ def test_the_knob_touches_only_the_moe_activation():
             - base.ops.set_index("name")["total_time_s"])
     assert diff[diff != 0].index.tolist() == [MOE_ACT_OP]
     assert diff[MOE_ACT_OP] > 0
+
+
+def _layer_ops_us(activations: str, knob: float):
+    """{op name: µs} of one Qwen3-30B-A3B layer's MoE ops, 512-token prefill on a B200 under
+    trtllm-pytorch with `moe_row_ops` at `knob` (uniform routing)."""
+    hw = isim.load_hardware("b200")
+    rt = isim.tune_runtime(hw, "trtllm-pytorch", {"moe_row_ops": knob})
+    r = isim.simulate("qwen3-30b-a3b", hw, "prefill", 1, prompt=512, runtime=rt,
+                      weights=activations, activations=activations, routing_skew=0.0)
+    return r.ops.set_index("name")["time_s"] * 1e6
+
+
+def test_the_nvfp4_permute_runs_at_the_same_rate_and_an_fp8_one_streams():
+    hw = isim.load_hardware("b200")
+    k = lookup("trtllm-pytorch").value("moe_row_ops", 0.0)
+    # NVFP4 GEMM inputs: expandInputRows quantizes every (token, expert) row of the hidden
+    # size on the way: 512 tokens x 8 experts x 2,048 values at k operations each
+    slow, plain = _layer_ops_us("fp4", k), _layer_ops_us("fp4", 0.0)
+    issue = 512 * 8 * 2048 * k / vector_peak(figures(hw), DType.FP32) * 1e6
+    # the routing op holds the permute, whose streaming time the issue time replaces
+    extra = slow["router_topk"] - plain["router_topk"]
+    assert issue - plain["router_topk"] <= extra < issue
+    # fp8 GEMM inputs: the rows are copied as they are, priced as a stream
+    f8, f8_plain = _layer_ops_us("fp8", k), _layer_ops_us("fp8", 0.0)
+    assert f8["router_topk"] == f8_plain["router_topk"]
+    assert f8[MOE_ACT_OP] > f8_plain[MOE_ACT_OP]  # the activation is issue-bound either way

@@ -1,4 +1,4 @@
-"""`_TRTLLM_MOE_ACT` (engine knob `moe_act_ops` of the `trtllm` runtimes): the issue rate of
+"""`_TRTLLM_MOE_ROWS` (engine knob `moe_row_ops` of the `trtllm` runtimes): the issue rate of
 TensorRT-LLM's CUTLASS-MoE activation kernel, from its published kernel timings on a B200.
 
 TensorRT-LLM's CUTLASS fused MoE (`CutlassMoeFCRunner`, cpp/tensorrt_llm/kernels/
@@ -23,16 +23,20 @@ about as long, where HBM bandwidth would make the B200 ~2x faster: the kernel is
 its instruction issue, not by its bytes (PR #11165 names load imbalance over short CTAs and
 instruction-cache stalls; flashinfer-ai/flashinfer PR #3761 unvectorized loads and 256
 threads per row; PR #3014 the scale-factor padding loops). The model: the kernel costs at
-least `moe_act_ops` vector-unit operations per activated element at the chip's vector rate
+least `moe_row_ops` vector-unit operations per activated element at the chip's vector rate
 (`figures.vector_peak`, which scales with SMs x clock), fitted here as the one value that
 minimizes the squared log error of the three B200 timings. The kernel's fixed part (the
 padding loops over 128 x experts scale-factor rows, launch) is not separate, so the
 smallest call reads short.
 
+The same rate prices TensorRT-LLM's permute (`expandInputRowsKernel`) where it quantizes the
+rows to NVFP4: the same skeleton and quantization routine (see `_TRTLLM_MOE_ROWS`); no
+timing of that kernel was found, so that part is an inference from the source, not a fit.
+
     python -m infersim.validation.fitting.trtllm_moe_act
 
 writes `validation/data/published/trtllm_moe_act_fit.json`; `hwmodels.models.gpu.engines`
-carries the value (`_TRTLLM_MOE_ACT`).
+carries the value (`_TRTLLM_MOE_ROWS`).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ RUNTIME = "trtllm-pytorch"
 INTERMEDIATE, TOP_K = 2048, 8
 # tokens -> µs, PR #11165's table, column "before #9838" (ns / 1000)
 MEASURED_US = {512: 42.685, 1024: 69.843, 4096: 248.408}
-KNOB = "moe_act_ops"
+KNOB = "moe_row_ops"
 OUT = Path(__file__).resolve().parents[1] / "data" / "published" / "trtllm_moe_act_fit.json"
 
 
@@ -85,7 +89,7 @@ def fit() -> dict[str, Any]:
                      "model_us_without": predicted_us(t, 0.0)}
             for t, m in MEASURED_US.items()}
     return {
-        "parameter": "hwmodels.models.gpu.engines._TRTLLM_MOE_ACT['moe_act_ops']",
+        "parameter": "hwmodels.models.gpu.engines._TRTLLM_MOE_ROWS['moe_row_ops']",
         "value": value, "source": SOURCE,
         "fitted_on": {"hardware": HARDWARE, "runtime": RUNTIME, "kernel": "doActivationKernel",
                       "intermediate": INTERMEDIATE, "top_k": TOP_K, "experts": 128,
@@ -100,7 +104,7 @@ def summary(r: dict[str, Any]) -> str:
     parts = [f"{t} tokens {v['model_us']:.1f} us (measured {v['measured_us']:.1f}, "
              f"{100 * (v['model_us'] / v['measured_us'] - 1):+.1f}%; without "
              f"{v['model_us_without']:.1f})" for t, v in r["fitted_on"]["rows"].items()]
-    return f"moe_act_ops = {r['value']}: " + "; ".join(parts)
+    return f"moe_row_ops = {r['value']}: " + "; ".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,11 +42,13 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     `moe_permute` one more kernel copies every pair's token row into expert order, in the
     GEMM's input dtype (quantizing on the way), where a Triton fused-MoE GEMM gathers them
     by index instead.
-  * `moe_act_ops`: the fused-MoE activation kernel between the two expert GEMMs costs at
-    least this many vector-unit operations per activated element at the chip's vector
-    rate (`figures.vector_peak`): an issue-bound kernel, where its arithmetic, not its bytes,
-    sets the time (TensorRT-LLM's CUTLASS MoE `doActivationKernel`, `_TRTLLM_MOE_ACT`;
-    0: priced by its bytes and its own arithmetic, as a streaming kernel).
+  * `moe_row_ops`: the engine's per-row MoE kernels cost at least this many vector-unit
+    operations per element at the chip's vector rate (`figures.vector_peak`): issue-bound
+    kernels, where their instructions, not their bytes, set the time. The activation
+    between the two expert GEMMs, and the permute of every (token, expert) row when it
+    quantizes the rows to NVFP4 on the way (TensorRT-LLM's CUTLASS MoE `doActivationKernel`
+    and `expandInputRowsKernel`, `_TRTLLM_MOE_ROWS`; 0: priced by their bytes and their own
+    arithmetic, as streaming kernels).
   * `moe_allgather_max_ep`: how an expert-parallel MoE layer exchanges its tokens
     (`Parallelism.moe_exchange` "auto", resolved by `mapper.engine_scenario`): EP groups up
     to this size all-gather every token to every rank and reduce-scatter the summed expert
@@ -159,9 +161,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "moe_sort_small_tokens": (0.0, "small-batch mode: at most this many tokens"),
     "moe_sort_small_ids": (0.0, "small-batch mode: at most this many (token, expert) ids"),
     "moe_sort_small_experts": (0.0, "small-batch mode: at most this many experts on the chip"),
-    "moe_act_ops": (0.0, "fused-MoE activation kernel: vector-unit operations per activated "
-                         "element where they bind, its issue rate (0: the activation's own "
-                         "arithmetic; see _TRTLLM_MOE_ACT)"),
+    "moe_row_ops": (0.0, "per-row MoE kernels (the activation; the permute when it quantizes "
+                         "to NVFP4): vector-unit operations per element where they bind, their "
+                         "issue rate (0: their own arithmetic; see _TRTLLM_MOE_ROWS)"),
     "moe_permute": (0.0, "fused engines: one kernel copies every routed token's row into "
                          "expert order in the GEMM's input dtype before the first expert "
                          "GEMM (0: the GEMM gathers its rows by index)"),
@@ -508,7 +510,12 @@ _GATHER_ALWAYS = 1e9
 # scale-factor padding loops and launch, is not apart, so the smallest call reads short);
 # without it the model priced them 4x fast as a streaming kernel. Assumed the same kernel in
 # the C++ engine (v0.17) and for fp8 outputs (PR #9838's Hopper fp8-out timings match).
-_TRTLLM_MOE_ACT = {"moe_act_ops": 290.4}
+# The same rate prices the permute where it quantizes to NVFP4: `expandInputRowsKernel`
+# (same file) has doActivationKernel's skeleton (SMs x 8 blocks of 256 threads striding over
+# the rows, a binary search for each row's expert) and calls the same `quantizePackedFP4Value`
+# per 16-byte vector, without the SiLU; where its input and output are both fp8 or 16-bit it
+# only copies the row and streams as priced.
+_TRTLLM_MOE_ROWS = {"moe_row_ops": 290.4}
 # A MoE layer's routing kernels before its first grouped GEMM (`moe_sort_*`, `moe_permute`).
 # TensorRT-LLM's CUTLASS MoE (CutlassMoeFCRunner::runMoe, cpp/tensorrt_llm/kernels/
 # cutlass_kernels/moe_gemm/moe_kernels.cu): the expert maps are built by one fused kernel
@@ -535,7 +542,7 @@ _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching (host work per step ~ the chip's "
    "graph launch + sync, gpu.step_sync_us); fused add+RMSNorm and RoPE+KV write, XQA / "
    "FMHA paged GQA-aware attention, CUTLASS grouped-GEMM MoE (0.85, see "
-   "_TRTLLM_MOE_EFFICIENCY; its activation kernel issue-bound, see _TRTLLM_MOE_ACT), "
+   "_TRTLLM_MOE_EFFICIENCY; its per-row kernels issue-bound, see _TRTLLM_MOE_ROWS), "
    "fp8 GEMMs "
    "(https://nvidia.github.io/TensorRT-LLM/); in-flight batching puts context-phase "
    "requests in the same iteration as generation-phase ones, within max_num_tokens "
@@ -561,7 +568,7 @@ _p("trtllm", Runtime.FUSED,
    **_TRTLLM_WHOLE_PROMPTS,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
-   moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ACT,
+   moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ROWS,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
@@ -617,7 +624,7 @@ _p("trtllm-pytorch", Runtime.FUSED,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
-   moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ACT,
+   moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ROWS,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
 # What vLLM's KV sizing finds taken beside weights and activations, per GPU. Since its memory
 # profiling overhaul (vllm-project/vllm PR #10511, 2024-12; V1's worker reuses it, PR #19312)

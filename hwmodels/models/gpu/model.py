@@ -65,6 +65,7 @@ from infersim.hwmodels.spec import Hardware, HardwareKind, Topology
 from infersim.workloads.dtypes import DType
 from infersim.workloads.ops import (
     MOE_ACT_OP,
+    MOE_PERMUTE_OP,
     AttentionShape,
     Collective,
     CollectiveShape,
@@ -246,10 +247,13 @@ class GpuModel(CostModelBase):
     def _vector(self, c: GpuFigures, op: Op, hw: Hardware, sh: object,
                 warm: bool, profile: RuntimeProfile | None = None) -> OpCost:
         vp = vector_plan(c, op, sh, warm)
-        ops_per_elem = E.knob(profile, "moe_act_ops") if op.name == MOE_ACT_OP else 0.0
+        # the engine's per-row MoE kernels, issue-bound: the activation, and the permute where
+        # it quantizes each row to NVFP4 on the way (the same per-row skeleton and the same
+        # quantization routine); their vector operations per element at the chip's vector
+        # rate (engine knob `moe_row_ops`)
+        row_kernel = op.name == MOE_ACT_OP or (op.name == MOE_PERMUTE_OP and op.dtype.bits <= 4)
+        ops_per_elem = E.knob(profile, "moe_row_ops") if row_kernel else 0.0
         if ops_per_elem > 0.0 and isinstance(sh, VectorShape):
-            # the engine's MoE activation kernel, issue-bound: its vector operations per
-            # activated element at the chip's vector rate (engine knob `moe_act_ops`)
             issue_s = sh.numel * ops_per_elem / vector_peak(c, DType.FP32)
             if issue_s > vp.compute_s:
                 vp = replace(vp, compute_s=issue_s, time_s=max(vp.time_s, issue_s))
