@@ -498,10 +498,10 @@ def diagnose(r: Mapping[str, str], engine: str = ENGINE, top: int = 8) -> list[s
     if mix.gen_n:
         b, ctx = max(1, round(mix.gen_batch)), max(1, round(mix.gen_context))
         one = simulate(r["model"], r["hardware"], "decode", b, context=ctx,
-                        runtime=r["runtime"], weights=r["weights"],
-                        activations=r["activations"] or None, kv=r["kv"] or None,
-                        tp=int(r["tp"]), pp=int(r.get("pp") or 1), ep=int(r.get("ep") or 1),
-                        dp=int(r.get("dp") or 1), lm_head=r["lm_head"] or None)
+                       runtime=r["runtime"], weights=r["weights"],
+                       activations=r["activations"] or None, kv=r["kv"] or None,
+                       tp=int(r["tp"]), pp=int(r.get("pp") or 1), ep=int(r.get("ep") or 1),
+                       dp=int(r.get("dp") or 1), lm_head=r["lm_head"] or None)
         by = one.ops.groupby("name")["total_time_s"].sum().sort_values(ascending=False)
         lines.append(f"  one generation-only step at batch {b:,}, context {ctx:,}: "
                      f"{1e3 * one.latency_s:.4g} ms; " + ", ".join(
