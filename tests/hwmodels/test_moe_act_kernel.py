@@ -12,6 +12,7 @@ import pytest
 import infersim as isim
 from infersim.hwmodels.models.gpu.engines import lookup
 from infersim.hwmodels.models.gpu.figures import figures, vector_peak
+from infersim.validation.fitting import trtllm_moe_act
 from infersim.workloads import build_trace, load_model
 from infersim.workloads.builder import moe_act_op
 from infersim.workloads.dtypes import DType
@@ -52,6 +53,12 @@ def test_trtllm_activation_is_issue_bound_at_the_fitted_rate():
         body = tokens * 8 * 2048 * k / rate * 1e6
         t = _act_us(tokens, "trtllm-pytorch")
         assert body <= t <= body + 5.0
+
+
+def test_the_refit_reproduces_the_committed_value():
+    # `python -m infersim.validation.fitting.trtllm_moe_act` from the three published timings
+    assert trtllm_moe_act.MEASURED_US == PUBLISHED_US
+    assert trtllm_moe_act.fit()["value"] == json.loads(FIT.read_text())["value"]
 
 
 def test_fitted_rate_reads_the_published_timings_within_15_percent():
