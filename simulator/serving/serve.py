@@ -21,6 +21,10 @@ transfer at a time per replica; tokens × KV bytes/token/chip ÷ per-chip link b
 chips in parallel), its prefill blocks are freed, and a decode replica picked by the router
 admits it when it has blocks.
 
+Front-end latency (engine knob `request_latency_s`): each request reaches the router that long
+after the client's send (open-loop arrivals shifted, a closed-loop user waiting it out) and is
+stamped at the send, so TTFT, end-to-end latency and queue time hold it once.
+
 Engines: a run the compiled engine covers (`compiled.why_not`: replicas of one engine each,
 one or several behind round robin, continuous or chunked, no speculative decoding or
 window-capped KV, open-loop traffic, no event log, a `MapperIterationCost`) runs there, as
@@ -44,7 +48,7 @@ import simpy
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.capex import capex_usd
-from infersim.hwmodels.cost import Infeasibility
+from infersim.hwmodels.cost import Infeasibility, RuntimeProfile
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving import compiled
@@ -128,6 +132,12 @@ class _Pool:
         return min(self.replicas, key=lambda r: (r.outstanding, r.index))
 
 
+def front_end_latency(cost: object) -> float:
+    """The runtime profile's `request_latency_s` (0 without one)."""
+    rt = getattr(cost, "runtime", None)
+    return rt.value("request_latency_s", 0.0) if isinstance(rt, RuntimeProfile) else 0.0
+
+
 def simulate_serving(
     spec: ReplicaSpec,
     cost: IterationCost,
@@ -156,6 +166,9 @@ def simulate_serving(
     policy = policy.resolved(getattr(cost, "runtime", None))
     rng = np.random.default_rng(seed)
     table = generate(traffic, rng)
+    lead = front_end_latency(cost)
+    if lead > 0.0 and not isinstance(traffic.arrival, ClosedLoop):
+        table = dataclasses.replace(table, arrival_s=table.arrival_s + lead)
     n = len(table)
     col = Collector(n, event_log)
     col.prompt_tokens[:] = table.prompt_tokens
@@ -178,6 +191,7 @@ def simulate_serving(
                                     max_context=max_context, labels=labels, decode=decode,
                                     engine="simpy")
         del table  # memory: the results' sort needs room (10^6-request runs)
+        col.arrival_s -= lead  # the client's send
         return _result(col, stats, pools, spec, policy, slo, economics, labels, closed)
     done: dict[int, simpy.Event] = {}
 
@@ -283,6 +297,8 @@ def simulate_serving(
         def user():  # type: ignore[no-untyped-def]
             for i in counter:
                 ev = done[i] = env.event()
+                if lead > 0.0:  # the request's way through the front-end
+                    yield env.timeout(lead)
                 submit(i)
                 yield ev
                 if think > 0:
@@ -306,6 +322,7 @@ def simulate_serving(
                           sp.idle_power_w, sp.price_usd, sp.chips, sp.extra_power_w)
              for g, sp in groups]
     pools = [e.kv for g, _ in groups for e in g if isinstance(e.kv, PrefixKvPool)]
+    col.arrival_s -= lead  # the client's send
     res = _result(col, stats, pools, spec, policy, slo, economics, labels, closed)
     if policy.spec is not None:
         res = dataclasses.replace(res, speculative=spec_summary(

@@ -152,8 +152,10 @@ def test_simulator_line_budget():
     # token-parallel table read at the padded batch, its nodes, the compiled engine's
     # refusal and the module-doc paragraph; +5 for an iteration's event naming its summed
     # context and priced time, which `serving_published --diagnose` reads, with the
-    # metrics module-doc lines on the event log).
+    # metrics module-doc lines on the event log; +14 for the serving front-end's latency per
+    # request, `request_latency_s`: the shifted arrivals, the closed-loop wait, the sends
+    # restored, the knob's lookup and the module-doc lines).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5714, f"simulator/ has {lines} non-blank lines (budget 5714)"
+    assert lines <= 5728, f"simulator/ has {lines} non-blank lines (budget 5728)"

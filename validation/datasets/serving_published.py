@@ -823,14 +823,33 @@ def steady_state(res: ServingResult, metric: str, users: int) -> float:
 
 # row -> (runtime profile, knob) fitted on it; the value is written in engines.py with the
 # row's name. Fixed-length decode-heavy rows (lengths stated, not sampled), a median ITL at a
-# Poisson load (a decode step at the running batch: the mean lengths matter, not the tail) and
-# a median TTFT at a low Poisson load (the wait for one step and one prompt's eager prefill).
+# Poisson load (a decode step at the running batch: the mean lengths matter, not the tail), a
+# median TTFT at a low Poisson load (the wait for one step and one prompt's eager prefill) and
+# mean TTFTs at the lowest Poisson load of fixed lengths with 16 outputs (under one request
+# running on average: the front-end's latency and one prompt's prefill). Several rows of one
+# (runtime, knob) fit it together (`fit_knob_rows`): the v0.14 TTFTs are whole milliseconds,
+# so each alone reads the latency to ±0.5 ms.
 FITTED: dict[str, tuple[str, str]] = {
     "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
     "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton", "stream_chunk_s"),
     "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
     "sglang030-70b-4xh100-ttft-rps4": ("sglang-v03-api", "host_node_s"),
+    "trtllm014-8b-h100-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
+    "trtllm014-8b-h200-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
+    "trtllm014-70b-h100tp4-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
+    "trtllm014-70b-h200tp4-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
 }
+# the bisection's bracket per knob (seconds): CPU costs per chunk, token or kernel within the
+# default; a request's front-end latency is milliseconds
+FIT_BRACKET: dict[str, tuple[float, float]] = {"request_latency_s": (1e-5, 0.1)}
+
+
+def fitted_groups() -> dict[tuple[str, str], list[str]]:
+    """(runtime, knob) -> the FITTED rows that fit it together, in FITTED's order."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for rid, key in FITTED.items():
+        out.setdefault(key, []).append(rid)
+    return out
 
 
 # Rows that fit a hardware constant instead (a spec field, `validation/fitting/b200_fp4.py`):
@@ -865,21 +884,41 @@ def fit_knob(r: Mapping[str, str], knob: str, lo: float = 1e-6, hi: float = 1e-3
     """The value of `knob` on the row's profile at which the row's prediction equals its
     measured value (bisection in log space; the prediction is monotone in a CPU cost).
     Raises ValueError when the bracket [lo, hi] does not contain it."""
+    return fit_knob_rows([r], knob, lo, hi, rtol)
+
+
+def fit_gap(rs: Sequence[Mapping[str, str]], knob: str, v: float) -> float:
+    """The mean over the rows `rs` (one runtime) of log(how much slower each was measured than
+    predicted) with `knob` at `v`: > 0 where the predictions are too fast on the whole."""
     from infersim.hwmodels.models.gpu.engines import lookup
 
-    prof = lookup(r["runtime"])
+    prof = lookup(rs[0]["runtime"])
     if prof is None:
-        raise ValueError(f"row {r['id']}: unknown runtime {r['runtime']!r}")
-    target = float(r["measured"])
-    slower = r["metric"] in LATENCY_METRICS
+        raise ValueError(f"row {rs[0]['id']}: unknown runtime {rs[0]['runtime']!r}")
+    total = 0.0
+    for r in rs:
+        pred = float(METRICS[r["metric"]](simulate_row(r, prof.with_values(**{knob: v}))))
+        ratio = float(r["measured"]) / pred
+        total += math.log(ratio if r["metric"] in LATENCY_METRICS else 1.0 / ratio)
+    return total / len(rs)
+
+
+def fit_knob_rows(rs: Sequence[Mapping[str, str]], knob: str, lo: float = 1e-6,
+                  hi: float = 1e-3, rtol: float = 1e-3) -> float:
+    """The value of `knob` on the rows' runtime profile at which their predictions are, in the
+    geometric mean, their measured values (`fit_gap` = 0; bisection in log space, the
+    predictions being monotone in a CPU cost); one row: its prediction equals its measured
+    value. Raises ValueError when the bracket [lo, hi] does not contain it."""
+    if len({r["runtime"] for r in rs}) != 1:
+        raise ValueError(f"rows {', '.join(r['id'] for r in rs)}: one runtime per fit")
 
     def gap(v: float) -> float:
-        pred = float(METRICS[r["metric"]](simulate_row(r, prof.with_values(**{knob: v}))))
-        return (target - pred) if slower else (pred - target)  # > 0: too fast, raise v
+        return fit_gap(rs, knob, v)  # > 0: too fast, raise v
 
     g_lo, g_hi = gap(lo), gap(hi)
     if g_lo < 0 or g_hi > 0:
-        raise ValueError(f"row {r['id']}: {knob} outside [{lo:g}, {hi:g}] s")
+        where = ", ".join(f"row {r['id']}" for r in rs)
+        raise ValueError(f"{where}: {knob} outside [{lo:g}, {hi:g}] s")
     while hi / lo > 1 + rtol:
         mid = math.sqrt(lo * hi)
         if gap(mid) > 0:
@@ -1148,9 +1187,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.fit_frontend:
         by_id = {r["id"]: r for r in rows()}
-        for rid, (runtime, knob) in FITTED.items():
-            r = {**by_id[rid], "runtime": runtime}
-            print(f"{runtime} {knob} = {fit_knob(r, knob) * 1e6:.1f} us  (fitted on {rid})")
+        for (runtime, knob), ids in fitted_groups().items():
+            rs = [{**by_id[rid], "runtime": runtime} for rid in ids]
+            v = fit_knob_rows(rs, knob, *FIT_BRACKET.get(knob, (1e-6, 1e-3)))
+            print(f"{runtime} {knob} = {v * 1e6:.1f} us  (fitted on {', '.join(ids)})")
         return 0
     df = load(engine=args.engine)
     df = df.assign(ape=ape(df["predicted"], df["measured"]),

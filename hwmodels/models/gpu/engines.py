@@ -88,6 +88,14 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     request gets a chunk every max(`stream_interval`, `scheduler_steps`) decode steps (a
     multi-step pass returns its tokens at its end) and one for its first token (0: no
     front-end, as offline benchmarks).
+  * `request_latency_s`: the serving front-end's time on a request's way in and its first
+    token's way out that no GPU step holds: the HTTP request parsed, the prompt tokenized, the
+    hops between the server's processes or models to the engine's queue, the first token
+    detokenized and sent. Every request reaches the engine that long after the client sent
+    it, so its TTFT, end-to-end latency and queue time (from the client's send) are that
+    much longer, its gaps between tokens are not, and the engine's batching is that of the
+    delayed arrivals (`simulator.serving.serve`; a single `simulate` step does not show it;
+    0: none, as offline benchmarks that call the engine directly).
   * `output_token_s`: the engine's own output processing per new token (detokenization,
     stop checks, request-output objects), run by the engine process while the GPU runs the
     next step (vLLM's async output processing): it too only bounds the step from below, at
@@ -202,6 +210,10 @@ KNOBS: dict[str, tuple[float, str]] = {
                             "preempting when the pool runs out)"),
     "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
     "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
+    "request_latency_s": (0.0, "serving front-end: seconds from a client's request to the "
+                               "engine's queue plus the first token's way back (HTTP, "
+                               "tokenization, the server's hops), added to TTFT and E2E; 0: "
+                               "none"),
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
     "async_output": (0.0, "a step's tokens reach the client when the next iteration ends "
                           "(outputs processed while it runs)"),
@@ -754,12 +766,25 @@ _online("sglang-v03-api", "sglang",
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv)
 _TRITON_CHUNK_S = 145.1e-6
+# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the four
+# rows trtllm014-{8b-h100,8b-h200,70b-h100tp4,70b-h200tp4}-sonnet16-qps2-ttft (TensorRT-LLM
+# v0.14's online table: mean TTFT at 2 requests/s of 467-token prompts and 16 outputs, under
+# one request running on average), their geometric mean; each alone reads 1.7-3.3 ms (the
+# page's TTFTs are whole milliseconds). The way of a request through the ensemble that no GPU
+# step holds: Triton's HTTP front-end, the `preprocessing` Python model (the prompt tokenized
+# in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
+# first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
+# triton-inference-server/tensorrtllm_backend).
+_TRITON_REQUEST_S = 2.92e-3
 _online("trtllm-triton", "trtllm",
         "Triton Inference Server (tensorrtllm_backend ensemble, r24.07), the set-up of the "
         "vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "
         "passes the Python-backend postprocessing model (detokenization) and Triton's HTTP "
-        "streaming; stream_chunk_s fitted on one row (see _TRITON_CHUNK_S)",
-        stream_chunk_s=_TRITON_CHUNK_S)
+        "streaming; stream_chunk_s fitted on one row (see _TRITON_CHUNK_S); a request's "
+        "way in (HTTP, the preprocessing model's tokenization, the ensemble's hand-off to "
+        "the engine) and its first token's way out take request_latency_s, fitted on four "
+        "rows (see _TRITON_REQUEST_S)",
+        stream_chunk_s=_TRITON_CHUNK_S, request_latency_s=_TRITON_REQUEST_S)
 
 
 
