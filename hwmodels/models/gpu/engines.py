@@ -550,9 +550,26 @@ _TRTLLM_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 1.0,
 _TRITON_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 2.0,
                        "moe_sort_small_tokens": 1e9, "moe_sort_small_ids": 1023.0,
                        "moe_sort_small_experts": 64.0, "moe_permute": 0.0}
+# TensorRT-LLM's C++ executor (the TensorRT-engine runtime of v0.14 behind Triton, v0.17's
+# trtllm-bench, NIM 1.8) prepares each iteration only after the previous one is done: the
+# sampled tokens copied back and applied, finished requests released, responses created, the
+# next batch scheduled, its KV blocks and input tensors set, its engine enqueued, while the
+# GPU waits. Overlapping that preparation with the running iteration came in April 2025
+# (NVIDIA/TensorRT-LLM PR #3625, "Overlap scheduling in C++ runtime": "overlap execution of
+# one iteration and preparation of next iteration", off unless enable_trt_overlap), after
+# these releases. Fitted: `python -m infersim.validation.datasets.serving_published
+# --fit-frontend` on the eight lowest-load mean ITLs of fixed lengths in the v0.14 online
+# table (trtllm014-*-sonnet{256,16}-qps2-itl: 8B and 70B TP4 on H100 / H200, 467-token prompts
+# with 256 or 16 outputs at 2 req/s), their geometric mean; it holds the per-iteration work that the GPU waits on, not per
+# request (a per-request term read the v0.17 throughput rows, at hundreds of requests per
+# iteration, 3% slow on the median). Of those eight the 8B rows alone read it 0 to 1.2 ms, the
+# 70B TP4 ones 1.1-3.5 ms: more work per iteration on four ranks, or per layer, than one
+# constant holds.
+_TRTLLM_CPP_STEP_S = 0.939e-3
 _p("trtllm", Runtime.FUSED,
-   "TensorRT-LLM: C++ executor with in-flight batching (host work per step ~ the chip's "
-   "graph launch + sync, gpu.step_sync_us); fused add+RMSNorm and RoPE+KV write, XQA / "
+   "TensorRT-LLM: C++ executor with in-flight batching, whose preparation of an iteration "
+   "(tokens back, requests updated, responses, scheduling, inputs) the GPU waits on: "
+   "step_overhead_s fitted (see _TRTLLM_CPP_STEP_S); fused add+RMSNorm and RoPE+KV write, XQA / "
    "FMHA paged GQA-aware attention, CUTLASS grouped-GEMM MoE (0.85, see "
    "_TRTLLM_MOE_EFFICIENCY; its per-row kernels issue-bound, see _TRTLLM_MOE_ROWS), "
    "fp8 GEMMs "
@@ -581,7 +598,8 @@ _p("trtllm", Runtime.FUSED,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
    moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ROWS,
-   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
+   **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE,
+   step_overhead_s=_TRTLLM_CPP_STEP_S)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -769,13 +787,14 @@ _TRITON_CHUNK_S = 145.1e-6
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the four
 # rows trtllm014-{8b-h100,8b-h200,70b-h100tp4,70b-h200tp4}-sonnet16-qps2-ttft (TensorRT-LLM
 # v0.14's online table: mean TTFT at 2 requests/s of 467-token prompts and 16 outputs, under
-# one request running on average), their geometric mean; each alone reads 1.7-3.3 ms (the
+# one request running on average), their geometric mean, with the C++ executor's own time per
+# iteration (_TRTLLM_CPP_STEP_S) in each prompt's iteration; each alone reads 0.6-2.2 ms (the
 # page's TTFTs are whole milliseconds). The way of a request through the ensemble that no GPU
 # step holds: Triton's HTTP front-end, the `preprocessing` Python model (the prompt tokenized
 # in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
 # first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
 # triton-inference-server/tensorrtllm_backend).
-_TRITON_REQUEST_S = 2.92e-3
+_TRITON_REQUEST_S = 1.80e-3
 _online("trtllm-triton", "trtllm",
         "Triton Inference Server (tensorrtllm_backend ensemble, r24.07), the set-up of the "
         "vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "
