@@ -224,11 +224,13 @@ class CostModel(Protocol):
     def launch_overheads(self, hw: Hardware, runtime: Runtime) -> LaunchOverheads: ...
 
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
-                       sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
+                       sequences: int = 1, *, decode: bool = False,
+                       ranks: int = 1) -> LaunchOverheads:
         """Host costs of one step of `sequences` sequences under (`runtime`, `profile`): what
         the mapper lays on its host/device timeline (a profile's per-step CPU time
         included; `decode`: the step is a decode step, which an engine may schedule several
-        of at once)."""
+        of at once; `ranks`: the chips of a stage, each preparing the step on its own
+        host, that start it in lockstep)."""
         ...
 
     def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,
@@ -333,7 +335,8 @@ class CostModelBase:
         return LaunchOverheads()
 
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
-                       sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
+                       sequences: int = 1, *, decode: bool = False,
+                       ranks: int = 1) -> LaunchOverheads:
         return self.launch_overheads(hw, runtime)
 
     def serving_floor_s(self, profile: RuntimeProfile | None, decoding: int,

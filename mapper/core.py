@@ -386,8 +386,10 @@ def _map_step(trace: Trace, hw: Hardware,
     hw_fp = cache.hw_fingerprint(hw)
     # host work per sequence is each data-parallel attention group's own (its scheduler /
     # executor process runs beside the others): the busiest group's sequences
+    # ... and every chip of a stage runs its own executor loop (step_bcast_round_s)
     launch = model.step_overheads(hw, rt, profile, par.dp_share(trace.scenario.batch),
-                                  decode=trace.scenario.phase is Phase.DECODE)
+                                  decode=trace.scenario.phase is Phase.DECODE,
+                                  ranks=par.stage_chips)
     host_k = launch.host_per_kernel_s
     coll_h, mode_s = eager_host_knobs(profile)
     step_s = launch.step_sync_s

@@ -47,7 +47,7 @@ def _kernels(s) -> int:
 
 
 @pytest.mark.parametrize("name,fixed_us,per_seq_us", [
-    ("vllm-v0", 2000.0, 20.0), ("vllm-v1", 150.0, 2.0), ("trtllm", 939.0, 0.0),
+    ("vllm-v0", 2000.0, 20.0), ("vllm-v1", 150.0, 2.0), ("trtllm", 395.6, 0.0),
     ("sglang", None, 0.0), ("torch-compile", None, 0.0), ("graph", None, 0.0)])
 def test_each_profile_adds_its_per_step_cpu_time(name: str, fixed_us: float | None,
                                                   per_seq_us: float) -> None:
@@ -62,6 +62,42 @@ def test_each_profile_adds_its_per_step_cpu_time(name: str, fixed_us: float | No
         want = fixed + per_seq_us * 1e-6 * batch
         assert s.step_overhead_s == pytest.approx(want, rel=1e-12)
         assert s.latency_s == pytest.approx(s.device_s + want, rel=1e-9)
+
+
+@pytest.mark.parametrize("ranks,rounds", [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3),
+                                          (9, 4), (16, 4), (17, 5)])
+def test_broadcast_rounds_are_the_binomial_tree_depth(ranks: int, rounds: int) -> None:
+    # a binomial-tree broadcast doubles the ranks holding the message each round:
+    # 1 -> 2 -> 4 -> 8 -> 16 -> 32, so n ranks need the smallest r with 2^r >= n
+    assert E.bcast_rounds(ranks) == rounds
+    assert 2 ** rounds >= ranks and (rounds == 0 or 2 ** (rounds - 1) < ranks)
+
+
+def test_trtllm_step_pays_one_broadcast_round_per_doubling_of_its_tp_ranks() -> None:
+    # TensorRT-LLM's C++ executor: every iteration starts with the TP leader's MPI broadcast
+    # of its new requests, so a step of TP n pays step_bcast_round_s x ceil(log2 n) beside the
+    # fixed CPU time; TP1 pays none; the knob at 0 adds nothing; the device time is the same
+    hw = load_hardware("dgx-h100")
+    prof = E.lookup("trtllm")
+    assert prof is not None
+    fixed, rnd = prof.value("step_overhead_s", -1.0), prof.value("step_bcast_round_s", 0.0)
+    assert fixed > 0.0 and rnd > 0.0
+    off = prof.with_values(step_bcast_round_s=0.0)
+    steps = []
+    for tp, rounds in ((1, 0), (2, 1), (4, 2), (8, 3)):
+        trace = build_trace(TINY, make_scenario("decode", 8, context=128, tp=tp))
+        s, s0 = map_trace(trace, hw, prof), map_trace(trace, hw, off)
+        assert s.step_overhead_s == pytest.approx(fixed + rounds * rnd, rel=1e-12)
+        assert s0.step_overhead_s == pytest.approx(fixed, rel=1e-12)
+        assert s.latency_s - s0.latency_s == pytest.approx(rounds * rnd, rel=1e-9)
+        steps.append(s.latency_s - s.device_s)
+    assert steps == sorted(steps) and steps[0] < steps[-1]  # more ranks, longer host step
+    # a larger round cost lengthens the TP step, not the TP1 one
+    more = prof.with_values(step_bcast_round_s=2 * rnd)
+    for tp in (1, 4):
+        trace = build_trace(TINY, make_scenario("decode", 8, context=128, tp=tp))
+        gap = map_trace(trace, hw, more).latency_s - map_trace(trace, hw, prof).latency_s
+        assert gap == pytest.approx(rnd * E.bcast_rounds(tp), rel=1e-9, abs=1e-15)
 
 
 def test_multi_step_scheduling_pays_the_cpu_time_once_per_pass_of_decode_steps() -> None:

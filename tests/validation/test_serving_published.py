@@ -910,14 +910,23 @@ def test_trtllm_v014_online_rows_are_the_pages_serving_table():
     assert len(rows) == 4 * 3 * (6 * 2 + 1)
     assert {r["metric"] for r in rows} == {"ttft_s", "itl_s", "throughput_tok_s"}
     assert all(r["runtime"] == "trtllm-triton" for r in rows)
-    # held out but for the lowest-load rows that fit two constants (FITTED), each on every GPU
-    # and model: the C++ executor's time per iteration on the mean ITLs of fixed lengths
-    # (`step_overhead_s`), the Triton ensemble's latency per request on the TTFTs of 467/16
-    # (`request_latency_s`)
+    # held out but for the lowest-load rows that fit three constants (FITTED): the C++
+    # executor's time per iteration on the mean ITLs of fixed lengths of the 8B on one GPU
+    # (`step_overhead_s`), its broadcast round over the TP ranks on those of the 70B at TP4
+    # (`step_bcast_round_s`), the Triton ensemble's latency per request on the TTFTs of 467/16
+    # of every GPU and model (`request_latency_s`)
     calib = [r["id"] for r in rows if sp.group(r).endswith("(calibration)")]
     assert sorted(calib) == sorted(rid for rid in sp.FITTED if rid.startswith("trtllm014-"))
-    assert sorted(sp.FITTED[rid][1] for rid in calib) == (
-        ["request_latency_s"] * 4 + ["step_overhead_s"] * 8)
+    by_knob = {k: sorted(rid for rid in calib if sp.FITTED[rid][1] == k)
+               for k in {sp.FITTED[rid][1] for rid in calib}}
+    assert {k: len(v) for k, v in by_knob.items()} == {
+        "request_latency_s": 4, "step_overhead_s": 4, "step_bcast_round_s": 4}
+    assert all("-8b-" in rid and rid.endswith("-itl") for rid in by_knob["step_overhead_s"])
+    assert all("tp4-" in rid and rid.endswith("-itl") for rid in by_knob["step_bcast_round_s"])
+    # the one-GPU constant is fitted before the TP one (the TP fit reads it), both before the
+    # latency (each TTFT holds one iteration)
+    order = [k for (_, k) in sp.fitted_groups() if k in by_knob]
+    assert order == ["step_overhead_s", "step_bcast_round_s", "request_latency_s"]
     assert all("-qps2-" in rid and "sharegpt" not in rid for rid in calib)
     assert all(sp.group(r).endswith("(held-out)") for r in rows if r["id"] not in calib)
     by = {r["id"]: r for r in rows}

@@ -828,7 +828,9 @@ def steady_state(res: ServingResult, metric: str, users: int) -> float:
 # mean TTFTs at the lowest Poisson load of fixed lengths with 16 outputs (under one request
 # running on average: the front-end's latency and one prompt's prefill), and mean ITLs at the
 # lowest Poisson load (decode iterations of a few requests: the C++ executor's own time per
-# iteration, `_TRTLLM_CPP_STEP_S`, the ITLs fitted first as the TTFTs hold one iteration each).
+# iteration, `_TRTLLM_CPP_STEP_S`, on one GPU, then its broadcast round over the TP ranks,
+# `_TRTLLM_CPP_BCAST_S`, on TP4, the ITLs fitted first as the TTFTs hold one iteration each;
+# `fitted_groups` keeps this order and each fit reads the committed values of the others).
 # Several rows of one (runtime, knob) fit it together (`fit_knob_rows`): the v0.14 times are
 # whole milliseconds, so one row alone reads a constant to ±0.5 ms.
 FITTED: dict[str, tuple[str, str]] = {
@@ -837,8 +839,9 @@ FITTED: dict[str, tuple[str, str]] = {
     "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
     "sglang030-70b-4xh100-ttft-rps4": ("sglang-v03-api", "host_node_s"),
     **{f"trtllm014-{cell}-{data}-qps2-itl": ("trtllm-triton", "step_overhead_s")
-       for cell in ("8b-h100", "8b-h200", "70b-h100tp4", "70b-h200tp4")
-       for data in ("sonnet256", "sonnet16")},
+       for cell in ("8b-h100", "8b-h200") for data in ("sonnet256", "sonnet16")},
+    **{f"trtllm014-{cell}-{data}-qps2-itl": ("trtllm-triton", "step_bcast_round_s")
+       for cell in ("70b-h100tp4", "70b-h200tp4") for data in ("sonnet256", "sonnet16")},
     "trtllm014-8b-h100-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
     "trtllm014-8b-h200-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
     "trtllm014-70b-h100tp4-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
@@ -847,7 +850,8 @@ FITTED: dict[str, tuple[str, str]] = {
 # the bisection's bracket per knob (seconds): CPU costs per chunk, token or kernel within the
 # default; a request's front-end latency is milliseconds
 FIT_BRACKET: dict[str, tuple[float, float]] = {"request_latency_s": (1e-5, 0.1),
-                                               "step_overhead_s": (1e-5, 1e-2)}
+                                               "step_overhead_s": (1e-5, 1e-2),
+                                               "step_bcast_round_s": (1e-5, 1e-2)}
 
 
 def fitted_groups() -> dict[tuple[str, str], list[str]]:

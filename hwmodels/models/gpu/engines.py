@@ -10,6 +10,9 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     (scheduling, input preparation, sampling, detokenization on the critical path), fixed and
     per running sequence; the fixed part defaults to the chip's `gpu.step_sync_us` (graph
     launch + stream sync + sampled-token copy).
+  * `step_bcast_round_s`: CPU time per step per round of a broadcast tree over the ranks of
+    a stage, where the leader sends each step's new work to the other ranks and every rank's
+    executor loop waits for it (ceil(log2 n) rounds for n ranks, `bcast_rounds`); 0: none.
   * eager/graph decomposition of a framework's decoder layer, counted from its source
     (`mapper.kernels.EagerStyle`): `hf_decomposition` (RMSNorm op by op, 8 kernels, instead
     of `F.rms_norm`'s 1), `split_qkv` / `split_gate_up` (separate projection GEMMs),
@@ -143,6 +146,8 @@ GPU = HardwareKind.GPU
 KNOBS: dict[str, tuple[float, str]] = {
     "step_overhead_s": (-1.0, "fixed CPU time per step (-1: the chip's gpu.step_sync_us)"),
     "step_overhead_per_seq_s": (0.0, "CPU time per running sequence per step"),
+    "step_bcast_round_s": (0.0, "CPU time per step per round of the per-step broadcast tree "
+                                "over a stage's ranks (ceil(log2 n) rounds)"),
     "hf_decomposition": (0.0, "eager/graph: RMSNorm op by op (8 kernels)"),
     "split_qkv": (0.0, "eager/graph: q, k, v projections as three GEMMs"),
     "split_gate_up": (0.0, "eager/graph: gate and up projections as two GEMMs"),
@@ -277,6 +282,12 @@ def knob(profile: RuntimeProfile | None, name: str) -> float:
 # gathered by tp_allgather, when every rank's batch is generation-only).
 TRTLLM_BENCH_GRAPH_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096,
                               8192)
+
+
+def bcast_rounds(ranks: int) -> int:
+    """Rounds of a binomial-tree broadcast from one rank to `ranks` ranks: ceil(log2 n), each
+    round doubling the ranks that hold the message (0 for one rank)."""
+    return max(0, int(ranks) - 1).bit_length()
 
 
 def graph_batch_sizes(max_batch: int,
@@ -558,18 +569,38 @@ _TRITON_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 2.0,
 # (NVIDIA/TensorRT-LLM PR #3625, "Overlap scheduling in C++ runtime": "overlap execution of
 # one iteration and preparation of next iteration", off unless enable_trt_overlap), after
 # these releases. Fitted: `python -m infersim.validation.datasets.serving_published
-# --fit-frontend` on the eight lowest-load mean ITLs of fixed lengths in the v0.14 online
-# table (trtllm014-*-sonnet{256,16}-qps2-itl: 8B and 70B TP4 on H100 / H200, 467-token prompts
-# with 256 or 16 outputs at 2 req/s), their geometric mean; it holds the per-iteration work that the GPU waits on, not per
-# request (a per-request term read the v0.17 throughput rows, at hundreds of requests per
-# iteration, 3% slow on the median). Of those eight the 8B rows alone read it 0 to 1.2 ms, the
-# 70B TP4 ones 1.1-3.5 ms: more work per iteration on four ranks, or per layer, than one
-# constant holds.
-_TRTLLM_CPP_STEP_S = 0.939e-3
+# --fit-frontend` on the four lowest-load mean ITLs of fixed lengths of one GPU in the v0.14
+# online table (trtllm014-8b-{h100,h200}-sonnet{256,16}-qps2-itl: 8B TP1, 467-token prompts
+# with 256 or 16 outputs at 2 req/s), their geometric mean; it holds the per-iteration work
+# that the GPU waits on, not per request (a per-request term read the v0.17 throughput rows,
+# at hundreds of requests per iteration, 3% slow on the median).
+# With tensor parallelism every rank runs this loop, and each iteration begins with the TP
+# leader broadcasting the iteration's new requests to the other ranks over MPI, every other
+# rank blocking in the broadcast until they come (Executor::Impl::getNewReqWithIds in
+# cpp/tensorrt_llm/executor/executorImpl.cpp: mCommTensorParallel->bcast(packed, 0), each
+# iteration, requests or none), so each iteration's preparation meets all ranks' loops through
+# a broadcast tree: `step_bcast_round_s` per round, ceil(log2 n) rounds for n ranks (an MPI
+# broadcast of a small message is a binomial tree). Fitted after the TP1 constant on the four
+# same-load ITLs of 70B at TP4 (trtllm014-70b-{h100,h200}tp4-sonnet{256,16}-qps2-itl, two
+# rounds), their geometric mean. A round costs far more than an MPI message's microseconds:
+# what it times is a rank's loop arriving, not the bytes. Held out (the v0.17 trtllm-bench rows,
+# TP 1-8, 230): signed +1.7% -> +1.0%, faster on 139 -> 126, p90 13.6% -> 10.5%, the lean
+# growing with TP gone (70B H100 TP8 +3.8% -> +0.1%, Mixtral H100 / H200 TP8 +7.6% / +7.6%
+# -> +1.9% / +1.7%; the TP1 rows -7.1% / -9.3% -> -5.6% / -7.5% on H100 with the smaller
+# TP1 constant). One constant for every rank count does not hold: before the split the
+# eight rows read 0 to 1.2 ms (8B) and 1.1-3.5 ms (70B TP4). Counter-signals: the per-user
+# TP8 rows of `published_e2e` (one request, NVIDIA's speculative-decoding blogs, derived
+# baselines) read -22% -> -34%, the NIM TP2 rows -1.2% -> -2.5%, the r24.07 70B TP4 row
+# -8.6% -> -11.7%; a per-rank (linear) form fitted the same way reads v0.17 +0.1% but the
+# per-user rows -40%.
+_TRTLLM_CPP_STEP_S = 0.3956e-3
+_TRTLLM_CPP_BCAST_S = 0.929e-3
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching, whose preparation of an iteration "
    "(tokens back, requests updated, responses, scheduling, inputs) the GPU waits on: "
-   "step_overhead_s fitted (see _TRTLLM_CPP_STEP_S); fused add+RMSNorm and RoPE+KV write, XQA / "
+   "step_overhead_s fitted (see _TRTLLM_CPP_STEP_S); under TP each iteration starts with "
+   "the leader's MPI broadcast of its new requests to every rank, step_bcast_round_s per "
+   "round of the broadcast tree, fitted (see _TRTLLM_CPP_BCAST_S); fused add+RMSNorm and RoPE+KV write, XQA / "
    "FMHA paged GQA-aware attention, CUTLASS grouped-GEMM MoE (0.85, see "
    "_TRTLLM_MOE_EFFICIENCY; its per-row kernels issue-bound, see _TRTLLM_MOE_ROWS), "
    "fp8 GEMMs "
@@ -599,7 +630,7 @@ _p("trtllm", Runtime.FUSED,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
    moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ROWS,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE,
-   step_overhead_s=_TRTLLM_CPP_STEP_S)
+   step_overhead_s=_TRTLLM_CPP_STEP_S, step_bcast_round_s=_TRTLLM_CPP_BCAST_S)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row sglang030-70b-4xh100-ttft-rps4 (validation/data/published/serving.csv): SGLang v0.3.0's
 # median TTFT for Llama-3.1-70B at TP4 at 4 req/s, where a prompt's eager prefill on each
@@ -794,7 +825,7 @@ _TRITON_CHUNK_S = 145.1e-6
 # in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
 # first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
 # triton-inference-server/tensorrtllm_backend).
-_TRITON_REQUEST_S = 1.80e-3
+_TRITON_REQUEST_S = 1.819e-3
 _online("trtllm-triton", "trtllm",
         "Triton Inference Server (tensorrtllm_backend ensemble, r24.07), the set-up of the "
         "vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "

@@ -162,9 +162,12 @@ class GpuModel(CostModelBase):
                                p.step_sync_s)
 
     def step_overheads(self, hw: Hardware, runtime: Runtime, profile: RuntimeProfile | None,
-                       sequences: int = 1, *, decode: bool = False) -> LaunchOverheads:
+                       sequences: int = 1, *, decode: bool = False,
+                       ranks: int = 1) -> LaunchOverheads:
         """Host dispatch per kernel (eager base, or an engine without CUDA graphs) and the
-        profile's CPU time per step: fixed (default the chip's step sync) + per sequence.
+        profile's CPU time per step: fixed (default the chip's step sync) + per sequence,
+        + `step_bcast_round_s` per round of a broadcast over the stage's `ranks`
+        (`engines.bcast_rounds`).
         With `scheduler_steps` N > 1 a decode step pays that CPU time once per N steps; the
         other N − 1 steps only launch their graph and copy the token (the chip's step
         sync): cpu / N + sync · (1 − 1/N). The front-end floor: `engines.frontend_floor`."""
@@ -179,7 +182,8 @@ class GpuModel(CostModelBase):
         fixed = E.knob(profile, "step_overhead_s")
         fixed = p.step_sync_s if fixed < 0.0 else fixed
         per_seq = E.knob(profile, "step_overhead_per_seq_s")
-        cpu = fixed + per_seq * max(1, sequences)
+        cpu = (fixed + per_seq * max(1, sequences)
+               + E.knob(profile, "step_bcast_round_s") * E.bcast_rounds(ranks))
         n = E.knob(profile, "scheduler_steps")
         if decode and n > 1.0:
             cpu = cpu / n + p.step_sync_s * (1.0 - 1.0 / n)
