@@ -99,6 +99,13 @@ class Pipeline:
     requests, `costs.MapperIterationCost.floored`) is not divided: every rank runs one
     executor loop that takes the micro-batches in turn (TensorRT-LLM's _executor_loop_pp,
     vLLM's one driver process), so the gate is held for the floor when that is longer.
+    Where the profile sets `pp_host_ring`, that host work also lies on the micro-batch's own
+    cycle: its next iteration starts only after its last stage's tokens have come back to the
+    first rank and been processed (TensorRT-LLM's PyTorch backend, `_executor_loop_pp_overlap`
+    in tensorrt_llm/_torch/pyexecutor/py_executor.py: the last rank waits on the sampling, sends
+    the tokens to rank 0, which blocks for them, updates the requests, handles the responses,
+    schedules and only then launches the micro-batch again), so its iteration lasts t + the
+    floor and its tokens are out at the end.
     Energy: a step's energy includes static power of every chip for all of t; all but
     t/stages of it is removed (`static_w` × (t − t/stages)) because in a pipeline those chips
     are working on other micro-batches — the run's idle time is charged separately."""
@@ -131,6 +138,13 @@ def chunked_context(cost: object) -> bool:
     batching (its `chunked_context` knob; True without a profile)."""
     rt = getattr(cost, "runtime", None)
     return not isinstance(rt, RuntimeProfile) or rt.value("chunked_context", 1.0) >= 0.5
+
+
+def pp_host_ring(cost: object) -> bool:
+    """Whether `cost`'s runtime profile makes a pipeline micro-batch's next iteration wait,
+    after its last stage, for the host's processing of its tokens (`pp_host_ring`)."""
+    rt = getattr(cost, "runtime", None)
+    return isinstance(rt, RuntimeProfile) and rt.value("pp_host_ring", 0.0) >= 0.5
 
 
 def admission_lag(cost: object) -> bool:
@@ -229,6 +243,7 @@ class Replica:
         self._held: dict[int, Seq] = {}  # all tokens out mid-pass: run until the pass ends
         self.lag = output_lag(cost)  # tokens reach the client when the next iteration ends
         self.admit_lag = admission_lag(cost)  # overlap scheduling (module doc)
+        self.ring = pp_host_ring(cost)  # a micro-batch's host work on its own cycle (Pipeline)
         self._it_start = self._it_end = -math.inf  # the latest iteration's start and end
         self._lagged: list[tuple[Any, int]] = []  # (metric array, rid) to restamp
         self.process = env.process(self._run())
@@ -436,13 +451,16 @@ class Replica:
         # pipelined: hold the first stage for t/stages, or for the serving floor if longer
         # (host work no stage shares: see Pipeline), then flow through the others
         floored = getattr(self.cost, "floored", None)
-        share = max(t / pl.stages, floored(0.0, 0.0, d, emits)[0] if floored else 0.0)
+        floor = floored(0.0, 0.0, d, emits)[0] if floored else 0.0
+        share = max(t / pl.stages, floor)
         self.busy_s += share
         self.energy_j += e - pl.static_w * (t - share)
         with pl.gate.request() as req:
             yield req
             yield self.env.timeout(share)
         yield self.env.timeout(t - share)
+        if self.ring and floor > 0.0:  # the tokens' way back and the host's work on them
+            yield self.env.timeout(floor)
         self._it_end = self.env.now
 
     def _unreserve(self, s: Seq) -> None:

@@ -154,8 +154,11 @@ def test_simulator_line_budget():
     # context and priced time, which `serving_published --diagnose` reads, with the
     # metrics module-doc lines on the event log; +14 for the serving front-end's latency per
     # request, `request_latency_s`: the shifted arrivals, the closed-loop wait, the sends
-    # restored, the knob's lookup and the module-doc lines).
+    # restored, the knob's lookup and the module-doc lines; +16 for a pipeline micro-batch
+    # whose host work follows its step on its own cycle, `pp_host_ring` (TensorRT-LLM's
+    # PyTorch PP loop): the knob's lookup, the wait after the last stage, the Pipeline
+    # docstring lines).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5728, f"simulator/ has {lines} non-blank lines (budget 5728)"
+    assert lines <= 5744, f"simulator/ has {lines} non-blank lines (budget 5744)"

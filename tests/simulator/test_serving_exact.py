@@ -257,6 +257,44 @@ def test_a_pipeline_does_not_divide_the_host_floor(tmp_path):
     assert r2.utilization == pytest.approx((0.5 + 0.5 + 4 * 0.08) / 1.7)
 
 
+class _RingCost(_FlooredCost):
+    """_FlooredCost under a profile whose pipeline puts the host's work on each micro-batch's
+    own cycle (`pp_host_ring`, TensorRT-LLM's PyTorch PP loop), and nothing else."""
+
+    def __init__(self, ring: float = 1.0) -> None:
+        from infersim.hwmodels.cost import Runtime, RuntimeProfile
+        from infersim.hwmodels.spec import HardwareKind
+
+        self.runtime = RuntimeProfile("ring-test", HardwareKind.GPU, (("pp_host_ring", ring),),
+                                      "test", Runtime.FUSED)
+
+
+def test_a_pipeline_ring_waits_for_the_host_after_the_last_stage(tmp_path):
+    # as test_a_pipeline_does_not_divide_the_host_floor, but each micro-batch's next
+    # iteration waits for its tokens' host work (0.08 s) after its last stage: A's decode
+    # holds the stage [1.0, 1.08], leaves the last stage at 1.1, its token is out at 1.18;
+    # B: stage [1.5, 1.58], last stage 1.6, token 1.68. The prefills have no decoding
+    # request, so no floor: first tokens 1.0 and 1.5 as before.
+    spec = ReplicaSpec(pipeline_stages=2)
+    tr = trace(tmp_path, [(0, 8, 2), (0, 8, 2)])
+    r = simulate_serving(spec, _RingCost(), tr, ServingPolicy())
+    assert r.per_request["first_token_s"] == pytest.approx([1.0, 1.5])
+    assert r.per_request["finish_s"] == pytest.approx([1.18, 1.68])
+    assert r.utilization == pytest.approx((0.5 + 0.5 + 0.08 + 0.08) / 1.68)
+    # three outputs: A's decodes [1.0, 1.18] and [1.18, 1.36] (stage 1.18-1.26); B's [1.5,
+    # 1.68] and [1.68, 1.86]: each cycle is the 0.1 s step plus the 0.08 s host work
+    r3 = simulate_serving(spec, _RingCost(), trace(tmp_path, [(0, 8, 3), (0, 8, 3)]),
+                          ServingPolicy())
+    assert r3.per_request["finish_s"] == pytest.approx([1.36, 1.86])
+    assert r3.utilization == pytest.approx((0.5 + 0.5 + 4 * 0.08) / 1.86)
+    # the knob off: the floor only holds the stage (the test above)
+    off = simulate_serving(spec, _RingCost(0.0), trace(tmp_path, [(0, 8, 2), (0, 8, 2)]),
+                           ServingPolicy())
+    assert off.per_request["finish_s"] == pytest.approx([1.1, 1.6])
+    # direction: the ring never shortens a run
+    assert r.duration_s > off.duration_s
+
+
 def test_event_log_only_when_asked(tmp_path):
     tr = trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)])
     quiet = simulate_serving(ReplicaSpec(), fixed_cost, tr, ServingPolicy(max_batch=2))

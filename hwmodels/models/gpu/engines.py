@@ -222,6 +222,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
     "async_output": (0.0, "a step's tokens reach the client when the next iteration ends "
                           "(outputs processed while it runs)"),
+    "pp_host_ring": (0.0, "pipeline parallelism: a micro-batch's next iteration waits after "
+                          "its last stage for the host's work on its tokens (the serving "
+                          "floor) on top of the step (1: on; 0: overlapped)"),
     "admission_lag": (0.0, "overlap scheduling: the next iteration's batch is launched while "
                            "the current one runs, so a request arriving during an iteration "
                            "joins the one after next (1: on)"),
@@ -666,7 +669,12 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "GUARANTEED_NO_EVICT admission as `trtllm`; admission_lag: the overlap loop "
    "(_executor_loop_overlap in tensorrt_llm/_torch/pyexecutor/py_executor.py) fetches new "
    "requests, schedules and launches the next batch, then updates the previous one, so a "
-   "request arriving during an iteration joins the one after next; all-reduces and the MoE "
+   "request arriving during an iteration joins the one after next; with pipeline "
+   "parallelism its PP loop (_executor_loop_pp_overlap there) has the last rank send each "
+   "micro-batch's sampled tokens back to rank 0, which blocks for them, updates the "
+   "requests, schedules and only then launches that micro-batch again, so its host work "
+   "lies on each micro-batch's cycle (pp_host_ring, read from the source, no constant); "
+   "all-reduces and the MoE "
    "token exchange as `trtllm`; CUDA graphs replay generation-only iterations only "
    "(ScheduledRequests.can_run_cuda_graph: no context requests, "
    "tensorrt_llm/_torch/pyexecutor/scheduler.py; under attention DP an iteration runs "
@@ -681,6 +689,7 @@ _p("trtllm-pytorch", Runtime.FUSED,
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    **_TRTLLM_WHOLE_PROMPTS,
    output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, prefill_graphs=0.0,
+   pp_host_ring=1.0,
    graph_padding=1.0,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
