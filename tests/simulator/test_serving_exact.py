@@ -236,25 +236,12 @@ class _FlooredCost:
                             decode_seqs, emits)
 
 
-def test_a_pipeline_does_not_divide_the_host_floor(tmp_path):
-    # pp = 2 as above, but a decode step of one request has a host floor of 0.08 s beside its
-    # 0.1 s on the device: the step lasts 0.1, and the first stage is held for
-    # max(0.1 / 2, 0.08) = 0.08 (each rank's one executor loop handles every micro-batch's
-    # requests in turn), not 0.05. A: prefill [0, 0.5] on the stage, first token 1.0; B:
-    # stage [0.5, 1.0], first token 1.5; A's decode holds the stage [1.0, 1.08], token at
-    # 1.1; B's [1.5, 1.58], token at 1.6 (the latencies are unchanged; the stage is busier).
+def _two_pipelined_runs(tmp_path, cost):
+    """Two requests at t = 0 with 8-token prompts on a pp = 2 replica under `cost`: with 2
+    outputs each, then with 3."""
     spec = ReplicaSpec(pipeline_stages=2)
-    r = simulate_serving(spec, _FlooredCost(), trace(tmp_path, [(0, 8, 2), (0, 8, 2)]),
-                         ServingPolicy())
-    assert r.per_request["first_token_s"] == pytest.approx([1.0, 1.5])
-    assert r.per_request["finish_s"] == pytest.approx([1.1, 1.6])
-    assert r.utilization == pytest.approx((0.5 + 0.5 + 0.08 + 0.08) / 1.6)
-    # two decodes arriving together: the second waits for the first's floor, not half a step
-    r2 = simulate_serving(spec, _FlooredCost(), trace(tmp_path, [(0, 8, 3), (0, 8, 3)]),
-                          ServingPolicy())
-    # A: decodes hold the stage [1.0, 1.08] and [1.1, 1.18]; B: [1.5, 1.58], [1.6, 1.68]
-    assert r2.per_request["finish_s"] == pytest.approx([1.2, 1.7])
-    assert r2.utilization == pytest.approx((0.5 + 0.5 + 4 * 0.08) / 1.7)
+    return tuple(simulate_serving(spec, cost, trace(tmp_path, [(0, 8, n), (0, 8, n)]),
+                                  ServingPolicy()) for n in (2, 3))
 
 
 class _RingCost(_FlooredCost):
@@ -269,30 +256,37 @@ class _RingCost(_FlooredCost):
                                       "test", Runtime.FUSED)
 
 
-def test_a_pipeline_ring_waits_for_the_host_after_the_last_stage(tmp_path):
-    # as test_a_pipeline_does_not_divide_the_host_floor, but each micro-batch's next
-    # iteration waits for its tokens' host work (0.08 s) after its last stage: A's decode
-    # holds the stage [1.0, 1.08], leaves the last stage at 1.1, its token is out at 1.18;
-    # B: stage [1.5, 1.58], last stage 1.6, token 1.68. The prefills have no decoding
-    # request, so no floor: first tokens 1.0 and 1.5 as before.
-    spec = ReplicaSpec(pipeline_stages=2)
-    tr = trace(tmp_path, [(0, 8, 2), (0, 8, 2)])
-    r = simulate_serving(spec, _RingCost(), tr, ServingPolicy())
+@pytest.mark.parametrize("ring,finish2,finish3", [
+    # no profile, or the ring off: pp = 2 as above, but a decode step of one request has a
+    # host floor of 0.08 s beside its 0.1 s on the device: the step lasts 0.1, and the first
+    # stage is held for max(0.1 / 2, 0.08) = 0.08 (each rank's one executor loop handles every
+    # micro-batch's requests in turn), not 0.05. A: prefill [0, 0.5] on the stage, first token
+    # 1.0; B: stage [0.5, 1.0], first token 1.5; A's decode holds the stage [1.0, 1.08], token
+    # at 1.1; B's [1.5, 1.58], token at 1.6 (the latencies are unchanged; the stage is busier).
+    # Three outputs: the second decode of each waits for the first's floor, not half a step:
+    # A's decodes hold the stage [1.0, 1.08] and [1.1, 1.18]; B's [1.5, 1.58], [1.6, 1.68].
+    (None, [1.1, 1.6], [1.2, 1.7]),
+    (0.0, [1.1, 1.6], [1.2, 1.7]),
+    # the ring on: each micro-batch's next iteration waits for its tokens' host work (0.08 s)
+    # after its last stage: A's decode holds the stage [1.0, 1.08], leaves the last stage at
+    # 1.1, its token is out at 1.18; B: stage [1.5, 1.58], last stage 1.6, token 1.68 (the
+    # prefills have no decoding request, so no floor: first tokens 1.0 and 1.5 as before).
+    # Three outputs: A's decodes [1.0, 1.18] and [1.18, 1.36] (stage 1.18-1.26); B's [1.5,
+    # 1.68] and [1.68, 1.86]: each cycle is the 0.1 s step plus the 0.08 s host work.
+    (1.0, [1.18, 1.68], [1.36, 1.86]),
+])
+def test_a_pipeline_holds_the_host_floor_on_its_stage_and_with_the_ring_on_its_cycle(
+        tmp_path, ring, finish2, finish3):
+    r, r3 = _two_pipelined_runs(tmp_path, _FlooredCost() if ring is None else _RingCost(ring))
     assert r.per_request["first_token_s"] == pytest.approx([1.0, 1.5])
-    assert r.per_request["finish_s"] == pytest.approx([1.18, 1.68])
-    assert r.utilization == pytest.approx((0.5 + 0.5 + 0.08 + 0.08) / 1.68)
-    # three outputs: A's decodes [1.0, 1.18] and [1.18, 1.36] (stage 1.18-1.26); B's [1.5,
-    # 1.68] and [1.68, 1.86]: each cycle is the 0.1 s step plus the 0.08 s host work
-    r3 = simulate_serving(spec, _RingCost(), trace(tmp_path, [(0, 8, 3), (0, 8, 3)]),
-                          ServingPolicy())
-    assert r3.per_request["finish_s"] == pytest.approx([1.36, 1.86])
-    assert r3.utilization == pytest.approx((0.5 + 0.5 + 4 * 0.08) / 1.86)
-    # the knob off: the floor only holds the stage (the test above)
-    off = simulate_serving(spec, _RingCost(0.0), trace(tmp_path, [(0, 8, 2), (0, 8, 2)]),
-                           ServingPolicy())
-    assert off.per_request["finish_s"] == pytest.approx([1.1, 1.6])
+    assert r.per_request["finish_s"] == pytest.approx(finish2)
+    assert r3.per_request["finish_s"] == pytest.approx(finish3)
+    # the stage is busy for both prefills' halves and each decode's floor
+    assert r.utilization == pytest.approx((0.5 + 0.5 + 2 * 0.08) / finish2[1])
+    assert r3.utilization == pytest.approx((0.5 + 0.5 + 4 * 0.08) / finish3[1])
     # direction: the ring never shortens a run
-    assert r.duration_s > off.duration_s
+    off, off3 = _two_pipelined_runs(tmp_path, _RingCost(0.0))
+    assert r.duration_s >= off.duration_s and r3.duration_s >= off3.duration_s
 
 
 def test_event_log_only_when_asked(tmp_path):
