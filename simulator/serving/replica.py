@@ -116,12 +116,18 @@ class Pipeline:
         self.static_w = static_w
 
 
+def profile_knob(cost: object, name: str, default: float) -> float:
+    """Knob `name` of `cost`'s runtime profile (`default` without a profile or the knob)."""
+    rt = getattr(cost, "runtime", None)
+    return rt.value(name, default) if isinstance(rt, RuntimeProfile) else default
+
+
 def pass_steps(cost: object) -> int:
     """Decode steps per scheduling pass of the engine `cost` prices: its runtime profile's
     `scheduler_steps` (vLLM's --num-scheduler-steps), 1 without one."""
-    rt = getattr(cost, "runtime", None)
-    n = rt.value("scheduler_steps", 1.0) if isinstance(rt, RuntimeProfile) else 1.0
+    n = profile_knob(cost, "scheduler_steps", 1.0)
     if not (n >= 1.0 and float(n).is_integer()):
+        rt = getattr(cost, "runtime", None)
         raise InputError(f"runtime {getattr(rt, 'name', rt)}: scheduler_steps {n!r}; give a whole number of "
                          "decode steps per scheduling pass, 1 or more (1 = every step)")
     return int(n)
@@ -129,29 +135,25 @@ def pass_steps(cost: object) -> int:
 
 def output_lag(cost: object) -> bool:
     """Whether `cost`'s runtime profile delivers a step's tokens one iteration late."""
-    rt = getattr(cost, "runtime", None)
-    return isinstance(rt, RuntimeProfile) and rt.value("async_output", 0.0) >= 0.5
+    return profile_knob(cost, "async_output", 0.0) >= 0.5
 
 
 def chunked_context(cost: object) -> bool:
     """Whether `cost`'s runtime profile may split a prompt over iterations under mixed
     batching (its `chunked_context` knob; True without a profile)."""
-    rt = getattr(cost, "runtime", None)
-    return not isinstance(rt, RuntimeProfile) or rt.value("chunked_context", 1.0) >= 0.5
+    return profile_knob(cost, "chunked_context", 1.0) >= 0.5
 
 
 def pp_host_ring(cost: object) -> bool:
     """Whether `cost`'s runtime profile makes a pipeline micro-batch's next iteration wait,
     after its last stage, for the host's processing of its tokens (`pp_host_ring`)."""
-    rt = getattr(cost, "runtime", None)
-    return isinstance(rt, RuntimeProfile) and rt.value("pp_host_ring", 0.0) >= 0.5
+    return profile_knob(cost, "pp_host_ring", 0.0) >= 0.5
 
 
 def admission_lag(cost: object) -> bool:
     """Whether `cost`'s runtime profile schedules one iteration ahead (overlap scheduling:
     a request that arrives while an iteration runs joins the one after next)."""
-    rt = getattr(cost, "runtime", None)
-    return isinstance(rt, RuntimeProfile) and rt.value("admission_lag", 0.0) >= 0.5
+    return profile_knob(cost, "admission_lag", 0.0) >= 0.5
 
 
 class Seq:

@@ -48,7 +48,7 @@ import simpy
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels.capex import capex_usd
-from infersim.hwmodels.cost import Infeasibility, RuntimeProfile
+from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.economics import Economics
 from infersim.hwmodels.spec import Hardware
 from infersim.simulator.serving import compiled
@@ -70,7 +70,7 @@ from infersim.simulator.serving.metrics import (
     prefix_summary,
     summarize,
 )
-from infersim.simulator.serving.replica import IterationCost, Pipeline, Replica, Seq
+from infersim.simulator.serving.replica import IterationCost, Pipeline, Replica, Seq, profile_knob
 from infersim.simulator.serving.schedulers import make_replica
 from infersim.simulator.serving.speculative import (
     KvGroups,
@@ -134,8 +134,7 @@ class _Pool:
 
 def front_end_latency(cost: object) -> float:
     """The runtime profile's `request_latency_s` (0 without one)."""
-    rt = getattr(cost, "runtime", None)
-    return rt.value("request_latency_s", 0.0) if isinstance(rt, RuntimeProfile) else 0.0
+    return profile_knob(cost, "request_latency_s", 0.0)
 
 
 def simulate_serving(

@@ -28,10 +28,14 @@ def ttft(res):
     return np.asarray(res.per_request["first_token_s"] - res.per_request["arrival_s"])
 
 
+def without_and_with(tmp_path, rows, latency):
+    """The trace `rows` replayed with no front-end latency and with `latency` seconds."""
+    return (trace_run(tmp_path, rows, KnobCost()),
+            trace_run(tmp_path, rows, KnobCost(request_latency_s=latency)))
+
+
 def test_ttft_and_e2e_hold_the_latency_once_and_the_gaps_between_tokens_do_not(tmp_path):
-    rows = [(0.0, 10, 3), (5.0, 10, 2)]
-    r0 = trace_run(tmp_path, rows, KnobCost())
-    r1 = trace_run(tmp_path, rows, KnobCost(request_latency_s=0.25))
+    r0, r1 = without_and_with(tmp_path, [(0.0, 10, 3), (5.0, 10, 2)], 0.25)
     # A: prefill [0, 1] (first token), decodes [1.0, 1.1], [1.1, 1.2]: done at 1.2. B: idle
     # engine, prefill [5, 6], one decode to 6.1. With 0.25 s the engine sees them at 0.25
     # and 5.25: every event 0.25 s later, the arrivals stamped at the sends (0 and 5).
@@ -49,17 +53,13 @@ def test_the_engine_batches_the_requests_as_they_reach_it(tmp_path):
     # A at 0 (20 tokens), B at 1.05. Without latency B arrives during A's decode [1.0, 1.1]
     # and prefills [1.1, 2.1]. With 0.3 s A reaches the engine at 0.3 (prefill [0.3, 1.3])
     # and B at 1.35, during A's decode [1.3, 1.4]: B prefills [1.4, 2.4], first token 2.4
-    rows = [(0.0, 10, 20), (1.05, 10, 2)]
-    r0 = trace_run(tmp_path, rows, KnobCost())
-    r1 = trace_run(tmp_path, rows, KnobCost(request_latency_s=0.3))
+    r0, r1 = without_and_with(tmp_path, [(0.0, 10, 20), (1.05, 10, 2)], 0.3)
     assert r0.per_request["first_token_s"] == pytest.approx([1.0, 2.1])
     assert r1.per_request["first_token_s"] == pytest.approx([1.3, 2.4])
     # B at 0.78 arrives in A's prefill [0, 1] and starts at 1.0, a wait of 0.22 s; with
     # 0.3 s it reaches the engine at 1.08, in A's prefill [0.3, 1.3], and starts at 1.3: the
     # same wait. Every arrival shifted alike keeps the schedule: TTFT + 0.3 s exactly
-    rows = [(0.0, 10, 20), (0.78, 10, 2)]
-    s0 = trace_run(tmp_path, rows, KnobCost())
-    s1 = trace_run(tmp_path, rows, KnobCost(request_latency_s=0.3))
+    s0, s1 = without_and_with(tmp_path, [(0.0, 10, 20), (0.78, 10, 2)], 0.3)
     assert s0.per_request["first_token_s"] == pytest.approx([1.0, 2.0])
     assert ttft(s1) == pytest.approx(ttft(s0) + 0.3)
 

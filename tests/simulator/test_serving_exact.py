@@ -22,6 +22,7 @@ from infersim.simulator.serving import (
     simulate_serving,
 )
 from infersim.simulator.serving.serve import ReplicaSpec
+from tests._support import KnobCost
 
 
 def fixed_cost(prefill, emits, decode_seqs, decode_ctx):
@@ -249,11 +250,7 @@ class _RingCost(_FlooredCost):
     own cycle (`pp_host_ring`, TensorRT-LLM's PyTorch PP loop), and nothing else."""
 
     def __init__(self, ring: float = 1.0) -> None:
-        from infersim.hwmodels.cost import Runtime, RuntimeProfile
-        from infersim.hwmodels.spec import HardwareKind
-
-        self.runtime = RuntimeProfile("ring-test", HardwareKind.GPU, (("pp_host_ring", ring),),
-                                      "test", Runtime.FUSED)
+        self.runtime = KnobCost(pp_host_ring=ring).runtime
 
 
 @pytest.mark.parametrize("ring,finish2,finish3", [

@@ -111,6 +111,10 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     launches the next iteration before it waits for the current one, so a request arriving
     while an iteration runs joins the one after next: a TTFT one iteration longer at a
     steady load (`simulator.serving.replica`; a single `simulate` step does not show it).
+  * `pp_host_ring`: under pipeline parallelism a micro-batch's next iteration starts only
+    after its tokens have come back from the last stage and the host has processed them (the
+    serving floor), so that work follows the step on the micro-batch's own cycle instead of
+    overlapping it (TensorRT-LLM's PyTorch PP loop; `simulator.serving.replica.Pipeline`).
   * `custom_ar_*`: the engine's own all-reduce kernel on one NVLink node (vLLM's custom
     all-reduce, TensorRT-LLM's AllReduce) in place of NCCL for messages below
     `custom_ar_max_bytes` on 2-8 GPUs: `custom_ar_base_s` + `custom_ar_peer_s` per peer +
@@ -828,8 +832,9 @@ _TRITON_CHUNK_S = 145.1e-6
 # rows trtllm014-{8b-h100,8b-h200,70b-h100tp4,70b-h200tp4}-sonnet16-qps2-ttft (TensorRT-LLM
 # v0.14's online table: mean TTFT at 2 requests/s of 467-token prompts and 16 outputs, under
 # one request running on average), their geometric mean, with the C++ executor's own time per
-# iteration (_TRTLLM_CPP_STEP_S) in each prompt's iteration; each alone reads 0.6-2.2 ms (the
-# page's TTFTs are whole milliseconds). The way of a request through the ensemble that no GPU
+# iteration (_TRTLLM_CPP_STEP_S, and at TP4 its two broadcast rounds, _TRTLLM_CPP_BCAST_S) in
+# each prompt's iteration; each alone read 0.6-2.2 ms when fitted with one per-iteration
+# constant (the page's TTFTs are whole milliseconds). The way of a request through the ensemble that no GPU
 # step holds: Triton's HTTP front-end, the `preprocessing` Python model (the prompt tokenized
 # in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
 # first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
