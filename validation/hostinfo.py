@@ -40,6 +40,9 @@ class HostInfo:
     threading_layer: str
     python: str
     date_utc: str  # ISO date of the run
+    # the SIMD width the host's /proc/cpuinfo flags give (`simd_bits`), recorded with the
+    # measurements so that a refit on another machine writes the measured host's; 0: unknown
+    simd_width_bits: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -60,7 +63,8 @@ class HostInfo:
             tsc_hz=float(meta.get("tsc_hz", 0.0)), numba_version=meta.get("numba_version", ""),
             numpy_version=meta.get("numpy_version", ""),
             threading_layer=meta.get("threading_layer", ""), python=meta.get("python", ""),
-            date_utc=meta.get("date_utc", "1970-01-01"))
+            date_utc=meta.get("date_utc", "1970-01-01"),
+            simd_width_bits=int(meta.get("simd_width_bits", 0)))
 
     @property
     def slug(self) -> str:
@@ -116,6 +120,26 @@ def _cpuinfo() -> tuple[str, float]:
     return model, bogo / 2 * 1e6
 
 
+def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """The CPU feature flags of this host (x86 `flags`, Arm `Features`); [] when unknown."""
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return []
+
+
+def simd_bits(flags: list[str] | tuple[str, ...]) -> tuple[int, str]:
+    """(SIMD register width in bits, its source) from a host's CPU flags."""
+    if "avx512f" in flags:
+        return 512, "host: /proc/cpuinfo flags include avx512f"
+    if "avx2" in flags:
+        return 256, "host: /proc/cpuinfo flags include avx2"
+    return 128, "assumed: no avx2/avx512f flag seen; SSE2/NEON width"
+
+
 def _memory_bytes() -> int:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -145,4 +169,5 @@ def host_info(threads: int | None = None) -> HostInfo:
         threads=threads, caches=read_caches(), memory_bytes=_memory_bytes(), tsc_hz=tsc,
         numba_version=numba.__version__, numpy_version=np.__version__, threading_layer=layer,
         python=platform.python_version(),
-        date_utc=_dt.datetime.now(_dt.UTC).date().isoformat())
+        date_utc=_dt.datetime.now(_dt.UTC).date().isoformat(),
+        simd_width_bits=simd_bits(cpu_flags())[0])

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from infersim.validation.fit import Calibration
-from infersim.validation.hostinfo import HostInfo
+from infersim.validation.hostinfo import HostInfo, cpu_flags, simd_bits
 from infersim.validation.threads import ChipScaling
 
 # Energies are not measurable here (no RAPL in a VM); these are stated assumptions.
@@ -68,22 +67,17 @@ def _capacity(nbytes: float, is_dram: bool) -> tuple[str, str]:
     return "capacity_mib", _g(nbytes / 1024**2)
 
 
-def _simd_bits(flags: Sequence[str]) -> tuple[int, str]:
-    if "avx512f" in flags:
-        return 512, "host: /proc/cpuinfo flags include avx512f"
-    if "avx2" in flags:
-        return 256, "host: /proc/cpuinfo flags include avx2"
-    return 128, "assumed: no avx2/avx512f flag seen; SSE2/NEON width"
-
-
-def _cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line.split(":", 1)[1].split()
-    except OSError:
-        pass
-    return []
+def host_simd_bits(host: HostInfo) -> tuple[int, str]:
+    """(SIMD width in bits, its source) of the MEASURED host: the width its measurement file
+    records (`HostInfo.simd_width_bits`, written by `infersim calibrate`), so that a refit on
+    another machine describes the machine that ran the kernels; this host's flags only for a
+    file from before the field (0)."""
+    if host.simd_width_bits > 0:
+        flag = {512: "include avx512f", 256: "include avx2"}.get(
+            host.simd_width_bits, "have neither avx2 nor avx512f")
+        return host.simd_width_bits, (f"host: /proc/cpuinfo flags {flag} (the measured host's: "
+                                       "simd_width_bits in the measurement file's header)")
+    return simd_bits(cpu_flags())
 
 
 def spec_name(host: HostInfo) -> str:
@@ -169,7 +163,7 @@ def cpu_spec_yaml(cal: Calibration, host: HostInfo, plan: LevelPlan, data_ref: s
         sources["energy.pj_per_flop"] = (
             f"assumed: {_HOROWITZ}: fp32 multiply 3.7 pJ + add 0.9 pJ per FMA = 2.3 pJ/FLOP; "
             "fp64 twice that (wider datapath)")
-    bits, bits_src = _simd_bits(_cpu_flags())
+    bits, bits_src = host_simd_bits(host)
     lines += ["cpu:", f"  cores: {host.threads}", f"  simd_width_bits: {bits}",
               "  fma_units_per_core: 2", f"  call_overhead_us: {_g(cal.overhead_s * 1e6)}",
               f"  gemm_half_rows: {_g(cal.gemm_half_rows)}",

@@ -51,8 +51,8 @@ from infersim.simulator.serving.traffic import RequestTable
 _NS = 41
 # float state (`F`)
 (_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT, _ITS,
- _ITE) = range(12)
-_NF = 12
+ _ITE, _FCALL) = range(13)
+_NF = 13
 # per-request int fields (`Q`)
 (_P0, _PR, _OUT, _GEN, _DONE, _CACHE, _BLK, _BASE, _FIN, _G0, _SYSO, _SYSF, _OWN, _KEYED,
  _INDEC, _INFRESH, _DPOS) = range(17)
@@ -267,8 +267,8 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
             e += se
         t, e = max(t, 0.0), max(e, 0.0)
     # `floored`: the serving floor (`frontend_floor`; zeros where the kind has none)
-    every = F[_FEVERY]
-    floor = max(F[_FCHUNK] * (d / every + emits), F[_FOUT] * (d + emits))
+    chunks = d / F[_FEVERY] + emits
+    floor = max(F[_FCALL] * min(1.0, chunks) + F[_FCHUNK] * chunks, F[_FOUT] * (d + emits))
     if floor > t:
         return floor, e + F[_IDLEW] * (floor - t)
     return t, e
@@ -997,9 +997,11 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
 
 
 # ---- Python side -----------------------------------------------------------------------------
-def _floor_constants(cost: MapperIterationCost) -> tuple[float, float, float] | None:
-    """(stream_chunk_s, max(1, stream_interval, scheduler_steps), output_token_s) of the cost's
-    serving floor (`engines.frontend_floor`); zeros for kinds without one; None: unknown."""
+def _floor_constants(cost: MapperIterationCost
+                     ) -> tuple[float, float, float, float] | None:
+    """(stream_chunk_s, max(1, stream_interval, scheduler_steps), output_token_s,
+    stream_call_s) of the cost's serving floor (`engines.frontend_floor`); zeros for kinds
+    without one; None: unknown."""
     from infersim.hwmodels.cost import CostModelBase
     from infersim.hwmodels.models.gpu import engines
     from infersim.hwmodels.models.gpu.model import GpuModel
@@ -1011,9 +1013,9 @@ def _floor_constants(cost: MapperIterationCost) -> tuple[float, float, float] | 
         every = max(1.0, engines.knob(profile, "stream_interval"),
                     engines.knob(profile, "scheduler_steps"))
         return (engines.knob(profile, "stream_chunk_s"), every,
-                engines.knob(profile, "output_token_s"))
+                engines.knob(profile, "output_token_s"), engines.knob(profile, "stream_call_s"))
     if fn is CostModelBase.serving_floor_s:
-        return 0.0, 1.0, 0.0
+        return 0.0, 1.0, 0.0, 0.0
     return None
 
 
@@ -1111,7 +1113,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     F[_ITS] = F[_ITE] = -math.inf
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w
-    F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor
+    F[_FCHUNK], F[_FEVERY], F[_FOUT], F[_FCALL] = floor
     Q = np.zeros((n, _NQ), np.int32)  # token counts, blocks, owners: < 2^31
     Q[:, _P0] = Q[:, _PR] = table.prompt_tokens
     Q[:, _OUT] = table.output_tokens

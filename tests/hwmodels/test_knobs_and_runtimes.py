@@ -144,8 +144,8 @@ def test_each_kind_lists_its_runtimes():
         "graph", "eager", "hf-eager", "gpt-fast-eager", "litgpt-eager", "fms-eager",
         "fms-benchmark", "fms-eager-2023-09", "fms-benchmark-2023-09", "torch-compile",
         "trtllm", "trtllm-pytorch", "vllm-v1", "vllm-v0", "sglang", "vllm-v0-api", "sglang-api",
-        "sglang-v03-api", "trtllm-triton", "llama.cpp-cuda-2024-01", "llama.cpp-cuda",
-        "llama.cpp-cuda-graphs", "fused")
+        "sglang-v03-api", "trtllm-triton-v011", "trtllm-triton", "llama.cpp-cuda-2024-01",
+        "llama.cpp-cuda", "llama.cpp-cuda-graphs", "fused")
     assert cost_model(load_hardware("groq-lpu")).runtimes() == ("groq-2024", "groq-2023")
     assert cost_model(load_hardware("cs-3")).runtimes() == ("cerebras-2024-10",
                                                            "cerebras-2024-08")

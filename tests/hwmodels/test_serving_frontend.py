@@ -1,5 +1,5 @@
 """The online-serving CPU floor (issue 12): a front-end process streaming chunks
-(`stream_chunk_s`) and the engine's output processing per token (`output_token_s`) overlap
+(`stream_chunk_s`, or one call per step of a batching stage, `stream_call_s`) and the engine's output processing per token (`output_token_s`) overlap
 the GPU, so a step lasts max(device + step CPU, the slower of the two). Values by hand,
 directions, and the sourced / fitted constants of the online profiles."""
 
@@ -46,6 +46,44 @@ def test_floor_by_hand() -> None:
     assert E.frontend_floor(None, 64, 4) == 0.0
 
 
+def test_batched_front_end_floor_by_hand() -> None:
+    # a stage that takes a step's chunks in one call: the call once, each chunk its share
+    b = E.lookup("trtllm").with_values(stream_call_s=300e-6, stream_chunk_s=5e-6)
+    assert E.frontend_floor(b, 64) == pytest.approx(300e-6 + 64 * 5e-6, rel=1e-12)
+    assert E.frontend_floor(b, 0, 4) == pytest.approx(300e-6 + 4 * 5e-6, rel=1e-12)
+    assert E.frontend_floor(b, 64, 4) == pytest.approx(300e-6 + 68 * 5e-6, rel=1e-12)
+    assert E.frontend_floor(b, 0, 0) == 0.0  # nothing streamed: no call
+    # a 10-step pass: 5 decoders stream a chunk every 10 steps, a call on half the steps
+    ms = b.with_values(scheduler_steps=10.0)
+    assert E.frontend_floor(ms, 5) == pytest.approx(0.5 * 300e-6 + 0.5 * 5e-6, rel=1e-12)
+    assert E.frontend_floor(ms, 50) == pytest.approx(300e-6 + 5 * 5e-6, rel=1e-12)
+    # the call cost moves the floor up, never down; batching beats a call per chunk
+    costs = [E.frontend_floor(b.with_values(stream_call_s=c), 64)
+             for c in (0.0, 100e-6, 300e-6, 1e-3)]
+    assert costs == sorted(costs) and costs[0] == pytest.approx(64 * 5e-6, rel=1e-12)
+    per_chunk = E.lookup("trtllm").with_values(stream_chunk_s=300e-6)
+    batched = E.lookup("trtllm").with_values(stream_call_s=300e-6)
+    assert E.frontend_floor(batched, 64) == pytest.approx(300e-6, rel=1e-12)
+    assert E.frontend_floor(per_chunk, 64) == pytest.approx(64 * E.frontend_floor(batched, 64))
+
+
+def test_a_costlier_batched_call_never_serves_faster() -> None:
+    def tok_s(call_s: float) -> float:
+        prof = E.lookup("trtllm").with_values(stream_call_s=call_s)
+        res = serve("llama-3-8b", "h100-sxm",
+                    Traffic(ClosedLoop(users=64), FixedLengths(128, 64), 64),
+                    ServingPolicy(max_batch=64, max_tokens=8192),
+                    deployment=Deployment(tp=1, runtime=prof, weights="bf16"))
+        f = res.requests_frame()
+        return float(f["output_tokens"].sum() / (f["finish_s"].max() - f["arrival_s"].min()))
+
+    rates = [tok_s(c) for c in (0.0, 1e-3, 20e-3, 80e-3)]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.5 * rates[0]
+    # deep in the call-bound regime each step is one call of all 64 chunks: 64 tokens per
+    # call (prefill and ramp make it a little lower)
+    assert 0.8 * 64 / 80e-3 < rates[-1] < 64 / 80e-3
+
+
 def test_step_latency_is_the_longer_of_gpu_plus_cpu_and_the_floor() -> None:
     base = _decode("trtllm", 32)
     slow = E.lookup("trtllm").with_values(stream_chunk_s=1e-3)  # 32 ms of chunks: binds
@@ -87,7 +125,14 @@ def test_online_profiles_carry_their_engine_and_the_sourced_constants() -> None:
     # output processing is part of v0.5.3's 29% scheduling share (120 us per token)
     assert 0 < E.knob(api, "output_token_s") < 0.29 / (13.5 * 179)
     assert E.knob(E.lookup("sglang-api"), "stream_chunk_s") == E.knob(api, "stream_chunk_s")
-    assert E.knob(E.lookup("trtllm-triton"), "stream_chunk_s") > 0
+    # Triton's ensemble: v0.11 (r24.07) detokenizes each chunk in a call of its own; from
+    # tensorrtllm_backend v0.13 a step's chunks pass in one batched call of the same cost
+    v011, triton = E.lookup("trtllm-triton-v011"), E.lookup("trtllm-triton")
+    assert E.knob(v011, "stream_chunk_s") == pytest.approx(145.1e-6, rel=1e-12)
+    assert E.knob(v011, "stream_call_s") == 0.0
+    assert E.knob(triton, "stream_call_s") == E.knob(v011, "stream_chunk_s")
+    assert E.knob(triton, "stream_chunk_s") == 0.0
+    assert E.knob(triton, "request_latency_s") == E.knob(v011, "request_latency_s") > 0
     assert "fused" in E.ALIASES and E.lookup("fused") is E.lookup("trtllm")  # offline
 
 

@@ -46,6 +46,8 @@ DEPLOYMENTS: dict[str, tuple[str, str, str | None, int]] = {
     "sglang": ("llama-3.2-1b", "h100-sxm", "sglang-api", 1),
     "sglang-v03": ("llama-3.2-1b", "h100-sxm", "sglang-v03-api", 1),
     "trtllm": ("llama-3.2-1b", "h100-sxm", "trtllm-triton", 1),
+    "trtllm-v011": ("llama-3.2-1b", "h100-sxm", "trtllm-triton-v011", 1),
+    "trtllm-batched": ("llama-3.2-1b", "h100-sxm", "trtllm-triton", 1),
     "moe": ("qwen3-30b-a3b", "h100-sxm", None, 1),
     "tp2": ("llama-3.1-8b", "dgx-h100", None, 2),
     "wafer": ("llama-3.2-1b", "cs-3", None, 1),
@@ -55,7 +57,11 @@ DEPLOYMENTS: dict[str, tuple[str, str, str | None, int]] = {
 # profile knobs a deployment changes: the compiled engine chunks prompts, so TensorRT-LLM's
 # floors are compared with its chunked context on (whole-prompt batching runs on the reference
 # engine only, tests/simulator/test_chunked_context.py)
-KNOBS: dict[str, dict[str, float]] = {"trtllm": {"chunked_context": 1.0}}
+KNOBS: dict[str, dict[str, float]] = {"trtllm": {"chunked_context": 1.0},
+                                      "trtllm-v011": {"chunked_context": 1.0},
+                                      # a batched call long enough to bind (5 ms per step)
+                                      "trtllm-batched": {"chunked_context": 1.0,
+                                                         "stream_call_s": 5e-3}}
 _COSTS: dict[tuple[str, bool], MapperIterationCost] = {}
 
 
@@ -190,7 +196,8 @@ NAMED: dict[str, tuple[str, Traffic, ServingPolicy, ReplicaSpec, int | None, Che
     "gamma_bursty": ("dense", Traffic(Gamma(100.0, 4.0), LN, 800), ServingPolicy(),
                      spec_(kv_blocks=800), None, lambda r: r.preemptions > 0),
 }
-for _dep in ("vllm-v0", "sglang", "sglang-v03", "trtllm", "moe", "tp2", "wafer", "lpu", "cim"):
+for _dep in ("vllm-v0", "sglang", "sglang-v03", "trtllm", "trtllm-v011", "trtllm-batched", "moe",
+             "tp2", "wafer", "lpu", "cim"):
     for _kind in ("continuous", "chunked"):
         NAMED[f"{_dep}_{_kind}"] = (
             _dep, Traffic(Poisson(200.0), FixedLengths(500, 120), 300, Prefixes(2, 300, 2)),
@@ -205,7 +212,8 @@ def test_named_case(name: str) -> None:
     assert reached(both(dep, traffic, policy, spec, max_context)), name
 
 
-@pytest.mark.parametrize("dep", ["vllm-v0", "sglang", "sglang-v03", "trtllm"])
+@pytest.mark.parametrize("dep", ["vllm-v0", "sglang", "sglang-v03", "trtllm-v011",
+                                 "trtllm-batched"])
 def test_serving_floor_binds(dep: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Large decode batches, where the runtime's serving floor is longer than the device's
     iteration (the chips wait at idle power): the compiled engine prices that floor too."""

@@ -445,7 +445,7 @@ def test_cli_serve_spec_decode_and_bad_input(capsys):
 
 
 def test_spec_iteration_gets_one_serving_floor_of_what_it_streams():
-    # behind a streaming front end (trtllm-triton: 145.1 µs per chunk, a chunk per decoder per
+    # behind a streaming front end (trtllm-triton-v011: 145.1 µs per chunk, a chunk per decoder per
     # step), a verify step of D decoders lasts at least D × 145.1 µs; the table holds the
     # device step only, so a small batch costs its device time
     from infersim.hwmodels.models.gpu.engines import frontend_floor, lookup
@@ -454,9 +454,9 @@ def test_spec_iteration_gets_one_serving_floor_of_what_it_streams():
 
     hw = load_hardware("h100-sxm")
     sd = SpecDecode(None, 2, 0.7)
-    base = MapperIterationCost(load_model("llama-3.2-1b"), hw, runtime="trtllm-triton")
+    base = MapperIterationCost(load_model("llama-3.2-1b"), hw, runtime="trtllm-triton-v011")
     c = SpecIterationCost(base, sd)
-    prof = lookup("trtllm-triton")
+    prof = lookup("trtllm-triton-v011")
     for d in (1, 256):
         dev = c.step(d, 128.0)[0]
         floor = frontend_floor(prof, d)

@@ -147,3 +147,50 @@ def test_failed_spec_write_removes_the_new_measurement_file(tmp_path, monkeypatc
     with pytest.raises(OSError):
         cal.write_pair(tmp_path / "m.csv", "data", tmp_path / "m.yaml", "spec")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("header", "host_flags", "bits"), [
+    ("512", ["fma", "avx2"], 512),  # the measured host's width, whatever host refits it
+    ("512", [], 512),
+    # the measured vector rate (348 GFLOP/s fp32 on 2 cores) needs 512-bit registers: a file
+    # that says 256, or an old file refitted on an AVX2 host, is refused as impossible
+    ("256", ["avx512f", "avx2"], None),
+    (None, ["fma", "avx2"], None),
+    (None, ["avx512f"], 512),  # a file from before the field: this host's flags
+])
+def test_refit_writes_the_measured_hosts_simd_width(tmp_path, monkeypatch, header, host_flags,
+                                                    bits):
+    from infersim.validation import calibrate, spec_writer
+    from infersim.validation.calibrate_common import CalibrationError
+
+    lines = (ROOT / "validation" / "data" / "vm-20261126.csv").read_text().splitlines()
+    lines = [ln for ln in lines if not ln.startswith("# simd_width_bits:")]
+    if header is not None:
+        lines.insert(1, f"# simd_width_bits: {header}")
+    data = tmp_path / "m.csv"
+    data.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(spec_writer, "cpu_flags", lambda: list(host_flags))
+    if bits is None:
+        with pytest.raises(CalibrationError, match="physically impossible"):
+            calibrate.refit(data, tmp_path / "m.yaml")
+        assert not (tmp_path / "m.yaml").exists()
+        return
+    res = calibrate.refit(data, tmp_path / "m.yaml")
+    doc = yaml.safe_load(res.spec_path.read_text())
+    assert doc["cpu"]["simd_width_bits"] == bits
+    src = doc["sources"]["cpu.simd_width_bits"]
+    assert ("measurement file's header" in src) == (header is not None)
+
+
+def test_host_info_records_the_simd_width_of_its_flags(tmp_path):
+    from infersim.validation.hostinfo import HostInfo, cpu_flags, simd_bits
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    assert cpu_flags(info) == ["fpu", "sse2", "avx", "avx2", "fma"]
+    assert simd_bits(cpu_flags(info))[0] == 256
+    assert cpu_flags(tmp_path / "missing") == []
+    meta = {"threads": "2", "simd_width_bits": "512"}
+    assert HostInfo.from_meta(meta).simd_width_bits == 512
+    assert HostInfo.from_meta({"threads": "2"}).simd_width_bits == 0  # unknown: not recorded
+    assert HostInfo.from_meta(meta).to_dict()["simd_width_bits"] == 512  # written back

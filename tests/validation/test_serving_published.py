@@ -281,7 +281,7 @@ def test_fitted_constants_are_reproduced_by_their_command_and_graded_as_calibrat
     r = dict(BY_ID["trtllm2407-8b-h100-decode-heavy"])
     r["measured"] = str(0.8 * float(r["measured"]))
     assert sp.fit_knob(r, "stream_chunk_s", rtol=0.05) > 1.05 * knob(
-        lookup("trtllm-triton"), "stream_chunk_s")
+        lookup("trtllm-triton-v011"), "stream_chunk_s")
     assert sp.group(BY_ID["trtllm2407-8b-h100-sharegpt"]) == "throughput_req_s (held-out)"
 
 

@@ -835,7 +835,7 @@ def steady_state(res: ServingResult, metric: str, users: int) -> float:
 # whole milliseconds, so one row alone reads a constant to ±0.5 ms.
 FITTED: dict[str, tuple[str, str]] = {
     "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
-    "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton", "stream_chunk_s"),
+    "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton-v011", "stream_chunk_s"),
     "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
     "sglang030-70b-4xh100-ttft-rps4": ("sglang-v03-api", "host_node_s"),
     **{f"trtllm014-{cell}-{data}-qps2-itl": ("trtllm-triton", "step_overhead_s")

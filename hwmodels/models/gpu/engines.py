@@ -91,6 +91,11 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     request gets a chunk every max(`stream_interval`, `scheduler_steps`) decode steps (a
     multi-step pass returns its tokens at its end) and one for its first token (0: no
     front-end, as offline benchmarks).
+  * `stream_call_s`: a front-end stage that takes the chunks waiting for it in one call (a
+    batching server model: Triton's `postprocessing` under `dynamic_batching`, which
+    detokenizes a whole batch with one `batch_decode`) pays this once per call, and a step's
+    chunks arrive together, so one call per step that streams any: the floor is
+    stream_call_s + chunks × stream_chunk_s (0: each chunk is a call of its own).
   * `request_latency_s`: the serving front-end's time on a request's way in and its first
     token's way out that no GPU step holds: the HTTP request parsed, the prompt tokenized, the
     hops between the server's processes or models to the engine's queue, the first token
@@ -217,7 +222,11 @@ KNOBS: dict[str, tuple[float, str]] = {
     "kv_reservation": (0.0, "admission reserves KV blocks for a request's prompt and all of "
                             "its output, so nothing is preempted (0: blocks on demand, "
                             "preempting when the pool runs out)"),
-    "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0: no front-end)"),
+    "stream_chunk_s": (0.0, "front-end CPU time per streamed chunk (0, with stream_call_s 0: "
+                            "no front-end)"),
+    "stream_call_s": (0.0, "front-end CPU time per call of a stage that takes a step's "
+                           "chunks in one call (batched detokenization), once per step "
+                           "that streams any (0: each chunk is a call of its own)"),
     "stream_interval": (1.0, "decode steps per streamed chunk of a request"),
     "request_latency_s": (0.0, "serving front-end: seconds from a client's request to the "
                                "engine's queue plus the first token's way back (HTTP, "
@@ -310,14 +319,15 @@ def graph_batch_sizes(max_batch: int,
 def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:
     """Seconds the CPU work beside the GPU needs for one step that decodes `decoding`
     requests and emits the first token of `first_tokens` others (prefills): the front-end's
-    chunks (`stream_chunk_s`) or the engine's output processing (`output_token_s`),
-    whichever is longer. The step cannot be shorter in steady state (both overlap the GPU,
+    chunks (`stream_chunk_s` each, and `stream_call_s` once for a step's batched call) or the
+    engine's output processing (`output_token_s`), whichever is longer. The step cannot be shorter in steady state (both overlap the GPU,
     so only the longest counts). A decoding request gets a chunk once per
     max(`stream_interval`, `scheduler_steps`) steps, a first token one chunk of its own;
     output processing handles every new token."""
     chunk = knob(profile, "stream_chunk_s")
     every = max(1.0, knob(profile, "stream_interval"), knob(profile, "scheduler_steps"))
-    front = chunk * (decoding / every + first_tokens)
+    chunks = decoding / every + first_tokens
+    front = knob(profile, "stream_call_s") * min(1.0, chunks) + chunk * chunks
     return max(front, knob(profile, "output_token_s") * (decoding + first_tokens))
 
 
@@ -826,7 +836,10 @@ _online("sglang-v03-api", "sglang",
         stream_chunk_s=_VLLM_API_CHUNK_S, step_overhead_per_seq_s=_SGLANG_V03_SEQ_S,
         admission_lag=0.0)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
-# row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv)
+# row trtllm2407-8b-h100-decode-heavy (validation/data/published/serving.csv): r24.07's
+# tensorrtllm_backend v0.11 `postprocessing` model (all_models/inflight_batcher_llm in
+# triton-inference-server/tensorrtllm_backend) has no dynamic batching, so each streamed chunk
+# is a call of its own through the Python backend: this is one call holding one chunk.
 _TRITON_CHUNK_S = 145.1e-6
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the four
 # rows trtllm014-{8b-h100,8b-h200,70b-h100tp4,70b-h200tp4}-sonnet16-qps2-ttft (TensorRT-LLM
@@ -839,16 +852,30 @@ _TRITON_CHUNK_S = 145.1e-6
 # in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
 # first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
 # triton-inference-server/tensorrtllm_backend).
-_TRITON_REQUEST_S = 1.819e-3
-_online("trtllm-triton", "trtllm",
-        "Triton Inference Server (tensorrtllm_backend ensemble, r24.07), the set-up of the "
-        "vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "
-        "passes the Python-backend postprocessing model (detokenization) and Triton's HTTP "
+_TRITON_REQUEST_S = 1.817e-3
+_online("trtllm-triton-v011", "trtllm",
+        "Triton Inference Server r24.07 (tensorrtllm_backend v0.11 ensemble), the set-up of "
+        "the vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "
+        "passes the Python-backend postprocessing model (detokenization) in a call of its "
+        "own (its config.pbtxt has no dynamic_batching before v0.13) and Triton's HTTP "
         "streaming; stream_chunk_s fitted on one row (see _TRITON_CHUNK_S); a request's "
         "way in (HTTP, the preprocessing model's tokenization, the ensemble's hand-off to "
-        "the engine) and its first token's way out take request_latency_s, fitted on four "
-        "rows (see _TRITON_REQUEST_S)",
+        "the engine) and its first token's way out take request_latency_s as trtllm-triton",
         stream_chunk_s=_TRITON_CHUNK_S, request_latency_s=_TRITON_REQUEST_S)
+_online("trtllm-triton", "trtllm",
+        "Triton Inference Server with the tensorrtllm_backend ensemble from v0.13 (Sep 2024) "
+        "on: the postprocessing model's config.pbtxt turns on dynamic_batching, and its "
+        "execute() detokenizes every request of a batch with one tokenizer.batch_decode "
+        "(all_models/inflight_batcher_llm/postprocessing in triton-inference-server/"
+        "tensorrtllm_backend v0.13.0, v0.14.0), so the chunks a step streams together pass "
+        "in one call: stream_call_s = a v0.11 call of one chunk (see _TRITON_CHUNK_S), "
+        "stream_chunk_s 0 (assumed: one more sequence in a batched call, a Rust decode and a "
+        "response object, is small beside the Python-backend round trip; no graded row moves "
+        "for any value from 0 to 40 us); a request's way in (HTTP, the preprocessing "
+        "model's tokenization, the ensemble's hand-off to the engine) and its first token's "
+        "way out take request_latency_s, fitted on four rows of v0.14 (see "
+        "_TRITON_REQUEST_S)",
+        stream_call_s=_TRITON_CHUNK_S, request_latency_s=_TRITON_REQUEST_S)
 
 
 
