@@ -67,23 +67,6 @@ def test_batched_front_end_floor_by_hand() -> None:
     assert E.frontend_floor(per_chunk, 64) == pytest.approx(64 * E.frontend_floor(batched, 64))
 
 
-def test_a_costlier_batched_call_never_serves_faster() -> None:
-    def tok_s(call_s: float) -> float:
-        prof = E.lookup("trtllm").with_values(stream_call_s=call_s)
-        res = serve("llama-3-8b", "h100-sxm",
-                    Traffic(ClosedLoop(users=64), FixedLengths(128, 64), 64),
-                    ServingPolicy(max_batch=64, max_tokens=8192),
-                    deployment=Deployment(tp=1, runtime=prof, weights="bf16"))
-        f = res.requests_frame()
-        return float(f["output_tokens"].sum() / (f["finish_s"].max() - f["arrival_s"].min()))
-
-    rates = [tok_s(c) for c in (0.0, 1e-3, 20e-3, 80e-3)]
-    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.5 * rates[0]
-    # deep in the call-bound regime each step is one call of all 64 chunks: 64 tokens per
-    # call (prefill and ramp make it a little lower)
-    assert 0.8 * 64 / 80e-3 < rates[-1] < 64 / 80e-3
-
-
 def test_step_latency_is_the_longer_of_gpu_plus_cpu_and_the_floor() -> None:
     base = _decode("trtllm", 32)
     slow = E.lookup("trtllm").with_values(stream_chunk_s=1e-3)  # 32 ms of chunks: binds
@@ -96,9 +79,17 @@ def test_step_latency_is_the_longer_of_gpu_plus_cpu_and_the_floor() -> None:
     assert _decode(fast, 32).latency_s == pytest.approx(base.latency_s, rel=1e-12)
 
 
-def test_a_slower_front_end_never_serves_faster() -> None:
-    def tok_s(chunk_s: float) -> float:
-        prof = E.lookup("trtllm").with_values(stream_chunk_s=chunk_s)
+@pytest.mark.parametrize(("knob", "costs", "chunks_per_cost"), [
+    # a call per chunk: deep in the front-end-bound regime a decode step of 64 requests lasts
+    # 64 chunks, so the token rate approaches 1 / stream_chunk_s
+    ("stream_chunk_s", (0.0, 50e-6, 200e-6, 800e-6), 1),
+    # one batched call per step: 64 tokens per call
+    ("stream_call_s", (0.0, 1e-3, 20e-3, 80e-3), 64),
+])
+def test_a_slower_front_end_never_serves_faster(knob: str, costs: tuple[float, ...],
+                                                chunks_per_cost: int) -> None:
+    def tok_s(cost_s: float) -> float:
+        prof = E.lookup("trtllm").with_values(**{knob: cost_s})
         res = serve("llama-3-8b", "h100-sxm",
                     Traffic(ClosedLoop(users=64), FixedLengths(128, 64), 64),
                     ServingPolicy(max_batch=64, max_tokens=8192),
@@ -106,11 +97,11 @@ def test_a_slower_front_end_never_serves_faster() -> None:
         f = res.requests_frame()
         return float(f["output_tokens"].sum() / (f["finish_s"].max() - f["arrival_s"].min()))
 
-    rates = [tok_s(c) for c in (0.0, 50e-6, 200e-6, 800e-6)]
+    rates = [tok_s(c) for c in costs]
     assert rates == sorted(rates, reverse=True) and rates[-1] < 0.5 * rates[0]
-    # deep in the front-end-bound regime a decode step of 64 requests lasts 64 chunks: the
-    # token rate approaches 1 / stream_chunk_s (prefill and ramp make it a little lower)
-    assert 0.8 / 800e-6 < rates[-1] < 1.0 / 800e-6
+    # (prefill and ramp make the bound-regime rate a little lower than the limit)
+    limit = chunks_per_cost / costs[-1]
+    assert 0.8 * limit < rates[-1] < limit
 
 
 def test_online_profiles_carry_their_engine_and_the_sourced_constants() -> None:
