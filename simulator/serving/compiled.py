@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numba import njit, objmode
 
+from infersim.hwmodels.models.gpu import engines
 from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.metrics import Collector
 from infersim.simulator.serving.traffic import RequestTable
@@ -997,25 +998,18 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
 
 
 # ---- Python side -----------------------------------------------------------------------------
-def _floor_constants(cost: MapperIterationCost
-                     ) -> tuple[float, float, float, float] | None:
-    """(stream_chunk_s, max(1, stream_interval, scheduler_steps), output_token_s,
-    stream_call_s) of the cost's serving floor (`engines.frontend_floor`); zeros for kinds
-    without one; None: unknown."""
+def _floor_constants(cost: MapperIterationCost) -> engines.FrontEndTerms | None:
+    """The cost's serving-floor constants (`engines.frontend_terms`); zeros for kinds
+    without a floor; None: unknown."""
     from infersim.hwmodels.cost import CostModelBase
-    from infersim.hwmodels.models.gpu import engines
     from infersim.hwmodels.models.gpu.model import GpuModel
 
     f = cost._floor
     fn = getattr(f.func, "__func__", None)
-    profile = f.args[0]
     if fn is GpuModel.serving_floor_s:
-        every = max(1.0, engines.knob(profile, "stream_interval"),
-                    engines.knob(profile, "scheduler_steps"))
-        return (engines.knob(profile, "stream_chunk_s"), every,
-                engines.knob(profile, "output_token_s"), engines.knob(profile, "stream_call_s"))
+        return engines.frontend_terms(f.args[0])
     if fn is CostModelBase.serving_floor_s:
-        return 0.0, 1.0, 0.0, 0.0
+        return engines.frontend_terms(None)
     return None
 
 
@@ -1113,7 +1107,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     F[_ITS] = F[_ITE] = -math.inf
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w
-    F[_FCHUNK], F[_FEVERY], F[_FOUT], F[_FCALL] = floor
+    F[_FCALL], F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor  # FrontEndTerms' order
     Q = np.zeros((n, _NQ), np.int32)  # token counts, blocks, owners: < 2^31
     Q[:, _P0] = Q[:, _PR] = table.prompt_tokens
     Q[:, _OUT] = table.output_tokens

@@ -145,6 +145,7 @@ maps old names. `fused` is an alias of `trtllm` (the production-engine class it 
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import NamedTuple
 
 from infersim.hwmodels.cost import Runtime, RuntimeProfile
 from infersim.hwmodels.spec import HardwareKind
@@ -316,19 +317,38 @@ def graph_batch_sizes(max_batch: int,
     return tuple(kept)
 
 
+class FrontEndTerms(NamedTuple):
+    """The serving floor's constants of a profile (`frontend_floor`; the compiled serving
+    engine reads the same ones): per batched call, per chunk, decode steps per chunk, and
+    the engine's output processing per new token."""
+
+    call_s: float
+    chunk_s: float
+    every: float
+    token_s: float
+
+
+def frontend_terms(profile: RuntimeProfile | None) -> FrontEndTerms:
+    """`stream_call_s`, `stream_chunk_s`, max(1, `stream_interval`, `scheduler_steps`) and
+    `output_token_s` of `profile` (zeros and 1 without one)."""
+    return FrontEndTerms(knob(profile, "stream_call_s"), knob(profile, "stream_chunk_s"),
+                         max(1.0, knob(profile, "stream_interval"),
+                             knob(profile, "scheduler_steps")),
+                         knob(profile, "output_token_s"))
+
+
 def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:
     """Seconds the CPU work beside the GPU needs for one step that decodes `decoding`
     requests and emits the first token of `first_tokens` others (prefills): the front-end's
-    chunks (`stream_chunk_s` each, and `stream_call_s` once for a step's batched call) or the
-    engine's output processing (`output_token_s`), whichever is longer. The step cannot be shorter in steady state (both overlap the GPU,
-    so only the longest counts). A decoding request gets a chunk once per
-    max(`stream_interval`, `scheduler_steps`) steps, a first token one chunk of its own;
-    output processing handles every new token."""
-    chunk = knob(profile, "stream_chunk_s")
-    every = max(1.0, knob(profile, "stream_interval"), knob(profile, "scheduler_steps"))
-    chunks = decoding / every + first_tokens
-    front = knob(profile, "stream_call_s") * min(1.0, chunks) + chunk * chunks
-    return max(front, knob(profile, "output_token_s") * (decoding + first_tokens))
+    chunks (`stream_chunk_s` each, and `stream_call_s` once for a step's batched call) or
+    the engine's output processing (`output_token_s`), whichever is longer. The step cannot
+    be shorter in steady state (both overlap the GPU, so only the longest counts). A
+    decoding request gets a chunk once per max(`stream_interval`, `scheduler_steps`) steps,
+    a first token one chunk of its own; output processing handles every new token."""
+    f = frontend_terms(profile)
+    chunks = decoding / f.every + first_tokens
+    front = f.call_s * min(1.0, chunks) + f.chunk_s * chunks
+    return max(front, f.token_s * (decoding + first_tokens))
 
 
 _US = 1e-6
