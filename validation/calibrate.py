@@ -251,8 +251,11 @@ def refit(data_path: Path, out: Path | None = None) -> CalibrateResult:
                          f"(device is {meas.meta.get('device')!r})")
     spec_path = out if out is not None else data_path.with_suffix(".yaml")
     check_output_file("-o", spec_path, example="spec.yaml", suffixes=(".yaml", ".yml"))
-    host = HostInfo.from_meta(dict(meas.meta))
-    scaling = thr.ChipScaling.from_meta(meas.meta, host.threads)
+    try:
+        host = HostInfo.from_meta(dict(meas.meta))
+        scaling = thr.ChipScaling.from_meta(meas.meta, host.threads)
+    except ValueError as e:  # a hand-edited header: name the file and the field
+        raise InputError(f"--refit {data_path}: {e}") from None
     fitted = _fit(meas.frame, host, scaling, data_path, meas.meta.get("profile", "?"))
     atomic_write_text(spec_path, fitted.text)
     return CalibrateResult(spec_path, data_path, fitted.name, fitted.cal, fitted.holdout,

@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -58,13 +59,14 @@ class HostInfo:
             caches.append(CacheInfo(int(lvl), int(size), int(shared)))
         return HostInfo(
             hostname=meta.get("hostname", "host"), cpu_model=meta.get("cpu_model", "cpu"),
-            logical_cpus=int(meta.get("logical_cpus", 1)), threads=int(meta.get("threads", 1)),
-            caches=tuple(caches), memory_bytes=int(float(meta.get("memory_bytes", 0))),
-            tsc_hz=float(meta.get("tsc_hz", 0.0)), numba_version=meta.get("numba_version", ""),
+            logical_cpus=int(header_number(meta, "logical_cpus", 1)),
+            threads=int(header_number(meta, "threads", 1)),
+            caches=tuple(caches), memory_bytes=int(header_number(meta, "memory_bytes", 0)),
+            tsc_hz=header_number(meta, "tsc_hz", 0.0), numba_version=meta.get("numba_version", ""),
             numpy_version=meta.get("numpy_version", ""),
             threading_layer=meta.get("threading_layer", ""), python=meta.get("python", ""),
             date_utc=meta.get("date_utc", "1970-01-01"),
-            simd_width_bits=int(meta.get("simd_width_bits", 0)))
+            simd_width_bits=_recorded_simd_bits(meta.get("simd_width_bits", "0")))
 
     @property
     def slug(self) -> str:
@@ -120,6 +122,19 @@ def _cpuinfo() -> tuple[str, float]:
     return model, bogo / 2 * 1e6
 
 
+def header_number(meta: Mapping[str, str], key: str, default: float) -> float:
+    """A number of a measurement file's header (`default` when absent); ValueError naming
+    the field when it is not one."""
+    text = meta.get(key)
+    if text is None:
+        return float(default)
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"header field {key}: {text!r} is not a number; fix or delete the "
+                         "line") from None
+
+
 def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> list[str]:
     """The CPU feature flags of this host (x86 `flags`, Arm `Features`); [] when unknown."""
     try:
@@ -131,13 +146,38 @@ def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> list[str]:
     return []
 
 
+# the CPU flag that gives each SIMD register width, widest first; 128 bits without either
+# (SSE2 / NEON)
+SIMD_FLAGS: tuple[tuple[str, int], ...] = (("avx512f", 512), ("avx2", 256))
+NARROW_SIMD_BITS = 128
+
+
 def simd_bits(flags: list[str] | tuple[str, ...]) -> tuple[int, str]:
     """(SIMD register width in bits, its source) from a host's CPU flags."""
-    if "avx512f" in flags:
-        return 512, "host: /proc/cpuinfo flags include avx512f"
-    if "avx2" in flags:
-        return 256, "host: /proc/cpuinfo flags include avx2"
-    return 128, "assumed: no avx2/avx512f flag seen; SSE2/NEON width"
+    for flag, bits in SIMD_FLAGS:
+        if flag in flags:
+            return bits, f"host: /proc/cpuinfo flags include {flag}"
+    return NARROW_SIMD_BITS, "assumed: no avx2/avx512f flag seen; SSE2/NEON width"
+
+
+def simd_flag(bits: int) -> str | None:
+    """The CPU flag `simd_bits` read for a width of `bits` (None: the narrow default)."""
+    return next((flag for flag, b in SIMD_FLAGS if b == bits), None)
+
+
+def _recorded_simd_bits(text: str) -> int:
+    """A measurement header's `simd_width_bits` (0: not recorded); ValueError naming the
+    field for anything `simd_bits` cannot have written."""
+    allowed = (0, NARROW_SIMD_BITS, *(b for _, b in SIMD_FLAGS))
+    try:
+        bits = int(text)
+    except ValueError:
+        bits = -1
+    if bits not in allowed:
+        raise ValueError(f"header field simd_width_bits: {text!r}; give one of "
+                         f"{', '.join(str(b) for b in sorted(allowed[1:]))}, or delete the "
+                         "line")
+    return bits
 
 
 def _memory_bytes() -> int:

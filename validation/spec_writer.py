@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infersim.validation.fit import Calibration
-from infersim.validation.hostinfo import HostInfo, cpu_flags, simd_bits
+from infersim.validation.hostinfo import HostInfo, cpu_flags, simd_bits, simd_flag
 from infersim.validation.threads import ChipScaling
 
 # Energies are not measurable here (no RAPL in a VM); these are stated assumptions.
@@ -73,9 +73,9 @@ def host_simd_bits(host: HostInfo) -> tuple[int, str]:
     another machine describes the machine that ran the kernels; this host's flags only for a
     file from before the field (0)."""
     if host.simd_width_bits > 0:
-        flag = {512: "include avx512f", 256: "include avx2"}.get(
-            host.simd_width_bits, "have neither avx2 nor avx512f")
-        return host.simd_width_bits, (f"host: /proc/cpuinfo flags {flag} (the measured host's: "
+        flag = simd_flag(host.simd_width_bits)
+        seen = f"include {flag}" if flag else "have neither avx2 nor avx512f"
+        return host.simd_width_bits, (f"host: /proc/cpuinfo flags {seen} (the measured host's: "
                                        "simd_width_bits in the measurement file's header)")
     return simd_bits(cpu_flags())
 

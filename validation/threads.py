@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from infersim.validation.fit import Calibration
+from infersim.validation.hostinfo import header_number
 
 # N threads are "free" when they deliver at least this share of N × one thread's throughput.
 # assumed: one CPU-bound competitor on 2 cores gives 2/3 under fair sharing (on this shared
@@ -101,16 +102,16 @@ class ChipScaling:
     @staticmethod
     def from_meta(meta: Mapping[str, str], threads: int) -> ChipScaling:
         """Rebuild from a measurement file's header (files without one: no scaling)."""
-        n = int(meta.get("chip_threads", threads))
-        t = int(meta.get("threads_used", threads))
+        n = int(header_number(meta, "chip_threads", threads))
+        t = int(header_number(meta, "threads_used", threads))
         if n <= t:
             return ChipScaling.none(t)
         probe = {}
         for part in filter(None, meta.get("scale_probe", "").split(";")):
             k, _, v = part.partition("=")
             probe[k] = float(v)
-        return ChipScaling(t, n, float(meta.get("scale_compute", n / t)),
-                           float(meta.get("scale_dram", n / t)),
+        return ChipScaling(t, n, header_number(meta, "scale_compute", n / t),
+                           header_number(meta, "scale_dram", n / t),
                            meta.get("scale_measured") == "yes", probe,
                            meta.get("scale_why", f"assumed: linear in cores ({n}/{t})"))
 

@@ -194,3 +194,19 @@ def test_host_info_records_the_simd_width_of_its_flags(tmp_path):
     assert HostInfo.from_meta(meta).simd_width_bits == 512
     assert HostInfo.from_meta({"threads": "2"}).simd_width_bits == 0  # unknown: not recorded
     assert HostInfo.from_meta(meta).to_dict()["simd_width_bits"] == 512  # written back
+
+
+@pytest.mark.parametrize(("line", "value", "needle"), [
+    ("simd_width_bits", "lots", "simd_width_bits: 'lots'; give one of 128, 256, 512"),
+    ("simd_width_bits", "-256", "simd_width_bits: '-256'; give one of 128, 256, 512"),
+    ("threads", "two", "threads: 'two' is not a number"),
+])
+def test_refit_of_a_bad_header_is_one_line_exit_2(tmp_path, capsys, line, value, needle):
+    lines = (ROOT / "validation" / "data" / "vm-20261126.csv").read_text().splitlines()
+    lines = [f"# {line}: {value}" if ln.startswith(f"# {line}:") else ln for ln in lines]
+    data = tmp_path / "m.csv"
+    data.write_text("\n".join(lines) + "\n")
+    assert main(["calibrate", "--refit", str(data), "-o", str(tmp_path / "m.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and str(data) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m.yaml").exists()
