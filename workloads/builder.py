@@ -17,7 +17,10 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   which the others wait for: it processes ceil(tokens·top_k/ep · hot) token-expert pairs,
   hot = max/mean pairs of the ranks under the router's skew and this step's sampling
   (`workloads.routing.hot_rank_factor`, `Scenario.routing_skew`; at most tokens·min(top_k,
-  E/ep)). `Parallelism.moe_exchange` sets how tokens travel: "all_to_all" dispatches each
+  E/ep)). Identical rows among the tokens (`Scenario.moe_identical`: a padded CUDA graph's
+  dummy requests) all go to one k-subset of the experts: the busiest rank is then the
+  largest of its real pairs plus u per such expert it holds, and that expert's GEMM rows
+  grow by u (`workloads.routing.busiest_with_identical`). `Parallelism.moe_exchange` sets how tokens travel: "all_to_all" dispatches each
   token to its experts' ranks and combines them back (dispatch at the activation dtype,
   combine at ≥ 16 bits: the expert outputs are summed in bf16, as DeepEP's combine does;
   the busiest rank receives hot times the even share); "allgather" all-gathers every
@@ -124,7 +127,7 @@ from infersim.workloads.dtypes import DType
 from infersim.workloads.hf_config import load_model
 from infersim.workloads.model import MLPKind, ModelConfig, NormKind, PositionKind
 from infersim.workloads.ops import Collective, Op, OpKind
-from infersim.workloads.routing import hot_rank_factor
+from infersim.workloads.routing import busiest_with_identical, hot_rank_factor
 from infersim.workloads.scenario import Parallelism, Phase, Scenario
 from infersim.workloads.trace import (
     ResidentBytes,
@@ -166,6 +169,7 @@ class _Step:
     moe_tokens: int = 0  # tokens the stage's MoE layer routes, all dp groups (0: `tokens`)
     routing_skew: float = 0.0  # log-normal σ of expert popularity (workloads.routing)
     moe_exchange: str = "all_to_all"  # how EP ranks exchange tokens (Parallelism.moe_exchange)
+    moe_identical: int = 0  # of `moe_tokens`, identical rows (Scenario.moe_identical)
 
     @property
     def we(self) -> DType:
@@ -216,7 +220,8 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
                  dp=par.dp, cp=par.cp,
                  expert_slots=(m.moe.num_experts + par.redundant_experts) if m.moe else 0,
                  moe_tokens=batch * q_len * par.dp, routing_skew=sc.routing_skew,
-                 moe_exchange=par.moe_exchange)
+                 moe_exchange=par.moe_exchange,
+                 moe_identical=min(sc.moe_identical, batch * q_len * par.dp))
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
@@ -783,6 +788,14 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     # the busiest EP rank: its share of the pairs over the even one (workloads.routing)
     hot = hot_rank_factor(E, s.ep, _slots(m, s), s.routing_skew, T * k / s.ep)
     pairs = min(math.ceil(T * k / s.ep * hot), T * min(k, e_local))
+    # identical rows (CUDA-graph padding's dummy requests) all go to the same k experts: the
+    # busiest rank is the largest of real pairs plus identical rows on the experts it holds
+    u = min(s.moe_identical, T)
+    hot_experts = 0.0
+    if u > 0:
+        busiest, hot_experts = busiest_with_identical(E, s.ep, _slots(m, s), s.routing_skew,
+                                                      (T - u) * k / s.ep, u, k)
+        pairs = min(math.ceil(busiest), T * min(k, e_local))
     owned = math.ceil(T / s.ep)  # tokens this chip dispatches and whose outputs it sums
     # allgather exchange (`Parallelism.moe_exchange`): every rank gets every token and sums
     # its experts' outputs of all of them, reduce-scattered back (replicated tokens under TP
@@ -806,6 +819,9 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     mean = pairs / groups
     imb = max(1.0, (s.imbalance or routing_imbalance(t, E, k, s.ep, groups, pairs)) * mean
               / rows)
+    if hot_experts > 0.0 and not s.imbalance:  # an identical rows' expert: u rows more
+        real = max(0.0, pairs - hot_experts * u) / groups
+        imb = max(imb, (u + real) / rows)
     up_n = 2 * width if m.mlp.gated else width
     ops.append(_experts_gemm(pairs, rows, h, up_n, s, groups, imb, "experts_gate_up",
                              n_layers, blk, e_local))

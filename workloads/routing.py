@@ -158,3 +158,51 @@ def rank_load_factor(experts: int, ep: int, slots: int = 0,
     if ep <= 1 or sigma <= 0.0 or experts <= 0:
         return 1.0
     return float(np.mean(_relative_loads(experts, ep, slots or experts, sigma).max(axis=1)))
+
+
+def busiest_with_identical(experts: int, ep: int, slots: int, sigma: float, mean_pairs: float,
+                           identical: int, top_k: int) -> tuple[float, float]:
+    """(E[pairs of the busiest rank], E[identical rows' experts on it]) of a step whose routed
+    tokens include `identical` rows that are one and the same input (CUDA-graph padding's
+    dummy requests: the same token id at the same position, so the same hidden state in every
+    layer): the router sends all of them to the same `top_k` experts, a k-subset of the
+    experts unrelated to their popularity (drawn uniformly, one fixed seed per popularity
+    draw). Rank r then runs mean_pairs·(ℓ_r + Z_r·sqrt(ℓ_r/mean_pairs)) pairs of the real
+    tokens (`hot_rank_factor`'s terms; `mean_pairs` = the real pairs per rank) plus
+    identical·n_r, n_r the subset's experts it holds (experts in contiguous blocks of
+    experts/ep; a redundant copy of one is not modelled here); the busiest rank is the
+    largest sum, draw by draw. With no identical rows the first value is mean_pairs ×
+    `hot_rank_factor`."""
+    k = max(1, min(int(top_k), experts))
+    u = max(0, int(identical))
+    if ep <= 1:
+        return mean_pairs + u * k, float(k)
+    if mean_pairs > 0.0 and sigma > 0.0 and experts > 0:
+        grid = 2.0 ** (round(math.log2(mean_pairs) * 8.0) / 8.0)
+        ell = _relative_loads(experts, ep, slots or experts, sigma)
+        z = np.random.default_rng(_SEED + 1).standard_normal(ell.shape)
+        real = mean_pairs * (ell + z * np.sqrt(ell / grid))
+    else:
+        real = np.full((_DRAWS, ep), mean_pairs)
+        if mean_pairs > 0.0:
+            z = np.random.default_rng(_SEED + 1).standard_normal(real.shape)
+            real = real + z * math.sqrt(mean_pairs)
+    held = _identical_experts_per_rank(experts, ep, k, real.shape[0])
+    total = real + u * held
+    busiest = np.argmax(total, axis=1)
+    rows = np.arange(total.shape[0])
+    return float(np.mean(total[rows, busiest])), float(np.mean(held[rows, busiest]))
+
+
+@functools.lru_cache(maxsize=64)
+def _identical_experts_per_rank(experts: int, ep: int, k: int, draws: int) -> np.ndarray:
+    """draws × ep counts of a uniformly drawn k-subset of the experts on each rank (contiguous
+    blocks of experts/ep; one fixed seed; read-only)."""
+    rng = np.random.default_rng(_SEED + 2)
+    picks = np.argsort(rng.random((draws, experts)), axis=1)[:, :k]
+    per = max(1, experts // ep)
+    counts = np.zeros((draws, ep))
+    np.add.at(counts, (np.repeat(np.arange(draws), k), np.minimum(picks.ravel() // per, ep - 1)),
+              1.0)
+    counts.setflags(write=False)
+    return counts

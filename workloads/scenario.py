@@ -178,10 +178,16 @@ class Scenario:
     # every key (TensorRT-LLM), though queries still attend within their chunk (the engine's
     # `chunk_kv_freed` knob, `mapper.engine_scenario`)
     chunk_kv_freed: bool = True
+    # routed tokens of the step (all data-parallel groups) that are one and the same input:
+    # the dummy one-token requests an engine pads a decode batch with to replay a captured
+    # CUDA graph (TensorRT-LLM's PyTorch backend: token id 1 each, `add_dummy_requests`),
+    # which the router sends to the same top-k experts (workloads.routing.
+    # busiest_with_identical); they are part of the batch (0: none)
+    moe_identical: int = 0
 
     def __post_init__(self) -> None:
         _set_int(self, "batch", minimum=1)
-        for name in ("prompt", "context", "chunk"):
+        for name in ("prompt", "context", "chunk", "moe_identical"):
             _set_int(self, name, minimum=0)
         m = self.moe_imbalance
         if not _is_real(m) or not (float(m) == 0.0 or 1.0 <= float(m) < math.inf):

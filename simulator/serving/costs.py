@@ -48,14 +48,20 @@ placement gives: the decoders spread evenly, the prompt chunks placed largest fi
 loaded group; the iteration adds R_pf(T_max) − R_pf(⌈(P + D)/dp⌉), R_pf the group-local
 part of N_pf, and the waiting groups' idle power for that long (`busiest_group_tokens`).
 Decode-only iterations stay even. Not modelled: engines that pad every group's tokens to
-the busiest one's before the exchange (TensorRT-LLM's use_dp_padding), which would also
-price the experts at dp·T_max.
+the busiest one's before the exchange (TensorRT-LLM's use_dp_padding, kept only on SM120
+parts since NVIDIA/TensorRT-LLM PR #7965, 2025-09: "Add DP padding back on SM120"), which
+would also price the experts at dp·T_max.
 
 An engine that pads a generation-only iteration to a captured CUDA graph's batch
 (`graph_padding`; TensorRT-LLM's PyTorch backend, every group under attention DP to the
-busiest group's batch first) runs N_dec at the padded batch (`graph_batch`, nodes at each
-padded size) while S_dec stays the real sequences' attention: the dummy rows are requests of
-one token. Iterations with prompt tokens run eagerly, unpadded.
+busiest group's batch first) runs N_dec at the padded batch (`graph_batch`) while S_dec stays
+the real sequences' attention: the dummy rows are requests of one token. They are one
+request repeated (`_get_padded_batch` in tensorrt_llm/_torch/pyexecutor/model_engine.py
+extends the batch with the same `cuda_graph_dummy_request`, token id 1, `add_dummy_requests`
+in resource_manager.py), so a MoE layer's router sends all u = padded − real of them to the
+same top-k experts (`Scenario.moe_identical`, `workloads.routing.busiest_with_identical`):
+N_dec of a padded MoE batch is a node per (padded size, u), interpolated over u on a
+geometric axis (`n_dec_graph`). Iterations with prompt tokens run eagerly, unpadded.
 
 Tables are lazy: a node is computed (one `build_trace` + `map_trace`) the first time an
 iteration needs it and cached. Integer axes are exact up to a threshold, then geometric with
@@ -222,6 +228,9 @@ class MapperIterationCost:
         self._device_rt = model_.graphed_prefill(self.runtime)
         self._apf: dict[int, TE] = {} if self._device_rt is not self.runtime else self._npf
         self._ndec: dict[int, TE] = {}
+        # padded decode graphs: batch -> dummy rows -> N_dec (`n_dec_graph`)
+        self._npad: dict[int, dict[int, TE]] = {}
+        self.pad = Axis(16, 8, first=0)
         self._sdec: dict[tuple[int, int], TE] = {}
         self._spf: dict[tuple[int, int, int], TE] = {}
         # per decode batch: (lo, hi, time at lo, time/key, energy at lo, energy/key)
@@ -230,9 +239,10 @@ class MapperIterationCost:
 
     # ---- direct mapper calls ---------------------------------------------------------------
     def scenario(self, phase: Phase, batch: int = 1, *, prompt: int = 0, context: int = 0,
-                 chunk: int = 0) -> Scenario:
+                 chunk: int = 0, identical: int = 0) -> Scenario:
         return Scenario(phase, batch, prompt, context, chunk, self.precision, self.parallel,
-                        routing_skew=self.routing_skew, chunk_kv_freed=self.chunk_kv_freed)
+                        routing_skew=self.routing_skew, chunk_kv_freed=self.chunk_kv_freed,
+                        moe_identical=identical)
 
     def schedule(self, sc: Scenario, runtime: Runtime | RuntimeProfile | None = None
                  ) -> Schedule:
@@ -310,6 +320,29 @@ class MapperIterationCost:
                                                                      context=1)))
         v = self._ndec[b] = (lt - at, le - ae)
         return v
+
+    def _padded_node(self, b: int, u: int) -> TE:
+        """N_dec of a CUDA graph of b sequences replayed for b − u real ones: its u dummy
+        requests are identical rows, routed to the same experts (`Scenario.moe_identical`)."""
+        if u <= 0:
+            v = self._ndec.get(b) or self._decode_node(b)
+        else:
+            sc = self.scenario(Phase.DECODE, b, context=1, identical=u)
+            (lt, le), (at, ae) = self._split(self.schedule(sc))
+            v = (lt - at, le - ae)
+        self._npad.setdefault(b, {})[u] = v
+        return v
+
+    def n_dec_graph(self, d: int) -> TE:
+        """N_dec of a generation-only iteration of d sequences as it runs: at its padded
+        CUDA-graph batch (`graph_batch`), whose dummy rows of a MoE model go to the same
+        experts (interpolated over the dummy count on `self.pad`)."""
+        b = self.graph_batch(d)
+        u = b - d
+        if u <= 0 or self.model.moe is None:
+            return self.n_dec(b)
+        table = self._npad.setdefault(b, {})
+        return self._lerp1(table, lambda x: self._padded_node(b, x), self.pad, u)
 
     def _sdec_node(self, b: int, x: int) -> TE:
         """x = keys attended per sequence (context + the new token)."""
@@ -455,7 +488,7 @@ class MapperIterationCost:
             if c is None:
                 # N_pf(d) + [N_dec(d) − N_pf(d)] = N_dec(d): no prefill node needed; a
                 # padded graph runs the token-parallel ops at its padded batch
-                (nt, ne), (t0, e0), (t1, e1) = (self.n_dec(self.graph_batch(d)),
+                (nt, ne), (t0, e0), (t1, e1) = (self.n_dec_graph(d),
                                                 self.s_dec(d, lo), self.s_dec(d, hi))
                 t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
                 c = self._dcells[(d, lo)] = (lo, hi, t0, (t1 - t0) / (hi - lo), e0,

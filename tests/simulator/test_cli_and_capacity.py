@@ -159,8 +159,11 @@ def test_simulator_line_budget():
     # PyTorch PP loop): the knob's lookup, the wait after the last stage, the Pipeline
     # docstring lines; −5 when the compiled engine took the serving floor's constants, the
     # batched front-end call `stream_call_s` among them, from `engines.frontend_terms`, the
-    # reader `frontend_floor` uses, instead of reading the knobs itself).
+    # reader `frontend_floor` uses, instead of reading the knobs itself; +31 for a padded
+    # CUDA graph's dummy rows being one request repeated, which a MoE router sends to the
+    # same experts: the decode node per padded size and dummy count, `n_dec_graph`, its
+    # axis, the scenario's `identical` argument and the module-doc lines).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5739, f"simulator/ has {lines} non-blank lines (budget 5739)"
+    assert lines <= 5770, f"simulator/ has {lines} non-blank lines (budget 5770)"

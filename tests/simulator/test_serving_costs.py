@@ -333,8 +333,12 @@ def test_a_padded_graph_runs_the_token_parallel_ops_at_the_captured_batch():
 
 
 def test_attention_data_parallel_groups_pad_to_the_busiest_groups_captured_batch():
-    # dp 8 groups, 2868 sequences: the busiest group holds ceil(2868 / 8) = 359, every group
-    # pads to 384, the experts see 8 x 384 = 3072 rows; without padding the table reads 2868
+    # dp 8 groups, 2875 sequences: the busiest group holds ceil(2875 / 8) = 360, every group
+    # pads to 384, the experts see 8 x 384 = 3072 rows, 197 of them the one dummy request
+    # repeated (TensorRT-LLM's _get_padded_batch extends the batch with the same
+    # cuda_graph_dummy_request), which the router sends to the same 8 experts; by hand: the
+    # 3072-row step with 197 identical rows less its attention, plus the 2875 real
+    # sequences' attention; without padding the table reads 2875
     from infersim.hwmodels import load_hardware
     from infersim.hwmodels.models.gpu.engines import lookup
 
@@ -343,10 +347,37 @@ def test_attention_data_parallel_groups_pad_to_the_busiest_groups_captured_batch
     model, hw = load_model("qwen3-30b-a3b"), load_hardware("dgx-h200")
     pad = MapperIterationCost(model, hw, runtime=prof, **kw)
     flat = MapperIterationCost(model, hw, runtime=prof.with_values(graph_padding=0.0), **kw)
-    assert pad.graph_batch(2868) == 3072 and flat.graph_batch(2868) == 2868
+    assert pad.graph_batch(2875) == 3072 and flat.graph_batch(2875) == 2875
     keys = 1500
-    by_hand = flat.n_dec(3072)[0] + flat.s_dec(2868, keys)[0]
-    assert pad.device([], 0, 2868, 2868 * keys)[0] == pytest.approx(by_hand, rel=1e-9)
+    step = pad.schedule(pad.scenario(Phase.DECODE, 3072, context=1, identical=197))
+    token_parallel = step.latency_s - sum(mo.time_s for mo in step.ops
+                                          if mo.op.kind == OpKind.ATTENTION)
+    by_hand = token_parallel + flat.s_dec(2875, keys)[0]
+    assert pad.device([], 0, 2875, 2875 * keys)[0] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_identical_dummy_rows_of_a_padded_graph_load_one_expert():
+    # Llama 4 Scout routes top-1: a padded graph's dummy rows all land on one expert, so its
+    # rank's grouped GEMM runs them all; priced as ordinary tokens spread over the experts
+    # (as before), the padded step would read faster. 4 groups of 150 pad to 4 x 256.
+    from infersim.hwmodels import load_hardware
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    prof = lookup("trtllm-pytorch")
+    kw = dict(tp=1, dp=4, ep=4, weights="fp8", activations="fp8", kv="fp8", max_batch=4 * 1024)
+    model, hw = load_model("llama-4-scout"), load_hardware("dgx-h200")
+    pad = MapperIterationCost(model, hw, runtime=prof, **kw)
+    flat = MapperIterationCost(model, hw, runtime=prof.with_values(graph_padding=0.0), **kw)
+    assert pad.graph_batch(600) == 1024
+    keys = 1200
+    spread = flat.n_dec(1024)[0] + flat.s_dec(600, keys)[0]
+    assert pad.device([], 0, 600, 600 * keys)[0] > spread * 1.02
+    # the token-parallel part (all but the real sequences' attention) of the same graph
+    # never costs less with more dummies in it, and is the unpadded 1024 with none
+    n = [pad.device([], 0, d, d * keys)[0] - flat.s_dec(d, keys)[0]
+         for d in (1024, 1000, 900, 800, 700, 600, 520)]
+    assert n[0] == pytest.approx(flat.n_dec(1024)[0], rel=1e-9)
+    assert all(a <= b * (1 + 1e-9) for a, b in itertools.pairwise(n))
 
 
 def test_a_moe_decode_step_does_not_get_cheaper_with_more_sequences():

@@ -4,6 +4,7 @@ the fit's reproduction, and the knobs' physical direction."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -19,6 +20,7 @@ from infersim.mapper import engine_scenario
 from infersim.validation.fitting import routing_skew as fit
 from infersim.workloads.routing import (
     ROUTING_SKEW_SIGMA,
+    busiest_with_identical,
     expected_max_normal,
     hot_rank_factor,
     rank_load_factor,
@@ -59,6 +61,37 @@ def test_uniform_and_single_rank_are_even() -> None:
         1.0 + expected_max_normal(8) / 10.0)
 
 
+def test_identical_rows_by_hand() -> None:
+    # none: the busiest rank is hot_rank_factor's; one rank: every pair, the k experts hot
+    assert busiest_with_identical(16, 4, 16, 1.08, 187.0, 0, 1)[0] == pytest.approx(
+        187.0 * hot_rank_factor(16, 4, 16, 1.08, 187.0), rel=1e-12)
+    assert busiest_with_identical(128, 1, 128, 1.08, 300.0, 50, 8) == (300.0 + 50 * 8, 8.0)
+    # identical rows sent to every expert (k = E) put E/ep experts' worth on every rank:
+    # the busiest is the real busiest plus u·E/ep
+    real = 64.0 * hot_rank_factor(16, 4, 16, 1.08, 64.0)
+    top, held = busiest_with_identical(16, 4, 16, 1.08, 64.0, 100, 16)
+    assert (top, held) == (pytest.approx(real + 100 * 4, rel=1e-12), 4.0)
+    # top-1: one expert takes all u rows, so some rank runs at least u of them
+    top1, held1 = busiest_with_identical(16, 4, 16, 1.08, 64.0, 1000, 1)
+    assert top1 > 1000.0 and held1 == pytest.approx(1.0, abs=0.01)
+    # more identical rows never lighten the busiest rank
+    t = [busiest_with_identical(128, 8, 128, 1.08, 200.0, u, 8)[0] for u in (0, 10, 100, 1000)]
+    assert all(a < b for a, b in itertools.pairwise(t))
+
+
+def test_identical_rows_against_brute_force_routing() -> None:
+    # uniform routing (σ = 0): 4 ranks of 4 experts, 200 real tokens top-1 spread at random
+    # plus 60 identical rows on one random expert, the busiest rank by brute force
+    rng = np.random.default_rng(11)
+    trials = 20000
+    real = rng.integers(0, 16, size=(trials, 200)) // 4
+    loads = np.stack([(real == r).sum(axis=1) for r in range(4)], axis=1).astype(float)
+    loads[np.arange(trials), rng.integers(0, 16, size=trials) // 4] += 60
+    brute = loads.max(axis=1).mean()
+    model, _ = busiest_with_identical(16, 4, 16, 0.0, 50.0, 60, 1)
+    assert model == pytest.approx(brute, rel=0.03)
+
+
 def test_skew_raises_and_redundant_experts_lower_the_busiest_rank() -> None:
     f = [rank_load_factor(256, 32, 256, s) for s in (0.3, 0.6, 1.0, 1.4)]
     assert all(a < b for a, b in itertools.pairwise(f))
@@ -81,6 +114,43 @@ def test_fit_reproduces_the_constant_and_its_file() -> None:
     assert r["checks"]["std_over_mean"]["model"] == pytest.approx(fit.STD / fit.MEAN, rel=0.05)
     saved = json.loads(fit.OUT.read_text())
     assert saved["value"] == ROUTING_SKEW_SIGMA
+
+
+def test_identical_rows_load_the_busiest_ranks_experts() -> None:
+    # a decode step of 3072 rows over dp 8 x ep 8, 204 of them identical (CUDA-graph
+    # padding's dummies): their 8 experts each get all 204, so the busiest rank's grouped
+    # GEMM has a hotter expert (its pairs need not grow: the identical rows skip the
+    # popular experts' skew) and the step does not get faster; top-1 Llama-4 Scout over
+    # ep 4 puts all of them on one rank; a dense model has no experts to load
+    from infersim.hwmodels import load_hardware
+    from infersim.mapper import map_trace
+    from infersim.workloads.builder import build_trace
+    from infersim.workloads.dtypes import DType
+    from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario
+
+    par = Parallelism(tp=1, dp=8, ep=8, moe_exchange="allgather")
+    prec = Precision(DType.FP8, DType.FP8, DType.FP8)
+
+    def experts(u: int, model: str = "qwen3-30b-a3b") -> list:
+        sc = Scenario(Phase.DECODE, 3072, context=1000, precision=prec, parallel=par,
+                      moe_identical=u)
+        return [o for o in build_trace(model, sc).ops if o.name.startswith("experts_")]
+
+    base, padded = experts(0), experts(204)
+    up0 = next(o for o in base if o.name == "experts_gate_up")
+    up1 = next(o for o in padded if o.name == "experts_gate_up")
+    assert up1.shape.imbalance > up0.shape.imbalance
+    hw = load_hardware("dgx-h200")
+    scout = Parallelism(tp=1, dp=4, ep=4, moe_exchange="allgather")
+    t = [map_trace(build_trace("llama-4-scout", Scenario(
+        Phase.DECODE, 1024, context=1000, precision=prec, parallel=scout, moe_identical=u)),
+        hw, "trtllm-pytorch").latency_s for u in (0, 64, 204, 1000)]
+    assert all(a < b for a, b in itertools.pairwise(t))
+    dense = Scenario(Phase.DECODE, 64, context=100, precision=prec)
+    assert build_trace("llama-3.1-8b", dense).ops == build_trace(
+        "llama-3.1-8b", dataclasses.replace(dense, moe_identical=20)).ops
+    with pytest.raises(InputError):
+        Scenario(Phase.DECODE, 64, moe_identical=-1)
 
 
 def test_routing_skew_slows_an_expert_parallel_prefill_only() -> None:

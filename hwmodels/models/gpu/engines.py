@@ -66,7 +66,9 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `graph_padding`: a generation-only step replays the captured CUDA graph of the next
     batch size at or above its batch, the extra rows dummy requests of one token that run
     every token-parallel op (GEMMs, MoE, norms, logits) but add no attention to speak of;
-    under attention data parallelism every group pads to the busiest group's batch first
+    they are one request repeated, so a MoE router sends them all to the same experts
+    (`Scenario.moe_identical`); under attention data parallelism every group pads to the
+    busiest group's batch first
     (`graph_batch_sizes`; TensorRT-LLM's PyTorch backend with
     `cuda_graph_config.enable_padding`; 0: a step runs its own batch).
   * `prefill_graphs`: steps with prompt tokens replay graphs too (1: a C++ runtime or a
