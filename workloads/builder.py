@@ -20,8 +20,9 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   E/ep)). Identical rows among the tokens (`Scenario.moe_identical`: a padded CUDA graph's
   dummy requests) all go to one k-subset of the experts: the busiest rank is then the
   largest of its real pairs plus u per such expert it holds, and that expert's GEMM rows
-  grow by u (`workloads.routing.busiest_with_identical`). `Parallelism.moe_exchange` sets how tokens travel: "all_to_all" dispatches each
-  token to its experts' ranks and combines them back (dispatch at the activation dtype,
+  grow by u (`workloads.routing.busiest_with_identical`).
+  `Parallelism.moe_exchange` sets how tokens travel: "all_to_all" dispatches each token to
+  its experts' ranks and combines them back (dispatch at the activation dtype,
   combine at ≥ 16 bits: the expert outputs are summed in bf16, as DeepEP's combine does;
   the busiest rank receives hot times the even share); "allgather" all-gathers every
   token to every rank, each rank sums its experts' outputs for all of them and a
@@ -785,17 +786,19 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
                         name="router_topk", count=n_layers, block=blk))
     e_local = _slots(m, s) // s.ep
     width = _expert_width(m, s)
-    # the busiest EP rank: its share of the pairs over the even one (workloads.routing)
-    hot = hot_rank_factor(E, s.ep, _slots(m, s), s.routing_skew, T * k / s.ep)
-    pairs = min(math.ceil(T * k / s.ep * hot), T * min(k, e_local))
-    # identical rows (CUDA-graph padding's dummy requests) all go to the same k experts: the
-    # busiest rank is the largest of real pairs plus identical rows on the experts it holds
+    # the busiest EP rank: its share of the pairs over the even one (workloads.routing);
+    # identical rows (a padded CUDA graph's dummy requests) all go to the same k experts, so
+    # it is the largest of a rank's real pairs plus u per such expert it holds
     u = min(s.moe_identical, T)
     hot_experts = 0.0
     if u > 0:
         busiest, hot_experts = busiest_with_identical(E, s.ep, _slots(m, s), s.routing_skew,
                                                       (T - u) * k / s.ep, u, k)
+        hot = busiest / (T * k / s.ep)
         pairs = min(math.ceil(busiest), T * min(k, e_local))
+    else:
+        hot = hot_rank_factor(E, s.ep, _slots(m, s), s.routing_skew, T * k / s.ep)
+        pairs = min(math.ceil(T * k / s.ep * hot), T * min(k, e_local))
     owned = math.ceil(T / s.ep)  # tokens this chip dispatches and whose outputs it sums
     # allgather exchange (`Parallelism.moe_exchange`): every rank gets every token and sums
     # its experts' outputs of all of them, reduce-scattered back (replicated tokens under TP
