@@ -55,13 +55,16 @@ class RuntimeProfile:
     values: tuple[tuple[str, float], ...]
     source: str = ""
     base: Runtime = Runtime.FUSED
+    # `values` by name, for `value` (the serving loop reads knobs every iteration)
+    _by_name: dict[str, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the first of a repeated name wins, as a search of `values` finds it
+        object.__setattr__(self, "_by_name", dict(reversed(self.values)))
 
     def value(self, name: str, default: float) -> float:
         """The profile's constant `name`, or `default` when the profile does not set it."""
-        for k, v in self.values:
-            if k == name:
-                return v
-        return default
+        return self._by_name.get(name, default)
 
     def apply(self, params: Any) -> Any:
         """`params` (a kind-params dataclass) with this profile's values."""

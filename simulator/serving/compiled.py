@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 from numba import njit, objmode
 
-from infersim.hwmodels.models.gpu import engines
 from infersim.simulator.serving.costs import MapperIterationCost
 from infersim.simulator.serving.metrics import Collector
 from infersim.simulator.serving.traffic import RequestTable
@@ -998,21 +997,6 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
 
 
 # ---- Python side -----------------------------------------------------------------------------
-def _floor_constants(cost: MapperIterationCost) -> engines.FrontEndTerms | None:
-    """The cost's serving-floor constants (`engines.frontend_terms`); zeros for kinds
-    without a floor; None: unknown."""
-    from infersim.hwmodels.cost import CostModelBase
-    from infersim.hwmodels.models.gpu.model import GpuModel
-
-    f = cost._floor
-    fn = getattr(f.func, "__func__", None)
-    if fn is GpuModel.serving_floor_s:
-        return engines.frontend_terms(f.args[0])
-    if fn is CostModelBase.serving_floor_s:
-        return engines.frontend_terms(None)
-    return None
-
-
 @njit(cache=True)
 def arrival_clock(arrival_s):  # type: ignore[no-untyped-def]
     """Per request (the open-loop process's clock at its arrival, the clock when the timeout
@@ -1061,7 +1045,7 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
               (decode is not None, "a decode pool of its own"),
               (closed_loop, "closed-loop traffic"),
               (event_log, "an event log"),
-              (_floor_constants(cost) is None, "a serving floor of an unknown kind"),
+              (cost.floor_terms is None, "a serving floor of an unknown kind"),
               (max(len(a.nodes) for a in (cost.tok, cost.seq, cost.ctx, cost.cached,
                                           cost.chunk_tok)) >= 4096, "a table axis too long"))
     return next((why for bad, why in checks if bad), "")
@@ -1089,7 +1073,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
                     n))
     bs = policy.block_size
     pool = KvBlockPool(spec.kv_blocks, bs)
-    floor = _floor_constants(cost)
+    floor = cost.floor_terms
     assert floor is not None
     S = np.zeros(_NS, np.int64)
     F = np.zeros(_NF)

@@ -82,6 +82,7 @@ from dataclasses import dataclass
 
 from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
+from infersim.hwmodels.models.gpu import engines as E
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
 from infersim.mapper import Schedule, engine_chunk_kv_freed, engine_parallelism, map_trace
@@ -165,6 +166,18 @@ def busiest_group_tokens(chunks: Sequence[int], decoders: int, groups: int) -> i
     return max(loads)
 
 
+def floor_terms(model_: object, profile: RuntimeProfile | None) -> E.FrontEndTerms | None:
+    """The constants of a cost model's serving floor (`engines.frontend_terms`): the GPU
+    engines' front-end, zeros for a kind without a floor; None: a kind's floor of its own."""
+    from infersim.hwmodels.cost import CostModelBase
+    from infersim.hwmodels.models.gpu.model import GpuModel
+
+    fn = type(model_).serving_floor_s
+    if fn is GpuModel.serving_floor_s:
+        return E.frontend_terms(profile)
+    return E.frontend_terms(None) if fn is CostModelBase.serving_floor_s else None
+
+
 class MapperIterationCost:
     """`IterationCost` backed by `mapper.map_trace` (see the module docstring for the model)."""
 
@@ -193,6 +206,8 @@ class MapperIterationCost:
         # the KV cache keeps only chunked-local layers' current chunk (`Scenario.chunk_kv_freed`)
         self.chunk_kv_freed = engine_chunk_kv_freed(hw, self.runtime)
         self._floor = functools.partial(model_.serving_floor_s, profile)
+        # its constants read once (the loop prices every iteration); None: a kind's own floor
+        self.floor_terms = floor_terms(model_, profile)
         self._idle_w = hw.chip.power.idle_w * self.parallel.chips  # all chips wait
         self.max_pos = model.max_position_embeddings
         tile = model_.token_tile  # a cost step between n·tile and n·tile + 1 tokens
@@ -514,7 +529,8 @@ class MapperIterationCost:
         """Serving CPU work beside the GPU: the iteration lasts at least that long, the
         chips waiting at idle power (as the mapper's step)."""
         share = self.parallel.dp_share  # each data-parallel group's host does its own
-        floor = self._floor(share(decode_seqs), share(prefill_emits))
+        d, f, terms = share(decode_seqs), share(prefill_emits), self.floor_terms
+        floor = self._floor(d, f) if terms is None else E.floor_of(terms, d, f)
         if floor > t:
             return floor, e + self._idle_w * (floor - t)
         return t, e

@@ -544,3 +544,36 @@ def test_graph_padding_captures_the_listed_sizes_up_to_the_engines_own_cap():
     # padding off (the LLM API's default) or an engine without it: nothing to pad to
     assert gpu.decode_graph_sizes(prof.with_values(graph_padding=0.0), 8192) == ()
     assert gpu.decode_graph_sizes(E.lookup("vllm-v1"), 8192) == ()
+
+
+def test_profile_values_read_by_name() -> None:
+    # a profile's constant by name, its default when unset, the first of a repeated name
+    # (as a search of `values` finds it); a copy with values replaced reads the new ones and
+    # equal profiles stay equal and hash alike (the lookup table is not part of either)
+    from infersim.hwmodels.cost import RuntimeProfile
+    from infersim.hwmodels.spec import HardwareKind
+
+    p = RuntimeProfile("x", HardwareKind.GPU, (("a", 1.0), ("b", 2.0), ("a", 3.0)))
+    assert (p.value("a", 0.0), p.value("b", 0.0), p.value("c", 7.0)) == (1.0, 2.0, 7.0)
+    q = p.with_values(b=5.0)
+    assert (q.value("a", 0.0), q.value("b", 0.0)) == (3.0, 5.0)
+    r = RuntimeProfile("x", HardwareKind.GPU, (("a", 1.0), ("b", 2.0), ("a", 3.0)))
+    assert r == p and hash(r) == hash(p)
+
+
+def test_serving_floor_terms_are_the_profiles() -> None:
+    # the serving table reads the floor's constants once: for a GPU engine they are its
+    # profile's (the per-iteration floor then matches `frontend_floor` for every batch), for
+    # a kind without a floor they are zeros
+    from infersim.simulator.serving import MapperIterationCost
+    from infersim.simulator.serving.costs import floor_terms
+    from infersim.workloads import load_model
+
+    prof = E.lookup("trtllm-triton")
+    c = MapperIterationCost(load_model("llama-3.1-8b"), load_hardware("h100-sxm"),
+                            runtime=prof)
+    assert c.floor_terms == E.frontend_terms(prof)
+    for d, f in ((0, 0), (1, 0), (7, 2), (300, 5)):
+        assert c.floored(0.0, 0.0, d, f)[0] == E.frontend_floor(prof, d, f)
+    wafer = cost_model(load_hardware("cs-3"))
+    assert floor_terms(wafer, None) == (0.0, 0.0, 1.0, 0.0)

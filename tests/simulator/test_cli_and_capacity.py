@@ -162,7 +162,9 @@ def test_simulator_line_budget():
     # reader `frontend_floor` uses, instead of reading the knobs itself; +31 for a padded
     # CUDA graph's dummy rows being one request repeated, which a MoE router sends to the
     # same experts: the decode node per padded size and dummy count, `n_dec_graph`, its
-    # axis, the scenario's `identical` argument and the module-doc lines).
+    # axis, the scenario's `identical` argument and the module-doc lines; ±0 when the serving
+    # floor's constants were read once per cost, `costs.floor_terms`, which the compiled
+    # engine reads too, instead of five knob lookups every iteration).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())

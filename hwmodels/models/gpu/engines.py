@@ -347,7 +347,11 @@ def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: 
     be shorter in steady state (both overlap the GPU, so only the longest counts). A
     decoding request gets a chunk once per max(`stream_interval`, `scheduler_steps`) steps,
     a first token one chunk of its own; output processing handles every new token."""
-    f = frontend_terms(profile)
+    return floor_of(frontend_terms(profile), decoding, first_tokens)
+
+
+def floor_of(f: FrontEndTerms, decoding: float, first_tokens: float = 0) -> float:
+    """`frontend_floor` from a profile's terms read once (`frontend_terms`)."""
     chunks = decoding / f.every + first_tokens
     front = f.call_s * min(1.0, chunks) + f.chunk_s * chunks
     return max(front, f.token_s * (decoding + first_tokens))
