@@ -81,7 +81,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from infersim.foundation.defaults import DEFAULT_RUNTIME
-from infersim.hwmodels.cost import Infeasibility, Runtime, RuntimeProfile
+from infersim.hwmodels.cost import CostModel, Infeasibility, Runtime, RuntimeProfile
 from infersim.hwmodels.models.gpu import engines as E
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
@@ -166,7 +166,7 @@ def busiest_group_tokens(chunks: Sequence[int], decoders: int, groups: int) -> i
     return max(loads)
 
 
-def floor_terms(model_: object, profile: RuntimeProfile | None) -> E.FrontEndTerms | None:
+def floor_terms(model_: CostModel, profile: RuntimeProfile | None) -> E.FrontEndTerms | None:
     """The constants of a cost model's serving floor (`engines.frontend_terms`): the GPU
     engines' front-end, zeros for a kind without a floor; None: a kind's floor of its own."""
     from infersim.hwmodels.cost import CostModelBase
