@@ -170,7 +170,7 @@ class _Step:
     moe_tokens: int = 0  # tokens the stage's MoE layer routes, all dp groups (0: `tokens`)
     routing_skew: float = 0.0  # log-normal σ of expert popularity (workloads.routing)
     moe_exchange: str = "all_to_all"  # how EP ranks exchange tokens (Parallelism.moe_exchange)
-    moe_identical: int = 0  # of `moe_tokens`, identical rows (Scenario.moe_identical)
+    moe_identical: int = 0  # identical rows among the routed tokens (Scenario.moe_identical)
 
     @property
     def we(self) -> DType:
@@ -221,8 +221,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
                  dp=par.dp, cp=par.cp,
                  expert_slots=(m.moe.num_experts + par.redundant_experts) if m.moe else 0,
                  moe_tokens=batch * q_len * par.dp, routing_skew=sc.routing_skew,
-                 moe_exchange=par.moe_exchange,
-                 moe_identical=min(sc.moe_identical, batch * q_len * par.dp))
+                 moe_exchange=par.moe_exchange, moe_identical=sc.moe_identical)
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads

@@ -127,15 +127,31 @@ def hot_rank_factor(experts: int, ep: int, slots: int, sigma: float,
         return 1.0 + sampling_excess(ep, mean_pairs)
     if mean_pairs <= 0.0:
         return rank_load_factor(experts, ep, slots, sigma)
-    grid = 2.0 ** (round(math.log2(mean_pairs) * 8.0) / 8.0)
-    return _joint_factor(experts, ep, slots or experts, sigma, grid)
+    return _joint_factor(experts, ep, slots or experts, sigma, _pair_grid(mean_pairs))
+
+
+def _pair_grid(mean_pairs: float) -> float:
+    """`mean_pairs` on a grid of 8 steps per octave (the joint draws are cached by it)."""
+    return 2.0 ** (round(math.log2(mean_pairs) * 8.0) / 8.0)
 
 
 @functools.lru_cache(maxsize=4096)
 def _joint_factor(experts: int, ep: int, slots: int, sigma: float, mean_pairs: float) -> float:
-    ell = _relative_loads(experts, ep, slots, sigma)
+    return float(np.mean(np.max(_joint_loads(experts, ep, slots, sigma, mean_pairs), axis=1)))
+
+
+@functools.lru_cache(maxsize=256)
+def _joint_loads(experts: int, ep: int, slots: int, sigma: float,
+                 mean_pairs: float) -> np.ndarray:
+    """Each rank's pairs over the mean, draw by draw (draws × ep, read-only): its popularity
+    load ℓ_r (1 under uniform routing) plus the sampling of the step's tokens,
+    Z_r·sqrt(ℓ_r / mean_pairs), one fixed seed."""
+    ell = (_relative_loads(experts, ep, slots, sigma) if sigma > 0.0 and experts > 0
+           else np.ones((_DRAWS, ep)))
     z = np.random.default_rng(_SEED + 1).standard_normal(ell.shape)
-    return float(np.mean(np.max(ell + z * np.sqrt(ell / mean_pairs), axis=1)))
+    out = ell + z * np.sqrt(ell / mean_pairs)
+    out.setflags(write=False)
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -177,16 +193,11 @@ def busiest_with_identical(experts: int, ep: int, slots: int, sigma: float, mean
     u = max(0, int(identical))
     if ep <= 1:
         return mean_pairs + u * k, float(k)
-    if mean_pairs > 0.0 and sigma > 0.0 and experts > 0:
-        grid = 2.0 ** (round(math.log2(mean_pairs) * 8.0) / 8.0)
-        ell = _relative_loads(experts, ep, slots or experts, sigma)
-        z = np.random.default_rng(_SEED + 1).standard_normal(ell.shape)
-        real = mean_pairs * (ell + z * np.sqrt(ell / grid))
+    if mean_pairs > 0.0:
+        real = mean_pairs * _joint_loads(experts, ep, slots or experts, sigma,
+                                         _pair_grid(mean_pairs))
     else:
-        real = np.full((_DRAWS, ep), mean_pairs)
-        if mean_pairs > 0.0:
-            z = np.random.default_rng(_SEED + 1).standard_normal(real.shape)
-            real = real + z * math.sqrt(mean_pairs)
+        real = np.zeros((_DRAWS, ep))
     held = _identical_experts_per_rank(experts, ep, k, real.shape[0])
     total = real + u * held
     busiest = np.argmax(total, axis=1)
