@@ -330,22 +330,14 @@ class MapperIterationCost:
     def _aprefill_node(self, t: int) -> TE:
         return self._prefill_node(t, device=True)
 
-    def _decode_node(self, b: int) -> TE:
-        (lt, le), (at, ae) = self._split(self.schedule(self.scenario(Phase.DECODE, b,
-                                                                     context=1)))
-        v = self._ndec[b] = (lt - at, le - ae)
-        return v
-
-    def _padded_node(self, b: int, u: int) -> TE:
-        """N_dec of a CUDA graph of b sequences replayed for b − u real ones: its u dummy
-        requests are identical rows, routed to the same experts (`Scenario.moe_identical`)."""
-        if u <= 0:
-            v = self._ndec.get(b) or self._decode_node(b)
-        else:
-            sc = self.scenario(Phase.DECODE, b, context=1, identical=u)
-            (lt, le), (at, ae) = self._split(self.schedule(sc))
-            v = (lt - at, le - ae)
-        self._npad.setdefault(b, {})[u] = v
+    def _decode_node(self, b: int, identical: int = 0) -> TE:
+        """N_dec(b): a decode step of b sequences less its attention; with `identical` of them
+        a padded CUDA graph's dummy requests, routed to the same experts
+        (`Scenario.moe_identical`; its own table, `n_dec_graph`)."""
+        sc = self.scenario(Phase.DECODE, b, context=1, identical=identical)
+        (lt, le), (at, ae) = self._split(self.schedule(sc))
+        table = self._npad.setdefault(b, {}) if identical else self._ndec
+        v = table[identical or b] = (lt - at, le - ae)
         return v
 
     def n_dec_graph(self, d: int) -> TE:
@@ -357,7 +349,8 @@ class MapperIterationCost:
         if u <= 0 or self.model.moe is None:
             return self.n_dec(b)
         table = self._npad.setdefault(b, {})
-        return self._lerp1(table, lambda x: self._padded_node(b, x), self.pad, u)
+        return self._lerp1(table, lambda x: self._decode_node(b, x) if x else self.n_dec(b),
+                           self.pad, u)
 
     def _sdec_node(self, b: int, x: int) -> TE:
         """x = keys attended per sequence (context + the new token)."""
