@@ -6,7 +6,7 @@ algorithms differ in hops and wire bytes:
 
 | algorithm   | where                      | all-reduce hops | all-reduce wire bytes |
 |-------------|----------------------------|-----------------|-----------------------|
-| ring        | any fabric                 | 2(g−1)          | 2(g−1)/g·m            |
+| ring        | any fabric                 | 2(g−1)          | 2(g−1)/g·m (and (6 − 4/g)·m of loads + stores, `ring_copy_bytes`) |
 | grid_ring   | mesh_2d / torus_2d / _3d   | 2·2(side−1)     | 2(g−1)/g·m            |
 | hierarchical| dragonfly (diameter 3)     | 6               | 2(g−1)/g·m            |
 | two_shot    | switch / all-to-all fabric | 2               | 2(g−1)/g·m            |
@@ -111,6 +111,20 @@ def floor_bytes(shape: CollectiveShape) -> float:
     return m
 
 
+def ring_copy_bytes(shape: CollectiveShape) -> float:
+    """Bytes one GPU's ring all-reduce kernel loads and stores (its channels' thread blocks
+    run NCCL's ring primitives, src/device/all_reduce.h `runRing`, github.com/NVIDIA/nccl,
+    each step on a chunk of m/g): one `send` (read the input, write the peer's buffer: 2
+    chunk moves), g−2 `recvReduceSend` (read input and FIFO, write the peer: 3), one
+    `recvReduceCopySend` (3 + the output: 4), g−2 `recvCopySend` (read FIFO, write output
+    and peer: 3), one `recv` (2): (6g − 4)/g · m = (6 − 4/g)·m, against the ring's
+    2(g−1)/g · m wire bytes; 0 for other collectives (not bounded here)."""
+    g = shape.group_size
+    if shape.collective != Collective.ALL_REDUCE or g <= 1:
+        return 0.0
+    return (6.0 - 4.0 / g) * shape.bytes
+
+
 def ring_wire_bytes(shape: CollectiveShape) -> float:
     """Bytes one chip sends in the bandwidth-optimal ring (or direct) schedule."""
     g, b = shape.group_size, shape.bytes
@@ -190,14 +204,18 @@ def native_plan(shape: CollectiveShape, fabric: Interconnect,
 def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float = 1.0,
           in_switch_efficiency: float = 0.0,
           low_latency: LowLatency | None = None,
-          in_switch_latency_s: float | None = None) -> list[CollectivePlan]:
+          in_switch_latency_s: float | None = None,
+          ring_copy_Bps: float = 0.0) -> list[CollectivePlan]:
     """Every algorithm the fabric offers for this collective (the caller keeps the fastest).
 
     Any fabric can run a ring (also in the `low_latency` protocol when given); a switched
     fabric adds its direct schedules (two-shot, one-shot all-reduce; one-step
     gather/scatter/all-to-all) and, on a switch that reduces in the network
     (`in_switch_efficiency` > 0, NVLink SHARP), the in-switch all-reduce, whose fixed
-    latency is `in_switch_latency_s` when given (else two fabric steps)."""
+    latency is `in_switch_latency_s` when given (else two fabric steps). With
+    `ring_copy_Bps` > 0 a ring all-reduce (either protocol) takes at least its kernel's
+    loads and stores at that rate (`ring_copy_bytes`): its bandwidth time is the slower of
+    the links and its channels' memory traffic."""
     g, m = shape.group_size, shape.bytes
     if g <= 1:
         return []
@@ -215,6 +233,8 @@ def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float =
             out.append(_plan(Algorithm.RING, ring_steps, ring_wire_bytes(shape), fabric,
                              link_efficiency * low_latency.bandwidth_fraction,
                              low_latency.hop_latency_s))
+        copy = ring_copy_bytes(shape) / ring_copy_Bps if ring_copy_Bps > 0.0 else 0.0
+        out = [replace(p, bandwidth_s=max(p.bandwidth_s, copy)) for p in out]
     if not switched:
         return out
     if coll == Collective.ALL_REDUCE:
@@ -236,18 +256,21 @@ def best_plan(shape: CollectiveShape, fabric: Interconnect, link_efficiency: flo
               allowed: Collection[Algorithm] | None = None,
               reduce_efficiency: float = 0.0,
               low_latency: LowLatency | None = None,
-              in_switch_latency_s: float | None = None) -> CollectivePlan | None:
+              in_switch_latency_s: float | None = None,
+              ring_copy_Bps: float = 0.0) -> CollectivePlan | None:
     """The fastest of `plans` (None for a group of one); `allowed` restricts the algorithms
     to those the collective library implements (e.g. NCCL: ring, in-switch, p2p, direct);
     `reduce_efficiency` > 0 prices the reducing collectives (all-reduce, reduce-scatter)
     over links at that efficiency instead of `link_efficiency`; `low_latency` adds the ring
-    in that protocol and `in_switch_latency_s` sets the in-switch all-reduce's fixed latency
+    in that protocol, `in_switch_latency_s` sets the in-switch all-reduce's fixed latency
+    and `ring_copy_Bps` bounds a ring all-reduce by its kernel's loads and stores
     (`plans`)."""
     eff = link_efficiency
     if reduce_efficiency > 0.0 and shape.collective in (Collective.ALL_REDUCE,
                                                         Collective.REDUCE_SCATTER):
         eff = reduce_efficiency
-    cands = plans(shape, fabric, eff, in_switch_efficiency, low_latency, in_switch_latency_s)
+    cands = plans(shape, fabric, eff, in_switch_efficiency, low_latency, in_switch_latency_s,
+                  ring_copy_Bps)
     if allowed is not None:
         cands = [p for p in cands if p.algorithm in allowed]
     return min(cands, key=lambda p: (p.time_s, p.wire_bytes)) if cands else None
@@ -262,10 +285,11 @@ NETWORK_EFFICIENCY = 0.9
 def _phase(coll: Collective, m: float, g: int, fabric: Interconnect, eff: float,
            in_switch: float, allowed: Collection[Algorithm] | None,
            reduce_eff: float, low_latency: LowLatency | None = None,
-           in_switch_latency_s: float | None = None) -> CollectivePlan | None:
+           in_switch_latency_s: float | None = None,
+           ring_copy_Bps: float = 0.0) -> CollectivePlan | None:
     return best_plan(CollectiveShape(coll, m, g), fabric, eff, in_switch, allowed=allowed,
                      reduce_efficiency=reduce_eff, low_latency=low_latency,
-                     in_switch_latency_s=in_switch_latency_s)
+                     in_switch_latency_s=in_switch_latency_s, ring_copy_Bps=ring_copy_Bps)
 
 
 def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1.0,
@@ -274,12 +298,15 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
                 reduce_efficiency: float = 0.0,
                 network_efficiency: float = NETWORK_EFFICIENCY,
                 low_latency: LowLatency | None = None,
-                in_switch_latency_s: float | None = None) -> CollectivePlan | None:
+                in_switch_latency_s: float | None = None,
+                ring_copy_Bps: float = 0.0) -> CollectivePlan | None:
     """The collective on `hw`: `best_plan` on the scale-up fabric when the group fits one node
     (or the system has no scale-out network), else the hierarchical schedule of the module
     docstring. None for a group of one or a system without links. `low_latency` is the
-    scale-up fabric's low-latency ring protocol and `in_switch_latency_s` its in-switch
-    all-reduce's fixed latency (`plans`)."""
+    scale-up fabric's low-latency ring protocol, `in_switch_latency_s` its in-switch
+    all-reduce's fixed latency and `ring_copy_Bps` the chips' ring all-reduce copy rate
+    (`plans`; the phases of a hierarchical all-reduce are reduce-scatter and all-gather,
+    not bounded by it)."""
     fabric = hw.fabric
     if fabric is None:
         return None
@@ -289,7 +316,8 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
     if so is None or g <= so.chips_per_node or coll == Collective.SEND_RECV:
         return best_plan(shape, fabric, link_efficiency, in_switch_efficiency,
                          allowed=allowed, reduce_efficiency=reduce_efficiency,
-                         low_latency=low_latency, in_switch_latency_s=in_switch_latency_s)
+                         low_latency=low_latency, in_switch_latency_s=in_switch_latency_s,
+                         ring_copy_Bps=ring_copy_Bps)
     nodes = math.ceil(g / so.chips_per_node)
     c = g // nodes  # chips of the group in each node
     net = so.network

@@ -466,6 +466,13 @@ class GpuParams:
         "(vLLM-style norm, activation, RoPE) keeps in flight; with the memory latency it caps "
         "the bandwidth of a step with few tokens (Little's law); 0 = no per-block cap",
         (0.0, 4096.0), scale=1024.0, default=0.0)
+    ring_copy_Bps: float = kind_param(
+        "ring_copy_gb_per_s", "bytes per second the collective library's ring all-reduce "
+        "kernels load and store on one GPU (their few channel thread blocks: the local "
+        "input, the FIFOs, the peer's buffer, the output; (6 − 4/g) bytes per message byte, "
+        "`collectives.ring_copy_bytes`): where this is slower than the links, it sets the "
+        "ring's bandwidth time; 0 = the links alone", (0.0, 100000.0), scale=1e9,
+        default=0.0)
     p2p_read_fifo_bytes: float = kind_param(
         "p2p_read_fifo_mib", "P2P-read mode of the collective library's point-to-point "
         "transport (NCCL's default on NVLink-connected Ampere GPUs): the sender copies its "

@@ -522,8 +522,9 @@ def test_ll_step_latency_knob_slows_small_allreduces_up_to_the_bandwidth_protoco
     hw = load_hardware("dgx-h100", {"chip.gpu.ll_step_latency_us": 0.0})
     p, f = hw.chip.params, hw.fabric
     rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
-    ring = 2 * f.latency_s + 16384.0 / rate
-    nvls = 2 * f.latency_s + 16384.0 / (f.chip_bandwidth_Bps * p.nvls_efficiency)
+    # the ring no faster than its kernel's (6 − 4/2) loads and stores per byte
+    ring = 2 * f.latency_s + max(16384.0 / rate, 4 * 16384.0 / p.ring_copy_Bps)
+    nvls = p.nvls_latency_s + 16384.0 / (f.chip_bandwidth_Bps * p.nvls_efficiency)
     by_hand = min(p.collective_latency_s, p.kernel_launch_s) + min(ring, nvls) + p.kernel_launch_s
     assert cost(small, 0.0) == pytest.approx(by_hand, rel=1e-9)
     assert smalls[-1] < cost(small, 0.0)

@@ -144,16 +144,20 @@ def test_tp2_allreduce_runs_nccl_ll_for_small_messages_and_simple_for_large(
         dgx_h100: Hardware, B: float) -> None:
     """Two GPUs: the ring's two steps in NCCL's LL protocol (`ll_step_latency_us` a step, 1/4
     of the bandwidth: src/graph/tuning.cc) beat its bandwidth protocol (the fabric's fitted step
-    latency) on a decode-sized message and lose on a prefill-sized one."""
+    latency) on a decode-sized message and lose on a prefill-sized one. Either protocol is no
+    faster than the ring kernel's own loads and stores, (6 − 4/g) bytes per message byte at
+    `ring_copy_gb_per_s`."""
     p = dgx_h100.chip.params
     f = dgx_h100.fabric
     g = 2
     rate = f.chip_bandwidth_Bps * p.allreduce_bw_efficiency
     wire = 2 * (g - 1) / g * B
-    simple = 2 * (g - 1) * f.latency_s + wire / rate
+    assert p.ring_copy_Bps > 0
+    copy = (6 - 4 / g) * B / p.ring_copy_Bps
+    simple = 2 * (g - 1) * f.latency_s + max(wire / rate, copy)
     assert p.ll_step_latency_s == pytest.approx(0.6e-6)
-    ll = 2 * (g - 1) * p.ll_step_latency_s + wire / (rate / 4)
-    nvls = 2 * f.latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
+    ll = 2 * (g - 1) * p.ll_step_latency_s + max(wire / (rate / 4), copy)
+    nvls = p.nvls_latency_s + B / (f.chip_bandwidth_Bps * p.nvls_efficiency)
     best = min(simple, ll, nvls)
     assert best == (ll if B < 1e6 else simple)
     expected = min(p.collective_latency_s, p.kernel_launch_s) + best + p.kernel_launch_s

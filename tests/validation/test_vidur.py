@@ -21,6 +21,7 @@ SPEC_KEYS = {  # fit.json field -> (YAML key in the gpu: block, factor to the YA
     "elementwise_bw_efficiency": 1.0, "vector_block_inflight_bytes": 1.0,
     "link_efficiency": 1.0, "allreduce_bw_efficiency": 1.0, "collective_latency_s": 1.0,
     "p2p_copy_efficiency": 1.0,  # only where the spec runs send/recv in P2P-read mode (A100)
+    "ring_copy_Bps": 1.0,  # only where the spec bounds its rings by it (H100)
 }
 
 
@@ -78,6 +79,7 @@ def test_spec_constants_are_the_fitted_ones_and_cite_fit_json() -> None:
         for stage in vidur.STAGES:
             vals.update(res[gpu][stage]["values"])
         assert ("p2p_copy_efficiency" in vals) == (p.p2p_read_fifo_bytes > 0), spec
+        assert ("ring_copy_Bps" in vals) == (p.ring_copy_Bps > 0), spec
         for k in SPEC_KEYS:
             if k in vals:
                 assert getattr(p, k) == pytest.approx(vals[k], rel=6e-3, abs=1e-7), (spec, k)
@@ -215,18 +217,121 @@ def test_a100_sends_run_ahead_by_the_p2p_read_fifo() -> None:
 
 def test_pairs_wait_for_the_late_peer_too() -> None:
     """A100 all-reduce between 2 GPUs, 1-8 MiB: the measured time exceeds the model's
-    latency + bandwidth time (no harness wait) by more than 20 µs at the median, the size
-    of the fitted late-peer wait, so the wait applies to pairs as well."""
+    latency + bandwidth time (no harness wait) by more than 20 µs at the median, and the
+    harness's expected wait at those sizes is that gap (within 50 %), so the wait applies
+    to pairs as well."""
     hw = load_hardware(vidur.SPECS["a100"])
     net = vidur.network_rows()
     rows = net[(net.gpu == "a100") & (net.collective == "all_reduce") & (net.group == 2)
                & (net.bytes >= 1 << 20) & (net.bytes <= 8 << 20)]
     assert len(rows) >= 8
-    bare = vidur.predictions(rows, hw, {"skew_s": 0.0}, True)
+    h = vidur.harness("a100")
+    bare = vidur.predictions(rows, hw, {**h, "ahead_share": 0.0}, True)
+    waited = vidur.predictions(rows, hw, h, True)
     gap = 1e-6 * rows["time_us"].to_numpy() - bare
-    skew = vidur.harness("a100")["skew_s"]
     assert float(np.median(gap)) > 20e-6
-    assert skew == pytest.approx(float(np.median(gap)), rel=0.5)
+    assert float(np.median(waited - bare)) == pytest.approx(float(np.median(gap)), rel=0.5)
+
+
+def test_harness_wait_by_hand() -> None:
+    """`harness_allreduce_s`: share π of runs ahead, issue period P, exponent p:
+    π (P^p + t^p)^(1/p) + (1 − π) t."""
+    f = vidur.harness_allreduce_s
+    h = {"issue_period_s": 40e-6, "ahead_share": 1.0, "wait_exponent": 1.0}
+    assert f(10e-6, h) == pytest.approx(50e-6)  # p = 1: the wait adds whole
+    assert f(10e-6, {**h, "ahead_share": 0.5}) == pytest.approx(0.5 * 50e-6 + 0.5 * 10e-6)
+    assert f(30e-6, {**h, "wait_exponent": 2.0}) == pytest.approx(50e-6)  # 3-4-5
+    assert f(10e-6, {**h, "wait_exponent": 16.0}) == pytest.approx(40e-6, rel=1e-6)
+    assert f(400e-6, {**h, "wait_exponent": 16.0}) == pytest.approx(400e-6, rel=1e-6)
+    assert f(10e-6, {**h, "ahead_share": 0.0}) == 10e-6  # behind: its peers wait for it
+    assert f(10e-6, {}) == 10e-6  # no harness constants: the kernel alone
+
+
+def test_h100_wait_vanishes_once_the_kernel_outlasts_the_issue_period() -> None:
+    """H100 held-out all-reduces: at 1-8 MB the timed kernel lasts the loop's issue period
+    more than its transfer (the wait is > 15 % of the measured time at the median), at
+    16-64 MB the GPUs are the slower side and the fitted harness adds < 2 % to the bare
+    kernel; within 8 % of the measurements at the median in both bands. Fitted: a blend
+    exponent above 1 (the wait does not simply add, as it did before 2026-12-06)."""
+    hw = load_hardware(vidur.SPECS["h100"])
+    h = vidur.harness("h100")
+    assert h["wait_exponent"] > 1.5
+    net = vidur.network_rows()
+    ar = net[(net.gpu == "h100") & (net.collective == "all_reduce")
+             & (net.split == "held-out")]
+    for lo, hi, wait_lo, wait_hi in ((1 << 20, 8e6, 0.15, 1.0), (16e6, 70e6, 0.0, 0.02)):
+        rows = ar[(ar.bytes >= lo) & (ar.bytes < hi)]
+        assert len(rows) >= 8
+        meas = 1e-6 * rows["time_us"].to_numpy()
+        waited = vidur.predictions(rows, hw, h, True)
+        bare = vidur.predictions(rows, hw, {**h, "ahead_share": 0.0}, True)
+        assert wait_lo < float(np.median((waited - bare) / meas)) < wait_hi, lo
+        assert float(np.median(np.abs(waited / meas - 1.0))) < 0.08, lo
+
+
+def test_h100_ring_all_reduce_is_bound_by_its_kernels_loads_and_stores() -> None:
+    """H100's 4-60 MB all-reduce lines grow with the group as the ring kernel's (6 − 4/g)
+    loads and stores per message byte (`collectives.ring_copy_bytes`), not as its wire
+    bytes 2(g−1)/g: measured slopes 1 : 1.30 : 1.43 at g = 2 : 4 : 8. With the fitted copy
+    rate the predicted slopes keep that shape within 10 % per group; with the links alone
+    (`ring_copy_gb_per_s` 0, the same efficiencies) g = 2 is > 15 % too steep against
+    g = 8 (the wire's 1 : 1.75)."""
+    net = vidur.network_rows()
+    hw = load_hardware(vidur.SPECS["h100"])
+    assert hw.chip.params.ring_copy_Bps > 0
+    h = vidur.harness("h100")
+    rows = net[(net.gpu == "h100") & (net.collective == "all_reduce")]
+    meas = vidur.allreduce_lines(rows).set_index("group")["measured_us_per_mb"]
+
+    def slopes(on):
+        pred = vidur.predictions(rows, on, h, True)
+        return vidur.allreduce_lines(rows, pred).set_index("group")["predicted_us_per_mb"]
+
+    copy = slopes(hw)
+    links = slopes(vidur.with_gpu(hw, ring_copy_Bps=0.0))
+    for g in (2, 4, 8):
+        assert abs(copy[g] / meas[g] - 1.0) < 0.10, g
+    shape = (links[8] / links[2]) / (meas[8] / meas[2])
+    assert shape > 1.15
+    assert abs((copy[8] / copy[2]) / (meas[8] / meas[2]) - 1.0) < 0.08
+
+
+def test_ring_copy_bound_by_hand() -> None:
+    """An 8-GPU ring all-reduce of 64 MB on H100: bandwidth time max(wire / (link x
+    allreduce efficiency), (6 − 4/8) x 64 MB / copy rate); a faster copy rate never makes
+    it slower, and 0 leaves the links alone; a send/recv is not bounded by it."""
+    from infersim.hwmodels import collectives
+    from infersim.workloads.ops import Collective, CollectiveShape
+
+    hw = load_hardware("h100-sxm")
+    p, fabric = hw.chip.params, hw.chip.interconnect
+    m = 64e6
+    shape = CollectiveShape(Collective.ALL_REDUCE, m, 8)
+    assert collectives.ring_copy_bytes(shape) == pytest.approx(5.5 * m)
+    wire_s = 1.75 * m / (fabric.chip_bandwidth_Bps * p.allreduce_bw_efficiency)
+    times = {}
+    for rate in (0.0, 0.5e12, p.ring_copy_Bps, 4e12):
+        ring = [x for x in collectives.plans(shape, fabric, p.allreduce_bw_efficiency,
+                                             ring_copy_Bps=rate)
+                if x.algorithm is collectives.Algorithm.RING]
+        times[rate] = ring[0].bandwidth_s
+    assert times[0.0] == pytest.approx(wire_s)
+    assert times[0.5e12] == pytest.approx(max(wire_s, 5.5 * m / 0.5e12))
+    assert times[0.5e12] >= times[p.ring_copy_Bps] >= times[4e12] == pytest.approx(wire_s)
+    send = CollectiveShape(Collective.SEND_RECV, m, 2)
+    assert collectives.ring_copy_bytes(send) == 0.0
+
+
+@pytest.mark.parametrize("gpu", ["H100", "A100"])
+def test_collectives_of_every_size_meet_the_issue_target(gpu: str) -> None:
+    """Issue 12's target for measured collectives, every size together: median ≤ 10 % on
+    the fit rows and on the held-out sizes."""
+    df = _frame()
+    for split in ("fit", "held-out"):
+        rows = df[df["group"].isin([f"{gpu} collective <1 MiB ({split})",
+                                     f"{gpu} collective ≥1 MiB ({split})"])]
+        assert len(rows) >= 70
+        assert float(np.median(_ape(rows))) <= 0.10, split
 
 
 def test_fp8_gemm_peak_efficiency_differs_from_bf16() -> None:

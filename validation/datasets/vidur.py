@@ -555,6 +555,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="with --extract: also read the models of this copy of Vidur's "
                          "data/profiling/ (commit 7d47513) that the first source lacks")
     ap.add_argument("--fit", action="store_true", help=f"refit and write {FIT_FILE}")
+    ap.add_argument("--fit-only", action="append", choices=FIT_KINDS, metavar="KIND",
+                    help="with --fit: refit only this kind of kernel (vector, gemm, "
+                         "collective; repeatable), keeping the others' values in fit.json")
     ap.add_argument("--fitted", action="store_true",
                     help="predict with fit.json's values instead of the specs as shipped")
     ap.add_argument("--by-op", action="store_true", help="also tabulate per op")
@@ -577,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fit:
         from infersim.foundation.io import atomic_write_text
 
-        res = fit()
+        res = fit(args.fit_only)
         atomic_write_text(FIT_FILE, json.dumps(res, indent=2) + "\n")
         print(json.dumps(res, indent=2))
     df = frame(fitted_hardware() if args.fitted else None)
@@ -637,8 +640,10 @@ STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
              ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6),
              ("zero_operand_mma_gain", 1.0, ZERO_GAIN_MAX),
              ("clock_boost", 1.0, BOOST_MAX), ("boost_tau_s", 1e-5, 1e-2)),
-    # collectives: link terms and the per-step latency on the ≥1 MiB rows, then the call's
-    # fixed latency and the eager wait on the smaller ones. The per-step (hop) latency is
+    # collectives: link terms, the per-step latency and how the timed rank's wait for a
+    # late peer overlaps its own transfer (`wait_exponent`, `harness_allreduce_s`) on the
+    # ≥1 MiB rows, then the call's fixed latency and the loop's issue period and ahead share
+    # on the smaller ones (where the wait dominates). The per-step (hop) latency is
     # identified by how the time at a given size grows with the group's 2(g−1) ring steps,
     # which the ≥1 MiB rows show cleanly on the A100 (+19 µs from g = 2 to 4, +17 µs from 4
     # to 8 in the 4-60 MB lines, `--allreduce-lines`); the H100's lines (+1.4 µs from 2 to 4,
@@ -646,10 +651,15 @@ STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     # 3.4 µs instead (dgx-h100.yaml). Below 1 MiB the eager call's bimodal wait
     # (`_group_class`) hides it.
     "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9),
-                      ("p2p_copy_efficiency", 0.05, 0.95), ("hop_latency_s", 0.47e-6, 10e-6)),
-    "collective_latency": (("collective_latency_s", 2e-6, 60e-6), ("skew_s", 0.0, 100e-6)),
+                      ("p2p_copy_efficiency", 0.05, 0.95), ("hop_latency_s", 0.47e-6, 10e-6),
+                      ("ring_copy_Bps", 100e9, 5000e9), ("wait_exponent", 1.0, 16.0)),
+    "collective_latency": (("collective_latency_s", 2e-6, 60e-6),
+                           ("issue_period_s", 5e-6, 100e-6), ("ahead_share", 0.0, 1.0)),
 }
-COLLECTIVE_ROUNDS = 2  # alternate the two collective stages (each shifts the other a little)
+# the two collective stages alternate (each shifts the other's rows a little) until no fitted
+# value moves by more than COLLECTIVE_TOL (relative), at most COLLECTIVE_ROUNDS times
+COLLECTIVE_ROUNDS = 40
+COLLECTIVE_TOL = 1e-3
 SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they count linearly
 
 
@@ -663,9 +673,11 @@ SOFT = 0.05  # soft-L1 scale of the residuals log(pred/meas): beyond ±5 % they 
 # specs' NVLS terms come from NVIDIA's own figures instead (h100-sxm.yaml sources).
 HARNESS_NVLS = False
 
-HARNESS_KEYS = ("trace_offset_s", "skew_s", "zero_operand_mma_gain")
+HARNESS_KEYS = ("trace_offset_s", "issue_period_s", "ahead_share", "wait_exponent",
+                "zero_operand_mma_gain")
 # starting points of fields a spec leaves at 0 (= off) and the harness constants
-_X0 = {"trace_offset_s": 1e-6, "skew_s": 20e-6, "vector_block_inflight_bytes": 4096.0,
+_X0 = {"trace_offset_s": 1e-6, "issue_period_s": 40e-6, "ahead_share": 0.5,
+       "wait_exponent": 4.0, "ring_copy_Bps": 1000e9, "vector_block_inflight_bytes": 4096.0,
        "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6, "zero_operand_mma_gain": 1.1,
        "clock_boost": 1.1, "boost_tau_s": 1e-3}
 
@@ -674,18 +686,40 @@ def harness(gpu: str) -> dict[str, float]:
     """Harness constants of the measurement (fit.json), not of the GPU: `trace_offset_s`, the
     fixed device time of one traced kernel that the kernel models leave out (the grid's
     start and retirement as the profiler sees it; added to the kernel's time in place of the
-    back-to-back launch cost `kernel_launch_s`, before the trace's µs rounding); `skew_s`, the expected wait of the
-    timed rank for the last of its peers to enter an eager NCCL all-reduce (any group size:
-    the reduced result needs every peer's part, and the spread of the ranks' eager launches
-    is set by host jitter, not by g). A send/recv is not charged it: the timed sender
-    needs only FIFO space (at its peer in P2P-write mode, in its own HBM in P2P-read
-    mode), not its peer's entry. `zero_operand_mma_gain`:
-    the MMA speed-up of the harness's all-zero down-projection input (`ZERO_OPERAND_OPS`)."""
-    out = {**dict.fromkeys(HARNESS_KEYS, 0.0), "zero_operand_mma_gain": 1.0}
+    back-to-back launch cost `kernel_launch_s`, before the trace's µs rounding);
+    `issue_period_s`, `ahead_share` and `wait_exponent`, the eager all-reduce loop's timing
+    of the timed rank (`harness_allreduce_s`); `zero_operand_mma_gain`: the MMA speed-up
+    of the harness's all-zero down-projection input (`ZERO_OPERAND_OPS`). Without fit.json:
+    no wait (ahead share 0) and no offset or gain."""
+    out = {**dict.fromkeys(HARNESS_KEYS, 0.0), "zero_operand_mma_gain": 1.0,
+           "wait_exponent": 1.0}
     if FIT_FILE.exists():
         h = json.loads(FIT_FILE.read_text())["gpus"][gpu]["harness"]
         out.update({k: float(h[k]) for k in HARNESS_KEYS if k in h})
     return out
+
+
+def harness_allreduce_s(t: float, h: dict[str, float]) -> float:
+    """Expected kineto duration of the timed rank's eager all-reduce kernel whose own
+    transfer takes `t` seconds, in Vidur's back-to-back loop (`_group_class`).
+
+    The result needs every peer's part. When the timed rank runs ahead of a peer (a share
+    `ahead_share` of the runs), its kernel k spins until the peer's kernel k starts, and
+    the peer issues one kernel per host issue period P (`issue_period_s`): the kernel
+    lasts about max(P, t), the issue period while the loop is host-bound and its own
+    transfer once the GPUs are the slower side (t > P, the peers' queues fill and nobody
+    waits). The two blend as (P^p + t^p)^(1/p) with `wait_exponent` p: p = 1 when the
+    lead is less than one period, so the wait adds whole to the transfer (P + t); large p,
+    a lead of several periods (the hard max). When the timed rank is behind, its peers
+    are already in the kernel and it lasts t. A send/recv is not charged any of it: the
+    timed sender needs only FIFO space (at its peer in P2P-write mode, in its own HBM in
+    P2P-read mode), not its peer's entry."""
+    share, period = h.get("ahead_share", 0.0), h.get("issue_period_s", 0.0)
+    if share <= 0.0 or period <= 0.0:
+        return t
+    p = max(h.get("wait_exponent", 1.0), 1.0)
+    ahead = period * (1.0 + (t / period) ** p) ** (1.0 / p)
+    return share * ahead + (1.0 - share) * t
 
 
 def with_values(hw: Hardware, values: dict[str, float]) -> Hardware:
@@ -720,13 +754,12 @@ def predictions(d: pd.DataFrame, hw: Hardware, h: dict[str, float], network: boo
         hw = with_gpu(hw, nvls_efficiency=0.0)
     for i, r in enumerate(d.itertuples(index=False)):
         if network:
-            # an all-reduce's result needs every peer's part: the timed rank waits for the
-            # last one to enter; a send only needs buffer credits at its peer
-            wait = h.get("skew_s", 0.0) if r.collective == "all_reduce" else 0.0
             oc = model.op_cost(network_op(r), hw, nctx)
             # rank 0 is timed: of a send/recv, the sender's kernel
             t = float(dict(oc.detail).get("sender_s", oc.time_s))
-            out[i] = t + wait
+            # an all-reduce's result needs every peer's part: the timed rank may wait for a
+            # late one; a send only needs buffer credits at its peer
+            out[i] = harness_allreduce_s(t, h) if r.collective == "all_reduce" else t
         else:
             on = hw_zero if r.op in ZERO_OPERAND_OPS else hw
             kernels = compute_kernels(r)
@@ -764,7 +797,11 @@ BOOST_PARAMS = ("clock_boost", "boost_tau_s")
 
 def stage_params(stage: str, hw: Hardware) -> tuple[tuple[str, float, float], ...]:
     """The (field, lower, upper) of `stage` that act on `hw`: the P2P-read copy efficiency
-    only where the spec runs its send/recv in P2P-read mode; the clock boost only on a GPU
+    only where the spec runs its send/recv in P2P-read mode; the ring all-reduce's copy rate
+    only where the spec bounds its rings by it (`ring_copy_gb_per_s` > 0: H100, whose
+    4-60 MB lines grow with the group as the kernel's (6 − 4/g) loads and stores per byte,
+    1 : 1.30 : 1.43 at g = 2 : 4 : 8 against (6 − 4/g)'s 1 : 1.25 : 1.375 and the wire's
+    1 : 1.5 : 1.75; not A100, whose 300 GB/s links are the slower side); the clock boost only on a GPU
     whose modelled GEMM demand exceeds its power limit (`summary.load_power_w`: H100 at
     700 W, not A100 at 400 W): a GPU under its limit keeps its clock under sustained load,
     so the kernels the harness times alone run at the clock a busy GPU runs (clock_boost 1)."""
@@ -772,9 +809,11 @@ def stage_params(stage: str, hw: Hardware) -> tuple[tuple[str, float, float], ..
 
     p = hw.chip.params
     read = isinstance(p, GpuParams) and p.p2p_read_fifo_bytes > 0.0
+    copy = isinstance(p, GpuParams) and p.ring_copy_Bps > 0.0
     limited = "power-limited" in load_power_w(hw.chip)[1]
     return tuple(q for q in STAGES[stage]
                  if (read or q[0] != "p2p_copy_efficiency")
+                 and (copy or q[0] != "ring_copy_Bps")
                  and (limited or q[0] not in BOOST_PARAMS))
 
 
@@ -790,15 +829,21 @@ def fitted_hardware() -> dict[str, Hardware]:
     return out
 
 
-def fit() -> dict[str, Any]:
+FIT_KINDS = ("vector", "gemm", "collective")  # what `--fit-only` may name
+
+
+def fit(only: Sequence[str] | None = None) -> dict[str, Any]:
     """Per GPU and stage (vector, gemm, collective): robust least squares (soft-L1, scale
     `SOFT`) of log(pred/meas) over the FIT rows only; the vector stage also fits the trace
     offset that the gemm stage then uses, and the gemm stage the harness's zero-operand MMA
-    gain."""
+    gain. `only`: refit those kinds (`FIT_KINDS`) and keep the other stages' values and
+    harness constants as fit.json has them (one mechanism refitted without moving the
+    constants the specs took from the others)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     comp, net = compute_rows(), network_rows()
+    prior = json.loads(FIT_FILE.read_text()) if only is not None else {}
     res: dict[str, Any] = {
         "source": "Vidur profiling data (Agrawal et al., MLSys 2024), github.com/microsoft/"
                   "vidur data/profiling, commit 7d47513; extract in validation/data/vidur/",
@@ -808,11 +853,30 @@ def fit() -> dict[str, Any]:
     for gpu, spec in SPECS.items():
         hw0 = load_hardware(spec)
         out: dict[str, Any] = {"spec": spec, "harness": {}}
-        hfit: dict[str, float] = {"skew_s": _X0["skew_s"]}
+        hfit: dict[str, float] = {k: _X0[k] for k in ("issue_period_s", "ahead_share",
+                                                      "wait_exponent")}
         # the link stage runs first: start the latency terms at spec-independent values
         fitted: dict[str, float] = {"collective_latency_s": 5e-6, "hop_latency_s": 2e-6}
         order = ["vector", "gemm"] + ["collective_bw", "collective_latency"] * COLLECTIVE_ROUNDS
+        rounds, before = 0, {**fitted, **hfit}
         for stage in order:
+            if only is not None and stage.split("_")[0] not in only:
+                if stage not in out:  # kept: the committed values, once per stage
+                    kept = prior["gpus"][gpu]
+                    out[stage] = kept[stage]
+                    fitted.update(kept[stage]["values"])
+                    for name, _, _ in STAGES[stage]:
+                        if name in kept["harness"]:
+                            hfit[name] = out["harness"][name] = kept["harness"][name]
+                    if "collective_rounds" in kept and stage.startswith("collective"):
+                        out["collective_rounds"] = kept["collective_rounds"]
+                continue
+            if stage == "collective_bw":
+                now = {**fitted, **hfit}
+                if rounds and all(abs(now[k] - v) <= COLLECTIVE_TOL * abs(v)
+                                  for k, v in before.items() if k in now):
+                    break
+                rounds, before = rounds + 1, now
             params = stage_params(stage, hw0)
             if stage.startswith("collective"):
                 rows = net[(net.gpu == gpu) & (net.split == "fit")]
@@ -848,6 +912,8 @@ def fit() -> dict[str, Any]:
             fitted.update(vals)
             out[stage] = {"values": vals, "rows": len(rows),
                           "median_abs_log_error": float(np.median(np.abs(r)))}
+        if rounds:
+            out["collective_rounds"] = rounds
         res["gpus"][gpu] = out
     return res
 

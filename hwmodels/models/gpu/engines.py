@@ -637,7 +637,7 @@ _TRITON_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 2.0,
 # -8.6% -> -11.7%; a per-rank (linear) form fitted the same way reads v0.17 +0.1% but the
 # per-user rows -40%.
 _TRTLLM_CPP_STEP_S = 0.3956e-3
-_TRTLLM_CPP_BCAST_S = 0.929e-3
+_TRTLLM_CPP_BCAST_S = 0.913e-3  # 0.929 ms before the ring all-reduce's copy bound (12-06)
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching, whose preparation of an iteration "
    "(tokens back, requests updated, responses, scheduling, inputs) the GPU waits on: "
@@ -686,10 +686,11 @@ _p("trtllm", Runtime.FUSED,
 # CUDA graphs (vllm-project/vllm-omni #7960), ~0.75 ms of host time per layer, 50-70 us per
 # kernel at 11-14 kernels per layer (above this fit: 48.1 us before the prompt's all-reduces
 # ran vLLM's own kernel, `_VLLM_CUSTOM_AR`, instead of NCCL). The row's median TTFT is not
-# monotone in this constant at the 0.1 us scale (which step a prompt lands in flips), so the
-# bisection's 33.1 us reads +0.7%; 33.5 us, where the median crosses the measurement, is kept
-# (34.9 us before the attention kernels paid their pipeline fill, `attention.py`).
-_PY_ENGINE_HOST_S = 33.5e-6
+# monotone in this constant at the 0.1 us scale (which step a prompt lands in flips); the
+# bisection reads 33.0 us (33.5 us before the NCCL ring all-reduce's copy bound,
+# `gpu.ring_copy_gb_per_s`, 2026-12-06; 34.9 us before the attention kernels paid their
+# pipeline fill, `attention.py`).
+_PY_ENGINE_HOST_S = 33.0e-6
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -878,7 +879,9 @@ _TRITON_CHUNK_S = 145.1e-6
 # in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
 # first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
 # triton-inference-server/tensorrtllm_backend).
-_TRITON_REQUEST_S = 1.817e-3
+# 1.615 ms (1.817 ms before the NCCL ring all-reduce's copy bound, 2026-12-06: the 70B TP4
+# prompts' all-reduces cost more, so less of the TTFT is the front-end's)
+_TRITON_REQUEST_S = 1.615e-3
 _online("trtllm-triton-v011", "trtllm",
         "Triton Inference Server r24.07 (tensorrtllm_backend v0.11 ensemble), the set-up of "
         "the vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "

@@ -70,6 +70,7 @@ class GpuFigures:
     wb_bw: float  # rate dirty L2 lines are written back at (elementwise stream, else writes)
     blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
     reduce_eff: float  # link efficiency of reducing collectives (0 = link_eff)
+    ring_copy: float  # bytes/s a ring all-reduce's channels load + store (0 = no bound)
     p2p_fifo: float  # P2P-read FIFO the sender may run ahead by (bytes; 0 = P2P write)
     p2p_copy_eff: float  # HBM efficiency of the P2P-read sender's local copy (0 = stream's)
 
@@ -142,6 +143,7 @@ def _build_figures(hw: Hardware) -> GpuFigures:
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
         wb_bw=main.bandwidth_Bps * (p.elementwise_bw_efficiency or p.hbm_write_efficiency),
         blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,
+        ring_copy=p.ring_copy_Bps,
         p2p_fifo=p.p2p_read_fifo_bytes, p2p_copy_eff=p.p2p_copy_efficiency,
     )
 

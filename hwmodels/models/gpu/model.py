@@ -19,7 +19,8 @@ bits × J/bit + idle power × time.
 Collectives over NVLink/NVSwitch: the fastest of NCCL's algorithms (`hwmodels.collectives`:
 ring, in-switch NVLS at `nvls_efficiency` after its fixed `nvls_latency_us`, direct, p2p) at
 `link_efficiency` of the link bandwidth (`allreduce_bw_efficiency` for reducing
-collectives), plus `collective_latency_s` per call; the ring runs in NCCL's bandwidth
+collectives; a ring all-reduce no faster than its channels' loads and stores,
+`ring_copy_gb_per_s`), plus `collective_latency_s` per call; the ring runs in NCCL's bandwidth
 protocol (per step the fabric's `latency_s`) or its LL protocol (`ll_step_latency_us`, at
 `NCCL_LL_BANDWIDTH_FRACTION` of the rate), whichever is faster; a group spanning nodes runs
 hierarchically over NVLink and the network (`collectives.system_plan`). A send/recv's op
@@ -102,7 +103,8 @@ def nccl_plan(c: GpuFigures, hw: Hardware, sh: CollectiveShape
           if c.ll_step > 0.0 else None)
     return collectives.system_plan(sh, hw, c.link_eff, c.nvls_eff, allowed=NCCL_ALGORITHMS,
                                    reduce_efficiency=c.reduce_eff, low_latency=ll,
-                                   in_switch_latency_s=c.nvls_lat if c.nvls_lat > 0 else None)
+                                   in_switch_latency_s=c.nvls_lat if c.nvls_lat > 0 else None,
+                                   ring_copy_Bps=c.ring_copy)
 
 
 def p2p_sender_time(c: GpuFigures, plan: collectives.CollectivePlan, latency: float) -> float:
