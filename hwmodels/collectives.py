@@ -183,11 +183,13 @@ def topology_hops(topology: Topology, shape: CollectiveShape) -> int:
 
 
 def _plan(algo: Algorithm, hops: int, wire: float, fabric: Interconnect,
-          efficiency: float, hop_latency_s: float | None = None) -> CollectivePlan:
+          efficiency: float, hop_latency_s: float | None = None,
+          floor_s: float = 0.0) -> CollectivePlan:
+    """`floor_s`: the least bandwidth time (a ring kernel's own loads and stores)."""
     bw = fabric.chip_bandwidth_Bps * efficiency
     hop = fabric.latency_s if hop_latency_s is None else hop_latency_s
-    return CollectivePlan(algo, hops, wire, wire / bw if bw > 0 else 0.0, hops * hop,
-                          "bandwidth" if hop_latency_s is None else "low_latency")
+    return CollectivePlan(algo, hops, wire, max(wire / bw if bw > 0 else 0.0, floor_s),
+                          hops * hop, "bandwidth" if hop_latency_s is None else "low_latency")
 
 
 def native_plan(shape: CollectiveShape, fabric: Interconnect,
@@ -227,14 +229,13 @@ def plans(shape: CollectiveShape, fabric: Interconnect, link_efficiency: float =
     if coll == Collective.ALL_TO_ALL and switched:
         out = []
     else:
+        copy = ring_copy_bytes(shape) / ring_copy_Bps if ring_copy_Bps > 0.0 else 0.0
         out = [_plan(Algorithm.RING, ring_steps, ring_wire_bytes(shape), fabric,
-                     link_efficiency)]
+                     link_efficiency, floor_s=copy)]
         if low_latency is not None:
             out.append(_plan(Algorithm.RING, ring_steps, ring_wire_bytes(shape), fabric,
                              link_efficiency * low_latency.bandwidth_fraction,
-                             low_latency.hop_latency_s))
-        copy = ring_copy_bytes(shape) / ring_copy_Bps if ring_copy_Bps > 0.0 else 0.0
-        out = [replace(p, bandwidth_s=max(p.bandwidth_s, copy)) for p in out]
+                             low_latency.hop_latency_s, copy))
     if not switched:
         return out
     if coll == Collective.ALL_REDUCE:

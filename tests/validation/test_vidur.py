@@ -600,3 +600,13 @@ def test_vidur_all_reduces_ran_as_rings_not_nvls(monkeypatch: pytest.MonkeyPatch
     nvls = vidur.predictions(rows, hw, h, True)
     nvls_slope = vidur.allreduce_lines(sub, nvls).set_index("group")["predicted_us_per_mb"][8]
     assert nvls_slope / meas_slope - 1 < -0.15
+
+
+def test_fit_only_without_fit_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--fit-only` names what `--fit` refits; alone it would refit nothing: exit 2, one
+    line naming the flag and the fix, fit.json untouched."""
+    before = vidur.FIT_FILE.read_bytes()
+    assert vidur.main(["--fit-only", "collective"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("--fit-only:") and "--fit" in err[0]
+    assert vidur.FIT_FILE.read_bytes() == before

@@ -577,6 +577,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         for p in written:
             print(f"wrote {p}")
+    if args.fit_only and not args.fit:
+        print("--fit-only: refits nothing without --fit (fix: add --fit)", file=sys.stderr)
+        return 2
+    if args.fit_only and not FIT_FILE.exists():
+        print(f"--fit-only: keeps the other stages from {FIT_FILE}, which does not exist "
+              "(fix: run --fit without --fit-only first)", file=sys.stderr)
+        return 2
     if args.fit:
         from infersim.foundation.io import atomic_write_text
 
@@ -647,9 +654,9 @@ STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     # identified by how the time at a given size grows with the group's 2(g−1) ring steps,
     # which the ≥1 MiB rows show cleanly on the A100 (+19 µs from g = 2 to 4, +17 µs from 4
     # to 8 in the 4-60 MB lines, `--allreduce-lines`); the H100's lines (+1.4 µs from 2 to 4,
-    # +14.5 µs from 4 to 8) pin it to its lower bound, so the DGX/HGX systems take NCCL's own
-    # 3.4 µs instead (dgx-h100.yaml). Below 1 MiB the eager call's bimodal wait
-    # (`_group_class`) hides it.
+    # +14.5 µs from 4 to 8) are no per-step term (1.50 µs fitted; 0.47 µs, the lower bound,
+    # while the wait was added whole), so the DGX/HGX systems take NCCL's own 3.4 µs instead
+    # (dgx-h100.yaml). Below 1 MiB the eager call's bimodal wait (`_group_class`) hides it.
     "collective_bw": (("link_efficiency", 0.2, 0.9), ("allreduce_bw_efficiency", 0.4, 0.9),
                       ("p2p_copy_efficiency", 0.05, 0.95), ("hop_latency_s", 0.47e-6, 10e-6),
                       ("ring_copy_Bps", 100e9, 5000e9), ("wait_exponent", 1.0, 16.0)),
