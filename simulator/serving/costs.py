@@ -77,8 +77,10 @@ from __future__ import annotations
 import functools
 import heapq
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from infersim.foundation.defaults import DEFAULT_RUNTIME
 from infersim.hwmodels.cost import CostModel, Infeasibility, Runtime, RuntimeProfile
@@ -575,3 +577,38 @@ class MapperIterationCost:
         s = self.schedule(sc)
         return s.latency_s, s.energy_j
 
+
+    def fresh_run(self) -> MapperIterationCost:
+        """This cost as a new run finds it: its nodes kept (pure functions of their keys), no
+        decode cell (a run's history: the compiled engine writes its own back)."""
+        self._dcell.clear()
+        self._dcells.clear()
+        return self
+
+
+# Runs of one deployment (a traffic sweep, `--find-max-rate`) share a cost table; up to
+# SHARED_TABLES, the least recently used dropped first.
+SHARED_TABLES = 32
+_SHARED: OrderedDict[str, tuple[dict[str, Any], MapperIterationCost]] = OrderedDict()
+
+
+def shared_iteration_cost(model: ModelConfig, hw: Hardware, **kwargs: Any
+                          ) -> MapperIterationCost:
+    """`MapperIterationCost(model, hw, **kwargs)`, or the one (`fresh_run`: the same numbers)
+    an earlier call built with value-equal model, hardware and arguments (`max_batch` by
+    the CUDA-graph sizes it selects, its only use)."""
+    new = MapperIterationCost(model, hw, **kwargs)  # cheap: nodes are priced lazily
+    args = {k: v for k, v in kwargs.items() if k != "max_batch"}
+    key = repr((model.name, hw.name, new._gsizes, sorted(args.items())))
+    hit = _SHARED.pop(key, None)
+    if hit is not None and hit[0] == args and hit[1].model == model and hit[1].hw == hw:
+        new = hit[1].fresh_run()
+    _SHARED[key] = (args, new)
+    while len(_SHARED) > SHARED_TABLES:
+        _SHARED.popitem(last=False)
+    return new
+
+
+def clear_shared() -> None:
+    """Forget every shared cost table."""
+    _SHARED.clear()

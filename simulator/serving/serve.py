@@ -60,7 +60,7 @@ from infersim.simulator.serving.config import (
     ServingPolicy,
     Slo,
 )
-from infersim.simulator.serving.costs import MapperIterationCost
+from infersim.simulator.serving.costs import MapperIterationCost, shared_iteration_cost
 from infersim.simulator.serving.kv_pool import PrefixKvPool
 from infersim.simulator.serving.kvcache import plan_kv
 from infersim.simulator.serving.metrics import (
@@ -597,14 +597,15 @@ def _replica(m: ModelConfig, h: Hardware, dep: Deployment, policy: ServingPolicy
     from infersim.hwmodels.registry import cost_model
 
     chips = dep.chips_per_replica
-    cost = MapperIterationCost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, dp=dep.dp,
-                               moe_exchange=dep.moe_exchange, routing_skew=dep.routing_skew,
-                               runtime=dep.runtime or None,  # validated per kind
-                               weights=dep.weights, activations=dep.activations, kv=dep.kv,
-                               lm_head=dep.lm_head,
-                               cached_chunk_per_octave=8 if policy.prefix_caching else None,
-                               cached_per_octave=4 if policy.prefix_caching else 16,
-                               max_batch=min(policy.max_batch, policy.max_tokens))
+    # runs of one deployment share their tables (`shared_iteration_cost`: same numbers)
+    cost = shared_iteration_cost(m, h, tp=dep.tp, pp=dep.pp, ep=dep.ep, dp=dep.dp,
+                                 moe_exchange=dep.moe_exchange, routing_skew=dep.routing_skew,
+                                 runtime=dep.runtime or None,  # validated per kind
+                                 weights=dep.weights, activations=dep.activations, kv=dep.kv,
+                                 lm_head=dep.lm_head,
+                                 cached_chunk_per_octave=8 if policy.prefix_caching else None,
+                                 cached_per_octave=4 if policy.prefix_caching else 16,
+                                 max_batch=min(policy.max_batch, policy.max_tokens))
     # A statically allocated chip (no caching allocator: wafer, LPU, CIM) streams a long
     # prefill through the activation buffers of its largest batch, so its workspace is that
     # of max_batch tokens; a GPU engine reserves for a whole max_tokens iteration.

@@ -164,8 +164,10 @@ def test_simulator_line_budget():
     # same experts: the decode node per padded size and dummy count, `n_dec_graph`, its
     # axis, the scenario's `identical` argument and the module-doc lines; ±0 when the serving
     # floor's constants were read once per cost, `costs.floor_terms`, which the compiled
-    # engine reads too, instead of five knob lookups every iteration).
+    # engine reads too, instead of five knob lookups every iteration; +25 for cost tables
+    # shared by the runs of one deployment, `costs.shared_iteration_cost`, with `fresh_run`,
+    # the LRU bound and `clear_shared`).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5770, f"simulator/ has {lines} non-blank lines (budget 5770)"
+    assert lines <= 5795, f"simulator/ has {lines} non-blank lines (budget 5795)"

@@ -539,6 +539,42 @@ def test_repeatability_pairs_one_gemm_measured_under_different_models_by_hand() 
         "gemm errors above)"]
 
 
+def test_inversions_flag_gemms_timed_slower_than_a_larger_gemm_by_hand() -> None:
+    """A row inverts when its measured time exceeds 1.1 x the fastest time of the same op,
+    K and N at a larger M on its GPU: 384 tokens in 150 us against 512 in 120 us (1.25 x)
+    does; 256 in 100 us (faster than every larger one) does not, nor 640 in 125 us
+    (1.04 x the 768-token 120 us, within the margin), nor the largest; another op or
+    another GPU of the same K x N is not compared."""
+    base = {"cls": "gemm", "k": 4096.0, "n": 8192.0}
+    rows = [
+        {**base, "gpu": "h100", "split": "fit", "op": "mlp_up_proj", "m": 256.0,
+         "measured": 100.0, "predicted": 100.0},
+        {**base, "gpu": "h100", "split": "fit", "op": "mlp_up_proj", "m": 384.0,
+         "measured": 150.0, "predicted": 105.0},
+        {**base, "gpu": "h100", "split": "held-out", "op": "mlp_up_proj", "m": 512.0,
+         "measured": 120.0, "predicted": 132.0},
+        {**base, "gpu": "h100", "split": "fit", "op": "mlp_up_proj", "m": 640.0,
+         "measured": 125.0, "predicted": 125.0},
+        {**base, "gpu": "h100", "split": "fit", "op": "mlp_up_proj", "m": 768.0,
+         "measured": 120.0, "predicted": 120.0},
+        {**base, "gpu": "h100", "split": "fit", "op": "attn_pre_proj", "m": 128.0,
+         "measured": 500.0, "predicted": 500.0},  # other op: no larger partner
+        {**base, "gpu": "a100", "split": "fit", "op": "mlp_up_proj", "m": 128.0,
+         "measured": 900.0, "predicted": 900.0},  # other GPU: no larger partner
+        {**base, "gpu": "h100", "split": "fit", "op": "rmsnorm", "cls": "vector", "m": 0.0,
+         "measured": 1.0, "predicted": 9.0},  # not a GEMM
+    ]
+    got = vidur.inversions(pd.DataFrame(rows))
+    # h100 fit: 256, 384, 640, 768, attn 128 -> errors 0, 30 %, 0, 0, 0; only 384 inverts
+    fit_err = sorted([0.0, 0.3, 0.0, 0.0, 0.0])
+    assert got[("h100", "fit")] == (5, 1, pytest.approx(np.percentile(fit_err, 90)), 0.0)
+    assert got[("h100", "held-out")] == (1, 0, pytest.approx(0.1), pytest.approx(0.1))
+    assert got[("a100", "fit")] == (1, 0, 0.0, 0.0)
+    line = vidur.inversion_lines(pd.DataFrame(rows))[1]
+    assert line.startswith("H100 gemm rows timed more than 10% slower")
+    assert "fit 1 of 5 (p90 |error| 18.0% with them, 0.0% without)" in line
+
+
 def test_extract_more_without_profiles_is_one_clear_error(tmp_path) -> None:
     """--extract-more on a folder without Vidur profiles: an InputError naming it, exit 2,
     and the committed CSVs are not touched."""

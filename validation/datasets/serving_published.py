@@ -1040,6 +1040,18 @@ def production_rows(data: pd.DataFrame) -> pd.DataFrame:
 
 
 PARALLEL_FROM = 16  # rows: fewer are graded in this process (starting workers costs seconds)
+# row fields that set a run's traffic, not its deployment: runs equal in every other field
+# share one cost table (`costs.shared_iteration_cost`), so they go to one worker together
+_TRAFFIC = frozenset({"isl", "osl", "lengths", "arrival", "arrival_value", "requests",
+                      "max_batch", "max_tokens"})
+
+
+def _predict_runs(groups: Sequence[Sequence[Mapping[str, str]]], engine: str,
+                  overrides: Mapping[str, Any] | None,
+                  knobs: Mapping[str, Mapping[str, float]] | None
+                  ) -> list[list[tuple[float, str]]]:
+    """`predict_run` of each run of `groups`, in order (in one process: they share tables)."""
+    return [predict_run(g, engine, overrides, knobs) for g in groups]
 
 
 def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
@@ -1047,7 +1059,8 @@ def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
                  knobs: Mapping[str, Mapping[str, float]] | None = None
                  ) -> list[tuple[float, str]]:
     """`predict` of every row, one simulation per run (`run_key`), on one worker process per
-    core when there are many runs (each run is independent and seeded: the same numbers in
+    core when there are many runs, the runs of one deployment together (each run is
+    independent and seeded, and a shared cost table prices as a new one: the same numbers in
     any process or order)."""
     import multiprocessing
     import os
@@ -1057,18 +1070,29 @@ def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
     for i, r in enumerate(rs):
         runs.setdefault(run_key(r), []).append(i)
     groups = [[rs[i] for i in idx] for idx in runs.values()]
+    deployments: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for j, g in enumerate(groups):
+        key = tuple((k, v) for k, v in run_key(g[0]) if k not in _TRAFFIC)
+        deployments.setdefault(key, []).append(j)
+    # the largest batches first: the workers finish together
+    batches = sorted(deployments.values(), key=len, reverse=True)
     workers = min(os.cpu_count() or 1, 4)
     methods = multiprocessing.get_all_start_methods()
     if len(groups) < PARALLEL_FROM or workers < 2 or "fork" not in methods:
-        done = [predict_run(g, engine, overrides, knobs) for g in groups]
+        done_b = [_predict_runs([groups[j] for j in b], engine, overrides, knobs)
+                  for b in batches]
     else:
         with ProcessPoolExecutor(max_workers=workers,
                                  mp_context=multiprocessing.get_context("fork")) as ex:
-            n = len(groups)
-            done = list(ex.map(predict_run, groups, [engine] * n, [overrides] * n,
-                               [knobs] * n, chunksize=1))
+            n = len(batches)
+            done_b = list(ex.map(_predict_runs, [[groups[j] for j in b] for b in batches],
+                                 [engine] * n, [overrides] * n, [knobs] * n, chunksize=1))
+    per_run: list[list[tuple[float, str]]] = [[] for _ in groups]
+    for b, batch in zip(batches, done_b, strict=True):
+        for j, preds in zip(b, batch, strict=True):
+            per_run[j] = preds
     out: list[tuple[float, str]] = [(math.nan, "")] * len(rs)
-    for idx, preds in zip(runs.values(), done, strict=True):
+    for idx, preds in zip(runs.values(), per_run, strict=True):
         for i, p in zip(idx, preds, strict=True):
             out[i] = p
     return out
