@@ -577,7 +577,6 @@ class MapperIterationCost:
         s = self.schedule(sc)
         return s.latency_s, s.energy_j
 
-
     def fresh_run(self) -> MapperIterationCost:
         """This cost as a new run finds it: its nodes kept (pure functions of their keys), no
         decode cell (a run's history: the compiled engine writes its own back)."""

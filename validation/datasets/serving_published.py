@@ -1040,8 +1040,9 @@ def production_rows(data: pd.DataFrame) -> pd.DataFrame:
 
 
 PARALLEL_FROM = 16  # rows: fewer are graded in this process (starting workers costs seconds)
-# row fields that set a run's traffic, not its deployment: runs equal in every other field
-# share one cost table (`costs.shared_iteration_cost`), so they go to one worker together
+# row fields that do not select a run's cost table (its traffic, and the batch caps, which
+# select one only through the CUDA-graph sizes): runs equal in every other field share one
+# (`costs.shared_iteration_cost`), so they go to one worker together
 _TRAFFIC = frozenset({"isl", "osl", "lengths", "arrival", "arrival_value", "requests",
                       "max_batch", "max_tokens"})
 
