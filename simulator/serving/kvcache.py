@@ -17,7 +17,9 @@ Rule (per chip; all chips of a tensor/pipeline-parallel replica hold equal shard
    routed row of that iteration, `costs.MapperIterationCost.facts`), minus the memory the
    engine's process holds beside them (the runtime knob `runtime_memory_bytes`: CUDA
    context, library workspaces, runtime buffers, the driver's share outside CUDA's view,
-   which the engine's own KV sizing finds taken).
+   which the engine's own KV sizing finds taken), and on a replica of more than one chip
+   what its communication buffers hold (the runtime knob `comm_memory_bytes`: NCCL's
+   communicators, the custom all-reduce's IPC buffers).
    An engine that sizes its KV cache from the memory left free instead (the runtime knob
    `kv_free_fraction` > 0: TensorRT-LLM's kv_cache_free_gpu_mem_fraction) takes that
    fraction of capacity − weights − reserve − process memory, and `gpu_memory_utilization`
@@ -67,6 +69,12 @@ def runtime_memory_bytes(hw: Hardware, runtime: str | RuntimeProfile) -> float:
     return _engine_value(hw, runtime, "runtime_memory_bytes")[0]
 
 
+def comm_memory_bytes(hw: Hardware, runtime: str | RuntimeProfile, chips: int) -> float:
+    """The engine's `comm_memory_bytes` knob on `hw` for a replica of `chips` chips: per chip,
+    what its communication buffers hold (NCCL, the custom all-reduce); 0 on one chip."""
+    return _engine_value(hw, runtime, "comm_memory_bytes")[0] if chips > 1 else 0.0
+
+
 def kv_free_fraction(hw: Hardware, runtime: str | RuntimeProfile) -> float:
     """The engine's `kv_free_fraction` knob on `hw` (0: the vLLM convention, a share of the
     whole memory, `Deployment.gpu_memory_utilization`); InputError above 1."""
@@ -85,7 +93,8 @@ def plan_kv(hw: Hardware, facts: ReplicaFacts, dep: Deployment, block_size: int
 
     caching = cost_model(hw).caching_allocator
     free_frac = kv_free_fraction(hw, dep.runtime) if caching else 0.0
-    held = runtime_memory_bytes(hw, dep.runtime) if caching else 0.0
+    held = (runtime_memory_bytes(hw, dep.runtime)
+            + comm_memory_bytes(hw, dep.runtime, dep.chips_per_replica)) if caching else 0.0
     util = dep.gpu_memory_utilization if caching and free_frac <= 0.0 else 1.0
     mem = [m for m in hw.chip.memory if m.capacity_bytes > 0]
     placed: dict[str, float] = {}

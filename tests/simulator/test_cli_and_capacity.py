@@ -166,8 +166,9 @@ def test_simulator_line_budget():
     # floor's constants were read once per cost, `costs.floor_terms`, which the compiled
     # engine reads too, instead of five knob lookups every iteration; +25 for cost tables
     # shared by the runs of one deployment, `costs.shared_iteration_cost`, with `fresh_run`,
-    # the LRU bound and `clear_shared`).
+    # the LRU bound and `clear_shared`; +7 for a multi-chip replica's communication buffers,
+    # the `comm_memory_bytes` knob in the KV plan, with its lookup and docstring lines).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5795, f"simulator/ has {lines} non-blank lines (budget 5795)"
+    assert lines <= 5802, f"simulator/ has {lines} non-blank lines (budget 5802)"

@@ -129,6 +129,37 @@ def test_runtime_memory_comes_out_of_the_kv_cache_one_for_one(llama8b):
     assert runs[1].throughput_tok_s < runs[0].throughput_tok_s
 
 
+def test_communication_memory_comes_out_of_a_multi_chip_replicas_kv_cache(llama8b):
+    """The `comm_memory_bytes` knob (NCCL's and the custom all-reduce's buffers) shrinks the
+    KV pool of each chip of a replica of more than one chip, by itself under vLLM's
+    convention and by kv_free_fraction x itself under TensorRT-LLM's, and leaves a one-chip
+    replica alone; the shipped vLLM V1 and TensorRT-LLM profiles hold vLLM's measured
+    1.79 GiB (its TP2 run's non-torch memory less its TP1 run's)."""
+    from infersim.hwmodels.models.gpu.engines import lookup
+
+    for name in ("vllm-v1", "trtllm", "trtllm-pytorch"):
+        assert lookup(name).value("comm_memory_bytes", 0.0) == pytest.approx(
+            (3.58 - 1.79) * 2**30)
+    for tp in (1, 2):
+        c = MapperIterationCost(llama8b, h100_like(tp), tp=tp)
+        facts = c.facts(8192)
+        weights = facts.weight_bytes_per_chip
+        block = 16 * facts.kv_bytes_per_token_per_chip
+        for name, free_frac in (("vllm-v1", 0.0), ("trtllm", 0.9)):
+            last = None
+            for comm in (0.0, 1e9, 4e9):
+                rt = lookup(name).with_values(runtime_memory_bytes=0.0,
+                                              comm_memory_bytes=comm)
+                p = plan_kv(h100_like(tp), facts, Deployment(
+                    tp=tp, runtime=rt, activation_reserve_bytes=0.0), 16)
+                held = comm if tp > 1 else 0.0
+                pool = (0.9 * 80e9 - weights - held if free_frac == 0.0
+                        else free_frac * (80e9 - weights - held))
+                assert p.blocks == math.floor(pool / block), (name, tp, comm)
+                assert last is None or (p.blocks < last if tp > 1 else p.blocks == last)
+                last = p.blocks
+
+
 def test_weights_that_do_not_fit_are_an_infeasibility_not_a_crash():
     # Llama-3.1-70B bf16 is ~141 GB of weights: never fits one 80 GB chip
     r = serve("llama-3.1-70b", h100_like(1),

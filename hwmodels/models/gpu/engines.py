@@ -254,6 +254,10 @@ KNOBS: dict[str, tuple[float, str]] = {
                                   "taken beside weights, KV and activations (CUDA context, "
                                   "library workspaces, runtime and decoder buffers, the share "
                                   "the driver keeps outside CUDA's view); 0: none"),
+    "comm_memory_bytes": (0.0, "serving: GPU memory per chip a replica of more than one chip "
+                               "holds for its communication beside runtime_memory_bytes "
+                               "(NCCL communicators' buffers, the custom all-reduce's IPC "
+                               "buffers), which the KV sizing finds taken; 0: none"),
     "nccl_nvls": (1.0, "NCCL may run its NVLink SHARP (in-switch reduction) algorithms where "
                        "the fabric has them, as nccl-tests do (0: the engine's NCCL runs ring "
                        "only: NCCL_NVLS_ENABLE=0, or NCCL_CUMEM_ENABLE=0, which NVLS needs)"),
@@ -516,6 +520,16 @@ _TRTLLM_KV_FREE_FRACTION = 0.9
 # all-reduce kernels' buffers under TP are not counted (no log here sizes them).
 _TRTLLM_RUNTIME_MEMORY = {"runtime_memory_bytes": 85.52e9 - 70.48 * 2**30
                           - 6695 * 2**20 - 1134.01 * 2**20}
+# What a replica of more than one GPU holds for its communication beside that, per GPU:
+# NCCL's communicators (per channel and peer, a buffer per protocol) and the custom
+# all-reduce's IPC buffers, allocated when the engine starts, before it sizes its KV cache.
+# Measured, not fitted: vLLM PR #10511's Llama-3-8B run logs 1.79 GiB of non-torch memory
+# on one GPU and 3.58 GiB per GPU at TP2 (vllm-project/vllm PR #10511, the profiling
+# overhaul's description), 1.79 GiB more. Assumed the same at every group size (one data
+# point; NCCL's buffers grow with channels and peers, so larger groups may hold more) and
+# for TensorRT-LLM, whose ranks hold NCCL communicators and its own all-reduce workspace
+# (no log here sizes them).
+_MULTI_GPU_COMM_MEMORY = {"comm_memory_bytes": 1.79 * 2**30}
 # TensorRT-LLM keeps every key of Llama-4's chunked-local layers in its KV cache: its KV cache
 # manager frees out-of-window blocks for sliding windows only (per-window pools,
 # KvCacheConfig.max_attention_window; docs 'Long Sequences',
@@ -671,6 +685,7 @@ _p("trtllm", Runtime.FUSED,
    **_TRTLLM_WHOLE_PROMPTS,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
+   **_MULTI_GPU_COMM_MEMORY,
    moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ROWS,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE,
    step_overhead_s=_TRTLLM_CPP_STEP_S, step_bcast_round_s=_TRTLLM_CPP_BCAST_S)
@@ -735,6 +750,7 @@ _p("trtllm-pytorch", Runtime.FUSED,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
    kv_free_fraction=_TRTLLM_KV_FREE_FRACTION, **_TRTLLM_RUNTIME_MEMORY,
+   **_MULTI_GPU_COMM_MEMORY,
    moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ROWS,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
 # What vLLM's KV sizing finds taken beside weights and activations, per GPU. Since its memory
@@ -744,7 +760,8 @@ _p("trtllm-pytorch", Runtime.FUSED,
 # Measured, not fitted: the PR's Llama-3-8B run on one 80 GB GPU logs total_gpu_memory
 # 79.22 GiB and non_torch_memory 1.79 GiB. Against the NVML total a spec holds (h100-sxm:
 # 85.52 GB): 0.9 x (85.52e9 - 79.22 GiB) + 1.79 GiB = 2.33 GB. The same run at TP2 logs
-# 3.58 GiB of non-torch memory (NCCL and the custom all-reduce's buffers), not counted here.
+# 3.58 GiB of non-torch memory: the 1.79 GiB more are NCCL's and the custom all-reduce's
+# buffers, which every chip of a multi-chip replica holds (`_MULTI_GPU_COMM_MEMORY`).
 _VLLM_V1_RUNTIME_MEMORY = {"runtime_memory_bytes": 0.9 * (85.52e9 - 79.22 * 2**30)
                            + 1.79 * 2**30}
 _p("vllm-v1", Runtime.FUSED,
@@ -761,7 +778,7 @@ _p("vllm-v1", Runtime.FUSED,
    "_GATHER_ALWAYS); NCCL without NVLink SHARP (NCCL_CUMEM_ENABLE=0, see _NO_NVLS); the KV "
    "cache gets 0.9 of CUDA's total less weights, activations and 2.33 GB of CUDA context "
    "and workspaces (see _VLLM_V1_RUNTIME_MEMORY)",
-   **_VLLM_V1_RUNTIME_MEMORY,
+   **_VLLM_V1_RUNTIME_MEMORY, **_MULTI_GPU_COMM_MEMORY,
    step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
    fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
    moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
