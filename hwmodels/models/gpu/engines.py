@@ -524,8 +524,9 @@ _TRTLLM_RUNTIME_MEMORY = {"runtime_memory_bytes": 85.52e9 - 70.48 * 2**30
 # NCCL's communicators (per channel and peer, a buffer per protocol) and the custom
 # all-reduce's IPC buffers, allocated when the engine starts, before it sizes its KV cache.
 # Measured, not fitted: vLLM PR #10511's Llama-3-8B run logs 1.79 GiB of non-torch memory
-# on one GPU and 3.58 GiB per GPU at TP2 (vllm-project/vllm PR #10511, the profiling
-# overhaul's description), 1.79 GiB more. Assumed the same at every group size (one data
+# on one GPU and 3.58 GiB per GPU at TP2 (vllm-project/vllm PR #10511, its author's
+# 'sanity checks' comment of 2024-12-14: `vllm serve meta-llama/Meta-Llama-3-8B` with and
+# without -tp 2 on 80 GB GPUs), 1.79 GiB more. Assumed the same at every group size (one data
 # point; NCCL's buffers grow with channels and peers, so larger groups may hold more) and
 # for TensorRT-LLM, whose ranks hold NCCL communicators and its own all-reduce workspace
 # (no log here sizes them).
