@@ -49,6 +49,9 @@ TRTLLM_HELD = 85.52e9 - 70.48 * 2**30 - 6695 * 2**20 - 1134.01 * 2**20  # ≈ 1.
 # total_gpu_memory 79.22 GiB x 0.90 usable, non_torch_memory 1.79 GiB. Against the NVML
 # total 85.52 GB, what its KV sizing loses beyond weights and activations, by hand:
 VLLM_V1_HELD = 0.9 * (85.52e9 - 79.22 * 2**30) + 1.79 * 2**30  # ≈ 2.33 GB
+# The same PR's log at -tp 2: non_torch_memory 3.58 GiB per GPU, so a replica of more than
+# one GPU holds 3.58 - 1.79 GiB more for NCCL and the custom all-reduce, by hand:
+MULTI_GPU_COMM = (3.58 - 1.79) * 2**30  # ≈ 1.92 GB
 SPEC_DIR = ROOT / "hwmodels" / "specs"
 SPECS = sorted(SPEC_DIR.glob("*.yaml"))
 H100_TEXT = (SPEC_DIR / "h100-sxm.yaml").read_text()

@@ -15,7 +15,7 @@ from infersim.simulator.serving.kvcache import plan_kv
 from infersim.workloads import build_trace, load_model
 from infersim.workloads.dtypes import DType
 from infersim.workloads.scenario import Parallelism, Phase, Precision, Scenario
-from tests._support import TRTLLM_HELD
+from tests._support import MULTI_GPU_COMM, TRTLLM_HELD
 
 # Qwen3-235B-A22B: hidden 4096, 128 experts, top-8, expert intermediate 1536 (gated)
 H, K, W = 4096, 8, 1536
@@ -51,11 +51,13 @@ def test_the_kv_cache_gets_what_the_workspace_leaves():
     dep = Deployment(tp=1, ep=8, dp=8, runtime="trtllm-pytorch", weights="fp8",
                      activations="fp8", kv="fp8", activation_reserve_bytes=None)
     p_on, p_off = plan_kv(h, f_on, dep, 32), plan_kv(h, f_off, dep, 32)
-    # TensorRT-LLM's KV share, 0.9 of what weights, twice the activations and its process's
-    # own memory (TRTLLM_HELD, by hand from its memory guide's log) leave of HBM
+    # TensorRT-LLM's KV share, 0.9 of what weights, twice the activations, its process's
+    # own memory (TRTLLM_HELD, by hand from its memory guide's log) and, on these 8 GPUs,
+    # the communication buffers (MULTI_GPU_COMM, from vLLM's TP2 log) leave of HBM
     cap = next(x.capacity_bytes for x in h.chip.memory if x.name == "hbm")
     want = math.floor(0.9 * (cap - f_on.weight_bytes_per_chip
-                             - 2 * f_on.max_activation_bytes_per_chip - TRTLLM_HELD)
+                             - 2 * f_on.max_activation_bytes_per_chip - TRTLLM_HELD
+                             - MULTI_GPU_COMM)
                       / (32 * f_on.kv_bytes_per_token_per_chip))
     assert p_on.blocks == want
     assert p_on.blocks < p_off.blocks

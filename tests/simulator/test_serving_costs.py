@@ -21,7 +21,7 @@ from infersim.simulator.serving.kvcache import plan_kv
 from infersim.workloads import load_model
 from infersim.workloads.ops import OpKind
 from infersim.workloads.scenario import Phase
-from tests._support import TRTLLM_HELD, VLLM_V1_HELD, h100_like
+from tests._support import MULTI_GPU_COMM, TRTLLM_HELD, VLLM_V1_HELD, h100_like
 
 OFF_GRID_DECODE = [(7, 3001), (45, 1537), (183, 5003), (250, 2222)]  # (batch, keys per seq)
 OFF_GRID_PREFILL = [(1, 777, 0), (1, 3001, 0), (1, 13001, 0), (3, 1000, 0), (5, 777, 0),
@@ -138,8 +138,7 @@ def test_communication_memory_comes_out_of_a_multi_chip_replicas_kv_cache(llama8
     from infersim.hwmodels.models.gpu.engines import lookup
 
     for name in ("vllm-v1", "trtllm", "trtllm-pytorch"):
-        assert lookup(name).value("comm_memory_bytes", 0.0) == pytest.approx(
-            (3.58 - 1.79) * 2**30)
+        assert lookup(name).value("comm_memory_bytes", 0.0) == pytest.approx(MULTI_GPU_COMM)
     for tp in (1, 2):
         c = MapperIterationCost(llama8b, h100_like(tp), tp=tp)
         facts = c.facts(8192)
