@@ -1046,6 +1046,8 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
               (closed_loop, "closed-loop traffic"),
               (event_log, "an event log"),
               (cost.floor_terms is None, "a serving floor of an unknown kind"),
+              (cost.floor_terms is not None and cost.floor_terms.held_s > 0.0,
+               "a host walk of every held request (held_request_s)"),
               (max(len(a.nodes) for a in (cost.tok, cost.seq, cost.ctx, cost.cached,
                                           cost.chunk_tok)) >= 4096, "a table axis too long"))
     return next((why for bad, why in checks if bad), "")
@@ -1091,7 +1093,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     F[_ITS] = F[_ITE] = -math.inf
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w
-    F[_FCALL], F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor  # FrontEndTerms' order
+    F[_FCALL], F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor[:4]  # FrontEndTerms' order
     Q = np.zeros((n, _NQ), np.int32)  # token counts, blocks, owners: < 2^31
     Q[:, _P0] = Q[:, _PR] = table.prompt_tokens
     Q[:, _OUT] = table.output_tokens

@@ -508,9 +508,10 @@ class MapperIterationCost:
         return max(t0 + dt * (x - a), 0.0), max(e0 + de * (x - a), 0.0)
 
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
-                 decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+                 decode_seqs: int, decode_ctx_tokens: int, held: int = 0
+                 ) -> tuple[float, float]:
         t, e = self.device(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
-        return self.floored(t, e, decode_seqs, prefill_emits)
+        return self.floored(t, e, decode_seqs, prefill_emits, held)
 
     def device(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                decode_seqs: int, decode_ctx_tokens: int) -> TE:
@@ -520,12 +521,16 @@ class MapperIterationCost:
         t, e = self._compose(prefill, prefill_emits, decode_seqs, decode_ctx_tokens)
         return max(t, 0.0), max(e, 0.0)
 
-    def floored(self, t: float, e: float, decode_seqs: int, prefill_emits: int) -> TE:
+    def floored(self, t: float, e: float, decode_seqs: int, prefill_emits: int,
+                held: int = 0) -> TE:
         """Serving CPU work beside the GPU: the iteration lasts at least that long, the
-        chips waiting at idle power (as the mapper's step)."""
+        chips waiting at idle power (as the mapper's step). `held`: the requests the engine
+        holds (`Replica.held`: running or waiting in its active list; 0 = the iteration's
+        own), whose walk `held_request_s` prices."""
         share = self.parallel.dp_share  # each data-parallel group's host does its own
         d, f, terms = share(decode_seqs), share(prefill_emits), self.floor_terms
-        floor = self._floor(d, f) if terms is None else E.floor_of(terms, d, f)
+        floor = (self._floor(d, f) if terms is None
+                 else E.floor_of(terms, d, f, share(held) if held else 0))
         if floor > t:
             return floor, e + self._idle_w * (floor - t)
         return t, e

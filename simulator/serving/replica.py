@@ -86,6 +86,7 @@ class IterationCost(Protocol):
 
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
                  decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]: ...
+    # a cost whose runtime profile sets `held_request_s` also takes held= (`Replica.held`)
 
 
 class Pipeline:
@@ -114,6 +115,7 @@ class Pipeline:
         self.gate = simpy.Resource(env, capacity=1)
         self.stages = stages
         self.static_w = static_w
+        self.engines: list[Replica] = []  # its virtual engines (`Replica.held`)
 
 
 def profile_knob(cost: object, name: str, default: float) -> float:
@@ -246,6 +248,11 @@ class Replica:
         self.lag = output_lag(cost)  # tokens reach the client when the next iteration ends
         self.admit_lag = admission_lag(cost)  # overlap scheduling (module doc)
         self.ring = pp_host_ring(cost)  # a micro-batch's host work on its own cycle (Pipeline)
+        # the host walks every request it holds each iteration (`held_request_s`)
+        self.walks = profile_knob(cost, "held_request_s", 0.0) > 0.0
+        self.in_step = 0  # requests a whole-prompt prefill step runs outside the lists
+        if pipeline is not None:
+            pipeline.engines.append(self)
         self._it_start = self._it_end = -math.inf  # the latest iteration's start and end
         self._lagged: list[tuple[Any, int]] = []  # (metric array, rid) to restamp
         self.process = env.process(self._run())
@@ -258,6 +265,26 @@ class Replica:
     @property
     def outstanding(self) -> int:
         return len(self.waiting) + len(self.swapped) + len(self.prefilling) + len(self.dec)
+
+    def held(self) -> int:
+        """The requests the engine's host holds in its list of active ones, which its loop
+        walks every iteration (`held_request_s`): those running and those waiting, up to
+        max_batch, the list's size (TensorRT-LLM's max_num_active_requests); with pipeline
+        parallelism the list is one for all the micro-batches in flight, up to max_batch x
+        stages (get_max_num_sequences in tensorrt_llm/_torch/pyexecutor/model_engine.py)."""
+        pl = self.pipeline
+        if pl is None:
+            return min(self.max_batch, self.outstanding + self.in_step)
+        return min(self.max_batch * pl.stages,
+                   sum(r.outstanding + r.in_step for r in pl.engines))
+
+    def _price(self, prefill: list[tuple[int, int]], emits: int, d: int,
+               ctx: int) -> tuple[float, float]:
+        """The iteration's (time, energy) from the cost, with the requests held when the
+        profile prices their walk."""
+        if self.walks:
+            return self.cost(prefill, emits, d, ctx, held=self.held())  # type: ignore[call-arg]
+        return self.cost(prefill, emits, d, ctx)
 
     def submit(self, seq: Seq) -> None:
         self.waiting.append(seq)
@@ -435,7 +462,7 @@ class Replica:
     def _step(self, prefill: list[tuple[int, int]], emits: int, d: int,
               ctx: int) -> Generator[Any, Any, None]:
         """Run one iteration: price it, then hold the clock (and the pipeline's first stage)."""
-        t, e = self.cost(prefill, emits, d, ctx)
+        t, e = self._price(prefill, emits, d, ctx)
         t += self._extra_s
         self._extra_s = 0.0
         self._it_start = self.env.now
@@ -453,7 +480,10 @@ class Replica:
         # pipelined: hold the first stage for t/stages, or for the serving floor if longer
         # (host work no stage shares: see Pipeline), then flow through the others
         floored = getattr(self.cost, "floored", None)
-        floor = floored(0.0, 0.0, d, emits)[0] if floored else 0.0
+        floor = 0.0
+        if floored is not None:
+            floor = (floored(0.0, 0.0, d, emits, self.held()) if self.walks
+                     else floored(0.0, 0.0, d, emits))[0]
         share = max(t / pl.stages, floor)
         self.busy_s += share
         self.energy_j += e - pl.static_w * (t - share)
@@ -521,7 +551,7 @@ class Replica:
             return
         now, kv = self.env.now, self.kv
         while True:
-            t, e = self.cost([], 0, d, self.base_sum + d * (self.it + 1))
+            t, e = self._price([], 0, d, self.base_sum + d * (self.it + 1))
             t, self._extra_s = t + self._extra_s, 0.0
             self.m.kv.add(now, kv.occupancy)
             self.busy_s += t

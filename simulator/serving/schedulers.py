@@ -46,8 +46,10 @@ class ContinuousReplica(Replica):
                     tokens += s.prompt - s.done
         if batch:
             # s.done: prompt tokens found in the prefix cache (0 without caching)
+            self.in_step = len(batch)  # held by the engine, in no list while they run
             yield from self._step([(s.prompt - s.done, s.done) for s in batch], len(batch),
                                   0, 0)
+            self.in_step = 0
             now = self.env.now
             self._deliver(now)
             for s in batch:

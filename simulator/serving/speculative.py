@@ -464,7 +464,8 @@ class SpecIterationCost:
         return b._lerp2(self._t, self._node, self.seq, self.ctx, batch, max(mean_context, 1.0))
 
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
-                 decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+                 decode_seqs: int, decode_ctx_tokens: int, held: int = 0
+                 ) -> tuple[float, float]:
         b, d = self.base, decode_seqs
         t = e = 0.0
         # device times throughout; the iteration's serving floor (one front end) at the end
@@ -472,7 +473,7 @@ class SpecIterationCost:
             t, e = self.draft.device(prefill, prefill_emits, 0, 0)
         if not d:
             pt, pe = b.device(prefill, prefill_emits, 0, 0)
-            return b.floored(pt + t, pe + e, 0, prefill_emits)
+            return b.floored(pt + t, pe + e, 0, prefill_emits, held)
         # decode_ctx_tokens = Σ (cache + 1): the keys a plain decode step would attend
         st, se = self.step(d, decode_ctx_tokens / d - 1.0)
         t, e = t + st, e + se
@@ -482,7 +483,7 @@ class SpecIterationCost:
             (at, ae), (xt, xe), (yt, ye) = b.n_pf(p + v), b.n_pf(p), b.n_pf(v)
             t, e = t + pt + at - xt - yt, e + pe + ae - xe - ye
         # each decoder streams once per verify step, as a plain decode step
-        return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits)
+        return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits, held)
 
 
 _GROUP_TABLES: weakref.WeakKeyDictionary[MapperIterationCost, dict[tuple[int, int, int], TE]] = (
@@ -522,7 +523,8 @@ class GroupKeysCost:
         return self._t[(g, b, k)]
 
     def __call__(self, prefill: Sequence[tuple[int, int]], prefill_emits: int,
-                 decode_seqs: int, decode_ctx_tokens: int) -> tuple[float, float]:
+                 decode_seqs: int, decode_ctx_tokens: int, held: int = 0
+                 ) -> tuple[float, float]:
         b, d = self.base, decode_seqs
         t, e = b.device(prefill, prefill_emits, d, decode_ctx_tokens)
         if d:
@@ -533,7 +535,7 @@ class GroupKeysCost:
                 t1, e1 = b._lerp2(self._t, self._node, b.seq, b.ctx, d, keys / d, key=g)
                 t0, e0 = b._lerp2(self._t, self._node, b.seq, b.ctx, d, max(at_x, 1.0), key=g)
                 t, e = t + (t1 - t0), e + (e1 - e0)  # equal keys: exactly unchanged
-        return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits)
+        return b.floored(max(t, 0.0), max(e, 0.0), d, prefill_emits, held)
 
 
 def spec_facts(cost: MapperIterationCost, spec: SpecDecode, max_tokens: int) -> ReplicaFacts:

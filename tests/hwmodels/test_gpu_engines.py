@@ -577,4 +577,12 @@ def test_serving_floor_terms_are_the_profiles() -> None:
     for d, f in ((0, 0), (1, 0), (7, 2), (300, 5)):
         assert c.floored(0.0, 0.0, d, f)[0] == E.frontend_floor(prof, d, f)
     wafer = cost_model(load_hardware("cs-3"))
-    assert floor_terms(wafer, None) == (0.0, 0.0, 1.0, 0.0)
+    assert floor_terms(wafer, None) == (0.0, 0.0, 1.0, 0.0, 0.0)
+    # the PyTorch backend's walk of its held requests: floored passes them on, per
+    # data-parallel group as the rest (held 0 = the iteration's own requests)
+    torch = E.lookup("trtllm-pytorch")
+    t = MapperIterationCost(load_model("llama-3.1-8b"), load_hardware("h100-sxm"),
+                            runtime=torch)
+    assert t.floored(0.0, 0.0, 187, 0, 2048)[0] == E.frontend_floor(torch, 187, 0, 2048)
+    assert t.floored(0.0, 0.0, 187, 0, 2048)[0] > t.floored(0.0, 0.0, 187, 0)[0]
+    assert t.floored(0.0, 0.0, 187, 0, 187)[0] == t.floored(0.0, 0.0, 187, 0)[0]

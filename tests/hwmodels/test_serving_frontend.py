@@ -46,6 +46,33 @@ def test_floor_by_hand() -> None:
     assert E.frontend_floor(None, 64, 4) == 0.0
 
 
+def test_held_request_walk_by_hand() -> None:
+    from infersim.foundation.errors import InputError
+
+    p = E.lookup("trtllm").with_values(output_token_s=30e-6, held_request_s=8e-6)
+    # 100 decoding while the engine holds 1,000: 100 x 30 us + 900 x 8 us
+    assert E.frontend_floor(p, 100, 0, held=1000) == pytest.approx(3e-3 + 7.2e-3, rel=1e-12)
+    # a first token is the step's own request too: 100 + 4 of 1,000 held
+    assert E.frontend_floor(p, 100, 4, held=1000) == pytest.approx(104 * 30e-6 + 896 * 8e-6,
+                                                                   rel=1e-12)
+    # every held request in the step (or held unknown, 0): the per-request cost alone
+    for held in (0, 50, 100):
+        assert E.frontend_floor(p, 100, 0, held=held) == pytest.approx(3e-3, rel=1e-12)
+    # direction: more held requests or a larger share, a longer floor; none without the knob
+    walks = [E.frontend_floor(p.with_values(held_request_s=h), 100, 0, held=1000)
+             for h in (0.0, 4e-6, 8e-6, 30e-6)]
+    assert walks == sorted(walks) and walks[0] == pytest.approx(3e-3, rel=1e-12)
+    assert E.frontend_floor(p, 100, 0, held=2000) > E.frontend_floor(p, 100, 0, held=1000)
+    # TensorRT-LLM's PyTorch backend: PR #10273's 29.4 us per request when every held
+    # request runs, the fitted 7.8 us of it for each one that does not
+    torch = E.lookup("trtllm-pytorch")
+    assert E.frontend_floor(torch, 187, 0, held=2048) == pytest.approx(
+        187 * 45.11e-3 / 1536 + (2048 - 187) * 7.8e-6, rel=1e-12)
+    # a share above the whole per-request cost is bad input, named
+    with pytest.raises(InputError, match=r"held_request_s .* output_token_s"):
+        E.frontend_floor(p.with_values(held_request_s=40e-6), 100, 0, held=1000)
+
+
 def test_batched_front_end_floor_by_hand() -> None:
     # a stage that takes a step's chunks in one call: the call once, each chunk its share
     b = E.lookup("trtllm").with_values(stream_call_s=300e-6, stream_chunk_s=5e-6)

@@ -167,8 +167,13 @@ def test_simulator_line_budget():
     # engine reads too, instead of five knob lookups every iteration; +25 for cost tables
     # shared by the runs of one deployment, `costs.shared_iteration_cost`, with `fresh_run`,
     # the LRU bound and `clear_shared`; +7 for a multi-chip replica's communication buffers,
-    # the `comm_memory_bytes` knob in the KV plan, with its lookup and docstring lines).
+    # the `comm_memory_bytes` knob in the KV plan, with its lookup and docstring lines; +39
+    # for the host's walk of every request an engine holds, `held_request_s` (TensorRT-LLM's
+    # PyExecutor walks its whole active list, every micro-batch's under pipeline
+    # parallelism): `Replica.held` and `_price`, the pipeline's list of its engines, a
+    # whole-prompt step's requests counted while they run, the `held` argument through the
+    # costs' `__call__` and `floored`, the compiled engine's refusal, with docstrings).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5802, f"simulator/ has {lines} non-blank lines (budget 5802)"
+    assert lines <= 5841, f"simulator/ has {lines} non-blank lines (budget 5841)"

@@ -13,6 +13,7 @@ import pytest
 
 from infersim.foundation.errors import InputError
 from infersim.hwmodels import load_hardware
+from infersim.hwmodels.models.gpu import engines as E
 from infersim.simulator.serving import (
     ClosedLoop,
     FixedLengths,
@@ -140,6 +141,12 @@ def test_auto_falls_back_and_compiled_refuses_out_of_scope(cost) -> None:
     lo = ServingPolicy(router="least_outstanding")
     assert compiled.why_not(spec, cost, False, ServingPolicy(), 8, False, None) == ""
     assert "least_outstanding" in compiled.why_not(spec, cost, False, lo, 2, False, None)
+    # a host that walks every held request (held_request_s): the reference engine's alone
+    walk = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
+                               runtime=E.lookup("vllm-v0-api").with_values(
+                                   held_request_s=1e-6))
+    assert "held_request_s" in compiled.why_not(spec, walk, False, ServingPolicy(), 1, False,
+                                                None)
     auto = simulate_serving(spec, cost, tr, lo, replicas=2, engine="auto")
     simpy_ = simulate_serving(spec, cost, tr, lo, replicas=2, engine="simpy")
     assert_same(auto, simpy_)

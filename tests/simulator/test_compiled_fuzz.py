@@ -220,8 +220,9 @@ def test_serving_floor_binds(dep: str, monkeypatch: pytest.MonkeyPatch) -> None:
     cost = cost_of(dep, False)
     real, binds = cost.floored, []
 
-    def spy(t: float, e: float, decode_seqs: int, prefill_emits: int) -> tuple[float, float]:
-        out = real(t, e, decode_seqs, prefill_emits)
+    def spy(t: float, e: float, decode_seqs: int, prefill_emits: int,
+            held: int = 0) -> tuple[float, float]:
+        out = real(t, e, decode_seqs, prefill_emits, held)
         binds.append(out[0] > t)
         return out
 

@@ -286,6 +286,58 @@ def test_a_pipeline_holds_the_host_floor_on_its_stage_and_with_the_ring_on_its_c
     assert r.duration_s >= off.duration_s and r3.duration_s >= off3.duration_s
 
 
+class _HeldCost(_FlooredCost):
+    """_FlooredCost whose host also walks every request the engine holds (`held_request_s`):
+    0.04 s for each held request beyond the iteration's own, the ring as `ring`."""
+
+    def __init__(self, ring: float = 0.0) -> None:
+        self.runtime = KnobCost(pp_host_ring=ring, held_request_s=0.04).runtime
+        self.held_seen: list[int] = []
+
+    def floored(self, t, e, decode_seqs, prefill_emits, held=0):
+        self.held_seen.append(held)
+        own = decode_seqs + prefill_emits
+        return max(t, 0.08 * decode_seqs + 0.04 * max(held - own, 0)), e
+
+    def __call__(self, prefill, emits, decode_seqs, decode_ctx, held=0):
+        return self.floored(*self.device(prefill, emits, decode_seqs, decode_ctx),
+                            decode_seqs, emits, held)
+
+
+@pytest.mark.parametrize("ring,first,finish", [
+    # _two_pipelined_runs' first run (2 outputs each, pp = 2: one request per micro-batch)
+    # with the walk: the engine holds both requests (A decoding, B prefilling on the other
+    # micro-batch) when A decodes at 1.0, so A's step costs max(0.1, 0.08 + 0.04 x 1) = 0.12 s
+    # and holds the stage that long: token at 1.12. B decodes at 1.5, A finished: it holds only
+    # B, the floor is 0.08 as without the walk: stage [1.5, 1.58], token 1.6. Each prefill
+    # (1.0 s, its stage share 0.5 s) walks the other request, 0.04 s, hidden: first tokens 1.0
+    # and 1.5.
+    (0.0, [1.0, 1.5], [1.12, 1.6]),
+    # the ring on: every step's host work follows it on its micro-batch's cycle. A's prefill
+    # [0, 1.0] + its 0.04 s walk: first token 1.04; B's prefill from 0.5 (the stage is free)
+    # holds both too: 1.5 + 0.04 = 1.54. A's decode from 1.04, both held: 0.12 s + 0.12 s of
+    # host work, token at 1.28; B's from 1.54, A gone: 0.1 + 0.08, token at 1.72.
+    (1.0, [1.04, 1.54], [1.28, 1.72]),
+])
+def test_a_pipelines_host_walks_the_requests_of_every_micro_batch_it_holds(
+        tmp_path, ring, first, finish):
+    cost = _HeldCost(ring)
+    spec = ReplicaSpec(pipeline_stages=2)
+    r = simulate_serving(spec, cost, trace(tmp_path, [(0, 8, 2), (0, 8, 2)]), ServingPolicy())
+    assert r.per_request["first_token_s"] == pytest.approx(first)
+    assert r.per_request["finish_s"] == pytest.approx(finish)
+    # held counts the requests of both micro-batches (Replica.held), never more than exist
+    assert max(cost.held_seen) == 2 and min(cost.held_seen) == 1
+    # a slot cap: with max_batch 1 the list holds at most 1 x 2 stages, as before
+    capped = _HeldCost(ring)
+    simulate_serving(spec, capped, trace(tmp_path, [(0, 8, 2)] * 5), ServingPolicy(max_batch=1))
+    assert max(capped.held_seen) == 2
+    # direction: the walk never shortens a run; without the knob the first run's finishes
+    base = simulate_serving(spec, _RingCost(ring), trace(tmp_path, [(0, 8, 2), (0, 8, 2)]),
+                            ServingPolicy())
+    assert sum(r.per_request["finish_s"]) > sum(base.per_request["finish_s"])
+
+
 def test_event_log_only_when_asked(tmp_path):
     tr = trace(tmp_path, [(0, 10, 3), (0.5, 10, 3)])
     quiet = simulate_serving(ReplicaSpec(), fixed_cost, tr, ServingPolicy(max_batch=2))

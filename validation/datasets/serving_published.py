@@ -846,12 +846,16 @@ FITTED: dict[str, tuple[str, str]] = {
     "trtllm014-8b-h200-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
     "trtllm014-70b-h100tp4-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
     "trtllm014-70b-h200tp4-sonnet16-qps2-ttft": ("trtllm-triton", "request_latency_s"),
+    **{f"trtllm-70b-rtxpro6000pp8-{shape}": ("trtllm-pytorch", "held_request_s")
+       for shape in ("128-128", "128-2048")},
 }
 # the bisection's bracket per knob (seconds): CPU costs per chunk, token or kernel within the
 # default; a request's front-end latency is milliseconds
 FIT_BRACKET: dict[str, tuple[float, float]] = {"request_latency_s": (1e-5, 0.1),
                                                "step_overhead_s": (1e-5, 1e-2),
-                                               "step_bcast_round_s": (1e-5, 1e-2)}
+                                               "step_bcast_round_s": (1e-5, 1e-2),
+                                               # a share of output_token_s (29.4 us)
+                                               "held_request_s": (1e-7, 29e-6)}
 
 
 def fitted_groups() -> dict[tuple[str, str], list[str]]:

@@ -110,6 +110,14 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     stop checks, request-output objects), run by the engine process while the GPU runs the
     next step (vLLM's async output processing): it too only bounds the step from below, at
     tokens × output_token_s, and multi-step scheduling does not amortize it.
+  * `held_request_s`: the part of `output_token_s` that every request the engine holds
+    costs each iteration, whether or not the iteration runs it: an executor loop that walks
+    its whole list of active requests (TensorRT-LLM's PyExecutor: the capacity scheduler and
+    `_handle_responses` loop over `active_requests`, which holds up to max_batch_size x pp
+    requests, those waiting for KV blocks and, under pipeline parallelism, those of the
+    other micro-batches in flight). A step of n requests while the engine holds h ≥ n pays
+    n × output_token_s + (h − n) × held_request_s, so it equals `output_token_s` per
+    request when every held request runs (0: only the iteration's own requests cost).
   * `async_output`: the engine processes a step's outputs while the next step runs (vLLM
     0.6's asynchronous output processing), so a step's tokens reach the client when the next
     iteration ends: the first token and the last one a step later, gaps between tokens
@@ -149,6 +157,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import NamedTuple
 
+from infersim.foundation.errors import InputError
 from infersim.hwmodels.cost import Runtime, RuntimeProfile
 from infersim.hwmodels.spec import HardwareKind
 
@@ -236,6 +245,9 @@ KNOBS: dict[str, tuple[float, str]] = {
                                "tokenization, the server's hops), added to TTFT and E2E; 0: "
                                "none"),
     "output_token_s": (0.0, "engine CPU time per new token, overlapped (async output)"),
+    "held_request_s": (0.0, "the share of output_token_s every request the engine holds "
+                            "(running or waiting in its active list) costs per iteration, "
+                            "run or not (0: only the iteration's requests)"),
     "async_output": (0.0, "a step's tokens reach the client when the next iteration ends "
                           "(outputs processed while it runs)"),
     "pp_host_ring": (0.0, "pipeline parallelism: a micro-batch's next iteration waits after "
@@ -326,39 +338,53 @@ def graph_batch_sizes(max_batch: int,
 class FrontEndTerms(NamedTuple):
     """The serving floor's constants of a profile (`frontend_floor`; the compiled serving
     engine reads the same ones): per batched call, per chunk, decode steps per chunk, and
-    the engine's output processing per new token."""
+    the engine's output processing per new token, and its part that every held request costs
+    per iteration (`held_request_s`)."""
 
     call_s: float
     chunk_s: float
     every: float
     token_s: float
+    held_s: float = 0.0
 
 
 def frontend_terms(profile: RuntimeProfile | None) -> FrontEndTerms:
-    """`stream_call_s`, `stream_chunk_s`, max(1, `stream_interval`, `scheduler_steps`) and
-    `output_token_s` of `profile` (zeros and 1 without one)."""
+    """`stream_call_s`, `stream_chunk_s`, max(1, `stream_interval`, `scheduler_steps`),
+    `output_token_s` and `held_request_s` of `profile` (zeros and 1 without one). A held
+    share above `output_token_s` or below 0 is an InputError naming the profile."""
+    token, held = knob(profile, "output_token_s"), knob(profile, "held_request_s")
+    if not 0.0 <= held <= token:
+        name = getattr(profile, "name", profile)
+        raise InputError(f"runtime {name}: held_request_s {held!r} must lie between 0 and "
+                         f"output_token_s ({token!r}): it is the part of the per-request host "
+                         "cost that every held request pays; lower it or raise output_token_s")
     return FrontEndTerms(knob(profile, "stream_call_s"), knob(profile, "stream_chunk_s"),
                          max(1.0, knob(profile, "stream_interval"),
                              knob(profile, "scheduler_steps")),
-                         knob(profile, "output_token_s"))
+                         token, held)
 
 
-def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0) -> float:
+def frontend_floor(profile: RuntimeProfile | None, decoding: int, first_tokens: int = 0,
+                   held: int = 0) -> float:
     """Seconds the CPU work beside the GPU needs for one step that decodes `decoding`
     requests and emits the first token of `first_tokens` others (prefills): the front-end's
     chunks (`stream_chunk_s` each, and `stream_call_s` once for a step's batched call) or
     the engine's output processing (`output_token_s`), whichever is longer. The step cannot
     be shorter in steady state (both overlap the GPU, so only the longest counts). A
     decoding request gets a chunk once per max(`stream_interval`, `scheduler_steps`) steps,
-    a first token one chunk of its own; output processing handles every new token."""
-    return floor_of(frontend_terms(profile), decoding, first_tokens)
+    a first token one chunk of its own; output processing handles every new token, and each
+    of the `held` requests the engine holds beyond the step's own (`held_request_s`; a
+    `held` below the step's requests counts as those: 0 = unknown) its held share."""
+    return floor_of(frontend_terms(profile), decoding, first_tokens, held)
 
 
-def floor_of(f: FrontEndTerms, decoding: float, first_tokens: float = 0) -> float:
+def floor_of(f: FrontEndTerms, decoding: float, first_tokens: float = 0,
+             held: float = 0) -> float:
     """`frontend_floor` from a profile's terms read once (`frontend_terms`)."""
     chunks = decoding / f.every + first_tokens
     front = f.call_s * min(1.0, chunks) + f.chunk_s * chunks
-    return max(front, f.token_s * (decoding + first_tokens))
+    n = decoding + first_tokens
+    return max(front, f.token_s * n + f.held_s * max(held - n, 0.0))
 
 
 _US = 1e-6
@@ -717,12 +743,27 @@ _PY_ENGINE_HOST_S = 33.0e-6
 # concurrency 3072, a host-bound max-throughput run): 45.11 ms / 1536 = 29.4 us per request.
 # Assumed: the same on an x86 DGX host and in v1.0.
 TRTLLM_PYEXECUTOR_SEQ_S = 45.11e-3 / 1536
+# The part of it that every request in the executor's active list costs each iteration, run
+# or not (held_request_s): the loop walks all of `active_requests` (the capacity scheduler,
+# `_handle_responses`' per-request create_response), which holds up to max_batch_size x pp
+# requests (PyTorchModelEngine.get_max_num_sequences): with pipeline parallelism those of
+# every micro-batch in flight and those waiting for KV blocks, so each rank's loop walks pp
+# micro-batches' worth of requests per micro-batch it runs. Fitted (`serving_published
+# --fit-frontend`, the FITTED rows): 7.8 us on the two host-bound rows of the performance
+# overview's Llama-3.3-70B TP1/PP8 table on eight RTX PRO 6000 (128/128 at max_batch 512,
+# 128/2048 at 256: 4,096 and 2,048 held requests), which the per-request cost alone
+# predicted 62% and 92% too fast; a quarter of the 29.4 us, as a Python loop's few
+# attribute reads and one bound C++ call per request suggest.
+TRTLLM_HELD_REQUEST_S = 7.8e-6
 _p("trtllm-pytorch", Runtime.FUSED,
    "TensorRT-LLM's PyTorch backend (PyExecutor; trtllm-bench --backend pytorch, the "
    "performance overview's runs from v0.19): the kernels and in-flight batching of "
    "`trtllm`; the Python executor's per-request host work of an iteration (29.4 us per "
    "running request, NVIDIA/TensorRT-LLM PR #10273's host_step_time) overlaps the GPU "
    "(overlap scheduler, on by default), so it only bounds the iteration from below; "
+   "7.8 us of it is the loop's walk of its whole active list (held_request_s: fitted on "
+   "two PP8 rows of the performance overview), which every held request pays each "
+   "iteration, waiting for KV or, under pipeline parallelism, in another micro-batch; "
    "GUARANTEED_NO_EVICT admission as `trtllm`; admission_lag: the overlap loop "
    "(_executor_loop_overlap in tensorrt_llm/_torch/pyexecutor/py_executor.py) fetches new "
    "requests, schedules and launches the next batch, then updates the previous one, so a "
@@ -745,8 +786,8 @@ _p("trtllm-pytorch", Runtime.FUSED,
    "graph_padding=0)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, mixed_batching=1.0, kv_reservation=1.0,
    **_TRTLLM_WHOLE_PROMPTS,
-   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, admission_lag=1.0, prefill_graphs=0.0,
-   pp_host_ring=1.0,
+   output_token_s=TRTLLM_PYEXECUTOR_SEQ_S, held_request_s=TRTLLM_HELD_REQUEST_S,
+   admission_lag=1.0, prefill_graphs=0.0, pp_host_ring=1.0,
    graph_padding=1.0,
    host_node_s=_PY_ENGINE_HOST_S,
    moe_allgather_max_ep=_TRTLLM_ALLGATHER_MAX_EP, **_TRTLLM_CUSTOM_AR, **_NO_NVLS,
