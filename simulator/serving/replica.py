@@ -267,23 +267,24 @@ class Replica:
         return len(self.waiting) + len(self.swapped) + len(self.prefilling) + len(self.dec)
 
     def held(self) -> int:
-        """The requests the engine's host holds in its list of active ones, which its loop
-        walks every iteration (`held_request_s`): those running and those waiting, up to
-        max_batch, the list's size (TensorRT-LLM's max_num_active_requests); with pipeline
-        parallelism the list is one for all the micro-batches in flight, up to max_batch x
-        stages (get_max_num_sequences in tensorrt_llm/_torch/pyexecutor/model_engine.py)."""
+        """The requests in the host's list of active ones, which its loop walks every
+        iteration (`held_request_s`; 0 where the profile does not price that): running and
+        waiting, up to max_batch (TensorRT-LLM's max_num_active_requests); under pipeline
+        parallelism one list for every micro-batch in flight, up to max_batch x stages
+        (get_max_num_sequences in tensorrt_llm/_torch/pyexecutor/model_engine.py)."""
         pl = self.pipeline
+        if not self.walks:
+            return 0
         if pl is None:
             return min(self.max_batch, self.outstanding + self.in_step)
-        return min(self.max_batch * pl.stages,
-                   sum(r.outstanding + r.in_step for r in pl.engines))
+        return min(self.max_batch * pl.stages, sum(r.outstanding + r.in_step for r in pl.engines))
 
-    def _price(self, prefill: list[tuple[int, int]], emits: int, d: int,
-               ctx: int) -> tuple[float, float]:
-        """The iteration's (time, energy) from the cost, with the requests held when the
-        profile prices their walk."""
-        if self.walks:
-            return self.cost(prefill, emits, d, ctx, held=self.held())  # type: ignore[call-arg]
+    def _price(self, prefill: list[tuple[int, int]], emits: int, d: int, ctx: int,
+               held: int = 0) -> tuple[float, float]:
+        """The iteration's (time, energy) from the cost, given `held` (`held()`, once per
+        step) where the profile prices the walk."""
+        if held:
+            return self.cost(prefill, emits, d, ctx, held=held)  # type: ignore[call-arg]
         return self.cost(prefill, emits, d, ctx)
 
     def submit(self, seq: Seq) -> None:
@@ -462,7 +463,8 @@ class Replica:
     def _step(self, prefill: list[tuple[int, int]], emits: int, d: int,
               ctx: int) -> Generator[Any, Any, None]:
         """Run one iteration: price it, then hold the clock (and the pipeline's first stage)."""
-        t, e = self._price(prefill, emits, d, ctx)
+        held = self.held()
+        t, e = self._price(prefill, emits, d, ctx, held)
         t += self._extra_s
         self._extra_s = 0.0
         self._it_start = self.env.now
@@ -480,10 +482,8 @@ class Replica:
         # pipelined: hold the first stage for t/stages, or for the serving floor if longer
         # (host work no stage shares: see Pipeline), then flow through the others
         floored = getattr(self.cost, "floored", None)
-        floor = 0.0
-        if floored is not None:
-            floor = (floored(0.0, 0.0, d, emits, self.held()) if self.walks
-                     else floored(0.0, 0.0, d, emits))[0]
+        args = (d, emits, held) if held else (d, emits)  # held: only where the walk is priced
+        floor = floored(0.0, 0.0, *args)[0] if floored else 0.0
         share = max(t / pl.stages, floor)
         self.busy_s += share
         self.energy_j += e - pl.static_w * (t - share)
@@ -551,7 +551,7 @@ class Replica:
             return
         now, kv = self.env.now, self.kv
         while True:
-            t, e = self._price([], 0, d, self.base_sum + d * (self.it + 1))
+            t, e = self._price([], 0, d, self.base_sum + d * (self.it + 1), self.held())
             t, self._extra_s = t + self._extra_s, 0.0
             self.m.kv.add(now, kv.occupancy)
             self.busy_s += t
