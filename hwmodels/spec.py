@@ -456,6 +456,13 @@ class GpuParams:
     elementwise_bw_efficiency: float = kind_param(
         "elementwise_bw_efficiency", "the same for a plain elementwise kernel (residual add, "
         "bias, copy, KV-cache write)", (0.0, 1.0), default=0.0)
+    producer_l2_fraction: float = kind_param(
+        "producer_l2_fraction", "share of the L2 that still holds the output of the kernel "
+        "just before when the next kernel starts (the producer's last-written lines; the "
+        "rest of the L2 holds its other operands' lines): a kernel reading that fresh "
+        "output (a residual add after its projection) reads up to this much of it from L2, "
+        "not main memory; 0 = every operand streams from main memory", (0.0, 0.5),
+        default=0.0)
     allreduce_bw_efficiency: float = kind_param(
         "allreduce_bw_efficiency", "sustained fraction of the link bandwidth of a ring "
         "all-reduce / reduce-scatter (the reduction kernel and its chunked protocol cost more "

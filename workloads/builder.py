@@ -500,7 +500,7 @@ def _attention_block(m: ModelConfig, s: _Step) -> list[Op]:
     if m.norms_per_layer == 4:  # Gemma-2: norm on the attention output before the residual
         ops.append(_norm(m, s, "post_attn_norm", t, h, L, blk))
     ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.stream, inputs=2.0, name="attn_residual",
-                        count=L, block=_b(s, blk)))
+                        fresh_inputs=1.0, count=L, block=_b(s, blk)))
     return ops
 
 
@@ -641,7 +641,7 @@ def _mlp_block(m: ModelConfig, s: _Step) -> list[Op]:
     if m.norms_per_layer == 4:
         ops.append(_norm(m, s, "post_ffn_norm", t, h, L, "layer"))
     ops.append(O.vector(OpKind.ELEMENTWISE, t * h, s.stream, inputs=2.0, name="mlp_residual",
-                        count=L, block=_b(s, "layer")))
+                        fresh_inputs=1.0, count=L, block=_b(s, "layer")))
     return ops
 
 

@@ -173,6 +173,10 @@ class VectorShape:
     # Rows (tokens) a one-block-per-token kernel (vLLM's activation, RoPE, KV write) launches
     # one thread block each for; 0 = a grid-stride kernel over `numel`.
     block_rows: int = 0
+    # Input tensors (of `numel` elements each) that the kernel just before this one wrote:
+    # a residual add reads its projection's fresh output, whose last-written lines are
+    # still in L2 (the GPU's `producer_l2_fraction`); 0 = every input comes from memory.
+    fresh_inputs: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,14 +369,18 @@ def vector(
     block: str = "",
     row_len: int = 0,
     block_rows: int = 0,
+    fresh_inputs: float = 0.0,
 ) -> Op:
     """Elementwise or row-wise op producing `numel` elements from `inputs` input tensors of the
     same size (norms, activations, residual adds, RoPE, embedding gather, KV-cache writes).
 
     Bytes: inputs·numel read and outputs·numel written at the activation dtype, plus explicit
     weight bytes (norm gains, embedding rows) and KV-cache bytes written. `row_len`: elements
-    of one reduced row of a row-wise op (norm, softmax), 0 for elementwise."""
+    of one reduced row of a row-wise op (norm, softmax), 0 for elementwise. `fresh_inputs`:
+    how many of the inputs the kernel just before wrote (`VectorShape.fresh_inputs`)."""
     _positive(numel=numel)
+    if not 0.0 <= fresh_inputs <= inputs:
+        raise ValueError(f"fresh_inputs {fresh_inputs} must lie between 0 and inputs {inputs}")
     act = DType.parse(dtype)
     tb = TensorBytes(
         weight=weight_bytes,
@@ -381,7 +389,8 @@ def vector(
         kv_write=kv_write_bytes,
     )
     return Op(name or kind.value, kind, act, flops_per_elem * numel, tb,
-              VectorShape(numel, flops_per_elem, max(0, int(row_len)), max(0, int(block_rows))),
+              VectorShape(numel, flops_per_elem, max(0, int(row_len)), max(0, int(block_rows)),
+                          float(fresh_inputs)),
               count, block)
 
 

@@ -31,7 +31,7 @@ def _with_gpu(hw, **values):  # type: ignore[no-untyped-def]
 
 def test_an_add_leaves_the_written_third_of_l2_dirty() -> None:
     hw = load_hardware("h200-sxm")
-    bw = 4.8e12 * 0.95  # the H200's 4.8 TB/s at its elementwise stream share, 0.950
+    bw = 4.8e12 * 0.93  # the H200's 4.8 TB/s at its elementwise stream share, 0.930
     l2 = 60e6  # the spec's gpu.l2_mb: 60
     # add of 16 Mi bf16 elements: reads 64 MiB, writes 32 MiB, each line once; the L2
     # holds the last lines, a third of them written: 20 MB dirty

@@ -376,7 +376,8 @@ def test_census_class_rows_recount_the_census(frame) -> None:  # type: ignore[no
     mm = f[f["kind"] == "matmul"]
     body = (mm["count"] * (mm["time_s"] - mm["kernels"] * figures(hw).launch)).sum()
     assert row["predicted"] == pytest.approx(body, rel=1e-12)
-    # README: decode GEMMs within 1.2 %; vector bodies 49-58 % below the device time
+    # decode GEMMs within 1.2 %; vector bodies 50-59 % below the device time (49-58 % before
+    # the residual add read its fresh operand from L2, 2026-12-06)
     for case in ("llama-3.2-1b decode b1 ctx1025 (16 layers)",
                  "llama-3.2-1b decode b8 ctx1025 (16 layers)",
                  "llama-3.1-8b decode b1 ctx1025 (32 layers)",
@@ -384,7 +385,7 @@ def test_census_class_rows_recount_the_census(frame) -> None:  # type: ignore[no
         g = got.loc[f"census/{case}/gemm"]
         assert abs(g["predicted"] / g["measured"] - 1.0) < 0.012
     vec = got[got.index.str.endswith("/vector")]
-    assert ((vec["predicted"] / vec["measured"]).between(0.42, 0.52)).all()
+    assert ((vec["predicted"] / vec["measured"]).between(0.41, 0.51)).all()
     assert gm.census_class("cublasLt::splitKreduce_kernel<32, 16>") == "gemm"
     assert gm.census_class("void cudnn::fusion::lean_reduction_kernel<false>") == "attention"
     assert gm.census_class("void at::native::vectorized_layer_norm_kernel<float>") == "vector"

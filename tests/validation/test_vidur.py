@@ -19,6 +19,7 @@ SPEC_KEYS = {  # fit.json field -> (YAML key in the gpu: block, factor to the YA
     "gemm_fill_s": 1.0, "clock_boost": 1.0, "boost_tau_s": 1.0,
     "norm_bw_efficiency": 1.0, "activation_bw_efficiency": 1.0, "rope_bw_efficiency": 1.0,
     "elementwise_bw_efficiency": 1.0, "vector_block_inflight_bytes": 1.0,
+    "producer_l2_fraction": 1.0,
     "link_efficiency": 1.0, "allreduce_bw_efficiency": 1.0, "collective_latency_s": 1.0,
     "p2p_copy_efficiency": 1.0,  # only where the spec runs send/recv in P2P-read mode (A100)
     "ring_copy_Bps": 1.0,  # only where the spec bounds its rings by it (H100)

@@ -11,7 +11,8 @@ What is compared (one op each, `CostModel.op_cost(...).time_s`, cold L2):
 - GEMMs: `attn_pre_proj` (fused QKV), `attn_post_proj`, `mlp_up_proj` (fused gate+up),
   `mlp_down_proj`, M = tokens;
 - vector kernels: RMSNorm / LayerNorm, SiLU-and-mul (GELU for ungated MLPs), RoPE on q and
-  k, residual add;
+  k, residual add (its input from the down projection just before it is still in L2 up to
+  the GPU's `producer_l2_fraction`, `VectorShape.fresh_inputs`; the residual is cold);
 - collectives: all-reduce over 2-8 GPUs of a DGX (NVSwitch), send/recv between two GPUs.
 
 Split (deterministic, by model): compute rows of two models per GPU are FIT rows (H100 and
@@ -228,7 +229,10 @@ def compute_op(r: Any) -> Op:
         return O.vector(OpKind.ROPE, t * (nh + nkv) // tp * d, dt, flops_per_elem=_ROPE_FLOPS,
                         name="rope", block_rows=t)
     if op == "add":
-        return O.vector(OpKind.ELEMENTWISE, t * e, dt, inputs=2.0, name="residual")
+        # one input is the output its timer's kernel just before wrote (mlp_down_proj's;
+        # Phi-2: the MLP's, then the first add's), the other the residual from earlier
+        return O.vector(OpKind.ELEMENTWISE, t * e, dt, inputs=2.0, name="residual",
+                        fresh_inputs=1.0)
     raise ValueError(f"unknown Vidur op {op!r}")
 
 
@@ -696,6 +700,7 @@ BOOST_MAX = 1.3
 STAGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     "vector": (("norm_bw_efficiency", 0.05, 0.95), ("activation_bw_efficiency", 0.05, 0.95),
                ("rope_bw_efficiency", 0.05, 0.95), ("elementwise_bw_efficiency", 0.05, 0.95),
+               ("producer_l2_fraction", 0.0, 0.5),
                ("vector_block_inflight_bytes", 256.0, 65536.0), ("trace_offset_s", 0.0, 5e-6)),
     "gemm": (("mma_efficiency", 0.3, 0.9), ("gemm_bw_efficiency", 0.3, 0.95),
              ("gemm_overlap_exponent", 1.0, 12.0), ("gemm_fill_s", 0.0, 10e-6),
@@ -739,6 +744,7 @@ HARNESS_KEYS = ("trace_offset_s", "issue_period_s", "ahead_share", "wait_exponen
 # starting points of fields a spec leaves at 0 (= off) and the harness constants
 _X0 = {"trace_offset_s": 1e-6, "issue_period_s": 40e-6, "ahead_share": 0.5,
        "wait_exponent": 4.0, "ring_copy_Bps": 1000e9, "vector_block_inflight_bytes": 4096.0,
+       "producer_l2_fraction": 0.2,
        "gemm_overlap_exponent": 4.0, "gemm_fill_s": 1e-6, "zero_operand_mma_gain": 1.1,
        "clock_boost": 1.1, "boost_tau_s": 1e-3}
 

@@ -677,8 +677,12 @@ _TRITON_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 2.0,
 # baselines) read -22% -> -34%, the NIM TP2 rows -1.2% -> -2.5%, the r24.07 70B TP4 row
 # -8.6% -> -11.7%; a per-rank (linear) form fitted the same way reads v0.17 +0.1% but the
 # per-user rows -40%.
-_TRTLLM_CPP_STEP_S = 0.3956e-3
-_TRTLLM_CPP_BCAST_S = 0.913e-3  # 0.929 ms before the ring all-reduce's copy bound (12-06)
+# 0.4095 ms (0.3956 ms before the residual add read its fresh operand from L2 and the
+# vector refit, 2026-12-06: the decode step's vector kernels run a little faster)
+_TRTLLM_CPP_STEP_S = 0.4095e-3
+# 0.9146 ms (0.913 ms before the vector refit of 2026-12-06, 0.929 ms before the ring
+# all-reduce's copy bound)
+_TRTLLM_CPP_BCAST_S = 0.9146e-3
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching, whose preparation of an iteration "
    "(tokens back, requests updated, responses, scheduling, inputs) the GPU waits on: "
@@ -729,10 +733,11 @@ _p("trtllm", Runtime.FUSED,
 # kernel at 11-14 kernels per layer (above this fit: 48.1 us before the prompt's all-reduces
 # ran vLLM's own kernel, `_VLLM_CUSTOM_AR`, instead of NCCL). The row's median TTFT is not
 # monotone in this constant at the 0.1 us scale (which step a prompt lands in flips); the
-# bisection reads 33.0 us (33.5 us before the NCCL ring all-reduce's copy bound,
+# bisection reads 34.6 us (33.0 us before the residual add read its fresh operand from L2
+# and the vector refit, 2026-12-06; 33.5 us before the NCCL ring all-reduce's copy bound,
 # `gpu.ring_copy_gb_per_s`, 2026-12-06; 34.9 us before the attention kernels paid their
 # pipeline fill, `attention.py`).
-_PY_ENGINE_HOST_S = 33.0e-6
+_PY_ENGINE_HOST_S = 34.6e-6
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -910,7 +915,7 @@ _online("sglang-api", "sglang",
 # wheel on PyPI) waits for the sampled tokens (.tolist()) and then walks every running request
 # in Python before the next step launches; the README's held-out 70B TP4 rows grow by the same
 # ~0.1 ms per extra running request from 4 to 8 req/s.
-_SGLANG_V03_SEQ_S = 95.8e-6
+_SGLANG_V03_SEQ_S = 95.9e-6  # 95.8 us before the vector refit of 2026-12-06
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "
@@ -938,9 +943,10 @@ _TRITON_CHUNK_S = 145.1e-6
 # in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
 # first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
 # triton-inference-server/tensorrtllm_backend).
-# 1.615 ms (1.817 ms before the NCCL ring all-reduce's copy bound, 2026-12-06: the 70B TP4
-# prompts' all-reduces cost more, so less of the TTFT is the front-end's)
-_TRITON_REQUEST_S = 1.615e-3
+# 1.604 ms (1.615 ms before the vector refit of 2026-12-06; 1.817 ms before the NCCL ring
+# all-reduce's copy bound, 2026-12-06: the 70B TP4 prompts' all-reduces cost more, so less
+# of the TTFT is the front-end's)
+_TRITON_REQUEST_S = 1.604e-3
 _online("trtllm-triton-v011", "trtllm",
         "Triton Inference Server r24.07 (tensorrtllm_backend v0.11 ensemble), the set-up of "
         "the vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "

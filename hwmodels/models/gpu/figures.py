@@ -69,6 +69,7 @@ class GpuFigures:
     vec_eff: dict[str, float]  # per vector-kernel class (VECTOR_CLASSES); 0 = stream's
     wb_bw: float  # rate dirty L2 lines are written back at (elementwise stream, else writes)
     blk_inflight: float  # bytes in flight per block of a one-block-per-token kernel
+    fresh_l2: float  # bytes of the previous kernel's output still in L2 (producer_l2_fraction)
     reduce_eff: float  # link efficiency of reducing collectives (0 = link_eff)
     ring_copy: float  # bytes/s a ring all-reduce's channels load + store (0 = no bound)
     p2p_fifo: float  # P2P-read FIFO the sender may run ahead by (bytes; 0 = P2P write)
@@ -142,7 +143,8 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         vec_eff={"norm": p.norm_bw_efficiency, "activation": p.activation_bw_efficiency,
                  "rope": p.rope_bw_efficiency, "elementwise": p.elementwise_bw_efficiency},
         wb_bw=main.bandwidth_Bps * (p.elementwise_bw_efficiency or p.hbm_write_efficiency),
-        blk_inflight=p.vector_block_inflight_bytes, reduce_eff=p.allreduce_bw_efficiency,
+        blk_inflight=p.vector_block_inflight_bytes,
+        fresh_l2=p.producer_l2_fraction * l2_bytes, reduce_eff=p.allreduce_bw_efficiency,
         ring_copy=p.ring_copy_Bps,
         p2p_fifo=p.p2p_read_fifo_bytes, p2p_copy_eff=p.p2p_copy_efficiency,
     )

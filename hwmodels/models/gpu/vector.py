@@ -55,7 +55,7 @@ class VectorPlan:
     waves: int  # ceil(blocks / (SMs x resident blocks per SM))
     passes: int  # read passes over the input (1 when the row is held on chip)
     phases: int  # dependent memory phases per block (barriers between reduction passes)
-    l2_hit: float  # fraction of the activation footprint served from a warm L2
+    l2_hit: float  # fraction of the activation footprint served from L2 (warm or fresh)
     hbm_bytes: float  # bytes to/from main memory
     l2_bytes: float  # bytes served by L2 (warm operands and re-read passes that hit)
     compute_s: float
@@ -100,6 +100,13 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     consumer activation) the activation footprint (act_in + act_out) is served from L2 for
     the share of it that fits the usable half of L2 (`L2_REUSE_FRACTION`: A100/H100 L2 is two
     partitions that may each hold a copy); weights and KV always stream from main memory.
+    Without it, the inputs the kernel just before wrote (`VectorShape.fresh_inputs`: a
+    residual add's projection output) are read from L2 up to the GPU's `fresh_l2` bytes
+    (`producer_l2_fraction` of the L2: the producer's last-written lines, the rest of the
+    L2 holding its other operands); only the residual adds declare it: the one-block-per-token
+    norm / activation / RoPE kernels, whose inputs are as fresh, showed no such gain on
+    Vidur's H100 / A100 rows (with the whole usable L2 fresh, their fitted efficiencies
+    fell to 0.30 and still ran 17-29% fast), so their measured efficiencies keep it.
     L2 bytes stream at the L2 level's bandwidth x `l2_efficiency`, main-memory bytes through
     `stream_time` at the kernel class's measured efficiency (`vector_class`: norm,
     activation, rope, elementwise); the two overlap (max). A one-block-per-token kernel
@@ -135,11 +142,15 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
     hit = 0.0
     if warm_l2 and c.l2_bytes > 0.0 and foot > 0.0:
         hit = min(1.0, c.l2_bytes * L2_REUSE_FRACTION / foot)
+    # an input the kernel just before wrote: its last-written lines are still in L2
+    fresh = 0.0
+    if not warm_l2 and isinstance(sh, VectorShape) and sh.fresh_inputs > 0.0 and sh.numel:
+        fresh = min(sh.fresh_inputs * sh.numel * op.dtype.bytes, c.fresh_l2, act_in)
     extra = act_in * (passes - 1)
     miss_extra = extra * c.reread_miss * (1.0 - hit)
-    hbm_r = (1.0 - hit) * act_in + other_r + miss_extra
+    hbm_r = (1.0 - hit) * act_in - fresh + other_r + miss_extra
     hbm_w = (1.0 - hit) * act_out + other_w
-    l2_served = hit * foot + (extra - miss_extra)
+    l2_served = hit * foot + fresh + (extra - miss_extra)
     cls = vector_class(op)
     per_token = isinstance(sh, VectorShape) and sh.block_rows > 0
     # the norm / activation / RoPE efficiencies were measured on one-block-per-token engine
@@ -168,6 +179,7 @@ def vector_plan(c: GpuFigures, op: Op, sh: object, warm_l2: bool = False) -> Vec
         if lat_avg > 0.0:
             memory_s = max(memory_s, lat_avg + total * lat_avg / (resident * c.blk_inflight))
     t = max(compute_s, memory_s, latency_s)
-    return VectorPlan(rows, blocks, waves, passes, phases, hit, hbm_r + hbm_w,
+    return VectorPlan(rows, blocks, waves, passes, phases,
+                      hit + fresh / foot if foot > 0.0 else hit, hbm_r + hbm_w,
                       l2_served + hbm_r + hbm_w, compute_s, memory_s, latency_s, t,
                       dirty_writeback_s(c, l2_served + hbm_r + hbm_w, hbm_w))
