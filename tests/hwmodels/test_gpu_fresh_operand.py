@@ -96,3 +96,23 @@ def test_the_builder_marks_the_residual_adds_and_nothing_else() -> None:
 def test_more_fresh_inputs_than_inputs_is_refused() -> None:
     with pytest.raises(ValueError, match=r"fresh_inputs 3\.0 must lie between 0 and inputs 2\.0"):
         _add(1 << 10, 3.0)
+
+
+def test_the_vidur_harness_add_reads_one_fresh_input_and_one_cold() -> None:
+    # Vidur's `add` timer covers `residual + hidden_states` right after the MLP: the down
+    # projection's output is fresh, the residual is not (an ungated block's parallel
+    # residual runs two such adds, each reading the previous kernel's output)
+    from types import SimpleNamespace
+
+    from infersim.validation.datasets import vidur
+
+    r = SimpleNamespace(gpu="h100", model="Llama-2-70b-hf", n_head=64, n_kv_head=8,
+                        n_embd=8192, n_ffn=28672, gated=1, tp=1, tokens=1024, op="add")
+    (op,) = vidur.compute_kernels(r)
+    assert op.shape.fresh_inputs == 1.0 and op.bytes.act_in == 2 * 1024 * 8192 * 2
+    phi = SimpleNamespace(**{**vars(r), "gated": 0})
+    assert [k.shape.fresh_inputs for k in vidur.compute_kernels(phi)] == [1.0, 1.0]
+    # 16 MiB fresh of which the H100 keeps 4.5 MB: the add's main-memory bytes by hand
+    hw = load_hardware("h100-sxm")
+    vp = vector_plan(figures(hw), op, op.shape)
+    assert vp.hbm_bytes == pytest.approx(3 * 1024 * 8192 * 2 - 0.090 * 50e6, rel=1e-12)
