@@ -4,7 +4,6 @@ warm L2, and the builder's marking."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import pytest
@@ -12,7 +11,8 @@ import pytest
 from infersim.api import load_model, make_scenario
 from infersim.hwmodels import CostContext, cost_model, load_hardware
 from infersim.hwmodels.models.gpu import figures, vector_plan
-from infersim.hwmodels.spec import GpuParams, Hardware
+from infersim.hwmodels.spec import Hardware
+from infersim.validation.datasets import vidur
 from infersim.workloads import build_trace
 from infersim.workloads import ops as O
 from infersim.workloads.ops import OpKind
@@ -26,10 +26,7 @@ def _add(numel: int, fresh: float) -> O.Op:
 
 
 def _with_fraction(hw: Hardware, f: float) -> Hardware:
-    p = hw.chip.params
-    assert isinstance(p, GpuParams)
-    return dataclasses.replace(hw, chip=dataclasses.replace(
-        hw.chip, params=dataclasses.replace(p, producer_l2_fraction=f)))
+    return vidur.with_gpu(hw, producer_l2_fraction=f)
 
 
 def test_the_fresh_input_is_read_from_l2_up_to_the_producers_share() -> None:
@@ -104,7 +101,6 @@ def test_the_vidur_harness_add_reads_one_fresh_input_and_one_cold() -> None:
     # residual runs two such adds, each reading the previous kernel's output)
     from types import SimpleNamespace
 
-    from infersim.validation.datasets import vidur
 
     r = SimpleNamespace(gpu="h100", model="Llama-2-70b-hf", n_head=64, n_kv_head=8,
                         n_embd=8192, n_ffn=28672, gated=1, tp=1, tokens=1024, op="add")
