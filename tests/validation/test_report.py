@@ -96,3 +96,105 @@ def test_validate_measure_adds_this_machine(tmp_path, monkeypatch):
     assert {"cpu_kernels (this run)", "cpu_transformer (this run)"} <= set(r.data.dataset)
     assert (tmp_path / "m" / "measure" / "this-machine.csv").is_file()
     assert any(p.name.startswith("roofline-") for p in r.plots)
+
+
+
+# README accuracy rows (by their first words) -> the report groups their cells quote, in the
+# order of the "a / b" figures of each cell; ("production", label) is a line of the report's
+# production-engine summary ("held out", "dense models", a software stack)
+_README_ROWS = {
+    "Vidur H100 GEMMs": [("vidur", "H100 gemm (held-out)"), ("vidur", "H100 gemm (fit)")],
+    "Vidur A100 GEMMs": [("vidur", "A100 gemm (held-out)"), ("vidur", "A100 gemm (fit)")],
+    "Vidur H100 vector": [("vidur", "H100 vector (held-out)"), ("vidur", "H100 vector (fit)")],
+    "Vidur A100 vector": [("vidur", "A100 vector (held-out)"), ("vidur", "A100 vector (fit)")],
+    "Vidur NCCL all-reduce": [("vidur", "H100 collective ≥1 MiB (held-out)"),
+                              ("vidur", "A100 collective ≥1 MiB (held-out)")],
+    "Vidur NCCL < 1 MiB": [("vidur", "H100 collective <1 MiB (held-out)"),
+                           ("vidur", "A100 collective <1 MiB (held-out)")],
+    "LLMCompass A100 operators": [("llmcompass_a100", "operators (held-out)")],
+    "LLMCompass GPT-3 layer": [("llmcompass_a100", "layer (held-out)")],
+    "published fused-MoE": [("moe_kernels", "fused MoE layer (held-out)")],
+    "one H200, measured here": [("gpu_measurements", "operators: gemm")],
+    "one H200: vector kernels": [("gpu_measurements", "operators: elementwise"),
+                                 ("gpu_measurements", "operators: attention")],
+    "one H200: plain-PyTorch": [("gpu_measurements", "end-to-end (graph)"),
+                                ("gpu_measurements", "end-to-end (eager)")],
+    "one H200: numba.cuda": [("gpu_measurements", "numba.cuda kernels (held-out)")],
+    "this machine": [("cpu_kernels", "operators"), ("cpu_transformer", "end-to-end")],
+    "all production-engine rows": [("production", "held out")],
+    "… dense models": [("production", "dense models"),
+                       ("production", "mixture-of-experts models")],
+    "… by stack: TensorRT-LLM": [("production", "TensorRT-LLM (trtllm-bench PyTorch backend)"),
+                                 ("production", "TensorRT-LLM v0.17 (trtllm-bench, C++ engine)"),
+                                 ("production", "TensorRT-LLM v0.14 (Triton TensorRT-LLM backend)")],
+    "… by stack: SGLang": [("production", "SGLang 0.4 (Dec 2024)"),
+                           ("production", "vLLM v0.6.0 (--num-scheduler-steps 10)"),
+                           ("production", "NVIDIA NIM 1.8.0 (TensorRT-LLM)"),
+                           ("production", "SGLang v0.3.0"),
+                           ("production", "TensorRT-LLM (published_e2e tables)"),
+                           ("production", "TensorRT-LLM r24.07")],
+    "per-user speeds, gpt-fast": [("published_e2e", "per-user gpu torch-compile (held-out)")],
+    "per-user speeds, plain-PyTorch": [("published_e2e", "per-user gpu eager (held-out)")],
+    "per-user speeds, TensorRT-LLM": [("published_e2e", "per-user gpu trtllm (held-out)")],
+    "Groq LPU / Cerebras": [("published_e2e", "per-user lpu (held-out)"),
+                            ("published_e2e", "per-user wafer (held-out)")],
+    "TPU v5e JetStream": [("published_asic", "serving systolic (held-out)"),
+                          ("published_asic", "per_user mesh (held-out)")],
+    "DeepSeek-V3": [("deepseek_ep", "deepseek-v3 EP across nodes (held-out)")],
+    "llama.cpp on Apple": [("edge_llamacpp", "llama.cpp metal generation tg128 (held-out)"),
+                           ("edge_llamacpp", "llama.cpp metal prompt pp512 (held-out)")],
+    "llama.cpp K-quant": [("edge_llamacpp",
+                           "llama.cpp metal prompt pp512 (held-out, Sep 2023 build, K-quants)")],
+    "llama.cpp CUDA": [("llamacpp_cuda", "llama.cpp cuda generation tg128 (held-out)"),
+                       ("llamacpp_cuda", "llama.cpp cuda prompt pp512 (held-out)"),
+                       ("llamacpp_cuda", "llama.cpp cuda generation ./main, PR #6766 (held-out)")],
+}
+
+
+def _report_figures(report: str) -> dict[tuple[str, str], tuple[int, float, float]]:
+    """(dataset, group) -> (n, median %, p90 %) of the report's group table, and
+    ("production", label) -> (n, median %, p90 % or nan) of its production-engine lines."""
+    import math
+    import re
+
+    out: dict[tuple[str, str], tuple[int, float, float]] = {}
+    for m in re.finditer(r"^\| (\w+) \| (.+?) \| (\d+) \| ([\d.]+)% \| ([\d.]+)% \|",
+                         report, flags=re.M):
+        out[(m[1], m[2])] = (int(m[3]), float(m[4]), float(m[5]))
+    for m in re.finditer(r"^- (.+?): n=(\d+), median APE ([\d.]+)%(?:, p90 ([\d.]+)%)?",
+                         report, flags=re.M):
+        out[("production", m[1])] = (int(m[2]), float(m[3]),
+                                     float(m[4]) if m[4] else math.nan)
+    return out
+
+
+def test_readme_accuracy_figures_are_the_committed_reports():
+    """The README's accuracy tables quote `validation/report/report.md` (one answer
+    everywhere): each row's rows, median and p90 cells ("a / b / c" for several groups) are
+    the report's figures of the groups `_README_ROWS` names, at the README's precision, so a
+    regenerated report whose figures moved fails here until the README quotes it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    fig = _report_figures((root / "validation" / "report" / "report.md").read_text())
+    section = readme.split("## Accuracy and speed", 1)[1].split("\nSpeed on this", 1)[0]
+    seen = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        key = next((k for k in _README_ROWS if cells[0].startswith(k)), None)
+        if len(cells) != 5 or key is None:
+            continue
+        seen.add(key)
+        groups = [fig[g] for g in _README_ROWS[key]]
+        ns = [int(v.replace(",", "")) for v in cells[1].split(" / ")]
+        assert ns == [g[0] for g in groups], (key, ns)
+        for col, cell in ((1, cells[2]), (2, cells[3])):
+            if not cell:
+                continue
+            vals = [v.strip().strip("*").rstrip("%") for v in cell.split(" / ")]
+            assert len(vals) == len(groups), (key, cell)
+            for v, g in zip(vals, groups, strict=True):
+                digits = len(v.split(".")[1]) if "." in v else 0
+                assert float(v) == round(g[col], digits), (key, col, v, g)
+    assert seen == set(_README_ROWS)
