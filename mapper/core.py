@@ -181,6 +181,21 @@ def _mapping_of(c: OpCost, kern: K.Kernel) -> list[tuple[str, Any]]:
     return d
 
 
+def kernel_times(costs: Sequence[OpCost]) -> list[float]:
+    """Device time of each kernel a unit's calls launch, from their costs: an op whose cost
+    names a second kernel (a split-KV combine, a split-K reduce) launches two; not when the
+    runtime already splits the op into kernels of its own (a math-path attention's matmul /
+    softmax kernels)."""
+    times: list[float] = []
+    for c in costs:
+        second = next((float(v) for k, v in c.detail if k == COMBINE_KERNEL_S), 0.0)
+        if second > 0.0 and len(costs) == 1:
+            times.extend((c.time_s - second, second))
+        else:
+            times.append(c.time_s)
+    return times
+
+
 def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
                hw_fp: int) -> Priced:
     key = (tuple(cache.op_key(k.op) for k in unit.kernels),
@@ -208,15 +223,7 @@ def price_unit(unit: Unit, model: CostModel, hw: Hardware, ctx: CostContext,
         mapping.append(("kernel_names", "+".join(k.label for k in unit.kernels)))
     if unit.label:
         mapping.append(("fused", unit.label))
-    times: list[float] = []
-    for c in costs:  # an op whose cost names a second kernel (a split-KV combine, a split-K
-        # reduce) launches two; not when the runtime already splits the op into kernels of
-        # its own (a math-path attention's matmul / softmax kernels)
-        second = next((float(v) for k, v in c.detail if k == COMBINE_KERNEL_S), 0.0)
-        if second > 0.0 and len(costs) == 1:
-            times.extend((c.time_s - second, second))
-        else:
-            times.append(c.time_s)
+    times = kernel_times(costs)
     mapping.append(("kernels", len(times)))
     pr = Priced(tuple(times), agg, tuple(mapping))
     cache.put(key, pr)
@@ -473,7 +480,9 @@ def op_latency(op: Op, hw: Hardware,
     dev: list[float] = []
     host: list[float] = []
     for u in build_units([op.with_count(1)], rt, split_kernels=True, profile=profile):
-        dev.extend(model.op_cost(k.op, hw, ctx).time_s for k in u.kernels)
-        host.extend(unit_host_s(u, len(u.kernels), host_k, coll_h, mode_s))
+        # the kernels a step launches for it (`price_unit`), each with its host dispatch
+        times = kernel_times([model.op_cost(k.op, hw, ctx) for k in u.kernels])
+        dev.extend(times)
+        host.extend(unit_host_s(u, len(times), host_k, coll_h, mode_s))
     st = T.run([T.Block(tuple(host), tuple(dev), 1)])
     return st.device_free_s

@@ -39,3 +39,22 @@ def test_unsplit_attention_is_one_kernel() -> None:
     assert detail["split_kv"] == 1 and COMBINE_KERNEL_S not in detail
     assert row["kernels"] == 1
     assert row["host_s"] == pytest.approx(hw.chip.params.host_launch_s)
+
+
+def test_predict_op_times_a_split_attention_as_the_step_launches_it() -> None:
+    """One answer everywhere: `predict_op` under `eager` launches the op's kernels as a step
+    does, the split-KV combine with its own host dispatch. By hand: from an idle GPU the
+    first kernel starts after one dispatch, the combine after the later of the second
+    dispatch and the first kernel's end."""
+    from infersim.api import predict_op
+
+    hw = load_hardware("h200-sxm")
+    op = O.attention(1, 32, 8, 64, 1, 1025, False, "bf16")
+    oc = cost_model(hw).op_cost(op, hw, CostContext(from_idle=True))
+    second = dict(oc.detail)[COMBINE_KERNEL_S]
+    first = oc.time_s - second
+    host = hw.chip.params.host_launch_s
+    by_hand = max(host + first, 2 * host) + second
+    assert predict_op(op, hw, "eager") == pytest.approx(by_hand, rel=1e-12)
+    # and under a graph it is the op's device time, both kernels
+    assert predict_op(op, hw, "graph") == pytest.approx(oc.time_s, rel=1e-12)
