@@ -101,7 +101,6 @@ def test_the_vidur_harness_add_reads_one_fresh_input_and_one_cold() -> None:
     # residual runs two such adds, each reading the previous kernel's output)
     from types import SimpleNamespace
 
-
     r = SimpleNamespace(gpu="h100", model="Llama-2-70b-hf", n_head=64, n_kv_head=8,
                         n_embd=8192, n_ffn=28672, gated=1, tp=1, tokens=1024, op="add")
     (op,) = vidur.compute_kernels(r)

@@ -98,7 +98,6 @@ def test_validate_measure_adds_this_machine(tmp_path, monkeypatch):
     assert any(p.name.startswith("roofline-") for p in r.plots)
 
 
-
 # README accuracy rows (by their first words) -> the report groups their cells quote, in the
 # order of the "a / b" figures of each cell; ("production", label) is a line of the report's
 # production-engine summary ("held out", "dense models", a software stack)
