@@ -3,7 +3,13 @@
 `replica.Replica` with `schedulers.ContinuousReplica` / `ChunkedReplica` is the reference; this
 module runs the same state machine over arrays, for the common case `why_not` allows (one
 engine, continuous or chunked, no speculative decoding, no window-capped KV, open loop, no
-event log, a `MapperIterationCost`). Every step is the reference's step in the same order:
+event log, a `MapperIterationCost`), TensorRT-LLM's scheduling rules included: admission
+`reserve` (`_rsv_blocked`, `_reserve`, `_unreserve`: blocks for a request's prompt and whole
+output promised at admission, returned at its finish or preemption), whole prompts
+(`chunked_context` 0: a prompt joins a mixed iteration whole or waits, `S[_CPF]`), the host's
+walk of every held request (`held_request_s`, `_held`) and CUDA-graph padding of
+generation-only iterations (table kind 6: the cost's own `n_dec_graph`). Every step is the
+reference's step in the same order:
 `_reject_impossible`, the policy's iteration (admission, swap-in, decode blocks and
 preemption, multi-iteration decode), pricing, commit; so the collector, the ITL and KV
 samples, energy and the prefix-cache counters come out equal (ITL pairs in the same order).
@@ -47,16 +53,16 @@ from infersim.simulator.serving.traffic import RequestTable
 (_FREE, _TOTAL, _WM, _BS, _EVICT, _NCACHED, _PEAK, _CQ0, _CQ1, _CQ2, _CQ3, _IT, _NDEC, _BSUM,
  _NFRESH, _FRN, _FINN, _VICN, _WH, _WN, _SH, _SN, _PFN, _LRUH, _NREC, _HFREE, _PNOW, _ITLN,
  _KVN, _KVLEN, _KVSTRIDE, _AI, _PREFIX, _SWAP, _CHUNKED, _MAXTOK, _MAXB, _HCOUNT, _LAG,
- _LAGN, _ALAG) = range(41)
-_NS = 41
+ _LAGN, _ALAG, _RSVON, _RSVD, _CPF, _WALK, _GPAD) = range(46)
+_NS = 46
 # float state (`F`)
 (_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT, _ITS,
- _ITE, _FCALL) = range(13)
-_NF = 13
+ _ITE, _FCALL, _FHELD) = range(14)
+_NF = 14
 # per-request int fields (`Q`)
 (_P0, _PR, _OUT, _GEN, _DONE, _CACHE, _BLK, _BASE, _FIN, _G0, _SYSO, _SYSF, _OWN, _KEYED,
- _INDEC, _INFRESH, _DPOS) = range(17)
-_NQ = 17
+ _INDEC, _INFRESH, _DPOS, _RSV) = range(18)
+_NQ = 18
 _CONV_CAP = 1 << 62  # a conversation chain has no upper block limit
 _KV_CAPACITY = 2048  # `metrics.BoundedSampler`'s default
 # first sizes of the buffers the loop grows: ITL samples (~3.5 per request measured at 10^6
@@ -89,6 +95,8 @@ def _node(kind: int, a: float, b: float, c: float) -> tuple[float, float]:
         v = cost._sdec.get((ia, ib)) or cost._sdec_node(ia, ib)
     elif kind == 5:  # A_pf (kinds 3, 4: S_pf on the token and chunk axes)
         v = cost._apf.get(ia) or cost._aprefill_node(ia)
+    elif kind == 6:  # N_dec of a decode-only iteration at its padded CUDA-graph batch
+        v = cost.n_dec_graph(ia)
     else:
         v = cost._spf.get((ia, ib, ic)) or cost._spf_node(ia, ib, ic)
     return float(v[0]), float(v[1])
@@ -201,8 +209,9 @@ def _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, b, q, c):  # type: ignore[no
 
 @njit(cache=True)
 def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
-           cq, cc, nch, emits, d, ctx):  # type: ignore[no-untyped-def]
-    """`MapperIterationCost.__call__` of an iteration: chunks (cq, cc)[:nch], emits, d, ctx."""
+           cq, cc, nch, emits, d, ctx, held):  # type: ignore[no-untyped-def]
+    """`MapperIterationCost.__call__` of an iteration: chunks (cq, cc)[:nch], emits, d, ctx;
+    held: the requests the host walks (`Replica.held`, 0 where it walks none)."""
     k0, k1, k2, k5, m1 = (np.int64(0), np.int64(1), np.int64(2), np.int64(5),
                           np.int64(-1))  # table kinds
     if d and nch == 0 and emits == 0:  # `_decode_only`
@@ -218,7 +227,11 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
                     lo_ = mid + 1
             i = lo_
             lo, hi = ctxn[i - 1], ctxn[i]
-            nt, ne = _lerp1(hk, hv, S, k1, tok, d)
+            if S[_GPAD]:  # `n_dec_graph`: the padded graph's batch (d < 4096^2)
+                nt, ne = _tv(hk, hv, S, np.int64(6), d % 4096, d // 4096, np.int64(0),
+                             float(d), 0.0, 0.0)
+            else:
+                nt, ne = _lerp1(hk, hv, S, k1, tok, d)
             t0, e0 = _lerp2(hk, hv, S, k2, m1, 0.0, seq, ctxn, float(d), lo)
             t1, e1 = _lerp2(hk, hv, S, k2, m1, 0.0, seq, ctxn, float(d), hi)
             t0, e0, t1, e1 = nt + t0, ne + e0, nt + t1, ne + e1
@@ -268,7 +281,9 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
         t, e = max(t, 0.0), max(e, 0.0)
     # `floored`: the serving floor (`frontend_floor`; zeros where the kind has none)
     chunks = d / F[_FEVERY] + emits
-    floor = max(F[_FCALL] * min(1.0, chunks) + F[_FCHUNK] * chunks, F[_FOUT] * (d + emits))
+    own = d + emits
+    floor = max(F[_FCALL] * min(1.0, chunks) + F[_FCHUNK] * chunks,
+                F[_FOUT] * own + F[_FHELD] * max(held - own, 0.0))
     if floor > t:
         return floor, e + F[_IDLEW] * (floor - t)
     return t, e
@@ -636,7 +651,39 @@ def _deliver(S, lag, first_s, finish_s, now):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _unreserve(S, Q, rid):  # type: ignore[no-untyped-def]
+    """`Replica._unreserve`: a finished or preempted request's reservation is returned."""
+    S[_RSVD] -= Q[rid, _RSV]
+    Q[rid, _RSV] = 0
+
+
+@njit(cache=True)
+def _rsv_blocked(S, Q, rid):  # type: ignore[no-untyped-def]
+    """Admission `reserve` (`Replica._admissible`): the blocks of the request's prompt and
+    whole output do not fit beside those promised to the running ones."""
+    return S[_RSVON] != 0 and (
+        S[_RSVD] + _blocks_for(S, np.int64(Q[rid, _P0]) + Q[rid, _OUT]) > S[_TOTAL])
+
+
+@njit(cache=True)
+def _reserve(S, Q, rid):  # type: ignore[no-untyped-def]
+    """`Replica._admit` under admission `reserve`: promise the request's blocks."""
+    if S[_RSVON]:
+        Q[rid, _RSV] = _blocks_for(S, np.int64(Q[rid, _P0]) + Q[rid, _OUT])
+        S[_RSVD] += Q[rid, _RSV]
+
+
+@njit(cache=True)
+def _held(S, in_step):  # type: ignore[no-untyped-def]
+    """`Replica.held`: the requests the host's list holds (0 where it walks none)."""
+    if not S[_WALK]:
+        return np.int64(0)
+    return min(S[_MAXB], S[_WN] + S[_SN] + S[_PFN] + S[_NDEC] + in_step)
+
+
+@njit(cache=True)
 def _finish(S, Q, ch, hx, hc, hn, rec, finish_s, lag, rid, now):  # type: ignore[no-untyped-def]
+    _unreserve(S, Q, rid)
     _release(S, Q, ch, hx, hc, hn, rec, rid)
     finish_s[rid] = now
     if S[_LAG]:
@@ -737,7 +784,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
         while S[_WN]:
             rid = waiting[S[_WH]]
             full = _blocks_for(S, np.int64(Q[rid, _P0]) + Q[rid, _OUT])
-            too_long = not chunked and Q[rid, _PR] > S[_MAXTOK]
+            too_long = not S[_CPF] and Q[rid, _PR] > S[_MAXTOK]
             if full <= S[_TOTAL] - S[_WM] and not too_long:
                 break
             S[_WH] = (S[_WH] + 1) % wcap
@@ -757,11 +804,13 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                             F[_ITS] < arrival_s[rid] <= F[_ITE]):  # Replica._too_late
                         break
                     slots = mb - S[_NDEC] - nch
-                    if slots <= 0 or not _can_admit(S, _blocks_for(S, np.int64(Q[rid, _PR]))) or (
+                    if slots <= 0 or _rsv_blocked(S, Q, rid) or not _can_admit(
+                            S, _blocks_for(S, np.int64(Q[rid, _PR]))) or (
                             Q[rid, _PR] > S[_MAXTOK] - tokens):
                         break
                     S[_WH] = (S[_WH] + 1) % wcap  # _admit
                     S[_WN] -= 1
+                    _reserve(S, Q, rid)
                     if sched_s[rid] != sched_s[rid]:
                         sched_s[rid] = now
                     if S[_PREFIX]:
@@ -814,6 +863,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     if (Q[rid, _BASE] + S[_IT]) % S[_BS] == 0:
                         need -= 1
                     _leave(S, F, Q, last, cnt, dl, fr_r, fr_t, rid)  # _preempt
+                    _unreserve(S, Q, rid)
                     _release(S, Q, ch, hx, hc, hn, rec, rid)
                     preempt[rid] += 1
                     if S[_SWAP]:
@@ -847,10 +897,13 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                         F[_ITS] < arrival_s[rid] <= F[_ITE]):  # Replica._too_late
                     break
                 slots = mb - S[_NDEC] - S[_PFN]
-                if slots <= 0 or not _can_admit(S, _blocks_for(S, np.int64(Q[rid, _PR]))):
+                if slots <= 0 or _rsv_blocked(S, Q, rid) or not _can_admit(
+                        S, _blocks_for(S, np.int64(Q[rid, _PR]))) or (
+                        not S[_CPF] and Q[rid, _PR] > budget):
                     break
                 S[_WH] = (S[_WH] + 1) % wcap
                 S[_WN] -= 1
+                _reserve(S, Q, rid)
                 if sched_s[rid] != sched_s[rid]:
                     sched_s[rid] = now
                 if S[_PREFIX]:
@@ -903,9 +956,9 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     rid = waiting[S[_WH]]
                     tokens = S[_MAXTOK] - (d if chunked else 0)
                     slots = mb - d
-                    if tokens > 0 and slots > 0 and _can_admit(
+                    if tokens > 0 and slots > 0 and not _rsv_blocked(S, Q, rid) and _can_admit(
                             S, _blocks_for(S, np.int64(Q[rid, _PR]))) and (
-                            chunked or Q[rid, _PR] <= tokens):
+                            S[_CPF] or Q[rid, _PR] <= tokens):
                         k = 1
                     else:
                         horizon = horizon_inf  # solo: nothing but a finish changes that
@@ -921,7 +974,8 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                     nw[:S[_ITLN]] = itl_w[:S[_ITLN]]
                     itl_v, itl_w = nv, nw
                 t, e = _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells,
-                              cell_ok, cq, cc, z, z, d, S[_BSUM] + d * (S[_IT] + 1))
+                              cell_ok, cq, cc, z, z, d, S[_BSUM] + d * (S[_IT] + 1),
+                              _held(S, z))
                 t += F[_EXTRA]
                 F[_EXTRA] = 0.0
                 _kv_add(S, F, kv_t, kv_v, cur)
@@ -947,7 +1001,8 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
             continue
         # a step with prefill work (Replica._step), then its commit
         t, e = _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
-                      cq, cc, nch, emits, d, S[_BSUM] + d * (S[_IT] + 1) if d else 0)
+                      cq, cc, nch, emits, d, S[_BSUM] + d * (S[_IT] + 1) if d else 0,
+                      _held(S, z if chunked else np.int64(nch)))
         t += F[_EXTRA]
         F[_EXTRA] = 0.0
         _kv_add(S, F, kv_t, kv_v, now)
@@ -1017,8 +1072,8 @@ def arrival_clock(arrival_s):  # type: ignore[no-untyped-def]
 def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: int,
             event_log: bool, decode: object) -> str:
     """Why the compiled engine cannot run this simulation ("" when it can)."""
-    from infersim.simulator.serving.config import Admission, Policy, Router
-    from infersim.simulator.serving.replica import chunked_context, pass_steps
+    from infersim.simulator.serving.config import Policy, Router
+    from infersim.simulator.serving.replica import pass_steps
     from infersim.simulator.serving.speculative import capped
 
     if not isinstance(cost, MapperIterationCost):
@@ -1032,22 +1087,13 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
                "(round_robin only)"),
               (spec.pipeline_stages != 1, "pipeline parallelism (pp > 1)"),
               (cost.parallel.dp > 1, "attention data parallelism (dp > 1)"),
-              (cost.graph_padded, "CUDA-graph batch padding (graph_padding)"),
               (policy.spec is not None, "speculative decoding"),
-              (policy.admission == Admission.RESERVE,
-               "reserve admission (KV reserved for whole requests, TensorRT-LLM's "
-               "GUARANTEED_NO_EVICT)"),
               (pass_steps(cost) > 1, "multi-step scheduling (scheduler_steps > 1)"),
-              (policy.kind == Policy.CHUNKED and not chunked_context(cost),
-               "mixed batching of whole prompts (chunked_context 0: TensorRT-LLM without "
-               "chunked context)"),
               (capped(spec.kv_groups), "window-capped KV (sliding or chunked attention)"),
               (decode is not None, "a decode pool of its own"),
               (closed_loop, "closed-loop traffic"),
               (event_log, "an event log"),
               (cost.floor_terms is None, "a serving floor of an unknown kind"),
-              (cost.floor_terms is not None and cost.floor_terms.held_s > 0.0,
-               "a host walk of every held request (held_request_s)"),
               (max(len(a.nodes) for a in (cost.tok, cost.seq, cost.ctx, cost.cached,
                                           cost.chunk_tok)) >= 4096, "a table axis too long"))
     return next((why for bad, why in checks if bad), "")
@@ -1065,9 +1111,14 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     as `arrival_clock` gives (None: from the table). nodes: [keys, values, count] of a node
     table shared by several runs of one cost (None: one of its own). kv_capacity: the KV
     sampler's size (`BoundedSampler`)."""
-    from infersim.simulator.serving.config import Policy, Preemption
+    from infersim.simulator.serving.config import Admission, Policy, Preemption
     from infersim.simulator.serving.kv_pool import KvBlockPool, PrefixKvPool
-    from infersim.simulator.serving.replica import admission_lag, output_lag
+    from infersim.simulator.serving.replica import (
+        admission_lag,
+        chunked_context,
+        output_lag,
+        profile_knob,
+    )
 
     n = len(table)
     chunked = policy.kind == Policy.CHUNKED
@@ -1090,10 +1141,15 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     S[_MAXB] = mb
     S[_LAG] = int(output_lag(cost))
     S[_ALAG] = int(admission_lag(cost))
+    S[_RSVON] = int(policy.admission == Admission.RESERVE)
+    # whole prompts only (chunked_context 0): a prompt joins an iteration whole or waits
+    S[_CPF] = int(chunked and chunked_context(cost))
+    S[_WALK] = int(profile_knob(cost, "held_request_s", 0.0) > 0.0)
+    S[_GPAD] = int(cost.graph_padded)
     F[_ITS] = F[_ITE] = -math.inf
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w
-    F[_FCALL], F[_FCHUNK], F[_FEVERY], F[_FOUT] = floor[:4]  # FrontEndTerms' order
+    F[_FCALL], F[_FCHUNK], F[_FEVERY], F[_FOUT], F[_FHELD] = floor  # FrontEndTerms' order
     Q = np.zeros((n, _NQ), np.int32)  # token counts, blocks, owners: < 2^31
     Q[:, _P0] = Q[:, _PR] = table.prompt_tokens
     Q[:, _OUT] = table.output_tokens

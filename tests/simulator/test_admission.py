@@ -8,6 +8,7 @@ The injected cost: an iteration with prefill work costs 1.0 s, a decode-only one
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from infersim.foundation.errors import InputError
@@ -79,25 +80,23 @@ def test_auto_admission_is_the_runtimes_own() -> None:
         lookup("trtllm")).admission is Admission.ON_DEMAND
 
 
-def test_reserve_runs_on_the_reference_engine() -> None:
-    from infersim.api import serve
-    from infersim.simulator import Deployment, FixedLengths, Poisson
-
-    traffic = Traffic(Poisson(5.0), FixedLengths(64, 8), 20)
-    dep = Deployment(runtime="trtllm")
-    with pytest.raises(InputError, match="reserve admission"):
-        serve("llama-3.2-1b", "h100-sxm", traffic, deployment=dep, engine="compiled")
-    on_demand = ServingPolicy(admission=Admission.ON_DEMAND)
-    # the compiled engine chunks prompts: compare the engines with TensorRT-LLM's chunked
-    # context on (whole-prompt batching runs on the reference engine too, test_chunked_context)
+def test_reserve_runs_on_both_engines_alike(tmp_path) -> None:
     from infersim.hwmodels import load_hardware
-    from infersim.hwmodels.runtime_knobs import tune_runtime
+    from infersim.simulator.serving.costs import MapperIterationCost
+    from infersim.workloads import load_model
 
-    dep = Deployment(runtime=tune_runtime(load_hardware("h100-sxm"), "trtllm",
-                                          {"chunked_context": 1.0}))
-    a = serve("llama-3.2-1b", "h100-sxm", traffic, on_demand, deployment=dep,
-              engine="compiled")
-    b = serve("llama-3.2-1b", "h100-sxm", traffic, on_demand, deployment=dep, engine="simpy")
-    assert a.per_request["finish_s"] == pytest.approx(b.per_request["finish_s"])
+    # the two-request trace above, priced by TensorRT-LLM's profile (whole prompts): on the
+    # compiled engine too B waits for A's reservation
+    p = tmp_path / "trace.csv"
+    p.write_text("arrival_s,prompt_tokens,output_tokens\n0,16,32\n0,16,16\n")
+    mc = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
+                             runtime="trtllm")
+    a, b = (simulate_serving(ReplicaSpec(kv_blocks=4), mc, Traffic(TraceReplay(str(p)), None,
+                                                                   None),
+                             ServingPolicy(max_batch=8), engine=e) for e in ("simpy", "compiled"))
+    assert a.preemptions == b.preemptions == 0 and b.completed == 2
+    for k, v in a.per_request.items():
+        assert np.array_equal(v, b.per_request[k], equal_nan=True), k
+    assert b.per_request["scheduled_s"][1] >= b.per_request["finish_s"][0]
     with pytest.raises(InputError, match=r"policy\.admission"):
         ServingPolicy(admission="guaranteed")

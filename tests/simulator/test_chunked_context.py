@@ -9,9 +9,9 @@ prompt chunks and decoding sequences; its runtime profile carries `mixed_batchin
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from infersim.foundation.errors import InputError
 from infersim.hwmodels import load_hardware
 from infersim.hwmodels.models.gpu.engines import lookup
 from infersim.hwmodels.runtime_knobs import tune_runtime
@@ -95,11 +95,12 @@ def test_whole_prompts_serve_a_prompt_heavy_load_no_faster(tmp_path):
     assert whole.duration_s > chunks.duration_s
 
 
-def test_the_compiled_engine_declines_whole_prompt_batching(tmp_path):
-    # it implements chunked prefill only, so it names the knob rather than answer differently
+def test_the_compiled_engine_batches_whole_prompts_as_the_reference_does(tmp_path):
     h = load_hardware("h100-sxm")
     rt = tune_runtime(h, "trtllm", {"kv_reservation": 0.0})
-    traffic = burst(tmp_path, 4, 100, 4)
-    with pytest.raises(InputError, match="chunked_context 0"):
-        serve("llama-3.1-8b", h, traffic, ServingPolicy(), engine="compiled",
-              deployment=Deployment(runtime=rt))
+    traffic = burst(tmp_path, 40, 3000, 50)  # a few whole prompts fit an iteration's budget
+    a, b = (serve("llama-3.1-8b", h, traffic, ServingPolicy(), engine=e,
+                  deployment=Deployment(runtime=rt)) for e in ("simpy", "compiled"))
+    assert a.to_dict() == b.to_dict()
+    for k, v in a.per_request.items():
+        assert np.array_equal(v, b.per_request[k], equal_nan=True), k

@@ -172,8 +172,12 @@ def test_simulator_line_budget():
     # PyExecutor walks its whole active list, every micro-batch's under pipeline
     # parallelism): `Replica.held` and `_price`, the pipeline's list of its engines, a
     # whole-prompt step's requests counted while they run, the `held` argument through the
-    # costs' `__call__` and `floored`, the compiled engine's refusal, with docstrings).
+    # costs' `__call__` and `floored`, the compiled engine's refusal, with docstrings);
+    # +50 for TensorRT-LLM's scheduling on the compiled engine (its refusals dropped): the
+    # reservation's state, `_rsv_blocked` / `_reserve` / `_unreserve`, whole prompts in the
+    # admission and run-bound checks, `_held` and the floor's walk term, the padded-graph
+    # table kind read through the cost's own `n_dec_graph`, and the module-doc lines.
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5841, f"simulator/ has {lines} non-blank lines (budget 5841)"
+    assert lines <= 5891, f"simulator/ has {lines} non-blank lines (budget 5891)"

@@ -141,12 +141,9 @@ def test_auto_falls_back_and_compiled_refuses_out_of_scope(cost) -> None:
     lo = ServingPolicy(router="least_outstanding")
     assert compiled.why_not(spec, cost, False, ServingPolicy(), 8, False, None) == ""
     assert "least_outstanding" in compiled.why_not(spec, cost, False, lo, 2, False, None)
-    # a host that walks every held request (held_request_s): the reference engine's alone
-    walk = MapperIterationCost(load_model("llama-3.2-1b"), load_hardware("h100-sxm"),
-                               runtime=E.lookup("vllm-v0-api").with_values(
-                                   held_request_s=1e-6))
-    assert "held_request_s" in compiled.why_not(spec, walk, False, ServingPolicy(), 1, False,
-                                                None)
+    # pipeline stages share a gate across replicas' micro-batches: the reference engine's
+    staged = ReplicaSpec(kv_blocks=2000, pipeline_stages=2)
+    assert "pp > 1" in compiled.why_not(staged, cost, False, ServingPolicy(), 1, False, None)
     auto = simulate_serving(spec, cost, tr, lo, replicas=2, engine="auto")
     simpy_ = simulate_serving(spec, cost, tr, lo, replicas=2, engine="simpy")
     assert_same(auto, simpy_)
@@ -357,3 +354,82 @@ def test_round_robin_more_replicas_than_requests_and_ties_at_zero(cost, tmp_path
     b = run(cost, "compiled", tr, pol, spec, replicas=3)
     assert_same(a, b, same_times)
     assert b.per_request["replica"].tolist() == [0, 1, 2, 0, 1]
+
+
+# TensorRT-LLM's scheduling in the compiled engine: the C++ executor (`trtllm`: KV reserved
+# for whole requests, whole prompts in mixed batches) and the PyTorch backend
+# (`trtllm-pytorch`: also the host's walk of every held request, admission one iteration late,
+# and generation-only iterations padded to a captured CUDA graph's batch; a MoE model's dummy
+# rows routed to the same experts), on a dense and a MoE model, under both policies.
+TRTLLM_CASES = {
+    "cpp_dense_auto": ("llama-3.2-1b", "trtllm", "auto", "lognormal"),
+    "cpp_dense_continuous": ("llama-3.2-1b", "trtllm", "continuous", "fixed"),
+    "pytorch_dense_auto": ("llama-3.2-1b", "trtllm-pytorch", "auto", "lognormal"),
+    "pytorch_moe_auto": ("qwen3-30b-a3b", "trtllm-pytorch", "auto", "fixed"),
+    "pytorch_moe_continuous": ("qwen3-30b-a3b", "trtllm-pytorch", "continuous", "lognormal"),
+}
+
+
+@pytest.fixture(scope="module")
+def trtllm_costs() -> dict[tuple[str, str], MapperIterationCost]:
+    return {}
+
+
+@pytest.mark.parametrize("name", list(TRTLLM_CASES))
+def test_trtllm_scheduling_equals_simpy(trtllm_costs, name) -> None:
+    from infersim.simulator.serving.config import Admission
+    from infersim.simulator.serving.replica import chunked_context
+
+    model, runtime, kind, lengths = TRTLLM_CASES[name]
+    key = (model, runtime)
+    if key not in trtllm_costs:
+        trtllm_costs[key] = MapperIterationCost(load_model(model), load_hardware("h100-sxm"),
+                                                runtime=runtime, max_batch=64)
+    cost = trtllm_costs[key]
+    rng = np.random.default_rng(len(name))
+    ln = (FixedLengths(int(rng.integers(300, 900)), int(rng.integers(60, 300)))
+          if lengths == "fixed" else
+          SampledLengths(Lognormal.from_mean(600, 0.9, 1, 3000),
+                         Lognormal.from_mean(200, 0.9, 1, 1000)))
+    traffic = Traffic(Poisson(40.0), ln, 700)
+    policy = ServingPolicy(kind=kind, max_batch=64, max_tokens=2048).resolved(cost.runtime)
+    # a cache of a few dozen requests: reservations bind, and whole prompts wait for room
+    spec = ReplicaSpec(kv_blocks=int(rng.integers(600, 900)), kv_bytes_per_token_per_chip=3e4,
+                       idle_power_w=100.0)
+    assert compiled.why_not(spec, cost, False, policy, 1, False, None) == ""
+    assert policy.admission == Admission.RESERVE
+    assert kind == "continuous" or not chunked_context(cost)  # whole prompts
+    assert cost.graph_padded == (runtime == "trtllm-pytorch")
+    a = run(cost, "simpy", traffic, policy, spec, max_context=3000)
+    b = run(cost, "compiled", traffic, policy, spec, max_context=3000)
+    assert_same(a, b)
+    assert a.completed > 0 and a.preemptions == 0  # reserved: decoding never runs out
+
+
+def test_trtllm_scheduling_knobs_move_the_compiled_result() -> None:
+    """Each TensorRT-LLM scheduling rule the compiled engine now runs changes its result the
+    way the reference engine's does (not a no-op there): reserving KV for whole requests
+    queues more (TTFT up), the held-request walk lengthens host-bound iterations (TPOT up), and
+    CUDA-graph padding runs a decode batch at a captured size (TPOT up)."""
+    base = E.lookup("trtllm-pytorch")
+    assert base is not None
+    m, h = load_model("llama-3.2-1b"), load_hardware("h100-sxm")
+    traffic = Traffic(Poisson(60.0), SampledLengths(Lognormal.from_mean(600, 0.9, 1, 3000),
+                                                    Lognormal.from_mean(200, 0.9, 1, 1000)),
+                      700)
+    spec = ReplicaSpec(kv_blocks=700, kv_bytes_per_token_per_chip=3e4, idle_power_w=100.0)
+
+    def serve(**values: float) -> dict[str, float]:
+        cost = MapperIterationCost(m, h, runtime=base.with_values(**values), max_batch=64)
+        pol = ServingPolicy(max_batch=64, max_tokens=2048)
+        a = run(cost, "simpy", traffic, pol, spec, max_context=3000)
+        b = run(cost, "compiled", traffic, pol, spec, max_context=3000)
+        assert_same(a, b)
+        return b.to_dict()
+
+    ref = serve()
+    assert serve(kv_reservation=0.0)["ttft_mean_s"] < ref["ttft_mean_s"]
+    # the walk at its most (every held request costs a decoding one's host work) binds here
+    walk = serve(held_request_s=base.value("output_token_s", 0.0))
+    assert walk["tpot_mean_s"] > ref["tpot_mean_s"]
+    assert serve(graph_padding=0.0)["tpot_mean_s"] < ref["tpot_mean_s"]

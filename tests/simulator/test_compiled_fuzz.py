@@ -53,10 +53,14 @@ DEPLOYMENTS: dict[str, tuple[str, str, str | None, int]] = {
     "wafer": ("llama-3.2-1b", "cs-3", None, 1),
     "lpu": ("llama-3.2-1b", "groq-576", None, 1),
     "cim": ("llama-3.2-1b", "sram-cim", None, 1),
+    # TensorRT-LLM's own scheduling: whole prompts (chunked_context 0), and for the PyTorch
+    # backend the held-request walk and CUDA-graph padding (a MoE's dummy rows routed alike)
+    "trtllm-own": ("llama-3.2-1b", "h100-sxm", "trtllm-triton", 1),
+    "trtllm-pytorch": ("llama-3.2-1b", "h100-sxm", "trtllm-pytorch", 1),
+    "trtllm-pytorch-moe": ("qwen3-30b-a3b", "h100-sxm", "trtllm-pytorch", 1),
 }
-# profile knobs a deployment changes: the compiled engine chunks prompts, so TensorRT-LLM's
-# floors are compared with its chunked context on (whole-prompt batching runs on the reference
-# engine only, tests/simulator/test_chunked_context.py)
+# profile knobs a deployment changes: these compare TensorRT-LLM's floors with its chunked
+# context on (its own whole-prompt batching: the `trtllm-own` deployments)
 KNOBS: dict[str, dict[str, float]] = {"trtllm": {"chunked_context": 1.0},
                                       "trtllm-v011": {"chunked_context": 1.0},
                                       # a batched call long enough to bind (5 ms per step)
@@ -81,8 +85,8 @@ def both(dep: str, traffic: Traffic, policy: ServingPolicy, spec: ReplicaSpec,
          max_context: int | None = None, seed: int = 0, replicas: int = 1) -> ServingResult:
     """Run both engines from the same start; assert equal results; return the simpy one.
     Several replicas: times equal to rounding (see `same_times`), the rest as one.
-    Admission on demand (the compiled engine's; a TensorRT-LLM profile's own `reserve`
-    runs on simpy only, tests/simulator/test_admission.py)."""
+    Admission `auto` runs on demand here (the cases' preemptions); `reserve` is asked for
+    explicitly (the TensorRT-LLM cases)."""
     cost = cost_of(dep, policy.prefix_caching)
     if policy.admission == Admission.AUTO:
         policy = dataclasses.replace(policy, admission=Admission.ON_DEMAND)
@@ -204,6 +208,16 @@ for _dep in ("vllm-v0", "sglang", "sglang-v03", "trtllm", "trtllm-v011", "trtllm
             ServingPolicy(kind=_kind, max_tokens=1024 if _kind == "chunked" else 4096),
             spec_(kv_blocks=150), None,
             lambda r: r.completed > 0 and r.preemptions > 0)
+for _dep in ("trtllm-own", "trtllm-pytorch", "trtllm-pytorch-moe"):
+    for _kind in ("continuous", "chunked"):
+        # KV reserved for whole requests: nothing is preempted, requests wait for room
+        NAMED[f"{_dep}_{_kind}_reserve"] = (
+            _dep, Traffic(Poisson(200.0), LN, 400),
+            ServingPolicy(kind=_kind, admission="reserve", max_batch=64,
+                          max_tokens=1024 if _kind == "chunked" else 4096),
+            spec_(kv_blocks=400), 3000,
+            lambda r: r.completed > 0 and r.preemptions == 0
+            and np.nanmax(r.per_request["scheduled_s"] - r.per_request["arrival_s"]) > 0.1)
 
 
 @pytest.mark.parametrize("name", list(NAMED))
