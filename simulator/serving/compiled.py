@@ -8,8 +8,10 @@ event log, a `MapperIterationCost`), TensorRT-LLM's scheduling rules included: a
 output promised at admission, returned at its finish or preemption), whole prompts
 (`chunked_context` 0: a prompt joins a mixed iteration whole or waits, `S[_CPF]`), the host's
 walk of every held request (`held_request_s`, `_held`) and CUDA-graph padding of
-generation-only iterations (table kind 6: the cost's own `n_dec_graph`). Every step is the
-reference's step in the same order:
+generation-only iterations (table kind 6: the cost's own `n_dec_graph`); and attention data
+parallelism, which changes only the pricing: each group's share of the tokens, the busiest
+group's prompt work (`_busiest`, table kind 7: R_pf) with the others idle, and each group's
+host floor. Every step is the reference's step in the same order:
 `_reject_impossible`, the policy's iteration (admission, swap-in, decode blocks and
 preemption, multi-iteration decode), pricing, commit; so the collector, the ITL and KV
 samples, energy and the prefix-cache counters come out equal (ITL pairs in the same order).
@@ -53,8 +55,8 @@ from infersim.simulator.serving.traffic import RequestTable
 (_FREE, _TOTAL, _WM, _BS, _EVICT, _NCACHED, _PEAK, _CQ0, _CQ1, _CQ2, _CQ3, _IT, _NDEC, _BSUM,
  _NFRESH, _FRN, _FINN, _VICN, _WH, _WN, _SH, _SN, _PFN, _LRUH, _NREC, _HFREE, _PNOW, _ITLN,
  _KVN, _KVLEN, _KVSTRIDE, _AI, _PREFIX, _SWAP, _CHUNKED, _MAXTOK, _MAXB, _HCOUNT, _LAG,
- _LAGN, _ALAG, _RSVON, _RSVD, _CPF, _WALK, _GPAD) = range(46)
-_NS = 46
+ _LAGN, _ALAG, _RSVON, _RSVD, _CPF, _WALK, _GPAD, _DP) = range(47)
+_NS = 47
 # float state (`F`)
 (_NOW, _TDEC, _BUSY, _ENERGY, _EXTRA, _SWAPS, _IDLEW, _FCHUNK, _FEVERY, _FOUT, _ITS,
  _ITE, _FCALL, _FHELD) = range(14)
@@ -97,6 +99,8 @@ def _node(kind: int, a: float, b: float, c: float) -> tuple[float, float]:
         v = cost._apf.get(ia) or cost._aprefill_node(ia)
     elif kind == 6:  # N_dec of a decode-only iteration at its padded CUDA-graph batch
         v = cost.n_dec_graph(ia)
+    elif kind == 7:  # R_pf: N_pf's group-local part (attention data parallelism)
+        v = cost._rpf.get(ia) or cost._rprefill_node(ia)
     else:
         v = cost._spf.get((ia, ib, ic)) or cost._spf_node(ia, ib, ic)
     return float(v[0]), float(v[1])
@@ -208,6 +212,17 @@ def _s_pf(hk, hv, S, tok, seq, cached, chunk, snap, b, q, c):  # type: ignore[no
 
 
 @njit(cache=True)
+def _busiest(cq, nch, d, dp):  # type: ignore[no-untyped-def]
+    """`costs.busiest_group_tokens` of the chunks cq[:nch] and d decoders over dp groups."""
+    loads = np.empty(dp, np.int64)
+    for g in range(dp):
+        loads[g] = d // dp + (1 if g < d % dp else 0)
+    for q in np.sort(cq[:nch])[::-1]:  # largest first, on the least loaded group
+        loads[np.argmin(loads)] += q
+    return loads.max()
+
+
+@njit(cache=True)
 def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
            cq, cc, nch, emits, d, ctx, held):  # type: ignore[no-untyped-def]
     """`MapperIterationCost.__call__` of an iteration: chunks (cq, cc)[:nch], emits, d, ctx;
@@ -266,12 +281,22 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
                            cc[i])
             t += st
             e += se
-        nt, ne = _lerp1(hk, hv, S, k0, tok, p + d)
+        dp = S[_DP]
+        mean = -(-(p + d) // dp)  # each data-parallel group's share
+        nt, ne = _lerp1(hk, hv, S, k0, tok, mean)
         t += nt
         e += ne
+        if dp > 1 and p:  # the busiest group's local work; the other groups wait idle
+            most = _busiest(cq, nch, d, dp)
+            if most > mean:
+                k7 = np.int64(7)
+                wait = max(_lerp1(hk, hv, S, k7, tok, most)[0]
+                           - _lerp1(hk, hv, S, k7, tok, mean)[0], 0.0)
+                t += wait
+                e += F[_IDLEW] * wait * (dp - 1) / dp
         if d + emits:
             dt, de = _lerp1(hk, hv, S, k1, tok, d + emits)
-            pt, pe = _lerp1(hk, hv, S, k5, tok, d + emits)
+            pt, pe = _lerp1(hk, hv, S, k5, tok, -(-(d + emits) // dp))
             t += dt - pt
             e += de - pe
         if d:
@@ -279,11 +304,15 @@ def _price(hk, hv, S, F, tok, seq, ctxn, cached, chunk, snap, cells, cell_ok,
             t += st
             e += se
         t, e = max(t, 0.0), max(e, 0.0)
-    # `floored`: the serving floor (`frontend_floor`; zeros where the kind has none)
-    chunks = d / F[_FEVERY] + emits
-    own = d + emits
+    # `floored`: the serving floor (`frontend_floor`; zeros where the kind has none), each
+    # data-parallel group's host its own share
+    dp = S[_DP]
+    sd, sf = -(-d // dp), -(-emits // dp)
+    chunks = sd / F[_FEVERY] + sf
+    own = sd + sf
+    sh = -(-held // dp)
     floor = max(F[_FCALL] * min(1.0, chunks) + F[_FCHUNK] * chunks,
-                F[_FOUT] * own + F[_FHELD] * max(held - own, 0.0))
+                F[_FOUT] * own + F[_FHELD] * max(sh - own, 0.0))
     if floor > t:
         return floor, e + F[_IDLEW] * (floor - t)
     return t, e
@@ -1086,7 +1115,6 @@ def why_not(spec: Any, cost: object, closed_loop: bool, policy: Any, replicas: i
                f"{replicas} replicas behind the {getattr(router, 'value', router)} router "
                "(round_robin only)"),
               (spec.pipeline_stages != 1, "pipeline parallelism (pp > 1)"),
-              (cost.parallel.dp > 1, "attention data parallelism (dp > 1)"),
               (policy.spec is not None, "speculative decoding"),
               (pass_steps(cost) > 1, "multi-step scheduling (scheduler_steps > 1)"),
               (capped(spec.kv_groups), "window-capped KV (sliding or chunked attention)"),
@@ -1146,6 +1174,7 @@ def run(spec: Any, cost: MapperIterationCost, table: RequestTable, col: Collecto
     S[_CPF] = int(chunked and chunked_context(cost))
     S[_WALK] = int(profile_knob(cost, "held_request_s", 0.0) > 0.0)
     S[_GPAD] = int(cost.graph_padded)
+    S[_DP] = cost.parallel.dp
     F[_ITS] = F[_ITE] = -math.inf
     F[_SWAPS] = bs * spec.kv_bytes_per_token_per_chip / spec.host_link_Bps
     F[_IDLEW] = cost._idle_w

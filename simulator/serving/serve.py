@@ -28,8 +28,8 @@ stamped at the send, so TTFT, end-to-end latency and queue time hold it once.
 Engines: a run the compiled engine covers (`compiled.why_not`: replicas of one engine each,
 one or several behind round robin, continuous or chunked, TensorRT-LLM's scheduling
 included (KV reserved for whole requests, whole prompts, the held-request walk, CUDA-graph
-padding), no pipeline stages, attention DP, speculative decoding or window-capped KV,
-open-loop traffic, no event log, a `MapperIterationCost`) runs there, as
+padding) and attention data parallelism, no pipeline stages, speculative decoding or
+window-capped KV, open-loop traffic, no event log, a `MapperIterationCost`) runs there, as
 one Numba loop per replica, when asked for (`engine="compiled"`) or under `auto` from
 `COMPILED_AUTO_FROM` requests (where its one-time compile pays off); every other run runs the
 simpy processes below. Both give the same result (tests/simulator/test_compiled_engine.py;

@@ -360,18 +360,38 @@ def test_round_robin_more_replicas_than_requests_and_ties_at_zero(cost, tmp_path
 # for whole requests, whole prompts in mixed batches) and the PyTorch backend
 # (`trtllm-pytorch`: also the host's walk of every held request, admission one iteration late,
 # and generation-only iterations padded to a captured CUDA graph's batch; a MoE model's dummy
-# rows routed to the same experts), on a dense and a MoE model, under both policies.
-TRTLLM_CASES = {
-    "cpp_dense_auto": ("llama-3.2-1b", "trtllm", "auto", "lognormal"),
-    "cpp_dense_continuous": ("llama-3.2-1b", "trtllm", "continuous", "fixed"),
-    "pytorch_dense_auto": ("llama-3.2-1b", "trtllm-pytorch", "auto", "lognormal"),
-    "pytorch_moe_auto": ("qwen3-30b-a3b", "trtllm-pytorch", "auto", "fixed"),
-    "pytorch_moe_continuous": ("qwen3-30b-a3b", "trtllm-pytorch", "continuous", "lognormal"),
+# rows routed to the same experts), on a dense and a MoE model, under both policies; and
+# attention data parallelism (dp groups: the busiest group's prompt work, each group's host
+# floor, the padded batch of the busiest group), as the PyTorch backend runs MoE models.
+TRTLLM_CASES = {  # model, runtime, policy, lengths, (hardware, ep, dp)
+    "cpp_dense_auto": ("llama-3.2-1b", "trtllm", "auto", "lognormal", ("h100-sxm", 1, 1)),
+    "cpp_dense_continuous": ("llama-3.2-1b", "trtllm", "continuous", "fixed",
+                             ("h100-sxm", 1, 1)),
+    "pytorch_dense_auto": ("llama-3.2-1b", "trtllm-pytorch", "auto", "lognormal",
+                           ("h100-sxm", 1, 1)),
+    "pytorch_moe_auto": ("qwen3-30b-a3b", "trtllm-pytorch", "auto", "fixed", ("h100-sxm", 1, 1)),
+    "pytorch_moe_continuous": ("qwen3-30b-a3b", "trtllm-pytorch", "continuous", "lognormal",
+                               ("h100-sxm", 1, 1)),
+    "pytorch_moe_dp2_auto": ("qwen3-30b-a3b", "trtllm-pytorch", "auto", "lognormal",
+                             ("dgx-h100", 2, 2)),
+    "pytorch_moe_dp4_continuous": ("qwen3-30b-a3b", "trtllm-pytorch", "continuous", "fixed",
+                                   ("dgx-h100", 4, 4)),
+    # a host slow enough that each group's floor (its share of the requests) binds
+    "pytorch_moe_dp2_host_bound": ("qwen3-30b-a3b", "trtllm-pytorch-slow-host", "auto",
+                                   "lognormal", ("dgx-h100", 2, 2)),
 }
 
 
+def _runtime(name: str) -> object:
+    if name == "trtllm-pytorch-slow-host":
+        base = E.lookup("trtllm-pytorch")
+        assert base is not None
+        return base.with_values(output_token_s=2e-3, held_request_s=1e-3)
+    return name
+
+
 @pytest.fixture(scope="module")
-def trtllm_costs() -> dict[tuple[str, str], MapperIterationCost]:
+def trtllm_costs() -> dict[tuple[str, str, str, int, int], MapperIterationCost]:
     return {}
 
 
@@ -380,11 +400,12 @@ def test_trtllm_scheduling_equals_simpy(trtllm_costs, name) -> None:
     from infersim.simulator.serving.config import Admission
     from infersim.simulator.serving.replica import chunked_context
 
-    model, runtime, kind, lengths = TRTLLM_CASES[name]
-    key = (model, runtime)
+    model, runtime, kind, lengths, (hw, ep, dp) = TRTLLM_CASES[name]
+    key = (model, runtime, hw, ep, dp)
     if key not in trtllm_costs:
-        trtllm_costs[key] = MapperIterationCost(load_model(model), load_hardware("h100-sxm"),
-                                                runtime=runtime, max_batch=64)
+        trtllm_costs[key] = MapperIterationCost(load_model(model), load_hardware(hw),
+                                                runtime=_runtime(runtime), ep=ep, dp=dp,
+                                                max_batch=64)
     cost = trtllm_costs[key]
     rng = np.random.default_rng(len(name))
     ln = (FixedLengths(int(rng.integers(300, 900)), int(rng.integers(60, 300)))
@@ -399,7 +420,7 @@ def test_trtllm_scheduling_equals_simpy(trtllm_costs, name) -> None:
     assert compiled.why_not(spec, cost, False, policy, 1, False, None) == ""
     assert policy.admission == Admission.RESERVE
     assert kind == "continuous" or not chunked_context(cost)  # whole prompts
-    assert cost.graph_padded == (runtime == "trtllm-pytorch")
+    assert cost.graph_padded == runtime.startswith("trtllm-pytorch")
     a = run(cost, "simpy", traffic, policy, spec, max_context=3000)
     b = run(cost, "compiled", traffic, policy, spec, max_context=3000)
     assert_same(a, b)

@@ -53,8 +53,7 @@ their reason in `notes` and a NaN prediction: the report counts them, never grad
 
 Graded rows run on the compiled serving engine (`ENGINE`; `--engine simpy` for the
 reference engine, same results), except those it does not cover (multi-step scheduling,
-pipeline stages, attention data parallelism, closed loops), which run on the reference
-engine.
+pipeline stages, closed loops), which run on the reference engine.
 
 Groups: `<metric> (held-out)` per metric, `<metric> MoE (held-out)` for the rows of
 mixture-of-experts models (`lean_by_family` grades dense and MoE rows apart), `excluded`. The report's signed error is
@@ -127,8 +126,8 @@ LENGTHS = ("fixed", "sharegpt", "sglang-random")
 # reproduced exactly (the published total input / output token counts, README).
 SGLANG_BENCH_SEED = 1
 SGLANG_RANGE_RATIO = 0.0
-# Every graded row but the multi-step (vLLM --num-scheduler-steps > 1), pipelined (pp > 1),
-# attention-DP (dp > 1) and closed-loop ones (simpy) is in the compiled serving engine's
+# Every graded row but the multi-step (vLLM --num-scheduler-steps > 1), pipelined (pp > 1)
+# and closed-loop ones (simpy) is in the compiled serving engine's
 # scope (`simulator.serving.compiled.why_not`), which gives the simpy
 # engine's results bit for bit: 1,000 requests of 22k tokens take ~1 s there against minutes
 # on simpy. Its one-time compile (~22 s of CPU) is cached in simulator/serving/__pycache__.
@@ -723,8 +722,8 @@ def simulate_row(r: Mapping[str, str], profile: RuntimeProfile | None = None,
         runtime = prof.with_values(scheduler_steps=float(r["scheduler_steps"]))
         if engine == "compiled" and float(r["scheduler_steps"]) > 1:
             engine = "simpy"  # multi-step passes run on the reference engine only
-    if engine == "compiled" and (int(r.get("pp") or 1) > 1 or int(r.get("dp") or 1) > 1):
-        engine = "simpy"  # pipeline stages and attention-DP groups: the reference engine only
+    if engine == "compiled" and int(r.get("pp") or 1) > 1:
+        engine = "simpy"  # pipeline stages: the reference engine only
     if event_log:
         engine = "simpy"  # the compiled engine keeps no event log
     dep = Deployment(tp=int(r["tp"]), pp=int(r.get("pp") or 1), ep=int(r.get("ep") or 1),
