@@ -387,9 +387,7 @@ class MapperIterationCost:
     # ---- interpolation ---------------------------------------------------------------------
     def _lerp1(self, table: dict[int, TE], node: Callable[[int], TE], axis: Axis,
                x: int) -> TE:
-        v = table.get(x)
-        if v is not None:
-            return v
+        # bracket first: a shared table (`adopt_nodes`) may hold x as another axis' node
         lo, hi, w = axis.bracket(x)
         a = table.get(lo) or node(lo)
         if w == 0.0:
@@ -589,30 +587,51 @@ class MapperIterationCost:
         self._dcells.clear()
         return self
 
+    def adopt_nodes(self, other: MapperIterationCost) -> None:
+        """Price from the point tables of `other`, a cost of the same deployment whose axes
+        may differ (`shared_iteration_cost`): tables whose nodes are each one mapped step,
+        pure functions of their keys (S_dec subtracts the exact N_dec node; S_pf is not
+        shared: it subtracts values interpolated on this cost's axes). Reads interpolate
+        between this cost's own nodes only (`_lerp1`, `_lerp2`)."""
+        for name in ("_npf", "_apf", "_rpf", "_ndec", "_npad", "_sdec"):
+            setattr(self, name, getattr(other, name))
+
 
 # Runs of one deployment (a traffic sweep, `--find-max-rate`) share a cost table; up to
-# SHARED_TABLES, the least recently used dropped first.
+# SHARED_TABLES, the least recently used dropped first. A run whose largest decode batch
+# selects other CUDA-graph sizes (each trtllm-bench run sizes its own) gets its own axes and
+# the point tables of the deployment's newest table (`adopt_nodes`), kept in the same way.
 SHARED_TABLES = 32
 _SHARED: OrderedDict[str, tuple[dict[str, Any], MapperIterationCost]] = OrderedDict()
+_POINTS: OrderedDict[str, tuple[dict[str, Any], MapperIterationCost]] = OrderedDict()
 
 
 def shared_iteration_cost(model: ModelConfig, hw: Hardware, **kwargs: Any
                           ) -> MapperIterationCost:
     """`MapperIterationCost(model, hw, **kwargs)`, or the one (`fresh_run`: the same numbers)
     an earlier call built with value-equal model, hardware and arguments (`max_batch` by
-    the CUDA-graph sizes it selects, its only use)."""
+    the CUDA-graph sizes it selects, its only use); one with other graph sizes gets its own
+    axes and the point tables of the deployment's (`adopt_nodes`: the same numbers)."""
     new = MapperIterationCost(model, hw, **kwargs)  # cheap: nodes are priced lazily
     args = {k: v for k, v in kwargs.items() if k != "max_batch"}
-    key = repr((model.name, hw.name, new._gsizes, sorted(args.items())))
-    hit = _SHARED.pop(key, None)
-    if hit is not None and hit[0] == args and hit[1].model == model and hit[1].hw == hw:
-        new = hit[1].fresh_run()
-    _SHARED[key] = (args, new)
-    while len(_SHARED) > SHARED_TABLES:
-        _SHARED.popitem(last=False)
+    ident = (model.name, hw.name, sorted(args.items()))
+    hits = []
+    for store, key in ((_SHARED, repr((new._gsizes, *ident))), (_POINTS, repr(ident))):
+        hit = store.pop(key, None)
+        ok = hit is not None and hit[0] == args and hit[1].model == model and hit[1].hw == hw
+        hits.append((store, key, hit[1] if ok and hit is not None else None))
+    if hits[0][2] is not None:
+        new = hits[0][2].fresh_run()
+    elif hits[1][2] is not None:
+        new.adopt_nodes(hits[1][2])
+    for store, key, _ in hits:
+        store[key] = (args, new)
+        while len(store) > SHARED_TABLES:
+            store.popitem(last=False)
     return new
 
 
 def clear_shared() -> None:
     """Forget every shared cost table."""
     _SHARED.clear()
+    _POINTS.clear()

@@ -178,8 +178,10 @@ def test_simulator_line_budget():
     # admission and run-bound checks, `_held` and the floor's walk term, the padded-graph
     # table kind read through the cost's own `n_dec_graph`, and the module-doc lines; +27
     # for attention data parallelism there: each group's share of the tokens and of the
-    # host floor, the busiest group's prompt work (`_busiest`, the R_pf table kind).
+    # host floor, the busiest group's prompt work (`_busiest`, the R_pf table kind); +18
+    # for the point tables a deployment's runs share across CUDA-graph sizes
+    # (`costs.adopt_nodes`, the second LRU of `shared_iteration_cost`).
     root = Path(__file__).resolve().parents[2] / "simulator"
     lines = sum(1 for f in root.rglob("*.py") for ln in f.read_text().splitlines()
                 if ln.strip())
-    assert lines <= 5918, f"simulator/ has {lines} non-blank lines (budget 5918)"
+    assert lines <= 5936, f"simulator/ has {lines} non-blank lines (budget 5936)"

@@ -68,3 +68,34 @@ def test_equal_arguments_share_a_table_and_any_difference_builds_another(monkeyp
     C.shared_iteration_cost(m, hw, tp=8, runtime="vllm-v1", max_batch=64)  # drops tp=1
     assert C.shared_iteration_cost(m, hw, tp=1, runtime="vllm-v1", max_batch=64) is not first
     C.clear_shared()
+
+
+def test_runs_with_other_graph_sizes_share_the_point_tables_and_keep_their_own_axes(
+        monkeypatch):
+    """Two runs of one deployment whose largest batches select other CUDA-graph sizes
+    (TensorRT-LLM pads to the sizes up to its max batch, and to the max batch itself) get
+    tables of their own axes that share the mapped steps: a step the first priced is not
+    mapped again for the second, and the second reads a point that is a node of the
+    first's axis only by interpolating between its own nodes, as a table built for it alone
+    does, bit for bit."""
+    m, hw = load_model("llama-3.2-1b"), h100_like()
+    mapped = []
+    real = C.map_trace
+    monkeypatch.setattr(C, "map_trace", lambda *a, **k: mapped.append(1) or real(*a, **k))
+    C.clear_shared()
+    alone = C.shared_iteration_cost(m, hw, tp=1, runtime="trtllm-pytorch", max_batch=600)
+    want = alone.n_dec(700), alone.n_dec(256), alone.s_dec(600, 1000.0)
+    C.clear_shared()
+    first = C.shared_iteration_cost(m, hw, tp=1, runtime="trtllm-pytorch", max_batch=700)
+    at_node = first.n_dec(700)  # 700 is a graph size of `first`, a node of its axis
+    first.n_dec(256)
+    first.s_dec(600, 1000.0)
+    second = C.shared_iteration_cost(m, hw, tp=1, runtime="trtllm-pytorch", max_batch=600)
+    assert second is not first
+    before = len(mapped)
+    assert second.n_dec(256) == want[1]  # a node of both: priced once, by `first`
+    assert len(mapped) == before
+    assert second.s_dec(600, 1000.0) == want[2]
+    # 700 is not a node of `second`'s axis: interpolated there, not `first`'s node value
+    assert second.n_dec(700) == want[0] != at_node
+    C.clear_shared()
