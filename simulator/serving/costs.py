@@ -615,16 +615,18 @@ def shared_iteration_cost(model: ModelConfig, hw: Hardware, **kwargs: Any
     new = MapperIterationCost(model, hw, **kwargs)  # cheap: nodes are priced lazily
     args = {k: v for k, v in kwargs.items() if k != "max_batch"}
     ident = (model.name, hw.name, sorted(args.items()))
-    hits = []
-    for store, key in ((_SHARED, repr((new._gsizes, *ident))), (_POINTS, repr(ident))):
-        hit = store.pop(key, None)
-        ok = hit is not None and hit[0] == args and hit[1].model == model and hit[1].hw == hw
-        hits.append((store, key, hit[1] if ok and hit is not None else None))
-    if hits[0][2] is not None:
-        new = hits[0][2].fresh_run()
-    elif hits[1][2] is not None:
-        new.adopt_nodes(hits[1][2])
-    for store, key, _ in hits:
+    keys = ((_SHARED, repr((new._gsizes, *ident))), (_POINTS, repr(ident)))
+
+    def take(store: OrderedDict[str, Any], key: str) -> MapperIterationCost | None:
+        hit = store.pop(key, None)  # kept only for value-equal arguments, model and hardware
+        return hit[1] if hit and (hit[0], hit[1].model, hit[1].hw) == (args, model, hw) else None
+
+    same, points = (take(store, key) for store, key in keys)
+    if same is not None:
+        new = same.fresh_run()
+    elif points is not None:
+        new.adopt_nodes(points)
+    for store, key in keys:
         store[key] = (args, new)
         while len(store) > SHARED_TABLES:
             store.popitem(last=False)
