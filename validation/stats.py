@@ -70,6 +70,20 @@ def summarize(df: pd.DataFrame, by: Sequence[str] = ("dataset", "group")) -> pd.
     return pd.DataFrame(rows, columns=cols)
 
 
+def print_rows(df: pd.DataFrame, summary: bool = True) -> None:
+    """Print a data set's rows (group, case, measured, predicted and their ratio) and, with
+    `summary`, its `summarize` table: what a data set's command line shows."""
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60,
+                           "display.max_rows", 500):
+        print(df.assign(ratio=df.predicted / df.measured)[
+            ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
+        if summary:
+            print()
+            print(summarize(df).to_string(index=False))
+
+
 def worst_cases(df: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The `n` rows with the largest APE, largest first, with an `ape` column."""
     out = df.assign(ape=ape(df["predicted"], df["measured"]))

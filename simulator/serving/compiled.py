@@ -703,6 +703,25 @@ def _reserve(S, Q, rid):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _admit(S, Q, waiting, wcap, sched_s, now, ch, hx, hc, hn, rec):  # type: ignore[no-untyped-def]
+    """`Replica._admit`: take the head of the waiting queue, promise its blocks (admission
+    `reserve`), stamp its first scheduling and give its prompt its blocks, those of a cached
+    prefix shared (its computed tokens start past them). Returns the request."""
+    rid = waiting[S[_WH]]
+    S[_WH] = (S[_WH] + 1) % wcap
+    S[_WN] -= 1
+    _reserve(S, Q, rid)
+    if sched_s[rid] != sched_s[rid]:
+        sched_s[rid] = now
+    h = np.int64(0)
+    if S[_PREFIX]:
+        h = _acquire(S, Q, ch, hx, hc, hn, rec, rid, Q[rid, _PR])
+        Q[rid, _DONE] = h * S[_BS]
+    _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])) - h)
+    return rid
+
+
+@njit(cache=True)
 def _held(S, in_step):  # type: ignore[no-untyped-def]
     """`Replica.held`: the requests the host's list holds (0 where it walks none)."""
     if not S[_WALK]:
@@ -837,19 +856,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                             S, _blocks_for(S, np.int64(Q[rid, _PR]))) or (
                             Q[rid, _PR] > S[_MAXTOK] - tokens):
                         break
-                    S[_WH] = (S[_WH] + 1) % wcap  # _admit
-                    S[_WN] -= 1
-                    _reserve(S, Q, rid)
-                    if sched_s[rid] != sched_s[rid]:
-                        sched_s[rid] = now
-                    if S[_PREFIX]:
-                        h = _acquire(S, Q, ch, hx, hc, hn, rec, rid, Q[rid, _PR])
-                        Q[rid, _DONE] = h * S[_BS]
-                        _take_blocks(S, ch, hx, hc, hn, rec,
-                                     _blocks_for(S, np.int64(Q[rid, _PR])) - h)
-                    else:
-                        _take_blocks(S, ch, hx, hc, hn, rec,
-                                     _blocks_for(S, np.int64(Q[rid, _PR])))
+                    _admit(S, Q, waiting, wcap, sched_s, now, ch, hx, hc, hn, rec)
                     crid[nch] = rid
                     nch += 1
                     tokens += Q[rid, _PR] - Q[rid, _DONE]
@@ -930,17 +937,7 @@ def _engine(S, F, Q, last, arrivals, arrival_s, sched_s, first_s, finish_s, pree
                         S, _blocks_for(S, np.int64(Q[rid, _PR]))) or (
                         not S[_CPF] and Q[rid, _PR] > budget):
                     break
-                S[_WH] = (S[_WH] + 1) % wcap
-                S[_WN] -= 1
-                _reserve(S, Q, rid)
-                if sched_s[rid] != sched_s[rid]:
-                    sched_s[rid] = now
-                if S[_PREFIX]:
-                    h = _acquire(S, Q, ch, hx, hc, hn, rec, rid, Q[rid, _PR])
-                    Q[rid, _DONE] = h * S[_BS]
-                    _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])) - h)
-                else:
-                    _take_blocks(S, ch, hx, hc, hn, rec, _blocks_for(S, np.int64(Q[rid, _PR])))
+                _admit(S, Q, waiting, wcap, sched_s, now, ch, hx, hc, hn, rec)
                 pf[S[_PFN]] = rid
                 S[_PFN] += 1
                 c = min(Q[rid, _PR] - Q[rid, _DONE], budget)

@@ -220,22 +220,17 @@ def error_stats(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([summarize(df), summarize(per_class)], ignore_index=True)
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from infersim.validation.stats import print_rows
+
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.llmcompass_a100")
     ap.add_argument("--rows", action="store_true", help="print every row")
     args = ap.parse_args(argv)
     df = load()
     if args.rows:
-        print_rows(df)
+        print_rows(df, summary=False)
     print(error_stats(df).to_string(index=False))
     return 0
-
-
-def print_rows(df: pd.DataFrame) -> None:
-    with pd.option_context("display.width", 160, "display.max_rows", 500):
-        print(df.assign(ratio=df.predicted / df.measured)[
-            ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
 
 
 if __name__ == "__main__":

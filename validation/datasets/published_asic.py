@@ -197,9 +197,7 @@ def load() -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import pandas as pd
-
-    from infersim.validation.stats import summarize
+    from infersim.validation.stats import print_rows
 
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.published_asic")
     ap.add_argument("--fit", action="store_true", help="re-solve each profile's op overhead")
@@ -209,12 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: op_overhead_s = {fit(r):.4g} (fitted on {r['id']}, "
                   f"{r['measured']} {r['unit']})")
         return 0
-    df = load()
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(df.assign(ratio=df.predicted / df.measured)[
-            ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
-        print()
-        print(summarize(df).to_string(index=False))
+    print_rows(load())
     return 0
 
 

@@ -205,18 +205,11 @@ def load() -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import pandas as pd
-
-    from infersim.validation.stats import summarize
+    from infersim.validation.stats import print_rows
 
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.published_e2e")
     ap.parse_args(argv)
-    df = load()
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(df.assign(ratio=df.predicted / df.measured)[
-            ["group", "case", "measured", "predicted", "ratio"]].to_string(index=False))
-        print()
-        print(summarize(df).to_string(index=False))
+    print_rows(load())
     return 0
 
 

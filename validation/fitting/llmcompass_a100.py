@@ -28,8 +28,8 @@ from infersim.validation.datasets.llmcompass_a100 import (
     error_stats,
     frame,
     predict,
-    print_rows,
 )
+from infersim.validation.stats import print_rows
 
 FIT_GPU = ("hbm_read_efficiency", "hbm_write_efficiency", "mma_efficiency",
            "reduction_reread_miss")
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     df = frame(with_gpu(load_hardware(SPEC), **res["gpu"]), res["harness"])
     print("\nwith the fitted constants (copy the gpu values into the spec):")
     if args.rows:
-        print_rows(df)
+        print_rows(df, summary=False)
     print(error_stats(df).to_string(index=False))
     return 0
 
