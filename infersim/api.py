@@ -241,6 +241,8 @@ def scenario_fields(sc: Scenario) -> dict[str, Any]:
         d["dp"] = sc.parallel.dp
     if sc.parallel.ep > 1:  # how the EP chips exchange tokens, and how skewed the routing
         d.update(moe_exchange=sc.parallel.moe_exchange, routing_skew=sc.routing_skew)
+    if sc.micro_batches > 1:
+        d["micro_batches"] = sc.micro_batches
     return d
 
 
@@ -259,6 +261,8 @@ def scenario_label(sc: Scenario) -> str:
     parts.append(dt)
     par = f"tp {f['tp']} pp {f['pp']}" + (f" ep {f['ep']}" if f["ep"] > 1 else "")
     parts.append(par)
+    if sc.micro_batches > 1:
+        parts.append(f"{sc.micro_batches} micro-batches")
     return ", ".join(parts)
 
 
@@ -322,6 +326,7 @@ def make_scenario(
     lm_head: str | DType | None = None,
     moe_exchange: str = "auto",
     routing_skew: float | None = None,
+    micro_batches: int = 1,
 ) -> Scenario:
     from infersim.foundation.errors import InputError
 
@@ -336,7 +341,8 @@ def make_scenario(
                     parse_precision(weights, activations, kv, lm_head),
                     Parallelism(tp, pp, ep, dp, cp, redundant_experts, moe_exchange),
                     moe_imbalance, spec,
-                    ROUTING_SKEW_SIGMA if routing_skew is None else routing_skew)
+                    ROUTING_SKEW_SIGMA if routing_skew is None else routing_skew,
+                    micro_batches=micro_batches)
 
 
 def simulate(
@@ -365,6 +371,7 @@ def simulate(
     lm_head: str | None = None,
     moe_exchange: str = "auto",
     routing_skew: float | None = None,
+    micro_batches: int = 1,
 ) -> SimResult:
     """Predict one step (prefill of `prompt` tokens, or one decode step at `context`).
 
@@ -374,7 +381,8 @@ def simulate(
     MoE token exchange (`mapper.engine_scenario`); `routing_skew` None the fitted routing
     skew (`workloads.routing`). `batch` is the whole step's: with dp data-
     parallel attention groups each runs ceil(batch / dp) sequences; with cp each prompt is
-    split over cp chips (prefill)."""
+    split over cp chips (prefill); with `micro_batches` m each group's sequences run as m
+    streams whose communication overlaps each other's compute (`Scenario.micro_batches`)."""
     m = model if isinstance(model, ModelConfig) else load_model(model)
     hw = load_hardware(hardware)
     sc = make_scenario(phase, batch, prompt=prompt, context=context, chunk=chunk,
@@ -382,7 +390,8 @@ def simulate(
                        moe_imbalance=moe_imbalance, draft_model=draft_model,
                        draft_len=draft_len, acceptance=acceptance, dp=dp, cp=cp,
                        redundant_experts=redundant_experts, lm_head=lm_head,
-                       moe_exchange=moe_exchange, routing_skew=routing_skew)
+                       moe_exchange=moe_exchange, routing_skew=routing_skew,
+                       micro_batches=micro_batches)
     # runtime None: the kind's default; the kind validates the name (resolve_runtime)
     trace = build_trace(m, engine_scenario(sc, hw, runtime))
     return result_of(map_trace(trace, hw, runtime))

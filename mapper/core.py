@@ -47,7 +47,7 @@ from infersim.hwmodels.cost import (
 from infersim.hwmodels.models.gpu.engines import knob as engine_knob
 from infersim.hwmodels.registry import cost_model
 from infersim.hwmodels.spec import Hardware
-from infersim.mapper import cache
+from infersim.mapper import cache, streams
 from infersim.mapper import kernels as K
 from infersim.mapper import placement as P
 from infersim.mapper import timeline as T
@@ -433,10 +433,18 @@ def _map_step(trace: Trace, hw: Hardware,
                     device_total += mo.time_s
                     op_energy += mo.energy_j
                     busy_chip_s += mo.time_s * tp
-    stage_times = []
+    stage_times: list[float] = []
     host_total = 0.0
     arrival = 0.0  # when the stage's input activation is there (end of the previous stage)
-    for s in range(pp):
+    mbs = trace.scenario.micro_batches
+    if mbs > 1:  # independent streams: one micro-batch's collectives under another's kernels
+        stage_times, host_total = _streams(trace, hw, rt, mapped, mbs, host_k)
+        arrival = sum(stage_times)
+        device_total, op_energy, busy_chip_s = (mbs * device_total, mbs * op_energy,
+                                                mbs * busy_chip_s)
+        mapped = [dataclasses.replace(mo, op=mo.op.with_count(mo.op.count * mbs))
+                  for mo in mapped]
+    for s in range(pp if mbs == 1 else 0):
         blocks = _stage_blocks(per_stage[s] + tail[s], host_k, coll_h, mode_s)
         # this stage's host launches from t = 0, its device waits for the input
         st = T.run(blocks, T.TimelineState(device_free_s=arrival, host_s=0.0))
@@ -453,6 +461,28 @@ def _map_step(trace: Trace, hw: Hardware,
                     tuple(stage_times), device_total, host_total, step_s, woc, fp.total_bytes,
                     profile.name if profile is not None else "",
                     frontend_floor_s=launch.frontend_floor_s)
+
+
+def _streams(trace: Trace, hw: Hardware, rt: Runtime, mapped: list[MappedOp], mbs: int,
+             host_per_kernel: float) -> tuple[list[float], float]:
+    """(stage times, host time) of `mbs` micro-batches run as streams: the op-level DES
+    (`mapper.streams`, what `simulator.timeline` draws) over the program of one micro-batch
+    (`mapped`), each kernel holding its lanes, each stage's host launching every
+    micro-batch's kernels in turn. A stage's time runs from the end of the previous one to
+    the end of its last kernel."""
+    par = trace.scenario.parallel
+    one = Schedule(trace, hw, rt, tuple(mapped), 0.0, 0.0)
+    default = max(host_per_kernel, 0.0)
+    kernels = [k if k.host_s >= 0 else dataclasses.replace(k, host_s=default)
+               for k in streams.expand(one, par.pp)]
+    spans, _ = streams.run_kernels(kernels, stages=par.pp, chips_per_stage=par.tp,
+                                   micro_batches=mbs)
+    times, arrival = [], 0.0
+    for s in range(par.pp):
+        end = max([arrival, *(sp.end_s for sp in spans if sp.stage == s)])
+        times.append(end - arrival)
+        arrival = end
+    return times, mbs * sum(k.host_s for k in kernels)
 
 
 def op_latency(op: Op, hw: Hardware,

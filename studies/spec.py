@@ -61,7 +61,7 @@ SCENARIO_KNOBS: Mapping[str, tuple[type, float | None]] = MappingProxyType({
     "chunk": (int, 0), "weights": (str, None), "activations": (str, None), "kv": (str, None),
     "tp": (int, 1), "pp": (int, 1), "ep": (int, 1), "dp": (int, 1), "moe_imbalance": (float, 0.0),
     "draft_model": (str, None), "draft_len": (int, 1), "acceptance": (float, 0.0),
-    "moe_exchange": (str, None), "routing_skew": (float, 0.0),
+    "moe_exchange": (str, None), "routing_skew": (float, 0.0), "micro_batches": (int, 1),
 })
 
 # Economics knobs (see hwmodels/economics.py for meaning and defaults).

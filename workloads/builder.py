@@ -209,7 +209,8 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
     kv_len = sc.kv_len
     m.check_context(kv_len, "prompt" if sc.phase is Phase.PREFILL else "context + new tokens")
     absorbed = sc.phase in (Phase.DECODE, Phase.SPEC_DECODE)
-    batch = par.dp_share(sc.batch)  # the busiest data-parallel group's sequences
+    share = par.dp_share(sc.batch)  # the busiest data-parallel group's sequences
+    batch = sc.micro_batch  # ... of which one micro-batch's run as this trace's ops
     q_len, att_kv = new, kv_len
     if par.cp > 1:  # this chip's share of every prompt; its queries see half the rest
         q_len = math.ceil(new / par.cp)
@@ -221,7 +222,8 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
                  dp=par.dp, cp=par.cp,
                  expert_slots=(m.moe.num_experts + par.redundant_experts) if m.moe else 0,
                  moe_tokens=batch * q_len * par.dp, routing_skew=sc.routing_skew,
-                 moe_exchange=par.moe_exchange, moe_identical=sc.moe_identical)
+                 moe_exchange=par.moe_exchange,
+                 moe_identical=-(-sc.moe_identical // sc.micro_batches))
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
     extra_w, extra_kv = 0.0, 0.0  # resident on the first stage: the draft model / heads
@@ -251,15 +253,18 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
         dw, draft_kv = _stage_sums(draft_body, draft_layers)
         stage_w = [a + b for a, b in zip(stage_w, dw, strict=True)]
         stage_kv = [a + b for a, b in zip(stage_kv, draft_kv, strict=True)]
-    act = max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
-    kv_tokens = batch * math.ceil(kv_len / par.cp)  # a CP chip keeps its share of the prompt
-    held = _held_kv(ops, per_op, layers, batch, new, kv_len, par.cp, sc.chunk_kv_freed)
+    # every micro-batch in flight holds its own activations and MoE buffers
+    mb = sc.micro_batches
+    act = mb * max((o.bytes.act_in + o.bytes.act_out for o in ops), default=0.0)
+    kv_tokens = share * math.ceil(kv_len / par.cp)  # a CP chip keeps its share of the prompt
+    held = _held_kv(ops, per_op, layers, share, new, kv_len, par.cp, sc.chunk_kv_freed)
     if held is not None:
         held[0] += extra_kv * kv_tokens
         for st, kv_tok in enumerate(draft_kv):
             held[st] += kv_tok * kv_tokens
     resident = ResidentBytes(tuple(stage_w), tuple(stage_kv), kv_tokens, act,
-                             tuple(held) if held is not None else (), _moe_workspace(m, step))
+                             tuple(held) if held is not None else (),
+                             mb * _moe_workspace(m, step))
     return Trace(model=m.name, scenario=sc, ops=tuple(ops), resident=resident,
                  stage_layers=layers, draft_stage_layers=draft_layers)
 

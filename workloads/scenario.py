@@ -184,11 +184,27 @@ class Scenario:
     # which the router sends to the same top-k experts (workloads.routing.
     # busiest_with_identical); they are part of the batch (0: none)
     moe_identical: int = 0
+    # the sequences of each data-parallel group split into this many micro-batches that run
+    # as independent kernel streams on the same chips, so one's communication (EP dispatch
+    # and combine, TP all-reduces) overlaps another's compute: DeepSeek's dual micro-batch
+    # overlap, SGLang's --enable-two-batch-overlap (1: one stream, nothing overlaps). The
+    # trace holds one micro-batch's ops; the chips store every micro-batch's KV cache
+    micro_batches: int = 1
 
     def __post_init__(self) -> None:
         _set_int(self, "batch", minimum=1)
+        _set_int(self, "micro_batches", minimum=1)
         for name in ("prompt", "context", "chunk", "moe_identical"):
             _set_int(self, name, minimum=0)
+        share = self.parallel.dp_share(self.batch)
+        if self.micro_batches > share:
+            raise InputError(f"micro_batches={self.micro_batches} exceeds the {share} "
+                             f"sequence(s) of a data-parallel group (batch {self.batch}, "
+                             f"dp {self.parallel.dp}): a micro-batch holds whole sequences; "
+                             f"use micro_batches ≤ {share} or a larger batch")
+        if self.micro_batches > 1 and self.phase == Phase.SPEC_DECODE:
+            raise InputError("micro_batches > 1 is modelled for prefill, chunked prefill and "
+                             "decode steps, not speculative decoding; use micro_batches=1")
         m = self.moe_imbalance
         if not _is_real(m) or not (float(m) == 0.0 or 1.0 <= float(m) < math.inf):
             raise InputError(f"moe_imbalance is max/mean tokens per expert and must be a finite "
@@ -216,6 +232,12 @@ class Scenario:
             assert self.spec is not None
             return self.spec.draft_len + 1
         return 1
+
+    @property
+    def micro_batch(self) -> int:
+        """Sequences of one micro-batch of the busiest data-parallel group:
+        ⌈dp_share(batch) / micro_batches⌉ (the trace's work)."""
+        return -(-self.parallel.dp_share(self.batch) // self.micro_batches)
 
     @property
     def kv_len(self) -> int:

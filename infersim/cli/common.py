@@ -171,6 +171,11 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
                    help="log-normal σ of the experts' routing popularity, which sets the "
                         f"busiest EP GPU's load (default: fitted, {ROUTING_SKEW_SIGMA}; 0: "
                         "uniform routing)")
+    g.add_argument("--micro-batches", type=int_arg, default=1,
+                   help="split each data-parallel group's sequences into this many "
+                        "micro-batches run as overlapping streams: one's all-reduces and EP "
+                        "dispatch/combine under another's compute (DeepSeek's dual "
+                        "micro-batch overlap, SGLang --enable-two-batch-overlap; default 1)")
     g.add_argument("--draft-model", default=None, help="spec_decode: draft model name")
     g.add_argument("--draft-len", type=int_arg, default=None,
                    help="spec_decode: drafted tokens (default 4)")
@@ -211,7 +216,7 @@ def scenario_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         tp=args.tp, pp=args.pp, ep=args.ep, dp=args.dp, cp=args.cp,
         redundant_experts=args.redundant_experts, moe_imbalance=args.moe_imbalance,
         draft_model=args.draft_model, moe_exchange=args.moe_exchange,
-        routing_skew=args.routing_skew)
+        routing_skew=args.routing_skew, micro_batches=args.micro_batches)
     for name in ("draft_len", "acceptance"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)

@@ -15,10 +15,17 @@ Prediction (`validation/data/published/deepseek_inference.csv`, assumptions per 
   is the computed share, 73.7k × (1 − 0.563).
 - decode: one step with `batch_per_gpu` sequences per GPU at KV length `context`; output
   tok/s per node = 8 · batch_per_gpu / latency; tok/s per user = 1 / latency.
-Known differences, all making the prediction slower: DeepSeek overlaps dispatch/combine with
-compute (two micro-batches in prefill, a 5-stage pipeline in decode); the simulator runs them
-one after the other. Omitted: multi-token prediction (not stated in the overview), prefix-
-cache reads, load imbalance beyond the redundant experts.
+Known differences: DeepSeek overlaps dispatch/combine with compute (two micro-batches in
+prefill, a 5-stage pipeline in decode); these rows run them one after the other. The
+simulator models the two-micro-batch overlap (`Scenario.micro_batches`), but these rows do
+not take it: under their unpublished assumptions it moves the prefill row from −6% to +22%
+(two 4096-token prompts per GPU, so that the step has two micro-batches) and the decode
+row from −22% to −31% (88 sequences per GPU: each micro-batch re-reads the weights of a
+memory-bound step, which costs more than the hidden all-to-all; measured 2026-12-07 with
+`simulate(..., micro_batches=2)`), so what the rows lack is not that overlap alone: the
+prompt and KV lengths, DeepEP's per-node deduplication of cross-node tokens and MTP are not
+published or not modelled. Omitted: multi-token prediction (not stated in the overview),
+prefix-cache reads, load imbalance beyond the redundant experts.
 
     python -m infersim.validation.datasets.deepseek_ep
 """
