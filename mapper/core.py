@@ -22,7 +22,9 @@ Stages (each a small function; the data between them are plain tuples of frozen 
    start_i = max(end_{i−1}, host_i), with end_{−1} = arrival of the stage input. Step latency
    = end of the last stage + per-step host synchronization; `stage_times_s[s]` = end of
    stage s − end of stage s−1 (they sum to the step). The op-level DES
-   (`simulator.timeline`) replays the same rule event by event.
+   (`mapper.streams`, drawn by `simulator.timeline`) replays the same rule event by event;
+   a step of several micro-batches (`Scenario.micro_batches`: streams whose collectives run
+   under each other's kernels) is run by that DES over one micro-batch's program.
 """
 
 from __future__ import annotations

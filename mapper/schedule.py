@@ -51,7 +51,8 @@ class MappedOp:
 class Schedule:
     """One model step mapped onto a hardware system.
 
-    `latency_s` is the wall time of the step for one micro-batch: the sum of the pipeline
+    `latency_s` is the wall time of the step (of all its micro-batches,
+    `Scenario.micro_batches`, whose ops `ops` counts every execution of): the sum of the pipeline
     stages' times plus the per-step host synchronization (`step_overhead_s`), or the
     serving CPU work beside the GPU (`frontend_floor_s`, `engines.frontend_floor`) when that
     is longer.
