@@ -18,8 +18,8 @@ Prediction (`validation/data/published/deepseek_inference.csv`, assumptions per 
 Known differences: DeepSeek overlaps dispatch/combine with compute (two micro-batches in
 prefill, a 5-stage pipeline in decode); these rows run them one after the other. The
 simulator models the two-micro-batch overlap (`Scenario.micro_batches`), but these rows do
-not take it: under their unpublished assumptions it moves the prefill row from −6% to +22%
-(two 4096-token prompts per GPU, so that the step has two micro-batches) and the decode
+not take it: under their unpublished assumptions it moves the prefill row from −7% (−6% with
+the two 4096-token prompts per GPU that two micro-batches need) to +22% and the decode
 row from −22% to −31% (88 sequences per GPU: each micro-batch re-reads the weights of a
 memory-bound step, which costs more than the hidden all-to-all; measured 2026-12-07 with
 `simulate(..., micro_batches=2)`), so what the rows lack is not that overlap alone: the
