@@ -85,4 +85,3 @@ def simulate_kernels(host_s: Sequence[float], device_s: Sequence[float]) -> list
         end = start + d
         out.append((start, end))
     return out
-
