@@ -34,6 +34,14 @@ each phase priced as above on its own fabric:
 | all_gather     | —                           | all-gather of m                  | all-gather of n·m  |
 | all_to_all     | (c−1)/g·m over the scale-up fabric and (g−c)/g·m through the chip's own port, at the same time: the slower of the two |
 
+A hierarchical MoE all-to-all (`CollectiveShape.routing`, DeepEP's normal kernels) moves
+token rows, not (token, expert) pairs: with m = k rows' worth (k = top_k), a row r = m/k
+and a token's experts on N̄ distinct nodes and R̄ distinct ranks in expectation
+(`workloads.routing.destinations`), a chip sends r·N̄·(n−1)/n through its port (once per
+remote destination node, to the chip of its own local index there) and r·R̄·(c−1)/c over
+the scale-up fabric (the receiving chip forwards each row once to every destination rank
+of its node but itself), at the same time; on one fabric it is an all-to-all of r·R̄.
+
 Groups are placed node-contiguous (TP inside a node first), so a group of g ≤ c chips stays
 on the scale-up fabric. A pipeline send is priced on the scale-up fabric (omitted: a stage
 boundary that crosses nodes).
@@ -48,6 +56,7 @@ from enum import Enum
 
 from infersim.hwmodels.spec import Hardware, Interconnect, Topology
 from infersim.workloads.ops import Collective, CollectiveShape
+from infersim.workloads.routing import destinations
 
 
 class Algorithm(str, Enum):
@@ -93,6 +102,19 @@ class CollectivePlan:
         return self.bandwidth_s + self.latency_s
 
 
+def message_bytes(shape: CollectiveShape) -> float:
+    """The message per chip that the schedules move: `shape.bytes`, but for a hierarchical
+    MoE all-to-all (`shape.routing`) on one fabric the token rows once per destination rank
+    (a token's row × its expected distinct ranks, `workloads.routing.destinations`) instead
+    of once per (token, expert) pair."""
+    r = shape.routing
+    if r is None or shape.collective != Collective.ALL_TO_ALL or shape.group_size <= 1:
+        return shape.bytes
+    _nodes, ranks = destinations(r.experts, r.top_k, shape.group_size, 1, r.n_group,
+                                 r.topk_group)
+    return shape.bytes / r.top_k * ranks
+
+
 def floor_bytes(shape: CollectiveShape) -> float:
     """Fewest bytes one chip must send or receive (its busier link direction) for ANY
     algorithm, in-network reduction included (data taken as incompressible):
@@ -100,7 +122,7 @@ def floor_bytes(shape: CollectiveShape) -> float:
     (g−1)/g·m (a chip must send its data for the g−1 other shards); all_reduce m (every chip
     receives m reduced values and sends its own m once, which in-switch reduction reaches);
     send_recv m."""
-    g, m = shape.group_size, shape.bytes
+    g, m = shape.group_size, message_bytes(shape)
     if g <= 1:
         return 0.0
     c = shape.collective
@@ -127,7 +149,7 @@ def ring_copy_bytes(shape: CollectiveShape) -> float:
 
 def ring_wire_bytes(shape: CollectiveShape) -> float:
     """Bytes one chip sends in the bandwidth-optimal ring (or direct) schedule."""
-    g, b = shape.group_size, shape.bytes
+    g, b = shape.group_size, message_bytes(shape)
     if g <= 1:
         return 0.0
     c = shape.collective
@@ -337,6 +359,13 @@ def system_plan(shape: CollectiveShape, hw: Hardware, link_efficiency: float = 1
         bw_net = net.chip_bandwidth_Bps * network_efficiency
         local = (c - 1) / g * m
         remote = (g - c) / g * m
+        r = shape.routing
+        if r is not None:  # once per destination node, then once per destination rank
+            hit_nodes, hit_ranks = destinations(r.experts, r.top_k, g, nodes, r.n_group,
+                                                r.topk_group)
+            row = m / r.top_k
+            remote = row * hit_nodes * (nodes - 1) / nodes
+            local = row * hit_ranks * (c - 1) / c
         t_up = (local / bw_up if bw_up > 0 else 0.0) + (fabric.latency_s if c > 1 else 0.0)
         t_net = (remote / bw_net if bw_net > 0 else 0.0) + net.latency_s
         slow_lat = fabric.latency_s if t_up > t_net else net.latency_s

@@ -24,7 +24,10 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   `Parallelism.moe_exchange` sets how tokens travel: "all_to_all" dispatches each token to
   its experts' ranks and combines them back (dispatch at the activation dtype,
   combine at ≥ 16 bits: the expert outputs are summed in bf16, as DeepEP's combine does;
-  the busiest rank receives hot times the even share); "allgather" all-gathers every
+  the busiest rank receives hot times the even share); "hierarchical" is the same
+  exchange sending each token row once per destination node over the network and once
+  per destination rank over the scale-up fabric (the op carries the model's routing,
+  `ops.TokenRouting`; the collective model prices it, `hwmodels.collectives`); "allgather" all-gathers every
   token to every rank, each rank sums its experts' outputs for all of them and a
   reduce-scatter returns each rank its own (replicated tokens under TP attention skip the
   gather and end in an all-reduce). "auto" is resolved by the runtime
@@ -808,13 +811,15 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
     # its experts' outputs of all of them, reduce-scattered back (replicated tokens under TP
     # attention need no gather and end in an all-reduce)
     gathered = s.moe_exchange == "allgather" and s.ep > 1
+    routing = (O.TokenRouting(E, k, moe.n_group, moe.topk_group)
+               if s.moe_exchange == "hierarchical" else None)
     if gathered and s.dp > 1:
         ops.append(O.collective(Collective.ALL_GATHER, owned * h * s.act.bytes, s.ep, s.act,
                                 name="moe_dispatch", count=n_layers, block=blk))
     elif s.ep > 1 and not gathered:  # the busiest rank receives its pairs' rows
         msg = owned * k * h * s.act.bytes * hot
         ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.act, name="moe_dispatch",
-                                count=n_layers, block=blk))
+                                count=n_layers, block=blk, routing=routing))
     # distinct expert copies this chip reads: the touched share of its slots
     touched = experts_touched(E, k, T) / s.ep * (_slots(m, s) / E)
     groups = max(1, min(e_local, pairs, round(touched)))
@@ -866,7 +871,7 @@ def _moe(m: ModelConfig, s: _Step) -> list[Op]:
         # expert outputs return at ≥ 16 bits for the weighted sum (DeepEP: bf16)
         msg = owned * k * h * s.stream.bytes * hot
         ops.append(O.collective(Collective.ALL_TO_ALL, msg, s.ep, s.stream, name="moe_combine",
-                                count=n_layers, block=blk))
+                                count=n_layers, block=blk, routing=routing))
     if moe.num_shared_experts:
         shared_w = moe.num_shared_experts * moe.expert_intermediate_size // s.tp
         ops += _dense_mlp(m, s, "shared_", shared_w, n_layers, "moe_layer")

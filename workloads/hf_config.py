@@ -377,7 +377,12 @@ def _parse_decoder(r: _Reader, family: Family, name: str, source: str) -> dict[s
                 expert_intermediate_size=r.int("moe_intermediate_size"),
                 num_shared_experts=r.int("n_shared_experts", 0, minimum=0),
                 router_bias=r.str("topk_method", "") == "noaux_tc",
+                n_group=r.int("n_group", 1), topk_group=r.int("topk_group", 1),
             )
+            if moe.topk_group > moe.n_group or n_routed % moe.n_group:
+                r.problems.append(f"keys 'n_group' ({moe.n_group}) and 'topk_group' "
+                                  f"({moe.topk_group}): n_group must divide n_routed_experts "
+                                  f"({n_routed}) and topk_group must be at most n_group")
             first_dense = r.int("first_k_dense_replace", 0, minimum=0)
             freq = r.int("moe_layer_freq", 1)
             moe_layers = tuple(i >= first_dense and i % freq == 0 for i in range(layers))

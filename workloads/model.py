@@ -61,6 +61,10 @@ class MoEConfig:
     num_shared_experts: int = 0  # always-on experts (DeepSeek), each expert_intermediate_size wide
     router_bias: bool = False  # one value per expert (DeepSeek-V3 correction bias, GPT-OSS)
     expert_bias: bool = False  # biases on each expert's gate_up and down projections (GPT-OSS)
+    # group-limited routing (DeepSeek-V3 `n_group` / `topk_group`): the experts form n_group
+    # contiguous groups and a token's top_k are chosen within its topk_group best groups
+    n_group: int = 1
+    topk_group: int = 1
 
 
 @dataclass(frozen=True)

@@ -180,13 +180,33 @@ class VectorShape:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRouting:
+    """How a MoE layer's tokens pick their experts, for an all-to-all that sends each token
+    row once per destination rather than once per (token, expert) pair: `top_k` of
+    `experts` routed experts (laid out in contiguous blocks over the ranks), chosen within
+    `topk_group` of `n_group` contiguous expert groups (DeepSeek-V3's group-limited routing,
+    8 groups and 4 per token; 1 and 1: unrestricted)."""
+
+    experts: int
+    top_k: int
+    n_group: int = 1
+    topk_group: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class CollectiveShape:
     """A collective over `group_size` chips; `bytes` is the message size per chip (the size of
-    the tensor each participant contributes, e.g. the activation being all-reduced)."""
+    the tensor each participant contributes, e.g. the activation being all-reduced).
+
+    `routing` marks a hierarchical (node-deduplicated) MoE all-to-all: `bytes` counts every
+    (token, expert) pair, as the flat exchange sends them, and the collective model sends
+    each token row once per destination node over the network and once per destination
+    rank over the scale-up fabric (`hwmodels.collectives`)."""
 
     collective: Collective
     bytes: float
     group_size: int
+    routing: TokenRouting | None = None
 
 
 Shape = MatmulShape | AttentionShape | VectorShape | CollectiveShape
@@ -403,10 +423,12 @@ def collective(
     name: str | None = None,
     count: int = 1,
     block: str = "",
+    routing: TokenRouting | None = None,
 ) -> Op:
     """A communication op. FLOPs are the reduction adds of an all-reduce/reduce-scatter
     ((g-1)/g of the message elements per chip); bytes are the message read and written once
-    locally. The bytes on the wire are the interconnect model's business."""
+    locally. The bytes on the wire are the interconnect model's business (`routing`: a
+    hierarchical all-to-all, `CollectiveShape`)."""
     coll = Collective(collective)
     _positive(group_size=group_size)
     act = DType.parse(dtype)
@@ -416,7 +438,7 @@ def collective(
                                                   Collective.REDUCE_SCATTER) else 0.0
     tb = TensorBytes(act_in=message_bytes, act_out=message_bytes)
     return Op(name or coll.value, OpKind.COLLECTIVE, act, reduce_flops, tb,
-              CollectiveShape(coll, message_bytes, g), count, block)
+              CollectiveShape(coll, message_bytes, g, routing), count, block)
 
 
 @dataclass(frozen=True)

@@ -217,3 +217,49 @@ def _identical_experts_per_rank(experts: int, ep: int, k: int, draws: int) -> np
               1.0)
     counts.setflags(write=False)
     return counts
+
+
+# token routings drawn for `destinations` (one fixed seed: deterministic)
+_ROUTE_DRAWS = 8192
+
+
+@functools.lru_cache(maxsize=256)
+def destinations(experts: int, top_k: int, ranks: int, nodes: int, n_group: int = 1,
+                 topk_group: int = 1) -> tuple[float, float]:
+    """(distinct nodes, distinct ranks) one token's experts sit on, in expectation: the
+    fan-out of an exchange that sends a token row once per destination node and once per
+    destination rank (DeepEP's normal kernels) instead of once per expert.
+
+    The experts sit in contiguous blocks over `ranks` ranks and the ranks in contiguous
+    blocks over `nodes` nodes (`Parallelism`: nodes filled in order). Routing is uniform
+    within the routing rules (the busiest rank's excess is `hot_rank_factor`'s): without
+    groups (`n_group` 1) a token's `top_k` experts are any top_k distinct experts; with
+    group-limited routing it picks `topk_group` of the `n_group` contiguous groups and its
+    top_k experts within them, each picked group holding at least one of them (assumed:
+    DeepSeek-V3 ranks the groups by their best experts' scores, so a picked group's best
+    expert is among the token's top k; with top_k < topk_group, top_k of the picked groups
+    hold one each). Estimated over `_ROUTE_DRAWS` routings drawn with one fixed seed."""
+    if top_k <= 0 or experts <= 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng(_SEED + 1)
+    d = _ROUTE_DRAWS
+    k = min(top_k, experts)
+    if n_group <= 1 or topk_group >= n_group:
+        chosen = np.argsort(rng.random((d, experts)), axis=1)[:, :k]
+    else:
+        per = experts // n_group
+        groups = np.argsort(rng.random((d, n_group)), axis=1)[:, :topk_group]
+        keys = rng.random((d, topk_group, per))
+        # each picked group's lowest key is its guaranteed expert: it sorts first
+        keys[np.arange(d)[:, None], np.arange(topk_group)[None, :], keys.argmin(axis=2)] = -1.0
+        flat = keys.reshape(d, topk_group * per)
+        pick = np.argsort(flat, axis=1)[:, :k]
+        chosen = groups[np.arange(d)[:, None], pick // per] * per + pick % per
+    rank = chosen * ranks // experts
+    node = rank * nodes // ranks
+
+    def distinct(a: np.ndarray) -> float:
+        a = np.sort(a, axis=1)
+        return float(np.mean(1 + np.count_nonzero(np.diff(a, axis=1), axis=1)))
+
+    return distinct(node), distinct(rank)

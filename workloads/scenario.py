@@ -66,7 +66,7 @@ def parse_precision(weights: str | DType = "bf16", activations: str | DType | No
     return Precision(w, a, k, head=h, checkpoint=checkpoint)
 
 
-MOE_EXCHANGES = ("auto", "all_to_all", "allgather")
+MOE_EXCHANGES = ("auto", "all_to_all", "hierarchical", "allgather")
 
 
 def check_moe_exchange(v: object) -> str:
@@ -102,7 +102,10 @@ class Parallelism:
     cp: int = 1  # context-parallel groups: a prompt split over cp chips (ring attention)
     redundant_experts: int = 0  # extra copies of hot experts spread with the others (EPLB)
     # how the ep ranks exchange a MoE layer's tokens: "all_to_all" (each token to the ranks
-    # of its experts and back: DeepEP, NVLink all-to-all kernels), "allgather" (every token
+    # of its experts and back, once per expert: DeepEP's low-latency kernels, NVLink
+    # all-to-all kernels), "hierarchical" (each token crosses the network once per
+    # destination node and the scale-up fabric forwards it once per destination rank; the
+    # combine reduces in the node first: DeepEP's normal kernels), "allgather" (every token
     # to every rank, the outputs reduce-scattered back: TensorRT-LLM's fallback and vLLM's
     # and SGLang's without DeepEP), "auto" (the runtime's: mapper.engine_scenario; a trace
     # built without a runtime exchanges all-to-all)

@@ -15,6 +15,7 @@ from infersim.foundation.schema import MAX_CLI_INT
 from infersim.foundation.schema import parse_set as parse_set  # re-exported
 from infersim.foundation.units import fmt_si as fmt_si  # re-exported for the commands
 from infersim.workloads.routing import ROUTING_SKEW_SIGMA
+from infersim.workloads.scenario import MOE_EXCHANGES
 
 
 def add_hw_args(p: argparse.ArgumentParser, *, default: str | None = "h100-sxm") -> None:
@@ -163,10 +164,12 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--moe-imbalance", type=float, default=0.0,
                    help="max/mean tokens per expert (default 0: derived from uniform top-k "
                         "routing of the step's tokens)")
-    g.add_argument("--moe-exchange", default="auto", choices=("auto", "all_to_all", "allgather"),
+    g.add_argument("--moe-exchange", default="auto", choices=MOE_EXCHANGES,
                    help="how the EP GPUs exchange a MoE layer's tokens: all_to_all (each "
-                        "token to its experts' GPUs), allgather (every token to every GPU, "
-                        "outputs reduce-scattered back), auto (the runtime's; default)")
+                        "token to its experts' GPUs, once per expert), hierarchical (once "
+                        "per destination node over the network, then once per GPU over "
+                        "NVLink: DeepEP's normal kernels), allgather (every token to every "
+                        "GPU, outputs reduce-scattered back), auto (the runtime's; default)")
     g.add_argument("--routing-skew", type=float, default=None,
                    help="log-normal σ of the experts' routing popularity, which sets the "
                         f"busiest EP GPU's load (default: fitted, {ROUTING_SKEW_SIGMA}; 0: "

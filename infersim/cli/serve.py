@@ -35,6 +35,7 @@ from infersim.foundation.defaults import DEFAULT_OUTPUT, DEFAULT_PROMPT, DEFAULT
 from infersim.foundation.errors import InputError
 from infersim.foundation.paths import check_output_file
 from infersim.simulator.serving.config import KV_LINKS
+from infersim.workloads.scenario import MOE_EXCHANGES
 
 
 def register(sub: Any) -> None:
@@ -54,7 +55,7 @@ def register(sub: Any) -> None:
                    help="data-parallel attention groups of --tp chips in a replica, sharing "
                         "the experts (MoE; --ep = tp x dp): TensorRT-LLM's "
                         "enable_attention_dp, SGLang's --enable-dp-attention")
-    d.add_argument("--moe-exchange", default="auto", choices=("auto", "all_to_all", "allgather"),
+    d.add_argument("--moe-exchange", default="auto", choices=MOE_EXCHANGES,
                    help="how the EP chips exchange a MoE layer's tokens (default auto: the "
                         "runtime's), as simulate's")
     d.add_argument("--routing-skew", type=float, default=None,

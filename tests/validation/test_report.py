@@ -139,7 +139,7 @@ _README_ROWS = {
                             ("published_e2e", "per-user wafer (held-out)")],
     "TPU v5e JetStream": [("published_asic", "serving systolic (held-out)"),
                           ("published_asic", "per_user mesh (held-out)")],
-    "DeepSeek-V3": [("deepseek_ep", "deepseek-v3 EP across nodes (held-out)")],
+    "DeepSeek-V3": [("deepseek_ep", "deepseek-v3 EP across nodes, DeepSeek's profile (held-out)")],
     "SGLang's DeepSeek-V3": [("sglang_ep", "EP throughput per node (held-out)"),
                              ("sglang_ep", "two-batch overlap speed-up (held-out)")],
     "llama.cpp on Apple": [("edge_llamacpp", "llama.cpp metal generation tg128 (held-out)"),

@@ -6,7 +6,9 @@ blog/2025-05-05-large-scale-ep.md in github.com/lm-sys/lm-sys.github.io at 2db4e
 
 Deployment (published): prefill on 4 nodes of 8 H100s (EP32), decode on 9 (EP72), data-
 parallel attention on every GPU (tp 1, dp = GPUs), DeepEP's all-to-all token exchange
-(normal kernels in prefill, low-latency in decode), DeepGEMM's fp8 grouped GEMMs, EPLB, and
+(normal kernels in prefill: `moe_exchange` "hierarchical", a token once per destination
+node; low-latency in decode: "all_to_all", once per expert), DeepGEMM's fp8 grouped GEMMs,
+EPLB, and
 two-batch overlap (TBO): each batch split into two micro-batches whose dispatch/combine runs
 under the other's compute (`Scenario.micro_batches` 2). Hardware `dgx-h100x4` (one 400 Gb/s
 NIC per GPU; the decode rows with `system.num_chips` 72, assumed: the same nodes, nine of
@@ -17,7 +19,8 @@ fp8 weights and GEMM inputs (DeepSeek-V3's fp8 checkpoint, DeepGEMM), bf16 KV ca
 redundant experts (the blog's example of EPLB's 288 slots), the `graph` runtime (decode under
 CUDA graphs, which DeepEP's low-latency kernels and DeepGEMM's masked layout support; a
 prefill's kernels are long enough that launch costs do not matter; the `sglang` profile is
-SGLang's default Triton fused-MoE path, not DeepEP + DeepGEMM), routing skew as fitted.
+SGLang's default Triton fused-MoE path, not DeepEP + DeepGEMM), routing skew as fitted
+(uniform, `routing_skew` 0, on the row of the blog's simulated perfect EPLB).
 Graded:
 - throughput: tok/s per node = 8 GPUs x sequences per GPU x tokens per sequence / step, a
   prefill's prompt tokens or a decode step's one token per sequence;
@@ -47,7 +50,11 @@ SOURCE = "https://lmsys.org/blog/2025-05-05-large-scale-ep/"
 NODE = 8  # GPUs per node
 SPEC = "dgx-h100x4"
 DEPLOYMENT = dict(weights="fp8", activations="fp8", kv="bf16", tp=1, redundant_experts=32,
-                  moe_exchange="all_to_all", runtime="graph")
+                  runtime="graph")
+# DeepEP's kernels per phase (the blog's "Normal Dispatch" in prefill, "Low-Latency
+# Dispatch" in decode): a token crosses the network once per destination node (then NVLink)
+# in prefill and goes once per expert in decode (`Parallelism.moe_exchange`)
+EXCHANGE = {"prefill": "hierarchical", "decode": "all_to_all"}
 GROUPS = {"throughput": "EP throughput per node (held-out)",
           "tbo_speedup": "two-batch overlap speed-up (held-out)"}
 
@@ -57,14 +64,19 @@ def rows() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def throughput(r: dict[str, Any], micro_batches: int) -> float:
-    """Tokens per second per node of the row's step with `micro_batches` micro-batches."""
+def throughput(r: dict[str, Any], micro_batches: int, moe_exchange: str | None = None
+               ) -> float:
+    """Tokens per second per node of the row's step with `micro_batches` micro-batches
+    (`moe_exchange`: the phase's DeepEP exchange unless given)."""
     from infersim.api import load_hardware, simulate
 
     chips = int(r["chips"])
     hw = load_hardware(SPEC, {"system.num_chips": chips} if chips != 32 else None)
     b = int(r["batch_per_gpu"])
-    kw: dict[str, Any] = dict(DEPLOYMENT, dp=chips, ep=chips, micro_batches=micro_batches)
+    kw: dict[str, Any] = dict(DEPLOYMENT, dp=chips, ep=chips, micro_batches=micro_batches,
+                              moe_exchange=moe_exchange or EXCHANGE[r["phase"]])
+    if r["routing"] == "uniform":  # the blog's simulated perfect EPLB
+        kw["routing_skew"] = 0.0
     if r["phase"] == "prefill":
         prompt = int(r["prompt"])
         res = simulate("deepseek-v3", hw, "prefill", b * chips, prompt=prompt, **kw)
