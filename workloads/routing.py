@@ -21,8 +21,10 @@ Redundant experts (EPLB, `Parallelism.redundant_experts` R): the hottest experts
 copies one at a time (each copy takes an equal part of its expert's load) until the E + R
 slots are filled, then the slots are packed heaviest first onto the rank with the least load
 that still has a free slot, (E + R)/ep slots per rank: DeepSeek's EPLB and TensorRT-LLM's
-load balancer do this with the loads they measured, so this is its limit with perfect
-knowledge of the popularities.
+load balancer do this with the loads they measured. What they measured is not the step's:
+a step's popularities depart from the statistics the placement was planned on (other
+requests, other batches), so the placement is planned on p·exp(δ·Z), Z standard normal per
+expert, and runs the step's p (`EPLB_DRIFT_SIGMA` δ; 0 would be perfect knowledge).
 
 σ is fitted (`python -m infersim.validation.fitting.routing_skew`, data and result in
 validation/data/published/routing_skew_fit.json) on the one published EP-rank load
@@ -30,9 +32,10 @@ statistic we have: the TensorRT-LLM blog's `report_load_statistics.py` output fo
 DeepSeek-R1 at EP32 (256 experts, 8 per rank), averaged over layers 3-60 and iterations
 100-200: (max − mean)/mean of the ranks' loads 1.564 at 1024 pairs per rank (fitted with
 that count's sampling, `hot_rank_factor`). Its other column,
-std/mean 0.480, is not fitted (the fit reports the model's); after EPLB (288 slots over
-EP36) the blog measured 0.115, where this model, knowing the popularities exactly, gives
-less (the fit reports it).
+std/mean 0.480, is not fitted (the fit reports the model's). δ is fitted on the same blog's
+statistic after EPLB (288 slots over EP36): (max − mean)/mean 0.115 at 1024 pairs per rank,
+where perfect knowledge of the popularities gives 0.067; its std/mean after EPLB is not
+fitted (the fit reports the model's).
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ import numpy as np
 # of NVIDIA/TensorRT-LLM blog 4 (validation/data/published/routing_skew_fit.json).
 ROUTING_SKEW_SIGMA = 1.08
 _DRAWS = 2048  # popularity draws per estimate (one fixed seed: deterministic)
+# Log-normal σ by which a step's expert popularities depart from the statistics EPLB placed
+# the redundant copies by, fitted by `python -m infersim.validation.fitting.routing_skew` on
+# the post-EPLB load statistic of NVIDIA/TensorRT-LLM blog 4 (EP36, 288 slots;
+# validation/data/published/routing_skew_fit.json).
+EPLB_DRIFT_SIGMA = 0.097
 _SEED = 20251204
 
 
@@ -56,31 +64,40 @@ def popularities(experts: int, sigma: float, draws: int = _DRAWS) -> np.ndarray:
     return rng.lognormal(0.0, sigma, size=(draws, experts))
 
 
-def rank_loads(p: np.ndarray, ep: int, slots: int) -> np.ndarray:
+def rank_loads(p: np.ndarray, ep: int, slots: int,
+               drift: float = EPLB_DRIFT_SIGMA) -> np.ndarray:
     """Each rank's load (draws × ep) for popularities `p` (draws × experts) over `slots`
     expert slots: contiguous blocks when slots = experts; else the EPLB placement of the
-    module docstring (copies of the hottest experts, then heaviest-first packing)."""
+    module docstring (copies of the hottest experts, then heaviest-first packing), planned
+    on popularities `drift` away from `p` (one fixed seed) and loaded with `p`."""
     draws, experts = p.shape
     if slots <= experts:
         return p.reshape(draws, ep, experts // ep).sum(axis=-1)
+    seen = p
+    if drift > 0.0:
+        seen = p * np.exp(drift * np.random.default_rng(_SEED + 2).standard_normal(p.shape))
     reps = np.ones((draws, experts))
     rows = np.arange(draws)
     for _ in range(slots - experts):  # one more copy of the expert with the largest share
-        reps[rows, np.argmax(p / reps, axis=1)] += 1.0
-    share = p / reps
-    # the slots, heaviest first: expert e appears reps[e] times with weight share[e]
-    order = np.argsort(-share, axis=1)
-    weights = np.take_along_axis(share, order, axis=1)
+        reps[rows, np.argmax(seen / reps, axis=1)] += 1.0
+    # the slots, heaviest as planned first: expert e appears reps[e] times
+    order = np.argsort(-(seen / reps), axis=1)
     counts = np.take_along_axis(reps, order, axis=1).astype(int)
+    planned = np.take_along_axis(seen / reps, order, axis=1)
+    real = np.take_along_axis(p / reps, order, axis=1)
     items = np.zeros((draws, slots))
+    plan = np.zeros((draws, slots))
     for d in range(draws):
-        items[d] = np.repeat(weights[d], counts[d])[:slots]
+        items[d] = np.repeat(real[d], counts[d])[:slots]
+        plan[d] = np.repeat(planned[d], counts[d])[:slots]
     cap = slots // ep
     load = np.zeros((draws, ep))
+    planned_load = np.zeros((draws, ep))
     used = np.zeros((draws, ep), dtype=int)
     for j in range(slots):
-        masked = np.where(used < cap, load, np.inf)
+        masked = np.where(used < cap, planned_load, np.inf)
         r = np.argmin(masked, axis=1)
+        planned_load[rows, r] += plan[:, j]
         load[rows, r] += items[:, j]
         used[rows, r] += 1
     return load
@@ -114,20 +131,21 @@ def sampling_excess(ep: int, mean_pairs: float) -> float:
 
 
 def hot_rank_factor(experts: int, ep: int, slots: int, sigma: float,
-                    mean_pairs: float) -> float:
+                    mean_pairs: float, drift: float = EPLB_DRIFT_SIGMA) -> float:
     """E[max / mean] pairs of the ep ranks in one step of `mean_pairs` pairs per rank: over
     the popularity draws, rank r expects mean_pairs·ℓ_r pairs (ℓ its load over the mean) and
     gets about that ± sqrt(mean_pairs·ℓ_r) from sampling the step's tokens, so the factor is
     E[max_r ℓ_r + Z_r·sqrt(ℓ_r / mean_pairs)] with standard normals Z (one fixed seed; the
     pair count on a grid of 8 steps per octave, which moves the sampling term by ≤ 4.4%).
-    Uniform routing (σ = 0, ℓ = 1) is `sampling_excess` exactly; 1 for ep = 1."""
+    Uniform routing (σ = 0, ℓ = 1) is `sampling_excess` exactly; 1 for ep = 1. `drift`: the
+    EPLB placement's (`rank_loads`)."""
     if ep <= 1:
         return 1.0
     if sigma <= 0.0 or experts <= 0:
         return 1.0 + sampling_excess(ep, mean_pairs)
     if mean_pairs <= 0.0:
-        return rank_load_factor(experts, ep, slots, sigma)
-    return _joint_factor(experts, ep, slots or experts, sigma, _pair_grid(mean_pairs))
+        return rank_load_factor(experts, ep, slots, sigma, drift)
+    return _joint_factor(experts, ep, slots or experts, sigma, _pair_grid(mean_pairs), drift)
 
 
 def _pair_grid(mean_pairs: float) -> float:
@@ -136,17 +154,19 @@ def _pair_grid(mean_pairs: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def _joint_factor(experts: int, ep: int, slots: int, sigma: float, mean_pairs: float) -> float:
-    return float(np.mean(np.max(_joint_loads(experts, ep, slots, sigma, mean_pairs), axis=1)))
+def _joint_factor(experts: int, ep: int, slots: int, sigma: float, mean_pairs: float,
+                  drift: float = EPLB_DRIFT_SIGMA) -> float:
+    return float(np.mean(np.max(_joint_loads(experts, ep, slots, sigma, mean_pairs, drift),
+                                axis=1)))
 
 
 @functools.lru_cache(maxsize=256)
 def _joint_loads(experts: int, ep: int, slots: int, sigma: float,
-                 mean_pairs: float) -> np.ndarray:
+                 mean_pairs: float, drift: float = EPLB_DRIFT_SIGMA) -> np.ndarray:
     """Each rank's pairs over the mean, draw by draw (draws × ep, read-only): its popularity
     load ℓ_r (1 under uniform routing) plus the sampling of the step's tokens,
     Z_r·sqrt(ℓ_r / mean_pairs), one fixed seed."""
-    ell = (_relative_loads(experts, ep, slots, sigma) if sigma > 0.0 and experts > 0
+    ell = (_relative_loads(experts, ep, slots, sigma, drift) if sigma > 0.0 and experts > 0
            else np.ones((_DRAWS, ep)))
     z = np.random.default_rng(_SEED + 1).standard_normal(ell.shape)
     out = ell + z * np.sqrt(ell / mean_pairs)
@@ -155,25 +175,28 @@ def _joint_loads(experts: int, ep: int, slots: int, sigma: float,
 
 
 @functools.lru_cache(maxsize=256)
-def _relative_loads(experts: int, ep: int, slots: int, sigma: float) -> np.ndarray:
+def _relative_loads(experts: int, ep: int, slots: int, sigma: float,
+                    drift: float = EPLB_DRIFT_SIGMA) -> np.ndarray:
     """The ranks' loads over their mean, one row per popularity draw (read-only)."""
     if slots % ep or (slots == experts and experts % ep):
         raise ValueError(f"{slots} expert slots do not split over ep {ep}")
     draws = _DRAWS if slots == experts else _DRAWS // 8  # EPLB packs draw by draw
-    loads = rank_loads(popularities(experts, sigma, draws), ep, slots)
+    loads = rank_loads(popularities(experts, sigma, draws), ep, slots, drift)
     ell = loads / loads.mean(axis=1, keepdims=True)
     ell.setflags(write=False)
     return ell
 
 
 def rank_load_factor(experts: int, ep: int, slots: int = 0,
-                     sigma: float = ROUTING_SKEW_SIGMA) -> float:
+                     sigma: float = ROUTING_SKEW_SIGMA,
+                     drift: float = EPLB_DRIFT_SIGMA) -> float:
     """E[max / mean] of the ep ranks' routed loads from the popularity alone (module
     docstring); 1 for ep = 1 or σ = 0 (uniform routing). `slots` = experts + redundant
     copies (0: experts)."""
     if ep <= 1 or sigma <= 0.0 or experts <= 0:
         return 1.0
-    return float(np.mean(_relative_loads(experts, ep, slots or experts, sigma).max(axis=1)))
+    return float(np.mean(_relative_loads(experts, ep, slots or experts, sigma,
+                                         drift).max(axis=1)))
 
 
 def busiest_with_identical(experts: int, ep: int, slots: int, sigma: float, mean_pairs: float,

@@ -4,7 +4,7 @@ the two-batch overlap (`Scenario.micro_batches` 2) helps where the blog measured
 each speed-up within 20%; prefill with DeepEP's normal kernels (`moe_exchange`
 "hierarchical") under the blog's simulated perfect EPLB within 10%, every throughput row
 within 25% (the default-EPLB prefill rows read faster: the blog measured 18% lost to expert
-imbalance at 4K that the model's EPLB, knowing the popularities, does not have)."""
+imbalance at 4K where the model's EPLB, planned on drifted statistics, loses 4.5%)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from infersim.foundation.errors import InputError
 from infersim.mapper import engine_scenario
 from infersim.validation.fitting import routing_skew as fit
 from infersim.workloads.routing import (
+    EPLB_DRIFT_SIGMA,
     ROUTING_SKEW_SIGMA,
     busiest_with_identical,
     expected_max_normal,
@@ -114,6 +115,25 @@ def test_fit_reproduces_the_constant_and_its_file() -> None:
     assert r["checks"]["std_over_mean"]["model"] == pytest.approx(fit.STD / fit.MEAN, rel=0.05)
     saved = json.loads(fit.OUT.read_text())
     assert saved["value"] == ROUTING_SKEW_SIGMA
+    # the EPLB drift: fitted on the post-EPLB imbalance-ratio, checked on its std/mean,
+    # which perfect knowledge of the popularities misses by 40%
+    d = r["eplb_drift"]
+    assert d["value"] == EPLB_DRIFT_SIGMA == saved["eplb_drift"]["value"]
+    assert d["model_imbalance_ratio"] == pytest.approx(fit.EPLB_IMBALANCE, abs=0.005)
+    assert r["checks"]["after_eplb"]["model_std_over_mean"] == pytest.approx(
+        fit.EPLB_STD / fit.MEAN, rel=0.10)
+    perfect_cv = fit.statistics_at(ROUTING_SKEW_SIGMA, fit.EPLB_EP, fit.EPLB_SLOTS)[1]
+    assert perfect_cv < 0.7 * fit.EPLB_STD / fit.MEAN
+
+
+def test_eplb_drift_raises_the_busiest_rank_only_with_redundant_experts() -> None:
+    f = [rank_load_factor(256, 32, 288, 1.0, d) for d in (0.0, 0.05, 0.1, 0.2)]
+    assert all(a < b for a, b in itertools.pairwise(f))
+    # without redundant slots there is no placement to plan: drift changes nothing
+    assert rank_load_factor(256, 32, 256, 1.0, 0.3) == rank_load_factor(256, 32, 256, 1.0, 0.0)
+    # a placement planned on drifted popularities, loaded with the true ones, keeps the load
+    p = np.random.default_rng(5).lognormal(0.0, 1.0, size=(8, 64))
+    assert np.allclose(rank_loads(p, 8, 72, 0.3).sum(axis=1), p.sum(axis=1))
 
 
 def test_identical_rows_load_the_busiest_ranks_experts() -> None:
