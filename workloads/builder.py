@@ -27,7 +27,9 @@ Modelling decisions (each is a choice real serving engines make; see vLLM's mode
   the busiest rank receives hot times the even share); "hierarchical" is the same
   exchange sending each token row once per destination node over the network and once
   per destination rank over the scale-up fabric (the op carries the model's routing,
-  `ops.TokenRouting`; the collective model prices it, `hwmodels.collectives`); "allgather" all-gathers every
+  `ops.TokenRouting`; the collective model prices it, `hwmodels.collectives`); "deepep"
+  is "hierarchical" in a step with prompt tokens and "all_to_all" in a decode step
+  (`scenario.step_exchange`, DeepEP's auto mode); "allgather" all-gathers every
   token to every rank, each rank sums its experts' outputs for all of them and a
   reduce-scatter returns each rank its own (replicated tokens under TP attention skip the
   gather and end in an all-reduce). "auto" is resolved by the runtime
@@ -132,7 +134,7 @@ from infersim.workloads.hf_config import load_model
 from infersim.workloads.model import MLPKind, ModelConfig, NormKind, PositionKind
 from infersim.workloads.ops import Collective, Op, OpKind
 from infersim.workloads.routing import busiest_with_identical, hot_rank_factor
-from infersim.workloads.scenario import Parallelism, Phase, Scenario
+from infersim.workloads.scenario import Parallelism, Phase, Scenario, step_exchange
 from infersim.workloads.trace import (
     ResidentBytes,
     Trace,
@@ -225,7 +227,7 @@ def build_trace(model: str | Path | dict[str, Any] | ModelConfig, scenario: Scen
                  dp=par.dp, cp=par.cp,
                  expert_slots=(m.moe.num_experts + par.redundant_experts) if m.moe else 0,
                  moe_tokens=batch * q_len * par.dp, routing_skew=sc.routing_skew,
-                 moe_exchange=par.moe_exchange,
+                 moe_exchange=step_exchange(par.moe_exchange, sc.phase),
                  moe_identical=-(-sc.moe_identical // sc.micro_batches))
     ops = _forward(m, step)
     per_op = _resident_per_exec(m, step, ops)
@@ -997,7 +999,7 @@ def _mtp_draft(m: ModelConfig, sc: Scenario) -> tuple[list[Op], float, float]:
         st = _Step(sc.batch, 1, sc.context + 1 + i, sc.batch, True, prec.activations,
                    prec.weights, prec.kv, par.tp, 1, par.ep, sc.moe_imbalance, block="draft",
                    w_exp=prec.experts, w_head=prec.head, routing_skew=sc.routing_skew,
-                   moe_exchange=par.moe_exchange)
+                   moe_exchange=step_exchange(par.moe_exchange, Phase.DECODE))
         t = st.tokens
         ops = [_norm(m, st, "mtp_enorm", t, h, 1, "draft"),
                _norm(m, st, "mtp_hnorm", t, h, 1, "draft"),

@@ -66,7 +66,18 @@ def parse_precision(weights: str | DType = "bf16", activations: str | DType | No
     return Precision(w, a, k, head=h, checkpoint=checkpoint)
 
 
-MOE_EXCHANGES = ("auto", "all_to_all", "hierarchical", "allgather")
+MOE_EXCHANGES = ("auto", "all_to_all", "hierarchical", "deepep", "allgather")
+
+
+def step_exchange(exchange: str, phase: Phase) -> str:
+    """The exchange a step of `phase` runs under `exchange` (`Parallelism.moe_exchange`):
+    "deepep" is DeepEP's auto mode, its normal kernels ("hierarchical") for a step that
+    holds prompt tokens and its low-latency kernels ("all_to_all") for a decode step; any
+    other value is itself."""
+    if exchange != "deepep":
+        return exchange
+    return ("hierarchical" if phase in (Phase.PREFILL, Phase.CHUNKED_PREFILL)
+            else "all_to_all")
 
 
 def check_moe_exchange(v: object) -> str:
@@ -105,7 +116,9 @@ class Parallelism:
     # of its experts and back, once per expert: DeepEP's low-latency kernels, NVLink
     # all-to-all kernels), "hierarchical" (each token crosses the network once per
     # destination node and the scale-up fabric forwards it once per destination rank; the
-    # combine reduces in the node first: DeepEP's normal kernels), "allgather" (every token
+    # combine reduces in the node first: DeepEP's normal kernels), "deepep" (DeepEP's auto
+    # mode: "hierarchical" for a step with prompt tokens, "all_to_all" for a decode step,
+    # `step_exchange`), "allgather" (every token
     # to every rank, the outputs reduce-scattered back: TensorRT-LLM's fallback and vLLM's
     # and SGLang's without DeepEP), "auto" (the runtime's: mapper.engine_scenario; a trace
     # built without a runtime exchanges all-to-all)

@@ -168,7 +168,9 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
                    help="how the EP GPUs exchange a MoE layer's tokens: all_to_all (each "
                         "token to its experts' GPUs, once per expert), hierarchical (once "
                         "per destination node over the network, then once per GPU over "
-                        "NVLink: DeepEP's normal kernels), allgather (every token to every "
+                        "NVLink: DeepEP's normal kernels), deepep (hierarchical in a step "
+                        "with prompt tokens, all_to_all in a decode step: DeepEP's auto "
+                        "mode), allgather (every token to every "
                         "GPU, outputs reduce-scattered back), auto (the runtime's; default)")
     g.add_argument("--routing-skew", type=float, default=None,
                    help="log-normal σ of the experts' routing popularity, which sets the "

@@ -106,3 +106,17 @@ def test_bad_group_limits_are_one_clear_error():
         load_model(dict(cfg, topk_group=9))
     with pytest.raises(InputError, match="n_group"):
         load_model(dict(cfg, n_group=7))
+
+
+def test_deepep_mode_is_hierarchical_with_prompt_tokens_and_per_expert_in_decode():
+    hw = load_hardware("dgx-h100x4")
+    kw = dict(tp=1, dp=32, ep=32, weights="fp8", activations="fp8", redundant_experts=32)
+
+    def step(phase: str, ex: str, **more) -> float:
+        return simulate("deepseek-v3", hw, phase, 64, moe_exchange=ex, **kw, **more).latency_s
+
+    assert step("prefill", "deepep", prompt=2048) == step("prefill", "hierarchical", prompt=2048)
+    assert step("chunked_prefill", "deepep", chunk=512, context=1024) == step(
+        "chunked_prefill", "hierarchical", chunk=512, context=1024)
+    assert step("decode", "deepep", context=2048) == step("decode", "all_to_all", context=2048)
+    assert step("decode", "hierarchical", context=2048) < step("decode", "deepep", context=2048)
