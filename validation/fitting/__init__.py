@@ -30,3 +30,19 @@ def fit_main(argv: Sequence[str] | None, module: str, doc: str, fit: Callable[[]
         atomic_write_text(out, json.dumps(res, indent=2) + "\n")
         print(f"wrote {out}")
     return 0
+
+
+def bisect_rising(f: Callable[[float], float], target: float, lo: float, hi: float,
+                  tol: float, what: str) -> float:
+    """The x in [lo, hi] (to within `tol`) at which `f`, rising in x, reaches `target`, by
+    bisection (robust to the small steps of a fixed-seed Monte Carlo `f`); ValueError naming
+    `what` when the bracket does not hold it."""
+    if f(lo) > target or f(hi) < target:
+        raise ValueError(f"no {what} in [{lo}, {hi}] gives {target:g}")
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if f(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from infersim.validation.datasets.serving_published import SPEC_FITTED
-from infersim.validation.fitting import fit_main
+from infersim.validation.fitting import bisect_rising, fit_main
 
 MMA_FIELD = "gpu.mma_efficiency_fp4"
 ATTN_FIELD = "gpu.decode_attention_sm_bytes_per_cycle"
@@ -99,16 +99,8 @@ def solve(r: Mapping[str, str], fixed: float, which: str) -> float:
     def at(v: float) -> float:
         return predicted(r, v, fixed) if which == "mma" else predicted(r, fixed, v)
 
-    if at(lo) > target or at(hi) < target:
-        raise ValueError(f"row {r['id']}: no {which} efficiency in [{lo}, {hi}] gives "
-                         f"{target:g} tok/s")
-    while hi - lo > tol / 4:
-        mid = 0.5 * (lo + hi)
-        if at(mid) < target:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return bisect_rising(at, target, lo, hi, tol / 4,
+                         f"{which} efficiency for row {r['id']} (tok/s)")
 
 
 def fit(rounds: int = 8) -> dict[str, Any]:

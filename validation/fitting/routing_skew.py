@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from infersim.validation.fitting import fit_main
+from infersim.validation.fitting import bisect_rising, fit_main
 
 SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/blogs/tech_blog/"
           "blog4_Scaling_Expert_Parallelism_in_TensorRT-LLM.md")
@@ -61,31 +61,14 @@ def statistics_at(sigma: float, ep: int = EP, slots: int = EXPERTS,
 
 def solve(lo: float = 0.2, hi: float = 2.5, tol: float = 1e-4) -> float:
     """σ at which the model's imbalance-ratio at EP32 equals the published 1.564."""
-    if statistics_at(lo)[0] > IMBALANCE or statistics_at(hi)[0] < IMBALANCE:
-        raise ValueError(f"no σ in [{lo}, {hi}] gives imbalance-ratio {IMBALANCE}")
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if statistics_at(mid)[0] < IMBALANCE:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return bisect_rising(lambda x: statistics_at(x)[0], IMBALANCE, lo, hi, tol,
+                         "σ (imbalance-ratio)")
 
 
 def solve_drift(sigma: float, lo: float = 0.0, hi: float = 1.0, tol: float = 1e-3) -> float:
     """δ at which the model's post-EPLB imbalance-ratio at σ equals the published 0.115."""
-    def ratio(d: float) -> float:
-        return statistics_at(sigma, EPLB_EP, EPLB_SLOTS, d)[0]
-
-    if ratio(lo) > EPLB_IMBALANCE or ratio(hi) < EPLB_IMBALANCE:
-        raise ValueError(f"no drift in [{lo}, {hi}] gives imbalance-ratio {EPLB_IMBALANCE}")
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if ratio(mid) < EPLB_IMBALANCE:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return bisect_rising(lambda d: statistics_at(sigma, EPLB_EP, EPLB_SLOTS, d)[0],
+                         EPLB_IMBALANCE, lo, hi, tol, "EPLB drift (imbalance-ratio)")
 
 
 def fit() -> dict[str, Any]:
