@@ -25,9 +25,9 @@ Rows (`validation/data/published/deepseek_inference.csv`, assumptions per row):
   (4,096 assumed), MTP and prefix-cache reads are not modelled for them; the decode KV
   length is the overview's average, 4,989.
 
-Every row: prefill exchanges tokens as DeepEP's normal kernels do (`moe_exchange`
-"hierarchical": once per destination node over InfiniBand, then NVLink), decode as its
-low-latency kernels (`all_to_all`: once per expert); computed tokens per second per node =
+Every row exchanges tokens as DeepEP does (`moe_exchange` "deepep"): prefill as its normal
+kernels ("hierarchical": once per destination node over InfiniBand, then NVLink), decode as
+its low-latency kernels ("all_to_all": once per expert); computed tokens per second per node =
 8 GPUs x prompts per GPU x prompt / step; decode output tok/s per node = 8 x sequences per
 GPU / step, tok/s per user = 1 / step.
 
@@ -50,8 +50,6 @@ DESCRIPTION = ("DeepSeek-V3/R1 inference on H800 (EP32 prefill / EP144 decode, d
                "its production day averages of Mar 2025 (informative)")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "deepseek_inference.csv"
 NODE = 8  # GPUs per H800 node
-# DeepEP's kernels per phase: normal (node-deduplicated) in prefill, low-latency in decode
-EXCHANGE = {"prefill": "hierarchical", "decode": "all_to_all"}
 GROUPS = {"profile": "deepseek-v3 EP across nodes, DeepSeek's profile (held-out)",
           "production": ("deepseek-v3 EP across nodes, production day averages "
                          "(informative)")}
@@ -71,7 +69,7 @@ def predict(r: dict[str, Any]) -> float:
     b = int(r["batch_per_gpu"])
     gpus = tp * dp
     kw: dict[str, Any] = dict(weights=r["weights"], activations=r["activations"], kv=r["kv"],
-                              tp=tp, dp=dp, ep=ep, moe_exchange=EXCHANGE[r["phase"]],
+                              tp=tp, dp=dp, ep=ep, moe_exchange="deepep",
                               redundant_experts=int(r["redundant_experts"]),
                               micro_batches=int(r["micro_batches"]))
     if r["routing"] == "uniform":

@@ -6,10 +6,9 @@ blog/2025-05-05-large-scale-ep.md in github.com/lm-sys/lm-sys.github.io at 2db4e
 
 Deployment (published): prefill on 4 nodes of 8 H100s (EP32), decode on 9 (EP72), data-
 parallel attention on every GPU (tp 1, dp = GPUs), DeepEP's all-to-all token exchange
-(normal kernels in prefill: `moe_exchange` "hierarchical", a token once per destination
-node; low-latency in decode: "all_to_all", once per expert), DeepGEMM's fp8 grouped GEMMs,
-EPLB, and
-two-batch overlap (TBO): each batch split into two micro-batches whose dispatch/combine runs
+(`moe_exchange` "deepep": normal kernels in prefill, "hierarchical", a token once per
+destination node; low-latency in decode, "all_to_all", once per expert), DeepGEMM's fp8
+grouped GEMMs, EPLB, and two-batch overlap (TBO): each batch split into two micro-batches whose dispatch/combine runs
 under the other's compute (`Scenario.micro_batches` 2). Hardware `dgx-h100x4` (one 400 Gb/s
 NIC per GPU; the decode rows with `system.num_chips` 72, assumed: the same nodes, nine of
 them).
@@ -49,12 +48,11 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "sglang_ep.c
 SOURCE = "https://lmsys.org/blog/2025-05-05-large-scale-ep/"
 NODE = 8  # GPUs per node
 SPEC = "dgx-h100x4"
-DEPLOYMENT = dict(weights="fp8", activations="fp8", kv="bf16", tp=1, redundant_experts=32,
-                  runtime="graph")
 # DeepEP's kernels per phase (the blog's "Normal Dispatch" in prefill, "Low-Latency
-# Dispatch" in decode): a token crosses the network once per destination node (then NVLink)
-# in prefill and goes once per expert in decode (`Parallelism.moe_exchange`)
-EXCHANGE = {"prefill": "hierarchical", "decode": "all_to_all"}
+# Dispatch" in decode): `moe_exchange` "deepep", a token once per destination node (then
+# NVLink) in prefill and once per expert in decode
+DEPLOYMENT = dict(weights="fp8", activations="fp8", kv="bf16", tp=1, redundant_experts=32,
+                  runtime="graph", moe_exchange="deepep")
 GROUPS = {"throughput": "EP throughput per node (held-out)",
           "tbo_speedup": "two-batch overlap speed-up (held-out)"}
 
@@ -67,14 +65,15 @@ def rows() -> list[dict[str, str]]:
 def throughput(r: dict[str, Any], micro_batches: int, moe_exchange: str | None = None
                ) -> float:
     """Tokens per second per node of the row's step with `micro_batches` micro-batches
-    (`moe_exchange`: the phase's DeepEP exchange unless given)."""
+    (`moe_exchange`: DeepEP's, "deepep", unless given)."""
     from infersim.api import load_hardware, simulate
 
     chips = int(r["chips"])
     hw = load_hardware(SPEC, {"system.num_chips": chips} if chips != 32 else None)
     b = int(r["batch_per_gpu"])
-    kw: dict[str, Any] = dict(DEPLOYMENT, dp=chips, ep=chips, micro_batches=micro_batches,
-                              moe_exchange=moe_exchange or EXCHANGE[r["phase"]])
+    kw: dict[str, Any] = dict(DEPLOYMENT, dp=chips, ep=chips, micro_batches=micro_batches)
+    if moe_exchange:
+        kw["moe_exchange"] = moe_exchange
     if r["routing"] == "uniform":  # the blog's simulated perfect EPLB
         kw["routing_skew"] = 0.0
     if r["phase"] == "prefill":
