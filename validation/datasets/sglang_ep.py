@@ -8,8 +8,8 @@ Deployment (published): prefill on 4 nodes of 8 H100s (EP32), decode on 9 (EP72)
 parallel attention on every GPU (tp 1, dp = GPUs), DeepEP's all-to-all token exchange
 (`moe_exchange` "deepep": normal kernels in prefill, "hierarchical", a token once per
 destination node; low-latency in decode, "all_to_all", once per expert), DeepGEMM's fp8
-grouped GEMMs, EPLB, and two-batch overlap (TBO): each batch split into two micro-batches whose dispatch/combine runs
-under the other's compute (`Scenario.micro_batches` 2). Hardware `dgx-h100x4` (one 400 Gb/s
+grouped GEMMs, EPLB, and two-batch overlap (TBO): each batch split into two micro-batches
+whose dispatch/combine runs under the other's compute (`Scenario.micro_batches` 2). Hardware `dgx-h100x4` (one 400 Gb/s
 NIC per GPU; the decode rows with `system.num_chips` 72, assumed: the same nodes, nine of
 them).
 
