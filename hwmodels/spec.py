@@ -342,6 +342,11 @@ class GpuParams:
         "attention_efficiency", "throughput of fused (flash) attention relative to a dense "
         "GEMM tile loop (softmax on the special-function units, rescaling, masking)",
         (0.05, 1.0), default=0.6)
+    attention_efficiency_sm80: float = kind_param(
+        "attention_efficiency_sm80", "attention_efficiency of flash-attention kernels written "
+        "for Ampere's warp-level mma.sync (FlashAttention-2 class) where the chip's own kernels "
+        "use a newer tensor-core path (Hopper's wgmma and TMA); 0 = attention_efficiency (the "
+        "chip's native kernels are that class, as on Ampere and Ada)", (0.0, 1.0), default=0.0)
     link_efficiency: float = kind_param(
         "link_efficiency", "sustained fraction of the scale-up link bandwidth a collective "
         "library reaches on large messages (protocol headers, flow control)", (0.05, 1.0),

@@ -471,7 +471,7 @@ class Replica:
         self.m.kv.add(self.env.now, self.kv.occupancy)
         if self.m.events is not None:
             self.m.log(self.env.now, f"iter p={sum(c for c, _ in prefill)} d={d} ctx={ctx} "
-                       f"t={t:.9g}", self.index, -1)
+                       f"t={t!r}", self.index, -1)
         pl = self.pipeline
         if pl is None:
             self.busy_s += t

@@ -445,8 +445,8 @@ def test_cli_serve_spec_decode_and_bad_input(capsys):
 
 
 def test_spec_iteration_gets_one_serving_floor_of_what_it_streams():
-    # behind a streaming front end (trtllm-triton-v011: 145.1 µs per chunk, a chunk per decoder per
-    # step), a verify step of D decoders lasts at least D × 145.1 µs; the table holds the
+    # behind a streaming front end (trtllm-triton-v011: 144.9 µs per chunk, a chunk per decoder per
+    # step), a verify step of D decoders lasts at least D × 144.9 µs; the table holds the
     # device step only, so a small batch costs its device time
     from infersim.hwmodels.models.gpu.engines import frontend_floor, lookup
     from infersim.simulator.serving.costs import MapperIterationCost
@@ -460,8 +460,8 @@ def test_spec_iteration_gets_one_serving_floor_of_what_it_streams():
     for d in (1, 256):
         dev = c.step(d, 128.0)[0]
         floor = frontend_floor(prof, d)
-        assert floor == pytest.approx(d * 145.1e-6, rel=1e-12)
+        assert floor == pytest.approx(d * 144.9e-6, rel=1e-12)
         assert c([], 0, d, d * 129)[0] == pytest.approx(max(dev, floor), rel=1e-12)
     assert c.step(1, 128.0)[0] > frontend_floor(prof, 1)  # one decoder: the device binds
-    assert c([], 0, 256, 256 * 129)[0] == pytest.approx(256 * 145.1e-6)  # the floor binds
+    assert c([], 0, 256, 256 * 129)[0] == pytest.approx(256 * 144.9e-6)  # the floor binds
     assert c.step(256, 128.0)[0] < frontend_floor(prof, 256)  # not folded into the table

@@ -103,7 +103,7 @@ def test_decode_attention_share_moves_decode_attention_only_and_in_its_direction
 def test_decode_attention_rate_scales_with_sms_and_clock_not_with_the_memory() -> None:
     """`decode_attention_sm_bytes_per_cycle`: a KV-bound decode attention (64 sequences x
     4,096 fp8 keys, 8 KV heads of 128: 537 MB) takes about KV / (SMs x clock x rate) where
-    that is longer than the memory stream: on the B200 148 x 1.85 GHz x 17.81 B = 4.88 TB/s
+    that is longer than the memory stream: on the B200 148 x 1.85 GHz x 17.77 B = 4.87 TB/s
     of its 7.67 TB/s; halving the rate doubles it; the GB200 (the same HBM at a 10/9 clock) is
     10/9 faster; a prefill is untouched; 0 = no such limit (every spec but the Blackwells)."""
     dec = O.attention(64, 64, 8, 128, 1, 4096, False, "bf16", kv_dtype="fp8")

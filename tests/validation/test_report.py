@@ -113,6 +113,10 @@ _README_ROWS = {
     "LLMCompass A100 operators": [("llmcompass_a100", "operators (held-out)")],
     "LLMCompass GPT-3 layer": [("llmcompass_a100", "layer (held-out)")],
     "published fused-MoE": [("moe_kernels", "fused MoE layer (held-out)")],
+    "published flash-attention": [
+        ("attention_kernels", "flash-attention forward, native (FlashAttention-3, cuDNN) "
+                              "(held-out)"),
+        ("attention_kernels", "flash-attention forward, FlashAttention-2 class (held-out)")],
     "one H200, measured here": [("gpu_measurements", "operators: gemm")],
     "one H200: vector kernels": [("gpu_measurements", "operators: elementwise"),
                                  ("gpu_measurements", "operators: attention")],

@@ -921,7 +921,8 @@ def fit_knob_rows(rs: Sequence[Mapping[str, str]], knob: str, lo: float = 1e-6,
     """The value of `knob` on the rows' runtime profile at which their predictions are, in the
     geometric mean, their measured values (`fit_gap` = 0; bisection in log space, the
     predictions being monotone in a CPU cost); one row: its prediction equals its measured
-    value. Raises ValueError when the bracket [lo, hi] does not contain it."""
+    value; the root to 1% (its 0.99x and 1.01x straddle it, see below). Raises ValueError
+    when the bracket [lo, hi] does not contain it."""
     if len({r["runtime"] for r in rs}) != 1:
         raise ValueError(f"rows {', '.join(r['id'] for r in rs)}: one runtime per fit")
 
@@ -938,7 +939,18 @@ def fit_knob_rows(rs: Sequence[Mapping[str, str]], knob: str, lo: float = 1e-6,
             lo = mid
         else:
             hi = mid
-    return math.sqrt(lo * hi)
+    v = math.sqrt(lo * hi)
+    # A single row's median TTFT is a step function of a CPU cost (which step each prompt
+    # lands in flips), so the bisection can stop on a local sign change inside the noise. The
+    # fit is the root to 1%: a value whose 0.99x and 1.01x land on either side of it; when
+    # the bisection's does not, the nearest such value in 0.5% steps (up to 10% away).
+    if not gap(0.99 * v) > 0.0 > gap(1.01 * v):
+        for k in range(1, 21):
+            for sign in (1.0, -1.0):
+                w = v * (1.0 + sign * 0.005 * k)
+                if gap(0.99 * w) > 0.0 > gap(1.01 * w):
+                    return w
+    return v
 
 
 def lean(df: pd.DataFrame) -> dict[str, float]:

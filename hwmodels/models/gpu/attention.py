@@ -1,8 +1,14 @@
 """Fused attention: flash-attention prefill and flash-decoding (split-KV).
 
 Prefill runs one thread block per (batch, head, 128-query block); causal blocks skip masked
-key blocks; compute at `attention_efficiency` of the GEMM rate; waves over SMs; K/V re-read
-when a wave's heads do not fit in L2. Flash-decoding runs one block per (batch, kv-head, KV
+key blocks; compute at `attention_efficiency` of the GEMM rate (`attention_efficiency_sm80`
+for an engine whose kernels are FlashAttention-2 class, engine knob `attention_sm80`); waves
+over SMs; K/V re-read when a wave's heads do not fit in L2. A block's Q tile must arrive
+before its first MMA and its O tile leaves after its last, so that traffic adds to the
+block's main loop at the SM's share of the HBM stream instead of hiding behind it: this is
+what makes short sequences slower per FLOP (FlashAttention-3 at 467 TFLOP/s at 512 tokens
+and 648 at 16k on an H100, with the same blocks per SM at every length, Shah et al. 2024,
+arXiv:2407.08608; the model reads 455 and 622 with no constant fitted to that ramp). Flash-decoding runs one block per (batch, kv-head, KV
 split); the split count is searched so that few heads still spread the KV read over many SMs,
 with a combine kernel when split > 1 (each split pays at least one key tile); it streams its KV
 at the GPU's `decode_attention_bw_efficiency` share of peak when the spec sets one (paged
@@ -75,7 +81,11 @@ def _flash_prefill(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> At
     per_tok = hd if sh.shared_kv else hd + dv
     # L2 feed of K/V tiles into each block
     feed = b * h * total_keys * per_tok * kvb / (c.l2_bw / c.sms)
-    t_cta = c.hbm_lat + max(flops_mm / blocks / peak_sm, feed / blocks)
+    # the block's own rows: its Q tile arrives before its first MMA and its O tile leaves
+    # after its last, so neither hides behind its main loop; every SM is in the same phase,
+    # so each moves them at its share of the HBM stream
+    t_qo = br * (hd + dv) * op.dtype.bytes / (c.hbm_bw * c.eff_r / c.sms)
+    t_cta = c.hbm_lat + t_qo + max(flops_mm / blocks / peak_sm, feed / blocks)
     compute_s = waves * t_cta
     # K/V of the heads in flight must fit in L2 to be read once from HBM
     kv_head_bytes = float(kv) * per_tok * kvb

@@ -35,6 +35,11 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
   * `attention_efficiency`: the attention kernel's share of the tensor-core rate relative to
     the GEMM loop (0 = the chip spec's `gpu.attention_efficiency`): FlashAttention-3 class on
     Hopper is faster than FlashAttention-2 class.
+  * `attention_sm80`: the engine's attention kernels are FlashAttention-2 class, written for
+    Ampere's warp-level `mma.sync` (FlashAttention-2 itself, vLLM's vllm-flash-attn 2.x,
+    FlashInfer before 0.2): on a chip whose own kernels use a newer tensor-core path (Hopper's
+    `wgmma` + TMA: FlashAttention-3, cuDNN's sm90 kernels, TensorRT-LLM's FMHA) they run at
+    `gpu.attention_efficiency_sm80`; on Ampere and Ada the two are the same kernels.
   * `moe_efficiency`: the grouped-GEMM MoE kernel's tile-loop efficiency relative to a dense
     GEMM of the same tile (1 = CUTLASS-class grouped GEMM).
   * `moe_sort_kernels`, `moe_sort_small_*`, `moe_permute`: a MoE layer's routing before its
@@ -186,6 +191,9 @@ KNOBS: dict[str, tuple[float, str]] = {
     "fuse_rope_kv": (0.0, "RoPE + KV-cache write in one kernel"),
     "gqa_aware": (1.0, "attention reads each KV head once (0: once per query head)"),
     "attention_efficiency": (0.0, "attention share of the GEMM rate (0: the chip spec's)"),
+    "attention_sm80": (0.0, "the attention kernels are FlashAttention-2 class, written for "
+                            "Ampere's mma.sync: the chip's gpu.attention_efficiency_sm80 "
+                            "(0: its native kernels, gpu.attention_efficiency)"),
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
     "moe_sort_kernels": (0.0, "fused engines: kernels that build the expert-sorted order of "
                               "a MoE layer's (token, expert) pairs before its first expert "
@@ -677,12 +685,13 @@ _TRITON_MOE_ROUTING = {"moe_sort_kernels": 3.0, "moe_sort_small_kernels": 2.0,
 # baselines) read -22% -> -34%, the NIM TP2 rows -1.2% -> -2.5%, the r24.07 70B TP4 row
 # -8.6% -> -11.7%; a per-rank (linear) form fitted the same way reads v0.17 +0.1% but the
 # per-user rows -40%.
-# 0.4095 ms (0.3956 ms before the residual add read its fresh operand from L2 and the
-# vector refit, 2026-12-06: the decode step's vector kernels run a little faster)
-_TRTLLM_CPP_STEP_S = 0.4095e-3
-# 0.9146 ms (0.913 ms before the vector refit of 2026-12-06, 0.929 ms before the ring
-# all-reduce's copy bound)
-_TRTLLM_CPP_BCAST_S = 0.9146e-3
+# 0.4091 ms (0.3956 ms before the residual add read its fresh operand from L2 and the
+# vector refit, 2026-12-06: the decode step's vector kernels run a little faster; 0.4095 ms
+# before the attention kernel classes, 2026-12-07)
+_TRTLLM_CPP_STEP_S = 0.4091e-3
+# 0.9139 ms (0.913 ms before the vector refit of 2026-12-06, 0.929 ms before the ring
+# all-reduce's copy bound, 0.9146 ms before the attention kernel classes, 2026-12-07)
+_TRTLLM_CPP_BCAST_S = 0.9139e-3
 _p("trtllm", Runtime.FUSED,
    "TensorRT-LLM: C++ executor with in-flight batching, whose preparation of an iteration "
    "(tokens back, requests updated, responses, scheduling, inputs) the GPU waits on: "
@@ -736,8 +745,12 @@ _p("trtllm", Runtime.FUSED,
 # bisection reads 34.6 us (33.0 us before the residual add read its fresh operand from L2
 # and the vector refit, 2026-12-06; 33.5 us before the NCCL ring all-reduce's copy bound,
 # `gpu.ring_copy_gb_per_s`, 2026-12-06; 34.9 us before the attention kernels paid their
-# pipeline fill, `attention.py`).
-_PY_ENGINE_HOST_S = 34.6e-6
+# pipeline fill, `attention.py`); 29.32 us since SGLang 0.3's FlashInfer 0.1 prompts run
+# FlashAttention-2-class kernels (`attention_sm80`, 2026-12-07: the row's prompt attention
+# takes longer on the GPU, so less of its TTFT is host time; 34.6 us before; the bisection
+# itself stopped at 29.1 us inside the step noise, and `fit_knob_rows` now returns the
+# nearest value whose 0.99x and 1.01x straddle the root).
+_PY_ENGINE_HOST_S = 29.32e-6
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -846,9 +859,12 @@ _p("vllm-v0", Runtime.FUSED,
    "4 and 8-256 in steps of 8 only (vllm/worker/model_runner.py _BATCH_SIZES_TO_CAPTURE, "
    "v0.5-0.6), so a decode batch above 256 runs eagerly like a prompt (graph_max_batch); "
    "TP all-reduces below 8 MiB on one NVLink node run vLLM's custom all-reduce kernel "
-   "(measured, see _VLLM_CUSTOM_AR), larger ones NCCL without NVLink SHARP (see _NO_NVLS)",
+   "(measured, see _VLLM_CUSTOM_AR), larger ones NCCL without NVLink SHARP (see _NO_NVLS); "
+   "its prompts' attention is FlashAttention-2 (vllm-flash-attn 2.6.1 with vLLM 0.6.0), "
+   "written for Ampere's mma.sync, so on Hopper it runs at the chip's "
+   "attention_efficiency_sm80 (attention_sm80; FlashAttention-3 came to vLLM later)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
-   moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S,
+   moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S, attention_sm80=1.0,
    graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
 _p("sglang", Runtime.FUSED,
@@ -864,9 +880,14 @@ _p("sglang", Runtime.FUSED,
    "receives requests, picks and launches the next batch, then waits for the running one, "
    "so a request arriving during a step is scheduled into the step after next; TP "
    "all-reduces as vllm-v0 (0.3-0.4 call vLLM's custom all-reduce, sglang PR #2511; "
-   "NCCL_NVLS_ENABLE=0 by default, see _NO_NVLS)",
+   "NCCL_NVLS_ENABLE=0 by default, see _NO_NVLS); FlashInfer 0.1.x (0.1.6 with SGLang "
+   "0.3-0.4) has only FlashAttention-2-class prefill kernels, written for Ampere's "
+   "mma.sync: on Hopper they run at the chip's attention_efficiency_sm80 (attention_sm80; "
+   "flashinfer-ai/flashinfer#521, 2024-10: its prefill 'much slower than FA3 and TRT-LLM "
+   "FMHA on SM90', ~2x on an H20; the sm90 FA3 template came with 0.2.0, PR #667, "
+   "2024-12-16)",
    fuse_add_norm=1.0, fuse_rope_kv=1.0, moe_efficiency=0.85, prefill_graphs=0.0,
-   host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0,
+   host_node_s=_PY_ENGINE_HOST_S, graph_max_batch=160.0, admission_lag=1.0, attention_sm80=1.0,
    moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
 
@@ -885,7 +906,7 @@ _VLLM_API_CHUNK_S = 0.33 / (13.5 * 179)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
 # row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv); below the
 # 120 us/token of v0.5.3's whole scheduling share, of which output processing is a part.
-_VLLM_OUTPUT_TOKEN_S = 78.4e-6
+_VLLM_OUTPUT_TOKEN_S = 77.9e-6  # 78.4 us before the attention kernel classes
 _online("vllm-v0-api", "vllm-v0",
         "OpenAI-compatible API server in its own process since v0.6.0 "
         "(https://blog.vllm.ai/2024/09/05/perf-update.html); stream_chunk_s 137 us = 33% of "
@@ -931,7 +952,7 @@ _online("sglang-v03-api", "sglang",
 # tensorrtllm_backend v0.11 `postprocessing` model (all_models/inflight_batcher_llm in
 # triton-inference-server/tensorrtllm_backend) has no dynamic batching, so each streamed chunk
 # is a call of its own through the Python backend: this is one call holding one chunk.
-_TRITON_CHUNK_S = 145.1e-6
+_TRITON_CHUNK_S = 144.9e-6  # 145.1 us before the attention kernel classes
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the four
 # rows trtllm014-{8b-h100,8b-h200,70b-h100tp4,70b-h200tp4}-sonnet16-qps2-ttft (TensorRT-LLM
 # v0.14's online table: mean TTFT at 2 requests/s of 467-token prompts and 16 outputs, under
@@ -943,10 +964,12 @@ _TRITON_CHUNK_S = 145.1e-6
 # in a Python-backend stub process), the hand-off to the `tensorrt_llm` model's queue, and the
 # first token back through `postprocessing` (all_models/inflight_batcher_llm/ensemble in
 # triton-inference-server/tensorrtllm_backend).
-# 1.604 ms (1.615 ms before the vector refit of 2026-12-06; 1.817 ms before the NCCL ring
+# 1.574 ms (1.604 ms before the attention kernel classes of 2026-12-07: the prompts' native
+# attention runs faster, so more of the TTFT is the front-end's; 1.615 ms before the vector
+# refit of 2026-12-06; 1.817 ms before the NCCL ring
 # all-reduce's copy bound, 2026-12-06: the 70B TP4 prompts' all-reduces cost more, so less
 # of the TTFT is the front-end's)
-_TRITON_REQUEST_S = 1.604e-3
+_TRITON_REQUEST_S = 1.5736e-3
 _online("trtllm-triton-v011", "trtllm",
         "Triton Inference Server r24.07 (tensorrtllm_backend v0.11 ensemble), the set-up of "
         "the vLLM v0.6.0 post's benchmark (generate_stream endpoint): every streamed token "

@@ -38,6 +38,7 @@ class GpuFigures:
     inflight: float
     mma_eff: float
     attn_eff: float
+    attn_eff_sm80: float  # FlashAttention-2-class kernels (mma.sync); = attn_eff on Ampere
     launch: float
     vec_launch: float  # launch for a vector kernel (gpu.vector_launch_us, else launch)
     link_eff: float
@@ -122,7 +123,9 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         hbm_bw=main.bandwidth_Bps, hbm_lat=main.latency_s, hbm_j_bit=main.energy_j_per_bit,
         eff_r=p.hbm_read_efficiency, eff_w=p.hbm_write_efficiency,
         inflight=p.sm_inflight_bytes, mma_eff=p.mma_efficiency,
-        attn_eff=p.attention_efficiency, launch=p.kernel_launch_s,
+        attn_eff=p.attention_efficiency,
+        attn_eff_sm80=p.attention_efficiency_sm80 or p.attention_efficiency,
+        launch=p.kernel_launch_s,
         vec_launch=p.vector_launch_s or p.kernel_launch_s,
         link_eff=p.link_efficiency, coll_lat=p.collective_latency_s,
         nvls_eff=p.nvls_efficiency, ll_step=p.ll_step_latency_s,

@@ -337,6 +337,8 @@ class GpuModel(CostModelBase):
         eff = E.knob(profile, "attention_efficiency")
         if eff > 0.0:
             c = replace(c, attn_eff=eff)
+        elif E.knob(profile, "attention_sm80") >= 0.5:  # FlashAttention-2-class kernels
+            c = replace(c, attn_eff=c.attn_eff_sm80)
         if clock != 1.0:
             c = replace(c, attn_eff=min(c.attn_eff * clock, 1.0 / c.mma_eff))
         ch = attention_search(c, op, sh, gqa_aware=E.knob(profile, "gqa_aware") >= 0.5)
