@@ -58,7 +58,8 @@ def flops(r: dict[str, Any]) -> float:
 
 def model_time_s(r: dict[str, Any], hw: Hardware | None = None) -> float:
     """The model's time of the row's attention call: the `graph` runtime from idle (a
-    benchmark loop's device time), `attention_sm80` for FlashAttention-2-class kernels."""
+    benchmark loop's device time), `attention_sm80` for FlashAttention-2-class kernels; KV
+    heads as `kv_heads` where the row has one (GQA), else one per query head."""
     from dataclasses import replace
 
     from infersim.hwmodels import cost_model, load_hardware
@@ -71,8 +72,8 @@ def model_time_s(r: dict[str, Any], hw: Hardware | None = None) -> float:
     assert graph is not None  # registered by hwmodels.models.gpu.engines
     profile = graph.with_values(attention_sm80=1.0 if r["kernel_class"] == "sm80" else 0.0)
     s = int(r["seq_len"])
-    op = O.attention(int(r["batch"]), int(r["heads"]), int(r["heads"]), int(r["head_dim"]), s, s,
-                     str(r["causal"]) == "True", r["dtype"])
+    op = O.attention(int(r["batch"]), int(r["heads"]), int(r.get("kv_heads") or r["heads"]),
+                     int(r["head_dim"]), s, s, str(r["causal"]) == "True", r["dtype"])
     return cost_model(hw).op_cost(op, hw, replace(ISOLATED, profile=profile)).time_s
 
 

@@ -51,23 +51,18 @@ def census_kernel_s() -> float:
 
 
 def native_body_s(efficiency: float) -> float:
-    """The H200 model's kernel body for the census shape at `attention_efficiency`."""
-    from dataclasses import replace
-
-    from infersim.hwmodels import cost_model, load_hardware
-    from infersim.hwmodels.models.gpu import engines as E
+    """The H200 model's kernel body for the census shape at `attention_efficiency`: the
+    `attention_kernels` prediction (graph runtime from idle) less `gpu.kernel_launch_us`."""
+    from infersim.hwmodels import load_hardware
     from infersim.hwmodels.models.gpu.figures import figures
-    from infersim.validation.datasets.gpu_measurements import ISOLATED
-    from infersim.workloads import ops as O
+    from infersim.validation.datasets.attention_kernels import model_time_s
 
     hw = load_hardware("h200-sxm", {"gpu.attention_efficiency": efficiency})
     sh = NATIVE_SHAPE
-    op = O.attention(sh["batch"], sh["heads"], sh["kv_heads"], sh["head_dim"], sh["seq"],
-                     sh["seq"], True, "bf16")
-    graph = E.lookup("graph")
-    assert graph is not None
-    t = cost_model(hw).op_cost(op, hw, replace(ISOLATED, profile=graph)).time_s
-    return t - figures(hw).launch
+    row = {"hardware": "h200-sxm", "kernel_class": "native", "batch": sh["batch"],
+           "heads": sh["heads"], "kv_heads": sh["kv_heads"], "head_dim": sh["head_dim"],
+           "seq_len": sh["seq"], "causal": "True", "dtype": "bf16"}
+    return model_time_s(row, hw) - figures(hw).launch
 
 
 def sm80_row() -> dict[str, str]:

@@ -8,14 +8,15 @@ before its first MMA and its O tile leaves after its last, so that traffic adds 
 block's main loop at the SM's share of the HBM stream instead of hiding behind it: this is
 what makes short sequences slower per FLOP (FlashAttention-3 at 467 TFLOP/s at 512 tokens
 and 648 at 16k on an H100, with the same blocks per SM at every length, Shah et al. 2024,
-arXiv:2407.08608; the model reads 455 and 622 with no constant fitted to that ramp). Flash-decoding runs one block per (batch, kv-head, KV
-split); the split count is searched so that few heads still spread the KV read over many SMs,
-with a combine kernel when split > 1 (each split pays at least one key tile); it streams its KV
-at the GPU's `decode_attention_bw_efficiency` share of peak when the spec sets one (paged
-gathers; 0 = the stream's read / write shares), and no faster than its active SMs consume
-KV at `decode_attention_sm_bytes_per_cycle` each per clock where the spec sets that (a kernel
-whose own pipeline binds: the limit grows with SMs x clock, the memory's does not). The
-faster applicable algorithm is kept.
+arXiv:2407.08608; the model reads 453 and 617 with no constant fitted to that ramp;
+`validation/datasets/attention_kernels.py`). Flash-decoding runs one block per (batch,
+kv-head, KV split); the split count is searched so that few heads still spread the KV read
+over many SMs, with a combine kernel when split > 1 (each split pays at least one key tile);
+it streams its KV at the GPU's `decode_attention_bw_efficiency` share of peak when the spec
+sets one (paged gathers; 0 = the stream's read / write shares), and no faster than its
+active SMs consume KV at `decode_attention_sm_bytes_per_cycle` each per clock where the spec
+sets that (a kernel whose own pipeline binds: the limit grows with SMs x clock, the memory's
+does not). The faster applicable algorithm is kept.
 Either kernel adds `gemm_fill_us`, as a GEMM does: a flash-attention kernel is two chained
 tensor-core GEMMs behind the same operand pipeline, which fills before its first MMA and
 drains its output tiles after the last (assumed equal to the GEMMs' fitted figure; without
