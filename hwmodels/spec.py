@@ -402,8 +402,9 @@ class GpuParams:
         "as mma_efficiency", (0.0, 1.0), default=0.0)
     decode_attention_bw_efficiency: float = kind_param(
         "decode_attention_bw_efficiency", "sustained fraction of peak main-memory bandwidth a "
-        "decode-attention kernel streams its KV cache at (paged-block gathers, split-KV "
-        "partials); 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0), default=0.0)
+        "decode-attention kernel streams a paged KV cache at (pages at scattered addresses, "
+        "split-KV partials; engines with engine knob paged_kv, not plain PyTorch's contiguous "
+        "cache); 0 = the stream's hbm_read/write_efficiency", (0.0, 1.0), default=0.0)
     decode_attention_sm_bytes_per_cycle: float = kind_param(
         "decode_attention_sm_bytes_per_cycle", "KV bytes a decode-attention kernel consumes "
         "per SM per clock where its own pipeline (fp8 KV unpacked beside the MMAs, paged "

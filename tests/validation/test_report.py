@@ -117,6 +117,8 @@ _README_ROWS = {
         ("attention_kernels", "flash-attention forward, native (FlashAttention-3, cuDNN) "
                               "(held-out)"),
         ("attention_kernels", "flash-attention forward, FlashAttention-2 class (held-out)")],
+    "Vidur A100 paged decode": [
+        ("vidur_attention", "A100 paged decode attention ≥ 256 MB of KV (held-out)")],
     "one H200, measured here": [("gpu_measurements", "operators: gemm")],
     "one H200: vector kernels": [("gpu_measurements", "operators: elementwise"),
                                  ("gpu_measurements", "operators: attention")],

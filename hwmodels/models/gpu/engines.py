@@ -40,6 +40,12 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     FlashInfer before 0.2): on a chip whose own kernels use a newer tensor-core path (Hopper's
     `wgmma` + TMA: FlashAttention-3, cuDNN's sm90 kernels, TensorRT-LLM's FMHA) they run at
     `gpu.attention_efficiency_sm80`; on Ampere and Ada the two are the same kernels.
+  * `paged_kv`: decode attention reads a paged KV cache, the engines' block tables of small
+    pages at scattered addresses, and streams it at the chip's
+    `gpu.decode_attention_bw_efficiency` where the spec sets one (the A100's 0.782, fitted on
+    Vidur's paged decode calls, `validation/datasets/vidur_attention.py`); 0 on plain PyTorch,
+    gpt-fast / torch.compile and llama.cpp, whose caches are contiguous tensors streamed at
+    the generic read share.
   * `moe_efficiency`: the grouped-GEMM MoE kernel's tile-loop efficiency relative to a dense
     GEMM of the same tile (1 = CUTLASS-class grouped GEMM).
   * `moe_sort_kernels`, `moe_sort_small_*`, `moe_permute`: a MoE layer's routing before its
@@ -194,6 +200,10 @@ KNOBS: dict[str, tuple[float, str]] = {
     "attention_sm80": (0.0, "the attention kernels are FlashAttention-2 class, written for "
                             "Ampere's mma.sync: the chip's gpu.attention_efficiency_sm80 "
                             "(0: its native kernels, gpu.attention_efficiency)"),
+    "paged_kv": (1.0, "decode attention reads a paged KV cache (block tables: pages at "
+                      "scattered addresses), at the chip's gpu.decode_attention_bw_efficiency "
+                      "where the spec sets one; 0: a contiguous cache (plain PyTorch, "
+                      "llama.cpp), streamed at the generic read share"),
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
     "moe_sort_kernels": (0.0, "fused engines: kernels that build the expert-sorted order of "
                               "a MoE layer's (token, expert) pairs before its first expert "
@@ -426,10 +436,12 @@ def _p(name: str, base: Runtime, source: str, **values: float) -> RuntimeProfile
 
 
 _p("graph", Runtime.GRAPH,
-   "plain-PyTorch kernels (see `eager`) captured in one CUDA graph: no host gaps")
+   "plain-PyTorch kernels (see `eager`) captured in one CUDA graph: no host gaps",
+   paged_kv=0.0)
 _p("eager", Runtime.EAGER,
    "plain PyTorch eager (torch >= 2.4 F.rms_norm; fused QKV and gate-up weights as the "
-   "trace has them; SDPA): one host dispatch per kernel, gpu.host_launch_us each")
+   "trace has them; SDPA over a contiguous cache): one host dispatch per kernel, "
+   "gpu.host_launch_us each", paged_kv=0.0)
 # Plain-PyTorch model code run eagerly, kernels per decode layer counted from each source
 # (batch-1 decode: q_len 1, so `transpose(1, 2).contiguous()` of the attention output is
 # already contiguous and launches nothing).
@@ -440,7 +452,7 @@ _p("hf-eager", Runtime.EAGER,
    "rotate_half (neg, cat), *sin, add (5 each) = 12, KV torch.cat 2, attention matmul, "
    "/sqrt(d), +mask, softmax(fp32), .to, matmul = 6: 47 kernels per layer",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=12.0,
-   attention_kernels=6.0, kv_cat=1.0)
+   attention_kernels=6.0, kv_cat=1.0, paged_kv=0.0)
 _p("gpt-fast-eager", Runtime.EAGER,
    "gpt-fast model.py without torch.compile (pytorch-labs/gpt-fast 3bcaaaf, Nov 2023): "
    "RMSNorm op by op (8), fused wqkv, apply_rotary_emb per tensor: float, 4 mul, sub, add, "
@@ -450,14 +462,15 @@ _p("gpt-fast-eager", Runtime.EAGER,
    "zeros_like, logical_not, masked_fill, q*s, k*s, bmm, add_, softmax, bmm (9), "
    "separate w1/w3 GEMMs: 62 kernels per layer",
    hf_decomposition=1.0, split_gate_up=1.0, rope_kernels=18.0, attention_kernels=9.0,
-   kv_repeat_kernels=8.0)
+   kv_repeat_kernels=8.0, paged_kv=0.0)
 _p("litgpt-eager", Runtime.EAGER,
    "litgpt (lit_gpt/model.py at PR 726, Nov 2023) without compile: RMSNorm op by op (8), "
    "fused qkv, apply_rope per tensor: neg, cat, x*cos, rotated*sin, add + cat with the "
    "unrotated slice (6 each, 12), index_copy_ 2, SDPA with a bool mask on the "
    "memory-efficient path: zeros_like, logical_not, masked_fill, bias pad to 16 (2), kernel "
    "(6), separate fc_1/fc_2 GEMMs: 45 kernels per layer",
-   hf_decomposition=1.0, split_gate_up=1.0, rope_kernels=12.0, attention_kernels=6.0)
+   hf_decomposition=1.0, split_gate_up=1.0, rope_kernels=12.0, attention_kernels=6.0,
+   paged_kv=0.0)
 _p("fms-eager", Runtime.EAGER,
    "IBM foundation-model-stack LLaMA (fms/modules, Nov 2023, 1ca0199) without compile: "
    "LayerNormParameterized op by op (8), separate query/key/value and wg/w1 Linear "
@@ -469,7 +482,7 @@ _p("fms-eager", Runtime.EAGER,
    "(functional all_reduce measured on torch 2.4, https://github.com/pytorch/pytorch/"
    "issues/138773; a lower bound for torch 2.1's Python implementation)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
-   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, paged_kv=0.0)
 # IBM FMS's scripts/benchmark_inference.py calls torch.set_default_device(device): every
 # torch call of the model pays the mode; fitted on the 70B TP8 row of FMS issue 96
 # (validation/fitting/eager_host.py, validation/data/published/eager_host_fit.json)
@@ -480,26 +493,29 @@ _p("fms-benchmark", Runtime.EAGER,
    "function_mode_s fitted on the 70B TP8 row of FMS issue 96 "
    "(validation/data/published/eager_host_fit.json)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=14.0,
-   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S,
+   paged_kv=0.0)
 _p("fms-eager-2023-09", Runtime.EAGER,
    "IBM foundation-model-stack LLaMA as of Sep 2023 (f991a93) without compile: as "
    "`fms-eager` except RotaryEmbedding.adjusted_qk slices the cached table by an integer "
    "start position (no position-id kernels): per tensor float, mul, sum, type_as = 8 RoPE "
    "kernels; 38 kernels per layer (MHA)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
-   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, paged_kv=0.0)
 _p("fms-benchmark-2023-09", Runtime.EAGER,
    "`fms-eager-2023-09` run by that month's scripts/benchmark_inference.py, which sets "
    "torch.set_default_device: function_mode_s as `fms-benchmark` (same mechanism, fitted "
    "once)",
    hf_decomposition=1.0, split_qkv=1.0, split_gate_up=1.0, rope_kernels=8.0,
-   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S)
+   gqa_expand_kernels=2.0, kv_cat=1.0, collective_host_s=149 * _US, function_mode_s=FMS_FUNCTION_MODE_S,
+   paged_kv=0.0)
 _p("torch-compile", Runtime.FUSED,
    "torch.compile(mode='reduce-overhead') as gpt-fast: Inductor fuses each pointwise chain "
    "(residual + RMSNorm, RoPE + cache write) and replays CUDA graphs "
    "(https://pytorch.org/blog/accelerating-generative-ai-2/); KV heads are expanded with "
-   "repeat_interleave before SDPA (gpt-fast model.py), so attention is not GQA-aware",
-   fuse_add_norm=1.0, fuse_rope_kv=1.0, gqa_aware=0.0)
+   "repeat_interleave before SDPA (gpt-fast model.py), so attention is not GQA-aware; its "
+   "static KV cache is one contiguous tensor per layer (paged_kv 0)",
+   fuse_add_norm=1.0, fuse_rope_kv=1.0, gqa_aware=0.0, paged_kv=0.0)
 # The engines' own all-reduce kernels, fitted on their measured H100 latencies (sgl-project/
 # sglang PR #2904, TP 2/4/8, 512 B-1 MiB) by `python -m infersim.validation.fitting.
 # custom_allreduce` (validation/data/published/custom_allreduce_fit.json): fixed, per-peer
@@ -936,7 +952,11 @@ _online("sglang-api", "sglang",
 # wheel on PyPI) waits for the sampled tokens (.tolist()) and then walks every running request
 # in Python before the next step launches; the README's held-out 70B TP4 rows grow by the same
 # ~0.1 ms per extra running request from 4 to 8 req/s.
-_SGLANG_V03_SEQ_S = 95.9e-6  # 95.8 us before the vector refit of 2026-12-06
+# 91.6 us since the A100's paged decode attention streams its KV at the share Vidur's A100
+# attention profile measures (`gpu.decode_attention_bw_efficiency` 0.782, 2026-12-07: the row's
+# decode steps take longer on the GPU, so less of its ITL is this host work); 95.9 us before,
+# 95.8 us before the vector refit of 2026-12-06
+_SGLANG_V03_SEQ_S = 91.6e-6
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "
@@ -1020,6 +1040,7 @@ _LLAMACPP_CUDA_KNOBS: dict[str, float] = {
     "split_qkv": 1.0, "split_gate_up": 1.0, "rope_kernels": 2.0, "attention_kernels": 8.0,
     "norm_weight_kernel": 1.0, "gemm_casts": 1.0, "act_quant_kernel": 1.0,
     "mmq_max_batch": 32.0, "cuda_graphs": 0.0, "host_node_s": LLAMACPP_CUDA_HOST_NODE_S,
+    "paged_kv": 0.0,
 }
 _LLAMACPP_CUDA_SOURCE = (
     "one host launch per ggml node, no CUDA graphs (host_node_s fitted on one row, "
