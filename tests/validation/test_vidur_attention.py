@@ -12,6 +12,7 @@ import pytest
 
 from infersim.hwmodels import load_hardware
 from infersim.validation.datasets import vidur_attention as VA
+from infersim.validation.fitting import paged_decode
 from infersim.workloads import ops as O
 
 
@@ -27,10 +28,10 @@ def test_the_extract_holds_the_profiled_grid():
 
 
 def test_the_committed_share_is_the_fit_and_reproduces_its_call():
-    fit = json.loads(VA.FIT_FILE.read_text())
+    fit = json.loads(paged_decode.OUT.read_text())
     hw = load_hardware(VA.SPEC)
     assert hw.chip.params.decode_attention_bw_efficiency == fit["value"]
-    assert VA.fit()["value"] == pytest.approx(fit["value"], abs=1e-4)
+    assert paged_decode.fit()["value"] == pytest.approx(fit["value"], abs=1e-4)
     b, kv = VA.FIT_ROW
     assert VA.model_time_s("decode", b, 0, kv, hw) == pytest.approx(
         fit["row"]["measured_us"] * 1e-6, rel=1e-3)

@@ -20,8 +20,8 @@ holds device time only), as `vidur.predictions` prices Vidur's GEMMs; the cache 
 Groups:
 - decode with at least `KV_MIN_BYTES` of KV per call (time ≥ ~0.2 ms): the KV stream sets
   it. One row, the largest (128 sequences × 4,032 keys, 1.06 GB in 667 µs), fits the A100's
-  `gpu.decode_attention_bw_efficiency` (`python -m infersim.validation.datasets.vidur_attention
-  --fit`, `attention_fit.json`); the others are held out.
+  `gpu.decode_attention_bw_efficiency` (`python -m infersim.validation.fitting.paged_decode`,
+  `validation/data/vidur/attention_fit.json`); the others are held out.
 - smaller decode calls (informative; the report carries those on a grid of cached-key
   counts, `GRID_KEYS`): 12-20 µs even for a few KB, where the model's one
   kernel takes 3-10 µs: the wrapper's call holds more device time than its KV stream (the
@@ -33,27 +33,26 @@ Groups:
   the median (the report's grid 31%), up to 2.6x on the long chunks. Nothing here says which tiles that kernel ran, so it is
   not priced apart.
 
-    python -m infersim.validation.datasets.vidur_attention [--fit | --check]
+    python -m infersim.validation.datasets.vidur_attention
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from infersim.hwmodels import Hardware
+    from infersim.workloads.ops import Op
 
 NAME = "vidur_attention"
 DESCRIPTION = ("Vidur (MLSys'24) measured A100 attention kernels: paged decode (1-128 "
                "sequences x 32-4,032 cached keys) and chunked prefill (64-4,096 tokens) of a "
                "70B GQA layer at TP2 through flash-attn 2's kv-cache API, re-predicted")
 DATA = Path(__file__).resolve().parents[1] / "data" / "vidur" / "attention_a100.csv.xz"
-FIT_FILE = DATA.parent / "attention_fit.json"
 SPEC = "a100-sxm-80gb"
 SOURCE = ("Vidur profiling data (Agrawal et al., MLSys 2024), github.com/microsoft/vidur "
           "commit e2d00e9, data/profiling/a100/attention.csv")
@@ -61,7 +60,6 @@ SOURCE = ("Vidur profiling data (Agrawal et al., MLSys 2024), github.com/microso
 HEADS, KV_HEADS, HEAD_DIM = 32, 4, 128
 KV_MIN_BYTES = 256e6  # decode calls graded: KV stream >= this (>= ~0.2 ms on an A100)
 FIT_ROW = (128, 4032)  # (sequences, cached keys): the largest decode call
-FIT_FIELD = "decode_attention_bw_efficiency"
 # the informative rows the report carries: a grid of the sweep (the data set keeps every row)
 GRID_KEYS = (32, 64, 128, 256, 512, 1024, 2048, 3072, 4032)
 GRID_CHUNKS = (64, 128, 256, 512, 1024, 2048, 4096)
@@ -76,9 +74,19 @@ def rows() -> pd.DataFrame:
     return pd.read_csv(DATA)
 
 
+def attention_op(phase: str, batch: int, chunk: int, kv_cache: int) -> Op:
+    """The row's attention call: `batch` sequences of one new token (decode) or one
+    sequence's chunk of `chunk` tokens (prefill), over `kv_cache` cached keys, fp16."""
+    from infersim.workloads import ops as O
+
+    if phase == "decode":
+        return O.attention(batch, HEADS, KV_HEADS, HEAD_DIM, 1, kv_cache + 1, True, "fp16")
+    return O.attention(1, HEADS, KV_HEADS, HEAD_DIM, chunk, kv_cache + chunk, True, "fp16")
+
+
 def kv_bytes(batch: int, kv_cache: int) -> float:
-    """Bytes of K and V one decode call reads: every cached key and the new one, fp16."""
-    return 2.0 * batch * (kv_cache + 1) * KV_HEADS * HEAD_DIM * 2.0
+    """Bytes of K and V one decode call reads (the op's, every cached key and the new one)."""
+    return attention_op("decode", batch, 0, kv_cache).bytes.kv_read
 
 
 def model_time_s(phase: str, batch: int, chunk: int, kv_cache: int,
@@ -86,16 +94,20 @@ def model_time_s(phase: str, batch: int, chunk: int, kv_cache: int,
     """The model's device time of one row's attention call from an idle GPU, kernel bodies
     only (the trace's sum of kernel durations)."""
     from infersim.hwmodels import CostContext, cost_model, load_hardware
-    from infersim.workloads import ops as O
 
     hw = hw if hw is not None else load_hardware(SPEC)
-    if phase == "decode":
-        op = O.attention(batch, HEADS, KV_HEADS, HEAD_DIM, 1, kv_cache + 1, True, "fp16")
-    else:
-        op = O.attention(1, HEADS, KV_HEADS, HEAD_DIM, chunk, kv_cache + chunk, True, "fp16")
     # no runtime profile: every engine knob at its default, a paged cache (`paged_kv` 1)
-    oc = cost_model(hw).op_cost(op, hw, CostContext(from_idle=True))
+    oc = cost_model(hw).op_cost(attention_op(phase, batch, chunk, kv_cache), hw,
+                                CostContext(from_idle=True))
     return oc.time_s - oc.overhead_s
+
+
+def fit_row_us() -> float:
+    """The measured median of the `FIT_ROW` decode call, µs."""
+    d = rows()
+    b, kv = FIT_ROW
+    return float(d[(d["phase"] == "decode") & (d["batch"] == b)
+                   & (d["kv_cache"] == kv)]["median_us"].iloc[0])
 
 
 def group_of(phase: str, batch: int, kv_cache: int) -> str:
@@ -136,54 +148,13 @@ def load() -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def fit() -> dict[str, Any]:
-    """The A100's `gpu.decode_attention_bw_efficiency` at which the model's time of the
-    `FIT_ROW` decode call equals its measurement (the time falls monotonically as the share
-    grows; solved to 1e-6)."""
-    from scipy.optimize import brentq
-
-    from infersim.hwmodels import load_hardware
-    from infersim.validation.datasets.vidur import with_gpu
-
-    d = rows()
-    b, kv = FIT_ROW
-    meas = float(d[(d["phase"] == "decode") & (d["batch"] == b)
-                   & (d["kv_cache"] == kv)]["median_us"].iloc[0]) * 1e-6
-    base = load_hardware(SPEC)
-
-    def gap(eff: float) -> float:
-        return model_time_s("decode", b, 0, kv, with_gpu(base, **{FIT_FIELD: eff})) - meas
-
-    eff = float(brentq(gap, 0.3, 1.0, xtol=1e-7))
-    return {"field": f"gpu.{FIT_FIELD}", "spec": SPEC, "value": round(eff, 4),
-            "row": {"batch": b, "kv_cache": kv, "measured_us": meas * 1e6,
-                    "kv_bytes": kv_bytes(b, kv)},
-            "source": SOURCE,
-            "command": "python -m infersim.validation.datasets.vidur_attention --fit"}
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     import numpy as np
 
-    ap = argparse.ArgumentParser(prog="python -m infersim.validation.datasets.vidur_attention",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fit", action="store_true", help=f"refit and write {FIT_FILE.name}")
-    ap.add_argument("--check", action="store_true",
-                    help=f"refit and compare with {FIT_FILE.name} (exit 1 if it moved)")
-    a = ap.parse_args(argv)
-    if a.fit or a.check:
-        got = fit()
-        if a.check:
-            old = json.loads(FIT_FILE.read_text())
-            same = abs(old["value"] - got["value"]) <= 1e-4
-            print(f"{got['field']}: committed {old['value']}, refit {got['value']}"
-                  f" ({'unchanged' if same else 'MOVED'})")
-            return 0 if same else 1
-        FIT_FILE.write_text(json.dumps(got, indent=2) + "\n")
-        print(f"{got['field']} = {got['value']} -> {FIT_FILE}")
-        return 0
+    argparse.ArgumentParser(prog="python -m infersim.validation.datasets.vidur_attention",
+                            description=__doc__.split("\n\n")[0]).parse_args(argv)
     df = load()
     err = df["predicted"] / df["measured"] - 1.0
     for g, e in err.groupby(df["group"]):
