@@ -410,6 +410,15 @@ class GpuParams:
         "per SM per clock where its own pipeline (fp8 KV unpacked beside the MMAs, paged "
         "gathers), not the memory, binds: a limit that scales with SMs x clock; 0 = none",
         (0.0, 4096.0), default=0.0)
+    decode_cta_bytes_per_cycle: float = kind_param(
+        "decode_cta_bytes_per_cycle", "KV bytes one CTA of FlashAttention-2's kv-cache decode "
+        "kernel streams per clock when few CTAs share the memory (its own page-gather -> MMA "
+        "pipeline; engines with engine knob fa2_decode): a wave of fewer CTAs than the memory "
+        "can feed runs at this rate per CTA; 0 = no such limit", (0.0, 4096.0), default=0.0)
+    decode_call_s: float = kind_param(
+        "decode_call_us", "fixed device time of one FlashAttention-2 kv-cache decode call "
+        "beyond gemm_fill_us (engines with engine knob fa2_decode); 0 = none", (0.0, 1000.0),
+        scale=1e-6, default=0.0)
     gemm_bw_efficiency: float = kind_param(
         "gemm_bw_efficiency", "sustained fraction of peak main-memory bandwidth a GEMM draws "
         "when it streams its operands (skinny-M, weight-bound GEMMs); 0 = the stream's "

@@ -17,6 +17,18 @@ sets one (paged gathers; 0 = the stream's read / write shares), and no faster th
 active SMs consume KV at `decode_attention_sm_bytes_per_cycle` each per clock where the spec
 sets that (a kernel whose own pipeline binds: the limit grows with SMs x clock, the memory's
 does not). The faster applicable algorithm is kept.
+An engine whose decode attention is FlashAttention-2's kv-cache kernel (`flash_attn_with_kvcache`,
+engine knob `fa2_decode`: vLLM V0's FLASH_ATTN backend, Sarathi-Serve) does not search: the
+kernel runs one CTA per (sequence, KV head, KV split) with the KV group's query rows in one
+64-row tile, two CTAs resident per SM, and picks its split count by its own heuristic
+(`fa2_num_splits`): none once the unsplit CTAs fill 80% of the resident slots, else the
+fewest splits whose wave efficiency is within 85% of the best. Its CTAs run in waves of
+those slots: a full wave streams the KV at the HBM share, a wave of few CTAs no faster
+than each CTA's own page-gather → MMA pipeline (`gpu.decode_cta_bytes_per_cycle`), so the
+time steps up as a new wave starts (on an A100 at 55 and 109 sequences of a 4-KV-head
+layer: 220 > 216 and 436 > 432 CTAs) where a balanced schedule grows smoothly; the call adds
+its fixed device time `gpu.decode_call_us` (fitted with the two on Vidur's A100 profile,
+`validation/fitting/paged_decode.py`).
 Either kernel adds `gemm_fill_us`, as a GEMM does: a flash-attention kernel is two chained
 tensor-core GEMMs behind the same operand pipeline, which fills before its first MMA and
 drains its output tiles after the last (assumed equal to the GEMMs' fitted figure; without
@@ -26,6 +38,7 @@ validation/data/gpu/README.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from infersim.hwmodels.models.gpu.figures import (
@@ -144,17 +157,104 @@ def _flash_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> Att
     return best
 
 
+# FlashAttention-2's kv-cache kernel (flash-attn 2.x csrc/flash_attn/flash_api.cpp,
+# `num_splits_heuristic` and `set_params_splitkv`; flash_fwd_launch_template.h
+# `run_mha_fwd_splitkv_dispatch`): 64 query rows per CTA (kBlockM), 256 / 128 / 64 keys per
+# tile for head dims <= 64 / <= 128 / above (kBlockN); the heuristic is given twice the SM
+# count (two CTAs resident per SM) and stops splitting at 80% of it; among the eligible split
+# counts up to 128 it takes the first within 85% of the best wave efficiency.
+FA2_BLOCK_M = 64
+FA2_CTAS_PER_SM = 2
+FA2_NO_SPLIT_FILL = 0.8
+FA2_SPLIT_EFF = 0.85
+FA2_MAX_SPLITS = 128
+
+
+def fa2_block_n(head_dim: int) -> int:
+    """Keys per tile of FlashAttention-2's kv-cache kernel."""
+    return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
+
+
+def fa2_num_splits(units: int, slots: int, n_blocks: int) -> int:
+    """FlashAttention-2's KV split count for `units` CTAs before splitting (sequence x head x
+    64-row query tile), `slots` resident CTAs (2 x SMs) and `n_blocks` key tiles: 1 once the
+    units fill `FA2_NO_SPLIT_FILL` of the slots; else, over the split counts up to
+    min(`FA2_MAX_SPLITS`, slots, n_blocks) that change the tiles per split, the first whose
+    wave efficiency (waves / ceil(waves)) is within `FA2_SPLIT_EFF` of the best."""
+    if units >= FA2_NO_SPLIT_FILL * slots:
+        return 1
+    top = max(1, min(FA2_MAX_SPLITS, slots, n_blocks))
+    eff: list[tuple[int, float]] = []
+    for s in range(1, top + 1):
+        if s > 1 and -(-n_blocks // s) == -(-n_blocks // (s - 1)):
+            continue  # the same tiles per split as one split fewer
+        waves = units * s / slots
+        eff.append((s, waves / math.ceil(waves)))
+    best = max(e for _, e in eff)
+    return next(s for s, e in eff if e >= FA2_SPLIT_EFF * best)
+
+
+def _fa2_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> AttnChoice:
+    """FlashAttention-2's kv-cache kernel for one query token per sequence (see the module
+    docstring): its own split
+    count, waves of `FA2_CTAS_PER_SM` x SMs CTAs, each wave the slower of its KV at the HBM
+    share and one CTA's KV at its own pipeline rate (`attn_dec_cta_rate`) or padded MMAs."""
+    b, h, kvh, hd, dv = sh.batch, sh.heads, sh.kv_heads, sh.head_dim, sh.dv
+    kv = sh.kv_tokens
+    # one query token: a KV group's query heads are the rows of one 64-row tile
+    # (FA2's seqlenq_ngroups_swapped)
+    units = b * kvh * -(-(h // kvh) // FA2_BLOCK_M)
+    bn = fa2_block_n(hd)
+    n_blocks = max(1, -(-kv // bn))
+    slots = c.sms * FA2_CTAS_PER_SM
+    split = fa2_num_splits(units, slots, n_blocks)
+    keys = min(-(-n_blocks // split) * bn, kv)
+    per_tok = hd if sh.shared_kv else hd + dv
+    cta_bytes = keys * per_tok * sh.kv_dtype.bytes
+    ctas = units * split
+    bw = c.hbm_bw * (c.attn_dec_bw_eff or c.eff_r)
+    # a CTA's MMAs: its padded 64-row tile against its keys, on its share of the SM
+    cta_flops = 2.0 * FA2_BLOCK_M * keys * (hd + dv)
+    sm_rate = peak * c.mma_eff * c.attn_eff / c.sms
+
+    def wave(n: int) -> float:
+        per_sm = min(FA2_CTAS_PER_SM, -(-n // c.sms))
+        t = max(n * cta_bytes / bw, cta_flops * per_sm / sm_rate)
+        if c.attn_dec_cta_rate > 0.0:
+            t = max(t, cta_bytes / c.attn_dec_cta_rate)
+        return t
+
+    full, tail = divmod(ctas, slots)
+    compute_s = full * wave(slots) + (wave(tail) if tail else 0.0)
+    read = op.bytes.act_in + op.bytes.kv_read
+    write = op.bytes.act_out
+    extra = 0.0
+    if split > 1:  # fp32 partial outputs + log-sum-exp, summed by the combine kernel
+        partial = float(b) * h * sh.q_len * split * (dv + 1) * 4.0
+        write += partial
+        read += partial
+        extra = c.launch + stream_time(c, partial, op.bytes.act_out, min(c.sms, b * h))
+    memory_s = (read + write) / bw
+    t = max(compute_s, memory_s) + extra + c.gemm_fill + c.attn_dec_call
+    return AttnChoice("fa2_decode", ctas, full + (1 if tail else 0), split, compute_s,
+                      memory_s, t, read, write, 1)
+
+
 def attention_search(c: GpuFigures, op: Op, sh: AttentionShape,
-                     gqa_aware: bool = True) -> AttnChoice:
+                     gqa_aware: bool = True, fa2_decode: bool = False) -> AttnChoice:
     """Fastest applicable fused-attention algorithm (flash prefill / flash-decoding).
     `gqa_aware` False: the kernel runs every query head on its own (one block per query head,
-    or K/V expanded to all heads), so each KV head is read once per query head sharing it."""
+    or K/V expanded to all heads), so each KV head is read once per query head sharing it.
+    `fa2_decode`: a decode call runs FlashAttention-2's kv-cache kernel as it schedules
+    itself (`_fa2_decode`) instead of the best split-KV schedule."""
     if not gqa_aware and sh.heads > sh.kv_heads and not sh.shared_kv:
         g = sh.heads // sh.kv_heads
         sh = replace(sh, kv_heads=sh.heads)
         op = replace(op, shape=sh, bytes=replace(op.bytes, kv_read=op.bytes.kv_read * g))
     peak = matrix_peak(c, op.dtype)
     best = _flash_prefill(c, op, sh, peak)
+    if fa2_decode and sh.q_len == 1:
+        return _fa2_decode(c, op, sh, peak)
     if sh.q_len * (sh.heads // sh.kv_heads) <= 128:
         dec = _flash_decode(c, op, sh, peak)
         if dec.time_s < best.time_s:

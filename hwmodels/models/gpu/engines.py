@@ -42,10 +42,18 @@ A profile is a base launch mode (`RuntimeProfile.base`) plus named constants (`K
     `gpu.attention_efficiency_sm80`; on Ampere and Ada the two are the same kernels.
   * `paged_kv`: decode attention reads a paged KV cache, the engines' block tables of small
     pages at scattered addresses, and streams it at the chip's
-    `gpu.decode_attention_bw_efficiency` where the spec sets one (the A100's 0.782, fitted on
+    `gpu.decode_attention_bw_efficiency` where the spec sets one (the A100's 0.902, fitted on
     Vidur's paged decode calls, `validation/datasets/vidur_attention.py`); 0 on plain PyTorch,
     gpt-fast / torch.compile and llama.cpp, whose caches are contiguous tensors streamed at
     the generic read share.
+  * `fa2_decode`: decode attention is FlashAttention-2's kv-cache kernel
+    (`flash_attn_with_kvcache`: vLLM V0's default FLASH_ATTN backend, Sarathi-Serve), which
+    schedules itself: its own KV split count, one CTA per (sequence, KV head, split), two
+    resident per SM, waves of those at the HBM share or, for a wave of few CTAs, each CTA's own
+    pipeline rate (`gpu.decode_cta_bytes_per_cycle`), plus its fixed time per call
+    (`gpu.decode_call_us`); both fitted on Vidur's A100 profile of that kernel
+    (`hwmodels.models.gpu.attention`). 0: the balanced split-KV schedule of FlashInfer,
+    TensorRT-LLM's XQA and FlashAttention-3 (the best split count, no wave steps).
   * `moe_efficiency`: the grouped-GEMM MoE kernel's tile-loop efficiency relative to a dense
     GEMM of the same tile (1 = CUTLASS-class grouped GEMM).
   * `moe_sort_kernels`, `moe_sort_small_*`, `moe_permute`: a MoE layer's routing before its
@@ -204,6 +212,12 @@ KNOBS: dict[str, tuple[float, str]] = {
                       "scattered addresses), at the chip's gpu.decode_attention_bw_efficiency "
                       "where the spec sets one; 0: a contiguous cache (plain PyTorch, "
                       "llama.cpp), streamed at the generic read share"),
+    "fa2_decode": (0.0, "decode attention runs FlashAttention-2's kv-cache kernel "
+                        "(flash_attn_with_kvcache) as it schedules itself: its own KV split "
+                        "heuristic, waves of 2 CTAs per SM, the chip's "
+                        "gpu.decode_cta_bytes_per_cycle and gpu.decode_call_us (vLLM V0's "
+                        "FLASH_ATTN backend, Sarathi-Serve); 0: a split-KV schedule balanced "
+                        "over the SMs (FlashInfer, TensorRT-LLM, FlashAttention-3)"),
     "moe_efficiency": (1.0, "grouped-GEMM tile-loop efficiency relative to dense"),
     "moe_sort_kernels": (0.0, "fused engines: kernels that build the expert-sorted order of "
                               "a MoE layer's (token, expert) pairs before its first expert "
@@ -765,8 +779,11 @@ _p("trtllm", Runtime.FUSED,
 # FlashAttention-2-class kernels (`attention_sm80`, 2026-12-07: the row's prompt attention
 # takes longer on the GPU, so less of its TTFT is host time; 34.6 us before; the bisection
 # itself stopped at 29.1 us inside the step noise, and `fit_knob_rows` now returns the
-# nearest value whose 0.99x and 1.01x straddle the root).
-_PY_ENGINE_HOST_S = 29.32e-6
+# nearest value whose 0.99x and 1.01x straddle the root); 32.4 us since SGLang 0.3's
+# per-request step cost was refitted with the A100's flash-attn 2 decode constants
+# (`_SGLANG_V03_SEQ_S` 91.6 -> 95.6 us, 2026-12-07: the row's decode steps, which a prompt
+# waits behind, move its median TTFT across a step boundary; 29.32 us before).
+_PY_ENGINE_HOST_S = 32.4e-6
 # TensorRT-LLM's PyTorch backend (PyExecutor, the default from v1.0): its Python executor loop
 # (scheduling, input preparation, sampler post-processing, response handling) walks every
 # running request each iteration. With the default overlap scheduler that host work runs
@@ -868,7 +885,8 @@ _p("vllm-v0", Runtime.FUSED,
    "attention on the default FLASH_ATTN backend is FlashAttention-2's paged-KV kernel "
    "(https://github.com/vllm-project/vllm/pull/3648, /pull/4907), which for one query token "
    "moves the query heads of a KV group into one block, so each KV head is read once "
-   "(GQA-aware; vLLM <= 0.4's paged_attention_v1/v2 ran one block per query head); fused "
+   "(GQA-aware; vLLM <= 0.4's paged_attention_v1/v2 ran one block per query head), "
+   "scheduled as that kernel schedules itself (fa2_decode: its split heuristic and waves); fused "
    "add+RMSNorm, separate RoPE and cache-write kernels; Triton fused-MoE (0.85 assumed); "
    "prompts run eagerly from vLLM's Python layer code, host_node_s per kernel (fitted on "
    "one row, see _PY_ENGINE_HOST_S); decode CUDA graphs are captured for batch sizes 1, 2, "
@@ -881,7 +899,7 @@ _p("vllm-v0", Runtime.FUSED,
    "attention_efficiency_sm80 (attention_sm80; FlashAttention-3 came to vLLM later)",
    step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
    moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S, attention_sm80=1.0,
-   graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
+   fa2_decode=1.0, graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
 _p("sglang", Runtime.FUSED,
    "SGLang: overlap scheduler hides CPU scheduling behind the previous GPU step "
@@ -952,11 +970,12 @@ _online("sglang-api", "sglang",
 # wheel on PyPI) waits for the sampled tokens (.tolist()) and then walks every running request
 # in Python before the next step launches; the README's held-out 70B TP4 rows grow by the same
 # ~0.1 ms per extra running request from 4 to 8 req/s.
-# 91.6 us since the A100's paged decode attention streams its KV at the share Vidur's A100
-# attention profile measures (`gpu.decode_attention_bw_efficiency` 0.782, 2026-12-07: the row's
-# decode steps take longer on the GPU, so less of its ITL is this host work); 95.9 us before,
-# 95.8 us before the vector refit of 2026-12-06
-_SGLANG_V03_SEQ_S = 91.6e-6
+# 95.6 us since the A100's decode-attention constants are fitted with flash-attn 2's waves
+# (2026-12-07, `validation/fitting/paged_decode.py`): a full wave streams paged KV at 0.902 of
+# peak, so the FlashInfer decode of this row runs faster on the GPU and more of its ITL is
+# this host work; 91.6 us while the share was 0.782 (fitted on one call without the waves),
+# 95.9 us before that, 95.8 us before the vector refit of 2026-12-06
+_SGLANG_V03_SEQ_S = 95.6e-6
 _online("sglang-v03-api", "sglang",
         "SGLang v0.3.0 (Sep 2024), before the overlap scheduler of v0.4 "
         "(https://lmsys.org/blog/2024-12-04-sglang-v0-4/): the scheduler's per-request work "

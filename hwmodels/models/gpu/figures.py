@@ -60,6 +60,8 @@ class GpuFigures:
     gemm_bw_eff: float  # 0 = the stream's read/write efficiencies
     attn_dec_bw_eff: float  # decode attention's KV stream share of peak (0 = the stream's)
     attn_dec_sm_rate: float  # decode attention's KV bytes/s per SM where it binds (0 = none)
+    attn_dec_cta_rate: float  # FA2 kv-cache decode: KV bytes/s one CTA streams alone (0 = none)
+    attn_dec_call: float  # FA2 kv-cache decode: fixed device time per call (s)
     gemm_bw_eff_8bit: float  # fp8 / int8 GEMMs (0 = gemm_bw_eff)
     gemm_p: float  # smooth-max exponent of tile vs stream time (0 = max)
     gemm_fill: float  # GEMM pipeline fill + epilogue drain per kernel (s)
@@ -139,6 +141,8 @@ def _build_figures(hw: Hardware) -> GpuFigures:
         gemm_bw_eff=p.gemm_bw_efficiency,
         attn_dec_bw_eff=p.decode_attention_bw_efficiency,
         attn_dec_sm_rate=p.decode_attention_sm_bytes_per_cycle * chip.clock_hz,
+        attn_dec_cta_rate=p.decode_cta_bytes_per_cycle * chip.clock_hz,
+        attn_dec_call=p.decode_call_s,
         gemm_bw_eff_8bit=p.gemm_bw_efficiency_fp8 or p.gemm_bw_efficiency,
         gemm_p=p.gemm_overlap_exponent,
         gemm_fill=p.gemm_fill_s, boost=p.clock_boost, boost_tau=p.boost_tau_s,

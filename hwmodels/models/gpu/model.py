@@ -343,7 +343,8 @@ class GpuModel(CostModelBase):
             c = replace(c, attn_eff=min(c.attn_eff * clock, 1.0 / c.mma_eff))
         if c.attn_dec_bw_eff > 0.0 and E.knob(profile, "paged_kv") < 0.5:
             c = replace(c, attn_dec_bw_eff=0.0)  # a contiguous cache: the generic read share
-        ch = attention_search(c, op, sh, gqa_aware=E.knob(profile, "gqa_aware") >= 0.5)
+        ch = attention_search(c, op, sh, gqa_aware=E.knob(profile, "gqa_aware") >= 0.5,
+                              fa2_decode=E.knob(profile, "fa2_decode") >= 0.5)
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", ch.algorithm), ("split_kv", ch.split_kv), ("blocks", ch.blocks),
             ("waves", ch.waves), ("kv_reads", ch.kv_reads),
