@@ -38,6 +38,7 @@ validation/data/gpu/README.md).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -175,6 +176,7 @@ def fa2_block_n(head_dim: int) -> int:
     return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
 
 
+@functools.lru_cache(maxsize=4096)
 def fa2_num_splits(units: int, slots: int, n_blocks: int) -> int:
     """FlashAttention-2's KV split count for `units` CTAs before splitting (sequence x head x
     64-row query tile), `slots` resident CTAs (2 x SMs) and `n_blocks` key tiles: 1 once the
@@ -196,9 +198,10 @@ def fa2_num_splits(units: int, slots: int, n_blocks: int) -> int:
 
 def _fa2_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> AttnChoice:
     """FlashAttention-2's kv-cache kernel for one query token per sequence (see the module
-    docstring): its own split
-    count, waves of `FA2_CTAS_PER_SM` x SMs CTAs, each wave the slower of its KV at the HBM
-    share and one CTA's KV at its own pipeline rate (`attn_dec_cta_rate`) or padded MMAs."""
+    docstring): its own split count, waves of `FA2_CTAS_PER_SM` x SMs CTAs, each wave the
+    slower of its KV at the HBM share and one CTA's KV at its own pipeline rate
+    (`attn_dec_cta_rate`) or padded MMAs; the call's whole traffic at the waves' share bounds
+    them from below."""
     b, h, kvh, hd, dv = sh.batch, sh.heads, sh.kv_heads, sh.head_dim, sh.dv
     kv = sh.kv_tokens
     # one query token: a KV group's query heads are the rows of one 64-row tile
