@@ -1,7 +1,7 @@
 """Refit the A100 GPU constants and the harness constants of the LLMCompass data set on its
 calibration half (see `validation.datasets.llmcompass_a100` for the data and the split).
 
-    python -m infersim.validation.fitting.llmcompass_a100 [--rows]
+    python -m infersim.validation.fitting.llmcompass_a100 [--rows] [--check]
 
 writes `validation/data/llmcompass/calibration.json`; copy the fitted `gpu` values into the
 `gpu:` block of `hwmodels/specs/a100-sxm-80gb.yaml`.
@@ -53,6 +53,21 @@ def _huber(r: Any) -> float:
     return float(np.mean(np.where(a <= HUBER, 0.5 * a * a, HUBER * (a - 0.5 * HUBER))))
 
 
+def residuals(rows: list[Case], hw: Hardware, harness: dict[str, float]) -> Any:
+    """log(pred/meas) of `rows` on `hw` with the harness constants `harness`."""
+    import numpy as np
+
+    pred = np.array([predict(c, hw, harness) for c in rows])
+    return np.log(pred / np.array([c.measured_s for c in rows]))
+
+
+def calibration_loss(gpu: dict[str, float], harness: dict[str, float]) -> float:
+    """The fit's objective at given constants: the mean Huber loss of `residuals` over the
+    calibration rows, the spec's GPU fields `gpu` (FIT_GPU) replaced."""
+    rows = [c for c in cases() if c.split == "calibration"]
+    return _huber(residuals(rows, with_gpu(load_hardware(SPEC), **gpu), harness))
+
+
 def fit(maxiter: int = 6000) -> dict[str, Any]:
     """Robust least squares on log(pred/meas) over the calibration rows only.
 
@@ -81,10 +96,6 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
             gpu[k] = lo + (hi - lo) / (1.0 + math.exp(-x[j]))
         harness = {k: US * math.exp(x[len(FIT_GPU) + j]) for j, k in enumerate(h1)}
         return gpu, harness
-
-    def residuals(rows: list[Case], hw: Hardware, harness: dict[str, float]) -> np.ndarray:
-        pred = np.array([predict(c, hw, harness) for c in rows])
-        return np.log(pred / np.array([c.measured_s for c in rows]))
 
     def loss1(x: np.ndarray) -> float:
         gpu, harness = unpack(x)
@@ -132,10 +143,16 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m infersim.validation.fitting.llmcompass_a100")
     ap.add_argument("--rows", action="store_true", help="print every row")
+    ap.add_argument("--check", action="store_true",
+                    help=f"refit and print the result beside the committed {CALIBRATION.name} "
+                         "(each one's loss on today's model); write nothing")
     args = ap.parse_args(argv)
     from infersim.foundation.io import atomic_write_text
 
     res = fit()
+    if args.check:
+        print(check_lines(res, json.loads(CALIBRATION.read_text())))
+        return 0
     atomic_write_text(CALIBRATION, json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
     df = frame(with_gpu(load_hardware(SPEC), **res["gpu"]), res["harness"])
@@ -144,6 +161,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_rows(df, summary=False)
     print(error_stats(df).to_string(index=False))
     return 0
+
+
+def check_lines(res: dict[str, Any], committed: dict[str, Any]) -> str:
+    """A refit `res` beside the `committed` calibration: each constant, and the loss of both
+    on today's model (the committed file records the loss it had when it was fitted)."""
+    lines = [f"{'constant':24s} {'committed':>12s} {'refit':>12s}"]
+    for part in ("gpu", "harness"):
+        for k, v in res[part].items():
+            lines.append(f"{k:24s} {committed[part][k]:12.6g} {v:12.6g}")
+    now = calibration_loss(committed["gpu"], committed["harness"])
+    lines.append(f"loss of the committed values on today's model {now:.6g} (recorded "
+                 f"{committed['loss_stage1']:.6g}); of the refit {res['loss_stage1']:.6g}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
