@@ -48,3 +48,27 @@ def test_check_writes_nothing_and_prints_both(tmp_path, monkeypatch, capsys) -> 
     assert line.split()[1:] == [f"{COMMITTED['gpu']['hbm_read_efficiency']:.6g}", "0.5"]
     now = F.calibration_loss(COMMITTED["gpu"], COMMITTED["harness"])
     assert f"on today's model {now:.6g}" in out and "of the refit 0.123" in out
+
+
+@pytest.mark.parametrize("text,field", [
+    (None, "not found"),
+    ("{not json", "not JSON"),
+    ('{"gpu": {}, "harness": {}, "loss_stage1": 0.1}', "field gpu.hbm_read_efficiency"),
+    (json.dumps({**COMMITTED, "harness": {**COMMITTED["harness"], "compiled_s": "x"}}),
+     "field harness.compiled_s"),
+])
+def test_check_on_a_bad_calibration_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys,
+                                                                text, field) -> None:
+    path = tmp_path / "calibration.json"
+    if text is not None:
+        path.write_text(text)
+    monkeypatch.setattr(F, "CALIBRATION", path)
+
+    def no_fit() -> dict:
+        raise AssertionError("the file is checked before the refit")
+
+    monkeypatch.setattr(F, "fit", no_fit)
+    assert F.main(["--check"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(path) in err and field in err and "fix:" in err

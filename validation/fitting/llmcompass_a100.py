@@ -33,6 +33,7 @@ from infersim.validation.stats import print_rows
 
 FIT_GPU = ("hbm_read_efficiency", "hbm_write_efficiency", "mma_efficiency",
            "reduction_reread_miss")
+FIT_HARNESS = ("eager_matmul_s", "compiled_s", "eager_op_s")  # the harness constants fitted
 HUBER = 0.05  # residuals in log space beyond ±5 % count linearly (robust to odd kernels)
 
 
@@ -61,11 +62,19 @@ def residuals(rows: list[Case], hw: Hardware, harness: dict[str, float]) -> Any:
     return np.log(pred / np.array([c.measured_s for c in rows]))
 
 
-def calibration_loss(gpu: dict[str, float], harness: dict[str, float]) -> float:
-    """The fit's objective at given constants: the mean Huber loss of `residuals` over the
-    calibration rows, the spec's GPU fields `gpu` (FIT_GPU) replaced."""
-    rows = [c for c in cases() if c.split == "calibration"]
-    return _huber(residuals(rows, with_gpu(load_hardware(SPEC), **gpu), harness))
+def calibration_rows() -> list[Case]:
+    """The rows the fit sees: the data set's calibration half."""
+    return [c for c in cases() if c.split == "calibration"]
+
+
+def calibration_loss(gpu: dict[str, float], harness: dict[str, float],
+                     rows: list[Case] | None = None, base: Hardware | None = None) -> float:
+    """The fit's objective at given constants: the mean Huber loss of `residuals` over `rows`
+    (default `calibration_rows`) on `base` (default the spec) with its GPU fields `gpu`
+    (FIT_GPU) replaced. The fit passes its rows and spec once, not per evaluation."""
+    rows = calibration_rows() if rows is None else rows
+    base = load_hardware(SPEC) if base is None else base
+    return _huber(residuals(rows, with_gpu(base, **gpu), harness))
 
 
 def fit(maxiter: int = 6000) -> dict[str, Any]:
@@ -80,14 +89,13 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
     from scipy.optimize import minimize, minimize_scalar
 
     base = load_hardware(SPEC)
-    cal = [c for c in cases() if c.split == "calibration"]
-    stage1 = list(cal)
+    stage1 = calibration_rows()
     stage2: list[Case] = []
     p0 = base.chip.params
     assert isinstance(p0, GpuParams)
     lo_hi = {"hbm_read_efficiency": (0.3, 1.0), "hbm_write_efficiency": (0.3, 1.0),
              "mma_efficiency": (0.3, 1.0), "reduction_reread_miss": (0.0, 1.0)}
-    h1 = ("eager_matmul_s", "compiled_s", "eager_op_s")
+    h1 = FIT_HARNESS
 
     def unpack(x: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
         gpu = {}
@@ -98,9 +106,7 @@ def fit(maxiter: int = 6000) -> dict[str, Any]:
         return gpu, harness
 
     def loss1(x: np.ndarray) -> float:
-        gpu, harness = unpack(x)
-        r = residuals(stage1, with_gpu(base, **gpu), harness)
-        return _huber(r)
+        return calibration_loss(*unpack(x), stage1, base)
 
     x0 = np.zeros(len(FIT_GPU) + len(h1))
     for j, k in enumerate(FIT_GPU):
@@ -149,9 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from infersim.foundation.io import atomic_write_text
 
+    committed: dict[str, Any] = {}
+    if args.check:  # read what it compares against before the minute-long refit
+        try:
+            committed = committed_calibration()
+        except ValueError as e:
+            print(f"--check: {e}", file=sys.stderr)
+            return 2
     res = fit()
     if args.check:
-        print(check_lines(res, json.loads(CALIBRATION.read_text())))
+        print(check_lines(res, committed))
         return 0
     atomic_write_text(CALIBRATION, json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
@@ -161,6 +174,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_rows(df, summary=False)
     print(error_stats(df).to_string(index=False))
     return 0
+
+
+def committed_calibration() -> dict[str, Any]:
+    """The committed calibration file, with every key `check_lines` reads; ValueError (one
+    line naming the file, the missing field and the fix) when it is absent or incomplete."""
+    fix = "fix: rerun python -m infersim.validation.fitting.llmcompass_a100 to write it"
+    try:
+        data = json.loads(CALIBRATION.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{CALIBRATION}: not found ({fix})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{CALIBRATION}: not JSON ({e.msg}, line {e.lineno}; {fix})") from None
+    keys = [("gpu", k) for k in FIT_GPU] + [("harness", k) for k in FIT_HARNESS]
+    for part, k in keys:
+        if not isinstance(data.get(part), dict) or not isinstance(data[part].get(k),
+                                                                   (int, float)):
+            raise ValueError(f"{CALIBRATION}: field {part}.{k} missing or not a number ({fix})")
+    if not isinstance(data.get("loss_stage1"), (int, float)):
+        raise ValueError(f"{CALIBRATION}: field loss_stage1 missing or not a number ({fix})")
+    return cast("dict[str, Any]", data)
 
 
 def check_lines(res: dict[str, Any], committed: dict[str, Any]) -> str:
