@@ -268,8 +268,10 @@ def production_lean(data: pd.DataFrame) -> list[str]:
 
 def kernel_classes(data: pd.DataFrame) -> list[str]:
     """Markdown lines: Vidur's measured kernels per GPU and class, fit and held out
-    (`vidur.class_lines`), how repeatable its GEMM times are (`vidur.repeat_lines`) and
-    which GEMM rows the library ran slower than larger ones (`vidur.inversion_lines`);
+    (`vidur.class_lines`), its collectives over every size of the sweeps
+    (`vidur.sweep_lines`) and its GEMM and vector kernels at every token count the grid
+    leaves out (`vidur.compute_sweep_lines`), how repeatable its GEMM times are (`vidur.repeat_lines`)
+    and which GEMM rows the library ran slower than larger ones (`vidur.inversion_lines`);
     none without those rows."""
     from infersim.validation.datasets import vidur
 
@@ -277,7 +279,8 @@ def kernel_classes(data: pd.DataFrame) -> list[str]:
     if not lines:
         return []
     return ["", "Measured kernels (Vidur profiles; collectives of every size together):", "",
-            *(f"- {line}" for line in (*lines, *vidur.sweep_lines(), *vidur.repeat_lines(),
+            *(f"- {line}" for line in (*lines, *vidur.sweep_lines(), *vidur.compute_sweep_lines(),
+                                                 *vidur.repeat_lines(),
                                                  *vidur.inversion_lines()))]
 
 

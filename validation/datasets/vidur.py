@@ -29,6 +29,7 @@ hwmodels/specs/h100-sxm.yaml and a100-sxm-80gb.yaml carry those numbers and cite
     python -m infersim.validation.datasets.vidur           # error tables (fit / held out)
     python -m infersim.validation.datasets.vidur --fit     # refit, write fit.json
     python -m infersim.validation.datasets.vidur --by-shape  # GEMM residuals by M and K
+        # (the grid's rows, then every other token count of the sweeps, `COMPUTE_SWEEP_FILE`)
     python -m infersim.validation.datasets.vidur --allreduce-lines  # a + b x MB per group size
     python -m infersim.validation.datasets.vidur --extract # rebuild the CSVs from ../shared
     python -m infersim.validation.datasets.vidur --extract --extract-more VIDUR/data/profiling
@@ -124,9 +125,11 @@ def profiles(roots: Sequence[Path]) -> list[Path]:
 
 
 def extract(src: Path = SOURCE, dst: Path = DATA,
-            more: Sequence[Path] = ()) -> tuple[Path, Path]:
-    """Write compute.csv (median µs per module), network.csv (median µs per NCCL call, the
-    graded picks) and `SWEEP_FILE` (every single-node size of the sweeps) from `src`;
+            more: Sequence[Path] = ()) -> tuple[Path, Path, Path]:
+    """Write compute.csv (median µs per module at the grid's token counts, `TOKENS`),
+    network.csv (median µs per NCCL call, the graded picks), `SWEEP_FILE` (every
+    single-node size of the sweeps) and `COMPUTE_SWEEP_FILE` (every module at every other
+    token count of the sweeps) from `src`;
     `more`: further copies of Vidur's `data/profiling/` folder (same commit) whose models
     `src` lacks add compute rows (every such model is held out)."""
     import numpy as np
@@ -134,24 +137,26 @@ def extract(src: Path = SOURCE, dst: Path = DATA,
     from infersim.foundation.io import atomic_write_text
 
     rows: list[dict[str, Any]] = []
+    off: list[dict[str, Any]] = []  # rows at the token counts off the grid
     for f in profiles([src, *more]):
         gpu, model = f.parts[-4], f.parts[-2]
         d = pd.read_csv(f).drop_duplicates(["num_tokens", "num_tensor_parallel_workers"])
-        d = d[d.num_tokens.isin(TOKENS)]
         for r in d.itertuples(index=False):
             rec = r._asdict()
+            grid = rec["num_tokens"] in TOKENS
             for op in GEMM_OPS + VECTOR_OPS:
                 col = f"time_stats.{op}.median"
                 if col not in d.columns or not math.isfinite(float(getattr(r, _attr(d, col)))):
                     continue
-                rows.append({"gpu": gpu, "model": model, "n_head": rec["n_head"],
-                             "n_kv_head": rec["n_kv_head"], "n_embd": rec["n_embd"],
-                             "n_ffn": rec["n_expanded_embd"],
-                             "gated": int(bool(rec["use_gated_mlp"])),
-                             "tp": rec["num_tensor_parallel_workers"],
-                             "tokens": rec["num_tokens"], "op": op,
-                             "time_us": round(1e3 * float(getattr(r, _attr(d, col))), 3)})
-    compute = pd.DataFrame(rows).sort_values(["gpu", "model", "tp", "tokens", "op"])
+                (rows if grid else off).append({
+                    "gpu": gpu, "model": model, "n_head": rec["n_head"],
+                    "n_kv_head": rec["n_kv_head"], "n_embd": rec["n_embd"],
+                    "n_ffn": rec["n_expanded_embd"], "gated": int(bool(rec["use_gated_mlp"])),
+                    "tp": rec["num_tensor_parallel_workers"], "tokens": rec["num_tokens"],
+                    "op": op, "time_us": round(1e3 * float(getattr(r, _attr(d, col))), 3)})
+    order = ["gpu", "model", "tp", "tokens", "op"]
+    compute = pd.DataFrame(rows).sort_values(order)
+    off_grid = pd.DataFrame(off).sort_values(order)
     net: list[pd.DataFrame] = []
     sweep: list[pd.DataFrame] = []
     for box in ("h100_dgx", "a100_dgx"):
@@ -182,7 +187,12 @@ def extract(src: Path = SOURCE, dst: Path = DATA,
     atomic_write_text(p1, compute.to_csv(index=False))
     atomic_write_text(p2, network.to_csv(index=False))
     atomic_write_text(dst / SWEEP_FILE, every_size.to_csv(index=False))
-    return p1, p2
+    p3 = dst / COMPUTE_SWEEP_FILE
+    tmp = p3.with_name(p3.name + ".tmp")
+    # xz with no timestamp in its header: the same data writes the same bytes
+    off_grid.to_csv(tmp, index=False, compression={"method": "xz", "preset": 9})
+    tmp.replace(p3)
+    return p1, p2, p3
 
 
 def _attr(d: pd.DataFrame, col: str) -> str:
@@ -301,6 +311,12 @@ SMALL_MESSAGE = 1 << 20  # below: the eager NCCL call's latency and rank skew do
 # every single-node size of Vidur's collective sweeps (2 KiB to 64 MiB, 993 per line, 88% of
 # them ≥ 1 MiB), beside the 48 log-spaced picks per line the report grades (`sweep_lines`)
 SWEEP_FILE = "network_sweep.csv"
+# the compute rows of Vidur's token sweeps (1, 2, 4, then steps of 8 to 1,024 tokens, of 16 to
+# 2,048 and of 32 to 4,096: `SWEEP_TOKENS`; Llama-3's go on to 32,768 in coarser steps) at
+# the counts the grid `TOKENS` leaves out (`compute_sweep_lines`); compute.csv's columns,
+# xz-compressed
+COMPUTE_SWEEP_FILE = "compute_sweep.csv.xz"
+SWEEP_TOKENS = (1, 2, 4, *range(8, 1025, 8), *range(1040, 2049, 16), *range(2080, 4097, 32))
 
 
 def _group_class(cls: str, nbytes: int) -> str:
@@ -411,6 +427,59 @@ def sweep_lines(hws: dict[str, Hardware] | None = None) -> list[str]:
                    f"{100 * np.median(ape):.1f}%, p90 {100 * np.percentile(ape, 90):.1f}% "
                    f"(< 1 MiB {100 * np.median(ape[small]):.1f}%, ≥ 1 MiB "
                    f"{100 * np.median(ape[~small]):.1f}%)")
+    return out
+
+
+def compute_sweep_rows() -> pd.DataFrame:
+    """The rows of `COMPUTE_SWEEP_FILE` (token counts off the grid) with compute_rows's
+    split and class columns; empty without the file."""
+    path = DATA / COMPUTE_SWEEP_FILE
+    if not path.exists():
+        return pd.DataFrame(columns=[*pd.read_csv(DATA / "compute.csv", nrows=0).columns,
+                                     "split", "cls"])
+    d = pd.read_csv(path)
+    d["split"] = [("fit" if m in FIT_MODELS[g] else "held-out")
+                  for g, m in zip(d.gpu, d.model, strict=True)]
+    d["cls"] = [kernel_class(o) for o in d.op]
+    return d
+
+
+def compute_sweep_frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
+    """`compute_sweep_rows` with gpu, split, cls, op, model, tokens, measured and predicted
+    seconds, and m, k, n for GEMM rows (0 elsewhere, as in `frame`)."""
+    import numpy as np
+
+    d = compute_sweep_rows()
+    hws = hws or {g: load_hardware(sp) for g, sp in SPECS.items()}
+    dims = np.array([_gemm_dims(r, False) for r in d.itertuples(index=False)],
+                    dtype=float).reshape(-1, 3)
+    return pd.DataFrame({
+        "gpu": d.gpu.to_numpy(), "split": d.split.to_numpy(), "cls": d.cls.to_numpy(),
+        "op": d.op.to_numpy(), "model": d.model.to_numpy(), "tokens": d.tokens.to_numpy(),
+        "measured": 1e-6 * d["time_us"].to_numpy(float),
+        "predicted": predict_rows(d, hws, False),
+        "m": dims[:, 0], "k": dims[:, 1], "n": dims[:, 2]})
+
+
+def compute_sweep_lines(df: pd.DataFrame | None = None) -> list[str]:
+    """GEMM and vector kernels at EVERY token count of Vidur's sweeps but the grid's
+    (`COMPUTE_SWEEP_FILE`), per GPU, class and split: rows, median / p90 |error|, median
+    signed error and the share predicted faster. No row here was fitted (the fit sees the
+    grid's rows only), so on the fit models these are the same modules at token counts the
+    fit never saw: the grid's 8 counts above 256 are all multiples of 128, which 64- and
+    128-row tiles cover exactly; of the sweep's counts from 256 to 1,024 one in 16 is.
+    `df`: a `compute_sweep_frame` (default: the specs as shipped). Empty without the file."""
+    import numpy as np
+
+    df = compute_sweep_frame() if df is None else df
+    out = []
+    for (gpu, cls, split), part in df.groupby(["gpu", "cls", "split"], sort=True):
+        e = part["predicted"].to_numpy(float) / part["measured"].to_numpy(float) - 1.0
+        a = np.abs(e)
+        out.append(f"{str(gpu).upper()} {cls} at every other token count of the sweeps "
+                   f"({split} models, n={len(e)}; never fitted): median "
+                   f"{100 * np.median(a):.1f}%, p90 {100 * np.percentile(a, 90):.1f}%, "
+                   f"signed {100 * np.median(e):+.1f}%, faster {np.mean(e < 0):.0%}")
     return out
 
 
@@ -620,7 +689,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="predict with fit.json's values instead of the specs as shipped")
     ap.add_argument("--by-op", action="store_true", help="also tabulate per op")
     ap.add_argument("--by-shape", action="store_true",
-                    help="also tabulate GEMM residuals by M and K bucket")
+                    help="also tabulate GEMM residuals by M and K bucket, on the grid's rows "
+                         "and on every other token count of the sweeps")
     ap.add_argument("--allreduce-lines", action="store_true",
                     help="also fit time = a + b x MB to the 4-60 MB all-reduces per GPU and "
                          "group size, measured and predicted")
@@ -668,6 +738,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         import numpy as np
 
         print(shape_table(df).round(1).to_string(index=False))
+        sweep = compute_sweep_frame(fitted_hardware() if args.fitted else None)
+        if not sweep.empty:
+            print("every other token count of the sweeps (never fitted):")
+            print(shape_table(sweep).round(1).to_string(index=False))
+            print("\n".join(compute_sweep_lines(sweep)))
         rows = compute_rows()
         rows = rows[rows.cls == "gemm"]
         floor = np.abs(monotone_floor(rows))
