@@ -350,3 +350,20 @@ def test_moe_rows_map_to_the_trace_ops_they_time() -> None:
     dense = op_for_row({**row, "name": "dense_gate_up_equiv"})
     assert dense is not None and dense.flops == op.flops and dense.shape.groups == 1
     assert op_for_row({**row, "name": "permute"}) is None  # PyTorch's gather: not graded
+
+
+def test_staircase_shapes_and_counts_are_vidur_h100_gemms_off_the_grid() -> None:
+    """The staircase part of --gemm-sweep times GEMMs the Vidur H100 profiles measured:
+    every 8 tokens from 136 to 1,024 (112 counts of Vidur's sweep, 106 of them off the
+    graded grid, whose 192 ... 1,024 anchor it), each (K, N) an H100 GEMM of those
+    profiles."""
+    from infersim.validation.datasets import vidur
+
+    mg = _load_measure_gpu()
+    assert mg.STAIR_M == tuple(range(136, 1025, 8)) and len(mg.STAIR_M) == 112
+    assert set(mg.STAIR_M) <= set(vidur.SWEEP_TOKENS)
+    assert len(set(mg.STAIR_M) - set(vidur.TOKENS)) == 106
+    rows = vidur.compute_sweep_frame()
+    h100 = rows[(rows.gpu == "h100") & (rows.cls == "gemm")]
+    have = {(int(k), int(n)) for k, n in zip(h100.k, h100.n, strict=True)}
+    assert set(mg.STAIR_SHAPES) <= have and len(set(mg.STAIR_SHAPES)) == 6

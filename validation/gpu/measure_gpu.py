@@ -27,7 +27,8 @@ dependency). Writes tidy CSVs to OUT (default `$OUT`, else ./gpu_measurements):
 - `environment.json`: device properties, driver, versions, clocks at start.
 
 `--gemm-sweep` runs only a Vidur-like fp16 sweep (F.linear, M = 1..4096 over the H100 shapes
-of Vidur's profiles that carry the GEMM error tail; see SWEEP_SHAPES), about 1-2 minutes.
+of Vidur's profiles that carry the GEMM error tail, SWEEP_SHAPES; then every 8 tokens from 136
+to 1,024 over STAIR_SHAPES, where cuBLAS's time is a staircase), about 2-4 minutes.
 
 Device times of single ops are measured the way the cost model defines them: the op
 replayed N times inside a CUDA graph (back-to-back kernels, no host gaps), each replay
@@ -39,7 +40,7 @@ generation loop reads the sampled token).
     python validation/gpu/measure_gpu.py --out $OUT            # full (~5-8 min on an H100)
     python validation/gpu/measure_gpu.py --quick --out /tmp/x  # ~1 min
     python validation/gpu/measure_gpu.py --device cpu --quick --out /tmp/x  # code-path check
-    python validation/gpu/measure_gpu.py --gemm-sweep --out $OUT  # kernel names, ~1-2 min
+    python validation/gpu/measure_gpu.py --gemm-sweep --out $OUT  # kernel names, ~2-4 min
 
 Then copy the CSVs to `validation/data/gpu/<device>-<date>/` and run
 `python -m infersim.validation.datasets.gpu_measurements` for the predicted-vs-measured tables.
@@ -93,6 +94,14 @@ SWEEP_SHAPES = (
     (4096, 5504), (4096, 11008), (24576, 8192), (4096, 3072), (2752, 4096),
     # controls and named outliers
     (8192, 49152), (8192, 22016), (4096, 6144), (4096, 12288), (11008, 8192))
+# ... and the staircase between the grid's counts: every 8 tokens from 136 to 1,024 (Vidur's
+# sweep step there) over the six H100 (K, N) pairs whose median error at those counts is
+# largest or whose rows are many (`vidur.compute_sweep_lines`; validation/data/vidur/README.md,
+# "Off-grid token counts"), where cuBLAS's time steps every 64-128 tokens and is not monotone:
+# the kernel names say which tile each bucket ran
+STAIR_SHAPES = ((2048, 8192), (8192, 8192), (8192, 11008), (8192, 24576), (4096, 5504),
+                (2752, 8192))
+STAIR_M = tuple(range(136, 1025, 8))
 # assumed for the budget estimate only: H100-class dense fp16 rate and HBM bandwidth reached by
 # cuBLAS, and the host cost per shape of graph capture + one profiler session
 EST_FLOPS = 600e12
@@ -419,29 +428,34 @@ def _fp8_ok(torch: Any, b: Bench) -> bool:
 
 def bench_gemm_sweep(b: Bench, w: Writer, quick: bool) -> None:
     """Vidur-like sweep: fp16 F.linear (weight N x K, the layout vLLM's linear layers hand to
-    cuBLAS) over VIDUR_M x SWEEP_SHAPES, each row with the kernels cuBLAS ran."""
+    cuBLAS) over VIDUR_M x SWEEP_SHAPES, then STAIR_M x STAIR_SHAPES (notes say which), each
+    row with the kernels cuBLAS ran."""
     torch = b.t
     F = torch.nn.functional
-    ms, shapes = VIDUR_M, SWEEP_SHAPES
+    parts = [("Vidur-like sweep", VIDUR_M, SWEEP_SHAPES),
+             ("staircase, every 8 tokens", STAIR_M, STAIR_SHAPES)]
     if quick:
-        ms, shapes = VIDUR_M[::4], SWEEP_SHAPES[:4]
+        parts = [(name, ms[::4], shapes[:4 if i == 0 else 1])
+                 for i, (name, ms, shapes) in enumerate(parts)]
     if not b.cuda:
-        ms, shapes = (1, 24), ((64, 96),)
+        parts = [("Vidur-like sweep", (1, 24), ((64, 96),))]
     calls = 2 + b.inner * (1 + b.repeats)
-    print(f"gemm sweep: {len(shapes) * len(ms)} GEMMs, estimated "
-          f"{sweep_estimate_s(shapes, ms, calls):.0f} s", file=sys.stderr, flush=True)
+    count = sum(len(ms) * len(shapes) for _, ms, shapes in parts)
+    est = sum(sweep_estimate_s(shapes, ms, calls) for _, ms, shapes in parts)
+    print(f"gemm sweep: {count} GEMMs, estimated {est:.0f} s", file=sys.stderr, flush=True)
     dt = torch.float16
-    for k, n in shapes:
-        wt = torch.randn(n, k, device=b.device, dtype=dt)
-        for m in ms:
-            x = torch.randn(m, k, device=b.device, dtype=dt)
-            fn = functools.partial(F.linear, x, wt)
-            t = b.device_time(fn)
-            w.add("gemm", "linear", t, dtype="fp16", m=m, k=k, n=n, runtime="graph",
-                  notes="F.linear, weight N x K (vLLM layout); Vidur-like sweep",
-                  **gemm_row_fields(b, fn))
-            del x
-        b.sync()
+    for name, ms, shapes in parts:
+        for k, n in shapes:
+            wt = torch.randn(n, k, device=b.device, dtype=dt)
+            for m in ms:
+                x = torch.randn(m, k, device=b.device, dtype=dt)
+                fn = functools.partial(F.linear, x, wt)
+                t = b.device_time(fn)
+                w.add("gemm", "linear", t, dtype="fp16", m=m, k=k, n=n, runtime="graph",
+                      notes=f"F.linear, weight N x K (vLLM layout); {name}",
+                      **gemm_row_fields(b, fn))
+                del x
+            b.sync()
 
 
 def bench_gemm(b: Bench, w: Writer, quick: bool) -> None:
@@ -888,8 +902,9 @@ def main(argv: list[str] | None = None) -> int:
                     "attention,flush_probe,e2e,moe; gemm_sweep with --gemm-sweep)")
     ap.add_argument("--gemm-sweep", action="store_true",
                     help="only the Vidur-like fp16 GEMM sweep (M = 1..4096 over the H100 "
-                    "Vidur shapes with the error tail) with the kernels cuBLAS ran; "
-                    "~2 min on an H100 (estimate printed at start)")
+                    "Vidur shapes with the error tail, then every 8 tokens from 136 to 1024 "
+                    "over six of them) with the kernels cuBLAS ran; ~2-4 min on an H100 "
+                    "(estimate printed at start)")
     ap.add_argument("--flush", choices=("read", "memset"), default="read",
                     help="L2 flush before each timed op: read a large buffer (default; leaves "
                     "clean lines) or memset it (leaves dirty lines the op writes back)")
