@@ -143,12 +143,12 @@ def extract(src: Path = SOURCE, dst: Path = DATA,
         d = pd.read_csv(f).drop_duplicates(["num_tokens", "num_tensor_parallel_workers"])
         for r in d.itertuples(index=False):
             rec = r._asdict()
-            grid = rec["num_tokens"] in TOKENS
+            on_grid = rec["num_tokens"] in TOKENS
             for op in GEMM_OPS + VECTOR_OPS:
                 col = f"time_stats.{op}.median"
                 if col not in d.columns or not math.isfinite(float(getattr(r, _attr(d, col)))):
                     continue
-                (rows if grid else off).append({
+                (rows if on_grid else off).append({
                     "gpu": gpu, "model": model, "n_head": rec["n_head"],
                     "n_kv_head": rec["n_kv_head"], "n_embd": rec["n_embd"],
                     "n_ffn": rec["n_expanded_embd"], "gated": int(bool(rec["use_gated_mlp"])),
