@@ -269,19 +269,19 @@ def production_lean(data: pd.DataFrame) -> list[str]:
 def kernel_classes(data: pd.DataFrame) -> list[str]:
     """Markdown lines: Vidur's measured kernels per GPU and class, fit and held out
     (`vidur.class_lines`), its collectives over every size of the sweeps
-    (`vidur.sweep_lines`) and its GEMM and vector kernels at every token count the grid
-    leaves out (`vidur.compute_sweep_lines`), how repeatable its GEMM times are (`vidur.repeat_lines`)
-    and which GEMM rows the library ran slower than larger ones (`vidur.inversion_lines`);
-    none without those rows."""
+    (`vidur.sweep_lines`), its GEMM and vector kernels at every token count the grid leaves
+    out (`vidur.compute_sweep_lines`), how repeatable its GEMM times are
+    (`vidur.repeat_lines`) and which GEMM rows the library ran slower than larger ones
+    (`vidur.inversion_lines`); none without those rows."""
     from infersim.validation.datasets import vidur
 
     lines = vidur.class_lines(data) if not data.empty else []
     if not lines:
         return []
     return ["", "Measured kernels (Vidur profiles; collectives of every size together):", "",
-            *(f"- {line}" for line in (*lines, *vidur.sweep_lines(), *vidur.compute_sweep_lines(),
-                                                 *vidur.repeat_lines(),
-                                                 *vidur.inversion_lines()))]
+            *(f"- {line}" for line in (*lines, *vidur.sweep_lines(),
+                                       *vidur.compute_sweep_lines(), *vidur.repeat_lines(),
+                                       *vidur.inversion_lines()))]
 
 
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],

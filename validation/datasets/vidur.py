@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import math
 import sys
 from collections.abc import Sequence
@@ -134,7 +135,7 @@ def extract(src: Path = SOURCE, dst: Path = DATA,
     `src` lacks add compute rows (every such model is held out)."""
     import numpy as np
 
-    from infersim.foundation.io import atomic_write_text
+    from infersim.foundation.io import atomic_write_bytes, atomic_write_text
 
     rows: list[dict[str, Any]] = []
     off: list[dict[str, Any]] = []  # rows at the token counts off the grid
@@ -188,10 +189,7 @@ def extract(src: Path = SOURCE, dst: Path = DATA,
     atomic_write_text(p2, network.to_csv(index=False))
     atomic_write_text(dst / SWEEP_FILE, every_size.to_csv(index=False))
     p3 = dst / COMPUTE_SWEEP_FILE
-    tmp = p3.with_name(p3.name + ".tmp")
-    # xz with no timestamp in its header: the same data writes the same bytes
-    off_grid.to_csv(tmp, index=False, compression={"method": "xz", "preset": 9})
-    tmp.replace(p3)
+    atomic_write_bytes(p3, lzma.compress(off_grid.to_csv(index=False).encode(), preset=9))
     return p1, p2, p3
 
 
@@ -279,12 +277,16 @@ def kernel_class(op: str) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def compute_rows() -> pd.DataFrame:
-    d = pd.read_csv(DATA / "compute.csv")
+def _labelled(d: pd.DataFrame) -> pd.DataFrame:
+    """Compute rows `d` with their split (by model, `FIT_MODELS`) and kernel class."""
     d["split"] = [("fit" if m in FIT_MODELS[g] else "held-out")
                   for g, m in zip(d.gpu, d.model, strict=True)]
     d["cls"] = [kernel_class(o) for o in d.op]
     return d
+
+
+def compute_rows() -> pd.DataFrame:
+    return _labelled(pd.read_csv(DATA / "compute.csv"))
 
 
 def network_rows() -> pd.DataFrame:
@@ -349,17 +351,23 @@ def _gemm_dims(r: Any, network: bool) -> tuple[int, int, int]:
     return (sh.m, sh.k, sh.n)
 
 
+def gemm_dims(d: pd.DataFrame, network: bool) -> Any:
+    """(rows x 3) array of each row's GEMM M, K, N (zeros for other rows)."""
+    import numpy as np
+
+    return np.array([_gemm_dims(r, network) for r in d.itertuples(index=False)],
+                    dtype=float).reshape(-1, 3)
+
+
 def frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
     """Every row with its prediction: dataset columns plus gpu, cls, op, split and, for GEMM
     rows, m, k, n (0 elsewhere)."""
-    import numpy as np
 
     hws = hws or {g: load_hardware(s) for g, s in SPECS.items()}
     parts = []
     for network, d in ((False, compute_rows()), (True, network_rows())):
         pred = predict_rows(d, hws, network)
-        dims = np.array([_gemm_dims(r, network) for r in d.itertuples(index=False)],
-                        dtype=float).reshape(-1, 3)
+        dims = gemm_dims(d, network)
         parts.append(pd.DataFrame({
             "dataset": NAME,
             "group": [f"{g.upper()} {_group_class(c, b)} ({s})" for g, c, b, s in zip(
@@ -435,24 +443,17 @@ def compute_sweep_rows() -> pd.DataFrame:
     split and class columns; empty without the file."""
     path = DATA / COMPUTE_SWEEP_FILE
     if not path.exists():
-        return pd.DataFrame(columns=[*pd.read_csv(DATA / "compute.csv", nrows=0).columns,
-                                     "split", "cls"])
-    d = pd.read_csv(path)
-    d["split"] = [("fit" if m in FIT_MODELS[g] else "held-out")
-                  for g, m in zip(d.gpu, d.model, strict=True)]
-    d["cls"] = [kernel_class(o) for o in d.op]
-    return d
+        return compute_rows().iloc[:0]
+    return _labelled(pd.read_csv(path))
 
 
 def compute_sweep_frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
     """`compute_sweep_rows` with gpu, split, cls, op, model, tokens, measured and predicted
     seconds, and m, k, n for GEMM rows (0 elsewhere, as in `frame`)."""
-    import numpy as np
 
     d = compute_sweep_rows()
     hws = hws or {g: load_hardware(sp) for g, sp in SPECS.items()}
-    dims = np.array([_gemm_dims(r, False) for r in d.itertuples(index=False)],
-                    dtype=float).reshape(-1, 3)
+    dims = gemm_dims(d, False)
     return pd.DataFrame({
         "gpu": d.gpu.to_numpy(), "split": d.split.to_numpy(), "cls": d.cls.to_numpy(),
         "op": d.op.to_numpy(), "model": d.model.to_numpy(), "tokens": d.tokens.to_numpy(),
