@@ -53,6 +53,7 @@ def test_check_writes_nothing_and_prints_both(tmp_path, monkeypatch, capsys) -> 
 @pytest.mark.parametrize("text,field", [
     (None, "not found"),
     ("{not json", "not JSON"),
+    ("[1, 2]", "not a JSON object"),
     ('{"gpu": {}, "harness": {}, "loss_stage1": 0.1}', "field gpu.hbm_read_efficiency"),
     (json.dumps({**COMMITTED, "harness": {**COMMITTED["harness"], "compiled_s": "x"}}),
      "field harness.compiled_s"),

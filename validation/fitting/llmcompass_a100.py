@@ -186,6 +186,8 @@ def committed_calibration() -> dict[str, Any]:
         raise ValueError(f"{CALIBRATION}: not found ({fix})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{CALIBRATION}: not JSON ({e.msg}, line {e.lineno}; {fix})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{CALIBRATION}: not a JSON object ({fix})")
     keys = [("gpu", k) for k in FIT_GPU] + [("harness", k) for k in FIT_HARNESS]
     for part, k in keys:
         if not isinstance(data.get(part), dict) or not isinstance(data[part].get(k),
