@@ -262,6 +262,8 @@ def production_lean(data: pd.DataFrame) -> list[str]:
             *(f"- {line}" for line in sp.lean_line(prod).splitlines()),
             "", "Held-out production rows by model family:", "",
             *(f"- {line}" for line in sp.lean_by_family(prod)),
+            "", "Held-out production rows by parallel layout:", "",
+            *(f"- {line}" for line in sp.lean_by_layout(prod)),
             "", "Held-out production rows by software stack:", "",
             *(f"- {line}" for line in sp.lean_by_stack(prod))]
 

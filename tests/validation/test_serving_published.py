@@ -723,6 +723,10 @@ def test_validate_reports_the_lean_of_the_production_engine_rows():
         f"- {sp.E2E_STACK}: n=1, median APE 10.0%, median signed -10.0%, "
         "predicted faster on 0/1",
         "- not-a-csv-row: n=1, median APE 20.0%, median signed +20.0%, predicted faster on 1/1"]
+    # by layout: rows the CSV lacks (and published_e2e's) run one group
+    at = lines.index("Held-out production rows by parallel layout:")
+    assert lines[at + 2] == (f"- {sp.ONE_GROUP_LAYOUT}: n=2, median APE 15.0%, p90 19.0%, "
+                             "median signed +5.0%, predicted faster on 50%")
     assert rep.production_lean(df.iloc[3:]) == []  # no production rows: no section
 
 
@@ -746,6 +750,33 @@ def test_lean_by_family_splits_dense_and_moe_rows_by_hand():
         "faster on 0%",
         "mixture-of-experts models: n=2, median APE 40.0%, p90 48.0%, median signed +40.0%, "
         "predicted faster on 100%"]
+
+
+def test_lean_by_layout_splits_attention_dp_rows_by_hand():
+    """Held-out rows by parallel layout: this data set's rows whose CSV row runs dp > 1
+    are the attention-data-parallel rows; the rest (and published_e2e's) one group."""
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "dataset": [sp.NAME] * 5 + ["published_e2e"],
+        "group": ["throughput_tok_s MoE (held-out)", "throughput_tok_s MoE (held-out)",
+                  "throughput_tok_s (held-out)", "ttft_s (held-out)",
+                  "throughput_tok_s MoE (calibration)", "throughput (held-out)"],
+        "case": ["d1", "d2", "g1", "g2", "d3", "e"],
+        "predicted": [125.0, 115.0, 96.0, 0.9, 500.0, 103.0],
+        "measured": [100.0, 100.0, 100.0, 1.0, 100.0, 100.0]})
+    dps = {"d1": 8, "d2": 4, "g1": 1, "g2": 1, "d3": 8}
+    # one group: -4 %, a TTFT 10 % short (+10 % on the faster scale), e2e +3 % -> median
+    # +3 %, |errors| 4, 10, 3 -> median 4 %, p90 10 - 0.2 x 6 = 8.8 %, two of three faster;
+    # dp: +25 %, +15 % -> median +20 %, p90 24 %, both faster; d3 (calibration) left out
+    assert sp.layout_of(df, dps) == [sp.DP_LAYOUT, sp.DP_LAYOUT, sp.ONE_GROUP_LAYOUT,
+                                     sp.ONE_GROUP_LAYOUT, sp.DP_LAYOUT, sp.ONE_GROUP_LAYOUT]
+    assert sp.lean_by_layout(df, dps) == [
+        f"{sp.ONE_GROUP_LAYOUT}: n=3, median APE 4.0%, p90 8.8%, median signed +3.0%, "
+        "predicted faster on 67%",
+        f"{sp.DP_LAYOUT}: n=2, median APE 20.0%, p90 24.0%, median signed +20.0%, "
+        "predicted faster on 100%"]
+    assert sp.lean_by_layout(df.iloc[4:5], dps) == []  # calibration only
 
 
 def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():

@@ -1045,6 +1045,42 @@ def lean_by_family(data: pd.DataFrame) -> list[str]:
     return out
 
 
+DP_LAYOUT = "attention data parallel (dp > 1: one attention group per GPU, experts across them)"
+ONE_GROUP_LAYOUT = "one tensor/pipeline-parallel group per replica (dp 1)"
+
+
+def layout_of(data: pd.DataFrame, dps: Mapping[str, int] | None = None) -> list[str]:
+    """The parallel layout of each production row of `data` (`production_rows`):
+    `DP_LAYOUT` for this data set's rows whose CSV row runs dp > 1 attention groups
+    (`dps`: case id -> dp, default the CSV's), `ONE_GROUP_LAYOUT` for the rest
+    (published_e2e's TensorRT-LLM tables run one group)."""
+    if dps is None:
+        dps = {r["id"]: int(r.get("dp") or 1) for r in rows()}
+    return [DP_LAYOUT if ds == NAME and dps.get(c, 1) > 1 else ONE_GROUP_LAYOUT
+            for ds, c in zip(data["dataset"], data["case"], strict=True)]
+
+
+def lean_by_layout(data: pd.DataFrame, dps: Mapping[str, int] | None = None) -> list[str]:
+    """One line per parallel layout (`layout_of`) of the HELD-OUT production rows of `data`,
+    with `lean`'s n, median / p90 APE, median signed error (positive = predicted faster)
+    and share predicted faster: a lean of one deployment mechanism (attention data
+    parallelism with expert parallelism) that the pooled and per-family figures blur."""
+    held = held_out(data)
+    held = held[held["group"] != "excluded"]
+    if held.empty:
+        return []
+    held = held.assign(layout=layout_of(held, dps))
+    out = []
+    for label in (ONE_GROUP_LAYOUT, DP_LAYOUT):
+        s = lean(held[held["layout"] == label])
+        if s["n"] == 0:
+            continue
+        out.append(f"{label}: n={s['n']:.0f}, median APE {s['median_ape']:.1%}, p90 "
+                   f"{s['p90_ape']:.1%}, median signed {s['median_faster']:+.1%}, predicted "
+                   f"faster on {s['share_faster']:.0%}")
+    return out
+
+
 def production_rows(data: pd.DataFrame) -> pd.DataFrame:
     """The rows of a validation frame (all data sets) that are production-engine runs: this
     data set's and published_e2e's `PRODUCTION_E2E_GROUPS`; what `infersim validate` grades
@@ -1249,6 +1285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarize(df).to_string(index=False))
         print(lean_line(df))
         print("\n".join(lean_by_family(df)))
+        print("\n".join(lean_by_layout(df)))
         print(df[["group", "case", "predicted", "measured", "unit", "signed"]]
               .to_string(index=False))
     return 0
