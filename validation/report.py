@@ -286,6 +286,21 @@ def kernel_classes(data: pd.DataFrame) -> list[str]:
                                        *vidur.inversion_lines()))]
 
 
+def gemm_tiles(data: pd.DataFrame) -> list[str]:
+    """Markdown lines: the measured GEMMs whose kernel names give cuBLAS's tile against the
+    model's tile search (`gpu_measurements.tile_choice_lines`); none without such rows or
+    without the data set in `data`."""
+    from infersim.validation.datasets import gpu_measurements as gm
+
+    if data.empty or not (data["dataset"] == gm.NAME).any():
+        return []
+    lines = gm.tile_choice_lines()
+    if not lines:
+        return []
+    return ["", "Measured GEMMs by cuBLAS's tile (gpu_measurements, from the kernel names):",
+            "", *(f"- {line}" for line in lines)]
+
+
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],
                     listing: Sequence[tuple[str, str, int]], plots: Sequence[Path],
                     measured_now: bool, listed: Sequence[str] = ()) -> str:
@@ -305,6 +320,7 @@ def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[s
     summ = pd.DataFrame(Report(Path(), summary, data).summary_rows())
     out.append(_table(summ))
     out += kernel_classes(data)
+    out += gemm_tiles(data)
     out += production_lean(data)
     out += ["", "## Worst cases", ""]
     worst = worst_cases(data, 15) if not data.empty else data

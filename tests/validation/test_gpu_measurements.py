@@ -515,3 +515,65 @@ def test_vector_launch_is_the_measured_gap_plus_a_vector_kernels_fixed_time(fram
     assert c.vec_launch == pytest.approx(statistics.median(gaps) + statistics.median(fixed),
                                          abs=0.05e-6)
     assert c.launch == pytest.approx(2e-6)  # GEMMs and attention keep kernel_launch_us
+
+
+def test_gemm_choices_are_the_search_op_cost_prices() -> None:
+    # the pick is the fastest of the candidates (first in search order on a tie) and
+    # op_cost's time is its kernel body plus the launch; from idle at the boosted clock
+    from infersim.workloads import ops as O
+
+    hw = load_hardware("h100-sxm")
+    model = cost_model(hw)
+    nvjet = CostContext(from_idle=True,
+                        profile=E.lookup("graph").with_values(gemm_tile_set=1.0))
+    for ctx in (CostContext(), CostContext(from_idle=True), nvjet):
+        for m in (1, 40, 536, 4096):
+            op = O.matmul(m, 8192, 8192, "fp16")
+            pick, cands = model.gemm_choices(op, hw, ctx)
+            assert pick.time_s == min(ch.time_s for ch in cands)
+            assert pick == next(ch for ch in cands if ch.time_s == pick.time_s)
+            oc = model.op_cost(op, hw, ctx)
+            assert oc.time_s == pytest.approx(pick.time_s + oc.overhead_s, rel=1e-12)
+            assert dict(oc.detail)["tile"] == f"{pick.tile_m}x{pick.tile_n}"
+    with pytest.raises(TypeError):
+        model.gemm_choices(O.vector(O.OpKind.ELEMENTWISE, 16, "fp16"), hw, CostContext())
+
+
+def test_tile_choices_price_the_tile_cublas_ran(frame) -> None:  # type: ignore[no-untyped-def]
+    # every graded nvjet GEMM row of the H200 session; each prediction is the graded one
+    tiles = gm.tile_choices()
+    graded = frame[frame["group"] == "operators: gemm"]
+    assert len(tiles) == len(graded) > 0
+    assert sorted(tiles["predicted"]) == pytest.approx(sorted(graded["predicted"]), rel=1e-12)
+    # 128 x 4096 x 11008: cuBLAS 13 ran a 128-token x 96-weight tile, the search's pick
+    # (tests/hwmodels/test_gemm_tile_set.py): same mapping, same prediction
+    row = tiles[(tiles["m"] == 128) & (tiles["k"] == 4096) & (tiles["n"] == 11008)].iloc[0]
+    assert row["same"] and row["ran"] == "128x96" and row["ratio"] == 1.0
+    assert row["predicted_ran"] == pytest.approx(row["predicted"], rel=1e-12)
+    known = tiles[tiles["ratio"].notna()]
+    assert (known["ratio"] >= 1.0 - 1e-12).all()  # the search's pick is the fastest
+
+
+def test_tile_choice_lines_by_hand() -> None:
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "case": list("abcde"), "m": [1] * 5, "k": [1] * 5, "n": [1] * 5,
+        "measured": [100.0, 100.0, 100.0, 100.0, 100.0],
+        "predicted": [100.0, 90.0, 80.0, 95.0, 70.0],
+        "predicted_ran": [100.0, 99.0, 110.0, 97.0, math.nan],
+        "ratio": [1.0, 1.1, 1.375, 1.02, math.nan],
+        "same": [True, False, False, False, False],
+        "ran": [""] * 5, "picked": [""] * 5})
+    # one of five picked as cuBLAS; e's tile outside the search (1 of 5); of the four
+    # known, a and d within 5 % (2 of 4); the three others: pick -10, -20, -5 % -> median
+    # |error| 10 %, p90 10 + 0.8 x 10 = 18 %, signed -10 %; cuBLAS's own -1, +10, -3 % ->
+    # median |error| 3 %, p90 3 + 0.8 x 7 = 8.6 %, signed -1 %
+    assert gm.tile_choice_lines(df) == [
+        "GEMMs whose kernel names give cuBLAS's tile (n=5): the tile search picks cuBLAS's "
+        "mapping on 20%; cuBLAS's tile is outside its candidates on 20%; of the rest, the "
+        "model prices cuBLAS's mapping within 5% of its pick on 50%",
+        "the 3 of them where the search picks another mapping: its pick median |error| "
+        "10.0%, p90 18.0%, signed -10.0%; cuBLAS's own mapping priced median |error| 3.0%, "
+        "p90 8.6%, signed -1.0%"]
+    assert gm.tile_choice_lines(df.iloc[:0]) == []

@@ -65,6 +65,7 @@ from infersim.foundation.errors import InfersimError
 from infersim.hwmodels import CostContext, Hardware, cost_model, load_hardware
 from infersim.hwmodels.cost import WRITEBACK_S, OpCost, RuntimeProfile
 from infersim.hwmodels.models.gpu import engines as E
+from infersim.hwmodels.models.gpu.model import GpuModel
 from infersim.workloads import ops as O
 from infersim.workloads.ops import OpKind
 
@@ -456,3 +457,87 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# the library's tile priced this close to the search's pick counts as a near tie
+TILE_TIE = 0.05
+
+
+def tile_choices() -> pd.DataFrame:
+    """Each graded GEMM row (read flush) whose kernel names give cuBLAS's tile (`nvjet`
+    kernels: `tile_m` x `tile_n` read as weight x token, `split_k`), against the tile
+    search that prices it (`GpuCostModel.gemm_choices`, the session's tile set): whether
+    the search picks the tile (and split-K or not) cuBLAS ran, and the row's prediction
+    with cuBLAS's own mapping priced instead (its fastest split of that kind; NaN when the
+    search does not weigh that tile). Columns: case, m, k, n, measured, predicted,
+    predicted_ran (both with the row's write-back, as graded), ratio (cuBLAS's mapping over
+    the pick, by the model), same, ran, picked."""
+    import pandas as pd
+
+    out: list[dict[str, Any]] = []
+    for path in sorted(DATA.glob("**/gpu_ops.csv")):
+        with path.open(newline="") as f:
+            file_rows = list(csv.DictReader(f))
+        tile_set = gemm_library(file_rows)
+        for r in file_rows:
+            spec = spec_for(r["device"])
+            if (spec is None or r["kind"] != "gemm" or r.get("kernel_family") != "nvjet"
+                    or (r.get("flush") or "memset") == "memset" or not r["time_s"]
+                    or not r.get("tile_m") or not r.get("tile_n")):
+                continue
+            hw = load_hardware(spec)
+            op = op_for_row(r)
+            if op is None:
+                continue
+            model = cost_model(hw)
+            if not isinstance(model, GpuModel):
+                continue
+            ctx = _isolated(tile_set)
+            oc = model.op_cost(op, hw, ctx)
+            pick, cands = model.gemm_choices(op, hw, ctx)
+            ran = (int(r["tile_n"]), int(r["tile_m"]))  # nvjet names read <weight>x<token>
+            split = r.get("split_k") == "True"
+            own = [ch.time_s for ch in cands
+                   if (ch.tile_m, ch.tile_n) == ran and (ch.split_k > 1) == split]
+            pred = oc.time_s + writeback_s(oc)
+            t_ran = min(own) if own else math.nan
+            out.append({
+                "case": f"{r['m']}x{r['k']}x{r['n']} {path.parent.relative_to(DATA)}",
+                "m": int(r["m"]), "k": int(r["k"]), "n": int(r["n"]),
+                "measured": float(r["time_s"]), "predicted": pred,
+                "predicted_ran": pred - pick.time_s + t_ran, "ratio": t_ran / pick.time_s,
+                "same": (pick.tile_m, pick.tile_n) == ran and (pick.split_k > 1) == split,
+                "ran": f"{ran[0]}x{ran[1]}{' split-K' if split else ''}",
+                "picked": f"{pick.tile_m}x{pick.tile_n}"
+                          f"{' split-K ' + str(pick.split_k) if pick.split_k > 1 else ''}"})
+    return pd.DataFrame(out, columns=["case", "m", "k", "n", "measured", "predicted",
+                                      "predicted_ran", "ratio", "same", "ran", "picked"])
+
+
+def tile_choice_lines(df: pd.DataFrame | None = None) -> list[str]:
+    """`tile_choices` as printable lines (none without such rows): how often the search
+    picks cuBLAS's mapping or prices it within `TILE_TIE`, and on the rows where it picks
+    another, the error of its pick against the error with cuBLAS's own mapping priced."""
+    import numpy as np
+
+    df = tile_choices() if df is None else df
+    if df.empty:
+        return []
+    known = df[np.isfinite(df["ratio"].to_numpy(float))]
+    other = known[~known["same"].to_numpy(bool)]
+
+    def stats(pred: Any) -> str:
+        e = pred.to_numpy(float) / other["measured"].to_numpy(float) - 1.0
+        return (f"median |error| {100 * np.median(np.abs(e)):.1f}%, p90 "
+                f"{100 * np.percentile(np.abs(e), 90):.1f}%, signed {100 * np.median(e):+.1f}%")
+
+    out = [f"GEMMs whose kernel names give cuBLAS's tile (n={len(df)}): the tile search picks "
+           f"cuBLAS's mapping on {df['same'].mean():.0%}; cuBLAS's tile is outside its "
+           f"candidates on {1 - len(known) / len(df):.0%}; of the rest, the model prices "
+           f"cuBLAS's mapping within {100 * TILE_TIE:.0f}% of its pick on "
+           f"{np.mean(known['ratio'].to_numpy(float) <= 1 + TILE_TIE):.0%}"]
+    if not other.empty:
+        out.append(f"the {len(other)} of them where the search picks another mapping: its "
+                   f"pick {stats(other['predicted'])}; cuBLAS's own mapping priced "
+                   f"{stats(other['predicted_ran'])}")
+    return out

@@ -31,6 +31,7 @@ share the SMs' waves.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from infersim.hwmodels.models.gpu.figures import L2_REUSE_FRACTION, GpuFigures, stream_time
@@ -233,9 +234,25 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
                          w_b: float, o_b: float, peak: float, imbalance: float = 1.0,
                          mma_eff: float = 0.0, bw_eff: float = -1.0,
                          tile_set: int = 0, k_b: float = 0.0) -> GemmChoice:
-    """`gemm_search` without the memo: every (tile, split-K) candidate, first strict minimum
-    in search order (tiles outer, SPLITS inner)."""
+    """`gemm_search` without the memo: every (tile, split-K) candidate (`gemm_candidates`),
+    first strict minimum in search order (tiles outer, SPLITS inner)."""
     best: GemmChoice | None = None
+    for ch in gemm_candidates(c, m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff,
+                              bw_eff, tile_set, k_b):
+        if best is None or ch.time_s < best.time_s:
+            best = ch
+    assert best is not None
+    return best
+
+
+def gemm_candidates(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
+                    w_b: float, o_b: float, peak: float, imbalance: float = 1.0,
+                    mma_eff: float = 0.0, bw_eff: float = -1.0, tile_set: int = 0,
+                    k_b: float = 0.0) -> Iterator[GemmChoice]:
+    """Every (tile, split-K) mapping the search weighs, in search order (tiles of
+    `TILE_SETS[tile_set]` outer, `SPLITS` inner): split-K only while the tiles alone leave
+    SMs idle and each split keeps `MIN_SPLIT_K` of K. A library's own choice among them can
+    be priced by its tile and split (`validation.datasets.gpu_measurements.tile_choices`)."""
     # the nvjet library runs every tile in a cluster, sums split-K partials in a kernel of
     # its own (each `_splitK_` kernel of the H200 sweep is followed by cuBLAS's
     # `splitKreduce_kernel`; ~1.7 us of device time each, run4/kernel_census.csv), and feeds
@@ -249,9 +266,5 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
             # split-K only when the tiles alone leave SMs idle and K is long enough
             if split > 1 and (k // split < MIN_SPLIT_K or tiles >= c.sms):
                 break
-            ch = gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
-                                imbalance, mma_eff, bw_eff, cluster, nvjet, nvjet, k_b)
-            if best is None or ch.time_s < best.time_s:
-                best = ch
-    assert best is not None
-    return best
+            yield gemm_candidate(c, m, k, n, groups, a_b, w_b, o_b, peak, tm, tn, split,
+                                 imbalance, mma_eff, bw_eff, cluster, nvjet, nvjet, k_b)

@@ -60,7 +60,12 @@ from infersim.hwmodels.models.gpu.figures import (
     stream_time,
     vector_peak,
 )
-from infersim.hwmodels.models.gpu.gemm import TILES, gemm_search
+from infersim.hwmodels.models.gpu.gemm import (
+    TILES,
+    GemmChoice,
+    gemm_candidates,
+    gemm_search,
+)
 from infersim.hwmodels.models.gpu.vector import vector_plan
 from infersim.hwmodels.spec import Hardware, HardwareKind, Topology
 from infersim.workloads.dtypes import DType
@@ -124,6 +129,11 @@ def p2p_sender_time(c: GpuFigures, plan: collectives.CollectivePlan, latency: fl
     drain_s = plan.bandwidth_s * max(0.0, m - c.p2p_fifo) / m
     return latency + plan.latency_s + max(copy_s, drain_s)
 
+
+# (m, k, n, groups, a_b, w_b, o_b, peak, imbalance, mma_eff, bw_eff, tile_set, k_b): what
+# `gemm_search` and `gemm_candidates` take after the figures
+GemmArgs = tuple[int, int, int, int, float, float, float, float, float, float, float, int,
+                 float]
 
 class GpuModel(CostModelBase):
     """Cost model for `HardwareKind.GPU` (see the module docstring)."""
@@ -298,10 +308,12 @@ class GpuModel(CostModelBase):
             bound = Bound.MEMORY
         return OpCost(t, energy, bound, compute_s, memory_s, comm_s, launch, detail)
 
-    def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
-                profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
-        """`clock`: the tensor cores' clock over the sustained one (`figures.boost_factor`
-        for an op from idle), raising the tile loop's efficiency up to the peak."""
+    @staticmethod
+    def _gemm_args(c: GpuFigures, op: Op, sh: MatmulShape, profile: RuntimeProfile | None,
+                   clock: float) -> GemmArgs:
+        """The arguments of `gemm_search` / `gemm_candidates` for `op` (after `c`): its
+        dims, operand bytes, the MMA dtype's peak, efficiencies and the library's tile set.
+        `clock` as `_matmul`'s."""
         a_b = op.dtype.bytes
         wdt = sh.weight_dtype or op.dtype
         w_b = wdt.bytes
@@ -314,9 +326,32 @@ class GpuModel(CostModelBase):
         if op.kind is OpKind.MOE_EXPERTS:
             eff *= E.knob(profile, "moe_efficiency")
         eff = min(1.0, eff * clock)
-        ch = gemm_search(c, sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, mdt),
-                         max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt),
-                         1 if E.knob(profile, "gemm_tile_set") >= 0.5 else 0, k_b)
+        return (sh.m, sh.k, sh.n, sh.groups, a_b, w_b, a_b, matrix_peak(c, mdt),
+                max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt),
+                1 if E.knob(profile, "gemm_tile_set") >= 0.5 else 0, k_b)
+
+    def gemm_choices(self, op: Op, hw: Hardware, ctx: CostContext
+                     ) -> tuple[GemmChoice, tuple[GemmChoice, ...]]:
+        """(the mapping `op_cost` prices a GEMM op with, every candidate its tile search
+        weighs), at the clock `op_cost` uses (`ctx.from_idle`: boosted): a library's own
+        tile can be priced beside the search's pick. `op_cost`'s time is the pick's
+        `time_s` plus the launch (`OpCost.overhead_s`)."""
+        sh = op.shape
+        if not isinstance(sh, MatmulShape):
+            raise TypeError(f"gemm_choices: {op.name} is not a GEMM")
+        c = figures(hw)
+        clock = 1.0
+        if ctx.from_idle and c.boost > 1.0:
+            clock = boost_factor(self._matmul(c, op, hw, sh, ctx.profile).compute_s, c.boost,
+                                 c.boost_tau)
+        args = self._gemm_args(c, op, sh, ctx.profile, clock)
+        return gemm_search(c, *args), tuple(gemm_candidates(c, *args))
+
+    def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
+                profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
+        """`clock`: the tensor cores' clock over the sustained one (`figures.boost_factor`
+        for an op from idle), raising the tile loop's efficiency up to the peak."""
+        ch = gemm_search(c, *self._gemm_args(c, op, sh, profile, clock))
         detail: tuple[tuple[str, float | str], ...] = (
             ("kernel", "gemm"), ("tile", f"{ch.tile_m}x{ch.tile_n}"), ("split_k", ch.split_k),
             ("waves", ch.waves), ("ctas", ch.ctas),
