@@ -169,27 +169,3 @@ def test_the_fa2_decode_knob_and_its_constants_move_the_call_in_their_directions
     # the kernel constants do not touch an engine with a balanced schedule
     assert predict_op(dec, slow, "vllm-v1") == balanced
     assert predict_op(dec, more, "vllm-v1") == balanced
-
-
-@pytest.mark.parametrize("batch", [1, 128])
-def test_the_fa2_decode_call_streams_its_bytes_as_every_kernel_does(batch: int):
-    # the call's whole-traffic bound is the one HBM stream of the kernel models: one access
-    # latency plus its bytes at the decode share of peak, or at what its SMs keep in flight
-    # (Little's law) when fewer CTAs than SMs run; written out here by hand
-    from infersim.hwmodels.models.gpu.figures import figures
-
-    hw = load_hardware(VA.SPEC)
-    dec = O.attention(batch, 32, 4, 128, 1, 4033, True, "fp16")
-    ch = A.attention_search(figures(hw), dec, dec.shape, fa2_decode=True)
-    assert ch.algorithm == "fa2_decode"
-    if ch.split_kv == 1:  # no partials: the query in, the output out, the KV read once
-        assert ch.read_bytes == dec.bytes.act_in + dec.bytes.kv_read
-        assert ch.write_bytes == dec.bytes.act_out
-    moved = ch.read_bytes + ch.write_bytes
-    share = hw.chip.params.decode_attention_bw_efficiency
-    peak = hw.chip.level("hbm").bandwidth_Bps
-    active = min(ch.blocks, hw.chip.params.sm_count)
-    lat = hw.chip.level("hbm").latency_s
-    inflight_rate = active * hw.chip.params.sm_inflight_bytes / lat
-    assert ch.memory_s == pytest.approx(
-        lat + max(moved / (peak * share), moved / inflight_rate), rel=1e-9)

@@ -237,9 +237,7 @@ def _fa2_decode(c: GpuFigures, op: Op, sh: AttentionShape, peak: float) -> AttnC
         write += partial
         read += partial
         extra = c.launch + stream_time(c, partial, op.bytes.act_out, min(c.sms, b * h))
-    # the whole call's traffic through the one HBM stream every kernel model uses, at the
-    # decode kernel's measured share of peak (the generic read/write shares without one)
-    memory_s = stream_time(c, read, write, min(ctas, c.sms), c.attn_dec_bw_eff)
+    memory_s = (read + write) / bw
     t = max(compute_s, memory_s) + extra + c.gemm_fill + c.attn_dec_call
     return AttnChoice("fa2_decode", ctas, full + (1 if tail else 0), split, compute_s,
                       memory_s, t, read, write, 1)
