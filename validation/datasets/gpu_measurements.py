@@ -475,6 +475,8 @@ def tile_choices() -> pd.DataFrame:
     import pandas as pd
 
     out: list[dict[str, Any]] = []
+    # sessions repeat shapes (runs, parts): each (spec, library, op) is searched once
+    seen: dict[tuple[str, float, O.Op], tuple[OpCost, Any, tuple[Any, ...]]] = {}
     for path in sorted(DATA.glob("**/gpu_ops.csv")):
         with path.open(newline="") as f:
             file_rows = list(csv.DictReader(f))
@@ -485,16 +487,18 @@ def tile_choices() -> pd.DataFrame:
                     or (r.get("flush") or "memset") == "memset" or not r["time_s"]
                     or not r.get("tile_m") or not r.get("tile_n")):
                 continue
-            hw = load_hardware(spec)
             op = op_for_row(r)
             if op is None:
                 continue
-            model = cost_model(hw)
-            if not isinstance(model, GpuModel):
-                continue
-            ctx = _isolated(tile_set)
-            oc = model.op_cost(op, hw, ctx)
-            pick, cands = model.gemm_choices(op, hw, ctx)
+            key = (spec, tile_set, op)
+            if key not in seen:
+                hw = load_hardware(spec)
+                model = cost_model(hw)
+                if not isinstance(model, GpuModel):
+                    continue
+                ctx = _isolated(tile_set)
+                seen[key] = (model.op_cost(op, hw, ctx), *model.gemm_choices(op, hw, ctx))
+            oc, pick, cands = seen[key]
             ran = (int(r["tile_n"]), int(r["tile_m"]))  # nvjet names read <weight>x<token>
             split = r.get("split_k") == "True"
             own = [ch.time_s for ch in cands

@@ -344,8 +344,9 @@ class GpuModel(CostModelBase):
         if ctx.from_idle and c.boost > 1.0:
             clock = boost_factor(self._matmul(c, op, hw, sh, ctx.profile).compute_s, c.boost,
                                  c.boost_tau)
-        args = self._gemm_args(c, op, sh, ctx.profile, clock)
-        return gemm_search(c, *args), tuple(gemm_candidates(c, *args))
+        cands = tuple(gemm_candidates(c, *self._gemm_args(c, op, sh, ctx.profile, clock)))
+        best = min(ch.time_s for ch in cands)  # the search's pick: its first strict minimum
+        return next(ch for ch in cands if ch.time_s == best), cands
 
     def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
                 profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
