@@ -535,6 +535,11 @@ def test_gemm_choices_are_the_search_op_cost_prices() -> None:
             oc = model.op_cost(op, hw, ctx)
             assert oc.time_s == pytest.approx(pick.time_s + oc.overhead_s, rel=1e-12)
             assert dict(oc.detail)["tile"] == f"{pick.tile_m}x{pick.tile_n}"
+            # one tile's mappings: exactly those of the full list, in the same order
+            pick_t, only = model.gemm_choices(op, hw, ctx, tile=(128, 256))
+            assert pick_t == pick
+            assert only == tuple(ch for ch in cands if (ch.tile_m, ch.tile_n) == (128, 256))
+            assert only and {ch.split_k for ch in only} <= {1, 2, 3, 4, 6, 8, 12, 16}
     with pytest.raises(TypeError):
         model.gemm_choices(O.vector(O.OpKind.ELEMENTWISE, 16, "fp16"), hw, CostContext())
 

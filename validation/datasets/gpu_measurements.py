@@ -476,7 +476,8 @@ def tile_choices() -> pd.DataFrame:
 
     out: list[dict[str, Any]] = []
     # sessions repeat shapes (runs, parts): each (spec, library, op) is searched once
-    seen: dict[tuple[str, float, O.Op], tuple[OpCost, Any, tuple[Any, ...]]] = {}
+    seen: dict[tuple[str, float, O.Op, tuple[int, int]],
+               tuple[OpCost, Any, tuple[Any, ...]]] = {}
     for path in sorted(DATA.glob("**/gpu_ops.csv")):
         with path.open(newline="") as f:
             file_rows = list(csv.DictReader(f))
@@ -490,16 +491,17 @@ def tile_choices() -> pd.DataFrame:
             op = op_for_row(r)
             if op is None:
                 continue
-            key = (spec, tile_set, op)
+            ran = (int(r["tile_n"]), int(r["tile_m"]))  # nvjet names read <weight>x<token>
+            key = (spec, tile_set, op, ran)
             if key not in seen:
                 hw = load_hardware(spec)
                 model = cost_model(hw)
                 if not isinstance(model, GpuModel):
                     continue
                 ctx = _isolated(tile_set)
-                seen[key] = (model.op_cost(op, hw, ctx), *model.gemm_choices(op, hw, ctx))
+                seen[key] = (model.op_cost(op, hw, ctx),
+                             *model.gemm_choices(op, hw, ctx, tile=ran))
             oc, pick, cands = seen[key]
-            ran = (int(r["tile_n"]), int(r["tile_m"]))  # nvjet names read <weight>x<token>
             split = r.get("split_k") == "True"
             own = [ch.time_s for ch in cands
                    if (ch.tile_m, ch.tile_n) == ran and (ch.split_k > 1) == split]

@@ -248,11 +248,13 @@ def gemm_search_uncached(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b
 def gemm_candidates(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: float,
                     w_b: float, o_b: float, peak: float, imbalance: float = 1.0,
                     mma_eff: float = 0.0, bw_eff: float = -1.0, tile_set: int = 0,
-                    k_b: float = 0.0) -> Iterator[GemmChoice]:
+                    k_b: float = 0.0, only: tuple[int, int] | None = None
+                    ) -> Iterator[GemmChoice]:
     """Every (tile, split-K) mapping the search weighs, in search order (tiles of
     `TILE_SETS[tile_set]` outer, `SPLITS` inner): split-K only while the tiles alone leave
-    SMs idle and each split keeps `MIN_SPLIT_K` of K. A library's own choice among them can
-    be priced by its tile and split (`validation.datasets.gpu_measurements.tile_choices`)."""
+    SMs idle and each split keeps `MIN_SPLIT_K` of K. `only`: that (rows, columns) tile's
+    mappings alone, so a library's own choice can be priced by its tile and split
+    (`validation.datasets.gpu_measurements.tile_choices`)."""
     # the nvjet library runs every tile in a cluster, sums split-K partials in a kernel of
     # its own (each `_splitK_` kernel of the H200 sweep is followed by cuBLAS's
     # `splitKreduce_kernel`; ~1.7 us of device time each, run4/kernel_census.csv), and feeds
@@ -261,6 +263,8 @@ def gemm_candidates(c: GpuFigures, m: int, k: int, n: int, groups: int, a_b: flo
     nvjet = tile_set == 1
     cluster = c.multicast if nvjet else 1
     for tm, tn in TILE_SETS[tile_set]:
+        if only is not None and (tm, tn) != only:
+            continue
         tiles = groups * (-(-m // tm)) * (-(-n // tn))
         for split in SPLITS:
             # split-K only when the tiles alone leave SMs idle and K is long enough

@@ -330,12 +330,13 @@ class GpuModel(CostModelBase):
                 max(1.0, sh.imbalance), eff, gemm_bw_efficiency(c, mdt),
                 1 if E.knob(profile, "gemm_tile_set") >= 0.5 else 0, k_b)
 
-    def gemm_choices(self, op: Op, hw: Hardware, ctx: CostContext
+    def gemm_choices(self, op: Op, hw: Hardware, ctx: CostContext,
+                     tile: tuple[int, int] | None = None
                      ) -> tuple[GemmChoice, tuple[GemmChoice, ...]]:
         """(the mapping `op_cost` prices a GEMM op with, every candidate its tile search
-        weighs), at the clock `op_cost` uses (`ctx.from_idle`: boosted): a library's own
-        tile can be priced beside the search's pick. `op_cost`'s time is the pick's
-        `time_s` plus the launch (`OpCost.overhead_s`)."""
+        weighs; `tile`: only that (rows, columns) tile's), at the clock `op_cost` uses
+        (`ctx.from_idle`: boosted): a library's own tile can be priced beside the search's
+        pick. `op_cost`'s time is the pick's `time_s` plus the launch (`OpCost.overhead_s`)."""
         sh = op.shape
         if not isinstance(sh, MatmulShape):
             raise TypeError(f"gemm_choices: {op.name} is not a GEMM")
@@ -344,9 +345,8 @@ class GpuModel(CostModelBase):
         if ctx.from_idle and c.boost > 1.0:
             clock = boost_factor(self._matmul(c, op, hw, sh, ctx.profile).compute_s, c.boost,
                                  c.boost_tau)
-        cands = tuple(gemm_candidates(c, *self._gemm_args(c, op, sh, ctx.profile, clock)))
-        best = min(ch.time_s for ch in cands)  # the search's pick: its first strict minimum
-        return next(ch for ch in cands if ch.time_s == best), cands
+        args = self._gemm_args(c, op, sh, ctx.profile, clock)
+        return gemm_search(c, *args), tuple(gemm_candidates(c, *args, only=tile))
 
     def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
                 profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
