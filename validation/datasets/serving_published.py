@@ -1025,17 +1025,17 @@ def lean_by_stack(data: pd.DataFrame, stacks: Mapping[str, str] | None = None) -
     return out
 
 
-def lean_by_family(data: pd.DataFrame) -> list[str]:
-    """One line per model family of the HELD-OUT production rows of `data`: dense models and
-    mixture-of-experts models (this data set's `<metric> MoE` groups), each with `lean`'s n,
-    median / p90 APE and median signed error (positive = predicted faster)."""
+def _graded_held_out(data: pd.DataFrame) -> pd.DataFrame:
+    """The held-out, not excluded rows of `data` (what the split lean lines grade)."""
     held = held_out(data)
-    held = held[held["group"] != "excluded"]
-    if held.empty:
-        return []
-    moe = held["group"].str.contains(" MoE ").to_numpy()
+    return held[held["group"] != "excluded"]
+
+
+def lean_split(parts: Sequence[tuple[str, pd.DataFrame]]) -> list[str]:
+    """One line per (label, rows) part with `lean`'s n, median / p90 APE, median signed
+    error (positive = predicted faster) and share predicted faster; empty parts skipped."""
     out = []
-    for label, part in (("dense models", held[~moe]), ("mixture-of-experts models", held[moe])):
+    for label, part in parts:
         s = lean(part)
         if s["n"] == 0:
             continue
@@ -1043,6 +1043,15 @@ def lean_by_family(data: pd.DataFrame) -> list[str]:
                    f"{s['p90_ape']:.1%}, median signed {s['median_faster']:+.1%}, predicted "
                    f"faster on {s['share_faster']:.0%}")
     return out
+
+
+def lean_by_family(data: pd.DataFrame) -> list[str]:
+    """One line per model family of the HELD-OUT production rows of `data`: dense models and
+    mixture-of-experts models (this data set's `<metric> MoE` groups), each with `lean`'s n,
+    median / p90 APE and median signed error (positive = predicted faster)."""
+    held = _graded_held_out(data)
+    moe = held["group"].str.contains(" MoE ").to_numpy()
+    return lean_split((("dense models", held[~moe]), ("mixture-of-experts models", held[moe])))
 
 
 DP_LAYOUT = "attention data parallel (dp > 1: one attention group per GPU, experts across them)"
@@ -1065,20 +1074,12 @@ def lean_by_layout(data: pd.DataFrame, dps: Mapping[str, int] | None = None) -> 
     with `lean`'s n, median / p90 APE, median signed error (positive = predicted faster)
     and share predicted faster: a lean of one deployment mechanism (attention data
     parallelism with expert parallelism) that the pooled and per-family figures blur."""
-    held = held_out(data)
-    held = held[held["group"] != "excluded"]
+    held = _graded_held_out(data)
     if held.empty:
         return []
-    held = held.assign(layout=layout_of(held, dps))
-    out = []
-    for label in (ONE_GROUP_LAYOUT, DP_LAYOUT):
-        s = lean(held[held["layout"] == label])
-        if s["n"] == 0:
-            continue
-        out.append(f"{label}: n={s['n']:.0f}, median APE {s['median_ape']:.1%}, p90 "
-                   f"{s['p90_ape']:.1%}, median signed {s['median_faster']:+.1%}, predicted "
-                   f"faster on {s['share_faster']:.0%}")
-    return out
+    layout = np.array(layout_of(held, dps))
+    return lean_split(tuple((label, held[layout == label])
+                            for label in (ONE_GROUP_LAYOUT, DP_LAYOUT)))
 
 
 def production_rows(data: pd.DataFrame) -> pd.DataFrame:
