@@ -87,6 +87,7 @@ COLUMNS = ["dataset", "group", "case", "predicted", "measured", "unit", "notes"]
 # the Vidur harness is (CostContext.from_idle).
 ISOLATED = CostContext(from_idle=True)
 PROBE_GROUP = "flush probe: kernel device time (informative)"
+GEMM_GROUP = "operators: gemm"  # the graded GEMM rows (read flush)
 _CENSUS = re.compile(r"kernels_per_step=(\d+)")
 
 
@@ -443,22 +444,6 @@ def _numba_cuda(path: Path) -> pd.DataFrame:
     return df[COLUMNS]
 
 
-def main() -> int:
-    from infersim.validation.stats import summarize
-
-    df = load()
-    if df.empty:
-        print(f"no measurements under {DATA} (run validation/gpu/measure_gpu.py on a GPU and "
-              "copy its gpu_ops.csv there)")
-        return 0
-    print(summarize(df).to_string(index=False))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # the library's tile priced this close to the search's pick counts as a near tie
 TILE_TIE = 0.05
 
@@ -466,18 +451,18 @@ TILE_TIE = 0.05
 def tile_choices() -> pd.DataFrame:
     """Each graded GEMM row (read flush) whose kernel names give cuBLAS's tile (`nvjet`
     kernels: `tile_m` x `tile_n` read as weight x token, `split_k`), against the tile
-    search that prices it (`GpuCostModel.gemm_choices`, the session's tile set): whether
+    search that prices it (`GpuModel.gemm_choices`, the session's tile set): whether
     the search picks the tile (and split-K or not) cuBLAS ran, and the row's prediction
     with cuBLAS's own mapping priced instead (its fastest split of that kind; NaN when the
     search does not weigh that tile). Columns: case, m, k, n, measured, predicted,
     predicted_ran (both with the row's write-back, as graded), ratio (cuBLAS's mapping over
-    the pick, by the model), same, ran, picked."""
+    the pick, by the model), same, ran, picked. Graded rows only (`GEMM_GROUP`: after a
+    read flush)."""
     import pandas as pd
 
     out: list[dict[str, Any]] = []
-    # sessions repeat shapes (runs, parts): each (spec, library, op) is searched once
-    seen: dict[tuple[str, float, O.Op, tuple[int, int]],
-               tuple[OpCost, Any, tuple[Any, ...]]] = {}
+    # sessions repeat shapes (runs, parts): each (spec, library, op, tile) is searched once
+    seen: dict[tuple[str, float, O.Op, tuple[int, int]], tuple[Any, tuple[Any, ...]]] = {}
     for path in sorted(DATA.glob("**/gpu_ops.csv")):
         with path.open(newline="") as f:
             file_rows = list(csv.DictReader(f))
@@ -485,27 +470,23 @@ def tile_choices() -> pd.DataFrame:
         for r in file_rows:
             spec = spec_for(r["device"])
             if (spec is None or r["kind"] != "gemm" or r.get("kernel_family") != "nvjet"
-                    or (r.get("flush") or "memset") == "memset" or not r["time_s"]
-                    or not r.get("tile_m") or not r.get("tile_n")):
+                    or not r["time_s"] or not r.get("tile_m") or not r.get("tile_n")):
                 continue
             op = op_for_row(r)
             if op is None:
                 continue
             ran = (int(r["tile_n"]), int(r["tile_m"]))  # nvjet names read <weight>x<token>
+            hw = load_hardware(spec)
+            pred, group, _, _ = _predict(r, hw, tile_set)  # the row's graded prediction
+            model = cost_model(hw)
+            if group != GEMM_GROUP or not isinstance(model, GpuModel):
+                continue
             key = (spec, tile_set, op, ran)
             if key not in seen:
-                hw = load_hardware(spec)
-                model = cost_model(hw)
-                if not isinstance(model, GpuModel):
-                    continue
-                ctx = _isolated(tile_set)
-                seen[key] = (model.op_cost(op, hw, ctx),
-                             *model.gemm_choices(op, hw, ctx, tile=ran))
-            oc, pick, cands = seen[key]
+                seen[key] = model.gemm_choices(op, hw, _isolated(tile_set), tile=ran)
+            pick, cands = seen[key]
             split = r.get("split_k") == "True"
-            own = [ch.time_s for ch in cands
-                   if (ch.tile_m, ch.tile_n) == ran and (ch.split_k > 1) == split]
-            pred = oc.time_s + writeback_s(oc)
+            own = [ch.time_s for ch in cands if (ch.split_k > 1) == split]
             t_ran = min(own) if own else math.nan
             out.append({
                 "case": f"{r['m']}x{r['k']}x{r['n']} {path.parent.relative_to(DATA)}",
@@ -547,3 +528,20 @@ def tile_choice_lines(df: pd.DataFrame | None = None) -> list[str]:
                    f"pick {stats(other['predicted'])}; cuBLAS's own mapping priced "
                    f"{stats(other['predicted_ran'])}")
     return out
+
+
+def main() -> int:
+    from infersim.validation.stats import summarize
+
+    df = load()
+    if df.empty:
+        print(f"no measurements under {DATA} (run validation/gpu/measure_gpu.py on a GPU and "
+              "copy its gpu_ops.csv there)")
+        return 0
+    print(summarize(df).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
