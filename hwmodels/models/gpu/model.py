@@ -135,6 +135,7 @@ def p2p_sender_time(c: GpuFigures, plan: collectives.CollectivePlan, latency: fl
 GemmArgs = tuple[int, int, int, int, float, float, float, float, float, float, float, int,
                  float]
 
+
 class GpuModel(CostModelBase):
     """Cost model for `HardwareKind.GPU` (see the module docstring)."""
 
@@ -247,11 +248,7 @@ class GpuModel(CostModelBase):
                                     min(c.coll_lat, c.launch) if graphed else c.coll_lat)
             return own if own is not None and own.time_s < nccl.time_s else nccl
         if isinstance(sh, MatmulShape):
-            oc = self._matmul(c, op, hw, sh, ctx.profile)
-            if ctx.from_idle and c.boost > 1.0:  # alone from idle: the clock starts boosted
-                g = boost_factor(oc.compute_s, c.boost, c.boost_tau)
-                oc = self._matmul(c, op, hw, sh, ctx.profile, g)
-            return oc
+            return self._matmul(c, op, hw, sh, ctx.profile, self._matmul_clock(c, op, hw, sh, ctx))
         if isinstance(sh, AttentionShape):
             oc = self._attention(c, op, hw, sh, ctx.profile)
             if ctx.from_idle and c.boost > 1.0:
@@ -341,12 +338,18 @@ class GpuModel(CostModelBase):
         if not isinstance(sh, MatmulShape):
             raise TypeError(f"gemm_choices: {op.name} is not a GEMM")
         c = figures(hw)
-        clock = 1.0
-        if ctx.from_idle and c.boost > 1.0:
-            clock = boost_factor(self._matmul(c, op, hw, sh, ctx.profile).compute_s, c.boost,
-                                 c.boost_tau)
-        args = self._gemm_args(c, op, sh, ctx.profile, clock)
+        args = self._gemm_args(c, op, sh, ctx.profile, self._matmul_clock(c, op, hw, sh, ctx))
         return gemm_search(c, *args), tuple(gemm_candidates(c, *args, only=tile))
+
+    def _matmul_clock(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
+                      ctx: CostContext) -> float:
+        """The tensor cores' clock a GEMM runs at, over the sustained one: 1, or for an op
+        alone from idle on a GPU with a boost (`ctx.from_idle`) the boost its sustained-clock
+        MMA time allows (`figures.boost_factor`)."""
+        if not (ctx.from_idle and c.boost > 1.0):
+            return 1.0
+        return boost_factor(self._matmul(c, op, hw, sh, ctx.profile).compute_s, c.boost,
+                            c.boost_tau)
 
     def _matmul(self, c: GpuFigures, op: Op, hw: Hardware, sh: MatmulShape,
                 profile: RuntimeProfile | None = None, clock: float = 1.0) -> OpCost:
