@@ -6,6 +6,7 @@ import pytest
 import infersim.validation.report as rep
 from infersim.cli import main
 from infersim.validation.datasets import COLUMNS, Dataset, check_frame, discover
+from infersim.validation.datasets import serving_published as sp
 
 
 def _good() -> pd.DataFrame:
@@ -129,6 +130,8 @@ _README_ROWS = {
     "all production-engine rows": [("production", "held out")],
     "… dense models": [("production", "dense models"),
                        ("production", "mixture-of-experts models")],
+    "… by parallel layout": [("production", sp.ONE_GROUP_LAYOUT),
+                             ("production", sp.DP_LAYOUT)],
     "… by stack: TensorRT-LLM": [("production", "TensorRT-LLM (trtllm-bench PyTorch backend)"),
                                  ("production", "TensorRT-LLM v0.17 (trtllm-bench, C++ engine)"),
                                  ("production", "TensorRT-LLM v0.14 (Triton TensorRT-LLM backend)")],
