@@ -97,9 +97,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 0
     print(f"report: {rep.markdown_path}")
     print_table(rep.summary_rows())
-    from infersim.validation.report import kernel_classes, production_lean
-
-    for line in [*kernel_classes(rep.data), *production_lean(rep.data)]:
+    for line in rep.lines:  # report.md's kernel and production lines, computed once
         print(line)
     for name, err in rep.failed.items():
         print(f"infersim: data set {name} could not be loaded: {err}", file=sys.stderr)

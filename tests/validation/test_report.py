@@ -61,6 +61,24 @@ def test_validate_cli(tmp_path, fake_datasets, capsys):
     assert "data set broken could not be loaded" in out.err
 
 
+def test_validate_prints_the_reports_own_summary_lines_computed_once(tmp_path, fake_datasets,
+                                                                    monkeypatch, capsys):
+    # the kernel and production lines the command prints are report.md's, computed once
+    # (each costs seconds on the shipped data sets)
+    calls = []
+
+    def lean(data):
+        calls.append(len(data))
+        return ["", "- production lean line"]
+
+    monkeypatch.setattr(rep, "production_lean", lean)
+    assert main(["validate", "-o", str(tmp_path / "v")]) == 0
+    out = capsys.readouterr().out
+    assert calls == [5]  # the synthetic data set's rows, once
+    assert out.count("- production lean line") == 1
+    assert "\n- production lean line\n" in (tmp_path / "v" / "report.md").read_text()
+
+
 def test_check_frame_orders_and_coerces():
     df = _good()[list(reversed(COLUMNS))].assign(extra=1)
     out = check_frame(df, "x")

@@ -109,3 +109,34 @@ def test_readme_quotes_the_reports_sweep_lines(cls: str, row: str) -> None:
                 for v in re.findall(r"[+−-]?\d+\.\d+(?=%)", cells[col])][:4]
         want = [got[(g, s)][i] for g in ("H100", "A100") for s in ("held-out", "fit")]
         assert vals == pytest.approx(want, abs=0.051), (col, vals, want)
+
+
+def test_the_shipped_frame_is_priced_once_per_spec_version(monkeypatch) -> None:
+    """`compute_sweep_frame()` reuses its pricing of the shipped specs while `load_hardware`
+    returns the same objects, hands each caller its own copy, and prices anew once a spec
+    changes (here: a stand-in H100 object, as a rewritten spec file gives)."""
+    import dataclasses
+
+    calls = []
+    real = vidur.predict_rows
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vidur, "predict_rows", counted)
+    a = vidur.compute_sweep_frame()
+    b = vidur.compute_sweep_frame()
+    assert len(calls) <= 1  # priced here at most once (an earlier test may have priced it)
+    pd.testing.assert_frame_equal(a, b)
+    a.loc[a.index[0], "predicted"] = -1.0  # the caller's copy only
+    assert vidur.compute_sweep_frame().loc[a.index[0], "predicted"] > 0
+    before = len(calls)
+    shipped = {g: vidur.load_hardware(s) for g, s in vidur.SPECS.items()}
+    changed = dataclasses.replace(shipped["h100"])  # equal values, another object
+    monkeypatch.setattr(vidur, "load_hardware",
+                        lambda s: changed if s == vidur.SPECS["h100"] else shipped["a100"])
+    few = vidur.compute_sweep_rows().iloc[::500]  # a few rows keep the re-pricing short
+    monkeypatch.setattr(vidur, "compute_sweep_rows", lambda: few)
+    assert len(vidur.compute_sweep_frame()) == len(few)
+    assert len(calls) == before + 1

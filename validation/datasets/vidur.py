@@ -451,15 +451,32 @@ def compute_sweep_frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
     """`compute_sweep_rows` with gpu, split, cls, op, model, tokens, measured and predicted
     seconds, and m, k, n for GEMM rows (0 elsewhere, as in `frame`)."""
 
-    d = compute_sweep_rows()
+    shipped = hws is None
     hws = hws or {g: load_hardware(sp) for g, sp in SPECS.items()}
+    key = tuple(id(h) for h in hws.values())
+    hit = _SWEEP_MEMO.get(key) if shipped else None
+    if hit is not None and all(hit[0][g] is h for g, h in hws.items()):
+        return hit[1].copy()
+    d = compute_sweep_rows()
     dims = gemm_dims(d, False)
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "gpu": d.gpu.to_numpy(), "split": d.split.to_numpy(), "cls": d.cls.to_numpy(),
         "op": d.op.to_numpy(), "model": d.model.to_numpy(), "tokens": d.tokens.to_numpy(),
         "measured": 1e-6 * d["time_us"].to_numpy(float),
         "predicted": predict_rows(d, hws, False),
         "m": dims[:, 0], "k": dims[:, 1], "n": dims[:, 2]})
+    if shipped:
+        if len(_SWEEP_MEMO) >= 4:
+            _SWEEP_MEMO.clear()
+        _SWEEP_MEMO[key] = (hws, frame.copy())
+    return frame
+
+
+# the shipped specs' `compute_sweep_frame` (~107,000 kernels, seconds to price) by the
+# ids of the `Hardware` objects it priced, which each entry holds (so no id is reused while
+# it lives): `load_hardware` returns the same objects until a spec file changes, so an
+# unchanged spec reuses the frame (the report, the CLI and tests ask for it)
+_SWEEP_MEMO: dict[tuple[int, ...], tuple[dict[str, Hardware], pd.DataFrame]] = {}
 
 
 def compute_sweep_lines(df: pd.DataFrame | None = None) -> list[str]:
