@@ -320,11 +320,10 @@ def gemm_tiles(data: pd.DataFrame) -> list[str]:
 
 def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[str, str],
                     listing: Sequence[tuple[str, str, int]], plots: Sequence[Path],
-                    measured_now: bool, listed: Sequence[str] = (), *,
-                    kernels: Sequence[str] | None = None,
-                    lean: Sequence[str] | None = None) -> str:
+                    measured_now: bool, listed: Sequence[str], *, kernels: Sequence[str],
+                    lean: Sequence[str]) -> str:
     """report.md's text; `kernels` / `lean`: `kernel_classes(data)` / `production_lean(data)`
-    when the caller has them (computed here otherwise)."""
+    (`build_report` computes them once and keeps them on `Report.lines`)."""
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# infersim validation report", "",
            f"Generated {now} by `infersim validate`"
@@ -340,9 +339,9 @@ def render_markdown(data: pd.DataFrame, summary: pd.DataFrame, failed: Mapping[s
     out += ["", "## Errors by data set and group", ""]
     summ = pd.DataFrame(Report(Path(), summary, data).summary_rows())
     out.append(_table(summ))
-    out += kernel_classes(data) if kernels is None else kernels
+    out += kernels
     out += gemm_tiles(data)
-    out += production_lean(data) if lean is None else lean
+    out += lean
     out += ["", "## Worst cases", ""]
     worst = worst_cases(data, 15) if not data.empty else data
     if not worst.empty:

@@ -449,8 +449,9 @@ def compute_sweep_rows() -> pd.DataFrame:
 
 def compute_sweep_frame(hws: dict[str, Hardware] | None = None) -> pd.DataFrame:
     """`compute_sweep_rows` with gpu, split, cls, op, model, tokens, measured and predicted
-    seconds, and m, k, n for GEMM rows (0 elsewhere, as in `frame`)."""
-
+    seconds, and m, k, n for GEMM rows (0 elsewhere, as in `frame`). Without `hws` (the
+    shipped specs) the frame is priced once per version of those specs (`_SWEEP_MEMO`) and
+    each caller gets its own copy."""
     shipped = hws is None
     hws = hws or {g: load_hardware(sp) for g, sp in SPECS.items()}
     key = tuple(id(h) for h in hws.values())
