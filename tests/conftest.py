@@ -106,3 +106,14 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
         return p
 
     return write
+
+
+# ---- order ------------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `slow` first, in their collected order (a stable sort), then the rest.
+    The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml): a worker that
+    starts the slowest test (`infersim validate`, minutes) at the end would run alone while
+    the others wait; started first, it overlaps the thousands of short tests."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
