@@ -49,6 +49,7 @@ import numpy as np
 import simpy
 
 from infersim.foundation.errors import InputError
+from infersim.foundation.fresh_stack import fresh_stack
 from infersim.hwmodels.capex import capex_usd
 from infersim.hwmodels.cost import Infeasibility
 from infersim.hwmodels.economics import Economics
@@ -507,6 +508,7 @@ def infeasible_result(model: str, hardware: str, policy: ServingPolicy, why: Inf
                          slo, infeasible=why)
 
 
+@fresh_stack  # a hot loop: the same speed at any caller depth (foundation.fresh_stack)
 def serve(
     model: str | Path | dict[str, Any] | ModelConfig,
     hw: str | Path | Hardware,

@@ -1103,17 +1103,10 @@ def _predict_runs(groups: Sequence[Sequence[Mapping[str, str]]], engine: str,
                   overrides: Mapping[str, Any] | None,
                   knobs: Mapping[str, Mapping[str, float]] | None
                   ) -> list[list[tuple[float, str]]]:
-    """`predict_run` of each run of `groups`, in order (in one process: they share tables),
-    on a new thread. A thread starts with a shallow Python stack; a worker forked from deep in
-    its caller's stack (under pytest) inherits that depth, where CPython 3.11's per-call frame
-    memory can straddle a 16 KiB data-stack chunk that it maps and unmaps on every crossing:
-    `infersim validate` under pytest took 6.2 M page faults and 45 s of system time for this
-    (0.44 M and 1.7 s run from a shell, where the same code runs shallow)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as fresh_stack:
-        return fresh_stack.submit(
-            lambda: [predict_run(g, engine, overrides, knobs) for g in groups]).result()
+    """`predict_run` of each run of `groups`, in order (in one process: they share tables;
+    each `serve` call runs at a shallow stack, `foundation.fresh_stack`, though a worker forked
+    from under pytest starts deep)."""
+    return [predict_run(g, engine, overrides, knobs) for g in groups]
 
 
 def _predictions(rs: Sequence[Mapping[str, str]], engine: str,
