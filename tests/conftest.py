@@ -7,6 +7,8 @@ the loading itself, still call the loaders.
 
 from __future__ import annotations
 
+import math
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -117,3 +119,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     starts the slowest test (`infersim validate`, minutes) at the end would run alone while
     the others wait; started first, it overlaps the thousands of short tests."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for `-n auto`: the cores this process may run on (its CPU affinity, and a
+    cgroup v2 CPU quota where one is set, as in a container), at most 8: each worker holds
+    about 1 GB (torch, the shared fixtures), and `infersim validate` starts its own workers."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores or 1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, min(cores or 1, 8))
