@@ -4,11 +4,13 @@ CPython 3.11 keeps the frames of Python calls in 16 KiB chunks and frees a chunk
 it empties (`_PyThreadState_PopFrame`). A hot loop whose calls straddle a chunk boundary maps
 and unmaps a chunk on every crossing, at a page fault per 4 KiB touched. Where the boundary
 falls depends on how deep the caller's stack is: the same serving run took 0.15 s at most
-caller depths and up to 1.0 s (110,000 page faults) in a band of them
-(`python benchmarks/bench_call_depth.py --in-place`); `infersim validate` under pytest took
-6.2 M page faults and 45 s of system time, 0.44 M and 1.7 s from a shell. A notebook, a
-test runner or a study's worker can call from any depth, so the calls that run such loops
-(`serve`) run on a thread of their own, at one depth whoever calls them.
+caller depths and up to 0.47 s (44,000 page faults) in a band of them, a sweep's chunk of
+59 estimates 0.09 s and up to 0.35 s (`python benchmarks/bench_call_depth.py [--sweep]
+--in-place`); `infersim validate` under pytest took 6.2 M page faults and 45 s of system
+time, 0.44 M and 1.7 s from a shell. A notebook, a test runner or a study's worker can call from any depth, so the calls that run such loops
+(`serve`, a sweep's `evaluate_chunk`) run on a thread of their own, at one depth whoever
+calls them. A single estimate (`simulate`, about 0.4 ms warm) is not: a thread per call
+would cost more than it saves.
 
 The call sees the caller's context variables (numpy's errstate, decimal contexts: a copy),
 its result or exception comes back as from a plain call, and a call made on such a thread
