@@ -7,10 +7,12 @@ falls depends on how deep the caller's stack is: the same serving run took 0.15 
 caller depths and up to 0.47 s (44,000 page faults) in a band of them, a sweep's chunk of
 59 estimates 0.09 s and up to 0.35 s (`python benchmarks/bench_call_depth.py [--sweep]
 --in-place`); `infersim validate` under pytest took 6.2 M page faults and 45 s of system
-time, 0.44 M and 1.7 s from a shell. A notebook, a test runner or a study's worker can call from any depth, so the calls that run such loops
-(`serve`, a sweep's `evaluate_chunk`) run on a thread of their own, at one depth whoever
-calls them. A single estimate (`simulate`, about 0.4 ms warm) is not: a thread per call
-would cost more than it saves.
+time, 0.44 M and 1.7 s from a shell. A notebook, a test runner or a study's worker can call
+from any depth, so the calls that run such loops (`serve`, a sweep's `evaluate_chunk`) run
+on a thread of their own, at one depth whoever calls them. The thread costs about 60 µs a
+call: little beside a serving run or a large sweep's chunk (up to 256 estimates; a tiny
+sweep's one-point chunks pay about 6 %), but more than a single estimate (`simulate`, about
+0.4 ms warm) would save, so that one runs in place.
 
 The call sees the caller's context variables (numpy's errstate, decimal contexts: a copy),
 its result or exception comes back as from a plain call, and a call made on such a thread
