@@ -811,12 +811,12 @@ SGLANG_README_TTFT = {("8b-a100", 4): (31.98, 100.48), ("8b-a100", 8): (35.68, 1
 
 def test_ttft_rows_as_published_and_multi_step_sets_the_engines_ratio():
     """vLLM's multi-step passes hold an arrival to the pass's end: its median TTFT is ~3x
-    SGLang's in the README (3.1-3.6x). With the passes the ratio is predicted near it (2.8-4.0x;
-    the 8B A100 rows' 3.97x and 4.02x: vLLM's TTFT there 1% and 8% fast since its decode
+    SGLang's in the README (3.1-3.6x). With the passes the ratio is predicted near it (3.0-4.1x;
+    the 8B A100 rows' 4.05x and 4.06x: vLLM's TTFT there 1% slow and 8% fast since its decode
     attention is flash-attn 2's kernel as it schedules itself, SGLang's 22-23% fast, those rows'
     known lean); with one scheduling step per decode step (the same profile, scheduler_steps 1)
-    it is not (1.5-1.7x: vLLM's longer CPU step and its async output lag of one iteration
-    remain)."""
+    it is not (1.7-2.5x, 0.51-0.70 of the measured ratio: vLLM's longer CPU step, its host work
+    per running sequence each step, and its async output lag of one iteration remain)."""
     for (dep, rps), (sgl, vll) in SGLANG_README_TTFT.items():
         rs = BY_ID[f"sglang030-{dep}-ttft-rps{rps}"], BY_ID[f"vllm060-{dep}-ttft-rps{rps}"]
         for r, ms in zip(rs, (sgl, vll), strict=True):
@@ -827,7 +827,7 @@ def test_ttft_rows_as_published_and_multi_step_sets_the_engines_ratio():
         one = sp.simulate_row({**rs[1], "scheduler_steps": "1"}, engine="simpy").ttft["p50"]
         measured = vll / sgl
         assert 0.7 * measured < v / s < 1.3 * measured
-        assert one / s < 0.6 * measured
+        assert one / s < 0.75 * measured
 
 
 def test_closed_loop_rows_are_read_in_steady_state_by_hand():
@@ -1072,3 +1072,44 @@ def test_diagnose_reads_a_closed_loop_row_in_steady_state_as_graded():
     lines = sp.diagnose(r)
     assert lines[0].startswith(f"{r['id']}: throughput_tok_s predicted {sp.predict(r)[0]:.5g},")
     assert "implied generation-only step: open-loop throughput rows only" in lines[4]
+
+
+# OCI's vLLM benchmark_latency table for Llama 3.1 405B FP8 on 8 x MI300X, 128 tokens in and
+# 128 out (blogs.oracle.com, "Serving Llama 3.1 405B model with AMD Instinct MI300X
+# Accelerators", 2024-10-10): batch size -> (output tokens/s as printed, average latency s)
+OCI_MI300X_LATENCY = {1: (36, 3.530), 2: (71, 3.583), 4: (137, 3.734), 8: (258, 3.974),
+                      16: (468, 4.375), 32: (798, 5.130), 64: (1184, 6.919),
+                      128: (1585, 10.340), 256: (1846, 17.750)}
+
+
+def test_oci_mi300x_rows_are_the_blogs_latency_table():
+    for b, (tps, latency) in OCI_MI300X_LATENCY.items():
+        r = BY_ID[f"oci-mi300x-405b-fp8-latency-b{b}"]
+        # graded as b x 128 output tokens over the batch's average latency; the blog's TPS
+        # column is that figure rounded to a whole token
+        assert float(r["measured"]) == pytest.approx(b * 128 / latency, rel=5e-4)
+        assert abs(b * 128 / latency - tps) <= 0.5
+        assert (r["isl"], r["osl"], r["requests"], r["max_batch"]) == ("128", "128", str(b),
+                                                                        str(b))
+        assert (r["hardware"], r["tp"], r["runtime"], r["arrival"]) == (
+            "mi300x-8", "8", "vllm-v0", "infinite")
+        assert sp.group(r) == ("throughput_tok_s (calibration)" if b == 64
+                               else "throughput_tok_s (held-out)")
+
+
+def test_oci_mi300x_sweep_grows_per_sequence_as_a_host_cost_does():
+    """Batch 1 of OCI's MI300X sweep is the weight stream, the TP8 all-reduces' latency and the
+    engine's fixed 2 ms per step: predicted within 2% with no host work per sequence at all.
+    Without that work the sweep reads faster the larger the batch (the lean it was first
+    graded with: ~+35% at 64, ~+56% at 256), since the measured step grows by ~0.4 ms per
+    added sequence from batch 2 on while the GEMMs stay memory-bound to ~64 rows; with the
+    cost fitted on batch 64 alone, every batch from 2 to 256 reads within 6%."""
+    def err(b: int, knobs: dict[str, dict[str, float]] | None = None) -> float:
+        r = BY_ID[f"oci-mi300x-405b-fp8-latency-b{b}"]
+        return sp.predict(r, knobs=knobs)[0] / float(r["measured"]) - 1.0
+
+    none = {"vllm-v0": {"step_overhead_per_seq_s": 0.0}}
+    assert abs(err(1, none)) < 0.02
+    lean = [err(b, none) for b in (4, 16, 64, 256)]
+    assert lean == sorted(lean) and lean[0] > 0.0 and lean[-1] > 0.4
+    assert all(abs(err(b)) < 0.06 for b in OCI_MI300X_LATENCY if b != 1)

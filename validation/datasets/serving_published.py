@@ -95,7 +95,7 @@ if TYPE_CHECKING:
 NAME = "serving_published"
 DESCRIPTION = ("Published production-engine serving runs (TensorRT-LLM perf overview, vLLM "
                "v0.6.0 blog, SGLang's v0.3.0-vs-vLLM-v0.6.0 README, NVIDIA NIM, MLPerf, "
-               "LLMServingSim) "
+               "LLMServingSim, OCI's vLLM runs on 8 x MI300X) "
                "re-predicted with `serve`; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "serving.csv"
 LIST_ROWS = True  # the report lists every row of this data set, excluded ones included
@@ -833,7 +833,7 @@ def steady_state(res: ServingResult, metric: str, users: int) -> float:
 # Several rows of one (runtime, knob) fit it together (`fit_knob_rows`): the v0.14 times are
 # whole milliseconds, so one row alone reads a constant to ±0.5 ms.
 FITTED: dict[str, tuple[str, str]] = {
-    "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
+    "oci-mi300x-405b-fp8-latency-b64": ("vllm-v0", "step_overhead_per_seq_s"),
     "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton-v011", "stream_chunk_s"),
     "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
     "sglang030-70b-4xh100-ttft-rps4": ("sglang-v03-api", "host_node_s"),

@@ -876,11 +876,26 @@ _p("vllm-v1", Runtime.FUSED,
    fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
    moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
+# vLLM V0's host work per running sequence per scheduling pass (the scheduler's per-group
+# bookkeeping, block tables and input tensors built per sequence, the sampler's per-sequence
+# output), on the step's critical path; a multi-step pass (--num-scheduler-steps) pays it once.
+# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on one row,
+# oci-mi300x-405b-fp8-latency-b64 (vLLM's benchmark_latency, 64 prompts of 128 tokens and 128
+# outputs, Llama 3.1 405B FP8 on 8 x MI300X; validation/data/published/serving.csv): OCI's
+# batch sweep of 1-256 sequences grows by ~0.4 ms of step time per added sequence from 2
+# sequences on, a slope a GEMM roofline does not have (its GEMMs stay memory-bound to ~64
+# rows), while batch 1 is predicted within 0.2% with no host term; 20 us (assumed) before
+# 2026-12-08, which predicted that sweep up to 56% fast. A cross-check, not a fit: v0.5.3's
+# scheduling share on one H100 was 120 us per output token (_VLLM_API_CHUNK_S's blog), and
+# the engine's output processing 78 us per token (_VLLM_OUTPUT_TOKEN_S) when it does not
+# overlap the next step: ~200 us per sequence per step together.
+_VLLM_V0_SEQ_S = 237.4e-6
 _p("vllm-v0", Runtime.FUSED,
    "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
-   "https://blog.vllm.ai/2024/09/05/perf-update.html); step_overhead 2 ms + 20 us/seq "
-   "assumed (the low end of the 2-8 ms per decode step in issue 12); multi-step scheduling "
+   "https://blog.vllm.ai/2024/09/05/perf-update.html); step_overhead 2 ms assumed "
+   "(the low end of the 2-8 ms per decode step in issue 12) + 237 us per running "
+   "sequence, fitted on one published MI300X row (see _VLLM_V0_SEQ_S); multi-step scheduling "
    "(--num-scheduler-steps) is the scheduler_steps knob, default 1 as in vLLM; decode "
    "attention on the default FLASH_ATTN backend is FlashAttention-2's paged-KV kernel "
    "(https://github.com/vllm-project/vllm/pull/3648, /pull/4907), which for one query token "
@@ -897,8 +912,8 @@ _p("vllm-v0", Runtime.FUSED,
    "its prompts' attention is FlashAttention-2 (vllm-flash-attn 2.6.1 with vLLM 0.6.0), "
    "written for Ampere's mma.sync, so on Hopper it runs at the chip's "
    "attention_efficiency_sm80 (attention_sm80; FlashAttention-3 came to vLLM later)",
-   step_overhead_s=2000 * _US, step_overhead_per_seq_s=20 * _US, fuse_add_norm=1.0,
-   moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S, attention_sm80=1.0,
+   step_overhead_s=2000 * _US, step_overhead_per_seq_s=_VLLM_V0_SEQ_S,
+   fuse_add_norm=1.0, moe_efficiency=0.85, prefill_graphs=0.0, host_node_s=_PY_ENGINE_HOST_S, attention_sm80=1.0,
    fa2_decode=1.0, graph_max_batch=256.0, moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
 _p("sglang", Runtime.FUSED,
@@ -938,8 +953,12 @@ def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProf
 # 0.29 of 414 us per output token.
 _VLLM_API_CHUNK_S = 0.33 / (13.5 * 179)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
-# row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv); below the
-# 120 us/token of v0.5.3's whole scheduling share, of which output processing is a part.
+# row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv) while the engine's
+# per-sequence step cost was an assumed 20 us; below the 120 us/token of v0.5.3's whole
+# scheduling share, of which output processing is a part. Since that cost is fitted
+# (_VLLM_V0_SEQ_S, 2026-12-08) the row's steps are set by it and this overlapped floor no
+# longer binds there (predicted 30.1 req/s at any value from 1 to 78 us, measured 31), so the
+# row is held out and the value stays that fit's.
 _VLLM_OUTPUT_TOKEN_S = 77.9e-6  # 78.4 us before the attention kernel classes
 _online("vllm-v0-api", "vllm-v0",
         "OpenAI-compatible API server in its own process since v0.6.0 "
