@@ -47,7 +47,7 @@ def _kernels(s) -> int:
 
 
 @pytest.mark.parametrize("name,fixed_us,per_seq_us", [
-    ("vllm-v0", 2000.0, 237.4), ("vllm-v1", 150.0, 2.0), ("trtllm", 409.1, 0.0),
+    ("vllm-v0", 2000.0, 144.6), ("vllm-v1", 150.0, 20.0), ("trtllm", 409.1, 0.0),
     ("sglang", None, 0.0), ("torch-compile", None, 0.0), ("graph", None, 0.0)])
 def test_each_profile_adds_its_per_step_cpu_time(name: str, fixed_us: float | None,
                                                   per_seq_us: float) -> None:
@@ -102,14 +102,14 @@ def test_trtllm_step_pays_one_broadcast_round_per_doubling_of_its_tp_ranks() -> 
 
 def test_multi_step_scheduling_pays_the_cpu_time_once_per_pass_of_decode_steps() -> None:
     # vLLM --num-scheduler-steps 10: of 10 decode steps one pays V0's CPU time (2 ms +
-    # 237.4 us/seq, engines._VLLM_V0_SEQ_S), the other nine only the graph launch + token
+    # 144.6 us/seq, engines._VLLM_V0_SEQ_S), the other nine only the graph launch + token
     # copy (step_sync_us)
     hw = load_hardware("h100-sxm")
     p = hw.chip.params
     assert isinstance(p, GpuParams)
     ms = E.lookup("vllm-v0").with_values(scheduler_steps=10.0)
     batch = 8
-    cpu = 2000e-6 + 237.4e-6 * batch
+    cpu = 2000e-6 + 144.6e-6 * batch
     dec = map_trace(build_trace(TINY, make_scenario("decode", batch, context=128)), hw, ms)
     assert dec.step_overhead_s == pytest.approx((cpu + 9 * p.step_sync_s) / 10, rel=1e-12)
     one = _sched("vllm-v0", batch)  # the same kernels, every step scheduled
@@ -117,13 +117,13 @@ def test_multi_step_scheduling_pays_the_cpu_time_once_per_pass_of_decode_steps()
     assert one.latency_s - dec.latency_s == pytest.approx(cpu - dec.step_overhead_s, rel=1e-9)
     # a prefill step is scheduled on its own: the whole CPU time
     pre = map_trace(build_trace(TINY, make_scenario("prefill", 1, prompt=64)), hw, ms)
-    assert pre.step_overhead_s == pytest.approx(2000e-6 + 237.4e-6, rel=1e-12)
+    assert pre.step_overhead_s == pytest.approx(2000e-6 + 144.6e-6, rel=1e-12)
 
 
 def test_vllm_v0_step_is_slower_than_v1_by_the_cpu_difference() -> None:
     a, b = _sched("vllm-v0", 4), _sched("vllm-v1", 4)
     # same fusions except RoPE + KV write (one more kernel in v0)
-    cpu = (2000e-6 + 4 * 237.4e-6) - (150e-6 + 4 * 2e-6)
+    cpu = (2000e-6 + 4 * 144.6e-6) - (150e-6 + 4 * 20e-6)
     assert a.latency_s - b.latency_s >= cpu
     assert a.latency_s - b.latency_s == pytest.approx(cpu + a.device_s - b.device_s, rel=1e-9)
 

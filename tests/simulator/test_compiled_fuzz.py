@@ -62,7 +62,7 @@ DEPLOYMENTS: dict[str, tuple[str, str, str | None, int]] = {
 # profile knobs a deployment changes: these compare TensorRT-LLM's floors with its chunked
 # context on (its own whole-prompt batching: the `trtllm-own` deployments); vLLM V0's with a
 # host cost per sequence below its API server's chunk (137 us), so that front-end floor binds
-# at large batches (at the fitted 237 us, `engines._VLLM_V0_SEQ_S`, it never does)
+# at large batches (at the fitted 145 us, `engines._VLLM_V0_SEQ_S`, it seldom does)
 KNOBS: dict[str, dict[str, float]] = {"vllm-v0": {"step_overhead_per_seq_s": 20e-6},
                                       "trtllm": {"chunked_context": 1.0},
                                       "trtllm-v011": {"chunked_context": 1.0},

@@ -523,7 +523,7 @@ def test_the_b200_rows_are_the_pages_nvfp4_columns_two_fitting_the_spec():
                                                     ("llama-3.1-405b", "4")}
     assert all((r["weights"], r["activations"], r["kv"]) == ("fp4", "fp4", "fp8") for r in b200)
     calib = [r["id"] for r in b200 if sp.group(r).endswith("(calibration)")]
-    assert sorted(calib) == sorted(sp.SPEC_FITTED)
+    assert sorted(calib) == sorted(rid for rid, (hw, _) in sp.SPEC_FITTED.items() if hw == "b200")
     # as published: (70B TP1, 405B TP4) at 1000/1000 and 2048/128
     by = {(r["model"], r["isl"], r["osl"]): float(r["measured"]) for r in b200}
     assert by["llama-3.3-70b", "1000", "1000"] == 7007
@@ -1100,16 +1100,19 @@ def test_oci_mi300x_rows_are_the_blogs_latency_table():
 def test_oci_mi300x_sweep_grows_per_sequence_as_a_host_cost_does():
     """Batch 1 of OCI's MI300X sweep is the weight stream, the TP8 all-reduces' latency and the
     engine's fixed 2 ms per step: predicted within 2% with no host work per sequence at all.
-    Without that work the sweep reads faster the larger the batch (the lean it was first
-    graded with: ~+35% at 64, ~+56% at 256), since the measured step grows by ~0.4 ms per
-    added sequence from batch 2 on while the GEMMs stay memory-bound to ~64 rows; with the
-    cost fitted on batch 64 alone, every batch from 2 to 256 reads within 6%."""
+    Without that work the sweep reads faster the larger the batch while the GEMMs stay
+    memory-bound (+2% at 4, ~+8% at 16, ~+21% at 64), since the measured step grows by ~0.4 ms
+    per added sequence from batch 2 on; with vLLM V0's cost per sequence, fitted on batch 64
+    with the MI300X's fp8 share (`validation.fitting.mi300x_fp8`), batches 2-32 read within 2%;
+    128 and 256, where the GEMMs turn compute-bound at that share, read 9% and 14% slow (the
+    two data sets behind the share, OCI's vLLM 0.6 and AMD's 0.11.1, do not agree there)."""
     def err(b: int, knobs: dict[str, dict[str, float]] | None = None) -> float:
         r = BY_ID[f"oci-mi300x-405b-fp8-latency-b{b}"]
         return sp.predict(r, knobs=knobs)[0] / float(r["measured"]) - 1.0
 
     none = {"vllm-v0": {"step_overhead_per_seq_s": 0.0}}
     assert abs(err(1, none)) < 0.02
-    lean = [err(b, none) for b in (4, 16, 64, 256)]
-    assert lean == sorted(lean) and lean[0] > 0.0 and lean[-1] > 0.4
-    assert all(abs(err(b)) < 0.06 for b in OCI_MI300X_LATENCY if b != 1)
+    lean = [err(b, none) for b in (4, 16, 64)]
+    assert lean == sorted(lean) and lean[0] > 0.0 and lean[-1] > 0.15
+    assert all(abs(err(b)) < 0.02 for b in (2, 4, 8, 16, 32))
+    assert all(-0.15 < err(b) < -0.05 for b in (128, 256))

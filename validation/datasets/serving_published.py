@@ -834,6 +834,8 @@ def steady_state(res: ServingResult, metric: str, users: int) -> float:
 # whole milliseconds, so one row alone reads a constant to ±0.5 ms.
 FITTED: dict[str, tuple[str, str]] = {
     "oci-mi300x-405b-fp8-latency-b64": ("vllm-v0", "step_overhead_per_seq_s"),
+    "amd-mi300x-70b-fp8-128-2048": ("vllm-v1", "step_overhead_per_seq_s"),
+    "vllm060-8b-h100-decode-heavy": ("vllm-v0-api", "output_token_s"),
     "trtllm2407-8b-h100-decode-heavy": ("trtllm-triton-v011", "stream_chunk_s"),
     "sglang030-8b-a100-itl-rps8": ("sglang-v03-api", "step_overhead_per_seq_s"),
     "sglang030-70b-4xh100-ttft-rps4": ("sglang-v03-api", "host_node_s"),
@@ -865,12 +867,16 @@ def fitted_groups() -> dict[tuple[str, str], list[str]]:
     return out
 
 
-# Rows that fit a hardware constant instead (a spec field, `validation/fitting/b200_fp4.py`):
-# B200 NVFP4 tile-loop efficiency on a prefill-heavy row, its decode attention's KV bytes per SM
-# per clock on a decode-heavy one; the B200's other 18 rows are held out.
+# Rows that fit a hardware constant instead (a spec field, `validation/fitting/b200_fp4.py`,
+# `validation/fitting/mi300x_fp8.py`): B200 NVFP4 tile-loop efficiency on a prefill-heavy row,
+# its decode attention's KV bytes per SM per clock on a decode-heavy one; the B200's other 18
+# rows are held out.
 SPEC_FITTED: dict[str, tuple[str, str]] = {
     "trtllm-70b-b200-2048-128": ("b200", "gpu.mma_efficiency_fp4"),
     "trtllm-70b-b200-128-4096": ("b200", "gpu.decode_attention_sm_bytes_per_cycle"),
+    # the MI300X's fp8 tile-loop share, fitted with vLLM's host costs per sequence above
+    # (`validation/fitting/mi300x_fp8.py`); the MI300X's other 16 rows are held out
+    "amd-mi300x-405b-fp8-128-2048": ("mi300x", "gpu.mma_efficiency_fp8"),
 }
 
 

@@ -846,6 +846,27 @@ _p("trtllm-pytorch", Runtime.FUSED,
    **_MULTI_GPU_COMM_MEMORY,
    moe_efficiency=_TRTLLM_MOE_EFFICIENCY, **_TRTLLM_MOE_ROWS,
    **_TRTLLM_MOE_ROUTING, **_TRTLLM_CHUNKED, **_TRTLLM_MOE_WORKSPACE)
+# vLLM V0's host work per running sequence per scheduling pass (the scheduler's per-group
+# bookkeeping, block tables and input tensors built per sequence, the sampler's per-sequence
+# output), on the step's critical path; a multi-step pass (--num-scheduler-steps) pays it once.
+# fitted: `python -m infersim.validation.fitting.mi300x_fp8` (with the MI300X's fp8 tile-loop
+# share and vLLM V1's host cost, `_VLLM_V1_SEQ_S`; `serving_published --fit-frontend`
+# reproduces it at the committed share) on one row, oci-mi300x-405b-fp8-latency-b64 (vLLM's
+# benchmark_latency, 64 prompts of 128 tokens and 128 outputs, Llama 3.1 405B FP8 on
+# 8 x MI300X; validation/data/published/serving.csv): OCI's batch sweep of 1-256 sequences
+# grows by ~0.4 ms of step time per added sequence from 2 sequences on, a slope a GEMM
+# roofline does not have (its GEMMs stay memory-bound to ~64 rows), while batch 1 is
+# predicted within 1% with no host term; 20 us (assumed) before 2026-12-08, which predicted
+# that sweep up to 56% fast. A cross-check, not a fit: v0.5.3's scheduling share on one H100
+# was 120 us per output token (_VLLM_API_CHUNK_S's blog).
+_VLLM_V0_SEQ_S = 144.6e-6
+# vLLM V1's host work per running sequence per step (its engine core's scheduler and output
+# handling walk every running request each step), fitted with the above on one row,
+# amd-mi300x-70b-fp8-128-2048 (AMD's vLLM 0.11.1 throughput run: Llama 3.1 70B FP8 on
+# 8 x MI300X, 3,200 sequences at once): the 70B rows need more time per sequence than the
+# 405B rows at any tile-loop share, which a GPU constant alone cannot give; 2 us (assumed)
+# before 2026-12-08.
+_VLLM_V1_SEQ_S = 20.0e-6
 # What vLLM's KV sizing finds taken beside weights and activations, per GPU. Since its memory
 # profiling overhaul (vllm-project/vllm PR #10511, 2024-12; V1's worker reuses it, PR #19312)
 # the KV cache gets gpu_memory_utilization x CUDA's total less the weights, the activation
@@ -860,7 +881,8 @@ _VLLM_V1_RUNTIME_MEMORY = {"runtime_memory_bytes": 0.9 * (85.52e9 - 79.22 * 2**3
 _p("vllm-v1", Runtime.FUSED,
    "vLLM V1: scheduler and detokenizer in separate processes, persistent input batch "
    "updated by diffs (https://blog.vllm.ai/2025/01/27/v1-alpha-release.html); "
-   "step_overhead 150 us + 2 us/seq assumed: input preparation and sampling stay on the "
+   "step_overhead 150 us assumed + 20 us per running sequence, fitted on one published "
+   "MI300X row (see _VLLM_V1_SEQ_S): input preparation and sampling stay on the "
    "step's critical path; FlashAttention-3 class paged GQA-aware attention, fused "
    "add+RMSNorm and RoPE, Triton fused-MoE (moe_efficiency 0.85 assumed: Triton grouped "
    "GEMM below CUTLASS), fp8 via CUTLASS scaled_mm, CUDA graphs for decode; the V1 "
@@ -872,29 +894,15 @@ _p("vllm-v1", Runtime.FUSED,
    "cache gets 0.9 of CUDA's total less weights, activations and 2.33 GB of CUDA context "
    "and workspaces (see _VLLM_V1_RUNTIME_MEMORY)",
    **_VLLM_V1_RUNTIME_MEMORY, **_MULTI_GPU_COMM_MEMORY,
-   step_overhead_s=150 * _US, step_overhead_per_seq_s=2 * _US, fuse_add_norm=1.0,
+   step_overhead_s=150 * _US, step_overhead_per_seq_s=_VLLM_V1_SEQ_S, fuse_add_norm=1.0,
    fuse_rope_kv=1.0, moe_efficiency=0.85, mixed_batching=1.0,
    moe_allgather_max_ep=_GATHER_ALWAYS, **_VLLM_CUSTOM_AR, **_NO_NVLS,
    **_TRITON_MOE_ROUTING)
-# vLLM V0's host work per running sequence per scheduling pass (the scheduler's per-group
-# bookkeeping, block tables and input tensors built per sequence, the sampler's per-sequence
-# output), on the step's critical path; a multi-step pass (--num-scheduler-steps) pays it once.
-# fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on one row,
-# oci-mi300x-405b-fp8-latency-b64 (vLLM's benchmark_latency, 64 prompts of 128 tokens and 128
-# outputs, Llama 3.1 405B FP8 on 8 x MI300X; validation/data/published/serving.csv): OCI's
-# batch sweep of 1-256 sequences grows by ~0.4 ms of step time per added sequence from 2
-# sequences on, a slope a GEMM roofline does not have (its GEMMs stay memory-bound to ~64
-# rows), while batch 1 is predicted within 0.2% with no host term; 20 us (assumed) before
-# 2026-12-08, which predicted that sweep up to 56% fast. A cross-check, not a fit: v0.5.3's
-# scheduling share on one H100 was 120 us per output token (_VLLM_API_CHUNK_S's blog), and
-# the engine's output processing 78 us per token (_VLLM_OUTPUT_TOKEN_S) when it does not
-# overlap the next step: ~200 us per sequence per step together.
-_VLLM_V0_SEQ_S = 237.4e-6
 _p("vllm-v0", Runtime.FUSED,
    "vLLM V0 (0.5-0.6): Python scheduler, input preparation and sampler run between GPU steps "
    "(the v0.6.0 post measured the GPU busy only 38% of the time for Llama-3-8B on H100, "
    "https://blog.vllm.ai/2024/09/05/perf-update.html); step_overhead 2 ms assumed "
-   "(the low end of the 2-8 ms per decode step in issue 12) + 237 us per running "
+   "(the low end of the 2-8 ms per decode step in issue 12) + 145 us per running "
    "sequence, fitted on one published MI300X row (see _VLLM_V0_SEQ_S); multi-step scheduling "
    "(--num-scheduler-steps) is the scheduler_steps knob, default 1 as in vLLM; decode "
    "attention on the default FLASH_ATTN backend is FlashAttention-2's paged-KV kernel "
@@ -953,13 +961,12 @@ def _online(name: str, engine: str, source: str, **values: float) -> RuntimeProf
 # 0.29 of 414 us per output token.
 _VLLM_API_CHUNK_S = 0.33 / (13.5 * 179)
 # fitted: `python -m infersim.validation.datasets.serving_published --fit-frontend` on the
-# row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv) while the engine's
-# per-sequence step cost was an assumed 20 us; below the 120 us/token of v0.5.3's whole
-# scheduling share, of which output processing is a part. Since that cost is fitted
-# (_VLLM_V0_SEQ_S, 2026-12-08) the row's steps are set by it and this overlapped floor no
-# longer binds there (predicted 30.1 req/s at any value from 1 to 78 us, measured 31), so the
-# row is held out and the value stays that fit's.
-_VLLM_OUTPUT_TOKEN_S = 77.9e-6  # 78.4 us before the attention kernel classes
+# row vllm060-8b-h100-decode-heavy (validation/data/published/serving.csv); below the
+# 120 us/token of v0.5.3's whole scheduling share, of which output processing is a part.
+# 77.4 us since vLLM V0's host cost per sequence is fitted (_VLLM_V0_SEQ_S, 2026-12-08: the
+# row's multi-step passes pay it once per 10 steps); 77.9 us before, 78.4 us before the
+# attention kernel classes.
+_VLLM_OUTPUT_TOKEN_S = 77.4e-6
 _online("vllm-v0-api", "vllm-v0",
         "OpenAI-compatible API server in its own process since v0.6.0 "
         "(https://blog.vllm.ai/2024/09/05/perf-update.html); stream_chunk_s 137 us = 33% of "
