@@ -64,3 +64,11 @@ def test_the_fp8_share_moves_only_fp8_gemms_and_in_its_direction() -> None:
     assert predict_op(bf16, lo, "graph") == predict_op(bf16, hi, "graph")
     # compute-bound: the tile loop's time scales about as 1 / share
     assert 1.6 < predict_op(fp8, lo, "graph") / predict_op(fp8, hi, "graph") < 2.0
+
+
+def test_a_fits_summary_line_names_each_rows_prediction_and_measurement() -> None:
+    from infersim.validation.fitting import rows_summary
+
+    res = {"values": {"a": 0.5}, "rows": {"r1": {"predicted_tok_s": 99.5, "measured_tok_s": 100.0},
+                                          "r2": {"predicted_tok_s": 12.0, "measured_tok_s": 12.5}}}
+    assert rows_summary(res) == '{"a": 0.5} on r1 (99.5 of 100 tok/s), r2 (12 of 12.5 tok/s)'

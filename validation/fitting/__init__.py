@@ -46,3 +46,14 @@ def bisect_rising(f: Callable[[float], float], target: float, lo: float, hi: flo
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+def rows_summary(res: dict[str, Any]) -> str:
+    """A published-rows fit's result in one line (`fit_main`'s summary): its fitted values
+    (`res["values"]`) and each row's prediction at them against its measurement
+    (`res["rows"]`: id -> predicted_tok_s, measured_tok_s)."""
+    import json
+
+    return json.dumps(res["values"]) + " on " + ", ".join(
+        f"{rid} ({v['predicted_tok_s']:g} of {v['measured_tok_s']:g} tok/s)"
+        for rid, v in res["rows"].items())

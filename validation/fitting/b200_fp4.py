@@ -44,14 +44,13 @@ writes `validation/data/published/b200_fit.json`; hwmodels/specs/b200.yaml carri
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from infersim.validation.datasets.serving_published import SPEC_FITTED
-from infersim.validation.fitting import bisect_rising, fit_main
+from infersim.validation.fitting import bisect_rising, fit_main, rows_summary
 
 MMA_FIELD = "gpu.mma_efficiency_fp4"
 ATTN_FIELD = "gpu.decode_attention_sm_bytes_per_cycle"
@@ -132,15 +131,9 @@ def fit(rounds: int = 8) -> dict[str, Any]:
     }
 
 
-def summary(res: dict[str, Any]) -> str:
-    """The fitted values and each row's prediction at them."""
-    return json.dumps(res["values"]) + " on " + ", ".join(
-        f"{rid} ({v['predicted_tok_s']:g} of {v['measured_tok_s']:g} tok/s)"
-        for rid, v in res["rows"].items())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return fit_main(argv, "infersim.validation.fitting.b200_fp4", __doc__ or "", fit, summary, OUT)
+    return fit_main(argv, "infersim.validation.fitting.b200_fp4", __doc__ or "", fit,
+                    rows_summary, OUT)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ hwmodels/models/gpu/engines.py (`_VLLM_V0_SEQ_S`, `_VLLM_V1_SEQ_S`) carry the va
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from infersim.validation.datasets.serving_published import FITTED, SPEC_FITTED
-from infersim.validation.fitting import bisect_rising, fit_main
+from infersim.validation.fitting import bisect_rising, fit_main, rows_summary
 
 MMA_FIELD = "gpu.mma_efficiency_fp8"
 HOST_KNOB = "step_overhead_per_seq_s"
@@ -148,16 +147,9 @@ def fit(rounds: int = 12) -> dict[str, Any]:
     }
 
 
-def summary(res: dict[str, Any]) -> str:
-    """The fitted values and each row's prediction at them."""
-    return json.dumps(res["values"]) + " on " + ", ".join(
-        f"{rid} ({v['predicted_tok_s']:g} of {v['measured_tok_s']:g} tok/s)"
-        for rid, v in res["rows"].items())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return fit_main(argv, "infersim.validation.fitting.mi300x_fp8", __doc__ or "", fit, summary,
-                    OUT)
+    return fit_main(argv, "infersim.validation.fitting.mi300x_fp8", __doc__ or "", fit,
+                    rows_summary, OUT)
 
 
 if __name__ == "__main__":
