@@ -282,7 +282,9 @@ def production_lean(data: pd.DataFrame) -> list[str]:
             "", "Held-out production rows by parallel layout:", "",
             *(f"- {line}" for line in sp.lean_by_layout(prod)),
             "", "Held-out production rows by software stack:", "",
-            *(f"- {line}" for line in sp.lean_by_stack(prod))]
+            *(f"- {line}" for line in sp.lean_by_stack(prod)),
+            "", "Held-out production rows by chip:", "",
+            *(f"- {line}" for line in sp.lean_by_chip(prod))]
 
 
 def kernel_classes(data: pd.DataFrame) -> list[str]:

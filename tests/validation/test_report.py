@@ -159,6 +159,11 @@ _README_ROWS = {
                            ("production", "SGLang v0.3.0"),
                            ("production", "TensorRT-LLM (published_e2e tables)"),
                            ("production", "TensorRT-LLM r24.07")],
+    "… by stack on 8 × MI300X": [
+        ("production", "vLLM 0.6 on ROCm (OCI offline benchmarks, Oct 2024)"),
+        ("production", "vLLM 0.11.1 on ROCm 7.0 (AMD's MI300X performance results, Nov 2025)")],
+    "… by chip": [("production", chip) for chip in (
+        "h200-sxm", "h100-sxm", "a100-sxm-80gb", "b200", "rtx-pro-6000", "gb200", "mi300x")],
     "per-user speeds, gpt-fast": [("published_e2e", "per-user gpu torch-compile (held-out)")],
     "per-user speeds, plain-PyTorch": [("published_e2e", "per-user gpu eager (held-out)")],
     "per-user speeds, TensorRT-LLM": [("published_e2e", "per-user gpu trtllm (held-out)")],

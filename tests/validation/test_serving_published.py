@@ -719,10 +719,15 @@ def test_validate_reports_the_lean_of_the_production_engine_rows():
     assert ("- graded: n=2, median APE 15.0%, p90 19.0%, median signed +5.0% "
             "(positive = predicted faster), predicted faster on 50%") in lines
     # by stack: a case id the CSV lacks stands for itself; published_e2e rows are E2E_STACK
-    assert lines[lines.index("Held-out production rows by software stack:") + 2:] == [
+    at = lines.index("Held-out production rows by software stack:")
+    end = lines.index("Held-out production rows by chip:")
+    assert lines[at + 2:end - 1] == [
         f"- {sp.E2E_STACK}: n=1, median APE 10.0%, median signed -10.0%, "
         "predicted faster on 0/1",
         "- not-a-csv-row: n=1, median APE 20.0%, median signed +20.0%, predicted faster on 1/1"]
+    # by chip: rows whose hardware no table names count as "unknown"
+    assert lines[end + 2:] == ["- unknown: n=2, median APE 15.0%, p90 19.0%, median signed "
+                               "+5.0%, predicted faster on 50%"]
     # by layout: rows the CSV lacks (and published_e2e's) run one group
     at = lines.index("Held-out production rows by parallel layout:")
     assert lines[at + 2] == (f"- {sp.ONE_GROUP_LAYOUT}: n=2, median APE 15.0%, p90 19.0%, "
@@ -801,6 +806,35 @@ def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():
         "B: n=1, median APE 5.0%, median signed -5.0%, predicted faster on 0/1",
         f"{sp.E2E_STACK}: n=1, median APE 1.0%, median signed +1.0%, predicted faster on 1/1"]
     assert sp.lean_by_stack(df.iloc[4:6], stacks) == []  # calibration + excluded only
+
+
+def test_lean_by_chip_splits_held_out_rows_by_the_chip_of_their_system_by_hand():
+    """A system spec's rows count for its chip (dgx-h100 -> h100-sxm, mi300x-8 -> mi300x);
+    calibration and excluded rows left out, the larger group first, then by name."""
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "dataset": [sp.NAME] * 6 + ["published_e2e"],
+        "group": ["throughput_req_s (held-out)", "tpot_s (held-out)", "ttft_p50_s (held-out)",
+                  "throughput_tok_s (held-out)", "itl_p50_s (calibration)", "excluded",
+                  "throughput (held-out)"],
+        "case": ["a1", "a2", "a3", "b1", "a4", "b2", "e"],
+        "predicted": [130.0, 0.8, 1.1, 95.0, 2.0, math.nan, 101.0],
+        "measured": [100.0, 1.0, 1.0, 100.0, 1.0, 3.0, 100.0]})
+    hardware = {"a1": "dgx-h100", "a2": "h100-sxm", "a3": "dgx-h100", "a4": "h100-sxm",
+                "b1": "mi300x-8", "b2": "mi300x-8", "e": "h200-sxm"}
+    assert sp.chip_of(df, hardware) == ["h100-sxm"] * 3 + ["mi300x", "h100-sxm", "mi300x",
+                                                           "h200-sxm"]
+    # h100-sxm: +30 %, +20 % (shorter TPOT), -10 % (longer TTFT): |errors| 10, 20, 30 % ->
+    # median 20 %, p90 28 % (linear between the 2nd and 3rd), median signed +20 %, 2 of 3
+    # faster; h200-sxm: +1 %; mi300x: -5 % (b2 excluded)
+    assert sp.lean_by_chip(df, hardware) == [
+        "h100-sxm: n=3, median APE 20.0%, p90 28.0%, median signed +20.0%, predicted faster "
+        "on 67%",
+        "h200-sxm: n=1, median APE 1.0%, p90 1.0%, median signed +1.0%, predicted faster on "
+        "100%",
+        "mi300x: n=1, median APE 5.0%, p90 5.0%, median signed -5.0%, predicted faster on 0%"]
+    assert sp.lean_by_chip(df.iloc[4:6], hardware) == []  # calibration + excluded only
 
 
 # median TTFT in ms of SGLang's v0.3.0-vs-vLLM-v0.6.0 README (sgl-project/sglang 120affb,

@@ -1031,6 +1031,43 @@ def lean_by_stack(data: pd.DataFrame, stacks: Mapping[str, str] | None = None) -
     return out
 
 
+def chip_of(data: pd.DataFrame, hardware: Mapping[str, str] | None = None) -> list[str]:
+    """The chip each production row of `data` (`production_rows`) runs on: the chip spec of
+    its hardware (a system such as `dgx-h100` or `mi300x-8` names its chip: `h100-sxm`,
+    `mi300x`). `hardware`: case id -> hardware spec name, default this data set's CSV and
+    published_e2e's two tables."""
+    from infersim.api import load_hardware
+
+    if hardware is None:
+        from infersim.validation.datasets import published_e2e
+
+        hardware = {r["id"]: r["hardware"] for r in rows()}
+        for table in ("per_user.csv", "throughput.csv"):
+            hardware.update({r["id"]: r["hardware"]
+                             for r in published_e2e.read_rows(table) if r["hardware"]})
+    chips: dict[str, str] = {}
+    out = []
+    for c in data["case"]:
+        hw = hardware.get(c, "")
+        if hw and hw not in chips:
+            chips[hw] = load_hardware(hw).chip.name
+        out.append(chips.get(hw, "unknown"))
+    return out
+
+
+def lean_by_chip(data: pd.DataFrame, hardware: Mapping[str, str] | None = None) -> list[str]:
+    """One line per chip of the HELD-OUT production rows of `data` (`chip_of`): `lean_split`'s
+    n, median / p90 APE, median signed error (positive = predicted faster) and share
+    predicted faster, largest first. A lean one hardware family carries (a spec's assumed
+    efficiency) shows here even when the pooled rows sit near zero."""
+    held = _graded_held_out(data)
+    if held.empty:
+        return []
+    held = held.assign(chip=chip_of(held, hardware))
+    parts = sorted(held.groupby("chip"), key=lambda kv: (-len(kv[1]), kv[0]))
+    return lean_split([(str(chip), part) for chip, part in parts])
+
+
 def _graded_held_out(data: pd.DataFrame) -> pd.DataFrame:
     """The held-out, not excluded rows of `data` (what the split lean lines grade)."""
     held = held_out(data)
@@ -1295,6 +1332,7 @@ def main(argv: list[str] | None = None) -> int:
         print(lean_line(df))
         print("\n".join(lean_by_family(df)))
         print("\n".join(lean_by_layout(df)))
+        print("\n".join(lean_by_chip(df)))
         print(df[["group", "case", "predicted", "measured", "unit", "signed"]]
               .to_string(index=False))
     return 0
