@@ -784,12 +784,12 @@ def test_lean_by_layout_splits_attention_dp_rows_by_hand():
     assert sp.lean_by_layout(df.iloc[4:5], dps) == []  # calibration only
 
 
-def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():
-    """Each stack's held-out rows on the faster-positive scale (latency rows flipped),
-    calibration and excluded rows left out, the larger stack first."""
+def split_frame():
+    """Production rows for the split-lean tests: six of this data set's (held out, one
+    calibration row, one excluded) and one of published_e2e's; cases a*, b* and e."""
     import pandas as pd
 
-    df = pd.DataFrame({
+    return pd.DataFrame({
         "dataset": [sp.NAME] * 6 + ["published_e2e"],
         "group": ["throughput_req_s (held-out)", "tpot_s (held-out)", "ttft_p50_s (held-out)",
                   "throughput_tok_s (held-out)", "itl_p50_s (calibration)", "excluded",
@@ -797,6 +797,12 @@ def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():
         "case": ["a1", "a2", "a3", "b1", "a4", "b2", "e"],
         "predicted": [130.0, 0.8, 1.1, 95.0, 2.0, math.nan, 101.0],
         "measured": [100.0, 1.0, 1.0, 100.0, 1.0, 3.0, 100.0]})
+
+
+def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():
+    """Each stack's held-out rows on the faster-positive scale (latency rows flipped),
+    calibration and excluded rows left out, the larger stack first."""
+    df = split_frame()
     stacks = {"a1": "A", "a2": "A", "a3": "A", "a4": "A", "b1": "B", "b2": "B"}
     # A: +30 %, +20 % (shorter TPOT), -10 % (longer TTFT) -> median +20 %, 2 of 3 faster,
     # |errors| 30, 20, 10 % -> median 20 %; a4 (calibration) is not counted
@@ -811,16 +817,7 @@ def test_lean_by_stack_splits_held_out_rows_by_engine_by_hand():
 def test_lean_by_chip_splits_held_out_rows_by_the_chip_of_their_system_by_hand():
     """A system spec's rows count for its chip (dgx-h100 -> h100-sxm, mi300x-8 -> mi300x);
     calibration and excluded rows left out, the larger group first, then by name."""
-    import pandas as pd
-
-    df = pd.DataFrame({
-        "dataset": [sp.NAME] * 6 + ["published_e2e"],
-        "group": ["throughput_req_s (held-out)", "tpot_s (held-out)", "ttft_p50_s (held-out)",
-                  "throughput_tok_s (held-out)", "itl_p50_s (calibration)", "excluded",
-                  "throughput (held-out)"],
-        "case": ["a1", "a2", "a3", "b1", "a4", "b2", "e"],
-        "predicted": [130.0, 0.8, 1.1, 95.0, 2.0, math.nan, 101.0],
-        "measured": [100.0, 1.0, 1.0, 100.0, 1.0, 3.0, 100.0]})
+    df = split_frame()
     hardware = {"a1": "dgx-h100", "a2": "h100-sxm", "a3": "dgx-h100", "a4": "h100-sxm",
                 "b1": "mi300x-8", "b2": "mi300x-8", "e": "h200-sxm"}
     assert sp.chip_of(df, hardware) == ["h100-sxm"] * 3 + ["mi300x", "h100-sxm", "mi300x",
