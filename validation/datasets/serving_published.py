@@ -6,7 +6,8 @@ lengths, arrival process, source URL, confidence (A primary, B secondary, C read
 chart) and what is assumed (see that folder's README). Rows are held out except the ones in
 `FITTED`, each fitting one named CPU constant of an online-serving profile (`fit_knob`,
 `--fit-frontend`), and in `SPEC_FITTED`, each fitting one constant of a hardware spec
-(`infersim.validation.fitting.b200_fp4`); the report grades them as calibration.
+(`infersim.validation.fitting.b200_fp4`, `...mi300x_fp8`); the report grades them as
+calibration.
 
 Prediction of a `pass_fail` row: `infersim.api.serve` with
 - the row's engine as its runtime profile (`runtime` column; GPU stacks in
@@ -95,7 +96,7 @@ if TYPE_CHECKING:
 NAME = "serving_published"
 DESCRIPTION = ("Published production-engine serving runs (TensorRT-LLM perf overview, vLLM "
                "v0.6.0 blog, SGLang's v0.3.0-vs-vLLM-v0.6.0 README, NVIDIA NIM, MLPerf, "
-               "LLMServingSim, OCI's vLLM runs on 8 x MI300X) "
+               "LLMServingSim, OCI's and AMD's vLLM runs on 8 x MI300X) "
                "re-predicted with `serve`; held out")
 DATA = Path(__file__).resolve().parents[1] / "data" / "published" / "serving.csv"
 LIST_ROWS = True  # the report lists every row of this data set, excluded ones included

@@ -57,12 +57,6 @@ MMA_ROW = next(rid for rid, (hw, field) in SPEC_FITTED.items()
 V1_ROW = next(rid for rid, (rt, knob) in FITTED.items() if rt == "vllm-v1" and knob == HOST_KNOB)
 V0_ROW = next(rid for rid, (rt, knob) in FITTED.items() if rt == "vllm-v0" and knob == HOST_KNOB)
 OUT = Path(__file__).resolve().parents[1] / "data" / "published" / "mi300x_fit.json"
-SOURCES = {
-    MMA_ROW: "https://www.amd.com/ja/developer/resources/rocm-hub/dev-ai/performance-results.html",
-    V1_ROW: "https://www.amd.com/ja/developer/resources/rocm-hub/dev-ai/performance-results.html",
-    V0_ROW: ("https://blogs.oracle.com/cloud-infrastructure/post/"
-             "serving-llama-31-405b-model-with-amd-mi300x-gpus"),
-}
 TOL = 1e-3  # tile-loop share
 HOST_RTOL = 1e-3  # host costs, relative
 SHARE_RANGE = (0.1, 0.99)
@@ -88,17 +82,12 @@ def predicted(r: Mapping[str, str], share: float, v1_s: float, v0_s: float) -> f
 
 
 def _solve_host(f: Callable[[float], float], target: float, what: str) -> float:
-    """The host cost at which `f` (falling in it) reaches `target`: bisection in log space."""
+    """The host cost at which `f` (falling in it) reaches `target`: `bisect_rising` on its
+    logarithm, to a relative `HOST_RTOL` / 4."""
     lo, hi = HOST_RANGE
-    if f(lo) < target or f(hi) > target:
-        raise ValueError(f"no {what} in [{lo:g}, {hi:g}] s gives {target:g}")
-    while hi / lo > 1.0 + HOST_RTOL / 4:
-        mid = math.sqrt(lo * hi)
-        if f(mid) > target:
-            lo = mid
-        else:
-            hi = mid
-    return math.sqrt(lo * hi)
+    u = bisect_rising(lambda x: -f(math.exp(x)), -target, math.log(lo), math.log(hi),
+                      math.log1p(HOST_RTOL / 4), f"{what} (s, log scale)")
+    return math.exp(u)
 
 
 def solve(r: Mapping[str, str], which: str, share: float, v1_s: float, v0_s: float) -> float:
@@ -139,7 +128,7 @@ def fit(rounds: int = 12) -> dict[str, Any]:
         "values": {MMA_FIELD: share, f"vllm-v1 {HOST_KNOB}": v1, f"vllm-v0 {HOST_KNOB}": v0},
         "rows": {rid: {"measured_tok_s": float(r["measured"]),
                        "predicted_tok_s": round(predicted(r, share, v1, v0), 1),
-                       "fits": fits[rid], "source": SOURCES[rid]}
+                       "fits": fits[rid], "source": r["source"]}
                  for rid, r in rows.items()},
         "rounds": trail,
         "method": "alternating bisection, one constant per row, until the share moves by "
